@@ -1,0 +1,122 @@
+// Bindings of the streaming detectors and their registry (the embedded store).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "anomaly_detection/detectors/registry.hpp"
+
+namespace py = pybind11;
+using namespace anomaly_detection;
+
+namespace {
+
+using DoubleArray = py::array_t<double, py::array::c_style | py::array::forcecast>;
+
+py::array_t<double> to_numpy(std::vector<double>&& v) {
+    auto* heap = new std::vector<double>(std::move(v));
+    py::capsule owner(heap, [](void* p) { delete static_cast<std::vector<double>*>(p); });
+    return py::array_t<double>(static_cast<py::ssize_t>(heap->size()), heap->data(), owner);
+}
+
+py::tuple detection_tuple(const Detection& d) {
+    return py::make_tuple(d.value, d.timestamp, d.score, d.deviation, d.expected, d.is_anomaly, d.window_count);
+}
+
+py::tuple detect_batch(SensorRegistry& reg, const std::string& sensor, const DoubleArray& values,
+                       const DoubleArray& timestamps) {
+    // Shapes are checked while holding the GIL; the loop runs without it.
+    if (values.ndim() != 1) throw std::invalid_argument("values: expected a 1-D array, got " + std::to_string(values.ndim()) + "-D");
+    if (timestamps.ndim() != 1 || timestamps.shape(0) != values.shape(0))
+        throw std::invalid_argument("timestamps: expected a 1-D array of the same length as values (" +
+                                    std::to_string(values.shape(0)) + ")");
+    const auto n = static_cast<size_t>(values.shape(0));
+    py::array_t<bool> is_anomaly(static_cast<py::ssize_t>(n));
+    py::array_t<double> scores(static_cast<py::ssize_t>(n)), deviations(static_cast<py::ssize_t>(n)),
+        expected(static_cast<py::ssize_t>(n));
+    const double* v = values.data();
+    const double* t = timestamps.data();
+    bool* a = is_anomaly.mutable_data();
+    double* s = scores.mutable_data();
+    double* d = deviations.mutable_data();
+    double* e = expected.mutable_data();
+    {
+        py::gil_scoped_release release;
+        reg.detect_batch(sensor, v, t, n, a, s, d, e);
+    }
+    return py::make_tuple(is_anomaly, scores, deviations, expected);
+}
+
+}  // namespace
+
+void bind_detectors(py::module_& m) {
+    py::register_exception<SensorLimitError>(m, "SensorLimitError", PyExc_RuntimeError);
+
+    m.def("is_valid_sensor_name", [](std::string_view name) { return is_valid_sensor_name(name); }, py::arg("name"),
+          "True when the name is usable as a sensor name (and a part of a Redis key).");
+    m.def("check_sensor_name", [](std::string_view name) { check_sensor_name(name); }, py::arg("name"),
+          "Raise ValueError explaining why the name is not a valid sensor name.");
+    m.def("default_threshold", [](const std::string& method) { return default_threshold(parse_method(method)); },
+          py::arg("method"), "The conventional threshold of a method.");
+    m.def("normal_score", &normal_score, py::arg("z"), "erf(|z| / sqrt 2): one minus the two-sided tail probability.");
+
+    py::class_<DetectorConfig>(m, "DetectorConfig", "Settings shared by every sensor of a registry.")
+        .def(py::init<>())
+        .def_property(
+            "method", [](const DetectorConfig& c) { return std::string(method_name(c.method)); },
+            [](DetectorConfig& c, const std::string& name) { c.method = parse_method(name); })
+        .def_readwrite("window_size", &DetectorConfig::window_size)
+        .def_readwrite("threshold", &DetectorConfig::threshold)
+        .def_readwrite("min_samples", &DetectorConfig::min_samples)
+        .def_readwrite("include_anomalies", &DetectorConfig::include_anomalies)
+        .def_readwrite("ewma_alpha", &DetectorConfig::ewma_alpha)
+        .def_readwrite("cusum_k", &DetectorConfig::cusum_k)
+        .def_readwrite("max_sensors", &DetectorConfig::max_sensors)
+        .def("validate", &DetectorConfig::validate, "Raise ValueError naming the first invalid field.");
+
+    py::class_<SensorRegistry>(m, "SensorRegistry", "Thread-safe per-sensor windows and scoring (the embedded store).")
+        .def(py::init<const DetectorConfig&>(), py::arg("config"))
+        .def_property_readonly("config", &SensorRegistry::config)
+        .def(
+            "detect",
+            [](SensorRegistry& reg, const std::string& sensor, double value, double timestamp) {
+                return detection_tuple(reg.detect(sensor, value, timestamp));
+            },
+            py::arg("sensor"), py::arg("value"), py::arg("timestamp"),
+            "Score one point; returns (value, timestamp, score, deviation, expected, is_anomaly, window_count).")
+        .def("detect_batch", &detect_batch, py::arg("sensor"), py::arg("values"), py::arg("timestamps"),
+             "Score points in order (releases the GIL); returns (is_anomaly, scores, deviations, expected).")
+        .def(
+            "window",
+            [](const SensorRegistry& reg, const std::string& sensor) -> py::object {
+                std::vector<double> values, timestamps;
+                if (!reg.window(sensor, values, timestamps)) return py::none();
+                return py::make_tuple(to_numpy(std::move(values)), to_numpy(std::move(timestamps)));
+            },
+            py::arg("sensor"), "(values, timestamps) of the window, oldest first, or None for an unknown sensor.")
+        .def(
+            "summary",
+            [](const SensorRegistry& reg, const std::string& sensor) -> py::object {
+                SensorSummary s;
+                if (!reg.summary(sensor, s)) return py::none();
+                py::dict d;
+                d["points_seen"] = s.points_seen;
+                d["anomalies"] = s.anomalies;
+                d["window_count"] = s.window_count;
+                d["mean"] = s.mean;
+                d["stddev"] = s.stddev;
+                d["min"] = s.min;
+                d["max"] = s.max;
+                d["last_timestamp"] = s.last_timestamp;
+                return std::move(d);
+            },
+            py::arg("sensor"), "Counters and window statistics of a sensor, or None for an unknown sensor.")
+        .def("reset", &SensorRegistry::reset, py::arg("sensor"), "Forget a sensor; returns whether it existed.")
+        .def("clear", &SensorRegistry::clear, "Forget every sensor.")
+        .def("sensors", &SensorRegistry::sensors, "Names of the known sensors.")
+        .def("__len__", &SensorRegistry::size)
+        .def("to_bytes", [](const SensorRegistry& reg) { return py::bytes(reg.to_bytes()); },
+             "Versioned, checksummed snapshot of the config and every sensor.")
+        .def_static(
+            "from_bytes", [](const py::bytes& b) { return SensorRegistry::from_bytes(std::string(b)); },
+            py::arg("data"), "Restore a snapshot; raises ValueError on corrupt bytes.");
+}

@@ -1,0 +1,11 @@
+// The _core extension: one bind_<family> function per family of the core.
+#include <pybind11/pybind11.h>
+
+namespace py = pybind11;
+
+void bind_detectors(py::module_& m);
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "Native core of anomaly_detection (private: use the anomaly_detection package).";
+    bind_detectors(m);
+}

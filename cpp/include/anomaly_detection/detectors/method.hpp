@@ -1,0 +1,54 @@
+// Scoring methods and the configuration shared by every sensor of a registry.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace anomaly_detection {
+
+enum class Method : uint8_t { zscore = 0, mad = 1, iqr = 2, ewma = 3, cusum = 4 };
+
+/// Parses "zscore", "mad", "iqr", "ewma" or "cusum"; throws std::invalid_argument.
+Method parse_method(std::string_view name);
+std::string_view method_name(Method m);
+/// The conventional threshold of each method: |z| > 3, |modified z| > 3.5,
+/// 1.5 IQR beyond the quartiles, 3 sigma on the EWMA chart, CUSUM h = 5.
+double default_threshold(Method m);
+/// Whether the method needs rolling order statistics (median, quartiles).
+bool needs_order_statistics(Method m);
+
+/// Settings of a detector; all sensors of a registry share them.
+struct DetectorConfig {
+    Method method = Method::zscore;
+    /// Number of past points a new point is compared with (>= 2).
+    size_t window_size = 100;
+    /// Deviation beyond which a point is anomalous (> 0).
+    double threshold = 3.0;
+    /// No point is flagged before this many points were seen (>= 2).
+    size_t min_samples = 10;
+    /// Whether flagged points enter the window (and the EWMA/CUSUM state).
+    bool include_anomalies = true;
+    /// EWMA smoothing factor lambda in (0, 1].
+    double ewma_alpha = 0.3;
+    /// CUSUM allowance k in standard deviations (>= 0).
+    double cusum_k = 0.5;
+    /// Maximum number of sensors (0 = unlimited).
+    size_t max_sensors = 0;
+
+    /// Throws std::invalid_argument naming the first invalid field.
+    void validate() const;
+};
+
+/// Maximum length of a sensor name in bytes.
+inline constexpr size_t kMaxSensorNameBytes = 200;
+
+/// True when `name` is non-empty, at most 200 bytes, and holds none of the
+/// characters that would break the Redis key layout (':', '*', '?', '[', ']',
+/// '{', '}', whitespace or control characters).
+bool is_valid_sensor_name(std::string_view name);
+/// Throws std::invalid_argument explaining why `name` is invalid.
+void check_sensor_name(std::string_view name);
+
+}  // namespace anomaly_detection

@@ -1,0 +1,66 @@
+// Thread-safe registry of sensor states: the embedded store.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "anomaly_detection/detectors/sensor_state.hpp"
+
+namespace anomaly_detection {
+
+/// Raised when creating a sensor would exceed DetectorConfig::max_sensors.
+class SensorLimitError : public std::length_error {
+public:
+    using std::length_error::length_error;
+};
+
+class SensorRegistry {
+public:
+    /// Validates `config` (std::invalid_argument on a bad field).
+    explicit SensorRegistry(const DetectorConfig& config);
+
+    const DetectorConfig& config() const { return config_; }
+
+    /// Scores one point of `sensor`, creating the sensor on first use.
+    Detection detect(const std::string& sensor, double value, double timestamp);
+
+    /// Scores n points of one sensor in order; identical to n calls of
+    /// detect. Every value must be finite (checked before anything changes).
+    /// Output arrays have n elements.
+    void detect_batch(const std::string& sensor, const double* values, const double* timestamps, size_t n,
+                      bool* is_anomaly, double* scores, double* deviations, double* expected);
+
+    /// False when the sensor is unknown.
+    bool window(const std::string& sensor, std::vector<double>& values, std::vector<double>& timestamps) const;
+    bool summary(const std::string& sensor, SensorSummary& out) const;
+    /// Forgets a sensor; returns whether it existed.
+    bool reset(const std::string& sensor);
+    void clear();
+    std::vector<std::string> sensors() const;
+    size_t size() const;
+
+    /// Versioned, checksummed snapshot of the config and every sensor.
+    std::string to_bytes() const;
+    /// Throws std::invalid_argument on corrupt or truncated bytes.
+    static std::unique_ptr<SensorRegistry> from_bytes(const std::string& bytes);
+
+private:
+    struct Entry {
+        explicit Entry(SensorState s) : state(std::move(s)) {}
+        mutable std::mutex mutex;
+        SensorState state;
+    };
+    std::shared_ptr<Entry> get_or_create(const std::string& sensor);
+    std::shared_ptr<Entry> find(const std::string& sensor) const;
+
+    DetectorConfig config_;
+    mutable std::shared_mutex mutex_;
+    std::unordered_map<std::string, std::shared_ptr<Entry>> sensors_;
+};
+
+}  // namespace anomaly_detection

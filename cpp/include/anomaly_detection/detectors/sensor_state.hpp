@@ -1,0 +1,82 @@
+// The state of one sensor: its window and the running statistics every method
+// needs, and the scoring of a new point against them.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "anomaly_detection/detectors/method.hpp"
+#include "anomaly_detection/io/bytes.hpp"
+#include "anomaly_detection/stats/ewma.hpp"
+#include "anomaly_detection/stats/order_statistics.hpp"
+#include "anomaly_detection/stats/ring_buffer.hpp"
+#include "anomaly_detection/stats/rolling_moments.hpp"
+
+namespace anomaly_detection {
+
+/// The verdict on one point.
+struct Detection {
+    double value = 0.0;
+    double timestamp = 0.0;
+    /// In [0, 1], grows with how unusual the point is.
+    double score = 0.0;
+    /// The method's raw statistic (z, modified z, IQR distance, ...).
+    double deviation = 0.0;
+    /// What the method expected (mean, median, ...).
+    double expected = 0.0;
+    bool is_anomaly = false;
+    /// Number of past points the point was scored against.
+    uint64_t window_count = 0;
+};
+
+/// Summary of a sensor's state.
+struct SensorSummary {
+    uint64_t points_seen = 0;
+    uint64_t anomalies = 0;
+    uint64_t window_count = 0;
+    double mean = 0.0;
+    double stddev = 0.0;
+    double min = 0.0;
+    double max = 0.0;
+    double last_timestamp = 0.0;
+};
+
+class SensorState {
+public:
+    explicit SensorState(const DetectorConfig& config);
+
+    /// Scores `value` against the window, then (unless it is a flagged point
+    /// and the config excludes those) adds it. `value` must be finite.
+    Detection update(double value, double timestamp);
+
+    size_t window_count() const { return values_.size(); }
+    /// The window, oldest first.
+    void window(std::vector<double>& values, std::vector<double>& timestamps) const;
+    SensorSummary summary() const;
+
+    void serialize(io::ByteWriter& w) const;
+    /// Reads what serialize wrote for a registry with `config`.
+    static SensorState deserialize(io::ByteReader& r, const DetectorConfig& config);
+
+private:
+    void push(double value, double timestamp);
+    void rebuild_derived();
+
+    DetectorConfig config_;
+    RingBuffer<double> values_;
+    RingBuffer<double> timestamps_;
+    RollingMoments moments_;
+    std::optional<OrderStatistics> order_;
+    double ewma_stat_ = 0.0;  // EWMA chart statistic
+    bool ewma_started_ = false;
+    Cusum cusum_;
+    uint64_t seen_ = 0;
+    uint64_t anomalies_ = 0;
+};
+
+/// The score in [0, 1] for a standard-normal-like deviation: 1 minus its
+/// two-sided tail probability, erf(|z| / sqrt 2).
+double normal_score(double z);
+
+}  // namespace anomaly_detection

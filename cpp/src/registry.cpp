@@ -1,0 +1,160 @@
+#include "anomaly_detection/detectors/registry.hpp"
+
+#include <cmath>
+#include <stdexcept>
+
+namespace anomaly_detection {
+
+namespace {
+constexpr uint16_t kRegistryVersion = 1;
+}
+
+SensorRegistry::SensorRegistry(const DetectorConfig& config) : config_(config) { config_.validate(); }
+
+std::shared_ptr<SensorRegistry::Entry> SensorRegistry::find(const std::string& sensor) const {
+    std::shared_lock lock(mutex_);
+    auto it = sensors_.find(sensor);
+    return it == sensors_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<SensorRegistry::Entry> SensorRegistry::get_or_create(const std::string& sensor) {
+    if (auto e = find(sensor)) return e;
+    check_sensor_name(sensor);
+    std::unique_lock lock(mutex_);
+    auto it = sensors_.find(sensor);
+    if (it != sensors_.end()) return it->second;
+    if (config_.max_sensors && sensors_.size() >= config_.max_sensors)
+        throw SensorLimitError("sensor limit reached: max_sensors=" + std::to_string(config_.max_sensors) +
+                               ", cannot add '" + sensor + "'");
+    auto e = std::make_shared<Entry>(SensorState(config_));
+    sensors_.emplace(sensor, e);
+    return e;
+}
+
+Detection SensorRegistry::detect(const std::string& sensor, double value, double timestamp) {
+    if (!std::isfinite(value)) throw std::invalid_argument("value: expected a finite number, got " + std::to_string(value));
+    if (!std::isfinite(timestamp)) throw std::invalid_argument("timestamp: expected a finite number");
+    auto e = get_or_create(sensor);
+    std::lock_guard lock(e->mutex);
+    return e->state.update(value, timestamp);
+}
+
+void SensorRegistry::detect_batch(const std::string& sensor, const double* values, const double* timestamps,
+                                  size_t n, bool* is_anomaly, double* scores, double* deviations,
+                                  double* expected) {
+    for (size_t i = 0; i < n; ++i) {
+        if (!std::isfinite(values[i]))
+            throw std::invalid_argument("values[" + std::to_string(i) + "]: expected a finite number, got " +
+                                        std::to_string(values[i]));
+        if (!std::isfinite(timestamps[i]))
+            throw std::invalid_argument("timestamps[" + std::to_string(i) + "]: expected a finite number");
+    }
+    if (n == 0) return;
+    auto e = get_or_create(sensor);
+    std::lock_guard lock(e->mutex);
+    for (size_t i = 0; i < n; ++i) {
+        const Detection d = e->state.update(values[i], timestamps[i]);
+        is_anomaly[i] = d.is_anomaly;
+        scores[i] = d.score;
+        deviations[i] = d.deviation;
+        expected[i] = d.expected;
+    }
+}
+
+bool SensorRegistry::window(const std::string& sensor, std::vector<double>& values,
+                            std::vector<double>& timestamps) const {
+    auto e = find(sensor);
+    if (!e) return false;
+    std::lock_guard lock(e->mutex);
+    e->state.window(values, timestamps);
+    return true;
+}
+
+bool SensorRegistry::summary(const std::string& sensor, SensorSummary& out) const {
+    auto e = find(sensor);
+    if (!e) return false;
+    std::lock_guard lock(e->mutex);
+    out = e->state.summary();
+    return true;
+}
+
+bool SensorRegistry::reset(const std::string& sensor) {
+    std::unique_lock lock(mutex_);
+    return sensors_.erase(sensor) > 0;
+}
+
+void SensorRegistry::clear() {
+    std::unique_lock lock(mutex_);
+    sensors_.clear();
+}
+
+std::vector<std::string> SensorRegistry::sensors() const {
+    std::shared_lock lock(mutex_);
+    std::vector<std::string> names;
+    names.reserve(sensors_.size());
+    for (const auto& kv : sensors_) names.push_back(kv.first);
+    return names;
+}
+
+size_t SensorRegistry::size() const {
+    std::shared_lock lock(mutex_);
+    return sensors_.size();
+}
+
+std::string SensorRegistry::to_bytes() const {
+    io::ByteWriter w;
+    w.put<uint8_t>(static_cast<uint8_t>(config_.method));
+    w.put<uint64_t>(config_.window_size);
+    w.put<double>(config_.threshold);
+    w.put<uint64_t>(config_.min_samples);
+    w.put<uint8_t>(config_.include_anomalies ? 1 : 0);
+    w.put<double>(config_.ewma_alpha);
+    w.put<double>(config_.cusum_k);
+    w.put<uint64_t>(config_.max_sensors);
+    std::shared_lock lock(mutex_);
+    w.put<uint64_t>(sensors_.size());
+    for (const auto& [name, entry] : sensors_) {
+        w.put_string(name);
+        std::lock_guard entry_lock(entry->mutex);
+        entry->state.serialize(w);
+    }
+    return io::seal(io::Family::sensor_registry, kRegistryVersion, w.str());
+}
+
+std::unique_ptr<SensorRegistry> SensorRegistry::from_bytes(const std::string& bytes) {
+    io::ByteReader r(io::unseal(bytes, io::Family::sensor_registry, kRegistryVersion));
+    DetectorConfig c;
+    const auto method = r.get<uint8_t>("method");
+    if (method > static_cast<uint8_t>(Method::cusum)) io::corruption("method: unknown code " + std::to_string(method));
+    c.method = static_cast<Method>(method);
+    c.window_size = r.get<uint64_t>("window size");
+    c.threshold = r.get<double>("threshold");
+    c.min_samples = r.get<uint64_t>("min samples");
+    const auto include = r.get<uint8_t>("include anomalies");
+    if (include > 1) io::corruption("include anomalies: expected 0 or 1");
+    c.include_anomalies = include == 1;
+    c.ewma_alpha = r.get<double>("ewma alpha");
+    c.cusum_k = r.get<double>("cusum k");
+    c.max_sensors = r.get<uint64_t>("max sensors");
+    try {
+        c.validate();
+    } catch (const std::invalid_argument& e) {
+        io::corruption(std::string("config: ") + e.what());
+    }
+    const auto count = r.get<uint64_t>("sensor count");
+    // Each sensor takes at least a name length and its counters: a larger
+    // count than the remaining bytes can hold is corrupt, not a huge allocation.
+    if (count > r.remaining() / 16) io::corruption("sensor count: " + std::to_string(count) + " exceeds the data");
+    auto reg = std::make_unique<SensorRegistry>(c);
+    for (uint64_t i = 0; i < count; ++i) {
+        auto name = r.get_string(kMaxSensorNameBytes, "sensor name");
+        if (!is_valid_sensor_name(name)) io::corruption("sensor name: invalid");
+        auto state = SensorState::deserialize(r, reg->config_);
+        if (!reg->sensors_.emplace(name, std::make_shared<Entry>(std::move(state))).second)
+            io::corruption("sensor name: duplicate '" + name + "'");
+    }
+    r.expect_end("sensor registry");
+    return reg;
+}
+
+}  // namespace anomaly_detection

@@ -1,0 +1,198 @@
+#include "anomaly_detection/detectors/sensor_state.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace anomaly_detection {
+
+namespace {
+constexpr double kInvSqrt2 = 0.70710678118654752440;
+// Normal-consistency constants: MAD = 0.6745 sigma, IQR = 1.349 sigma.
+constexpr double kMadScale = 0.6745;
+constexpr double kIqrSigma = 1.349;
+
+// A window whose spread is zero (a flat line) still needs a finite scale: any
+// departure from it is then a very large, but finite, deviation.
+double floor_scale(double scale, double centre) {
+    const double floor = 1e-12 * std::max(1.0, std::fabs(centre));
+    return scale > floor ? scale : floor;
+}
+}  // namespace
+
+double normal_score(double z) { return std::erf(std::fabs(z) * kInvSqrt2); }
+
+SensorState::SensorState(const DetectorConfig& config)
+    : config_(config), values_(config.window_size), timestamps_(config.window_size) {
+    cusum_.k = config.cusum_k;
+    if (needs_order_statistics(config.method)) order_.emplace(config.window_size);
+}
+
+Detection SensorState::update(double value, double timestamp) {
+    Detection d;
+    d.value = value;
+    d.timestamp = timestamp;
+    d.window_count = values_.size();
+    d.expected = value;
+    const size_t n = values_.size();
+    const double lambda = config_.ewma_alpha;
+    double next_ewma = ewma_started_ ? lambda * value + (1.0 - lambda) * ewma_stat_ : value;
+    Cusum next_cusum = cusum_;
+
+    if (n >= 2) {
+        switch (config_.method) {
+            case Method::zscore: {
+                const double mean = moments_.mean();
+                d.expected = mean;
+                d.deviation = (value - mean) / floor_scale(moments_.stddev(), mean);
+                d.score = normal_score(d.deviation);
+                break;
+            }
+            case Method::mad: {
+                const double median = order_->median();
+                d.expected = median;
+                d.deviation = kMadScale * (value - median) / floor_scale(order_->mad(), median);
+                d.score = normal_score(d.deviation);
+                break;
+            }
+            case Method::iqr: {
+                const double q1 = order_->quantile(0.25), q3 = order_->quantile(0.75);
+                const double median = order_->median();
+                const double iqr = floor_scale(q3 - q1, median);
+                d.expected = median;
+                d.deviation = value > q3 ? (value - q3) / iqr : value < q1 ? (value - q1) / iqr : 0.0;
+                d.score = normal_score((value - median) / (iqr / kIqrSigma));
+                break;
+            }
+            case Method::ewma: {
+                const double mean = moments_.mean();
+                const double sigma = floor_scale(moments_.stddev(), mean) * std::sqrt(lambda / (2.0 - lambda));
+                d.expected = mean;
+                d.deviation = (next_ewma - mean) / sigma;
+                d.score = normal_score(d.deviation);
+                break;
+            }
+            case Method::cusum: {
+                const double mean = moments_.mean();
+                d.expected = mean;
+                next_cusum.update((value - mean) / floor_scale(moments_.stddev(), mean));
+                d.deviation = next_cusum.statistic();
+                // Scaled so that the threshold h maps to the score of 3 sigma.
+                d.score = normal_score(3.0 * d.deviation / config_.threshold);
+                break;
+            }
+        }
+    }
+    d.is_anomaly = seen_ >= config_.min_samples && std::fabs(d.deviation) > config_.threshold;
+
+    ++seen_;
+    if (d.is_anomaly) ++anomalies_;
+    if (!d.is_anomaly || config_.include_anomalies) {
+        ewma_stat_ = next_ewma;
+        ewma_started_ = true;
+        cusum_ = next_cusum;
+        if (d.is_anomaly && config_.method == Method::cusum) cusum_.reset();
+        push(value, timestamp);
+    }
+    return d;
+}
+
+void SensorState::push(double value, double timestamp) {
+    const bool evicting = values_.full();
+    const double evicted = evicting ? values_.front() : 0.0;
+    const size_t slot = values_.next_slot();  // == front slot when full
+    if (order_) {
+        if (evicting) order_->erase(slot);
+        order_->insert(slot, value);
+    }
+    values_.push(value);
+    timestamps_.push(timestamp);
+    moments_.update(value, evicting ? &evicted : nullptr, values_);
+}
+
+void SensorState::window(std::vector<double>& values, std::vector<double>& timestamps) const {
+    values.resize(values_.size());
+    timestamps.resize(values_.size());
+    for (size_t i = 0; i < values_.size(); ++i) {
+        values[i] = values_[i];
+        timestamps[i] = timestamps_[i];
+    }
+}
+
+SensorSummary SensorState::summary() const {
+    SensorSummary s;
+    s.points_seen = seen_;
+    s.anomalies = anomalies_;
+    s.window_count = values_.size();
+    s.mean = moments_.mean();
+    s.stddev = moments_.stddev();
+    if (!values_.empty()) {
+        s.min = std::numeric_limits<double>::infinity();
+        s.max = -s.min;
+        for (size_t i = 0; i < values_.size(); ++i) {
+            s.min = std::min(s.min, values_[i]);
+            s.max = std::max(s.max, values_[i]);
+        }
+        s.last_timestamp = timestamps_[values_.size() - 1];
+    }
+    return s;
+}
+
+void SensorState::serialize(io::ByteWriter& w) const {
+    w.put<uint64_t>(seen_);
+    w.put<uint64_t>(anomalies_);
+    w.put<uint8_t>(ewma_started_ ? 1 : 0);
+    w.put<double>(ewma_stat_);
+    w.put<double>(cusum_.pos);
+    w.put<double>(cusum_.neg);
+    const auto m = moments_.raw();
+    w.put<uint64_t>(m.n);
+    w.put<uint64_t>(m.evictions);
+    w.put<double>(m.shift);
+    w.put<double>(m.s1);
+    w.put<double>(m.s2);
+    w.put<uint64_t>(values_.size());
+    for (size_t i = 0; i < values_.size(); ++i) w.put<double>(values_[i]);
+    for (size_t i = 0; i < values_.size(); ++i) w.put<double>(timestamps_[i]);
+}
+
+SensorState SensorState::deserialize(io::ByteReader& r, const DetectorConfig& config) {
+    SensorState s(config);
+    s.seen_ = r.get<uint64_t>("points seen");
+    s.anomalies_ = r.get<uint64_t>("anomaly count");
+    const auto started = r.get<uint8_t>("ewma flag");
+    if (started > 1) io::corruption("ewma flag: expected 0 or 1, got " + std::to_string(started));
+    s.ewma_started_ = started == 1;
+    s.ewma_stat_ = r.get<double>("ewma statistic");
+    s.cusum_.pos = r.get<double>("cusum S+");
+    s.cusum_.neg = r.get<double>("cusum S-");
+    RollingMoments::Raw m{};
+    m.n = r.get<uint64_t>("moments count");
+    m.evictions = r.get<uint64_t>("moments evictions");
+    m.shift = r.get<double>("moments shift");
+    m.s1 = r.get<double>("moments sum");
+    m.s2 = r.get<double>("moments sum of squares");
+    const auto count = r.get<uint64_t>("window count");
+    if (count > config.window_size)
+        io::corruption("window count: expected at most " + std::to_string(config.window_size) + ", got " +
+                       std::to_string(count));
+    if (s.anomalies_ > s.seen_ || count > s.seen_) io::corruption("counters: inconsistent");
+    if (!std::isfinite(s.ewma_stat_) || !(s.cusum_.pos >= 0) || !(s.cusum_.neg >= 0) ||
+        !std::isfinite(s.cusum_.pos) || !std::isfinite(s.cusum_.neg))
+        io::corruption("ewma/cusum state: expected finite values");
+    std::vector<double> values(count), timestamps(count);
+    r.get_array(values.data(), count, "window values");
+    r.get_array(timestamps.data(), count, "window timestamps");
+    for (size_t i = 0; i < count; ++i) {
+        if (!std::isfinite(values[i]) || !std::isfinite(timestamps[i]))
+            io::corruption("window: expected finite values");
+        s.push(values[i], timestamps[i]);
+    }
+    if (m.n != count || m.evictions > config.window_size || !std::isfinite(m.shift) || !std::isfinite(m.s1) ||
+        !std::isfinite(m.s2) || m.s2 < 0)
+        io::corruption("rolling moments: inconsistent with the window");
+    s.moments_.set_raw(m);
+    return s;
+}
+
+}  // namespace anomaly_detection

@@ -1,0 +1,1 @@
+"""Real-time anomaly detection for metric and sensor streams."""

@@ -1,0 +1,19 @@
+"""Domain errors, defined once and exported from the package root."""
+
+from __future__ import annotations
+
+from anomaly_detection._core import SensorLimitError
+
+__all__ = ["AnomalyDetectionError", "NotFittedError", "SensorLimitError", "StoreUnavailableError"]
+
+
+class AnomalyDetectionError(Exception):
+    """Base class of the errors this package defines in Python."""
+
+
+class StoreUnavailableError(AnomalyDetectionError, RuntimeError):
+    """The shared store (Redis) cannot be reached and the fallback policy is strict."""
+
+
+class NotFittedError(AnomalyDetectionError, ValueError, AttributeError):
+    """A model was used before ``fit`` (same bases as scikit-learn's)."""
