@@ -1,0 +1,113 @@
+"""Settings read from the environment and ``.env``, validated on creation.
+
+Every field is read from the environment variable of the same name
+(case-insensitive), e.g. ``WINDOW_SIZE=200`` or ``REDIS_HOST=redis``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["METHODS", "Settings", "get_settings"]
+
+#: The scoring methods of StatisticalAnomalyDetector.
+METHODS = ("zscore", "mad", "iqr", "ewma", "cusum")
+
+Method = Literal["zscore", "mad", "iqr", "ewma", "cusum"]
+
+
+class Settings(BaseSettings):
+    """Configuration of the detector, its stores and the HTTP service."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", validate_assignment=True
+    )
+
+    # --- Redis (the seed's names and defaults) ---
+    redis_host: str = "localhost"
+    redis_port: int = Field(6379, ge=1, le=65535)
+    redis_db: int = Field(0, ge=0)
+    redis_password: str | None = Field(None, repr=False)
+    redis_ssl: bool = False
+    redis_key_prefix: str = Field("anomaly", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    #: A full URL (``redis://``, ``rediss://``, ``unix://``) overrides host/port/db/password/ssl.
+    redis_url: str | None = Field(None, repr=False)
+    #: Connect to a Redis Cluster instead of a single node.
+    redis_cluster: bool = False
+    #: Wrap the sensor part of keys in a hash tag (``{sensor}``) so that all keys of
+    #: one sensor live in one Cluster slot.
+    redis_hash_tag: bool = False
+    redis_socket_timeout: float = Field(2.0, gt=0)
+    #: ``fallback``: keep detecting on the embedded store while Redis is down and write
+    #: the buffered points back later; ``strict``: raise StoreUnavailableError.
+    fallback_policy: Literal["fallback", "strict"] = "fallback"
+
+    # --- detection ---
+    detection_method: Method = "zscore"
+    window_size: int = Field(100, ge=2, le=10_000_000)
+    #: No point is flagged before this many points of a sensor were seen.
+    min_samples: int = Field(10, ge=2)
+    zscore_threshold: float = Field(3.0, gt=0, allow_inf_nan=False)
+    mad_threshold: float = Field(3.5, gt=0, allow_inf_nan=False)
+    iqr_multiplier: float = Field(1.5, gt=0, allow_inf_nan=False)
+    ewma_threshold: float = Field(3.0, gt=0, allow_inf_nan=False)
+    ewma_alpha: float = Field(0.3, gt=0, le=1)
+    cusum_threshold: float = Field(5.0, gt=0, allow_inf_nan=False)
+    cusum_k: float = Field(0.5, ge=0, allow_inf_nan=False)
+    #: Whether points flagged as anomalies enter the window.
+    include_anomalies_in_window: bool = True
+    #: Maximum number of sensors kept (0 = unlimited).
+    max_sensors: int = Field(0, ge=0)
+    #: How long a sensor window lives in Redis without updates (seconds).
+    temp_data_ttl: int = Field(3600, ge=1)
+
+    # --- HTTP service ---
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8000, ge=1, le=65535)
+    #: Keys that writes must present (``X-API-Key`` or ``Authorization: Bearer``);
+    #: empty means no authentication. Comma-separated or a JSON list in the env.
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, repr=False)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_request_bytes: int = Field(1_048_576, ge=1024)
+    max_batch_items: int = Field(10_000, ge=1)
+
+    @field_validator("api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _split_list(cls, v: object) -> object:
+        if isinstance(v, str):
+            text = v.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return v
+
+    @model_validator(mode="after")
+    def _check_warmup(self) -> Settings:
+        if self.min_samples > self.window_size:
+            raise ValueError(
+                f"min_samples ({self.min_samples}) must not exceed window_size ({self.window_size})"
+            )
+        return self
+
+    @property
+    def threshold(self) -> float:
+        """The threshold of the configured method."""
+        return {
+            "zscore": self.zscore_threshold,
+            "mad": self.mad_threshold,
+            "iqr": self.iqr_multiplier,
+            "ewma": self.ewma_threshold,
+            "cusum": self.cusum_threshold,
+        }[self.detection_method]
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, created once (use with FastAPI's ``Depends``)."""
+    return Settings()

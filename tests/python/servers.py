@@ -1,0 +1,138 @@
+"""Real servers for the tests: redis-server on free loopback ports, and a
+three-master Redis Cluster joined with ``redis-cli --cluster create``."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def require_binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (Debian package redis-server; .ci/run installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def _wait_for_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=0.2):
+            return
+        time.sleep(0.02)
+    raise RuntimeError(f"redis-server did not listen on {HOST}:{port} within {timeout}s")
+
+
+class RedisServer:
+    """One redis-server process on 127.0.0.1; can be killed and restarted on the same port."""
+
+    def __init__(self, *extra_args: str, port: int | None = None, password: str | None = None) -> None:
+        self.binary = require_binary("redis-server")
+        self.port = port or free_port()
+        self.password = password
+        self.extra_args = list(extra_args)
+        self.dir = tempfile.mkdtemp(prefix="anomaly-redis-")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}{HOST}:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        args = [
+            self.binary, "--port", str(self.port), "--bind", HOST, "--save", "", "--appendonly", "no",
+            "--dir", self.dir, "--protected-mode", "no", *self.extra_args,
+        ]  # fmt: skip
+        if self.password:
+            args += ["--requirepass", self.password]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_for_port(self.port)
+        return self
+
+    def kill(self) -> None:
+        """Stop the server abruptly, as a crash would."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def stop(self) -> None:
+        self.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def client(self, **kwargs):
+        import redis
+
+        return redis.Redis(host=HOST, port=self.port, password=self.password, **kwargs)
+
+
+class RedisClusterServers:
+    """Three cluster-enabled masters joined into one Redis Cluster."""
+
+    def __init__(self) -> None:
+        self.cli = require_binary("redis-cli")
+        self.nodes = [
+            RedisServer("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                        "--cluster-node-timeout", "2000")
+            for _ in range(3)
+        ]  # fmt: skip
+
+    @property
+    def port(self) -> int:
+        return self.nodes[0].port
+
+    def start(self) -> RedisClusterServers:
+        for node in self.nodes:
+            node.start()
+        addresses = [f"{HOST}:{n.port}" for n in self.nodes]
+        subprocess.run(
+            [self.cli, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            out = subprocess.run(
+                [self.cli, "-h", HOST, "-p", str(self.port), "cluster", "info"], capture_output=True, text=True
+            ).stdout
+            if "cluster_state:ok" in out:
+                return self
+            time.sleep(0.1)
+        raise RuntimeError("Redis Cluster did not reach cluster_state:ok")
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def client(self, **kwargs):
+        from redis.cluster import RedisCluster
+
+        return RedisCluster(host=HOST, port=self.port, **kwargs)
+
+
+def data_dir() -> Path:
+    """``../shared/data`` beside the project, or ``$ANOMALY_DATA_DIR``."""
+    env = os.environ.get("ANOMALY_DATA_DIR")
+    path = Path(env) if env else Path(__file__).resolve().parents[3] / "shared" / "data"
+    if not path.is_dir():
+        pytest.skip(f"labelled data not found at {path} (set ANOMALY_DATA_DIR)")
+    return path
