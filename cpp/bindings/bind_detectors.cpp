@@ -33,17 +33,16 @@ py::tuple detect_batch(SensorRegistry& reg, const std::string& sensor, const Dou
     py::array_t<bool> is_anomaly(static_cast<py::ssize_t>(n));
     py::array_t<double> scores(static_cast<py::ssize_t>(n)), deviations(static_cast<py::ssize_t>(n)),
         expected(static_cast<py::ssize_t>(n));
+    py::array_t<uint64_t> window_counts(static_cast<py::ssize_t>(n));
     const double* v = values.data();
     const double* t = timestamps.data();
-    bool* a = is_anomaly.mutable_data();
-    double* s = scores.mutable_data();
-    double* d = deviations.mutable_data();
-    double* e = expected.mutable_data();
+    const BatchOutput out{is_anomaly.mutable_data(), scores.mutable_data(), deviations.mutable_data(),
+                          expected.mutable_data(), window_counts.mutable_data()};
     {
         py::gil_scoped_release release;
-        reg.detect_batch(sensor, v, t, n, a, s, d, e);
+        reg.detect_batch(sensor, v, t, n, out);
     }
-    return py::make_tuple(is_anomaly, scores, deviations, expected);
+    return py::make_tuple(is_anomaly, scores, deviations, expected, window_counts);
 }
 
 }  // namespace
@@ -84,7 +83,7 @@ void bind_detectors(py::module_& m) {
             py::arg("sensor"), py::arg("value"), py::arg("timestamp"),
             "Score one point; returns (value, timestamp, score, deviation, expected, is_anomaly, window_count).")
         .def("detect_batch", &detect_batch, py::arg("sensor"), py::arg("values"), py::arg("timestamps"),
-             "Score points in order (releases the GIL); returns (is_anomaly, scores, deviations, expected).")
+             "Score points in order (releases the GIL); returns (is_anomaly, scores, deviations, expected, window_counts).")
         .def(
             "window",
             [](const SensorRegistry& reg, const std::string& sensor) -> py::object {

@@ -19,6 +19,15 @@ public:
     using std::length_error::length_error;
 };
 
+/// Where detect_batch writes its n results.
+struct BatchOutput {
+    bool* is_anomaly;
+    double* scores;
+    double* deviations;
+    double* expected;
+    uint64_t* window_counts;
+};
+
 class SensorRegistry {
 public:
     /// Validates `config` (std::invalid_argument on a bad field).
@@ -33,7 +42,7 @@ public:
     /// detect. Every value must be finite (checked before anything changes).
     /// Output arrays have n elements.
     void detect_batch(const std::string& sensor, const double* values, const double* timestamps, size_t n,
-                      bool* is_anomaly, double* scores, double* deviations, double* expected);
+                      const BatchOutput& out);
 
     /// False when the sensor is unknown.
     bool window(const std::string& sensor, std::vector<double>& values, std::vector<double>& timestamps) const;
