@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
@@ -42,10 +42,10 @@ def as_timestamp(timestamp: Any) -> float:
     if timestamp is None:
         return time.time()
     if isinstance(timestamp, datetime):
-        return timestamp.timestamp()
+        return _epoch(timestamp)
     if isinstance(timestamp, str):
         try:
-            return datetime.fromisoformat(timestamp).timestamp()
+            return _epoch(datetime.fromisoformat(timestamp))
         except ValueError:
             raise ValueError(f"timestamp: expected ISO-8601 or epoch seconds, got {timestamp!r}") from None
     if isinstance(timestamp, np.datetime64):
@@ -57,6 +57,11 @@ def as_timestamp(timestamp: Any) -> float:
     if not math.isfinite(t):
         raise ValueError(f"timestamp: expected a finite number, got {t}")
     return t
+
+
+def _epoch(dt: datetime) -> float:
+    """Epoch seconds; a naive datetime is taken as UTC (as NumPy and pandas do)."""
+    return (dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)).timestamp()
 
 
 def as_values(values: Any) -> np.ndarray:
