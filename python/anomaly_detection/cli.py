@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import re
@@ -28,7 +29,9 @@ def _sensor_name(column: str) -> str:
     return re.sub(r"[:*?\[\]{}\s]+", "_", column.strip()) or "value"
 
 
-def _read_csv(path: Path, timestamp_column: str | None) -> tuple[list[str], np.ndarray, dict[str, np.ndarray]]:
+def _read_csv(
+    path: Path, timestamp_column: str | None
+) -> tuple[list[str], np.ndarray, dict[str, np.ndarray]]:
     with path.open(newline="") as f:
         reader = csv.reader(f)
         try:
@@ -53,10 +56,8 @@ def _read_csv(path: Path, timestamp_column: str | None) -> tuple[list[str], np.n
         col = np.full(len(rows), np.nan)
         for i, row in enumerate(rows):
             if j < len(row) and row[j].strip():
-                try:
+                with contextlib.suppress(ValueError):  # non-numeric cells are skipped
                     col[i] = float(row[j])
-                except ValueError:
-                    pass
         columns[name] = col
     return raw_ts, timestamps, columns
 

@@ -13,7 +13,7 @@ THRESHOLDS = {"zscore": 3.0, "mad": 3.5, "iqr": 1.5, "ewma": 3.0, "cusum": 5.0}
 
 def _floor(scale: float, centre: float) -> float:
     floor = 1e-12 * max(1.0, abs(centre))
-    return scale if scale > floor else floor
+    return max(floor, scale)
 
 
 def _score(z: float) -> float:

@@ -67,7 +67,9 @@ def test_detect_batch_rejects_bad_timestamps(det, timestamps):
 
 
 def test_timestamps_accept_datetime64_and_iso_strings(det):
-    r = det.detect_batch("t", [1.0, 2.0], np.array(["2026-01-01T00:00:00", "2026-01-01T00:00:01"], "datetime64[s]"))
+    r = det.detect_batch(
+        "t", [1.0, 2.0], np.array(["2026-01-01T00:00:00", "2026-01-01T00:00:01"], "datetime64[s]")
+    )
     np.testing.assert_array_equal(r.timestamps, [1767225600.0, 1767225601.0])
     r = det.detect_batch("u", [1.0, 2.0], ["2026-01-01T00:00:00+00:00", "2026-01-01 00:00:02"])
     np.testing.assert_array_equal(r.timestamps, [1767225600.0, 1767225602.0])

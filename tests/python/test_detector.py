@@ -246,4 +246,6 @@ def test_async_twins_equal_sync():
 
     singles, batch = asyncio.run(run())
     assert singles == [sync.detect("s", float(v), timestamp=float(i)) for i, v in enumerate(x[:100])]
-    np.testing.assert_array_equal(batch.scores, sync.detect_batch("s", x[100:], np.arange(100.0, 200.0)).scores)
+    np.testing.assert_array_equal(
+        batch.scores, sync.detect_batch("s", x[100:], np.arange(100.0, 200.0)).scores
+    )

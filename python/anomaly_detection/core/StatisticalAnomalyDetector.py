@@ -100,7 +100,16 @@ class StatisticalAnomalyDetector:
         ts = as_timestamps(timestamps, len(vals))
         is_anomaly, scores, deviations, expected, counts = self.store.detect_batch(sensor_name, vals, ts)
         return BatchResult(
-            sensor_name, vals, ts, is_anomaly, scores, deviations, expected, counts, self.threshold, self.method
+            sensor_name,
+            vals,
+            ts,
+            is_anomaly,
+            scores,
+            deviations,
+            expected,
+            counts,
+            self.threshold,
+            self.method,
         )
 
     async def adetect(self, sensor_name: str, value: float, timestamp: Any = None) -> AnomalyResult:

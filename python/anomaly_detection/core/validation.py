@@ -53,7 +53,9 @@ def as_timestamp(timestamp: Any) -> float:
     try:
         t = float(timestamp)
     except (TypeError, ValueError):
-        raise ValueError(f"timestamp: expected a number, datetime or ISO-8601 string, got {timestamp!r}") from None
+        raise ValueError(
+            f"timestamp: expected a number, datetime or ISO-8601 string, got {timestamp!r}"
+        ) from None
     if not math.isfinite(t):
         raise ValueError(f"timestamp: expected a finite number, got {t}")
     return t
@@ -86,7 +88,9 @@ def as_timestamps(timestamps: Any, n: int) -> np.ndarray:
         return np.full(n, time.time())
     arr = np.asarray(timestamps)
     if arr.ndim != 1 or arr.shape[0] != n:
-        raise ValueError(f"timestamps: expected a 1-D sequence of length {n} (as values), got shape {arr.shape}")
+        raise ValueError(
+            f"timestamps: expected a 1-D sequence of length {n} (as values), got shape {arr.shape}"
+        )
     if arr.dtype.kind == "M":
         out = arr.astype("datetime64[ns]").astype(np.int64) / 1e9
     elif arr.dtype.kind in "biuf":

@@ -34,7 +34,9 @@ class EmbeddedStore:
 
     kind = "embedded"
 
-    def __init__(self, config: _core.DetectorConfig | None = None, registry: _core.SensorRegistry | None = None):
+    def __init__(
+        self, config: _core.DetectorConfig | None = None, registry: _core.SensorRegistry | None = None
+    ):
         if registry is None:
             if config is None:
                 raise ValueError("EmbeddedStore needs a config or a registry")
