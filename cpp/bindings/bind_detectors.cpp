@@ -19,7 +19,8 @@ py::array_t<double> to_numpy(std::vector<double>&& v) {
 }
 
 py::tuple detection_tuple(const Detection& d) {
-    return py::make_tuple(d.value, d.timestamp, d.score, d.deviation, d.expected, d.is_anomaly, d.window_count);
+    // The order of AnomalyResult's fields after sensor_name, so the facade can unpack it.
+    return py::make_tuple(d.value, d.timestamp, d.is_anomaly, d.score, d.deviation, d.expected, d.window_count);
 }
 
 py::tuple detect_batch(SensorRegistry& reg, const std::string& sensor, const DoubleArray& values,
@@ -81,7 +82,7 @@ void bind_detectors(py::module_& m) {
                 return detection_tuple(reg.detect(sensor, value, timestamp));
             },
             py::arg("sensor"), py::arg("value"), py::arg("timestamp"),
-            "Score one point; returns (value, timestamp, score, deviation, expected, is_anomaly, window_count).")
+            "Score one point; returns (value, timestamp, is_anomaly, score, deviation, expected, window_count).")
         .def("detect_batch", &detect_batch, py::arg("sensor"), py::arg("values"), py::arg("timestamps"),
              "Score points in order (releases the GIL); returns (is_anomaly, scores, deviations, expected, window_counts).")
         .def(

@@ -1,61 +1,61 @@
 """
 Native core of anomaly_detection (private: use the anomaly_detection package).
 """
-
-import typing
-
+from __future__ import annotations
 import numpy
 import numpy.typing
-
-__all__: list[str] = [
-    "DetectorConfig",
-    "SensorLimitError",
-    "SensorRegistry",
-    "check_sensor_name",
-    "default_threshold",
-    "is_valid_sensor_name",
-    "normal_score",
-]
-
+import typing
+__all__: list[str] = ['DetectorConfig', 'SensorLimitError', 'SensorRegistry', 'check_sensor_name', 'default_threshold', 'is_valid_sensor_name', 'normal_score']
 class DetectorConfig:
     """
     Settings shared by every sensor of a registry.
     """
-
     include_anomalies: bool
     method: str
-    def __init__(self) -> None: ...
+    def __init__(self) -> None:
+        ...
     def validate(self) -> None:
         """
         Raise ValueError naming the first invalid field.
         """
     @property
-    def cusum_k(self) -> float: ...
+    def cusum_k(self) -> float:
+        ...
     @cusum_k.setter
-    def cusum_k(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None: ...
+    def cusum_k(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
     @property
-    def ewma_alpha(self) -> float: ...
+    def ewma_alpha(self) -> float:
+        ...
     @ewma_alpha.setter
-    def ewma_alpha(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None: ...
+    def ewma_alpha(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
     @property
-    def max_sensors(self) -> int: ...
+    def max_sensors(self) -> int:
+        ...
     @max_sensors.setter
-    def max_sensors(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None: ...
+    def max_sensors(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
     @property
-    def min_samples(self) -> int: ...
+    def min_samples(self) -> int:
+        ...
     @min_samples.setter
-    def min_samples(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None: ...
+    def min_samples(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
     @property
-    def threshold(self) -> float: ...
+    def threshold(self) -> float:
+        ...
     @threshold.setter
-    def threshold(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None: ...
+    def threshold(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
     @property
-    def window_size(self) -> int: ...
+    def window_size(self) -> int:
+        ...
     @window_size.setter
-    def window_size(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None: ...
-
-class SensorLimitError(RuntimeError): ...
-
+    def window_size(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+class SensorLimitError(RuntimeError):
+    pass
 class SensorRegistry:
     """
     Thread-safe per-sensor windows and scoring (the embedded store).
@@ -65,27 +65,19 @@ class SensorRegistry:
         """
         Restore a snapshot; raises ValueError on corrupt bytes.
         """
-    def __init__(self, config: DetectorConfig) -> None: ...
-    def __len__(self) -> int: ...
+    def __init__(self, config: DetectorConfig) -> None:
+        ...
+    def __len__(self) -> int:
+        ...
     def clear(self) -> None:
         """
         Forget every sensor.
         """
-    def detect(
-        self,
-        sensor: str,
-        value: typing.SupportsFloat | typing.SupportsIndex,
-        timestamp: typing.SupportsFloat | typing.SupportsIndex,
-    ) -> tuple:
+    def detect(self, sensor: str, value: typing.SupportsFloat | typing.SupportsIndex, timestamp: typing.SupportsFloat | typing.SupportsIndex) -> tuple:
         """
-        Score one point; returns (value, timestamp, score, deviation, expected, is_anomaly, window_count).
+        Score one point; returns (value, timestamp, is_anomaly, score, deviation, expected, window_count).
         """
-    def detect_batch(
-        self,
-        sensor: str,
-        values: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
-        timestamps: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
-    ) -> tuple:
+    def detect_batch(self, sensor: str, values: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], timestamps: typing.Annotated[numpy.typing.ArrayLike, numpy.float64]) -> tuple:
         """
         Score points in order (releases the GIL); returns (is_anomaly, scores, deviations, expected, window_counts).
         """
@@ -110,23 +102,20 @@ class SensorRegistry:
         (values, timestamps) of the window, oldest first, or None for an unknown sensor.
         """
     @property
-    def config(self) -> DetectorConfig: ...
-
+    def config(self) -> DetectorConfig:
+        ...
 def check_sensor_name(name: str) -> None:
     """
     Raise ValueError explaining why the name is not a valid sensor name.
     """
-
 def default_threshold(method: str) -> float:
     """
     The conventional threshold of a method.
     """
-
 def is_valid_sensor_name(name: str) -> bool:
     """
     True when the name is usable as a sensor name (and a part of a Redis key).
     """
-
 def normal_score(z: typing.SupportsFloat | typing.SupportsIndex) -> float:
     """
     erf(|z| / sqrt 2): one minus the two-sided tail probability.

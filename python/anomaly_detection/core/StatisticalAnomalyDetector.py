@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import math
-import time
+from time import time as _now
 from typing import Any
 
 import numpy as np
@@ -12,7 +11,7 @@ import numpy as np
 from anomaly_detection import _core
 from anomaly_detection.config.settings import Settings
 from anomaly_detection.core.results import AnomalyResult, BatchResult
-from anomaly_detection.core.validation import as_timestamp, as_timestamps, as_values, check_sensor_name
+from anomaly_detection.core.validation import as_timestamp, as_timestamps, as_value, as_values, check_sensor_name
 from anomaly_detection.stores.base import SensorStore, SensorWindow
 from anomaly_detection.stores.embedded import EmbeddedStore, config_from_settings
 
@@ -57,6 +56,7 @@ class StatisticalAnomalyDetector:
         self.threshold = settings.threshold
         self.redis_client = redis_client
         self.store: SensorStore = self._make_store(settings, redis_client)
+        self._store_detect = self.store.detect
 
     @staticmethod
     def _make_store(settings: Settings, redis_client: Any) -> SensorStore:
@@ -74,18 +74,18 @@ class StatisticalAnomalyDetector:
         ``timestamp`` may be epoch seconds, a datetime, an ISO-8601 string or None
         (now). Raises ValueError for a non-finite value or an invalid sensor name.
         """
-        if not isinstance(sensor_name, str):
+        # The hot path: plain floats go straight to the store, which checks finiteness
+        # and the sensor name; anything else is converted (or rejected) first.
+        if type(sensor_name) is not str:
             raise TypeError(f"sensor name: expected str, got {type(sensor_name).__name__}")
-        if type(value) is not float or not math.isfinite(value):  # fast path for plain floats
-            from anomaly_detection.core.validation import as_value
-
+        if type(value) is not float:
             value = as_value(value)
-        ts = time.time() if timestamp is None else (
-            timestamp if type(timestamp) is float else as_timestamp(timestamp)
-        )  # fmt: skip
-        v, t, score, deviation, expected, is_anomaly, count = self.store.detect(sensor_name, value, ts)
+        if timestamp is None:
+            timestamp = _now()
+        elif type(timestamp) is not float:
+            timestamp = as_timestamp(timestamp)
         return AnomalyResult(
-            sensor_name, v, t, is_anomaly, score, deviation, expected, self.threshold, self.method, count
+            sensor_name, *self._store_detect(sensor_name, value, timestamp), self.threshold, self.method
         )
 
     def detect_batch(self, sensor_name: str, values: Any, timestamps: Any = None) -> BatchResult:
@@ -191,6 +191,7 @@ class StatisticalAnomalyDetector:
         detector.threshold = restored.threshold
         detector.redis_client = None
         detector.store = EmbeddedStore(registry=registry)
+        detector._store_detect = detector.store.detect
         return detector
 
     def __reduce__(self):

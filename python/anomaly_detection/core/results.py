@@ -36,9 +36,9 @@ class AnomalyResult:
     score: float
     deviation: float
     expected: float
+    window_count: int
     threshold: float
     method: str
-    window_count: int
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""

@@ -8,8 +8,8 @@ import numpy as np
 
 __all__ = ["DetectionTuple", "SensorStore", "SensorWindow"]
 
-#: (value, timestamp, score, deviation, expected, is_anomaly, window_count)
-DetectionTuple = tuple[float, float, float, float, float, bool, int]
+#: (value, timestamp, is_anomaly, score, deviation, expected, window_count)
+DetectionTuple = tuple[float, float, bool, float, float, float, int]
 
 
 class SensorWindow(NamedTuple):
