@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, median_seconds, table  # noqa: E402
+from _common import machine, median_seconds, table
 
-from anomaly_detection import StatisticalAnomalyDetector  # noqa: E402
+from anomaly_detection import StatisticalAnomalyDetector
 
 
 class PurePythonDetector:
@@ -101,7 +101,9 @@ def main() -> None:
         rows.append(["detect, one point", f"{single_rate / 1e3:.0f} k", "River rolling Mean+Var",
                      f"{river_rate / 1e3:.0f} k", f"{single_rate / river_rate:.1f}x", ">= 5x"])  # fmt: skip
     except ImportError:
-        rows.append(["detect, one point", f"{single_rate / 1e3:.0f} k", "River (not installed)", "-", "-", ">= 5x"])
+        rows.append(
+            ["detect, one point", f"{single_rate / 1e3:.0f} k", "River (not installed)", "-", "-", ">= 5x"]
+        )
 
     print(f"machine: {machine()}; window {args.window}; batch of {args.points:,} points; medians")
     print(table(["ours", "points/s", "peer", "points/s", "ratio", "target"], rows))

@@ -11,7 +11,13 @@ import numpy as np
 from anomaly_detection import _core
 from anomaly_detection.config.settings import Settings
 from anomaly_detection.core.results import AnomalyResult, BatchResult
-from anomaly_detection.core.validation import as_timestamp, as_timestamps, as_value, as_values, check_sensor_name
+from anomaly_detection.core.validation import (
+    as_timestamp,
+    as_timestamps,
+    as_value,
+    as_values,
+    check_sensor_name,
+)
 from anomaly_detection.stores.base import SensorStore, SensorWindow
 from anomaly_detection.stores.embedded import EmbeddedStore, config_from_settings
 
