@@ -6,6 +6,7 @@
 #include <random>
 #include <vector>
 
+#include "anomaly_detection/stats/ewma.hpp"
 #include "anomaly_detection/stats/order_statistics.hpp"
 #include "anomaly_detection/stats/ring_buffer.hpp"
 #include "anomaly_detection/stats/rolling_moments.hpp"
@@ -103,4 +104,33 @@ TEST(OrderStatistics, EmptyThrows) {
     OrderStatistics os(4);
     EXPECT_THROW(os.median(), std::runtime_error);
     EXPECT_THROW(os.select(0), std::out_of_range);
+}
+
+TEST(Ewma, MatchesExponentialWeightsDefinition) {
+    Ewma e;
+    e.alpha = 0.2;
+    std::mt19937_64 rng(3);
+    std::normal_distribution<double> noise(5, 2);
+    std::vector<double> xs;
+    for (int i = 0; i < 400; ++i) {
+        xs.push_back(noise(rng));
+        e.update(xs.back());
+    }
+    // Mean: weights alpha (1 - alpha)^k, with the first value carrying the remainder.
+    double mean = xs[0];
+    for (size_t i = 1; i < xs.size(); ++i) mean = 0.2 * xs[i] + 0.8 * mean;
+    EXPECT_NEAR(e.mean, mean, 1e-12);
+    EXPECT_NEAR(e.stddev(), 2.0, 0.6);  // tracks the noise level
+}
+
+TEST(Cusum, AccumulatesSustainedShiftOnly) {
+    Cusum c;
+    for (int i = 0; i < 100; ++i) c.update(i % 2 ? 0.4 : -0.4);  // within the allowance
+    EXPECT_EQ(c.statistic(), 0.0);
+    for (int i = 0; i < 10; ++i) c.update(1.5);  // a one-sigma-plus shift
+    EXPECT_NEAR(c.statistic(), 10.0, 1e-12);
+    for (int i = 0; i < 30; ++i) c.update(-1.5);
+    EXPECT_LT(c.statistic(), 0.0);
+    c.reset();
+    EXPECT_EQ(c.statistic(), 0.0);
 }
