@@ -249,3 +249,23 @@ def test_async_twins_equal_sync():
     np.testing.assert_array_equal(
         batch.scores, sync.detect_batch("s", x[100:], np.arange(100.0, 200.0)).scores
     )
+
+
+def test_alert_listeners_get_every_anomaly_and_failures_are_contained(caplog):
+    det = make("zscore", window_size=30, min_samples=5)
+    seen = []
+
+    def broken(result):
+        raise RuntimeError("listener bug")
+
+    det.add_alert_listener(seen.append)
+    det.add_alert_listener(broken)
+    det.detect_batch("s", [10.0, 10.1, 9.9, 10.0, 10.2, 9.8, 50.0, 10.0, -40.0])
+    det.detect("s", 10.0)
+    det.detect("s", 90.0)
+    assert [r.value for r in seen] == [50.0, -40.0, 90.0]
+    assert all(r.is_anomaly and r.sensor_name == "s" for r in seen)
+    assert "listener bug" in caplog.text
+    det.remove_alert_listener(seen.append)
+    det.detect("s", 500.0)
+    assert len(seen) == 3

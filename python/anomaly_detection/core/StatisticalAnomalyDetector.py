@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
 from time import time as _now
 from typing import Any
 
@@ -22,6 +24,8 @@ from anomaly_detection.stores.base import SensorStore, SensorWindow
 from anomaly_detection.stores.embedded import EmbeddedStore, config_from_settings
 
 __all__ = ["StatisticalAnomalyDetector"]
+
+_log = logging.getLogger(__name__)
 
 # Batches larger than this run in a worker thread from the async API (the
 # native loop releases the GIL, so the event loop keeps serving meanwhile).
@@ -63,6 +67,7 @@ class StatisticalAnomalyDetector:
         self.redis_client = redis_client
         self.store: SensorStore = self._make_store(settings, redis_client)
         self._store_detect = self.store.detect
+        self._listeners: list[Callable[[AnomalyResult], None]] = []
 
     @staticmethod
     def _make_store(settings: Settings, redis_client: Any) -> SensorStore:
@@ -90,9 +95,12 @@ class StatisticalAnomalyDetector:
             timestamp = _now()
         elif type(timestamp) is not float:
             timestamp = as_timestamp(timestamp)
-        return AnomalyResult(
+        result = AnomalyResult(
             sensor_name, *self._store_detect(sensor_name, value, timestamp), self.threshold, self.method
         )
+        if result.is_anomaly and self._listeners:
+            self._notify(result)
+        return result
 
     def detect_batch(self, sensor_name: str, values: Any, timestamps: Any = None) -> BatchResult:
         """Score points of one sensor in order; equal to a loop of ``detect``.
@@ -105,7 +113,7 @@ class StatisticalAnomalyDetector:
         vals = as_values(values)
         ts = as_timestamps(timestamps, len(vals))
         is_anomaly, scores, deviations, expected, counts = self.store.detect_batch(sensor_name, vals, ts)
-        return BatchResult(
+        batch = BatchResult(
             sensor_name,
             vals,
             ts,
@@ -117,6 +125,27 @@ class StatisticalAnomalyDetector:
             self.threshold,
             self.method,
         )
+        if self._listeners:
+            for result in batch.anomalies():
+                self._notify(result)
+        return batch
+
+    # --- alerts ----------------------------------------------------------------
+
+    def add_alert_listener(self, listener: Callable[[AnomalyResult], None]) -> None:
+        """Call ``listener(result)`` for every anomaly found by this detector, in the
+        thread that detected it. Exceptions from a listener are logged, never raised."""
+        self._listeners.append(listener)
+
+    def remove_alert_listener(self, listener: Callable[[AnomalyResult], None]) -> None:
+        self._listeners.remove(listener)
+
+    def _notify(self, result: AnomalyResult) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(result)
+            except Exception:  # noqa: BLE001, PERF203 - a listener's bug must not stop detection
+                _log.exception("alert listener %r failed", listener)
 
     async def adetect(self, sensor_name: str, value: float, timestamp: Any = None) -> AnomalyResult:
         """Async twin of :meth:`detect`."""
@@ -198,6 +227,7 @@ class StatisticalAnomalyDetector:
         detector.redis_client = None
         detector.store = EmbeddedStore(registry=registry)
         detector._store_detect = detector.store.detect
+        detector._listeners = []
         return detector
 
     def __reduce__(self):
