@@ -180,6 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="write every row with its score, not only anomalies")
     p.add_argument("--plot", metavar="PNG", help="draw the series with anomalies marked")
     p.set_defaults(func=_cmd_detect)
+
+    from anomaly_detection.evaluation.cli import add_evaluate_parser
+
+    add_evaluate_parser(sub)
     return parser
 
 
