@@ -380,3 +380,40 @@ def test_keys_command_is_used_nowhere():
             if any(p.search(line) for p in patterns):
                 offenders.append(f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}")
     assert offenders == []
+
+
+# --- CLI pieces --------------------------------------------------------------------
+
+
+def _run_cli(argv):
+    import argparse
+
+    from anomaly_detection.utils.redis_cli import add_redis_parsers
+
+    parser = argparse.ArgumentParser()
+    add_redis_parsers(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_cli_migrate_keys_and_health(redis_server, redis_client, capsys):
+    _legacy(redis_client)
+    url = redis_server.url
+    assert _run_cli(["migrate-keys", "--from", "anomaly_detector:*", "--dry-run", "--url", url]) == 0
+    out = capsys.readouterr().out
+    assert "would rename  anomaly_detector:temp:data:sensor1 -> anomaly:temp:data:sensor1:queue" in out
+    assert "skipped  anomaly_detector:weird:thing:here" in out
+    assert redis_client.exists("anomaly:temp:data:sensor1:queue") == 0
+
+    assert _run_cli(["migrate-keys", "--from", "anomaly_detector:*", "--url", url]) == 0
+    assert "3 key(s) renamed" in capsys.readouterr().out
+    assert redis_client.llen("anomaly:temp:data:sensor1:queue") == 2
+
+    AnomalyRedisManager(redis_client, Settings()).heartbeat("worker-1", {"pid": 7})
+    assert _run_cli(["health", "--url", url]) == 0
+    out = capsys.readouterr().out
+    assert "sensor1" in out
+    assert "worker-1" in out
+    assert "pid=7" in out
+    with pytest.raises(ValueError, match="pattern"):
+        _run_cli(["migrate-keys", "--from", "*", "--url", url])
