@@ -24,7 +24,7 @@ constexpr uint16_t kFormatVersion = 1;
 // one tree hot in L1 while its rows stream through it; the walk advances
 // kWalk independent rows one level at a time so their loads overlap.
 constexpr size_t kRowsPerTask = 512;
-constexpr size_t kWalk = 32;
+constexpr size_t kWalk = 16;
 
 size_t resolve_max_samples(size_t requested, size_t n_rows) {
     return requested == 0 ? std::min<size_t>(256, n_rows) : requested;
@@ -280,31 +280,45 @@ void IsolationForest::compute_tree_depths() {
     }
 }
 
+namespace {
+
+// Walks kWalk rows of a feature-major block (value of feature f of row r at
+// rows[f * kRowsPerTask + r]) down one tree. The loop over rows is unrolled so
+// that the rows' positions live in registers and their loads overlap; the
+// feature-major block turns the address of a value into a shift and an offset.
+template <size_t Rows>
+inline void walk(const IsolationNode* nodes, const double* values, unsigned steps, const double* rows, double* acc) {
+    uint32_t at[Rows] = {};
+    for (unsigned s = 0; s < steps; ++s) {
+#pragma GCC unroll 16
+        for (size_t r = 0; r < Rows; ++r) {
+            const IsolationNode& node = nodes[at[r]];
+            at[r] = node.left + static_cast<uint32_t>(rows[node.feature * kRowsPerTask + r] > node.threshold);
+        }
+    }
+#pragma GCC unroll 16
+    for (size_t r = 0; r < Rows; ++r) acc[r] += values[at[r]];
+}
+
+}  // namespace
+
 void IsolationForest::path_length_sum(const Eigen::Ref<const RowMatrixXd>& X, double* out, unsigned n_threads) const {
-    const auto n = static_cast<size_t>(X.rows());
-    const auto stride = static_cast<size_t>(X.outerStride());
+    const auto n = static_cast<size_t>(X.rows()), d = static_cast<size_t>(X.cols());
     const size_t n_tasks = (n + kRowsPerTask - 1) / kRowsPerTask;
     parallel_for(n_tasks, resolve_threads(n_threads), [&](size_t task, unsigned) {
-        const size_t begin = task * kRowsPerTask, end = std::min(n, begin + kRowsPerTask);
+        const size_t begin = task * kRowsPerTask, count = std::min(n, begin + kRowsPerTask) - begin;
+        std::vector<double> block(d * kRowsPerTask);
+        for (size_t r = 0; r < count; ++r)
+            for (size_t j = 0; j < d; ++j) block[j * kRowsPerTask + r] = X(static_cast<Eigen::Index>(begin + r), static_cast<Eigen::Index>(j));
         double* acc = out + begin;
-        std::fill(acc, out + end, 0.0);
-        uint32_t at[kWalk];
+        std::fill(acc, acc + count, 0.0);
         for (size_t t = 0; t + 1 < tree_offset_.size(); ++t) {
             const IsolationNode* nodes = nodes_.data() + tree_offset_[t];
             const double* values = leaf_value_.data() + tree_offset_[t];
             const unsigned steps = tree_depth_[t];
-            for (size_t r0 = begin; r0 < end; r0 += kWalk) {
-                const size_t rows = std::min(kWalk, end - r0);
-                const double* x = X.data() + r0 * stride;
-                std::fill(at, at + rows, 0U);
-                for (unsigned s = 0; s < steps; ++s) {
-                    for (size_t r = 0; r < rows; ++r) {
-                        const IsolationNode& node = nodes[at[r]];
-                        at[r] = node.left + static_cast<uint32_t>(x[r * stride + node.feature] > node.threshold);
-                    }
-                }
-                for (size_t r = 0; r < rows; ++r) acc[r0 - begin + r] += values[at[r]];
-            }
+            size_t r0 = 0;
+            for (; r0 + kWalk <= count; r0 += kWalk) walk<kWalk>(nodes, values, steps, block.data() + r0, acc + r0);
+            for (; r0 < count; ++r0) walk<1>(nodes, values, steps, block.data() + r0, acc + r0);
         }
     });
 }
