@@ -8,10 +8,12 @@
 // stays alive because the array_t argument holds a reference for the call.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <cmath>
 #include <string>
 
+#include "anomaly_detection/forest/half_space_trees.hpp"
 #include "anomaly_detection/forest/isolation_forest.hpp"
 
 namespace py = pybind11;
@@ -119,6 +121,102 @@ void bind_isolation_forest(py::module_& m) {
             py::arg("data"), "Restore from to_bytes; raises ValueError on corrupt bytes.");
 }
 
+// Checks rows for HalfSpaceTrees: n_features columns, no infinity; NaN is a
+// missing feature (a key absent from a dict), as in River.
+const double* hst_rows(const HalfSpaceTrees& h, const DoubleArray& X, int ndim, size_t* n_rows) {
+    if (X.ndim() != ndim)
+        throw std::invalid_argument(std::string("x: expected a ") + std::to_string(ndim) + "-D array, got " +
+                                    std::to_string(X.ndim()) + "-D");
+    const auto width = static_cast<size_t>(X.shape(ndim - 1));
+    if (width != h.n_features())
+        throw std::invalid_argument("x: expected " + std::to_string(h.n_features()) + " features, got " +
+                                    std::to_string(width));
+    const double* p = X.data();
+    for (py::ssize_t i = 0; i < X.size(); ++i)
+        if (std::isinf(p[i])) throw std::invalid_argument("x: expected finite values, got inf");
+    *n_rows = ndim == 1 ? 1 : static_cast<size_t>(X.shape(0));
+    return p;
+}
+
+void bind_half_space_trees(py::module_& m) {
+    py::class_<HalfSpaceTrees>(m, "HalfSpaceTrees",
+                               "Half-Space Trees with River's semantics (private core of "
+                               "anomaly_detection.forest.HalfSpaceTrees). NaN marks a missing feature.")
+        .def(py::init([](size_t n_trees, size_t height, size_t window_size, uint64_t seed,
+                         std::vector<std::pair<double, double>> limits, std::vector<std::string> feature_names) {
+                 return HalfSpaceTrees(HalfSpaceTreesConfig{n_trees, height, window_size, seed}, std::move(limits),
+                                       std::move(feature_names));
+             }),
+             py::arg("n_trees"), py::arg("height"), py::arg("window_size"), py::arg("seed"), py::arg("limits"),
+             py::arg("feature_names") = std::vector<std::string>{},
+             "Build the trees over limits[j] = (low, high) of each feature.")
+        .def(
+            "learn_one",
+            [](HalfSpaceTrees& h, const DoubleArray& x) {
+                size_t n;
+                h.learn_one(hst_rows(h, x, 1, &n));
+            },
+            py::arg("x"), "Learn one row of n_features values.")
+        .def(
+            "score_one",
+            [](const HalfSpaceTrees& h, const DoubleArray& x) {
+                size_t n;
+                return h.score_one(hst_rows(h, x, 1, &n));
+            },
+            py::arg("x"), "Anomaly score of one row, in [0, 1].")
+        .def(
+            "learn_many",
+            [](HalfSpaceTrees& h, const DoubleArray& X) {
+                size_t n;
+                const double* rows = hst_rows(h, X, 2, &n);
+                py::gil_scoped_release release;
+                h.learn_many(rows, n);
+            },
+            py::arg("X"), "Learn the rows in order (releases the GIL).")
+        .def(
+            "score_many",
+            [](const HalfSpaceTrees& h, const DoubleArray& X) {
+                size_t n;
+                const double* rows = hst_rows(h, X, 2, &n);
+                py::array_t<double> out(static_cast<py::ssize_t>(n));
+                double* o = out.mutable_data();
+                py::gil_scoped_release release;
+                h.score_many(rows, n, o);
+                return out;
+            },
+            py::arg("X"), "Score the rows without learning (releases the GIL).")
+        .def(
+            "score_learn_many",
+            [](HalfSpaceTrees& h, const DoubleArray& X) {
+                size_t n;
+                const double* rows = hst_rows(h, X, 2, &n);
+                py::array_t<double> out(static_cast<py::ssize_t>(n));
+                double* o = out.mutable_data();
+                py::gil_scoped_release release;
+                h.score_learn_many(rows, n, o);
+                return out;
+            },
+            py::arg("X"), "For each row in order: score it, then learn it (releases the GIL).")
+        .def_property_readonly("n_features", &HalfSpaceTrees::n_features, "Number of features.")
+        .def_property_readonly("limits", &HalfSpaceTrees::limits, "(low, high) of each feature.")
+        .def_property_readonly("feature_names", &HalfSpaceTrees::feature_names, "Names of the features, or [].")
+        .def_property_readonly(
+            "config",
+            [](const HalfSpaceTrees& h) {
+                const auto& c = h.config();
+                return py::make_tuple(c.n_trees, c.height, c.window_size, c.seed);
+            },
+            "(n_trees, height, window_size, seed).")
+        .def("to_bytes", [](const HalfSpaceTrees& h) { return py::bytes(h.to_bytes()); },
+             "Versioned, checksummed bytes of the parameters and masses.")
+        .def_static(
+            "from_bytes", [](const py::bytes& b) { return HalfSpaceTrees::from_bytes(std::string_view(b)); },
+            py::arg("data"), "Restore from to_bytes; raises ValueError on corrupt bytes.");
+}
+
 }  // namespace
 
-void bind_forest(py::module_& m) { bind_isolation_forest(m); }
+void bind_forest(py::module_& m) {
+    bind_isolation_forest(m);
+    bind_half_space_trees(m);
+}
