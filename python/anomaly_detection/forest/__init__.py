@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from anomaly_detection.forest.half_space_trees import HalfSpaceTrees
 from anomaly_detection.forest.isolation_forest import IsolationForest
 
-__all__ = ["IsolationForest"]
+__all__ = ["HalfSpaceTrees", "IsolationForest"]
