@@ -200,14 +200,20 @@ class HalfSpaceTrees:
         self._model = _core.HalfSpaceTrees(self.n_trees, self.height, self.window_size, seed, limits, stored)
         self._names = names
 
+    @staticmethod
+    def _check_values(x: Mapping[Any, Any], names: Any) -> None:
+        for name in names:
+            if name in x:
+                value = x[name]
+                if not isinstance(value, numbers.Real) or not math.isfinite(value):
+                    raise ValueError(f"x[{name!r}]: expected a finite number, got {value!r}")
+
     def _row(self, x: Any, learning: bool) -> np.ndarray:
         if isinstance(x, Mapping):
-            for key, value in x.items():
-                if not isinstance(value, numbers.Real) or not math.isfinite(value):
-                    raise ValueError(f"x[{key!r}]: expected a finite number, got {value!r}")
             if self._model is None:
                 if not x:
                     raise ValueError("x: expected at least one feature, got an empty dict")
+                self._check_values(x, x)
                 if not learning:
                     return np.empty(0)
                 try:
@@ -217,8 +223,15 @@ class HalfSpaceTrees:
                 self._build(names, len(names))
             if self._names is None:
                 raise ValueError("x: this detector learned NumPy rows; expected a 1-D array, got a dict")
-            # An absent feature is NaN for the core, which then follows River's rule.
-            return np.array([x.get(name, math.nan) for name in self._names], dtype=np.float64)
+            # Features the trees do not use are ignored, as in River; an absent one is
+            # NaN for the core, which then follows River's rule for missing features.
+            values = [x.get(name, math.nan) for name in self._names]
+            if not all(type(v) is float or type(v) is int for v in values):
+                self._check_values(x, self._names)
+            row = np.array(values, dtype=np.float64)
+            if not np.isfinite(row).all():
+                self._check_values(x, self._names)
+            return row
         row = as_numeric_array(x, 1, name="x").astype(np.float64, copy=False)
         if not np.isfinite(row).all():
             raise ValueError("x: expected finite values, got NaN or inf")
