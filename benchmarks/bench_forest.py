@@ -65,10 +65,10 @@ def main() -> None:
         fitted_ours = IsolationForest(random_state=0, n_jobs=1).fit(X)
         fitted_sk = SkIsolationForest(random_state=0, n_jobs=1).fit(X)
         t = np.array([
-            best_of(lambda: IsolationForest(random_state=0, n_jobs=1).fit(X), args.repeats),
-            best_of(lambda: SkIsolationForest(random_state=0, n_jobs=1).fit(X), args.repeats),
-            best_of(lambda: fitted_ours.score_samples(X), args.repeats),
-            best_of(lambda: fitted_sk.score_samples(X), args.repeats),
+            best_of(lambda X=X: IsolationForest(random_state=0, n_jobs=1).fit(X), args.repeats),
+            best_of(lambda X=X: SkIsolationForest(random_state=0, n_jobs=1).fit(X), args.repeats),
+            best_of(lambda f=fitted_ours, X=X: f.score_samples(X), args.repeats),
+            best_of(lambda f=fitted_sk, X=X: f.score_samples(X), args.repeats),
         ])
         totals += t
         print(f"{path.stem:<16}{X.shape[0]:>7}{X.shape[1]:>4}{a:>10.4f}{b:>9.4f}{a - b:>+8.4f}"
@@ -93,8 +93,8 @@ def main() -> None:
         base = None
         for n in (int(v) for v in args.threads.split(",")):
             model = IsolationForest(random_state=0, n_jobs=n, n_estimators=200, max_samples=1024)
-            fit = best_of(lambda m=model: m.fit(data_), args.repeats)
-            score = best_of(lambda m=model: m.score_samples(data_), args.repeats)
+            fit = best_of(lambda m=model, x=data_: m.fit(x), args.repeats)
+            score = best_of(lambda m=model, x=data_: m.score_samples(x), args.repeats)
             base = base or score
             print(f"{label:<28}{n:>8}{fit * 1e3:>10.1f}{score * 1e3:>10.1f}{base / score:>14.2f}x")
 

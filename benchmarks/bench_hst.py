@@ -14,12 +14,11 @@ import argparse
 import time
 
 import numpy as np
+from bench_forest import data_dir
 from river.anomaly import HalfSpaceTrees as RiverHST
 from sklearn.metrics import roc_auc_score
 
 from anomaly_detection.forest import HalfSpaceTrees
-
-from bench_forest import data_dir  # noqa: E402  (same folder)
 
 SETS = ("6_cardio", "23_mammography", "30_satellite", "32_shuttle")
 

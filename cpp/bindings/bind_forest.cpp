@@ -138,6 +138,18 @@ const double* hst_rows(const HalfSpaceTrees& h, const DoubleArray& X, int ndim, 
     return p;
 }
 
+// Scores rows with a batch method of HalfSpaceTrees (const or not) without the GIL.
+template <typename Model, typename Method>
+py::array_t<double> hst_scores(Model& h, const DoubleArray& X, Method method) {
+    size_t n;
+    const double* rows = hst_rows(h, X, 2, &n);
+    py::array_t<double> out(static_cast<py::ssize_t>(n));
+    double* o = out.mutable_data();
+    py::gil_scoped_release release;
+    (h.*method)(rows, n, o);
+    return out;
+}
+
 void bind_half_space_trees(py::module_& m) {
     py::class_<HalfSpaceTrees>(m, "HalfSpaceTrees",
                                "Half-Space Trees with River's semantics (private core of "
@@ -175,27 +187,11 @@ void bind_half_space_trees(py::module_& m) {
             py::arg("X"), "Learn the rows in order (releases the GIL).")
         .def(
             "score_many",
-            [](const HalfSpaceTrees& h, const DoubleArray& X) {
-                size_t n;
-                const double* rows = hst_rows(h, X, 2, &n);
-                py::array_t<double> out(static_cast<py::ssize_t>(n));
-                double* o = out.mutable_data();
-                py::gil_scoped_release release;
-                h.score_many(rows, n, o);
-                return out;
-            },
+            [](const HalfSpaceTrees& h, const DoubleArray& X) { return hst_scores(h, X, &HalfSpaceTrees::score_many); },
             py::arg("X"), "Score the rows without learning (releases the GIL).")
         .def(
             "score_learn_many",
-            [](HalfSpaceTrees& h, const DoubleArray& X) {
-                size_t n;
-                const double* rows = hst_rows(h, X, 2, &n);
-                py::array_t<double> out(static_cast<py::ssize_t>(n));
-                double* o = out.mutable_data();
-                py::gil_scoped_release release;
-                h.score_learn_many(rows, n, o);
-                return out;
-            },
+            [](HalfSpaceTrees& h, const DoubleArray& X) { return hst_scores(h, X, &HalfSpaceTrees::score_learn_many); },
             py::arg("X"), "For each row in order: score it, then learn it (releases the GIL).")
         .def_property_readonly("n_features", &HalfSpaceTrees::n_features, "Number of features.")
         .def_property_readonly("limits", &HalfSpaceTrees::limits, "(low, high) of each feature.")

@@ -172,7 +172,7 @@ def test_bad_scoring_input_raises_value_error():
     ],
 )
 def test_invalid_parameters_raise_value_error_at_fit(params):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=next(iter(params))):
         IsolationForest(**params).fit(_blob(50, 3, 0))
 
 

@@ -134,9 +134,9 @@ def test_bad_rows_raise_value_error_and_change_nothing(bad):
     hst = HalfSpaceTrees(seed=0, window_size=10)
     hst.learn_many(np.full((15, 2), 0.5))
     before = hst.to_bytes()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="X"):
         hst.learn_many(bad)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="X"):
         hst.score_many(bad)
     assert hst.to_bytes() == before
 
@@ -173,7 +173,7 @@ def test_bad_dicts_and_mixing_kinds_raise_value_error():
     ],
 )
 def test_invalid_parameters_raise_value_error(params):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="expected"):
         HalfSpaceTrees(**params).learn_one({"a": 0.5})
 
 

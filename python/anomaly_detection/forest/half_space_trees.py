@@ -156,12 +156,12 @@ class HalfSpaceTrees:
     def from_bytes(cls, data: bytes) -> HalfSpaceTrees:
         """Restore from ``to_bytes``; corrupt bytes raise ``ValueError``."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise ValueError(f"data: expected bytes, got {type(data).__name__}")
+            raise ValueError(f"data: expected bytes, got {type(data).__name__}")  # noqa: TRY004 (project rule: ValueError)
         model = _core.HalfSpaceTrees.from_bytes(bytes(data))
         n_trees, height, window_size, seed = model.config
         names = list(model.feature_names) or None
         keys = names if names is not None else range(model.n_features)
-        limits = {k: tuple(v) for k, v in zip(keys, model.limits) if tuple(v) != (0.0, 1.0)}
+        limits = {k: tuple(v) for k, v in zip(keys, model.limits, strict=True) if tuple(v) != (0.0, 1.0)}
         hst = cls(n_trees=n_trees, height=height, window_size=window_size, limits=limits or None, seed=seed)
         hst._model = model
         hst._names = names

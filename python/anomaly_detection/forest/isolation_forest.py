@@ -69,9 +69,9 @@ class IsolationForest:
     def __init__(
         self,
         n_estimators: int = 100,
-        max_samples: str | int | float = "auto",
+        max_samples: str | float = "auto",
         contamination: str | float = "auto",
-        max_features: int | float = 1.0,
+        max_features: float = 1.0,
         bootstrap: bool = False,
         n_jobs: int | None = None,
         random_state: Any = None,
@@ -170,7 +170,7 @@ class IsolationForest:
         (a fractional ``max_samples`` becomes its count).
         """
         if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise ValueError(f"data: expected bytes, got {type(data).__name__}")
+            raise ValueError(f"data: expected bytes, got {type(data).__name__}")  # noqa: TRY004 (project rule: ValueError)
         model = _core.IsolationForest.from_bytes(bytes(data))
         if not model.is_fitted:
             raise ValueError("data: expected a fitted model, got an unfitted one")
@@ -221,7 +221,7 @@ class IsolationForest:
 
     def _check_bootstrap(self) -> bool:
         if not isinstance(self.bootstrap, (bool, np.bool_)):
-            raise ValueError(f"bootstrap: expected a bool, got {self.bootstrap!r}")
+            raise ValueError(f"bootstrap: expected a bool, got {self.bootstrap!r}")  # noqa: TRY004
         return bool(self.bootstrap)
 
     def _resolve_max_samples(self, n_samples: int) -> int:
