@@ -16,6 +16,7 @@ from anomaly_detection.errors import (
     SensorLimitError,
     StoreUnavailableError,
 )
+from anomaly_detection.forest import HalfSpaceTrees, IsolationForest
 from anomaly_detection.stores.base import SensorWindow
 
 try:
@@ -28,6 +29,8 @@ __all__ = [
     "AnomalyDetectionError",
     "AnomalyResult",
     "BatchResult",
+    "HalfSpaceTrees",
+    "IsolationForest",
     "NotFittedError",
     "SensorLimitError",
     "SensorWindow",

@@ -2,10 +2,11 @@
 Native core of anomaly_detection (private: use the anomaly_detection package).
 """
 from __future__ import annotations
+import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['DetectorConfig', 'SensorLimitError', 'SensorRegistry', 'check_sensor_name', 'default_threshold', 'is_valid_sensor_name', 'normal_score']
+__all__: list[str] = ['DetectorConfig', 'HalfSpaceTrees', 'IsolationForest', 'SensorLimitError', 'SensorRegistry', 'check_sensor_name', 'default_threshold', 'is_valid_sensor_name', 'normal_score']
 class DetectorConfig:
     """
     Settings shared by every sensor of a registry.
@@ -54,6 +55,131 @@ class DetectorConfig:
     @window_size.setter
     def window_size(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
+class HalfSpaceTrees:
+    """
+    Half-Space Trees with River's semantics (private core of anomaly_detection.forest.HalfSpaceTrees). NaN marks a missing feature.
+    """
+    @staticmethod
+    def from_bytes(data: bytes) -> HalfSpaceTrees:
+        """
+        Restore from to_bytes; raises ValueError on corrupt bytes.
+        """
+    def __init__(self, n_trees: typing.SupportsInt | typing.SupportsIndex, height: typing.SupportsInt | typing.SupportsIndex, window_size: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, limits: collections.abc.Sequence[tuple[typing.SupportsFloat | typing.SupportsIndex, typing.SupportsFloat | typing.SupportsIndex]], feature_names: collections.abc.Sequence[str] = []) -> None:
+        """
+        Build the trees over limits[j] = (low, high) of each feature.
+        """
+    def learn_many(self, X: typing.Annotated[numpy.typing.ArrayLike, numpy.float64]) -> None:
+        """
+        Learn the rows in order (releases the GIL).
+        """
+    def learn_one(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64]) -> None:
+        """
+        Learn one row of n_features values.
+        """
+    def score_learn_many(self, X: typing.Annotated[numpy.typing.ArrayLike, numpy.float64]) -> numpy.typing.NDArray[numpy.float64]:
+        """
+        For each row in order: score it, then learn it (releases the GIL).
+        """
+    def score_many(self, X: typing.Annotated[numpy.typing.ArrayLike, numpy.float64]) -> numpy.typing.NDArray[numpy.float64]:
+        """
+        Score the rows without learning (releases the GIL).
+        """
+    def score_one(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64]) -> float:
+        """
+        Anomaly score of one row, in [0, 1].
+        """
+    def to_bytes(self) -> bytes:
+        """
+        Versioned, checksummed bytes of the parameters and masses.
+        """
+    @property
+    def config(self) -> tuple[int, int, int, int]:
+        """
+        (n_trees, height, window_size, seed).
+        """
+    @property
+    def feature_names(self) -> list[str]:
+        """
+        Names of the features, or [].
+        """
+    @property
+    def limits(self) -> list[tuple[float, float]]:
+        """
+        (low, high) of each feature.
+        """
+    @property
+    def n_features(self) -> int:
+        """
+        Number of features.
+        """
+class IsolationForest:
+    """
+    Isolation Forest with scikit-learn's semantics (private core of anomaly_detection.forest.IsolationForest).
+    """
+    @staticmethod
+    def from_bytes(data: bytes) -> IsolationForest:
+        """
+        Restore from to_bytes; raises ValueError on corrupt bytes.
+        """
+    def __init__(self, n_estimators: typing.SupportsInt | typing.SupportsIndex = 100, max_samples: typing.SupportsInt | typing.SupportsIndex = 0, max_features: typing.SupportsInt | typing.SupportsIndex = 0, contamination: typing.SupportsFloat | typing.SupportsIndex = 0.0, bootstrap: bool = False, seed: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
+        """
+        Counts are resolved: max_samples 0 is 'auto', max_features 0 is all, contamination 0 is 'auto'.
+        """
+    def decision_function(self, X: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> numpy.typing.NDArray[numpy.float64]:
+        """
+        score_samples - offset: negative for outliers.
+        """
+    def fit(self, X: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> None:
+        """
+        Grow the trees on X (releases the GIL); n_threads 0 means one per core.
+        """
+    def mean_path_length(self, X: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> numpy.typing.NDArray[numpy.float64]:
+        """
+        Mean path length E[h(x)] of each row over the trees.
+        """
+    def score_samples(self, X: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> numpy.typing.NDArray[numpy.float64]:
+        """
+        Negated anomaly score of each row (lower is more abnormal).
+        """
+    def to_bytes(self) -> bytes:
+        """
+        Versioned, checksummed bytes of the config and the trees.
+        """
+    @property
+    def config(self) -> tuple[int, int, int, float, bool, int]:
+        """
+        (n_estimators, max_samples, max_features, contamination, bootstrap, seed) as resolved counts.
+        """
+    @property
+    def is_fitted(self) -> bool:
+        """
+        Whether fit has run.
+        """
+    @property
+    def max_samples_used(self) -> int:
+        """
+        Rows per tree of the fit.
+        """
+    @property
+    def n_features_in(self) -> int:
+        """
+        Columns seen by fit.
+        """
+    @property
+    def n_nodes(self) -> int:
+        """
+        Nodes of every tree together.
+        """
+    @property
+    def n_trees(self) -> int:
+        """
+        Number of fitted trees.
+        """
+    @property
+    def offset(self) -> float:
+        """
+        offset_ (RuntimeError before fit).
+        """
 class SensorLimitError(RuntimeError):
     pass
 class SensorRegistry:

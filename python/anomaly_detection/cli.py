@@ -182,8 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_detect)
 
     from anomaly_detection.evaluation.cli import add_evaluate_parser
+    from anomaly_detection.utils.redis_cli import add_redis_parsers
 
     add_evaluate_parser(sub)
+    add_redis_parsers(sub)
     return parser
 
 
