@@ -23,6 +23,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+        return True
+
+
+def free_cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free too."""
+    while True:
+        port = free_port()
+        if port + 10000 < 65536 and _port_is_free(port + 10000):
+            return port
+
+
 def require_binary(name: str) -> str:
     path = shutil.which(name)
     if path is None:
@@ -33,9 +50,11 @@ def require_binary(name: str) -> str:
     return path
 
 
-def _wait_for_port(port: int, timeout: float = 10.0) -> None:
+def _wait_for_port(process: subprocess.Popen[bytes], port: int, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"redis-server on port {port} exited with code {process.returncode}")
         with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=0.2):
             return
         time.sleep(0.02)
@@ -66,7 +85,11 @@ class RedisServer:
         if self.password:
             args += ["--requirepass", self.password]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_for_port(self.port)
+        try:
+            _wait_for_port(self.process, self.port)
+        except RuntimeError:
+            self.kill()
+            raise
         return self
 
     def kill(self) -> None:
@@ -93,7 +116,7 @@ class RedisClusterServers:
         self.cli = require_binary("redis-cli")
         self.nodes = [
             RedisServer("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                        "--cluster-node-timeout", "2000")
+                        "--cluster-node-timeout", "2000", port=free_cluster_port())
             for _ in range(3)
         ]  # fmt: skip
 
@@ -102,6 +125,14 @@ class RedisClusterServers:
         return self.nodes[0].port
 
     def start(self) -> RedisClusterServers:
+        try:
+            self._start()
+        except Exception:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
         for node in self.nodes:
             node.start()
         addresses = [f"{HOST}:{n.port}" for n in self.nodes]
@@ -118,7 +149,7 @@ class RedisClusterServers:
                 check=False,
             ).stdout
             if "cluster_state:ok" in out:
-                return self
+                return
             time.sleep(0.1)
         raise RuntimeError("Redis Cluster did not reach cluster_state:ok")
 

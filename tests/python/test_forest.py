@@ -242,5 +242,6 @@ def test_scores_are_in_range_and_deterministic(n, d, seed, bootstrap):
     assert scores.shape == (n,)
     assert np.all((scores < 0) & (scores >= -1))
     np.testing.assert_array_equal(
-        IsolationForest(n_estimators=10, bootstrap=bootstrap, random_state=seed).fit(X).score_samples(X), scores
+        IsolationForest(n_estimators=10, bootstrap=bootstrap, random_state=seed).fit(X).score_samples(X),
+        scores,
     )

@@ -33,7 +33,9 @@ def _river_scores(X, **params):
     return np.array(scores)
 
 
-@pytest.mark.parametrize(("params"), [{"seed": 42}, {"seed": 7, "n_trees": 5, "height": 4, "window_size": 50}])
+@pytest.mark.parametrize(
+    ("params"), [{"seed": 42}, {"seed": 7, "n_trees": 5, "height": 4, "window_size": 50}]
+)
 def test_same_seed_gives_rivers_scores_exactly(params):
     X, _ = _stream()
     ours = HalfSpaceTrees(**params)
@@ -128,7 +130,13 @@ def test_input_is_not_modified():
 
 @pytest.mark.parametrize(
     "bad",
-    [np.array([[0.5, np.nan]]), np.array([[0.5, np.inf]]), np.zeros((2, 3)), np.zeros(2), np.array([["a", "b"]])],
+    [
+        np.array([[0.5, np.nan]]),
+        np.array([[0.5, np.inf]]),
+        np.zeros((2, 3)),
+        np.zeros(2),
+        np.array([["a", "b"]]),
+    ],
 )
 def test_bad_rows_raise_value_error_and_change_nothing(bad):
     hst = HalfSpaceTrees(seed=0, window_size=10)

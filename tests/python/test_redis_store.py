@@ -260,7 +260,8 @@ def test_anomalies_become_alerts_on_key_channel_and_stream(redis_client):
     det.detect_batch("pump", [10.0, 10.1, 9.9, 10.0, 10.05, 9.95, 10.0])
     r1 = det.detect("pump", 50.0)
     r2 = det.detect("pump", -30.0)
-    assert r1.is_anomaly and r2.is_anomaly
+    assert r1.is_anomaly
+    assert r2.is_anomaly
     message = pubsub.get_message(timeout=2)
     assert json.loads(message["data"])["value"] == 50.0
     manager = AnomalyRedisManager(redis_client, settings())

@@ -150,7 +150,9 @@ class StatisticalAnomalyDetector:
         check_sensor_name(sensor_name)
         value = as_value(value)
         timestamp = as_timestamp(timestamp)
-        result = AnomalyResult(sensor_name, *await adetect(sensor_name, value, timestamp), self.threshold, self.method)
+        result = AnomalyResult(
+            sensor_name, *await adetect(sensor_name, value, timestamp), self.threshold, self.method
+        )
         if result.is_anomaly and self._listeners:
             self._notify(result)
         return result

@@ -50,7 +50,9 @@ def resolve_seed(random_state: Any) -> int:
         if not 0 <= int(random_state) <= _UINT64_MAX:
             raise ValueError(f"random_state: expected an integer in [0, 2**64), got {random_state}")
         return int(random_state)
-    raise ValueError(f"random_state: expected None, an int, a RandomState or a Generator, got {random_state!r}")
+    raise ValueError(
+        f"random_state: expected None, an int, a RandomState or a Generator, got {random_state!r}"
+    )
 
 
 def resolve_n_jobs(n_jobs: int | None) -> int:

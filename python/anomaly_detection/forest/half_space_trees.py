@@ -68,7 +68,11 @@ class HalfSpaceTrees:
         limits: Mapping[Any, tuple[float, float]] | None = None,
         seed: int | None = None,
     ) -> None:
-        for name, value, low in (("n_trees", n_trees, 1), ("height", height, 0), ("window_size", window_size, 1)):
+        for name, value, low in (
+            ("n_trees", n_trees, 1),
+            ("height", height, 0),
+            ("window_size", window_size, 1),
+        ):
             if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{name}: expected an int >= {low}, got {value!r}")
         if limits is not None and not isinstance(limits, Mapping):

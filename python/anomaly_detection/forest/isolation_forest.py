@@ -87,7 +87,15 @@ class IsolationForest:
 
     # -- scikit-learn's parameter protocol -----------------------------------------
 
-    _PARAMS = ("n_estimators", "max_samples", "contamination", "max_features", "bootstrap", "n_jobs", "random_state")
+    _PARAMS = (
+        "n_estimators",
+        "max_samples",
+        "contamination",
+        "max_features",
+        "bootstrap",
+        "n_jobs",
+        "random_state",
+    )
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Constructor parameters by name (``deep`` is accepted for scikit-learn)."""

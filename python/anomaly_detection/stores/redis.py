@@ -168,17 +168,20 @@ class RedisStore:
 
     # --- the per-call path -------------------------------------------------------
 
-    def _call_args(self, sensor: str, values: np.ndarray, timestamps: np.ndarray) -> dict[str, Any]:
+    def _call_args(self, sensor: str, values: np.ndarray, timestamps: np.ndarray) -> tuple[list, list]:
+        """(script keys, script arguments) of an append."""
         tail = slice(max(0, len(values) - self.settings.window_size), None)
-        return {
-            "keys": [self.keys.temp_data(sensor), self.keys.temp_stats(sensor)],
-            "args": [*self._window_args, len(values), *encode_points(values[tail], timestamps[tail])],
-        }
+        return (
+            [self.keys.temp_data(sensor), self.keys.temp_stats(sensor)],
+            [*self._window_args, len(values), *encode_points(values[tail], timestamps[tail])],
+        )
 
     def _score(self, reply: Any, values: np.ndarray, timestamps: np.ndarray):
         seen, entries = reply
         window_values, window_stamps = decode_points(entries)
-        return _core.detect_after_window(self.config, window_values, window_stamps, int(seen), values, timestamps)
+        return _core.detect_after_window(
+            self.config, window_values, window_stamps, int(seen), values, timestamps
+        )
 
     def _degrade(self, exc: BaseException) -> None:
         if self.settings.fallback_policy == "strict":
@@ -216,7 +219,7 @@ class RedisStore:
         if self._degraded and not self._try_recover():
             return self._detect_in_fallback(sensor, values, timestamps)
         try:
-            reply = self._script(**call)
+            reply = self._script(*call)
         except self._down as exc:
             self._degrade(exc)
             return self._detect_in_fallback(sensor, values, timestamps)
@@ -243,7 +246,7 @@ class RedisStore:
             self._next_probe = time.monotonic() + self.settings.redis_retry_interval
             while self._pending:
                 sensor, values, timestamps = self._pending[0]
-                self._script(**self._call_args(sensor, values, timestamps))
+                self._script(*self._call_args(sensor, values, timestamps))
                 with self._lock:
                     self._pending.popleft()
                     self._pending_points -= len(values)
@@ -263,7 +266,7 @@ class RedisStore:
         if self._degraded and not await self._atry_recover():
             return self._detect_in_fallback(sensor, values, timestamps)
         try:
-            reply = await self._script(**call)
+            reply = await self._script(*call)
         except self._down as exc:
             self._degrade(exc)
             return self._detect_in_fallback(sensor, values, timestamps)
@@ -287,7 +290,7 @@ class RedisStore:
             self._next_probe = time.monotonic() + self.settings.redis_retry_interval
             while self._pending:
                 sensor, values, timestamps = self._pending[0]
-                await self._script(**self._call_args(sensor, values, timestamps))
+                await self._script(*self._call_args(sensor, values, timestamps))
                 with self._lock:
                     self._pending.popleft()
                     self._pending_points -= len(values)
@@ -337,7 +340,9 @@ class RedisStore:
 
     def sensors(self) -> list[str]:
         self._require_sync()
-        names = {self.keys.parse_sensor(k) for k in self.client.scan_iter(match=self.keys.pattern("temp_data"))}
+        names = {
+            self.keys.parse_sensor(k) for k in self.client.scan_iter(match=self.keys.pattern("temp_data"))
+        }
         return sorted(n for n in names if n)
 
     def health(self) -> dict[str, Any]:
