@@ -15,9 +15,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 __all__ = ["METHODS", "Settings", "get_settings"]
 
 #: The scoring methods of StatisticalAnomalyDetector.
-METHODS = ("zscore", "mad", "iqr", "ewma", "cusum")
+METHODS = ("zscore", "mad", "iqr", "ewma", "cusum", "ensemble")
 
-Method = Literal["zscore", "mad", "iqr", "ewma", "cusum"]
+Method = Literal["zscore", "mad", "iqr", "ewma", "cusum", "ensemble"]
 
 
 class Settings(BaseSettings):
@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     ewma_alpha: float = Field(0.3, gt=0, le=1)
     cusum_threshold: float = Field(5.0, gt=0, allow_inf_nan=False)
     cusum_k: float = Field(0.5, ge=0, allow_inf_nan=False)
+    #: The ensemble's alarm level on its calibrated score in (0, 1]; 0.5 is a
+    #: tail probability of 1e-5 (see docs/ensemble.md).
+    ensemble_threshold: float = Field(0.5, gt=0, le=1, allow_inf_nan=False)
     #: Whether points flagged as anomalies enter the window.
     include_anomalies_in_window: bool = True
     #: Maximum number of sensors kept (0 = unlimited).
@@ -104,6 +107,7 @@ class Settings(BaseSettings):
             "iqr": self.iqr_multiplier,
             "ewma": self.ewma_threshold,
             "cusum": self.cusum_threshold,
+            "ensemble": self.ensemble_threshold,
         }[self.detection_method]
 
 

@@ -206,7 +206,7 @@ class StatisticalAnomalyDetector:
         config = registry.config
         threshold_field = {
             "zscore": "zscore_threshold", "mad": "mad_threshold", "iqr": "iqr_multiplier",
-            "ewma": "ewma_threshold", "cusum": "cusum_threshold",
+            "ewma": "ewma_threshold", "cusum": "cusum_threshold", "ensemble": "ensemble_threshold",
         }[config.method]  # fmt: skip
         base = settings if settings is not None else Settings()
         restored = Settings.model_validate({

@@ -6,6 +6,7 @@
 #include <optional>
 #include <vector>
 
+#include "anomaly_detection/detectors/ensemble.hpp"
 #include "anomaly_detection/detectors/method.hpp"
 #include "anomaly_detection/io/bytes.hpp"
 #include "anomaly_detection/stats/ewma.hpp"
@@ -71,6 +72,7 @@ private:
     double ewma_stat_ = 0.0;  // EWMA chart statistic
     bool ewma_started_ = false;
     Cusum cusum_;
+    std::optional<EnsembleState> ensemble_;  // Method::ensemble only
     uint64_t seen_ = 0;
     uint64_t anomalies_ = 0;
 };
