@@ -140,15 +140,16 @@ def run(values, ts, P):
             else:
                 if res is None:
                     h = np.array(hist)
+                    base = np.quantile(h, 0.01) if P.get("relbins", True) else 0.0
                     res = max((np.quantile(h, 0.99) - np.quantile(h, 0.01)) / P["bins"], 1e-12 * max(1, abs(h.mean())))
                     if P.get("pretrain", True):
                         for v in hist:
-                            bb = int(math.floor(v / res))
+                            bb = int(math.floor((v - base) / res))
                             if ctxq:
                                 cc = trans.setdefault((ctxq[-1],), {})
                                 cc[bb] = cc.get(bb, 0) + 1
                             ctxq.append(bb)
-                b = int(math.floor(x / res))
+                b = int(math.floor((x - base) / res))
                 ctx = tuple(ctxq[-P["order"]:])
                 c = trans.get(ctx)
                 if not ctxq:

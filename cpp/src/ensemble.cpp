@@ -176,7 +176,7 @@ void EnsembleState::start_season() {
 }
 
 int64_t EnsembleState::bin(double value) const {
-    const double b = std::floor(value / resolution_);
+    const double b = std::floor((value - bin_origin_) / resolution_);
     constexpr double kLimit = 1e15;
     return static_cast<int64_t>(std::clamp(b, -kLimit, kLimit));
 }
@@ -189,7 +189,8 @@ double EnsembleState::markov(double value) {
         double mean = 0.0;
         for (double x : v) mean += x;
         mean /= static_cast<double>(v.size());
-        const double range = quantile_sorted(v, 0.99) - quantile_sorted(v, 0.01);
+        bin_origin_ = quantile_sorted(v, 0.01);  // bins do not depend on the values' offset
+        const double range = quantile_sorted(v, 0.99) - bin_origin_;
         resolution_ = std::max(range / P::kBins, 1e-12 * std::max(1.0, std::fabs(mean)));
         // The transitions of the learning period train the model: no first-transition surprise.
         for (double x : learn_values_) {
@@ -320,6 +321,7 @@ void EnsembleState::serialize(io::ByteWriter& w) const {
     w.put<uint64_t>(lag_size_);
     for (size_t i = 0; i < lag_size_; ++i) w.put<double>(lag_[(lag_head_ + i) % lag_.size()]);
     w.put<double>(resolution_);
+    w.put<double>(bin_origin_);
     w.put<uint8_t>(has_prev_bin_ ? 1 : 0);
     w.put<int64_t>(prev_bin_);
     w.put<uint64_t>(transitions_.size());
@@ -376,6 +378,7 @@ EnsembleState EnsembleState::deserialize(io::ByteReader& r, double threshold) {
     s.resolution_ = r.get<double>("ensemble resolution");
     if (!std::isfinite(s.resolution_) || s.resolution_ < 0 || (s.resolution_ > 0) != (s.seen_ > P::kLearn))
         io::corruption("ensemble resolution: expected >= 0");
+    s.bin_origin_ = get_finite(r, "ensemble bin origin");
     const auto has_prev = r.get<uint8_t>("ensemble markov flag");
     if (has_prev > 1) io::corruption("ensemble markov flag: expected 0 or 1");
     s.has_prev_bin_ = has_prev == 1;

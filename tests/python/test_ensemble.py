@@ -113,3 +113,15 @@ def test_bad_input_changes_nothing():
     with pytest.raises(ValueError):
         det.detect("s", float("inf"))
     assert det.to_bytes() == before
+
+
+@pytest.mark.parametrize(("scale", "offset"), [(1000.0, 0.0), (1e-3, 5.0), (1.0, -1e4)])
+def test_units_and_offset_do_not_change_the_verdicts(scale, offset):
+    values, ts = daily(3000, seed=3)
+    values[2200:2230] += 15  # a level shift for half an hour
+    values[2600] -= 25
+    base = ensemble().detect_batch("s", values, ts)
+    moved = ensemble().detect_batch("s", values * scale + offset, ts + 1e6)
+    assert base.is_anomaly.any()
+    np.testing.assert_array_equal(moved.is_anomaly, base.is_anomaly)
+    np.testing.assert_allclose(moved.scores, base.scores, atol=1e-6)

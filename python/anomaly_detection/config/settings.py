@@ -12,10 +12,16 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["METHODS", "Settings", "get_settings"]
+__all__ = ["METHODS", "THRESHOLD_FIELDS", "Settings", "get_settings"]
 
 #: The scoring methods of StatisticalAnomalyDetector.
 METHODS = ("zscore", "mad", "iqr", "ewma", "cusum", "ensemble")
+
+#: The Settings field that holds each method's threshold.
+THRESHOLD_FIELDS = {
+    "zscore": "zscore_threshold", "mad": "mad_threshold", "iqr": "iqr_multiplier",
+    "ewma": "ewma_threshold", "cusum": "cusum_threshold", "ensemble": "ensemble_threshold",
+}  # fmt: skip
 
 Method = Literal["zscore", "mad", "iqr", "ewma", "cusum", "ensemble"]
 
@@ -101,14 +107,7 @@ class Settings(BaseSettings):
     @property
     def threshold(self) -> float:
         """The threshold of the configured method."""
-        return {
-            "zscore": self.zscore_threshold,
-            "mad": self.mad_threshold,
-            "iqr": self.iqr_multiplier,
-            "ewma": self.ewma_threshold,
-            "cusum": self.cusum_threshold,
-            "ensemble": self.ensemble_threshold,
-        }[self.detection_method]
+        return getattr(self, THRESHOLD_FIELDS[self.detection_method])
 
 
 @lru_cache

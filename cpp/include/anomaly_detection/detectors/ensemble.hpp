@@ -153,6 +153,7 @@ private:
     std::vector<double> lag_;           // ring of the last period_ values
     size_t lag_head_ = 0, lag_size_ = 0;
     double resolution_ = 0.0;           // markov bin width, 0 until learned
+    double bin_origin_ = 0.0;           // markov bins start at the 1% quantile of the learning values
     bool has_prev_bin_ = false;
     int64_t prev_bin_ = 0;
     std::unordered_map<int64_t, Context> transitions_;
