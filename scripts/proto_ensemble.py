@@ -1,4 +1,6 @@
-"""Prototype of the ensemble detector (streaming semantics, NumPy/pure Python), scored on NAB."""
+"""Research prototype of the ensemble method (pure Python, the C++ core's streaming semantics), scored
+on NAB. Its DEFAULT is the configuration of ``Method::ensemble``; the other options are the variants
+tried (see benchmarks/README_ensemble.md). ``PYTHONPATH=python python scripts/proto_ensemble.py [key=value ...]``"""
 from __future__ import annotations
 
 import math
@@ -117,20 +119,16 @@ def run(values, ts, P):
         z["val"] = abs(x - rv.mean()) / max(sv, fl) if rv.k >= 2 else 0.0
         d = x - prev if prev is not None else 0.0
         z["diff"] = abs(d - rd.mean()) / max(rd.std(), fl) if rd.k >= 2 else 0.0
-        if period and t >= max(period, 50):
-            r = x - hist[t - period]
-            z["seas"] = abs(r - rs.mean()) / max(rs.std(), fl) if rs.k >= 2 else 0.0
-        else:
-            r = None
-            z["seas"] = 0.0
-        if "week" in feats:
-            wp = 7 * period
-            if period and t >= wp:
-                rw = x - hist[t - wp]
-                z["week"] = abs(rw - rw_.mean()) / max(rw_.std(), fl) if rw_.k >= 2 else 0.0
-            else:
-                rw = None
-                z["week"] = 0.0
+        r = rw = None
+        z["seas"] = z["week"] = 0.0
+        for name, lag, roll in (("seas", period, rs), ("week", 7 * period if "week" in feats else 0, rw_)):
+            if lag and t >= max(lag, 50):
+                res_ = x - hist[t - lag]
+                z[name] = abs(res_ - roll.mean()) / max(roll.std(), fl) if roll.k >= 2 else 0.0
+                if name == "seas":
+                    r = res_
+                else:
+                    rw = res_
         if "spatial" in feats:
             span = hi - lo
             z["spatial"] = 1.0 if t > 10 and span > 0 and (x > hi + 0.05 * span or x < lo - 0.05 * span) else 0.0
