@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['DetectorConfig', 'HalfSpaceTrees', 'IsolationForest', 'SensorLimitError', 'SensorRegistry', 'check_sensor_name', 'default_threshold', 'is_valid_sensor_name', 'normal_score']
+__all__: list[str] = ['DetectorConfig', 'HalfSpaceTrees', 'IsolationForest', 'SensorLimitError', 'SensorRegistry', 'check_sensor_name', 'default_threshold', 'detect_after_window', 'is_valid_sensor_name', 'normal_score']
 class DetectorConfig:
     """
     Settings shared by every sensor of a registry.
@@ -237,6 +237,10 @@ def check_sensor_name(name: str) -> None:
 def default_threshold(method: str) -> float:
     """
     The conventional threshold of a method.
+    """
+def detect_after_window(config: DetectorConfig, window_values: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], window_timestamps: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], seen: typing.SupportsInt | typing.SupportsIndex, values: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], timestamps: typing.Annotated[numpy.typing.ArrayLike, numpy.float64]) -> tuple:
+    """
+    Score points that follow a window given as arrays (the shared-store path); returns (is_anomaly, scores, deviations, expected, window_counts).
     """
 def is_valid_sensor_name(name: str) -> bool:
     """

@@ -68,6 +68,10 @@ class StatisticalAnomalyDetector:
         self.store: SensorStore = self._make_store(settings, redis_client)
         self._store_detect = self.store.detect
         self._listeners: list[Callable[[AnomalyResult], None]] = []
+        if redis_client is not None and settings.redis_alerts and not self.store.is_async:
+            from anomaly_detection.alerts import RedisAlertSink
+
+            self.add_alert_listener(RedisAlertSink(redis_client, settings))
 
     @staticmethod
     def _make_store(settings: Settings, redis_client: Any) -> SensorStore:
@@ -112,19 +116,10 @@ class StatisticalAnomalyDetector:
         check_sensor_name(sensor_name)
         vals = as_values(values)
         ts = as_timestamps(timestamps, len(vals))
-        is_anomaly, scores, deviations, expected, counts = self.store.detect_batch(sensor_name, vals, ts)
-        batch = BatchResult(
-            sensor_name,
-            vals,
-            ts,
-            is_anomaly,
-            scores,
-            deviations,
-            expected,
-            counts,
-            self.threshold,
-            self.method,
-        )
+        return self._batch_result(sensor_name, vals, ts, self.store.detect_batch(sensor_name, vals, ts))
+
+    def _batch_result(self, sensor_name: str, vals: np.ndarray, ts: np.ndarray, out: tuple) -> BatchResult:
+        batch = BatchResult(sensor_name, vals, ts, *out, self.threshold, self.method)
         if self._listeners:
             for result in batch.anomalies():
                 self._notify(result)
@@ -148,18 +143,29 @@ class StatisticalAnomalyDetector:
                 _log.exception("alert listener %r failed", listener)
 
     async def adetect(self, sensor_name: str, value: float, timestamp: Any = None) -> AnomalyResult:
-        """Async twin of :meth:`detect`."""
-        if hasattr(self.store, "adetect"):
-            return await self.store.adetect(self, sensor_name, value, timestamp)
-        return self.detect(sensor_name, value, timestamp)
+        """Async twin of :meth:`detect` (awaits Redis with a ``redis.asyncio`` client)."""
+        adetect = getattr(self.store, "adetect", None)
+        if adetect is None:
+            return self.detect(sensor_name, value, timestamp)
+        check_sensor_name(sensor_name)
+        value = as_value(value)
+        timestamp = as_timestamp(timestamp)
+        result = AnomalyResult(sensor_name, *await adetect(sensor_name, value, timestamp), self.threshold, self.method)
+        if result.is_anomaly and self._listeners:
+            self._notify(result)
+        return result
 
     async def adetect_batch(self, sensor_name: str, values: Any, timestamps: Any = None) -> BatchResult:
-        """Async twin of :meth:`detect_batch`; large batches run off the event loop."""
-        if hasattr(self.store, "adetect_batch"):
-            return await self.store.adetect_batch(self, sensor_name, values, timestamps)
-        if np.size(values) >= _ASYNC_THREAD_MIN:
-            return await asyncio.to_thread(self.detect_batch, sensor_name, values, timestamps)
-        return self.detect_batch(sensor_name, values, timestamps)
+        """Async twin of :meth:`detect_batch`; large embedded batches run off the event loop."""
+        adetect_batch = getattr(self.store, "adetect_batch", None)
+        if adetect_batch is None:
+            if np.size(values) >= _ASYNC_THREAD_MIN:
+                return await asyncio.to_thread(self.detect_batch, sensor_name, values, timestamps)
+            return self.detect_batch(sensor_name, values, timestamps)
+        check_sensor_name(sensor_name)
+        vals = as_values(values)
+        ts = as_timestamps(timestamps, len(vals))
+        return self._batch_result(sensor_name, vals, ts, await adetect_batch(sensor_name, vals, ts))
 
     # --- state ---------------------------------------------------------------
 
@@ -189,7 +195,7 @@ class StatisticalAnomalyDetector:
     # --- persistence -----------------------------------------------------------
 
     def to_bytes(self) -> bytes:
-        """Snapshot of the configuration and every sensor's state (embedded store)."""
+        """Snapshot of the configuration and every sensor's state (embedded store only)."""
         if not isinstance(self.store, EmbeddedStore):
             raise TypeError("to_bytes: only the embedded store is snapshotted (Redis keeps its own state)")
         return self.store.to_bytes()

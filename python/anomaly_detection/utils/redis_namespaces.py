@@ -110,6 +110,7 @@ class AnomalyRedisKeys:
     #: Key kind -> template; ``{0}``, ``{1}`` are the variable parts.
     LAYOUT: ClassVar[dict[str, str]] = {
         "temp_data": "temp:data:{0}:queue",
+        "temp_stats": "temp:data:{0}:stats",
         "processing_queue": "queue:processing:{0}",
         "analysis_result": "results:analysis:{0}",
         "cache": "cache:{0}:{1}",
@@ -147,6 +148,10 @@ class AnomalyRedisKeys:
     def temp_data(self, sensor: str) -> str:
         """``anomaly:temp:data:{sensor}:queue``: the sensor window (list of JSON points)."""
         return self._key("temp_data", self.sensor_part(sensor))
+
+    def temp_stats(self, sensor: str) -> str:
+        """``anomaly:temp:data:{sensor}:stats``: the sensor's counters (hash: seen, anomalies)."""
+        return self._key("temp_stats", self.sensor_part(sensor))
 
     def processing_queue(self, batch_id: str) -> str:
         """``anomaly:queue:processing:{batch_id}``."""

@@ -19,15 +19,6 @@ public:
     using std::length_error::length_error;
 };
 
-/// Where detect_batch writes its n results.
-struct BatchOutput {
-    bool* is_anomaly;
-    double* scores;
-    double* deviations;
-    double* expected;
-    uint64_t* window_counts;
-};
-
 class SensorRegistry {
 public:
     /// Validates `config` (std::invalid_argument on a bad field).
