@@ -164,7 +164,11 @@ def run(values, ts, P):
                 ctxq.append(b)
         best = 0.0
         arg = None
+        ready = {"val": rv.k >= 2, "diff": rd.k >= 2, "seas": r is not None and rs.k >= 2, "week": True,
+                 "spatial": t > 10, "markov": t >= P["learn"]}
         for f in feats:
+            if P.get("ready", True) and not ready[f]:
+                continue
             zf = min(z[f], P["cap"])
             if P["transform"] == "sat" and f not in ("markov", "spatial"):
                 zf = 1.0 - math.exp(-zf / 3.0)

@@ -250,8 +250,13 @@ EnsembleStep EnsembleState::update(double value, double timestamp) {
     if (t < P::kPeriodProbe) learn_times_.push_back(timestamp);
     z[f_markov] = markov(value);
 
+    // A detector enters its likelihood once its own statistics exist (the seasonal
+    // one only a period after the start): no alarm from a detector starting up.
+    const bool ready[P::kFeatures] = {value_.n >= 2, diff_.n >= 2, has_residual && season_.n >= 2, t > 10,
+                                      t >= P::kLearn};
     double best = 0.0;
     for (size_t f = 0; f < P::kFeatures; ++f) {
+        if (!ready[f]) continue;
         Feature& ft = features_[f];
         const double raw = f <= f_season ? saturate(z[f]) : std::min(z[f], P::kCap);
         ft.short_.push(raw);

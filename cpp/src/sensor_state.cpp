@@ -213,14 +213,16 @@ SensorState SensorState::from_window(const DetectorConfig& config, const double*
     SensorState s(config);
     const size_t first = n > config.window_size ? n - config.window_size : 0;
     const uint64_t count = n - first;
-    const bool replay = config.method == Method::ewma || config.method == Method::cusum;
+    // The ensemble learns from every point, flagged or not: it is always replayed.
+    const bool ensemble = config.method == Method::ensemble;
+    const bool replay = config.method == Method::ewma || config.method == Method::cusum || ensemble;
     // Replayed points are scored again only for the running statistics (and CUSUM's
     // reset after an alarm), with the warm-up counter they had the first time.
     s.seen_ = seen >= count ? seen - count : 0;
     for (size_t i = first; i < n; ++i) {
         if (!std::isfinite(values[i]) || !std::isfinite(timestamps[i]))
             throw std::invalid_argument("window: expected finite values and timestamps");
-        if (replay && config.include_anomalies) {
+        if (replay && (config.include_anomalies || ensemble)) {
             s.update(values[i], timestamps[i]);
         } else {
             s.push(values[i], timestamps[i]);

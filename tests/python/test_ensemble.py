@@ -125,3 +125,27 @@ def test_units_and_offset_do_not_change_the_verdicts(scale, offset):
     assert base.is_anomaly.any()
     np.testing.assert_array_equal(moved.is_anomaly, base.is_anomaly)
     np.testing.assert_allclose(moved.scores, base.scores, atol=1e-6)
+
+
+def test_redis_store_equals_embedded_within_one_window(redis_client):
+    # On a shared store the ensemble is rebuilt from the window at each call, so it
+    # equals the embedded store while the window still holds the whole history.
+    s = Settings(detection_method="ensemble", window_size=1200, min_samples=5)
+    shared = StatisticalAnomalyDetector(s, redis_client=redis_client)
+    local = StatisticalAnomalyDetector(s)
+    values, ts = daily(1100, seed=5)
+    values[1000:1010] += 15  # a level shift for 50 minutes
+    for lo, hi in [(0, 400), (400, 401), (401, 1100)]:
+        a = shared.detect_batch("s", values[lo:hi], ts[lo:hi])
+        b = local.detect_batch("s", values[lo:hi], ts[lo:hi])
+        np.testing.assert_array_equal(a.is_anomaly, b.is_anomaly)
+        np.testing.assert_allclose(a.scores, b.scores, atol=1e-12)
+    assert b.is_anomaly[1000 - 401 : 1010 - 401].any()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_no_alarm_when_the_detectors_start(seed):
+    # The seasonal detector starts a day (288 points) in, the transitions after the
+    # 300 learning points: neither raises an alarm on a clean cycle.
+    values, ts = daily(1500, seed=seed)
+    assert not ensemble().detect_batch("s", values, ts).is_anomaly.any()

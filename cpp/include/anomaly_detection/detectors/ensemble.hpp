@@ -14,7 +14,8 @@
 //               between 50 bins of the 1%-99% range of the first 300 points
 //               (trained on those 300 points, then on every point)
 //   z-type features become 1 - exp(-min(z, 20) / 3).
-//   likelihood of each feature: the mean of its last 5 raw scores against the
+//   likelihood of each feature (from the point its own statistics exist on):
+//     the mean of its last 5 raw scores against the
 //     mean and sd (floor 0.02) of those means over the last 2,000 points;
 //     -log10 of the Gaussian upper tail probability, halved unless the mean
 //     beats every mean of the last 300 points (a new record).

@@ -58,7 +58,7 @@ public:
 
     /// Rebuilds a sensor's state from its window alone, as a shared store keeps
     /// it: the last `window_size` of the n points enter the window in order; EWMA
-    /// and CUSUM statistics are replayed over them (so they equal a state that
+    /// and CUSUM statistics and the ensemble are replayed over them (so they equal a state that
     /// started at the window's oldest point). `seen` is the sensor's point count.
     static SensorState from_window(const DetectorConfig& config, const double* values, const double* timestamps,
                                    size_t n, uint64_t seen);
