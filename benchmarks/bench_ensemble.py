@@ -70,17 +70,20 @@ def nab(nab_dir: Path) -> str:
     )  # fmt: skip
     out += ["", "### Per file (standard profile: raw score, TP/FP)", ""]
     names = list(results)
-    rows = []
     per = {n: {f.name: f for f in results[n]["standard"].files} for n in names}
-    for fname in corpus.files:
-        rows.append([fname, *(f"{per[n][fname].score:.2f} ({per[n][fname].tp}/{per[n][fname].fp})" for n in names)])
+    rows = [
+        [fname, *(f"{per[n][fname].score:.2f} ({per[n][fname].tp}/{per[n][fname].fp})" for n in names)]
+        for fname in corpus.files
+    ]
     rows.append(["total", *(f"{results[n]['standard'].raw:.2f}" for n in names)])
     out.append(table(["file", *names], rows))
     return "\n".join(out)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--points", type=int, default=1_000_000)
     parser.add_argument("--nab", type=Path, default=Path(__file__).parents[2] / "shared" / "data" / "nab")
     parser.add_argument("--write", type=Path, help="also write the report (markdown) to this file")

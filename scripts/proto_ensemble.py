@@ -1,6 +1,7 @@
 """Research prototype of the ensemble method (pure Python, the C++ core's streaming semantics), scored
 on NAB. Its DEFAULT is the configuration of ``Method::ensemble``; the other options are the variants
 tried (see benchmarks/README_ensemble.md). ``PYTHONPATH=python python scripts/proto_ensemble.py [key=value ...]``"""
+
 from __future__ import annotations
 
 import math
@@ -74,8 +75,7 @@ class Roll:
 def logq(z):
     """-log10 of the upper tail probability of a standard normal at z."""
     q = 0.5 * math.erfc(z / SQ2)
-    if q < 1e-300:
-        q = 1e-300
+    q = max(q, 1e-300)
     return -math.log10(q)
 
 
@@ -90,9 +90,9 @@ def run(values, ts, P):
     n = len(values)
     out = np.zeros(n)
     dt = np.median(np.diff(ts[: min(n, 50)]))
-    period = int(round(86400.0 / dt)) if P["season"] and dt > 0 and 86400.0 / dt >= 4 else 0
+    period = round(86400.0 / dt) if P["season"] and dt > 0 and 86400.0 / dt >= 4 else 0
     feats = P["feats"]
-    R_ = EW if P['eww'] else Roll
+    R_ = EW if P["eww"] else Roll
     rv = R_(W)
     rd = R_(W)
     rs = R_(W)
@@ -100,7 +100,7 @@ def run(values, ts, P):
     hist = []
     # likelihood per feature
     short = {f: Roll(S) for f in feats}
-    long_ = {f: (EW(L) if P['ewl'] else Roll(L)) for f in feats}
+    long_ = {f: (EW(L) if P["ewl"] else Roll(L)) for f in feats}
     prev = None
     lo = math.inf
     hi = -math.inf
@@ -131,7 +131,9 @@ def run(values, ts, P):
                     rw = res_
         if "spatial" in feats:
             span = hi - lo
-            z["spatial"] = 1.0 if t > 10 and span > 0 and (x > hi + 0.05 * span or x < lo - 0.05 * span) else 0.0
+            z["spatial"] = (
+                1.0 if t > 10 and span > 0 and (x > hi + 0.05 * span or x < lo - 0.05 * span) else 0.0
+            )
         if "markov" in feats:
             if t < P["learn"]:
                 z["markov"] = 0.0
@@ -139,16 +141,19 @@ def run(values, ts, P):
                 if res is None:
                     h = np.array(hist)
                     base = np.quantile(h, 0.01) if P.get("relbins", True) else 0.0
-                    res = max((np.quantile(h, 0.99) - np.quantile(h, 0.01)) / P["bins"], 1e-12 * max(1, abs(h.mean())))
+                    res = max(
+                        (np.quantile(h, 0.99) - np.quantile(h, 0.01)) / P["bins"],
+                        1e-12 * max(1, abs(h.mean())),
+                    )
                     if P.get("pretrain", True):
                         for v in hist:
-                            bb = int(math.floor((v - base) / res))
+                            bb = math.floor((v - base) / res)
                             if ctxq:
                                 cc = trans.setdefault((ctxq[-1],), {})
                                 cc[bb] = cc.get(bb, 0) + 1
                             ctxq.append(bb)
-                b = int(math.floor((x - base) / res))
-                ctx = tuple(ctxq[-P["order"]:])
+                b = math.floor((x - base) / res)
+                ctx = tuple(ctxq[-P["order"] :])
                 c = trans.get(ctx)
                 if not ctxq:
                     z["markov"] = 0.0
@@ -164,8 +169,14 @@ def run(values, ts, P):
                 ctxq.append(b)
         best = 0.0
         arg = None
-        ready = {"val": rv.k >= 2, "diff": rd.k >= 2, "seas": r is not None and rs.k >= 2, "week": True,
-                 "spatial": t > 10, "markov": t >= P["learn"]}
+        ready = {
+            "val": rv.k >= 2,
+            "diff": rd.k >= 2,
+            "seas": r is not None and rs.k >= 2,
+            "week": True,
+            "spatial": t > 10,
+            "markov": t >= P["learn"],
+        }
         for f in feats:
             if P.get("ready", True) and not ready[f]:
                 continue
@@ -228,9 +239,31 @@ def run(values, ts, P):
     return out
 
 
-DEFAULT = dict(W=400, L=2000, S=5, season=True, feats=("val", "diff", "seas", "spatial", "markov"), cap=20.0,
-               transform="sat", eww=True, rd=0.5, R=300, H=100, K=300,
-               learn=300, bins=50, order=1, nb=0.5, minsd=0.02, damp=0.5, scale=10.0, ewl=False, T=0.5, comb='max', eps=0.0)
+DEFAULT = {
+    "W": 400,
+    "L": 2000,
+    "S": 5,
+    "season": True,
+    "feats": ("val", "diff", "seas", "spatial", "markov"),
+    "cap": 20.0,
+    "transform": "sat",
+    "eww": True,
+    "rd": 0.5,
+    "R": 300,
+    "H": 100,
+    "K": 300,
+    "learn": 300,
+    "bins": 50,
+    "order": 1,
+    "nb": 0.5,
+    "minsd": 0.02,
+    "damp": 0.5,
+    "scale": 10.0,
+    "ewl": False,
+    "T": 0.5,
+    "comb": "max",
+    "eps": 0.0,
+}
 
 if __name__ == "__main__":
     corpus = NabCorpus.load("/work/shared/data/nab")
@@ -244,7 +277,15 @@ if __name__ == "__main__":
         ts = f.timestamps.astype("datetime64[s]").astype(np.float64)
         scores[f.name] = run(list(map(float, f.values)), ts, P)
     res = score_all_profiles(corpus, scores)
-    print({k: round(v.score, 2) for k, v in res.items()}, "thr", res["standard"].threshold,
-          "TP/FN/FP", res["standard"].tp, res["standard"].fn, res["standard"].fp, f"{time.time()-t0:.1f}s")
+    print(
+        {k: round(v.score, 2) for k, v in res.items()},
+        "thr",
+        res["standard"].threshold,
+        "TP/FN/FP",
+        res["standard"].tp,
+        res["standard"].fn,
+        res["standard"].fp,
+        f"{time.time() - t0:.1f}s",
+    )
     if "-v" in sys.argv[0:1] or P.get("verbose"):
         print(res["standard"].table())

@@ -88,7 +88,8 @@ def test_save_restore_continues_identically(cut):
     a.detect_batch("s", values[:cut], ts[:cut])
     b = StatisticalAnomalyDetector.from_bytes(a.to_bytes())
     c = pickle.loads(pickle.dumps(a))
-    assert b.method == "ensemble" and b.threshold == 0.6
+    assert b.method == "ensemble"
+    assert b.threshold == 0.6
     expected = a.detect_batch("s", values[cut:], ts[cut:]).scores
     np.testing.assert_array_equal(b.detect_batch("s", values[cut:], ts[cut:]).scores, expected)
     np.testing.assert_array_equal(c.detect_batch("s", values[cut:], ts[cut:]).scores, expected)
