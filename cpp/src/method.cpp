@@ -6,14 +6,14 @@
 namespace anomaly_detection {
 
 namespace {
-constexpr std::string_view kNames[] = {"zscore", "mad", "iqr", "ewma", "cusum"};
+constexpr std::string_view kNames[] = {"zscore", "mad", "iqr", "ewma", "cusum", "ensemble"};
 }
 
 Method parse_method(std::string_view name) {
     for (size_t i = 0; i < std::size(kNames); ++i)
         if (name == kNames[i]) return static_cast<Method>(i);
     throw std::invalid_argument("unknown method '" + std::string(name) +
-                                "': expected one of zscore, mad, iqr, ewma, cusum");
+                                "': expected one of zscore, mad, iqr, ewma, cusum, ensemble");
 }
 
 std::string_view method_name(Method m) { return kNames[static_cast<size_t>(m)]; }
@@ -25,6 +25,7 @@ double default_threshold(Method m) {
         case Method::iqr: return 1.5;
         case Method::ewma: return 3.0;
         case Method::cusum: return 5.0;
+        case Method::ensemble: return 0.5;
     }
     return 3.0;
 }
@@ -37,6 +38,7 @@ void DetectorConfig::validate() const {
     if (window_size < 2 || window_size > 10'000'000)
         fail("window_size: expected 2..10000000, got " + std::to_string(window_size));
     if (!(std::isfinite(threshold) && threshold > 0)) fail("threshold: expected a finite value > 0");
+    if (method == Method::ensemble && threshold > 1) fail("threshold: expected a score in (0, 1] for the ensemble");
     if (min_samples < 2) fail("min_samples: expected >= 2, got " + std::to_string(min_samples));
     if (!(ewma_alpha > 0 && ewma_alpha <= 1)) fail("ewma_alpha: expected a value in (0, 1]");
     if (!(std::isfinite(cusum_k) && cusum_k >= 0)) fail("cusum_k: expected a finite value >= 0");

@@ -6,7 +6,9 @@
 namespace anomaly_detection {
 
 namespace {
-constexpr uint16_t kRegistryVersion = 1;
+// Version 2 added Method::ensemble (and its per-sensor state); version 1
+// blobs, which cannot hold it, load unchanged.
+constexpr uint16_t kRegistryVersion = 2;
 }
 
 SensorRegistry::SensorRegistry(const DetectorConfig& config) : config_(config) { config_.validate(); }
@@ -122,10 +124,12 @@ std::string SensorRegistry::to_bytes() const {
 }
 
 std::unique_ptr<SensorRegistry> SensorRegistry::from_bytes(const std::string& bytes) {
-    io::ByteReader r(io::unseal(bytes, io::Family::sensor_registry, kRegistryVersion));
+    uint16_t version = 0;
+    io::ByteReader r(io::unseal(bytes, io::Family::sensor_registry, kRegistryVersion, &version));
     DetectorConfig c;
     const auto method = r.get<uint8_t>("method");
-    if (method > static_cast<uint8_t>(Method::cusum)) io::corruption("method: unknown code " + std::to_string(method));
+    const auto last = version >= 2 ? Method::ensemble : Method::cusum;
+    if (method > static_cast<uint8_t>(last)) io::corruption("method: unknown code " + std::to_string(method));
     c.method = static_cast<Method>(method);
     c.window_size = r.get<uint64_t>("window size");
     c.threshold = r.get<double>("threshold");

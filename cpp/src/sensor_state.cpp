@@ -26,6 +26,7 @@ SensorState::SensorState(const DetectorConfig& config)
     : config_(config), values_(config.window_size), timestamps_(config.window_size) {
     cusum_.k = config.cusum_k;
     if (needs_order_statistics(config.method)) order_.emplace(config.window_size);
+    if (config.method == Method::ensemble) ensemble_.emplace(config.threshold);
 }
 
 Detection SensorState::update(double value, double timestamp) {
@@ -39,7 +40,12 @@ Detection SensorState::update(double value, double timestamp) {
     double next_ewma = ewma_started_ ? lambda * value + (1.0 - lambda) * ewma_stat_ : value;
     Cusum next_cusum = cusum_;
 
-    if (n >= 2) {
+    if (ensemble_) {  // the ensemble scores from its first point on
+        const EnsembleStep e = ensemble_->update(value, timestamp);
+        d.score = e.score;
+        d.deviation = e.statistic;
+        d.expected = e.expected;
+    } else if (n >= 2) {
         switch (config_.method) {
             case Method::zscore: {
                 const double mean = moments_.mean();
@@ -81,9 +87,11 @@ Detection SensorState::update(double value, double timestamp) {
                 d.score = normal_score(3.0 * d.deviation / config_.threshold);
                 break;
             }
+            case Method::ensemble: break;  // scored above
         }
     }
-    d.is_anomaly = seen_ >= config_.min_samples && std::fabs(d.deviation) > config_.threshold;
+    const bool beyond = ensemble_ ? d.score >= config_.threshold : std::fabs(d.deviation) > config_.threshold;
+    d.is_anomaly = seen_ >= config_.min_samples && beyond;
 
     ++seen_;
     if (d.is_anomaly) ++anomalies_;
@@ -154,6 +162,7 @@ void SensorState::serialize(io::ByteWriter& w) const {
     w.put<uint64_t>(values_.size());
     for (size_t i = 0; i < values_.size(); ++i) w.put<double>(values_[i]);
     for (size_t i = 0; i < values_.size(); ++i) w.put<double>(timestamps_[i]);
+    if (ensemble_) ensemble_->serialize(w);
 }
 
 SensorState SensorState::deserialize(io::ByteReader& r, const DetectorConfig& config) {
@@ -192,6 +201,10 @@ SensorState SensorState::deserialize(io::ByteReader& r, const DetectorConfig& co
         !std::isfinite(m.s2) || m.s2 < 0)
         io::corruption("rolling moments: inconsistent with the window");
     s.moments_.set_raw(m);
+    if (config.method == Method::ensemble) {
+        s.ensemble_.emplace(EnsembleState::deserialize(r, config.threshold));
+        if (s.ensemble_->seen() != s.seen_) io::corruption("ensemble: inconsistent with the sensor's counters");
+    }
     return s;
 }
 
@@ -200,14 +213,16 @@ SensorState SensorState::from_window(const DetectorConfig& config, const double*
     SensorState s(config);
     const size_t first = n > config.window_size ? n - config.window_size : 0;
     const uint64_t count = n - first;
-    const bool replay = config.method == Method::ewma || config.method == Method::cusum;
+    // The ensemble learns from every point, flagged or not: it is always replayed.
+    const bool ensemble = config.method == Method::ensemble;
+    const bool replay = config.method == Method::ewma || config.method == Method::cusum || ensemble;
     // Replayed points are scored again only for the running statistics (and CUSUM's
     // reset after an alarm), with the warm-up counter they had the first time.
     s.seen_ = seen >= count ? seen - count : 0;
     for (size_t i = first; i < n; ++i) {
         if (!std::isfinite(values[i]) || !std::isfinite(timestamps[i]))
             throw std::invalid_argument("window: expected finite values and timestamps");
-        if (replay && config.include_anomalies) {
+        if (replay && (config.include_anomalies || ensemble)) {
             s.update(values[i], timestamps[i]);
         } else {
             s.push(values[i], timestamps[i]);

@@ -39,7 +39,7 @@ def make(method: str, window_size: int = 20, min_samples: int = 5, include: bool
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", list(THRESHOLDS))  # the methods with a NumPy reference
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     values=values_strategy,

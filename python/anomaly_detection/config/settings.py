@@ -12,12 +12,18 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["METHODS", "Settings", "get_settings"]
+__all__ = ["METHODS", "THRESHOLD_FIELDS", "Settings", "get_settings"]
 
 #: The scoring methods of StatisticalAnomalyDetector.
-METHODS = ("zscore", "mad", "iqr", "ewma", "cusum")
+METHODS = ("zscore", "mad", "iqr", "ewma", "cusum", "ensemble")
 
-Method = Literal["zscore", "mad", "iqr", "ewma", "cusum"]
+#: The Settings field that holds each method's threshold.
+THRESHOLD_FIELDS = {
+    "zscore": "zscore_threshold", "mad": "mad_threshold", "iqr": "iqr_multiplier",
+    "ewma": "ewma_threshold", "cusum": "cusum_threshold", "ensemble": "ensemble_threshold",
+}  # fmt: skip
+
+Method = Literal["zscore", "mad", "iqr", "ewma", "cusum", "ensemble"]
 
 
 class Settings(BaseSettings):
@@ -67,6 +73,9 @@ class Settings(BaseSettings):
     ewma_alpha: float = Field(0.3, gt=0, le=1)
     cusum_threshold: float = Field(5.0, gt=0, allow_inf_nan=False)
     cusum_k: float = Field(0.5, ge=0, allow_inf_nan=False)
+    #: The ensemble's alarm level on its calibrated score in (0, 1]; 0.5 is a
+    #: tail probability of 1e-5 (see docs/ensemble.md).
+    ensemble_threshold: float = Field(0.5, gt=0, le=1, allow_inf_nan=False)
     #: Whether points flagged as anomalies enter the window.
     include_anomalies_in_window: bool = True
     #: Maximum number of sensors kept (0 = unlimited).
@@ -107,13 +116,7 @@ class Settings(BaseSettings):
     @property
     def threshold(self) -> float:
         """The threshold of the configured method."""
-        return {
-            "zscore": self.zscore_threshold,
-            "mad": self.mad_threshold,
-            "iqr": self.iqr_multiplier,
-            "ewma": self.ewma_threshold,
-            "cusum": self.cusum_threshold,
-        }[self.detection_method]
+        return getattr(self, THRESHOLD_FIELDS[self.detection_method])
 
 
 @lru_cache

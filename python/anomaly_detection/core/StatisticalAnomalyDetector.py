@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from anomaly_detection import _core
-from anomaly_detection.config.settings import Settings
+from anomaly_detection.config.settings import THRESHOLD_FIELDS, Settings
 from anomaly_detection.core.results import AnomalyResult, BatchResult
 from anomaly_detection.core.validation import (
     as_timestamp,
@@ -212,10 +212,7 @@ class StatisticalAnomalyDetector:
             raise TypeError(f"from_bytes: expected bytes, got {type(data).__name__}")
         registry = _core.SensorRegistry.from_bytes(bytes(data))
         config = registry.config
-        threshold_field = {
-            "zscore": "zscore_threshold", "mad": "mad_threshold", "iqr": "iqr_multiplier",
-            "ewma": "ewma_threshold", "cusum": "cusum_threshold",
-        }[config.method]  # fmt: skip
+        threshold_field = THRESHOLD_FIELDS[config.method]
         base = settings if settings is not None else Settings()
         restored = Settings.model_validate({
             **base.model_dump(),

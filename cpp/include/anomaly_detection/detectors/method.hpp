@@ -8,13 +8,14 @@
 
 namespace anomaly_detection {
 
-enum class Method : uint8_t { zscore = 0, mad = 1, iqr = 2, ewma = 3, cusum = 4 };
+enum class Method : uint8_t { zscore = 0, mad = 1, iqr = 2, ewma = 3, cusum = 4, ensemble = 5 };
 
-/// Parses "zscore", "mad", "iqr", "ewma" or "cusum"; throws std::invalid_argument.
+/// Parses "zscore", "mad", "iqr", "ewma", "cusum" or "ensemble"; throws std::invalid_argument.
 Method parse_method(std::string_view name);
 std::string_view method_name(Method m);
 /// The conventional threshold of each method: |z| > 3, |modified z| > 3.5,
-/// 1.5 IQR beyond the quartiles, 3 sigma on the EWMA chart, CUSUM h = 5.
+/// 1.5 IQR beyond the quartiles, 3 sigma on the EWMA chart, CUSUM h = 5,
+/// ensemble score 0.5 (a tail probability of 1e-5).
 double default_threshold(Method m);
 /// Whether the method needs rolling order statistics (median, quartiles).
 bool needs_order_statistics(Method m);
@@ -24,7 +25,8 @@ struct DetectorConfig {
     Method method = Method::zscore;
     /// Number of past points a new point is compared with (>= 2).
     size_t window_size = 100;
-    /// Deviation beyond which a point is anomalous (> 0).
+    /// Deviation beyond which a point is anomalous (> 0); for the ensemble,
+    /// the score in (0, 1] at or above which it is.
     double threshold = 3.0;
     /// No point is flagged before this many points were seen (>= 2).
     size_t min_samples = 10;

@@ -6,6 +6,7 @@
 #include <optional>
 #include <vector>
 
+#include "anomaly_detection/detectors/ensemble.hpp"
 #include "anomaly_detection/detectors/method.hpp"
 #include "anomaly_detection/io/bytes.hpp"
 #include "anomaly_detection/stats/ewma.hpp"
@@ -57,7 +58,7 @@ public:
 
     /// Rebuilds a sensor's state from its window alone, as a shared store keeps
     /// it: the last `window_size` of the n points enter the window in order; EWMA
-    /// and CUSUM statistics are replayed over them (so they equal a state that
+    /// and CUSUM statistics and the ensemble are replayed over them (so they equal a state that
     /// started at the window's oldest point). `seen` is the sensor's point count.
     static SensorState from_window(const DetectorConfig& config, const double* values, const double* timestamps,
                                    size_t n, uint64_t seen);
@@ -87,6 +88,7 @@ private:
     double ewma_stat_ = 0.0;  // EWMA chart statistic
     bool ewma_started_ = false;
     Cusum cusum_;
+    std::optional<EnsembleState> ensemble_;  // Method::ensemble only
     uint64_t seen_ = 0;
     uint64_t anomalies_ = 0;
 };

@@ -1,0 +1,101 @@
+"""The ensemble method: speed of ``detect_batch`` and the NAB table against the anchors.
+
+    python benchmarks/bench_ensemble.py [--points N] [--nab DIR] [--write FILE]
+
+1. ``detect_batch`` points per second, one sensor, one core, for the ensemble
+   and (for scale) the z-score method, on a noisy daily cycle sampled every 5
+   minutes; medians of repeats. Also ``detect`` one point at a time.
+2. NAB (the project's scorer, one configuration for every file): the ensemble's
+   scores on the three profiles, and a per-file table (standard profile, raw
+   score at each detector's own corpus-wide threshold, and TP/FP) against the
+   published detectors in ``<nab>/anchor_scores``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import machine, median_seconds, table
+
+from anomaly_detection import StatisticalAnomalyDetector
+from anomaly_detection.evaluation import NabCorpus, load_scores_dir, score_all_profiles
+from anomaly_detection.evaluation.cli import default_detector_factory, run_detector_on_corpus
+
+ANCHORS = ["ARTime", "numenta", "contextOSE", "relativeEntropy", "randomCutForest", "knncad"]
+PROFILES = ["standard", "reward_low_FP_rate", "reward_low_FN_rate"]
+
+
+def speed(n: int) -> list[list[object]]:
+    rng = np.random.default_rng(0)
+    t = np.arange(n)
+    values = 50 + 10 * np.sin(2 * np.pi * t / 288) + rng.normal(0, 1, n)
+    ts = t * 300.0
+    rows = []
+    for method in ("ensemble", "zscore"):
+        secs = median_seconds(
+            lambda m=method: StatisticalAnomalyDetector(detection_method=m).detect_batch("s", values, ts), 3
+        )
+        det = StatisticalAnomalyDetector(detection_method=method)
+        k = min(n, 200_000)
+        start = time.perf_counter()
+        for v, tt in zip(values[:k].tolist(), ts[:k].tolist()):
+            det.detect("s", v, tt)
+        single = k / (time.perf_counter() - start)
+        rows.append([method, f"{n / secs / 1e6:.2f} M/s", f"{single / 1e6:.2f} M/s"])
+    return rows
+
+
+def nab(nab_dir: Path) -> str:
+    corpus = NabCorpus.load(nab_dir)
+    ours = run_detector_on_corpus(corpus, default_detector_factory, {"detection_method": "ensemble"})
+    results = {"ensemble": score_all_profiles(corpus, ours)}
+    for name in ANCHORS:
+        results[name] = score_all_profiles(corpus, load_scores_dir(nab_dir / "anchor_scores" / name, corpus))
+    out = ["### NAB scores (18 files, NAB's normalisation)", ""]
+    out.append(
+        table(
+            ["detector", *PROFILES, "threshold (standard)", "TP/FN/FP"],
+            [
+                [name, *(f"{r[p].score:.2f}" for p in PROFILES), f"{r['standard'].threshold:.4g}",
+                 f"{r['standard'].tp}/{r['standard'].fn}/{r['standard'].fp}"]
+                for name, r in results.items()
+            ],
+        )
+    )  # fmt: skip
+    out += ["", "### Per file (standard profile: raw score, TP/FP)", ""]
+    names = list(results)
+    per = {n: {f.name: f for f in results[n]["standard"].files} for n in names}
+    rows = [
+        [fname, *(f"{per[n][fname].score:.2f} ({per[n][fname].tp}/{per[n][fname].fp})" for n in names)]
+        for fname in corpus.files
+    ]
+    rows.append(["total", *(f"{results[n]['standard'].raw:.2f}" for n in names)])
+    out.append(table(["file", *names], rows))
+    return "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--points", type=int, default=1_000_000)
+    parser.add_argument("--nab", type=Path, default=Path(__file__).parents[2] / "shared" / "data" / "nab")
+    parser.add_argument("--write", type=Path, help="also write the report (markdown) to this file")
+    args = parser.parse_args()
+    report = [f"Machine: {machine()}", "", f"### Speed ({args.points:,} points, one sensor, one core)", ""]
+    report.append(table(["method", "detect_batch", "detect (per point)"], speed(args.points)))
+    report += ["", nab(args.nab)]
+    text = "\n".join(report)
+    print(text)
+    if args.write:
+        args.write.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+// The "ensemble" method: several base detectors on one stream, each turned
+// into an anomaly likelihood (as Numenta's), combined by their maximum, with a
+// suppression of repeated alarms. One configuration for every series.
+//
+// Per point x_t (all statistics are of the past only):
+//   base statistics ("features"), each a raw score in [0, 1]:
+//     value     |x - mean| / sd, exponentially weighted (span 400 points)
+//     diff      the same for x_t - x_{t-1}
+//     season    the same for x_t - x_{t-P}, P = one day in points, found from
+//               the first 50 timestamps (off when not a whole number of points
+//               per day between 4 and 50,000)
+//     spatial   1 when x leaves the range seen so far by more than 5% of it
+//     markov    1 - P(bin of x | bin of x_{t-1}): first-order transitions
+//               between 50 bins of the 1%-99% range of the first 300 points
+//               (trained on those 300 points, then on every point)
+//   z-type features become 1 - exp(-min(z, 20) / 3).
+//   likelihood of each feature (from the point its own statistics exist on):
+//     the mean of its last 5 raw scores against the
+//     mean and sd (floor 0.02) of those means over the last 2,000 points;
+//     -log10 of the Gaussian upper tail probability, halved unless the mean
+//     beats every mean of the last 300 points (a new record).
+//   score = min(max over features / 10, 1): 0.5 is a tail probability of 1e-5.
+//   suppression: a score that does not beat every score of the last 300
+//     points is halved; after a score >= the threshold, the next 100 scores
+//     are capped at 0.9 x threshold.
+// Nothing is scored before 300 points (score 0).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <deque>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "anomaly_detection/io/bytes.hpp"
+
+namespace anomaly_detection {
+
+/// The fixed parameters of the ensemble (one configuration for all series).
+struct EnsembleParams {
+    static constexpr double kBaseSpan = 400;           // EW mean/sd of value, diff, season residual
+    static constexpr size_t kShort = 5;                // short-term average of raw scores
+    static constexpr size_t kLong = 2000;              // distribution of the averages
+    static constexpr size_t kLearn = 300;              // points before anything is scored
+    static constexpr size_t kRecord = 300;             // record gate and alarm suppression span
+    static constexpr size_t kHold = 100;               // points capped after an alarm
+    static constexpr size_t kPeriodProbe = 50;         // timestamps used to find the daily period
+    static constexpr size_t kMaxPeriod = 50'000;
+    static constexpr int kBins = 50;                   // markov bins over the 1%-99% range
+    static constexpr double kCap = 20.0;               // z cap
+    static constexpr double kMinSd = 0.02;             // floor of the likelihood's sd
+    static constexpr double kSpatialMargin = 0.05;
+    static constexpr double kScale = 10.0;             // -log10(tail) / kScale = score
+    static constexpr double kDamp = 0.5;
+    static constexpr double kHoldCap = 0.9;
+    static constexpr size_t kFeatures = 5;
+};
+
+/// Output of one ensemble step.
+struct EnsembleStep {
+    double score = 0.0;      ///< calibrated, in [0, 1]
+    double statistic = 0.0;  ///< -log10 of the smallest feature tail probability
+    double expected = 0.0;   ///< EW mean of the values
+};
+
+/// Exponentially weighted mean and variance, warm-started as a plain average.
+struct EwMoments {
+    uint64_t n = 0;
+    double mean = 0.0;
+    double var = 0.0;
+    void push(double x, double span) {
+        ++n;
+        const double a = std::max(1.0 / static_cast<double>(n), 2.0 / (span + 1.0));
+        const double d = x - mean;
+        mean += a * d;
+        var = (1.0 - a) * (var + a * d * d);
+    }
+    double sd() const { return var > 0 ? std::sqrt(var) : 0.0; }
+};
+
+/// Sum and sum of squares over the last `capacity` values.
+class WindowSums {
+public:
+    explicit WindowSums(size_t capacity = 1) : buf_(capacity, 0.0) {}
+    void push(double x);
+    size_t size() const { return size_; }
+    double mean() const { return size_ ? s1_ / static_cast<double>(size_) : 0.0; }
+    double sd() const;
+    void serialize(io::ByteWriter& w) const;
+    void deserialize(io::ByteReader& r, const char* what);
+
+private:
+    void recompute();
+    std::vector<double> buf_;
+    size_t head_ = 0, size_ = 0, since_recompute_ = 0;
+    double s1_ = 0.0, s2_ = 0.0;
+};
+
+/// Maximum of the last `span` values (monotonic deque).
+class SlidingMax {
+public:
+    explicit SlidingMax(size_t span = 1) : span_(span) {}
+    /// Max of the values in the window; requires !empty().
+    double max() const { return q_.front().second; }
+    bool empty() const { return q_.empty(); }
+    void push(double x);
+    void serialize(io::ByteWriter& w) const;
+    void deserialize(io::ByteReader& r, const char* what);
+
+private:
+    size_t span_;
+    uint64_t t_ = 0;
+    std::deque<std::pair<uint64_t, double>> q_;
+};
+
+class EnsembleState {
+public:
+    /// `threshold` in (0, 1]: the alarm level that starts the hold.
+    explicit EnsembleState(double threshold);
+
+    EnsembleStep update(double value, double timestamp);
+
+    uint64_t seen() const { return seen_; }
+    int64_t period() const { return period_; }
+
+    void serialize(io::ByteWriter& w) const;
+    static EnsembleState deserialize(io::ByteReader& r, double threshold);
+
+private:
+    struct Feature {
+        Feature() : short_(EnsembleParams::kShort), long_(EnsembleParams::kLong), record(EnsembleParams::kRecord) {}
+        WindowSums short_, long_;
+        SlidingMax record;
+    };
+    struct Context {
+        uint64_t total = 0;
+        std::unordered_map<int64_t, uint64_t> next;
+    };
+
+    double markov(double value);
+    void start_season();
+    int64_t bin(double value) const;
+
+    double threshold_;
+    uint64_t seen_ = 0;
+    double prev_ = 0.0;
+    double lo_ = 0.0, hi_ = 0.0;
+    EwMoments value_, diff_, season_;
+    std::vector<double> learn_values_;  // first kLearn values (dropped after)
+    std::vector<double> learn_times_;   // first kPeriodProbe timestamps (dropped after)
+    int64_t period_ = -1;               // -1 unknown yet, 0 none
+    std::vector<double> lag_;           // ring of the last period_ values
+    size_t lag_head_ = 0, lag_size_ = 0;
+    double resolution_ = 0.0;           // markov bin width, 0 until learned
+    double bin_origin_ = 0.0;           // markov bins start at the 1% quantile of the learning values
+    bool has_prev_bin_ = false;
+    int64_t prev_bin_ = 0;
+    std::unordered_map<int64_t, Context> transitions_;
+    Feature features_[EnsembleParams::kFeatures];
+    SlidingMax recent_;
+    uint64_t hold_ = 0;
+};
+
+}  // namespace anomaly_detection

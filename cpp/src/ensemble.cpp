@@ -1,0 +1,420 @@
+#include "anomaly_detection/detectors/ensemble.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+namespace anomaly_detection {
+
+namespace {
+using P = EnsembleParams;
+constexpr double kInvSqrt2 = 0.70710678118654752440;
+constexpr double kSecondsPerDay = 86400.0;
+enum Feature : size_t { f_value = 0, f_diff = 1, f_season = 2, f_spatial = 3, f_markov = 4 };
+
+// -log10 of the standard normal upper tail probability at z.
+double neg_log10_tail(double z) {
+    const double q = std::max(0.5 * std::erfc(z * kInvSqrt2), 1e-300);
+    return -std::log10(q);
+}
+
+double saturate(double z) { return 1.0 - std::exp(-std::min(z, P::kCap) / 3.0); }
+
+// Linear-interpolated quantile of sorted values (NumPy's default).
+double quantile_sorted(const std::vector<double>& v, double q) {
+    const double pos = q * static_cast<double>(v.size() - 1);
+    const auto i = static_cast<size_t>(std::floor(pos));
+    const double frac = pos - static_cast<double>(i);
+    return i + 1 < v.size() ? v[i] + frac * (v[i + 1] - v[i]) : v[i];
+}
+
+void put_ew(io::ByteWriter& w, const EwMoments& m) {
+    w.put<uint64_t>(m.n);
+    w.put<double>(m.mean);
+    w.put<double>(m.var);
+}
+
+EwMoments get_ew(io::ByteReader& r, const char* what) {
+    EwMoments m;
+    m.n = r.get<uint64_t>(what);
+    m.mean = r.get<double>(what);
+    m.var = r.get<double>(what);
+    if (!std::isfinite(m.mean) || !std::isfinite(m.var) || m.var < 0)
+        io::corruption(std::string(what) + ": expected finite moments");
+    return m;
+}
+
+double get_finite(io::ByteReader& r, const char* what) {
+    const double x = r.get<double>(what);
+    if (!std::isfinite(x)) io::corruption(std::string(what) + ": expected a finite value");
+    return x;
+}
+}  // namespace
+
+// --- WindowSums --------------------------------------------------------------
+
+void WindowSums::push(double x) {
+    if (size_ == buf_.size()) {
+        const double old = buf_[head_];
+        s1_ -= old;
+        s2_ -= old * old;
+        buf_[head_] = x;
+        head_ = head_ + 1 == buf_.size() ? 0 : head_ + 1;
+    } else {
+        size_t slot = head_ + size_;
+        if (slot >= buf_.size()) slot -= buf_.size();
+        buf_[slot] = x;
+        ++size_;
+    }
+    s1_ += x;
+    s2_ += x * x;
+    // Exact sums again now and then: rounding errors of the running sums never accumulate.
+    if (++since_recompute_ >= 8 * buf_.size() + 64) recompute();
+}
+
+void WindowSums::recompute() {
+    s1_ = s2_ = 0.0;
+    for (size_t i = 0; i < size_; ++i) {
+        size_t slot = head_ + i;
+        if (slot >= buf_.size()) slot -= buf_.size();
+        s1_ += buf_[slot];
+        s2_ += buf_[slot] * buf_[slot];
+    }
+    since_recompute_ = 0;
+}
+
+double WindowSums::sd() const {
+    if (size_ < 2) return 0.0;
+    const double m = s1_ / static_cast<double>(size_);
+    const double v = s2_ / static_cast<double>(size_) - m * m;
+    return v > 0 ? std::sqrt(v) : 0.0;
+}
+
+void WindowSums::serialize(io::ByteWriter& w) const {
+    w.put<uint64_t>(size_);
+    w.put<uint64_t>(since_recompute_);
+    for (size_t i = 0; i < size_; ++i) {
+        size_t slot = head_ + i;
+        if (slot >= buf_.size()) slot -= buf_.size();
+        w.put<double>(buf_[slot]);
+    }
+    w.put<double>(s1_);
+    w.put<double>(s2_);
+}
+
+void WindowSums::deserialize(io::ByteReader& r, const char* what) {
+    const auto n = r.get<uint64_t>(what);
+    const auto since = r.get<uint64_t>(what);
+    if (n > buf_.size() || since > 8 * buf_.size() + 64) io::corruption(std::string(what) + ": bad window size");
+    head_ = 0;
+    size_ = n;
+    for (size_t i = 0; i < n; ++i) buf_[i] = get_finite(r, what);
+    s1_ = get_finite(r, what);
+    s2_ = get_finite(r, what);
+    since_recompute_ = since;
+}
+
+// --- SlidingMax --------------------------------------------------------------
+
+void SlidingMax::push(double x) {
+    while (!q_.empty() && q_.back().second <= x) q_.pop_back();
+    q_.emplace_back(t_, x);
+    ++t_;
+    while (q_.front().first + span_ < t_) q_.pop_front();
+}
+
+void SlidingMax::serialize(io::ByteWriter& w) const {
+    w.put<uint64_t>(t_);
+    w.put<uint64_t>(q_.size());
+    for (const auto& [t, x] : q_) {
+        w.put<uint64_t>(t);
+        w.put<double>(x);
+    }
+}
+
+void SlidingMax::deserialize(io::ByteReader& r, const char* what) {
+    t_ = r.get<uint64_t>(what);
+    const auto n = r.get<uint64_t>(what);
+    if (n > span_ || n > t_) io::corruption(std::string(what) + ": bad size");
+    q_.clear();
+    for (uint64_t i = 0; i < n; ++i) {
+        const auto t = r.get<uint64_t>(what);
+        const double x = get_finite(r, what);
+        if (t >= t_ || t + span_ < t_ || (!q_.empty() && (t <= q_.back().first || x >= q_.back().second)))
+            io::corruption(std::string(what) + ": inconsistent entries");
+        q_.emplace_back(t, x);
+    }
+}
+
+// --- EnsembleState -----------------------------------------------------------
+
+EnsembleState::EnsembleState(double threshold) : threshold_(threshold), recent_(P::kRecord) {
+    learn_values_.reserve(P::kLearn);
+    learn_times_.reserve(P::kPeriodProbe);
+}
+
+void EnsembleState::start_season() {
+    std::vector<double> dts;
+    for (size_t i = 1; i < learn_times_.size(); ++i) dts.push_back(learn_times_[i] - learn_times_[i - 1]);
+    const size_t mid = dts.size() / 2;
+    std::nth_element(dts.begin(), dts.begin() + static_cast<std::ptrdiff_t>(mid), dts.end());
+    const double dt = dts[mid];
+    period_ = 0;
+    if (dt > 0 && kSecondsPerDay / dt >= 4 && kSecondsPerDay / dt <= static_cast<double>(P::kMaxPeriod))
+        period_ = static_cast<int64_t>(std::llround(kSecondsPerDay / dt));
+    learn_times_.clear();
+    learn_times_.shrink_to_fit();
+    if (period_ > 0) {
+        lag_.assign(static_cast<size_t>(period_), 0.0);
+        for (double v : learn_values_) {
+            lag_[(lag_head_ + lag_size_) % lag_.size()] = v;
+            if (lag_size_ < lag_.size()) ++lag_size_;
+            else lag_head_ = (lag_head_ + 1) % lag_.size();
+        }
+    }
+}
+
+int64_t EnsembleState::bin(double value) const {
+    const double b = std::floor((value - bin_origin_) / resolution_);
+    constexpr double kLimit = 1e15;
+    return static_cast<int64_t>(std::clamp(b, -kLimit, kLimit));
+}
+
+double EnsembleState::markov(double value) {
+    if (seen_ < P::kLearn) return 0.0;
+    if (resolution_ == 0.0) {
+        std::vector<double> v = learn_values_;
+        std::sort(v.begin(), v.end());
+        double mean = 0.0;
+        for (double x : v) mean += x;
+        mean /= static_cast<double>(v.size());
+        bin_origin_ = quantile_sorted(v, 0.01);  // bins do not depend on the values' offset
+        const double range = quantile_sorted(v, 0.99) - bin_origin_;
+        resolution_ = std::max(range / P::kBins, 1e-12 * std::max(1.0, std::fabs(mean)));
+        // The transitions of the learning period train the model: no first-transition surprise.
+        for (double x : learn_values_) {
+            const int64_t b = bin(x);
+            if (has_prev_bin_) {
+                Context& ctx = transitions_[prev_bin_];
+                ++ctx.total;
+                ++ctx.next[b];
+            }
+            has_prev_bin_ = true;
+            prev_bin_ = b;
+        }
+        learn_values_.clear();
+        learn_values_.shrink_to_fit();
+    }
+    const int64_t b = bin(value);
+    double z = 0.0;
+    if (has_prev_bin_) {
+        auto& ctx = transitions_[prev_bin_];
+        if (ctx.total > 0) {
+            auto count = [&](int64_t k) {
+                auto it = ctx.next.find(k);
+                return it == ctx.next.end() ? 0.0 : static_cast<double>(it->second);
+            };
+            const double hit = count(b) + 0.5 * (count(b - 1) + count(b + 1));
+            z = 1.0 - std::min(hit / static_cast<double>(ctx.total), 1.0);
+        } else {
+            z = 1.0;
+        }
+        ++ctx.total;
+        ++ctx.next[b];
+    }
+    has_prev_bin_ = true;
+    prev_bin_ = b;
+    return z;
+}
+
+EnsembleStep EnsembleState::update(double value, double timestamp) {
+    const uint64_t t = seen_;
+    if (t == P::kPeriodProbe) start_season();
+    double z[P::kFeatures] = {0, 0, 0, 0, 0};
+    const double floor = 1e-9 * std::max(1.0, std::fabs(value_.mean));
+    if (value_.n >= 2) z[f_value] = std::fabs(value - value_.mean) / std::max(value_.sd(), floor);
+    const double d = t > 0 ? value - prev_ : 0.0;
+    if (diff_.n >= 2) z[f_diff] = std::fabs(d - diff_.mean) / std::max(diff_.sd(), floor);
+    bool has_residual = false;
+    double residual = 0.0;
+    if (period_ > 0 && t >= static_cast<uint64_t>(period_) && lag_size_ == lag_.size()) {
+        residual = value - lag_[lag_head_];
+        has_residual = true;
+        if (season_.n >= 2) z[f_season] = std::fabs(residual - season_.mean) / std::max(season_.sd(), floor);
+    }
+    const double span = hi_ - lo_;
+    if (t > 10 && span > 0 && (value > hi_ + P::kSpatialMargin * span || value < lo_ - P::kSpatialMargin * span))
+        z[f_spatial] = 1.0;
+    if (t < P::kLearn) learn_values_.push_back(value);
+    if (t < P::kPeriodProbe) learn_times_.push_back(timestamp);
+    z[f_markov] = markov(value);
+
+    // A detector enters its likelihood once its own statistics exist (the seasonal
+    // one only a period after the start): no alarm from a detector starting up.
+    const bool ready[P::kFeatures] = {value_.n >= 2, diff_.n >= 2, has_residual && season_.n >= 2, t > 10,
+                                      t >= P::kLearn};
+    double best = 0.0;
+    for (size_t f = 0; f < P::kFeatures; ++f) {
+        if (!ready[f]) continue;
+        Feature& ft = features_[f];
+        const double raw = f <= f_season ? saturate(z[f]) : std::min(z[f], P::kCap);
+        ft.short_.push(raw);
+        const double avg = ft.short_.mean();
+        double s = 0.0;
+        if (ft.long_.size() >= P::kLearn) {
+            const double lz = (avg - ft.long_.mean()) / std::max(ft.long_.sd(), P::kMinSd);
+            if (lz > 0) s = neg_log10_tail(lz);
+            if (!ft.record.empty() && avg <= ft.record.max()) s *= P::kDamp;
+        }
+        ft.long_.push(avg);
+        ft.record.push(avg);
+        best = std::max(best, s);
+    }
+
+    EnsembleStep out;
+    out.statistic = best;
+    out.expected = value_.n ? value_.mean : value;
+    double score = std::min(best / P::kScale, 1.0);
+    const double previous_max = recent_.empty() ? 0.0 : recent_.max();
+    recent_.push(score);
+    if (!(score > previous_max)) score *= P::kDamp;
+    if (hold_ > 0) {
+        --hold_;
+        score = std::min(score, threshold_ * P::kHoldCap);
+    } else if (score >= threshold_) {
+        hold_ = P::kHold;
+    }
+    out.score = score;
+
+    value_.push(value, P::kBaseSpan);
+    if (t > 0) diff_.push(d, P::kBaseSpan);
+    if (has_residual) season_.push(residual, P::kBaseSpan);
+    if (period_ > 0) {
+        const size_t cap = lag_.size();
+        if (lag_size_ < cap) {
+            lag_[(lag_head_ + lag_size_) % cap] = value;
+            ++lag_size_;
+        } else {
+            lag_[lag_head_] = value;
+            lag_head_ = lag_head_ + 1 == cap ? 0 : lag_head_ + 1;
+        }
+    }
+    prev_ = value;
+    if (t == 0) lo_ = hi_ = value;
+    lo_ = std::min(lo_, value);
+    hi_ = std::max(hi_, value);
+    ++seen_;
+    return out;
+}
+
+// --- serialisation -----------------------------------------------------------
+
+void EnsembleState::serialize(io::ByteWriter& w) const {
+    w.put<uint64_t>(seen_);
+    w.put<double>(prev_);
+    w.put<double>(lo_);
+    w.put<double>(hi_);
+    put_ew(w, value_);
+    put_ew(w, diff_);
+    put_ew(w, season_);
+    w.put<uint64_t>(learn_values_.size());
+    w.put_array(learn_values_.data(), learn_values_.size());
+    w.put<uint64_t>(learn_times_.size());
+    w.put_array(learn_times_.data(), learn_times_.size());
+    w.put<int64_t>(period_);
+    w.put<uint64_t>(lag_size_);
+    for (size_t i = 0; i < lag_size_; ++i) w.put<double>(lag_[(lag_head_ + i) % lag_.size()]);
+    w.put<double>(resolution_);
+    w.put<double>(bin_origin_);
+    w.put<uint8_t>(has_prev_bin_ ? 1 : 0);
+    w.put<int64_t>(prev_bin_);
+    w.put<uint64_t>(transitions_.size());
+    for (const auto& [from, ctx] : transitions_) {
+        w.put<int64_t>(from);
+        w.put<uint64_t>(ctx.total);
+        w.put<uint64_t>(ctx.next.size());
+        for (const auto& [to, count] : ctx.next) {
+            w.put<int64_t>(to);
+            w.put<uint64_t>(count);
+        }
+    }
+    for (const Feature& f : features_) {
+        f.short_.serialize(w);
+        f.long_.serialize(w);
+        f.record.serialize(w);
+    }
+    recent_.serialize(w);
+    w.put<uint64_t>(hold_);
+}
+
+EnsembleState EnsembleState::deserialize(io::ByteReader& r, double threshold) {
+    EnsembleState s(threshold);
+    s.seen_ = r.get<uint64_t>("ensemble points seen");
+    s.prev_ = get_finite(r, "ensemble previous value");
+    s.lo_ = get_finite(r, "ensemble minimum");
+    s.hi_ = get_finite(r, "ensemble maximum");
+    s.value_ = get_ew(r, "ensemble value moments");
+    s.diff_ = get_ew(r, "ensemble difference moments");
+    s.season_ = get_ew(r, "ensemble seasonal moments");
+    const auto nv = r.get<uint64_t>("ensemble learning values");
+    if (nv != (s.seen_ <= P::kLearn ? s.seen_ : 0)) io::corruption("ensemble learning values: inconsistent count");
+    s.learn_values_.resize(nv);
+    r.get_array(s.learn_values_.data(), nv, "ensemble learning values");
+    const auto nt = r.get<uint64_t>("ensemble learning timestamps");
+    if (nt != (s.seen_ <= P::kPeriodProbe ? s.seen_ : 0)) io::corruption("ensemble learning timestamps: inconsistent count");
+    s.learn_times_.resize(nt);
+    r.get_array(s.learn_times_.data(), nt, "ensemble learning timestamps");
+    s.period_ = r.get<int64_t>("ensemble period");
+    if (s.period_ < -1 || s.period_ > static_cast<int64_t>(P::kMaxPeriod) ||
+        (s.period_ == -1) != (s.seen_ <= P::kPeriodProbe))
+        io::corruption("ensemble period: out of range");
+    const auto nl = r.get<uint64_t>("ensemble lag count");
+    if (s.period_ > 0) {
+        if (nl > static_cast<uint64_t>(s.period_)) io::corruption("ensemble lag count: exceeds the period");
+        s.lag_.assign(static_cast<size_t>(s.period_), 0.0);
+    } else if (nl != 0) {
+        io::corruption("ensemble lag count: expected 0 without a period");
+    }
+    if (s.period_ > 0 && nl != std::min<uint64_t>(s.seen_, static_cast<uint64_t>(s.period_)))
+        io::corruption("ensemble lag count: inconsistent with the points seen");
+    for (uint64_t i = 0; i < nl; ++i) s.lag_[i] = get_finite(r, "ensemble lag values");
+    s.lag_size_ = nl;
+    s.resolution_ = r.get<double>("ensemble resolution");
+    if (!std::isfinite(s.resolution_) || s.resolution_ < 0 || (s.resolution_ > 0) != (s.seen_ > P::kLearn))
+        io::corruption("ensemble resolution: expected >= 0");
+    s.bin_origin_ = get_finite(r, "ensemble bin origin");
+    const auto has_prev = r.get<uint8_t>("ensemble markov flag");
+    if (has_prev > 1) io::corruption("ensemble markov flag: expected 0 or 1");
+    s.has_prev_bin_ = has_prev == 1;
+    s.prev_bin_ = r.get<int64_t>("ensemble previous bin");
+    const auto nctx = r.get<uint64_t>("ensemble transitions");
+    if (nctx > r.remaining() / 24) io::corruption("ensemble transitions: count exceeds the data");
+    for (uint64_t i = 0; i < nctx; ++i) {
+        const auto from = r.get<int64_t>("ensemble transition");
+        Context ctx;
+        ctx.total = r.get<uint64_t>("ensemble transition total");
+        const auto nn = r.get<uint64_t>("ensemble transition count");
+        if (nn > r.remaining() / 16) io::corruption("ensemble transition count: exceeds the data");
+        uint64_t sum = 0;
+        for (uint64_t j = 0; j < nn; ++j) {
+            const auto to = r.get<int64_t>("ensemble transition target");
+            const auto c = r.get<uint64_t>("ensemble transition count");
+            sum += c;
+            ctx.next[to] = c;
+        }
+        if (sum != ctx.total || ctx.next.size() != nn) io::corruption("ensemble transitions: inconsistent totals");
+        if (!s.transitions_.emplace(from, std::move(ctx)).second) io::corruption("ensemble transitions: duplicate");
+    }
+    for (Feature& f : s.features_) {
+        f.short_.deserialize(r, "ensemble short window");
+        f.long_.deserialize(r, "ensemble long window");
+        f.record.deserialize(r, "ensemble record window");
+    }
+    s.recent_.deserialize(r, "ensemble recent scores");
+    s.hold_ = r.get<uint64_t>("ensemble hold");
+    if (s.hold_ > P::kHold) io::corruption("ensemble hold: out of range");
+    return s;
+}
+
+}  // namespace anomaly_detection

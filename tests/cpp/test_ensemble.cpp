@@ -1,0 +1,180 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "anomaly_detection/detectors/ensemble.hpp"
+#include "anomaly_detection/detectors/registry.hpp"
+
+using namespace anomaly_detection;
+
+namespace {
+DetectorConfig ensemble_config(double threshold = 0.5) {
+    DetectorConfig c;
+    c.method = Method::ensemble;
+    c.threshold = threshold;
+    c.window_size = 64;
+    return c;
+}
+
+// A noisy daily cycle sampled every 5 minutes (288 points a day).
+std::vector<double> daily_series(size_t n, uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<double> noise(0.0, 0.5);
+    std::vector<double> v(n);
+    for (size_t i = 0; i < n; ++i) v[i] = 50.0 + 10.0 * std::sin(2 * M_PI * static_cast<double>(i) / 288.0) + noise(rng);
+    return v;
+}
+
+std::vector<Detection> run(SensorRegistry& reg, const std::vector<double>& v, size_t from = 0) {
+    std::vector<Detection> out;
+    for (size_t i = from; i < v.size(); ++i) out.push_back(reg.detect("s", v[i], 300.0 * static_cast<double>(i)));
+    return out;
+}
+
+std::string payload_of(const std::string& blob) {
+    return std::string(io::unseal(blob, io::Family::sensor_registry, 2));
+}
+}  // namespace
+
+TEST(Ensemble, ParsesAndValidates) {
+    EXPECT_EQ(parse_method("ensemble"), Method::ensemble);
+    EXPECT_EQ(method_name(Method::ensemble), "ensemble");
+    EXPECT_DOUBLE_EQ(default_threshold(Method::ensemble), 0.5);
+    EXPECT_THROW(SensorRegistry(ensemble_config(1.5)), std::invalid_argument);
+    EXPECT_NO_THROW(SensorRegistry(ensemble_config(1.0)));
+}
+
+TEST(Ensemble, WarmUpScoresNothing) {
+    SensorRegistry reg(ensemble_config());
+    auto v = daily_series(EnsembleParams::kLearn, 1);
+    v[200] = 1e6;  // even a huge spike is not scored while learning
+    for (const Detection& d : run(reg, v)) {
+        EXPECT_EQ(d.score, 0.0);
+        EXPECT_FALSE(d.is_anomaly);
+    }
+}
+
+TEST(Ensemble, ScoresStayInUnitIntervalAndFindASpike) {
+    SensorRegistry reg(ensemble_config());
+    auto v = daily_series(3000, 2);
+    v[2500] += 40.0;
+    const auto out = run(reg, v);
+    size_t before = 0;
+    for (size_t i = 0; i < out.size(); ++i) {
+        EXPECT_GE(out[i].score, 0.0);
+        EXPECT_LE(out[i].score, 1.0);
+        if (i < 2500 && out[i].is_anomaly) ++before;
+    }
+    EXPECT_TRUE(out[2500].is_anomaly);
+    EXPECT_GE(out[2500].score, 0.5);
+    EXPECT_LE(before, 3u);  // a clean cycle raises (almost) nothing
+    // The alarm holds: the next 100 points stay below the threshold.
+    for (size_t i = 2501; i <= 2600; ++i) EXPECT_LT(out[i].score, 0.5);
+}
+
+TEST(Ensemble, FlatLineThenJump) {
+    SensorRegistry reg(ensemble_config());
+    std::vector<double> v(1500, 7.0);
+    for (size_t i = 1200; i < v.size(); ++i) v[i] = 9.0;
+    const auto out = run(reg, v);
+    for (size_t i = 0; i < 1200; ++i) EXPECT_FALSE(out[i].is_anomaly) << i;
+    EXPECT_TRUE(out[1200].is_anomaly);
+    for (const auto& d : out) EXPECT_TRUE(std::isfinite(d.deviation));
+}
+
+TEST(Ensemble, FindsTheDailyPeriod) {
+    EnsembleState s(0.5);
+    for (size_t i = 0; i <= EnsembleParams::kPeriodProbe; ++i) s.update(1.0, 300.0 * static_cast<double>(i));
+    EXPECT_EQ(s.period(), 288);
+    EnsembleState irregular(0.5);
+    for (size_t i = 0; i <= EnsembleParams::kPeriodProbe; ++i) irregular.update(1.0, 1.0);  // no time passes
+    EXPECT_EQ(irregular.period(), 0);
+}
+
+TEST(Ensemble, BatchEqualsLoop) {
+    const auto v = daily_series(2500, 3);
+    std::vector<double> ts(v.size());
+    for (size_t i = 0; i < v.size(); ++i) ts[i] = 300.0 * static_cast<double>(i);
+    SensorRegistry a(ensemble_config()), b(ensemble_config());
+    const auto loop = run(a, v);
+    std::vector<char> flags(v.size());
+    std::vector<double> scores(v.size()), devs(v.size()), expected(v.size());
+    std::vector<uint64_t> counts(v.size());
+    b.detect_batch("s", v.data(), ts.data(), v.size(),
+                   {reinterpret_cast<bool*>(flags.data()), scores.data(), devs.data(), expected.data(), counts.data()});
+    for (size_t i = 0; i < v.size(); ++i) {
+        EXPECT_EQ(scores[i], loop[i].score) << i;
+        EXPECT_EQ(devs[i], loop[i].deviation) << i;
+        EXPECT_EQ(static_cast<bool>(flags[i]), loop[i].is_anomaly) << i;
+    }
+}
+
+TEST(Ensemble, SaveRestoreContinuesIdentically) {
+    auto v = daily_series(4000, 4);
+    v[3500] -= 30.0;
+    for (size_t cut : {size_t{0}, size_t{20}, size_t{50}, size_t{51}, size_t{300}, size_t{301}, size_t{2200}}) {
+        SensorRegistry a(ensemble_config());
+        for (size_t i = 0; i < cut; ++i) a.detect("s", v[i], 300.0 * static_cast<double>(i));
+        auto b = SensorRegistry::from_bytes(a.to_bytes());
+        EXPECT_EQ(b->config().method, Method::ensemble);
+        const auto ra = run(a, v, cut);
+        const auto rb = run(*b, v, cut);
+        for (size_t i = 0; i < ra.size(); ++i) ASSERT_EQ(ra[i].score, rb[i].score) << "cut " << cut << " i " << i;
+    }
+}
+
+TEST(Ensemble, CorruptBytesThrowInvalidArgument) {
+    SensorRegistry a(ensemble_config());
+    run(a, daily_series(800, 5));
+    const std::string payload = payload_of(a.to_bytes());
+    // Every truncation of the payload, sealed with a valid checksum, is rejected cleanly.
+    for (size_t len = 0; len < payload.size(); len += 97)
+        EXPECT_THROW(SensorRegistry::from_bytes(io::seal(io::Family::sensor_registry, 2, payload.substr(0, len))),
+                     std::invalid_argument)
+            << len;
+    // Bytes flipped inside the ensemble state (checksum fixed up) never crash.
+    for (size_t pos = payload.size() / 2; pos < payload.size(); pos += 131) {
+        std::string bad = payload;
+        bad[pos] = static_cast<char>(bad[pos] ^ 0x5a);
+        try {
+            SensorRegistry::from_bytes(io::seal(io::Family::sensor_registry, 2, bad));
+        } catch (const std::invalid_argument&) {
+        }
+    }
+    std::string blob = a.to_bytes();
+    blob[blob.size() - 3] ^= 1;
+    EXPECT_THROW(SensorRegistry::from_bytes(blob), std::invalid_argument);
+}
+
+TEST(Ensemble, VersionOneCannotHoldTheEnsemble) {
+    SensorRegistry a(ensemble_config());
+    const std::string v1 = io::seal(io::Family::sensor_registry, 1, payload_of(a.to_bytes()));
+    EXPECT_THROW(SensorRegistry::from_bytes(v1), std::invalid_argument);
+}
+
+TEST(Ensemble, GoldenVersionOneBlobLoads) {
+    // A registry written by format version 1 (method mad, window 8, one sensor "s1"
+    // fed 1, 2, 3, 2, 1, 9 at t = 0..5).
+    const std::string hex =
+        "4144455401000100f9000000000000000c8a86a4f853c1960108000000000000000000000000000c4002000000000000000133333333"
+        "3333d33f000000000000e03f000000000000000001000000000000000200000073310600000000000000010000000000000001d21396"
+        "7840990e400000000000000000000000000000000006000000000000000000000000000000000000000000f03f00000000000028400000"
+        "0000008051400600000000000000000000000000f03f000000000000004000000000000008400000000000000040000000000000f03f00"
+        "000000000022400000000000000000000000000000f03f0000000000000040000000000000084000000000000010400000000000001440";
+    std::string blob;
+    for (size_t i = 0; i < hex.size(); i += 2) blob.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+    auto reg = SensorRegistry::from_bytes(blob);
+    EXPECT_EQ(reg->config().method, Method::mad);
+    EXPECT_EQ(reg->config().window_size, 8u);
+    std::vector<double> values, ts;
+    ASSERT_TRUE(reg->window("s1", values, ts));
+    EXPECT_EQ(values, (std::vector<double>{1, 2, 3, 2, 1, 9}));
+    EXPECT_EQ(ts, (std::vector<double>{0, 1, 2, 3, 4, 5}));
+    // Saved again, it is written as version 2 and loads back.
+    auto again = SensorRegistry::from_bytes(reg->to_bytes());
+    ASSERT_TRUE(again->window("s1", values, ts));
+    EXPECT_EQ(values.size(), 6u);
+}

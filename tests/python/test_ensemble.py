@@ -1,0 +1,152 @@
+"""The ensemble method: NAB score, batch == loop, save/restore, warm-up, validation."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from anomaly_detection import StatisticalAnomalyDetector
+from anomaly_detection.config.settings import METHODS, Settings
+from anomaly_detection.evaluation import NabCorpus, score_all_profiles
+from anomaly_detection.evaluation.cli import default_detector_factory, run_detector_on_corpus
+
+LEARN = 300  # points the ensemble learns before it scores anything
+NAB_TARGET = 86.3  # issue 8: at least Numenta HTM's 86.28 on the standard profile
+
+
+def daily(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    return 50 + 10 * np.sin(2 * np.pi * t / 288) + rng.normal(0, 0.5, n), t * 300.0
+
+
+def ensemble(**kw) -> StatisticalAnomalyDetector:
+    return StatisticalAnomalyDetector(detection_method="ensemble", **kw)
+
+
+@pytest.mark.slow
+def test_nab_standard_score_reaches_the_target(shared_data):
+    corpus = NabCorpus.load(shared_data / "nab")
+    scores = run_detector_on_corpus(corpus, default_detector_factory, {"detection_method": "ensemble"})
+    results = score_all_profiles(corpus, scores)
+    assert results["standard"].score >= NAB_TARGET
+    # and on the other two profiles at least HTM's published 83.80 and 90.14
+    assert results["reward_low_FP_rate"].score >= 83.80
+    assert results["reward_low_FN_rate"].score >= 90.14
+
+
+def test_settings_know_the_ensemble():
+    assert "ensemble" in METHODS
+    s = Settings(detection_method="ensemble")
+    assert s.threshold == 0.5
+    assert Settings(detection_method="ensemble", ensemble_threshold=0.8).threshold == 0.8
+    for bad in (0.0, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="ensemble_threshold"):
+            Settings(detection_method="ensemble", ensemble_threshold=bad)
+
+
+def test_warm_up_scores_nothing():
+    values, ts = daily(LEARN)
+    values[150] = 1e6
+    result = ensemble().detect_batch("s", values, ts)
+    assert not result.is_anomaly.any()
+    assert (result.scores == 0).all()
+
+
+def test_finds_a_spike_and_scores_in_unit_interval():
+    values, ts = daily(3000, seed=1)
+    values[2500] += 40
+    result = ensemble().detect_batch("s", values, ts)
+    assert result.is_anomaly[2500]
+    assert result.method == "ensemble"
+    assert ((result.scores >= 0) & (result.scores <= 1)).all()
+    assert result.is_anomaly[:2500].sum() <= 3
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 900), spike=st.floats(-1e3, 1e3))
+def test_batch_equals_loop(seed, n, spike):
+    values, ts = daily(n, seed)
+    values[n // 2] += spike
+    batch = ensemble().detect_batch("s", values, ts)
+    det = ensemble()
+    loop = [det.detect("s", float(v), timestamp=float(t)) for v, t in zip(values, ts)]
+    assert [r.score for r in loop] == batch.scores.tolist()
+    assert [r.deviation for r in loop] == batch.deviations.tolist()
+    assert [r.is_anomaly for r in loop] == batch.is_anomaly.tolist()
+
+
+@pytest.mark.parametrize("cut", [10, 51, 301, 1500])
+def test_save_restore_continues_identically(cut):
+    values, ts = daily(2500, seed=2)
+    values[2000] -= 30
+    a = ensemble(ensemble_threshold=0.6)
+    a.detect_batch("s", values[:cut], ts[:cut])
+    b = StatisticalAnomalyDetector.from_bytes(a.to_bytes())
+    c = pickle.loads(pickle.dumps(a))
+    assert b.method == "ensemble"
+    assert b.threshold == 0.6
+    expected = a.detect_batch("s", values[cut:], ts[cut:]).scores
+    np.testing.assert_array_equal(b.detect_batch("s", values[cut:], ts[cut:]).scores, expected)
+    np.testing.assert_array_equal(c.detect_batch("s", values[cut:], ts[cut:]).scores, expected)
+
+
+def test_corrupt_bytes_raise_value_error():
+    det = ensemble()
+    det.detect_batch("s", *daily(700))
+    blob = det.to_bytes()
+    for bad in (blob[:-1], blob[:40], blob[:-9] + bytes(9), b""):
+        with pytest.raises(ValueError, match="corruption"):
+            StatisticalAnomalyDetector.from_bytes(bad)
+
+
+def test_bad_input_changes_nothing():
+    det = ensemble()
+    values, ts = daily(400)
+    det.detect_batch("s", values, ts)
+    before = det.to_bytes()
+    with pytest.raises(ValueError):
+        det.detect_batch("s", [1.0, float("nan")], [1.0, 2.0])
+    with pytest.raises(ValueError):
+        det.detect("s", float("inf"))
+    assert det.to_bytes() == before
+
+
+@pytest.mark.parametrize(("scale", "offset"), [(1000.0, 0.0), (1e-3, 5.0), (1.0, -1e4)])
+def test_units_and_offset_do_not_change_the_verdicts(scale, offset):
+    values, ts = daily(3000, seed=3)
+    values[2200:2230] += 15  # a level shift for half an hour
+    values[2600] -= 25
+    base = ensemble().detect_batch("s", values, ts)
+    moved = ensemble().detect_batch("s", values * scale + offset, ts + 1e6)
+    assert base.is_anomaly.any()
+    np.testing.assert_array_equal(moved.is_anomaly, base.is_anomaly)
+    np.testing.assert_allclose(moved.scores, base.scores, atol=1e-6)
+
+
+def test_redis_store_equals_embedded_within_one_window(redis_client):
+    # On a shared store the ensemble is rebuilt from the window at each call, so it
+    # equals the embedded store while the window still holds the whole history.
+    s = Settings(detection_method="ensemble", window_size=1200, min_samples=5)
+    shared = StatisticalAnomalyDetector(s, redis_client=redis_client)
+    local = StatisticalAnomalyDetector(s)
+    values, ts = daily(1100, seed=5)
+    values[1000:1010] += 15  # a level shift for 50 minutes
+    for lo, hi in [(0, 400), (400, 401), (401, 1100)]:
+        a = shared.detect_batch("s", values[lo:hi], ts[lo:hi])
+        b = local.detect_batch("s", values[lo:hi], ts[lo:hi])
+        np.testing.assert_array_equal(a.is_anomaly, b.is_anomaly)
+        np.testing.assert_allclose(a.scores, b.scores, atol=1e-12)
+    assert b.is_anomaly[1000 - 401 : 1010 - 401].any()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_no_alarm_when_the_detectors_start(seed):
+    # The seasonal detector starts a day (288 points) in, the transitions after the
+    # 300 learning points: neither raises an alarm on a clean cycle.
+    values, ts = daily(1500, seed=seed)
+    assert not ensemble().detect_batch("s", values, ts).is_anomaly.any()
