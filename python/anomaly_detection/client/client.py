@@ -12,6 +12,7 @@ when ``batch_size`` records are waiting.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -20,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
+from typing_extensions import Self
 
 __all__ = ["AnomalyClient", "AnomalyClientError", "AsyncAnomalyClient"]
 
@@ -288,7 +290,7 @@ class AnomalyClient(_Base):
         self.flush()
         self._http.close()
 
-    def __enter__(self) -> AnomalyClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -393,7 +395,7 @@ class AsyncAnomalyClient(_Base):
         while items := self._take():
             try:
                 await self.request("POST", "/api/batch", json={"metrics": items})
-            except AnomalyClientError as e:
+            except AnomalyClientError as e:  # noqa: PERF203 - a failed batch is dropped, the rest still go
                 self.dropped += len(items)
                 _log.warning("anomaly client: dropped %d records: %s", len(items), e)
             else:
@@ -404,25 +406,21 @@ class AsyncAnomalyClient(_Base):
     async def _flush_loop(self) -> None:
         assert self._wake is not None
         while True:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.flush_interval)
-            except TimeoutError:
-                pass
             self._wake.clear()
             await self.flush()
 
     async def aclose(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
         await self.flush()
         await self._http.aclose()
 
-    async def __aenter__(self) -> AsyncAnomalyClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
