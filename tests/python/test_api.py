@@ -405,3 +405,15 @@ def test_sse_live_and_reconnect_with_last_event_id(live):
     assert [e["data"]["value"] for e in missed] == [1500.0, 2500.0]
     assert missed[0]["id"] == got[1]["id"] + 1
     assert live.get("/api/alerts/stream", headers={"Last-Event-ID": "x"}).status_code == 422
+
+
+def test_batch_fast_points_keep_order_and_bad_names_change_nothing(live):
+    items = [{"type": "point", "sensor_name": "ord", "value": 1.0, "timestamp": 1},
+             {"type": "point", "data": {"sensor_name": "ord", "value": 2.0, "timestamp": "1970-01-01T00:00:02Z"}},
+             {"type": "point", "sensor_name": "ord", "value": 3.0, "timestamp": 3}]  # fmt: skip
+    assert live.post("/api/batch", json={"metrics": items}).status_code == 200
+    assert live.get("/api/sensors/ord/window").json()["values"] == [1.0, 2.0, 3.0]
+    bad = [{"type": "point", "sensor_name": "fine-name", "value": 1.0},
+           {"type": "point", "sensor_name": "bad name", "value": 1.0}]  # fmt: skip
+    assert live.post("/api/batch", json={"metrics": bad}).status_code == 422
+    assert "fine-name" not in live.get("/api/sensors").json()["sensors"]

@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 
-from anomaly_detection.api.collector import sensor_name_for
+from anomaly_detection.api.collector import Point, sensor_name_for
 from anomaly_detection.api.metrics import CONTENT_TYPE_LATEST
 from anomaly_detection.api.models import (
     AnomaliesPage,
@@ -31,6 +31,7 @@ from anomaly_detection.api.models import (
     MetricRequest,
     SensorList,
     WindowResponse,
+    fast_point,
     parse_batch_item,
 )
 from anomaly_detection.api.security import BodySizeLimitMiddleware, check_api_key, presented_key
@@ -114,10 +115,14 @@ async def detect_batch(body: DetectBatchRequest, service: Service) -> dict[str, 
 
 
 async def _ingest(
-    service: AnomalyService, records: list[tuple[str, Any]], batch_id: str | None = None
+    service: AnomalyService,
+    records: list[tuple[str, Any]],
+    batch_id: str | None = None,
+    points: list[Point] | None = None,
+    n_records: int | None = None,
 ) -> IngestResponse:
     with _http_errors(service):
-        points = service.collector.points_of_many(records)
+        points = [*(points or []), *service.collector.points_of_many(records)]
         sensors, alerts = await service.ingest(points)
     for kind, body in records:
         if kind == "business" and body.out_of_range:
@@ -125,7 +130,11 @@ async def _ingest(
             sensor = sensor_name_for("business", body.name)
             alerts.append(service.range_alert(sensor, body.value, body.timestamp, low, high))
     return IngestResponse(
-        records=len(records), points=len(points), sensors=sensors, anomalies=alerts, batch_id=batch_id
+        records=len(records) if n_records is None else n_records,
+        points=len(points),
+        sensors=sensors,
+        anomalies=alerts,
+        batch_id=batch_id,
     )
 
 
@@ -154,18 +163,30 @@ async def post_batch(body: BatchRequest, service: Service) -> IngestResponse:
     items = body.raw_items
     _check_batch_size(service, len(items))
     records = []
+    points = []
     errors = []
     for i, raw in enumerate(items):
+        simple = fast_point(raw)
+        if simple is not None:
+            points.append(Point(*simple, "point"))
+            continue
         try:
-            records.append(parse_batch_item(raw))
-        except ValidationError as e:  # noqa: PERF203 - every bad item is reported, not just the first
+            kind, record = parse_batch_item(raw)
+        except ValidationError as e:
             errors.extend({**err, "loc": ["body", "metrics", i, *err["loc"]]} for err in e.errors(
                 include_url=False, include_context=False, include_input=False))  # fmt: skip
         except ValueError as e:
             errors.append({"type": "value_error", "loc": ["body", "metrics", i], "msg": str(e)})
+        else:  # points keep their place among points (order matters per sensor)
+            if kind == "point":
+                points.append(Point(record.sensor_name, record.value, record.timestamp, "point"))
+            else:
+                records.append((kind, record))
     if errors:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, errors[:50])
-    return await _ingest(service, records, body.batch_id)
+    if points:
+        service.collector.count("point", len(points))  # the collector only sees other records
+    return await _ingest(service, records, body.batch_id, points, len(items))
 
 
 # --- reading ------------------------------------------------------------------------------------

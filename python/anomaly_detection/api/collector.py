@@ -106,6 +106,11 @@ class Collector:
             sink(kind, body)
         return out
 
+    def count(self, kind: str, n: int = 1) -> None:
+        """Count ``n`` records of ``kind`` that were turned into points elsewhere."""
+        with self._lock:
+            self.records[kind] = self.records.get(kind, 0) + n
+
     def points_of_many(self, records: Iterable[tuple[str, BaseModel]]) -> list[Point]:
         out: list[Point] = []
         for kind, body in records:

@@ -4,6 +4,7 @@ within a minute of starting (on the embedded store)."""
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import threading
@@ -13,6 +14,8 @@ from typing import Any
 from anomaly_detection.client import AnomalyClient
 
 __all__ = ["TrafficGenerator"]
+
+_log = logging.getLogger(__name__)
 
 INCIDENTS = ("temperature_spike", "latency_surge", "error_burst", "pressure_drop", "revenue_dip")
 
@@ -71,8 +74,8 @@ class TrafficGenerator:
                 active = None
             try:
                 self.client.send_batch(self._tick(now - start, active[0] if active else None))
-            except Exception:  # noqa: BLE001 - the demo keeps going while the server restarts
-                pass
+            except Exception as e:  # noqa: BLE001 - the demo keeps going while the server restarts
+                _log.debug("demo traffic: %s", e)
             self.ticks += 1
             self._stop.wait(max(0.0, 1.0 / self.rate - (time.monotonic() - now)))
 

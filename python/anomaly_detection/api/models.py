@@ -333,6 +333,25 @@ _KIND_MODELS: dict[str, type[BaseModel]] = {
 }
 
 
+_POINT_KEYS = frozenset({"type", "sensor_name", "value", "timestamp"})
+
+
+def fast_point(raw: Any) -> tuple[str, float, float | None] | None:
+    """``(sensor, value, timestamp)`` for a flat point item of plain numbers, else None.
+
+    The common high-volume item skips the model; anything unusual goes through
+    :func:`parse_batch_item`. Sensor names are checked later, once per name.
+    """
+    if type(raw) is not dict or raw.get("type") != "point" or not raw.keys() <= _POINT_KEYS:
+        return None
+    name, value, ts = raw.get("sensor_name"), raw.get("value"), raw.get("timestamp")
+    if type(name) is not str or type(value) not in (float, int) or not math.isfinite(value):
+        return None
+    if ts is not None and (type(ts) not in (float, int) or not math.isfinite(ts)):
+        return None
+    return name, float(value), None if ts is None else float(ts)
+
+
 def parse_batch_item(raw: Any) -> tuple[BatchKind, BaseModel]:
     """The kind and validated body of one batch item (``{"type", "data"}`` or flat)."""
     if not isinstance(raw, dict):
