@@ -111,6 +111,34 @@ class _Base:
             items.append(self._queue.popleft())
         return items
 
+    def _result(self, response: httpx.Response) -> tuple[bool, Any]:
+        """(done, value): the decoded body on success; raises for a non-retryable status;
+        (False, error) for a retryable one."""
+        if response.status_code < 400:
+            ctype = response.headers.get("content-type", "")
+            return True, response.json() if ctype.startswith("application/json") else response.text
+        if response.status_code not in _RETRY_STATUS:
+            raise self._error(response)
+        return False, self._error(response)
+
+    def _pause(self, attempt: int, deadline: float, failure: Exception, what: str) -> float:
+        """Seconds to wait before the next attempt; raises when retries or time ran out."""
+        pause = self.backoff * (2**attempt)
+        if attempt >= self.max_retries or time.monotonic() + pause >= deadline:
+            if isinstance(failure, AnomalyClientError):
+                raise failure
+            raise AnomalyClientError(f"{what}: {type(failure).__name__}: {failure}") from failure
+        return pause
+
+    def _batch_bodies(self, items: Sequence[Mapping[str, Any]], batch_id: str | None) -> list[dict[str, Any]]:
+        bodies = []
+        for i in range(0, len(items), self.batch_size):
+            body: dict[str, Any] = {"metrics": list(items[i : i + self.batch_size])}
+            if batch_id is not None:
+                body["batch_id"] = batch_id
+            bodies.append(body)
+        return bodies
+
     @staticmethod
     def _error(response: httpx.Response) -> AnomalyClientError:
         try:
@@ -175,17 +203,11 @@ class AnomalyClient(_Base):
             except httpx.TransportError as e:
                 failure: Exception = e
             else:
-                if response.status_code < 400:
-                    ctype = response.headers.get("content-type", "")
-                    return response.json() if ctype.startswith("application/json") else response.text
-                if response.status_code not in _RETRY_STATUS:
-                    raise self._error(response)
-                failure = self._error(response)
-            pause = self.backoff * (2**attempt)
-            if attempt >= self.max_retries or time.monotonic() + pause >= deadline:
-                if isinstance(failure, AnomalyClientError):
-                    raise failure
-                raise AnomalyClientError(f"{method} {path}: {type(failure).__name__}: {failure}") from failure
+                done, value = self._result(response)
+                if done:
+                    return value
+                failure = value
+            pause = self._pause(attempt, deadline, failure, f"{method} {path}")
             time.sleep(pause)
             attempt += 1
 
@@ -216,13 +238,7 @@ class AnomalyClient(_Base):
 
     def send_batch(self, items: Sequence[Mapping[str, Any]], batch_id: str | None = None) -> list[Any]:
         """Post ``items`` (``{"type", ...}``) now, in requests of ``batch_size``; the responses."""
-        out = []
-        for i in range(0, len(items), self.batch_size):
-            body: dict[str, Any] = {"metrics": list(items[i : i + self.batch_size])}
-            if batch_id is not None:
-                body["batch_id"] = batch_id
-            out.append(self.request("POST", "/api/batch", json=body))
-        return out
+        return [self.request("POST", "/api/batch", json=body) for body in self._batch_bodies(items, batch_id)]
 
     def detect(self, sensor_name: str, value: float, timestamp: Any = None) -> dict[str, Any]:
         body = {"sensor_name": sensor_name, "value": value}
@@ -324,17 +340,11 @@ class AsyncAnomalyClient(_Base):
             except httpx.TransportError as e:
                 failure: Exception = e
             else:
-                if response.status_code < 400:
-                    ctype = response.headers.get("content-type", "")
-                    return response.json() if ctype.startswith("application/json") else response.text
-                if response.status_code not in _RETRY_STATUS:
-                    raise self._error(response)
-                failure = self._error(response)
-            pause = self.backoff * (2**attempt)
-            if attempt >= self.max_retries or time.monotonic() + pause >= deadline:
-                if isinstance(failure, AnomalyClientError):
-                    raise failure
-                raise AnomalyClientError(f"{method} {path}: {type(failure).__name__}: {failure}") from failure
+                done, value = self._result(response)
+                if done:
+                    return value
+                failure = value
+            pause = self._pause(attempt, deadline, failure, f"{method} {path}")
             await asyncio.sleep(pause)
             attempt += 1
 
@@ -359,13 +369,10 @@ class AsyncAnomalyClient(_Base):
         return await self._send("log", "/api/logs", _log_body(level, message, service, fields))
 
     async def send_batch(self, items: Sequence[Mapping[str, Any]], batch_id: str | None = None) -> list[Any]:
-        out = []
-        for i in range(0, len(items), self.batch_size):
-            body: dict[str, Any] = {"metrics": list(items[i : i + self.batch_size])}
-            if batch_id is not None:
-                body["batch_id"] = batch_id
-            out.append(await self.request("POST", "/api/batch", json=body))
-        return out
+        return [
+            await self.request("POST", "/api/batch", json=body)
+            for body in self._batch_bodies(items, batch_id)
+        ]
 
     async def detect(self, sensor_name: str, value: float, timestamp: Any = None) -> dict[str, Any]:
         body = {"sensor_name": sensor_name, "value": value}
