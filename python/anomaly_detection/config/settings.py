@@ -92,6 +92,15 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_request_bytes: int = Field(1_048_576, ge=1024)
     max_batch_items: int = Field(10_000, ge=1)
+    #: Where the service keeps sensor windows: ``embedded`` (this process) or ``redis``
+    #: (the Redis settings above; needed for several workers).
+    store_backend: Literal["embedded", "redis"] = "embedded"
+    #: Recent alerts kept in memory for ``/api/anomalies`` and SSE replay (``Last-Event-ID``).
+    alert_buffer_size: int = Field(10_000, ge=1, le=10_000_000)
+    #: Seconds between SSE keep-alive comments.
+    sse_heartbeat_seconds: float = Field(15.0, gt=0, le=3600)
+    #: Width (seconds) of the buckets in which ``/api/logs`` counts error logs per service.
+    log_rate_interval: float = Field(10.0, gt=0, le=86_400)
 
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod

@@ -1,0 +1,189 @@
+"""HTTP ingest: ``POST /api/batch`` from concurrent clients for a bounded time on 127.0.0.1.
+
+The same app is served twice in the same run, each by uvicorn (one worker) in its own
+process: once with the package's detector (C++ core, embedded store) and once with a
+pure-Python detector (a deque per sensor, mean and stdev per point, as a FastAPI app
+would write it). Reports points per second and p50/p99 request latency.
+
+    python benchmarks/bench_api.py [--seconds 5] [--clients 4] [--sensors 10] [--points 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict, deque
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine, table
+
+HOST = "127.0.0.1"
+
+
+class PurePythonDetector:
+    """z-score over a deque per sensor, one point at a time (the peer)."""
+
+    def __init__(self, window_size: int = 100, threshold: float = 3.0, min_samples: int = 10) -> None:
+        self.windows: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=window_size))
+        self.times: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=window_size))
+        self.threshold = threshold
+        self.min_samples = min_samples
+        self._listeners: list[Any] = []
+
+    def detect(self, sensor: str, value: float, timestamp: float | None = None) -> Any:
+        from anomaly_detection.core.results import AnomalyResult
+
+        w = self.windows[sensor]
+        n = len(w)
+        mean = sum(w) / n if n else value
+        std = math.sqrt(sum((x - mean) ** 2 for x in w) / (n - 1)) if n > 1 else 0.0
+        z = (value - mean) / std if std > 0 else 0.0
+        is_anomaly = n >= self.min_samples and abs(z) > self.threshold
+        w.append(value)
+        self.times[sensor].append(timestamp or time.time())
+        result = AnomalyResult(sensor, value, timestamp or time.time(), is_anomaly, min(1.0, abs(z) / 10), z, mean,
+                               n, self.threshold, "zscore")  # fmt: skip
+        if is_anomaly:
+            for listener in self._listeners:
+                listener(result)
+        return result
+
+    def detect_batch(self, sensor: str, values: Any, timestamps: Any = None) -> list[Any]:
+        ts = timestamps if timestamps is not None else [None] * len(values)
+        return [self.detect(sensor, float(v), None if t is None else float(t)) for v, t in zip(values, ts)]
+
+    async def adetect(self, *args: Any) -> Any:
+        return self.detect(*args)
+
+    async def adetect_batch(self, *args: Any) -> Any:
+        return self.detect_batch(*args)
+
+    def add_alert_listener(self, fn: Any) -> None:
+        self._listeners.append(fn)
+
+    def remove_alert_listener(self, fn: Any) -> None:
+        self._listeners.remove(fn)
+
+    def sensors(self) -> list[str]:
+        return sorted(self.windows)
+
+    def health(self) -> dict[str, Any]:
+        return {"store": "pure-python", "degraded": False, "sensors": len(self.windows)}
+
+
+def serve(kind: str, port: int) -> None:
+    import uvicorn
+
+    from anomaly_detection import Settings
+    from anomaly_detection.api import create_app
+
+    settings = Settings(max_batch_items=100_000, max_request_bytes=64 * 1024 * 1024)
+    detector = PurePythonDetector() if kind == "python" else None
+    uvicorn.run(
+        create_app(settings, detector=detector), host=HOST, port=port, log_level="error", access_log=False
+    )
+
+
+async def drive(url: str, seconds: float, clients: int, body: dict[str, Any]) -> tuple[int, list[float]]:
+    import httpx
+
+    latencies: list[float] = []
+    requests = 0
+
+    async def one(client: httpx.AsyncClient, stop: float) -> None:
+        nonlocal requests
+        while time.perf_counter() < stop:
+            t = time.perf_counter()
+            r = await client.post("/api/batch", json=body)
+            latencies.append(time.perf_counter() - t)
+            r.raise_for_status()
+            requests += 1
+
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        await client.post("/api/batch", json=body)  # warm-up: windows filled, code paths hot
+        stop = time.perf_counter() + seconds
+        await asyncio.gather(*(one(client, stop) for _ in range(clients)))
+    return requests, latencies
+
+
+def start_server(kind: str) -> tuple[subprocess.Popen[bytes], str]:
+    import socket
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = (
+        str(Path(__file__).resolve().parents[1] / "python") + os.pathsep + env.get("PYTHONPATH", "")
+    )
+    proc = subprocess.Popen([sys.executable, __file__, "--serve", kind, "--port", str(port)], env=env)
+    url = f"http://{HOST}:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url + "/health", timeout=1)
+            return proc, url
+        except httpx.TransportError:  # noqa: PERF203 - polling until the server listens
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"{kind} server did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--sensors", type=int, default=10)
+    parser.add_argument("--points", type=int, default=100, help="points per sensor per request")
+    parser.add_argument("--serve", choices=["native", "python"], help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.port)
+        return
+
+    import random
+
+    rng = random.Random(1)
+    items = [{"type": "point", "sensor_name": f"bench-{s}", "value": round(rng.gauss(50, 5), 3)}
+             for s in range(args.sensors) for _ in range(args.points)]  # fmt: skip
+    body = {"metrics": items}
+    per_request = len(items)
+    rows = []
+    rates = {}
+    for kind, label in (
+        ("native", "package detector (C++ core, embedded)"),
+        ("python", "pure-Python detector"),
+    ):
+        proc, url = start_server(kind)
+        try:
+            requests, lat = asyncio.run(drive(url, args.seconds, args.clients, body))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+        lat.sort()
+        rate = requests * per_request / args.seconds
+        rates[kind] = rate
+        p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))]
+        rows.append(
+            [label, f"{rate:,.0f}", requests, f"{statistics.median(lat) * 1e3:.1f}", f"{p99 * 1e3:.1f}"]
+        )
+    print(f"POST /api/batch, {per_request} points per request ({args.sensors} sensors x {args.points}), "
+          f"{args.clients} concurrent clients, {args.seconds:g} s each, uvicorn 1 worker on {HOST}")  # fmt: skip
+    print(machine())
+    print(table(["server", "points/s", "requests", "p50 ms", "p99 ms"], rows))
+    print(f"ratio: {rates['native'] / rates['python']:.1f}x points/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,432 @@
+"""The FastAPI app (``create_app``) and the router to mount in an existing app (``router``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from pydantic import ValidationError
+
+from anomaly_detection.api.collector import Point, sensor_name_for
+from anomaly_detection.api.metrics import CONTENT_TYPE_LATEST
+from anomaly_detection.api.models import (
+    AnomaliesPage,
+    BatchRequest,
+    BusinessMetricRequest,
+    DetectBatchRequest,
+    DetectBatchResponse,
+    DetectRequest,
+    DetectResponse,
+    IngestResponse,
+    LogRequest,
+    MetricRequest,
+    SensorList,
+    WindowResponse,
+    fast_point,
+    parse_batch_item,
+)
+from anomaly_detection.api.security import BodySizeLimitMiddleware, check_api_key, presented_key
+from anomaly_detection.api.service import AnomalyService
+from anomaly_detection.config.settings import Settings, get_settings
+from anomaly_detection.errors import SensorLimitError, StoreUnavailableError
+
+__all__ = ["create_app", "get_service", "router"]
+
+STATIC_DIR = Path(__file__).parent / "static"
+_STATIC_FILES = {"index.html": "text/html", "app.js": "text/javascript", "style.css": "text/css"}
+_service_lock = threading.Lock()
+
+
+def get_service(request: Request) -> AnomalyService:
+    """The app's service; created on first use when the router is mounted without ``create_app``."""
+    service = getattr(request.app.state, "anomaly_service", None)
+    if service is None:
+        with _service_lock:
+            service = getattr(request.app.state, "anomaly_service", None)
+            if service is None:
+                service = request.app.state.anomaly_service = AnomalyService(get_settings())
+    return service
+
+
+Service = Annotated[AnomalyService, Depends(get_service)]
+
+
+def require_write_key(request: Request, service: Service) -> None:
+    """Writes need an API key when keys are configured (401 without, 403 wrong)."""
+    check_api_key(service.settings.api_keys, presented_key(request.headers))
+
+
+router = APIRouter()
+writes = APIRouter(dependencies=[Depends(require_write_key)])
+
+
+@contextlib.contextmanager
+def _http_errors(service: AnomalyService):
+    """ValueError -> 422, sensor limit -> 409, store unavailable -> 503."""
+    try:
+        yield
+    except SensorLimitError as e:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(e)) from None
+    except StoreUnavailableError as e:
+        service.metrics.store_errors.inc()
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(e)) from None
+    except (ValueError, TypeError) as e:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(e)) from None
+
+
+def _check_batch_size(service: AnomalyService, n: int) -> None:
+    limit = service.settings.max_batch_items
+    if n > limit:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE, f"too many items: limit is {limit} per request, got {n}"
+        )
+
+
+# --- detection ------------------------------------------------------------------------------
+
+
+@writes.post("/api/detect", response_model=DetectResponse, tags=["detection"])
+async def detect(body: DetectRequest, service: Service) -> dict[str, Any]:
+    """Score one point of one sensor and add it to the sensor's window."""
+    with _http_errors(service):
+        result = await service.detect(body.sensor_name, body.value, body.timestamp)
+    return result.to_dict()
+
+
+@writes.post("/api/detect/batch", response_model=DetectBatchResponse, tags=["detection"])
+async def detect_batch(body: DetectBatchRequest, service: Service) -> dict[str, Any]:
+    """Score points of one sensor in order (equal to one ``/api/detect`` per point)."""
+    _check_batch_size(service, len(body.values))
+    with _http_errors(service):
+        batch = await service.detect_batch(body.sensor_name, body.values, body.timestamps)
+    return batch.to_dict()
+
+
+# --- the collector ----------------------------------------------------------------------------
+
+
+async def _ingest(
+    service: AnomalyService,
+    records: list[tuple[str, Any]],
+    batch_id: str | None = None,
+    points: list[Point] | None = None,
+    n_records: int | None = None,
+) -> IngestResponse:
+    with _http_errors(service):
+        points = [*(points or []), *service.collector.points_of_many(records)]
+        sensors, alerts = await service.ingest(points)
+    for kind, body in records:
+        if kind == "business" and body.out_of_range:
+            low, high = body.expected_range
+            sensor = sensor_name_for("business", body.name)
+            alerts.append(service.range_alert(sensor, body.value, body.timestamp, low, high))
+    return IngestResponse(
+        records=len(records) if n_records is None else n_records,
+        points=len(points),
+        sensors=sensors,
+        anomalies=alerts,
+        batch_id=batch_id,
+    )
+
+
+@writes.post("/api/metrics", response_model=IngestResponse, tags=["collector"])
+async def post_metrics(body: MetricRequest, service: Service) -> IngestResponse:
+    """Application metrics of one service endpoint (nested under ``metrics`` or flat)."""
+    return await _ingest(service, [("metric", body)])
+
+
+@writes.post("/api/business-metrics", response_model=IngestResponse, tags=["collector"])
+async def post_business_metrics(body: BusinessMetricRequest, service: Service) -> IngestResponse:
+    """A business KPI; a value outside ``expected_range`` raises an alert at once."""
+    return await _ingest(service, [("business", body)])
+
+
+@writes.post("/api/logs", response_model=IngestResponse, tags=["collector"])
+async def post_logs(body: LogRequest, service: Service) -> IngestResponse:
+    """A log record; ERROR and worse are counted per service and interval (``logs.<service>.error_rate``)."""
+    return await _ingest(service, [("log", body)])
+
+
+@writes.post("/api/batch", response_model=IngestResponse, tags=["collector"])
+async def post_batch(body: BatchRequest, service: Service) -> IngestResponse:
+    """Mixed items (``{"type", "data"}`` or flat); 413 beyond ``max_batch_items``; nothing is
+    scored unless every item is valid."""
+    items = body.raw_items
+    _check_batch_size(service, len(items))
+    records = []
+    points = []
+    errors = []
+    for i, raw in enumerate(items):
+        simple = fast_point(raw)
+        if simple is not None:
+            points.append(Point(*simple, "point"))
+            continue
+        try:
+            kind, record = parse_batch_item(raw)
+        except ValidationError as e:
+            errors.extend({**err, "loc": ["body", "metrics", i, *err["loc"]]} for err in e.errors(
+                include_url=False, include_context=False, include_input=False))  # fmt: skip
+        except ValueError as e:
+            errors.append({"type": "value_error", "loc": ["body", "metrics", i], "msg": str(e)})
+        else:  # points keep their place among points (order matters per sensor)
+            if kind == "point":
+                points.append(Point(record.sensor_name, record.value, record.timestamp, "point"))
+            else:
+                records.append((kind, record))
+    if errors:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, errors[:50])
+    if points:
+        service.collector.count("point", len(points))  # the collector only sees other records
+    return await _ingest(service, records, body.batch_id, points, len(items))
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+@router.get("/api/anomalies", response_model=AnomaliesPage, tags=["alerts"])
+async def anomalies(
+    service: Service,
+    sensor: str | None = None,
+    start: Annotated[float | None, Query(description="Epoch seconds (point timestamp >= start).")] = None,
+    end: Annotated[float | None, Query(description="Epoch seconds (point timestamp <= end).")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Recent alerts, newest first (kept in memory: ``alert_buffer_size``)."""
+    total, items = service.hub.query(sensor, start, end, limit, offset)
+    return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+
+@router.get("/api/fingerprints", tags=["alerts"])
+async def fingerprints(service: Service) -> dict[str, Any]:
+    """System fingerprints (not produced yet: the fingerprint pipeline plugs into the collector)."""
+    return {
+        "items": [],
+        "note": "the fingerprint pipeline is not enabled in this version; records are counted by the collector",
+        "collector": service.collector.stats(),
+    }
+
+
+@router.get("/api/sensors", response_model=SensorList, tags=["sensors"])
+async def sensors(service: Service) -> dict[str, Any]:
+    names = service.detector.sensors()
+    return {"count": len(names), "sensors": names}
+
+
+@router.get("/api/sensors/{name:path}/window", response_model=WindowResponse, tags=["sensors"])
+async def sensor_window(name: str, service: Service) -> dict[str, Any]:
+    """The sensor's window (oldest first) and its statistics; 404 if unknown."""
+    with _http_errors(service):
+        window = service.detector.get_window(name)
+        try:
+            stats = service.detector.stats(name)
+        except KeyError:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown sensor {name!r}") from None
+    return {
+        "sensor_name": name,
+        "values": window.values.tolist(),
+        "timestamps": window.timestamps.tolist(),
+        "stats": stats,
+    }
+
+
+@router.get("/api/alerts/stream", tags=["alerts"])
+async def alert_stream(
+    request: Request,
+    service: Service,
+    last_event_id: Annotated[str | None, Header()] = None,
+    since: Annotated[int | None, Query(ge=0, description="Replay alerts after this id.")] = None,
+) -> StreamingResponse:
+    """Server-Sent Events, one ``anomaly`` event per alert with its id; a client that
+    reconnects with ``Last-Event-ID`` (or ``?since=``) receives what it missed."""
+    hub = service.hub
+    if last_event_id is not None:
+        try:
+            last = int(last_event_id)
+        except ValueError:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, "Last-Event-ID: expected an integer"
+            ) from None
+    else:
+        last = since if since is not None else hub.last_id
+    heartbeat = service.settings.sse_heartbeat_seconds
+
+    async def events() -> AsyncIterator[str]:
+        nonlocal last
+        wake = hub.subscribe()
+        service.metrics.sse_clients.inc()
+        try:
+            yield f"retry: 1000\n: connected, last id {hub.last_id}\n\n"
+            while True:
+                items = hub.since(last, limit=500)
+                if items:
+                    last = items[-1]["id"]
+                    yield "".join(f"id: {a['id']}\nevent: anomaly\ndata: {json.dumps(a)}\n\n" for a in items)
+                    continue
+                wake.clear()
+                if hub.last_id > last:
+                    continue
+                try:
+                    await asyncio.wait_for(wake.wait(), heartbeat)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+        finally:
+            hub.unsubscribe(wake)
+            service.metrics.sse_clients.dec()
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get("/health", tags=["service"])
+async def health(service: Service) -> dict[str, Any]:
+    """Store, Redis reachability, degraded flag, uptime, version."""
+    return await asyncio.to_thread(service.health) if service.redis_client is not None else service.health()
+
+
+@router.get("/metrics", tags=["service"], response_class=Response)
+async def prometheus_metrics(service: Service) -> Response:
+    """Prometheus text exposition."""
+    service.metrics.sensors.set(len(service.detector.sensors()))
+    return Response(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/config", tags=["service"])
+async def config(service: Service) -> dict[str, Any]:
+    """Effective settings, secrets redacted."""
+    return service.public_config()
+
+
+# --- the dashboard -----------------------------------------------------------------------------
+
+
+@router.get("/", include_in_schema=False)
+async def dashboard() -> FileResponse:
+    return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+
+@router.get("/static/{name}", include_in_schema=False)
+async def static_file(name: str) -> FileResponse:
+    if name not in _STATIC_FILES:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no static file {name!r}")
+    return FileResponse(STATIC_DIR / name, media_type=_STATIC_FILES[name])
+
+
+router.include_router(writes)
+
+
+# --- the app ------------------------------------------------------------------------------------
+
+
+class RequestMetricsMiddleware:
+    """Counts requests by method, route template and status (pure ASGI: no body buffering)."""
+
+    def __init__(self, app: Any, service: AnomalyService) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status_code = 500
+
+        async def send_wrapper(message: dict[str, Any]) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "<unmatched>"
+            self.service.metrics.requests.labels(scope["method"], path, str(status_code)).inc()
+
+
+def create_app(
+    settings: Settings | None = None, *, detector: Any = None, redis_client: Any = None
+) -> FastAPI:
+    """The service: every endpoint of ``router``, the dashboard at ``/``, API keys,
+    a request size limit, CORS and Prometheus metrics.
+
+    Parameters
+    ----------
+    settings : Settings, optional
+        Defaults to ``get_settings()`` (environment and ``.env``).
+    detector : object, optional
+        Use this detector instead of creating one from the settings.
+    redis_client : redis client, optional
+        With ``store_backend="redis"``: the client to use (else created from the settings).
+    """
+    from anomaly_detection import __version__
+
+    settings = settings if settings is not None else get_settings()
+    service = AnomalyService(settings, detector=detector, redis_client=redis_client)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        flusher = asyncio.create_task(_flush_logs_forever(service))
+        try:
+            yield
+        finally:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            service.close()
+
+    app = FastAPI(
+        title="anomaly-detection",
+        version=__version__,
+        description="Real-time anomaly detection for metric and sensor streams.",
+        lifespan=lifespan,
+    )
+    app.state.anomaly_service = service
+    app.include_router(router)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    if settings.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Content-Type", "X-API-Key", "Authorization", "Last-Event-ID"],
+        )
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestMetricsMiddleware, service=service)
+    return app
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """422 with FastAPI's error list, minus the echoed input (it may hold NaN, which JSON
+    cannot carry, or data the client would rather not see logged back)."""
+    assert isinstance(exc, RequestValidationError)
+    errors = [{k: v for k, v in err.items() if k in ("type", "loc", "msg")} for err in exc.errors()]
+    return JSONResponse({"detail": errors}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+async def _flush_logs_forever(service: AnomalyService) -> None:
+    """Close the collector's log-rate intervals on time, even when no log arrives."""
+    period = min(service.settings.log_rate_interval / 2, 1.0)
+    while True:
+        await asyncio.sleep(period)
+        points = service.collector.flush_logs()
+        if points:
+            try:
+                await service.ingest(points)
+            except Exception:  # noqa: BLE001 - keep flushing; the store reports its own errors
+                service.metrics.store_errors.inc()

@@ -1,0 +1,124 @@
+"""The ``serve`` and ``demo`` subcommands (wired into ``anomaly-detection`` by cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+from typing import Any
+
+__all__ = ["add_api_parsers", "main"]
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from anomaly_detection.config.settings import Settings
+
+    overrides = {k: v for k, v in (("api_host", args.host), ("api_port", args.port)) if v is not None}
+    return Settings(**overrides)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = _settings(args)
+    if args.workers > 1 and settings.store_backend != "redis":
+        print(
+            "warning: several workers on the embedded store each keep their own sensors and alerts; "
+            "set STORE_BACKEND=redis for one shared view",
+            file=sys.stderr,
+        )
+    # Workers import the app through the factory; host/port reach them through the env.
+    os.environ["API_HOST"], os.environ["API_PORT"] = settings.api_host, str(settings.api_port)
+    print(f"anomaly-detection: serving on http://{settings.api_host}:{settings.api_port}/", file=sys.stderr)
+    uvicorn.run(
+        "anomaly_detection.api.app:create_app", factory=True, host=settings.api_host, port=settings.api_port,
+        workers=args.workers, log_level=args.log_level,
+    )  # fmt: skip
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from anomaly_detection.api.app import create_app
+    from anomaly_detection.api.demo import TrafficGenerator
+
+    settings = _settings(args)
+    app = create_app(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host=settings.api_host, port=settings.api_port, log_level=args.log_level, ws="none"
+        )
+    )
+    thread = threading.Thread(target=server.run, name="demo-server", daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            print("demo: the server did not start (is the port free?)", file=sys.stderr)
+            return 1
+        time.sleep(0.05)
+    url = f"http://{settings.api_host}:{settings.api_port}"
+    key = settings.api_keys[0] if settings.api_keys else None
+    traffic = TrafficGenerator(url, api_key=key, rate=args.rate, incident_every=args.incident_every,
+                               first_incident=args.first_incident).start()  # fmt: skip
+    print(
+        f"demo: dashboard at {url}/  (an incident every {args.incident_every:g} s; Ctrl-C to stop)",
+        file=sys.stderr,
+    )
+    try:
+        deadline = time.monotonic() + args.duration if args.duration else None
+        while deadline is None or time.monotonic() < deadline:
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        traffic.stop()
+        server.should_exit = True
+        thread.join(timeout=10)
+    service = app.state.anomaly_service
+    print(
+        f"demo: {traffic.ticks} ticks, {len(traffic.incidents)} incidents injected, "
+        f"{len(service.detector.sensors())} sensors, {service.hub.total} alerts",
+    )
+    return 0
+
+
+def add_api_parsers(subparsers: Any) -> None:
+    """Add ``serve`` and ``demo`` to an argparse subparsers object."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--host", help="interface to bind (default: API_HOST, 127.0.0.1)")
+    common.add_argument("--port", type=int, help="port (default: API_PORT, 8000)")
+    common.add_argument(
+        "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
+    )
+
+    serve = subparsers.add_parser("serve", parents=[common], help="run the HTTP service (FastAPI on uvicorn)")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="worker processes (use Redis for more than one)"
+    )
+    serve.set_defaults(func=_cmd_serve)
+
+    demo = subparsers.add_parser(
+        "demo", parents=[common], help="the service plus generated traffic with injected incidents"
+    )
+    demo.add_argument("--rate", type=float, default=5.0, help="ticks of traffic per second")
+    demo.add_argument("--incident-every", type=float, default=15.0, help="seconds between incidents")
+    demo.add_argument("--first-incident", type=float, default=8.0, help="seconds before the first incident")
+    demo.add_argument(
+        "--duration", type=float, default=0, help="stop after this many seconds (0: until Ctrl-C)"
+    )
+    demo.set_defaults(func=_cmd_demo)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m anomaly_detection.api.cli serve|demo ...`` (the same as ``anomaly-detection``)."""
+    parser = argparse.ArgumentParser(prog="anomaly-detection")
+    add_api_parsers(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,463 @@
+"""Request and response bodies of the HTTP service (pydantic), with OpenAPI examples.
+
+The collector bodies accept what the seed's examples send, both spellings where
+it shows two: ``level``/``log_level``, ``metric_name``/``metric_type``, metrics
+nested under ``metrics`` or flat, batch items as ``{"type", "data"}`` or flat.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from anomaly_detection.core.validation import as_timestamp, check_sensor_name
+
+__all__ = [
+    "AlertModel",
+    "AnomaliesPage",
+    "BatchRequest",
+    "BusinessMetricRequest",
+    "DetectBatchRequest",
+    "DetectBatchResponse",
+    "DetectRequest",
+    "DetectResponse",
+    "IngestResponse",
+    "LogRequest",
+    "MetricRequest",
+    "SensorList",
+    "WindowResponse",
+]
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+Timestamp = Annotated[
+    float | str | None,
+    Field(description="Epoch seconds or ISO-8601 (naive = UTC); omitted means now."),
+]
+
+LOG_LEVELS = ("DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL", "FATAL")
+#: Levels that count towards a service's error-log rate.
+ERROR_LEVELS = frozenset({"ERROR", "CRITICAL", "FATAL"})
+
+
+def _timestamp(value: Any) -> float | None:
+    return None if value is None else as_timestamp(value)
+
+
+def _finite_number(value: Any) -> float | None:
+    """A float for a JSON number (not a bool), None for anything else; ValueError if not finite."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return v
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="allow", str_max_length=10_000)
+
+
+# --- detection --------------------------------------------------------------------------
+
+
+class DetectRequest(BaseModel):
+    """One point of one sensor."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"sensor_name": "pump-1", "value": 21.5, "timestamp": 1700000000}]},
+    )
+
+    sensor_name: str = Field(description="No ':', '*', '?', brackets, braces or whitespace; <= 200 bytes.")
+    value: FiniteFloat
+    timestamp: Timestamp = None
+
+    _check_name = field_validator("sensor_name")(lambda cls, v: check_sensor_name(v))
+    _check_ts = field_validator("timestamp")(lambda cls, v: _timestamp(v))
+
+
+class DetectBatchRequest(BaseModel):
+    """Points of one sensor, in order."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"sensor_name": "pump-1", "values": [21.5, 21.7, 35.0], "timestamps": [1, 2, 3]}]
+        },
+    )
+
+    sensor_name: str
+    values: list[FiniteFloat] = Field(min_length=1)
+    timestamps: list[float | str] | None = None
+
+    _check_name = field_validator("sensor_name")(lambda cls, v: check_sensor_name(v))
+
+    @field_validator("timestamps")
+    @classmethod
+    def _check_timestamps(cls, v: list[float | str] | None) -> list[float] | None:
+        return None if v is None else [as_timestamp(t) for t in v]
+
+    @model_validator(mode="after")
+    def _same_length(self) -> DetectBatchRequest:
+        if self.timestamps is not None and len(self.timestamps) != len(self.values):
+            raise ValueError(
+                f"timestamps: expected {len(self.values)} (as many as values), got {len(self.timestamps)}"
+            )
+        return self
+
+
+class DetectResponse(BaseModel):
+    """The fields of ``AnomalyResult``."""
+
+    sensor_name: str
+    value: float
+    timestamp: float
+    is_anomaly: bool
+    score: float
+    deviation: float
+    expected: float
+    window_count: int
+    threshold: float
+    method: str
+
+
+class DetectBatchResponse(BaseModel):
+    """The fields of ``BatchResult``, as lists."""
+
+    sensor_name: str
+    method: str
+    threshold: float
+    values: list[float]
+    timestamps: list[float]
+    is_anomaly: list[bool]
+    scores: list[float]
+    deviations: list[float]
+    expected: list[float]
+    window_counts: list[int]
+    anomaly_count: int
+
+
+# --- the collector (the seed's bodies) ----------------------------------------------------
+
+#: Fields of a metric body that never are measurements.
+_METRIC_RESERVED = frozenset({"service", "endpoint", "metrics", "timestamp", "type", "tags", "metadata"})
+
+
+class MetricRequest(_Body):
+    """Application metrics of one service endpoint, nested under ``metrics`` or flat.
+
+    Every numeric field becomes a measurement (``status_code`` becomes an error flag:
+    1 for 5xx, else 0), except fields named ``*_id``.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "service": "payment-service",
+                    "endpoint": "POST:/api/payments",
+                    "metrics": {"response_time": 150, "status_code": 200, "payload_size": 1024},
+                },
+                {
+                    "service": "user-service",
+                    "endpoint": "/api/users",
+                    "response_time": 245,
+                    "status_code": 200,
+                    "timestamp": "2024-01-15T10:30:00Z",
+                    "user_id": "user123",
+                },
+            ]
+        }
+    )
+
+    service: str = Field(min_length=1, max_length=100)
+    endpoint: str | None = Field(None, max_length=200)
+    metrics: dict[str, Any] | None = None
+    timestamp: Timestamp = None
+    _found: dict[str, float] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _measurements(self) -> MetricRequest:
+        found: dict[str, float] = {}
+        nested = dict(self.metrics or {})
+        if "timestamp" in nested and self.timestamp is None:
+            self.timestamp = nested.pop("timestamp")
+        nested.pop("timestamp", None)
+        flat = {k: v for k, v in (self.model_extra or {}).items() if k not in _METRIC_RESERVED}
+        for name, raw in [*nested.items(), *flat.items()]:
+            if name.endswith("_id"):
+                continue
+            try:
+                v = _finite_number(raw)
+            except ValueError as e:
+                raise ValueError(f"metrics.{name}: {e}") from None
+            if v is not None:
+                found[name] = v
+        if not found:
+            raise ValueError(
+                "expected at least one numeric measurement (under 'metrics' or as a top-level field)"
+            )
+        self.timestamp = _timestamp(self.timestamp)
+        self._found = found
+        return self
+
+    @property
+    def measurements(self) -> dict[str, float]:
+        return self._found
+
+
+class BusinessMetricRequest(_Body):
+    """A business KPI: ``metric_name`` (or ``metric_type``), ``value``, optional ``expected_range``."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "metric_name": "daily_revenue",
+                    "value": 45000,
+                    "expected_range": [40000, 60000],
+                    "metadata": {"currency": "USD", "region": "US-WEST"},
+                },
+                {
+                    "metric_type": "revenue",
+                    "value": 15420.5,
+                    "currency": "USD",
+                    "timestamp": "2024-01-15T10:30:00Z",
+                },
+            ]
+        }
+    )
+
+    metric_name: str | None = Field(None, min_length=1, max_length=150)
+    metric_type: str | None = Field(None, min_length=1, max_length=150)
+    value: FiniteFloat
+    expected_range: tuple[FiniteFloat, FiniteFloat] | None = None
+    timestamp: Timestamp = None
+    metadata: dict[str, Any] | None = None
+
+    _check_ts = field_validator("timestamp")(lambda cls, v: _timestamp(v))
+
+    @model_validator(mode="after")
+    def _name_and_range(self) -> BusinessMetricRequest:
+        if not (self.metric_name or self.metric_type):
+            raise ValueError("expected 'metric_name' (or 'metric_type')")
+        if self.expected_range is not None and self.expected_range[0] > self.expected_range[1]:
+            raise ValueError(
+                f"expected_range: expected [low, high] with low <= high, got {self.expected_range}"
+            )
+        return self
+
+    @property
+    def name(self) -> str:
+        return self.metric_name or self.metric_type  # type: ignore[return-value]
+
+    @property
+    def out_of_range(self) -> bool:
+        lo_hi = self.expected_range
+        return lo_hi is not None and not (lo_hi[0] <= self.value <= lo_hi[1])
+
+
+class LogRequest(_Body):
+    """One log record: ``level`` (or ``log_level``), ``message``, ``service``."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "log_level": "ERROR",
+                    "message": "Database connection timeout",
+                    "service": "user-service",
+                    "context": {"user_id": "12345"},
+                },
+                {
+                    "level": "ERROR",
+                    "message": "Database connection timeout",
+                    "service": "payment-service",
+                    "timestamp": "2024-01-15T10:30:00Z",
+                    "trace_id": "trace789",
+                    "metadata": {"database": "payment_db", "retry_count": 3},
+                },
+            ]
+        }
+    )
+
+    level: str | None = None
+    log_level: str | None = None
+    message: str = Field(min_length=1)
+    service: str = Field("unknown", min_length=1, max_length=100)
+    timestamp: Timestamp = None
+    context: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+
+    _check_ts = field_validator("timestamp")(lambda cls, v: _timestamp(v))
+
+    @model_validator(mode="after")
+    def _level(self) -> LogRequest:
+        raw = self.level or self.log_level
+        if not raw:
+            raise ValueError("expected 'level' (or 'log_level')")
+        level = raw.strip().upper()
+        level = {"WARN": "WARNING", "ERR": "ERROR"}.get(level, level)
+        if level not in LOG_LEVELS:
+            raise ValueError(f"level: expected one of {', '.join(LOG_LEVELS)}, got {raw!r}")
+        self.level = level
+        return self
+
+    @property
+    def is_error(self) -> bool:
+        return self.level in ERROR_LEVELS
+
+
+class PointItem(DetectRequest):
+    """A raw detector point inside a batch."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+BatchKind = Literal["metric", "business", "log", "point"]
+
+_KIND_ALIASES: dict[str, BatchKind] = {
+    "metric": "metric", "metrics": "metric", "application": "metric", "app": "metric",
+    "business": "business", "business_metric": "business", "business-metric": "business", "kpi": "business",
+    "log": "log", "logs": "log",
+    "point": "point", "sensor": "point", "detect": "point",
+}  # fmt: skip
+
+_KIND_MODELS: dict[str, type[BaseModel]] = {
+    "metric": MetricRequest,
+    "business": BusinessMetricRequest,
+    "log": LogRequest,
+    "point": PointItem,
+}
+
+
+_POINT_KEYS = frozenset({"type", "sensor_name", "value", "timestamp"})
+
+
+def fast_point(raw: Any) -> tuple[str, float, float | None] | None:
+    """``(sensor, value, timestamp)`` for a flat point item of plain numbers, else None.
+
+    The common high-volume item skips the model; anything unusual goes through
+    :func:`parse_batch_item`. Sensor names are checked later, once per name.
+    """
+    if type(raw) is not dict or raw.get("type") != "point" or not raw.keys() <= _POINT_KEYS:
+        return None
+    name, value, ts = raw.get("sensor_name"), raw.get("value"), raw.get("timestamp")
+    if type(name) is not str or type(value) not in (float, int) or not math.isfinite(value):
+        return None
+    if ts is not None and (type(ts) not in (float, int) or not math.isfinite(ts)):
+        return None
+    return name, float(value), None if ts is None else float(ts)
+
+
+def parse_batch_item(raw: Any) -> tuple[BatchKind, BaseModel]:
+    """The kind and validated body of one batch item (``{"type", "data"}`` or flat)."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"expected an object, got {type(raw).__name__}")  # noqa: TRY004 - a 422, not a bug
+    kind_name = raw.get("type")
+    if not isinstance(kind_name, str) or kind_name.lower() not in _KIND_ALIASES:
+        raise ValueError(f"type: expected one of {sorted(_KIND_ALIASES)}, got {kind_name!r}")
+    kind = _KIND_ALIASES[kind_name.lower()]
+    data = raw.get("data")
+    if isinstance(data, dict):
+        body = data
+    else:
+        body = {k: v for k, v in raw.items() if k != "type"}
+    return kind, _KIND_MODELS[kind].model_validate(body)
+
+
+class BatchRequest(BaseModel):
+    """Mixed items under ``metrics`` (or ``items``): application metrics, business metrics, logs, points."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "metrics": [
+                        {
+                            "type": "application",
+                            "service": "api-gateway",
+                            "endpoint": "GET:/api/users",
+                            "metrics": {"response_time": 89, "status_code": 200},
+                        },
+                        {"type": "business", "metric_name": "user_registrations", "value": 23},
+                        {"type": "log", "log_level": "INFO", "message": "User login", "service": "auth-service"},
+                    ]
+                },
+                {
+                    "batch_id": "batch123",
+                    "metrics": [
+                        {"type": "metric", "data": {"service": "order-service", "endpoint": "/api/orders",
+                                                    "response_time": 180, "status_code": 200}},
+                        {"type": "business_metric", "data": {"metric_type": "order_value", "value": 299.99}},
+                    ],
+                },
+            ]
+        },
+    )  # fmt: skip
+
+    batch_id: str | None = Field(None, max_length=200)
+    metrics: list[Any] | None = None
+    items: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _one_list(self) -> BatchRequest:
+        if self.metrics is None and self.items is None:
+            raise ValueError("expected a list under 'metrics' (or 'items')")
+        return self
+
+    @property
+    def raw_items(self) -> list[Any]:
+        return [*(self.metrics or []), *(self.items or [])]
+
+
+class IngestResponse(BaseModel):
+    """What the collector accepted."""
+
+    status: Literal["accepted"] = "accepted"
+    records: int = Field(description="Records accepted (batch items, or 1).")
+    points: int = Field(description="Detector points derived from them.")
+    sensors: list[str] = Field(description="Sensor names the points went to.")
+    anomalies: list[dict[str, Any]] = Field(description="Alerts raised by these points.")
+    batch_id: str | None = None
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+class AlertModel(BaseModel):
+    """An alert: an anomalous ``AnomalyResult`` plus id, severity and source."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: int
+    received_at: float
+    sensor_name: str
+    value: float
+    timestamp: float
+    score: float
+    severity: Literal["warning", "critical"]
+    method: str
+    source: str
+
+
+class AnomaliesPage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    items: list[AlertModel]
+
+
+class SensorList(BaseModel):
+    count: int
+    sensors: list[str]
+
+
+class WindowResponse(BaseModel):
+    sensor_name: str
+    values: list[float]
+    timestamps: list[float]
+    stats: dict[str, Any] | None = None

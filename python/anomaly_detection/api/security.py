@@ -1,0 +1,105 @@
+"""API keys for writes and a request size limit.
+
+Keys are compared with ``hmac.compare_digest`` against every configured key, so
+the time taken does not tell how much of a key was right. Keys are never logged.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import HTTPException, status
+
+__all__ = ["BodySizeLimitMiddleware", "check_api_key", "presented_key"]
+
+
+def presented_key(headers: Any) -> str | None:
+    """The key from ``X-API-Key`` or ``Authorization: Bearer <key>``, if any."""
+    key = headers.get("x-api-key")
+    if key:
+        return key
+    auth = headers.get("authorization", "")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
+
+def check_api_key(keys: Sequence[str], given: str | None) -> None:
+    """Nothing when no keys are configured or ``given`` is one; else 401 (none) or 403 (wrong)."""
+    if not keys:
+        return
+    if given is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing API key: send it as 'X-API-Key: <key>' or 'Authorization: Bearer <key>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    given_bytes = given.encode()
+    ok = False
+    for key in keys:
+        ok |= hmac.compare_digest(given_bytes, key.encode())
+    if not ok:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid API key")
+
+
+class BodySizeLimitMiddleware:
+    """413 for request bodies over ``max_bytes`` (by Content-Length, or while streaming)."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = 0
+                if declared > self.max_bytes:
+                    await self._reject(send, declared)
+                    return
+        # Read the body here (bounded) so that a chunked body over the limit is refused too.
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._reject(send, size)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _reject(self, send: Any, size: int) -> None:
+        payload = json.dumps({
+            "detail": f"request body too large: limit is {self.max_bytes} bytes, got at least {size}"
+        }).encode()  # fmt: skip
+        await send({
+            "type": "http.response.start", "status": 413,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
+                        (b"connection", b"close")],
+        })  # fmt: skip
+        await send({"type": "http.response.body", "body": payload})

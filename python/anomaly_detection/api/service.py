@@ -1,0 +1,199 @@
+"""The state behind the HTTP service: one detector, its alerts, the collector, metrics."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from anomaly_detection.api.alerts import AlertHub, severity_of
+from anomaly_detection.api.collector import Collector, Point
+from anomaly_detection.api.metrics import ServiceMetrics
+from anomaly_detection.config.settings import Settings
+from anomaly_detection.core.results import AnomalyResult
+from anomaly_detection.core.validation import check_sensor_name
+
+__all__ = ["AnomalyService"]
+
+_log = logging.getLogger(__name__)
+
+# Which kind of record is being scored, and where this request's alerts are collected.
+# Context variables follow the work into asyncio.to_thread, where large batches run.
+_source: contextvars.ContextVar[str] = contextvars.ContextVar("anomaly_source", default="api")
+_collected: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.ContextVar(
+    "anomaly_collected", default=None
+)
+
+
+class AnomalyService:
+    """Creates the detector (embedded store, or Redis when ``settings.store_backend == "redis"``)
+    and connects its alerts to the in-memory alert log, SSE and Prometheus.
+
+    Parameters
+    ----------
+    settings : Settings
+    detector : object, optional
+        A detector to use instead of creating one (anything with the detector's methods).
+    redis_client : redis client, optional
+        Used with ``store_backend="redis"``; created from the settings when omitted.
+    """
+
+    def __init__(self, settings: Settings, detector: Any = None, redis_client: Any = None) -> None:
+        self.settings = settings
+        self.redis_client = redis_client
+        if detector is None:
+            from anomaly_detection.core.StatisticalAnomalyDetector import StatisticalAnomalyDetector
+
+            if settings.store_backend == "redis" and redis_client is None:
+                from anomaly_detection.utils.redis_cli import redis_client_from_settings
+
+                self.redis_client = redis_client_from_settings(settings)
+            detector = StatisticalAnomalyDetector(settings, redis_client=self.redis_client)
+        self.detector = detector
+        self.hub = AlertHub(settings.alert_buffer_size)
+        self.collector = Collector(log_rate_interval=settings.log_rate_interval)
+        self.metrics = ServiceMetrics()
+        self.started = time.time()
+        detector.add_alert_listener(self._on_anomaly)
+
+    def close(self) -> None:
+        self.detector.remove_alert_listener(self._on_anomaly)
+        if self.redis_client is not None and hasattr(self.redis_client, "close"):
+            self.redis_client.close()
+
+    # --- alerts ---------------------------------------------------------------------------
+
+    def _on_anomaly(self, result: AnomalyResult) -> None:
+        alert = result.to_dict()
+        alert["severity"] = severity_of(result.deviation, result.threshold)
+        alert["source"] = _source.get()
+        self._publish(alert)
+
+    def _publish(self, alert: dict[str, Any]) -> dict[str, Any]:
+        stored = self.hub.publish(alert)
+        self.metrics.anomalies.labels(alert["method"]).inc()
+        collected = _collected.get()
+        if collected is not None:
+            collected.append(stored)
+        return stored
+
+    def range_alert(
+        self, sensor: str, value: float, timestamp: float | None, low: float, high: float
+    ) -> dict[str, Any]:
+        """An alert for a business metric outside its ``expected_range``."""
+        width = max(high - low, 1e-12)
+        beyond = (low - value) if value < low else (value - high)
+        return self._publish({
+            "sensor_name": sensor, "value": value, "timestamp": timestamp if timestamp is not None else time.time(),
+            "is_anomaly": True, "score": 1.0, "deviation": beyond / width, "expected": (low + high) / 2,
+            "window_count": 0, "threshold": 0.0, "method": "expected_range",
+            "severity": "critical" if beyond > width else "warning", "source": "business",
+            "expected_range": [low, high],
+        })  # fmt: skip
+
+    # --- scoring --------------------------------------------------------------------------
+
+    async def detect(self, sensor: str, value: float, timestamp: float | None) -> AnomalyResult:
+        token = _source.set("detect")
+        try:
+            start = time.perf_counter()
+            result = await self.detector.adetect(sensor, value, timestamp)
+            self.metrics.latency.observe(time.perf_counter() - start)
+        finally:
+            _source.reset(token)
+        self.metrics.points.labels("detect").inc()
+        return result
+
+    async def detect_batch(self, sensor: str, values: list[float], timestamps: list[float] | None) -> Any:
+        token = _source.set("detect")
+        try:
+            start = time.perf_counter()
+            batch = await self.detector.adetect_batch(sensor, values, timestamps)
+            self.metrics.latency.observe(time.perf_counter() - start)
+        finally:
+            _source.reset(token)
+        self.metrics.points.labels("detect").inc(len(values))
+        return batch
+
+    async def ingest(self, points: Iterable[Point]) -> tuple[list[str], list[dict[str, Any]]]:
+        """Score collector points, grouped by sensor (one batch call per sensor, in order).
+
+        Every sensor name is checked before anything is scored. Returns the sensors and
+        the alerts raised.
+        """
+        groups: dict[str, list[Point]] = {}
+        for p in points:
+            groups.setdefault(p.sensor, []).append(p)
+        for name in groups:
+            check_sensor_name(name)
+        collected: list[dict[str, Any]] = []
+        token = _collected.set(collected)
+        now = time.time()
+        start = time.perf_counter()
+        try:
+            for sensor, pts in groups.items():
+                src = _source.set(pts[0].source)
+                try:
+                    if len(pts) == 1:
+                        await self.detector.adetect(sensor, pts[0].value, pts[0].timestamp)
+                    else:
+                        values = np.fromiter((p.value for p in pts), dtype=np.float64, count=len(pts))
+                        ts = np.fromiter(
+                            (now if p.timestamp is None else p.timestamp for p in pts),
+                            dtype=np.float64, count=len(pts),
+                        )  # fmt: skip
+                        await self.detector.adetect_batch(sensor, values, ts)
+                finally:
+                    _source.reset(src)
+        finally:
+            _collected.reset(token)
+            self.metrics.latency.observe(time.perf_counter() - start)
+        by_source: dict[str, int] = {}
+        for p in (p for pts in groups.values() for p in pts):
+            by_source[p.source] = by_source.get(p.source, 0) + 1
+        for source, n in by_source.items():
+            self.metrics.points.labels(source).inc(n)
+        return list(groups), collected
+
+    # --- health ---------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        from anomaly_detection import __version__
+
+        store = self.detector.health()
+        redis_state: dict[str, Any] = {"configured": self.redis_client is not None, "reachable": None}
+        if self.redis_client is not None:
+            try:
+                redis_state["reachable"] = bool(self.redis_client.ping())
+            except Exception as e:  # noqa: BLE001 - any client error means unreachable
+                redis_state["reachable"] = False
+                redis_state["error"] = type(e).__name__
+                self.metrics.store_errors.inc()
+        degraded = bool(store.get("degraded")) or redis_state["reachable"] is False
+        sensors = store.get("sensors")
+        if isinstance(sensors, int):
+            self.metrics.sensors.set(sensors)
+        return {
+            "status": "degraded" if degraded else "ok",
+            "degraded": degraded,
+            "store": store,
+            "redis": redis_state,
+            "uptime_seconds": round(time.time() - self.started, 3),
+            "version": __version__,
+            "anomalies_count": self.hub.total,
+            "sse_clients": self.hub.subscribers,
+            "collector": self.collector.stats(),
+        }
+
+    def public_config(self) -> dict[str, Any]:
+        """The effective settings with secrets redacted."""
+        config = self.settings.model_dump(mode="json")
+        config["api_keys"] = f"<{len(self.settings.api_keys)} configured>"
+        for secret in ("redis_password", "redis_url"):
+            if config.get(secret):
+                config[secret] = "<redacted>"
+        return config

@@ -1,0 +1,434 @@
+"""Sync and async clients of the service, on httpx.
+
+Each call has one deadline (``timeout`` seconds) that covers every retry, so a
+caller's request path is never held longer than that. Retries use exponential
+backoff on connection errors, timeouts, 429 and 5xx; other 4xx are raised at once.
+With ``batching=True``, ``send_metric``/``send_business_metric``/``send_log`` only
+queue the record (bounded; the oldest is dropped when full) and a background
+flusher posts the queue to ``/api/batch`` every ``flush_interval`` seconds or
+when ``batch_size`` records are waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+from typing_extensions import Self
+
+__all__ = ["AnomalyClient", "AnomalyClientError", "AsyncAnomalyClient"]
+
+_log = logging.getLogger(__name__)
+_RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+class AnomalyClientError(RuntimeError):
+    """A request failed for good (after retries, or with a non-retryable status)."""
+
+    def __init__(self, message: str, status_code: int | None = None, detail: Any = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.detail = detail
+
+
+def _metric_body(data: Mapping[str, Any] | None, kw: dict[str, Any]) -> dict[str, Any]:
+    return {**(data or {}), **kw}
+
+
+def _business_body(
+    name: str | Mapping[str, Any], value: float | None, expected_range: Any, kw: dict[str, Any]
+):
+    if isinstance(name, Mapping):
+        return {**name, **kw}
+    if value is None:
+        raise ValueError("send_business_metric: expected a value")
+    body: dict[str, Any] = {"metric_name": name, "value": value, **kw}
+    if expected_range is not None:
+        body["expected_range"] = list(expected_range)
+    return body
+
+
+def _log_body(level: str | Mapping[str, Any], message: str | None, service: str | None, kw: dict[str, Any]):
+    if isinstance(level, Mapping):
+        return {**level, **kw}
+    if message is None:
+        raise ValueError("send_log: expected a message")
+    body: dict[str, Any] = {"level": level, "message": message, **kw}
+    if service is not None:
+        body["service"] = service
+    return body
+
+
+class _Base:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = 2.0,
+        max_retries: int = 3,
+        backoff: float = 0.05,
+        batching: bool = False,
+        batch_size: int = 100,
+        flush_interval: float = 1.0,
+        max_queue: int = 10_000,
+    ) -> None:
+        if timeout <= 0 or backoff < 0 or max_retries < 0:
+            raise ValueError("timeout must be > 0, backoff >= 0 and max_retries >= 0")
+        if batch_size < 1 or flush_interval <= 0 or max_queue < 1:
+            raise ValueError("batch_size and max_queue must be >= 1, flush_interval > 0")
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.batching = batching
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self._queue: deque[dict[str, Any]] = deque(maxlen=max_queue)
+        #: Records dropped because the queue was full or a flush failed for good.
+        self.dropped = 0
+        self.sent = 0
+        self._headers = {"X-API-Key": api_key} if api_key else {}
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"{type(self).__name__}({self.base_url!r}, batching={self.batching})"
+
+    def _enqueue(self, item: dict[str, Any]) -> None:
+        if len(self._queue) == self._queue.maxlen:
+            self.dropped += 1
+        self._queue.append(item)
+
+    def _take(self) -> list[dict[str, Any]]:
+        items = []
+        while self._queue and len(items) < self.batch_size:
+            items.append(self._queue.popleft())
+        return items
+
+    def _result(self, response: httpx.Response) -> tuple[bool, Any]:
+        """(done, value): the decoded body on success; raises for a non-retryable status;
+        (False, error) for a retryable one."""
+        if response.status_code < 400:
+            ctype = response.headers.get("content-type", "")
+            return True, response.json() if ctype.startswith("application/json") else response.text
+        if response.status_code not in _RETRY_STATUS:
+            raise self._error(response)
+        return False, self._error(response)
+
+    def _pause(self, attempt: int, deadline: float, failure: Exception, what: str) -> float:
+        """Seconds to wait before the next attempt; raises when retries or time ran out."""
+        pause = self.backoff * (2**attempt)
+        if attempt >= self.max_retries or time.monotonic() + pause >= deadline:
+            if isinstance(failure, AnomalyClientError):
+                raise failure
+            raise AnomalyClientError(f"{what}: {type(failure).__name__}: {failure}") from failure
+        return pause
+
+    def _batch_bodies(self, items: Sequence[Mapping[str, Any]], batch_id: str | None) -> list[dict[str, Any]]:
+        bodies = []
+        for i in range(0, len(items), self.batch_size):
+            body: dict[str, Any] = {"metrics": list(items[i : i + self.batch_size])}
+            if batch_id is not None:
+                body["batch_id"] = batch_id
+            bodies.append(body)
+        return bodies
+
+    @staticmethod
+    def _error(response: httpx.Response) -> AnomalyClientError:
+        try:
+            detail = response.json().get("detail")
+        except ValueError:
+            detail = response.text
+        return AnomalyClientError(
+            f"{response.request.method} {response.request.url.path}: HTTP {response.status_code}: {detail}",
+            response.status_code,
+            detail,
+        )
+
+
+class AnomalyClient(_Base):
+    """Synchronous client (thread-safe; the batching flusher is a daemon thread).
+
+    Parameters
+    ----------
+    base_url : str
+        E.g. ``http://127.0.0.1:8000``.
+    api_key : str, optional
+        Sent as ``X-API-Key``.
+    timeout : float
+        Deadline of one call, retries included (seconds).
+    max_retries, backoff : int, float
+        Retries after the first attempt; sleep ``backoff * 2**attempt`` between them.
+    batching : bool
+        Queue ``send_*`` records and post them to ``/api/batch`` in the background.
+    batch_size, flush_interval, max_queue : int, float, int
+        Records per batch request, seconds between flushes, queue bound.
+    transport : httpx.BaseTransport, optional
+        For tests or custom networking.
+    """
+
+    def __init__(
+        self, base_url: str, api_key: str | None = None, *, transport: Any = None, **options: Any
+    ) -> None:
+        super().__init__(base_url, api_key, **options)
+        self._http = httpx.Client(base_url=self.base_url, headers=self._headers, transport=transport)
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closed = False
+        self._flusher: threading.Thread | None = None
+        if self.batching:
+            self._flusher = threading.Thread(
+                target=self._flush_loop, name="anomaly-client-flush", daemon=True
+            )
+            self._flusher.start()
+
+    # --- transport ---------------------------------------------------------------------------
+
+    def request(self, method: str, path: str, json: Any = None, params: Any = None) -> Any:
+        """One call with retries inside the deadline; the decoded JSON (or text)."""
+        deadline = time.monotonic() + self.timeout
+        attempt = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                if remaining <= 0:
+                    raise httpx.TimeoutException("deadline exceeded")
+                response = self._http.request(method, path, json=json, params=params, timeout=remaining)
+            except httpx.TransportError as e:
+                failure: Exception = e
+            else:
+                done, value = self._result(response)
+                if done:
+                    return value
+                failure = value
+            pause = self._pause(attempt, deadline, failure, f"{method} {path}")
+            time.sleep(pause)
+            attempt += 1
+
+    # --- the API ----------------------------------------------------------------------------
+
+    def send_metric(self, data: Mapping[str, Any] | None = None, **fields: Any) -> Any:
+        """Application metrics: ``{"service", "endpoint", "metrics": {...}}`` or flat fields."""
+        return self._send("metric", "/api/metrics", _metric_body(data, fields))
+
+    def send_business_metric(
+        self, name: str | Mapping[str, Any], value: float | None = None, expected_range: Sequence[float] | None = None,
+        **fields: Any,
+    ) -> Any:  # fmt: skip
+        """A KPI: ``send_business_metric("daily_revenue", 45000, [40000, 60000])`` or a dict body."""
+        return self._send(
+            "business", "/api/business-metrics", _business_body(name, value, expected_range, fields)
+        )
+
+    def send_log(
+        self,
+        level: str | Mapping[str, Any],
+        message: str | None = None,
+        service: str | None = None,
+        **fields: Any,
+    ) -> Any:
+        """A log record: ``send_log("ERROR", "Database timeout", "user-service")`` or a dict body."""
+        return self._send("log", "/api/logs", _log_body(level, message, service, fields))
+
+    def send_batch(self, items: Sequence[Mapping[str, Any]], batch_id: str | None = None) -> list[Any]:
+        """Post ``items`` (``{"type", ...}``) now, in requests of ``batch_size``; the responses."""
+        return [self.request("POST", "/api/batch", json=body) for body in self._batch_bodies(items, batch_id)]
+
+    def detect(self, sensor_name: str, value: float, timestamp: Any = None) -> dict[str, Any]:
+        body = {"sensor_name": sensor_name, "value": value}
+        if timestamp is not None:
+            body["timestamp"] = timestamp
+        return self.request("POST", "/api/detect", json=body)
+
+    def detect_batch(
+        self, sensor_name: str, values: Sequence[float], timestamps: Any = None
+    ) -> dict[str, Any]:
+        body = {"sensor_name": sensor_name, "values": list(values)}
+        if timestamps is not None:
+            body["timestamps"] = list(timestamps)
+        return self.request("POST", "/api/detect/batch", json=body)
+
+    def anomalies(self, **params: Any) -> dict[str, Any]:
+        return self.request("GET", "/api/anomalies", params=params)
+
+    def health(self) -> dict[str, Any]:
+        return self.request("GET", "/health")
+
+    health_check = health  # the seed's name
+
+    # --- batching ---------------------------------------------------------------------------
+
+    def _send(self, kind: str, path: str, body: dict[str, Any]) -> Any:
+        if not self.batching:
+            return self.request("POST", path, json=body)
+        with self._lock:
+            self._enqueue({"type": kind, **body})
+            full = len(self._queue) >= self.batch_size
+        if full:
+            self._wake.set()
+        return None
+
+    def flush(self) -> int:
+        """Post everything queued now; the number of records sent."""
+        sent = 0
+        while True:
+            with self._lock:
+                items = self._take()
+            if not items:
+                return sent
+            try:
+                self.request("POST", "/api/batch", json={"metrics": items})
+            except AnomalyClientError as e:
+                self.dropped += len(items)
+                _log.warning("anomaly client: dropped %d records: %s", len(items), e)
+            else:
+                sent += len(items)
+                self.sent += len(items)
+
+    def _flush_loop(self) -> None:
+        while not self._closed:
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+            self.flush()
+
+    def close(self) -> None:
+        """Flush what is queued and close the connection pool."""
+        self._closed = True
+        self._wake.set()
+        if self._flusher is not None:
+            self._flusher.join(timeout=self.timeout + 1)
+        self.flush()
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncAnomalyClient(_Base):
+    """The asyncio twin of :class:`AnomalyClient` (same parameters; ``await`` each call).
+
+    With ``batching=True`` the flusher is a task started on first use; ``await aclose()``
+    (or ``async with``) flushes and stops it.
+    """
+
+    def __init__(
+        self, base_url: str, api_key: str | None = None, *, transport: Any = None, **options: Any
+    ) -> None:
+        super().__init__(base_url, api_key, **options)
+        self._http = httpx.AsyncClient(base_url=self.base_url, headers=self._headers, transport=transport)
+        self._task: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None
+
+    async def request(self, method: str, path: str, json: Any = None, params: Any = None) -> Any:
+        deadline = time.monotonic() + self.timeout
+        attempt = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                if remaining <= 0:
+                    raise httpx.TimeoutException("deadline exceeded")
+                response = await self._http.request(method, path, json=json, params=params, timeout=remaining)
+            except httpx.TransportError as e:
+                failure: Exception = e
+            else:
+                done, value = self._result(response)
+                if done:
+                    return value
+                failure = value
+            pause = self._pause(attempt, deadline, failure, f"{method} {path}")
+            await asyncio.sleep(pause)
+            attempt += 1
+
+    async def send_metric(self, data: Mapping[str, Any] | None = None, **fields: Any) -> Any:
+        return await self._send("metric", "/api/metrics", _metric_body(data, fields))
+
+    async def send_business_metric(
+        self, name: str | Mapping[str, Any], value: float | None = None, expected_range: Sequence[float] | None = None,
+        **fields: Any,
+    ) -> Any:  # fmt: skip
+        return await self._send(
+            "business", "/api/business-metrics", _business_body(name, value, expected_range, fields)
+        )
+
+    async def send_log(
+        self,
+        level: str | Mapping[str, Any],
+        message: str | None = None,
+        service: str | None = None,
+        **fields: Any,
+    ) -> Any:
+        return await self._send("log", "/api/logs", _log_body(level, message, service, fields))
+
+    async def send_batch(self, items: Sequence[Mapping[str, Any]], batch_id: str | None = None) -> list[Any]:
+        return [
+            await self.request("POST", "/api/batch", json=body)
+            for body in self._batch_bodies(items, batch_id)
+        ]
+
+    async def detect(self, sensor_name: str, value: float, timestamp: Any = None) -> dict[str, Any]:
+        body = {"sensor_name": sensor_name, "value": value}
+        if timestamp is not None:
+            body["timestamp"] = timestamp
+        return await self.request("POST", "/api/detect", json=body)
+
+    async def anomalies(self, **params: Any) -> dict[str, Any]:
+        return await self.request("GET", "/api/anomalies", params=params)
+
+    async def health(self) -> dict[str, Any]:
+        return await self.request("GET", "/health")
+
+    async def _send(self, kind: str, path: str, body: dict[str, Any]) -> Any:
+        if not self.batching:
+            return await self.request("POST", path, json=body)
+        if self._task is None:
+            self._wake = asyncio.Event()
+            self._task = asyncio.create_task(self._flush_loop())
+        self._enqueue({"type": kind, **body})
+        if len(self._queue) >= self.batch_size and self._wake is not None:
+            self._wake.set()
+        return None
+
+    async def flush(self) -> int:
+        sent = 0
+        while items := self._take():
+            try:
+                await self.request("POST", "/api/batch", json={"metrics": items})
+            except AnomalyClientError as e:  # noqa: PERF203 - a failed batch is dropped, the rest still go
+                self.dropped += len(items)
+                _log.warning("anomaly client: dropped %d records: %s", len(items), e)
+            else:
+                sent += len(items)
+                self.sent += len(items)
+        return sent
+
+    async def _flush_loop(self) -> None:
+        assert self._wake is not None
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.flush_interval)
+            self._wake.clear()
+            await self.flush()
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -1,0 +1,419 @@
+"""The HTTP service over real HTTP (uvicorn on a free 127.0.0.1 port)."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import httpx
+import pytest
+from test_api_support import LiveServer
+
+from anomaly_detection import Settings
+from anomaly_detection.api import create_app, sensor_name_for
+
+KEY = "s3cret-key-for-tests"
+
+
+@pytest.fixture(scope="module")
+def live():
+    settings = Settings(min_samples=5, window_size=50, log_rate_interval=0.5, sse_heartbeat_seconds=0.5,
+                        max_batch_items=100, max_request_bytes=64 * 1024)  # fmt: skip
+    app = create_app(settings)
+    with LiveServer(app) as url, httpx.Client(base_url=url, timeout=10) as client:
+        client.app = app
+        yield client
+
+
+@pytest.fixture(scope="module")
+def secured():
+    app = create_app(Settings(api_keys=[KEY, "second-key"], cors_origins=["http://example.test"]))
+    with LiveServer(app) as url, httpx.Client(base_url=url, timeout=10) as client:
+        client.app = app
+        yield client
+
+
+def _warm(client, sensor: str, n: int = 20, base: float = 10.0) -> None:
+    r = client.post(
+        "/api/detect/batch", json={"sensor_name": sensor, "values": [base + 0.1 * (i % 3) for i in range(n)]}
+    )
+    assert r.status_code == 200, r.text
+
+
+# --- detection ---------------------------------------------------------------------------------
+
+
+def test_detect_returns_the_fields_of_anomaly_result(live):
+    _warm(live, "pump-1")
+    r = live.post(
+        "/api/detect", json={"sensor_name": "pump-1", "value": 50.0, "timestamp": "2024-01-15T10:30:00Z"}
+    )
+    assert r.status_code == 200
+    body = r.json()
+    assert set(body) == {"sensor_name", "value", "timestamp", "is_anomaly", "score", "deviation", "expected",
+                         "window_count", "threshold", "method"}  # fmt: skip
+    assert body["is_anomaly"] is True
+    assert body["timestamp"] == 1705314600.0
+    assert body["window_count"] == 20
+
+
+def test_detect_batch_equals_loop(live):
+    values = [1.0, 1.1, 0.9, 1.0, 1.2, 1.0, 9.0, 1.0]
+    batch = live.post(
+        "/api/detect/batch", json={"sensor_name": "b-batch", "values": values, "timestamps": list(range(8))}
+    ).json()
+    loop = [live.post("/api/detect", json={"sensor_name": "b-loop", "value": v, "timestamp": i}).json()
+            for i, v in enumerate(values)]  # fmt: skip
+    assert batch["is_anomaly"] == [x["is_anomaly"] for x in loop]
+    assert batch["scores"] == pytest.approx([x["score"] for x in loop])
+    assert batch["anomaly_count"] == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"sensor_name": "bad:name", "value": 1.0},
+        {"sensor_name": "ok", "value": "abc"},
+        {"sensor_name": "ok"},
+        {"sensor_name": "ok", "value": 1.0, "timestamp": "not a time"},
+        {"sensor_name": "ok", "value": 1.0, "unknown": 1},
+    ],
+)
+def test_invalid_detect_bodies_give_422_and_change_nothing(live, body):
+    before = live.get("/api/sensors").json()["sensors"]
+    r = live.post("/api/detect", json=body)
+    assert r.status_code == 422
+    assert r.json()["detail"]
+    assert live.get("/api/sensors").json()["sensors"] == before
+
+
+def test_nan_in_batch_gives_422_and_changes_nothing(live):
+    r = live.post("/api/detect/batch", content=b'{"sensor_name": "nan-s", "values": [1.0, NaN]}',
+                  headers={"content-type": "application/json"})  # fmt: skip
+    assert r.status_code == 422
+    assert "nan-s" not in live.get("/api/sensors").json()["sensors"]
+    r = live.post("/api/detect/batch", json={"sensor_name": "len-s", "values": [1.0, 2.0], "timestamps": [1]})
+    assert r.status_code == 422
+    assert "len-s" not in live.get("/api/sensors").json()["sensors"]
+
+
+# --- the collector (the seed's bodies, both spellings) ---------------------------------------------
+
+
+def test_metrics_nested_and_flat(live):
+    nested = {"service": "payment-service", "endpoint": "POST:/api/payments",
+              "metrics": {"response_time": 150, "status_code": 200, "payload_size": 1024}}  # fmt: skip
+    r = live.post("/api/metrics", json=nested)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["points"] == 3
+    assert set(body["sensors"]) == {"payment-service.POST_api_payments.response_time",
+                                    "payment-service.POST_api_payments.error",
+                                    "payment-service.POST_api_payments.payload_size"}  # fmt: skip
+    flat = {"service": "user-service", "endpoint": "/api/users", "response_time": 245, "status_code": 200,
+            "timestamp": "2024-01-15T10:30:00Z", "user_id": "user123", "session_id": "sess456"}  # fmt: skip
+    body = live.post("/api/metrics", json=flat).json()
+    assert sorted(body["sensors"]) == ["user-service.api_users.error", "user-service.api_users.response_time"]
+    window = live.get("/api/sensors/user-service.api_users.response_time/window").json()
+    assert window["values"] == [245.0]
+    assert window["timestamps"] == [1705314600.0]
+    # the seed's middleware example: timestamp nested inside metrics
+    nested_ts = {
+        "service": "web-api",
+        "endpoint": "GET:/x",
+        "metrics": {"response_time": 5, "timestamp": 1700000000},
+    }
+    live.post("/api/metrics", json=nested_ts)
+    assert live.get("/api/sensors/web-api.GET_x.response_time/window").json()["timestamps"] == [1700000000.0]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"endpoint": "/x", "metrics": {"response_time": 1}},  # no service
+        {"service": "s", "endpoint": "/x", "metrics": {"note": "text"}},  # no number
+        {"service": "s", "metrics": "nope"},
+    ],
+)
+def test_metrics_invalid(live, body):
+    assert live.post("/api/metrics", json=body).status_code == 422
+
+
+def test_business_metrics_both_spellings_and_expected_range(live):
+    r = live.post("/api/business-metrics", json={"metric_name": "daily_revenue", "value": 45000,
+                  "expected_range": [40000, 60000], "metadata": {"currency": "USD", "region": "US-WEST"}})  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert r.json()["sensors"] == ["business.daily_revenue"]
+    assert r.json()["anomalies"] == []
+    r = live.post("/api/business-metrics", json={"metric_type": "revenue", "value": 15420.50, "currency": "USD",
+                  "timestamp": "2024-01-15T10:30:00Z", "user_id": "user123", "region": "us-west"})  # fmt: skip
+    assert r.json()["sensors"] == ["business.revenue"]
+    r = live.post(
+        "/api/business-metrics", json={"metric_name": "test_kpi", "value": 200, "expected_range": [80, 120]}
+    )
+    alerts = r.json()["anomalies"]
+    assert len(alerts) == 1
+    assert alerts[0]["method"] == "expected_range"
+    assert alerts[0]["sensor_name"] == "business.test_kpi"
+    page = live.get("/api/anomalies", params={"sensor": "business.test_kpi"}).json()
+    assert page["total"] == 1
+    assert live.post("/api/business-metrics", json={"value": 1}).status_code == 422
+    assert (
+        live.post(
+            "/api/business-metrics", json={"metric_name": "x", "value": 1, "expected_range": [5, 1]}
+        ).status_code
+        == 422
+    )
+
+
+def test_logs_both_spellings_and_error_rate(live):
+    for body in ({"log_level": "ERROR", "message": "Database connection timeout", "service": "user-service",
+                  "context": {"user_id": "12345"}},
+                 {"level": "error", "message": "Database connection timeout", "service": "user-service",
+                  "timestamp": "2024-01-15T10:30:00Z", "trace_id": "t", "metadata": {"retry_count": 3}}):  # fmt: skip
+        r = live.post("/api/logs", json=body)
+        assert r.status_code == 200, r.text
+    assert live.post("/api/logs", json={"message": "no level"}).status_code == 422
+    assert live.post("/api/logs", json={"level": "LOUD", "message": "m"}).status_code == 422
+    # the interval (0.5 s) closes by itself: the error count becomes a point of logs.user-service.error_rate
+    import time
+
+    deadline = time.monotonic() + 5
+    while "logs.user-service.error_rate" not in live.get("/api/sensors").json()["sensors"]:
+        assert time.monotonic() < deadline, "the log interval was not flushed"
+        time.sleep(0.1)
+    window = live.get("/api/sensors/logs.user-service.error_rate/window").json()
+    assert window["values"][0] == 2.0
+
+
+def test_batch_both_shapes(live):
+    seed_flat = {"metrics": [
+        {"type": "application", "service": "api-gateway", "endpoint": "GET:/api/users",
+         "metrics": {"response_time": 89, "status_code": 200}},
+        {"type": "business", "metric_name": "user_registrations", "value": 23},
+        {"type": "log", "log_level": "INFO", "message": "User login successful", "service": "auth-service"},
+    ]}  # fmt: skip
+    r = live.post("/api/batch", json=seed_flat)
+    assert r.status_code == 200, r.text
+    assert r.json()["records"] == 3
+    assert "business.user_registrations" in r.json()["sensors"]
+    seed_nested = {"batch_id": "batch123", "metrics": [
+        {"type": "metric", "data": {"service": "order-service", "endpoint": "/api/orders", "response_time": 180,
+                                    "status_code": 200, "timestamp": "2024-01-15T10:30:00Z"}},
+        {"type": "business_metric", "data": {"metric_type": "order_value", "value": 299.99, "currency": "USD",
+                                             "timestamp": "2024-01-15T10:30:00Z", "user_id": "user123"}},
+    ]}  # fmt: skip
+    body = live.post("/api/batch", json=seed_nested).json()
+    assert body["batch_id"] == "batch123"
+    assert body["records"] == 2
+    assert "order-service.api_orders.response_time" in body["sensors"]
+    assert "business.order_value" in body["sensors"]
+
+
+def test_batch_points_are_scored_in_order(live):
+    items = [
+        {"type": "point", "sensor_name": "bp", "value": 5.0 + 0.01 * (i % 4), "timestamp": i}
+        for i in range(30)
+    ]
+    items.append({"type": "point", "sensor_name": "bp", "value": 500.0, "timestamp": 30})
+    body = live.post("/api/batch", json={"items": items}).json()
+    assert body["points"] == 31
+    assert [a["value"] for a in body["anomalies"]] == [500.0]
+    assert live.get("/api/sensors/bp/window").json()["values"][-1] == 500.0
+
+
+def test_batch_invalid_item_changes_nothing(live):
+    items = [{"type": "point", "sensor_name": "bi", "value": 1.0},
+             {"type": "business", "value": 3},  # no name
+             {"type": "weird", "value": 3}]  # fmt: skip
+    r = live.post("/api/batch", json={"metrics": items})
+    assert r.status_code == 422
+    locs = [d["loc"] for d in r.json()["detail"]]
+    assert locs[0][:3] == ["body", "metrics", 1]
+    assert locs[-1][:3] == ["body", "metrics", 2]
+    assert "bi" not in live.get("/api/sensors").json()["sensors"]
+
+
+def test_batch_over_item_limit_gives_413(live):
+    items = [{"type": "point", "sensor_name": "big", "value": 1.0}] * 101
+    r = live.post("/api/batch", json={"metrics": items})
+    assert r.status_code == 413
+    assert "limit is 100" in r.json()["detail"]
+    assert "big" not in live.get("/api/sensors").json()["sensors"]
+
+
+def test_body_over_size_limit_gives_413(live):
+    big = {"sensor_name": "huge", "values": [1.0] * 20_000}
+    r = live.post("/api/detect/batch", json=big)
+    assert r.status_code == 413
+    # a chunked body (no Content-Length) is limited too
+    payload = json.dumps(big).encode()
+    r = live.post("/api/detect/batch", content=iter([payload[i : i + 4096] for i in range(0, len(payload), 4096)]),
+                  headers={"content-type": "application/json"})  # fmt: skip
+    assert r.status_code == 413
+    assert "huge" not in live.get("/api/sensors").json()["sensors"]
+
+
+# --- reading ---------------------------------------------------------------------------------------
+
+
+def test_anomalies_filter_and_paginate(live):
+    _warm(live, "page-s")
+    for i in range(3):
+        live.post(
+            "/api/detect", json={"sensor_name": "page-s", "value": 1000.0 + 1000 * i, "timestamp": 100 + i}
+        )
+    page = live.get("/api/anomalies", params={"sensor": "page-s"}).json()
+    assert page["total"] == 3
+    assert [a["value"] for a in page["items"]] == [3000.0, 2000.0, 1000.0]  # newest first
+    assert all(a["severity"] in ("warning", "critical") and a["source"] == "detect" for a in page["items"])
+    second = live.get("/api/anomalies", params={"sensor": "page-s", "limit": 1, "offset": 1}).json()
+    assert [a["value"] for a in second["items"]] == [2000.0]
+    ranged = live.get("/api/anomalies", params={"sensor": "page-s", "start": 101, "end": 101}).json()
+    assert [a["timestamp"] for a in ranged["items"]] == [101.0]
+    assert live.get("/api/anomalies", params={"limit": 0}).status_code == 422
+
+
+def test_sensors_window_and_404(live):
+    _warm(live, "win-s", n=7)
+    assert "win-s" in live.get("/api/sensors").json()["sensors"]
+    w = live.get("/api/sensors/win-s/window").json()
+    assert len(w["values"]) == len(w["timestamps"]) == 7
+    assert w["stats"]["sensor_name"] == "win-s"
+    assert live.get("/api/sensors/never-seen/window").status_code == 404
+
+
+def test_fingerprints_is_empty_with_a_note(live):
+    body = live.get("/api/fingerprints").json()
+    assert body["items"] == []
+    assert "fingerprint" in body["note"]
+
+
+def test_health_config_metrics(live):
+    h = live.get("/health").json()
+    assert h["status"] == "ok"
+    assert h["degraded"] is False
+    assert h["store"]["store"] == "embedded"
+    assert h["redis"] == {"configured": False, "reachable": None}
+    assert h["uptime_seconds"] >= 0
+    assert h["version"]
+    c = live.get("/config").json()
+    assert c["window_size"] == 50
+    assert c["api_keys"] == "<0 configured>"
+    _warm(live, "prom-s")
+    live.post("/api/detect", json={"sensor_name": "prom-s", "value": 999.0})
+    text = live.get("/metrics").text
+    assert 'anomaly_http_requests_total{method="POST",route="/api/detect",status="200"}' in text
+    assert 'anomaly_anomalies_total{method="zscore"}' in text
+    assert "anomaly_detection_latency_seconds_bucket" in text
+    assert 'anomaly_points_ingested_total{source="detect"}' in text
+    assert "anomaly_store_errors_total" in text
+
+
+def test_openapi_has_examples(live):
+    spec = live.get("/openapi.json").json()
+    for path in ("/api/metrics", "/api/business-metrics", "/api/logs", "/api/batch", "/api/detect"):
+        assert "post" in spec["paths"][path]
+    schemas = spec["components"]["schemas"]
+    assert schemas["LogRequest"]["examples"][0]["log_level"] == "ERROR"
+    assert schemas["LogRequest"]["examples"][1]["level"] == "ERROR"
+
+
+def test_sensor_names_are_sanitised():
+    assert sensor_name_for("svc a", "POST:/api/x{1}", "response_time") == "svc_a.POST_api_x_1.response_time"
+    long = sensor_name_for("s" * 300)
+    assert len(long.encode()) <= 200
+    assert long != sensor_name_for("s" * 301)
+
+
+# --- security ----------------------------------------------------------------------------------------
+
+
+def test_writes_need_a_key(secured):
+    body = {"sensor_name": "sec", "value": 1.0}
+    r = secured.post("/api/detect", json=body)
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"] == "Bearer"
+    assert secured.post("/api/detect", json=body, headers={"X-API-Key": "wrong"}).status_code == 403
+    assert secured.post("/api/metrics", json={"service": "s", "response_time": 1}).status_code == 401
+    assert secured.get("/api/sensors").json()["sensors"] == []  # nothing changed
+    assert secured.post("/api/detect", json=body, headers={"X-API-Key": KEY}).status_code == 200
+    assert (
+        secured.post("/api/detect", json=body, headers={"Authorization": "Bearer second-key"}).status_code
+        == 200
+    )
+    assert secured.get("/api/sensors").json()["sensors"] == ["sec"]
+    config = secured.get("/config").json()
+    assert KEY not in json.dumps(config)
+    assert config["api_keys"] == "<2 configured>"
+
+
+def test_cors(secured):
+    r = secured.options("/api/detect", headers={"Origin": "http://example.test", "Access-Control-Request-Method": "POST",
+                                                "Access-Control-Request-Headers": "X-API-Key"})  # fmt: skip
+    assert r.status_code == 200
+    assert r.headers["access-control-allow-origin"] == "http://example.test"
+    r = secured.options(
+        "/api/detect", headers={"Origin": "http://evil.test", "Access-Control-Request-Method": "POST"}
+    )
+    assert "access-control-allow-origin" not in r.headers
+
+
+# --- SSE ---------------------------------------------------------------------------------------------
+
+
+def _read_events(client, headers, n, params=None):
+    """The first n events (id, data) of the stream."""
+    events = []
+    with client.stream("GET", "/api/alerts/stream", headers=headers, params=params) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        current = {}
+        for line in r.iter_lines():
+            if line.startswith("id: "):
+                current["id"] = int(line[4:])
+            elif line.startswith("data: "):
+                current["data"] = json.loads(line[6:])
+            elif line == "" and "id" in current:
+                events.append(current)
+                current = {}
+                if len(events) == n:
+                    break
+    return events
+
+
+def test_sse_live_and_reconnect_with_last_event_id(live):
+    _warm(live, "sse-s")
+    got: list = []
+    reader = threading.Thread(target=lambda: got.extend(_read_events(live, {}, 2)))
+    reader.start()
+    import time
+
+    deadline = time.monotonic() + 5
+    while live.app.state.anomaly_service.hub.subscribers == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    for v in (500.0, 900.0):
+        assert live.post("/api/detect", json={"sensor_name": "sse-s", "value": v}).json()["is_anomaly"]
+    reader.join(timeout=10)
+    assert [e["data"]["value"] for e in got] == [500.0, 900.0]
+    assert got[1]["id"] == got[0]["id"] + 1
+    # while "disconnected", two more alerts; reconnecting with the last id replays them
+    for v in (1500.0, 2500.0):
+        live.post("/api/detect", json={"sensor_name": "sse-s", "value": v})
+    missed = _read_events(live, {"Last-Event-ID": str(got[1]["id"])}, 2)
+    assert [e["data"]["value"] for e in missed] == [1500.0, 2500.0]
+    assert missed[0]["id"] == got[1]["id"] + 1
+    assert live.get("/api/alerts/stream", headers={"Last-Event-ID": "x"}).status_code == 422
+
+
+def test_batch_fast_points_keep_order_and_bad_names_change_nothing(live):
+    items = [{"type": "point", "sensor_name": "ord", "value": 1.0, "timestamp": 1},
+             {"type": "point", "data": {"sensor_name": "ord", "value": 2.0, "timestamp": "1970-01-01T00:00:02Z"}},
+             {"type": "point", "sensor_name": "ord", "value": 3.0, "timestamp": 3}]  # fmt: skip
+    assert live.post("/api/batch", json={"metrics": items}).status_code == 200
+    assert live.get("/api/sensors/ord/window").json()["values"] == [1.0, 2.0, 3.0]
+    bad = [{"type": "point", "sensor_name": "fine-name", "value": 1.0},
+           {"type": "point", "sensor_name": "bad name", "value": 1.0}]  # fmt: skip
+    assert live.post("/api/batch", json={"metrics": bad}).status_code == 422
+    assert "fine-name" not in live.get("/api/sensors").json()["sensors"]

@@ -1,0 +1,65 @@
+"""``serve`` and ``demo`` as subprocesses on free 127.0.0.1 ports."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from servers import HOST, free_port
+
+PYTHON_DIR = str(Path(__file__).resolve().parents[2] / "python")
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = PYTHON_DIR + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def _command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "anomaly_detection.api.cli", *args]
+
+
+def test_serve_answers_health_and_detects(tmp_path):
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(_command("serve", "--host", HOST, "--port", str(port)), env=_env(),
+                                stdout=sink, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        url = f"http://{HOST}:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health = httpx.get(url + "/health", timeout=1).json()
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "serve did not answer"
+                time.sleep(0.1)
+        assert health["status"] == "ok"
+        r = httpx.post(url + "/api/detect", json={"sensor_name": "cli-s", "value": 1.0})
+        assert r.json()["sensor_name"] == "cli-s"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+def test_demo_raises_alerts():
+    port = free_port()
+    out = subprocess.run(
+        _command("demo", "--host", HOST, "--port", str(port), "--duration", "9", "--rate", "10",
+                 "--first-incident", "4", "--incident-every", "2"),
+        env=_env(), capture_output=True, text=True, timeout=90, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert f"dashboard at http://{HOST}:{port}/" in out.stderr
+    summary = out.stdout.strip().splitlines()[-1]
+    alerts = int(summary.split(",")[-1].split()[0])
+    incidents = int(summary.split(",")[1].split()[0])
+    assert incidents >= 2
+    assert alerts >= 1, summary

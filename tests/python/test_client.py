@@ -1,0 +1,159 @@
+"""The client SDK against the real app served by uvicorn on a free port."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from fastapi import FastAPI, Response
+from servers import HOST, free_port
+from test_api_support import LiveServer
+
+from anomaly_detection import Settings
+from anomaly_detection.api import create_app
+from anomaly_detection.client import AnomalyClient, AnomalyClientError, AsyncAnomalyClient
+
+KEY = "client-test-key"
+
+
+@pytest.fixture(scope="module")
+def server():
+    app = create_app(Settings(api_keys=[KEY], min_samples=5))
+    with LiveServer(app) as url:
+        yield url, app.state.anomaly_service
+
+
+def _sensors(service) -> list[str]:
+    return service.detector.sensors()
+
+
+def test_seed_calls(server):
+    url, service = server
+    with AnomalyClient(url, api_key=KEY) as client:
+        r = client.send_metric({"service": "payment-processor", "endpoint": "POST:/api/payments",
+                                "metrics": {"response_time": 245, "status_code": 200}})  # fmt: skip
+        assert r["points"] == 2
+        r = client.send_business_metric("daily_revenue", 45000, [40000, 60000])
+        assert r["sensors"] == ["business.daily_revenue"]
+        r = client.send_business_metric({"metric_type": "revenue", "value": 15420.5, "currency": "USD"})
+        assert r["sensors"] == ["business.revenue"]
+        assert client.send_log("ERROR", "Database connection timeout", "user-service")["records"] == 1
+        assert client.send_log({"log_level": "INFO", "message": "ok", "service": "auth"})["records"] == 1
+        r = client.send_batch(
+            [{"type": "point", "sensor_name": "sdk-b", "value": float(i)} for i in range(250)]
+        )
+        assert [x["points"] for x in r] == [100, 100, 50]
+        assert client.detect("sdk-d", 1.0)["sensor_name"] == "sdk-d"
+        assert client.health()["status"] == "ok"
+    assert {"payment-processor.POST_api_payments.response_time", "sdk-b", "sdk-d"} <= set(_sensors(service))
+
+
+def test_errors_are_raised_not_retried(server):
+    url, _ = server
+    with AnomalyClient(url, api_key="wrong") as client:
+        with pytest.raises(AnomalyClientError) as e:
+            client.detect("x", 1.0)
+        assert e.value.status_code == 403
+    with AnomalyClient(url, api_key=KEY) as client, pytest.raises(AnomalyClientError) as e:
+        client.detect("bad:name", 1.0)
+    assert e.value.status_code == 422
+    assert repr(AnomalyClient(url, api_key=KEY)).find(KEY) == -1
+
+
+def test_batching_flushes_on_interval_and_on_close(server):
+    url, service = server
+    client = AnomalyClient(url, api_key=KEY, batching=True, flush_interval=0.1, batch_size=1000)
+    try:
+        assert (
+            client.send_metric(service="batched", endpoint="/a", response_time=10) is None
+        )  # queued, not sent
+        deadline = time.monotonic() + 10
+        while "batched.a.response_time" not in _sensors(service):
+            assert time.monotonic() < deadline, "the flusher never sent the queued record"
+            time.sleep(0.05)
+        assert client.sent == 1
+        client.flush_interval = 3600  # only close() flushes from now on
+        time.sleep(0.2)
+        client.send_business_metric("batched_kpi", 3.0)
+    finally:
+        client.close()
+    assert "business.batched_kpi" in _sensors(service)
+    assert client.dropped == 0
+
+
+def test_retries_with_backoff_then_success():
+    calls = []
+    flaky = FastAPI()
+
+    @flaky.get("/health")
+    def health() -> Response:
+        calls.append(time.monotonic())
+        if len(calls) < 3:
+            return Response('{"detail": "busy"}', status_code=503, media_type="application/json")
+        return Response('{"status": "ok"}', media_type="application/json")
+
+    with LiveServer(flaky) as url:
+        with AnomalyClient(url, timeout=5, max_retries=3, backoff=0.05) as client:
+            assert client.health() == {"status": "ok"}
+        assert len(calls) == 3
+        assert calls[2] - calls[1] >= calls[1] - calls[0]  # exponential: the second pause is the longer
+        calls.clear()
+        with (
+            AnomalyClient(url, timeout=5, max_retries=1, backoff=0.01) as client,
+            pytest.raises(AnomalyClientError) as e,
+        ):
+            client.health()
+        assert e.value.status_code == 503
+        assert len(calls) == 2
+
+
+def test_unreachable_server_fails_within_the_deadline():
+    url = f"http://{HOST}:{free_port()}"  # nothing listens there
+    with (
+        AnomalyClient(url, timeout=0.5, max_retries=10, backoff=0.05) as client,
+        pytest.raises(AnomalyClientError),
+    ):
+        client.health()
+    # batching never raises to the caller: the records are counted as dropped
+    client = AnomalyClient(url, timeout=0.3, batching=True, flush_interval=3600)
+    client.send_log("ERROR", "x", "svc")
+    client.close()
+    assert client.dropped == 1
+
+
+def test_bad_options():
+    with pytest.raises(ValueError, match="timeout"):
+        AnomalyClient("http://127.0.0.1:1", timeout=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        AnomalyClient("http://127.0.0.1:1", batch_size=0)
+
+
+def test_async_client(server):
+    url, service = server
+
+    async def main():
+        async with AsyncAnomalyClient(url, api_key=KEY) as client:
+            r = await client.send_metric(
+                {"service": "async-svc", "endpoint": "/q", "metrics": {"latency": 3}}
+            )
+            assert r["sensors"] == ["async-svc.q.latency"]
+            assert (await client.send_business_metric("async_kpi", 1.0, [0, 2]))["anomalies"] == []
+            assert (await client.send_log("WARN", "slow", "async-svc"))["records"] == 1
+            r = await client.send_batch([{"type": "point", "sensor_name": "async-b", "value": 1.0}])
+            assert r[0]["points"] == 1
+            assert (await client.detect("async-d", 2.0))["value"] == 2.0
+            assert (await client.health())["status"] == "ok"
+        batching = AsyncAnomalyClient(url, api_key=KEY, batching=True, flush_interval=0.05)
+        await batching.send_metric(service="async-batched", response_time=1)
+        for _ in range(200):
+            if batching.sent:
+                break
+            await asyncio.sleep(0.02)
+        await batching.aclose()
+        return batching.sent
+
+    assert asyncio.run(main()) == 1
+    assert {"async-svc.q.latency", "async-b", "async-d", "async-batched.response_time"} <= set(
+        _sensors(service)
+    )
