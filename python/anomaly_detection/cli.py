@@ -14,14 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from anomaly_detection.config.settings import METHODS
+from anomaly_detection.config.settings import METHODS, THRESHOLD_FIELDS
 
 __all__ = ["main"]
 
-_THRESHOLD_FIELD = {
-    "zscore": "zscore_threshold", "mad": "mad_threshold", "iqr": "iqr_multiplier",
-    "ewma": "ewma_threshold", "cusum": "cusum_threshold",
-}  # fmt: skip
 
 
 def _sensor_name(column: str) -> str:
@@ -74,7 +70,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
         overrides["min_samples"] = args.min_samples
     method = args.method or Settings().detection_method
     if args.threshold is not None:
-        overrides[_THRESHOLD_FIELD[method]] = args.threshold
+        overrides[THRESHOLD_FIELDS[method]] = args.threshold
     detector = StatisticalAnomalyDetector(**overrides)
 
     raw_ts, timestamps, columns = _read_csv(Path(args.file), args.timestamp_column)
@@ -181,9 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="PNG", help="draw the series with anomalies marked")
     p.set_defaults(func=_cmd_detect)
 
+    from anomaly_detection.api.cli import add_api_parsers
     from anomaly_detection.evaluation.cli import add_evaluate_parser
     from anomaly_detection.utils.redis_cli import add_redis_parsers
 
+    add_api_parsers(sub)
     add_evaluate_parser(sub)
     add_redis_parsers(sub)
     return parser
