@@ -1,0 +1,134 @@
+// Deterministic item hashing shared by every sketch.
+//
+// Items are hashed with xxHash64 (seed 0), implemented from its specification, so
+// the same item gives the same 64-bit hash in every process, run and platform.
+// Integers hash as their decimal text, so 42, "42" and b"42" are one item (the
+// convention of RedisBloom, where every item is a string).
+#pragma once
+
+#include <charconv>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+namespace anomaly_detection {
+
+namespace detail {
+constexpr uint64_t kXxPrime1 = 11400714785074694791ULL;
+constexpr uint64_t kXxPrime2 = 14029467366897019727ULL;
+constexpr uint64_t kXxPrime3 = 1609587929392839161ULL;
+constexpr uint64_t kXxPrime4 = 9650029242287828579ULL;
+constexpr uint64_t kXxPrime5 = 2870177450012600261ULL;
+
+inline uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+
+inline uint64_t read_le64(const unsigned char* p) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
+    return v;
+}
+
+inline uint32_t read_le32(const unsigned char* p) {
+    return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) | (static_cast<uint32_t>(p[2]) << 16) |
+           (static_cast<uint32_t>(p[3]) << 24);
+}
+
+inline uint64_t xx_round(uint64_t acc, uint64_t input) {
+    acc += input * kXxPrime2;
+    acc = rotl64(acc, 31);
+    return acc * kXxPrime1;
+}
+
+inline uint64_t xx_merge_round(uint64_t acc, uint64_t val) {
+    acc ^= xx_round(0, val);
+    return acc * kXxPrime1 + kXxPrime4;
+}
+}  // namespace detail
+
+/// xxHash64 of a byte run (reference algorithm, byte-order independent).
+inline uint64_t xxhash64(const void* data, size_t len, uint64_t seed = 0) {
+    using namespace detail;
+    const auto* p = static_cast<const unsigned char*>(data);
+    const unsigned char* const end = p + len;
+    uint64_t h;
+    if (len >= 32) {
+        uint64_t v1 = seed + kXxPrime1 + kXxPrime2, v2 = seed + kXxPrime2, v3 = seed, v4 = seed - kXxPrime1;
+        const unsigned char* const limit = end - 32;
+        do {
+            v1 = xx_round(v1, read_le64(p));
+            v2 = xx_round(v2, read_le64(p + 8));
+            v3 = xx_round(v3, read_le64(p + 16));
+            v4 = xx_round(v4, read_le64(p + 24));
+            p += 32;
+        } while (p <= limit);
+        h = rotl64(v1, 1) + rotl64(v2, 7) + rotl64(v3, 12) + rotl64(v4, 18);
+        h = xx_merge_round(h, v1);
+        h = xx_merge_round(h, v2);
+        h = xx_merge_round(h, v3);
+        h = xx_merge_round(h, v4);
+    } else {
+        h = seed + kXxPrime5;
+    }
+    h += static_cast<uint64_t>(len);
+    while (p + 8 <= end) {
+        h ^= xx_round(0, read_le64(p));
+        h = rotl64(h, 27) * kXxPrime1 + kXxPrime4;
+        p += 8;
+    }
+    if (p + 4 <= end) {
+        h ^= static_cast<uint64_t>(read_le32(p)) * kXxPrime1;
+        h = rotl64(h, 23) * kXxPrime2 + kXxPrime3;
+        p += 4;
+    }
+    while (p < end) {
+        h ^= (*p) * kXxPrime5;
+        h = rotl64(h, 11) * kXxPrime1;
+        ++p;
+    }
+    h ^= h >> 33;
+    h *= kXxPrime2;
+    h ^= h >> 29;
+    h *= kXxPrime3;
+    h ^= h >> 32;
+    return h;
+}
+
+/// Hash of an item given as text or bytes.
+inline uint64_t hash_item(std::string_view item) { return xxhash64(item.data(), item.size(), 0); }
+
+/// Hash of an integer item: the hash of its decimal text.
+inline uint64_t hash_item(int64_t item) {
+    char buf[24];
+    const auto res = std::to_chars(buf, buf + sizeof(buf), item);
+    return xxhash64(buf, static_cast<size_t>(res.ptr - buf), 0);
+}
+
+/// splitmix64 finaliser: derives further independent-looking hashes from one.
+inline uint64_t mix64(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+/// Small seeded generator (splitmix64) whose whole state is one integer, so it serialises.
+class SplitMix64 {
+public:
+    explicit SplitMix64(uint64_t seed = 0) : state_(seed) {}
+    uint64_t next() {
+        state_ += 0x9e3779b97f4a7c15ULL;
+        uint64_t z = state_;
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        return z ^ (z >> 31);
+    }
+    /// Uniform double in [0, 1).
+    double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+    uint64_t state() const { return state_; }
+    void set_state(uint64_t s) { state_ = s; }
+
+private:
+    uint64_t state_;
+};
+
+}  // namespace anomaly_detection
