@@ -96,7 +96,7 @@ void CountMinSketch::incrby(const uint64_t* hashes, const uint64_t* increments, 
     uint64_t sum = 0;
     for (size_t i = 0; i < n; ++i) {
         if (increments[i] > kMaxCounter)
-            throw std::overflow_error("increments[" + std::to_string(i) + "]: expected at most 2^32 - 1, got " +
+            throw std::invalid_argument("increments[" + std::to_string(i) + "]: expected at most 2^32 - 1, got " +
                                       std::to_string(increments[i]));
         sum = saturating_add(sum, increments[i]);
     }

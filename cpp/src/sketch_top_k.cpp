@@ -39,8 +39,9 @@ size_t TopK::memory_bytes() const {
 }
 
 size_t TopK::cell(uint64_t h, uint32_t row) const {
-    const uint64_t h1 = h, h2 = mix64(h ^ 0x5bd1e995ULL) | 1;
-    return size_t{row} * width_ + static_cast<size_t>((h1 + row * h2) % width_);
+    // Independent hashes per row: with widths as small as 8, double hashing would make
+    // whole columns of two items collide in every row.
+    return size_t{row} * width_ + static_cast<size_t>(mix64(h + (uint64_t{row} + 1) * 0x9e3779b97f4a7c15ULL) % width_);
 }
 
 void TopK::sift_down(size_t i) {
