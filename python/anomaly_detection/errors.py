@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from anomaly_detection._core import SensorLimitError
+from anomaly_detection._core import FilterFullError, SensorLimitError
 
-__all__ = ["AnomalyDetectionError", "NotFittedError", "SensorLimitError", "StoreUnavailableError"]
+__all__ = [
+    "AnomalyDetectionError",
+    "FilterFullError",
+    "NotFittedError",
+    "SensorLimitError",
+    "StoreUnavailableError",
+]
 
 
 class AnomalyDetectionError(Exception):
@@ -17,3 +23,6 @@ class StoreUnavailableError(AnomalyDetectionError, RuntimeError):
 
 class NotFittedError(AnomalyDetectionError, ValueError, AttributeError):
     """A model was used before ``fit`` (same bases as scikit-learn's)."""
+
+# FilterFullError (a RuntimeError) is raised by the C++ core when a Bloom or cuckoo filter
+# has no room for an item and may not grow; it is defined there and re-exported here.
