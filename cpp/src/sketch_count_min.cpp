@@ -150,7 +150,11 @@ void CountMinSketch::load_counters(const counter_type* counters, size_t n) {
                                     std::to_string(n));
     std::copy(counters, counters + n, counters_.begin());
     total_ = 0;
-    for (uint32_t c = 0; c < width_; ++c) total_ += counters_[c];
+    for (uint32_t r = 0; r < depth_; ++r) {
+        uint64_t row = 0;
+        for (uint32_t c = 0; c < width_; ++c) row += counters_[size_t{r} * width_ + c];
+        total_ = std::max(total_, row);
+    }
 }
 
 void CountMinSketch::clear() {
@@ -185,6 +189,11 @@ CountMinSketch CountMinSketch::from_bytes(std::string_view blob) {
     CountMinSketch s(width, depth, conservative != 0, seed);
     r.get_array(s.counters_.data(), s.counters_.size(), "counters");
     r.expect_end();
+    // incrby relies on every counter being at most total to skip its undo copy.
+    const auto largest = *std::max_element(s.counters_.begin(), s.counters_.end());
+    if (total < largest)
+        io::corruption("total: expected at least the largest counter " + std::to_string(largest) + ", got " +
+                       std::to_string(total));
     s.total_ = total;
     return s;
 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+# FilterFullError (a RuntimeError: a Bloom or cuckoo filter has no room and may not grow)
+# is raised by the C++ core, so it is defined there and re-exported here.
 from anomaly_detection._core import FilterFullError, SensorLimitError
 
 __all__ = [
@@ -23,6 +25,3 @@ class StoreUnavailableError(AnomalyDetectionError, RuntimeError):
 
 class NotFittedError(AnomalyDetectionError, ValueError, AttributeError):
     """A model was used before ``fit`` (same bases as scikit-learn's)."""
-
-# FilterFullError (a RuntimeError) is raised by the C++ core when a Bloom or cuckoo filter
-# has no room for an item and may not grow; it is defined there and re-exported here.

@@ -45,7 +45,7 @@ public:
     void query(const uint64_t* hashes, size_t n, uint64_t* out) const;
     /// this += sum(weights[i] * others[i]), saturating; refuses other dimensions or seeds.
     void merge(const std::vector<const CountMinSketch*>& others, const std::vector<uint64_t>& weights);
-    /// Replaces the counters (for example with a snapshot of a shared sketch); total is the sum of row 0.
+    /// Replaces the counters (for example with a snapshot of a shared sketch); total becomes the largest row sum.
     void load_counters(const counter_type* counters, size_t n);
     void clear();
 
