@@ -143,6 +143,19 @@ BloomFilter BloomFilter::from_bytes(std::string_view blob) {
     if (non_scaling > 1) io::corruption("non_scaling flag: expected 0 or 1");
     if (layers == 0 || layers > kMaxLayers || (non_scaling && layers != 1))
         io::corruption("layer count: expected 1.." + std::to_string(kMaxLayers) + ", got " + std::to_string(layers));
+    if (capacity == 0 || !(error_rate > 0.0 && error_rate < 1.0))
+        io::corruption("parameters: capacity and error rate out of range");
+    {
+        // Size the first layer from the parameters and check it against the payload before allocating.
+        uint64_t bits = 0;
+        uint32_t hashes = 0;
+        try {
+            dimensions(capacity, error_rate, &bits, &hashes);
+        } catch (const std::invalid_argument& e) {
+            io::corruption(std::string("parameters: ") + e.what());
+        }
+        if ((bits + 63) / 64 > r.remaining() / 8) io::corruption("first layer: larger than the payload");
+    }
     BloomFilter f = [&] {
         try {
             return BloomFilter(capacity, error_rate, expansion, non_scaling != 0);

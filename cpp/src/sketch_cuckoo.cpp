@@ -213,6 +213,9 @@ CuckooFilter CuckooFilter::from_bytes(std::string_view blob) {
     const auto deletions = r.get<uint64_t>("deletions");
     const auto rng_state = r.get<uint64_t>("generator state");
     const auto filters = r.get<uint32_t>("filter count");
+    if (capacity < 2 || bucket_size < 1 || bucket_size > 255 ||
+        next_pow2((capacity + bucket_size - 1) / bucket_size) * bucket_size > r.remaining())
+        io::corruption("parameters: the first sub-filter does not fit in the payload");
     CuckooFilter c = [&] {
         try {
             return CuckooFilter(capacity, bucket_size, max_iterations, expansion, 0);
