@@ -648,6 +648,21 @@ void bind_cuckoo(py::module_& m) {
                 return result(out, b.scalar);
             },
             py::arg("items"), "Copies of each item's fingerprint (may overcount).")
+        .def_property_readonly("first_filter_buckets", [](const G& g) { return g.sketch.first_filter_buckets(); })
+        .def(
+            "slots",
+            [](G& g, py::handle items) {
+                const ItemBatch b = to_items(items);
+                const auto n = static_cast<py::ssize_t>(b.size());
+                py::array_t<uint8_t> fp(n);
+                py::array_t<uint64_t> b1(n), b2(n);
+                uint8_t* pf = fp.mutable_data();
+                uint64_t* p1 = b1.mutable_data();
+                uint64_t* p2 = b2.mutable_data();
+                run(g, b.size(), [&](CuckooFilter& s) { s.first_filter_slots(b.hashes.data(), b.size(), pf, p1, p2); });
+                return py::make_tuple(fp, b1, b2);
+            },
+            py::arg("items"), "(fingerprints, first buckets, second buckets) in the first sub-filter.")
         .def("to_bytes", &to_blob<CuckooFilter>, "Versioned, checksummed bytes.")
         .def_static("from_bytes", &from_blob<CuckooFilter>, py::arg("data"),
                     "Load bytes from to_bytes; ValueError when they are corrupt.");

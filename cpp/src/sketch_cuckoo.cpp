@@ -186,6 +186,16 @@ void CuckooFilter::count(const uint64_t* hashes, size_t n, uint64_t* out) const 
     }
 }
 
+void CuckooFilter::first_filter_slots(const uint64_t* hashes, size_t n, uint8_t* fp, uint64_t* b1, uint64_t* b2) const {
+    const uint64_t mask = filters_.front().buckets - 1;
+    for (size_t i = 0; i < n; ++i) {
+        const Slots s = locate(hashes[i]);
+        fp[i] = s.fp;
+        b1[i] = s.i1 & mask;
+        b2[i] = s.i2 & mask;
+    }
+}
+
 std::string CuckooFilter::to_bytes() const {
     io::ByteWriter w;
     w.put<uint64_t>(capacity_);

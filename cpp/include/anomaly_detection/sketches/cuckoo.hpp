@@ -43,6 +43,12 @@ public:
     /// Copies of the fingerprint of each item (may overcount on fingerprint collisions).
     void count(const uint64_t* hashes, size_t n, uint64_t* out) const;
 
+    /// Fingerprint and both candidate buckets of each item in the first sub-filter: the
+    /// layout a shared filter updates on the server (alternate bucket of b for fingerprint
+    /// fp: (b ^ (fp * 0x5bd1e995 mod 2^32)) & (buckets - 1)).
+    void first_filter_slots(const uint64_t* hashes, size_t n, uint8_t* fp, uint64_t* b1, uint64_t* b2) const;
+    uint64_t first_filter_buckets() const { return filters_.front().buckets; }
+
     std::string to_bytes() const;
     static CuckooFilter from_bytes(std::string_view blob);
 

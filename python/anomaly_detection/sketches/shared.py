@@ -1,0 +1,519 @@
+"""Sketches whose state lives in stock Redis 7 (no modules), shared by many processes.
+
+Each sketch lives under ``<prefix>:sketch:<name>`` (its parameters under
+``<prefix>:sketch:<name>:meta``). The C++ core computes where an item goes; Redis
+applies the update atomically, so concurrent writers lose nothing:
+
+================  =========================================================================
+sketch            how the state is shared
+================  =========================================================================
+count-min         one string of u32 counters; ``BITFIELD ... OVERFLOW SAT INCRBY`` at the
+                  positions the core computes (one command per batch, atomic, saturating)
+Bloom             one string of bits (non-scaling); ``BITFIELD ... SET u1`` / ``GET u1``
+                  (SETBIT / GETBIT, batched into one atomic command)
+HyperLogLog       Redis's own HLL: ``PFADD`` of each item's 64-bit xxHash64, ``PFCOUNT``
+cuckoo            one string of fingerprints (non-growing); a Lua script does the insert
+                  with evictions, ``add_nx``, ``delete`` and ``count`` atomically
+t-digest, top-k   one hash; each worker keeps a local sketch and writes its serialised
+                  shard under its own field; readers merge every shard
+================  =========================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from anomaly_detection import _core
+from anomaly_detection.errors import FilterFullError
+from anomaly_detection.sketches._base import Items
+from anomaly_detection.sketches.count_min import CountMinSketch
+from anomaly_detection.sketches.filters import BloomFilter, CuckooFilter
+from anomaly_detection.sketches.hyperloglog import hash_items
+from anomaly_detection.sketches.t_digest import TDigest
+from anomaly_detection.sketches.top_k import TopK
+
+__all__ = [
+    "SharedBloomFilter",
+    "SharedCountMinSketch",
+    "SharedCuckooFilter",
+    "SharedHyperLogLog",
+    "SharedTDigest",
+    "SharedTopK",
+    "sketch_key",
+]
+
+# Sub-commands per BITFIELD / PFADD call: bounds the size of one request.
+_CHUNK = 20_000
+
+
+def sketch_key(name: str, *, prefix: str = "anomaly") -> str:
+    """``<prefix>:sketch:<name>``, the key of a shared sketch.
+
+    The name follows the sensor-name rules (no ``:``, ``*``, ``?``, brackets, braces or
+    whitespace, at most 200 bytes), so it cannot break out of the key layout.
+
+    >>> sketch_key("endpoints")
+    'anomaly:sketch:endpoints'
+    """
+    if not isinstance(name, str):
+        raise ValueError(f"name: expected str, got {type(name).__name__}")
+    if not isinstance(prefix, str):
+        raise ValueError(f"prefix: expected str, got {type(prefix).__name__}")
+    _core.check_sensor_name(name)
+    _core.check_sensor_name(prefix)
+    return f"{prefix}:sketch:{name}"
+
+
+class _SharedBase:
+    """Key, client and the parameters every process must agree on."""
+
+    _family: str
+
+    def __init__(self, client: Any, name: str, params: dict[str, Any], prefix: str) -> None:
+        self.client = client
+        self.name = name
+        self.prefix = prefix
+        self.key = sketch_key(name, prefix=prefix)
+        self.meta_key = self.key + ":meta"
+        self.params = params
+        self._claim(params)
+
+    def _claim(self, params: dict[str, Any]) -> None:
+        # The first process to arrive records the parameters; the others must match them,
+        # or their positions would land on different counters.
+        meta = json.dumps({"family": self._family, **params}, sort_keys=True)
+        self.client.set(self.meta_key, meta, nx=True)
+        stored = self.client.get(self.meta_key)
+        if stored is not None and (stored.decode() if isinstance(stored, bytes) else stored) != meta:
+            raise ValueError(f"{self.key} already holds a sketch with other parameters: {stored!r}, wanted {meta}")
+
+    def delete(self) -> None:
+        """Remove the shared state and its parameters."""
+        self.client.delete(self.key, self.meta_key)
+
+    def info(self) -> dict[str, Any]:
+        return {"key": self.key, "family": self._family, **self.params}
+
+
+def _is_scalar(items: Any) -> bool:
+    if isinstance(items, np.ndarray):
+        return items.ndim == 0
+    return isinstance(items, (str, bytes, bytearray, int, np.integer))
+
+
+def _bitfield(client: Any, key: str, ops: list[Any], read_only: bool = False) -> list[int]:
+    name = "BITFIELD_RO" if read_only else "BITFIELD"
+    return client.execute_command(name, key, *ops) if ops else []
+
+
+class SharedCountMinSketch(_SharedBase):
+    """Count-min sketch in one Redis string of u32 counters, updated with
+    ``BITFIELD key OVERFLOW SAT INCRBY u32 #i n``: atomic per batch, saturating (a shared
+    sketch cannot be all-or-nothing across processes), standard (not conservative) update.
+
+    Examples
+    --------
+    >>> cms = SharedCountMinSketch(redis_client, "status_codes", width=2000, depth=5)  # doctest: +SKIP
+    >>> cms.incrby(["200", "500"], [10, 1])  # doctest: +SKIP
+    array([10,  1], dtype=uint64)
+    """
+
+    _family = "count_min"
+
+    def __init__(self, client: Any, name: str, width: int, depth: int, *, seed: int = 0, prefix: str = "anomaly") -> None:
+        self._local = CountMinSketch(width, depth, seed=seed)
+        super().__init__(client, name, {"width": self._local.width, "depth": self._local.depth, "seed": seed}, prefix)
+
+    @classmethod
+    def from_error(
+        cls, client: Any, name: str, epsilon: float, delta: float, *, seed: int = 0, prefix: str = "anomaly"
+    ) -> SharedCountMinSketch:
+        """Dimensions for the (epsilon, delta) guarantee, as :meth:`CountMinSketch.from_error`."""
+        local = CountMinSketch.from_error(epsilon, delta, seed=seed)
+        return cls(client, name, local.width, local.depth, seed=seed, prefix=prefix)
+
+    def incrby(self, items: Items, increments: int | Sequence[int] | np.ndarray = 1) -> int | np.ndarray:
+        """Add increments on the server; return the estimates right after this batch."""
+        scalar = _is_scalar(items)
+        positions = np.atleast_2d(self._local.positions(items))
+        n, depth = len(positions), self._local.depth
+        inc = _increments(increments, n)
+        # Repeated counters are summed first: one sub-command per distinct counter.
+        flat = positions.reshape(-1)
+        unique, inverse = np.unique(flat, return_inverse=True)
+        sums = np.bincount(inverse, weights=np.repeat(inc, depth).astype(np.float64), minlength=len(unique))
+        values = np.empty(len(unique), dtype=np.uint64)
+        for start in range(0, len(unique), _CHUNK):
+            ops: list[Any] = ["OVERFLOW", "SAT"]
+            for pos, amount in zip(unique[start : start + _CHUNK].tolist(), sums[start : start + _CHUNK].tolist(), strict=True):
+                ops += ["INCRBY", "u32", f"#{pos}", int(min(amount, 2**32 - 1))]
+            values[start : start + _CHUNK] = _bitfield(self.client, self.key, ops)
+        estimates = values[inverse].reshape(n, depth).min(axis=1)
+        return int(estimates[0]) if scalar else estimates
+
+    def add(self, items: Items) -> int | np.ndarray:
+        """Count each item once."""
+        return self.incrby(items, 1)
+
+    def query(self, items: Items) -> int | np.ndarray:
+        """Estimated counts, read with ``BITFIELD_RO``."""
+        scalar = _is_scalar(items)
+        positions = np.atleast_2d(self._local.positions(items))
+        flat = positions.reshape(-1).tolist()
+        values = np.empty(len(flat), dtype=np.uint64)
+        for start in range(0, len(flat), _CHUNK):
+            ops: list[Any] = []
+            for pos in flat[start : start + _CHUNK]:
+                ops += ["GET", "u32", f"#{pos}"]
+            values[start : start + _CHUNK] = _bitfield(self.client, self.key, ops, read_only=True)
+        estimates = values.reshape(positions.shape).min(axis=1) if len(flat) else np.zeros(0, dtype=np.uint64)
+        return int(estimates[0]) if scalar else estimates
+
+    def snapshot(self) -> CountMinSketch:
+        """A local :class:`CountMinSketch` with the current counters (for merging, pickling)."""
+        raw = self.client.get(self.key) or b""
+        size = self._local.width * self._local.depth
+        counters = np.zeros(size, dtype=np.uint32)
+        data = np.frombuffer(raw[: size * 4], dtype=">u4")
+        counters[: len(data)] = data
+        snap = self._local.copy()
+        snap.load_counters(counters)
+        return snap
+
+
+def _increments(increments: Any, n: int) -> np.ndarray:
+    if isinstance(increments, (int, np.integer)) and not isinstance(increments, bool):
+        if increments < 0 or increments > 2**32 - 1:
+            raise ValueError(f"increments: expected 0..2**32-1, got {increments}")
+        return np.full(n, int(increments), dtype=np.int64)
+    arr = np.asarray(increments)
+    if arr.ndim != 1 or len(arr) != n or arr.dtype.kind not in "iu":
+        raise ValueError(f"increments: expected one integer or {n} integers")
+    if len(arr) and (arr.min() < 0 or arr.max() > 2**32 - 1):
+        raise ValueError("increments: expected values in 0..2**32-1")
+    return arr.astype(np.int64)
+
+
+class SharedBloomFilter(_SharedBase):
+    """Non-scaling Bloom filter in one Redis string of bits, set and read with ``BITFIELD``
+    ``SET u1`` / ``GET u1`` (SETBIT / GETBIT, one atomic command per batch).
+
+    The filter does not grow: past ``capacity`` items the false-positive rate rises above
+    ``error_rate``. At most 2**32 bits (a Redis string holds 512 MiB).
+    """
+
+    _family = "bloom"
+
+    def __init__(self, client: Any, name: str, capacity: int, error_rate: float = 0.01, *, prefix: str = "anomaly") -> None:
+        self._local = BloomFilter(capacity, error_rate, non_scaling=True)
+        if self._local.info()["bits"] > 2**32:
+            raise ValueError("capacity and error_rate: a shared Bloom filter holds at most 2**32 bits")
+        super().__init__(client, name, {"capacity": capacity, "error_rate": error_rate}, prefix)
+
+    def add(self, items: Items) -> bool | np.ndarray:
+        """Set the items' bits; True for each item that had a bit still clear (new)."""
+        return self._apply(items, ["SET", "u1"], [1], read_only=False)
+
+    def exists(self, items: Items) -> bool | np.ndarray:
+        """True where an item may be present, False where it surely is not."""
+        return self._apply(items, ["GET", "u1"], [], read_only=True)
+
+    def _apply(self, items: Items, op: list[Any], tail: list[Any], read_only: bool) -> bool | np.ndarray:
+        scalar = _is_scalar(items)
+        positions = np.atleast_2d(self._local.positions(items))
+        flat = positions.reshape(-1).tolist()
+        bits = np.empty(len(flat), dtype=np.uint8)
+        for start in range(0, len(flat), _CHUNK):
+            ops: list[Any] = []
+            for pos in flat[start : start + _CHUNK]:
+                ops += [*op, pos, *tail]
+            bits[start : start + _CHUNK] = _bitfield(self.client, self.key, ops, read_only=read_only)
+        bits = bits.reshape(positions.shape) if len(flat) else np.zeros((0, 1), dtype=np.uint8)
+        # For SET the replies are the old bits: an item is new when one of them was clear.
+        result = ~bits.all(axis=1) if not read_only else bits.all(axis=1)
+        return bool(result[0]) if scalar else result
+
+
+class SharedHyperLogLog(_SharedBase):
+    """Redis's own HyperLogLog (``PFADD`` / ``PFCOUNT``, 0.81% standard error), fed with
+    each item's 64-bit xxHash64 so every client language and process agrees on items."""
+
+    _family = "hyperloglog"
+
+    def __init__(self, client: Any, name: str, *, prefix: str = "anomaly") -> None:
+        super().__init__(client, name, {}, prefix)
+
+    def add(self, items: Items) -> bool:
+        """Add items; True when the HyperLogLog changed."""
+        hashes = np.atleast_1d(hash_items(items)).astype("<u8")
+        changed = False
+        for start in range(0, len(hashes), _CHUNK):
+            chunk = hashes[start : start + _CHUNK]
+            changed |= bool(self.client.pfadd(self.key, *[h.tobytes() for h in chunk]))
+        return changed
+
+    def count(self) -> int:
+        """Estimated distinct items (``PFCOUNT``)."""
+        return int(self.client.pfcount(self.key))
+
+
+class SharedCuckooFilter(_SharedBase):
+    """Non-growing cuckoo filter in one Redis string, changed only by a Lua script, so
+    add (with evictions), ``add_nx``, ``delete`` and ``count`` are atomic across processes.
+
+    Layout: an 8-byte item count, then ``buckets * bucket_size`` one-byte fingerprints. The
+    core computes each item's fingerprint and buckets; the script walks the evictions
+    (a random walk seeded by the item, so runs repeat) and undoes a failed walk, then raises ``FilterFullError``.
+    """
+
+    _family = "cuckoo"
+
+    _SCRIPT = """
+local key, op = KEYS[1], ARGV[1]
+local bs, nb, max_it = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local mask, header = nb - 1, 8
+local out = {}
+if redis.call('EXISTS', key) == 0 then
+  if op ~= 'add' and op ~= 'add_nx' then
+    for i = 5, #ARGV, 3 do out[#out + 1] = 0 end
+    return out
+  end
+  redis.call('SETRANGE', key, header + nb * bs - 1, '\\0')
+end
+local function bucket(b) return redis.call('GETRANGE', key, header + b * bs, header + b * bs + bs - 1) end
+local function find(b, fp)
+  local s = bucket(b)
+  for i = 1, bs do if string.byte(s, i) == fp then return i - 1 end end
+  return nil
+end
+local function put(b, slot, fp) redis.call('SETRANGE', key, header + b * bs + slot, string.char(fp)) end
+local function alt(b, fp) return bit.band(bit.bxor(b, bit.tobit((fp * 1540483477) % 4294967296)), mask) end
+local function insert(fp, b1, b2)
+  local s = find(b1, 0)
+  if s then put(b1, s, fp) return true end
+  s = find(b2, 0)
+  if s then put(b2, s, fp) return true end
+  -- Random walk with a MINSTD generator seeded by the item, so runs repeat.
+  local undo, rng = {}, (fp * 7919 + b1 * 104729 + b2) % 2147483646 + 1
+  local b = (rng % 2 == 0) and b1 or b2
+  for it = 0, max_it - 1 do
+    rng = (rng * 48271) % 2147483647
+    local slot = rng % bs
+    local victim = string.byte(bucket(b), slot + 1)
+    put(b, slot, fp)
+    undo[#undo + 1] = {b, slot, victim}
+    fp = victim
+    b = alt(b, fp)
+    s = find(b, 0)
+    if s then put(b, s, fp) return true end
+  end
+  for i = #undo, 1, -1 do put(undo[i][1], undo[i][2], undo[i][3]) end
+  return false
+end
+local added = 0
+for i = 5, #ARGV, 3 do
+  local fp, b1, b2 = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  local r = 0
+  if op == 'exists' then
+    if find(b1, fp) or find(b2, fp) then r = 1 end
+  elseif op == 'count' then
+    for _, b in ipairs(b1 == b2 and {b1} or {b1, b2}) do
+      local s = bucket(b)
+      for j = 1, bs do if string.byte(s, j) == fp then r = r + 1 end end
+    end
+  elseif op == 'delete' then
+    local s = find(b1, fp)
+    if s then put(b1, s, 0) r = 1 else
+      s = find(b2, fp)
+      if s then put(b2, s, 0) r = 1 end
+    end
+    added = added - r
+  else
+    if op == 'add_nx' and (find(b1, fp) or find(b2, fp)) then
+      r = 0
+    elseif insert(fp, b1, b2) then
+      r = 1
+      added = added + 1
+    else
+      out[#out + 1] = -1
+      break
+    end
+  end
+  out[#out + 1] = r
+end
+if added ~= 0 then redis.call('BITFIELD', key, 'INCRBY', 'i64', 0, added) end
+return out
+"""
+
+    def __init__(
+        self,
+        client: Any,
+        name: str,
+        capacity: int,
+        bucket_size: int = 2,
+        max_iterations: int = 20,
+        *,
+        prefix: str = "anomaly",
+    ) -> None:
+        self._local = CuckooFilter(capacity, bucket_size, max_iterations, expansion=0)
+        self._buckets = self._local._native.first_filter_buckets
+        if self._buckets > 2**31:
+            raise ValueError("capacity: a shared cuckoo filter holds at most 2**31 buckets")
+        super().__init__(
+            client, name, {"capacity": capacity, "bucket_size": bucket_size, "max_iterations": max_iterations}, prefix
+        )
+        self._script = client.register_script(self._SCRIPT)
+
+    def _run(self, op: str, items: Items) -> tuple[np.ndarray, bool]:
+        scalar = _is_scalar(items)
+        fps, b1, b2 = self._local._native.slots(items)
+        args: list[Any] = [op, self._local.bucket_size, self._buckets, self._local.max_iterations]
+        for triple in zip(fps.tolist(), b1.tolist(), b2.tolist(), strict=True):
+            args.extend(triple)
+        out = np.asarray(self._script(keys=[self.key], args=args) if len(fps) else [], dtype=np.int64)
+        if len(out) and out[-1] == -1:
+            raise FilterFullError(
+                f"shared cuckoo filter {self.key} is full: item {len(out) - 1} of the batch did not fit "
+                "(the items before it were added)"
+            )
+        return out, scalar
+
+    def add(self, items: Items) -> None:
+        """Add items; ``FilterFullError`` at the first that does not fit (earlier ones stay)."""
+        self._run("add", items)
+
+    def add_nx(self, items: Items) -> bool | np.ndarray:
+        """Add the items not present yet; True for each one added."""
+        out, scalar = self._run("add_nx", items)
+        return bool(out[0]) if scalar else out.astype(bool)
+
+    def exists(self, items: Items) -> bool | np.ndarray:
+        """True where an item may be present."""
+        out, scalar = self._run("exists", items)
+        return bool(out[0]) if scalar else out.astype(bool)
+
+    def delete(self, items: Items) -> bool | np.ndarray:
+        """Remove one copy of each item; True where a copy was found."""
+        out, scalar = self._run("delete", items)
+        return bool(out[0]) if scalar else out.astype(bool)
+
+    def count(self, items: Items) -> int | np.ndarray:
+        """Copies of each item's fingerprint."""
+        out, scalar = self._run("count", items)
+        return int(out[0]) if scalar else out.astype(np.uint64)
+
+    def __len__(self) -> int:
+        raw = self.client.getrange(self.key, 0, 7)
+        return int.from_bytes(raw, "big", signed=True) if len(raw) == 8 else 0
+
+
+class _ShardedBase(_SharedBase):
+    """A local sketch written as this worker's shard (a field of one Redis hash) after
+    every update; reads merge every worker's shard. Each worker writes only its own field,
+    so no update is lost; a worker restarted with the same ``worker_id`` resumes its shard."""
+
+    def __init__(self, client: Any, name: str, params: dict[str, Any], prefix: str, worker_id: str | None) -> None:
+        super().__init__(client, name, params, prefix)
+        if worker_id is None:
+            worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        if not isinstance(worker_id, str) or not worker_id:
+            raise ValueError(f"worker_id: expected a non-empty str, got {worker_id!r}")
+        self.worker_id = worker_id
+        previous = client.hget(self.key, worker_id)
+        if previous is not None:
+            self._local = type(self._local).from_bytes(previous)
+
+    def flush(self) -> None:
+        """Write this worker's shard."""
+        self.client.hset(self.key, self.worker_id, self._local.to_bytes())
+
+    def shards(self) -> dict[str, Any]:
+        """Every worker's shard, loaded (``ValueError`` if one is corrupt)."""
+        raw = self.client.hgetall(self.key)
+        return {
+            (k.decode() if isinstance(k, bytes) else k): type(self._local).from_bytes(v) for k, v in raw.items()
+        }
+
+    def merged(self) -> Any:
+        """One local sketch holding every shard (this worker's current state included)."""
+        shards = self.shards()
+        shards[self.worker_id] = self._local
+        result = self._local.copy()
+        others = [s for k, s in shards.items() if k != self.worker_id]
+        if others:
+            result.merge(others)
+        return result
+
+
+class SharedTDigest(_ShardedBase):
+    """t-digest shared as per-worker shards, merged on read."""
+
+    _family = "t_digest"
+
+    def __init__(
+        self, client: Any, name: str, compression: float = 100.0, *, prefix: str = "anomaly", worker_id: str | None = None
+    ) -> None:
+        self._local = TDigest(compression)
+        super().__init__(client, name, {"compression": self._local.compression}, prefix, worker_id)
+
+    def add(self, values: Any, weights: Any = None) -> None:
+        """Add values locally and write this worker's shard."""
+        self._local.add(values, weights)
+        self.flush()
+
+    def quantile(self, q: Any) -> float | np.ndarray:
+        return self.merged().quantile(q)
+
+    def cdf(self, x: Any) -> float | np.ndarray:
+        return self.merged().cdf(x)
+
+    def trimmed_mean(self, low: float, high: float) -> float:
+        return self.merged().trimmed_mean(low, high)
+
+    @property
+    def total_weight(self) -> float:
+        return self.merged().total_weight
+
+
+class SharedTopK(_ShardedBase):
+    """HeavyKeeper top-k shared as per-worker shards, merged on read (heap counts summed)."""
+
+    _family = "top_k"
+
+    def __init__(
+        self,
+        client: Any,
+        name: str,
+        k: int,
+        width: int = 8,
+        depth: int = 7,
+        decay: float = 0.9,
+        *,
+        seed: int = 0,
+        prefix: str = "anomaly",
+        worker_id: str | None = None,
+    ) -> None:
+        self._local = TopK(k, width, depth, decay, seed=seed)
+        super().__init__(client, name, {"k": k, "width": width, "depth": depth, "decay": decay}, prefix, worker_id)
+
+    def incrby(self, items: Items, increments: Any = 1) -> Any:
+        """Add locally and write this worker's shard; returns what left this worker's top k."""
+        expelled = self._local.incrby(items, increments)
+        self.flush()
+        return expelled
+
+    def add(self, items: Items) -> Any:
+        return self.incrby(items, 1)
+
+    def list(self, with_count: bool = False) -> Any:
+        return self.merged().list(with_count=with_count)
+
+    def query(self, items: Items) -> bool | np.ndarray:
+        return self.merged().query(items)
