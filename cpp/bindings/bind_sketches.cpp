@@ -256,6 +256,20 @@ DoubleArray to_doubles(py::handle values, const char* what) {
     return arr;
 }
 
+/// Integer results: a Python int for a single item (no array allocated), else an array.
+class U64Out {
+public:
+    U64Out(size_t n, bool scalar) {
+        if (!scalar) array_.emplace(static_cast<py::ssize_t>(n));
+    }
+    uint64_t* data() { return array_ ? array_->mutable_data() : &value_; }
+    py::object result() { return array_ ? py::object(std::move(*array_)) : py::object(py::int_(value_)); }
+
+private:
+    uint64_t value_ = 0;
+    std::optional<py::array_t<uint64_t>> array_;
+};
+
 template <typename T>
 py::object result(py::array_t<T>& out, bool scalar) {
     if (!scalar) return std::move(out);
@@ -346,10 +360,10 @@ void bind_count_min(py::module_& m) {
             [](G& g, py::handle items, py::handle increments) {
                 const ItemBatch b = to_items(items);
                 const auto inc = to_increments(increments, b.size());
-                py::array_t<uint64_t> out(static_cast<py::ssize_t>(b.size()));
-                uint64_t* po = out.mutable_data();
+                U64Out out(b.size(), b.scalar);
+                uint64_t* po = out.data();
                 run(g, b.size(), [&](CountMinSketch& s) { s.incrby(b.hashes.data(), inc.data(), b.size(), po); });
-                return result(out, b.scalar);
+                return out.result();
             },
             py::arg("items"), py::arg("increments") = 1,
             "Add increments (one int or one per item); returns the new estimates. All or nothing.")
@@ -357,10 +371,10 @@ void bind_count_min(py::module_& m) {
             "query",
             [](G& g, py::handle items) {
                 const ItemBatch b = to_items(items);
-                py::array_t<uint64_t> out(static_cast<py::ssize_t>(b.size()));
-                uint64_t* po = out.mutable_data();
+                U64Out out(b.size(), b.scalar);
+                uint64_t* po = out.data();
                 run(g, b.size(), [&](CountMinSketch& s) { s.query(b.hashes.data(), b.size(), po); });
-                return result(out, b.scalar);
+                return out.result();
             },
             py::arg("items"), "Estimated counts (never below the true counts).")
         .def(
@@ -642,10 +656,10 @@ void bind_cuckoo(py::module_& m) {
             "count",
             [](G& g, py::handle items) {
                 const ItemBatch b = to_items(items);
-                py::array_t<uint64_t> out(static_cast<py::ssize_t>(b.size()));
-                uint64_t* po = out.mutable_data();
+                U64Out out(b.size(), b.scalar);
+                uint64_t* po = out.data();
                 run(g, b.size(), [&](CuckooFilter& s) { s.count(b.hashes.data(), b.size(), po); });
-                return result(out, b.scalar);
+                return out.result();
             },
             py::arg("items"), "Copies of each item's fingerprint (may overcount).")
         .def_property_readonly("first_filter_buckets", [](const G& g) { return g.sketch.first_filter_buckets(); })
@@ -684,15 +698,14 @@ void bind_top_k(py::module_& m) {
                 const ItemBatch b = to_items(items, true);
                 const auto inc = to_increments(increments, b.size());
                 const auto views = b.views();
-                std::vector<std::string> expelled(b.size());
-                std::vector<uint8_t> has(b.size());
+                std::vector<std::pair<size_t, std::string>> expelled;
                 run(g, b.size(), [&](TopK& s) {
-                    s.incrby(views.data(), b.hashes.data(), inc.data(), b.size(), expelled.data(), has.data());
+                    s.incrby(views.data(), b.hashes.data(), inc.data(), b.size(), &expelled);
                 });
-                if (b.scalar) return has[0] ? py::object(decode(expelled[0])) : py::object(py::none());
+                if (b.scalar) return expelled.empty() ? py::object(py::none()) : py::object(decode(expelled[0].second));
                 py::list out(b.size());
-                for (size_t i = 0; i < b.size(); ++i)
-                    out[i] = has[i] ? py::object(decode(expelled[i])) : py::object(py::none());
+                for (size_t i = 0; i < b.size(); ++i) out[i] = py::none();
+                for (const auto& [i, item] : expelled) out[i] = decode(item);
                 return std::move(out);
             },
             py::arg("items"), py::arg("increments") = 1,
@@ -712,12 +725,12 @@ void bind_top_k(py::module_& m) {
             "count",
             [](G& g, py::handle items) {
                 const ItemBatch b = to_items(items);
-                py::array_t<uint64_t> out(static_cast<py::ssize_t>(b.size()));
-                uint64_t* po = out.mutable_data();
+                U64Out out(b.size(), b.scalar);
+                uint64_t* po = out.data();
                 run(g, b.size(), [&](TopK& s) {
                     for (size_t i = 0; i < b.size(); ++i) po[i] = s.count(b.hashes[i]);
                 });
-                return result(out, b.scalar);
+                return out.result();
             },
             py::arg("items"), "Estimated counts from the buckets.")
         .def(

@@ -58,7 +58,7 @@ size_t BloomFilter::memory_bytes() const {
 
 bool BloomFilter::layer_contains(const Layer& l, uint64_t h1, uint64_t h2) {
     for (uint32_t j = 0; j < l.hashes; ++j) {
-        const uint64_t bit = (h1 + j * h2) % l.bits;
+        const uint64_t bit = reduce_range(h1 + j * h2, l.bits);
         if (!(l.words[bit >> 6] & (uint64_t{1} << (bit & 63)))) return false;
     }
     return true;
@@ -66,7 +66,7 @@ bool BloomFilter::layer_contains(const Layer& l, uint64_t h1, uint64_t h2) {
 
 void BloomFilter::layer_insert(Layer& l, uint64_t h1, uint64_t h2) {
     for (uint32_t j = 0; j < l.hashes; ++j) {
-        const uint64_t bit = (h1 + j * h2) % l.bits;
+        const uint64_t bit = reduce_range(h1 + j * h2, l.bits);
         l.words[bit >> 6] |= uint64_t{1} << (bit & 63);
     }
     ++l.count;
@@ -114,7 +114,7 @@ void BloomFilter::bit_positions(const uint64_t* hashes, size_t n, uint64_t* out)
     const auto& l = layers_.front();
     for (size_t i = 0; i < n; ++i) {
         const uint64_t h1 = hashes[i], h2 = second_hash(h1);
-        for (uint32_t j = 0; j < l.hashes; ++j) out[i * l.hashes + j] = (h1 + j * h2) % l.bits;
+        for (uint32_t j = 0; j < l.hashes; ++j) out[i * l.hashes + j] = reduce_range(h1 + j * h2, l.bits);
     }
 }
 

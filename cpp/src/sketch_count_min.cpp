@@ -47,7 +47,7 @@ void CountMinSketch::cells(uint64_t h, size_t* out) const {
     // Kirsch-Mitzenmacher: row hashes h1 + row * h2 are as good as independent ones here.
     const uint64_t h1 = mix64(h ^ seed_);
     const uint64_t h2 = mix64(h1) | 1;
-    for (uint32_t r = 0; r < depth_; ++r) out[r] = size_t{r} * width_ + static_cast<size_t>((h1 + r * h2) % width_);
+    for (uint32_t r = 0; r < depth_; ++r) out[r] = size_t{r} * width_ + reduce_range(h1 + r * h2, width_);
 }
 
 void CountMinSketch::positions(const uint64_t* hashes, size_t n, uint64_t* out) const {

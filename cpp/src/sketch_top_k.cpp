@@ -41,7 +41,7 @@ size_t TopK::memory_bytes() const {
 size_t TopK::cell(uint64_t h, uint32_t row) const {
     // Independent hashes per row: with widths as small as 8, double hashing would make
     // whole columns of two items collide in every row.
-    return size_t{row} * width_ + static_cast<size_t>(mix64(h + (uint64_t{row} + 1) * 0x9e3779b97f4a7c15ULL) % width_);
+    return size_t{row} * width_ + reduce_range(mix64(h + (uint64_t{row} + 1) * 0x9e3779b97f4a7c15ULL), width_);
 }
 
 void TopK::sift_down(size_t i) {
@@ -80,7 +80,7 @@ bool TopK::offer(std::string_view item, uint32_t fp, uint64_t estimate, std::str
 }
 
 void TopK::incrby(const std::string_view* items, const uint64_t* hashes, const uint64_t* increments, size_t n,
-                  std::string* expelled, uint8_t* has_expelled) {
+                  std::vector<std::pair<size_t, std::string>>* expelled) {
     if (increments)
         for (size_t i = 0; i < n; ++i)
             if (increments[i] < 1 || increments[i] > UINT32_MAX)
@@ -116,9 +116,7 @@ void TopK::incrby(const std::string_view* items, const uint64_t* hashes, const u
             }
         }
         std::string out;
-        const bool pushed_out = offer(items[i], fp, max_count, &out);
-        if (has_expelled) has_expelled[i] = pushed_out ? 1 : 0;
-        if (expelled && pushed_out) expelled[i] = std::move(out);
+        if (offer(items[i], fp, max_count, &out) && expelled) expelled->emplace_back(i, std::move(out));
     }
 }
 

@@ -103,6 +103,13 @@ inline uint64_t hash_item(int64_t item) {
     return xxhash64(buf, static_cast<size_t>(res.ptr - buf), 0);
 }
 
+/// Maps a uniform 64-bit hash onto [0, n) with a multiply instead of a division
+/// (Lemire's fast range reduction): it uses the high bits of the hash.
+inline uint64_t reduce_range(uint64_t h, uint64_t n) {
+    __extension__ using uint128 = unsigned __int128;  // GCC and Clang; one 64x64 -> 128 multiply
+    return static_cast<uint64_t>((static_cast<uint128>(h) * n) >> 64);
+}
+
 /// splitmix64 finaliser: derives further independent-looking hashes from one.
 inline uint64_t mix64(uint64_t x) {
     x += 0x9e3779b97f4a7c15ULL;

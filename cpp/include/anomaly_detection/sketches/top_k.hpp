@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "anomaly_detection/sketches/hash.hpp"
@@ -29,10 +30,10 @@ public:
     size_t memory_bytes() const;
 
     /// Adds increments[i] (1..2^32-1; null means 1) to items[i] with hash hashes[i], in order.
-    /// When an item enters the top k and pushes another out, expelled[i] gets that item
-    /// and has_expelled[i] = 1 (both may be null).
+    /// When item i enters the top k and pushes another out, (i, that item) is appended to
+    /// expelled (which may be null).
     void incrby(const std::string_view* items, const uint64_t* hashes, const uint64_t* increments, size_t n,
-                std::string* expelled, uint8_t* has_expelled);
+                std::vector<std::pair<size_t, std::string>>* expelled);
     /// Whether the item is currently in the top k.
     bool query(std::string_view item, uint64_t hash) const;
     /// Estimated count of an item from the buckets (an underestimate for most items).
