@@ -9,7 +9,6 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <charconv>
 #include <mutex>
 #include <optional>
 
@@ -40,16 +39,29 @@ private:
     std::optional<py::gil_scoped_release> release_;
 };
 
-/// Items converted to hashes (and, for top-k, to the byte strings the heap keeps).
+/// Items converted to hashes (and, for top-k, to the bytes and kind the heap keeps).
 struct ItemBatch {
     std::vector<uint64_t> hashes;
     std::vector<std::string> texts;
+    std::vector<uint8_t> kinds;
     bool scalar = false;
     bool keep_text = false;
 
     void push(std::string_view s) {
         hashes.push_back(hash_item(s));
-        if (keep_text) texts.emplace_back(s);
+        if (keep_text) {
+            texts.emplace_back(s);
+            kinds.push_back(TopK::kText);
+        }
+    }
+    void push_int(uint64_t bits) {
+        hashes.push_back(hash_int_bits(bits));
+        if (keep_text) {
+            unsigned char b[8];
+            int_item_bytes(bits, b);
+            texts.emplace_back(reinterpret_cast<const char*>(b), 8);
+            kinds.push_back(TopK::kInteger);
+        }
     }
     size_t size() const { return hashes.size(); }
     std::vector<std::string_view> views() const { return {texts.begin(), texts.end()}; }
@@ -80,19 +92,23 @@ void push_object(ItemBatch& b, py::handle o, size_t index) {
         return;
     }
     if (PyIndex_Check(p) && !PyBool_Check(p)) {
-        // Integers are their decimal text, whatever their size or NumPy type.
+        // Integers (NumPy integer scalars included) are their 64 bits.
         auto as_int = py::reinterpret_steal<py::object>(PyNumber_Index(p));
         if (!as_int) throw py::error_already_set();
         int overflow = 0;
         const long long v = PyLong_AsLongLongAndOverflow(as_int.ptr(), &overflow);
         if (v == -1 && PyErr_Occurred()) throw py::error_already_set();
         if (overflow == 0) {
-            char buf[24];
-            const auto res = std::to_chars(buf, buf + sizeof(buf), v);
-            b.push(std::string_view(buf, static_cast<size_t>(res.ptr - buf)));
-        } else {
-            b.push(std::string(py::str(as_int)));
+            b.push_int(static_cast<uint64_t>(v));
+            return;
         }
+        const unsigned long long u = overflow > 0 ? PyLong_AsUnsignedLongLong(as_int.ptr()) : 0;
+        if (overflow < 0 || (u == static_cast<unsigned long long>(-1) && PyErr_Occurred())) {
+            PyErr_Clear();
+            throw std::invalid_argument("items[" + std::to_string(index) +
+                                        "]: expected an integer in [-2**63, 2**64), got " + std::string(py::str(as_int)));
+        }
+        b.push_int(u);
         return;
     }
     throw std::invalid_argument("items[" + std::to_string(index) + "]: expected str, bytes or int, got " +
@@ -104,16 +120,13 @@ void push_ints(ItemBatch& b, const py::array& a) {
     auto arr = py::array_t<Int, py::array::c_style | py::array::forcecast>::ensure(a);
     const Int* data = arr.data();
     const size_t n = static_cast<size_t>(arr.shape(0));
-    b.hashes.resize(n);
-    if (b.keep_text) b.texts.resize(n);
-    MaybeReleaseGil release(n);
-    char buf[24];
-    for (size_t i = 0; i < n; ++i) {
-        const auto res = std::to_chars(buf, buf + sizeof(buf), data[i]);
-        const std::string_view s(buf, static_cast<size_t>(res.ptr - buf));
-        b.hashes[i] = hash_item(s);
-        if (b.keep_text) b.texts[i].assign(s);
+    if (b.keep_text) {
+        for (size_t i = 0; i < n; ++i) b.push_int(static_cast<uint64_t>(data[i]));
+        return;
     }
+    b.hashes.resize(n);
+    MaybeReleaseGil release(n);
+    for (size_t i = 0; i < n; ++i) b.hashes[i] = hash_int_bits(static_cast<uint64_t>(data[i]));
 }
 
 void append_utf8(std::string& out, char32_t c) {
@@ -141,7 +154,10 @@ void push_fixed_width(ItemBatch& b, const py::array& a, char kind) {
     const size_t n = static_cast<size_t>(arr.shape(0));
     const size_t width = static_cast<size_t>(arr.itemsize());
     b.hashes.resize(n);
-    if (b.keep_text) b.texts.resize(n);
+    if (b.keep_text) {
+        b.texts.resize(n);
+        b.kinds.assign(n, TopK::kText);
+    }
     MaybeReleaseGil release(n);
     std::string text;
     for (size_t i = 0; i < n; ++i) {
@@ -284,11 +300,17 @@ py::object result_flags(std::vector<uint8_t>& flags, bool scalar) {
     return std::move(out);
 }
 
-py::str decode(const std::string& s) {
-    // Items given as bytes may not be UTF-8; surrogateescape keeps every byte.
-    PyObject* o = PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), "surrogateescape");
+/// A top-k item as Python sees it: an int, or a str (items given as bytes may not be
+/// UTF-8; surrogateescape keeps every byte).
+py::object decode(const TopK::Entry& e) {
+    if (e.kind == TopK::kInteger) {
+        uint64_t bits = 0;
+        for (int i = 7; i >= 0; --i) bits = (bits << 8) | static_cast<unsigned char>(e.item[static_cast<size_t>(i)]);
+        return py::int_(static_cast<int64_t>(bits));
+    }
+    PyObject* o = PyUnicode_DecodeUTF8(e.item.data(), static_cast<Py_ssize_t>(e.item.size()), "surrogateescape");
     if (!o) throw py::error_already_set();
-    return py::reinterpret_steal<py::str>(o);
+    return py::reinterpret_steal<py::object>(o);
 }
 
 /// A sketch and the mutex that replaces the GIL while the core runs.
@@ -698,11 +720,11 @@ void bind_top_k(py::module_& m) {
                 const ItemBatch b = to_items(items, true);
                 const auto inc = to_increments(increments, b.size());
                 const auto views = b.views();
-                std::vector<std::pair<size_t, std::string>> expelled;
+                std::vector<std::pair<size_t, TopK::Entry>> expelled;
                 run(g, b.size(), [&](TopK& s) {
-                    s.incrby(views.data(), b.hashes.data(), inc.data(), b.size(), &expelled);
+                    s.incrby(views.data(), b.kinds.data(), b.hashes.data(), inc.data(), b.size(), &expelled);
                 });
-                if (b.scalar) return expelled.empty() ? py::object(py::none()) : py::object(decode(expelled[0].second));
+                if (b.scalar) return expelled.empty() ? py::object(py::none()) : decode(expelled[0].second);
                 py::list out(b.size());
                 for (size_t i = 0; i < b.size(); ++i) out[i] = py::none();
                 for (const auto& [i, item] : expelled) out[i] = decode(item);
@@ -743,8 +765,8 @@ void bind_top_k(py::module_& m) {
                 }
                 py::list out;
                 for (const auto& e : entries) {
-                    if (with_count) out.append(py::make_tuple(decode(e.item), e.count));
-                    else out.append(decode(e.item));
+                    if (with_count) out.append(py::make_tuple(decode(e), e.count));
+                    else out.append(decode(e));
                 }
                 return out;
             },

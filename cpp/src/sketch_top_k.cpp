@@ -29,7 +29,7 @@ TopK::TopK(uint32_t k, uint32_t width, uint32_t depth, double decay, uint64_t se
     decay_table_.resize(kDecayTable);
     for (size_t i = 0; i < kDecayTable; ++i) decay_table_[i] = std::pow(decay, static_cast<double>(i));
     buckets_.assign(size_t{width} * depth, Bucket{0, 0});
-    heap_.assign(k, HeapEntry{0, 0, {}});
+    heap_.assign(k, HeapEntry{0, 0, kText, {}});
 }
 
 size_t TopK::memory_bytes() const {
@@ -63,7 +63,7 @@ TopK::HeapEntry* TopK::find(std::string_view item, uint32_t fp) {
     return nullptr;
 }
 
-bool TopK::offer(std::string_view item, uint32_t fp, uint64_t estimate, std::string* expelled) {
+bool TopK::offer(std::string_view item, uint8_t kind, uint32_t fp, uint64_t estimate, Entry* expelled) {
     if (estimate < heap_[0].count || estimate == 0) return false;
     if (HeapEntry* e = find(item, fp)) {
         e->count = std::max(e->count, estimate);
@@ -71,16 +71,17 @@ bool TopK::offer(std::string_view item, uint32_t fp, uint64_t estimate, std::str
         return false;
     }
     const bool had = heap_[0].count > 0;
-    if (had && expelled) *expelled = std::move(heap_[0].item);
+    if (had && expelled) *expelled = Entry{std::move(heap_[0].item), heap_[0].count, heap_[0].kind};
     heap_[0].item.assign(item.data(), item.size());
+    heap_[0].kind = kind;
     heap_[0].fp = fp;
     heap_[0].count = estimate;
     sift_down(0);
     return had;
 }
 
-void TopK::incrby(const std::string_view* items, const uint64_t* hashes, const uint64_t* increments, size_t n,
-                  std::vector<std::pair<size_t, std::string>>* expelled) {
+void TopK::incrby(const std::string_view* items, const uint8_t* kinds, const uint64_t* hashes,
+                  const uint64_t* increments, size_t n, std::vector<std::pair<size_t, Entry>>* expelled) {
     if (increments)
         for (size_t i = 0; i < n; ++i)
             if (increments[i] < 1 || increments[i] > UINT32_MAX)
@@ -115,8 +116,9 @@ void TopK::incrby(const std::string_view* items, const uint64_t* hashes, const u
                 }
             }
         }
-        std::string out;
-        if (offer(items[i], fp, max_count, &out) && expelled) expelled->emplace_back(i, std::move(out));
+        Entry out;
+        if (offer(items[i], kinds ? kinds[i] : uint8_t{kText}, fp, max_count, &out) && expelled)
+            expelled->emplace_back(i, std::move(out));
     }
 }
 
@@ -137,7 +139,7 @@ uint64_t TopK::count(uint64_t hash) const {
 std::vector<TopK::Entry> TopK::list() const {
     std::vector<Entry> out;
     for (const auto& e : heap_)
-        if (e.count > 0) out.push_back({e.item, e.count});
+        if (e.count > 0) out.push_back({e.item, e.count, e.kind});
     std::sort(out.begin(), out.end(), [](const Entry& a, const Entry& b) {
         return a.count != b.count ? a.count > b.count : a.item < b.item;
     });
@@ -154,7 +156,7 @@ void TopK::merge(const TopK& other) {
         if (e.count > 0) {
             const uint64_t h = hash_item(e.item);
             const bool in_other = const_cast<TopK&>(other).find(e.item, e.fp) != nullptr;
-            candidates.push_back({in_other ? e.count : sat_add(e.count, other.count(h)), e.fp, e.item});
+            candidates.push_back({in_other ? e.count : sat_add(e.count, other.count(h)), e.fp, e.kind, e.item});
         }
     for (const auto& e : other.heap_)
         if (e.count > 0) {
@@ -164,7 +166,7 @@ void TopK::merge(const TopK& other) {
                     c.count = sat_add(c.count, e.count);
                     merged = true;
                 }
-            if (!merged) candidates.push_back({sat_add(e.count, count(hash_item(e.item))), e.fp, e.item});
+            if (!merged) candidates.push_back({sat_add(e.count, count(hash_item(e.item))), e.fp, e.kind, e.item});
         }
     // Buckets: equal fingerprints add up; different ones cancel out, the larger keeping the rest.
     for (size_t i = 0; i < buckets_.size(); ++i) {
@@ -184,7 +186,7 @@ void TopK::merge(const TopK& other) {
     std::sort(candidates.begin(), candidates.end(),
               [](const HeapEntry& a, const HeapEntry& b) { return a.count > b.count; });
     candidates.resize(std::min<size_t>(candidates.size(), k_));
-    heap_.assign(k_, HeapEntry{0, 0, {}});
+    heap_.assign(k_, HeapEntry{0, 0, kText, {}});
     std::copy(candidates.begin(), candidates.end(), heap_.begin());
     // A list sorted by decreasing count is not a min-heap; rebuild it.
     for (size_t i = heap_.size() / 2 + 1; i-- > 0;) sift_down(i);
@@ -204,6 +206,7 @@ std::string TopK::to_bytes() const {
     for (const auto& e : heap_) {
         w.put<uint64_t>(e.count);
         w.put<uint32_t>(e.fp);
+        w.put<uint8_t>(e.kind);
         w.put_string(e.item);
     }
     return io::seal(io::Family::top_k, kVersion, w.str());
@@ -233,7 +236,10 @@ TopK TopK::from_bytes(std::string_view blob) {
     for (auto& e : t.heap_) {
         e.count = r.get<uint64_t>("heap count");
         e.fp = r.get<uint32_t>("heap fingerprint");
+        e.kind = r.get<uint8_t>("heap item kind");
         e.item = r.get_string(kMaxItemBytes, "heap item");
+        if (e.kind > kInteger || (e.kind == kInteger && e.item.size() != 8))
+            io::corruption("heap item kind: expected text, or an integer of 8 bytes");
         if (e.count > 0 && e.fp != fingerprint(hash_item(e.item))) io::corruption("heap item does not match its fingerprint");
     }
     r.expect_end();

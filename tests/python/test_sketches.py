@@ -46,15 +46,22 @@ ALL = list(build_golden().items())
 
 
 def test_items_of_every_kind_hash_alike():
-    expected = hash_items(["42", "héllo", "x"])
-    assert hash_items([42, "héllo", b"x"]).tolist() == expected.tolist()
+    expected = hash_items([42, "héllo", "x"])
+    assert hash_items([42, "héllo".encode(), b"x"]).tolist() == expected.tolist()
     assert hash_items(np.array([42], dtype=np.int32))[0] == expected[0]
     assert hash_items(np.array([42], dtype=np.uint64))[0] == expected[0]
     assert hash_items(np.array(["42", "héllo"]))[1] == expected[1]
     assert hash_items(np.array([b"x"]))[0] == expected[2]
-    assert hash_items(np.array(["42", b"x"], dtype=object)).tolist() == [expected[0], expected[2]]
+    assert hash_items(np.array([42, b"x"], dtype=object)).tolist() == [expected[0], expected[2]]
     assert hash_items(np.int64(42))[0] == expected[0]
-    assert hash_items(2**70)[0] == hash_items(str(2**70))[0]
+    # An int is its 8 little-endian bytes, not its decimal text.
+    assert hash_items(42)[0] == hash_items((42).to_bytes(8, "little"))[0]
+    assert hash_items(42)[0] != hash_items("42")[0]
+    assert hash_items(-1)[0] == hash_items(2**64 - 1)[0]
+    with pytest.raises(ValueError, match="items"):
+        hash_items(2**70)
+    with pytest.raises(ValueError, match="items"):
+        hash_items([-(2**63) - 1])
 
 
 def test_hash_is_xxhash64_and_stable():
@@ -281,6 +288,14 @@ def test_top_k_api():
     assert tk.list(with_count=True)[0] == ("b", 15)
     with pytest.raises(ValueError, match="merge"):
         tk.merge(TopK(3, width=20, depth=4))
+
+
+def test_top_k_returns_items_as_they_came():
+    tk = TopK(3, width=20, depth=4)
+    tk.incrby([7, "seven", b"bytes"], [5, 4, 3])
+    assert tk.list() == [7, "seven", "bytes"]
+    assert tk.query(np.array([7])).tolist() == [True]
+    assert tk.query("7") is False
 
 
 def test_top_k_is_seeded_and_repeatable():

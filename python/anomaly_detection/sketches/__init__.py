@@ -1,7 +1,8 @@
 """Probabilistic sketches on the C++ core, and variants shared through stock Redis.
 
 Items are ``str``, ``bytes``, ``int`` or NumPy arrays of ints or strings, hashed with
-xxHash64 so every process and platform agrees (an int hashes as its decimal text).
+xxHash64 so every process and platform agrees: text as its UTF-8 bytes, an int as its
+8-byte little-endian value (see :func:`hash_items`).
 """
 
 from __future__ import annotations

@@ -15,8 +15,9 @@ __all__ = ["HyperLogLog", "hash_items"]
 
 def hash_items(items: Items) -> np.ndarray:
     """The 64-bit hashes every sketch uses: xxHash64 (seed 0) of the item's bytes, where
-    a ``str`` is its UTF-8 and an ``int`` its decimal text. Stable across processes and
-    platforms (never Python's ``hash()``).
+    a ``str`` is its UTF-8 (so ``"a"`` and ``b"a"`` are one item) and an ``int`` its 8-byte
+    little-endian two's-complement value (``[-2**63, 2**64)``; ``42`` and ``"42"`` are two
+    items). Stable across processes and platforms (never Python's ``hash()``).
 
     >>> int(hash_items(["a"])[0]) == 0xD24EC4F1A98C6E5B
     True
