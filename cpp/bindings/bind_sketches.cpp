@@ -225,7 +225,15 @@ ItemBatch to_items(py::handle items, bool keep_text = false) {
 }
 
 /// Non-negative integer increments: one int for every item, or one per item.
-std::vector<uint64_t> to_increments(py::handle inc, size_t n) {
+struct Increments {
+    uint64_t constant = 1;
+    std::vector<uint64_t> per_item;  // empty when one constant applies to every item
+    const uint64_t* data() const { return per_item.empty() ? nullptr : per_item.data(); }
+    /// Materialised per-item values (for cores that take no constant).
+    std::vector<uint64_t> expanded(size_t n) const { return per_item.empty() ? std::vector<uint64_t>(n, constant) : per_item; }
+};
+
+Increments to_increments(py::handle inc, size_t n) {
     if (PyIndex_Check(inc.ptr()) && !PyBool_Check(inc.ptr()) && !py::isinstance<py::array>(inc)) {
         const auto v = py::reinterpret_steal<py::object>(PyNumber_Index(inc.ptr()));
         if (!v) throw py::error_already_set();
@@ -234,7 +242,9 @@ std::vector<uint64_t> to_increments(py::handle inc, size_t n) {
         if (overflow != 0 || x < 0)
             throw std::invalid_argument("increments: expected a non-negative 64-bit integer, got " +
                                         std::string(py::str(v)));
-        return std::vector<uint64_t>(n, static_cast<uint64_t>(x));
+        Increments out;
+        out.constant = static_cast<uint64_t>(x);
+        return out;
     }
     py::array a = py::module_::import("numpy").attr("asarray")(inc);
     const char kind = a.dtype().kind();
@@ -243,19 +253,21 @@ std::vector<uint64_t> to_increments(py::handle inc, size_t n) {
                                     " integers");
     if (kind != 'i' && kind != 'u')
         throw std::invalid_argument("increments: expected integers, got dtype " + std::string(py::str(a.dtype())));
-    std::vector<uint64_t> out(n);
+    Increments out;
+    out.per_item.resize(n);
     if (kind == 'u') {
         auto u = py::array_t<uint64_t, py::array::c_style | py::array::forcecast>::ensure(a);
-        std::copy(u.data(), u.data() + n, out.begin());
+        std::copy(u.data(), u.data() + n, out.per_item.begin());
     } else {
         auto s = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(a);
         for (size_t i = 0; i < n; ++i) {
             if (s.data()[i] < 0)
                 throw std::invalid_argument("increments[" + std::to_string(i) + "]: expected >= 0, got " +
                                             std::to_string(s.data()[i]));
-            out[i] = static_cast<uint64_t>(s.data()[i]);
+            out.per_item[i] = static_cast<uint64_t>(s.data()[i]);
         }
     }
+    if (n == 0) out.constant = 0;
     return out;
 }
 
@@ -384,7 +396,9 @@ void bind_count_min(py::module_& m) {
                 const auto inc = to_increments(increments, b.size());
                 U64Out out(b.size(), b.scalar);
                 uint64_t* po = out.data();
-                run(g, b.size(), [&](CountMinSketch& s) { s.incrby(b.hashes.data(), inc.data(), b.size(), po); });
+                run(g, b.size(), [&](CountMinSketch& s) {
+                    s.incrby(b.hashes.data(), inc.data(), b.size(), po, inc.constant);
+                });
                 return out.result();
             },
             py::arg("items"), py::arg("increments") = 1,
@@ -718,7 +732,7 @@ void bind_top_k(py::module_& m) {
             "incrby",
             [](G& g, py::handle items, py::handle increments) -> py::object {
                 const ItemBatch b = to_items(items, true);
-                const auto inc = to_increments(increments, b.size());
+                const auto inc = to_increments(increments, b.size()).expanded(b.size());
                 const auto views = b.views();
                 std::vector<std::pair<size_t, TopK::Entry>> expelled;
                 run(g, b.size(), [&](TopK& s) {

@@ -64,49 +64,67 @@ uint64_t CountMinSketch::estimate(const size_t* c) const {
     return m;
 }
 
-bool CountMinSketch::apply(const uint64_t* hashes, const uint64_t* increments, size_t n, uint64_t* estimates_out) {
-    size_t cell[64];
+bool CountMinSketch::apply(const uint64_t* hashes, const uint64_t* increments, uint64_t constant, size_t n,
+                           uint64_t* estimates_out, bool checked) {
+    // The cells of the next item are computed and prefetched while this one is updated:
+    // for sketches beyond the L1 cache the loads, not the arithmetic, set the pace.
+    size_t a[64], b[64];
+    size_t* cur = a;
+    size_t* next = b;
+    if (n > 0) cells(hashes[0], cur);
     for (size_t i = 0; i < n; ++i) {
-        const uint64_t inc = increments[i];
+        if (i + 1 < n) {
+            cells(hashes[i + 1], next);
+            for (uint32_t r = 0; r < depth_; ++r) __builtin_prefetch(&counters_[next[r]], 1);
+        }
+        const uint64_t inc = increments ? increments[i] : constant;
         uint64_t est = UINT64_MAX;
-        cells(hashes[i], cell);
         if (conservative_) {
-            const uint64_t target = estimate(cell) + inc;
-            if (target > kMaxCounter) return false;
+            const uint64_t target = estimate(cur) + inc;
+            if (checked && target > kMaxCounter) return false;
             for (uint32_t r = 0; r < depth_; ++r) {
-                auto& c = counters_[cell[r]];
+                auto& c = counters_[cur[r]];
                 if (c < target) c = static_cast<counter_type>(target);
             }
             est = target;
         } else {
             for (uint32_t r = 0; r < depth_; ++r) {
-                auto& c = counters_[cell[r]];
+                auto& c = counters_[cur[r]];
                 const uint64_t v = uint64_t{c} + inc;
-                if (v > kMaxCounter) return false;
+                if (checked && v > kMaxCounter) return false;
                 c = static_cast<counter_type>(v);
                 est = std::min(est, v);
             }
         }
         if (estimates_out) estimates_out[i] = est;
+        std::swap(cur, next);
     }
     return true;
 }
 
-void CountMinSketch::incrby(const uint64_t* hashes, const uint64_t* increments, size_t n, uint64_t* estimates_out) {
+void CountMinSketch::incrby(const uint64_t* hashes, const uint64_t* increments, size_t n, uint64_t* estimates_out,
+                            uint64_t constant_increment) {
     uint64_t sum = 0;
-    for (size_t i = 0; i < n; ++i) {
-        if (increments[i] > kMaxCounter)
-            throw std::invalid_argument("increments[" + std::to_string(i) + "]: expected at most 2^32 - 1, got " +
-                                      std::to_string(increments[i]));
-        sum = saturating_add(sum, increments[i]);
+    if (increments) {
+        for (size_t i = 0; i < n; ++i) {
+            if (increments[i] > kMaxCounter)
+                throw std::invalid_argument("increments[" + std::to_string(i) + "]: expected at most 2^32 - 1, got " +
+                                            std::to_string(increments[i]));
+            sum = saturating_add(sum, increments[i]);
+        }
+    } else {
+        if (constant_increment > kMaxCounter)
+            throw std::invalid_argument("increment: expected at most 2^32 - 1, got " +
+                                        std::to_string(constant_increment));
+        sum = saturating_mul(constant_increment, n);
     }
     // Every counter is at most total_, so below this bound no counter can overflow
-    // and the batch needs no undo copy.
+    // and the batch needs neither checks nor an undo copy.
     if (saturating_add(total_, sum) <= kMaxCounter) {
-        apply(hashes, increments, n, estimates_out);
+        apply(hashes, increments, constant_increment, n, estimates_out, false);
     } else {
         std::vector<counter_type> backup = counters_;
-        if (!apply(hashes, increments, n, estimates_out)) {
+        if (!apply(hashes, increments, constant_increment, n, estimates_out, true)) {
             counters_.swap(backup);
             throw std::overflow_error("count-min counter would exceed 2^32 - 1; nothing was added");
         }

@@ -37,10 +37,12 @@ public:
     /// Counter indices (row * width + column) of each item hash: out has n * depth entries.
     /// These are the positions a shared sketch increments on the server.
     void positions(const uint64_t* hashes, size_t n, uint64_t* out) const;
-    /// Adds increments[i] to item hashes[i], in order; estimates_out[i] (may be null) gets
-    /// the estimate right after that increment. Throws std::overflow_error, changing nothing,
-    /// when a counter would pass 2^32 - 1.
-    void incrby(const uint64_t* hashes, const uint64_t* increments, size_t n, uint64_t* estimates_out);
+    /// Adds increments[i] (or constant_increment to every item when increments is null) to
+    /// item hashes[i], in order; estimates_out[i] (may be null) gets the estimate right after
+    /// that increment. Throws std::overflow_error, changing nothing, when a counter would
+    /// pass 2^32 - 1, and std::invalid_argument for an increment above 2^32 - 1.
+    void incrby(const uint64_t* hashes, const uint64_t* increments, size_t n, uint64_t* estimates_out,
+                uint64_t constant_increment = 1);
     /// Estimated count of each item hash.
     void query(const uint64_t* hashes, size_t n, uint64_t* out) const;
     /// this += sum(weights[i] * others[i]), saturating; refuses other dimensions or seeds.
@@ -55,7 +57,8 @@ public:
 private:
     void cells(uint64_t h, size_t* out) const;
     uint64_t estimate(const size_t* cells) const;
-    bool apply(const uint64_t* hashes, const uint64_t* increments, size_t n, uint64_t* estimates_out);
+    bool apply(const uint64_t* hashes, const uint64_t* increments, uint64_t constant, size_t n,
+               uint64_t* estimates_out, bool checked);
 
     uint32_t width_;
     uint32_t depth_;
