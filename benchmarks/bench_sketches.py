@@ -190,8 +190,10 @@ def bench_quantiles(values: np.ndarray, single: np.ndarray, repeat: int) -> list
         ("t-digest vs DS KLL k=200", kll_batch, kll_single, kll),
     ):
         t_tb, t_ts = best_time(batch, repeat), best_time(one, repeat)
-        mem_t = sketch.get_serialized_size_bytes() if hasattr(sketch, "get_serialized_size_bytes") else len(
-            sketch.serialize()
+        mem_t = (
+            sketch.get_serialized_size_bytes()
+            if hasattr(sketch, "get_serialized_size_bytes")
+            else len(sketch.serialize())
         )
         rows.append(
             {
@@ -262,7 +264,9 @@ def main() -> None:
     single = data[: args.single]
     values = rng.lognormal(size=args.n)
 
-    print(f"# sketches vs datasketches {ds.__name__} | {platform.processor() or platform.machine()} | n={args.n:,}")
+    print(
+        f"# sketches vs datasketches {ds.__name__} | {platform.processor() or platform.machine()} | n={args.n:,}"
+    )
     rows = [bench_count_min(data, single, args.repeat), bench_hll(data, single, args.repeat)]
     rows += bench_quantiles(values, values[: args.single], args.repeat)
     rows.append(bench_frequent(data, single, args.repeat))

@@ -131,5 +131,5 @@ def test_resealed_payload_mutations_are_parsed_safely(index):
 @given(data=st.binary(max_size=200))
 def test_arbitrary_bytes_never_load_as_anything_unexpected(data):
     for cls in (CountMinSketch, HyperLogLog, TDigest, BloomFilter, CuckooFilter, TopK):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="possible corruption"):
             cls.from_bytes(data)

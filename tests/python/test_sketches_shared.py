@@ -28,9 +28,9 @@ def test_sketch_key_layout_and_bad_names():
     assert sketch_key("endpoints") == "anomaly:sketch:endpoints"
     assert sketch_key("users", prefix="tenant1") == "tenant1:sketch:users"
     for bad in ("a:b", "a*", "", "x y", "{x}", "a" * 201):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=r"name|sensor"):
             sketch_key(bad)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="expected str"):
         sketch_key(3)  # type: ignore[arg-type]
 
 

@@ -5,22 +5,24 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
-from typing import Any, ClassVar, TypeVar, Union
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["Items", "check_float", "check_int"]
 
 #: One item (``str``, ``bytes`` or ``int``) or a batch: a sequence or 1-D NumPy array of them.
-Items = Union[str, bytes, int, Sequence[Union[str, bytes, int]], np.ndarray]
-
-_S = TypeVar("_S", bound="Sketch")
+Items = str | bytes | int | Sequence[str | bytes | int] | np.ndarray
 
 
 def check_int(name: str, value: Any, low: int, high: int) -> int:
     """Return ``value`` as an int in ``[low, high]`` or raise ValueError saying what came."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name}: expected an integer in [{low}, {high}], got {value!r}")
+        # Bad input is a ValueError throughout the package (DESIGN.md), types included.
+        raise ValueError(f"{name}: expected an integer in [{low}, {high}], got {value!r}")  # noqa: TRY004
     if not low <= int(value) <= high:
         raise ValueError(f"{name}: expected an integer in [{low}, {high}], got {value}")
     return int(value)
@@ -48,21 +50,21 @@ class Sketch:
         return self._native.to_bytes()
 
     @classmethod
-    def from_bytes(cls: type[_S], data: bytes) -> _S:
+    def from_bytes(cls, data: bytes) -> Self:
         """Restore a sketch from :meth:`to_bytes`; raise ValueError on corrupt or foreign bytes."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise ValueError(f"data: expected bytes, got {type(data).__name__}")
+            raise ValueError(f"data: expected bytes, got {type(data).__name__}")  # noqa: TRY004
         obj = cls.__new__(cls)
         obj._native = cls._native_type.from_bytes(bytes(data))
         return obj
 
     @classmethod
-    def _wrap(cls: type[_S], native: Any) -> _S:
+    def _wrap(cls, native: Any) -> Self:
         obj = cls.__new__(cls)
         obj._native = native
         return obj
 
-    def copy(self: _S) -> _S:
+    def copy(self) -> Self:
         """An independent copy."""
         return type(self).from_bytes(self.to_bytes())
 
@@ -76,7 +78,9 @@ class Sketch:
         natives = []
         for other in others:
             if type(other) is not type(self):
-                raise ValueError(f"merge: expected {type(self).__name__} sketches, got {type(other).__name__}")
+                raise ValueError(
+                    f"merge: expected {type(self).__name__} sketches, got {type(other).__name__}"
+                )
             natives.append(other._native)
         return natives
 

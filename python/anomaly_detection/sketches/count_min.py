@@ -51,7 +51,9 @@ class CountMinSketch(Sketch):
         )
 
     @classmethod
-    def from_dims(cls, width: int, depth: int, *, conservative: bool = False, seed: int = 0) -> CountMinSketch:
+    def from_dims(
+        cls, width: int, depth: int, *, conservative: bool = False, seed: int = 0
+    ) -> CountMinSketch:
         """A sketch of ``depth`` rows of ``width`` counters."""
         return cls(width, depth, conservative=conservative, seed=seed)
 
@@ -111,7 +113,9 @@ class CountMinSketch(Sketch):
         sketch increments on the server."""
         return self._native.positions(items)
 
-    def merge(self, others: CountMinSketch | Sequence[CountMinSketch], weights: Sequence[int] | None = None) -> None:
+    def merge(
+        self, others: CountMinSketch | Sequence[CountMinSketch], weights: Sequence[int] | None = None
+    ) -> None:
         """Add ``sum(weights[i] * others[i])`` to this sketch, saturating at ``2**32 - 1``.
 
         The others must have the same width, depth and seed (else ``ValueError``).
@@ -132,7 +136,9 @@ class CountMinSketch(Sketch):
         """Replace every counter (for example with a snapshot of a shared sketch)."""
         arr = np.asarray(counters)
         if arr.dtype.kind not in "iu" or arr.size != self.width * self.depth:
-            raise ValueError(f"counters: expected {self.width * self.depth} integers, got {arr.dtype} x {arr.size}")
+            raise ValueError(
+                f"counters: expected {self.width * self.depth} integers, got {arr.dtype} x {arr.size}"
+            )
         if arr.size and (arr.min() < 0 or arr.max() > _MAX_COUNTER):
             raise ValueError("counters: expected values in [0, 2**32 - 1]")
         self._native.load_counters(arr.reshape(-1).astype(np.uint32))

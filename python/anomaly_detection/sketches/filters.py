@@ -39,7 +39,9 @@ class BloomFilter(Sketch):
     _native_type = _core.BloomFilter
     __slots__ = ()
 
-    def __init__(self, capacity: int, error_rate: float = 0.01, expansion: int = 2, *, non_scaling: bool = False) -> None:
+    def __init__(
+        self, capacity: int, error_rate: float = 0.01, expansion: int = 2, *, non_scaling: bool = False
+    ) -> None:
         self._native = _core.BloomFilter(
             check_int("capacity", capacity, 1, 2**40),
             check_float("error_rate", error_rate, 0.0, 1.0 - 1e-12),
@@ -125,7 +127,13 @@ class CuckooFilter(Sketch):
     __slots__ = ()
 
     def __init__(
-        self, capacity: int, bucket_size: int = 2, max_iterations: int = 20, expansion: int = 1, *, seed: int = 0
+        self,
+        capacity: int,
+        bucket_size: int = 2,
+        max_iterations: int = 20,
+        expansion: int = 1,
+        *,
+        seed: int = 0,
     ) -> None:
         self._native = _core.CuckooFilter(
             check_int("capacity", capacity, 2, 2**32),

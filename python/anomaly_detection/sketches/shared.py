@@ -63,9 +63,9 @@ def sketch_key(name: str, *, prefix: str = "anomaly") -> str:
     'anomaly:sketch:endpoints'
     """
     if not isinstance(name, str):
-        raise ValueError(f"name: expected str, got {type(name).__name__}")
+        raise ValueError(f"name: expected str, got {type(name).__name__}")  # noqa: TRY004
     if not isinstance(prefix, str):
-        raise ValueError(f"prefix: expected str, got {type(prefix).__name__}")
+        raise ValueError(f"prefix: expected str, got {type(prefix).__name__}")  # noqa: TRY004
     _core.check_sensor_name(name)
     _core.check_sensor_name(prefix)
     return f"{prefix}:sketch:{name}"
@@ -92,7 +92,9 @@ class _SharedBase:
         self.client.set(self.meta_key, meta, nx=True)
         stored = self.client.get(self.meta_key)
         if stored is not None and (stored.decode() if isinstance(stored, bytes) else stored) != meta:
-            raise ValueError(f"{self.key} already holds a sketch with other parameters: {stored!r}, wanted {meta}")
+            raise ValueError(
+                f"{self.key} already holds a sketch with other parameters: {stored!r}, wanted {meta}"
+            )
 
     def delete(self) -> None:
         """Remove the shared state and its parameters."""
@@ -127,9 +129,13 @@ class SharedCountMinSketch(_SharedBase):
 
     _family = "count_min"
 
-    def __init__(self, client: Any, name: str, width: int, depth: int, *, seed: int = 0, prefix: str = "anomaly") -> None:
+    def __init__(
+        self, client: Any, name: str, width: int, depth: int, *, seed: int = 0, prefix: str = "anomaly"
+    ) -> None:
         self._local = CountMinSketch(width, depth, seed=seed)
-        super().__init__(client, name, {"width": self._local.width, "depth": self._local.depth, "seed": seed}, prefix)
+        super().__init__(
+            client, name, {"width": self._local.width, "depth": self._local.depth, "seed": seed}, prefix
+        )
 
     @classmethod
     def from_error(
@@ -152,7 +158,9 @@ class SharedCountMinSketch(_SharedBase):
         values = np.empty(len(unique), dtype=np.uint64)
         for start in range(0, len(unique), _CHUNK):
             ops: list[Any] = ["OVERFLOW", "SAT"]
-            for pos, amount in zip(unique[start : start + _CHUNK].tolist(), sums[start : start + _CHUNK].tolist(), strict=True):
+            for pos, amount in zip(
+                unique[start : start + _CHUNK].tolist(), sums[start : start + _CHUNK].tolist(), strict=True
+            ):
                 ops += ["INCRBY", "u32", f"#{pos}", int(min(amount, 2**32 - 1))]
             values[start : start + _CHUNK] = _bitfield(self.client, self.key, ops)
         estimates = values[inverse].reshape(n, depth).min(axis=1)
@@ -211,7 +219,9 @@ class SharedBloomFilter(_SharedBase):
 
     _family = "bloom"
 
-    def __init__(self, client: Any, name: str, capacity: int, error_rate: float = 0.01, *, prefix: str = "anomaly") -> None:
+    def __init__(
+        self, client: Any, name: str, capacity: int, error_rate: float = 0.01, *, prefix: str = "anomaly"
+    ) -> None:
         self._local = BloomFilter(capacity, error_rate, non_scaling=True)
         if self._local.info()["bits"] > 2**32:
             raise ValueError("capacity and error_rate: a shared Bloom filter holds at most 2**32 bits")
@@ -367,7 +377,10 @@ return out
         if self._buckets > 2**31:
             raise ValueError("capacity: a shared cuckoo filter holds at most 2**31 buckets")
         super().__init__(
-            client, name, {"capacity": capacity, "bucket_size": bucket_size, "max_iterations": max_iterations}, prefix
+            client,
+            name,
+            {"capacity": capacity, "bucket_size": bucket_size, "max_iterations": max_iterations},
+            prefix,
         )
         self._script = client.register_script(self._SCRIPT)
 
@@ -419,7 +432,9 @@ class _ShardedBase(_SharedBase):
     every update; reads merge every worker's shard. Each worker writes only its own field,
     so no update is lost; a worker restarted with the same ``worker_id`` resumes its shard."""
 
-    def __init__(self, client: Any, name: str, params: dict[str, Any], prefix: str, worker_id: str | None) -> None:
+    def __init__(
+        self, client: Any, name: str, params: dict[str, Any], prefix: str, worker_id: str | None
+    ) -> None:
         super().__init__(client, name, params, prefix)
         if worker_id is None:
             worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
@@ -438,7 +453,8 @@ class _ShardedBase(_SharedBase):
         """Every worker's shard, loaded (``ValueError`` if one is corrupt)."""
         raw = self.client.hgetall(self.key)
         return {
-            (k.decode() if isinstance(k, bytes) else k): type(self._local).from_bytes(v) for k, v in raw.items()
+            (k.decode() if isinstance(k, bytes) else k): type(self._local).from_bytes(v)
+            for k, v in raw.items()
         }
 
     def merged(self) -> Any:
@@ -458,7 +474,13 @@ class SharedTDigest(_ShardedBase):
     _family = "t_digest"
 
     def __init__(
-        self, client: Any, name: str, compression: float = 100.0, *, prefix: str = "anomaly", worker_id: str | None = None
+        self,
+        client: Any,
+        name: str,
+        compression: float = 100.0,
+        *,
+        prefix: str = "anomaly",
+        worker_id: str | None = None,
     ) -> None:
         self._local = TDigest(compression)
         super().__init__(client, name, {"compression": self._local.compression}, prefix, worker_id)
@@ -501,7 +523,9 @@ class SharedTopK(_ShardedBase):
         worker_id: str | None = None,
     ) -> None:
         self._local = TopK(k, width, depth, decay, seed=seed)
-        super().__init__(client, name, {"k": k, "width": width, "depth": depth, "decay": decay}, prefix, worker_id)
+        super().__init__(
+            client, name, {"k": k, "width": width, "depth": depth, "decay": decay}, prefix, worker_id
+        )
 
     def incrby(self, items: Items, increments: Any = 1) -> Any:
         """Add locally and write this worker's shard; returns what left this worker's top k."""

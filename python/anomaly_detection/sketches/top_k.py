@@ -64,11 +64,13 @@ class TopK(Sketch):
     def decay(self) -> float:
         return self._native.decay
 
-    def add(self, items: Items) -> str | None | list[str | None]:
+    def add(self, items: Items) -> str | list[str | None] | None:
         """Count each item once; return, per item, the item it pushed out of the top k (or None)."""
         return self._native.incrby(items, 1)
 
-    def incrby(self, items: Items, increments: int | Sequence[int] | np.ndarray = 1) -> str | None | list[str | None]:
+    def incrby(
+        self, items: Items, increments: int | Sequence[int] | np.ndarray = 1
+    ) -> str | list[str | None] | None:
         """Add increments (1..2**32-1, one for all or one per item); return what each pushed out."""
         return self._native.incrby(items, increments)
 
