@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 
@@ -13,6 +14,8 @@ namespace {
 constexpr uint16_t kVersion = 1;
 constexpr double kPi = 3.14159265358979323846;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr size_t kBulkThreshold = 4096;
+constexpr size_t kBulkChunk = size_t{1} << 16;
 
 void check_compression(double c) {
     if (!(c >= 10.0 && c <= 10000.0))
@@ -46,6 +49,10 @@ void TDigest::add(const double* values, const double* weights, size_t n) {
             throw std::invalid_argument("weights[" + std::to_string(i) + "]: expected a finite positive number, got " +
                                         std::to_string(weights[i]));
     }
+    if (!weights && n >= kBulkThreshold) {
+        add_bulk(values, n);
+        return;
+    }
     for (size_t i = 0; i < n; ++i) {
         const double w = weights ? weights[i] : 1.0;
         buffer_.push_back({values[i], w});
@@ -56,8 +63,81 @@ void TDigest::add(const double* values, const double* weights, size_t n) {
     }
 }
 
+namespace {
+
+// Doubles as unsigned keys with the same order (flip the sign bit of positives, every bit of negatives).
+inline uint64_t order_key(double v) {
+    uint64_t u;
+    std::memcpy(&u, &v, 8);
+    return (u >> 63) ? ~u : (u | 0x8000000000000000ULL);
+}
+
+inline double from_order_key(uint64_t k) {
+    const uint64_t u = (k >> 63) ? (k & 0x7fffffffffffffffULL) : ~k;
+    double v;
+    std::memcpy(&v, &u, 8);
+    return v;
+}
+
+// LSD radix sort, 11 bits a pass; passes where every key shares the digit are skipped
+// (the sign and exponent bits of real data mostly do).
+void radix_sort(std::vector<uint64_t>& keys, std::vector<uint64_t>& scratch) {
+    constexpr int kBits = 11;
+    constexpr size_t kBuckets = size_t{1} << kBits;
+    scratch.resize(keys.size());
+    std::vector<size_t> count(kBuckets);
+    for (int shift = 0; shift < 64; shift += kBits) {
+        std::fill(count.begin(), count.end(), 0);
+        for (uint64_t k : keys) ++count[(k >> shift) & (kBuckets - 1)];
+        if (count[(keys.front() >> shift) & (kBuckets - 1)] == keys.size()) continue;
+        size_t sum = 0;
+        for (auto& c : count) {
+            const size_t c0 = c;
+            c = sum;
+            sum += c0;
+        }
+        for (uint64_t k : keys) scratch[count[(k >> shift) & (kBuckets - 1)]++] = k;
+        keys.swap(scratch);
+    }
+}
+
+}  // namespace
+
+void TDigest::add_bulk(const double* values, size_t n) {
+    // Large unweighted batches skip the small buffer: each chunk is radix sorted, merged
+    // with the (sorted) centroids and folded once, instead of comparison-sorting every
+    // few hundred points. The digest is the same kind a merging t-digest builds.
+    flush();
+    std::vector<uint64_t> keys, scratch;
+    std::vector<Centroid> merged;
+    for (size_t start = 0; start < n; start += kBulkChunk) {
+        const size_t m = std::min(kBulkChunk, n - start);
+        keys.resize(m);
+        for (size_t i = 0; i < m; ++i) keys[i] = order_key(values[start + i]);
+        radix_sort(keys, scratch);
+        min_ = std::min(min_, from_order_key(keys.front()));
+        max_ = std::max(max_, from_order_key(keys.back()));
+        merged.clear();
+        merged.reserve(m + centroids_.size());
+        size_t c = 0;
+        for (size_t i = 0; i < m; ++i) {
+            const double v = from_order_key(keys[i]);
+            while (c < centroids_.size() && centroids_[c].mean <= v) merged.push_back(centroids_[c++]);
+            merged.push_back({v, 1.0});
+        }
+        merged.insert(merged.end(), centroids_.begin() + static_cast<std::ptrdiff_t>(c), centroids_.end());
+        total_weight_ += static_cast<double>(m);
+        fold_sorted(merged, total_weight_);
+        centroids_.swap(merged);
+    }
+}
+
 void TDigest::fold(std::vector<Centroid>& points, double total) const {
     std::sort(points.begin(), points.end(), [](const Centroid& a, const Centroid& b) { return a.mean < b.mean; });
+    fold_sorted(points, total);
+}
+
+void TDigest::fold_sorted(std::vector<Centroid>& points, double total) const {
     // k1 scale: k(q) = delta / (2 pi) * asin(2q - 1); a centroid spans at most one unit of k,
     // so centroids near q = 0 and q = 1 stay small and the tails stay accurate.
     const double norm = compression_ / (2.0 * kPi);

@@ -47,7 +47,9 @@ public:
 
 private:
     void flush() const;
+    void add_bulk(const double* values, size_t n);
     void fold(std::vector<Centroid>& points, double total) const;
+    void fold_sorted(std::vector<Centroid>& points, double total) const;
 
     double compression_;
     size_t buffer_capacity_;
