@@ -171,7 +171,17 @@ void push_fixed_width(ItemBatch& b, const py::array& a, char kind) {
             size_t len = width / 4;
             char32_t c = 0;
             while (len > 0 && (std::memcpy(&c, cell + 4 * (len - 1), 4), c == 0)) --len;
-            for (size_t j = 0; j < len; ++j) {
+            // Plain ASCII (the usual case for metric, endpoint and user names) is copied
+            // byte by byte; anything else goes through the UTF-8 encoder.
+            text.resize(len);
+            size_t ascii = 0;
+            for (; ascii < len; ++ascii) {
+                std::memcpy(&c, cell + 4 * ascii, 4);
+                if (c >= 0x80) break;
+                text[ascii] = static_cast<char>(c);
+            }
+            text.resize(ascii);
+            for (size_t j = ascii; j < len; ++j) {
                 std::memcpy(&c, cell + 4 * j, 4);
                 if (c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
                     throw std::invalid_argument("items[" + std::to_string(i) + "]: not a valid Unicode string");
@@ -732,11 +742,15 @@ void bind_top_k(py::module_& m) {
             "incrby",
             [](G& g, py::handle items, py::handle increments) -> py::object {
                 const ItemBatch b = to_items(items, true);
-                const auto inc = to_increments(increments, b.size()).expanded(b.size());
+                const auto parsed = to_increments(increments, b.size());
+                // The core reads a null increment array as "1 each": the common case copies nothing.
+                const bool ones = parsed.per_item.empty() && parsed.constant == 1;
+                const auto inc = ones ? std::vector<uint64_t>{} : parsed.expanded(b.size());
                 const auto views = b.views();
                 std::vector<std::pair<size_t, TopK::Entry>> expelled;
                 run(g, b.size(), [&](TopK& s) {
-                    s.incrby(views.data(), b.kinds.data(), b.hashes.data(), inc.data(), b.size(), &expelled);
+                    s.incrby(views.data(), b.kinds.data(), b.hashes.data(), ones ? nullptr : inc.data(), b.size(),
+                             &expelled);
                 });
                 if (b.scalar) return expelled.empty() ? py::object(py::none()) : decode(expelled[0].second);
                 py::list out(b.size());

@@ -10,7 +10,7 @@ namespace anomaly_detection {
 
 namespace {
 constexpr uint16_t kVersion = 1;
-constexpr size_t kDecayTable = 256;
+constexpr size_t kDecayTable = 4096;
 constexpr size_t kMaxItemBytes = 1 << 16;
 constexpr uint64_t kMaxCells = uint64_t{1} << 26;
 
@@ -26,8 +26,15 @@ TopK::TopK(uint32_t k, uint32_t width, uint32_t depth, double decay, uint64_t se
         throw std::invalid_argument("width * depth: expected at most 2^26 buckets");
     if (!(decay > 0.0 && decay <= 1.0))
         throw std::invalid_argument("decay: expected a number in (0, 1], got " + std::to_string(decay));
-    decay_table_.resize(kDecayTable);
-    for (size_t i = 0; i < kDecayTable; ++i) decay_table_[i] = std::pow(decay, static_cast<double>(i));
+    // decay^count for every count at which a draw can still succeed (p >= 2^-53), up to
+    // kDecayTable entries; beyond the table, pow() only when decay is so close to 1 that
+    // the table ends above 2^-53.
+    decay_table_.reserve(64);
+    for (size_t i = 0; i < kDecayTable; ++i) {
+        const double p = std::pow(decay, static_cast<double>(i));
+        decay_table_.push_back(p);
+        if (p < 0x1.0p-53) break;
+    }
     buckets_.assign(size_t{width} * depth, Bucket{0, 0});
     heap_.assign(k, HeapEntry{0, 0, kText, {}});
 }
@@ -104,8 +111,9 @@ void TopK::incrby(const std::string_view* items, const uint8_t* kinds, const uin
             } else {
                 // Each unit of the increment decays the resident count with probability decay^count.
                 for (uint64_t left = inc; left > 0; --left) {
-                    const double p = b.count < kDecayTable ? decay_table_[b.count]
-                                                           : std::pow(decay_, static_cast<double>(b.count));
+                    const double p = b.count < decay_table_.size() ? decay_table_[b.count]
+                                     : decay_table_.back() < 0x1.0p-53 ? 0.0
+                                                                        : std::pow(decay_, static_cast<double>(b.count));
                     if (p < 0x1.0p-53) break;  // no draw can succeed any more
                     if (rng_.uniform() < p && --b.count == 0) {
                         b.fp = fp;

@@ -184,6 +184,25 @@ TEST(TDigest, RankErrorBelowOnePercent) {
     EXPECT_LT(d.centroids().size(), 200u);
 }
 
+TEST(TDigest, BulkPathMatchesStreamingAdds) {
+    std::mt19937_64 rng(9);
+    std::normal_distribution<double> dist(0.0, 100.0);  // negative and positive values
+    std::vector<double> v(100000);
+    for (auto& x : v) x = dist(rng);
+    TDigest bulk(100), streamed(100);
+    bulk.add(v.data(), nullptr, v.size());  // one call: the radix-sorted bulk path
+    for (size_t i = 0; i < v.size(); i += 1000) streamed.add(v.data() + i, nullptr, 1000);
+    std::sort(v.begin(), v.end());
+    EXPECT_EQ(bulk.min(), v.front());
+    EXPECT_EQ(bulk.max(), v.back());
+    EXPECT_DOUBLE_EQ(bulk.total_weight(), 100000.0);
+    for (double q : {0.001, 0.5, 0.999}) {
+        const double rank = static_cast<double>(std::lower_bound(v.begin(), v.end(), bulk.quantile(q)) - v.begin()) / v.size();
+        EXPECT_NEAR(rank, q, 0.005);
+        EXPECT_NEAR(bulk.quantile(q), streamed.quantile(q), 0.02 * 100.0);
+    }
+}
+
 TEST(TDigest, WeightsMergeTrimmedMeanAndErrors) {
     TDigest a(100), b(100);
     const double values[3] = {1.0, 2.0, 3.0};
