@@ -70,8 +70,10 @@ struct ItemBatch {
 std::string type_name(py::handle o) { return py::str(py::type::handle_of(o).attr("__name__")); }
 
 bool is_scalar_item(py::handle o) {
-    return PyUnicode_Check(o.ptr()) || PyBytes_Check(o.ptr()) || PyByteArray_Check(o.ptr()) ||
-           (PyIndex_Check(o.ptr()) && !PyBool_Check(o.ptr()) && !py::isinstance<py::array>(o));
+    PyObject* p = o.ptr();
+    // Exact str and int first: single-item calls are dominated by this kind of overhead.
+    if (PyUnicode_Check(p) || PyLong_CheckExact(p) || PyBytes_Check(p) || PyByteArray_Check(p)) return true;
+    return PyIndex_Check(p) && !PyBool_Check(p) && !py::isinstance<py::array>(o);
 }
 
 void push_object(ItemBatch& b, py::handle o, size_t index) {
@@ -90,6 +92,15 @@ void push_object(ItemBatch& b, py::handle o, size_t index) {
     if (PyByteArray_Check(p)) {
         b.push(std::string_view(PyByteArray_AS_STRING(p), static_cast<size_t>(PyByteArray_GET_SIZE(p))));
         return;
+    }
+    if (PyLong_CheckExact(p)) {
+        int overflow = 0;
+        const long long v = PyLong_AsLongLongAndOverflow(p, &overflow);
+        if (overflow == 0) {
+            if (v == -1 && PyErr_Occurred()) throw py::error_already_set();
+            b.push_int(static_cast<uint64_t>(v));
+            return;
+        }
     }
     if (PyIndex_Check(p) && !PyBool_Check(p)) {
         // Integers (NumPy integer scalars included) are their 64 bits.
@@ -244,6 +255,16 @@ struct Increments {
 };
 
 Increments to_increments(py::handle inc, size_t n) {
+    if (PyLong_CheckExact(inc.ptr())) {
+        int overflow = 0;
+        const long long x = PyLong_AsLongLongAndOverflow(inc.ptr(), &overflow);
+        if (overflow == 0 && x >= 0) {
+            Increments out;
+            out.constant = static_cast<uint64_t>(x);
+            return out;
+        }
+        PyErr_Clear();
+    }
     if (PyIndex_Check(inc.ptr()) && !PyBool_Check(inc.ptr()) && !py::isinstance<py::array>(inc)) {
         const auto v = py::reinterpret_steal<py::object>(PyNumber_Index(inc.ptr()));
         if (!v) throw py::error_already_set();
