@@ -400,6 +400,40 @@ py::array_t<uint64_t> positions_array(size_t n, size_t per_item) {
     return py::array_t<uint64_t>({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(per_item)});
 }
 
+// Bindings for the core's batch methods f(hashes, n, out): one flag per item, one count
+// per item, or a row of positions per item.
+template <typename S, typename Method>
+auto flags_of(Method method) {
+    return [method](Guarded<S>& g, py::handle items) {
+        const ItemBatch b = to_items(items);
+        std::vector<uint8_t> flags(b.size());
+        run(g, b.size(), [&](S& s) { (s.*method)(b.hashes.data(), b.size(), flags.data()); });
+        return result_flags(flags, b.scalar);
+    };
+}
+
+template <typename S, typename Method>
+auto counts_of(Method method) {
+    return [method](Guarded<S>& g, py::handle items) {
+        const ItemBatch b = to_items(items);
+        U64Out out(b.size(), b.scalar);
+        uint64_t* po = out.data();
+        run(g, b.size(), [&](S& s) { (s.*method)(b.hashes.data(), b.size(), po); });
+        return out.result();
+    };
+}
+
+template <typename S, typename Method, typename Width>
+auto positions_of(Method method, Width per_item) {
+    return [method, per_item](Guarded<S>& g, py::handle items) {
+        const ItemBatch b = to_items(items);
+        auto out = positions_array(b.size(), (g.sketch.*per_item)());
+        uint64_t* po = out.mutable_data();
+        run(g, b.size(), [&](S& s) { (s.*method)(b.hashes.data(), b.size(), po); });
+        return out;
+    };
+}
+
 // ---------------------------------------------------------------------------------------------
 
 void bind_count_min(py::module_& m) {
@@ -434,26 +468,10 @@ void bind_count_min(py::module_& m) {
             },
             py::arg("items"), py::arg("increments") = 1,
             "Add increments (one int or one per item); returns the new estimates. All or nothing.")
-        .def(
-            "query",
-            [](G& g, py::handle items) {
-                const ItemBatch b = to_items(items);
-                U64Out out(b.size(), b.scalar);
-                uint64_t* po = out.data();
-                run(g, b.size(), [&](CountMinSketch& s) { s.query(b.hashes.data(), b.size(), po); });
-                return out.result();
-            },
-            py::arg("items"), "Estimated counts (never below the true counts).")
-        .def(
-            "positions",
-            [](G& g, py::handle items) {
-                const ItemBatch b = to_items(items);
-                auto out = positions_array(b.size(), g.sketch.depth());
-                uint64_t* po = out.mutable_data();
-                run(g, b.size(), [&](CountMinSketch& s) { s.positions(b.hashes.data(), b.size(), po); });
-                return out;
-            },
-            py::arg("items"), "Counter indices (row * width + column), shape (n, depth).")
+        .def("query", counts_of<CountMinSketch>(&CountMinSketch::query), py::arg("items"),
+             "Estimated counts (never below the true counts).")
+        .def("positions", positions_of<CountMinSketch>(&CountMinSketch::positions, &CountMinSketch::depth),
+             py::arg("items"), "Counter indices (row * width + column), shape (n, depth).")
         .def(
             "merge",
             [](G& g, const std::vector<const G*>& others, const std::vector<uint64_t>& weights) {
@@ -637,34 +655,12 @@ void bind_bloom(py::module_& m) {
         .def_property_readonly("memory_bytes", [](const G& g) { std::lock_guard l(g.mutex); return g.sketch.memory_bytes(); })
         .def_property_readonly("bit_count", [](const G& g) { return g.sketch.bit_count(); })
         .def_property_readonly("hash_count", [](const G& g) { return g.sketch.hash_count(); })
-        .def(
-            "add",
-            [](G& g, py::handle items) {
-                const ItemBatch b = to_items(items);
-                std::vector<uint8_t> added(b.size());
-                run(g, b.size(), [&](BloomFilter& s) { s.add(b.hashes.data(), b.size(), added.data()); });
-                return result_flags(added, b.scalar);
-            },
-            py::arg("items"), "Add items; True for each item that was not present.")
-        .def(
-            "exists",
-            [](G& g, py::handle items) {
-                const ItemBatch b = to_items(items);
-                std::vector<uint8_t> found(b.size());
-                run(g, b.size(), [&](BloomFilter& s) { s.exists(b.hashes.data(), b.size(), found.data()); });
-                return result_flags(found, b.scalar);
-            },
-            py::arg("items"), "True where the item may be present, False where it surely is not.")
-        .def(
-            "positions",
-            [](G& g, py::handle items) {
-                const ItemBatch b = to_items(items);
-                auto out = positions_array(b.size(), g.sketch.hash_count());
-                uint64_t* po = out.mutable_data();
-                run(g, b.size(), [&](BloomFilter& s) { s.bit_positions(b.hashes.data(), b.size(), po); });
-                return out;
-            },
-            py::arg("items"), "Bit offsets of each item in the first layer, shape (n, hash_count).")
+        .def("add", flags_of<BloomFilter>(&BloomFilter::add), py::arg("items"),
+             "Add items; True for each item that was not present.")
+        .def("exists", flags_of<BloomFilter>(&BloomFilter::exists), py::arg("items"),
+             "True where the item may be present, False where it surely is not.")
+        .def("positions", positions_of<BloomFilter>(&BloomFilter::bit_positions, &BloomFilter::hash_count),
+             py::arg("items"), "Bit offsets of each item in the first layer, shape (n, hash_count).")
         .def("to_bytes", &to_blob<BloomFilter>, "Versioned, checksummed bytes.")
         .def_static("from_bytes", &from_blob<BloomFilter>, py::arg("data"),
                     "Load bytes from to_bytes; ValueError when they are corrupt.");
@@ -692,43 +688,14 @@ void bind_cuckoo(py::module_& m) {
                 run(g, b.size(), [&](CuckooFilter& s) { s.add(b.hashes.data(), b.size()); });
             },
             py::arg("items"), "Add items (duplicates allowed); FilterFullError when one cannot fit.")
-        .def(
-            "add_nx",
-            [](G& g, py::handle items) {
-                const ItemBatch b = to_items(items);
-                std::vector<uint8_t> added(b.size());
-                run(g, b.size(), [&](CuckooFilter& s) { s.add_nx(b.hashes.data(), b.size(), added.data()); });
-                return result_flags(added, b.scalar);
-            },
-            py::arg("items"), "Add items not yet present; True for each item added.")
-        .def(
-            "exists",
-            [](G& g, py::handle items) {
-                const ItemBatch b = to_items(items);
-                std::vector<uint8_t> found(b.size());
-                run(g, b.size(), [&](CuckooFilter& s) { s.exists(b.hashes.data(), b.size(), found.data()); });
-                return result_flags(found, b.scalar);
-            },
-            py::arg("items"), "True where the item may be present.")
-        .def(
-            "delete",
-            [](G& g, py::handle items) {
-                const ItemBatch b = to_items(items);
-                std::vector<uint8_t> deleted(b.size());
-                run(g, b.size(), [&](CuckooFilter& s) { s.remove(b.hashes.data(), b.size(), deleted.data()); });
-                return result_flags(deleted, b.scalar);
-            },
-            py::arg("items"), "Remove one copy of each item; True where a copy was found.")
-        .def(
-            "count",
-            [](G& g, py::handle items) {
-                const ItemBatch b = to_items(items);
-                U64Out out(b.size(), b.scalar);
-                uint64_t* po = out.data();
-                run(g, b.size(), [&](CuckooFilter& s) { s.count(b.hashes.data(), b.size(), po); });
-                return out.result();
-            },
-            py::arg("items"), "Copies of each item's fingerprint (may overcount).")
+        .def("add_nx", flags_of<CuckooFilter>(&CuckooFilter::add_nx), py::arg("items"),
+             "Add items not yet present; True for each item added.")
+        .def("exists", flags_of<CuckooFilter>(&CuckooFilter::exists), py::arg("items"),
+             "True where the item may be present.")
+        .def("delete", flags_of<CuckooFilter>(&CuckooFilter::remove), py::arg("items"),
+             "Remove one copy of each item; True where a copy was found.")
+        .def("count", counts_of<CuckooFilter>(&CuckooFilter::count), py::arg("items"),
+             "Copies of each item's fingerprint (may overcount).")
         .def_property_readonly("first_filter_buckets", [](const G& g) { return g.sketch.first_filter_buckets(); })
         .def(
             "slots",

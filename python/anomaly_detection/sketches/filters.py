@@ -12,7 +12,23 @@ from anomaly_detection.sketches._base import Items, Sketch, check_float, check_i
 __all__ = ["BloomFilter", "CuckooFilter"]
 
 
-class BloomFilter(Sketch):
+class _MembershipFilter(Sketch):
+    """What Bloom and cuckoo filters answer alike."""
+
+    __slots__ = ()
+
+    def exists(self, items: Items) -> bool | np.ndarray:
+        """True where an item may be present, False where it surely is not."""
+        return self._native.exists(items)
+
+    def __contains__(self, item: str | bytes | int) -> bool:
+        return bool(self._native.exists(item))
+
+    def __len__(self) -> int:
+        return self._native.size
+
+
+class BloomFilter(_MembershipFilter):
     """Scalable Bloom filter (RedisBloom ``BF.RESERVE`` parameters): no false negatives.
 
     Parameters
@@ -70,19 +86,9 @@ class BloomFilter(Sketch):
         A full non-scaling filter raises ``FilterFullError`` (earlier items of the batch stay)."""
         return self._native.add(items)
 
-    def exists(self, items: Items) -> bool | np.ndarray:
-        """True where an item may be present, False where it surely is not."""
-        return self._native.exists(items)
-
     def positions(self, items: Items) -> np.ndarray:
         """Bit offsets in the first layer, shape ``(n, hash_count)``: what a shared filter sets."""
         return self._native.positions(items)
-
-    def __contains__(self, item: str | bytes | int) -> bool:
-        return bool(self._native.exists(item))
-
-    def __len__(self) -> int:
-        return self._native.size
 
     def info(self) -> dict[str, Any]:
         return {
@@ -98,7 +104,7 @@ class BloomFilter(Sketch):
         }
 
 
-class CuckooFilter(Sketch):
+class CuckooFilter(_MembershipFilter):
     """Cuckoo filter with deletion and growth (RedisBloom ``CF.*`` semantics).
 
     Parameters
@@ -168,10 +174,6 @@ class CuckooFilter(Sketch):
         """Add the items not present yet; True for each one added."""
         return self._native.add_nx(items)
 
-    def exists(self, items: Items) -> bool | np.ndarray:
-        """True where an item may be present, False where it surely is not."""
-        return self._native.exists(items)
-
     def delete(self, items: Items) -> bool | np.ndarray:
         """Remove one copy of each item; True where a copy was found. Deleting an item
         that was never added may remove another item's fingerprint (as in RedisBloom)."""
@@ -180,12 +182,6 @@ class CuckooFilter(Sketch):
     def count(self, items: Items) -> int | np.ndarray:
         """Copies of each item (may overcount on fingerprint collisions)."""
         return self._native.count(items)
-
-    def __contains__(self, item: str | bytes | int) -> bool:
-        return bool(self._native.exists(item))
-
-    def __len__(self) -> int:
-        return self._native.size
 
     def info(self) -> dict[str, Any]:
         return {

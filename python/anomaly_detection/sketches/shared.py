@@ -110,9 +110,17 @@ def _is_scalar(items: Any) -> bool:
     return isinstance(items, (str, bytes, bytearray, int, np.integer))
 
 
-def _bitfield(client: Any, key: str, ops: list[Any], read_only: bool = False) -> list[int]:
+def _bitfield(
+    client: Any, key: str, subcommands: list[list[Any]], *, read_only: bool = False, head: Sequence[Any] = ()
+) -> np.ndarray:
+    """Run BITFIELD sub-commands in chunks (each chunk one atomic command, ``head`` such as
+    ``OVERFLOW SAT`` repeated in front of each) and return every reply as one array."""
     name = "BITFIELD_RO" if read_only else "BITFIELD"
-    return client.execute_command(name, key, *ops) if ops else []
+    replies = np.empty(len(subcommands), dtype=np.uint64)
+    for start in range(0, len(subcommands), _CHUNK):
+        args = [word for sub in subcommands[start : start + _CHUNK] for word in sub]
+        replies[start : start + _CHUNK] = client.execute_command(name, key, *head, *args)
+    return replies
 
 
 class SharedCountMinSketch(_SharedBase):
@@ -155,14 +163,11 @@ class SharedCountMinSketch(_SharedBase):
         flat = positions.reshape(-1)
         unique, inverse = np.unique(flat, return_inverse=True)
         sums = np.bincount(inverse, weights=np.repeat(inc, depth).astype(np.float64), minlength=len(unique))
-        values = np.empty(len(unique), dtype=np.uint64)
-        for start in range(0, len(unique), _CHUNK):
-            ops: list[Any] = ["OVERFLOW", "SAT"]
-            for pos, amount in zip(
-                unique[start : start + _CHUNK].tolist(), sums[start : start + _CHUNK].tolist(), strict=True
-            ):
-                ops += ["INCRBY", "u32", f"#{pos}", int(min(amount, 2**32 - 1))]
-            values[start : start + _CHUNK] = _bitfield(self.client, self.key, ops)
+        subcommands = [
+            ["INCRBY", "u32", f"#{pos}", int(min(amount, 2**32 - 1))]
+            for pos, amount in zip(unique.tolist(), sums.tolist(), strict=True)
+        ]
+        values = _bitfield(self.client, self.key, subcommands, head=("OVERFLOW", "SAT"))
         estimates = values[inverse].reshape(n, depth).min(axis=1)
         return int(estimates[0]) if scalar else estimates
 
@@ -174,14 +179,11 @@ class SharedCountMinSketch(_SharedBase):
         """Estimated counts, read with ``BITFIELD_RO``."""
         scalar = _is_scalar(items)
         positions = np.atleast_2d(self._local.positions(items))
-        flat = positions.reshape(-1).tolist()
-        values = np.empty(len(flat), dtype=np.uint64)
-        for start in range(0, len(flat), _CHUNK):
-            ops: list[Any] = []
-            for pos in flat[start : start + _CHUNK]:
-                ops += ["GET", "u32", f"#{pos}"]
-            values[start : start + _CHUNK] = _bitfield(self.client, self.key, ops, read_only=True)
-        estimates = values.reshape(positions.shape).min(axis=1) if len(flat) else np.zeros(0, dtype=np.uint64)
+        subcommands = [["GET", "u32", f"#{pos}"] for pos in positions.reshape(-1).tolist()]
+        values = _bitfield(self.client, self.key, subcommands, read_only=True)
+        estimates = (
+            values.reshape(positions.shape).min(axis=1) if len(values) else np.zeros(0, dtype=np.uint64)
+        )
         return int(estimates[0]) if scalar else estimates
 
     def snapshot(self) -> CountMinSketch:
@@ -238,14 +240,9 @@ class SharedBloomFilter(_SharedBase):
     def _apply(self, items: Items, op: list[Any], tail: list[Any], read_only: bool) -> bool | np.ndarray:
         scalar = _is_scalar(items)
         positions = np.atleast_2d(self._local.positions(items))
-        flat = positions.reshape(-1).tolist()
-        bits = np.empty(len(flat), dtype=np.uint8)
-        for start in range(0, len(flat), _CHUNK):
-            ops: list[Any] = []
-            for pos in flat[start : start + _CHUNK]:
-                ops += [*op, pos, *tail]
-            bits[start : start + _CHUNK] = _bitfield(self.client, self.key, ops, read_only=read_only)
-        bits = bits.reshape(positions.shape) if len(flat) else np.zeros((0, 1), dtype=np.uint8)
+        subcommands = [[*op, pos, *tail] for pos in positions.reshape(-1).tolist()]
+        bits = _bitfield(self.client, self.key, subcommands, read_only=read_only)
+        bits = bits.reshape(positions.shape) if len(bits) else np.zeros((0, 1), dtype=np.uint64)
         # For SET the replies are the old bits: an item is new when one of them was clear.
         result = ~bits.all(axis=1) if not read_only else bits.all(axis=1)
         return bool(result[0]) if scalar else result
