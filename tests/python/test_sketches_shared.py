@@ -181,3 +181,30 @@ def test_four_processes_lose_no_update(redis_server, redis_client):
     assert (digest.merged().min(), digest.merged().max()) == (0.0, len(everything) - 1.0)
     top = SharedTopK(redis_client, "mp-top", 3, width=50, depth=4)
     assert top.list(with_count=True)[0] == ("hot", WORKERS * 10 * 5)
+
+
+def test_shared_sketches_work_on_a_redis_cluster(redis_cluster):
+    client = redis_cluster.client()
+    try:
+        cms = SharedCountMinSketch(client, "cl-cms", 100, 3)
+        assert cms.incrby(["a", "b"], [2, 3]).tolist() == [2, 3]
+        bloom = SharedBloomFilter(client, "cl-bloom", 1000)
+        assert bloom.add(["a", "b"]).tolist() == [True, True]
+        assert bloom.exists("a") is True
+        hll = SharedHyperLogLog(client, "cl-hll")
+        hll.add(np.arange(1000))
+        assert abs(hll.count() - 1000) < 50
+        cuckoo = SharedCuckooFilter(client, "cl-cf", 1000)
+        cuckoo.add(["x", "y"])
+        assert cuckoo.exists(["x", "z"]).tolist() == [True, False]
+        digest = SharedTDigest(client, "cl-td", worker_id="w")
+        digest.add([1.0, 2.0, 3.0])
+        assert digest.total_weight == 3
+        top = SharedTopK(client, "cl-top", 2, worker_id="w")
+        top.incrby(["p", "q"], [4, 2])
+        assert top.list() == ["p", "q"]
+        for sketch in (cms, bloom, hll, cuckoo, digest, top):
+            sketch.drop()
+        assert not any(k.startswith(b"anomaly:sketch:cl-") for k in client.keys())
+    finally:
+        client.close()

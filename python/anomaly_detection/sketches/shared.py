@@ -96,8 +96,8 @@ class _SharedBase:
                 f"{self.key} already holds a sketch with other parameters: {stored!r}, wanted {meta}"
             )
 
-    def delete(self) -> None:
-        """Remove the shared state and its parameters."""
+    def drop(self) -> None:
+        """Remove the shared state and its parameters from Redis."""
         self.client.delete(self.key, self.meta_key)
 
     def info(self) -> dict[str, Any]:
