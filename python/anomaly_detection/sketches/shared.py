@@ -9,8 +9,8 @@ sketch            how the state is shared
 ================  =========================================================================
 count-min         one string of u32 counters; ``BITFIELD ... OVERFLOW SAT INCRBY`` at the
                   positions the core computes (one command per batch, atomic, saturating)
-Bloom             one string of bits (non-scaling); ``BITFIELD ... SET u1`` / ``GET u1``
-                  (SETBIT / GETBIT, batched into one atomic command)
+Bloom             one string of bits (non-scaling); SETBIT / GETBIT at the offsets the core
+                  computes, run by a Lua script that takes them packed (one call per 10k items)
 HyperLogLog       Redis's own HLL: ``PFADD`` of each item's 64-bit xxHash64, ``PFCOUNT``
 cuckoo            one string of fingerprints (non-growing); a Lua script does the insert
                   with evictions, ``add_nx``, ``delete`` and ``count`` atomically
@@ -212,14 +212,36 @@ def _increments(increments: Any, n: int) -> np.ndarray:
 
 
 class SharedBloomFilter(_SharedBase):
-    """Non-scaling Bloom filter in one Redis string of bits, set and read with ``BITFIELD``
-    ``SET u1`` / ``GET u1`` (SETBIT / GETBIT, one atomic command per batch).
+    """Non-scaling Bloom filter in one Redis string of bits, set and read with ``SETBIT`` /
+    ``GETBIT`` by a short Lua script: the core computes each item's bit offsets and sends
+    them packed (4 bytes each), so a batch of 10,000 items is one atomic call.
 
     The filter does not grow: past ``capacity`` items the false-positive rate rises above
     ``error_rate``. At most 2**32 bits (a Redis string holds 512 MiB).
     """
 
     _family = "bloom"
+    # Items per script call: bounds how long one call keeps the server busy.
+    _ITEMS_PER_CALL = 10_000
+
+    _SCRIPT = """
+local key, op, k, packed = KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local out = {}
+for i = 0, #packed / (4 * k) - 1 do
+  -- exists: every bit set (stop at the first clear one); add: some bit was still clear.
+  local answer = (op == 'exists') and 1 or 0
+  for j = 0, k - 1 do
+    local offset = struct.unpack('<I4', packed, (i * k + j) * 4 + 1)
+    if op == 'exists' then
+      if redis.call('GETBIT', key, offset) == 0 then answer = 0 break end
+    elseif redis.call('SETBIT', key, offset, 1) == 0 then
+      answer = 1
+    end
+  end
+  out[#out + 1] = answer
+end
+return table.concat(out)
+"""
 
     def __init__(
         self, client: Any, name: str, capacity: int, error_rate: float = 0.01, *, prefix: str = "anomaly"
@@ -228,24 +250,26 @@ class SharedBloomFilter(_SharedBase):
         if self._local.info()["bits"] > 2**32:
             raise ValueError("capacity and error_rate: a shared Bloom filter holds at most 2**32 bits")
         super().__init__(client, name, {"capacity": capacity, "error_rate": error_rate}, prefix)
+        self._script = client.register_script(self._SCRIPT)
 
     def add(self, items: Items) -> bool | np.ndarray:
         """Set the items' bits; True for each item that had a bit still clear (new)."""
-        return self._apply(items, ["SET", "u1"], [1], read_only=False)
+        return self._run("add", items)
 
     def exists(self, items: Items) -> bool | np.ndarray:
         """True where an item may be present, False where it surely is not."""
-        return self._apply(items, ["GET", "u1"], [], read_only=True)
+        return self._run("exists", items)
 
-    def _apply(self, items: Items, op: list[Any], tail: list[Any], read_only: bool) -> bool | np.ndarray:
+    def _run(self, op: str, items: Items) -> bool | np.ndarray:
         scalar = _is_scalar(items)
-        positions = np.atleast_2d(self._local.positions(items))
-        subcommands = [[*op, pos, *tail] for pos in positions.reshape(-1).tolist()]
-        bits = _bitfield(self.client, self.key, subcommands, read_only=read_only)
-        bits = bits.reshape(positions.shape) if len(bits) else np.zeros((0, 1), dtype=np.uint64)
-        # For SET the replies are the old bits: an item is new when one of them was clear.
-        result = ~bits.all(axis=1) if not read_only else bits.all(axis=1)
-        return bool(result[0]) if scalar else result
+        positions = np.atleast_2d(self._local.positions(items)).astype("<u4")
+        k = positions.shape[1]
+        answers = []
+        for start in range(0, len(positions), self._ITEMS_PER_CALL):
+            packed = positions[start : start + self._ITEMS_PER_CALL].tobytes()
+            answers.append(self._script(keys=[self.key], args=[op, k, packed]))
+        flags = np.frombuffer(b"".join(answers), dtype=np.uint8) == ord("1")
+        return bool(flags[0]) if scalar else flags
 
 
 class SharedHyperLogLog(_SharedBase):
