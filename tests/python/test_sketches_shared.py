@@ -49,6 +49,15 @@ def test_everything_stays_under_the_prefix(redis_client):
     assert redis_client.get("nextauth:session") == b"keep"
 
 
+def test_a_decoding_client_is_refused(redis_server):
+    client = redis_server.client(decode_responses=True)
+    try:
+        with pytest.raises(ValueError, match="decode_responses"):
+            SharedTDigest(client, "td")
+    finally:
+        client.close()
+
+
 def test_parameters_must_match_the_stored_ones(redis_client):
     SharedCountMinSketch(redis_client, "cms", 100, 3)
     SharedCountMinSketch(redis_client, "cms", 100, 3)  # same parameters: fine
@@ -205,6 +214,6 @@ def test_shared_sketches_work_on_a_redis_cluster(redis_cluster):
         assert top.list() == ["p", "q"]
         for sketch in (cms, bloom, hll, cuckoo, digest, top):
             sketch.drop()
-        assert not any(k.startswith(b"anomaly:sketch:cl-") for k in client.keys())
+        assert not list(client.scan_iter(match="anomaly:sketch:cl-*"))
     finally:
         client.close()

@@ -77,6 +77,10 @@ class _SharedBase:
     _family: str
 
     def __init__(self, client: Any, name: str, params: dict[str, Any], prefix: str) -> None:
+        kwargs = getattr(client, "get_connection_kwargs", dict)()
+        if kwargs.get("decode_responses"):
+            # Shards and filter replies are raw bytes; a decoding client would corrupt them.
+            raise ValueError("client: expected a redis client with decode_responses=False")
         self.client = client
         self.name = name
         self.prefix = prefix
@@ -267,7 +271,7 @@ return table.concat(out)
         answers = []
         for start in range(0, len(positions), self._ITEMS_PER_CALL):
             packed = positions[start : start + self._ITEMS_PER_CALL].tobytes()
-            answers.append(self._script(keys=[self.key], args=[op, k, packed]))
+            answers.append(bytes(self._script(keys=[self.key], args=[op, k, packed])))
         flags = np.frombuffer(b"".join(answers), dtype=np.uint8) == ord("1")
         return bool(flags[0]) if scalar else flags
 
