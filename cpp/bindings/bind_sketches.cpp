@@ -511,8 +511,25 @@ void bind_count_min(py::module_& m) {
 void bind_hyperloglog(py::module_& m) {
     using G = Guarded<HyperLogLog>;
     py::class_<G>(m, "HyperLogLog", "HyperLogLog distinct counter.")
-        .def(py::init<int>(), py::arg("precision") = 14, "2^precision registers (precision 4..18).")
+        .def(py::init<int, bool>(), py::arg("precision") = 14, py::arg("redis_compatible") = false,
+             "2^precision registers (precision 4..18); Redis-compatible registers need precision 14.")
         .def_property_readonly("precision", [](const G& g) { return g.sketch.precision(); })
+        .def_property_readonly("redis_compatible", [](const G& g) { return g.sketch.redis_compatible(); })
+        .def(
+            "to_redis",
+            [](const G& g) {
+                std::string out;
+                {
+                    std::lock_guard l(g.mutex);
+                    out = g.sketch.to_redis();
+                }
+                return py::bytes(out);
+            },
+            "The dense Redis HLL string (SET it, then PFCOUNT / PFMERGE it).")
+        .def_static(
+            "from_redis",
+            [](const py::bytes& data) { return std::make_unique<G>(HyperLogLog::from_redis(std::string_view(data))); },
+            py::arg("data"), "Read a Redis HLL string (GET of a PFADD key); ValueError when it is not one.")
         .def_property_readonly("memory_bytes", [](const G& g) { return g.sketch.memory_bytes(); })
         .def_property_readonly("standard_error", [](const G& g) { return g.sketch.standard_error(); })
         .def(

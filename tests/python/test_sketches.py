@@ -376,3 +376,22 @@ if __name__ == "__main__":  # regenerate the golden files (only when the format 
     GOLDEN.mkdir(exist_ok=True)
     for name, sketch in ALL:
         (GOLDEN / f"sketch_{name}.bin").write_bytes(sketch.to_bytes())
+
+
+def test_redis_compatible_hyperloglog_bytes():
+    hll = HyperLogLog(14, redis_compatible=True)
+    hll.add(np.arange(10_000))
+    blob = hll.to_redis_bytes()
+    assert blob[:4] == b"HYLL"
+    assert len(blob) == 16 + 12288
+    assert HyperLogLog.from_redis_bytes(blob) == hll
+    assert pickle.loads(pickle.dumps(hll)) == hll
+    with pytest.raises(ValueError, match="precision"):
+        HyperLogLog(12, redis_compatible=True)
+    with pytest.raises(RuntimeError, match="Redis-compatible"):
+        HyperLogLog(14).to_redis_bytes()
+    with pytest.raises(ValueError, match="merge"):
+        hll.merge(HyperLogLog(14))
+    for bad in (b"", b"HYLL", blob[:-1], b"HYLL\x02" + blob[5:], b"HYLL\x01" + b"\x00" * 11 + b"\x7f\xff\x00"):
+        with pytest.raises(ValueError, match="possible corruption"):
+            HyperLogLog.from_redis_bytes(bad)

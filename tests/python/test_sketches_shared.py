@@ -217,3 +217,32 @@ def test_shared_sketches_work_on_a_redis_cluster(redis_cluster):
         assert not list(client.scan_iter(match="anomaly:sketch:cl-*"))
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("n", [50, 200_000])  # Redis keeps small HLLs sparse, large ones dense
+def test_redis_compatible_hll_matches_pfadd_register_for_register(redis_client, n):
+    from anomaly_detection.sketches import HyperLogLog
+
+    items = np.arange(n, dtype=np.int64) * 7919
+    shared = SharedHyperLogLog(redis_client, "hll-compat")
+    shared.add(items)
+    local = HyperLogLog(14, redis_compatible=True)
+    local.add(items)
+    assert shared.snapshot() == local  # read back from Redis's own encoding
+    redis_client.set("anomaly:sketch:hll-ours", local.to_redis_bytes())
+    assert redis_client.pfcount("anomaly:sketch:hll-ours") == shared.count()
+    assert abs(local.count() - shared.count()) <= 0.01 * n + 1
+
+
+def test_local_hll_merges_into_the_shared_one(redis_client):
+    from anomaly_detection.sketches import HyperLogLog
+
+    shared = SharedHyperLogLog(redis_client, "hll-merge")
+    shared.add(np.arange(0, 30_000))
+    local = HyperLogLog(14, redis_compatible=True)
+    local.add(np.arange(20_000, 60_000))
+    shared.merge(local)
+    assert abs(shared.count() - 60_000) < 3 * 0.0081 * 60_000
+    assert not redis_client.exists("{anomaly:sketch:hll-merge}:merge")
+    with pytest.raises(ValueError, match="redis_compatible"):
+        shared.merge(HyperLogLog(14))

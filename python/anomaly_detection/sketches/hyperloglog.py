@@ -33,6 +33,11 @@ class HyperLogLog(Sketch):
     precision : int, default 14
         4..18; the relative standard error is ``1.04 / sqrt(2**precision)`` (0.81% at 14,
         in 16 KiB).
+    redis_compatible : bool, default False
+        Fill the registers exactly as Redis's ``PFADD`` does for the element "8-byte
+        little-endian item hash" (what :class:`SharedHyperLogLog` adds). Needs precision 14;
+        enables :meth:`to_redis_bytes` / :meth:`from_redis_bytes`, so a sketch built locally
+        at batch speed can be ``SET`` into Redis and read by ``PFCOUNT`` / ``PFMERGE``.
 
     Examples
     --------
@@ -46,12 +51,31 @@ class HyperLogLog(Sketch):
     _native_type = _core.HyperLogLog
     __slots__ = ()
 
-    def __init__(self, precision: int = 14) -> None:
-        self._native = _core.HyperLogLog(check_int("precision", precision, 4, 18))
+    def __init__(self, precision: int = 14, *, redis_compatible: bool = False) -> None:
+        precision = check_int("precision", precision, 4, 18)
+        if redis_compatible and precision != 14:
+            raise ValueError(f"precision: a Redis-compatible HyperLogLog has precision 14, got {precision}")
+        self._native = _core.HyperLogLog(precision, bool(redis_compatible))
 
     @property
     def precision(self) -> int:
         return self._native.precision
+
+    @property
+    def redis_compatible(self) -> bool:
+        return self._native.redis_compatible
+
+    def to_redis_bytes(self) -> bytes:
+        """The dense Redis HLL string of a Redis-compatible sketch (``RuntimeError`` otherwise)."""
+        return self._native.to_redis()
+
+    @classmethod
+    def from_redis_bytes(cls, data: bytes) -> HyperLogLog:
+        """A Redis-compatible sketch from a Redis HLL string (``GET`` of a ``PFADD`` key,
+        dense or sparse); ``ValueError`` when the bytes are not one."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise ValueError(f"data: expected bytes, got {type(data).__name__}")  # noqa: TRY004
+        return cls._wrap(_core.HyperLogLog.from_redis(bytes(data)))
 
     @property
     def standard_error(self) -> float:
@@ -80,6 +104,7 @@ class HyperLogLog(Sketch):
     def info(self) -> dict[str, Any]:
         return {
             "precision": self.precision,
+            "redis_compatible": self.redis_compatible,
             "registers": 2**self.precision,
             "standard_error": self.standard_error,
             "memory_bytes": self._native.memory_bytes,

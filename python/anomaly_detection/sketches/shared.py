@@ -35,7 +35,7 @@ from anomaly_detection.errors import FilterFullError
 from anomaly_detection.sketches._base import Items
 from anomaly_detection.sketches.count_min import CountMinSketch
 from anomaly_detection.sketches.filters import BloomFilter, CuckooFilter
-from anomaly_detection.sketches.hyperloglog import hash_items
+from anomaly_detection.sketches.hyperloglog import HyperLogLog, hash_items
 from anomaly_detection.sketches.t_digest import TDigest
 from anomaly_detection.sketches.top_k import TopK
 
@@ -297,6 +297,27 @@ class SharedHyperLogLog(_SharedBase):
     def count(self) -> int:
         """Estimated distinct items (``PFCOUNT``)."""
         return int(self.client.pfcount(self.key))
+
+    def snapshot(self) -> HyperLogLog:
+        """The shared registers as a local Redis-compatible :class:`HyperLogLog`."""
+        raw = self.client.get(self.key)
+        return HyperLogLog.from_redis_bytes(raw) if raw else HyperLogLog(14, redis_compatible=True)
+
+    _MERGE = """
+redis.call('SET', KEYS[2], ARGV[1])
+redis.call('PFMERGE', KEYS[1], KEYS[2])
+redis.call('DEL', KEYS[2])
+"""
+
+    def merge(self, sketch: HyperLogLog) -> None:
+        """Fold a local Redis-compatible sketch in (``PFMERGE``, atomically, in one script):
+        count a large batch locally at native speed, then share it in one call."""
+        if not isinstance(sketch, HyperLogLog) or not sketch.redis_compatible:
+            raise ValueError("merge: expected a HyperLogLog created with redis_compatible=True")
+        # The scratch key lives only inside the script; its hash tag puts it in the slot of
+        # the sketch's key, so the script also runs on Redis Cluster.
+        scratch = "{" + self.key + "}:merge"
+        self.client.eval(self._MERGE, 2, self.key, scratch, sketch.to_redis_bytes())
 
 
 class SharedCuckooFilter(_SharedBase):

@@ -100,6 +100,32 @@ inline uint64_t xxhash64(const void* data, size_t len, uint64_t seed = 0) {
     return h;
 }
 
+/// MurmurHash64A (Austin Appleby), the hash Redis's HyperLogLog applies to elements.
+inline uint64_t murmurhash64a(const void* data, size_t len, uint64_t seed) {
+    constexpr uint64_t m = 0xc6a4a7935bd1e995ULL;
+    constexpr int r = 47;
+    const auto* p = static_cast<const unsigned char*>(data);
+    uint64_t h = seed ^ (len * m);
+    const unsigned char* const end = p + (len - (len & 7));
+    for (; p != end; p += 8) {
+        uint64_t k = detail::read_le64(p);
+        k *= m;
+        k ^= k >> r;
+        k *= m;
+        h ^= k;
+        h *= m;
+    }
+    const size_t tail = len & 7;
+    if (tail) {
+        for (size_t i = tail; i-- > 0;) h ^= static_cast<uint64_t>(p[i]) << (8 * i);
+        h *= m;
+    }
+    h ^= h >> r;
+    h *= m;
+    h ^= h >> r;
+    return h;
+}
+
 /// Hash of an item given as text or bytes.
 inline uint64_t hash_item(std::string_view item) { return xxhash64(item.data(), item.size(), 0); }
 
