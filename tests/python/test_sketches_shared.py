@@ -106,7 +106,7 @@ def test_shared_cuckoo_semantics_match_a_local_filter(redis_client):
     items = np.arange(1_600)  # 78% of the slots: forces eviction walks
     shared.add(items)
     assert np.all(shared.exists(items))
-    assert len(shared) == 1_600
+    assert shared.size() == 1_600
     assert shared.delete(7) is True
     assert shared.count(7) == 0
     assert shared.add_nx([7, 8]).tolist() == [True, False]
@@ -124,7 +124,7 @@ def test_sharded_t_digest_and_top_k(redis_client):
     b = SharedTDigest(redis_client, "lat", worker_id="w2")
     a.add(np.arange(0.0, 500.0))
     b.add(np.arange(500.0, 1000.0))
-    assert a.total_weight == b.total_weight == 1000
+    assert a.total_weight() == b.total_weight() == 1000
     assert abs(a.quantile(0.5) - 500) < 10
     resumed = SharedTDigest(redis_client, "lat", worker_id="w1")
     assert resumed.merged() == a.merged()
@@ -183,10 +183,10 @@ def test_four_processes_lose_no_update(redis_server, redis_client):
     assert np.all(SharedBloomFilter(redis_client, "mp-bloom", 4 * PER_WORKER).exists(everything))
     assert abs(SharedHyperLogLog(redis_client, "mp-hll").count() - len(everything)) < 0.03 * len(everything)
     cuckoo = SharedCuckooFilter(redis_client, "mp-cf", 8 * PER_WORKER)
-    assert len(cuckoo) == len(everything)
+    assert cuckoo.size() == len(everything)
     assert np.all(cuckoo.exists(everything))
     digest = SharedTDigest(redis_client, "mp-td")
-    assert digest.total_weight == len(everything)
+    assert digest.total_weight() == len(everything)
     assert (digest.merged().min(), digest.merged().max()) == (0.0, len(everything) - 1.0)
     top = SharedTopK(redis_client, "mp-top", 3, width=50, depth=4)
     assert top.list(with_count=True)[0] == ("hot", WORKERS * 10 * 5)
@@ -208,7 +208,7 @@ def test_shared_sketches_work_on_a_redis_cluster(redis_cluster):
         assert cuckoo.exists(["x", "z"]).tolist() == [True, False]
         digest = SharedTDigest(client, "cl-td", worker_id="w")
         digest.add([1.0, 2.0, 3.0])
-        assert digest.total_weight == 3
+        assert digest.total_weight() == 3
         top = SharedTopK(client, "cl-top", 2, worker_id="w")
         top.incrby(["p", "q"], [4, 2])
         assert top.list() == ["p", "q"]
@@ -246,3 +246,51 @@ def test_local_hll_merges_into_the_shared_one(redis_client):
     assert not redis_client.exists("{anomaly:sketch:hll-merge}:merge")
     with pytest.raises(ValueError, match="redis_compatible"):
         shared.merge(HyperLogLog(14))
+
+
+def test_asyncio_clients_get_awaitables_with_the_same_answers(redis_server, redis_client):
+    import asyncio
+
+    import redis.asyncio
+
+    items = np.arange(2_000) % 300
+
+    async def main() -> dict:
+        client = redis.asyncio.Redis(host="127.0.0.1", port=redis_server.port)
+        try:
+            cms = SharedCountMinSketch(client, "async-cms", 200, 4)
+            estimates = await cms.incrby(items)
+            bloom = SharedBloomFilter(client, "async-bloom", 1_000)
+            await bloom.add(["a", "b"])
+            hll = SharedHyperLogLog(client, "async-hll")
+            await hll.add(items)
+            cuckoo = SharedCuckooFilter(client, "async-cf", 1_000)
+            await cuckoo.add(["x"])
+            digest = SharedTDigest(client, "async-td", worker_id="w")
+            await digest.add(items.astype(float))
+            top = SharedTopK(client, "async-top", 2, width=50, depth=4, worker_id="w")
+            await top.incrby(["p", "q"], [5, 3])
+            with pytest.raises(ValueError, match="other parameters"):
+                await SharedCountMinSketch(client, "async-cms", 300, 4).query("a")
+            return {
+                "estimates": estimates,
+                "query": await cms.query(np.arange(300)),
+                "bloom": (await bloom.exists(["a", "zz"])).tolist(),
+                "hll": await hll.count(),
+                "cuckoo": (await cuckoo.exists("x"), await cuckoo.size()),
+                "median": await digest.quantile(0.5),
+                "top": await top.list(),
+            }
+        finally:
+            await client.aclose()
+
+    got = asyncio.run(main())
+    # The same state, read through a sync client, gives the same answers.
+    sync_cms = SharedCountMinSketch(redis_client, "async-cms", 200, 4)
+    assert got["query"].tolist() == sync_cms.query(np.arange(300)).tolist()
+    assert got["estimates"].min() >= 1
+    assert got["bloom"] == [True, False]
+    assert got["hll"] == SharedHyperLogLog(redis_client, "async-hll").count()
+    assert got["cuckoo"] == (True, 1)
+    assert abs(got["median"] - 150) < 10
+    assert got["top"] == ["p", "q"]

@@ -2,7 +2,12 @@
 
 Each sketch lives under ``<prefix>:sketch:<name>`` (its parameters under
 ``<prefix>:sketch:<name>:meta``). The C++ core computes where an item goes; Redis
-applies the update atomically, so concurrent writers lose nothing:
+applies the update atomically, so concurrent writers lose nothing.
+
+The classes take a ``redis.Redis`` / ``RedisCluster`` client, or their ``redis.asyncio``
+twins: with an asyncio client every method that talks to Redis returns an awaitable
+(``await cms.incrby(items)``), exactly as redis-py's own methods do. Each operation is
+written once, as a plan of Redis calls that a sync or an async driver runs.
 
 ================  =========================================================================
 sketch            how the state is shared
@@ -21,12 +26,13 @@ t-digest, top-k   one hash; each worker keeps a local sketch and writes its seri
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import socket
 import uuid
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Generator, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -52,6 +58,12 @@ __all__ = [
 # Sub-commands per BITFIELD / PFADD call: bounds the size of one request.
 _CHUNK = 20_000
 
+_T = TypeVar("_T")
+#: One Redis call: takes the client, returns the reply (an awaitable for asyncio clients).
+Op = Callable[[Any], Any]
+#: An operation: yields Ops, receives their replies, returns the result.
+Plan = Generator[Op, Any, _T]
+
 
 def sketch_key(name: str, *, prefix: str = "anomaly") -> str:
     """``<prefix>:sketch:<name>``, the key of a shared sketch.
@@ -72,7 +84,7 @@ def sketch_key(name: str, *, prefix: str = "anomaly") -> str:
 
 
 class _SharedBase:
-    """Key, client and the parameters every process must agree on."""
+    """Key, client, the parameters every process must agree on, and the plan drivers."""
 
     _family: str
 
@@ -87,25 +99,66 @@ class _SharedBase:
         self.key = sketch_key(name, prefix=prefix)
         self.meta_key = self.key + ":meta"
         self.params = params
-        self._claim(params)
+        self._async = inspect.iscoroutinefunction(getattr(client, "execute_command", None))
+        self._ready = False
 
-    def _claim(self, params: dict[str, Any]) -> None:
+    def _start(self) -> None:
+        """With a sync client, check the parameters now; an asyncio client does it on first use."""
+        if not self._async:
+            self._run(_nothing())
+
+    def _setup(self) -> Plan[None]:
         # The first process to arrive records the parameters; the others must match them,
         # or their positions would land on different counters.
-        meta = json.dumps({"family": self._family, **params}, sort_keys=True)
-        self.client.set(self.meta_key, meta, nx=True)
-        stored = self.client.get(self.meta_key)
+        meta = json.dumps({"family": self._family, **self.params}, sort_keys=True)
+        yield lambda c: c.set(self.meta_key, meta, nx=True)
+        stored = yield lambda c: c.get(self.meta_key)
         if stored is not None and (stored.decode() if isinstance(stored, bytes) else stored) != meta:
             raise ValueError(
                 f"{self.key} already holds a sketch with other parameters: {stored!r}, wanted {meta}"
             )
 
-    def drop(self) -> None:
+    def _ready_plan(self, plan: Plan[_T]) -> Plan[_T]:
+        if not self._ready:
+            yield from self._setup()
+            self._ready = True
+        return (yield from plan)
+
+    def _run(self, plan: Plan[_T]) -> Any:
+        """Run a plan: synchronously, or as a coroutine for an asyncio client."""
+        plan = self._ready_plan(plan)
+        if self._async:
+            return self._run_async(plan)
+        reply = None
+        try:
+            while True:
+                reply = plan.send(reply)(self.client)
+        except StopIteration as done:
+            return done.value
+
+    async def _run_async(self, plan: Plan[_T]) -> _T:
+        reply = None
+        try:
+            while True:
+                reply = await plan.send(reply)(self.client)
+        except StopIteration as done:
+            return done.value
+
+    def drop(self) -> Any:
         """Remove the shared state and its parameters from Redis."""
-        self.client.delete(self.key, self.meta_key)
+
+        def plan() -> Plan[None]:
+            yield lambda c: c.delete(self.key, self.meta_key)
+
+        return self._run(plan())
 
     def info(self) -> dict[str, Any]:
         return {"key": self.key, "family": self._family, **self.params}
+
+
+def _nothing() -> Plan[None]:
+    return
+    yield  # a plan without Redis calls (the setup still runs in front of it)
 
 
 def _is_scalar(items: Any) -> bool:
@@ -115,15 +168,17 @@ def _is_scalar(items: Any) -> bool:
 
 
 def _bitfield(
-    client: Any, key: str, subcommands: list[list[Any]], *, read_only: bool = False, head: Sequence[Any] = ()
-) -> np.ndarray:
-    """Run BITFIELD sub-commands in chunks (each chunk one atomic command, ``head`` such as
-    ``OVERFLOW SAT`` repeated in front of each) and return every reply as one array."""
+    key: str, subcommands: list[list[Any]], *, read_only: bool = False, head: Sequence[Any] = ()
+) -> Plan[np.ndarray]:
+    """BITFIELD sub-commands in chunks (each chunk one atomic command, ``head`` such as
+    ``OVERFLOW SAT`` repeated in front of each); returns every reply as one array."""
     name = "BITFIELD_RO" if read_only else "BITFIELD"
     replies = np.empty(len(subcommands), dtype=np.uint64)
     for start in range(0, len(subcommands), _CHUNK):
         args = [word for sub in subcommands[start : start + _CHUNK] for word in sub]
-        replies[start : start + _CHUNK] = client.execute_command(name, key, *head, *args)
+        replies[start : start + _CHUNK] = yield lambda c, args=args: c.execute_command(
+            name, key, *head, *args
+        )
     return replies
 
 
@@ -148,6 +203,7 @@ class SharedCountMinSketch(_SharedBase):
         super().__init__(
             client, name, {"width": self._local.width, "depth": self._local.depth, "seed": seed}, prefix
         )
+        self._start()
 
     @classmethod
     def from_error(
@@ -157,42 +213,50 @@ class SharedCountMinSketch(_SharedBase):
         local = CountMinSketch.from_error(epsilon, delta, seed=seed)
         return cls(client, name, local.width, local.depth, seed=seed, prefix=prefix)
 
-    def incrby(self, items: Items, increments: int | Sequence[int] | np.ndarray = 1) -> int | np.ndarray:
+    def incrby(self, items: Items, increments: int | Sequence[int] | np.ndarray = 1) -> Any:
         """Add increments on the server; return the estimates right after this batch."""
+        return self._run(self._incrby(items, increments))
+
+    def _incrby(self, items: Items, increments: Any) -> Plan[int | np.ndarray]:
         scalar = _is_scalar(items)
         positions = np.atleast_2d(self._local.positions(items))
         n, depth = len(positions), self._local.depth
         inc = _increments(increments, n)
         # Repeated counters are summed first: one sub-command per distinct counter.
-        flat = positions.reshape(-1)
-        unique, inverse = np.unique(flat, return_inverse=True)
+        unique, inverse = np.unique(positions.reshape(-1), return_inverse=True)
         sums = np.bincount(inverse, weights=np.repeat(inc, depth).astype(np.float64), minlength=len(unique))
         subcommands = [
             ["INCRBY", "u32", f"#{pos}", int(min(amount, 2**32 - 1))]
             for pos, amount in zip(unique.tolist(), sums.tolist(), strict=True)
         ]
-        values = _bitfield(self.client, self.key, subcommands, head=("OVERFLOW", "SAT"))
+        values = yield from _bitfield(self.key, subcommands, head=("OVERFLOW", "SAT"))
         estimates = values[inverse].reshape(n, depth).min(axis=1)
         return int(estimates[0]) if scalar else estimates
 
-    def add(self, items: Items) -> int | np.ndarray:
+    def add(self, items: Items) -> Any:
         """Count each item once."""
         return self.incrby(items, 1)
 
-    def query(self, items: Items) -> int | np.ndarray:
+    def query(self, items: Items) -> Any:
         """Estimated counts, read with ``BITFIELD_RO``."""
+        return self._run(self._query(items))
+
+    def _query(self, items: Items) -> Plan[int | np.ndarray]:
         scalar = _is_scalar(items)
         positions = np.atleast_2d(self._local.positions(items))
         subcommands = [["GET", "u32", f"#{pos}"] for pos in positions.reshape(-1).tolist()]
-        values = _bitfield(self.client, self.key, subcommands, read_only=True)
+        values = yield from _bitfield(self.key, subcommands, read_only=True)
         estimates = (
             values.reshape(positions.shape).min(axis=1) if len(values) else np.zeros(0, dtype=np.uint64)
         )
         return int(estimates[0]) if scalar else estimates
 
-    def snapshot(self) -> CountMinSketch:
+    def snapshot(self) -> Any:
         """A local :class:`CountMinSketch` with the current counters (for merging, pickling)."""
-        raw = self.client.get(self.key) or b""
+        return self._run(self._snapshot())
+
+    def _snapshot(self) -> Plan[CountMinSketch]:
+        raw = (yield lambda c: c.get(self.key)) or b""
         size = self._local.width * self._local.depth
         counters = np.zeros(size, dtype=np.uint32)
         data = np.frombuffer(raw[: size * 4], dtype=">u4")
@@ -255,23 +319,25 @@ return table.concat(out)
             raise ValueError("capacity and error_rate: a shared Bloom filter holds at most 2**32 bits")
         super().__init__(client, name, {"capacity": capacity, "error_rate": error_rate}, prefix)
         self._script = client.register_script(self._SCRIPT)
+        self._start()
 
-    def add(self, items: Items) -> bool | np.ndarray:
+    def add(self, items: Items) -> Any:
         """Set the items' bits; True for each item that had a bit still clear (new)."""
-        return self._run("add", items)
+        return self._run(self._call("add", items))
 
-    def exists(self, items: Items) -> bool | np.ndarray:
+    def exists(self, items: Items) -> Any:
         """True where an item may be present, False where it surely is not."""
-        return self._run("exists", items)
+        return self._run(self._call("exists", items))
 
-    def _run(self, op: str, items: Items) -> bool | np.ndarray:
+    def _call(self, op: str, items: Items) -> Plan[bool | np.ndarray]:
         scalar = _is_scalar(items)
         positions = np.atleast_2d(self._local.positions(items)).astype("<u4")
         k = positions.shape[1]
         answers = []
         for start in range(0, len(positions), self._ITEMS_PER_CALL):
-            packed = positions[start : start + self._ITEMS_PER_CALL].tobytes()
-            answers.append(bytes(self._script(keys=[self.key], args=[op, k, packed])))
+            args = [op, k, positions[start : start + self._ITEMS_PER_CALL].tobytes()]
+            answer = yield lambda c, args=args: self._script(keys=[self.key], args=args, client=c)
+            answers.append(bytes(answer))
         flags = np.frombuffer(b"".join(answers), dtype=np.uint8) == ord("1")
         return bool(flags[0]) if scalar else flags
 
@@ -282,34 +348,46 @@ class SharedHyperLogLog(_SharedBase):
 
     _family = "hyperloglog"
 
-    def __init__(self, client: Any, name: str, *, prefix: str = "anomaly") -> None:
-        super().__init__(client, name, {}, prefix)
-
-    def add(self, items: Items) -> bool:
-        """Add items; True when the HyperLogLog changed."""
-        hashes = np.atleast_1d(hash_items(items)).astype("<u8")
-        changed = False
-        for start in range(0, len(hashes), _CHUNK):
-            chunk = hashes[start : start + _CHUNK]
-            changed |= bool(self.client.pfadd(self.key, *[h.tobytes() for h in chunk]))
-        return changed
-
-    def count(self) -> int:
-        """Estimated distinct items (``PFCOUNT``)."""
-        return int(self.client.pfcount(self.key))
-
-    def snapshot(self) -> HyperLogLog:
-        """The shared registers as a local Redis-compatible :class:`HyperLogLog`."""
-        raw = self.client.get(self.key)
-        return HyperLogLog.from_redis_bytes(raw) if raw else HyperLogLog(14, redis_compatible=True)
-
     _MERGE = """
 redis.call('SET', KEYS[2], ARGV[1])
 redis.call('PFMERGE', KEYS[1], KEYS[2])
 redis.call('DEL', KEYS[2])
 """
 
-    def merge(self, sketch: HyperLogLog) -> None:
+    def __init__(self, client: Any, name: str, *, prefix: str = "anomaly") -> None:
+        super().__init__(client, name, {}, prefix)
+        self._start()
+
+    def add(self, items: Items) -> Any:
+        """Add items; True when the HyperLogLog changed."""
+        return self._run(self._add(items))
+
+    def _add(self, items: Items) -> Plan[bool]:
+        hashes = np.atleast_1d(hash_items(items)).astype("<u8")
+        changed = False
+        for start in range(0, len(hashes), _CHUNK):
+            elements = [h.tobytes() for h in hashes[start : start + _CHUNK]]
+            changed |= bool((yield lambda c, e=elements: c.pfadd(self.key, *e)))
+        return changed
+
+    def count(self) -> Any:
+        """Estimated distinct items (``PFCOUNT``)."""
+
+        def plan() -> Plan[int]:
+            return int((yield lambda c: c.pfcount(self.key)))
+
+        return self._run(plan())
+
+    def snapshot(self) -> Any:
+        """The shared registers as a local Redis-compatible :class:`HyperLogLog`."""
+
+        def plan() -> Plan[HyperLogLog]:
+            raw = yield lambda c: c.get(self.key)
+            return HyperLogLog.from_redis_bytes(raw) if raw else HyperLogLog(14, redis_compatible=True)
+
+        return self._run(plan())
+
+    def merge(self, sketch: HyperLogLog) -> Any:
         """Fold a local Redis-compatible sketch in (``PFMERGE``, atomically, in one script):
         count a large batch locally at native speed, then share it in one call."""
         if not isinstance(sketch, HyperLogLog) or not sketch.redis_compatible:
@@ -317,7 +395,12 @@ redis.call('DEL', KEYS[2])
         # The scratch key lives only inside the script; its hash tag puts it in the slot of
         # the sketch's key, so the script also runs on Redis Cluster.
         scratch = "{" + self.key + "}:merge"
-        self.client.eval(self._MERGE, 2, self.key, scratch, sketch.to_redis_bytes())
+        blob = sketch.to_redis_bytes()
+
+        def plan() -> Plan[None]:
+            yield lambda c: c.eval(self._MERGE, 2, self.key, scratch, blob)
+
+        return self._run(plan())
 
 
 class SharedCuckooFilter(_SharedBase):
@@ -326,7 +409,8 @@ class SharedCuckooFilter(_SharedBase):
 
     Layout: an 8-byte item count, then ``buckets * bucket_size`` one-byte fingerprints. The
     core computes each item's fingerprint and buckets; the script walks the evictions
-    (a random walk seeded by the item, so runs repeat) and undoes a failed walk, then raises ``FilterFullError``.
+    (a random walk seeded by the item, so runs repeat) and undoes a failed walk, then raises
+    ``FilterFullError``.
     """
 
     _family = "cuckoo"
@@ -429,54 +513,64 @@ return out
             prefix,
         )
         self._script = client.register_script(self._SCRIPT)
+        self._start()
 
-    def _run(self, op: str, items: Items) -> tuple[np.ndarray, bool]:
+    def _call(self, op: str, items: Items, convert: Callable[[np.ndarray], Any]) -> Plan[Any]:
         scalar = _is_scalar(items)
         fps, b1, b2 = self._local._native.slots(items)
         args: list[Any] = [op, self._local.bucket_size, self._buckets, self._local.max_iterations]
         for triple in zip(fps.tolist(), b1.tolist(), b2.tolist(), strict=True):
             args.extend(triple)
-        out = np.asarray(self._script(keys=[self.key], args=args) if len(fps) else [], dtype=np.int64)
+        reply = (yield lambda c: self._script(keys=[self.key], args=args, client=c)) if len(fps) else []
+        out = np.asarray(reply, dtype=np.int64)
         if len(out) and out[-1] == -1:
             raise FilterFullError(
                 f"shared cuckoo filter {self.key} is full: item {len(out) - 1} of the batch did not fit "
                 "(the items before it were added)"
             )
-        return out, scalar
+        result = convert(out)
+        return result[0].item() if scalar else result
 
-    def add(self, items: Items) -> None:
+    def add(self, items: Items) -> Any:
         """Add items; ``FilterFullError`` at the first that does not fit (earlier ones stay)."""
-        self._run("add", items)
 
-    def add_nx(self, items: Items) -> bool | np.ndarray:
+        def plan() -> Plan[None]:
+            yield from self._call("add", items, lambda out: out)
+
+        return self._run(plan())
+
+    def add_nx(self, items: Items) -> Any:
         """Add the items not present yet; True for each one added."""
-        out, scalar = self._run("add_nx", items)
-        return bool(out[0]) if scalar else out.astype(bool)
+        return self._run(self._call("add_nx", items, lambda out: out.astype(bool)))
 
-    def exists(self, items: Items) -> bool | np.ndarray:
+    def exists(self, items: Items) -> Any:
         """True where an item may be present."""
-        out, scalar = self._run("exists", items)
-        return bool(out[0]) if scalar else out.astype(bool)
+        return self._run(self._call("exists", items, lambda out: out.astype(bool)))
 
-    def delete(self, items: Items) -> bool | np.ndarray:
+    def delete(self, items: Items) -> Any:
         """Remove one copy of each item; True where a copy was found."""
-        out, scalar = self._run("delete", items)
-        return bool(out[0]) if scalar else out.astype(bool)
+        return self._run(self._call("delete", items, lambda out: out.astype(bool)))
 
-    def count(self, items: Items) -> int | np.ndarray:
+    def count(self, items: Items) -> Any:
         """Copies of each item's fingerprint."""
-        out, scalar = self._run("count", items)
-        return int(out[0]) if scalar else out.astype(np.uint64)
+        return self._run(self._call("count", items, lambda out: out.astype(np.uint64)))
 
-    def __len__(self) -> int:
-        raw = self.client.getrange(self.key, 0, 7)
-        return int.from_bytes(raw, "big", signed=True) if len(raw) == 8 else 0
+    def size(self) -> Any:
+        """Items in the filter (adds minus deletes)."""
+
+        def plan() -> Plan[int]:
+            raw = yield lambda c: c.getrange(self.key, 0, 7)
+            return int.from_bytes(raw, "big", signed=True) if len(raw) == 8 else 0
+
+        return self._run(plan())
 
 
 class _ShardedBase(_SharedBase):
     """A local sketch written as this worker's shard (a field of one Redis hash) after
     every update; reads merge every worker's shard. Each worker writes only its own field,
     so no update is lost; a worker restarted with the same ``worker_id`` resumes its shard."""
+
+    _local: Any
 
     def __init__(
         self, client: Any, name: str, params: dict[str, Any], prefix: str, worker_id: str | None
@@ -487,31 +581,58 @@ class _ShardedBase(_SharedBase):
         if not isinstance(worker_id, str) or not worker_id:
             raise ValueError(f"worker_id: expected a non-empty str, got {worker_id!r}")
         self.worker_id = worker_id
-        previous = client.hget(self.key, worker_id)
+        self._start()
+
+    def _setup(self) -> Plan[None]:
+        yield from super()._setup()
+        previous = yield lambda c: c.hget(self.key, self.worker_id)
         if previous is not None:
             self._local = type(self._local).from_bytes(previous)
 
-    def flush(self) -> None:
-        """Write this worker's shard."""
-        self.client.hset(self.key, self.worker_id, self._local.to_bytes())
+    def _flush(self) -> Plan[None]:
+        blob = self._local.to_bytes()
+        yield lambda c: c.hset(self.key, self.worker_id, blob)
 
-    def shards(self) -> dict[str, Any]:
-        """Every worker's shard, loaded (``ValueError`` if one is corrupt)."""
-        raw = self.client.hgetall(self.key)
+    def flush(self) -> Any:
+        """Write this worker's shard."""
+        return self._run(self._flush())
+
+    def _shards(self) -> Plan[dict[str, Any]]:
+        raw = yield lambda c: c.hgetall(self.key)
         return {
             (k.decode() if isinstance(k, bytes) else k): type(self._local).from_bytes(v)
             for k, v in raw.items()
         }
 
-    def merged(self) -> Any:
-        """One local sketch holding every shard (this worker's current state included)."""
-        shards = self.shards()
-        shards[self.worker_id] = self._local
+    def shards(self) -> Any:
+        """Every worker's shard, loaded (``ValueError`` if one is corrupt)."""
+        return self._run(self._shards())
+
+    def _merged(self) -> Plan[Any]:
+        shards = yield from self._shards()
         result = self._local.copy()
         others = [s for k, s in shards.items() if k != self.worker_id]
         if others:
             result.merge(others)
         return result
+
+    def merged(self) -> Any:
+        """One local sketch holding every shard (this worker's current state included)."""
+        return self._run(self._merged())
+
+    def _read(self, answer: Callable[[Any], _T]) -> Any:
+        def plan() -> Plan[_T]:
+            return answer((yield from self._merged()))
+
+        return self._run(plan())
+
+    def _update(self, change: Callable[[], _T]) -> Any:
+        def plan() -> Plan[_T]:
+            result = change()
+            yield from self._flush()
+            return result
+
+        return self._run(plan())
 
 
 class SharedTDigest(_ShardedBase):
@@ -531,23 +652,22 @@ class SharedTDigest(_ShardedBase):
         self._local = TDigest(compression)
         super().__init__(client, name, {"compression": self._local.compression}, prefix, worker_id)
 
-    def add(self, values: Any, weights: Any = None) -> None:
+    def add(self, values: Any, weights: Any = None) -> Any:
         """Add values locally and write this worker's shard."""
-        self._local.add(values, weights)
-        self.flush()
+        return self._update(lambda: self._local.add(values, weights))
 
-    def quantile(self, q: Any) -> float | np.ndarray:
-        return self.merged().quantile(q)
+    def quantile(self, q: Any) -> Any:
+        return self._read(lambda d: d.quantile(q))
 
-    def cdf(self, x: Any) -> float | np.ndarray:
-        return self.merged().cdf(x)
+    def cdf(self, x: Any) -> Any:
+        return self._read(lambda d: d.cdf(x))
 
-    def trimmed_mean(self, low: float, high: float) -> float:
-        return self.merged().trimmed_mean(low, high)
+    def trimmed_mean(self, low: float, high: float) -> Any:
+        return self._read(lambda d: d.trimmed_mean(low, high))
 
-    @property
-    def total_weight(self) -> float:
-        return self.merged().total_weight
+    def total_weight(self) -> Any:
+        """Sum of the weights of every shard."""
+        return self._read(lambda d: d.total_weight)
 
 
 class SharedTopK(_ShardedBase):
@@ -575,15 +695,13 @@ class SharedTopK(_ShardedBase):
 
     def incrby(self, items: Items, increments: Any = 1) -> Any:
         """Add locally and write this worker's shard; returns what left this worker's top k."""
-        expelled = self._local.incrby(items, increments)
-        self.flush()
-        return expelled
+        return self._update(lambda: self._local.incrby(items, increments))
 
     def add(self, items: Items) -> Any:
         return self.incrby(items, 1)
 
     def list(self, with_count: bool = False) -> Any:
-        return self.merged().list(with_count=with_count)
+        return self._read(lambda t: t.list(with_count=with_count))
 
-    def query(self, items: Items) -> bool | np.ndarray:
-        return self.merged().query(items)
+    def query(self, items: Items) -> Any:
+        return self._read(lambda t: t.query(items))
