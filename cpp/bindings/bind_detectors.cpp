@@ -19,7 +19,8 @@ py::array_t<double> to_numpy(std::vector<double>&& v) {
 }
 
 py::tuple detection_tuple(const Detection& d) {
-    return py::make_tuple(d.value, d.timestamp, d.score, d.deviation, d.expected, d.is_anomaly, d.window_count);
+    // The order of AnomalyResult's fields after sensor_name, so the facade can unpack it.
+    return py::make_tuple(d.value, d.timestamp, d.is_anomaly, d.score, d.deviation, d.expected, d.window_count);
 }
 
 py::tuple detect_batch(SensorRegistry& reg, const std::string& sensor, const DoubleArray& values,
@@ -33,17 +34,41 @@ py::tuple detect_batch(SensorRegistry& reg, const std::string& sensor, const Dou
     py::array_t<bool> is_anomaly(static_cast<py::ssize_t>(n));
     py::array_t<double> scores(static_cast<py::ssize_t>(n)), deviations(static_cast<py::ssize_t>(n)),
         expected(static_cast<py::ssize_t>(n));
+    py::array_t<uint64_t> window_counts(static_cast<py::ssize_t>(n));
     const double* v = values.data();
     const double* t = timestamps.data();
-    bool* a = is_anomaly.mutable_data();
-    double* s = scores.mutable_data();
-    double* d = deviations.mutable_data();
-    double* e = expected.mutable_data();
+    const BatchOutput out{is_anomaly.mutable_data(), scores.mutable_data(), deviations.mutable_data(),
+                          expected.mutable_data(), window_counts.mutable_data()};
     {
         py::gil_scoped_release release;
-        reg.detect_batch(sensor, v, t, n, a, s, d, e);
+        reg.detect_batch(sensor, v, t, n, out);
     }
-    return py::make_tuple(is_anomaly, scores, deviations, expected);
+    return py::make_tuple(is_anomaly, scores, deviations, expected, window_counts);
+}
+
+py::tuple detect_after_window_py(const DetectorConfig& config, const DoubleArray& window_values,
+                                 const DoubleArray& window_timestamps, uint64_t seen, const DoubleArray& values,
+                                 const DoubleArray& timestamps) {
+    if (window_values.ndim() != 1 || window_timestamps.ndim() != 1 ||
+        window_values.shape(0) != window_timestamps.shape(0))
+        throw std::invalid_argument("window: expected 1-D values and timestamps of one length");
+    if (values.ndim() != 1 || timestamps.ndim() != 1 || values.shape(0) != timestamps.shape(0))
+        throw std::invalid_argument("values, timestamps: expected 1-D arrays of one length");
+    const auto n = static_cast<size_t>(window_values.shape(0));
+    const auto m = static_cast<size_t>(values.shape(0));
+    py::array_t<bool> is_anomaly(static_cast<py::ssize_t>(m));
+    py::array_t<double> scores(static_cast<py::ssize_t>(m)), deviations(static_cast<py::ssize_t>(m)),
+        expected(static_cast<py::ssize_t>(m));
+    py::array_t<uint64_t> window_counts(static_cast<py::ssize_t>(m));
+    const BatchOutput out{is_anomaly.mutable_data(), scores.mutable_data(), deviations.mutable_data(),
+                          expected.mutable_data(), window_counts.mutable_data()};
+    const double *wv = window_values.data(), *wt = window_timestamps.data(), *v = values.data(),
+                 *t = timestamps.data();
+    {
+        py::gil_scoped_release release;
+        detect_after_window(config, wv, wt, n, seen, v, t, m, out);
+    }
+    return py::make_tuple(is_anomaly, scores, deviations, expected, window_counts);
 }
 
 }  // namespace
@@ -73,6 +98,11 @@ void bind_detectors(py::module_& m) {
         .def_readwrite("max_sensors", &DetectorConfig::max_sensors)
         .def("validate", &DetectorConfig::validate, "Raise ValueError naming the first invalid field.");
 
+    m.def("detect_after_window", &detect_after_window_py, py::arg("config"), py::arg("window_values"),
+          py::arg("window_timestamps"), py::arg("seen"), py::arg("values"), py::arg("timestamps"),
+          "Score points that follow a window given as arrays (the shared-store path); returns "
+          "(is_anomaly, scores, deviations, expected, window_counts).");
+
     py::class_<SensorRegistry>(m, "SensorRegistry", "Thread-safe per-sensor windows and scoring (the embedded store).")
         .def(py::init<const DetectorConfig&>(), py::arg("config"))
         .def_property_readonly("config", &SensorRegistry::config)
@@ -82,9 +112,9 @@ void bind_detectors(py::module_& m) {
                 return detection_tuple(reg.detect(sensor, value, timestamp));
             },
             py::arg("sensor"), py::arg("value"), py::arg("timestamp"),
-            "Score one point; returns (value, timestamp, score, deviation, expected, is_anomaly, window_count).")
+            "Score one point; returns (value, timestamp, is_anomaly, score, deviation, expected, window_count).")
         .def("detect_batch", &detect_batch, py::arg("sensor"), py::arg("values"), py::arg("timestamps"),
-             "Score points in order (releases the GIL); returns (is_anomaly, scores, deviations, expected).")
+             "Score points in order (releases the GIL); returns (is_anomaly, scores, deviations, expected, window_counts).")
         .def(
             "window",
             [](const SensorRegistry& reg, const std::string& sensor) -> py::object {

@@ -40,8 +40,7 @@ Detection SensorRegistry::detect(const std::string& sensor, double value, double
 }
 
 void SensorRegistry::detect_batch(const std::string& sensor, const double* values, const double* timestamps,
-                                  size_t n, bool* is_anomaly, double* scores, double* deviations,
-                                  double* expected) {
+                                  size_t n, const BatchOutput& out) {
     for (size_t i = 0; i < n; ++i) {
         if (!std::isfinite(values[i]))
             throw std::invalid_argument("values[" + std::to_string(i) + "]: expected a finite number, got " +
@@ -54,10 +53,11 @@ void SensorRegistry::detect_batch(const std::string& sensor, const double* value
     std::lock_guard lock(e->mutex);
     for (size_t i = 0; i < n; ++i) {
         const Detection d = e->state.update(values[i], timestamps[i]);
-        is_anomaly[i] = d.is_anomaly;
-        scores[i] = d.score;
-        deviations[i] = d.deviation;
-        expected[i] = d.expected;
+        out.is_anomaly[i] = d.is_anomaly;
+        out.scores[i] = d.score;
+        out.deviations[i] = d.deviation;
+        out.expected[i] = d.expected;
+        out.window_counts[i] = d.window_count;
     }
 }
 

@@ -195,4 +195,45 @@ SensorState SensorState::deserialize(io::ByteReader& r, const DetectorConfig& co
     return s;
 }
 
+SensorState SensorState::from_window(const DetectorConfig& config, const double* values, const double* timestamps,
+                                     size_t n, uint64_t seen) {
+    SensorState s(config);
+    const size_t first = n > config.window_size ? n - config.window_size : 0;
+    const uint64_t count = n - first;
+    const bool replay = config.method == Method::ewma || config.method == Method::cusum;
+    // Replayed points are scored again only for the running statistics (and CUSUM's
+    // reset after an alarm), with the warm-up counter they had the first time.
+    s.seen_ = seen >= count ? seen - count : 0;
+    for (size_t i = first; i < n; ++i) {
+        if (!std::isfinite(values[i]) || !std::isfinite(timestamps[i]))
+            throw std::invalid_argument("window: expected finite values and timestamps");
+        if (replay && config.include_anomalies) {
+            s.update(values[i], timestamps[i]);
+        } else {
+            s.push(values[i], timestamps[i]);
+        }
+    }
+    s.seen_ = std::max(seen, count);
+    s.anomalies_ = 0;
+    return s;
+}
+
+void detect_after_window(const DetectorConfig& config, const double* window_values, const double* window_timestamps,
+                         size_t n, uint64_t seen, const double* values, const double* timestamps, size_t m,
+                         const BatchOutput& out) {
+    config.validate();
+    for (size_t i = 0; i < m; ++i)
+        if (!std::isfinite(values[i]) || !std::isfinite(timestamps[i]))
+            throw std::invalid_argument("values[" + std::to_string(i) + "]: expected finite numbers");
+    SensorState state = SensorState::from_window(config, window_values, window_timestamps, n, seen);
+    for (size_t i = 0; i < m; ++i) {
+        const Detection d = state.update(values[i], timestamps[i]);
+        out.is_anomaly[i] = d.is_anomaly;
+        out.scores[i] = d.score;
+        out.deviations[i] = d.deviation;
+        out.expected[i] = d.expected;
+        out.window_counts[i] = d.window_count;
+    }
+}
+
 }  // namespace anomaly_detection

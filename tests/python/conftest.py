@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from servers import RedisClusterServers, RedisServer, data_dir  # noqa: E402
+from servers import RedisClusterServers, RedisServer, data_dir
 
 
 @pytest.fixture(scope="session")

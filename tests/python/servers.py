@@ -112,7 +112,10 @@ class RedisClusterServers:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             out = subprocess.run(
-                [self.cli, "-h", HOST, "-p", str(self.port), "cluster", "info"], capture_output=True, text=True
+                [self.cli, "-h", HOST, "-p", str(self.port), "cluster", "info"],
+                capture_output=True,
+                text=True,
+                check=False,
             ).stdout
             if "cluster_state:ok" in out:
                 return self

@@ -45,6 +45,15 @@ class Settings(BaseSettings):
     #: ``fallback``: keep detecting on the embedded store while Redis is down and write
     #: the buffered points back later; ``strict``: raise StoreUnavailableError.
     fallback_policy: Literal["fallback", "strict"] = "fallback"
+    #: Points buffered while Redis is down (fallback policy); beyond it detection raises
+    #: StoreUnavailableError rather than drop a point.
+    fallback_buffer_size: int = Field(1_000_000, ge=1)
+    #: Seconds between attempts to reach Redis again while degraded.
+    redis_retry_interval: float = Field(1.0, gt=0)
+    #: With Redis, write each anomaly as an alert (key, channel, stream).
+    redis_alerts: bool = True
+    #: Alerts kept in the capped alert stream (``XADD MAXLEN ~``).
+    alerts_stream_maxlen: int = Field(10_000, ge=1)
 
     # --- detection ---
     detection_method: Method = "zscore"

@@ -33,7 +33,7 @@ public:
     /// detect. Every value must be finite (checked before anything changes).
     /// Output arrays have n elements.
     void detect_batch(const std::string& sensor, const double* values, const double* timestamps, size_t n,
-                      bool* is_anomaly, double* scores, double* deviations, double* expected);
+                      const BatchOutput& out);
 
     /// False when the sensor is unknown.
     bool window(const std::string& sensor, std::vector<double>& values, std::vector<double>& timestamps) const;

@@ -42,9 +42,25 @@ struct SensorSummary {
     double last_timestamp = 0.0;
 };
 
+/// Where a batch of detections is written (n elements each).
+struct BatchOutput {
+    bool* is_anomaly;
+    double* scores;
+    double* deviations;
+    double* expected;
+    uint64_t* window_counts;
+};
+
 class SensorState {
 public:
     explicit SensorState(const DetectorConfig& config);
+
+    /// Rebuilds a sensor's state from its window alone, as a shared store keeps
+    /// it: the last `window_size` of the n points enter the window in order; EWMA
+    /// and CUSUM statistics are replayed over them (so they equal a state that
+    /// started at the window's oldest point). `seen` is the sensor's point count.
+    static SensorState from_window(const DetectorConfig& config, const double* values, const double* timestamps,
+                                   size_t n, uint64_t seen);
 
     /// Scores `value` against the window, then (unless it is a flagged point
     /// and the config excludes those) adds it. `value` must be finite.
@@ -74,6 +90,13 @@ private:
     uint64_t seen_ = 0;
     uint64_t anomalies_ = 0;
 };
+
+/// Scores m points that follow a window given as arrays (the shared-store path:
+/// the store returns the window as it was before the points were appended).
+/// Equal to detect on a registry whose sensor holds that window.
+void detect_after_window(const DetectorConfig& config, const double* window_values, const double* window_timestamps,
+                         size_t n, uint64_t seen, const double* values, const double* timestamps, size_t m,
+                         const BatchOutput& out);
 
 /// The score in [0, 1] for a standard-normal-like deviation: 1 minus its
 /// two-sided tail probability, erf(|z| / sqrt 2).

@@ -21,13 +21,13 @@ public:
     bool full() const { return size_ == data_.size(); }
 
     /// Slot index in [0, capacity) that the next push writes to.
-    size_t next_slot() const { return (head_ + size_) % data_.size(); }
+    size_t next_slot() const { return wrap(head_ + size_); }
 
     /// Appends `v`; returns true if the oldest element was overwritten.
     bool push(const T& v) {
         if (full()) {
             data_[head_] = v;
-            head_ = (head_ + 1) % data_.size();
+            head_ = wrap(head_ + 1);
             return true;
         }
         data_[next_slot()] = v;
@@ -41,7 +41,7 @@ public:
     size_t front_slot() const { return head_; }
 
     /// i-th element from the oldest (0 = oldest).
-    const T& operator[](size_t i) const { return data_[(head_ + i) % data_.size()]; }
+    const T& operator[](size_t i) const { return data_[wrap(head_ + i)]; }
 
     void clear() {
         head_ = 0;
@@ -49,6 +49,9 @@ public:
     }
 
 private:
+    // Indices never exceed 2 * capacity: a compare beats an integer division on the per-point path.
+    size_t wrap(size_t i) const { return i >= data_.size() ? i - data_.size() : i; }
+
     std::vector<T> data_;
     size_t head_ = 0;
     size_t size_ = 0;

@@ -1,0 +1,103 @@
+"""IsolationForest against scikit-learn's IsolationForest(n_jobs=1), same run, same data.
+
+On the 12 ADBench sets in ../shared/data/adbench (or $ANOMALY_DATA_DIR/adbench),
+seeds 0, 1, 2: ROC-AUC of each (fitted and scored on all of X, as ADBench's
+reference), fit and score time on one thread, and scaling with threads.
+
+    PYTHONPATH=python python benchmarks/bench_forest.py [--repeats 3] [--threads 1,2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.ensemble import IsolationForest as SkIsolationForest
+from sklearn.metrics import roc_auc_score
+
+from anomaly_detection.forest import IsolationForest
+
+SEEDS = (0, 1, 2)
+
+
+def data_dir() -> Path:
+    root = os.environ.get("ANOMALY_DATA_DIR")
+    base = Path(root) if root else Path(__file__).resolve().parents[2] / "shared" / "data"
+    if not (base / "adbench").exists():
+        base = Path("/work/shared/data")
+    return base / "adbench"
+
+
+def best_of(fn, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3, help="timing repeats (best of)")
+    parser.add_argument("--threads", default="1,2", help="thread counts for the scaling table")
+    args = parser.parse_args()
+    sets = sorted(data_dir().glob("*.npz"), key=lambda p: int(p.stem.split("_")[0]))
+    if not sets:
+        raise SystemExit(f"no ADBench data under {data_dir()}")
+
+    print(f"{'set':<16}{'n':>7}{'d':>4}{'AUC ours':>10}{'AUC sk':>9}{'delta':>8}"
+          f"{'fit sk/ours':>13}{'score sk/ours':>15}")
+    aucs_ours, aucs_sk, totals = [], [], np.zeros(4)
+    for path in sets:
+        with np.load(path) as data:
+            X, y = data["X"], data["y"]
+        ours, theirs = [], []
+        for seed in SEEDS:
+            ours.append(roc_auc_score(y, -IsolationForest(random_state=seed).fit(X).score_samples(X)))
+            theirs.append(roc_auc_score(y, -SkIsolationForest(random_state=seed, n_jobs=1).fit(X).score_samples(X)))
+        a, b = float(np.mean(ours)), float(np.mean(theirs))
+        aucs_ours.append(a)
+        aucs_sk.append(b)
+        fitted_ours = IsolationForest(random_state=0, n_jobs=1).fit(X)
+        fitted_sk = SkIsolationForest(random_state=0, n_jobs=1).fit(X)
+        t = np.array([
+            best_of(lambda X=X: IsolationForest(random_state=0, n_jobs=1).fit(X), args.repeats),
+            best_of(lambda X=X: SkIsolationForest(random_state=0, n_jobs=1).fit(X), args.repeats),
+            best_of(lambda f=fitted_ours, X=X: f.score_samples(X), args.repeats),
+            best_of(lambda f=fitted_sk, X=X: f.score_samples(X), args.repeats),
+        ])
+        totals += t
+        print(f"{path.stem:<16}{X.shape[0]:>7}{X.shape[1]:>4}{a:>10.4f}{b:>9.4f}{a - b:>+8.4f}"
+              f"{t[1] / t[0]:>12.1f}x{t[3] / t[2]:>14.1f}x")
+    deltas = np.array(aucs_ours) - np.array(aucs_sk)
+    print()
+    print(f"mean ROC-AUC over {len(sets)} sets x seeds {SEEDS}: ours {np.mean(aucs_ours):.4f}, "
+          f"scikit-learn {np.mean(aucs_sk):.4f}, delta {deltas.mean():+.4f} "
+          f"(worst set {deltas.min():+.4f}, best {deltas.max():+.4f})")
+    print(f"total time over the sets, one thread: fit {totals[1] * 1e3:.0f} ms vs {totals[0] * 1e3:.1f} ms "
+          f"({totals[1] / totals[0]:.1f}x); score {totals[3] * 1e3:.0f} ms vs {totals[2] * 1e3:.1f} ms "
+          f"({totals[3] / totals[2]:.1f}x)")
+
+    # Scaling with threads on the largest set, and a larger synthetic matrix.
+    big_path = max(sets, key=lambda p: np.load(p)["X"].shape[0])
+    with np.load(big_path) as data:
+        Xbig = np.ascontiguousarray(data["X"], dtype=np.float64)
+    synthetic = np.random.default_rng(0).normal(size=(200_000, 16))
+    print()
+    print(f"{'data':<28}{'threads':>8}{'fit ms':>10}{'score ms':>10}{'score speedup':>15}")
+    for label, data_ in ((f"{big_path.stem} {Xbig.shape}", Xbig), (f"normal {synthetic.shape}", synthetic)):
+        base = None
+        for n in (int(v) for v in args.threads.split(",")):
+            model = IsolationForest(random_state=0, n_jobs=n, n_estimators=200, max_samples=1024)
+            fit = best_of(lambda m=model, x=data_: m.fit(x), args.repeats)
+            score = best_of(lambda m=model, x=data_: m.score_samples(x), args.repeats)
+            base = base or score
+            print(f"{label:<28}{n:>8}{fit * 1e3:>10.1f}{score * 1e3:>10.1f}{base / score:>14.2f}x")
+
+
+if __name__ == "__main__":
+    main()

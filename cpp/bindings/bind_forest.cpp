@@ -1,0 +1,218 @@
+// Bindings of the forest family: IsolationForest and HalfSpaceTrees.
+//
+// Arrays arrive as py::array_t<double, c_style | forcecast>: pybind11 converts
+// float32, integer and Fortran-ordered input to a C-contiguous float64 copy (and
+// passes a matching array through untouched). Shape and finiteness are checked
+// while the GIL is held, because the array object may only be inspected with
+// it; the O(n) work then runs without the GIL on a view of the buffer, which
+// stays alive because the array_t argument holds a reference for the call.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cmath>
+#include <string>
+
+#include "anomaly_detection/forest/half_space_trees.hpp"
+#include "anomaly_detection/forest/isolation_forest.hpp"
+
+namespace py = pybind11;
+using namespace anomaly_detection;
+
+namespace {
+
+using DoubleArray = py::array_t<double, py::array::c_style | py::array::forcecast>;
+using MatrixView = Eigen::Map<const RowMatrixXd>;
+
+// Checks a 2-D, non-empty, finite matrix and returns a view of it.
+MatrixView matrix_view(const DoubleArray& X, const char* name = "X") {
+    if (X.ndim() != 2)
+        throw std::invalid_argument(std::string(name) + ": expected a 2-D array (n_samples, n_features), got " +
+                                    std::to_string(X.ndim()) + "-D");
+    if (X.shape(0) == 0 || X.shape(1) == 0)
+        throw std::invalid_argument(std::string(name) + ": expected a non-empty array, got shape (" +
+                                    std::to_string(X.shape(0)) + ", " + std::to_string(X.shape(1)) + ")");
+    const double* p = X.data();
+    const auto size = static_cast<size_t>(X.size());
+    for (size_t i = 0; i < size; ++i)
+        if (!std::isfinite(p[i]))
+            throw std::invalid_argument(std::string(name) + ": expected finite values, got " +
+                                        std::to_string(p[i]) + " at row " + std::to_string(i / X.shape(1)) +
+                                        ", column " + std::to_string(i % X.shape(1)));
+    return MatrixView(p, X.shape(0), X.shape(1));
+}
+
+py::array_t<double> to_numpy(Eigen::VectorXd&& v) {
+    auto* heap = new Eigen::VectorXd(std::move(v));
+    py::capsule owner(heap, [](void* p) { delete static_cast<Eigen::VectorXd*>(p); });
+    return py::array_t<double>(heap->size(), heap->data(), owner);
+}
+
+// Runs a scoring method of the forest on X without the GIL.
+template <typename Method>
+py::array_t<double> score_with(const IsolationForest& f, const DoubleArray& X, unsigned n_threads, Method method) {
+    const MatrixView view = matrix_view(X);
+    Eigen::VectorXd out;
+    {
+        py::gil_scoped_release release;
+        out = (f.*method)(view, n_threads);
+    }
+    return to_numpy(std::move(out));
+}
+
+void bind_isolation_forest(py::module_& m) {
+    py::class_<IsolationForest>(m, "IsolationForest",
+                                "Isolation Forest with scikit-learn's semantics (private core of "
+                                "anomaly_detection.forest.IsolationForest).")
+        .def(py::init([](size_t n_estimators, size_t max_samples, size_t max_features, double contamination,
+                         bool bootstrap, uint64_t seed) {
+                 return IsolationForest(
+                     IsolationForestConfig{n_estimators, max_samples, max_features, contamination, bootstrap, seed});
+             }),
+             py::arg("n_estimators") = 100, py::arg("max_samples") = 0, py::arg("max_features") = 0,
+             py::arg("contamination") = 0.0, py::arg("bootstrap") = false, py::arg("seed") = 0,
+             "Counts are resolved: max_samples 0 is 'auto', max_features 0 is all, contamination 0 is 'auto'.")
+        .def(
+            "fit",
+            [](IsolationForest& f, const DoubleArray& X, unsigned n_threads) {
+                const MatrixView view = matrix_view(X);
+                py::gil_scoped_release release;
+                f.fit(view, n_threads);
+            },
+            py::arg("X"), py::arg("n_threads") = 1,
+            "Grow the trees on X (releases the GIL); n_threads 0 means one per core.")
+        .def(
+            "score_samples",
+            [](const IsolationForest& f, const DoubleArray& X, unsigned n_threads) {
+                using Fn = Eigen::VectorXd (IsolationForest::*)(Eigen::Ref<const RowMatrixXd>, unsigned) const;
+                return score_with(f, X, n_threads, static_cast<Fn>(&IsolationForest::score_samples));
+            },
+            py::arg("X"), py::arg("n_threads") = 1, "Negated anomaly score of each row (lower is more abnormal).")
+        .def(
+            "decision_function",
+            [](const IsolationForest& f, const DoubleArray& X, unsigned n_threads) {
+                return score_with(f, X, n_threads, &IsolationForest::decision_function);
+            },
+            py::arg("X"), py::arg("n_threads") = 1, "score_samples - offset: negative for outliers.")
+        .def(
+            "mean_path_length",
+            [](const IsolationForest& f, const DoubleArray& X, unsigned n_threads) {
+                return score_with(f, X, n_threads, &IsolationForest::mean_path_length);
+            },
+            py::arg("X"), py::arg("n_threads") = 1, "Mean path length E[h(x)] of each row over the trees.")
+        .def_property_readonly("is_fitted", &IsolationForest::is_fitted, "Whether fit has run.")
+        .def_property_readonly("offset", &IsolationForest::offset, "offset_ (RuntimeError before fit).")
+        .def_property_readonly("max_samples_used", &IsolationForest::max_samples_used, "Rows per tree of the fit.")
+        .def_property_readonly("n_features_in", &IsolationForest::n_features_in, "Columns seen by fit.")
+        .def_property_readonly("n_trees", &IsolationForest::n_trees, "Number of fitted trees.")
+        .def_property_readonly("n_nodes", &IsolationForest::n_nodes, "Nodes of every tree together.")
+        .def_property_readonly(
+            "config",
+            [](const IsolationForest& f) {
+                const auto& c = f.config();
+                return py::make_tuple(c.n_estimators, c.max_samples, c.max_features, c.contamination, c.bootstrap,
+                                      c.seed);
+            },
+            "(n_estimators, max_samples, max_features, contamination, bootstrap, seed) as resolved counts.")
+        .def("to_bytes", [](const IsolationForest& f) { return py::bytes(f.to_bytes()); },
+             "Versioned, checksummed bytes of the config and the trees.")
+        .def_static(
+            "from_bytes", [](const py::bytes& b) { return IsolationForest::from_bytes(std::string_view(b)); },
+            py::arg("data"), "Restore from to_bytes; raises ValueError on corrupt bytes.");
+}
+
+// Checks rows for HalfSpaceTrees: n_features columns, no infinity; NaN is a
+// missing feature (a key absent from a dict), as in River.
+const double* hst_rows(const HalfSpaceTrees& h, const DoubleArray& X, int ndim, size_t* n_rows) {
+    if (X.ndim() != ndim)
+        throw std::invalid_argument(std::string("x: expected a ") + std::to_string(ndim) + "-D array, got " +
+                                    std::to_string(X.ndim()) + "-D");
+    const auto width = static_cast<size_t>(X.shape(ndim - 1));
+    if (width != h.n_features())
+        throw std::invalid_argument("x: expected " + std::to_string(h.n_features()) + " features, got " +
+                                    std::to_string(width));
+    const double* p = X.data();
+    for (py::ssize_t i = 0; i < X.size(); ++i)
+        if (std::isinf(p[i])) throw std::invalid_argument("x: expected finite values, got inf");
+    *n_rows = ndim == 1 ? 1 : static_cast<size_t>(X.shape(0));
+    return p;
+}
+
+// Scores rows with a batch method of HalfSpaceTrees (const or not) without the GIL.
+template <typename Model, typename Method>
+py::array_t<double> hst_scores(Model& h, const DoubleArray& X, Method method) {
+    size_t n;
+    const double* rows = hst_rows(h, X, 2, &n);
+    py::array_t<double> out(static_cast<py::ssize_t>(n));
+    double* o = out.mutable_data();
+    py::gil_scoped_release release;
+    (h.*method)(rows, n, o);
+    return out;
+}
+
+void bind_half_space_trees(py::module_& m) {
+    py::class_<HalfSpaceTrees>(m, "HalfSpaceTrees",
+                               "Half-Space Trees with River's semantics (private core of "
+                               "anomaly_detection.forest.HalfSpaceTrees). NaN marks a missing feature.")
+        .def(py::init([](size_t n_trees, size_t height, size_t window_size, uint64_t seed,
+                         std::vector<std::pair<double, double>> limits, std::vector<std::string> feature_names) {
+                 return HalfSpaceTrees(HalfSpaceTreesConfig{n_trees, height, window_size, seed}, std::move(limits),
+                                       std::move(feature_names));
+             }),
+             py::arg("n_trees"), py::arg("height"), py::arg("window_size"), py::arg("seed"), py::arg("limits"),
+             py::arg("feature_names") = std::vector<std::string>{},
+             "Build the trees over limits[j] = (low, high) of each feature.")
+        .def(
+            "learn_one",
+            [](HalfSpaceTrees& h, const DoubleArray& x) {
+                size_t n;
+                h.learn_one(hst_rows(h, x, 1, &n));
+            },
+            py::arg("x"), "Learn one row of n_features values.")
+        .def(
+            "score_one",
+            [](const HalfSpaceTrees& h, const DoubleArray& x) {
+                size_t n;
+                return h.score_one(hst_rows(h, x, 1, &n));
+            },
+            py::arg("x"), "Anomaly score of one row, in [0, 1].")
+        .def(
+            "learn_many",
+            [](HalfSpaceTrees& h, const DoubleArray& X) {
+                size_t n;
+                const double* rows = hst_rows(h, X, 2, &n);
+                py::gil_scoped_release release;
+                h.learn_many(rows, n);
+            },
+            py::arg("X"), "Learn the rows in order (releases the GIL).")
+        .def(
+            "score_many",
+            [](const HalfSpaceTrees& h, const DoubleArray& X) { return hst_scores(h, X, &HalfSpaceTrees::score_many); },
+            py::arg("X"), "Score the rows without learning (releases the GIL).")
+        .def(
+            "score_learn_many",
+            [](HalfSpaceTrees& h, const DoubleArray& X) { return hst_scores(h, X, &HalfSpaceTrees::score_learn_many); },
+            py::arg("X"), "For each row in order: score it, then learn it (releases the GIL).")
+        .def_property_readonly("n_features", &HalfSpaceTrees::n_features, "Number of features.")
+        .def_property_readonly("limits", &HalfSpaceTrees::limits, "(low, high) of each feature.")
+        .def_property_readonly("feature_names", &HalfSpaceTrees::feature_names, "Names of the features, or [].")
+        .def_property_readonly(
+            "config",
+            [](const HalfSpaceTrees& h) {
+                const auto& c = h.config();
+                return py::make_tuple(c.n_trees, c.height, c.window_size, c.seed);
+            },
+            "(n_trees, height, window_size, seed).")
+        .def("to_bytes", [](const HalfSpaceTrees& h) { return py::bytes(h.to_bytes()); },
+             "Versioned, checksummed bytes of the parameters and masses.")
+        .def_static(
+            "from_bytes", [](const py::bytes& b) { return HalfSpaceTrees::from_bytes(std::string_view(b)); },
+            py::arg("data"), "Restore from to_bytes; raises ValueError on corrupt bytes.");
+}
+
+}  // namespace
+
+void bind_forest(py::module_& m) {
+    bind_isolation_forest(m);
+    bind_half_space_trees(m);
+}

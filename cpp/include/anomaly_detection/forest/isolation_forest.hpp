@@ -1,0 +1,104 @@
+// Isolation Forest (Liu, Ting and Zhou, 2008) with scikit-learn's semantics:
+// each tree grows on max_samples rows drawn without replacement (or with, for
+// bootstrap), on max_features features drawn without replacement; a node
+// splits on a feature drawn uniformly among those not constant in the node, at
+// a threshold uniform in [min, max) of that feature over the node's rows (rows
+// <= threshold go left), until one distinct row is left or the depth reaches
+// ceil(log2(max_samples)). A leaf holding n rows at depth d scores d + c(n).
+// score_samples is -2^(-E[h] / c(max_samples)), the negated paper score, as in
+// scikit-learn (higher is more normal).
+#pragma once
+
+#include <Eigen/Core>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace anomaly_detection {
+
+using RowMatrixXd = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+/// Parameters of an IsolationForest; counts are resolved (the Python facade
+/// turns scikit-learn's "auto" and fractions into these).
+struct IsolationForestConfig {
+    size_t n_estimators = 100;  ///< number of trees, >= 1
+    size_t max_samples = 0;     ///< rows per tree; 0 means "auto": min(256, n_samples)
+    size_t max_features = 0;    ///< features per tree; 0 means all of them
+    double contamination = 0;   ///< 0 means "auto" (offset -0.5), else the share of outliers, in (0, 0.5]
+    bool bootstrap = false;     ///< draw rows with replacement
+    uint64_t seed = 0;          ///< every random draw derives from it
+
+    /// Throws std::invalid_argument naming the first invalid field.
+    void validate() const;
+};
+
+/// c(n) of the paper as scikit-learn computes it (`_average_path_length`):
+/// the average path length of an unsuccessful search in a binary search tree
+/// of n items, 0 for n <= 1 and 1 for n == 2.
+double average_path_length(double n);
+
+/// One node of a fitted tree; 16 bytes, four to a cache line. The children of a
+/// split are adjacent (right = left + 1). A leaf points at itself with an
+/// infinite threshold, so a row walks a fixed number of steps without a branch.
+struct IsolationNode {
+    double threshold;
+    uint32_t feature;
+    uint32_t left;
+};
+
+class IsolationForest {
+public:
+    /// Throws std::invalid_argument for an invalid config.
+    explicit IsolationForest(IsolationForestConfig config = {});
+
+    /// Grows the trees on X (rows are observations) and sets the offset.
+    /// n_threads 0 means one per hardware thread; the model does not depend on it.
+    /// Throws std::invalid_argument for an empty or non-finite X, or when
+    /// max_samples / max_features exceed its rows / columns; leaves the model
+    /// unchanged when it throws.
+    void fit(Eigen::Ref<const RowMatrixXd> X, unsigned n_threads = 1);
+
+    /// Writes score_samples of each row of X to out[0 .. X.rows()).
+    /// Throws std::runtime_error before fit, std::invalid_argument for a wrong
+    /// number of columns or non-finite values.
+    void score_samples(Eigen::Ref<const RowMatrixXd> X, double* out, unsigned n_threads = 1) const;
+    Eigen::VectorXd score_samples(Eigen::Ref<const RowMatrixXd> X, unsigned n_threads = 1) const;
+
+    /// score_samples - offset: negative for outliers.
+    Eigen::VectorXd decision_function(Eigen::Ref<const RowMatrixXd> X, unsigned n_threads = 1) const;
+
+    /// Mean path length E[h(x)] over the trees (the paper's quantity).
+    Eigen::VectorXd mean_path_length(Eigen::Ref<const RowMatrixXd> X, unsigned n_threads = 1) const;
+
+    bool is_fitted() const { return !tree_offset_.empty(); }
+    const IsolationForestConfig& config() const { return config_; }
+    double offset() const;               ///< offset_ of scikit-learn
+    size_t max_samples_used() const;     ///< max_samples_ of scikit-learn
+    size_t n_features_in() const;        ///< columns seen by fit
+    size_t n_trees() const { return is_fitted() ? tree_offset_.size() - 1 : 0; }
+    size_t n_nodes() const { return nodes_.size(); }
+
+    /// Versioned, checksummed bytes of the config and the fitted trees.
+    std::string to_bytes() const;
+    /// Throws std::invalid_argument ("possible corruption: ...") on bad bytes.
+    static IsolationForest from_bytes(std::string_view bytes);
+
+private:
+    void require_fitted() const;
+    void check_input(const Eigen::Ref<const RowMatrixXd>& X, const char* what) const;
+    void path_length_sum(const Eigen::Ref<const RowMatrixXd>& X, double* out, unsigned n_threads) const;
+    void compute_tree_depths();
+
+    IsolationForestConfig config_;
+    size_t max_samples_ = 0;
+    size_t n_features_in_ = 0;
+    double offset_ = -0.5;
+    std::vector<IsolationNode> nodes_;   // every tree, concatenated; indices are tree-local
+    std::vector<double> leaf_value_;     // depth + c(n) at leaves, 0 at splits; parallel to nodes_
+    std::vector<uint32_t> tree_offset_;  // first node of each tree, then the total (n_trees + 1)
+    std::vector<uint8_t> tree_depth_;    // steps that take every row of a tree to its leaf
+};
+
+}  // namespace anomaly_detection

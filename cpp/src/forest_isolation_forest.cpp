@@ -1,0 +1,462 @@
+#include "anomaly_detection/forest/isolation_forest.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <stdexcept>
+
+#include "anomaly_detection/forest/parallel.hpp"
+#include "anomaly_detection/forest/random.hpp"
+#include "anomaly_detection/io/bytes.hpp"
+
+namespace anomaly_detection {
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kEulerGamma = 0.5772156649015329;
+// scikit-learn's FEATURE_THRESHOLD: a feature whose range in a node is no wider
+// than this is constant there and cannot split it.
+constexpr double kFeatureThreshold = 1e-7;
+constexpr uint16_t kFormatVersion = 1;
+// Rows scored per task, and per interleaved walk inside a task. A task keeps
+// one tree hot in L1 while its rows stream through it; the walk advances
+// kWalk independent rows one level at a time so their loads overlap.
+constexpr size_t kRowsPerTask = 512;
+constexpr size_t kWalk = 16;
+
+size_t resolve_max_samples(size_t requested, size_t n_rows) {
+    return requested == 0 ? std::min<size_t>(256, n_rows) : requested;
+}
+
+// Scratch space reused by one worker across the trees it grows.
+struct GrowScratch {
+    std::vector<uint32_t> rows, features, candidates, order;
+    std::vector<double> columns;  // the tree's rows, feature-major: columns[j * m + i]
+    std::vector<uint8_t> seen;
+};
+
+struct Tree {
+    std::vector<IsolationNode> nodes;
+    std::vector<double> values;
+};
+
+// Draws the rows of one tree: m distinct rows, or for bootstrap m draws with
+// replacement reduced to the distinct rows (scikit-learn passes bootstrap
+// counts as sample weights, so a tree sees each drawn row once).
+void draw_rows(Xoshiro256& rng, size_t n, size_t m, bool bootstrap, GrowScratch& s) {
+    s.rows.clear();
+    if (s.seen.size() != n) s.seen.assign(n, 0);
+    if (bootstrap) {
+        for (size_t i = 0; i < m; ++i) {
+            const auto r = static_cast<uint32_t>(rng.below(n));
+            if (!s.seen[r]) {
+                s.seen[r] = 1;
+                s.rows.push_back(r);
+            }
+        }
+    } else if (m * 2 <= n) {
+        // Rejection: at most half the rows are taken, so a draw succeeds with p >= 1/2.
+        while (s.rows.size() < m) {
+            const auto r = static_cast<uint32_t>(rng.below(n));
+            if (!s.seen[r]) {
+                s.seen[r] = 1;
+                s.rows.push_back(r);
+            }
+        }
+    } else {
+        s.order.resize(n);
+        std::iota(s.order.begin(), s.order.end(), 0U);
+        for (size_t i = 0; i < m; ++i) std::swap(s.order[i], s.order[i + rng.below(n - i)]);
+        s.rows.assign(s.order.begin(), s.order.begin() + static_cast<std::ptrdiff_t>(m));
+        return;
+    }
+    for (const auto r : s.rows) s.seen[r] = 0;  // clean for the next tree, in O(m) rather than O(n)
+}
+
+Tree grow_tree(const Eigen::Ref<const RowMatrixXd>& X, const IsolationForestConfig& cfg, size_t max_samples,
+               size_t n_features, size_t max_depth, size_t tree_index, GrowScratch& s) {
+    Xoshiro256 rng(cfg.seed, tree_index);
+    const auto d = static_cast<size_t>(X.cols());
+    // Features of this tree, drawn without replacement (partial Fisher-Yates).
+    s.features.resize(d);
+    std::iota(s.features.begin(), s.features.end(), 0U);
+    for (size_t j = 0; j < n_features && n_features < d; ++j)
+        std::swap(s.features[j], s.features[j + rng.below(d - j)]);
+    s.features.resize(n_features);
+
+    draw_rows(rng, static_cast<size_t>(X.rows()), max_samples, cfg.bootstrap, s);
+    const size_t m = s.rows.size();
+    s.columns.resize(m * n_features);
+    for (size_t i = 0; i < m; ++i) {
+        const double* row = X.data() + static_cast<std::ptrdiff_t>(s.rows[i]) * X.outerStride();
+        for (size_t j = 0; j < n_features; ++j) s.columns[j * m + i] = row[s.features[j]];
+    }
+    // s.order now holds row positions 0..m-1, partitioned in place node by node.
+    s.order.resize(m);
+    std::iota(s.order.begin(), s.order.end(), 0U);
+    s.candidates.resize(n_features);
+
+    Tree tree;
+    tree.nodes.reserve(2 * m);
+    tree.values.reserve(2 * m);
+    tree.nodes.push_back({kInf, 0, 0});
+    tree.values.push_back(0.0);
+    struct Pending {
+        uint32_t node, lo, hi, depth;
+    };
+    std::vector<Pending> stack{{0, 0, static_cast<uint32_t>(m), 0}};
+    while (!stack.empty()) {
+        const Pending p = stack.back();
+        stack.pop_back();
+        const size_t count = p.hi - p.lo;
+        bool split = false;
+        if (count >= 2 && p.depth < max_depth) {
+            // Draw features until one is not constant in the node; a constant one
+            // leaves the candidates, so the choice is uniform among the others.
+            std::iota(s.candidates.begin(), s.candidates.end(), 0U);
+            size_t n_candidates = n_features;
+            while (n_candidates > 0 && !split) {
+                const size_t pick = rng.below(n_candidates);
+                const uint32_t j = s.candidates[pick];
+                const double* col = s.columns.data() + j * m;
+                double lo = kInf, hi = -kInf;
+                for (uint32_t i = p.lo; i < p.hi; ++i) {
+                    const double v = col[s.order[i]];
+                    lo = std::min(lo, v);
+                    hi = std::max(hi, v);
+                }
+                if (hi <= lo + kFeatureThreshold) {
+                    s.candidates[pick] = s.candidates[--n_candidates];
+                    continue;
+                }
+                double threshold = lo + (hi - lo) * rng.uniform01();
+                if (threshold == hi) threshold = lo;
+                auto mid = static_cast<uint32_t>(
+                    std::partition(s.order.begin() + p.lo, s.order.begin() + p.hi,
+                                   [&](uint32_t i) { return col[i] <= threshold; }) -
+                    s.order.begin());
+                const auto left = static_cast<uint32_t>(tree.nodes.size());
+                tree.nodes[p.node] = {threshold, s.features[j], left};
+                tree.nodes.push_back({kInf, 0, left});
+                tree.nodes.push_back({kInf, 0, left + 1});
+                tree.values.push_back(0.0);
+                tree.values.push_back(0.0);
+                stack.push_back({left + 1, mid, p.hi, p.depth + 1});
+                stack.push_back({left, p.lo, mid, p.depth + 1});
+                split = true;
+            }
+        }
+        if (!split) {
+            tree.nodes[p.node] = {kInf, 0, p.node};
+            tree.values[p.node] = p.depth + average_path_length(static_cast<double>(count));
+        }
+    }
+    return tree;
+}
+
+// numpy.percentile's default ("linear") on a copy of the values.
+double percentile(std::vector<double> v, double q) {
+    std::sort(v.begin(), v.end());
+    const double pos = q / 100.0 * static_cast<double>(v.size() - 1);
+    const auto lo = static_cast<size_t>(std::floor(pos));
+    const size_t hi = std::min(lo + 1, v.size() - 1);
+    const double frac = pos - static_cast<double>(lo);
+    return v[lo] + (v[hi] - v[lo]) * frac;
+}
+
+}  // namespace
+
+double average_path_length(double n) {
+    if (n <= 1.0) return 0.0;
+    if (n == 2.0) return 1.0;
+    return 2.0 * (std::log(n - 1.0) + kEulerGamma) - 2.0 * (n - 1.0) / n;
+}
+
+void IsolationForestConfig::validate() const {
+    if (n_estimators == 0) throw std::invalid_argument("n_estimators: expected >= 1, got 0");
+    if (n_estimators > 1000000)
+        throw std::invalid_argument("n_estimators: expected at most 1000000, got " + std::to_string(n_estimators));
+    if (!(contamination >= 0.0 && contamination <= 0.5))
+        throw std::invalid_argument("contamination: expected 'auto' or a value in (0, 0.5], got " +
+                                    std::to_string(contamination));
+    if (max_samples > std::numeric_limits<uint32_t>::max() / 2)
+        throw std::invalid_argument("max_samples: expected at most 2^31, got " + std::to_string(max_samples));
+}
+
+IsolationForest::IsolationForest(IsolationForestConfig config) : config_(config) { config_.validate(); }
+
+void IsolationForest::require_fitted() const {
+    if (!is_fitted()) throw std::runtime_error("IsolationForest is not fitted: call fit first");
+}
+
+double IsolationForest::offset() const {
+    require_fitted();
+    return offset_;
+}
+size_t IsolationForest::max_samples_used() const {
+    require_fitted();
+    return max_samples_;
+}
+size_t IsolationForest::n_features_in() const {
+    require_fitted();
+    return n_features_in_;
+}
+
+void IsolationForest::check_input(const Eigen::Ref<const RowMatrixXd>& X, const char* what) const {
+    if (X.rows() == 0 || X.cols() == 0)
+        throw std::invalid_argument(std::string(what) + ": expected a non-empty 2-D array, got shape (" +
+                                    std::to_string(X.rows()) + ", " + std::to_string(X.cols()) + ")");
+    if (!X.allFinite()) throw std::invalid_argument(std::string(what) + ": expected finite values, got NaN or inf");
+}
+
+void IsolationForest::fit(Eigen::Ref<const RowMatrixXd> X, unsigned n_threads) {
+    check_input(X, "X");
+    const auto n = static_cast<size_t>(X.rows()), d = static_cast<size_t>(X.cols());
+    if (n > std::numeric_limits<uint32_t>::max())
+        throw std::invalid_argument("X: expected at most 2^32 - 1 rows, got " + std::to_string(n));
+    const size_t m = resolve_max_samples(config_.max_samples, n);
+    if (m > n)
+        throw std::invalid_argument("max_samples: expected at most n_samples (" + std::to_string(n) + "), got " +
+                                    std::to_string(m));
+    const size_t k = config_.max_features == 0 ? d : config_.max_features;
+    if (k > d)
+        throw std::invalid_argument("max_features: expected at most n_features (" + std::to_string(d) + "), got " +
+                                    std::to_string(k));
+    const auto max_depth = static_cast<size_t>(std::ceil(std::log2(static_cast<double>(std::max<size_t>(m, 2)))));
+
+    const size_t n_trees = config_.n_estimators;
+    n_threads = resolve_threads(n_threads);
+    std::vector<Tree> trees(n_trees);
+    std::vector<GrowScratch> scratch(worker_count(n_trees, n_threads));
+    parallel_for(n_trees, n_threads, [&](size_t t, unsigned w) {
+        trees[t] = grow_tree(X, config_, m, k, max_depth, t, scratch[w]);
+    });
+
+    // Build into a fresh model and swap it in, so that a failure leaves *this as it was.
+    IsolationForest fitted(config_);
+    fitted.max_samples_ = m;
+    fitted.n_features_in_ = d;
+    size_t total = 0;
+    for (const auto& tree : trees) total += tree.nodes.size();
+    fitted.nodes_.reserve(total);
+    fitted.leaf_value_.reserve(total);
+    for (const auto& tree : trees) {
+        fitted.tree_offset_.push_back(static_cast<uint32_t>(fitted.nodes_.size()));
+        fitted.nodes_.insert(fitted.nodes_.end(), tree.nodes.begin(), tree.nodes.end());
+        fitted.leaf_value_.insert(fitted.leaf_value_.end(), tree.values.begin(), tree.values.end());
+    }
+    fitted.tree_offset_.push_back(static_cast<uint32_t>(fitted.nodes_.size()));
+    fitted.compute_tree_depths();
+    if (config_.contamination > 0.0) {
+        const Eigen::VectorXd scores = fitted.score_samples(X, n_threads);
+        fitted.offset_ = percentile(std::vector<double>(scores.data(), scores.data() + scores.size()),
+                                    100.0 * config_.contamination);
+    } else {
+        fitted.offset_ = -0.5;
+    }
+    *this = std::move(fitted);
+}
+
+void IsolationForest::compute_tree_depths() {
+    // Children come after their parent, so one forward pass finds every depth.
+    tree_depth_.assign(n_trees(), 0);
+    std::vector<uint32_t> depth;
+    for (size_t t = 0; t < n_trees(); ++t) {
+        const IsolationNode* nodes = nodes_.data() + tree_offset_[t];
+        const uint32_t count = tree_offset_[t + 1] - tree_offset_[t];
+        depth.assign(count, 0);
+        uint32_t deepest = 0;
+        for (uint32_t i = 0; i < count; ++i) {
+            if (nodes[i].left == i) {
+                deepest = std::max(deepest, depth[i]);
+            } else {
+                depth[nodes[i].left] = depth[nodes[i].left + 1] = depth[i] + 1;
+            }
+        }
+        if (deepest > 255) io::corruption("tree depth: expected at most 255, got " + std::to_string(deepest));
+        tree_depth_[t] = static_cast<uint8_t>(deepest);
+    }
+}
+
+namespace {
+
+// Walks kWalk rows of a feature-major block (value of feature f of row r at
+// rows[f * kRowsPerTask + r]) down one tree. The loop over rows is unrolled so
+// that the rows' positions live in registers and their loads overlap; the
+// feature-major block turns the address of a value into a shift and an offset.
+template <size_t Rows>
+inline void walk(const IsolationNode* nodes, const double* values, unsigned steps, const double* rows, double* acc) {
+    uint32_t at[Rows] = {};
+    for (unsigned s = 0; s < steps; ++s) {
+#pragma GCC unroll 16
+        for (size_t r = 0; r < Rows; ++r) {
+            const IsolationNode& node = nodes[at[r]];
+            at[r] = node.left + static_cast<uint32_t>(rows[node.feature * kRowsPerTask + r] > node.threshold);
+        }
+    }
+#pragma GCC unroll 16
+    for (size_t r = 0; r < Rows; ++r) acc[r] += values[at[r]];
+}
+
+}  // namespace
+
+void IsolationForest::path_length_sum(const Eigen::Ref<const RowMatrixXd>& X, double* out, unsigned n_threads) const {
+    const auto n = static_cast<size_t>(X.rows()), d = static_cast<size_t>(X.cols());
+    const size_t n_tasks = (n + kRowsPerTask - 1) / kRowsPerTask;
+    parallel_for(n_tasks, resolve_threads(n_threads), [&](size_t task, unsigned) {
+        const size_t begin = task * kRowsPerTask, count = std::min(n, begin + kRowsPerTask) - begin;
+        std::vector<double> block(d * kRowsPerTask);
+        for (size_t r = 0; r < count; ++r)
+            for (size_t j = 0; j < d; ++j) block[j * kRowsPerTask + r] = X(static_cast<Eigen::Index>(begin + r), static_cast<Eigen::Index>(j));
+        double* acc = out + begin;
+        std::fill(acc, acc + count, 0.0);
+        for (size_t t = 0; t + 1 < tree_offset_.size(); ++t) {
+            const IsolationNode* nodes = nodes_.data() + tree_offset_[t];
+            const double* values = leaf_value_.data() + tree_offset_[t];
+            const unsigned steps = tree_depth_[t];
+            size_t r0 = 0;
+            for (; r0 + kWalk <= count; r0 += kWalk) walk<kWalk>(nodes, values, steps, block.data() + r0, acc + r0);
+            for (; r0 < count; ++r0) walk<1>(nodes, values, steps, block.data() + r0, acc + r0);
+        }
+    });
+}
+
+Eigen::VectorXd IsolationForest::mean_path_length(Eigen::Ref<const RowMatrixXd> X, unsigned n_threads) const {
+    require_fitted();
+    if (static_cast<size_t>(X.cols()) != n_features_in_)
+        throw std::invalid_argument("X: expected " + std::to_string(n_features_in_) + " features, got " +
+                                    std::to_string(X.cols()));
+    check_input(X, "X");
+    Eigen::VectorXd out(X.rows());
+    path_length_sum(X, out.data(), n_threads);
+    out /= static_cast<double>(n_trees());
+    return out;
+}
+
+void IsolationForest::score_samples(Eigen::Ref<const RowMatrixXd> X, double* out, unsigned n_threads) const {
+    require_fitted();
+    if (static_cast<size_t>(X.cols()) != n_features_in_)
+        throw std::invalid_argument("X: expected " + std::to_string(n_features_in_) + " features, got " +
+                                    std::to_string(X.cols()));
+    check_input(X, "X");
+    path_length_sum(X, out, n_threads);
+    const double denominator = static_cast<double>(n_trees()) * average_path_length(static_cast<double>(max_samples_));
+    // As scikit-learn: with a single training row both are 0 and the score is -2^-1.
+    for (Eigen::Index i = 0; i < X.rows(); ++i)
+        out[i] = -std::exp2(-(denominator != 0.0 ? out[i] / denominator : 1.0));
+}
+
+Eigen::VectorXd IsolationForest::score_samples(Eigen::Ref<const RowMatrixXd> X, unsigned n_threads) const {
+    Eigen::VectorXd out(X.rows());
+    score_samples(X, out.data(), n_threads);
+    return out;
+}
+
+Eigen::VectorXd IsolationForest::decision_function(Eigen::Ref<const RowMatrixXd> X, unsigned n_threads) const {
+    Eigen::VectorXd out = score_samples(X, n_threads);
+    out.array() -= offset_;
+    return out;
+}
+
+std::string IsolationForest::to_bytes() const {
+    io::ByteWriter w;
+    w.put<uint64_t>(config_.n_estimators);
+    w.put<uint64_t>(config_.max_samples);
+    w.put<uint64_t>(config_.max_features);
+    w.put<double>(config_.contamination);
+    w.put<uint8_t>(config_.bootstrap ? 1 : 0);
+    w.put<uint64_t>(config_.seed);
+    w.put<uint8_t>(is_fitted() ? 1 : 0);
+    if (is_fitted()) {
+        w.put<uint64_t>(max_samples_);
+        w.put<uint64_t>(n_features_in_);
+        w.put<double>(offset_);
+        w.put<uint64_t>(n_trees());
+        w.put_array(tree_offset_.data(), tree_offset_.size());
+        w.put<uint64_t>(nodes_.size());
+        for (const auto& node : nodes_) {
+            w.put<double>(node.threshold);
+            w.put<uint32_t>(node.feature);
+            w.put<uint32_t>(node.left);
+        }
+        w.put_array(leaf_value_.data(), leaf_value_.size());
+    }
+    return io::seal(io::Family::isolation_forest, kFormatVersion, w.str());
+}
+
+IsolationForest IsolationForest::from_bytes(std::string_view bytes) {
+    io::ByteReader r(io::unseal(bytes, io::Family::isolation_forest, kFormatVersion));
+    IsolationForestConfig cfg;
+    cfg.n_estimators = r.get<uint64_t>("n_estimators");
+    cfg.max_samples = r.get<uint64_t>("max_samples");
+    cfg.max_features = r.get<uint64_t>("max_features");
+    cfg.contamination = r.get<double>("contamination");
+    const auto bootstrap = r.get<uint8_t>("bootstrap");
+    if (bootstrap > 1) io::corruption("bootstrap: expected 0 or 1, got " + std::to_string(bootstrap));
+    cfg.bootstrap = bootstrap == 1;
+    cfg.seed = r.get<uint64_t>("seed");
+    try {
+        cfg.validate();
+    } catch (const std::invalid_argument& e) {
+        io::corruption(e.what());
+    }
+    IsolationForest f(cfg);
+    const auto fitted = r.get<uint8_t>("fitted flag");
+    if (fitted > 1) io::corruption("fitted flag: expected 0 or 1, got " + std::to_string(fitted));
+    if (fitted == 0) {
+        r.expect_end();
+        return f;
+    }
+    f.max_samples_ = r.get<uint64_t>("max_samples_");
+    f.n_features_in_ = r.get<uint64_t>("n_features_in");
+    f.offset_ = r.get<double>("offset");
+    if (f.max_samples_ == 0 || f.n_features_in_ == 0 || f.n_features_in_ > std::numeric_limits<uint32_t>::max() ||
+        !std::isfinite(f.offset_))
+        io::corruption("fitted header: expected positive sizes and a finite offset");
+    const auto n_trees = r.get<uint64_t>("tree count");
+    if (n_trees != cfg.n_estimators)
+        io::corruption("tree count: expected " + std::to_string(cfg.n_estimators) + ", got " + std::to_string(n_trees));
+    if (n_trees + 1 > r.remaining() / sizeof(uint32_t)) io::corruption("tree offsets: truncated");
+    f.tree_offset_.resize(n_trees + 1);
+    r.get_array(f.tree_offset_.data(), f.tree_offset_.size(), "tree offsets");
+    const auto n_nodes = r.get<uint64_t>("node count");
+    constexpr size_t kNodeBytes = sizeof(double) * 2 + sizeof(uint32_t) * 2;
+    if (n_nodes == 0 || n_nodes > r.remaining() / kNodeBytes)
+        io::corruption("node count: expected 1.." + std::to_string(r.remaining() / kNodeBytes) + ", got " +
+                       std::to_string(n_nodes));
+    if (f.tree_offset_.front() != 0 || f.tree_offset_.back() != n_nodes)
+        io::corruption("tree offsets: expected 0 .. node count");
+    for (size_t t = 0; t < n_trees; ++t)
+        if (f.tree_offset_[t + 1] <= f.tree_offset_[t]) io::corruption("tree offsets: expected increasing values");
+    f.nodes_.resize(n_nodes);
+    for (auto& node : f.nodes_) {
+        node.threshold = r.get<double>("threshold");
+        node.feature = r.get<uint32_t>("feature");
+        node.left = r.get<uint32_t>("child");
+    }
+    f.leaf_value_.resize(n_nodes);
+    r.get_array(f.leaf_value_.data(), n_nodes, "leaf values");
+    r.expect_end();
+    // Every walk must stay inside its tree and read an existing feature (a leaf
+    // reads its feature too, branch-free, so it must be 0).
+    for (size_t t = 0; t < n_trees; ++t) {
+        const uint32_t base = f.tree_offset_[t], count = f.tree_offset_[t + 1] - base;
+        for (uint32_t i = 0; i < count; ++i) {
+            const IsolationNode& node = f.nodes_[base + i];
+            const double value = f.leaf_value_[base + i];
+            if (node.left == i) {
+                if (node.threshold != kInf || node.feature != 0 || !std::isfinite(value) || value < 0.0)
+                    io::corruption("leaf " + std::to_string(i) + " of tree " + std::to_string(t));
+            } else if (node.left <= i || node.left >= count - 1 || node.feature >= f.n_features_in_ ||
+                       !std::isfinite(node.threshold)) {
+                io::corruption("split " + std::to_string(i) + " of tree " + std::to_string(t));
+            }
+        }
+    }
+    f.compute_tree_depths();
+    return f;
+}
+
+}  // namespace anomaly_detection

@@ -1,0 +1,114 @@
+"""Results of detection: one point (AnomalyResult) and a batch (BatchResult)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["AnomalyResult", "BatchResult"]
+
+
+@dataclass(slots=True)
+class AnomalyResult:
+    """The verdict on one point.
+
+    Attributes
+    ----------
+    score : float
+        In [0, 1], grows with how unusual the point is; for the z-type methods it is
+        one minus the two-sided tail probability of the deviation.
+    deviation : float
+        The method's raw statistic (z-score, modified z, IQR distance, EWMA chart
+        statistic in sigmas, signed CUSUM sum).
+    expected : float
+        What the method expected (window mean or median).
+    window_count : int
+        Number of past points the point was scored against.
+    """
+
+    sensor_name: str
+    value: float
+    timestamp: float
+    is_anomaly: bool
+    score: float
+    deviation: float
+    expected: float
+    window_count: int
+    threshold: float
+    method: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field."""
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """The verdicts on a batch of points of one sensor, as NumPy arrays.
+
+    Element ``i`` equals the AnomalyResult that ``detect`` would have returned for
+    point ``i`` of the same stream; ``result[i]`` builds that AnomalyResult.
+    """
+
+    sensor_name: str
+    values: np.ndarray
+    timestamps: np.ndarray
+    is_anomaly: np.ndarray
+    scores: np.ndarray
+    deviations: np.ndarray
+    expected: np.ndarray
+    window_counts: np.ndarray
+    threshold: float
+    method: str
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __getitem__(self, i: int) -> AnomalyResult:
+        return AnomalyResult(
+            sensor_name=self.sensor_name,
+            value=float(self.values[i]),
+            timestamp=float(self.timestamps[i]),
+            is_anomaly=bool(self.is_anomaly[i]),
+            score=float(self.scores[i]),
+            deviation=float(self.deviations[i]),
+            expected=float(self.expected[i]),
+            threshold=self.threshold,
+            method=self.method,
+            window_count=int(self.window_counts[i]),
+        )
+
+    def __iter__(self) -> Iterator[AnomalyResult]:
+        return (self[i] for i in range(len(self)))
+
+    @property
+    def anomaly_count(self) -> int:
+        return int(np.count_nonzero(self.is_anomaly))
+
+    @property
+    def anomaly_indices(self) -> np.ndarray:
+        """Indices of the flagged points."""
+        return np.flatnonzero(self.is_anomaly)
+
+    def anomalies(self) -> list[AnomalyResult]:
+        """The flagged points as AnomalyResult objects."""
+        return [self[int(i)] for i in self.anomaly_indices]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict with lists in place of arrays."""
+        return {
+            "sensor_name": self.sensor_name,
+            "method": self.method,
+            "threshold": self.threshold,
+            "values": self.values.tolist(),
+            "timestamps": self.timestamps.tolist(),
+            "is_anomaly": self.is_anomaly.tolist(),
+            "scores": self.scores.tolist(),
+            "deviations": self.deviations.tolist(),
+            "expected": self.expected.tolist(),
+            "window_counts": self.window_counts.tolist(),
+            "anomaly_count": self.anomaly_count,
+        }

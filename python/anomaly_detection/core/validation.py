@@ -1,0 +1,103 @@
+"""Checks of user input shared by every store: bad input raises ValueError
+(or TypeError for a wrong Python type) before anything changes."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+from anomaly_detection import _core
+
+__all__ = ["as_timestamp", "as_timestamps", "as_value", "as_values", "check_sensor_name"]
+
+
+def check_sensor_name(name: object) -> str:
+    """Return ``name`` if it can be a sensor name (and a part of a Redis key)."""
+    if not isinstance(name, str):
+        raise TypeError(f"sensor name: expected str, got {type(name).__name__}")
+    _core.check_sensor_name(name)
+    return name
+
+
+def as_value(value: Any) -> float:
+    """A finite float from a number."""
+    if isinstance(value, (str, bytes)) or value is None:
+        raise ValueError(f"value: expected a finite number, got {value!r}")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"value: expected a finite number, got {value!r}") from None
+    if not math.isfinite(v):
+        raise ValueError(f"value: expected a finite number, got {v}")
+    return v
+
+
+def as_timestamp(timestamp: Any) -> float:
+    """Epoch seconds from None (now), a number, a datetime or an ISO-8601 string."""
+    if timestamp is None:
+        return time.time()
+    if isinstance(timestamp, datetime):
+        return _epoch(timestamp)
+    if isinstance(timestamp, str):
+        try:
+            return _epoch(datetime.fromisoformat(timestamp))
+        except ValueError:
+            raise ValueError(f"timestamp: expected ISO-8601 or epoch seconds, got {timestamp!r}") from None
+    if isinstance(timestamp, np.datetime64):
+        return float(timestamp.astype("datetime64[ns]").astype(np.int64)) / 1e9
+    try:
+        t = float(timestamp)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"timestamp: expected a number, datetime or ISO-8601 string, got {timestamp!r}"
+        ) from None
+    if not math.isfinite(t):
+        raise ValueError(f"timestamp: expected a finite number, got {t}")
+    return t
+
+
+def _epoch(dt: datetime) -> float:
+    """Epoch seconds; a naive datetime is taken as UTC (as NumPy and pandas do)."""
+    return (dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def as_values(values: Any) -> np.ndarray:
+    """A non-empty 1-D float64 array of finite numbers."""
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"values: expected numbers, got an array of dtype {arr.dtype}")
+    if arr.ndim != 1:
+        raise ValueError(f"values: expected a 1-D array, got {arr.ndim}-D with shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError("values: expected at least one value, got an empty array")
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    if not np.isfinite(arr).all():
+        bad = int(np.flatnonzero(~np.isfinite(arr))[0])
+        raise ValueError(f"values[{bad}]: expected a finite number, got {arr[bad]}")
+    return arr
+
+
+def as_timestamps(timestamps: Any, n: int) -> np.ndarray:
+    """A 1-D float64 array of n epoch seconds; None means now for every point."""
+    if timestamps is None:
+        return np.full(n, time.time())
+    arr = np.asarray(timestamps)
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise ValueError(
+            f"timestamps: expected a 1-D sequence of length {n} (as values), got shape {arr.shape}"
+        )
+    if arr.dtype.kind == "M":
+        out = arr.astype("datetime64[ns]").astype(np.int64) / 1e9
+    elif arr.dtype.kind in "biuf":
+        out = np.ascontiguousarray(arr, dtype=np.float64)
+    else:
+        seq: Sequence[Any] = list(timestamps)
+        out = np.fromiter((as_timestamp(t) for t in seq), dtype=np.float64, count=n)
+    if not np.isfinite(out).all():
+        raise ValueError("timestamps: expected finite numbers")
+    return out

@@ -1,0 +1,64 @@
+"""Input checks shared by the forest estimators (numeric arrays, seeds, thread counts)."""
+
+from __future__ import annotations
+
+import numbers
+import os
+from typing import Any
+
+import numpy as np
+
+__all__ = ["as_numeric_array", "resolve_n_jobs", "resolve_seed"]
+
+_UINT64_MAX = 2**64 - 1
+
+
+def as_numeric_array(X: Any, ndim: int, name: str = "X") -> np.ndarray:
+    """Return ``X`` as a NumPy array of numbers with ``ndim`` dimensions.
+
+    Anything ``np.asarray`` understands is accepted (lists, pandas DataFrames,
+    float32, Fortran order); the conversion to C-contiguous float64 happens in
+    the native layer, once. NaN/inf are rejected there with a ``ValueError``.
+    """
+    try:
+        arr = np.asarray(X)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}: expected an array of numbers, got {type(X).__name__} ({exc})") from None
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{name}: expected numeric values, got dtype {arr.dtype}")
+    if arr.ndim != ndim:
+        shape = "(n_samples, n_features)" if ndim == 2 else "(n_features,)"
+        raise ValueError(f"{name}: expected a {ndim}-D array {shape}, got shape {arr.shape}")
+    if arr.dtype.kind == "b":
+        arr = arr.astype(np.float64)
+    return arr
+
+
+def resolve_seed(random_state: Any) -> int:
+    """A 64-bit seed from ``random_state`` as scikit-learn understands it.
+
+    ``None`` draws from NumPy's global generator (so ``np.random.seed`` makes it
+    repeatable), an int is used as is, a ``RandomState`` or ``Generator`` is drawn from.
+    """
+    if random_state is None:
+        return int(np.random.randint(np.iinfo(np.int32).max))
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(np.iinfo(np.int32).max))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(2**63))
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        if not 0 <= int(random_state) <= _UINT64_MAX:
+            raise ValueError(f"random_state: expected an integer in [0, 2**64), got {random_state}")
+        return int(random_state)
+    raise ValueError(f"random_state: expected None, an int, a RandomState or a Generator, got {random_state!r}")
+
+
+def resolve_n_jobs(n_jobs: int | None) -> int:
+    """Worker threads for joblib's ``n_jobs`` convention (None is 1, -1 is every core)."""
+    if n_jobs is None:
+        return 1
+    if not isinstance(n_jobs, numbers.Integral) or isinstance(n_jobs, bool) or n_jobs == 0:
+        raise ValueError(f"n_jobs: expected None, a positive int or a negative int, got {n_jobs!r}")
+    if n_jobs > 0:
+        return int(n_jobs)
+    return max(1, (os.cpu_count() or 1) + 1 + int(n_jobs))

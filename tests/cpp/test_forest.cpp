@@ -1,0 +1,258 @@
+// Isolation Forest core: the score definition, determinism, thread
+// independence, the effect of the parameters, and serialisation.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <stdexcept>
+
+#include "anomaly_detection/forest/isolation_forest.hpp"
+#include "anomaly_detection/forest/random.hpp"
+#include "anomaly_detection/io/bytes.hpp"
+
+using namespace anomaly_detection;
+
+namespace {
+
+// n inliers from N(0, 1) in d dimensions, followed by `outliers` rows at +8.
+RowMatrixXd blob(size_t n, size_t d, size_t outliers, uint64_t seed) {
+    std::mt19937_64 gen(seed);
+    std::normal_distribution<double> normal;
+    RowMatrixXd X(n + outliers, d);
+    for (Eigen::Index i = 0; i < X.rows(); ++i)
+        for (Eigen::Index j = 0; j < X.cols(); ++j) X(i, j) = normal(gen) + (static_cast<size_t>(i) >= n ? 8.0 : 0.0);
+    return X;
+}
+
+IsolationForestConfig config(uint64_t seed) {
+    IsolationForestConfig c;
+    c.seed = seed;
+    return c;
+}
+
+}  // namespace
+
+TEST(AveragePathLength, MatchesScikitLearn) {
+    EXPECT_EQ(average_path_length(0), 0.0);
+    EXPECT_EQ(average_path_length(1), 0.0);
+    EXPECT_EQ(average_path_length(2), 1.0);
+    // 2 (ln(n - 1) + gamma) - 2 (n - 1) / n, values from sklearn's _average_path_length.
+    EXPECT_NEAR(average_path_length(3), 1.207392357589623, 1e-12);
+    EXPECT_NEAR(average_path_length(256), 10.244770920119917, 1e-12);
+}
+
+TEST(IsolationForest, OutliersScoreLowerThanInliers) {
+    const RowMatrixXd X = blob(500, 4, 10, 1);
+    IsolationForest f(config(7));
+    f.fit(X);
+    const Eigen::VectorXd s = f.score_samples(X);
+    EXPECT_LT(s.tail(10).maxCoeff(), s.head(500).mean());
+    for (Eigen::Index i = 0; i < s.size(); ++i) {
+        EXPECT_LT(s[i], 0.0);
+        EXPECT_GE(s[i], -1.0);
+    }
+    EXPECT_EQ(f.max_samples_used(), 256u);
+    EXPECT_EQ(f.offset(), -0.5);
+    EXPECT_EQ(f.n_trees(), 100u);
+}
+
+TEST(IsolationForest, ScoreIsTwoToTheMinusNormalisedPathLength) {
+    const RowMatrixXd X = blob(300, 3, 5, 2);
+    IsolationForest f(config(3));
+    f.fit(X);
+    const Eigen::VectorXd h = f.mean_path_length(X);
+    const Eigen::VectorXd s = f.score_samples(X);
+    const double c = average_path_length(256);
+    for (Eigen::Index i = 0; i < s.size(); ++i) EXPECT_DOUBLE_EQ(s[i], -std::exp2(-h[i] / c));
+    // A path is at most max_depth (8) plus c(n) of a leaf (n <= 256).
+    EXPECT_LE(h.maxCoeff(), 8.0 + c);
+    EXPECT_GT(h.minCoeff(), 0.0);
+}
+
+TEST(IsolationForest, SameSeedSameScoresAnyThreadCount) {
+    const RowMatrixXd X = blob(2000, 5, 20, 3);
+    IsolationForest a(config(11)), b(config(11)), c(config(12));
+    a.fit(X, 1);
+    b.fit(X, 4);
+    c.fit(X, 1);
+    const Eigen::VectorXd sa = a.score_samples(X, 1);
+    EXPECT_EQ(sa, b.score_samples(X, 3));
+    EXPECT_NE(sa, c.score_samples(X, 1));
+    EXPECT_EQ(a.to_bytes(), b.to_bytes());
+}
+
+TEST(IsolationForest, ContaminationSetsOffsetAtThePercentile) {
+    const RowMatrixXd X = blob(999, 3, 1, 4);
+    auto cfg = config(5);
+    cfg.contamination = 0.1;
+    IsolationForest f(cfg);
+    f.fit(X);
+    const Eigen::VectorXd d = f.decision_function(X);
+    const auto below = (d.array() < 0.0).count();
+    EXPECT_EQ(below, 100);  // 1000 distinct scores: exactly 10 % fall under the 10th percentile
+}
+
+TEST(IsolationForest, MaxSamplesAndFeaturesBoundTheTrees) {
+    const RowMatrixXd X = blob(400, 6, 0, 5);
+    auto cfg = config(6);
+    cfg.max_samples = 16;
+    cfg.max_features = 2;
+    cfg.n_estimators = 10;
+    IsolationForest f(cfg);
+    f.fit(X);
+    EXPECT_EQ(f.max_samples_used(), 16u);
+    EXPECT_LE(f.n_nodes(), 10u * (2 * 16 - 1));
+    const Eigen::VectorXd h = f.mean_path_length(X);
+    EXPECT_LE(h.maxCoeff(), 4.0 + average_path_length(16));
+}
+
+TEST(IsolationForest, BootstrapGrowsOnDistinctRows) {
+    const RowMatrixXd X = blob(64, 2, 0, 6);
+    auto cfg = config(8);
+    cfg.bootstrap = true;
+    cfg.max_samples = 64;
+    IsolationForest f(cfg);
+    f.fit(X);
+    // 64 draws with replacement from 64 rows hold about 41 distinct rows: fewer leaves than 64.
+    EXPECT_LT(f.n_nodes(), 100u * (2 * 64 - 1));
+    EXPECT_TRUE(f.score_samples(X).allFinite());
+}
+
+TEST(IsolationForest, ConstantDataIsOneLeafPerTree) {
+    RowMatrixXd X = RowMatrixXd::Constant(50, 3, 2.5);
+    IsolationForest f(config(1));
+    f.fit(X);
+    EXPECT_EQ(f.n_nodes(), 100u);
+    const Eigen::VectorXd h = f.mean_path_length(X);
+    EXPECT_NEAR(h[0], average_path_length(50), 1e-12);
+}
+
+TEST(IsolationForest, SingleRow) {
+    RowMatrixXd X(1, 2);
+    X << 1.0, 2.0;
+    IsolationForest f(config(1));
+    f.fit(X);
+    EXPECT_DOUBLE_EQ(f.score_samples(X)[0], -0.5);  // scikit-learn's convention when c(1) = 0
+}
+
+TEST(IsolationForest, InvalidInput) {
+    EXPECT_THROW(IsolationForest(IsolationForestConfig{0, 0, 0, 0.0, false, 0}), std::invalid_argument);
+    auto bad = config(1);
+    bad.contamination = 0.6;
+    EXPECT_THROW(IsolationForest{bad}, std::invalid_argument);
+
+    IsolationForest f(config(1));
+    RowMatrixXd X = blob(10, 2, 0, 1);
+    EXPECT_THROW(f.score_samples(X), std::runtime_error);
+    X(3, 1) = std::numeric_limits<double>::quiet_NaN();
+    EXPECT_THROW(f.fit(X), std::invalid_argument);
+    EXPECT_FALSE(f.is_fitted());
+    EXPECT_THROW(f.fit(RowMatrixXd(0, 3)), std::invalid_argument);
+    auto many = config(1);
+    many.max_samples = 11;
+    IsolationForest g(many);
+    EXPECT_THROW(g.fit(blob(10, 2, 0, 1)), std::invalid_argument);
+    auto wide = config(1);
+    wide.max_features = 3;
+    IsolationForest h(wide);
+    EXPECT_THROW(h.fit(blob(10, 2, 0, 1)), std::invalid_argument);
+
+    f.fit(blob(10, 2, 0, 1));
+    EXPECT_THROW(f.score_samples(blob(10, 3, 0, 1)), std::invalid_argument);
+    RowMatrixXd inf = blob(10, 2, 0, 1);
+    inf(0, 0) = std::numeric_limits<double>::infinity();
+    EXPECT_THROW(f.score_samples(inf), std::invalid_argument);
+}
+
+TEST(IsolationForest, FailedFitKeepsThePreviousModel) {
+    IsolationForest f(config(2));
+    const RowMatrixXd X = blob(100, 2, 0, 2);
+    f.fit(X);
+    const std::string before = f.to_bytes();
+    RowMatrixXd bad = X;
+    bad(0, 0) = std::numeric_limits<double>::infinity();
+    EXPECT_THROW(f.fit(bad), std::invalid_argument);
+    EXPECT_EQ(f.to_bytes(), before);
+}
+
+TEST(IsolationForest, BytesRoundTrip) {
+    const RowMatrixXd X = blob(300, 3, 3, 9);
+    auto cfg = config(21);
+    cfg.contamination = 0.05;
+    IsolationForest f(cfg);
+    f.fit(X);
+    const IsolationForest g = IsolationForest::from_bytes(f.to_bytes());
+    EXPECT_EQ(f.score_samples(X), g.score_samples(X));
+    EXPECT_EQ(f.offset(), g.offset());
+    EXPECT_EQ(g.config().seed, 21u);
+    EXPECT_EQ(g.to_bytes(), f.to_bytes());
+
+    const IsolationForest unfitted = IsolationForest::from_bytes(IsolationForest(cfg).to_bytes());
+    EXPECT_FALSE(unfitted.is_fitted());
+}
+
+TEST(IsolationForest, CorruptBytesThrowInvalidArgument) {
+    auto cfg = config(4);
+    cfg.n_estimators = 3;
+    IsolationForest f(cfg);
+    f.fit(blob(40, 3, 0, 4));
+    const std::string good = f.to_bytes();
+    // Truncation at every length and a flipped bit in every byte: always invalid_argument, never a crash.
+    for (size_t len = 0; len < good.size(); ++len)
+        EXPECT_THROW(IsolationForest::from_bytes(good.substr(0, len)), std::invalid_argument);
+    for (size_t i = 0; i < good.size(); ++i) {
+        std::string bad = good;
+        bad[i] = static_cast<char>(bad[i] ^ 0x10);
+        EXPECT_THROW(IsolationForest::from_bytes(bad), std::invalid_argument) << "byte " << i;
+    }
+    EXPECT_THROW(IsolationForest::from_bytes(good + "x"), std::invalid_argument);
+}
+
+TEST(Random, XoshiroBelowIsInRangeAndCoversIt) {
+    Xoshiro256 rng(1);
+    int counts[7] = {};
+    for (int i = 0; i < 7000; ++i) ++counts[rng.below(7)];
+    for (int c : counts) EXPECT_GT(c, 850);
+    for (int i = 0; i < 1000; ++i) {
+        const double u = rng.uniform01();
+        EXPECT_GE(u, 0.0);
+        EXPECT_LT(u, 1.0);
+    }
+}
+
+TEST(Random, PythonRandomMatchesCPython) {
+    // random.Random(42).random(), twice, and random.Random(0).random().
+    PythonRandom a(42);
+    EXPECT_DOUBLE_EQ(a.random(), 0.6394267984578837);
+    EXPECT_DOUBLE_EQ(a.random(), 0.025010755222666936);
+    PythonRandom b(0);
+    EXPECT_DOUBLE_EQ(b.random(), 0.8444218515250481);
+    PythonRandom big(1ULL << 40);
+    EXPECT_DOUBLE_EQ(big.random(), 0.1036394562812375);
+}
+
+TEST(IsolationForest, ResealedCorruptPayloadIsRejectedOrHarmless) {
+    // A valid checksum over damaged content must still never crash: either the
+    // structural checks reject it, or every walk stays inside its tree.
+    auto cfg = config(5);
+    cfg.n_estimators = 3;
+    IsolationForest f(cfg);
+    const RowMatrixXd X = blob(40, 3, 0, 5);
+    f.fit(X);
+    const std::string payload = f.to_bytes().substr(io::kHeaderSize);
+    size_t rejected = 0;
+    for (size_t i = 0; i < payload.size(); ++i) {
+        for (const unsigned char mask : {0x01, 0x80}) {
+            std::string bad = payload;
+            bad[i] = static_cast<char>(bad[i] ^ mask);
+            try {
+                const IsolationForest g = IsolationForest::from_bytes(io::seal(io::Family::isolation_forest, 1, bad));
+                if (g.is_fitted()) EXPECT_EQ(g.score_samples(X).size(), X.rows());
+            } catch (const std::invalid_argument&) {
+                ++rejected;
+            }
+        }
+    }
+    EXPECT_GT(rejected, payload.size() / 4);
+}

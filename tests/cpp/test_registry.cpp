@@ -1,0 +1,142 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <thread>
+
+#include "anomaly_detection/detectors/registry.hpp"
+
+using namespace anomaly_detection;
+
+namespace {
+DetectorConfig config(Method m) {
+    DetectorConfig c;
+    c.method = m;
+    c.window_size = 32;
+    c.min_samples = 5;
+    c.threshold = default_threshold(m);
+    return c;
+}
+}  // namespace
+
+TEST(DetectorConfig, ValidateRejectsBadFields) {
+    DetectorConfig c;
+    c.window_size = 1;
+    EXPECT_THROW(c.validate(), std::invalid_argument);
+    c = DetectorConfig{};
+    c.threshold = -1;
+    EXPECT_THROW(c.validate(), std::invalid_argument);
+    c = DetectorConfig{};
+    c.ewma_alpha = 0;
+    EXPECT_THROW(c.validate(), std::invalid_argument);
+    EXPECT_THROW(parse_method("nope"), std::invalid_argument);
+    EXPECT_EQ(parse_method("mad"), Method::mad);
+}
+
+TEST(SensorNames, RejectKeyBreakingCharacters) {
+    EXPECT_TRUE(is_valid_sensor_name("pump-1.temp"));
+    for (const char* bad : {"", "a:b", "a*", "a?", "[", "]", "{", "}", "a b", "a\tb"})
+        EXPECT_FALSE(is_valid_sensor_name(bad)) << bad;
+    EXPECT_FALSE(is_valid_sensor_name(std::string(201, 'x')));
+    EXPECT_THROW(check_sensor_name("a:b"), std::invalid_argument);
+}
+
+TEST(SensorRegistry, FlagsSpikeAfterWarmUp) {
+    SensorRegistry reg(config(Method::zscore));
+    for (int i = 0; i < 50; ++i) EXPECT_FALSE(reg.detect("s", 10.0 + (i % 3) * 0.1, i).is_anomaly);
+    const auto d = reg.detect("s", 50.0, 50);
+    EXPECT_TRUE(d.is_anomaly);
+    EXPECT_GT(d.score, 0.999);
+    EXPECT_EQ(d.window_count, 32u);
+}
+
+TEST(SensorRegistry, RejectsNonFiniteBatchWithoutChange) {
+    SensorRegistry reg(config(Method::zscore));
+    reg.detect("s", 1.0, 0);
+    const double values[] = {1.0, NAN, 2.0};
+    const double ts[] = {1, 2, 3};
+    bool a[3];
+    double s[3], d[3], e[3];
+    uint64_t c[3];
+    EXPECT_THROW(reg.detect_batch("s", values, ts, 3, {a, s, d, e, c}), std::invalid_argument);
+    SensorSummary sum;
+    ASSERT_TRUE(reg.summary("s", sum));
+    EXPECT_EQ(sum.points_seen, 1u);
+}
+
+TEST(SensorRegistry, SensorLimit) {
+    auto c = config(Method::zscore);
+    c.max_sensors = 1;
+    SensorRegistry reg(c);
+    reg.detect("a", 1, 0);
+    EXPECT_THROW(reg.detect("b", 1, 0), SensorLimitError);
+    EXPECT_EQ(reg.size(), 1u);
+}
+
+TEST(SensorRegistry, ConcurrentUpdatesLoseNothing) {
+    SensorRegistry reg(config(Method::mad));
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t)
+        threads.emplace_back([&reg, t] {
+            for (int i = 0; i < 2000; ++i) reg.detect(i % 2 ? "shared" : "own" + std::to_string(t), i, i);
+        });
+    for (auto& th : threads) th.join();
+    SensorSummary s;
+    ASSERT_TRUE(reg.summary("shared", s));
+    EXPECT_EQ(s.points_seen, 8u * 1000u);
+    EXPECT_EQ(reg.size(), 9u);
+}
+
+class RegistryRoundTrip : public ::testing::TestWithParam<Method> {};
+
+TEST_P(RegistryRoundTrip, ContinuesBitForBit) {
+    SensorRegistry reg(config(GetParam()));
+    std::mt19937_64 rng(7);
+    std::normal_distribution<double> noise(100, 5);
+    for (int i = 0; i < 500; ++i) reg.detect("s", noise(rng), i);
+    auto copy = SensorRegistry::from_bytes(reg.to_bytes());
+    for (int i = 0; i < 200; ++i) {
+        const double x = noise(rng);
+        const auto a = reg.detect("s", x, i);
+        const auto b = copy->detect("s", x, i);
+        ASSERT_EQ(a.score, b.score);
+        ASSERT_EQ(a.is_anomaly, b.is_anomaly);
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Methods, RegistryRoundTrip,
+                         ::testing::Values(Method::zscore, Method::mad, Method::iqr, Method::ewma, Method::cusum));
+
+TEST(RegistrySerialization, CorruptPayloadWithValidChecksumNeverCrashes) {
+    SensorRegistry reg(config(Method::iqr));
+    for (int i = 0; i < 40; ++i) reg.detect(i % 2 ? "a" : "b", i * 0.5, i);
+    const std::string blob = reg.to_bytes();
+    const std::string payload(io::unseal(blob, io::Family::sensor_registry, 1));
+    std::mt19937_64 rng(1);
+    int rejected = 0;
+    for (int trial = 0; trial < 20000; ++trial) {
+        std::string p = payload;
+        const int flips = 1 + static_cast<int>(rng() % 3);
+        for (int f = 0; f < flips; ++f) p[rng() % p.size()] = static_cast<char>(rng());
+        if (trial % 4 == 0) p.resize(rng() % p.size());
+        try {
+            SensorRegistry::from_bytes(io::seal(io::Family::sensor_registry, 1, p));
+        } catch (const std::invalid_argument&) {
+            ++rejected;
+        }
+    }
+    EXPECT_GT(rejected, 5000);  // truncations at least are always rejected
+}
+
+TEST(RegistrySerialization, HeaderChecks) {
+    SensorRegistry reg(config(Method::zscore));
+    reg.detect("s", 1, 0);
+    std::string blob = reg.to_bytes();
+    EXPECT_THROW(SensorRegistry::from_bytes(blob.substr(0, 10)), std::invalid_argument);
+    std::string wrong_family = blob;
+    wrong_family[6] = 99;
+    EXPECT_THROW(SensorRegistry::from_bytes(wrong_family), std::invalid_argument);
+    std::string flipped = blob;
+    flipped.back() ^= 1;
+    EXPECT_THROW(SensorRegistry::from_bytes(flipped), std::invalid_argument);
+}

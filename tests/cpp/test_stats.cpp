@@ -1,0 +1,136 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "anomaly_detection/stats/ewma.hpp"
+#include "anomaly_detection/stats/order_statistics.hpp"
+#include "anomaly_detection/stats/ring_buffer.hpp"
+#include "anomaly_detection/stats/rolling_moments.hpp"
+
+using namespace anomaly_detection;
+
+TEST(RingBuffer, OverwritesOldestWhenFull) {
+    RingBuffer<int> rb(3);
+    EXPECT_FALSE(rb.push(1));
+    EXPECT_FALSE(rb.push(2));
+    EXPECT_FALSE(rb.push(3));
+    EXPECT_TRUE(rb.full());
+    EXPECT_TRUE(rb.push(4));
+    EXPECT_EQ(rb.size(), 3u);
+    EXPECT_EQ(rb[0], 2);
+    EXPECT_EQ(rb[2], 4);
+    EXPECT_EQ(rb.front(), 2);
+    EXPECT_THROW(RingBuffer<int>(0), std::invalid_argument);
+}
+
+TEST(RollingMoments, VarianceAccurateAtLargeOffset) {
+    std::mt19937_64 rng(42);
+    std::normal_distribution<double> noise(0.0, 1.0);
+    const size_t w = 1000;
+    RingBuffer<double> window(w);
+    RollingMoments m;
+    for (int i = 0; i < 1'000'000; ++i) {
+        const double x = 1e9 + noise(rng);
+        const bool evicting = window.full();
+        const double evicted = evicting ? window.front() : 0.0;
+        window.push(x);
+        m.update(x, evicting ? &evicted : nullptr, window);
+    }
+    // Two-pass reference over the final window.
+    double mean = 0;
+    for (size_t i = 0; i < w; ++i) mean += window[i];
+    mean /= w;
+    double ss = 0;
+    for (size_t i = 0; i < w; ++i) ss += (window[i] - mean) * (window[i] - mean);
+    const double var = ss / (w - 1);
+    EXPECT_LT(std::fabs(m.variance() - var) / var, 1e-6);
+    EXPECT_NEAR(m.mean(), mean, 1e-6);
+}
+
+TEST(RollingMoments, FewerThanTwoValuesHaveZeroVariance) {
+    RingBuffer<double> window(4);
+    RollingMoments m;
+    EXPECT_EQ(m.variance(), 0.0);
+    window.push(5.0);
+    m.update(5.0, nullptr, window);
+    EXPECT_EQ(m.mean(), 5.0);
+    EXPECT_EQ(m.variance(), 0.0);
+}
+
+class OrderStatisticsRandom : public ::testing::TestWithParam<size_t> {};
+
+TEST_P(OrderStatisticsRandom, MatchesSortedWindow) {
+    const size_t w = GetParam();
+    std::mt19937_64 rng(w);
+    std::uniform_int_distribution<int> small(-5, 5);  // many ties
+    std::normal_distribution<double> normal(0, 10);
+    RingBuffer<double> window(w);
+    OrderStatistics os(w);
+    for (int step = 0; step < 3000; ++step) {
+        const double x = step % 3 ? normal(rng) : small(rng);
+        const size_t slot = window.next_slot();
+        if (window.full()) os.erase(slot);
+        os.insert(slot, x);
+        window.push(x);
+        std::vector<double> sorted;
+        for (size_t i = 0; i < window.size(); ++i) sorted.push_back(window[i]);
+        std::sort(sorted.begin(), sorted.end());
+        ASSERT_EQ(os.size(), sorted.size());
+        for (size_t k : {size_t{0}, sorted.size() / 2, sorted.size() - 1}) ASSERT_EQ(os.select(k), sorted[k]);
+        const size_t n = sorted.size();
+        const double median = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
+        ASSERT_NEAR(os.median(), median, 1e-12 * std::max(1.0, std::fabs(median)));
+        std::vector<double> dev;
+        for (double v : sorted) dev.push_back(std::fabs(v - median));
+        std::sort(dev.begin(), dev.end());
+        const double mad = n % 2 ? dev[n / 2] : 0.5 * (dev[n / 2 - 1] + dev[n / 2]);
+        ASSERT_NEAR(os.mad(), mad, 1e-12 * std::max(1.0, mad)) << "step " << step;
+        const double pos = 0.25 * (n - 1);
+        const size_t lo = static_cast<size_t>(pos);
+        const double q1 = lo + 1 < n ? sorted[lo] + (pos - lo) * (sorted[lo + 1] - sorted[lo]) : sorted[lo];
+        ASSERT_NEAR(os.quantile(0.25), q1, 1e-12 * std::max(1.0, std::fabs(q1)));
+        ASSERT_EQ(os.count_less(median), static_cast<size_t>(std::lower_bound(sorted.begin(), sorted.end(), median) -
+                                                             sorted.begin()));
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Windows, OrderStatisticsRandom, ::testing::Values(1, 2, 3, 7, 64, 257));
+
+TEST(OrderStatistics, EmptyThrows) {
+    OrderStatistics os(4);
+    EXPECT_THROW(os.median(), std::runtime_error);
+    EXPECT_THROW(os.select(0), std::out_of_range);
+}
+
+TEST(Ewma, MatchesExponentialWeightsDefinition) {
+    Ewma e;
+    e.alpha = 0.2;
+    std::mt19937_64 rng(3);
+    std::normal_distribution<double> noise(5, 2);
+    std::vector<double> xs;
+    for (int i = 0; i < 400; ++i) {
+        xs.push_back(noise(rng));
+        e.update(xs.back());
+    }
+    // Mean: weights alpha (1 - alpha)^k, with the first value carrying the remainder.
+    double mean = xs[0];
+    for (size_t i = 1; i < xs.size(); ++i) mean = 0.2 * xs[i] + 0.8 * mean;
+    EXPECT_NEAR(e.mean, mean, 1e-12);
+    EXPECT_NEAR(e.stddev(), 2.0, 0.6);  // tracks the noise level
+}
+
+TEST(Cusum, AccumulatesSustainedShiftOnly) {
+    Cusum c;
+    for (int i = 0; i < 100; ++i) c.update(i % 2 ? 0.4 : -0.4);  // within the allowance
+    EXPECT_EQ(c.statistic(), 0.0);
+    for (int i = 0; i < 10; ++i) c.update(1.5);  // a one-sigma-plus shift
+    EXPECT_NEAR(c.statistic(), 10.0, 1e-12);
+    for (int i = 0; i < 30; ++i) c.update(-1.5);
+    EXPECT_LT(c.statistic(), 0.0);
+    c.reset();
+    EXPECT_EQ(c.statistic(), 0.0);
+}

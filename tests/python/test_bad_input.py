@@ -1,0 +1,209 @@
+"""Bad input gets a clear error and changes nothing; corrupt bytes never crash."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from anomaly_detection import Settings, StatisticalAnomalyDetector
+
+BAD_NAMES = ["", "a:b", "a*", "a?", "a[1]", "x]", "{tag}", "}", "with space", "tab\t", "new\nline", "x" * 201]
+
+
+@pytest.fixture
+def det():
+    d = StatisticalAnomalyDetector(window_size=10, min_samples=3)
+    d.detect_batch("s", [1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 4.0])
+    return d
+
+
+def unchanged(det, before):
+    after = det.get_window("s")
+    np.testing.assert_array_equal(after.values, before.values)
+    np.testing.assert_array_equal(after.timestamps, before.timestamps)
+    assert det.stats("s")["points_seen"] == 4
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, "abc", "1.5", None, [1.0], b"1"])
+def test_detect_rejects_non_finite_or_non_numeric_values(det, value):
+    before = det.get_window("s")
+    with pytest.raises((ValueError, TypeError)):
+        det.detect("s", value)
+    unchanged(det, before)
+
+
+@pytest.mark.parametrize(
+    ("values", "match"),
+    [
+        ([1.0, math.nan, 2.0], r"values\[1\]"),
+        ([1.0, math.inf], r"values\[1\]"),
+        ([], "empty"),
+        (np.ones((2, 3)), "1-D"),
+        (np.float64(3.0), "1-D"),
+        (["a", "b"], "dtype"),
+        (np.array([1, 2], dtype=object), "dtype"),
+        (np.array(["2026-01-01"], dtype="datetime64[s]"), "dtype"),
+    ],
+)
+def test_detect_batch_rejects_bad_arrays_and_changes_nothing(det, values, match):
+    before = det.get_window("s")
+    with pytest.raises(ValueError, match=match):
+        det.detect_batch("s", values)
+    unchanged(det, before)
+
+
+@pytest.mark.parametrize(
+    "timestamps", [[1.0, 2.0], [1.0, 2.0, 3.0, 4.0], np.ones((3, 1)), [1.0, math.nan, 3.0], ["x", "y", "z"]]
+)
+def test_detect_batch_rejects_bad_timestamps(det, timestamps):
+    before = det.get_window("s")
+    with pytest.raises(ValueError, match="timestamp"):
+        det.detect_batch("s", [5.0, 6.0, 7.0], timestamps)
+    unchanged(det, before)
+
+
+def test_timestamps_accept_datetime64_and_iso_strings(det):
+    r = det.detect_batch(
+        "t", [1.0, 2.0], np.array(["2026-01-01T00:00:00", "2026-01-01T00:00:01"], "datetime64[s]")
+    )
+    np.testing.assert_array_equal(r.timestamps, [1767225600.0, 1767225601.0])
+    r = det.detect_batch("u", [1.0, 2.0], ["2026-01-01T00:00:00+00:00", "2026-01-01 00:00:02"])
+    np.testing.assert_array_equal(r.timestamps, [1767225600.0, 1767225602.0])
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_invalid_sensor_names_are_rejected(det, name):
+    with pytest.raises(ValueError, match="sensor name"):
+        det.detect(name, 1.0)
+    with pytest.raises(ValueError, match="sensor name"):
+        det.detect_batch(name, [1.0])
+    assert det.sensors() == ["s"]
+
+
+def test_non_string_sensor_name_is_a_type_error(det):
+    with pytest.raises(TypeError):
+        det.detect(42, 1.0)
+
+
+def test_valid_names_include_unicode_and_punctuation(det):
+    for name in ["pump-1", "rack_7.temp", "höhe/2", "x" * 200, "ünïcode-ключ"]:
+        det.detect(name, 1.0)
+    assert len(det.sensors()) == 6
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"detection_method": "bogus"},
+        {"window_size": 1},
+        {"window_size": 0},
+        {"min_samples": 1},
+        {"zscore_threshold": 0},
+        {"zscore_threshold": -1},
+        {"mad_threshold": math.nan},
+        {"ewma_alpha": 0},
+        {"ewma_alpha": 1.5},
+        {"cusum_k": -0.1},
+        {"max_sensors": -1},
+        {"window_size": 10, "min_samples": 20},
+        {"redis_port": 0},
+        {"redis_key_prefix": "bad:prefix"},
+        {"fallback_policy": "sometimes"},
+    ],
+)
+def test_invalid_settings_raise_value_error(kwargs):
+    with pytest.raises(ValueError):  # pydantic's ValidationError is a ValueError
+        Settings(**kwargs)
+    with pytest.raises(ValueError):
+        StatisticalAnomalyDetector(**kwargs)
+
+
+def test_settings_read_from_environment_and_dotenv(monkeypatch, tmp_path):
+    monkeypatch.setenv("WINDOW_SIZE", "64")
+    monkeypatch.setenv("DETECTION_METHOD", "mad")
+    monkeypatch.setenv("API_KEYS", "k1, k2")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("REDIS_HOST=redis.internal\nMIN_SAMPLES=7\n")
+    s = Settings()
+    assert (s.window_size, s.detection_method, s.api_keys) == (64, "mad", ["k1", "k2"])
+    assert (s.redis_host, s.min_samples) == ("redis.internal", 7)
+    assert s.threshold == 3.5
+    assert "k1" not in repr(s)  # secrets stay out of logs
+    monkeypatch.setenv("WINDOW_SIZE", "1")
+    with pytest.raises(ValueError, match="window_size"):
+        Settings()
+
+
+def test_settings_defaults_match_the_seed(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    s = Settings()
+    assert (s.redis_host, s.redis_port, s.redis_db, s.redis_password, s.redis_ssl, s.redis_key_prefix) == (
+        "localhost", 6379, 0, None, False, "anomaly",
+    )  # fmt: skip
+
+
+def test_get_settings_is_cached():
+    from anomaly_detection import get_settings
+
+    assert get_settings() is get_settings()
+
+
+def test_seed_import_paths():
+    from anomaly_detection import Settings as S1
+    from anomaly_detection import StatisticalAnomalyDetector as D1
+    from anomaly_detection.config.settings import Settings as S2
+    from anomaly_detection.core.StatisticalAnomalyDetector import StatisticalAnomalyDetector as D2
+
+    assert S1 is S2
+    assert D1 is D2
+
+
+def _snapshot() -> bytes:
+    d = StatisticalAnomalyDetector(detection_method="mad", window_size=16, min_samples=3)
+    d.detect_batch("a", np.arange(40.0))
+    d.detect_batch("b", np.sin(np.arange(10.0)))
+    return d.to_bytes()
+
+
+def test_snapshot_restores():
+    d = StatisticalAnomalyDetector.from_bytes(_snapshot())
+    assert d.sensors() == ["a", "b"]
+    assert d.stats("a")["points_seen"] == 40
+
+
+@pytest.mark.parametrize("cut", [0, 1, 10, 23, 24, 30, -1])
+def test_truncated_snapshot_raises_value_error(cut):
+    blob = _snapshot()
+    with pytest.raises(ValueError, match="possible corruption"):
+        StatisticalAnomalyDetector.from_bytes(blob[:cut] if cut >= 0 else blob[:-1])
+
+
+def test_wrong_family_or_garbage_raises_value_error():
+    with pytest.raises(ValueError, match="magic"):
+        StatisticalAnomalyDetector.from_bytes(b"not a snapshot at all, just some bytes")
+    with pytest.raises(TypeError):
+        StatisticalAnomalyDetector.from_bytes("text")
+
+
+def test_random_mutations_never_crash():
+    blob = bytearray(_snapshot())
+    rng = np.random.default_rng(0)
+    for _ in range(20_000):
+        mutated = blob.copy()
+        for pos in rng.integers(0, len(blob), rng.integers(1, 4)):
+            mutated[pos] = int(rng.integers(0, 256))
+        if mutated == blob:
+            continue
+        with pytest.raises(ValueError):
+            StatisticalAnomalyDetector.from_bytes(bytes(mutated))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400))
+def test_arbitrary_bytes_never_crash(data):
+    with pytest.raises(ValueError):
+        StatisticalAnomalyDetector.from_bytes(data)

@@ -1,0 +1,77 @@
+"""The command line, in-process and as the installed console script."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from anomaly_detection.cli import main
+
+
+@pytest.fixture
+def small_csv(tmp_path):
+    path = tmp_path / "small.csv"
+    rows = [("timestamp", "temp", "pressure kPa")]
+    for i in range(60):
+        temp = 20.0 + 0.1 * (i % 4)
+        pressure = 100.0 + 0.05 * (i % 3)
+        if i == 40:
+            temp = 35.0
+        rows.append((f"2026-03-01T00:{i:02d}:00", f"{temp}", "" if i == 10 else f"{pressure}"))
+    with path.open("w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    return path
+
+
+def test_detect_writes_flagged_rows_as_csv(small_csv, capsys):
+    assert main(["detect", str(small_csv)]) == 0
+    out, err = capsys.readouterr()
+    rows = list(csv.DictReader(out.splitlines()))
+    assert [(r["row"], r["sensor"], r["value"]) for r in rows] == [("41", "temp", "35.0")]
+    assert rows[0]["timestamp"] == "2026-03-01T00:40:00"
+    assert "2 sensor(s)" in err
+    assert "pressure_kPa" in err  # header sanitised into a valid sensor name
+    assert "1 empty/non-numeric skipped" in err
+
+
+def test_detect_json_all_rows_and_options(small_csv, tmp_path, capsys):
+    out_file = tmp_path / "out.json"
+    code = main(["detect", str(small_csv), "--format", "json", "--all", "-o", str(out_file),
+                 "--method", "mad", "--window-size", "20", "--min-samples", "5"])  # fmt: skip
+    assert code == 0
+    rows = json.loads(out_file.read_text())
+    assert len(rows) == 60 + 59
+    flagged = [r for r in rows if r["is_anomaly"]]
+    assert {(r["row"], r["sensor"]) for r in flagged} >= {(41, "temp")}
+    assert "mad, window 20" in capsys.readouterr().err
+
+
+def test_detect_plot(small_csv, tmp_path):
+    png = tmp_path / "plot.png"
+    assert main(["detect", str(small_csv), "--plot", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_detect_errors_are_clear(tmp_path, capsys):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    assert main(["detect", str(empty)]) == 2
+    assert "empty file" in capsys.readouterr().err
+    assert main(["detect", str(tmp_path / "missing.csv")]) == 2
+    with pytest.raises(SystemExit):
+        main(["detect", str(empty), "--method", "bogus"])
+
+
+def test_console_script_runs(small_csv):
+    exe = shutil.which("anomaly-detection")
+    cmd = [exe] if exe else [sys.executable, "-m", "anomaly_detection.cli"]
+    proc = subprocess.run(
+        [*cmd, "detect", str(small_csv), "--format", "json"], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)[0]["row"] == 41

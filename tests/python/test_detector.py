@@ -1,0 +1,271 @@
+"""StatisticalAnomalyDetector on the embedded store: each method against the
+NumPy reference, batch equals loop, warm-up, options, threads, persistence."""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from reference import THRESHOLDS, ReferenceDetector
+
+from anomaly_detection import METHODS, AnomalyResult, SensorLimitError, Settings, StatisticalAnomalyDetector
+
+THRESHOLD_FIELD = {
+    "zscore": "zscore_threshold", "mad": "mad_threshold", "iqr": "iqr_multiplier",
+    "ewma": "ewma_threshold", "cusum": "cusum_threshold",
+}  # fmt: skip
+
+values_strategy = st.lists(
+    st.one_of(
+        st.floats(-1e4, 1e4, allow_nan=False, allow_subnormal=False),
+        st.integers(-50, 50).map(float),  # ties and flat stretches
+    ),
+    min_size=1,
+    max_size=250,
+)
+
+
+def make(method: str, window_size: int = 20, min_samples: int = 5, include: bool = True, **kw):
+    return StatisticalAnomalyDetector(
+        Settings(
+            detection_method=method, window_size=window_size, min_samples=min_samples,
+            include_anomalies_in_window=include, **kw,
+        )
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("method", METHODS)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    values=values_strategy,
+    window_size=st.integers(2, 30),
+    min_samples=st.integers(2, 30),
+    include=st.booleans(),
+)
+def test_each_method_matches_numpy_reference(method, values, window_size, min_samples, include):
+    min_samples = min(min_samples, window_size)
+    ref = ReferenceDetector(method, window_size, min_samples, THRESHOLDS[method], include_anomalies=include)
+    expected = [ref.step(v) for v in values]
+    # A deviation within rounding of the threshold may fall on either side.
+    assume(all(abs(abs(e[2]) - THRESHOLDS[method]) > 1e-6 * max(1.0, abs(e[2])) for e in expected))
+    det = make(method, window_size, min_samples, include)
+    for i, (v, (flag, score, dev, exp, count)) in enumerate(zip(values, expected)):
+        r = det.detect("s", v, timestamp=float(i))
+        assert r.is_anomaly == flag, (i, r, dev)
+        assert r.window_count == count
+        assert r.deviation == pytest.approx(dev, rel=1e-6, abs=1e-6)
+        assert r.score == pytest.approx(score, rel=1e-6, abs=1e-6)
+        assert r.expected == pytest.approx(exp, rel=1e-9, abs=1e-6)
+        assert 0.0 <= r.score <= 1.0
+
+
+@pytest.mark.parametrize("method", METHODS)
+@settings(max_examples=40, deadline=None)
+@given(values=values_strategy, window_size=st.integers(2, 40), include=st.booleans())
+def test_batch_equals_loop(method, values, window_size, include):
+    looped = make(method, window_size, 2, include)
+    batched = make(method, window_size, 2, include)
+    ts = np.arange(len(values), dtype=float)
+    singles = [looped.detect("s", v, timestamp=t) for v, t in zip(values, ts)]
+    batch = batched.detect_batch("s", values, ts)
+    assert len(batch) == len(values)
+    assert [batch[i] for i in range(len(batch))] == singles
+    np.testing.assert_array_equal(looped.get_window("s").values, batched.get_window("s").values)
+
+
+def test_score_grows_with_unusualness():
+    det = make("zscore", window_size=50, min_samples=10)
+    det.detect_batch("s", np.random.default_rng(1).normal(0, 1, 50))
+    snapshot = det.to_bytes()
+    # Each probe is scored against the same window, on a fresh copy of the state.
+    scores = [StatisticalAnomalyDetector.from_bytes(snapshot).detect("s", v).score for v in [0.5, 1, 2, 3, 5]]
+    assert scores == sorted(scores)
+    assert scores[0] < 0.7
+    assert scores[-1] > 0.999
+
+
+def test_rolling_variance_stays_accurate_at_large_offset():
+    rng = np.random.default_rng(42)
+    x = 1e9 + rng.normal(0, 1, 1_000_000)
+    det = make("zscore", window_size=1000, min_samples=10)
+    det.detect_batch("big", x, np.zeros_like(x))
+    stats = det.stats("big")
+    ref = np.var(x[-1000:], ddof=1)
+    assert abs(stats["stddev"] ** 2 - ref) / ref < 1e-6
+    assert stats["mean"] == pytest.approx(np.mean(x[-1000:]), rel=1e-15)
+
+
+def test_warm_up_flags_nothing_before_min_samples():
+    det = make("zscore", window_size=50, min_samples=10)
+    values = [1.0, 1.1, 0.9, 1.0, 1.05, 500.0, 1.0, 1.0, 1.1, 0.95, 1.0, 800.0]
+    flags = [det.detect("s", v).is_anomaly for v in values]
+    assert flags[:10] == [False] * 10  # 500 arrives during warm-up
+    assert flags[11] is True
+
+
+@pytest.mark.parametrize("include", [True, False])
+def test_include_anomalies_option_decides_whether_flagged_points_enter_the_window(include):
+    det = make("zscore", window_size=30, min_samples=5, include=include)
+    det.detect_batch("s", [10.0, 10.2, 9.8, 10.1, 9.9, 10.0, 10.1])
+    r = det.detect("s", 100.0)
+    assert r.is_anomaly
+    assert (100.0 in det.get_window("s").values) is include
+    assert det.stats("s")["anomalies"] == 1
+    assert det.stats("s")["points_seen"] == 8
+
+
+def test_result_fields_and_threshold_override():
+    det = StatisticalAnomalyDetector(detection_method="mad", mad_threshold=2.0, min_samples=3)
+    det.detect_batch("s", [1.0, 2.0, 3.0, 2.0, 1.0])
+    r = det.detect("s", 2.0, timestamp="2026-01-01T00:00:00Z")
+    assert isinstance(r, AnomalyResult)
+    assert r.method == "mad"
+    assert r.threshold == 2.0
+    assert r.expected == 2.0
+    assert r.timestamp == 1767225600.0
+    assert set(r.to_dict()) >= {
+        "sensor_name", "value", "timestamp", "is_anomaly", "score", "deviation", "expected",
+        "threshold", "method", "window_count",
+    }  # fmt: skip
+
+
+def test_sensors_stats_reset():
+    det = make("zscore")
+    det.detect("b", 1.0)
+    det.detect_batch("a", [1.0, 2.0, 3.0])
+    assert det.sensors() == ["a", "b"]
+    assert det.stats("a")["points_seen"] == 3
+    assert det.stats("a")["max"] == 3.0
+    assert det.reset("a") is True
+    assert det.reset("a") is False
+    assert det.sensors() == ["b"]
+    assert len(det.get_window("a").values) == 0
+    with pytest.raises(KeyError):
+        det.stats("a")
+
+
+def test_sensor_cap():
+    det = StatisticalAnomalyDetector(max_sensors=2)
+    det.detect("a", 1.0)
+    det.detect("b", 1.0)
+    det.detect("a", 2.0)  # existing sensors keep working
+    with pytest.raises(SensorLimitError, match="max_sensors=2"):
+        det.detect("c", 1.0)
+    with pytest.raises(SensorLimitError):
+        det.detect_batch("c", [1.0, 2.0])
+    assert det.sensors() == ["a", "b"]
+
+
+def _stream(seed: int, n: int = 3000) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 1, n)
+    x[rng.integers(0, n, 20)] += 8
+    return x
+
+
+@pytest.mark.parametrize("method", ["zscore", "mad"])
+def test_eight_threads_match_serial_runs(method):
+    sensors = [f"sensor-{i}" for i in range(8)]
+    streams = {s: _stream(i) for i, s in enumerate(sensors)}
+
+    serial = make(method, window_size=64, min_samples=10)
+    expected = {s: [serial.detect(s, float(v)).score for v in streams[s]] for s in sensors}
+
+    threaded = make(method, window_size=64, min_samples=10)
+    got: dict[str, list[float]] = {}
+    barrier = threading.Barrier(8)
+
+    def worker(sensor: str) -> None:
+        barrier.wait()
+        got[sensor] = [threaded.detect(sensor, float(v)).score for v in streams[sensor]]
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in sensors]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == expected
+
+
+def test_eight_threads_on_one_shared_sensor_lose_no_point():
+    det = make("zscore", window_size=100_000, min_samples=10)
+    chunks = [np.full(5000, float(i)) for i in range(8)]
+    barrier = threading.Barrier(8)
+
+    def worker(i: int) -> None:
+        barrier.wait()
+        for start in range(0, 5000, 500):
+            det.detect_batch("shared", chunks[i][start : start + 500])
+        for _ in range(100):
+            det.detect("shared", float(i))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stats = det.stats("shared")
+    assert stats["points_seen"] == 8 * 5100
+    window = det.get_window("shared").values
+    assert len(window) == 8 * 5100
+    assert sorted(np.unique(window, return_counts=True)[1].tolist()) == [5100] * 8
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_save_restore_round_trip_continues_identically(method):
+    x = _stream(3, 500)
+    original = make(method, window_size=40, min_samples=5)
+    original.detect_batch("s", x[:300])
+    original.detect_batch("t", x[:50])
+    restored = StatisticalAnomalyDetector.from_bytes(original.to_bytes())
+    assert restored.sensors() == ["s", "t"]
+    assert restored.method == method
+    assert restored.settings.window_size == 40
+    a = original.detect_batch("s", x[300:], np.arange(200.0))
+    b = restored.detect_batch("s", x[300:], np.arange(200.0))
+    np.testing.assert_array_equal(a.scores, b.scores)
+    np.testing.assert_array_equal(a.is_anomaly, b.is_anomaly)
+    c = pickle.loads(pickle.dumps(original))
+    assert c.stats("t") == original.stats("t")
+
+
+def test_async_twins_equal_sync():
+    sync = make("ewma")
+    asy = make("ewma")
+    x = _stream(5, 200)
+
+    async def run():
+        singles = [await asy.adetect("s", float(v), timestamp=float(i)) for i, v in enumerate(x[:100])]
+        batch = await asy.adetect_batch("s", x[100:], np.arange(100.0, 200.0))
+        return singles, batch
+
+    singles, batch = asyncio.run(run())
+    assert singles == [sync.detect("s", float(v), timestamp=float(i)) for i, v in enumerate(x[:100])]
+    np.testing.assert_array_equal(
+        batch.scores, sync.detect_batch("s", x[100:], np.arange(100.0, 200.0)).scores
+    )
+
+
+def test_alert_listeners_get_every_anomaly_and_failures_are_contained(caplog):
+    det = make("zscore", window_size=30, min_samples=5)
+    seen = []
+
+    def broken(result):
+        raise RuntimeError("listener bug")
+
+    det.add_alert_listener(seen.append)
+    det.add_alert_listener(broken)
+    det.detect_batch("s", [10.0, 10.1, 9.9, 10.0, 10.2, 9.8, 50.0, 10.0, -40.0])
+    det.detect("s", 10.0)
+    det.detect("s", 90.0)
+    assert [r.value for r in seen] == [50.0, -40.0, 90.0]
+    assert all(r.is_anomaly and r.sensor_name == "s" for r in seen)
+    assert "listener bug" in caplog.text
+    det.remove_alert_listener(seen.append)
+    det.detect("s", 500.0)
+    assert len(seen) == 3

@@ -1,0 +1,246 @@
+"""IsolationForest facade: scikit-learn parity, determinism, input handling, serialisation."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from anomaly_detection.errors import NotFittedError
+from anomaly_detection.forest import IsolationForest
+
+sklearn_ensemble = pytest.importorskip("sklearn.ensemble")
+sklearn_metrics = pytest.importorskip("sklearn.metrics")
+
+PARITY_SETS = ["4_breastw", "14_glass", "18_Ionosphere", "29_Pima", "42_WBC", "6_cardio"]
+
+
+def _blob(n: int = 300, d: int = 3, outliers: int = 5, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.r_[rng.normal(size=(n, d)), rng.normal(8.0, 1.0, size=(outliers, d))]
+
+
+def _load(shared_data, name):
+    path = shared_data / "adbench" / f"{name}.npz"
+    if not path.exists():
+        pytest.skip(f"ADBench data not found at {path}")
+    with np.load(path) as data:
+        return data["X"], data["y"]
+
+
+@pytest.mark.parametrize("name", PARITY_SETS)
+def test_roc_auc_and_mean_score_match_scikit_learn(shared_data, name):
+    X, y = _load(shared_data, name)
+    ours, theirs, ours_mean, theirs_mean = [], [], [], []
+    for seed in range(5):
+        a = IsolationForest(random_state=seed).fit(X).score_samples(X)
+        b = sklearn_ensemble.IsolationForest(random_state=seed, n_jobs=1).fit(X).score_samples(X)
+        ours.append(sklearn_metrics.roc_auc_score(y, -a))
+        theirs.append(sklearn_metrics.roc_auc_score(y, -b))
+        ours_mean.append(a.mean())
+        theirs_mean.append(b.mean())
+    assert abs(np.mean(ours) - np.mean(theirs)) < 0.03
+    assert abs(np.mean(ours_mean) - np.mean(theirs_mean)) < 0.005
+
+
+def test_contamination_offset_and_predict_match_scikit_learn_definitions():
+    X = _blob(995, 2, 5)
+    forest = IsolationForest(contamination=0.05, random_state=1).fit(X)
+    scores = forest.score_samples(X)
+    assert forest.offset_ == pytest.approx(np.percentile(scores, 5.0), abs=1e-12)
+    np.testing.assert_allclose(forest.decision_function(X), scores - forest.offset_)
+    labels = forest.predict(X)
+    assert set(np.unique(labels)) == {-1, 1}
+    assert (labels == -1).sum() == 50
+    assert (labels[-5:] == -1).all()
+    np.testing.assert_array_equal(IsolationForest(contamination=0.05, random_state=1).fit_predict(X), labels)
+
+
+def test_auto_contamination_and_attributes():
+    X = _blob(1000, 4, 0)
+    forest = IsolationForest(random_state=0).fit(X)
+    assert forest.offset_ == -0.5
+    assert forest.max_samples_ == 256
+    assert forest.n_features_in_ == 4
+    assert IsolationForest(max_samples=0.5, random_state=0).fit(X).max_samples_ == 500
+    assert IsolationForest(max_samples=1000, random_state=0).fit(X).max_samples_ == 1000
+
+
+def test_max_samples_above_n_samples_warns_and_caps():
+    X = _blob(50, 2, 0)
+    with pytest.warns(UserWarning, match="max_samples"):
+        forest = IsolationForest(max_samples=100, random_state=0).fit(X)
+    assert forest.max_samples_ == 50
+
+
+def test_same_seed_same_scores_and_threads_do_not_matter():
+    X = _blob(3000, 5, 20)
+    a = IsolationForest(random_state=7).fit(X).score_samples(X)
+    b = IsolationForest(random_state=7, n_jobs=2).fit(X).score_samples(X)
+    c = IsolationForest(random_state=8).fit(X).score_samples(X)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_none_random_state_follows_numpy_global_seed():
+    X = _blob(200, 2, 0)
+    np.random.seed(3)
+    a = IsolationForest().fit(X).score_samples(X)
+    np.random.seed(3)
+    b = IsolationForest().fit(X).score_samples(X)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_float32_fortran_int_list_and_dataframe_like_inputs_agree():
+    X = _blob(400, 3, 4).astype(np.float32)
+    forest = IsolationForest(random_state=2).fit(X)
+    expected = forest.score_samples(X.astype(np.float64))
+    np.testing.assert_array_equal(forest.score_samples(X), expected)
+    np.testing.assert_array_equal(forest.score_samples(np.asfortranarray(X)), expected)
+    np.testing.assert_array_equal(forest.score_samples(X.astype(np.float64).tolist()), expected)
+
+    class FrameLike:  # what pandas offers through the array protocol
+        def __init__(self, values):
+            self.values = values
+            self.columns = [f"c{i}" for i in range(values.shape[1])]
+
+        def __array__(self, dtype=None, copy=None):
+            return self.values if dtype is None else self.values.astype(dtype)
+
+    np.testing.assert_array_equal(forest.score_samples(FrameLike(X)), expected)
+    ints = np.arange(60).reshape(20, 3)
+    assert IsolationForest(random_state=0).fit(ints).score_samples(ints).shape == (20,)
+
+
+def test_input_is_not_modified():
+    X = _blob(100, 2, 0)
+    copy = X.copy()
+    IsolationForest(random_state=0).fit(X).score_samples(X)
+    np.testing.assert_array_equal(X, copy)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.array([[0.0, np.nan]] * 5),
+        np.array([[0.0, np.inf]] * 5),
+        np.zeros(5),
+        np.zeros((0, 2)),
+        np.zeros((4, 0)),
+        np.array([["a", "b"]] * 5),
+        np.zeros((2, 2, 2)),
+    ],
+)
+def test_bad_training_input_raises_value_error_and_keeps_the_model(bad):
+    X = _blob(50, 2, 0)
+    forest = IsolationForest(random_state=0).fit(X)
+    before = forest.to_bytes()
+    with pytest.raises(ValueError, match="X"):
+        forest.fit(bad)
+    assert forest.to_bytes() == before
+
+
+def test_bad_scoring_input_raises_value_error():
+    forest = IsolationForest(random_state=0).fit(_blob(50, 2, 0))
+    with pytest.raises(ValueError, match="expected 2 features"):
+        forest.score_samples(np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="finite"):
+        forest.decision_function(np.array([[1.0, np.nan]]))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"n_estimators": 0},
+        {"n_estimators": 2.5},
+        {"max_samples": 0},
+        {"max_samples": 1.5},
+        {"max_samples": "all"},
+        {"contamination": 0.6},
+        {"contamination": 0.0},
+        {"contamination": "high"},
+        {"max_features": 0},
+        {"max_features": 4},
+        {"max_features": 1.5},
+        {"bootstrap": "yes"},
+        {"n_jobs": 0},
+        {"random_state": -1},
+        {"random_state": "seed"},
+    ],
+)
+def test_invalid_parameters_raise_value_error_at_fit(params):
+    with pytest.raises(ValueError, match=next(iter(params))):
+        IsolationForest(**params).fit(_blob(50, 3, 0))
+
+
+def test_not_fitted_error_before_fit():
+    forest = IsolationForest()
+    for call in (
+        lambda: forest.score_samples(np.zeros((2, 2))),
+        lambda: forest.predict(np.zeros((2, 2))),
+        lambda: forest.offset_,
+        forest.to_bytes,
+    ):
+        with pytest.raises(NotFittedError):
+            call()
+
+
+def test_get_and_set_params_follow_scikit_learn():
+    forest = IsolationForest(n_estimators=10, random_state=0)
+    params = forest.get_params()
+    assert params["n_estimators"] == 10
+    assert set(params) == set(sklearn_ensemble.IsolationForest().get_params()) - {"verbose", "warm_start"}
+    assert forest.set_params(n_estimators=20) is forest
+    assert forest.n_estimators == 20
+    with pytest.raises(ValueError, match="unknown parameter"):
+        forest.set_params(n_trees=3)
+    assert "n_estimators=20" in repr(forest)
+
+
+def test_bytes_and_pickle_round_trip():
+    X = _blob(500, 3, 5)
+    forest = IsolationForest(n_estimators=50, max_samples=0.5, contamination=0.02, random_state=4).fit(X)
+    restored = IsolationForest.from_bytes(forest.to_bytes())
+    np.testing.assert_array_equal(restored.score_samples(X), forest.score_samples(X))
+    assert restored.offset_ == forest.offset_
+    assert restored.n_estimators == 50
+    assert restored.max_samples == 252  # int(0.5 * 505), resolved
+    assert restored.max_features == 1.0
+    unpickled = pickle.loads(pickle.dumps(forest))
+    np.testing.assert_array_equal(unpickled.predict(X), forest.predict(X))
+    assert unpickled.get_params() == forest.get_params()
+    assert pickle.loads(pickle.dumps(IsolationForest(n_estimators=3))).get_params()["n_estimators"] == 3
+
+
+def test_corrupt_bytes_raise_value_error():
+    blob = IsolationForest(n_estimators=5, random_state=0).fit(_blob(40, 2, 0)).to_bytes()
+    for bad in (b"", blob[:10], blob[:-1], blob + b"\0", b"XXXX" + blob[4:], bytes(len(blob))):
+        with pytest.raises(ValueError, match="possible corruption"):
+            IsolationForest.from_bytes(bad)
+    flipped = bytearray(blob)
+    flipped[len(blob) // 2] ^= 0xFF
+    with pytest.raises(ValueError, match="possible corruption"):
+        IsolationForest.from_bytes(bytes(flipped))
+    with pytest.raises(ValueError, match="expected bytes"):
+        IsolationForest.from_bytes("not bytes")
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(1, 60),
+    d=st.integers(1, 4),
+    seed=st.integers(0, 2**32 - 1),
+    bootstrap=st.booleans(),
+)
+def test_scores_are_in_range_and_deterministic(n, d, seed, bootstrap):
+    X = np.random.default_rng(seed).normal(size=(n, d)).round(1)  # rounding makes ties and constant features
+    forest = IsolationForest(n_estimators=10, bootstrap=bootstrap, random_state=seed).fit(X)
+    scores = forest.score_samples(X)
+    assert scores.shape == (n,)
+    assert np.all((scores < 0) & (scores >= -1))
+    np.testing.assert_array_equal(
+        IsolationForest(n_estimators=10, bootstrap=bootstrap, random_state=seed).fit(X).score_samples(X), scores
+    )

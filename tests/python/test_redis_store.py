@@ -1,0 +1,325 @@
+"""StatisticalAnomalyDetector on Redis: a real redis-server on a free port, the
+seed's key layout, one round trip per call, no lost update between processes,
+fallback and recovery when the server dies, alerts, a real three-master Cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import time
+
+import numpy as np
+import pytest
+from servers import RedisServer
+
+from anomaly_detection import Settings, StatisticalAnomalyDetector, StoreUnavailableError
+from anomaly_detection.utils.redis_cli import redis_client_from_settings
+from anomaly_detection.utils.redis_namespaces import AnomalyRedisManager
+
+
+def settings(**kw) -> Settings:
+    base = {"window_size": 50, "min_samples": 5, "redis_retry_interval": 0.05}
+    return Settings(**{**base, **kw})
+
+
+def stream(seed: int, n: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(10.0, 1.0, n)
+    x[rng.integers(0, n, max(1, n // 50))] += 9.0
+    return x
+
+
+def commands(client, name: str) -> int:
+    return int(client.info("commandstats").get(f"cmdstat_{name}", {}).get("calls", 0))
+
+
+@pytest.mark.parametrize("method", ["zscore", "mad", "iqr"])
+def test_results_equal_the_embedded_store(redis_client, method):
+    s = settings(detection_method=method)
+    shared = StatisticalAnomalyDetector(s, redis_client=redis_client)
+    local = StatisticalAnomalyDetector(s)
+    x = stream(1, 400)
+    ts = np.arange(400.0)
+    for i in range(100):  # one point at a time
+        a = shared.detect("s1", float(x[i]), timestamp=float(ts[i]))
+        b = local.detect("s1", float(x[i]), timestamp=float(ts[i]))
+        assert a.is_anomaly == b.is_anomaly
+        assert a.score == pytest.approx(b.score, abs=1e-9)
+        assert a.deviation == pytest.approx(b.deviation, rel=1e-9, abs=1e-9)
+        assert a.window_count == b.window_count
+    for lo, hi in [(100, 130), (130, 131), (131, 400)]:  # then batches of several sizes
+        a = shared.detect_batch("s1", x[lo:hi], ts[lo:hi])
+        b = local.detect_batch("s1", x[lo:hi], ts[lo:hi])
+        np.testing.assert_array_equal(a.is_anomaly, b.is_anomaly)
+        np.testing.assert_allclose(a.scores, b.scores, atol=1e-9)
+        np.testing.assert_array_equal(a.window_counts, b.window_counts)
+    np.testing.assert_array_equal(shared.get_window("s1").values, local.get_window("s1").values)
+    assert shared.stats("s1")["points_seen"] == local.stats("s1")["points_seen"] == 400
+    assert shared.stats("s1")["anomalies"] == local.stats("s1")["anomalies"]
+
+
+@pytest.mark.parametrize("method", ["ewma", "cusum"])
+def test_stateful_methods_equal_embedded_within_one_window(redis_client, method):
+    s = settings(detection_method=method, window_size=500)
+    shared = StatisticalAnomalyDetector(s, redis_client=redis_client)
+    local = StatisticalAnomalyDetector(s)
+    x = stream(2, 300)
+    a = [shared.detect("s", float(v), timestamp=float(i)) for i, v in enumerate(x)]
+    b = [local.detect("s", float(v), timestamp=float(i)) for i, v in enumerate(x)]
+    assert [r.is_anomaly for r in a] == [r.is_anomaly for r in b]
+    np.testing.assert_allclose([r.score for r in a], [r.score for r in b], atol=1e-9)
+
+
+def test_window_is_json_in_the_seed_layout_with_ttl(redis_client):
+    det = StatisticalAnomalyDetector(settings(window_size=5), redis_client=redis_client)
+    det.detect_batch("temperature_sensor", [1.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0], np.arange(7.0) + 1e9)
+    key = "anomaly:temp:data:temperature_sensor:queue"
+    entries = [json.loads(e) for e in redis_client.lrange(key, 0, -1)]
+    assert [e["value"] for e in entries] == [3.0, 4.0, 5.0, 6.0, 7.0]
+    assert entries[0]["timestamp"] == 1e9 + 2
+    assert 3590 <= redis_client.ttl(key) <= 3600
+    assert det.sensors() == ["temperature_sensor"]
+    assert det.stats("temperature_sensor")["points_seen"] == 7
+    assert det.reset("temperature_sensor") is True
+    assert redis_client.exists(key) == 0
+    assert det.sensors() == []
+
+
+def test_one_round_trip_per_detect_and_per_batch(redis_client):
+    det = StatisticalAnomalyDetector(settings(), redis_client=redis_client)
+    det.detect("warm", 1.0)  # loads the script once
+    calls = commands(redis_client, "evalsha")
+    for i in range(20):
+        det.detect("rt", 10.0 + 0.01 * (i % 3))
+    det.detect_batch("rt", np.full(5000, 10.0))
+    assert commands(redis_client, "evalsha") - calls == 21
+
+
+def test_batch_sends_only_what_the_window_keeps(redis_client):
+    det = StatisticalAnomalyDetector(settings(window_size=10), redis_client=redis_client)
+    before = commands(redis_client, "rpush")
+    det.detect_batch("big", np.arange(100_000.0))
+    assert commands(redis_client, "rpush") - before == 1
+    assert redis_client.llen("anomaly:temp:data:big:queue") == 10
+    assert det.stats("big")["points_seen"] == 100_000
+
+
+def _worker(port: int, proc: int, n: int, window: int, out) -> None:
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=port)
+    det = StatisticalAnomalyDetector(settings(window_size=window, redis_alerts=False), redis_client=client)
+    scored = anomalies = 0
+    for start in range(0, n, 100):
+        seq = np.arange(start, min(n, start + 100), dtype=float)
+        if start % 200 == 0:
+            result = det.detect_batch("shared", 10.0 + (seq % 7) * 0.1, proc * 1e6 + seq)
+            scored += len(result)
+            anomalies += result.anomaly_count
+        else:
+            for s_ in seq:
+                r = det.detect("shared", 10.0 + (s_ % 7) * 0.1, timestamp=proc * 1e6 + s_)
+                scored += 1
+                anomalies += r.is_anomaly
+    out.put((proc, scored, anomalies))
+
+
+def test_four_processes_on_one_sensor_lose_no_update(redis_server, redis_client):
+    window, n = 300, 10_000
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(redis_server.port, p, n, window, out)) for p in range(4)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=300) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    assert sorted(r[0] for r in results) == [0, 1, 2, 3]
+    assert all(r[1] == n for r in results)  # every point was scored
+    det = StatisticalAnomalyDetector(settings(window_size=window), redis_client=redis_client)
+    stats = det.stats("shared")
+    assert stats["points_seen"] == 4 * n  # the counter agrees
+    assert stats["anomalies"] == sum(r[2] for r in results)
+    window_ts = det.get_window("shared").timestamps
+    assert len(window_ts) == window  # the window holds the last window_size points
+    for proc in range(4):  # each writer's points in the window are a contiguous run, in order
+        seqs = window_ts[(window_ts >= proc * 1e6) & (window_ts < (proc + 1) * 1e6)] - proc * 1e6
+        if len(seqs):
+            np.testing.assert_array_equal(np.diff(seqs), 1.0)
+    finished_last = max(range(4), key=lambda p: np.flatnonzero(window_ts // 1e6 == p).max(initial=-1))
+    assert window_ts[-1] == finished_last * 1e6 + n - 1
+
+
+def test_fallback_when_redis_dies_and_write_back_when_it_returns():
+    server = RedisServer().start()
+    try:
+        client = server.client(socket_timeout=0.5, socket_connect_timeout=0.5)
+        det = StatisticalAnomalyDetector(settings(window_size=1000), redis_client=client)
+        det.detect_batch("s", stream(3, 100), np.arange(100.0))
+        assert det.health()["degraded"] is False
+        server.kill()
+        during = [det.detect("s", float(v), timestamp=100.0 + i) for i, v in enumerate(stream(4, 30))]
+        batch = det.detect_batch("s", stream(5, 20), np.arange(130.0, 150.0))
+        assert len(during) == 30
+        assert len(batch) == 20
+        health = det.health()
+        assert health["degraded"] is True
+        assert health["redis_reachable"] is False
+        assert health["buffered_points"] == 50
+        server.start()  # same port
+        time.sleep(0.1)
+        det.detect("s", 10.0, timestamp=150.0)  # the first call after the retry interval writes back
+        health = det.health()
+        assert health["degraded"] is False
+        assert health["buffered_points"] == 0
+        window = det.get_window("s").timestamps
+        # The server came back empty (no persistence): it now holds every point accepted since.
+        np.testing.assert_array_equal(window, np.arange(100.0, 151.0))
+        assert det.stats("s")["points_seen"] == 51
+    finally:
+        server.stop()
+
+
+def test_strict_policy_raises_store_unavailable():
+    server = RedisServer().start()
+    try:
+        client = server.client(socket_timeout=0.5, socket_connect_timeout=0.5)
+        det = StatisticalAnomalyDetector(settings(fallback_policy="strict"), redis_client=client)
+        det.detect("s", 1.0)
+        server.kill()
+        with pytest.raises(StoreUnavailableError, match="Redis is unavailable"):
+            det.detect("s", 2.0)
+        with pytest.raises(StoreUnavailableError):
+            det.detect_batch("s", [1.0, 2.0])
+    finally:
+        server.stop()
+
+
+def test_fallback_buffer_is_bounded_and_never_drops_silently():
+    server = RedisServer().start()
+    try:
+        client = server.client(socket_timeout=0.5, socket_connect_timeout=0.5)
+        det = StatisticalAnomalyDetector(
+            settings(fallback_buffer_size=10, redis_retry_interval=60), redis_client=client
+        )
+        server.kill()
+        det.detect_batch("s", np.ones(8))
+        with pytest.raises(StoreUnavailableError, match="buffer is full"):
+            det.detect_batch("s", np.ones(5))
+        assert det.health()["buffered_points"] == 8
+    finally:
+        server.stop()
+
+
+def test_password_db_and_url_settings_are_honoured():
+    server = RedisServer(password="s3cret").start()
+    try:
+        s = settings(redis_host="127.0.0.1", redis_port=server.port, redis_password="s3cret", redis_db=3)
+        det = StatisticalAnomalyDetector(s, redis_client=redis_client_from_settings(s))
+        det.detect("db3", 1.0)
+        assert server.client(db=3).exists("anomaly:temp:data:db3:queue") == 1
+        assert server.client(db=0).exists("anomaly:temp:data:db3:queue") == 0
+        url = settings(redis_url=f"redis://:s3cret@127.0.0.1:{server.port}/5")
+        StatisticalAnomalyDetector(url, redis_client=redis_client_from_settings(url)).detect("db5", 1.0)
+        assert server.client(db=5).exists("anomaly:temp:data:db5:queue") == 1
+        wrong = settings(redis_host="127.0.0.1", redis_port=server.port, redis_password="nope")
+        import redis
+
+        with pytest.raises(redis.AuthenticationError):
+            redis_client_from_settings(wrong).ping()
+    finally:
+        server.stop()
+
+
+def test_custom_prefix_and_neighbours_untouched(redis_client):
+    neighbours = {
+        "nextauth:session:abc": "s", "nextauth:user:1": "u", "fabric:lock:job1": "1",
+        "fastapi:cache:route:/items": "c", "anomaly_detector:temp:data:legacy": "x",
+    }  # fmt: skip
+    for k, v in neighbours.items():
+        redis_client.set(k, v)
+    dumps = {k: redis_client.dump(k) for k in neighbours}
+    det = StatisticalAnomalyDetector(settings(redis_key_prefix="ad2"), redis_client=redis_client)
+    det.detect_batch("s", stream(6, 200))
+    det.reset("s")
+    det.detect("t", 1.0)
+    AnomalyRedisManager(redis_client, settings(redis_key_prefix="ad2")).purge_namespace()
+    assert {k: redis_client.dump(k) for k in neighbours} == dumps
+    assert not list(redis_client.scan_iter(match="ad2:*"))
+
+
+def test_anomalies_become_alerts_on_key_channel_and_stream(redis_client):
+    det = StatisticalAnomalyDetector(settings(), redis_client=redis_client)
+    pubsub = redis_client.pubsub()
+    pubsub.subscribe("anomaly:channel:alerts")
+    assert pubsub.get_message(timeout=1)["type"] == "subscribe"
+    # A consumer group created before the anomalies, then "offline" while they happen.
+    redis_client.xgroup_create("anomaly:stream:alerts", "dashboards", id="0", mkstream=True)
+    det.detect_batch("pump", [10.0, 10.1, 9.9, 10.0, 10.05, 9.95, 10.0])
+    r1 = det.detect("pump", 50.0)
+    r2 = det.detect("pump", -30.0)
+    assert r1.is_anomaly and r2.is_anomaly
+    message = pubsub.get_message(timeout=2)
+    assert json.loads(message["data"])["value"] == 50.0
+    manager = AnomalyRedisManager(redis_client, settings())
+    alerts = manager.list_alerts(10)
+    assert [a["value"] for a in alerts] == [-30.0, 50.0]  # newest first
+    alert_key = f"anomaly:alerts:{alerts[0]['id']}"
+    assert 604790 <= redis_client.ttl(alert_key) <= 604800
+    entries = redis_client.xreadgroup("dashboards", "worker-1", {"anomaly:stream:alerts": ">"}, count=10)
+    values = [json.loads(fields[b"alert"])["value"] for _, fields in entries[0][1]]
+    assert values == [50.0, -30.0]
+    pubsub.close()
+
+
+def test_asyncio_client(redis_server):
+    import redis.asyncio as aioredis
+
+    async def run():
+        client = aioredis.Redis(host="127.0.0.1", port=redis_server.port)
+        await client.flushall()
+        det = StatisticalAnomalyDetector(settings(), redis_client=client)
+        local = StatisticalAnomalyDetector(settings())
+        x = stream(7, 120)
+        a = [await det.adetect("a", float(v), timestamp=float(i)) for i, v in enumerate(x[:60])]
+        b = [local.detect("a", float(v), timestamp=float(i)) for i, v in enumerate(x[:60])]
+        ab = await det.adetect_batch("a", x[60:], np.arange(60.0, 120.0))
+        bb = local.detect_batch("a", x[60:], np.arange(60.0, 120.0))
+        with pytest.raises(TypeError, match="adetect"):
+            det.detect("a", 1.0)
+        length = await client.llen("anomaly:temp:data:a:queue")
+        await client.aclose()
+        return a, b, ab, bb, length
+
+    a, b, ab, bb, length = asyncio.run(run())
+    assert [r.is_anomaly for r in a] == [r.is_anomaly for r in b]
+    np.testing.assert_allclose([r.score for r in a], [r.score for r in b], atol=1e-9)
+    np.testing.assert_array_equal(ab.is_anomaly, bb.is_anomaly)
+    assert length == 50
+
+
+def test_redis_cluster_detector_and_manager(redis_cluster):
+    client = redis_cluster.client()
+    s = settings(redis_cluster=True)
+    det = StatisticalAnomalyDetector(s, redis_client=client)
+    local = StatisticalAnomalyDetector(s)
+    for i, sensor in enumerate(["alpha", "beta", "gamma", "delta"]):
+        a = det.detect_batch(sensor, stream(i, 120), np.arange(120.0))
+        b = local.detect_batch(sensor, stream(i, 120), np.arange(120.0))
+        np.testing.assert_array_equal(a.is_anomaly, b.is_anomaly)
+        det.detect(sensor, 10.0)
+    assert det.sensors() == ["alpha", "beta", "delta", "gamma"]
+    # Hash tags put every key of a sensor in one slot.
+    assert client.exists("anomaly:temp:data:{alpha}:queue") == 1
+    slot = client.keyslot("anomaly:temp:data:{alpha}:queue")
+    assert client.keyslot("anomaly:temp:data:{alpha}:stats") == slot
+    assert det.stats("alpha")["points_seen"] == 121
+    manager = AnomalyRedisManager(client, s)
+    health = manager.get_system_health()
+    assert json.dumps(health, default=str)  # readable
+    assert manager.list_alerts(100)  # the spikes raised alerts across the cluster
+    assert manager.purge_namespace() > 0
+    assert det.sensors() == []
+    client.close()
