@@ -30,8 +30,10 @@ def test_sketch_key_layout_and_bad_names():
     for bad in ("a:b", "a*", "", "x y", "{x}", "a" * 201):
         with pytest.raises(ValueError, match=r"name|sensor"):
             sketch_key(bad)
-    with pytest.raises(ValueError, match="expected str"):
-        sketch_key(3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="expected a str"):
+        sketch_key(3)
+    with pytest.raises(ValueError, match="prefix"):
+        sketch_key("ok", prefix="bad prefix")  # type: ignore[arg-type]
 
 
 def test_everything_stays_under_the_prefix(redis_client):
@@ -294,3 +296,23 @@ def test_asyncio_clients_get_awaitables_with_the_same_answers(redis_server, redi
     assert got["cuckoo"] == (True, 1)
     assert abs(got["median"] - 150) < 10
     assert got["top"] == ["p", "q"]
+
+
+def test_writes_renew_the_sketch_ttl(redis_client):
+    from anomaly_detection.utils.redis_namespaces import AnomalyRedisKeys, AnomalyRedisTTL
+
+    cms = SharedCountMinSketch(redis_client, "ttl-cms", 50, 2)
+    cms.incrby("a")
+    key = AnomalyRedisKeys().sketch("ttl-cms")
+    assert cms.key == key
+    assert AnomalyRedisTTL.SKETCH - 5 <= redis_client.ttl(key) <= AnomalyRedisTTL.SKETCH
+    assert redis_client.ttl(key + ":meta") > 0
+    digest = SharedTDigest(redis_client, "ttl-td", ttl=60)
+    digest.add([1.0])
+    assert 0 < redis_client.ttl(AnomalyRedisKeys().sketch("ttl-td")) <= 60
+    forever = SharedBloomFilter(redis_client, "ttl-none", 100, ttl=None)
+    forever.add("a")
+    assert redis_client.ttl(AnomalyRedisKeys().sketch("ttl-none")) == -1
+    for bad in (0, -5, 1.5, True):
+        with pytest.raises(ValueError, match="ttl"):
+            SharedHyperLogLog(redis_client, "ttl-bad", ttl=bad)

@@ -1,7 +1,9 @@
 """Sketches whose state lives in stock Redis 7 (no modules), shared by many processes.
 
 Each sketch lives under ``<prefix>:sketch:<name>`` (its parameters under
-``<prefix>:sketch:<name>:meta``). The C++ core computes where an item goes; Redis
+``<prefix>:sketch:<name>:meta``), keys built by :class:`AnomalyRedisKeys`; every write
+renews both keys' TTL (``ttl``, default :attr:`AnomalyRedisTTL.SKETCH`, 24 h; ``None``
+keeps them forever). The C++ core computes where an item goes; Redis
 applies the update atomically, so concurrent writers lose nothing.
 
 The classes take a ``redis.Redis`` / ``RedisCluster`` client, or their ``redis.asyncio``
@@ -36,7 +38,6 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from anomaly_detection import _core
 from anomaly_detection.errors import FilterFullError
 from anomaly_detection.sketches._base import Items
 from anomaly_detection.sketches.count_min import CountMinSketch
@@ -44,6 +45,7 @@ from anomaly_detection.sketches.filters import BloomFilter, CuckooFilter
 from anomaly_detection.sketches.hyperloglog import HyperLogLog, hash_items
 from anomaly_detection.sketches.t_digest import TDigest
 from anomaly_detection.sketches.top_k import TopK
+from anomaly_detection.utils.redis_namespaces import AnomalyRedisKeys, AnomalyRedisTTL
 
 __all__ = [
     "SharedBloomFilter",
@@ -66,7 +68,7 @@ Plan = Generator[Op, Any, _T]
 
 
 def sketch_key(name: str, *, prefix: str = "anomaly") -> str:
-    """``<prefix>:sketch:<name>``, the key of a shared sketch.
+    """``<prefix>:sketch:<name>``, the key of a shared sketch (:meth:`AnomalyRedisKeys.sketch`).
 
     The name follows the sensor-name rules (no ``:``, ``*``, ``?``, brackets, braces or
     whitespace, at most 200 bytes), so it cannot break out of the key layout.
@@ -74,13 +76,7 @@ def sketch_key(name: str, *, prefix: str = "anomaly") -> str:
     >>> sketch_key("endpoints")
     'anomaly:sketch:endpoints'
     """
-    if not isinstance(name, str):
-        raise ValueError(f"name: expected str, got {type(name).__name__}")  # noqa: TRY004
-    if not isinstance(prefix, str):
-        raise ValueError(f"prefix: expected str, got {type(prefix).__name__}")  # noqa: TRY004
-    _core.check_sensor_name(name)
-    _core.check_sensor_name(prefix)
-    return f"{prefix}:sketch:{name}"
+    return AnomalyRedisKeys(prefix).sketch(name)
 
 
 class _SharedBase:
@@ -88,7 +84,16 @@ class _SharedBase:
 
     _family: str
 
-    def __init__(self, client: Any, name: str, params: dict[str, Any], prefix: str) -> None:
+    def __init__(
+        self,
+        client: Any,
+        name: str,
+        params: dict[str, Any],
+        prefix: str,
+        ttl: int | None = AnomalyRedisTTL.SKETCH,
+    ) -> None:
+        if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 1):
+            raise ValueError(f"ttl: expected None or a positive number of seconds, got {ttl!r}")
         kwargs = getattr(client, "get_connection_kwargs", dict)()
         if kwargs.get("decode_responses"):
             # Shards and filter replies are raw bytes; a decoding client would corrupt them.
@@ -99,6 +104,7 @@ class _SharedBase:
         self.key = sketch_key(name, prefix=prefix)
         self.meta_key = self.key + ":meta"
         self.params = params
+        self.ttl = ttl
         self._async = inspect.iscoroutinefunction(getattr(client, "execute_command", None))
         self._ready = False
 
@@ -123,6 +129,18 @@ class _SharedBase:
             yield from self._setup()
             self._ready = True
         return (yield from plan)
+
+    def _touched(self, plan: Plan[_T]) -> Plan[_T]:
+        # Every write renews the TTL (AnomalyRedisTTL.SKETCH: 24 h after the last update).
+        result = yield from plan
+        if self.ttl is not None:
+            for key in (self.key, self.meta_key):
+                yield lambda c, key=key: c.expire(key, self.ttl)
+        return result
+
+    def _write(self, plan: Plan[_T]) -> Any:
+        """Run a plan that changes the sketch, then renew its TTL."""
+        return self._run(self._touched(plan))
 
     def _run(self, plan: Plan[_T]) -> Any:
         """Run a plan: synchronously, or as a coroutine for an asyncio client."""
@@ -197,25 +215,40 @@ class SharedCountMinSketch(_SharedBase):
     _family = "count_min"
 
     def __init__(
-        self, client: Any, name: str, width: int, depth: int, *, seed: int = 0, prefix: str = "anomaly"
+        self,
+        client: Any,
+        name: str,
+        width: int,
+        depth: int,
+        *,
+        seed: int = 0,
+        prefix: str = "anomaly",
+        ttl: int | None = AnomalyRedisTTL.SKETCH,
     ) -> None:
         self._local = CountMinSketch(width, depth, seed=seed)
-        super().__init__(
-            client, name, {"width": self._local.width, "depth": self._local.depth, "seed": seed}, prefix
-        )
+        params = {"width": self._local.width, "depth": self._local.depth, "seed": seed}
+        super().__init__(client, name, params, prefix, ttl)
         self._start()
 
     @classmethod
     def from_error(
-        cls, client: Any, name: str, epsilon: float, delta: float, *, seed: int = 0, prefix: str = "anomaly"
+        cls,
+        client: Any,
+        name: str,
+        epsilon: float,
+        delta: float,
+        *,
+        seed: int = 0,
+        prefix: str = "anomaly",
+        ttl: int | None = AnomalyRedisTTL.SKETCH,
     ) -> SharedCountMinSketch:
         """Dimensions for the (epsilon, delta) guarantee, as :meth:`CountMinSketch.from_error`."""
         local = CountMinSketch.from_error(epsilon, delta, seed=seed)
-        return cls(client, name, local.width, local.depth, seed=seed, prefix=prefix)
+        return cls(client, name, local.width, local.depth, seed=seed, prefix=prefix, ttl=ttl)
 
     def incrby(self, items: Items, increments: int | Sequence[int] | np.ndarray = 1) -> Any:
         """Add increments on the server; return the estimates right after this batch."""
-        return self._run(self._incrby(items, increments))
+        return self._write(self._incrby(items, increments))
 
     def _incrby(self, items: Items, increments: Any) -> Plan[int | np.ndarray]:
         scalar = _is_scalar(items)
@@ -312,18 +345,25 @@ return table.concat(out)
 """
 
     def __init__(
-        self, client: Any, name: str, capacity: int, error_rate: float = 0.01, *, prefix: str = "anomaly"
+        self,
+        client: Any,
+        name: str,
+        capacity: int,
+        error_rate: float = 0.01,
+        *,
+        prefix: str = "anomaly",
+        ttl: int | None = AnomalyRedisTTL.SKETCH,
     ) -> None:
         self._local = BloomFilter(capacity, error_rate, non_scaling=True)
         if self._local.info()["bits"] > 2**32:
             raise ValueError("capacity and error_rate: a shared Bloom filter holds at most 2**32 bits")
-        super().__init__(client, name, {"capacity": capacity, "error_rate": error_rate}, prefix)
+        super().__init__(client, name, {"capacity": capacity, "error_rate": error_rate}, prefix, ttl)
         self._script = client.register_script(self._SCRIPT)
         self._start()
 
     def add(self, items: Items) -> Any:
         """Set the items' bits; True for each item that had a bit still clear (new)."""
-        return self._run(self._call("add", items))
+        return self._write(self._call("add", items))
 
     def exists(self, items: Items) -> Any:
         """True where an item may be present, False where it surely is not."""
@@ -354,13 +394,15 @@ redis.call('PFMERGE', KEYS[1], KEYS[2])
 redis.call('DEL', KEYS[2])
 """
 
-    def __init__(self, client: Any, name: str, *, prefix: str = "anomaly") -> None:
-        super().__init__(client, name, {}, prefix)
+    def __init__(
+        self, client: Any, name: str, *, prefix: str = "anomaly", ttl: int | None = AnomalyRedisTTL.SKETCH
+    ) -> None:
+        super().__init__(client, name, {}, prefix, ttl)
         self._start()
 
     def add(self, items: Items) -> Any:
         """Add items; True when the HyperLogLog changed."""
-        return self._run(self._add(items))
+        return self._write(self._add(items))
 
     def _add(self, items: Items) -> Plan[bool]:
         hashes = np.atleast_1d(hash_items(items)).astype("<u8")
@@ -400,7 +442,7 @@ redis.call('DEL', KEYS[2])
         def plan() -> Plan[None]:
             yield lambda c: c.eval(self._MERGE, 2, self.key, scratch, blob)
 
-        return self._run(plan())
+        return self._write(plan())
 
 
 class SharedCuckooFilter(_SharedBase):
@@ -501,6 +543,7 @@ return out
         max_iterations: int = 20,
         *,
         prefix: str = "anomaly",
+        ttl: int | None = AnomalyRedisTTL.SKETCH,
     ) -> None:
         self._local = CuckooFilter(capacity, bucket_size, max_iterations, expansion=0)
         self._buckets = self._local._native.first_filter_buckets
@@ -511,6 +554,7 @@ return out
             name,
             {"capacity": capacity, "bucket_size": bucket_size, "max_iterations": max_iterations},
             prefix,
+            ttl,
         )
         self._script = client.register_script(self._SCRIPT)
         self._start()
@@ -537,11 +581,11 @@ return out
         def plan() -> Plan[None]:
             yield from self._call("add", items, lambda out: out)
 
-        return self._run(plan())
+        return self._write(plan())
 
     def add_nx(self, items: Items) -> Any:
         """Add the items not present yet; True for each one added."""
-        return self._run(self._call("add_nx", items, lambda out: out.astype(bool)))
+        return self._write(self._call("add_nx", items, lambda out: out.astype(bool)))
 
     def exists(self, items: Items) -> Any:
         """True where an item may be present."""
@@ -549,7 +593,7 @@ return out
 
     def delete(self, items: Items) -> Any:
         """Remove one copy of each item; True where a copy was found."""
-        return self._run(self._call("delete", items, lambda out: out.astype(bool)))
+        return self._write(self._call("delete", items, lambda out: out.astype(bool)))
 
     def count(self, items: Items) -> Any:
         """Copies of each item's fingerprint."""
@@ -573,9 +617,15 @@ class _ShardedBase(_SharedBase):
     _local: Any
 
     def __init__(
-        self, client: Any, name: str, params: dict[str, Any], prefix: str, worker_id: str | None
+        self,
+        client: Any,
+        name: str,
+        params: dict[str, Any],
+        prefix: str,
+        worker_id: str | None,
+        ttl: int | None,
     ) -> None:
-        super().__init__(client, name, params, prefix)
+        super().__init__(client, name, params, prefix, ttl)
         if worker_id is None:
             worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         if not isinstance(worker_id, str) or not worker_id:
@@ -595,7 +645,7 @@ class _ShardedBase(_SharedBase):
 
     def flush(self) -> Any:
         """Write this worker's shard."""
-        return self._run(self._flush())
+        return self._write(self._flush())
 
     def _shards(self) -> Plan[dict[str, Any]]:
         raw = yield lambda c: c.hgetall(self.key)
@@ -632,7 +682,7 @@ class _ShardedBase(_SharedBase):
             yield from self._flush()
             return result
 
-        return self._run(plan())
+        return self._write(plan())
 
 
 class SharedTDigest(_ShardedBase):
@@ -648,9 +698,10 @@ class SharedTDigest(_ShardedBase):
         *,
         prefix: str = "anomaly",
         worker_id: str | None = None,
+        ttl: int | None = AnomalyRedisTTL.SKETCH,
     ) -> None:
         self._local = TDigest(compression)
-        super().__init__(client, name, {"compression": self._local.compression}, prefix, worker_id)
+        super().__init__(client, name, {"compression": self._local.compression}, prefix, worker_id, ttl)
 
     def add(self, values: Any, weights: Any = None) -> Any:
         """Add values locally and write this worker's shard."""
@@ -687,11 +738,11 @@ class SharedTopK(_ShardedBase):
         seed: int = 0,
         prefix: str = "anomaly",
         worker_id: str | None = None,
+        ttl: int | None = AnomalyRedisTTL.SKETCH,
     ) -> None:
         self._local = TopK(k, width, depth, decay, seed=seed)
-        super().__init__(
-            client, name, {"k": k, "width": width, "depth": depth, "decay": decay}, prefix, worker_id
-        )
+        params = {"k": k, "width": width, "depth": depth, "decay": decay}
+        super().__init__(client, name, params, prefix, worker_id, ttl)
 
     def incrby(self, items: Items, increments: Any = 1) -> Any:
         """Add locally and write this worker's shard; returns what left this worker's top k."""
