@@ -392,6 +392,12 @@ def test_redis_compatible_hyperloglog_bytes():
         HyperLogLog(14).to_redis_bytes()
     with pytest.raises(ValueError, match="merge"):
         hll.merge(HyperLogLog(14))
-    for bad in (b"", b"HYLL", blob[:-1], b"HYLL\x02" + blob[5:], b"HYLL\x01" + b"\x00" * 11 + b"\x7f\xff\x00"):
+    for bad in (
+        b"",
+        b"HYLL",
+        blob[:-1],
+        b"HYLL\x02" + blob[5:],
+        b"HYLL\x01" + b"\x00" * 11 + b"\x7f\xff\x00",
+    ):
         with pytest.raises(ValueError, match="possible corruption"):
             HyperLogLog.from_redis_bytes(bad)
