@@ -6,7 +6,202 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['DetectorConfig', 'HalfSpaceTrees', 'IsolationForest', 'SensorLimitError', 'SensorRegistry', 'check_sensor_name', 'default_threshold', 'detect_after_window', 'is_valid_sensor_name', 'normal_score']
+__all__: list[str] = ['BloomFilter', 'CountMinSketch', 'CuckooFilter', 'DetectorConfig', 'FilterFullError', 'HalfSpaceTrees', 'HyperLogLog', 'IsolationForest', 'SensorLimitError', 'SensorRegistry', 'TDigest', 'TopK', 'check_sensor_name', 'default_threshold', 'detect_after_window', 'is_valid_sensor_name', 'normal_score']
+class BloomFilter:
+    """
+    Scalable Bloom filter.
+    """
+    @staticmethod
+    def from_bytes(data: bytes) -> BloomFilter:
+        """
+        Load bytes from to_bytes; ValueError when they are corrupt.
+        """
+    def __init__(self, capacity: typing.SupportsInt | typing.SupportsIndex, error_rate: typing.SupportsFloat | typing.SupportsIndex, expansion: typing.SupportsInt | typing.SupportsIndex = 2, non_scaling: bool = False) -> None:
+        """
+        A filter for capacity items at error_rate.
+        """
+    def add(self, items: typing.Any) -> typing.Any:
+        """
+        Add items; True for each item that was not present.
+        """
+    def exists(self, items: typing.Any) -> typing.Any:
+        """
+        True where the item may be present, False where it surely is not.
+        """
+    def positions(self, items: typing.Any) -> numpy.typing.NDArray[numpy.uint64]:
+        """
+        Bit offsets of each item in the first layer, shape (n, hash_count).
+        """
+    def to_bytes(self) -> bytes:
+        """
+        Versioned, checksummed bytes.
+        """
+    @property
+    def bit_count(self) -> int:
+        ...
+    @property
+    def capacity(self) -> int:
+        ...
+    @property
+    def error_rate(self) -> float:
+        ...
+    @property
+    def expansion(self) -> int:
+        ...
+    @property
+    def hash_count(self) -> int:
+        ...
+    @property
+    def layer_count(self) -> int:
+        ...
+    @property
+    def memory_bytes(self) -> int:
+        ...
+    @property
+    def non_scaling(self) -> bool:
+        ...
+    @property
+    def size(self) -> int:
+        ...
+class CountMinSketch:
+    """
+    Count-min sketch with saturating 32-bit counters.
+    """
+    @staticmethod
+    def from_bytes(data: bytes) -> CountMinSketch:
+        """
+        Load bytes from to_bytes; ValueError when they are corrupt.
+        """
+    @staticmethod
+    def from_error(epsilon: typing.SupportsFloat | typing.SupportsIndex, delta: typing.SupportsFloat | typing.SupportsIndex, conservative: bool = False, seed: typing.SupportsInt | typing.SupportsIndex = 0) -> CountMinSketch:
+        """
+        A sketch whose error is at most epsilon * total with probability 1 - delta.
+        """
+    def __init__(self, width: typing.SupportsInt | typing.SupportsIndex, depth: typing.SupportsInt | typing.SupportsIndex, conservative: bool = False, seed: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
+        """
+        A sketch of depth rows of width counters.
+        """
+    def clear(self) -> None:
+        """
+        Reset every counter.
+        """
+    def counters(self) -> numpy.typing.NDArray[numpy.uint32]:
+        """
+        A copy of the counters, row after row.
+        """
+    def incrby(self, items: typing.Any, increments: typing.Any = 1) -> typing.Any:
+        """
+        Add increments (one int or one per item); returns the new estimates. All or nothing.
+        """
+    def load_counters(self, counters: typing.Annotated[numpy.typing.ArrayLike, numpy.uint32]) -> None:
+        """
+        Replace every counter (row after row); total becomes the sum of row 0.
+        """
+    def merge(self, others: collections.abc.Sequence[CountMinSketch], weights: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]) -> None:
+        """
+        this += sum(weights[i] * others[i]), saturating.
+        """
+    def positions(self, items: typing.Any) -> numpy.typing.NDArray[numpy.uint64]:
+        """
+        Counter indices (row * width + column), shape (n, depth).
+        """
+    def query(self, items: typing.Any) -> typing.Any:
+        """
+        Estimated counts (never below the true counts).
+        """
+    def to_bytes(self) -> bytes:
+        """
+        Versioned, checksummed bytes.
+        """
+    @property
+    def conservative(self) -> bool:
+        ...
+    @property
+    def depth(self) -> int:
+        ...
+    @property
+    def memory_bytes(self) -> int:
+        ...
+    @property
+    def seed(self) -> int:
+        ...
+    @property
+    def total(self) -> int:
+        ...
+    @property
+    def width(self) -> int:
+        ...
+class CuckooFilter:
+    """
+    Cuckoo filter with deletions.
+    """
+    @staticmethod
+    def from_bytes(data: bytes) -> CuckooFilter:
+        """
+        Load bytes from to_bytes; ValueError when they are corrupt.
+        """
+    def __init__(self, capacity: typing.SupportsInt | typing.SupportsIndex, bucket_size: typing.SupportsInt | typing.SupportsIndex = 2, max_iterations: typing.SupportsInt | typing.SupportsIndex = 20, expansion: typing.SupportsInt | typing.SupportsIndex = 1, seed: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
+        """
+        A filter for about capacity items.
+        """
+    def add(self, items: typing.Any) -> None:
+        """
+        Add items (duplicates allowed); FilterFullError when one cannot fit.
+        """
+    def add_nx(self, items: typing.Any) -> typing.Any:
+        """
+        Add items not yet present; True for each item added.
+        """
+    def count(self, items: typing.Any) -> typing.Any:
+        """
+        Copies of each item's fingerprint (may overcount).
+        """
+    def delete(self, items: typing.Any) -> typing.Any:
+        """
+        Remove one copy of each item; True where a copy was found.
+        """
+    def exists(self, items: typing.Any) -> typing.Any:
+        """
+        True where the item may be present.
+        """
+    def slots(self, items: typing.Any) -> tuple[numpy.typing.NDArray[numpy.uint8], numpy.typing.NDArray[numpy.uint64], numpy.typing.NDArray[numpy.uint64]]:
+        """
+        (fingerprints, first buckets, second buckets) in the first sub-filter.
+        """
+    def to_bytes(self) -> bytes:
+        """
+        Versioned, checksummed bytes.
+        """
+    @property
+    def bucket_count(self) -> int:
+        ...
+    @property
+    def bucket_size(self) -> int:
+        ...
+    @property
+    def capacity(self) -> int:
+        ...
+    @property
+    def deletions(self) -> int:
+        ...
+    @property
+    def expansion(self) -> int:
+        ...
+    @property
+    def filter_count(self) -> int:
+        ...
+    @property
+    def first_filter_buckets(self) -> int:
+        ...
+    @property
+    def max_iterations(self) -> int:
+        ...
+    @property
+    def memory_bytes(self) -> int:
+        ...
+    @property
+    def size(self) -> int:
+        ...
 class DetectorConfig:
     """
     Settings shared by every sensor of a registry.
@@ -55,6 +250,8 @@ class DetectorConfig:
     @window_size.setter
     def window_size(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
+class FilterFullError(RuntimeError):
+    pass
 class HalfSpaceTrees:
     """
     Half-Space Trees with River's semantics (private core of anomaly_detection.forest.HalfSpaceTrees). NaN marks a missing feature.
@@ -112,6 +309,65 @@ class HalfSpaceTrees:
         """
         Number of features.
         """
+class HyperLogLog:
+    """
+    HyperLogLog distinct counter.
+    """
+    @staticmethod
+    def from_bytes(data: bytes) -> HyperLogLog:
+        """
+        Load bytes from to_bytes; ValueError when they are corrupt.
+        """
+    @staticmethod
+    def from_redis(data: bytes) -> HyperLogLog:
+        """
+        Read a Redis HLL string (GET of a PFADD key); ValueError when it is not one.
+        """
+    @staticmethod
+    def hash_items(items: typing.Any) -> numpy.typing.NDArray[numpy.uint64]:
+        """
+        The 64-bit xxHash64 of each item (what every sketch hashes).
+        """
+    def __init__(self, precision: typing.SupportsInt | typing.SupportsIndex = 14, redis_compatible: bool = False) -> None:
+        """
+        2^precision registers (precision 4..18); Redis-compatible registers need precision 14.
+        """
+    def add(self, items: typing.Any) -> bool:
+        """
+        Add items; True when a register changed.
+        """
+    def clear(self) -> None:
+        """
+        Forget every item.
+        """
+    def count(self) -> float:
+        """
+        Estimated number of distinct items.
+        """
+    def merge(self, others: collections.abc.Sequence[HyperLogLog]) -> None:
+        """
+        Fold other sketches of the same precision in.
+        """
+    def to_bytes(self) -> bytes:
+        """
+        Versioned, checksummed bytes.
+        """
+    def to_redis(self) -> bytes:
+        """
+        The dense Redis HLL string (SET it, then PFCOUNT / PFMERGE it).
+        """
+    @property
+    def memory_bytes(self) -> int:
+        ...
+    @property
+    def precision(self) -> int:
+        ...
+    @property
+    def redis_compatible(self) -> bool:
+        ...
+    @property
+    def standard_error(self) -> float:
+        ...
 class IsolationForest:
     """
     Isolation Forest with scikit-learn's semantics (private core of anomaly_detection.forest.IsolationForest).
@@ -229,6 +485,120 @@ class SensorRegistry:
         """
     @property
     def config(self) -> DetectorConfig:
+        ...
+class TDigest:
+    """
+    Merging t-digest.
+    """
+    @staticmethod
+    def from_bytes(data: bytes) -> TDigest:
+        """
+        Load bytes from to_bytes; ValueError when they are corrupt.
+        """
+    def __init__(self, compression: typing.SupportsFloat | typing.SupportsIndex = 100.0) -> None:
+        """
+        A digest of about compression centroids.
+        """
+    def add(self, values: typing.Any, weights: typing.Any = None) -> None:
+        """
+        Add finite values with positive weights (default 1).
+        """
+    def cdf(self, x: typing.Any) -> typing.Any:
+        """
+        Fraction of the weight below x (NaN when empty).
+        """
+    def centroids(self) -> tuple[numpy.typing.NDArray[numpy.float64], numpy.typing.NDArray[numpy.float64]]:
+        """
+        (means, weights) of the centroids.
+        """
+    def clear(self) -> None:
+        """
+        Forget every value.
+        """
+    def max(self) -> float:
+        """
+        Largest value (NaN when empty).
+        """
+    def merge(self, others: collections.abc.Sequence[TDigest]) -> None:
+        """
+        Fold other digests of the same compression in.
+        """
+    def min(self) -> float:
+        """
+        Smallest value (NaN when empty).
+        """
+    def quantile(self, q: typing.Any) -> typing.Any:
+        """
+        Values at quantiles q in [0, 1] (NaN when empty).
+        """
+    def to_bytes(self) -> bytes:
+        """
+        Versioned, checksummed bytes.
+        """
+    def trimmed_mean(self, low: typing.SupportsFloat | typing.SupportsIndex, high: typing.SupportsFloat | typing.SupportsIndex) -> float:
+        """
+        Mean of the values between quantiles low and high.
+        """
+    @property
+    def compression(self) -> float:
+        ...
+    @property
+    def memory_bytes(self) -> int:
+        ...
+    @property
+    def total_weight(self) -> float:
+        ...
+class TopK:
+    """
+    HeavyKeeper top-k.
+    """
+    @staticmethod
+    def from_bytes(data: bytes) -> TopK:
+        """
+        Load bytes from to_bytes; ValueError when they are corrupt.
+        """
+    def __init__(self, k: typing.SupportsInt | typing.SupportsIndex, width: typing.SupportsInt | typing.SupportsIndex = 8, depth: typing.SupportsInt | typing.SupportsIndex = 7, decay: typing.SupportsFloat | typing.SupportsIndex = 0.9, seed: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
+        """
+        Keep the k heaviest items.
+        """
+    def count(self, items: typing.Any) -> typing.Any:
+        """
+        Estimated counts from the buckets.
+        """
+    def incrby(self, items: typing.Any, increments: typing.Any = 1) -> typing.Any:
+        """
+        Add increments (1..2^32-1); returns the item each one pushed out of the top k, or None.
+        """
+    def list(self, with_count: bool = False) -> list:
+        """
+        The top k, heaviest first (with counts: (item, count) pairs).
+        """
+    def merge(self, others: collections.abc.Sequence[TopK]) -> None:
+        """
+        Fold other top-k sketches with the same parameters in.
+        """
+    def query(self, items: typing.Any) -> typing.Any:
+        """
+        True where the item is in the top k.
+        """
+    def to_bytes(self) -> bytes:
+        """
+        Versioned, checksummed bytes.
+        """
+    @property
+    def decay(self) -> float:
+        ...
+    @property
+    def depth(self) -> int:
+        ...
+    @property
+    def k(self) -> int:
+        ...
+    @property
+    def memory_bytes(self) -> int:
+        ...
+    @property
+    def width(self) -> int:
         ...
 def check_sensor_name(name: str) -> None:
     """

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from anomaly_detection._core import SensorLimitError
+# FilterFullError (a RuntimeError: a Bloom or cuckoo filter has no room and may not grow)
+# is raised by the C++ core, so it is defined there and re-exported here.
+from anomaly_detection._core import FilterFullError, SensorLimitError
 
-__all__ = ["AnomalyDetectionError", "NotFittedError", "SensorLimitError", "StoreUnavailableError"]
+__all__ = [
+    "AnomalyDetectionError",
+    "FilterFullError",
+    "NotFittedError",
+    "SensorLimitError",
+    "StoreUnavailableError",
+]
 
 
 class AnomalyDetectionError(Exception):

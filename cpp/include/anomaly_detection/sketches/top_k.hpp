@@ -1,0 +1,81 @@
+// Top-k heavy hitters with HeavyKeeper (Gong et al.), the algorithm of RedisBloom's TOPK.*.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "anomaly_detection/sketches/hash.hpp"
+
+namespace anomaly_detection {
+
+/// Keeps the k most frequent items: a depth x width array of (fingerprint, count)
+/// buckets where colliding counts decay with probability decay^count, and a min-heap
+/// of the k items with the largest estimates. Decay draws use a seeded generator.
+class TopK {
+public:
+    /// How an item's bytes read back: text (UTF-8 or raw bytes) or an integer's 8 LE bytes.
+    enum Kind : uint8_t { kText = 0, kInteger = 1 };
+
+    struct Entry {
+        std::string item;
+        uint64_t count;
+        uint8_t kind;
+    };
+
+    TopK(uint32_t k, uint32_t width = 8, uint32_t depth = 7, double decay = 0.9, uint64_t seed = 0);
+
+    uint32_t k() const { return k_; }
+    uint32_t width() const { return width_; }
+    uint32_t depth() const { return depth_; }
+    double decay() const { return decay_; }
+    size_t memory_bytes() const;
+
+    /// Adds increments[i] (1..2^32-1; null means 1) to items[i] with hash hashes[i] and
+    /// kind kinds[i] (null means text), in order. When item i enters the top k and pushes
+    /// another out, (i, that entry) is appended to expelled (which may be null).
+    void incrby(const std::string_view* items, const uint8_t* kinds, const uint64_t* hashes,
+                const uint64_t* increments, size_t n, std::vector<std::pair<size_t, Entry>>* expelled);
+    /// Whether the item is currently in the top k.
+    bool query(std::string_view item, uint64_t hash) const;
+    /// Estimated count of an item from the buckets (an underestimate for most items).
+    uint64_t count(uint64_t hash) const;
+    /// The top k, largest count first.
+    std::vector<Entry> list() const;
+    /// Folds in another top-k with the same k, width, depth and decay.
+    void merge(const TopK& other);
+
+    std::string to_bytes() const;
+    static TopK from_bytes(std::string_view blob);
+
+private:
+    struct Bucket {
+        uint32_t fp;
+        uint64_t count;
+    };
+    struct HeapEntry {
+        uint64_t count;
+        uint32_t fp;
+        uint8_t kind;
+        std::string item;
+    };
+    static uint32_t fingerprint(uint64_t h) { return static_cast<uint32_t>(mix64(h) >> 32); }
+    size_t cell(uint64_t h, uint32_t row) const;
+    void sift_down(size_t i);
+    HeapEntry* find(std::string_view item, uint32_t fp);
+    /// Records a new estimate for an item: raises it in the heap or replaces the minimum.
+    bool offer(std::string_view item, uint8_t kind, uint32_t fp, uint64_t estimate, Entry* expelled);
+
+    uint32_t k_;
+    uint32_t width_;
+    uint32_t depth_;
+    double decay_;
+    SplitMix64 rng_;
+    std::vector<double> decay_table_;
+    std::vector<Bucket> buckets_;
+    std::vector<HeapEntry> heap_;  // min-heap on count, always k entries (count 0 = empty)
+};
+
+}  // namespace anomaly_detection

@@ -1,0 +1,259 @@
+#include "anomaly_detection/sketches/top_k.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "anomaly_detection/io/bytes.hpp"
+
+namespace anomaly_detection {
+
+namespace {
+constexpr uint16_t kVersion = 1;
+constexpr size_t kDecayTable = 4096;
+constexpr size_t kMaxItemBytes = 1 << 16;
+constexpr uint64_t kMaxCells = uint64_t{1} << 26;
+
+uint64_t sat_add(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+}  // namespace
+
+TopK::TopK(uint32_t k, uint32_t width, uint32_t depth, double decay, uint64_t seed)
+    : k_(k), width_(width), depth_(depth), decay_(decay), rng_(seed) {
+    if (k < 1 || k > 100000) throw std::invalid_argument("k: expected 1..100000, got " + std::to_string(k));
+    if (width < 1) throw std::invalid_argument("width: expected at least 1, got 0");
+    if (depth < 1 || depth > 64) throw std::invalid_argument("depth: expected 1..64, got " + std::to_string(depth));
+    if (uint64_t{width} * depth > kMaxCells)
+        throw std::invalid_argument("width * depth: expected at most 2^26 buckets");
+    if (!(decay > 0.0 && decay <= 1.0))
+        throw std::invalid_argument("decay: expected a number in (0, 1], got " + std::to_string(decay));
+    // decay^count for every count at which a draw can still succeed (p >= 2^-53), up to
+    // kDecayTable entries; beyond the table, pow() only when decay is so close to 1 that
+    // the table ends above 2^-53.
+    decay_table_.reserve(64);
+    for (size_t i = 0; i < kDecayTable; ++i) {
+        const double p = std::pow(decay, static_cast<double>(i));
+        decay_table_.push_back(p);
+        if (p < 0x1.0p-53) break;
+    }
+    buckets_.assign(size_t{width} * depth, Bucket{0, 0});
+    heap_.assign(k, HeapEntry{0, 0, kText, {}});
+}
+
+size_t TopK::memory_bytes() const {
+    size_t b = buckets_.size() * sizeof(Bucket) + heap_.size() * sizeof(HeapEntry);
+    for (const auto& e : heap_) b += e.item.capacity();
+    return b;
+}
+
+size_t TopK::cell(uint64_t h, uint32_t row) const {
+    // Independent hashes per row: with widths as small as 8, double hashing would make
+    // whole columns of two items collide in every row.
+    return size_t{row} * width_ + reduce_range(mix64(h + (uint64_t{row} + 1) * 0x9e3779b97f4a7c15ULL), width_);
+}
+
+void TopK::sift_down(size_t i) {
+    const size_t n = heap_.size();
+    for (;;) {
+        size_t smallest = i;
+        const size_t l = 2 * i + 1, r = 2 * i + 2;
+        if (l < n && heap_[l].count < heap_[smallest].count) smallest = l;
+        if (r < n && heap_[r].count < heap_[smallest].count) smallest = r;
+        if (smallest == i) return;
+        std::swap(heap_[i], heap_[smallest]);
+        i = smallest;
+    }
+}
+
+TopK::HeapEntry* TopK::find(std::string_view item, uint32_t fp) {
+    for (auto& e : heap_)
+        if (e.count > 0 && e.fp == fp && e.item == item) return &e;
+    return nullptr;
+}
+
+bool TopK::offer(std::string_view item, uint8_t kind, uint32_t fp, uint64_t estimate, Entry* expelled) {
+    if (estimate < heap_[0].count || estimate == 0) return false;
+    if (HeapEntry* e = find(item, fp)) {
+        e->count = std::max(e->count, estimate);
+        sift_down(static_cast<size_t>(e - heap_.data()));
+        return false;
+    }
+    const bool had = heap_[0].count > 0;
+    if (had && expelled) *expelled = Entry{std::move(heap_[0].item), heap_[0].count, heap_[0].kind};
+    heap_[0].item.assign(item.data(), item.size());
+    heap_[0].kind = kind;
+    heap_[0].fp = fp;
+    heap_[0].count = estimate;
+    sift_down(0);
+    return had;
+}
+
+void TopK::incrby(const std::string_view* items, const uint8_t* kinds, const uint64_t* hashes,
+                  const uint64_t* increments, size_t n, std::vector<std::pair<size_t, Entry>>* expelled) {
+    if (increments)
+        for (size_t i = 0; i < n; ++i)
+            if (increments[i] < 1 || increments[i] > UINT32_MAX)
+                throw std::invalid_argument("increments[" + std::to_string(i) + "]: expected 1..2^32-1, got " +
+                                            std::to_string(increments[i]));
+    for (size_t i = 0; i < n; ++i) {
+        const uint64_t h = hashes[i];
+        const uint64_t inc = increments ? increments[i] : 1;
+        const uint32_t fp = fingerprint(h);
+        uint64_t max_count = 0;
+        for (uint32_t row = 0; row < depth_; ++row) {
+            Bucket& b = buckets_[cell(h, row)];
+            if (b.count == 0) {
+                b.fp = fp;
+                b.count = inc;
+                max_count = std::max(max_count, b.count);
+            } else if (b.fp == fp) {
+                b.count = sat_add(b.count, inc);
+                max_count = std::max(max_count, b.count);
+            } else {
+                // Each unit of the increment decays the resident count with probability decay^count.
+                for (uint64_t left = inc; left > 0; --left) {
+                    const double p = b.count < decay_table_.size() ? decay_table_[b.count]
+                                     : decay_table_.back() < 0x1.0p-53 ? 0.0
+                                                                        : std::pow(decay_, static_cast<double>(b.count));
+                    if (p < 0x1.0p-53) break;  // no draw can succeed any more
+                    if (rng_.uniform() < p && --b.count == 0) {
+                        b.fp = fp;
+                        b.count = left;
+                        max_count = std::max(max_count, b.count);
+                        break;
+                    }
+                }
+            }
+        }
+        Entry out;
+        if (offer(items[i], kinds ? kinds[i] : uint8_t{kText}, fp, max_count, &out) && expelled)
+            expelled->emplace_back(i, std::move(out));
+    }
+}
+
+bool TopK::query(std::string_view item, uint64_t hash) const {
+    return const_cast<TopK*>(this)->find(item, fingerprint(hash)) != nullptr;
+}
+
+uint64_t TopK::count(uint64_t hash) const {
+    const uint32_t fp = fingerprint(hash);
+    uint64_t c = 0;
+    for (uint32_t row = 0; row < depth_; ++row) {
+        const Bucket& b = buckets_[cell(hash, row)];
+        if (b.fp == fp) c = std::max(c, b.count);
+    }
+    return c;
+}
+
+std::vector<TopK::Entry> TopK::list() const {
+    std::vector<Entry> out;
+    for (const auto& e : heap_)
+        if (e.count > 0) out.push_back({e.item, e.count, e.kind});
+    std::sort(out.begin(), out.end(), [](const Entry& a, const Entry& b) {
+        return a.count != b.count ? a.count > b.count : a.item < b.item;
+    });
+    return out;
+}
+
+void TopK::merge(const TopK& other) {
+    if (other.k_ != k_ || other.width_ != width_ || other.depth_ != depth_ || other.decay_ != decay_)
+        throw std::invalid_argument("merge: expected k=" + std::to_string(k_) + " width=" + std::to_string(width_) +
+                                    " depth=" + std::to_string(depth_) + " and the same decay");
+    // Candidate counts come from the heaps before the buckets change.
+    std::vector<HeapEntry> candidates;
+    for (const auto& e : heap_)
+        if (e.count > 0) {
+            const uint64_t h = hash_item(e.item);
+            const bool in_other = const_cast<TopK&>(other).find(e.item, e.fp) != nullptr;
+            candidates.push_back({in_other ? e.count : sat_add(e.count, other.count(h)), e.fp, e.kind, e.item});
+        }
+    for (const auto& e : other.heap_)
+        if (e.count > 0) {
+            bool merged = false;
+            for (auto& c : candidates)
+                if (c.fp == e.fp && c.item == e.item) {
+                    c.count = sat_add(c.count, e.count);
+                    merged = true;
+                }
+            if (!merged) candidates.push_back({sat_add(e.count, count(hash_item(e.item))), e.fp, e.kind, e.item});
+        }
+    // Buckets: equal fingerprints add up; different ones cancel out, the larger keeping the rest.
+    for (size_t i = 0; i < buckets_.size(); ++i) {
+        Bucket& a = buckets_[i];
+        const Bucket& b = other.buckets_[i];
+        if (b.count == 0) continue;
+        if (a.count == 0 || a.fp == b.fp) {
+            a.fp = b.fp;
+            a.count = sat_add(a.count, b.count);
+        } else if (b.count > a.count) {
+            a.fp = b.fp;
+            a.count = b.count - a.count;
+        } else {
+            a.count -= b.count;
+        }
+    }
+    std::sort(candidates.begin(), candidates.end(),
+              [](const HeapEntry& a, const HeapEntry& b) { return a.count > b.count; });
+    candidates.resize(std::min<size_t>(candidates.size(), k_));
+    heap_.assign(k_, HeapEntry{0, 0, kText, {}});
+    std::copy(candidates.begin(), candidates.end(), heap_.begin());
+    // A list sorted by decreasing count is not a min-heap; rebuild it.
+    for (size_t i = heap_.size() / 2 + 1; i-- > 0;) sift_down(i);
+}
+
+std::string TopK::to_bytes() const {
+    io::ByteWriter w;
+    w.put<uint32_t>(k_);
+    w.put<uint32_t>(width_);
+    w.put<uint32_t>(depth_);
+    w.put<double>(decay_);
+    w.put<uint64_t>(rng_.state());
+    for (const auto& b : buckets_) {
+        w.put<uint32_t>(b.fp);
+        w.put<uint64_t>(b.count);
+    }
+    for (const auto& e : heap_) {
+        w.put<uint64_t>(e.count);
+        w.put<uint32_t>(e.fp);
+        w.put<uint8_t>(e.kind);
+        w.put_string(e.item);
+    }
+    return io::seal(io::Family::top_k, kVersion, w.str());
+}
+
+TopK TopK::from_bytes(std::string_view blob) {
+    io::ByteReader r(io::unseal(blob, io::Family::top_k, kVersion));
+    const auto k = r.get<uint32_t>("k");
+    const auto width = r.get<uint32_t>("width");
+    const auto depth = r.get<uint32_t>("depth");
+    const auto decay = r.get<double>("decay");
+    const auto rng_state = r.get<uint64_t>("generator state");
+    if (uint64_t{width} * depth > r.remaining() / 12 || uint64_t{k} > r.remaining() / 16)
+        io::corruption("dimensions: the buckets and heap do not fit in the payload");
+    TopK t = [&] {
+        try {
+            return TopK(k, width, depth, decay, 0);
+        } catch (const std::invalid_argument& e) {
+            io::corruption(std::string("parameters: ") + e.what());
+        }
+    }();
+    t.rng_.set_state(rng_state);
+    for (auto& b : t.buckets_) {
+        b.fp = r.get<uint32_t>("bucket fingerprint");
+        b.count = r.get<uint64_t>("bucket count");
+    }
+    for (auto& e : t.heap_) {
+        e.count = r.get<uint64_t>("heap count");
+        e.fp = r.get<uint32_t>("heap fingerprint");
+        e.kind = r.get<uint8_t>("heap item kind");
+        e.item = r.get_string(kMaxItemBytes, "heap item");
+        if (e.kind > kInteger || (e.kind == kInteger && e.item.size() != 8))
+            io::corruption("heap item kind: expected text, or an integer of 8 bytes");
+        if (e.count > 0 && e.fp != fingerprint(hash_item(e.item))) io::corruption("heap item does not match its fingerprint");
+    }
+    r.expect_end();
+    for (size_t i = 1; i < t.heap_.size(); ++i)
+        if (t.heap_[(i - 1) / 2].count > t.heap_[i].count) io::corruption("heap order violated");
+    return t;
+}
+
+}  // namespace anomaly_detection

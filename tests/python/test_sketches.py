@@ -1,0 +1,403 @@
+"""Behaviour of the sketches at the Python boundary: items, results, errors, bytes."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from anomaly_detection.errors import FilterFullError
+from anomaly_detection.sketches import (
+    BloomFilter,
+    CountMinSketch,
+    CuckooFilter,
+    HyperLogLog,
+    TDigest,
+    TopK,
+    hash_items,
+)
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def build_golden() -> dict[str, object]:
+    """Small deterministic sketches whose bytes are kept in tests/python/golden."""
+    cms = CountMinSketch(64, 3, seed=5)
+    cms.incrby(["a", "b", "c"], [1, 2, 3])
+    hll = HyperLogLog(6)
+    hll.add(np.arange(500))
+    td = TDigest(20)
+    td.add(np.linspace(0.0, 1.0, 300), np.linspace(1.0, 2.0, 300))
+    bloom = BloomFilter(50, 0.01)
+    bloom.add([f"user{i}" for i in range(120)])
+    cuckoo = CuckooFilter(64, bucket_size=4, seed=3)
+    cuckoo.add([f"s{i}" for i in range(40)])
+    top = TopK(3, width=16, depth=3, seed=9)
+    top.incrby(["x", "y", "z", "w"], [9, 7, 5, 1])
+    return {
+        "count_min": cms,
+        "hyperloglog": hll,
+        "t_digest": td,
+        "bloom": bloom,
+        "cuckoo": cuckoo,
+        "top_k": top,
+    }
+
+
+ALL = list(build_golden().items())
+
+
+# -- items -------------------------------------------------------------------------------------
+
+
+def test_items_of_every_kind_hash_alike():
+    expected = hash_items([42, "héllo", "x"])
+    assert hash_items([42, "héllo".encode(), b"x"]).tolist() == expected.tolist()
+    assert hash_items(np.array([42], dtype=np.int32))[0] == expected[0]
+    assert hash_items(np.array([42], dtype=np.uint64))[0] == expected[0]
+    assert hash_items(np.array(["42", "héllo"]))[1] == expected[1]
+    assert hash_items(np.array([b"x"]))[0] == expected[2]
+    assert hash_items(np.array([42, b"x"], dtype=object)).tolist() == [expected[0], expected[2]]
+    assert hash_items(np.int64(42))[0] == expected[0]
+    # An int is its 8 little-endian bytes, not its decimal text.
+    assert hash_items(42)[0] == hash_items((42).to_bytes(8, "little"))[0]
+    assert hash_items(42)[0] != hash_items("42")[0]
+    assert hash_items(-1)[0] == hash_items(2**64 - 1)[0]
+    with pytest.raises(ValueError, match="items"):
+        hash_items(2**70)
+    with pytest.raises(ValueError, match="items"):
+        hash_items([-(2**63) - 1])
+
+
+def test_hash_is_xxhash64_and_stable():
+    # Reference vectors of xxHash64 (seed 0): the same in every process and platform.
+    assert int(hash_items("")[0]) == 0xEF46DB3751D8E999
+    assert int(hash_items("abc")[0]) == 0x44BC2CF5AD770999
+
+
+def test_scalar_in_scalar_out_batch_in_array_out():
+    cms = CountMinSketch(100, 3)
+    assert isinstance(cms.incrby("a", 2), int)
+    out = cms.incrby(["a", "b"], [1, 5])
+    assert isinstance(out, np.ndarray)
+    assert out.tolist() == [3, 5]
+    assert cms.query(np.array(["a", "b", "zz"])).tolist() == [3, 5, 0]
+    assert cms.incrby([], 1).tolist() == []
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        1.5,
+        None,
+        {"a": 1},
+        {"a"},
+        [1, 2.5],
+        np.array([1.0, 2.0]),
+        np.array([[1, 2]]),
+        True,
+        [True],
+        np.array([True]),
+    ],
+)
+def test_bad_items_raise_value_error_and_change_nothing(bad):
+    cms = CountMinSketch(50, 2)
+    cms.incrby("keep", 1)
+    before = cms.to_bytes()
+    with pytest.raises(ValueError, match="items"):
+        cms.incrby(bad, 1)
+    assert cms.to_bytes() == before
+
+
+@pytest.mark.parametrize("bad", [-1, [1, -2], 1.5, [1.0, 2.0], "3", [1, 2, 3]])
+def test_bad_increments_raise_value_error(bad):
+    cms = CountMinSketch(50, 2)
+    before = cms.to_bytes()
+    with pytest.raises(ValueError, match="increments"):
+        cms.incrby(["a", "b"], bad)
+    assert cms.to_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("factory", "kwargs"),
+    [
+        (CountMinSketch, {"width": 0, "depth": 2}),
+        (CountMinSketch, {"width": 10, "depth": -1}),
+        (CountMinSketch, {"width": 10.5, "depth": 2}),
+        (CountMinSketch.from_error, {"epsilon": 0, "delta": 0.1}),
+        (CountMinSketch.from_error, {"epsilon": 0.1, "delta": float("nan")}),
+        (HyperLogLog, {"precision": 3}),
+        (HyperLogLog, {"precision": 19}),
+        (TDigest, {"compression": 5}),
+        (BloomFilter, {"capacity": 0, "error_rate": 0.01}),
+        (BloomFilter, {"capacity": 10, "error_rate": 1.0}),
+        (BloomFilter, {"capacity": 10, "error_rate": 0.1, "expansion": 0}),
+        (CuckooFilter, {"capacity": 100, "bucket_size": 0}),
+        (CuckooFilter, {"capacity": -5}),
+        (TopK, {"k": 0}),
+        (TopK, {"k": 3, "decay": 1.5}),
+    ],
+)
+def test_bad_parameters_raise_value_error(factory, kwargs):
+    with pytest.raises(ValueError, match="expected"):
+        factory(**kwargs)
+
+
+# -- count-min ---------------------------------------------------------------------------------
+
+
+def test_count_min_from_error_and_estimates():
+    cms = CountMinSketch.from_error(0.01, 0.01)
+    assert (cms.width, cms.depth) == (272, 5)
+    truth = {f"k{i}": i % 7 + 1 for i in range(200)}
+    cms.incrby(list(truth), list(truth.values()))
+    est = cms.query(list(truth))
+    assert all(e >= t for e, t in zip(est, truth.values(), strict=True))
+    assert cms.total == sum(truth.values())
+    assert cms.info()["count"] == cms.total
+
+
+def test_count_min_conservative_is_never_worse():
+    rng = np.random.default_rng(1)
+    items = rng.zipf(1.3, 20_000)
+    plain, cons = CountMinSketch(50, 3), CountMinSketch(50, 3, conservative=True)
+    plain.incrby(items)
+    cons.incrby(items)
+    keys = np.unique(items)
+    assert np.all(cons.query(keys) <= plain.query(keys))
+    true = np.array([np.sum(items == k) for k in keys[:50]])
+    assert np.all(cons.query(keys[:50]) >= true)
+
+
+def test_count_min_overflow_is_all_or_nothing():
+    cms = CountMinSketch(16, 2)
+    cms.incrby("a", 2**32 - 3)
+    before = cms.to_bytes()
+    with pytest.raises(OverflowError):
+        cms.incrby(["b", "a"], [1, 5])
+    assert cms.to_bytes() == before
+    assert cms.incrby("a", 2) == 2**32 - 1
+
+
+def test_count_min_merge_weights_saturate_and_refuse_mismatch():
+    a, b = CountMinSketch(32, 3), CountMinSketch(32, 3)
+    a.incrby("x", 2)
+    b.incrby("x", 3)
+    a.merge([b], weights=[10])
+    assert a.query("x") == 32
+    b.incrby("x", 2**32 - 10)
+    a.merge(b)
+    assert a.query("x") == 2**32 - 1
+    with pytest.raises(ValueError, match="merge"):
+        a.merge(CountMinSketch(33, 3))
+    with pytest.raises(ValueError, match="merge"):
+        a.merge(CountMinSketch(32, 3, seed=1))
+    with pytest.raises(ValueError, match="weights"):
+        a.merge([b], weights=[-1])
+    with pytest.raises(ValueError, match="merge"):
+        a.merge([HyperLogLog()])
+
+
+def test_count_min_positions_and_counters_round_trip():
+    cms = CountMinSketch(40, 4)
+    pos = cms.positions(["a", "b"])
+    assert pos.shape == (2, 4)
+    assert np.all(pos // 40 == np.arange(4))
+    cms.incrby(["a", "b"], [3, 4])
+    other = CountMinSketch(40, 4)
+    other.load_counters(cms.counters())
+    assert other.query(["a", "b"]).tolist() == cms.query(["a", "b"]).tolist()
+    with pytest.raises(ValueError, match="counters"):
+        other.load_counters(np.zeros(7, dtype=np.uint32))
+
+
+# -- the others --------------------------------------------------------------------------------
+
+
+def test_hyperloglog_merge_and_info():
+    a, b = HyperLogLog(12), HyperLogLog(12)
+    a.add(np.arange(0, 6000))
+    b.add(np.arange(3000, 9000))
+    a.merge(b)
+    assert abs(a.count() - 9000) < 3 * a.standard_error * 9000
+    assert a.info()["registers"] == 4096
+    with pytest.raises(ValueError, match="precision"):
+        a.merge(HyperLogLog(10))
+
+
+def test_t_digest_api():
+    td = TDigest()
+    assert np.isnan(td.quantile(0.5))
+    td.add([1.0, 2.0, 3.0, 4.0], weights=[1, 1, 1, 5])
+    assert td.total_weight == 8
+    assert (td.min(), td.max()) == (1.0, 4.0)
+    qs = td.quantile([0.0, 1.0])
+    assert qs.tolist() == [1.0, 4.0]
+    assert 0.0 < td.cdf(2.5) < 1.0
+    assert td.cdf([0.0, 10.0]).tolist() == [0.0, 1.0]
+    assert td.trimmed_mean(0.0, 1.0) == pytest.approx(26 / 8)
+    for bad in ([1.0, float("nan")], [float("inf")], ["x"], [[1.0], [2.0]]):
+        with pytest.raises(ValueError, match="values"):
+            td.add(bad)
+    with pytest.raises(ValueError, match="weights"):
+        td.add([1.0, 2.0], weights=[1.0, -1.0])
+    with pytest.raises(ValueError, match="weights"):
+        td.add([1.0, 2.0], weights=[1.0])
+    with pytest.raises(ValueError, match="q: expected"):
+        td.quantile(1.5)
+    with pytest.raises(ValueError, match="trimmed_mean"):
+        td.trimmed_mean(0.6, 0.4)
+    assert td.total_weight == 8
+    other = TDigest()
+    other.add(np.arange(100.0))
+    td.merge(other)
+    assert td.max() == 99.0
+    with pytest.raises(ValueError, match="compression"):
+        td.merge(TDigest(200))
+
+
+def test_bloom_scaling_and_non_scaling():
+    bf = BloomFilter(100, 0.01)
+    bf.add(np.arange(1000))
+    assert bf.info()["layers"] > 1
+    assert np.all(bf.exists(np.arange(1000)))
+    assert 5 in bf
+    assert len(bf) <= 1000
+    fixed = BloomFilter(10, 0.01, non_scaling=True)
+    fixed.add(np.arange(10))
+    with pytest.raises(FilterFullError):
+        fixed.add("more")
+    assert fixed.positions(["a"]).shape == (1, fixed.info()["hashes"])
+
+
+def test_cuckoo_api_and_filter_full():
+    cf = CuckooFilter(1000, bucket_size=2)
+    cf.add(["a", "a", "b"])
+    assert cf.count("a") == 2
+    assert cf.add_nx(["a", "c"]).tolist() == [False, True]
+    assert cf.delete("a") is True
+    assert cf.count("a") == 1
+    assert cf.delete("never") is False
+    assert cf.info()["items"] == 3
+    grow = CuckooFilter(64, expansion=1)
+    grow.add(np.arange(500))
+    assert grow.info()["filters"] > 1
+    assert np.all(grow.exists(np.arange(500)))
+    full = CuckooFilter(64, bucket_size=2, expansion=0)
+    with pytest.raises(FilterFullError):
+        full.add(np.arange(1000))
+    assert isinstance(FilterFullError("x"), RuntimeError)
+
+
+def test_top_k_api():
+    tk = TopK(2, width=20, depth=4)
+    assert tk.add("a") is None
+    assert tk.incrby(["b", "c"], [5, 9]) == [None, "a"]
+    assert tk.list() == ["c", "b"]
+    assert tk.list(with_count=True) == [("c", 9), ("b", 5)]
+    assert tk.query(["c", "a"]).tolist() == [True, False]
+    assert tk.count("c") == 9
+    with pytest.raises(ValueError, match="increments"):
+        tk.incrby("a", 0)
+    other = TopK(2, width=20, depth=4)
+    other.incrby("b", 10)
+    tk.merge(other)
+    assert tk.list(with_count=True)[0] == ("b", 15)
+    with pytest.raises(ValueError, match="merge"):
+        tk.merge(TopK(3, width=20, depth=4))
+
+
+def test_top_k_returns_items_as_they_came():
+    tk = TopK(3, width=20, depth=4)
+    tk.incrby([7, "seven", b"bytes"], [5, 4, 3])
+    assert tk.list() == [7, "seven", "bytes"]
+    assert tk.query(np.array([7])).tolist() == [True]
+    assert tk.query("7") is False
+
+
+def test_top_k_is_seeded_and_repeatable():
+    items = np.random.default_rng(0).zipf(1.2, 5000)
+    runs = []
+    for _ in range(2):
+        tk = TopK(5, seed=17)
+        tk.add(items)
+        runs.append(tk.to_bytes())
+    assert runs[0] == runs[1]
+
+
+# -- bytes and pickle --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "sketch"), ALL)
+def test_round_trip_bytes_and_pickle(name, sketch):
+    blob = sketch.to_bytes()
+    again = type(sketch).from_bytes(blob)
+    assert again == sketch
+    assert again.to_bytes() == blob
+    assert pickle.loads(pickle.dumps(sketch)) == sketch
+    assert sketch.copy() == sketch
+    assert name in repr(sketch).lower().replace("countminsketch", "count_min").replace(
+        "bloomfilter", "bloom"
+    ).replace("cuckoofilter", "cuckoo").replace("tdigest", "t_digest").replace("topk", "top_k")
+
+
+@pytest.mark.parametrize(("name", "sketch"), ALL)
+def test_golden_bytes_still_load(name, sketch):
+    golden = (GOLDEN / f"sketch_{name}.bin").read_bytes()
+    loaded = type(sketch).from_bytes(golden)
+    assert loaded == sketch, "the format changed: bump the version and keep reading old bytes"
+
+
+def test_golden_bytes_answer_as_before():
+    load = {name: type(s).from_bytes((GOLDEN / f"sketch_{name}.bin").read_bytes()) for name, s in ALL}
+    assert load["count_min"].query(["a", "b", "c"]).tolist() == [1, 2, 3]
+    assert abs(load["hyperloglog"].count() - 500) < 3 * 0.13 * 500
+    assert load["t_digest"].min() == 0.0
+    assert np.all(load["bloom"].exists([f"user{i}" for i in range(120)]))
+    assert np.all(load["cuckoo"].exists([f"s{i}" for i in range(40)]))
+    assert load["top_k"].list() == ["x", "y", "z"]
+
+
+@pytest.mark.parametrize(("name", "sketch"), ALL)
+def test_foreign_and_garbage_bytes_raise_value_error(name, sketch):
+    cls = type(sketch)
+    for other_name, other in ALL:
+        if other_name != name:
+            with pytest.raises(ValueError, match="family"):
+                cls.from_bytes(other.to_bytes())
+    for bad in (b"", b"ADET", b"\x00" * 100, "not bytes"):
+        with pytest.raises(ValueError, match=r"corruption|expected bytes"):
+            cls.from_bytes(bad)
+
+
+if __name__ == "__main__":  # regenerate the golden files (only when the format changes on purpose)
+    GOLDEN.mkdir(exist_ok=True)
+    for name, sketch in ALL:
+        (GOLDEN / f"sketch_{name}.bin").write_bytes(sketch.to_bytes())
+
+
+def test_redis_compatible_hyperloglog_bytes():
+    hll = HyperLogLog(14, redis_compatible=True)
+    hll.add(np.arange(10_000))
+    blob = hll.to_redis_bytes()
+    assert blob[:4] == b"HYLL"
+    assert len(blob) == 16 + 12288
+    assert HyperLogLog.from_redis_bytes(blob) == hll
+    assert pickle.loads(pickle.dumps(hll)) == hll
+    with pytest.raises(ValueError, match="precision"):
+        HyperLogLog(12, redis_compatible=True)
+    with pytest.raises(RuntimeError, match="Redis-compatible"):
+        HyperLogLog(14).to_redis_bytes()
+    with pytest.raises(ValueError, match="merge"):
+        hll.merge(HyperLogLog(14))
+    for bad in (
+        b"",
+        b"HYLL",
+        blob[:-1],
+        b"HYLL\x02" + blob[5:],
+        b"HYLL\x01" + b"\x00" * 11 + b"\x7f\xff\x00",
+    ):
+        with pytest.raises(ValueError, match="possible corruption"):
+            HyperLogLog.from_redis_bytes(bad)

@@ -1,0 +1,106 @@
+"""Invariants of the sketches (hypothesis), and threads sharing one sketch."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from anomaly_detection.sketches import BloomFilter, CountMinSketch, CuckooFilter, HyperLogLog, TDigest, TopK
+
+items_st = st.lists(
+    st.one_of(st.integers(-(2**63), 2**63 - 1), st.text(max_size=12), st.binary(max_size=12)), max_size=200
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(items=items_st, conservative=st.booleans())
+def test_count_min_never_undercounts_and_batch_equals_loop(items, conservative):
+    batch = CountMinSketch(32, 3, conservative=conservative)
+    loop = CountMinSketch(32, 3, conservative=conservative)
+    batch.incrby(items)
+    for item in items:
+        loop.incrby(item)
+    assert batch == loop
+    for item in set(map(repr, items)):
+        original = next(i for i in items if repr(i) == item)
+        true = sum(1 for i in items if type(i) is type(original) and i == original)
+        assert batch.query(original) >= true
+
+
+@settings(max_examples=60, deadline=None)
+@given(a=items_st, b=items_st)
+def test_merge_equals_one_sketch_of_both_streams(a, b):
+    for make in (lambda: CountMinSketch(16, 2), lambda: HyperLogLog(6)):
+        left, right, both = make(), make(), make()
+        left.add(a)
+        right.add(b)
+        both.add(a + b)
+        left.merge(right)
+        assert left == both
+
+
+@settings(max_examples=60, deadline=None)
+@given(items=items_st)
+def test_filters_have_no_false_negatives(items):
+    bloom = BloomFilter(50, 0.01)
+    cuckoo = CuckooFilter(1024, bucket_size=4)
+    bloom.add(items)
+    cuckoo.add(items)
+    if items:
+        assert np.all(bloom.exists(items))
+        assert np.all(cuckoo.exists(items))
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(st.floats(-1e9, 1e9), min_size=1, max_size=300))
+def test_t_digest_quantiles_are_monotone_and_within_range(values):
+    td = TDigest(50)
+    td.add(values)
+    qs = td.quantile(np.linspace(0.0, 1.0, 21))
+    assert np.all(np.diff(qs) >= -1e-9 * max(1.0, abs(qs).max()))
+    assert qs[0] == min(values)
+    assert qs[-1] == max(values)
+    assert td.total_weight == len(values)
+
+
+@settings(max_examples=40, deadline=None)
+@given(items=st.lists(st.integers(0, 20), max_size=300))
+def test_top_k_batch_equals_loop(items):
+    batch, loop = TopK(3, width=8, depth=3, seed=1), TopK(3, width=8, depth=3, seed=1)
+    expelled_batch = batch.add(items)
+    expelled_loop = [loop.add(i) for i in items]
+    assert expelled_batch == expelled_loop
+    assert batch == loop
+
+
+def test_inputs_are_not_mutated():
+    items = np.array([3, 1, 2])
+    values = np.array([3.0, 1.0, 2.0])
+    CountMinSketch(8, 2).incrby(items, np.array([1, 2, 3]))
+    TDigest().add(values)
+    assert items.tolist() == [3, 1, 2]
+    assert values.tolist() == [3.0, 1.0, 2.0]
+
+
+def test_threads_updating_one_sketch_lose_nothing():
+    # Large batches release the GIL; the sketch's own mutex keeps the updates whole.
+    cms = CountMinSketch(1000, 4)
+    td = TDigest()
+    batch = np.arange(50_000)
+
+    def work():
+        for _ in range(5):
+            cms.incrby(batch)
+            td.add(batch.astype(float))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert cms.total == 4 * 5 * len(batch)
+    assert cms.counters().sum(axis=1).tolist() == [4 * 5 * len(batch)] * 4
+    assert td.total_weight == 4 * 5 * len(batch)
