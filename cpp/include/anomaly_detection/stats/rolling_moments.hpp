@@ -4,7 +4,7 @@
 // that a series such as 1e9 + N(0, 1) does not lose its variance to
 // cancellation; the reference is re-centred (and the sums recomputed exactly
 // from the window) once per `capacity` evictions, which bounds drift at an
-// amortised O(1) cost.
+// amortised O(1) cost; a level shift that would cancel digits re-centres at once.
 #pragma once
 
 #include <cmath>
@@ -28,10 +28,14 @@ public:
             const double e = *evicted - shift_;
             s1_ -= e;
             s2_ -= e * e;
-            if (++evictions_ >= window.capacity()) recompute(window);
+            if (++evictions_ >= window.capacity()) return recompute(window);
         } else {
             ++n_;
         }
+        // When the mean has moved far from the reference relative to the spread (a
+        // level shift), s2 - s1^2/n cancels most of its digits: re-centre now.
+        const double centred = s1_ * s1_ / static_cast<double>(n_);
+        if (centred > kMaxCancellation * (s2_ - centred)) recompute(window);
     }
 
     /// Recomputes the sums exactly from the window, re-centred on its mean.
@@ -78,6 +82,9 @@ public:
     double stddev() const { return std::sqrt(variance()); }
 
 private:
+    // Digits allowed to cancel before re-centring: 1e4 keeps ~12 of 16.
+    static constexpr double kMaxCancellation = 1e4;
+
     uint64_t n_ = 0;
     uint64_t evictions_ = 0;
     double shift_ = 0.0;
