@@ -49,8 +49,10 @@ def main() -> None:
     if not sets:
         raise SystemExit(f"no ADBench data under {data_dir()}")
 
-    print(f"{'set':<16}{'n':>7}{'d':>4}{'AUC ours':>10}{'AUC sk':>9}{'delta':>8}"
-          f"{'fit sk/ours':>13}{'score sk/ours':>15}")
+    print(
+        f"{'set':<16}{'n':>7}{'d':>4}{'AUC ours':>10}{'AUC sk':>9}{'delta':>8}"
+        f"{'fit sk/ours':>13}{'score sk/ours':>15}"
+    )
     aucs_ours, aucs_sk, totals = [], [], np.zeros(4)
     for path in sets:
         with np.load(path) as data:
@@ -58,29 +60,39 @@ def main() -> None:
         ours, theirs = [], []
         for seed in SEEDS:
             ours.append(roc_auc_score(y, -IsolationForest(random_state=seed).fit(X).score_samples(X)))
-            theirs.append(roc_auc_score(y, -SkIsolationForest(random_state=seed, n_jobs=1).fit(X).score_samples(X)))
+            theirs.append(
+                roc_auc_score(y, -SkIsolationForest(random_state=seed, n_jobs=1).fit(X).score_samples(X))
+            )
         a, b = float(np.mean(ours)), float(np.mean(theirs))
         aucs_ours.append(a)
         aucs_sk.append(b)
         fitted_ours = IsolationForest(random_state=0, n_jobs=1).fit(X)
         fitted_sk = SkIsolationForest(random_state=0, n_jobs=1).fit(X)
-        t = np.array([
-            best_of(lambda X=X: IsolationForest(random_state=0, n_jobs=1).fit(X), args.repeats),
-            best_of(lambda X=X: SkIsolationForest(random_state=0, n_jobs=1).fit(X), args.repeats),
-            best_of(lambda f=fitted_ours, X=X: f.score_samples(X), args.repeats),
-            best_of(lambda f=fitted_sk, X=X: f.score_samples(X), args.repeats),
-        ])
+        t = np.array(
+            [
+                best_of(lambda X=X: IsolationForest(random_state=0, n_jobs=1).fit(X), args.repeats),
+                best_of(lambda X=X: SkIsolationForest(random_state=0, n_jobs=1).fit(X), args.repeats),
+                best_of(lambda f=fitted_ours, X=X: f.score_samples(X), args.repeats),
+                best_of(lambda f=fitted_sk, X=X: f.score_samples(X), args.repeats),
+            ]
+        )
         totals += t
-        print(f"{path.stem:<16}{X.shape[0]:>7}{X.shape[1]:>4}{a:>10.4f}{b:>9.4f}{a - b:>+8.4f}"
-              f"{t[1] / t[0]:>12.1f}x{t[3] / t[2]:>14.1f}x")
+        print(
+            f"{path.stem:<16}{X.shape[0]:>7}{X.shape[1]:>4}{a:>10.4f}{b:>9.4f}{a - b:>+8.4f}"
+            f"{t[1] / t[0]:>12.1f}x{t[3] / t[2]:>14.1f}x"
+        )
     deltas = np.array(aucs_ours) - np.array(aucs_sk)
     print()
-    print(f"mean ROC-AUC over {len(sets)} sets x seeds {SEEDS}: ours {np.mean(aucs_ours):.4f}, "
-          f"scikit-learn {np.mean(aucs_sk):.4f}, delta {deltas.mean():+.4f} "
-          f"(worst set {deltas.min():+.4f}, best {deltas.max():+.4f})")
-    print(f"total time over the sets, one thread: fit {totals[1] * 1e3:.0f} ms vs {totals[0] * 1e3:.1f} ms "
-          f"({totals[1] / totals[0]:.1f}x); score {totals[3] * 1e3:.0f} ms vs {totals[2] * 1e3:.1f} ms "
-          f"({totals[3] / totals[2]:.1f}x)")
+    print(
+        f"mean ROC-AUC over {len(sets)} sets x seeds {SEEDS}: ours {np.mean(aucs_ours):.4f}, "
+        f"scikit-learn {np.mean(aucs_sk):.4f}, delta {deltas.mean():+.4f} "
+        f"(worst set {deltas.min():+.4f}, best {deltas.max():+.4f})"
+    )
+    print(
+        f"total time over the sets, one thread: fit {totals[1] * 1e3:.0f} ms vs {totals[0] * 1e3:.1f} ms "
+        f"({totals[1] / totals[0]:.1f}x); score {totals[3] * 1e3:.0f} ms vs {totals[2] * 1e3:.1f} ms "
+        f"({totals[3] / totals[2]:.1f}x)"
+    )
 
     # Scaling with threads on the largest set, and a larger synthetic matrix.
     big_path = max(sets, key=lambda p: np.load(p)["X"].shape[0])

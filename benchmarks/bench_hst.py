@@ -46,8 +46,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=20000, help="observations per set")
     args = parser.parse_args()
-    print(f"{'set':<16}{'n':>7}{'AUC river':>11}{'AUC ours':>10}{'river obs/s':>13}"
-          f"{'ours obs/s':>12}{'ratio':>8}{'batch obs/s':>13}{'ratio':>8}")
+    print(
+        f"{'set':<16}{'n':>7}{'AUC river':>11}{'AUC ours':>10}{'river obs/s':>13}"
+        f"{'ours obs/s':>12}{'ratio':>8}{'batch obs/s':>13}{'ratio':>8}"
+    )
     for name in SETS:
         X, y = stream(name, args.limit)
         # Zero-padded names sort like the columns, so dicts and rows build the same trees.
@@ -62,8 +64,10 @@ def main() -> None:
         auc_r = roc_auc_score(y[warm], river_scores[warm])
         auc_o = roc_auc_score(y[warm], ours_scores[warm])
         n = len(X)
-        print(f"{name:<16}{n:>7}{auc_r:>11.4f}{auc_o:>10.4f}{n / river_t:>13,.0f}{n / ours_t:>12,.0f}"
-              f"{river_t / ours_t:>7.1f}x{n / batch_t:>13,.0f}{river_t / batch_t:>7.0f}x")
+        print(
+            f"{name:<16}{n:>7}{auc_r:>11.4f}{auc_o:>10.4f}{n / river_t:>13,.0f}{n / ours_t:>12,.0f}"
+            f"{river_t / ours_t:>7.1f}x{n / batch_t:>13,.0f}{river_t / batch_t:>7.0f}x"
+        )
 
 
 if __name__ == "__main__":

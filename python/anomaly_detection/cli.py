@@ -19,7 +19,6 @@ from anomaly_detection.config.settings import METHODS, THRESHOLD_FIELDS
 __all__ = ["main"]
 
 
-
 def _sensor_name(column: str) -> str:
     """A valid sensor name from a CSV column header."""
     return re.sub(r"[:*?\[\]{}\s]+", "_", column.strip()) or "value"

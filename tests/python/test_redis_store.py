@@ -233,6 +233,37 @@ def test_password_db_and_url_settings_are_honoured():
         server.stop()
 
 
+def test_tls_settings_are_honoured(tmp_path):
+    import subprocess
+
+    from servers import free_port
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    port = free_port()
+    server = RedisServer(
+        "--port", "0", "--tls-port", str(port), "--tls-cert-file", str(cert), "--tls-key-file", str(key),
+        "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no", port=port,
+    ).start()  # fmt: skip
+    try:
+        s = settings(redis_host="127.0.0.1", redis_port=port, redis_ssl=True, redis_ssl_ca_certs=str(cert))
+        det = StatisticalAnomalyDetector(s, redis_client=redis_client_from_settings(s))
+        det.detect_batch("tls", [1.0, 2.0, 3.0])
+        assert det.stats("tls")["points_seen"] == 3
+        assert det.health()["redis_reachable"] is True
+        import redis
+
+        plain = settings(redis_host="127.0.0.1", redis_port=port, redis_socket_timeout=0.5)
+        with pytest.raises(redis.ConnectionError):  # a plain-text client cannot talk to the TLS port
+            redis_client_from_settings(plain).ping()
+    finally:
+        server.stop()
+
+
 def test_custom_prefix_and_neighbours_untouched(redis_client):
     neighbours = {
         "nextauth:session:abc": "s", "nextauth:user:1": "u", "fabric:lock:job1": "1",

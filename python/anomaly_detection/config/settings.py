@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     redis_db: int = Field(0, ge=0)
     redis_password: str | None = Field(None, repr=False)
     redis_ssl: bool = False
+    #: CA bundle that verifies the server's certificate with ``redis_ssl`` (default: the system's).
+    redis_ssl_ca_certs: str | None = None
     redis_key_prefix: str = Field("anomaly", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     #: A full URL (``redis://``, ``rediss://``, ``unix://``) overrides host/port/db/password/ssl.
     redis_url: str | None = Field(None, repr=False)

@@ -18,7 +18,9 @@ def redis_client_from_settings(settings: Any, url: str | None = None) -> Any:
     from redis.cluster import RedisCluster
 
     url = url or settings.redis_url
-    options = {"socket_timeout": settings.redis_socket_timeout}
+    options: dict[str, Any] = {"socket_timeout": settings.redis_socket_timeout}
+    if settings.redis_ssl_ca_certs:
+        options["ssl_ca_certs"] = settings.redis_ssl_ca_certs
     if settings.redis_cluster:
         if url:
             return RedisCluster.from_url(url, **options)
