@@ -9,11 +9,12 @@
   any scikit-learn-style outlier detector.
 * :mod:`~anomaly_detection.evaluation.cli`: ``anomaly-detection evaluate``.
 
->>> from anomaly_detection.evaluation import NabCorpus, load_scores_dir, score_corpus
->>> corpus = NabCorpus.load("../shared/data/nab")                      # doctest: +SKIP
->>> scores = load_scores_dir("../shared/data/nab/anchor_scores/numenta", corpus)  # doctest: +SKIP
->>> round(score_corpus(corpus, scores, "standard").score, 2)           # doctest: +SKIP
-86.28
+With the labelled data beside the project (tested in ``tests/python/test_evaluation_nab.py``)::
+
+    from anomaly_detection.evaluation import NabCorpus, load_scores_dir, score_corpus
+    corpus = NabCorpus.load("../shared/data/nab")
+    scores = load_scores_dir("../shared/data/nab/anchor_scores/numenta", corpus)
+    round(score_corpus(corpus, scores, "standard").score, 2)      # 86.28
 """
 
 from anomaly_detection.evaluation.adbench import (

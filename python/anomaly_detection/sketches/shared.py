@@ -207,9 +207,10 @@ class SharedCountMinSketch(_SharedBase):
 
     Examples
     --------
-    >>> cms = SharedCountMinSketch(redis_client, "status_codes", width=2000, depth=5)  # doctest: +SKIP
-    >>> cms.incrby(["200", "500"], [10, 1])  # doctest: +SKIP
-    array([10,  1], dtype=uint64)
+    With a ``redis.Redis`` client (tested in ``tests/python/test_sketches_shared.py``)::
+
+        cms = SharedCountMinSketch(redis_client, "status_codes", width=2000, depth=5)
+        cms.incrby(["200", "500"], [10, 1])     # array([10,  1], dtype=uint64)
     """
 
     _family = "count_min"
