@@ -11,7 +11,10 @@ from pathlib import Path
 import httpx
 from servers import HOST, free_port
 
-PYTHON_DIR = str(Path(__file__).resolve().parents[2] / "python")
+import anomaly_detection
+
+# The folder the tests import the package from (the installed one in CI, python/ in a dev tree).
+PYTHON_DIR = str(Path(anomaly_detection.__file__).resolve().parents[1])
 
 
 def _env() -> dict[str, str]:
