@@ -34,10 +34,11 @@ def traffic(rng, k: int, incident: str | None = None):
                for t, e, lt, s in zip(np.sort(rng.random(n)), which, latency, status)]  # fmt: skip
     for t in rng.random(rng.poisson(10)):
         level = "ERROR" if rng.random() < 0.05 else "INFO"
-        records.append((start + INTERVAL * t, "log", {"level": level, "service": "user-service", "message": "m"}))
+        log = {"level": level, "service": "user-service", "message": "m"}
+        records.append((start + INTERVAL * t, "log", log))
     for t in rng.random(2):
-        records.append((start + INTERVAL * t, "business",
-                        {"metric_name": "orders", "value": float(rng.normal(50, 5)), "expected_range": [20, 80]}))
+        kpi = {"metric_name": "orders", "value": float(rng.normal(50, 5)), "expected_range": [20, 80]}
+        records.append((start + INTERVAL * t, "business", kpi))
     records.sort(key=lambda r: r[0])
     return records
 
@@ -69,15 +70,20 @@ def test_one_interval_gives_the_expected_features():
     [fp] = agg.flush(now=105.0)
     f = features(fp)
     assert (fp.start, fp.end) == (100.0, 105.0)
-    assert fp.names == FEATURE_NAMES and fp.values.shape == (len(FEATURE_NAMES),)
+    assert fp.names == FEATURE_NAMES
+    assert fp.values.shape == (len(FEATURE_NAMES),)
     assert f["request_rate"] == pytest.approx(4 / 5)
     assert f["error_4xx_rate"] == f["error_5xx_rate"] == 0.25
     assert f["latency_p50"] == pytest.approx(25.0, abs=5.0)
     assert f["latency_p99"] == pytest.approx(40.0, abs=1.0)
-    assert f["distinct_endpoints"] == 2 and f["distinct_services"] == 1
-    assert f["new_edges"] == 2 and f["top_endpoint_share"] == 0.5
-    assert f["log_rate"] == pytest.approx(2 / 5) and f["log_error_rate"] == 0.5
-    assert f["business_metrics"] == pytest.approx(2 / 5) and f["business_out_of_range"] == 0.5
+    assert f["distinct_endpoints"] == 2
+    assert f["distinct_services"] == 1
+    assert f["new_edges"] == 2
+    assert f["top_endpoint_share"] == 0.5
+    assert f["log_rate"] == pytest.approx(2 / 5)
+    assert f["log_error_rate"] == 0.5
+    assert f["business_metrics"] == pytest.approx(2 / 5)
+    assert f["business_out_of_range"] == 0.5
     assert fp.counts == {"requests": 4, "logs": 2, "business": 2}
     assert Fingerprint.from_dict(fp.to_dict()).as_dict() == f
 
@@ -88,16 +94,20 @@ def test_intervals_close_on_event_time_quiet_ones_are_zero_and_edges_stay_known(
     out = agg.add_metric("web", "GET:/", 10.0, 200, timestamp=17.0)  # closes [0,5), [5,10), [10,15)
     assert [(fp.start, fp.end) for fp in out] == [(0.0, 5.0), (5.0, 10.0), (10.0, 15.0)]
     assert features(out[0])["new_edges"] == 1
-    assert features(out[1])["request_rate"] == 0 and features(out[1])["latency_p50"] == 0
+    assert features(out[1])["request_rate"] == 0
+    assert features(out[1])["latency_p50"] == 0
     assert agg.open_interval == (15.0, 20.0)
     agg.add_metric("web", "GET:/", 10.0, 200, timestamp=1.0)  # late: folded into the open interval
     assert agg.late == 1
     [fp] = agg.flush(now=20.0)
-    assert fp.counts["requests"] == 2 and features(fp)["new_edges"] == 0  # the edge is known
-    assert agg.flush(now=20.0) == [] and agg.flush(now=-1.0) == []
+    assert fp.counts["requests"] == 2
+    assert features(fp)["new_edges"] == 0
+    assert agg.flush(now=20.0) == []
+    assert agg.flush(now=-1.0) == []
     # A silence longer than max_gap: 1 + 3 intervals, then a jump to the current one.
     out = agg.add_metric("web", "GET:/", 10.0, 200, timestamp=1000.0)
-    assert len(out) == 4 and agg.open_interval == (1000.0, 1005.0)
+    assert len(out) == 4
+    assert agg.open_interval == (1000.0, 1005.0)
     assert [fp.start for fp in agg.recent(2)] == [30.0, 35.0]
 
 
@@ -128,15 +138,24 @@ def test_bad_records_raise_value_error_and_change_nothing(method, args):
     assert fp.counts == {"requests": 1, "logs": 0, "business": 0}
 
 
-@pytest.mark.parametrize("kwargs", [{"interval": 0}, {"interval": float("nan")}, {"history": 0}, {"max_gap": -1}])
+@pytest.mark.parametrize(
+    "kwargs", [{"interval": 0}, {"interval": float("nan")}, {"history": 0}, {"max_gap": -1}]
+)
 def test_bad_aggregator_parameters(kwargs):
     with pytest.raises(ValueError):
         FingerprintAggregator(**kwargs)
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"warmup": 1}, {"warmup": 100, "max_training": 50}, {"min_deviation": -1},
-               {"threshold_quantile": 2}, {"lock_ttl": 0}, {"top_features": 0}]  # fmt: skip
+    "kwargs",
+    [
+        {"warmup": 1},
+        {"warmup": 100, "max_training": 50},
+        {"min_deviation": -1},
+        {"threshold_quantile": 2},
+        {"lock_ttl": 0},
+        {"top_features": 0},
+    ],
 )
 def test_bad_detector_parameters(kwargs):
     with pytest.raises(ValueError):
@@ -144,7 +163,11 @@ def test_bad_detector_parameters(kwargs):
 
 
 def test_bad_fingerprint_documents():
-    for doc in [{}, {"start": 0, "end": 5, "features": {"a": "x"}}, {"start": 0, "end": 5, "features": {"a": float("nan")}}]:
+    for doc in [
+        {},
+        {"start": 0, "end": 5, "features": {"a": "x"}},
+        {"start": 0, "end": 5, "features": {"a": float("nan")}},
+    ]:
         with pytest.raises(ValueError):
             Fingerprint.from_dict(doc)
 
@@ -156,7 +179,8 @@ def test_warmup_then_scores_and_scheduled_refits():
     pipeline = FingerprintPipeline(detector=FingerprintDetector(warmup=60, retrain_every=50))
     scored = run(pipeline, 200, seed=3)
     assert len(scored) == 200
-    assert all(np.isnan(s.score) for s in scored[:60]) and not any(np.isnan(s.score) for s in scored[60:])
+    assert all(np.isnan(s.score) for s in scored[:60])
+    assert not any(np.isnan(s.score) for s in scored[60:])
     assert pipeline.detector.fits == 1 + 140 // 50
     assert pipeline.detector.status()["fitted"] is True
 
@@ -178,8 +202,10 @@ def test_control_run_of_normal_traffic_raises_no_alert(seed):
     alerts = []
     pipeline = FingerprintPipeline(detector=FingerprintDetector(on_alert=alerts.append, random_state=seed))
     scored = run(pipeline, 400, seed=seed)
-    assert len(scored) == 400 and pipeline.detector.fits >= 5
-    assert alerts == [] and not any(s.is_anomaly for s in scored)
+    assert len(scored) == 400
+    assert pipeline.detector.fits >= 5
+    assert alerts == []
+    assert not any(s.is_anomaly for s in scored)
 
 
 def test_same_seed_same_scores():

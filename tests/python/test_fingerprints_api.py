@@ -52,9 +52,11 @@ def test_get_fingerprints_returns_every_interval_with_scores(served):
     items = body["items"]
     assert len(items) == N
     assert [it["start"] for it in items] == [T0 + k * INTERVAL for k in range(N)]
-    assert all(it["score"] is None for it in items[:30]) and all(it["score"] > 0 for it in items[30:])
+    assert all(it["score"] is None for it in items[:30])
+    assert all(it["score"] > 0 for it in items[30:])
     assert body["feature_names"][:3] == ["request_rate", "error_4xx_rate", "error_5xx_rate"]
-    assert body["status"]["detector"]["fitted"] is True and body["status"]["emitted"] == N
+    assert body["status"]["detector"]["fitted"] is True
+    assert body["status"]["emitted"] == N
     assert len(served.get("/api/fingerprints", params={"limit": 5}).json()["items"]) == 5
     assert served.get("/api/fingerprints", params={"limit": 0}).status_code == 422
 

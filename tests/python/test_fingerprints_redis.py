@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from test_fingerprints import T0, INTERVAL, run
+from test_fingerprints import INTERVAL, T0, run
 
 from anomaly_detection import Settings
 from anomaly_detection.fingerprints import (
@@ -41,7 +41,9 @@ def test_fingerprints_go_to_a_capped_stream_under_the_prefix(redis_client):
     back = read_stream(redis_client, SETTINGS, count=10)
     local = p.aggregator.recent(10)
     assert [fp.start for fp in back] == [fp.start for fp in local]
-    np.testing.assert_array_equal(np.vstack([fp.values for fp in back]), np.vstack([fp.values for fp in local]))
+    np.testing.assert_array_equal(
+        np.vstack([fp.values for fp in back]), np.vstack([fp.values for fp in local])
+    )
 
 
 def test_fit_runs_under_the_lock_and_stores_the_model(redis_client):
@@ -53,11 +55,15 @@ def test_fit_runs_under_the_lock_and_stores_the_model(redis_client):
     assert (d.fitted, d.fits, d.skipped_fits) == (False, 0, 2)  # tried at the 60th and 61st
     assert redis_client.get(KEYS.model("fingerprints")) is None
     redis_client.delete(lock)
-    assert d.fit() is True and d.fitted and d.fits == 1
+    assert d.fit() is True
+    assert d.fitted
+    assert d.fits == 1
     assert redis_client.exists(lock) == 0  # released
     blob = AnomalyRedisManager(redis_client, SETTINGS).load_model("fingerprints")
     x = np.vstack([fp.values for fp in p.aggregator.recent(5)])
-    np.testing.assert_array_equal(IsolationForest.from_bytes(blob).score_samples(x), d.forest.score_samples(x))
+    np.testing.assert_array_equal(
+        IsolationForest.from_bytes(blob).score_samples(x), d.forest.score_samples(x)
+    )
     # A second worker that finds the lock taken loads what the first stored.
     other = FingerprintDetector(redis_client=redis_client, settings=SETTINGS, warmup=2)
     redis_client.set(lock, "first-worker", px=60_000)
@@ -101,7 +107,9 @@ def test_corrupt_stored_model_or_baseline_raise_value_error(redis_client):
     with pytest.raises(ValueError):
         fresh.load()
     manager.store_model("fingerprints", good)
-    manager.set_config("fingerprints.baseline", {"median": [1, 2], "scale": [1], "threshold": 0.5, "names": ["a"]})
+    manager.set_config(
+        "fingerprints.baseline", {"median": [1, 2], "scale": [1], "threshold": 0.5, "names": ["a"]}
+    )
     with pytest.raises(ValueError):
         fresh.load()
     assert not fresh.fitted

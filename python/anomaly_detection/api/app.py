@@ -207,9 +207,7 @@ async def anomalies(
 
 
 @router.get("/api/fingerprints", tags=["alerts"])
-async def fingerprints(
-    service: Service, limit: Annotated[int, Query(ge=1, le=1000)] = 100
-) -> dict[str, Any]:
+async def fingerprints(service: Service, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
     """Recent system fingerprints (oldest first) with their forest scores (null during warm-up)."""
     pipeline = service.fingerprints
     status_ = pipeline.status()
@@ -365,7 +363,11 @@ class RequestMetricsMiddleware:
 
 
 def create_app(
-    settings: Settings | None = None, *, detector: Any = None, redis_client: Any = None, fingerprints: Any = None
+    settings: Settings | None = None,
+    *,
+    detector: Any = None,
+    redis_client: Any = None,
+    fingerprints: Any = None,
 ) -> FastAPI:
     """The service: every endpoint of ``router``, the dashboard at ``/``, API keys,
     a request size limit, CORS and Prometheus metrics.
@@ -384,7 +386,9 @@ def create_app(
     from anomaly_detection import __version__
 
     settings = settings if settings is not None else get_settings()
-    service = AnomalyService(settings, detector=detector, redis_client=redis_client, fingerprints=fingerprints)
+    service = AnomalyService(
+        settings, detector=detector, redis_client=redis_client, fingerprints=fingerprints
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -273,7 +273,7 @@ class FingerprintAggregator:
         service: str,
         endpoint: str | None,
         response_time: float | None = None,
-        status_code: int | float | None = None,
+        status_code: float | None = None,
         timestamp: float | None = None,
     ) -> list[Fingerprint]:
         """Fold one request; returns the fingerprints its timestamp closed."""
@@ -284,8 +284,10 @@ class FingerprintAggregator:
             if response_time < 0:
                 raise ValueError(f"response_time: expected >= 0, got {response_time!r}")
         if status_code is not None:
-            if isinstance(status_code, bool) or not isinstance(status_code, (int, float)) or not (
-                100 <= status_code <= 599 and float(status_code).is_integer()
+            if (
+                isinstance(status_code, bool)
+                or not isinstance(status_code, (int, float))
+                or not (100 <= status_code <= 599 and float(status_code).is_integer())
             ):
                 raise ValueError(f"status_code: expected an int in [100, 599], got {status_code!r}")
             status_code = int(status_code)
@@ -411,7 +413,10 @@ class FingerprintAggregator:
                 doc = fp.to_dict()
                 pipe.xadd(
                     self.stream_key,
-                    {"data": json.dumps(doc["vector"]), "fingerprint": json.dumps(doc, separators=(",", ":"))},
+                    {
+                        "data": json.dumps(doc["vector"]),
+                        "fingerprint": json.dumps(doc, separators=(",", ":")),
+                    },
                     maxlen=self.stream_maxlen,
                     approximate=True,
                 )

@@ -128,10 +128,17 @@ class FingerprintDetector:
             raise ValueError(f"max_training: expected >= warmup ({warmup}), got {max_training}")
         for name, value in (("margin", margin), ("min_deviation", min_deviation),
                             ("max_deviation", max_deviation), ("lock_ttl", lock_ttl)):  # fmt: skip
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not np.isfinite(value)
+                or value < 0
+            ):
                 raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
-        if isinstance(threshold_quantile, bool) or not isinstance(threshold_quantile, (int, float)) or not (
-            0.0 <= threshold_quantile <= 1.0
+        if (
+            isinstance(threshold_quantile, bool)
+            or not isinstance(threshold_quantile, (int, float))
+            or not (0.0 <= threshold_quantile <= 1.0)
         ):
             raise ValueError(f"threshold_quantile: expected a number in [0, 1], got {threshold_quantile!r}")
         if lock_ttl <= 0:
@@ -147,7 +154,9 @@ class FingerprintDetector:
         self.on_alert = on_alert
         self.model_name = model_name
         self.lock_ttl = float(lock_ttl)
-        self.forest = IsolationForest(n_estimators=n_estimators, max_samples=max_samples, random_state=random_state)
+        self.forest = IsolationForest(
+            n_estimators=n_estimators, max_samples=max_samples, random_state=random_state
+        )
         self.fitted = False
         self.threshold = float("nan")
         self.names: tuple[str, ...] = FEATURE_NAMES
@@ -240,10 +249,14 @@ class FingerprintDetector:
                 "is_anomaly": True,
                 "severity": "critical" if score > self.threshold + 0.1 else "warning",
                 "top_features": [
-                    {"name": self.names[i], "value": float(x[i]), "expected": float(self._median[i]),
-                     "z": round(float(z[i]), 3)}
+                    {
+                        "name": self.names[i],
+                        "value": float(x[i]),
+                        "expected": float(self._median[i]),
+                        "z": round(float(z[i]), 3),
+                    }
                     for i in order
-                ],  # fmt: skip
+                ],
                 "features": fingerprint.as_dict(),
             }
         return FingerprintScore(fingerprint, score, self.threshold, is_anomaly, deviations, top, alert)
