@@ -233,13 +233,7 @@ class FingerprintAggregator:
         self.emitted = 0
         self.stream_key: str | None = None
         if redis_client is not None:
-            from anomaly_detection.utils.redis_namespaces import AnomalyRedisKeys
-
-            if settings is None:
-                from anomaly_detection.config import get_settings
-
-                settings = get_settings()
-            self.stream_key = AnomalyRedisKeys.from_settings(settings).stream("fingerprints")
+            self.stream_key = stream_key(settings)
         self._recent: deque[Fingerprint] = deque(maxlen=history)
         self._listeners: list[Callable[[Fingerprint], Any]] = []
         # Seen edges outlive intervals: "new" means new since this aggregator started.
@@ -427,16 +421,25 @@ class FingerprintAggregator:
         return fingerprints
 
 
-def read_stream(redis_client: Any, settings: Any = None, count: int = 100) -> list[Fingerprint]:
-    """The last ``count`` fingerprints of the Redis stream, oldest first."""
+def settings_or_default(settings: Any) -> Any:
+    """``settings``, or :func:`get_settings` when None."""
+    if settings is not None:
+        return settings
+    from anomaly_detection.config import get_settings
+
+    return get_settings()
+
+
+def stream_key(settings: Any = None) -> str:
+    """``<prefix>:stream:fingerprints``: where fingerprints are streamed."""
     from anomaly_detection.utils.redis_namespaces import AnomalyRedisKeys
 
-    if settings is None:
-        from anomaly_detection.config import get_settings
+    return AnomalyRedisKeys.from_settings(settings_or_default(settings)).stream("fingerprints")
 
-        settings = get_settings()
-    key = AnomalyRedisKeys.from_settings(settings).stream("fingerprints")
-    entries = redis_client.xrevrange(key, count=count)
+
+def read_stream(redis_client: Any, settings: Any = None, count: int = 100) -> list[Fingerprint]:
+    """The last ``count`` fingerprints of the Redis stream, oldest first."""
+    entries = redis_client.xrevrange(stream_key(settings), count=count)
     out = []
     for _id, fields in reversed(entries):
         raw = fields.get(b"fingerprint", fields.get("fingerprint"))

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from anomaly_detection.fingerprints.aggregator import FEATURE_NAMES, Fingerprint
+from anomaly_detection.fingerprints.aggregator import FEATURE_NAMES, Fingerprint, settings_or_default
 from anomaly_detection.forest import IsolationForest
 
 __all__ = ["FingerprintDetector", "FingerprintScore"]
@@ -174,10 +174,7 @@ class FingerprintDetector:
         if redis_client is not None:
             from anomaly_detection.utils.redis_namespaces import AnomalyRedisManager
 
-            if settings is None:
-                from anomaly_detection.config import get_settings
-
-                settings = get_settings()
+            settings = settings_or_default(settings)
             self.manager = AnomalyRedisManager(redis_client, settings)
             keys = self.manager.keys
             self.lock_key = keys.cache("lock", model_name)
