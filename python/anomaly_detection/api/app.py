@@ -207,11 +207,16 @@ async def anomalies(
 
 
 @router.get("/api/fingerprints", tags=["alerts"])
-async def fingerprints(service: Service) -> dict[str, Any]:
-    """System fingerprints (not produced yet: the fingerprint pipeline plugs into the collector)."""
+async def fingerprints(service: Service, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+    """Recent system fingerprints (oldest first) with their forest scores (null during warm-up)."""
+    pipeline = service.fingerprints
+    status_ = pipeline.status()
     return {
-        "items": [],
-        "note": "the fingerprint pipeline is not enabled in this version; records are counted by the collector",
+        "items": [scored.to_dict() for scored in pipeline.recent(limit)],
+        "feature_names": list(pipeline.detector.names),
+        "status": status_,
+        "note": f"one fingerprint per {status_['interval']:g} s interval; scores after a warm-up of "
+        f"{status_['detector']['warmup']} fingerprints",
         "collector": service.collector.stats(),
     }
 
@@ -358,7 +363,11 @@ class RequestMetricsMiddleware:
 
 
 def create_app(
-    settings: Settings | None = None, *, detector: Any = None, redis_client: Any = None
+    settings: Settings | None = None,
+    *,
+    detector: Any = None,
+    redis_client: Any = None,
+    fingerprints: Any = None,
 ) -> FastAPI:
     """The service: every endpoint of ``router``, the dashboard at ``/``, API keys,
     a request size limit, CORS and Prometheus metrics.
@@ -371,11 +380,15 @@ def create_app(
         Use this detector instead of creating one from the settings.
     redis_client : redis client, optional
         With ``store_backend="redis"``: the client to use (else created from the settings).
+    fingerprints : FingerprintPipeline, optional
+        The system-fingerprint pipeline (default: 5-s intervals, warm-up of 60).
     """
     from anomaly_detection import __version__
 
     settings = settings if settings is not None else get_settings()
-    service = AnomalyService(settings, detector=detector, redis_client=redis_client)
+    service = AnomalyService(
+        settings, detector=detector, redis_client=redis_client, fingerprints=fingerprints
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -425,6 +438,11 @@ async def _flush_logs_forever(service: AnomalyService) -> None:
     while True:
         await asyncio.sleep(period)
         points = service.collector.flush_logs()
+        if service.fingerprints.auto_flush:
+            try:
+                await asyncio.to_thread(service.fingerprints.flush)
+            except Exception:  # noqa: BLE001 - keep flushing; Redis errors are counted
+                service.metrics.store_errors.inc()
         if points:
             try:
                 await service.ingest(points)

@@ -40,9 +40,14 @@ class AnomalyService:
         A detector to use instead of creating one (anything with the detector's methods).
     redis_client : redis client, optional
         Used with ``store_backend="redis"``; created from the settings when omitted.
+    fingerprints : FingerprintPipeline, optional
+        The system-fingerprint pipeline fed by the collector (default: 5-s intervals, warm-up
+        of 60, on Redis when the store is); its alerts join the service's alerts.
     """
 
-    def __init__(self, settings: Settings, detector: Any = None, redis_client: Any = None) -> None:
+    def __init__(
+        self, settings: Settings, detector: Any = None, redis_client: Any = None, fingerprints: Any = None
+    ) -> None:
         self.settings = settings
         self.redis_client = redis_client
         if detector is None:
@@ -59,6 +64,17 @@ class AnomalyService:
         self.metrics = ServiceMetrics()
         self.started = time.time()
         detector.add_alert_listener(self._on_anomaly)
+        if fingerprints is None:
+            from anomaly_detection.fingerprints import FingerprintPipeline
+
+            on_redis = settings.store_backend == "redis" and self.redis_client is not None
+            fingerprints = FingerprintPipeline(
+                redis_client=self.redis_client if on_redis else None, settings=settings
+            )
+        if fingerprints.detector.on_alert is None:
+            fingerprints.detector.on_alert = self._on_fingerprint_alert
+        self.fingerprints = fingerprints
+        self.collector.add_sink(fingerprints.add)
 
     def close(self) -> None:
         self.detector.remove_alert_listener(self._on_anomaly)
@@ -80,6 +96,10 @@ class AnomalyService:
         if collected is not None:
             collected.append(stored)
         return stored
+
+    def _on_fingerprint_alert(self, alert: dict[str, Any]) -> None:
+        # The hub numbers alerts itself: the pipeline's id is kept as ``alert_id``.
+        self._publish({**{k: v for k, v in alert.items() if k != "id"}, "alert_id": alert["id"]})
 
     def range_alert(
         self, sensor: str, value: float, timestamp: float | None, low: float, high: float

@@ -1,0 +1,115 @@
+"""The fingerprint pipeline on a real redis-server: the capped stream, the training lock,
+the stored model and the alerts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from test_fingerprints import INTERVAL, T0, run
+
+from anomaly_detection import Settings
+from anomaly_detection.fingerprints import (
+    FingerprintAggregator,
+    FingerprintDetector,
+    FingerprintPipeline,
+    read_stream,
+)
+from anomaly_detection.forest import IsolationForest
+from anomaly_detection.utils.redis_namespaces import AnomalyRedisKeys, AnomalyRedisManager
+
+SETTINGS = Settings(redis_key_prefix="fp-test")
+KEYS = AnomalyRedisKeys.from_settings(SETTINGS)
+
+
+def pipeline(redis_client, **detector):
+    return FingerprintPipeline(
+        FingerprintAggregator(redis_client=redis_client, settings=SETTINGS, stream_maxlen=50),
+        FingerprintDetector(redis_client=redis_client, settings=SETTINGS, **detector),
+    )
+
+
+def test_fingerprints_go_to_a_capped_stream_under_the_prefix(redis_client):
+    p = pipeline(redis_client, warmup=60)
+    run(p, 200, seed=2)
+    key = KEYS.stream("fingerprints")
+    assert key == "fp-test:stream:fingerprints"
+    assert 50 <= redis_client.xlen(key) < 200  # MAXLEN ~ trims whole nodes
+    last = redis_client.xrevrange(key, count=1)[0][1]
+    assert json.loads(last[b"data"]) == json.loads(last[b"fingerprint"])["vector"]
+    back = read_stream(redis_client, SETTINGS, count=10)
+    local = p.aggregator.recent(10)
+    assert [fp.start for fp in back] == [fp.start for fp in local]
+    np.testing.assert_array_equal(
+        np.vstack([fp.values for fp in back]), np.vstack([fp.values for fp in local])
+    )
+
+
+def test_fit_runs_under_the_lock_and_stores_the_model(redis_client):
+    p = pipeline(redis_client, warmup=60, retrain_every=0)
+    lock = KEYS.cache("lock", "fingerprints")
+    redis_client.set(lock, "another-worker", px=60_000)  # another worker is training
+    run(p, 61, seed=4)
+    d = p.detector
+    assert (d.fitted, d.fits, d.skipped_fits) == (False, 0, 2)  # tried at the 60th and 61st
+    assert redis_client.get(KEYS.model("fingerprints")) is None
+    redis_client.delete(lock)
+    assert d.fit() is True
+    assert d.fitted
+    assert d.fits == 1
+    assert redis_client.exists(lock) == 0  # released
+    blob = AnomalyRedisManager(redis_client, SETTINGS).load_model("fingerprints")
+    x = np.vstack([fp.values for fp in p.aggregator.recent(5)])
+    np.testing.assert_array_equal(
+        IsolationForest.from_bytes(blob).score_samples(x), d.forest.score_samples(x)
+    )
+    # A second worker that finds the lock taken loads what the first stored.
+    other = FingerprintDetector(redis_client=redis_client, settings=SETTINGS, warmup=2)
+    redis_client.set(lock, "first-worker", px=60_000)
+    other.update(p.aggregator.recent(2)[0])
+    other.update(p.aggregator.recent(2)[1])
+    assert (other.fitted, other.fits, other.skipped_fits, other.loads) == (True, 0, 1, 1)
+    assert other.threshold == d.threshold
+    np.testing.assert_array_equal(other.forest.score_samples(x), d.forest.score_samples(x))
+    assert redis_client.get(lock) == b"first-worker"  # not ours: left alone
+
+
+def test_a_lock_that_is_not_ours_is_not_released(redis_client):
+    p = pipeline(redis_client, warmup=60, retrain_every=0)
+    run(p, 60, seed=4)
+    lock = KEYS.cache("lock", "fingerprints")
+    redis_client.set(lock, "late-holder")  # as if ours expired and another took it mid-fit
+    p.detector._release(keys=[lock], args=["our-token"])
+    assert redis_client.get(lock) == b"late-holder"
+
+
+def test_alerts_are_stored_published_and_streamed(redis_client):
+    alerts = []
+    p = pipeline(redis_client, on_alert=alerts.append)
+    run(p, 120, {100: "5xx"}, seed=0)
+    assert len(alerts) == 1
+    stored = AnomalyRedisManager(redis_client, SETTINGS).list_alerts(10)
+    assert [a["id"] for a in stored] == [alerts[0]["id"]]
+    assert stored[0]["top_features"][0]["name"] == "error_5xx_rate"
+    assert stored[0]["timestamp"] == T0 + 101 * INTERVAL
+    [(_, fields)] = redis_client.xrange(KEYS.alerts_stream())
+    assert json.loads(fields[b"alert"])["method"] == "fingerprint"
+
+
+def test_corrupt_stored_model_or_baseline_raise_value_error(redis_client):
+    p = pipeline(redis_client, warmup=60, retrain_every=0)
+    run(p, 61, seed=4)
+    manager = AnomalyRedisManager(redis_client, SETTINGS)
+    good = manager.load_model("fingerprints")
+    manager.store_model("fingerprints", good[:-7] + b"garbage")
+    fresh = FingerprintDetector(redis_client=redis_client, settings=SETTINGS)
+    with pytest.raises(ValueError):
+        fresh.load()
+    manager.store_model("fingerprints", good)
+    manager.set_config(
+        "fingerprints.baseline", {"median": [1, 2], "scale": [1], "threshold": 0.5, "names": ["a"]}
+    )
+    with pytest.raises(ValueError):
+        fresh.load()
+    assert not fresh.fitted
