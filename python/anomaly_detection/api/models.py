@@ -433,7 +433,8 @@ class AlertModel(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    id: int
+    #: An integer in this process, a Redis stream id (``<ms>-<seq>``) with Redis.
+    id: int | str
     received_at: float
     sensor_name: str
     value: float

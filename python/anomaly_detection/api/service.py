@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import os
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -13,6 +14,7 @@ import numpy as np
 from anomaly_detection.api.alerts import AlertHub, severity_of
 from anomaly_detection.api.collector import Collector, Point
 from anomaly_detection.api.metrics import ServiceMetrics
+from anomaly_detection.api.shared import RedisAlertLog
 from anomaly_detection.config.settings import Settings
 from anomaly_detection.core.results import AnomalyResult
 from anomaly_detection.core.validation import check_sensor_name
@@ -52,9 +54,16 @@ class AnomalyService:
                 from anomaly_detection.utils.redis_cli import redis_client_from_settings
 
                 self.redis_client = redis_client_from_settings(settings)
-            detector = StatisticalAnomalyDetector(settings, redis_client=self.redis_client)
+            # With Redis the service writes the alerts itself (RedisAlertLog), with their id,
+            # severity and source, so the detector's own alert sink is left out.
+            detector_settings = settings.model_copy(update={"redis_alerts": False})
+            detector = StatisticalAnomalyDetector(detector_settings, redis_client=self.redis_client)
         self.detector = detector
         self.hub = AlertHub(settings.alert_buffer_size)
+        #: Alerts shared by every worker (Redis), or None: alerts live in ``hub`` (this process).
+        self.alert_log: RedisAlertLog | None = None
+        if self.redis_client is not None and settings.redis_alerts:
+            self.alert_log = RedisAlertLog(self.redis_client, settings)
         self.collector = Collector(log_rate_interval=settings.log_rate_interval)
         self.metrics = ServiceMetrics()
         self.started = time.time()
@@ -65,6 +74,12 @@ class AnomalyService:
         if self.redis_client is not None and hasattr(self.redis_client, "close"):
             self.redis_client.close()
 
+    async def aclose(self) -> None:
+        """Close the asyncio Redis client of the alert stream, then :meth:`close`."""
+        if self.alert_log is not None:
+            await self.alert_log.aclose()
+        self.close()
+
     # --- alerts ---------------------------------------------------------------------------
 
     def _on_anomaly(self, result: AnomalyResult) -> None:
@@ -74,7 +89,17 @@ class AnomalyService:
         self._publish(alert)
 
     def _publish(self, alert: dict[str, Any]) -> dict[str, Any]:
-        stored = self.hub.publish(alert)
+        stored = None
+        if self.alert_log is not None:
+            try:
+                stored = self.alert_log.publish(alert)
+            except Exception as e:  # noqa: BLE001 - Redis down: keep the alert in this process
+                _log.warning(
+                    "could not write an alert to Redis (%s); kept in this worker only", type(e).__name__
+                )
+                self.metrics.store_errors.inc()
+        if stored is None:
+            stored = self.hub.publish(alert)
         self.metrics.anomalies.labels(alert["method"]).inc()
         collected = _collected.get()
         if collected is not None:
@@ -184,10 +209,19 @@ class AnomalyService:
             "redis": redis_state,
             "uptime_seconds": round(time.time() - self.started, 3),
             "version": __version__,
-            "anomalies_count": self.hub.total,
+            "anomalies_count": self._anomalies_count(),
+            "worker_pid": os.getpid(),
             "sse_clients": self.hub.subscribers,
             "collector": self.collector.stats(),
         }
+
+    def _anomalies_count(self) -> int:
+        if self.alert_log is not None:
+            try:
+                return self.alert_log.count()
+            except Exception:  # noqa: BLE001 - reported as unreachable above
+                return self.hub.total
+        return self.hub.total
 
     def public_config(self) -> dict[str, Any]:
         """The effective settings with secrets redacted."""
