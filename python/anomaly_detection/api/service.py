@@ -153,36 +153,54 @@ class AnomalyService:
         groups: dict[str, list[Point]] = {}
         for p in points:
             groups.setdefault(p.sensor, []).append(p)
-        for name in groups:
-            check_sensor_name(name)
-        collected: list[dict[str, Any]] = []
-        token = _collected.set(collected)
         now = time.time()
-        start = time.perf_counter()
-        try:
-            for sensor, pts in groups.items():
-                src = _source.set(pts[0].source)
-                try:
-                    if len(pts) == 1:
-                        await self.detector.adetect(sensor, pts[0].value, pts[0].timestamp)
-                    else:
-                        values = np.fromiter((p.value for p in pts), dtype=np.float64, count=len(pts))
-                        ts = np.fromiter(
-                            (now if p.timestamp is None else p.timestamp for p in pts),
-                            dtype=np.float64, count=len(pts),
-                        )  # fmt: skip
-                        await self.detector.adetect_batch(sensor, values, ts)
-                finally:
-                    _source.reset(src)
-        finally:
-            _collected.reset(token)
-            self.metrics.latency.observe(time.perf_counter() - start)
+        arrays = {
+            sensor: (
+                np.fromiter((p.value for p in pts), dtype=np.float64, count=len(pts)),
+                np.fromiter((now if p.timestamp is None else p.timestamp for p in pts),
+                            dtype=np.float64, count=len(pts)),
+                pts[0].source,
+            )
+            for sensor, pts in groups.items()
+        }  # fmt: skip
+        collected = await self._score(arrays)
         by_source: dict[str, int] = {}
         for p in (p for pts in groups.values() for p in pts):
             by_source[p.source] = by_source.get(p.source, 0) + 1
         for source, n in by_source.items():
             self.metrics.points.labels(source).inc(n)
         return list(groups), collected
+
+    async def ingest_arrays(
+        self, groups: dict[str, tuple[np.ndarray, np.ndarray]], source: str = "point"
+    ) -> tuple[list[str], list[dict[str, Any]]]:
+        """Like :meth:`ingest` for points already grouped into ``{sensor: (values, timestamps)}``
+        (float64 arrays, finite)."""
+        collected = await self._score({s: (v, t, source) for s, (v, t) in groups.items()})
+        self.metrics.points.labels(source).inc(sum(len(v) for v, _ in groups.values()))
+        return list(groups), collected
+
+    async def _score(self, groups: dict[str, tuple[np.ndarray, np.ndarray, str]]) -> list[dict[str, Any]]:
+        """One detector call per sensor; names are all checked first. Returns the alerts."""
+        for name in groups:
+            check_sensor_name(name)
+        collected: list[dict[str, Any]] = []
+        token = _collected.set(collected)
+        start = time.perf_counter()
+        try:
+            for sensor, (values, ts, source) in groups.items():
+                src = _source.set(source)
+                try:
+                    if len(values) == 1:
+                        await self.detector.adetect(sensor, float(values[0]), float(ts[0]))
+                    else:
+                        await self.detector.adetect_batch(sensor, values, ts)
+                finally:
+                    _source.reset(src)
+        finally:
+            _collected.reset(token)
+            self.metrics.latency.observe(time.perf_counter() - start)
+        return collected
 
     # --- health ---------------------------------------------------------------------------
 
