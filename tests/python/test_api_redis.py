@@ -175,6 +175,35 @@ def test_redis_down_gives_503_on_reads_and_keeps_alerts_local():
     server.stop()
 
 
+def test_two_apps_on_a_cluster_share_alerts_and_sse(redis_cluster):
+    settings = _settings(redis_cluster=True, redis_host=HOST, redis_port=redis_cluster.port,
+                         redis_key_prefix="apicluster")  # fmt: skip
+    apps = [create_app(settings) for _ in range(2)]
+    with (
+        LiveServer(apps[0]) as a_url,
+        LiveServer(apps[1]) as b_url,
+        httpx.Client(base_url=a_url, timeout=10) as a,
+        httpx.Client(base_url=b_url, timeout=10) as b,
+    ):
+        _warm(a, "cl-1")
+        _warm(b, "cl-2")
+        got: list = []
+        started = threading.Event()
+        reader = threading.Thread(target=lambda: got.extend(_read_events(a_url, 2, started=started)))
+        reader.start()
+        assert started.wait(10)
+        assert b.post("/api/detect", json={"sensor_name": "cl-1", "value": 700.0}).json()["is_anomaly"]
+        assert a.post("/api/detect", json={"sensor_name": "cl-2", "value": 800.0}).json()["is_anomaly"]
+        reader.join(timeout=15)
+        assert [e["data"]["sensor_name"] for e in got] == ["cl-1", "cl-2"]
+        assert {"cl-1", "cl-2"} <= set(b.get("/api/sensors").json()["sensors"])
+        assert (
+            a.get("/api/anomalies", params={"sensor": "cl-2"}).json()
+            == b.get("/api/anomalies", params={"sensor": "cl-2"}).json()
+        )
+        assert b.get("/api/anomalies", params={"sensor": "cl-2"}).json()["total"] == 1
+
+
 # --- serve --workers 2 ---------------------------------------------------------------------------
 
 
