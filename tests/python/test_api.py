@@ -7,7 +7,7 @@ import threading
 
 import httpx
 import pytest
-from test_api_support import LiveServer
+from test_api_support import LiveServer, sse_events
 
 from anomaly_detection import Settings
 from anomaly_detection.api import create_app, sensor_name_for
@@ -364,22 +364,10 @@ def test_cors(secured):
 
 def _read_events(client, headers, n, params=None):
     """The first n events (id, data) of the stream."""
-    events = []
     with client.stream("GET", "/api/alerts/stream", headers=headers, params=params) as r:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
-        current = {}
-        for line in r.iter_lines():
-            if line.startswith("id: "):
-                current["id"] = int(line[4:])
-            elif line.startswith("data: "):
-                current["data"] = json.loads(line[6:])
-            elif line == "" and "id" in current:
-                events.append(current)
-                current = {}
-                if len(events) == n:
-                    break
-    return events
+        return sse_events(r.iter_lines(), n, id_type=int)
 
 
 def test_sse_live_and_reconnect_with_last_event_id(live):

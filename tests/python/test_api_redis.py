@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from servers import HOST, RedisServer, free_port
-from test_api_support import LiveServer
+from test_api_support import LiveServer, sse_events
 
 from anomaly_detection import Settings
 from anomaly_detection.api import create_app
@@ -39,26 +39,12 @@ def _warm(client, sensor: str, n: int = 20) -> None:
 
 def _read_events(url: str, n: int, headers=None, params=None, started: threading.Event | None = None):
     """The first n SSE events (id, data) of ``url``/api/alerts/stream."""
-    events = []
     with (
         httpx.Client(base_url=url, timeout=15) as client,
         client.stream("GET", "/api/alerts/stream", headers=headers or {}, params=params) as r,
     ):
         assert r.status_code == 200
-        current = {}
-        for line in r.iter_lines():
-            if line.startswith(": connected") and started is not None:
-                started.set()
-            if line.startswith("id: "):
-                current["id"] = line[4:]
-            elif line.startswith("data: "):
-                current["data"] = json.loads(line[6:])
-            elif line == "" and "id" in current:
-                events.append(current)
-                current = {}
-                if len(events) == n:
-                    break
-    return events
+        return sse_events(r.iter_lines(), n, on_connected=None if started is None else started.set)
 
 
 @pytest.fixture
