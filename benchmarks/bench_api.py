@@ -1,17 +1,20 @@
 """HTTP ingest: ``POST /api/batch`` from concurrent clients for a bounded time on 127.0.0.1.
 
-The same app is served twice in the same run, each by uvicorn (one worker) in its own
-process: once with the package's detector (C++ core, embedded store) and once with a
-pure-Python detector (a deque per sensor, mean and stdev per point, as a FastAPI app
-would write it). Reports points per second and p50/p99 request latency.
+The same app is served three times in the same run, each by uvicorn (one worker) in its
+own process: with the package's detector on the embedded store (C++ core), on Redis (a
+redis-server started for the run on a free port), and with a pure-Python detector (a
+deque per sensor, mean and stdev per point, as a FastAPI app would write it). The request
+body is encoded once, so the clients cost little next to the server. Reports points per
+second and p50/p99 request latency.
 
-    python benchmarks/bench_api.py [--seconds 5] [--clients 4] [--sensors 10] [--points 100]
+    python benchmarks/bench_api.py [--seconds 5] [--clients 4] [--sensors 10] [--points 100] [--no-redis]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
 import os
 import statistics
@@ -86,43 +89,95 @@ def serve(kind: str, port: int) -> None:
     from anomaly_detection.api import create_app
 
     settings = Settings(max_batch_items=100_000, max_request_bytes=64 * 1024 * 1024)
+    if kind == "redis":
+        settings = Settings(
+            max_batch_items=100_000, max_request_bytes=64 * 1024 * 1024, store_backend="redis",
+            redis_url=os.environ["BENCH_REDIS_URL"],
+        )  # fmt: skip
     detector = PurePythonDetector() if kind == "python" else None
     uvicorn.run(
         create_app(settings, detector=detector), host=HOST, port=port, log_level="error", access_log=False
     )
 
 
-async def drive(url: str, seconds: float, clients: int, body: dict[str, Any]) -> tuple[int, list[float]]:
-    import httpx
+async def drive(url: str, seconds: float, clients: int, body: bytes) -> tuple[int, list[float]]:
+    """``clients`` keep-alive HTTP/1.1 connections, each posting ``body`` in a loop.
 
+    A minimal client on asyncio streams (the request bytes are built once), so that the
+    load generator, which shares the CPU with the server, costs little.
+    """
+    host, port = url.removeprefix("http://").split(":")
+    request = (
+        f"POST /api/batch HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
     latencies: list[float] = []
     requests = 0
 
-    async def one(client: httpx.AsyncClient, stop: float) -> None:
-        nonlocal requests
-        while time.perf_counter() < stop:
-            t = time.perf_counter()
-            r = await client.post("/api/batch", json=body)
-            latencies.append(time.perf_counter() - t)
-            r.raise_for_status()
-            requests += 1
+    async def post(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = head.split(b" ", 2)[1]
+        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:"))  # fmt: skip
+        await reader.readexactly(length)
+        if status != b"200":
+            raise RuntimeError(f"POST /api/batch answered {status.decode()}")
 
-    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-        await client.post("/api/batch", json=body)  # warm-up: windows filled, code paths hot
-        stop = time.perf_counter() + seconds
-        await asyncio.gather(*(one(client, stop) for _ in range(clients)))
+    async def one(stop: float) -> None:
+        nonlocal requests
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            await post(reader, writer)  # warm-up: windows filled, code paths hot
+            while time.perf_counter() < stop:
+                t = time.perf_counter()
+                await post(reader, writer)
+                latencies.append(time.perf_counter() - t)
+                requests += 1
+        finally:
+            writer.close()
+
+    stop = time.perf_counter() + seconds
+    await asyncio.gather(*(one(stop) for _ in range(clients)))
     return requests, latencies
 
 
-def start_server(kind: str) -> tuple[subprocess.Popen[bytes], str]:
+def free_port() -> int:
     import socket
-
-    import httpx
 
     with socket.socket() as s:
         s.bind((HOST, 0))
-        port = s.getsockname()[1]
+        return s.getsockname()[1]
+
+
+def start_redis() -> tuple[subprocess.Popen[bytes], str]:
+    import redis
+
+    port = free_port()
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    client = redis.Redis(host=HOST, port=port)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            return proc, f"redis://{HOST}:{port}/0"
+        except redis.ConnectionError:  # noqa: PERF203 - polling until the server listens
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise
+            time.sleep(0.05)
+
+
+def start_server(kind: str, redis_url: str | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    import httpx
+
+    port = free_port()
     env = dict(os.environ)
+    if redis_url:
+        env["BENCH_REDIS_URL"] = redis_url
     env["PYTHONPATH"] = (
         str(Path(__file__).resolve().parents[1] / "python") + os.pathsep + env.get("PYTHONPATH", "")
     )
@@ -145,7 +200,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--sensors", type=int, default=10)
     parser.add_argument("--points", type=int, default=100, help="points per sensor per request")
-    parser.add_argument("--serve", choices=["native", "python"], help=argparse.SUPPRESS)
+    parser.add_argument("--no-redis", action="store_true", help="skip the Redis run")
+    parser.add_argument("--serve", choices=["native", "redis", "python"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -157,20 +213,25 @@ def main() -> None:
     rng = random.Random(1)
     items = [{"type": "point", "sensor_name": f"bench-{s}", "value": round(rng.gauss(50, 5), 3)}
              for s in range(args.sensors) for _ in range(args.points)]  # fmt: skip
-    body = {"metrics": items}
+    body = json.dumps({"metrics": items}).encode()
     per_request = len(items)
     rows = []
     rates = {}
-    for kind, label in (
-        ("native", "package detector (C++ core, embedded)"),
-        ("python", "pure-Python detector"),
-    ):
-        proc, url = start_server(kind)
+    runs = [("native", "package detector (C++ core, embedded)")]
+    if not args.no_redis:
+        runs.append(("redis", "package detector (C++ core, Redis store)"))
+    runs.append(("python", "pure-Python detector"))
+    for kind, label in runs:
+        redis_proc, redis_url = start_redis() if kind == "redis" else (None, None)
+        proc, url = start_server(kind, redis_url)
         try:
             requests, lat = asyncio.run(drive(url, args.seconds, args.clients, body))
         finally:
             proc.terminate()
             proc.wait(timeout=10)
+            if redis_proc is not None:
+                redis_proc.terminate()
+                redis_proc.wait(timeout=10)
         lat.sort()
         rate = requests * per_request / args.seconds
         rates[kind] = rate
@@ -182,7 +243,9 @@ def main() -> None:
           f"{args.clients} concurrent clients, {args.seconds:g} s each, uvicorn 1 worker on {HOST}")  # fmt: skip
     print(machine())
     print(table(["server", "points/s", "requests", "p50 ms", "p99 ms"], rows))
-    print(f"ratio: {rates['native'] / rates['python']:.1f}x points/s")
+    for kind in ("native", "redis"):
+        if kind in rates:
+            print(f"ratio {kind} / pure Python: {rates[kind] / rates['python']:.1f}x points/s")
 
 
 if __name__ == "__main__":

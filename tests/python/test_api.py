@@ -7,7 +7,7 @@ import threading
 
 import httpx
 import pytest
-from test_api_support import LiveServer
+from test_api_support import LiveServer, sse_events
 
 from anomaly_detection import Settings
 from anomaly_detection.api import create_app, sensor_name_for
@@ -366,22 +366,10 @@ def test_cors(secured):
 
 def _read_events(client, headers, n, params=None):
     """The first n events (id, data) of the stream."""
-    events = []
     with client.stream("GET", "/api/alerts/stream", headers=headers, params=params) as r:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
-        current = {}
-        for line in r.iter_lines():
-            if line.startswith("id: "):
-                current["id"] = int(line[4:])
-            elif line.startswith("data: "):
-                current["data"] = json.loads(line[6:])
-            elif line == "" and "id" in current:
-                events.append(current)
-                current = {}
-                if len(events) == n:
-                    break
-    return events
+        return sse_events(r.iter_lines(), n, id_type=int)
 
 
 def test_sse_live_and_reconnect_with_last_event_id(live):
@@ -419,3 +407,27 @@ def test_batch_fast_points_keep_order_and_bad_names_change_nothing(live):
            {"type": "point", "sensor_name": "bad name", "value": 1.0}]  # fmt: skip
     assert live.post("/api/batch", json={"metrics": bad}).status_code == 422
     assert "fine-name" not in live.get("/api/sensors").json()["sensors"]
+
+
+def test_batch_of_plain_points_equals_detect_batch_and_rejects_non_finite(live):
+    values = [1.0, 1.1, 0.9, 1.0, 1.2, 1.0, 9.0, 1.0]
+    items = [{"type": "point", "sensor_name": s, "value": v, "timestamp": i}
+             for i, v in enumerate(values) for s in ("plain-a", "plain-b")]  # fmt: skip
+    r = live.post("/api/batch", json={"metrics": items})
+    assert r.status_code == 200
+    assert r.json()["points"] == 16
+    assert sorted(a["sensor_name"] for a in r.json()["anomalies"]) == ["plain-a", "plain-b"]
+    ref = live.post("/api/detect/batch", json={"sensor_name": "plain-ref", "values": values,
+                                               "timestamps": list(range(8))}).json()  # fmt: skip
+    window = live.get("/api/sensors/plain-b/window").json()
+    assert window["values"] == values
+    assert window["timestamps"] == [float(i) for i in range(8)]
+    assert [a["value"] for a in r.json()["anomalies"]] == [
+        v for v, f in zip(values, ref["is_anomaly"]) if f
+    ] * 2
+    for bad in ('{"metrics": [{"type": "point", "sensor_name": "plain-c", "value": 1e400}]}',
+                '{"metrics": [{"type": "point", "sensor_name": "plain-c", "value": 1, "timestamp": NaN}]}',
+                '{"metrics": [{"type": "point", "sensor_name": "plain-c", "value": 1%s}]}' % ("0" * 400)):  # fmt: skip
+        r = live.post("/api/batch", content=bad, headers={"content-type": "application/json"})
+        assert r.status_code == 422, bad
+    assert "plain-c" not in live.get("/api/sensors").json()["sensors"]

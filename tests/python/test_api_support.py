@@ -3,8 +3,10 @@ client and dashboard tests; holds no tests itself)."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from collections.abc import Callable, Iterable
 
 import uvicorn
 from servers import HOST, free_port
@@ -33,3 +35,25 @@ class LiveServer:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+def sse_events(
+    lines: Iterable[str], n: int, id_type: Callable = str, on_connected: Callable | None = None
+) -> list:
+    """The first n events ``{"id", "data"}`` of Server-Sent Events ``lines``; ``on_connected()``
+    is called at the server's ``: connected`` comment."""
+    events = []
+    current: dict = {}
+    for line in lines:
+        if line.startswith(": connected") and on_connected is not None:
+            on_connected()
+        if line.startswith("id: "):
+            current["id"] = id_type(line[4:])
+        elif line.startswith("data: "):
+            current["data"] = json.loads(line[6:])
+        elif line == "" and "id" in current:
+            events.append(current)
+            current = {}
+            if len(events) == n:
+                break
+    return events

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -32,7 +33,9 @@ from anomaly_detection.api.models import (
     SensorList,
     WindowResponse,
     fast_point,
+    group_fast_points,
     parse_batch_item,
+    point_arrays,
 )
 from anomaly_detection.api.security import BodySizeLimitMiddleware, check_api_key, presented_key
 from anomaly_detection.api.service import AnomalyService
@@ -57,10 +60,16 @@ def get_service(request: Request) -> AnomalyService:
     return service
 
 
-Service = Annotated[AnomalyService, Depends(get_service)]
+async def _service(request: Request) -> AnomalyService:
+    # An async dependency runs on the event loop (a sync one costs a thread hop per request).
+    service = getattr(request.app.state, "anomaly_service", None)
+    return service if service is not None else get_service(request)
 
 
-def require_write_key(request: Request, service: Service) -> None:
+Service = Annotated[AnomalyService, Depends(_service)]
+
+
+async def require_write_key(request: Request, service: Service) -> None:
     """Writes need an API key when keys are configured (401 without, 403 wrong)."""
     check_api_key(service.settings.api_keys, presented_key(request.headers))
 
@@ -81,6 +90,22 @@ def _http_errors(service: AnomalyService):
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(e)) from None
     except (ValueError, TypeError) as e:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(e)) from None
+    except _redis_errors() as e:
+        service.metrics.store_errors.inc()
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"Redis: {type(e).__name__}") from None
+
+
+def _redis_errors() -> tuple[type[BaseException], ...]:
+    try:
+        from redis.exceptions import RedisError
+    except ImportError:  # redis is an optional dependency
+        return ()
+    return (RedisError,)
+
+
+async def _off_loop(service: AnomalyService, read: Any) -> Any:
+    """Run a read in a thread when it talks to Redis, else here."""
+    return await asyncio.to_thread(read) if service.redis_client is not None else read()
 
 
 def _check_batch_size(service: AnomalyService, n: int) -> None:
@@ -162,6 +187,15 @@ async def post_batch(body: BatchRequest, service: Service) -> IngestResponse:
     scored unless every item is valid."""
     items = body.raw_items
     _check_batch_size(service, len(items))
+    groups = group_fast_points(items)
+    arrays = None if groups is None else point_arrays(groups, time.time())
+    if arrays is not None:  # every item is a plain point: one array per sensor, no per-item objects
+        with _http_errors(service):
+            sensors, alerts = await service.ingest_arrays(arrays)
+        service.collector.count("point", len(items))
+        return IngestResponse(
+            records=len(items), points=len(items), sensors=sensors, anomalies=alerts, batch_id=body.batch_id
+        )
     records = []
     points = []
     errors = []
@@ -201,8 +235,13 @@ async def anomalies(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    """Recent alerts, newest first (kept in memory: ``alert_buffer_size``)."""
-    total, items = service.hub.query(sensor, start, end, limit, offset)
+    """Recent alerts, newest first: the last ``alert_buffer_size`` of this process, or with
+    Redis those of every worker (newest point timestamp first; ids are stream ids)."""
+    if service.alert_log is not None:
+        with _http_errors(service):
+            total, items = await asyncio.to_thread(service.alert_log.query, sensor, start, end, limit, offset)
+    else:
+        total, items = service.hub.query(sensor, start, end, limit, offset)
     return {"total": total, "limit": limit, "offset": offset, "items": items}
 
 
@@ -223,19 +262,26 @@ async def fingerprints(service: Service, limit: Annotated[int, Query(ge=1, le=10
 
 @router.get("/api/sensors", response_model=SensorList, tags=["sensors"])
 async def sensors(service: Service) -> dict[str, Any]:
-    names = service.detector.sensors()
+    with _http_errors(service):
+        names = await _off_loop(service, service.detector.sensors)
     return {"count": len(names), "sensors": names}
 
 
 @router.get("/api/sensors/{name:path}/window", response_model=WindowResponse, tags=["sensors"])
 async def sensor_window(name: str, service: Service) -> dict[str, Any]:
     """The sensor's window (oldest first) and its statistics; 404 if unknown."""
-    with _http_errors(service):
+
+    def read() -> tuple[Any, dict[str, Any] | None]:
         window = service.detector.get_window(name)
         try:
-            stats = service.detector.stats(name)
+            return window, service.detector.stats(name)
         except KeyError:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown sensor {name!r}") from None
+            return window, None
+
+    with _http_errors(service):
+        window, stats = await _off_loop(service, read)
+    if stats is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown sensor {name!r}")
     return {
         "sensor_name": name,
         "values": window.values.tolist(),
@@ -249,20 +295,31 @@ async def alert_stream(
     request: Request,
     service: Service,
     last_event_id: Annotated[str | None, Header()] = None,
-    since: Annotated[int | None, Query(ge=0, description="Replay alerts after this id.")] = None,
+    since: Annotated[
+        str | None,
+        Query(
+            description="Replay alerts after this id (an integer; with Redis a stream id such as 1700000000000-0)."
+        ),
+    ] = None,
 ) -> StreamingResponse:
     """Server-Sent Events, one ``anomaly`` event per alert with its id; a client that
-    reconnects with ``Last-Event-ID`` (or ``?since=``) receives what it missed."""
+    reconnects with ``Last-Event-ID`` (or ``?since=``) receives what it missed. With Redis
+    the events follow the shared alert stream (the alerts of every worker)."""
+    given, what = (last_event_id, "Last-Event-ID") if last_event_id is not None else (since, "since")
+    if service.alert_log is not None:
+        return _event_stream(_redis_events(service, given, what))
     hub = service.hub
-    if last_event_id is not None:
+    if given is not None:
         try:
-            last = int(last_event_id)
+            last = int(given)
+            if last < 0:
+                raise ValueError(given)
         except ValueError:
             raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, "Last-Event-ID: expected an integer"
+                status.HTTP_422_UNPROCESSABLE_CONTENT, f"{what}: expected an integer >= 0"
             ) from None
     else:
-        last = since if since is not None else hub.last_id
+        last = hub.last_id
     heartbeat = service.settings.sse_heartbeat_seconds
 
     async def events() -> AsyncIterator[str]:
@@ -275,7 +332,7 @@ async def alert_stream(
                 items = hub.since(last, limit=500)
                 if items:
                     last = items[-1]["id"]
-                    yield "".join(f"id: {a['id']}\nevent: anomaly\ndata: {json.dumps(a)}\n\n" for a in items)
+                    yield _sse(items)
                     continue
                 wake.clear()
                 if hub.last_id > last:
@@ -288,11 +345,56 @@ async def alert_stream(
             hub.unsubscribe(wake)
             service.metrics.sse_clients.dec()
 
+    return _event_stream(events())
+
+
+def _event_stream(events: AsyncIterator[str]) -> StreamingResponse:
     return StreamingResponse(
-        events(),
+        events,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+def _sse(alerts: list[dict[str, Any]]) -> str:
+    return "".join(f"id: {a['id']}\nevent: anomaly\ndata: {json.dumps(a)}\n\n" for a in alerts)
+
+
+def _redis_events(service: AnomalyService, given: str | None, what: str) -> AsyncIterator[str]:
+    """SSE over the Redis alert stream (XREAD BLOCK on an asyncio client)."""
+    from anomaly_detection.api.shared import parse_stream_id
+
+    log = service.alert_log
+    assert log is not None
+    try:
+        start = None if given is None else ("0-0" if given.strip() == "0" else parse_stream_id(given))
+    except ValueError as e:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{what}: {e}") from None
+    heartbeat = service.settings.sse_heartbeat_seconds
+
+    async def events() -> AsyncIterator[str]:
+        service.metrics.sse_clients.inc()
+        try:
+            last = start if start is not None else await log.alast_id()
+            yield f"retry: 1000\n: connected, last id {last}\n\n"
+            while True:
+                try:
+                    read, alerts = await log.aread(last, heartbeat)
+                except _redis_errors() as e:
+                    service.metrics.store_errors.inc()
+                    yield f": redis unavailable ({type(e).__name__}), retrying\n\n"
+                    await asyncio.sleep(min(heartbeat, service.settings.redis_retry_interval))
+                    continue
+                if read == last:
+                    yield ": keep-alive\n\n"
+                    continue
+                last = read
+                if alerts:
+                    yield _sse(alerts)
+        finally:
+            service.metrics.sse_clients.dec()
+
+    return events()
 
 
 @router.get("/health", tags=["service"])
@@ -304,7 +406,8 @@ async def health(service: Service) -> dict[str, Any]:
 @router.get("/metrics", tags=["service"], response_class=Response)
 async def prometheus_metrics(service: Service) -> Response:
     """Prometheus text exposition."""
-    service.metrics.sensors.set(len(service.detector.sensors()))
+    with _http_errors(service):
+        service.metrics.sensors.set(len(await _off_loop(service, service.detector.sensors)))
     return Response(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -399,7 +502,7 @@ def create_app(
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
-            service.close()
+            await service.aclose()
 
     app = FastAPI(
         title="anomaly-detection",

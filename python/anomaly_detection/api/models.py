@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from anomaly_detection.core.validation import as_timestamp, check_sensor_name
@@ -336,6 +337,9 @@ _KIND_MODELS: dict[str, type[BaseModel]] = {
 _POINT_KEYS = frozenset({"type", "sensor_name", "value", "timestamp"})
 
 
+_NUMBER = (float, int)
+
+
 def fast_point(raw: Any) -> tuple[str, float, float | None] | None:
     """``(sensor, value, timestamp)`` for a flat point item of plain numbers, else None.
 
@@ -345,11 +349,61 @@ def fast_point(raw: Any) -> tuple[str, float, float | None] | None:
     if type(raw) is not dict or raw.get("type") != "point" or not raw.keys() <= _POINT_KEYS:
         return None
     name, value, ts = raw.get("sensor_name"), raw.get("value"), raw.get("timestamp")
-    if type(name) is not str or type(value) not in (float, int) or not math.isfinite(value):
+    if type(name) is not str or type(value) not in _NUMBER or (ts is not None and type(ts) not in _NUMBER):
         return None
-    if ts is not None and (type(ts) not in (float, int) or not math.isfinite(ts)):
+    try:
+        value, ts = float(value), None if ts is None else float(ts)
+    except OverflowError:  # an integer beyond float64: the model reports it
         return None
-    return name, float(value), None if ts is None else float(ts)
+    if not math.isfinite(value) or (ts is not None and not math.isfinite(ts)):
+        return None
+    return name, value, ts
+
+
+def group_fast_points(items: list[Any]) -> dict[str, tuple[list[Any], list[Any]]] | None:
+    """``{sensor: (values, timestamps)}`` in order when every item is a flat point of plain
+    numbers (timestamps may be None), else None (the caller takes the general path, which
+    also reports the errors). Finiteness is checked later, per sensor array."""
+    groups: dict[str, tuple[list[Any], list[Any]]] = {}
+    keys = _POINT_KEYS
+    for raw in items:
+        if type(raw) is not dict or raw.get("type") != "point" or not raw.keys() <= keys:
+            return None
+        name = raw.get("sensor_name")
+        value = raw.get("value")
+        ts = raw.get("timestamp")
+        if (
+            type(name) is not str
+            or type(value) not in _NUMBER
+            or (ts is not None and type(ts) not in _NUMBER)
+        ):
+            return None
+        group = groups.get(name)
+        if group is None:
+            group = groups[name] = ([], [])
+        group[0].append(value)
+        group[1].append(ts)
+    return groups
+
+
+def point_arrays(
+    groups: dict[str, tuple[list[Any], list[Any]]], now: float
+) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
+    """float64 ``(values, timestamps)`` per sensor (a missing timestamp is ``now``), or None
+    when a number is not finite (the caller then reports the item)."""
+    out = {}
+    try:
+        for name, (values, stamps) in groups.items():
+            v = np.array(values, dtype=np.float64)
+            t = np.array(
+                [now if x is None else x for x in stamps] if None in stamps else stamps, dtype=np.float64
+            )
+            if not (np.isfinite(v).all() and np.isfinite(t).all()):
+                return None
+            out[name] = (v, t)
+    except OverflowError:  # an integer beyond float64
+        return None
+    return out
 
 
 def parse_batch_item(raw: Any) -> tuple[BatchKind, BaseModel]:
@@ -433,7 +487,8 @@ class AlertModel(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    id: int
+    #: An integer in this process, a Redis stream id (``<ms>-<seq>``) with Redis.
+    id: int | str
     received_at: float
     sensor_name: str
     value: float

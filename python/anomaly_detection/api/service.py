@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import os
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -13,6 +14,7 @@ import numpy as np
 from anomaly_detection.api.alerts import AlertHub, severity_of
 from anomaly_detection.api.collector import Collector, Point
 from anomaly_detection.api.metrics import ServiceMetrics
+from anomaly_detection.api.shared import RedisAlertLog
 from anomaly_detection.config.settings import Settings
 from anomaly_detection.core.results import AnomalyResult
 from anomaly_detection.core.validation import check_sensor_name
@@ -57,9 +59,16 @@ class AnomalyService:
                 from anomaly_detection.utils.redis_cli import redis_client_from_settings
 
                 self.redis_client = redis_client_from_settings(settings)
-            detector = StatisticalAnomalyDetector(settings, redis_client=self.redis_client)
+            # With Redis the service writes the alerts itself (RedisAlertLog), with their id,
+            # severity and source, so the detector's own alert sink is left out.
+            detector_settings = settings.model_copy(update={"redis_alerts": False})
+            detector = StatisticalAnomalyDetector(detector_settings, redis_client=self.redis_client)
         self.detector = detector
         self.hub = AlertHub(settings.alert_buffer_size)
+        #: Alerts shared by every worker (Redis), or None: alerts live in ``hub`` (this process).
+        self.alert_log: RedisAlertLog | None = None
+        if self.redis_client is not None and settings.redis_alerts:
+            self.alert_log = RedisAlertLog(self.redis_client, settings)
         self.collector = Collector(log_rate_interval=settings.log_rate_interval)
         self.metrics = ServiceMetrics()
         self.started = time.time()
@@ -81,6 +90,12 @@ class AnomalyService:
         if self.redis_client is not None and hasattr(self.redis_client, "close"):
             self.redis_client.close()
 
+    async def aclose(self) -> None:
+        """Close the asyncio Redis client of the alert stream, then :meth:`close`."""
+        if self.alert_log is not None:
+            await self.alert_log.aclose()
+        self.close()
+
     # --- alerts ---------------------------------------------------------------------------
 
     def _on_anomaly(self, result: AnomalyResult) -> None:
@@ -90,7 +105,17 @@ class AnomalyService:
         self._publish(alert)
 
     def _publish(self, alert: dict[str, Any]) -> dict[str, Any]:
-        stored = self.hub.publish(alert)
+        stored = None
+        if self.alert_log is not None:
+            try:
+                stored = self.alert_log.publish(alert)
+            except Exception as e:  # noqa: BLE001 - Redis down: keep the alert in this process
+                _log.warning(
+                    "could not write an alert to Redis (%s); kept in this worker only", type(e).__name__
+                )
+                self.metrics.store_errors.inc()
+        if stored is None:
+            stored = self.hub.publish(alert)
         self.metrics.anomalies.labels(alert["method"]).inc()
         collected = _collected.get()
         if collected is not None:
@@ -148,36 +173,54 @@ class AnomalyService:
         groups: dict[str, list[Point]] = {}
         for p in points:
             groups.setdefault(p.sensor, []).append(p)
-        for name in groups:
-            check_sensor_name(name)
-        collected: list[dict[str, Any]] = []
-        token = _collected.set(collected)
         now = time.time()
-        start = time.perf_counter()
-        try:
-            for sensor, pts in groups.items():
-                src = _source.set(pts[0].source)
-                try:
-                    if len(pts) == 1:
-                        await self.detector.adetect(sensor, pts[0].value, pts[0].timestamp)
-                    else:
-                        values = np.fromiter((p.value for p in pts), dtype=np.float64, count=len(pts))
-                        ts = np.fromiter(
-                            (now if p.timestamp is None else p.timestamp for p in pts),
-                            dtype=np.float64, count=len(pts),
-                        )  # fmt: skip
-                        await self.detector.adetect_batch(sensor, values, ts)
-                finally:
-                    _source.reset(src)
-        finally:
-            _collected.reset(token)
-            self.metrics.latency.observe(time.perf_counter() - start)
+        arrays = {
+            sensor: (
+                np.fromiter((p.value for p in pts), dtype=np.float64, count=len(pts)),
+                np.fromiter((now if p.timestamp is None else p.timestamp for p in pts),
+                            dtype=np.float64, count=len(pts)),
+                pts[0].source,
+            )
+            for sensor, pts in groups.items()
+        }  # fmt: skip
+        collected = await self._score(arrays)
         by_source: dict[str, int] = {}
         for p in (p for pts in groups.values() for p in pts):
             by_source[p.source] = by_source.get(p.source, 0) + 1
         for source, n in by_source.items():
             self.metrics.points.labels(source).inc(n)
         return list(groups), collected
+
+    async def ingest_arrays(
+        self, groups: dict[str, tuple[np.ndarray, np.ndarray]], source: str = "point"
+    ) -> tuple[list[str], list[dict[str, Any]]]:
+        """Like :meth:`ingest` for points already grouped into ``{sensor: (values, timestamps)}``
+        (float64 arrays, finite)."""
+        collected = await self._score({s: (v, t, source) for s, (v, t) in groups.items()})
+        self.metrics.points.labels(source).inc(sum(len(v) for v, _ in groups.values()))
+        return list(groups), collected
+
+    async def _score(self, groups: dict[str, tuple[np.ndarray, np.ndarray, str]]) -> list[dict[str, Any]]:
+        """One detector call per sensor; names are all checked first. Returns the alerts."""
+        for name in groups:
+            check_sensor_name(name)
+        collected: list[dict[str, Any]] = []
+        token = _collected.set(collected)
+        start = time.perf_counter()
+        try:
+            for sensor, (values, ts, source) in groups.items():
+                src = _source.set(source)
+                try:
+                    if len(values) == 1:
+                        await self.detector.adetect(sensor, float(values[0]), float(ts[0]))
+                    else:
+                        await self.detector.adetect_batch(sensor, values, ts)
+                finally:
+                    _source.reset(src)
+        finally:
+            _collected.reset(token)
+            self.metrics.latency.observe(time.perf_counter() - start)
+        return collected
 
     # --- health ---------------------------------------------------------------------------
 
@@ -204,10 +247,19 @@ class AnomalyService:
             "redis": redis_state,
             "uptime_seconds": round(time.time() - self.started, 3),
             "version": __version__,
-            "anomalies_count": self.hub.total,
+            "anomalies_count": self._anomalies_count(),
+            "worker_pid": os.getpid(),
             "sse_clients": self.hub.subscribers,
             "collector": self.collector.stats(),
         }
+
+    def _anomalies_count(self) -> int:
+        if self.alert_log is not None:
+            try:
+                return self.alert_log.count()
+            except Exception:  # noqa: BLE001 - reported as unreachable above
+                return self.hub.total
+        return self.hub.total
 
     def public_config(self) -> dict[str, Any]:
         """The effective settings with secrets redacted."""

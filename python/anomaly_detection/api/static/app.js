@@ -133,8 +133,15 @@ function alertItem(a, fresh) {
   return li;
 }
 
+// Alert ids are integers (one process) or Redis stream ids "<ms>-<seq>" (several workers).
+function idAfter(a, b) {
+  const [am, as = 0] = String(a).split("-").map(Number);
+  const [bm, bs = 0] = String(b).split("-").map(Number);
+  return am > bm || (am === bm && as > bs);
+}
+
 function addAlert(a, fresh) {
-  if (a.id <= state.lastId) return;
+  if (!idAfter(a.id, state.lastId)) return;
   state.lastId = a.id;
   state.alerts.unshift(a);
   state.hot.add(a.sensor_name);

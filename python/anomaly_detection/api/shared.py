@@ -1,0 +1,189 @@
+"""Alerts shared by every worker through Redis (``store_backend="redis"``).
+
+With several worker processes the in-memory :class:`~anomaly_detection.api.alerts.AlertHub`
+of one process only sees its own alerts. With Redis the service writes every alert
+once, in the layout of :class:`~anomaly_detection.alerts.RedisAlertSink`:
+
+- appended to the capped stream ``anomaly:stream:alerts`` (field ``alert``, JSON);
+  the stream id (``<ms>-<seq>``) becomes the alert's ``id``;
+- stored under ``anomaly:alerts:<id>`` and indexed by the point's timestamp (for
+  ``GET /api/anomalies``);
+- published on the channel ``anomaly:channel:alerts``.
+
+``GET /api/alerts/stream`` follows the stream with ``XREAD BLOCK`` on a
+``redis.asyncio`` client (never blocking the event loop), so a Server-Sent Events
+client sees the alerts of every worker, and ``Last-Event-ID`` (a stream id)
+replays what it missed while the stream still holds it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from anomaly_detection.utils.redis_namespaces import AnomalyRedisManager
+
+__all__ = ["RedisAlertLog", "parse_stream_id"]
+
+_STREAM_ID = re.compile(r"^[0-9]{1,20}(-[0-9]{1,20})?$")
+_READ_CHUNK = 500
+
+
+def parse_stream_id(text: str) -> str:
+    """A Redis stream id (``<ms>-<seq>`` or ``<ms>``); ValueError otherwise."""
+    text = text.strip()
+    if not _STREAM_ID.match(text):
+        raise ValueError(f"expected a stream id like 1700000000000-0, got {text[:40]!r}")
+    return text if "-" in text else f"{text}-0"
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+def _async_client(sync_client: Any, settings: Any, socket_timeout: float) -> Any:
+    """A ``redis.asyncio`` client to the same server as ``sync_client`` (for blocking reads)."""
+    import redis
+    import redis.asyncio as aredis
+
+    if type(sync_client).__name__ == "RedisCluster":
+        node = sync_client.get_default_node()
+        return aredis.RedisCluster(
+            host=node.host, port=node.port, password=settings.redis_password, socket_timeout=socket_timeout
+        )
+    kw = sync_client.connection_pool.connection_kwargs
+    common = {"db": kw.get("db", 0), "username": kw.get("username"), "password": kw.get("password"),
+              "socket_timeout": socket_timeout}  # fmt: skip
+    if kw.get("path"):
+        return aredis.Redis(unix_socket_path=kw["path"], **common)
+    ssl = issubclass(sync_client.connection_pool.connection_class, redis.SSLConnection)
+    return aredis.Redis(host=kw.get("host", "localhost"), port=kw.get("port", 6379), ssl=ssl, **common)
+
+
+class RedisAlertLog:
+    """Writes the service's alerts to Redis and reads them back for every worker.
+
+    Parameters
+    ----------
+    client : redis.Redis or redis.cluster.RedisCluster
+        A synchronous client (alerts are written in the detecting thread).
+    settings : Settings
+        Key prefix, hash tags, ``alerts_stream_maxlen``, ``alert_buffer_size``.
+    """
+
+    def __init__(self, client: Any, settings: Any) -> None:
+        self.client = client
+        self.settings = settings
+        self.manager = AnomalyRedisManager(client, settings, alerts_index_size=settings.alert_buffer_size)
+        self.keys = self.manager.keys
+        self.stream = self.keys.alerts_stream()
+        self.maxlen = settings.alerts_stream_maxlen
+        self._aclient: Any = None
+
+    # --- writing ------------------------------------------------------------------
+
+    def publish(self, alert: Mapping[str, Any]) -> dict[str, Any]:
+        """Append ``alert`` to the stream, store and index it, publish it; returns it with its ``id``."""
+        doc = {"received_at": time.time(), **alert}
+        doc.pop("id", None)
+        payload = json.dumps(doc, separators=(",", ":"), allow_nan=False)
+        stream_id = _text(
+            self.client.xadd(self.stream, {"alert": payload}, maxlen=self.maxlen, approximate=True)
+        )
+        stored = {"id": stream_id, **doc}
+        self.manager.store_alert(stream_id, stored, timestamp=doc.get("timestamp"))
+        self.client.publish(self.keys.alerts_channel(), json.dumps(stored, separators=(",", ":")))
+        return stored
+
+    # --- reading: /api/anomalies ----------------------------------------------------
+
+    def query(
+        self,
+        sensor: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """Newest first (by the point's timestamp), filtered by sensor and timestamp in [start, end]."""
+        index = self.keys.alerts_index()
+        low = "-inf" if start is None else repr(float(start))
+        high = "+inf" if end is None else repr(float(end))
+        if sensor is None:
+            total = int(self.client.zcount(index, low, high))
+            ids = self.client.zrevrangebyscore(index, high, low, start=offset, num=limit)
+            return total, self._load(ids)
+        matched: list[dict[str, Any]] = []
+        position = 0
+        while True:  # every alert in range is read to filter by sensor (the index holds a bounded number)
+            ids = self.client.zrevrangebyscore(index, high, low, start=position, num=_READ_CHUNK)
+            if not ids:
+                break
+            position += len(ids)
+            matched.extend(a for a in self._load(ids) if a.get("sensor_name") == sensor)
+        return len(matched), matched[offset : offset + limit]
+
+    def _load(self, ids: list[Any]) -> list[dict[str, Any]]:
+        if not ids:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for alert_id in ids:
+            pipe.get(self.keys.alert(_text(alert_id)))
+        out = []
+        for alert_id, raw in zip(ids, pipe.execute()):
+            if raw is None:  # expired
+                continue
+            try:
+                doc = json.loads(raw)
+            except ValueError:  # not ours: skip, never crash
+                continue
+            if isinstance(doc, dict):
+                out.append({**doc, "id": _text(alert_id)})
+        return out
+
+    def count(self) -> int:
+        """Alerts currently held by the stream."""
+        return int(self.client.xlen(self.stream))
+
+    # --- reading: SSE ------------------------------------------------------------------
+
+    def aclient(self) -> Any:
+        """The ``redis.asyncio`` client of this process (created on first use)."""
+        if self._aclient is None:
+            block = self.settings.sse_heartbeat_seconds
+            self._aclient = _async_client(
+                self.client, self.settings, block + self.settings.redis_socket_timeout
+            )
+        return self._aclient
+
+    async def alast_id(self) -> str:
+        """The id of the newest alert in the stream (``0-0`` when empty)."""
+        newest = await self.aclient().xrevrange(self.stream, count=1)
+        return _text(newest[0][0]) if newest else "0-0"
+
+    async def aread(self, last_id: str, block_seconds: float) -> tuple[str, list[dict[str, Any]]]:
+        """(the last id read, the alerts after ``last_id`` oldest first), waiting up to
+        ``block_seconds`` for one; entries that are not alerts are passed over."""
+        reply = await self.aclient().xread(
+            {self.stream: last_id}, count=_READ_CHUNK, block=max(1, int(block_seconds * 1000))
+        )
+        out = []
+        for _stream, entries in reply or []:
+            for entry_id, fields in entries:
+                last_id = _text(entry_id)
+                raw = fields.get(b"alert", fields.get("alert"))
+                try:
+                    doc = json.loads(raw) if raw is not None else None
+                except ValueError:
+                    doc = None
+                if isinstance(doc, dict) and "sensor_name" in doc:
+                    out.append({**doc, "id": last_id})
+        return last_id, out
+
+    async def aclose(self) -> None:
+        if self._aclient is not None:
+            await self._aclient.aclose()
+            self._aclient = None

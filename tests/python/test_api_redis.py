@@ -1,0 +1,259 @@
+"""The HTTP service on Redis: one view of sensors and alerts for every worker.
+
+In-process apps on a real redis-server (two apps = two workers), and
+``anomaly-detection serve --workers 2`` as a subprocess on a free port.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from servers import HOST, RedisServer, free_port
+from test_api_support import LiveServer, sse_events
+
+from anomaly_detection import Settings
+from anomaly_detection.api import create_app
+
+PYTHON_DIR = str(Path(__file__).resolve().parents[2] / "python")
+
+
+def _settings(**kw) -> Settings:
+    base = {"store_backend": "redis", "min_samples": 5, "window_size": 50, "sse_heartbeat_seconds": 0.5}
+    return Settings(**{**base, **kw})
+
+
+def _warm(client, sensor: str, n: int = 20) -> None:
+    r = client.post(
+        "/api/detect/batch", json={"sensor_name": sensor, "values": [10.0 + 0.1 * (i % 3) for i in range(n)]}
+    )
+    assert r.status_code == 200, r.text
+
+
+def _read_events(url: str, n: int, headers=None, params=None, started: threading.Event | None = None):
+    """The first n SSE events (id, data) of ``url``/api/alerts/stream."""
+    with (
+        httpx.Client(base_url=url, timeout=15) as client,
+        client.stream("GET", "/api/alerts/stream", headers=headers or {}, params=params) as r,
+    ):
+        assert r.status_code == 200
+        return sse_events(r.iter_lines(), n, on_connected=None if started is None else started.set)
+
+
+@pytest.fixture
+def two_workers(redis_server, redis_client):
+    """Two apps (as two workers would be) on the same Redis."""
+    apps = [create_app(_settings(redis_url=redis_server.url)) for _ in range(2)]
+    with (
+        LiveServer(apps[0]) as a,
+        LiveServer(apps[1]) as b,
+        httpx.Client(base_url=a, timeout=10) as ca,
+        httpx.Client(base_url=b, timeout=10) as cb,
+    ):
+        yield ca, cb
+
+
+def test_two_apps_share_sensors_windows_and_alerts(two_workers, redis_client):
+    a, b = two_workers
+    _warm(a, "shared-1")
+    r = b.post("/api/detect", json={"sensor_name": "shared-1", "value": 500.0, "timestamp": 1000.0})
+    assert r.json()["is_anomaly"] is True
+    assert r.json()["window_count"] == 20
+    a.post("/api/batch", json={"metrics": [{"type": "point", "sensor_name": "shared-2", "value": 1.0}]})
+    for path in ("/api/sensors", "/api/anomalies", "/api/sensors/shared-1/window"):
+        assert a.get(path).json() == b.get(path).json(), path
+    page = a.get("/api/anomalies").json()
+    assert page["total"] == 1
+    alert = page["items"][0]
+    assert alert["sensor_name"] == "shared-1"
+    assert alert["source"] == "detect"
+    assert alert["value"] == 500.0
+    # the id is the stream id, and the alert is where the Redis layout says
+    assert redis_client.xlen("anomaly:stream:alerts") == 1
+    assert redis_client.exists(f"anomaly:alerts:{alert['id']}") == 1
+    assert a.get("/api/sensors").json()["sensors"] == ["shared-1", "shared-2"]
+    assert a.get("/health").json()["anomalies_count"] == 1
+
+
+def test_anomalies_filter_and_paginate_from_redis(two_workers):
+    a, b = two_workers
+    _warm(a, "f-1")
+    _warm(a, "f-2")
+    for i, (sensor, value) in enumerate([("f-1", 300.0), ("f-2", 400.0), ("f-1", 900.0), ("f-2", 1900.0)]):
+        client = a if i % 2 else b
+        assert client.post("/api/detect", json={"sensor_name": sensor, "value": value, "timestamp": 100.0 + i}
+                           ).json()["is_anomaly"]  # fmt: skip
+    page = b.get("/api/anomalies", params={"sensor": "f-1"}).json()
+    assert page["total"] == 2
+    assert [x["value"] for x in page["items"]] == [900.0, 300.0]
+    page = a.get("/api/anomalies", params={"start": 101, "end": 102}).json()
+    assert page["total"] == 2
+    assert [x["timestamp"] for x in page["items"]] == [102.0, 101.0]
+    page = a.get("/api/anomalies", params={"limit": 1, "offset": 1}).json()
+    assert page["total"] == 4
+    assert [x["value"] for x in page["items"]] == [900.0]
+    assert b.get("/api/anomalies", params={"sensor": "nope"}).json() == {"total": 0, "limit": 100, "offset": 0,
+                                                                          "items": []}  # fmt: skip
+
+
+def test_business_range_alert_is_shared(two_workers):
+    a, b = two_workers
+    r = a.post(
+        "/api/business-metrics", json={"metric_name": "revenue", "value": 5.0, "expected_range": [10, 20]}
+    )
+    assert r.status_code == 200
+    assert r.json()["anomalies"][0]["method"] == "expected_range"
+    items = b.get("/api/anomalies").json()["items"]
+    assert [x["method"] for x in items] == ["expected_range"]
+    assert items[0]["id"] == r.json()["anomalies"][0]["id"]
+
+
+def test_sse_follows_the_stream_of_every_worker_and_replays(two_workers):
+    a, b = two_workers
+    _warm(a, "sse-r")
+    got: list = []
+    started = threading.Event()
+    reader = threading.Thread(target=lambda: got.extend(_read_events(str(a.base_url), 2, started=started)))
+    reader.start()
+    assert started.wait(10)
+    assert a.post("/api/detect", json={"sensor_name": "sse-r", "value": 500.0}).json()["is_anomaly"]
+    assert b.post("/api/detect", json={"sensor_name": "sse-r", "value": 900.0}).json()["is_anomaly"]
+    reader.join(timeout=15)
+    assert [e["data"]["value"] for e in got] == [500.0, 900.0]
+    assert all(e["id"] == e["data"]["id"] for e in got)
+    # two more while "disconnected"; reconnecting (to the other worker) with Last-Event-ID replays them
+    for v in (1500.0, 2500.0):
+        b.post("/api/detect", json={"sensor_name": "sse-r", "value": v})
+    missed = _read_events(str(b.base_url), 2, headers={"Last-Event-ID": got[1]["id"]})
+    assert [e["data"]["value"] for e in missed] == [1500.0, 2500.0]
+    replay = _read_events(str(a.base_url), 4, params={"since": "0"})
+    assert [e["data"]["value"] for e in replay] == [500.0, 900.0, 1500.0, 2500.0]
+
+
+@pytest.mark.parametrize("bad", ["x", "12-ab", "-1", "1-2-3"])
+def test_sse_rejects_a_bad_last_event_id(two_workers, bad):
+    a, _ = two_workers
+    r = a.get("/api/alerts/stream", headers={"Last-Event-ID": bad})
+    assert r.status_code == 422
+    assert "Last-Event-ID" in r.json()["detail"]
+
+
+def test_redis_down_gives_503_on_reads_and_keeps_alerts_local():
+    server = RedisServer().start()
+    app = create_app(_settings(redis_url=server.url, redis_socket_timeout=0.5))
+    with LiveServer(app) as url, httpx.Client(base_url=url, timeout=10) as c:
+        _warm(c, "down-1")
+        server.kill()
+        assert c.get("/api/sensors").status_code == 503
+        assert c.get("/api/anomalies").status_code == 503
+        # detection falls back to the embedded store; the alert is kept by this worker
+        _warm(c, "down-1")
+        assert c.post("/api/detect", json={"sensor_name": "down-1", "value": 900.0}).json()["is_anomaly"]
+        assert app.state.anomaly_service.hub.total == 1
+        assert c.get("/health").json()["degraded"] is True
+    server.stop()
+
+
+def test_two_apps_on_a_cluster_share_alerts_and_sse(redis_cluster):
+    settings = _settings(redis_cluster=True, redis_host=HOST, redis_port=redis_cluster.port,
+                         redis_key_prefix="apicluster")  # fmt: skip
+    apps = [create_app(settings) for _ in range(2)]
+    with (
+        LiveServer(apps[0]) as a_url,
+        LiveServer(apps[1]) as b_url,
+        httpx.Client(base_url=a_url, timeout=10) as a,
+        httpx.Client(base_url=b_url, timeout=10) as b,
+    ):
+        _warm(a, "cl-1")
+        _warm(b, "cl-2")
+        got: list = []
+        started = threading.Event()
+        reader = threading.Thread(target=lambda: got.extend(_read_events(a_url, 2, started=started)))
+        reader.start()
+        assert started.wait(10)
+        assert b.post("/api/detect", json={"sensor_name": "cl-1", "value": 700.0}).json()["is_anomaly"]
+        assert a.post("/api/detect", json={"sensor_name": "cl-2", "value": 800.0}).json()["is_anomaly"]
+        reader.join(timeout=15)
+        assert [e["data"]["sensor_name"] for e in got] == ["cl-1", "cl-2"]
+        assert {"cl-1", "cl-2"} <= set(b.get("/api/sensors").json()["sensors"])
+        assert (
+            a.get("/api/anomalies", params={"sensor": "cl-2"}).json()
+            == b.get("/api/anomalies", params={"sensor": "cl-2"}).json()
+        )
+        assert b.get("/api/anomalies", params={"sensor": "cl-2"}).json()["total"] == 1
+
+
+# --- serve --workers 2 ---------------------------------------------------------------------------
+
+
+def _serve(redis_url: str, port: int, log: Path) -> subprocess.Popen:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = PYTHON_DIR + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(STORE_BACKEND="redis", REDIS_URL=redis_url, MIN_SAMPLES="5", WINDOW_SIZE="50",
+               SSE_HEARTBEAT_SECONDS="0.5")  # fmt: skip
+    with log.open("wb") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "anomaly_detection.api.cli", "serve", "--workers", "2",
+             "--host", HOST, "--port", str(port)],
+            env=env, stdout=sink, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+
+def test_serve_two_workers_give_one_view(redis_server, redis_client, tmp_path):
+    port = free_port()
+    log = tmp_path / "serve.log"
+    proc = _serve(redis_server.url, port, log)
+    url = f"http://{HOST}:{port}"
+    # a new connection per request, so that requests are spread over both workers
+    fresh = httpx.Limits(max_keepalive_connections=0)
+    try:
+        with httpx.Client(base_url=url, timeout=10, limits=fresh) as c:
+            pids: set[int] = set()
+            deadline = time.monotonic() + 60
+            while len(pids) < 2:
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, f"only {pids} answered: {log.read_text()}"
+                try:
+                    pids.add(c.get("/health").json()["worker_pid"])
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            got: list = []
+            started = threading.Event()
+            reader = threading.Thread(target=lambda: got.extend(_read_events(url, 3, started=started)))
+            reader.start()
+            assert started.wait(10)
+            answered: set[int] = set()
+            for sensor in ("w-1", "w-2", "w-3"):
+                for i in range(20):
+                    r = c.post("/api/detect", json={"sensor_name": sensor, "value": 10.0 + 0.1 * (i % 3)})
+                    assert r.status_code == 200
+            for sensor in ("w-1", "w-2", "w-3"):
+                r = c.post(
+                    "/api/batch", json={"metrics": [{"type": "point", "sensor_name": sensor, "value": 900.0}]}
+                )
+                assert len(r.json()["anomalies"]) == 1
+            reader.join(timeout=15)
+            assert sorted(e["data"]["sensor_name"] for e in got) == ["w-1", "w-2", "w-3"]
+            views = {}
+            for path in ("/api/sensors", "/api/anomalies", "/api/sensors/w-2/window"):
+                seen = set()
+                for _ in range(8):
+                    seen.add(json.dumps(c.get(path).json(), sort_keys=True))
+                    answered.add(c.get("/health").json()["worker_pid"])
+                assert len(seen) == 1, path
+                views[path] = json.loads(seen.pop())
+            assert len(answered) == 2
+            assert views["/api/sensors"]["sensors"] == ["w-1", "w-2", "w-3"]
+            assert views["/api/anomalies"]["total"] == 3
+            assert len(views["/api/sensors/w-2/window"]["values"]) == 21
+            assert redis_client.xlen("anomaly:stream:alerts") == 3
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
