@@ -355,3 +355,15 @@ def test_redis_cluster_detector_and_manager(redis_cluster):
     assert manager.purge_namespace() > 0
     assert det.sensors() == []
     client.close()
+
+
+def test_ensemble_with_a_short_window_on_redis_warns(redis_client, caplog):
+    StatisticalAnomalyDetector(
+        settings(detection_method="ensemble", window_size=100), redis_client=redis_client
+    )
+    assert "rebuilt from the window" in caplog.text
+    caplog.clear()
+    StatisticalAnomalyDetector(
+        settings(detection_method="ensemble", window_size=3000), redis_client=redis_client
+    )
+    assert "rebuilt from the window" not in caplog.text

@@ -55,6 +55,8 @@ return {seen, before}
 """
 
 _EMPTY = np.empty(0, dtype=np.float64)
+# Points of history the ensemble's statistics use (warm-up 300, likelihood window 2,000).
+_ENSEMBLE_HISTORY = 2500
 
 
 def _redis_down_errors() -> tuple[type[BaseException], ...]:
@@ -148,6 +150,12 @@ class RedisStore:
                 "include_anomalies_in_window=False is not supported with Redis: points are appended "
                 "atomically before they are scored"
             )
+        if settings.detection_method == "ensemble" and settings.window_size < _ENSEMBLE_HISTORY:
+            _log.warning(
+                "the ensemble on Redis is rebuilt from the window on every call: with window_size=%d "
+                "it sees only that much history (it needs about %d points); raise window_size",
+                settings.window_size, _ENSEMBLE_HISTORY,
+            )  # fmt: skip
         self.client = client
         self.settings = settings
         self.is_async = _is_async(client)
