@@ -247,17 +247,28 @@ class RedisStore:
             except self._down:
                 _log.warning("could not count %d anomalies of %s", count, sensor)
 
-    def _try_recover(self) -> bool:
+    def _begin_write_back(self) -> bool:
+        """Whether this caller should try to write the buffered points back now."""
         if not self._probe_due() or not self._flush_lock.acquire(blocking=False):
             return False
+        self._next_probe = time.monotonic() + self.settings.redis_retry_interval
+        return True
+
+    def _next_buffered(self) -> tuple[str, np.ndarray, np.ndarray] | None:
+        return self._pending[0] if self._pending else None
+
+    def _written_back(self) -> None:
+        with self._lock:
+            _, values, _ = self._pending.popleft()
+            self._pending_points -= len(values)
+
+    def _try_recover(self) -> bool:
+        if not self._begin_write_back():
+            return False
         try:
-            self._next_probe = time.monotonic() + self.settings.redis_retry_interval
-            while self._pending:
-                sensor, values, timestamps = self._pending[0]
-                self._script(*self._call_args(sensor, values, timestamps))
-                with self._lock:
-                    self._pending.popleft()
-                    self._pending_points -= len(values)
+            while (buffered := self._next_buffered()) is not None:
+                self._script(*self._call_args(*buffered))
+                self._written_back()
         except self._down:
             return False
         finally:
@@ -279,8 +290,7 @@ class RedisStore:
             self._degrade(exc)
             return self._detect_in_fallback(sensor, values, timestamps)
         result = self._score(reply, values, timestamps)
-        count = int(np.count_nonzero(result[0]))
-        if count:
+        if count := int(np.count_nonzero(result[0])):
             try:
                 await self.client.hincrby(self.keys.temp_stats(sensor), "anomalies", count)
             except self._down:
@@ -292,16 +302,12 @@ class RedisStore:
         return _single(value, timestamp, out)
 
     async def _atry_recover(self) -> bool:
-        if not self._probe_due() or not self._flush_lock.acquire(blocking=False):
+        if not self._begin_write_back():
             return False
         try:
-            self._next_probe = time.monotonic() + self.settings.redis_retry_interval
-            while self._pending:
-                sensor, values, timestamps = self._pending[0]
-                await self._script(*self._call_args(sensor, values, timestamps))
-                with self._lock:
-                    self._pending.popleft()
-                    self._pending_points -= len(values)
+            while (buffered := self._next_buffered()) is not None:
+                await self._script(*self._call_args(*buffered))
+                self._written_back()
         except self._down:
             return False
         finally:
