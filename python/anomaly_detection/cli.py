@@ -19,6 +19,10 @@ from anomaly_detection.config.settings import METHODS, THRESHOLD_FIELDS
 __all__ = ["main"]
 
 
+# The optional extra each command needs beyond the base install.
+_EXTRAS = {"serve": "api", "demo": "api", "health": "redis", "migrate-keys": "redis", "detect": "plot"}
+
+
 def _sensor_name(column: str) -> str:
     """A valid sensor name from a CSV column header."""
     return re.sub(r"[:*?\[\]{}\s]+", "_", column.strip()) or "value"
@@ -191,6 +195,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
+    except ModuleNotFoundError as exc:
+        extra = _EXTRAS.get(args.command, "test")
+        print(
+            f"anomaly-detection {args.command}: error: {exc.name} is not installed; "
+            f"pip install 'anomaly-detection[{extra}]'",
+            file=sys.stderr,
+        )
+        return 2
     except (ValueError, OSError) as exc:
         print(f"anomaly-detection {args.command}: error: {exc}", file=sys.stderr)
         return 2

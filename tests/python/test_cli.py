@@ -75,3 +75,14 @@ def test_console_script_runs(small_csv):
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)[0]["row"] == 41
+
+
+def test_command_line_needs_no_optional_extra_to_start():
+    # A base install (no api/redis extras) must run `detect`: building the parser imports none of them.
+    code = (
+        "import sys, anomaly_detection.cli as c; c.build_parser(); "
+        "print(sorted(m for m in ('fastapi', 'uvicorn', 'redis', 'httpx', 'matplotlib') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
