@@ -384,6 +384,11 @@ class _AnomalyRedisManagerBase:
         self.metric_buckets = metric_buckets
         # register_script sends nothing: the script is loaded on first use (EVALSHA, then SCRIPT LOAD).
         self._scripts = {"record_metric": redis_client.register_script(_RECORD_METRIC)}
+        # A Redis Cluster pipeline refuses EVALSHA: there, a batch with a script is sent call by call.
+        self._is_cluster = callable(getattr(redis_client, "get_default_node", None))
+
+    def _unpipelined(self, batch: _Batch) -> bool:
+        return self._is_cluster and any(call.script for call in batch.calls)
 
     def _issue(self, target: Any, call: _Call) -> Any:
         """Send (or queue on a pipeline) one call; the reply, or an awaitable on an asyncio client."""
@@ -653,6 +658,8 @@ class AnomalyRedisManager(_AnomalyRedisManagerBase):
                 if len(chunk) >= op.batch:
                     deleted, chunk = deleted + int(self.redis.unlink(*chunk)), []
             return deleted + (int(self.redis.unlink(*chunk)) if chunk else 0)
+        if isinstance(op, _Batch) and self._unpipelined(op):
+            return [self._issue(self.redis, call) for call in op.calls]
         if isinstance(op, _Batch):
             pipe = self.redis.pipeline(transaction=op.transaction)
             for call in op.calls:
@@ -828,6 +835,8 @@ class AsyncAnomalyRedisManager(_AnomalyRedisManagerBase):
                 if len(chunk) >= op.batch:
                     deleted, chunk = deleted + int(await self.redis.unlink(*chunk)), []
             return deleted + (int(await self.redis.unlink(*chunk)) if chunk else 0)
+        if isinstance(op, _Batch) and self._unpipelined(op):
+            return [await self._issue(self.redis, call) for call in op.calls]
         if isinstance(op, _Batch):
             pipe = self.redis.pipeline(transaction=op.transaction)
             for call in op.calls:
