@@ -250,6 +250,12 @@ def test_asyncio_redis_cluster(redis_cluster):
             (bucket,) = await manager.get_metrics("lat", "1h")
             assert (bucket["count"], bucket["min"], bucket["max"]) == (2, 1.0, 3.0)
             assert [a["id"] for a in await manager.list_alerts()] == ["cal1"]
+            # The sync manager shares the cluster path (a cluster pipeline refuses EVALSHA).
+            sync_client = redis_cluster.client()
+            sync_manager = AnomalyRedisManager(sync_client, manager.settings)
+            sync_manager.record_metric("lat", 2.0, timestamp=3602.0)
+            sync_client.close()
+            assert [b["count"] for b in await manager.get_metrics("lat", "1h")] == [3]
             assert await manager.purge_namespace() == 6 + 6 + 2 + 1
             assert [k async for k in client.scan_iter(match="anomaly:*")] == []
         finally:
