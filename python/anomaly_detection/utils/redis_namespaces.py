@@ -8,13 +8,14 @@ Everything this package writes lives under one prefix (``redis_key_prefix``, def
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import re
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeVar
 
 from anomaly_detection._core import check_sensor_name
 
@@ -26,6 +27,7 @@ __all__ = [
     "AnomalyRedisKeys",
     "AnomalyRedisManager",
     "AnomalyRedisTTL",
+    "AsyncAnomalyRedisManager",
     "MigrationPlan",
 ]
 
@@ -302,23 +304,62 @@ class MigrationPlan:
     skipped: dict[str, str] = field(default_factory=dict)
 
 
-class AnomalyRedisManager:
-    """Read, write, monitor and clean up every key kind of the layout.
+# --- the manager: every method is written once, as a generator of Redis operations ---------
+#
+# A method body (``_steps_*``) validates, builds keys and encodes, then yields the operations
+# it needs (a command, a pipeline, a SCAN) and gets each reply back; it decodes and returns.
+# It does no I/O itself: AnomalyRedisManager runs the operations on a redis.Redis client,
+# AsyncAnomalyRedisManager awaits them on a redis.asyncio one. Bad input raises ValueError
+# before the first operation is yielded, so nothing is written.
 
-    Values are JSON (models are raw bytes). Works with ``redis.Redis`` and
-    ``redis.cluster.RedisCluster``, with or without ``decode_responses``.
+_SCAN_COUNT = 1000
+_T = TypeVar("_T")
 
-    Parameters
-    ----------
-    redis_client : redis.Redis
-        The client.
-    settings : Settings, optional
-        Source of ``redis_key_prefix`` and ``redis_hash_tag`` (default: :func:`get_settings`).
-    alerts_index_size : int
-        How many alert ids :meth:`list_alerts` can reach (the index is trimmed to this).
-    metric_buckets : int
-        How many buckets of each roll-up interval are kept.
-    """
+
+class _Call(NamedTuple):
+    """``client.<name>(*args, **kwargs)``; with ``script``, the registered Lua script ``name``."""
+
+    name: str
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] | None = None
+    script: bool = False
+
+
+def _cmd(name: str, *args: Any, **kwargs: Any) -> _Call:
+    return _Call(name, args, kwargs)
+
+
+class _Batch(NamedTuple):
+    """Commands sent in one pipeline; the reply is the list of their replies."""
+
+    calls: tuple[_Call, ...]
+    transaction: bool
+
+
+class _Scan(NamedTuple):
+    """SCAN MATCH ``pattern`` (``scan_iter``); the reply is the list of keys as str."""
+
+    pattern: str
+
+
+class _Purge(NamedTuple):
+    """SCAN MATCH ``pattern`` and UNLINK the keys ``batch`` at a time; the reply is how many were deleted."""
+
+    pattern: str
+    batch: int
+
+
+_Steps = Generator[_Call | _Batch | _Scan | _Purge, Any, _T]
+
+
+def _check_positive(value: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{what}: expected a positive int, got {value!r}")
+    return value
+
+
+class _AnomalyRedisManagerBase:
+    """What the sync and asyncio managers share: settings, keys, validation, encoding, the steps."""
 
     def __init__(
         self,
@@ -341,89 +382,74 @@ class AnomalyRedisManager:
         self.keys = AnomalyRedisKeys.from_settings(settings)
         self.alerts_index_size = alerts_index_size
         self.metric_buckets = metric_buckets
-        self._record_metric = redis_client.register_script(_RECORD_METRIC)
+        # register_script sends nothing: the script is loaded on first use (EVALSHA, then SCRIPT LOAD).
+        self._scripts = {"record_metric": redis_client.register_script(_RECORD_METRIC)}
+        # A Redis Cluster pipeline refuses EVALSHA: there, a batch with a script is sent call by call.
+        self._is_cluster = callable(getattr(redis_client, "get_default_node", None))
 
-    # --- helpers ---------------------------------------------------------------
+    def _unpipelined(self, batch: _Batch) -> bool:
+        return self._is_cluster and any(call.script for call in batch.calls)
 
-    def _scan(self, pattern: str, count: int = 1000) -> Iterator[str]:
-        for key in self.redis.scan_iter(match=pattern, count=count):
-            yield _text(key)
+    def _issue(self, target: Any, call: _Call) -> Any:
+        """Send (or queue on a pipeline) one call; the reply, or an awaitable on an asyncio client."""
+        if call.script:
+            return self._scripts[call.name](*call.args, client=target)  # (keys, args)
+        return getattr(target, call.name)(*call.args, **(call.kwargs or {}))
 
-    def _set_json(self, key: str, value: Any, ttl: int) -> None:
-        self.redis.set(key, _dumps(value), ex=ttl)
+    # --- shared steps ------------------------------------------------------------
 
-    def _get_json(self, key: str, default: Any = None) -> Any:
-        value = _loads(self.redis.get(key), key)
+    def _steps_get_json(self, key: str, default: Any = None) -> _Steps[Any]:
+        value = _loads((yield _cmd("get", key)), key)
         return default if value is None else value
 
-    # --- sensor windows --------------------------------------------------------
+    def _steps_set_json(self, key: str, value: Any, ttl: int | None, default_ttl: int) -> _Steps[None]:
+        yield _cmd("set", key, _dumps(value), ex=_check_ttl(ttl, default_ttl))
 
-    def store_temp_data(
-        self,
-        sensor: str,
-        data: Mapping[str, Any] | Iterable[Mapping[str, Any]],
-        window_size: int | None = None,
-    ) -> int:
-        """Append one point (a mapping) or several to the sensor window; return its length.
-
-        The window is trimmed to ``window_size`` (default: ``settings.window_size``) and its TTL refreshed.
-        """
+    def _steps_store_temp_data(
+        self, sensor: str, data: Mapping[str, Any] | Iterable[Mapping[str, Any]], window_size: int | None
+    ) -> _Steps[int]:
         key = self.keys.temp_data(sensor)
         points = [data] if isinstance(data, Mapping) else list(data)
         if not points or not all(isinstance(p, Mapping) for p in points):
             raise ValueError("data: expected a mapping or a non-empty iterable of mappings")
-        size = self.settings.window_size if window_size is None else window_size
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ValueError(f"window_size: expected a positive int, got {size!r}")
-        encoded = [_dumps(dict(p)) for p in points]
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.rpush(key, *encoded)
-        pipe.ltrim(key, -size, -1)
-        pipe.expire(key, _check_ttl(self.settings.temp_data_ttl, AnomalyRedisTTL.TEMP_DATA))
-        pipe.llen(key)
-        return int(pipe.execute()[-1])
-
-    def get_temp_data(self, sensor: str, start: int = 0, end: int = -1) -> list[Any]:
-        """The points of the sensor window, oldest first."""
-        key = self.keys.temp_data(sensor)
-        return [_loads(raw, key) for raw in self.redis.lrange(key, start, end)]
-
-    def clear_temp_data(self, sensor: str) -> bool:
-        """Delete the sensor window; True if it existed."""
-        return bool(self.redis.unlink(self.keys.temp_data(sensor)))
-
-    # --- processing queues -----------------------------------------------------
-
-    def push_processing(self, batch_id: str, item: Any, ttl: int | None = None) -> int:
-        """Append an item to a processing queue; return its length."""
-        key = self.keys.processing_queue(batch_id)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.rpush(key, _dumps(item))
-        pipe.expire(key, _check_ttl(ttl, AnomalyRedisTTL.PROCESSING_QUEUE))
-        return int(pipe.execute()[0])
-
-    def pop_processing(self, batch_id: str) -> Any:
-        """Take the oldest item of a processing queue (None if empty)."""
-        key = self.keys.processing_queue(batch_id)
-        return _loads(self.redis.lpop(key), key)
-
-    # --- results, alerts -------------------------------------------------------
-
-    def store_analysis_result(self, analysis_id: str, result: Any, ttl: int | None = None) -> None:
-        """Store an analysis result (TTL 24 h)."""
-        self._set_json(
-            self.keys.analysis_result(analysis_id), result, _check_ttl(ttl, AnomalyRedisTTL.ANALYSIS_RESULT)
+        size = _check_positive(
+            self.settings.window_size if window_size is None else window_size, "window_size"
         )
+        encoded = [_dumps(dict(p)) for p in points]
+        ttl = _check_ttl(self.settings.temp_data_ttl, AnomalyRedisTTL.TEMP_DATA)
+        replies = yield _Batch(
+            (
+                _cmd("rpush", key, *encoded),
+                _cmd("ltrim", key, -size, -1),
+                _cmd("expire", key, ttl),
+                _cmd("llen", key),
+            ),
+            transaction=True,
+        )
+        return int(replies[-1])
 
-    def get_analysis_result(self, analysis_id: str) -> Any:
-        """The stored result, or None."""
-        return self._get_json(self.keys.analysis_result(analysis_id))
+    def _steps_get_temp_data(self, sensor: str, start: int, end: int) -> _Steps[list[Any]]:
+        key = self.keys.temp_data(sensor)
+        return [_loads(raw, key) for raw in (yield _cmd("lrange", key, start, end))]
 
-    def store_alert(self, alert_id: str, alert: Mapping[str, Any], timestamp: float | None = None) -> None:
-        """Store an alert (TTL 7 days) and index it by time for :meth:`list_alerts`.
+    def _steps_clear_temp_data(self, sensor: str) -> _Steps[bool]:
+        return bool((yield _cmd("unlink", self.keys.temp_data(sensor))))
 
-        The time is ``timestamp``, else ``alert["timestamp"]`` if it is a number, else now.
-        """
+    def _steps_push_processing(self, batch_id: str, item: Any, ttl: int | None) -> _Steps[int]:
+        key = self.keys.processing_queue(batch_id)
+        calls = (
+            _cmd("rpush", key, _dumps(item)),
+            _cmd("expire", key, _check_ttl(ttl, AnomalyRedisTTL.PROCESSING_QUEUE)),
+        )
+        return int((yield _Batch(calls, transaction=True))[0])
+
+    def _steps_pop_processing(self, batch_id: str) -> _Steps[Any]:
+        key = self.keys.processing_queue(batch_id)
+        return _loads((yield _cmd("lpop", key)), key)
+
+    def _steps_store_alert(
+        self, alert_id: str, alert: Mapping[str, Any], timestamp: float | None
+    ) -> _Steps[None]:
         key = self.keys.alert(alert_id)
         if not isinstance(alert, Mapping):
             raise ValueError(f"alert: expected a mapping, got {type(alert).__name__}")  # noqa: TRY004 (the package's contract: bad input is a ValueError)
@@ -436,21 +462,16 @@ class AnomalyRedisManager:
         encoded = _dumps(dict(alert))
         index = self.keys.alerts_index()
         # Not one transaction: on a Cluster the alert and the index live in different slots.
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.set(key, encoded, ex=AnomalyRedisTTL.ALERTS)
-        pipe.zadd(index, {alert_id: score})
-        pipe.zremrangebyrank(index, 0, -self.alerts_index_size - 1)
-        pipe.expire(index, AnomalyRedisTTL.ALERTS)
-        pipe.execute()
+        calls = (
+            _cmd("set", key, encoded, ex=AnomalyRedisTTL.ALERTS),
+            _cmd("zadd", index, {alert_id: score}),
+            _cmd("zremrangebyrank", index, 0, -self.alerts_index_size - 1),
+            _cmd("expire", index, AnomalyRedisTTL.ALERTS),
+        )
+        yield _Batch(calls, transaction=False)
 
-    def get_alert(self, alert_id: str) -> Any:
-        """The stored alert, or None."""
-        return self._get_json(self.keys.alert(alert_id))
-
-    def list_alerts(self, limit: int = 100) -> list[dict[str, Any]]:
-        """The newest ``limit`` alerts still stored, newest first, each with its ``id``."""
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ValueError(f"limit: expected a positive int, got {limit!r}")
+    def _steps_list_alerts(self, limit: int) -> _Steps[list[dict[str, Any]]]:
+        _check_positive(limit, "limit")
         index = self.keys.alerts_index()
         alerts: list[dict[str, Any]] = []
         offset = 0
@@ -458,14 +479,12 @@ class AnomalyRedisManager:
         # entries as they are met and read on, so that `limit` live alerts come back.
         while len(alerts) < limit:
             want = limit - len(alerts)
-            ids = [_text(i) for i in self.redis.zrevrange(index, offset, offset + want - 1)]
+            ids = [_text(i) for i in (yield _cmd("zrevrange", index, offset, offset + want - 1))]
             if not ids:
                 break
-            pipe = self.redis.pipeline(transaction=False)
-            for alert_id in ids:
-                pipe.get(self.keys.alert(alert_id))
+            raws = yield _Batch(tuple(_cmd("get", self.keys.alert(i)) for i in ids), transaction=False)
             expired = []
-            for alert_id, raw in zip(ids, pipe.execute()):
+            for alert_id, raw in zip(ids, raws):
                 if raw is None:
                     expired.append(alert_id)
                     continue
@@ -474,67 +493,41 @@ class AnomalyRedisManager:
                     {"id": alert_id, **value} if isinstance(value, dict) else {"id": alert_id, "alert": value}
                 )
             if expired:
-                self.redis.zrem(index, *expired)
+                yield _cmd("zrem", index, *expired)
             offset += len(ids) - len(expired)
         return alerts
 
-    # --- models, config, cache -------------------------------------------------
-
-    def store_model(self, name: str, data: bytes, ttl: int | None = None) -> None:
-        """Store serialised model bytes (TTL 24 h)."""
+    def _steps_store_model(self, name: str, data: bytes, ttl: int | None) -> _Steps[None]:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise ValueError(f"model data: expected bytes, got {type(data).__name__}")  # noqa: TRY004 (the package's contract: bad input is a ValueError)
-        self.redis.set(self.keys.model(name), bytes(data), ex=_check_ttl(ttl, AnomalyRedisTTL.MODEL))
+        yield _cmd("set", self.keys.model(name), bytes(data), ex=_check_ttl(ttl, AnomalyRedisTTL.MODEL))
 
-    def load_model(self, name: str) -> bytes | None:
-        """The stored model bytes, or None."""
-        raw = self.redis.get(self.keys.model(name))
+    def _steps_load_model(self, name: str) -> _Steps[bytes | None]:
+        raw = yield _cmd("get", self.keys.model(name))
         if raw is None or isinstance(raw, bytes):
             return raw
         # A decode_responses client hands back str; models are written as bytes.
         return raw.encode("utf-8", "surrogateescape")
 
-    def set_config(self, name: str, value: Any, ttl: int | None = None) -> None:
-        """Store a configuration value (TTL 24 h)."""
-        self._set_json(self.keys.config(name), value, _check_ttl(ttl, AnomalyRedisTTL.CONFIG))
-
-    def get_config(self, name: str, default: Any = None) -> Any:
-        """The configuration value, or ``default``."""
-        return self._get_json(self.keys.config(name), default)
-
-    def cache_set(self, category: str, key: str, value: Any, ttl: int | None = None) -> None:
-        """Cache a value (TTL 1 h)."""
-        self._set_json(self.keys.cache(category, key), value, _check_ttl(ttl, AnomalyRedisTTL.CACHE))
-
-    def cache_get(self, category: str, key: str, default: Any = None) -> Any:
-        """The cached value, or ``default``."""
-        return self._get_json(self.keys.cache(category, key), default)
-
-    # --- metrics ---------------------------------------------------------------
-
-    def record_metric(self, name: str, value: float, timestamp: float | None = None) -> None:
-        """Add one observation to the count/sum/min/max of its bucket in every interval of
-        :data:`METRIC_INTERVALS` (one hash per interval, one field group per bucket)."""
+    def _steps_record_metric(self, name: str, value: float, timestamp: float | None) -> _Steps[None]:
         keys = [(interval, self.keys.metrics(name, interval)) for interval in METRIC_INTERVALS]
         number = _check_number(value, "value")
         stamp = _check_number(time.time() if timestamp is None else timestamp, "timestamp")
-        pipe = self.redis.pipeline(transaction=False)
+        calls = []
         for interval, key in keys:
             seconds = METRIC_INTERVALS[interval]
             bucket = int(stamp // seconds) * seconds
             ttl = max(AnomalyRedisTTL.METRICS, seconds)
-            self._record_metric(
-                keys=[key], args=[bucket, repr(number), ttl, self.metric_buckets], client=pipe
-            )
-        pipe.execute()
+            args = [bucket, repr(number), ttl, self.metric_buckets]
+            calls.append(_Call("record_metric", ([key], args), script=True))
+        yield _Batch(tuple(calls), transaction=False)
 
-    def get_metrics(self, name: str, interval: str) -> list[dict[str, float]]:
-        """The buckets of one interval, oldest first: ``start``, ``count``, ``sum``, ``min``, ``max``, ``mean``."""
+    def _steps_get_metrics(self, name: str, interval: str) -> _Steps[list[dict[str, float]]]:
         if interval not in METRIC_INTERVALS:
             raise ValueError(f"interval: expected one of {list(METRIC_INTERVALS)}, got {interval!r}")
         key = self.keys.metrics(name, interval)
         buckets: dict[int, dict[str, float]] = {}
-        for raw_field, raw_value in self.redis.hgetall(key).items():
+        for raw_field, raw_value in (yield _cmd("hgetall", key)).items():
             start, _, stat = _text(raw_field).partition(":")
             buckets.setdefault(int(start), {"start": float(start)})[stat] = float(_text(raw_value))
         out = []
@@ -544,26 +537,15 @@ class AnomalyRedisManager:
             out.append(bucket)
         return out
 
-    # --- health ----------------------------------------------------------------
-
-    def heartbeat(self, component: str, info: Mapping[str, Any] | None = None) -> None:
-        """Record that ``component`` is alive (TTL 5 min), with optional details."""
+    def _steps_heartbeat(self, component: str, info: Mapping[str, Any] | None) -> _Steps[None]:
         payload = {**dict(info or {}), "timestamp": time.time()}
-        self._set_json(self.keys.health(component), payload, AnomalyRedisTTL.HEALTH)
+        yield from self._steps_set_json(self.keys.health(component), payload, None, AnomalyRedisTTL.HEALTH)
 
-    def get_system_health(self) -> dict[str, Any]:
-        """Queue length per sensor and the live heartbeats, found with SCAN.
-
-        Returns ``{"sensors": {sensor: length}, "components": {component: info}}``.
-        """
-        sensor_keys = list(self._scan(self.keys.pattern("temp_data")))
-        health_keys = list(self._scan(self.keys.pattern("health")))
-        pipe = self.redis.pipeline(transaction=False)
-        for key in sensor_keys:
-            pipe.llen(key)
-        for key in health_keys:
-            pipe.get(key)
-        replies = pipe.execute() if sensor_keys or health_keys else []
+    def _steps_get_system_health(self) -> _Steps[dict[str, Any]]:
+        sensor_keys = yield _Scan(self.keys.pattern("temp_data"))
+        health_keys = yield _Scan(self.keys.pattern("health"))
+        calls = tuple(_cmd("llen", k) for k in sensor_keys) + tuple(_cmd("get", k) for k in health_keys)
+        replies = (yield _Batch(calls, transaction=False)) if calls else []
         sensors: dict[str, int] = {}
         for key, length in zip(sensor_keys, replies):
             sensor = self.keys.parse_sensor(key)
@@ -576,19 +558,8 @@ class AnomalyRedisManager:
                 components[key[len(head) :]] = _loads(raw, key)
         return {"sensors": dict(sorted(sensors.items())), "components": dict(sorted(components.items()))}
 
-    # --- clean-up and migration ------------------------------------------------
-
-    def purge_namespace(self, batch: int = 500) -> int:
-        """Delete every key under the prefix (SCAN + UNLINK); return how many were deleted."""
-        deleted, chunk = 0, []
-        for key in self._scan(self.keys.namespace_pattern()):
-            chunk.append(key)
-            if len(chunk) >= batch:
-                deleted += int(self.redis.unlink(*chunk))
-                chunk = []
-        if chunk:
-            deleted += int(self.redis.unlink(*chunk))
-        return deleted
+    def _steps_purge_namespace(self, batch: int) -> _Steps[int]:
+        return int((yield _Purge(self.keys.namespace_pattern(), _check_positive(batch, "batch"))))
 
     def _legacy_target(self, rest: list[str]) -> tuple[str | None, str]:
         """(new key, "") for a legacy key without its prefix (``rest`` = its ``:`` parts), or (None, why)."""
@@ -620,12 +591,7 @@ class AnomalyRedisManager:
                 return k.config(name)
         raise ValueError(f"no rule for a legacy key of the form {':'.join(rest)!r}")
 
-    def plan_legacy_migration(self, pattern: str = "anomaly_detector:*") -> MigrationPlan:
-        """Find the legacy keys matching ``pattern`` and the new key of each, without changing anything.
-
-        ``pattern`` must start with a literal legacy prefix and ``:`` (``anomaly_detector:*``),
-        different from ours, so that no other application's key can be matched.
-        """
+    def _steps_plan_legacy_migration(self, pattern: str) -> _Steps[MigrationPlan]:
         legacy, sep, _ = pattern.partition(":") if isinstance(pattern, str) else ("", "", "")
         if not sep or not _PREFIX_RE.match(legacy):
             raise ValueError(
@@ -634,13 +600,195 @@ class AnomalyRedisManager:
         if legacy == self.keys.prefix:
             raise ValueError(f"pattern: {pattern!r} matches this package's own prefix {legacy!r}")
         plan = MigrationPlan()
-        for key in self._scan(pattern):
+        for key in (yield _Scan(pattern)):
             target, reason = self._legacy_target(key.split(":")[1:])
             if target is None:
                 plan.skipped[key] = reason
             else:
                 plan.mapping[key] = target
         return plan
+
+    def _steps_migrate_legacy_keys(self, pattern: str, dry_run: bool) -> _Steps[dict[str, str]]:
+        plan = yield from self._steps_plan_legacy_migration(pattern)
+        if dry_run:
+            return plan.mapping
+        # RENAME keeps the TTL; RENAMENX never overwrites a key already in the layout.
+        renamed = {}
+        for old, new in plan.mapping.items():
+            if (yield _cmd("renamenx", old, new)):
+                renamed[old] = new  # noqa: PERF403 (a comprehension cannot yield)
+        return renamed
+
+
+class AnomalyRedisManager(_AnomalyRedisManagerBase):
+    """Read, write, monitor and clean up every key kind of the layout.
+
+    Values are JSON (models are raw bytes). Works with ``redis.Redis`` and
+    ``redis.cluster.RedisCluster``, with or without ``decode_responses``.
+    :class:`AsyncAnomalyRedisManager` is the same for ``redis.asyncio`` clients.
+
+    Parameters
+    ----------
+    redis_client : redis.Redis
+        The client.
+    settings : Settings, optional
+        Source of ``redis_key_prefix`` and ``redis_hash_tag`` (default: :func:`get_settings`).
+    alerts_index_size : int
+        How many alert ids :meth:`list_alerts` can reach (the index is trimmed to this).
+    metric_buckets : int
+        How many buckets of each roll-up interval are kept.
+    """
+
+    def _run(self, steps: _Steps[_T]) -> _T:
+        reply: Any = None
+        while True:
+            try:
+                op = steps.send(reply)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            reply = self._execute(op)
+
+    def _execute(self, op: _Call | _Batch | _Scan | _Purge) -> Any:
+        if isinstance(op, _Scan):
+            return [_text(k) for k in self.redis.scan_iter(match=op.pattern, count=_SCAN_COUNT)]
+        if isinstance(op, _Purge):
+            deleted, chunk = 0, []
+            for key in self.redis.scan_iter(match=op.pattern, count=_SCAN_COUNT):
+                chunk.append(key)
+                if len(chunk) >= op.batch:
+                    deleted, chunk = deleted + int(self.redis.unlink(*chunk)), []
+            return deleted + (int(self.redis.unlink(*chunk)) if chunk else 0)
+        if isinstance(op, _Batch) and self._unpipelined(op):
+            return [self._issue(self.redis, call) for call in op.calls]
+        if isinstance(op, _Batch):
+            pipe = self.redis.pipeline(transaction=op.transaction)
+            for call in op.calls:
+                self._issue(pipe, call)
+            return pipe.execute()
+        return self._issue(self.redis, op)
+
+    # --- sensor windows --------------------------------------------------------
+
+    def store_temp_data(
+        self,
+        sensor: str,
+        data: Mapping[str, Any] | Iterable[Mapping[str, Any]],
+        window_size: int | None = None,
+    ) -> int:
+        """Append one point (a mapping) or several to the sensor window; return its length.
+
+        The window is trimmed to ``window_size`` (default: ``settings.window_size``) and its TTL refreshed.
+        """
+        return self._run(self._steps_store_temp_data(sensor, data, window_size))
+
+    def get_temp_data(self, sensor: str, start: int = 0, end: int = -1) -> list[Any]:
+        """The points of the sensor window, oldest first."""
+        return self._run(self._steps_get_temp_data(sensor, start, end))
+
+    def clear_temp_data(self, sensor: str) -> bool:
+        """Delete the sensor window; True if it existed."""
+        return self._run(self._steps_clear_temp_data(sensor))
+
+    # --- processing queues -----------------------------------------------------
+
+    def push_processing(self, batch_id: str, item: Any, ttl: int | None = None) -> int:
+        """Append an item to a processing queue; return its length."""
+        return self._run(self._steps_push_processing(batch_id, item, ttl))
+
+    def pop_processing(self, batch_id: str) -> Any:
+        """Take the oldest item of a processing queue (None if empty)."""
+        return self._run(self._steps_pop_processing(batch_id))
+
+    # --- results, alerts -------------------------------------------------------
+
+    def store_analysis_result(self, analysis_id: str, result: Any, ttl: int | None = None) -> None:
+        """Store an analysis result (TTL 24 h)."""
+        key = self.keys.analysis_result(analysis_id)
+        self._run(self._steps_set_json(key, result, ttl, AnomalyRedisTTL.ANALYSIS_RESULT))
+
+    def get_analysis_result(self, analysis_id: str) -> Any:
+        """The stored result, or None."""
+        return self._run(self._steps_get_json(self.keys.analysis_result(analysis_id)))
+
+    def store_alert(self, alert_id: str, alert: Mapping[str, Any], timestamp: float | None = None) -> None:
+        """Store an alert (TTL 7 days) and index it by time for :meth:`list_alerts`.
+
+        The time is ``timestamp``, else ``alert["timestamp"]`` if it is a number, else now.
+        """
+        self._run(self._steps_store_alert(alert_id, alert, timestamp))
+
+    def get_alert(self, alert_id: str) -> Any:
+        """The stored alert, or None."""
+        return self._run(self._steps_get_json(self.keys.alert(alert_id)))
+
+    def list_alerts(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest ``limit`` alerts still stored, newest first, each with its ``id``."""
+        return self._run(self._steps_list_alerts(limit))
+
+    # --- models, config, cache -------------------------------------------------
+
+    def store_model(self, name: str, data: bytes, ttl: int | None = None) -> None:
+        """Store serialised model bytes (TTL 24 h)."""
+        self._run(self._steps_store_model(name, data, ttl))
+
+    def load_model(self, name: str) -> bytes | None:
+        """The stored model bytes, or None."""
+        return self._run(self._steps_load_model(name))
+
+    def set_config(self, name: str, value: Any, ttl: int | None = None) -> None:
+        """Store a configuration value (TTL 24 h)."""
+        self._run(self._steps_set_json(self.keys.config(name), value, ttl, AnomalyRedisTTL.CONFIG))
+
+    def get_config(self, name: str, default: Any = None) -> Any:
+        """The configuration value, or ``default``."""
+        return self._run(self._steps_get_json(self.keys.config(name), default))
+
+    def cache_set(self, category: str, key: str, value: Any, ttl: int | None = None) -> None:
+        """Cache a value (TTL 1 h)."""
+        full_key = self.keys.cache(category, key)
+        self._run(self._steps_set_json(full_key, value, ttl, AnomalyRedisTTL.CACHE))
+
+    def cache_get(self, category: str, key: str, default: Any = None) -> Any:
+        """The cached value, or ``default``."""
+        return self._run(self._steps_get_json(self.keys.cache(category, key), default))
+
+    # --- metrics ---------------------------------------------------------------
+
+    def record_metric(self, name: str, value: float, timestamp: float | None = None) -> None:
+        """Add one observation to the count/sum/min/max of its bucket in every interval of
+        :data:`METRIC_INTERVALS` (one hash per interval, one field group per bucket)."""
+        self._run(self._steps_record_metric(name, value, timestamp))
+
+    def get_metrics(self, name: str, interval: str) -> list[dict[str, float]]:
+        """The buckets of one interval, oldest first: ``start``, ``count``, ``sum``, ``min``, ``max``, ``mean``."""
+        return self._run(self._steps_get_metrics(name, interval))
+
+    # --- health ----------------------------------------------------------------
+
+    def heartbeat(self, component: str, info: Mapping[str, Any] | None = None) -> None:
+        """Record that ``component`` is alive (TTL 5 min), with optional details."""
+        self._run(self._steps_heartbeat(component, info))
+
+    def get_system_health(self) -> dict[str, Any]:
+        """Queue length per sensor and the live heartbeats, found with SCAN.
+
+        Returns ``{"sensors": {sensor: length}, "components": {component: info}}``.
+        """
+        return self._run(self._steps_get_system_health())
+
+    # --- clean-up and migration ------------------------------------------------
+
+    def purge_namespace(self, batch: int = 500) -> int:
+        """Delete every key under the prefix (SCAN + UNLINK); return how many were deleted."""
+        return self._run(self._steps_purge_namespace(batch))
+
+    def plan_legacy_migration(self, pattern: str = "anomaly_detector:*") -> MigrationPlan:
+        """Find the legacy keys matching ``pattern`` and the new key of each, without changing anything.
+
+        ``pattern`` must start with a literal legacy prefix and ``:`` (``anomaly_detector:*``),
+        different from ours, so that no other application's key can be matched.
+        """
+        return self._run(self._steps_plan_legacy_migration(pattern))
 
     def migrate_legacy_keys(
         self, pattern: str = "anomaly_detector:*", dry_run: bool = False
@@ -651,8 +799,152 @@ class AnomalyRedisManager:
         target already exists is left alone (``RENAMENX``) and not in the result. With ``dry_run`` nothing
         changes and the result is what would be renamed.
         """
-        plan = self.plan_legacy_migration(pattern)
-        if dry_run:
-            return plan.mapping
-        # RENAME keeps the TTL; RENAMENX never overwrites a key already in the layout.
-        return {old: new for old, new in plan.mapping.items() if self.redis.renamenx(old, new)}
+        return self._run(self._steps_migrate_legacy_keys(pattern, dry_run))
+
+
+class AsyncAnomalyRedisManager(_AnomalyRedisManagerBase):
+    """:class:`AnomalyRedisManager` for ``redis.asyncio`` clients: the same methods, as coroutines.
+
+    Same keys, TTLs, JSON, validation (``ValueError`` before anything is sent) and SCAN (``scan_iter``
+    as an async iterator, never ``KEYS``); both classes run the same method bodies. Works with
+    ``redis.asyncio.Redis`` and ``redis.asyncio.cluster.RedisCluster``.
+
+    Examples
+    --------
+    >>> manager = AsyncAnomalyRedisManager(redis.asyncio.Redis(), Settings())  # doctest: +SKIP
+    >>> await manager.store_temp_data("s1", {"value": 1.0})  # doctest: +SKIP
+    1
+    """
+
+    async def _run(self, steps: _Steps[_T]) -> _T:
+        reply: Any = None
+        while True:
+            try:
+                op = steps.send(reply)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            reply = await self._execute(op)
+
+    async def _execute(self, op: _Call | _Batch | _Scan | _Purge) -> Any:
+        if isinstance(op, _Scan):
+            return [_text(k) async for k in self.redis.scan_iter(match=op.pattern, count=_SCAN_COUNT)]
+        if isinstance(op, _Purge):
+            deleted, chunk = 0, []
+            async for key in self.redis.scan_iter(match=op.pattern, count=_SCAN_COUNT):
+                chunk.append(key)
+                if len(chunk) >= op.batch:
+                    deleted, chunk = deleted + int(await self.redis.unlink(*chunk)), []
+            return deleted + (int(await self.redis.unlink(*chunk)) if chunk else 0)
+        if isinstance(op, _Batch) and self._unpipelined(op):
+            return [await self._issue(self.redis, call) for call in op.calls]
+        if isinstance(op, _Batch):
+            pipe = self.redis.pipeline(transaction=op.transaction)
+            for call in op.calls:
+                queued = self._issue(pipe, call)
+                if inspect.iscoroutine(queued):  # a Lua script queues its EVALSHA inside a coroutine
+                    await queued
+            return await pipe.execute()
+        return await self._issue(self.redis, op)
+
+    async def store_temp_data(
+        self,
+        sensor: str,
+        data: Mapping[str, Any] | Iterable[Mapping[str, Any]],
+        window_size: int | None = None,
+    ) -> int:
+        """See :meth:`AnomalyRedisManager.store_temp_data`."""
+        return await self._run(self._steps_store_temp_data(sensor, data, window_size))
+
+    async def get_temp_data(self, sensor: str, start: int = 0, end: int = -1) -> list[Any]:
+        """See :meth:`AnomalyRedisManager.get_temp_data`."""
+        return await self._run(self._steps_get_temp_data(sensor, start, end))
+
+    async def clear_temp_data(self, sensor: str) -> bool:
+        """See :meth:`AnomalyRedisManager.clear_temp_data`."""
+        return await self._run(self._steps_clear_temp_data(sensor))
+
+    async def push_processing(self, batch_id: str, item: Any, ttl: int | None = None) -> int:
+        """See :meth:`AnomalyRedisManager.push_processing`."""
+        return await self._run(self._steps_push_processing(batch_id, item, ttl))
+
+    async def pop_processing(self, batch_id: str) -> Any:
+        """See :meth:`AnomalyRedisManager.pop_processing`."""
+        return await self._run(self._steps_pop_processing(batch_id))
+
+    async def store_analysis_result(self, analysis_id: str, result: Any, ttl: int | None = None) -> None:
+        """See :meth:`AnomalyRedisManager.store_analysis_result`."""
+        key = self.keys.analysis_result(analysis_id)
+        await self._run(self._steps_set_json(key, result, ttl, AnomalyRedisTTL.ANALYSIS_RESULT))
+
+    async def get_analysis_result(self, analysis_id: str) -> Any:
+        """See :meth:`AnomalyRedisManager.get_analysis_result`."""
+        return await self._run(self._steps_get_json(self.keys.analysis_result(analysis_id)))
+
+    async def store_alert(
+        self, alert_id: str, alert: Mapping[str, Any], timestamp: float | None = None
+    ) -> None:
+        """See :meth:`AnomalyRedisManager.store_alert`."""
+        await self._run(self._steps_store_alert(alert_id, alert, timestamp))
+
+    async def get_alert(self, alert_id: str) -> Any:
+        """See :meth:`AnomalyRedisManager.get_alert`."""
+        return await self._run(self._steps_get_json(self.keys.alert(alert_id)))
+
+    async def list_alerts(self, limit: int = 100) -> list[dict[str, Any]]:
+        """See :meth:`AnomalyRedisManager.list_alerts`."""
+        return await self._run(self._steps_list_alerts(limit))
+
+    async def store_model(self, name: str, data: bytes, ttl: int | None = None) -> None:
+        """See :meth:`AnomalyRedisManager.store_model`."""
+        await self._run(self._steps_store_model(name, data, ttl))
+
+    async def load_model(self, name: str) -> bytes | None:
+        """See :meth:`AnomalyRedisManager.load_model`."""
+        return await self._run(self._steps_load_model(name))
+
+    async def set_config(self, name: str, value: Any, ttl: int | None = None) -> None:
+        """See :meth:`AnomalyRedisManager.set_config`."""
+        await self._run(self._steps_set_json(self.keys.config(name), value, ttl, AnomalyRedisTTL.CONFIG))
+
+    async def get_config(self, name: str, default: Any = None) -> Any:
+        """See :meth:`AnomalyRedisManager.get_config`."""
+        return await self._run(self._steps_get_json(self.keys.config(name), default))
+
+    async def cache_set(self, category: str, key: str, value: Any, ttl: int | None = None) -> None:
+        """See :meth:`AnomalyRedisManager.cache_set`."""
+        full_key = self.keys.cache(category, key)
+        await self._run(self._steps_set_json(full_key, value, ttl, AnomalyRedisTTL.CACHE))
+
+    async def cache_get(self, category: str, key: str, default: Any = None) -> Any:
+        """See :meth:`AnomalyRedisManager.cache_get`."""
+        return await self._run(self._steps_get_json(self.keys.cache(category, key), default))
+
+    async def record_metric(self, name: str, value: float, timestamp: float | None = None) -> None:
+        """See :meth:`AnomalyRedisManager.record_metric`."""
+        await self._run(self._steps_record_metric(name, value, timestamp))
+
+    async def get_metrics(self, name: str, interval: str) -> list[dict[str, float]]:
+        """See :meth:`AnomalyRedisManager.get_metrics`."""
+        return await self._run(self._steps_get_metrics(name, interval))
+
+    async def heartbeat(self, component: str, info: Mapping[str, Any] | None = None) -> None:
+        """See :meth:`AnomalyRedisManager.heartbeat`."""
+        await self._run(self._steps_heartbeat(component, info))
+
+    async def get_system_health(self) -> dict[str, Any]:
+        """See :meth:`AnomalyRedisManager.get_system_health`."""
+        return await self._run(self._steps_get_system_health())
+
+    async def purge_namespace(self, batch: int = 500) -> int:
+        """See :meth:`AnomalyRedisManager.purge_namespace`."""
+        return await self._run(self._steps_purge_namespace(batch))
+
+    async def plan_legacy_migration(self, pattern: str = "anomaly_detector:*") -> MigrationPlan:
+        """See :meth:`AnomalyRedisManager.plan_legacy_migration`."""
+        return await self._run(self._steps_plan_legacy_migration(pattern))
+
+    async def migrate_legacy_keys(
+        self, pattern: str = "anomaly_detector:*", dry_run: bool = False
+    ) -> dict[str, str]:
+        """See :meth:`AnomalyRedisManager.migrate_legacy_keys`."""
+        return await self._run(self._steps_migrate_legacy_keys(pattern, dry_run))
