@@ -13,6 +13,7 @@ namespace {
 constexpr uint16_t kVersion = 1;
 // 2^28 counters = 1 GiB: a bound that keeps a corrupt or absurd size from allocating the machine.
 constexpr uint64_t kMaxCells = uint64_t{1} << 28;
+constexpr size_t kPrefetchBytes = size_t{1} << 18;
 
 uint64_t saturating_add(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
 uint64_t saturating_mul(uint64_t a, uint64_t b) {
@@ -70,6 +71,8 @@ namespace {
 template <uint32_t Depth>
 void add_fixed_depth(uint32_t* counters, uint32_t width, uint64_t seed, const uint64_t* hashes,
                      const uint64_t* increments, uint64_t constant, size_t n, uint64_t* estimates_out) {
+    // Prefetching pays only for tables beyond the L2 cache; below, it costs more than it hides.
+    const bool prefetch = size_t{width} * Depth * sizeof(uint32_t) > kPrefetchBytes;
     size_t next[Depth];
     const auto cells_of = [&](uint64_t h, size_t* out) {
         const uint64_t h1 = mix64(h ^ seed);
@@ -82,7 +85,7 @@ void add_fixed_depth(uint32_t* counters, uint32_t width, uint64_t seed, const ui
         for (uint32_t r = 0; r < Depth; ++r) cur[r] = next[r];
         if (i + 1 < n) {
             cells_of(hashes[i + 1], next);
-            for (uint32_t r = 0; r < Depth; ++r) __builtin_prefetch(counters + next[r], 1);
+            if (prefetch) for (uint32_t r = 0; r < Depth; ++r) __builtin_prefetch(counters + next[r], 1);
         }
         const uint64_t inc = increments ? increments[i] : constant;
         uint64_t est = UINT64_MAX;
