@@ -289,21 +289,26 @@ void IsolationForest::build_heap_layout() {
     heap_feature_.clear();
     heap_leaf_.clear();
     heap_offset_.assign(1, 0);
-    // A complete tree of depth D has 2^D slots per array; pad only while that stays
-    // within a few times the real node count (always so for max_samples <= 2^12).
+    // A complete tree of depth D has 2^D slots per array; pad only while the forest's
+    // slots stay within 8x its real nodes (+ 2^16), so the copy is linear in the model
+    // (and in the bytes of a crafted blob). A skinny tree (duplicate rows) is fine as
+    // long as the forest as a whole is not.
     size_t slots = 0;
     if (n_features_in_ > std::numeric_limits<uint32_t>::max() / kRowsPerTask) {
         heap_offset_.clear();
         return;
     }
     for (size_t t = 0; t < n_trees(); ++t) {
-        const size_t count = tree_offset_[t + 1] - tree_offset_[t];
-        if (tree_depth_[t] > kMaxHeapDepth || (size_t{1} << tree_depth_[t]) > std::max<size_t>(4 * count, 4096)) {
+        if (tree_depth_[t] > kMaxHeapDepth) {
             heap_offset_.clear();
             return;
         }
         slots += size_t{1} << tree_depth_[t];
         heap_offset_.push_back(slots);
+    }
+    if (slots > 8 * nodes_.size() + (size_t{1} << 16)) {
+        heap_offset_.clear();
+        return;
     }
     heap_threshold_.assign(slots, kInf);
     heap_feature_.assign(slots, 0);
