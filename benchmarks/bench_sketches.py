@@ -70,7 +70,7 @@ def bench_count_min(data: np.ndarray, single: np.ndarray, repeat: int) -> dict:
         for x in single.tolist():
             s.update(x)
 
-    t_ob, t_tb = best_time(ours_batch, repeat), best_time(theirs_batch, 1)
+    t_ob, t_tb = best_time(ours_batch, repeat), best_time(theirs_batch, repeat)
     t_os, t_ts = best_time(ours_single, repeat), best_time(theirs_single, repeat)
     o, t = ours_batch(), theirs_batch()
     keys, truth = np.unique(data, return_counts=True)
@@ -113,7 +113,7 @@ def bench_hll(data: np.ndarray, single: np.ndarray, repeat: int) -> dict:
         for x in single.tolist():
             s.update(x)
 
-    t_ob, t_tb = best_time(ours_batch, repeat), best_time(theirs_batch, 1)
+    t_ob, t_tb = best_time(ours_batch, repeat), best_time(theirs_batch, repeat)
     t_os, t_ts = best_time(ours_single, repeat), best_time(theirs_single, repeat)
     # Error: mean |relative error| over 20 streams of distinct integers of growing size.
     rel_o, rel_t = [], []
@@ -235,7 +235,7 @@ def bench_frequent(data: np.ndarray, single: np.ndarray, repeat: int) -> dict:
         for x in one:
             s.update(x)
 
-    t_ob, t_tb = best_time(ours_batch, repeat), best_time(theirs_batch, 1)
+    t_ob, t_tb = best_time(ours_batch, repeat), best_time(theirs_batch, repeat)
     t_os, t_ts = best_time(ours_single, repeat), best_time(theirs_single, repeat)
     keys, counts = np.unique(strings, return_counts=True)
     true_top = set(keys[np.argsort(-counts)][:k].tolist())

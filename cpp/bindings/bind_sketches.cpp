@@ -402,6 +402,55 @@ py::array_t<uint64_t> positions_array(size_t n, size_t per_item) {
 
 // Bindings for the core's batch methods f(hashes, n, out): one flag per item, one count
 // per item, or a row of positions per item.
+/// Count-min's hot path, a 1-D integer array with one int increment: the ints are
+/// hashed a chunk at a time into a buffer that stays in L1 and added chunk by
+/// chunk, instead of materialising (and page-faulting) an 8-byte hash per item.
+/// Only when the whole batch cannot overflow (so chunking keeps "all or nothing");
+/// nullopt sends every other case down the general path.
+template <typename G>
+std::optional<py::object> count_min_int_array(G& g, py::handle items, py::handle increments) {
+    if (!py::isinstance<py::array>(items) || !PyLong_CheckExact(increments.ptr())) return std::nullopt;
+    auto a = py::reinterpret_borrow<py::array>(items);
+    const char kind = a.dtype().kind();
+    if (a.ndim() != 1 || (kind != 'i' && kind != 'u')) return std::nullopt;
+    int overflow = 0;
+    const long long inc = PyLong_AsLongLongAndOverflow(increments.ptr(), &overflow);
+    if (overflow != 0 || inc < 0 || static_cast<uint64_t>(inc) > CountMinSketch::kMaxCounter) {
+        PyErr_Clear();
+        return std::nullopt;
+    }
+    std::vector<uint64_t> bits;  // the items as 8-byte two's complement, as push_ints hashes them
+    const uint64_t* data = nullptr;
+    py::object keep;
+    if (kind == 'i') {
+        auto arr = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(a);
+        keep = arr;
+        data = reinterpret_cast<const uint64_t*>(arr.data());
+    } else {
+        auto arr = py::array_t<uint64_t, py::array::c_style | py::array::forcecast>::ensure(a);
+        keep = arr;
+        data = arr.data();
+    }
+    const auto n = static_cast<size_t>(a.shape(0));
+    U64Out out(n, false);
+    uint64_t* po = out.data();
+    bool done = false;
+    run(g, n, [&](CountMinSketch& s) {
+        const uint64_t room = CountMinSketch::kMaxCounter - std::min(s.total(), CountMinSketch::kMaxCounter);
+        if (inc != 0 && n > room / static_cast<uint64_t>(inc)) return;  // may overflow: the general path checks and undoes
+        constexpr size_t kChunk = 1024;
+        uint64_t hashes[kChunk];
+        for (size_t begin = 0; begin < n; begin += kChunk) {
+            const size_t count = std::min(kChunk, n - begin);
+            for (size_t i = 0; i < count; ++i) hashes[i] = hash_int_bits(data[begin + i]);
+            s.incrby(hashes, nullptr, count, po + begin, static_cast<uint64_t>(inc));
+        }
+        done = true;
+    });
+    if (!done) return std::nullopt;
+    return out.result();
+}
+
 template <typename S, typename Method>
 auto flags_of(Method method) {
     return [method](Guarded<S>& g, py::handle items) {
@@ -456,7 +505,8 @@ void bind_count_min(py::module_& m) {
         .def_property_readonly("memory_bytes", [](const G& g) { return g.sketch.memory_bytes(); })
         .def(
             "incrby",
-            [](G& g, py::handle items, py::handle increments) {
+            [](G& g, py::handle items, py::handle increments) -> py::object {
+                if (auto fused = count_min_int_array(g, items, increments)) return *fused;
                 const ItemBatch b = to_items(items);
                 const auto inc = to_increments(increments, b.size());
                 U64Out out(b.size(), b.scalar);

@@ -13,6 +13,7 @@ namespace {
 constexpr uint16_t kVersion = 1;
 // 2^28 counters = 1 GiB: a bound that keeps a corrupt or absurd size from allocating the machine.
 constexpr uint64_t kMaxCells = uint64_t{1} << 28;
+constexpr size_t kPrefetchBytes = size_t{1} << 18;
 
 uint64_t saturating_add(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
 uint64_t saturating_mul(uint64_t a, uint64_t b) {
@@ -64,10 +65,53 @@ uint64_t CountMinSketch::estimate(const size_t* c) const {
     return m;
 }
 
+namespace {
+// The plain (not conservative, unchecked) update with the depth a compile-time
+// constant: the row loops unroll and the cells live in registers.
+template <uint32_t Depth>
+void add_fixed_depth(uint32_t* counters, uint32_t width, uint64_t seed, const uint64_t* hashes,
+                     const uint64_t* increments, uint64_t constant, size_t n, uint64_t* estimates_out) {
+    // Prefetching pays only for tables beyond the L2 cache; below, it costs more than it hides.
+    const bool prefetch = size_t{width} * Depth * sizeof(uint32_t) > kPrefetchBytes;
+    size_t next[Depth];
+    const auto cells_of = [&](uint64_t h, size_t* out) {
+        const uint64_t h1 = mix64(h ^ seed);
+        const uint64_t h2 = mix64(h1) | 1;
+        for (uint32_t r = 0; r < Depth; ++r) out[r] = size_t{r} * width + reduce_range(h1 + r * h2, width);
+    };
+    if (n > 0) cells_of(hashes[0], next);
+    for (size_t i = 0; i < n; ++i) {
+        size_t cur[Depth];
+        for (uint32_t r = 0; r < Depth; ++r) cur[r] = next[r];
+        if (i + 1 < n) {
+            cells_of(hashes[i + 1], next);
+            if (prefetch) for (uint32_t r = 0; r < Depth; ++r) __builtin_prefetch(counters + next[r], 1);
+        }
+        const uint64_t inc = increments ? increments[i] : constant;
+        uint64_t est = UINT64_MAX;
+        for (uint32_t r = 0; r < Depth; ++r) {
+            const uint64_t v = uint64_t{counters[cur[r]]} + inc;
+            counters[cur[r]] = static_cast<uint32_t>(v);
+            est = std::min(est, v);
+        }
+        if (estimates_out) estimates_out[i] = est;
+    }
+}
+}  // namespace
+
 bool CountMinSketch::apply(const uint64_t* hashes, const uint64_t* increments, uint64_t constant, size_t n,
                            uint64_t* estimates_out, bool checked) {
     // The cells of the next item are computed and prefetched while this one is updated:
     // for sketches beyond the L1 cache the loads, not the arithmetic, set the pace.
+    if (!conservative_ && !checked && depth_ >= 1 && depth_ <= 8) {
+        using Fn = void (*)(uint32_t*, uint32_t, uint64_t, const uint64_t*, const uint64_t*, uint64_t, size_t,
+                            uint64_t*);
+        static constexpr Fn kByDepth[] = {add_fixed_depth<1>, add_fixed_depth<2>, add_fixed_depth<3>,
+                                          add_fixed_depth<4>, add_fixed_depth<5>, add_fixed_depth<6>,
+                                          add_fixed_depth<7>, add_fixed_depth<8>};
+        kByDepth[depth_ - 1](counters_.data(), width_, seed_, hashes, increments, constant, n, estimates_out);
+        return true;
+    }
     size_t a[64], b[64];
     size_t* cur = a;
     size_t* next = b;

@@ -90,6 +90,7 @@ private:
     void check_input(const Eigen::Ref<const RowMatrixXd>& X, const char* what) const;
     void path_length_sum(const Eigen::Ref<const RowMatrixXd>& X, double* out, unsigned n_threads) const;
     void compute_tree_depths();
+    void build_heap_layout();
 
     IsolationForestConfig config_;
     size_t max_samples_ = 0;
@@ -99,6 +100,15 @@ private:
     std::vector<double> leaf_value_;     // depth + c(n) at leaves, 0 at splits; parallel to nodes_
     std::vector<uint32_t> tree_offset_;  // first node of each tree, then the total (n_trees + 1)
     std::vector<uint8_t> tree_depth_;    // steps that take every row of a tree to its leaf
+    // Scoring copy of the trees, derived from the above (never serialised): each tree
+    // padded to a complete tree of its depth D in heap order (root 1, children of h at
+    // 2h and 2h + 1), so a step is h = 2h + (x > threshold) with no child index to load.
+    // A leaf above depth D continues through "always left" splits (threshold +inf).
+    // Empty when the padding would cost too much memory (very deep trees).
+    std::vector<double> heap_threshold_;   // [heap_offset_[t] + h], h in 1 .. 2^D - 1
+    std::vector<uint32_t> heap_feature_;   // feature * rows per scoring block, same indexing
+    std::vector<double> heap_leaf_;        // [heap_offset_[t] + h - 2^D], h in 2^D .. 2^(D+1) - 1
+    std::vector<size_t> heap_offset_;      // first slot of each tree (n_trees + 1)
 };
 
 }  // namespace anomaly_detection
