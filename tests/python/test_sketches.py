@@ -401,3 +401,18 @@ def test_redis_compatible_hyperloglog_bytes():
     ):
         with pytest.raises(ValueError, match="possible corruption"):
             HyperLogLog.from_redis_bytes(bad)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint64])
+@pytest.mark.parametrize("increment", [1, 3])
+def test_count_min_int_array_fast_path_equals_item_by_item(dtype, increment):
+    # NumPy int arrays with one increment take a blocked hashing path; it must build the same sketch.
+    items = np.random.default_rng(5).zipf(1.3, 20_000).astype(dtype) % 5000
+    fast = CountMinSketch.from_dims(2000, 5)
+    slow = CountMinSketch.from_dims(2000, 5)
+    fast.incrby(items, increment)
+    for start in range(0, len(items), 997):  # lists go through the general path
+        chunk = [int(x) for x in items[start : start + 997]]
+        slow.incrby(chunk, [increment] * len(chunk))
+    assert fast.to_bytes() == slow.to_bytes()
+    np.testing.assert_array_equal(fast.query(items[:100]), slow.query([int(x) for x in items[:100]]))
