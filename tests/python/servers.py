@@ -163,6 +163,17 @@ class RedisClusterServers:
         return RedisCluster(host=HOST, port=self.port, **kwargs)
 
 
+def package_env() -> dict[str, str]:
+    """The environment for a subprocess that must import the package the tests import
+    (the installed one in CI, python/ in a developer's tree)."""
+    import anomaly_detection
+
+    root = str(Path(anomaly_detection.__file__).resolve().parents[1])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
 def data_dir() -> Path:
     """``../shared/data`` beside the project, or ``$ANOMALY_DATA_DIR``."""
     env = os.environ.get("ANOMALY_DATA_DIR")

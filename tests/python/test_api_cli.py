@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
-from servers import HOST, free_port
-
-import anomaly_detection
-
-# The folder the tests import the package from (the installed one in CI, python/ in a dev tree).
-PYTHON_DIR = str(Path(anomaly_detection.__file__).resolve().parents[1])
+from servers import HOST, free_port, package_env
 
 
 def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = PYTHON_DIR + os.pathsep + env.get("PYTHONPATH", "")
-    return env
+    return package_env()
 
 
 def _command(*args: str) -> list[str]:

@@ -7,7 +7,6 @@ In-process apps on a real redis-server (two apps = two workers), and
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -16,13 +15,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from servers import HOST, RedisServer, free_port
+from servers import HOST, RedisServer, free_port, package_env
 from test_api_support import LiveServer, sse_events
 
 from anomaly_detection import Settings
 from anomaly_detection.api import create_app
-
-PYTHON_DIR = str(Path(__file__).resolve().parents[2] / "python")
 
 
 def _settings(**kw) -> Settings:
@@ -194,8 +191,7 @@ def test_two_apps_on_a_cluster_share_alerts_and_sse(redis_cluster):
 
 
 def _serve(redis_url: str, port: int, log: Path) -> subprocess.Popen:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = PYTHON_DIR + os.pathsep + env.get("PYTHONPATH", "")
+    env = package_env()
     env.update(STORE_BACKEND="redis", REDIS_URL=redis_url, MIN_SAMPLES="5", WINDOW_SIZE="50",
                SSE_HEARTBEAT_SECONDS="0.5")  # fmt: skip
     with log.open("wb") as sink:
