@@ -1,6 +1,6 @@
 """Research prototype of the ensemble method (pure Python, the C++ core's streaming semantics), scored
 on NAB. Its DEFAULT is the configuration of ``Method::ensemble``; the other options are the variants
-tried (see benchmarks/README_ensemble.md). ``PYTHONPATH=python python scripts/proto_ensemble.py [key=value ...]``"""
+tried (see benchmarks/README.md). ``PYTHONPATH=python python scripts/proto_ensemble.py [key=value ...]``"""
 
 from __future__ import annotations
 
