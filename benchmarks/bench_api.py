@@ -5,13 +5,14 @@ process: once with the package's detector (C++ core, embedded store) and once wi
 pure-Python detector (a deque per sensor, mean and stdev per point, as a FastAPI app
 would write it). Reports points per second and p50/p99 request latency.
 
-    python benchmarks/bench_api.py [--seconds 5] [--clients 4] [--sensors 10] [--points 100]
+    python benchmarks/bench_api.py [--seconds 5] [--clients 4] [--sensors 10] [--points 100] [--quick] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
 import os
 import statistics
@@ -147,7 +148,11 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=100, help="points per sensor per request")
     parser.add_argument("--serve", choices=["native", "python"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="2 s per server")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
     args = parser.parse_args()
+    if args.quick:
+        args.seconds = min(args.seconds, 2.0)
     if args.serve:
         serve(args.serve, args.port)
         return
@@ -183,6 +188,12 @@ def main() -> None:
     print(machine())
     print(table(["server", "points/s", "requests", "p50 ms", "p99 ms"], rows))
     print(f"ratio: {rates['native'] / rates['python']:.1f}x points/s")
+    if args.json:
+        print(json.dumps({"bench": "api", "figures": [
+            {"metric": f"POST /api/batch, {per_request} points per request, {args.clients} clients",
+             "unit": "points/s", "ours": rates["native"], "peer": rates["python"],
+             "peer_name": "same app, pure-Python detector", "target": ">= 5x"},
+        ]}))
 
 
 if __name__ == "__main__":
