@@ -7,7 +7,7 @@ deque per sensor, mean and stdev per point, as a FastAPI app would write it). Th
 body is encoded once, so the clients cost little next to the server. Reports points per
 second and p50/p99 request latency.
 
-    python benchmarks/bench_api.py [--seconds 5] [--clients 4] [--sensors 10] [--points 100] [--no-redis]
+    python benchmarks/bench_api.py [--seconds 5] [--clients 4] [--sensors 10] [--points 100] [--no-redis] [--quick] [--json]
 """
 
 from __future__ import annotations
@@ -203,7 +203,11 @@ def main() -> None:
     parser.add_argument("--no-redis", action="store_true", help="skip the Redis run")
     parser.add_argument("--serve", choices=["native", "redis", "python"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="2 s per server")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
     args = parser.parse_args()
+    if args.quick:
+        args.seconds = min(args.seconds, 2.0)
     if args.serve:
         serve(args.serve, args.port)
         return
@@ -246,6 +250,28 @@ def main() -> None:
     for kind in ("native", "redis"):
         if kind in rates:
             print(f"ratio {kind} / pure Python: {rates[kind] / rates['python']:.1f}x points/s")
+    if args.json:
+        figures = [
+            {
+                "metric": f"POST /api/batch, {per_request} points per request, {args.clients} clients",
+                "unit": "points/s",
+                "ours": rates["native"],
+                "peer": rates["python"],
+                "peer_name": "same app, pure-Python detector",
+                "target": ">= 5x",
+            },
+        ]
+        if "redis" in rates:
+            figures.append(
+                {
+                    "metric": "POST /api/batch on the Redis store",
+                    "unit": "points/s",
+                    "ours": rates["redis"],
+                    "peer": rates["python"],
+                    "peer_name": "same app, pure-Python detector",
+                }
+            )
+        print(json.dumps({"bench": "api", "figures": figures}))
 
 
 if __name__ == "__main__":

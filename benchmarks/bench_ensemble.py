@@ -1,6 +1,6 @@
 """The ensemble method: speed of ``detect_batch`` and the NAB table against the anchors.
 
-    python benchmarks/bench_ensemble.py [--points N] [--nab DIR] [--write FILE]
+    python benchmarks/bench_ensemble.py [--points N] [--nab DIR] [--write FILE] [--quick] [--json]
 
 1. ``detect_batch`` points per second, one sensor, one core, for the ensemble
    and (for scale) the z-score method, on a noisy daily cycle sampled every 5
@@ -14,6 +14,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -51,7 +53,7 @@ def speed(n: int) -> list[list[object]]:
     return rows
 
 
-def nab(nab_dir: Path) -> str:
+def nab(nab_dir: Path) -> tuple[str, dict]:
     corpus = NabCorpus.load(nab_dir)
     ours = run_detector_on_corpus(corpus, default_detector_factory, {"detection_method": "ensemble"})
     results = {"ensemble": score_all_profiles(corpus, ours)}
@@ -77,7 +79,7 @@ def nab(nab_dir: Path) -> str:
     ]
     rows.append(["total", *(f"{results[n]['standard'].raw:.2f}" for n in names)])
     out.append(table(["file", *names], rows))
-    return "\n".join(out)
+    return "\n".join(out), results
 
 
 def main() -> None:
@@ -85,16 +87,46 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--points", type=int, default=1_000_000)
-    parser.add_argument("--nab", type=Path, default=Path(__file__).parents[2] / "shared" / "data" / "nab")
+    data = os.environ.get("ANOMALY_DATA_DIR")
+    default_nab = Path(data) / "nab" if data else Path(__file__).parents[2] / "shared" / "data" / "nab"
+    parser.add_argument("--nab", type=Path, default=default_nab)
     parser.add_argument("--write", type=Path, help="also write the report (markdown) to this file")
+    parser.add_argument("--quick", action="store_true", help="200,000 points for the speed part")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
     args = parser.parse_args()
+    if args.quick:
+        args.points = min(args.points, 200_000)
     report = [f"Machine: {machine()}", "", f"### Speed ({args.points:,} points, one sensor, one core)", ""]
-    report.append(table(["method", "detect_batch", "detect (per point)"], speed(args.points)))
-    report += ["", nab(args.nab)]
+    speed_rows = speed(args.points)
+    report.append(table(["method", "detect_batch", "detect (per point)"], speed_rows))
+    nab_text, results = nab(args.nab)
+    report += ["", nab_text]
     text = "\n".join(report)
     print(text)
     if args.write:
         args.write.write_text(text + "\n")
+    if args.json:
+        rates = {row[0]: float(str(row[1]).split()[0]) * 1e6 for row in speed_rows}
+        figures = [
+            {
+                "metric": f"ensemble detect_batch ({args.points:,} points, no peer)",
+                "unit": "points/s",
+                "ours": rates["ensemble"],
+                "target": ">= 1 M points/s",
+            }
+        ]
+        figures += [
+            {
+                "metric": f"NAB standard score, 18 files: ensemble vs {peer}",
+                "unit": "NAB score",
+                "kind": "quality",
+                "ours": results["ensemble"]["standard"].score,
+                "peer": results[peer]["standard"].score,
+                "peer_name": f"{peer} (published)",
+            }
+            for peer in ("ARTime", "numenta")
+        ]
+        print(json.dumps({"bench": "ensemble", "figures": figures}))
 
 
 if __name__ == "__main__":

@@ -4,12 +4,13 @@ On the 12 ADBench sets in ../shared/data/adbench (or $ANOMALY_DATA_DIR/adbench),
 seeds 0, 1, 2: ROC-AUC of each (fitted and scored on all of X, as ADBench's
 reference), fit and score time on one thread, and scaling with threads.
 
-    PYTHONPATH=python python benchmarks/bench_forest.py [--repeats 3] [--threads 1,2]
+    PYTHONPATH=python python benchmarks/bench_forest.py [--repeats 3] [--threads 1,2] [--quick] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ from sklearn.metrics import roc_auc_score
 from anomaly_detection.forest import IsolationForest
 
 SEEDS = (0, 1, 2)
+QUICK_SETS = ("4_breastw", "6_cardio", "23_mammography", "38_thyroid")
 
 
 def data_dir() -> Path:
@@ -44,8 +46,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="timing repeats (best of)")
     parser.add_argument("--threads", default="1,2", help="thread counts for the scaling table")
+    parser.add_argument("--quick", action="store_true", help="4 sets, seed 0, no scaling table")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
     args = parser.parse_args()
+    seeds = (0,) if args.quick else SEEDS
     sets = sorted(data_dir().glob("*.npz"), key=lambda p: int(p.stem.split("_")[0]))
+    if args.quick:
+        sets = [p for p in sets if p.stem in QUICK_SETS]
     if not sets:
         raise SystemExit(f"no ADBench data under {data_dir()}")
 
@@ -58,7 +65,7 @@ def main() -> None:
         with np.load(path) as data:
             X, y = data["X"], data["y"]
         ours, theirs = [], []
-        for seed in SEEDS:
+        for seed in seeds:
             ours.append(roc_auc_score(y, -IsolationForest(random_state=seed).fit(X).score_samples(X)))
             theirs.append(
                 roc_auc_score(y, -SkIsolationForest(random_state=seed, n_jobs=1).fit(X).score_samples(X))
@@ -84,7 +91,7 @@ def main() -> None:
     deltas = np.array(aucs_ours) - np.array(aucs_sk)
     print()
     print(
-        f"mean ROC-AUC over {len(sets)} sets x seeds {SEEDS}: ours {np.mean(aucs_ours):.4f}, "
+        f"mean ROC-AUC over {len(sets)} sets x seeds {seeds}: ours {np.mean(aucs_ours):.4f}, "
         f"scikit-learn {np.mean(aucs_sk):.4f}, delta {deltas.mean():+.4f} "
         f"(worst set {deltas.min():+.4f}, best {deltas.max():+.4f})"
     )
@@ -93,6 +100,46 @@ def main() -> None:
         f"({totals[1] / totals[0]:.1f}x); score {totals[3] * 1e3:.0f} ms vs {totals[2] * 1e3:.1f} ms "
         f"({totals[3] / totals[2]:.1f}x)"
     )
+    if args.json:
+        where = f"{len(sets)} ADBench sets, one thread"
+        print(
+            json.dumps(
+                {
+                    "bench": "forest",
+                    "sets": [p.stem for p in sets],
+                    "figures": [
+                        {
+                            "metric": f"IsolationForest fit vs scikit-learn ({where})",
+                            "unit": "s",
+                            "better": "lower",
+                            "ours": totals[0],
+                            "peer": totals[1],
+                            "peer_name": "scikit-learn",
+                        },
+                        {
+                            "metric": f"IsolationForest score_samples vs scikit-learn ({where})",
+                            "unit": "s",
+                            "better": "lower",
+                            "ours": totals[2],
+                            "peer": totals[3],
+                            "peer_name": "scikit-learn",
+                            "target": ">= 10x",
+                        },
+                        {
+                            "metric": f"IsolationForest mean ROC-AUC vs scikit-learn (seeds {seeds})",
+                            "unit": "ROC-AUC",
+                            "kind": "quality",
+                            "ours": float(np.mean(aucs_ours)),
+                            "peer": float(np.mean(aucs_sk)),
+                            "peer_name": "scikit-learn",
+                            "target": "delta >= -0.005",
+                        },
+                    ],
+                }
+            )
+        )
+    if args.quick:
+        return
 
     # Scaling with threads on the largest set, and a larger synthetic matrix.
     big_path = max(sets, key=lambda p: np.load(p)["X"].shape[0])

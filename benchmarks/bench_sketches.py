@@ -5,12 +5,13 @@ in bytes, and error. DataSketches' count-min, HLL and frequent-items sketches ha
 batch update in Python, so their "batch" is the loop a user would write; its KLL and
 t-digest take NumPy arrays.
 
-    PYTHONPATH=python python benchmarks/bench_sketches.py [--n 1000000] [--single 200000]
+    PYTHONPATH=python python benchmarks/bench_sketches.py [--n 1000000] [--single 200000] [--quick] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import time
 from collections.abc import Callable
@@ -258,7 +259,11 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1_000_000, help="items in the batch runs")
     parser.add_argument("--single", type=int, default=200_000, help="items in the one-at-a-time runs")
     parser.add_argument("--repeat", type=int, default=3, help="best of this many runs")
+    parser.add_argument("--quick", action="store_true", help="n=200,000, single=50,000, best of 2")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
     args = parser.parse_args()
+    if args.quick:
+        args.n, args.single, args.repeat = min(args.n, 200_000), min(args.single, 50_000), min(args.repeat, 2)
     rng = np.random.default_rng(42)
     data = zipf_ints(rng, args.n, 1.1, 1_000_000)
     single = data[: args.single]
@@ -283,6 +288,41 @@ def main() -> None:
             f"{r['name']:<28} {fmt_rate(bo):>12} {fmt_rate(bt):>12} {bo / bt:6.1f}x {fmt_rate(so):>12}"
             f" {fmt_rate(st):>12} {so / st:5.2f}x {mo:>9,} {mt:>9,} {eo:9.2e} {et:9.2e}  {r['error_name']}"
         )
+    if args.json:
+        figures = []
+        for r in rows:
+            name = r["name"].replace(" vs DS ", " vs DataSketches ")
+            figures.append(
+                {
+                    "metric": f"{name}: batch update ({args.n:,} items)",
+                    "unit": "items/s",
+                    "ours": r["batch"][0],
+                    "peer": r["batch"][1],
+                    "peer_name": "datasketches",
+                    "target": ">= 10x",
+                }
+            )
+            figures.append(
+                {
+                    "metric": f"{name}: one item per call",
+                    "unit": "items/s",
+                    "ours": r["single"][0],
+                    "peer": r["single"][1],
+                    "peer_name": "datasketches",
+                }
+            )
+            figures.append(
+                {
+                    "metric": f"{name}: error ({r['error_name']})",
+                    "unit": "error",
+                    "kind": "quality",
+                    "better": "lower",
+                    "ours": float(r["error"][0]),
+                    "peer": float(r["error"][1]),
+                    "peer_name": "datasketches",
+                }
+            )
+        print(json.dumps({"bench": "sketches", "n": args.n, "figures": figures}))
 
 
 if __name__ == "__main__":

@@ -181,12 +181,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_detect)
 
     from anomaly_detection.api.cli import add_api_parsers
+    from anomaly_detection.bench_cli import add_bench_parser
     from anomaly_detection.evaluation.cli import add_evaluate_parser
     from anomaly_detection.utils.redis_cli import add_redis_parsers
 
     add_api_parsers(sub)
     add_evaluate_parser(sub)
     add_redis_parsers(sub)
+    add_bench_parser(sub)
     return parser
 
 

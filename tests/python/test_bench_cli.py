@@ -1,0 +1,117 @@
+"""The peer benchmark suite: ``anomaly-detection bench`` and ``python -m benchmarks``."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from anomaly_detection.bench_cli import add_bench_parser, find_benchmarks_dir
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_bench_command(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="anomaly-detection")
+    add_bench_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["bench", *argv])
+    return args.func(args)
+
+
+@pytest.fixture
+def suite(monkeypatch):
+    """The ``benchmarks`` package of this checkout."""
+    monkeypatch.syspath_prepend(str(REPO))
+    import benchmarks
+
+    return benchmarks
+
+
+def test_without_a_checkout_says_what_to_do(tmp_path, capsys):
+    assert find_benchmarks_dir(tmp_path) is None
+    assert run_bench_command(["--benchmarks-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "not installed with the package" in err
+    assert "pip install '.[bench]'" in err
+    assert "python -m benchmarks" in err
+
+
+def test_finds_the_checkout_from_a_subfolder():
+    assert find_benchmarks_dir(start=REPO / "docs") == REPO / "benchmarks"
+
+
+def test_bad_runs_is_a_value_error(tmp_path):
+    with pytest.raises(ValueError, match="--runs must be at least 1"):
+        run_bench_command(["--benchmarks-dir", str(REPO / "benchmarks"), "--runs", "0"])
+
+
+def test_quick_forest_run_writes_results(tmp_path, shared_data, monkeypatch):
+    monkeypatch.setenv("ANOMALY_DATA_DIR", str(shared_data))
+    out = tmp_path / "RESULTS.md"
+    rc = run_bench_command(["--only", "forest", "--quick", "--runs", "2", "--output", str(out)])
+    assert rc == 0
+    text = out.read_text()
+    assert "## Machine" in text
+    assert "| scikit-learn |" in text
+    row = next(line for line in text.splitlines() if "IsolationForest fit vs scikit-learn" in line)
+    ratio = float(re.search(r"\*\*([\d.]+)x\*\*", row).group(1))
+    assert ratio > 0
+    assert "ran | " in text  # the status table, with the seconds of both runs
+    assert "IsolationForest mean ROC-AUC" in text
+
+
+def write_script(folder: Path, name: str, body: str) -> None:
+    (folder / name).write_text(textwrap.dedent(body))
+
+
+def test_medians_over_runs_failures_and_absent_benches(tmp_path, suite):
+    # A bench whose runs print ours = 10, 30, 20 (peer 2): the report shows the medians.
+    write_script(
+        tmp_path,
+        "bench_fake.py",
+        """
+        import json, pathlib, sys
+        counter = pathlib.Path(__file__).with_suffix(".count")
+        n = int(counter.read_text()) if counter.exists() else 0
+        counter.write_text(str(n + 1))
+        print("human readable table")
+        if "--json" in sys.argv:
+            ours = [10.0, 30.0, 20.0][n]
+            print(json.dumps({"bench": "fake", "figures": [
+                {"metric": "fake vs peer", "unit": "items/s", "ours": ours, "peer": 2.0, "peer_name": "p"},
+                {"metric": "fake quality", "unit": "ROC-AUC", "kind": "quality", "ours": 0.9, "peer": 0.8},
+            ]}))
+        """,
+    )
+    write_script(tmp_path, "bench_broken.py", 'import sys\nassert "--json"\nsys.exit("boom")\n')
+    text, outcomes = suite.run_suite(quick=True, runs=3, folder=tmp_path)
+    status = {o.bench.name: o.status for o in outcomes}
+    assert status["fake"] == "ok"
+    assert status["broken"] == "failed"
+    assert status["detector"] == "absent"  # the known benches are not in this folder
+    row = next(line for line in text.splitlines() if "fake vs peer" in line)
+    assert "| 20 items/s |" in row
+    assert "**10.00x**" in row
+    assert "5.00-15.00x" in row
+    assert "| fake quality | 0.9000 | 0.8000 | +0.1 |" in text
+    assert "boom" in text
+    assert "human readable table" in text
+
+
+def test_missing_peer_is_reported_not_run(tmp_path, suite):
+    bench = suite.Bench("fake", "bench_forest.py", ("no_such_peer_module_for_tests",), "a fake")
+    outcome = suite.run_bench(bench, folder=REPO / "benchmarks", quick=True, runs=1, timeout=60)
+    assert outcome.status == "missing-peer"
+    assert outcome.runs == []
+    text = suite.render([outcome], quick=True, runs=1, facts={"CPU": "x"}, vers={"numpy": "1"})
+    assert "**not run**: peer `no_such_peer_module_for_tests` not installed" in text
+
+
+def test_unknown_benchmark_and_bad_runs(suite):
+    with pytest.raises(ValueError, match="unknown benchmark"):
+        suite.run_suite(quick=True, runs=1, only=["no-such-bench"])
+    with pytest.raises(ValueError, match="runs must be at least 1"):
+        suite.run_suite(quick=True, runs=0)
