@@ -811,9 +811,10 @@ class AsyncAnomalyRedisManager(_AnomalyRedisManagerBase):
 
     Examples
     --------
-    >>> manager = AsyncAnomalyRedisManager(redis.asyncio.Redis(), Settings())  # doctest: +SKIP
-    >>> await manager.store_temp_data("s1", {"value": 1.0})  # doctest: +SKIP
-    1
+    Inside a coroutine (tested in ``tests/python/test_redis_namespaces_async.py``)::
+
+        manager = AsyncAnomalyRedisManager(redis.asyncio.Redis(), Settings())
+        await manager.store_temp_data("s1", {"value": 1.0})     # 1
     """
 
     async def _run(self, steps: _Steps[_T]) -> _T:
