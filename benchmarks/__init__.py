@@ -53,6 +53,12 @@ BENCHES: tuple[Bench, ...] = (
     Bench("sketches", "bench_sketches.py", ("datasketches",), "sketches vs Apache DataSketches"),
     Bench("api", "bench_api.py", ("fastapi", "uvicorn", "httpx"), "HTTP ingest vs a pure-Python detector"),
     Bench("ensemble", "bench_ensemble.py", (), "ensemble speed; NAB score vs published detectors"),
+    Bench(
+        "fingerprints",
+        "bench_fingerprints.py",
+        (),
+        "fingerprint pipeline: alerts on simulated traffic, speed",
+    ),
 )
 
 # The distribution that provides each importable peer module (for the versions table).
@@ -216,7 +222,7 @@ def fmt_value(value: float | None, unit: str) -> str:
         return f"{value:.2e}"
     if unit == "ROC-AUC":
         return f"{value:.4f}"
-    return f"{value:.2f}"
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
 
 
 def _version(dist: str) -> str:
