@@ -101,27 +101,39 @@ def short(label: str) -> str:
     return label if len(label) <= 62 else label[:59] + "..."
 
 
+def target_of(text: str) -> float | None:
+    """The ratio a ``>= 10x`` target cell asks for (None when the row has no ratio target)."""
+    found = re.search(r">=\s*([\d.]+)\s*x", text)
+    return float(found.group(1)) if found else None
+
+
 def ratios_chart(results: Path, out: Path) -> None:
     rows = read_ratios(results)
     labels = [short(label) for label, _, _ in rows]
     values = np.array([v for _, v, _ in rows])
-    colors = ["#3a923a" if v >= 1 else "#c9252c" for v in values]
-    fig, ax = plt.subplots(figsize=(10, 0.36 * len(rows) + 1.4))
+    targets = [target_of(t) for _, _, t in rows]
+    # green: at or above its target (or faster than the peer when there is none); amber: faster
+    # than the peer but short of the target; red: the peer is faster.
+    colors = [
+        "#c9252c" if v < 1 else "#e0a030" if t is not None and v < t else "#3a923a"
+        for v, t in zip(values, targets)
+    ]
+    fig, ax = plt.subplots(figsize=(10, 0.36 * len(rows) + 1.6))
     y = np.arange(len(rows))[::-1]
     ax.barh(y, values, color=colors, height=0.65)
     ax.set_xscale("log")
     ax.axvline(1, color="black", lw=0.9)
-    for yi, v in zip(y, values):
-        ax.text(v * 1.08, yi, f"{v:.3g}x", va="center", fontsize=8.5)
+    for yi, v, t in zip(y, values, targets):
+        ax.text(v * 1.08, yi, f"{v:,.0f}x" if v >= 100 else f"{v:.3g}x", va="center", fontsize=8.5)
+        if t is not None:
+            ax.plot([t, t], [yi - 0.42, yi + 0.42], color="black", lw=1.6)
+    ax.plot([], [], color="black", lw=1.6, label="target of the issue (where one is set)")
+    ax.legend(loc="lower right", fontsize=8.5, framealpha=0.9)
     ax.set_yticks(y, labels, fontsize=8.5)
     ax.set_xlim(min(0.1, values.min() / 2), values.max() * 4)
-    ax.set_xlabel(
-        "times faster than the peer, same data, same run (log scale; left of 1 = the peer is faster)"
-    )
+    ax.set_xlabel("times faster than the peer, same data, same run (log scale; left of 1: the peer is faster)")
     mode = "quick" if "Mode: quick" in results.read_text() else "full"
-    ax.set_title(
-        f"anomaly_detection against the peers (benchmarks/RESULTS.md, {mode} run, medians)", fontsize=11
-    )
+    fig.suptitle(f"Speed against the peers (benchmarks/RESULTS.md, {mode} run, medians)", fontsize=11)
     ax.grid(axis="x", which="both", alpha=0.25)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
