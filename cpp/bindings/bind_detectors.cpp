@@ -71,6 +71,51 @@ py::tuple detect_after_window_py(const DetectorConfig& config, const DoubleArray
     return py::make_tuple(is_anomaly, scores, deviations, expected, window_counts);
 }
 
+py::tuple detect_after_checkpoint_py(const DetectorConfig& config, const DoubleArray& window_values,
+                                     const DoubleArray& window_timestamps, uint64_t seen, const DoubleArray& values,
+                                     const DoubleArray& timestamps, EnsembleState* checkpoint) {
+    if (window_values.ndim() != 1 || window_timestamps.ndim() != 1 ||
+        window_values.shape(0) != window_timestamps.shape(0))
+        throw std::invalid_argument("window: expected 1-D values and timestamps of one length");
+    if (values.ndim() != 1 || timestamps.ndim() != 1 || values.shape(0) != timestamps.shape(0))
+        throw std::invalid_argument("values, timestamps: expected 1-D arrays of one length");
+    const auto n = static_cast<size_t>(window_values.shape(0));
+    const auto m = static_cast<size_t>(values.shape(0));
+    py::array_t<bool> is_anomaly(static_cast<py::ssize_t>(m));
+    py::array_t<double> scores(static_cast<py::ssize_t>(m)), deviations(static_cast<py::ssize_t>(m)),
+        expected(static_cast<py::ssize_t>(m));
+    py::array_t<uint64_t> window_counts(static_cast<py::ssize_t>(m));
+    const BatchOutput out{is_anomaly.mutable_data(), scores.mutable_data(), deviations.mutable_data(),
+                          expected.mutable_data(), window_counts.mutable_data()};
+    const double *wv = window_values.data(), *wt = window_timestamps.data(), *v = values.data(),
+                 *t = timestamps.data();
+    // The checkpoint is moved in and the state after the points moved back into the
+    // same Python object: no copy of its ~100 KB. The caller must not share that
+    // object between threads during the call (the store takes it out of its cache).
+    std::optional<EnsembleState> ensemble;
+    if (checkpoint) ensemble.emplace(std::move(*checkpoint));
+    bool exact = false;
+    {
+        py::gil_scoped_release release;
+        try {
+            exact = detect_after_checkpoint(config, wv, wt, n, seen, v, t, m, ensemble, out);
+        } catch (...) {
+            if (checkpoint) *checkpoint = std::move(*ensemble);  // unchanged: inputs are validated first
+            throw;
+        }
+    }
+    py::object state = py::none();
+    if (ensemble) {
+        if (checkpoint) {
+            *checkpoint = std::move(*ensemble);
+            state = py::cast(checkpoint, py::return_value_policy::reference);
+        } else {
+            state = py::cast(std::move(*ensemble));
+        }
+    }
+    return py::make_tuple(is_anomaly, scores, deviations, expected, window_counts, state, exact);
+}
+
 }  // namespace
 
 void bind_detectors(py::module_& m) {
@@ -102,6 +147,31 @@ void bind_detectors(py::module_& m) {
           py::arg("window_timestamps"), py::arg("seen"), py::arg("values"), py::arg("timestamps"),
           "Score points that follow a window given as arrays (the shared-store path); returns "
           "(is_anomaly, scores, deviations, expected, window_counts).");
+
+    py::class_<EnsembleState>(m, "EnsembleState",
+                              "The ensemble's state for one sensor: a checkpoint a shared store keeps beside the window.")
+        .def(py::init<double>(), py::arg("threshold"), "A new state (nothing seen) alarming at `threshold` in (0, 1].")
+        .def_property_readonly("seen", &EnsembleState::seen, "Points the state has learned from.")
+        .def_property_readonly("threshold", &EnsembleState::threshold, "The alarm level in (0, 1].")
+        .def("to_bytes", [](const EnsembleState& s) { return py::bytes(s.to_bytes()); },
+             "Versioned, checksummed bytes of the state.")
+        .def_static(
+            "from_bytes",
+            [](const py::bytes& b, double threshold) {
+                std::string_view data = b;
+                return EnsembleState::from_bytes(data, threshold);
+            },
+            py::arg("data"), py::arg("threshold"), "Restore a state; raises ValueError on corrupt bytes.");
+
+    m.def("detect_after_checkpoint", &detect_after_checkpoint_py, py::arg("config"), py::arg("window_values"),
+          py::arg("window_timestamps"), py::arg("seen"), py::arg("values"), py::arg("timestamps"),
+          py::arg("checkpoint") = py::none(),
+          "As detect_after_window, but the ensemble continues from `checkpoint` (an EnsembleState after "
+          "checkpoint.seen <= seen points), replaying only the window's last seen - checkpoint.seen points; "
+          "without a usable checkpoint it is rebuilt from the window. The checkpoint object is advanced in place. "
+          "Returns (is_anomaly, scores, deviations, expected, window_counts, state, exact): `state` is the "
+          "ensemble's state after the points (None for other methods), `exact` whether the scores equal those of "
+          "one process that saw every point.");
 
     py::class_<SensorRegistry>(m, "SensorRegistry", "Thread-safe per-sensor windows and scoring (the embedded store).")
         .def(py::init<const DetectorConfig&>(), py::arg("config"))
