@@ -210,19 +210,20 @@ SensorState SensorState::deserialize(io::ByteReader& r, const DetectorConfig& co
 
 SensorState SensorState::from_window(const DetectorConfig& config, const double* values, const double* timestamps,
                                      size_t n, uint64_t seen) {
-    return from_checkpoint(config, values, timestamps, n, seen, std::nullopt);
+    return from_checkpoint(config, values, timestamps, n, seen, std::nullopt, 0);
 }
 
 SensorState SensorState::from_checkpoint(const DetectorConfig& config, const double* values, const double* timestamps,
                                          size_t n, uint64_t seen, std::optional<EnsembleState>&& checkpoint,
-                                         bool* exact) {
+                                         uint64_t checkpoint_seen, bool* exact) {
     SensorState s(config);
     const size_t first = n > config.window_size ? n - config.window_size : 0;
     const uint64_t count = n - first;
     const bool ensemble = config.method == Method::ensemble;
     // A checkpoint helps when the window still holds every point after it.
-    const bool resume = ensemble && checkpoint && checkpoint->seen() <= seen && seen - checkpoint->seen() <= count;
-    const uint64_t replayed_from = resume ? n - (seen - checkpoint->seen()) : first;
+    const bool resume = ensemble && checkpoint && checkpoint->seen() <= checkpoint_seen && checkpoint_seen <= seen &&
+                        seen - checkpoint_seen <= count;
+    const uint64_t replayed_from = resume ? n - (seen - checkpoint_seen) : first;
     // The ensemble learns from every point, flagged or not: it is always replayed.
     const bool replay = config.method == Method::ewma || config.method == Method::cusum || ensemble;
     if (resume) s.ensemble_ = std::move(checkpoint);
@@ -251,13 +252,13 @@ void detect_after_window(const DetectorConfig& config, const double* window_valu
                          size_t n, uint64_t seen, const double* values, const double* timestamps, size_t m,
                          const BatchOutput& out) {
     std::optional<EnsembleState> none;
-    detect_after_checkpoint(config, window_values, window_timestamps, n, seen, values, timestamps, m, none, out);
+    detect_after_checkpoint(config, window_values, window_timestamps, n, seen, values, timestamps, m, none, 0, out);
 }
 
 bool detect_after_checkpoint(const DetectorConfig& config, const double* window_values,
                              const double* window_timestamps, size_t n, uint64_t seen, const double* values,
                              const double* timestamps, size_t m, std::optional<EnsembleState>& ensemble,
-                             const BatchOutput& out) {
+                             uint64_t checkpoint_seen, const BatchOutput& out) {
     config.validate();
     for (size_t i = 0; i < m; ++i)
         if (!std::isfinite(values[i]) || !std::isfinite(timestamps[i]))
@@ -270,7 +271,8 @@ bool detect_after_checkpoint(const DetectorConfig& config, const double* window_
                                     ", expected " + std::to_string(config.threshold));
     bool exact = true;
     SensorState state =
-        SensorState::from_checkpoint(config, window_values, window_timestamps, n, seen, std::move(ensemble), &exact);
+        SensorState::from_checkpoint(config, window_values, window_timestamps, n, seen, std::move(ensemble),
+                                     checkpoint_seen, &exact);
     for (size_t i = 0; i < m; ++i) {
         const Detection d = state.update(values[i], timestamps[i]);
         out.is_anomaly[i] = d.is_anomaly;

@@ -207,7 +207,7 @@ TEST(EnsembleCheckpoint, ResumesExactlyFromAnyCheckpointTheWindowCovers) {
             const BatchOutput out{reinterpret_cast<bool*>(flags.data()), scores.data(), dev.data(), exp.data(),
                                   counts.data()};
             const bool exact = detect_after_checkpoint(c, v.data() + seen - n, t.data() + seen - n, n, seen,
-                                                       v.data() + seen, t.data() + seen, m, ckpt, out);
+                                                       v.data() + seen, t.data() + seen, m, ckpt, seen - gap, out);
             EXPECT_TRUE(exact);
             ASSERT_TRUE(ckpt.has_value());
             EXPECT_EQ(ckpt->seen(), seen + m);
@@ -237,7 +237,7 @@ TEST(EnsembleCheckpoint, TooOldOrTooNewCheckpointRebuildsFromTheWindow) {
     for (EnsembleState* s : {&old, &fresh}) {
         std::optional<EnsembleState> ckpt(*s);
         EXPECT_FALSE(detect_after_checkpoint(c, v.data() + seen - n, t.data() + seen - n, n, seen, v.data() + seen,
-                                             t.data() + seen, 1, ckpt, out));
+                                             t.data() + seen, 1, ckpt, s->seen(), out));
         ASSERT_TRUE(ckpt.has_value());
         EXPECT_EQ(ckpt->seen(), n + 1);  // replayed over the window only
     }

@@ -19,7 +19,8 @@ from anomaly_detection.utils.redis_namespaces import AnomalyRedisManager
 
 
 def settings(**kw) -> Settings:
-    base = {"window_size": 50, "min_samples": 5, "redis_retry_interval": 0.05}
+    # These tests are about the store with z-score and friends (the ensemble's are in test_redis_ensemble.py).
+    base = {"detection_method": "zscore", "window_size": 50, "min_samples": 5, "redis_retry_interval": 0.05}
     return Settings(**{**base, **kw})
 
 
@@ -355,15 +356,3 @@ def test_redis_cluster_detector_and_manager(redis_cluster):
     assert manager.purge_namespace() > 0
     assert det.sensors() == []
     client.close()
-
-
-def test_ensemble_with_a_short_window_on_redis_warns(redis_client, caplog):
-    StatisticalAnomalyDetector(
-        settings(detection_method="ensemble", window_size=100), redis_client=redis_client
-    )
-    assert "rebuilt from the window" in caplog.text
-    caplog.clear()
-    StatisticalAnomalyDetector(
-        settings(detection_method="ensemble", window_size=3000), redis_client=redis_client
-    )
-    assert "rebuilt from the window" not in caplog.text
