@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     alerts_stream_maxlen: int = Field(10_000, ge=1)
 
     # --- detection ---
-    detection_method: Method = "zscore"
+    detection_method: Method = "ensemble"
     window_size: int = Field(100, ge=2, le=10_000_000)
     #: No point is flagged before this many points of a sensor were seen.
     min_samples: int = Field(10, ge=2)
