@@ -104,7 +104,8 @@ def ensemble_against_zscore(client, args, rng) -> list[dict]:
     rows, figures, results = [], [], {}
     for method in ("zscore", "ensemble"):
         det = StatisticalAnomalyDetector(
-            Settings(detection_method=method, window_size=args.window, redis_alerts=False), redis_client=client
+            Settings(detection_method=method, window_size=args.window, redis_alerts=False),
+            redis_client=client,
         )
         det.detect_batch(f"warm-{method}", *_series(10, rng))
         single_rate, single_ms = _rate_single(det, f"one-{method}", *single_data)
@@ -124,7 +125,9 @@ def ensemble_against_zscore(client, args, rng) -> list[dict]:
         rows.append([label, f"{e[i]:,.0f}", f"{z[i]:,.0f}", f"{e[i] / z[i]:.2f}x"])
         figures.append({"metric": f"Redis ensemble vs z-score: {label} (window {args.window})", "unit": "points/s",
                         "ours": e[i], "peer": z[i], "peer_name": "z-score on Redis"})  # fmt: skip
-    print(f"\nthe ensemble on Redis (checkpoint beside the window) against z-score, same run, window {args.window}:")
+    print(
+        f"\nthe ensemble on Redis (checkpoint beside the window) against z-score, same run, window {args.window}:"
+    )
     print(table(["call", "ensemble points/s", "z-score points/s", "ratio"], rows))
     for method, r in results.items():
         print(f"{method:>8} single detect: p50 {np.percentile(r[1], 50):.3f} ms, p99 {np.percentile(r[1], 99):.3f} ms; "

@@ -67,12 +67,11 @@ class TrafficGenerator:
     def _backfill(self) -> None:
         """Post ``history`` quiet ticks with past timestamps (no logs: those are counted on arrival)."""
         now = time.time()
-        items = []
+        items: list[dict[str, Any]] = []
         for i in range(self.history):
             stamp = now - (self.history - i) / self.rate
-            for item in self._tick(i / self.rate - self.history / self.rate, None):
-                if item["type"] != "log":
-                    items.append({**item, "timestamp": stamp})
+            tick = self._tick(i / self.rate - self.history / self.rate, None)
+            items.extend({**item, "timestamp": stamp} for item in tick if item["type"] != "log")
         try:
             self.client.send_batch(items)
         except Exception as e:  # noqa: BLE001 - a demo without history still runs

@@ -308,7 +308,9 @@ class RedisStore:
             if state.seen > ckpt_seen:
                 raise ValueError(f"possible corruption: learned {state.seen} points, stored at {ckpt_seen}")
         except ValueError as exc:
-            _log.warning("ensemble checkpoint of %s is unreadable (%s): rebuilding from the window", sensor, exc)
+            _log.warning(
+                "ensemble checkpoint of %s is unreadable (%s): rebuilding from the window", sensor, exc
+            )
             return None
         return state
 
@@ -356,7 +358,13 @@ class RedisStore:
         c = done.cached
         return (
             [self.keys.temp_state(sensor), self.keys.temp_stats(sensor)],
-            [c.epoch, c.position, c.state.to_bytes(), self.settings.temp_data_ttl, "1" if done.force else "0"],
+            [
+                c.epoch,
+                c.position,
+                c.state.to_bytes(),
+                self.settings.temp_data_ttl,
+                "1" if done.force else "0",
+            ],
         )
 
     def _save(self, sensor: str, done: _Checkpointed) -> None:
@@ -425,7 +433,12 @@ class RedisStore:
                     cached = self._states.get(sensor)
                 if cached is not None:
                     self.fallback.registry.restore(
-                        sensor, cached.values, cached.timestamps, cached.position, cached.state, cached.position
+                        sensor,
+                        cached.values,
+                        cached.timestamps,
+                        cached.position,
+                        cached.state,
+                        cached.position,
                     )
             result = self.fallback.detect_batch(sensor, values, timestamps)
             self._pending.append((sensor, values.copy(), timestamps.copy()))
