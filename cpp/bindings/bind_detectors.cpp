@@ -46,31 +46,6 @@ py::tuple detect_batch(SensorRegistry& reg, const std::string& sensor, const Dou
     return py::make_tuple(is_anomaly, scores, deviations, expected, window_counts);
 }
 
-py::tuple detect_after_window_py(const DetectorConfig& config, const DoubleArray& window_values,
-                                 const DoubleArray& window_timestamps, uint64_t seen, const DoubleArray& values,
-                                 const DoubleArray& timestamps) {
-    if (window_values.ndim() != 1 || window_timestamps.ndim() != 1 ||
-        window_values.shape(0) != window_timestamps.shape(0))
-        throw std::invalid_argument("window: expected 1-D values and timestamps of one length");
-    if (values.ndim() != 1 || timestamps.ndim() != 1 || values.shape(0) != timestamps.shape(0))
-        throw std::invalid_argument("values, timestamps: expected 1-D arrays of one length");
-    const auto n = static_cast<size_t>(window_values.shape(0));
-    const auto m = static_cast<size_t>(values.shape(0));
-    py::array_t<bool> is_anomaly(static_cast<py::ssize_t>(m));
-    py::array_t<double> scores(static_cast<py::ssize_t>(m)), deviations(static_cast<py::ssize_t>(m)),
-        expected(static_cast<py::ssize_t>(m));
-    py::array_t<uint64_t> window_counts(static_cast<py::ssize_t>(m));
-    const BatchOutput out{is_anomaly.mutable_data(), scores.mutable_data(), deviations.mutable_data(),
-                          expected.mutable_data(), window_counts.mutable_data()};
-    const double *wv = window_values.data(), *wt = window_timestamps.data(), *v = values.data(),
-                 *t = timestamps.data();
-    {
-        py::gil_scoped_release release;
-        detect_after_window(config, wv, wt, n, seen, v, t, m, out);
-    }
-    return py::make_tuple(is_anomaly, scores, deviations, expected, window_counts);
-}
-
 py::tuple detect_after_checkpoint_py(const DetectorConfig& config, const DoubleArray& window_values,
                                      const DoubleArray& window_timestamps, uint64_t seen, const DoubleArray& values,
                                      const DoubleArray& timestamps, EnsembleState* checkpoint,
@@ -116,6 +91,14 @@ py::tuple detect_after_checkpoint_py(const DetectorConfig& config, const DoubleA
         }
     }
     return py::make_tuple(is_anomaly, scores, deviations, expected, window_counts, state, exact);
+}
+
+py::tuple detect_after_window_py(const DetectorConfig& config, const DoubleArray& window_values,
+                                 const DoubleArray& window_timestamps, uint64_t seen, const DoubleArray& values,
+                                 const DoubleArray& timestamps) {
+    const py::tuple all = detect_after_checkpoint_py(config, window_values, window_timestamps, seen, values,
+                                                     timestamps, nullptr, std::nullopt);
+    return py::make_tuple(all[0], all[1], all[2], all[3], all[4]);
 }
 
 }  // namespace

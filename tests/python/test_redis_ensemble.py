@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 import time
 
 import numpy as np
 import pytest
-from servers import RedisServer
+from servers import RedisServer, run_processes
 
 from anomaly_detection import Settings, StatisticalAnomalyDetector, _core
 from anomaly_detection.evaluation.nab import NabCorpus
@@ -135,15 +134,7 @@ def _worker(port: int, proc: int, nproc: int, out) -> None:
 
 @pytest.mark.parametrize("nproc", [2, 4])
 def test_processes_sharing_a_sensor_get_the_scores_of_one_process(redis_server, redis_client, nproc):
-    ctx = multiprocessing.get_context("spawn")
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(redis_server.port, p, nproc, out)) for p in range(nproc)]
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=300) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
+    results = run_processes(_worker, [(redis_server.port, p, nproc) for p in range(nproc)])
     # Rebuild the one stream Redis saw, in its order, and score it in one process.
     total = nproc * 900
     values, stamps, shared_scores = np.zeros(total), np.zeros(total), np.full(total, np.nan)

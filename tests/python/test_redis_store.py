@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import multiprocessing
 import time
 
 import numpy as np
 import pytest
-from servers import RedisServer
+from servers import RedisServer, run_processes
 
 from anomaly_detection import Settings, StatisticalAnomalyDetector, StoreUnavailableError
 from anomaly_detection.utils.redis_cli import redis_client_from_settings
@@ -128,15 +127,7 @@ def _worker(port: int, proc: int, n: int, window: int, out) -> None:
 
 def test_four_processes_on_one_sensor_lose_no_update(redis_server, redis_client):
     window, n = 300, 10_000
-    ctx = multiprocessing.get_context("spawn")
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(redis_server.port, p, n, window, out)) for p in range(4)]
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=300) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
+    results = run_processes(_worker, [(redis_server.port, p, n, window) for p in range(4)])
     assert sorted(r[0] for r in results) == [0, 1, 2, 3]
     assert all(r[1] == n for r in results)  # every point was scored
     det = StatisticalAnomalyDetector(settings(window_size=window), redis_client=redis_client)

@@ -48,22 +48,29 @@ __all__ = ["RedisStore"]
 
 _log = logging.getLogger(__name__)
 
-# KEYS[1] window list, KEYS[2] counters hash.
-# ARGV[1] window size, ARGV[2] TTL (s), ARGV[3] number of points, ARGV[4..] the last
-# min(n, window size) points as JSON. Returns {seen before, window before}.
-_APPEND = """
-local w = tonumber(ARGV[1])
-local before = redis.call('LRANGE', KEYS[1], -w, -1)
-local seen = tonumber(redis.call('HGET', KEYS[2], 'seen') or '0')
-for i = 4, #ARGV, 1000 do
+# The append itself, shared by both scripts; {first} is the ARGV index of the first point.
+_PUSH_POINTS = """
+for i = {first}, #ARGV, 1000 do
   redis.call('RPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
 redis.call('LTRIM', KEYS[1], -w, -1)
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('HINCRBY', KEYS[2], 'seen', ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
-return {seen, before}
 """
+
+# KEYS[1] window list, KEYS[2] counters hash.
+# ARGV[1] window size, ARGV[2] TTL (s), ARGV[3] number of points, ARGV[4..] the last
+# min(n, window size) points as JSON. Returns {seen before, window before}.
+_APPEND = (
+    """
+local w = tonumber(ARGV[1])
+local before = redis.call('LRANGE', KEYS[1], -w, -1)
+local seen = tonumber(redis.call('HGET', KEYS[2], 'seen') or '0')
+"""
+    + _PUSH_POINTS.replace("{first}", "4")
+    + "return {seen, before}\n"
+)
 
 # The ensemble's append: the same, plus the checkpoint hash. KEYS[3] checkpoint
 # (hash: seen, blob). ARGV[4] the epoch and ARGV[5] the point count of the state the
@@ -72,7 +79,8 @@ return {seen, before}
 # same name: a new epoch drops the old checkpoint and makes caches stale.
 # Returns {seen before, window before, epoch, checkpoint's seen or -1, its bytes
 # when newer than the caller's state, else nil}.
-_APPEND_ENSEMBLE = """
+_APPEND_ENSEMBLE = (
+    """
 local w = tonumber(ARGV[1])
 local before = redis.call('LRANGE', KEYS[1], -w, -1)
 local meta = redis.call('HMGET', KEYS[2], 'seen', 'epoch')
@@ -84,13 +92,9 @@ if not epoch then
   redis.call('HSET', KEYS[2], 'epoch', epoch)
   redis.call('DEL', KEYS[3])
 end
-for i = 6, #ARGV, 1000 do
-  redis.call('RPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
-end
-redis.call('LTRIM', KEYS[1], -w, -1)
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-redis.call('HINCRBY', KEYS[2], 'seen', ARGV[3])
-redis.call('EXPIRE', KEYS[2], ARGV[2])
+"""
+    + _PUSH_POINTS.replace("{first}", "6")
+    + """
 local ckpt = tonumber(redis.call('HGET', KEYS[3], 'seen') or '-1') or -1
 local blob = false
 if ckpt >= 0 then
@@ -101,6 +105,7 @@ if ckpt >= 0 then
 end
 return {seen, before, epoch, ckpt, blob}
 """
+)
 
 # Compare-and-set of a checkpoint. KEYS[1] checkpoint, KEYS[2] counters; ARGV[1]
 # epoch, ARGV[2] seen, ARGV[3] bytes, ARGV[4] TTL, ARGV[5] '1' to replace a corrupt
@@ -367,48 +372,53 @@ class RedisStore:
             ],
         )
 
-    def _save(self, sensor: str, done: _Checkpointed) -> None:
+    def _append_steps(self, sensor: str, values: np.ndarray, timestamps: np.ndarray):
+        """One append (and, for the ensemble, the checkpoint's upkeep), as the script calls
+        it yields to a sync or async driver; returns the scores."""
+        cached = self._take_state(sensor)
+        try:
+            reply = yield self._script, self._call_args(sensor, values, timestamps, cached)
+        except BaseException:
+            self._keep_state(sensor, cached)
+            raise
+        if not self.ensemble:
+            return self._score(reply, values, timestamps)
+        result, done = self._score_ensemble(sensor, reply, values, timestamps, cached)
         if done.save:
             try:
-                self._save_script(*self._save_args(sensor, done))
-            except self._down as exc:  # the next call saves it; the point itself is stored
+                yield self._save_script, self._save_args(sensor, done)
+            except self._down as exc:  # the next call saves it; the points themselves are stored
                 _log.warning("could not save the ensemble checkpoint of %s: %s", sensor, exc)
         self._keep_state(sensor, done.cached)
-
-    async def _asave(self, sensor: str, done: _Checkpointed) -> None:
-        if done.save:
-            try:
-                await self._save_script(*self._save_args(sensor, done))
-            except self._down as exc:
-                _log.warning("could not save the ensemble checkpoint of %s: %s", sensor, exc)
-        self._keep_state(sensor, done.cached)
+        return result
 
     def _append_sync(self, sensor: str, values: np.ndarray, timestamps: np.ndarray):
-        """One append (and, for the ensemble, the checkpoint's upkeep); the scores."""
-        cached = self._take_state(sensor)
+        steps = self._append_steps(sensor, values, timestamps)
         try:
-            reply = self._script(*self._call_args(sensor, values, timestamps, cached))
-        except BaseException:
-            self._keep_state(sensor, cached)
-            raise
-        if not self.ensemble:
-            return self._score(reply, values, timestamps)
-        result, done = self._score_ensemble(sensor, reply, values, timestamps, cached)
-        self._save(sensor, done)
-        return result
+            script, args = next(steps)
+            while True:
+                try:
+                    reply = script(*args)
+                except BaseException as exc:  # noqa: BLE001, PERF203 - the steps re-raise what they do not handle
+                    script, args = steps.throw(exc)
+                else:
+                    script, args = steps.send(reply)
+        except StopIteration as stop:
+            return stop.value
 
     async def _append_async(self, sensor: str, values: np.ndarray, timestamps: np.ndarray):
-        cached = self._take_state(sensor)
+        steps = self._append_steps(sensor, values, timestamps)
         try:
-            reply = await self._script(*self._call_args(sensor, values, timestamps, cached))
-        except BaseException:
-            self._keep_state(sensor, cached)
-            raise
-        if not self.ensemble:
-            return self._score(reply, values, timestamps)
-        result, done = self._score_ensemble(sensor, reply, values, timestamps, cached)
-        await self._asave(sensor, done)
-        return result
+            script, args = next(steps)
+            while True:
+                try:
+                    reply = await script(*args)
+                except BaseException as exc:  # noqa: BLE001, PERF203 - the steps re-raise what they do not handle
+                    script, args = steps.throw(exc)
+                else:
+                    script, args = steps.send(reply)
+        except StopIteration as stop:
+            return stop.value
 
     def _degrade(self, exc: BaseException) -> None:
         if self.settings.fallback_policy == "strict":
