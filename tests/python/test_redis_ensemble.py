@@ -286,3 +286,18 @@ def test_fallback_goes_on_from_the_last_state_and_writes_back():
         assert 101 - 50 <= seen <= 101  # the checkpoint followed the write-back
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("method", ["ensemble", "zscore"])
+def test_non_finite_input_raises_and_changes_nothing_in_redis(redis_client, series, method):
+    values, stamps = series
+    det = StatisticalAnomalyDetector(settings(detection_method=method), redis_client=redis_client)
+    det.detect_batch("s", values[:120], stamps[:120])
+    before = {k: redis_client.dump(k) for k in AnomalyRedisKeys().sensor_keys("s")}
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="finite"):
+            det.detect("s", bad, timestamp=1.0)
+        with pytest.raises(ValueError, match="finite"):
+            det.store.detect_batch("s", np.array([1.0, bad]), np.array([1.0, 2.0]))
+    assert {k: redis_client.dump(k) for k in before} == before
+    assert det.stats("s")["points_seen"] == 120

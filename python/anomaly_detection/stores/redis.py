@@ -467,7 +467,7 @@ class RedisStore:
 
     def detect_batch(self, sensor: str, values: np.ndarray, timestamps: np.ndarray):
         self._require_sync()
-        self.keys.sensor_part(sensor)  # a bad name raises before anything is stored
+        _check_input(self.keys, sensor, values, timestamps)
         if self._degraded and not self._try_recover():
             return self._detect_in_fallback(sensor, values, timestamps)
         try:
@@ -525,7 +525,7 @@ class RedisStore:
     async def adetect_batch(self, sensor: str, values: np.ndarray, timestamps: np.ndarray):
         if not self.is_async:
             return self.detect_batch(sensor, values, timestamps)
-        self.keys.sensor_part(sensor)
+        _check_input(self.keys, sensor, values, timestamps)
         if self._degraded and not await self._atry_recover():
             return self._detect_in_fallback(sensor, values, timestamps)
         try:
@@ -618,6 +618,17 @@ class RedisStore:
             "buffered_points": self._pending_points,
             "cluster": self.is_cluster,
         }
+
+
+def _check_input(keys: AnomalyRedisKeys, sensor: str, values: np.ndarray, timestamps: np.ndarray) -> None:
+    """Bad input raises before anything is appended: Redis keeps only what was scored."""
+    keys.sensor_part(sensor)
+    finite = np.isfinite(values)
+    if not finite.all():
+        i = int(np.argmin(finite))
+        raise ValueError(f"values[{i}]: expected a finite number, got {values[i]}")
+    if not np.isfinite(timestamps).all():
+        raise ValueError("timestamps: expected finite numbers")
 
 
 def _single(value: float, timestamp: float, out: tuple) -> tuple:
