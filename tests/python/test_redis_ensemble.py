@@ -98,7 +98,7 @@ def test_a_restarted_client_continues_exactly(redis_client, series, reference):
     assert_same(rest.scores, rest.is_anomaly, reference, 1400)
 
 
-def _worker(port: int, proc: int, nproc: int, out) -> None:
+def _worker(port: int, proc: int, max_batch: int, out) -> None:
     import redis
 
     from anomaly_detection import StatisticalAnomalyDetector
@@ -120,7 +120,7 @@ def _worker(port: int, proc: int, nproc: int, out) -> None:
     stamps = 1e9 + proc * 1e6 + np.arange(900) * 300.0
     calls, i = [], 0
     while i < len(values):
-        m = int(rng.integers(1, 6)) if rng.random() < 0.3 else 1
+        m = int(rng.integers(1, max_batch + 1)) if rng.random() < 0.3 else 1
         chunk = slice(i, min(len(values), i + m))
         if m == 1:
             r = det.detect("shared", float(values[i]), timestamp=float(stamps[i]))
@@ -132,9 +132,13 @@ def _worker(port: int, proc: int, nproc: int, out) -> None:
     out.put((proc, calls))
 
 
-@pytest.mark.parametrize("nproc", [2, 4])
-def test_processes_sharing_a_sensor_get_the_scores_of_one_process(redis_server, redis_client, nproc):
-    results = run_processes(_worker, [(redis_server.port, p, nproc) for p in range(nproc)])
+@pytest.mark.parametrize(("nproc", "max_batch"), [(2, 5), (4, 5), (2, 100)])
+def test_processes_sharing_a_sensor_get_the_scores_of_one_process(
+    redis_server, redis_client, nproc, max_batch
+):
+    # Batches up to the window (100) make the window miss the stored checkpoint now and then:
+    # the caller then waits for the one the previous appender is saving.
+    results = run_processes(_worker, [(redis_server.port, p, max_batch) for p in range(nproc)])
     # Rebuild the one stream Redis saw, in its order, and score it in one process.
     total = nproc * 900
     values, stamps, shared_scores = np.zeros(total), np.zeros(total), np.full(total, np.nan)

@@ -28,6 +28,7 @@ every ``window_size // 2`` points, so most calls stay one round trip.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -107,20 +108,48 @@ return {seen, before, epoch, ckpt, blob}
 """
 )
 
-# Compare-and-set of a checkpoint. KEYS[1] checkpoint, KEYS[2] counters; ARGV[1]
-# epoch, ARGV[2] seen, ARGV[3] bytes, ARGV[4] TTL, ARGV[5] '1' to replace a corrupt
-# one whatever its seen. Writes only for the same epoch and a newer state: any two
-# processes writing at one count write the same bytes. Returns 1 if written.
+# Compare-and-set of a checkpoint. KEYS[1] checkpoint, KEYS[2] counters, KEYS[3] the
+# parking place; ARGV[1] epoch, ARGV[2] seen, ARGV[3] bytes, ARGV[4] TTL, ARGV[5] '1' to
+# replace a corrupt one whatever its seen. Writes only for the same epoch and a newer
+# state: any two processes writing at one count write the same bytes. Returns 1 if
+# written. One that lost to a newer checkpoint is parked for 2 s: a process whose
+# window starts right after it may be waiting for exactly that one.
 _SAVE_CHECKPOINT = """
 if redis.call('HGET', KEYS[2], 'epoch') ~= ARGV[1] then return 0 end
 local current = tonumber(redis.call('HGET', KEYS[1], 'seen') or '-1') or -1
-if ARGV[5] ~= '1' and current >= tonumber(ARGV[2]) then return 0 end
-redis.call('HSET', KEYS[1], 'seen', ARGV[2], 'blob', ARGV[3])
+if ARGV[5] ~= '1' and current >= tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[3], 'seen', ARGV[2], 'blob', ARGV[3], 'epoch', ARGV[1])
+  redis.call('PEXPIRE', KEYS[3], 2000)
+  return 0
+end
+redis.call('HSET', KEYS[1], 'seen', ARGV[2], 'blob', ARGV[3], 'epoch', ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 return 1
 """
 
+# A checkpoint in [ARGV[2], ARGV[3]] of epoch ARGV[1], from KEYS[1] (the checkpoint) or
+# KEYS[2] (the parked one); returns {seen, blob} or {-1}.
+_FIND_CHECKPOINT = """
+for _, key in ipairs(KEYS) do
+  local c = redis.call('HMGET', key, 'seen', 'blob', 'epoch')
+  local at = tonumber(c[1] or '-1') or -1
+  if c[3] == ARGV[1] and c[2] and at >= tonumber(ARGV[2]) and at <= tonumber(ARGV[3]) then
+    return {at, c[2]}
+  end
+end
+return {-1}
+"""
+
 _EMPTY = np.empty(0, dtype=np.float64)
+# Pauses (s) while waiting for a checkpoint another process is saving: about 0.5 s in
+# all, the longest a busy machine was seen to keep that process from it. Only paid in
+# full when that process died between its append and its save.
+_CHECKPOINT_WAITS = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256)
+_SLEEP = object()  # a step that asks the driver to sleep
+
+
+def _text(raw: Any) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
 class _Cached(NamedTuple):
@@ -246,6 +275,7 @@ class RedisStore:
         self.ensemble = settings.detection_method == "ensemble"
         self._script = client.register_script(_APPEND_ENSEMBLE if self.ensemble else _APPEND)
         self._save_script = client.register_script(_SAVE_CHECKPOINT)
+        self._find_script = client.register_script(_FIND_CHECKPOINT)
         # Per-process ensemble states (LRU): a call only needs the checkpoint's bytes
         # when another process got further; a miss costs one transfer, never a result.
         self._states: OrderedDict[str, _Cached] = OrderedDict()
@@ -319,12 +349,33 @@ class RedisStore:
             return None
         return state
 
+    def _awaited_checkpoint(self, sensor: str, epoch: str, seen: int, count: int):
+        """Steps: poll briefly for a checkpoint in [seen - count, seen]; (state, position) or None.
+
+        When the window does not reach back to any checkpoint, the process whose append
+        ended where ours began is saving one at exactly ``seen`` (its gap was larger than
+        half a window too); it lands within milliseconds, as the checkpoint or, when a
+        newer one overtook it, parked beside it. Waiting keeps concurrent batches exact;
+        if that process died, the ensemble is rebuilt after the last pause."""
+        keys = [self.keys.temp_state(sensor), self.keys.temp_state_parked(sensor)]
+        for delay in _CHECKPOINT_WAITS:
+            try:
+                yield _SLEEP, (delay,)
+                found = yield self._find_script, (keys, [epoch, seen - count, seen])
+            except self._down:  # our points are stored: never fail the call now
+                return None
+            if int(found[0]) >= 0:
+                restored = self._restored(sensor, found[1], int(found[0]))
+                return None if restored is None else (restored, int(found[0]))
+        return None
+
     def _score_ensemble(
         self, sensor: str, reply: Any, values: np.ndarray, timestamps: np.ndarray, cached: _Cached | None
-    ) -> tuple[tuple, _Checkpointed]:
+    ):
+        """Steps (see _append_steps); returns (the scores, what to cache and save)."""
         seen, entries, epoch, ckpt_seen, blob = reply
         seen, ckpt_seen = int(seen), int(ckpt_seen)
-        epoch = epoch.decode() if isinstance(epoch, bytes) else str(epoch)
+        epoch = _text(epoch)
         state, position = None, 0
         if cached is not None and cached.epoch == epoch and cached.position <= seen:
             state, position = cached.state, cached.position
@@ -335,6 +386,11 @@ class RedisStore:
             if restored is not None and ckpt_seen <= seen and (state is None or ckpt_seen > position):
                 state, position = restored, ckpt_seen
         window_values, window_stamps = decode_points(entries)
+        count = min(len(window_values), self.settings.window_size)
+        if seen > count and (state is None or seen - position > count):
+            found = yield from self._awaited_checkpoint(sensor, epoch, seen, count)
+            if found is not None:
+                state, position = found
         *result, state, exact = _core.detect_after_checkpoint(
             self.config, window_values, window_stamps, seen, values, timestamps, state, position
         )
@@ -362,7 +418,7 @@ class RedisStore:
     def _save_args(self, sensor: str, done: _Checkpointed) -> tuple[list, list]:
         c = done.cached
         return (
-            [self.keys.temp_state(sensor), self.keys.temp_stats(sensor)],
+            [self.keys.temp_state(sensor), self.keys.temp_stats(sensor), self.keys.temp_state_parked(sensor)],
             [
                 c.epoch,
                 c.position,
@@ -383,7 +439,7 @@ class RedisStore:
             raise
         if not self.ensemble:
             return self._score(reply, values, timestamps)
-        result, done = self._score_ensemble(sensor, reply, values, timestamps, cached)
+        result, done = yield from self._score_ensemble(sensor, reply, values, timestamps, cached)
         if done.save:
             try:
                 yield self._save_script, self._save_args(sensor, done)
@@ -398,7 +454,7 @@ class RedisStore:
             script, args = next(steps)
             while True:
                 try:
-                    reply = script(*args)
+                    reply = time.sleep(*args) if script is _SLEEP else script(*args)
                 except BaseException as exc:  # noqa: BLE001, PERF203 - the steps re-raise what they do not handle
                     script, args = steps.throw(exc)
                 else:
@@ -412,7 +468,7 @@ class RedisStore:
             script, args = next(steps)
             while True:
                 try:
-                    reply = await script(*args)
+                    reply = await (asyncio.sleep(*args) if script is _SLEEP else script(*args))
                 except BaseException as exc:  # noqa: BLE001, PERF203 - the steps re-raise what they do not handle
                     script, args = steps.throw(exc)
                 else:

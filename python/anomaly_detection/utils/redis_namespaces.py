@@ -115,6 +115,7 @@ class AnomalyRedisKeys:
         "temp_data": "temp:data:{0}:queue",
         "temp_stats": "temp:data:{0}:stats",
         "temp_state": "temp:data:{0}:state",
+        "temp_state_parked": "temp:data:{0}:state:parked",
         "processing_queue": "queue:processing:{0}",
         "analysis_result": "results:analysis:{0}",
         "cache": "cache:{0}:{1}",
@@ -161,9 +162,14 @@ class AnomalyRedisKeys:
         """``anomaly:temp:data:{sensor}:state``: the ensemble's checkpoint (hash: seen, blob)."""
         return self._key("temp_state", self.sensor_part(sensor))
 
-    def sensor_keys(self, sensor: str) -> tuple[str, str, str]:
-        """Every key of one sensor: window, counters, checkpoint."""
-        return self.temp_data(sensor), self.temp_stats(sensor), self.temp_state(sensor)
+    def temp_state_parked(self, sensor: str) -> str:
+        """``anomaly:temp:data:{sensor}:state:parked``: a checkpoint that lost to a newer one, kept 2 s."""
+        return self._key("temp_state_parked", self.sensor_part(sensor))
+
+    def sensor_keys(self, sensor: str) -> tuple[str, ...]:
+        """Every key of one sensor: window, counters, checkpoint, parked checkpoint."""
+        return (self.temp_data(sensor), self.temp_stats(sensor), self.temp_state(sensor),
+                self.temp_state_parked(sensor))  # fmt: skip
 
     def processing_queue(self, batch_id: str) -> str:
         """``anomaly:queue:processing:{batch_id}``."""
