@@ -262,3 +262,24 @@ TEST(EnsembleCheckpoint, CorruptBytesThrowInvalidArgument) {
     EXPECT_THROW(EnsembleState::from_bytes(io::seal(io::Family::sensor_registry, 1, payload), 0.5),
                  std::invalid_argument);
 }
+
+TEST(EnsembleCheckpoint, RegistryRestoreContinuesFromTheCheckpoint) {
+    const DetectorConfig c = ensemble_config();
+    const auto v = daily_series(900, 11);
+    SensorRegistry whole(c);
+    const auto expected = run(whole, v);
+    EnsembleState s(c.threshold);
+    for (size_t i = 0; i < 700; ++i) s.update(v[i], 300.0 * static_cast<double>(i));
+    std::vector<double> t(v.size());
+    for (size_t i = 0; i < v.size(); ++i) t[i] = 300.0 * static_cast<double>(i);
+    const size_t n = c.window_size;
+    SensorRegistry fallback(c);
+    fallback.restore("s", v.data() + 700 - n, t.data() + 700 - n, n, 700, &s, 700);
+    for (size_t i = 700; i < v.size(); ++i) {
+        const Detection d = fallback.detect("s", v[i], t[i]);
+        EXPECT_EQ(d.score, expected[i].score) << i;
+        EXPECT_EQ(d.is_anomaly, expected[i].is_anomaly);
+    }
+    EXPECT_EQ(s.seen(), 700u);  // the checkpoint was copied, not used up
+    EXPECT_THROW(fallback.restore("bad:name", v.data(), t.data(), 1, 1, nullptr, 0), std::invalid_argument);
+}
