@@ -46,9 +46,10 @@ py::tuple detect_batch(SensorRegistry& reg, const std::string& sensor, const Dou
     return py::make_tuple(is_anomaly, scores, deviations, expected, window_counts);
 }
 
-py::tuple detect_after_window_py(const DetectorConfig& config, const DoubleArray& window_values,
-                                 const DoubleArray& window_timestamps, uint64_t seen, const DoubleArray& values,
-                                 const DoubleArray& timestamps) {
+py::tuple detect_after_checkpoint_py(const DetectorConfig& config, const DoubleArray& window_values,
+                                     const DoubleArray& window_timestamps, uint64_t seen, const DoubleArray& values,
+                                     const DoubleArray& timestamps, EnsembleState* checkpoint,
+                                     std::optional<uint64_t> checkpoint_seen) {
     if (window_values.ndim() != 1 || window_timestamps.ndim() != 1 ||
         window_values.shape(0) != window_timestamps.shape(0))
         throw std::invalid_argument("window: expected 1-D values and timestamps of one length");
@@ -64,11 +65,40 @@ py::tuple detect_after_window_py(const DetectorConfig& config, const DoubleArray
                           expected.mutable_data(), window_counts.mutable_data()};
     const double *wv = window_values.data(), *wt = window_timestamps.data(), *v = values.data(),
                  *t = timestamps.data();
+    // The checkpoint is moved in and the state after the points moved back into the
+    // same Python object: no copy of its ~100 KB. The caller must not share that
+    // object between threads during the call (the store takes it out of its cache).
+    const uint64_t at = checkpoint_seen.value_or(checkpoint ? checkpoint->seen() : 0);
+    std::optional<EnsembleState> ensemble;
+    if (checkpoint) ensemble.emplace(std::move(*checkpoint));
+    bool exact = false;
     {
         py::gil_scoped_release release;
-        detect_after_window(config, wv, wt, n, seen, v, t, m, out);
+        try {
+            exact = detect_after_checkpoint(config, wv, wt, n, seen, v, t, m, ensemble, at, out);
+        } catch (...) {
+            if (checkpoint) *checkpoint = std::move(*ensemble);  // unchanged: inputs are validated first
+            throw;
+        }
     }
-    return py::make_tuple(is_anomaly, scores, deviations, expected, window_counts);
+    py::object state = py::none();
+    if (ensemble) {
+        if (checkpoint) {
+            *checkpoint = std::move(*ensemble);
+            state = py::cast(checkpoint, py::return_value_policy::reference);
+        } else {
+            state = py::cast(std::move(*ensemble));
+        }
+    }
+    return py::make_tuple(is_anomaly, scores, deviations, expected, window_counts, state, exact);
+}
+
+py::tuple detect_after_window_py(const DetectorConfig& config, const DoubleArray& window_values,
+                                 const DoubleArray& window_timestamps, uint64_t seen, const DoubleArray& values,
+                                 const DoubleArray& timestamps) {
+    const py::tuple all = detect_after_checkpoint_py(config, window_values, window_timestamps, seen, values,
+                                                     timestamps, nullptr, std::nullopt);
+    return py::make_tuple(all[0], all[1], all[2], all[3], all[4]);
 }
 
 }  // namespace
@@ -103,6 +133,32 @@ void bind_detectors(py::module_& m) {
           "Score points that follow a window given as arrays (the shared-store path); returns "
           "(is_anomaly, scores, deviations, expected, window_counts).");
 
+    py::class_<EnsembleState>(m, "EnsembleState",
+                              "The ensemble's state for one sensor: a checkpoint a shared store keeps beside the window.")
+        .def(py::init<double>(), py::arg("threshold"), "A new state (nothing seen) alarming at `threshold` in (0, 1].")
+        .def_property_readonly("seen", &EnsembleState::seen, "Points the state has learned from.")
+        .def_property_readonly("threshold", &EnsembleState::threshold, "The alarm level in (0, 1].")
+        .def("to_bytes", [](const EnsembleState& s) { return py::bytes(s.to_bytes()); },
+             "Versioned, checksummed bytes of the state.")
+        .def_static(
+            "from_bytes",
+            [](const py::bytes& b, double threshold) {
+                std::string_view data = b;
+                return EnsembleState::from_bytes(data, threshold);
+            },
+            py::arg("data"), py::arg("threshold"), "Restore a state; raises ValueError on corrupt bytes.");
+
+    m.def("detect_after_checkpoint", &detect_after_checkpoint_py, py::arg("config"), py::arg("window_values"),
+          py::arg("window_timestamps"), py::arg("seen"), py::arg("values"), py::arg("timestamps"),
+          py::arg("checkpoint") = py::none(), py::arg("checkpoint_seen") = py::none(),
+          "As detect_after_window, but the ensemble continues from `checkpoint`, its state after the first "
+          "`checkpoint_seen` <= seen points of the stream (default: checkpoint.seen), replaying only the window's "
+          "last seen - checkpoint_seen points; "
+          "without a usable checkpoint it is rebuilt from the window. The checkpoint object is advanced in place. "
+          "Returns (is_anomaly, scores, deviations, expected, window_counts, state, exact): `state` is the "
+          "ensemble's state after the points (None for other methods), `exact` whether the scores equal those of "
+          "one process that saw every point.");
+
     py::class_<SensorRegistry>(m, "SensorRegistry", "Thread-safe per-sensor windows and scoring (the embedded store).")
         .def(py::init<const DetectorConfig&>(), py::arg("config"))
         .def_property_readonly("config", &SensorRegistry::config)
@@ -115,6 +171,19 @@ void bind_detectors(py::module_& m) {
             "Score one point; returns (value, timestamp, is_anomaly, score, deviation, expected, window_count).")
         .def("detect_batch", &detect_batch, py::arg("sensor"), py::arg("values"), py::arg("timestamps"),
              "Score points in order (releases the GIL); returns (is_anomaly, scores, deviations, expected, window_counts).")
+        .def(
+            "restore",
+            [](SensorRegistry& reg, const std::string& sensor, const DoubleArray& values, const DoubleArray& timestamps,
+               uint64_t seen, const EnsembleState* checkpoint, std::optional<uint64_t> checkpoint_seen) {
+                if (values.ndim() != 1 || timestamps.ndim() != 1 || values.shape(0) != timestamps.shape(0))
+                    throw std::invalid_argument("values, timestamps: expected 1-D arrays of one length");
+                reg.restore(sensor, values.data(), timestamps.data(), static_cast<size_t>(values.shape(0)), seen,
+                            checkpoint, checkpoint_seen.value_or(checkpoint ? checkpoint->seen() : 0));
+            },
+            py::arg("sensor"), py::arg("values"), py::arg("timestamps"), py::arg("seen"),
+            py::arg("checkpoint") = py::none(), py::arg("checkpoint_seen") = py::none(),
+            "Replace a sensor by the state a shared store describes: its window, point count and (ensemble) a "
+            "checkpoint at `checkpoint_seen` (default: checkpoint.seen), which is copied.")
         .def(
             "window",
             [](const SensorRegistry& reg, const std::string& sensor) -> py::object {

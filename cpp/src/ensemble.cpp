@@ -9,6 +9,7 @@ namespace anomaly_detection {
 
 namespace {
 using P = EnsembleParams;
+constexpr uint16_t kCheckpointVersion = 1;
 constexpr double kInvSqrt2 = 0.70710678118654752440;
 constexpr double kSecondsPerDay = 86400.0;
 enum Feature : size_t { f_value = 0, f_diff = 1, f_season = 2, f_spatial = 3, f_markov = 4 };
@@ -329,12 +330,22 @@ void EnsembleState::serialize(io::ByteWriter& w) const {
     w.put<double>(bin_origin_);
     w.put<uint8_t>(has_prev_bin_ ? 1 : 0);
     w.put<int64_t>(prev_bin_);
+    // Sorted: equal states give equal bytes, whatever the hash tables' history
+    // (a restored checkpoint and the process that wrote it must agree byte for byte).
+    std::vector<int64_t> froms;
+    froms.reserve(transitions_.size());
+    for (const auto& kv : transitions_) froms.push_back(kv.first);
+    std::sort(froms.begin(), froms.end());
     w.put<uint64_t>(transitions_.size());
-    for (const auto& [from, ctx] : transitions_) {
+    std::vector<std::pair<int64_t, uint64_t>> next;
+    for (const int64_t from : froms) {
+        const Context& ctx = transitions_.at(from);
+        next.assign(ctx.next.begin(), ctx.next.end());
+        std::sort(next.begin(), next.end());
         w.put<int64_t>(from);
         w.put<uint64_t>(ctx.total);
-        w.put<uint64_t>(ctx.next.size());
-        for (const auto& [to, count] : ctx.next) {
+        w.put<uint64_t>(next.size());
+        for (const auto& [to, count] : next) {
             w.put<int64_t>(to);
             w.put<uint64_t>(count);
         }
@@ -414,6 +425,21 @@ EnsembleState EnsembleState::deserialize(io::ByteReader& r, double threshold) {
     s.recent_.deserialize(r, "ensemble recent scores");
     s.hold_ = r.get<uint64_t>("ensemble hold");
     if (s.hold_ > P::kHold) io::corruption("ensemble hold: out of range");
+    return s;
+}
+
+std::string EnsembleState::to_bytes() const {
+    io::ByteWriter w;
+    serialize(w);
+    return io::seal(io::Family::ensemble_checkpoint, kCheckpointVersion, w.str());
+}
+
+EnsembleState EnsembleState::from_bytes(std::string_view bytes, double threshold) {
+    if (!(threshold > 0.0 && threshold <= 1.0))
+        throw std::invalid_argument("threshold: expected a score in (0, 1], got " + std::to_string(threshold));
+    io::ByteReader r(io::unseal(bytes, io::Family::ensemble_checkpoint, kCheckpointVersion));
+    EnsembleState s = deserialize(r, threshold);
+    r.expect_end("ensemble checkpoint");
     return s;
 }
 

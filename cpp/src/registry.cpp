@@ -63,6 +63,22 @@ void SensorRegistry::detect_batch(const std::string& sensor, const double* value
     }
 }
 
+void SensorRegistry::restore(const std::string& sensor, const double* values, const double* timestamps, size_t n,
+                             uint64_t seen, const EnsembleState* checkpoint, uint64_t checkpoint_seen) {
+    check_sensor_name(sensor);
+    if (checkpoint && checkpoint->threshold() != config_.threshold)
+        throw std::invalid_argument("checkpoint: made for another threshold");
+    std::optional<EnsembleState> ensemble;
+    if (checkpoint) ensemble.emplace(*checkpoint);
+    auto e = std::make_shared<Entry>(SensorState::from_checkpoint(config_, values, timestamps, n, seen, std::move(ensemble), checkpoint_seen));
+    std::unique_lock lock(mutex_);
+    auto it = sensors_.find(sensor);
+    if (it == sensors_.end() && config_.max_sensors && sensors_.size() >= config_.max_sensors)
+        throw SensorLimitError("sensor limit reached: max_sensors=" + std::to_string(config_.max_sensors) +
+                               ", cannot add '" + sensor + "'");
+    sensors_[sensor] = std::move(e);
+}
+
 bool SensorRegistry::window(const std::string& sensor, std::vector<double>& values,
                             std::vector<double>& timestamps) const {
     auto e = find(sensor);

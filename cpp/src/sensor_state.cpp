@@ -210,19 +210,33 @@ SensorState SensorState::deserialize(io::ByteReader& r, const DetectorConfig& co
 
 SensorState SensorState::from_window(const DetectorConfig& config, const double* values, const double* timestamps,
                                      size_t n, uint64_t seen) {
+    return from_checkpoint(config, values, timestamps, n, seen, std::nullopt, 0);
+}
+
+SensorState SensorState::from_checkpoint(const DetectorConfig& config, const double* values, const double* timestamps,
+                                         size_t n, uint64_t seen, std::optional<EnsembleState>&& checkpoint,
+                                         uint64_t checkpoint_seen, bool* exact) {
     SensorState s(config);
     const size_t first = n > config.window_size ? n - config.window_size : 0;
     const uint64_t count = n - first;
-    // The ensemble learns from every point, flagged or not: it is always replayed.
     const bool ensemble = config.method == Method::ensemble;
+    // A checkpoint helps when the window still holds every point after it.
+    const bool resume = ensemble && checkpoint && checkpoint->seen() <= checkpoint_seen && checkpoint_seen <= seen &&
+                        seen - checkpoint_seen <= count;
+    const uint64_t replayed_from = resume ? n - (seen - checkpoint_seen) : first;
+    // The ensemble learns from every point, flagged or not: it is always replayed.
     const bool replay = config.method == Method::ewma || config.method == Method::cusum || ensemble;
+    if (resume) s.ensemble_ = std::move(checkpoint);
     // Replayed points are scored again only for the running statistics (and CUSUM's
     // reset after an alarm), with the warm-up counter they had the first time.
     s.seen_ = seen >= count ? seen - count : 0;
     for (size_t i = first; i < n; ++i) {
         if (!std::isfinite(values[i]) || !std::isfinite(timestamps[i]))
             throw std::invalid_argument("window: expected finite values and timestamps");
-        if (replay && (config.include_anomalies || ensemble)) {
+        if (resume && i < replayed_from) {
+            s.push(values[i], timestamps[i]);  // before the checkpoint: the window only
+            ++s.seen_;
+        } else if (replay && (config.include_anomalies || ensemble)) {
             s.update(values[i], timestamps[i]);
         } else {
             s.push(values[i], timestamps[i]);
@@ -230,17 +244,35 @@ SensorState SensorState::from_window(const DetectorConfig& config, const double*
     }
     s.seen_ = std::max(seen, count);
     s.anomalies_ = 0;
+    if (exact) *exact = !ensemble || resume || seen <= count;
     return s;
 }
 
 void detect_after_window(const DetectorConfig& config, const double* window_values, const double* window_timestamps,
                          size_t n, uint64_t seen, const double* values, const double* timestamps, size_t m,
                          const BatchOutput& out) {
+    std::optional<EnsembleState> none;
+    detect_after_checkpoint(config, window_values, window_timestamps, n, seen, values, timestamps, m, none, 0, out);
+}
+
+bool detect_after_checkpoint(const DetectorConfig& config, const double* window_values,
+                             const double* window_timestamps, size_t n, uint64_t seen, const double* values,
+                             const double* timestamps, size_t m, std::optional<EnsembleState>& ensemble,
+                             uint64_t checkpoint_seen, const BatchOutput& out) {
     config.validate();
     for (size_t i = 0; i < m; ++i)
         if (!std::isfinite(values[i]) || !std::isfinite(timestamps[i]))
             throw std::invalid_argument("values[" + std::to_string(i) + "]: expected finite numbers");
-    SensorState state = SensorState::from_window(config, window_values, window_timestamps, n, seen);
+    for (size_t i = 0; i < n; ++i)
+        if (!std::isfinite(window_values[i]) || !std::isfinite(window_timestamps[i]))
+            throw std::invalid_argument("window: expected finite values and timestamps");
+    if (ensemble && ensemble->threshold() != config.threshold)
+        throw std::invalid_argument("checkpoint: made for threshold " + std::to_string(ensemble->threshold()) +
+                                    ", expected " + std::to_string(config.threshold));
+    bool exact = true;
+    SensorState state =
+        SensorState::from_checkpoint(config, window_values, window_timestamps, n, seen, std::move(ensemble),
+                                     checkpoint_seen, &exact);
     for (size_t i = 0; i < m; ++i) {
         const Detection d = state.update(values[i], timestamps[i]);
         out.is_anomaly[i] = d.is_anomaly;
@@ -249,6 +281,8 @@ void detect_after_window(const DetectorConfig& config, const double* window_valu
         out.expected[i] = d.expected;
         out.window_counts[i] = d.window_count;
     }
+    ensemble = state.release_ensemble();
+    return exact;
 }
 
 }  // namespace anomaly_detection

@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['BloomFilter', 'CountMinSketch', 'CuckooFilter', 'DetectorConfig', 'FilterFullError', 'HalfSpaceTrees', 'HyperLogLog', 'IsolationForest', 'SensorLimitError', 'SensorRegistry', 'TDigest', 'TopK', 'check_sensor_name', 'default_threshold', 'detect_after_window', 'is_valid_sensor_name', 'normal_score']
+__all__: list[str] = ['BloomFilter', 'CountMinSketch', 'CuckooFilter', 'DetectorConfig', 'EnsembleState', 'FilterFullError', 'HalfSpaceTrees', 'HyperLogLog', 'IsolationForest', 'SensorLimitError', 'SensorRegistry', 'TDigest', 'TopK', 'check_sensor_name', 'default_threshold', 'detect_after_checkpoint', 'detect_after_window', 'is_valid_sensor_name', 'normal_score']
 class BloomFilter:
     """
     Scalable Bloom filter.
@@ -250,6 +250,33 @@ class DetectorConfig:
     @window_size.setter
     def window_size(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
+class EnsembleState:
+    """
+    The ensemble's state for one sensor: a checkpoint a shared store keeps beside the window.
+    """
+    @staticmethod
+    def from_bytes(data: bytes, threshold: typing.SupportsFloat | typing.SupportsIndex) -> EnsembleState:
+        """
+        Restore a state; raises ValueError on corrupt bytes.
+        """
+    def __init__(self, threshold: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        """
+        A new state (nothing seen) alarming at `threshold` in (0, 1].
+        """
+    def to_bytes(self) -> bytes:
+        """
+        Versioned, checksummed bytes of the state.
+        """
+    @property
+    def seen(self) -> int:
+        """
+        Points the state has learned from.
+        """
+    @property
+    def threshold(self) -> float:
+        """
+        The alarm level in (0, 1].
+        """
 class FilterFullError(RuntimeError):
     pass
 class HalfSpaceTrees:
@@ -467,6 +494,10 @@ class SensorRegistry:
         """
         Forget a sensor; returns whether it existed.
         """
+    def restore(self, sensor: str, values: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], timestamps: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], seen: typing.SupportsInt | typing.SupportsIndex, checkpoint: EnsembleState = None, checkpoint_seen: typing.SupportsInt | typing.SupportsIndex | None = None) -> None:
+        """
+        Replace a sensor by the state a shared store describes: its window, point count and (ensemble) a checkpoint at `checkpoint_seen` (default: checkpoint.seen), which is copied.
+        """
     def sensors(self) -> list[str]:
         """
         Names of the known sensors.
@@ -607,6 +638,10 @@ def check_sensor_name(name: str) -> None:
 def default_threshold(method: str) -> float:
     """
     The conventional threshold of a method.
+    """
+def detect_after_checkpoint(config: DetectorConfig, window_values: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], window_timestamps: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], seen: typing.SupportsInt | typing.SupportsIndex, values: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], timestamps: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], checkpoint: EnsembleState = None, checkpoint_seen: typing.SupportsInt | typing.SupportsIndex | None = None) -> tuple:
+    """
+    As detect_after_window, but the ensemble continues from `checkpoint`, its state after the first `checkpoint_seen` <= seen points of the stream (default: checkpoint.seen), replaying only the window's last seen - checkpoint_seen points; without a usable checkpoint it is rebuilt from the window. The checkpoint object is advanced in place. Returns (is_anomaly, scores, deviations, expected, window_counts, state, exact): `state` is the ensemble's state after the points (None for other methods), `exact` whether the scores equal those of one process that saw every point.
     """
 def detect_after_window(config: DetectorConfig, window_values: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], window_timestamps: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], seen: typing.SupportsInt | typing.SupportsIndex, values: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], timestamps: typing.Annotated[numpy.typing.ArrayLike, numpy.float64]) -> tuple:
     """

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -177,4 +178,108 @@ TEST(Ensemble, GoldenVersionOneBlobLoads) {
     auto again = SensorRegistry::from_bytes(reg->to_bytes());
     ASSERT_TRUE(again->window("s1", values, ts));
     EXPECT_EQ(values.size(), 6u);
+}
+
+// The shared-store path: a checkpoint plus the window's last points give the
+// state of one process that saw every point, whatever the checkpoint's age.
+TEST(EnsembleCheckpoint, ResumesExactlyFromAnyCheckpointTheWindowCovers) {
+    const DetectorConfig c = ensemble_config();
+    const auto v = daily_series(1500, 7);
+    std::vector<double> t(v.size());
+    for (size_t i = 0; i < v.size(); ++i) t[i] = 300.0 * static_cast<double>(i);
+    SensorRegistry reg(c);
+    const auto expected = run(reg, v);
+
+    std::vector<std::string> checkpoints;  // checkpoints[k]: state after k points
+    EnsembleState s(c.threshold);
+    for (size_t i = 0; i < v.size(); ++i) {
+        checkpoints.push_back(s.to_bytes());
+        s.update(v[i], t[i]);
+    }
+    for (size_t seen : {0, 40, 299, 300, 301, 777, 1400}) {
+        const size_t n = std::min<size_t>(seen, c.window_size);
+        for (size_t gap : {size_t{0}, n / 2, n}) {
+            std::optional<EnsembleState> ckpt = EnsembleState::from_bytes(checkpoints[seen - gap], c.threshold);
+            const size_t m = 37;
+            std::vector<uint8_t> flags(m);
+            std::vector<double> scores(m), dev(m), exp(m);
+            std::vector<uint64_t> counts(m);
+            const BatchOutput out{reinterpret_cast<bool*>(flags.data()), scores.data(), dev.data(), exp.data(),
+                                  counts.data()};
+            const bool exact = detect_after_checkpoint(c, v.data() + seen - n, t.data() + seen - n, n, seen,
+                                                       v.data() + seen, t.data() + seen, m, ckpt, seen - gap, out);
+            EXPECT_TRUE(exact);
+            ASSERT_TRUE(ckpt.has_value());
+            EXPECT_EQ(ckpt->seen(), seen + m);
+            EXPECT_EQ(ckpt->to_bytes(), checkpoints[seen + m]);
+            for (size_t i = 0; i < m; ++i) {
+                EXPECT_EQ(scores[i], expected[seen + i].score) << seen << " " << gap << " " << i;
+                EXPECT_EQ(flags[i] != 0, expected[seen + i].is_anomaly);
+                EXPECT_EQ(counts[i], expected[seen + i].window_count);
+            }
+        }
+    }
+}
+
+TEST(EnsembleCheckpoint, TooOldOrTooNewCheckpointRebuildsFromTheWindow) {
+    const DetectorConfig c = ensemble_config();
+    const auto v = daily_series(600, 3);
+    std::vector<double> t(v.size());
+    for (size_t i = 0; i < v.size(); ++i) t[i] = 300.0 * static_cast<double>(i);
+    EnsembleState old(c.threshold), fresh(c.threshold);
+    for (size_t i = 0; i < 400; ++i) old.update(v[i], t[i]);
+    for (size_t i = 0; i < 550; ++i) fresh.update(v[i], t[i]);
+    const size_t seen = 500, n = c.window_size;
+    double a = 0, b = 0, e = 0;
+    uint64_t k = 0;
+    bool flag = false;
+    const BatchOutput out{&flag, &a, &b, &e, &k};
+    for (EnsembleState* s : {&old, &fresh}) {
+        std::optional<EnsembleState> ckpt(*s);
+        EXPECT_FALSE(detect_after_checkpoint(c, v.data() + seen - n, t.data() + seen - n, n, seen, v.data() + seen,
+                                             t.data() + seen, 1, ckpt, s->seen(), out));
+        ASSERT_TRUE(ckpt.has_value());
+        EXPECT_EQ(ckpt->seen(), n + 1);  // replayed over the window only
+    }
+}
+
+TEST(EnsembleCheckpoint, CorruptBytesThrowInvalidArgument) {
+    EnsembleState s(0.5);
+    const auto v = daily_series(400, 5);
+    for (size_t i = 0; i < v.size(); ++i) s.update(v[i], 300.0 * static_cast<double>(i));
+    const std::string blob = s.to_bytes();
+    EXPECT_EQ(EnsembleState::from_bytes(blob, 0.5).to_bytes(), blob);
+    EXPECT_THROW(EnsembleState::from_bytes(blob, 1.5), std::invalid_argument);
+    EXPECT_THROW(EnsembleState::from_bytes(blob.substr(0, blob.size() - 1), 0.5), std::invalid_argument);
+    std::string flipped = blob;
+    flipped[io::kHeaderSize + 3] ^= 0x40;
+    EXPECT_THROW(EnsembleState::from_bytes(flipped, 0.5), std::invalid_argument);
+    const std::string payload(io::unseal(blob, io::Family::ensemble_checkpoint, 1));
+    for (size_t len = 0; len < payload.size(); len += 97)
+        EXPECT_THROW(EnsembleState::from_bytes(io::seal(io::Family::ensemble_checkpoint, 1, payload.substr(0, len)), 0.5),
+                     std::invalid_argument);
+    // Another family's bytes are refused too.
+    EXPECT_THROW(EnsembleState::from_bytes(io::seal(io::Family::sensor_registry, 1, payload), 0.5),
+                 std::invalid_argument);
+}
+
+TEST(EnsembleCheckpoint, RegistryRestoreContinuesFromTheCheckpoint) {
+    const DetectorConfig c = ensemble_config();
+    const auto v = daily_series(900, 11);
+    SensorRegistry whole(c);
+    const auto expected = run(whole, v);
+    EnsembleState s(c.threshold);
+    for (size_t i = 0; i < 700; ++i) s.update(v[i], 300.0 * static_cast<double>(i));
+    std::vector<double> t(v.size());
+    for (size_t i = 0; i < v.size(); ++i) t[i] = 300.0 * static_cast<double>(i);
+    const size_t n = c.window_size;
+    SensorRegistry fallback(c);
+    fallback.restore("s", v.data() + 700 - n, t.data() + 700 - n, n, 700, &s, 700);
+    for (size_t i = 700; i < v.size(); ++i) {
+        const Detection d = fallback.detect("s", v[i], t[i]);
+        EXPECT_EQ(d.score, expected[i].score) << i;
+        EXPECT_EQ(d.is_anomaly, expected[i].is_anomaly);
+    }
+    EXPECT_EQ(s.seen(), 700u);  // the checkpoint was copied, not used up
+    EXPECT_THROW(fallback.restore("bad:name", v.data(), t.data(), 1, 1, nullptr, 0), std::invalid_argument);
 }

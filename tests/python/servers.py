@@ -174,6 +174,23 @@ def package_env() -> dict[str, str]:
     return env
 
 
+def run_processes(target, arg_tuples: list[tuple], timeout: float = 300) -> list:
+    """Run ``target(*args, queue)`` in one spawned process per ``args``; what each put
+    on the queue (one item each), once every process exited cleanly."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=target, args=(*args, out)) for args in arg_tuples]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=timeout) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    return results
+
+
 def data_dir() -> Path:
     """``../shared/data`` beside the project, or ``$ANOMALY_DATA_DIR``."""
     env = os.environ.get("ANOMALY_DATA_DIR")

@@ -17,7 +17,7 @@ KEY = "s3cret-key-for-tests"
 
 @pytest.fixture(scope="module")
 def live():
-    settings = Settings(min_samples=5, window_size=50, log_rate_interval=0.5, sse_heartbeat_seconds=0.5,
+    settings = Settings(detection_method="zscore", min_samples=5, window_size=50, log_rate_interval=0.5, sse_heartbeat_seconds=0.5,
                         max_batch_items=100, max_request_bytes=64 * 1024)  # fmt: skip
     app = create_app(settings)
     with LiveServer(app) as url, httpx.Client(base_url=url, timeout=10) as client:
@@ -27,7 +27,8 @@ def live():
 
 @pytest.fixture(scope="module")
 def secured():
-    app = create_app(Settings(api_keys=[KEY, "second-key"], cors_origins=["http://example.test"]))
+    app = create_app(Settings(detection_method="zscore", api_keys=[KEY, "second-key"],
+                              cors_origins=["http://example.test"]))  # fmt: skip
     with LiveServer(app) as url, httpx.Client(base_url=url, timeout=10) as client:
         client.app = app
         yield client

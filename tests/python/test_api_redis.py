@@ -23,7 +23,9 @@ from anomaly_detection.api import create_app
 
 
 def _settings(**kw) -> Settings:
-    base = {"store_backend": "redis", "min_samples": 5, "window_size": 50, "sse_heartbeat_seconds": 0.5}
+    # z-score with a short warm-up: the tests inject a spike after a few points.
+    base = {"store_backend": "redis", "detection_method": "zscore", "min_samples": 5, "window_size": 50,
+            "sse_heartbeat_seconds": 0.5}  # fmt: skip
     return Settings(**{**base, **kw})
 
 
@@ -192,7 +194,7 @@ def test_two_apps_on_a_cluster_share_alerts_and_sse(redis_cluster):
 
 def _serve(redis_url: str, port: int, log: Path) -> subprocess.Popen:
     env = package_env()
-    env.update(STORE_BACKEND="redis", REDIS_URL=redis_url, MIN_SAMPLES="5", WINDOW_SIZE="50",
+    env.update(STORE_BACKEND="redis", REDIS_URL=redis_url, DETECTION_METHOD="zscore", MIN_SAMPLES="5", WINDOW_SIZE="50",
                SSE_HEARTBEAT_SECONDS="0.5")  # fmt: skip
     with log.open("wb") as sink:
         return subprocess.Popen(

@@ -29,7 +29,7 @@ def small_csv(tmp_path):
 
 
 def test_detect_writes_flagged_rows_as_csv(small_csv, capsys):
-    assert main(["detect", str(small_csv)]) == 0
+    assert main(["detect", str(small_csv), "--method", "zscore"]) == 0
     out, err = capsys.readouterr()
     rows = list(csv.DictReader(out.splitlines()))
     assert [(r["row"], r["sensor"], r["value"]) for r in rows] == [("41", "temp", "35.0")]
@@ -53,7 +53,7 @@ def test_detect_json_all_rows_and_options(small_csv, tmp_path, capsys):
 
 def test_detect_plot(small_csv, tmp_path):
     png = tmp_path / "plot.png"
-    assert main(["detect", str(small_csv), "--plot", str(png)]) == 0
+    assert main(["detect", str(small_csv), "--method", "zscore", "--plot", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -71,7 +71,10 @@ def test_console_script_runs(small_csv):
     exe = shutil.which("anomaly-detection")
     cmd = [exe] if exe else [sys.executable, "-m", "anomaly_detection.cli"]
     proc = subprocess.run(
-        [*cmd, "detect", str(small_csv), "--format", "json"], capture_output=True, text=True, check=False
+        [*cmd, "detect", str(small_csv), "--method", "zscore", "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)[0]["row"] == 41

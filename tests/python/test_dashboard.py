@@ -57,7 +57,7 @@ def _wait(predicate, timeout: float, what: str):
 def test_dashboard_shows_an_injected_anomaly(browser):
     from selenium.webdriver.common.by import By
 
-    app = create_app(Settings(min_samples=5))
+    app = create_app(Settings(detection_method="zscore", min_samples=5))
     with LiveServer(app) as url, httpx.Client(base_url=url) as http:
         values = [20.0 + 0.2 * ((i * 7) % 5) for i in range(60)]
         http.post("/api/detect/batch", json={"sensor_name": "boiler-temp", "values": values,

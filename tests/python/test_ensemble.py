@@ -150,3 +150,40 @@ def test_no_alarm_when_the_detectors_start(seed):
     # 300 learning points: neither raises an alarm on a clean cycle.
     values, ts = daily(1500, seed=seed)
     assert not ensemble().detect_batch("s", values, ts).is_anomaly.any()
+
+
+# --- the default method -----------------------------------------------------------------
+
+
+def test_the_ensemble_is_the_default_and_each_method_keeps_its_own_threshold(monkeypatch):
+    monkeypatch.delenv("DETECTION_METHOD", raising=False)
+    s = Settings()
+    assert s.detection_method == "ensemble"
+    assert s.threshold == s.ensemble_threshold == 0.5
+    det = StatisticalAnomalyDetector()
+    assert (det.method, det.threshold) == ("ensemble", 0.5)
+    # Choosing z-score without a threshold gives z-score's usual 3, not the ensemble's 0.5.
+    z = StatisticalAnomalyDetector(detection_method="zscore")
+    assert (z.method, z.threshold) == ("zscore", 3.0)
+    assert Settings(detection_method="mad").threshold == 3.5
+    with pytest.raises(ValueError, match="ensemble_threshold"):
+        Settings(ensemble_threshold=4.0)
+
+
+def test_the_command_line_default_finds_the_example_incidents(capsys):
+    from pathlib import Path
+
+    from anomaly_detection.cli import main
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "sensors.csv"
+    assert main(["detect", str(example)]) == 0
+    out, err = capsys.readouterr()
+    rows = [line.split(",") for line in out.splitlines()[1:]]
+    flagged = {(int(r[0]), r[2]) for r in rows}
+    # scripts/make_example_data.py injects a spike at row 1501, an overheating episode from
+    # row 2601 (temperature) and a pressure drop from row 3501 (rows count from 1).
+    assert (1501, "temperature") in flagged
+    assert any(s == "temperature" and 2601 <= r <= 2661 for r, s in flagged)
+    assert any(s == "pressure" and 3501 <= r <= 3511 for r, s in flagged)
+    assert len(flagged) <= 4  # at most one false alarm in 8,640 points
+    assert "(ensemble, window 100, threshold 0.5)" in err

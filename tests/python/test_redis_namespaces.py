@@ -90,6 +90,7 @@ def test_bad_prefix_or_kind(prefix):
 def test_ttls_are_design_values():
     assert AnomalyRedisTTL.as_dict() | {} == {
         "TEMP_DATA": 3600,
+        "TEMP_STATE": 3600,
         "PROCESSING_QUEUE": 1800,
         "ANALYSIS_RESULT": 86400,
         "RESULTS": 86400,

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import multiprocessing
 import time
 
 import numpy as np
 import pytest
-from servers import RedisServer
+from servers import RedisServer, run_processes
 
 from anomaly_detection import Settings, StatisticalAnomalyDetector, StoreUnavailableError
 from anomaly_detection.utils.redis_cli import redis_client_from_settings
@@ -19,7 +18,8 @@ from anomaly_detection.utils.redis_namespaces import AnomalyRedisManager
 
 
 def settings(**kw) -> Settings:
-    base = {"window_size": 50, "min_samples": 5, "redis_retry_interval": 0.05}
+    # These tests are about the store with z-score and friends (the ensemble's are in test_redis_ensemble.py).
+    base = {"detection_method": "zscore", "window_size": 50, "min_samples": 5, "redis_retry_interval": 0.05}
     return Settings(**{**base, **kw})
 
 
@@ -127,15 +127,7 @@ def _worker(port: int, proc: int, n: int, window: int, out) -> None:
 
 def test_four_processes_on_one_sensor_lose_no_update(redis_server, redis_client):
     window, n = 300, 10_000
-    ctx = multiprocessing.get_context("spawn")
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(redis_server.port, p, n, window, out)) for p in range(4)]
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=300) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
+    results = run_processes(_worker, [(redis_server.port, p, n, window) for p in range(4)])
     assert sorted(r[0] for r in results) == [0, 1, 2, 3]
     assert all(r[1] == n for r in results)  # every point was scored
     det = StatisticalAnomalyDetector(settings(window_size=window), redis_client=redis_client)
@@ -355,15 +347,3 @@ def test_redis_cluster_detector_and_manager(redis_cluster):
     assert manager.purge_namespace() > 0
     assert det.sensors() == []
     client.close()
-
-
-def test_ensemble_with_a_short_window_on_redis_warns(redis_client, caplog):
-    StatisticalAnomalyDetector(
-        settings(detection_method="ensemble", window_size=100), redis_client=redis_client
-    )
-    assert "rebuilt from the window" in caplog.text
-    caplog.clear()
-    StatisticalAnomalyDetector(
-        settings(detection_method="ensemble", window_size=3000), redis_client=redis_client
-    )
-    assert "rebuilt from the window" not in caplog.text

@@ -64,7 +64,11 @@ class Settings(BaseSettings):
     alerts_stream_maxlen: int = Field(10_000, ge=1)
 
     # --- detection ---
-    detection_method: Method = "zscore"
+    #: The scoring method. The ensemble (the default) needs no tuning but learns for 300
+    #: points per sensor before it scores; each method reads its own threshold field
+    #: (THRESHOLD_FIELDS), so choosing another method without a threshold gives that
+    #: method's conventional one.
+    detection_method: Method = "ensemble"
     window_size: int = Field(100, ge=2, le=10_000_000)
     #: No point is flagged before this many points of a sensor were seen.
     min_samples: int = Field(10, ge=2)

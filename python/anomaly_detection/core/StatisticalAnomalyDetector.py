@@ -49,7 +49,7 @@ class StatisticalAnomalyDetector:
     Examples
     --------
     >>> from anomaly_detection import StatisticalAnomalyDetector
-    >>> det = StatisticalAnomalyDetector(window_size=50, min_samples=10)
+    >>> det = StatisticalAnomalyDetector(detection_method="zscore", window_size=50, min_samples=10)
     >>> for t in range(100):
     ...     _ = det.detect("pump-1", 20.0 + 0.1 * (t % 5), timestamp=t)
     >>> result = det.detect("pump-1", 35.0, timestamp=100)

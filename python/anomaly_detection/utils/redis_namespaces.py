@@ -70,6 +70,7 @@ class AnomalyRedisTTL:
     """Time to live of each key kind, in seconds (the values of DESIGN.md)."""
 
     TEMP_DATA = 3600  #: sensor windows, 1 h
+    TEMP_STATE = TEMP_DATA  #: ensemble checkpoints beside the windows, refreshed with them
     PROCESSING_QUEUE = 1800  #: processing queues, 30 min
     ANALYSIS_RESULT = 86400  #: analysis results, 24 h
     RESULTS = ANALYSIS_RESULT  #: the seed's name for ANALYSIS_RESULT
@@ -113,6 +114,8 @@ class AnomalyRedisKeys:
     LAYOUT: ClassVar[dict[str, str]] = {
         "temp_data": "temp:data:{0}:queue",
         "temp_stats": "temp:data:{0}:stats",
+        "temp_state": "temp:data:{0}:state",
+        "temp_state_parked": "temp:data:{0}:state:parked",
         "processing_queue": "queue:processing:{0}",
         "analysis_result": "results:analysis:{0}",
         "cache": "cache:{0}:{1}",
@@ -154,6 +157,19 @@ class AnomalyRedisKeys:
     def temp_stats(self, sensor: str) -> str:
         """``anomaly:temp:data:{sensor}:stats``: the sensor's counters (hash: seen, anomalies)."""
         return self._key("temp_stats", self.sensor_part(sensor))
+
+    def temp_state(self, sensor: str) -> str:
+        """``anomaly:temp:data:{sensor}:state``: the ensemble's checkpoint (hash: seen, blob)."""
+        return self._key("temp_state", self.sensor_part(sensor))
+
+    def temp_state_parked(self, sensor: str) -> str:
+        """``anomaly:temp:data:{sensor}:state:parked``: a checkpoint that lost to a newer one, kept 2 s."""
+        return self._key("temp_state_parked", self.sensor_part(sensor))
+
+    def sensor_keys(self, sensor: str) -> tuple[str, ...]:
+        """Every key of one sensor: window, counters, checkpoint, parked checkpoint."""
+        return (self.temp_data(sensor), self.temp_stats(sensor), self.temp_state(sensor),
+                self.temp_state_parked(sensor))  # fmt: skip
 
     def processing_queue(self, batch_id: str) -> str:
         """``anomaly:queue:processing:{batch_id}``."""
@@ -433,7 +449,9 @@ class _AnomalyRedisManagerBase:
         return [_loads(raw, key) for raw in (yield _cmd("lrange", key, start, end))]
 
     def _steps_clear_temp_data(self, sensor: str) -> _Steps[bool]:
-        return bool((yield _cmd("unlink", self.keys.temp_data(sensor))))
+        # One UNLINK per key: without hash tags they may live in different Cluster slots.
+        calls = tuple(_cmd("unlink", key) for key in self.keys.sensor_keys(sensor))
+        return bool((yield _Batch(calls, transaction=False))[0])
 
     def _steps_push_processing(self, batch_id: str, item: Any, ttl: int | None) -> _Steps[int]:
         key = self.keys.processing_queue(batch_id)
@@ -686,7 +704,7 @@ class AnomalyRedisManager(_AnomalyRedisManagerBase):
         return self._run(self._steps_get_temp_data(sensor, start, end))
 
     def clear_temp_data(self, sensor: str) -> bool:
-        """Delete the sensor window; True if it existed."""
+        """Delete the sensor window, its counters and its ensemble checkpoint; True if the window existed."""
         return self._run(self._steps_clear_temp_data(sensor))
 
     # --- processing queues -----------------------------------------------------

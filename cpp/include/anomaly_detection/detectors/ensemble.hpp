@@ -30,6 +30,8 @@
 #include <cmath>
 #include <cstdint>
 #include <deque>
+#include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -124,9 +126,17 @@ public:
 
     uint64_t seen() const { return seen_; }
     int64_t period() const { return period_; }
+    double threshold() const { return threshold_; }
 
     void serialize(io::ByteWriter& w) const;
     static EnsembleState deserialize(io::ByteReader& r, double threshold);
+
+    /// A checkpoint of its own: versioned, checksummed bytes (family
+    /// ensemble_checkpoint), as a shared store keeps it beside a sensor's window.
+    std::string to_bytes() const;
+    /// Restores a checkpoint for an ensemble alarming at `threshold`; throws
+    /// std::invalid_argument ("possible corruption: ...") on corrupt bytes.
+    static EnsembleState from_bytes(std::string_view bytes, double threshold);
 
 private:
     struct Feature {

@@ -35,6 +35,13 @@ public:
     void detect_batch(const std::string& sensor, const double* values, const double* timestamps, size_t n,
                       const BatchOutput& out);
 
+    /// Replaces (or creates) a sensor with the state a shared store describes:
+    /// its window (n points, oldest first), its point count and, for the
+    /// ensemble, a checkpoint at `checkpoint_seen` (see SensorState::from_checkpoint; copied). Used
+    /// to carry a sensor over into the embedded store when the shared one fails.
+    void restore(const std::string& sensor, const double* values, const double* timestamps, size_t n, uint64_t seen,
+                 const EnsembleState* checkpoint, uint64_t checkpoint_seen);
+
     /// False when the sensor is unknown.
     bool window(const std::string& sensor, std::vector<double>& values, std::vector<double>& timestamps) const;
     bool summary(const std::string& sensor, SensorSummary& out) const;

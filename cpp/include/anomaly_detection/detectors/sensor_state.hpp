@@ -63,6 +63,24 @@ public:
     static SensorState from_window(const DetectorConfig& config, const double* values, const double* timestamps,
                                    size_t n, uint64_t seen);
 
+    /// As from_window, but the ensemble continues from `checkpoint`, its state
+    /// after the first `checkpoint_seen` points of the stream, by replaying only
+    /// the last seen - checkpoint_seen window points. (A state rebuilt from a
+    /// window has learned fewer points than its position in the stream:
+    /// checkpoint->seen() <= checkpoint_seen.) Since EnsembleState::update is
+    /// deterministic, that is exactly the state of one process that saw every
+    /// point. A checkpoint that is absent, newer than `seen` or older than the
+    /// window reaches is not used: the ensemble is then replayed over the whole
+    /// window. `exact` (if given) says whether the result equals the state of a
+    /// process that saw every point. Other methods ignore the checkpoint.
+    static SensorState from_checkpoint(const DetectorConfig& config, const double* values, const double* timestamps,
+                                       size_t n, uint64_t seen, std::optional<EnsembleState>&& checkpoint,
+                                       uint64_t checkpoint_seen, bool* exact = nullptr);
+
+    /// Moves the ensemble state out (empty for other methods); the sensor state
+    /// must not score again after this.
+    std::optional<EnsembleState> release_ensemble() { return std::move(ensemble_); }
+
     /// Scores `value` against the window, then (unless it is a flagged point
     /// and the config excludes those) adds it. `value` must be finite.
     Detection update(double value, double timestamp);
@@ -99,6 +117,17 @@ private:
 void detect_after_window(const DetectorConfig& config, const double* window_values, const double* window_timestamps,
                          size_t n, uint64_t seen, const double* values, const double* timestamps, size_t m,
                          const BatchOutput& out);
+
+/// As detect_after_window, but the ensemble continues from a checkpoint at
+/// `checkpoint_seen` (see SensorState::from_checkpoint). On entry `ensemble`
+/// holds the checkpoint (or nothing); on return it holds the ensemble's state
+/// after the m points, at seen + m (nothing for other methods). Returns whether the scores are exact,
+/// i.e. equal those of one process that saw every point. Inputs are validated
+/// before `ensemble` is touched: on an exception it is unchanged.
+bool detect_after_checkpoint(const DetectorConfig& config, const double* window_values,
+                             const double* window_timestamps, size_t n, uint64_t seen, const double* values,
+                             const double* timestamps, size_t m, std::optional<EnsembleState>& ensemble,
+                             uint64_t checkpoint_seen, const BatchOutput& out);
 
 /// The score in [0, 1] for a standard-normal-like deviation: 1 minus its
 /// two-sided tail probability, erf(|z| / sqrt 2).

@@ -19,6 +19,7 @@ namespace anomaly_detection::io {
 /// Families of serialised objects; a blob of one family never loads as another.
 enum class Family : uint16_t {
     sensor_registry = 1,
+    ensemble_checkpoint = 2,
     count_min = 10,
     cuckoo = 11,
     bloom = 12,
