@@ -203,6 +203,44 @@ TEST(TDigest, BulkPathMatchesStreamingAdds) {
     }
 }
 
+TEST(TDigest, GapCountedBatchesStayAccurateWhenTheDataShifts) {
+    // Later chunks of a large batch are counted into the gaps between centroids; a batch
+    // unlike the digest so far (here: a second mode far away) must still be merged exactly.
+    std::mt19937_64 rng(11);
+    std::normal_distribution<double> low(0.0, 1.0), high(1e6, 10.0);
+    std::vector<double> first(300000), second(300000);
+    for (auto& x : first) x = low(rng);
+    for (auto& x : second) x = high(rng);
+    TDigest d(100);
+    d.add(first.data(), nullptr, first.size());
+    d.add(second.data(), nullptr, second.size());
+    std::vector<double> all = first;
+    all.insert(all.end(), second.begin(), second.end());
+    std::sort(all.begin(), all.end());
+    auto rank = [&](double x) { return static_cast<double>(std::lower_bound(all.begin(), all.end(), x) - all.begin()) / all.size(); };
+    for (double q : {0.001, 0.01, 0.25, 0.75, 0.99, 0.999}) EXPECT_NEAR(rank(d.quantile(q)), q, 0.002) << "q=" << q;
+    EXPECT_EQ(d.min(), all.front());
+    EXPECT_EQ(d.max(), all.back());
+    EXPECT_LT(d.centroids().size(), 200u);
+}
+
+TEST(TDigest, ValuesNearTheLargestDoubleKeepFiniteSortedCentroids) {
+    std::mt19937_64 rng(5);
+    std::uniform_real_distribution<double> unit(-1.0, 1.0);
+    std::vector<double> v(100000);
+    for (auto& x : v) x = unit(rng) * 1.7e308;
+    TDigest d(100);
+    d.add(v.data(), nullptr, v.size());
+    const auto c = d.centroids();
+    for (size_t i = 0; i < c.size(); ++i) {
+        EXPECT_TRUE(std::isfinite(c[i].mean)) << i;
+        if (i > 0) EXPECT_LE(c[i - 1].mean, c[i].mean) << i;
+    }
+    EXPECT_TRUE(std::isfinite(d.quantile(0.5)));
+    EXPECT_NEAR(d.cdf(0.0), 0.5, 0.01);
+    EXPECT_EQ(TDigest::from_bytes(d.to_bytes()).to_bytes(), d.to_bytes());
+}
+
 TEST(TDigest, WeightsMergeTrimmedMeanAndErrors) {
     TDigest a(100), b(100);
     const double values[3] = {1.0, 2.0, 3.0};
