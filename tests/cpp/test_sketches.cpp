@@ -318,6 +318,52 @@ TEST(Cuckoo, AddDeleteCountAndFull) {
     EXPECT_THROW(CuckooFilter(100, 0), std::invalid_argument);
 }
 
+TEST(TopK, WeightedDecayMatchesUnitDecaysInDistribution) {
+    // One bucket: "a" holds 30, then "b" arrives 400 times. Adding 400 at once (gaps between
+    // decays drawn geometrically) must leave "b" the same count on average as 400 adds of 1.
+    const std::string_view a = "a", b = "b";
+    const uint64_t ha = hash_item(a), hb = hash_item(b);
+    const uint64_t thirty = 30, one = 1, many = 400;
+    double weighted = 0.0, unit = 0.0;
+    const int runs = 2000;
+    for (int seed = 0; seed < runs; ++seed) {
+        TopK w(1, 1, 1, 0.95, static_cast<uint64_t>(seed)), u(1, 1, 1, 0.95, static_cast<uint64_t>(seed) + 7919);
+        w.incrby(&a, nullptr, &ha, &thirty, 1, nullptr);
+        u.incrby(&a, nullptr, &ha, &thirty, 1, nullptr);
+        w.incrby(&b, nullptr, &hb, &many, 1, nullptr);
+        for (uint64_t i = 0; i < many; ++i) u.incrby(&b, nullptr, &hb, &one, 1, nullptr);
+        weighted += static_cast<double>(w.count(hb));
+        unit += static_cast<double>(u.count(hb));
+    }
+    weighted /= runs;
+    unit /= runs;
+    EXPECT_GT(unit, 100.0);  // "b" takes the bucket over in most runs
+    EXPECT_NEAR(weighted, unit, 0.05 * unit);
+}
+
+TEST(TopK, BatchAddsSumsPerDistinctItem) {
+    const std::vector<std::string> items{"x", "y", "x", "z", "x", "y"};
+    std::vector<uint64_t> hs;
+    for (const auto& s : items) hs.push_back(hash_item(s));
+    TopK batch(2, 16, 3, 0.9, 4), loop(2, 16, 3, 0.9, 4);
+    std::vector<std::pair<size_t, TopK::Entry>> expelled;
+    batch.add_batch(hs.data(), nullptr, hs.size(), [&](size_t i, uint8_t& kind) {
+        kind = TopK::kText;
+        return std::string_view(items[i]);
+    }, &expelled);
+    const uint64_t counts[3] = {3, 2, 1};
+    const std::string_view distinct[3] = {"x", "y", "z"};
+    for (int d = 0; d < 3; ++d) {
+        const uint64_t h = hash_item(distinct[d]);
+        loop.incrby(&distinct[d], nullptr, &h, &counts[d], 1, nullptr);
+    }
+    EXPECT_EQ(batch.to_bytes(), loop.to_bytes());
+    ASSERT_EQ(batch.list().size(), 2u);
+    EXPECT_EQ(batch.list()[0].item, "x");
+    EXPECT_EQ(batch.list()[0].count, 3u);
+    EXPECT_TRUE(expelled.empty());
+}
+
 TEST(TopK, FindsHeavyHittersDeterministically) {
     auto run = [] {
         TopK t(5, 64, 4, 0.9, 11);
