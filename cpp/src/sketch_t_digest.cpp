@@ -57,19 +57,37 @@ size_t TDigest::memory_bytes() const {
     return (centroids_.capacity() + buffer_.capacity()) * sizeof(Centroid) + sizeof(*this);
 }
 
-void TDigest::add(const double* values, const double* weights, size_t n) {
+namespace {
+
+// x - x == 0 fails exactly for NaN and +-inf: a branch-free (vectorised) pass finds a
+// run clean; check_entries names the bad entry only when there is one.
+bool all_finite(const double* values, size_t n) {
+    bool bad = false;
+    for (size_t i = 0; i < n; ++i) bad |= !(values[i] - values[i] == 0.0);
+    return !bad;
+}
+
+void check_entries(const double* values, const double* weights, size_t n, size_t offset = 0) {
     for (size_t i = 0; i < n; ++i) {
         if (!std::isfinite(values[i]))
-            throw std::invalid_argument("values[" + std::to_string(i) + "]: expected a finite number, got " +
+            throw std::invalid_argument("values[" + std::to_string(offset + i) + "]: expected a finite number, got " +
                                         std::to_string(values[i]));
         if (weights && !(std::isfinite(weights[i]) && weights[i] > 0.0))
-            throw std::invalid_argument("weights[" + std::to_string(i) + "]: expected a finite positive number, got " +
-                                        std::to_string(weights[i]));
+            throw std::invalid_argument("weights[" + std::to_string(offset + i) +
+                                        "]: expected a finite positive number, got " + std::to_string(weights[i]));
     }
+}
+
+}  // namespace
+
+void TDigest::add(const double* values, const double* weights, size_t n) {
     if (!weights && n >= kBulkThreshold) {
+        // Checked chunk by chunk while the chunk is in cache; add_bulk undoes the batch
+        // when a chunk holds a bad value.
         add_bulk(values, n);
         return;
     }
+    check_entries(values, weights, n);
     for (size_t i = 0; i < n; ++i) {
         const double w = weights ? weights[i] : 1.0;
         buffer_.push_back({values[i], w});
@@ -318,13 +336,30 @@ void TDigest::add_bulk(const double* values, size_t n) {
     // add_bucketed_chunk), which costs a table lookup and a few compares per value instead
     // of a sort.
     flush();
+    // The digest before the batch, to restore when a value is bad (all or nothing); a copy
+    // of ~compression centroids.
+    const std::vector<Centroid> saved = centroids_;
+    const double saved_total = total_weight_, saved_min = min_, saved_max = max_;
+    auto check = [&](size_t from, size_t count) {
+        if (all_finite(values + from, count)) return;
+        centroids_ = saved;
+        total_weight_ = saved_total;
+        min_ = saved_min;
+        max_ = saved_max;
+        check_entries(values + from, nullptr, count, from);
+    };
     size_t start = 0;
     if (centroids_.size() < kMinGapCentroids) {
+        check(0, std::min(n, kSeedChunk));
         start = std::min(n, kSeedChunk);
         add_sorted_chunk(values, start);
     }
-    for (; start < n; start += kBulkChunk) {
-        const size_t m = std::min(kBulkChunk, n - start);
+    for (size_t m = 0; start < n; start += m) {
+        // A chunk at most as large as the digest so far: each gap then gets about half a
+        // centroid's share of the weight, well within what one centroid may hold.
+        const double grown = std::max(total_weight_, static_cast<double>(kSeedChunk));
+        m = std::min({kBulkChunk, n - start, static_cast<size_t>(std::min(grown, 1e18))});
+        check(start, m);
         if (centroids_.size() < kMinGapCentroids)
             add_sorted_chunk(values + start, m);
         else

@@ -151,14 +151,11 @@ uint64_t TopK::update_buckets(uint64_t h, uint32_t fp, uint64_t inc) {
 void TopK::incrby(const std::string_view* items, const uint8_t* kinds, const uint64_t* hashes,
                   const uint64_t* increments, size_t n, std::vector<std::pair<size_t, Entry>>* expelled) {
     check_increments(increments, n);
-    for (size_t i = 0; i < n; ++i) {
-        const uint64_t h = hashes[i];
-        const uint32_t fp = fingerprint(h);
-        const uint64_t estimate = update_buckets(h, fp, increments ? increments[i] : 1);
-        Entry out;
-        if (offer(items[i], kinds ? kinds[i] : uint8_t{kText}, fp, estimate, &out) && expelled)
-            expelled->emplace_back(i, std::move(out));
-    }
+    const ItemText text = [&](size_t i, uint8_t& kind) {
+        kind = kinds ? kinds[i] : uint8_t{kText};
+        return items[i];
+    };
+    for (size_t i = 0; i < n; ++i) add_one(hashes[i], increments ? increments[i] : 1, i, text, expelled);
 }
 
 void TopK::add_batch(const uint64_t* hashes, const uint64_t* increments, size_t n, const ItemText& text,
@@ -174,6 +171,10 @@ void TopK::add_batch(const uint64_t* hashes, const uint64_t* increments, size_t 
             if (expelled)
                 for (size_t e = before; e < expelled->size(); ++e) (*expelled)[e].first += start;
         }
+        return;
+    }
+    if (n == 1) {  // one item: nothing to sum, no table
+        add_one(hashes[0], increments ? increments[0] : 1, 0, text, expelled);
         return;
     }
     // Distinct hashes in order of first appearance, with their summed increments, through
@@ -222,17 +223,19 @@ void TopK::add_batch(const uint64_t* hashes, const uint64_t* increments, size_t 
             s = (s + 1) & mask;
         }
     }
-    for (size_t d = 0; d < distinct_hash.size(); ++d) {
-        const uint64_t h = distinct_hash[d];
-        const uint32_t fp = fingerprint(h);
-        const uint64_t estimate = update_buckets(h, fp, distinct_count[d]);
-        if (estimate < heap_[0].count || estimate == 0) continue;  // cannot enter: no text needed
-        const size_t i = first_index[d];
-        uint8_t kind = kText;
-        const std::string_view item = text(i, kind);
-        Entry out;
-        if (offer(item, kind, fp, estimate, &out) && expelled) expelled->emplace_back(i, std::move(out));
-    }
+    for (size_t d = 0; d < distinct_hash.size(); ++d)
+        add_one(distinct_hash[d], distinct_count[d], first_index[d], text, expelled);
+}
+
+void TopK::add_one(uint64_t h, uint64_t inc, size_t index, const ItemText& text,
+                   std::vector<std::pair<size_t, Entry>>* expelled) {
+    const uint32_t fp = fingerprint(h);
+    const uint64_t estimate = update_buckets(h, fp, inc);
+    if (estimate < heap_[0].count || estimate == 0) return;  // cannot enter: no text needed
+    uint8_t kind = kText;
+    const std::string_view item = text(index, kind);
+    Entry out;
+    if (offer(item, kind, fp, estimate, &out) && expelled) expelled->emplace_back(index, std::move(out));
 }
 
 bool TopK::query(std::string_view item, uint64_t hash) const {

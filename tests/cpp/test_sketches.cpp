@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -222,6 +223,25 @@ TEST(TDigest, GapCountedBatchesStayAccurateWhenTheDataShifts) {
     EXPECT_EQ(d.min(), all.front());
     EXPECT_EQ(d.max(), all.back());
     EXPECT_LT(d.centroids().size(), 200u);
+}
+
+TEST(TDigest, BadValueLateInALargeBatchAddsNothing) {
+    // Large batches are checked chunk by chunk as they are merged; a bad value in a late
+    // chunk must undo the chunks before it.
+    std::vector<double> v(200000);
+    for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<double>(i % 977);
+    TDigest d(100);
+    d.add(v.data(), nullptr, 5000);
+    const std::string before = d.to_bytes();
+    v[190000] = std::numeric_limits<double>::infinity();
+    try {
+        d.add(v.data(), nullptr, v.size());
+        FAIL() << "expected std::invalid_argument";
+    } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("values[190000]"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(d.to_bytes(), before);
+    EXPECT_DOUBLE_EQ(d.total_weight(), 5000.0);
 }
 
 TEST(TDigest, ValuesNearTheLargestDoubleKeepFiniteSortedCentroids) {

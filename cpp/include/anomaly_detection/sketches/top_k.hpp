@@ -82,6 +82,9 @@ private:
     HeapEntry* find(std::string_view item, uint32_t fp);
     /// Records a new estimate for an item: raises it in the heap or replaces the minimum.
     bool offer(std::string_view item, uint8_t kind, uint32_t fp, uint64_t estimate, Entry* expelled);
+    /// One weighted update of item index of a batch, then its offer to the heap.
+    void add_one(uint64_t h, uint64_t inc, size_t index, const ItemText& text,
+                 std::vector<std::pair<size_t, Entry>>* expelled);
     /// Adds inc to the item with hash h in every row; returns its new estimate.
     uint64_t update_buckets(uint64_t h, uint32_t fp, uint64_t inc);
     /// decay^count, the chance that one colliding unit decays a bucket holding count.
