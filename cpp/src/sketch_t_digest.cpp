@@ -16,7 +16,7 @@ constexpr double kPi = 3.14159265358979323846;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr size_t kBulkThreshold = 4096;
 constexpr size_t kBulkChunk = size_t{1} << 16;
-constexpr size_t kSeedChunk = 4096;      // values sorted exactly before gap counting starts
+constexpr size_t kSeedChunk = 4096;     // values sorted exactly before gap counting starts
 constexpr size_t kMinGapCentroids = 8;  // fewer centroids than this: sort instead
 
 // a + (b - a) * num / den, also when b - a overflows (a and b near -DBL_MAX and +DBL_MAX).
