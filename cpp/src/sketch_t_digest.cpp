@@ -205,14 +205,16 @@ public:
     double bound(size_t j) const { return bounds_[j]; }
     bool fast() const { return steps_ <= 8; }
 
-    template <int Steps>
+    bool by_key() const { return by_key_; }
+
+    template <int Steps, bool ByKey>
     size_t gap(double x) const {
-        size_t j = start_[by_key_ ? key_cell(x) : linear_cell(x)];
+        size_t j = start_[ByKey ? key_cell(x) : linear_cell(x)];
         for (int s = 0; s < Steps; ++s) j += bounds_[j] <= x;
         return j;
     }
     size_t gap_any(double x) const {
-        if (steps_ == 0) return gap<0>(x);
+        if (steps_ == 0) return by_key_ ? gap<0, true>(x) : gap<0, false>(x);
         if (!fast())
             return static_cast<size_t>(std::upper_bound(bounds_.begin(), bounds_.end() - 1, x) - bounds_.begin());
         size_t j = start_[by_key_ ? key_cell(x) : linear_cell(x)];
@@ -223,8 +225,11 @@ public:
 
 private:
     size_t linear_cell(double x) const {
-        const double c = std::min(std::max((x - lo_) * scale_, 0.0), static_cast<double>(cells_ - 1));
-        return static_cast<size_t>(c);
+        // Written so that NaN (checked for after the count) lands in cell 0, never in a cast.
+        double c = (x - lo_) * scale_;
+        c = c > 0.0 ? c : 0.0;
+        const double last = static_cast<double>(cells_ - 1);
+        return static_cast<size_t>(c < last ? c : last);
     }
     size_t key_cell(double x) const {
         const uint64_t k = order_key(x);
@@ -241,22 +246,34 @@ private:
     uint32_t steps_ = 0;
 };
 
-template <int Steps>
-void count_gaps(const GapIndex& index, const double* values, size_t m, double* count, double* sum, double& lo,
+// Returns false when a value is NaN or infinite (x - x == 0 fails exactly for those).
+// Returns false when a value is NaN or infinite (x - x == 0 fails exactly for those).
+template <int Steps, bool ByKey>
+bool count_gaps(const GapIndex& index, const double* values, size_t m, double* count, double* sum, double& lo,
                 double& hi) {
+    bool bad = false;
     for (size_t i = 0; i < m; ++i) {
         const double x = values[i];
-        const size_t j = index.gap<Steps>(x);
+        const size_t j = index.gap<Steps, ByKey>(x);
         count[j] += 1.0;
         sum[j] += x;
         lo = std::min(lo, x);
         hi = std::max(hi, x);
+        bad |= !(x - x == 0.0);
     }
+    return !bad;
+}
+
+template <int Steps>
+bool count_gaps(const GapIndex& index, const double* values, size_t m, double* count, double* sum, double& lo,
+                double& hi) {
+    if (index.by_key()) return count_gaps<Steps, true>(index, values, m, count, sum, lo, hi);
+    return count_gaps<Steps, false>(index, values, m, count, sum, lo, hi);
 }
 
 }  // namespace
 
-void TDigest::add_bucketed_chunk(const double* values, size_t m) {
+bool TDigest::add_bucketed_chunk(const double* values, size_t m) {
     // Every value is counted into the gap between two centroid means it falls in, and each
     // gap joins the merge as one weighted point at the mean of its values. A gap whose
     // weight would be too big for one centroid where it lands (the tails, where centroids
@@ -266,13 +283,15 @@ void TDigest::add_bucketed_chunk(const double* values, size_t m) {
     const size_t gaps = index.gaps();
     std::vector<double> count(gaps, 0.0), sum(gaps, 0.0);
     double lo = min_, hi = max_;
+    bool finite = true;
     switch (index.fast() ? index.steps() : 9) {
-        case 0: count_gaps<0>(index, values, m, count.data(), sum.data(), lo, hi); break;
-        case 1: count_gaps<1>(index, values, m, count.data(), sum.data(), lo, hi); break;
-        case 2: count_gaps<2>(index, values, m, count.data(), sum.data(), lo, hi); break;
-        case 3: count_gaps<3>(index, values, m, count.data(), sum.data(), lo, hi); break;
-        case 4: count_gaps<4>(index, values, m, count.data(), sum.data(), lo, hi); break;
+        case 0: finite = count_gaps<0>(index, values, m, count.data(), sum.data(), lo, hi); break;
+        case 1: finite = count_gaps<1>(index, values, m, count.data(), sum.data(), lo, hi); break;
+        case 2: finite = count_gaps<2>(index, values, m, count.data(), sum.data(), lo, hi); break;
+        case 3: finite = count_gaps<3>(index, values, m, count.data(), sum.data(), lo, hi); break;
+        case 4: finite = count_gaps<4>(index, values, m, count.data(), sum.data(), lo, hi); break;
         default:
+            if (!all_finite(values, m)) return false;
             for (size_t i = 0; i < m; ++i) {
                 const double x = values[i];
                 const size_t j = index.gap_any(x);
@@ -282,6 +301,7 @@ void TDigest::add_bucketed_chunk(const double* values, size_t m) {
                 hi = std::max(hi, x);
             }
     }
+    if (!finite) return false;  // nothing of the chunk applied yet
     min_ = lo;
     max_ = hi;
     const double total = total_weight_ + static_cast<double>(m);
@@ -328,6 +348,7 @@ void TDigest::add_bucketed_chunk(const double* values, size_t m) {
     total_weight_ = total;
     fold_sorted(merged, total_weight_);
     centroids_.swap(merged);
+    return true;
 }
 
 void TDigest::add_bulk(const double* values, size_t n) {
@@ -340,30 +361,31 @@ void TDigest::add_bulk(const double* values, size_t n) {
     // of ~compression centroids.
     const std::vector<Centroid> saved = centroids_;
     const double saved_total = total_weight_, saved_min = min_, saved_max = max_;
-    auto check = [&](size_t from, size_t count) {
-        if (all_finite(values + from, count)) return;
+    auto reject = [&](size_t from, size_t count) {
         centroids_ = saved;
         total_weight_ = saved_total;
         min_ = saved_min;
         max_ = saved_max;
-        check_entries(values + from, nullptr, count, from);
+        check_entries(values + from, nullptr, count, from);  // throws, naming the entry
+    };
+    auto sorted_chunk = [&](size_t from, size_t count) {
+        if (!all_finite(values + from, count)) reject(from, count);
+        add_sorted_chunk(values + from, count);
     };
     size_t start = 0;
     if (centroids_.size() < kMinGapCentroids) {
-        check(0, std::min(n, kSeedChunk));
         start = std::min(n, kSeedChunk);
-        add_sorted_chunk(values, start);
+        sorted_chunk(0, start);
     }
     for (size_t m = 0; start < n; start += m) {
         // A chunk at most as large as the digest so far: each gap then gets about half a
         // centroid's share of the weight, well within what one centroid may hold.
         const double grown = std::max(total_weight_, static_cast<double>(kSeedChunk));
         m = std::min({kBulkChunk, n - start, static_cast<size_t>(std::min(grown, 1e18))});
-        check(start, m);
         if (centroids_.size() < kMinGapCentroids)
-            add_sorted_chunk(values + start, m);
-        else
-            add_bucketed_chunk(values + start, m);
+            sorted_chunk(start, m);
+        else if (!add_bucketed_chunk(values + start, m))  // checks the values as it counts them
+            reject(start, m);
     }
 }
 

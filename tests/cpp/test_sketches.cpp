@@ -241,6 +241,10 @@ TEST(TDigest, BadValueLateInALargeBatchAddsNothing) {
         EXPECT_NE(std::string(e.what()).find("values[190000]"), std::string::npos) << e.what();
     }
     EXPECT_EQ(d.to_bytes(), before);
+    v[190000] = 1.0;
+    v[150001] = std::nan("");
+    EXPECT_THROW(d.add(v.data(), nullptr, v.size()), std::invalid_argument);
+    EXPECT_EQ(d.to_bytes(), before);
     EXPECT_DOUBLE_EQ(d.total_weight(), 5000.0);
 }
 
