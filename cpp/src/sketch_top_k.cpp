@@ -128,14 +128,20 @@ uint64_t TopK::update_buckets(uint64_t h, uint32_t fp, uint64_t inc) {
             while (left > 0) {
                 const double p = decay_probability(b.count);
                 if (p < 0x1.0p-53) break;  // no draw can succeed any more
-                uint64_t trials = 1;
-                if (p < 1.0) {
+                if (p >= 1.0) {  // decay 1: every unit decays, no draw and no loop per unit
+                    if (left < b.count) {
+                        b.count -= left;
+                        break;
+                    }
+                    left -= b.count - 1;  // the last of these units empties the bucket
+                    b.count = 1;
+                } else {
                     const double u = 1.0 - rng_.uniform();  // (0, 1]
                     const double t = std::floor(std::log(u) / std::log1p(-p));
                     if (!(t < static_cast<double>(left))) break;  // no decay in the units left
-                    trials += static_cast<uint64_t>(t);
+                    left -= static_cast<uint64_t>(t);  // units that passed without a decay
                 }
-                left -= trials;
+                left -= 1;  // the unit that decays the count
                 if (--b.count == 0) {
                     b.fp = fp;
                     b.count = left + 1;

@@ -363,6 +363,14 @@ TEST(TopK, WeightedDecayMatchesUnitDecaysInDistribution) {
     unit /= runs;
     EXPECT_GT(unit, 100.0);  // "b" takes the bucket over in most runs
     EXPECT_NEAR(weighted, unit, 0.05 * unit);
+    // decay 1: every colliding unit decays, so the outcome is exact (no draws).
+    TopK certain(1, 1, 1, 1.0, 3);
+    const uint64_t hundred = 100, thousand = 1000;
+    certain.incrby(&a, nullptr, &ha, &hundred, 1, nullptr);
+    certain.incrby(&b, nullptr, &hb, &thousand, 1, nullptr);
+    EXPECT_EQ(certain.count(hb), 901u);  // 100 units empty the bucket, the 100th and the rest stay
+    certain.incrby(&a, nullptr, &ha, &hundred, 1, nullptr);
+    EXPECT_EQ(certain.count(hb), 801u);
 }
 
 TEST(TopK, BatchAddsSumsPerDistinctItem) {
