@@ -65,6 +65,24 @@ struct ItemBatch {
     }
     size_t size() const { return hashes.size(); }
     std::vector<std::string_view> views() const { return {texts.begin(), texts.end()}; }
+
+    // A NumPy array's items are not copied out as texts: text_at reads item i back from
+    // its buffer when the core asks for it (only items that may enter a top-k heap).
+    py::object source;  // keeps the buffer alive; released with the GIL held
+    const char* source_data = nullptr;
+    size_t source_width = 0;
+    char source_kind = 0;  // 'i' (64-bit ints), 'U' (UCS-4) or 'S' (bytes)
+    std::string scratch;
+
+    std::string_view text_at(size_t i, uint8_t& kind);
+    /// Fills texts and kinds for every item (for callers that need them all).
+    void materialize() {
+        if (!source_data) return;
+        texts.resize(size());
+        kinds.resize(size());
+        for (size_t i = 0; i < size(); ++i) texts[i] = std::string(text_at(i, kinds[i]));
+        source_data = nullptr;
+    }
 };
 
 std::string type_name(py::handle o) { return py::str(py::type::handle_of(o).attr("__name__")); }
@@ -132,8 +150,10 @@ void push_ints(ItemBatch& b, const py::array& a) {
     const Int* data = arr.data();
     const size_t n = static_cast<size_t>(arr.shape(0));
     if (b.keep_text) {
-        for (size_t i = 0; i < n; ++i) b.push_int(static_cast<uint64_t>(data[i]));
-        return;
+        b.source = arr;
+        b.source_data = reinterpret_cast<const char*>(data);
+        b.source_width = sizeof(Int);
+        b.source_kind = 'i';
     }
     b.hashes.resize(n);
     MaybeReleaseGil release(n);
@@ -159,6 +179,56 @@ void append_utf8(std::string& out, char32_t c) {
 }
 
 // NumPy 'U' (UCS-4) and 'S' (bytes) arrays: fixed-width cells, trailing NULs are padding.
+// A 'U' cell as UTF-8 into out; false when it holds a code point that is not Unicode.
+bool ucs4_to_utf8(const char* cell, size_t width, std::string& out) {
+    size_t len = width / 4;
+    char32_t c = 0;
+    while (len > 0 && (std::memcpy(&c, cell + 4 * (len - 1), 4), c == 0)) --len;
+    // Plain ASCII (the usual case for metric, endpoint and user names) is narrowed in one
+    // branch-free loop; anything else goes through the UTF-8 encoder.
+    out.resize(len);
+    char32_t any = 0;
+    for (size_t j = 0; j < len; ++j) {
+        std::memcpy(&c, cell + 4 * j, 4);
+        any |= c;
+        out[j] = static_cast<char>(c);
+    }
+    if (any < 0x80) return true;
+    out.clear();
+    for (size_t j = 0; j < len; ++j) {
+        std::memcpy(&c, cell + 4 * j, 4);
+        if (c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return false;
+        append_utf8(out, c);
+    }
+    return true;
+}
+
+std::string_view bytes_cell(const char* cell, size_t width) {
+    while (width > 0 && cell[width - 1] == 0) --width;
+    return {cell, width};
+}
+
+std::string_view ItemBatch::text_at(size_t i, uint8_t& kind) {
+    if (!source_data) {
+        kind = kinds[i];
+        return texts[i];
+    }
+    const char* cell = source_data + i * source_width;
+    kind = TopK::kText;
+    if (source_kind == 'i') {
+        uint64_t bits = 0;
+        std::memcpy(&bits, cell, 8);
+        unsigned char b[8];
+        int_item_bytes(bits, b);
+        scratch.assign(reinterpret_cast<const char*>(b), 8);
+        kind = TopK::kInteger;
+        return scratch;
+    }
+    if (source_kind == 'S') return bytes_cell(cell, source_width);
+    ucs4_to_utf8(cell, source_width, scratch);  // validated when the batch was hashed
+    return scratch;
+}
+
 void push_fixed_width(ItemBatch& b, const py::array& a, char kind) {
     py::array arr = py::module_::import("numpy").attr("ascontiguousarray")(a);
     const auto* data = static_cast<const char*>(arr.data());
@@ -166,41 +236,41 @@ void push_fixed_width(ItemBatch& b, const py::array& a, char kind) {
     const size_t width = static_cast<size_t>(arr.itemsize());
     b.hashes.resize(n);
     if (b.keep_text) {
-        b.texts.resize(n);
-        b.kinds.assign(n, TopK::kText);
+        b.source = arr;
+        b.source_data = data;
+        b.source_width = width;
+        b.source_kind = kind;
     }
     MaybeReleaseGil release(n);
+    if (kind == 'S') {
+        for (size_t i = 0; i < n; ++i) b.hashes[i] = hash_item(bytes_cell(data + i * width, width));
+        return;
+    }
+    if (width <= 4 * 64) {
+        // Short cells: ASCII narrowed into a stack buffer, no string at all.
+        char buf[64];
+        size_t i = 0;
+        for (; i < n; ++i) {
+            const char* cell = data + i * width;
+            size_t len = width / 4;
+            uint32_t c = 0;
+            while (len > 0 && (std::memcpy(&c, cell + 4 * (len - 1), 4), c == 0)) --len;
+            uint32_t any = 0;
+            for (size_t j = 0; j < len; ++j) {
+                std::memcpy(&c, cell + 4 * j, 4);
+                any |= c;
+                buf[j] = static_cast<char>(c);
+            }
+            if (any >= 0x80) break;  // not ASCII: the general loop below from here on
+            b.hashes[i] = hash_item(std::string_view(buf, len));
+        }
+        if (i == n) return;
+    }
     std::string text;
     for (size_t i = 0; i < n; ++i) {
-        const char* cell = data + i * width;
-        text.clear();
-        if (kind == 'S') {
-            size_t len = width;
-            while (len > 0 && cell[len - 1] == 0) --len;
-            text.assign(cell, len);
-        } else {
-            size_t len = width / 4;
-            char32_t c = 0;
-            while (len > 0 && (std::memcpy(&c, cell + 4 * (len - 1), 4), c == 0)) --len;
-            // Plain ASCII (the usual case for metric, endpoint and user names) is copied
-            // byte by byte; anything else goes through the UTF-8 encoder.
-            text.resize(len);
-            size_t ascii = 0;
-            for (; ascii < len; ++ascii) {
-                std::memcpy(&c, cell + 4 * ascii, 4);
-                if (c >= 0x80) break;
-                text[ascii] = static_cast<char>(c);
-            }
-            text.resize(ascii);
-            for (size_t j = ascii; j < len; ++j) {
-                std::memcpy(&c, cell + 4 * j, 4);
-                if (c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-                    throw std::invalid_argument("items[" + std::to_string(i) + "]: not a valid Unicode string");
-                append_utf8(text, c);
-            }
-        }
+        if (!ucs4_to_utf8(data + i * width, width, text))
+            throw std::invalid_argument("items[" + std::to_string(i) + "]: not a valid Unicode string");
         b.hashes[i] = hash_item(text);
-        if (b.keep_text) b.texts[i] = text;
     }
 }
 
@@ -796,29 +866,35 @@ void bind_top_k(py::module_& m) {
         .def(
             "incrby",
             [](G& g, py::handle items, py::handle increments) -> py::object {
-                const ItemBatch b = to_items(items, true);
+                ItemBatch b = to_items(items, true);
                 const auto parsed = to_increments(increments, b.size());
                 // The core reads a null increment array as "1 each": the common case copies nothing.
                 const bool ones = parsed.per_item.empty() && parsed.constant == 1;
                 const auto inc = ones ? std::vector<uint64_t>{} : parsed.expanded(b.size());
-                const auto views = b.views();
                 std::vector<std::pair<size_t, TopK::Entry>> expelled;
+                const TopK::ItemText text = [&b](size_t i, uint8_t& kind) { return b.text_at(i, kind); };
                 run(g, b.size(), [&](TopK& s) {
-                    s.incrby(views.data(), b.kinds.data(), b.hashes.data(), ones ? nullptr : inc.data(), b.size(),
-                             &expelled);
+                    s.add_batch(b.hashes.data(), ones ? nullptr : inc.data(), b.size(), text, &expelled);
                 });
                 if (b.scalar) return expelled.empty() ? py::object(py::none()) : decode(expelled[0].second);
-                py::list out(b.size());
-                for (size_t i = 0; i < b.size(); ++i) out[i] = py::none();
-                for (const auto& [i, item] : expelled) out[i] = decode(item);
-                return std::move(out);
+                // One None per item, filled without a pybind11 accessor per element.
+                PyObject* out = PyList_New(static_cast<Py_ssize_t>(b.size()));
+                if (!out) throw py::error_already_set();
+                auto list = py::reinterpret_steal<py::list>(out);
+                for (size_t i = 0; i < b.size(); ++i) {
+                    Py_INCREF(Py_None);
+                    PyList_SET_ITEM(out, static_cast<Py_ssize_t>(i), Py_None);
+                }
+                for (const auto& [i, item] : expelled) list[i] = decode(item);
+                return std::move(list);
             },
             py::arg("items"), py::arg("increments") = 1,
             "Add increments (1..2^32-1); returns the item each one pushed out of the top k, or None.")
         .def(
             "query",
             [](G& g, py::handle items) {
-                const ItemBatch b = to_items(items, true);
+                ItemBatch b = to_items(items, true);
+                b.materialize();
                 std::vector<uint8_t> in(b.size());
                 run(g, b.size(), [&](TopK& s) {
                     for (size_t i = 0; i < b.size(); ++i) in[i] = s.query(b.texts[i], b.hashes[i]) ? 1 : 0;

@@ -13,9 +13,15 @@ constexpr uint16_t kVersion = 1;
 constexpr size_t kDecayTable = 4096;
 constexpr size_t kMaxItemBytes = 1 << 16;
 constexpr uint64_t kMaxCells = uint64_t{1} << 26;
+// Increments up to this draw once per unit; larger ones draw the gaps between decays.
+constexpr uint64_t kUnitDraws = 64;
 
 uint64_t sat_add(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
 }  // namespace
+
+double TopK::decay_probability_slow(uint64_t count) const {
+    return decay_table_.back() < 0x1.0p-53 ? 0.0 : std::pow(decay_, static_cast<double>(count));
+}
 
 TopK::TopK(uint32_t k, uint32_t width, uint32_t depth, double decay, uint64_t seed)
     : k_(k), width_(width), depth_(depth), decay_(decay), rng_(seed) {
@@ -45,11 +51,6 @@ size_t TopK::memory_bytes() const {
     return b;
 }
 
-size_t TopK::cell(uint64_t h, uint32_t row) const {
-    // Independent hashes per row: with widths as small as 8, double hashing would make
-    // whole columns of two items collide in every row.
-    return size_t{row} * width_ + reduce_range(mix64(h + (uint64_t{row} + 1) * 0x9e3779b97f4a7c15ULL), width_);
-}
 
 void TopK::sift_down(size_t i) {
     const size_t n = heap_.size();
@@ -87,47 +88,160 @@ bool TopK::offer(std::string_view item, uint8_t kind, uint32_t fp, uint64_t esti
     return had;
 }
 
-void TopK::incrby(const std::string_view* items, const uint8_t* kinds, const uint64_t* hashes,
-                  const uint64_t* increments, size_t n, std::vector<std::pair<size_t, Entry>>* expelled) {
+void TopK::check_increments(const uint64_t* increments, size_t n) {
     if (increments)
         for (size_t i = 0; i < n; ++i)
             if (increments[i] < 1 || increments[i] > UINT32_MAX)
                 throw std::invalid_argument("increments[" + std::to_string(i) + "]: expected 1..2^32-1, got " +
                                             std::to_string(increments[i]));
-    for (size_t i = 0; i < n; ++i) {
-        const uint64_t h = hashes[i];
-        const uint64_t inc = increments ? increments[i] : 1;
-        const uint32_t fp = fingerprint(h);
-        uint64_t max_count = 0;
-        for (uint32_t row = 0; row < depth_; ++row) {
-            Bucket& b = buckets_[cell(h, row)];
-            if (b.count == 0) {
-                b.fp = fp;
-                b.count = inc;
-                max_count = std::max(max_count, b.count);
-            } else if (b.fp == fp) {
-                b.count = sat_add(b.count, inc);
-                max_count = std::max(max_count, b.count);
-            } else {
-                // Each unit of the increment decays the resident count with probability decay^count.
-                for (uint64_t left = inc; left > 0; --left) {
-                    const double p = b.count < decay_table_.size() ? decay_table_[b.count]
-                                     : decay_table_.back() < 0x1.0p-53 ? 0.0
-                                                                        : std::pow(decay_, static_cast<double>(b.count));
-                    if (p < 0x1.0p-53) break;  // no draw can succeed any more
-                    if (rng_.uniform() < p && --b.count == 0) {
-                        b.fp = fp;
-                        b.count = left;
-                        max_count = std::max(max_count, b.count);
+}
+
+uint64_t TopK::update_buckets(uint64_t h, uint32_t fp, uint64_t inc) {
+    uint64_t max_count = 0;
+    for (uint32_t row = 0; row < depth_; ++row) {
+        Bucket& b = buckets_[cell(h, row)];
+        if (b.count == 0) {
+            b.fp = fp;
+            b.count = inc;
+            max_count = std::max(max_count, b.count);
+        } else if (b.fp == fp) {
+            b.count = sat_add(b.count, inc);
+            max_count = std::max(max_count, b.count);
+        } else if (inc <= kUnitDraws) {
+            // Each unit of the increment decays the resident count with probability decay^count.
+            for (uint64_t left = inc; left > 0; --left) {
+                const double p = decay_probability(b.count);
+                if (p < 0x1.0p-53) break;  // no draw can succeed any more
+                if (rng_.uniform() < p && --b.count == 0) {
+                    b.fp = fp;
+                    b.count = left;
+                    max_count = std::max(max_count, b.count);
+                    break;
+                }
+            }
+        } else {
+            // inc units in a row, each decaying the resident count with probability
+            // decay^count: draw how many units pass until the next decay (geometric)
+            // instead of one draw per unit. The unit that empties the bucket and the units
+            // after it belong to the new item.
+            uint64_t left = inc;
+            while (left > 0) {
+                const double p = decay_probability(b.count);
+                if (p < 0x1.0p-53) break;  // no draw can succeed any more
+                if (p >= 1.0) {  // decay 1: every unit decays, no draw and no loop per unit
+                    if (left < b.count) {
+                        b.count -= left;
                         break;
                     }
+                    left -= b.count - 1;  // the last of these units empties the bucket
+                    b.count = 1;
+                } else {
+                    const double u = 1.0 - rng_.uniform();  // (0, 1]
+                    const double t = std::floor(std::log(u) / std::log1p(-p));
+                    if (!(t < static_cast<double>(left))) break;  // no decay in the units left
+                    left -= static_cast<uint64_t>(t);  // units that passed without a decay
+                }
+                left -= 1;  // the unit that decays the count
+                if (--b.count == 0) {
+                    b.fp = fp;
+                    b.count = left + 1;
+                    max_count = std::max(max_count, b.count);
+                    break;
                 }
             }
         }
-        Entry out;
-        if (offer(items[i], kinds ? kinds[i] : uint8_t{kText}, fp, max_count, &out) && expelled)
-            expelled->emplace_back(i, std::move(out));
     }
+    return max_count;
+}
+
+void TopK::incrby(const std::string_view* items, const uint8_t* kinds, const uint64_t* hashes,
+                  const uint64_t* increments, size_t n, std::vector<std::pair<size_t, Entry>>* expelled) {
+    check_increments(increments, n);
+    const ItemText text = [&](size_t i, uint8_t& kind) {
+        kind = kinds ? kinds[i] : uint8_t{kText};
+        return items[i];
+    };
+    for (size_t i = 0; i < n; ++i) add_one(hashes[i], increments ? increments[i] : 1, i, text, expelled);
+}
+
+void TopK::add_batch(const uint64_t* hashes, const uint64_t* increments, size_t n, const ItemText& text,
+                     std::vector<std::pair<size_t, Entry>>* expelled) {
+    check_increments(increments, n);
+    constexpr size_t kMaxPart = size_t{1} << 31;  // distinct indices are 32-bit
+    if (n > kMaxPart) {
+        for (size_t start = 0; start < n; start += kMaxPart) {
+            const size_t before = expelled ? expelled->size() : 0;
+            const ItemText shifted = [&](size_t i, uint8_t& kind) { return text(start + i, kind); };
+            add_batch(hashes + start, increments ? increments + start : nullptr, std::min(kMaxPart, n - start),
+                      shifted, expelled);
+            if (expelled)
+                for (size_t e = before; e < expelled->size(); ++e) (*expelled)[e].first += start;
+        }
+        return;
+    }
+    if (n == 1) {  // one item: nothing to sum, no table
+        add_one(hashes[0], increments ? increments[0] : 1, 0, text, expelled);
+        return;
+    }
+    // Distinct hashes in order of first appearance, with their summed increments, through
+    // an open-addressing table of distinct indices + 1 (0 means empty) that grows with
+    // the distinct count.
+    std::vector<uint64_t> distinct_hash, distinct_count;
+    std::vector<size_t> first_index;
+    // Sized for a quarter of the items distinct (long-tailed streams), so that growing
+    // (a rehash of every distinct item) is rare.
+    size_t initial = 64;
+    while (initial < n / 2 && initial < (size_t{1} << 22)) initial *= 2;
+    std::vector<uint32_t> slots(initial, 0);
+    size_t mask = slots.size() - 1;
+    auto grow = [&] {
+        std::vector<uint32_t> bigger(slots.size() * 2, 0);
+        const size_t m = bigger.size() - 1;
+        for (size_t d = 0; d < distinct_hash.size(); ++d) {
+            size_t s = distinct_hash[d] & m;
+            while (bigger[s] != 0) s = (s + 1) & m;
+            bigger[s] = static_cast<uint32_t>(d + 1);
+        }
+        slots.swap(bigger);
+        mask = m;
+    };
+    constexpr size_t kAhead = 16;
+    for (size_t i = 0; i < n; ++i) {
+        // The slots of long-tail items are cache misses: ask for them a few items early.
+        if (i + kAhead < n) __builtin_prefetch(&slots[hashes[i + kAhead] & mask]);
+        const uint64_t h = hashes[i];
+        const uint64_t inc = increments ? increments[i] : 1;
+        size_t s = h & mask;
+        for (;;) {
+            const uint32_t d = slots[s];
+            if (d == 0) {
+                slots[s] = static_cast<uint32_t>(distinct_hash.size() + 1);
+                distinct_hash.push_back(h);
+                distinct_count.push_back(inc);
+                first_index.push_back(i);
+                if (2 * distinct_hash.size() > slots.size()) grow();
+                break;
+            }
+            if (distinct_hash[d - 1] == h) {
+                distinct_count[d - 1] = sat_add(distinct_count[d - 1], inc);
+                break;
+            }
+            s = (s + 1) & mask;
+        }
+    }
+    for (size_t d = 0; d < distinct_hash.size(); ++d)
+        add_one(distinct_hash[d], distinct_count[d], first_index[d], text, expelled);
+}
+
+void TopK::add_one(uint64_t h, uint64_t inc, size_t index, const ItemText& text,
+                   std::vector<std::pair<size_t, Entry>>* expelled) {
+    const uint32_t fp = fingerprint(h);
+    const uint64_t estimate = update_buckets(h, fp, inc);
+    if (estimate < heap_[0].count || estimate == 0) return;  // cannot enter: no text needed
+    uint8_t kind = kText;
+    const std::string_view item = text(index, kind);
+    Entry out;
+    if (offer(item, kind, fp, estimate, &out) && expelled) expelled->emplace_back(index, std::move(out));
 }
 
 bool TopK::query(std::string_view item, uint64_t hash) const {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -203,6 +204,67 @@ TEST(TDigest, BulkPathMatchesStreamingAdds) {
     }
 }
 
+TEST(TDigest, GapCountedBatchesStayAccurateWhenTheDataShifts) {
+    // Later chunks of a large batch are counted into the gaps between centroids; a batch
+    // unlike the digest so far (here: a second mode far away) must still be merged exactly.
+    std::mt19937_64 rng(11);
+    std::normal_distribution<double> low(0.0, 1.0), high(1e6, 10.0);
+    std::vector<double> first(300000), second(300000);
+    for (auto& x : first) x = low(rng);
+    for (auto& x : second) x = high(rng);
+    TDigest d(100);
+    d.add(first.data(), nullptr, first.size());
+    d.add(second.data(), nullptr, second.size());
+    std::vector<double> all = first;
+    all.insert(all.end(), second.begin(), second.end());
+    std::sort(all.begin(), all.end());
+    auto rank = [&](double x) { return static_cast<double>(std::lower_bound(all.begin(), all.end(), x) - all.begin()) / all.size(); };
+    for (double q : {0.001, 0.01, 0.25, 0.75, 0.99, 0.999}) EXPECT_NEAR(rank(d.quantile(q)), q, 0.002) << "q=" << q;
+    EXPECT_EQ(d.min(), all.front());
+    EXPECT_EQ(d.max(), all.back());
+    EXPECT_LT(d.centroids().size(), 200u);
+}
+
+TEST(TDigest, BadValueLateInALargeBatchAddsNothing) {
+    // Large batches are checked chunk by chunk as they are merged; a bad value in a late
+    // chunk must undo the chunks before it.
+    std::vector<double> v(200000);
+    for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<double>(i % 977);
+    TDigest d(100);
+    d.add(v.data(), nullptr, 5000);
+    const std::string before = d.to_bytes();
+    v[190000] = std::numeric_limits<double>::infinity();
+    try {
+        d.add(v.data(), nullptr, v.size());
+        FAIL() << "expected std::invalid_argument";
+    } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("values[190000]"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(d.to_bytes(), before);
+    v[190000] = 1.0;
+    v[150001] = std::nan("");
+    EXPECT_THROW(d.add(v.data(), nullptr, v.size()), std::invalid_argument);
+    EXPECT_EQ(d.to_bytes(), before);
+    EXPECT_DOUBLE_EQ(d.total_weight(), 5000.0);
+}
+
+TEST(TDigest, ValuesNearTheLargestDoubleKeepFiniteSortedCentroids) {
+    std::mt19937_64 rng(5);
+    std::uniform_real_distribution<double> unit(-1.0, 1.0);
+    std::vector<double> v(100000);
+    for (auto& x : v) x = unit(rng) * 1.7e308;
+    TDigest d(100);
+    d.add(v.data(), nullptr, v.size());
+    const auto c = d.centroids();
+    for (size_t i = 0; i < c.size(); ++i) {
+        EXPECT_TRUE(std::isfinite(c[i].mean)) << i;
+        if (i > 0) EXPECT_LE(c[i - 1].mean, c[i].mean) << i;
+    }
+    EXPECT_TRUE(std::isfinite(d.quantile(0.5)));
+    EXPECT_NEAR(d.cdf(0.0), 0.5, 0.01);
+    EXPECT_EQ(TDigest::from_bytes(d.to_bytes()).to_bytes(), d.to_bytes());
+}
+
 TEST(TDigest, WeightsMergeTrimmedMeanAndErrors) {
     TDigest a(100), b(100);
     const double values[3] = {1.0, 2.0, 3.0};
@@ -278,6 +340,60 @@ TEST(Cuckoo, AddDeleteCountAndFull) {
     EXPECT_EQ(fixed.to_bytes(), before);  // the item that did not fit changed nothing
     expect_rejects_corruption(fixed.to_bytes(), [](const std::string& s) { CuckooFilter::from_bytes(s); });
     EXPECT_THROW(CuckooFilter(100, 0), std::invalid_argument);
+}
+
+TEST(TopK, WeightedDecayMatchesUnitDecaysInDistribution) {
+    // One bucket: "a" holds 30, then "b" arrives 400 times. Adding 400 at once (gaps between
+    // decays drawn geometrically) must leave "b" the same count on average as 400 adds of 1.
+    const std::string_view a = "a", b = "b";
+    const uint64_t ha = hash_item(a), hb = hash_item(b);
+    const uint64_t thirty = 30, one = 1, many = 400;
+    double weighted = 0.0, unit = 0.0;
+    const int runs = 2000;
+    for (int seed = 0; seed < runs; ++seed) {
+        TopK w(1, 1, 1, 0.95, static_cast<uint64_t>(seed)), u(1, 1, 1, 0.95, static_cast<uint64_t>(seed) + 7919);
+        w.incrby(&a, nullptr, &ha, &thirty, 1, nullptr);
+        u.incrby(&a, nullptr, &ha, &thirty, 1, nullptr);
+        w.incrby(&b, nullptr, &hb, &many, 1, nullptr);
+        for (uint64_t i = 0; i < many; ++i) u.incrby(&b, nullptr, &hb, &one, 1, nullptr);
+        weighted += static_cast<double>(w.count(hb));
+        unit += static_cast<double>(u.count(hb));
+    }
+    weighted /= runs;
+    unit /= runs;
+    EXPECT_GT(unit, 100.0);  // "b" takes the bucket over in most runs
+    EXPECT_NEAR(weighted, unit, 0.05 * unit);
+    // decay 1: every colliding unit decays, so the outcome is exact (no draws).
+    TopK certain(1, 1, 1, 1.0, 3);
+    const uint64_t hundred = 100, thousand = 1000;
+    certain.incrby(&a, nullptr, &ha, &hundred, 1, nullptr);
+    certain.incrby(&b, nullptr, &hb, &thousand, 1, nullptr);
+    EXPECT_EQ(certain.count(hb), 901u);  // 100 units empty the bucket, the 100th and the rest stay
+    certain.incrby(&a, nullptr, &ha, &hundred, 1, nullptr);
+    EXPECT_EQ(certain.count(hb), 801u);
+}
+
+TEST(TopK, BatchAddsSumsPerDistinctItem) {
+    const std::vector<std::string> items{"x", "y", "x", "z", "x", "y"};
+    std::vector<uint64_t> hs;
+    for (const auto& s : items) hs.push_back(hash_item(s));
+    TopK batch(2, 16, 3, 0.9, 4), loop(2, 16, 3, 0.9, 4);
+    std::vector<std::pair<size_t, TopK::Entry>> expelled;
+    batch.add_batch(hs.data(), nullptr, hs.size(), [&](size_t i, uint8_t& kind) {
+        kind = TopK::kText;
+        return std::string_view(items[i]);
+    }, &expelled);
+    const uint64_t counts[3] = {3, 2, 1};
+    const std::string_view distinct[3] = {"x", "y", "z"};
+    for (int d = 0; d < 3; ++d) {
+        const uint64_t h = hash_item(distinct[d]);
+        loop.incrby(&distinct[d], nullptr, &h, &counts[d], 1, nullptr);
+    }
+    EXPECT_EQ(batch.to_bytes(), loop.to_bytes());
+    ASSERT_EQ(batch.list().size(), 2u);
+    EXPECT_EQ(batch.list()[0].item, "x");
+    EXPECT_EQ(batch.list()[0].count, 3u);
+    EXPECT_TRUE(expelled.empty());
 }
 
 TEST(TopK, FindsHeavyHittersDeterministically) {

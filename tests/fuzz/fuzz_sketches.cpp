@@ -2,21 +2,21 @@
 // std::invalid_argument, never crash, hang or leak; a loaded sketch must answer queries
 // and serialise back to the same bytes.
 //
-// libFuzzer (clang):
-//   clang++ -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -Icpp/include \
-//       tests/fuzz/fuzz_sketches.cpp cpp/src/sketch_*.cpp -o build/fuzz_sketches
-//   build/fuzz_sketches -max_total_time=60 tests/python/golden
+// libFuzzer (clang), as CI runs it: scripts/fuzz.sh [seconds] builds this file with
+// -fsanitize=fuzzer,address,undefined and runs it over a copy of the golden blobs.
 // Without clang, the same target runs under a small mutation driver (GCC + sanitizers):
 //   g++ -std=c++17 -O1 -g -fsanitize=address,undefined -DSKETCH_FUZZ_STANDALONE -Icpp/include \
 //       tests/fuzz/fuzz_sketches.cpp cpp/src/sketch_*.cpp -o build/fuzz_sketches
 //   build/fuzz_sketches 200000 tests/python/golden/sketch_*.bin
 // The first payload byte (after the 24-byte header) is not special: the family code in
 // the header picks the loader, and a resealed checksum lets mutations reach the parsers.
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "anomaly_detection/io/bytes.hpp"
 #include "anomaly_detection/sketches/bloom.hpp"
@@ -74,6 +74,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     load<TDigest>(blob, [&](TDigest& s) {
         const double v = 1.0;
         s.add(&v, nullptr, 1);
+        // A large batch takes the gap-counting path, whose gaps are the loaded centroids:
+        // values around the digest's range and the input's own bytes read as doubles.
+        std::vector<double> batch(5000);
+        SplitMix64 rng(size);
+        const double lo = s.min(), hi = s.max();
+        for (size_t i = 0; i < batch.size(); ++i) {
+            double x = lo + (hi - lo) * (rng.uniform() * 1.2 - 0.1);
+            if (i % 7 == 0 && size >= 8) std::memcpy(&x, data + (i * 8) % (size - 7), 8);
+            batch[i] = std::isfinite(x) ? x : rng.uniform();
+        }
+        s.add(batch.data(), nullptr, batch.size());
         (void)s.quantile(0.5);
         (void)s.cdf(0.0);
         (void)s.trimmed_mean(0.1, 0.9);
@@ -89,6 +100,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     });
     load<TopK>(blob, [&](TopK& s) {
         s.incrby(&item, nullptr, &h, nullptr, 1, nullptr);
+        const std::string_view items[3] = {"a", "b", "a"};
+        const uint64_t hs[3] = {hash_item(items[0]), hash_item(items[1]), hash_item(items[2])};
+        const uint64_t incs[3] = {1, 1000, 70};
+        std::vector<std::pair<size_t, TopK::Entry>> expelled;
+        s.add_batch(hs, incs, 3, [&](size_t i, uint8_t& kind) {
+            kind = TopK::kText;
+            return items[i];
+        }, &expelled);
         (void)s.list();
     });
     try {  // Redis's own HLL strings are untrusted input too

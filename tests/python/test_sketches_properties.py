@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter
 
 import numpy as np
 from hypothesis import given, settings
@@ -68,10 +69,16 @@ def test_t_digest_quantiles_are_monotone_and_within_range(values):
 
 @settings(max_examples=40, deadline=None)
 @given(items=st.lists(st.integers(0, 20), max_size=300))
-def test_top_k_batch_equals_loop(items):
+def test_top_k_batch_equals_loop_over_distinct_items(items):
+    # A batch is applied as one weighted update per distinct item, in order of first
+    # appearance; what an item pushes out is reported at its first index.
     batch, loop = TopK(3, width=8, depth=3, seed=1), TopK(3, width=8, depth=3, seed=1)
     expelled_batch = batch.add(items)
-    expelled_loop = [loop.add(i) for i in items]
+    counts = Counter(items)
+    first = {item: items.index(item) for item in counts}
+    expelled_loop: list[object] = [None] * len(items)
+    for item in counts:  # dicts keep first-appearance order
+        expelled_loop[first[item]] = loop.incrby(item, counts[item])
     assert expelled_batch == expelled_loop
     assert batch == loop
 

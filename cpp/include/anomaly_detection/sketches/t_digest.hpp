@@ -48,6 +48,11 @@ public:
 private:
     void flush() const;
     void add_bulk(const double* values, size_t n);
+    void add_sorted_chunk(const double* values, size_t m);
+    /// False (and nothing added) when a value is NaN or infinite.
+    bool add_bucketed_chunk(const double* values, size_t m);
+    /// Upper quantile a centroid that starts at q0 may reach (the k1 scale's unit step).
+    double q_limit(double q0) const;
     void fold(std::vector<Centroid>& points, double total) const;
     void fold_sorted(std::vector<Centroid>& points, double total) const;
 

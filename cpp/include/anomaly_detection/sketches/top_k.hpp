@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -38,6 +39,16 @@ public:
     /// another out, (i, that entry) is appended to expelled (which may be null).
     void incrby(const std::string_view* items, const uint8_t* kinds, const uint64_t* hashes,
                 const uint64_t* increments, size_t n, std::vector<std::pair<size_t, Entry>>* expelled);
+    /// Bytes of item i of a batch, its kind stored in kind; asked only for items whose
+    /// estimate can enter the top k. The view must stay valid until the next call.
+    using ItemText = std::function<std::string_view(size_t i, uint8_t& kind)>;
+    /// Batch update: increments (null means 1 each) are first summed per distinct item
+    /// (items are told apart by their 64-bit hash), then each distinct item gets one
+    /// weighted update, in order of first appearance. Equivalent in distribution to adding
+    /// the items one by one, and repeatable (the decay draws are seeded), but not the same
+    /// draws. An item pushed out is reported at the first index of the item that pushed it.
+    void add_batch(const uint64_t* hashes, const uint64_t* increments, size_t n, const ItemText& text,
+                   std::vector<std::pair<size_t, Entry>>* expelled);
     /// Whether the item is currently in the top k.
     bool query(std::string_view item, uint64_t hash) const;
     /// Estimated count of an item from the buckets (an underestimate for most items).
@@ -62,11 +73,26 @@ private:
         std::string item;
     };
     static uint32_t fingerprint(uint64_t h) { return static_cast<uint32_t>(mix64(h) >> 32); }
-    size_t cell(uint64_t h, uint32_t row) const;
+    size_t cell(uint64_t h, uint32_t row) const {
+        // Independent hashes per row: with widths as small as 8, double hashing would make
+        // whole columns of two items collide in every row.
+        return size_t{row} * width_ + reduce_range(mix64(h + (uint64_t{row} + 1) * 0x9e3779b97f4a7c15ULL), width_);
+    }
     void sift_down(size_t i);
     HeapEntry* find(std::string_view item, uint32_t fp);
     /// Records a new estimate for an item: raises it in the heap or replaces the minimum.
     bool offer(std::string_view item, uint8_t kind, uint32_t fp, uint64_t estimate, Entry* expelled);
+    /// One weighted update of item index of a batch, then its offer to the heap.
+    void add_one(uint64_t h, uint64_t inc, size_t index, const ItemText& text,
+                 std::vector<std::pair<size_t, Entry>>* expelled);
+    /// Adds inc to the item with hash h in every row; returns its new estimate.
+    uint64_t update_buckets(uint64_t h, uint32_t fp, uint64_t inc);
+    /// decay^count, the chance that one colliding unit decays a bucket holding count.
+    double decay_probability(uint64_t count) const {
+        return count < decay_table_.size() ? decay_table_[count] : decay_probability_slow(count);
+    }
+    double decay_probability_slow(uint64_t count) const;
+    static void check_increments(const uint64_t* increments, size_t n);
 
     uint32_t k_;
     uint32_t width_;
