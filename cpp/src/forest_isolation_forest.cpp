@@ -28,6 +28,8 @@ constexpr size_t kWalk = 16;
 constexpr size_t kHeapWalk = 16;
 // Deepest tree padded to a complete tree for scoring (2^16 slots).
 constexpr unsigned kMaxHeapDepth = 16;
+// Most distinct split values of one feature (and largest block offset) in the rank layout.
+constexpr uint32_t kRankLimit = 0xFFFF;
 
 size_t resolve_max_samples(size_t requested, size_t n_rows) {
     return requested == 0 ? std::min<size_t>(256, n_rows) : requested;
@@ -339,6 +341,83 @@ void IsolationForest::build_heap_layout() {
             }
         }
     }
+    build_rank_layout();
+}
+
+namespace {
+
+// Bucket of x in [0, last]: floor((x - lo) * scale) clamped. Each operation is monotone
+// in x, so x <= y implies bucket(x) <= bucket(y): a value in a lower bucket than x is
+// below x, one in a higher bucket is above it, and only x's own bucket needs comparing.
+inline size_t rank_bucket(double x, double lo, double scale, size_t last) {
+    const double v = (x - lo) * scale;
+    return v > 0.0 ? (v < static_cast<double>(last) ? static_cast<size_t>(v) : last) : 0;
+}
+
+}  // namespace
+
+void IsolationForest::build_rank_layout() {
+    rank_node_.clear();
+    rank_value_.clear();
+    rank_start_.clear();
+    rank_feature_.clear();
+    const size_t d = n_features_in_;
+    // The feature's block offset and a value's rank must each fit 16 bits.
+    if (heap_offset_.empty() || d * kRowsPerTask > kRankLimit + 1) return;
+    std::vector<std::vector<double>> values(d);
+    for (size_t slot = 0; slot < heap_threshold_.size(); ++slot)
+        if (heap_threshold_[slot] != kInf) values[heap_feature_[slot] / kRowsPerTask].push_back(heap_threshold_[slot]);
+    std::vector<RankFeature> features(d);
+    size_t n_values = 0, n_starts = 0;
+    for (size_t f = 0; f < d; ++f) {
+        auto& v = values[f];
+        std::sort(v.begin(), v.end());
+        v.erase(std::unique(v.begin(), v.end()), v.end());
+        if (v.size() > kRankLimit) return;
+        RankFeature& rf = features[f];
+        while (rf.buckets < v.size()) rf.buckets *= 2;
+        if (v.size() > 1) {
+            const double scale = static_cast<double>(rf.buckets) / (v.back() - v.front());
+            if (std::isfinite(scale) && scale > 0.0) {
+                rf.lo = v.front();
+                rf.scale = scale;
+            }
+        }
+        n_values += 2 * v.size();  // the values and at most as many +inf after them
+        n_starts += rf.buckets;
+    }
+    rank_value_.reserve(n_values);
+    rank_start_.reserve(n_starts);
+    for (size_t f = 0; f < d; ++f) {
+        RankFeature& rf = features[f];
+        const auto& v = values[f];
+        rf.values = rank_value_.size();
+        rf.starts = rank_start_.size();
+        rank_start_.resize(rf.starts + rf.buckets, 0);
+        // rank_start_[b] = #{values in buckets below b}; window = the fullest bucket.
+        std::vector<size_t> in_bucket(rf.buckets, 0);
+        for (const double x : v) ++in_bucket[rank_bucket(x, rf.lo, rf.scale, rf.buckets - 1)];
+        size_t below = 0;
+        for (size_t b = 0; b < rf.buckets; ++b) {
+            rank_start_[rf.starts + b] = static_cast<uint16_t>(below);
+            below += in_bucket[b];
+            rf.window = std::max(rf.window, in_bucket[b]);
+        }
+        rank_value_.insert(rank_value_.end(), v.begin(), v.end());
+        rank_value_.insert(rank_value_.end(), rf.window, kInf);
+    }
+    rank_node_.assign(heap_threshold_.size(), kRankLimit << 16);  // padding: never taken right
+    for (size_t slot = 0; slot < heap_threshold_.size(); ++slot) {
+        if (heap_threshold_[slot] == kInf) continue;
+        const size_t f = heap_feature_[slot] / kRowsPerTask;
+        const auto& v = values[f];
+        const auto k = static_cast<uint32_t>(std::lower_bound(v.begin(), v.end(), heap_threshold_[slot]) - v.begin());
+        rank_node_[slot] = (k << 16) | heap_feature_[slot];
+    }
+    rank_feature_ = std::move(features);
+    // The double copy is no longer walked.
+    heap_threshold_ = {};
+    heap_feature_ = {};
 }
 
 namespace {
@@ -375,6 +454,32 @@ inline void heap_walk(const double* thresholds, const uint32_t* features, const 
     for (size_t r = 0; r < Rows; ++r) acc[r] += leaves[at[r]];
 }
 
+// One step of the rank walk: at = 2 * at + (node's rank < the row's rank), the row's
+// rank read at the feature offset in the node's low 16 bits. As in heap_step, the
+// compare leaves the carry for `adc`: two loads, a zero-extension, a compare and an add.
+inline uint64_t rank_step(uint64_t at, uint32_t node, const uint32_t* row) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    asm("cmpl %[x], %[n]\n\tadc %[at], %[at]" : [at] "+r"(at) : [n] "r"(node), [x] "m"(row[node & 0xFFFF]) : "cc");
+    return at;
+#else
+    return 2 * at + static_cast<uint64_t>(node < row[node & 0xFFFF]);
+#endif
+}
+
+template <size_t Rows>
+inline void rank_walk(const uint32_t* nodes, const double* leaves, unsigned depth, const uint32_t* ranks,
+                      double* acc) {
+    uint64_t at[Rows];
+    for (size_t r = 0; r < Rows; ++r) at[r] = 1;
+    for (unsigned s = 0; s < depth; ++s) {
+#pragma GCC unroll 16
+        for (size_t r = 0; r < Rows; ++r) at[r] = rank_step(at[r], nodes[at[r]], ranks + r);
+    }
+    leaves -= size_t{1} << depth;
+#pragma GCC unroll 16
+    for (size_t r = 0; r < Rows; ++r) acc[r] += leaves[at[r]];
+}
+
 // Walks kWalk rows of a feature-major block (value of feature f of row r at
 // rows[f * kRowsPerTask + r]) down one tree. The loop over rows is unrolled so
 // that the rows' positions live in registers and their loads overlap; the
@@ -395,16 +500,63 @@ inline void walk(const IsolationNode* nodes, const double* values, unsigned step
 
 }  // namespace
 
+void IsolationForest::rank_block(const Eigen::Ref<const RowMatrixXd>& X, size_t begin, size_t count,
+                                 uint32_t* ranks) const {
+    // rank_f(x) = start of x's bucket + #{values of that bucket below x}: a branch-free
+    // lower bound over the `window` values from the bucket's start (the bucket's own
+    // values come first, those after them are above x or +inf). Rows advance together so
+    // that their loads overlap.
+    size_t at[kRowsPerTask];
+    double x[kRowsPerTask];
+    const auto stride = static_cast<size_t>(X.outerStride());
+    for (size_t f = 0; f < rank_feature_.size(); ++f) {
+        const RankFeature& rf = rank_feature_[f];
+        uint32_t* out = ranks + f * kRowsPerTask;
+        if (rf.window == 0) {  // no split reads this feature
+            std::fill(out, out + count, 0U);
+            continue;
+        }
+        const double* values = rank_value_.data() + rf.values;
+        const uint16_t* starts = rank_start_.data() + rf.starts;
+        const double* column = X.data() + begin * stride + f;
+        for (size_t r = 0; r < count; ++r) {
+            x[r] = column[r * stride];
+            at[r] = starts[rank_bucket(x[r], rf.lo, rf.scale, rf.buckets - 1)];
+        }
+        for (size_t n = rf.window; n > 1;) {
+            const size_t half = n / 2;
+            for (size_t r = 0; r < count; ++r) at[r] += values[at[r] + half] < x[r] ? half : 0;
+            n -= half;
+        }
+        for (size_t r = 0; r < count; ++r)
+            out[r] = static_cast<uint32_t>(at[r] + static_cast<size_t>(values[at[r]] < x[r])) << 16;
+    }
+}
+
 void IsolationForest::path_length_sum(const Eigen::Ref<const RowMatrixXd>& X, double* out, unsigned n_threads) const {
     const auto n = static_cast<size_t>(X.rows()), d = static_cast<size_t>(X.cols());
     const size_t n_tasks = (n + kRowsPerTask - 1) / kRowsPerTask;
     parallel_for(n_tasks, resolve_threads(n_threads), [&](size_t task, unsigned) {
         const size_t begin = task * kRowsPerTask, count = std::min(n, begin + kRowsPerTask) - begin;
+        double* acc = out + begin;
+        std::fill(acc, acc + count, 0.0);
+        if (!rank_node_.empty()) {
+            std::vector<uint32_t> ranks(d * kRowsPerTask);
+            rank_block(X, begin, count, ranks.data());
+            for (size_t t = 0; t < n_trees(); ++t) {
+                const uint32_t* nodes = rank_node_.data() + heap_offset_[t];
+                const double* leaves = heap_leaf_.data() + heap_offset_[t];
+                const unsigned depth = tree_depth_[t];
+                size_t r0 = 0;
+                for (; r0 + kHeapWalk <= count; r0 += kHeapWalk)
+                    rank_walk<kHeapWalk>(nodes, leaves, depth, ranks.data() + r0, acc + r0);
+                for (; r0 < count; ++r0) rank_walk<1>(nodes, leaves, depth, ranks.data() + r0, acc + r0);
+            }
+            return;
+        }
         std::vector<double> block(d * kRowsPerTask);
         for (size_t r = 0; r < count; ++r)
             for (size_t j = 0; j < d; ++j) block[j * kRowsPerTask + r] = X(static_cast<Eigen::Index>(begin + r), static_cast<Eigen::Index>(j));
-        double* acc = out + begin;
-        std::fill(acc, acc + count, 0.0);
         if (!heap_offset_.empty()) {
             for (size_t t = 0; t < n_trees(); ++t) {
                 const size_t base = heap_offset_[t];

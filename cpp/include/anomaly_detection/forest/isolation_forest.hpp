@@ -88,9 +88,11 @@ public:
 private:
     void require_fitted() const;
     void check_input(const Eigen::Ref<const RowMatrixXd>& X, const char* what) const;
+    void rank_block(const Eigen::Ref<const RowMatrixXd>& X, size_t begin, size_t count, uint32_t* ranks) const;
     void path_length_sum(const Eigen::Ref<const RowMatrixXd>& X, double* out, unsigned n_threads) const;
     void compute_tree_depths();
     void build_heap_layout();
+    void build_rank_layout();
 
     IsolationForestConfig config_;
     size_t max_samples_ = 0;
@@ -109,6 +111,22 @@ private:
     std::vector<uint32_t> heap_feature_;   // feature * rows per scoring block, same indexing
     std::vector<double> heap_leaf_;        // [heap_offset_[t] + h - 2^D], h in 2^D .. 2^(D+1) - 1
     std::vector<size_t> heap_offset_;      // first slot of each tree (n_trees + 1)
+    // Rank layout of the same heap slots (preferred; empty when it does not apply). The
+    // split values of feature f, sorted and unique, are T_f[0 .. K_f); for any double x,
+    // x > T_f[k] exactly when rank_f(x) = #{k' : T_f[k'] < x} > k. A slot packs
+    // (k << 16) | feature * rows per block into 32 bits and a block holds rank << 16, so a
+    // step is an unsigned compare of two 32-bit loads: the same path, hence the same score.
+    struct RankFeature {
+        double lo = 0, scale = 0;   // bucket of x: floor((x - lo) * scale), clamped to [0, buckets)
+        size_t buckets = 1;         // rank_start_ entries of this feature
+        size_t window = 0;          // most values in one bucket (0 when the feature splits nothing)
+        size_t values = 0;          // offset of T_f in rank_value_ (followed by `window` +inf)
+        size_t starts = 0;          // offset of its buckets in rank_start_
+    };
+    std::vector<uint32_t> rank_node_;       // same indexing as heap_threshold_
+    std::vector<double> rank_value_;        // T_f of every feature, each padded with +inf
+    std::vector<uint16_t> rank_start_;      // per feature and bucket: #{T_f in lower buckets}
+    std::vector<RankFeature> rank_feature_;
 };
 
 }  // namespace anomaly_detection
