@@ -26,10 +26,13 @@ constexpr uint16_t kFormatVersion = 1;
 constexpr size_t kRowsPerTask = 128;
 constexpr size_t kWalk = 16;
 constexpr size_t kHeapWalk = 16;
+constexpr size_t kRankWalk = 16;
 // Deepest tree padded to a complete tree for scoring (2^16 slots).
 constexpr unsigned kMaxHeapDepth = 16;
 // Most distinct split values of one feature (and largest block offset) in the rank layout.
 constexpr uint32_t kRankLimit = 0xFFFF;
+// Widest rows whose values are ranked in place rather than from a feature-major copy.
+constexpr size_t kRankInPlace = 16;
 
 size_t resolve_max_samples(size_t requested, size_t n_rows) {
     return requested == 0 ? std::min<size_t>(256, n_rows) : requested;
@@ -349,9 +352,25 @@ namespace {
 // Bucket of x in [0, last]: floor((x - lo) * scale) clamped. Each operation is monotone
 // in x, so x <= y implies bucket(x) <= bucket(y): a value in a lower bucket than x is
 // below x, one in a higher bucket is above it, and only x's own bucket needs comparing.
-inline size_t rank_bucket(double x, double lo, double scale, size_t last) {
-    const double v = (x - lo) * scale;
-    return v > 0.0 ? (v < static_cast<double>(last) ? static_cast<size_t>(v) : last) : 0;
+inline size_t rank_bucket(double x, double lo, double scale, double last) {
+    // maxsd/minsd and a truncation: no branch on the data. v is never NaN: scale is
+    // finite and positive, or 0 with lo 0.
+    const double v = std::min(std::max((x - lo) * scale, 0.0), last);
+    return static_cast<size_t>(static_cast<int64_t>(v));
+}
+
+// rank << 16 of count values x[r * stride]: the bucket's start plus how many of the
+// W values from there are below x, W independent compares.
+template <size_t W>
+inline void rank_scan(const double* values, const uint16_t* starts, double lo, double scale, double last,
+                      const double* x, size_t stride, size_t count, uint32_t* out) {
+    for (size_t r = 0; r < count; ++r) {
+        const double v = x[r * stride];
+        const size_t start = starts[rank_bucket(v, lo, scale, last)];
+        size_t below = start;
+        for (size_t j = 0; j < W; ++j) below += static_cast<size_t>(values[start + j] < v);
+        out[r] = static_cast<uint32_t>(below) << 16;
+    }
 }
 
 }  // namespace
@@ -375,7 +394,7 @@ void IsolationForest::build_rank_layout() {
         v.erase(std::unique(v.begin(), v.end()), v.end());
         if (v.size() > kRankLimit) return;
         RankFeature& rf = features[f];
-        while (rf.buckets < v.size()) rf.buckets *= 2;
+        while (rf.buckets < 4 * v.size() && rf.buckets <= kRankLimit) rf.buckets *= 2;
         if (v.size() > 1) {
             const double scale = static_cast<double>(rf.buckets) / (v.back() - v.front());
             if (std::isfinite(scale) && scale > 0.0) {
@@ -396,7 +415,7 @@ void IsolationForest::build_rank_layout() {
         rank_start_.resize(rf.starts + rf.buckets, 0);
         // rank_start_[b] = #{values in buckets below b}; window = the fullest bucket.
         std::vector<size_t> in_bucket(rf.buckets, 0);
-        for (const double x : v) ++in_bucket[rank_bucket(x, rf.lo, rf.scale, rf.buckets - 1)];
+        for (const double x : v) ++in_bucket[rank_bucket(x, rf.lo, rf.scale, static_cast<double>(rf.buckets - 1))];
         size_t below = 0;
         for (size_t b = 0; b < rf.buckets; ++b) {
             rank_start_[rf.starts + b] = static_cast<uint16_t>(below);
@@ -501,35 +520,49 @@ inline void walk(const IsolationNode* nodes, const double* values, unsigned step
 }  // namespace
 
 void IsolationForest::rank_block(const Eigen::Ref<const RowMatrixXd>& X, size_t begin, size_t count,
-                                 uint32_t* ranks) const {
-    // rank_f(x) = start of x's bucket + #{values of that bucket below x}: a branch-free
-    // lower bound over the `window` values from the bucket's start (the bucket's own
-    // values come first, those after them are above x or +inf). Rows advance together so
-    // that their loads overlap.
+                                 double* values_by_feature, uint32_t* ranks) const {
+    const size_t d = rank_feature_.size();
+    // Narrow rows are read in place; a wide block is made feature-major first, so that
+    // a feature's values share cache lines instead of each taking one per row.
+    const double* x0 = X.data() + static_cast<std::ptrdiff_t>(begin) * X.outerStride();
+    size_t stride = static_cast<size_t>(X.outerStride()), next = 1;
+    if (d > kRankInPlace) {
+        for (size_t r = 0; r < count; ++r)
+            for (size_t f = 0; f < d; ++f) values_by_feature[f * kRowsPerTask + r] = x0[r * stride + f];
+        x0 = values_by_feature;
+        stride = 1;
+        next = kRowsPerTask;
+    }
+    // rank_f(x) = start of x's bucket + #{values of that bucket below x}, counted over
+    // the `window` values from the bucket's start (the bucket's own values come first,
+    // those after them are above x or +inf): a sum of independent compares for a small
+    // window, a branch-free lower bound for a larger one.
     size_t at[kRowsPerTask];
-    double x[kRowsPerTask];
-    const auto stride = static_cast<size_t>(X.outerStride());
-    for (size_t f = 0; f < rank_feature_.size(); ++f) {
+    for (size_t f = 0; f < d; ++f) {
         const RankFeature& rf = rank_feature_[f];
         uint32_t* out = ranks + f * kRowsPerTask;
-        if (rf.window == 0) {  // no split reads this feature
-            std::fill(out, out + count, 0U);
-            continue;
-        }
+        const double* x = x0 + f * next;
         const double* values = rank_value_.data() + rf.values;
         const uint16_t* starts = rank_start_.data() + rf.starts;
-        const double* column = X.data() + begin * stride + f;
-        for (size_t r = 0; r < count; ++r) {
-            x[r] = column[r * stride];
-            at[r] = starts[rank_bucket(x[r], rf.lo, rf.scale, rf.buckets - 1)];
+        const double last = static_cast<double>(rf.buckets - 1);
+        switch (rf.window) {
+            case 0: std::fill(out, out + count, 0U); continue;  // no split reads this feature
+            case 1: rank_scan<1>(values, starts, rf.lo, rf.scale, last, x, stride, count, out); continue;
+            case 2: rank_scan<2>(values, starts, rf.lo, rf.scale, last, x, stride, count, out); continue;
+            case 3: rank_scan<3>(values, starts, rf.lo, rf.scale, last, x, stride, count, out); continue;
+            case 4: rank_scan<4>(values, starts, rf.lo, rf.scale, last, x, stride, count, out); continue;
+            case 5: rank_scan<5>(values, starts, rf.lo, rf.scale, last, x, stride, count, out); continue;
+            case 6: rank_scan<6>(values, starts, rf.lo, rf.scale, last, x, stride, count, out); continue;
+            default: break;
         }
+        for (size_t r = 0; r < count; ++r) at[r] = starts[rank_bucket(x[r * stride], rf.lo, rf.scale, last)];
         for (size_t n = rf.window; n > 1;) {
             const size_t half = n / 2;
-            for (size_t r = 0; r < count; ++r) at[r] += values[at[r] + half] < x[r] ? half : 0;
+            for (size_t r = 0; r < count; ++r) at[r] += values[at[r] + half] < x[r * stride] ? half : 0;
             n -= half;
         }
         for (size_t r = 0; r < count; ++r)
-            out[r] = static_cast<uint32_t>(at[r] + static_cast<size_t>(values[at[r]] < x[r])) << 16;
+            out[r] = static_cast<uint32_t>(at[r] + static_cast<size_t>(values[at[r]] < x[r * stride])) << 16;
     }
 }
 
@@ -541,15 +574,16 @@ void IsolationForest::path_length_sum(const Eigen::Ref<const RowMatrixXd>& X, do
         double* acc = out + begin;
         std::fill(acc, acc + count, 0.0);
         if (!rank_node_.empty()) {
+            std::vector<double> values(d * kRowsPerTask);
             std::vector<uint32_t> ranks(d * kRowsPerTask);
-            rank_block(X, begin, count, ranks.data());
+            rank_block(X, begin, count, values.data(), ranks.data());
             for (size_t t = 0; t < n_trees(); ++t) {
                 const uint32_t* nodes = rank_node_.data() + heap_offset_[t];
                 const double* leaves = heap_leaf_.data() + heap_offset_[t];
                 const unsigned depth = tree_depth_[t];
                 size_t r0 = 0;
-                for (; r0 + kHeapWalk <= count; r0 += kHeapWalk)
-                    rank_walk<kHeapWalk>(nodes, leaves, depth, ranks.data() + r0, acc + r0);
+                for (; r0 + kRankWalk <= count; r0 += kRankWalk)
+                    rank_walk<kRankWalk>(nodes, leaves, depth, ranks.data() + r0, acc + r0);
                 for (; r0 < count; ++r0) rank_walk<1>(nodes, leaves, depth, ranks.data() + r0, acc + r0);
             }
             return;
