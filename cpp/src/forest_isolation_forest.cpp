@@ -139,7 +139,10 @@ Tree grow_tree(const Eigen::Ref<const RowMatrixXd>& X, const IsolationForestConf
                     s.candidates[pick] = s.candidates[--n_candidates];
                     continue;
                 }
-                double threshold = lo + (hi - lo) * rng.uniform01();
+                const double u = rng.uniform01();
+                double threshold = lo + (hi - lo) * u;
+                // hi - lo overflows only for values beyond +-8.9e307; split there too.
+                if (!std::isfinite(threshold)) threshold = std::min(lo * (1.0 - u) + hi * u, hi);
                 if (threshold == hi) threshold = lo;
                 auto mid = static_cast<uint32_t>(
                     std::partition(s.order.begin() + p.lo, s.order.begin() + p.hi,
@@ -626,6 +629,30 @@ Eigen::VectorXd IsolationForest::mean_path_length(Eigen::Ref<const RowMatrixXd> 
     path_length_sum(X, out.data(), n_threads);
     out /= static_cast<double>(n_trees());
     return out;
+}
+
+Eigen::VectorXd IsolationForest::mean_path_length_reference(Eigen::Ref<const RowMatrixXd> X) const {
+    require_fitted();
+    if (static_cast<size_t>(X.cols()) != n_features_in_)
+        throw std::invalid_argument("X: expected " + std::to_string(n_features_in_) + " features, got " +
+                                    std::to_string(X.cols()));
+    check_input(X, "X");
+    Eigen::VectorXd out = Eigen::VectorXd::Zero(X.rows());
+    for (Eigen::Index i = 0; i < X.rows(); ++i) {
+        for (size_t t = 0; t < n_trees(); ++t) {
+            const IsolationNode* nodes = nodes_.data() + tree_offset_[t];
+            uint32_t at = 0;
+            while (nodes[at].left != at) at = nodes[at].left + (X(i, nodes[at].feature) > nodes[at].threshold ? 1 : 0);
+            out[i] += leaf_value_[tree_offset_[t] + at];
+        }
+    }
+    out /= static_cast<double>(n_trees());
+    return out;
+}
+
+const char* IsolationForest::scoring_layout() const {
+    require_fitted();
+    return !rank_node_.empty() ? "rank" : !heap_offset_.empty() ? "heap" : "node";
 }
 
 void IsolationForest::score_samples(Eigen::Ref<const RowMatrixXd> X, double* out, unsigned n_threads) const {

@@ -72,6 +72,16 @@ public:
     /// Mean path length E[h(x)] over the trees (the paper's quantity).
     Eigen::VectorXd mean_path_length(Eigen::Ref<const RowMatrixXd> X, unsigned n_threads = 1) const;
 
+    /// The same quantity by the plain node-by-node walk, one row and tree at a time:
+    /// the definition the fast layouts must reproduce bit for bit (used by tests).
+    Eigen::VectorXd mean_path_length_reference(Eigen::Ref<const RowMatrixXd> X) const;
+
+    /// Nodes of every tree, concatenated (indices are tree-local); for inspection.
+    const std::vector<IsolationNode>& nodes() const { return nodes_; }
+    /// Which scoring walk applies: "rank", "heap" or "node" (the fallbacks for very
+    /// wide data, many split values per feature, or very deep trees).
+    const char* scoring_layout() const;
+
     bool is_fitted() const { return !tree_offset_.empty(); }
     const IsolationForestConfig& config() const { return config_; }
     double offset() const;               ///< offset_ of scikit-learn
