@@ -265,6 +265,10 @@ class HalfSpaceTrees:
         """
         Build the trees over limits[j] = (low, high) of each feature.
         """
+    def learn_dict(self, x):
+        """
+        learn_one of a dict; False (nothing learned) when it needs the facade's checks.
+        """
     def learn_many(self, X: typing.Annotated[numpy.typing.ArrayLike, numpy.float64]) -> None:
         """
         Learn the rows in order (releases the GIL).
@@ -272,6 +276,10 @@ class HalfSpaceTrees:
     def learn_one(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64]) -> None:
         """
         Learn one row of n_features values.
+        """
+    def score_dict(self, x):
+        """
+        score_one of a dict {key: value} (absent keys are missing features); None when the dict needs the facade's checks (a value that is not a finite float or int, or no set_keys).
         """
     def score_learn_many(self, X: typing.Annotated[numpy.typing.ArrayLike, numpy.float64]) -> numpy.typing.NDArray[numpy.float64]:
         """
@@ -284,6 +292,10 @@ class HalfSpaceTrees:
     def score_one(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64]) -> float:
         """
         Anomaly score of one row, in [0, 1].
+        """
+    def set_keys(self, keys: collections.abc.Sequence) -> None:
+        """
+        Name feature j by keys[j] for score_dict and learn_dict (distinct, hashable).
         """
     def to_bytes(self) -> bytes:
         """
@@ -298,6 +310,11 @@ class HalfSpaceTrees:
     def feature_names(self) -> list[str]:
         """
         Names of the features, or [].
+        """
+    @property
+    def has_keys(self) -> bool:
+        """
+        Whether set_keys has run.
         """
     @property
     def limits(self) -> list[tuple[float, float]]:
