@@ -355,11 +355,15 @@ void bind_half_space_trees(py::module_& m) {
             py::arg("X"), "Learn the rows in order (releases the GIL).")
         .def(
             "score_many",
-            [](const DictHalfSpaceTrees& h, const DoubleArray& X) { return hst_scores(h, X, &HalfSpaceTrees::score_many); },
+            [](const DictHalfSpaceTrees& h, const DoubleArray& X) {
+                return hst_scores(h, X, &HalfSpaceTrees::score_many);
+            },
             py::arg("X"), "Score the rows without learning (releases the GIL).")
         .def(
             "score_learn_many",
-            [](DictHalfSpaceTrees& h, const DoubleArray& X) { return hst_scores(h, X, &HalfSpaceTrees::score_learn_many); },
+            [](DictHalfSpaceTrees& h, const DoubleArray& X) {
+                return hst_scores(h, X, &HalfSpaceTrees::score_learn_many);
+            },
             py::arg("X"), "For each row in order: score it, then learn it (releases the GIL).")
         .def_property_readonly("n_features", &HalfSpaceTrees::n_features, "Number of features.")
         .def_property_readonly("limits", &HalfSpaceTrees::limits, "(low, high) of each feature.")

@@ -593,7 +593,8 @@ void IsolationForest::path_length_sum(const Eigen::Ref<const RowMatrixXd>& X, do
         }
         std::vector<double> block(d * kRowsPerTask);
         for (size_t r = 0; r < count; ++r)
-            for (size_t j = 0; j < d; ++j) block[j * kRowsPerTask + r] = X(static_cast<Eigen::Index>(begin + r), static_cast<Eigen::Index>(j));
+            for (size_t j = 0; j < d; ++j)
+                block[j * kRowsPerTask + r] = X(static_cast<Eigen::Index>(begin + r), static_cast<Eigen::Index>(j));
         if (!heap_offset_.empty()) {
             for (size_t t = 0; t < n_trees(); ++t) {
                 const size_t base = heap_offset_[t];
