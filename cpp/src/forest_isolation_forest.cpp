@@ -31,8 +31,6 @@ constexpr size_t kRankWalk = 16;
 constexpr unsigned kMaxHeapDepth = 16;
 // Most distinct split values of one feature (and largest block offset) in the rank layout.
 constexpr uint32_t kRankLimit = 0xFFFF;
-// Widest rows whose values are ranked in place rather than from a feature-major copy.
-constexpr size_t kRankInPlace = 16;
 
 size_t resolve_max_samples(size_t requested, size_t n_rows) {
     return requested == 0 ? std::min<size_t>(256, n_rows) : requested;
@@ -502,6 +500,22 @@ inline void rank_walk(const uint32_t* nodes, const double* leaves, unsigned dept
     for (size_t r = 0; r < Rows; ++r) acc[r] += leaves[at[r]];
 }
 
+// The same walk for a depth known at compile time (8 is max_samples="auto"'s), so
+// that every level is unrolled and no loop counter stays live.
+template <size_t Rows, unsigned Depth>
+inline void rank_walk_fixed(const uint32_t* nodes, const double* leaves, const uint32_t* ranks, double* acc) {
+    uint64_t at[Rows];
+    for (size_t r = 0; r < Rows; ++r) at[r] = 1;
+#pragma GCC unroll 16
+    for (unsigned s = 0; s < Depth; ++s) {
+#pragma GCC unroll 16
+        for (size_t r = 0; r < Rows; ++r) at[r] = rank_step(at[r], nodes[at[r]], ranks + r);
+    }
+    leaves -= size_t{1} << Depth;
+#pragma GCC unroll 16
+    for (size_t r = 0; r < Rows; ++r) acc[r] += leaves[at[r]];
+}
+
 // Walks kWalk rows of a feature-major block (value of feature f of row r at
 // rows[f * kRowsPerTask + r]) down one tree. The loop over rows is unrolled so
 // that the rows' positions live in registers and their loads overlap; the
@@ -523,19 +537,12 @@ inline void walk(const IsolationNode* nodes, const double* values, unsigned step
 }  // namespace
 
 void IsolationForest::rank_block(const Eigen::Ref<const RowMatrixXd>& X, size_t begin, size_t count,
-                                 double* values_by_feature, uint32_t* ranks) const {
+                                 uint32_t* ranks) const {
+    // Values are read in place, row by row: a feature-major copy first measured slower,
+    // even for 36 features.
     const size_t d = rank_feature_.size();
-    // Narrow rows are read in place; a wide block is made feature-major first, so that
-    // a feature's values share cache lines instead of each taking one per row.
     const double* x0 = X.data() + static_cast<std::ptrdiff_t>(begin) * X.outerStride();
-    size_t stride = static_cast<size_t>(X.outerStride()), next = 1;
-    if (d > kRankInPlace) {
-        for (size_t r = 0; r < count; ++r)
-            for (size_t f = 0; f < d; ++f) values_by_feature[f * kRowsPerTask + r] = x0[r * stride + f];
-        x0 = values_by_feature;
-        stride = 1;
-        next = kRowsPerTask;
-    }
+    const auto stride = static_cast<size_t>(X.outerStride());
     // rank_f(x) = start of x's bucket + #{values of that bucket below x}, counted over
     // the `window` values from the bucket's start (the bucket's own values come first,
     // those after them are above x or +inf): a sum of independent compares for a small
@@ -544,7 +551,7 @@ void IsolationForest::rank_block(const Eigen::Ref<const RowMatrixXd>& X, size_t 
     for (size_t f = 0; f < d; ++f) {
         const RankFeature& rf = rank_feature_[f];
         uint32_t* out = ranks + f * kRowsPerTask;
-        const double* x = x0 + f * next;
+        const double* x = x0 + f;
         const double* values = rank_value_.data() + rf.values;
         const uint16_t* starts = rank_start_.data() + rf.starts;
         const double last = static_cast<double>(rf.buckets - 1);
@@ -577,16 +584,24 @@ void IsolationForest::path_length_sum(const Eigen::Ref<const RowMatrixXd>& X, do
         double* acc = out + begin;
         std::fill(acc, acc + count, 0.0);
         if (!rank_node_.empty()) {
-            std::vector<double> values(d * kRowsPerTask);
             std::vector<uint32_t> ranks(d * kRowsPerTask);
-            rank_block(X, begin, count, values.data(), ranks.data());
+            rank_block(X, begin, count, ranks.data());
             for (size_t t = 0; t < n_trees(); ++t) {
                 const uint32_t* nodes = rank_node_.data() + heap_offset_[t];
                 const double* leaves = heap_leaf_.data() + heap_offset_[t];
                 const unsigned depth = tree_depth_[t];
                 size_t r0 = 0;
-                for (; r0 + kRankWalk <= count; r0 += kRankWalk)
-                    rank_walk<kRankWalk>(nodes, leaves, depth, ranks.data() + r0, acc + r0);
+                for (; r0 + kRankWalk <= count; r0 += kRankWalk) {
+                    const uint32_t* rows = ranks.data() + r0;
+                    switch (depth) {
+                        case 6: rank_walk_fixed<kRankWalk, 6>(nodes, leaves, rows, acc + r0); break;
+                        case 7: rank_walk_fixed<kRankWalk, 7>(nodes, leaves, rows, acc + r0); break;
+                        case 8: rank_walk_fixed<kRankWalk, 8>(nodes, leaves, rows, acc + r0); break;
+                        case 9: rank_walk_fixed<kRankWalk, 9>(nodes, leaves, rows, acc + r0); break;
+                        case 10: rank_walk_fixed<kRankWalk, 10>(nodes, leaves, rows, acc + r0); break;
+                        default: rank_walk<kRankWalk>(nodes, leaves, depth, rows, acc + r0);
+                    }
+                }
                 for (; r0 < count; ++r0) rank_walk<1>(nodes, leaves, depth, ranks.data() + r0, acc + r0);
             }
             return;

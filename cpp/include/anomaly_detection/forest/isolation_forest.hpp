@@ -98,8 +98,7 @@ public:
 private:
     void require_fitted() const;
     void check_input(const Eigen::Ref<const RowMatrixXd>& X, const char* what) const;
-    void rank_block(const Eigen::Ref<const RowMatrixXd>& X, size_t begin, size_t count, double* values_by_feature,
-                    uint32_t* ranks) const;
+    void rank_block(const Eigen::Ref<const RowMatrixXd>& X, size_t begin, size_t count, uint32_t* ranks) const;
     void path_length_sum(const Eigen::Ref<const RowMatrixXd>& X, double* out, unsigned n_threads) const;
     void compute_tree_depths();
     void build_heap_layout();
