@@ -31,6 +31,8 @@ constexpr size_t kRankWalk = 16;
 constexpr unsigned kMaxHeapDepth = 16;
 // Most distinct split values of one feature (and largest block offset) in the rank layout.
 constexpr uint32_t kRankLimit = 0xFFFF;
+// Largest table of the ranks of integers, per feature.
+constexpr uint64_t kRankIntegers = 1 << 16;
 
 size_t resolve_max_samples(size_t requested, size_t n_rows) {
     return requested == 0 ? std::min<size_t>(256, n_rows) : requested;
@@ -360,17 +362,48 @@ inline size_t rank_bucket(double x, double lo, double scale, double last) {
     return static_cast<size_t>(static_cast<int64_t>(v));
 }
 
-// rank << 16 of count values x[r * stride]: the bucket's start plus how many of the
-// W values from there are below x, W independent compares.
+// What ranking one feature's values reads (see IsolationForest::RankFeature).
+struct RankView {
+    const double* values;   // sorted split values, then +inf
+    const uint16_t* starts;  // per bucket
+    const uint16_t* ints;    // rank of each integer int_lo + i, or null
+    double lo, scale, last;
+    int64_t int_lo;
+    uint64_t int_count;
+    uint32_t n_values;
+    size_t window;
+};
+
+// rank_f(v) << 16 for count values v = x[r * stride]. An integer v in the integer
+// table's range is one lookup; below it the rank is 0 and above it n_values. Any other
+// v: the start of v's bucket plus how many of the `window` values from there are below
+// v (the bucket's own values come first; those after it are above v, or +inf), by W
+// independent compares, or for W = 0 by a branch-free binary search over the window.
 template <size_t W>
-inline void rank_scan(const double* values, const uint16_t* starts, double lo, double scale, double last,
-                      const double* x, size_t stride, size_t count, uint32_t* out) {
+inline void rank_values(const RankView& f, const double* x, size_t stride, size_t count, uint32_t* out) {
     for (size_t r = 0; r < count; ++r) {
         const double v = x[r * stride];
-        const size_t start = starts[rank_bucket(v, lo, scale, last)];
-        size_t below = start;
-        for (size_t j = 0; j < W; ++j) below += static_cast<size_t>(values[start + j] < v);
-        out[r] = static_cast<uint32_t>(below) << 16;
+        if (f.ints != nullptr && v > -9e18 && v < 9e18) {
+            const auto i = static_cast<int64_t>(v);
+            if (static_cast<double>(i) == v) {
+                const auto k = static_cast<uint64_t>(i - f.int_lo);
+                out[r] = (k < f.int_count ? f.ints[k] : i < f.int_lo ? 0U : f.n_values) << 16;
+                continue;
+            }
+        }
+        size_t at = f.starts[rank_bucket(v, f.lo, f.scale, f.last)];
+        if (W > 0) {
+            size_t below = at;
+            for (size_t j = 0; j < W; ++j) below += static_cast<size_t>(f.values[at + j] < v);
+            out[r] = static_cast<uint32_t>(below) << 16;
+        } else {
+            for (size_t n = f.window; n > 1;) {
+                const size_t half = n / 2;
+                at += f.values[at + half] < v ? half : 0;
+                n -= half;
+            }
+            out[r] = static_cast<uint32_t>(at + static_cast<size_t>(f.values[at] < v)) << 16;
+        }
     }
 }
 
@@ -380,6 +413,7 @@ void IsolationForest::build_rank_layout() {
     rank_node_.clear();
     rank_value_.clear();
     rank_start_.clear();
+    rank_int_.clear();
     rank_feature_.clear();
     const size_t d = n_features_in_;
     // The feature's block offset and a value's rank must each fit 16 bits.
@@ -425,6 +459,22 @@ void IsolationForest::build_rank_layout() {
         }
         rank_value_.insert(rank_value_.end(), v.begin(), v.end());
         rank_value_.insert(rank_value_.end(), rf.window, kInf);
+        rf.n_values = static_cast<uint32_t>(v.size());
+        // Integer-coded features (counts, categories, 8- or 16-bit sensors) get a table of
+        // the rank of every integer between the smallest and the largest split value.
+        if (!v.empty() && v.front() > -1e15 && v.back() < 1e15) {
+            const double lo = std::floor(v.front()), span = std::ceil(v.back()) - lo + 1.0;
+            if (span <= static_cast<double>(kRankIntegers) && span <= 64.0 * static_cast<double>(v.size()) + 4096.0) {
+                rf.int_lo = static_cast<int64_t>(lo);
+                rf.int_count = static_cast<uint64_t>(span);
+                rf.ints = rank_int_.size();
+                for (uint64_t i = 0; i < rf.int_count; ++i) {
+                    const double value = lo + static_cast<double>(i);
+                    rank_int_.push_back(
+                        static_cast<uint16_t>(std::lower_bound(v.begin(), v.end(), value) - v.begin()));
+                }
+            }
+        }
     }
     rank_node_.assign(heap_threshold_.size(), kRankLimit << 16);  // padding: never taken right
     for (size_t slot = 0; slot < heap_threshold_.size(); ++slot) {
@@ -543,36 +593,30 @@ void IsolationForest::rank_block(const Eigen::Ref<const RowMatrixXd>& X, size_t 
     const size_t d = rank_feature_.size();
     const double* x0 = X.data() + static_cast<std::ptrdiff_t>(begin) * X.outerStride();
     const auto stride = static_cast<size_t>(X.outerStride());
-    // rank_f(x) = start of x's bucket + #{values of that bucket below x}, counted over
-    // the `window` values from the bucket's start (the bucket's own values come first,
-    // those after them are above x or +inf): a sum of independent compares for a small
-    // window, a branch-free lower bound for a larger one.
-    size_t at[kRowsPerTask];
     for (size_t f = 0; f < d; ++f) {
         const RankFeature& rf = rank_feature_[f];
         uint32_t* out = ranks + f * kRowsPerTask;
         const double* x = x0 + f;
-        const double* values = rank_value_.data() + rf.values;
-        const uint16_t* starts = rank_start_.data() + rf.starts;
-        const double last = static_cast<double>(rf.buckets - 1);
+        const RankView view{rank_value_.data() + rf.values,
+                            rank_start_.data() + rf.starts,
+                            rf.int_count > 0 ? rank_int_.data() + rf.ints : nullptr,
+                            rf.lo,
+                            rf.scale,
+                            static_cast<double>(rf.buckets - 1),
+                            rf.int_lo,
+                            rf.int_count,
+                            rf.n_values,
+                            rf.window};
         switch (rf.window) {
-            case 0: std::fill(out, out + count, 0U); continue;  // no split reads this feature
-            case 1: rank_scan<1>(values, starts, rf.lo, rf.scale, last, x, stride, count, out); continue;
-            case 2: rank_scan<2>(values, starts, rf.lo, rf.scale, last, x, stride, count, out); continue;
-            case 3: rank_scan<3>(values, starts, rf.lo, rf.scale, last, x, stride, count, out); continue;
-            case 4: rank_scan<4>(values, starts, rf.lo, rf.scale, last, x, stride, count, out); continue;
-            case 5: rank_scan<5>(values, starts, rf.lo, rf.scale, last, x, stride, count, out); continue;
-            case 6: rank_scan<6>(values, starts, rf.lo, rf.scale, last, x, stride, count, out); continue;
-            default: break;
+            case 0: std::fill(out, out + count, 0U); break;  // no split reads this feature
+            case 1: rank_values<1>(view, x, stride, count, out); break;
+            case 2: rank_values<2>(view, x, stride, count, out); break;
+            case 3: rank_values<3>(view, x, stride, count, out); break;
+            case 4: rank_values<4>(view, x, stride, count, out); break;
+            case 5: rank_values<5>(view, x, stride, count, out); break;
+            case 6: rank_values<6>(view, x, stride, count, out); break;
+            default: rank_values<0>(view, x, stride, count, out);
         }
-        for (size_t r = 0; r < count; ++r) at[r] = starts[rank_bucket(x[r * stride], rf.lo, rf.scale, last)];
-        for (size_t n = rf.window; n > 1;) {
-            const size_t half = n / 2;
-            for (size_t r = 0; r < count; ++r) at[r] += values[at[r] + half] < x[r * stride] ? half : 0;
-            n -= half;
-        }
-        for (size_t r = 0; r < count; ++r)
-            out[r] = static_cast<uint32_t>(at[r] + static_cast<size_t>(values[at[r]] < x[r * stride])) << 16;
     }
 }
 

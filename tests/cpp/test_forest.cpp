@@ -306,6 +306,11 @@ TEST(IsolationForest, FastScoringEqualsThePlainWalk) {
         }
         Q(0, 0) = 0.0;
         Q(1, 0) = -0.0;
+        Q.row(2).setConstant(-1e6);  // integers below and above every split value
+        Q.row(3).setConstant(1e6);
+        Q.row(4).setConstant(-1.0);
+        Q(5, 0) = 1e300;
+        Q(6, 0) = 3.0;
         for (const RowMatrixXd& rows : {X, Q}) {
             const Eigen::VectorXd fast = f.mean_path_length(rows, 2);
             const Eigen::VectorXd plain = f.mean_path_length_reference(rows);

@@ -132,10 +132,15 @@ private:
         size_t window = 0;          // most values in one bucket (0 when the feature splits nothing)
         size_t values = 0;          // offset of T_f in rank_value_ (followed by `window` +inf)
         size_t starts = 0;          // offset of its buckets in rank_start_
+        uint32_t n_values = 0;      // K_f
+        int64_t int_lo = 0;         // integers int_lo .. int_lo + int_count - 1 have their rank
+        uint64_t int_count = 0;     //   in rank_int_[ints ..] (0: no table)
+        size_t ints = 0;
     };
     std::vector<uint32_t> rank_node_;       // same indexing as heap_threshold_
     std::vector<double> rank_value_;        // T_f of every feature, each padded with +inf
     std::vector<uint16_t> rank_start_;      // per feature and bucket: #{T_f in lower buckets}
+    std::vector<uint16_t> rank_int_;        // per feature with a table: rank of each integer
     std::vector<RankFeature> rank_feature_;
 };
 
