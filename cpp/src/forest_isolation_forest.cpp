@@ -536,32 +536,21 @@ inline uint64_t rank_step(uint64_t at, uint32_t node, const uint32_t* row) {
 #endif
 }
 
-template <size_t Rows>
+// Walks Rows rows of a rank block down one tree (nodes and leaves in heap order). With
+// Depth > 0 (8 is max_samples="auto"'s) the depth is known at compile time, so every
+// level is unrolled and no loop counter stays live; Depth 0 reads it from `depth`.
+template <size_t Rows, unsigned Depth>
 inline void rank_walk(const uint32_t* nodes, const double* leaves, unsigned depth, const uint32_t* ranks,
                       double* acc) {
-    uint64_t at[Rows];
-    for (size_t r = 0; r < Rows; ++r) at[r] = 1;
-    for (unsigned s = 0; s < depth; ++s) {
-#pragma GCC unroll 16
-        for (size_t r = 0; r < Rows; ++r) at[r] = rank_step(at[r], nodes[at[r]], ranks + r);
-    }
-    leaves -= size_t{1} << depth;
-#pragma GCC unroll 16
-    for (size_t r = 0; r < Rows; ++r) acc[r] += leaves[at[r]];
-}
-
-// The same walk for a depth known at compile time (8 is max_samples="auto"'s), so
-// that every level is unrolled and no loop counter stays live.
-template <size_t Rows, unsigned Depth>
-inline void rank_walk_fixed(const uint32_t* nodes, const double* leaves, const uint32_t* ranks, double* acc) {
+    const unsigned levels = Depth > 0 ? Depth : depth;
     uint64_t at[Rows];
     for (size_t r = 0; r < Rows; ++r) at[r] = 1;
 #pragma GCC unroll 16
-    for (unsigned s = 0; s < Depth; ++s) {
+    for (unsigned s = 0; s < levels; ++s) {
 #pragma GCC unroll 16
         for (size_t r = 0; r < Rows; ++r) at[r] = rank_step(at[r], nodes[at[r]], ranks + r);
     }
-    leaves -= size_t{1} << Depth;
+    leaves -= size_t{1} << levels;
 #pragma GCC unroll 16
     for (size_t r = 0; r < Rows; ++r) acc[r] += leaves[at[r]];
 }
@@ -638,15 +627,15 @@ void IsolationForest::path_length_sum(const Eigen::Ref<const RowMatrixXd>& X, do
                 for (; r0 + kRankWalk <= count; r0 += kRankWalk) {
                     const uint32_t* rows = ranks.data() + r0;
                     switch (depth) {
-                        case 6: rank_walk_fixed<kRankWalk, 6>(nodes, leaves, rows, acc + r0); break;
-                        case 7: rank_walk_fixed<kRankWalk, 7>(nodes, leaves, rows, acc + r0); break;
-                        case 8: rank_walk_fixed<kRankWalk, 8>(nodes, leaves, rows, acc + r0); break;
-                        case 9: rank_walk_fixed<kRankWalk, 9>(nodes, leaves, rows, acc + r0); break;
-                        case 10: rank_walk_fixed<kRankWalk, 10>(nodes, leaves, rows, acc + r0); break;
-                        default: rank_walk<kRankWalk>(nodes, leaves, depth, rows, acc + r0);
+                        case 6: rank_walk<kRankWalk, 6>(nodes, leaves, depth, rows, acc + r0); break;
+                        case 7: rank_walk<kRankWalk, 7>(nodes, leaves, depth, rows, acc + r0); break;
+                        case 8: rank_walk<kRankWalk, 8>(nodes, leaves, depth, rows, acc + r0); break;
+                        case 9: rank_walk<kRankWalk, 9>(nodes, leaves, depth, rows, acc + r0); break;
+                        case 10: rank_walk<kRankWalk, 10>(nodes, leaves, depth, rows, acc + r0); break;
+                        default: rank_walk<kRankWalk, 0>(nodes, leaves, depth, rows, acc + r0);
                     }
                 }
-                for (; r0 < count; ++r0) rank_walk<1>(nodes, leaves, depth, ranks.data() + r0, acc + r0);
+                for (; r0 < count; ++r0) rank_walk<1, 0>(nodes, leaves, depth, ranks.data() + r0, acc + r0);
             }
             return;
         }
