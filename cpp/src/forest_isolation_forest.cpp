@@ -464,7 +464,7 @@ void IsolationForest::build_rank_layout() {
         // the rank of every integer between the smallest and the largest split value.
         if (!v.empty() && v.front() > -1e15 && v.back() < 1e15) {
             const double lo = std::floor(v.front()), span = std::ceil(v.back()) - lo + 1.0;
-            if (span <= static_cast<double>(kRankIntegers) && span <= 64.0 * static_cast<double>(v.size()) + 4096.0) {
+            if (span <= static_cast<double>(kRankIntegers) && span <= 16.0 * static_cast<double>(v.size()) + 4096.0) {
                 rf.int_lo = static_cast<int64_t>(lo);
                 rf.int_count = static_cast<uint64_t>(span);
                 rf.ints = rank_int_.size();
