@@ -429,7 +429,7 @@ void IsolationForest::build_rank_layout() {
         v.erase(std::unique(v.begin(), v.end()), v.end());
         if (v.size() > kRankLimit) return;
         RankFeature& rf = features[f];
-        while (rf.buckets < 4 * v.size() && rf.buckets <= kRankLimit) rf.buckets *= 2;
+        while (rf.buckets < 8 * v.size() && rf.buckets <= kRankLimit) rf.buckets *= 2;
         if (v.size() > 1) {
             const double scale = static_cast<double>(rf.buckets) / (v.back() - v.front());
             if (std::isfinite(scale) && scale > 0.0) {
