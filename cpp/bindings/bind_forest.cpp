@@ -2,7 +2,9 @@
 //
 // Arrays arrive as py::array_t<double, c_style | forcecast>: pybind11 converts
 // float32, integer and Fortran-ordered input to a C-contiguous float64 copy (and
-// passes a matching array through untouched). Shape and finiteness are checked
+// passes a matching array through untouched). IsolationForest's scoring methods
+// take any array instead and read float64 in place whatever its strides (see
+// scoring_view), converting the rest the same way. Shape and finiteness are checked
 // while the GIL is held, because the array object may only be inspected with
 // it; the O(n) work then runs without the GIL on a view of the buffer, which
 // stays alive because the array_t argument holds a reference for the call.
@@ -26,8 +28,9 @@ namespace {
 using DoubleArray = py::array_t<double, py::array::c_style | py::array::forcecast>;
 using MatrixView = Eigen::Map<const RowMatrixXd>;
 
-// Checks a 2-D, non-empty, finite matrix and returns a view of it.
-MatrixView matrix_view(const DoubleArray& X, const char* name = "X") {
+// Checks a 2-D, non-empty, finite matrix and returns a view of it (finite_known: converted
+// from integers, which are finite).
+MatrixView matrix_view(const DoubleArray& X, const char* name = "X", bool finite_known = false) {
     if (X.ndim() != 2)
         throw std::invalid_argument(std::string(name) + ": expected a 2-D array (n_samples, n_features), got " +
                                     std::to_string(X.ndim()) + "-D");
@@ -36,7 +39,7 @@ MatrixView matrix_view(const DoubleArray& X, const char* name = "X") {
                                     std::to_string(X.shape(0)) + ", " + std::to_string(X.shape(1)) + ")");
     const double* p = X.data();
     const auto size = static_cast<size_t>(X.size());
-    for (size_t i = 0; i < size; ++i)
+    for (size_t i = 0; i < size && !finite_known; ++i)
         if (!std::isfinite(p[i]))
             throw std::invalid_argument(std::string(name) + ": expected finite values, got " +
                                         std::to_string(p[i]) + " at row " + std::to_string(i / X.shape(1)) +
@@ -50,10 +53,39 @@ py::array_t<double> to_numpy(Eigen::VectorXd&& v) {
     return py::array_t<double>(heap->size(), heap->data(), owner);
 }
 
+using StridedView = Eigen::Map<const RowMatrixXd, 0, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>>;
+
+// Rows to score. A 2-D aligned native float64 array with positive strides (C or Fortran
+// order, a slice) is read in place: scoring reads each value once, so a copy would cost as
+// much as the check. Anything else is converted once, into `converted`, as for fit.
+StridedView scoring_view(const py::array& X, DoubleArray& converted) {
+    const auto item = static_cast<py::ssize_t>(sizeof(double));
+    if (X.ndim() == 2 && py::isinstance<py::array_t<double>>(X) &&
+        (X.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_) != 0 && X.strides(0) > 0 && X.strides(1) > 0 &&
+        X.strides(0) % item == 0 && X.strides(1) % item == 0 && X.shape(0) > 0 && X.shape(1) > 0) {
+        const auto* base = static_cast<const double*>(X.data());
+        const py::ssize_t rows = X.shape(0), cols = X.shape(1), row = X.strides(0) / item, col = X.strides(1) / item;
+        for (py::ssize_t i = 0; i < rows; ++i)
+            for (py::ssize_t j = 0; j < cols; ++j)
+                if (!std::isfinite(base[i * row + j * col]))
+                    throw std::invalid_argument("X: expected finite values, got " +
+                                                std::to_string(base[i * row + j * col]) + " at row " +
+                                                std::to_string(i) + ", column " + std::to_string(j));
+        return StridedView(base, rows, cols, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(row, col));
+    }
+    converted = DoubleArray::ensure(X);
+    if (!converted) throw py::error_already_set();
+    const char kind = X.dtype().kind();
+    const MatrixView view = matrix_view(converted, "X", kind == 'i' || kind == 'u' || kind == 'b');
+    return StridedView(view.data(), view.rows(), view.cols(),
+                       Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(view.cols(), 1));
+}
+
 // Runs a scoring method of the forest on X without the GIL.
 template <typename Method>
-py::array_t<double> score_with(const IsolationForest& f, const DoubleArray& X, unsigned n_threads, Method method) {
-    const MatrixView view = matrix_view(X);
+py::array_t<double> score_with(const IsolationForest& f, const py::array& X, unsigned n_threads, Method method) {
+    DoubleArray converted;
+    const StridedView view = scoring_view(X, converted);
     Eigen::VectorXd out;
     {
         py::gil_scoped_release release;
@@ -85,20 +117,20 @@ void bind_isolation_forest(py::module_& m) {
             "Grow the trees on X (releases the GIL); n_threads 0 means one per core.")
         .def(
             "score_samples",
-            [](const IsolationForest& f, const DoubleArray& X, unsigned n_threads) {
-                using Fn = Eigen::VectorXd (IsolationForest::*)(Eigen::Ref<const RowMatrixXd>, unsigned) const;
+            [](const IsolationForest& f, const py::array& X, unsigned n_threads) {
+                using Fn = Eigen::VectorXd (IsolationForest::*)(MatrixRef, unsigned) const;
                 return score_with(f, X, n_threads, static_cast<Fn>(&IsolationForest::score_samples));
             },
             py::arg("X"), py::arg("n_threads") = 1, "Negated anomaly score of each row (lower is more abnormal).")
         .def(
             "decision_function",
-            [](const IsolationForest& f, const DoubleArray& X, unsigned n_threads) {
+            [](const IsolationForest& f, const py::array& X, unsigned n_threads) {
                 return score_with(f, X, n_threads, &IsolationForest::decision_function);
             },
             py::arg("X"), py::arg("n_threads") = 1, "score_samples - offset: negative for outliers.")
         .def(
             "mean_path_length",
-            [](const IsolationForest& f, const DoubleArray& X, unsigned n_threads) {
+            [](const IsolationForest& f, const py::array& X, unsigned n_threads) {
                 return score_with(f, X, n_threads, &IsolationForest::mean_path_length);
             },
             py::arg("X"), py::arg("n_threads") = 1, "Mean path length E[h(x)] of each row over the trees.")

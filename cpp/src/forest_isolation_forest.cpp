@@ -215,7 +215,7 @@ size_t IsolationForest::n_features_in() const {
     return n_features_in_;
 }
 
-void IsolationForest::check_input(const Eigen::Ref<const RowMatrixXd>& X, const char* what) const {
+void IsolationForest::check_input(const MatrixRef& X, const char* what) const {
     if (X.rows() == 0 || X.cols() == 0)
         throw std::invalid_argument(std::string(what) + ": expected a non-empty 2-D array, got shape (" +
                                     std::to_string(X.rows()) + ", " + std::to_string(X.cols()) + ")");
@@ -575,17 +575,16 @@ inline void walk(const IsolationNode* nodes, const double* values, unsigned step
 
 }  // namespace
 
-void IsolationForest::rank_block(const Eigen::Ref<const RowMatrixXd>& X, size_t begin, size_t count,
-                                 uint32_t* ranks) const {
+void IsolationForest::rank_block(const MatrixRef& X, size_t begin, size_t count, uint32_t* ranks) const {
     // Values are read in place, row by row: a feature-major copy first measured slower,
     // even for 36 features.
     const size_t d = rank_feature_.size();
     const double* x0 = X.data() + static_cast<std::ptrdiff_t>(begin) * X.outerStride();
-    const auto stride = static_cast<size_t>(X.outerStride());
+    const auto stride = static_cast<size_t>(X.outerStride()), next = static_cast<size_t>(X.innerStride());
     for (size_t f = 0; f < d; ++f) {
         const RankFeature& rf = rank_feature_[f];
         uint32_t* out = ranks + f * kRowsPerTask;
-        const double* x = x0 + f;
+        const double* x = x0 + f * next;
         const RankView view{rank_value_.data() + rf.values,
                             rank_start_.data() + rf.starts,
                             rf.int_count > 0 ? rank_int_.data() + rf.ints : nullptr,
@@ -609,7 +608,7 @@ void IsolationForest::rank_block(const Eigen::Ref<const RowMatrixXd>& X, size_t 
     }
 }
 
-void IsolationForest::path_length_sum(const Eigen::Ref<const RowMatrixXd>& X, double* out, unsigned n_threads) const {
+void IsolationForest::path_length_sum(const MatrixRef& X, double* out, unsigned n_threads) const {
     const auto n = static_cast<size_t>(X.rows()), d = static_cast<size_t>(X.cols());
     const size_t n_tasks = (n + kRowsPerTask - 1) / kRowsPerTask;
     parallel_for(n_tasks, resolve_threads(n_threads), [&](size_t task, unsigned) {
@@ -668,7 +667,7 @@ void IsolationForest::path_length_sum(const Eigen::Ref<const RowMatrixXd>& X, do
     });
 }
 
-Eigen::VectorXd IsolationForest::mean_path_length(Eigen::Ref<const RowMatrixXd> X, unsigned n_threads) const {
+Eigen::VectorXd IsolationForest::mean_path_length(MatrixRef X, unsigned n_threads) const {
     require_fitted();
     if (static_cast<size_t>(X.cols()) != n_features_in_)
         throw std::invalid_argument("X: expected " + std::to_string(n_features_in_) + " features, got " +
@@ -680,7 +679,7 @@ Eigen::VectorXd IsolationForest::mean_path_length(Eigen::Ref<const RowMatrixXd> 
     return out;
 }
 
-Eigen::VectorXd IsolationForest::mean_path_length_reference(Eigen::Ref<const RowMatrixXd> X) const {
+Eigen::VectorXd IsolationForest::mean_path_length_reference(MatrixRef X) const {
     require_fitted();
     if (static_cast<size_t>(X.cols()) != n_features_in_)
         throw std::invalid_argument("X: expected " + std::to_string(n_features_in_) + " features, got " +
@@ -704,7 +703,7 @@ const char* IsolationForest::scoring_layout() const {
     return !rank_node_.empty() ? "rank" : !heap_offset_.empty() ? "heap" : "node";
 }
 
-void IsolationForest::score_samples(Eigen::Ref<const RowMatrixXd> X, double* out, unsigned n_threads) const {
+void IsolationForest::score_samples(MatrixRef X, double* out, unsigned n_threads) const {
     require_fitted();
     if (static_cast<size_t>(X.cols()) != n_features_in_)
         throw std::invalid_argument("X: expected " + std::to_string(n_features_in_) + " features, got " +
@@ -717,13 +716,13 @@ void IsolationForest::score_samples(Eigen::Ref<const RowMatrixXd> X, double* out
         out[i] = -std::exp2(-(denominator != 0.0 ? out[i] / denominator : 1.0));
 }
 
-Eigen::VectorXd IsolationForest::score_samples(Eigen::Ref<const RowMatrixXd> X, unsigned n_threads) const {
+Eigen::VectorXd IsolationForest::score_samples(MatrixRef X, unsigned n_threads) const {
     Eigen::VectorXd out(X.rows());
     score_samples(X, out.data(), n_threads);
     return out;
 }
 
-Eigen::VectorXd IsolationForest::decision_function(Eigen::Ref<const RowMatrixXd> X, unsigned n_threads) const {
+Eigen::VectorXd IsolationForest::decision_function(MatrixRef X, unsigned n_threads) const {
     Eigen::VectorXd out = score_samples(X, n_threads);
     out.array() -= offset_;
     return out;

@@ -398,7 +398,7 @@ class IsolationForest:
         """
         Counts are resolved: max_samples 0 is 'auto', max_features 0 is all, contamination 0 is 'auto'.
         """
-    def decision_function(self, X: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> numpy.typing.NDArray[numpy.float64]:
+    def decision_function(self, X: numpy.ndarray[typing.Any, numpy.dtype[typing.Any]], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> numpy.typing.NDArray[numpy.float64]:
         """
         score_samples - offset: negative for outliers.
         """
@@ -406,11 +406,11 @@ class IsolationForest:
         """
         Grow the trees on X (releases the GIL); n_threads 0 means one per core.
         """
-    def mean_path_length(self, X: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> numpy.typing.NDArray[numpy.float64]:
+    def mean_path_length(self, X: numpy.ndarray[typing.Any, numpy.dtype[typing.Any]], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> numpy.typing.NDArray[numpy.float64]:
         """
         Mean path length E[h(x)] of each row over the trees.
         """
-    def score_samples(self, X: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> numpy.typing.NDArray[numpy.float64]:
+    def score_samples(self, X: numpy.ndarray[typing.Any, numpy.dtype[typing.Any]], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> numpy.typing.NDArray[numpy.float64]:
         """
         Negated anomaly score of each row (lower is more abnormal).
         """

@@ -19,6 +19,9 @@
 namespace anomaly_detection {
 
 using RowMatrixXd = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+/// Rows to score, with any strides (a C-ordered, Fortran-ordered or sliced array is read in
+/// place); a RowMatrixXd or an Eigen::Ref<const RowMatrixXd> converts without a copy.
+using MatrixRef = Eigen::Ref<const RowMatrixXd, 0, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>>;
 
 /// Parameters of an IsolationForest; counts are resolved (the Python facade
 /// turns scikit-learn's "auto" and fractions into these).
@@ -63,18 +66,18 @@ public:
     /// Writes score_samples of each row of X to out[0 .. X.rows()).
     /// Throws std::runtime_error before fit, std::invalid_argument for a wrong
     /// number of columns or non-finite values.
-    void score_samples(Eigen::Ref<const RowMatrixXd> X, double* out, unsigned n_threads = 1) const;
-    Eigen::VectorXd score_samples(Eigen::Ref<const RowMatrixXd> X, unsigned n_threads = 1) const;
+    void score_samples(MatrixRef X, double* out, unsigned n_threads = 1) const;
+    Eigen::VectorXd score_samples(MatrixRef X, unsigned n_threads = 1) const;
 
     /// score_samples - offset: negative for outliers.
-    Eigen::VectorXd decision_function(Eigen::Ref<const RowMatrixXd> X, unsigned n_threads = 1) const;
+    Eigen::VectorXd decision_function(MatrixRef X, unsigned n_threads = 1) const;
 
     /// Mean path length E[h(x)] over the trees (the paper's quantity).
-    Eigen::VectorXd mean_path_length(Eigen::Ref<const RowMatrixXd> X, unsigned n_threads = 1) const;
+    Eigen::VectorXd mean_path_length(MatrixRef X, unsigned n_threads = 1) const;
 
     /// The same quantity by the plain node-by-node walk, one row and tree at a time:
     /// the definition the fast layouts must reproduce bit for bit (used by tests).
-    Eigen::VectorXd mean_path_length_reference(Eigen::Ref<const RowMatrixXd> X) const;
+    Eigen::VectorXd mean_path_length_reference(MatrixRef X) const;
 
     /// Nodes of every tree, concatenated (indices are tree-local); for inspection.
     const std::vector<IsolationNode>& nodes() const { return nodes_; }
@@ -97,9 +100,9 @@ public:
 
 private:
     void require_fitted() const;
-    void check_input(const Eigen::Ref<const RowMatrixXd>& X, const char* what) const;
-    void rank_block(const Eigen::Ref<const RowMatrixXd>& X, size_t begin, size_t count, uint32_t* ranks) const;
-    void path_length_sum(const Eigen::Ref<const RowMatrixXd>& X, double* out, unsigned n_threads) const;
+    void check_input(const MatrixRef& X, const char* what) const;
+    void rank_block(const MatrixRef& X, size_t begin, size_t count, uint32_t* ranks) const;
+    void path_length_sum(const MatrixRef& X, double* out, unsigned n_threads) const;
     void compute_tree_depths();
     void build_heap_layout();
     void build_rank_layout();
