@@ -26,8 +26,13 @@ constexpr uint16_t kFormatVersion = 1;
 constexpr size_t kRowsPerTask = 128;
 constexpr size_t kWalk = 16;
 constexpr size_t kHeapWalk = 16;
+constexpr size_t kRankWalk = 16;
 // Deepest tree padded to a complete tree for scoring (2^16 slots).
 constexpr unsigned kMaxHeapDepth = 16;
+// Most distinct split values of one feature (and largest block offset) in the rank layout.
+constexpr uint32_t kRankLimit = 0xFFFF;
+// Largest table of the ranks of integers, per feature.
+constexpr uint64_t kRankIntegers = 1 << 16;
 
 size_t resolve_max_samples(size_t requested, size_t n_rows) {
     return requested == 0 ? std::min<size_t>(256, n_rows) : requested;
@@ -134,7 +139,10 @@ Tree grow_tree(const Eigen::Ref<const RowMatrixXd>& X, const IsolationForestConf
                     s.candidates[pick] = s.candidates[--n_candidates];
                     continue;
                 }
-                double threshold = lo + (hi - lo) * rng.uniform01();
+                const double u = rng.uniform01();
+                double threshold = lo + (hi - lo) * u;
+                // hi - lo overflows only for values beyond +-8.9e307; split there too.
+                if (!std::isfinite(threshold)) threshold = std::min(lo * (1.0 - u) + hi * u, hi);
                 if (threshold == hi) threshold = lo;
                 auto mid = static_cast<uint32_t>(
                     std::partition(s.order.begin() + p.lo, s.order.begin() + p.hi,
@@ -207,7 +215,7 @@ size_t IsolationForest::n_features_in() const {
     return n_features_in_;
 }
 
-void IsolationForest::check_input(const Eigen::Ref<const RowMatrixXd>& X, const char* what) const {
+void IsolationForest::check_input(const MatrixRef& X, const char* what) const {
     if (X.rows() == 0 || X.cols() == 0)
         throw std::invalid_argument(std::string(what) + ": expected a non-empty 2-D array, got shape (" +
                                     std::to_string(X.rows()) + ", " + std::to_string(X.cols()) + ")");
@@ -339,6 +347,147 @@ void IsolationForest::build_heap_layout() {
             }
         }
     }
+    build_rank_layout();
+}
+
+namespace {
+
+// Bucket of x in [0, last]: floor((x - lo) * scale) clamped. Each operation is monotone
+// in x, so x <= y implies bucket(x) <= bucket(y): a value in a lower bucket than x is
+// below x, one in a higher bucket is above it, and only x's own bucket needs comparing.
+inline size_t rank_bucket(double x, double lo, double scale, double last) {
+    // maxsd/minsd and a truncation: no branch on the data. v is never NaN: scale is
+    // finite and positive, or 0 with lo 0.
+    const double v = std::min(std::max((x - lo) * scale, 0.0), last);
+    return static_cast<size_t>(static_cast<int64_t>(v));
+}
+
+// What ranking one feature's values reads (see IsolationForest::RankFeature).
+struct RankView {
+    const double* values;   // sorted split values, then +inf
+    const uint16_t* starts;  // per bucket
+    const uint16_t* ints;    // rank of each integer int_lo + i, or null
+    double lo, scale, last;
+    int64_t int_lo;
+    uint64_t int_count;
+    uint32_t n_values;
+    size_t window;
+};
+
+// rank_f(v) << 16 for count values v = x[r * stride]. An integer v in the integer
+// table's range is one lookup; below it the rank is 0 and above it n_values. Any other
+// v: the start of v's bucket plus how many of the `window` values from there are below
+// v (the bucket's own values come first; those after it are above v, or +inf), by W
+// independent compares, or for W = 0 by a branch-free binary search over the window.
+template <size_t W>
+inline void rank_values(const RankView& f, const double* x, size_t stride, size_t count, uint32_t* out) {
+    for (size_t r = 0; r < count; ++r) {
+        const double v = x[r * stride];
+        if (f.ints != nullptr && v > -9e18 && v < 9e18) {
+            const auto i = static_cast<int64_t>(v);
+            if (static_cast<double>(i) == v) {
+                const auto k = static_cast<uint64_t>(i - f.int_lo);
+                out[r] = (k < f.int_count ? f.ints[k] : i < f.int_lo ? 0U : f.n_values) << 16;
+                continue;
+            }
+        }
+        size_t at = f.starts[rank_bucket(v, f.lo, f.scale, f.last)];
+        if (W > 0) {
+            size_t below = at;
+            for (size_t j = 0; j < W; ++j) below += static_cast<size_t>(f.values[at + j] < v);
+            out[r] = static_cast<uint32_t>(below) << 16;
+        } else {
+            for (size_t n = f.window; n > 1;) {
+                const size_t half = n / 2;
+                at += f.values[at + half] < v ? half : 0;
+                n -= half;
+            }
+            out[r] = static_cast<uint32_t>(at + static_cast<size_t>(f.values[at] < v)) << 16;
+        }
+    }
+}
+
+}  // namespace
+
+void IsolationForest::build_rank_layout() {
+    rank_node_.clear();
+    rank_value_.clear();
+    rank_start_.clear();
+    rank_int_.clear();
+    rank_feature_.clear();
+    const size_t d = n_features_in_;
+    // The feature's block offset and a value's rank must each fit 16 bits.
+    if (heap_offset_.empty() || d * kRowsPerTask > kRankLimit + 1) return;
+    std::vector<std::vector<double>> values(d);
+    for (size_t slot = 0; slot < heap_threshold_.size(); ++slot)
+        if (heap_threshold_[slot] != kInf) values[heap_feature_[slot] / kRowsPerTask].push_back(heap_threshold_[slot]);
+    std::vector<RankFeature> features(d);
+    size_t n_values = 0, n_starts = 0;
+    for (size_t f = 0; f < d; ++f) {
+        auto& v = values[f];
+        std::sort(v.begin(), v.end());
+        v.erase(std::unique(v.begin(), v.end()), v.end());
+        if (v.size() > kRankLimit) return;
+        RankFeature& rf = features[f];
+        while (rf.buckets < 8 * v.size() && rf.buckets <= kRankLimit) rf.buckets *= 2;
+        if (v.size() > 1) {
+            const double scale = static_cast<double>(rf.buckets) / (v.back() - v.front());
+            if (std::isfinite(scale) && scale > 0.0) {
+                rf.lo = v.front();
+                rf.scale = scale;
+            }
+        }
+        n_values += 2 * v.size();  // the values and at most as many +inf after them
+        n_starts += rf.buckets;
+    }
+    rank_value_.reserve(n_values);
+    rank_start_.reserve(n_starts);
+    for (size_t f = 0; f < d; ++f) {
+        RankFeature& rf = features[f];
+        const auto& v = values[f];
+        rf.values = rank_value_.size();
+        rf.starts = rank_start_.size();
+        rank_start_.resize(rf.starts + rf.buckets, 0);
+        // rank_start_[b] = #{values in buckets below b}; window = the fullest bucket.
+        std::vector<size_t> in_bucket(rf.buckets, 0);
+        for (const double x : v) ++in_bucket[rank_bucket(x, rf.lo, rf.scale, static_cast<double>(rf.buckets - 1))];
+        size_t below = 0;
+        for (size_t b = 0; b < rf.buckets; ++b) {
+            rank_start_[rf.starts + b] = static_cast<uint16_t>(below);
+            below += in_bucket[b];
+            rf.window = std::max(rf.window, in_bucket[b]);
+        }
+        rank_value_.insert(rank_value_.end(), v.begin(), v.end());
+        rank_value_.insert(rank_value_.end(), rf.window, kInf);
+        rf.n_values = static_cast<uint32_t>(v.size());
+        // Integer-coded features (counts, categories, 8- or 16-bit sensors) get a table of
+        // the rank of every integer between the smallest and the largest split value.
+        if (!v.empty() && v.front() > -1e15 && v.back() < 1e15) {
+            const double lo = std::floor(v.front()), span = std::ceil(v.back()) - lo + 1.0;
+            if (span <= static_cast<double>(kRankIntegers) && span <= 16.0 * static_cast<double>(v.size()) + 4096.0) {
+                rf.int_lo = static_cast<int64_t>(lo);
+                rf.int_count = static_cast<uint64_t>(span);
+                rf.ints = rank_int_.size();
+                for (uint64_t i = 0; i < rf.int_count; ++i) {
+                    const double value = lo + static_cast<double>(i);
+                    rank_int_.push_back(
+                        static_cast<uint16_t>(std::lower_bound(v.begin(), v.end(), value) - v.begin()));
+                }
+            }
+        }
+    }
+    rank_node_.assign(heap_threshold_.size(), kRankLimit << 16);  // padding: never taken right
+    for (size_t slot = 0; slot < heap_threshold_.size(); ++slot) {
+        if (heap_threshold_[slot] == kInf) continue;
+        const size_t f = heap_feature_[slot] / kRowsPerTask;
+        const auto& v = values[f];
+        const auto k = static_cast<uint32_t>(std::lower_bound(v.begin(), v.end(), heap_threshold_[slot]) - v.begin());
+        rank_node_[slot] = (k << 16) | heap_feature_[slot];
+    }
+    rank_feature_ = std::move(features);
+    // The double copy is no longer walked.
+    heap_threshold_ = {};
+    heap_feature_ = {};
 }
 
 namespace {
@@ -375,6 +524,37 @@ inline void heap_walk(const double* thresholds, const uint32_t* features, const 
     for (size_t r = 0; r < Rows; ++r) acc[r] += leaves[at[r]];
 }
 
+// One step of the rank walk: at = 2 * at + (node's rank < the row's rank), the row's
+// rank read at the feature offset in the node's low 16 bits. As in heap_step, the
+// compare leaves the carry for `adc`: two loads, a zero-extension, a compare and an add.
+inline uint64_t rank_step(uint64_t at, uint32_t node, const uint32_t* row) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    asm("cmpl %[x], %[n]\n\tadc %[at], %[at]" : [at] "+r"(at) : [n] "r"(node), [x] "m"(row[node & 0xFFFF]) : "cc");
+    return at;
+#else
+    return 2 * at + static_cast<uint64_t>(node < row[node & 0xFFFF]);
+#endif
+}
+
+// Walks Rows rows of a rank block down one tree (nodes and leaves in heap order). With
+// Depth > 0 (8 is max_samples="auto"'s) the depth is known at compile time, so every
+// level is unrolled and no loop counter stays live; Depth 0 reads it from `depth`.
+template <size_t Rows, unsigned Depth>
+inline void rank_walk(const uint32_t* nodes, const double* leaves, unsigned depth, const uint32_t* ranks,
+                      double* acc) {
+    const unsigned levels = Depth > 0 ? Depth : depth;
+    uint64_t at[Rows];
+    for (size_t r = 0; r < Rows; ++r) at[r] = 1;
+#pragma GCC unroll 16
+    for (unsigned s = 0; s < levels; ++s) {
+#pragma GCC unroll 16
+        for (size_t r = 0; r < Rows; ++r) at[r] = rank_step(at[r], nodes[at[r]], ranks + r);
+    }
+    leaves -= size_t{1} << levels;
+#pragma GCC unroll 16
+    for (size_t r = 0; r < Rows; ++r) acc[r] += leaves[at[r]];
+}
+
 // Walks kWalk rows of a feature-major block (value of feature f of row r at
 // rows[f * kRowsPerTask + r]) down one tree. The loop over rows is unrolled so
 // that the rows' positions live in registers and their loads overlap; the
@@ -395,16 +575,73 @@ inline void walk(const IsolationNode* nodes, const double* values, unsigned step
 
 }  // namespace
 
-void IsolationForest::path_length_sum(const Eigen::Ref<const RowMatrixXd>& X, double* out, unsigned n_threads) const {
+void IsolationForest::rank_block(const MatrixRef& X, size_t begin, size_t count, uint32_t* ranks) const {
+    // Values are read in place, row by row: a feature-major copy first measured slower,
+    // even for 36 features.
+    const size_t d = rank_feature_.size();
+    const double* x0 = X.data() + static_cast<std::ptrdiff_t>(begin) * X.outerStride();
+    const auto stride = static_cast<size_t>(X.outerStride()), next = static_cast<size_t>(X.innerStride());
+    for (size_t f = 0; f < d; ++f) {
+        const RankFeature& rf = rank_feature_[f];
+        uint32_t* out = ranks + f * kRowsPerTask;
+        const double* x = x0 + f * next;
+        const RankView view{rank_value_.data() + rf.values,
+                            rank_start_.data() + rf.starts,
+                            rf.int_count > 0 ? rank_int_.data() + rf.ints : nullptr,
+                            rf.lo,
+                            rf.scale,
+                            static_cast<double>(rf.buckets - 1),
+                            rf.int_lo,
+                            rf.int_count,
+                            rf.n_values,
+                            rf.window};
+        switch (rf.window) {
+            case 0: std::fill(out, out + count, 0U); break;  // no split reads this feature
+            case 1: rank_values<1>(view, x, stride, count, out); break;
+            case 2: rank_values<2>(view, x, stride, count, out); break;
+            case 3: rank_values<3>(view, x, stride, count, out); break;
+            case 4: rank_values<4>(view, x, stride, count, out); break;
+            case 5: rank_values<5>(view, x, stride, count, out); break;
+            case 6: rank_values<6>(view, x, stride, count, out); break;
+            default: rank_values<0>(view, x, stride, count, out);
+        }
+    }
+}
+
+void IsolationForest::path_length_sum(const MatrixRef& X, double* out, unsigned n_threads) const {
     const auto n = static_cast<size_t>(X.rows()), d = static_cast<size_t>(X.cols());
     const size_t n_tasks = (n + kRowsPerTask - 1) / kRowsPerTask;
     parallel_for(n_tasks, resolve_threads(n_threads), [&](size_t task, unsigned) {
         const size_t begin = task * kRowsPerTask, count = std::min(n, begin + kRowsPerTask) - begin;
-        std::vector<double> block(d * kRowsPerTask);
-        for (size_t r = 0; r < count; ++r)
-            for (size_t j = 0; j < d; ++j) block[j * kRowsPerTask + r] = X(static_cast<Eigen::Index>(begin + r), static_cast<Eigen::Index>(j));
         double* acc = out + begin;
         std::fill(acc, acc + count, 0.0);
+        if (!rank_node_.empty()) {
+            std::vector<uint32_t> ranks(d * kRowsPerTask);
+            rank_block(X, begin, count, ranks.data());
+            for (size_t t = 0; t < n_trees(); ++t) {
+                const uint32_t* nodes = rank_node_.data() + heap_offset_[t];
+                const double* leaves = heap_leaf_.data() + heap_offset_[t];
+                const unsigned depth = tree_depth_[t];
+                size_t r0 = 0;
+                for (; r0 + kRankWalk <= count; r0 += kRankWalk) {
+                    const uint32_t* rows = ranks.data() + r0;
+                    switch (depth) {
+                        case 6: rank_walk<kRankWalk, 6>(nodes, leaves, depth, rows, acc + r0); break;
+                        case 7: rank_walk<kRankWalk, 7>(nodes, leaves, depth, rows, acc + r0); break;
+                        case 8: rank_walk<kRankWalk, 8>(nodes, leaves, depth, rows, acc + r0); break;
+                        case 9: rank_walk<kRankWalk, 9>(nodes, leaves, depth, rows, acc + r0); break;
+                        case 10: rank_walk<kRankWalk, 10>(nodes, leaves, depth, rows, acc + r0); break;
+                        default: rank_walk<kRankWalk, 0>(nodes, leaves, depth, rows, acc + r0);
+                    }
+                }
+                for (; r0 < count; ++r0) rank_walk<1, 0>(nodes, leaves, depth, ranks.data() + r0, acc + r0);
+            }
+            return;
+        }
+        std::vector<double> block(d * kRowsPerTask);
+        for (size_t r = 0; r < count; ++r)
+            for (size_t j = 0; j < d; ++j)
+                block[j * kRowsPerTask + r] = X(static_cast<Eigen::Index>(begin + r), static_cast<Eigen::Index>(j));
         if (!heap_offset_.empty()) {
             for (size_t t = 0; t < n_trees(); ++t) {
                 const size_t base = heap_offset_[t];
@@ -430,7 +667,7 @@ void IsolationForest::path_length_sum(const Eigen::Ref<const RowMatrixXd>& X, do
     });
 }
 
-Eigen::VectorXd IsolationForest::mean_path_length(Eigen::Ref<const RowMatrixXd> X, unsigned n_threads) const {
+Eigen::VectorXd IsolationForest::mean_path_length(MatrixRef X, unsigned n_threads) const {
     require_fitted();
     if (static_cast<size_t>(X.cols()) != n_features_in_)
         throw std::invalid_argument("X: expected " + std::to_string(n_features_in_) + " features, got " +
@@ -442,7 +679,31 @@ Eigen::VectorXd IsolationForest::mean_path_length(Eigen::Ref<const RowMatrixXd> 
     return out;
 }
 
-void IsolationForest::score_samples(Eigen::Ref<const RowMatrixXd> X, double* out, unsigned n_threads) const {
+Eigen::VectorXd IsolationForest::mean_path_length_reference(MatrixRef X) const {
+    require_fitted();
+    if (static_cast<size_t>(X.cols()) != n_features_in_)
+        throw std::invalid_argument("X: expected " + std::to_string(n_features_in_) + " features, got " +
+                                    std::to_string(X.cols()));
+    check_input(X, "X");
+    Eigen::VectorXd out = Eigen::VectorXd::Zero(X.rows());
+    for (Eigen::Index i = 0; i < X.rows(); ++i) {
+        for (size_t t = 0; t < n_trees(); ++t) {
+            const IsolationNode* nodes = nodes_.data() + tree_offset_[t];
+            uint32_t at = 0;
+            while (nodes[at].left != at) at = nodes[at].left + (X(i, nodes[at].feature) > nodes[at].threshold ? 1 : 0);
+            out[i] += leaf_value_[tree_offset_[t] + at];
+        }
+    }
+    out /= static_cast<double>(n_trees());
+    return out;
+}
+
+const char* IsolationForest::scoring_layout() const {
+    require_fitted();
+    return !rank_node_.empty() ? "rank" : !heap_offset_.empty() ? "heap" : "node";
+}
+
+void IsolationForest::score_samples(MatrixRef X, double* out, unsigned n_threads) const {
     require_fitted();
     if (static_cast<size_t>(X.cols()) != n_features_in_)
         throw std::invalid_argument("X: expected " + std::to_string(n_features_in_) + " features, got " +
@@ -455,13 +716,13 @@ void IsolationForest::score_samples(Eigen::Ref<const RowMatrixXd> X, double* out
         out[i] = -std::exp2(-(denominator != 0.0 ? out[i] / denominator : 1.0));
 }
 
-Eigen::VectorXd IsolationForest::score_samples(Eigen::Ref<const RowMatrixXd> X, unsigned n_threads) const {
+Eigen::VectorXd IsolationForest::score_samples(MatrixRef X, unsigned n_threads) const {
     Eigen::VectorXd out(X.rows());
     score_samples(X, out.data(), n_threads);
     return out;
 }
 
-Eigen::VectorXd IsolationForest::decision_function(Eigen::Ref<const RowMatrixXd> X, unsigned n_threads) const {
+Eigen::VectorXd IsolationForest::decision_function(MatrixRef X, unsigned n_threads) const {
     Eigen::VectorXd out = score_samples(X, n_threads);
     out.array() -= offset_;
     return out;

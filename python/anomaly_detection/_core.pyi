@@ -292,6 +292,10 @@ class HalfSpaceTrees:
         """
         Build the trees over limits[j] = (low, high) of each feature.
         """
+    def learn_dict(self, x):
+        """
+        learn_one of a dict; False (nothing learned) when it needs the facade's checks.
+        """
     def learn_many(self, X: typing.Annotated[numpy.typing.ArrayLike, numpy.float64]) -> None:
         """
         Learn the rows in order (releases the GIL).
@@ -299,6 +303,10 @@ class HalfSpaceTrees:
     def learn_one(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64]) -> None:
         """
         Learn one row of n_features values.
+        """
+    def score_dict(self, x):
+        """
+        score_one of a dict {key: value} (absent keys are missing features); None when the dict needs the facade's checks (a value that is not a finite float or int, or no set_keys).
         """
     def score_learn_many(self, X: typing.Annotated[numpy.typing.ArrayLike, numpy.float64]) -> numpy.typing.NDArray[numpy.float64]:
         """
@@ -311,6 +319,10 @@ class HalfSpaceTrees:
     def score_one(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float64]) -> float:
         """
         Anomaly score of one row, in [0, 1].
+        """
+    def set_keys(self, keys: collections.abc.Sequence) -> None:
+        """
+        Name feature j by keys[j] for score_dict and learn_dict (distinct, hashable).
         """
     def to_bytes(self) -> bytes:
         """
@@ -325,6 +337,11 @@ class HalfSpaceTrees:
     def feature_names(self) -> list[str]:
         """
         Names of the features, or [].
+        """
+    @property
+    def has_keys(self) -> bool:
+        """
+        Whether set_keys has run.
         """
     @property
     def limits(self) -> list[tuple[float, float]]:
@@ -408,7 +425,7 @@ class IsolationForest:
         """
         Counts are resolved: max_samples 0 is 'auto', max_features 0 is all, contamination 0 is 'auto'.
         """
-    def decision_function(self, X: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> numpy.typing.NDArray[numpy.float64]:
+    def decision_function(self, X: numpy.ndarray[typing.Any, numpy.dtype[typing.Any]], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> numpy.typing.NDArray[numpy.float64]:
         """
         score_samples - offset: negative for outliers.
         """
@@ -416,11 +433,11 @@ class IsolationForest:
         """
         Grow the trees on X (releases the GIL); n_threads 0 means one per core.
         """
-    def mean_path_length(self, X: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> numpy.typing.NDArray[numpy.float64]:
+    def mean_path_length(self, X: numpy.ndarray[typing.Any, numpy.dtype[typing.Any]], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> numpy.typing.NDArray[numpy.float64]:
         """
         Mean path length E[h(x)] of each row over the trees.
         """
-    def score_samples(self, X: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> numpy.typing.NDArray[numpy.float64]:
+    def score_samples(self, X: numpy.ndarray[typing.Any, numpy.dtype[typing.Any]], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> numpy.typing.NDArray[numpy.float64]:
         """
         Negated anomaly score of each row (lower is more abnormal).
         """

@@ -256,3 +256,70 @@ TEST(IsolationForest, ResealedCorruptPayloadIsRejectedOrHarmless) {
     }
     EXPECT_GT(rejected, payload.size() / 4);
 }
+
+// The fast scoring layouts (ranks of split values, padded heap, plain nodes) must give
+// the plain walk's path lengths bit for bit, on rows equal to split values, just above
+// and below them, signed zeros, heavy tails, duplicates, integers and huge magnitudes.
+TEST(IsolationForest, FastScoringEqualsThePlainWalk) {
+    struct Case {
+        size_t n, d, max_samples;
+        int kind;  // 0 normal, 1 Cauchy * 1e6 with +-1e308, 2 small integers, 3 rounded with zeros
+        const char* layout;
+    };
+    const Case cases[] = {{3000, 5, 256, 0, "rank"},   {3000, 3, 1001, 1, "rank"}, {5000, 9, 256, 2, "rank"},
+                          {2000, 36, 256, 3, "rank"},  {600, 600, 64, 0, "heap"},  {70000, 2, 70000, 2, "node"},
+                          {3000, 4, 4000, 1, "node"},  {3000, 4, 3000, 0, "rank"}};
+    for (const Case& c : cases) {
+        std::mt19937_64 gen(c.n + c.d);
+        std::normal_distribution<double> normal;
+        std::cauchy_distribution<double> cauchy;
+        RowMatrixXd X(c.n, c.d);
+        for (Eigen::Index i = 0; i < X.rows(); ++i)
+            for (Eigen::Index j = 0; j < X.cols(); ++j) {
+                const double z = normal(gen);
+                X(i, j) = c.kind == 0   ? z
+                          : c.kind == 1 ? cauchy(gen) * 1e6
+                          : c.kind == 2 ? std::round(z * 3.0)
+                                        : (i % 5 == 0 ? -0.0 : std::round(z * 10.0) / 10.0);
+            }
+        if (c.kind == 1) {
+            X(0, 0) = 1e308;
+            X(1, 0) = -1e308;
+            X(2, 0) = 5e-324;
+        }
+        IsolationForestConfig cfg = config(c.n);
+        cfg.max_samples = std::min(c.max_samples, c.n);
+        cfg.n_estimators = c.d > 100 ? 10 : 50;
+        IsolationForest f(cfg);
+        f.fit(X, 2);
+        EXPECT_STREQ(f.scoring_layout(), c.layout) << c.n << "x" << c.d;
+        // Rows at, just below and just above split values, and signed zeros.
+        RowMatrixXd Q = X.topRows(std::min<Eigen::Index>(X.rows(), 400));
+        size_t q = 0;
+        for (const IsolationNode& node : f.nodes()) {
+            if (!std::isfinite(node.threshold)) continue;
+            const auto row = static_cast<Eigen::Index>(q++ % static_cast<size_t>(Q.rows()));
+            const int which = static_cast<int>(q % 3);
+            Q(row, node.feature) = which == 0   ? node.threshold
+                                   : which == 1 ? std::nextafter(node.threshold, -1e308)
+                                                : std::nextafter(node.threshold, 1e308);
+        }
+        Q(0, 0) = 0.0;
+        Q(1, 0) = -0.0;
+        Q.row(2).setConstant(-1e6);  // integers below and above every split value
+        Q.row(3).setConstant(1e6);
+        Q.row(4).setConstant(-1.0);
+        Q(5, 0) = 1e300;
+        Q(6, 0) = 3.0;
+        for (const RowMatrixXd& rows : {X, Q}) {
+            const Eigen::VectorXd fast = f.mean_path_length(rows, 2);
+            const Eigen::VectorXd plain = f.mean_path_length_reference(rows);
+            ASSERT_EQ(fast.size(), plain.size());
+            for (Eigen::Index i = 0; i < fast.size(); ++i) ASSERT_EQ(fast[i], plain[i]) << c.layout << " row " << i;
+        }
+        // The layouts are derived again from restored bytes.
+        const IsolationForest g = IsolationForest::from_bytes(f.to_bytes());
+        EXPECT_STREQ(g.scoring_layout(), c.layout);
+        EXPECT_EQ(g.mean_path_length(Q, 1), f.mean_path_length(Q, 1));
+    }
+}

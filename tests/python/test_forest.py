@@ -143,6 +143,31 @@ def test_bad_training_input_raises_value_error_and_keeps_the_model(bad):
     assert forest.to_bytes() == before
 
 
+def test_strided_float64_is_scored_in_place_and_equals_a_contiguous_copy():
+    wide = np.random.default_rng(8).normal(size=(600, 8))
+    X = wide[:, ::2]  # positive strides, not contiguous: read in place
+    forest = IsolationForest(random_state=4, n_jobs=2).fit(np.ascontiguousarray(X))
+    expected = forest.score_samples(np.ascontiguousarray(X))
+    for view in (
+        X,
+        np.asfortranarray(X),
+        wide[:, -2::-2][:, ::-1],
+        X[::-1][::-1],
+        np.round(X * 10).astype(np.int16),
+    ):
+        scores = forest.score_samples(view)
+        if view.dtype == np.int16:
+            np.testing.assert_array_equal(scores, forest.score_samples(view.astype(np.float64)))
+        else:
+            np.testing.assert_array_equal(scores, expected)
+    np.testing.assert_array_equal(forest.score_samples(X[::-1]), expected[::-1])  # negative strides: copied
+    np.testing.assert_array_equal(forest.decision_function(X), expected - forest.offset_)
+    bad = np.asfortranarray(X.copy())
+    bad[5, 2] = np.inf
+    with pytest.raises(ValueError, match="row 5, column 2"):
+        forest.score_samples(bad)
+
+
 def test_bad_scoring_input_raises_value_error():
     forest = IsolationForest(random_state=0).fit(_blob(50, 2, 0))
     with pytest.raises(ValueError, match="expected 2 features"):

@@ -215,3 +215,78 @@ def test_corrupt_bytes_raise_value_error():
         HalfSpaceTrees.from_bytes(bytes(flipped))
     with pytest.raises(ValueError, match="nothing to serialise"):
         HalfSpaceTrees().to_bytes()
+
+
+def _dict_stream(n: int = 900, seed: int = 4):
+    rng = np.random.default_rng(seed)
+    return [{"b": float(rng.random()), "a": float(rng.random()), "c": float(rng.random())} for _ in range(n)]
+
+
+def test_dicts_in_any_key_order_with_extra_missing_and_int_values_match_river():
+    """The core reads dicts in one call; whatever their shape, scores stay River's."""
+    rng = np.random.default_rng(9)
+    ours = HalfSpaceTrees(n_trees=6, height=5, window_size=40, seed=3)
+    theirs = river_anomaly.HalfSpaceTrees(n_trees=6, height=5, window_size=40, seed=3)
+    for i, x in enumerate(_dict_stream()):
+        if i % 5 == 1:
+            x = dict(reversed(list(x.items())))  # another key order
+        if i % 7 == 2:
+            x["unused"] = 123.0  # a feature the trees do not know is ignored
+        if i % 11 == 3:
+            del x["a"]  # a missing feature
+        if i % 13 == 4:
+            x["c"] = int(rng.integers(0, 2))  # ints are numbers too
+        if i % 17 == 5:
+            x = {str(k): v for k, v in x.items()}  # equal keys, other objects
+        if i % 19 == 6:
+            x["b"] = np.float64(x["b"])  # a float subclass
+        if i % 23 == 7:
+            x["b"] = True  # not read by the core: the checked path handles it
+        assert ours.score_one(x) == theirs.score_one(x)
+        ours.learn_one(x)
+        theirs.learn_one(x)
+
+
+def test_a_dict_changed_between_score_and_learn_is_read_again():
+    X = _dict_stream(400)
+    ours = HalfSpaceTrees(n_trees=4, height=4, window_size=30, seed=1)
+    theirs = river_anomaly.HalfSpaceTrees(n_trees=4, height=4, window_size=30, seed=1)
+    x = dict(X[0])
+    for row in X:
+        assert ours.score_one(x) == theirs.score_one(x)
+        x.update(row)  # the same dict object, new values
+        ours.learn_one(x)
+        theirs.learn_one(x)
+    assert ours.score_one(x) == theirs.score_one(x)
+
+
+def test_bad_dict_after_fitting_raises_and_learns_nothing():
+    hst = HalfSpaceTrees(n_trees=3, height=3, window_size=5, seed=2)
+    for x in _dict_stream(12):
+        hst.learn_one(x)
+    before = hst.to_bytes()
+    for bad in (
+        {"a": 0.1, "b": float("nan"), "c": 0.2},
+        {"a": float("inf")},
+        {"a": "x", "b": 0.1},
+        {"a": 10**400},
+    ):
+        with pytest.raises(ValueError, match="finite"):
+            hst.learn_one(bad)
+        with pytest.raises(ValueError, match="finite"):
+            hst.score_one(bad)
+    assert hst.to_bytes() == before
+
+
+def test_dict_detector_restored_from_bytes_or_pickle_reads_dicts():
+    X = _dict_stream(300)
+    hst = HalfSpaceTrees(n_trees=4, height=4, window_size=25, seed=6)
+    for x in X[:200]:
+        hst.learn_one(x)
+    for copy in (HalfSpaceTrees.from_bytes(hst.to_bytes()), pickle.loads(pickle.dumps(hst))):
+        for x in X[200:]:
+            assert copy.score_one(x) == hst.score_one(x)
+        copy.learn_one(X[0])
+    assert [hst.score_one(x) for x in X[:5]] == [
+        hst.score_one(dict(reversed(list(x.items())))) for x in X[:5]
+    ]

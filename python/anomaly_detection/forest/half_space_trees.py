@@ -95,15 +95,23 @@ class HalfSpaceTrees:
 
     def learn_one(self, x: Mapping[Any, float] | np.ndarray) -> None:
         """Learn one observation (a dict or a 1-D row)."""
+        # A dict of finite floats and ints is read by the core in one call; anything
+        # else (first observation, other values, NumPy rows) takes the checked path.
+        model = self._model
+        if model is not None and type(x) is dict and model.learn_dict(x):
+            return
         row = self._row(x, learning=True)
         self._model.learn_one(row)
 
     def score_one(self, x: Mapping[Any, float] | np.ndarray) -> float:
         """Anomaly score in [0, 1] of one observation; does not learn it."""
-        if self._model is None:
+        model = self._model
+        if model is None:
             self._row(x, learning=False)  # still validate the input
             return 0.0
-        return self._model.score_one(self._row(x, learning=False))
+        if type(x) is dict and (score := model.score_dict(x)) is not None:
+            return score
+        return model.score_one(self._row(x, learning=False))
 
     def learn_many(self, X: Any) -> None:
         """Learn the rows of a 2-D array (or DataFrame) in order; same as a loop of learn_one."""
@@ -169,6 +177,8 @@ class HalfSpaceTrees:
         hst = cls(n_trees=n_trees, height=height, window_size=window_size, limits=limits or None, seed=seed)
         hst._model = model
         hst._names = names
+        if names is not None:
+            model.set_keys(names)
         return hst
 
     def __getstate__(self) -> dict[str, Any]:
@@ -180,6 +190,8 @@ class HalfSpaceTrees:
         blob = state.pop("_model")
         self.__dict__.update(state)
         self._model = None if blob is None else _core.HalfSpaceTrees.from_bytes(blob)
+        if self._model is not None and self._names is not None:
+            self._model.set_keys(self._names)
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -203,13 +215,19 @@ class HalfSpaceTrees:
         stored = string_names if names is not None and len(string_names) == len(names) else []
         self._model = _core.HalfSpaceTrees(self.n_trees, self.height, self.window_size, seed, limits, stored)
         self._names = names
+        if names is not None:
+            self._model.set_keys(names)
 
     @staticmethod
     def _check_values(x: Mapping[Any, Any], names: Any) -> None:
         for name in names:
             if name in x:
                 value = x[name]
-                if not isinstance(value, numbers.Real) or not math.isfinite(value):
+                try:
+                    finite = isinstance(value, numbers.Real) and math.isfinite(value)
+                except OverflowError:  # an int beyond the float range
+                    finite = False
+                if not finite:
                     raise ValueError(f"x[{name!r}]: expected a finite number, got {value!r}")
 
     def _row(self, x: Any, learning: bool) -> np.ndarray:
@@ -232,7 +250,11 @@ class HalfSpaceTrees:
             values = [x.get(name, math.nan) for name in self._names]
             if not all(type(v) is float or type(v) is int for v in values):
                 self._check_values(x, self._names)
-            row = np.array(values, dtype=np.float64)
+            try:
+                row = np.array(values, dtype=np.float64)
+            except OverflowError:
+                self._check_values(x, self._names)
+                raise
             if not np.isfinite(row).all():
                 self._check_values(x, self._names)
             return row

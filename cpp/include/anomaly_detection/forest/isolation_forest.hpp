@@ -19,6 +19,9 @@
 namespace anomaly_detection {
 
 using RowMatrixXd = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+/// Rows to score, with any strides (a C-ordered, Fortran-ordered or sliced array is read in
+/// place); a RowMatrixXd or an Eigen::Ref<const RowMatrixXd> converts without a copy.
+using MatrixRef = Eigen::Ref<const RowMatrixXd, 0, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>>;
 
 /// Parameters of an IsolationForest; counts are resolved (the Python facade
 /// turns scikit-learn's "auto" and fractions into these).
@@ -63,14 +66,24 @@ public:
     /// Writes score_samples of each row of X to out[0 .. X.rows()).
     /// Throws std::runtime_error before fit, std::invalid_argument for a wrong
     /// number of columns or non-finite values.
-    void score_samples(Eigen::Ref<const RowMatrixXd> X, double* out, unsigned n_threads = 1) const;
-    Eigen::VectorXd score_samples(Eigen::Ref<const RowMatrixXd> X, unsigned n_threads = 1) const;
+    void score_samples(MatrixRef X, double* out, unsigned n_threads = 1) const;
+    Eigen::VectorXd score_samples(MatrixRef X, unsigned n_threads = 1) const;
 
     /// score_samples - offset: negative for outliers.
-    Eigen::VectorXd decision_function(Eigen::Ref<const RowMatrixXd> X, unsigned n_threads = 1) const;
+    Eigen::VectorXd decision_function(MatrixRef X, unsigned n_threads = 1) const;
 
     /// Mean path length E[h(x)] over the trees (the paper's quantity).
-    Eigen::VectorXd mean_path_length(Eigen::Ref<const RowMatrixXd> X, unsigned n_threads = 1) const;
+    Eigen::VectorXd mean_path_length(MatrixRef X, unsigned n_threads = 1) const;
+
+    /// The same quantity by the plain node-by-node walk, one row and tree at a time:
+    /// the definition the fast layouts must reproduce bit for bit (used by tests).
+    Eigen::VectorXd mean_path_length_reference(MatrixRef X) const;
+
+    /// Nodes of every tree, concatenated (indices are tree-local); for inspection.
+    const std::vector<IsolationNode>& nodes() const { return nodes_; }
+    /// Which scoring walk applies: "rank", "heap" or "node" (the fallbacks for very
+    /// wide data, many split values per feature, or very deep trees).
+    const char* scoring_layout() const;
 
     bool is_fitted() const { return !tree_offset_.empty(); }
     const IsolationForestConfig& config() const { return config_; }
@@ -87,10 +100,12 @@ public:
 
 private:
     void require_fitted() const;
-    void check_input(const Eigen::Ref<const RowMatrixXd>& X, const char* what) const;
-    void path_length_sum(const Eigen::Ref<const RowMatrixXd>& X, double* out, unsigned n_threads) const;
+    void check_input(const MatrixRef& X, const char* what) const;
+    void rank_block(const MatrixRef& X, size_t begin, size_t count, uint32_t* ranks) const;
+    void path_length_sum(const MatrixRef& X, double* out, unsigned n_threads) const;
     void compute_tree_depths();
     void build_heap_layout();
+    void build_rank_layout();
 
     IsolationForestConfig config_;
     size_t max_samples_ = 0;
@@ -109,6 +124,27 @@ private:
     std::vector<uint32_t> heap_feature_;   // feature * rows per scoring block, same indexing
     std::vector<double> heap_leaf_;        // [heap_offset_[t] + h - 2^D], h in 2^D .. 2^(D+1) - 1
     std::vector<size_t> heap_offset_;      // first slot of each tree (n_trees + 1)
+    // Rank layout of the same heap slots (preferred; empty when it does not apply). The
+    // split values of feature f, sorted and unique, are T_f[0 .. K_f); for any double x,
+    // x > T_f[k] exactly when rank_f(x) = #{k' : T_f[k'] < x} > k. A slot packs
+    // (k << 16) | feature * rows per block into 32 bits and a block holds rank << 16, so a
+    // step is an unsigned compare of two 32-bit loads: the same path, hence the same score.
+    struct RankFeature {
+        double lo = 0, scale = 0;   // bucket of x: floor((x - lo) * scale), clamped to [0, buckets)
+        size_t buckets = 1;         // rank_start_ entries of this feature
+        size_t window = 0;          // most values in one bucket (0 when the feature splits nothing)
+        size_t values = 0;          // offset of T_f in rank_value_ (followed by `window` +inf)
+        size_t starts = 0;          // offset of its buckets in rank_start_
+        uint32_t n_values = 0;      // K_f
+        int64_t int_lo = 0;         // integers int_lo .. int_lo + int_count - 1 have their rank
+        uint64_t int_count = 0;     //   in rank_int_[ints ..] (0: no table)
+        size_t ints = 0;
+    };
+    std::vector<uint32_t> rank_node_;       // same indexing as heap_threshold_
+    std::vector<double> rank_value_;        // T_f of every feature, each padded with +inf
+    std::vector<uint16_t> rank_start_;      // per feature and bucket: #{T_f in lower buckets}
+    std::vector<uint16_t> rank_int_;        // per feature with a table: rank of each integer
+    std::vector<RankFeature> rank_feature_;
 };
 
 }  // namespace anomaly_detection
