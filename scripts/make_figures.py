@@ -131,7 +131,9 @@ def ratios_chart(results: Path, out: Path) -> None:
     ax.legend(loc="lower right", fontsize=8.5, framealpha=0.9)
     ax.set_yticks(y, labels, fontsize=8.5)
     ax.set_xlim(min(0.1, values.min() / 2), values.max() * 4)
-    ax.set_xlabel("times faster than the peer, same data, same run (log scale; left of 1: the peer is faster)")
+    ax.set_xlabel(
+        "times faster than the peer, same data, same run (log scale; left of 1: the peer is faster)"
+    )
     mode = "quick" if "Mode: quick" in results.read_text() else "full"
     fig.suptitle(f"Speed against the peers (benchmarks/RESULTS.md, {mode} run, medians)", fontsize=11)
     ax.grid(axis="x", which="both", alpha=0.25)
