@@ -290,7 +290,7 @@ def render(
     mode = (
         "quick (reduced sizes: a smoke-level figure)"
         if quick
-        else "full (the sizes of benchmarks/README_*.md)"
+        else "full (the sizes benchmarks/README.md reports)"
     )
     lines = [
         "# Peer benchmark results",

@@ -88,12 +88,11 @@ def serve(kind: str, port: int) -> None:
     from anomaly_detection import Settings
     from anomaly_detection.api import create_app
 
-    settings = Settings(max_batch_items=100_000, max_request_bytes=64 * 1024 * 1024)
+    # z-score, as the pure-Python peer computes (the default method is the ensemble)
+    common = {"detection_method": "zscore", "max_batch_items": 100_000, "max_request_bytes": 64 * 1024 * 1024}
+    settings = Settings(**common)
     if kind == "redis":
-        settings = Settings(
-            max_batch_items=100_000, max_request_bytes=64 * 1024 * 1024, store_backend="redis",
-            redis_url=os.environ["BENCH_REDIS_URL"],
-        )  # fmt: skip
+        settings = Settings(**common, store_backend="redis", redis_url=os.environ["BENCH_REDIS_URL"])
     detector = PurePythonDetector() if kind == "python" else None
     uvicorn.run(
         create_app(settings, detector=detector), host=HOST, port=port, log_level="error", access_log=False

@@ -80,7 +80,9 @@ def main() -> None:
     small = stream[: 10_000 if args.quick else 50_000].tolist()
 
     def batch():
-        StatisticalAnomalyDetector(window_size=args.window).detect_batch("s", stream, ts)
+        StatisticalAnomalyDetector(detection_method="zscore", window_size=args.window).detect_batch(
+            "s", stream, ts
+        )
 
     def pure_python():
         det = PurePythonDetector(args.window)
@@ -88,7 +90,7 @@ def main() -> None:
             det.detect("s", v)
 
     def single():
-        det = StatisticalAnomalyDetector(window_size=args.window)
+        det = StatisticalAnomalyDetector(detection_method="zscore", window_size=args.window)
         for i, v in enumerate(small):
             det.detect("s", v, float(i))
 
