@@ -313,29 +313,38 @@ def render(
     lines += [f"| {k} | {v} |" for k, v in vers.items()]
 
     ok = [o for o in outcomes if o.status == "ok"]
-    speed, quality, alone = [], [], []
+    speed, internal, quality, alone = [], [], [], []
     for o in ok:
         for row in aggregate(o.runs):
             if row.get("kind") == "quality":
                 quality.append((o.bench.name, row))
             elif row.get("peer") is None:
                 alone.append((o.bench.name, row))
+            elif row.get("kind") == "internal":  # two of our own methods, not a peer
+                internal.append((o.bench.name, row))
             else:
                 speed.append((o.bench.name, row))
-    lines += [
-        "",
-        "## Speed against the peers",
-        "",
-        "| bench | comparison | ours | peer | ratio | range | target |",
-        "|---|---|---:|---:|---:|---|---|",
-    ]
-    for name, r in speed:
-        lo, hi = r["ratio_range"]
-        lines.append(
-            f"| {name} | {r['metric']} | {fmt_value(r['ours'], r['unit'])} | "
-            f"{fmt_value(r['peer'], r['unit'])} ({r.get('peer_name', 'peer')}) | **{r['ratio']:.2f}x** | "
-            f"{lo:.2f}-{hi:.2f}x | {r.get('target', '')} |"
-        )
+
+    def ratio_table(title: str, rows: list[tuple[str, dict[str, Any]]]) -> list[str]:
+        out = [
+            "",
+            title,
+            "",
+            "| bench | comparison | ours | peer | ratio | range | target |",
+            "|---|---|---:|---:|---:|---|---|",
+        ]
+        for name, r in rows:
+            lo, hi = r["ratio_range"]
+            out.append(
+                f"| {name} | {r['metric']} | {fmt_value(r['ours'], r['unit'])} | "
+                f"{fmt_value(r['peer'], r['unit'])} ({r.get('peer_name', 'peer')}) | **{r['ratio']:.2f}x** | "
+                f"{lo:.2f}-{hi:.2f}x | {r.get('target', '')} |"
+            )
+        return out
+
+    lines += ratio_table("## Speed against the peers", speed)
+    if internal:
+        lines += ratio_table("## Our methods against each other (same run; not a peer comparison)", internal)
     if quality:
         lines += [
             "",

@@ -124,7 +124,7 @@ def ensemble_against_zscore(client, args, rng) -> list[dict]:
                      (f"detect_batch, {big:,} points per call", 3)):  # fmt: skip
         rows.append([label, f"{e[i]:,.0f}", f"{z[i]:,.0f}", f"{e[i] / z[i]:.2f}x"])
         figures.append({"metric": f"Redis ensemble vs z-score: {label} (window {args.window})", "unit": "points/s",
-                        "ours": e[i], "peer": z[i], "peer_name": "z-score on Redis"})  # fmt: skip
+                        "ours": e[i], "peer": z[i], "peer_name": "z-score on Redis", "kind": "internal"})  # fmt: skip
     print(
         f"\nthe ensemble on Redis (checkpoint beside the window) against z-score, same run, window {args.window}:"
     )

@@ -83,6 +83,8 @@ def test_medians_over_runs_failures_and_absent_benches(tmp_path, suite):
             print(json.dumps({"bench": "fake", "figures": [
                 {"metric": "fake vs peer", "unit": "items/s", "ours": ours, "peer": 2.0, "peer_name": "p"},
                 {"metric": "fake quality", "unit": "ROC-AUC", "kind": "quality", "ours": 0.9, "peer": 0.8},
+                {"metric": "fake method A vs B", "unit": "items/s", "kind": "internal", "ours": 4.0,
+                 "peer": 2.0, "peer_name": "method B"},
             ]}))
         """,
     )
@@ -97,6 +99,11 @@ def test_medians_over_runs_failures_and_absent_benches(tmp_path, suite):
     assert "**10.00x**" in row
     assert "5.00-15.00x" in row
     assert "| fake quality | 0.9000 | 0.8000 | +0.1 |" in text
+    # two of our own methods compared: their own table, not among the peers (nor in the ratio chart)
+    sections = {part.split("\n", 1)[0]: part for part in text.split("\n## ")}
+    assert "fake method A vs B" not in sections["Speed against the peers"]
+    internal = sections["Our methods against each other (same run; not a peer comparison)"]
+    assert "| fake | fake method A vs B | 4 items/s | 2 items/s (method B) | **2.00x** |" in internal
     assert "boom" in text
     assert "human readable table" in text
 
