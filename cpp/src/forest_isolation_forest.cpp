@@ -1,7 +1,6 @@
 #include "anomaly_detection/forest/isolation_forest.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -10,13 +9,6 @@
 #include "anomaly_detection/forest/parallel.hpp"
 #include "anomaly_detection/forest/random.hpp"
 #include "anomaly_detection/io/bytes.hpp"
-
-// The AVX2 rank walk: compiled for AVX2 function by function (no global -march), taken
-// only when the CPU reports AVX2 at run time. GCC and Clang on x86-64.
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define ANOMALY_AVX2_WALK 1
-#include <immintrin.h>
-#endif
 
 namespace anomaly_detection {
 
@@ -39,21 +31,6 @@ constexpr size_t kRankWalk = 16;
 constexpr unsigned kMaxHeapDepth = 16;
 // Most distinct split values of one feature (and largest block offset) in the rank layout.
 constexpr uint32_t kRankLimit = 0xFFFF;
-// Largest K_f for which the AVX2 walk's signed 32-bit compare is exact (ranks and node
-// words stay below 2^31; padding slots then hold kSignedPad << 16).
-constexpr uint32_t kSignedPad = 0x7FFF;
-
-// Whether the AVX2 walk may be taken (tests and benchmarks switch it off to compare).
-std::atomic<bool> g_vector_walk{true};
-
-bool cpu_has_avx2() {
-#ifdef ANOMALY_AVX2_WALK
-    static const bool has = __builtin_cpu_supports("avx2") != 0;
-    return has;
-#else
-    return false;
-#endif
-}
 // Largest table of the ranks of integers, per feature.
 constexpr uint64_t kRankIntegers = 1 << 16;
 
@@ -433,7 +410,6 @@ inline void rank_values(const RankView& f, const double* x, size_t stride, size_
 }  // namespace
 
 void IsolationForest::build_rank_layout() {
-    rank_signed_ = false;
     rank_node_.clear();
     rank_value_.clear();
     rank_start_.clear();
@@ -500,13 +476,7 @@ void IsolationForest::build_rank_layout() {
             }
         }
     }
-    // Padding slots are never taken right: their k is at least every rank. Below 2^15
-    // values per feature it is kSignedPad, so that every word is a positive int32 and the
-    // AVX2 walk may compare signed; the scalar walk compares unsigned either way.
-    size_t most_values = 0;
-    for (const auto& v : values) most_values = std::max(most_values, v.size());
-    rank_signed_ = most_values < kSignedPad;
-    rank_node_.assign(heap_threshold_.size(), (rank_signed_ ? kSignedPad : kRankLimit) << 16);
+    rank_node_.assign(heap_threshold_.size(), kRankLimit << 16);  // padding: never taken right
     for (size_t slot = 0; slot < heap_threshold_.size(); ++slot) {
         if (heap_threshold_[slot] == kInf) continue;
         const size_t f = heap_feature_[slot] / kRowsPerTask;
@@ -603,96 +573,6 @@ inline void walk(const IsolationNode* nodes, const double* values, unsigned step
     for (size_t r = 0; r < Rows; ++r) acc[r] += values[at[r]];
 }
 
-#ifdef ANOMALY_AVX2_WALK
-
-// One level of the AVX2 rank walk for the 8 rows of a vector: the rows' rank words are
-// gathered at the node's feature offset (low 16 bits) + lane, compared signed with the
-// node words (both below 2^31: rank > node exactly when rank > k, as the scalar unsigned
-// compare), and at = 2 at + (node < rank), the compare giving -1 for "right".
-__attribute__((target("avx2"))) inline __m256i avx2_step(__m256i at, __m256i node, const uint32_t* ranks,
-                                                         __m256i lane, __m256i low16) {
-    const __m256i idx = _mm256_add_epi32(_mm256_and_si256(node, low16), lane);
-    const __m256i rank = _mm256_i32gather_epi32(reinterpret_cast<const int*>(ranks), idx, 4);
-    return _mm256_sub_epi32(_mm256_add_epi32(at, at), _mm256_cmpgt_epi32(rank, node));
-}
-
-// Walks V vectors of 8 rows (ranks + 8v, feature-major block) down one tree, levels
-// interleaved across the vectors so that their gathers overlap, and adds each row's
-// leaf to acc[8v + lane]: per row, the same path and the same single addition as the
-// scalar walk. With Depth >= 4 the node words of levels 0-3 (slots 1-15) are picked
-// from two registers (vpermd) instead of gathered.
-template <size_t V, unsigned Depth>
-__attribute__((target("avx2"))) inline void avx2_walk(const uint32_t* nodes, const double* leaves, unsigned depth,
-                                                      const uint32_t* ranks, double* acc) {
-    const unsigned levels = Depth > 0 ? Depth : depth;
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256i low16 = _mm256_set1_epi32(0xFFFF);
-    __m256i at[V];
-    for (size_t v = 0; v < V; ++v) at[v] = _mm256_set1_epi32(1);
-    unsigned s = 0;
-    if (Depth >= 4) {
-        const __m256i top = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(nodes));
-        const __m256i next = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(nodes + 8));
-        for (; s < 3; ++s)
-            for (size_t v = 0; v < V; ++v)
-                at[v] = avx2_step(at[v], _mm256_permutevar8x32_epi32(top, at[v]), ranks + 8 * v, lane, low16);
-        for (size_t v = 0; v < V; ++v)
-            at[v] = avx2_step(at[v], _mm256_permutevar8x32_epi32(next, at[v]), ranks + 8 * v, lane, low16);
-        ++s;
-    }
-#pragma GCC unroll 16
-    for (; s < levels; ++s)
-        for (size_t v = 0; v < V; ++v)
-            at[v] = avx2_step(at[v], _mm256_i32gather_epi32(reinterpret_cast<const int*>(nodes), at[v], 4),
-                              ranks + 8 * v, lane, low16);
-    leaves -= size_t{1} << levels;
-    for (size_t v = 0; v < V; ++v) {
-        // The masked form with a zero source: same instruction, and no "maybe uninitialized"
-        // from GCC 12's _mm256_i32gather_pd.
-        const __m256d zero = _mm256_setzero_pd(), all = _mm256_castsi256_pd(_mm256_set1_epi32(-1));
-        const __m256d lo = _mm256_mask_i32gather_pd(zero, leaves, _mm256_castsi256_si128(at[v]), all, 8);
-        const __m256d hi = _mm256_mask_i32gather_pd(zero, leaves, _mm256_extracti128_si256(at[v], 1), all, 8);
-        _mm256_storeu_pd(acc + 8 * v, _mm256_add_pd(_mm256_loadu_pd(acc + 8 * v), lo));
-        _mm256_storeu_pd(acc + 8 * v + 4, _mm256_add_pd(_mm256_loadu_pd(acc + 8 * v + 4), hi));
-    }
-}
-
-#ifndef AVX2_GROUP
-#define AVX2_GROUP 4
-#endif
-constexpr size_t kAvx2Group = AVX2_GROUP;  // vectors of 8 rows walked together
-
-template <unsigned Depth>
-__attribute__((target("avx2"))) inline void avx2_tree(const uint32_t* nodes, const double* leaves, unsigned depth,
-                                                      const uint32_t* ranks, size_t vectors, double* acc) {
-    size_t v = 0;
-    for (; v + kAvx2Group <= vectors; v += kAvx2Group)
-        avx2_walk<kAvx2Group, Depth>(nodes, leaves, depth, ranks + 8 * v, acc + 8 * v);
-    for (; v < vectors; ++v) avx2_walk<1, Depth>(nodes, leaves, depth, ranks + 8 * v, acc + 8 * v);
-}
-
-// Adds the leaves of every tree, in order, to acc[0 .. 8 * vectors) for a rank block
-// (rows past the block's count have rank 0 everywhere: walked, then ignored).
-__attribute__((target("avx2"))) void avx2_forest(const uint32_t* nodes, const double* leaves,
-                                                 const size_t* offsets, const uint8_t* depths, size_t n_trees,
-                                                 const uint32_t* ranks, size_t vectors, double* acc) {
-    for (size_t t = 0; t < n_trees; ++t) {
-        const uint32_t* tn = nodes + offsets[t];
-        const double* tl = leaves + offsets[t];
-        const unsigned depth = depths[t];
-        switch (depth) {
-            case 6: avx2_tree<6>(tn, tl, depth, ranks, vectors, acc); break;
-            case 7: avx2_tree<7>(tn, tl, depth, ranks, vectors, acc); break;
-            case 8: avx2_tree<8>(tn, tl, depth, ranks, vectors, acc); break;
-            case 9: avx2_tree<9>(tn, tl, depth, ranks, vectors, acc); break;
-            case 10: avx2_tree<10>(tn, tl, depth, ranks, vectors, acc); break;
-            default: avx2_tree<0>(tn, tl, depth, ranks, vectors, acc);
-        }
-    }
-}
-
-#endif  // ANOMALY_AVX2_WALK
-
 }  // namespace
 
 void IsolationForest::rank_block(const MatrixRef& X, size_t begin, size_t count, uint32_t* ranks) const {
@@ -731,7 +611,6 @@ void IsolationForest::rank_block(const MatrixRef& X, size_t begin, size_t count,
 void IsolationForest::path_length_sum(const MatrixRef& X, double* out, unsigned n_threads) const {
     const auto n = static_cast<size_t>(X.rows()), d = static_cast<size_t>(X.cols());
     const size_t n_tasks = (n + kRowsPerTask - 1) / kRowsPerTask;
-    [[maybe_unused]] const bool vector_walk = uses_vector_walk();
     parallel_for(n_tasks, resolve_threads(n_threads), [&](size_t task, unsigned) {
         const size_t begin = task * kRowsPerTask, count = std::min(n, begin + kRowsPerTask) - begin;
         double* acc = out + begin;
@@ -739,15 +618,6 @@ void IsolationForest::path_length_sum(const MatrixRef& X, double* out, unsigned 
         if (!rank_node_.empty()) {
             std::vector<uint32_t> ranks(d * kRowsPerTask);
             rank_block(X, begin, count, ranks.data());
-#ifdef ANOMALY_AVX2_WALK
-            if (vector_walk) {
-                alignas(32) double sums[kRowsPerTask] = {};
-                avx2_forest(rank_node_.data(), heap_leaf_.data(), heap_offset_.data(), tree_depth_.data(), n_trees(),
-                            ranks.data(), (count + 7) / 8, sums);
-                std::copy(sums, sums + count, acc);
-                return;
-            }
-#endif
             for (size_t t = 0; t < n_trees(); ++t) {
                 const uint32_t* nodes = rank_node_.data() + heap_offset_[t];
                 const double* leaves = heap_leaf_.data() + heap_offset_[t];
@@ -828,15 +698,9 @@ Eigen::VectorXd IsolationForest::mean_path_length_reference(MatrixRef X) const {
     return out;
 }
 
-bool IsolationForest::uses_vector_walk() const {
-    return !rank_node_.empty() && rank_signed_ && cpu_has_avx2() && g_vector_walk.load(std::memory_order_relaxed);
-}
-
-bool IsolationForest::set_vector_walk(bool enabled) { return g_vector_walk.exchange(enabled); }
-
 const char* IsolationForest::scoring_layout() const {
     require_fitted();
-    return uses_vector_walk() ? "rank-avx2" : !rank_node_.empty() ? "rank" : !heap_offset_.empty() ? "heap" : "node";
+    return !rank_node_.empty() ? "rank" : !heap_offset_.empty() ? "heap" : "node";
 }
 
 void IsolationForest::score_samples(MatrixRef X, double* out, unsigned n_threads) const {

@@ -83,12 +83,7 @@ public:
     const std::vector<IsolationNode>& nodes() const { return nodes_; }
     /// Which scoring walk applies: "rank", "heap" or "node" (the fallbacks for very
     /// wide data, many split values per feature, or very deep trees).
-    /// "rank-avx2" when the rank layout is walked 8 rows at a time with AVX2 gathers
-    /// (x86-64 CPUs with AVX2, every feature with fewer than 32,767 split values).
     const char* scoring_layout() const;
-    /// Allows (default) or forbids the AVX2 walk in this process; returns the previous
-    /// setting. For tests and benchmarks: both walks give the same scores bit for bit.
-    static bool set_vector_walk(bool enabled);
 
     bool is_fitted() const { return !tree_offset_.empty(); }
     const IsolationForestConfig& config() const { return config_; }
@@ -107,7 +102,6 @@ private:
     void require_fitted() const;
     void check_input(const MatrixRef& X, const char* what) const;
     void rank_block(const MatrixRef& X, size_t begin, size_t count, uint32_t* ranks) const;
-    bool uses_vector_walk() const;
     void path_length_sum(const MatrixRef& X, double* out, unsigned n_threads) const;
     void compute_tree_depths();
     void build_heap_layout();
@@ -151,7 +145,6 @@ private:
     std::vector<uint16_t> rank_start_;      // per feature and bucket: #{T_f in lower buckets}
     std::vector<uint16_t> rank_int_;        // per feature with a table: rank of each integer
     std::vector<RankFeature> rank_feature_;
-    bool rank_signed_ = false;  // every K_f < 2^15 - 1: the AVX2 walk applies
 };
 
 }  // namespace anomaly_detection
