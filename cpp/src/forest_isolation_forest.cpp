@@ -5,6 +5,7 @@
 #include <limits>
 #include <numeric>
 #include <stdexcept>
+#include <type_traits>
 
 #include "anomaly_detection/forest/parallel.hpp"
 #include "anomaly_detection/forest/random.hpp"
@@ -379,11 +380,25 @@ struct RankView {
 // v: the start of v's bucket plus how many of the `window` values from there are below
 // v (the bucket's own values come first; those after it are above v, or +inf), by W
 // independent compares, or for W = 0 by a branch-free binary search over the window.
-template <size_t W>
-inline void rank_values(const RankView& f, const double* x, size_t stride, size_t count, uint32_t* out) {
+//
+// Integer input (T integral, at most 32 bits: exact as a double) takes the table without
+// the round trip through double, or the bucket search on the value as a double: the same
+// rank as for the same value given as a double.
+template <size_t W, typename T>
+inline void rank_values(const RankView& f, const T* x, std::ptrdiff_t stride, size_t count, uint32_t* out) {
+    if constexpr (std::is_integral_v<T>) {
+        if (f.ints != nullptr) {
+            for (size_t r = 0; r < count; ++r) {
+                const auto i = static_cast<int64_t>(x[static_cast<std::ptrdiff_t>(r) * stride]);
+                const auto k = static_cast<uint64_t>(i - f.int_lo);
+                out[r] = (k < f.int_count ? f.ints[k] : i < f.int_lo ? 0U : f.n_values) << 16;
+            }
+            return;
+        }
+    }
     for (size_t r = 0; r < count; ++r) {
-        const double v = x[r * stride];
-        if (f.ints != nullptr && v > -9e18 && v < 9e18) {
+        const auto v = static_cast<double>(x[static_cast<std::ptrdiff_t>(r) * stride]);
+        if (!std::is_integral_v<T> && f.ints != nullptr && v > -9e18 && v < 9e18) {
             const auto i = static_cast<int64_t>(v);
             if (static_cast<double>(i) == v) {
                 const auto k = static_cast<uint64_t>(i - f.int_lo);
@@ -575,16 +590,17 @@ inline void walk(const IsolationNode* nodes, const double* values, unsigned step
 
 }  // namespace
 
-void IsolationForest::rank_block(const MatrixRef& X, size_t begin, size_t count, uint32_t* ranks) const {
+template <typename T>
+void IsolationForest::rank_block(const T* x0, std::ptrdiff_t row_stride, std::ptrdiff_t col_stride, size_t count,
+                                 uint32_t* ranks) const {
     // Values are read in place, row by row: a feature-major copy first measured slower,
     // even for 36 features.
     const size_t d = rank_feature_.size();
-    const double* x0 = X.data() + static_cast<std::ptrdiff_t>(begin) * X.outerStride();
-    const auto stride = static_cast<size_t>(X.outerStride()), next = static_cast<size_t>(X.innerStride());
     for (size_t f = 0; f < d; ++f) {
         const RankFeature& rf = rank_feature_[f];
         uint32_t* out = ranks + f * kRowsPerTask;
-        const double* x = x0 + f * next;
+        const T* x = x0 + static_cast<std::ptrdiff_t>(f) * col_stride;
+        const std::ptrdiff_t stride = row_stride;
         const RankView view{rank_value_.data() + rf.values,
                             rank_start_.data() + rf.starts,
                             rf.int_count > 0 ? rank_int_.data() + rf.ints : nullptr,
@@ -608,36 +624,49 @@ void IsolationForest::rank_block(const MatrixRef& X, size_t begin, size_t count,
     }
 }
 
-void IsolationForest::path_length_sum(const MatrixRef& X, double* out, unsigned n_threads) const {
-    const auto n = static_cast<size_t>(X.rows()), d = static_cast<size_t>(X.cols());
+template <typename T>
+void IsolationForest::rank_path_sum(const T* X, size_t n, std::ptrdiff_t row_stride, std::ptrdiff_t col_stride,
+                                    double* out, unsigned n_threads) const {
+    const size_t d = rank_feature_.size();
     const size_t n_tasks = (n + kRowsPerTask - 1) / kRowsPerTask;
     parallel_for(n_tasks, resolve_threads(n_threads), [&](size_t task, unsigned) {
         const size_t begin = task * kRowsPerTask, count = std::min(n, begin + kRowsPerTask) - begin;
         double* acc = out + begin;
         std::fill(acc, acc + count, 0.0);
-        if (!rank_node_.empty()) {
-            std::vector<uint32_t> ranks(d * kRowsPerTask);
-            rank_block(X, begin, count, ranks.data());
-            for (size_t t = 0; t < n_trees(); ++t) {
-                const uint32_t* nodes = rank_node_.data() + heap_offset_[t];
-                const double* leaves = heap_leaf_.data() + heap_offset_[t];
-                const unsigned depth = tree_depth_[t];
-                size_t r0 = 0;
-                for (; r0 + kRankWalk <= count; r0 += kRankWalk) {
-                    const uint32_t* rows = ranks.data() + r0;
-                    switch (depth) {
-                        case 6: rank_walk<kRankWalk, 6>(nodes, leaves, depth, rows, acc + r0); break;
-                        case 7: rank_walk<kRankWalk, 7>(nodes, leaves, depth, rows, acc + r0); break;
-                        case 8: rank_walk<kRankWalk, 8>(nodes, leaves, depth, rows, acc + r0); break;
-                        case 9: rank_walk<kRankWalk, 9>(nodes, leaves, depth, rows, acc + r0); break;
-                        case 10: rank_walk<kRankWalk, 10>(nodes, leaves, depth, rows, acc + r0); break;
-                        default: rank_walk<kRankWalk, 0>(nodes, leaves, depth, rows, acc + r0);
-                    }
+        std::vector<uint32_t> ranks(d * kRowsPerTask);
+        rank_block(X + static_cast<std::ptrdiff_t>(begin) * row_stride, row_stride, col_stride, count, ranks.data());
+        for (size_t t = 0; t < n_trees(); ++t) {
+            const uint32_t* nodes = rank_node_.data() + heap_offset_[t];
+            const double* leaves = heap_leaf_.data() + heap_offset_[t];
+            const unsigned depth = tree_depth_[t];
+            size_t r0 = 0;
+            for (; r0 + kRankWalk <= count; r0 += kRankWalk) {
+                const uint32_t* rows = ranks.data() + r0;
+                switch (depth) {
+                    case 6: rank_walk<kRankWalk, 6>(nodes, leaves, depth, rows, acc + r0); break;
+                    case 7: rank_walk<kRankWalk, 7>(nodes, leaves, depth, rows, acc + r0); break;
+                    case 8: rank_walk<kRankWalk, 8>(nodes, leaves, depth, rows, acc + r0); break;
+                    case 9: rank_walk<kRankWalk, 9>(nodes, leaves, depth, rows, acc + r0); break;
+                    case 10: rank_walk<kRankWalk, 10>(nodes, leaves, depth, rows, acc + r0); break;
+                    default: rank_walk<kRankWalk, 0>(nodes, leaves, depth, rows, acc + r0);
                 }
-                for (; r0 < count; ++r0) rank_walk<1, 0>(nodes, leaves, depth, ranks.data() + r0, acc + r0);
             }
-            return;
+            for (; r0 < count; ++r0) rank_walk<1, 0>(nodes, leaves, depth, ranks.data() + r0, acc + r0);
         }
+    });
+}
+
+void IsolationForest::path_length_sum(const MatrixRef& X, double* out, unsigned n_threads) const {
+    const auto n = static_cast<size_t>(X.rows()), d = static_cast<size_t>(X.cols());
+    if (!rank_node_.empty()) {
+        rank_path_sum(X.data(), n, X.outerStride(), X.innerStride(), out, n_threads);
+        return;
+    }
+    const size_t n_tasks = (n + kRowsPerTask - 1) / kRowsPerTask;
+    parallel_for(n_tasks, resolve_threads(n_threads), [&](size_t task, unsigned) {
+        const size_t begin = task * kRowsPerTask, count = std::min(n, begin + kRowsPerTask) - begin;
+        double* acc = out + begin;
+        std::fill(acc, acc + count, 0.0);
         std::vector<double> block(d * kRowsPerTask);
         for (size_t r = 0; r < count; ++r)
             for (size_t j = 0; j < d; ++j)
@@ -710,10 +739,13 @@ void IsolationForest::score_samples(MatrixRef X, double* out, unsigned n_threads
                                     std::to_string(X.cols()));
     check_input(X, "X");
     path_length_sum(X, out, n_threads);
+    to_scores(out, X.rows());
+}
+
+void IsolationForest::to_scores(double* sums, Eigen::Index n) const {
     const double denominator = static_cast<double>(n_trees()) * average_path_length(static_cast<double>(max_samples_));
     // As scikit-learn: with a single training row both are 0 and the score is -2^-1.
-    for (Eigen::Index i = 0; i < X.rows(); ++i)
-        out[i] = -std::exp2(-(denominator != 0.0 ? out[i] / denominator : 1.0));
+    for (Eigen::Index i = 0; i < n; ++i) sums[i] = -std::exp2(-(denominator != 0.0 ? sums[i] / denominator : 1.0));
 }
 
 Eigen::VectorXd IsolationForest::score_samples(MatrixRef X, unsigned n_threads) const {
@@ -727,6 +759,62 @@ Eigen::VectorXd IsolationForest::decision_function(MatrixRef X, unsigned n_threa
     out.array() -= offset_;
     return out;
 }
+
+template <typename T>
+void IsolationForest::path_length_sum(const IntegerRows<T>& X, double* out, unsigned n_threads) const {
+    require_fitted();
+    if (X.cols != n_features_in_)
+        throw std::invalid_argument("X: expected " + std::to_string(n_features_in_) + " features, got " +
+                                    std::to_string(X.cols));
+    if (X.rows == 0 || X.cols == 0 || X.data == nullptr)
+        throw std::invalid_argument("X: expected a non-empty 2-D array, got shape (" + std::to_string(X.rows) + ", " +
+                                    std::to_string(X.cols) + ")");
+    if (!rank_node_.empty()) {
+        rank_path_sum(X.data, X.rows, X.row_stride, X.col_stride, out, n_threads);
+        return;
+    }
+    // The other layouts walk doubles: convert once (integers of at most 32 bits are exact).
+    RowMatrixXd copy(static_cast<Eigen::Index>(X.rows), static_cast<Eigen::Index>(X.cols));
+    for (size_t i = 0; i < X.rows; ++i)
+        for (size_t j = 0; j < X.cols; ++j)
+            copy(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) = static_cast<double>(
+                X.data[static_cast<std::ptrdiff_t>(i) * X.row_stride + static_cast<std::ptrdiff_t>(j) * X.col_stride]);
+    path_length_sum(copy, out, n_threads);
+}
+
+template <typename T>
+Eigen::VectorXd IsolationForest::score_samples(const IntegerRows<T>& X, unsigned n_threads) const {
+    Eigen::VectorXd out(static_cast<Eigen::Index>(X.rows));
+    path_length_sum(X, out.data(), n_threads);
+    to_scores(out.data(), out.size());
+    return out;
+}
+
+template <typename T>
+Eigen::VectorXd IsolationForest::decision_function(const IntegerRows<T>& X, unsigned n_threads) const {
+    Eigen::VectorXd out = score_samples(X, n_threads);
+    out.array() -= offset_;
+    return out;
+}
+
+template <typename T>
+Eigen::VectorXd IsolationForest::mean_path_length(const IntegerRows<T>& X, unsigned n_threads) const {
+    Eigen::VectorXd out(static_cast<Eigen::Index>(X.rows));
+    path_length_sum(X, out.data(), n_threads);
+    out /= static_cast<double>(n_trees());
+    return out;
+}
+
+#define ANOMALY_INTEGER_ROWS(T)                                                                                  \
+    template Eigen::VectorXd IsolationForest::score_samples(const IntegerRows<T>&, unsigned) const;             \
+    template Eigen::VectorXd IsolationForest::decision_function(const IntegerRows<T>&, unsigned) const;         \
+    template Eigen::VectorXd IsolationForest::mean_path_length(const IntegerRows<T>&, unsigned) const;
+ANOMALY_INTEGER_ROWS(int8_t)
+ANOMALY_INTEGER_ROWS(uint8_t)
+ANOMALY_INTEGER_ROWS(int16_t)
+ANOMALY_INTEGER_ROWS(uint16_t)
+ANOMALY_INTEGER_ROWS(int32_t)
+#undef ANOMALY_INTEGER_ROWS
 
 std::string IsolationForest::to_bytes() const {
     io::ByteWriter w;

@@ -2,7 +2,9 @@
 // independence, the effect of the parameters, and serialisation.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <random>
 #include <stdexcept>
@@ -230,6 +232,86 @@ TEST(Random, PythonRandomMatchesCPython) {
     EXPECT_DOUBLE_EQ(b.random(), 0.8444218515250481);
     PythonRandom big(1ULL << 40);
     EXPECT_DOUBLE_EQ(big.random(), 0.1036394562812375);
+}
+
+namespace {
+
+// Scores of integer rows of type T, read in place (Fortran order: column stride 1), against
+// the same values as doubles, and the path lengths against the plain walk, bit for bit.
+template <typename T>
+void expect_integer_rows_match(const IsolationForest& f, const RowMatrixXd& values) {
+    const auto n = static_cast<size_t>(values.rows()), d = static_cast<size_t>(values.cols());
+    std::vector<T> column_major(n * d);
+    for (size_t i = 0; i < n; ++i)
+        for (size_t j = 0; j < d; ++j)
+            column_major[j * n + i] = static_cast<T>(values(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)));
+    RowMatrixXd as_double(n, d);
+    for (size_t i = 0; i < n; ++i)
+        for (size_t j = 0; j < d; ++j)
+            as_double(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) = column_major[j * n + i];
+    const IntegerRows<T> rows{column_major.data(), n, d, 1, static_cast<std::ptrdiff_t>(n)};
+    const Eigen::VectorXd lengths = f.mean_path_length(rows, 2);
+    const Eigen::VectorXd plain = f.mean_path_length_reference(as_double);
+    const Eigen::VectorXd scores = f.score_samples(rows, 1), expected = f.score_samples(as_double, 1);
+    const Eigen::VectorXd decision = f.decision_function(rows, 1), expected_decision = f.decision_function(as_double, 1);
+    for (size_t i = 0; i < n; ++i) {
+        const auto r = static_cast<Eigen::Index>(i);
+        ASSERT_EQ(lengths[r], plain[r]) << f.scoring_layout() << " row " << i;
+        ASSERT_EQ(scores[r], expected[r]) << f.scoring_layout() << " row " << i;
+        ASSERT_EQ(decision[r], expected_decision[r]) << f.scoring_layout() << " row " << i;
+    }
+}
+
+}  // namespace
+
+// Integer input (8-, 16- and 32-bit) is ranked without a conversion to double: the same
+// path lengths and scores as the same values as doubles, in every layout, for values inside,
+// below and above each feature's integer table, and for features ranked by buckets.
+TEST(IsolationForest, IntegerRowsScoreAsTheirDoubles) {
+    struct Case {
+        size_t n, d, max_samples;
+        double spread;  // integers ~ N(0, spread) (1e6: feature 0 has no integer table); < 0: Cauchy
+        const char* layout;
+    };
+    const Case cases[] = {{3000, 9, 256, 3.0, "rank"},     {3000, 4, 3000, 40.0, "rank"}, {2000, 36, 256, 60.0, "rank"},
+                          {3000, 3, 256, 1e6, "rank"},     {600, 600, 64, 3.0, "heap"},   {3000, 4, 4000, -1e3, "node"}};
+    for (const Case& c : cases) {
+        std::mt19937_64 gen(c.n * 7 + c.d);
+        std::normal_distribution<double> normal;
+        std::cauchy_distribution<double> cauchy;
+        RowMatrixXd X(c.n, c.d);
+        for (Eigen::Index i = 0; i < X.rows(); ++i)
+            for (Eigen::Index j = 0; j < X.cols(); ++j)
+                X(i, j) = c.spread < 0 ? std::round(std::clamp(cauchy(gen) * -c.spread, -2e9, 2e9))
+                                       : std::round(normal(gen) * (j == 0 && c.spread > 1e5 ? c.spread
+                                                                                            : std::min(c.spread, 60.0)));
+        IsolationForestConfig cfg = config(c.n);
+        cfg.max_samples = std::min(c.max_samples, c.n);
+        cfg.n_estimators = c.d > 100 ? 10 : 50;
+        IsolationForest f(cfg);
+        f.fit(X, 2);
+        EXPECT_STREQ(f.scoring_layout(), c.layout) << c.n << "x" << c.d;
+        // Every integer from -130 to 130 in each feature, and the extremes of 8 and 16 bits.
+        RowMatrixXd Q = X.topRows(400);
+        for (Eigen::Index i = 0; i < Q.rows(); ++i)
+            for (Eigen::Index j = 0; j < Q.cols(); ++j)
+                if ((i + j) % 3 == 0) Q(i, j) = static_cast<double>((i * 7 + j) % 261 - 130);
+        Q.row(0).setConstant(-128.0);
+        Q.row(1).setConstant(127.0);
+        Q.row(2).setConstant(0.0);
+        RowMatrixXd wide = Q;
+        wide.row(3).setConstant(-32768.0);
+        wide.row(4).setConstant(32767.0);
+        wide.row(5).setConstant(-2147483648.0);
+        wide.row(6).setConstant(2147483647.0);
+        RowMatrixXd narrow = Q.cwiseMax(-128.0).cwiseMin(127.0);
+        expect_integer_rows_match<int8_t>(f, narrow);
+        expect_integer_rows_match<uint8_t>(f, narrow.cwiseAbs());
+        expect_integer_rows_match<int16_t>(f, wide.cwiseMax(-32768.0).cwiseMin(32767.0));
+        expect_integer_rows_match<uint16_t>(f, wide.cwiseAbs().cwiseMin(65535.0));
+        expect_integer_rows_match<int32_t>(f, wide);
+        if (c.spread > 1e5 || c.spread < 0) expect_integer_rows_match<int32_t>(f, X);
+    }
 }
 
 TEST(IsolationForest, ResealedCorruptPayloadIsRejectedOrHarmless) {

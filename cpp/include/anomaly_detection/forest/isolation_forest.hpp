@@ -23,6 +23,15 @@ using RowMatrixXd = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen:
 /// place); a RowMatrixXd or an Eigen::Ref<const RowMatrixXd> converts without a copy.
 using MatrixRef = Eigen::Ref<const RowMatrixXd, 0, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>>;
 
+/// Integer rows to score, read in place: element (i, j) at data[i * row_stride + j * col_stride]
+/// (strides in elements). T: int8_t, uint8_t, int16_t, uint16_t or int32_t (exact as doubles).
+template <typename T>
+struct IntegerRows {
+    const T* data = nullptr;
+    size_t rows = 0, cols = 0;
+    std::ptrdiff_t row_stride = 0, col_stride = 0;
+};
+
 /// Parameters of an IsolationForest; counts are resolved (the Python facade
 /// turns scikit-learn's "auto" and fractions into these).
 struct IsolationForestConfig {
@@ -75,6 +84,15 @@ public:
     /// Mean path length E[h(x)] over the trees (the paper's quantity).
     Eigen::VectorXd mean_path_length(MatrixRef X, unsigned n_threads = 1) const;
 
+    /// The same three on integer rows, read in place: the scores of the same values as
+    /// doubles, bit for bit, without converting them first.
+    template <typename T>
+    Eigen::VectorXd score_samples(const IntegerRows<T>& X, unsigned n_threads = 1) const;
+    template <typename T>
+    Eigen::VectorXd decision_function(const IntegerRows<T>& X, unsigned n_threads = 1) const;
+    template <typename T>
+    Eigen::VectorXd mean_path_length(const IntegerRows<T>& X, unsigned n_threads = 1) const;
+
     /// The same quantity by the plain node-by-node walk, one row and tree at a time:
     /// the definition the fast layouts must reproduce bit for bit (used by tests).
     Eigen::VectorXd mean_path_length_reference(MatrixRef X) const;
@@ -101,8 +119,16 @@ public:
 private:
     void require_fitted() const;
     void check_input(const MatrixRef& X, const char* what) const;
-    void rank_block(const MatrixRef& X, size_t begin, size_t count, uint32_t* ranks) const;
+    template <typename T>
+    void rank_block(const T* x0, std::ptrdiff_t row_stride, std::ptrdiff_t col_stride, size_t count,
+                    uint32_t* ranks) const;
+    template <typename T>
+    void rank_path_sum(const T* X, size_t n, std::ptrdiff_t row_stride, std::ptrdiff_t col_stride, double* out,
+                       unsigned n_threads) const;
     void path_length_sum(const MatrixRef& X, double* out, unsigned n_threads) const;
+    template <typename T>
+    void path_length_sum(const IntegerRows<T>& X, double* out, unsigned n_threads) const;
+    void to_scores(double* sums, Eigen::Index n) const;
     void compute_tree_depths();
     void build_heap_layout();
     void build_rank_layout();
