@@ -1,6 +1,8 @@
 #include "anomaly_detection/forest/isolation_forest.hpp"
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -10,6 +12,13 @@
 #include "anomaly_detection/forest/parallel.hpp"
 #include "anomaly_detection/forest/random.hpp"
 #include "anomaly_detection/io/bytes.hpp"
+
+// The AVX2 top of the rank walk: compiled for AVX2 function by function (no global -march),
+// taken only when the CPU reports AVX2 at run time. GCC and Clang on x86-64.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define ANOMALY_AVX2_TOP 1
+#include <immintrin.h>
+#endif
 
 namespace anomaly_detection {
 
@@ -32,6 +41,24 @@ constexpr size_t kRankWalk = 16;
 constexpr unsigned kMaxHeapDepth = 16;
 // Most distinct split values of one feature (and largest block offset) in the rank layout.
 constexpr uint32_t kRankLimit = 0xFFFF;
+// The AVX2 top walk compares ranks and k as signed 16-bit words: it needs every K_f below
+// kSignedPad, which then stands for "never right".
+constexpr uint32_t kSignedPad = 0x7FFF;
+// Most features for the AVX2 top walk: a row's ranks fill at most two 8-lane registers.
+constexpr size_t kTopFeatures = 16;
+
+// Whether the AVX2 top walk may be taken (tests and benchmarks switch it off to compare).
+std::atomic<bool> g_vector_walk{true};
+
+bool cpu_has_avx2() {
+#ifdef ANOMALY_AVX2_TOP
+    static const bool has = __builtin_cpu_supports("avx2") != 0;
+    return has;
+#else
+    return false;
+#endif
+}
+
 // Largest table of the ranks of integers, per feature.
 constexpr uint64_t kRankIntegers = 1 << 16;
 
@@ -425,6 +452,7 @@ inline void rank_values(const RankView& f, const T* x, std::ptrdiff_t stride, si
 }  // namespace
 
 void IsolationForest::build_rank_layout() {
+    rank_top_ = false;
     rank_node_.clear();
     rank_value_.clear();
     rank_start_.clear();
@@ -492,6 +520,9 @@ void IsolationForest::build_rank_layout() {
         }
     }
     rank_node_.assign(heap_threshold_.size(), kRankLimit << 16);  // padding: never taken right
+    size_t most_values = 0;
+    for (const auto& v : values) most_values = std::max(most_values, v.size());
+    rank_top_ = d <= kTopFeatures && most_values < kSignedPad;
     for (size_t slot = 0; slot < heap_threshold_.size(); ++slot) {
         if (heap_threshold_[slot] == kInf) continue;
         const size_t f = heap_feature_[slot] / kRowsPerTask;
@@ -570,6 +601,128 @@ inline void rank_walk(const uint32_t* nodes, const double* leaves, unsigned dept
     for (size_t r = 0; r < Rows; ++r) acc[r] += leaves[at[r]];
 }
 
+#ifdef ANOMALY_AVX2_TOP
+
+// Heap slot at level 3 (8 .. 15) reached from the outcomes of slots 1 .. 7 (bit h - 1 set:
+// slot h goes right), as the walk takes them: at = 2 at + bit(at - 1), three times.
+constexpr std::array<uint8_t, 128> kLevel3 = [] {
+    std::array<uint8_t, 128> out{};
+    for (unsigned m = 0; m < 128; ++m) {
+        unsigned at = 1;
+        for (int s = 0; s < 3; ++s) at = 2 * at + ((m >> (at - 1)) & 1U);
+        out[m] = static_cast<uint8_t>(at);
+    }
+    return out;
+}();
+
+// Slots 0 .. 15 of one tree for the top levels, one 16-bit word per slot: the pshufb control
+// that picks each slot's feature from a row's 16-bit ranks (features 0-7 in both 128-bit
+// halves; with Wide, features 8-15 from a second register, chosen by `high`), and each
+// slot's k. Padding slots (and the unused slot 0) get k = 0x7FFF, above every rank.
+struct TopSlots {
+    __m256i pick, high, k;
+};
+
+__attribute__((target("avx2"))) inline TopSlots top_slots(const uint32_t* nodes) {
+    alignas(32) uint8_t pick[32], high[32];
+    alignas(32) int16_t k[16];
+    for (size_t j = 0; j < 16; ++j) {
+        const uint32_t word = j == 0 ? kSignedPad << 16 : nodes[j];
+        const uint32_t f = (word & 0xFFFF) / kRowsPerTask;
+        pick[2 * j] = static_cast<uint8_t>(2 * (f % 8));
+        pick[2 * j + 1] = static_cast<uint8_t>(2 * (f % 8) + 1);
+        high[2 * j] = high[2 * j + 1] = f >= 8 ? 0x80 : 0;
+        k[j] = static_cast<int16_t>(std::min(word >> 16, kSignedPad));
+    }
+    return {_mm256_load_si256(reinterpret_cast<const __m256i*>(pick)),
+            _mm256_load_si256(reinterpret_cast<const __m256i*>(high)),
+            _mm256_load_si256(reinterpret_cast<const __m256i*>(k))};
+}
+
+// Levels 0-3 of one row: the comparisons of slots 1 .. 15 at once (rank > k as signed 16-bit
+// words: both below 2^15, the same outcome as the scalar walk's compare), then the path
+// through them: slot at level 3 from the table, its outcome by `bt`. Returns the slot at
+// level 4 (16 .. 31). row: the row's ranks as 16-bit words, 8 or 16 of them.
+template <bool Wide>
+__attribute__((target("avx2"))) inline uint64_t top_levels(const TopSlots& s, const uint16_t* row) {
+    __m256i ranks = _mm256_shuffle_epi8(
+        _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(row))), s.pick);
+    if (Wide) {
+        const __m256i upper = _mm256_shuffle_epi8(
+            _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(row + 8))), s.pick);
+        ranks = _mm256_blendv_epi8(ranks, upper, s.high);
+    }
+    const __m256i right = _mm256_cmpgt_epi16(ranks, s.k);
+    // Words to bytes within each half: bits 0-7 of the mask are slots 0-7, bits 16-23 slots 8-15.
+    const auto m = static_cast<uint64_t>(static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_packs_epi16(right, right))));
+    uint64_t at = kLevel3[(m >> 1) & 0x7F];
+    const uint64_t next = m >> 8;  // bit at (8 .. 15) is slot at's outcome
+    asm("bt %[at], %[m]\n\tadc %[at], %[at]" : [at] "+r"(at) : [m] "r"(next) : "cc");
+    return at;
+}
+
+// rank_walk with levels 0-3 from top_levels: Rows rows of the block (ranks: feature-major,
+// rank << 16; row_ranks: Lanes plain ranks per row) down one tree of depth >= 4.
+template <size_t Rows, unsigned Depth, bool Wide>
+__attribute__((target("avx2"))) inline void top_walk(const TopSlots& slots, const uint32_t* nodes,
+                                                     const double* leaves, unsigned depth, const uint32_t* ranks,
+                                                     const uint16_t* row_ranks, double* acc) {
+    constexpr size_t kLanes = Wide ? 16 : 8;
+    const unsigned levels = Depth > 0 ? Depth : depth;
+    uint64_t at[Rows];
+#pragma GCC unroll 16
+    for (size_t r = 0; r < Rows; ++r) at[r] = top_levels<Wide>(slots, row_ranks + r * kLanes);
+#pragma GCC unroll 16
+    for (unsigned s = 4; s < levels; ++s) {
+#pragma GCC unroll 16
+        for (size_t r = 0; r < Rows; ++r) at[r] = rank_step(at[r], nodes[at[r]], ranks + r);
+    }
+    leaves -= size_t{1} << levels;
+#pragma GCC unroll 16
+    for (size_t r = 0; r < Rows; ++r) acc[r] += leaves[at[r]];
+}
+
+template <unsigned Depth, bool Wide>
+__attribute__((target("avx2"))) inline void top_tree(const uint32_t* nodes, const double* leaves, unsigned depth,
+                                                     const uint32_t* ranks, const uint16_t* row_ranks, size_t count,
+                                                     double* acc) {
+    constexpr size_t kLanes = Wide ? 16 : 8;
+    const TopSlots slots = top_slots(nodes);
+    size_t r0 = 0;
+    for (; r0 + kRankWalk <= count; r0 += kRankWalk)
+        top_walk<kRankWalk, Depth, Wide>(slots, nodes, leaves, depth, ranks + r0, row_ranks + r0 * kLanes, acc + r0);
+    for (; r0 < count; ++r0)
+        top_walk<1, 0, Wide>(slots, nodes, leaves, depth, ranks + r0, row_ranks + r0 * kLanes, acc + r0);
+}
+
+// Adds the leaves of every tree, in order, to acc[0 .. count): trees of depth >= 4 through
+// top_walk, shallower ones through rank_walk. Same comparisons, same path, same sums.
+template <bool Wide>
+__attribute__((target("avx2"))) void top_forest(const uint32_t* nodes, const double* leaves, const size_t* offsets,
+                                                const uint8_t* depths, size_t n_trees, const uint32_t* ranks,
+                                                const uint16_t* row_ranks, size_t count, double* acc) {
+    for (size_t t = 0; t < n_trees; ++t) {
+        const uint32_t* tn = nodes + offsets[t];
+        const double* tl = leaves + offsets[t];
+        const unsigned depth = depths[t];
+        switch (depth) {
+            case 6: top_tree<6, Wide>(tn, tl, depth, ranks, row_ranks, count, acc); break;
+            case 7: top_tree<7, Wide>(tn, tl, depth, ranks, row_ranks, count, acc); break;
+            case 8: top_tree<8, Wide>(tn, tl, depth, ranks, row_ranks, count, acc); break;
+            case 9: top_tree<9, Wide>(tn, tl, depth, ranks, row_ranks, count, acc); break;
+            case 10: top_tree<10, Wide>(tn, tl, depth, ranks, row_ranks, count, acc); break;
+            default:
+                if (depth >= 4) {
+                    top_tree<0, Wide>(tn, tl, depth, ranks, row_ranks, count, acc);
+                } else {
+                    for (size_t r = 0; r < count; ++r) rank_walk<1, 0>(tn, tl, depth, ranks + r, acc + r);
+                }
+        }
+    }
+}
+
+#endif  // ANOMALY_AVX2_TOP
+
 // Walks kWalk rows of a feature-major block (value of feature f of row r at
 // rows[f * kRowsPerTask + r]) down one tree. The loop over rows is unrolled so
 // that the rows' positions live in registers and their loads overlap; the
@@ -629,12 +782,30 @@ void IsolationForest::rank_path_sum(const T* X, size_t n, std::ptrdiff_t row_str
                                     double* out, unsigned n_threads) const {
     const size_t d = rank_feature_.size();
     const size_t n_tasks = (n + kRowsPerTask - 1) / kRowsPerTask;
+    [[maybe_unused]] const bool top = uses_vector_walk();
     parallel_for(n_tasks, resolve_threads(n_threads), [&](size_t task, unsigned) {
         const size_t begin = task * kRowsPerTask, count = std::min(n, begin + kRowsPerTask) - begin;
         double* acc = out + begin;
         std::fill(acc, acc + count, 0.0);
         std::vector<uint32_t> ranks(d * kRowsPerTask);
         rank_block(X + static_cast<std::ptrdiff_t>(begin) * row_stride, row_stride, col_stride, count, ranks.data());
+#ifdef ANOMALY_AVX2_TOP
+        if (top) {
+            // Each row's plain ranks, 8 or 16 lanes (zero past d), for the AVX2 top levels.
+            const size_t lanes = d > 8 ? 16 : 8;
+            alignas(32) uint16_t row_ranks[kRowsPerTask * kTopFeatures] = {};
+            for (size_t f = 0; f < d; ++f)
+                for (size_t r = 0; r < count; ++r)
+                    row_ranks[r * lanes + f] = static_cast<uint16_t>(ranks[f * kRowsPerTask + r] >> 16);
+            if (lanes == 16)
+                top_forest<true>(rank_node_.data(), heap_leaf_.data(), heap_offset_.data(), tree_depth_.data(),
+                                 n_trees(), ranks.data(), row_ranks, count, acc);
+            else
+                top_forest<false>(rank_node_.data(), heap_leaf_.data(), heap_offset_.data(), tree_depth_.data(),
+                                  n_trees(), ranks.data(), row_ranks, count, acc);
+            return;
+        }
+#endif
         for (size_t t = 0; t < n_trees(); ++t) {
             const uint32_t* nodes = rank_node_.data() + heap_offset_[t];
             const double* leaves = heap_leaf_.data() + heap_offset_[t];
@@ -727,9 +898,18 @@ Eigen::VectorXd IsolationForest::mean_path_length_reference(MatrixRef X) const {
     return out;
 }
 
+bool IsolationForest::uses_vector_walk() const {
+    return !rank_node_.empty() && rank_top_ && vector_walk_supported() &&
+           g_vector_walk.load(std::memory_order_relaxed);
+}
+
+bool IsolationForest::vector_walk_supported() { return cpu_has_avx2(); }
+
+bool IsolationForest::set_vector_walk(bool enabled) { return g_vector_walk.exchange(enabled); }
+
 const char* IsolationForest::scoring_layout() const {
     require_fitted();
-    return !rank_node_.empty() ? "rank" : !heap_offset_.empty() ? "heap" : "node";
+    return uses_vector_walk() ? "rank-avx2" : !rank_node_.empty() ? "rank" : !heap_offset_.empty() ? "heap" : "node";
 }
 
 void IsolationForest::score_samples(MatrixRef X, double* out, unsigned n_threads) const {

@@ -8,6 +8,7 @@
 #include <limits>
 #include <random>
 #include <stdexcept>
+#include <string>
 
 #include "anomaly_detection/forest/isolation_forest.hpp"
 #include "anomaly_detection/forest/random.hpp"
@@ -31,6 +32,12 @@ IsolationForestConfig config(uint64_t seed) {
     IsolationForestConfig c;
     c.seed = seed;
     return c;
+}
+
+// The layout scoring_layout() reports for `layout` with the AVX2 walk allowed.
+const char* with_avx2(const char* layout, size_t d) {
+    return std::string(layout) == "rank" && d <= 16 && IsolationForest::vector_walk_supported() ? "rank-avx2"
+                                                                                                  : layout;
 }
 
 }  // namespace
@@ -290,7 +297,7 @@ TEST(IsolationForest, IntegerRowsScoreAsTheirDoubles) {
         cfg.n_estimators = c.d > 100 ? 10 : 50;
         IsolationForest f(cfg);
         f.fit(X, 2);
-        EXPECT_STREQ(f.scoring_layout(), c.layout) << c.n << "x" << c.d;
+        EXPECT_STREQ(f.scoring_layout(), with_avx2(c.layout, c.d)) << c.n << "x" << c.d;
         // Every integer from -130 to 130 in each feature, and the extremes of 8 and 16 bits.
         RowMatrixXd Q = X.topRows(400);
         for (Eigen::Index i = 0; i < Q.rows(); ++i)
@@ -305,12 +312,16 @@ TEST(IsolationForest, IntegerRowsScoreAsTheirDoubles) {
         wide.row(5).setConstant(-2147483648.0);
         wide.row(6).setConstant(2147483647.0);
         RowMatrixXd narrow = Q.cwiseMax(-128.0).cwiseMin(127.0);
-        expect_integer_rows_match<int8_t>(f, narrow);
-        expect_integer_rows_match<uint8_t>(f, narrow.cwiseAbs());
-        expect_integer_rows_match<int16_t>(f, wide.cwiseMax(-32768.0).cwiseMin(32767.0));
-        expect_integer_rows_match<uint16_t>(f, wide.cwiseAbs().cwiseMin(65535.0));
-        expect_integer_rows_match<int32_t>(f, wide);
-        if (c.spread > 1e5 || c.spread < 0) expect_integer_rows_match<int32_t>(f, X);
+        for (const bool vector : {true, false}) {
+            IsolationForest::set_vector_walk(vector);
+            expect_integer_rows_match<int8_t>(f, narrow);
+            expect_integer_rows_match<uint8_t>(f, narrow.cwiseAbs());
+            expect_integer_rows_match<int16_t>(f, wide.cwiseMax(-32768.0).cwiseMin(32767.0));
+            expect_integer_rows_match<uint16_t>(f, wide.cwiseAbs().cwiseMin(65535.0));
+            expect_integer_rows_match<int32_t>(f, wide);
+            if (c.spread > 1e5 || c.spread < 0) expect_integer_rows_match<int32_t>(f, X);
+        }
+        IsolationForest::set_vector_walk(true);
     }
 }
 
@@ -342,15 +353,21 @@ TEST(IsolationForest, ResealedCorruptPayloadIsRejectedOrHarmless) {
 // The fast scoring layouts (ranks of split values, padded heap, plain nodes) must give
 // the plain walk's path lengths bit for bit, on rows equal to split values, just above
 // and below them, signed zeros, heavy tails, duplicates, integers and huge magnitudes.
+// With AVX2 (and at most 16 features, fewer than 2^15 - 1 split values per feature), the
+// rank layout takes levels 0-3 with vector compares: every case runs with it and without.
 TEST(IsolationForest, FastScoringEqualsThePlainWalk) {
     struct Case {
         size_t n, d, max_samples;
         int kind;  // 0 normal, 1 Cauchy * 1e6 with +-1e308, 2 small integers, 3 rounded with zeros
         const char* layout;
+        size_t trees = 0;  // 0: 50 (10 beyond 100 features)
     };
-    const Case cases[] = {{3000, 5, 256, 0, "rank"},   {3000, 3, 1001, 1, "rank"}, {5000, 9, 256, 2, "rank"},
-                          {2000, 36, 256, 3, "rank"},  {600, 600, 64, 0, "heap"},  {70000, 2, 70000, 2, "node"},
-                          {3000, 4, 4000, 1, "node"},  {3000, 4, 3000, 0, "rank"}};
+    const Case cases[] = {{3000, 5, 256, 0, "rank"},  {3000, 3, 1001, 1, "rank"}, {5000, 9, 256, 2, "rank"},
+                          {2000, 36, 256, 3, "rank"}, {600, 600, 64, 0, "heap"},  {70000, 2, 70000, 2, "node"},
+                          {3000, 4, 4000, 1, "node"}, {3000, 4, 3000, 0, "rank"}, {3000, 16, 256, 1, "rank"},
+                          {3000, 12, 256, 3, "rank"}, {3000, 6, 8, 0, "rank"},    {3000, 6, 16, 1, "rank"},
+                          {5000, 1, 4096, 0, "rank", 50}};
+    const bool before = IsolationForest::set_vector_walk(true);
     for (const Case& c : cases) {
         std::mt19937_64 gen(c.n + c.d);
         std::normal_distribution<double> normal;
@@ -371,10 +388,12 @@ TEST(IsolationForest, FastScoringEqualsThePlainWalk) {
         }
         IsolationForestConfig cfg = config(c.n);
         cfg.max_samples = std::min(c.max_samples, c.n);
-        cfg.n_estimators = c.d > 100 ? 10 : 50;
+        cfg.n_estimators = c.trees > 0 ? c.trees : c.d > 100 ? 10 : 50;
         IsolationForest f(cfg);
         f.fit(X, 2);
-        EXPECT_STREQ(f.scoring_layout(), c.layout) << c.n << "x" << c.d;
+        // The last case has over 2^15 split values in its one feature: no AVX2 top levels.
+        const char* vector_layout = c.trees == 0 ? with_avx2(c.layout, c.d) : c.layout;
+        EXPECT_STREQ(f.scoring_layout(), vector_layout) << c.n << "x" << c.d;
         // Rows at, just below and just above split values, and signed zeros.
         RowMatrixXd Q = X.topRows(std::min<Eigen::Index>(X.rows(), 400));
         size_t q = 0;
@@ -393,15 +412,42 @@ TEST(IsolationForest, FastScoringEqualsThePlainWalk) {
         Q.row(4).setConstant(-1.0);
         Q(5, 0) = 1e300;
         Q(6, 0) = 3.0;
-        for (const RowMatrixXd& rows : {X, Q}) {
-            const Eigen::VectorXd fast = f.mean_path_length(rows, 2);
-            const Eigen::VectorXd plain = f.mean_path_length_reference(rows);
-            ASSERT_EQ(fast.size(), plain.size());
-            for (Eigen::Index i = 0; i < fast.size(); ++i) ASSERT_EQ(fast[i], plain[i]) << c.layout << " row " << i;
+        for (const bool vector : {true, false}) {
+            IsolationForest::set_vector_walk(vector);
+            EXPECT_STREQ(f.scoring_layout(), vector ? vector_layout : c.layout);
+            for (const RowMatrixXd& rows : {X, Q}) {
+                const Eigen::VectorXd fast = f.mean_path_length(rows, 2);
+                const Eigen::VectorXd plain = f.mean_path_length_reference(rows);
+                ASSERT_EQ(fast.size(), plain.size());
+                for (Eigen::Index i = 0; i < fast.size(); ++i)
+                    ASSERT_EQ(fast[i], plain[i]) << f.scoring_layout() << " " << c.n << "x" << c.d << " row " << i;
+            }
         }
+        IsolationForest::set_vector_walk(true);
         // The layouts are derived again from restored bytes.
         const IsolationForest g = IsolationForest::from_bytes(f.to_bytes());
-        EXPECT_STREQ(g.scoring_layout(), c.layout);
+        EXPECT_STREQ(g.scoring_layout(), vector_layout);
         EXPECT_EQ(g.mean_path_length(Q, 1), f.mean_path_length(Q, 1));
     }
+    IsolationForest::set_vector_walk(before);
+}
+
+// The AVX2 walk is taken exactly when the CPU has AVX2 (x86-64 GCC/Clang builds), and
+// set_vector_walk(false) returns to the scalar walk.
+TEST(IsolationForest, VectorWalkIsTakenWhenTheCpuHasAvx2) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    EXPECT_EQ(IsolationForest::vector_walk_supported(), __builtin_cpu_supports("avx2") != 0);
+#else
+    EXPECT_FALSE(IsolationForest::vector_walk_supported());
+#endif
+    IsolationForest f(config(3));
+    const RowMatrixXd X = blob(1000, 6, 10, 3);
+    f.fit(X);
+    EXPECT_STREQ(f.scoring_layout(), IsolationForest::vector_walk_supported() ? "rank-avx2" : "rank");
+    const Eigen::VectorXd vector_scores = f.score_samples(X);
+    EXPECT_TRUE(IsolationForest::set_vector_walk(false));
+    EXPECT_STREQ(f.scoring_layout(), "rank");
+    const Eigen::VectorXd scalar_scores = f.score_samples(X);
+    EXPECT_FALSE(IsolationForest::set_vector_walk(true));
+    for (Eigen::Index i = 0; i < X.rows(); ++i) ASSERT_EQ(vector_scores[i], scalar_scores[i]) << "row " << i;
 }

@@ -208,6 +208,34 @@ def test_integer_sets_score_as_their_float64_values(shared_data, name):
         np.testing.assert_array_equal(forest.score_samples(X), forest.score_samples(X.astype(np.float64)))
 
 
+def test_vector_walk_gives_the_scalar_walks_scores_on_every_set(shared_data):
+    # The AVX2 walk (levels 0-3 compared at once) is taken on AVX2 CPUs for at most 16
+    # features; the scalar rank walk is the reference: equal scores, bit for bit.
+    from anomaly_detection import _core
+
+    paths = sorted((shared_data / "adbench").glob("*.npz"))
+    if not paths:
+        pytest.skip("no ADBench data")
+    before = _core.IsolationForest.set_vector_walk(True)
+    try:
+        for path in paths:
+            with np.load(path) as data:
+                X = data["X"]
+            for params in ({}, {"max_features": 0.5, "bootstrap": True}, {"max_samples": min(1001, len(X))}):
+                forest = IsolationForest(random_state=0, **params).fit(X)
+                layout = forest._fitted().scoring_layout
+                if _core.IsolationForest.vector_walk_supported() and X.shape[1] <= 16:
+                    assert layout == "rank-avx2", (path.stem, params)
+                vector = forest.score_samples(X)
+                _core.IsolationForest.set_vector_walk(False)
+                assert forest._fitted().scoring_layout in ("rank", "heap", "node")
+                scalar = forest.score_samples(X)
+                _core.IsolationForest.set_vector_walk(True)
+                np.testing.assert_array_equal(vector, scalar, err_msg=f"{path.stem} {params}")
+    finally:
+        _core.IsolationForest.set_vector_walk(before)
+
+
 def test_bad_scoring_input_raises_value_error():
     forest = IsolationForest(random_state=0).fit(_blob(50, 2, 0))
     with pytest.raises(ValueError, match="expected 2 features"):

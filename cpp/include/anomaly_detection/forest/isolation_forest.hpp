@@ -101,7 +101,14 @@ public:
     const std::vector<IsolationNode>& nodes() const { return nodes_; }
     /// Which scoring walk applies: "rank", "heap" or "node" (the fallbacks for very
     /// wide data, many split values per feature, or very deep trees).
+    /// "rank-avx2" is the rank layout with levels 0-3 of each tree compared at once with
+    /// AVX2 (CPUs with AVX2, at most 16 features); the rest of the walk is the same.
     const char* scoring_layout() const;
+    /// Whether this CPU (and build) can take the AVX2 walk.
+    static bool vector_walk_supported();
+    /// Allows (default) or forbids the AVX2 walk in this process; returns the previous
+    /// setting. For tests and benchmarks: both walks give the same scores bit for bit.
+    static bool set_vector_walk(bool enabled);
 
     bool is_fitted() const { return !tree_offset_.empty(); }
     const IsolationForestConfig& config() const { return config_; }
@@ -125,6 +132,7 @@ private:
     template <typename T>
     void rank_path_sum(const T* X, size_t n, std::ptrdiff_t row_stride, std::ptrdiff_t col_stride, double* out,
                        unsigned n_threads) const;
+    bool uses_vector_walk() const;
     void path_length_sum(const MatrixRef& X, double* out, unsigned n_threads) const;
     template <typename T>
     void path_length_sum(const IntegerRows<T>& X, double* out, unsigned n_threads) const;
@@ -171,6 +179,7 @@ private:
     std::vector<uint16_t> rank_start_;      // per feature and bucket: #{T_f in lower buckets}
     std::vector<uint16_t> rank_int_;        // per feature with a table: rank of each integer
     std::vector<RankFeature> rank_feature_;
+    bool rank_top_ = false;  // at most 16 features, every K_f < 2^15 - 1: the AVX2 top levels apply
 };
 
 }  // namespace anomaly_detection
