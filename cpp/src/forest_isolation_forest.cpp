@@ -615,54 +615,66 @@ constexpr std::array<uint8_t, 128> kLevel3 = [] {
     return out;
 }();
 
-// Slots 0 .. 15 of one tree for the top levels, one 16-bit word per slot: the pshufb control
-// that picks each slot's feature from a row's 16-bit ranks (features 0-7 in both 128-bit
-// halves; with Wide, features 8-15 from a second register, chosen by `high`), and each
+// Levels of each tree compared at once (slots 1 .. 31, two registers of 16 words); 4 levels
+// (one register) measured 5-10% slower on mammography, the same on shuttle.
+constexpr unsigned kTopLevels = 5;
+
+// Slots 0 .. 31 of one tree for the top levels, one 16-bit word per slot in two registers:
+// `lo` holds slots 0-7 and 16-23, `hi` slots 8-15 and 24-31 (so that packing the two
+// compares to bytes puts slot s at bit s of the mask). Per register: the pshufb control that
+// picks each slot's feature from a row's 16-bit ranks (features 0-7 in both 128-bit halves;
+// with Wide, features 8-15 from a second register, chosen where `high` is set), and each
 // slot's k. Padding slots (and the unused slot 0) get k = 0x7FFF, above every rank.
 struct TopSlots {
-    __m256i pick, high, k;
+    __m256i pick_lo, high_lo, k_lo, pick_hi, high_hi, k_hi;
 };
 
 __attribute__((target("avx2"))) inline TopSlots top_slots(const uint32_t* nodes) {
-    alignas(32) uint8_t pick[32], high[32];
-    alignas(32) int16_t k[16];
-    for (size_t j = 0; j < 16; ++j) {
-        const uint32_t word = j == 0 ? kSignedPad << 16 : nodes[j];
-        const uint32_t f = (word & 0xFFFF) / kRowsPerTask;
-        pick[2 * j] = static_cast<uint8_t>(2 * (f % 8));
-        pick[2 * j + 1] = static_cast<uint8_t>(2 * (f % 8) + 1);
-        high[2 * j] = high[2 * j + 1] = f >= 8 ? 0x80 : 0;
-        k[j] = static_cast<int16_t>(std::min(word >> 16, kSignedPad));
-    }
-    return {_mm256_load_si256(reinterpret_cast<const __m256i*>(pick)),
-            _mm256_load_si256(reinterpret_cast<const __m256i*>(high)),
-            _mm256_load_si256(reinterpret_cast<const __m256i*>(k))};
+    alignas(32) uint8_t pick[2][32], high[2][32];
+    alignas(32) int16_t k[2][16];
+    for (size_t v = 0; v < 2; ++v)
+        for (size_t w = 0; w < 16; ++w) {
+            const size_t slot = (w < 8 ? w : w + 8) + 8 * v;
+            const uint32_t word = slot == 0 ? kSignedPad << 16 : nodes[slot];
+            const uint32_t f = (word & 0xFFFF) / kRowsPerTask;
+            pick[v][2 * w] = static_cast<uint8_t>(2 * (f % 8));
+            pick[v][2 * w + 1] = static_cast<uint8_t>(2 * (f % 8) + 1);
+            high[v][2 * w] = high[v][2 * w + 1] = f >= 8 ? 0x80 : 0;
+            k[v][w] = static_cast<int16_t>(std::min(word >> 16, kSignedPad));
+        }
+    return {_mm256_load_si256(reinterpret_cast<const __m256i*>(pick[0])),
+            _mm256_load_si256(reinterpret_cast<const __m256i*>(high[0])),
+            _mm256_load_si256(reinterpret_cast<const __m256i*>(k[0])),
+            _mm256_load_si256(reinterpret_cast<const __m256i*>(pick[1])),
+            _mm256_load_si256(reinterpret_cast<const __m256i*>(high[1])),
+            _mm256_load_si256(reinterpret_cast<const __m256i*>(k[1]))};
 }
 
-// Levels 0-3 of one row: the comparisons of slots 1 .. 15 at once (rank > k as signed 16-bit
-// words: both below 2^15, the same outcome as the scalar walk's compare), then the path
-// through them: slot at level 3 from the table, its outcome by `bt`. Returns the slot at
-// level 4 (16 .. 31). row: the row's ranks as 16-bit words, 8 or 16 of them.
+// Levels 0 .. kTopLevels - 1 of one row: the comparisons of slots 1 .. 2^kTopLevels - 1 at
+// once (rank > k as signed 16-bit words: both below 2^15, the same outcome as the scalar
+// walk's compare), then the path through them: the slot at level 3 from the table, each
+// further level by `bt` (the mask has slot s's outcome at bit s) and `adc`. Returns the slot
+// at level kTopLevels. row: the row's ranks as 16-bit words, 8 or 16 of them.
 template <bool Wide>
 __attribute__((target("avx2"))) inline uint64_t top_levels(const TopSlots& s, const uint16_t* row) {
-    __m256i ranks = _mm256_shuffle_epi8(
-        _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(row))), s.pick);
+    const __m256i low = _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(row)));
+    __m256i r_lo = _mm256_shuffle_epi8(low, s.pick_lo);
+    __m256i r_hi = _mm256_shuffle_epi8(low, s.pick_hi);
     if (Wide) {
-        const __m256i upper = _mm256_shuffle_epi8(
-            _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(row + 8))), s.pick);
-        ranks = _mm256_blendv_epi8(ranks, upper, s.high);
+        const __m256i up = _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(row + 8)));
+        r_lo = _mm256_blendv_epi8(r_lo, _mm256_shuffle_epi8(up, s.pick_lo), s.high_lo);
+        r_hi = _mm256_blendv_epi8(r_hi, _mm256_shuffle_epi8(up, s.pick_hi), s.high_hi);
     }
-    const __m256i right = _mm256_cmpgt_epi16(ranks, s.k);
-    // Words to bytes within each half: bits 0-7 of the mask are slots 0-7, bits 16-23 slots 8-15.
-    const auto m = static_cast<uint64_t>(static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_packs_epi16(right, right))));
+    const uint64_t m = static_cast<uint32_t>(_mm256_movemask_epi8(
+        _mm256_packs_epi16(_mm256_cmpgt_epi16(r_lo, s.k_lo), _mm256_cmpgt_epi16(r_hi, s.k_hi))));
     uint64_t at = kLevel3[(m >> 1) & 0x7F];
-    const uint64_t next = m >> 8;  // bit at (8 .. 15) is slot at's outcome
-    asm("bt %[at], %[m]\n\tadc %[at], %[at]" : [at] "+r"(at) : [m] "r"(next) : "cc");
+    for (unsigned level = 3; level < kTopLevels; ++level)
+        asm("bt %[at], %[m]\n\tadc %[at], %[at]" : [at] "+r"(at) : [m] "r"(m) : "cc");
     return at;
 }
 
-// rank_walk with levels 0-3 from top_levels: Rows rows of the block (ranks: feature-major,
-// rank << 16; row_ranks: Lanes plain ranks per row) down one tree of depth >= 4.
+// rank_walk with levels 0-4 from top_levels: Rows rows of the block (ranks: feature-major,
+// rank << 16; row_ranks: 8 or 16 plain ranks per row) down one tree of depth >= 5.
 template <size_t Rows, unsigned Depth, bool Wide>
 __attribute__((target("avx2"))) inline void top_walk(const TopSlots& slots, const uint32_t* nodes,
                                                      const double* leaves, unsigned depth, const uint32_t* ranks,
@@ -673,7 +685,7 @@ __attribute__((target("avx2"))) inline void top_walk(const TopSlots& slots, cons
 #pragma GCC unroll 16
     for (size_t r = 0; r < Rows; ++r) at[r] = top_levels<Wide>(slots, row_ranks + r * kLanes);
 #pragma GCC unroll 16
-    for (unsigned s = 4; s < levels; ++s) {
+    for (unsigned s = kTopLevels; s < levels; ++s) {
 #pragma GCC unroll 16
         for (size_t r = 0; r < Rows; ++r) at[r] = rank_step(at[r], nodes[at[r]], ranks + r);
     }
@@ -695,7 +707,7 @@ __attribute__((target("avx2"))) inline void top_tree(const uint32_t* nodes, cons
         top_walk<1, 0, Wide>(slots, nodes, leaves, depth, ranks + r0, row_ranks + r0 * kLanes, acc + r0);
 }
 
-// Adds the leaves of every tree, in order, to acc[0 .. count): trees of depth >= 4 through
+// Adds the leaves of every tree, in order, to acc[0 .. count): trees of depth >= 5 through
 // top_walk, shallower ones through rank_walk. Same comparisons, same path, same sums.
 template <bool Wide>
 __attribute__((target("avx2"))) void top_forest(const uint32_t* nodes, const double* leaves, const size_t* offsets,
@@ -712,7 +724,7 @@ __attribute__((target("avx2"))) void top_forest(const uint32_t* nodes, const dou
             case 9: top_tree<9, Wide>(tn, tl, depth, ranks, row_ranks, count, acc); break;
             case 10: top_tree<10, Wide>(tn, tl, depth, ranks, row_ranks, count, acc); break;
             default:
-                if (depth >= 4) {
+                if (depth >= kTopLevels) {
                     top_tree<0, Wide>(tn, tl, depth, ranks, row_ranks, count, acc);
                 } else {
                     for (size_t r = 0; r < count; ++r) rank_walk<1, 0>(tn, tl, depth, ranks + r, acc + r);

@@ -354,7 +354,7 @@ TEST(IsolationForest, ResealedCorruptPayloadIsRejectedOrHarmless) {
 // the plain walk's path lengths bit for bit, on rows equal to split values, just above
 // and below them, signed zeros, heavy tails, duplicates, integers and huge magnitudes.
 // With AVX2 (and at most 16 features, fewer than 2^15 - 1 split values per feature), the
-// rank layout takes levels 0-3 with vector compares: every case runs with it and without.
+// rank layout takes levels 0-4 with vector compares: every case runs with it and without.
 TEST(IsolationForest, FastScoringEqualsThePlainWalk) {
     struct Case {
         size_t n, d, max_samples;
@@ -366,7 +366,7 @@ TEST(IsolationForest, FastScoringEqualsThePlainWalk) {
                           {2000, 36, 256, 3, "rank"}, {600, 600, 64, 0, "heap"},  {70000, 2, 70000, 2, "node"},
                           {3000, 4, 4000, 1, "node"}, {3000, 4, 3000, 0, "rank"}, {3000, 16, 256, 1, "rank"},
                           {3000, 12, 256, 3, "rank"}, {3000, 6, 8, 0, "rank"},    {3000, 6, 16, 1, "rank"},
-                          {5000, 1, 4096, 0, "rank", 50}};
+                          {3000, 10, 32, 2, "rank"},  {5000, 1, 4096, 0, "rank", 50}};
     const bool before = IsolationForest::set_vector_walk(true);
     for (const Case& c : cases) {
         std::mt19937_64 gen(c.n + c.d);

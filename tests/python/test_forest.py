@@ -209,7 +209,7 @@ def test_integer_sets_score_as_their_float64_values(shared_data, name):
 
 
 def test_vector_walk_gives_the_scalar_walks_scores_on_every_set(shared_data):
-    # The AVX2 walk (levels 0-3 compared at once) is taken on AVX2 CPUs for at most 16
+    # The AVX2 walk (levels 0-4 compared at once) is taken on AVX2 CPUs for at most 16
     # features; the scalar rank walk is the reference: equal scores, bit for bit.
     from anomaly_detection import _core
 

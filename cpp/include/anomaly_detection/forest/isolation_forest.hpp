@@ -101,7 +101,7 @@ public:
     const std::vector<IsolationNode>& nodes() const { return nodes_; }
     /// Which scoring walk applies: "rank", "heap" or "node" (the fallbacks for very
     /// wide data, many split values per feature, or very deep trees).
-    /// "rank-avx2" is the rank layout with levels 0-3 of each tree compared at once with
+    /// "rank-avx2" is the rank layout with levels 0-4 of each tree compared at once with
     /// AVX2 (CPUs with AVX2, at most 16 features); the rest of the walk is the same.
     const char* scoring_layout() const;
     /// Whether this CPU (and build) can take the AVX2 walk.
