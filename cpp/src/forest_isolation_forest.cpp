@@ -44,6 +44,8 @@ constexpr uint32_t kRankLimit = 0xFFFF;
 // The AVX2 top walk compares ranks and k as signed 16-bit words: it needs every K_f below
 // kSignedPad, which then stands for "never right".
 constexpr uint32_t kSignedPad = 0x7FFF;
+// Most chunks of 16 features for the 8-bit top walk.
+constexpr size_t kTop8Chunks = 4;
 // Most features for the AVX2 top walk: a row's ranks fill at most two 8-lane registers.
 constexpr size_t kTopFeatures = 16;
 
@@ -451,6 +453,54 @@ inline void rank_values(const RankView& f, const T* x, std::ptrdiff_t stride, si
 
 }  // namespace
 
+void IsolationForest::build_top8() {
+    top8_map_.clear();
+    top8_map_offset_.clear();
+    top8_slots_.clear();
+    const size_t d = rank_feature_.size();
+    if (rank_node_.empty() || d > 16 * kTop8Chunks) return;
+    // The k of slots 1 .. 15 of every tree, per feature, sorted and unique: T'_f.
+    std::vector<std::vector<uint32_t>> top(d);
+    for (size_t t = 0; t < n_trees(); ++t)
+        for (size_t slot = 1; slot < 16 && tree_depth_[t] >= 4; ++slot) {
+            const uint32_t word = rank_node_[heap_offset_[t] + slot];
+            if ((word >> 16) == kRankLimit) continue;  // padding
+            top[(word & 0xFFFF) / kRowsPerTask].push_back(word >> 16);
+        }
+    for (auto& v : top) {
+        std::sort(v.begin(), v.end());
+        v.erase(std::unique(v.begin(), v.end()), v.end());
+        if (v.size() > 255) return;
+    }
+    // map_f[rank] = #{k in T'_f : k < rank}: rank > k exactly when map_f[rank] > index of k.
+    for (size_t f = 0; f < d; ++f) {
+        top8_map_offset_.push_back(top8_map_.size());
+        const uint32_t n_ranks = rank_feature_[f].n_values + 1;
+        for (uint32_t rank = 0; rank < n_ranks; ++rank)
+            top8_map_.push_back(static_cast<uint8_t>(std::lower_bound(top[f].begin(), top[f].end(), rank) -
+                                                     top[f].begin()));
+    }
+    // Per tree, 16 bytes of k' ^ 0x80 (signed compare; slot 0 and padding: 255 ^ 0x80, never
+    // below a rank'), then per chunk of 16 features the pshufb control of slots 0-15: the
+    // slot's feature within the chunk, or 0x80 (zero) when it is in another chunk.
+    top8_chunks_ = (d + 15) / 16;
+    const size_t stride = 16 * (1 + top8_chunks_);
+    top8_slots_.assign(stride * n_trees(), 0);
+    for (size_t t = 0; t < n_trees(); ++t) {
+        uint8_t* out = top8_slots_.data() + stride * t;
+        for (size_t slot = 0; slot < 16; ++slot) {
+            const uint32_t word = tree_depth_[t] >= 4 && slot > 0 ? rank_node_[heap_offset_[t] + slot] : kRankLimit << 16;
+            const uint32_t f = (word & 0xFFFF) / kRowsPerTask;
+            uint32_t k = 255;
+            if ((word >> 16) != kRankLimit)
+                k = static_cast<uint32_t>(std::lower_bound(top[f].begin(), top[f].end(), word >> 16) - top[f].begin());
+            out[slot] = static_cast<uint8_t>(k ^ 0x80U);
+            for (size_t c = 0; c < top8_chunks_; ++c)
+                out[16 * (1 + c) + slot] = f / 16 == c ? static_cast<uint8_t>(f % 16) : uint8_t{0x80};
+        }
+    }
+}
+
 void IsolationForest::build_rank_layout() {
     rank_top_ = false;
     rank_node_.clear();
@@ -531,6 +581,7 @@ void IsolationForest::build_rank_layout() {
         rank_node_[slot] = (k << 16) | heap_feature_[slot];
     }
     rank_feature_ = std::move(features);
+    build_top8();
     // The double copy is no longer walked.
     heap_threshold_ = {};
     heap_feature_ = {};
@@ -707,6 +758,80 @@ __attribute__((target("avx2"))) inline void top_tree(const uint32_t* nodes, cons
         top_walk<1, 0, Wide>(slots, nodes, leaves, depth, ranks + r0, row_ranks + r0 * kLanes, acc + r0);
 }
 
+// Levels 0-3 from 8-bit "top ranks": row holds, per feature, #{k of slots 1-15 of any tree
+// below the row's rank} ^ 0x80 (16 bytes); slots: the tree's 16 features and k' ^ 0x80.
+// rank > k exactly when rank' > k': one pshufb, one byte compare, one mask. Returns the slot
+// at level 4.
+template <size_t Chunks>
+__attribute__((target("avx2"))) inline uint64_t top8_levels(const __m128i* pick, __m128i k, const uint8_t* row) {
+    __m128i r = _mm_shuffle_epi8(_mm_load_si128(reinterpret_cast<const __m128i*>(row)), pick[0]);
+    for (size_t c = 1; c < Chunks; ++c)
+        r = _mm_or_si128(r, _mm_shuffle_epi8(_mm_load_si128(reinterpret_cast<const __m128i*>(row + 16 * c)), pick[c]));
+    const auto m = static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpgt_epi8(r, k))));
+    uint64_t at = kLevel3[(m >> 1) & 0x7F];
+    asm("bt %[at], %[m]\n\tadc %[at], %[at]" : [at] "+r"(at) : [m] "r"(m) : "cc");
+    return at;
+}
+
+template <size_t Rows, unsigned Depth, size_t Chunks>
+__attribute__((target("avx2"))) inline void top8_walk(const __m128i* pick, __m128i k, const uint32_t* nodes,
+                                                      const double* leaves, unsigned depth, const uint32_t* ranks,
+                                                      const uint8_t* rows8, double* acc) {
+    const unsigned levels = Depth > 0 ? Depth : depth;
+    uint64_t at[Rows];
+#pragma GCC unroll 16
+    for (size_t r = 0; r < Rows; ++r) at[r] = top8_levels<Chunks>(pick, k, rows8 + 16 * Chunks * r);
+#pragma GCC unroll 16
+    for (unsigned s = 4; s < levels; ++s) {
+#pragma GCC unroll 16
+        for (size_t r = 0; r < Rows; ++r) at[r] = rank_step(at[r], nodes[at[r]], ranks + r);
+    }
+    leaves -= size_t{1} << levels;
+#pragma GCC unroll 16
+    for (size_t r = 0; r < Rows; ++r) acc[r] += leaves[at[r]];
+}
+
+template <unsigned Depth, size_t Chunks>
+__attribute__((target("avx2"))) inline void top8_tree(const uint8_t* slots, const uint32_t* nodes,
+                                                      const double* leaves, unsigned depth, const uint32_t* ranks,
+                                                      const uint8_t* rows8, size_t count, double* acc) {
+    const __m128i k = _mm_loadu_si128(reinterpret_cast<const __m128i*>(slots));
+    __m128i pick[Chunks];
+    for (size_t c = 0; c < Chunks; ++c) pick[c] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(slots + 16 * (1 + c)));
+    constexpr size_t kRow = 16 * Chunks;
+    size_t r0 = 0;
+    for (; r0 + kRankWalk <= count; r0 += kRankWalk)
+        top8_walk<kRankWalk, Depth, Chunks>(pick, k, nodes, leaves, depth, ranks + r0, rows8 + kRow * r0, acc + r0);
+    for (; r0 < count; ++r0)
+        top8_walk<1, 0, Chunks>(pick, k, nodes, leaves, depth, ranks + r0, rows8 + kRow * r0, acc + r0);
+}
+
+template <size_t Chunks>
+__attribute__((target("avx2"))) void top8_forest(const uint8_t* slots, const uint32_t* nodes, const double* leaves,
+                                                 const size_t* offsets, const uint8_t* depths, size_t n_trees,
+                                                 const uint32_t* ranks, const uint8_t* rows8, size_t count,
+                                                 double* acc) {
+    for (size_t t = 0; t < n_trees; ++t) {
+        const uint32_t* tn = nodes + offsets[t];
+        const double* tl = leaves + offsets[t];
+        const uint8_t* ts = slots + 16 * (1 + Chunks) * t;
+        const unsigned depth = depths[t];
+        switch (depth) {
+            case 6: top8_tree<6, Chunks>(ts, tn, tl, depth, ranks, rows8, count, acc); break;
+            case 7: top8_tree<7, Chunks>(ts, tn, tl, depth, ranks, rows8, count, acc); break;
+            case 8: top8_tree<8, Chunks>(ts, tn, tl, depth, ranks, rows8, count, acc); break;
+            case 9: top8_tree<9, Chunks>(ts, tn, tl, depth, ranks, rows8, count, acc); break;
+            case 10: top8_tree<10, Chunks>(ts, tn, tl, depth, ranks, rows8, count, acc); break;
+            default:
+                if (depth >= 4) {
+                    top8_tree<0, Chunks>(ts, tn, tl, depth, ranks, rows8, count, acc);
+                } else {
+                    for (size_t r = 0; r < count; ++r) rank_walk<1, 0>(tn, tl, depth, ranks + r, acc + r);
+                }
+        }
+    }
+}
+
 // Adds the leaves of every tree, in order, to acc[0 .. count): trees of depth >= 5 through
 // top_walk, shallower ones through rank_walk. Same comparisons, same path, same sums.
 template <bool Wide>
@@ -802,7 +927,24 @@ void IsolationForest::rank_path_sum(const T* X, size_t n, std::ptrdiff_t row_str
         std::vector<uint32_t> ranks(d * kRowsPerTask);
         rank_block(X + static_cast<std::ptrdiff_t>(begin) * row_stride, row_stride, col_stride, count, ranks.data());
 #ifdef ANOMALY_AVX2_TOP
-        if (top) {
+        if (top && !top8_slots_.empty()) {
+            // Each row's 8-bit top ranks (^ 0x80), 16 bytes per chunk of 16 features.
+            const size_t row_bytes = 16 * top8_chunks_;
+            alignas(32) uint8_t rows8[kRowsPerTask * 16 * kTop8Chunks];
+            for (size_t f = 0; f < d; ++f) {
+                const uint8_t* map = top8_map_.data() + top8_map_offset_[f];
+                for (size_t r = 0; r < count; ++r)
+                    rows8[r * row_bytes + f] = static_cast<uint8_t>(map[ranks[f * kRowsPerTask + r] >> 16] ^ 0x80U);
+            }
+            const auto forest = top8_chunks_ == 1   ? top8_forest<1>
+                                : top8_chunks_ == 2 ? top8_forest<2>
+                                : top8_chunks_ == 3 ? top8_forest<3>
+                                                    : top8_forest<4>;
+            forest(top8_slots_.data(), rank_node_.data(), heap_leaf_.data(), heap_offset_.data(), tree_depth_.data(),
+                   n_trees(), ranks.data(), rows8, count, acc);
+            return;
+        }
+        if (top && rank_top_) {
             // Each row's plain ranks, 8 or 16 lanes (zero past d), for the AVX2 top levels.
             const size_t lanes = d > 8 ? 16 : 8;
             alignas(32) uint16_t row_ranks[kRowsPerTask * kTopFeatures] = {};
@@ -911,7 +1053,7 @@ Eigen::VectorXd IsolationForest::mean_path_length_reference(MatrixRef X) const {
 }
 
 bool IsolationForest::uses_vector_walk() const {
-    return !rank_node_.empty() && rank_top_ && vector_walk_supported() &&
+    return !rank_node_.empty() && (rank_top_ || !top8_slots_.empty()) && vector_walk_supported() &&
            g_vector_walk.load(std::memory_order_relaxed);
 }
 
@@ -921,7 +1063,8 @@ bool IsolationForest::set_vector_walk(bool enabled) { return g_vector_walk.excha
 
 const char* IsolationForest::scoring_layout() const {
     require_fitted();
-    return uses_vector_walk() ? "rank-avx2" : !rank_node_.empty() ? "rank" : !heap_offset_.empty() ? "heap" : "node";
+    if (uses_vector_walk()) return !top8_slots_.empty() ? "rank-avx2-8bit" : "rank-avx2-16bit";
+    return !rank_node_.empty() ? "rank" : !heap_offset_.empty() ? "heap" : "node";
 }
 
 void IsolationForest::score_samples(MatrixRef X, double* out, unsigned n_threads) const {

@@ -34,10 +34,11 @@ IsolationForestConfig config(uint64_t seed) {
     return c;
 }
 
-// The layout scoring_layout() reports for `layout` with the AVX2 walk allowed.
-const char* with_avx2(const char* layout, size_t d) {
-    return std::string(layout) == "rank" && d <= 16 && IsolationForest::vector_walk_supported() ? "rank-avx2"
-                                                                                                  : layout;
+// The layout scoring_layout() reports with the AVX2 walk allowed: "rank-avx2-<bits>bit" on
+// CPUs with AVX2, else `layout`.
+const char* with_avx2(const char* layout, const char* bits) {
+    if (bits == nullptr || !IsolationForest::vector_walk_supported()) return layout;
+    return std::string(bits) == "8" ? "rank-avx2-8bit" : "rank-avx2-16bit";
 }
 
 }  // namespace
@@ -297,7 +298,8 @@ TEST(IsolationForest, IntegerRowsScoreAsTheirDoubles) {
         cfg.n_estimators = c.d > 100 ? 10 : 50;
         IsolationForest f(cfg);
         f.fit(X, 2);
-        EXPECT_STREQ(f.scoring_layout(), with_avx2(c.layout, c.d)) << c.n << "x" << c.d;
+        EXPECT_STREQ(f.scoring_layout(), with_avx2(c.layout, std::string(c.layout) == "rank" ? "8" : nullptr))
+            << c.n << "x" << c.d;
         // Every integer from -130 to 130 in each feature, and the extremes of 8 and 16 bits.
         RowMatrixXd Q = X.topRows(400);
         for (Eigen::Index i = 0; i < Q.rows(); ++i)
@@ -353,20 +355,27 @@ TEST(IsolationForest, ResealedCorruptPayloadIsRejectedOrHarmless) {
 // The fast scoring layouts (ranks of split values, padded heap, plain nodes) must give
 // the plain walk's path lengths bit for bit, on rows equal to split values, just above
 // and below them, signed zeros, heavy tails, duplicates, integers and huge magnitudes.
-// With AVX2 (and at most 16 features, fewer than 2^15 - 1 split values per feature), the
-// rank layout takes levels 0-4 with vector compares: every case runs with it and without.
+// With AVX2 the rank layout compares the top levels at once, on 8-bit top ranks (up to 64
+// features, at most 255 distinct top splits per feature) or on 16-bit ranks (up to 16
+// features, fewer than 2^15 - 1 split values per feature): every case runs with and without.
 TEST(IsolationForest, FastScoringEqualsThePlainWalk) {
     struct Case {
         size_t n, d, max_samples;
         int kind;  // 0 normal, 1 Cauchy * 1e6 with +-1e308, 2 small integers, 3 rounded with zeros
         const char* layout;
-        size_t trees = 0;  // 0: 50 (10 beyond 100 features)
+        const char* avx2 = nullptr;  // the layout with AVX2 when it differs: "8" or "16" (bit)
+        size_t trees = 0;            // 0: 50 (10 beyond 100 features)
     };
-    const Case cases[] = {{3000, 5, 256, 0, "rank"},  {3000, 3, 1001, 1, "rank"}, {5000, 9, 256, 2, "rank"},
-                          {2000, 36, 256, 3, "rank"}, {600, 600, 64, 0, "heap"},  {70000, 2, 70000, 2, "node"},
-                          {3000, 4, 4000, 1, "node"}, {3000, 4, 3000, 0, "rank"}, {3000, 16, 256, 1, "rank"},
-                          {3000, 12, 256, 3, "rank"}, {3000, 6, 8, 0, "rank"},    {3000, 6, 16, 1, "rank"},
-                          {3000, 10, 32, 2, "rank"},  {5000, 1, 4096, 0, "rank", 50}};
+    const Case cases[] = {{3000, 5, 256, 0, "rank", "8"},   {3000, 3, 1001, 1, "rank", "8"},
+                          {5000, 9, 256, 2, "rank", "8"},   {2000, 36, 256, 3, "rank", "8"},
+                          {600, 600, 64, 0, "heap"},        {70000, 2, 70000, 2, "node"},
+                          {3000, 4, 4000, 1, "node"},       {3000, 4, 3000, 0, "rank", "8"},
+                          {3000, 16, 256, 1, "rank", "8"},  {3000, 12, 256, 3, "rank", "8"},
+                          {3000, 6, 8, 0, "rank", "8"},     {3000, 6, 16, 1, "rank", "8"},
+                          {3000, 10, 32, 2, "rank", "8"},   {2000, 64, 128, 1, "rank", "8"},
+                          {3000, 2, 256, 0, "rank", "16"},  {3000, 9, 256, 1, "rank", "16", 400},
+                          {3000, 13, 512, 3, "rank", "16", 300}, {1000, 80, 64, 0, "rank"},
+                          {5000, 1, 4096, 0, "rank", nullptr, 50}};
     const bool before = IsolationForest::set_vector_walk(true);
     for (const Case& c : cases) {
         std::mt19937_64 gen(c.n + c.d);
@@ -391,8 +400,8 @@ TEST(IsolationForest, FastScoringEqualsThePlainWalk) {
         cfg.n_estimators = c.trees > 0 ? c.trees : c.d > 100 ? 10 : 50;
         IsolationForest f(cfg);
         f.fit(X, 2);
-        // The last case has over 2^15 split values in its one feature: no AVX2 top levels.
-        const char* vector_layout = c.trees == 0 ? with_avx2(c.layout, c.d) : c.layout;
+        // The last case has over 2^15 split values and over 255 top splits in its one feature.
+        const char* vector_layout = with_avx2(c.layout, c.avx2);
         EXPECT_STREQ(f.scoring_layout(), vector_layout) << c.n << "x" << c.d;
         // Rows at, just below and just above split values, and signed zeros.
         RowMatrixXd Q = X.topRows(std::min<Eigen::Index>(X.rows(), 400));
@@ -432,7 +441,7 @@ TEST(IsolationForest, FastScoringEqualsThePlainWalk) {
     IsolationForest::set_vector_walk(before);
 }
 
-// The AVX2 walk is taken exactly when the CPU has AVX2 (x86-64 GCC/Clang builds), and
+// The AVX2 walk is taken when the CPU has AVX2 (x86-64 GCC/Clang builds), and
 // set_vector_walk(false) returns to the scalar walk.
 TEST(IsolationForest, VectorWalkIsTakenWhenTheCpuHasAvx2) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -443,7 +452,7 @@ TEST(IsolationForest, VectorWalkIsTakenWhenTheCpuHasAvx2) {
     IsolationForest f(config(3));
     const RowMatrixXd X = blob(1000, 6, 10, 3);
     f.fit(X);
-    EXPECT_STREQ(f.scoring_layout(), IsolationForest::vector_walk_supported() ? "rank-avx2" : "rank");
+    EXPECT_STREQ(f.scoring_layout(), IsolationForest::vector_walk_supported() ? "rank-avx2-8bit" : "rank");
     const Eigen::VectorXd vector_scores = f.score_samples(X);
     EXPECT_TRUE(IsolationForest::set_vector_walk(false));
     EXPECT_STREQ(f.scoring_layout(), "rank");

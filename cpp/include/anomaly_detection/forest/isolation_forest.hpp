@@ -101,8 +101,10 @@ public:
     const std::vector<IsolationNode>& nodes() const { return nodes_; }
     /// Which scoring walk applies: "rank", "heap" or "node" (the fallbacks for very
     /// wide data, many split values per feature, or very deep trees).
-    /// "rank-avx2" is the rank layout with levels 0-4 of each tree compared at once with
-    /// AVX2 (CPUs with AVX2, at most 16 features); the rest of the walk is the same.
+    /// On x86-64 CPUs with AVX2 the rank layout compares the top levels of each tree at
+    /// once: "rank-avx2-8bit" (levels 0-3 on 8-bit top ranks: up to 64 features, at most
+    /// 255 distinct top-slot splits per feature) or else "rank-avx2-16bit" (levels 0-4 on
+    /// 16-bit ranks: up to 16 features, under 32,767 split values per feature).
     const char* scoring_layout() const;
     /// Whether this CPU (and build) can take the AVX2 walk.
     static bool vector_walk_supported();
@@ -140,6 +142,7 @@ private:
     void compute_tree_depths();
     void build_heap_layout();
     void build_rank_layout();
+    void build_top8();
 
     IsolationForestConfig config_;
     size_t max_samples_ = 0;
@@ -179,7 +182,11 @@ private:
     std::vector<uint16_t> rank_start_;      // per feature and bucket: #{T_f in lower buckets}
     std::vector<uint16_t> rank_int_;        // per feature with a table: rank of each integer
     std::vector<RankFeature> rank_feature_;
-    bool rank_top_ = false;  // at most 16 features, every K_f < 2^15 - 1: the AVX2 top levels apply
+    std::vector<uint8_t> top8_map_;          // per feature: rank -> #{top-slot k below it}
+    std::vector<size_t> top8_map_offset_;
+    std::vector<uint8_t> top8_slots_;        // per tree: 16 k' ^ 0x80, 16 pshufb bytes per chunk (slots 0-15)
+    size_t top8_chunks_ = 0;                 // 16-feature chunks of a row's top ranks
+    bool rank_top_ = false;  // at most 16 features, every K_f < 2^15 - 1: the 16-bit AVX2 top levels apply
 };
 
 }  // namespace anomaly_detection
