@@ -930,7 +930,7 @@ void IsolationForest::rank_path_sum(const T* X, size_t n, std::ptrdiff_t row_str
         if (top && !top8_slots_.empty()) {
             // Each row's 8-bit top ranks (^ 0x80), 16 bytes per chunk of 16 features.
             const size_t row_bytes = 16 * top8_chunks_;
-            alignas(32) uint8_t rows8[kRowsPerTask * 16 * kTop8Chunks];
+            alignas(32) uint8_t rows8[kRowsPerTask * 16 * kTop8Chunks] = {};  // bytes past d: never picked
             for (size_t f = 0; f < d; ++f) {
                 const uint8_t* map = top8_map_.data() + top8_map_offset_[f];
                 for (size_t r = 0; r < count; ++r)
