@@ -81,15 +81,54 @@ StridedView scoring_view(const py::array& X, DoubleArray& converted) {
                        Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(view.cols(), 1));
 }
 
-// Runs a scoring method of the forest on X without the GIL.
-template <typename Method>
-py::array_t<double> score_with(const IsolationForest& f, const py::array& X, unsigned n_threads, Method method) {
+enum class Scoring { score, decision, path_length };
+
+template <typename Rows>
+Eigen::VectorXd run_scoring(const IsolationForest& f, const Rows& X, unsigned n_threads, Scoring what) {
+    switch (what) {
+        case Scoring::score: return f.score_samples(X, n_threads);
+        case Scoring::decision: return f.decision_function(X, n_threads);
+        default: return f.mean_path_length(X, n_threads);
+    }
+}
+
+// A 2-D, non-empty, aligned native integer array of type T with positive strides, as a view
+// the core reads in place (integers are finite and exact as doubles: no check, no copy).
+template <typename T>
+bool integer_rows(const py::array& X, IntegerRows<T>* rows) {
+    const auto item = static_cast<py::ssize_t>(sizeof(T));
+    if (X.ndim() != 2 || !py::isinstance<py::array_t<T>>(X) ||
+        (X.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_) == 0 || X.shape(0) == 0 || X.shape(1) == 0 ||
+        X.strides(0) <= 0 || X.strides(1) <= 0 || X.strides(0) % item != 0 || X.strides(1) % item != 0)
+        return false;
+    *rows = IntegerRows<T>{static_cast<const T*>(X.data()), static_cast<size_t>(X.shape(0)),
+                           static_cast<size_t>(X.shape(1)), X.strides(0) / item, X.strides(1) / item};
+    return true;
+}
+
+template <typename T>
+bool score_integers(const IsolationForest& f, const py::array& X, unsigned n_threads, Scoring what,
+                    Eigen::VectorXd* out) {
+    IntegerRows<T> rows;
+    if (!integer_rows(X, &rows)) return false;
+    py::gil_scoped_release release;
+    *out = run_scoring(f, rows, n_threads, what);
+    return true;
+}
+
+// Runs a scoring method of the forest on X without the GIL: integer arrays of up to 32 bits
+// in place, float64 in place (scoring_view), anything else converted once.
+py::array_t<double> score_with(const IsolationForest& f, const py::array& X, unsigned n_threads, Scoring what) {
+    Eigen::VectorXd out;
+    if (score_integers<uint8_t>(f, X, n_threads, what, &out) || score_integers<int8_t>(f, X, n_threads, what, &out) ||
+        score_integers<int16_t>(f, X, n_threads, what, &out) ||
+        score_integers<uint16_t>(f, X, n_threads, what, &out) || score_integers<int32_t>(f, X, n_threads, what, &out))
+        return to_numpy(std::move(out));
     DoubleArray converted;
     const StridedView view = scoring_view(X, converted);
-    Eigen::VectorXd out;
     {
         py::gil_scoped_release release;
-        out = (f.*method)(view, n_threads);
+        out = run_scoring(f, MatrixRef(view), n_threads, what);
     }
     return to_numpy(std::move(out));
 }
@@ -118,20 +157,19 @@ void bind_isolation_forest(py::module_& m) {
         .def(
             "score_samples",
             [](const IsolationForest& f, const py::array& X, unsigned n_threads) {
-                using Fn = Eigen::VectorXd (IsolationForest::*)(MatrixRef, unsigned) const;
-                return score_with(f, X, n_threads, static_cast<Fn>(&IsolationForest::score_samples));
+                return score_with(f, X, n_threads, Scoring::score);
             },
             py::arg("X"), py::arg("n_threads") = 1, "Negated anomaly score of each row (lower is more abnormal).")
         .def(
             "decision_function",
             [](const IsolationForest& f, const py::array& X, unsigned n_threads) {
-                return score_with(f, X, n_threads, &IsolationForest::decision_function);
+                return score_with(f, X, n_threads, Scoring::decision);
             },
             py::arg("X"), py::arg("n_threads") = 1, "score_samples - offset: negative for outliers.")
         .def(
             "mean_path_length",
             [](const IsolationForest& f, const py::array& X, unsigned n_threads) {
-                return score_with(f, X, n_threads, &IsolationForest::mean_path_length);
+                return score_with(f, X, n_threads, Scoring::path_length);
             },
             py::arg("X"), py::arg("n_threads") = 1, "Mean path length E[h(x)] of each row over the trees.")
         .def_property_readonly("is_fitted", &IsolationForest::is_fitted, "Whether fit has run.")
@@ -140,6 +178,13 @@ void bind_isolation_forest(py::module_& m) {
         .def_property_readonly("n_features_in", &IsolationForest::n_features_in, "Columns seen by fit.")
         .def_property_readonly("n_trees", &IsolationForest::n_trees, "Number of fitted trees.")
         .def_property_readonly("n_nodes", &IsolationForest::n_nodes, "Nodes of every tree together.")
+        .def_property_readonly("scoring_layout", &IsolationForest::scoring_layout,
+                               "Scoring walk: 'rank-avx2', 'rank', 'heap' or 'node' (RuntimeError before fit).")
+        .def_static("set_vector_walk", &IsolationForest::set_vector_walk, py::arg("enabled"),
+                    "Allow (default) or forbid the AVX2 walk in this process; returns the previous setting. "
+                    "For tests and benchmarks: the scores are the same bit for bit.")
+        .def_static("vector_walk_supported", &IsolationForest::vector_walk_supported,
+                    "Whether this CPU and build can take the AVX2 walk.")
         .def_property_readonly(
             "config",
             [](const IsolationForest& f) {

@@ -421,6 +421,16 @@ class IsolationForest:
         """
         Restore from to_bytes; raises ValueError on corrupt bytes.
         """
+    @staticmethod
+    def set_vector_walk(enabled: bool) -> bool:
+        """
+        Allow (default) or forbid the AVX2 walk in this process; returns the previous setting. For tests and benchmarks: the scores are the same bit for bit.
+        """
+    @staticmethod
+    def vector_walk_supported() -> bool:
+        """
+        Whether this CPU and build can take the AVX2 walk.
+        """
     def __init__(self, n_estimators: typing.SupportsInt | typing.SupportsIndex = 100, max_samples: typing.SupportsInt | typing.SupportsIndex = 0, max_features: typing.SupportsInt | typing.SupportsIndex = 0, contamination: typing.SupportsFloat | typing.SupportsIndex = 0.0, bootstrap: bool = False, seed: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
         """
         Counts are resolved: max_samples 0 is 'auto', max_features 0 is all, contamination 0 is 'auto'.
@@ -479,6 +489,11 @@ class IsolationForest:
     def offset(self) -> float:
         """
         offset_ (RuntimeError before fit).
+        """
+    @property
+    def scoring_layout(self) -> str:
+        """
+        Scoring walk: 'rank-avx2', 'rank', 'heap' or 'node' (RuntimeError before fit).
         """
 class SensorLimitError(RuntimeError):
     pass

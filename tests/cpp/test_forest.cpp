@@ -2,10 +2,13 @@
 // independence, the effect of the parameters, and serialisation.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <random>
 #include <stdexcept>
+#include <string>
 
 #include "anomaly_detection/forest/isolation_forest.hpp"
 #include "anomaly_detection/forest/random.hpp"
@@ -29,6 +32,13 @@ IsolationForestConfig config(uint64_t seed) {
     IsolationForestConfig c;
     c.seed = seed;
     return c;
+}
+
+// The layout scoring_layout() reports with the AVX2 walk allowed: "rank-avx2-<bits>bit" on
+// CPUs with AVX2, else `layout`.
+const char* with_avx2(const char* layout, const char* bits) {
+    if (bits == nullptr || !IsolationForest::vector_walk_supported()) return layout;
+    return std::string(bits) == "8" ? "rank-avx2-8bit" : "rank-avx2-16bit";
 }
 
 }  // namespace
@@ -232,6 +242,91 @@ TEST(Random, PythonRandomMatchesCPython) {
     EXPECT_DOUBLE_EQ(big.random(), 0.1036394562812375);
 }
 
+namespace {
+
+// Scores of integer rows of type T, read in place (Fortran order: column stride 1), against
+// the same values as doubles, and the path lengths against the plain walk, bit for bit.
+template <typename T>
+void expect_integer_rows_match(const IsolationForest& f, const RowMatrixXd& values) {
+    const auto n = static_cast<size_t>(values.rows()), d = static_cast<size_t>(values.cols());
+    std::vector<T> column_major(n * d);
+    for (size_t i = 0; i < n; ++i)
+        for (size_t j = 0; j < d; ++j)
+            column_major[j * n + i] = static_cast<T>(values(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)));
+    RowMatrixXd as_double(n, d);
+    for (size_t i = 0; i < n; ++i)
+        for (size_t j = 0; j < d; ++j)
+            as_double(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) = column_major[j * n + i];
+    const IntegerRows<T> rows{column_major.data(), n, d, 1, static_cast<std::ptrdiff_t>(n)};
+    const Eigen::VectorXd lengths = f.mean_path_length(rows, 2);
+    const Eigen::VectorXd plain = f.mean_path_length_reference(as_double);
+    const Eigen::VectorXd scores = f.score_samples(rows, 1), expected = f.score_samples(as_double, 1);
+    const Eigen::VectorXd decision = f.decision_function(rows, 1), expected_decision = f.decision_function(as_double, 1);
+    for (size_t i = 0; i < n; ++i) {
+        const auto r = static_cast<Eigen::Index>(i);
+        ASSERT_EQ(lengths[r], plain[r]) << f.scoring_layout() << " row " << i;
+        ASSERT_EQ(scores[r], expected[r]) << f.scoring_layout() << " row " << i;
+        ASSERT_EQ(decision[r], expected_decision[r]) << f.scoring_layout() << " row " << i;
+    }
+}
+
+}  // namespace
+
+// Integer input (8-, 16- and 32-bit) is ranked without a conversion to double: the same
+// path lengths and scores as the same values as doubles, in every layout, for values inside,
+// below and above each feature's integer table, and for features ranked by buckets.
+TEST(IsolationForest, IntegerRowsScoreAsTheirDoubles) {
+    struct Case {
+        size_t n, d, max_samples;
+        double spread;  // integers ~ N(0, spread) (1e6: feature 0 has no integer table); < 0: Cauchy
+        const char* layout;
+    };
+    const Case cases[] = {{3000, 9, 256, 3.0, "rank"},     {3000, 4, 3000, 40.0, "rank"}, {2000, 36, 256, 60.0, "rank"},
+                          {3000, 3, 256, 1e6, "rank"},     {600, 600, 64, 3.0, "heap"},   {3000, 4, 4000, -1e3, "node"}};
+    for (const Case& c : cases) {
+        std::mt19937_64 gen(c.n * 7 + c.d);
+        std::normal_distribution<double> normal;
+        std::cauchy_distribution<double> cauchy;
+        RowMatrixXd X(c.n, c.d);
+        for (Eigen::Index i = 0; i < X.rows(); ++i)
+            for (Eigen::Index j = 0; j < X.cols(); ++j)
+                X(i, j) = c.spread < 0 ? std::round(std::clamp(cauchy(gen) * -c.spread, -2e9, 2e9))
+                                       : std::round(normal(gen) * (j == 0 && c.spread > 1e5 ? c.spread
+                                                                                            : std::min(c.spread, 60.0)));
+        IsolationForestConfig cfg = config(c.n);
+        cfg.max_samples = std::min(c.max_samples, c.n);
+        cfg.n_estimators = c.d > 100 ? 10 : 50;
+        IsolationForest f(cfg);
+        f.fit(X, 2);
+        EXPECT_STREQ(f.scoring_layout(), with_avx2(c.layout, std::string(c.layout) == "rank" ? "8" : nullptr))
+            << c.n << "x" << c.d;
+        // Every integer from -130 to 130 in each feature, and the extremes of 8 and 16 bits.
+        RowMatrixXd Q = X.topRows(400);
+        for (Eigen::Index i = 0; i < Q.rows(); ++i)
+            for (Eigen::Index j = 0; j < Q.cols(); ++j)
+                if ((i + j) % 3 == 0) Q(i, j) = static_cast<double>((i * 7 + j) % 261 - 130);
+        Q.row(0).setConstant(-128.0);
+        Q.row(1).setConstant(127.0);
+        Q.row(2).setConstant(0.0);
+        RowMatrixXd wide = Q;
+        wide.row(3).setConstant(-32768.0);
+        wide.row(4).setConstant(32767.0);
+        wide.row(5).setConstant(-2147483648.0);
+        wide.row(6).setConstant(2147483647.0);
+        RowMatrixXd narrow = Q.cwiseMax(-128.0).cwiseMin(127.0);
+        for (const bool vector : {true, false}) {
+            IsolationForest::set_vector_walk(vector);
+            expect_integer_rows_match<int8_t>(f, narrow);
+            expect_integer_rows_match<uint8_t>(f, narrow.cwiseAbs());
+            expect_integer_rows_match<int16_t>(f, wide.cwiseMax(-32768.0).cwiseMin(32767.0));
+            expect_integer_rows_match<uint16_t>(f, wide.cwiseAbs().cwiseMin(65535.0));
+            expect_integer_rows_match<int32_t>(f, wide);
+            if (c.spread > 1e5 || c.spread < 0) expect_integer_rows_match<int32_t>(f, X);
+        }
+        IsolationForest::set_vector_walk(true);
+    }
+}
+
 TEST(IsolationForest, ResealedCorruptPayloadIsRejectedOrHarmless) {
     // A valid checksum over damaged content must still never crash: either the
     // structural checks reject it, or every walk stays inside its tree.
@@ -260,15 +355,28 @@ TEST(IsolationForest, ResealedCorruptPayloadIsRejectedOrHarmless) {
 // The fast scoring layouts (ranks of split values, padded heap, plain nodes) must give
 // the plain walk's path lengths bit for bit, on rows equal to split values, just above
 // and below them, signed zeros, heavy tails, duplicates, integers and huge magnitudes.
+// With AVX2 the rank layout compares the top levels at once, on 8-bit top ranks (up to 64
+// features, at most 255 distinct top splits per feature) or on 16-bit ranks (up to 16
+// features, fewer than 2^15 - 1 split values per feature): every case runs with and without.
 TEST(IsolationForest, FastScoringEqualsThePlainWalk) {
     struct Case {
         size_t n, d, max_samples;
         int kind;  // 0 normal, 1 Cauchy * 1e6 with +-1e308, 2 small integers, 3 rounded with zeros
         const char* layout;
+        const char* avx2 = nullptr;  // the layout with AVX2 when it differs: "8" or "16" (bit)
+        size_t trees = 0;            // 0: 50 (10 beyond 100 features)
     };
-    const Case cases[] = {{3000, 5, 256, 0, "rank"},   {3000, 3, 1001, 1, "rank"}, {5000, 9, 256, 2, "rank"},
-                          {2000, 36, 256, 3, "rank"},  {600, 600, 64, 0, "heap"},  {70000, 2, 70000, 2, "node"},
-                          {3000, 4, 4000, 1, "node"},  {3000, 4, 3000, 0, "rank"}};
+    const Case cases[] = {{3000, 5, 256, 0, "rank", "8"},   {3000, 3, 1001, 1, "rank", "8"},
+                          {5000, 9, 256, 2, "rank", "8"},   {2000, 36, 256, 3, "rank", "8"},
+                          {600, 600, 64, 0, "heap"},        {70000, 2, 70000, 2, "node"},
+                          {3000, 4, 4000, 1, "node"},       {3000, 4, 3000, 0, "rank", "8"},
+                          {3000, 16, 256, 1, "rank", "8"},  {3000, 12, 256, 3, "rank", "8"},
+                          {3000, 6, 8, 0, "rank", "8"},     {3000, 6, 16, 1, "rank", "8"},
+                          {3000, 10, 32, 2, "rank", "8"},   {2000, 64, 128, 1, "rank", "8"},
+                          {3000, 2, 256, 0, "rank", "16"},  {3000, 9, 256, 1, "rank", "16", 400},
+                          {3000, 13, 512, 3, "rank", "16", 300}, {1000, 80, 64, 0, "rank"},
+                          {5000, 1, 4096, 0, "rank", nullptr, 50}};
+    const bool before = IsolationForest::set_vector_walk(true);
     for (const Case& c : cases) {
         std::mt19937_64 gen(c.n + c.d);
         std::normal_distribution<double> normal;
@@ -289,10 +397,12 @@ TEST(IsolationForest, FastScoringEqualsThePlainWalk) {
         }
         IsolationForestConfig cfg = config(c.n);
         cfg.max_samples = std::min(c.max_samples, c.n);
-        cfg.n_estimators = c.d > 100 ? 10 : 50;
+        cfg.n_estimators = c.trees > 0 ? c.trees : c.d > 100 ? 10 : 50;
         IsolationForest f(cfg);
         f.fit(X, 2);
-        EXPECT_STREQ(f.scoring_layout(), c.layout) << c.n << "x" << c.d;
+        // The last case has over 2^15 split values and over 255 top splits in its one feature.
+        const char* vector_layout = with_avx2(c.layout, c.avx2);
+        EXPECT_STREQ(f.scoring_layout(), vector_layout) << c.n << "x" << c.d;
         // Rows at, just below and just above split values, and signed zeros.
         RowMatrixXd Q = X.topRows(std::min<Eigen::Index>(X.rows(), 400));
         size_t q = 0;
@@ -311,15 +421,42 @@ TEST(IsolationForest, FastScoringEqualsThePlainWalk) {
         Q.row(4).setConstant(-1.0);
         Q(5, 0) = 1e300;
         Q(6, 0) = 3.0;
-        for (const RowMatrixXd& rows : {X, Q}) {
-            const Eigen::VectorXd fast = f.mean_path_length(rows, 2);
-            const Eigen::VectorXd plain = f.mean_path_length_reference(rows);
-            ASSERT_EQ(fast.size(), plain.size());
-            for (Eigen::Index i = 0; i < fast.size(); ++i) ASSERT_EQ(fast[i], plain[i]) << c.layout << " row " << i;
+        for (const bool vector : {true, false}) {
+            IsolationForest::set_vector_walk(vector);
+            EXPECT_STREQ(f.scoring_layout(), vector ? vector_layout : c.layout);
+            for (const RowMatrixXd& rows : {X, Q}) {
+                const Eigen::VectorXd fast = f.mean_path_length(rows, 2);
+                const Eigen::VectorXd plain = f.mean_path_length_reference(rows);
+                ASSERT_EQ(fast.size(), plain.size());
+                for (Eigen::Index i = 0; i < fast.size(); ++i)
+                    ASSERT_EQ(fast[i], plain[i]) << f.scoring_layout() << " " << c.n << "x" << c.d << " row " << i;
+            }
         }
+        IsolationForest::set_vector_walk(true);
         // The layouts are derived again from restored bytes.
         const IsolationForest g = IsolationForest::from_bytes(f.to_bytes());
-        EXPECT_STREQ(g.scoring_layout(), c.layout);
+        EXPECT_STREQ(g.scoring_layout(), vector_layout);
         EXPECT_EQ(g.mean_path_length(Q, 1), f.mean_path_length(Q, 1));
     }
+    IsolationForest::set_vector_walk(before);
+}
+
+// The AVX2 walk is taken when the CPU has AVX2 (x86-64 GCC/Clang builds), and
+// set_vector_walk(false) returns to the scalar walk.
+TEST(IsolationForest, VectorWalkIsTakenWhenTheCpuHasAvx2) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    EXPECT_EQ(IsolationForest::vector_walk_supported(), __builtin_cpu_supports("avx2") != 0);
+#else
+    EXPECT_FALSE(IsolationForest::vector_walk_supported());
+#endif
+    IsolationForest f(config(3));
+    const RowMatrixXd X = blob(1000, 6, 10, 3);
+    f.fit(X);
+    EXPECT_STREQ(f.scoring_layout(), IsolationForest::vector_walk_supported() ? "rank-avx2-8bit" : "rank");
+    const Eigen::VectorXd vector_scores = f.score_samples(X);
+    EXPECT_TRUE(IsolationForest::set_vector_walk(false));
+    EXPECT_STREQ(f.scoring_layout(), "rank");
+    const Eigen::VectorXd scalar_scores = f.score_samples(X);
+    EXPECT_FALSE(IsolationForest::set_vector_walk(true));
+    for (Eigen::Index i = 0; i < X.rows(); ++i) ASSERT_EQ(vector_scores[i], scalar_scores[i]) << "row " << i;
 }

@@ -168,6 +168,74 @@ def test_strided_float64_is_scored_in_place_and_equals_a_contiguous_copy():
         forest.score_samples(bad)
 
 
+@pytest.mark.parametrize(
+    "dtype", [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.int64, np.uint32, ">i2"]
+)
+def test_integer_input_scores_as_its_float64_values(dtype):
+    # Integers of up to 32 bits are ranked in place, without a float64 copy; the others
+    # (and byte-swapped ones) are converted: the same scores as the values as float64.
+    rng = np.random.default_rng(5)
+    X = np.round(rng.normal(size=(700, 6)) * 20)
+    X[:, 1] = np.round(rng.normal(size=700) * 3)
+    X[:, 2] = rng.integers(0, 120, size=700)
+    forest = IsolationForest(random_state=2, max_features=0.5, n_jobs=2).fit(X)
+    Q = X.copy()
+    Q[::7, 0] = np.arange(-127, 127, 2)[: len(Q[::7])]  # around and beyond the split values
+    Q[0] = 127
+    Q[1] = -128
+    Q = np.abs(Q) if np.dtype(dtype).kind == "u" else Q
+    for view in (
+        Q.astype(dtype),
+        np.asfortranarray(Q.astype(dtype)),
+        Q.astype(dtype)[::3, :],
+        Q.astype(dtype)[::-1],
+    ):
+        values = view.astype(np.float64)
+        np.testing.assert_array_equal(forest.score_samples(view), forest.score_samples(values))
+        np.testing.assert_array_equal(forest.decision_function(view), forest.decision_function(values))
+
+
+@pytest.mark.parametrize("name", ["4_breastw", "30_satellite", "32_shuttle"])
+def test_integer_sets_score_as_their_float64_values(shared_data, name):
+    path = shared_data / "adbench" / f"{name}.npz"
+    if not path.exists():
+        pytest.skip(f"{path} not available")
+    with np.load(path) as data:
+        X = data["X"]
+    assert X.dtype.kind in "iu"
+    for params in ({}, {"max_features": 0.5, "bootstrap": True}, {"max_samples": min(2000, len(X))}):
+        forest = IsolationForest(random_state=1, **params).fit(X)
+        np.testing.assert_array_equal(forest.score_samples(X), forest.score_samples(X.astype(np.float64)))
+
+
+def test_vector_walk_gives_the_scalar_walks_scores_on_every_set(shared_data):
+    # The AVX2 walk (the top levels compared at once) is taken on AVX2 CPUs; the scalar rank
+    # walk is the reference: equal scores, bit for bit.
+    from anomaly_detection import _core
+
+    paths = sorted((shared_data / "adbench").glob("*.npz"))
+    if not paths:
+        pytest.skip("no ADBench data")
+    before = _core.IsolationForest.set_vector_walk(True)
+    try:
+        for path in paths:
+            with np.load(path) as data:
+                X = data["X"]
+            for params in ({}, {"max_features": 0.5, "bootstrap": True}, {"max_samples": min(1001, len(X))}):
+                forest = IsolationForest(random_state=0, **params).fit(X)
+                layout = forest._fitted().scoring_layout
+                if _core.IsolationForest.vector_walk_supported():
+                    assert layout.startswith("rank-avx2"), (path.stem, params, layout)
+                vector = forest.score_samples(X)
+                _core.IsolationForest.set_vector_walk(False)
+                assert forest._fitted().scoring_layout in ("rank", "heap", "node")
+                scalar = forest.score_samples(X)
+                _core.IsolationForest.set_vector_walk(True)
+                np.testing.assert_array_equal(vector, scalar, err_msg=f"{path.stem} {params}")
+    finally:
+        _core.IsolationForest.set_vector_walk(before)
+
+
 def test_bad_scoring_input_raises_value_error():
     forest = IsolationForest(random_state=0).fit(_blob(50, 2, 0))
     with pytest.raises(ValueError, match="expected 2 features"):

@@ -23,6 +23,15 @@ using RowMatrixXd = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen:
 /// place); a RowMatrixXd or an Eigen::Ref<const RowMatrixXd> converts without a copy.
 using MatrixRef = Eigen::Ref<const RowMatrixXd, 0, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>>;
 
+/// Integer rows to score, read in place: element (i, j) at data[i * row_stride + j * col_stride]
+/// (strides in elements). T: int8_t, uint8_t, int16_t, uint16_t or int32_t (exact as doubles).
+template <typename T>
+struct IntegerRows {
+    const T* data = nullptr;
+    size_t rows = 0, cols = 0;
+    std::ptrdiff_t row_stride = 0, col_stride = 0;
+};
+
 /// Parameters of an IsolationForest; counts are resolved (the Python facade
 /// turns scikit-learn's "auto" and fractions into these).
 struct IsolationForestConfig {
@@ -75,6 +84,15 @@ public:
     /// Mean path length E[h(x)] over the trees (the paper's quantity).
     Eigen::VectorXd mean_path_length(MatrixRef X, unsigned n_threads = 1) const;
 
+    /// The same three on integer rows, read in place: the scores of the same values as
+    /// doubles, bit for bit, without converting them first.
+    template <typename T>
+    Eigen::VectorXd score_samples(const IntegerRows<T>& X, unsigned n_threads = 1) const;
+    template <typename T>
+    Eigen::VectorXd decision_function(const IntegerRows<T>& X, unsigned n_threads = 1) const;
+    template <typename T>
+    Eigen::VectorXd mean_path_length(const IntegerRows<T>& X, unsigned n_threads = 1) const;
+
     /// The same quantity by the plain node-by-node walk, one row and tree at a time:
     /// the definition the fast layouts must reproduce bit for bit (used by tests).
     Eigen::VectorXd mean_path_length_reference(MatrixRef X) const;
@@ -83,7 +101,16 @@ public:
     const std::vector<IsolationNode>& nodes() const { return nodes_; }
     /// Which scoring walk applies: "rank", "heap" or "node" (the fallbacks for very
     /// wide data, many split values per feature, or very deep trees).
+    /// On x86-64 CPUs with AVX2 the rank layout compares the top levels of each tree at
+    /// once: "rank-avx2-8bit" (levels 0-3 on 8-bit top ranks: up to 64 features, at most
+    /// 255 distinct top-slot splits per feature) or else "rank-avx2-16bit" (levels 0-4 on
+    /// 16-bit ranks: up to 16 features, under 32,767 split values per feature).
     const char* scoring_layout() const;
+    /// Whether this CPU (and build) can take the AVX2 walk.
+    static bool vector_walk_supported();
+    /// Allows (default) or forbids the AVX2 walk in this process; returns the previous
+    /// setting. For tests and benchmarks: both walks give the same scores bit for bit.
+    static bool set_vector_walk(bool enabled);
 
     bool is_fitted() const { return !tree_offset_.empty(); }
     const IsolationForestConfig& config() const { return config_; }
@@ -101,11 +128,21 @@ public:
 private:
     void require_fitted() const;
     void check_input(const MatrixRef& X, const char* what) const;
-    void rank_block(const MatrixRef& X, size_t begin, size_t count, uint32_t* ranks) const;
+    template <typename T>
+    void rank_block(const T* x0, std::ptrdiff_t row_stride, std::ptrdiff_t col_stride, size_t count,
+                    uint32_t* ranks) const;
+    template <typename T>
+    void rank_path_sum(const T* X, size_t n, std::ptrdiff_t row_stride, std::ptrdiff_t col_stride, double* out,
+                       unsigned n_threads) const;
+    bool uses_vector_walk() const;
     void path_length_sum(const MatrixRef& X, double* out, unsigned n_threads) const;
+    template <typename T>
+    void path_length_sum(const IntegerRows<T>& X, double* out, unsigned n_threads) const;
+    void to_scores(double* sums, Eigen::Index n) const;
     void compute_tree_depths();
     void build_heap_layout();
     void build_rank_layout();
+    void build_top8();
 
     IsolationForestConfig config_;
     size_t max_samples_ = 0;
@@ -145,6 +182,11 @@ private:
     std::vector<uint16_t> rank_start_;      // per feature and bucket: #{T_f in lower buckets}
     std::vector<uint16_t> rank_int_;        // per feature with a table: rank of each integer
     std::vector<RankFeature> rank_feature_;
+    std::vector<uint8_t> top8_map_;          // per feature: rank -> #{top-slot k below it}
+    std::vector<size_t> top8_map_offset_;
+    std::vector<uint8_t> top8_slots_;        // per tree: 16 k' ^ 0x80, 16 pshufb bytes per chunk (slots 0-15)
+    size_t top8_chunks_ = 0;                 // 16-feature chunks of a row's top ranks
+    bool rank_top_ = false;  // at most 16 features, every K_f < 2^15 - 1: the 16-bit AVX2 top levels apply
 };
 
 }  // namespace anomaly_detection
