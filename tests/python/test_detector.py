@@ -78,6 +78,17 @@ def test_batch_equals_loop(method, values, window_size, include):
     np.testing.assert_array_equal(looped.get_window("s").values, batched.get_window("s").values)
 
 
+def test_detect_result_is_the_dataclass_with_every_field_set():
+    det = make("zscore", window_size=10, min_samples=2)
+    det.detect_batch("s", [1.0, 2.0, 3.0], [0.0, 1.0, 2.0])
+    r = det.detect("s", 30.0, timestamp=3.0)
+    expected = AnomalyResult("s", 30.0, 3.0, True, r.score, r.deviation, 2.0, 3, 3.0, "zscore")
+    assert r == expected
+    assert r.to_dict() == expected.to_dict()
+    assert (type(r.is_anomaly), type(r.window_count), type(r.score)) == (bool, int, float)
+    assert pickle.loads(pickle.dumps(r)) == r
+
+
 def test_score_grows_with_unusualness():
     det = make("zscore", window_size=50, min_samples=10)
     det.detect_batch("s", np.random.default_rng(1).normal(0, 1, 50))

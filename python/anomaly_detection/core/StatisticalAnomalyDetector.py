@@ -12,7 +12,7 @@ import numpy as np
 
 from anomaly_detection import _core
 from anomaly_detection.config.settings import THRESHOLD_FIELDS, Settings
-from anomaly_detection.core.results import AnomalyResult, BatchResult
+from anomaly_detection.core.results import AnomalyResult, BatchResult, point_result
 from anomaly_detection.core.validation import (
     as_timestamp,
     as_timestamps,
@@ -99,8 +99,8 @@ class StatisticalAnomalyDetector:
             timestamp = _now()
         elif type(timestamp) is not float:
             timestamp = as_timestamp(timestamp)
-        result = AnomalyResult(
-            sensor_name, *self._store_detect(sensor_name, value, timestamp), self.threshold, self.method
+        result = point_result(
+            sensor_name, self._store_detect(sensor_name, value, timestamp), self.threshold, self.method
         )
         if result.is_anomaly and self._listeners:
             self._notify(result)
@@ -150,8 +150,8 @@ class StatisticalAnomalyDetector:
         check_sensor_name(sensor_name)
         value = as_value(value)
         timestamp = as_timestamp(timestamp)
-        result = AnomalyResult(
-            sensor_name, *await adetect(sensor_name, value, timestamp), self.threshold, self.method
+        result = point_result(
+            sensor_name, await adetect(sensor_name, value, timestamp), self.threshold, self.method
         )
         if result.is_anomaly and self._listeners:
             self._notify(result)

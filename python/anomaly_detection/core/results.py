@@ -45,6 +45,21 @@ class AnomalyResult:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
+_new = object.__new__
+
+
+def point_result(sensor_name: str, out: tuple, threshold: float, method: str) -> AnomalyResult:
+    """``AnomalyResult(sensor_name, *out, threshold, method)`` for ``out`` = (value, timestamp,
+    is_anomaly, score, deviation, expected, window_count) as the stores return it, in half the
+    time of the dataclass ``__init__`` (the hot path of ``detect``)."""
+    r = _new(AnomalyResult)
+    r.sensor_name = sensor_name
+    r.value, r.timestamp, r.is_anomaly, r.score, r.deviation, r.expected, r.window_count = out
+    r.threshold = threshold
+    r.method = method
+    return r
+
+
 @dataclass(slots=True)
 class BatchResult:
     """The verdicts on a batch of points of one sensor, as NumPy arrays.
