@@ -200,8 +200,13 @@ a.add(users[:250_000])
 b.add(users[250_000:])
 restored = HyperLogLog.from_bytes(a.to_bytes())
 restored.merge(b)
-print(f"merged from two halves: {restored.count():,} (one pass: {hll.count():,}); {len(a.to_bytes()):,} bytes")
-assert restored.count() == hll.count()""",
+# A merged sketch counts by its registers (Ertl); the one-pass sketch also kept the more
+# accurate HIP estimate. The registers themselves are the same.
+print(f"merged from two halves: {restored.count():,} ({restored.estimator}); "
+      f"one pass: {hll.count():,} ({hll.estimator}); {len(a.to_bytes()):,} bytes")
+same_registers = HyperLogLog(12)
+same_registers.merge(hll)
+assert restored == same_registers""",
     ),
 ]
 

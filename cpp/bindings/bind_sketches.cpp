@@ -652,6 +652,9 @@ void bind_hyperloglog(py::module_& m) {
             py::arg("data"), "Read a Redis HLL string (GET of a PFADD key); ValueError when it is not one.")
         .def_property_readonly("memory_bytes", [](const G& g) { return g.sketch.memory_bytes(); })
         .def_property_readonly("standard_error", [](const G& g) { return g.sketch.standard_error(); })
+        .def_property_readonly(
+            "hip_valid", [](const G& g) { std::lock_guard l(g.mutex); return g.sketch.hip_valid(); },
+            "Whether count() is the HIP estimate (false after a merge or from Redis's bytes).")
         .def(
             "add",
             [](G& g, py::handle items) {

@@ -12,7 +12,7 @@
 namespace anomaly_detection {
 
 namespace {
-constexpr uint16_t kVersion = 1;
+constexpr uint16_t kVersion = 2;  // 2: + the HIP estimate; 1 is still read (no HIP)
 // Redis's HyperLogLog: 2^14 registers of 6 bits, MurmurHash64A seeded 0xadc83b19.
 constexpr uint64_t kRedisSeed = 0xadc83b19ULL;
 constexpr size_t kRedisRegisters = size_t{1} << HyperLogLog::kRedisPrecision;
@@ -58,6 +58,26 @@ HyperLogLog::HyperLogLog(int precision, bool redis_compatible)
         throw std::invalid_argument("precision: a Redis-compatible HyperLogLog has precision 14, got " +
                                     std::to_string(precision));
     registers_.assign(size_t{1} << precision, 0);
+    reset_kxq();
+}
+
+void HyperLogLog::reset_kxq() {
+    kxq0_ = kxq1_ = 0.0;
+    for (uint8_t r : registers_) {
+        if (r < 32) kxq0_ += std::ldexp(1.0, -r);
+        else kxq1_ += std::ldexp(1.0, 32 - r);
+    }
+}
+
+// A register goes from old_rank to new_rank: the item that did it had probability
+// kxq / m of changing some register, so it stands for m / kxq distinct items.
+void HyperLogLog::on_change(uint8_t old_rank, uint8_t new_rank) {
+    const double m = static_cast<double>(registers_.size());
+    hip_ += m / (kxq0_ + std::ldexp(kxq1_, -32));
+    if (old_rank < 32) kxq0_ -= std::ldexp(1.0, -old_rank);
+    else kxq1_ -= std::ldexp(1.0, 32 - old_rank);
+    if (new_rank < 32) kxq0_ += std::ldexp(1.0, -new_rank);
+    else kxq1_ += std::ldexp(1.0, 32 - new_rank);
 }
 
 bool HyperLogLog::add(const uint64_t* hashes, size_t n) {
@@ -73,6 +93,7 @@ bool HyperLogLog::add(const uint64_t* hashes, size_t n) {
             const uint64_t rest = (h >> kRedisPrecision) | (uint64_t{1} << kRedisQ);
             const auto rank = static_cast<uint8_t>(__builtin_ctzll(rest) + 1);
             if (rank > registers_[idx]) {
+                on_change(registers_[idx], rank);
                 registers_[idx] = rank;
                 changed = true;
             }
@@ -86,6 +107,7 @@ bool HyperLogLog::add(const uint64_t* hashes, size_t n) {
         const uint64_t w = (h << p) | (uint64_t{1} << (p - 1));
         const auto rank = static_cast<uint8_t>(__builtin_clzll(w) + 1);
         if (rank > registers_[idx]) {
+            on_change(registers_[idx], rank);
             registers_[idx] = rank;
             changed = true;
         }
@@ -94,6 +116,7 @@ bool HyperLogLog::add(const uint64_t* hashes, size_t n) {
 }
 
 double HyperLogLog::count() const {
+    if (hip_valid_) return hip_;
     const int q = 64 - precision_;
     const double m = static_cast<double>(registers_.size());
     std::vector<double> hist(static_cast<size_t>(q + 2), 0.0);
@@ -111,37 +134,71 @@ void HyperLogLog::merge(const HyperLogLog& other) {
                                     (redis_compatible_ ? " (Redis-compatible)" : "") + ", got " +
                                     std::to_string(other.precision_) +
                                     (other.redis_compatible_ ? " (Redis-compatible)" : ""));
-    for (size_t i = 0; i < registers_.size(); ++i) registers_[i] = std::max(registers_[i], other.registers_[i]);
+    bool changed = false;
+    for (size_t i = 0; i < registers_.size(); ++i) {
+        if (other.registers_[i] > registers_[i]) {
+            registers_[i] = other.registers_[i];
+            changed = true;
+        }
+    }
+    // The union's history is unknown: the registers alone estimate it from now on.
+    if (changed) {
+        hip_valid_ = false;
+        hip_ = 0.0;
+        reset_kxq();
+    }
 }
 
-void HyperLogLog::clear() { std::fill(registers_.begin(), registers_.end(), 0); }
+void HyperLogLog::clear() {
+    std::fill(registers_.begin(), registers_.end(), 0);
+    hip_valid_ = true;
+    hip_ = 0.0;
+    reset_kxq();
+}
 
-double HyperLogLog::standard_error() const { return 1.04 / std::sqrt(static_cast<double>(registers_.size())); }
+double HyperLogLog::standard_error() const {
+    return (hip_valid_ ? 0.83 : 1.04) / std::sqrt(static_cast<double>(registers_.size()));
+}
 
 std::string HyperLogLog::to_bytes() const {
     io::ByteWriter w;
     w.put<uint8_t>(static_cast<uint8_t>(precision_));
     w.put<uint8_t>(redis_compatible_ ? 1 : 0);
     w.put_array(registers_.data(), registers_.size());
+    w.put<uint8_t>(hip_valid_ ? 1 : 0);
+    w.put<double>(hip_);
     return io::seal(io::Family::hyperloglog, kVersion, w.str());
 }
 
 HyperLogLog HyperLogLog::from_bytes(std::string_view blob) {
-    io::ByteReader r(io::unseal(blob, io::Family::hyperloglog, kVersion));
+    uint16_t version = 0;
+    io::ByteReader r(io::unseal(blob, io::Family::hyperloglog, kVersion, &version));
     const int p = r.get<uint8_t>("precision");
     const auto redis = r.get<uint8_t>("redis-compatible flag");
     if (p < kMinPrecision || p > kMaxPrecision) io::corruption("precision: expected 4..18, got " + std::to_string(p));
     if (redis > 1 || (redis && p != kRedisPrecision))
         io::corruption("redis-compatible flag: expected 0, or 1 with precision 14");
     HyperLogLog s(p, redis != 0);
-    if (r.remaining() != s.registers_.size())
-        io::corruption("registers: expected " + std::to_string(s.registers_.size()) + " bytes, got " +
+    const size_t tail = version >= 2 ? 1 + sizeof(double) : 0;
+    if (r.remaining() != s.registers_.size() + tail)
+        io::corruption("registers: expected " + std::to_string(s.registers_.size() + tail) + " bytes, got " +
                        std::to_string(r.remaining()));
     r.get_array(s.registers_.data(), s.registers_.size(), "registers");
+    s.hip_valid_ = false;  // version 1 kept no HIP estimate
+    if (version >= 2) {
+        const auto valid = r.get<uint8_t>("HIP flag");
+        const auto hip = r.get<double>("HIP estimate");
+        if (valid > 1) io::corruption("HIP flag: expected 0 or 1, got " + std::to_string(valid));
+        // Far above any count of 64-bit hashes, so that adding to a loaded sketch stays finite.
+        if (!(hip >= 0.0 && hip <= 1e30)) io::corruption("HIP estimate: expected a number in [0, 1e30]");
+        s.hip_valid_ = valid == 1;
+        s.hip_ = s.hip_valid_ ? hip : 0.0;
+    }
     const auto max_rank = static_cast<uint8_t>(64 - p + 1);
     for (uint8_t v : s.registers_)
         if (v > max_rank)
             io::corruption("register: expected at most " + std::to_string(max_rank) + ", got " + std::to_string(v));
+    s.reset_kxq();
     return s;
 }
 
@@ -205,6 +262,8 @@ HyperLogLog HyperLogLog::from_redis(std::string_view data) {
     } else {
         io::corruption("Redis HyperLogLog encoding: expected 0 (dense) or 1 (sparse), got " + std::to_string(encoding));
     }
+    s.hip_valid_ = false;  // PFADD kept no history
+    s.reset_kxq();
     return s;
 }
 

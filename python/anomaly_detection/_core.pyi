@@ -401,6 +401,11 @@ class HyperLogLog:
         The dense Redis HLL string (SET it, then PFCOUNT / PFMERGE it).
         """
     @property
+    def hip_valid(self) -> bool:
+        """
+        Whether count() is the HIP estimate (false after a merge or from Redis's bytes).
+        """
+    @property
     def memory_bytes(self) -> int:
         ...
     @property

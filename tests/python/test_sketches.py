@@ -227,6 +227,42 @@ def test_hyperloglog_merge_and_info():
         a.merge(HyperLogLog(10))
 
 
+def test_hyperloglog_estimator_follows_the_history():
+    a = HyperLogLog(10)
+    assert (a.count(), a.estimator) == (0, "hip")
+    a.add(np.arange(5000))
+    hip = a.count()
+    assert a.standard_error == pytest.approx(0.83 / 32)
+    a.merge(HyperLogLog(10))  # an empty sketch changes no register: still HIP
+    assert (a.count(), a.estimator) == (hip, "hip")
+    b = HyperLogLog(10)
+    b.add(np.arange(4000, 6000))
+    a.merge(b)
+    assert a.estimator == "registers"
+    assert a.standard_error == pytest.approx(1.04 / 32)
+    assert a.info()["estimator"] == "registers"
+    assert abs(a.count() - 6000) < 3 * a.standard_error * 6000
+    restored = HyperLogLog.from_bytes(a.to_bytes())
+    assert (restored.estimator, restored.count()) == ("registers", a.count())
+    a.clear()
+    assert (a.count(), a.estimator) == (0, "hip")
+    redis_side = HyperLogLog(14, redis_compatible=True)
+    redis_side.add(np.arange(100))
+    assert HyperLogLog.from_redis_bytes(redis_side.to_redis_bytes()).estimator == "registers"
+
+
+def test_hyperloglog_version_1_bytes_load_with_the_register_estimate():
+    # Written before the HIP estimate was kept (format version 1): the same registers as
+    # today's golden sketch, counted by Ertl's estimator.
+    old = HyperLogLog.from_bytes((GOLDEN / "sketch_hyperloglog_v1.bin").read_bytes())
+    new = HyperLogLog.from_bytes((GOLDEN / "sketch_hyperloglog.bin").read_bytes())
+    assert (old.estimator, new.estimator) == ("registers", "hip")
+    same_registers = HyperLogLog(6)
+    same_registers.merge(new)
+    assert old == same_registers
+    assert old.count() == same_registers.count()
+
+
 def test_t_digest_api():
     td = TDigest()
     assert np.isnan(td.quantile(0.5))
@@ -384,7 +420,7 @@ def test_redis_compatible_hyperloglog_bytes():
     blob = hll.to_redis_bytes()
     assert blob[:4] == b"HYLL"
     assert len(blob) == 16 + 12288
-    assert HyperLogLog.from_redis_bytes(blob) == hll
+    assert HyperLogLog.from_redis_bytes(blob).to_redis_bytes() == blob  # the same registers
     assert pickle.loads(pickle.dumps(hll)) == hll
     with pytest.raises(ValueError, match="precision"):
         HyperLogLog(12, redis_compatible=True)

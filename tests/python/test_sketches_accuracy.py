@@ -98,6 +98,26 @@ def test_hyperloglog_within_three_standard_errors(precision):
         assert abs(hll.count() - n) / n <= bound, (precision, n, hll.count())
 
 
+@pytest.mark.parametrize("precision", [8, 12])
+def test_hyperloglog_hip_is_within_its_bound_and_beats_the_registers(precision):
+    # 40 streams of 10^3 .. 2x10^5 distinct items: HIP (the estimate kept while adding) against
+    # Ertl's estimator over the same registers (what count() gives after a merge).
+    rng = np.random.default_rng(precision)
+    bound = 4 * 0.83 / math.sqrt(2**precision)  # per stream; the means below are the tight checks
+    hip_errors, register_errors = [], []
+    for n in np.geomspace(1_000, 200_000, 40).astype(int):
+        hll = HyperLogLog(precision)
+        hll.add(rng.integers(0, 2**63, n, dtype=np.uint64))
+        same_registers = HyperLogLog(precision)
+        same_registers.merge(hll)
+        assert (hll.estimator, same_registers.estimator) == ("hip", "registers")
+        hip_errors.append(abs(hll._native.count() / n - 1))
+        register_errors.append(abs(same_registers._native.count() / n - 1))
+        assert hip_errors[-1] <= bound, (n, hll.count())
+    assert np.mean(hip_errors) < 0.9 * np.mean(register_errors)
+    assert np.mean(hip_errors) < 0.85 / math.sqrt(2**precision)  # ~0.8 x 0.83/sqrt(m) expected
+
+
 def test_hyperloglog_counts_string_items():
     hll = HyperLogLog(14)
     users = np.array([f"user-{i}" for i in range(100_000)])

@@ -40,7 +40,17 @@ def test_merge_equals_one_sketch_of_both_streams(a, b):
         right.add(b)
         both.add(a + b)
         left.merge(right)
-        assert left == both
+        assert registers_of(left) == registers_of(both)
+
+
+def registers_of(sketch):
+    """A HyperLogLog's registers alone (a merged one counts by them, a one-pass one keeps
+    its HIP estimate too); other sketches as they are."""
+    if not isinstance(sketch, HyperLogLog):
+        return sketch
+    view = HyperLogLog(sketch.precision)
+    view.merge(sketch)
+    return view
 
 
 @settings(max_examples=60, deadline=None)
