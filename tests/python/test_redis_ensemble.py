@@ -194,6 +194,33 @@ def test_corrupt_checkpoint_warns_and_is_rebuilt(redis_client, series, caplog):
     )
 
 
+def test_checkpoint_beyond_the_counter_is_replaced(redis_client, series, caplog):
+    # A checkpoint claiming more points than the sensor's counter cannot come from its appends;
+    # left in place it would refuse every later save. It is treated as corrupt and replaced.
+    values, stamps = series
+    det = StatisticalAnomalyDetector(settings(), redis_client=redis_client)
+    det.detect_batch("s", values[:600], stamps[:600])
+    redis_client.hset(STATE_KEY, "seen", "10000")
+    fresh = StatisticalAnomalyDetector(settings(), redis_client=redis_client)
+    with caplog.at_level(logging.WARNING, logger="anomaly_detection.stores.redis"):
+        fresh.detect("s", float(values[600]), timestamp=float(stamps[600]))
+    assert "claims 10000 points, its counter 600" in caplog.text
+    assert int(redis_client.hget(STATE_KEY, "seen")) == 601
+    assert _core.EnsembleState.from_bytes(redis_client.hget(STATE_KEY, "blob"), 0.5).seen == 101
+
+
+def test_decoding_client_is_refused_for_the_ensemble(redis_server, redis_client):
+    decoding = redis_server.client(decode_responses=True)
+    try:
+        with pytest.raises(ValueError, match="decode_responses=False"):
+            StatisticalAnomalyDetector(settings(), redis_client=decoding)
+        assert list(redis_client.scan_iter("anomaly:*")) == []  # refused before anything was written
+        det = StatisticalAnomalyDetector(settings(detection_method="zscore"), redis_client=decoding)
+        assert det.detect_batch("d", [1.0, 2.0, 3.0]).window_counts.tolist() == [0, 1, 2]
+    finally:
+        decoding.close()
+
+
 def test_checkpoint_key_has_the_ttl_and_goes_with_the_window(redis_client, series):
     values, stamps = series
     keys = AnomalyRedisKeys()

@@ -265,6 +265,15 @@ class RedisStore:
                 "include_anomalies_in_window=False is not supported with Redis: points are appended "
                 "atomically before they are scored"
             )
+        if settings.detection_method == "ensemble":
+            kwargs = getattr(client, "get_connection_kwargs", dict)()
+            if kwargs.get("decode_responses"):
+                # The checkpoint is binary: a decoding client would fail on it after the points
+                # were appended.
+                raise ValueError(
+                    "client: the ensemble on Redis needs a redis client with decode_responses=False "
+                    "(or choose another detection_method)"
+                )
         self.client = client
         self.settings = settings
         self.is_async = _is_async(client)
@@ -381,7 +390,16 @@ class RedisStore:
             state, position = cached.state, cached.position
         corrupt = False
         if blob is not None:
-            restored = self._restored(sensor, blob, ckpt_seen)
+            # A checkpoint beyond the counter cannot come from this epoch's appends: corrupt,
+            # and replaced (else no save could ever pass the compare-and-set again).
+            if ckpt_seen > seen:
+                _log.warning(
+                    "ensemble checkpoint of %s claims %d points, its counter %d: rebuilding from the window",
+                    sensor, ckpt_seen, seen,
+                )  # fmt: skip
+                restored = None
+            else:
+                restored = self._restored(sensor, blob, ckpt_seen)
             corrupt = restored is None
             if restored is not None and ckpt_seen <= seen and (state is None or ckpt_seen > position):
                 state, position = restored, ckpt_seen
@@ -493,19 +511,23 @@ class RedisStore:
                     f"({self._pending_points} of {self.settings.fallback_buffer_size} points)"
                 )
             if self.ensemble and sensor not in self._carried_over:
-                # The ensemble goes on from this process's last state, not from scratch.
+                # The ensemble goes on from this process's last state, not from scratch. The
+                # state is taken out of the cache while it is copied (another thread's call
+                # could otherwise advance it at the same time).
+                cached = self._take_state(sensor)
+                try:
+                    if cached is not None:
+                        self.fallback.registry.restore(
+                            sensor,
+                            cached.values,
+                            cached.timestamps,
+                            cached.position,
+                            cached.state,
+                            cached.position,
+                        )
+                finally:
+                    self._keep_state(sensor, cached)
                 self._carried_over.add(sensor)
-                with self._states_lock:
-                    cached = self._states.get(sensor)
-                if cached is not None:
-                    self.fallback.registry.restore(
-                        sensor,
-                        cached.values,
-                        cached.timestamps,
-                        cached.position,
-                        cached.state,
-                        cached.position,
-                    )
             result = self.fallback.detect_batch(sensor, values, timestamps)
             self._pending.append((sensor, values.copy(), timestamps.copy()))
             self._pending_points += len(values)
