@@ -668,8 +668,9 @@ class RedisStore:
     def reset(self, sensor: str) -> bool:
         self._require_sync()
         self._take_state(sensor)
-        # Separate DELs: without hash tags the keys may live in different Cluster slots.
-        return bool(sum(self.client.delete(key) for key in self.keys.sensor_keys(sensor)))
+        # One DEL, so that no concurrent append sees half a sensor: on a Cluster the keys share
+        # the sensor's hash tag (forced in __init__), so they are in one slot.
+        return bool(self.client.delete(*self.keys.sensor_keys(sensor)))
 
     def sensors(self) -> list[str]:
         self._require_sync()
