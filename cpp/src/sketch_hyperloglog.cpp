@@ -166,7 +166,7 @@ std::string HyperLogLog::to_bytes() const {
     w.put<uint8_t>(redis_compatible_ ? 1 : 0);
     w.put_array(registers_.data(), registers_.size());
     w.put<uint8_t>(hip_valid_ ? 1 : 0);
-    w.put<double>(hip_);
+    w.put<double>(hip_valid_ ? hip_ : 0.0);  // one encoding per state: a stale estimate is not kept
     return io::seal(io::Family::hyperloglog, kVersion, w.str());
 }
 
