@@ -12,6 +12,7 @@ namespace {
 constexpr uint16_t kVersion = 1;
 constexpr uint64_t kMaxSlots = uint64_t{1} << 32;  // 4 GiB of fingerprints across sub-filters
 
+// Callers bound v far below 2^63 (capacity <= kMaxSlots), where this cannot overflow.
 uint64_t next_pow2(uint64_t v) {
     uint64_t p = 1;
     while (p < v) p <<= 1;
@@ -35,6 +36,8 @@ CuckooFilter::CuckooFilter(uint64_t capacity, uint32_t bucket_size, uint32_t max
     if (max_iterations < 1 || max_iterations > 65535)
         throw std::invalid_argument("max_iterations: expected 1..65535, got " + std::to_string(max_iterations));
     if (expansion > 32768) throw std::invalid_argument("expansion: expected 0..32768, got " + std::to_string(expansion));
+    if (capacity > kMaxSlots)
+        throw std::invalid_argument("capacity: expected at most 2^32, got " + std::to_string(capacity));
     const uint64_t buckets = next_pow2((capacity + bucket_size - 1) / bucket_size);
     if (buckets * bucket_size > kMaxSlots)
         throw std::invalid_argument("capacity: expected at most 2^32 slots, got " + std::to_string(capacity));
@@ -223,7 +226,7 @@ CuckooFilter CuckooFilter::from_bytes(std::string_view blob) {
     const auto deletions = r.get<uint64_t>("deletions");
     const auto rng_state = r.get<uint64_t>("generator state");
     const auto filters = r.get<uint32_t>("filter count");
-    if (capacity < 2 || bucket_size < 1 || bucket_size > 255 ||
+    if (capacity < 2 || capacity > kMaxSlots || bucket_size < 1 || bucket_size > 255 ||
         next_pow2((capacity + bucket_size - 1) / bucket_size) * bucket_size > r.remaining())
         io::corruption("parameters: the first sub-filter does not fit in the payload");
     CuckooFilter c = [&] {

@@ -2,12 +2,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cmath>
 #include <limits>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "anomaly_detection/io/bytes.hpp"
 #include "anomaly_detection/sketches/bloom.hpp"
 #include "anomaly_detection/sketches/count_min.hpp"
 #include "anomaly_detection/sketches/cuckoo.hpp"
@@ -329,6 +331,12 @@ TEST(Cuckoo, AddDeleteCountAndFull) {
     f.remove(h.data(), 1, &del);
     EXPECT_EQ(del, 1);
     EXPECT_EQ(f.size(), 899u);
+    // A capacity near 2^64 is refused at once (rounding it up to a power of two used to spin).
+    EXPECT_THROW(CuckooFilter((uint64_t{1} << 63) + 5, 1, 20, 1, 1), std::invalid_argument);
+    CuckooFilter probe(1000, 1, 20, 1, 1);
+    std::string payload = probe.to_bytes().substr(io::kHeaderSize);
+    std::memset(&payload[0], 0xff, 8);  // the capacity field; sealed again with a valid checksum
+    EXPECT_THROW(CuckooFilter::from_bytes(io::seal(io::Family::cuckoo, 1, payload)), std::invalid_argument);
 
     CuckooFilter fixed(64, 4, 50, 0, 1);
     auto many = hashes_of(1000, 77);

@@ -325,6 +325,8 @@ def test_cuckoo_api_and_filter_full():
     with pytest.raises(FilterFullError):
         full.add(np.arange(1000))
     assert isinstance(FilterFullError("x"), RuntimeError)
+    with pytest.raises(ValueError, match="capacity"):
+        CuckooFilter(2**63 + 5, bucket_size=1)
 
 
 def test_top_k_api():
