@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes the sketch deserialisers (tests/fuzz/fuzz_sketches.cpp) with libFuzzer under
 # AddressSanitizer and UndefinedBehaviorSanitizer for a bounded time, starting from a
-# copy of the golden blobs. Exits non-zero on any crash, sanitizer report, leak or
+# copy of the golden blobs and of the inputs of earlier finds (tests/fuzz/regressions/,
+# run first, so a fixed find that comes back fails at once). Exits non-zero on any crash, sanitizer report, leak or
 # timeout; the input that caused it is left in build/fuzz/artifacts/.
 # Usage: scripts/fuzz.sh [SECONDS]   (default 60; needs clang and libclang-rt-<N>-dev)
 set -euo pipefail
@@ -13,7 +14,7 @@ command -v "$cxx" >/dev/null 2>&1 || { echo "fuzz.sh: $cxx not found (apt-get in
 
 rm -rf "$out/corpus" "$out/artifacts"
 mkdir -p "$out/corpus" "$out/artifacts"
-cp tests/python/golden/sketch_*.bin "$out/corpus/"
+cp tests/python/golden/sketch_*.bin tests/fuzz/regressions/*.bin "$out/corpus/"
 
 # -fno-sanitize-recover makes every UBSan finding fatal, so it fails the run.
 "$cxx" -std=c++17 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
