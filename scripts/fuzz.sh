@@ -1,25 +1,48 @@
 #!/usr/bin/env bash
-# Fuzzes the sketch deserialisers (tests/fuzz/fuzz_sketches.cpp) with libFuzzer under
-# AddressSanitizer and UndefinedBehaviorSanitizer for a bounded time, starting from a
-# copy of the golden blobs and of the inputs of earlier finds (tests/fuzz/regressions/,
-# run first, so a fixed find that comes back fails at once). Exits non-zero on any crash, sanitizer report, leak or
-# timeout; the input that caused it is left in build/fuzz/artifacts/.
-# Usage: scripts/fuzz.sh [SECONDS]   (default 60; needs clang and libclang-rt-<N>-dev)
+# Fuzzes the deserialisers with libFuzzer under AddressSanitizer and UndefinedBehaviorSanitizer
+# for a bounded time: the sketches (tests/fuzz/fuzz_sketches.cpp, from a copy of the golden
+# blobs) and the models and detector state (tests/fuzz/fuzz_models.cpp, from seed blobs it
+# writes itself), each for SECONDS. The inputs of earlier finds (tests/fuzz/regressions/)
+# are in both corpora, so a fixed find that comes back fails at once. Exits non-zero on any
+# crash, sanitizer report, leak or timeout; the input that caused it is left in
+# build/fuzz/artifacts/.
+# Usage: scripts/fuzz.sh [SECONDS] [sketches|models]   (default 60, both; needs clang and
+# libclang-rt-<N>-dev, and Eigen: the cmeel-eigen of the active Python, or EIGEN_INCLUDE)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
+only=${2:-}
 cxx=${FUZZ_CXX:-clang++}
 out=${FUZZ_DIR:-build/fuzz}
 command -v "$cxx" >/dev/null 2>&1 || { echo "fuzz.sh: $cxx not found (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
+eigen=${EIGEN_INCLUDE:-$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/cmeel.prefix/include/eigen3}
+[ -d "$eigen" ] || eigen=/usr/include/eigen3
 
-rm -rf "$out/corpus" "$out/artifacts"
-mkdir -p "$out/corpus" "$out/artifacts"
-cp tests/python/golden/sketch_*.bin tests/fuzz/regressions/*.bin "$out/corpus/"
-
+rm -rf "$out/artifacts"
+mkdir -p "$out/artifacts"
 # -fno-sanitize-recover makes every UBSan finding fatal, so it fails the run.
-"$cxx" -std=c++17 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
-  -fno-sanitize-recover=all -Icpp/include tests/fuzz/fuzz_sketches.cpp cpp/src/sketch_*.cpp \
-  -o "$out/fuzz_sketches"
+flags=(-std=c++17 -O1 -g -fno-omit-frame-pointer -fno-sanitize-recover=all -Icpp/include -isystem "$eigen")
 
-"$out/fuzz_sketches" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-  -artifact_prefix="$out/artifacts/" "$out/corpus"
+build() {  # name, then the extra sources of its target
+  local name=$1
+  shift
+  "$cxx" "${flags[@]}" -fsanitize=fuzzer,address,undefined "tests/fuzz/fuzz_$name.cpp" "$@" -o "$out/fuzz_$name"
+  rm -rf "$out/corpus_$name" && mkdir -p "$out/corpus_$name"
+  cp tests/fuzz/regressions/*.bin "$out/corpus_$name/"
+}
+run() {
+  "$out/fuzz_$1" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    -artifact_prefix="$out/artifacts/" "$out/corpus_$1"
+}
+
+if [ -z "$only" ] || [ "$only" = sketches ]; then
+  build sketches cpp/src/sketch_*.cpp
+  cp tests/python/golden/sketch_*.bin "$out/corpus_sketches/"
+  run sketches
+fi
+if [ -z "$only" ] || [ "$only" = models ]; then
+  build models cpp/src/forest_*.cpp cpp/src/ensemble.cpp cpp/src/registry.cpp cpp/src/sensor_state.cpp \
+    cpp/src/method.cpp cpp/src/order_statistics.cpp
+  FUZZ_WRITE_SEEDS="$out/corpus_models" "$out/fuzz_models"
+  run models
+fi

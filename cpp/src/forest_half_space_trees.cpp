@@ -224,6 +224,13 @@ HalfSpaceTrees HalfSpaceTrees::from_bytes(std::string_view bytes) {
     r.get_array(h.l_mass_.data(), h.l_mass_.size(), "window masses");
     r.get_array(h.r_mass_.data(), h.r_mass_.size(), "reference masses");
     r.expect_end();
+    // A node's mass counts points of one window: more than a window is corrupt (and would
+    // take scores out of [0, 1]).
+    for (const auto* masses : {&h.l_mass_, &h.r_mass_})
+        for (const uint64_t m : *masses)
+            if (m > cfg.window_size)
+                io::corruption("masses: " + std::to_string(m) + " exceeds window_size " +
+                               std::to_string(cfg.window_size));
     return h;
 }
 

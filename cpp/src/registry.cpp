@@ -1,5 +1,6 @@
 #include "anomaly_detection/detectors/registry.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -130,11 +131,17 @@ std::string SensorRegistry::to_bytes() const {
     w.put<double>(config_.cusum_k);
     w.put<uint64_t>(config_.max_sensors);
     std::shared_lock lock(mutex_);
-    w.put<uint64_t>(sensors_.size());
-    for (const auto& [name, entry] : sensors_) {
-        w.put_string(name);
-        std::lock_guard entry_lock(entry->mutex);
-        entry->state.serialize(w);
+    // Sensors in name order, so that equal registries give equal bytes (the map's order
+    // depends on its history).
+    std::vector<const std::pair<const std::string, std::shared_ptr<Entry>>*> sorted;
+    sorted.reserve(sensors_.size());
+    for (const auto& kv : sensors_) sorted.push_back(&kv);
+    std::sort(sorted.begin(), sorted.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+    w.put<uint64_t>(sorted.size());
+    for (const auto* kv : sorted) {
+        w.put_string(kv->first);
+        std::lock_guard entry_lock(kv->second->mutex);
+        kv->second->state.serialize(w);
     }
     return io::seal(io::Family::sensor_registry, kRegistryVersion, w.str());
 }

@@ -119,6 +119,7 @@ public:
     template <typename T>
     void get_array(T* out, size_t n, const char* what = "array") {
         if (n > remaining() / sizeof(T)) need(n * sizeof(T), what);
+        if (n == 0) return;  // out may be null (an empty vector's data()): no memcpy
         if constexpr (little_endian()) {
             std::memcpy(out, p_, n * sizeof(T));
             p_ += n * sizeof(T);
