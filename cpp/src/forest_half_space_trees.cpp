@@ -50,7 +50,10 @@ struct Builder {
 
 void HalfSpaceTreesConfig::validate() const {
     if (n_trees == 0) throw std::invalid_argument("n_trees: expected >= 1, got 0");
-    if (window_size == 0) throw std::invalid_argument("window_size: expected >= 1, got 0");
+    // Bounded so that masses times 2^depth and the score's normaliser (n_trees * window_size
+    // * nodes) stay exact in 64 bits.
+    if (window_size == 0 || window_size > (uint64_t{1} << 32))
+        throw std::invalid_argument("window_size: expected 1..2^32, got " + std::to_string(window_size));
     if (height > 26 || n_trees > kMaxNodes || n_trees * ((size_t{2} << height) - 1) > kMaxNodes)
         throw std::invalid_argument("n_trees * 2^(height + 1): expected at most 2^27 nodes, got n_trees " +
                                     std::to_string(n_trees) + " and height " + std::to_string(height));

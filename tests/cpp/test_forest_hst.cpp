@@ -62,6 +62,9 @@ TEST(HalfSpaceTrees, BatchEqualsLoop) {
 TEST(HalfSpaceTrees, InvalidParameters) {
     EXPECT_THROW(HalfSpaceTrees(HalfSpaceTreesConfig{0, 8, 250, 0}, {{0.0, 1.0}}), std::invalid_argument);
     EXPECT_THROW(HalfSpaceTrees(HalfSpaceTreesConfig{1, 8, 0, 0}, {{0.0, 1.0}}), std::invalid_argument);
+    // Beyond 2^32 the score's normaliser overflowed and scores left [0, 1] (a fuzzing find).
+    EXPECT_THROW(HalfSpaceTrees(HalfSpaceTreesConfig{1, 8, (uint64_t{1} << 32) + 1, 0}, {{0.0, 1.0}}),
+                 std::invalid_argument);
     EXPECT_THROW(HalfSpaceTrees(HalfSpaceTreesConfig{1, 40, 10, 0}, {{0.0, 1.0}}), std::invalid_argument);
     EXPECT_THROW(HalfSpaceTrees(HalfSpaceTreesConfig{}, {}), std::invalid_argument);
     EXPECT_THROW(HalfSpaceTrees(HalfSpaceTreesConfig{}, {{1.0, 1.0}}), std::invalid_argument);

@@ -173,6 +173,7 @@ def test_bad_dicts_and_mixing_kinds_raise_value_error():
         {"height": -1},
         {"window_size": 0},
         {"window_size": 2.5},
+        {"window_size": 2**32 + 1},
         {"seed": "x"},
         {"limits": [(0, 1)]},
         {"limits": {"a": (1.0, 0.0)}},

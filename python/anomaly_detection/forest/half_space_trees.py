@@ -75,6 +75,8 @@ class HalfSpaceTrees:
         ):
             if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{name}: expected an int >= {low}, got {value!r}")
+        if window_size > 2**32:
+            raise ValueError(f"window_size: expected an int in [1, 2**32], got {window_size!r}")
         if limits is not None and not isinstance(limits, Mapping):
             raise ValueError(f"limits: expected a mapping {{feature: (low, high)}} or None, got {limits!r}")
         if seed is not None and (not isinstance(seed, numbers.Integral) or isinstance(seed, bool)):
