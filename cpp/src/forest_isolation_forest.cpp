@@ -1231,9 +1231,13 @@ IsolationForest IsolationForest::from_bytes(std::string_view bytes) {
     r.get_array(f.leaf_value_.data(), n_nodes, "leaf values");
     r.expect_end();
     // Every walk must stay inside its tree and read an existing feature (a leaf
-    // reads its feature too, branch-free, so it must be 0).
+    // reads its feature too, branch-free, so it must be 0), and every node but the root
+    // must have exactly one parent: a node reached by two paths at different depths
+    // would be placed outside the complete-tree layouts.
+    std::vector<uint8_t> parents;
     for (size_t t = 0; t < n_trees; ++t) {
         const uint32_t base = f.tree_offset_[t], count = f.tree_offset_[t + 1] - base;
+        parents.assign(count, 0);
         for (uint32_t i = 0; i < count; ++i) {
             const IsolationNode& node = f.nodes_[base + i];
             const double value = f.leaf_value_[base + i];
@@ -1241,10 +1245,13 @@ IsolationForest IsolationForest::from_bytes(std::string_view bytes) {
                 if (node.threshold != kInf || node.feature != 0 || !std::isfinite(value) || value < 0.0)
                     io::corruption("leaf " + std::to_string(i) + " of tree " + std::to_string(t));
             } else if (node.left <= i || node.left >= count - 1 || node.feature >= f.n_features_in_ ||
-                       !std::isfinite(node.threshold)) {
+                       !std::isfinite(node.threshold) || parents[node.left]++ || parents[node.left + 1]++) {
                 io::corruption("split " + std::to_string(i) + " of tree " + std::to_string(t));
             }
         }
+        for (uint32_t i = 1; i < count; ++i)
+            if (parents[i] != 1)
+                io::corruption("node " + std::to_string(i) + " of tree " + std::to_string(t) + ": no parent");
     }
     f.compute_tree_depths();
     f.build_heap_layout();

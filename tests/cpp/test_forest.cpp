@@ -352,6 +352,38 @@ TEST(IsolationForest, ResealedCorruptPayloadIsRejectedOrHarmless) {
     EXPECT_GT(rejected, payload.size() / 4);
 }
 
+TEST(IsolationForest, NodeWithTwoParentsIsRejected) {
+    // A crafted model whose split points at children another split already has: each
+    // pointer is in range and forward, but the shared children sit at two depths, which
+    // put a heap slot outside the layout (an ASan overflow found by fuzzing).
+    auto cfg = config(7);
+    cfg.n_estimators = 1;
+    IsolationForest f(cfg);
+    f.fit(blob(200, 3, 0, 7));
+    const auto& nodes = f.nodes();
+    const uint32_t count = static_cast<uint32_t>(nodes.size());
+    std::string payload = f.to_bytes().substr(io::kHeaderSize);
+    bool crafted = false;
+    for (uint32_t i = 0; i < count && !crafted; ++i) {
+        for (uint32_t j = i + 1; j < count && !crafted; ++j) {
+            if (nodes[i].left == i || nodes[j].left == j || nodes[i].left <= j) continue;
+            // Node j's record (threshold, feature, left) is found by its bytes and given i's children.
+            io::ByteWriter w;
+            w.put<double>(nodes[j].threshold);
+            w.put<uint32_t>(nodes[j].feature);
+            w.put<uint32_t>(nodes[j].left);
+            const size_t at = payload.find(w.str());
+            ASSERT_NE(at, std::string::npos);
+            io::ByteWriter left;
+            left.put<uint32_t>(nodes[i].left);
+            payload.replace(at + 12, 4, left.str());
+            crafted = true;
+        }
+    }
+    ASSERT_TRUE(crafted);
+    EXPECT_THROW(IsolationForest::from_bytes(io::seal(io::Family::isolation_forest, 1, payload)), std::invalid_argument);
+}
+
 // The fast scoring layouts (ranks of split values, padded heap, plain nodes) must give
 // the plain walk's path lengths bit for bit, on rows equal to split values, just above
 // and below them, signed zeros, heavy tails, duplicates, integers and huge magnitudes.

@@ -22,6 +22,7 @@
 #include "anomaly_detection/forest/half_space_trees.hpp"
 #include "anomaly_detection/forest/isolation_forest.hpp"
 #include "anomaly_detection/io/bytes.hpp"
+#include "reseal.hpp"
 
 using namespace anomaly_detection;
 
@@ -38,22 +39,10 @@ void check(std::string_view blob, Load load, Use use, Save save) {
     }
 }
 
-std::string reseal(const uint8_t* data, size_t size) {
-    std::string blob(reinterpret_cast<const char*>(data), size);
-    if (blob.size() >= io::kHeaderSize && blob.size() % 2 == 0) {
-        const std::string_view payload(blob.data() + io::kHeaderSize, blob.size() - io::kHeaderSize);
-        io::ByteWriter w;
-        w.put<uint64_t>(payload.size());
-        w.put<uint64_t>(io::fnv1a64(payload.data(), payload.size()));
-        std::memcpy(&blob[8], w.str().data(), 16);
-    }
-    return blob;
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-    const std::string blob = reseal(data, size);
+    const std::string blob = fuzz::reseal(data, size);
     check(
         blob, [](std::string_view b) { return IsolationForest::from_bytes(b); },
         [](IsolationForest& f) {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "anomaly_detection/io/bytes.hpp"
+#include "reseal.hpp"
 #include "anomaly_detection/sketches/bloom.hpp"
 #include "anomaly_detection/sketches/count_min.hpp"
 #include "anomaly_detection/sketches/cuckoo.hpp"
@@ -43,23 +44,10 @@ void load(std::string_view blob, Use use) {
     }
 }
 
-// Inputs of even length get a valid checksum so that mutations reach the field checks.
-std::string reseal(const uint8_t* data, size_t size) {
-    std::string blob(reinterpret_cast<const char*>(data), size);
-    if (blob.size() >= io::kHeaderSize && blob.size() % 2 == 0) {
-        const std::string_view payload(blob.data() + io::kHeaderSize, blob.size() - io::kHeaderSize);
-        io::ByteWriter w;
-        w.put<uint64_t>(payload.size());
-        w.put<uint64_t>(io::fnv1a64(payload.data(), payload.size()));
-        std::memcpy(&blob[8], w.str().data(), 16);
-    }
-    return blob;
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-    const std::string blob = reseal(data, size);
+    const std::string blob = fuzz::reseal(data, size);
     const uint64_t h = hash_item(std::string_view("fuzz"));
     const std::string_view item = "fuzz";
     load<CountMinSketch>(blob, [&](CountMinSketch& s) {
