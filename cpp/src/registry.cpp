@@ -133,7 +133,7 @@ std::string SensorRegistry::to_bytes() const {
     std::shared_lock lock(mutex_);
     // Sensors in name order, so that equal registries give equal bytes (the map's order
     // depends on its history).
-    std::vector<const std::pair<const std::string, std::shared_ptr<Entry>>*> sorted;
+    std::vector<const decltype(sensors_)::value_type*> sorted;
     sorted.reserve(sensors_.size());
     for (const auto& kv : sensors_) sorted.push_back(&kv);
     std::sort(sorted.begin(), sorted.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
