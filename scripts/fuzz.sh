@@ -15,8 +15,10 @@ only=${2:-}
 cxx=${FUZZ_CXX:-clang++}
 out=${FUZZ_DIR:-build/fuzz}
 command -v "$cxx" >/dev/null 2>&1 || { echo "fuzz.sh: $cxx not found (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
-eigen=${EIGEN_INCLUDE:-$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/cmeel.prefix/include/eigen3}
+purelib=$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' 2>/dev/null || true)
+eigen=${EIGEN_INCLUDE:-$purelib/cmeel.prefix/include/eigen3}
 [ -d "$eigen" ] || eigen=/usr/include/eigen3
+[ -d "$eigen" ] || { echo "fuzz.sh: Eigen not found (pip install cmeel-eigen, or set EIGEN_INCLUDE)" >&2; exit 1; }
 
 rm -rf "$out/artifacts"
 mkdir -p "$out/artifacts"
