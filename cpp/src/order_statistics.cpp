@@ -6,7 +6,7 @@
 
 namespace anomaly_detection {
 
-OrderStatistics::OrderStatistics(size_t capacity) : nodes_(capacity) {
+OrderStatistics::OrderStatistics(size_t capacity) : capacity_(capacity) {
     if (capacity == 0 || capacity > static_cast<size_t>(INT32_MAX))
         throw std::invalid_argument("order statistics capacity: expected 1..2^31-1");
 }
@@ -59,7 +59,9 @@ int32_t OrderStatistics::merge(int32_t a, int32_t b) {
 }
 
 void OrderStatistics::insert(size_t slot, double value) {
-    if (slot >= nodes_.size()) throw std::out_of_range("order statistics slot out of range");
+    if (slot >= capacity_) throw std::out_of_range("order statistics slot out of range");
+    if (slot >= nodes_.size())
+        nodes_.resize(std::min(capacity_, std::max({slot + 1, 2 * nodes_.size(), size_t{16}})));
     // xorshift64*: deterministic priorities keep runs reproducible.
     rng_ ^= rng_ >> 12;
     rng_ ^= rng_ << 25;

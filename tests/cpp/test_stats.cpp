@@ -27,6 +27,28 @@ TEST(RingBuffer, OverwritesOldestWhenFull) {
     EXPECT_THROW(RingBuffer<int>(0), std::invalid_argument);
 }
 
+TEST(RingBuffer, GrowsWithItsElementsAndKeepsOrderAfterClear) {
+    // Memory follows what is held, not the capacity: a huge capacity costs nothing up front
+    // (a registry snapshot naming a 10^7 window for many empty sensors allocated gigabytes;
+    // a fuzzing find). Eager allocation of 2^31 doubles would take seconds and 16 GiB.
+    RingBuffer<double> huge(size_t{1} << 31);
+    huge.push(1.0);
+    EXPECT_EQ(huge.size(), 1u);
+    EXPECT_EQ(huge.capacity(), size_t{1} << 31);
+    OrderStatistics order(static_cast<size_t>(INT32_MAX));
+    order.insert(5, 2.0);
+    order.insert(0, 1.0);
+    EXPECT_EQ(order.median(), 1.5);
+    // Filling part way, clearing and filling past the capacity keeps ring order.
+    RingBuffer<int> rb(40);
+    for (int i = 0; i < 25; ++i) rb.push(i);
+    rb.clear();
+    for (int i = 100; i < 150; ++i) rb.push(i);
+    ASSERT_TRUE(rb.full());
+    for (size_t i = 0; i < rb.size(); ++i) EXPECT_EQ(rb[i], 110 + static_cast<int>(i));
+    EXPECT_EQ(rb.front(), 110);
+}
+
 TEST(RollingMoments, VarianceAccurateAtLargeOffset) {
     std::mt19937_64 rng(42);
     std::normal_distribution<double> noise(0.0, 1.0);

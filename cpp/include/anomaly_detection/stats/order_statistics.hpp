@@ -1,8 +1,9 @@
 // A multiset of doubles with O(log n) insert, erase, rank and select, used for
 // rolling median, quantiles and MAD over a sliding window.
 //
-// It is a treap whose nodes live in a fixed arena indexed by the window's ring
-// slot, so a window update reuses the evicted value's node and never allocates.
+// It is a treap whose nodes live in an arena indexed by the window's ring slot, so
+// a window update reuses the evicted value's node and never allocates (the arena
+// grows with the slots used, up to the capacity, as the window first fills).
 // Equal values are ordered by slot id, which makes every key unique.
 #pragma once
 
@@ -48,6 +49,7 @@ private:
     void split(int32_t t, double value, size_t slot, int32_t& lo, int32_t& hi);  // lo: keys < (value, slot)
     int32_t merge(int32_t a, int32_t b);
 
+    size_t capacity_;
     std::vector<Node> nodes_;
     int32_t root_ = -1;
     uint64_t rng_ = 0x9E3779B97F4A7C15ULL;
