@@ -122,7 +122,7 @@ void SlidingMax::push(double x) {
     while (!q_.empty() && q_.back().second <= x) q_.pop_back();
     q_.emplace_back(t_, x);
     ++t_;
-    while (q_.front().first + span_ < t_) q_.pop_front();
+    while (t_ - q_.front().first > span_) q_.pop_front();  // entries are older than t_: no overflow
 }
 
 void SlidingMax::serialize(io::ByteWriter& w) const {
@@ -137,12 +137,14 @@ void SlidingMax::serialize(io::ByteWriter& w) const {
 void SlidingMax::deserialize(io::ByteReader& r, const char* what) {
     t_ = r.get<uint64_t>(what);
     const auto n = r.get<uint64_t>(what);
+    // t_ counts the values pushed: far below 2^62 for any real stream, so it never wraps.
+    if (t_ > (uint64_t{1} << 62)) io::corruption(std::string(what) + ": bad count");
     if (n > span_ || n > t_) io::corruption(std::string(what) + ": bad size");
     q_.clear();
     for (uint64_t i = 0; i < n; ++i) {
         const auto t = r.get<uint64_t>(what);
         const double x = get_finite(r, what);
-        if (t >= t_ || t + span_ < t_ || (!q_.empty() && (t <= q_.back().first || x >= q_.back().second)))
+        if (t >= t_ || t_ - t > span_ || (!q_.empty() && (t <= q_.back().first || x >= q_.back().second)))
             io::corruption(std::string(what) + ": inconsistent entries");
         q_.emplace_back(t, x);
     }

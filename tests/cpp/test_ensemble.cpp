@@ -283,3 +283,26 @@ TEST(EnsembleCheckpoint, RegistryRestoreContinuesFromTheCheckpoint) {
     EXPECT_EQ(s.seen(), 700u);  // the checkpoint was copied, not used up
     EXPECT_THROW(fallback.restore("bad:name", v.data(), t.data(), 1, 1, nullptr, 0), std::invalid_argument);
 }
+
+TEST(SlidingMax, CountNearTwoToTheSixtyFourIsRefused) {
+    // A loaded count near 2^64 made the window arithmetic wrap: the next push emptied the
+    // queue and read its front (a fuzzing find, UBSan).
+    io::ByteWriter w;
+    w.put<uint64_t>(UINT64_MAX - 5);  // values pushed so far
+    w.put<uint64_t>(0);               // entries kept
+    SlidingMax m(10);
+    io::ByteReader r(w.str());
+    EXPECT_THROW(m.deserialize(r, "record"), std::invalid_argument);
+    // A plausible loaded window keeps working.
+    io::ByteWriter ok;
+    ok.put<uint64_t>(100);
+    ok.put<uint64_t>(1);
+    ok.put<uint64_t>(95);
+    ok.put<double>(3.0);
+    io::ByteReader r2(ok.str());
+    m.deserialize(r2, "record");
+    m.push(1.0);
+    EXPECT_EQ(m.max(), 3.0);
+    for (int i = 0; i < 10; ++i) m.push(0.5);
+    EXPECT_EQ(m.max(), 0.5);
+}
