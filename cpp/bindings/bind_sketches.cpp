@@ -63,7 +63,8 @@ struct ItemBatch {
             kinds.push_back(TopK::kInteger);
         }
     }
-    size_t size() const { return hashes.size(); }
+    size_t size() const { return unhashed() ? source_count : hashes.size(); }
+    bool unhashed() const { return source_data && !hashed; }
     std::vector<std::string_view> views() const { return {texts.begin(), texts.end()}; }
 
     // A NumPy array's items are not copied out as texts: text_at reads item i back from
@@ -71,13 +72,23 @@ struct ItemBatch {
     py::object source;  // keeps the buffer alive; released with the GIL held
     const char* source_data = nullptr;
     size_t source_width = 0;
+    size_t source_count = 0;
     char source_kind = 0;  // 'i' (64-bit ints), 'U' (UCS-4) or 'S' (bytes)
     std::string scratch;
+    // An array's items are hashed when it is read unless defer_hash is set: then hashed
+    // stays false until hash_source() (a top-k first tries grouping the cells unhashed).
+    bool defer_hash = false;
+    bool hashed = false;
+    void hash_source();
+    CellFormat cell_format() const {
+        return source_kind == 'i' ? CellFormat::int64 : source_kind == 'S' ? CellFormat::bytes : CellFormat::utf32;
+    }
 
     std::string_view text_at(size_t i, uint8_t& kind);
     /// Fills texts and kinds for every item (for callers that need them all).
     void materialize() {
         if (!source_data) return;
+        if (unhashed()) hash_source();
         texts.resize(size());
         kinds.resize(size());
         for (size_t i = 0; i < size(); ++i) texts[i] = std::string(text_at(i, kinds[i]));
@@ -144,20 +155,19 @@ void push_object(ItemBatch& b, py::handle o, size_t index) {
                                 type_name(o));
 }
 
+void set_source(ItemBatch& b, py::array arr, char kind) {
+    b.source_data = static_cast<const char*>(arr.data());
+    b.source_width = static_cast<size_t>(arr.itemsize());
+    b.source_count = static_cast<size_t>(arr.shape(0));
+    b.source_kind = kind;
+    b.source = std::move(arr);
+    if (!b.defer_hash) b.hash_source();
+}
+
 template <typename Int>
 void push_ints(ItemBatch& b, const py::array& a) {
-    auto arr = py::array_t<Int, py::array::c_style | py::array::forcecast>::ensure(a);
-    const Int* data = arr.data();
-    const size_t n = static_cast<size_t>(arr.shape(0));
-    if (b.keep_text) {
-        b.source = arr;
-        b.source_data = reinterpret_cast<const char*>(data);
-        b.source_width = sizeof(Int);
-        b.source_kind = 'i';
-    }
-    b.hashes.resize(n);
-    MaybeReleaseGil release(n);
-    for (size_t i = 0; i < n; ++i) b.hashes[i] = hash_int_bits(static_cast<uint64_t>(data[i]));
+    // Other integer widths are converted to 64 bits (signed or not, as the values are).
+    set_source(b, py::array_t<Int, py::array::c_style | py::array::forcecast>::ensure(a), 'i');
 }
 
 void append_utf8(std::string& out, char32_t c) {
@@ -230,20 +240,25 @@ std::string_view ItemBatch::text_at(size_t i, uint8_t& kind) {
 }
 
 void push_fixed_width(ItemBatch& b, const py::array& a, char kind) {
-    py::array arr = py::module_::import("numpy").attr("ascontiguousarray")(a);
-    const auto* data = static_cast<const char*>(arr.data());
-    const size_t n = static_cast<size_t>(arr.shape(0));
-    const size_t width = static_cast<size_t>(arr.itemsize());
-    b.hashes.resize(n);
-    if (b.keep_text) {
-        b.source = arr;
-        b.source_data = data;
-        b.source_width = width;
-        b.source_kind = kind;
-    }
+    set_source(b, py::module_::import("numpy").attr("ascontiguousarray")(a), kind);
+}
+
+void ItemBatch::hash_source() {
+    const char* data = source_data;
+    const size_t n = source_count, width = source_width;
+    hashes.resize(n);
+    hashed = true;
     MaybeReleaseGil release(n);
-    if (kind == 'S') {
-        for (size_t i = 0; i < n; ++i) b.hashes[i] = hash_item(bytes_cell(data + i * width, width));
+    if (source_kind == 'i') {
+        for (size_t i = 0; i < n; ++i) {
+            uint64_t bits = 0;
+            std::memcpy(&bits, data + 8 * i, 8);
+            hashes[i] = hash_int_bits(bits);
+        }
+        return;
+    }
+    if (source_kind == 'S') {
+        for (size_t i = 0; i < n; ++i) hashes[i] = hash_item(bytes_cell(data + i * width, width));
         return;
     }
     if (width <= 4 * 64) {
@@ -262,21 +277,25 @@ void push_fixed_width(ItemBatch& b, const py::array& a, char kind) {
                 buf[j] = static_cast<char>(c);
             }
             if (any >= 0x80) break;  // not ASCII: the general loop below from here on
-            b.hashes[i] = hash_item(std::string_view(buf, len));
+            hashes[i] = hash_item(std::string_view(buf, len));
         }
         if (i == n) return;
     }
     std::string text;
     for (size_t i = 0; i < n; ++i) {
-        if (!ucs4_to_utf8(data + i * width, width, text))
+        if (!ucs4_to_utf8(data + i * width, width, text)) {
+            hashes.clear();
+            hashed = false;
             throw std::invalid_argument("items[" + std::to_string(i) + "]: not a valid Unicode string");
-        b.hashes[i] = hash_item(text);
+        }
+        hashes[i] = hash_item(text);
     }
 }
 
-ItemBatch to_items(py::handle items, bool keep_text = false) {
+ItemBatch to_items(py::handle items, bool keep_text = false, bool defer_hash = false) {
     ItemBatch b;
     b.keep_text = keep_text;
+    b.defer_hash = defer_hash;
     if (is_scalar_item(items)) {
         b.scalar = true;
         push_object(b, items, 0);
@@ -869,15 +888,21 @@ void bind_top_k(py::module_& m) {
         .def(
             "incrby",
             [](G& g, py::handle items, py::handle increments) -> py::object {
-                ItemBatch b = to_items(items, true);
+                ItemBatch b = to_items(items, true, true);
                 const auto parsed = to_increments(increments, b.size());
                 // The core reads a null increment array as "1 each": the common case copies nothing.
                 const bool ones = parsed.per_item.empty() && parsed.constant == 1;
                 const auto inc = ones ? std::vector<uint64_t>{} : parsed.expanded(b.size());
+                const uint64_t* pinc = ones ? nullptr : inc.data();
                 std::vector<std::pair<size_t, TopK::Entry>> expelled;
                 const TopK::ItemText text = [&b](size_t i, uint8_t& kind) { return b.text_at(i, kind); };
                 run(g, b.size(), [&](TopK& s) {
-                    s.add_batch(b.hashes.data(), ones ? nullptr : inc.data(), b.size(), text, &expelled);
+                    // A NumPy array is grouped by its cells first, hashing only distinct items.
+                    if (b.unhashed() && s.add_cells(b.source_data, b.source_width, b.cell_format(), b.size(), pinc,
+                                                    text, &expelled))
+                        return;
+                    if (b.unhashed()) b.hash_source();
+                    s.add_batch(b.hashes.data(), pinc, b.size(), text, &expelled);
                 });
                 if (b.scalar) return expelled.empty() ? py::object(py::none()) : decode(expelled[0].second);
                 // One None per item, filled without a pybind11 accessor per element.

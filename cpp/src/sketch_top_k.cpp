@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "anomaly_detection/io/bytes.hpp"
+#include "anomaly_detection/sketches/distinct.hpp"
 
 namespace anomaly_detection {
 
@@ -27,7 +28,7 @@ TopK::TopK(uint32_t k, uint32_t width, uint32_t depth, double decay, uint64_t se
     : k_(k), width_(width), depth_(depth), decay_(decay), rng_(seed) {
     if (k < 1 || k > 100000) throw std::invalid_argument("k: expected 1..100000, got " + std::to_string(k));
     if (width < 1) throw std::invalid_argument("width: expected at least 1, got 0");
-    if (depth < 1 || depth > 64) throw std::invalid_argument("depth: expected 1..64, got " + std::to_string(depth));
+    if (depth < 1 || depth > kMaxDepth) throw std::invalid_argument("depth: expected 1..64, got " + std::to_string(depth));
     if (uint64_t{width} * depth > kMaxCells)
         throw std::invalid_argument("width * depth: expected at most 2^26 buckets");
     if (!(decay > 0.0 && decay <= 1.0))
@@ -96,7 +97,38 @@ void TopK::check_increments(const uint64_t* increments, size_t n) {
                                             std::to_string(increments[i]));
 }
 
+uint64_t TopK::update_buckets_unit(uint64_t h, uint32_t fp) {
+    // What the general loop below does for inc 1, written as arithmetic on flags: whether a
+    // colliding unit decays a small count is a coin toss, so branches on it mispredict
+    // about as often as not, and the long tail of a stream is mostly such single units.
+    // Same draws, same results.
+    size_t cells[kMaxDepth];
+    for (uint32_t row = 0; row < depth_; ++row) cells[row] = cell(h, row);  // independent: they overlap
+    const uint64_t last = decay_table_.size() - 1;  // decay_table_[last] < 2^-53: no draw from there on
+    SplitMix64 rng = rng_;
+    uint64_t max_count = 0;
+    for (uint32_t row = 0; row < depth_; ++row) {
+        Bucket& b = buckets_[cells[row]];
+        const uint64_t c = b.count;
+        const double p = decay_table_[std::min(c, last)];
+        const double u = rng.peek_uniform();
+        const uint64_t mine = static_cast<uint64_t>(c == 0) | static_cast<uint64_t>(b.fp == fp);
+        const uint64_t draw = (mine ^ 1) & static_cast<uint64_t>(p >= 0x1.0p-53);
+        const uint64_t decays = draw & static_cast<uint64_t>(u < p);
+        const uint64_t emptied = decays & static_cast<uint64_t>(c == 1);  // the unit takes the bucket
+        const uint64_t taken = mine | emptied;
+        rng.advance(draw);
+        const uint64_t count = c + (mine & static_cast<uint64_t>(c != UINT64_MAX)) - decays + emptied;
+        b.fp ^= (b.fp ^ fp) & (0u - static_cast<uint32_t>(taken));
+        b.count = count;
+        max_count = std::max(max_count, count & (0 - taken));
+    }
+    rng_ = rng;
+    return max_count;
+}
+
 uint64_t TopK::update_buckets(uint64_t h, uint32_t fp, uint64_t inc) {
+    if (inc == 1 && decay_table_.back() < 0x1.0p-53) return update_buckets_unit(h, fp);
     uint64_t max_count = 0;
     for (uint32_t row = 0; row < depth_; ++row) {
         Bucket& b = buckets_[cell(h, row)];
@@ -183,54 +215,21 @@ void TopK::add_batch(const uint64_t* hashes, const uint64_t* increments, size_t 
         add_one(hashes[0], increments ? increments[0] : 1, 0, text, expelled);
         return;
     }
-    // Distinct hashes in order of first appearance, with their summed increments, through
-    // an open-addressing table of distinct indices + 1 (0 means empty) that grows with
-    // the distinct count.
-    std::vector<uint64_t> distinct_hash, distinct_count;
-    std::vector<size_t> first_index;
-    // Sized for a quarter of the items distinct (long-tailed streams), so that growing
-    // (a rehash of every distinct item) is rare.
-    size_t initial = 64;
-    while (initial < n / 2 && initial < (size_t{1} << 22)) initial *= 2;
-    std::vector<uint32_t> slots(initial, 0);
-    size_t mask = slots.size() - 1;
-    auto grow = [&] {
-        std::vector<uint32_t> bigger(slots.size() * 2, 0);
-        const size_t m = bigger.size() - 1;
-        for (size_t d = 0; d < distinct_hash.size(); ++d) {
-            size_t s = distinct_hash[d] & m;
-            while (bigger[s] != 0) s = (s + 1) & m;
-            bigger[s] = static_cast<uint32_t>(d + 1);
-        }
-        slots.swap(bigger);
-        mask = m;
-    };
-    constexpr size_t kAhead = 16;
-    for (size_t i = 0; i < n; ++i) {
-        // The slots of long-tail items are cache misses: ask for them a few items early.
-        if (i + kAhead < n) __builtin_prefetch(&slots[hashes[i + kAhead] & mask]);
-        const uint64_t h = hashes[i];
-        const uint64_t inc = increments ? increments[i] : 1;
-        size_t s = h & mask;
-        for (;;) {
-            const uint32_t d = slots[s];
-            if (d == 0) {
-                slots[s] = static_cast<uint32_t>(distinct_hash.size() + 1);
-                distinct_hash.push_back(h);
-                distinct_count.push_back(inc);
-                first_index.push_back(i);
-                if (2 * distinct_hash.size() > slots.size()) grow();
-                break;
-            }
-            if (distinct_hash[d - 1] == h) {
-                distinct_count[d - 1] = sat_add(distinct_count[d - 1], inc);
-                break;
-            }
-            s = (s + 1) & mask;
-        }
-    }
-    for (size_t d = 0; d < distinct_hash.size(); ++d)
-        add_one(distinct_hash[d], distinct_count[d], first_index[d], text, expelled);
+    add_distinct(group_hashes(hashes, increments, n), text, expelled);
+}
+
+bool TopK::add_cells(const char* cells, size_t width, CellFormat format, size_t n, const uint64_t* increments,
+                     const ItemText& text, std::vector<std::pair<size_t, Entry>>* expelled) {
+    check_increments(increments, n);
+    DistinctItems distinct;
+    if (!group_cells(cells, width, format, n, increments, distinct)) return false;
+    add_distinct(distinct, text, expelled);
+    return true;
+}
+
+void TopK::add_distinct(const DistinctItems& items, const ItemText& text,
+                        std::vector<std::pair<size_t, Entry>>* expelled) {
+    for (size_t d = 0; d < items.size(); ++d) add_one(items.hashes[d], items.counts[d], items.first[d], text, expelled);
 }
 
 void TopK::add_one(uint64_t h, uint64_t inc, size_t index, const ItemText& text,

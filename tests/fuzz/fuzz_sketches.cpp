@@ -23,6 +23,7 @@
 #include "anomaly_detection/sketches/bloom.hpp"
 #include "anomaly_detection/sketches/count_min.hpp"
 #include "anomaly_detection/sketches/cuckoo.hpp"
+#include "anomaly_detection/sketches/distinct.hpp"
 #include "anomaly_detection/sketches/hash.hpp"
 #include "anomaly_detection/sketches/hyperloglog.hpp"
 #include "anomaly_detection/sketches/t_digest.hpp"
@@ -44,9 +45,49 @@ void load(std::string_view blob, Use use) {
     }
 }
 
+/// The input read as a batch of fixed-width cells: grouping the cells (no hash per item)
+/// must read only the batch and agree with grouping the items' hashes.
+void group_as_cells(const uint8_t* data, size_t size) {
+    if (size == 0) return;
+    const size_t units = 1 + data[0] % 16;
+    const auto* cells = reinterpret_cast<const char*>(data);
+    for (const CellFormat format : {CellFormat::int64, CellFormat::bytes, CellFormat::utf32}) {
+        const size_t unit = format == CellFormat::utf32 ? 4 : 1;
+        const size_t width = format == CellFormat::int64 ? 8 : units * unit;
+        const size_t n = size / width;
+        std::vector<uint64_t> hs(n);
+        bool ascii = true;
+        for (size_t i = 0; i < n; ++i) {
+            const char* cell = cells + i * width;
+            if (format == CellFormat::int64) {
+                uint64_t bits;
+                std::memcpy(&bits, cell, 8);
+                hs[i] = hash_int_bits(bits);
+                continue;
+            }
+            std::string text;
+            for (size_t j = 0; j < width / unit; ++j) {
+                uint32_t c = 0;
+                std::memcpy(&c, cell + j * unit, unit);
+                ascii = ascii && (unit == 1 || c < 0x80);
+                text += static_cast<char>(c);
+            }
+            while (!text.empty() && text.back() == 0) text.pop_back();
+            hs[i] = hash_item(text);
+        }
+        DistinctItems got;
+        const bool grouped = group_cells(cells, width, format, n, nullptr, got);
+        if (grouped != ascii) __builtin_trap();
+        if (!grouped) continue;
+        const DistinctItems want = group_hashes(hs.data(), nullptr, n);
+        if (got.hashes != want.hashes || got.counts != want.counts || got.first != want.first) __builtin_trap();
+    }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    group_as_cells(data, size);
     const std::string blob = fuzz::reseal(data, size);
     const uint64_t h = hash_item(std::string_view("fuzz"));
     const std::string_view item = "fuzz";

@@ -93,6 +93,43 @@ def test_top_k_batch_equals_loop_over_distinct_items(items):
     assert batch == loop
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    texts=st.lists(st.text(alphabet=st.characters(max_codepoint=0x2FF), max_size=20), min_size=1, max_size=200),
+    increments=st.integers(1, 3),
+)
+def test_top_k_array_batch_equals_list_batch(texts, increments):
+    # NumPy arrays of short ASCII text are grouped by their cells, without a hash per item;
+    # other arrays (wider, not ASCII) hash every item. Either way: the same sketch, the same
+    # items pushed out, as the same items given as a Python list.
+    items = [t.rstrip("\0") for t in texts]  # NumPy drops trailing NULs
+    for array in (np.array(items), np.array([t.encode() for t in items]), np.array(items, dtype="<U24")):
+        from_list, from_array = TopK(3, width=8, depth=3, seed=2), TopK(3, width=8, depth=3, seed=2)
+        expected = from_list.incrby(array.tolist(), increments)
+        assert from_array.incrby(array, increments) == expected
+        assert from_array == from_list
+        # And both as one weighted update per distinct item, in order of first appearance.
+        loop = TopK(3, width=8, depth=3, seed=2)
+        for item, count in Counter(array.tolist()).items():
+            loop.incrby(item, count * increments)
+        assert loop == from_array
+
+
+@settings(max_examples=40, deadline=None)
+@given(values=st.lists(st.integers(-(2**63), 2**64 - 1), min_size=1, max_size=200))
+def test_top_k_integer_array_batch_equals_list_batch(values):
+    signed = [v for v in values if v < 2**63]
+    for array in (np.array(signed, dtype=np.int64), np.array([v % 2**64 for v in values], dtype=np.uint64),
+                  np.array(signed, dtype=np.int64).astype(np.int32)):
+        from_list, from_array = TopK(3, width=8, depth=3, seed=2), TopK(3, width=8, depth=3, seed=2)
+        assert from_array.add(array) == from_list.add(array.tolist())
+        assert from_array == from_list
+        loop = TopK(3, width=8, depth=3, seed=2)
+        for item, count in Counter(array.tolist()).items():
+            loop.incrby(item, count)
+        assert loop == from_array
+
+
 def test_inputs_are_not_mutated():
     items = np.array([3, 1, 2])
     values = np.array([3.0, 1.0, 2.0])

@@ -164,18 +164,26 @@ class SplitMix64 {
 public:
     explicit SplitMix64(uint64_t seed = 0) : state_(seed) {}
     uint64_t next() {
-        state_ += 0x9e3779b97f4a7c15ULL;
-        uint64_t z = state_;
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-        return z ^ (z >> 31);
+        state_ += kStep;
+        return output(state_);
     }
     /// Uniform double in [0, 1).
-    double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+    double uniform() { return to_unit(next()); }
+    /// What uniform() returns next, without drawing it; advance(1) then draws it. For a
+    /// caller that computes a draw it may not take, with no branch on whether it takes it.
+    double peek_uniform() const { return to_unit(output(state_ + kStep)); }
+    void advance(uint64_t draws) { state_ += draws * kStep; }
     uint64_t state() const { return state_; }
     void set_state(uint64_t s) { state_ = s; }
 
 private:
+    static constexpr uint64_t kStep = 0x9e3779b97f4a7c15ULL;
+    static uint64_t output(uint64_t z) {
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        return z ^ (z >> 31);
+    }
+    static double to_unit(uint64_t x) { return static_cast<double>(x >> 11) * 0x1.0p-53; }
     uint64_t state_;
 };
 

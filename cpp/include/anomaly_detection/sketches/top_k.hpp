@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "anomaly_detection/sketches/distinct.hpp"
 #include "anomaly_detection/sketches/hash.hpp"
 
 namespace anomaly_detection {
@@ -49,6 +50,12 @@ public:
     /// draws. An item pushed out is reported at the first index of the item that pushed it.
     void add_batch(const uint64_t* hashes, const uint64_t* increments, size_t n, const ItemText& text,
                    std::vector<std::pair<size_t, Entry>>* expelled);
+    /// add_batch for items held in fixed-width cells, grouped by their contents so that
+    /// only the distinct items are hashed (see group_cells). The same result as add_batch
+    /// on the items' hashes. Returns false, with nothing changed, when group_cells does not
+    /// apply to these cells; the caller then hashes the items and calls add_batch.
+    bool add_cells(const char* cells, size_t width, CellFormat format, size_t n, const uint64_t* increments,
+                   const ItemText& text, std::vector<std::pair<size_t, Entry>>* expelled);
     /// Whether the item is currently in the top k.
     bool query(std::string_view item, uint64_t hash) const;
     /// Estimated count of an item from the buckets (an underestimate for most items).
@@ -62,6 +69,7 @@ public:
     static TopK from_bytes(std::string_view blob);
 
 private:
+    static constexpr uint32_t kMaxDepth = 64;
     struct Bucket {
         uint32_t fp;
         uint64_t count;
@@ -82,11 +90,15 @@ private:
     HeapEntry* find(std::string_view item, uint32_t fp);
     /// Records a new estimate for an item: raises it in the heap or replaces the minimum.
     bool offer(std::string_view item, uint8_t kind, uint32_t fp, uint64_t estimate, Entry* expelled);
+    /// One weighted update per distinct item, in their order.
+    void add_distinct(const DistinctItems& items, const ItemText& text, std::vector<std::pair<size_t, Entry>>* expelled);
     /// One weighted update of item index of a batch, then its offer to the heap.
     void add_one(uint64_t h, uint64_t inc, size_t index, const ItemText& text,
                  std::vector<std::pair<size_t, Entry>>* expelled);
     /// Adds inc to the item with hash h in every row; returns its new estimate.
     uint64_t update_buckets(uint64_t h, uint32_t fp, uint64_t inc);
+    /// update_buckets for inc 1 when the decay table reaches counts that cannot decay.
+    uint64_t update_buckets_unit(uint64_t h, uint32_t fp);
     /// decay^count, the chance that one colliding unit decays a bucket holding count.
     double decay_probability(uint64_t count) const {
         return count < decay_table_.size() ? decay_table_[count] : decay_probability_slow(count);
