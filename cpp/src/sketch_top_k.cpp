@@ -21,7 +21,7 @@ uint64_t sat_add(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MA
 }  // namespace
 
 double TopK::decay_probability_slow(uint64_t count) const {
-    return decay_table_.back() < 0x1.0p-53 ? 0.0 : std::pow(decay_, static_cast<double>(count));
+    return table_complete() ? 0.0 : std::pow(decay_, static_cast<double>(count));
 }
 
 TopK::TopK(uint32_t k, uint32_t width, uint32_t depth, double decay, uint64_t seed)
@@ -128,7 +128,7 @@ uint64_t TopK::update_buckets_unit(uint64_t h, uint32_t fp) {
 }
 
 uint64_t TopK::update_buckets(uint64_t h, uint32_t fp, uint64_t inc) {
-    if (inc == 1 && decay_table_.back() < 0x1.0p-53) return update_buckets_unit(h, fp);
+    if (inc == 1 && table_complete()) return update_buckets_unit(h, fp);
     uint64_t max_count = 0;
     for (uint32_t row = 0; row < depth_; ++row) {
         Bucket& b = buckets_[cell(h, row)];

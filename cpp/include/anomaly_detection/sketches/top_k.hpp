@@ -101,9 +101,13 @@ private:
     uint64_t update_buckets_unit(uint64_t h, uint32_t fp);
     /// decay^count, the chance that one colliding unit decays a bucket holding count.
     double decay_probability(uint64_t count) const {
-        return count < decay_table_.size() ? decay_table_[count] : decay_probability_slow(count);
+        if (count < decay_table_.size()) return decay_table_[count];
+        return table_complete() ? 0.0 : decay_probability_slow(count);
     }
     double decay_probability_slow(uint64_t count) const;
+    /// Whether the decay table reaches a count whose decay probability is below 2^-53
+    /// (beyond it no draw can succeed); false only for a decay very close to 1.
+    bool table_complete() const { return decay_table_.back() < 0x1.0p-53; }
     static void check_increments(const uint64_t* increments, size_t n);
 
     uint32_t k_;
