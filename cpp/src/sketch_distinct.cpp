@@ -204,6 +204,23 @@ bool utf32_key(const unsigned char* p, const unsigned char* mask, Key& k) {
 #endif
 }
 
+/// group_cells for text cells: to_key(bytes, mask, key) makes the 16-byte key of a cell
+/// (a template argument, so that the call is inlined).
+template <size_t kBytes, bool (*to_key)(const unsigned char*, const unsigned char*, Key&)>
+bool group_text(const char* cells, size_t width, size_t n, const uint64_t* increments, DistinctItems& out) {
+    const CellReader<kBytes> reader(cells, width, n);
+    std::vector<Group<Key>> groups;
+    const bool keyed = group_by_key<Key>(
+        n, increments,
+        [&](size_t i, Key& k) {
+            unsigned char scratch[kBytes];
+            return to_key(reader.bytes(i, scratch), reader.mask(), k);
+        },
+        spread_key, groups, out.first);
+    if (keyed) fill(groups, hash_key_text, out);
+    return keyed;
+}
+
 }  // namespace
 
 DistinctItems group_hashes(const uint64_t* hashes, const uint64_t* increments, size_t n) {
@@ -240,30 +257,8 @@ bool group_cells(const char* cells, size_t width, CellFormat format, size_t n, c
     }
     const size_t units = format == CellFormat::utf32 ? width / 4 : width;
     if (width == 0 || units > 16 || (format == CellFormat::utf32 && width % 4 != 0)) return false;
-    std::vector<Group<Key>> groups;
-    bool keyed = false;
-    if (format == CellFormat::bytes) {
-        const CellReader<16> reader(cells, width, n);
-        keyed = group_by_key<Key>(
-            n, increments,
-            [&](size_t i, Key& k) {
-                unsigned char scratch[16];
-                return bytes_key(reader.bytes(i, scratch), reader.mask(), k);
-            },
-            spread_key, groups, out.first);
-    } else {
-        const CellReader<64> reader(cells, width, n);
-        keyed = group_by_key<Key>(
-            n, increments,
-            [&](size_t i, Key& k) {
-                unsigned char scratch[64];
-                return utf32_key(reader.bytes(i, scratch), reader.mask(), k);
-            },
-            spread_key, groups, out.first);
-    }
-    if (!keyed) return false;
-    fill(groups, hash_key_text, out);
-    return true;
+    return format == CellFormat::bytes ? group_text<16, bytes_key>(cells, width, n, increments, out)
+                                       : group_text<64, utf32_key>(cells, width, n, increments, out);
 }
 
 }  // namespace anomaly_detection
