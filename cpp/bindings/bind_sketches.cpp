@@ -334,6 +334,58 @@ ItemBatch to_items(py::handle items, bool keep_text = false, bool defer_hash = f
     return b;
 }
 
+/// One str, bytes or int item read in place, with no batch and no allocation: the fast
+/// path of one-item calls, which are otherwise dominated by building a batch of one.
+/// False for anything else (other types, ints beyond 64 bits, strings that are not
+/// valid UTF-8); the general path then takes the item, and raises what it raises.
+struct OneItem {
+    uint64_t hash = 0;
+    std::string_view text;  // what a top-k keeps: the UTF-8 or raw bytes, or int_bytes
+    uint8_t kind = TopK::kText;
+    unsigned char int_bytes[8] = {};
+    OneItem() = default;
+    OneItem(const OneItem&) = delete;  // text may point into int_bytes
+};
+
+bool one_item(py::handle o, OneItem& out) {
+    PyObject* p = o.ptr();
+    if (PyUnicode_CheckExact(p)) {
+        Py_ssize_t n = 0;
+        const char* s = PyUnicode_AsUTF8AndSize(p, &n);
+        if (!s) {
+            PyErr_Clear();
+            return false;
+        }
+        out.text = std::string_view(s, static_cast<size_t>(n));
+    } else if (PyBytes_CheckExact(p)) {
+        out.text = std::string_view(PyBytes_AS_STRING(p), static_cast<size_t>(PyBytes_GET_SIZE(p)));
+    } else if (PyLong_CheckExact(p)) {
+        int overflow = 0;
+        const long long v = PyLong_AsLongLongAndOverflow(p, &overflow);
+        if (overflow != 0) return false;
+        const auto bits = static_cast<uint64_t>(v);
+        int_item_bytes(bits, out.int_bytes);
+        out.text = std::string_view(reinterpret_cast<const char*>(out.int_bytes), 8);
+        out.kind = TopK::kInteger;
+        out.hash = hash_int_bits(bits);
+        return true;
+    } else {
+        return false;
+    }
+    out.hash = hash_item(out.text);
+    return true;
+}
+
+/// A non-negative int that fits 64 bits, read in place; false for anything else.
+bool one_count(py::handle o, uint64_t& out) {
+    if (!PyLong_CheckExact(o.ptr())) return false;
+    int overflow = 0;
+    const long long v = PyLong_AsLongLongAndOverflow(o.ptr(), &overflow);
+    if (overflow != 0 || v < 0) return false;
+    out = static_cast<uint64_t>(v);
+    return true;
+}
+
 /// Non-negative integer increments: one int for every item, or one per item.
 struct Increments {
     uint64_t constant = 1;
@@ -595,6 +647,13 @@ void bind_count_min(py::module_& m) {
         .def(
             "incrby",
             [](G& g, py::handle items, py::handle increments) -> py::object {
+                OneItem one;
+                uint64_t one_inc = 0, estimate = 0;
+                if (one_item(items, one) && one_count(increments, one_inc)) {
+                    std::lock_guard lock(g.mutex);
+                    g.sketch.incrby(&one.hash, nullptr, 1, &estimate, one_inc);
+                    return py::int_(estimate);
+                }
                 if (auto fused = count_min_int_array(g, items, increments)) return *fused;
                 const ItemBatch b = to_items(items);
                 const auto inc = to_increments(increments, b.size());
@@ -677,6 +736,11 @@ void bind_hyperloglog(py::module_& m) {
         .def(
             "add",
             [](G& g, py::handle items) {
+                OneItem one;
+                if (one_item(items, one)) {
+                    std::lock_guard lock(g.mutex);
+                    return g.sketch.add(&one.hash, 1);
+                }
                 const ItemBatch b = to_items(items);
                 bool changed = false;
                 run(g, b.size(), [&](HyperLogLog& s) { changed = s.add(b.hashes.data(), b.size()); });
@@ -723,6 +787,12 @@ void bind_t_digest(py::module_& m) {
         .def(
             "add",
             [](G& g, py::handle values, py::handle weights) {
+                if (PyFloat_CheckExact(values.ptr()) && weights.is_none()) {  // one value: no arrays
+                    const double v = PyFloat_AS_DOUBLE(values.ptr());
+                    std::lock_guard lock(g.mutex);
+                    g.sketch.add(&v, nullptr, 1);
+                    return;
+                }
                 const DoubleArray v = to_doubles(values, "values");
                 std::optional<DoubleArray> w;
                 if (!weights.is_none()) {
@@ -888,6 +958,16 @@ void bind_top_k(py::module_& m) {
         .def(
             "incrby",
             [](G& g, py::handle items, py::handle increments) -> py::object {
+                OneItem one;
+                uint64_t one_inc = 0;
+                if (one_item(items, one) && one_count(increments, one_inc)) {
+                    std::vector<std::pair<size_t, TopK::Entry>> expelled;  // allocates only if one is pushed out
+                    {
+                        std::lock_guard lock(g.mutex);
+                        g.sketch.incrby(&one.text, &one.kind, &one.hash, &one_inc, 1, &expelled);
+                    }
+                    return expelled.empty() ? py::object(py::none()) : decode(expelled[0].second);
+                }
                 ItemBatch b = to_items(items, true, true);
                 const auto parsed = to_increments(increments, b.size());
                 // The core reads a null increment array as "1 each": the common case copies nothing.

@@ -88,6 +88,66 @@ def test_scalar_in_scalar_out_batch_in_array_out():
 
 
 @pytest.mark.parametrize(
+    "item", ["x", "héllo", "", b"\xff\x00", 0, -1, 2**63 - 1, 2**64 - 1, np.int64(5), bytearray(b"ba")]
+)
+def test_one_item_calls_equal_batches_of_one(item):
+    # One str, bytes or 64-bit int takes a path of its own (no batch is built); it must
+    # count exactly as a batch of that one item does.
+    pairs = [
+        (
+            CountMinSketch(64, 3),
+            CountMinSketch(64, 3),
+            lambda s, x: s.incrby(x, 3),
+            lambda s, x: s.incrby([x], [3]),
+        ),
+        (HyperLogLog(8), HyperLogLog(8), lambda s, x: s.add(x), lambda s, x: s.add([x])),
+        (
+            TopK(1, width=4, depth=2),
+            TopK(1, width=4, depth=2),
+            lambda s, x: s.incrby(x, 3),
+            lambda s, x: s.incrby([x], 3),
+        ),
+    ]
+    for one, batch, call_one, call_batch in pairs:
+        for x in ("seed", item, item, "other"):
+            got, want = call_one(one, x), call_batch(batch, x)
+            assert [got] == list(want) if isinstance(want, (list, np.ndarray)) else got == want
+        assert one == batch
+    one, batch = TDigest(), TDigest()
+    for v in (1.5, -2.0, 1e300):
+        one.add(v)
+        batch.add([v])
+    assert one == batch
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "3", [1, 2], 2**64, None])
+def test_bad_increment_of_one_item_raises_and_changes_nothing(bad):
+    cms, tk = CountMinSketch(50, 2), TopK(2)
+    before = cms.to_bytes(), tk.to_bytes()
+    with pytest.raises(ValueError, match="increments"):
+        cms.incrby("a", bad)
+    with pytest.raises(ValueError, match="increments"):
+        tk.incrby("a", bad)
+    assert (cms.to_bytes(), tk.to_bytes()) == before
+
+
+def test_one_bad_item_or_value_raises_and_changes_nothing():
+    cms, hll, tk, td = CountMinSketch(50, 2), HyperLogLog(8), TopK(2), TDigest()
+    before = [s.to_bytes() for s in (cms, hll, tk, td)]
+    for call in (
+        lambda: cms.incrby("\ud800", 1),
+        lambda: hll.add("\ud800"),
+        lambda: tk.add("\ud800"),
+        lambda: hll.add(2**70),
+        lambda: td.add(float("nan")),
+        lambda: td.add(float("-inf")),
+    ):
+        with pytest.raises(ValueError):
+            call()
+    assert [s.to_bytes() for s in (cms, hll, tk, td)] == before
+
+
+@pytest.mark.parametrize(
     "bad",
     [
         1.5,

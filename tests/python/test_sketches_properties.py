@@ -95,7 +95,9 @@ def test_top_k_batch_equals_loop_over_distinct_items(items):
 
 @settings(max_examples=60, deadline=None)
 @given(
-    texts=st.lists(st.text(alphabet=st.characters(max_codepoint=0x2FF), max_size=20), min_size=1, max_size=200),
+    texts=st.lists(
+        st.text(alphabet=st.characters(max_codepoint=0x2FF), max_size=20), min_size=1, max_size=200
+    ),
     increments=st.integers(1, 3),
 )
 def test_top_k_array_batch_equals_list_batch(texts, increments):
@@ -119,8 +121,11 @@ def test_top_k_array_batch_equals_list_batch(texts, increments):
 @given(values=st.lists(st.integers(-(2**63), 2**64 - 1), min_size=1, max_size=200))
 def test_top_k_integer_array_batch_equals_list_batch(values):
     signed = [v for v in values if v < 2**63]
-    for array in (np.array(signed, dtype=np.int64), np.array([v % 2**64 for v in values], dtype=np.uint64),
-                  np.array(signed, dtype=np.int64).astype(np.int32)):
+    for array in (
+        np.array(signed, dtype=np.int64),
+        np.array([v % 2**64 for v in values], dtype=np.uint64),
+        np.array(signed, dtype=np.int64).astype(np.int32),
+    ):
         from_list, from_array = TopK(3, width=8, depth=3, seed=2), TopK(3, width=8, depth=3, seed=2)
         assert from_array.add(array) == from_list.add(array.tolist())
         assert from_array == from_list
