@@ -594,7 +594,14 @@ std::optional<py::object> count_min_int_array(G& g, py::handle items, py::handle
 
 template <typename S, typename Method>
 auto flags_of(Method method) {
-    return [method](Guarded<S>& g, py::handle items) {
+    return [method](Guarded<S>& g, py::handle items) -> py::object {
+        OneItem one;
+        if (one_item(items, one)) {
+            uint8_t flag = 0;
+            std::lock_guard lock(g.mutex);
+            (g.sketch.*method)(&one.hash, 1, &flag);
+            return py::bool_(flag != 0);
+        }
         const ItemBatch b = to_items(items);
         std::vector<uint8_t> flags(b.size());
         run(g, b.size(), [&](S& s) { (s.*method)(b.hashes.data(), b.size(), flags.data()); });
@@ -604,7 +611,14 @@ auto flags_of(Method method) {
 
 template <typename S, typename Method>
 auto counts_of(Method method) {
-    return [method](Guarded<S>& g, py::handle items) {
+    return [method](Guarded<S>& g, py::handle items) -> py::object {
+        OneItem one;
+        if (one_item(items, one)) {
+            uint64_t count = 0;
+            std::lock_guard lock(g.mutex);
+            (g.sketch.*method)(&one.hash, 1, &count);
+            return py::int_(count);
+        }
         const ItemBatch b = to_items(items);
         U64Out out(b.size(), b.scalar);
         uint64_t* po = out.data();
@@ -913,6 +927,12 @@ void bind_cuckoo(py::module_& m) {
         .def(
             "add",
             [](G& g, py::handle items) {
+                OneItem one;
+                if (one_item(items, one)) {
+                    std::lock_guard lock(g.mutex);
+                    g.sketch.add(&one.hash, 1);
+                    return;
+                }
                 const ItemBatch b = to_items(items);
                 run(g, b.size(), [&](CuckooFilter& s) { s.add(b.hashes.data(), b.size()); });
             },
