@@ -996,14 +996,19 @@ void bind_top_k(py::module_& m) {
                 const uint64_t* pinc = ones ? nullptr : inc.data();
                 std::vector<std::pair<size_t, TopK::Entry>> expelled;
                 const TopK::ItemText text = [&b](size_t i, uint8_t& kind) { return b.text_at(i, kind); };
-                run(g, b.size(), [&](TopK& s) {
-                    // A NumPy array is grouped by its cells first, hashing only distinct items.
-                    if (b.unhashed() && s.add_cells(b.source_data, b.source_width, b.cell_format(), b.size(), pinc,
-                                                    text, &expelled))
-                        return;
-                    if (b.unhashed()) b.hash_source();
-                    s.add_batch(b.hashes.data(), pinc, b.size(), text, &expelled);
-                });
+                // A NumPy array is grouped by its cells first, hashing only distinct items;
+                // cells that cannot be (wider, not ASCII) change nothing and are hashed here,
+                // with the GIL held again (hash_source may release it, and may raise).
+                bool grouped = false;
+                if (b.unhashed()) {
+                    run(g, b.size(), [&](TopK& s) {
+                        grouped = s.add_cells(b.source_data, b.source_width, b.cell_format(), b.size(), pinc, text,
+                                              &expelled);
+                    });
+                    if (!grouped) b.hash_source();
+                }
+                if (!grouped)
+                    run(g, b.size(), [&](TopK& s) { s.add_batch(b.hashes.data(), pinc, b.size(), text, &expelled); });
                 if (b.scalar) return expelled.empty() ? py::object(py::none()) : decode(expelled[0].second);
                 // One None per item, filled without a pybind11 accessor per element.
                 PyObject* out = PyList_New(static_cast<Py_ssize_t>(b.size()));

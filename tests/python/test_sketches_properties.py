@@ -6,6 +6,7 @@ import threading
 from collections import Counter
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -133,6 +134,23 @@ def test_top_k_integer_array_batch_equals_list_batch(values):
         for item, count in Counter(array.tolist()).items():
             loop.incrby(item, count)
         assert loop == from_array
+
+
+@pytest.mark.parametrize("dtype", ["<U20", "<U3"])
+def test_top_k_large_arrays_that_cannot_be_grouped_by_cells(dtype):
+    # Large enough to run without the GIL: a wide array, and one with a non-ASCII item
+    # near its end, fall back to hashing every item, with the same result as a list.
+    items = np.array([f"k{i % 97}" for i in range(20_000)], dtype=dtype)
+    items[-3] = "é"
+    from_list, from_array = TopK(5, width=50, depth=4), TopK(5, width=50, depth=4)
+    assert from_array.add(items) == from_list.add(items.tolist())
+    assert from_array == from_list
+    bad = items.copy()
+    bad.view(np.uint32)[-1] = 0xD800  # a lone surrogate: not a valid string
+    before = from_array.to_bytes()
+    with pytest.raises(ValueError, match="not a valid Unicode string"):
+        from_array.add(bad)
+    assert from_array.to_bytes() == before
 
 
 def test_inputs_are_not_mutated():
