@@ -21,7 +21,7 @@ struct Key {
     bool operator==(const Key& o) const { return lo == o.lo && hi == o.hi; }
 };
 
-/// A distinct key and its summed increments, side by side: one cache line for both.
+/// A distinct key and its summed increments, side by side, so that a hit touches one place.
 template <class K>
 struct Group {
     K key;

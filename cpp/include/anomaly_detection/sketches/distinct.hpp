@@ -21,11 +21,12 @@ struct DistinctItems {
 DistinctItems group_hashes(const uint64_t* hashes, const uint64_t* increments, size_t n);
 
 /// How the fixed-width cells of a batch hold their items (NumPy's int64/uint64, 'S' and
-/// 'U' arrays, for example). Text cells end at their last non-zero unit, as NumPy reads them.
+/// 'U' arrays, for example), in the machine's byte order. Text cells end at their last
+/// non-zero unit, as NumPy reads them.
 enum class CellFormat : uint8_t {
-    int64,  // 8 bytes, little-endian: hashed as the integer item
+    int64,  // 64-bit integers: hashed as integer items
     bytes,  // raw bytes: hashed as they are
-    utf32,  // little-endian UTF-32 code points: hashed as their UTF-8
+    utf32,  // UTF-32 code points: hashed as their UTF-8
 };
 
 /// group_hashes for a batch of n cells of `width` bytes each, without hashing every item:
