@@ -240,7 +240,10 @@ std::string_view ItemBatch::text_at(size_t i, uint8_t& kind) {
 }
 
 void push_fixed_width(ItemBatch& b, const py::array& a, char kind) {
-    set_source(b, py::module_::import("numpy").attr("ascontiguousarray")(a), kind);
+    py::object arr = a;
+    if (kind == 'U' && !a.dtype().attr("isnative").cast<bool>())  // UCS-4 in the other byte order ('>U')
+        arr = a.attr("astype")(a.dtype().attr("newbyteorder")("="));
+    set_source(b, py::module_::import("numpy").attr("ascontiguousarray")(arr), kind);
 }
 
 void ItemBatch::hash_source() {

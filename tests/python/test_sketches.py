@@ -61,6 +61,10 @@ def test_items_of_every_kind_hash_alike():
     assert hash_items(np.array([b"x"]))[0] == expected[2]
     assert hash_items(np.array([42, b"x"], dtype=object)).tolist() == [expected[0], expected[2]]
     assert hash_items(np.int64(42))[0] == expected[0]
+    # Arrays in the other byte order are read by value, not by their bytes.
+    assert hash_items(np.array(["42", "héllo"], dtype=">U5")).tolist() == hash_items(["42", "héllo"]).tolist()
+    assert hash_items(np.array([42, -7], dtype=">i8")).tolist() == hash_items([42, -7]).tolist()
+    assert hash_items(np.array([42], dtype=">u4"))[0] == expected[0]
     # An int is its 8 little-endian bytes, not its decimal text.
     assert hash_items(42)[0] == hash_items((42).to_bytes(8, "little"))[0]
     assert hash_items(42)[0] != hash_items("42")[0]
