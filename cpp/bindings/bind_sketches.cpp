@@ -65,7 +65,6 @@ struct ItemBatch {
     }
     size_t size() const { return unhashed() ? source_count : hashes.size(); }
     bool unhashed() const { return source_data && !hashed; }
-    std::vector<std::string_view> views() const { return {texts.begin(), texts.end()}; }
 
     // A NumPy array's items are not copied out as texts: text_at reads item i back from
     // its buffer when the core asks for it (only items that may enter a top-k heap).
@@ -595,16 +594,22 @@ std::optional<py::object> count_min_int_array(G& g, py::handle items, py::handle
     return out.result();
 }
 
+/// A batch method f(hashes, n, out) called for one str, bytes or int item without building
+/// a batch; false (nothing called) when items is not one such item.
+template <typename S, typename Method, typename Out>
+bool call_one(Guarded<S>& g, py::handle items, Method method, Out& out) {
+    OneItem one;
+    if (!one_item(items, one)) return false;
+    std::lock_guard lock(g.mutex);
+    (g.sketch.*method)(&one.hash, 1, &out);
+    return true;
+}
+
 template <typename S, typename Method>
 auto flags_of(Method method) {
     return [method](Guarded<S>& g, py::handle items) -> py::object {
-        OneItem one;
-        if (one_item(items, one)) {
-            uint8_t flag = 0;
-            std::lock_guard lock(g.mutex);
-            (g.sketch.*method)(&one.hash, 1, &flag);
-            return py::bool_(flag != 0);
-        }
+        uint8_t flag = 0;
+        if (call_one(g, items, method, flag)) return py::bool_(flag != 0);
         const ItemBatch b = to_items(items);
         std::vector<uint8_t> flags(b.size());
         run(g, b.size(), [&](S& s) { (s.*method)(b.hashes.data(), b.size(), flags.data()); });
@@ -615,13 +620,8 @@ auto flags_of(Method method) {
 template <typename S, typename Method>
 auto counts_of(Method method) {
     return [method](Guarded<S>& g, py::handle items) -> py::object {
-        OneItem one;
-        if (one_item(items, one)) {
-            uint64_t count = 0;
-            std::lock_guard lock(g.mutex);
-            (g.sketch.*method)(&one.hash, 1, &count);
-            return py::int_(count);
-        }
+        uint64_t count = 0;
+        if (call_one(g, items, method, count)) return py::int_(count);
         const ItemBatch b = to_items(items);
         U64Out out(b.size(), b.scalar);
         uint64_t* po = out.data();
