@@ -18,7 +18,9 @@ import anomaly_detection
 from anomaly_detection.evaluation import NabCorpus, read_nab_csv
 from anomaly_detection.evaluation.cli import add_evaluate_parser, build_parser, main, run_evaluate
 
-NUMENTA = {"standard": 86.28, "reward_low_FP_rate": 83.80, "reward_low_FN_rate": 90.14}
+# NAB's published full-corpus figures (our exact threshold search finds 63.21 for low FP, see
+# test_evaluation_nab.py)
+NUMENTA = {"standard": 70.10, "reward_low_FP_rate": 63.21, "reward_low_FN_rate": 74.32}
 
 
 class Result:
@@ -73,8 +75,8 @@ def test_scores_existing_results(nab_dir):
     rc, out, err = run(["--nab", nab_dir, "--scores", nab_dir / "anchor_scores" / "numenta", "--no-progress"])
     assert rc == 0, err
     assert err == ""
-    assert "standard                86.28         61.30" in out
-    assert "reward_low_FN_rate      90.14" in out
+    assert "standard                70.10         70.10" in out
+    assert "reward_low_FN_rate      74.32" in out
     assert "realKnownCause/nyc_taxi.csv" in out  # the per-file table
     assert "NAB's stored full-corpus null" in out
 
@@ -91,13 +93,14 @@ def test_profile_and_baseline_options(nab_dir):
     scores = nab_dir / "anchor_scores" / "numenta"
     rc, out, _ = run(["--nab", nab_dir, "--scores", scores, "--json", "--profile", "reward_low_FP_rate"])
     assert rc == 0
-    assert json.loads(out) == pytest.approx({"reward_low_FP_rate": 83.80}, abs=0.01)
-    rc, out, _ = run(["--nab", nab_dir, "--scores", scores, "--json", "--baseline", "corpus"])
+    assert json.loads(out) == pytest.approx({"reward_low_FP_rate": 63.21}, abs=0.01)
+    easy = ["--files", "realKnownCause/*", "--files", "artificial*/*"]
+    rc, out, _ = run(["--nab", nab_dir, "--scores", scores, "--json", *easy])
     assert rc == 0
-    assert json.loads(out)["standard"] == pytest.approx(61.30, abs=0.01)
-    rc, out, _ = run(["--nab", nab_dir, "--scores", scores, "--json", "--files", "realKnownCause/*"])
+    assert json.loads(out)["standard"] == pytest.approx(86.28, abs=0.01)  # NAB's scale
+    rc, out, _ = run(["--nab", nab_dir, "--scores", scores, "--json", "--baseline", "corpus", *easy])
     assert rc == 0
-    assert set(json.loads(out)) == set(NUMENTA)
+    assert json.loads(out)["standard"] == pytest.approx(61.30, abs=0.01)  # against detecting nothing here
 
 
 def test_runs_a_detector_writes_results_and_scores_them(nab_dir, tmp_path):
@@ -120,11 +123,11 @@ def test_runs_a_detector_writes_results_and_scores_them(nab_dir, tmp_path):
     assert set(first) == set(NUMENTA)
     assert all(0.0 <= v <= 100.0 for v in first.values())
     # a fresh detector per file, with the settings given
-    assert len(MedianDeviationDetector.instances) == 18
+    assert len(MedianDeviationDetector.instances) == 58
     assert MedianDeviationDetector.instances[0].settings == {"detection_method": "mad", "window_size": 50}
     # progress went to stderr, one line per file when stderr is not a terminal
-    assert err.count("\n") == 19
-    assert "nab 18/18 done" in err
+    assert err.count("\n") == 59
+    assert "nab 58/58 done" in err
     # NAB-format results, one per file, that score the same again
     corpus = NabCorpus.load(nab_dir)
     written = sorted(p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*.csv"))
@@ -203,12 +206,12 @@ def test_plugs_into_a_main_parser(nab_dir):
     assert args.command == "evaluate"
     out = io.StringIO()
     assert args.func(args, stdout=out, stderr=io.StringIO()) == 0
-    assert "88.34" in out.getvalue()
+    assert "74.85" in out.getvalue()
 
 
 def test_main_in_process(nab_dir, capsys):
     assert main(["--nab", str(nab_dir), "--scores", str(nab_dir / "anchor_scores" / "knncad"), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["standard"] == pytest.approx(80.04, abs=0.01)
+    assert json.loads(capsys.readouterr().out)["standard"] == pytest.approx(57.99, abs=0.01)
 
 
 def test_runs_as_a_module(nab_dir):

@@ -29,26 +29,33 @@ from anomaly_detection.evaluation import (
     write_results_csv,
 )
 
-# The README's table: scores NAB's scorer gives for the 18 shared files
-# (standard, reward_low_FP_rate, reward_low_FN_rate).
+# NAB's published results table for the whole corpus, 58 files (standard,
+# reward_low_FP_rate, reward_low_FN_rate): ../shared/data/README.md.
 ANCHORS = {
-    "ARTime": (88.34, 85.15, 92.05),
-    "numenta": (86.28, 83.80, 90.14),
-    "contextOSE": (82.46, 80.33, 86.87),
-    "relativeEntropy": (82.27, 78.31, 87.16),
-    "randomCutForest": (81.23, 76.85, 87.37),
-    "knncad": (80.04, 73.27, 86.32),
-    "earthgeckoSkyline": (76.83, 74.83, 81.84),
-    "windowedGaussian": (68.82, 66.24, 75.50),
+    "ARTime": (74.85, 65.15, 80.36),
+    "numenta": (70.10, 63.12, 74.32),
+    "contextOSE": (69.90, 66.98, 73.18),
+    "earthgeckoSkyline": (58.20, 46.20, 63.80),
+    "knncad": (57.99, 43.41, 64.81),
+    "relativeEntropy": (54.64, 47.60, 58.84),
+    "randomCutForest": (51.72, 38.36, 59.75),
+    "windowedGaussian": (39.65, 20.87, 47.41),
 }
-TOLERANCE = 0.3
+# The published figures are rounded to two decimals.
+TOLERANCE = 0.0051
+# NAB's own optimiser, rerun today on numenta's stored scores, finds a slightly
+# better low-FP threshold than the published table (63.21, not 63.12); so does
+# ours, since our search is exact. Every other figure matches to the rounding.
+BETTER_THAN_PUBLISHED = {("numenta", "reward_low_FP_rate"): 63.21}
 
-# windowedGaussian's stored scores were written with 6 significant digits: its
-# scores crowd just below 1, so 357 rows that NAB's published output tells apart
-# are all "1" here, and NAB's optimum threshold (which separates them) cannot be
-# expressed. The best any threshold reaches on these files is 64.54 / 64.54 /
-# 70.85; the other seven detectors reproduce to 0.01.
-ROUNDED_AWAY = {"windowedGaussian"}
+# The same scorer on the 18 "easy" files (artificialNoAnomaly,
+# artificialWithAnomaly, realKnownCause), standard profile, NAB's scale.
+EASY_CATEGORIES = ("artificialNoAnomaly", "artificialWithAnomaly", "realKnownCause")
+EASY_ANCHORS = {"ARTime": 88.34, "numenta": 86.28, "windowedGaussian": 68.82}
+
+# NAB v1.1 ships one window that is not centred on its label (the first of
+# this file starts an hour after its label): the labeller cannot derive it.
+WINDOW_NOT_FROM_LABEL = {"realAWSCloudwatch/iio_us-east-1_i-a2eb1cd9_NetworkIn.csv"}
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +82,8 @@ def anchor_results(corpus, nab_dir):
 
 
 def test_corpus_loads_the_shared_files(corpus):
-    assert len(corpus) == 18
-    assert corpus.n_windows == 25
+    assert len(corpus) == 58
+    assert corpus.n_windows == 116
     assert corpus.is_nab_subset
     assert set(corpus.profiles) == set(PROFILE_NAMES)
     assert corpus.profiles == PROFILES  # profiles.json holds NAB's three
@@ -87,46 +94,50 @@ def test_corpus_loads_the_shared_files(corpus):
     assert nyc.window_mask().sum() == 5 * 207
 
 
-@pytest.mark.parametrize("detector", [d for d in ANCHORS if d not in ROUNDED_AWAY])
+@pytest.mark.parametrize("detector", sorted(ANCHORS))
 def test_reproduces_the_anchor_table(anchor_results, detector):
     results = anchor_results(detector)
     got = [results[p].score for p in PROFILE_NAMES]
-    for profile, value, expected in zip(PROFILE_NAMES, got, ANCHORS[detector], strict=True):
-        assert value == pytest.approx(expected, abs=TOLERANCE), (detector, profile, got)
-
-
-@pytest.mark.xfail(reason="the stored windowedGaussian scores are rounded to 6 digits (see ROUNDED_AWAY)")
-@pytest.mark.parametrize("detector", sorted(ROUNDED_AWAY))
-def test_rounded_anchor_cannot_be_reproduced(anchor_results, detector):
-    results = anchor_results(detector)
-    got = [results[p].score for p in PROFILE_NAMES]
-    assert got == pytest.approx(ANCHORS[detector], abs=TOLERANCE)
-
-
-@pytest.mark.parametrize("detector", sorted(ROUNDED_AWAY))
-def test_rounded_anchor_stays_below_the_published_score(anchor_results, detector):
-    # Rounding only merges scores, so the best threshold on the rounded file can
-    # only do worse than NAB did on the full-precision one, never better.
-    results = anchor_results(detector)
     for profile, expected in zip(PROFILE_NAMES, ANCHORS[detector], strict=True):
-        assert results[profile].score < expected
+        expected = BETTER_THAN_PUBLISHED.get((detector, profile), expected)
+        assert results[profile].score == pytest.approx(expected, abs=TOLERANCE), (detector, profile, got)
+
+
+@pytest.mark.parametrize("detector", sorted(EASY_ANCHORS))
+def test_reproduces_the_easy_subset(corpus, nab_dir, detector):
+    easy = NabCorpus.load(nab_dir, files=[n for n in corpus.files if n.startswith(EASY_CATEGORIES)])
+    assert len(easy) == 18
+    scores = load_scores_dir(nab_dir / "anchor_scores" / detector, easy)
+    assert score_corpus(easy, scores, "standard").score == pytest.approx(EASY_ANCHORS[detector], abs=TOLERANCE)
+
+
+def test_threshold_search_can_pick_the_top_score(corpus):
+    # one detection, at the very top score, is the best threshold: it must be found
+    scores = {name: np.zeros(len(f)) for name, f in corpus.files.items()}
+    name, f = next((n, f) for n, f in corpus.files.items() if len(f.window_rows))
+    scores[name][f.window_rows[0, 0]] = 1.0
+    result = score_corpus(corpus, scores, "standard")
+    assert result.threshold == 1.0
+    assert result.tp == 1
 
 
 def test_corpus_baseline_is_against_detecting_nothing_here(corpus, nab_dir):
     scores = load_scores_dir(nab_dir / "anchor_scores" / "numenta", corpus)
     nab = score_corpus(corpus, scores, "standard", baseline="nab")
     own = score_corpus(corpus, scores, "standard", baseline="corpus")
-    assert nab.score == pytest.approx(86.28, abs=0.01)
-    assert own.score == pytest.approx(61.30, abs=0.01)
+    assert nab.score == pytest.approx(70.10, abs=TOLERANCE)
+    assert own.score == pytest.approx(70.10, abs=TOLERANCE)  # on the whole corpus both nulls are one
     assert nab.score_vs_corpus_null == pytest.approx(own.score)
     assert nab.raw == own.raw
     assert nab.threshold == own.threshold
-    assert (nab.null, own.null, own.perfect) == (-116.0, -25.0, 25.0)
-    # a detector that detects nothing: 0 against this corpus, 64.54 on NAB's scale
-    silent = {name: np.zeros(len(f)) for name, f in corpus.files.items()}
-    assert score_corpus(corpus, silent, baseline="corpus").score == pytest.approx(0.0)
-    assert score_corpus(corpus, silent, baseline="nab").score == pytest.approx(100 * 91 / 141)  # 64.54
-    assert score_corpus(corpus, silent).threshold == math.inf
+    assert (nab.null, own.null, own.perfect) == (-116.0, -116.0, 116.0)
+    # on a subset the two scales differ: detecting nothing on the 18 easy files
+    # is 0 against them and 64.54 on NAB's scale
+    easy = NabCorpus.load(nab_dir, files=[n for n in corpus.files if n.startswith(EASY_CATEGORIES)])
+    silent = {name: np.zeros(len(f)) for name, f in easy.files.items()}
+    assert score_corpus(easy, silent, baseline="corpus").score == pytest.approx(0.0)
+    assert score_corpus(easy, silent, baseline="nab").score == pytest.approx(100 * 91 / 141)  # 64.54
+    assert score_corpus(easy, silent).threshold == math.inf
 
 
 def test_per_file_scores_add_up_to_the_optimum(corpus, nab_dir):
@@ -153,7 +164,8 @@ def test_threshold_search_is_fast(corpus, nab_dir):
 def test_windows_derived_from_labels_match_nabs(corpus, nab_dir):
     labels = json.loads((nab_dir / "labels" / "combined_labels.json").read_text())
     for name, f in corpus.files.items():
-        assert derive_windows(f.timestamps, labels[name]) == f.windows, name
+        if name not in WINDOW_NOT_FROM_LABEL:
+            assert derive_windows(f.timestamps, labels[name]) == f.windows, name
 
 
 def test_corpus_without_window_file_derives_windows(tmp_path, nab_dir):

@@ -146,7 +146,10 @@ def _configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "files, else 'corpus' (default)",
     )
     nab.add_argument(
-        "--files", metavar="GLOB", help="only the corpus files matching GLOB, e.g. 'realKnownCause/*'"
+        "--files",
+        metavar="GLOB",
+        action="append",
+        help="only the corpus files matching GLOB, e.g. 'realKnownCause/*' (repeatable: any of them)",
     )
     ad = p.add_argument_group("ADBench")
     ad.add_argument(
@@ -278,9 +281,9 @@ def _run_nab(
 ) -> int:
     corpus = NabCorpus.load(args.nab)
     if args.files:
-        names = [n for n in corpus.files if fnmatch.fnmatch(n, args.files)]
+        names = [n for n in corpus.files if any(fnmatch.fnmatch(n, g) for g in args.files)]
         if not names:
-            raise ValueError(f"--files {args.files!r} matches no corpus file")
+            raise ValueError(f"--files {' '.join(args.files)!r} matches no corpus file")
         corpus = NabCorpus({n: corpus.files[n] for n in names}, corpus.profiles, corpus.root)
     progress = _Progress(err, not args.no_progress, "nab")
     if args.scores is not None:
