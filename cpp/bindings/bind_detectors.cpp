@@ -33,17 +33,17 @@ py::tuple detect_batch(SensorRegistry& reg, const std::string& sensor, const Dou
     const auto n = static_cast<size_t>(values.shape(0));
     py::array_t<bool> is_anomaly(static_cast<py::ssize_t>(n));
     py::array_t<double> scores(static_cast<py::ssize_t>(n)), deviations(static_cast<py::ssize_t>(n)),
-        expected(static_cast<py::ssize_t>(n));
+        expected(static_cast<py::ssize_t>(n)), alert_scores(static_cast<py::ssize_t>(n));
     py::array_t<uint64_t> window_counts(static_cast<py::ssize_t>(n));
     const double* v = values.data();
     const double* t = timestamps.data();
     const BatchOutput out{is_anomaly.mutable_data(), scores.mutable_data(), deviations.mutable_data(),
-                          expected.mutable_data(), window_counts.mutable_data()};
+                          expected.mutable_data(), window_counts.mutable_data(), alert_scores.mutable_data()};
     {
         py::gil_scoped_release release;
         reg.detect_batch(sensor, v, t, n, out);
     }
-    return py::make_tuple(is_anomaly, scores, deviations, expected, window_counts);
+    return py::make_tuple(is_anomaly, scores, deviations, expected, window_counts, alert_scores);
 }
 
 py::tuple detect_after_checkpoint_py(const DetectorConfig& config, const DoubleArray& window_values,
@@ -59,10 +59,10 @@ py::tuple detect_after_checkpoint_py(const DetectorConfig& config, const DoubleA
     const auto m = static_cast<size_t>(values.shape(0));
     py::array_t<bool> is_anomaly(static_cast<py::ssize_t>(m));
     py::array_t<double> scores(static_cast<py::ssize_t>(m)), deviations(static_cast<py::ssize_t>(m)),
-        expected(static_cast<py::ssize_t>(m));
+        expected(static_cast<py::ssize_t>(m)), alert_scores(static_cast<py::ssize_t>(m));
     py::array_t<uint64_t> window_counts(static_cast<py::ssize_t>(m));
     const BatchOutput out{is_anomaly.mutable_data(), scores.mutable_data(), deviations.mutable_data(),
-                          expected.mutable_data(), window_counts.mutable_data()};
+                          expected.mutable_data(), window_counts.mutable_data(), alert_scores.mutable_data()};
     const double *wv = window_values.data(), *wt = window_timestamps.data(), *v = values.data(),
                  *t = timestamps.data();
     // The checkpoint is moved in and the state after the points moved back into the
@@ -90,7 +90,7 @@ py::tuple detect_after_checkpoint_py(const DetectorConfig& config, const DoubleA
             state = py::cast(std::move(*ensemble));
         }
     }
-    return py::make_tuple(is_anomaly, scores, deviations, expected, window_counts, state, exact);
+    return py::make_tuple(is_anomaly, scores, deviations, expected, window_counts, alert_scores, state, exact);
 }
 
 py::tuple detect_after_window_py(const DetectorConfig& config, const DoubleArray& window_values,
@@ -98,7 +98,7 @@ py::tuple detect_after_window_py(const DetectorConfig& config, const DoubleArray
                                  const DoubleArray& timestamps) {
     const py::tuple all = detect_after_checkpoint_py(config, window_values, window_timestamps, seen, values,
                                                      timestamps, nullptr, std::nullopt);
-    return py::make_tuple(all[0], all[1], all[2], all[3], all[4]);
+    return py::make_tuple(all[0], all[1], all[2], all[3], all[4], all[5]);
 }
 
 }  // namespace
@@ -131,7 +131,7 @@ void bind_detectors(py::module_& m) {
     m.def("detect_after_window", &detect_after_window_py, py::arg("config"), py::arg("window_values"),
           py::arg("window_timestamps"), py::arg("seen"), py::arg("values"), py::arg("timestamps"),
           "Score points that follow a window given as arrays (the shared-store path); returns "
-          "(is_anomaly, scores, deviations, expected, window_counts).");
+          "(is_anomaly, scores, deviations, expected, window_counts, alert_scores).");
 
     py::class_<EnsembleState>(m, "EnsembleState",
                               "The ensemble's state for one sensor: a checkpoint a shared store keeps beside the window.")
@@ -155,7 +155,7 @@ void bind_detectors(py::module_& m) {
           "`checkpoint_seen` <= seen points of the stream (default: checkpoint.seen), replaying only the window's "
           "last seen - checkpoint_seen points; "
           "without a usable checkpoint it is rebuilt from the window. The checkpoint object is advanced in place. "
-          "Returns (is_anomaly, scores, deviations, expected, window_counts, state, exact): `state` is the "
+          "Returns (is_anomaly, scores, deviations, expected, window_counts, alert_scores, state, exact): `state` is the "
           "ensemble's state after the points (None for other methods), `exact` whether the scores equal those of "
           "one process that saw every point.");
 
@@ -170,7 +170,7 @@ void bind_detectors(py::module_& m) {
             py::arg("sensor"), py::arg("value"), py::arg("timestamp"),
             "Score one point; returns (value, timestamp, is_anomaly, score, deviation, expected, window_count).")
         .def("detect_batch", &detect_batch, py::arg("sensor"), py::arg("values"), py::arg("timestamps"),
-             "Score points in order (releases the GIL); returns (is_anomaly, scores, deviations, expected, window_counts).")
+             "Score points in order (releases the GIL); returns (is_anomaly, scores, deviations, expected, window_counts, alert_scores).")
         .def(
             "restore",
             [](SensorRegistry& reg, const std::string& sensor, const DoubleArray& values, const DoubleArray& timestamps,

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <stdexcept>
 #include <string>
 
 namespace anomaly_detection {
@@ -152,7 +153,10 @@ void SlidingMax::deserialize(io::ByteReader& r, const char* what) {
 
 // --- EnsembleState -----------------------------------------------------------
 
-EnsembleState::EnsembleState(double threshold) : threshold_(threshold), recent_(P::kRecord) {
+EnsembleState::EnsembleState(double threshold, uint64_t cooldown)
+    : threshold_(threshold), cooldown_(cooldown), recent_(P::kRecord) {
+    if (cooldown > P::kMaxCooldown)
+        throw std::invalid_argument("alert_cooldown: expected at most " + std::to_string(P::kMaxCooldown) + " points");
     learn_values_.reserve(P::kLearn);
     learn_times_.reserve(P::kPeriodProbe);
 }
@@ -231,6 +235,35 @@ double EnsembleState::markov(double value) {
     return z;
 }
 
+// Robust z of `value` against the points so far (median, MAD; the mean absolute
+// deviation when half the points are equal), mapped at half the likelihoods' scale;
+// 0 unless the value leaves the range so far by more than half of it.
+double EnsembleState::warmup_score(double value) const {
+    const size_t n = learn_values_.size();
+    if (n < P::kWarmupMin) return 0.0;
+    std::vector<double> v = learn_values_;
+    const auto mid = v.begin() + static_cast<std::ptrdiff_t>(n / 2);
+    std::nth_element(v.begin(), mid, v.end());
+    const double median = *mid;
+    // Only a point well outside everything seen so far: a daily wave still
+    // unfolding in the first hours reaches new values, but not by half its range.
+    const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+    const double margin = P::kWarmupMargin * (*hi - *lo);
+    if (value <= *hi + margin && value >= *lo - margin) return 0.0;
+    double mean_abs = 0.0;
+    for (double& x : v) {
+        x = std::fabs(x - median);
+        mean_abs += x;
+    }
+    mean_abs /= static_cast<double>(n);
+    std::nth_element(v.begin(), mid, v.end());
+    double scale = 1.4826 * *mid;
+    if (scale == 0.0) scale = 1.2533 * mean_abs;
+    scale = std::max(scale, 1e-12 * std::max(1.0, std::fabs(median)));
+    const double z = std::fabs(value - median) / scale;
+    return std::min(neg_log10_tail(std::min(z, 37.0)) / (2.0 * P::kScale), 1.0);
+}
+
 EnsembleStep EnsembleState::update(double value, double timestamp) {
     const uint64_t t = seen_;
     if (t == P::kPeriodProbe) start_season();
@@ -249,6 +282,7 @@ EnsembleStep EnsembleState::update(double value, double timestamp) {
     const double span = hi_ - lo_;
     if (t > 10 && span > 0 && (value > hi_ + P::kSpatialMargin * span || value < lo_ - P::kSpatialMargin * span))
         z[f_spatial] = 1.0;
+    const double warmup = t < P::kLearn ? warmup_score(value) : 0.0;
     if (t < P::kLearn) learn_values_.push_back(value);
     if (t < P::kPeriodProbe) learn_times_.push_back(timestamp);
     z[f_markov] = markov(value);
@@ -268,27 +302,28 @@ EnsembleStep EnsembleState::update(double value, double timestamp) {
         if (ft.long_.size() >= P::kLearn) {
             const double lz = (avg - ft.long_.mean()) / std::max(ft.long_.sd(), P::kMinSd);
             if (lz > 0) s = neg_log10_tail(lz);
-            if (!ft.record.empty() && avg <= ft.record.max()) s *= P::kDamp;
         }
         ft.long_.push(avg);
-        ft.record.push(avg);
         best = std::max(best, s);
     }
 
     EnsembleStep out;
     out.statistic = best;
     out.expected = value_.n ? value_.mean : value;
-    double score = std::min(best / P::kScale, 1.0);
+    const double score = std::max(std::min(best / P::kScale, 1.0), warmup);
+    out.score = score;
+    // The alarm logic: one alarm per incident, apart from the score.
+    double alert = score;
     const double previous_max = recent_.empty() ? 0.0 : recent_.max();
     recent_.push(score);
-    if (!(score > previous_max)) score *= P::kDamp;
+    if (!(score > previous_max)) alert *= P::kDamp;
     if (hold_ > 0) {
         --hold_;
-        score = std::min(score, threshold_ * P::kHoldCap);
-    } else if (score >= threshold_) {
-        hold_ = P::kHold;
+        alert = std::min(alert, threshold_ * P::kHoldCap);
+    } else if (alert >= threshold_) {
+        hold_ = cooldown_;
     }
-    out.score = score;
+    out.alert_score = alert;
 
     value_.push(value, P::kBaseSpan);
     if (t > 0) diff_.push(d, P::kBaseSpan);
@@ -361,8 +396,8 @@ void EnsembleState::serialize(io::ByteWriter& w) const {
     w.put<uint64_t>(hold_);
 }
 
-EnsembleState EnsembleState::deserialize(io::ByteReader& r, double threshold) {
-    EnsembleState s(threshold);
+EnsembleState EnsembleState::deserialize(io::ByteReader& r, double threshold, uint64_t cooldown) {
+    EnsembleState s(threshold, cooldown);
     s.seen_ = r.get<uint64_t>("ensemble points seen");
     s.prev_ = get_finite(r, "ensemble previous value");
     s.lo_ = get_finite(r, "ensemble minimum");
@@ -426,7 +461,8 @@ EnsembleState EnsembleState::deserialize(io::ByteReader& r, double threshold) {
     }
     s.recent_.deserialize(r, "ensemble recent scores");
     s.hold_ = r.get<uint64_t>("ensemble hold");
-    if (s.hold_ > P::kHold) io::corruption("ensemble hold: out of range");
+    if (s.hold_ > P::kMaxCooldown) io::corruption("ensemble hold: out of range");
+    s.hold_ = std::min(s.hold_, cooldown);  // a checkpoint made with a longer cooldown
     return s;
 }
 
@@ -436,11 +472,11 @@ std::string EnsembleState::to_bytes() const {
     return io::seal(io::Family::ensemble_checkpoint, kCheckpointVersion, w.str());
 }
 
-EnsembleState EnsembleState::from_bytes(std::string_view bytes, double threshold) {
+EnsembleState EnsembleState::from_bytes(std::string_view bytes, double threshold, uint64_t cooldown) {
     if (!(threshold > 0.0 && threshold <= 1.0))
         throw std::invalid_argument("threshold: expected a score in (0, 1], got " + std::to_string(threshold));
     io::ByteReader r(io::unseal(bytes, io::Family::ensemble_checkpoint, kCheckpointVersion));
-    EnsembleState s = deserialize(r, threshold);
+    EnsembleState s = deserialize(r, threshold, cooldown);
     r.expect_end("ensemble checkpoint");
     return s;
 }

@@ -58,6 +58,7 @@ void SensorRegistry::detect_batch(const std::string& sensor, const double* value
         const Detection d = e->state.update(values[i], timestamps[i]);
         out.is_anomaly[i] = d.is_anomaly;
         out.scores[i] = d.score;
+        if (out.alert_scores) out.alert_scores[i] = d.alert_score;
         out.deviations[i] = d.deviation;
         out.expected[i] = d.expected;
         out.window_counts[i] = d.window_count;

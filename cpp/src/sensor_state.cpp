@@ -43,6 +43,7 @@ Detection SensorState::update(double value, double timestamp) {
     if (ensemble_) {  // the ensemble scores from its first point on
         const EnsembleStep e = ensemble_->update(value, timestamp);
         d.score = e.score;
+        d.alert_score = e.alert_score;
         d.deviation = e.statistic;
         d.expected = e.expected;
     } else if (n >= 2) {
@@ -90,7 +91,8 @@ Detection SensorState::update(double value, double timestamp) {
             case Method::ensemble: break;  // scored above
         }
     }
-    const bool beyond = ensemble_ ? d.score >= config_.threshold : std::fabs(d.deviation) > config_.threshold;
+    if (!ensemble_) d.alert_score = d.score;
+    const bool beyond = ensemble_ ? d.alert_score >= config_.threshold : std::fabs(d.deviation) > config_.threshold;
     d.is_anomaly = seen_ >= config_.min_samples && beyond;
 
     ++seen_;
@@ -277,6 +279,7 @@ bool detect_after_checkpoint(const DetectorConfig& config, const double* window_
         const Detection d = state.update(values[i], timestamps[i]);
         out.is_anomaly[i] = d.is_anomaly;
         out.scores[i] = d.score;
+        if (out.alert_scores) out.alert_scores[i] = d.alert_score;
         out.deviations[i] = d.deviation;
         out.expected[i] = d.expected;
         out.window_counts[i] = d.window_count;

@@ -525,7 +525,7 @@ class SensorRegistry:
         """
     def detect_batch(self, sensor: str, values: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], timestamps: typing.Annotated[numpy.typing.ArrayLike, numpy.float64]) -> tuple:
         """
-        Score points in order (releases the GIL); returns (is_anomaly, scores, deviations, expected, window_counts).
+        Score points in order (releases the GIL); returns (is_anomaly, scores, deviations, expected, window_counts, alert_scores).
         """
     def reset(self, sensor: str) -> bool:
         """
@@ -678,11 +678,11 @@ def default_threshold(method: str) -> float:
     """
 def detect_after_checkpoint(config: DetectorConfig, window_values: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], window_timestamps: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], seen: typing.SupportsInt | typing.SupportsIndex, values: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], timestamps: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], checkpoint: EnsembleState = None, checkpoint_seen: typing.SupportsInt | typing.SupportsIndex | None = None) -> tuple:
     """
-    As detect_after_window, but the ensemble continues from `checkpoint`, its state after the first `checkpoint_seen` <= seen points of the stream (default: checkpoint.seen), replaying only the window's last seen - checkpoint_seen points; without a usable checkpoint it is rebuilt from the window. The checkpoint object is advanced in place. Returns (is_anomaly, scores, deviations, expected, window_counts, state, exact): `state` is the ensemble's state after the points (None for other methods), `exact` whether the scores equal those of one process that saw every point.
+    As detect_after_window, but the ensemble continues from `checkpoint`, its state after the first `checkpoint_seen` <= seen points of the stream (default: checkpoint.seen), replaying only the window's last seen - checkpoint_seen points; without a usable checkpoint it is rebuilt from the window. The checkpoint object is advanced in place. Returns (is_anomaly, scores, deviations, expected, window_counts, alert_scores, state, exact): `state` is the ensemble's state after the points (None for other methods), `exact` whether the scores equal those of one process that saw every point.
     """
 def detect_after_window(config: DetectorConfig, window_values: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], window_timestamps: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], seen: typing.SupportsInt | typing.SupportsIndex, values: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], timestamps: typing.Annotated[numpy.typing.ArrayLike, numpy.float64]) -> tuple:
     """
-    Score points that follow a window given as arrays (the shared-store path); returns (is_anomaly, scores, deviations, expected, window_counts).
+    Score points that follow a window given as arrays (the shared-store path); returns (is_anomaly, scores, deviations, expected, window_counts, alert_scores).
     """
 def is_valid_sensor_name(name: str) -> bool:
     """

@@ -119,7 +119,8 @@ class StatisticalAnomalyDetector:
         return self._batch_result(sensor_name, vals, ts, self.store.detect_batch(sensor_name, vals, ts))
 
     def _batch_result(self, sensor_name: str, vals: np.ndarray, ts: np.ndarray, out: tuple) -> BatchResult:
-        batch = BatchResult(sensor_name, vals, ts, *out, self.threshold, self.method)
+        *arrays, alert_scores = out
+        batch = BatchResult(sensor_name, vals, ts, *arrays, self.threshold, self.method, alert_scores)
         if self._listeners:
             for result in batch.anomalies():
                 self._notify(result)

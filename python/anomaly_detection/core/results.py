@@ -78,6 +78,16 @@ class BatchResult:
     window_counts: np.ndarray
     threshold: float
     method: str
+    #: The scores the flags are raised on: for the ensemble, ``scores`` with its
+    #: alarm logic applied (a continuing incident raises no new alarm, and the
+    #: ``100`` points after an alarm stay below the threshold); ``scores`` itself for
+    #: the other methods. Rank points (ROC, PR, VUS) on ``scores``; count alarms
+    #: (NAB) on ``alert_scores``.
+    alert_scores: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.alert_scores is None:
+            self.alert_scores = self.scores
 
     def __len__(self) -> int:
         return len(self.values)
@@ -122,6 +132,7 @@ class BatchResult:
             "timestamps": self.timestamps.tolist(),
             "is_anomaly": self.is_anomaly.tolist(),
             "scores": self.scores.tolist(),
+            "alert_scores": self.alert_scores.tolist(),
             "deviations": self.deviations.tolist(),
             "expected": self.expected.tolist(),
             "window_counts": self.window_counts.tolist(),

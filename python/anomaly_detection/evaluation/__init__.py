@@ -27,6 +27,7 @@ from anomaly_detection.evaluation.adbench import (
     run_adbench,
     sklearn_isolation_forest,
 )
+from anomaly_detection.evaluation.loco import LocoResult, categories, leave_one_category_out
 from anomaly_detection.evaluation.metrics import (
     PRF,
     average_precision,
@@ -60,6 +61,9 @@ from anomaly_detection.evaluation.nab import (
 )
 
 __all__ = [
+    "LocoResult",
+    "categories",
+    "leave_one_category_out",
     "NAB_V11_FILES",
     "NAB_V11_WINDOWS",
     "PRF",

@@ -56,7 +56,7 @@ __all__ = [
 ]
 
 #: ``factory(**settings_overrides)`` -> an object with
-#: ``detect_batch(sensor_name, values, timestamps)`` whose result has ``.scores``.
+#: ``detect_batch(sensor_name, values, timestamps)`` whose result has ``.scores`` (and ``.alert_scores``).
 DetectorFactory = Callable[..., Any]
 #: ``factory(seed)`` -> an unfitted scikit-learn-style outlier detector.
 EstimatorFactory = Callable[[int], Any]
@@ -238,7 +238,10 @@ def run_detector_on_corpus(
         detector = detector_factory(**(overrides or {}))
         sensor = Path(name).stem
         result = detector.detect_batch(sensor, f.values, _epoch_seconds(f.timestamps))
-        s = np.asarray(getattr(result, "scores", result), dtype=np.float64)
+        # NAB counts alarms: it scores the alert scores (one alarm per incident) where
+        # the result has them, as NAB's detectors report theirs.
+        s = getattr(result, "alert_scores", None)
+        s = np.asarray(getattr(result, "scores", result) if s is None else s, dtype=np.float64)
         if s.shape != (len(f),):
             raise ValueError(f"{name}: the detector returned {s.shape} scores for {len(f)} rows")
         scores[name] = s

@@ -711,6 +711,6 @@ def _check_input(keys: AnomalyRedisKeys, sensor: str, values: np.ndarray, timest
 
 
 def _single(value: float, timestamp: float, out: tuple) -> tuple:
-    is_anomaly, scores, deviations, expected, counts = out
+    is_anomaly, scores, deviations, expected, counts, _alert_scores = out
     return (value, timestamp, bool(is_anomaly[0]), float(scores[0]), float(deviations[0]),
             float(expected[0]), int(counts[0]))  # fmt: skip

@@ -22,6 +22,9 @@ struct Detection {
     double timestamp = 0.0;
     /// In [0, 1], grows with how unusual the point is.
     double score = 0.0;
+    /// The score the flag is raised on: for the ensemble, the score with its alarm
+    /// logic applied (one alarm per incident); the score itself for the other methods.
+    double alert_score = 0.0;
     /// The method's raw statistic (z, modified z, IQR distance, ...).
     double deviation = 0.0;
     /// What the method expected (mean, median, ...).
@@ -50,6 +53,7 @@ struct BatchOutput {
     double* deviations;
     double* expected;
     uint64_t* window_counts;
+    double* alert_scores = nullptr;  ///< optional
 };
 
 class SensorState {
