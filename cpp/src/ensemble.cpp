@@ -10,10 +10,16 @@ namespace anomaly_detection {
 
 namespace {
 using P = EnsembleParams;
-constexpr uint16_t kCheckpointVersion = 1;
+// Version 2 added the level and context features; version 1 still loads (they start afresh).
+constexpr uint16_t kCheckpointVersion = 2;
 constexpr double kInvSqrt2 = 0.70710678118654752440;
 constexpr double kSecondsPerDay = 86400.0;
-enum Feature : size_t { f_value = 0, f_diff = 1, f_season = 2, f_spatial = 3, f_markov = 4 };
+enum Feature : size_t { f_value = 0, f_diff = 1, f_season = 2, f_spatial = 3, f_markov = 4, f_level = 5, f_context = 6 };
+constexpr int64_t kContextBinLimit = 1000;  // context bins beyond the range are clamped to +-this
+
+int64_t context_key(const int64_t (&bins)[2]) {
+    return (bins[0] + kContextBinLimit) * 4 * kContextBinLimit + (bins[1] + kContextBinLimit);
+}
 
 // -log10 of the standard normal upper tail probability at z.
 double neg_log10_tail(double z) {
@@ -126,6 +132,11 @@ void SlidingMax::push(double x) {
     while (t_ - q_.front().first > span_) q_.pop_front();  // entries are older than t_: no overflow
 }
 
+void SlidingMax::set_span(size_t span) {
+    span_ = span;
+    while (!q_.empty() && t_ - q_.front().first > span_) q_.pop_front();
+}
+
 void SlidingMax::serialize(io::ByteWriter& w) const {
     w.put<uint64_t>(t_);
     w.put<uint64_t>(q_.size());
@@ -151,6 +162,77 @@ void SlidingMax::deserialize(io::ByteReader& r, const char* what) {
     }
 }
 
+// --- Transitions -------------------------------------------------------------
+
+double Transitions::novelty(int64_t context, int64_t next) const {
+    const auto it = contexts_.find(context);
+    if (it == contexts_.end() || it->second.total == 0) return 1.0;
+    const Context& ctx = it->second;
+    auto count = [&](int64_t k) {
+        const auto found = ctx.next.find(k);
+        return found == ctx.next.end() ? 0.0 : static_cast<double>(found->second);
+    };
+    const double hit = count(next) + 0.5 * (count(next - 1) + count(next + 1));
+    return 1.0 - std::min(hit / static_cast<double>(ctx.total), 1.0);
+}
+
+uint64_t Transitions::seen(int64_t context) const {
+    const auto it = contexts_.find(context);
+    return it == contexts_.end() ? 0 : it->second.total;
+}
+
+void Transitions::learn(int64_t context, int64_t next) {
+    Context& ctx = contexts_[context];
+    ++ctx.total;
+    ++ctx.next[next];
+}
+
+void Transitions::serialize(io::ByteWriter& w) const {
+    // Sorted: equal states give equal bytes, whatever the hash tables' history
+    // (a restored checkpoint and the process that wrote it must agree byte for byte).
+    std::vector<int64_t> keys;
+    keys.reserve(contexts_.size());
+    for (const auto& kv : contexts_) keys.push_back(kv.first);
+    std::sort(keys.begin(), keys.end());
+    w.put<uint64_t>(contexts_.size());
+    std::vector<std::pair<int64_t, uint64_t>> next;
+    for (const int64_t key : keys) {
+        const Context& ctx = contexts_.at(key);
+        next.assign(ctx.next.begin(), ctx.next.end());
+        std::sort(next.begin(), next.end());
+        w.put<int64_t>(key);
+        w.put<uint64_t>(ctx.total);
+        w.put<uint64_t>(next.size());
+        for (const auto& [to, count] : next) {
+            w.put<int64_t>(to);
+            w.put<uint64_t>(count);
+        }
+    }
+}
+
+void Transitions::deserialize(io::ByteReader& r) {
+    contexts_.clear();
+    const auto nctx = r.get<uint64_t>("ensemble transitions");
+    if (nctx > r.remaining() / 24) io::corruption("ensemble transitions: count exceeds the data");
+    for (uint64_t i = 0; i < nctx; ++i) {
+        const auto from = r.get<int64_t>("ensemble transition");
+        Context ctx;
+        ctx.total = r.get<uint64_t>("ensemble transition total");
+        const auto nn = r.get<uint64_t>("ensemble transition count");
+        if (nn > r.remaining() / 16) io::corruption("ensemble transition count: exceeds the data");
+        uint64_t sum = 0;
+        for (uint64_t j = 0; j < nn; ++j) {
+            const auto to = r.get<int64_t>("ensemble transition target");
+            const auto c = r.get<uint64_t>("ensemble transition count");
+            if (c > (uint64_t{1} << 62) || sum > (uint64_t{1} << 62)) io::corruption("ensemble transitions: bad count");
+            sum += c;
+            ctx.next[to] = c;
+        }
+        if (sum != ctx.total || ctx.next.size() != nn) io::corruption("ensemble transitions: inconsistent totals");
+        if (!contexts_.emplace(from, std::move(ctx)).second) io::corruption("ensemble transitions: duplicate");
+    }
+}
+
 // --- EnsembleState -----------------------------------------------------------
 
 EnsembleState::EnsembleState(double threshold, uint64_t cooldown)
@@ -172,6 +254,7 @@ void EnsembleState::start_season() {
         period_ = static_cast<int64_t>(std::llround(kSecondsPerDay / dt));
     learn_times_.clear();
     learn_times_.shrink_to_fit();
+    recent_.set_span(record_span());
     if (period_ > 0) {
         lag_.assign(static_cast<size_t>(period_), 0.0);
         for (double v : learn_values_) {
@@ -180,6 +263,11 @@ void EnsembleState::start_season() {
             else lag_head_ = (lag_head_ + 1) % lag_.size();
         }
     }
+}
+
+size_t EnsembleState::record_span() const {
+    if (period_ <= 0) return P::kRecord;
+    return std::clamp(static_cast<size_t>(P::kRecordDays * period_), P::kRecordMin, P::kRecordMax);
 }
 
 int64_t EnsembleState::bin(double value) const {
@@ -198,17 +286,16 @@ double EnsembleState::markov(double value) {
         mean /= static_cast<double>(v.size());
         bin_origin_ = quantile_sorted(v, 0.01);  // bins do not depend on the values' offset
         const double range = quantile_sorted(v, 0.99) - bin_origin_;
-        resolution_ = std::max(range / P::kBins, 1e-12 * std::max(1.0, std::fabs(mean)));
-        // The transitions of the learning period train the model: no first-transition surprise.
+        const double floor = 1e-12 * std::max(1.0, std::fabs(mean));
+        resolution_ = std::max(range / P::kBins, floor);
+        resolution2_ = std::max(range / P::kContextBins, floor);
+        // The transitions of the learning period train both models: no first-transition surprise.
         for (double x : learn_values_) {
             const int64_t b = bin(x);
-            if (has_prev_bin_) {
-                Context& ctx = transitions_[prev_bin_];
-                ++ctx.total;
-                ++ctx.next[b];
-            }
+            if (has_prev_bin_) transitions_.learn(prev_bin_, b);
             has_prev_bin_ = true;
             prev_bin_ = b;
+            context(x);
         }
         learn_values_.clear();
         learn_values_.shrink_to_fit();
@@ -216,22 +303,32 @@ double EnsembleState::markov(double value) {
     const int64_t b = bin(value);
     double z = 0.0;
     if (has_prev_bin_) {
-        auto& ctx = transitions_[prev_bin_];
-        if (ctx.total > 0) {
-            auto count = [&](int64_t k) {
-                auto it = ctx.next.find(k);
-                return it == ctx.next.end() ? 0.0 : static_cast<double>(it->second);
-            };
-            const double hit = count(b) + 0.5 * (count(b - 1) + count(b + 1));
-            z = 1.0 - std::min(hit / static_cast<double>(ctx.total), 1.0);
-        } else {
-            z = 1.0;
-        }
-        ++ctx.total;
-        ++ctx.next[b];
+        z = transitions_.novelty(prev_bin_, b);
+        transitions_.learn(prev_bin_, b);
     }
     has_prev_bin_ = true;
     prev_bin_ = b;
+    return z;
+}
+
+// Novelty of the value's bin after the last two (10 bins of the learning range; after
+// the last one while that pair is rare), then learns it.
+double EnsembleState::context(double value) {
+    const double raw = std::floor((value - bin_origin_) / resolution2_);
+    const auto b = static_cast<int64_t>(
+        std::clamp(raw, static_cast<double>(-kContextBinLimit), static_cast<double>(kContextBinLimit)));
+    double z = 0.0;
+    if (context_count_ == 2) {
+        const int64_t key = context_key(context_bins_);
+        const int64_t last = context_bins_[1];
+        z = contexts_.seen(key) >= P::kContextMinSeen ? contexts_.novelty(key, b) : contexts1_.novelty(last, b);
+        contexts_.learn(key, b);
+        contexts1_.learn(last, b);
+    } else {
+        ++context_count_;
+    }
+    context_bins_[0] = context_bins_[1];
+    context_bins_[1] = b;
     return z;
 }
 
@@ -267,7 +364,7 @@ double EnsembleState::warmup_score(double value) const {
 EnsembleStep EnsembleState::update(double value, double timestamp) {
     const uint64_t t = seen_;
     if (t == P::kPeriodProbe) start_season();
-    double z[P::kFeatures] = {0, 0, 0, 0, 0};
+    double z[P::kFeatures] = {};
     const double floor = 1e-9 * std::max(1.0, std::fabs(value_.mean));
     if (value_.n >= 2) z[f_value] = std::fabs(value - value_.mean) / std::max(value_.sd(), floor);
     const double d = t > 0 ? value - prev_ : 0.0;
@@ -279,6 +376,9 @@ EnsembleStep EnsembleState::update(double value, double timestamp) {
         has_residual = true;
         if (season_.n >= 2) z[f_season] = std::fabs(residual - season_.mean) / std::max(season_.sd(), floor);
     }
+    level_ += std::max(1.0 / static_cast<double>(value_.n + 1), 2.0 / (P::kLevelSpan + 1.0)) * (value - level_);
+    const bool has_level = value_.n >= 2 && value_.var > 0;
+    if (has_level) z[f_level] = P::kLevelGain * std::fabs(level_ - value_.mean) / std::max(value_.sd(), floor);
     const double span = hi_ - lo_;
     if (t > 10 && span > 0 && (value > hi_ + P::kSpatialMargin * span || value < lo_ - P::kSpatialMargin * span))
         z[f_spatial] = 1.0;
@@ -286,16 +386,18 @@ EnsembleStep EnsembleState::update(double value, double timestamp) {
     if (t < P::kLearn) learn_values_.push_back(value);
     if (t < P::kPeriodProbe) learn_times_.push_back(timestamp);
     z[f_markov] = markov(value);
+    if (t >= P::kLearn) z[f_context] = context(value);
 
     // A detector enters its likelihood once its own statistics exist (the seasonal
     // one only a period after the start): no alarm from a detector starting up.
     const bool ready[P::kFeatures] = {value_.n >= 2, diff_.n >= 2, has_residual && season_.n >= 2, t > 10,
-                                      t >= P::kLearn};
+                                      t >= P::kLearn, has_level, t >= P::kLearn};
     double best = 0.0;
     for (size_t f = 0; f < P::kFeatures; ++f) {
         if (!ready[f]) continue;
         Feature& ft = features_[f];
-        const double raw = f <= f_season ? saturate(z[f]) : std::min(z[f], P::kCap);
+        const bool z_type = f <= f_season || f == f_level;
+        const double raw = z_type ? saturate(z[f]) : std::min(z[f], P::kCap);
         ft.short_.push(raw);
         const double avg = ft.short_.mean();
         double s = 0.0;
@@ -367,36 +469,29 @@ void EnsembleState::serialize(io::ByteWriter& w) const {
     w.put<double>(bin_origin_);
     w.put<uint8_t>(has_prev_bin_ ? 1 : 0);
     w.put<int64_t>(prev_bin_);
-    // Sorted: equal states give equal bytes, whatever the hash tables' history
-    // (a restored checkpoint and the process that wrote it must agree byte for byte).
-    std::vector<int64_t> froms;
-    froms.reserve(transitions_.size());
-    for (const auto& kv : transitions_) froms.push_back(kv.first);
-    std::sort(froms.begin(), froms.end());
-    w.put<uint64_t>(transitions_.size());
-    std::vector<std::pair<int64_t, uint64_t>> next;
-    for (const int64_t from : froms) {
-        const Context& ctx = transitions_.at(from);
-        next.assign(ctx.next.begin(), ctx.next.end());
-        std::sort(next.begin(), next.end());
-        w.put<int64_t>(from);
-        w.put<uint64_t>(ctx.total);
-        w.put<uint64_t>(next.size());
-        for (const auto& [to, count] : next) {
-            w.put<int64_t>(to);
-            w.put<uint64_t>(count);
-        }
-    }
-    for (const Feature& f : features_) {
-        f.short_.serialize(w);
-        f.long_.serialize(w);
-        f.record.serialize(w);
+    transitions_.serialize(w);
+    for (size_t f = 0; f < f_level; ++f) {
+        features_[f].short_.serialize(w);
+        features_[f].long_.serialize(w);
+        features_[f].record.serialize(w);
     }
     recent_.serialize(w);
     w.put<uint64_t>(hold_);
+    // layout 2 on
+    w.put<double>(level_);
+    w.put<double>(resolution2_);
+    w.put<uint8_t>(context_count_);
+    w.put<int64_t>(context_bins_[0]);
+    w.put<int64_t>(context_bins_[1]);
+    contexts_.serialize(w);
+    contexts1_.serialize(w);
+    for (size_t f = f_level; f < P::kFeatures; ++f) {
+        features_[f].short_.serialize(w);
+        features_[f].long_.serialize(w);
+    }
 }
 
-EnsembleState EnsembleState::deserialize(io::ByteReader& r, double threshold, uint64_t cooldown) {
+EnsembleState EnsembleState::deserialize(io::ByteReader& r, double threshold, uint64_t cooldown, int layout) {
     EnsembleState s(threshold, cooldown);
     s.seen_ = r.get<uint64_t>("ensemble points seen");
     s.prev_ = get_finite(r, "ensemble previous value");
@@ -436,33 +531,41 @@ EnsembleState EnsembleState::deserialize(io::ByteReader& r, double threshold, ui
     if (has_prev > 1) io::corruption("ensemble markov flag: expected 0 or 1");
     s.has_prev_bin_ = has_prev == 1;
     s.prev_bin_ = r.get<int64_t>("ensemble previous bin");
-    const auto nctx = r.get<uint64_t>("ensemble transitions");
-    if (nctx > r.remaining() / 24) io::corruption("ensemble transitions: count exceeds the data");
-    for (uint64_t i = 0; i < nctx; ++i) {
-        const auto from = r.get<int64_t>("ensemble transition");
-        Context ctx;
-        ctx.total = r.get<uint64_t>("ensemble transition total");
-        const auto nn = r.get<uint64_t>("ensemble transition count");
-        if (nn > r.remaining() / 16) io::corruption("ensemble transition count: exceeds the data");
-        uint64_t sum = 0;
-        for (uint64_t j = 0; j < nn; ++j) {
-            const auto to = r.get<int64_t>("ensemble transition target");
-            const auto c = r.get<uint64_t>("ensemble transition count");
-            sum += c;
-            ctx.next[to] = c;
-        }
-        if (sum != ctx.total || ctx.next.size() != nn) io::corruption("ensemble transitions: inconsistent totals");
-        if (!s.transitions_.emplace(from, std::move(ctx)).second) io::corruption("ensemble transitions: duplicate");
+    s.transitions_.deserialize(r);
+    for (size_t f = 0; f < f_level; ++f) {
+        s.features_[f].short_.deserialize(r, "ensemble short window");
+        s.features_[f].long_.deserialize(r, "ensemble long window");
+        s.features_[f].record.deserialize(r, "ensemble record window");
     }
-    for (Feature& f : s.features_) {
-        f.short_.deserialize(r, "ensemble short window");
-        f.long_.deserialize(r, "ensemble long window");
-        f.record.deserialize(r, "ensemble record window");
-    }
+    // Layout 1 kept the last 300 scores; the span now follows the period.
+    s.recent_ = SlidingMax(std::max(s.record_span(), layout < 2 ? size_t{300} : size_t{0}));
     s.recent_.deserialize(r, "ensemble recent scores");
+    s.recent_.set_span(s.record_span());
     s.hold_ = r.get<uint64_t>("ensemble hold");
     if (s.hold_ > P::kMaxCooldown) io::corruption("ensemble hold: out of range");
     s.hold_ = std::min(s.hold_, cooldown);  // a checkpoint made with a longer cooldown
+    const bool learned = s.seen_ > P::kLearn;
+    if (layout < 2) {  // the level and context features start afresh
+        s.level_ = s.value_.mean;
+        s.resolution2_ = learned ? s.resolution_ * P::kBins / P::kContextBins : 0.0;
+        return s;
+    }
+    s.level_ = get_finite(r, "ensemble level");
+    s.resolution2_ = r.get<double>("ensemble context resolution");
+    if (!std::isfinite(s.resolution2_) || s.resolution2_ < 0 || (s.resolution2_ > 0) != learned)
+        io::corruption("ensemble context resolution: expected >= 0");
+    s.context_count_ = r.get<uint8_t>("ensemble context count");
+    if (s.context_count_ > 2) io::corruption("ensemble context count: expected at most 2");
+    for (int64_t& b : s.context_bins_) {
+        b = r.get<int64_t>("ensemble context bins");
+        if (b < -kContextBinLimit || b > kContextBinLimit) io::corruption("ensemble context bins: out of range");
+    }
+    s.contexts_.deserialize(r);
+    s.contexts1_.deserialize(r);
+    for (size_t f = f_level; f < P::kFeatures; ++f) {
+        s.features_[f].short_.deserialize(r, "ensemble short window");
+        s.features_[f].long_.deserialize(r, "ensemble long window");
+    }
     return s;
 }
 
@@ -475,8 +578,9 @@ std::string EnsembleState::to_bytes() const {
 EnsembleState EnsembleState::from_bytes(std::string_view bytes, double threshold, uint64_t cooldown) {
     if (!(threshold > 0.0 && threshold <= 1.0))
         throw std::invalid_argument("threshold: expected a score in (0, 1], got " + std::to_string(threshold));
-    io::ByteReader r(io::unseal(bytes, io::Family::ensemble_checkpoint, kCheckpointVersion));
-    EnsembleState s = deserialize(r, threshold, cooldown);
+    uint16_t version = 0;
+    io::ByteReader r(io::unseal(bytes, io::Family::ensemble_checkpoint, kCheckpointVersion, &version));
+    EnsembleState s = deserialize(r, threshold, cooldown, version);
     r.expect_end("ensemble checkpoint");
     return s;
 }

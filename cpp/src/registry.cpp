@@ -8,8 +8,9 @@ namespace anomaly_detection {
 
 namespace {
 // Version 2 added Method::ensemble (and its per-sensor state); version 1
-// blobs, which cannot hold it, load unchanged.
-constexpr uint16_t kRegistryVersion = 2;
+// blobs, which cannot hold it, load unchanged. Version 3: the ensemble's state
+// gained its level and context features; in version 2 blobs they start afresh.
+constexpr uint16_t kRegistryVersion = 3;
 }
 
 SensorRegistry::SensorRegistry(const DetectorConfig& config) : config_(config) { config_.validate(); }
@@ -177,7 +178,7 @@ std::unique_ptr<SensorRegistry> SensorRegistry::from_bytes(const std::string& by
     for (uint64_t i = 0; i < count; ++i) {
         auto name = r.get_string(kMaxSensorNameBytes, "sensor name");
         if (!is_valid_sensor_name(name)) io::corruption("sensor name: invalid");
-        auto state = SensorState::deserialize(r, reg->config_);
+        auto state = SensorState::deserialize(r, reg->config_, version >= 3 ? 2 : 1);
         if (!reg->sensors_.emplace(name, std::make_shared<Entry>(std::move(state))).second)
             io::corruption("sensor name: duplicate '" + name + "'");
     }

@@ -26,7 +26,7 @@ SensorState::SensorState(const DetectorConfig& config)
     : config_(config), values_(config.window_size), timestamps_(config.window_size) {
     cusum_.k = config.cusum_k;
     if (needs_order_statistics(config.method)) order_.emplace(config.window_size);
-    if (config.method == Method::ensemble) ensemble_.emplace(config.threshold);
+    if (config.method == Method::ensemble) ensemble_.emplace(config.threshold, EnsembleParams::kCooldown);
 }
 
 Detection SensorState::update(double value, double timestamp) {
@@ -167,7 +167,7 @@ void SensorState::serialize(io::ByteWriter& w) const {
     if (ensemble_) ensemble_->serialize(w);
 }
 
-SensorState SensorState::deserialize(io::ByteReader& r, const DetectorConfig& config) {
+SensorState SensorState::deserialize(io::ByteReader& r, const DetectorConfig& config, int ensemble_layout) {
     SensorState s(config);
     s.seen_ = r.get<uint64_t>("points seen");
     s.anomalies_ = r.get<uint64_t>("anomaly count");
@@ -204,7 +204,7 @@ SensorState SensorState::deserialize(io::ByteReader& r, const DetectorConfig& co
         io::corruption("rolling moments: inconsistent with the window");
     s.moments_.set_raw(m);
     if (config.method == Method::ensemble) {
-        s.ensemble_.emplace(EnsembleState::deserialize(r, config.threshold));
+        s.ensemble_.emplace(EnsembleState::deserialize(r, config.threshold, EnsembleParams::kCooldown, ensemble_layout));
         if (s.ensemble_->seen() != s.seen_) io::corruption("ensemble: inconsistent with the sensor's counters");
     }
     return s;

@@ -36,7 +36,7 @@ std::vector<Detection> run(SensorRegistry& reg, const std::vector<double>& v, si
 }
 
 std::string payload_of(const std::string& blob) {
-    return std::string(io::unseal(blob, io::Family::sensor_registry, 2));
+    return std::string(io::unseal(blob, io::Family::sensor_registry, 3));
 }
 }  // namespace
 
@@ -48,14 +48,16 @@ TEST(Ensemble, ParsesAndValidates) {
     EXPECT_NO_THROW(SensorRegistry(ensemble_config(1.0)));
 }
 
-TEST(Ensemble, WarmUpScoresNothing) {
+TEST(Ensemble, WarmUpScoresOnlyClearOutliers) {
     SensorRegistry reg(ensemble_config());
     auto v = daily_series(EnsembleParams::kLearn, 1);
-    v[200] = 1e6;  // even a huge spike is not scored while learning
-    for (const Detection& d : run(reg, v)) {
-        EXPECT_EQ(d.score, 0.0);
-        EXPECT_FALSE(d.is_anomaly);
+    v[200] = 1e6;  // while the likelihoods learn, a robust z still sees a huge spike
+    const auto out = run(reg, v);
+    for (size_t i = 0; i < out.size(); ++i) {
+        EXPECT_EQ(out[i].is_anomaly, i == 200) << i;
+        if (i != 200) EXPECT_LT(out[i].score, 0.5) << i;
     }
+    EXPECT_GE(out[200].score, 0.5);
 }
 
 TEST(Ensemble, ScoresStayInUnitIntervalAndFindASpike) {
@@ -72,8 +74,10 @@ TEST(Ensemble, ScoresStayInUnitIntervalAndFindASpike) {
     EXPECT_TRUE(out[2500].is_anomaly);
     EXPECT_GE(out[2500].score, 0.5);
     EXPECT_LE(before, 3u);  // a clean cycle raises (almost) nothing
-    // The alarm holds: the next 100 points stay below the threshold.
-    for (size_t i = 2501; i <= 2600; ++i) EXPECT_LT(out[i].score, 0.5);
+    // The alarm holds: the next 100 alert scores stay below the threshold, and no alert
+    // score exceeds its score.
+    for (size_t i = 2501; i <= 2600; ++i) EXPECT_LT(out[i].alert_score, 0.5);
+    for (const Detection& d : out) EXPECT_LE(d.alert_score, d.score);
 }
 
 TEST(Ensemble, FlatLineThenJump) {
@@ -133,7 +137,7 @@ TEST(Ensemble, CorruptBytesThrowInvalidArgument) {
     const std::string payload = payload_of(a.to_bytes());
     // Every truncation of the payload, sealed with a valid checksum, is rejected cleanly.
     for (size_t len = 0; len < payload.size(); len += 97)
-        EXPECT_THROW(SensorRegistry::from_bytes(io::seal(io::Family::sensor_registry, 2, payload.substr(0, len))),
+        EXPECT_THROW(SensorRegistry::from_bytes(io::seal(io::Family::sensor_registry, 3, payload.substr(0, len))),
                      std::invalid_argument)
             << len;
     // Bytes flipped inside the ensemble state (checksum fixed up) never crash.
@@ -141,7 +145,7 @@ TEST(Ensemble, CorruptBytesThrowInvalidArgument) {
         std::string bad = payload;
         bad[pos] = static_cast<char>(bad[pos] ^ 0x5a);
         try {
-            SensorRegistry::from_bytes(io::seal(io::Family::sensor_registry, 2, bad));
+            SensorRegistry::from_bytes(io::seal(io::Family::sensor_registry, 3, bad));
         } catch (const std::invalid_argument&) {
         }
     }
@@ -254,9 +258,9 @@ TEST(EnsembleCheckpoint, CorruptBytesThrowInvalidArgument) {
     std::string flipped = blob;
     flipped[io::kHeaderSize + 3] ^= 0x40;
     EXPECT_THROW(EnsembleState::from_bytes(flipped, 0.5), std::invalid_argument);
-    const std::string payload(io::unseal(blob, io::Family::ensemble_checkpoint, 1));
+    const std::string payload(io::unseal(blob, io::Family::ensemble_checkpoint, 2));
     for (size_t len = 0; len < payload.size(); len += 97)
-        EXPECT_THROW(EnsembleState::from_bytes(io::seal(io::Family::ensemble_checkpoint, 1, payload.substr(0, len)), 0.5),
+        EXPECT_THROW(EnsembleState::from_bytes(io::seal(io::Family::ensemble_checkpoint, 2, payload.substr(0, len)), 0.5),
                      std::invalid_argument);
     // Another family's bytes are refused too.
     EXPECT_THROW(EnsembleState::from_bytes(io::seal(io::Family::sensor_registry, 1, payload), 0.5),

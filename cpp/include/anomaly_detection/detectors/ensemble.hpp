@@ -14,7 +14,12 @@
 //     markov    1 - P(bin of x | bin of x_{t-1}): first-order transitions
 //               between 50 bins of the 1%-99% range of the first 300 points
 //               (trained on those 300 points, then on every point)
-//   z-type features become 1 - exp(-min(z, 20) / 3).
+//     level     |fast mean - mean| / sd: the EW mean over about 10 points
+//               against the value's EW mean and sd (a shift of level)
+//     context   1 - P(bin of x | bins of x_{t-2}, x_{t-1}): second-order
+//               transitions between 10 bins of the same range (a new shape);
+//               first-order ones for a context seen fewer than 5 times
+//   z-type features become 1 - exp(-min(z, 20) / 3) (level: of z / 2).
 //   likelihood of each feature (from the point its own statistics exist on):
 //     the mean of its last 5 raw scores against the
 //     mean and sd (floor 0.02) of those means over the last 2,000 points;
@@ -26,9 +31,10 @@
 // range so far by more than half of it (0 otherwise): clear outliers only.
 //
 // The score ranks points; the alarm logic is apart from it (alert_score):
-//   a score that does not beat every score of the last 600 points is halved
-//   (a continuing incident is not a new one), and after an alarm (alert score
-//   >= threshold) the next `cooldown` alert scores are capped at 0.9 x threshold.
+//   a score that does not beat every score of the last three days (600 points
+//   while the period is unknown) is halved (a continuing incident is not a new
+//   one), and after an alarm (alert score >= threshold) the next `cooldown`
+//   alert scores are capped at 0.9 x threshold.
 #pragma once
 
 #include <algorithm>
@@ -53,18 +59,26 @@ struct EnsembleParams {
     static constexpr size_t kLearn = 300;              // points before the likelihoods score
     static constexpr size_t kWarmupMin = 10;           // points before the warm-up's robust z scores
     static constexpr double kWarmupMargin = 0.5;       // ... of a point beyond the range so far by this much
-    static constexpr size_t kRecord = 600;             // alarm logic: a new incident beats this many scores
+    static constexpr size_t kRecord = 600;             // alarm logic: a new incident beats this many scores ...
+    static constexpr int64_t kRecordDays = 3;          // ... or this many days' once the period is known,
+    static constexpr size_t kRecordMin = 50;           //     but at least this many
+    static constexpr size_t kRecordMax = 30'000;       //     and at most this many
+    static constexpr uint64_t kCooldown = 100;         // alarm logic: points capped after an alarm
     static constexpr size_t kMaxCooldown = 1'000'000;  // largest alarm cooldown, in points
     static constexpr size_t kPeriodProbe = 50;         // timestamps used to find the daily period
     static constexpr size_t kMaxPeriod = 50'000;
     static constexpr int kBins = 50;                   // markov bins over the 1%-99% range
+    static constexpr int kContextBins = 10;            // context (second-order) bins over the same range
+    static constexpr uint64_t kContextMinSeen = 5;     // a context seen less often backs off to first order
+    static constexpr double kLevelSpan = 10;           // EW span of the level feature's fast mean
+    static constexpr double kLevelGain = 0.5;          // its z is halved before saturation
     static constexpr double kCap = 20.0;               // z cap
     static constexpr double kMinSd = 0.02;             // floor of the likelihood's sd
     static constexpr double kSpatialMargin = 0.05;
     static constexpr double kScale = 10.0;             // -log10(tail) / kScale = score
     static constexpr double kDamp = 0.5;
     static constexpr double kHoldCap = 0.9;
-    static constexpr size_t kFeatures = 5;
+    static constexpr size_t kFeatures = 7;
 };
 
 /// Output of one ensemble step.
@@ -112,6 +126,8 @@ private:
 class SlidingMax {
 public:
     explicit SlidingMax(size_t span = 1) : span_(span) {}
+    /// A new span; values older than it leave.
+    void set_span(size_t span);
     /// Max of the values in the window; requires !empty().
     double max() const { return q_.front().second; }
     bool empty() const { return q_.empty(); }
@@ -125,11 +141,31 @@ private:
     std::deque<std::pair<uint64_t, double>> q_;
 };
 
+/// Counts of which bin followed which context (a bin, or a pair of bins).
+class Transitions {
+public:
+    /// Novelty of `next` after `context`: 1 - its share of what followed the
+    /// context (neighbouring bins count half); 1 for a context never seen.
+    double novelty(int64_t context, int64_t next) const;
+    /// How often `context` was seen.
+    uint64_t seen(int64_t context) const;
+    void learn(int64_t context, int64_t next);
+    void serialize(io::ByteWriter& w) const;
+    void deserialize(io::ByteReader& r);
+
+private:
+    struct Context {
+        uint64_t total = 0;
+        std::unordered_map<int64_t, uint64_t> next;
+    };
+    std::unordered_map<int64_t, Context> contexts_;
+};
+
 class EnsembleState {
 public:
     /// `threshold` in (0, 1]: the alarm level that starts the cooldown;
     /// `cooldown`: points after an alarm whose alert score stays below it.
-    explicit EnsembleState(double threshold, uint64_t cooldown = 100);
+    explicit EnsembleState(double threshold, uint64_t cooldown = EnsembleParams::kCooldown);
 
     EnsembleStep update(double value, double timestamp);
 
@@ -138,14 +174,18 @@ public:
     double threshold() const { return threshold_; }
 
     void serialize(io::ByteWriter& w) const;
-    static EnsembleState deserialize(io::ByteReader& r, double threshold, uint64_t cooldown = 100);
+    /// `layout`: 1 for the bytes of checkpoint version 1 (registry snapshot
+    /// version 2), which lack the level and context features (they start afresh).
+    static EnsembleState deserialize(io::ByteReader& r, double threshold, uint64_t cooldown = EnsembleParams::kCooldown,
+                                     int layout = 2);
 
     /// A checkpoint of its own: versioned, checksummed bytes (family
     /// ensemble_checkpoint), as a shared store keeps it beside a sensor's window.
     std::string to_bytes() const;
     /// Restores a checkpoint for an ensemble alarming at `threshold`; throws
     /// std::invalid_argument ("possible corruption: ...") on corrupt bytes.
-    static EnsembleState from_bytes(std::string_view bytes, double threshold, uint64_t cooldown = 100);
+    static EnsembleState from_bytes(std::string_view bytes, double threshold,
+                                    uint64_t cooldown = EnsembleParams::kCooldown);
     uint64_t cooldown() const { return cooldown_; }
 
 private:
@@ -154,12 +194,9 @@ private:
         WindowSums short_, long_;
         SlidingMax record;  // unused since checkpoint version 1's scores; kept (empty) in the bytes
     };
-    struct Context {
-        uint64_t total = 0;
-        std::unordered_map<int64_t, uint64_t> next;
-    };
-
     double markov(double value);
+    double context(double value);
+    size_t record_span() const;
     double warmup_score(double value) const;
     void start_season();
     int64_t bin(double value) const;
@@ -179,7 +216,13 @@ private:
     double bin_origin_ = 0.0;           // markov bins start at the 1% quantile of the learning values
     bool has_prev_bin_ = false;
     int64_t prev_bin_ = 0;
-    std::unordered_map<int64_t, Context> transitions_;
+    Transitions transitions_;
+    double level_ = 0.0;                // the level feature's fast EW mean
+    double resolution2_ = 0.0;          // context bin width, 0 until learned
+    uint8_t context_count_ = 0;         // bins in the context so far (at most 2)
+    int64_t context_bins_[2] = {0, 0};  // the last two context bins, oldest first
+    Transitions contexts_;              // after the last two context bins
+    Transitions contexts1_;             // after the last one (the back-off)
     Feature features_[EnsembleParams::kFeatures];
     SlidingMax recent_;
     uint64_t hold_ = 0;

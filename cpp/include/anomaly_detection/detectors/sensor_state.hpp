@@ -96,7 +96,8 @@ public:
 
     void serialize(io::ByteWriter& w) const;
     /// Reads what serialize wrote for a registry with `config`.
-    static SensorState deserialize(io::ByteReader& r, const DetectorConfig& config);
+    /// `ensemble_layout`: the layout of the ensemble's bytes (EnsembleState::deserialize).
+    static SensorState deserialize(io::ByteReader& r, const DetectorConfig& config, int ensemble_layout = 2);
 
 private:
     void push(double value, double timestamp);
