@@ -130,7 +130,7 @@ def transitions(x, learn, bins, order, min_seen):
     t1 = nb.typed.Dict.empty(nb.types.int64, nb.types.int64)
     a = b = 0
     for t in range(n):
-        k = min(max(int(math.floor((x[t] - lo) / res)), -1000), 1000)
+        k = min(max(int(math.floor((x[t] - lo) / res)), -1000), 1000)  # noqa: RUF046 (numba)
         if t >= order:
             key2 = (a + 1001) * 4096 + (b + 1001)
             key1 = b + 1001
@@ -251,22 +251,22 @@ def detect(x, ts, p):
     return alarm_logic(score, record, 100, 0.5)
 
 
-BASE = dict(
-    span=400, damp=0.5, record=300, record_days=0, level=False, context=False, context_bins=10, backoff=5
-)
+BASE = {
+    "span": 400, "damp": 0.5, "record": 300, "record_days": 0, "level": False, "context": False, "context_bins": 10, "backoff": 5
+}
 STEPS = [
     ("previous default (18-file design)", {}),
-    ("no halving of non-record likelihoods", dict(damp=1.0)),
-    ("EW span 1,000, incident gate 600 points", dict(damp=1.0, span=1000, record=600)),
-    ("+ level feature", dict(damp=1.0, span=1000, record=600, level=True)),
-    ("+ incident gate of three days", dict(damp=1.0, span=1000, level=True, record_days=3)),
+    ("no halving of non-record likelihoods", {"damp": 1.0}),
+    ("EW span 1,000, incident gate 600 points", {"damp": 1.0, "span": 1000, "record": 600}),
+    ("+ level feature", {"damp": 1.0, "span": 1000, "record": 600, "level": True}),
+    ("+ incident gate of three days", {"damp": 1.0, "span": 1000, "level": True, "record_days": 3}),
     (
         "+ context, 20 bins, no back-off",
-        dict(damp=1.0, span=1000, level=True, record_days=3, context=True, context_bins=20, backoff=0),
+        {"damp": 1.0, "span": 1000, "level": True, "record_days": 3, "context": True, "context_bins": 20, "backoff": 0},
     ),
     (
         "+ context, 10 bins, back-off under 5 (chosen)",
-        dict(damp=1.0, span=1000, level=True, record_days=3, context=True),
+        {"damp": 1.0, "span": 1000, "level": True, "record_days": 3, "context": True},
     ),
 ]
 
