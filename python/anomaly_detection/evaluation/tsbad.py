@@ -33,7 +33,9 @@ the *values*, lags 3 to 400, else 125). The numbers equal those of the
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,13 +49,17 @@ from anomaly_detection.evaluation.metrics import (
     roc_auc,
     segments,
 )
+from anomaly_detection.evaluation.nab import read_nab_csv
 
 __all__ = [
     "TSBAD_METRIC_NAMES",
     "TsbadMetrics",
+    "load_tsbad_dir",
+    "load_tsbad_scores",
     "pa_f1",
     "range_f1",
     "range_prf",
+    "read_tsbad_csv",
     "sliding_window",
     "tsbad_metrics",
     "vus",
@@ -359,3 +365,61 @@ def tsbad_metrics(
         pa_f1=paf1,
         window=window,
     )
+
+
+# --- folders in TSB-AD's format -------------------------------------------------------------------
+
+
+def read_tsbad_csv(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``(values, labels)`` of a univariate TSB-AD CSV: one value column (any
+    name, ``Data`` in TSB-AD-U) and a ``Label`` column of 0/1."""
+    cols = read_nab_csv(path)
+    if "Label" not in cols:
+        raise ValueError(f"{path}: no Label column (columns: {', '.join(cols)})")
+    value_cols = [c for c in cols if c not in ("Label", "timestamp")]
+    if len(value_cols) != 1:
+        raise ValueError(f"{path}: expected one value column besides Label, got {value_cols}")
+    values, labels = cols[value_cols[0]], cols["Label"]
+    if len(values) == 0:
+        raise ValueError(f"{path}: no rows")
+    bad = np.flatnonzero(~np.isfinite(values))
+    if len(bad):
+        raise ValueError(
+            f"{path}: {len(bad)} missing or non-numeric value(s), first in data row {bad[0] + 1}"
+        )
+    if not np.isin(labels, (0.0, 1.0)).all():
+        raise ValueError(f"{path}: Label must be 0 or 1 on every row")
+    return values, labels.astype(np.int8)
+
+
+def _csv_names(folder: str | os.PathLike[str]) -> dict[str, Path]:
+    root = Path(folder)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: not a folder")
+    return {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*.csv"))}
+
+
+def load_tsbad_dir(folder: str | os.PathLike[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Every CSV under ``folder`` (:func:`read_tsbad_csv`), by relative path."""
+    files = {name: read_tsbad_csv(path) for name, path in _csv_names(folder).items()}
+    if not files:
+        raise ValueError(f"{folder}: no CSV files")
+    return files
+
+
+def load_tsbad_scores(folder: str | os.PathLike[str], lengths: dict[str, int]) -> dict[str, np.ndarray]:
+    """The ``anomaly_score`` column of ``folder/<name>`` for every name of ``lengths``
+    (the data files' relative paths and row counts)."""
+    found = _csv_names(folder)
+    missing = [name for name in lengths if name not in found]
+    if missing:
+        raise FileNotFoundError(f"{folder}: no scores for {len(missing)} file(s), e.g. {missing[0]}")
+    out = {}
+    for name, n in lengths.items():
+        cols = read_nab_csv(found[name])
+        if "anomaly_score" not in cols:
+            raise ValueError(f"{found[name]}: no anomaly_score column")
+        if len(cols["anomaly_score"]) != n:
+            raise ValueError(f"{found[name]}: {len(cols['anomaly_score'])} scores for {n} data rows")
+        out[name] = cols["anomaly_score"]
+    return out
