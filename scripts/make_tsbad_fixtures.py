@@ -116,6 +116,9 @@ def cases() -> dict[str, dict[str, np.ndarray]]:
         _ranges(700, [(350, 380)]),
         _scores_near(rng, _ranges(700, [(350, 380)]), 1.0),
     )
+    n = 60  # a window (125, constant values) longer than the series
+    y = _ranges(n, [(5, 9), (40, 41)])
+    add("window_longer_than_series", np.full(n, 3.0), y, _scores_near(rng, y, 1.0))
     n = 120  # fewer points than VUS thresholds
     y = _ranges(n, [(50, 58), (90, 91)])
     add("short", _periodic(rng, n, 12.0), y, _scores_near(rng, y, 1.0))

@@ -48,6 +48,7 @@ def test_fixtures_cover_the_cases_the_brief_names():
     names = set(EXPECTED)
     assert {"ties", "constant_scores", "one_range", "many_ranges", "range_at_start", "range_at_end"} <= names
     assert {"random_40", "random_300", "random_2500", "short", "periodic_wide_window"} <= names
+    assert "window_longer_than_series" in names
     assert len({EXPECTED[n]["window"] for n in names}) >= 8  # windows of many sizes, 125 included
     assert any(EXPECTED[n]["window"] == 125 for n in names)
 
