@@ -49,7 +49,7 @@ from anomaly_detection.evaluation.metrics import (
     roc_auc,
     segments,
 )
-from anomaly_detection.evaluation.nab import read_nab_csv
+from anomaly_detection.evaluation.nab import _read_scores, read_nab_csv
 
 __all__ = [
     "TSBAD_METRIC_NAMES",
@@ -188,16 +188,7 @@ def vus(labels: Any, scores: Any, window: int = 100) -> tuple[float, float]:
     where, dists = where[keep], dists[keep]
     keep = ~y[where]
     where, dists = where[keep], dists[keep]
-    buffered, slot = np.unique(where, return_inverse=True)
-    counts = np.zeros((len(buffered), max(half, 1)))
-    np.add.at(counts, (slot, dists - 1), 1.0)
-    # label per buffered point and window, capped at 1 as TSB-AD's
-    buffer_label = np.minimum(counts[:, :half] @ _buffer_weights(window).T, 1.0)
-    # tp_buffer[k, w]: the buffer label predicted at threshold k (cumulative over k)
-    order = np.argsort(first_k[buffered], kind="stable")
-    cum = np.vstack((np.zeros((1, window + 1)), np.cumsum(buffer_label[order], axis=0)))
-    upto = np.searchsorted(first_k[buffered][order], np.arange(n_thr), side="right")
-    tp_buffer = cum[upto]  # (n_thr, window + 1)
+    tp_buffer = _buffer_tp(where, dists, first_k, n_thr, window)
 
     # Existence: buffered ranges (merged where their buffers meet) hit at threshold k.
     # The first threshold hitting range j with buffer h: a running minimum over h.
@@ -229,6 +220,32 @@ def vus(labels: Any, scores: Any, window: int = 100) -> tuple[float, float]:
     auc = np.sum(np.diff(fpr_curve, axis=0) * (tpr_curve[1:] + tpr_curve[:-1]) / 2.0, axis=0)
     ap = np.sum(np.diff(tpr_curve[:-1], axis=0) * precision, axis=0)
     return float(auc.mean()), float(ap.mean())
+
+
+def _buffer_tp(
+    where: np.ndarray, dists: np.ndarray, first_k: np.ndarray, n_thr: int, window: int
+) -> np.ndarray:
+    """``tp[k, w]``: the buffer labels of the points predicted at threshold ``k``
+    (cumulative over ``k``) for each buffer window ``w``, from the pairs (point,
+    distance to a range) of the points outside the ranges."""
+    half = window // 2
+    weights = _buffer_weights(window)  # (window + 1, half)
+    per_k = np.zeros((n_thr, window + 1))
+    _, slot, n_ranges = np.unique(where, return_inverse=True, return_counts=True)
+    alone = n_ranges[slot] == 1
+    if alone.any():  # one range within reach: the label is one weight, never capped
+        hist = np.bincount(first_k[where[alone]] * half + dists[alone] - 1, minlength=n_thr * half)
+        per_k += hist.reshape(n_thr, half).astype(np.float64) @ weights.T
+    if not alone.all():  # several ranges within reach: their weights add up, capped at 1 as TSB-AD's
+        shared, row = np.unique(where[~alone], return_inverse=True)
+        counts = np.zeros((len(shared), half))
+        np.add.at(counts, (row, dists[~alone] - 1), 1.0)
+        label = np.minimum(counts @ weights.T, 1.0)
+        k = first_k[shared]
+        order = np.argsort(k, kind="stable")
+        firsts = np.flatnonzero(np.concatenate(([True], k[order][1:] != k[order][:-1])))
+        per_k[k[order][firsts]] += np.add.reduceat(label[order], firsts, axis=0)
+    return np.cumsum(per_k, axis=0)
 
 
 def _range_min(a: np.ndarray, segs: np.ndarray) -> np.ndarray:
@@ -416,10 +433,7 @@ def load_tsbad_scores(folder: str | os.PathLike[str], lengths: dict[str, int]) -
         raise FileNotFoundError(f"{folder}: no scores for {len(missing)} file(s), e.g. {missing[0]}")
     out = {}
     for name, n in lengths.items():
-        cols = read_nab_csv(found[name])
-        if "anomaly_score" not in cols:
-            raise ValueError(f"{found[name]}: no anomaly_score column")
-        if len(cols["anomaly_score"]) != n:
-            raise ValueError(f"{found[name]}: {len(cols['anomaly_score'])} scores for {n} data rows")
-        out[name] = cols["anomaly_score"]
+        out[name] = _read_scores(found[name])
+        if len(out[name]) != n:
+            raise ValueError(f"{found[name]}: {len(out[name])} scores for {n} data rows")
     return out
