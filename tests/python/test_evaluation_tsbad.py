@@ -140,6 +140,8 @@ def test_bad_values_and_predictions():
         sliding_window(np.zeros((3, 3)))
     with pytest.raises(ValueError, match="predictions"):
         tsbad_metrics([0, 1, 0], [0.1, 0.2, 0.3], window=2, predictions=[0, 1])
+    with pytest.raises(ValueError, match="one per label"):
+        tsbad_metrics([0, 1, 0], [0.1, 0.2, 0.3], values=[1.0, 2.0])
 
 
 def test_inputs_are_not_changed(arrays):

@@ -177,8 +177,8 @@ def vus(labels: Any, scores: Any, window: int = 100) -> tuple[float, float]:
     n_pred = np.cumsum(np.bincount(first_k, minlength=n_thr)).astype(np.float64)
     tp_true = np.cumsum(np.bincount(first_k[y], minlength=n_thr)).astype(np.float64)
 
-    # The buffer labels of the points outside the ranges but within `half` of one:
-    # counts[i, d - 1] = how many ranges end d points before i or start d after it.
+    # The points outside the ranges but within `half` of one get buffer labels:
+    # one (point, d) pair for each range that ends d points before it or starts d after.
     rows_d = np.arange(1, half + 1)
     after = (ends[:, None] + rows_d[None, :]).ravel()
     before = (starts[:, None] - rows_d[None, :]).ravel()
@@ -362,8 +362,12 @@ def tsbad_metrics(
     (TSB-AD's ``pred=``).
     """
     y, s = _scored(labels, scores)
-    if window is None:
-        window = sliding_window(values) if values is not None else 100
+    if window is None and values is not None:
+        if np.size(values) != len(y):
+            raise ValueError(f"values: expected {len(y)} values (one per label), got {np.size(values)}")
+        window = sliding_window(values)
+    elif window is None:
+        window = 100
     window = _check_window(window)
     vus_roc_value, vus_pr_value = vus(y, s, window)
     if predictions is None:
