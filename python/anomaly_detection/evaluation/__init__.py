@@ -5,6 +5,9 @@
   threshold, normalisation), reproducing NAB's published scores.
 * :mod:`~anomaly_detection.evaluation.metrics`: point, point-adjusted and event
   precision/recall/F1; ROC-AUC and average precision.
+* :mod:`~anomaly_detection.evaluation.tsbad`: TSB-AD's metrics (AUC-PR, AUC-ROC,
+  VUS-PR, VUS-ROC, range-based F1, point-adjusted F1), equal to its reference
+  implementation, and ``evaluate --tsbad`` over a folder of its CSVs.
 * :mod:`~anomaly_detection.evaluation.adbench`: the ADBench tabular harness for
   any scikit-learn-style outlier detector.
 * :mod:`~anomaly_detection.evaluation.cli`: ``anomaly-detection evaluate``.
@@ -59,6 +62,18 @@ from anomaly_detection.evaluation.nab import (
     score_corpus,
     write_results_csv,
 )
+from anomaly_detection.evaluation.tsbad import (
+    TSBAD_METRIC_NAMES,
+    TsbadMetrics,
+    pa_f1,
+    range_f1,
+    range_prf,
+    sliding_window,
+    tsbad_metrics,
+    vus,
+    vus_pr,
+    vus_roc,
+)
 
 __all__ = [
     "LocoResult",
@@ -69,6 +84,7 @@ __all__ = [
     "PRF",
     "PROFILES",
     "PROFILE_NAMES",
+    "TSBAD_METRIC_NAMES",
     "AdbenchRow",
     "AdbenchSet",
     "AdbenchTable",
@@ -77,6 +93,7 @@ __all__ = [
     "NabCorpus",
     "NabFile",
     "NabResult",
+    "TsbadMetrics",
     "anomaly_scores",
     "average_precision",
     "derive_windows",
@@ -86,10 +103,13 @@ __all__ = [
     "load_profiles",
     "load_scores_dir",
     "optimize_threshold",
+    "pa_f1",
     "point_adjust",
     "point_adjusted_prf",
     "point_prf",
     "probation_length",
+    "range_f1",
+    "range_prf",
     "read_nab_csv",
     "roc_auc",
     "run_adbench",
@@ -98,5 +118,10 @@ __all__ = [
     "score_corpus",
     "segments",
     "sklearn_isolation_forest",
+    "sliding_window",
+    "tsbad_metrics",
+    "vus",
+    "vus_pr",
+    "vus_roc",
     "write_results_csv",
 ]

@@ -1,10 +1,11 @@
-"""``anomaly-detection evaluate``: score a detector on NAB or ADBench.
+"""``anomaly-detection evaluate``: score a detector on NAB, TSB-AD series or ADBench.
 
-Three ways to run it::
+The ways to run it::
 
     anomaly-detection evaluate --nab DIR --scores SCORES_DIR   # score existing results
     anomaly-detection evaluate --nab DIR [--out OUT] [--set method=mad ...]  # run the detector
     anomaly-detection evaluate --adbench DIR [--estimator forest|sklearn] [--seeds 0 1 2]
+    anomaly-detection evaluate --tsbad DIR [--scores SCORES_DIR] [--json]   # TSB-AD's metrics
 
 Wiring into the main command line takes two lines::
 
@@ -42,6 +43,13 @@ from anomaly_detection.evaluation.nab import (
     score_all_profiles,
     write_results_csv,
 )
+from anomaly_detection.evaluation.tsbad import (
+    TSBAD_METRIC_NAMES,
+    TsbadMetrics,
+    load_tsbad_dir,
+    load_tsbad_scores,
+    tsbad_metrics,
+)
 
 __all__ = [
     "DetectorFactory",
@@ -61,7 +69,10 @@ DetectorFactory = Callable[..., Any]
 #: ``factory(seed)`` -> an unfitted scikit-learn-style outlier detector.
 EstimatorFactory = Callable[[int], Any]
 
-_DESCRIPTION = "Score a detector on labelled data: NAB time series or ADBench tabular sets."
+_DESCRIPTION = (
+    "Score a detector on labelled data: NAB time series, TSB-AD series (TSB-AD's metrics) "
+    "or ADBench tabular sets."
+)
 
 
 # --- factories -----------------------------------------------------------------------------------
@@ -107,13 +118,19 @@ def _configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--nab", metavar="DIR", type=Path, help="a corpus in NAB's layout (data/, labels/)")
     src.add_argument("--adbench", metavar="DIR", type=Path, help="a folder of ADBench .npz sets")
+    src.add_argument(
+        "--tsbad",
+        metavar="DIR",
+        type=Path,
+        help="a folder of TSB-AD CSVs (a value column and a Label column), scored with TSB-AD's metrics",
+    )
     nab = p.add_argument_group("NAB")
     nab.add_argument(
         "--scores",
         metavar="DIR",
         type=Path,
-        help="score these per-file results (<category>/<file>.csv with an anomaly_score column) "
-        "instead of running the detector",
+        help="score these per-file results (<category>/<file>.csv with an anomaly_score column; "
+        "with --tsbad, the data files' relative names) instead of running the detector",
     )
     nab.add_argument(
         "--out",
@@ -312,6 +329,72 @@ def _run_nab(
     return 0
 
 
+# --- TSB-AD --------------------------------------------------------------------------------------
+
+
+def _tsbad_detector_scores(
+    values: np.ndarray, factory: DetectorFactory, overrides: dict[str, Any]
+) -> np.ndarray:
+    result = factory(**overrides).detect_batch("series", values)  # a fresh detector per file
+    return np.asarray(getattr(result, "scores", result), dtype=np.float64)
+
+
+def _tsbad_file(name: str, labels: np.ndarray, scores: np.ndarray, values: np.ndarray) -> TsbadMetrics:
+    try:
+        return tsbad_metrics(labels, scores, values=values)
+    except ValueError as exc:  # say which file
+        raise ValueError(f"{name}: {exc}") from None
+
+
+def _print_tsbad(results: dict[str, TsbadMetrics], means: dict[str, float], source: str, out: TextIO) -> None:
+    out.write(f"TSB-AD metrics on {len(results)} files; scores: {source}\n\n")
+    width = max(len("mean"), *(len(name) for name in results))
+    out.write(
+        f"{'file':<{width}}  {'window':>6}  " + "  ".join(f"{m:>10}" for m in TSBAD_METRIC_NAMES) + "\n"
+    )
+    for name, r in results.items():
+        row = r.to_dict()
+        out.write(
+            f"{name:<{width}}  {r.window:>6}  "
+            + "  ".join(f"{row[m]:>10.4f}" for m in TSBAD_METRIC_NAMES)
+            + "\n"
+        )
+    out.write(
+        f"{'mean':<{width}}  {'':>6}  " + "  ".join(f"{means[m]:>10.4f}" for m in TSBAD_METRIC_NAMES) + "\n"
+    )
+
+
+def _run_tsbad(
+    args: argparse.Namespace, detector_factory: DetectorFactory | None, out: TextIO, err: TextIO
+) -> int:
+    series = load_tsbad_dir(args.tsbad)
+    if args.scores is not None:
+        if args.overrides:
+            raise ValueError("--set applies to the detector; it has no effect with --scores")
+        scores = load_tsbad_scores(args.scores, {name: len(v) for name, (v, _) in series.items()})
+        source = str(args.scores)
+    else:
+        factory = detector_factory or default_detector_factory
+        overrides = _parse_overrides(args.overrides)
+        progress = _Progress(err, not args.no_progress, "tsbad")
+        scores = {}
+        for i, (name, (values, _)) in enumerate(series.items()):
+            progress(i, len(series), name)
+            scores[name] = _tsbad_detector_scores(values, factory, overrides)
+        progress(len(series), len(series), "done")
+        source = f"the detector {overrides or ''}".rstrip()
+    results = {
+        name: _tsbad_file(name, labels, scores[name], values) for name, (values, labels) in series.items()
+    }
+    means = {m: float(np.mean([r.to_dict()[m] for r in results.values()])) for m in TSBAD_METRIC_NAMES}
+    if args.json:
+        json.dump({"files": {name: r.to_dict() for name, r in results.items()}, "mean": means}, out)
+        out.write("\n")
+    else:
+        _print_tsbad(results, means, source, out)
+    return 0
+
+
 # --- ADBench -------------------------------------------------------------------------------------
 
 
@@ -371,6 +454,8 @@ def run_evaluate(
     try:
         if args.nab is not None:
             return _run_nab(args, detector_factory, out, err)
+        if args.tsbad is not None:
+            return _run_tsbad(args, detector_factory, out, err)
         return _run_adbench(args, estimator_factory, out, err)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         err.write(f"anomaly-detection evaluate: error: {exc}\n")
