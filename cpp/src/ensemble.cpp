@@ -29,6 +29,13 @@ double neg_log10_tail(double z) {
 
 double saturate(double z) { return 1.0 - std::exp(-std::min(z, P::kCap) / 3.0); }
 
+// The ranking score of a statistic (-log10 of a tail probability): linear up to the
+// alarm level (5 -> 0.5), then rising towards 1 without ever tying.
+double rank_score(double statistic) {
+    const double half = 0.5 * P::kScale;
+    return statistic <= half ? statistic / P::kScale : 1.0 - 0.5 * std::exp(-(statistic - half) / half);
+}
+
 // Linear-interpolated quantile of sorted values (NumPy's default).
 double quantile_sorted(const std::vector<double>& v, double q) {
     const double pos = q * static_cast<double>(v.size() - 1);
@@ -332,10 +339,10 @@ double EnsembleState::context(double value) {
     return z;
 }
 
-// Robust z of `value` against the points so far (median, MAD; the mean absolute
-// deviation when half the points are equal), mapped at half the likelihoods' scale;
+// -log10 of the tail probability of the robust z of `value` against the points so far
+// (median, MAD; the mean absolute deviation when half the points are equal), halved;
 // 0 unless the value leaves the range so far by more than half of it.
-double EnsembleState::warmup_score(double value) const {
+double EnsembleState::warmup_statistic(double value) const {
     const size_t n = learn_values_.size();
     if (n < P::kWarmupMin) return 0.0;
     std::vector<double> v = learn_values_;
@@ -358,7 +365,7 @@ double EnsembleState::warmup_score(double value) const {
     if (scale == 0.0) scale = 1.2533 * mean_abs;
     scale = std::max(scale, 1e-12 * std::max(1.0, std::fabs(median)));
     const double z = std::fabs(value - median) / scale;
-    return std::min(neg_log10_tail(std::min(z, 37.0)) / (2.0 * P::kScale), 1.0);
+    return 0.5 * neg_log10_tail(std::min(z, 37.0));
 }
 
 EnsembleStep EnsembleState::update(double value, double timestamp) {
@@ -382,7 +389,7 @@ EnsembleStep EnsembleState::update(double value, double timestamp) {
     const double span = hi_ - lo_;
     if (t > 10 && span > 0 && (value > hi_ + P::kSpatialMargin * span || value < lo_ - P::kSpatialMargin * span))
         z[f_spatial] = 1.0;
-    const double warmup = t < P::kLearn ? warmup_score(value) : 0.0;
+    const double warmup = t < P::kLearn ? warmup_statistic(value) : 0.0;
     if (t < P::kLearn) learn_values_.push_back(value);
     if (t < P::kPeriodProbe) learn_times_.push_back(timestamp);
     z[f_markov] = markov(value);
@@ -410,11 +417,15 @@ EnsembleStep EnsembleState::update(double value, double timestamp) {
     }
 
     EnsembleStep out;
-    out.statistic = best;
+    const double statistic = std::max(best, warmup);
+    out.statistic = statistic;
     out.expected = value_.n ? value_.mean : value;
-    const double score = std::max(std::min(best / P::kScale, 1.0), warmup);
-    out.score = score;
-    // The alarm logic: one alarm per incident, apart from the score.
+    // The score ranks: the point's statistic or the recent likelihoods', fading by 0.5%
+    // a point (the warm-up's robust z, on few points, counts for its own point only).
+    rank_ = std::max(best, P::kRankDecay * rank_);
+    out.score = rank_score(std::max(rank_, warmup));
+    // The alarm logic, on the point's own statistic: one alarm per incident.
+    const double score = std::min(statistic / P::kScale, 1.0);
     double alert = score;
     const double previous_max = recent_.empty() ? 0.0 : recent_.max();
     recent_.push(score);
@@ -479,6 +490,7 @@ void EnsembleState::serialize(io::ByteWriter& w) const {
     w.put<uint64_t>(hold_);
     // layout 2 on
     w.put<double>(level_);
+    w.put<double>(rank_);
     w.put<double>(resolution2_);
     w.put<uint8_t>(context_count_);
     w.put<int64_t>(context_bins_[0]);
@@ -551,6 +563,8 @@ EnsembleState EnsembleState::deserialize(io::ByteReader& r, double threshold, ui
         return s;
     }
     s.level_ = get_finite(r, "ensemble level");
+    s.rank_ = get_finite(r, "ensemble rank");
+    if (s.rank_ < 0) io::corruption("ensemble rank: expected >= 0");
     s.resolution2_ = r.get<double>("ensemble context resolution");
     if (!std::isfinite(s.resolution2_) || s.resolution2_ < 0 || (s.resolution2_ > 0) != learned)
         io::corruption("ensemble context resolution: expected >= 0");

@@ -83,7 +83,11 @@ def test_scores_rank_and_alert_scores_raise_one_alarm_per_incident():
     values[2000:2040] += 30  # one incident, forty points long
     batch = ensemble().detect_batch("s", values, ts)
     assert batch.alert_scores.shape == batch.scores.shape
-    assert (batch.alert_scores <= batch.scores).all()
+    own = np.minimum(batch.deviations / 10, 1.0)  # the point's own score, on the alarm scale
+    assert (batch.alert_scores <= own + 1e-12).all()
+    assert (batch.scores >= np.minimum(own, 0.5) - 1e-12).all()
+    # the score fades after the incident: still above the clean part's for a while
+    assert batch.scores[2040:2100].min() > np.quantile(batch.scores[LEARN:2000], 0.99)
     inside = batch.scores[2000:2040]
     assert inside.max() > np.quantile(batch.scores[LEARN:2000], 0.999)  # the incident ranks on top
     assert batch.is_anomaly[2000:2040].sum() == 1  # one alarm

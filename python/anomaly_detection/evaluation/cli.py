@@ -244,9 +244,14 @@ def run_detector_on_corpus(
     *,
     out_dir: Path | None = None,
     progress: Callable[[int, int, str], None] | None = None,
+    alerts: bool = True,
 ) -> dict[str, np.ndarray]:
     """Run a fresh detector over each file in order and return its scores by file;
-    with ``out_dir``, also write NAB-format results (``<out>/<category>/<file>.csv``)."""
+    with ``out_dir``, also write NAB-format results (``<out>/<category>/<file>.csv``).
+
+    NAB counts alarms, so by default these are the result's ``alert_scores`` (one
+    alarm per incident) where it has them; ``alerts=False`` takes ``scores``, which
+    rank points (for ROC, PR and VUS curves)."""
     scores: dict[str, np.ndarray] = {}
     total = len(corpus)
     for i, (name, f) in enumerate(corpus.files.items()):
@@ -255,9 +260,7 @@ def run_detector_on_corpus(
         detector = detector_factory(**(overrides or {}))
         sensor = Path(name).stem
         result = detector.detect_batch(sensor, f.values, _epoch_seconds(f.timestamps))
-        # NAB counts alarms: it scores the alert scores (one alarm per incident) where
-        # the result has them, as NAB's detectors report theirs.
-        s = getattr(result, "alert_scores", None)
+        s = getattr(result, "alert_scores", None) if alerts else None
         s = np.asarray(getattr(result, "scores", result) if s is None else s, dtype=np.float64)
         if s.shape != (len(f),):
             raise ValueError(f"{name}: the detector returned {s.shape} scores for {len(f)} rows")

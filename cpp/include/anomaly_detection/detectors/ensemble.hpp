@@ -24,17 +24,20 @@
 //     the mean of its last 5 raw scores against the
 //     mean and sd (floor 0.02) of those means over the last 2,000 points;
 //     -log10 of the Gaussian upper tail probability.
-//   score = min(max over features / 10, 1): 0.5 is a tail probability of 1e-5.
-// During the first 300 points (before the likelihoods exist) the score is that
-// of a robust z of the point against the median and MAD of the points so far,
-// at half the scale (0.5 is a robust z of about 6.4), for a point beyond the
-// range so far by more than half of it (0 otherwise): clear outliers only.
+//   statistic = the largest of the features' -log10 tail probabilities.
+// During the first 300 points (before the likelihoods exist) the statistic is
+// half the -log10 tail of a robust z of the point against the median and MAD of
+// the points so far, for a point beyond the range so far by more than half of it
+// (0 otherwise): clear outliers only (a robust z of about 6.4 reaches the alarm).
 //
-// The score ranks points; the alarm logic is apart from it (alert_score):
-//   a score that does not beat every score of the last three days (600 points
-//   while the period is unknown) is halved (a continuing incident is not a new
-//   one), and after an alarm (alert score >= threshold) the next `cooldown`
-//   alert scores are capped at 0.9 x threshold.
+// score (ranks points): of the larger of the point's statistic and the recent
+//   likelihoods' fading by 0.5% a point (the warm-up's counts for its point only): statistic / 10 up to 0.5 (a tail probability
+//   of 1e-5), then 1 - 0.5 exp(-(statistic - 5) / 5), never tying at the top.
+// alert_score (the alarm logic, on the point's own min(statistic / 10, 1)):
+//   halved unless it beats every such score of the last three days (600 points
+//   while the period is unknown): a continuing incident is not a new one; after
+//   an alarm (alert score >= threshold) the next `cooldown` alert scores are
+//   capped at 0.9 x threshold.
 #pragma once
 
 #include <algorithm>
@@ -76,6 +79,7 @@ struct EnsembleParams {
     static constexpr double kMinSd = 0.02;             // floor of the likelihood's sd
     static constexpr double kSpatialMargin = 0.05;
     static constexpr double kScale = 10.0;             // -log10(tail) / kScale = score
+    static constexpr double kRankDecay = 0.995;        // the score's memory of recent statistics, per point
     static constexpr double kDamp = 0.5;
     static constexpr double kHoldCap = 0.9;
     static constexpr size_t kFeatures = 7;
@@ -83,9 +87,9 @@ struct EnsembleParams {
 
 /// Output of one ensemble step.
 struct EnsembleStep {
-    double score = 0.0;        ///< calibrated, in [0, 1]: ranks points
-    double alert_score = 0.0;  ///< the score with the alarm logic applied (record gate, cooldown)
-    double statistic = 0.0;  ///< -log10 of the smallest feature tail probability
+    double score = 0.0;        ///< in [0, 1]: ranks points (the point and its recent past)
+    double alert_score = 0.0;  ///< the point's own score with the alarm logic (record gate, cooldown)
+    double statistic = 0.0;    ///< the point's -log10 of the smallest feature tail probability
     double expected = 0.0;   ///< EW mean of the values
 };
 
@@ -197,7 +201,7 @@ private:
     double markov(double value);
     double context(double value);
     size_t record_span() const;
-    double warmup_score(double value) const;
+    double warmup_statistic(double value) const;
     void start_season();
     int64_t bin(double value) const;
 
@@ -218,6 +222,7 @@ private:
     int64_t prev_bin_ = 0;
     Transitions transitions_;
     double level_ = 0.0;                // the level feature's fast EW mean
+    double rank_ = 0.0;                 // the statistic behind the score: recent ones fade
     double resolution2_ = 0.0;          // context bin width, 0 until learned
     uint8_t context_count_ = 0;         // bins in the context so far (at most 2)
     int64_t context_bins_[2] = {0, 0};  // the last two context bins, oldest first
