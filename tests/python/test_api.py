@@ -432,3 +432,17 @@ def test_batch_of_plain_points_equals_detect_batch_and_rejects_non_finite(live):
         r = live.post("/api/batch", content=bad, headers={"content-type": "application/json"})
         assert r.status_code == 422, bad
     assert "plain-c" not in live.get("/api/sensors").json()["sensors"]
+
+
+def test_default_settings_flag_a_clear_spike_in_the_first_minutes():
+    # 100 readings of 20 +- 0.3, then 95.0, through POST /api/detect with default Settings
+    app = create_app(Settings())
+    with LiveServer(app) as url, httpx.Client(base_url=url, timeout=10) as client:
+        values = [20.0 + 0.3 * ((i * 7) % 5 - 2) / 2 for i in range(100)]
+        r = client.post("/api/detect/batch", json={"sensor_name": "boiler", "values": values})
+        assert r.status_code == 200, r.text
+        assert not any(r.json()["is_anomaly"])
+        r = client.post("/api/detect", json={"sensor_name": "boiler", "value": 95.0})
+        assert r.status_code == 200, r.text
+        assert r.json()["is_anomaly"] is True
+        assert r.json()["method"] == "ensemble"

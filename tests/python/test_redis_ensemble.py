@@ -332,3 +332,17 @@ def test_non_finite_input_raises_and_changes_nothing_in_redis(redis_client, seri
             det.store.detect_batch("s", np.array([1.0, bad]), np.array([1.0, 2.0]))
     assert {k: redis_client.dump(k) for k in before} == before
     assert det.stats("s")["points_seen"] == 120
+
+
+def test_a_clear_spike_in_the_first_minutes_is_flagged_on_redis(redis_client):
+    # 100 readings of 20 +- 0.3 and then 95.0, default settings: the warm-up's robust z
+    rng = np.random.default_rng(3)
+    values = 20 + rng.uniform(-0.3, 0.3, 100)
+    det = StatisticalAnomalyDetector(Settings(redis_alerts=False), redis_client=redis_client)
+    for i, v in enumerate(values):
+        assert not det.detect("warm", float(v), timestamp=float(i)).is_anomaly
+    result = det.detect("warm", 95.0, timestamp=100.0)
+    assert result.is_anomaly
+    assert result.score >= 0.5
+    embedded = StatisticalAnomalyDetector().detect_batch("warm", np.r_[values, 95.0], np.arange(101.0))
+    assert result.score == embedded.scores[-1]
