@@ -226,6 +226,7 @@ def detect(x, ts, p):
     n = len(x)
     valid = np.ones(n, bool)
     feats = [ew_z(x, p["span"], valid)]
+    weights = [1.0, p["w_diff"]]
     d = np.r_[0.0, np.diff(x)]
     feats.append(ew_z(d, p["span"], np.r_[False, valid[1:]]))
     dt = np.median(np.diff(ts[:50]))
@@ -234,6 +235,7 @@ def detect(x, ts, p):
         r = np.zeros(n)
         r[period:] = x[period:] - x[:-period]
         feats.append(ew_z(r, p["span"], np.arange(n) >= period))
+        weights.append(p["w_season"])
     feats = [(saturate(z), ok) for z, ok in feats]
     feats.append(spatial(x, 0.05))
     feats.append(transitions(x, 300, 50, 1, 0))
@@ -242,9 +244,10 @@ def detect(x, ts, p):
         feats.append((saturate(z, 0.5), ok))
     if p["context"]:
         feats.append(transitions(x, 300, p["context_bins"], 2, p["backoff"]))
+    weights += [1.0] * (len(feats) - len(weights))
     best = np.zeros(n)
-    for raw, ok in feats:
-        best = np.maximum(best, likelihood(raw, ok, 5, 2000, 300, 0.02, p["damp"], 300))
+    for (raw, ok), weight in zip(feats, weights):
+        best = np.maximum(best, likelihood(raw, ok, 5, 2000, 300, 0.02, p["damp"], 300) / weight)
     score = np.minimum(best / 10, 1.0)
     score[:300] = 0
     record = max(int(p["record_days"] * 86400 / dt), 50) if p["record_days"] else p["record"]
@@ -252,22 +255,23 @@ def detect(x, ts, p):
 
 
 BASE = {
-    "span": 400, "damp": 0.5, "record": 300, "record_days": 0, "level": False, "context": False, "context_bins": 10, "backoff": 5
-}
+    "span": 400, "damp": 0.5, "record": 300, "record_days": 0, "level": False, "context": False,
+    "context_bins": 10, "backoff": 5, "w_diff": 1.0, "w_season": 1.0,
+}  # fmt: skip
+_LEVEL = {"damp": 1.0, "span": 1000, "level": True, "record_days": 3}
+_CONTEXT = {**_LEVEL, "context": True}
 STEPS = [
     ("previous default (18-file design)", {}),
     ("no halving of non-record likelihoods", {"damp": 1.0}),
     ("EW span 1,000, incident gate 600 points", {"damp": 1.0, "span": 1000, "record": 600}),
     ("+ level feature", {"damp": 1.0, "span": 1000, "record": 600, "level": True}),
-    ("+ incident gate of three days", {"damp": 1.0, "span": 1000, "level": True, "record_days": 3}),
-    (
-        "+ context, 20 bins, no back-off",
-        {"damp": 1.0, "span": 1000, "level": True, "record_days": 3, "context": True, "context_bins": 20, "backoff": 0},
-    ),
-    (
-        "+ context, 10 bins, back-off under 5 (chosen)",
-        {"damp": 1.0, "span": 1000, "level": True, "record_days": 3, "context": True},
-    ),
+    ("+ incident gate of three days", _LEVEL),
+    ("+ context, 20 bins, no back-off", {**_CONTEXT, "context_bins": 20, "backoff": 0}),
+    ("+ context, 10 bins, back-off under 5", _CONTEXT),
+    ("+ weights: diff 1.6, season 1.6", {**_CONTEXT, "w_diff": 1.6, "w_season": 1.6}),
+    ("+ weights: diff 2.0, season 1.6", {**_CONTEXT, "w_diff": 2.0, "w_season": 1.6}),
+    ("+ weights: diff 2.5, season 1.3", {**_CONTEXT, "w_diff": 2.5, "w_season": 1.3}),
+    ("+ weights: diff 2.5, season 1.6 (chosen)", {**_CONTEXT, "w_diff": 2.5, "w_season": 1.6}),
 ]
 
 

@@ -413,7 +413,7 @@ EnsembleStep EnsembleState::update(double value, double timestamp) {
             if (lz > 0) s = neg_log10_tail(lz);
         }
         ft.long_.push(avg);
-        best = std::max(best, s);
+        best = std::max(best, s / P::kWeight[f]);
     }
 
     EnsembleStep out;

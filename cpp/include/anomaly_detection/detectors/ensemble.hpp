@@ -24,7 +24,8 @@
 //     the mean of its last 5 raw scores against the
 //     mean and sd (floor 0.02) of those means over the last 2,000 points;
 //     -log10 of the Gaussian upper tail probability.
-//   statistic = the largest of the features' -log10 tail probabilities.
+//   statistic = the largest of the features' -log10 tail probabilities, each
+//   divided by its weight (diff 2.5, season 1.6, the others 1).
 // During the first 300 points (before the likelihoods exist) the statistic is
 // half the -log10 tail of a robust z of the point against the median and MAD of
 // the points so far, for a point beyond the range so far by more than half of it
@@ -83,6 +84,9 @@ struct EnsembleParams {
     static constexpr double kDamp = 0.5;
     static constexpr double kHoldCap = 0.9;
     static constexpr size_t kFeatures = 7;
+    // Each feature's -log10 tail probability is divided by its weight before the maximum:
+    // differences and seasonal residuals are noisier (their alarms were mostly false on NAB).
+    static constexpr double kWeight[kFeatures] = {1.0, 2.5, 1.6, 1.0, 1.0, 1.0, 1.0};
 };
 
 /// Output of one ensemble step.
