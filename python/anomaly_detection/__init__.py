@@ -8,8 +8,8 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from anomaly_detection.config.settings import METHODS, Settings, get_settings
+from anomaly_detection.core.detector import StatisticalAnomalyDetector
 from anomaly_detection.core.results import AnomalyResult, BatchResult
-from anomaly_detection.core.StatisticalAnomalyDetector import StatisticalAnomalyDetector
 from anomaly_detection.errors import (
     AnomalyDetectionError,
     NotFittedError,

@@ -26,11 +26,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if args.workers > 1 and settings.store_backend != "redis":
         print(
             "warning: several workers on the embedded store each keep their own sensors and alerts; "
-            "set STORE_BACKEND=redis for one shared view",
+            "set ANOMALY_STORE_BACKEND=redis for one shared view",
             file=sys.stderr,
         )
     # Workers import the app through the factory; host/port reach them through the env.
-    os.environ["API_HOST"], os.environ["API_PORT"] = settings.api_host, str(settings.api_port)
+    os.environ["ANOMALY_API_HOST"], os.environ["ANOMALY_API_PORT"] = settings.api_host, str(settings.api_port)
     print(f"anomaly-detection: serving on http://{settings.api_host}:{settings.api_port}/", file=sys.stderr)
     uvicorn.run(
         "anomaly_detection.api.app:create_app", factory=True, host=settings.api_host, port=settings.api_port,
@@ -88,8 +88,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def add_api_parsers(subparsers: Any) -> None:
     """Add ``serve`` and ``demo`` to an argparse subparsers object."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--host", help="interface to bind (default: API_HOST, 127.0.0.1)")
-    common.add_argument("--port", type=int, help="port (default: API_PORT, 8000)")
+    common.add_argument("--host", help="interface to bind (default: ANOMALY_API_HOST, 127.0.0.1)")
+    common.add_argument("--port", type=int, help="port (default: ANOMALY_API_PORT, 8000)")
     common.add_argument(
         "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
     )
