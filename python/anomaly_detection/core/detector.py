@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from time import time as _now
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from anomaly_detection.core.validation import (
 )
 from anomaly_detection.stores.base import SensorStore, SensorWindow
 from anomaly_detection.stores.embedded import EmbeddedStore
+
+if TYPE_CHECKING:
+    from anomaly_detection.core.river_adapter import RiverAdapter
 
 __all__ = ["StatisticalAnomalyDetector"]
 
@@ -123,6 +126,24 @@ class StatisticalAnomalyDetector:
         vals = as_values(values)
         ts = as_timestamps(timestamps, len(vals))
         return self._batch_result(sensor_name, vals, ts, self.store.detect_batch(sensor_name, vals, ts))
+
+    def prime(self, sensor_name: str, history: Any, timestamps: Any = None) -> int:
+        """Learn a sensor's past points in order, as ``detect_batch`` would, but fire no
+        alert for them (a warm start from history); returns how many were learned.
+
+        Nothing changes when any input is invalid.
+        """
+        check_sensor_name(sensor_name)
+        vals = as_values(history)
+        self.store.detect_batch(sensor_name, vals, as_timestamps(timestamps, len(vals)))
+        return len(vals)
+
+    def as_river(self) -> RiverAdapter:
+        """This detector as a River anomaly detector: each key of an observation
+        ``{sensor: value}`` is a sensor (see :class:`RiverAdapter`)."""
+        from anomaly_detection.core.river_adapter import RiverAdapter
+
+        return RiverAdapter(self)
 
     def _batch_result(self, sensor_name: str, vals: np.ndarray, ts: np.ndarray, out: tuple) -> BatchResult:
         batch = BatchResult(sensor_name, vals, ts, *out, self.threshold, self.method)
