@@ -20,7 +20,7 @@ from anomaly_detection.forest import HalfSpaceTrees, IsolationForest
 from anomaly_detection.stores.base import SensorWindow
 
 try:
-    __version__ = version("anomaly-detection")
+    __version__ = version("anomaly-detection-core")
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+local"
 

@@ -141,7 +141,7 @@ def _plot(series: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], timestam
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise SystemExit("--plot needs matplotlib: pip install 'anomaly-detection[plot]'") from None
+        raise SystemExit("--plot needs matplotlib: pip install 'anomaly-detection-core[plot]'") from None
     from datetime import datetime, timezone
 
     fig, axes = plt.subplots(len(series) or 1, 1, figsize=(11, 2.6 * max(1, len(series))), squeeze=False)
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         extra = _EXTRAS.get(args.command, "test")
         print(
             f"anomaly-detection {args.command}: error: {exc.name} is not installed; "
-            f"pip install 'anomaly-detection[{extra}]'",
+            f"pip install 'anomaly-detection-core[{extra}]'",
             file=sys.stderr,
         )
         return 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -256,3 +257,9 @@ def test_random_mutations_never_crash():
 def test_arbitrary_bytes_never_crash(data):
     with pytest.raises(ValueError):
         StatisticalAnomalyDetector.from_bytes(data)
+
+
+def test_every_setting_is_documented_with_its_environment_variable():
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "settings.md").read_text()
+    missing = [name for name in Settings.model_fields if f"| `ANOMALY_{name.upper()}` | `{name}` |" not in docs]
+    assert missing == []
