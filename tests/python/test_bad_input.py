@@ -188,7 +188,7 @@ def test_threshold_keyword_sets_the_chosen_methods_threshold():
         Settings(threshold=2.0)  # the ensemble's threshold is a score in (0, 1]
 
 
-def test_settings_defaults_match_the_seed(monkeypatch, tmp_path):
+def test_settings_defaults_match_the_original_prototype(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     s = Settings()
     assert (s.redis_host, s.redis_port, s.redis_db, s.redis_password, s.redis_ssl, s.redis_key_prefix) == (
@@ -202,14 +202,15 @@ def test_get_settings_is_cached():
     assert get_settings() is get_settings()
 
 
-def test_seed_import_paths():
+def test_original_prototype_import_paths():
     from anomaly_detection import Settings as S1
     from anomaly_detection import StatisticalAnomalyDetector as D1
     from anomaly_detection.config.settings import Settings as S2
+    from anomaly_detection.core.detector import StatisticalAnomalyDetector as D3
     from anomaly_detection.core.StatisticalAnomalyDetector import StatisticalAnomalyDetector as D2
 
     assert S1 is S2
-    assert D1 is D2
+    assert D1 is D2 is D3
 
 
 def _snapshot() -> bytes:

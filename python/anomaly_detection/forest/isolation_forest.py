@@ -271,6 +271,8 @@ class IsolationForest(OutlierMixin, BaseEstimator):
         """``X`` validated by scikit-learn (names, feature count, no sparse input) when it is
         installed, else by ``as_numeric_array``; conversion to float64 happens at most once."""
         if _SKLEARN:
+            if self._plain_matrix(X, reset):
+                return X
             try:
                 return validate_data(self, X, reset=reset, ensure_all_finite=False, dtype=_FLOAT_DTYPES)
             except ValueError as exc:
@@ -281,6 +283,19 @@ class IsolationForest(OutlierMixin, BaseEstimator):
         elif X.shape[1] != self.n_features_in_:
             raise ValueError(f"X: expected {self.n_features_in_} features, got {X.shape[1]}")
         return X
+
+    def _plain_matrix(self, X: Any, reset: bool) -> bool:
+        """Whether ``X`` is a non-empty 2-D float array that scikit-learn's ``validate_data``
+        would pass through unchanged (no names to check, the right width); if so, record
+        what it records. Its own run costs ~0.3 ms a call (it looks for dataframes of
+        every kind), 30 times the native scoring of a few rows."""
+        if type(X) is not np.ndarray or X.ndim != 2 or X.dtype not in _PLAIN_DTYPES or 0 in X.shape:
+            return False
+        if reset:
+            self.__dict__.pop("feature_names_in_", None)
+            self.n_features_in_ = X.shape[1]
+            return True
+        return "feature_names_in_" not in self.__dict__ and X.shape[1] == self.__dict__.get("n_features_in_")
 
     def _restore_names(self, names: Any, n_features: Any) -> None:
         for attr, value in (("feature_names_in_", names), ("n_features_in_", n_features)):
@@ -397,6 +412,7 @@ class IsolationForest(OutlierMixin, BaseEstimator):
 
 
 _FLOAT_DTYPES = (np.float64, np.float32, np.float16)
+_PLAIN_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 _EULER_GAMMA = 0.5772156649015329
 
 
