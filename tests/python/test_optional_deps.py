@@ -50,7 +50,7 @@ print("ok")
 
 def test_forests_and_adapter_work_without_scikit_learn_and_river():
     out = subprocess.run(
-        [sys.executable, "-c", _WITHOUT], env=package_env(), capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", _WITHOUT], env=package_env(), capture_output=True, text=True, timeout=120, check=False
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
