@@ -155,3 +155,24 @@ def test_warm_start_adds_trees_and_scores_as_one_forest():
     assert len(cold.estimators_) == 1
     cold.fit(X)
     assert len(cold.estimators_) == 1  # without warm start every fit starts over
+
+
+def test_array_api_dispatch_with_numpy_inputs_changes_nothing():
+    # The suite above skips this check unless SCIPY_ARRAY_API was set before SciPy was
+    # imported, so it runs here in a fresh interpreter that sets it.
+    import subprocess
+    import sys
+
+    from servers import package_env
+
+    code = (
+        "from sklearn.utils.estimator_checks import check_array_api_input\n"
+        "from anomaly_detection.forest import IsolationForest\n"
+        "check_array_api_input('IsolationForest', IsolationForest(n_estimators=5, random_state=0),\n"
+        "                      array_namespace='numpy', expect_only_array_outputs=False)\n"
+        "print('ok')\n"
+    )
+    env = {**package_env(), "SCIPY_ARRAY_API": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
