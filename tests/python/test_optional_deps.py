@@ -54,3 +54,19 @@ def test_forests_and_adapter_work_without_scikit_learn_and_river():
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_client_without_httpx_names_the_extra():
+    code = (
+        "import sys\n"
+        "sys.modules['httpx'] = None\n"
+        "try:\n"
+        "    import anomaly_detection.client\n"
+        "except ModuleNotFoundError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=package_env(), capture_output=True, text=True, timeout=60, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert "pip install 'anomaly-detection-core[client]'" in out.stdout

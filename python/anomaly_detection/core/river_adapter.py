@@ -34,7 +34,9 @@ class RiverAdapter(_RiverAnomalyDetector):
     method: z-score, MAD and IQR score against the window; EWMA, CUSUM and the
     ensemble carry state beyond the window, so on the embedded store they score
     on a copy of the registry (its size in bytes per call: fine for a few
-    sensors, costly for thousands).
+    sensors, costly for thousands). On Redis every method scores against the
+    window, as the Redis store rebuilds EWMA and CUSUM; only the ensemble then
+    differs from ``detect``, which continues from its checkpoint.
 
     Examples
     --------
