@@ -108,3 +108,45 @@ def test_prime_learns_history_without_alerts():
     with pytest.raises(ValueError):
         primed.prime("pump", [1.0, float("nan")])
     assert primed.stats("pump")["points_seen"] == 201
+
+
+class _Stream:
+    """An offline stream for River's dataset checks (River's own anomaly set is a download):
+    uniform points in [0.3, 0.7]^6, every 25th one an outlier near a corner (label True);
+    six features, as some checks drop three at a time."""
+
+    n_features = 6
+
+    def __iter__(self):
+        rng = np.random.default_rng(11)
+        for i in range(600):
+            outlier = i >= 300 and i % 25 == 0
+            row = rng.uniform(0.0, 0.1, 6) if outlier else rng.uniform(0.3, 0.7, 6)
+            yield {f"f{j}": float(v) for j, v in enumerate(row)}, outlier
+
+
+def _river_checks(model):
+    import inspect
+
+    from river import checks
+
+    for check in checks.yield_checks(model):
+        check = getattr(check, "func", check)  # dataset checks come bound to River's downloads
+        yield check.__name__, check, "dataset" in inspect.signature(check).parameters
+
+
+@pytest.mark.parametrize(
+    "model",
+    [HalfSpaceTrees(n_trees=5, height=6, window_size=50, seed=1),
+     StatisticalAnomalyDetector(detection_method="zscore", window_size=50, min_samples=10).as_river()],
+    ids=["HalfSpaceTrees", "RiverAdapter"],
+)  # fmt: skip
+def test_rivers_own_check_suite_passes(model):
+    ran = []
+    for name, check, needs_data in _river_checks(model):
+        if needs_data:
+            check(model.clone(), dataset=_Stream())
+        else:
+            check(model.clone())
+        ran.append(name)
+    assert {"check_pickling", "check_clone_is_independent", "check_roc_auc", "check_predict_one_pure"} <= set(ran)

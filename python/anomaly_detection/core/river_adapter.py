@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from time import time as _now
 from typing import TYPE_CHECKING
@@ -48,13 +49,35 @@ class RiverAdapter(_RiverAnomalyDetector):
     True
     """
 
-    def __init__(self, detector: StatisticalAnomalyDetector) -> None:
+    def __init__(self, detector: StatisticalAnomalyDetector | None = None) -> None:
+        if detector is None:
+            from anomaly_detection.core.detector import StatisticalAnomalyDetector
+
+            detector = StatisticalAnomalyDetector()
         self.detector = detector
         self._config = detector.settings.to_detector_config()
 
     @property
     def _supervised(self) -> bool:
         return False
+
+    def clone(self, new_params: dict[str, Any] | None = None, include_attributes: bool = False) -> RiverAdapter:
+        """A fresh adapter over a fresh detector with the same settings (River's ``clone``:
+        nothing learned is shared); ``include_attributes=True`` copies what was learned."""
+        if new_params and set(new_params) != {"detector"}:
+            raise ValueError(f"clone: unknown parameters {sorted(set(new_params) - {'detector'})}")
+        if new_params:
+            return type(self)(new_params["detector"])
+        detector = self.detector
+        if include_attributes:
+            return type(self)(copy.deepcopy(detector))
+        return type(self)(type(detector)(detector.settings, detector.redis_client))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"detector": self.detector}  # the core's config is rebuilt from its settings
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["detector"])
 
     def learn_one(self, x: dict[str, float], t: float | None = None) -> None:
         """Add each value of ``x`` to the window of the sensor named by its key, at
