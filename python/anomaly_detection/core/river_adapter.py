@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import math
 from time import time as _now
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
