@@ -7,6 +7,7 @@ import os
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 __all__ = ["add_api_parsers", "main"]
@@ -15,6 +16,15 @@ __all__ = ["add_api_parsers", "main"]
 def _settings(args: argparse.Namespace) -> Any:
     from anomaly_detection.config.settings import Settings
 
+    if args.env_file is not None:
+        # Into this process's environment, so that uvicorn's workers (which build their
+        # settings from the environment) see the same values; variables already set win,
+        # as they do over a .env in pydantic-settings.
+        from dotenv import load_dotenv
+
+        if not Path(args.env_file).is_file():
+            raise SystemExit(f"--env-file: no such file: {args.env_file}")
+        load_dotenv(args.env_file, override=False)
     overrides = {k: v for k, v in (("api_host", args.host), ("api_port", args.port)) if v is not None}
     return Settings(**overrides)
 
@@ -92,6 +102,9 @@ def add_api_parsers(subparsers: Any) -> None:
     common.add_argument("--port", type=int, help="port (default: ANOMALY_API_PORT, 8000)")
     common.add_argument(
         "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    common.add_argument(
+        "--env-file", metavar="PATH", help="read ANOMALY_* settings from this .env file (none is read by default)"
     )
 
     serve = subparsers.add_parser("serve", parents=[common], help="run the HTTP service (FastAPI on uvicorn)")
