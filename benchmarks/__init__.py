@@ -144,7 +144,7 @@ def run_bench(
     if missing := missing_modules(bench.peers):
         names = ", ".join(f"`{m}`" for m in missing)
         return Outcome(
-            bench, "missing-peer", f"peer {names} not installed (pip install 'anomaly-detection[bench]')"
+            bench, "missing-peer", f"peer {names} not installed (pip install 'anomaly-detection-core[bench]')"
         )
     source = path.read_text(encoding="utf-8")
     if '"--json"' not in source:

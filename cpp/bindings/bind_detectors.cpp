@@ -110,8 +110,6 @@ void bind_detectors(py::module_& m) {
           "True when the name is usable as a sensor name (and a part of a Redis key).");
     m.def("check_sensor_name", [](std::string_view name) { check_sensor_name(name); }, py::arg("name"),
           "Raise ValueError explaining why the name is not a valid sensor name.");
-    m.def("default_threshold", [](const std::string& method) { return default_threshold(parse_method(method)); },
-          py::arg("method"), "The conventional threshold of a method.");
     m.def("normal_score", &normal_score, py::arg("z"), "erf(|z| / sqrt 2): one minus the two-sided tail probability.");
 
     py::class_<DetectorConfig>(m, "DetectorConfig", "Settings shared by every sensor of a registry.")

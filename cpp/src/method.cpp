@@ -18,18 +18,6 @@ Method parse_method(std::string_view name) {
 
 std::string_view method_name(Method m) { return kNames[static_cast<size_t>(m)]; }
 
-double default_threshold(Method m) {
-    switch (m) {
-        case Method::zscore: return 3.0;
-        case Method::mad: return 3.5;
-        case Method::iqr: return 1.5;
-        case Method::ewma: return 3.0;
-        case Method::cusum: return 5.0;
-        case Method::ensemble: return 0.5;
-    }
-    return 3.0;
-}
-
 bool needs_order_statistics(Method m) { return m == Method::mad || m == Method::iqr; }
 
 void DetectorConfig::validate() const {

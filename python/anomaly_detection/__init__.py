@@ -8,8 +8,8 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from anomaly_detection.config.settings import METHODS, Settings, get_settings
+from anomaly_detection.core.detector import StatisticalAnomalyDetector
 from anomaly_detection.core.results import AnomalyResult, BatchResult
-from anomaly_detection.core.StatisticalAnomalyDetector import StatisticalAnomalyDetector
 from anomaly_detection.errors import (
     AnomalyDetectionError,
     NotFittedError,
@@ -20,7 +20,7 @@ from anomaly_detection.forest import HalfSpaceTrees, IsolationForest
 from anomaly_detection.stores.base import SensorWindow
 
 try:
-    __version__ = version("anomaly-detection")
+    __version__ = version("anomaly-detection-core")
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+local"
 

@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['BloomFilter', 'CountMinSketch', 'CuckooFilter', 'DetectorConfig', 'EnsembleState', 'FilterFullError', 'HalfSpaceTrees', 'HyperLogLog', 'IsolationForest', 'SensorLimitError', 'SensorRegistry', 'TDigest', 'TopK', 'check_sensor_name', 'default_threshold', 'detect_after_checkpoint', 'detect_after_window', 'is_valid_sensor_name', 'normal_score']
+__all__: list[str] = ['BloomFilter', 'CountMinSketch', 'CuckooFilter', 'DetectorConfig', 'EnsembleState', 'FilterFullError', 'HalfSpaceTrees', 'HyperLogLog', 'IsolationForest', 'SensorLimitError', 'SensorRegistry', 'TDigest', 'TopK', 'check_sensor_name', 'detect_after_checkpoint', 'detect_after_window', 'is_valid_sensor_name', 'normal_score']
 class BloomFilter:
     """
     Scalable Bloom filter.
@@ -671,10 +671,6 @@ class TopK:
 def check_sensor_name(name: str) -> None:
     """
     Raise ValueError explaining why the name is not a valid sensor name.
-    """
-def default_threshold(method: str) -> float:
-    """
-    The conventional threshold of a method.
     """
 def detect_after_checkpoint(config: DetectorConfig, window_values: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], window_timestamps: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], seen: typing.SupportsInt | typing.SupportsIndex, values: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], timestamps: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], checkpoint: EnsembleState = None, checkpoint_seen: typing.SupportsInt | typing.SupportsIndex | None = None) -> tuple:
     """

@@ -141,7 +141,7 @@ def _plot(series: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], timestam
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise SystemExit("--plot needs matplotlib: pip install 'anomaly-detection[plot]'") from None
+        raise SystemExit("--plot needs matplotlib: pip install 'anomaly-detection-core[plot]'") from None
     from datetime import datetime, timezone
 
     fig, axes = plt.subplots(len(series) or 1, 1, figsize=(11, 2.6 * max(1, len(series))), squeeze=False)
@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("detect", help="flag anomalies in a CSV of timestamp,value[,value...]")
     p.add_argument("file", help="CSV with a header; first column timestamps, the others one sensor each")
-    p.add_argument("--method", choices=METHODS, help="scoring method (default: DETECTION_METHOD or ensemble)")
+    p.add_argument("--method", choices=METHODS, help="scoring method (default: ANOMALY_DETECTION_METHOD or ensemble)")
     p.add_argument("--window-size", type=int, help="points in each sensor's window")
     p.add_argument("--threshold", type=float, help="threshold of the method")
     p.add_argument("--min-samples", type=int, help="warm-up: no anomaly before this many points")
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         extra = _EXTRAS.get(args.command, "test")
         print(
             f"anomaly-detection {args.command}: error: {exc.name} is not installed; "
-            f"pip install 'anomaly-detection[{extra}]'",
+            f"pip install 'anomaly-detection-core[{extra}]'",
             file=sys.stderr,
         )
         return 2

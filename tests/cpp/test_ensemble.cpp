@@ -43,7 +43,6 @@ std::string payload_of(const std::string& blob) {
 TEST(Ensemble, ParsesAndValidates) {
     EXPECT_EQ(parse_method("ensemble"), Method::ensemble);
     EXPECT_EQ(method_name(Method::ensemble), "ensemble");
-    EXPECT_DOUBLE_EQ(default_threshold(Method::ensemble), 0.5);
     EXPECT_THROW(SensorRegistry(ensemble_config(1.5)), std::invalid_argument);
     EXPECT_NO_THROW(SensorRegistry(ensemble_config(1.0)));
 }

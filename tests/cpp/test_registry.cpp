@@ -9,12 +9,23 @@
 using namespace anomaly_detection;
 
 namespace {
+// Each method's conventional threshold (Settings' defaults in Python).
+double conventional_threshold(Method m) {
+    switch (m) {
+        case Method::mad: return 3.5;
+        case Method::iqr: return 1.5;
+        case Method::cusum: return 5.0;
+        case Method::ensemble: return 0.5;
+        default: return 3.0;
+    }
+}
+
 DetectorConfig config(Method m) {
     DetectorConfig c;
     c.method = m;
     c.window_size = 32;
     c.min_samples = 5;
-    c.threshold = default_threshold(m);
+    c.threshold = conventional_threshold(m);
     return c;
 }
 }  // namespace

@@ -118,7 +118,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
         c.method = m;
         c.window_size = 16;
         c.min_samples = 4;
-        c.threshold = default_threshold(m);
+        c.threshold = m == Method::ensemble ? 0.5 : m == Method::mad ? 3.5 : 3.0;
         SensorRegistry reg(c);
         for (int i = 0; i < 40; ++i) reg.detect("s1", std::cos(i * 0.3), i);
         reg.detect("s2", 1.0, 0);

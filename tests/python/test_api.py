@@ -98,7 +98,7 @@ def test_nan_in_batch_gives_422_and_changes_nothing(live):
     assert "len-s" not in live.get("/api/sensors").json()["sensors"]
 
 
-# --- the collector (the seed's bodies, both spellings) ---------------------------------------------
+# --- the collector (the original prototype's bodies, both spellings) ---------------------------------------------
 
 
 def test_metrics_nested_and_flat(live):
@@ -118,7 +118,7 @@ def test_metrics_nested_and_flat(live):
     window = live.get("/api/sensors/user-service.api_users.response_time/window").json()
     assert window["values"] == [245.0]
     assert window["timestamps"] == [1705314600.0]
-    # the seed's middleware example: timestamp nested inside metrics
+    # the original prototype's middleware example: timestamp nested inside metrics
     nested_ts = {
         "service": "web-api",
         "endpoint": "GET:/x",
@@ -188,23 +188,23 @@ def test_logs_both_spellings_and_error_rate(live):
 
 
 def test_batch_both_shapes(live):
-    seed_flat = {"metrics": [
+    prototype_flat = {"metrics": [
         {"type": "application", "service": "api-gateway", "endpoint": "GET:/api/users",
          "metrics": {"response_time": 89, "status_code": 200}},
         {"type": "business", "metric_name": "user_registrations", "value": 23},
         {"type": "log", "log_level": "INFO", "message": "User login successful", "service": "auth-service"},
     ]}  # fmt: skip
-    r = live.post("/api/batch", json=seed_flat)
+    r = live.post("/api/batch", json=prototype_flat)
     assert r.status_code == 200, r.text
     assert r.json()["records"] == 3
     assert "business.user_registrations" in r.json()["sensors"]
-    seed_nested = {"batch_id": "batch123", "metrics": [
+    prototype_nested = {"batch_id": "batch123", "metrics": [
         {"type": "metric", "data": {"service": "order-service", "endpoint": "/api/orders", "response_time": 180,
                                     "status_code": 200, "timestamp": "2024-01-15T10:30:00Z"}},
         {"type": "business_metric", "data": {"metric_type": "order_value", "value": 299.99, "currency": "USD",
                                              "timestamp": "2024-01-15T10:30:00Z", "user_id": "user123"}},
     ]}  # fmt: skip
-    body = live.post("/api/batch", json=seed_nested).json()
+    body = live.post("/api/batch", json=prototype_nested).json()
     assert body["batch_id"] == "batch123"
     assert body["records"] == 2
     assert "order-service.api_orders.response_time" in body["sensors"]

@@ -57,3 +57,35 @@ def test_demo_raises_alerts():
     incidents = int(summary.split(",")[1].split()[0])
     assert incidents >= 2
     assert alerts >= 1, summary
+
+
+def _serve_config(tmp_path, *extra: str) -> dict:
+    """Start ``serve`` in ``tmp_path`` (where a stray .env lies) and return its ``/config``."""
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(_command("serve", "--host", HOST, "--port", str(port), *extra), env=_env(),
+                                cwd=tmp_path, stdout=sink, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                return httpx.get(f"http://{HOST}:{port}/config", timeout=1).json()
+            except httpx.TransportError:  # noqa: PERF203 - polling until the server is up
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "serve did not answer"
+                time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+def test_serve_reads_a_dotenv_only_with_env_file(tmp_path):
+    (tmp_path / ".env").write_text("ANOMALY_WINDOW_SIZE=37\nANOMALY_DETECTION_METHOD=mad\n")
+    assert _serve_config(tmp_path)["window_size"] == 100  # a .env in the working directory is not read
+    config = _serve_config(tmp_path, "--env-file", str(tmp_path / ".env"))
+    assert (config["window_size"], config["detection_method"]) == (37, "mad")
+    missing = subprocess.run(_command("serve", "--env-file", str(tmp_path / "nope.env")), env=_env(),
+                             capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert missing.returncode != 0
+    assert "no such file" in missing.stderr

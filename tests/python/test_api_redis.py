@@ -194,8 +194,8 @@ def test_two_apps_on_a_cluster_share_alerts_and_sse(redis_cluster):
 
 def _serve(redis_url: str, port: int, log: Path) -> subprocess.Popen:
     env = package_env()
-    env.update(STORE_BACKEND="redis", REDIS_URL=redis_url, DETECTION_METHOD="zscore", MIN_SAMPLES="5", WINDOW_SIZE="50",
-               SSE_HEARTBEAT_SECONDS="0.5")  # fmt: skip
+    env.update(ANOMALY_STORE_BACKEND="redis", ANOMALY_REDIS_URL=redis_url, ANOMALY_DETECTION_METHOD="zscore",
+               ANOMALY_MIN_SAMPLES="5", ANOMALY_WINDOW_SIZE="50", ANOMALY_SSE_HEARTBEAT_SECONDS="0.5")  # fmt: skip
     with log.open("wb") as sink:
         return subprocess.Popen(
             [sys.executable, "-m", "anomaly_detection.api.cli", "serve", "--workers", "2",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -122,23 +123,72 @@ def test_invalid_settings_raise_value_error(kwargs):
         StatisticalAnomalyDetector(**kwargs)
 
 
-def test_settings_read_from_environment_and_dotenv(monkeypatch, tmp_path):
-    monkeypatch.setenv("WINDOW_SIZE", "64")
-    monkeypatch.setenv("DETECTION_METHOD", "mad")
-    monkeypatch.setenv("API_KEYS", "k1, k2")
+def test_settings_read_from_prefixed_environment_and_dotenv_only_when_asked(monkeypatch, tmp_path):
+    monkeypatch.setenv("ANOMALY_WINDOW_SIZE", "64")
+    monkeypatch.setenv("ANOMALY_DETECTION_METHOD", "mad")
+    monkeypatch.setenv("ANOMALY_API_KEYS", "k1, k2")
     monkeypatch.chdir(tmp_path)
-    (tmp_path / ".env").write_text("REDIS_HOST=redis.internal\nMIN_SAMPLES=7\n")
+    (tmp_path / ".env").write_text("ANOMALY_REDIS_HOST=redis.internal\nANOMALY_MIN_SAMPLES=7\n")
     s = Settings()
     assert (s.window_size, s.detection_method, s.api_keys) == (64, "mad", ["k1", "k2"])
+    assert (s.redis_host, s.min_samples) == ("localhost", 10)  # a .env in the working directory is not read
+    s = Settings(_env_file=".env")
     assert (s.redis_host, s.min_samples) == ("redis.internal", 7)
     assert s.threshold == 3.5
     assert "k1" not in repr(s)  # secrets stay out of logs
-    monkeypatch.setenv("WINDOW_SIZE", "1")
+    monkeypatch.setenv("ANOMALY_WINDOW_SIZE", "1")
     with pytest.raises(ValueError, match="window_size"):
         Settings()
 
 
-def test_settings_defaults_match_the_seed(monkeypatch, tmp_path):
+def test_a_host_applications_unprefixed_variables_are_not_read(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    for name, value in (("WINDOW_SIZE", "7"), ("REDIS_HOST", "elsewhere"), ("DETECTION_METHOD", "nope")):
+        monkeypatch.setenv(name, value)
+    (tmp_path / ".env").write_text("ANOMALY_WINDOW_SIZE=1\n")
+    s = Settings()
+    assert (s.window_size, s.redis_host, s.detection_method) == (100, "localhost", "ensemble")
+    assert StatisticalAnomalyDetector().settings.window_size == 100
+
+
+@pytest.mark.parametrize(
+    ("call", "hint"),
+    [
+        (lambda: Settings(windowsize=10), "window_size"),
+        (lambda: Settings(detection_methd="mad"), "detection_method"),
+        (lambda: StatisticalAnomalyDetector(windowsize=10), "window_size"),
+        (lambda: StatisticalAnomalyDetector(detection_methd="mad"), "detection_method"),
+        (lambda: StatisticalAnomalyDetector(Settings(), zscore_treshold=2.0), "zscore_threshold"),
+        (lambda: Settings().replace(min_sample=3), "min_samples"),
+    ],
+)
+def test_unknown_keyword_arguments_raise_type_error_with_the_close_match(call, hint):
+    with pytest.raises(TypeError, match=f"did you mean {hint}\\?"):
+        call()
+
+
+def test_unknown_attribute_raises_type_error_and_changes_nothing():
+    s = Settings()
+    with pytest.raises(TypeError, match="did you mean window_size"):
+        s.windowsize = 10
+    assert s.window_size == 100
+    with pytest.raises(TypeError, match=r"unknown setting 'xyzzy'$"):
+        Settings(xyzzy=1)
+
+
+def test_threshold_keyword_sets_the_chosen_methods_threshold():
+    det = StatisticalAnomalyDetector(detection_method="zscore", threshold=2.0)
+    assert (det.threshold, det.settings.zscore_threshold, det.settings.mad_threshold) == (2.0, 2.0, 3.5)
+    assert Settings(detection_method="iqr", threshold=3.0).iqr_multiplier == 3.0
+    assert Settings(threshold=0.8).ensemble_threshold == 0.8
+    s = Settings(detection_method="mad")
+    s.threshold = 4.0
+    assert s.mad_threshold == 4.0
+    with pytest.raises(ValueError, match="ensemble_threshold"):
+        Settings(threshold=2.0)  # the ensemble's threshold is a score in (0, 1]
+
+
+def test_settings_defaults_match_the_original_prototype(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     s = Settings()
     assert (s.redis_host, s.redis_port, s.redis_db, s.redis_password, s.redis_ssl, s.redis_key_prefix) == (
@@ -152,14 +202,15 @@ def test_get_settings_is_cached():
     assert get_settings() is get_settings()
 
 
-def test_seed_import_paths():
+def test_original_prototype_import_paths():
     from anomaly_detection import Settings as S1
     from anomaly_detection import StatisticalAnomalyDetector as D1
     from anomaly_detection.config.settings import Settings as S2
+    from anomaly_detection.core.detector import StatisticalAnomalyDetector as D3
     from anomaly_detection.core.StatisticalAnomalyDetector import StatisticalAnomalyDetector as D2
 
     assert S1 is S2
-    assert D1 is D2
+    assert D1 is D2 is D3
 
 
 def _snapshot() -> bytes:
@@ -207,3 +258,9 @@ def test_random_mutations_never_crash():
 def test_arbitrary_bytes_never_crash(data):
     with pytest.raises(ValueError):
         StatisticalAnomalyDetector.from_bytes(data)
+
+
+def test_every_setting_is_documented_with_its_environment_variable():
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "settings.md").read_text()
+    missing = [name for name in Settings.model_fields if f"| `ANOMALY_{name.upper()}` | `{name}` |" not in docs]
+    assert missing == []

@@ -193,7 +193,7 @@ def test_no_alarm_when_the_detectors_start(seed):
 
 
 def test_the_ensemble_is_the_default_and_each_method_keeps_its_own_threshold(monkeypatch):
-    monkeypatch.delenv("DETECTION_METHOD", raising=False)
+    monkeypatch.delenv("ANOMALY_DETECTION_METHOD", raising=False)
     s = Settings()
     assert s.detection_method == "ensemble"
     assert s.threshold == s.ensemble_threshold == 0.5

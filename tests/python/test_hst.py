@@ -151,9 +151,7 @@ def test_bad_rows_raise_value_error_and_change_nothing(bad):
 
 def test_bad_dicts_and_mixing_kinds_raise_value_error():
     hst = HalfSpaceTrees(seed=0)
-    with pytest.raises(ValueError, match="finite"):
-        hst.learn_one({"a": float("nan")})
-    with pytest.raises(ValueError, match="finite"):
+    with pytest.raises(ValueError, match="real number"):
         hst.learn_one({"a": "high"})
     with pytest.raises(ValueError, match="empty"):
         hst.learn_one({})
@@ -266,17 +264,28 @@ def test_bad_dict_after_fitting_raises_and_learns_nothing():
     for x in _dict_stream(12):
         hst.learn_one(x)
     before = hst.to_bytes()
-    for bad in (
-        {"a": 0.1, "b": float("nan"), "c": 0.2},
-        {"a": float("inf")},
-        {"a": "x", "b": 0.1},
-        {"a": 10**400},
-    ):
-        with pytest.raises(ValueError, match="finite"):
+    for bad in ({"a": "x", "b": 0.1}, {"a": 10**400}, {"a": None}):
+        with pytest.raises(ValueError, match="real number"):
             hst.learn_one(bad)
-        with pytest.raises(ValueError, match="finite"):
+        with pytest.raises(ValueError, match="real number"):
             hst.score_one(bad)
     assert hst.to_bytes() == before
+
+
+def test_nan_and_infinite_values_in_dicts_go_where_rivers_comparison_sends_them():
+    ours = HalfSpaceTrees(n_trees=4, height=5, window_size=20, seed=3)
+    theirs = river_anomaly.HalfSpaceTrees(n_trees=4, height=5, window_size=20, seed=3)
+    rng = np.random.default_rng(9)
+    specials = [float("nan"), float("inf"), -float("inf")]
+    for i in range(300):
+        x = {"a": float(rng.uniform()), "b": float(rng.uniform()), "c": float(rng.uniform())}
+        if i % 5 == 0:
+            x["b"] = specials[i % 3]
+        if i % 11 == 0:
+            del x["c"]
+        assert ours.score_one(x) == theirs.score_one(x), i
+        ours.learn_one(x)
+        theirs.learn_one(x)
 
 
 def test_dict_detector_restored_from_bytes_or_pickle_reads_dicts():

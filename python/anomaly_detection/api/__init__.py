@@ -3,7 +3,7 @@
 >>> from anomaly_detection.api import create_app
 >>> app = create_app()                     # uvicorn can serve it: uvicorn.run(app)
 
-Needs the ``api`` extra (``pip install 'anomaly-detection[api]'``). The names below are
+Needs the ``api`` extra (``pip install 'anomaly-detection-core[api]'``). The names below are
 imported on first use, so that ``anomaly_detection.api.cli`` (and with it the package's
 command line) works on an installation without FastAPI.
 """
@@ -28,6 +28,6 @@ def __getattr__(name: str) -> Any:
         module = import_module(f"anomaly_detection.api.{_HOME[name]}")
     except ModuleNotFoundError as exc:
         raise ModuleNotFoundError(
-            f"{exc}: the HTTP service needs the api extra: pip install 'anomaly-detection[api]'"
+            f"{exc}: the HTTP service needs the api extra: pip install 'anomaly-detection-core[api]'"
         ) from exc
     return getattr(module, name)

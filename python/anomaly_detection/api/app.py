@@ -478,7 +478,7 @@ def create_app(
     Parameters
     ----------
     settings : Settings, optional
-        Defaults to ``get_settings()`` (environment and ``.env``).
+        Defaults to ``get_settings()`` (the ``ANOMALY_*`` environment variables).
     detector : object, optional
         Use this detector instead of creating one from the settings.
     redis_client : redis client, optional

@@ -7,6 +7,7 @@ import os
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 __all__ = ["add_api_parsers", "main"]
@@ -15,6 +16,15 @@ __all__ = ["add_api_parsers", "main"]
 def _settings(args: argparse.Namespace) -> Any:
     from anomaly_detection.config.settings import Settings
 
+    if args.env_file is not None:
+        # Into this process's environment, so that uvicorn's workers (which build their
+        # settings from the environment) see the same values; variables already set win,
+        # as they do over a .env in pydantic-settings.
+        from dotenv import load_dotenv
+
+        if not Path(args.env_file).is_file():
+            raise SystemExit(f"--env-file: no such file: {args.env_file}")
+        load_dotenv(args.env_file, override=False)
     overrides = {k: v for k, v in (("api_host", args.host), ("api_port", args.port)) if v is not None}
     return Settings(**overrides)
 
@@ -26,11 +36,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if args.workers > 1 and settings.store_backend != "redis":
         print(
             "warning: several workers on the embedded store each keep their own sensors and alerts; "
-            "set STORE_BACKEND=redis for one shared view",
+            "set ANOMALY_STORE_BACKEND=redis for one shared view",
             file=sys.stderr,
         )
     # Workers import the app through the factory; host/port reach them through the env.
-    os.environ["API_HOST"], os.environ["API_PORT"] = settings.api_host, str(settings.api_port)
+    os.environ["ANOMALY_API_HOST"], os.environ["ANOMALY_API_PORT"] = settings.api_host, str(settings.api_port)
     print(f"anomaly-detection: serving on http://{settings.api_host}:{settings.api_port}/", file=sys.stderr)
     uvicorn.run(
         "anomaly_detection.api.app:create_app", factory=True, host=settings.api_host, port=settings.api_port,
@@ -88,10 +98,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def add_api_parsers(subparsers: Any) -> None:
     """Add ``serve`` and ``demo`` to an argparse subparsers object."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--host", help="interface to bind (default: API_HOST, 127.0.0.1)")
-    common.add_argument("--port", type=int, help="port (default: API_PORT, 8000)")
+    common.add_argument("--host", help="interface to bind (default: ANOMALY_API_HOST, 127.0.0.1)")
+    common.add_argument("--port", type=int, help="port (default: ANOMALY_API_PORT, 8000)")
     common.add_argument(
         "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    common.add_argument(
+        "--env-file", metavar="PATH", help="read ANOMALY_* settings from this .env file (none is read by default)"
     )
 
     serve = subparsers.add_parser("serve", parents=[common], help="run the HTTP service (FastAPI on uvicorn)")

@@ -1,4 +1,4 @@
-"""The collector: turns the seed's records (application metrics, business metrics,
+"""The collector: turns the original prototype's records (application metrics, business metrics,
 logs) into detector points on derived sensor names.
 
 Sensor names are built from the record's fields and sanitised so that they are

@@ -1,6 +1,6 @@
 """Request and response bodies of the HTTP service (pydantic), with OpenAPI examples.
 
-The collector bodies accept what the seed's examples send, both spellings where
+The collector bodies accept what the original prototype's examples send, both spellings where
 it shows two: ``level``/``log_level``, ``metric_name``/``metric_type``, metrics
 nested under ``metrics`` or flat, batch items as ``{"type", "data"}`` or flat.
 """
@@ -140,7 +140,7 @@ class DetectBatchResponse(BaseModel):
     anomaly_count: int
 
 
-# --- the collector (the seed's bodies) ----------------------------------------------------
+# --- the collector (the original prototype's bodies) ----------------------------------------------------
 
 #: Fields of a metric body that never are measurements.
 _METRIC_RESERVED = frozenset({"service", "endpoint", "metrics", "timestamp", "type", "tags", "metadata"})

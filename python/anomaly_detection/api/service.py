@@ -53,7 +53,7 @@ class AnomalyService:
         self.settings = settings
         self.redis_client = redis_client
         if detector is None:
-            from anomaly_detection.core.StatisticalAnomalyDetector import StatisticalAnomalyDetector
+            from anomaly_detection.core.detector import StatisticalAnomalyDetector
 
             if settings.store_backend == "redis" and redis_client is None:
                 from anomaly_detection.utils.redis_cli import redis_client_from_settings

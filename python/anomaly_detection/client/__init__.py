@@ -7,6 +7,13 @@ With the service running (tested in ``tests/python/test_client.py``)::
     client.send_business_metric("daily_revenue", 45000, [40000, 60000])
 """
 
-from anomaly_detection.client.client import AnomalyClient, AnomalyClientError, AsyncAnomalyClient
+try:
+    from anomaly_detection.client.client import AnomalyClient, AnomalyClientError, AsyncAnomalyClient
+except ModuleNotFoundError as exc:
+    if exc.name not in ("httpx", "typing_extensions"):
+        raise
+    raise ModuleNotFoundError(
+        f"{exc}: the client SDK needs the client extra: pip install 'anomaly-detection-core[client]'", name=exc.name
+    ) from exc
 
 __all__ = ["AnomalyClient", "AnomalyClientError", "AsyncAnomalyClient"]

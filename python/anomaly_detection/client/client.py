@@ -260,7 +260,7 @@ class AnomalyClient(_Base):
     def health(self) -> dict[str, Any]:
         return self.request("GET", "/health")
 
-    health_check = health  # the seed's name
+    health_check = health  # the original prototype's name
 
     # --- batching ---------------------------------------------------------------------------
 

@@ -1,18 +1,35 @@
-"""Settings read from the environment and ``.env``, validated on creation.
+"""Settings read from the environment, validated on creation.
 
-Every field is read from the environment variable of the same name
-(case-insensitive), e.g. ``WINDOW_SIZE=200`` or ``REDIS_HOST=redis``.
+Every field is read from the environment variable of its name in capitals with
+the prefix ``ANOMALY_`` (case-insensitive), e.g. ``ANOMALY_WINDOW_SIZE=200`` or
+``ANOMALY_REDIS_HOST=redis``; the prefix keeps a host application's own
+``WINDOW_SIZE`` or ``REDIS_HOST`` out. A ``.env`` file is read only when asked
+for: ``Settings(_env_file=".env")``. Keyword arguments win over the environment;
+an unknown one raises ``TypeError`` naming the closest setting.
+
+``Settings`` is the one table of the scoring methods, their default thresholds
+and ranges; :meth:`Settings.to_detector_config` and
+:meth:`Settings.from_detector_config` convert to and from the C++ core's
+``DetectorConfig``, which validates but keeps no defaults of its own.
 """
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["METHODS", "THRESHOLD_FIELDS", "Settings", "get_settings"]
+if TYPE_CHECKING:
+    from anomaly_detection import _core
+
+__all__ = ["DEFAULT_THRESHOLDS", "ENV_PREFIX", "METHODS", "THRESHOLD_FIELDS", "Settings", "get_settings"]
+
+#: The prefix of every environment variable that Settings reads.
+ENV_PREFIX = "ANOMALY_"
 
 #: The scoring methods of StatisticalAnomalyDetector.
 METHODS = ("zscore", "mad", "iqr", "ewma", "cusum", "ensemble")
@@ -29,11 +46,13 @@ Method = Literal["zscore", "mad", "iqr", "ewma", "cusum", "ensemble"]
 class Settings(BaseSettings):
     """Configuration of the detector, its stores and the HTTP service."""
 
+    # Unknown environment variables under the prefix are ignored (a host may set its own);
+    # unknown keyword arguments and attributes are refused by __init__ and __setattr__.
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", validate_assignment=True
+        env_prefix=ENV_PREFIX, env_file=None, env_file_encoding="utf-8", extra="ignore", validate_assignment=True
     )
 
-    # --- Redis (the seed's names and defaults) ---
+    # --- Redis (the original prototype's names and defaults) ---
     redis_host: str = "localhost"
     redis_port: int = Field(6379, ge=1, le=65535)
     redis_db: int = Field(0, ge=0)
@@ -108,6 +127,29 @@ class Settings(BaseSettings):
     #: Width (seconds) of the buckets in which ``/api/logs`` counts error logs per service.
     log_rate_interval: float = Field(10.0, gt=0, le=86_400)
 
+    def __init__(self, **values: Any) -> None:
+        # pydantic-settings' own options (``_env_file``, ``_env_prefix`` ...) start with "_".
+        check_setting_names(type(self), (k for k in values if not k.startswith("_")))
+        super().__init__(**values)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if not name.startswith("_"):
+            check_setting_names(type(self), (name,))
+        super().__setattr__(name, value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _method_threshold(cls, data: Any) -> Any:
+        # ``threshold=`` is the threshold of the chosen method: it goes to that method's field.
+        if not isinstance(data, dict) or "threshold" not in data:
+            return data
+        data = dict(data)
+        threshold = data.pop("threshold")
+        method = data.get("detection_method", cls.model_fields["detection_method"].default)
+        if method in THRESHOLD_FIELDS:
+            data[THRESHOLD_FIELDS[method]] = threshold
+        return data  # an unknown method fails on its own field
+
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod
     def _split_list(cls, v: object) -> object:
@@ -130,8 +172,70 @@ class Settings(BaseSettings):
 
     @property
     def threshold(self) -> float:
-        """The threshold of the configured method."""
+        """The threshold of the configured method (setting it sets that method's field)."""
         return getattr(self, THRESHOLD_FIELDS[self.detection_method])
+
+    @threshold.setter
+    def threshold(self, value: float) -> None:
+        setattr(self, THRESHOLD_FIELDS[self.detection_method], value)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A validated copy with ``changes`` applied (``threshold=`` sets the method's own
+        field); unknown names raise ``TypeError``, invalid values ``ValueError``."""
+        check_setting_names(type(self), changes)
+        return type(self).model_validate({**self.model_dump(), **changes})
+
+    # --- the C++ core's configuration ---
+
+    def to_detector_config(self) -> _core.DetectorConfig:
+        """The core's ``DetectorConfig`` for these settings (validated by the core too)."""
+        from anomaly_detection import _core
+
+        config = _core.DetectorConfig()
+        for field, value in self._detector_fields().items():
+            setattr(config, field, value)
+        config.validate()
+        return config
+
+    @classmethod
+    def from_detector_config(cls, config: _core.DetectorConfig, base: Settings | None = None) -> Settings:
+        """Settings whose detection fields are those of ``config`` and whose other fields
+        are those of ``base`` (default: ``Settings()``); the inverse of
+        :meth:`to_detector_config`."""
+        base = base if base is not None else cls()
+        changes = {name: getattr(config, field) for field, name in _CONFIG_FIELDS.items()}
+        changes["threshold"] = config.threshold
+        return base.replace(**changes)
+
+    def _detector_fields(self) -> dict[str, Any]:
+        values = {field: getattr(self, name) for field, name in _CONFIG_FIELDS.items()}
+        values["threshold"] = self.threshold
+        return values
+
+
+#: DetectorConfig attribute -> Settings field (the threshold travels as the method's own).
+_CONFIG_FIELDS = {
+    "method": "detection_method",
+    "window_size": "window_size",
+    "min_samples": "min_samples",
+    "include_anomalies": "include_anomalies_in_window",
+    "ewma_alpha": "ewma_alpha",
+    "cusum_k": "cusum_k",
+    "max_sensors": "max_sensors",
+}
+
+#: Each method's default threshold (the defaults of the fields in THRESHOLD_FIELDS).
+DEFAULT_THRESHOLDS = {m: Settings.model_fields[f].default for m, f in THRESHOLD_FIELDS.items()}
+
+
+def check_setting_names(cls: type[BaseSettings], names: Iterable[str]) -> None:
+    """Raise ``TypeError`` for a name that is not a setting of ``cls``, naming the closest one."""
+    known = cls.model_fields.keys() | {"threshold"}
+    for name in names:
+        if name not in known:
+            close = difflib.get_close_matches(str(name), sorted(known), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise TypeError(f"{cls.__name__}: unknown setting {name!r}{hint}")
 
 
 @lru_cache

@@ -95,7 +95,7 @@ def default_estimator_factory(name: str) -> EstimatorFactory:
             import sklearn  # noqa: F401
         except ImportError as exc:
             raise RuntimeError(
-                "scikit-learn is not installed (pip install 'anomaly-detection[bench]')"
+                "scikit-learn is not installed (pip install 'anomaly-detection-core[bench]')"
             ) from exc
         return sklearn_isolation_forest
     if name == "forest":

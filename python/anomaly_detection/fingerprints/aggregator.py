@@ -23,7 +23,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "request_rate",  # requests per second
     "error_4xx_rate",  # share of requests with a 4xx status
     "error_5xx_rate",  # share of requests with a 5xx status
-    "latency_p50",  # response-time quantiles (the caller's unit, ms in the seed)
+    "latency_p50",  # response-time quantiles (the caller's unit, ms in the original prototype)
     "latency_p95",
     "latency_p99",
     "distinct_endpoints",  # HyperLogLog estimate
@@ -175,7 +175,7 @@ class FingerprintAggregator:
     Parameters
     ----------
     interval : float
-        Seconds per fingerprint (5 s as in the seed).
+        Seconds per fingerprint (5 s as in the original prototype).
     redis_client : redis client, optional
         Each fingerprint is appended to the capped stream ``<prefix>:stream:fingerprints``
         (``XADD MAXLEN ~ stream_maxlen``) with fields ``data`` (the vector as JSON, as in the

@@ -2,13 +2,43 @@
 
 from __future__ import annotations
 
+import inspect
 import numbers
 import os
 from typing import Any
 
 import numpy as np
 
-__all__ = ["as_numeric_array", "resolve_n_jobs", "resolve_seed"]
+__all__ = ["ParamsMixin", "as_numeric_array", "resolve_n_jobs", "resolve_seed"]
+
+
+class ParamsMixin:
+    """scikit-learn's parameter protocol for when scikit-learn is not installed: the
+    constructor's parameters, stored under their own names, are the parameters."""
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        signature = inspect.signature(cls.__init__)
+        return [name for name, p in signature.parameters.items() if name != "self" and p.kind == p.POSITIONAL_OR_KEYWORD]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Constructor parameters by name (``deep`` is accepted for scikit-learn)."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> Any:
+        """Set constructor parameters; they take effect at the next ``fit``."""
+        names = self._param_names()
+        for name in params:
+            if name not in names:
+                raise ValueError(f"Invalid parameter {name!r} for estimator {self!r}: expected one of {names}")
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = {n: p.default for n, p in inspect.signature(type(self).__init__).parameters.items()}
+        changed = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items() if v is not defaults[k] and v != defaults[k])
+        return f"{type(self).__name__}({changed})"
 
 _UINT64_MAX = 2**64 - 1
 

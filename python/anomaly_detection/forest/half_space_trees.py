@@ -1,7 +1,13 @@
-"""Half-Space Trees on the C++ core, with River's streaming API and semantics."""
+"""Half-Space Trees on the C++ core, with River's streaming API and semantics.
+
+With River installed (it stays optional) the detector is a
+``river.anomaly.base.AnomalyDetector``, so it composes with River's pipelines
+(``preprocessing.MinMaxScaler() | HalfSpaceTrees()``), metrics and evaluators.
+"""
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 import secrets
@@ -13,10 +19,18 @@ import numpy as np
 from anomaly_detection import _core
 from anomaly_detection.forest._validation import as_numeric_array
 
+try:
+    from river.base import AnomalyDetector as _RiverAnomalyDetector
+except ImportError:  # River is optional: without it the same API stands alone
+    _RiverAnomalyDetector = object
+
 __all__ = ["HalfSpaceTrees"]
 
+#: Beyond every split threshold (thresholds lie within the padded feature limits).
+_BEYOND = np.finfo(np.float64).max
 
-class HalfSpaceTrees:
+
+class HalfSpaceTrees(_RiverAnomalyDetector):
     """Half-Space Trees (Tan, Ting and Liu, 2011), River's streaming anomaly detector.
 
     Same parameters, defaults and scores as :class:`river.anomaly.HalfSpaceTrees`:
@@ -26,6 +40,12 @@ class HalfSpaceTrees:
     or the columns of a row). Features are assumed in [0, 1] unless ``limits``
     says otherwise. Higher scores are more anomalous; the score is 0 until the
     first window of ``window_size`` observations has been learned.
+
+    Missing features follow River: a feature absent from a dict goes, in each
+    node, to the child with the larger mass; a NaN value (as River's scalers give
+    for a feature on its first appearance) compares as River's ``value <
+    threshold`` does, false, so it goes right, as ``+inf`` does. NumPy rows must be
+    finite.
 
     Parameters
     ----------
@@ -147,9 +167,16 @@ class HalfSpaceTrees:
             "seed": self.seed,
         }
 
-    def clone(self) -> HalfSpaceTrees:
-        """A fresh detector with the same parameters (River's ``clone``)."""
-        return HalfSpaceTrees(**self.get_params())
+    def clone(self, new_params: dict[str, Any] | None = None, include_attributes: bool = False) -> HalfSpaceTrees:
+        """A fresh detector with the same parameters, updated by ``new_params`` (River's
+        ``clone``); ``include_attributes=True`` keeps what was learned as well."""
+        params = {**self.get_params(), **(new_params or {})}
+        clone = type(self)(**params)
+        if include_attributes and self._model is not None:
+            state = copy.deepcopy(self.__getstate__())
+            state.update({k: v for k, v in clone.__dict__.items() if k in params})
+            clone.__setstate__(state)
+        return clone
 
     def __repr__(self) -> str:
         return f"HalfSpaceTrees(n_trees={self.n_trees}, height={self.height}, window_size={self.window_size})"
@@ -222,15 +249,19 @@ class HalfSpaceTrees:
 
     @staticmethod
     def _check_values(x: Mapping[Any, Any], names: Any) -> None:
+        # Any real number, NaN and +-inf included (River compares them as they are);
+        # an int beyond the float range cannot be compared as River would.
         for name in names:
             if name in x:
                 value = x[name]
+                real = isinstance(value, numbers.Real)
                 try:
-                    finite = isinstance(value, numbers.Real) and math.isfinite(value)
-                except OverflowError:  # an int beyond the float range
-                    finite = False
-                if not finite:
-                    raise ValueError(f"x[{name!r}]: expected a finite number, got {value!r}")
+                    if real:
+                        float(value)
+                except OverflowError:
+                    real = False
+                if not real:
+                    raise ValueError(f"x[{name!r}]: expected a real number, got {value!r}")
 
     def _row(self, x: Any, learning: bool) -> np.ndarray:
         if isinstance(x, Mapping):
@@ -249,17 +280,13 @@ class HalfSpaceTrees:
                 raise ValueError("x: this detector learned NumPy rows; expected a 1-D array, got a dict")
             # Features the trees do not use are ignored, as in River; an absent one is
             # NaN for the core, which then follows River's rule for missing features.
-            values = [x.get(name, math.nan) for name in self._names]
-            if not all(type(v) is float or type(v) is int for v in values):
-                self._check_values(x, self._names)
-            try:
-                row = np.array(values, dtype=np.float64)
-            except OverflowError:
-                self._check_values(x, self._names)
-                raise
-            if not np.isfinite(row).all():
-                self._check_values(x, self._names)
-            return row
+            # A present NaN or +inf goes right in every node, as River's ``value <
+            # threshold`` sends it, and -inf left: the largest finite floats do the same.
+            self._check_values(x, self._names)
+            row = np.array([x.get(name, math.nan) for name in self._names], dtype=np.float64)
+            present_nan = np.isnan(row) & np.array([name in x for name in self._names])
+            row[present_nan] = _BEYOND
+            return np.clip(row, -_BEYOND, _BEYOND, out=row, where=~np.isnan(row))
         row = as_numeric_array(x, 1, name="x").astype(np.float64, copy=False)
         if not np.isfinite(row).all():
             raise ValueError("x: expected finite values, got NaN or inf")

@@ -15,18 +15,8 @@ _EMPTY = np.empty(0, dtype=np.float64)
 
 
 def config_from_settings(settings: Any) -> _core.DetectorConfig:
-    """The core's DetectorConfig for a Settings object."""
-    config = _core.DetectorConfig()
-    config.method = settings.detection_method
-    config.window_size = settings.window_size
-    config.threshold = settings.threshold
-    config.min_samples = settings.min_samples
-    config.include_anomalies = settings.include_anomalies_in_window
-    config.ewma_alpha = settings.ewma_alpha
-    config.cusum_k = settings.cusum_k
-    config.max_sensors = settings.max_sensors
-    config.validate()
-    return config
+    """The core's DetectorConfig for a Settings object (``Settings.to_detector_config``)."""
+    return settings.to_detector_config()
 
 
 class EmbeddedStore:

@@ -84,7 +84,7 @@ def _cmd_health(args: argparse.Namespace) -> int:
 
 def add_redis_parsers(subparsers: Any) -> None:
     """Add ``migrate-keys`` and ``health`` to the subparsers of the main CLI."""
-    url_help = "Redis URL (default: REDIS_URL or REDIS_HOST/REDIS_PORT/...)"
+    url_help = "Redis URL (default: ANOMALY_REDIS_URL or ANOMALY_REDIS_HOST/ANOMALY_REDIS_PORT/...)"
     p = subparsers.add_parser("migrate-keys", help="rename legacy Redis keys into the anomaly: layout")
     p.add_argument(
         "--from",

@@ -13,14 +13,12 @@ enum class Method : uint8_t { zscore = 0, mad = 1, iqr = 2, ewma = 3, cusum = 4,
 /// Parses "zscore", "mad", "iqr", "ewma", "cusum" or "ensemble"; throws std::invalid_argument.
 Method parse_method(std::string_view name);
 std::string_view method_name(Method m);
-/// The conventional threshold of each method: |z| > 3, |modified z| > 3.5,
-/// 1.5 IQR beyond the quartiles, 3 sigma on the EWMA chart, CUSUM h = 5,
-/// ensemble score 0.5 (a tail probability of 1e-5).
-double default_threshold(Method m);
 /// Whether the method needs rolling order statistics (median, quartiles).
 bool needs_order_statistics(Method m);
 
-/// Settings of a detector; all sensors of a registry share them.
+/// Settings of a detector; all sensors of a registry share them. The Python
+/// ``Settings`` owns each method's default threshold and the ranges; the core
+/// only validates what it is given (the initialisers below make a valid config).
 struct DetectorConfig {
     Method method = Method::zscore;
     /// Number of past points a new point is compared with (>= 2).

@@ -1,0 +1,253 @@
+"""The streaming per-sensor detector: the package's main entry point."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from time import time as _now
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from anomaly_detection import _core
+from anomaly_detection.config.settings import Settings
+from anomaly_detection.core.results import AnomalyResult, BatchResult, point_result
+from anomaly_detection.core.validation import (
+    as_timestamp,
+    as_timestamps,
+    as_value,
+    as_values,
+    check_sensor_name,
+)
+from anomaly_detection.stores.base import SensorStore, SensorWindow
+from anomaly_detection.stores.embedded import EmbeddedStore
+
+if TYPE_CHECKING:
+    from anomaly_detection.core.river_adapter import RiverAdapter
+
+__all__ = ["StatisticalAnomalyDetector"]
+
+_log = logging.getLogger(__name__)
+
+# Batches larger than this run in a worker thread from the async API (the
+# native loop releases the GIL, so the event loop keeps serving meanwhile).
+_ASYNC_THREAD_MIN = 50_000
+
+
+class StatisticalAnomalyDetector:
+    """Scores each point of each sensor against that sensor's recent window.
+
+    Parameters
+    ----------
+    settings : Settings, optional
+        Method, window size, thresholds, warm-up and store options; defaults to
+        ``Settings()`` (the ``ANOMALY_*`` environment variables).
+    redis_client : redis.Redis or redis.cluster.RedisCluster, optional
+        Keep sensor windows in Redis so that several processes share them; None
+        (the default) keeps them in this process (the embedded store).
+    **overrides
+        Settings fields to override, e.g. ``detection_method="mad"``;
+        ``threshold=`` sets the chosen method's threshold. An unknown name
+        raises ``TypeError`` naming the closest setting.
+
+    Examples
+    --------
+    >>> from anomaly_detection import StatisticalAnomalyDetector
+    >>> det = StatisticalAnomalyDetector(detection_method="zscore", window_size=50, min_samples=10)
+    >>> for t in range(100):
+    ...     _ = det.detect("pump-1", 20.0 + 0.1 * (t % 5), timestamp=t)
+    >>> result = det.detect("pump-1", 35.0, timestamp=100)
+    >>> result.is_anomaly, result.method, round(result.score, 3)
+    (True, 'zscore', 1.0)
+    """
+
+    def __init__(self, settings: Settings | None = None, redis_client: Any = None, **overrides: Any) -> None:
+        if settings is None:
+            settings = Settings(**overrides)
+        elif overrides:
+            settings = settings.replace(**overrides)
+        self.settings = settings
+        self.method = settings.detection_method
+        self.threshold = settings.threshold
+        self.redis_client = redis_client
+        self._listeners: list[Callable[[AnomalyResult], None]] = []
+        self._use_store(self._make_store(settings, redis_client))
+        if redis_client is not None and settings.redis_alerts and not self.store.is_async:
+            from anomaly_detection.alerts import RedisAlertSink
+
+            self.add_alert_listener(RedisAlertSink(redis_client, settings))
+
+    @staticmethod
+    def _make_store(settings: Settings, redis_client: Any) -> SensorStore:
+        if redis_client is None:
+            return EmbeddedStore(settings.to_detector_config())
+        from anomaly_detection.stores.redis import RedisStore
+
+        return RedisStore(redis_client, settings)
+
+    def _use_store(self, store: SensorStore) -> None:
+        self.store = store
+        self._store_detect = store.detect
+
+    # --- detection -------------------------------------------------------------
+
+    def detect(self, sensor_name: str, value: float, timestamp: Any = None) -> AnomalyResult:
+        """Score one point of a sensor and add it to the sensor's window.
+
+        ``timestamp`` may be epoch seconds, a datetime, an ISO-8601 string or None
+        (now). Raises ValueError for a non-finite value or an invalid sensor name.
+        """
+        # The hot path: plain floats go straight to the store, which checks finiteness
+        # and the sensor name; anything else is converted (or rejected) first.
+        if type(sensor_name) is not str:
+            raise TypeError(f"sensor name: expected str, got {type(sensor_name).__name__}")
+        if type(value) is not float:
+            value = as_value(value)
+        if timestamp is None:
+            timestamp = _now()
+        elif type(timestamp) is not float:
+            timestamp = as_timestamp(timestamp)
+        result = point_result(
+            sensor_name, self._store_detect(sensor_name, value, timestamp), self.threshold, self.method
+        )
+        if result.is_anomaly and self._listeners:
+            self._notify(result)
+        return result
+
+    def detect_batch(self, sensor_name: str, values: Any, timestamps: Any = None) -> BatchResult:
+        """Score points of one sensor in order; equal to a loop of ``detect``.
+
+        ``values`` is a 1-D sequence or array of finite numbers; ``timestamps`` is
+        None (now, for every point) or a sequence of the same length. Nothing
+        changes when any input is invalid.
+        """
+        check_sensor_name(sensor_name)
+        vals = as_values(values)
+        ts = as_timestamps(timestamps, len(vals))
+        return self._batch_result(sensor_name, vals, ts, self.store.detect_batch(sensor_name, vals, ts))
+
+    def prime(self, sensor_name: str, history: Any, timestamps: Any = None) -> int:
+        """Learn a sensor's past points in order, as ``detect_batch`` would, but fire no
+        alert for them (a warm start from history); returns how many were learned.
+
+        Nothing changes when any input is invalid.
+        """
+        check_sensor_name(sensor_name)
+        vals = as_values(history)
+        self.store.detect_batch(sensor_name, vals, as_timestamps(timestamps, len(vals)))
+        return len(vals)
+
+    def as_river(self) -> RiverAdapter:
+        """This detector as a River anomaly detector: each key of an observation
+        ``{sensor: value}`` is a sensor (see :class:`RiverAdapter`)."""
+        from anomaly_detection.core.river_adapter import RiverAdapter
+
+        return RiverAdapter(self)
+
+    def _batch_result(self, sensor_name: str, vals: np.ndarray, ts: np.ndarray, out: tuple) -> BatchResult:
+        *arrays, alert_scores = out
+        batch = BatchResult(sensor_name, vals, ts, *arrays, self.threshold, self.method, alert_scores)
+        if self._listeners:
+            for result in batch.anomalies():
+                self._notify(result)
+        return batch
+
+    # --- alerts ----------------------------------------------------------------
+
+    def add_alert_listener(self, listener: Callable[[AnomalyResult], None]) -> None:
+        """Call ``listener(result)`` for every anomaly found by this detector, in the
+        thread that detected it. Exceptions from a listener are logged, never raised."""
+        self._listeners.append(listener)
+
+    def remove_alert_listener(self, listener: Callable[[AnomalyResult], None]) -> None:
+        self._listeners.remove(listener)
+
+    def _notify(self, result: AnomalyResult) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(result)
+            except Exception:  # noqa: BLE001, PERF203 - a listener's bug must not stop detection
+                _log.exception("alert listener %r failed", listener)
+
+    async def adetect(self, sensor_name: str, value: float, timestamp: Any = None) -> AnomalyResult:
+        """Async twin of :meth:`detect` (awaits Redis with a ``redis.asyncio`` client)."""
+        adetect = getattr(self.store, "adetect", None)
+        if adetect is None:
+            return self.detect(sensor_name, value, timestamp)
+        check_sensor_name(sensor_name)
+        value = as_value(value)
+        timestamp = as_timestamp(timestamp)
+        result = point_result(
+            sensor_name, await adetect(sensor_name, value, timestamp), self.threshold, self.method
+        )
+        if result.is_anomaly and self._listeners:
+            self._notify(result)
+        return result
+
+    async def adetect_batch(self, sensor_name: str, values: Any, timestamps: Any = None) -> BatchResult:
+        """Async twin of :meth:`detect_batch`; large embedded batches run off the event loop."""
+        adetect_batch = getattr(self.store, "adetect_batch", None)
+        if adetect_batch is None:
+            if np.size(values) >= _ASYNC_THREAD_MIN:
+                return await asyncio.to_thread(self.detect_batch, sensor_name, values, timestamps)
+            return self.detect_batch(sensor_name, values, timestamps)
+        check_sensor_name(sensor_name)
+        vals = as_values(values)
+        ts = as_timestamps(timestamps, len(vals))
+        return self._batch_result(sensor_name, vals, ts, await adetect_batch(sensor_name, vals, ts))
+
+    # --- state ---------------------------------------------------------------
+
+    def get_window(self, sensor_name: str) -> SensorWindow:
+        """The sensor's window (values, timestamps), oldest first; empty if unknown."""
+        return self.store.window(check_sensor_name(sensor_name))
+
+    def sensors(self) -> list[str]:
+        """Names of the sensors with state, sorted."""
+        return self.store.sensors()
+
+    def stats(self, sensor_name: str) -> dict[str, Any]:
+        """Counters and window statistics of a sensor; KeyError if unknown."""
+        summary = self.store.summary(check_sensor_name(sensor_name))
+        if summary is None:
+            raise KeyError(sensor_name)
+        return {"sensor_name": sensor_name, "method": self.method, "threshold": self.threshold, **summary}
+
+    def reset(self, sensor_name: str) -> bool:
+        """Forget a sensor's state; returns whether it existed."""
+        return self.store.reset(check_sensor_name(sensor_name))
+
+    def health(self) -> dict[str, Any]:
+        """Store kind, degraded flag and counts."""
+        return self.store.health()
+
+    # --- persistence -----------------------------------------------------------
+
+    def to_bytes(self) -> bytes:
+        """Snapshot of the configuration and every sensor's state (embedded store only)."""
+        if not isinstance(self.store, EmbeddedStore):
+            raise TypeError("to_bytes: only the embedded store is snapshotted (Redis keeps its own state)")
+        return self.store.to_bytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, settings: Settings | None = None) -> StatisticalAnomalyDetector:
+        """Restore a snapshot made by :meth:`to_bytes`; ValueError on corrupt bytes.
+
+        The detection settings come from the snapshot; other settings from ``settings``.
+        """
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"from_bytes: expected bytes, got {type(data).__name__}")
+        registry = _core.SensorRegistry.from_bytes(bytes(data))
+        detector = cls(Settings.from_detector_config(registry.config, settings))
+        detector._use_store(EmbeddedStore(registry=registry))
+        return detector
+
+    def __reduce__(self):
+        return (self.__class__.from_bytes, (self.to_bytes(), self.settings))
+
+    def __repr__(self) -> str:
+        return (
+            f"StatisticalAnomalyDetector(method={self.method!r}, window_size={self.settings.window_size}, "
+            f"threshold={self.threshold}, store={self.store.kind!r})"
+        )
