@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -262,14 +263,21 @@ void EnsembleState::start_season() {
     learn_times_.clear();
     learn_times_.shrink_to_fit();
     recent_.set_span(record_span());
-    if (period_ > 0) {
-        lag_.assign(static_cast<size_t>(period_), 0.0);
-        for (double v : learn_values_) {
-            lag_[(lag_head_ + lag_size_) % lag_.size()] = v;
-            if (lag_size_ < lag_.size()) ++lag_size_;
-            else lag_head_ = (lag_head_ + 1) % lag_.size();
-        }
-    }
+    if (period_ == 0) lag_.clear();
+}
+
+// The value one day before `timestamp`, interpolated between the points around it;
+// none when the kept points do not reach back a day or leave a gap there.
+std::optional<double> EnsembleState::day_ago(double timestamp) {
+    const double ago = timestamp - kSecondsPerDay;
+    while (lag_.size() >= 2 && lag_[1].first <= ago) lag_.pop_front();
+    if (period_ <= 0 || lag_.empty() || !(lag_.front().first <= ago)) return std::nullopt;
+    const double tolerance = std::max(P::kSeasonGap, 2.0 * kSecondsPerDay / static_cast<double>(period_));
+    const auto& [t0, v0] = lag_.front();
+    if (lag_.size() == 1) return ago - t0 <= tolerance ? std::optional<double>(v0) : std::nullopt;
+    const auto& [t1, v1] = lag_[1];
+    if (t1 - t0 > tolerance) return std::nullopt;
+    return v0 + (v1 - v0) * (ago - t0) / (t1 - t0);
 }
 
 size_t EnsembleState::record_span() const {
@@ -378,8 +386,8 @@ EnsembleStep EnsembleState::update(double value, double timestamp) {
     if (diff_.n >= 2) z[f_diff] = std::fabs(d - diff_.mean) / std::max(diff_.sd(), floor);
     bool has_residual = false;
     double residual = 0.0;
-    if (period_ > 0 && t >= static_cast<uint64_t>(period_) && lag_size_ == lag_.size()) {
-        residual = value - lag_[lag_head_];
+    if (const auto reference = day_ago(timestamp)) {
+        residual = value - *reference;
         has_residual = true;
         if (season_.n >= 2) z[f_season] = std::fabs(residual - season_.mean) / std::max(season_.sd(), floor);
     }
@@ -441,15 +449,9 @@ EnsembleStep EnsembleState::update(double value, double timestamp) {
     value_.push(value, P::kBaseSpan);
     if (t > 0) diff_.push(d, P::kBaseSpan);
     if (has_residual) season_.push(residual, P::kBaseSpan);
-    if (period_ > 0) {
-        const size_t cap = lag_.size();
-        if (lag_size_ < cap) {
-            lag_[(lag_head_ + lag_size_) % cap] = value;
-            ++lag_size_;
-        } else {
-            lag_[lag_head_] = value;
-            lag_head_ = lag_head_ + 1 == cap ? 0 : lag_head_ + 1;
-        }
+    if (period_ != 0) {  // unknown yet, or daily
+        lag_.emplace_back(timestamp, value);
+        if (lag_.size() > P::kMaxLag) lag_.pop_front();
     }
     prev_ = value;
     if (t == 0) lo_ = hi_ = value;
@@ -474,8 +476,11 @@ void EnsembleState::serialize(io::ByteWriter& w) const {
     w.put<uint64_t>(learn_times_.size());
     w.put_array(learn_times_.data(), learn_times_.size());
     w.put<int64_t>(period_);
-    w.put<uint64_t>(lag_size_);
-    for (size_t i = 0; i < lag_size_; ++i) w.put<double>(lag_[(lag_head_ + i) % lag_.size()]);
+    w.put<uint64_t>(lag_.size());
+    for (const auto& [when, v] : lag_) {
+        w.put<double>(when);
+        w.put<double>(v);
+    }
     w.put<double>(resolution_);
     w.put<double>(bin_origin_);
     w.put<uint8_t>(has_prev_bin_ ? 1 : 0);
@@ -525,16 +530,18 @@ EnsembleState EnsembleState::deserialize(io::ByteReader& r, double threshold, ui
         (s.period_ == -1) != (s.seen_ <= P::kPeriodProbe))
         io::corruption("ensemble period: out of range");
     const auto nl = r.get<uint64_t>("ensemble lag count");
-    if (s.period_ > 0) {
-        if (nl > static_cast<uint64_t>(s.period_)) io::corruption("ensemble lag count: exceeds the period");
-        s.lag_.assign(static_cast<size_t>(s.period_), 0.0);
-    } else if (nl != 0) {
-        io::corruption("ensemble lag count: expected 0 without a period");
+    if (layout < 2) {  // the last period's values without their times: the seasonal lag starts afresh
+        if (nl > static_cast<uint64_t>(std::max<int64_t>(s.period_, 0)) || nl > r.remaining() / 8)
+            io::corruption("ensemble lag count: exceeds the period");
+        for (uint64_t i = 0; i < nl; ++i) get_finite(r, "ensemble lag values");
+    } else {
+        if (nl > P::kMaxLag || nl > r.remaining() / 16 || (s.period_ == 0 && nl != 0) || nl > s.seen_)
+            io::corruption("ensemble lag count: out of range");
+        for (uint64_t i = 0; i < nl; ++i) {
+            const double when = get_finite(r, "ensemble lag times");
+            s.lag_.emplace_back(when, get_finite(r, "ensemble lag values"));
+        }
     }
-    if (s.period_ > 0 && nl != std::min<uint64_t>(s.seen_, static_cast<uint64_t>(s.period_)))
-        io::corruption("ensemble lag count: inconsistent with the points seen");
-    for (uint64_t i = 0; i < nl; ++i) s.lag_[i] = get_finite(r, "ensemble lag values");
-    s.lag_size_ = nl;
     s.resolution_ = r.get<double>("ensemble resolution");
     if (!std::isfinite(s.resolution_) || s.resolution_ < 0 || (s.resolution_ > 0) != (s.seen_ > P::kLearn))
         io::corruption("ensemble resolution: expected >= 0");

@@ -29,7 +29,7 @@ def _sensor_name(column: str) -> str:
 
 
 def _read_csv(
-    path: Path, timestamp_column: str | None
+    path: Path, timestamp_column: str | None, missing: str = "skip"
 ) -> tuple[list[str], np.ndarray, dict[str, np.ndarray]]:
     with path.open(newline="") as f:
         reader = csv.reader(f)
@@ -55,8 +55,14 @@ def _read_csv(
         col = np.full(len(rows), np.nan)
         for i, row in enumerate(rows):
             if j < len(row) and row[j].strip():
-                with contextlib.suppress(ValueError):  # non-numeric cells are skipped
+                with contextlib.suppress(ValueError):  # non-numeric cells are missing values
                     col[i] = float(row[j])
+            if missing == "raise" and not np.isfinite(col[i]):
+                cell = row[j] if j < len(row) else ""
+                raise ValueError(
+                    f"{path}: data row {i + 1}, column {name!r}: missing or non-numeric value {cell!r} "
+                    "(--missing skip leaves such cells out)"
+                )
         columns[name] = col
     return raw_ts, timestamps, columns
 
@@ -76,7 +82,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
         overrides[THRESHOLD_FIELDS[method]] = args.threshold
     detector = StatisticalAnomalyDetector(**overrides)
 
-    raw_ts, timestamps, columns = _read_csv(Path(args.file), args.timestamp_column)
+    raw_ts, timestamps, columns = _read_csv(Path(args.file), args.timestamp_column, args.missing)
     started = time.perf_counter()
     flagged: list[dict[str, Any]] = []
     per_sensor: dict[str, tuple[int, int, int]] = {}
@@ -174,6 +180,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, help="threshold of the method")
     p.add_argument("--min-samples", type=int, help="warm-up: no anomaly before this many points")
     p.add_argument("--timestamp-column", help="name of the timestamp column (default: the first)")
+    p.add_argument(
+        "--missing",
+        choices=("skip", "raise"),
+        default="skip",
+        help="an empty, NaN or non-numeric cell: leave it out (default; counted in the summary) or stop "
+        "with an error naming its row and column",
+    )
     p.add_argument("--format", choices=("csv", "json"), default="csv", help="output format (default csv)")
     p.add_argument("-o", "--output", help="write the rows here instead of stdout")
     p.add_argument("--all", action="store_true", help="write every row with its score, not only anomalies")

@@ -446,3 +446,24 @@ def test_default_settings_flag_a_clear_spike_in_the_first_minutes():
         assert r.status_code == 200, r.text
         assert r.json()["is_anomaly"] is True
         assert r.json()["method"] == "ensemble"
+
+
+def test_missing_values_are_422_by_default_and_skipped_when_asked(live):
+    r = live.post("/api/detect/batch", json={"sensor_name": "gappy", "values": [1.0, None, 2.0]})
+    assert r.status_code == 422
+    r = live.post("/api/detect", json={"sensor_name": "gappy", "value": None})
+    assert r.status_code == 422
+    app = create_app(Settings(missing="skip", detection_method="zscore", min_samples=3))
+    with LiveServer(app) as url, httpx.Client(base_url=url, timeout=10) as client:
+        values = [10.0, 10.1, None, 10.2, 9.9, 10.0, None, 30.0]
+        r = client.post("/api/detect/batch", json={"sensor_name": "gappy", "values": values})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["scores"][2] is None and body["scores"][6] is None
+        assert body["is_anomaly"] == [False] * 7 + [True]
+        assert body["window_counts"][7] == 5  # the two missing values changed nothing
+        r = client.post("/api/detect", json={"sensor_name": "gappy", "value": None})
+        assert r.status_code == 200, r.text
+        assert r.json()["score"] is None and r.json()["is_anomaly"] is False
+        window = client.get("/api/sensors/gappy/window").json()
+        assert window["values"] == [v for v in values if v is not None]

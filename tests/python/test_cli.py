@@ -89,3 +89,17 @@ def test_command_line_needs_no_optional_extra_to_start():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_missing_cells_skip_by_default_or_raise_naming_row_and_column(tmp_path, capsys):
+    from anomaly_detection.cli import main
+
+    path = tmp_path / "gaps.csv"
+    rows = ["timestamp,pump"] + [f"{i},{20 + (i % 3) * 0.1}" for i in range(40)]
+    rows[13] = "12,"  # an empty cell in data row 12
+    path.write_text("\n".join(rows) + "\n")
+    assert main(["detect", str(path)]) == 0
+    assert "1 empty/non-numeric skipped" in capsys.readouterr().err
+    assert main(["detect", str(path), "--missing", "raise"]) != 0
+    err = capsys.readouterr().err
+    assert "data row 13" in err and "'pump'" in err

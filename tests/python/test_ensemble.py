@@ -227,3 +227,67 @@ def test_the_command_line_default_finds_the_example_incidents(capsys):
     # which carries the most weight on NAB: docs/evaluation.md)
     assert len(flagged) <= 5
     assert "(ensemble, window 100, threshold 0.5)" in err
+
+
+# --- missing values (missing="skip") -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["ensemble", "zscore", "mad"])
+def test_skipped_missing_values_change_nothing(method):
+    values, ts = daily(1200, seed=4)
+    values[700] += 30
+    gappy = values.copy()
+    holes = [5, 100, 101, 699, 701, 1199]
+    gappy[holes] = np.nan
+    skip = StatisticalAnomalyDetector(detection_method=method, missing="skip").detect_batch("s", gappy, ts)
+    keep = np.setdiff1d(np.arange(1200), holes)
+    clean = StatisticalAnomalyDetector(detection_method=method).detect_batch("s", values[keep], ts[keep])
+    np.testing.assert_array_equal(skip.scores[keep], clean.scores)
+    np.testing.assert_array_equal(skip.is_anomaly[keep], clean.is_anomaly)
+    assert np.isnan(skip.scores[holes]).all() and np.isnan(skip.alert_scores[holes]).all()
+    assert not skip.is_anomaly[holes].any()
+    # one point at a time, with None and NaN, gives the same
+    det = StatisticalAnomalyDetector(detection_method=method, missing="skip")
+    for i in range(1200):
+        v = None if i == 100 else float(gappy[i])
+        r = det.detect("s", v, timestamp=float(ts[i]))
+        if i in holes:
+            assert not r.is_anomaly and np.isnan(r.score)
+        else:
+            assert r.score == skip.scores[i]
+
+
+def test_missing_values_raise_by_default_and_change_nothing():
+    det = StatisticalAnomalyDetector()
+    det.detect_batch("s", [1.0, 2.0, 3.0], [0.0, 1.0, 2.0])
+    with pytest.raises(ValueError, match=r"values\[1\]"):
+        det.detect_batch("s", [1.0, float("nan")], [3.0, 4.0])
+    with pytest.raises(ValueError, match="finite"):
+        det.detect("s", float("nan"))
+    assert det.stats("s")["points_seen"] == 3
+    # infinities are errors under "skip" too, and None in a list is missing
+    skip = StatisticalAnomalyDetector(missing="skip")
+    with pytest.raises(ValueError, match="finite"):
+        skip.detect_batch("s", [1.0, float("inf")])
+    batch = skip.detect_batch("s", [1.0, None, 3.0], [0.0, 1.0, 2.0])
+    assert list(np.isnan(batch.scores)) == [False, True, False]
+    masked = np.ma.masked_array([1.0, 2.0, 3.0], mask=[False, True, False])
+    assert np.isnan(skip.detect_batch("m", masked, [0.0, 1.0, 2.0]).scores[1])
+    with pytest.raises(ValueError, match="missing"):
+        Settings(missing="ignore")
+
+
+def test_irregular_sampling_keeps_the_daily_season():
+    # a quarter of a day stuck at the mean where the cycle peaks: only the seasonal
+    # detector sees it; sampled at random intervals (mean 5 minutes) with a 6-hour gap
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        t = np.cumsum(rng.exponential(300, 8000))
+        t[3000:] += 6 * 3600
+        x = 50 + 10 * np.sin(2 * np.pi * t / 86400) + rng.normal(0, 0.5, len(t))
+        peak = t[5000] + (86400 / 4 - t[5000] % 86400) % 86400
+        stuck = (t >= peak - 3 * 3600) & (t <= peak + 3 * 3600)
+        x[stuck] = 50 + rng.normal(0, 0.5, stuck.sum())
+        batch = ensemble().detect_batch("s", x, t)
+        assert batch.is_anomaly[stuck].any(), seed
+        assert batch.is_anomaly[~stuck].sum() <= 1, seed

@@ -72,7 +72,9 @@ class DetectRequest(BaseModel):
     )
 
     sensor_name: str = Field(description="No ':', '*', '?', brackets, braces or whitespace; <= 200 bytes.")
-    value: FiniteFloat
+    value: FiniteFloat | None = Field(
+        description="null is a missing value: skipped under ANOMALY_MISSING=skip, a 422 otherwise"
+    )
     timestamp: Timestamp = None
 
     _check_name = field_validator("sensor_name")(lambda cls, v: check_sensor_name(v))
@@ -90,7 +92,9 @@ class DetectBatchRequest(BaseModel):
     )
 
     sensor_name: str
-    values: list[FiniteFloat] = Field(min_length=1)
+    values: list[FiniteFloat | None] = Field(
+        min_length=1, description="null is a missing value: skipped under ANOMALY_MISSING=skip, a 422 otherwise"
+    )
     timestamps: list[float | str] | None = None
 
     _check_name = field_validator("sensor_name")(lambda cls, v: check_sensor_name(v))
@@ -113,12 +117,12 @@ class DetectResponse(BaseModel):
     """The fields of ``AnomalyResult``."""
 
     sensor_name: str
-    value: float
+    value: float | None = Field(description="null for a skipped missing value (as score, deviation, expected)")
     timestamp: float
     is_anomaly: bool
-    score: float
-    deviation: float
-    expected: float
+    score: float | None
+    deviation: float | None
+    expected: float | None
     window_count: int
     threshold: float
     method: str
@@ -130,12 +134,13 @@ class DetectBatchResponse(BaseModel):
     sensor_name: str
     method: str
     threshold: float
-    values: list[float]
+    values: list[float | None]
     timestamps: list[float]
     is_anomaly: list[bool]
-    scores: list[float]
-    deviations: list[float]
-    expected: list[float]
+    scores: list[float | None] = Field(description="rank points (ROC, PR, VUS); null for a skipped missing value")
+    alert_scores: list[float | None] = Field(description="what the flags are raised on (one alarm per incident)")
+    deviations: list[float | None]
+    expected: list[float | None]
     window_counts: list[int]
     anomaly_count: int
 

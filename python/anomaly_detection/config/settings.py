@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     ensemble_threshold: float = Field(0.5, gt=0, le=1, allow_inf_nan=False)
     #: Whether points flagged as anomalies enter the window.
     include_anomalies_in_window: bool = True
+    #: A missing value (NaN, or None in a list): "raise" (a ValueError) or "skip"
+    #: (not scored, changes no state, comes back with is_anomaly False and NaN scores).
+    missing: Literal["raise", "skip"] = "raise"
     #: Maximum number of sensors kept (0 = unlimited).
     max_sensors: int = Field(0, ge=0)
     #: How long a sensor window lives in Redis without updates (seconds).

@@ -18,6 +18,7 @@ from anomaly_detection.core.validation import (
     as_timestamps,
     as_value,
     as_values,
+    as_values_with_gaps,
     check_sensor_name,
 )
 from anomaly_detection.stores.base import SensorStore, SensorWindow
@@ -71,6 +72,7 @@ class StatisticalAnomalyDetector:
         self.method = settings.detection_method
         self.threshold = settings.threshold
         self.redis_client = redis_client
+        self._skip_missing = settings.missing == "skip"
         self._listeners: list[Callable[[AnomalyResult], None]] = []
         self._use_store(self._make_store(settings, redis_client))
         if redis_client is not None and settings.redis_alerts and not self.store.is_async:
@@ -102,6 +104,8 @@ class StatisticalAnomalyDetector:
         # and the sensor name; anything else is converted (or rejected) first.
         if type(sensor_name) is not str:
             raise TypeError(f"sensor name: expected str, got {type(sensor_name).__name__}")
+        if self._skip_missing and (value is None or value != value):  # a missing value: NaN or None
+            return self._skipped(sensor_name, timestamp)
         if type(value) is not float:
             value = as_value(value)
         if timestamp is None:
@@ -123,9 +127,23 @@ class StatisticalAnomalyDetector:
         changes when any input is invalid.
         """
         check_sensor_name(sensor_name)
-        vals = as_values(values)
-        ts = as_timestamps(timestamps, len(vals))
+        if self._skip_missing:
+            vals, present = as_values_with_gaps(values)
+            ts = as_timestamps(timestamps, len(vals))
+            if not present.all():
+                out = self.store.detect_batch(sensor_name, vals[present], ts[present]) if present.any() else None
+                return self._batch_result(sensor_name, vals, ts, _scatter(out, present))
+        else:
+            vals = as_values(values)
+            ts = as_timestamps(timestamps, len(vals))
         return self._batch_result(sensor_name, vals, ts, self.store.detect_batch(sensor_name, vals, ts))
+
+    def _skipped(self, sensor_name: str, timestamp: Any) -> AnomalyResult:
+        """The result of a missing value under ``missing="skip"``: nothing scored or changed."""
+        check_sensor_name(sensor_name)
+        ts = _now() if timestamp is None else as_timestamp(timestamp)
+        nan = float("nan")
+        return point_result(sensor_name, (nan, ts, False, nan, nan, nan, 0), self.threshold, self.method)
 
     def prime(self, sensor_name: str, history: Any, timestamps: Any = None) -> int:
         """Learn a sensor's past points in order, as ``detect_batch`` would, but fire no
@@ -173,7 +191,7 @@ class StatisticalAnomalyDetector:
     async def adetect(self, sensor_name: str, value: float, timestamp: Any = None) -> AnomalyResult:
         """Async twin of :meth:`detect` (awaits Redis with a ``redis.asyncio`` client)."""
         adetect = getattr(self.store, "adetect", None)
-        if adetect is None:
+        if adetect is None or (self._skip_missing and (value is None or value != value)):
             return self.detect(sensor_name, value, timestamp)
         check_sensor_name(sensor_name)
         value = as_value(value)
@@ -188,6 +206,13 @@ class StatisticalAnomalyDetector:
     async def adetect_batch(self, sensor_name: str, values: Any, timestamps: Any = None) -> BatchResult:
         """Async twin of :meth:`detect_batch`; large embedded batches run off the event loop."""
         adetect_batch = getattr(self.store, "adetect_batch", None)
+        if self._skip_missing and adetect_batch is not None:
+            vals, present = as_values_with_gaps(values)
+            if not present.all():
+                check_sensor_name(sensor_name)
+                ts = as_timestamps(timestamps, len(vals))
+                out = await adetect_batch(sensor_name, vals[present], ts[present]) if present.any() else None
+                return self._batch_result(sensor_name, vals, ts, _scatter(out, present))
         if adetect_batch is None:
             if np.size(values) >= _ASYNC_THREAD_MIN:
                 return await asyncio.to_thread(self.detect_batch, sensor_name, values, timestamps)
@@ -251,3 +276,20 @@ class StatisticalAnomalyDetector:
             f"StatisticalAnomalyDetector(method={self.method!r}, window_size={self.settings.window_size}, "
             f"threshold={self.threshold}, store={self.store.kind!r})"
         )
+
+
+def _scatter(out: tuple | None, present: np.ndarray) -> tuple:
+    """The store's arrays for the present values, spread over the whole batch: a
+    missing value is not flagged and has NaN scores, deviation and expected value."""
+    n = len(present)
+    flags = np.zeros(n, dtype=bool)
+    floats = [np.full(n, np.nan) for _ in range(4)]  # scores, deviations, expected, alert scores
+    counts = np.zeros(n, dtype=np.uint64)
+    if out is not None:
+        is_anomaly, scores, deviations, expected, window_counts, alert_scores = out
+        flags[present] = is_anomaly
+        for full, part in zip(floats, (scores, deviations, expected, alert_scores)):
+            full[present] = part
+        counts[present] = window_counts
+    scores, deviations, expected, alert_scores = floats
+    return flags, scores, deviations, expected, counts, alert_scores

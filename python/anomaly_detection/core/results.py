@@ -41,11 +41,22 @@ class AnomalyResult:
     method: str
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of every field."""
-        return {name: getattr(self, name) for name in self.__slots__}
+        """A JSON-ready dict of every field (a NaN, from a skipped missing value, is None)."""
+        return {name: _json_number(getattr(self, name)) for name in self.__slots__}
 
 
 _new = object.__new__
+
+
+def _json_number(x: Any) -> Any:
+    return None if isinstance(x, float) and x != x else x
+
+
+def _json_list(a: np.ndarray) -> list:
+    """``a.tolist()``, with None for NaN (JSON has no NaN)."""
+    if a.dtype.kind == "f" and np.isnan(a).any():
+        return [None if x != x else x for x in a.tolist()]
+    return a.tolist()
 
 
 def point_result(sensor_name: str, out: tuple, threshold: float, method: str) -> AnomalyResult:
@@ -128,13 +139,13 @@ class BatchResult:
             "sensor_name": self.sensor_name,
             "method": self.method,
             "threshold": self.threshold,
-            "values": self.values.tolist(),
+            "values": _json_list(self.values),
             "timestamps": self.timestamps.tolist(),
             "is_anomaly": self.is_anomaly.tolist(),
-            "scores": self.scores.tolist(),
-            "alert_scores": self.alert_scores.tolist(),
-            "deviations": self.deviations.tolist(),
-            "expected": self.expected.tolist(),
+            "scores": _json_list(self.scores),
+            "alert_scores": _json_list(self.alert_scores),
+            "deviations": _json_list(self.deviations),
+            "expected": _json_list(self.expected),
             "window_counts": self.window_counts.tolist(),
             "anomaly_count": self.anomaly_count,
         }

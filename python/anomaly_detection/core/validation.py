@@ -82,6 +82,28 @@ def as_values(values: Any) -> np.ndarray:
     return arr
 
 
+def as_values_with_gaps(values: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Like :func:`as_values`, but a missing value (NaN, None, a masked or pandas NA
+    entry) is allowed: returns the float64 array (NaN where missing) and the mask of
+    the values present. Infinities are still refused."""
+    if np.ma.isMaskedArray(values):
+        values = np.ma.filled(np.ma.asarray(values, dtype=np.float64), np.nan)
+    elif hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):  # pandas, nullable dtypes too
+        values = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    arr = np.asarray(values)
+    if arr.dtype == object:
+        try:
+            arr = np.array([np.nan if v is None else v for v in arr.ravel()], dtype=np.float64).reshape(arr.shape)
+        except (TypeError, ValueError):
+            raise ValueError("values: expected numbers or None") from None
+    present = ~np.isnan(arr) if arr.dtype.kind == "f" else np.ones(arr.shape, dtype=bool)
+    if arr.dtype.kind == "f" and arr.ndim == 1:
+        arr = np.where(present, arr, 0.0)  # checked as finite numbers below, NaN put back after
+    checked = as_values(arr)
+    checked[~present] = np.nan
+    return checked, present
+
+
 def as_timestamps(timestamps: Any, n: int) -> np.ndarray:
     """A 1-D float64 array of n epoch seconds; None means now for every point."""
     if timestamps is None:

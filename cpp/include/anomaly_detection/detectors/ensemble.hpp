@@ -7,9 +7,11 @@
 //   base statistics ("features"), each a raw score in [0, 1]:
 //     value     |x - mean| / sd, exponentially weighted (span 1,000 points)
 //     diff      the same for x_t - x_{t-1}
-//     season    the same for x_t - x_{t-P}, P = one day in points, found from
-//               the first 50 timestamps (off when not a whole number of points
-//               per day between 4 and 50,000)
+//     season    the same for x_t - (the value one day earlier, by time,
+//               interpolated between the two points around it; none across a
+//               gap wider than an hour or two intervals), so irregular sampling
+//               and gaps do not shift the day; off when the first 50 timestamps
+//               give fewer than 4 or more than 50,000 points a day
 //     spatial   1 when x leaves the range seen so far by more than 5% of it
 //     markov    1 - P(bin of x | bin of x_{t-1}): first-order transitions
 //               between 50 bins of the 1%-99% range of the first 300 points
@@ -45,6 +47,7 @@
 #include <cmath>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -71,6 +74,8 @@ struct EnsembleParams {
     static constexpr size_t kMaxCooldown = 1'000'000;  // largest alarm cooldown, in points
     static constexpr size_t kPeriodProbe = 50;         // timestamps used to find the daily period
     static constexpr size_t kMaxPeriod = 50'000;
+    static constexpr size_t kMaxLag = kMaxPeriod + 1;  // points kept for the seasonal lag
+    static constexpr double kSeasonGap = 3600;         // seconds: a wider gap a day ago leaves no reference
     static constexpr int kBins = 50;                   // markov bins over the 1%-99% range
     static constexpr int kContextBins = 10;            // context (second-order) bins over the same range
     static constexpr uint64_t kContextMinSeen = 5;     // a context seen less often backs off to first order
@@ -206,6 +211,7 @@ private:
     double context(double value);
     size_t record_span() const;
     double warmup_statistic(double value) const;
+    std::optional<double> day_ago(double timestamp);
     void start_season();
     int64_t bin(double value) const;
 
@@ -218,8 +224,7 @@ private:
     std::vector<double> learn_values_;  // first kLearn values (dropped after)
     std::vector<double> learn_times_;   // first kPeriodProbe timestamps (dropped after)
     int64_t period_ = -1;               // -1 unknown yet, 0 none
-    std::vector<double> lag_;           // ring of the last period_ values
-    size_t lag_head_ = 0, lag_size_ = 0;
+    std::deque<std::pair<double, double>> lag_;  // (timestamp, value) of about the last day
     double resolution_ = 0.0;           // markov bin width, 0 until learned
     double bin_origin_ = 0.0;           // markov bins start at the 1% quantile of the learning values
     bool has_prev_bin_ = false;
