@@ -43,7 +43,11 @@ class ReferenceDetector:
         next_ewma = x if self.ewma is None else self.alpha * x + (1 - self.alpha) * self.ewma
         pos, neg = self.pos, self.neg
         if n >= 2:
-            mean, std = float(w.mean()), float(w.std(ddof=1))
+            # Shifted by the first value, as the core's sums are: a flat window's mean is then
+            # exactly its value (w.mean() of equal values can be off by an ulp, which the
+            # scale floor of a flat window blows up into a visible score).
+            shifted = w - w[0]
+            mean, std = float(w[0] + shifted.mean()), float(shifted.std(ddof=1))
             if self.method == "zscore":
                 expected = mean
                 dev = (x - mean) / _floor(std, mean)

@@ -102,4 +102,5 @@ def test_missing_cells_skip_by_default_or_raise_naming_row_and_column(tmp_path, 
     assert "1 empty/non-numeric skipped" in capsys.readouterr().err
     assert main(["detect", str(path), "--missing", "raise"]) != 0
     err = capsys.readouterr().err
-    assert "data row 13" in err and "'pump'" in err
+    assert "data row 13" in err
+    assert "'pump'" in err

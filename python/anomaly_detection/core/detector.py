@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable
 from time import time as _now
 from typing import TYPE_CHECKING, Any
@@ -104,7 +105,7 @@ class StatisticalAnomalyDetector:
         # and the sensor name; anything else is converted (or rejected) first.
         if type(sensor_name) is not str:
             raise TypeError(f"sensor name: expected str, got {type(sensor_name).__name__}")
-        if self._skip_missing and (value is None or value != value):  # a missing value: NaN or None
+        if self._skip_missing and _is_missing(value):
             return self._skipped(sensor_name, timestamp)
         if type(value) is not float:
             value = as_value(value)
@@ -191,7 +192,7 @@ class StatisticalAnomalyDetector:
     async def adetect(self, sensor_name: str, value: float, timestamp: Any = None) -> AnomalyResult:
         """Async twin of :meth:`detect` (awaits Redis with a ``redis.asyncio`` client)."""
         adetect = getattr(self.store, "adetect", None)
-        if adetect is None or (self._skip_missing and (value is None or value != value)):
+        if adetect is None or (self._skip_missing and _is_missing(value)):
             return self.detect(sensor_name, value, timestamp)
         check_sensor_name(sensor_name)
         value = as_value(value)
@@ -276,6 +277,11 @@ class StatisticalAnomalyDetector:
             f"StatisticalAnomalyDetector(method={self.method!r}, window_size={self.settings.window_size}, "
             f"threshold={self.threshold}, store={self.store.kind!r})"
         )
+
+
+def _is_missing(value: Any) -> bool:
+    """A missing value: None or a float NaN."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _scatter(out: tuple | None, present: np.ndarray) -> tuple:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -49,13 +50,13 @@ _new = object.__new__
 
 
 def _json_number(x: Any) -> Any:
-    return None if isinstance(x, float) and x != x else x
+    return None if isinstance(x, float) and math.isnan(x) else x
 
 
 def _json_list(a: np.ndarray) -> list:
     """``a.tolist()``, with None for NaN (JSON has no NaN)."""
     if a.dtype.kind == "f" and np.isnan(a).any():
-        return [None if x != x else x for x in a.tolist()]
+        return [None if math.isnan(x) else x for x in a.tolist()]
     return a.tolist()
 
 
