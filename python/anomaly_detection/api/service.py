@@ -56,7 +56,7 @@ class AnomalyService:
             from anomaly_detection.core.StatisticalAnomalyDetector import StatisticalAnomalyDetector
 
             if settings.store_backend == "redis" and redis_client is None:
-                from anomaly_detection.utils.redis_cli import redis_client_from_settings
+                from anomaly_detection.redis.client import redis_client_from_settings
 
                 self.redis_client = redis_client_from_settings(settings)
             # With Redis the service writes the alerts itself (RedisAlertLog), with their id,
@@ -132,11 +132,12 @@ class AnomalyService:
         """An alert for a business metric outside its ``expected_range``."""
         width = max(high - low, 1e-12)
         beyond = (low - value) if value < low else (value - high)
+        # Severity: a point a whole range width outside the range is critical.
         return self._publish({
             "sensor_name": sensor, "value": value, "timestamp": timestamp if timestamp is not None else time.time(),
             "is_anomaly": True, "score": 1.0, "deviation": beyond / width, "expected": (low + high) / 2,
             "window_count": 0, "threshold": 0.0, "method": "expected_range",
-            "severity": "critical" if beyond > width else "warning", "source": "business",
+            "severity": severity_of(beyond / width, 0.5), "source": "business",
             "expected_range": [low, high],
         })  # fmt: skip
 
