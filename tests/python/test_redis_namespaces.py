@@ -370,3 +370,62 @@ def test_cli_migrate_keys_and_health(redis_server, redis_client, capsys):
     assert "pid=7" in out
     with pytest.raises(ValueError, match="pattern"):
         _run_cli(["migrate-keys", "--from", "*", "--url", url])
+
+
+# --- migrate-keys moves only this package's declared legacy keys (issue 16, item 7) ---------
+
+
+def _everything(client):
+    return {k: (client.type(k), client.dump(k), client.ttl(k) > 0) for k in client.scan_iter(match="*")}
+
+
+@pytest.mark.parametrize(
+    ("pattern", "why"),
+    [
+        ("nextauth:*", "another application"),
+        ("fabric:*", "another application"),
+        ("fastapi:*", "another application"),
+        ("fabric:data:chart:*", "another application"),
+        ("anomaly:*", "own live prefix"),
+        ("anomaly:temp:data:*", "own live prefix"),
+        ("other_app:*", "not a declared legacy prefix"),
+        ("anomaly_detector_v0:*", "not a declared legacy prefix"),
+    ],
+)
+def test_migration_refuses_neighbours_live_keys_and_undeclared_prefixes(manager, redis_client, pattern, why):
+    _fill_neighbours(redis_client)
+    _legacy(redis_client)
+    redis_client.set("other_app:temp:data:s1", "x")  # same shape as a legacy key, not ours
+    manager.store_temp_data("live", {"value": 1.0})
+    before = _everything(redis_client)
+    for call in (manager.plan_legacy_migration, manager.migrate_legacy_keys):
+        with pytest.raises(ValueError, match=why):
+            call(pattern)
+    with pytest.raises(ValueError, match=why):
+        manager.migrate_legacy_keys(pattern, dry_run=True)
+    assert _everything(redis_client) == before
+
+
+def test_migration_with_neighbours_present_moves_only_the_legacy_keys(manager, redis_client):
+    _fill_neighbours(redis_client)
+    _legacy(redis_client)
+    neighbours = _snapshot(redis_client)
+    done = manager.migrate_legacy_keys("anomaly_detector:*")
+    assert done == EXPECTED_MAPPING
+    assert _snapshot(redis_client) == neighbours
+    left = {k.decode() for k in redis_client.scan_iter(match="*") if not k.startswith(b"anomaly:")}
+    assert left == set(NEIGHBOURS) | {"anomaly_detector:weird:thing:here", "nextauth:user:1"}
+
+
+def test_cli_migrate_keys_refuses_a_neighbours_pattern(redis_server, redis_client, capsys):
+    from anomaly_detection.cli import main
+
+    _fill_neighbours(redis_client)
+    before = _everything(redis_client)
+    url = f"redis://127.0.0.1:{redis_server.port}/0"
+    for pattern in ("fabric:*", "nextauth:*", "fastapi:*"):
+        assert main(["migrate-keys", "--from", pattern, "--url", url]) == 2
+        err = capsys.readouterr().err
+        assert "another application" in err
+        assert "renamed" not in err
+    assert _everything(redis_client) == before

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from anomaly_detection.config import Settings
 
 __all__ = [
+    "LEGACY_PREFIXES",
     "METRIC_INTERVALS",
     "NEIGHBOUR_PREFIXES",
     "AnomalyRedisKeys",
@@ -43,6 +44,9 @@ METRIC_INTERVALS: dict[str, int] = {
 
 #: Namespaces of the applications that share a Redis with this package: never ours to touch.
 NEIGHBOUR_PREFIXES: tuple[str, ...] = ("nextauth", "fabric", "fastapi")
+
+#: Prefixes older versions of this package wrote under: the only keys ``migrate-keys`` may rename.
+LEGACY_PREFIXES: tuple[str, ...] = ("anomaly_detector",)
 
 
 def check_key_part(value: str, what: str = "key part") -> str:
@@ -294,13 +298,24 @@ class AnomalyRedisKeys:
                 raise ValueError(f"no rule for a legacy key of the form {':'.join(rest)!r}")
 
     def check_legacy_pattern(self, pattern: str) -> str:
-        """Return ``pattern`` if it may select legacy keys (``<legacy prefix>:...``, neither this
-        package's prefix nor a neighbour's), else raise ValueError."""
+        """Return ``pattern`` if it selects only legacy keys of this package, else raise ValueError.
+
+        It must start with a declared legacy prefix and ``:`` (:data:`LEGACY_PREFIXES`, e.g.
+        ``anomaly_detector:*``): never this package's live prefix, a neighbour's namespace
+        (:data:`NEIGHBOUR_PREFIXES`) or an undeclared one, whose keys may belong to anyone.
+        """
         legacy, sep, _ = pattern.partition(":") if isinstance(pattern, str) else ("", "", "")
         if not sep or not _PREFIX_RE.match(legacy):
             raise ValueError(
                 f"pattern: expected '<legacy prefix>:...' such as 'anomaly_detector:*', got {pattern!r}"
             )
         if legacy == self.prefix:
-            raise ValueError(f"pattern: {pattern!r} matches this package's own prefix {legacy!r}")
+            raise ValueError(f"pattern: {pattern!r} matches this package's own live prefix {legacy!r}")
+        if legacy in NEIGHBOUR_PREFIXES:
+            raise ValueError(f"pattern: {pattern!r} matches the keys of another application ({legacy}:)")
+        if legacy not in LEGACY_PREFIXES:
+            raise ValueError(
+                f"pattern: {legacy!r} is not a declared legacy prefix of this package "
+                f"(expected one of {list(LEGACY_PREFIXES)}), got {pattern!r}"
+            )
         return pattern

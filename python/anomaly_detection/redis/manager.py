@@ -288,8 +288,10 @@ class AnomalyRedisManager:
     def plan_legacy_migration(self, pattern: str = "anomaly_detector:*") -> Steps[MigrationPlan]:
         """Find the legacy keys matching ``pattern`` and the new key of each, without changing anything.
 
-        ``pattern`` must start with a literal legacy prefix and ``:`` (``anomaly_detector:*``),
-        different from ours, so that no other application's key can be matched.
+        ``pattern`` must start with a declared legacy prefix and ``:`` (``anomaly_detector:*``;
+        :data:`~anomaly_detection.redis.keys.LEGACY_PREFIXES`): patterns of this package's live
+        prefix, of a neighbour's namespace (``nextauth:``, ``fabric:``, ``fastapi:``) or of any
+        undeclared prefix raise ValueError before anything is read.
         """
         plan = MigrationPlan()
         for key in (yield Scan(self.keys.check_legacy_pattern(pattern))):

@@ -59,7 +59,8 @@ def add_redis_parsers(subparsers: Any) -> None:
         dest="pattern",
         default="anomaly_detector:*",
         metavar="PATTERN",
-        help="SCAN pattern of the legacy keys, '<prefix>:*' (default anomaly_detector:*)",
+        help="SCAN pattern of the legacy keys, '<legacy prefix>:*'; only this package's declared "
+        "legacy prefixes are accepted (default anomaly_detector:*)",
     )
     p.add_argument("--dry-run", action="store_true", help="only print what would be renamed")
     p.add_argument("--url", help=url_help)
