@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 
 import numpy as np
@@ -347,3 +348,68 @@ def test_redis_cluster_detector_and_manager(redis_cluster):
     assert manager.purge_namespace() > 0
     assert det.sensors() == []
     client.close()
+
+
+# --- exactly once (issue 16, item 2) ---------------------------------------------------------
+
+
+def _stall(server, seconds: float) -> threading.Thread:
+    """Run DEBUG SLEEP on its own connection: the server answers nobody meanwhile."""
+    admin = server.client()
+    thread = threading.Thread(target=admin.execute_command, args=("DEBUG", "SLEEP", str(seconds)))
+    thread.start()
+    time.sleep(0.05)  # the server is asleep from here on
+    return thread
+
+
+@pytest.mark.parametrize("method", ["zscore", "ensemble"])
+def test_a_stall_longer_than_the_socket_timeout_stores_every_point_once(method):
+    server = RedisServer("--enable-debug-command", "yes").start()
+    try:
+        # redis-py's own retries are left on: they re-send EVALSHA after a timeout.
+        client = server.client(socket_timeout=0.5, socket_connect_timeout=0.5)
+        det = StatisticalAnomalyDetector(
+            settings(detection_method=method, window_size=1000, redis_alerts=False), redis_client=client
+        )
+        n, stalls = 401, {100: 2.0, 250: 1.2}
+        values, stamps = stream(7, n), 1e9 + np.arange(n)
+        threads = []
+        for i in range(n):
+            if i in stalls:
+                threads.append(_stall(server, stalls[i]))
+            det.detect("s", float(values[i]), timestamp=float(stamps[i]))
+        for thread in threads:
+            thread.join()
+        time.sleep(0.1)
+        assert det.health()["degraded"] is False  # the health probe writes the buffer back
+        sent = commands(client, "evalsha")
+        assert sent > n, "the stall must have made some append be sent twice"
+        window = det.get_window("s")
+        np.testing.assert_array_equal(window.timestamps, stamps)  # no duplicate, in order
+        np.testing.assert_array_equal(window.values, values)
+        assert det.stats("s")["points_seen"] == n
+    finally:
+        server.stop()
+
+
+def test_the_append_script_stores_a_repeat_once_and_answers_it_as_the_first_time(redis_client):
+    det = StatisticalAnomalyDetector(
+        settings(window_size=8, min_samples=2, redis_alerts=False), redis_client=redis_client
+    )
+    store = det.store
+    det.detect_batch("s", [1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
+    keys = [store.keys.temp_data("s"), store.keys.temp_stats("s")]
+
+    def append(writer, seq, value):
+        point = json.dumps({"value": value, "timestamp": value}, separators=(",", ":"))
+        return store._script(keys=keys, args=[8, 60, 1, writer, seq, point])
+
+    first = append("w1", 7, 4.0)
+    assert (first[0], first[2]) == (3, 0)
+    det.detect_batch("s", [5.0, 6.0], [5.0, 6.0])  # another writer appends meanwhile
+    again = append("w1", 7, 4.0)  # the same append sent again
+    assert (again[0], again[1], again[2]) == (first[0], first[1], 1)  # answered as the first time
+    assert append("w1", 6, 3.5) == [-1]  # an older one: refused
+    assert append("w2", 1, 7.0)[2] == 0  # another writer's sequence is its own
+    assert [json.loads(e)["value"] for e in redis_client.lrange(keys[0], 0, -1)] == [1, 2, 3, 4, 5, 6, 7]
+    assert redis_client.hget(keys[1], "seen") == b"7"

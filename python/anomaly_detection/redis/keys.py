@@ -6,8 +6,8 @@ applications on the same server (``nextauth:``, ``fabric:``, ``fastapi:`` ...) a
 never touched.
 
 Hash fields inside the per-sensor keys (written by the Lua scripts of
-:mod:`anomaly_detection.redis.scripts`): ``...:stats`` holds ``seen``, ``anomalies`` and
-``epoch``; ``...:state`` and ``...:state:parked`` hold ``seen``, ``blob`` and ``epoch``.
+:mod:`anomaly_detection.redis.scripts`): ``...:stats`` holds ``seen``, ``anomalies``,
+``epoch`` and, per writer, ``w:<writer id>`` (its last append, for exactly-once appends); ``...:state`` and ``...:state:parked`` hold ``seen``, ``blob`` and ``epoch``.
 """
 
 from __future__ import annotations

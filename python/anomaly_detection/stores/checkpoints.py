@@ -164,7 +164,7 @@ class EnsembleCheckpoints:
     ) -> Steps[tuple[tuple, Checkpointed]]:
         """Steps: score the points after the append's ``reply``; returns (the scores, what to
         cache and save)."""
-        seen, entries, epoch, ckpt_seen, blob = reply
+        seen, entries, epoch, ckpt_seen, blob = reply[:5]
         seen, ckpt_seen = int(seen), int(ckpt_seen)
         epoch = text(epoch)
         state, position = None, 0

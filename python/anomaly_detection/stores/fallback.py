@@ -38,7 +38,7 @@ class Fallback:
         self.settings = settings
         self.store = EmbeddedStore(config)
         self.checkpoints = checkpoints
-        self._pending: deque[tuple[str, np.ndarray, np.ndarray]] = deque()
+        self._pending: deque[tuple[str, np.ndarray, np.ndarray, int]] = deque()
         self.buffered_points = 0
         self.degraded = False
         self._next_probe = 0.0
@@ -56,8 +56,9 @@ class Fallback:
             self.degraded = True
             self._next_probe = time.monotonic() + self.settings.redis_retry_interval
 
-    def detect_batch(self, sensor: str, values: np.ndarray, timestamps: np.ndarray) -> Any:
-        """Score on the embedded store and buffer the points (raise when the buffer is full)."""
+    def detect_batch(self, sensor: str, values: np.ndarray, timestamps: np.ndarray, seq: int) -> Any:
+        """Score on the embedded store and buffer the points with the sequence number of their
+        append (raise when the buffer is full)."""
         with self._lock:
             if self.buffered_points + len(values) > self.settings.fallback_buffer_size:
                 raise StoreUnavailableError(
@@ -82,7 +83,7 @@ class Fallback:
                     self.checkpoints.keep(sensor, cached)
                 self._carried_over.add(sensor)
             result = self.store.detect_batch(sensor, values, timestamps)
-            self._pending.append((sensor, values.copy(), timestamps.copy()))
+            self._pending.append((sensor, values.copy(), timestamps.copy(), seq))
             self.buffered_points += len(values)
         return result
 
@@ -111,12 +112,12 @@ class Fallback:
                 self._carried_over.clear()
             _log.warning("Redis is back: buffered points written back")
 
-    def next_buffered(self) -> tuple[str, np.ndarray, np.ndarray] | None:
-        """The oldest buffered call (sensor, values, timestamps), or None."""
+    def next_buffered(self) -> tuple[str, np.ndarray, np.ndarray, int] | None:
+        """The oldest buffered call (sensor, values, timestamps, sequence number), or None."""
         return self._pending[0] if self._pending else None
 
     def written_back(self) -> None:
         """The oldest buffered call is stored in Redis: drop it."""
         with self._lock:
-            _, values, _ = self._pending.popleft()
+            _, values, _, _ = self._pending.popleft()
             self.buffered_points -= len(values)

@@ -19,7 +19,11 @@ detects on :mod:`anomaly_detection.stores.fallback`.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import logging
+import threading
+import uuid
 from typing import Any
 
 import numpy as np
@@ -37,6 +41,28 @@ from anomaly_detection.stores.fallback import Fallback
 __all__ = ["RedisStore"]
 
 _log = logging.getLogger(__name__)
+
+
+class _SensorLocks:
+    """A lock per stripe of sensor names (threading, or asyncio per event loop)."""
+
+    STRIPES = 64
+
+    def __init__(self) -> None:
+        self._threading = [threading.Lock() for _ in range(self.STRIPES)]
+        self._asyncio: dict[asyncio.AbstractEventLoop, list[asyncio.Lock]] = {}
+
+    def threading_lock(self, sensor: str) -> threading.Lock:
+        return self._threading[hash(sensor) % self.STRIPES]
+
+    def asyncio_lock(self, sensor: str) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        stripes = self._asyncio.get(loop)
+        if stripes is None:
+            for closed in [other for other in self._asyncio if other.is_closed()]:
+                del self._asyncio[closed]
+            stripes = self._asyncio[loop] = [asyncio.Lock() for _ in range(self.STRIPES)]
+        return stripes[hash(sensor) % self.STRIPES]
 
 
 def _redis_down_errors() -> tuple[type[BaseException], ...]:
@@ -91,36 +117,62 @@ class RedisStore:
             else None
         )
         self.fallback = Fallback(settings, self.config, self.checkpoints)
+        #: This store's id in the exactly-once marks of the sensors it appends to.
+        self.writer_id = uuid.uuid4().hex[:16]
+        self._sequence = itertools.count(1)  # next() is atomic under the GIL
+        self._locks = _SensorLocks()
 
     # --- the per-call path -------------------------------------------------------
+    #
+    # Exactly once: each append carries this store's writer id and a sequence number; the
+    # script stores a repeat of the writer's last append (a client's retry, or the
+    # write-back of points whose timed-out append ran after all) nothing the second time.
+    # For that the server must see one writer's appends to a sensor in sequence order, so
+    # they are sent one at a time (a lock per stripe of sensor names), and points buffered
+    # after a failure keep the sequence number of the append that failed.
 
-    def _append(self, sensor: str, values: np.ndarray, timestamps: np.ndarray) -> Steps[tuple]:
-        """Steps of one append (and, for the ensemble, the checkpoint's upkeep); returns the scores."""
+    def _append(
+        self, sensor: str, values: np.ndarray, timestamps: np.ndarray, seq: int
+    ) -> Steps[tuple[tuple | None, bool]]:
+        """Steps of one append (and, for the ensemble, the checkpoint's upkeep); returns
+        (the scores, whether the server had stored these points already), with no scores for
+        an older append sent again."""
         tail = slice(max(0, len(values) - self.settings.window_size), None)
         points = encode_points(values[tail], timestamps[tail])
+        once = (*self._window_args, len(values), self.writer_id, seq)
         if self.checkpoints is None:
             keys = [self.keys.temp_data(sensor), self.keys.temp_stats(sensor)]
-            reply = yield Script(self._script, keys, [*self._window_args, len(values), *points])
+            reply = yield Script(self._script, keys, [*once, *points])
+            if int(reply[0]) < 0:
+                return None, True
             window_values, window_stamps = decode_points(reply[1])
-            return _core.detect_after_window(
+            result = _core.detect_after_window(
                 self.config, window_values, window_stamps, int(reply[0]), values, timestamps
             )
+            return result, bool(reply[2])
         checkpoints = self.checkpoints
         cached = checkpoints.take(sensor)
-        args = [*self._window_args, len(values), *checkpoints.append_args(cached), *points]
+        args = [*once, *checkpoints.append_args(cached), *points]
         try:
             reply = yield Script(self._script, list(self.keys.sensor_keys(sensor)), args)
         except BaseException:
             checkpoints.keep(sensor, cached)
             raise
+        if int(reply[0]) < 0:
+            checkpoints.keep(sensor, cached)
+            return None, True
         result, done = yield from checkpoints.score(sensor, reply, values, timestamps, cached)
         yield from checkpoints.save(sensor, done)
         checkpoints.keep(sensor, done.cached)
-        return result
+        return result, bool(reply[5])
 
-    def _detect_steps(self, sensor: str, values: np.ndarray, timestamps: np.ndarray) -> Steps[tuple]:
-        result = yield from self._append(sensor, values, timestamps)
-        count = int(np.count_nonzero(result[0]))
+    def _detect_steps(
+        self, sensor: str, values: np.ndarray, timestamps: np.ndarray, seq: int
+    ) -> Steps[tuple]:
+        result, repeated = yield from self._append(sensor, values, timestamps, seq)
+        if result is None:  # only an older append is ever refused: never this call's
+            raise RuntimeError(f"append {seq} of {sensor} was refused as a repeat")
+        count = 0 if repeated else int(np.count_nonzero(result[0]))
         if count:
             try:
                 yield command("hincrby", self.keys.temp_stats(sensor), "anomalies", count)
@@ -128,38 +180,39 @@ class RedisStore:
                 _log.warning("could not count %d anomalies of %s", count, sensor)
         return result
 
-    def _write_back(self) -> Steps[bool]:
-        """Steps: write the buffered points back, through the scoring path (results dropped:
-        the ensemble's checkpoint follows); True when every one is written."""
-        while (buffered := self.fallback.next_buffered()) is not None:
-            try:
-                yield from self._append(*buffered)
-            except self._down:
-                return False
-            self.fallback.written_back()
-        return True
-
     def detect_batch(self, sensor: str, values: np.ndarray, timestamps: np.ndarray):
         self._require_sync()
         _check_input(self.keys, sensor, values, timestamps)
-        if self.fallback.degraded and not self._recover():
-            return self.fallback.detect_batch(sensor, values, timestamps)
-        try:
-            return self._driver.run(self._detect_steps(sensor, values, timestamps))
-        except self._down as exc:
-            self.fallback.degrade(exc)
-            return self.fallback.detect_batch(sensor, values, timestamps)
+        if self.fallback.degraded:
+            self._recover()
+        with self._locks.threading_lock(sensor):
+            seq = next(self._sequence)
+            if self.fallback.degraded:
+                return self.fallback.detect_batch(sensor, values, timestamps, seq)
+            try:
+                return self._driver.run(self._detect_steps(sensor, values, timestamps, seq))
+            except self._down as exc:
+                self.fallback.degrade(exc)
+                return self.fallback.detect_batch(sensor, values, timestamps, seq)
 
     def detect(self, sensor: str, value: float, timestamp: float):
         out = self.detect_batch(sensor, np.array([value]), np.array([timestamp]))
         return _single(value, timestamp, out)
 
     def _recover(self) -> bool:
+        """Write the buffered points back, in order and through the scoring path (results
+        dropped: the ensemble's checkpoint follows); True when every one is written."""
         if not self.fallback.begin_write_back():
             return False
         complete = False
         try:
-            complete = self._driver.run(self._write_back())
+            while (buffered := self.fallback.next_buffered()) is not None:
+                with self._locks.threading_lock(buffered[0]):
+                    self._driver.run(self._append(*buffered))
+                self.fallback.written_back()
+            complete = True
+        except self._down:
+            pass
         finally:
             self.fallback.end_write_back(complete)
         return complete
@@ -170,24 +223,35 @@ class RedisStore:
         if not self.is_async:
             return self.detect_batch(sensor, values, timestamps)
         _check_input(self.keys, sensor, values, timestamps)
-        if self.fallback.degraded and not await self._arecover():
-            return self.fallback.detect_batch(sensor, values, timestamps)
-        try:
-            return await self._driver.run(self._detect_steps(sensor, values, timestamps))
-        except self._down as exc:
-            self.fallback.degrade(exc)
-            return self.fallback.detect_batch(sensor, values, timestamps)
+        if self.fallback.degraded:
+            await self._arecover()
+        async with self._locks.asyncio_lock(sensor):
+            seq = next(self._sequence)
+            if self.fallback.degraded:
+                return self.fallback.detect_batch(sensor, values, timestamps, seq)
+            try:
+                return await self._driver.run(self._detect_steps(sensor, values, timestamps, seq))
+            except self._down as exc:
+                self.fallback.degrade(exc)
+                return self.fallback.detect_batch(sensor, values, timestamps, seq)
 
     async def adetect(self, sensor: str, value: float, timestamp: float):
         out = await self.adetect_batch(sensor, np.array([value]), np.array([timestamp]))
         return _single(value, timestamp, out)
 
     async def _arecover(self) -> bool:
+        """:meth:`_recover` on an asyncio client."""
         if not self.fallback.begin_write_back():
             return False
         complete = False
         try:
-            complete = await self._driver.run(self._write_back())
+            while (buffered := self.fallback.next_buffered()) is not None:
+                async with self._locks.asyncio_lock(buffered[0]):
+                    await self._driver.run(self._append(*buffered))
+                self.fallback.written_back()
+            complete = True
+        except self._down:
+            pass
         finally:
             self.fallback.end_write_back(complete)
         return complete
