@@ -230,7 +230,10 @@ class AnomalyService:
 
         store = self.detector.health()
         redis_state: dict[str, Any] = {"configured": self.redis_client is not None, "reachable": None}
-        if self.redis_client is not None:
+        if self.redis_client is not None and store.get("degraded"):
+            # The store's breaker is open and its background probe watches Redis: answer now.
+            redis_state["reachable"] = False
+        elif self.redis_client is not None:
             try:
                 redis_state["reachable"] = bool(self.redis_client.ping())
             except Exception as e:  # noqa: BLE001 - any client error means unreachable

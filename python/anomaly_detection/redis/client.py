@@ -10,13 +10,20 @@ __all__ = ["async_client_like", "redis_client_from_settings"]
 def redis_client_from_settings(settings: Any, url: str | None = None) -> Any:
     """A redis-py client for ``url``, else ``settings.redis_url``, else host/port/db/password/ssl.
 
-    With ``settings.redis_cluster`` the client is a ``redis.cluster.RedisCluster``.
+    Connecting and every reply are bounded by ``settings.redis_socket_timeout``, and a failed
+    call is not retried: redis-py's default (ten retries of a refused connection, 3-5 s per
+    call) would stall every caller during an outage, while the store's fallback answers at
+    once. With ``settings.redis_cluster`` the client is a ``redis.cluster.RedisCluster``, which
+    keeps redis-py's retries: they follow a failover to the new master.
     """
     import redis
+    from redis.backoff import NoBackoff
     from redis.cluster import RedisCluster
+    from redis.retry import Retry
 
     url = url or settings.redis_url
-    options: dict[str, Any] = {"socket_timeout": settings.redis_socket_timeout}
+    timeout = settings.redis_socket_timeout
+    options: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
     if settings.redis_ssl_ca_certs:
         options["ssl_ca_certs"] = settings.redis_ssl_ca_certs
     if settings.redis_cluster:
@@ -29,6 +36,7 @@ def redis_client_from_settings(settings: Any, url: str | None = None) -> Any:
             ssl=settings.redis_ssl,
             **options,
         )
+    options["retry"] = Retry(NoBackoff(), 0)
     if url:
         return redis.Redis.from_url(url, **options)
     return redis.Redis(
@@ -42,9 +50,12 @@ def redis_client_from_settings(settings: Any, url: str | None = None) -> Any:
 
 
 def async_client_like(sync_client: Any, settings: Any, socket_timeout: float) -> Any:
-    """A ``redis.asyncio`` client to the same server as ``sync_client`` (for blocking reads)."""
+    """A ``redis.asyncio`` client to the same server as ``sync_client`` (for blocking reads);
+    connecting is bounded by ``settings.redis_socket_timeout`` and a failed call is not retried."""
     import redis
     import redis.asyncio as aredis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
 
     if type(sync_client).__name__ == "RedisCluster":
         node = sync_client.get_default_node()
@@ -53,7 +64,8 @@ def async_client_like(sync_client: Any, settings: Any, socket_timeout: float) ->
         )
     kw = sync_client.connection_pool.connection_kwargs
     common = {"db": kw.get("db", 0), "username": kw.get("username"), "password": kw.get("password"),
-              "socket_timeout": socket_timeout}  # fmt: skip
+              "socket_timeout": socket_timeout, "socket_connect_timeout": settings.redis_socket_timeout,
+              "retry": Retry(NoBackoff(), 0)}  # fmt: skip
     if kw.get("path"):
         return aredis.Redis(unix_socket_path=kw["path"], **common)
     ssl = issubclass(sync_client.connection_pool.connection_class, redis.SSLConnection)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import deque
 from typing import Any
 
@@ -27,7 +26,7 @@ class Fallback:
     Parameters
     ----------
     settings : Settings
-        ``fallback_policy``, ``fallback_buffer_size``, ``redis_retry_interval``.
+        ``fallback_policy`` and ``fallback_buffer_size``.
     config : _core.DetectorConfig
     checkpoints : EnsembleCheckpoints, optional
         The ensemble's state cache: the embedded store goes on from this process's last
@@ -41,7 +40,6 @@ class Fallback:
         self._pending: deque[tuple[str, np.ndarray, np.ndarray, int]] = deque()
         self.buffered_points = 0
         self.degraded = False
-        self._next_probe = 0.0
         self._carried_over: set[str] = set()  # sensors restored into the embedded store
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()  # one writer of the buffered points at a time
@@ -54,7 +52,6 @@ class Fallback:
             if not self.degraded:
                 _log.warning("Redis unavailable (%s): detecting on the embedded store, buffering points", exc)
             self.degraded = True
-            self._next_probe = time.monotonic() + self.settings.redis_retry_interval
 
     def detect_batch(self, sensor: str, values: np.ndarray, timestamps: np.ndarray, seq: int) -> Any:
         """Score on the embedded store and buffer the points with the sequence number of their
@@ -87,19 +84,10 @@ class Fallback:
             self.buffered_points += len(values)
         return result
 
-    def probe_now(self) -> None:
-        """Let the next call try Redis at once (it answered a health probe)."""
-        self._next_probe = 0.0
-
     def begin_write_back(self) -> bool:
-        """Whether this caller should try to write the buffered points back now; if True, it
-        must call :meth:`end_write_back`."""
-        if not (self.degraded and time.monotonic() >= self._next_probe):
-            return False
-        if not self._flush_lock.acquire(blocking=False):
-            return False
-        self._next_probe = time.monotonic() + self.settings.redis_retry_interval
-        return True
+        """Whether this caller may write the buffered points back now (nobody else is); if
+        True, it must call :meth:`end_write_back`."""
+        return self.degraded and self._flush_lock.acquire(blocking=False)
 
     def end_write_back(self, complete: bool) -> None:
         """Release the write-back; with ``complete`` (every buffered point written) leave the

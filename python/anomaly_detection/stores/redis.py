@@ -121,6 +121,14 @@ class RedisStore:
         self.writer_id = uuid.uuid4().hex[:16]
         self._sequence = itertools.count(1)  # next() is atomic under the GIL
         self._locks = _SensorLocks()
+        #: Seconds between two probes of Redis while the breaker is open.
+        self.probe_interval = float(
+            getattr(settings, "redis_probe_interval", None) or settings.redis_retry_interval
+        )
+        self._probe_lock = threading.Lock()
+        self._probe_thread: threading.Thread | None = None
+        self._probe_task: asyncio.Task[None] | None = None
+        self._closed = threading.Event()
 
     # --- the per-call path -------------------------------------------------------
     #
@@ -183,16 +191,14 @@ class RedisStore:
     def detect_batch(self, sensor: str, values: np.ndarray, timestamps: np.ndarray):
         self._require_sync()
         _check_input(self.keys, sensor, values, timestamps)
-        if self.fallback.degraded:
-            self._recover()
         with self._locks.threading_lock(sensor):
             seq = next(self._sequence)
-            if self.fallback.degraded:
+            if self.fallback.degraded:  # the breaker is open: no Redis I/O until the probe closes it
                 return self.fallback.detect_batch(sensor, values, timestamps, seq)
             try:
                 return self._driver.run(self._detect_steps(sensor, values, timestamps, seq))
             except self._down as exc:
-                self.fallback.degrade(exc)
+                self._trip(exc)
                 return self.fallback.detect_batch(sensor, values, timestamps, seq)
 
     def detect(self, sensor: str, value: float, timestamp: float):
@@ -223,16 +229,14 @@ class RedisStore:
         if not self.is_async:
             return self.detect_batch(sensor, values, timestamps)
         _check_input(self.keys, sensor, values, timestamps)
-        if self.fallback.degraded:
-            await self._arecover()
         async with self._locks.asyncio_lock(sensor):
             seq = next(self._sequence)
-            if self.fallback.degraded:
+            if self.fallback.degraded:  # the breaker is open: no Redis I/O until the probe closes it
                 return self.fallback.detect_batch(sensor, values, timestamps, seq)
             try:
                 return await self._driver.run(self._detect_steps(sensor, values, timestamps, seq))
             except self._down as exc:
-                self.fallback.degrade(exc)
+                self._trip(exc)
                 return self.fallback.detect_batch(sensor, values, timestamps, seq)
 
     async def adetect(self, sensor: str, value: float, timestamp: float):
@@ -255,6 +259,63 @@ class RedisStore:
         finally:
             self.fallback.end_write_back(complete)
         return complete
+
+    # --- the circuit breaker ----------------------------------------------------------
+    #
+    # After a failure the store is degraded: calls go straight to the fallback, with no
+    # Redis I/O, while a background probe (a thread, or a task on the client's event loop)
+    # pings Redis at most every probe interval and, once it answers, writes the buffered
+    # points back; the breaker closes when the buffer is empty.
+
+    def _trip(self, exc: BaseException) -> None:
+        """Open the breaker after ``exc`` (with the strict policy, raise instead)."""
+        self.fallback.degrade(exc)
+        if self.is_async:
+            task = self._probe_task
+            if task is None or task.done():
+                self._probe_task = asyncio.get_running_loop().create_task(self._aprobe())
+            return
+        with self._probe_lock:
+            if self._probe_thread is None:
+                self._probe_thread = threading.Thread(
+                    target=self._probe, name="anomaly-redis-probe", daemon=True
+                )
+                self._probe_thread.start()
+
+    def _probe(self) -> None:
+        while not self._closed.wait(self.probe_interval):
+            if self.fallback.degraded:
+                try:
+                    self.client.ping()
+                except self._down:
+                    continue
+                except Exception:  # noqa: BLE001 - the probe must outlive any error; the next one retries
+                    _log.exception("Redis probe failed")
+                    continue
+                self._recover()
+            with self._probe_lock:
+                if not self.fallback.degraded:
+                    self._probe_thread = None
+                    return
+
+    async def _aprobe(self) -> None:
+        while True:
+            await asyncio.sleep(self.probe_interval)
+            if self.fallback.degraded:
+                try:
+                    await self.client.ping()
+                except self._down:
+                    continue
+                await self._arecover()
+            if not self.fallback.degraded:
+                self._probe_task = None
+                return
+
+    def close(self) -> None:
+        """Stop the background probe (buffered points stay buffered)."""
+        self._closed.set()
+        if self._probe_task is not None:
+            self._probe_task.cancel()
 
     def _require_sync(self) -> None:
         if self.is_async:
@@ -302,20 +363,19 @@ class RedisStore:
 
     def health(self) -> dict[str, Any]:
         reachable = False
-        if not self.is_async:
+        if not self.is_async and not self.fallback.degraded:  # degraded: the probe watches Redis
             try:
                 reachable = bool(self.client.ping())
-            except self._down:
-                reachable = False
-            if reachable and self.fallback.degraded:
-                self.fallback.probe_now()
-                self._recover()
+            except self._down as exc:
+                if self.settings.fallback_policy != "strict":
+                    self._trip(exc)
         return {
             "store": self.kind,
             "degraded": self.fallback.degraded,
             "redis_reachable": reachable,
             "fallback_policy": self.settings.fallback_policy,
             "buffered_points": self.fallback.buffered_points,
+            "probe_interval": self.probe_interval,
             "cluster": self.is_cluster,
         }
 
