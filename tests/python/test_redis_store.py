@@ -439,28 +439,27 @@ class _SilentServer:
         self.port = self.sock.getsockname()[1]
         self.accepted, self.received = 0, 0
         self._conns: list[socket.socket] = []
-        threading.Thread(target=self._serve, daemon=True).start()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
 
     def _serve(self) -> None:
-        while True:
-            try:
-                readable, _, _ = select.select([self.sock, *self._conns], [], [], 0.05)
-            except (OSError, ValueError):
-                return
+        while not self._stop.is_set():
+            readable, _, _ = select.select([self.sock, *self._conns], [], [], 0.05)
             for s in readable:
                 if s is self.sock:
-                    try:
-                        conn, _ = self.sock.accept()
-                    except OSError:
-                        return
+                    conn, _ = self.sock.accept()
                     self.accepted += 1
                     self._conns.append(conn)
-                else:
+                    continue
+                try:
                     data = s.recv(65536)
-                    self.received += len(data)
-                    if not data:
-                        self._conns.remove(s)
-                        s.close()
+                except ConnectionResetError:
+                    data = b""
+                self.received += len(data)
+                if not data:  # the client hung up
+                    self._conns.remove(s)
+                    s.close()
 
     def settled(self) -> tuple[int, int]:
         """(connections accepted, bytes received) once the server has read what was sent so far."""
@@ -471,8 +470,9 @@ class _SilentServer:
         return before
 
     def close(self) -> None:
-        self.sock.close()
-        for conn in self._conns:
+        self._stop.set()
+        self._thread.join()
+        for conn in [self.sock, *self._conns]:
             conn.close()
 
 

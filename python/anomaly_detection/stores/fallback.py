@@ -89,16 +89,19 @@ class Fallback:
         True, it must call :meth:`end_write_back`."""
         return self.degraded and self._flush_lock.acquire(blocking=False)
 
-    def end_write_back(self, complete: bool) -> None:
-        """Release the write-back; with ``complete`` (every buffered point written) leave the
-        degraded mode."""
+    def end_write_back(self, complete: bool) -> bool:
+        """Release the write-back; with ``complete`` (the writer found the buffer empty) leave
+        the degraded mode, unless a call buffered points since: they wait for the next probe.
+        Returns whether the degraded mode ended."""
         self._flush_lock.release()
-        if complete:
-            with self._lock:
-                self.degraded = False
-                self.store.registry.clear()
-                self._carried_over.clear()
-            _log.warning("Redis is back: buffered points written back")
+        with self._lock:
+            if not complete or self._pending:
+                return False
+            self.degraded = False
+            self.store.registry.clear()
+            self._carried_over.clear()
+        _log.warning("Redis is back: buffered points written back")
+        return True
 
     def next_buffered(self) -> tuple[str, np.ndarray, np.ndarray, int] | None:
         """The oldest buffered call (sensor, values, timestamps, sequence number), or None."""

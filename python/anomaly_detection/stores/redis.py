@@ -220,7 +220,7 @@ class RedisStore:
         except self._down:
             pass
         finally:
-            self.fallback.end_write_back(complete)
+            complete = self.fallback.end_write_back(complete)
         return complete
 
     # --- asyncio clients -----------------------------------------------------------
@@ -257,7 +257,7 @@ class RedisStore:
         except self._down:
             pass
         finally:
-            self.fallback.end_write_back(complete)
+            complete = self.fallback.end_write_back(complete)
         return complete
 
     # --- the circuit breaker ----------------------------------------------------------
@@ -305,6 +305,9 @@ class RedisStore:
                 try:
                     await self.client.ping()
                 except self._down:
+                    continue
+                except Exception:  # noqa: BLE001 - the probe must outlive any error; the next one retries
+                    _log.exception("Redis probe failed")
                     continue
                 await self._arecover()
             if not self.fallback.degraded:
