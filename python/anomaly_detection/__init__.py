@@ -3,26 +3,52 @@
 >>> from anomaly_detection import StatisticalAnomalyDetector
 >>> detector = StatisticalAnomalyDetector()          # embedded store, settings from the env
 >>> result = detector.detect("sensor-1", 21.5)
+
+The names below are imported on first use (PEP 562), so that ``import
+anomaly_detection.sketches`` (or any submodule) loads neither pydantic nor the
+stores and forests it does not need.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-from anomaly_detection.config.settings import METHODS, Settings, get_settings
-from anomaly_detection.core.detector import StatisticalAnomalyDetector
-from anomaly_detection.core.results import AnomalyResult, BatchResult
-from anomaly_detection.errors import (
-    AnomalyDetectionError,
-    NotFittedError,
-    SensorLimitError,
-    StoreUnavailableError,
-)
-from anomaly_detection.forest import HalfSpaceTrees, IsolationForest
-from anomaly_detection.stores.base import SensorWindow
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
 try:
     __version__ = version("anomaly-detection-core")
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+local"
+
+if TYPE_CHECKING:
+    from anomaly_detection.config.settings import METHODS, Settings, get_settings
+    from anomaly_detection.core.results import AnomalyResult, BatchResult
+    from anomaly_detection.core.detector import StatisticalAnomalyDetector
+    from anomaly_detection.errors import (
+        AnomalyDetectionError,
+        NotFittedError,
+        SensorLimitError,
+        StoreUnavailableError,
+    )
+    from anomaly_detection.forest import HalfSpaceTrees, IsolationForest
+    from anomaly_detection.stores.base import SensorWindow
+
+#: Public name -> the module that defines it.
+_LAZY = {
+    "METHODS": "anomaly_detection.config.settings",
+    "Settings": "anomaly_detection.config.settings",
+    "get_settings": "anomaly_detection.config.settings",
+    "AnomalyResult": "anomaly_detection.core.results",
+    "BatchResult": "anomaly_detection.core.results",
+    "StatisticalAnomalyDetector": "anomaly_detection.core.detector",
+    "AnomalyDetectionError": "anomaly_detection.errors",
+    "NotFittedError": "anomaly_detection.errors",
+    "SensorLimitError": "anomaly_detection.errors",
+    "StoreUnavailableError": "anomaly_detection.errors",
+    "HalfSpaceTrees": "anomaly_detection.forest",
+    "IsolationForest": "anomaly_detection.forest",
+    "SensorWindow": "anomaly_detection.stores.base",
+}
 
 __all__ = [
     "METHODS",
@@ -40,3 +66,16 @@ __all__ = [
     "__version__",
     "get_settings",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'anomaly_detection' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next access skips this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -259,3 +259,35 @@ def test_serve_two_workers_give_one_view(redis_server, redis_client, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_a_stalled_redis_never_blocks_the_event_loop():
+    # Detection through the service's sync client runs on worker threads: while one request
+    # waits for a Redis that sleeps, the loop answers others (issue 16, item 1).
+    server = RedisServer("--enable-debug-command", "yes").start()
+    app = create_app(_settings(redis_url=server.url, redis_socket_timeout=5))
+    try:
+        with LiveServer(app) as url, httpx.Client(base_url=url, timeout=10) as c:
+            _warm(c, "stall-1")
+            finished: list[str] = []
+
+            def stalled_detect():
+                r = c.post("/api/detect", json={"sensor_name": "stall-1", "value": 10.0})
+                assert r.status_code == 200, r.text
+                finished.append("detect")
+
+            sleeper = threading.Thread(target=server.client().execute_command, args=("DEBUG", "SLEEP", "1.5"))
+            sleeper.start()
+            time.sleep(0.1)  # Redis is asleep from here on
+            detect = threading.Thread(target=stalled_detect)
+            detect.start()
+            time.sleep(0.2)  # the detect request is waiting for Redis
+            with httpx.Client(base_url=url, timeout=10) as other:
+                assert other.get("/config").status_code == 200
+            finished.append("config")
+            detect.join()
+            sleeper.join()
+            assert finished == ["config", "detect"]
+            assert app.state.anomaly_service.detector.health()["degraded"] is False  # no timeout
+    finally:
+        server.stop()

@@ -9,7 +9,6 @@ import pytest
 
 from anomaly_detection.config import Settings
 from anomaly_detection.utils.redis_namespaces import (
-    METRIC_INTERVALS,
     AnomalyRedisKeys,
     AnomalyRedisManager,
     AnomalyRedisTTL,
@@ -114,19 +113,9 @@ def test_every_kind_round_trips_with_its_ttl(manager, redis_client):
     assert [p["value"] for p in manager.get_temp_data("s1")] == [4, 5, 6, 7, 8]
     assert ttl(redis_client, k.temp_data("s1")) == AnomalyRedisTTL.TEMP_DATA
 
-    assert manager.push_processing("b1", {"n": 1}) == 1
-    assert ttl(redis_client, k.processing_queue("b1")) == AnomalyRedisTTL.PROCESSING_QUEUE
-    assert manager.pop_processing("b1") == {"n": 1}
-    assert manager.pop_processing("b1") is None
-
     manager.store_analysis_result("a1", {"score": 0.5})
     assert manager.get_analysis_result("a1") == {"score": 0.5}
     assert ttl(redis_client, k.analysis_result("a1")) == AnomalyRedisTTL.ANALYSIS_RESULT
-
-    manager.cache_set("thresholds", "s1", [1, 2])
-    assert manager.cache_get("thresholds", "s1") == [1, 2]
-    assert manager.cache_get("thresholds", "s9", default="d") == "d"
-    assert ttl(redis_client, k.cache("thresholds", "s1")) == AnomalyRedisTTL.CACHE
 
     blob = bytes(range(256))
     manager.store_model("m1", blob)
@@ -136,18 +125,15 @@ def test_every_kind_round_trips_with_its_ttl(manager, redis_client):
 
     manager.set_config("window_size", 200)
     assert manager.get_config("window_size") == 200
+    assert manager.get_config("missing", default="d") == "d"
     assert ttl(redis_client, k.config("window_size")) == AnomalyRedisTTL.CONFIG
 
     manager.heartbeat("worker-1", {"pid": 42})
     assert ttl(redis_client, k.health("worker-1")) == AnomalyRedisTTL.HEALTH
 
     manager.store_alert("al1", {"sensor": "s1", "timestamp": 100.0})
-    assert manager.get_alert("al1") == {"sensor": "s1", "timestamp": 100.0}
+    assert manager.list_alerts() == [{"id": "al1", "sensor": "s1", "timestamp": 100.0}]
     assert ttl(redis_client, k.alert("al1")) == AnomalyRedisTTL.ALERTS
-
-    manager.record_metric("latency", 1.0, timestamp=7200.0)
-    for interval, seconds in METRIC_INTERVALS.items():
-        assert ttl(redis_client, k.metrics("latency", interval)) == max(AnomalyRedisTTL.METRICS, seconds)
 
     # Nothing outside the prefix.
     assert all(key.startswith(b"anomaly:") for key in redis_client.scan_iter(match="*"))
@@ -168,11 +154,11 @@ def test_bad_values_raise_and_change_nothing(manager, redis_client):
     with pytest.raises(ValueError, match="window_size"):
         manager.store_temp_data("s1", {"value": 1}, window_size=0)
     with pytest.raises(ValueError, match="ttl"):
-        manager.cache_set("c", "k", 1, ttl=0)
+        manager.set_config("c", 1, ttl=0)
     with pytest.raises(ValueError, match="limit"):
         manager.list_alerts(0)
     with pytest.raises(ValueError, match="finite"):
-        manager.record_metric("m", float("inf"))
+        manager.store_alert("al1", {"x": 1}, timestamp=float("inf"))
     with pytest.raises(ValueError):
         manager.store_alert("a:b", {"x": 1})
     assert redis_client.dbsize() == 0
@@ -197,35 +183,6 @@ def test_list_alerts_newest_first_and_bounded(redis_client):
     redis_client.delete(manager.keys.alert("al24"))
     assert manager.list_alerts(limit=1)[0]["id"] == "al23"
     assert redis_client.zscore(manager.keys.alerts_index(), "al24") is None
-
-
-def test_metric_rollups_per_interval(manager):
-    day = 86400.0
-    base = 100 * 30 * day  # aligned to every interval
-    for t, v in [(0, 5.0), (10, -1.0), (3600, 2.0), (7 * 3600, 10.0), (2 * day, 4.0)]:
-        manager.record_metric("cpu", v, timestamp=base + t)
-    hourly = manager.get_metrics("cpu", "1h")
-    assert [(b["start"] - base, b["count"], b["sum"], b["min"], b["max"]) for b in hourly] == [
-        (0, 2, 4.0, -1.0, 5.0),
-        (3600, 1, 2.0, 2.0, 2.0),
-        (7 * 3600, 1, 10.0, 10.0, 10.0),
-        (2 * day, 1, 4.0, 4.0, 4.0),
-    ]
-    six = manager.get_metrics("cpu", "6h")
-    assert [(b["start"] - base, b["count"]) for b in six] == [(0, 3), (6 * 3600, 1), (2 * day, 1)]
-    assert [(b["count"], b["mean"]) for b in manager.get_metrics("cpu", "24h")] == [(4, 4.0), (1, 4.0)]
-    for interval in ("3d", "7d", "30d"):
-        (bucket,) = manager.get_metrics("cpu", interval)
-        assert (bucket["count"], bucket["min"], bucket["max"], bucket["sum"]) == (5, -1.0, 10.0, 20.0)
-    with pytest.raises(ValueError, match="interval"):
-        manager.get_metrics("cpu", "2h")
-
-
-def test_metric_buckets_are_bounded(redis_client):
-    manager = AnomalyRedisManager(redis_client, Settings(), metric_buckets=3)
-    for hour in range(10):
-        manager.record_metric("m", float(hour), timestamp=hour * 3600.0)
-    assert [b["start"] for b in manager.get_metrics("m", "1h")] == [7 * 3600.0, 8 * 3600.0, 9 * 3600.0]
 
 
 def test_system_health_found_with_scan(redis_client):
@@ -342,18 +299,13 @@ def test_neighbours_are_never_touched(manager, redis_client):
 
     manager.store_temp_data("temperature_sensor", {"value": 1})
     manager.get_temp_data("temperature_sensor")
-    manager.push_processing("batch-12345", 1)
-    manager.pop_processing("batch-12345")
     manager.store_analysis_result("analysis-abc123", {"s": 1})
     manager.get_analysis_result("analysis-abc123")
-    manager.cache_set("model", "anomaly-detector", 1)
-    manager.cache_get("model", "anomaly-detector")
     manager.store_model("anomaly-detector", b"m")
     manager.load_model("anomaly-detector")
     manager.set_config("c", 1)
     manager.get_config("c")
     manager.heartbeat("api")
-    manager.record_metric("m", 1.0)
     manager.store_alert("a1", {"x": 1})
     manager.list_alerts()
     manager.get_system_health()
@@ -418,3 +370,62 @@ def test_cli_migrate_keys_and_health(redis_server, redis_client, capsys):
     assert "pid=7" in out
     with pytest.raises(ValueError, match="pattern"):
         _run_cli(["migrate-keys", "--from", "*", "--url", url])
+
+
+# --- migrate-keys moves only this package's declared legacy keys (issue 16, item 7) ---------
+
+
+def _everything(client):
+    return {k: (client.type(k), client.dump(k), client.ttl(k) > 0) for k in client.scan_iter(match="*")}
+
+
+@pytest.mark.parametrize(
+    ("pattern", "why"),
+    [
+        ("nextauth:*", "another application"),
+        ("fabric:*", "another application"),
+        ("fastapi:*", "another application"),
+        ("fabric:data:chart:*", "another application"),
+        ("anomaly:*", "own live prefix"),
+        ("anomaly:temp:data:*", "own live prefix"),
+        ("other_app:*", "not a declared legacy prefix"),
+        ("anomaly_detector_v0:*", "not a declared legacy prefix"),
+    ],
+)
+def test_migration_refuses_neighbours_live_keys_and_undeclared_prefixes(manager, redis_client, pattern, why):
+    _fill_neighbours(redis_client)
+    _legacy(redis_client)
+    redis_client.set("other_app:temp:data:s1", "x")  # same shape as a legacy key, not ours
+    manager.store_temp_data("live", {"value": 1.0})
+    before = _everything(redis_client)
+    for call in (manager.plan_legacy_migration, manager.migrate_legacy_keys):
+        with pytest.raises(ValueError, match=why):
+            call(pattern)
+    with pytest.raises(ValueError, match=why):
+        manager.migrate_legacy_keys(pattern, dry_run=True)
+    assert _everything(redis_client) == before
+
+
+def test_migration_with_neighbours_present_moves_only_the_legacy_keys(manager, redis_client):
+    _fill_neighbours(redis_client)
+    _legacy(redis_client)
+    neighbours = _snapshot(redis_client)
+    done = manager.migrate_legacy_keys("anomaly_detector:*")
+    assert done == EXPECTED_MAPPING
+    assert _snapshot(redis_client) == neighbours
+    left = {k.decode() for k in redis_client.scan_iter(match="*") if not k.startswith(b"anomaly:")}
+    assert left == set(NEIGHBOURS) | {"anomaly_detector:weird:thing:here", "nextauth:user:1"}
+
+
+def test_cli_migrate_keys_refuses_a_neighbours_pattern(redis_server, redis_client, capsys):
+    from anomaly_detection.cli import main
+
+    _fill_neighbours(redis_client)
+    before = _everything(redis_client)
+    url = f"redis://127.0.0.1:{redis_server.port}/0"
+    for pattern in ("fabric:*", "nextauth:*", "fastapi:*"):
+        assert main(["migrate-keys", "--from", pattern, "--url", url]) == 2
+        err = capsys.readouterr().err
+        assert "another application" in err
+        assert "renamed" not in err
+    assert _everything(redis_client) == before

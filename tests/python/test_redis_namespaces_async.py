@@ -38,16 +38,12 @@ CALLS = [
     ("get_temp_data", ("s1", 1, 2), {}),
     ("clear_temp_data", ("s2",), {}),
     ("clear_temp_data", ("s2",), {}),
-    ("push_processing", ("b1", {"n": 1}), {}),
-    ("push_processing", ("b1", [2]), {"ttl": 60}),
-    ("pop_processing", ("b1",), {}),
     ("store_analysis_result", ("a1", {"score": 0.5}), {}),
     ("get_analysis_result", ("a1",), {}),
     ("get_analysis_result", ("a9",), {}),
     ("store_alert", ("al1", {"sensor": "s1", "timestamp": 100.0}), {}),
     ("store_alert", ("al2", {"sensor": "s2"}), {"timestamp": 200.0}),
     ("store_alert", ("al3", {"sensor": "s3", "timestamp": 50.0}), {}),
-    ("get_alert", ("al1",), {}),
     ("list_alerts", (), {}),
     ("list_alerts", (2,), {}),
     ("store_model", ("m1", bytes(range(256))), {}),
@@ -56,14 +52,6 @@ CALLS = [
     ("set_config", ("window_size", 200), {}),
     ("get_config", ("window_size",), {}),
     ("get_config", ("missing",), {"default": "d"}),
-    ("cache_set", ("thresholds", "s1", [1, 2]), {"ttl": 120}),
-    ("cache_get", ("thresholds", "s1"), {}),
-    ("cache_get", ("thresholds", "s9"), {"default": "d"}),
-    ("record_metric", ("cpu", 5.0), {"timestamp": 7200.0}),
-    ("record_metric", ("cpu", -1.0), {"timestamp": 7300.0}),
-    ("record_metric", ("cpu", 2.0), {"timestamp": 90000.0}),
-    ("get_metrics", ("cpu", "1h"), {}),
-    ("get_metrics", ("cpu", "24h"), {}),
     ("heartbeat", ("worker-1", {"pid": 42}), {}),
     ("get_system_health", (), {}),
     ("plan_legacy_migration", (), {}),
@@ -122,14 +110,14 @@ def test_results_and_stored_data_equal_the_sync_managers(redis_server, redis_cli
         assert mine == theirs, name
     # Spot checks that the shared results are the right ones, not merely equal.
     assert [p["value"] for p in got[3]] == [4, 5, 6, 7, 8]
-    assert [a["id"] for a in got[18]] == ["al2", "al1"]
-    assert got[20] == bytes(range(256))
-    assert got[21] is None
-    assert [(b["count"], b["min"], b["max"]) for b in got[31]] == [(2, -1.0, 5.0), (1, 2.0, 2.0)]
-    assert got[34]["components"] == {"worker-1": {"pid": 42}}
-    assert got[36] == got[37] == EXPECTED_MAPPING  # dry run, then the real one
-    assert [p["value"] for p in got[38]] == [1, 2]
-    assert got[39] > 10
+    assert [a["id"] for a in got[14]] == ["al2", "al1"]
+    assert got[16] == bytes(range(256))
+    assert got[17] is None
+    assert got[20] == "d"
+    assert got[22]["components"] == {"worker-1": {"pid": 42}}
+    assert got[24] == got[25] == EXPECTED_MAPPING  # dry run, then the real one
+    assert [p["value"] for p in got[26]] == [1, 2]
+    assert got[27] > 5
     assert expected_stored[b"anomaly:temp:data:s1:queue"][1] == AnomalyRedisTTL.TEMP_DATA
     assert not list(redis_client.scan_iter(match="anomaly:*"))
 
@@ -142,11 +130,10 @@ def test_results_and_stored_data_equal_the_sync_managers(redis_server, redis_cli
         ("store_model", ("m", "not bytes"), "bytes"),
         ("store_temp_data", ("s1", []), "mapping"),
         ("store_temp_data", ("s1", {"value": 1}, 0), "window_size"),
-        ("cache_set", ("c", "k", 1, 0), "ttl"),
-        ("push_processing", ("b", 1, -5), "ttl"),
+        ("set_config", ("c", 1, 0), "ttl"),
+        ("store_model", ("m", b"x", -5), "ttl"),
         ("list_alerts", (0,), "limit"),
-        ("record_metric", ("m", float("inf")), "finite"),
-        ("get_metrics", ("m", "2h"), "interval"),
+        ("store_alert", ("a", {"x": 1}, float("inf")), "finite"),
         ("store_alert", ("a:b", {"x": 1}), "alert id"),
         ("store_alert", ("a", [1]), "mapping"),
         ("store_temp_data", ("s*", {"value": 1}), "sensor"),
@@ -197,8 +184,8 @@ def test_purge_leaves_neighbours_untouched(redis_server, redis_client):
             await client.set(f"anomaly:cache:c:{i}", i)
         await client.set("anomaly_detector:x", 1)
         await manager.store_temp_data("temperature_sensor", {"value": 1})
-        await manager.record_metric("m", 1.0)
-        assert await manager.purge_namespace() == 1200 + 1 + 6
+        await manager.store_alert("al1", {"timestamp": 1.0})
+        assert await manager.purge_namespace() == 1200 + 1 + 2
         assert [k async for k in client.scan_iter(match="anomaly:*")] == []
         assert await client.exists("anomaly_detector:x") == 1
         return before
@@ -240,23 +227,19 @@ def test_asyncio_redis_cluster(redis_cluster):
             await manager.purge_namespace()
             for i in range(6):
                 assert await manager.store_temp_data(f"c{i}", [{"value": j} for j in range(i + 1)]) == i + 1
-            await manager.record_metric("lat", 3.0, timestamp=3600.0)
-            await manager.record_metric("lat", 1.0, timestamp=3601.0)
             await manager.store_alert("cal1", {"timestamp": 1.0})
             await manager.heartbeat("api")
             health = await manager.get_system_health()
             assert health["sensors"] == {f"c{i}": i + 1 for i in range(6)}
             assert set(health["components"]) == {"api"}
-            (bucket,) = await manager.get_metrics("lat", "1h")
-            assert (bucket["count"], bucket["min"], bucket["max"]) == (2, 1.0, 3.0)
             assert [a["id"] for a in await manager.list_alerts()] == ["cal1"]
-            # The sync manager shares the cluster path (a cluster pipeline refuses EVALSHA).
+            # The sync manager runs the same steps on the sync cluster client.
             sync_client = redis_cluster.client()
             sync_manager = AnomalyRedisManager(sync_client, manager.settings)
-            sync_manager.record_metric("lat", 2.0, timestamp=3602.0)
+            sync_manager.store_alert("cal2", {"timestamp": 2.0})
             sync_client.close()
-            assert [b["count"] for b in await manager.get_metrics("lat", "1h")] == [3]
-            assert await manager.purge_namespace() == 6 + 6 + 2 + 1
+            assert [a["id"] for a in await manager.list_alerts()] == ["cal2", "cal1"]
+            assert await manager.purge_namespace() == 6 + 2 + 1 + 1
             assert [k async for k in client.scan_iter(match="anomaly:*")] == []
         finally:
             await client.aclose()

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import select
+import socket
+import threading
 import time
 
 import numpy as np
 import pytest
-from servers import RedisServer, run_processes
+import redis
+from servers import RedisServer, free_port, run_processes
 
 from anomaly_detection import Settings, StatisticalAnomalyDetector, StoreUnavailableError
 from anomaly_detection.utils.redis_cli import redis_client_from_settings
@@ -144,6 +148,14 @@ def test_four_processes_on_one_sensor_lose_no_update(redis_server, redis_client)
     assert window_ts[-1] == finished_last * 1e6 + n - 1
 
 
+def _wait_until_recovered(det, seconds: float = 10.0) -> None:
+    """Wait for the store's background probe to write the buffered points back."""
+    deadline = time.monotonic() + seconds
+    while det.health()["degraded"]:
+        assert time.monotonic() < deadline, "the probe did not write the buffer back"
+        time.sleep(0.02)
+
+
 def test_fallback_when_redis_dies_and_write_back_when_it_returns():
     server = RedisServer().start()
     try:
@@ -161,8 +173,8 @@ def test_fallback_when_redis_dies_and_write_back_when_it_returns():
         assert health["redis_reachable"] is False
         assert health["buffered_points"] == 50
         server.start()  # same port
-        time.sleep(0.1)
-        det.detect("s", 10.0, timestamp=150.0)  # the first call after the retry interval writes back
+        _wait_until_recovered(det)  # the background probe writes the buffer back
+        det.detect("s", 10.0, timestamp=150.0)
         health = det.health()
         assert health["degraded"] is False
         assert health["buffered_points"] == 0
@@ -347,3 +359,190 @@ def test_redis_cluster_detector_and_manager(redis_cluster):
     assert manager.purge_namespace() > 0
     assert det.sensors() == []
     client.close()
+
+
+# --- exactly once (issue 16, item 2) ---------------------------------------------------------
+
+
+def _stall(server, seconds: float) -> threading.Thread:
+    """Run DEBUG SLEEP on its own connection: the server answers nobody meanwhile."""
+    admin = server.client()
+    thread = threading.Thread(target=admin.execute_command, args=("DEBUG", "SLEEP", str(seconds)))
+    thread.start()
+    time.sleep(0.05)  # the server is asleep from here on
+    return thread
+
+
+@pytest.mark.parametrize("method", ["zscore", "ensemble"])
+def test_a_stall_longer_than_the_socket_timeout_stores_every_point_once(method):
+    server = RedisServer("--enable-debug-command", "yes").start()
+    try:
+        # redis-py's own retries are left on: they re-send EVALSHA after a timeout.
+        client = server.client(socket_timeout=0.5, socket_connect_timeout=0.5)
+        det = StatisticalAnomalyDetector(
+            settings(detection_method=method, window_size=1000, redis_alerts=False), redis_client=client
+        )
+        n, stalls = 401, {100: 2.0, 250: 1.2}
+        values, stamps = stream(7, n), 1e9 + np.arange(n)
+        threads = []
+        for i in range(n):
+            if i in stalls:
+                threads.append(_stall(server, stalls[i]))
+            det.detect("s", float(values[i]), timestamp=float(stamps[i]))
+        for thread in threads:
+            thread.join()
+        _wait_until_recovered(det)
+        sent = commands(client, "evalsha")
+        assert sent > n, "the stall must have made some append be sent twice"
+        window = det.get_window("s")
+        np.testing.assert_array_equal(window.timestamps, stamps)  # no duplicate, in order
+        np.testing.assert_array_equal(window.values, values)
+        assert det.stats("s")["points_seen"] == n
+    finally:
+        server.stop()
+
+
+def test_the_append_script_stores_a_repeat_once_and_answers_it_as_the_first_time(redis_client):
+    det = StatisticalAnomalyDetector(
+        settings(window_size=8, min_samples=2, redis_alerts=False), redis_client=redis_client
+    )
+    store = det.store
+    det.detect_batch("s", [1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
+    keys = [store.keys.temp_data("s"), store.keys.temp_stats("s")]
+
+    def append(writer, seq, value):
+        point = json.dumps({"value": value, "timestamp": value}, separators=(",", ":"))
+        return store._script(keys=keys, args=[8, 60, 1, writer, seq, point])
+
+    first = append("w1", 7, 4.0)
+    assert (first[0], first[2]) == (3, 0)
+    det.detect_batch("s", [5.0, 6.0], [5.0, 6.0])  # another writer appends meanwhile
+    again = append("w1", 7, 4.0)  # the same append sent again
+    assert (again[0], again[1], again[2]) == (first[0], first[1], 1)  # answered as the first time
+    assert append("w1", 6, 3.5) == [-1]  # an older one: refused
+    assert append("w2", 1, 7.0)[2] == 0  # another writer's sequence is its own
+    assert [json.loads(e)["value"] for e in redis_client.lrange(keys[0], 0, -1)] == [1, 2, 3, 4, 5, 6, 7]
+    assert redis_client.hget(keys[1], "seen") == b"7"
+
+
+# --- fail fast, recover in the background (issue 16, item 1) -----------------------------------
+
+
+class _SilentServer:
+    """A real TCP server on loopback that accepts connections and never answers: a stalled Redis.
+    Counts the connections it accepts and the bytes it receives."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.accepted, self.received = 0, 0
+        self._conns: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            readable, _, _ = select.select([self.sock, *self._conns], [], [], 0.05)
+            for s in readable:
+                if s is self.sock:
+                    conn, _ = self.sock.accept()
+                    self.accepted += 1
+                    self._conns.append(conn)
+                    continue
+                try:
+                    data = s.recv(65536)
+                except ConnectionResetError:
+                    data = b""
+                self.received += len(data)
+                if not data:  # the client hung up
+                    self._conns.remove(s)
+                    s.close()
+
+    def settled(self) -> tuple[int, int]:
+        """(connections accepted, bytes received) once the server has read what was sent so far."""
+        before = None
+        while before != (self.accepted, self.received):
+            before = (self.accepted, self.received)
+            time.sleep(0.2)
+        return before
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        for conn in [self.sock, *self._conns]:
+            conn.close()
+
+
+def test_the_package_client_has_bounded_timeouts_and_no_retries():
+    s = Settings(redis_host="127.0.0.1", redis_port=free_port(), redis_socket_timeout=0.4)
+    client = redis_client_from_settings(s)
+    kwargs = client.connection_pool.connection_kwargs
+    assert (kwargs["socket_timeout"], kwargs["socket_connect_timeout"]) == (0.4, 0.4)
+    assert client.get_retry().get_retries() == 0
+    silent = _SilentServer()
+    try:
+        stalled = redis_client_from_settings(s.model_copy(update={"redis_port": silent.port}))
+        with pytest.raises(redis.exceptions.TimeoutError):
+            stalled.ping()
+        assert silent.accepted == 1  # one try, not redis-py's default retries
+    finally:
+        silent.close()
+
+
+def test_an_open_breaker_sends_nothing_to_redis_and_health_answers_from_it():
+    silent = _SilentServer()
+    try:
+        # Alerts off: the alert sink still writes to Redis during an outage (issue 16, item 4).
+        s = settings(redis_host="127.0.0.1", redis_port=silent.port, redis_socket_timeout=0.3,
+                     redis_retry_interval=60, redis_alerts=False)  # fmt: skip
+        det = StatisticalAnomalyDetector(s, redis_client=redis_client_from_settings(s))
+        first = det.detect("s", 10.0, timestamp=0.0)  # times out once: the breaker opens
+        assert first.window_count == 0
+        accepted, received = silent.settled()
+        assert accepted == 1
+        results = [det.detect("s", float(v), timestamp=1.0 + i) for i, v in enumerate(stream(2, 200))]
+        health = det.health()
+        assert (health["degraded"], health["redis_reachable"]) == (True, False)
+        assert health["buffered_points"] == 201
+        assert health["probe_interval"] == 60
+        assert [r.window_count for r in results[:3]] == [1, 2, 3]  # the fallback goes on from the first point
+        assert silent.settled() == (accepted, received)  # no Redis I/O while the breaker is open
+        det.store.close()
+    finally:
+        silent.close()
+
+
+def test_an_asyncio_store_recovers_in_a_background_task():
+    import redis.asyncio as aioredis
+
+    server = RedisServer().start()
+    port = server.port
+
+    async def run():
+        client = aioredis.Redis(host="127.0.0.1", port=port, socket_timeout=0.5, socket_connect_timeout=0.5,
+                                retry=None)  # fmt: skip
+        det = StatisticalAnomalyDetector(settings(window_size=1000, redis_alerts=False), redis_client=client)
+        x = stream(8, 60)
+        for i in range(20):
+            await det.adetect("a", float(x[i]), timestamp=float(i))
+        server.kill()
+        for i in range(20, 40):
+            await det.adetect("a", float(x[i]), timestamp=float(i))
+        assert det.health()["degraded"] is True
+        assert det.health()["buffered_points"] == 20
+        server.start()  # same port, empty
+        deadline = time.monotonic() + 10
+        while det.health()["degraded"]:  # nobody calls: the probe task writes the buffer back
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+        length = await client.llen("anomaly:temp:data:a:queue")
+        await client.aclose()
+        return length
+
+    try:
+        assert asyncio.run(run()) == 20  # the restarted server holds the 20 points of the outage
+    finally:
+        server.stop()

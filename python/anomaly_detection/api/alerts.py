@@ -17,12 +17,9 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
+from anomaly_detection.redis.alerts import severity_of
+
 __all__ = ["AlertHub", "severity_of"]
-
-
-def severity_of(deviation: float, threshold: float) -> str:
-    """``critical`` beyond twice the threshold, else ``warning``."""
-    return "critical" if abs(deviation) >= 2.0 * threshold else "warning"
 
 
 class AlertHub:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 import os
@@ -18,6 +19,7 @@ from anomaly_detection.api.shared import RedisAlertLog
 from anomaly_detection.config.settings import Settings
 from anomaly_detection.core.results import AnomalyResult
 from anomaly_detection.core.validation import check_sensor_name
+from anomaly_detection.redis.driver import is_async_client
 
 __all__ = ["AnomalyService"]
 
@@ -56,7 +58,7 @@ class AnomalyService:
             from anomaly_detection.core.detector import StatisticalAnomalyDetector
 
             if settings.store_backend == "redis" and redis_client is None:
-                from anomaly_detection.utils.redis_cli import redis_client_from_settings
+                from anomaly_detection.redis.client import redis_client_from_settings
 
                 self.redis_client = redis_client_from_settings(settings)
             # With Redis the service writes the alerts itself (RedisAlertLog), with their id,
@@ -64,6 +66,8 @@ class AnomalyService:
             detector_settings = settings.model_copy(update={"redis_alerts": False})
             detector = StatisticalAnomalyDetector(detector_settings, redis_client=self.redis_client)
         self.detector = detector
+        #: Whether detection talks to Redis through a sync client: it then runs on worker threads.
+        self._redis_blocks = self.redis_client is not None and not is_async_client(self.redis_client)
         self.hub = AlertHub(settings.alert_buffer_size)
         #: Alerts shared by every worker (Redis), or None: alerts live in ``hub`` (this process).
         self.alert_log: RedisAlertLog | None = None
@@ -132,21 +136,30 @@ class AnomalyService:
         """An alert for a business metric outside its ``expected_range``."""
         width = max(high - low, 1e-12)
         beyond = (low - value) if value < low else (value - high)
+        # Severity: a point a whole range width outside the range is critical.
         return self._publish({
             "sensor_name": sensor, "value": value, "timestamp": timestamp if timestamp is not None else time.time(),
             "is_anomaly": True, "score": 1.0, "deviation": beyond / width, "expected": (low + high) / 2,
             "window_count": 0, "threshold": 0.0, "method": "expected_range",
-            "severity": "critical" if beyond > width else "warning", "source": "business",
+            "severity": severity_of(beyond / width, 0.5), "source": "business",
             "expected_range": [low, high],
         })  # fmt: skip
 
     # --- scoring --------------------------------------------------------------------------
 
+    async def _detect(self, method: str, *args: Any) -> Any:
+        """``detector.<method>(*args)``: on a worker thread when it talks to Redis through a
+        sync client (never blocking the event loop, whatever Redis does), else ``a<method>``
+        here. The thread sees this task's context variables (asyncio.to_thread copies them)."""
+        if self._redis_blocks:
+            return await asyncio.to_thread(getattr(self.detector, method), *args)
+        return await getattr(self.detector, "a" + method)(*args)
+
     async def detect(self, sensor: str, value: float, timestamp: float | None) -> AnomalyResult:
         token = _source.set("detect")
         try:
             start = time.perf_counter()
-            result = await self.detector.adetect(sensor, value, timestamp)
+            result = await self._detect("detect", sensor, value, timestamp)
             self.metrics.latency.observe(time.perf_counter() - start)
         finally:
             _source.reset(token)
@@ -157,7 +170,7 @@ class AnomalyService:
         token = _source.set("detect")
         try:
             start = time.perf_counter()
-            batch = await self.detector.adetect_batch(sensor, values, timestamps)
+            batch = await self._detect("detect_batch", sensor, values, timestamps)
             self.metrics.latency.observe(time.perf_counter() - start)
         finally:
             _source.reset(token)
@@ -208,19 +221,33 @@ class AnomalyService:
         token = _collected.set(collected)
         start = time.perf_counter()
         try:
-            for sensor, (values, ts, source) in groups.items():
-                src = _source.set(source)
-                try:
-                    if len(values) == 1:
-                        await self.detector.adetect(sensor, float(values[0]), float(ts[0]))
-                    else:
-                        await self.detector.adetect_batch(sensor, values, ts)
-                finally:
-                    _source.reset(src)
+            if self._redis_blocks:  # one worker thread for the whole request
+                await asyncio.to_thread(self._score_here, groups)
+            else:
+                for sensor, (values, ts, source) in groups.items():
+                    src = _source.set(source)
+                    try:
+                        if len(values) == 1:
+                            await self.detector.adetect(sensor, float(values[0]), float(ts[0]))
+                        else:
+                            await self.detector.adetect_batch(sensor, values, ts)
+                    finally:
+                        _source.reset(src)
         finally:
             _collected.reset(token)
             self.metrics.latency.observe(time.perf_counter() - start)
         return collected
+
+    def _score_here(self, groups: dict[str, tuple[np.ndarray, np.ndarray, str]]) -> None:
+        for sensor, (values, ts, source) in groups.items():
+            src = _source.set(source)
+            try:
+                if len(values) == 1:
+                    self.detector.detect(sensor, float(values[0]), float(ts[0]))
+                else:
+                    self.detector.detect_batch(sensor, values, ts)
+            finally:
+                _source.reset(src)
 
     # --- health ---------------------------------------------------------------------------
 
@@ -229,7 +256,10 @@ class AnomalyService:
 
         store = self.detector.health()
         redis_state: dict[str, Any] = {"configured": self.redis_client is not None, "reachable": None}
-        if self.redis_client is not None:
+        if self.redis_client is not None and store.get("degraded"):
+            # The store's breaker is open and its background probe watches Redis: answer now.
+            redis_state["reachable"] = False
+        elif self.redis_client is not None:
             try:
                 redis_state["reachable"] = bool(self.redis_client.ping())
             except Exception as e:  # noqa: BLE001 - any client error means unreachable

@@ -2,13 +2,8 @@
 
 With several worker processes the in-memory :class:`~anomaly_detection.api.alerts.AlertHub`
 of one process only sees its own alerts. With Redis the service writes every alert
-once, in the layout of :class:`~anomaly_detection.alerts.RedisAlertSink`:
-
-- appended to the capped stream ``anomaly:stream:alerts`` (field ``alert``, JSON);
-  the stream id (``<ms>-<seq>``) becomes the alert's ``id``;
-- stored under ``anomaly:alerts:<id>`` and indexed by the point's timestamp (for
-  ``GET /api/anomalies``);
-- published on the channel ``anomaly:channel:alerts``.
+once, with the writer of :mod:`anomaly_detection.redis.alerts` (stream, key, index, channel;
+the stream id is the alert's ``id``).
 
 ``GET /api/alerts/stream`` follows the stream with ``XREAD BLOCK`` on a
 ``redis.asyncio`` client (never blocking the event loop), so a Server-Sent Events
@@ -20,11 +15,12 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Mapping
 from typing import Any
 
-from anomaly_detection.utils.redis_namespaces import AnomalyRedisManager
+from anomaly_detection.redis.alerts import AlertWriter
+from anomaly_detection.redis.client import async_client_like
+from anomaly_detection.redis.codec import text as _text
 
 __all__ = ["RedisAlertLog", "parse_stream_id"]
 
@@ -38,29 +34,6 @@ def parse_stream_id(text: str) -> str:
     if not _STREAM_ID.match(text):
         raise ValueError(f"expected a stream id like 1700000000000-0, got {text[:40]!r}")
     return text if "-" in text else f"{text}-0"
-
-
-def _text(raw: bytes | str) -> str:
-    return raw.decode() if isinstance(raw, bytes) else raw
-
-
-def _async_client(sync_client: Any, settings: Any, socket_timeout: float) -> Any:
-    """A ``redis.asyncio`` client to the same server as ``sync_client`` (for blocking reads)."""
-    import redis
-    import redis.asyncio as aredis
-
-    if type(sync_client).__name__ == "RedisCluster":
-        node = sync_client.get_default_node()
-        return aredis.RedisCluster(
-            host=node.host, port=node.port, password=settings.redis_password, socket_timeout=socket_timeout
-        )
-    kw = sync_client.connection_pool.connection_kwargs
-    common = {"db": kw.get("db", 0), "username": kw.get("username"), "password": kw.get("password"),
-              "socket_timeout": socket_timeout}  # fmt: skip
-    if kw.get("path"):
-        return aredis.Redis(unix_socket_path=kw["path"], **common)
-    ssl = issubclass(sync_client.connection_pool.connection_class, redis.SSLConnection)
-    return aredis.Redis(host=kw.get("host", "localhost"), port=kw.get("port", 6379), ssl=ssl, **common)
 
 
 class RedisAlertLog:
@@ -77,26 +50,16 @@ class RedisAlertLog:
     def __init__(self, client: Any, settings: Any) -> None:
         self.client = client
         self.settings = settings
-        self.manager = AnomalyRedisManager(client, settings, alerts_index_size=settings.alert_buffer_size)
-        self.keys = self.manager.keys
-        self.stream = self.keys.alerts_stream()
-        self.maxlen = settings.alerts_stream_maxlen
+        self.writer = AlertWriter(client, settings, index_size=settings.alert_buffer_size)
+        self.keys = self.writer.keys
+        self.stream = self.writer.stream
         self._aclient: Any = None
 
     # --- writing ------------------------------------------------------------------
 
     def publish(self, alert: Mapping[str, Any]) -> dict[str, Any]:
         """Append ``alert`` to the stream, store and index it, publish it; returns it with its ``id``."""
-        doc = {"received_at": time.time(), **alert}
-        doc.pop("id", None)
-        payload = json.dumps(doc, separators=(",", ":"), allow_nan=False)
-        stream_id = _text(
-            self.client.xadd(self.stream, {"alert": payload}, maxlen=self.maxlen, approximate=True)
-        )
-        stored = {"id": stream_id, **doc}
-        self.manager.store_alert(stream_id, stored, timestamp=doc.get("timestamp"))
-        self.client.publish(self.keys.alerts_channel(), json.dumps(stored, separators=(",", ":")))
-        return stored
+        return self.writer.write(alert)
 
     # --- reading: /api/anomalies ----------------------------------------------------
 
@@ -154,7 +117,7 @@ class RedisAlertLog:
         """The ``redis.asyncio`` client of this process (created on first use)."""
         if self._aclient is None:
             block = self.settings.sse_heartbeat_seconds
-            self._aclient = _async_client(
+            self._aclient = async_client_like(
                 self.client, self.settings, block + self.settings.redis_socket_timeout
             )
         return self._aclient

@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     fallback_buffer_size: int = Field(1_000_000, ge=1)
     #: Seconds between attempts to reach Redis again while degraded.
     redis_retry_interval: float = Field(1.0, gt=0)
+    #: Seconds between the background probes of an unreachable Redis (the circuit
+    #: breaker); None: ``redis_retry_interval``.
+    redis_probe_interval: float | None = Field(None, gt=0, le=3600)
     #: With Redis, write each anomaly as an alert (key, channel, stream).
     redis_alerts: bool = True
     #: Alerts kept in the capped alert stream (``XADD MAXLEN ~``).

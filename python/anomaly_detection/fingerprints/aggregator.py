@@ -432,7 +432,7 @@ def settings_or_default(settings: Any) -> Any:
 
 def stream_key(settings: Any = None) -> str:
     """``<prefix>:stream:fingerprints``: where fingerprints are streamed."""
-    from anomaly_detection.utils.redis_namespaces import AnomalyRedisKeys
+    from anomaly_detection.redis.keys import AnomalyRedisKeys
 
     return AnomalyRedisKeys.from_settings(settings_or_default(settings)).stream("fingerprints")
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from anomaly_detection.fingerprints.aggregator import FEATURE_NAMES, Fingerprint, settings_or_default
 from anomaly_detection.forest import IsolationForest
+from anomaly_detection.redis.alerts import severity_of
 
 __all__ = ["FingerprintDetector", "FingerprintScore"]
 
@@ -172,7 +173,7 @@ class FingerprintDetector:
         self.redis = redis_client
         self.manager = None
         if redis_client is not None:
-            from anomaly_detection.utils.redis_namespaces import AnomalyRedisManager
+            from anomaly_detection.redis.manager import AnomalyRedisManager
 
             settings = settings_or_default(settings)
             self.manager = AnomalyRedisManager(redis_client, settings)
@@ -244,7 +245,7 @@ class FingerprintDetector:
                 "score": score,
                 "threshold": self.threshold,
                 "is_anomaly": True,
-                "severity": "critical" if score > self.threshold + 0.1 else "warning",
+                "severity": severity_of(worst, self.min_deviation),
                 "top_features": [
                     {
                         "name": self.names[i],

@@ -39,13 +39,13 @@ from typing import Any, TypeVar
 import numpy as np
 
 from anomaly_detection.errors import FilterFullError
+from anomaly_detection.redis.keys import AnomalyRedisKeys, AnomalyRedisTTL
 from anomaly_detection.sketches._base import Items
 from anomaly_detection.sketches.count_min import CountMinSketch
 from anomaly_detection.sketches.filters import BloomFilter, CuckooFilter
 from anomaly_detection.sketches.hyperloglog import HyperLogLog, hash_items
 from anomaly_detection.sketches.t_digest import TDigest
 from anomaly_detection.sketches.top_k import TopK
-from anomaly_detection.utils.redis_namespaces import AnomalyRedisKeys, AnomalyRedisTTL
 
 __all__ = [
     "SharedBloomFilter",
@@ -102,7 +102,7 @@ class _SharedBase:
         self.name = name
         self.prefix = prefix
         self.key = sketch_key(name, prefix=prefix)
-        self.meta_key = self.key + ":meta"
+        self.meta_key = AnomalyRedisKeys(prefix).sketch_meta(name)
         self.params = params
         self.ttl = ttl
         self._async = inspect.iscoroutinefunction(getattr(client, "execute_command", None))
@@ -435,9 +435,7 @@ redis.call('DEL', KEYS[2])
         count a large batch locally at native speed, then share it in one call."""
         if not isinstance(sketch, HyperLogLog) or not sketch.redis_compatible:
             raise ValueError("merge: expected a HyperLogLog created with redis_compatible=True")
-        # The scratch key lives only inside the script; its hash tag puts it in the slot of
-        # the sketch's key, so the script also runs on Redis Cluster.
-        scratch = "{" + self.key + "}:merge"
+        scratch = AnomalyRedisKeys(self.prefix).sketch_scratch(self.name)
         blob = sketch.to_redis_bytes()
 
         def plan() -> Plan[None]:

@@ -6,46 +6,14 @@ import argparse
 import json
 from typing import Any
 
-__all__ = ["add_redis_parsers", "redis_client_from_settings"]
+from anomaly_detection.redis.client import redis_client_from_settings
 
-
-def redis_client_from_settings(settings: Any, url: str | None = None) -> Any:
-    """A redis-py client for ``url``, else ``settings.redis_url``, else host/port/db/password/ssl.
-
-    With ``settings.redis_cluster`` the client is a ``redis.cluster.RedisCluster``.
-    """
-    import redis
-    from redis.cluster import RedisCluster
-
-    url = url or settings.redis_url
-    options: dict[str, Any] = {"socket_timeout": settings.redis_socket_timeout}
-    if settings.redis_ssl_ca_certs:
-        options["ssl_ca_certs"] = settings.redis_ssl_ca_certs
-    if settings.redis_cluster:
-        if url:
-            return RedisCluster.from_url(url, **options)
-        return RedisCluster(
-            host=settings.redis_host,
-            port=settings.redis_port,
-            password=settings.redis_password,
-            ssl=settings.redis_ssl,
-            **options,
-        )
-    if url:
-        return redis.Redis.from_url(url, **options)
-    return redis.Redis(
-        host=settings.redis_host,
-        port=settings.redis_port,
-        db=settings.redis_db,
-        password=settings.redis_password,
-        ssl=settings.redis_ssl,
-        **options,
-    )
+__all__ = ["add_redis_parsers", "redis_client_from_settings"]  # the factory is re-exported: its old home
 
 
 def _manager(args: argparse.Namespace) -> Any:
     from anomaly_detection.config import get_settings
-    from anomaly_detection.utils.redis_namespaces import AnomalyRedisManager
+    from anomaly_detection.redis.manager import AnomalyRedisManager
 
     settings = get_settings()
     return AnomalyRedisManager(redis_client_from_settings(settings, args.url), settings)
@@ -91,7 +59,8 @@ def add_redis_parsers(subparsers: Any) -> None:
         dest="pattern",
         default="anomaly_detector:*",
         metavar="PATTERN",
-        help="SCAN pattern of the legacy keys, '<prefix>:*' (default anomaly_detector:*)",
+        help="SCAN pattern of the legacy keys, '<legacy prefix>:*'; only this package's declared "
+        "legacy prefixes are accepted (default anomaly_detector:*)",
     )
     p.add_argument("--dry-run", action="store_true", help="only print what would be renamed")
     p.add_argument("--url", help=url_help)

@@ -1,0 +1,72 @@
+"""The package's Redis client factory: what the service, the CLI and users build from ``Settings``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["async_client_like", "redis_client_from_settings"]
+
+
+def redis_client_from_settings(settings: Any, url: str | None = None) -> Any:
+    """A redis-py client for ``url``, else ``settings.redis_url``, else host/port/db/password/ssl.
+
+    Connecting and every reply are bounded by ``settings.redis_socket_timeout``, and a failed
+    call is not retried: redis-py's default (ten retries of a refused connection, 3-5 s per
+    call) would stall every caller during an outage, while the store's fallback answers at
+    once. With ``settings.redis_cluster`` the client is a ``redis.cluster.RedisCluster``, which
+    keeps redis-py's retries: they follow a failover to the new master.
+    """
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.cluster import RedisCluster
+    from redis.retry import Retry
+
+    url = url or settings.redis_url
+    timeout = settings.redis_socket_timeout
+    options: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+    if settings.redis_ssl_ca_certs:
+        options["ssl_ca_certs"] = settings.redis_ssl_ca_certs
+    if settings.redis_cluster:
+        if url:
+            return RedisCluster.from_url(url, **options)
+        return RedisCluster(
+            host=settings.redis_host,
+            port=settings.redis_port,
+            password=settings.redis_password,
+            ssl=settings.redis_ssl,
+            **options,
+        )
+    options["retry"] = Retry(NoBackoff(), 0)
+    if url:
+        return redis.Redis.from_url(url, **options)
+    return redis.Redis(
+        host=settings.redis_host,
+        port=settings.redis_port,
+        db=settings.redis_db,
+        password=settings.redis_password,
+        ssl=settings.redis_ssl,
+        **options,
+    )
+
+
+def async_client_like(sync_client: Any, settings: Any, socket_timeout: float) -> Any:
+    """A ``redis.asyncio`` client to the same server as ``sync_client`` (for blocking reads);
+    connecting is bounded by ``settings.redis_socket_timeout`` and a failed call is not retried."""
+    import redis
+    import redis.asyncio as aredis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    if type(sync_client).__name__ == "RedisCluster":
+        node = sync_client.get_default_node()
+        return aredis.RedisCluster(
+            host=node.host, port=node.port, password=settings.redis_password, socket_timeout=socket_timeout
+        )
+    kw = sync_client.connection_pool.connection_kwargs
+    common = {"db": kw.get("db", 0), "username": kw.get("username"), "password": kw.get("password"),
+              "socket_timeout": socket_timeout, "socket_connect_timeout": settings.redis_socket_timeout,
+              "retry": Retry(NoBackoff(), 0)}  # fmt: skip
+    if kw.get("path"):
+        return aredis.Redis(unix_socket_path=kw["path"], **common)
+    ssl = issubclass(sync_client.connection_pool.connection_class, redis.SSLConnection)
+    return aredis.Redis(host=kw.get("host", "localhost"), port=kw.get("port", 6379), ssl=ssl, **common)

@@ -1,0 +1,105 @@
+"""How values are written into Redis and read back: JSON documents and window entries."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+__all__ = ["decode_points", "dumps", "encode_points", "loads", "text"]
+
+_log = logging.getLogger(__name__)
+
+_EMPTY = np.empty(0, dtype=np.float64)
+
+
+def text(raw: Any) -> str:
+    """A reply as str (redis-py returns bytes unless the client decodes responses)."""
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON; ValueError for what JSON cannot hold (NaN, infinities, other types)."""
+    try:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"value is not JSON-serialisable: {exc}") from None
+
+
+def loads(raw: bytes | str | None, key: str) -> Any:
+    """The JSON value stored at ``key`` (None stays None); ValueError naming the key when corrupt."""
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{key}: stored value is not valid JSON (possible corruption): {exc}") from None
+
+
+def encode_points(values: np.ndarray, timestamps: np.ndarray) -> list[str]:
+    """The JSON entries of a window list (``repr`` of a float round-trips exactly)."""
+    return [f'{{"value":{v!r},"timestamp":{t!r}}}' for v, t in zip(values.tolist(), timestamps.tolist())]
+
+
+# The entries this package writes; anything else takes the general JSON path.
+_OWN_ENTRY = re.compile(rb'\{"value":(-?[0-9][0-9.eE+-]*),"timestamp":(-?[0-9][0-9.eE+-]*)\}')
+
+
+def decode_points(entries: list[bytes | str]) -> tuple[np.ndarray, np.ndarray]:
+    """Values and timestamps of window entries; entries that are not JSON objects
+    with a finite numeric ``value`` are skipped with a warning (never a crash)."""
+    if not entries:
+        return _EMPTY, _EMPTY
+    if isinstance(entries[0], bytes):
+        # Fast path, vectorised: every entry is one of ours, parsed by NumPy.
+        found = _OWN_ENTRY.findall(b"\n".join(entries))
+        if len(found) == len(entries):
+            try:
+                pairs = np.array(found, dtype=np.bytes_).astype(np.float64)
+            except ValueError:
+                pairs = None
+            if pairs is not None and np.isfinite(pairs).all():
+                return np.ascontiguousarray(pairs[:, 0]), np.ascontiguousarray(pairs[:, 1])
+    raw = [e.decode() if isinstance(e, bytes) else e for e in entries]
+    try:
+        points = json.loads("[" + ",".join(raw) + "]")
+    except ValueError:
+        points = []
+        for e in raw:
+            try:
+                points.append(json.loads(e))
+            except ValueError:  # noqa: PERF203 - only when the window holds corrupt entries
+                points.append(None)
+    values, stamps, skipped = [], [], 0
+    for p in points:
+        try:
+            v = float(p["value"])
+            t = p.get("timestamp", 0.0)
+            t = float(t) if isinstance(t, (int, float)) else _entry_timestamp(t)
+        except (TypeError, KeyError, ValueError, AttributeError):
+            skipped += 1
+            continue
+        if np.isfinite(v) and np.isfinite(t):
+            values.append(v)
+            stamps.append(t)
+        else:
+            skipped += 1
+    if skipped:
+        _log.warning("skipped %d unreadable window entries", skipped)
+    return np.array(values, dtype=np.float64), np.array(stamps, dtype=np.float64)
+
+
+def _entry_timestamp(t: Any) -> float:
+    """Epoch seconds of a timestamp another writer stored: null (now), or an ISO-8601 string
+    (naive means UTC, as NumPy and pandas take it); ValueError for anything else."""
+    if t is None:
+        return time.time()
+    if isinstance(t, str):
+        dt = datetime.fromisoformat(t)
+        return (dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)).timestamp()
+    raise ValueError(f"timestamp: expected a number, null or ISO-8601 string, got {t!r}")

@@ -1,0 +1,205 @@
+"""One vocabulary of Redis operations, run on a sync or an asyncio client.
+
+Code that talks to Redis is written once, as a generator of *steps*: it validates,
+builds keys and encodes, then yields the operations it needs (:class:`Command`,
+:class:`Script`, :class:`Batch`, :class:`Scan`, :class:`Purge`, :class:`Sleep`) and
+receives each reply (or, thrown into it, the exception the operation raised); it
+returns its result. It does no I/O itself, so one body serves ``redis.Redis``,
+``redis.cluster.RedisCluster`` and their ``redis.asyncio`` twins: :class:`Driver`
+tells them apart once and runs the steps on the right runner. Bad input raises
+ValueError before the first operation is yielded, so nothing is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Generator, Mapping
+from typing import Any, NamedTuple, TypeVar
+
+from anomaly_detection.redis.codec import text
+
+__all__ = [
+    "Batch",
+    "Command",
+    "Driver",
+    "Purge",
+    "Scan",
+    "Script",
+    "Sleep",
+    "Steps",
+    "is_async_client",
+    "is_cluster_client",
+]
+
+_SCAN_COUNT = 1000
+_T = TypeVar("_T")
+
+
+class Command(NamedTuple):
+    """``client.<name>(*args, **kwargs)``."""
+
+    name: str
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] | None = None
+
+
+def command(name: str, *args: Any, **kwargs: Any) -> Command:
+    """:class:`Command` ``name`` with its arguments."""
+    return Command(name, args, kwargs)
+
+
+class Script(NamedTuple):
+    """A Lua script registered with ``client.register_script``, run on ``keys`` and ``args``
+    (EVALSHA, loading the script when the server lacks it)."""
+
+    script: Any
+    keys: list[Any]
+    args: list[Any]
+
+
+class Batch(NamedTuple):
+    """Operations sent in one pipeline (``Command`` or ``Script``); the reply is the list of
+    their replies."""
+
+    ops: tuple[Command | Script, ...]
+    transaction: bool
+
+
+class Scan(NamedTuple):
+    """SCAN MATCH ``pattern`` (never KEYS); the reply is the list of keys as str."""
+
+    pattern: str
+
+
+class Purge(NamedTuple):
+    """SCAN MATCH ``pattern`` and UNLINK the keys ``batch`` at a time; the reply is how many were deleted."""
+
+    pattern: str
+    batch: int
+
+
+class Sleep(NamedTuple):
+    """Pause ``seconds`` (``asyncio.sleep`` on an asyncio client); the reply is None."""
+
+    seconds: float
+
+
+Op = Command | Script | Batch | Scan | Purge | Sleep
+Steps = Generator[Op, Any, _T]
+
+
+def is_async_client(client: Any) -> bool:
+    """Whether ``client`` is a ``redis.asyncio`` client (its calls return awaitables)."""
+    return type(client).__module__.startswith("redis.asyncio") or inspect.iscoroutinefunction(
+        getattr(client, "execute_command", None)
+    )
+
+
+def is_cluster_client(client: Any) -> bool:
+    """Whether ``client`` is a Redis Cluster client (sync or asyncio)."""
+    return callable(getattr(client, "get_default_node", None))
+
+
+class Driver:
+    """Runs steps on one client; which runner is decided once, here.
+
+    :meth:`run` returns the steps' result for a sync client and a coroutine for an asyncio one.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.is_async = is_async_client(client)
+        self.is_cluster = is_cluster_client(client)
+
+    def run(self, steps: Steps[_T]) -> Any:
+        """The result of ``steps`` (a coroutine of it on an asyncio client)."""
+        return self._arun(steps) if self.is_async else self._run(steps)
+
+    def _unpipelined(self, batch: Batch) -> bool:
+        # A Redis Cluster pipeline refuses EVALSHA: there, a batch with a script is sent op by op.
+        return self.is_cluster and any(isinstance(op, Script) for op in batch.ops)
+
+    @staticmethod
+    def _issue(target: Any, op: Command | Script) -> Any:
+        """Send (or queue on a pipeline) one op; the reply, or an awaitable on an asyncio client."""
+        if isinstance(op, Script):
+            return op.script(keys=op.keys, args=op.args, client=target)
+        return getattr(target, op.name)(*op.args, **(op.kwargs or {}))
+
+    # --- sync ---------------------------------------------------------------------
+
+    def _run(self, steps: Steps[_T]) -> _T:
+        try:
+            op = next(steps)
+            while True:
+                try:
+                    reply = self._execute(op)
+                except BaseException as exc:  # noqa: BLE001, PERF203 - the steps re-raise what they do not handle
+                    op = steps.throw(exc)
+                else:
+                    op = steps.send(reply)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
+    def _execute(self, op: Op) -> Any:
+        client = self.client
+        if isinstance(op, Sleep):
+            return time.sleep(op.seconds)
+        if isinstance(op, Scan):
+            return [text(k) for k in client.scan_iter(match=op.pattern, count=_SCAN_COUNT)]
+        if isinstance(op, Purge):
+            deleted, chunk = 0, []
+            for key in client.scan_iter(match=op.pattern, count=_SCAN_COUNT):
+                chunk.append(key)
+                if len(chunk) >= op.batch:
+                    deleted, chunk = deleted + int(client.unlink(*chunk)), []
+            return deleted + (int(client.unlink(*chunk)) if chunk else 0)
+        if isinstance(op, Batch) and self._unpipelined(op):
+            return [self._issue(client, o) for o in op.ops]
+        if isinstance(op, Batch):
+            pipe = client.pipeline(transaction=op.transaction)
+            for o in op.ops:
+                self._issue(pipe, o)
+            return pipe.execute()
+        return self._issue(client, op)
+
+    # --- asyncio ------------------------------------------------------------------
+
+    async def _arun(self, steps: Steps[_T]) -> _T:
+        try:
+            op = next(steps)
+            while True:
+                try:
+                    reply = await self._aexecute(op)
+                except BaseException as exc:  # noqa: BLE001, PERF203 - the steps re-raise what they do not handle
+                    op = steps.throw(exc)
+                else:
+                    op = steps.send(reply)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
+    async def _aexecute(self, op: Op) -> Any:
+        client = self.client
+        if isinstance(op, Sleep):
+            return await asyncio.sleep(op.seconds)
+        if isinstance(op, Scan):
+            return [text(k) async for k in client.scan_iter(match=op.pattern, count=_SCAN_COUNT)]
+        if isinstance(op, Purge):
+            deleted, chunk = 0, []
+            async for key in client.scan_iter(match=op.pattern, count=_SCAN_COUNT):
+                chunk.append(key)
+                if len(chunk) >= op.batch:
+                    deleted, chunk = deleted + int(await client.unlink(*chunk)), []
+            return deleted + (int(await client.unlink(*chunk)) if chunk else 0)
+        if isinstance(op, Batch) and self._unpipelined(op):
+            return [await self._issue(client, o) for o in op.ops]
+        if isinstance(op, Batch):
+            pipe = client.pipeline(transaction=op.transaction)
+            for o in op.ops:
+                queued = self._issue(pipe, o)
+                if inspect.iscoroutine(queued):  # a Lua script queues its EVALSHA inside a coroutine
+                    await queued
+            return await pipe.execute()
+        return await self._issue(client, op)

@@ -1,0 +1,124 @@
+"""The Lua scripts of the shared store: each runs atomically on the server, so processes
+sharing a sensor lose no update. Key and hash-field names are those of
+:mod:`anomaly_detection.redis.keys`."""
+
+__all__ = ["APPEND", "APPEND_ENSEMBLE", "FIND_CHECKPOINT", "SAVE_CHECKPOINT"]
+
+# Exactly once: every append carries its writer's id (ARGV[4]) and a sequence number
+# (ARGV[5]) that grows with each of that writer's appends to a sensor. The counters hash
+# keeps, per writer, 'w:<id>' = '<last sequence>:<seen before it>'. The last append sent
+# again (a client's retry, or a write-back of points whose first try timed out after
+# all) stores nothing and is answered as the first time: the window before it, rebuilt
+# from the list (as far as the list still holds it). An older sequence number answers
+# {-1} and stores nothing either.
+# Defines `seen` (the count before the points), `before` (the window before them) and
+# `repeated`; {first} is the ARGV index of the first point.
+_APPEND_ONCE = """
+local w = tonumber(ARGV[1])
+local mark_field = 'w:' .. ARGV[4]
+local seq = tonumber(ARGV[5])
+local repeat_of = false
+local mark = redis.call('HGET', KEYS[2], mark_field)
+if mark then
+  local last_seq, last_seen = string.match(mark, '^(%d+):(%d+)$')
+  if last_seq then
+    last_seq = tonumber(last_seq)
+    if seq < last_seq then return {-1} end
+    if seq == last_seq then repeat_of = tonumber(last_seen) end
+  end
+end
+local before, repeated = {}, 0
+if repeat_of then
+  local first = seen - redis.call('LLEN', KEYS[1])  -- the stream position of the list's head
+  seen, repeated = repeat_of, 1
+  local lo = math.max(seen - w, first)
+  if seen > lo then before = redis.call('LRANGE', KEYS[1], lo - first, seen - 1 - first) end
+else
+  before = redis.call('LRANGE', KEYS[1], -w, -1)
+  for i = {first}, #ARGV, 1000 do
+    redis.call('RPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+  end
+  redis.call('LTRIM', KEYS[1], -w, -1)
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+  redis.call('HINCRBY', KEYS[2], 'seen', ARGV[3])
+  redis.call('HSET', KEYS[2], mark_field, ARGV[5] .. ':' .. string.format('%d', seen))
+  redis.call('EXPIRE', KEYS[2], ARGV[2])
+end
+"""
+
+# KEYS[1] window list, KEYS[2] counters hash.
+# ARGV[1] window size, ARGV[2] TTL (s), ARGV[3] number of points, ARGV[4] writer id,
+# ARGV[5] sequence number, ARGV[6..] the last min(n, window size) points as JSON.
+# Returns {seen before, window before, 1 if a repeat else 0}.
+APPEND = (
+    """
+local seen = tonumber(redis.call('HGET', KEYS[2], 'seen') or '0')
+"""
+    + _APPEND_ONCE.replace("{first}", "6")
+    + "return {seen, before, repeated}\n"
+)
+
+# The ensemble's append: the same, plus the checkpoint hash. KEYS[3] checkpoint
+# (hash: seen, blob). ARGV[6] the epoch and ARGV[7] the point count of the state the
+# caller has cached ('' and -1 for none), ARGV[8..] the points. The counters' epoch
+# (the server time when they were created) tells a sensor from a reset one of the
+# same name: a new epoch drops the old checkpoint and makes caches stale.
+# Returns {seen before, window before, epoch, checkpoint's seen or -1, its bytes
+# when newer than the caller's state, else nil, 1 if a repeat else 0}.
+APPEND_ENSEMBLE = (
+    """
+local meta = redis.call('HMGET', KEYS[2], 'seen', 'epoch')
+local seen = tonumber(meta[1] or '0')
+local epoch = meta[2]
+if not epoch then
+  local now = redis.call('TIME')
+  epoch = now[1] .. '.' .. now[2]
+  redis.call('HSET', KEYS[2], 'epoch', epoch)
+  redis.call('DEL', KEYS[3])
+end
+"""
+    + _APPEND_ONCE.replace("{first}", "8")
+    + """
+local ckpt = tonumber(redis.call('HGET', KEYS[3], 'seen') or '-1') or -1
+local blob = false
+if ckpt >= 0 then
+  redis.call('EXPIRE', KEYS[3], ARGV[2])
+  if epoch ~= ARGV[6] or ckpt > tonumber(ARGV[7]) then
+    blob = redis.call('HGET', KEYS[3], 'blob')
+  end
+end
+return {seen, before, epoch, ckpt, blob, repeated}
+"""
+)
+
+# Compare-and-set of a checkpoint. KEYS[1] checkpoint, KEYS[2] counters, KEYS[3] the
+# parking place; ARGV[1] epoch, ARGV[2] seen, ARGV[3] bytes, ARGV[4] TTL, ARGV[5] '1' to
+# replace a corrupt one whatever its seen. Writes only for the same epoch and a newer
+# state: any two processes writing at one count write the same bytes. Returns 1 if
+# written. One that lost to a newer checkpoint is parked for 2 s: a process whose
+# window starts right after it may be waiting for exactly that one.
+SAVE_CHECKPOINT = """
+if redis.call('HGET', KEYS[2], 'epoch') ~= ARGV[1] then return 0 end
+local current = tonumber(redis.call('HGET', KEYS[1], 'seen') or '-1') or -1
+if ARGV[5] ~= '1' and current >= tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[3], 'seen', ARGV[2], 'blob', ARGV[3], 'epoch', ARGV[1])
+  redis.call('PEXPIRE', KEYS[3], 2000)
+  return 0
+end
+redis.call('HSET', KEYS[1], 'seen', ARGV[2], 'blob', ARGV[3], 'epoch', ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+
+# A checkpoint in [ARGV[2], ARGV[3]] of epoch ARGV[1], from KEYS[1] (the checkpoint) or
+# KEYS[2] (the parked one); returns {seen, blob} or {-1}.
+FIND_CHECKPOINT = """
+for _, key in ipairs(KEYS) do
+  local c = redis.call('HMGET', key, 'seen', 'blob', 'epoch')
+  local at = tonumber(c[1] or '-1') or -1
+  if c[3] == ARGV[1] and c[2] and at >= tonumber(ARGV[2]) and at <= tonumber(ARGV[3]) then
+    return {at, c[2]}
+  end
+end
+return {-1}
+"""
