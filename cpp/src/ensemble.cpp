@@ -397,7 +397,16 @@ EnsembleStep EnsembleState::update(double value, double timestamp) {
     const double span = hi_ - lo_;
     if (t > 10 && span > 0 && (value > hi_ + P::kSpatialMargin * span || value < lo_ - P::kSpatialMargin * span))
         z[f_spatial] = 1.0;
-    const double warmup = t < P::kLearn ? warmup_statistic(value) : 0.0;
+    // A clear outlier is scored on its own, whatever the likelihoods make of it: while
+    // they learn, by a robust z over the points so far; after, by its z against the
+    // values' mean and sd, for a point beyond every value seen by half their range.
+    double warmup = 0.0;
+    if (t < P::kLearn) {
+        warmup = warmup_statistic(value);
+    } else if (span > 0 && (value > hi_ + P::kWarmupMargin * span || value < lo_ - P::kWarmupMargin * span)) {
+        const double z = std::fabs(value - value_.mean) / std::max(value_.sd(), floor);
+        warmup = 0.5 * neg_log10_tail(std::min(z, 37.0));
+    }
     if (t < P::kLearn) learn_values_.push_back(value);
     if (t < P::kPeriodProbe) learn_times_.push_back(timestamp);
     z[f_markov] = markov(value);

@@ -78,8 +78,14 @@ def test_saving_a_loaded_registry_writes_the_current_version_of_the_same_payload
     blob = (GOLDEN / name).read_bytes()
     det, _ = _load_detector(name)
     current = _current_version("registry")
-    # Version 1 has no field version 2 lacks: only the header's version changes.
-    assert det.to_bytes() == blob[:4] + current.to_bytes(2, "little") + blob[6:]
+    if det.method != "ensemble" or version_of(blob) == current:
+        # A registry of another method has the same payload in every version: only the
+        # header's version changes.
+        assert det.to_bytes() == blob[:4] + current.to_bytes(2, "little") + blob[6:]
+    else:  # an older ensemble layout is written in the current one, and loads back the same
+        again = StatisticalAnomalyDetector.from_bytes(det.to_bytes())
+        assert version_of(det.to_bytes()) == current
+        assert again.to_bytes() == det.to_bytes()
 
 
 @pytest.mark.parametrize("name", _files("ensemble_state"))

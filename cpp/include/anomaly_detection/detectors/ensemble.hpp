@@ -28,10 +28,10 @@
 //     -log10 of the Gaussian upper tail probability.
 //   statistic = the largest of the features' -log10 tail probabilities, each
 //   divided by its weight (diff 2.5, season 1.6, the others 1).
-// During the first 300 points (before the likelihoods exist) the statistic is
-// half the -log10 tail of a robust z of the point against the median and MAD of
-// the points so far, for a point beyond the range so far by more than half of it
-// (0 otherwise): clear outliers only (a robust z of about 6.4 reaches the alarm).
+// A clear outlier (beyond the range so far by more than half of it) also gets
+// half the -log10 tail of its z (a z of about 6.4 reaches the alarm): during the
+// first 300 points a robust z against the median and MAD of the points so far,
+// after them a z against the values' EW mean and sd.
 //
 // score (ranks points): of the larger of the point's statistic and the recent
 //   likelihoods' fading by 0.5% a point (the warm-up's counts for its point only): statistic / 10 up to 0.5 (a tail probability
