@@ -22,8 +22,8 @@ except PackageNotFoundError:  # running from a source tree
 
 if TYPE_CHECKING:
     from anomaly_detection.config.settings import METHODS, Settings, get_settings
-    from anomaly_detection.core.results import AnomalyResult, BatchResult
     from anomaly_detection.core.detector import StatisticalAnomalyDetector
+    from anomaly_detection.core.results import AnomalyResult, BatchResult
     from anomaly_detection.errors import (
         AnomalyDetectionError,
         NotFittedError,
