@@ -92,8 +92,10 @@ def main(argv: list[str] | None = None) -> int:
             aps[name][s.kind].append(average_precision(s.labels, scores))
     names = list(scorers)
     lines = [
-        f"Synthetic anomaly kinds, {args.seeds} series each ({len(suite)} series of 8,064 points); "
-        f"{note}Machine: {machine()}.",
+        (
+            f"Synthetic anomaly kinds, {args.seeds} series each ({len(suite)} series of 8,064 points); "
+            f"{note}Machine: {machine()}."
+        ),
         "",
         "| kind | "
         + " | ".join(f"{n} VUS-PR / AUC-PR" for n in names)
