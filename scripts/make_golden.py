@@ -73,17 +73,11 @@ def _registry(method: str, sensors: dict[str, int], window: int) -> tuple[bytes,
 
 
 def build_registry() -> dict[str, tuple[bytes, dict[str, Any]]]:
-    """A MAD registry as format version 1 wrote it, and an ensemble registry (current version)."""
-    blob, held = _registry("mad", {"pump": 14, "fan": 9}, window=8)
-    # Versions 1, 2 and 3 differ only in what an ensemble sensor holds (2 added the ensemble,
-    # 3 its level and context features): a registry of another method has the same payload
-    # under all of them, so the v1 blob is this one with version 1.
-    assert version_of(blob) == 3, "the registry format changed: write its old versions explicitly"
-    v1 = blob[:4] + (1).to_bytes(2, "little") + blob[6:]
-    out = {"registry_v1.bin": (v1, held)}
+    """An ensemble registry in the current version. The older files stay as they were
+    written: ``registry_v1.bin`` (a MAD registry; version 1 was version 2 without the
+    ensemble, so it was made from a version 2 blob) and ``registry_v2.bin``."""
     blob, held = _registry("ensemble", {"pump": 400}, window=20)
-    out[f"registry_v{version_of(blob)}.bin"] = (blob, held)
-    return out
+    return {f"registry_v{version_of(blob)}.bin": (blob, held)}
 
 
 def build_ensemble() -> dict[str, tuple[bytes, dict[str, Any]]]:
@@ -109,7 +103,7 @@ def build_ensemble() -> dict[str, tuple[bytes, dict[str, Any]]]:
     }
     out = {f"ensemble_state_v{version_of(blob)}.bin": (blob, held)}
     # The ensemble registry embeds EnsembleState: it follows the ensemble's format.
-    out.update({k: v for k, v in build_registry().items() if k != "registry_v1.bin"})
+    out.update(build_registry())
     return out
 
 

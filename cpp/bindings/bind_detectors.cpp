@@ -124,6 +124,7 @@ void bind_detectors(py::module_& m) {
         .def_readwrite("ewma_alpha", &DetectorConfig::ewma_alpha)
         .def_readwrite("cusum_k", &DetectorConfig::cusum_k)
         .def_readwrite("max_sensors", &DetectorConfig::max_sensors)
+        .def_readwrite("alert_cooldown", &DetectorConfig::alert_cooldown)
         .def("validate", &DetectorConfig::validate, "Raise ValueError naming the first invalid field.");
 
     m.def("detect_after_window", &detect_after_window_py, py::arg("config"), py::arg("window_values"),
@@ -140,11 +141,13 @@ void bind_detectors(py::module_& m) {
              "Versioned, checksummed bytes of the state.")
         .def_static(
             "from_bytes",
-            [](const py::bytes& b, double threshold) {
+            [](const py::bytes& b, double threshold, uint64_t cooldown) {
                 std::string_view data = b;
-                return EnsembleState::from_bytes(data, threshold);
+                return EnsembleState::from_bytes(data, threshold, cooldown);
             },
-            py::arg("data"), py::arg("threshold"), "Restore a state; raises ValueError on corrupt bytes.");
+            py::arg("data"), py::arg("threshold"), py::arg("cooldown") = EnsembleParams::kCooldown,
+            "Restore a state (alarming at `threshold`, `cooldown` points held after an alarm); raises "
+            "ValueError on corrupt bytes.");
 
     m.def("detect_after_checkpoint", &detect_after_checkpoint_py, py::arg("config"), py::arg("window_values"),
           py::arg("window_timestamps"), py::arg("seen"), py::arg("values"), py::arg("timestamps"),

@@ -30,6 +30,7 @@ void DetectorConfig::validate() const {
     if (min_samples < 2) fail("min_samples: expected >= 2, got " + std::to_string(min_samples));
     if (!(ewma_alpha > 0 && ewma_alpha <= 1)) fail("ewma_alpha: expected a value in (0, 1]");
     if (!(std::isfinite(cusum_k) && cusum_k >= 0)) fail("cusum_k: expected a finite value >= 0");
+    if (alert_cooldown > 1'000'000) fail("alert_cooldown: expected at most 1000000 points");
 }
 
 bool is_valid_sensor_name(std::string_view name) {

@@ -9,7 +9,8 @@ namespace anomaly_detection {
 namespace {
 // Version 2 added Method::ensemble (and its per-sensor state); version 1
 // blobs, which cannot hold it, load unchanged. Version 3: the ensemble's state
-// gained its level and context features; in version 2 blobs they start afresh.
+// gained its level and context features (in version 2 blobs they start afresh),
+// and the config its alert cooldown (100 points in older blobs).
 constexpr uint16_t kRegistryVersion = 3;
 }
 
@@ -132,6 +133,7 @@ std::string SensorRegistry::to_bytes() const {
     w.put<double>(config_.ewma_alpha);
     w.put<double>(config_.cusum_k);
     w.put<uint64_t>(config_.max_sensors);
+    w.put<uint64_t>(config_.alert_cooldown);
     std::shared_lock lock(mutex_);
     // Sensors in name order, so that equal registries give equal bytes (the map's order
     // depends on its history).
@@ -165,6 +167,7 @@ std::unique_ptr<SensorRegistry> SensorRegistry::from_bytes(const std::string& by
     c.ewma_alpha = r.get<double>("ewma alpha");
     c.cusum_k = r.get<double>("cusum k");
     c.max_sensors = r.get<uint64_t>("max sensors");
+    if (version >= 3) c.alert_cooldown = r.get<uint64_t>("alert cooldown");
     try {
         c.validate();
     } catch (const std::invalid_argument& e) {

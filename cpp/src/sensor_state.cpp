@@ -26,7 +26,7 @@ SensorState::SensorState(const DetectorConfig& config)
     : config_(config), values_(config.window_size), timestamps_(config.window_size) {
     cusum_.k = config.cusum_k;
     if (needs_order_statistics(config.method)) order_.emplace(config.window_size);
-    if (config.method == Method::ensemble) ensemble_.emplace(config.threshold, EnsembleParams::kCooldown);
+    if (config.method == Method::ensemble) ensemble_.emplace(config.threshold, config.alert_cooldown);
 }
 
 Detection SensorState::update(double value, double timestamp) {
@@ -204,7 +204,7 @@ SensorState SensorState::deserialize(io::ByteReader& r, const DetectorConfig& co
         io::corruption("rolling moments: inconsistent with the window");
     s.moments_.set_raw(m);
     if (config.method == Method::ensemble) {
-        s.ensemble_.emplace(EnsembleState::deserialize(r, config.threshold, EnsembleParams::kCooldown, ensemble_layout));
+        s.ensemble_.emplace(EnsembleState::deserialize(r, config.threshold, config.alert_cooldown, ensemble_layout));
         if (s.ensemble_->seen() != s.seen_) io::corruption("ensemble: inconsistent with the sensor's counters");
     }
     return s;
@@ -271,6 +271,9 @@ bool detect_after_checkpoint(const DetectorConfig& config, const double* window_
     if (ensemble && ensemble->threshold() != config.threshold)
         throw std::invalid_argument("checkpoint: made for threshold " + std::to_string(ensemble->threshold()) +
                                     ", expected " + std::to_string(config.threshold));
+    if (ensemble && ensemble->cooldown() != config.alert_cooldown)
+        throw std::invalid_argument("checkpoint: made for alert_cooldown " + std::to_string(ensemble->cooldown()) +
+                                    ", expected " + std::to_string(config.alert_cooldown));
     bool exact = true;
     SensorState state =
         SensorState::from_checkpoint(config, window_values, window_timestamps, n, seen, std::move(ensemble),

@@ -215,6 +215,12 @@ class DetectorConfig:
         Raise ValueError naming the first invalid field.
         """
     @property
+    def alert_cooldown(self) -> int:
+        ...
+    @alert_cooldown.setter
+    def alert_cooldown(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
     def cusum_k(self) -> float:
         ...
     @cusum_k.setter
@@ -255,9 +261,9 @@ class EnsembleState:
     The ensemble's state for one sensor: a checkpoint a shared store keeps beside the window.
     """
     @staticmethod
-    def from_bytes(data: bytes, threshold: typing.SupportsFloat | typing.SupportsIndex) -> EnsembleState:
+    def from_bytes(data: bytes, threshold: typing.SupportsFloat | typing.SupportsIndex, cooldown: typing.SupportsInt | typing.SupportsIndex = 100) -> EnsembleState:
         """
-        Restore a state; raises ValueError on corrupt bytes.
+        Restore a state (alarming at `threshold`, `cooldown` points held after an alarm); raises ValueError on corrupt bytes.
         """
     def __init__(self, threshold: typing.SupportsFloat | typing.SupportsIndex) -> None:
         """

@@ -293,3 +293,21 @@ def test_irregular_sampling_keeps_the_daily_season():
         batch = ensemble().detect_batch("s", x, t)
         assert batch.is_anomaly[stuck].any(), seed
         assert batch.is_anomaly[~stuck].sum() <= 1, seed
+
+
+def test_alert_cooldown_is_a_setting_on_alerts_not_on_scores():
+    values, ts = daily(3000, seed=2)
+    values[2000] += 30
+    values[2050] += 35  # a second, larger spike 50 points later
+    short = ensemble(alert_cooldown=10).detect_batch("s", values, ts)
+    long = ensemble(alert_cooldown=300).detect_batch("s", values, ts)
+    np.testing.assert_array_equal(short.scores, long.scores)  # the score ranks either way
+    assert short.is_anomaly[2000]
+    assert short.is_anomaly[2050]
+    assert long.is_anomaly[2000]
+    assert not long.is_anomaly[2050]  # inside the cooldown: no second alarm
+    # kept in a snapshot, and refused out of range
+    again = StatisticalAnomalyDetector.from_bytes(ensemble(alert_cooldown=7).to_bytes())
+    assert again.settings.alert_cooldown == 7
+    with pytest.raises(ValueError, match="alert_cooldown"):
+        Settings(alert_cooldown=-1)

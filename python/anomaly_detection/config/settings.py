@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     #: The ensemble's alarm level on its calibrated score in (0, 1]; 0.5 is a
     #: tail probability of 1e-5 (see docs/ensemble.md).
     ensemble_threshold: float = Field(0.5, gt=0, le=1, allow_inf_nan=False)
+    #: One alarm per incident: after an alarm, the ensemble raises none for this many
+    #: points (its alert scores stay below the threshold; its scores are untouched).
+    alert_cooldown: int = Field(100, ge=0, le=1_000_000)
     #: Whether points flagged as anomalies enter the window.
     include_anomalies_in_window: bool = True
     #: A missing value (NaN, or None in a list): "raise" (a ValueError) or "skip"
@@ -228,6 +231,7 @@ _CONFIG_FIELDS = {
     "ewma_alpha": "ewma_alpha",
     "cusum_k": "cusum_k",
     "max_sensors": "max_sensors",
+    "alert_cooldown": "alert_cooldown",
 }
 
 #: Each method's default threshold (the defaults of the fields in THRESHOLD_FIELDS).

@@ -36,6 +36,9 @@ struct DetectorConfig {
     double cusum_k = 0.5;
     /// Maximum number of sensors (0 = unlimited).
     size_t max_sensors = 0;
+    /// The ensemble's alarm cooldown: points after an alarm whose alert score stays
+    /// below the threshold (one alarm per incident), at most 1,000,000.
+    uint64_t alert_cooldown = 100;
 
     /// Throws std::invalid_argument naming the first invalid field.
     void validate() const;
