@@ -247,16 +247,16 @@ def detect(x, ts, p):
     weights += [1.0] * (len(feats) - len(weights))
     best = np.zeros(n)
     for (raw, ok), weight in zip(feats, weights):
-        best = np.maximum(best, likelihood(raw, ok, 5, 2000, 300, 0.02, p["damp"], 300) / weight)
+        best = np.maximum(best, likelihood(raw, ok, 5, 2000, p["llearn"], 0.02, p["damp"], 300) / weight)
     score = np.minimum(best / 10, 1.0)
-    score[:300] = 0
+    score[: p["llearn"]] = 0
     record = max(int(p["record_days"] * 86400 / dt), 50) if p["record_days"] else p["record"]
     return alarm_logic(score, record, 100, 0.5)
 
 
 BASE = {
     "span": 400, "damp": 0.5, "record": 300, "record_days": 0, "level": False, "context": False,
-    "context_bins": 10, "backoff": 5, "w_diff": 1.0, "w_season": 1.0,
+    "context_bins": 10, "backoff": 5, "w_diff": 1.0, "w_season": 1.0, "llearn": 300,
 }  # fmt: skip
 _LEVEL = {"damp": 1.0, "span": 1000, "level": True, "record_days": 3}
 _CONTEXT = {**_LEVEL, "context": True}
@@ -271,7 +271,10 @@ STEPS = [
     ("+ weights: diff 1.6, season 1.6", {**_CONTEXT, "w_diff": 1.6, "w_season": 1.6}),
     ("+ weights: diff 2.0, season 1.6", {**_CONTEXT, "w_diff": 2.0, "w_season": 1.6}),
     ("+ weights: diff 2.5, season 1.3", {**_CONTEXT, "w_diff": 2.5, "w_season": 1.3}),
-    ("+ weights: diff 2.5, season 1.6 (chosen)", {**_CONTEXT, "w_diff": 2.5, "w_season": 1.6}),
+    ("+ weights: diff 2.5, season 1.6", {**_CONTEXT, "w_diff": 2.5, "w_season": 1.6}),
+    ("+ likelihoods from 200 averages", {**_CONTEXT, "w_diff": 2.5, "w_season": 1.6, "llearn": 200}),
+    ("+ likelihoods from 100 averages", {**_CONTEXT, "w_diff": 2.5, "w_season": 1.6, "llearn": 100}),
+    ("+ likelihoods from 150 averages (chosen)", {**_CONTEXT, "w_diff": 2.5, "w_season": 1.6, "llearn": 150}),
 ]
 
 

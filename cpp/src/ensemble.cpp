@@ -425,7 +425,7 @@ EnsembleStep EnsembleState::update(double value, double timestamp) {
         ft.short_.push(raw);
         const double avg = ft.short_.mean();
         double s = 0.0;
-        if (ft.long_.size() >= P::kLearn) {
+        if (ft.long_.size() >= P::kLikelihoodMin) {
             const double lz = (avg - ft.long_.mean()) / std::max(ft.long_.sd(), P::kMinSd);
             if (lz > 0) s = neg_log10_tail(lz);
         }

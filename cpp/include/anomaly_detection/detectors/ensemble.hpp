@@ -24,7 +24,8 @@
 //   z-type features become 1 - exp(-min(z, 20) / 3) (level: of z / 2).
 //   likelihood of each feature (from the point its own statistics exist on):
 //     the mean of its last 5 raw scores against the
-//     mean and sd (floor 0.02) of those means over the last 2,000 points;
+//     mean and sd (floor 0.02) of those means over the last 2,000 points (once
+//     there are 150 of them);
 //     -log10 of the Gaussian upper tail probability.
 //   statistic = the largest of the features' -log10 tail probabilities, each
 //   divided by its weight (diff 2.5, season 1.6, the others 1).
@@ -63,7 +64,8 @@ struct EnsembleParams {
     static constexpr double kBaseSpan = 1000;          // EW mean/sd of value, diff, season residual
     static constexpr size_t kShort = 5;                // short-term average of raw scores
     static constexpr size_t kLong = 2000;              // distribution of the averages
-    static constexpr size_t kLearn = 300;              // points before the likelihoods score
+    static constexpr size_t kLearn = 300;              // points before the transition models score
+    static constexpr size_t kLikelihoodMin = 150;      // averages a feature's likelihood needs before it scores
     static constexpr size_t kWarmupMin = 10;           // points before the warm-up's robust z scores
     static constexpr double kWarmupMargin = 0.5;       // ... of a point beyond the range so far by this much
     static constexpr size_t kRecord = 600;             // alarm logic: a new incident beats this many scores ...
