@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from typing import Any
 
 import numpy as np
@@ -30,8 +30,12 @@ class Fallback:
     config : _core.DetectorConfig
     checkpoints : EnsembleCheckpoints, optional
         The ensemble's state cache: the embedded store goes on from this process's last
-        state of each sensor, not from scratch.
+        state of each sensor, not from scratch. The other methods go on from the last
+        window this process read and wrote (:meth:`remember`): a warm fallback.
     """
+
+    #: Sensors whose last window is kept for a warm fallback when ``max_sensors`` is 0.
+    DEFAULT_WINDOWS_KEPT = 10_000
 
     def __init__(self, settings: Any, config: Any, checkpoints: EnsembleCheckpoints | None) -> None:
         self.settings = settings
@@ -41,8 +45,21 @@ class Fallback:
         self.buffered_points = 0
         self.degraded = False
         self._carried_over: set[str] = set()  # sensors restored into the embedded store
+        # sensor -> (window values, window timestamps, points seen), least recently used first
+        self._windows: OrderedDict[str, tuple[np.ndarray, np.ndarray, int]] = OrderedDict()
+        self._windows_kept = settings.max_sensors or self.DEFAULT_WINDOWS_KEPT
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()  # one writer of the buffered points at a time
+
+    def remember(self, sensor: str, values: np.ndarray, timestamps: np.ndarray, seen: int) -> None:
+        """The sensor's window and point count after a call that Redis stored: where the
+        embedded store starts from for this sensor if Redis fails (the non-ensemble methods;
+        about 16 bytes a window point, for the last ``max_sensors`` or 10,000 sensors used)."""
+        with self._lock:
+            self._windows[sensor] = (values, timestamps, seen)
+            self._windows.move_to_end(sensor)
+            while len(self._windows) > self._windows_kept:
+                self._windows.popitem(last=False)
 
     def degrade(self, exc: BaseException) -> None:
         """Enter the degraded mode after ``exc`` (raise with the strict policy)."""
@@ -78,6 +95,11 @@ class Fallback:
                         )
                 finally:
                     self.checkpoints.keep(sensor, cached)
+                self._carried_over.add(sensor)
+            elif sensor not in self._carried_over:
+                last = self._windows.get(sensor)
+                if last is not None:
+                    self.store.registry.restore(sensor, last[0], last[1], last[2])
                 self._carried_over.add(sensor)
             result = self.store.detect_batch(sensor, values, timestamps)
             self._pending.append((sensor, values.copy(), timestamps.copy(), seq))

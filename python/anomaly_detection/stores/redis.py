@@ -154,8 +154,15 @@ class RedisStore:
             if int(reply[0]) < 0:
                 return None, True
             window_values, window_stamps = decode_points(reply[1])
-            result = _core.detect_after_window(
-                self.config, window_values, window_stamps, int(reply[0]), values, timestamps
+            seen = int(reply[0])
+            result = _core.detect_after_window(self.config, window_values, window_stamps, seen, values, timestamps)
+            # what the sensor holds now: the embedded store's start if Redis fails later
+            w = self.settings.window_size
+            self.fallback.remember(
+                sensor,
+                np.concatenate((window_values, values))[-w:],
+                np.concatenate((window_stamps, timestamps))[-w:],
+                seen + len(values),
             )
             return result, bool(reply[2])
         checkpoints = self.checkpoints
