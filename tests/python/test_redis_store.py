@@ -14,9 +14,13 @@ import time
 import numpy as np
 import pytest
 import redis
+from hypothesis import given
+from hypothesis import settings as settings_
+from hypothesis import strategies as st
 from servers import RedisServer, free_port, run_processes
 
 from anomaly_detection import Settings, StatisticalAnomalyDetector, StoreUnavailableError
+from anomaly_detection.stores.fallback import PointBuffer
 from anomaly_detection.utils.redis_cli import redis_client_from_settings
 from anomaly_detection.utils.redis_namespaces import AnomalyRedisManager
 
@@ -575,5 +579,58 @@ def test_the_fallback_starts_warm_from_the_last_window(method):
         if method != "ensemble":  # the ensemble raises one alarm per incident, as without the outage
             assert flags[5]
             assert flags[11]
+    finally:
+        server.stop()
+
+
+class _SmallBuffer(PointBuffer):
+    CHUNK = 7  # calls span chunks often
+
+
+@settings_(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(1, 20)), min_size=1, max_size=30),
+       st.integers(0, 30))  # fmt: skip
+def test_the_point_buffer_gives_back_every_call_in_order(calls, pops_between):
+    buffer, expected = _SmallBuffer(), []
+    got = []
+    for seq, (sensor, n) in enumerate(calls, start=1):
+        values = np.arange(n, dtype=float) + 1000 * seq
+        buffer.append(sensor, values, values + 0.5, seq)
+        expected.append((sensor, values.tolist(), seq))
+        if seq == pops_between and (head := buffer.head()) is not None:  # drain one while filling
+            got.append((head[0], head[1].tolist(), head[3]))
+            buffer.pop(len(head[1]))
+    while (head := buffer.head()) is not None:
+        np.testing.assert_array_equal(head[2], head[1] + 0.5)
+        got.append((head[0], head[1].tolist(), head[3]))
+        buffer.pop(len(head[1]))
+    assert got == expected
+    assert len(buffer) == 0
+
+
+def test_the_point_buffer_costs_28_bytes_a_point():
+    buffer = PointBuffer()
+    for i in range(100_000):  # single-point calls, the worst case of the old buffer (394 bytes a point)
+        buffer.append("s", np.array([float(i)]), np.array([float(i)]), i + 1)
+    held = sum(chunk.nbytes for chunk in buffer._chunks)
+    assert held / 100_000 <= 32
+
+
+def test_anomalies_found_during_an_outage_are_counted_when_redis_returns():
+    server = RedisServer().start()
+    try:
+        client = server.client(socket_timeout=0.5, socket_connect_timeout=0.5)
+        det = StatisticalAnomalyDetector(settings(window_size=1000), redis_client=client)
+        det.detect_batch("s", stream(3, 100), np.arange(100.0))
+        server.kill()
+        outage = np.full(30, 10.0)
+        outage[[5, 17]] = 40.0
+        flagged = sum(det.detect("s", float(v), timestamp=100.0 + i).is_anomaly for i, v in enumerate(outage))
+        assert flagged == 2
+        server.start()
+        _wait_until_recovered(det)
+        # the server restarted empty: it holds the outage's points and their anomalies
+        assert det.stats("s")["points_seen"] == 30
+        assert det.stats("s")["anomalies"] == 2
     finally:
         server.stop()

@@ -20,6 +20,85 @@ __all__ = ["Fallback"]
 _log = logging.getLogger("anomaly_detection.stores.redis")
 
 
+_POINT = np.dtype([("sensor", "<u4"), ("seq", "<u8"), ("value", "<f8"), ("timestamp", "<f8")])
+
+
+class PointBuffer:
+    """The accepted points of calls not yet in Redis, in order: 28 bytes a point (sensor
+    number, sequence number of its call, value, timestamp) in chunks of 8,192 points, and
+    one name per sensor. A call is the run of points with one sensor and sequence number."""
+
+    CHUNK = 8192
+
+    def __init__(self) -> None:
+        self._chunks: deque[np.ndarray] = deque()
+        self._head = 0  # read position in the first chunk
+        self._tail = self.CHUNK  # write position in the last chunk (full: none yet)
+        self._ids: dict[str, int] = {}
+        self._names: list[str] = []
+        self.points = 0
+
+    def append(self, sensor: str, values: np.ndarray, timestamps: np.ndarray, seq: int) -> None:
+        sensor_id = self._ids.setdefault(sensor, len(self._ids))
+        if sensor_id == len(self._names):
+            self._names.append(sensor)
+        done = 0
+        while done < len(values):
+            if self._tail == self.CHUNK:
+                self._chunks.append(np.empty(self.CHUNK, _POINT))
+                self._tail = 0
+            take = min(self.CHUNK - self._tail, len(values) - done)
+            rows = self._chunks[-1][self._tail : self._tail + take]
+            rows["sensor"], rows["seq"] = sensor_id, seq
+            rows["value"], rows["timestamp"] = values[done : done + take], timestamps[done : done + take]
+            self._tail += take
+            done += take
+        self.points += len(values)
+
+    def _rows(self):
+        for i, chunk in enumerate(self._chunks):
+            start = self._head if i == 0 else 0
+            stop = self._tail if i == len(self._chunks) - 1 else self.CHUNK
+            yield chunk[start:stop]
+
+    def head(self) -> tuple[str, np.ndarray, np.ndarray, int] | None:
+        """The oldest call (sensor, values, timestamps, sequence number), or None."""
+        if not self.points:
+            return None
+        parts = []
+        first = None
+        for rows in self._rows():
+            if first is None:
+                first = rows[0]
+            same = (rows["sensor"] == first["sensor"]) & (rows["seq"] == first["seq"])
+            run = len(rows) if same.all() else int(np.argmin(same))
+            parts.append(rows[:run])
+            if run < len(rows):
+                break
+        call = np.concatenate(parts)
+        return self._names[int(first["sensor"])], call["value"].copy(), call["timestamp"].copy(), int(first["seq"])
+
+    def pop(self, n: int) -> None:
+        """Drop the oldest ``n`` points (the head call's)."""
+        self.points -= n
+        while n:
+            stop = self._tail if len(self._chunks) == 1 else self.CHUNK
+            take = min(n, stop - self._head)
+            self._head += take
+            n -= take
+            if self._head == stop:
+                self._chunks.popleft()
+                self._head = 0
+                if not self._chunks:
+                    self._tail = self.CHUNK
+        if not self.points:  # names of sensors no longer buffered are forgotten
+            self._ids.clear()
+            self._names.clear()
+
+    def __len__(self) -> int:
+        return self.points
+
+
 class Fallback:
     """The degraded mode of a :class:`~anomaly_detection.stores.redis.RedisStore`.
 
@@ -41,8 +120,7 @@ class Fallback:
         self.settings = settings
         self.store = EmbeddedStore(config)
         self.checkpoints = checkpoints
-        self._pending: deque[tuple[str, np.ndarray, np.ndarray, int]] = deque()
-        self.buffered_points = 0
+        self._pending = PointBuffer()
         self.degraded = False
         self._carried_over: set[str] = set()  # sensors restored into the embedded store
         # sensor -> (window values, window timestamps, points seen), least recently used first
@@ -102,9 +180,13 @@ class Fallback:
                     self.store.registry.restore(sensor, last[0], last[1], last[2])
                 self._carried_over.add(sensor)
             result = self.store.detect_batch(sensor, values, timestamps)
-            self._pending.append((sensor, values.copy(), timestamps.copy(), seq))
-            self.buffered_points += len(values)
+            self._pending.append(sensor, values, timestamps, seq)
         return result
+
+    @property
+    def buffered_points(self) -> int:
+        """Accepted points not yet in Redis."""
+        return self._pending.points
 
     def begin_write_back(self) -> bool:
         """Whether this caller may write the buffered points back now (nobody else is); if
@@ -127,10 +209,10 @@ class Fallback:
 
     def next_buffered(self) -> tuple[str, np.ndarray, np.ndarray, int] | None:
         """The oldest buffered call (sensor, values, timestamps, sequence number), or None."""
-        return self._pending[0] if self._pending else None
-
-    def written_back(self) -> None:
-        """The oldest buffered call is stored in Redis: drop it."""
         with self._lock:
-            _, values, _, _ = self._pending.popleft()
-            self.buffered_points -= len(values)
+            return self._pending.head()
+
+    def written_back(self, n: int) -> None:
+        """The oldest buffered call (``n`` points) is stored in Redis: drop it."""
+        with self._lock:
+            self._pending.pop(n)

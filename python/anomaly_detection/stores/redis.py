@@ -195,6 +195,15 @@ class RedisStore:
                 _log.warning("could not count %d anomalies of %s", count, sensor)
         return result
 
+    def _write_back_steps(self, sensor: str, values: np.ndarray, timestamps: np.ndarray, seq: int) -> Steps[None]:
+        """A buffered call into Redis, through the scoring path (its results dropped: the
+        ensemble's checkpoint follows), and its anomalies into the sensor's counter (a
+        call that Redis had stored already, before its reply was lost, is not counted twice)."""
+        result, repeated = yield from self._append(sensor, values, timestamps, seq)
+        count = 0 if result is None or repeated else int(np.count_nonzero(result[0]))
+        if count:
+            yield command("hincrby", self.keys.temp_stats(sensor), "anomalies", count)
+
     def detect_batch(self, sensor: str, values: np.ndarray, timestamps: np.ndarray):
         self._require_sync()
         _check_input(self.keys, sensor, values, timestamps)
@@ -221,8 +230,8 @@ class RedisStore:
         try:
             while (buffered := self.fallback.next_buffered()) is not None:
                 with self._locks.threading_lock(buffered[0]):
-                    self._driver.run(self._append(*buffered))
-                self.fallback.written_back()
+                    self._driver.run(self._write_back_steps(*buffered))
+                self.fallback.written_back(len(buffered[1]))
             complete = True
         except self._down:
             pass
@@ -258,8 +267,8 @@ class RedisStore:
         try:
             while (buffered := self.fallback.next_buffered()) is not None:
                 async with self._locks.asyncio_lock(buffered[0]):
-                    await self._driver.run(self._append(*buffered))
-                self.fallback.written_back()
+                    await self._driver.run(self._write_back_steps(*buffered))
+                self.fallback.written_back(len(buffered[1]))
             complete = True
         except self._down:
             pass
