@@ -9,110 +9,83 @@ namespace anomaly_detection {
 OrderStatistics::OrderStatistics(size_t capacity) : capacity_(capacity) {
     if (capacity == 0 || capacity > static_cast<size_t>(INT32_MAX))
         throw std::invalid_argument("order statistics capacity: expected 1..2^31-1");
+    blocks_.emplace_back();
 }
 
 void OrderStatistics::clear() {
-    root_ = -1;
-    for (auto& n : nodes_) n = Node{};
+    size_ = 0;
+    blocks_.assign(1, {});
+    prefix_stale_ = true;
 }
 
-bool OrderStatistics::less(int32_t a, double value, size_t slot) const {
-    const Node& n = nodes_[static_cast<size_t>(a)];
-    return n.value < value || (n.value == value && static_cast<size_t>(a) < slot);
+size_t OrderStatistics::block_of(double value) const {
+    if (blocks_.size() == 1) return 0;
+    const auto it = std::partition_point(blocks_.begin(), blocks_.end() - 1,
+                                         [value](const std::vector<double>& b) { return b.back() < value; });
+    return static_cast<size_t>(it - blocks_.begin());
 }
 
-void OrderStatistics::pull(int32_t t) {
-    Node& n = nodes_[static_cast<size_t>(t)];
-    n.size = 1 + (n.left >= 0 ? nodes_[static_cast<size_t>(n.left)].size : 0) +
-             (n.right >= 0 ? nodes_[static_cast<size_t>(n.right)].size : 0);
-}
-
-void OrderStatistics::split(int32_t t, double value, size_t slot, int32_t& lo, int32_t& hi) {
-    if (t < 0) {
-        lo = hi = -1;
-        return;
-    }
-    Node& n = nodes_[static_cast<size_t>(t)];
-    if (less(t, value, slot)) {
-        split(n.right, value, slot, n.right, hi);
-        lo = t;
-    } else {
-        split(n.left, value, slot, lo, n.left);
-        hi = t;
-    }
-    pull(t);
-}
-
-int32_t OrderStatistics::merge(int32_t a, int32_t b) {
-    if (a < 0) return b;
-    if (b < 0) return a;
-    Node& na = nodes_[static_cast<size_t>(a)];
-    Node& nb = nodes_[static_cast<size_t>(b)];
-    if (na.priority > nb.priority) {
-        na.right = merge(na.right, b);
-        pull(a);
-        return a;
-    }
-    nb.left = merge(a, nb.left);
-    pull(b);
-    return b;
+void OrderStatistics::refresh_prefix() const {
+    prefix_.resize(blocks_.size() + 1);
+    prefix_[0] = 0;
+    for (size_t b = 0; b < blocks_.size(); ++b) prefix_[b + 1] = prefix_[b] + blocks_[b].size();
+    prefix_stale_ = false;
 }
 
 void OrderStatistics::insert(size_t slot, double value) {
     if (slot >= capacity_) throw std::out_of_range("order statistics slot out of range");
-    if (slot >= nodes_.size())
-        nodes_.resize(std::min(capacity_, std::max({slot + 1, 2 * nodes_.size(), size_t{16}})));
-    // xorshift64*: deterministic priorities keep runs reproducible.
-    rng_ ^= rng_ >> 12;
-    rng_ ^= rng_ << 25;
-    rng_ ^= rng_ >> 27;
-    Node& n = nodes_[slot];
-    n = Node{value, static_cast<uint32_t>((rng_ * 0x2545F4914F6CDD1DULL) >> 32), -1, -1, 1};
-    int32_t lo, hi;
-    split(root_, value, slot, lo, hi);
-    root_ = merge(merge(lo, static_cast<int32_t>(slot)), hi);
+    // Slots grow with the window, as the ring buffer's memory does.
+    if (slot >= by_slot_.size()) by_slot_.resize(std::min(capacity_, std::max({slot + 1, 2 * by_slot_.size(), size_t{16}})));
+    by_slot_[slot] = value;
+    const size_t b = block_of(value);
+    auto& block = blocks_[b];
+    block.insert(std::upper_bound(block.begin(), block.end(), value), value);
+    ++size_;
+    prefix_stale_ = true;
+    if (block.size() >= 2 * kBlock) {  // split in halves
+        std::vector<double> upper(block.begin() + kBlock, block.end());
+        block.resize(kBlock);
+        blocks_.insert(blocks_.begin() + static_cast<std::ptrdiff_t>(b) + 1, std::move(upper));
+    }
 }
 
 void OrderStatistics::erase(size_t slot) {
-    if (slot >= nodes_.size()) throw std::out_of_range("order statistics slot out of range");
-    const double value = nodes_[slot].value;
-    int32_t lo, mid, hi;
-    split(root_, value, slot, lo, mid);      // lo < key <= mid
-    split(mid, value, slot + 1, mid, hi);    // mid holds exactly the key
-    root_ = merge(lo, hi);
-    nodes_[slot] = Node{};
+    if (slot >= by_slot_.size() || size_ == 0) throw std::out_of_range("order statistics slot out of range");
+    const double value = by_slot_[slot];
+    const size_t b = block_of(value);
+    auto& block = blocks_[b];
+    const auto it = std::lower_bound(block.begin(), block.end(), value);
+    if (it == block.end() || !(*it == value)) throw std::out_of_range("order statistics: slot holds no value");
+    block.erase(it);
+    --size_;
+    prefix_stale_ = true;
+    if (blocks_.size() == 1) return;
+    // A block that shrank to a quarter joins a neighbour, so that blocks stay few.
+    if (block.size() < kBlock / 4) {
+        const size_t other = b + 1 < blocks_.size() ? b + 1 : b - 1;
+        const size_t lo = std::min(b, other), hi = std::max(b, other);
+        if (blocks_[lo].size() + blocks_[hi].size() < 2 * kBlock) {
+            blocks_[lo].insert(blocks_[lo].end(), blocks_[hi].begin(), blocks_[hi].end());
+            blocks_.erase(blocks_.begin() + static_cast<std::ptrdiff_t>(hi));
+        }
+    }
 }
 
 double OrderStatistics::select(size_t k) const {
-    int32_t t = root_;
-    while (t >= 0) {
-        const Node& n = nodes_[static_cast<size_t>(t)];
-        const size_t left = n.left >= 0 ? nodes_[static_cast<size_t>(n.left)].size : 0;
-        if (k < left) {
-            t = n.left;
-        } else if (k == left) {
-            return n.value;
-        } else {
-            k -= left + 1;
-            t = n.right;
-        }
-    }
-    throw std::out_of_range("order statistics select: index out of range");
+    if (k >= size_) throw std::out_of_range("order statistics select: index out of range");
+    if (blocks_.size() == 1) return blocks_[0][k];
+    if (prefix_stale_) refresh_prefix();
+    const size_t b = static_cast<size_t>(std::upper_bound(prefix_.begin(), prefix_.end(), k) - prefix_.begin()) - 1;
+    return blocks_[b][k - prefix_[b]];
 }
 
 size_t OrderStatistics::count_less(double value) const {
-    size_t count = 0;
-    int32_t t = root_;
-    while (t >= 0) {
-        const Node& n = nodes_[static_cast<size_t>(t)];
-        if (n.value < value) {
-            count += 1 + (n.left >= 0 ? nodes_[static_cast<size_t>(n.left)].size : 0);
-            t = n.right;
-        } else {
-            t = n.left;
-        }
-    }
-    return count;
+    const size_t b = block_of(value);
+    const auto& block = blocks_[b];
+    const auto in_block = static_cast<size_t>(std::lower_bound(block.begin(), block.end(), value) - block.begin());
+    if (b == 0) return in_block;
+    if (prefix_stale_) refresh_prefix();
+    return prefix_[b] + in_block;
 }
 
 double OrderStatistics::quantile(double q) const {

@@ -54,14 +54,7 @@ void SensorRegistry::detect_batch(const std::string& sensor, const double* value
     if (n == 0) return;
     auto e = get_or_create(sensor);
     std::lock_guard lock(e->mutex);
-    for (size_t i = 0; i < n; ++i) {
-        const Detection d = e->state.update(values[i], timestamps[i]);
-        out.is_anomaly[i] = d.is_anomaly;
-        out.scores[i] = d.score;
-        out.deviations[i] = d.deviation;
-        out.expected[i] = d.expected;
-        out.window_counts[i] = d.window_count;
-    }
+    e->state.update_batch(values, timestamps, n, out);
 }
 
 void SensorRegistry::restore(const std::string& sensor, const double* values, const double* timestamps, size_t n,

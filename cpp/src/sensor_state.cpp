@@ -105,6 +105,12 @@ Detection SensorState::update(double value, double timestamp) {
     return d;
 }
 
+template <typename Window>
+void SensorState::on_collapse(const Window& window) {
+    if (ewma_started_) ewma_stat_ = ewma_over(window, config_.ewma_alpha);
+    cusum_.reset();
+}
+
 void SensorState::push(double value, double timestamp) {
     const bool evicting = values_.full();
     const double evicted = evicting ? values_.front() : 0.0;
@@ -115,7 +121,144 @@ void SensorState::push(double value, double timestamp) {
     }
     values_.push(value);
     timestamps_.push(timestamp);
+    if (moments_.update(value, evicting ? &evicted : nullptr, values_) == RollingMoments::Step::collapsed)
+        on_collapse(values_);
+}
+
+void SensorState::push_window(double value, double timestamp) {
+    const bool evicting = values_.full();
+    const double evicted = evicting ? values_.front() : 0.0;
+    const size_t slot = values_.next_slot();
+    if (order_) {
+        if (evicting) order_->erase(slot);
+        order_->insert(slot, value);
+    }
+    values_.push(value);
+    timestamps_.push(timestamp);
     moments_.update(value, evicting ? &evicted : nullptr, values_);
+}
+
+namespace {
+// The window in the middle of a batch: the last `size` values of the ring (the
+// window before the batch) followed by the batch's first `pushed` values.
+struct BatchWindow {
+    const RingBuffer<double>& ring;
+    const double* values;
+    size_t pushed;
+    size_t count;
+    size_t size() const { return count; }
+    double operator[](size_t j) const {
+        const size_t k = ring.size() + pushed - count + j;
+        return k < ring.size() ? ring[k] : values[k - ring.size()];
+    }
+};
+}  // namespace
+
+void SensorState::update_batch(const double* values, const double* timestamps, size_t n, const BatchOutput& out) {
+    const Method m = config_.method;
+    if (config_.include_anomalies && (m == Method::zscore || m == Method::ewma || m == Method::cusum))
+        return update_batch_moments(values, timestamps, n, out);
+    for (size_t i = 0; i < n; ++i) {
+        const Detection d = update(values[i], timestamps[i]);
+        out.is_anomaly[i] = d.is_anomaly;
+        out.scores[i] = d.score;
+        out.deviations[i] = d.deviation;
+        out.expected[i] = d.expected;
+        out.window_counts[i] = d.window_count;
+    }
+}
+
+// Every point enters the window, so the window at point i is a slice of the ring
+// and the batch, and the work splits into passes a compiler can pipeline: (1) the
+// running sums in order, recording each point's mean and standard deviation as
+// update would see them (and the EWMA statistic); (2) deviations and scores, point
+// by point independent; (3) for CUSUM, the recursion. Each pass does what update
+// does, with the same operations in the same order, so the results are equal.
+void SensorState::update_batch_moments(const double* values, const double* timestamps, size_t n,
+                                       const BatchOutput& out) {
+    const size_t cap = config_.window_size;
+    const size_t r = values_.size();
+    const double lambda = config_.ewma_alpha;
+    const Method method = config_.method;
+    const bool ewma = method == Method::ewma;
+    double* mean = out.expected;
+    double* sd = out.deviations;
+    double* chart = out.scores;  // the EWMA statistic after each point, until pass 2 scores it
+    std::vector<size_t> collapses;  // points after which a glitch left the window
+    BatchWindow window{values_, values, 0, r};
+    for (size_t i = 0; i < n; ++i) {
+        const double x = values[i];
+        const size_t count = window.count;
+        out.window_counts[i] = count;
+        mean[i] = moments_.mean();
+        sd[i] = moments_.stddev();
+        // Every method keeps the EWMA statistic (it is part of the saved state).
+        ewma_stat_ = ewma_started_ ? lambda * x + (1.0 - lambda) * ewma_stat_ : x;
+        ewma_started_ = true;
+        if (ewma) chart[i] = ewma_stat_;
+        // The point enters the window, evicting the value `cap` points before it.
+        const bool evicting = count == cap;
+        const double evicted = evicting ? window[0] : 0.0;
+        window.pushed = i + 1;
+        window.count = evicting ? cap : count + 1;
+        if (moments_.update(x, evicting ? &evicted : nullptr, window, cap) == RollingMoments::Step::collapsed) {
+            ewma_stat_ = ewma_over(window, lambda);
+            collapses.push_back(i);
+        }
+    }
+
+    const double h = config_.threshold;
+    const uint64_t min_samples = config_.min_samples;
+    uint64_t anomalies = 0;
+    if (method == Method::cusum) {
+        auto next_collapse = collapses.begin();
+        for (size_t i = 0; i < n; ++i) {
+            const double x = values[i];
+            double dev = 0.0, score = 0.0;
+            if (out.window_counts[i] >= 2) {
+                cusum_.update((x - mean[i]) / floor_scale(sd[i], mean[i]));
+                dev = cusum_.statistic();
+                score = normal_score(3.0 * dev / h);
+            } else {
+                mean[i] = x;
+            }
+            const bool flagged = seen_ + i >= min_samples && std::fabs(dev) > h;
+            if (flagged) cusum_.reset();
+            if (next_collapse != collapses.end() && *next_collapse == i) {
+                cusum_.reset();
+                ++next_collapse;
+            }
+            anomalies += flagged;
+            out.is_anomaly[i] = flagged;
+            out.deviations[i] = dev;
+            out.scores[i] = score;
+        }
+    } else {
+        const double chart_scale = std::sqrt(lambda / (2.0 - lambda));
+        for (size_t i = 0; i < n; ++i) {
+            const double x = values[i];
+            double dev = 0.0, score = 0.0;
+            if (out.window_counts[i] >= 2) {
+                dev = ewma ? (chart[i] - mean[i]) / (floor_scale(sd[i], mean[i]) * chart_scale)
+                           : (x - mean[i]) / floor_scale(sd[i], mean[i]);
+                score = normal_score(dev);
+            } else {
+                mean[i] = x;
+            }
+            const bool flagged = seen_ + i >= min_samples && std::fabs(dev) > h;
+            anomalies += flagged;
+            out.is_anomaly[i] = flagged;
+            out.deviations[i] = dev;
+            out.scores[i] = score;
+        }
+    }
+    seen_ += n;
+    anomalies_ += anomalies;
+    // The window keeps the batch's last points (their timestamps only now).
+    for (size_t i = n > cap ? n - cap : 0; i < n; ++i) {
+        values_.push(values[i]);
+        timestamps_.push(timestamps[i]);
+    }
 }
 
 void SensorState::window(std::vector<double>& values, std::vector<double>& timestamps) const {
@@ -195,12 +338,12 @@ SensorState SensorState::deserialize(io::ByteReader& r, const DetectorConfig& co
     for (size_t i = 0; i < count; ++i) {
         if (!std::isfinite(values[i]) || !std::isfinite(timestamps[i]))
             io::corruption("window: expected finite values");
-        s.push(values[i], timestamps[i]);
+        s.push_window(values[i], timestamps[i]);
     }
     if (m.n != count || m.evictions > config.window_size || !std::isfinite(m.shift) || !std::isfinite(m.s1) ||
         !std::isfinite(m.s2) || m.s2 < 0)
         io::corruption("rolling moments: inconsistent with the window");
-    s.moments_.set_raw(m);
+    s.moments_.set_raw(m, s.values_);
     if (config.method == Method::ensemble) {
         s.ensemble_.emplace(EnsembleState::deserialize(r, config.threshold));
         if (s.ensemble_->seen() != s.seen_) io::corruption("ensemble: inconsistent with the sensor's counters");
@@ -234,12 +377,12 @@ SensorState SensorState::from_checkpoint(const DetectorConfig& config, const dou
         if (!std::isfinite(values[i]) || !std::isfinite(timestamps[i]))
             throw std::invalid_argument("window: expected finite values and timestamps");
         if (resume && i < replayed_from) {
-            s.push(values[i], timestamps[i]);  // before the checkpoint: the window only
+            s.push_window(values[i], timestamps[i]);  // before the checkpoint: the window only
             ++s.seen_;
         } else if (replay && (config.include_anomalies || ensemble)) {
             s.update(values[i], timestamps[i]);
         } else {
-            s.push(values[i], timestamps[i]);
+            s.push_window(values[i], timestamps[i]);
         }
     }
     s.seen_ = std::max(seen, count);
@@ -273,14 +416,7 @@ bool detect_after_checkpoint(const DetectorConfig& config, const double* window_
     SensorState state =
         SensorState::from_checkpoint(config, window_values, window_timestamps, n, seen, std::move(ensemble),
                                      checkpoint_seen, &exact);
-    for (size_t i = 0; i < m; ++i) {
-        const Detection d = state.update(values[i], timestamps[i]);
-        out.is_anomaly[i] = d.is_anomaly;
-        out.scores[i] = d.score;
-        out.deviations[i] = d.deviation;
-        out.expected[i] = d.expected;
-        out.window_counts[i] = d.window_count;
-    }
+    state.update_batch(values, timestamps, m, out);
     ensemble = state.release_ensemble();
     return exact;
 }

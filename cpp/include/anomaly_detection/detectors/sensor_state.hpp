@@ -85,6 +85,11 @@ public:
     /// and the config excludes those) adds it. `value` must be finite.
     Detection update(double value, double timestamp);
 
+    /// Scores n points in order into `out` (n elements each): equal, element by
+    /// element and in the state it leaves, to n calls of update. Values and
+    /// timestamps must be finite (the caller checks them).
+    void update_batch(const double* values, const double* timestamps, size_t n, const BatchOutput& out);
+
     size_t window_count() const { return values_.size(); }
     /// The window, oldest first.
     void window(std::vector<double>& values, std::vector<double>& timestamps) const;
@@ -95,7 +100,18 @@ public:
     static SensorState deserialize(io::ByteReader& r, const DetectorConfig& config);
 
 private:
+    /// Adds a point to the window and its statistics; when a glitch leaves the
+    /// window, rebuilds what it touched (see on_collapse).
     void push(double value, double timestamp);
+    /// As push, for rebuilding a saved or shared state (nothing is rebuilt).
+    void push_window(double value, double timestamp);
+    /// A value that dominated the window's spread left it (RollingMoments::Step::collapsed):
+    /// the EWMA chart statistic is replayed over the window and the CUSUM sums restart, so
+    /// that the glitch changes no verdict beyond the window that held it.
+    template <typename Window>
+    void on_collapse(const Window& window);
+    /// The batch kernel of z-score, EWMA and CUSUM when every point enters the window.
+    void update_batch_moments(const double* values, const double* timestamps, size_t n, const BatchOutput& out);
     void rebuild_derived();
 
     DetectorConfig config_;
