@@ -2,9 +2,34 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 
 namespace anomaly_detection {
+
+namespace {
+// Binary searches without data-dependent branches (conditional moves): on the
+// random order of a window's values a branching search mispredicts about half
+// of its steps, which cost more than the memmove.
+size_t lower_index(const double* a, size_t n, double value) {
+    const double* base = a;
+    while (n > 1) {
+        const size_t half = n / 2;
+        base += static_cast<size_t>(base[half - 1] < value) * half;
+        n -= half;
+    }
+    return static_cast<size_t>(base - a) + (n == 1 && *base < value);
+}
+size_t upper_index(const double* a, size_t n, double value) {
+    const double* base = a;
+    while (n > 1) {
+        const size_t half = n / 2;
+        base += static_cast<size_t>(!(value < base[half - 1])) * half;
+        n -= half;
+    }
+    return static_cast<size_t>(base - a) + (n == 1 && !(value < *base));
+}
+}  // namespace
 
 OrderStatistics::OrderStatistics(size_t capacity) : capacity_(capacity) {
     if (capacity == 0 || capacity > static_cast<size_t>(INT32_MAX))
@@ -39,7 +64,7 @@ void OrderStatistics::insert(size_t slot, double value) {
     by_slot_[slot] = value;
     const size_t b = block_of(value);
     auto& block = blocks_[b];
-    block.insert(std::upper_bound(block.begin(), block.end(), value), value);
+    block.insert(block.begin() + static_cast<std::ptrdiff_t>(upper_index(block.data(), block.size(), value)), value);
     ++size_;
     prefix_stale_ = true;
     if (block.size() >= 2 * kBlock) {  // split in halves
@@ -54,9 +79,9 @@ void OrderStatistics::erase(size_t slot) {
     const double value = by_slot_[slot];
     const size_t b = block_of(value);
     auto& block = blocks_[b];
-    const auto it = std::lower_bound(block.begin(), block.end(), value);
-    if (it == block.end() || !(*it == value)) throw std::out_of_range("order statistics: slot holds no value");
-    block.erase(it);
+    const size_t at = lower_index(block.data(), block.size(), value);
+    if (at == block.size() || !(block[at] == value)) throw std::out_of_range("order statistics: slot holds no value");
+    block.erase(block.begin() + static_cast<std::ptrdiff_t>(at));
     --size_;
     prefix_stale_ = true;
     if (blocks_.size() == 1) return;
@@ -71,6 +96,31 @@ void OrderStatistics::erase(size_t slot) {
     }
 }
 
+void OrderStatistics::replace(size_t slot, double value) {
+    if (blocks_.size() > 1 || slot >= by_slot_.size() || size_ == 0) {
+        erase(slot);
+        return insert(slot, value);
+    }
+    // One block: the values between the old place and the new one move by one.
+    auto& block = blocks_[0];
+    double* a = block.data();
+    const size_t n = block.size();
+    const double old = by_slot_[slot];
+    const size_t from = lower_index(a, n, old);
+    if (from == n || !(a[from] == old)) throw std::out_of_range("order statistics: slot holds no value");
+    by_slot_[slot] = value;
+    if (value >= old) {
+        const size_t to = upper_index(a, n, value) - 1;  // the last value <= value, once `old` is gone
+        std::memmove(a + from, a + from + 1, (to - from) * sizeof(double));
+        a[to] = value;
+    } else {
+        const size_t to = upper_index(a, from, value);
+        std::memmove(a + to + 1, a + to, (from - to) * sizeof(double));
+        a[to] = value;
+    }
+    prefix_stale_ = true;
+}
+
 double OrderStatistics::select(size_t k) const {
     if (k >= size_) throw std::out_of_range("order statistics select: index out of range");
     if (blocks_.size() == 1) return blocks_[0][k];
@@ -82,7 +132,7 @@ double OrderStatistics::select(size_t k) const {
 size_t OrderStatistics::count_less(double value) const {
     const size_t b = block_of(value);
     const auto& block = blocks_[b];
-    const auto in_block = static_cast<size_t>(std::lower_bound(block.begin(), block.end(), value) - block.begin());
+    const size_t in_block = lower_index(block.data(), block.size(), value);
     if (b == 0) return in_block;
     if (prefix_stale_) refresh_prefix();
     return prefix_[b] + in_block;
@@ -110,7 +160,8 @@ double OrderStatistics::mad() const {
     const size_t na = p, nb = n - p;
     auto A = [&](size_t i) { return m - select(p - 1 - i); };
     auto B = [&](size_t j) { return select(p + j) - m; };
-    auto kth = [&](size_t k) {  // k-th smallest (0-based) of merge(A, B)
+    // The split of the k+1 smallest deviations between A and B: i from A, k+1-i from B.
+    auto split = [&](size_t k) {
         size_t lo = k + 1 > nb ? k + 1 - nb : 0;
         size_t hi = std::min(k + 1, na);
         while (true) {
@@ -121,15 +172,22 @@ double OrderStatistics::mad() const {
             } else if (i > 0 && j < nb && A(i - 1) > B(j)) {
                 hi = i - 1;
             } else {
-                double v = -INFINITY;
-                if (i > 0) v = std::max(v, A(i - 1));
-                if (j > 0) v = std::max(v, B(j - 1));
-                return v;
+                return i;
             }
         }
     };
-    if (n % 2 == 1) return kth(n / 2);
-    return 0.5 * (kth(n / 2 - 1) + kth(n / 2));
+    // The k-th smallest is the largest taken; for an even count the next one, the
+    // smallest not taken, comes from the same split.
+    const size_t k = (n - 1) / 2;
+    const size_t i = split(k), j = k + 1 - i;
+    double kth = -INFINITY;
+    if (i > 0) kth = std::max(kth, A(i - 1));
+    if (j > 0) kth = std::max(kth, B(j - 1));
+    if (n % 2 == 1) return kth;
+    double next = INFINITY;
+    if (i < na) next = std::min(next, A(i));
+    if (j < nb) next = std::min(next, B(j));
+    return 0.5 * (kth + next);
 }
 
 }  // namespace anomaly_detection

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#if ANOMALY_HAVE_LIBMVEC
+#include <emmintrin.h>
+#endif
 
 namespace anomaly_detection {
 
@@ -20,7 +23,33 @@ double floor_scale(double scale, double centre) {
 }
 }  // namespace
 
+#if ANOMALY_HAVE_LIBMVEC
+// erf of two lanes at once from glibc's vector math library (libmvec, x86-64,
+// glibc >= 2.35), the SSE2 variant every x86-64 CPU runs: 2.4x the throughput of
+// scalar erf. Each lane's result depends on that lane's input alone, so one point
+// scored alone (the other lane a copy) equals the same point scored in a batch.
+extern "C" __m128d _ZGVbN2v_erf(__m128d);
+
+double normal_score(double z) {
+    return _mm_cvtsd_f64(_ZGVbN2v_erf(_mm_set1_pd(std::fabs(z) * kInvSqrt2)));
+}
+
+void normal_scores(const double* z, double factor, double* out, size_t n) {
+    const __m128d sign = _mm_set1_pd(-0.0), f = _mm_set1_pd(factor), r = _mm_set1_pd(kInvSqrt2);
+    size_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+        const __m128d x = _mm_mul_pd(_mm_andnot_pd(sign, _mm_mul_pd(_mm_loadu_pd(z + i), f)), r);
+        _mm_storeu_pd(out + i, _ZGVbN2v_erf(x));
+    }
+    for (; i < n; ++i) out[i] = normal_score(factor * z[i]);
+}
+#else
 double normal_score(double z) { return std::erf(std::fabs(z) * kInvSqrt2); }
+
+void normal_scores(const double* z, double factor, double* out, size_t n) {
+    for (size_t i = 0; i < n; ++i) out[i] = normal_score(factor * z[i]);
+}
+#endif
 
 SensorState::SensorState(const DetectorConfig& config)
     : config_(config), values_(config.window_size), timestamps_(config.window_size) {
@@ -84,7 +113,7 @@ Detection SensorState::update(double value, double timestamp) {
                 next_cusum.update((value - mean) / floor_scale(moments_.stddev(), mean));
                 d.deviation = next_cusum.statistic();
                 // Scaled so that the threshold h maps to the score of 3 sigma.
-                d.score = normal_score(3.0 * d.deviation / config_.threshold);
+                d.score = normal_score((3.0 / config_.threshold) * d.deviation);
                 break;
             }
             case Method::ensemble: break;  // scored above
@@ -116,8 +145,11 @@ void SensorState::push(double value, double timestamp) {
     const double evicted = evicting ? values_.front() : 0.0;
     const size_t slot = values_.next_slot();  // == front slot when full
     if (order_) {
-        if (evicting) order_->erase(slot);
-        order_->insert(slot, value);
+        if (evicting) {
+            order_->replace(slot, value);
+        } else {
+            order_->insert(slot, value);
+        }
     }
     values_.push(value);
     timestamps_.push(timestamp);
@@ -130,8 +162,11 @@ void SensorState::push_window(double value, double timestamp) {
     const double evicted = evicting ? values_.front() : 0.0;
     const size_t slot = values_.next_slot();
     if (order_) {
-        if (evicting) order_->erase(slot);
-        order_->insert(slot, value);
+        if (evicting) {
+            order_->replace(slot, value);
+        } else {
+            order_->insert(slot, value);
+        }
     }
     values_.push(value);
     timestamps_.push(timestamp);
@@ -139,17 +174,22 @@ void SensorState::push_window(double value, double timestamp) {
 }
 
 namespace {
-// The window in the middle of a batch: the last `size` values of the ring (the
+// The window in the middle of a batch: the last `count` values of the ring (the
 // window before the batch) followed by the batch's first `pushed` values.
 struct BatchWindow {
     const RingBuffer<double>& ring;
     const double* values;
-    size_t pushed;
-    size_t count;
+    size_t capacity;
+    size_t pushed = 0;
+    size_t count = ring.size();
     size_t size() const { return count; }
     double operator[](size_t j) const {
         const size_t k = ring.size() + pushed - count + j;
         return k < ring.size() ? ring[k] : values[k - ring.size()];
+    }
+    void advance() {
+        ++pushed;
+        if (count < capacity) ++count;
     }
 };
 }  // namespace
@@ -169,42 +209,56 @@ void SensorState::update_batch(const double* values, const double* timestamps, s
 }
 
 // Every point enters the window, so the window at point i is a slice of the ring
-// and the batch, and the work splits into passes a compiler can pipeline: (1) the
-// running sums in order, recording each point's mean and standard deviation as
-// update would see them (and the EWMA statistic); (2) deviations and scores, point
-// by point independent; (3) for CUSUM, the recursion. Each pass does what update
-// does, with the same operations in the same order, so the results are equal.
+// and the batch, and the work splits into passes: (1) the running sums in order,
+// recording the mean and spread update would see before each point (and the EWMA
+// statistic); (2) deviations, point by point independent (vectorised); (3) for
+// CUSUM, its recursion; (4) scores and flags. Each pass does update's arithmetic
+// in update's order, so the results are equal to a loop of update.
 void SensorState::update_batch_moments(const double* values, const double* timestamps, size_t n,
                                        const BatchOutput& out) {
     const size_t cap = config_.window_size;
     const size_t r = values_.size();
     const double lambda = config_.ewma_alpha;
     const Method method = config_.method;
-    const bool ewma = method == Method::ewma;
-    double* mean = out.expected;
-    double* sd = out.deviations;
-    double* chart = out.scores;  // the EWMA statistic after each point, until pass 2 scores it
-    std::vector<size_t> collapses;  // points after which a glitch left the window
-    BatchWindow window{values_, values, 0, r};
-    for (size_t i = 0; i < n; ++i) {
-        const double x = values[i];
-        const size_t count = window.count;
-        out.window_counts[i] = count;
-        mean[i] = moments_.mean();
-        sd[i] = moments_.stddev();
-        // Every method keeps the EWMA statistic (it is part of the saved state).
-        ewma_stat_ = ewma_started_ ? lambda * x + (1.0 - lambda) * ewma_stat_ : x;
-        ewma_started_ = true;
-        if (ewma) chart[i] = ewma_stat_;
-        // The point enters the window, evicting the value `cap` points before it.
-        const bool evicting = count == cap;
-        const double evicted = evicting ? window[0] : 0.0;
-        window.pushed = i + 1;
-        window.count = evicting ? cap : count + 1;
-        if (moments_.update(x, evicting ? &evicted : nullptr, window, cap) == RollingMoments::Step::collapsed) {
-            ewma_stat_ = ewma_over(window, lambda);
+    double* const mean = out.expected;
+    double* const dev = out.deviations;  // the spread, until pass 2 turns it into the deviation
+    double* const chart = out.scores;    // the EWMA statistic, until pass 4 scores the point
+    std::vector<size_t> collapses;       // points after which a glitch left the window
+    BatchWindow window{values_, values, cap};
+    double stat = ewma_stat_;
+    bool started = ewma_started_;
+    moments_.update_many(
+        values, n, window, cap,
+        [&](size_t i, double m, double spread) {
+            mean[i] = m;
+            dev[i] = spread;
+            // Every method keeps the EWMA statistic (it is part of the saved state).
+            stat = started ? lambda * values[i] + (1.0 - lambda) * stat : values[i];
+            started = true;
+            chart[i] = stat;
+        },
+        [&](size_t i, RollingMoments::Step step) {
+            if (step != RollingMoments::Step::collapsed) return;
+            stat = ewma_over(window, lambda);
             collapses.push_back(i);
-        }
+        });
+    ewma_stat_ = stat;
+    ewma_started_ = started;
+
+    // Points scored against fewer than two values: expected is the value itself.
+    const size_t first = std::min(n, r >= 2 ? size_t{0} : 2 - r);
+    for (size_t i = 0; i < first; ++i) {
+        mean[i] = values[i];
+        dev[i] = 0.0;
+        chart[i] = 0.0;
+    }
+    if (method == Method::ewma) {
+        const double chart_scale = std::sqrt(lambda / (2.0 - lambda));
+        for (size_t i = first; i < n; ++i)
+            dev[i] = (chart[i] - mean[i]) / (floor_scale(RollingMoments::spread_stddev(dev[i]), mean[i]) * chart_scale);
+    } else {
+        for (size_t i = first; i < n; ++i)
+            dev[i] = (values[i] - mean[i]) / floor_scale(RollingMoments::spread_stddev(dev[i]), mean[i]);
     }
 
     const double h = config_.threshold;
@@ -213,16 +267,11 @@ void SensorState::update_batch_moments(const double* values, const double* times
     if (method == Method::cusum) {
         auto next_collapse = collapses.begin();
         for (size_t i = 0; i < n; ++i) {
-            const double x = values[i];
-            double dev = 0.0, score = 0.0;
-            if (out.window_counts[i] >= 2) {
-                cusum_.update((x - mean[i]) / floor_scale(sd[i], mean[i]));
-                dev = cusum_.statistic();
-                score = normal_score(3.0 * dev / h);
-            } else {
-                mean[i] = x;
+            if (i >= first) {
+                cusum_.update(dev[i]);
+                dev[i] = cusum_.statistic();
             }
-            const bool flagged = seen_ + i >= min_samples && std::fabs(dev) > h;
+            const bool flagged = seen_ + i >= min_samples && std::fabs(dev[i]) > h;
             if (flagged) cusum_.reset();
             if (next_collapse != collapses.end() && *next_collapse == i) {
                 cusum_.reset();
@@ -230,28 +279,17 @@ void SensorState::update_batch_moments(const double* values, const double* times
             }
             anomalies += flagged;
             out.is_anomaly[i] = flagged;
-            out.deviations[i] = dev;
-            out.scores[i] = score;
         }
+        normal_scores(dev + first, 3.0 / h, out.scores + first, n - first);
     } else {
-        const double chart_scale = std::sqrt(lambda / (2.0 - lambda));
         for (size_t i = 0; i < n; ++i) {
-            const double x = values[i];
-            double dev = 0.0, score = 0.0;
-            if (out.window_counts[i] >= 2) {
-                dev = ewma ? (chart[i] - mean[i]) / (floor_scale(sd[i], mean[i]) * chart_scale)
-                           : (x - mean[i]) / floor_scale(sd[i], mean[i]);
-                score = normal_score(dev);
-            } else {
-                mean[i] = x;
-            }
-            const bool flagged = seen_ + i >= min_samples && std::fabs(dev) > h;
+            const bool flagged = seen_ + i >= min_samples && std::fabs(dev[i]) > h;
             anomalies += flagged;
             out.is_anomaly[i] = flagged;
-            out.deviations[i] = dev;
-            out.scores[i] = score;
         }
+        normal_scores(dev + first, 1.0, out.scores + first, n - first);
     }
+    for (size_t i = 0; i < n; ++i) out.window_counts[i] = std::min<uint64_t>(cap, r + i);
     seen_ += n;
     anomalies_ += anomalies;
     // The window keeps the batch's last points (their timestamps only now).

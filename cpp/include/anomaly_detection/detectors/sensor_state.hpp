@@ -148,5 +148,8 @@ bool detect_after_checkpoint(const DetectorConfig& config, const double* window_
 /// The score in [0, 1] for a standard-normal-like deviation: 1 minus its
 /// two-sided tail probability, erf(|z| / sqrt 2).
 double normal_score(double z);
+/// out[i] = normal_score(factor * z[i]) for n points, equal to it element by
+/// element (vectorised where the platform's vector math library is found).
+void normal_scores(const double* z, double factor, double* out, size_t n);
 
 }  // namespace anomaly_detection

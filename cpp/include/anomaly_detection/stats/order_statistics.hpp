@@ -24,6 +24,8 @@ public:
     void insert(size_t slot, double value);
     /// Removes the value stored under `slot`.
     void erase(size_t slot);
+    /// Replaces the value stored under `slot` by `value` (erase then insert, in one move).
+    void replace(size_t slot, double value);
     void clear();
 
     size_t size() const { return size_; }

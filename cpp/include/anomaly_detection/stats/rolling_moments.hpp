@@ -29,9 +29,9 @@ class RollingMoments {
 public:
     /// What an update did beyond the O(1) step.
     enum class Step : uint8_t {
-        updated,      ///< the running sums were updated
-        recomputed,   ///< periodic or level-shift re-centring from the window
-        collapsed,    ///< a value that dominated the window's spread left: recomputed
+        updated,     ///< the running sums were updated
+        recomputed,  ///< periodic or level-shift re-centring from the window
+        collapsed,   ///< a value that dominated the window's spread left: recomputed
     };
 
     /// Adds `added`; when `evicted` is non-null the window dropped that value.
@@ -39,69 +39,42 @@ public:
     /// operator[] (oldest first), used to recompute; `capacity` its maximum size.
     template <typename Window>
     Step update(double added, const double* evicted, const Window& window, size_t capacity) {
-        const double u = added * inv_scale_;
-        if (!(std::fabs(u) <= kMaxScaled)) {  // beyond the scaled range: rescale
-            recompute(window);
-            return Step::recomputed;
-        }
-        if (n_ == 0 && !evicted) shift_ = u;
-        const double d = u - shift_;
-        s1_ += d;
-        s2_ += d * d;
-        if (evicted) {
-            const double e = *evicted * inv_scale_ - shift_;
-            const double before = s2_;
-            s1_ -= e;
-            s2_ -= e * e;
-            if (++evictions_ >= capacity) {
-                recompute(window);
-                return Step::recomputed;
-            }
-            // Nearly all of the sum of squares left with one value: what remains
-            // is rounding noise of its square.
-            if (s2_ < kCollapse * before) {
-                recompute(window);
-                return Step::collapsed;
-            }
-        } else {
-            ++n_;
-        }
-        // When the mean has moved far from the reference relative to the spread (a
-        // level shift), s2 - s1^2/n cancels most of its digits: re-centre now. (As
-        // s1^2 (1 + c) > c n s2, which needs no division.)
-        if (s1_ * s1_ * (1.0 + kMaxCancellation) > kMaxCancellation * static_cast<double>(n_) * s2_) {
-            recompute(window);
-            return Step::recomputed;
-        }
-        return Step::updated;
+        return step(s_, added, evicted, window, capacity);
     }
 
     /// As update, with the window held in a ring buffer.
     Step update(double added, const double* evicted, const RingBuffer<double>& window) {
-        return update(added, evicted, window, window.capacity());
+        return step(s_, added, evicted, window, window.capacity());
     }
+
+    /// The batch kernel: for i in [0, n), calls before(i, mean, spread) with the
+    /// statistics update would see before values[i], adds values[i] to `window`
+    /// (size(), operator[] and advance(), which takes in the next value and drops
+    /// the oldest when full) and to the sums, then calls after(i, step). `spread`
+    /// is the scaled variance when the scale is 1, minus the standard deviation
+    /// otherwise (spread_stddev turns it into the latter). The sums stay in
+    /// registers meanwhile; the arithmetic is update's, so results are equal.
+    template <typename Window, typename Before, typename After>
+    void update_many(const double* values, size_t n, Window& window, size_t capacity, Before&& before,
+                     After&& after) {
+        Sums s = s_;
+        for (size_t i = 0; i < n; ++i) {
+            before(i, mean_of(s), spread_of(s));
+            const bool evicting = window.size() == capacity;
+            const double evicted = evicting ? window[0] : 0.0;
+            window.advance();
+            after(i, step(s, values[i], evicting ? &evicted : nullptr, window, capacity));
+        }
+        s_ = s;
+    }
+    /// The standard deviation from a spread of update_many.
+    static double spread_stddev(double spread) { return spread >= 0.0 ? std::sqrt(spread) : -spread; }
 
     /// Recomputes the sums exactly from the window, re-centred on its mean, with
     /// the scale its largest value needs.
     template <typename Window>
     void recompute(const Window& window) {
-        n_ = window.size();
-        evictions_ = 0;
-        s1_ = s2_ = 0.0;
-        double largest = 0.0;
-        for (size_t i = 0; i < n_; ++i) largest = std::max(largest, std::fabs(window[i]));
-        inv_scale_ = largest > kMaxScaled ? std::ldexp(1.0, -(std::ilogb(largest) - kScaledExponent)) : 1.0;
-        scale_ = 1.0 / inv_scale_;
-        if (n_ == 0) return;
-        const double first = window[0] * inv_scale_;
-        double sum = 0.0;
-        for (size_t i = 0; i < n_; ++i) sum += window[i] * inv_scale_ - first;
-        shift_ = first + sum / static_cast<double>(n_);
-        for (size_t i = 0; i < n_; ++i) {
-            const double d = window[i] * inv_scale_ - shift_;
-            s1_ += d;
-            s2_ += d * d;
-        }
+        s_ = recomputed(window);
     }
 
     void clear() { *this = RollingMoments(); }
@@ -112,50 +85,117 @@ public:
         uint64_t n, evictions;
         double shift, s1, s2;
     };
-    Raw raw() const { return {n_, evictions_, shift_, s1_, s2_}; }
+    Raw raw() const { return {s_.n, s_.evictions, s_.shift, s_.s1, s_.s2}; }
     /// Restores raw sums; the scale is that of `window` (1 for any window
     /// without a value beyond 2^480, the only case older snapshots could hold).
     template <typename Window>
     void set_raw(const Raw& r, const Window& window) {
-        recompute(window);
-        if (inv_scale_ != 1.0) return;  // a rescaled window: the recomputed sums stand
-        n_ = r.n;
-        evictions_ = r.evictions;
-        shift_ = r.shift;
-        s1_ = r.s1;
-        s2_ = r.s2;
+        s_ = recomputed(window);
+        if (s_.inv_scale != 1.0) return;  // a rescaled window: the recomputed sums stand
+        s_.n = r.n;
+        s_.evictions = r.evictions;
+        s_.shift = r.shift;
+        s_.s1 = r.s1;
+        s_.s2 = r.s2;
+        s_.set_count(s_.n);
     }
 
-    size_t count() const { return n_; }
-    double mean() const { return n_ ? (shift_ + s1_ / static_cast<double>(n_)) * scale_ : 0.0; }
+    size_t count() const { return s_.n; }
+    double mean() const { return mean_of(s_); }
     /// Sample standard deviation (ddof = 1); 0 for fewer than two values. Finite
     /// for any finite window (the variance itself may overflow).
-    double stddev() const { return std::sqrt(scaled_variance()) * scale_; }
+    double stddev() const { return spread_stddev(spread_of(s_)); }
     /// Sample variance (ddof = 1); 0 for fewer than two values.
     double variance() const {
         const double s = stddev();
         return s * s;
     }
 
-    /// The raw pieces of the batch kernels: mean and standard deviation are
-    /// mean_of(...) and stddev_of(...) of them; equal to mean() and stddev().
-    double scale() const { return scale_; }
-    double shift() const { return shift_; }
-    double sum() const { return s1_; }
-    double sum_of_squares() const { return s2_; }
-    static double mean_of(double shift, double s1, double n, double scale) { return (shift + s1 / n) * scale; }
-    static double stddev_of(double s1, double s2, double n, double scale) {
-        if (n < 2.0) return 0.0;
-        const double v = (s2 - s1 * s1 / n) / (n - 1.0);
-        return std::sqrt(v > 0.0 ? v : 0.0) * scale;
+private:
+    struct Sums {
+        uint64_t n = 0;
+        uint64_t evictions = 0;
+        double shift = 0.0;
+        double s1 = 0.0;
+        double s2 = 0.0;
+        double scale = 1.0;
+        double inv_scale = 1.0;
+        double inv_n = 0.0;    // 1 / n (0 when empty)
+        double inv_nm1 = 0.0;  // 1 / (n - 1) (0 below two values)
+        void set_count(uint64_t count) {
+            n = count;
+            inv_n = n ? 1.0 / static_cast<double>(n) : 0.0;
+            inv_nm1 = n > 1 ? 1.0 / static_cast<double>(n - 1) : 0.0;
+        }
+    };
+
+    static double mean_of(const Sums& s) { return (s.shift + s.s1 * s.inv_n) * s.scale; }
+    static double spread_of(const Sums& s) {
+        const double v = (s.s2 - s.s1 * s.s1 * s.inv_n) * s.inv_nm1;
+        const double var = v > 0.0 ? v : 0.0;
+        return s.scale == 1.0 ? var : -(std::sqrt(var) * s.scale);
     }
 
-private:
-    double scaled_variance() const {
-        if (n_ < 2) return 0.0;
-        const double n = static_cast<double>(n_);
-        const double v = (s2_ - s1_ * s1_ / n) / (n - 1.0);
-        return v > 0.0 ? v : 0.0;
+    template <typename Window>
+    static Step step(Sums& s, double added, const double* evicted, const Window& window, size_t capacity) {
+        const double u = added * s.inv_scale;
+        if (!(std::fabs(u) <= kMaxScaled)) {  // beyond the scaled range: rescale
+            s = recomputed(window);
+            return Step::recomputed;
+        }
+        if (s.n == 0 && !evicted) s.shift = u;
+        const double d = u - s.shift;
+        s.s1 += d;
+        s.s2 += d * d;
+        if (evicted) {
+            const double e = *evicted * s.inv_scale - s.shift;
+            const double before = s.s2;
+            s.s1 -= e;
+            s.s2 -= e * e;
+            if (++s.evictions >= capacity) {
+                s = recomputed(window);
+                return Step::recomputed;
+            }
+            // Nearly all of the sum of squares left with one value: what remains
+            // is rounding noise of its square.
+            if (s.s2 < kCollapse * before) {
+                s = recomputed(window);
+                return Step::collapsed;
+            }
+        } else {
+            s.set_count(s.n + 1);
+        }
+        // When the mean has moved far from the reference relative to the spread (a
+        // level shift), s2 - s1^2/n cancels most of its digits: re-centre now. (As
+        // s1^2 (1 + c) > c n s2, which needs no division.)
+        if (s.s1 * s.s1 * (1.0 + kMaxCancellation) > kMaxCancellation * static_cast<double>(s.n) * s.s2) {
+            s = recomputed(window);
+            return Step::recomputed;
+        }
+        return Step::updated;
+    }
+
+    template <typename Window>
+    static Sums recomputed(const Window& window) {
+        Sums s;
+        s.set_count(window.size());
+        double largest = 0.0;
+        for (size_t i = 0; i < s.n; ++i) largest = std::max(largest, std::fabs(window[i]));
+        if (largest > kMaxScaled) {
+            s.inv_scale = std::ldexp(1.0, -(std::ilogb(largest) - kScaledExponent));
+            s.scale = 1.0 / s.inv_scale;
+        }
+        if (s.n == 0) return s;
+        const double first = window[0] * s.inv_scale;
+        double sum = 0.0;
+        for (size_t i = 0; i < s.n; ++i) sum += window[i] * s.inv_scale - first;
+        s.shift = first + sum * s.inv_n;
+        for (size_t i = 0; i < s.n; ++i) {
+            const double d = window[i] * s.inv_scale - s.shift;
+            s.s1 += d;
+            s.s2 += d * d;
+        }
+        return s;
     }
 
     // Digits allowed to cancel before re-centring: 1e4 keeps ~12 of 16.
@@ -166,13 +206,7 @@ private:
     static constexpr int kScaledExponent = 480;
     static constexpr double kMaxScaled = 0x1p480;
 
-    uint64_t n_ = 0;
-    uint64_t evictions_ = 0;
-    double shift_ = 0.0;
-    double s1_ = 0.0;
-    double s2_ = 0.0;
-    double scale_ = 1.0;
-    double inv_scale_ = 1.0;
+    Sums s_;
 };
 
 }  // namespace anomaly_detection
