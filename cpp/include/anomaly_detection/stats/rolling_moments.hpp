@@ -145,22 +145,24 @@ private:
         }
         if (s.n == 0 && !evicted) s.shift = u;
         const double d = u - s.shift;
+        // The spread (sum of squared deviations from the mean) before the update.
+        const double spread_before = evicted ? s.s2 - s.s1 * s.s1 * s.inv_n : 0.0;
         s.s1 += d;
         s.s2 += d * d;
         if (evicted) {
             const double e = *evicted * s.inv_scale - s.shift;
-            const double before = s.s2;
             s.s1 -= e;
             s.s2 -= e * e;
+            // Nearly all of the window's spread left with one value: what remains
+            // is rounding noise of its square. (Checked first: the value that
+            // forced a rescale leaves just when the periodic recompute is due.)
+            if (s.s2 - s.s1 * s.s1 * s.inv_n < kCollapse * spread_before) {
+                s = recomputed(window);
+                return Step::collapsed;
+            }
             if (++s.evictions >= capacity) {
                 s = recomputed(window);
                 return Step::recomputed;
-            }
-            // Nearly all of the sum of squares left with one value: what remains
-            // is rounding noise of its square.
-            if (s.s2 < kCollapse * before) {
-                s = recomputed(window);
-                return Step::collapsed;
             }
         } else {
             s.set_count(s.n + 1);
@@ -200,7 +202,7 @@ private:
 
     // Digits allowed to cancel before re-centring: 1e4 keeps ~12 of 16.
     static constexpr double kMaxCancellation = 1e4;
-    // A sum of squares that fell below this share of itself in one eviction.
+    // A spread that fell below this share of itself in one eviction.
     static constexpr double kCollapse = 1.0 / (1 << 20);
     // Scaled values stay within 2^480: 1e7 squares of them stay far below 2^1023.
     static constexpr int kScaledExponent = 480;
