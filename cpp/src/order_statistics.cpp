@@ -149,17 +149,16 @@ double OrderStatistics::quantile(double q) const {
     return a + frac * (select(lo + 1) - a);
 }
 
-double OrderStatistics::mad() const {
-    const size_t n = size();
-    if (n == 0) throw std::runtime_error("MAD of an empty window");
-    const double m = median();
-    // Deviations form two sorted lists: left, m - x over values below the
-    // median walking down; right, x - m over the rest walking up. The median
-    // deviation is found by selecting from their merge without building it.
-    const size_t p = count_less(m);
+namespace {
+// The median of |x - m| over sorted values given by at(k), k < n, with p of them
+// below m. Deviations form two sorted lists: A, m - x over the values below the
+// median walking down; B, x - m over the rest walking up. The median deviation is
+// selected from their merge without building it, in O(log n) calls of at.
+template <typename At>
+double median_deviation(const At& at, size_t n, size_t p, double m) {
     const size_t na = p, nb = n - p;
-    auto A = [&](size_t i) { return m - select(p - 1 - i); };
-    auto B = [&](size_t j) { return select(p + j) - m; };
+    auto A = [&](size_t i) { return m - at(p - 1 - i); };
+    auto B = [&](size_t j) { return at(p + j) - m; };
     // The split of the k+1 smallest deviations between A and B: i from A, k+1-i from B.
     auto split = [&](size_t k) {
         size_t lo = k + 1 > nb ? k + 1 - nb : 0;
@@ -188,6 +187,19 @@ double OrderStatistics::mad() const {
     if (i < na) next = std::min(next, A(i));
     if (j < nb) next = std::min(next, B(j));
     return 0.5 * (kth + next);
+}
+}  // namespace
+
+double OrderStatistics::mad() const {
+    const size_t n = size();
+    if (n == 0) throw std::runtime_error("MAD of an empty window");
+    const double m = median();
+    const size_t p = count_less(m);
+    if (blocks_.size() == 1) {  // one sorted array: plain indexing
+        const double* a = blocks_[0].data();
+        return median_deviation([a](size_t k) { return a[k]; }, n, p, m);
+    }
+    return median_deviation([this](size_t k) { return select(k); }, n, p, m);
 }
 
 }  // namespace anomaly_detection
