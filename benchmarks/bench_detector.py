@@ -71,7 +71,6 @@ def river_detector(window_size: int):
     return detect
 
 
-
 # --- the pandas peers: what a data scientist writes for each method ----------------------
 # Each returns the flags of the points; the window of point i is the W points before it
 # (hence shift(1)), with at least two of them, and nothing is flagged before MIN_SAMPLES.
@@ -110,7 +109,7 @@ def pandas_cusum(pd, x: np.ndarray, w: int, k: float = 0.5) -> np.ndarray:
     pos = neg = 0.0
     for i, zi in enumerate(z):  # the recursion has no vectorised pandas form
         pos, neg = max(0.0, pos + zi - k), max(0.0, neg - zi - k)
-        if (pos if pos >= neg else neg) > h and i >= MIN_SAMPLES:
+        if max(pos, neg) > h and i >= MIN_SAMPLES:
             flags[i] = True
             pos = neg = 0.0
     return np.array(flags)
@@ -267,7 +266,15 @@ def main() -> None:
             }
         )
         rows.append(
-            ["detect, one point", f"{single_rate / 1e6:.2f} M", "River (not installed)", "-", "-", "-", ">= 10x"]
+            [
+                "detect, one point",
+                f"{single_rate / 1e6:.2f} M",
+                "River (not installed)",
+                "-",
+                "-",
+                "-",
+                ">= 10x",
+            ]
         )
 
     print(

@@ -141,6 +141,10 @@ void SensorState::on_collapse(const Window& window) {
 }
 
 void SensorState::push(double value, double timestamp) {
+    if (push_window(value, timestamp) == RollingMoments::Step::collapsed) on_collapse(values_);
+}
+
+RollingMoments::Step SensorState::push_window(double value, double timestamp) {
     const bool evicting = values_.full();
     const double evicted = evicting ? values_.front() : 0.0;
     const size_t slot = values_.next_slot();  // == front slot when full
@@ -153,24 +157,7 @@ void SensorState::push(double value, double timestamp) {
     }
     values_.push(value);
     timestamps_.push(timestamp);
-    if (moments_.update(value, evicting ? &evicted : nullptr, values_) == RollingMoments::Step::collapsed)
-        on_collapse(values_);
-}
-
-void SensorState::push_window(double value, double timestamp) {
-    const bool evicting = values_.full();
-    const double evicted = evicting ? values_.front() : 0.0;
-    const size_t slot = values_.next_slot();
-    if (order_) {
-        if (evicting) {
-            order_->replace(slot, value);
-        } else {
-            order_->insert(slot, value);
-        }
-    }
-    values_.push(value);
-    timestamps_.push(timestamp);
-    moments_.update(value, evicting ? &evicted : nullptr, values_);
+    return moments_.update(value, evicting ? &evicted : nullptr, values_);
 }
 
 namespace {

@@ -103,8 +103,9 @@ private:
     /// Adds a point to the window and its statistics; when a glitch leaves the
     /// window, rebuilds what it touched (see on_collapse).
     void push(double value, double timestamp);
-    /// As push, for rebuilding a saved or shared state (nothing is rebuilt).
-    void push_window(double value, double timestamp);
+    /// As push, for rebuilding a saved or shared state: nothing is rebuilt (push
+    /// itself adds that); returns what the rolling moments did.
+    RollingMoments::Step push_window(double value, double timestamp);
     /// A value that dominated the window's spread left it (RollingMoments::Step::collapsed):
     /// the EWMA chart statistic is replayed over the window and the CUSUM sums restart, so
     /// that the glitch changes no verdict beyond the window that held it.
