@@ -1,8 +1,13 @@
 #include "anomaly_detection/detectors/registry.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <exception>
 #include <stdexcept>
+#include <string_view>
+#include <thread>
+#include <unordered_set>
 
 namespace anomaly_detection {
 
@@ -10,6 +15,16 @@ namespace {
 // Version 2 added Method::ensemble (and its per-sensor state); version 1
 // blobs, which cannot hold it, load unchanged.
 constexpr uint16_t kRegistryVersion = 2;
+
+void check_finite(const double* values, const double* timestamps, size_t n, const std::string& what) {
+    for (size_t i = 0; i < n; ++i) {
+        if (!std::isfinite(values[i]))
+            throw std::invalid_argument(what + "values[" + std::to_string(i) + "]: expected a finite number, got " +
+                                        std::to_string(values[i]));
+        if (!std::isfinite(timestamps[i]))
+            throw std::invalid_argument(what + "timestamps[" + std::to_string(i) + "]: expected a finite number");
+    }
+}
 }
 
 SensorRegistry::SensorRegistry(const DetectorConfig& config) : config_(config) { config_.validate(); }
@@ -44,17 +59,57 @@ Detection SensorRegistry::detect(const std::string& sensor, double value, double
 
 void SensorRegistry::detect_batch(const std::string& sensor, const double* values, const double* timestamps,
                                   size_t n, const BatchOutput& out) {
-    for (size_t i = 0; i < n; ++i) {
-        if (!std::isfinite(values[i]))
-            throw std::invalid_argument("values[" + std::to_string(i) + "]: expected a finite number, got " +
-                                        std::to_string(values[i]));
-        if (!std::isfinite(timestamps[i]))
-            throw std::invalid_argument("timestamps[" + std::to_string(i) + "]: expected a finite number");
-    }
+    check_finite(values, timestamps, n, "");
     if (n == 0) return;
     auto e = get_or_create(sensor);
     std::lock_guard lock(e->mutex);
     e->state.update_batch(values, timestamps, n, out);
+}
+
+void SensorRegistry::detect_many(const std::vector<BatchJob>& jobs, size_t threads) {
+    std::unordered_set<std::string_view> names;
+    size_t new_sensors = 0;
+    for (const auto& job : jobs) {
+        check_sensor_name(job.sensor);
+        if (!names.insert(job.sensor).second)
+            throw std::invalid_argument("sensor '" + job.sensor + "': given twice (one batch per sensor)");
+        check_finite(job.values, job.timestamps, job.n, "sensor '" + job.sensor + "': ");
+        if (job.n && !find(job.sensor)) ++new_sensors;
+    }
+    {
+        std::shared_lock lock(mutex_);
+        if (config_.max_sensors && sensors_.size() + new_sensors > config_.max_sensors)
+            throw SensorLimitError("sensor limit reached: max_sensors=" + std::to_string(config_.max_sensors) +
+                                   ", cannot add " + std::to_string(new_sensors) + " sensors");
+    }
+    std::vector<std::shared_ptr<Entry>> entries(jobs.size());
+    for (size_t j = 0; j < jobs.size(); ++j)
+        if (jobs[j].n) entries[j] = get_or_create(jobs[j].sensor);
+
+    // Workers take the next job from a shared counter; an exception is kept and
+    // rethrown after every worker has joined.
+    std::atomic<size_t> next{0};
+    std::exception_ptr failure;
+    std::mutex failure_mutex;
+    auto work = [&] {
+        for (size_t j; (j = next.fetch_add(1)) < jobs.size();) {
+            if (!entries[j]) continue;
+            try {
+                std::lock_guard lock(entries[j]->mutex);
+                entries[j]->state.update_batch(jobs[j].values, jobs[j].timestamps, jobs[j].n, jobs[j].out);
+            } catch (...) {
+                std::lock_guard lock(failure_mutex);
+                if (!failure) failure = std::current_exception();
+            }
+        }
+    };
+    if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+    threads = std::min(threads, jobs.size());
+    std::vector<std::thread> pool;
+    for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+    work();
+    for (auto& t : pool) t.join();
+    if (failure) std::rethrow_exception(failure);
 }
 
 void SensorRegistry::restore(const std::string& sensor, const double* values, const double* timestamps, size_t n,
