@@ -279,7 +279,7 @@ def main() -> None:
         )
 
     # Many sensors in one call: the same work on 2 threads against 1 (the GIL released).
-    sensors = {f"s{i}": stream[i::8] for i in range(8)}
+    sensors = {f"s{i}": part for i, part in enumerate(np.array_split(stream, 8))}  # contiguous
 
     def many(threads: int):
         det = StatisticalAnomalyDetector(detection_method="zscore", window_size=args.window)

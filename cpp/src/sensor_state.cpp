@@ -198,7 +198,7 @@ void SensorState::update_batch(const double* values, const double* timestamps, s
 // Every point enters the window, so the window at point i is a slice of the ring
 // and the batch, and the work splits into passes: (1) the running sums in order,
 // recording the mean and spread update would see before each point (and the EWMA
-// statistic); (2) deviations, point by point independent (vectorised); (3) for
+// statistic); (2) deviations, each point independent of the others; (3) for
 // CUSUM, its recursion; (4) scores and flags. Each pass does update's arithmetic
 // in update's order, so the results are equal to a loop of update.
 void SensorState::update_batch_moments(const double* values, const double* timestamps, size_t n,
