@@ -203,3 +203,46 @@ INSTANTIATE_TEST_SUITE_P(Methods, BatchEqualsLoop,
                          ::testing::Combine(::testing::Values(Method::zscore, Method::mad, Method::iqr, Method::ewma,
                                                               Method::cusum),
                                             ::testing::Bool()));
+
+TEST(SensorRegistry, DetectManyEqualsDetectBatchAndChecksFirst) {
+    const DetectorConfig c = config(Method::zscore);
+    SensorRegistry many(c), one(c);
+    std::mt19937_64 rng(9);
+    std::normal_distribution<double> noise(20.0, 1.0);
+    const size_t n = 5000, sensors = 7;
+    std::vector<std::vector<double>> values(sensors, std::vector<double>(n)), ts(sensors, std::vector<double>(n));
+    std::vector<std::vector<char>> flags(sensors, std::vector<char>(n));
+    std::vector<std::vector<double>> scores(sensors, std::vector<double>(n)), devs(scores), exps(scores);
+    std::vector<std::vector<uint64_t>> counts(sensors, std::vector<uint64_t>(n));
+    std::vector<SensorRegistry::BatchJob> jobs;
+    for (size_t s = 0; s < sensors; ++s) {
+        for (size_t i = 0; i < n; ++i) {
+            values[s][i] = noise(rng);
+            ts[s][i] = static_cast<double>(i);
+        }
+        jobs.push_back({"s" + std::to_string(s), values[s].data(), ts[s].data(), n,
+                        {reinterpret_cast<bool*>(flags[s].data()), scores[s].data(), devs[s].data(), exps[s].data(),
+                         counts[s].data()}});
+    }
+    many.detect_many(jobs, 3);
+    for (size_t s = 0; s < sensors; ++s) {
+        std::vector<char> a(n);
+        std::vector<double> sc(n), d(n), e(n);
+        std::vector<uint64_t> k(n);
+        one.detect_batch(jobs[s].sensor, values[s].data(), ts[s].data(), n,
+                         {reinterpret_cast<bool*>(a.data()), sc.data(), d.data(), e.data(), k.data()});
+        EXPECT_EQ(a, flags[s]);
+        EXPECT_EQ(sc, scores[s]);
+        EXPECT_EQ(d, devs[s]);
+    }
+    EXPECT_EQ(many.to_bytes(), one.to_bytes());
+
+    // A NaN in the last job, or a sensor given twice: nothing is scored or created.
+    const std::string before = many.to_bytes();
+    values[sensors - 1][17] = NAN;
+    EXPECT_THROW(many.detect_many(jobs, 2), std::invalid_argument);
+    values[sensors - 1][17] = 1.0;
+    jobs.push_back(jobs.front());
+    EXPECT_THROW(many.detect_many(jobs, 2), std::invalid_argument);
+    EXPECT_EQ(many.to_bytes(), before);
+}
