@@ -12,9 +12,10 @@
 namespace anomaly_detection {
 
 namespace {
-// Version 2 added Method::ensemble (and its per-sensor state); version 1
-// blobs, which cannot hold it, load unchanged.
-constexpr uint16_t kRegistryVersion = 2;
+// Version 2 added Method::ensemble (and its per-sensor state); version 3 the
+// scale of each sensor's rolling sums (a power of two, 1 unless a glitch beyond
+// 2^480 is in the window). Older blobs, which cannot hold either, load unchanged.
+constexpr uint16_t kRegistryVersion = 3;
 
 void check_finite(const double* values, const double* timestamps, size_t n, const std::string& what) {
     for (size_t i = 0; i < n; ++i) {
@@ -224,7 +225,7 @@ std::unique_ptr<SensorRegistry> SensorRegistry::from_bytes(const std::string& by
     for (uint64_t i = 0; i < count; ++i) {
         auto name = r.get_string(kMaxSensorNameBytes, "sensor name");
         if (!is_valid_sensor_name(name)) io::corruption("sensor name: invalid");
-        auto state = SensorState::deserialize(r, reg->config_);
+        auto state = SensorState::deserialize(r, reg->config_, version);
         if (!reg->sensors_.emplace(name, std::make_shared<Entry>(std::move(state))).second)
             io::corruption("sensor name: duplicate '" + name + "'");
     }

@@ -327,13 +327,14 @@ void SensorState::serialize(io::ByteWriter& w) const {
     w.put<double>(m.shift);
     w.put<double>(m.s1);
     w.put<double>(m.s2);
+    w.put<int32_t>(m.scale_exponent);  // since registry format 3
     w.put<uint64_t>(values_.size());
     for (size_t i = 0; i < values_.size(); ++i) w.put<double>(values_[i]);
     for (size_t i = 0; i < values_.size(); ++i) w.put<double>(timestamps_[i]);
     if (ensemble_) ensemble_->serialize(w);
 }
 
-SensorState SensorState::deserialize(io::ByteReader& r, const DetectorConfig& config) {
+SensorState SensorState::deserialize(io::ByteReader& r, const DetectorConfig& config, uint16_t version) {
     SensorState s(config);
     s.seen_ = r.get<uint64_t>("points seen");
     s.anomalies_ = r.get<uint64_t>("anomaly count");
@@ -349,6 +350,7 @@ SensorState SensorState::deserialize(io::ByteReader& r, const DetectorConfig& co
     m.shift = r.get<double>("moments shift");
     m.s1 = r.get<double>("moments sum");
     m.s2 = r.get<double>("moments sum of squares");
+    m.scale_exponent = version >= 3 ? r.get<int32_t>("moments scale") : 0;  // older formats had no scale
     const auto count = r.get<uint64_t>("window count");
     if (count > config.window_size)
         io::corruption("window count: expected at most " + std::to_string(config.window_size) + ", got " +
@@ -365,10 +367,8 @@ SensorState SensorState::deserialize(io::ByteReader& r, const DetectorConfig& co
             io::corruption("window: expected finite values");
         s.push_window(values[i], timestamps[i]);
     }
-    if (m.n != count || m.evictions > config.window_size || !std::isfinite(m.shift) || !std::isfinite(m.s1) ||
-        !std::isfinite(m.s2) || m.s2 < 0)
+    if (m.evictions > config.window_size || !s.moments_.set_raw(m, s.values_))
         io::corruption("rolling moments: inconsistent with the window");
-    s.moments_.set_raw(m, s.values_);
     if (config.method == Method::ensemble) {
         s.ensemble_.emplace(EnsembleState::deserialize(r, config.threshold));
         if (s.ensemble_->seen() != s.seen_) io::corruption("ensemble: inconsistent with the sensor's counters");

@@ -96,8 +96,9 @@ public:
     SensorSummary summary() const;
 
     void serialize(io::ByteWriter& w) const;
-    /// Reads what serialize wrote for a registry with `config`.
-    static SensorState deserialize(io::ByteReader& r, const DetectorConfig& config);
+    /// Reads what serialize wrote for a registry with `config`, in registry format
+    /// `version` (format 3 added the rolling moments' scale).
+    static SensorState deserialize(io::ByteReader& r, const DetectorConfig& config, uint16_t version);
 
 private:
     /// Adds a point to the window and its statistics; when a glitch leaves the

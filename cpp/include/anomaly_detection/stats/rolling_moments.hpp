@@ -80,24 +80,32 @@ public:
     void clear() { *this = RollingMoments(); }
 
     /// The raw running sums, so that a saved state continues bit for bit
-    /// (`shift`, `s1` and `s2` are in units of the scale, a power of two).
+    /// (`shift`, `s1` and `s2` are in units of the scale, 2^scale_exponent).
     struct Raw {
         uint64_t n, evictions;
         double shift, s1, s2;
+        int32_t scale_exponent;
     };
-    Raw raw() const { return {s_.n, s_.evictions, s_.shift, s_.s1, s_.s2}; }
-    /// Restores raw sums; the scale is that of `window` (1 for any window
-    /// without a value beyond 2^480, the only case older snapshots could hold).
+    Raw raw() const { return {s_.n, s_.evictions, s_.shift, s_.s1, s_.s2, std::ilogb(s_.scale)}; }
+    /// Restores raw sums. Returns false (and changes nothing) when they cannot
+    /// belong to `window`: a count other than its size, non-finite sums, or a
+    /// scale outside 2^0..2^543 or too small for its largest value.
     template <typename Window>
-    void set_raw(const Raw& r, const Window& window) {
-        s_ = recomputed(window);
-        if (s_.inv_scale != 1.0) return;  // a rescaled window: the recomputed sums stand
-        s_.n = r.n;
+    bool set_raw(const Raw& r, const Window& window) {
+        if (r.n != window.size() || !std::isfinite(r.shift) || !std::isfinite(r.s1) || !std::isfinite(r.s2) ||
+            r.s2 < 0 || r.scale_exponent < 0 || r.scale_exponent > 1023 - kScaledExponent)
+            return false;
+        const double inv_scale = std::ldexp(1.0, -r.scale_exponent);
+        for (size_t i = 0; i < window.size(); ++i)
+            if (!(std::fabs(window[i] * inv_scale) <= kMaxScaled)) return false;
         s_.evictions = r.evictions;
         s_.shift = r.shift;
         s_.s1 = r.s1;
         s_.s2 = r.s2;
-        s_.set_count(s_.n);
+        s_.inv_scale = inv_scale;
+        s_.scale = std::ldexp(1.0, r.scale_exponent);
+        s_.set_count(r.n);
+        return true;
     }
 
     size_t count() const { return s_.n; }
