@@ -89,11 +89,11 @@ public:
     Raw raw() const { return {s_.n, s_.evictions, s_.shift, s_.s1, s_.s2, std::ilogb(s_.scale)}; }
     /// Restores raw sums. Returns false (and changes nothing) when they cannot
     /// belong to `window`: a count other than its size, non-finite sums, or a
-    /// scale outside 2^0..2^543 or too small for its largest value.
+    /// scale outside 2^0..2^544 or too small for its largest value.
     template <typename Window>
     bool set_raw(const Raw& r, const Window& window) {
         if (r.n != window.size() || !std::isfinite(r.shift) || !std::isfinite(r.s1) || !std::isfinite(r.s2) ||
-            r.s2 < 0 || r.scale_exponent < 0 || r.scale_exponent > 1023 - kScaledExponent)
+            r.s2 < 0 || r.scale_exponent < 0 || r.scale_exponent > 1024 - kScaledExponent)
             return false;
         const double inv_scale = std::ldexp(1.0, -r.scale_exponent);
         for (size_t i = 0; i < window.size(); ++i)
@@ -192,7 +192,7 @@ private:
         double largest = 0.0;
         for (size_t i = 0; i < s.n; ++i) largest = std::max(largest, std::fabs(window[i]));
         if (largest > kMaxScaled) {
-            s.inv_scale = std::ldexp(1.0, -(std::ilogb(largest) - kScaledExponent));
+            s.inv_scale = std::ldexp(1.0, -(std::ilogb(largest) + 1 - kScaledExponent));  // largest < 2^480
             s.scale = 1.0 / s.inv_scale;
         }
         if (s.n == 0) return s;
