@@ -29,6 +29,19 @@ size_t upper_index(const double* a, size_t n, double value) {
     }
     return static_cast<size_t>(base - a) + (n == 1 && !(value < *base));
 }
+// lower_index(a, n, lower_of) and upper_index(a, n, upper_of) in one loop: the two
+// chains of dependent loads overlap.
+void search_both(const double* a, size_t n, double lower_of, double upper_of, size_t& lower, size_t& upper) {
+    const double *lo = a, *up = a;
+    while (n > 1) {
+        const size_t half = n / 2;
+        lo += static_cast<size_t>(lo[half - 1] < lower_of) * half;
+        up += static_cast<size_t>(!(upper_of < up[half - 1])) * half;
+        n -= half;
+    }
+    lower = static_cast<size_t>(lo - a) + (n == 1 && *lo < lower_of);
+    upper = static_cast<size_t>(up - a) + (n == 1 && !(upper_of < *up));
+}
 }  // namespace
 
 OrderStatistics::OrderStatistics(size_t capacity) : capacity_(capacity) {
@@ -106,15 +119,16 @@ void OrderStatistics::replace(size_t slot, double value) {
     double* a = block.data();
     const size_t n = block.size();
     const double old = by_slot_[slot];
-    const size_t from = lower_index(a, n, old);
+    size_t from, upper;
+    search_both(a, n, old, value, from, upper);
     if (from == n || !(a[from] == old)) throw std::out_of_range("order statistics: slot holds no value");
     by_slot_[slot] = value;
     if (value >= old) {
-        const size_t to = upper_index(a, n, value) - 1;  // the last value <= value, once `old` is gone
+        const size_t to = upper - 1;  // the last value <= value, once `old` is gone
         std::memmove(a + from, a + from + 1, (to - from) * sizeof(double));
         a[to] = value;
     } else {
-        const size_t to = upper_index(a, from, value);
+        const size_t to = upper;  // every value <= value lies before `old`, which is larger
         std::memmove(a + to + 1, a + to, (from - to) * sizeof(double));
         a[to] = value;
     }
@@ -144,6 +158,10 @@ double OrderStatistics::quantile(double q) const {
     const double pos = std::clamp(q, 0.0, 1.0) * static_cast<double>(n - 1);
     const auto lo = static_cast<size_t>(std::floor(pos));
     const double frac = pos - static_cast<double>(lo);
+    if (blocks_.size() == 1) {  // one sorted array: plain indexing
+        const double* v = blocks_[0].data();
+        return frac == 0.0 || lo + 1 >= n ? v[lo] : v[lo] + frac * (v[lo + 1] - v[lo]);
+    }
     const double a = select(lo);
     if (frac == 0.0 || lo + 1 >= n) return a;
     return a + frac * (select(lo + 1) - a);
