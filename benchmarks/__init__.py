@@ -46,7 +46,12 @@ class Bench:
 
 
 BENCHES: tuple[Bench, ...] = (
-    Bench("detector", "bench_detector.py", (), "StatisticalAnomalyDetector vs pure Python and River"),
+    Bench(
+        "detector",
+        "bench_detector.py",
+        (),
+        "StatisticalAnomalyDetector vs pandas rolling (every classic method), pure Python and River",
+    ),
     Bench("redis", "bench_redis.py", ("redis",), "detector on the Redis store vs the seed's pipeline"),
     Bench("forest", "bench_forest.py", ("sklearn",), "IsolationForest vs scikit-learn"),
     Bench("hst", "bench_hst.py", ("river", "sklearn"), "HalfSpaceTrees vs River"),
@@ -64,6 +69,7 @@ BENCHES: tuple[Bench, ...] = (
 # The distribution that provides each importable peer module (for the versions table).
 DISTRIBUTIONS = {
     "numpy": "numpy",
+    "pandas": "pandas",
     "sklearn": "scikit-learn",
     "river": "river",
     "datasketches": "datasketches",

@@ -23,27 +23,73 @@ py::tuple detection_tuple(const Detection& d) {
     return py::make_tuple(d.value, d.timestamp, d.is_anomaly, d.score, d.deviation, d.expected, d.window_count);
 }
 
+// The five output arrays of a batch, allocated while holding the GIL.
+struct BatchArrays {
+    explicit BatchArrays(size_t n)
+        : is_anomaly(static_cast<py::ssize_t>(n)), scores(static_cast<py::ssize_t>(n)),
+          deviations(static_cast<py::ssize_t>(n)), expected(static_cast<py::ssize_t>(n)),
+          window_counts(static_cast<py::ssize_t>(n)), alert_scores(static_cast<py::ssize_t>(n)) {}
+    BatchOutput out() {
+        return {is_anomaly.mutable_data(), scores.mutable_data(), deviations.mutable_data(), expected.mutable_data(),
+                window_counts.mutable_data(), alert_scores.mutable_data()};
+    }
+    py::tuple tuple() const {
+        return py::make_tuple(is_anomaly, scores, deviations, expected, window_counts, alert_scores);
+    }
+
+    py::array_t<bool> is_anomaly;
+    py::array_t<double> scores, deviations, expected;
+    py::array_t<uint64_t> window_counts;
+    py::array_t<double> alert_scores;
+};
+
+void check_pair(const DoubleArray& values, const DoubleArray& timestamps, const std::string& what) {
+    if (values.ndim() != 1)
+        throw std::invalid_argument(what + "values: expected a 1-D array, got " + std::to_string(values.ndim()) + "-D");
+    if (timestamps.ndim() != 1 || timestamps.shape(0) != values.shape(0))
+        throw std::invalid_argument(what + "timestamps: expected a 1-D array of the same length as values (" +
+                                    std::to_string(values.shape(0)) + ")");
+}
+
 py::tuple detect_batch(SensorRegistry& reg, const std::string& sensor, const DoubleArray& values,
                        const DoubleArray& timestamps) {
     // Shapes are checked while holding the GIL; the loop runs without it.
-    if (values.ndim() != 1) throw std::invalid_argument("values: expected a 1-D array, got " + std::to_string(values.ndim()) + "-D");
-    if (timestamps.ndim() != 1 || timestamps.shape(0) != values.shape(0))
-        throw std::invalid_argument("timestamps: expected a 1-D array of the same length as values (" +
-                                    std::to_string(values.shape(0)) + ")");
+    check_pair(values, timestamps, "");
     const auto n = static_cast<size_t>(values.shape(0));
-    py::array_t<bool> is_anomaly(static_cast<py::ssize_t>(n));
-    py::array_t<double> scores(static_cast<py::ssize_t>(n)), deviations(static_cast<py::ssize_t>(n)),
-        expected(static_cast<py::ssize_t>(n)), alert_scores(static_cast<py::ssize_t>(n));
-    py::array_t<uint64_t> window_counts(static_cast<py::ssize_t>(n));
+    BatchArrays arrays(n);
     const double* v = values.data();
     const double* t = timestamps.data();
-    const BatchOutput out{is_anomaly.mutable_data(), scores.mutable_data(), deviations.mutable_data(),
-                          expected.mutable_data(), window_counts.mutable_data(), alert_scores.mutable_data()};
+    const BatchOutput out = arrays.out();
     {
         py::gil_scoped_release release;
         reg.detect_batch(sensor, v, t, n, out);
     }
-    return py::make_tuple(is_anomaly, scores, deviations, expected, window_counts, alert_scores);
+    return arrays.tuple();
+}
+
+py::list detect_many(SensorRegistry& reg, const std::vector<std::string>& sensors, const std::vector<DoubleArray>& values,
+                     const std::vector<DoubleArray>& timestamps, size_t threads) {
+    if (values.size() != sensors.size() || timestamps.size() != sensors.size())
+        throw std::invalid_argument("sensors, values, timestamps: expected lists of one length");
+    // The converted arrays (values, timestamps) and the outputs live in this frame
+    // until the workers are done; the GIL is released only around the scoring.
+    std::vector<BatchArrays> arrays;
+    arrays.reserve(sensors.size());
+    std::vector<SensorRegistry::BatchJob> jobs;
+    jobs.reserve(sensors.size());
+    for (size_t j = 0; j < sensors.size(); ++j) {
+        check_pair(values[j], timestamps[j], "sensor '" + sensors[j] + "': ");
+        const auto n = static_cast<size_t>(values[j].shape(0));
+        arrays.emplace_back(n);
+        jobs.push_back({sensors[j], values[j].data(), timestamps[j].data(), n, arrays.back().out()});
+    }
+    {
+        py::gil_scoped_release release;
+        reg.detect_many(jobs, threads);
+    }
+    py::list out;
+    for (const auto& a : arrays) out.append(a.tuple());
+    return out;
 }
 
 py::tuple detect_after_checkpoint_py(const DetectorConfig& config, const DoubleArray& window_values,
@@ -57,12 +103,8 @@ py::tuple detect_after_checkpoint_py(const DetectorConfig& config, const DoubleA
         throw std::invalid_argument("values, timestamps: expected 1-D arrays of one length");
     const auto n = static_cast<size_t>(window_values.shape(0));
     const auto m = static_cast<size_t>(values.shape(0));
-    py::array_t<bool> is_anomaly(static_cast<py::ssize_t>(m));
-    py::array_t<double> scores(static_cast<py::ssize_t>(m)), deviations(static_cast<py::ssize_t>(m)),
-        expected(static_cast<py::ssize_t>(m)), alert_scores(static_cast<py::ssize_t>(m));
-    py::array_t<uint64_t> window_counts(static_cast<py::ssize_t>(m));
-    const BatchOutput out{is_anomaly.mutable_data(), scores.mutable_data(), deviations.mutable_data(),
-                          expected.mutable_data(), window_counts.mutable_data(), alert_scores.mutable_data()};
+    BatchArrays arrays(m);
+    const BatchOutput out = arrays.out();
     const double *wv = window_values.data(), *wt = window_timestamps.data(), *v = values.data(),
                  *t = timestamps.data();
     // The checkpoint is moved in and the state after the points moved back into the
@@ -90,7 +132,8 @@ py::tuple detect_after_checkpoint_py(const DetectorConfig& config, const DoubleA
             state = py::cast(std::move(*ensemble));
         }
     }
-    return py::make_tuple(is_anomaly, scores, deviations, expected, window_counts, alert_scores, state, exact);
+    return py::make_tuple(arrays.is_anomaly, arrays.scores, arrays.deviations, arrays.expected,
+                          arrays.window_counts, arrays.alert_scores, state, exact);
 }
 
 py::tuple detect_after_window_py(const DetectorConfig& config, const DoubleArray& window_values,
@@ -172,6 +215,11 @@ void bind_detectors(py::module_& m) {
             "Score one point; returns (value, timestamp, is_anomaly, score, deviation, expected, window_count).")
         .def("detect_batch", &detect_batch, py::arg("sensor"), py::arg("values"), py::arg("timestamps"),
              "Score points in order (releases the GIL); returns (is_anomaly, scores, deviations, expected, window_counts, alert_scores).")
+        .def("detect_many", &detect_many, py::arg("sensors"), py::arg("values"), py::arg("timestamps"),
+             py::arg("threads") = 0,
+             "Score several sensors' batches, the sensors in parallel threads without the GIL (threads=0: one per "
+             "hardware thread); everything is checked before anything changes. Returns one (is_anomaly, scores, "
+             "deviations, expected, window_counts, alert_scores) per sensor, in order.")
         .def(
             "restore",
             [](SensorRegistry& reg, const std::string& sensor, const DoubleArray& values, const DoubleArray& timestamps,

@@ -1,17 +1,34 @@
 #include "anomaly_detection/detectors/registry.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <exception>
 #include <stdexcept>
+#include <string_view>
+#include <thread>
+#include <unordered_set>
 
 namespace anomaly_detection {
 
 namespace {
-// Version 2 added Method::ensemble (and its per-sensor state); version 1
-// blobs, which cannot hold it, load unchanged. Version 3: the ensemble's state
-// gained its level and context features (in version 2 blobs they start afresh),
-// and the config its alert cooldown (100 points in older blobs).
+// Version 2 added Method::ensemble (and its per-sensor state). Version 3: the
+// scale of each sensor's rolling sums (a power of two, 1 unless a glitch beyond
+// 2^480 is in the window), the ensemble's level and context features (in older
+// blobs they start afresh) and the config's alert cooldown (100 points in older
+// blobs). Older blobs load.
 constexpr uint16_t kRegistryVersion = 3;
+
+
+void check_finite(const double* values, const double* timestamps, size_t n, const std::string& what) {
+    for (size_t i = 0; i < n; ++i) {
+        if (!std::isfinite(values[i]))
+            throw std::invalid_argument(what + "values[" + std::to_string(i) + "]: expected a finite number, got " +
+                                        std::to_string(values[i]));
+        if (!std::isfinite(timestamps[i]))
+            throw std::invalid_argument(what + "timestamps[" + std::to_string(i) + "]: expected a finite number");
+    }
+}
 }
 
 SensorRegistry::SensorRegistry(const DetectorConfig& config) : config_(config) { config_.validate(); }
@@ -46,25 +63,57 @@ Detection SensorRegistry::detect(const std::string& sensor, double value, double
 
 void SensorRegistry::detect_batch(const std::string& sensor, const double* values, const double* timestamps,
                                   size_t n, const BatchOutput& out) {
-    for (size_t i = 0; i < n; ++i) {
-        if (!std::isfinite(values[i]))
-            throw std::invalid_argument("values[" + std::to_string(i) + "]: expected a finite number, got " +
-                                        std::to_string(values[i]));
-        if (!std::isfinite(timestamps[i]))
-            throw std::invalid_argument("timestamps[" + std::to_string(i) + "]: expected a finite number");
-    }
+    check_finite(values, timestamps, n, "");
     if (n == 0) return;
     auto e = get_or_create(sensor);
     std::lock_guard lock(e->mutex);
-    for (size_t i = 0; i < n; ++i) {
-        const Detection d = e->state.update(values[i], timestamps[i]);
-        out.is_anomaly[i] = d.is_anomaly;
-        out.scores[i] = d.score;
-        if (out.alert_scores) out.alert_scores[i] = d.alert_score;
-        out.deviations[i] = d.deviation;
-        out.expected[i] = d.expected;
-        out.window_counts[i] = d.window_count;
+    e->state.update_batch(values, timestamps, n, out);
+}
+
+void SensorRegistry::detect_many(const std::vector<BatchJob>& jobs, size_t threads) {
+    std::unordered_set<std::string_view> names;
+    size_t new_sensors = 0;
+    for (const auto& job : jobs) {
+        check_sensor_name(job.sensor);
+        if (!names.insert(job.sensor).second)
+            throw std::invalid_argument("sensor '" + job.sensor + "': given twice (one batch per sensor)");
+        check_finite(job.values, job.timestamps, job.n, "sensor '" + job.sensor + "': ");
+        if (job.n && !find(job.sensor)) ++new_sensors;
     }
+    {
+        std::shared_lock lock(mutex_);
+        if (config_.max_sensors && sensors_.size() + new_sensors > config_.max_sensors)
+            throw SensorLimitError("sensor limit reached: max_sensors=" + std::to_string(config_.max_sensors) +
+                                   ", cannot add " + std::to_string(new_sensors) + " sensors");
+    }
+    std::vector<std::shared_ptr<Entry>> entries(jobs.size());
+    for (size_t j = 0; j < jobs.size(); ++j)
+        if (jobs[j].n) entries[j] = get_or_create(jobs[j].sensor);
+
+    // Workers take the next job from a shared counter; an exception is kept and
+    // rethrown after every worker has joined.
+    std::atomic<size_t> next{0};
+    std::exception_ptr failure;
+    std::mutex failure_mutex;
+    auto work = [&] {
+        for (size_t j; (j = next.fetch_add(1)) < jobs.size();) {
+            if (!entries[j]) continue;
+            try {
+                std::lock_guard lock(entries[j]->mutex);
+                entries[j]->state.update_batch(jobs[j].values, jobs[j].timestamps, jobs[j].n, jobs[j].out);
+            } catch (...) {
+                std::lock_guard lock(failure_mutex);
+                if (!failure) failure = std::current_exception();
+            }
+        }
+    };
+    if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+    threads = std::min(threads, jobs.size());
+    std::vector<std::thread> pool;
+    for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+    work();
+    for (auto& t : pool) t.join();
+    if (failure) std::rethrow_exception(failure);
 }
 
 void SensorRegistry::restore(const std::string& sensor, const double* values, const double* timestamps, size_t n,
@@ -181,7 +230,7 @@ std::unique_ptr<SensorRegistry> SensorRegistry::from_bytes(const std::string& by
     for (uint64_t i = 0; i < count; ++i) {
         auto name = r.get_string(kMaxSensorNameBytes, "sensor name");
         if (!is_valid_sensor_name(name)) io::corruption("sensor name: invalid");
-        auto state = SensorState::deserialize(r, reg->config_, version >= 3 ? 2 : 1);
+        auto state = SensorState::deserialize(r, reg->config_, version);
         if (!reg->sensors_.emplace(name, std::make_shared<Entry>(std::move(state))).second)
             io::corruption("sensor name: duplicate '" + name + "'");
     }

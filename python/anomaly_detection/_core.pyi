@@ -533,6 +533,10 @@ class SensorRegistry:
         """
         Score points in order (releases the GIL); returns (is_anomaly, scores, deviations, expected, window_counts, alert_scores).
         """
+    def detect_many(self, sensors: collections.abc.Sequence[str], values: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64]], timestamps: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64]], threads: typing.SupportsInt | typing.SupportsIndex = 0) -> list:
+        """
+        Score several sensors' batches, the sensors in parallel threads without the GIL (threads=0: one per hardware thread); everything is checked before anything changes. Returns one (is_anomaly, scores, deviations, expected, window_counts, alert_scores) per sensor, in order.
+        """
     def reset(self, sensor: str) -> bool:
         """
         Forget a sensor; returns whether it existed.

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <limits>
+#include <tuple>
 #include <cmath>
 #include <numeric>
 #include <random>
@@ -83,10 +85,10 @@ TEST(RollingMoments, FewerThanTwoValuesHaveZeroVariance) {
     EXPECT_EQ(m.variance(), 0.0);
 }
 
-class OrderStatisticsRandom : public ::testing::TestWithParam<size_t> {};
+class OrderStatisticsRandom : public ::testing::TestWithParam<std::tuple<size_t, bool>> {};
 
 TEST_P(OrderStatisticsRandom, MatchesSortedWindow) {
-    const size_t w = GetParam();
+    const auto [w, use_replace] = GetParam();
     std::mt19937_64 rng(w);
     std::uniform_int_distribution<int> small(-5, 5);  // many ties
     std::normal_distribution<double> normal(0, 10);
@@ -95,9 +97,14 @@ TEST_P(OrderStatisticsRandom, MatchesSortedWindow) {
     for (int step = 0; step < 3000; ++step) {
         const double x = step % 3 ? normal(rng) : small(rng);
         const size_t slot = window.next_slot();
-        if (window.full()) os.erase(slot);
-        os.insert(slot, x);
+        if (window.full() && use_replace) {
+            os.replace(slot, x);
+        } else {
+            if (window.full()) os.erase(slot);
+            os.insert(slot, x);
+        }
         window.push(x);
+        if (w > 257 && step % 37 != 0 && step < 2990) continue;  // large windows: check now and then
         std::vector<double> sorted;
         for (size_t i = 0; i < window.size(); ++i) sorted.push_back(window[i]);
         std::sort(sorted.begin(), sorted.end());
@@ -120,7 +127,60 @@ TEST_P(OrderStatisticsRandom, MatchesSortedWindow) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Windows, OrderStatisticsRandom, ::testing::Values(1, 2, 3, 7, 64, 257));
+// 1,200 and 2,000 values span several blocks of the sorted-block layout.
+INSTANTIATE_TEST_SUITE_P(Windows, OrderStatisticsRandom,
+                         ::testing::Combine(::testing::Values(1, 2, 3, 7, 64, 257, 1200, 2000), ::testing::Bool()));
+
+TEST(OrderStatistics, DriftingSeriesKeepsBlocksFewAndOrdered) {
+    // A trend moves every value from one end of the order to the other: blocks
+    // empty at one end and split at the other.
+    const size_t w = 3000;
+    RingBuffer<double> window(w);
+    OrderStatistics os(w);
+    for (int step = 0; step < 20000; ++step) {
+        const double x = 0.01 * step + std::sin(step);
+        const size_t slot = window.next_slot();
+        if (window.full()) {
+            os.replace(slot, x);
+        } else {
+            os.insert(slot, x);
+        }
+        window.push(x);
+    }
+    std::vector<double> sorted;
+    for (size_t i = 0; i < window.size(); ++i) sorted.push_back(window[i]);
+    std::sort(sorted.begin(), sorted.end());
+    for (size_t k = 0; k < w; k += 7) ASSERT_EQ(os.select(k), sorted[k]);
+    EXPECT_EQ(os.count_less(sorted[1500]), 1500u);
+}
+
+TEST(RollingMoments, GlitchNeverGivesNaNAndIsForgottenWhenItLeaves) {
+    for (double glitch : {1e308, -1e308, std::numeric_limits<double>::max(), 1e200, 1e6}) {
+        const size_t w = 50;
+        RingBuffer<double> window(w);
+        RollingMoments m;
+        std::mt19937_64 rng(1);
+        std::normal_distribution<double> noise(20.0, 1.0);
+        int collapses = 0;
+        for (int i = 0; i < 400; ++i) {
+            const double x = i == 100 ? glitch : noise(rng);
+            const bool evicting = window.full();
+            const double evicted = evicting ? window.front() : 0.0;
+            window.push(x);
+            collapses += m.update(x, evicting ? &evicted : nullptr, window) == RollingMoments::Step::collapsed;
+            ASSERT_TRUE(std::isfinite(m.mean()) || std::fabs(glitch) > 1e307) << i;
+            ASSERT_FALSE(std::isnan(m.mean())) << i;
+            ASSERT_TRUE(std::isfinite(m.stddev())) << "glitch " << glitch << " step " << i;
+            if (i >= 100 && i < 150) ASSERT_GT(m.stddev(), std::fabs(glitch) / 10) << i;
+        }
+        EXPECT_EQ(collapses, 1) << glitch;  // when the glitch left
+        double mean = 0, ss = 0;
+        for (size_t i = 0; i < w; ++i) mean += window[i] / w;
+        for (size_t i = 0; i < w; ++i) ss += (window[i] - mean) * (window[i] - mean);
+        EXPECT_NEAR(m.mean(), mean, 1e-12 * mean);
+        EXPECT_NEAR(m.stddev(), std::sqrt(ss / (w - 1)), 1e-9);
+    }
+}
 
 TEST(OrderStatistics, EmptyThrows) {
     OrderStatistics os(4);

@@ -81,5 +81,24 @@ class ReferenceDetector:
         if not flagged or self.include_anomalies:
             self.ewma = next_ewma
             self.pos, self.neg = (0.0, 0.0) if flagged and self.method == "cusum" else (pos, neg)
+            before = self.window
             self.window = [*self.window, x][-self.window_size :]
+            if len(before) == self.window_size and _collapsed(before, self.window):
+                # A value that held nearly all of the window's spread left it: the EWMA
+                # chart is replayed over the window and the CUSUM sums restart (so that a
+                # glitch changes nothing beyond the window that held it).
+                self.ewma = self.window[0]
+                for v in self.window[1:]:
+                    self.ewma = self.alpha * v + (1 - self.alpha) * self.ewma
+                self.pos = self.neg = 0.0
         return flagged, score, dev, expected, n
+
+
+def _spread(values: list[float]) -> float:
+    w = np.array(values)
+    return float(((w - w.mean()) ** 2).sum())
+
+
+def _collapsed(before: list[float], after: list[float]) -> bool:
+    """Whether one eviction left less than 2^-20 of the window's spread."""
+    return _spread(after) < 2.0**-20 * _spread(before)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from time import time as _now
 from typing import TYPE_CHECKING, Any
 
@@ -138,6 +138,34 @@ class StatisticalAnomalyDetector:
             vals = as_values(values)
             ts = as_timestamps(timestamps, len(vals))
         return self._batch_result(sensor_name, vals, ts, self.store.detect_batch(sensor_name, vals, ts))
+
+    def detect_many(
+        self, batches: Mapping[str, Any], timestamps: Mapping[str, Any] | None = None, *, threads: int = 0
+    ) -> dict[str, BatchResult]:
+        """Score several sensors' batches at once: ``{sensor: values}`` in, ``{sensor: BatchResult}`` out.
+
+        Each result equals :meth:`detect_batch` on that sensor. On the embedded store the
+        sensors run in parallel threads without the GIL (``threads=0``: one per hardware
+        thread); other stores score them one after another. ``timestamps`` maps a sensor to
+        its timestamps (missing: now). Every input is checked before anything changes.
+        """
+        if not isinstance(batches, Mapping):
+            raise TypeError(f"batches: expected a mapping of sensor name to values, got {type(batches).__name__}")
+        if timestamps is not None and not isinstance(timestamps, Mapping):
+            raise TypeError(f"timestamps: expected a mapping of sensor name to timestamps, got {type(timestamps).__name__}")
+        if type(threads) is not int or threads < 0:
+            raise ValueError(f"threads: expected an int >= 0, got {threads!r}")
+        if timestamps is not None and (unknown := set(timestamps) - set(batches)):
+            raise ValueError(f"timestamps: sensors without values: {sorted(unknown)!r}")
+        names = [check_sensor_name(name) for name in batches]
+        vals = [as_values(batches[name]) for name in names]
+        ts = [as_timestamps(None if timestamps is None else timestamps.get(name), len(v)) for name, v in zip(names, vals)]
+        detect_many = getattr(self.store, "detect_many", None)
+        if detect_many is not None:
+            outs = detect_many(names, vals, ts, threads)
+        else:
+            outs = [self.store.detect_batch(name, v, t) for name, v, t in zip(names, vals, ts)]
+        return {name: self._batch_result(name, v, t, out) for name, v, t, out in zip(names, vals, ts, outs)}
 
     def _skipped(self, sensor_name: str, timestamp: Any) -> AnomalyResult:
         """The result of a missing value under ``missing="skip"``: nothing scored or changed."""

@@ -38,6 +38,11 @@ class EmbeddedStore:
     def detect_batch(self, sensor: str, values: np.ndarray, timestamps: np.ndarray):
         return self.registry.detect_batch(sensor, values, timestamps)
 
+    def detect_many(
+        self, sensors: list[str], values: list[np.ndarray], timestamps: list[np.ndarray], threads: int = 0
+    ) -> list[tuple]:
+        return self.registry.detect_many(sensors, values, timestamps, threads)
+
     def window(self, sensor: str) -> SensorWindow:
         found = self.registry.window(sensor)
         return SensorWindow(*found) if found is not None else SensorWindow(_EMPTY.copy(), _EMPTY.copy())

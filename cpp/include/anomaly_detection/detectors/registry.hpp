@@ -35,6 +35,21 @@ public:
     void detect_batch(const std::string& sensor, const double* values, const double* timestamps, size_t n,
                       const BatchOutput& out);
 
+    /// One sensor's batch for detect_many.
+    struct BatchJob {
+        std::string sensor;
+        const double* values;
+        const double* timestamps;
+        size_t n;
+        BatchOutput out;
+    };
+    /// Scores several sensors' batches, the sensors in parallel on up to `threads`
+    /// threads (0: one per hardware thread); each job's result equals detect_batch
+    /// on it. Sensor names must be distinct and valid, values and timestamps finite,
+    /// and the sensors to create within max_sensors: all is checked before any
+    /// sensor is created or scored.
+    void detect_many(const std::vector<BatchJob>& jobs, size_t threads = 0);
+
     /// Replaces (or creates) a sensor with the state a shared store describes:
     /// its window (n points, oldest first), its point count and, for the
     /// ensemble, a checkpoint at `checkpoint_seen` (see SensorState::from_checkpoint; copied). Used

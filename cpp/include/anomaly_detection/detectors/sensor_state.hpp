@@ -89,18 +89,36 @@ public:
     /// and the config excludes those) adds it. `value` must be finite.
     Detection update(double value, double timestamp);
 
+    /// Scores n points in order into `out` (n elements each): equal, element by
+    /// element and in the state it leaves, to n calls of update. Values and
+    /// timestamps must be finite (the caller checks them).
+    void update_batch(const double* values, const double* timestamps, size_t n, const BatchOutput& out);
+
     size_t window_count() const { return values_.size(); }
     /// The window, oldest first.
     void window(std::vector<double>& values, std::vector<double>& timestamps) const;
     SensorSummary summary() const;
 
     void serialize(io::ByteWriter& w) const;
-    /// Reads what serialize wrote for a registry with `config`.
-    /// `ensemble_layout`: the layout of the ensemble's bytes (EnsembleState::deserialize).
-    static SensorState deserialize(io::ByteReader& r, const DetectorConfig& config, int ensemble_layout = 2);
+    /// Reads what serialize wrote for a registry with `config`, in registry format
+    /// `version` (format 3 added the rolling moments' scale and the ensemble's level
+    /// and context features, which start afresh from older blobs).
+    static SensorState deserialize(io::ByteReader& r, const DetectorConfig& config, uint16_t version);
 
 private:
+    /// Adds a point to the window and its statistics; when a glitch leaves the
+    /// window, rebuilds what it touched (see on_collapse).
     void push(double value, double timestamp);
+    /// As push, for rebuilding a saved or shared state: nothing is rebuilt (push
+    /// itself adds that); returns what the rolling moments did.
+    RollingMoments::Step push_window(double value, double timestamp);
+    /// A value that dominated the window's spread left it (RollingMoments::Step::collapsed):
+    /// the EWMA chart statistic is replayed over the window and the CUSUM sums restart, so
+    /// that the glitch changes no verdict beyond the window that held it.
+    template <typename Window>
+    void on_collapse(const Window& window);
+    /// The batch kernel of z-score, EWMA and CUSUM when every point enters the window.
+    void update_batch_moments(const double* values, const double* timestamps, size_t n, const BatchOutput& out);
     void rebuild_derived();
 
     DetectorConfig config_;
@@ -137,5 +155,8 @@ bool detect_after_checkpoint(const DetectorConfig& config, const double* window_
 /// The score in [0, 1] for a standard-normal-like deviation: 1 minus its
 /// two-sided tail probability, erf(|z| / sqrt 2).
 double normal_score(double z);
+/// out[i] = normal_score(factor * z[i]) for n points, equal to it element by
+/// element (vectorised where the platform's vector math library is found).
+void normal_scores(const double* z, double factor, double* out, size_t n);
 
 }  // namespace anomaly_detection

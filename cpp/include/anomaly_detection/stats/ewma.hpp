@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstddef>
 
 namespace anomaly_detection {
 
@@ -43,5 +44,15 @@ struct Cusum {
     double statistic() const { return pos >= neg ? pos : -neg; }
     void reset() { pos = neg = 0.0; }
 };
+
+/// The EWMA chart statistic replayed over a window (anything with size() and
+/// operator[], oldest first; non-empty): it starts at the oldest value, as a
+/// state rebuilt from the window does.
+template <typename Window>
+double ewma_over(const Window& window, double lambda) {
+    double stat = window[0];
+    for (size_t i = 1; i < window.size(); ++i) stat = lambda * window[i] + (1.0 - lambda) * stat;
+    return stat;
+}
 
 }  // namespace anomaly_detection

@@ -5,8 +5,18 @@
 // cancellation; the reference is re-centred (and the sums recomputed exactly
 // from the window) once per `capacity` evictions, which bounds drift at an
 // amortised O(1) cost; a level shift that would cancel digits re-centres at once.
+//
+// One glitch must not blind the statistics (a 1e308 among values around 20):
+// - the sums are of values divided by a power of two (exact, 1 unless a value
+//   beyond 2^480 is in the window), so squares never overflow to infinity
+//   (whose difference would be NaN once the glitch leaves);
+// - when an evicted value held nearly all of the sum of squares (a glitch
+//   leaving), what is left has lost its digits: the sums are recomputed from the
+//   window at once, and update() says so (its caller may rebuild what the glitch
+//   also touched, such as an EWMA statistic).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -17,79 +27,196 @@ namespace anomaly_detection {
 
 class RollingMoments {
 public:
+    /// What an update did beyond the O(1) step.
+    enum class Step : uint8_t {
+        updated,     ///< the running sums were updated
+        recomputed,  ///< periodic or level-shift re-centring from the window
+        collapsed,   ///< a value that dominated the window's spread left: recomputed
+    };
+
     /// Adds `added`; when `evicted` is non-null the window dropped that value.
-    /// `window` is the window after the update (used for periodic re-centring).
-    void update(double added, const double* evicted, const RingBuffer<double>& window) {
-        if (n_ == 0 && !evicted) shift_ = added;
-        const double d = added - shift_;
-        s1_ += d;
-        s2_ += d * d;
-        if (evicted) {
-            const double e = *evicted - shift_;
-            s1_ -= e;
-            s2_ -= e * e;
-            if (++evictions_ >= window.capacity()) return recompute(window);
-        } else {
-            ++n_;
-        }
-        // When the mean has moved far from the reference relative to the spread (a
-        // level shift), s2 - s1^2/n cancels most of its digits: re-centre now.
-        const double centred = s1_ * s1_ / static_cast<double>(n_);
-        if (centred > kMaxCancellation * (s2_ - centred)) recompute(window);
+    /// `window` is the window after the update: anything with size() and
+    /// operator[] (oldest first), used to recompute; `capacity` its maximum size.
+    template <typename Window>
+    Step update(double added, const double* evicted, const Window& window, size_t capacity) {
+        return step(s_, added, evicted, window, capacity);
     }
 
-    /// Recomputes the sums exactly from the window, re-centred on its mean.
-    void recompute(const RingBuffer<double>& window) {
-        n_ = window.size();
-        evictions_ = 0;
-        s1_ = s2_ = 0.0;
-        if (n_ == 0) return;
-        double sum = 0.0;
-        for (size_t i = 0; i < n_; ++i) sum += window[i] - window[0];
-        shift_ = window[0] + sum / static_cast<double>(n_);
-        for (size_t i = 0; i < n_; ++i) {
-            const double d = window[i] - shift_;
-            s1_ += d;
-            s2_ += d * d;
+    /// As update, with the window held in a ring buffer.
+    Step update(double added, const double* evicted, const RingBuffer<double>& window) {
+        return step(s_, added, evicted, window, window.capacity());
+    }
+
+    /// The batch kernel: for i in [0, n), calls before(i, mean, spread) with the
+    /// statistics update would see before values[i], adds values[i] to `window`
+    /// (size(), operator[] and advance(), which takes in the next value and drops
+    /// the oldest when full) and to the sums, then calls after(i, step). `spread`
+    /// is the scaled variance when the scale is 1, minus the standard deviation
+    /// otherwise (spread_stddev turns it into the latter). The sums stay in
+    /// registers meanwhile; the arithmetic is update's, so results are equal.
+    template <typename Window, typename Before, typename After>
+    void update_many(const double* values, size_t n, Window& window, size_t capacity, Before&& before,
+                     After&& after) {
+        Sums s = s_;
+        for (size_t i = 0; i < n; ++i) {
+            before(i, mean_of(s), spread_of(s));
+            const bool evicting = window.size() == capacity;
+            const double evicted = evicting ? window[0] : 0.0;
+            window.advance();
+            after(i, step(s, values[i], evicting ? &evicted : nullptr, window, capacity));
         }
+        s_ = s;
+    }
+    /// The standard deviation from a spread of update_many.
+    static double spread_stddev(double spread) { return spread >= 0.0 ? std::sqrt(spread) : -spread; }
+
+    /// Recomputes the sums exactly from the window, re-centred on its mean, with
+    /// the scale its largest value needs.
+    template <typename Window>
+    void recompute(const Window& window) {
+        s_ = recomputed(window);
     }
 
     void clear() { *this = RollingMoments(); }
 
-    /// The raw running sums, so that a saved state continues bit for bit.
+    /// The raw running sums, so that a saved state continues bit for bit
+    /// (`shift`, `s1` and `s2` are in units of the scale, 2^scale_exponent).
     struct Raw {
         uint64_t n, evictions;
         double shift, s1, s2;
+        int32_t scale_exponent;
     };
-    Raw raw() const { return {n_, evictions_, shift_, s1_, s2_}; }
-    void set_raw(const Raw& r) {
-        n_ = r.n;
-        evictions_ = r.evictions;
-        shift_ = r.shift;
-        s1_ = r.s1;
-        s2_ = r.s2;
+    Raw raw() const { return {s_.n, s_.evictions, s_.shift, s_.s1, s_.s2, std::ilogb(s_.scale)}; }
+    /// Restores raw sums. Returns false (and changes nothing) when they cannot
+    /// belong to `window`: a count other than its size, non-finite sums, or a
+    /// scale outside 2^0..2^544 or too small for its largest value.
+    template <typename Window>
+    bool set_raw(const Raw& r, const Window& window) {
+        if (r.n != window.size() || !std::isfinite(r.shift) || !std::isfinite(r.s1) || !std::isfinite(r.s2) ||
+            r.s2 < 0 || r.scale_exponent < 0 || r.scale_exponent > 1024 - kScaledExponent)
+            return false;
+        const double inv_scale = std::ldexp(1.0, -r.scale_exponent);
+        for (size_t i = 0; i < window.size(); ++i)
+            if (!(std::fabs(window[i] * inv_scale) <= kMaxScaled)) return false;
+        s_.evictions = r.evictions;
+        s_.shift = r.shift;
+        s_.s1 = r.s1;
+        s_.s2 = r.s2;
+        s_.inv_scale = inv_scale;
+        s_.scale = std::ldexp(1.0, r.scale_exponent);
+        s_.set_count(r.n);
+        return true;
     }
 
-    size_t count() const { return n_; }
-    double mean() const { return n_ ? shift_ + s1_ / static_cast<double>(n_) : 0.0; }
+    size_t count() const { return s_.n; }
+    double mean() const { return mean_of(s_); }
+    /// Sample standard deviation (ddof = 1); 0 for fewer than two values. Finite
+    /// for any finite window (the variance itself may overflow).
+    double stddev() const { return spread_stddev(spread_of(s_)); }
     /// Sample variance (ddof = 1); 0 for fewer than two values.
     double variance() const {
-        if (n_ < 2) return 0.0;
-        const double n = static_cast<double>(n_);
-        const double v = (s2_ - s1_ * s1_ / n) / (n - 1.0);
-        return v > 0.0 ? v : 0.0;
+        const double s = stddev();
+        return s * s;
     }
-    double stddev() const { return std::sqrt(variance()); }
 
 private:
+    struct Sums {
+        uint64_t n = 0;
+        uint64_t evictions = 0;
+        double shift = 0.0;
+        double s1 = 0.0;
+        double s2 = 0.0;
+        double scale = 1.0;
+        double inv_scale = 1.0;
+        double inv_n = 0.0;    // 1 / n (0 when empty)
+        double inv_nm1 = 0.0;  // 1 / (n - 1) (0 below two values)
+        void set_count(uint64_t count) {
+            n = count;
+            inv_n = n ? 1.0 / static_cast<double>(n) : 0.0;
+            inv_nm1 = n > 1 ? 1.0 / static_cast<double>(n - 1) : 0.0;
+        }
+    };
+
+    static double mean_of(const Sums& s) { return (s.shift + s.s1 * s.inv_n) * s.scale; }
+    static double spread_of(const Sums& s) {
+        const double v = (s.s2 - s.s1 * s.s1 * s.inv_n) * s.inv_nm1;
+        const double var = v > 0.0 ? v : 0.0;
+        return s.scale == 1.0 ? var : -(std::sqrt(var) * s.scale);
+    }
+
+    template <typename Window>
+    static Step step(Sums& s, double added, const double* evicted, const Window& window, size_t capacity) {
+        const double u = added * s.inv_scale;
+        if (!(std::fabs(u) <= kMaxScaled)) {  // beyond the scaled range: rescale
+            s = recomputed(window);
+            return Step::recomputed;
+        }
+        if (s.n == 0 && !evicted) s.shift = u;
+        const double d = u - s.shift;
+        // The spread (sum of squared deviations from the mean) before the update.
+        const double spread_before = evicted ? s.s2 - s.s1 * s.s1 * s.inv_n : 0.0;
+        s.s1 += d;
+        s.s2 += d * d;
+        if (evicted) {
+            const double e = *evicted * s.inv_scale - s.shift;
+            s.s1 -= e;
+            s.s2 -= e * e;
+            // Nearly all of the window's spread left with one value: what remains
+            // is rounding noise of its square. (Checked first: the value that
+            // forced a rescale leaves just when the periodic recompute is due.)
+            if (s.s2 - s.s1 * s.s1 * s.inv_n < kCollapse * spread_before) {
+                s = recomputed(window);
+                return Step::collapsed;
+            }
+            if (++s.evictions >= capacity) {
+                s = recomputed(window);
+                return Step::recomputed;
+            }
+        } else {
+            s.set_count(s.n + 1);
+        }
+        // When the mean has moved far from the reference relative to the spread (a
+        // level shift), s2 - s1^2/n cancels most of its digits: re-centre now. (As
+        // s1^2 (1 + c) > c n s2, which needs no division.)
+        if (s.s1 * s.s1 * (1.0 + kMaxCancellation) > kMaxCancellation * static_cast<double>(s.n) * s.s2) {
+            s = recomputed(window);
+            return Step::recomputed;
+        }
+        return Step::updated;
+    }
+
+    template <typename Window>
+    static Sums recomputed(const Window& window) {
+        Sums s;
+        s.set_count(window.size());
+        double largest = 0.0;
+        for (size_t i = 0; i < s.n; ++i) largest = std::max(largest, std::fabs(window[i]));
+        if (largest > kMaxScaled) {
+            s.inv_scale = std::ldexp(1.0, -(std::ilogb(largest) + 1 - kScaledExponent));  // largest < 2^480
+            s.scale = 1.0 / s.inv_scale;
+        }
+        if (s.n == 0) return s;
+        const double first = window[0] * s.inv_scale;
+        double sum = 0.0;
+        for (size_t i = 0; i < s.n; ++i) sum += window[i] * s.inv_scale - first;
+        s.shift = first + sum * s.inv_n;
+        for (size_t i = 0; i < s.n; ++i) {
+            const double d = window[i] * s.inv_scale - s.shift;
+            s.s1 += d;
+            s.s2 += d * d;
+        }
+        return s;
+    }
+
     // Digits allowed to cancel before re-centring: 1e4 keeps ~12 of 16.
     static constexpr double kMaxCancellation = 1e4;
+    // A spread that fell below this share of itself in one eviction.
+    static constexpr double kCollapse = 1.0 / (1 << 20);
+    // Scaled values stay within 2^480: 1e7 squares of them stay far below 2^1023.
+    static constexpr int kScaledExponent = 480;
+    static constexpr double kMaxScaled = 0x1p480;
 
-    uint64_t n_ = 0;
-    uint64_t evictions_ = 0;
-    double shift_ = 0.0;
-    double s1_ = 0.0;
-    double s2_ = 0.0;
+    Sums s_;
 };
 
 }  // namespace anomaly_detection
