@@ -73,7 +73,7 @@ def test_unicode_blanks_and_invisible_characters_in_names_are_refused(det, name)
 
 @pytest.mark.parametrize("name", [".", ".."])
 def test_dot_and_dot_dot_are_refused_as_names(det, name):
-    with pytest.raises(ValueError, match="'.' and '..'"):
+    with pytest.raises(ValueError, match=r"'\.' and '\.\.'"):
         det.detect(name, 1.0, 5.0)
     with pytest.raises(ValueError, match="sensor name"):
         det.detect_batch(name, [1.0], [5.0])
@@ -155,7 +155,9 @@ def test_masked_entries_raise_under_the_raise_policy(det):
 
 def test_masked_entries_are_missing_values_under_skip():
     det = StatisticalAnomalyDetector(window_size=10, min_samples=3, missing="skip")
-    batch = det.detect_batch("s", np.ma.masked_array([1.0, 99.0, 3.0], mask=[False, True, False]), [1.0, 2.0, 3.0])
+    batch = det.detect_batch(
+        "s", np.ma.masked_array([1.0, 99.0, 3.0], mask=[False, True, False]), [1.0, 2.0, 3.0]
+    )
     assert np.isnan(batch.scores[1])
     np.testing.assert_array_equal(det.get_window("s").values, [1.0, 3.0])
 
@@ -214,13 +216,17 @@ def test_snapshot_with_a_non_utf8_sensor_name_is_refused_at_load():
     payload = blob[24:]
     assert payload.count(b"abcd") == 1
     bad = _reseal(blob, payload.replace(b"abcd", b"ab\xff\xfe"))
-    assert StatisticalAnomalyDetector.from_bytes(_reseal(blob, payload)).sensors() == ["abcd"]  # resealing works
+    assert StatisticalAnomalyDetector.from_bytes(_reseal(blob, payload)).sensors() == [
+        "abcd"
+    ]  # resealing works
     with pytest.raises(ValueError, match="possible corruption: sensor name"):
         StatisticalAnomalyDetector.from_bytes(bad)
     for invisible in ("a\u200bc".encode(), b".."):  # the same rule as for names given to detect
         renamed = payload.replace(b"\x04\x00\x00\x00abcd", struct.pack("<I", len(invisible)) + invisible)
         if renamed == payload:  # the name's length prefix is not 32-bit: use 64-bit
-            renamed = payload.replace(struct.pack("<Q", 4) + b"abcd", struct.pack("<Q", len(invisible)) + invisible)
+            renamed = payload.replace(
+                struct.pack("<Q", 4) + b"abcd", struct.pack("<Q", len(invisible)) + invisible
+            )
         assert renamed != payload
         with pytest.raises(ValueError, match="possible corruption: sensor name"):
             StatisticalAnomalyDetector.from_bytes(_reseal(blob, renamed))
@@ -252,7 +258,9 @@ def live():
 
 
 def _sensors(client) -> list[str]:
-    return sorted(s["name"] if isinstance(s, dict) else s for s in client.get("/api/sensors").json()["sensors"])
+    return sorted(
+        s["name"] if isinstance(s, dict) else s for s in client.get("/api/sensors").json()["sensors"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -270,9 +278,14 @@ def _sensors(client) -> list[str]:
 )
 def test_http_bad_input_is_422_without_internals_and_changes_nothing(live, body):
     before = _sensors(live)
-    for path, payload in (("/api/detect", body), ("/api/batch", '{"metrics": [' + body + "]}")):
-        r = live.post(path, content=body if path == "/api/detect" else payload,
-                      headers={"content-type": "application/json"})  # fmt: skip
+    point = '{"type": "point", ' + body[1:]
+    valid = '{"type": "point", "sensor_name": "h2", "value": 1.0}'
+    for path, payload in (
+        ("/api/detect", body),
+        ("/api/batch", '{"metrics": [' + point + "]}"),
+        ("/api/batch", '{"metrics": [' + valid + ", " + point + "]}"),  # a valid item is not stored either
+    ):
+        r = live.post(path, content=payload, headers={"content-type": "application/json"})
         assert r.status_code == 422, (path, r.status_code, r.text)
         assert_no_internals(r.text)
     assert _sensors(live) == before

@@ -134,7 +134,7 @@ class Settings(BaseSettings):
     max_batch_items: int = Field(10_000, ge=1)
     #: Distinct sensors one request may write to (413 beyond it): a request cannot fill
     #: ``max_sensors`` on its own.
-    max_sensors_per_request: int = Field(1_000, ge=1)
+    max_sensors_per_request: int = Field(500, ge=1)
     #: ``anomaly-detection serve`` binds beyond 127.0.0.1 without ``api_keys`` only when
     #: this is set (or ``--allow-anonymous-writes`` is given).
     allow_anonymous_writes: bool = False

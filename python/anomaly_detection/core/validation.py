@@ -54,7 +54,9 @@ def _one_timestamp(timestamp: Any) -> float:
     if timestamp is None:
         raise ValueError("timestamp: expected a number, datetime or ISO-8601 string, got None")
     if isinstance(timestamp, (bool, np.bool_, complex, np.complexfloating)):
-        raise ValueError(f"timestamp: expected a real number, datetime or ISO-8601 string, got {timestamp!r}")
+        raise ValueError(  # noqa: TRY004 (project rule: ValueError)
+            f"timestamp: expected a real number, datetime or ISO-8601 string, got {timestamp!r}"
+        )
     if isinstance(timestamp, datetime):
         return _epoch(timestamp)
     if isinstance(timestamp, str):
@@ -153,7 +155,7 @@ def as_timestamps(timestamps: Any, n: int) -> np.ndarray:
         for i, t in enumerate(seq):
             try:
                 out[i] = _one_timestamp(t)
-            except ValueError as e:
+            except ValueError as e:  # noqa: PERF203 - the error names the entry; the loop is per object
                 raise ValueError(f"timestamps[{i}]: {e}".replace(": timestamp:", ":")) from None
     if not np.isfinite(out).all():
         raise ValueError("timestamps: expected finite numbers")
