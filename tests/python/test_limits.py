@@ -56,17 +56,22 @@ def test_idle_embedded_sensors_expire_after_ttl_and_busy_ones_stay():
     assert store.summary("busy")["points_seen"] == 7
 
 
-def test_expiry_is_checked_from_the_per_point_path_without_other_calls():
+def test_the_per_point_path_costs_nothing_and_the_limit_makes_room_through_detect():
+    det = StatisticalAnomalyDetector(detection_method="zscore", max_sensors=50, temp_data_ttl=100)
     clock = FakeClock()
-    store = _store(100, clock)
+    det._use_store(EmbeddedStore(det.settings.to_detector_config(), ttl=100, clock=clock))
+    assert det.store.detect == det.store.registry.detect  # no Python frame per point
     for i in range(50):
-        store.detect(f"old-{i}", 1.0, 1.0)
-    assert len(store.registry) == 50
-    for _ in range(3):  # only detect calls: the look is amortised over them
-        clock.now += 60
-        for _ in range(EmbeddedStore._CALLS_PER_CHECK):
-            store.detect("live", 1.0, 1.0)
-    assert store.registry.sensors() == ["live"]
+        det.detect(f"old-{i}", 1.0, 1.0)
+    det.store.expire_idle(force=True)  # a look notes the counts (any read would, when due)
+    clock.now += 60
+    det.detect("old-0", 2.0, 2.0)  # busy
+    with pytest.raises(SensorLimitError):
+        det.detect("new", 1.0, 1.0)  # nothing idle for 100 s yet: refused, nothing changed
+    assert len(det.store.registry) == 50
+    clock.now += 60
+    det.detect("new", 1.0, 1.0)  # the limit makes room: the 49 idle sensors go
+    assert sorted(det.store.registry.sensors()) == ["new", "old-0"]
 
 
 def test_sensor_limit_makes_room_by_expiring_idle_sensors_first():

@@ -22,6 +22,7 @@ from anomaly_detection.core.validation import (
     as_values_with_gaps,
     check_sensor_name,
 )
+from anomaly_detection.errors import SensorLimitError
 from anomaly_detection.stores.base import SensorStore, SensorWindow
 from anomaly_detection.stores.embedded import EmbeddedStore
 
@@ -120,6 +121,11 @@ class StatisticalAnomalyDetector:
             # signature in the message: say what is wrong with the name instead.
             check_sensor_name(sensor_name)
             raise
+        except SensorLimitError:
+            make_room = getattr(self.store, "make_room", None)  # idle embedded sensors may go
+            if make_room is None or not make_room():
+                raise
+            found = self._store_detect(sensor_name, value, timestamp)
         result = point_result(sensor_name, found, self.threshold, self.method)
         if result.is_anomaly and self._listeners:
             self._notify(result)

@@ -28,16 +28,15 @@ class EmbeddedStore:
     """Thread-safe, in-process sensor windows and scoring (no server needed).
 
     With ``ttl`` (seconds), a sensor that takes no point for ``ttl`` is forgotten, as
-    its Redis keys would expire: the store looks every ``ttl / 4`` (checked once per
-    1,024 calls, and on every other operation) for sensors whose point count has not
-    moved since the look ``ttl`` or more before, so an idle sensor goes after between
-    ``ttl`` and ``1.5 * ttl``. No thread, and no cost per point beyond a counter.
+    its Redis keys would expire. The check is lazy, so that the per-point path costs
+    nothing more: at most every ``ttl / 4``, on any operation but ``detect`` (batches,
+    reads, ``sensors()``, ``health()``), the store notes each sensor's point count and
+    forgets those whose count has not moved for ``ttl`` or more (gone after between
+    ``ttl`` and ``1.5 * ttl`` of idleness); and when a new sensor meets ``max_sensors``,
+    it looks at once (:meth:`make_room`). No thread.
     """
 
     kind = "embedded"
-
-    #: Calls to ``detect`` between two looks at the clock.
-    _CALLS_PER_CHECK = 1024
 
     def __init__(
         self,
@@ -58,22 +57,13 @@ class EmbeddedStore:
         # sensor -> (points seen, when that count was first observed)
         self._seen: dict[str, tuple[int, float]] = {}
         self._next_sweep = clock() + ttl / 4 if ttl is not None else math.inf
-        self._calls = 0
         self._sweep_lock = threading.Lock()
-        # Without expiry the registry's own method: one Python frame less per point.
-        self.detect = registry.detect if ttl is None else self._detect_expiring
+        # The registry's own method: one Python frame less on the per-point path.
+        self.detect = registry.detect
 
-    def _detect_expiring(self, sensor: str, value: float, timestamp: float) -> Any:
-        self._calls += 1
-        if self._calls >= self._CALLS_PER_CHECK:
-            self._calls = 0
-            self.expire_idle()
-        try:
-            return self.registry.detect(sensor, value, timestamp)
-        except SensorLimitError:
-            if not self.expire_idle(force=True):
-                raise
-            return self.registry.detect(sensor, value, timestamp)
+    def make_room(self) -> bool:
+        """Forget the sensors idle for ``ttl`` now (at ``max_sensors``); whether any went."""
+        return self.expire_idle(force=True) > 0
 
     def expire_idle(self, force: bool = False) -> int:
         """Forget the sensors idle for ``ttl`` or more, when a look is due (or ``force``);
@@ -107,7 +97,7 @@ class EmbeddedStore:
         try:
             return self.registry.detect_batch(sensor, values, timestamps)
         except SensorLimitError:
-            if not self.expire_idle(force=True):
+            if not self.make_room():
                 raise
             return self.registry.detect_batch(sensor, values, timestamps)
 
