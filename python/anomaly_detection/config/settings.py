@@ -120,7 +120,7 @@ class Settings(BaseSettings):
     #: ensemble sensors are about 1.1 GB.
     max_sensors: int = Field(10_000, ge=0)
     #: How long a sensor lives without updates (seconds): its Redis keys expire, and the
-    #: embedded store forgets it after between this and 1.5 times this.
+    #: embedded store forgets it lazily (see EmbeddedStore), at the latest when room is needed.
     temp_data_ttl: int = Field(3600, ge=1, le=REDIS_MAX_TTL)
 
     # --- HTTP service ---
