@@ -33,13 +33,52 @@ void DetectorConfig::validate() const {
     if (alert_cooldown > 1'000'000) fail("alert_cooldown: expected at most 1000000 points");
 }
 
+namespace {
+// Decodes the UTF-8 code point at name[i] and advances i; returns -1 for bytes that
+// are not well-formed UTF-8 (overlong forms, surrogates and values beyond U+10FFFF
+// included), so that a name read from untrusted bytes is refused, not stored.
+long next_code_point(std::string_view name, size_t& i) {
+    const auto byte = [&](size_t k) { return static_cast<unsigned char>(name[k]); };
+    const unsigned char lead = byte(i);
+    if (lead < 0x80) return name[i++];
+    size_t extra = 0;
+    long cp = 0, min = 0;
+    if ((lead & 0xE0) == 0xC0) extra = 1, cp = lead & 0x1F, min = 0x80;
+    else if ((lead & 0xF0) == 0xE0) extra = 2, cp = lead & 0x0F, min = 0x800;
+    else if ((lead & 0xF8) == 0xF0) extra = 3, cp = lead & 0x07, min = 0x10000;
+    else return -1;
+    if (i + extra >= name.size()) return -1;  // truncated sequence
+    for (size_t k = 1; k <= extra; ++k) {
+        if ((byte(i + k) & 0xC0) != 0x80) return -1;
+        cp = (cp << 6) | (byte(i + k) & 0x3F);
+    }
+    i += extra + 1;
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return -1;
+    return cp;
+}
+
+// Characters that look like nothing or like a space: a name holding one could not be
+// told apart from another name by a person reading keys, logs or a dashboard.
+bool is_blank_or_invisible(long cp) {
+    return cp <= 0x20 || (cp >= 0x7F && cp <= 0xA0) ||  // ASCII and C1 controls, space, NBSP
+           cp == 0xAD || cp == 0x1680 || cp == 0x180E ||  // soft hyphen, Ogham space, Mongolian separator
+           (cp >= 0x2000 && cp <= 0x200F) ||              // spaces, zero-width characters, LRM/RLM
+           (cp >= 0x2028 && cp <= 0x202F) ||              // line/paragraph separators, bidi embeddings, NNBSP
+           (cp >= 0x205F && cp <= 0x206F) ||              // math space, word joiner, invisible operators, bidi
+           cp == 0x3000 || cp == 0xFEFF ||                // ideographic space, BOM / zero-width no-break space
+           (cp >= 0xFFF9 && cp <= 0xFFFB);                // interlinear annotation controls
+}
+}  // namespace
+
 bool is_valid_sensor_name(std::string_view name) {
     if (name.empty() || name.size() > kMaxSensorNameBytes) return false;
-    for (unsigned char c : name) {
-        switch (c) {
+    if (name == "." || name == "..") return false;  // path segments: unreachable as a URL path
+    for (size_t i = 0; i < name.size();) {
+        const long cp = next_code_point(name, i);
+        if (cp < 0 || is_blank_or_invisible(cp)) return false;
+        switch (cp) {
             case ':': case '*': case '?': case '[': case ']': case '{': case '}': return false;
-            default:
-                if (c <= 0x20 || c == 0x7f) return false;  // whitespace and control characters
+            default: break;
         }
     }
     return true;
@@ -51,8 +90,9 @@ void check_sensor_name(std::string_view name) {
         throw std::invalid_argument("sensor name: expected at most 200 bytes, got " + std::to_string(name.size()));
     if (!is_valid_sensor_name(name))
         throw std::invalid_argument("sensor name '" + std::string(name) +
-                                    "': must not contain ':', '*', '?', '[', ']', '{', '}', whitespace or "
-                                    "control characters (they would break the Redis key layout)");
+                                    "': must be UTF-8 text other than '.' and '..' without ':', '*', '?', '[', "
+                                    "']', '{', '}', whitespace, control or invisible characters (they would break "
+                                    "the Redis key layout or the URL of the sensor, or look like another name)");
 }
 
 }  // namespace anomaly_detection

@@ -55,6 +55,28 @@ TEST(SensorNames, RejectKeyBreakingCharacters) {
     EXPECT_THROW(check_sensor_name("a:b"), std::invalid_argument);
 }
 
+TEST(SensorNames, OneRuleForUnicodeBlanksInvisiblesDotsAndBadUtf8) {
+    for (const char* good : {"h\xC3\xB6he/2", "\xD0\xBA\xD0\xBB\xD1\x8E\xD1\x87", "...", ".hidden", "\xF0\x9F\x94\xA5"})
+        EXPECT_TRUE(is_valid_sensor_name(good)) << good;
+    for (const char* bad : {
+             ".", "..",
+             "a\xC2\xA0" "b",          // U+00A0 no-break space
+             "a\xC2\x85" "b",          // U+0085 next line (C1 control)
+             "a\xE2\x80\xA8" "b",      // U+2028 line separator
+             "a\xE2\x80\x8B" "b",      // U+200B zero-width space
+             "a\xE2\x80\xAE" "b",      // U+202E right-to-left override
+             "\xEF\xBB\xBF" "a",       // U+FEFF byte order mark
+             "a\xE3\x80\x80" "b",      // U+3000 ideographic space
+             "a\xFF" "b",              // not UTF-8
+             "a\xC3",               // truncated sequence
+             "a\xC0\xBA" "b",          // overlong ':'
+             "a\xED\xA0\x80" "b",      // an encoded surrogate
+             "a\xF4\x90\x80\x80" "b",  // beyond U+10FFFF
+         })
+        EXPECT_FALSE(is_valid_sensor_name(bad)) << bad;
+    EXPECT_THROW(check_sensor_name(".."), std::invalid_argument);
+}
+
 TEST(SensorRegistry, FlagsSpikeAfterWarmUp) {
     SensorRegistry reg(config(Method::zscore));
     for (int i = 0; i < 50; ++i) EXPECT_FALSE(reg.detect("s", 10.0 + (i % 3) * 0.1, i).is_anomaly);

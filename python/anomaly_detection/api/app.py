@@ -38,7 +38,7 @@ from anomaly_detection.api.models import (
     point_arrays,
 )
 from anomaly_detection.api.security import BodySizeLimitMiddleware, check_api_key, presented_key
-from anomaly_detection.api.service import AnomalyService
+from anomaly_detection.api.service import AnomalyService, TooManySensorsError
 from anomaly_detection.config.settings import Settings, get_settings
 from anomaly_detection.errors import SensorLimitError, StoreUnavailableError
 
@@ -80,9 +80,12 @@ writes = APIRouter(dependencies=[Depends(require_write_key)])
 
 @contextlib.contextmanager
 def _http_errors(service: AnomalyService):
-    """ValueError -> 422, sensor limit -> 409, store unavailable -> 503."""
+    """ValueError -> 422, too many sensors in one request -> 413, sensor limit -> 409,
+    store unavailable -> 503."""
     try:
         yield
+    except TooManySensorsError as e:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(e)) from None
     except SensorLimitError as e:
         raise HTTPException(status.HTTP_409_CONFLICT, str(e)) from None
     except StoreUnavailableError as e:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import sys
 import threading
@@ -10,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_api_parsers", "main"]
+__all__ = ["add_api_parsers", "check_bind", "is_loopback", "main"]
 
 
 def _settings(args: argparse.Namespace) -> Any:
@@ -26,13 +27,37 @@ def _settings(args: argparse.Namespace) -> Any:
             raise SystemExit(f"--env-file: no such file: {args.env_file}")
         load_dotenv(args.env_file, override=False)
     overrides = {k: v for k, v in (("api_host", args.host), ("api_port", args.port)) if v is not None}
+    if getattr(args, "allow_anonymous_writes", False):
+        overrides["allow_anonymous_writes"] = True
     return Settings(**overrides)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (127.0.0.0/8, ::1 or ``localhost``)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # another host name: it may resolve to any interface
+        return False
+
+
+def check_bind(settings: Any) -> None:
+    """Refuse to serve writes without keys to anything but this machine (SystemExit)."""
+    if is_loopback(settings.api_host) or settings.api_keys or settings.allow_anonymous_writes:
+        return
+    raise SystemExit(
+        f"anomaly-detection: refusing to bind {settings.api_host} without ANOMALY_API_KEYS: anyone who "
+        "reaches it could write (and create sensors); set keys, bind 127.0.0.1, or pass "
+        "--allow-anonymous-writes (ANOMALY_ALLOW_ANONYMOUS_WRITES=1) if that is intended"
+    )
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = _settings(args)
+    check_bind(settings)
     if args.workers > 1 and settings.store_backend != "redis":
         print(
             "warning: several workers on the embedded store each keep their own sensors and alerts; "
@@ -56,6 +81,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from anomaly_detection.api.demo import TrafficGenerator
 
     settings = _settings(args)
+    check_bind(settings)
     app = create_app(settings)
     server = uvicorn.Server(
         uvicorn.Config(
@@ -103,6 +129,10 @@ def add_api_parsers(subparsers: Any) -> None:
     common.add_argument(
         "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
     )
+    common.add_argument(
+        "--allow-anonymous-writes", action="store_true",
+        help="bind beyond 127.0.0.1 although no ANOMALY_API_KEYS are set (anyone reaching it may write)",
+    )  # fmt: skip
     common.add_argument(
         "--env-file", metavar="PATH", help="read ANOMALY_* settings from this .env file (none is read by default)"
     )

@@ -21,7 +21,7 @@ from anomaly_detection.core.results import AnomalyResult
 from anomaly_detection.core.validation import check_sensor_name
 from anomaly_detection.redis.driver import is_async_client
 
-__all__ = ["AnomalyService"]
+__all__ = ["AnomalyService", "TooManySensorsError"]
 
 _log = logging.getLogger(__name__)
 
@@ -31,6 +31,10 @@ _source: contextvars.ContextVar[str] = contextvars.ContextVar("anomaly_source", 
 _collected: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.ContextVar(
     "anomaly_collected", default=None
 )
+
+
+class TooManySensorsError(ValueError):
+    """A request writes to more distinct sensors than ``max_sensors_per_request`` (HTTP 413)."""
 
 
 class AnomalyService:
@@ -215,6 +219,12 @@ class AnomalyService:
 
     async def _score(self, groups: dict[str, tuple[np.ndarray, np.ndarray, str]]) -> list[dict[str, Any]]:
         """One detector call per sensor; names are all checked first. Returns the alerts."""
+        limit = self.settings.max_sensors_per_request
+        if len(groups) > limit:
+            raise TooManySensorsError(
+                f"too many distinct sensors: limit is {limit} per request (max_sensors_per_request), "
+                f"got {len(groups)}; nothing was stored"
+            )
         for name in groups:
             check_sensor_name(name)
         collected: list[dict[str, Any]] = []

@@ -26,7 +26,13 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 if TYPE_CHECKING:
     from anomaly_detection import _core
 
-__all__ = ["DEFAULT_THRESHOLDS", "ENV_PREFIX", "METHODS", "THRESHOLD_FIELDS", "Settings", "get_settings"]
+__all__ = [
+    "DEFAULT_THRESHOLDS", "ENV_PREFIX", "METHODS", "REDIS_MAX_TTL", "THRESHOLD_FIELDS", "Settings", "get_settings",
+]
+
+#: The longest TTL (seconds) Redis's ``EXPIRE`` takes: it keeps expiry times in
+#: milliseconds since the epoch in a signed 64-bit integer (10**15 s leaves room for "now").
+REDIS_MAX_TTL = 10**15
 
 #: The prefix of every environment variable that Settings reads.
 ENV_PREFIX = "ANOMALY_"
@@ -112,10 +118,13 @@ class Settings(BaseSettings):
     #: A missing value (NaN, or None in a list): "raise" (a ValueError) or "skip"
     #: (not scored, changes no state, comes back with is_anomaly False and NaN scores).
     missing: Literal["raise", "skip"] = "raise"
-    #: Maximum number of sensors kept (0 = unlimited).
-    max_sensors: int = Field(0, ge=0)
-    #: How long a sensor window lives in Redis without updates (seconds).
-    temp_data_ttl: int = Field(3600, ge=1)
+    #: Maximum number of sensors kept (0 = unlimited); beyond it SensorLimitError. A
+    #: sensor costs 4-115 KB with the default window (docs/settings.md#memory): 10,000
+    #: ensemble sensors are about 1.1 GB.
+    max_sensors: int = Field(10_000, ge=0)
+    #: How long a sensor lives without updates (seconds): its Redis keys expire, and the
+    #: embedded store forgets it lazily (see EmbeddedStore), at the latest when room is needed.
+    temp_data_ttl: int = Field(3600, ge=1, le=REDIS_MAX_TTL)
 
     # --- HTTP service ---
     api_host: str = "127.0.0.1"
@@ -126,6 +135,12 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_request_bytes: int = Field(1_048_576, ge=1024)
     max_batch_items: int = Field(10_000, ge=1)
+    #: Distinct sensors one request may write to (413 beyond it): a request cannot fill
+    #: ``max_sensors`` on its own.
+    max_sensors_per_request: int = Field(500, ge=1)
+    #: ``anomaly-detection serve`` binds beyond 127.0.0.1 without ``api_keys`` only when
+    #: this is set (or ``--allow-anonymous-writes`` is given).
+    allow_anonymous_writes: bool = False
     #: Where the service keeps sensor windows: ``embedded`` (this process) or ``redis``
     #: (the Redis settings above; needed for several workers).
     store_backend: Literal["embedded", "redis"] = "embedded"
@@ -168,8 +183,20 @@ class Settings(BaseSettings):
                 import json
 
                 return json.loads(text)
-            return [part.strip() for part in text.split(",") if part.strip()]
+            parts = [part.strip() for part in text.split(",")]
+            if text and not any(parts):
+                # " , " would otherwise be no key at all: authentication silently off.
+                raise ValueError(f"expected comma-separated non-empty entries, got only separators: {v!r}")
+            return [part for part in parts if part]
         return v
+
+    @field_validator("api_keys")
+    @classmethod
+    def _check_keys(cls, keys: list[str]) -> list[str]:
+        for i, key in enumerate(keys):
+            if not key.strip():
+                raise ValueError(f"api_keys[{i}]: expected a non-blank key, got {key!r}")
+        return keys
 
     @model_validator(mode="after")
     def _check_warmup(self) -> Settings:

@@ -22,6 +22,7 @@ from anomaly_detection.core.validation import (
     as_values_with_gaps,
     check_sensor_name,
 )
+from anomaly_detection.errors import SensorLimitError
 from anomaly_detection.stores.base import SensorStore, SensorWindow
 from anomaly_detection.stores.embedded import EmbeddedStore
 
@@ -84,7 +85,7 @@ class StatisticalAnomalyDetector:
     @staticmethod
     def _make_store(settings: Settings, redis_client: Any) -> SensorStore:
         if redis_client is None:
-            return EmbeddedStore(settings.to_detector_config())
+            return EmbeddedStore(settings.to_detector_config(), ttl=settings.temp_data_ttl)
         from anomaly_detection.stores.redis import RedisStore
 
         return RedisStore(redis_client, settings)
@@ -113,9 +114,19 @@ class StatisticalAnomalyDetector:
             timestamp = _now()
         elif type(timestamp) is not float:
             timestamp = as_timestamp(timestamp)
-        result = point_result(
-            sensor_name, self._store_detect(sensor_name, value, timestamp), self.threshold, self.method
-        )
+        try:
+            found = self._store_detect(sensor_name, value, timestamp)
+        except TypeError:
+            # The binding refuses a name it cannot convert (a lone surrogate) with its own
+            # signature in the message: say what is wrong with the name instead.
+            check_sensor_name(sensor_name)
+            raise
+        except SensorLimitError:
+            make_room = getattr(self.store, "make_room", None)  # idle embedded sensors may go
+            if make_room is None or not make_room():
+                raise
+            found = self._store_detect(sensor_name, value, timestamp)
+        result = point_result(sensor_name, found, self.threshold, self.method)
         if result.is_anomaly and self._listeners:
             self._notify(result)
         return result
@@ -294,7 +305,7 @@ class StatisticalAnomalyDetector:
             raise TypeError(f"from_bytes: expected bytes, got {type(data).__name__}")
         registry = _core.SensorRegistry.from_bytes(bytes(data))
         detector = cls(Settings.from_detector_config(registry.config, settings))
-        detector._use_store(EmbeddedStore(registry=registry))
+        detector._use_store(EmbeddedStore(registry=registry, ttl=detector.settings.temp_data_ttl))
         return detector
 
     def __reduce__(self):

@@ -20,18 +20,22 @@ def check_sensor_name(name: object) -> str:
     """Return ``name`` if it can be a sensor name (and a part of a Redis key)."""
     if not isinstance(name, str):
         raise TypeError(f"sensor name: expected str, got {type(name).__name__}")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: the core's rule reads UTF-8, which cannot hold it
+        raise ValueError(f"sensor name {name!r}: expected valid Unicode text (it holds a lone surrogate)") from None
     _core.check_sensor_name(name)
     return name
 
 
 def as_value(value: Any) -> float:
     """A finite float from a number."""
-    if isinstance(value, (str, bytes)) or value is None:
-        raise ValueError(f"value: expected a finite number, got {value!r}")
+    if isinstance(value, (str, bytes, bool, np.bool_, complex, np.complexfloating)) or value is None:
+        raise ValueError(f"value: expected a finite number, got {_short(value)}")
     try:
         v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"value: expected a finite number, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"value: expected a finite number, got {_short(value)}") from None
     if not math.isfinite(v):
         raise ValueError(f"value: expected a finite number, got {v}")
     return v
@@ -41,6 +45,18 @@ def as_timestamp(timestamp: Any) -> float:
     """Epoch seconds from None (now), a number, a datetime or an ISO-8601 string."""
     if timestamp is None:
         return time.time()
+    return _one_timestamp(timestamp)
+
+
+def _one_timestamp(timestamp: Any) -> float:
+    """Epoch seconds from one given timestamp (None is refused: only a whole missing
+    timestamp argument means now)."""
+    if timestamp is None:
+        raise ValueError("timestamp: expected a number, datetime or ISO-8601 string, got None")
+    if isinstance(timestamp, (bool, np.bool_, complex, np.complexfloating)):
+        raise ValueError(  # noqa: TRY004 (project rule: ValueError)
+            f"timestamp: expected a real number, datetime or ISO-8601 string, got {timestamp!r}"
+        )
     if isinstance(timestamp, datetime):
         return _epoch(timestamp)
     if isinstance(timestamp, str):
@@ -49,16 +65,24 @@ def as_timestamp(timestamp: Any) -> float:
         except ValueError:
             raise ValueError(f"timestamp: expected ISO-8601 or epoch seconds, got {timestamp!r}") from None
     if isinstance(timestamp, np.datetime64):
+        if np.isnat(timestamp):
+            raise ValueError("timestamp: expected a date, got NaT (not a time)")
         return float(timestamp.astype("datetime64[ns]").astype(np.int64)) / 1e9
     try:
         t = float(timestamp)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(
-            f"timestamp: expected a number, datetime or ISO-8601 string, got {timestamp!r}"
+            f"timestamp: expected a finite number, datetime or ISO-8601 string, got {_short(timestamp)}"
         ) from None
     if not math.isfinite(t):
         raise ValueError(f"timestamp: expected a finite number, got {t}")
     return t
+
+
+def _short(value: Any) -> str:
+    """``repr(value)`` cut to a readable length (``10**400`` has 401 digits)."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 def _epoch(dt: datetime) -> float:
@@ -68,9 +92,13 @@ def _epoch(dt: datetime) -> float:
 
 def as_values(values: Any) -> np.ndarray:
     """A non-empty 1-D float64 array of finite numbers."""
+    if np.ma.isMaskedArray(values) and np.ma.getmaskarray(values).any():
+        bad = int(np.flatnonzero(np.ma.getmaskarray(values))[0])
+        raise ValueError(f"values[{bad}]: expected a number, got a masked (missing) entry")
     arr = np.asarray(values)
-    if arr.dtype.kind not in "biuf":
-        raise ValueError(f"values: expected numbers, got an array of dtype {arr.dtype}")
+    if arr.dtype.kind not in "iuf":
+        what = "booleans" if arr.dtype.kind == "b" else f"an array of dtype {arr.dtype}"
+        raise ValueError(f"values: expected numbers, got {what}")
     if arr.ndim != 1:
         raise ValueError(f"values: expected a 1-D array, got {arr.ndim}-D with shape {arr.shape}")
     if arr.size == 0:
@@ -94,7 +122,7 @@ def as_values_with_gaps(values: Any) -> tuple[np.ndarray, np.ndarray]:
     if arr.dtype == object:
         try:
             arr = np.array([np.nan if v is None else v for v in arr.ravel()], dtype=np.float64).reshape(arr.shape)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ValueError("values: expected numbers or None") from None
     present = ~np.isnan(arr) if arr.dtype.kind == "f" else np.ones(arr.shape, dtype=bool)
     if arr.dtype.kind == "f" and arr.ndim == 1:
@@ -114,12 +142,21 @@ def as_timestamps(timestamps: Any, n: int) -> np.ndarray:
             f"timestamps: expected a 1-D sequence of length {n} (as values), got shape {arr.shape}"
         )
     if arr.dtype.kind == "M":
+        if np.isnat(arr).any():
+            raise ValueError(f"timestamps[{int(np.flatnonzero(np.isnat(arr))[0])}]: expected a date, got NaT")
         out = arr.astype("datetime64[ns]").astype(np.int64) / 1e9
-    elif arr.dtype.kind in "biuf":
+    elif arr.dtype.kind in "iuf":
         out = np.ascontiguousarray(arr, dtype=np.float64)
+    elif arr.dtype.kind in "bc":
+        raise ValueError(f"timestamps: expected real numbers or dates, got an array of dtype {arr.dtype}")
     else:
         seq: Sequence[Any] = list(timestamps)
-        out = np.fromiter((as_timestamp(t) for t in seq), dtype=np.float64, count=n)
+        out = np.empty(n, dtype=np.float64)
+        for i, t in enumerate(seq):
+            try:
+                out[i] = _one_timestamp(t)
+            except ValueError as e:  # noqa: PERF203 - the error names the entry; the loop is per object
+                raise ValueError(f"timestamps[{i}]: {e}".replace(": timestamp:", ":")) from None
     if not np.isfinite(out).all():
         raise ValueError("timestamps: expected finite numbers")
     return out

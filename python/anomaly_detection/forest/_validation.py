@@ -9,7 +9,29 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ParamsMixin", "as_numeric_array", "resolve_n_jobs", "resolve_seed"]
+__all__ = [
+    "MAX_LOADED_FEATURES",
+    "ParamsMixin",
+    "as_numeric_array",
+    "check_loaded_features",
+    "resolve_n_jobs",
+    "resolve_seed",
+]
+
+#: The most features a loaded model may declare: the core scores rows in blocks of 128
+#: whose feature offsets are 32-bit, and one row of more would take over 256 MB.
+MAX_LOADED_FEATURES = (2**32 - 1) // 128
+
+
+def check_loaded_features(n_features: int) -> int:
+    """``n_features`` of a model read from bytes, refused (``ValueError``) when no input
+    could ever match it, so that such bytes fail at load rather than at predict."""
+    if not 1 <= n_features <= MAX_LOADED_FEATURES:
+        raise ValueError(
+            f"possible corruption: n_features_in: expected 1..{MAX_LOADED_FEATURES}, got {n_features}"
+        )
+    return n_features
+
 
 
 class ParamsMixin:

@@ -18,7 +18,12 @@ import numpy as np
 
 from anomaly_detection import _core
 from anomaly_detection.errors import NotFittedError
-from anomaly_detection.forest._validation import as_numeric_array, resolve_n_jobs, resolve_seed
+from anomaly_detection.forest._validation import (
+    as_numeric_array,
+    check_loaded_features,
+    resolve_n_jobs,
+    resolve_seed,
+)
 
 try:
     from sklearn.base import BaseEstimator, OutlierMixin
@@ -219,6 +224,7 @@ class IsolationForest(OutlierMixin, BaseEstimator):
         model = _core.IsolationForest.from_bytes(bytes(data))
         if not model.is_fitted:
             raise ValueError("data: expected a fitted model, got an unfitted one")
+        check_loaded_features(model.n_features_in)
         n_estimators, max_samples, max_features, contamination, bootstrap, seed = model.config
         forest = cls(
             n_estimators=n_estimators,
@@ -246,6 +252,8 @@ class IsolationForest(OutlierMixin, BaseEstimator):
         state = dict(state)
         if "_forests" in state:
             state["_forests"] = [_core.IsolationForest.from_bytes(blob) for blob in state["_forests"]]
+            for forest in state["_forests"]:
+                check_loaded_features(forest.n_features_in)
         elif state.get("_model") is not None:  # pickled by version 0.1
             state["_forests"], state["_offset"] = [_core.IsolationForest.from_bytes(state["_model"])], None
             state["n_features_in_"] = state["_forests"][0].n_features_in

@@ -47,9 +47,11 @@ struct DetectorConfig {
 /// Maximum length of a sensor name in bytes.
 inline constexpr size_t kMaxSensorNameBytes = 200;
 
-/// True when `name` is non-empty, at most 200 bytes, and holds none of the
-/// characters that would break the Redis key layout (':', '*', '?', '[', ']',
-/// '{', '}', whitespace or control characters).
+/// True when `name` is non-empty, at most 200 bytes of well-formed UTF-8, not
+/// "." or "..", and holds none of the characters that would break the Redis key
+/// layout (':', '*', '?', '[', ']', '{', '}') nor any whitespace, control or
+/// invisible character (Unicode spaces such as U+00A0, U+2028, zero-width and
+/// bidi controls, the BOM). The one sensor-name rule of the package.
 bool is_valid_sensor_name(std::string_view name);
 /// Throws std::invalid_argument explaining why `name` is invalid.
 void check_sensor_name(std::string_view name);
