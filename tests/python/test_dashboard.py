@@ -18,7 +18,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
-def _driver():
+def _driver(*extra_args: str):
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.chrome.service import Service
 
@@ -31,7 +31,7 @@ def _driver():
     options = webdriver.ChromeOptions()
     options.binary_location = browser
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1400,800", "--no-first-run", "--disable-extensions"):  # fmt: skip
+                "--window-size=1400,800", "--no-first-run", "--disable-extensions", *extra_args):  # fmt: skip
         options.add_argument(arg)
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
