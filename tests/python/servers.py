@@ -216,7 +216,7 @@ def data_dir() -> Path:
     path = data_path()
     if not path.is_dir():
         pytest.skip(
-            f"{DATA_MISSING} at {path}: fetch it with `bash scripts/get-data.sh DIR` "
-            "and set ANOMALY_DATA_DIR=DIR"
+            f"{DATA_MISSING} at {path}: `bash scripts/get-data.sh` fetches it there "
+            "(or into DIR, then set ANOMALY_DATA_DIR=DIR)"
         )
     return path

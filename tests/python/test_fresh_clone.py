@@ -121,7 +121,7 @@ def test_missing_data_is_one_skip_line(tmp_path):
     assert len(skip_lines) == 1, r.stdout
     assert skip_lines[0].startswith("SKIPPED [2]")
     assert "labelled data not found" in skip_lines[0]
-    assert "bash scripts/get-data.sh DIR" in skip_lines[0]
+    assert "`bash scripts/get-data.sh` fetches it there (or into DIR, then set ANOMALY_DATA_DIR=DIR)" in skip_lines[0]
 
 
 @pytest.mark.parametrize("env", [{"CI": "true"}, {"ANOMALY_REQUIRE_DATA": "1"}])
