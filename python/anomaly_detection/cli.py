@@ -221,6 +221,20 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as exc:
         print(f"anomaly-detection {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except _redis_errors() as exc:
+        if args.command != "health":
+            raise
+        print(f"anomaly-detection health: Redis unavailable: {exc}", file=sys.stderr)
+        return 1
+
+
+def _redis_errors() -> tuple[type[Exception], ...]:
+    """redis-py's base error, when redis-py is installed (the ``redis`` extra)."""
+    try:
+        from redis.exceptions import RedisError
+    except ModuleNotFoundError:
+        return ()
+    return (RedisError,)
 
 
 if __name__ == "__main__":

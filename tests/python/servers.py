@@ -191,10 +191,32 @@ def run_processes(target, arg_tuples: list[tuple], timeout: float = 300) -> list
     return results
 
 
-def data_dir() -> Path:
-    """``../shared/data`` beside the project, or ``$ANOMALY_DATA_DIR``."""
+def data_path() -> Path:
+    """Where the labelled data should be: ``$ANOMALY_DATA_DIR``, else ``../shared/data`` beside the project."""
     env = os.environ.get("ANOMALY_DATA_DIR")
-    path = Path(env) if env else Path(__file__).resolve().parents[3] / "shared" / "data"
+    return Path(env) if env else Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+#: Begins the reason of every skip for want of the labelled data (conftest counts them by it).
+DATA_MISSING = "labelled data not found"
+
+
+def data_required() -> bool:
+    """A missing data folder fails the run under ``ANOMALY_REQUIRE_DATA=1``, or under ``CI``
+    unless ``ANOMALY_REQUIRE_DATA=0`` says otherwise."""
+    flag = os.environ.get("ANOMALY_REQUIRE_DATA", "").strip().lower()
+    if flag:
+        return flag not in ("0", "false", "no")
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def data_dir() -> Path:
+    """The labelled data folder; the calling test is skipped when it is absent (the run
+    then fails at its end if the data is required, see conftest)."""
+    path = data_path()
     if not path.is_dir():
-        pytest.skip(f"labelled data not found at {path} (set ANOMALY_DATA_DIR)")
+        pytest.skip(
+            f"{DATA_MISSING} at {path}: `bash scripts/get-data.sh` fetches it there "
+            "(or into DIR, then set ANOMALY_DATA_DIR=DIR)"
+        )
     return path

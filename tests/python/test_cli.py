@@ -104,3 +104,19 @@ def test_missing_cells_skip_by_default_or_raise_naming_row_and_column(tmp_path, 
     err = capsys.readouterr().err
     assert "data row 13" in err
     assert "'pump'" in err
+
+
+def test_health_without_redis_is_one_line_and_non_zero():
+    from servers import free_port
+
+    port = free_port()  # nothing listens there
+    r = subprocess.run(
+        [sys.executable, "-m", "anomaly_detection.cli", "health", "--url", f"redis://127.0.0.1:{port}/0"],
+        check=False, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 1
+    assert r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("anomaly-detection health: Redis unavailable: ")
+    assert f"127.0.0.1:{port}" in lines[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
-def _driver():
+def _driver(*extra_args: str):
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.chrome.service import Service
 
@@ -31,7 +32,7 @@ def _driver():
     options = webdriver.ChromeOptions()
     options.binary_location = browser
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1400,800", "--no-first-run", "--disable-extensions"):  # fmt: skip
+                "--window-size=1400,800", "--no-first-run", "--disable-extensions", *extra_args):  # fmt: skip
         options.add_argument(arg)
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
@@ -107,3 +108,34 @@ def test_dashboard_static_files_are_served():
         assert http.get("/static/style.css").status_code == 200
         assert http.get("/static/../app.py").status_code == 404
         assert http.get("/static/nope.js").status_code == 404
+
+
+def test_dashboard_selects_an_alert_still_in_its_window_and_dates_alerts(browser):
+    from selenium.webdriver.common.by import By
+
+    app = create_app(Settings(detection_method="zscore", window_size=20, min_samples=5))
+    with LiveServer(app) as url, httpx.Client(base_url=url) as http:
+        def series(sensor, start, n, spike_at=None):
+            values = [20.0 + 0.2 * ((i * 7) % 5) for i in range(n)]
+            if spike_at is not None:
+                values[spike_at] = 95.0
+            r = http.post("/api/detect/batch", json={"sensor_name": sensor, "values": values,
+                                                     "timestamps": [start + i for i in range(n)]})  # fmt: skip
+            assert r.status_code == 200
+
+        # The oldest alert and the newest one have since left their sensors' 20-point windows;
+        # the one between is still in its window: that sensor is the one to show.
+        series("gone-old", 1_700_000_000, 30, spike_at=10)
+        series("still-here", 1_700_000_100, 15, spike_at=12)
+        series("gone-new", 1_700_000_200, 15, spike_at=12)
+        series("gone-new", 1_700_000_215, 40)
+        assert [a["sensor_name"] for a in http.get("/api/anomalies").json()["items"]] == [
+            "gone-new", "still-here", "gone-old"]  # fmt: skip
+        browser.get(url + "/")
+        _wait(lambda: browser.find_element(By.ID, "chart-title").text, 10, "a selected sensor")
+        assert browser.find_element(By.ID, "chart-title").text == "still-here"
+        _wait(lambda: browser.find_elements(By.CSS_SELECTOR, "#chart circle.anomaly"), 5, "the anomaly marker")
+        metas = [m.text for m in browser.find_elements(By.CSS_SELECTOR, "#alerts li .meta")]
+        assert len(metas) == 3
+        for meta in metas:  # local date and time of the point: 2023-11-14 ..:..:..
+            assert re.search(r" · 2023-11-1[45] \d\d:\d\d:\d\d$", meta), meta

@@ -512,7 +512,9 @@ def create_app(
         version=__version__,
         description="Real-time anomaly detection for metric and sensor streams.",
         lifespan=lifespan,
+        docs_url=None,  # served by _add_swagger_ui from the package's files, not from a CDN
     )
+    _add_swagger_ui(app)
     app.state.anomaly_service = service
     app.include_router(router)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -528,6 +530,42 @@ def create_app(
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestMetricsMiddleware, service=service)
     return app
+
+
+#: Swagger UI's files as the fastapi-swagger package ships them (the ``api`` extra).
+_SWAGGER_FILES = {
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-ui.css": "text/css",
+    "favicon-32x32.png": "image/png",
+}
+
+
+def _add_swagger_ui(app: FastAPI) -> None:
+    """``/docs``: FastAPI's Swagger UI page, its script and style served by this app from
+    the installed ``fastapi-swagger`` package, so that the page works offline."""
+    from importlib.resources import files
+
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+
+    assets = Path(str(files("fastapi_swagger") / "resources"))
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(
+            openapi_url=root + (app.openapi_url or "/openapi.json"),
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{root}/docs/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/docs/swagger-ui.css",
+            swagger_favicon_url=f"{root}/docs/favicon-32x32.png",
+        )
+
+    @app.get("/docs/{name}", include_in_schema=False)
+    async def swagger_ui_file(name: str) -> FileResponse:
+        if name not in _SWAGGER_FILES:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no Swagger UI file {name!r}")
+        return FileResponse(assets / name, media_type=_SWAGGER_FILES[name])
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

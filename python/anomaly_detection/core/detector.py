@@ -33,6 +33,10 @@ __all__ = ["StatisticalAnomalyDetector"]
 
 _log = logging.getLogger(__name__)
 
+# The points the ensemble learns before its likelihoods score (EnsembleParams::kLearn in
+# cpp/include/anomaly_detection/detectors/ensemble.hpp): its results are warming up until then.
+_ENSEMBLE_LEARN = 300
+
 # Batches larger than this run in a worker thread from the async API (the
 # native loop releases the GIL, so the event loop keeps serving meanwhile).
 _ASYNC_THREAD_MIN = 50_000
@@ -75,6 +79,9 @@ class StatisticalAnomalyDetector:
         self.threshold = settings.threshold
         self.redis_client = redis_client
         self._skip_missing = settings.missing == "skip"
+        self._ensemble = self.method == "ensemble"
+        # Points of a sensor learned before its results stop warming up.
+        self._learn = max(_ENSEMBLE_LEARN, settings.min_samples) if self._ensemble else settings.min_samples
         self._listeners: list[Callable[[AnomalyResult], None]] = []
         self._use_store(self._make_store(settings, redis_client))
         if redis_client is not None and settings.redis_alerts and not self.store.is_async:
@@ -93,6 +100,7 @@ class StatisticalAnomalyDetector:
     def _use_store(self, store: SensorStore) -> None:
         self.store = store
         self._store_detect = store.detect
+        self._learned: set[str] = set()  # ensemble sensors known to be past their warm-up
 
     # --- detection -------------------------------------------------------------
 
@@ -115,7 +123,7 @@ class StatisticalAnomalyDetector:
         elif type(timestamp) is not float:
             timestamp = as_timestamp(timestamp)
         try:
-            found = self._store_detect(sensor_name, value, timestamp)
+            out = self._store_detect(sensor_name, value, timestamp)
         except TypeError:
             # The binding refuses a name it cannot convert (a lone surrogate) with its own
             # signature in the message: say what is wrong with the name instead.
@@ -125,8 +133,14 @@ class StatisticalAnomalyDetector:
             make_room = getattr(self.store, "make_room", None)  # idle embedded sensors may go
             if make_room is None or not make_room():
                 raise
-            found = self._store_detect(sensor_name, value, timestamp)
-        result = point_result(sensor_name, found, self.threshold, self.method)
+            out = self._store_detect(sensor_name, value, timestamp)
+        # A z-type window holds every point up to min_samples (none is flagged before), so its
+        # count tells the warm-up at no cost; the ensemble's learning outlasts its window.
+        if not self._ensemble:
+            warming = out[6] < self._learn
+        else:
+            warming = sensor_name not in self._learned and self._warming_point(sensor_name, out[6])
+        result = point_result(sensor_name, out, self.threshold, self.method, warming)
         if result.is_anomaly and self._listeners:
             self._notify(result)
         return result
@@ -144,7 +158,7 @@ class StatisticalAnomalyDetector:
             ts = as_timestamps(timestamps, len(vals))
             if not present.all():
                 out = self.store.detect_batch(sensor_name, vals[present], ts[present]) if present.any() else None
-                return self._batch_result(sensor_name, vals, ts, _scatter(out, present))
+                return self._batch_result(sensor_name, vals, ts, _scatter(out, present), present)
         else:
             vals = as_values(values)
             ts = as_timestamps(timestamps, len(vals))
@@ -183,7 +197,46 @@ class StatisticalAnomalyDetector:
         check_sensor_name(sensor_name)
         ts = _now() if timestamp is None else as_timestamp(timestamp)
         nan = float("nan")
-        return point_result(sensor_name, (nan, ts, False, nan, nan, nan, 0), self.threshold, self.method)
+        seen = self._points_seen(sensor_name)
+        warming = seen is None or seen < self._learn
+        return point_result(sensor_name, (nan, ts, False, nan, nan, nan, 0), self.threshold, self.method, warming)
+
+    # --- warm-up -------------------------------------------------------------------
+
+    def _points_seen(self, sensor_name: str) -> int | None:
+        """Points the store has learned of a sensor; None where it cannot tell without
+        awaiting (a ``redis.asyncio`` client)."""
+        if getattr(self.store, "is_async", False):
+            return None
+        summary = self.store.summary(sensor_name)
+        return int(summary["points_seen"]) if summary else 0
+
+    def _warming_point(self, sensor_name: str, window_count: int) -> bool:
+        """Whether the ensemble was warming up for the point it has just learned: one
+        summary per point until the sensor is past its warm-up (then ``_learned`` says)."""
+        if sensor_name in self._learned:
+            return False
+        seen = self._points_seen(sensor_name)
+        if seen is None:
+            return window_count < self._learn
+        if seen > self._learn:
+            self._learned.add(sensor_name)
+        return seen <= self._learn
+
+    def _warming_batch(self, sensor_name: str, window_counts: np.ndarray, present: np.ndarray | None) -> np.ndarray:
+        """Per point of a batch just learned, whether the detector was warming up."""
+        if present is None and not self._ensemble:
+            return window_counts < self._learn
+        if self._ensemble and sensor_name in self._learned:
+            return np.zeros(len(window_counts), dtype=bool)
+        seen = self._points_seen(sensor_name)
+        if seen is None:
+            return window_counts < self._learn
+        learned = np.ones(len(window_counts), dtype=np.int64) if present is None else present.astype(np.int64)
+        before = seen - int(learned.sum()) + np.cumsum(learned) - learned  # points learned before each
+        if self._ensemble and seen > self._learn:
+            self._learned.add(sensor_name)
+        return before < self._learn
 
     def prime(self, sensor_name: str, history: Any, timestamps: Any = None) -> int:
         """Learn a sensor's past points in order, as ``detect_batch`` would, but fire no
@@ -203,9 +256,12 @@ class StatisticalAnomalyDetector:
 
         return RiverAdapter(self)
 
-    def _batch_result(self, sensor_name: str, vals: np.ndarray, ts: np.ndarray, out: tuple) -> BatchResult:
+    def _batch_result(
+        self, sensor_name: str, vals: np.ndarray, ts: np.ndarray, out: tuple, present: np.ndarray | None = None
+    ) -> BatchResult:
         *arrays, alert_scores = out
-        batch = BatchResult(sensor_name, vals, ts, *arrays, self.threshold, self.method, alert_scores)
+        warming = self._warming_batch(sensor_name, arrays[4], present)
+        batch = BatchResult(sensor_name, vals, ts, *arrays, self.threshold, self.method, alert_scores, warming)
         if self._listeners:
             for result in batch.anomalies():
                 self._notify(result)
@@ -236,9 +292,9 @@ class StatisticalAnomalyDetector:
         check_sensor_name(sensor_name)
         value = as_value(value)
         timestamp = as_timestamp(timestamp)
-        result = point_result(
-            sensor_name, await adetect(sensor_name, value, timestamp), self.threshold, self.method
-        )
+        out = await adetect(sensor_name, value, timestamp)
+        warming = out[6] < self._learn if not self._ensemble else self._warming_point(sensor_name, out[6])
+        result = point_result(sensor_name, out, self.threshold, self.method, warming)
         if result.is_anomaly and self._listeners:
             self._notify(result)
         return result
@@ -252,7 +308,7 @@ class StatisticalAnomalyDetector:
                 check_sensor_name(sensor_name)
                 ts = as_timestamps(timestamps, len(vals))
                 out = await adetect_batch(sensor_name, vals[present], ts[present]) if present.any() else None
-                return self._batch_result(sensor_name, vals, ts, _scatter(out, present))
+                return self._batch_result(sensor_name, vals, ts, _scatter(out, present), present)
         if adetect_batch is None:
             if np.size(values) >= _ASYNC_THREAD_MIN:
                 return await asyncio.to_thread(self.detect_batch, sensor_name, values, timestamps)
@@ -281,6 +337,7 @@ class StatisticalAnomalyDetector:
 
     def reset(self, sensor_name: str) -> bool:
         """Forget a sensor's state; returns whether it existed."""
+        self._learned.discard(sensor_name)
         return self.store.reset(check_sensor_name(sensor_name))
 
     def health(self) -> dict[str, Any]:

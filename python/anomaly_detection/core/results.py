@@ -28,6 +28,10 @@ class AnomalyResult:
         What the method expected (window mean or median).
     window_count : int
         Number of past points the point was scored against.
+    warming_up : bool
+        The detector had learned fewer points of this sensor than it needs before it
+        flags anything (``min_samples``) or, for the ensemble, before its likelihoods
+        score (300 points): the point was scored, but on little history.
     """
 
     sensor_name: str
@@ -40,6 +44,7 @@ class AnomalyResult:
     window_count: int
     threshold: float
     method: str
+    warming_up: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field (a NaN, from a skipped missing value, is None)."""
@@ -60,15 +65,16 @@ def _json_list(a: np.ndarray) -> list:
     return a.tolist()
 
 
-def point_result(sensor_name: str, out: tuple, threshold: float, method: str) -> AnomalyResult:
-    """``AnomalyResult(sensor_name, *out, threshold, method)`` for ``out`` = (value, timestamp,
-    is_anomaly, score, deviation, expected, window_count) as the stores return it, in half the
-    time of the dataclass ``__init__`` (the hot path of ``detect``)."""
+def point_result(sensor_name: str, out: tuple, threshold: float, method: str, warming_up: bool) -> AnomalyResult:
+    """``AnomalyResult(sensor_name, *out, threshold, method, warming_up)`` for ``out`` = (value,
+    timestamp, is_anomaly, score, deviation, expected, window_count) as the stores return it, in
+    half the time of the dataclass ``__init__`` (the hot path of ``detect``)."""
     r = _new(AnomalyResult)
     r.sensor_name = sensor_name
     r.value, r.timestamp, r.is_anomaly, r.score, r.deviation, r.expected, r.window_count = out
     r.threshold = threshold
     r.method = method
+    r.warming_up = warming_up
     return r
 
 
@@ -96,10 +102,15 @@ class BatchResult:
     #: the other methods. Rank points (ROC, PR, VUS) on ``scores``; count alarms
     #: (NAB) on ``alert_scores``.
     alert_scores: np.ndarray | None = None
+    #: Per point, whether the detector was still warming up (see ``AnomalyResult.warming_up``);
+    #: all False when not given.
+    warming_up: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.alert_scores is None:
             self.alert_scores = self.scores
+        if self.warming_up is None:
+            self.warming_up = np.zeros(len(self.values), dtype=bool)
 
     def __len__(self) -> int:
         return len(self.values)
@@ -116,6 +127,7 @@ class BatchResult:
             threshold=self.threshold,
             method=self.method,
             window_count=int(self.window_counts[i]),
+            warming_up=bool(self.warming_up[i]),
         )
 
     def __iter__(self) -> Iterator[AnomalyResult]:
@@ -148,5 +160,6 @@ class BatchResult:
             "deviations": _json_list(self.deviations),
             "expected": _json_list(self.expected),
             "window_counts": self.window_counts.tolist(),
+            "warming_up": self.warming_up.tolist(),
             "anomaly_count": self.anomaly_count,
         }

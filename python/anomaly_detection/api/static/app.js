@@ -14,6 +14,13 @@ async function getJSON(path) {
   return r.json();
 }
 
+// Local date and time, "2026-12-04 14:57:29": an alert may be days old.
+function when(ts) {
+  const d = new Date(ts * 1000), p = (n) => String(n).padStart(2, "0");
+  return d.getFullYear() + "-" + p(d.getMonth() + 1) + "-" + p(d.getDate()) + " "
+    + p(d.getHours()) + ":" + p(d.getMinutes()) + ":" + p(d.getSeconds());
+}
+
 function fmt(x) {
   if (!Number.isFinite(x)) return String(x);
   const a = Math.abs(x);
@@ -120,14 +127,13 @@ function alertItem(a, fresh) {
   li.className = "alert " + a.severity + (fresh ? " fresh" : "");
   li.dataset.sensor = a.sensor_name;
   li.dataset.id = a.id;
-  const when = new Date(a.timestamp * 1000).toLocaleTimeString();
   const sensor = document.createElement("div");
   sensor.className = "sensor";
   sensor.textContent = a.sensor_name;
   const meta = document.createElement("div");
   meta.className = "meta";
   meta.textContent = a.severity + " · value " + fmt(a.value) + " (expected " + fmt(a.expected) + ") · "
-    + a.method + " · " + when;
+    + a.method + " · " + when(a.timestamp);
   li.append(sensor, meta);
   li.onclick = () => select(a.sensor_name);
   return li;
@@ -149,15 +155,44 @@ function addAlert(a, fresh) {
   ul.insertBefore(alertItem(a, fresh), ul.firstChild);
   while (ul.children.length > MAX_ALERTS) ul.removeChild(ul.lastChild);
   $("alert-count").textContent = state.alerts.length;
-  if (!state.selected) select(a.sensor_name);
+  if (!state.selected && fresh) autoSelect();
   else if (a.sensor_name === state.selected) refreshChart();
   if (!state.sensors.includes(a.sensor_name)) refreshSensors(); else renderSensors();
+}
+
+// With nothing selected, show the sensor of the newest alert whose point is still in that
+// sensor's window (an alert that has left its window would leave the chart without a marker).
+let autoSelecting = false;
+async function autoSelect() {
+  if (state.selected || autoSelecting) return;
+  autoSelecting = true;
+  const alerts = state.alerts.slice();  // newest first
+  try {
+    const tried = new Set();
+    for (const a of alerts) {
+      if (state.selected || tried.size >= 20) return;
+      if (tried.has(a.sensor_name)) continue;  // its newest alert was not in the window
+      tried.add(a.sensor_name);
+      let win;
+      try {
+        win = await getJSON("api/sensors/" + encodeURIComponent(a.sensor_name) + "/window");
+      } catch (e) { continue; }  // a sensor reset since its alert
+      if (win.timestamps.length && a.timestamp >= win.timestamps[0]) {
+        if (!state.selected) select(a.sensor_name);
+        return;
+      }
+    }
+  } finally {
+    autoSelecting = false;
+  }
+  if (!state.selected && state.alerts.length !== alerts.length) autoSelect();  // alerts came meanwhile
 }
 
 async function loadRecentAlerts() {
   try {
     const page = await getJSON("api/anomalies?limit=50");
     for (const a of page.items.slice().reverse()) addAlert(a, false);
+    await autoSelect();
   } catch (e) { /* retried by the stream */ }
 }
 
