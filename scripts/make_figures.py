@@ -155,8 +155,11 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if args.only in (None, "incident"):
-        incident(args.data, args.out / "incident.png",
-                 zoom_title="the failure, zoomed: the first flag falls inside the window, before the collapse")
+        incident(
+            args.data,
+            args.out / "incident.png",
+            zoom_title="the failure, zoomed: the first flag falls inside the window, before the collapse",
+        )
         incident(args.data, args.out / "incident_traffic.png", name=TRAFFIC, zoom_window=1, margin=150,
                  unit="speed", zoom_title="one labelled window, zoomed (realTraffic was held out when the "
                  "design was chosen)")  # fmt: skip

@@ -164,7 +164,9 @@ def refresh_older_ensembles(expected: dict[str, Any]) -> None:
     answered when written cannot be reproduced once the design changed on purpose): record
     what it answers now, so the golden test catches any later, unintended change."""
     for name, held in expected.items():
-        if name.startswith("ensemble_state_v") or (name.startswith("registry_v") and held["method"] == "ensemble"):
+        if name.startswith("ensemble_state_v") or (
+            name.startswith("registry_v") and held["method"] == "ensemble"
+        ):
             resume = _resumed_ensemble if name.startswith("ensemble_state") else _resumed_registry
             held["next_scores"], held["next_flags"] = resume(name, held)
 

@@ -26,12 +26,15 @@ py::tuple detection_tuple(const Detection& d) {
 // The five output arrays of a batch, allocated while holding the GIL.
 struct BatchArrays {
     explicit BatchArrays(size_t n)
-        : is_anomaly(static_cast<py::ssize_t>(n)), scores(static_cast<py::ssize_t>(n)),
-          deviations(static_cast<py::ssize_t>(n)), expected(static_cast<py::ssize_t>(n)),
-          window_counts(static_cast<py::ssize_t>(n)), alert_scores(static_cast<py::ssize_t>(n)) {}
+        : is_anomaly(static_cast<py::ssize_t>(n)),
+          scores(static_cast<py::ssize_t>(n)),
+          deviations(static_cast<py::ssize_t>(n)),
+          expected(static_cast<py::ssize_t>(n)),
+          window_counts(static_cast<py::ssize_t>(n)),
+          alert_scores(static_cast<py::ssize_t>(n)) {}
     BatchOutput out() {
-        return {is_anomaly.mutable_data(), scores.mutable_data(), deviations.mutable_data(), expected.mutable_data(),
-                window_counts.mutable_data(), alert_scores.mutable_data()};
+        return {is_anomaly.mutable_data(), scores.mutable_data(),        deviations.mutable_data(),
+                expected.mutable_data(),   window_counts.mutable_data(), alert_scores.mutable_data()};
     }
     py::tuple tuple() const {
         return py::make_tuple(is_anomaly, scores, deviations, expected, window_counts, alert_scores);
@@ -67,8 +70,9 @@ py::tuple detect_batch(SensorRegistry& reg, const std::string& sensor, const Dou
     return arrays.tuple();
 }
 
-py::list detect_many(SensorRegistry& reg, const std::vector<std::string>& sensors, const std::vector<DoubleArray>& values,
-                     const std::vector<DoubleArray>& timestamps, size_t threads) {
+py::list detect_many(SensorRegistry& reg, const std::vector<std::string>& sensors,
+                     const std::vector<DoubleArray>& values, const std::vector<DoubleArray>& timestamps,
+                     size_t threads) {
     if (values.size() != sensors.size() || timestamps.size() != sensors.size())
         throw std::invalid_argument("sensors, values, timestamps: expected lists of one length");
     // The converted arrays (values, timestamps) and the outputs live in this frame
@@ -105,8 +109,7 @@ py::tuple detect_after_checkpoint_py(const DetectorConfig& config, const DoubleA
     const auto m = static_cast<size_t>(values.shape(0));
     BatchArrays arrays(m);
     const BatchOutput out = arrays.out();
-    const double *wv = window_values.data(), *wt = window_timestamps.data(), *v = values.data(),
-                 *t = timestamps.data();
+    const double *wv = window_values.data(), *wt = window_timestamps.data(), *v = values.data(), *t = timestamps.data();
     // The checkpoint is moved in and the state after the points moved back into the
     // same Python object: no copy of its ~100 KB. The caller must not share that
     // object between threads during the call (the store takes it out of its cache).
@@ -132,15 +135,15 @@ py::tuple detect_after_checkpoint_py(const DetectorConfig& config, const DoubleA
             state = py::cast(std::move(*ensemble));
         }
     }
-    return py::make_tuple(arrays.is_anomaly, arrays.scores, arrays.deviations, arrays.expected,
-                          arrays.window_counts, arrays.alert_scores, state, exact);
+    return py::make_tuple(arrays.is_anomaly, arrays.scores, arrays.deviations, arrays.expected, arrays.window_counts,
+                          arrays.alert_scores, state, exact);
 }
 
 py::tuple detect_after_window_py(const DetectorConfig& config, const DoubleArray& window_values,
                                  const DoubleArray& window_timestamps, uint64_t seen, const DoubleArray& values,
                                  const DoubleArray& timestamps) {
-    const py::tuple all = detect_after_checkpoint_py(config, window_values, window_timestamps, seen, values,
-                                                     timestamps, nullptr, std::nullopt);
+    const py::tuple all = detect_after_checkpoint_py(config, window_values, window_timestamps, seen, values, timestamps,
+                                                     nullptr, std::nullopt);
     return py::make_tuple(all[0], all[1], all[2], all[3], all[4], all[5]);
 }
 
@@ -149,10 +152,12 @@ py::tuple detect_after_window_py(const DetectorConfig& config, const DoubleArray
 void bind_detectors(py::module_& m) {
     py::register_exception<SensorLimitError>(m, "SensorLimitError", PyExc_RuntimeError);
 
-    m.def("is_valid_sensor_name", [](std::string_view name) { return is_valid_sensor_name(name); }, py::arg("name"),
-          "True when the name is usable as a sensor name (and a part of a Redis key).");
-    m.def("check_sensor_name", [](std::string_view name) { check_sensor_name(name); }, py::arg("name"),
-          "Raise ValueError explaining why the name is not a valid sensor name.");
+    m.def(
+        "is_valid_sensor_name", [](std::string_view name) { return is_valid_sensor_name(name); }, py::arg("name"),
+        "True when the name is usable as a sensor name (and a part of a Redis key).");
+    m.def(
+        "check_sensor_name", [](std::string_view name) { check_sensor_name(name); }, py::arg("name"),
+        "Raise ValueError explaining why the name is not a valid sensor name.");
     m.def("normal_score", &normal_score, py::arg("z"), "erf(|z| / sqrt 2): one minus the two-sided tail probability.");
 
     py::class_<DetectorConfig>(m, "DetectorConfig", "Settings shared by every sensor of a registry.")
@@ -175,13 +180,14 @@ void bind_detectors(py::module_& m) {
           "Score points that follow a window given as arrays (the shared-store path); returns "
           "(is_anomaly, scores, deviations, expected, window_counts, alert_scores).");
 
-    py::class_<EnsembleState>(m, "EnsembleState",
-                              "The ensemble's state for one sensor: a checkpoint a shared store keeps beside the window.")
+    py::class_<EnsembleState>(
+        m, "EnsembleState", "The ensemble's state for one sensor: a checkpoint a shared store keeps beside the window.")
         .def(py::init<double>(), py::arg("threshold"), "A new state (nothing seen) alarming at `threshold` in (0, 1].")
         .def_property_readonly("seen", &EnsembleState::seen, "Points the state has learned from.")
         .def_property_readonly("threshold", &EnsembleState::threshold, "The alarm level in (0, 1].")
-        .def("to_bytes", [](const EnsembleState& s) { return py::bytes(s.to_bytes()); },
-             "Versioned, checksummed bytes of the state.")
+        .def(
+            "to_bytes", [](const EnsembleState& s) { return py::bytes(s.to_bytes()); },
+            "Versioned, checksummed bytes of the state.")
         .def_static(
             "from_bytes",
             [](const py::bytes& b, double threshold, uint64_t cooldown) {
@@ -192,16 +198,17 @@ void bind_detectors(py::module_& m) {
             "Restore a state (alarming at `threshold`, `cooldown` points held after an alarm); raises "
             "ValueError on corrupt bytes.");
 
-    m.def("detect_after_checkpoint", &detect_after_checkpoint_py, py::arg("config"), py::arg("window_values"),
-          py::arg("window_timestamps"), py::arg("seen"), py::arg("values"), py::arg("timestamps"),
-          py::arg("checkpoint") = py::none(), py::arg("checkpoint_seen") = py::none(),
-          "As detect_after_window, but the ensemble continues from `checkpoint`, its state after the first "
-          "`checkpoint_seen` <= seen points of the stream (default: checkpoint.seen), replaying only the window's "
-          "last seen - checkpoint_seen points; "
-          "without a usable checkpoint it is rebuilt from the window. The checkpoint object is advanced in place. "
-          "Returns (is_anomaly, scores, deviations, expected, window_counts, alert_scores, state, exact): `state` is the "
-          "ensemble's state after the points (None for other methods), `exact` whether the scores equal those of "
-          "one process that saw every point.");
+    m.def(
+        "detect_after_checkpoint", &detect_after_checkpoint_py, py::arg("config"), py::arg("window_values"),
+        py::arg("window_timestamps"), py::arg("seen"), py::arg("values"), py::arg("timestamps"),
+        py::arg("checkpoint") = py::none(), py::arg("checkpoint_seen") = py::none(),
+        "As detect_after_window, but the ensemble continues from `checkpoint`, its state after the first "
+        "`checkpoint_seen` <= seen points of the stream (default: checkpoint.seen), replaying only the window's "
+        "last seen - checkpoint_seen points; "
+        "without a usable checkpoint it is rebuilt from the window. The checkpoint object is advanced in place. "
+        "Returns (is_anomaly, scores, deviations, expected, window_counts, alert_scores, state, exact): `state` is the "
+        "ensemble's state after the points (None for other methods), `exact` whether the scores equal those of "
+        "one process that saw every point.");
 
     py::class_<SensorRegistry>(m, "SensorRegistry", "Thread-safe per-sensor windows and scoring (the embedded store).")
         .def(py::init<const DetectorConfig&>(), py::arg("config"))
@@ -214,7 +221,8 @@ void bind_detectors(py::module_& m) {
             py::arg("sensor"), py::arg("value"), py::arg("timestamp"),
             "Score one point; returns (value, timestamp, is_anomaly, score, deviation, expected, window_count).")
         .def("detect_batch", &detect_batch, py::arg("sensor"), py::arg("values"), py::arg("timestamps"),
-             "Score points in order (releases the GIL); returns (is_anomaly, scores, deviations, expected, window_counts, alert_scores).")
+             "Score points in order (releases the GIL); returns (is_anomaly, scores, deviations, expected, "
+             "window_counts, alert_scores).")
         .def("detect_many", &detect_many, py::arg("sensors"), py::arg("values"), py::arg("timestamps"),
              py::arg("threads") = 0,
              "Score several sensors' batches, the sensors in parallel threads without the GIL (threads=0: one per "
@@ -262,8 +270,9 @@ void bind_detectors(py::module_& m) {
         .def("clear", &SensorRegistry::clear, "Forget every sensor.")
         .def("sensors", &SensorRegistry::sensors, "Names of the known sensors.")
         .def("__len__", &SensorRegistry::size)
-        .def("to_bytes", [](const SensorRegistry& reg) { return py::bytes(reg.to_bytes()); },
-             "Versioned, checksummed snapshot of the config and every sensor.")
+        .def(
+            "to_bytes", [](const SensorRegistry& reg) { return py::bytes(reg.to_bytes()); },
+            "Versioned, checksummed snapshot of the config and every sensor.")
         .def_static(
             "from_bytes", [](const py::bytes& b) { return SensorRegistry::from_bytes(std::string(b)); },
             py::arg("data"), "Restore a snapshot; raises ValueError on corrupt bytes.");

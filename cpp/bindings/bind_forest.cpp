@@ -41,9 +41,9 @@ MatrixView matrix_view(const DoubleArray& X, const char* name = "X", bool finite
     const auto size = static_cast<size_t>(X.size());
     for (size_t i = 0; i < size && !finite_known; ++i)
         if (!std::isfinite(p[i]))
-            throw std::invalid_argument(std::string(name) + ": expected finite values, got " +
-                                        std::to_string(p[i]) + " at row " + std::to_string(i / X.shape(1)) +
-                                        ", column " + std::to_string(i % X.shape(1)));
+            throw std::invalid_argument(std::string(name) + ": expected finite values, got " + std::to_string(p[i]) +
+                                        " at row " + std::to_string(i / X.shape(1)) + ", column " +
+                                        std::to_string(i % X.shape(1)));
     return MatrixView(p, X.shape(0), X.shape(1));
 }
 
@@ -86,9 +86,12 @@ enum class Scoring { score, decision, path_length };
 template <typename Rows>
 Eigen::VectorXd run_scoring(const IsolationForest& f, const Rows& X, unsigned n_threads, Scoring what) {
     switch (what) {
-        case Scoring::score: return f.score_samples(X, n_threads);
-        case Scoring::decision: return f.decision_function(X, n_threads);
-        default: return f.mean_path_length(X, n_threads);
+        case Scoring::score:
+            return f.score_samples(X, n_threads);
+        case Scoring::decision:
+            return f.decision_function(X, n_threads);
+        default:
+            return f.mean_path_length(X, n_threads);
     }
 }
 
@@ -121,8 +124,8 @@ bool score_integers(const IsolationForest& f, const py::array& X, unsigned n_thr
 py::array_t<double> score_with(const IsolationForest& f, const py::array& X, unsigned n_threads, Scoring what) {
     Eigen::VectorXd out;
     if (score_integers<uint8_t>(f, X, n_threads, what, &out) || score_integers<int8_t>(f, X, n_threads, what, &out) ||
-        score_integers<int16_t>(f, X, n_threads, what, &out) ||
-        score_integers<uint16_t>(f, X, n_threads, what, &out) || score_integers<int32_t>(f, X, n_threads, what, &out))
+        score_integers<int16_t>(f, X, n_threads, what, &out) || score_integers<uint16_t>(f, X, n_threads, what, &out) ||
+        score_integers<int32_t>(f, X, n_threads, what, &out))
         return to_numpy(std::move(out));
     DoubleArray converted;
     const StridedView view = scoring_view(X, converted);
@@ -193,8 +196,9 @@ void bind_isolation_forest(py::module_& m) {
                                       c.seed);
             },
             "(n_estimators, max_samples, max_features, contamination, bootstrap, seed) as resolved counts.")
-        .def("to_bytes", [](const IsolationForest& f) { return py::bytes(f.to_bytes()); },
-             "Versioned, checksummed bytes of the config and the trees.")
+        .def(
+            "to_bytes", [](const IsolationForest& f) { return py::bytes(f.to_bytes()); },
+            "Versioned, checksummed bytes of the config and the trees.")
         .def_static(
             "from_bytes", [](const py::bytes& b) { return IsolationForest::from_bytes(std::string_view(b)); },
             py::arg("data"), "Restore from to_bytes; raises ValueError on corrupt bytes.");
@@ -237,7 +241,7 @@ py::array_t<double> hst_scores(Model& h, const DoubleArray& X, Method method) {
 // finite float or int, an integer too large) returns "not read", and the facade
 // takes its checked Python path, which handles it or raises the ValueError.
 class DictHalfSpaceTrees : public HalfSpaceTrees {
-public:
+   public:
     explicit DictHalfSpaceTrees(HalfSpaceTrees core) : HalfSpaceTrees(std::move(core)), row_(n_features()) {}
 
     void set_keys(const py::sequence& keys) {
@@ -277,7 +281,7 @@ public:
     }
     const double* row() const { return row_.data(); }
 
-private:
+   private:
     static bool value_of(PyObject* v, double* out) {
         if (PyFloat_Check(v)) {
             *out = PyFloat_AS_DOUBLE(v);
@@ -340,7 +344,7 @@ private:
     }
 
     std::vector<double> row_;
-    py::object index_;  // key -> feature index; null until set_keys
+    py::object index_;                     // key -> feature index; null until set_keys
     const PyObject* last_dict_ = nullptr;  // the dict row_ was read from (compared, never used)
     uint64_t last_version_ = 0;
     std::vector<py::object> order_keys_;

@@ -30,12 +30,12 @@ namespace {
 constexpr size_t kReleaseThreshold = 2048;
 
 class MaybeReleaseGil {
-public:
+   public:
     explicit MaybeReleaseGil(size_t n) {
         if (n >= kReleaseThreshold) release_.emplace();
     }
 
-private:
+   private:
     std::optional<py::gil_scoped_release> release_;
 };
 
@@ -145,7 +145,8 @@ void push_object(ItemBatch& b, py::handle o, size_t index) {
         if (overflow < 0 || (u == static_cast<unsigned long long>(-1) && PyErr_Occurred())) {
             PyErr_Clear();
             throw std::invalid_argument("items[" + std::to_string(index) +
-                                        "]: expected an integer in [-2**63, 2**64), got " + std::string(py::str(as_int)));
+                                        "]: expected an integer in [-2**63, 2**64), got " +
+                                        std::string(py::str(as_int)));
         }
         b.push_int(u);
         return;
@@ -394,7 +395,9 @@ struct Increments {
     std::vector<uint64_t> per_item;  // empty when one constant applies to every item
     const uint64_t* data() const { return per_item.empty() ? nullptr : per_item.data(); }
     /// Materialised per-item values (for cores that take no constant).
-    std::vector<uint64_t> expanded(size_t n) const { return per_item.empty() ? std::vector<uint64_t>(n, constant) : per_item; }
+    std::vector<uint64_t> expanded(size_t n) const {
+        return per_item.empty() ? std::vector<uint64_t>(n, constant) : per_item;
+    }
 };
 
 Increments to_increments(py::handle inc, size_t n) {
@@ -460,14 +463,14 @@ DoubleArray to_doubles(py::handle values, const char* what) {
 
 /// Integer results: a Python int for a single item (no array allocated), else an array.
 class U64Out {
-public:
+   public:
     U64Out(size_t n, bool scalar) {
         if (!scalar) array_.emplace(static_cast<py::ssize_t>(n));
     }
     uint64_t* data() { return array_ ? array_->mutable_data() : &value_; }
     py::object result() { return array_ ? py::object(std::move(*array_)) : py::object(py::int_(value_)); }
 
-private:
+   private:
     uint64_t value_ = 0;
     std::optional<py::array_t<uint64_t>> array_;
 };
@@ -475,8 +478,10 @@ private:
 template <typename T>
 py::object result(py::array_t<T>& out, bool scalar) {
     if (!scalar) return std::move(out);
-    if constexpr (std::is_same_v<T, bool>) return py::bool_(out.data()[0]);
-    else return py::cast(out.data()[0]);
+    if constexpr (std::is_same_v<T, bool>)
+        return py::bool_(out.data()[0]);
+    else
+        return py::cast(out.data()[0]);
 }
 
 py::object result_flags(std::vector<uint8_t>& flags, bool scalar) {
@@ -580,7 +585,8 @@ std::optional<py::object> count_min_int_array(G& g, py::handle items, py::handle
     bool done = false;
     run(g, n, [&](CountMinSketch& s) {
         const uint64_t room = CountMinSketch::kMaxCounter - std::min(s.total(), CountMinSketch::kMaxCounter);
-        if (inc != 0 && n > room / static_cast<uint64_t>(inc)) return;  // may overflow: the general path checks and undoes
+        if (inc != 0 && n > room / static_cast<uint64_t>(inc))
+            return;  // may overflow: the general path checks and undoes
         constexpr size_t kChunk = 1024;
         uint64_t hashes[kChunk];
         for (size_t begin = 0; begin < n; begin += kChunk) {
@@ -659,7 +665,11 @@ void bind_count_min(py::module_& m) {
         .def_property_readonly("depth", [](const G& g) { return g.sketch.depth(); })
         .def_property_readonly("conservative", [](const G& g) { return g.sketch.conservative(); })
         .def_property_readonly("seed", [](const G& g) { return g.sketch.seed(); })
-        .def_property_readonly("total", [](const G& g) { std::lock_guard l(g.mutex); return g.sketch.total(); })
+        .def_property_readonly("total",
+                               [](const G& g) {
+                                   std::lock_guard l(g.mutex);
+                                   return g.sketch.total();
+                               })
         .def_property_readonly("memory_bytes", [](const G& g) { return g.sketch.memory_bytes(); })
         .def(
             "incrby",
@@ -676,9 +686,8 @@ void bind_count_min(py::module_& m) {
                 const auto inc = to_increments(increments, b.size());
                 U64Out out(b.size(), b.scalar);
                 uint64_t* po = out.data();
-                run(g, b.size(), [&](CountMinSketch& s) {
-                    s.incrby(b.hashes.data(), inc.data(), b.size(), po, inc.constant);
-                });
+                run(g, b.size(),
+                    [&](CountMinSketch& s) { s.incrby(b.hashes.data(), inc.data(), b.size(), po, inc.constant); });
                 return out.result();
             },
             py::arg("items"), py::arg("increments") = 1,
@@ -717,7 +726,13 @@ void bind_count_min(py::module_& m) {
                 g.sketch.load_counters(c.data(), static_cast<size_t>(c.shape(0)));
             },
             py::arg("counters"), "Replace every counter (row after row); total becomes the sum of row 0.")
-        .def("clear", [](G& g) { std::lock_guard l(g.mutex); g.sketch.clear(); }, "Reset every counter.")
+        .def(
+            "clear",
+            [](G& g) {
+                std::lock_guard l(g.mutex);
+                g.sketch.clear();
+            },
+            "Reset every counter.")
         .def("to_bytes", &to_blob<CountMinSketch>, "Versioned, checksummed bytes.")
         .def_static("from_bytes", &from_blob<CountMinSketch>, py::arg("data"),
                     "Load bytes from to_bytes; ValueError when they are corrupt.");
@@ -748,7 +763,11 @@ void bind_hyperloglog(py::module_& m) {
         .def_property_readonly("memory_bytes", [](const G& g) { return g.sketch.memory_bytes(); })
         .def_property_readonly("standard_error", [](const G& g) { return g.sketch.standard_error(); })
         .def_property_readonly(
-            "hip_valid", [](const G& g) { std::lock_guard l(g.mutex); return g.sketch.hip_valid(); },
+            "hip_valid",
+            [](const G& g) {
+                std::lock_guard l(g.mutex);
+                return g.sketch.hip_valid();
+            },
             "Whether count() is the HIP estimate (false after a merge or from Redis's bytes).")
         .def(
             "add",
@@ -764,8 +783,13 @@ void bind_hyperloglog(py::module_& m) {
                 return changed;
             },
             py::arg("items"), "Add items; True when a register changed.")
-        .def("count", [](const G& g) { std::lock_guard l(g.mutex); return g.sketch.count(); },
-             "Estimated number of distinct items.")
+        .def(
+            "count",
+            [](const G& g) {
+                std::lock_guard l(g.mutex);
+                return g.sketch.count();
+            },
+            "Estimated number of distinct items.")
         .def(
             "merge",
             [](G& g, const std::vector<const G*>& others) {
@@ -777,7 +801,13 @@ void bind_hyperloglog(py::module_& m) {
                 g.sketch = std::move(merged);
             },
             py::arg("others"), "Fold other sketches of the same precision in.")
-        .def("clear", [](G& g) { std::lock_guard l(g.mutex); g.sketch.clear(); }, "Forget every item.")
+        .def(
+            "clear",
+            [](G& g) {
+                std::lock_guard l(g.mutex);
+                g.sketch.clear();
+            },
+            "Forget every item.")
         .def("to_bytes", &to_blob<HyperLogLog>, "Versioned, checksummed bytes.")
         .def_static("from_bytes", &from_blob<HyperLogLog>, py::arg("data"),
                     "Load bytes from to_bytes; ValueError when they are corrupt.")
@@ -797,10 +827,30 @@ void bind_t_digest(py::module_& m) {
     py::class_<G>(m, "TDigest", "Merging t-digest.")
         .def(py::init<double>(), py::arg("compression") = 100.0, "A digest of about compression centroids.")
         .def_property_readonly("compression", [](const G& g) { return g.sketch.compression(); })
-        .def_property_readonly("total_weight", [](const G& g) { std::lock_guard l(g.mutex); return g.sketch.total_weight(); })
-        .def_property_readonly("memory_bytes", [](const G& g) { std::lock_guard l(g.mutex); return g.sketch.memory_bytes(); })
-        .def("min", [](const G& g) { std::lock_guard l(g.mutex); return g.sketch.min(); }, "Smallest value (NaN when empty).")
-        .def("max", [](const G& g) { std::lock_guard l(g.mutex); return g.sketch.max(); }, "Largest value (NaN when empty).")
+        .def_property_readonly("total_weight",
+                               [](const G& g) {
+                                   std::lock_guard l(g.mutex);
+                                   return g.sketch.total_weight();
+                               })
+        .def_property_readonly("memory_bytes",
+                               [](const G& g) {
+                                   std::lock_guard l(g.mutex);
+                                   return g.sketch.memory_bytes();
+                               })
+        .def(
+            "min",
+            [](const G& g) {
+                std::lock_guard l(g.mutex);
+                return g.sketch.min();
+            },
+            "Smallest value (NaN when empty).")
+        .def(
+            "max",
+            [](const G& g) {
+                std::lock_guard l(g.mutex);
+                return g.sketch.max();
+            },
+            "Largest value (NaN when empty).")
         .def(
             "add",
             [](G& g, py::handle values, py::handle weights) {
@@ -852,8 +902,13 @@ void bind_t_digest(py::module_& m) {
                 return result(out, xs.ndim() == 0);
             },
             py::arg("x"), "Fraction of the weight below x (NaN when empty).")
-        .def("trimmed_mean", [](const G& g, double lo, double hi) { std::lock_guard l(g.mutex); return g.sketch.trimmed_mean(lo, hi); },
-             py::arg("low"), py::arg("high"), "Mean of the values between quantiles low and high.")
+        .def(
+            "trimmed_mean",
+            [](const G& g, double lo, double hi) {
+                std::lock_guard l(g.mutex);
+                return g.sketch.trimmed_mean(lo, hi);
+            },
+            py::arg("low"), py::arg("high"), "Mean of the values between quantiles low and high.")
         .def(
             "centroids",
             [](const G& g) {
@@ -862,7 +917,8 @@ void bind_t_digest(py::module_& m) {
                     std::lock_guard l(g.mutex);
                     c = g.sketch.centroids();
                 }
-                py::array_t<double> means(static_cast<py::ssize_t>(c.size())), weights(static_cast<py::ssize_t>(c.size()));
+                py::array_t<double> means(static_cast<py::ssize_t>(c.size())),
+                    weights(static_cast<py::ssize_t>(c.size()));
                 for (size_t i = 0; i < c.size(); ++i) {
                     means.mutable_data()[i] = c[i].mean;
                     weights.mutable_data()[i] = c[i].weight;
@@ -881,7 +937,13 @@ void bind_t_digest(py::module_& m) {
                 g.sketch.merge(ptrs);
             },
             py::arg("others"), "Fold other digests of the same compression in.")
-        .def("clear", [](G& g) { std::lock_guard l(g.mutex); g.sketch.clear(); }, "Forget every value.")
+        .def(
+            "clear",
+            [](G& g) {
+                std::lock_guard l(g.mutex);
+                g.sketch.clear();
+            },
+            "Forget every value.")
         .def("to_bytes", &to_blob<TDigest>, "Versioned, checksummed bytes.")
         .def_static("from_bytes", &from_blob<TDigest>, py::arg("data"),
                     "Load bytes from to_bytes; ValueError when they are corrupt.");
@@ -896,9 +958,21 @@ void bind_bloom(py::module_& m) {
         .def_property_readonly("error_rate", [](const G& g) { return g.sketch.error_rate(); })
         .def_property_readonly("expansion", [](const G& g) { return g.sketch.expansion(); })
         .def_property_readonly("non_scaling", [](const G& g) { return g.sketch.non_scaling(); })
-        .def_property_readonly("size", [](const G& g) { std::lock_guard l(g.mutex); return g.sketch.size(); })
-        .def_property_readonly("layer_count", [](const G& g) { std::lock_guard l(g.mutex); return g.sketch.layer_count(); })
-        .def_property_readonly("memory_bytes", [](const G& g) { std::lock_guard l(g.mutex); return g.sketch.memory_bytes(); })
+        .def_property_readonly("size",
+                               [](const G& g) {
+                                   std::lock_guard l(g.mutex);
+                                   return g.sketch.size();
+                               })
+        .def_property_readonly("layer_count",
+                               [](const G& g) {
+                                   std::lock_guard l(g.mutex);
+                                   return g.sketch.layer_count();
+                               })
+        .def_property_readonly("memory_bytes",
+                               [](const G& g) {
+                                   std::lock_guard l(g.mutex);
+                                   return g.sketch.memory_bytes();
+                               })
         .def_property_readonly("bit_count", [](const G& g) { return g.sketch.bit_count(); })
         .def_property_readonly("hash_count", [](const G& g) { return g.sketch.hash_count(); })
         .def("add", flags_of<BloomFilter>(&BloomFilter::add), py::arg("items"),
@@ -922,11 +996,31 @@ void bind_cuckoo(py::module_& m) {
         .def_property_readonly("bucket_size", [](const G& g) { return g.sketch.bucket_size(); })
         .def_property_readonly("max_iterations", [](const G& g) { return g.sketch.max_iterations(); })
         .def_property_readonly("expansion", [](const G& g) { return g.sketch.expansion(); })
-        .def_property_readonly("size", [](const G& g) { std::lock_guard l(g.mutex); return g.sketch.size(); })
-        .def_property_readonly("deletions", [](const G& g) { std::lock_guard l(g.mutex); return g.sketch.deletions(); })
-        .def_property_readonly("filter_count", [](const G& g) { std::lock_guard l(g.mutex); return g.sketch.filter_count(); })
-        .def_property_readonly("bucket_count", [](const G& g) { std::lock_guard l(g.mutex); return g.sketch.bucket_count(); })
-        .def_property_readonly("memory_bytes", [](const G& g) { std::lock_guard l(g.mutex); return g.sketch.memory_bytes(); })
+        .def_property_readonly("size",
+                               [](const G& g) {
+                                   std::lock_guard l(g.mutex);
+                                   return g.sketch.size();
+                               })
+        .def_property_readonly("deletions",
+                               [](const G& g) {
+                                   std::lock_guard l(g.mutex);
+                                   return g.sketch.deletions();
+                               })
+        .def_property_readonly("filter_count",
+                               [](const G& g) {
+                                   std::lock_guard l(g.mutex);
+                                   return g.sketch.filter_count();
+                               })
+        .def_property_readonly("bucket_count",
+                               [](const G& g) {
+                                   std::lock_guard l(g.mutex);
+                                   return g.sketch.bucket_count();
+                               })
+        .def_property_readonly("memory_bytes",
+                               [](const G& g) {
+                                   std::lock_guard l(g.mutex);
+                                   return g.sketch.memory_bytes();
+                               })
         .def(
             "add",
             [](G& g, py::handle items) {
@@ -977,7 +1071,11 @@ void bind_top_k(py::module_& m) {
         .def_property_readonly("width", [](const G& g) { return g.sketch.width(); })
         .def_property_readonly("depth", [](const G& g) { return g.sketch.depth(); })
         .def_property_readonly("decay", [](const G& g) { return g.sketch.decay(); })
-        .def_property_readonly("memory_bytes", [](const G& g) { std::lock_guard l(g.mutex); return g.sketch.memory_bytes(); })
+        .def_property_readonly("memory_bytes",
+                               [](const G& g) {
+                                   std::lock_guard l(g.mutex);
+                                   return g.sketch.memory_bytes();
+                               })
         .def(
             "incrby",
             [](G& g, py::handle items, py::handle increments) -> py::object {
@@ -1060,8 +1158,10 @@ void bind_top_k(py::module_& m) {
                 }
                 py::list out;
                 for (const auto& e : entries) {
-                    if (with_count) out.append(py::make_tuple(decode(e), e.count));
-                    else out.append(decode(e));
+                    if (with_count)
+                        out.append(py::make_tuple(decode(e), e.count));
+                    else
+                        out.append(decode(e));
                 }
                 return out;
             },

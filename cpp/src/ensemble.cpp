@@ -15,7 +15,15 @@ using P = EnsembleParams;
 constexpr uint16_t kCheckpointVersion = 2;
 constexpr double kInvSqrt2 = 0.70710678118654752440;
 constexpr double kSecondsPerDay = 86400.0;
-enum Feature : size_t { f_value = 0, f_diff = 1, f_season = 2, f_spatial = 3, f_markov = 4, f_level = 5, f_context = 6 };
+enum Feature : size_t {
+    f_value = 0,
+    f_diff = 1,
+    f_season = 2,
+    f_spatial = 3,
+    f_markov = 4,
+    f_level = 5,
+    f_context = 6
+};
 constexpr int64_t kContextBinLimit = 1000;  // context bins beyond the range are clamped to +-this
 
 int64_t context_key(const int64_t (&bins)[2]) {
@@ -414,8 +422,8 @@ EnsembleStep EnsembleState::update(double value, double timestamp) {
 
     // A detector enters its likelihood once its own statistics exist (the seasonal
     // one only a period after the start): no alarm from a detector starting up.
-    const bool ready[P::kFeatures] = {value_.n >= 2, diff_.n >= 2, has_residual && season_.n >= 2, t > 10,
-                                      t >= P::kLearn, has_level, t >= P::kLearn};
+    const bool ready[P::kFeatures] = {
+        value_.n >= 2, diff_.n >= 2, has_residual && season_.n >= 2, t > 10, t >= P::kLearn, has_level, t >= P::kLearn};
     double best = 0.0;
     for (size_t f = 0; f < P::kFeatures; ++f) {
         if (!ready[f]) continue;
@@ -531,7 +539,8 @@ EnsembleState EnsembleState::deserialize(io::ByteReader& r, double threshold, ui
     s.learn_values_.resize(nv);
     r.get_array(s.learn_values_.data(), nv, "ensemble learning values");
     const auto nt = r.get<uint64_t>("ensemble learning timestamps");
-    if (nt != (s.seen_ <= P::kPeriodProbe ? s.seen_ : 0)) io::corruption("ensemble learning timestamps: inconsistent count");
+    if (nt != (s.seen_ <= P::kPeriodProbe ? s.seen_ : 0))
+        io::corruption("ensemble learning timestamps: inconsistent count");
     s.learn_times_.resize(nt);
     r.get_array(s.learn_times_.data(), nt, "ensemble learning timestamps");
     s.period_ = r.get<int64_t>("ensemble period");

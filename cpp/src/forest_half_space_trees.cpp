@@ -1,10 +1,9 @@
-#include "anomaly_detection/forest/half_space_trees.hpp"
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
 
+#include "anomaly_detection/forest/half_space_trees.hpp"
 #include "anomaly_detection/forest/random.hpp"
 #include "anomaly_detection/io/bytes.hpp"
 
@@ -13,7 +12,7 @@ namespace anomaly_detection {
 namespace {
 
 constexpr uint16_t kFormatVersion = 1;
-constexpr double kPadding = 0.15;           // River's make_padded_tree(padding=0.15)
+constexpr double kPadding = 0.15;              // River's make_padded_tree(padding=0.15)
 constexpr size_t kMaxNodes = size_t{1} << 27;  // every tree together: 1 GiB of masses at most
 constexpr size_t kMaxNameBytes = 1 << 16;
 
@@ -64,8 +63,7 @@ HalfSpaceTrees::HalfSpaceTrees(HalfSpaceTreesConfig config, std::vector<std::pai
     : config_(config), limits_(std::move(limits)), feature_names_(std::move(feature_names)) {
     config_.validate();
     if (limits_.empty()) throw std::invalid_argument("limits: expected at least one feature, got none");
-    if (limits_.size() > std::numeric_limits<uint32_t>::max())
-        throw std::invalid_argument("limits: too many features");
+    if (limits_.size() > std::numeric_limits<uint32_t>::max()) throw std::invalid_argument("limits: too many features");
     for (size_t j = 0; j < limits_.size(); ++j) {
         const auto [lo, hi] = limits_[j];
         if (!std::isfinite(lo) || !std::isfinite(hi) || !(lo < hi))
@@ -106,7 +104,8 @@ void HalfSpaceTrees::learn_one(const double* x) {
             ++l_mass[node];
             const double v = x[feature[node]];
             const size_t left = 2 * node + 1;
-            node = std::isnan(v) ? (l_mass[left] < l_mass[left + 1] ? left + 1 : left) : (v < threshold[node] ? left : left + 1);
+            node = std::isnan(v) ? (l_mass[left] < l_mass[left + 1] ? left + 1 : left)
+                                 : (v < threshold[node] ? left : left + 1);
         }
         ++l_mass[node];
     }
@@ -142,7 +141,8 @@ double HalfSpaceTrees::score_one(const double* x) const {
             }
             const double v = x[feature[node]];
             const size_t left = 2 * node + 1;
-            node = std::isnan(v) ? (l_mass[left] < l_mass[left + 1] ? left + 1 : left) : (v < threshold[node] ? left : left + 1);
+            node = std::isnan(v) ? (l_mass[left] < l_mass[left + 1] ? left + 1 : left)
+                                 : (v < threshold[node] ? left : left + 1);
             depth_pow <<= 1;
         }
         if (!stopped) score += static_cast<double>(r_mass[node] * depth_pow);

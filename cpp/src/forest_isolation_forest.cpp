@@ -1,5 +1,3 @@
-#include "anomaly_detection/forest/isolation_forest.hpp"
-
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -9,6 +7,7 @@
 #include <stdexcept>
 #include <type_traits>
 
+#include "anomaly_detection/forest/isolation_forest.hpp"
 #include "anomaly_detection/forest/parallel.hpp"
 #include "anomaly_detection/forest/random.hpp"
 #include "anomaly_detection/io/bytes.hpp"
@@ -174,10 +173,9 @@ Tree grow_tree(const Eigen::Ref<const RowMatrixXd>& X, const IsolationForestConf
                 // hi - lo overflows only for values beyond +-8.9e307; split there too.
                 if (!std::isfinite(threshold)) threshold = std::min(lo * (1.0 - u) + hi * u, hi);
                 if (threshold == hi) threshold = lo;
-                auto mid = static_cast<uint32_t>(
-                    std::partition(s.order.begin() + p.lo, s.order.begin() + p.hi,
-                                   [&](uint32_t i) { return col[i] <= threshold; }) -
-                    s.order.begin());
+                auto mid = static_cast<uint32_t>(std::partition(s.order.begin() + p.lo, s.order.begin() + p.hi,
+                                                                [&](uint32_t i) { return col[i] <= threshold; }) -
+                                                 s.order.begin());
                 const auto left = static_cast<uint32_t>(tree.nodes.size());
                 tree.nodes[p.node] = {threshold, s.features[j], left};
                 tree.nodes.push_back({kInf, 0, left});
@@ -271,9 +269,8 @@ void IsolationForest::fit(Eigen::Ref<const RowMatrixXd> X, unsigned n_threads) {
     n_threads = resolve_threads(n_threads);
     std::vector<Tree> trees(n_trees);
     std::vector<GrowScratch> scratch(worker_count(n_trees, n_threads));
-    parallel_for(n_trees, n_threads, [&](size_t t, unsigned w) {
-        trees[t] = grow_tree(X, config_, m, k, max_depth, t, scratch[w]);
-    });
+    parallel_for(n_trees, n_threads,
+                 [&](size_t t, unsigned w) { trees[t] = grow_tree(X, config_, m, k, max_depth, t, scratch[w]); });
 
     // Build into a fresh model and swap it in, so that a failure leaves *this as it was.
     IsolationForest fitted(config_);
@@ -394,7 +391,7 @@ inline size_t rank_bucket(double x, double lo, double scale, double last) {
 
 // What ranking one feature's values reads (see IsolationForest::RankFeature).
 struct RankView {
-    const double* values;   // sorted split values, then +inf
+    const double* values;    // sorted split values, then +inf
     const uint16_t* starts;  // per bucket
     const uint16_t* ints;    // rank of each integer int_lo + i, or null
     double lo, scale, last;
@@ -477,8 +474,8 @@ void IsolationForest::build_top8() {
         top8_map_offset_.push_back(top8_map_.size());
         const uint32_t n_ranks = rank_feature_[f].n_values + 1;
         for (uint32_t rank = 0; rank < n_ranks; ++rank)
-            top8_map_.push_back(static_cast<uint8_t>(std::lower_bound(top[f].begin(), top[f].end(), rank) -
-                                                     top[f].begin()));
+            top8_map_.push_back(
+                static_cast<uint8_t>(std::lower_bound(top[f].begin(), top[f].end(), rank) - top[f].begin()));
     }
     // Per tree, 16 bytes of k' ^ 0x80 (signed compare; slot 0 and padding: 255 ^ 0x80, never
     // below a rank'), then per chunk of 16 features the pshufb control of slots 0-15: the
@@ -489,7 +486,8 @@ void IsolationForest::build_top8() {
     for (size_t t = 0; t < n_trees(); ++t) {
         uint8_t* out = top8_slots_.data() + stride * t;
         for (size_t slot = 0; slot < 16; ++slot) {
-            const uint32_t word = tree_depth_[t] >= 4 && slot > 0 ? rank_node_[heap_offset_[t] + slot] : kRankLimit << 16;
+            const uint32_t word =
+                tree_depth_[t] >= 4 && slot > 0 ? rank_node_[heap_offset_[t] + slot] : kRankLimit << 16;
             const uint32_t f = (word & 0xFFFF) / kRowsPerTask;
             uint32_t k = 255;
             if ((word >> 16) != kRankLimit)
@@ -563,8 +561,7 @@ void IsolationForest::build_rank_layout() {
                 rf.ints = rank_int_.size();
                 for (uint64_t i = 0; i < rf.int_count; ++i) {
                     const double value = lo + static_cast<double>(i);
-                    rank_int_.push_back(
-                        static_cast<uint16_t>(std::lower_bound(v.begin(), v.end(), value) - v.begin()));
+                    rank_int_.push_back(static_cast<uint16_t>(std::lower_bound(v.begin(), v.end(), value) - v.begin()));
                 }
             }
         }
@@ -637,8 +634,7 @@ inline uint64_t rank_step(uint64_t at, uint32_t node, const uint32_t* row) {
 // Depth > 0 (8 is max_samples="auto"'s) the depth is known at compile time, so every
 // level is unrolled and no loop counter stays live; Depth 0 reads it from `depth`.
 template <size_t Rows, unsigned Depth>
-inline void rank_walk(const uint32_t* nodes, const double* leaves, unsigned depth, const uint32_t* ranks,
-                      double* acc) {
+inline void rank_walk(const uint32_t* nodes, const double* leaves, unsigned depth, const uint32_t* ranks, double* acc) {
     const unsigned levels = Depth > 0 ? Depth : depth;
     uint64_t at[Rows];
     for (size_t r = 0; r < Rows; ++r) at[r] = 1;
@@ -716,8 +712,8 @@ __attribute__((target("avx2"))) inline uint64_t top_levels(const TopSlots& s, co
         r_lo = _mm256_blendv_epi8(r_lo, _mm256_shuffle_epi8(up, s.pick_lo), s.high_lo);
         r_hi = _mm256_blendv_epi8(r_hi, _mm256_shuffle_epi8(up, s.pick_hi), s.high_hi);
     }
-    const uint64_t m = static_cast<uint32_t>(_mm256_movemask_epi8(
-        _mm256_packs_epi16(_mm256_cmpgt_epi16(r_lo, s.k_lo), _mm256_cmpgt_epi16(r_hi, s.k_hi))));
+    const uint64_t m = static_cast<uint32_t>(
+        _mm256_movemask_epi8(_mm256_packs_epi16(_mm256_cmpgt_epi16(r_lo, s.k_lo), _mm256_cmpgt_epi16(r_hi, s.k_hi))));
     uint64_t at = kLevel3[(m >> 1) & 0x7F];
     for (unsigned level = 3; level < kTopLevels; ++level)
         asm("bt %[at], %[m]\n\tadc %[at], %[at]" : [at] "+r"(at) : [m] "r"(m) : "cc");
@@ -727,9 +723,9 @@ __attribute__((target("avx2"))) inline uint64_t top_levels(const TopSlots& s, co
 // rank_walk with levels 0-4 from top_levels: Rows rows of the block (ranks: feature-major,
 // rank << 16; row_ranks: 8 or 16 plain ranks per row) down one tree of depth >= 5.
 template <size_t Rows, unsigned Depth, bool Wide>
-__attribute__((target("avx2"))) inline void top_walk(const TopSlots& slots, const uint32_t* nodes,
-                                                     const double* leaves, unsigned depth, const uint32_t* ranks,
-                                                     const uint16_t* row_ranks, double* acc) {
+__attribute__((target("avx2"))) inline void top_walk(const TopSlots& slots, const uint32_t* nodes, const double* leaves,
+                                                     unsigned depth, const uint32_t* ranks, const uint16_t* row_ranks,
+                                                     double* acc) {
     constexpr size_t kLanes = Wide ? 16 : 8;
     const unsigned levels = Depth > 0 ? Depth : depth;
     uint64_t at[Rows];
@@ -792,12 +788,13 @@ __attribute__((target("avx2"))) inline void top8_walk(const __m128i* pick, __m12
 }
 
 template <unsigned Depth, size_t Chunks>
-__attribute__((target("avx2"))) inline void top8_tree(const uint8_t* slots, const uint32_t* nodes,
-                                                      const double* leaves, unsigned depth, const uint32_t* ranks,
-                                                      const uint8_t* rows8, size_t count, double* acc) {
+__attribute__((target("avx2"))) inline void top8_tree(const uint8_t* slots, const uint32_t* nodes, const double* leaves,
+                                                      unsigned depth, const uint32_t* ranks, const uint8_t* rows8,
+                                                      size_t count, double* acc) {
     const __m128i k = _mm_loadu_si128(reinterpret_cast<const __m128i*>(slots));
     __m128i pick[Chunks];
-    for (size_t c = 0; c < Chunks; ++c) pick[c] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(slots + 16 * (1 + c)));
+    for (size_t c = 0; c < Chunks; ++c)
+        pick[c] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(slots + 16 * (1 + c)));
     constexpr size_t kRow = 16 * Chunks;
     size_t r0 = 0;
     for (; r0 + kRankWalk <= count; r0 += kRankWalk)
@@ -817,11 +814,21 @@ __attribute__((target("avx2"))) void top8_forest(const uint8_t* slots, const uin
         const uint8_t* ts = slots + 16 * (1 + Chunks) * t;
         const unsigned depth = depths[t];
         switch (depth) {
-            case 6: top8_tree<6, Chunks>(ts, tn, tl, depth, ranks, rows8, count, acc); break;
-            case 7: top8_tree<7, Chunks>(ts, tn, tl, depth, ranks, rows8, count, acc); break;
-            case 8: top8_tree<8, Chunks>(ts, tn, tl, depth, ranks, rows8, count, acc); break;
-            case 9: top8_tree<9, Chunks>(ts, tn, tl, depth, ranks, rows8, count, acc); break;
-            case 10: top8_tree<10, Chunks>(ts, tn, tl, depth, ranks, rows8, count, acc); break;
+            case 6:
+                top8_tree<6, Chunks>(ts, tn, tl, depth, ranks, rows8, count, acc);
+                break;
+            case 7:
+                top8_tree<7, Chunks>(ts, tn, tl, depth, ranks, rows8, count, acc);
+                break;
+            case 8:
+                top8_tree<8, Chunks>(ts, tn, tl, depth, ranks, rows8, count, acc);
+                break;
+            case 9:
+                top8_tree<9, Chunks>(ts, tn, tl, depth, ranks, rows8, count, acc);
+                break;
+            case 10:
+                top8_tree<10, Chunks>(ts, tn, tl, depth, ranks, rows8, count, acc);
+                break;
             default:
                 if (depth >= 4) {
                     top8_tree<0, Chunks>(ts, tn, tl, depth, ranks, rows8, count, acc);
@@ -843,11 +850,21 @@ __attribute__((target("avx2"))) void top_forest(const uint32_t* nodes, const dou
         const double* tl = leaves + offsets[t];
         const unsigned depth = depths[t];
         switch (depth) {
-            case 6: top_tree<6, Wide>(tn, tl, depth, ranks, row_ranks, count, acc); break;
-            case 7: top_tree<7, Wide>(tn, tl, depth, ranks, row_ranks, count, acc); break;
-            case 8: top_tree<8, Wide>(tn, tl, depth, ranks, row_ranks, count, acc); break;
-            case 9: top_tree<9, Wide>(tn, tl, depth, ranks, row_ranks, count, acc); break;
-            case 10: top_tree<10, Wide>(tn, tl, depth, ranks, row_ranks, count, acc); break;
+            case 6:
+                top_tree<6, Wide>(tn, tl, depth, ranks, row_ranks, count, acc);
+                break;
+            case 7:
+                top_tree<7, Wide>(tn, tl, depth, ranks, row_ranks, count, acc);
+                break;
+            case 8:
+                top_tree<8, Wide>(tn, tl, depth, ranks, row_ranks, count, acc);
+                break;
+            case 9:
+                top_tree<9, Wide>(tn, tl, depth, ranks, row_ranks, count, acc);
+                break;
+            case 10:
+                top_tree<10, Wide>(tn, tl, depth, ranks, row_ranks, count, acc);
+                break;
             default:
                 if (depth >= kTopLevels) {
                     top_tree<0, Wide>(tn, tl, depth, ranks, row_ranks, count, acc);
@@ -902,14 +919,29 @@ void IsolationForest::rank_block(const T* x0, std::ptrdiff_t row_stride, std::pt
                             rf.n_values,
                             rf.window};
         switch (rf.window) {
-            case 0: std::fill(out, out + count, 0U); break;  // no split reads this feature
-            case 1: rank_values<1>(view, x, stride, count, out); break;
-            case 2: rank_values<2>(view, x, stride, count, out); break;
-            case 3: rank_values<3>(view, x, stride, count, out); break;
-            case 4: rank_values<4>(view, x, stride, count, out); break;
-            case 5: rank_values<5>(view, x, stride, count, out); break;
-            case 6: rank_values<6>(view, x, stride, count, out); break;
-            default: rank_values<0>(view, x, stride, count, out);
+            case 0:
+                std::fill(out, out + count, 0U);
+                break;  // no split reads this feature
+            case 1:
+                rank_values<1>(view, x, stride, count, out);
+                break;
+            case 2:
+                rank_values<2>(view, x, stride, count, out);
+                break;
+            case 3:
+                rank_values<3>(view, x, stride, count, out);
+                break;
+            case 4:
+                rank_values<4>(view, x, stride, count, out);
+                break;
+            case 5:
+                rank_values<5>(view, x, stride, count, out);
+                break;
+            case 6:
+                rank_values<6>(view, x, stride, count, out);
+                break;
+            default:
+                rank_values<0>(view, x, stride, count, out);
         }
     }
 }
@@ -968,12 +1000,23 @@ void IsolationForest::rank_path_sum(const T* X, size_t n, std::ptrdiff_t row_str
             for (; r0 + kRankWalk <= count; r0 += kRankWalk) {
                 const uint32_t* rows = ranks.data() + r0;
                 switch (depth) {
-                    case 6: rank_walk<kRankWalk, 6>(nodes, leaves, depth, rows, acc + r0); break;
-                    case 7: rank_walk<kRankWalk, 7>(nodes, leaves, depth, rows, acc + r0); break;
-                    case 8: rank_walk<kRankWalk, 8>(nodes, leaves, depth, rows, acc + r0); break;
-                    case 9: rank_walk<kRankWalk, 9>(nodes, leaves, depth, rows, acc + r0); break;
-                    case 10: rank_walk<kRankWalk, 10>(nodes, leaves, depth, rows, acc + r0); break;
-                    default: rank_walk<kRankWalk, 0>(nodes, leaves, depth, rows, acc + r0);
+                    case 6:
+                        rank_walk<kRankWalk, 6>(nodes, leaves, depth, rows, acc + r0);
+                        break;
+                    case 7:
+                        rank_walk<kRankWalk, 7>(nodes, leaves, depth, rows, acc + r0);
+                        break;
+                    case 8:
+                        rank_walk<kRankWalk, 8>(nodes, leaves, depth, rows, acc + r0);
+                        break;
+                    case 9:
+                        rank_walk<kRankWalk, 9>(nodes, leaves, depth, rows, acc + r0);
+                        break;
+                    case 10:
+                        rank_walk<kRankWalk, 10>(nodes, leaves, depth, rows, acc + r0);
+                        break;
+                    default:
+                        rank_walk<kRankWalk, 0>(nodes, leaves, depth, rows, acc + r0);
                 }
             }
             for (; r0 < count; ++r0) rank_walk<1, 0>(nodes, leaves, depth, ranks.data() + r0, acc + r0);
@@ -1140,9 +1183,9 @@ Eigen::VectorXd IsolationForest::mean_path_length(const IntegerRows<T>& X, unsig
     return out;
 }
 
-#define ANOMALY_INTEGER_ROWS(T)                                                                                  \
-    template Eigen::VectorXd IsolationForest::score_samples(const IntegerRows<T>&, unsigned) const;             \
-    template Eigen::VectorXd IsolationForest::decision_function(const IntegerRows<T>&, unsigned) const;         \
+#define ANOMALY_INTEGER_ROWS(T)                                                                         \
+    template Eigen::VectorXd IsolationForest::score_samples(const IntegerRows<T>&, unsigned) const;     \
+    template Eigen::VectorXd IsolationForest::decision_function(const IntegerRows<T>&, unsigned) const; \
     template Eigen::VectorXd IsolationForest::mean_path_length(const IntegerRows<T>&, unsigned) const;
 ANOMALY_INTEGER_ROWS(int8_t)
 ANOMALY_INTEGER_ROWS(uint8_t)

@@ -43,10 +43,14 @@ long next_code_point(std::string_view name, size_t& i) {
     if (lead < 0x80) return name[i++];
     size_t extra = 0;
     long cp = 0, min = 0;
-    if ((lead & 0xE0) == 0xC0) extra = 1, cp = lead & 0x1F, min = 0x80;
-    else if ((lead & 0xF0) == 0xE0) extra = 2, cp = lead & 0x0F, min = 0x800;
-    else if ((lead & 0xF8) == 0xF0) extra = 3, cp = lead & 0x07, min = 0x10000;
-    else return -1;
+    if ((lead & 0xE0) == 0xC0)
+        extra = 1, cp = lead & 0x1F, min = 0x80;
+    else if ((lead & 0xF0) == 0xE0)
+        extra = 2, cp = lead & 0x0F, min = 0x800;
+    else if ((lead & 0xF8) == 0xF0)
+        extra = 3, cp = lead & 0x07, min = 0x10000;
+    else
+        return -1;
     if (i + extra >= name.size()) return -1;  // truncated sequence
     for (size_t k = 1; k <= extra; ++k) {
         if ((byte(i + k) & 0xC0) != 0x80) return -1;
@@ -60,7 +64,7 @@ long next_code_point(std::string_view name, size_t& i) {
 // Characters that look like nothing or like a space: a name holding one could not be
 // told apart from another name by a person reading keys, logs or a dashboard.
 bool is_blank_or_invisible(long cp) {
-    return cp <= 0x20 || (cp >= 0x7F && cp <= 0xA0) ||  // ASCII and C1 controls, space, NBSP
+    return cp <= 0x20 || (cp >= 0x7F && cp <= 0xA0) ||    // ASCII and C1 controls, space, NBSP
            cp == 0xAD || cp == 0x1680 || cp == 0x180E ||  // soft hyphen, Ogham space, Mongolian separator
            (cp >= 0x2000 && cp <= 0x200F) ||              // spaces, zero-width characters, LRM/RLM
            (cp >= 0x2028 && cp <= 0x202F) ||              // line/paragraph separators, bidi embeddings, NNBSP
@@ -77,8 +81,16 @@ bool is_valid_sensor_name(std::string_view name) {
         const long cp = next_code_point(name, i);
         if (cp < 0 || is_blank_or_invisible(cp)) return false;
         switch (cp) {
-            case ':': case '*': case '?': case '[': case ']': case '{': case '}': return false;
-            default: break;
+            case ':':
+            case '*':
+            case '?':
+            case '[':
+            case ']':
+            case '{':
+            case '}':
+                return false;
+            default:
+                break;
         }
     }
     return true;

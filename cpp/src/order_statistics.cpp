@@ -73,7 +73,8 @@ void OrderStatistics::refresh_prefix() const {
 void OrderStatistics::insert(size_t slot, double value) {
     if (slot >= capacity_) throw std::out_of_range("order statistics slot out of range");
     // Slots grow with the window, as the ring buffer's memory does.
-    if (slot >= by_slot_.size()) by_slot_.resize(std::min(capacity_, std::max({slot + 1, 2 * by_slot_.size(), size_t{16}})));
+    if (slot >= by_slot_.size())
+        by_slot_.resize(std::min(capacity_, std::max({slot + 1, 2 * by_slot_.size(), size_t{16}})));
     by_slot_[slot] = value;
     const size_t b = block_of(value);
     auto& block = blocks_[b];

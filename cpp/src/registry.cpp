@@ -19,7 +19,6 @@ namespace {
 // blobs). Older blobs load.
 constexpr uint16_t kRegistryVersion = 3;
 
-
 void check_finite(const double* values, const double* timestamps, size_t n, const std::string& what) {
     for (size_t i = 0; i < n; ++i) {
         if (!std::isfinite(values[i]))
@@ -29,7 +28,7 @@ void check_finite(const double* values, const double* timestamps, size_t n, cons
             throw std::invalid_argument(what + "timestamps[" + std::to_string(i) + "]: expected a finite number");
     }
 }
-}
+}  // namespace
 
 SensorRegistry::SensorRegistry(const DetectorConfig& config) : config_(config) { config_.validate(); }
 
@@ -54,15 +53,16 @@ std::shared_ptr<SensorRegistry::Entry> SensorRegistry::get_or_create(const std::
 }
 
 Detection SensorRegistry::detect(const std::string& sensor, double value, double timestamp) {
-    if (!std::isfinite(value)) throw std::invalid_argument("value: expected a finite number, got " + std::to_string(value));
+    if (!std::isfinite(value))
+        throw std::invalid_argument("value: expected a finite number, got " + std::to_string(value));
     if (!std::isfinite(timestamp)) throw std::invalid_argument("timestamp: expected a finite number");
     auto e = get_or_create(sensor);
     std::lock_guard lock(e->mutex);
     return e->state.update(value, timestamp);
 }
 
-void SensorRegistry::detect_batch(const std::string& sensor, const double* values, const double* timestamps,
-                                  size_t n, const BatchOutput& out) {
+void SensorRegistry::detect_batch(const std::string& sensor, const double* values, const double* timestamps, size_t n,
+                                  const BatchOutput& out) {
     check_finite(values, timestamps, n, "");
     if (n == 0) return;
     auto e = get_or_create(sensor);
@@ -123,7 +123,8 @@ void SensorRegistry::restore(const std::string& sensor, const double* values, co
         throw std::invalid_argument("checkpoint: made for another threshold");
     std::optional<EnsembleState> ensemble;
     if (checkpoint) ensemble.emplace(*checkpoint);
-    auto e = std::make_shared<Entry>(SensorState::from_checkpoint(config_, values, timestamps, n, seen, std::move(ensemble), checkpoint_seen));
+    auto e = std::make_shared<Entry>(
+        SensorState::from_checkpoint(config_, values, timestamps, n, seen, std::move(ensemble), checkpoint_seen));
     std::unique_lock lock(mutex_);
     auto it = sensors_.find(sensor);
     if (it == sensors_.end() && config_.max_sensors && sensors_.size() >= config_.max_sensors)

@@ -30,9 +30,7 @@ double floor_scale(double scale, double centre) {
 // scored alone (the other lane a copy) equals the same point scored in a batch.
 extern "C" __m128d _ZGVbN2v_erf(__m128d);
 
-double normal_score(double z) {
-    return _mm_cvtsd_f64(_ZGVbN2v_erf(_mm_set1_pd(std::fabs(z) * kInvSqrt2)));
-}
+double normal_score(double z) { return _mm_cvtsd_f64(_ZGVbN2v_erf(_mm_set1_pd(std::fabs(z) * kInvSqrt2))); }
 
 void normal_scores(const double* z, double factor, double* out, size_t n) {
     const __m128d sign = _mm_set1_pd(-0.0), f = _mm_set1_pd(factor), r = _mm_set1_pd(kInvSqrt2);
@@ -117,7 +115,8 @@ Detection SensorState::update(double value, double timestamp) {
                 d.score = normal_score((3.0 / config_.threshold) * d.deviation);
                 break;
             }
-            case Method::ensemble: break;  // scored above
+            case Method::ensemble:
+                break;  // scored above
         }
     }
     if (!ensemble_) d.alert_score = d.score;
@@ -360,8 +359,8 @@ SensorState SensorState::deserialize(io::ByteReader& r, const DetectorConfig& co
         io::corruption("window count: expected at most " + std::to_string(config.window_size) + ", got " +
                        std::to_string(count));
     if (s.anomalies_ > s.seen_ || count > s.seen_) io::corruption("counters: inconsistent");
-    if (!std::isfinite(s.ewma_stat_) || !(s.cusum_.pos >= 0) || !(s.cusum_.neg >= 0) ||
-        !std::isfinite(s.cusum_.pos) || !std::isfinite(s.cusum_.neg))
+    if (!std::isfinite(s.ewma_stat_) || !(s.cusum_.pos >= 0) || !(s.cusum_.neg >= 0) || !std::isfinite(s.cusum_.pos) ||
+        !std::isfinite(s.cusum_.neg))
         io::corruption("ewma/cusum state: expected finite values");
     std::vector<double> values(count), timestamps(count);
     r.get_array(values.data(), count, "window values");
@@ -374,7 +373,8 @@ SensorState SensorState::deserialize(io::ByteReader& r, const DetectorConfig& co
     if (m.evictions > config.window_size || !s.moments_.set_raw(m, s.values_))
         io::corruption("rolling moments: inconsistent with the window");
     if (config.method == Method::ensemble) {
-        s.ensemble_.emplace(EnsembleState::deserialize(r, config.threshold, config.alert_cooldown, version >= 3 ? 2 : 1));
+        s.ensemble_.emplace(
+            EnsembleState::deserialize(r, config.threshold, config.alert_cooldown, version >= 3 ? 2 : 1));
         if (s.ensemble_->seen() != s.seen_) io::corruption("ensemble: inconsistent with the sensor's counters");
     }
     return s;
@@ -427,10 +427,9 @@ void detect_after_window(const DetectorConfig& config, const double* window_valu
     detect_after_checkpoint(config, window_values, window_timestamps, n, seen, values, timestamps, m, none, 0, out);
 }
 
-bool detect_after_checkpoint(const DetectorConfig& config, const double* window_values,
-                             const double* window_timestamps, size_t n, uint64_t seen, const double* values,
-                             const double* timestamps, size_t m, std::optional<EnsembleState>& ensemble,
-                             uint64_t checkpoint_seen, const BatchOutput& out) {
+bool detect_after_checkpoint(const DetectorConfig& config, const double* window_values, const double* window_timestamps,
+                             size_t n, uint64_t seen, const double* values, const double* timestamps, size_t m,
+                             std::optional<EnsembleState>& ensemble, uint64_t checkpoint_seen, const BatchOutput& out) {
     config.validate();
     for (size_t i = 0; i < m; ++i)
         if (!std::isfinite(values[i]) || !std::isfinite(timestamps[i]))
@@ -445,9 +444,8 @@ bool detect_after_checkpoint(const DetectorConfig& config, const double* window_
         throw std::invalid_argument("checkpoint: made for alert_cooldown " + std::to_string(ensemble->cooldown()) +
                                     ", expected " + std::to_string(config.alert_cooldown));
     bool exact = true;
-    SensorState state =
-        SensorState::from_checkpoint(config, window_values, window_timestamps, n, seen, std::move(ensemble),
-                                     checkpoint_seen, &exact);
+    SensorState state = SensorState::from_checkpoint(config, window_values, window_timestamps, n, seen,
+                                                     std::move(ensemble), checkpoint_seen, &exact);
     state.update_batch(values, timestamps, m, out);
     ensemble = state.release_ensemble();
     return exact;

@@ -1,10 +1,9 @@
-#include "anomaly_detection/sketches/count_min.hpp"
-
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
 #include "anomaly_detection/io/bytes.hpp"
+#include "anomaly_detection/sketches/count_min.hpp"
 #include "anomaly_detection/sketches/hash.hpp"
 
 namespace anomaly_detection {
@@ -41,7 +40,8 @@ CountMinSketch CountMinSketch::from_error(double epsilon, double delta, bool con
     const double depth = std::ceil(std::log(1.0 / delta));
     if (width > static_cast<double>(kMaxCells))
         throw std::invalid_argument("epsilon: too small, the sketch would exceed 2^28 counters");
-    return CountMinSketch(static_cast<uint32_t>(width), static_cast<uint32_t>(std::max(1.0, depth)), conservative, seed);
+    return CountMinSketch(static_cast<uint32_t>(width), static_cast<uint32_t>(std::max(1.0, depth)), conservative,
+                          seed);
 }
 
 void CountMinSketch::cells(uint64_t h, size_t* out) const {
@@ -85,7 +85,8 @@ void add_fixed_depth(uint32_t* counters, uint32_t width, uint64_t seed, const ui
         for (uint32_t r = 0; r < Depth; ++r) cur[r] = next[r];
         if (i + 1 < n) {
             cells_of(hashes[i + 1], next);
-            if (prefetch) for (uint32_t r = 0; r < Depth; ++r) __builtin_prefetch(counters + next[r], 1);
+            if (prefetch)
+                for (uint32_t r = 0; r < Depth; ++r) __builtin_prefetch(counters + next[r], 1);
         }
         const uint64_t inc = increments ? increments[i] : constant;
         uint64_t est = UINT64_MAX;
@@ -104,8 +105,8 @@ bool CountMinSketch::apply(const uint64_t* hashes, const uint64_t* increments, u
     // The cells of the next item are computed and prefetched while this one is updated:
     // for sketches beyond the L1 cache the loads, not the arithmetic, set the pace.
     if (!conservative_ && !checked && depth_ >= 1 && depth_ <= 8) {
-        using Fn = void (*)(uint32_t*, uint32_t, uint64_t, const uint64_t*, const uint64_t*, uint64_t, size_t,
-                            uint64_t*);
+        using Fn =
+            void (*)(uint32_t*, uint32_t, uint64_t, const uint64_t*, const uint64_t*, uint64_t, size_t, uint64_t*);
         static constexpr Fn kByDepth[] = {add_fixed_depth<1>, add_fixed_depth<2>, add_fixed_depth<3>,
                                           add_fixed_depth<4>, add_fixed_depth<5>, add_fixed_depth<6>,
                                           add_fixed_depth<7>, add_fixed_depth<8>};
@@ -190,10 +191,10 @@ void CountMinSketch::merge(const std::vector<const CountMinSketch*>& others, con
                                     std::to_string(weights.size()));
     for (const auto* o : others) {
         if (o->width_ != width_ || o->depth_ != depth_ || o->seed_ != seed_)
-            throw std::invalid_argument("merge: expected width=" + std::to_string(width_) + " depth=" +
-                                        std::to_string(depth_) + " seed=" + std::to_string(seed_) + ", got width=" +
-                                        std::to_string(o->width_) + " depth=" + std::to_string(o->depth_) +
-                                        " seed=" + std::to_string(o->seed_));
+            throw std::invalid_argument("merge: expected width=" + std::to_string(width_) +
+                                        " depth=" + std::to_string(depth_) + " seed=" + std::to_string(seed_) +
+                                        ", got width=" + std::to_string(o->width_) +
+                                        " depth=" + std::to_string(o->depth_) + " seed=" + std::to_string(o->seed_));
     }
     std::vector<uint64_t> acc(counters_.begin(), counters_.end());
     uint64_t total = total_;

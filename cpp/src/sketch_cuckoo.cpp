@@ -1,9 +1,8 @@
-#include "anomaly_detection/sketches/cuckoo.hpp"
-
 #include <algorithm>
 #include <stdexcept>
 
 #include "anomaly_detection/io/bytes.hpp"
+#include "anomaly_detection/sketches/cuckoo.hpp"
 #include "anomaly_detection/sketches/errors.hpp"
 
 namespace anomaly_detection {
@@ -35,7 +34,8 @@ CuckooFilter::CuckooFilter(uint64_t capacity, uint32_t bucket_size, uint32_t max
         throw std::invalid_argument("bucket_size: expected 1..255, got " + std::to_string(bucket_size));
     if (max_iterations < 1 || max_iterations > 65535)
         throw std::invalid_argument("max_iterations: expected 1..65535, got " + std::to_string(max_iterations));
-    if (expansion > 32768) throw std::invalid_argument("expansion: expected 0..32768, got " + std::to_string(expansion));
+    if (expansion > 32768)
+        throw std::invalid_argument("expansion: expected 0..32768, got " + std::to_string(expansion));
     if (capacity > kMaxSlots)
         throw std::invalid_argument("capacity: expected at most 2^32, got " + std::to_string(capacity));
     const uint64_t buckets = next_pow2((capacity + bucket_size - 1) / bucket_size);
@@ -256,7 +256,8 @@ CuckooFilter CuckooFilter::from_bytes(std::string_view blob) {
     uint64_t occupied = 0;
     for (const auto& f : c.filters_)
         for (uint8_t s : f.slots) occupied += s != 0;
-    if (occupied != items) io::corruption("item count: expected " + std::to_string(occupied) + ", got " + std::to_string(items));
+    if (occupied != items)
+        io::corruption("item count: expected " + std::to_string(occupied) + ", got " + std::to_string(items));
     c.items_ = items;
     c.deletions_ = deletions;
     c.rng_.set_state(rng_state);

@@ -1,7 +1,7 @@
-#include "anomaly_detection/sketches/distinct.hpp"
-
 #include <cstring>
 #include <string_view>
+
+#include "anomaly_detection/sketches/distinct.hpp"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -119,15 +119,18 @@ void fill(const std::vector<Group<K>>& groups, HashOf&& hash_of, DistinctItems& 
 
 /// Multiplicative hashing: the top bits depend on every bit of the key.
 constexpr auto spread_word = [](uint64_t x) { return x * 0x9E3779B97F4A7C15ULL; };
-constexpr auto spread_key = [](const Key& k) { return ((k.lo * 0x9E3779B97F4A7C15ULL) ^ k.hi) * 0xC2B2AE3D27D4EB4FULL; };
+constexpr auto spread_key = [](const Key& k) {
+    return ((k.lo * 0x9E3779B97F4A7C15ULL) ^ k.hi) * 0xC2B2AE3D27D4EB4FULL;
+};
 
 /// hash_item of a key's bytes up to its last non-zero one.
 uint64_t hash_key_text(const Key& k) {
     unsigned char b[16];
     std::memcpy(b, &k, 16);
     const uint64_t lo = detail::read_le64(b), hi = detail::read_le64(b + 8);  // byte 15 is hi's top
-    const size_t len = hi ? 16 - static_cast<size_t>(__builtin_clzll(hi)) / 8
-                          : lo ? 8 - static_cast<size_t>(__builtin_clzll(lo)) / 8 : 0;
+    const size_t len = hi   ? 16 - static_cast<size_t>(__builtin_clzll(hi)) / 8
+                       : lo ? 8 - static_cast<size_t>(__builtin_clzll(lo)) / 8
+                            : 0;
     return xxhash64(b, len);
 }
 
@@ -135,7 +138,7 @@ uint64_t hash_key_text(const Key& k) {
 /// fixed-size copy where kBytes are readable, so that nothing per cell depends on the width.
 template <size_t kBytes>
 class CellReader {
-public:
+   public:
     CellReader(const char* cells, size_t width, size_t n) : cells_(cells), width_(width) {
         const size_t total = width * n;
         safe_ = total >= kBytes ? (total - kBytes) / width + 1 : 0;  // cells i < safe_ have kBytes readable
@@ -152,7 +155,7 @@ public:
     }
     const unsigned char* mask() const { return mask_; }
 
-private:
+   private:
     const char* cells_;
     size_t width_;
     size_t safe_;
@@ -186,8 +189,7 @@ bool utf32_key(const unsigned char* p, const unsigned char* mask, Key& k) {
     const __m128i high = _mm_and_si128(_mm_or_si128(_mm_or_si128(a, b), _mm_or_si128(c, d)), _mm_set1_epi32(~0x7F));
     if (_mm_movemask_epi8(_mm_cmpeq_epi32(high, _mm_setzero_si128())) != 0xFFFF) return false;
     // Every lane is 0..0x7F, so the saturating packs keep each value.
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(&k),
-                     _mm_packus_epi16(_mm_packs_epi32(a, b), _mm_packs_epi32(c, d)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(&k), _mm_packus_epi16(_mm_packs_epi32(a, b), _mm_packs_epi32(c, d)));
     return true;
 #else
     uint32_t any = 0;
@@ -234,7 +236,8 @@ DistinctItems group_hashes(const uint64_t* hashes, const uint64_t* increments, s
             return true;
         },
         [](uint64_t h) { return h; }, groups, out.first);
-    fill(groups, [](uint64_t h) { return h; }, out);
+    fill(
+        groups, [](uint64_t h) { return h; }, out);
     return out;
 }
 

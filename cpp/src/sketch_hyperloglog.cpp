@@ -1,5 +1,3 @@
-#include "anomaly_detection/sketches/hyperloglog.hpp"
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -8,6 +6,7 @@
 
 #include "anomaly_detection/io/bytes.hpp"
 #include "anomaly_detection/sketches/hash.hpp"
+#include "anomaly_detection/sketches/hyperloglog.hpp"
 
 namespace anomaly_detection {
 
@@ -64,8 +63,10 @@ HyperLogLog::HyperLogLog(int precision, bool redis_compatible)
 void HyperLogLog::reset_kxq() {
     kxq0_ = kxq1_ = 0.0;
     for (uint8_t r : registers_) {
-        if (r < 32) kxq0_ += std::ldexp(1.0, -r);
-        else kxq1_ += std::ldexp(1.0, 32 - r);
+        if (r < 32)
+            kxq0_ += std::ldexp(1.0, -r);
+        else
+            kxq1_ += std::ldexp(1.0, 32 - r);
     }
 }
 
@@ -74,10 +75,14 @@ void HyperLogLog::reset_kxq() {
 void HyperLogLog::on_change(uint8_t old_rank, uint8_t new_rank) {
     const double m = static_cast<double>(registers_.size());
     hip_ += m / (kxq0_ + std::ldexp(kxq1_, -32));
-    if (old_rank < 32) kxq0_ -= std::ldexp(1.0, -old_rank);
-    else kxq1_ -= std::ldexp(1.0, 32 - old_rank);
-    if (new_rank < 32) kxq0_ += std::ldexp(1.0, -new_rank);
-    else kxq1_ += std::ldexp(1.0, 32 - new_rank);
+    if (old_rank < 32)
+        kxq0_ -= std::ldexp(1.0, -old_rank);
+    else
+        kxq1_ -= std::ldexp(1.0, 32 - old_rank);
+    if (new_rank < 32)
+        kxq0_ += std::ldexp(1.0, -new_rank);
+    else
+        kxq1_ += std::ldexp(1.0, 32 - new_rank);
 }
 
 bool HyperLogLog::add(const uint64_t* hashes, size_t n) {
@@ -205,7 +210,7 @@ HyperLogLog HyperLogLog::from_bytes(std::string_view blob) {
 std::string HyperLogLog::to_redis() const {
     if (!redis_compatible_) throw std::runtime_error("to_redis: the sketch was not created Redis-compatible");
     std::string out(kRedisHeader + kRedisDenseBytes, '\0');
-    std::memcpy(&out[0], "HYLL", 4);  // encoding byte 0 = dense
+    std::memcpy(&out[0], "HYLL", 4);    // encoding byte 0 = dense
     out[15] = static_cast<char>(0x80);  // cached cardinality marked stale: Redis recomputes it
     auto* p = reinterpret_cast<unsigned char*>(&out[kRedisHeader]);
     for (size_t i = 0; i < kRedisRegisters; ++i) {

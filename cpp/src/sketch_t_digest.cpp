@@ -1,5 +1,3 @@
-#include "anomaly_detection/sketches/t_digest.hpp"
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -7,6 +5,7 @@
 #include <stdexcept>
 
 #include "anomaly_detection/io/bytes.hpp"
+#include "anomaly_detection/sketches/t_digest.hpp"
 
 namespace anomaly_detection {
 
@@ -165,7 +164,7 @@ namespace {
 /// or above the last). A monotone map of the value to one of a few thousand cells gives
 /// the first candidate gap, then a fixed number of branch-free steps finds the gap.
 class GapIndex {
-public:
+   public:
     explicit GapIndex(const std::vector<TDigest::Centroid>& centroids) {
         const size_t n = centroids.size();
         bounds_.resize(n + 1);
@@ -223,7 +222,7 @@ public:
     }
     uint32_t steps() const { return steps_; }
 
-private:
+   private:
     size_t linear_cell(double x) const {
         // Written so that NaN (checked for after the count) lands in cell 0, never in a cast.
         double c = (x - lo_) * scale_;
@@ -285,11 +284,21 @@ bool TDigest::add_bucketed_chunk(const double* values, size_t m) {
     double lo = min_, hi = max_;
     bool finite = true;
     switch (index.fast() ? index.steps() : 9) {
-        case 0: finite = count_gaps<0>(index, values, m, count.data(), sum.data(), lo, hi); break;
-        case 1: finite = count_gaps<1>(index, values, m, count.data(), sum.data(), lo, hi); break;
-        case 2: finite = count_gaps<2>(index, values, m, count.data(), sum.data(), lo, hi); break;
-        case 3: finite = count_gaps<3>(index, values, m, count.data(), sum.data(), lo, hi); break;
-        case 4: finite = count_gaps<4>(index, values, m, count.data(), sum.data(), lo, hi); break;
+        case 0:
+            finite = count_gaps<0>(index, values, m, count.data(), sum.data(), lo, hi);
+            break;
+        case 1:
+            finite = count_gaps<1>(index, values, m, count.data(), sum.data(), lo, hi);
+            break;
+        case 2:
+            finite = count_gaps<2>(index, values, m, count.data(), sum.data(), lo, hi);
+            break;
+        case 3:
+            finite = count_gaps<3>(index, values, m, count.data(), sum.data(), lo, hi);
+            break;
+        case 4:
+            finite = count_gaps<4>(index, values, m, count.data(), sum.data(), lo, hi);
+            break;
         default:
             if (!all_finite(values, m)) return false;
             for (size_t i = 0; i < m; ++i) {
@@ -443,7 +452,8 @@ std::vector<TDigest::Centroid> TDigest::centroids() const {
 }
 
 double TDigest::quantile(double q) const {
-    if (!(q >= 0.0 && q <= 1.0)) throw std::invalid_argument("q: expected a number in [0, 1], got " + std::to_string(q));
+    if (!(q >= 0.0 && q <= 1.0))
+        throw std::invalid_argument("q: expected a number in [0, 1], got " + std::to_string(q));
     flush();
     if (centroids_.empty()) return kNaN;
     if (q == 0.0) return min_;
@@ -591,8 +601,8 @@ TDigest TDigest::from_bytes(std::string_view blob) {
     if (!(compression >= 10.0 && compression <= 10000.0))
         io::corruption("compression: expected [10, 10000], got " + std::to_string(compression));
     if (n != r.remaining() / 16 || r.remaining() % 16 != 0)
-        io::corruption("centroids: expected " + std::to_string(n) + " centroids, got " +
-                       std::to_string(r.remaining()) + " bytes");
+        io::corruption("centroids: expected " + std::to_string(n) + " centroids, got " + std::to_string(r.remaining()) +
+                       " bytes");
     TDigest d(compression);
     double total = 0.0, prev = -std::numeric_limits<double>::infinity();
     d.centroids_.reserve(n);

@@ -1,11 +1,10 @@
-#include "anomaly_detection/sketches/top_k.hpp"
-
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
 #include "anomaly_detection/io/bytes.hpp"
 #include "anomaly_detection/sketches/distinct.hpp"
+#include "anomaly_detection/sketches/top_k.hpp"
 
 namespace anomaly_detection {
 
@@ -28,7 +27,8 @@ TopK::TopK(uint32_t k, uint32_t width, uint32_t depth, double decay, uint64_t se
     : k_(k), width_(width), depth_(depth), decay_(decay), rng_(seed) {
     if (k < 1 || k > 100000) throw std::invalid_argument("k: expected 1..100000, got " + std::to_string(k));
     if (width < 1) throw std::invalid_argument("width: expected at least 1, got 0");
-    if (depth < 1 || depth > kMaxDepth) throw std::invalid_argument("depth: expected 1..64, got " + std::to_string(depth));
+    if (depth < 1 || depth > kMaxDepth)
+        throw std::invalid_argument("depth: expected 1..64, got " + std::to_string(depth));
     if (uint64_t{width} * depth > kMaxCells)
         throw std::invalid_argument("width * depth: expected at most 2^26 buckets");
     if (!(decay > 0.0 && decay <= 1.0))
@@ -51,7 +51,6 @@ size_t TopK::memory_bytes() const {
     for (const auto& e : heap_) b += e.item.capacity();
     return b;
 }
-
 
 void TopK::sift_down(size_t i) {
     const size_t n = heap_.size();
@@ -160,7 +159,7 @@ uint64_t TopK::update_buckets(uint64_t h, uint32_t fp, uint64_t inc) {
             while (left > 0) {
                 const double p = decay_probability(b.count);
                 if (p < 0x1.0p-53) break;  // no draw can succeed any more
-                if (p >= 1.0) {  // decay 1: every unit decays, no draw and no loop per unit
+                if (p >= 1.0) {            // decay 1: every unit decays, no draw and no loop per unit
                     if (left < b.count) {
                         b.count -= left;
                         break;
@@ -171,7 +170,7 @@ uint64_t TopK::update_buckets(uint64_t h, uint32_t fp, uint64_t inc) {
                     const double u = 1.0 - rng_.uniform();  // (0, 1]
                     const double t = std::floor(std::log(u) / std::log1p(-p));
                     if (!(t < static_cast<double>(left))) break;  // no decay in the units left
-                    left -= static_cast<uint64_t>(t);  // units that passed without a decay
+                    left -= static_cast<uint64_t>(t);             // units that passed without a decay
                 }
                 left -= 1;  // the unit that decays the count
                 if (--b.count == 0) {
@@ -204,8 +203,8 @@ void TopK::add_batch(const uint64_t* hashes, const uint64_t* increments, size_t 
         for (size_t start = 0; start < n; start += kMaxPart) {
             const size_t before = expelled ? expelled->size() : 0;
             const ItemText shifted = [&](size_t i, uint8_t& kind) { return text(start + i, kind); };
-            add_batch(hashes + start, increments ? increments + start : nullptr, std::min(kMaxPart, n - start),
-                      shifted, expelled);
+            add_batch(hashes + start, increments ? increments + start : nullptr, std::min(kMaxPart, n - start), shifted,
+                      expelled);
             if (expelled)
                 for (size_t e = before; e < expelled->size(); ++e) (*expelled)[e].first += start;
         }
@@ -261,9 +260,8 @@ std::vector<TopK::Entry> TopK::list() const {
     std::vector<Entry> out;
     for (const auto& e : heap_)
         if (e.count > 0) out.push_back({e.item, e.count, e.kind});
-    std::sort(out.begin(), out.end(), [](const Entry& a, const Entry& b) {
-        return a.count != b.count ? a.count > b.count : a.item < b.item;
-    });
+    std::sort(out.begin(), out.end(),
+              [](const Entry& a, const Entry& b) { return a.count != b.count ? a.count > b.count : a.item < b.item; });
     return out;
 }
 
@@ -361,7 +359,8 @@ TopK TopK::from_bytes(std::string_view blob) {
         e.item = r.get_string(kMaxItemBytes, "heap item");
         if (e.kind > kInteger || (e.kind == kInteger && e.item.size() != 8))
             io::corruption("heap item kind: expected text, or an integer of 8 bytes");
-        if (e.count > 0 && e.fp != fingerprint(hash_item(e.item))) io::corruption("heap item does not match its fingerprint");
+        if (e.count > 0 && e.fp != fingerprint(hash_item(e.item)))
+            io::corruption("heap item does not match its fingerprint");
     }
     r.expect_end();
     for (size_t i = 1; i < t.heap_.size(); ++i)

@@ -175,7 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("detect", help="flag anomalies in a CSV of timestamp,value[,value...]")
     p.add_argument("file", help="CSV with a header; first column timestamps, the others one sensor each")
-    p.add_argument("--method", choices=METHODS, help="scoring method (default: ANOMALY_DETECTION_METHOD or ensemble)")
+    p.add_argument(
+        "--method", choices=METHODS, help="scoring method (default: ANOMALY_DETECTION_METHOD or ensemble)"
+    )
     p.add_argument("--window-size", type=int, help="points in each sensor's window")
     p.add_argument("--threshold", type=float, help="threshold of the method")
     p.add_argument("--min-samples", type=int, help="warm-up: no anomaly before this many points")

@@ -73,7 +73,8 @@ DistinctItems naive_group(const std::vector<uint64_t>& hs, const uint64_t* inc) 
 DistinctItems by_hash(const std::vector<char>& cells, size_t width, size_t unit_bytes, const uint64_t* inc) {
     const size_t n = cells.size() / width;
     std::vector<uint64_t> hs(n);
-    for (size_t i = 0; i < n; ++i) hs[i] = hash_item(cell_text(cells.data() + i * width, width / unit_bytes, unit_bytes));
+    for (size_t i = 0; i < n; ++i)
+        hs[i] = hash_item(cell_text(cells.data() + i * width, width / unit_bytes, unit_bytes));
     const DistinctItems fast = group_hashes(hs.data(), inc, n);
     expect_same(fast, naive_group(hs, inc));
     return fast;
@@ -85,7 +86,8 @@ TEST(GroupCells, TextCellsOfEveryWidthGroupAsTheirHashesDo) {
     std::mt19937_64 rng(3);
     for (size_t units = 1; units <= 16; ++units) {
         for (size_t n : {1, 2, 3, 17, 700}) {
-            for (const auto [format, unit_bytes] : {std::pair{CellFormat::bytes, size_t{1}}, {CellFormat::utf32, size_t{4}}}) {
+            for (const auto [format, unit_bytes] :
+                 {std::pair{CellFormat::bytes, size_t{1}}, {CellFormat::utf32, size_t{4}}}) {
                 const auto cells = random_cells(rng, n, units, unit_bytes, 1 + n / 3);
                 const size_t width = units * unit_bytes;
                 std::vector<uint64_t> inc(n);
@@ -108,7 +110,8 @@ TEST(GroupCells, IntegersGroupAsTheirHashesDo) {
     std::vector<uint64_t> hs;
     for (const int64_t v : values) hs.push_back(hash_item(v));
     DistinctItems got;
-    ASSERT_TRUE(group_cells(reinterpret_cast<const char*>(values.data()), 8, CellFormat::int64, values.size(), nullptr, got));
+    ASSERT_TRUE(
+        group_cells(reinterpret_cast<const char*>(values.data()), 8, CellFormat::int64, values.size(), nullptr, got));
     expect_same(got, naive_group(hs, nullptr));
     expect_same(group_hashes(hs.data(), nullptr, hs.size()), got);
     EXPECT_GT(got.size(), 2000u);
@@ -137,7 +140,8 @@ TEST(GroupCells, DeclinesWhatItCannotKey) {
     EXPECT_FALSE(group_cells(wide.data(), 4, CellFormat::int64, 2, nullptr, got));
     std::vector<uint32_t> late(3001, 'a');  // ASCII until the last cell
     late.back() = 0x263A;
-    EXPECT_FALSE(group_cells(reinterpret_cast<const char*>(late.data()), 4, CellFormat::utf32, late.size(), nullptr, got));
+    EXPECT_FALSE(
+        group_cells(reinterpret_cast<const char*>(late.data()), 4, CellFormat::utf32, late.size(), nullptr, got));
     EXPECT_TRUE(group_cells(wide.data(), 16, CellFormat::bytes, 0, nullptr, got));
     EXPECT_EQ(got.size(), 0u);
 }

@@ -25,7 +25,8 @@ std::vector<double> daily_series(size_t n, uint64_t seed) {
     std::mt19937_64 rng(seed);
     std::normal_distribution<double> noise(0.0, 0.5);
     std::vector<double> v(n);
-    for (size_t i = 0; i < n; ++i) v[i] = 50.0 + 10.0 * std::sin(2 * M_PI * static_cast<double>(i) / 288.0) + noise(rng);
+    for (size_t i = 0; i < n; ++i)
+        v[i] = 50.0 + 10.0 * std::sin(2 * M_PI * static_cast<double>(i) / 288.0) + noise(rng);
     return v;
 }
 
@@ -167,9 +168,11 @@ TEST(Ensemble, GoldenVersionOneBlobLoads) {
         "3333d33f000000000000e03f000000000000000001000000000000000200000073310600000000000000010000000000000001d21396"
         "7840990e400000000000000000000000000000000006000000000000000000000000000000000000000000f03f00000000000028400000"
         "0000008051400600000000000000000000000000f03f000000000000004000000000000008400000000000000040000000000000f03f00"
-        "000000000022400000000000000000000000000000f03f0000000000000040000000000000084000000000000010400000000000001440";
+        "000000000022400000000000000000000000000000f03f000000000000004000000000000008400000000000001040000000000000144"
+        "0";
     std::string blob;
-    for (size_t i = 0; i < hex.size(); i += 2) blob.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+    for (size_t i = 0; i < hex.size(); i += 2)
+        blob.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
     auto reg = SensorRegistry::from_bytes(blob);
     EXPECT_EQ(reg->config().method, Method::mad);
     EXPECT_EQ(reg->config().window_size, 8u);
@@ -259,8 +262,9 @@ TEST(EnsembleCheckpoint, CorruptBytesThrowInvalidArgument) {
     EXPECT_THROW(EnsembleState::from_bytes(flipped, 0.5), std::invalid_argument);
     const std::string payload(io::unseal(blob, io::Family::ensemble_checkpoint, 2));
     for (size_t len = 0; len < payload.size(); len += 97)
-        EXPECT_THROW(EnsembleState::from_bytes(io::seal(io::Family::ensemble_checkpoint, 2, payload.substr(0, len)), 0.5),
-                     std::invalid_argument);
+        EXPECT_THROW(
+            EnsembleState::from_bytes(io::seal(io::Family::ensemble_checkpoint, 2, payload.substr(0, len)), 0.5),
+            std::invalid_argument);
     // Another family's bytes are refused too.
     EXPECT_THROW(EnsembleState::from_bytes(io::seal(io::Family::sensor_registry, 1, payload), 0.5),
                  std::invalid_argument);

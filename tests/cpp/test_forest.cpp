@@ -252,7 +252,8 @@ void expect_integer_rows_match(const IsolationForest& f, const RowMatrixXd& valu
     std::vector<T> column_major(n * d);
     for (size_t i = 0; i < n; ++i)
         for (size_t j = 0; j < d; ++j)
-            column_major[j * n + i] = static_cast<T>(values(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)));
+            column_major[j * n + i] =
+                static_cast<T>(values(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)));
     RowMatrixXd as_double(n, d);
     for (size_t i = 0; i < n; ++i)
         for (size_t j = 0; j < d; ++j)
@@ -261,7 +262,8 @@ void expect_integer_rows_match(const IsolationForest& f, const RowMatrixXd& valu
     const Eigen::VectorXd lengths = f.mean_path_length(rows, 2);
     const Eigen::VectorXd plain = f.mean_path_length_reference(as_double);
     const Eigen::VectorXd scores = f.score_samples(rows, 1), expected = f.score_samples(as_double, 1);
-    const Eigen::VectorXd decision = f.decision_function(rows, 1), expected_decision = f.decision_function(as_double, 1);
+    const Eigen::VectorXd decision = f.decision_function(rows, 1),
+                          expected_decision = f.decision_function(as_double, 1);
     for (size_t i = 0; i < n; ++i) {
         const auto r = static_cast<Eigen::Index>(i);
         ASSERT_EQ(lengths[r], plain[r]) << f.scoring_layout() << " row " << i;
@@ -281,8 +283,8 @@ TEST(IsolationForest, IntegerRowsScoreAsTheirDoubles) {
         double spread;  // integers ~ N(0, spread) (1e6: feature 0 has no integer table); < 0: Cauchy
         const char* layout;
     };
-    const Case cases[] = {{3000, 9, 256, 3.0, "rank"},     {3000, 4, 3000, 40.0, "rank"}, {2000, 36, 256, 60.0, "rank"},
-                          {3000, 3, 256, 1e6, "rank"},     {600, 600, 64, 3.0, "heap"},   {3000, 4, 4000, -1e3, "node"}};
+    const Case cases[] = {{3000, 9, 256, 3.0, "rank"}, {3000, 4, 3000, 40.0, "rank"}, {2000, 36, 256, 60.0, "rank"},
+                          {3000, 3, 256, 1e6, "rank"}, {600, 600, 64, 3.0, "heap"},   {3000, 4, 4000, -1e3, "node"}};
     for (const Case& c : cases) {
         std::mt19937_64 gen(c.n * 7 + c.d);
         std::normal_distribution<double> normal;
@@ -290,9 +292,10 @@ TEST(IsolationForest, IntegerRowsScoreAsTheirDoubles) {
         RowMatrixXd X(c.n, c.d);
         for (Eigen::Index i = 0; i < X.rows(); ++i)
             for (Eigen::Index j = 0; j < X.cols(); ++j)
-                X(i, j) = c.spread < 0 ? std::round(std::clamp(cauchy(gen) * -c.spread, -2e9, 2e9))
-                                       : std::round(normal(gen) * (j == 0 && c.spread > 1e5 ? c.spread
-                                                                                            : std::min(c.spread, 60.0)));
+                X(i, j) =
+                    c.spread < 0
+                        ? std::round(std::clamp(cauchy(gen) * -c.spread, -2e9, 2e9))
+                        : std::round(normal(gen) * (j == 0 && c.spread > 1e5 ? c.spread : std::min(c.spread, 60.0)));
         IsolationForestConfig cfg = config(c.n);
         cfg.max_samples = std::min(c.max_samples, c.n);
         cfg.n_estimators = c.d > 100 ? 10 : 50;
@@ -381,7 +384,8 @@ TEST(IsolationForest, NodeWithTwoParentsIsRejected) {
         }
     }
     ASSERT_TRUE(crafted);
-    EXPECT_THROW(IsolationForest::from_bytes(io::seal(io::Family::isolation_forest, 1, payload)), std::invalid_argument);
+    EXPECT_THROW(IsolationForest::from_bytes(io::seal(io::Family::isolation_forest, 1, payload)),
+                 std::invalid_argument);
 }
 
 // The fast scoring layouts (ranks of split values, padded heap, plain nodes) must give
@@ -398,15 +402,24 @@ TEST(IsolationForest, FastScoringEqualsThePlainWalk) {
         const char* avx2 = nullptr;  // the layout with AVX2 when it differs: "8" or "16" (bit)
         size_t trees = 0;            // 0: 50 (10 beyond 100 features)
     };
-    const Case cases[] = {{3000, 5, 256, 0, "rank", "8"},   {3000, 3, 1001, 1, "rank", "8"},
-                          {5000, 9, 256, 2, "rank", "8"},   {2000, 36, 256, 3, "rank", "8"},
-                          {600, 600, 64, 0, "heap"},        {70000, 2, 70000, 2, "node"},
-                          {3000, 4, 4000, 1, "node"},       {3000, 4, 3000, 0, "rank", "8"},
-                          {3000, 16, 256, 1, "rank", "8"},  {3000, 12, 256, 3, "rank", "8"},
-                          {3000, 6, 8, 0, "rank", "8"},     {3000, 6, 16, 1, "rank", "8"},
-                          {3000, 10, 32, 2, "rank", "8"},   {2000, 64, 128, 1, "rank", "8"},
-                          {3000, 2, 256, 0, "rank", "16"},  {3000, 9, 256, 1, "rank", "16", 400},
-                          {3000, 13, 512, 3, "rank", "16", 300}, {1000, 80, 64, 0, "rank"},
+    const Case cases[] = {{3000, 5, 256, 0, "rank", "8"},
+                          {3000, 3, 1001, 1, "rank", "8"},
+                          {5000, 9, 256, 2, "rank", "8"},
+                          {2000, 36, 256, 3, "rank", "8"},
+                          {600, 600, 64, 0, "heap"},
+                          {70000, 2, 70000, 2, "node"},
+                          {3000, 4, 4000, 1, "node"},
+                          {3000, 4, 3000, 0, "rank", "8"},
+                          {3000, 16, 256, 1, "rank", "8"},
+                          {3000, 12, 256, 3, "rank", "8"},
+                          {3000, 6, 8, 0, "rank", "8"},
+                          {3000, 6, 16, 1, "rank", "8"},
+                          {3000, 10, 32, 2, "rank", "8"},
+                          {2000, 64, 128, 1, "rank", "8"},
+                          {3000, 2, 256, 0, "rank", "16"},
+                          {3000, 9, 256, 1, "rank", "16", 400},
+                          {3000, 13, 512, 3, "rank", "16", 300},
+                          {1000, 80, 64, 0, "rank"},
                           {5000, 1, 4096, 0, "rank", nullptr, 50}};
     const bool before = IsolationForest::set_vector_walk(true);
     for (const Case& c : cases) {

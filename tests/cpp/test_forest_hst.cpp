@@ -12,9 +12,7 @@ using namespace anomaly_detection;
 
 namespace {
 
-HalfSpaceTrees small(uint64_t seed = 42) {
-    return HalfSpaceTrees(HalfSpaceTreesConfig{5, 3, 3, seed}, {{0.0, 1.0}});
-}
+HalfSpaceTrees small(uint64_t seed = 42) { return HalfSpaceTrees(HalfSpaceTreesConfig{5, 3, 3, seed}, {{0.0, 1.0}}); }
 
 }  // namespace
 

@@ -2,10 +2,10 @@
 
 #include <cmath>
 #include <limits>
-#include <tuple>
-#include <vector>
 #include <random>
 #include <thread>
+#include <tuple>
+#include <vector>
 
 #include "anomaly_detection/detectors/registry.hpp"
 
@@ -15,11 +15,16 @@ namespace {
 // Each method's conventional threshold (Settings' defaults in Python).
 double conventional_threshold(Method m) {
     switch (m) {
-        case Method::mad: return 3.5;
-        case Method::iqr: return 1.5;
-        case Method::cusum: return 5.0;
-        case Method::ensemble: return 0.5;
-        default: return 3.0;
+        case Method::mad:
+            return 3.5;
+        case Method::iqr:
+            return 1.5;
+        case Method::cusum:
+            return 5.0;
+        case Method::ensemble:
+            return 0.5;
+        default:
+            return 3.0;
     }
 }
 
@@ -60,18 +65,29 @@ TEST(SensorNames, OneRuleForUnicodeBlanksInvisiblesDotsAndBadUtf8) {
         EXPECT_TRUE(is_valid_sensor_name(good)) << good;
     for (const char* bad : {
              ".", "..",
-             "a\xC2\xA0" "b",          // U+00A0 no-break space
-             "a\xC2\x85" "b",          // U+0085 next line (C1 control)
-             "a\xE2\x80\xA8" "b",      // U+2028 line separator
-             "a\xE2\x80\x8B" "b",      // U+200B zero-width space
-             "a\xE2\x80\xAE" "b",      // U+202E right-to-left override
-             "\xEF\xBB\xBF" "a",       // U+FEFF byte order mark
-             "a\xE3\x80\x80" "b",      // U+3000 ideographic space
-             "a\xFF" "b",              // not UTF-8
-             "a\xC3",               // truncated sequence
-             "a\xC0\xBA" "b",          // overlong ':'
-             "a\xED\xA0\x80" "b",      // an encoded surrogate
-             "a\xF4\x90\x80\x80" "b",  // beyond U+10FFFF
+             "a\xC2\xA0"
+             "b",  // U+00A0 no-break space
+             "a\xC2\x85"
+             "b",  // U+0085 next line (C1 control)
+             "a\xE2\x80\xA8"
+             "b",  // U+2028 line separator
+             "a\xE2\x80\x8B"
+             "b",  // U+200B zero-width space
+             "a\xE2\x80\xAE"
+             "b",  // U+202E right-to-left override
+             "\xEF\xBB\xBF"
+             "a",  // U+FEFF byte order mark
+             "a\xE3\x80\x80"
+             "b",  // U+3000 ideographic space
+             "a\xFF"
+             "b",      // not UTF-8
+             "a\xC3",  // truncated sequence
+             "a\xC0\xBA"
+             "b",  // overlong ':'
+             "a\xED\xA0\x80"
+             "b",  // an encoded surrogate
+             "a\xF4\x90\x80\x80"
+             "b",  // beyond U+10FFFF
          })
         EXPECT_FALSE(is_valid_sensor_name(bad)) << bad;
     EXPECT_THROW(check_sensor_name(".."), std::invalid_argument);
@@ -253,7 +269,10 @@ TEST(SensorRegistry, DetectManyEqualsDetectBatchAndChecksFirst) {
             values[s][i] = noise(rng);
             ts[s][i] = static_cast<double>(i);
         }
-        jobs.push_back({"s" + std::to_string(s), values[s].data(), ts[s].data(), n,
+        jobs.push_back({"s" + std::to_string(s),
+                        values[s].data(),
+                        ts[s].data(),
+                        n,
                         {reinterpret_cast<bool*>(flags[s].data()), scores[s].data(), devs[s].data(), exps[s].data(),
                          counts[s].data()}});
     }

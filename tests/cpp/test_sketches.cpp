@@ -2,8 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cstring>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
@@ -129,7 +129,7 @@ TEST(CountMin, RoundTripGoldenAndCorrupt) {
     s.incrby(&h, &inc, 1, nullptr);
     const std::string blob = s.to_bytes();
     EXPECT_EQ(to_hex(blob),
-              "4144455401000a0039000000000000006bbea224ec9ba37a"  // header: magic, v1, family 10, length, checksum
+              "4144455401000a0039000000000000006bbea224ec9ba37a"    // header: magic, v1, family 10, length, checksum
               "04000000020000000001000000000000000300000000000000"  // width 4, depth 2, plain, seed 1, total 3
               "0000000000000000000000000300000003000000000000000000000000000000");
     const auto t = CountMinSketch::from_bytes(blob);
@@ -205,7 +205,9 @@ TEST(TDigest, BulkPathMatchesStreamingAdds) {
     EXPECT_EQ(bulk.min(), v.front());
     EXPECT_EQ(bulk.max(), v.back());
     EXPECT_DOUBLE_EQ(bulk.total_weight(), 100000.0);
-    auto rank = [&](double x) { return static_cast<double>(std::lower_bound(v.begin(), v.end(), x) - v.begin()) / v.size(); };
+    auto rank = [&](double x) {
+        return static_cast<double>(std::lower_bound(v.begin(), v.end(), x) - v.begin()) / v.size();
+    };
     for (double q : {0.001, 0.01, 0.5, 0.99, 0.999}) {
         EXPECT_NEAR(rank(bulk.quantile(q)), q, 0.002) << "q=" << q;
         EXPECT_NEAR(rank(streamed.quantile(q)), q, 0.002) << "q=" << q;
@@ -226,7 +228,9 @@ TEST(TDigest, GapCountedBatchesStayAccurateWhenTheDataShifts) {
     std::vector<double> all = first;
     all.insert(all.end(), second.begin(), second.end());
     std::sort(all.begin(), all.end());
-    auto rank = [&](double x) { return static_cast<double>(std::lower_bound(all.begin(), all.end(), x) - all.begin()) / all.size(); };
+    auto rank = [&](double x) {
+        return static_cast<double>(std::lower_bound(all.begin(), all.end(), x) - all.begin()) / all.size();
+    };
     for (double q : {0.001, 0.01, 0.25, 0.75, 0.99, 0.999}) EXPECT_NEAR(rank(d.quantile(q)), q, 0.002) << "q=" << q;
     EXPECT_EQ(d.min(), all.front());
     EXPECT_EQ(d.max(), all.back());
@@ -393,10 +397,13 @@ TEST(TopK, BatchAddsSumsPerDistinctItem) {
     for (const auto& s : items) hs.push_back(hash_item(s));
     TopK batch(2, 16, 3, 0.9, 4), loop(2, 16, 3, 0.9, 4);
     std::vector<std::pair<size_t, TopK::Entry>> expelled;
-    batch.add_batch(hs.data(), nullptr, hs.size(), [&](size_t i, uint8_t& kind) {
-        kind = TopK::kText;
-        return std::string_view(items[i]);
-    }, &expelled);
+    batch.add_batch(
+        hs.data(), nullptr, hs.size(),
+        [&](size_t i, uint8_t& kind) {
+            kind = TopK::kText;
+            return std::string_view(items[i]);
+        },
+        &expelled);
     const uint64_t counts[3] = {3, 2, 1};
     const std::string_view distinct[3] = {"x", "y", "z"};
     for (int d = 0; d < 3; ++d) {

@@ -1,11 +1,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <limits>
-#include <tuple>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "anomaly_detection/stats/ewma.hpp"
@@ -122,8 +122,8 @@ TEST_P(OrderStatisticsRandom, MatchesSortedWindow) {
         const size_t lo = static_cast<size_t>(pos);
         const double q1 = lo + 1 < n ? sorted[lo] + (pos - lo) * (sorted[lo + 1] - sorted[lo]) : sorted[lo];
         ASSERT_NEAR(os.quantile(0.25), q1, 1e-12 * std::max(1.0, std::fabs(q1)));
-        ASSERT_EQ(os.count_less(median), static_cast<size_t>(std::lower_bound(sorted.begin(), sorted.end(), median) -
-                                                             sorted.begin()));
+        ASSERT_EQ(os.count_less(median),
+                  static_cast<size_t>(std::lower_bound(sorted.begin(), sorted.end(), median) - sorted.begin()));
     }
 }
 

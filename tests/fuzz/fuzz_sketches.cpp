@@ -19,7 +19,6 @@
 #include <vector>
 
 #include "anomaly_detection/io/bytes.hpp"
-#include "reseal.hpp"
 #include "anomaly_detection/sketches/bloom.hpp"
 #include "anomaly_detection/sketches/count_min.hpp"
 #include "anomaly_detection/sketches/cuckoo.hpp"
@@ -28,6 +27,7 @@
 #include "anomaly_detection/sketches/hyperloglog.hpp"
 #include "anomaly_detection/sketches/t_digest.hpp"
 #include "anomaly_detection/sketches/top_k.hpp"
+#include "reseal.hpp"
 
 using namespace anomaly_detection;
 
@@ -133,10 +133,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const uint64_t hs[3] = {hash_item(items[0]), hash_item(items[1]), hash_item(items[2])};
         const uint64_t incs[3] = {1, 1000, 70};
         std::vector<std::pair<size_t, TopK::Entry>> expelled;
-        s.add_batch(hs, incs, 3, [&](size_t i, uint8_t& kind) {
-            kind = TopK::kText;
-            return items[i];
-        }, &expelled);
+        s.add_batch(
+            hs, incs, 3,
+            [&](size_t i, uint8_t& kind) {
+                kind = TopK::kText;
+                return items[i];
+            },
+            &expelled);
         (void)s.list();
     });
     try {  // Redis's own HLL strings are untrusted input too
@@ -170,11 +173,21 @@ int main(int argc, char** argv) {
         for (int e = 0; e < edits && !s.empty(); ++e) {
             const size_t at = rng.next() % s.size();
             switch (rng.next() % 5) {
-                case 0: s[at] = static_cast<char>(s[at] ^ (1 << (rng.next() % 8))); break;
-                case 1: s[at] = static_cast<char>(rng.next()); break;
-                case 2: s.resize(at); break;
-                case 3: s.insert(at, 1 + rng.next() % 8, static_cast<char>(rng.next())); break;
-                default: std::memset(&s[at], 0xff, std::min<size_t>(s.size() - at, 1 + rng.next() % 8)); break;
+                case 0:
+                    s[at] = static_cast<char>(s[at] ^ (1 << (rng.next() % 8)));
+                    break;
+                case 1:
+                    s[at] = static_cast<char>(rng.next());
+                    break;
+                case 2:
+                    s.resize(at);
+                    break;
+                case 3:
+                    s.insert(at, 1 + rng.next() % 8, static_cast<char>(rng.next()));
+                    break;
+                default:
+                    std::memset(&s[at], 0xff, std::min<size_t>(s.size() - at, 1 + rng.next() % 8));
+                    break;
             }
         }
         LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(s.data()), s.size());

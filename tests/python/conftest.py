@@ -10,6 +10,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+# scikit-learn's estimator checks include an array-API check that skips unless SciPy was
+# imported with this set; every test must run (in CI a skip fails the run), so it is set
+# before anything imports SciPy. NumPy inputs behave the same with it.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
 from servers import DATA_MISSING, RedisClusterServers, RedisServer, data_dir, data_required
 
 
@@ -48,7 +53,11 @@ def pytest_runtest_makereport(item, call):
     if report.skipped and isinstance(report.longrepr, tuple) and DATA_MISSING in report.longrepr[2]:
         # Every skip for want of the data is reported at data_dir, so that pytest's
         # summary folds them into one line saying how to get the data.
-        report.longrepr = (data_dir.__code__.co_filename, data_dir.__code__.co_firstlineno, report.longrepr[2])
+        report.longrepr = (
+            data_dir.__code__.co_filename,
+            data_dir.__code__.co_firstlineno,
+            report.longrepr[2],
+        )
 
 
 def _skipped_for_data(reporter) -> int:

@@ -262,5 +262,7 @@ def test_arbitrary_bytes_never_crash(data):
 
 def test_every_setting_is_documented_with_its_environment_variable():
     docs = (Path(__file__).resolve().parents[2] / "docs" / "settings.md").read_text()
-    missing = [name for name in Settings.model_fields if f"| `ANOMALY_{name.upper()}` | `{name}` |" not in docs]
+    missing = [
+        name for name in Settings.model_fields if f"| `ANOMALY_{name.upper()}` | `{name}` |" not in docs
+    ]
     assert missing == []

@@ -115,6 +115,7 @@ def test_dashboard_selects_an_alert_still_in_its_window_and_dates_alerts(browser
 
     app = create_app(Settings(detection_method="zscore", window_size=20, min_samples=5))
     with LiveServer(app) as url, httpx.Client(base_url=url) as http:
+
         def series(sensor, start, n, spike_at=None):
             values = [20.0 + 0.2 * ((i * 7) % 5) for i in range(n)]
             if spike_at is not None:
@@ -134,7 +135,9 @@ def test_dashboard_selects_an_alert_still_in_its_window_and_dates_alerts(browser
         browser.get(url + "/")
         _wait(lambda: browser.find_element(By.ID, "chart-title").text, 10, "a selected sensor")
         assert browser.find_element(By.ID, "chart-title").text == "still-here"
-        _wait(lambda: browser.find_elements(By.CSS_SELECTOR, "#chart circle.anomaly"), 5, "the anomaly marker")
+        _wait(
+            lambda: browser.find_elements(By.CSS_SELECTOR, "#chart circle.anomaly"), 5, "the anomaly marker"
+        )
         metas = [m.text for m in browser.find_elements(By.CSS_SELECTOR, "#alerts li .meta")]
         assert len(metas) == 3
         for meta in metas:  # local date and time of the point: 2023-11-14 ..:..:..

@@ -21,7 +21,9 @@ def test_docs_page_references_no_external_host():
         assert page.headers["content-type"].startswith("text/html")
         assert "SwaggerUIBundle" in page.text
         assert "://" not in page.text  # every script, style, icon and the OpenAPI URL is on this app
-        refs = re.findall(r"""(?:src|href)=["']([^"']+)""", page.text) + re.findall(r"url: '([^']+)'", page.text)
+        refs = re.findall(r"""(?:src|href)=["']([^"']+)""", page.text) + re.findall(
+            r"url: '([^']+)'", page.text
+        )
         assert sorted(refs) == [
             "/docs/favicon-32x32.png", "/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css", "/openapi.json",
         ]  # fmt: skip
@@ -49,7 +51,9 @@ def test_docs_render_in_chromium_with_the_network_off():
                 browser.get("https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css")
             browser.get(url + "/docs")
             operations = _wait(
-                lambda: browser.find_elements(By.CSS_SELECTOR, ".swagger-ui .opblock"), 15, "Swagger UI's operations"
+                lambda: browser.find_elements(By.CSS_SELECTOR, ".swagger-ui .opblock"),
+                15,
+                "Swagger UI's operations",
             )
             paths = {op.find_element(By.CSS_SELECTOR, ".opblock-summary-path").text for op in operations}
             assert "/api/detect" in {p.replace("\u200b", "") for p in paths}

@@ -21,6 +21,7 @@ LEARN = 300  # points the ensemble learns before its likelihoods score
 NAB_FLOOR = {"standard": 65.5, "reward_low_FP_rate": 54.5, "reward_low_FN_rate": 71.3}
 LOCO_FLOOR = 65.0
 
+
 def daily(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     t = np.arange(n)

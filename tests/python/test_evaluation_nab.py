@@ -108,7 +108,9 @@ def test_reproduces_the_easy_subset(corpus, nab_dir, detector):
     easy = NabCorpus.load(nab_dir, files=[n for n in corpus.files if n.startswith(EASY_CATEGORIES)])
     assert len(easy) == 18
     scores = load_scores_dir(nab_dir / "anchor_scores" / detector, easy)
-    assert score_corpus(easy, scores, "standard").score == pytest.approx(EASY_ANCHORS[detector], abs=TOLERANCE)
+    assert score_corpus(easy, scores, "standard").score == pytest.approx(
+        EASY_ANCHORS[detector], abs=TOLERANCE
+    )
 
 
 def test_threshold_search_can_pick_the_top_score(corpus):

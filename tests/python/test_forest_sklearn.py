@@ -36,7 +36,9 @@ def test_scikit_learn_check_suite(estimator, check):
 def _data(n: int = 400, outliers: int = 20, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Inliers (label 1) around the origin and outliers (label 0) far out, shuffled."""
     rng = np.random.default_rng(seed)
-    X = np.r_[rng.normal(size=(n, 3)), rng.uniform(5, 8, size=(outliers, 3)) * rng.choice([-1, 1], (outliers, 3))]
+    X = np.r_[
+        rng.normal(size=(n, 3)), rng.uniform(5, 8, size=(outliers, 3)) * rng.choice([-1, 1], (outliers, 3))
+    ]
     y = np.r_[np.ones(n, dtype=int), np.zeros(outliers, dtype=int)]
     order = rng.permutation(len(y))
     return X[order], y[order]
@@ -140,7 +142,9 @@ def test_warm_start_adds_trees_and_scores_as_one_forest():
     combined = forest.score_samples(X)
     assert not np.array_equal(combined, first)
     # the mean path length over all trees, as one forest of 100 trees would have it
-    depth = (40 * forest.estimators_[0].mean_path_length(X) + 60 * forest.estimators_[1].mean_path_length(X)) / 100
+    depth = (
+        40 * forest.estimators_[0].mean_path_length(X) + 60 * forest.estimators_[1].mean_path_length(X)
+    ) / 100
     single = forest.estimators_[1].score_samples(X)
     c = -forest.estimators_[1].mean_path_length(X) / np.log2(-single)
     np.testing.assert_allclose(combined, -np.exp2(-depth / c), rtol=1e-12)
@@ -173,6 +177,8 @@ def test_array_api_dispatch_with_numpy_inputs_changes_nothing():
         "print('ok')\n"
     )
     env = {**package_env(), "SCIPY_ARRAY_API": "1"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"

@@ -56,7 +56,14 @@ def test_get_data_dry_run_prints_every_fetch_and_writes_nothing(tmp_path):
     assert "git clone" in out
     assert "https://github.com/numenta/NAB.git" in out
     sparse = next(line for line in out.splitlines() if "sparse-checkout set" in line)
-    for folder in ("data", "labels", "config", "results/ARTime", "results/numenta", "results/windowedGaussian"):
+    for folder in (
+        "data",
+        "labels",
+        "config",
+        "results/ARTime",
+        "results/numenta",
+        "results/windowedGaussian",
+    ):
         assert f" {folder}" in sparse
     assert f"{target}/nab/profiles.json" in out
     curls = [line for line in out.splitlines() if line.startswith("+ curl")]
@@ -87,7 +94,7 @@ def test_get_data_keeps_what_is_there(tmp_path):
     assert sum(line.startswith("+ curl") for line in r.stdout.splitlines()) == 11
 
 
-_DATA_TEST = '''
+_DATA_TEST = """
 def test_needs_data(shared_data):
     assert shared_data.is_dir()
 
@@ -96,7 +103,7 @@ def test_needs_data_too(shared_data):
 
 def test_plain():
     assert True
-'''
+"""
 
 
 def _pytest_without_data(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
@@ -121,7 +128,10 @@ def test_missing_data_is_one_skip_line(tmp_path):
     assert len(skip_lines) == 1, r.stdout
     assert skip_lines[0].startswith("SKIPPED [2]")
     assert "labelled data not found" in skip_lines[0]
-    assert "`bash scripts/get-data.sh` fetches it there (or into DIR, then set ANOMALY_DATA_DIR=DIR)" in skip_lines[0]
+    assert (
+        "`bash scripts/get-data.sh` fetches it there (or into DIR, then set ANOMALY_DATA_DIR=DIR)"
+        in skip_lines[0]
+    )
 
 
 @pytest.mark.parametrize("env", [{"CI": "true"}, {"ANOMALY_REQUIRE_DATA": "1"}])

@@ -50,7 +50,12 @@ print("ok")
 
 def test_forests_and_adapter_work_without_scikit_learn_and_river():
     out = subprocess.run(
-        [sys.executable, "-c", _WITHOUT], env=package_env(), capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-c", _WITHOUT],
+        env=package_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
@@ -66,7 +71,12 @@ def test_client_without_httpx_names_the_extra():
         "    print(exc)\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], env=package_env(), capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-c", code],
+        env=package_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert out.returncode == 0, out.stderr
     assert "pip install 'anomaly-detection-core[client]'" in out.stdout

@@ -26,7 +26,9 @@ def test_half_space_trees_is_a_river_anomaly_detector():
 
 def _pipelines(seed: int):
     ours = preprocessing.MinMaxScaler() | HalfSpaceTrees(n_trees=5, height=6, window_size=50, seed=seed)
-    theirs = preprocessing.MinMaxScaler() | anomaly.HalfSpaceTrees(n_trees=5, height=6, window_size=50, seed=seed)
+    theirs = preprocessing.MinMaxScaler() | anomaly.HalfSpaceTrees(
+        n_trees=5, height=6, window_size=50, seed=seed
+    )
     return ours, theirs
 
 
@@ -149,4 +151,6 @@ def test_rivers_own_check_suite_passes(model):
         else:
             check(model.clone())
         ran.append(name)
-    assert {"check_pickling", "check_clone_is_independent", "check_roc_auc", "check_predict_one_pure"} <= set(ran)
+    assert {"check_pickling", "check_clone_is_independent", "check_roc_auc", "check_predict_one_pure"} <= set(
+        ran
+    )

@@ -134,7 +134,9 @@ def add_api_parsers(subparsers: Any) -> None:
         help="bind beyond 127.0.0.1 although no ANOMALY_API_KEYS are set (anyone reaching it may write)",
     )  # fmt: skip
     common.add_argument(
-        "--env-file", metavar="PATH", help="read ANOMALY_* settings from this .env file (none is read by default)"
+        "--env-file",
+        metavar="PATH",
+        help="read ANOMALY_* settings from this .env file (none is read by default)",
     )
 
     serve = subparsers.add_parser("serve", parents=[common], help="run the HTTP service (FastAPI on uvicorn)")

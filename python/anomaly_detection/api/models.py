@@ -93,7 +93,8 @@ class DetectBatchRequest(BaseModel):
 
     sensor_name: str
     values: list[FiniteFloat | None] = Field(
-        min_length=1, description="null is a missing value: skipped under ANOMALY_MISSING=skip, a 422 otherwise"
+        min_length=1,
+        description="null is a missing value: skipped under ANOMALY_MISSING=skip, a 422 otherwise",
     )
     timestamps: list[float | str] | None = None
 
@@ -117,7 +118,9 @@ class DetectResponse(BaseModel):
     """The fields of ``AnomalyResult``."""
 
     sensor_name: str
-    value: float | None = Field(description="null for a skipped missing value (as score, deviation, expected)")
+    value: float | None = Field(
+        description="null for a skipped missing value (as score, deviation, expected)"
+    )
     timestamp: float
     is_anomaly: bool
     score: float | None
@@ -137,8 +140,12 @@ class DetectBatchResponse(BaseModel):
     values: list[float | None]
     timestamps: list[float]
     is_anomaly: list[bool]
-    scores: list[float | None] = Field(description="rank points (ROC, PR, VUS); null for a skipped missing value")
-    alert_scores: list[float | None] = Field(description="what the flags are raised on (one alarm per incident)")
+    scores: list[float | None] = Field(
+        description="rank points (ROC, PR, VUS); null for a skipped missing value"
+    )
+    alert_scores: list[float | None] = Field(
+        description="what the flags are raised on (one alarm per incident)"
+    )
     deviations: list[float | None]
     expected: list[float | None]
     window_counts: list[int]

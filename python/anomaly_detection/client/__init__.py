@@ -13,7 +13,8 @@ except ModuleNotFoundError as exc:
     if exc.name not in ("httpx", "typing_extensions"):
         raise
     raise ModuleNotFoundError(
-        f"{exc}: the client SDK needs the client extra: pip install 'anomaly-detection-core[client]'", name=exc.name
+        f"{exc}: the client SDK needs the client extra: pip install 'anomaly-detection-core[client]'",
+        name=exc.name,
     ) from exc
 
 __all__ = ["AnomalyClient", "AnomalyClientError", "AsyncAnomalyClient"]

@@ -27,7 +27,13 @@ if TYPE_CHECKING:
     from anomaly_detection import _core
 
 __all__ = [
-    "DEFAULT_THRESHOLDS", "ENV_PREFIX", "METHODS", "REDIS_MAX_TTL", "THRESHOLD_FIELDS", "Settings", "get_settings",
+    "DEFAULT_THRESHOLDS",
+    "ENV_PREFIX",
+    "METHODS",
+    "REDIS_MAX_TTL",
+    "THRESHOLD_FIELDS",
+    "Settings",
+    "get_settings",
 ]
 
 #: The longest TTL (seconds) Redis's ``EXPIRE`` takes: it keeps expiry times in
@@ -55,7 +61,11 @@ class Settings(BaseSettings):
     # Unknown environment variables under the prefix are ignored (a host may set its own);
     # unknown keyword arguments and attributes are refused by __init__ and __setattr__.
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_file=None, env_file_encoding="utf-8", extra="ignore", validate_assignment=True
+        env_prefix=ENV_PREFIX,
+        env_file=None,
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_assignment=True,
     )
 
     # --- Redis (the original prototype's names and defaults) ---

@@ -157,7 +157,11 @@ class StatisticalAnomalyDetector:
             vals, present = as_values_with_gaps(values)
             ts = as_timestamps(timestamps, len(vals))
             if not present.all():
-                out = self.store.detect_batch(sensor_name, vals[present], ts[present]) if present.any() else None
+                out = (
+                    self.store.detect_batch(sensor_name, vals[present], ts[present])
+                    if present.any()
+                    else None
+                )
                 return self._batch_result(sensor_name, vals, ts, _scatter(out, present), present)
         else:
             vals = as_values(values)
@@ -175,16 +179,23 @@ class StatisticalAnomalyDetector:
         its timestamps (missing: now). Every input is checked before anything changes.
         """
         if not isinstance(batches, Mapping):
-            raise TypeError(f"batches: expected a mapping of sensor name to values, got {type(batches).__name__}")
+            raise TypeError(
+                f"batches: expected a mapping of sensor name to values, got {type(batches).__name__}"
+            )
         if timestamps is not None and not isinstance(timestamps, Mapping):
-            raise TypeError(f"timestamps: expected a mapping of sensor name to timestamps, got {type(timestamps).__name__}")
+            raise TypeError(
+                f"timestamps: expected a mapping of sensor name to timestamps, got {type(timestamps).__name__}"
+            )
         if type(threads) is not int or threads < 0:
             raise ValueError(f"threads: expected an int >= 0, got {threads!r}")
         if timestamps is not None and (unknown := set(timestamps) - set(batches)):
             raise ValueError(f"timestamps: sensors without values: {sorted(unknown)!r}")
         names = [check_sensor_name(name) for name in batches]
         vals = [as_values(batches[name]) for name in names]
-        ts = [as_timestamps(None if timestamps is None else timestamps.get(name), len(v)) for name, v in zip(names, vals)]
+        ts = [
+            as_timestamps(None if timestamps is None else timestamps.get(name), len(v))
+            for name, v in zip(names, vals)
+        ]
         detect_many = getattr(self.store, "detect_many", None)
         if detect_many is not None:
             outs = detect_many(names, vals, ts, threads)
@@ -199,7 +210,9 @@ class StatisticalAnomalyDetector:
         nan = float("nan")
         seen = self._points_seen(sensor_name)
         warming = seen is None or seen < self._learn
-        return point_result(sensor_name, (nan, ts, False, nan, nan, nan, 0), self.threshold, self.method, warming)
+        return point_result(
+            sensor_name, (nan, ts, False, nan, nan, nan, 0), self.threshold, self.method, warming
+        )
 
     # --- warm-up -------------------------------------------------------------------
 
@@ -223,7 +236,9 @@ class StatisticalAnomalyDetector:
             self._learned.add(sensor_name)
         return seen <= self._learn
 
-    def _warming_batch(self, sensor_name: str, window_counts: np.ndarray, present: np.ndarray | None) -> np.ndarray:
+    def _warming_batch(
+        self, sensor_name: str, window_counts: np.ndarray, present: np.ndarray | None
+    ) -> np.ndarray:
         """Per point of a batch just learned, whether the detector was warming up."""
         if present is None and not self._ensemble:
             return window_counts < self._learn
@@ -257,11 +272,18 @@ class StatisticalAnomalyDetector:
         return RiverAdapter(self)
 
     def _batch_result(
-        self, sensor_name: str, vals: np.ndarray, ts: np.ndarray, out: tuple, present: np.ndarray | None = None
+        self,
+        sensor_name: str,
+        vals: np.ndarray,
+        ts: np.ndarray,
+        out: tuple,
+        present: np.ndarray | None = None,
     ) -> BatchResult:
         *arrays, alert_scores = out
         warming = self._warming_batch(sensor_name, arrays[4], present)
-        batch = BatchResult(sensor_name, vals, ts, *arrays, self.threshold, self.method, alert_scores, warming)
+        batch = BatchResult(
+            sensor_name, vals, ts, *arrays, self.threshold, self.method, alert_scores, warming
+        )
         if self._listeners:
             for result in batch.anomalies():
                 self._notify(result)

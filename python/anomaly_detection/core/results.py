@@ -65,7 +65,9 @@ def _json_list(a: np.ndarray) -> list:
     return a.tolist()
 
 
-def point_result(sensor_name: str, out: tuple, threshold: float, method: str, warming_up: bool) -> AnomalyResult:
+def point_result(
+    sensor_name: str, out: tuple, threshold: float, method: str, warming_up: bool
+) -> AnomalyResult:
     """``AnomalyResult(sensor_name, *out, threshold, method, warming_up)`` for ``out`` = (value,
     timestamp, is_anomaly, score, deviation, expected, window_count) as the stores return it, in
     half the time of the dataclass ``__init__`` (the hot path of ``detect``)."""

@@ -61,7 +61,9 @@ class RiverAdapter(_RiverAnomalyDetector):
     def _supervised(self) -> bool:
         return False
 
-    def clone(self, new_params: dict[str, Any] | None = None, include_attributes: bool = False) -> RiverAdapter:
+    def clone(
+        self, new_params: dict[str, Any] | None = None, include_attributes: bool = False
+    ) -> RiverAdapter:
         """A fresh adapter over a fresh detector with the same settings (River's ``clone``:
         nothing learned is shared); ``include_attributes=True`` copies what was learned."""
         if new_params and set(new_params) != {"detector"}:
@@ -104,7 +106,12 @@ class RiverAdapter(_RiverAnomalyDetector):
             else:
                 seen = self.detector.stats(sensor)["points_seen"]
                 scores = _core.detect_after_window(
-                    self._config, window.values, window.timestamps, seen, np.array([point]), np.array([timestamp])
+                    self._config,
+                    window.values,
+                    window.timestamps,
+                    seen,
+                    np.array([point]),
+                    np.array([timestamp]),
                 )[1]
                 score = float(scores[0])
             best = max(best, score)

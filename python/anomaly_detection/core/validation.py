@@ -23,7 +23,9 @@ def check_sensor_name(name: object) -> str:
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate: the core's rule reads UTF-8, which cannot hold it
-        raise ValueError(f"sensor name {name!r}: expected valid Unicode text (it holds a lone surrogate)") from None
+        raise ValueError(
+            f"sensor name {name!r}: expected valid Unicode text (it holds a lone surrogate)"
+        ) from None
     _core.check_sensor_name(name)
     return name
 
@@ -121,7 +123,9 @@ def as_values_with_gaps(values: Any) -> tuple[np.ndarray, np.ndarray]:
     arr = np.asarray(values)
     if arr.dtype == object:
         try:
-            arr = np.array([np.nan if v is None else v for v in arr.ravel()], dtype=np.float64).reshape(arr.shape)
+            arr = np.array([np.nan if v is None else v for v in arr.ravel()], dtype=np.float64).reshape(
+                arr.shape
+            )
         except (TypeError, ValueError, OverflowError):
             raise ValueError("values: expected numbers or None") from None
     present = ~np.isnan(arr) if arr.dtype.kind == "f" else np.ones(arr.shape, dtype=bool)

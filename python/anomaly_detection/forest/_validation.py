@@ -33,7 +33,6 @@ def check_loaded_features(n_features: int) -> int:
     return n_features
 
 
-
 class ParamsMixin:
     """scikit-learn's parameter protocol for when scikit-learn is not installed: the
     constructor's parameters, stored under their own names, are the parameters."""
@@ -41,7 +40,11 @@ class ParamsMixin:
     @classmethod
     def _param_names(cls) -> list[str]:
         signature = inspect.signature(cls.__init__)
-        return [name for name, p in signature.parameters.items() if name != "self" and p.kind == p.POSITIONAL_OR_KEYWORD]
+        return [
+            name
+            for name, p in signature.parameters.items()
+            if name != "self" and p.kind == p.POSITIONAL_OR_KEYWORD
+        ]
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Constructor parameters by name (``deep`` is accepted for scikit-learn)."""
@@ -52,15 +55,20 @@ class ParamsMixin:
         names = self._param_names()
         for name in params:
             if name not in names:
-                raise ValueError(f"Invalid parameter {name!r} for estimator {self!r}: expected one of {names}")
+                raise ValueError(
+                    f"Invalid parameter {name!r} for estimator {self!r}: expected one of {names}"
+                )
         for name, value in params.items():
             setattr(self, name, value)
         return self
 
     def __repr__(self) -> str:
         defaults = {n: p.default for n, p in inspect.signature(type(self).__init__).parameters.items()}
-        changed = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items() if v is not defaults[k] and v != defaults[k])
+        changed = ", ".join(
+            f"{k}={v!r}" for k, v in self.get_params().items() if v is not defaults[k] and v != defaults[k]
+        )
         return f"{type(self).__name__}({changed})"
+
 
 _UINT64_MAX = 2**64 - 1
 

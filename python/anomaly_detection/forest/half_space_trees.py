@@ -167,7 +167,9 @@ class HalfSpaceTrees(_RiverAnomalyDetector):
             "seed": self.seed,
         }
 
-    def clone(self, new_params: dict[str, Any] | None = None, include_attributes: bool = False) -> HalfSpaceTrees:
+    def clone(
+        self, new_params: dict[str, Any] | None = None, include_attributes: bool = False
+    ) -> HalfSpaceTrees:
         """A fresh detector with the same parameters, updated by ``new_params`` (River's
         ``clone``); ``include_attributes=True`` keeps what was learned as well."""
         params = {**self.get_params(), **(new_params or {})}

@@ -175,7 +175,9 @@ class IsolationForest(OutlierMixin, BaseEstimator):
         """``score_samples(X) - offset_``: negative for outliers, positive for inliers."""
         forests = self._fitted()
         if len(forests) == 1 and self._offset is None:
-            return _native(forests[0].decision_function, self._check_X(X, reset=False), resolve_n_jobs(self.n_jobs))
+            return _native(
+                forests[0].decision_function, self._check_X(X, reset=False), resolve_n_jobs(self.n_jobs)
+            )
         return self.score_samples(X) - self.offset_
 
     def predict(self, X: Any) -> np.ndarray:

@@ -123,7 +123,9 @@ class EnsembleCheckpoints:
     def _restored(self, sensor: str, blob: bytes, ckpt_seen: int) -> Any:
         """The stored checkpoint, or None (with a warning) when its bytes are corrupt."""
         try:
-            state = _core.EnsembleState.from_bytes(blob, self.settings.threshold, self.settings.alert_cooldown)
+            state = _core.EnsembleState.from_bytes(
+                blob, self.settings.threshold, self.settings.alert_cooldown
+            )
             if state.seen > ckpt_seen:
                 raise ValueError(f"possible corruption: learned {state.seen} points, stored at {ckpt_seen}")
         except ValueError as exc:

@@ -76,7 +76,12 @@ class PointBuffer:
             if run < len(rows):
                 break
         call = np.concatenate(parts)
-        return self._names[int(first["sensor"])], call["value"].copy(), call["timestamp"].copy(), int(first["seq"])
+        return (
+            self._names[int(first["sensor"])],
+            call["value"].copy(),
+            call["timestamp"].copy(),
+            int(first["seq"]),
+        )
 
     def pop(self, n: int) -> None:
         """Drop the oldest ``n`` points (the head call's)."""

@@ -122,9 +122,7 @@ class RedisStore:
         self._sequence = itertools.count(1)  # next() is atomic under the GIL
         self._locks = _SensorLocks()
         #: Seconds between two probes of Redis while the breaker is open.
-        self.probe_interval = float(
-            settings.redis_probe_interval or settings.redis_retry_interval
-        )
+        self.probe_interval = float(settings.redis_probe_interval or settings.redis_retry_interval)
         self._probe_lock = threading.Lock()
         self._probe_thread: threading.Thread | None = None
         self._probe_task: asyncio.Task[None] | None = None
@@ -155,7 +153,9 @@ class RedisStore:
                 return None, True
             window_values, window_stamps = decode_points(reply[1])
             seen = int(reply[0])
-            result = _core.detect_after_window(self.config, window_values, window_stamps, seen, values, timestamps)
+            result = _core.detect_after_window(
+                self.config, window_values, window_stamps, seen, values, timestamps
+            )
             # what the sensor holds now: the embedded store's start if Redis fails later
             w = self.settings.window_size
             self.fallback.remember(
@@ -195,7 +195,9 @@ class RedisStore:
                 _log.warning("could not count %d anomalies of %s", count, sensor)
         return result
 
-    def _write_back_steps(self, sensor: str, values: np.ndarray, timestamps: np.ndarray, seq: int) -> Steps[None]:
+    def _write_back_steps(
+        self, sensor: str, values: np.ndarray, timestamps: np.ndarray, seq: int
+    ) -> Steps[None]:
         """A buffered call into Redis, through the scoring path (its results dropped: the
         ensemble's checkpoint follows), and its anomalies into the sensor's counter (a
         call that Redis had stored already, before its reply was lost, is not counted twice)."""

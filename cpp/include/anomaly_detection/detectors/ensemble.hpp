@@ -35,8 +35,8 @@
 // after them a z against the values' EW mean and sd.
 //
 // score (ranks points): of the larger of the point's statistic and the recent
-//   likelihoods' fading by 0.5% a point (the warm-up's counts for its point only): statistic / 10 up to 0.5 (a tail probability
-//   of 1e-5), then 1 - 0.5 exp(-(statistic - 5) / 5), never tying at the top.
+//   likelihoods' fading by 0.5% a point (the warm-up's counts for its point only): statistic / 10 up to 0.5 (a tail
+//   probability of 1e-5), then 1 - 0.5 exp(-(statistic - 5) / 5), never tying at the top.
 // alert_score (the alarm logic, on the point's own min(statistic / 10, 1)):
 //   halved unless it beats every such score of the last three days (600 points
 //   while the period is unknown): a continuing incident is not a new one; after
@@ -86,8 +86,8 @@ struct EnsembleParams {
     static constexpr double kCap = 20.0;               // z cap
     static constexpr double kMinSd = 0.02;             // floor of the likelihood's sd
     static constexpr double kSpatialMargin = 0.05;
-    static constexpr double kScale = 10.0;             // -log10(tail) / kScale = score
-    static constexpr double kRankDecay = 0.995;        // the score's memory of recent statistics, per point
+    static constexpr double kScale = 10.0;       // -log10(tail) / kScale = score
+    static constexpr double kRankDecay = 0.995;  // the score's memory of recent statistics, per point
     static constexpr double kDamp = 0.5;
     static constexpr double kHoldCap = 0.9;
     static constexpr size_t kFeatures = 7;
@@ -101,7 +101,7 @@ struct EnsembleStep {
     double score = 0.0;        ///< in [0, 1]: ranks points (the point and its recent past)
     double alert_score = 0.0;  ///< the point's own score with the alarm logic (record gate, cooldown)
     double statistic = 0.0;    ///< the point's -log10 of the smallest feature tail probability
-    double expected = 0.0;   ///< EW mean of the values
+    double expected = 0.0;     ///< EW mean of the values
 };
 
 /// Exponentially weighted mean and variance, warm-started as a plain average.
@@ -121,7 +121,7 @@ struct EwMoments {
 
 /// Sum and sum of squares over the last `capacity` values.
 class WindowSums {
-public:
+   public:
     explicit WindowSums(size_t capacity = 1) : buf_(capacity, 0.0) {}
     void push(double x);
     size_t size() const { return size_; }
@@ -130,7 +130,7 @@ public:
     void serialize(io::ByteWriter& w) const;
     void deserialize(io::ByteReader& r, const char* what);
 
-private:
+   private:
     void recompute();
     std::vector<double> buf_;
     size_t head_ = 0, size_ = 0, since_recompute_ = 0;
@@ -139,7 +139,7 @@ private:
 
 /// Maximum of the last `span` values (monotonic deque).
 class SlidingMax {
-public:
+   public:
     explicit SlidingMax(size_t span = 1) : span_(span) {}
     /// A new span; values older than it leave.
     void set_span(size_t span);
@@ -150,7 +150,7 @@ public:
     void serialize(io::ByteWriter& w) const;
     void deserialize(io::ByteReader& r, const char* what);
 
-private:
+   private:
     size_t span_;
     uint64_t t_ = 0;
     std::deque<std::pair<uint64_t, double>> q_;
@@ -158,7 +158,7 @@ private:
 
 /// Counts of which bin followed which context (a bin, or a pair of bins).
 class Transitions {
-public:
+   public:
     /// Novelty of `next` after `context`: 1 - its share of what followed the
     /// context (neighbouring bins count half); 1 for a context never seen.
     double novelty(int64_t context, int64_t next) const;
@@ -168,7 +168,7 @@ public:
     void serialize(io::ByteWriter& w) const;
     void deserialize(io::ByteReader& r);
 
-private:
+   private:
     struct Context {
         uint64_t total = 0;
         std::unordered_map<int64_t, uint64_t> next;
@@ -177,7 +177,7 @@ private:
 };
 
 class EnsembleState {
-public:
+   public:
     /// `threshold` in (0, 1]: the alarm level that starts the cooldown;
     /// `cooldown`: points after an alarm whose alert score stays below it.
     explicit EnsembleState(double threshold, uint64_t cooldown = EnsembleParams::kCooldown);
@@ -203,7 +203,7 @@ public:
                                     uint64_t cooldown = EnsembleParams::kCooldown);
     uint64_t cooldown() const { return cooldown_; }
 
-private:
+   private:
     struct Feature {
         Feature() : short_(EnsembleParams::kShort), long_(EnsembleParams::kLong), record(EnsembleParams::kRecord) {}
         WindowSums short_, long_;
@@ -223,12 +223,12 @@ private:
     double prev_ = 0.0;
     double lo_ = 0.0, hi_ = 0.0;
     EwMoments value_, diff_, season_;
-    std::vector<double> learn_values_;  // first kLearn values (dropped after)
-    std::vector<double> learn_times_;   // first kPeriodProbe timestamps (dropped after)
-    int64_t period_ = -1;               // -1 unknown yet, 0 none
+    std::vector<double> learn_values_;           // first kLearn values (dropped after)
+    std::vector<double> learn_times_;            // first kPeriodProbe timestamps (dropped after)
+    int64_t period_ = -1;                        // -1 unknown yet, 0 none
     std::deque<std::pair<double, double>> lag_;  // (timestamp, value) of about the last day
-    double resolution_ = 0.0;           // markov bin width, 0 until learned
-    double bin_origin_ = 0.0;           // markov bins start at the 1% quantile of the learning values
+    double resolution_ = 0.0;                    // markov bin width, 0 until learned
+    double bin_origin_ = 0.0;                    // markov bins start at the 1% quantile of the learning values
     bool has_prev_bin_ = false;
     int64_t prev_bin_ = 0;
     Transitions transitions_;

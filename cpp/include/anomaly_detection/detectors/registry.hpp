@@ -15,12 +15,12 @@ namespace anomaly_detection {
 
 /// Raised when creating a sensor would exceed DetectorConfig::max_sensors.
 class SensorLimitError : public std::length_error {
-public:
+   public:
     using std::length_error::length_error;
 };
 
 class SensorRegistry {
-public:
+   public:
     /// Validates `config` (std::invalid_argument on a bad field).
     explicit SensorRegistry(const DetectorConfig& config);
 
@@ -71,7 +71,7 @@ public:
     /// Throws std::invalid_argument on corrupt or truncated bytes.
     static std::unique_ptr<SensorRegistry> from_bytes(const std::string& bytes);
 
-private:
+   private:
     struct Entry {
         explicit Entry(SensorState s) : state(std::move(s)) {}
         mutable std::mutex mutex;

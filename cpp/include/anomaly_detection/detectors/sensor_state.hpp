@@ -57,7 +57,7 @@ struct BatchOutput {
 };
 
 class SensorState {
-public:
+   public:
     explicit SensorState(const DetectorConfig& config);
 
     /// Rebuilds a sensor's state from its window alone, as a shared store keeps
@@ -105,7 +105,7 @@ public:
     /// and context features, which start afresh from older blobs).
     static SensorState deserialize(io::ByteReader& r, const DetectorConfig& config, uint16_t version);
 
-private:
+   private:
     /// Adds a point to the window and its statistics; when a glitch leaves the
     /// window, rebuilds what it touched (see on_collapse).
     void push(double value, double timestamp);
@@ -147,10 +147,9 @@ void detect_after_window(const DetectorConfig& config, const double* window_valu
 /// after the m points, at seen + m (nothing for other methods). Returns whether the scores are exact,
 /// i.e. equal those of one process that saw every point. Inputs are validated
 /// before `ensemble` is touched: on an exception it is unchanged.
-bool detect_after_checkpoint(const DetectorConfig& config, const double* window_values,
-                             const double* window_timestamps, size_t n, uint64_t seen, const double* values,
-                             const double* timestamps, size_t m, std::optional<EnsembleState>& ensemble,
-                             uint64_t checkpoint_seen, const BatchOutput& out);
+bool detect_after_checkpoint(const DetectorConfig& config, const double* window_values, const double* window_timestamps,
+                             size_t n, uint64_t seen, const double* values, const double* timestamps, size_t m,
+                             std::optional<EnsembleState>& ensemble, uint64_t checkpoint_seen, const BatchOutput& out);
 
 /// The score in [0, 1] for a standard-normal-like deviation: 1 minus its
 /// two-sided tail probability, erf(|z| / sqrt 2).

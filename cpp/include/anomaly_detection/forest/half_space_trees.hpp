@@ -30,7 +30,7 @@ struct HalfSpaceTreesConfig {
 };
 
 class HalfSpaceTrees {
-public:
+   public:
     /// limits[j] = (low, high) of feature j, low < high, both finite; the trees are
     /// built here. feature_names (optional, one per feature) travel with the bytes.
     HalfSpaceTrees(HalfSpaceTreesConfig config, std::vector<std::pair<double, double>> limits,
@@ -60,7 +60,7 @@ public:
     /// Throws std::invalid_argument ("possible corruption: ...") on bad bytes.
     static HalfSpaceTrees from_bytes(std::string_view bytes);
 
-private:
+   private:
     HalfSpaceTrees() = default;
     void build();
     size_t nodes_per_tree() const { return (size_t{2} << config_.height) - 1; }

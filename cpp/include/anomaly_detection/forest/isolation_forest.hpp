@@ -61,7 +61,7 @@ struct IsolationNode {
 };
 
 class IsolationForest {
-public:
+   public:
     /// Throws std::invalid_argument for an invalid config.
     explicit IsolationForest(IsolationForestConfig config = {});
 
@@ -114,9 +114,9 @@ public:
 
     bool is_fitted() const { return !tree_offset_.empty(); }
     const IsolationForestConfig& config() const { return config_; }
-    double offset() const;               ///< offset_ of scikit-learn
-    size_t max_samples_used() const;     ///< max_samples_ of scikit-learn
-    size_t n_features_in() const;        ///< columns seen by fit
+    double offset() const;            ///< offset_ of scikit-learn
+    size_t max_samples_used() const;  ///< max_samples_ of scikit-learn
+    size_t n_features_in() const;     ///< columns seen by fit
     size_t n_trees() const { return is_fitted() ? tree_offset_.size() - 1 : 0; }
     size_t n_nodes() const { return nodes_.size(); }
 
@@ -125,7 +125,7 @@ public:
     /// Throws std::invalid_argument ("possible corruption: ...") on bad bytes.
     static IsolationForest from_bytes(std::string_view bytes);
 
-private:
+   private:
     void require_fitted() const;
     void check_input(const MatrixRef& X, const char* what) const;
     template <typename T>
@@ -157,36 +157,36 @@ private:
     // 2h and 2h + 1), so a step is h = 2h + (x > threshold) with no child index to load.
     // A leaf above depth D continues through "always left" splits (threshold +inf).
     // Empty when the padding would cost too much memory (very deep trees).
-    std::vector<double> heap_threshold_;   // [heap_offset_[t] + h], h in 1 .. 2^D - 1
-    std::vector<uint32_t> heap_feature_;   // feature * rows per scoring block, same indexing
-    std::vector<double> heap_leaf_;        // [heap_offset_[t] + h - 2^D], h in 2^D .. 2^(D+1) - 1
-    std::vector<size_t> heap_offset_;      // first slot of each tree (n_trees + 1)
+    std::vector<double> heap_threshold_;  // [heap_offset_[t] + h], h in 1 .. 2^D - 1
+    std::vector<uint32_t> heap_feature_;  // feature * rows per scoring block, same indexing
+    std::vector<double> heap_leaf_;       // [heap_offset_[t] + h - 2^D], h in 2^D .. 2^(D+1) - 1
+    std::vector<size_t> heap_offset_;     // first slot of each tree (n_trees + 1)
     // Rank layout of the same heap slots (preferred; empty when it does not apply). The
     // split values of feature f, sorted and unique, are T_f[0 .. K_f); for any double x,
     // x > T_f[k] exactly when rank_f(x) = #{k' : T_f[k'] < x} > k. A slot packs
     // (k << 16) | feature * rows per block into 32 bits and a block holds rank << 16, so a
     // step is an unsigned compare of two 32-bit loads: the same path, hence the same score.
     struct RankFeature {
-        double lo = 0, scale = 0;   // bucket of x: floor((x - lo) * scale), clamped to [0, buckets)
-        size_t buckets = 1;         // rank_start_ entries of this feature
-        size_t window = 0;          // most values in one bucket (0 when the feature splits nothing)
-        size_t values = 0;          // offset of T_f in rank_value_ (followed by `window` +inf)
-        size_t starts = 0;          // offset of its buckets in rank_start_
-        uint32_t n_values = 0;      // K_f
-        int64_t int_lo = 0;         // integers int_lo .. int_lo + int_count - 1 have their rank
-        uint64_t int_count = 0;     //   in rank_int_[ints ..] (0: no table)
+        double lo = 0, scale = 0;  // bucket of x: floor((x - lo) * scale), clamped to [0, buckets)
+        size_t buckets = 1;        // rank_start_ entries of this feature
+        size_t window = 0;         // most values in one bucket (0 when the feature splits nothing)
+        size_t values = 0;         // offset of T_f in rank_value_ (followed by `window` +inf)
+        size_t starts = 0;         // offset of its buckets in rank_start_
+        uint32_t n_values = 0;     // K_f
+        int64_t int_lo = 0;        // integers int_lo .. int_lo + int_count - 1 have their rank
+        uint64_t int_count = 0;    //   in rank_int_[ints ..] (0: no table)
         size_t ints = 0;
     };
-    std::vector<uint32_t> rank_node_;       // same indexing as heap_threshold_
-    std::vector<double> rank_value_;        // T_f of every feature, each padded with +inf
-    std::vector<uint16_t> rank_start_;      // per feature and bucket: #{T_f in lower buckets}
-    std::vector<uint16_t> rank_int_;        // per feature with a table: rank of each integer
+    std::vector<uint32_t> rank_node_;   // same indexing as heap_threshold_
+    std::vector<double> rank_value_;    // T_f of every feature, each padded with +inf
+    std::vector<uint16_t> rank_start_;  // per feature and bucket: #{T_f in lower buckets}
+    std::vector<uint16_t> rank_int_;    // per feature with a table: rank of each integer
     std::vector<RankFeature> rank_feature_;
-    std::vector<uint8_t> top8_map_;          // per feature: rank -> #{top-slot k below it}
+    std::vector<uint8_t> top8_map_;  // per feature: rank -> #{top-slot k below it}
     std::vector<size_t> top8_map_offset_;
-    std::vector<uint8_t> top8_slots_;        // per tree: 16 k' ^ 0x80, 16 pshufb bytes per chunk (slots 0-15)
-    size_t top8_chunks_ = 0;                 // 16-feature chunks of a row's top ranks
-    bool rank_top_ = false;  // at most 16 features, every K_f < 2^15 - 1: the 16-bit AVX2 top levels apply
+    std::vector<uint8_t> top8_slots_;  // per tree: 16 k' ^ 0x80, 16 pshufb bytes per chunk (slots 0-15)
+    size_t top8_chunks_ = 0;           // 16-feature chunks of a row's top ranks
+    bool rank_top_ = false;            // at most 16 features, every K_f < 2^15 - 1: the 16-bit AVX2 top levels apply
 };
 
 }  // namespace anomaly_detection

@@ -22,7 +22,7 @@ inline uint64_t splitmix64(uint64_t& state) {
 /// sampling; one independent stream per (seed, stream) pair so that each tree
 /// draws the same numbers whatever the number of threads.
 class Xoshiro256 {
-public:
+   public:
     explicit Xoshiro256(uint64_t seed, uint64_t stream = 0) {
         uint64_t sm = seed ^ (0xd1b54a32d192ed03ULL * (stream + 1));
         for (auto& w : s_) w = splitmix64(sm);
@@ -58,7 +58,7 @@ public:
         return static_cast<uint64_t>(m >> 64);
     }
 
-private:
+   private:
     static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
     uint64_t s_[4];
 };
@@ -67,7 +67,7 @@ private:
 /// it, and `random()` built from two draws the same way. HalfSpaceTrees uses it
 /// so that a seed builds the very trees River builds with that seed.
 class PythonRandom {
-public:
+   public:
     explicit PythonRandom(uint64_t seed) {
         // random.seed(n) feeds |n| to init_by_array as 32-bit words, least
         // significant first, and at least one word (zero for n == 0).
@@ -88,7 +88,7 @@ public:
     /// `random.uniform(a, b)`.
     double uniform(double a, double b) { return a + (b - a) * random(); }
 
-private:
+   private:
     static constexpr int N = 624, M = 397;
 
     void init_genrand(uint32_t s) {

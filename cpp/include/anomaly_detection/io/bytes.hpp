@@ -54,7 +54,7 @@ constexpr bool little_endian() {
 
 /// Appends little-endian scalars and raw byte runs to a string.
 class ByteWriter {
-public:
+   public:
     template <typename T>
     void put(T v) {
         static_assert(std::is_arithmetic_v<T> || std::is_enum_v<T>);
@@ -83,13 +83,13 @@ public:
         for (size_t i = 0; i < n / 2; ++i) std::swap(p[i], p[n - 1 - i]);
     }
 
-private:
+   private:
     std::string buf_;
 };
 
 /// Reads what ByteWriter wrote; every read is bounds checked.
 class ByteReader {
-public:
+   public:
     ByteReader(const char* data, size_t size) : p_(data), end_(data + size) {}
     explicit ByteReader(std::string_view s) : ByteReader(s.data(), s.size()) {}
 
@@ -109,8 +109,8 @@ public:
     std::string get_string(size_t max_size, const char* what = "string") {
         const auto n = get<uint32_t>(what);
         if (n > max_size)
-            corruption(std::string(what) + " length: expected at most " + std::to_string(max_size) +
-                       ", got " + std::to_string(n));
+            corruption(std::string(what) + " length: expected at most " + std::to_string(max_size) + ", got " +
+                       std::to_string(n));
         need(n, what);
         std::string s(p_, n);
         p_ += n;
@@ -133,7 +133,7 @@ public:
                        " trailing bytes");
     }
 
-private:
+   private:
     void need(size_t n, const char* what) const {
         if (n > remaining())
             corruption(std::string("truncated ") + what + ": expected " + std::to_string(n) + " bytes, got " +
@@ -160,7 +160,8 @@ inline std::string seal(Family family, uint16_t version, const std::string& payl
 
 /// Checks the header of a blob and returns a view of its payload.
 /// Throws std::invalid_argument on any mismatch.
-inline std::string_view unseal(std::string_view blob, Family family, uint16_t max_version, uint16_t* version_out = nullptr) {
+inline std::string_view unseal(std::string_view blob, Family family, uint16_t max_version,
+                               uint16_t* version_out = nullptr) {
     if (blob.size() < kHeaderSize)
         corruption("header: expected " + std::to_string(kHeaderSize) + " bytes, got " + std::to_string(blob.size()));
     if (std::memcmp(blob.data(), kMagic, 4) != 0) corruption("magic: expected 'ADET'");
@@ -170,7 +171,8 @@ inline std::string_view unseal(std::string_view blob, Family family, uint16_t ma
     const auto length = r.get<uint64_t>();
     const auto checksum = r.get<uint64_t>();
     if (fam != static_cast<uint16_t>(family))
-        corruption("family: expected " + std::to_string(static_cast<uint16_t>(family)) + ", got " + std::to_string(fam));
+        corruption("family: expected " + std::to_string(static_cast<uint16_t>(family)) + ", got " +
+                   std::to_string(fam));
     if (version == 0 || version > max_version)
         corruption("format version: expected 1.." + std::to_string(max_version) + ", got " + std::to_string(version));
     if (length != blob.size() - kHeaderSize)

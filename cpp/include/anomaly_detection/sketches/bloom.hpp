@@ -12,7 +12,7 @@ namespace anomaly_detection {
 /// items at error rate `error_rate * 0.5^i`; when the last layer is full a new one is
 /// added, unless the filter is non-scaling (then FilterFullError).
 class BloomFilter {
-public:
+   public:
     BloomFilter(uint64_t capacity, double error_rate, uint32_t expansion = 2, bool non_scaling = false);
 
     uint64_t capacity() const { return capacity_; }
@@ -40,7 +40,7 @@ public:
     std::string to_bytes() const;
     static BloomFilter from_bytes(std::string_view blob);
 
-private:
+   private:
     struct Layer {
         uint64_t capacity;
         uint64_t bits;

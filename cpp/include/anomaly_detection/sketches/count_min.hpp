@@ -15,7 +15,7 @@ namespace anomaly_detection {
 /// would push any counter past 2^32 - 1 throws std::overflow_error and changes
 /// nothing. `merge` saturates at 2^32 - 1 instead (like Redis BITFIELD OVERFLOW SAT).
 class CountMinSketch {
-public:
+   public:
     using counter_type = uint32_t;
     static constexpr uint64_t kMaxCounter = UINT32_MAX;
 
@@ -54,11 +54,11 @@ public:
     std::string to_bytes() const;
     static CountMinSketch from_bytes(std::string_view blob);
 
-private:
+   private:
     void cells(uint64_t h, size_t* out) const;
     uint64_t estimate(const size_t* cells) const;
-    bool apply(const uint64_t* hashes, const uint64_t* increments, uint64_t constant, size_t n,
-               uint64_t* estimates_out, bool checked);
+    bool apply(const uint64_t* hashes, const uint64_t* increments, uint64_t constant, size_t n, uint64_t* estimates_out,
+               bool checked);
 
     uint32_t width_;
     uint32_t depth_;

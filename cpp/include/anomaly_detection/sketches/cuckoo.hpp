@@ -16,7 +16,7 @@ namespace anomaly_detection {
 /// and the filter is left as it was before that item. Evictions use a seeded generator,
 /// so runs repeat.
 class CuckooFilter {
-public:
+   public:
     static constexpr size_t kMaxFilters = 32;
 
     CuckooFilter(uint64_t capacity, uint32_t bucket_size = 2, uint32_t max_iterations = 20, uint32_t expansion = 1,
@@ -52,7 +52,7 @@ public:
     std::string to_bytes() const;
     static CuckooFilter from_bytes(std::string_view blob);
 
-private:
+   private:
     struct SubFilter {
         uint64_t buckets;  // a power of two
         std::vector<uint8_t> slots;

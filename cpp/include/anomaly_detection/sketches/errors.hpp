@@ -7,7 +7,7 @@ namespace anomaly_detection {
 
 /// A filter has no room for an item and may not grow (Python: FilterFullError).
 class FilterFullError : public std::runtime_error {
-public:
+   public:
     using std::runtime_error::runtime_error;
 };
 

@@ -161,7 +161,7 @@ inline uint64_t mix64(uint64_t x) {
 
 /// Small seeded generator (splitmix64) whose whole state is one integer, so it serialises.
 class SplitMix64 {
-public:
+   public:
     explicit SplitMix64(uint64_t seed = 0) : state_(seed) {}
     uint64_t next() {
         state_ += kStep;
@@ -176,7 +176,7 @@ public:
     uint64_t state() const { return state_; }
     void set_state(uint64_t s) { state_ = s; }
 
-private:
+   private:
     static constexpr uint64_t kStep = 0x9e3779b97f4a7c15ULL;
     static uint64_t output(uint64_t z) {
         z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;

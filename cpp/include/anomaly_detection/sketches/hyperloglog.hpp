@@ -20,7 +20,7 @@ namespace anomaly_detection {
 /// bits for the register), so to_redis() writes a string that PFCOUNT and PFMERGE read,
 /// and from_redis() reads what PFADD wrote (dense or sparse encoding).
 class HyperLogLog {
-public:
+   public:
     static constexpr int kMinPrecision = 4;
     static constexpr int kMaxPrecision = 18;
     static constexpr int kRedisPrecision = 14;
@@ -54,7 +54,7 @@ public:
     /// std::invalid_argument ("possible corruption: ...") on anything else.
     static HyperLogLog from_redis(std::string_view data);
 
-private:
+   private:
     int precision_;
     bool redis_compatible_;
     std::vector<uint8_t> registers_;

@@ -11,7 +11,7 @@ namespace anomaly_detection {
 /// Quantiles, ranks and trimmed means in O(compression) memory, most accurate in the tails.
 /// Points are buffered and folded into centroids with the k1 (arcsine) scale function.
 class TDigest {
-public:
+   public:
     struct Centroid {
         double mean;
         double weight;
@@ -45,7 +45,7 @@ public:
     std::string to_bytes() const;
     static TDigest from_bytes(std::string_view blob);
 
-private:
+   private:
     void flush() const;
     void add_bulk(const double* values, size_t n);
     void add_sorted_chunk(const double* values, size_t m);

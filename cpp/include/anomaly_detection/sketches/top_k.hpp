@@ -17,7 +17,7 @@ namespace anomaly_detection {
 /// buckets where colliding counts decay with probability decay^count, and a min-heap
 /// of the k items with the largest estimates. Decay draws use a seeded generator.
 class TopK {
-public:
+   public:
     /// How an item's bytes read back: text (UTF-8 or raw bytes) or an integer's 8 LE bytes.
     enum Kind : uint8_t { kText = 0, kInteger = 1 };
 
@@ -38,8 +38,8 @@ public:
     /// Adds increments[i] (1..2^32-1; null means 1) to items[i] with hash hashes[i] and
     /// kind kinds[i] (null means text), in order. When item i enters the top k and pushes
     /// another out, (i, that entry) is appended to expelled (which may be null).
-    void incrby(const std::string_view* items, const uint8_t* kinds, const uint64_t* hashes,
-                const uint64_t* increments, size_t n, std::vector<std::pair<size_t, Entry>>* expelled);
+    void incrby(const std::string_view* items, const uint8_t* kinds, const uint64_t* hashes, const uint64_t* increments,
+                size_t n, std::vector<std::pair<size_t, Entry>>* expelled);
     /// Bytes of item i of a batch, its kind stored in kind; asked only for items whose
     /// estimate can enter the top k. The view must stay valid until the next call.
     using ItemText = std::function<std::string_view(size_t i, uint8_t& kind)>;
@@ -68,7 +68,7 @@ public:
     std::string to_bytes() const;
     static TopK from_bytes(std::string_view blob);
 
-private:
+   private:
     static constexpr uint32_t kMaxDepth = 64;
     struct Bucket {
         uint32_t fp;
@@ -91,7 +91,8 @@ private:
     /// Records a new estimate for an item: raises it in the heap or replaces the minimum.
     bool offer(std::string_view item, uint8_t kind, uint32_t fp, uint64_t estimate, Entry* expelled);
     /// One weighted update per distinct item, in their order.
-    void add_distinct(const DistinctItems& items, const ItemText& text, std::vector<std::pair<size_t, Entry>>* expelled);
+    void add_distinct(const DistinctItems& items, const ItemText& text,
+                      std::vector<std::pair<size_t, Entry>>* expelled);
     /// One weighted update of item index of a batch, then its offer to the heap.
     void add_one(uint64_t h, uint64_t inc, size_t index, const ItemText& text,
                  std::vector<std::pair<size_t, Entry>>* expelled);

@@ -16,7 +16,7 @@
 namespace anomaly_detection {
 
 class OrderStatistics {
-public:
+   public:
     /// `capacity` is the number of slots (the window size).
     explicit OrderStatistics(size_t capacity);
 
@@ -40,7 +40,7 @@ public:
     /// Median absolute deviation from the median (unscaled), O(log^2 n).
     double mad() const;
 
-private:
+   private:
     // Values per block before a split (blocks hold up to twice this).
     static constexpr size_t kBlock = 256;
 

@@ -12,7 +12,7 @@ namespace anomaly_detection {
 
 template <typename T>
 class RingBuffer {
-public:
+   public:
     /// Creates a buffer holding at most `capacity` elements (capacity >= 1).
     explicit RingBuffer(size_t capacity) : capacity_(capacity) {
         if (capacity == 0) throw std::invalid_argument("ring buffer capacity: expected >= 1, got 0");
@@ -60,7 +60,7 @@ public:
         size_ = 0;
     }
 
-private:
+   private:
     // Indices never exceed 2 * capacity: a compare beats an integer division on the per-point path.
     size_t wrap(size_t i) const { return i >= capacity_ ? i - capacity_ : i; }
 

@@ -26,7 +26,7 @@
 namespace anomaly_detection {
 
 class RollingMoments {
-public:
+   public:
     /// What an update did beyond the O(1) step.
     enum class Step : uint8_t {
         updated,     ///< the running sums were updated
@@ -55,8 +55,7 @@ public:
     /// otherwise (spread_stddev turns it into the latter). The sums stay in
     /// registers meanwhile; the arithmetic is update's, so results are equal.
     template <typename Window, typename Before, typename After>
-    void update_many(const double* values, size_t n, Window& window, size_t capacity, Before&& before,
-                     After&& after) {
+    void update_many(const double* values, size_t n, Window& window, size_t capacity, Before&& before, After&& after) {
         Sums s = s_;
         for (size_t i = 0; i < n; ++i) {
             before(i, mean_of(s), spread_of(s));
@@ -119,7 +118,7 @@ public:
         return s * s;
     }
 
-private:
+   private:
     struct Sums {
         uint64_t n = 0;
         uint64_t evictions = 0;
