@@ -20,6 +20,7 @@ from anomaly_detection.core.validation import (
     as_value,
     as_values,
     as_values_with_gaps,
+    batch_input,
     check_sensor_name,
 )
 from anomaly_detection.errors import SensorLimitError
@@ -148,11 +149,27 @@ class StatisticalAnomalyDetector:
     def detect_batch(self, sensor_name: str, values: Any, timestamps: Any = None) -> BatchResult:
         """Score points of one sensor in order; equal to a loop of ``detect``.
 
-        ``values`` is a 1-D sequence or array of finite numbers; ``timestamps`` is
-        None (now, for every point) or a sequence of the same length. Nothing
-        changes when any input is invalid.
+        ``values`` is a 1-D sequence or array of finite numbers, or a pandas Series;
+        ``timestamps`` is None or a sequence of the same length (epoch seconds, datetimes,
+        ISO-8601 strings, ``datetime64`` or a pandas DatetimeIndex). Without timestamps a
+        Series with a DatetimeIndex is stamped by its index (a naive index is taken as
+        UTC) and anything else is stamped now; given timestamps win over the index. A
+        DataFrame is refused (``TypeError``): pass one column, or use :meth:`detect_many`.
+        Nothing changes when any input is invalid.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from anomaly_detection import StatisticalAnomalyDetector
+        >>> det = StatisticalAnomalyDetector(detection_method="zscore", min_samples=10)
+        >>> index = pd.date_range("2026-01-01", periods=60, freq="min", tz="Europe/Paris")
+        >>> series = pd.Series([20.0 + 0.1 * (t % 5) for t in range(59)] + [35.0], index=index)
+        >>> frame = det.detect_batch("pump-1", series).to_pandas()  # on UTC: Paris is UTC+1 in winter
+        >>> frame.index[-1], bool(frame["is_anomaly"].iloc[-1])
+        (Timestamp('2025-12-31 23:59:00+0000', tz='UTC'), True)
         """
         check_sensor_name(sensor_name)
+        values, timestamps = batch_input(values, timestamps)
         if self._skip_missing:
             vals, present = as_values_with_gaps(values)
             ts = as_timestamps(timestamps, len(vals))
@@ -176,11 +193,17 @@ class StatisticalAnomalyDetector:
         Each result equals :meth:`detect_batch` on that sensor. On the embedded store the
         sensors run in parallel threads without the GIL (``threads=0``: one per hardware
         thread); other stores score them one after another. ``timestamps`` maps a sensor to
-        its timestamps (missing: now). Every input is checked before anything changes.
+        its timestamps; a sensor without them is stamped as in :meth:`detect_batch` (by its
+        pandas Series' DatetimeIndex, else now). Every input is checked before anything changes.
         """
         if not isinstance(batches, Mapping):
+            hint = (
+                " (for a DataFrame, one sensor per column: frame.to_dict('series'))"
+                if hasattr(batches, "columns")
+                else ""
+            )
             raise TypeError(
-                f"batches: expected a mapping of sensor name to values, got {type(batches).__name__}"
+                f"batches: expected a mapping of sensor name to values, got {type(batches).__name__}{hint}"
             )
         if timestamps is not None and not isinstance(timestamps, Mapping):
             raise TypeError(
@@ -191,11 +214,11 @@ class StatisticalAnomalyDetector:
         if timestamps is not None and (unknown := set(timestamps) - set(batches)):
             raise ValueError(f"timestamps: sensors without values: {sorted(unknown)!r}")
         names = [check_sensor_name(name) for name in batches]
-        vals = [as_values(batches[name]) for name in names]
-        ts = [
-            as_timestamps(None if timestamps is None else timestamps.get(name), len(v))
-            for name, v in zip(names, vals)
+        given = [
+            batch_input(batches[name], None if timestamps is None else timestamps.get(name)) for name in names
         ]
+        vals = [as_values(v) for v, _ in given]
+        ts = [as_timestamps(t, len(v)) for v, (_, t) in zip(vals, given)]
         detect_many = getattr(self.store, "detect_many", None)
         if detect_many is not None:
             outs = detect_many(names, vals, ts, threads)
@@ -257,9 +280,11 @@ class StatisticalAnomalyDetector:
         """Learn a sensor's past points in order, as ``detect_batch`` would, but fire no
         alert for them (a warm start from history); returns how many were learned.
 
-        Nothing changes when any input is invalid.
+        ``history`` and ``timestamps`` are taken as by :meth:`detect_batch` (a pandas
+        Series' DatetimeIndex gives the timestamps). Nothing changes when any input is invalid.
         """
         check_sensor_name(sensor_name)
+        history, timestamps = batch_input(history, timestamps, hint="prime each column as its own sensor")
         vals = as_values(history)
         self.store.detect_batch(sensor_name, vals, as_timestamps(timestamps, len(vals)))
         return len(vals)
@@ -323,6 +348,8 @@ class StatisticalAnomalyDetector:
 
     async def adetect_batch(self, sensor_name: str, values: Any, timestamps: Any = None) -> BatchResult:
         """Async twin of :meth:`detect_batch`; large embedded batches run off the event loop."""
+        check_sensor_name(sensor_name)
+        values, timestamps = batch_input(values, timestamps)
         adetect_batch = getattr(self.store, "adetect_batch", None)
         if self._skip_missing and adetect_batch is not None:
             vals, present = as_values_with_gaps(values)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["AnomalyResult", "BatchResult"]
 
@@ -147,6 +150,40 @@ class BatchResult:
     def anomalies(self) -> list[AnomalyResult]:
         """The flagged points as AnomalyResult objects."""
         return [self[int(i)] for i in self.anomaly_indices]
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The batch as a pandas DataFrame, one row a point.
+
+        Indexed by a ``DatetimeIndex`` in UTC named ``timestamp``, built from ``timestamps``
+        at microsecond resolution (epoch seconds as float64 hold no finer); columns
+        ``value, is_anomaly, score, alert_score, deviation, expected, window_count,
+        warming_up``. ``frame.attrs`` holds ``sensor_name``, ``method`` and ``threshold``.
+        A value skipped as missing (``missing="skip"``) has NaN in the float columns.
+        Needs pandas (``pip install pandas``); the package itself does not.
+        """
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError(
+                "BatchResult.to_pandas needs pandas, which is not installed: pip install pandas"
+            ) from None
+        micros = np.rint(self.timestamps * 1e6).astype(np.int64).astype("datetime64[us]")
+        index = pd.DatetimeIndex(micros, name="timestamp").tz_localize("UTC")
+        frame = pd.DataFrame(
+            {
+                "value": self.values,
+                "is_anomaly": self.is_anomaly,
+                "score": self.scores,
+                "alert_score": self.alert_scores,
+                "deviation": self.deviations,
+                "expected": self.expected,
+                "window_count": self.window_counts,
+                "warming_up": self.warming_up,
+            },
+            index=index,
+        )
+        frame.attrs.update(sensor_name=self.sensor_name, method=self.method, threshold=self.threshold)
+        return frame
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict with lists in place of arrays."""

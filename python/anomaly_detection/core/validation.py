@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -13,7 +14,10 @@ import numpy as np
 
 from anomaly_detection import _core
 
-__all__ = ["as_timestamp", "as_timestamps", "as_value", "as_values", "check_sensor_name"]
+__all__ = ["as_timestamp", "as_timestamps", "as_value", "as_values", "batch_input", "check_sensor_name"]
+
+# Ticks per second of each resolution a pandas DatetimeIndex may have (pandas 2 and 3).
+_TICKS_PER_SECOND = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
 
 
 def check_sensor_name(name: object) -> str:
@@ -92,12 +96,70 @@ def _epoch(dt: datetime) -> float:
     return (dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)).timestamp()
 
 
+def _pandas() -> Any:
+    """The pandas module if it is imported already: if it is not, no input can be a pandas
+    object, so pandas stays an optional dependency that costs nothing when unused."""
+    return sys.modules.get("pandas")
+
+
+def batch_input(
+    values: Any,
+    timestamps: Any,
+    hint: str = "use detect_many(frame.to_dict('series')) for one sensor per column",
+) -> tuple[Any, Any]:
+    """``(values, timestamps)`` of one sensor's batch: a pandas Series with a DatetimeIndex
+    and no explicit timestamps gives its index as the timestamps (naive means UTC); explicit
+    timestamps win. A DataFrame is refused (``TypeError``): it holds several series."""
+    pd = _pandas()
+    if pd is None:
+        return values, timestamps
+    if isinstance(values, pd.DataFrame):
+        raise TypeError(
+            f"values: expected one sensor's values (a 1-D sequence or a pandas Series), got a DataFrame "
+            f"with columns {_short(list(values.columns))}; pass one column (frame[name]) or {hint}"
+        )
+    if timestamps is None and isinstance(values, pd.Series) and isinstance(values.index, pd.DatetimeIndex):
+        timestamps = values.index
+    return values, timestamps
+
+
+def _index_seconds(index: Any) -> np.ndarray:
+    """Epoch seconds of a pandas DatetimeIndex (tz-aware: its instants; naive: taken as UTC)."""
+    if index.hasnans:
+        bad = int(np.flatnonzero(index.isna())[0])
+        raise ValueError(f"timestamps[{bad}]: expected a date, got NaT (in a pandas DatetimeIndex)")
+    # asi8 counts ticks since the epoch in UTC whatever the index's time zone; whole seconds
+    # and the fraction apart, as nanoseconds since 1970 do not fit a float64 exactly.
+    per_second = _TICKS_PER_SECOND[getattr(index, "unit", "ns")]
+    seconds, ticks = np.divmod(index.asi8, per_second)
+    return seconds + ticks / per_second
+
+
+def _pandas_numbers(values: Any) -> Any:
+    """A pandas Series, Index or array of real numbers (nullable ``Float64``/``Int64`` too) as
+    float64 with NaN where a value is missing; any other input as it came."""
+    pd = _pandas()
+    if pd is None or not isinstance(values, (pd.Series, pd.Index, pd.api.extensions.ExtensionArray)):
+        return values
+    dtype = values.dtype
+    if pd.api.types.is_bool_dtype(dtype) or not pd.api.types.is_numeric_dtype(dtype) or dtype.kind == "c":
+        return values  # refused below with the message of its NumPy twin
+    return values.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
 def as_values(values: Any) -> np.ndarray:
     """A non-empty 1-D float64 array of finite numbers."""
     if np.ma.isMaskedArray(values) and np.ma.getmaskarray(values).any():
         bad = int(np.flatnonzero(np.ma.getmaskarray(values))[0])
         raise ValueError(f"values[{bad}]: expected a number, got a masked (missing) entry")
-    arr = np.asarray(values)
+    numbers = _pandas_numbers(values)
+    if numbers is not values and np.isnan(numbers).any():
+        bad = int(np.flatnonzero(np.isnan(numbers))[0])
+        raise ValueError(
+            f"values[{bad}]: expected a number, got a missing (NA or NaN) entry of a pandas "
+            f"{type(values).__name__}; missing='skip' skips missing values"
+        )
+    arr = np.asarray(numbers)
     if arr.dtype.kind not in "iuf":
         what = "booleans" if arr.dtype.kind == "b" else f"an array of dtype {arr.dtype}"
         raise ValueError(f"values: expected numbers, got {what}")
@@ -118,10 +180,12 @@ def as_values_with_gaps(values: Any) -> tuple[np.ndarray, np.ndarray]:
     the values present. Infinities are still refused."""
     if np.ma.isMaskedArray(values):
         values = np.ma.filled(np.ma.asarray(values, dtype=np.float64), np.nan)
-    elif hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):  # pandas, nullable dtypes too
-        values = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        values = _pandas_numbers(values)  # nullable dtypes: NaN where NA
     arr = np.asarray(values)
     if arr.dtype == object:
+        if any(isinstance(v, (bool, np.bool_)) for v in arr.ravel()):  # float(True) would pass
+            raise ValueError("values: expected numbers or None, got booleans")
         try:
             arr = np.array([np.nan if v is None else v for v in arr.ravel()], dtype=np.float64).reshape(
                 arr.shape
@@ -140,6 +204,14 @@ def as_timestamps(timestamps: Any, n: int) -> np.ndarray:
     """A 1-D float64 array of n epoch seconds; None means now for every point."""
     if timestamps is None:
         return np.full(n, time.time())
+    pd = _pandas()
+    if pd is not None and isinstance(timestamps, (pd.Series, pd.Index)) and timestamps.dtype.kind == "M":
+        if len(timestamps) != n:
+            raise ValueError(
+                f"timestamps: expected {n} (as values), got a pandas {type(timestamps).__name__} "
+                f"of length {len(timestamps)}"
+            )
+        return _index_seconds(pd.DatetimeIndex(timestamps))
     arr = np.asarray(timestamps)
     if arr.ndim != 1 or arr.shape[0] != n:
         raise ValueError(
