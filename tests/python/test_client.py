@@ -69,7 +69,8 @@ def test_batching_flushes_on_interval_and_on_close(server):
             client.send_metric(service="batched", endpoint="/a", response_time=10) is None
         )  # queued, not sent
         deadline = time.monotonic() + 10
-        while "batched.a.response_time" not in _sensors(service):
+        # the server stores the record before the client's thread counts it as sent: wait for both
+        while "batched.a.response_time" not in _sensors(service) or client.sent < 1:
             assert time.monotonic() < deadline, "the flusher never sent the queued record"
             time.sleep(0.05)
         assert client.sent == 1
