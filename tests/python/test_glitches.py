@@ -31,16 +31,19 @@ def run(method: str, window: int, values: np.ndarray, batch: bool):
             np.array([r.score for r in out]))  # fmt: skip
 
 
-def tolerance(method: str, window: int) -> float:
+def tolerance(method: str, window: int, jump: float = 1.0) -> float:
     """How far a deviation after the glitch may be from the clean run's: rounding, and
-    for EWMA the chart's memory beyond its window, (1 - alpha)^window of its weight
-    (the chart restarts from the window when the glitch leaves it)."""
-    return 1e-6 + (10 * 0.7**window if method == "ewma" else 0.0)
+    for EWMA the chart's memory of the glitch once it left the window, alpha (1 - alpha)^window
+    of its size in sigmas (``jump``), capped at 1e-3 (a glitch large enough to hold nearly all
+    of the window's spread restarts the chart and leaves nothing)."""
+    if method != "ewma":
+        return 1e-6
+    return 1e-6 + min(1e-3, 10 * 0.7**window * max(1.0, jump))
 
 
-def clear_of_threshold(deviation: np.ndarray, method: str, window: int) -> np.ndarray:
+def clear_of_threshold(deviation: np.ndarray, method: str, window: int, jump: float = 1.0) -> np.ndarray:
     """Points whose verdict cannot flip by that difference alone."""
-    margin = tolerance(method, window) * np.maximum(1.0, np.abs(deviation))
+    margin = tolerance(method, window, jump) * np.maximum(1.0, np.abs(deviation))
     return np.abs(np.abs(deviation) - THRESHOLD[method]) > margin
 
 
@@ -81,12 +84,13 @@ def test_one_glitch_changes_nothing_beyond_its_window(method, glitch, window, le
         # there): verdicts agree once both statistics are back at 0.
         both_zero = np.flatnonzero(after & (a.deviations == 0) & (b.deviations == 0))
         after &= np.arange(len(clean)) >= (both_zero[0] if len(both_zero) else len(clean))
-    check = after & clear_of_threshold(a.deviations, method, window)
+    jump = abs(glitch - level) / sigma
+    check = after & clear_of_threshold(a.deviations, method, window, jump)
     np.testing.assert_array_equal(a.is_anomaly[check], b.is_anomaly[check])
     if method in ("mad", "iqr"):  # order statistics forget the glitch exactly
         np.testing.assert_array_equal(a.deviations[after], b.deviations[after])
     else:
-        tol = tolerance(method, window)
+        tol = tolerance(method, window, jump)
         np.testing.assert_allclose(b.deviations[after], a.deviations[after], rtol=tol, atol=tol)
 
 
