@@ -67,7 +67,7 @@ class EnsembleCheckpoints:
         Where the scripts are registered.
     keys : AnomalyRedisKeys
     settings : Settings
-        ``window_size``, ``temp_data_ttl`` and ``threshold``.
+        ``window_size``, ``temp_data_ttl``, ``threshold`` and ``alert_cooldown``.
     config : _core.DetectorConfig
     cache_size : int
         Sensors whose ensemble state this process keeps (about 100 KB each).
