@@ -1,9 +1,9 @@
-"""The Redis-backed detector against the seed's pattern, on one redis-server
+"""The Redis-backed detector against the original prototype's pattern, on one redis-server
 started on a free loopback port, in one run.
 
     python benchmarks/bench_redis.py [--points N] [--window W]
 
-Seed pattern (one redis-py pipeline per point): RPUSH the JSON point, LTRIM to the
+The original prototype's pattern (one redis-py pipeline per point): RPUSH the JSON point, LTRIM to the
 window, EXPIRE, LRANGE the window back, then the z-score in Python. Ours: one
 ``detect_batch`` per sensor (one atomic script call), scoring in C++. Also the
 latency of a single ``detect`` (p50, p99) and Redis memory per sensor.
@@ -52,7 +52,7 @@ def start_redis() -> tuple[subprocess.Popen, int, str]:
     return proc, port, folder
 
 
-def seed_pattern(client, sensor: str, values: np.ndarray, window: int) -> int:
+def prototype_pattern(client, sensor: str, values: np.ndarray, window: int) -> int:
     key = f"anomaly:temp:data:{sensor}:queue"
     flagged = 0
     for i, v in enumerate(values.tolist()):
@@ -115,8 +115,8 @@ def ensemble_against_zscore(client, args, rng) -> list[dict]:
         keys = det.store.keys
         memory = sum(
             client.memory_usage(k) or 0
-            for k in (keys.temp_data("big-" + method + "-0"), keys.temp_stats("big-" + method + "-0"),
-                      keys.temp_state("big-" + method + "-0"))
+            for k in (keys.window("big-" + method + "-0"), keys.counters("big-" + method + "-0"),
+                      keys.checkpoint("big-" + method + "-0"))
         )  # fmt: skip
         results[method] = (single_rate, single_ms, rate100, rate_big, memory)
     z, e = results["zscore"], results["ensemble"]
@@ -198,11 +198,15 @@ def outage(args: argparse.Namespace) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--points", type=int, default=5000, help="points per sensor for the seed pattern")
+    parser.add_argument(
+        "--points", type=int, default=5000, help="points per sensor for the original prototype's pattern"
+    )
     parser.add_argument("--batch", type=int, default=10_000, help="points per detect_batch call")
     parser.add_argument("--window", type=int, default=100)
     parser.add_argument("--sensors", type=int, default=20)
-    parser.add_argument("--quick", action="store_true", help="1,000 seed points, 5 sensors")
+    parser.add_argument(
+        "--quick", action="store_true", help="1,000 points for the original prototype's pattern, 5 sensors"
+    )
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
     args = parser.parse_args()
     if args.quick:
@@ -219,8 +223,8 @@ def main() -> None:
 
         values = rng.normal(20, 1, args.points)
         start = time.perf_counter()
-        seed_pattern(client, "seed", values, args.window)
-        seed_rate = args.points / (time.perf_counter() - start)
+        prototype_pattern(client, "prototype", values, args.window)
+        prototype_rate = args.points / (time.perf_counter() - start)
 
         det = StatisticalAnomalyDetector(settings, redis_client=client)
         batches = [rng.normal(20, 1, args.batch) for _ in range(args.sensors)]
@@ -242,9 +246,9 @@ def main() -> None:
         )
         rows = [
             ["detect_batch, Redis (one script call per sensor)", f"{batch_rate / 1e3:,.0f} k",
-             "seed pipeline per point", f"{seed_rate / 1e3:,.1f} k", f"{batch_rate / seed_rate:,.0f}x", ">= 20x"],
+             "prototype pipeline per point", f"{prototype_rate / 1e3:,.1f} k", f"{batch_rate / prototype_rate:,.0f}x", ">= 20x"],
             ["detect, one point per call (one script call)", f"{1 / np.mean(single):,.0f}",
-             "seed pipeline per point", f"{seed_rate:,.0f}", f"{1 / np.mean(single) / seed_rate:,.1f}x", "-"],
+             "prototype pipeline per point", f"{prototype_rate:,.0f}", f"{1 / np.mean(single) / prototype_rate:,.1f}x", "-"],
         ]  # fmt: skip
         print(f"machine: {machine()}; redis-server on loopback; window {args.window}; "
               f"{args.sensors} sensors x {args.batch:,} points")  # fmt: skip
@@ -258,11 +262,11 @@ def main() -> None:
         ensemble += outage(args)
         if args.json:
             print(json.dumps({"bench": "redis", "figures": [
-                {"metric": f"Redis detect_batch vs the seed's pipeline per point (window {args.window})",
-                 "unit": "points/s", "ours": batch_rate, "peer": seed_rate, "peer_name": "redis-py pipeline",
+                {"metric": f"Redis detect_batch vs the original prototype's pipeline per point (window {args.window})",
+                 "unit": "points/s", "ours": batch_rate, "peer": prototype_rate, "peer_name": "redis-py pipeline",
                  "target": ">= 20x"},
-                {"metric": "Redis detect, one point per call, vs the seed's pipeline per point",
-                 "unit": "points/s", "ours": 1 / float(np.mean(single)), "peer": seed_rate,
+                {"metric": "Redis detect, one point per call, vs the original prototype's pipeline per point",
+                 "unit": "points/s", "ours": 1 / float(np.mean(single)), "peer": prototype_rate,
                  "peer_name": "redis-py pipeline"},
                 *ensemble,
             ]}))  # fmt: skip

@@ -224,20 +224,20 @@ def test_decoding_client_is_refused_for_the_ensemble(redis_server, redis_client)
 def test_checkpoint_key_has_the_ttl_and_goes_with_the_window(redis_client, series):
     values, stamps = series
     keys = AnomalyRedisKeys()
-    assert keys.temp_state("s") == STATE_KEY
-    assert AnomalyRedisKeys(hash_tag=True).temp_state("s") == "anomaly:temp:data:{s}:state"
+    assert keys.checkpoint("s") == STATE_KEY
+    assert AnomalyRedisKeys(hash_tag=True).checkpoint("s") == "anomaly:temp:data:{s}:state"
     assert AnomalyRedisTTL.TEMP_STATE == AnomalyRedisTTL.TEMP_DATA
     det = StatisticalAnomalyDetector(settings(temp_data_ttl=1234), redis_client=redis_client)
     det.detect_batch("s", values[:300], stamps[:300])
     assert 1230 <= redis_client.ttl(STATE_KEY) <= 1234
-    assert 1230 <= redis_client.ttl(keys.temp_data("s")) <= 1234
+    assert 1230 <= redis_client.ttl(keys.window("s")) <= 1234
     assert det.reset("s") is True
-    assert redis_client.exists(STATE_KEY, keys.temp_data("s"), keys.temp_stats("s")) == 0
+    assert redis_client.exists(STATE_KEY, keys.window("s"), keys.counters("s")) == 0
     # The manager's clean-up removes it too, and a recreated sensor starts afresh.
     det.detect_batch("s", values[:300], stamps[:300])
     manager = AnomalyRedisManager(redis_client, settings())
     assert manager.clear_temp_data("s") is True
-    assert redis_client.exists(STATE_KEY, keys.temp_data("s"), keys.temp_stats("s")) == 0
+    assert redis_client.exists(STATE_KEY, keys.window("s"), keys.counters("s")) == 0
     again = det.detect_batch("s", values[:300], stamps[:300])  # det's cache is of the old sensor
     np.testing.assert_array_equal(again.scores, StatisticalAnomalyDetector(settings()).detect_batch(
         "s", values[:300], stamps[:300]).scores)  # fmt: skip

@@ -31,7 +31,7 @@ def ttl(client, key: str) -> int:
 
 def test_every_key_kind_follows_the_layout():
     k = AnomalyRedisKeys()
-    assert k.temp_data("temperature_sensor") == "anomaly:temp:data:temperature_sensor:queue"
+    assert k.window("temperature_sensor") == "anomaly:temp:data:temperature_sensor:queue"
     assert k.processing_queue("batch-12345") == "anomaly:queue:processing:batch-12345"
     assert k.analysis_result("analysis-abc123") == "anomaly:results:analysis:analysis-abc123"
     assert k.cache("thresholds", "sensor_001") == "anomaly:cache:thresholds:sensor_001"
@@ -44,13 +44,13 @@ def test_every_key_kind_follows_the_layout():
     assert k.stream("logs") == "anomaly:stream:logs"
     assert k.alerts_stream() == "anomaly:stream:alerts"
     assert k.alerts_channel() == "anomaly:channel:alerts"
-    assert k.pattern("temp_data") == "anomaly:temp:data:*:queue"
+    assert k.pattern("window") == "anomaly:temp:data:*:queue"
     assert k.pattern("cache") == "anomaly:cache:*:*"
 
 
 def test_prefix_and_hash_tag_from_settings():
     k = AnomalyRedisKeys.from_settings(Settings(redis_key_prefix="ad", redis_hash_tag=True))
-    assert k.temp_data("s1") == "ad:temp:data:{s1}:queue"
+    assert k.window("s1") == "ad:temp:data:{s1}:queue"
     assert k.parse_sensor("ad:temp:data:{s1}:queue") == "s1"
     assert k.parse_sensor(b"ad:temp:data:s2:queue") == "s2"
     assert k.parse_sensor("anomaly:temp:data:s2:queue") is None
@@ -60,7 +60,7 @@ def test_prefix_and_hash_tag_from_settings():
 def test_every_variable_part_is_validated(bad):
     k = AnomalyRedisKeys()
     for build in (
-        k.temp_data,
+        k.window,
         k.processing_queue,
         k.analysis_result,
         k.model,
@@ -111,7 +111,7 @@ def test_every_kind_round_trips_with_its_ttl(manager, redis_client):
     assert manager.store_temp_data("s1", {"value": 1.5, "timestamp": 1}) == 1
     assert manager.store_temp_data("s1", [{"value": i, "timestamp": i} for i in range(2, 9)]) == 5
     assert [p["value"] for p in manager.get_temp_data("s1")] == [4, 5, 6, 7, 8]
-    assert ttl(redis_client, k.temp_data("s1")) == AnomalyRedisTTL.TEMP_DATA
+    assert ttl(redis_client, k.window("s1")) == AnomalyRedisTTL.TEMP_DATA
 
     manager.store_analysis_result("a1", {"score": 0.5})
     assert manager.get_analysis_result("a1") == {"score": 0.5}

@@ -1,5 +1,5 @@
 """StatisticalAnomalyDetector on Redis: a real redis-server on a free port, the
-seed's key layout, one round trip per call, no lost update between processes,
+original prototype's key layout, one round trip per call, no lost update between processes,
 fallback and recovery when the server dies, alerts, a real three-master Cluster."""
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def test_stateful_methods_equal_embedded_within_one_window(redis_client, method)
     np.testing.assert_allclose([r.score for r in a], [r.score for r in b], atol=1e-9)
 
 
-def test_window_is_json_in_the_seed_layout_with_ttl(redis_client):
+def test_window_is_json_in_the_original_prototype_layout_with_ttl(redis_client):
     det = StatisticalAnomalyDetector(settings(window_size=5), redis_client=redis_client)
     det.detect_batch("temperature_sensor", [1.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0], np.arange(7.0) + 1e9)
     key = "anomaly:temp:data:temperature_sensor:queue"
@@ -412,7 +412,7 @@ def test_the_append_script_stores_a_repeat_once_and_answers_it_as_the_first_time
     )
     store = det.store
     det.detect_batch("s", [1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
-    keys = [store.keys.temp_data("s"), store.keys.temp_stats("s")]
+    keys = [store.keys.window("s"), store.keys.counters("s")]
 
     def append(writer, seq, value):
         point = json.dumps({"value": value, "timestamp": value}, separators=(",", ":"))

@@ -7,7 +7,8 @@ never touched.
 
 Hash fields inside the per-sensor keys (written by the Lua scripts of
 :mod:`anomaly_detection.redis.scripts`): ``...:stats`` holds ``seen``, ``anomalies``,
-``epoch`` and, per writer, ``w:<writer id>`` (its last append, for exactly-once appends); ``...:state`` and ``...:state:parked`` hold ``seen``, ``blob`` and ``epoch``.
+``epoch`` and, per writer, ``w:<writer id>`` (its last append, for exactly-once appends);
+``...:state`` and ``...:state:parked`` hold ``seen``, ``blob`` and ``epoch``.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def check_prefix(prefix: str) -> str:
 
 
 class AnomalyRedisTTL:
-    """Time to live of each key kind, in seconds (the values of DESIGN.md)."""
+    """Time to live of each key kind, in seconds (the table of ``docs/redis.md``)."""
 
     TEMP_DATA = 3600  #: sensor windows, 1 h
     TEMP_STATE = TEMP_DATA  #: ensemble checkpoints beside the windows, refreshed with them
@@ -108,9 +109,9 @@ class AnomalyRedisKeys:
     Examples
     --------
     >>> keys = AnomalyRedisKeys()
-    >>> keys.temp_data("temperature_sensor")
+    >>> keys.window("temperature_sensor")
     'anomaly:temp:data:temperature_sensor:queue'
-    >>> AnomalyRedisKeys(hash_tag=True).temp_data("s1")
+    >>> AnomalyRedisKeys(hash_tag=True).window("s1")
     'anomaly:temp:data:{s1}:queue'
     >>> keys.pattern("alert")
     'anomaly:alerts:*'
@@ -118,10 +119,10 @@ class AnomalyRedisKeys:
 
     #: Key kind -> template; ``{0}``, ``{1}`` are the variable parts.
     LAYOUT: ClassVar[dict[str, str]] = {
-        "temp_data": "temp:data:{0}:queue",
-        "temp_stats": "temp:data:{0}:stats",
-        "temp_state": "temp:data:{0}:state",
-        "temp_state_parked": "temp:data:{0}:state:parked",
+        "window": "temp:data:{0}:queue",
+        "counters": "temp:data:{0}:stats",
+        "checkpoint": "temp:data:{0}:state",
+        "parked_checkpoint": "temp:data:{0}:state:parked",
         "processing_queue": "queue:processing:{0}",
         "analysis_result": "results:analysis:{0}",
         "cache": "cache:{0}:{1}",
@@ -158,26 +159,27 @@ class AnomalyRedisKeys:
         check_key_part(sensor, "sensor name")
         return "{" + sensor + "}" if self.hash_tag else sensor
 
-    def temp_data(self, sensor: str) -> str:
+    def window(self, sensor: str) -> str:
         """``anomaly:temp:data:{sensor}:queue``: the sensor window (list of JSON points)."""
-        return self._key("temp_data", self.sensor_part(sensor))
+        return self._key("window", self.sensor_part(sensor))
 
-    def temp_stats(self, sensor: str) -> str:
-        """``anomaly:temp:data:{sensor}:stats``: the sensor's counters (hash: seen, anomalies)."""
-        return self._key("temp_stats", self.sensor_part(sensor))
+    def counters(self, sensor: str) -> str:
+        """``anomaly:temp:data:{sensor}:stats``: the sensor's counters (hash: seen, anomalies,
+        epoch, and the exactly-once mark ``w:<writer id>`` of each writer)."""
+        return self._key("counters", self.sensor_part(sensor))
 
-    def temp_state(self, sensor: str) -> str:
-        """``anomaly:temp:data:{sensor}:state``: the ensemble's checkpoint (hash: seen, blob)."""
-        return self._key("temp_state", self.sensor_part(sensor))
+    def checkpoint(self, sensor: str) -> str:
+        """``anomaly:temp:data:{sensor}:state``: the ensemble's checkpoint (hash: seen, blob, epoch)."""
+        return self._key("checkpoint", self.sensor_part(sensor))
 
-    def temp_state_parked(self, sensor: str) -> str:
+    def parked_checkpoint(self, sensor: str) -> str:
         """``anomaly:temp:data:{sensor}:state:parked``: a checkpoint that lost to a newer one, kept 2 s."""
-        return self._key("temp_state_parked", self.sensor_part(sensor))
+        return self._key("parked_checkpoint", self.sensor_part(sensor))
 
     def sensor_keys(self, sensor: str) -> tuple[str, ...]:
         """Every key of one sensor: window, counters, checkpoint, parked checkpoint."""
-        return (self.temp_data(sensor), self.temp_stats(sensor), self.temp_state(sensor),
-                self.temp_state_parked(sensor))  # fmt: skip
+        return (self.window(sensor), self.counters(sensor), self.checkpoint(sensor),
+                self.parked_checkpoint(sensor))  # fmt: skip
 
     def processing_queue(self, batch_id: str) -> str:
         """``anomaly:queue:processing:{batch_id}``."""
@@ -267,8 +269,8 @@ class AnomalyRedisKeys:
         return part or None
 
     def parse_sensor(self, key: str | bytes) -> str | None:
-        """The sensor name of a ``temp_data`` key, or None if ``key`` is not one."""
-        return self.parse("temp_data", key)
+        """The sensor name of a ``window`` key, or None if ``key`` is not one."""
+        return self.parse("window", key)
 
     # --- keys of the original prototype's layout, renamed by ``migrate-keys`` ----------------
 
@@ -277,7 +279,7 @@ class AnomalyRedisKeys:
         ``anomaly:temp:data:s1:queue``); ValueError when no rule applies."""
         match legacy_key.split(":")[1:]:
             case ["temp", "data", sensor] | ["temp", "data", sensor, "queue"]:
-                return self.temp_data(sensor)
+                return self.window(sensor)
             case ["results", "analysis", rid] | ["results", rid]:
                 return self.analysis_result(rid)
             case ["queue", "processing", bid] | ["queue", bid]:

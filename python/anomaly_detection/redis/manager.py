@@ -119,7 +119,7 @@ class AnomalyRedisManager:
 
         The window is trimmed to ``window_size`` (default: ``settings.window_size``) and its TTL refreshed.
         """
-        key = self.keys.temp_data(sensor)
+        key = self.keys.window(sensor)
         points = [data] if isinstance(data, Mapping) else list(data)
         if not points or not all(isinstance(p, Mapping) for p in points):
             raise ValueError("data: expected a mapping or a non-empty iterable of mappings")
@@ -139,12 +139,13 @@ class AnomalyRedisManager:
     @_operation
     def get_temp_data(self, sensor: str, start: int = 0, end: int = -1) -> Steps[list[Any]]:
         """The points of the sensor window, oldest first."""
-        key = self.keys.temp_data(sensor)
+        key = self.keys.window(sensor)
         return [loads(raw, key) for raw in (yield command("lrange", key, start, end))]
 
     @_operation
     def clear_temp_data(self, sensor: str) -> Steps[bool]:
-        """Delete the sensor window, its counters and its ensemble checkpoint; True if the window existed."""
+        """Delete the sensor window, its counters and its ensemble checkpoints (the parked one too);
+        True if the window existed."""
         # One UNLINK per key: without hash tags they may live in different Cluster slots.
         ops = tuple(command("unlink", key) for key in self.keys.sensor_keys(sensor))
         return bool((yield Batch(ops, transaction=False))[0])
@@ -261,7 +262,7 @@ class AnomalyRedisManager:
 
         Returns ``{"sensors": {sensor: length}, "components": {component: info}}``.
         """
-        sensor_keys = yield Scan(self.keys.pattern("temp_data"))
+        sensor_keys = yield Scan(self.keys.pattern("window"))
         health_keys = yield Scan(self.keys.pattern("health"))
         ops = tuple(command("llen", k) for k in sensor_keys) + tuple(command("get", k) for k in health_keys)
         replies = (yield Batch(ops, transaction=False)) if ops else []

@@ -1,5 +1,6 @@
 """The Lua scripts of the shared store: each runs atomically on the server, so processes
-sharing a sensor lose no update. Key and hash-field names are those of
+sharing a sensor lose no update, and the appends are exactly once (a repeated append
+stores nothing). Key and hash-field names are those of
 :mod:`anomaly_detection.redis.keys`."""
 
 __all__ = ["APPEND", "APPEND_ENSEMBLE", "FIND_CHECKPOINT", "SAVE_CHECKPOINT"]

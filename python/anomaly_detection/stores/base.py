@@ -29,7 +29,9 @@ class SensorStore(Protocol):
 
     def detect_batch(
         self, sensor: str, values: np.ndarray, timestamps: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per point: is_anomaly, score, deviation, expected, window_count, alert_score."""
+        ...
 
     def window(self, sensor: str) -> SensorWindow: ...
 

@@ -67,7 +67,7 @@ class EnsembleCheckpoints:
         Where the scripts are registered.
     keys : AnomalyRedisKeys
     settings : Settings
-        ``window_size``, ``temp_data_ttl`` and ``threshold``.
+        ``window_size``, ``temp_data_ttl``, ``threshold`` and ``alert_cooldown``.
     config : _core.DetectorConfig
     cache_size : int
         Sensors whose ensemble state this process keeps (about 100 KB each).
@@ -143,7 +143,7 @@ class EnsembleCheckpoints:
         half a window too); it lands within milliseconds, as the checkpoint or, when a
         newer one overtook it, parked beside it. Waiting keeps concurrent batches exact;
         if that process died, the ensemble is rebuilt after the last pause."""
-        keys = [self.keys.temp_state(sensor), self.keys.temp_state_parked(sensor)]
+        keys = [self.keys.checkpoint(sensor), self.keys.parked_checkpoint(sensor)]
         for delay in _CHECKPOINT_WAITS:
             try:
                 yield Sleep(delay)
@@ -224,9 +224,9 @@ class EnsembleCheckpoints:
             return
         c = done.cached
         keys = [
-            self.keys.temp_state(sensor),
-            self.keys.temp_stats(sensor),
-            self.keys.temp_state_parked(sensor),
+            self.keys.checkpoint(sensor),
+            self.keys.counters(sensor),
+            self.keys.parked_checkpoint(sensor),
         ]
         args = [
             c.epoch,

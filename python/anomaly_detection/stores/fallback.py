@@ -110,7 +110,8 @@ class Fallback:
     Parameters
     ----------
     settings : Settings
-        ``fallback_policy`` and ``fallback_buffer_size``.
+        ``fallback_policy``, ``fallback_buffer_size`` and ``max_sensors`` (how many sensors'
+        last windows are kept for a warm fallback).
     config : _core.DetectorConfig
     checkpoints : EnsembleCheckpoints, optional
         The ensemble's state cache: the embedded store goes on from this process's last

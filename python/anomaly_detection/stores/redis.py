@@ -1,20 +1,27 @@
 """The shared store: sensor windows in Redis, appended by one atomic script per
 call, scored by the C++ core in the calling process.
 
-One ``detect`` or ``detect_batch`` is one round trip: the script returns the
-window as it was before the new points and the sensor's point count, appends
-the points (only the last ``window_size`` of a batch need to be sent), trims the
-list, refreshes the TTLs and counts. Because the append is atomic, processes
-sharing a sensor each score their points against the exact window that preceded
-them, and no update is lost.
+A ``detect`` or ``detect_batch`` takes one round trip for the append: the script
+returns the window as it was before the new points and the sensor's point count,
+appends the points (only the last ``window_size`` of a batch need to be sent), trims
+the list, refreshes the TTLs and counts. A call that finds anomalies takes a second
+one (``HINCRBY`` of the sensor's anomaly counter, once the core has scored), and the
+ensemble now and then more, to save its checkpoint or fetch a newer one. Because the append is atomic,
+processes sharing a sensor each score their points against the exact window that
+preceded them, and no update is lost. Appends are exactly once: each carries this
+store's writer id and a sequence number, and the script stores a repeat of the
+writer's last append (a retry, or the write-back of an append whose reply was lost)
+nothing the second time.
 
 Window entries are JSON objects ``{"value": ..., "timestamp": ...}`` (as the
 original prototype writes them), so ``redis-cli LRANGE anomaly:temp:data:<sensor>:queue 0 -1``
 shows the window. z-score, MAD and IQR results equal the embedded store's; EWMA and
 CUSUM statistics are replayed over the window, so they equal a stream that
 started at the window's oldest point. The ensemble keeps checkpoints beside the
-window (:mod:`anomaly_detection.stores.checkpoints`); while Redis is down the store
-detects on :mod:`anomaly_detection.stores.fallback`.
+window (:mod:`anomaly_detection.stores.checkpoints`). When Redis fails, a circuit
+breaker opens: calls detect on :mod:`anomaly_detection.stores.fallback` with no
+Redis I/O until a background probe finds Redis answering again and writes the
+buffered points back.
 """
 
 from __future__ import annotations
@@ -74,10 +81,13 @@ def _redis_down_errors() -> tuple[type[BaseException], ...]:
 class RedisStore:
     """Sensor windows shared through Redis (single node or Cluster, sync or asyncio).
 
-    With ``fallback_policy="fallback"`` (the default) a Redis failure switches
-    detection to an embedded store and buffers the accepted points; they are
-    written back, in order, when Redis answers again. With ``"strict"`` the
-    failure raises :class:`~anomaly_detection.errors.StoreUnavailableError`.
+    With ``fallback_policy="fallback"`` (the default) a Redis failure opens a circuit
+    breaker: calls detect on an embedded store, without touching Redis, and buffer the
+    accepted points; a background probe (a thread, or a task on the client's event loop)
+    pings Redis every ``probe_interval`` seconds and, once it answers, writes the points
+    back in order, exactly once, and closes the breaker. With ``"strict"`` the failure
+    raises :class:`~anomaly_detection.errors.StoreUnavailableError`. :meth:`close` stops
+    the probe.
     """
 
     kind = "redis"
@@ -147,7 +157,7 @@ class RedisStore:
         points = encode_points(values[tail], timestamps[tail])
         once = (*self._window_args, len(values), self.writer_id, seq)
         if self.checkpoints is None:
-            keys = [self.keys.temp_data(sensor), self.keys.temp_stats(sensor)]
+            keys = [self.keys.window(sensor), self.keys.counters(sensor)]
             reply = yield Script(self._script, keys, [*once, *points])
             if int(reply[0]) < 0:
                 return None, True
@@ -190,7 +200,7 @@ class RedisStore:
         count = 0 if repeated else int(np.count_nonzero(result[0]))
         if count:
             try:
-                yield command("hincrby", self.keys.temp_stats(sensor), "anomalies", count)
+                yield command("hincrby", self.keys.counters(sensor), "anomalies", count)
             except self._down:
                 _log.warning("could not count %d anomalies of %s", count, sensor)
         return result
@@ -204,7 +214,7 @@ class RedisStore:
         result, repeated = yield from self._append(sensor, values, timestamps, seq)
         count = 0 if result is None or repeated else int(np.count_nonzero(result[0]))
         if count:
-            yield command("hincrby", self.keys.temp_stats(sensor), "anomalies", count)
+            yield command("hincrby", self.keys.counters(sensor), "anomalies", count)
 
     def detect_batch(self, sensor: str, values: np.ndarray, timestamps: np.ndarray):
         self._require_sync()
@@ -346,13 +356,13 @@ class RedisStore:
 
     def window(self, sensor: str) -> SensorWindow:
         self._require_sync()
-        entries = self.client.lrange(self.keys.temp_data(sensor), 0, -1)
+        entries = self.client.lrange(self.keys.window(sensor), 0, -1)
         return SensorWindow(*decode_points(entries))
 
     def summary(self, sensor: str) -> dict[str, Any] | None:
         self._require_sync()
-        values, stamps = decode_points(self.client.lrange(self.keys.temp_data(sensor), 0, -1))
-        seen, anomalies = self.client.hmget(self.keys.temp_stats(sensor), "seen", "anomalies")
+        values, stamps = decode_points(self.client.lrange(self.keys.window(sensor), 0, -1))
+        seen, anomalies = self.client.hmget(self.keys.counters(sensor), "seen", "anomalies")
         counters = {k: int(v) for k, v in (("seen", seen), ("anomalies", anomalies)) if v is not None}
         if not len(values) and not counters:
             return None
@@ -377,9 +387,7 @@ class RedisStore:
 
     def sensors(self) -> list[str]:
         self._require_sync()
-        names = {
-            self.keys.parse_sensor(k) for k in self.client.scan_iter(match=self.keys.pattern("temp_data"))
-        }
+        names = {self.keys.parse_sensor(k) for k in self.client.scan_iter(match=self.keys.pattern("window"))}
         return sorted(n for n in names if n)
 
     def health(self) -> dict[str, Any]:
