@@ -20,6 +20,7 @@
 #include "anomaly_detection/sketches/hyperloglog.hpp"
 #include "anomaly_detection/sketches/t_digest.hpp"
 #include "anomaly_detection/sketches/top_k.hpp"
+#include "common.hpp"
 
 namespace py = pybind11;
 using namespace anomaly_detection;
@@ -448,7 +449,7 @@ Increments to_increments(py::handle inc, size_t n) {
     return out;
 }
 
-using DoubleArray = py::array_t<double, py::array::c_style | py::array::forcecast>;
+using bindings::DoubleArray;
 
 DoubleArray to_doubles(py::handle values, const char* what) {
     if (PyUnicode_Check(values.ptr()) || PyBytes_Check(values.ptr()))
@@ -725,7 +726,7 @@ void bind_count_min(py::module_& m) {
                 std::lock_guard lock(g.mutex);
                 g.sketch.load_counters(c.data(), static_cast<size_t>(c.shape(0)));
             },
-            py::arg("counters"), "Replace every counter (row after row); total becomes the sum of row 0.")
+            py::arg("counters"), "Replace every counter (row after row); total becomes the largest row sum.")
         .def(
             "clear",
             [](G& g) {
