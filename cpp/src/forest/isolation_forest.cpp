@@ -1,3 +1,5 @@
+#include "anomaly_detection/forest/isolation_forest.hpp"
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -7,10 +9,10 @@
 #include <stdexcept>
 #include <type_traits>
 
-#include "anomaly_detection/forest/isolation_forest.hpp"
 #include "anomaly_detection/forest/parallel.hpp"
 #include "anomaly_detection/forest/random.hpp"
 #include "anomaly_detection/io/bytes.hpp"
+#include "anomaly_detection/stats/quantile.hpp"
 
 // The AVX2 top of the rank walk: compiled for AVX2 function by function (no global -march),
 // taken only when the CPU reports AVX2 at run time. GCC and Clang on x86-64.
@@ -198,11 +200,7 @@ Tree grow_tree(const Eigen::Ref<const RowMatrixXd>& X, const IsolationForestConf
 // numpy.percentile's default ("linear") on a copy of the values.
 double percentile(std::vector<double> v, double q) {
     std::sort(v.begin(), v.end());
-    const double pos = q / 100.0 * static_cast<double>(v.size() - 1);
-    const auto lo = static_cast<size_t>(std::floor(pos));
-    const size_t hi = std::min(lo + 1, v.size() - 1);
-    const double frac = pos - static_cast<double>(lo);
-    return v[lo] + (v[hi] - v[lo]) * frac;
+    return linear_quantile(v.size(), q / 100.0, [&v](size_t k) { return v[k]; });
 }
 
 }  // namespace
