@@ -3,7 +3,7 @@ corpus and leave-one-category-out.
 
     pip install numba && python scripts/ensemble_design.py [--nab ../shared/data/nab]
 
-A NumPy/numba re-implementation of the ensemble's pieces (cpp/src/ensemble.cpp is the
+A NumPy/numba re-implementation of the ensemble's pieces (cpp/src/detectors/ensemble.cpp is the
 product; this is the bench it was designed on), so that a variant costs seconds, not a
 rebuild. It prints, for each step of the design, the NAB standard score on the 58 files
 and the leave-one-category-out score (each category scored at the threshold chosen on

@@ -38,13 +38,12 @@ run() {
 }
 
 if [ -z "$only" ] || [ "$only" = sketches ]; then
-  build sketches cpp/src/sketch_*.cpp
+  build sketches cpp/src/sketches/*.cpp
   cp tests/python/golden/sketch_*.bin "$out/corpus_sketches/"
   run sketches
 fi
 if [ -z "$only" ] || [ "$only" = models ]; then
-  build models cpp/src/forest_*.cpp cpp/src/ensemble.cpp cpp/src/registry.cpp cpp/src/sensor_state.cpp \
-    cpp/src/method.cpp cpp/src/order_statistics.cpp
+  build models cpp/src/forest/*.cpp cpp/src/detectors/*.cpp cpp/src/stats/*.cpp
   FUZZ_WRITE_SEEDS="$out/corpus_models" "$out/fuzz_models"
   run models
 fi

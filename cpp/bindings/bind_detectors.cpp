@@ -4,19 +4,15 @@
 #include <pybind11/stl.h>
 
 #include "anomaly_detection/detectors/registry.hpp"
+#include "common.hpp"
 
 namespace py = pybind11;
 using namespace anomaly_detection;
 
 namespace {
 
-using DoubleArray = py::array_t<double, py::array::c_style | py::array::forcecast>;
-
-py::array_t<double> to_numpy(std::vector<double>&& v) {
-    auto* heap = new std::vector<double>(std::move(v));
-    py::capsule owner(heap, [](void* p) { delete static_cast<std::vector<double>*>(p); });
-    return py::array_t<double>(static_cast<py::ssize_t>(heap->size()), heap->data(), owner);
-}
+using bindings::DoubleArray;
+using bindings::to_numpy;
 
 py::tuple detection_tuple(const Detection& d) {
     // The order of AnomalyResult's fields after sensor_name, so the facade can unpack it.

@@ -19,13 +19,15 @@
 
 #include "anomaly_detection/forest/half_space_trees.hpp"
 #include "anomaly_detection/forest/isolation_forest.hpp"
+#include "common.hpp"
 
 namespace py = pybind11;
 using namespace anomaly_detection;
 
 namespace {
 
-using DoubleArray = py::array_t<double, py::array::c_style | py::array::forcecast>;
+using bindings::DoubleArray;
+using bindings::to_numpy;
 using MatrixView = Eigen::Map<const RowMatrixXd>;
 
 // Checks a 2-D, non-empty, finite matrix and returns a view of it (finite_known: converted
@@ -45,12 +47,6 @@ MatrixView matrix_view(const DoubleArray& X, const char* name = "X", bool finite
                                         " at row " + std::to_string(i / X.shape(1)) + ", column " +
                                         std::to_string(i % X.shape(1)));
     return MatrixView(p, X.shape(0), X.shape(1));
-}
-
-py::array_t<double> to_numpy(Eigen::VectorXd&& v) {
-    auto* heap = new Eigen::VectorXd(std::move(v));
-    py::capsule owner(heap, [](void* p) { delete static_cast<Eigen::VectorXd*>(p); });
-    return py::array_t<double>(heap->size(), heap->data(), owner);
 }
 
 using StridedView = Eigen::Map<const RowMatrixXd, 0, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>>;

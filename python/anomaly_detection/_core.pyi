@@ -95,7 +95,7 @@ class CountMinSketch:
         """
     def load_counters(self, counters: typing.Annotated[numpy.typing.ArrayLike, numpy.uint32]) -> None:
         """
-        Replace every counter (row after row); total becomes the sum of row 0.
+        Replace every counter (row after row); total becomes the largest row sum.
         """
     def merge(self, others: collections.abc.Sequence[CountMinSketch], weights: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]) -> None:
         """

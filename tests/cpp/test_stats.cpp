@@ -189,20 +189,20 @@ TEST(OrderStatistics, EmptyThrows) {
 }
 
 TEST(Ewma, MatchesExponentialWeightsDefinition) {
-    Ewma e;
-    e.alpha = 0.2;
     std::mt19937_64 rng(3);
     std::normal_distribution<double> noise(5, 2);
     std::vector<double> xs;
-    for (int i = 0; i < 400; ++i) {
-        xs.push_back(noise(rng));
-        e.update(xs.back());
+    for (int i = 0; i < 400; ++i) xs.push_back(noise(rng));
+    // Weights alpha (1 - alpha)^k on the k-th newest value, the oldest carrying the remainder.
+    const double alpha = 0.2;
+    double weighted = 0.0, weight = 1.0;
+    for (size_t k = 0; k + 1 < xs.size(); ++k) {
+        weighted += alpha * weight * xs[xs.size() - 1 - k];
+        weight *= 1.0 - alpha;
     }
-    // Mean: weights alpha (1 - alpha)^k, with the first value carrying the remainder.
-    double mean = xs[0];
-    for (size_t i = 1; i < xs.size(); ++i) mean = 0.2 * xs[i] + 0.8 * mean;
-    EXPECT_NEAR(e.mean, mean, 1e-12);
-    EXPECT_NEAR(e.stddev(), 2.0, 0.6);  // tracks the noise level
+    weighted += weight * xs[0];
+    EXPECT_NEAR(ewma_over(xs, alpha), weighted, 1e-12);
+    EXPECT_DOUBLE_EQ(ewma_step(4.0, 9.0, alpha), 5.0);
 }
 
 TEST(Cusum, AccumulatesSustainedShiftOnly) {

@@ -6,7 +6,7 @@
 // -fsanitize=fuzzer,address,undefined and runs it over a copy of the golden blobs.
 // Without clang, the same target runs under a small mutation driver (GCC + sanitizers):
 //   g++ -std=c++17 -O1 -g -fsanitize=address,undefined -DSKETCH_FUZZ_STANDALONE -Icpp/include \
-//       tests/fuzz/fuzz_sketches.cpp cpp/src/sketch_*.cpp -o build/fuzz_sketches
+//       tests/fuzz/fuzz_sketches.cpp cpp/src/sketches/*.cpp -o build/fuzz_sketches
 //   build/fuzz_sketches 200000 tests/python/golden/sketch_*.bin
 // The first payload byte (after the 24-byte header) is not special: the family code in
 // the header picks the loader, and a resealed checksum lets mutations reach the parsers.

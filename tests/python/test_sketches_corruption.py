@@ -146,7 +146,7 @@ def test_fuzz_harness_under_sanitizers(tmp_path):
     compiler = shutil.which("g++") or shutil.which("c++")
     assert compiler, "a C++ compiler is needed to build the core anyway"
     binary = tmp_path / "fuzz_sketches"
-    sources = sorted(str(p) for p in (root / "cpp" / "src").glob("sketch_*.cpp"))
+    sources = sorted(str(p) for p in (root / "cpp" / "src" / "sketches").glob("*.cpp"))
     subprocess.run(
         [
             compiler,

@@ -1,4 +1,4 @@
-// Exponentially weighted moving mean and variance.
+// The EWMA chart statistic (the one EWMA of the core) and the CUSUM.
 #pragma once
 
 #include <cmath>
@@ -6,28 +6,9 @@
 
 namespace anomaly_detection {
 
-/// EWMA with smoothing factor alpha in (0, 1]: mean += alpha * (x - mean),
-/// var = (1 - alpha) * (var + alpha * (x - mean_old)^2) (West's update).
-struct Ewma {
-    double alpha = 0.3;
-    double mean = 0.0;
-    double var = 0.0;
-    bool initialised = false;
-
-    void update(double x) {
-        if (!initialised) {
-            mean = x;
-            var = 0.0;
-            initialised = true;
-            return;
-        }
-        const double diff = x - mean;
-        const double incr = alpha * diff;
-        mean += incr;
-        var = (1.0 - alpha) * (var + diff * incr);
-    }
-    double stddev() const { return std::sqrt(var); }
-};
+/// One step of the EWMA chart statistic with smoothing factor lambda in (0, 1]:
+/// lambda * x + (1 - lambda) * stat.
+inline double ewma_step(double stat, double x, double lambda) { return lambda * x + (1.0 - lambda) * stat; }
 
 /// Two-sided tabular CUSUM on standardised values z with allowance k:
 /// S+ = max(0, S+ + z - k), S- = max(0, S- - z - k).
@@ -51,7 +32,7 @@ struct Cusum {
 template <typename Window>
 double ewma_over(const Window& window, double lambda) {
     double stat = window[0];
-    for (size_t i = 1; i < window.size(); ++i) stat = lambda * window[i] + (1.0 - lambda) * stat;
+    for (size_t i = 1; i < window.size(); ++i) stat = ewma_step(stat, window[i], lambda);
     return stat;
 }
 

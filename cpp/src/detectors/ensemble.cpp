@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "anomaly_detection/stats/quantile.hpp"
+
 namespace anomaly_detection {
 
 namespace {
@@ -47,10 +49,7 @@ double rank_score(double statistic) {
 
 // Linear-interpolated quantile of sorted values (NumPy's default).
 double quantile_sorted(const std::vector<double>& v, double q) {
-    const double pos = q * static_cast<double>(v.size() - 1);
-    const auto i = static_cast<size_t>(std::floor(pos));
-    const double frac = pos - static_cast<double>(i);
-    return i + 1 < v.size() ? v[i] + frac * (v[i + 1] - v[i]) : v[i];
+    return linear_quantile(v.size(), q, [&v](size_t k) { return v[k]; });
 }
 
 void put_ew(io::ByteWriter& w, const EwMoments& m) {

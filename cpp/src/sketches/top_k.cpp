@@ -1,10 +1,11 @@
+#include "anomaly_detection/sketches/top_k.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
 #include "anomaly_detection/io/bytes.hpp"
 #include "anomaly_detection/sketches/distinct.hpp"
-#include "anomaly_detection/sketches/top_k.hpp"
 
 namespace anomaly_detection {
 

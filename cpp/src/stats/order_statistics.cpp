@@ -5,6 +5,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "anomaly_detection/stats/quantile.hpp"
+
 namespace anomaly_detection {
 
 namespace {
@@ -156,16 +158,12 @@ size_t OrderStatistics::count_less(double value) const {
 double OrderStatistics::quantile(double q) const {
     const size_t n = size();
     if (n == 0) throw std::runtime_error("quantile of an empty window");
-    const double pos = std::clamp(q, 0.0, 1.0) * static_cast<double>(n - 1);
-    const auto lo = static_cast<size_t>(std::floor(pos));
-    const double frac = pos - static_cast<double>(lo);
+    q = std::clamp(q, 0.0, 1.0);
     if (blocks_.size() == 1) {  // one sorted array: plain indexing
         const double* v = blocks_[0].data();
-        return frac == 0.0 || lo + 1 >= n ? v[lo] : v[lo] + frac * (v[lo + 1] - v[lo]);
+        return linear_quantile(n, q, [v](size_t k) { return v[k]; });
     }
-    const double a = select(lo);
-    if (frac == 0.0 || lo + 1 >= n) return a;
-    return a + frac * (select(lo + 1) - a);
+    return linear_quantile(n, q, [this](size_t k) { return select(k); });
 }
 
 namespace {

@@ -1,8 +1,9 @@
+#include "anomaly_detection/sketches/bloom.hpp"
+
 #include <cmath>
 #include <stdexcept>
 
 #include "anomaly_detection/io/bytes.hpp"
-#include "anomaly_detection/sketches/bloom.hpp"
 #include "anomaly_detection/sketches/errors.hpp"
 #include "anomaly_detection/sketches/hash.hpp"
 

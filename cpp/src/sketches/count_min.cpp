@@ -1,9 +1,10 @@
+#include "anomaly_detection/sketches/count_min.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
 #include "anomaly_detection/io/bytes.hpp"
-#include "anomaly_detection/sketches/count_min.hpp"
 #include "anomaly_detection/sketches/hash.hpp"
 
 namespace anomaly_detection {

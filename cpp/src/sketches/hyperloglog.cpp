@@ -1,3 +1,5 @@
+#include "anomaly_detection/sketches/hyperloglog.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -6,7 +8,6 @@
 
 #include "anomaly_detection/io/bytes.hpp"
 #include "anomaly_detection/sketches/hash.hpp"
-#include "anomaly_detection/sketches/hyperloglog.hpp"
 
 namespace anomaly_detection {
 

@@ -64,7 +64,7 @@ Detection SensorState::update(double value, double timestamp) {
     d.expected = value;
     const size_t n = values_.size();
     const double lambda = config_.ewma_alpha;
-    double next_ewma = ewma_started_ ? lambda * value + (1.0 - lambda) * ewma_stat_ : value;
+    double next_ewma = ewma_started_ ? ewma_step(ewma_stat_, value, lambda) : value;
     Cusum next_cusum = cusum_;
 
     if (ensemble_) {  // the ensemble scores from its first point on
@@ -222,7 +222,7 @@ void SensorState::update_batch_moments(const double* values, const double* times
             mean[i] = m;
             dev[i] = spread;
             // Every method keeps the EWMA statistic (it is part of the saved state).
-            stat = started ? lambda * values[i] + (1.0 - lambda) * stat : values[i];
+            stat = started ? ewma_step(stat, values[i], lambda) : values[i];
             started = true;
             chart[i] = stat;
         },

@@ -1,9 +1,10 @@
+#include "anomaly_detection/forest/half_space_trees.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
 
-#include "anomaly_detection/forest/half_space_trees.hpp"
 #include "anomaly_detection/forest/random.hpp"
 #include "anomaly_detection/io/bytes.hpp"
 

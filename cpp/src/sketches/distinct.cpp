@@ -1,7 +1,7 @@
+#include "anomaly_detection/sketches/distinct.hpp"
+
 #include <cstring>
 #include <string_view>
-
-#include "anomaly_detection/sketches/distinct.hpp"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>

@@ -1,8 +1,9 @@
+#include "anomaly_detection/sketches/cuckoo.hpp"
+
 #include <algorithm>
 #include <stdexcept>
 
 #include "anomaly_detection/io/bytes.hpp"
-#include "anomaly_detection/sketches/cuckoo.hpp"
 #include "anomaly_detection/sketches/errors.hpp"
 
 namespace anomaly_detection {

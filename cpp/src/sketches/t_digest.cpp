@@ -1,3 +1,5 @@
+#include "anomaly_detection/sketches/t_digest.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -5,7 +7,6 @@
 #include <stdexcept>
 
 #include "anomaly_detection/io/bytes.hpp"
-#include "anomaly_detection/sketches/t_digest.hpp"
 
 namespace anomaly_detection {
 

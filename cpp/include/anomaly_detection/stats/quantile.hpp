@@ -1,0 +1,22 @@
+// The one linear-interpolated quantile of the core (NumPy's default, "linear").
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+
+namespace anomaly_detection {
+
+/// The q-quantile (q in [0, 1]) of n >= 1 sorted values read through at(k), k < n:
+/// at(lo) + frac * (at(lo + 1) - at(lo)) at position q * (n - 1); at(lo + 1) is read only
+/// when the position falls between two values.
+template <typename At>
+double linear_quantile(size_t n, double q, At&& at) {
+    const double pos = q * static_cast<double>(n - 1);
+    const auto lo = static_cast<size_t>(std::floor(pos));
+    const double frac = pos - static_cast<double>(lo);
+    const double a = at(lo);
+    if (frac == 0.0 || lo + 1 >= n) return a;
+    return a + frac * (at(lo + 1) - a);
+}
+
+}  // namespace anomaly_detection
