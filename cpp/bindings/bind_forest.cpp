@@ -179,9 +179,9 @@ void bind_isolation_forest(py::module_& m) {
         .def_property_readonly("n_nodes", &IsolationForest::n_nodes, "Nodes of every tree together.")
         .def_property_readonly("scoring_layout", &IsolationForest::scoring_layout,
                                "Scoring walk: 'rank-avx2', 'rank', 'heap' or 'node' (RuntimeError before fit).")
-        .def_static("set_vector_walk", &IsolationForest::set_vector_walk, py::arg("enabled"),
-                    "Allow (default) or forbid the AVX2 walk in this process; returns the previous setting. "
-                    "For tests and benchmarks: the scores are the same bit for bit.")
+        .def("set_vector_walk", &IsolationForest::set_vector_walk, py::arg("enabled"),
+             "Allow (default) or forbid this forest the AVX2 walk; returns the previous setting. "
+             "For tests and benchmarks: the scores are the same bit for bit.")
         .def_static("vector_walk_supported", &IsolationForest::vector_walk_supported,
                     "Whether this CPU and build can take the AVX2 walk.")
         .def_property_readonly(

@@ -433,11 +433,6 @@ class IsolationForest:
         Restore from to_bytes; raises ValueError on corrupt bytes.
         """
     @staticmethod
-    def set_vector_walk(enabled: bool) -> bool:
-        """
-        Allow (default) or forbid the AVX2 walk in this process; returns the previous setting. For tests and benchmarks: the scores are the same bit for bit.
-        """
-    @staticmethod
     def vector_walk_supported() -> bool:
         """
         Whether this CPU and build can take the AVX2 walk.
@@ -461,6 +456,10 @@ class IsolationForest:
     def score_samples(self, X: numpy.ndarray[typing.Any, numpy.dtype[typing.Any]], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> numpy.typing.NDArray[numpy.float64]:
         """
         Negated anomaly score of each row (lower is more abnormal).
+        """
+    def set_vector_walk(self, enabled: bool) -> bool:
+        """
+        Allow (default) or forbid this forest the AVX2 walk; returns the previous setting. For tests and benchmarks: the scores are the same bit for bit.
         """
     def to_bytes(self) -> bytes:
         """

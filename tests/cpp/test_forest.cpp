@@ -318,7 +318,7 @@ TEST(IsolationForest, IntegerRowsScoreAsTheirDoubles) {
         wide.row(6).setConstant(2147483647.0);
         RowMatrixXd narrow = Q.cwiseMax(-128.0).cwiseMin(127.0);
         for (const bool vector : {true, false}) {
-            IsolationForest::set_vector_walk(vector);
+            f.set_vector_walk(vector);
             expect_integer_rows_match<int8_t>(f, narrow);
             expect_integer_rows_match<uint8_t>(f, narrow.cwiseAbs());
             expect_integer_rows_match<int16_t>(f, wide.cwiseMax(-32768.0).cwiseMin(32767.0));
@@ -326,7 +326,7 @@ TEST(IsolationForest, IntegerRowsScoreAsTheirDoubles) {
             expect_integer_rows_match<int32_t>(f, wide);
             if (c.spread > 1e5 || c.spread < 0) expect_integer_rows_match<int32_t>(f, X);
         }
-        IsolationForest::set_vector_walk(true);
+        f.set_vector_walk(true);
     }
 }
 
@@ -421,7 +421,6 @@ TEST(IsolationForest, FastScoringEqualsThePlainWalk) {
                           {3000, 13, 512, 3, "rank", "16", 300},
                           {1000, 80, 64, 0, "rank"},
                           {5000, 1, 4096, 0, "rank", nullptr, 50}};
-    const bool before = IsolationForest::set_vector_walk(true);
     for (const Case& c : cases) {
         std::mt19937_64 gen(c.n + c.d);
         std::normal_distribution<double> normal;
@@ -467,7 +466,7 @@ TEST(IsolationForest, FastScoringEqualsThePlainWalk) {
         Q(5, 0) = 1e300;
         Q(6, 0) = 3.0;
         for (const bool vector : {true, false}) {
-            IsolationForest::set_vector_walk(vector);
+            f.set_vector_walk(vector);
             EXPECT_STREQ(f.scoring_layout(), vector ? vector_layout : c.layout);
             for (const RowMatrixXd& rows : {X, Q}) {
                 const Eigen::VectorXd fast = f.mean_path_length(rows, 2);
@@ -477,13 +476,12 @@ TEST(IsolationForest, FastScoringEqualsThePlainWalk) {
                     ASSERT_EQ(fast[i], plain[i]) << f.scoring_layout() << " " << c.n << "x" << c.d << " row " << i;
             }
         }
-        IsolationForest::set_vector_walk(true);
+        f.set_vector_walk(true);
         // The layouts are derived again from restored bytes.
         const IsolationForest g = IsolationForest::from_bytes(f.to_bytes());
         EXPECT_STREQ(g.scoring_layout(), vector_layout);
         EXPECT_EQ(g.mean_path_length(Q, 1), f.mean_path_length(Q, 1));
     }
-    IsolationForest::set_vector_walk(before);
 }
 
 // The AVX2 walk is taken when the CPU has AVX2 (x86-64 GCC/Clang builds), and
@@ -499,9 +497,9 @@ TEST(IsolationForest, VectorWalkIsTakenWhenTheCpuHasAvx2) {
     f.fit(X);
     EXPECT_STREQ(f.scoring_layout(), IsolationForest::vector_walk_supported() ? "rank-avx2-8bit" : "rank");
     const Eigen::VectorXd vector_scores = f.score_samples(X);
-    EXPECT_TRUE(IsolationForest::set_vector_walk(false));
+    EXPECT_TRUE(f.set_vector_walk(false));
     EXPECT_STREQ(f.scoring_layout(), "rank");
     const Eigen::VectorXd scalar_scores = f.score_samples(X);
-    EXPECT_FALSE(IsolationForest::set_vector_walk(true));
+    EXPECT_FALSE(f.set_vector_walk(true));
     for (Eigen::Index i = 0; i < X.rows(); ++i) ASSERT_EQ(vector_scores[i], scalar_scores[i]) << "row " << i;
 }

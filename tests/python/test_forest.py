@@ -210,30 +210,38 @@ def test_integer_sets_score_as_their_float64_values(shared_data, name):
 
 def test_vector_walk_gives_the_scalar_walks_scores_on_every_set(shared_data):
     # The AVX2 walk (the top levels compared at once) is taken on AVX2 CPUs; the scalar rank
-    # walk is the reference: equal scores, bit for bit.
+    # walk is the reference: equal scores, bit for bit. The switch is the forest's own.
     from anomaly_detection import _core
 
     paths = sorted((shared_data / "adbench").glob("*.npz"))
     if not paths:
         pytest.skip("no ADBench data")
-    before = _core.IsolationForest.set_vector_walk(True)
-    try:
-        for path in paths:
-            with np.load(path) as data:
-                X = data["X"]
-            for params in ({}, {"max_features": 0.5, "bootstrap": True}, {"max_samples": min(1001, len(X))}):
-                forest = IsolationForest(random_state=0, **params).fit(X)
-                layout = forest.estimators_[0].scoring_layout
-                if _core.IsolationForest.vector_walk_supported():
-                    assert layout.startswith("rank-avx2"), (path.stem, params, layout)
-                vector = forest.score_samples(X)
-                _core.IsolationForest.set_vector_walk(False)
-                assert forest.estimators_[0].scoring_layout in ("rank", "heap", "node")
-                scalar = forest.score_samples(X)
-                _core.IsolationForest.set_vector_walk(True)
-                np.testing.assert_array_equal(vector, scalar, err_msg=f"{path.stem} {params}")
-    finally:
-        _core.IsolationForest.set_vector_walk(before)
+    for path in paths:
+        with np.load(path) as data:
+            X = data["X"]
+        for params in ({}, {"max_features": 0.5, "bootstrap": True}, {"max_samples": min(1001, len(X))}):
+            forest = IsolationForest(random_state=0, **params).fit(X)
+            native = forest.estimators_[0]
+            if _core.IsolationForest.vector_walk_supported():
+                assert native.scoring_layout.startswith("rank-avx2"), (
+                    path.stem,
+                    params,
+                    native.scoring_layout,
+                )
+            vector = forest.score_samples(X)
+            assert native.set_vector_walk(False) is True
+            assert native.scoring_layout in ("rank", "heap", "node")
+            other = IsolationForest(random_state=0, **params).fit(X).estimators_[0]
+            assert other.scoring_layout == forest_layout_with_vector(other)  # another forest keeps its walk
+            scalar = forest.score_samples(X)
+            np.testing.assert_array_equal(vector, scalar, err_msg=f"{path.stem} {params}")
+
+
+def forest_layout_with_vector(native) -> str:
+    previous = native.set_vector_walk(True)
+    layout = native.scoring_layout
+    native.set_vector_walk(previous)
+    return layout
 
 
 def test_bad_scoring_input_raises_value_error():

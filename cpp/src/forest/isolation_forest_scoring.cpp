@@ -19,13 +19,6 @@ namespace anomaly_detection {
 
 using namespace iforest;
 
-namespace {
-
-// Whether the AVX2 top walk may be taken (tests and benchmarks switch it off to compare).
-std::atomic<bool> g_vector_walk{true};
-
-}  // namespace
-
 void IsolationForest::build_heap_layout() {
     heap_threshold_.clear();
     heap_feature_.clear();
@@ -803,13 +796,10 @@ Eigen::VectorXd IsolationForest::mean_path_length_reference(MatrixRef X) const {
 }
 
 bool IsolationForest::uses_vector_walk() const {
-    return !rank_node_.empty() && (rank_top_ || !top8_slots_.empty()) && vector_walk_supported() &&
-           g_vector_walk.load(std::memory_order_relaxed);
+    return !rank_node_.empty() && (rank_top_ || !top8_slots_.empty()) && vector_walk_supported() && vector_walk_;
 }
 
 bool IsolationForest::vector_walk_supported() { return cpu_has_avx2(); }
-
-bool IsolationForest::set_vector_walk(bool enabled) { return g_vector_walk.exchange(enabled); }
 
 const char* IsolationForest::scoring_layout() const {
     require_fitted();

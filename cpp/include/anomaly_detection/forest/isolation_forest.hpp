@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace anomaly_detection {
@@ -108,9 +109,9 @@ class IsolationForest {
     const char* scoring_layout() const;
     /// Whether this CPU (and build) can take the AVX2 walk.
     static bool vector_walk_supported();
-    /// Allows (default) or forbids the AVX2 walk in this process; returns the previous
+    /// Allows (default) or forbids this forest the AVX2 walk; returns the previous
     /// setting. For tests and benchmarks: both walks give the same scores bit for bit.
-    static bool set_vector_walk(bool enabled);
+    bool set_vector_walk(bool enabled) { return std::exchange(vector_walk_, enabled); }
 
     bool is_fitted() const { return !tree_offset_.empty(); }
     const IsolationForestConfig& config() const { return config_; }
@@ -126,6 +127,7 @@ class IsolationForest {
     static IsolationForest from_bytes(std::string_view bytes);
 
    private:
+    bool vector_walk_ = true;  // whether the AVX2 walk may be taken (set_vector_walk)
     void require_fitted() const;
     void check_input(const MatrixRef& X, const char* what) const;
     template <typename T>
