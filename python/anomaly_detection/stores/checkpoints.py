@@ -32,10 +32,11 @@ __all__ = ["Cached", "Checkpointed", "EnsembleCheckpoints"]
 # The store's logger: these warnings are part of what its users watch.
 _log = logging.getLogger("anomaly_detection.stores.redis")
 
-# Pauses (s) while waiting for a checkpoint another process is saving: about 0.5 s in
-# all, the longest a busy machine was seen to keep that process from it. Only paid in
-# full when that process died between its append and its save.
-_CHECKPOINT_WAITS = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256)
+# Pauses (s) while waiting for a checkpoint another process is saving: about 2 s in all.
+# A busy machine was seen to keep that process from it for more than the 0.5 s this
+# used to allow (the ensemble's state grew with its detectors). Only paid in full when
+# that process died between its append and its save.
+_CHECKPOINT_WAITS = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024)
 
 
 class Cached(NamedTuple):
