@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
-from servers import package_env
+from servers import run_python
 
 _WITHOUT = """
 import sys
@@ -49,14 +46,7 @@ print("ok")
 
 
 def test_forests_and_adapter_work_without_scikit_learn_and_river():
-    out = subprocess.run(
-        [sys.executable, "-c", _WITHOUT],
-        env=package_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    out = run_python(_WITHOUT, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
 
@@ -70,13 +60,6 @@ def test_client_without_httpx_names_the_extra():
         "except ModuleNotFoundError as exc:\n"
         "    print(exc)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        env=package_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    out = run_python(code)
     assert out.returncode == 0, out.stderr
     assert "pip install 'anomaly-detection-core[client]'" in out.stdout

@@ -4,14 +4,12 @@ nullable dtypes under both ``missing`` policies."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 
 import numpy as np
 import pandas as pd
 import pytest
-from servers import package_env
+from servers import run_python
 
 from anomaly_detection import StatisticalAnomalyDetector
 
@@ -243,14 +241,7 @@ def test_to_pandas_without_pandas_names_the_install():
         "except ImportError as exc:\n"
         "    print(exc)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        env=package_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    out = run_python(code)
     assert out.returncode == 0, out.stderr
     assert "pip install pandas" in out.stdout
 
