@@ -224,9 +224,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"anomaly-detection {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except _redis_errors() as exc:
-        if args.command != "health":
+        if args.command not in ("health", "migrate-keys"):
             raise
-        print(f"anomaly-detection health: Redis unavailable: {exc}", file=sys.stderr)
+        print(f"anomaly-detection {args.command}: Redis unavailable: {exc}", file=sys.stderr)
         return 1
 
 

@@ -106,17 +106,18 @@ def test_missing_cells_skip_by_default_or_raise_naming_row_and_column(tmp_path, 
     assert "'pump'" in err
 
 
-def test_health_without_redis_is_one_line_and_non_zero():
+@pytest.mark.parametrize("command", [["health"], ["migrate-keys", "--dry-run"], ["migrate-keys"]])
+def test_redis_commands_without_redis_are_one_line_and_non_zero(command):
     from servers import free_port
 
     port = free_port()  # nothing listens there
     r = subprocess.run(
-        [sys.executable, "-m", "anomaly_detection.cli", "health", "--url", f"redis://127.0.0.1:{port}/0"],
+        [sys.executable, "-m", "anomaly_detection.cli", *command, "--url", f"redis://127.0.0.1:{port}/0"],
         check=False, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert r.returncode == 1
     assert r.stdout == ""
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1, r.stderr
-    assert lines[0].startswith("anomaly-detection health: Redis unavailable: ")
+    assert lines[0].startswith(f"anomaly-detection {command[0]}: Redis unavailable: ")
     assert f"127.0.0.1:{port}" in lines[0]
