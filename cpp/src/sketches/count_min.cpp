@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "anomaly_detection/io/bytes.hpp"
+#include "anomaly_detection/portable.hpp"
 #include "anomaly_detection/sketches/hash.hpp"
 
 namespace anomaly_detection {
@@ -87,7 +88,7 @@ void add_fixed_depth(uint32_t* counters, uint32_t width, uint64_t seed, const ui
         if (i + 1 < n) {
             cells_of(hashes[i + 1], next);
             if (prefetch)
-                for (uint32_t r = 0; r < Depth; ++r) __builtin_prefetch(counters + next[r], 1);
+                for (uint32_t r = 0; r < Depth; ++r) portable::prefetch_write(counters + next[r]);
         }
         const uint64_t inc = increments ? increments[i] : constant;
         uint64_t est = UINT64_MAX;
@@ -121,7 +122,7 @@ bool CountMinSketch::apply(const uint64_t* hashes, const uint64_t* increments, u
     for (size_t i = 0; i < n; ++i) {
         if (i + 1 < n) {
             cells(hashes[i + 1], next);
-            for (uint32_t r = 0; r < depth_; ++r) __builtin_prefetch(&counters_[next[r]], 1);
+            for (uint32_t r = 0; r < depth_; ++r) portable::prefetch_write(&counters_[next[r]]);
         }
         const uint64_t inc = increments ? increments[i] : constant;
         uint64_t est = UINT64_MAX;

@@ -7,6 +7,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "anomaly_detection/portable.hpp"
 #include "anomaly_detection/sketches/hash.hpp"
 
 namespace anomaly_detection {
@@ -74,11 +75,11 @@ bool group_by_key(size_t n, const uint64_t* increments, Load&& load, Spread&& sp
             if (!load(i + kAhead, next)) return false;
             ahead[r] = next;
             ahead_spread[r] = spread(next);
-            __builtin_prefetch(&table[ahead_spread[r] >> shift]);
+            portable::prefetch_read(&table[ahead_spread[r] >> shift]);
         }
         if (i + kAhead / 2 < n) {
             const uint32_t d = table[ahead_spread[(i + kAhead / 2) % kAhead] >> shift];
-            if (d != 0) __builtin_prefetch(&groups[d - 1]);
+            if (d != 0) portable::prefetch_read(&groups[d - 1]);
         }
         const uint64_t inc = increments ? increments[i] : 1;
         for (size_t s = h >> shift;; s = (s + 1) & mask) {
@@ -128,8 +129,8 @@ uint64_t hash_key_text(const Key& k) {
     unsigned char b[16];
     std::memcpy(b, &k, 16);
     const uint64_t lo = detail::read_le64(b), hi = detail::read_le64(b + 8);  // byte 15 is hi's top
-    const size_t len = hi   ? 16 - static_cast<size_t>(__builtin_clzll(hi)) / 8
-                       : lo ? 8 - static_cast<size_t>(__builtin_clzll(lo)) / 8
+    const size_t len = hi   ? 16 - static_cast<size_t>(portable::clz64(hi)) / 8
+                       : lo ? 8 - static_cast<size_t>(portable::clz64(lo)) / 8
                             : 0;
     return xxhash64(b, len);
 }

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "anomaly_detection/io/bytes.hpp"
+#include "anomaly_detection/portable.hpp"
 #include "anomaly_detection/sketches/hash.hpp"
 
 namespace anomaly_detection {
@@ -97,7 +98,7 @@ bool HyperLogLog::add(const uint64_t* hashes, size_t n) {
             const uint64_t h = murmurhash64a(element, 8, kRedisSeed);
             const size_t idx = static_cast<size_t>(h & (kRedisRegisters - 1));
             const uint64_t rest = (h >> kRedisPrecision) | (uint64_t{1} << kRedisQ);
-            const auto rank = static_cast<uint8_t>(__builtin_ctzll(rest) + 1);
+            const auto rank = static_cast<uint8_t>(portable::ctz64(rest) + 1);
             if (rank > registers_[idx]) {
                 on_change(registers_[idx], rank);
                 registers_[idx] = rank;
@@ -111,7 +112,7 @@ bool HyperLogLog::add(const uint64_t* hashes, size_t n) {
         const size_t idx = static_cast<size_t>(h >> (64 - p));
         // The sentinel bit bounds the rank at 64 - p + 1 when the remaining bits are zero.
         const uint64_t w = (h << p) | (uint64_t{1} << (p - 1));
-        const auto rank = static_cast<uint8_t>(__builtin_clzll(w) + 1);
+        const auto rank = static_cast<uint8_t>(portable::clz64(w) + 1);
         if (rank > registers_[idx]) {
             on_change(registers_[idx], rank);
             registers_[idx] = rank;
