@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from servers import run_python
 
 _WITHOUT = """
@@ -51,10 +52,11 @@ def test_forests_and_adapter_work_without_scikit_learn_and_river():
     assert out.stdout.strip() == "ok"
 
 
-def test_client_without_httpx_names_the_extra():
+@pytest.mark.parametrize("missing", ["httpx", "tenacity"])
+def test_client_without_its_extra_names_the_extra(missing):
     code = (
         "import sys\n"
-        "sys.modules['httpx'] = None\n"
+        f"sys.modules[{missing!r}] = None\n"
         "try:\n"
         "    import anomaly_detection.client\n"
         "except ModuleNotFoundError as exc:\n"
@@ -63,3 +65,4 @@ def test_client_without_httpx_names_the_extra():
     out = run_python(code)
     assert out.returncode == 0, out.stderr
     assert "pip install 'anomaly-detection-core[client]'" in out.stdout
+    assert missing in out.stdout

@@ -100,6 +100,7 @@ def test_ttls_are_design_values():
         "ALERTS": 604800,
         "CONFIG": 86400,
         "SKETCH": 86400,
+        "IDEMPOTENCY": 3600,
     }
 
 

@@ -18,6 +18,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from pydantic import ValidationError
 
 from anomaly_detection.api.collector import Point, sensor_name_for
+from anomaly_detection.api.idempotency import IdempotencyMiddleware
 from anomaly_detection.api.metrics import CONTENT_TYPE_LATEST
 from anomaly_detection.api.models import (
     AnomaliesPage,
@@ -518,6 +519,7 @@ def create_app(
     app.state.anomaly_service = service
     app.include_router(router)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_middleware(IdempotencyMiddleware, service=service)  # innermost: inside CORS and the size limit
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 

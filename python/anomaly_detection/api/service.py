@@ -77,6 +77,9 @@ class AnomalyService:
         self.alert_log: RedisAlertLog | None = None
         if self.redis_client is not None and settings.redis_alerts:
             self.alert_log = RedisAlertLog(self.redis_client, settings)
+        #: Idempotency keys of writes (api/idempotency.py): in Redis when the service has it, so
+        #: that every worker sees them; else in this process.
+        self.idempotency: Any = self._idempotency_store()
         self.collector = Collector(log_rate_interval=settings.log_rate_interval)
         self.metrics = ServiceMetrics()
         self.started = time.time()
@@ -92,6 +95,15 @@ class AnomalyService:
             fingerprints.detector.on_alert = self._on_fingerprint_alert
         self.fingerprints = fingerprints
         self.collector.add_sink(fingerprints.add)
+
+    def _idempotency_store(self) -> Any:
+        from anomaly_detection.stores.idempotency import MemoryIdempotencyStore, RedisIdempotencyStore
+
+        if self.redis_client is None:
+            return MemoryIdempotencyStore()
+        from anomaly_detection.redis.keys import AnomalyRedisKeys
+
+        return RedisIdempotencyStore(self.redis_client, AnomalyRedisKeys.from_settings(self.settings))
 
     def close(self) -> None:
         self.detector.remove_alert_listener(self._on_anomaly)

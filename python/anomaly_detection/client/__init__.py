@@ -8,13 +8,18 @@ With the service running (tested in ``tests/python/test_client.py``)::
 """
 
 try:
-    from anomaly_detection.client.client import AnomalyClient, AnomalyClientError, AsyncAnomalyClient
+    from anomaly_detection.client.client import (
+        AnomalyClient,
+        AnomalyClientError,
+        AsyncAnomalyClient,
+        new_idempotency_key,
+    )
 except ModuleNotFoundError as exc:
-    if exc.name not in ("httpx", "typing_extensions"):
+    if exc.name not in ("httpx", "tenacity", "typing_extensions"):
         raise
     raise ModuleNotFoundError(
         f"{exc}: the client SDK needs the client extra: pip install 'anomaly-detection-core[client]'",
         name=exc.name,
     ) from exc
 
-__all__ = ["AnomalyClient", "AnomalyClientError", "AsyncAnomalyClient"]
+__all__ = ["AnomalyClient", "AnomalyClientError", "AsyncAnomalyClient", "new_idempotency_key"]

@@ -1,41 +1,89 @@
-"""Sync and async clients of the service, on httpx.
+"""Sync and async clients of the service, on httpx; the retry policy is tenacity's.
 
 Each call has one deadline (``timeout`` seconds) that covers every retry, so a
-caller's request path is never held longer than that. Retries use exponential
-backoff on connection errors, timeouts, 429 and 5xx; other 4xx are raised at once.
-With ``batching=True``, ``send_metric``/``send_business_metric``/``send_log`` only
-queue the record (bounded; the oldest is dropped when full) and a background
-flusher posts the queue to ``/api/batch`` every ``flush_interval`` seconds or
-when ``batch_size`` records are waiting.
+caller's request path is never held longer than that. A call is retried only where a
+repeat cannot store twice: reads (GET), and writes that carry an ``Idempotency-Key``,
+which every write of this client does (one key per logical call, the same on each of its
+retries; ``send_batch(..., batch_id=...)`` uses the batch id), so the server stores a
+retried write once and answers with its first response. A write without a key
+(``request("POST", ...)`` called directly) is only retried when the connection could
+not be opened (the request never left). Retries wait with jittered exponential backoff
+(``backoff * 2**n`` plus up to ``backoff`` at random) or, on 429/503 with
+``Retry-After``, as long as the server asks; they follow connection errors, timeouts,
+429 and 5xx (and the server's 409 for a repeat still in flight); other errors are raised
+at once. With ``batching=True``, ``send_metric``/``send_business_metric``/``send_log``
+only queue the record (bounded; the oldest is dropped when full) and a background
+flusher posts the queue to ``/api/batch`` every ``flush_interval`` seconds or when
+``batch_size`` records are waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
 import logging
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
+import tenacity
 from typing_extensions import Self
 
-__all__ = ["AnomalyClient", "AnomalyClientError", "AsyncAnomalyClient"]
+__all__ = ["AnomalyClient", "AnomalyClientError", "AsyncAnomalyClient", "new_idempotency_key"]
 
 _log = logging.getLogger(__name__)
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class AnomalyClientError(RuntimeError):
-    """A request failed for good (after retries, or with a non-retryable status)."""
+    """A request failed for good (after retries, or with a non-retryable status).
 
-    def __init__(self, message: str, status_code: int | None = None, detail: Any = None) -> None:
+    ``status_code`` is None when no response came (connection error, timeout);
+    ``retry_after`` the seconds the server asked to wait (``Retry-After``), if any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        status_code: int | None = None,
+        detail: Any = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.detail = detail
+        self.retry_after = retry_after
+        #: Whether the failure may go away on a retry (the caller decides whether it is safe).
+        self.transient = False
+        #: Whether the request surely never reached the server (the connection was refused).
+        self.unsent = False
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """``Retry-After`` in seconds (a number or an HTTP date), or None."""
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def new_idempotency_key() -> str:
+    """A fresh key for one logical write (a UUID4, 32 hex digits)."""
+    return uuid.uuid4().hex
 
 
 def _metric_body(data: Mapping[str, Any] | None, kw: dict[str, Any]) -> dict[str, Any]:
@@ -111,24 +159,52 @@ class _Base:
             items.append(self._queue.popleft())
         return items
 
-    def _result(self, response: httpx.Response) -> tuple[bool, Any]:
-        """(done, value): the decoded body on success; raises for a non-retryable status;
-        (False, error) for a retryable one."""
+    def _result(self, response: httpx.Response, keyed: bool) -> Any:
+        """The decoded body on success; raises AnomalyClientError (``transient`` when a retry
+        may help) otherwise."""
         if response.status_code < 400:
             ctype = response.headers.get("content-type", "")
-            return True, response.json() if ctype.startswith("application/json") else response.text
-        if response.status_code not in _RETRY_STATUS:
-            raise self._error(response)
-        return False, self._error(response)
+            return response.json() if ctype.startswith("application/json") else response.text
+        error = self._error(response)
+        # 409 with Retry-After is the server's "a request with this key is still in flight".
+        error.transient = response.status_code in _RETRY_STATUS or (
+            keyed and response.status_code == 409 and error.retry_after is not None
+        )
+        raise error
 
-    def _pause(self, attempt: int, deadline: float, failure: Exception, what: str) -> float:
-        """Seconds to wait before the next attempt; raises when retries or time ran out."""
-        pause = self.backoff * (2**attempt)
-        if attempt >= self.max_retries or time.monotonic() + pause >= deadline:
-            if isinstance(failure, AnomalyClientError):
-                raise failure
-            raise AnomalyClientError(f"{what}: {type(failure).__name__}: {failure}") from failure
-        return pause
+    @staticmethod
+    def _transport_error(what: str, exc: httpx.TransportError) -> AnomalyClientError:
+        error = AnomalyClientError(f"{what}: {type(exc).__name__}: {exc}")
+        error.transient = True
+        error.unsent = isinstance(exc, httpx.ConnectError)
+        return error
+
+    def _policy(self, method: str, keyed: bool) -> dict[str, Any]:
+        """tenacity's arguments for one call: which failures to retry, how long to wait, when to stop."""
+        safe = method.upper() in _SAFE_METHODS or keyed
+
+        def retryable(exc: BaseException) -> bool:
+            return isinstance(exc, AnomalyClientError) and exc.transient and (safe or exc.unsent)
+
+        # backoff * 2**n (n = 0, 1, ...) plus up to backoff at random
+        backoff = tenacity.wait_exponential(multiplier=self.backoff, max=self.timeout) + tenacity.wait_random(
+            0, self.backoff
+        )
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            if isinstance(exc, AnomalyClientError) and exc.retry_after is not None:
+                return exc.retry_after
+            return backoff(state)
+
+        return {
+            "retry": tenacity.retry_if_exception(retryable),
+            "wait": wait,
+            # never past the deadline: stop when the next pause would end after it
+            "stop": tenacity.stop_after_attempt(self.max_retries + 1)
+            | tenacity.stop_before_delay(self.timeout),
+            "reraise": True,
+        }
 
     def _batch_bodies(self, items: Sequence[Mapping[str, Any]], batch_id: str | None) -> list[dict[str, Any]]:
         bodies = []
@@ -140,6 +216,13 @@ class _Base:
         return bodies
 
     @staticmethod
+    def _batch_keys(batch_id: str | None, n: int) -> list[str]:
+        """One idempotency key per request of a batch: the batch id (``<id>.<i>`` when split)."""
+        if batch_id is None:
+            return [new_idempotency_key() for _ in range(n)]
+        return [batch_id] if n == 1 else [f"{batch_id}.{i}" for i in range(n)]
+
+    @staticmethod
     def _error(response: httpx.Response) -> AnomalyClientError:
         try:
             detail = response.json().get("detail")
@@ -149,6 +232,7 @@ class _Base:
             f"{response.request.method} {response.request.url.path}: HTTP {response.status_code}: {detail}",
             response.status_code,
             detail,
+            _retry_after(response),
         )
 
 
@@ -164,7 +248,9 @@ class AnomalyClient(_Base):
     timeout : float
         Deadline of one call, retries included (seconds).
     max_retries, backoff : int, float
-        Retries after the first attempt; sleep ``backoff * 2**attempt`` between them.
+        Retries after the first attempt (only where safe: reads, and writes with their
+        ``Idempotency-Key``); sleep ``backoff * 2**n`` plus up to ``backoff`` at random
+        between them, or the server's ``Retry-After``.
     batching : bool
         Queue ``send_*`` records and post them to ``/api/batch`` in the background.
     batch_size, flush_interval, max_queue : int, float, int
@@ -190,26 +276,32 @@ class AnomalyClient(_Base):
 
     # --- transport ---------------------------------------------------------------------------
 
-    def request(self, method: str, path: str, json: Any = None, params: Any = None) -> Any:
-        """One call with retries inside the deadline; the decoded JSON (or text)."""
-        deadline = time.monotonic() + self.timeout
-        attempt = 0
-        while True:
-            remaining = deadline - time.monotonic()
-            try:
+    def request(
+        self, method: str, path: str, json: Any = None, params: Any = None, idempotency_key: str | None = None
+    ) -> Any:
+        """One call with retries inside the deadline; the decoded JSON (or text).
+
+        A POST is retried only with an ``idempotency_key`` (sent as ``Idempotency-Key``,
+        the same on every attempt) or when its connection was refused."""
+        start = time.monotonic()
+        deadline = start + self.timeout
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else None
+        what = f"{method} {path}"
+        for attempt in tenacity.Retrying(
+            sleep=time.sleep, **self._policy(method, idempotency_key is not None)
+        ):
+            with attempt:
+                remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise httpx.TimeoutException("deadline exceeded")
-                response = self._http.request(method, path, json=json, params=params, timeout=remaining)
-            except httpx.TransportError as e:
-                failure: Exception = e
-            else:
-                done, value = self._result(response)
-                if done:
-                    return value
-                failure = value
-            pause = self._pause(attempt, deadline, failure, f"{method} {path}")
-            time.sleep(pause)
-            attempt += 1
+                    raise AnomalyClientError(f"{what}: deadline of {self.timeout} s exceeded")
+                try:
+                    response = self._http.request(
+                        method, path, json=json, params=params, headers=headers, timeout=remaining
+                    )
+                except httpx.TransportError as e:
+                    raise self._transport_error(what, e) from e
+                return self._result(response, idempotency_key is not None)
+        raise AssertionError("unreachable: tenacity re-raises the last failure")  # pragma: no cover
 
     # --- the API ----------------------------------------------------------------------------
 
@@ -238,13 +330,17 @@ class AnomalyClient(_Base):
 
     def send_batch(self, items: Sequence[Mapping[str, Any]], batch_id: str | None = None) -> list[Any]:
         """Post ``items`` (``{"type", ...}``) now, in requests of ``batch_size``; the responses."""
-        return [self.request("POST", "/api/batch", json=body) for body in self._batch_bodies(items, batch_id)]
+        bodies = self._batch_bodies(items, batch_id)
+        return [
+            self.request("POST", "/api/batch", json=body, idempotency_key=key)
+            for body, key in zip(bodies, self._batch_keys(batch_id, len(bodies)))
+        ]
 
     def detect(self, sensor_name: str, value: float, timestamp: Any = None) -> dict[str, Any]:
         body = {"sensor_name": sensor_name, "value": value}
         if timestamp is not None:
             body["timestamp"] = timestamp
-        return self.request("POST", "/api/detect", json=body)
+        return self.request("POST", "/api/detect", json=body, idempotency_key=new_idempotency_key())
 
     def detect_batch(
         self, sensor_name: str, values: Sequence[float], timestamps: Any = None
@@ -252,7 +348,7 @@ class AnomalyClient(_Base):
         body = {"sensor_name": sensor_name, "values": list(values)}
         if timestamps is not None:
             body["timestamps"] = list(timestamps)
-        return self.request("POST", "/api/detect/batch", json=body)
+        return self.request("POST", "/api/detect/batch", json=body, idempotency_key=new_idempotency_key())
 
     def anomalies(self, **params: Any) -> dict[str, Any]:
         return self.request("GET", "/api/anomalies", params=params)
@@ -266,7 +362,7 @@ class AnomalyClient(_Base):
 
     def _send(self, kind: str, path: str, body: dict[str, Any]) -> Any:
         if not self.batching:
-            return self.request("POST", path, json=body)
+            return self.request("POST", path, json=body, idempotency_key=new_idempotency_key())
         with self._lock:
             self._enqueue({"type": kind, **body})
             full = len(self._queue) >= self.batch_size
@@ -283,7 +379,9 @@ class AnomalyClient(_Base):
             if not items:
                 return sent
             try:
-                self.request("POST", "/api/batch", json={"metrics": items})
+                self.request(
+                    "POST", "/api/batch", json={"metrics": items}, idempotency_key=new_idempotency_key()
+                )
             except AnomalyClientError as e:
                 self.dropped += len(items)
                 _log.warning("anomaly client: dropped %d records: %s", len(items), e)
@@ -328,25 +426,29 @@ class AsyncAnomalyClient(_Base):
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
 
-    async def request(self, method: str, path: str, json: Any = None, params: Any = None) -> Any:
-        deadline = time.monotonic() + self.timeout
-        attempt = 0
-        while True:
-            remaining = deadline - time.monotonic()
-            try:
+    async def request(
+        self, method: str, path: str, json: Any = None, params: Any = None, idempotency_key: str | None = None
+    ) -> Any:
+        """One call with retries inside the deadline (see :meth:`AnomalyClient.request`)."""
+        start = time.monotonic()
+        deadline = start + self.timeout
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else None
+        what = f"{method} {path}"
+        async for attempt in tenacity.AsyncRetrying(
+            sleep=asyncio.sleep, **self._policy(method, idempotency_key is not None)
+        ):
+            with attempt:
+                remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise httpx.TimeoutException("deadline exceeded")
-                response = await self._http.request(method, path, json=json, params=params, timeout=remaining)
-            except httpx.TransportError as e:
-                failure: Exception = e
-            else:
-                done, value = self._result(response)
-                if done:
-                    return value
-                failure = value
-            pause = self._pause(attempt, deadline, failure, f"{method} {path}")
-            await asyncio.sleep(pause)
-            attempt += 1
+                    raise AnomalyClientError(f"{what}: deadline of {self.timeout} s exceeded")
+                try:
+                    response = await self._http.request(
+                        method, path, json=json, params=params, headers=headers, timeout=remaining
+                    )
+                except httpx.TransportError as e:
+                    raise self._transport_error(what, e) from e
+                return self._result(response, idempotency_key is not None)
+        raise AssertionError("unreachable: tenacity re-raises the last failure")  # pragma: no cover
 
     async def send_metric(self, data: Mapping[str, Any] | None = None, **fields: Any) -> Any:
         return await self._send("metric", "/api/metrics", _metric_body(data, fields))
@@ -369,16 +471,17 @@ class AsyncAnomalyClient(_Base):
         return await self._send("log", "/api/logs", _log_body(level, message, service, fields))
 
     async def send_batch(self, items: Sequence[Mapping[str, Any]], batch_id: str | None = None) -> list[Any]:
+        bodies = self._batch_bodies(items, batch_id)
         return [
-            await self.request("POST", "/api/batch", json=body)
-            for body in self._batch_bodies(items, batch_id)
+            await self.request("POST", "/api/batch", json=body, idempotency_key=key)
+            for body, key in zip(bodies, self._batch_keys(batch_id, len(bodies)))
         ]
 
     async def detect(self, sensor_name: str, value: float, timestamp: Any = None) -> dict[str, Any]:
         body = {"sensor_name": sensor_name, "value": value}
         if timestamp is not None:
             body["timestamp"] = timestamp
-        return await self.request("POST", "/api/detect", json=body)
+        return await self.request("POST", "/api/detect", json=body, idempotency_key=new_idempotency_key())
 
     async def anomalies(self, **params: Any) -> dict[str, Any]:
         return await self.request("GET", "/api/anomalies", params=params)
@@ -388,7 +491,7 @@ class AsyncAnomalyClient(_Base):
 
     async def _send(self, kind: str, path: str, body: dict[str, Any]) -> Any:
         if not self.batching:
-            return await self.request("POST", path, json=body)
+            return await self.request("POST", path, json=body, idempotency_key=new_idempotency_key())
         if self._task is None:
             self._wake = asyncio.Event()
             self._task = asyncio.create_task(self._flush_loop())
@@ -401,7 +504,9 @@ class AsyncAnomalyClient(_Base):
         sent = 0
         while items := self._take():
             try:
-                await self.request("POST", "/api/batch", json={"metrics": items})
+                await self.request(
+                    "POST", "/api/batch", json={"metrics": items}, idempotency_key=new_idempotency_key()
+                )
             except AnomalyClientError as e:  # noqa: PERF203 - a failed batch is dropped, the rest still go
                 self.dropped += len(items)
                 _log.warning("anomaly client: dropped %d records: %s", len(items), e)

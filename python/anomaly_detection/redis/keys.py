@@ -88,6 +88,7 @@ class AnomalyRedisTTL:
     ALERTS = 604800  #: alerts and their index, 7 days
     CONFIG = 86400  #: configuration, 24 h
     SKETCH = 86400  #: shared sketches, 24 h after the last update
+    IDEMPOTENCY = 3600  #: a write's ``Idempotency-Key`` and its first response, 1 h
 
     @classmethod
     def as_dict(cls) -> dict[str, int]:
@@ -136,6 +137,7 @@ class AnomalyRedisKeys:
         "stream": "stream:{0}",
         "index": "index:{0}",
         "channel": "channel:{0}",
+        "idempotency": "idempotency:{0}",
     }
 
     def __init__(self, prefix: str = "anomaly", hash_tag: bool = False) -> None:
@@ -243,6 +245,11 @@ class AnomalyRedisKeys:
     def alerts_index(self) -> str:
         """``anomaly:index:alerts``: sorted set of alert ids by time (capped)."""
         return self._key("index", "alerts")
+
+    def idempotency(self, key: str) -> str:
+        """``anomaly:idempotency:{key}``: a write's ``Idempotency-Key``, its request's digest and,
+        once answered, its response."""
+        return self._key("idempotency", check_key_part(key, "Idempotency-Key"))
 
     def namespace_pattern(self) -> str:
         """``anomaly:*``: every key of this package."""

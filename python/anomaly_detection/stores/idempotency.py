@@ -1,0 +1,155 @@
+"""Idempotency keys of writes: who claimed a key, and the first response to give back.
+
+A write that carries an ``Idempotency-Key`` first *claims* the key (with a digest of the
+request); the claim either wins (the request is processed, then its response is stored
+under the key with :meth:`complete`, or the claim is dropped with :meth:`release` when the
+request failed and stored nothing), or finds the key taken: ``done`` (the stored response
+to give back), ``pending`` (the first request is still in flight) or ``mismatch`` (the key
+was used for a different request). Two stores, one interface (coroutines):
+
+- :class:`MemoryIdempotencyStore`: one process (the embedded store), a bounded mapping
+  whose entries expire (``cachetools.TTLCache``);
+- :class:`RedisIdempotencyStore`: every worker and machine that shares the Redis: one
+  ``SET NX PX`` claims the key ``anomaly:idempotency:{key}`` (built by ``redis/keys.py``),
+  so two workers never both win it.
+
+They only store: the HTTP side (``api/idempotency.py``) decides what to do with a claim.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import threading
+import time
+from typing import Any, NamedTuple
+
+from anomaly_detection.redis.driver import Driver, Steps, command
+from anomaly_detection.redis.keys import AnomalyRedisKeys, AnomalyRedisTTL, check_key_part
+
+__all__ = ["Claim", "MemoryIdempotencyStore", "RedisIdempotencyStore", "StoredResponse"]
+
+
+class StoredResponse(NamedTuple):
+    """The first response to a request: status, content type, body."""
+
+    status: int
+    content_type: str
+    body: bytes
+
+
+class Claim(NamedTuple):
+    """The outcome of :meth:`claim`: ``claimed``, ``pending``, ``done`` (with ``response``) or
+    ``mismatch`` (the key belongs to a different request)."""
+
+    state: str
+    response: StoredResponse | None = None
+
+
+def _record(digest: str, response: StoredResponse | None) -> dict[str, Any]:
+    if response is None:
+        return {"digest": digest, "state": "pending"}
+    return {
+        "digest": digest,
+        "state": "done",
+        "status": response.status,
+        "content_type": response.content_type,
+        "body": base64.b64encode(response.body).decode(),
+    }
+
+
+def _claim_of(record: dict[str, Any] | None, digest: str) -> Claim:
+    if record is None:  # expired or released between the two looks: the caller claims again
+        return Claim("pending")
+    if record["digest"] != digest:
+        return Claim("mismatch")
+    if record["state"] != "done":
+        return Claim("pending")
+    body = base64.b64decode(record["body"])
+    return Claim("done", StoredResponse(int(record["status"]), str(record["content_type"]), body))
+
+
+class MemoryIdempotencyStore:
+    """Keys of this process: at most ``maxsize`` (the least recently used go first when full),
+    each kept ``ttl`` seconds."""
+
+    def __init__(self, ttl: float = AnomalyRedisTTL.IDEMPOTENCY, maxsize: int = 10_000) -> None:
+        from cachetools import TTLCache
+
+        if ttl <= 0 or maxsize < 1:
+            raise ValueError("ttl must be > 0 and maxsize >= 1")
+        self.ttl = ttl
+        self._cache: TTLCache[str, dict[str, Any]] = TTLCache(maxsize=maxsize, ttl=ttl, timer=time.monotonic)
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._cache)
+
+    async def claim(self, key: str, digest: str) -> Claim:
+        check_key_part(key, "Idempotency-Key")
+        with self._lock:
+            record = self._cache.get(key)
+            if record is None:
+                self._cache[key] = _record(digest, None)
+                return Claim("claimed")
+            return _claim_of(record, digest)
+
+    async def complete(self, key: str, digest: str, response: StoredResponse) -> None:
+        with self._lock:
+            self._cache[key] = _record(digest, response)
+
+    async def release(self, key: str, digest: str) -> None:
+        with self._lock:
+            record = self._cache.get(key)
+            if record is not None and record["digest"] == digest and record["state"] == "pending":
+                del self._cache[key]
+
+
+class RedisIdempotencyStore:
+    """Keys shared by every process on one Redis (sync or ``redis.asyncio`` client; a sync
+    client's calls run on a worker thread, never on the event loop)."""
+
+    def __init__(
+        self, client: Any, keys: AnomalyRedisKeys | None = None, ttl: float = AnomalyRedisTTL.IDEMPOTENCY
+    ) -> None:
+        if ttl <= 0:
+            raise ValueError("ttl must be > 0")
+        self.keys = keys if keys is not None else AnomalyRedisKeys()
+        self.ttl_ms = int(ttl * 1000)
+        self._driver = Driver(client)
+
+    async def _run(self, steps: Steps[Any]) -> Any:
+        if self._driver.is_async:
+            return await self._driver.run(steps)
+        return await asyncio.to_thread(self._driver.run, steps)
+
+    def _claim_steps(self, key: str, digest: str) -> Steps[Claim]:
+        redis_key = self.keys.idempotency(key)
+        pending = json.dumps(_record(digest, None))
+        won = yield command("set", redis_key, pending, nx=True, px=self.ttl_ms)
+        if won:
+            return Claim("claimed")
+        raw = yield command("get", redis_key)
+        return _claim_of(None if raw is None else json.loads(raw), digest)
+
+    def _complete_steps(self, key: str, digest: str, response: StoredResponse) -> Steps[None]:
+        yield command(
+            "set", self.keys.idempotency(key), json.dumps(_record(digest, response)), px=self.ttl_ms
+        )
+
+    def _release_steps(self, key: str, digest: str) -> Steps[None]:
+        redis_key = self.keys.idempotency(key)
+        raw = yield command("get", redis_key)
+        if raw is not None and json.loads(raw) == _record(digest, None):
+            yield command("delete", redis_key)
+
+    async def claim(self, key: str, digest: str) -> Claim:
+        return await self._run(self._claim_steps(key, digest))
+
+    async def complete(self, key: str, digest: str, response: StoredResponse) -> None:
+        await self._run(self._complete_steps(key, digest, response))
+
+    async def release(self, key: str, digest: str) -> None:
+        await self._run(self._release_steps(key, digest))
