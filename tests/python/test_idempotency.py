@@ -317,3 +317,24 @@ def test_a_repeat_waits_for_the_request_in_flight_on_another_worker(redis_server
 async def _later(store: RedisIdempotencyStore, key: str, digest: str, answer: StoredResponse) -> None:
     await asyncio.sleep(0.5)
     await store.complete(key, digest, answer)
+
+
+def test_keys_live_in_the_process_while_redis_is_unreachable(caplog):
+    from servers import free_port
+
+    settings = _settings(
+        store_backend="redis", redis_url=f"redis://127.0.0.1:{free_port()}/0"
+    )  # nothing there
+    app = create_app(settings)
+    with LiveServer(app) as url:
+        body = {"sensor_name": "idem-down", "value": 1.0}
+        first = _post(url, "/api/detect", body, "down-1")
+        again = _post(url, "/api/detect", body, "down-1")
+        after = _post(url, "/api/detect", body, "down-2")
+    assert first.status_code == again.status_code == after.status_code == 200
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.content == first.content
+    assert after.json()["window_count"] == first.json()["window_count"] + 1  # the repeat added no point
+    fell_back = [r for r in caplog.records if "keys of this worker only" in r.getMessage()]
+    # the first claim found Redis down; then the store's breaker was open and Redis was not tried
+    assert len(fell_back) == 1

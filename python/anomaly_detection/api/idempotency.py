@@ -14,7 +14,8 @@ runs, and the response is stored under it before it is sent. A repeat of the sam
 A response other than 2xx releases the key (nothing was stored, by the API's rules for bad
 input), so a retry is processed anew. Writes that fail authentication are passed on
 untouched (the app answers 401/403), so a stored response is only ever given to a writer.
-When the Redis of the store cannot be reached, the key is claimed in this process's memory.
+When the Redis of the store cannot be reached (or the store's circuit breaker is open), the key
+is claimed in this process's memory.
 """
 
 from __future__ import annotations
@@ -108,7 +109,9 @@ class IdempotencyMiddleware:
         body = b"".join(chunks)
         digest = hashlib.sha256(b"\0".join([scope["path"].encode(), body])).hexdigest()
 
-        store = self.service.idempotency
+        # With the store's circuit breaker open, Redis is not tried per request (a stalled one
+        # would hold each write for the socket timeout): keys stay in this process meanwhile.
+        store = self._local if self.service.store_degraded() else self.service.idempotency
         deadline = time.monotonic() + self.wait
         while True:
             claim, store = await self._claim(store, key, digest)

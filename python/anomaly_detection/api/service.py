@@ -103,7 +103,23 @@ class AnomalyService:
             return MemoryIdempotencyStore()
         from anomaly_detection.redis.keys import AnomalyRedisKeys
 
-        return RedisIdempotencyStore(self.redis_client, AnomalyRedisKeys.from_settings(self.settings))
+        keys = AnomalyRedisKeys.from_settings(self.settings)
+        if is_async_client(self.redis_client):
+            return RedisIdempotencyStore(self.redis_client, keys)
+        from anomaly_detection.redis.client import async_client_like
+
+        # a redis.asyncio twin of the sync client, made on the event loop at first use: the
+        # claim and the answer of a write cost two round trips and no thread hop
+        settings = self.settings
+        return RedisIdempotencyStore(
+            lambda: async_client_like(self.redis_client, settings, settings.redis_socket_timeout), keys
+        )
+
+    def store_degraded(self) -> bool:
+        """Whether the detector's Redis store has its circuit breaker open (no Redis I/O: the
+        idempotency keys then stay in this process too). No I/O."""
+        fallback = getattr(getattr(self.detector, "store", None), "fallback", None)
+        return bool(getattr(fallback, "degraded", False))
 
     def close(self) -> None:
         self.detector.remove_alert_listener(self._on_anomaly)
@@ -114,6 +130,8 @@ class AnomalyService:
         """Close the asyncio Redis client of the alert stream, then :meth:`close`."""
         if self.alert_log is not None:
             await self.alert_log.aclose()
+        if hasattr(self.idempotency, "aclose"):
+            await self.idempotency.aclose()
         self.close()
 
     # --- alerts ---------------------------------------------------------------------------

@@ -108,8 +108,19 @@ class MemoryIdempotencyStore:
 
 
 class RedisIdempotencyStore:
-    """Keys shared by every process on one Redis (sync or ``redis.asyncio`` client; a sync
-    client's calls run on a worker thread, never on the event loop)."""
+    """Keys shared by every process on one Redis.
+
+    Parameters
+    ----------
+    client : redis client, or a callable that returns one
+        A ``redis.asyncio`` client is awaited on the event loop; a sync one runs on a worker
+        thread (never on the event loop). A callable is called on first use, on the loop that
+        uses the store (how the service makes its ``redis.asyncio`` client); :meth:`aclose`
+        closes the client it returned.
+    keys : AnomalyRedisKeys, optional
+    ttl : float
+        Seconds a key and its response are kept.
+    """
 
     def __init__(
         self, client: Any, keys: AnomalyRedisKeys | None = None, ttl: float = AnomalyRedisTTL.IDEMPOTENCY
@@ -118,12 +129,22 @@ class RedisIdempotencyStore:
             raise ValueError("ttl must be > 0")
         self.keys = keys if keys is not None else AnomalyRedisKeys()
         self.ttl_ms = int(ttl * 1000)
-        self._driver = Driver(client)
+        self._factory = client if callable(client) and not hasattr(client, "execute_command") else None
+        self._driver: Driver | None = None if self._factory is not None else Driver(client)
 
     async def _run(self, steps: Steps[Any]) -> Any:
+        if self._driver is None:
+            assert self._factory is not None
+            self._driver = Driver(self._factory())
         if self._driver.is_async:
             return await self._driver.run(steps)
         return await asyncio.to_thread(self._driver.run, steps)
+
+    async def aclose(self) -> None:
+        """Close the client made by the factory, if any."""
+        if self._factory is not None and self._driver is not None:
+            await self._driver.client.aclose()
+            self._driver = None
 
     def _claim_steps(self, key: str, digest: str) -> Steps[Claim]:
         redis_key = self.keys.idempotency(key)
