@@ -52,8 +52,9 @@ def test_detect_returns_the_fields_of_anomaly_result(live):
     assert r.status_code == 200
     body = r.json()
     assert set(body) == {"sensor_name", "value", "timestamp", "is_anomaly", "score", "deviation", "expected",
-                         "window_count", "threshold", "method"}  # fmt: skip
+                         "window_count", "threshold", "method", "warming_up"}  # fmt: skip
     assert body["is_anomaly"] is True
+    assert body["warming_up"] is False  # 20 points learned, min_samples is 5
     assert body["timestamp"] == 1705314600.0
     assert body["window_count"] == 20
 

@@ -89,3 +89,62 @@ def test_serve_reads_a_dotenv_only_with_env_file(tmp_path):
                              capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert missing.returncode != 0
     assert "no such file" in missing.stderr
+
+
+def _sample(text: str, name: str) -> float:
+    """The value of one sample line of a Prometheus exposition (0 if absent)."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_serve_workers_share_one_metrics_view(tmp_path):
+    """Under ``serve --workers 2`` every scrape of /metrics counts the requests of both workers
+    (prometheus-client's multiprocess mode in a temporary folder that ``serve`` removes)."""
+    port = free_port()
+    log = tmp_path / "serve.log"
+    env = {**_env(), "TMPDIR": str(tmp_path)}  # where serve makes its metrics folder
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(_command("serve", "--host", HOST, "--port", str(port), "--workers", "2"),
+                                env=env, stdout=sink, stderr=subprocess.STDOUT)  # fmt: skip
+    url = f"http://{HOST}:{port}"
+    fresh = httpx.Limits(max_keepalive_connections=0)  # a new connection per request: both workers answer
+    k = 40
+    try:
+        with httpx.Client(base_url=url, timeout=10, limits=fresh) as c:
+            pids: set[int] = set()
+            deadline = time.monotonic() + 90
+            while len(pids) < 2:
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, f"only {pids} answered: {log.read_text()}"
+                try:
+                    pids.add(c.get("/health").json()["worker_pid"])
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            for i in range(k):  # one sensor per point: each worker's own store holds the points it took
+                r = c.post("/api/detect", json={"sensor_name": f"mp-{i}", "value": 1.0})
+                assert r.status_code == 200, r.text
+            held: dict[int, int] = {}
+            while len(held) < 2:
+                assert time.monotonic() < deadline + 30, held
+                health = c.get("/health").json()
+                held[health["worker_pid"]] = health["store"]["sensors"]
+            assert sum(held.values()) == k
+            assert min(held.values()) > 0, held  # both workers took some of the K requests
+            points = 'anomaly_points_ingested_total{source="detect"}'
+            requests = 'anomaly_http_requests_total{method="POST",route="/api/detect",status="200"}'
+            for _ in range(6):  # each scrape may land on either worker: every one sees all K
+                text = c.get("/metrics").text
+                assert _sample(text, points) == k, text
+                assert _sample(text, requests) == k, text
+            (metrics_dir,) = [
+                p for p in tmp_path.iterdir() if p.name.startswith("anomaly-detection-metrics-")
+            ]
+            assert any(metrics_dir.glob("counter_*.db"))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert proc.returncode == 0, log.read_text()
+    assert not metrics_dir.exists()  # removed when serve stopped

@@ -13,10 +13,12 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-__all__ = ["AnomalyService", "Collector", "create_app", "get_service", "router", "sensor_name_for"]
+__all__ = [
+    "AnomalyService", "Collector", "create_app", "get_service", "require_write_key", "router", "sensor_name_for",
+]  # fmt: skip
 
 _HOME = {
-    "create_app": "app", "get_service": "app", "router": "app",
+    "create_app": "app", "get_service": "app", "require_write_key": "app", "router": "app",
     "Collector": "collector", "sensor_name_for": "collector", "AnomalyService": "service",
 }  # fmt: skip
 

@@ -12,9 +12,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, Security, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import ValidationError
 
 from anomaly_detection.api.collector import Point, sensor_name_for
@@ -24,10 +25,14 @@ from anomaly_detection.api.models import (
     AnomaliesPage,
     BatchRequest,
     BusinessMetricRequest,
+    ConfigResponse,
     DetectBatchRequest,
     DetectBatchResponse,
     DetectRequest,
     DetectResponse,
+    ErrorResponse,
+    FingerprintsResponse,
+    HealthResponse,
     IngestResponse,
     LogRequest,
     MetricRequest,
@@ -38,20 +43,30 @@ from anomaly_detection.api.models import (
     parse_batch_item,
     point_arrays,
 )
-from anomaly_detection.api.security import BodySizeLimitMiddleware, check_api_key, presented_key
+from anomaly_detection.api.security import (
+    BodySizeLimitMiddleware,
+    api_key_header,
+    bearer_token,
+    check_api_key,
+    key_of,
+)
 from anomaly_detection.api.service import AnomalyService, TooManySensorsError
 from anomaly_detection.config.settings import Settings, get_settings
 from anomaly_detection.errors import SensorLimitError, StoreUnavailableError
 
-__all__ = ["create_app", "get_service", "router"]
+__all__ = ["create_app", "get_service", "require_write_key", "router"]
 
 STATIC_DIR = Path(__file__).parent / "static"
 _STATIC_FILES = {"index.html": "text/html", "app.js": "text/javascript", "style.css": "text/css"}
 _service_lock = threading.Lock()
 
 
-def get_service(request: Request) -> AnomalyService:
-    """The app's service; created on first use when the router is mounted without ``create_app``."""
+async def get_service(request: Request) -> AnomalyService:
+    """The app's service (every route's dependency); created on first use when the router is
+    mounted without ``create_app``. ``app.dependency_overrides[get_service] = ...`` replaces it
+    for every route, the write-key check included.
+
+    Async: it runs on the event loop (a sync dependency costs a thread hop per request)."""
     service = getattr(request.app.state, "anomaly_service", None)
     if service is None:
         with _service_lock:
@@ -61,22 +76,37 @@ def get_service(request: Request) -> AnomalyService:
     return service
 
 
-async def _service(request: Request) -> AnomalyService:
-    # An async dependency runs on the event loop (a sync one costs a thread hop per request).
-    service = getattr(request.app.state, "anomaly_service", None)
-    return service if service is not None else get_service(request)
+Service = Annotated[AnomalyService, Depends(get_service)]
 
 
-Service = Annotated[AnomalyService, Depends(_service)]
+async def require_write_key(
+    service: Service,
+    header_key: Annotated[str | None, Security(api_key_header)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_token)],
+) -> None:
+    """Every write's dependency: an API key (``X-API-Key`` or ``Authorization: Bearer``) when the
+    service's settings configure keys; 401 without one, 403 with a wrong one. Override it with
+    ``app.dependency_overrides[require_write_key]`` to check writes another way."""
+    check_api_key(service.settings.api_keys, key_of(header_key, bearer))
 
 
-async def require_write_key(request: Request, service: Service) -> None:
-    """Writes need an API key when keys are configured (401 without, 403 wrong)."""
-    check_api_key(service.settings.api_keys, presented_key(request.headers))
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error codes, all with the one error body."""
+    return {code: {"model": ErrorResponse, "description": _ERROR_TEXT[code]} for code in codes}
 
+
+_ERROR_TEXT = {
+    401: "No API key (keys are configured: send X-API-Key or Authorization: Bearer).",
+    403: "Wrong API key.",
+    404: "Not found.",
+    409: "The sensor limit (max_sensors) is reached: no new sensor.",
+    413: "Request body over max_request_bytes, or too many items or sensors in one request.",
+    422: "Invalid input: the failing fields (nothing was changed).",
+    503: "The store (Redis) is unavailable.",
+}
 
 router = APIRouter()
-writes = APIRouter(dependencies=[Depends(require_write_key)])
+writes = APIRouter(dependencies=[Depends(require_write_key)], responses=_errors(401, 403, 409, 413, 422, 503))
 
 
 @contextlib.contextmanager
@@ -230,7 +260,7 @@ async def post_batch(body: BatchRequest, service: Service) -> IngestResponse:
 # --- reading ------------------------------------------------------------------------------------
 
 
-@router.get("/api/anomalies", response_model=AnomaliesPage, tags=["alerts"])
+@router.get("/api/anomalies", response_model=AnomaliesPage, tags=["alerts"], responses=_errors(422, 503))
 async def anomalies(
     service: Service,
     sensor: str | None = None,
@@ -249,7 +279,7 @@ async def anomalies(
     return {"total": total, "limit": limit, "offset": offset, "items": items}
 
 
-@router.get("/api/fingerprints", tags=["alerts"])
+@router.get("/api/fingerprints", response_model=FingerprintsResponse, tags=["alerts"], responses=_errors(422))
 async def fingerprints(service: Service, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
     """Recent system fingerprints (oldest first) with their forest scores (null during warm-up)."""
     pipeline = service.fingerprints
@@ -264,14 +294,18 @@ async def fingerprints(service: Service, limit: Annotated[int, Query(ge=1, le=10
     }
 
 
-@router.get("/api/sensors", response_model=SensorList, tags=["sensors"])
+@router.get("/api/sensors", response_model=SensorList, tags=["sensors"], responses=_errors(503))
 async def sensors(service: Service) -> dict[str, Any]:
+    """The names of the sensors with state."""
     with _http_errors(service):
         names = await _off_loop(service, service.detector.sensors)
     return {"count": len(names), "sensors": names}
 
 
-@router.get("/api/sensors/{name:path}/window", response_model=WindowResponse, tags=["sensors"])
+@router.get(
+    "/api/sensors/{name:path}/window", response_model=WindowResponse, tags=["sensors"],
+    responses=_errors(404, 422, 503),
+)  # fmt: skip
 async def sensor_window(name: str, service: Service) -> dict[str, Any]:
     """The sensor's window (oldest first) and its statistics; 404 if unknown."""
 
@@ -294,7 +328,13 @@ async def sensor_window(name: str, service: Service) -> dict[str, Any]:
     }
 
 
-@router.get("/api/alerts/stream", tags=["alerts"])
+@router.get(
+    "/api/alerts/stream", tags=["alerts"], response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}, "example":
+        'id: 7\nevent: anomaly\ndata: {"id": 7, "sensor_name": "pump-1", "value": 35.0, ...}\n\n'}},
+        "description": "Server-Sent Events: one `anomaly` event per alert, comments as keep-alives."},
+        **_errors(422)},
+)  # fmt: skip
 async def alert_stream(
     request: Request,
     service: Service,
@@ -401,13 +441,19 @@ def _redis_events(service: AnomalyService, given: str | None, what: str) -> Asyn
     return events()
 
 
-@router.get("/health", tags=["service"])
+@router.get("/health", response_model=HealthResponse, tags=["service"])
 async def health(service: Service) -> dict[str, Any]:
     """Store, Redis reachability, degraded flag, uptime, version."""
     return await asyncio.to_thread(service.health) if service.redis_client is not None else service.health()
 
 
-@router.get("/metrics", tags=["service"], response_class=Response)
+@router.get(
+    "/metrics", tags=["service"], response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}, "example":
+        'anomaly_points_ingested_total{source="detect"} 42.0\n'}},
+        "description": "Prometheus text exposition (every worker's under serve --workers N)."},
+        **_errors(503)},
+)  # fmt: skip
 async def prometheus_metrics(service: Service) -> Response:
     """Prometheus text exposition."""
     with _http_errors(service):
@@ -415,7 +461,7 @@ async def prometheus_metrics(service: Service) -> Response:
     return Response(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/config", tags=["service"])
+@router.get("/config", response_model=ConfigResponse, tags=["service"])
 async def config(service: Service) -> dict[str, Any]:
     """Effective settings, secrets redacted."""
     return service.public_config()
@@ -507,6 +553,7 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
             await service.aclose()
+            service.metrics.mark_process_dead()
 
     app = FastAPI(
         title="anomaly-detection",
@@ -514,8 +561,10 @@ def create_app(
         description="Real-time anomaly detection for metric and sensor streams.",
         lifespan=lifespan,
         docs_url=None,  # served by _add_swagger_ui from the package's files, not from a CDN
+        redoc_url=None,  # the same for ReDoc (_add_redoc)
     )
     _add_swagger_ui(app)
+    _add_redoc(app)
     app.state.anomaly_service = service
     app.include_router(router)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -568,6 +617,44 @@ def _add_swagger_ui(app: FastAPI) -> None:
         if name not in _SWAGGER_FILES:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no Swagger UI file {name!r}")
         return FileResponse(assets / name, media_type=_SWAGGER_FILES[name])
+
+
+#: ReDoc's files as the fastapi-standalone-docs package ships them (the ``api`` extra).
+_REDOC_FILES = {"redoc.standalone.js": "text/javascript", "logo-mini.svg": "image/svg+xml"}
+
+
+def _add_redoc(app: FastAPI) -> None:
+    """``/redoc``: FastAPI's ReDoc page, ReDoc's standalone script served by this app from the
+    installed ``fastapi-standalone-docs`` package (MIT; ReDoc itself is MIT), without Google
+    Fonts, so that the page works offline. Without that package (it needs Python 3.11) the
+    page loads ReDoc from FastAPI's default CDN."""
+    from importlib.resources import files
+
+    from fastapi.openapi.docs import get_redoc_html
+    from fastapi.responses import HTMLResponse
+
+    try:
+        assets: Path | None = Path(str(files("fastapi_standalone_docs") / "static" / "redoc"))
+    except ModuleNotFoundError:
+        assets = None
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        local = {"redoc_js_url": f"{root}/redoc/redoc.standalone.js"} if assets is not None else {}
+        return get_redoc_html(
+            openapi_url=root + (app.openapi_url or "/openapi.json"),
+            title=f"{app.title} - ReDoc",
+            redoc_favicon_url=f"{root}/docs/favicon-32x32.png",
+            with_google_fonts=False,
+            **local,
+        )
+
+    @app.get("/redoc/{name}", include_in_schema=False)
+    async def redoc_file(name: str) -> FileResponse:
+        if assets is None or name not in _REDOC_FILES:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ReDoc file {name!r}")
+        return FileResponse(assets / name, media_type=_REDOC_FILES[name])
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

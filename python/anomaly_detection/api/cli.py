@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -66,11 +68,22 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         )
     # Workers import the app through the factory; host/port reach them through the env.
     os.environ["ANOMALY_API_HOST"], os.environ["ANOMALY_API_PORT"] = settings.api_host, str(settings.api_port)
+    # Several workers: prometheus-client's multiprocess mode, in a folder of our own (unless one
+    # is given), so that one scrape of /metrics counts every worker's requests.
+    metrics_dir = None
+    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_dir = tempfile.mkdtemp(prefix="anomaly-detection-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     print(f"anomaly-detection: serving on http://{settings.api_host}:{settings.api_port}/", file=sys.stderr)
-    uvicorn.run(
-        "anomaly_detection.api.app:create_app", factory=True, host=settings.api_host, port=settings.api_port,
-        workers=args.workers, log_level=args.log_level,
-    )  # fmt: skip
+    try:
+        uvicorn.run(
+            "anomaly_detection.api.app:create_app", factory=True, host=settings.api_host,
+            port=settings.api_port, workers=args.workers, log_level=args.log_level,
+        )  # fmt: skip
+    finally:
+        if metrics_dir is not None:
+            del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 

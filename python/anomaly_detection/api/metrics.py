@@ -1,11 +1,24 @@
-"""Prometheus metrics of one app, in a registry of its own (apps never share counters)."""
+"""Prometheus metrics of one app, in a registry of its own (apps never share counters).
+
+Under ``anomaly-detection serve --workers N`` (N > 1) ``serve`` sets ``PROMETHEUS_MULTIPROC_DIR``
+to a temporary folder before the workers start: prometheus-client's multiprocess mode then
+keeps every worker's values in files there, and a scrape of ``/metrics`` on any worker
+reports the sums over all of them (``prometheus_client.multiprocess``).
+"""
 
 from __future__ import annotations
+
+import os
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-__all__ = ["CONTENT_TYPE_LATEST", "ServiceMetrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "ServiceMetrics", "multiprocess_dir"]
+
+
+def multiprocess_dir() -> str | None:
+    """The folder of prometheus-client's multiprocess mode, when it is on."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
 class ServiceMetrics:
@@ -13,6 +26,8 @@ class ServiceMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        #: Whether the values are shared by the workers (prometheus-client's multiprocess mode).
+        self.multiprocess = multiprocess_dir() is not None
         self.requests = Counter(
             "anomaly_http_requests_total", "HTTP requests by method, route and status.",
             ["method", "route", "status"], registry=self.registry,
@@ -33,10 +48,29 @@ class ServiceMetrics:
             "anomaly_store_errors_total", "Errors of the sensor store (e.g. Redis unreachable).",
             registry=self.registry,
         )  # fmt: skip
+        # Across workers: open SSE connections add up (live workers only); the sensor count is
+        # the largest a worker saw (with Redis every worker sees the same sensors).
         self.sse_clients = Gauge(
-            "anomaly_sse_clients", "Open Server-Sent-Events connections.", registry=self.registry
+            "anomaly_sse_clients", "Open Server-Sent-Events connections.", registry=self.registry,
+            multiprocess_mode="livesum",
+        )  # fmt: skip
+        self.sensors = Gauge(
+            "anomaly_sensors", "Sensors with state.", registry=self.registry, multiprocess_mode="livemax"
         )
-        self.sensors = Gauge("anomaly_sensors", "Sensors with state.", registry=self.registry)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        """The exposition: this app's registry, or in multiprocess mode every worker's values."""
+        if not self.multiprocess:
+            return generate_latest(self.registry)
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+
+    def mark_process_dead(self) -> None:
+        """In multiprocess mode, drop this worker's live gauges (called when the app stops)."""
+        if self.multiprocess:
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(os.getpid())

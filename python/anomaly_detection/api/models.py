@@ -18,6 +18,11 @@ from anomaly_detection.core.validation import as_timestamp, check_sensor_name
 __all__ = [
     "AlertModel",
     "AnomaliesPage",
+    "ConfigResponse",
+    "ErrorItem",
+    "ErrorResponse",
+    "FingerprintsResponse",
+    "HealthResponse",
     "BatchRequest",
     "BusinessMetricRequest",
     "DetectBatchRequest",
@@ -117,6 +122,16 @@ class DetectBatchRequest(BaseModel):
 class DetectResponse(BaseModel):
     """The fields of ``AnomalyResult``."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{
+                "sensor_name": "pump-1", "value": 35.0, "timestamp": 1700000000.0, "is_anomaly": True,
+                "score": 0.97, "deviation": 6.2, "expected": 21.6, "window_count": 100, "threshold": 0.5,
+                "method": "ensemble", "warming_up": False,
+            }]
+        }
+    )  # fmt: skip
+
     sensor_name: str
     value: float | None = Field(
         description="null for a skipped missing value (as score, deviation, expected)"
@@ -129,10 +144,26 @@ class DetectResponse(BaseModel):
     window_count: int
     threshold: float
     method: str
+    warming_up: bool = Field(
+        description="the detector had learned too few points of this sensor to flag anything yet "
+        "(min_samples; 300 for the ensemble): the point was scored on little history"
+    )
 
 
 class DetectBatchResponse(BaseModel):
     """The fields of ``BatchResult``, as lists."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{
+                "sensor_name": "pump-1", "method": "zscore", "threshold": 3.0, "values": [21.5, 21.7, 35.0],
+                "timestamps": [1.0, 2.0, 3.0], "is_anomaly": [False, False, False],
+                "scores": [0.0, 0.0, 0.0], "alert_scores": [0.0, 0.0, 0.0], "deviations": [0.0, 0.0, 0.0],
+                "expected": [21.5, 21.5, 21.6], "window_counts": [0, 1, 2], "anomaly_count": 0,
+                "warming_up": [True, True, True],
+            }]
+        }
+    )  # fmt: skip
 
     sensor_name: str
     method: str
@@ -150,6 +181,7 @@ class DetectBatchResponse(BaseModel):
     expected: list[float | None]
     window_counts: list[int]
     anomaly_count: int
+    warming_up: list[bool] = Field(description="per point, as ``warming_up`` of /api/detect")
 
 
 # --- the collector (the original prototype's bodies) ----------------------------------------------------
@@ -487,8 +519,19 @@ class IngestResponse(BaseModel):
     records: int = Field(description="Records accepted (batch items, or 1).")
     points: int = Field(description="Detector points derived from them.")
     sensors: list[str] = Field(description="Sensor names the points went to.")
-    anomalies: list[dict[str, Any]] = Field(description="Alerts raised by these points.")
+    anomalies: list[AlertModel] = Field(description="Alerts raised by these points.")
     batch_id: str | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{
+                "status": "accepted", "records": 2, "points": 3, "batch_id": "batch123",
+                "sensors": ["payment-service.POST_api_payments.response_time",
+                            "payment-service.POST_api_payments.error", "business.daily_revenue"],
+                "anomalies": [],
+            }]
+        }
+    )  # fmt: skip
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -497,7 +540,17 @@ class IngestResponse(BaseModel):
 class AlertModel(BaseModel):
     """An alert: an anomalous ``AnomalyResult`` plus id, severity and source."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [{
+                "id": 7, "received_at": 1700000000.2, "sensor_name": "pump-1", "value": 35.0,
+                "timestamp": 1700000000.0, "is_anomaly": True, "score": 0.97, "deviation": 6.2,
+                "expected": 21.6, "window_count": 100, "threshold": 0.5, "method": "ensemble",
+                "warming_up": False, "severity": "critical", "source": "detect",
+            }]
+        },
+    )  # fmt: skip
 
     #: An integer in this process, a Redis stream id (``<ms>-<seq>``) with Redis.
     id: int | str
@@ -512,19 +565,163 @@ class AlertModel(BaseModel):
 
 
 class AnomaliesPage(BaseModel):
-    total: int
+    """One page of alerts, newest first."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{
+                "total": 1, "limit": 100, "offset": 0,
+                "items": [AlertModel.model_config["json_schema_extra"]["examples"][0]],  # type: ignore[index]
+            }]
+        }
+    )  # fmt: skip
+
+    total: int = Field(description="Alerts matching the filters (all pages).")
     limit: int
     offset: int
     items: list[AlertModel]
 
 
 class SensorList(BaseModel):
+    """The sensors with state."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"count": 2, "sensors": ["pump-1", "pump-2"]}]})
+
     count: int
     sensors: list[str]
 
 
 class WindowResponse(BaseModel):
+    """A sensor's window, oldest first, and its statistics."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{
+                "sensor_name": "pump-1", "values": [21.5, 21.7, 21.6], "timestamps": [1.0, 2.0, 3.0],
+                "stats": {"sensor_name": "pump-1", "method": "zscore", "threshold": 3.0, "points_seen": 3,
+                          "anomalies": 0, "window_count": 3, "mean": 21.6, "stddev": 0.1, "min": 21.5,
+                          "max": 21.7, "last_timestamp": 3.0},
+            }]
+        }
+    )  # fmt: skip
+
     sensor_name: str
     values: list[float]
     timestamps: list[float]
     stats: dict[str, Any] | None = None
+
+
+class FingerprintsResponse(BaseModel):
+    """Recent system fingerprints (oldest first) with their scores, and the pipeline's status."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{
+                "items": [{
+                    "start": 1700000000.0, "end": 1700000005.0, "features": {"requests": 120.0},
+                    "vector": [120.0], "counts": {"metric": 120}, "score": None, "threshold": None,
+                    "is_anomaly": False, "top_features": [], "deviations": {},
+                }],
+                "feature_names": ["requests"],
+                "status": {"interval": 5.0, "open_interval": 1700000005.0, "emitted": 1, "late_events": 0,
+                           "rejected_records": 0, "stream": None,
+                           "detector": {"fitted": False, "seen": 1, "warmup": 60, "training": 1, "fits": 0,
+                                        "loads": 0, "skipped_fits": 0, "threshold": None}},
+                "note": "one fingerprint per 5 s interval; scores after a warm-up of 60 fingerprints",
+                "collector": {"records": {"metric": 120}, "open_log_buckets": 0},
+            }]
+        }
+    )  # fmt: skip
+
+    items: list[dict[str, Any]] = Field(
+        description="Fingerprints: start, end, features, vector, counts, score and threshold (null "
+        "during warm-up), is_anomaly, top_features, deviations."
+    )
+    feature_names: list[str]
+    status: dict[str, Any] = Field(
+        description="The pipeline: interval, emitted, late events, detector warm-up."
+    )
+    note: str
+    collector: dict[str, Any] = Field(description="Records received by kind, open log-rate buckets.")
+
+
+class RedisState(BaseModel):
+    """Redis as this worker sees it; with ``error`` (the client error's type) when unreachable."""
+
+    model_config = ConfigDict(extra="allow")
+
+    configured: bool
+    reachable: bool | None = Field(description="null without Redis")
+
+
+class HealthResponse(BaseModel):
+    """Store, Redis reachability, degraded flag, uptime, version of this worker."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{
+                "status": "ok", "degraded": False, "store": {"store": "embedded", "degraded": False, "sensors": 2},
+                "redis": {"configured": False, "reachable": None}, "uptime_seconds": 12.5, "version": "0.1.0",
+                "anomalies_count": 0, "worker_pid": 4242, "sse_clients": 0,
+                "collector": {"records": {"metric": 3}, "open_log_buckets": 0},
+            }]
+        }
+    )  # fmt: skip
+
+    status: Literal["ok", "degraded"]
+    degraded: bool
+    store: dict[str, Any] = Field(description="The store's own health (kind, degraded, sensors, ...).")
+    redis: RedisState
+    uptime_seconds: float
+    version: str
+    anomalies_count: int
+    worker_pid: int
+    sse_clients: int
+    collector: dict[str, Any]
+
+
+class ErrorItem(BaseModel):
+    """One failing field of a request."""
+
+    type: str | None = None
+    loc: list[str | int] = Field(description="Where: body, query or path, then the field.")
+    msg: str
+
+
+class ErrorResponse(BaseModel):
+    """Every error of the service: a message, or the failing fields (422)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"detail": "invalid API key"},
+                {"detail": [{"type": "missing", "loc": ["body", "sensor_name"], "msg": "Field required"}]},
+            ]
+        }
+    )
+
+    detail: str | list[ErrorItem]
+
+
+def _config_model() -> type[BaseModel]:
+    """``/config``: every field of ``Settings``, the secrets replaced by a placeholder."""
+    from pydantic import create_model
+
+    from anomaly_detection.config.settings import Settings
+
+    redacted = {"api_keys": str, "redis_password": str | None, "redis_url": str | None}
+    fields: dict[str, Any] = {
+        name: (redacted.get(name, field.annotation), Field(description=field.description))
+        for name, field in Settings.model_fields.items()
+    }
+    example = Settings.model_construct().model_dump(mode="json")  # the defaults, not the environment
+    example.update(api_keys="<0 configured>", redis_password=None, redis_url=None)
+    return create_model(
+        "ConfigResponse",
+        __doc__="The effective settings, secrets redacted (``api_keys`` shows how many are configured).",
+        __config__=ConfigDict(json_schema_extra={"examples": [example]}),
+        **fields,
+    )
+
+
+ConfigResponse = _config_model()

@@ -1,5 +1,7 @@
 """API keys for writes and a request size limit.
 
+A key is read by FastAPI's own security classes (``APIKeyHeader`` for ``X-API-Key``,
+``HTTPBearer`` for ``Authorization: Bearer <key>``), so OpenAPI shows both schemes.
 Keys are compared with ``hmac.compare_digest`` against every configured key, so
 the time taken does not tell how much of a key was right. Keys are never logged.
 """
@@ -12,8 +14,37 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import HTTPException, status
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-__all__ = ["BodySizeLimitMiddleware", "check_api_key", "presented_key"]
+__all__ = [
+    "BodySizeLimitMiddleware",
+    "api_key_header",
+    "bearer_token",
+    "check_api_key",
+    "key_of",
+    "presented_key",
+]
+
+#: ``X-API-Key: <key>`` (OpenAPI scheme ``ApiKey``). ``auto_error=False``: the service decides
+#: (401 without a key, 403 with a wrong one, nothing needed when no keys are configured).
+api_key_header = APIKeyHeader(
+    name="X-API-Key", scheme_name="ApiKey", auto_error=False,
+    description="One of ANOMALY_API_KEYS; needed by every write when keys are configured.",
+)  # fmt: skip
+#: ``Authorization: Bearer <key>`` (OpenAPI scheme ``Bearer``), the same keys.
+bearer_token = HTTPBearer(
+    scheme_name="Bearer", auto_error=False,
+    description="One of ANOMALY_API_KEYS as a bearer token (the same keys as X-API-Key).",
+)  # fmt: skip
+
+
+def key_of(header_key: str | None, bearer: HTTPAuthorizationCredentials | None) -> str | None:
+    """The presented key: ``X-API-Key`` first, else the bearer token (None if neither)."""
+    if header_key:
+        return header_key
+    if bearer is not None and bearer.credentials.strip():
+        return bearer.credentials.strip()
+    return None
 
 
 def presented_key(headers: Any) -> str | None:

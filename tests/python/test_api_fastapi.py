@@ -1,0 +1,291 @@
+"""The service as a FastAPI user sees it, over real HTTP: dependency overrides through the
+exported dependencies, the security schemes, typed responses with examples and documented
+errors in OpenAPI, ``warming_up`` in the detect responses."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from fastapi import Header, HTTPException
+from servers import RedisServer
+from test_api_support import LiveServer
+
+from anomaly_detection import Settings
+from anomaly_detection.api import AnomalyService, create_app, get_service, require_write_key
+from anomaly_detection.api.models import ErrorResponse
+
+KEY = "fastapi-test-key"
+ERROR_REF = "#/components/schemas/ErrorResponse"
+
+
+def _app(**settings):
+    return create_app(Settings(detection_method="zscore", min_samples=5, **settings))
+
+
+# --- dependency overrides ---------------------------------------------------------------------------
+
+
+def test_overriding_get_service_reaches_every_route():
+    app = _app()
+    other = AnomalyService(Settings(detection_method="mad", window_size=7, min_samples=3))
+    app.dependency_overrides[get_service] = lambda: other
+    with LiveServer(app) as url, httpx.Client(base_url=url, timeout=10) as http:
+        r = http.post("/api/detect", json={"sensor_name": "over-1", "value": 1.0})
+        assert r.status_code == 200, r.text
+        assert r.json()["method"] == "mad"  # the override's settings, not the app's zscore
+        assert http.post("/api/metrics", json={"service": "svc", "response_time": 5}).status_code == 200
+        assert (
+            http.post("/api/detect/batch", json={"sensor_name": "over-2", "values": [1.0] * 9}).status_code
+            == 200
+        )
+        sensors = http.get("/api/sensors").json()["sensors"]
+        assert sensors == sorted(other.detector.sensors())
+        assert {"over-1", "over-2", "svc.response_time"} <= set(sensors)
+        assert http.get("/api/sensors/over-2/window").json()["values"] == [1.0] * 7  # window_size 7
+        assert http.get("/config").json()["window_size"] == 7
+        assert http.get("/health").json()["store"]["sensors"] == len(sensors)
+        assert "anomaly_points_ingested_total" in http.get("/metrics").text
+        # The app's own service saw nothing.
+        assert app.state.anomaly_service.detector.sensors() == []
+        del app.dependency_overrides[get_service]
+        assert http.get("/api/sensors").json()["sensors"] == []
+
+
+def test_overriding_get_service_with_a_redis_backed_service():
+    server = RedisServer().start()
+    try:
+        app = _app()  # embedded store
+        other = AnomalyService(
+            Settings(detection_method="zscore", store_backend="redis", redis_url=server.url)
+        )
+        app.dependency_overrides[get_service] = lambda: other
+        with LiveServer(app) as url, httpx.Client(base_url=url, timeout=10) as http:
+            r = http.post("/api/detect/batch", json={"sensor_name": "red-1", "values": [1.0, 2.0, 3.0]})
+            assert r.status_code == 200, r.text
+            client = server.client()
+            assert client.exists("anomaly:temp:data:red-1:queue") == 1
+            assert http.get("/api/sensors/red-1/window").json()["values"] == [1.0, 2.0, 3.0]
+            assert http.get("/health").json()["redis"] == {"configured": True, "reachable": True}
+            client.close()
+        assert app.state.anomaly_service.detector.sensors() == []
+        other.close()
+    finally:
+        server.stop()
+
+
+def test_the_write_key_check_follows_the_overridden_service():
+    app = _app()  # no keys
+    keyed = AnomalyService(Settings(detection_method="zscore", api_keys=[KEY]))
+    app.dependency_overrides[get_service] = lambda: keyed
+    with LiveServer(app) as url, httpx.Client(base_url=url, timeout=10) as http:
+        body = {"sensor_name": "k-1", "value": 1.0}
+        assert http.post("/api/detect", json=body).status_code == 401
+        assert http.post("/api/detect", json=body, headers={"X-API-Key": KEY}).status_code == 200
+        assert keyed.detector.sensors() == ["k-1"]
+
+
+def test_overriding_require_write_key():
+    app = _app(api_keys=[KEY])
+
+    async def team_header(x_team: str | None = Header(None)) -> None:
+        if x_team != "ops":
+            raise HTTPException(403, "only the ops team writes here")
+
+    app.dependency_overrides[require_write_key] = team_header
+    with LiveServer(app) as url, httpx.Client(base_url=url, timeout=10) as http:
+        body = {"sensor_name": "t-1", "value": 1.0}
+        r = http.post("/api/detect", json=body, headers={"X-API-Key": KEY})  # the key no longer counts
+        assert r.status_code == 403
+        assert r.json() == {"detail": "only the ops team writes here"}
+        assert http.get("/api/sensors").json()["sensors"] == []  # nothing changed
+        for path, payload in [("/api/detect", body), ("/api/logs", {"level": "ERROR", "message": "m"}),
+                              ("/api/batch", {"metrics": [{"type": "point", "sensor_name": "t-2", "value": 1}]})]:  # fmt: skip
+            assert http.post(path, json=payload, headers={"X-Team": "ops"}).status_code == 200, path
+        assert http.get("/api/sensors").json()["sensors"] == ["t-1", "t-2"]
+
+
+# --- security schemes -----------------------------------------------------------------------------
+
+
+def test_openapi_shows_both_schemes_on_every_write_and_none_on_reads():
+    app = _app(api_keys=[KEY])
+    with LiveServer(app) as url:
+        doc = httpx.get(url + "/openapi.json").json()
+    schemes = doc["components"]["securitySchemes"]
+    assert schemes["ApiKey"] == {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                                 "description": schemes["ApiKey"]["description"]}  # fmt: skip
+    assert schemes["Bearer"]["type"] == "http"
+    assert schemes["Bearer"]["scheme"] == "bearer"
+    writes = reads = 0
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            if method == "post":
+                writes += 1
+                assert op["security"] == [{"ApiKey": []}, {"Bearer": []}], path  # either one
+            else:
+                reads += 1
+                assert "security" not in op, path
+    assert writes == 6
+    assert reads >= 8
+
+
+def test_key_forms_and_status_codes():
+    app = _app(api_keys=[KEY, "second"])
+    with LiveServer(app) as url, httpx.Client(base_url=url, timeout=10) as http:
+        body = {"sensor_name": "s-1", "value": 1.0}
+
+        def post(headers):
+            return http.post("/api/detect", json=body, headers=headers)
+
+        for headers in (
+            {},
+            {"Authorization": f"Basic {KEY}"},
+            {"Authorization": "Bearer"},
+            {"X-API-Key": ""},
+        ):
+            r = post(headers)
+            assert r.status_code == 401, headers
+            assert r.headers["www-authenticate"] == "Bearer"
+            assert "X-API-Key" in ErrorResponse.model_validate(r.json()).detail
+        for headers in ({"X-API-Key": "nope"}, {"Authorization": "Bearer nope"}, {"X-API-Key": KEY[:-1]}):
+            r = post(headers)
+            assert r.status_code == 403, headers
+            assert r.json() == {"detail": "invalid API key"}
+        assert http.get("/api/sensors").json()["sensors"] == []
+        assert post({"X-API-Key": KEY}).status_code == 200
+        assert post({"Authorization": "Bearer second"}).status_code == 200
+        assert post({"authorization": f"bearer {KEY}"}).status_code == 200  # the scheme is case-insensitive
+        # X-API-Key is read first: a wrong one is refused even beside a right bearer token.
+        assert post({"X-API-Key": "nope", "Authorization": f"Bearer {KEY}"}).status_code == 403
+        assert http.get("/api/sensors/s-1/window").json()["stats"]["points_seen"] == 3
+
+
+# --- typed responses, documented errors -------------------------------------------------------------
+
+#: Error codes each kind of operation must document.
+_WRITE_ERRORS = {"401", "403", "409", "413", "422", "503"}
+
+
+def _resolve(doc, schema):
+    while "$ref" in schema:
+        schema = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def test_every_operation_declares_its_responses_with_models_and_examples():
+    app = _app()
+    with LiveServer(app) as url:
+        doc = httpx.get(url + "/openapi.json").json()
+    assert "HTTPValidationError" not in doc["components"]["schemas"]  # one error model for all
+    operations = [(p, m, op) for p, ops in doc["paths"].items() for m, op in ops.items()]
+    assert len(operations) == 14
+    for path, method, op in operations:
+        where = f"{method.upper()} {path}"
+        assert op.get("summary"), where
+        assert op.get("description"), where
+        ok = op["responses"]["200"]["content"]
+        if path in ("/metrics", "/api/alerts/stream"):
+            ((media, body),) = ok.items()
+            assert media.startswith("text/"), where
+            assert body["example"], where
+        else:
+            ref = ok["application/json"]["schema"].get("$ref")
+            assert ref, f"{where}: the 200 answer has no model"
+            assert _resolve(doc, {"$ref": ref}).get("examples"), f"{where}: {ref} has no example"
+        errors = {code: r for code, r in op["responses"].items() if code != "200"}
+        for code, response in errors.items():
+            assert response["content"]["application/json"]["schema"] == {"$ref": ERROR_REF}, (where, code)
+            assert response["description"], (where, code)
+        if method == "post":
+            assert set(errors) == _WRITE_ERRORS, where
+        if op.get("parameters") or op.get("requestBody"):
+            assert "422" in errors, where
+    assert {"/api/sensors/{name}/window"} == {p for p, _, op in operations if "404" in op["responses"]}
+    error = _resolve(doc, {"$ref": ERROR_REF})
+    assert error["examples"]
+
+
+def test_error_bodies_match_the_documented_model():
+    app = _app(api_keys=[KEY], max_request_bytes=1024, max_batch_items=3, max_sensors=1)
+    headers = {"X-API-Key": KEY}
+    point = {"type": "point", "sensor_name": "e", "value": 1}
+    with LiveServer(app) as url, httpx.Client(base_url=url, timeout=10) as http:
+        cases = [
+            (401, http.post("/api/detect", json={"sensor_name": "e", "value": 1})),
+            (
+                403,
+                http.post("/api/detect", json={"sensor_name": "e", "value": 1}, headers={"X-API-Key": "x"}),
+            ),
+            (422, http.post("/api/detect", json={"sensor_name": "e"}, headers=headers)),
+            (422, http.post("/api/batch", json={"metrics": [{"type": "nope"}]}, headers=headers)),
+            (422, http.get("/api/anomalies", params={"limit": 0})),
+            (413, http.post("/api/detect", content=b"{" + b" " * 4000 + b"}", headers=headers)),
+            (413, http.post("/api/batch", json={"metrics": [point] * 4}, headers=headers)),
+            (404, http.get("/api/sensors/none/window")),
+            (200, http.post("/api/detect", json={"sensor_name": "e-1", "value": 1}, headers=headers)),
+            (409, http.post("/api/detect", json={"sensor_name": "e-2", "value": 1}, headers=headers)),
+        ]
+        for expected, r in cases:
+            assert r.status_code == expected, (expected, r.text)
+            if expected != 200:
+                error = ErrorResponse.model_validate(r.json())
+                assert error.detail, r.text
+                if expected == 422:
+                    assert isinstance(error.detail, list)
+                    assert all(item.loc and item.msg for item in error.detail)
+
+
+def test_read_routes_answer_their_models():
+    app = _app()
+    with LiveServer(app) as url, httpx.Client(base_url=url, timeout=10) as http:
+        http.post(
+            "/api/detect/batch", json={"sensor_name": "r-1", "values": [1.0, 1.1, 0.9, 1.0, 1.2, 1.0, 50.0]}
+        )
+        health = http.get("/health").json()
+        assert health["status"] == "ok"
+        assert health["redis"] == {"configured": False, "reachable": None}
+        assert health["anomalies_count"] == 1
+        config = http.get("/config").json()
+        assert config["detection_method"] == "zscore"
+        assert config["api_keys"] == "<0 configured>"
+        assert set(config) == set(Settings.model_fields)
+        prints = http.get("/api/fingerprints", params={"limit": 5}).json()
+        assert set(prints) == {"items", "feature_names", "status", "note", "collector"}
+        page = http.get("/api/anomalies").json()
+        assert page["total"] == 1
+        assert page["items"][0]["sensor_name"] == "r-1"
+        assert page["items"][0]["warming_up"] is False
+
+
+def test_openapi_examples_omit_the_environment(monkeypatch):
+    """The /config example shows defaults: a Redis URL in this process's environment stays out of it."""
+    monkeypatch.setenv("ANOMALY_REDIS_URL", "redis://:hunter2@db.internal:6379/0")
+    app = create_app(Settings(detection_method="zscore"))
+    assert "hunter2" not in str(app.openapi())
+
+
+# --- warming_up -------------------------------------------------------------------------------------------
+
+
+def test_detect_responses_carry_warming_up():
+    app = _app()  # min_samples 5
+    with LiveServer(app) as url, httpx.Client(base_url=url, timeout=10) as http:
+        flags = [http.post("/api/detect", json={"sensor_name": "w-1", "value": 1.0 + 0.1 * (i % 2)}).json()["warming_up"]
+                 for i in range(7)]  # fmt: skip
+        assert flags == [True] * 5 + [False] * 2
+        batch = http.post("/api/detect/batch", json={"sensor_name": "w-2", "values": [1.0, 1.1] * 4}).json()
+        assert batch["warming_up"] == [True] * 5 + [False] * 3
+        ensemble = create_app(Settings())  # the ensemble learns 300 points before it scores
+    with LiveServer(ensemble) as url, httpx.Client(base_url=url, timeout=10) as http:
+        batch = http.post("/api/detect/batch", json={"sensor_name": "w-3", "values": [1.0, 1.1] * 160}).json()
+        assert batch["warming_up"] == [True] * 300 + [False] * 20
+
+
+@pytest.mark.parametrize("missing", ["skip"])
+def test_a_skipped_missing_value_keeps_warming_up_a_bool(missing):
+    app = _app(missing=missing)
+    with LiveServer(app) as url, httpx.Client(base_url=url, timeout=10) as http:
+        r = http.post("/api/detect", json={"sensor_name": "m-1", "value": None})
+        assert r.status_code == 200, r.text
+        assert r.json()["value"] is None
+        assert isinstance(r.json()["warming_up"], bool)
