@@ -345,3 +345,25 @@ def _fuzz(operation, checks) -> set[int]:
 
     check()
     return seen
+
+
+def test_a_mounted_router_honours_the_overrides_of_the_host_app():
+    from fastapi import FastAPI
+
+    from anomaly_detection.api import router
+
+    host = FastAPI()
+    host.include_router(router, prefix="/anomaly")
+    other = AnomalyService(Settings(detection_method="mad", api_keys=[KEY]))
+    host.dependency_overrides[get_service] = lambda: other
+    try:
+        with LiveServer(host) as url, httpx.Client(base_url=url + "/anomaly", timeout=10) as http:
+            assert http.post("/api/detect", json={"sensor_name": "m-1", "value": 1.0}).status_code == 401
+            r = http.post(
+                "/api/detect", json={"sensor_name": "m-1", "value": 1.0}, headers={"X-API-Key": KEY}
+            )
+            assert r.json()["method"] == "mad"
+            assert http.get("/api/sensors").json()["sensors"] == ["m-1"]
+        assert not hasattr(host.state, "anomaly_service")  # the router never made a service of its own
+    finally:
+        other.close()
