@@ -99,9 +99,11 @@ _ERROR_TEXT = {
     401: "No API key (keys are configured: send X-API-Key or Authorization: Bearer).",
     403: "Wrong API key.",
     404: "Not found.",
-    409: "The sensor limit (max_sensors) is reached: no new sensor.",
+    409: "The sensor limit (max_sensors) is reached: no new sensor; or a repeat of an Idempotency-Key "
+    "whose first request is still being processed (Retry-After).",
     413: "Request body over max_request_bytes, or too many items or sensors in one request.",
-    422: "Invalid input: the failing fields (nothing was changed).",
+    422: "Invalid input: the failing fields (nothing was changed); or an Idempotency-Key used before "
+    "for another request.",
     503: "The store (Redis) is unavailable.",
 }
 
