@@ -133,7 +133,12 @@ def test_dashboard_selects_an_alert_still_in_its_window_and_dates_alerts(browser
         assert [a["sensor_name"] for a in http.get("/api/anomalies").json()["items"]] == [
             "gone-new", "still-here", "gone-old"]  # fmt: skip
         browser.get(url + "/")
-        _wait(lambda: browser.find_element(By.ID, "chart-title").text, 10, "a selected sensor")
+        # The page starts with the placeholder "Select a sensor": wait for a sensor's name.
+        _wait(
+            lambda: browser.find_element(By.ID, "chart-title").text not in ("", "Select a sensor"),
+            10,
+            "a selected sensor",
+        )
         assert browser.find_element(By.ID, "chart-title").text == "still-here"
         _wait(
             lambda: browser.find_elements(By.CSS_SELECTOR, "#chart circle.anomaly"), 5, "the anomaly marker"
