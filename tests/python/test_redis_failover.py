@@ -52,8 +52,9 @@ def reference(method: str) -> StatisticalAnomalyDetector:
     return StatisticalAnomalyDetector(Settings(detection_method=method, window_size=WINDOW))
 
 
-def owner_of(cluster: RedisClusterServers, client, det: StatisticalAnomalyDetector, sensor: str) -> int:
-    slot = client.keyslot(det.store.keys.window(sensor))
+def owner_of(cluster: RedisClusterServers, det: StatisticalAnomalyDetector, sensor: str) -> int:
+    """The port of the master that owns the sensor's slot."""
+    slot = det.store.client.keyslot(det.store.keys.window(sensor))
     masters = cluster.masters(cluster.port)
     return next(port for port, (lo, hi) in masters.items() if lo <= slot <= hi)
 
@@ -64,7 +65,7 @@ def sensors_on_every_master(cluster, det, prefix: str) -> dict[str, int]:
     k = 0
     while len(set(out.values())) < 3:
         name = f"{prefix}{k}"
-        port = owner_of(cluster, det.store.client, det, name)
+        port = owner_of(cluster, det, name)
         if port not in out.values():
             out[name] = port
         k += 1
