@@ -111,14 +111,17 @@ class RedisServer:
 
 
 class RedisClusterServers:
-    """Three cluster-enabled masters joined into one Redis Cluster."""
+    """Redis Cluster nodes joined with ``redis-cli --cluster create``: three masters, and
+    ``replicas`` replicas of each (a replica takes over when its master dies for longer
+    than ``node_timeout`` milliseconds)."""
 
-    def __init__(self) -> None:
+    def __init__(self, replicas: int = 0, node_timeout: int = 2000) -> None:
         self.cli = require_binary("redis-cli")
+        self.replicas = replicas
         self.nodes = [
             RedisServer("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                        "--cluster-node-timeout", "2000", port=free_cluster_port())
-            for _ in range(3)
+                        "--cluster-node-timeout", str(node_timeout), port=free_cluster_port())
+            for _ in range(3 * (1 + replicas))
         ]  # fmt: skip
 
     @property
@@ -138,21 +141,50 @@ class RedisClusterServers:
             node.start()
         addresses = [f"{HOST}:{n.port}" for n in self.nodes]
         subprocess.run(
-            [self.cli, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+            [self.cli, "--cluster", "create", *addresses, "--cluster-replicas", str(self.replicas),
+             "--cluster-yes"],
             check=True, capture_output=True, timeout=60,
         )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            out = subprocess.run(
-                [self.cli, "-h", HOST, "-p", str(self.port), "cluster", "info"],
-                capture_output=True,
-                text=True,
-                check=False,
-            ).stdout
-            if "cluster_state:ok" in out:
-                return
-            time.sleep(0.1)
-        raise RuntimeError("Redis Cluster did not reach cluster_state:ok")
+        self.wait_until_ok([n.port for n in self.nodes])
+        if self.replicas:
+            # Every replica must have finished its first sync before a master may be killed.
+            wait_for(lambda: all(self.node_info(n.port).get("master_link_status", "up") == "up"
+                                 for n in self.nodes), 60, "replicas in sync")  # fmt: skip
+
+    def run_cli(self, port: int, *args: str, timeout: float = 60) -> str:
+        return subprocess.run(
+            [self.cli, "-h", HOST, "-p", str(port), *args],
+            capture_output=True, text=True, check=False, timeout=timeout,
+        ).stdout  # fmt: skip
+
+    def node_info(self, port: int) -> dict[str, str]:
+        """``INFO replication`` of one node (empty when it does not answer)."""
+        lines = self.run_cli(port, "info", "replication", timeout=10).splitlines()
+        return dict(line.strip().split(":", 1) for line in lines if ":" in line)
+
+    def wait_until_ok(self, ports: list[int], timeout: float = 60) -> None:
+        """Until every node of ``ports`` answers ``cluster_state:ok`` and all agree on the masters."""
+
+        def ok() -> bool:
+            if not all("cluster_state:ok" in self.run_cli(p, "cluster", "info", timeout=10) for p in ports):
+                return False
+            views = {frozenset(self.masters(p)) for p in ports}
+            return len(views) == 1
+
+        wait_for(ok, timeout, "cluster_state:ok on every node")
+
+    def masters(self, port: int) -> dict[int, tuple[int, int]]:
+        """The masters as node ``port`` sees them: port -> its first slot range."""
+        out = {}
+        for line in self.run_cli(port, "cluster", "nodes", timeout=10).splitlines():
+            fields = line.split()
+            if len(fields) > 8 and "master" in fields[2] and "fail" not in fields[2]:
+                lo, _, hi = fields[8].partition("-")
+                out[int(fields[1].split("@")[0].rsplit(":", 1)[1])] = (int(lo), int(hi or lo))
+        return out
+
+    def node(self, port: int) -> RedisServer:
+        return next(n for n in self.nodes if n.port == port)
 
     def stop(self) -> None:
         for node in self.nodes:
@@ -162,6 +194,15 @@ class RedisClusterServers:
         from redis.cluster import RedisCluster
 
         return RedisCluster(host=HOST, port=self.port, **kwargs)
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    """Poll ``condition`` until it is true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
 
 
 def package_env() -> dict[str, str]:

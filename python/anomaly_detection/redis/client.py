@@ -13,8 +13,14 @@ def redis_client_from_settings(settings: Any, url: str | None = None) -> Any:
     Connecting and every reply are bounded by ``settings.redis_socket_timeout``, and a failed
     call is not retried: redis-py's default (ten retries of a refused connection, 3-5 s per
     call) would stall every caller during an outage, while the store's fallback answers at
-    once. With ``settings.redis_cluster`` the client is a ``redis.cluster.RedisCluster``, which
-    keeps redis-py's retries: they follow a failover to the new master.
+    once. With ``settings.redis_cluster`` the client is a ``redis.cluster.RedisCluster`` that
+    retries a failed call once, at once, after refreshing its slot map (its default retries
+    three times with a growing backoff: seconds per call while a master is down, then fails
+    all the same). The retry finds a replica already promoted, or a live node in place of a
+    dead default node (the one ``PING`` goes to); a master that is still down fails the call,
+    the store detects on its fallback, and its probe writes the points back once the replica
+    took over. Redirections (``MOVED``, ``ASK``, ``TRYAGAIN`` during a slot migration) are
+    not failures: RedisCluster follows them within the call.
     """
     import redis
     from redis.backoff import NoBackoff
@@ -23,10 +29,15 @@ def redis_client_from_settings(settings: Any, url: str | None = None) -> Any:
 
     url = url or settings.redis_url
     timeout = settings.redis_socket_timeout
-    options: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+    options: dict[str, Any] = {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "retry": Retry(NoBackoff(), 0),
+    }
     if settings.redis_ssl_ca_certs:
         options["ssl_ca_certs"] = settings.redis_ssl_ca_certs
     if settings.redis_cluster:
+        options["retry"] = Retry(NoBackoff(), 1)
         if url:
             return RedisCluster.from_url(url, **options)
         return RedisCluster(
@@ -36,7 +47,6 @@ def redis_client_from_settings(settings: Any, url: str | None = None) -> Any:
             ssl=settings.redis_ssl,
             **options,
         )
-    options["retry"] = Retry(NoBackoff(), 0)
     if url:
         return redis.Redis.from_url(url, **options)
     return redis.Redis(

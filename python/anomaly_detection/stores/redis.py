@@ -73,9 +73,16 @@ class _SensorLocks:
 
 
 def _redis_down_errors() -> tuple[type[BaseException], ...]:
-    from redis.exceptions import ClusterDownError, ConnectionError, TimeoutError
+    """What makes Redis unavailable for a call: a connection or timeout error, and on a
+    Cluster a slot without a reachable master (during a failover: ``CLUSTERDOWN``, no node
+    for the slot, the redirection budget spent) or a sensor whose keys are split by a slot
+    migration for longer than redis-py retries ``TRYAGAIN``."""
+    import redis.exceptions as e
 
-    return (ConnectionError, TimeoutError, ClusterDownError, OSError)
+    # No node of the Cluster answered (redis-py versions that have it).
+    unreachable = getattr(e, "RedisClusterUnreachableError", e.SlotNotCoveredError)
+    return (e.ConnectionError, e.TimeoutError, e.ClusterError, e.SlotNotCoveredError, unreachable,
+            e.TryAgainError, OSError)  # fmt: skip
 
 
 class RedisStore:
