@@ -16,6 +16,7 @@ __all__ = [
     "decode_points",
     "decode_window",
     "dumps",
+    "encode_joined",
     "encode_packed",
     "encode_points",
     "loads",
@@ -53,6 +54,12 @@ def loads(raw: bytes | str | None, key: str) -> Any:
 def encode_points(values: np.ndarray, timestamps: np.ndarray) -> list[str]:
     """The JSON entries of a window list (``repr`` of a float round-trips exactly)."""
     return [f'{{"value":{v!r},"timestamp":{t!r}}}' for v, t in zip(values.tolist(), timestamps.tolist())]
+
+
+def encode_joined(values: np.ndarray, timestamps: np.ndarray) -> str:
+    """The JSON entries of :func:`encode_points` joined by newlines: one script argument (an
+    entry never holds a newline)."""
+    return "\n".join(encode_points(values, timestamps))
 
 
 def encode_packed(values: np.ndarray, timestamps: np.ndarray) -> tuple[bytes, bytes]:

@@ -28,7 +28,8 @@ __all__ = ["APPEND", "APPEND_ENSEMBLE", "FIND_CHECKPOINT", "SAVE_CHECKPOINT"]
 # caller's client cannot take binary replies, so `before` is read from the list).
 # Defines `before` (the window before the points, JSON entries, unless answered from the
 # mirror), `packed` (the window before them from the mirror, or false) and `repeated`;
-# {first} is the ARGV index of the first point.
+# ARGV[{first}] holds the points' JSON entries joined by newlines (one argument: redis-py
+# encodes each argument in Python, about 1 us apiece).
 _APPEND_ONCE = """
 local w = tonumber(ARGV[1])
 local seq = tonumber(ARGV[5])
@@ -59,9 +60,13 @@ else
     if len > w then packed = {string.sub(mv, -8 * w), string.sub(ms, -8 * w)} end
   end
   if not (packed and want_packed) then before = redis.call('LRANGE', KEYS[1], -w, -1) end
-  local n = #ARGV - {first} + 1
-  for i = {first}, #ARGV, 1000 do
-    redis.call('RPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+  local points, n = {}, 0
+  for e in string.gmatch(ARGV[{first}], '[^\\n]+') do
+    n = n + 1
+    points[n] = e
+  end
+  for i = 1, n, 1000 do
+    redis.call('RPUSH', KEYS[1], unpack(points, i, math.min(i + 999, n)))
   end
   if len + n > w then redis.call('LTRIM', KEYS[1], -w, -1) end
   redis.call('EXPIRE', KEYS[1], ARGV[2])
@@ -88,7 +93,7 @@ else
   local mark_now = ARGV[5] .. ':' .. string.format('%d', seen)
   if vs then
     redis.call('HSET', KEYS[2], 'seen', after, 'w:' .. ARGV[4], mark_now,
-               'values', vs, 'stamps', ts, 'last', ARGV[#ARGV])
+               'values', vs, 'stamps', ts, 'last', points[n])
   else
     redis.call('HSET', KEYS[2], 'seen', after, 'w:' .. ARGV[4], mark_now)
     redis.call('HDEL', KEYS[2], 'values', 'stamps', 'last')
@@ -101,7 +106,8 @@ end
 # ARGV[1] window size, ARGV[2] TTL (s), ARGV[3] number of points, ARGV[4] writer id,
 # ARGV[5] sequence number, ARGV[6] '1' to take the window from the mirror when it can ('0'
 # for a client that decodes replies as text), ARGV[7] and ARGV[8] the packed values and
-# timestamps of the last min(n, window size) points, ARGV[9..] the same points as JSON.
+# timestamps of the last min(n, window size) points, ARGV[9] the same points as JSON
+# entries joined by newlines.
 # Returns {seen before, window before as JSON entries, 1 if a repeat else 0, and, when
 # the mirror had it, the window before as packed values and timestamps}.
 APPEND = (
@@ -118,7 +124,7 @@ local want_packed = ARGV[6] == '1'
 # The ensemble's append: the same, plus the checkpoint hash. KEYS[3] checkpoint
 # (hash: seen, blob). ARGV[6] the epoch and ARGV[7] the point count of the state the
 # caller has cached ('' and -1 for none), ARGV[8] and ARGV[9] the packed points,
-# ARGV[10..] the points as JSON. The counters' epoch (the server time when they were
+# ARGV[10] the points as JSON entries joined by newlines. The counters' epoch (the server time when they were
 # created) tells a sensor from a reset one of the same name: a new epoch drops the old
 # checkpoint and makes caches stale.
 # Returns {seen before, window before, epoch, checkpoint's seen or -1, its bytes

@@ -37,7 +37,7 @@ import numpy as np
 
 from anomaly_detection import _core
 from anomaly_detection.redis import scripts
-from anomaly_detection.redis.codec import decode_points, decode_window, encode_packed, encode_points
+from anomaly_detection.redis.codec import decode_points, decode_window, encode_joined, encode_packed
 from anomaly_detection.redis.driver import Driver, Script, Steps, command
 from anomaly_detection.redis.keys import AnomalyRedisKeys
 from anomaly_detection.stores.base import SensorWindow
@@ -170,12 +170,12 @@ class RedisStore:
         (the scores, whether the server had stored these points already), with no scores for
         an older append sent again."""
         tail = slice(max(0, len(values) - self.settings.window_size), None)
-        points = encode_points(values[tail], timestamps[tail])
+        points = encode_joined(values[tail], timestamps[tail])
         packed = encode_packed(values[tail], timestamps[tail])
         once = (*self._window_args, len(values), self.writer_id, seq)
         if self.checkpoints is None:
             keys = [self.keys.window(sensor), self.keys.counters(sensor)]
-            reply = yield Script(self._script, keys, [*once, self._want_packed, *packed, *points])
+            reply = yield Script(self._script, keys, [*once, self._want_packed, *packed, points])
             if int(reply[0]) < 0:
                 return None, True
             window_values, window_stamps = decode_window(reply[1], reply[3:5] if len(reply) > 3 else None)
@@ -194,7 +194,7 @@ class RedisStore:
             return result, bool(reply[2])
         checkpoints = self.checkpoints
         cached = checkpoints.take(sensor)
-        args = [*once, *checkpoints.append_args(cached), *packed, *points]
+        args = [*once, *checkpoints.append_args(cached), *packed, points]
         try:
             reply = yield Script(self._script, list(self.keys.sensor_keys(sensor)), args)
         except BaseException:
