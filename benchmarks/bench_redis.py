@@ -74,7 +74,9 @@ def detect_against_ping(client, det, rounds: int = 10, calls: int = 300) -> tupl
     connection), in alternating blocks so that both see the same load; calls/s of each."""
     detect_s = ping_s = 0.0
     t = 1.7e9
-    det.detect_batch("vs-ping", np.random.default_rng(2).normal(20, 1, 200), t - 60.0 * np.arange(200.0)[::-1])
+    det.detect_batch(
+        "vs-ping", np.random.default_rng(2).normal(20, 1, 200), t - 60.0 * np.arange(200.0)[::-1]
+    )
     for _ in range(rounds):
         t0 = time.perf_counter()
         for _ in range(calls):

@@ -72,8 +72,12 @@ class AnomalyService:
         self.detector = detector
         #: Whether detection talks to Redis through a sync client: it then runs on worker threads.
         self._redis_blocks = self.redis_client is not None and not is_async_client(self.redis_client)
-        #: Whether the detector's store sends many sensors' appends in one round trip (Redis).
-        self._redis_many = getattr(getattr(detector, "store", None), "kind", "") == "redis"
+        #: Whether the detector's store sends many sensors' appends in one round trip (Redis);
+        #: with missing="skip" each sensor goes through detect_batch, which skips the gaps.
+        self._redis_many = (
+            getattr(getattr(detector, "store", None), "kind", "") == "redis"
+            and getattr(getattr(detector, "settings", None), "missing", settings.missing) != "skip"
+        )
         self.hub = AlertHub(settings.alert_buffer_size)
         #: Alerts shared by every worker (Redis), or None: alerts live in ``hub`` (this process).
         self.alert_log: RedisAlertLog | None = None
