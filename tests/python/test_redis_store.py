@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from servers import RedisServer, free_port, run_processes
 
 from anomaly_detection import Settings, StatisticalAnomalyDetector, StoreUnavailableError
+from anomaly_detection.redis.codec import encode_packed
 from anomaly_detection.stores.fallback import PointBuffer
 from anomaly_detection.utils.redis_cli import redis_client_from_settings
 from anomaly_detection.utils.redis_namespaces import AnomalyRedisManager
@@ -416,7 +417,8 @@ def test_the_append_script_stores_a_repeat_once_and_answers_it_as_the_first_time
 
     def append(writer, seq, value):
         point = json.dumps({"value": value, "timestamp": value}, separators=(",", ":"))
-        return store._script(keys=keys, args=[8, 60, 1, writer, seq, point])
+        packed = encode_packed(np.array([value]), np.array([value]))
+        return store._script(keys=keys, args=[8, 60, 1, writer, seq, "0", *packed, point])  # "0": JSON window
 
     first = append("w1", 7, 4.0)
     assert (first[0], first[2]) == (3, 0)

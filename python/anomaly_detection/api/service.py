@@ -72,6 +72,12 @@ class AnomalyService:
         self.detector = detector
         #: Whether detection talks to Redis through a sync client: it then runs on worker threads.
         self._redis_blocks = self.redis_client is not None and not is_async_client(self.redis_client)
+        #: Whether the detector's store sends many sensors' appends in one round trip (Redis);
+        #: with missing="skip" each sensor goes through detect_batch, which skips the gaps.
+        self._redis_many = (
+            getattr(getattr(detector, "store", None), "kind", "") == "redis"
+            and getattr(getattr(detector, "settings", None), "missing", settings.missing) != "skip"
+        )
         self.hub = AlertHub(settings.alert_buffer_size)
         #: Alerts shared by every worker (Redis), or None: alerts live in ``hub`` (this process).
         self.alert_log: RedisAlertLog | None = None
@@ -263,6 +269,15 @@ class AnomalyService:
         try:
             if self._redis_blocks:  # one worker thread for the whole request
                 await asyncio.to_thread(self._score_here, groups)
+            elif self._redis_many:  # a redis.asyncio client: one pipeline per source
+                for source, sensors in _by_source(groups).items():
+                    src = _source.set(source)
+                    try:
+                        await self.detector.adetect_many(
+                            {s: groups[s][0] for s in sensors}, {s: groups[s][1] for s in sensors}
+                        )
+                    finally:
+                        _source.reset(src)
             else:
                 for sensor, (values, ts, source) in groups.items():
                     src = _source.set(source)
@@ -279,6 +294,16 @@ class AnomalyService:
         return collected
 
     def _score_here(self, groups: dict[str, tuple[np.ndarray, np.ndarray, str]]) -> None:
+        if self._redis_many and len(groups) > 1:  # the sensors' appends in one round trip per source
+            for source, sensors in _by_source(groups).items():
+                src = _source.set(source)
+                try:
+                    self.detector.detect_many(
+                        {s: groups[s][0] for s in sensors}, {s: groups[s][1] for s in sensors}
+                    )
+                finally:
+                    _source.reset(src)
+            return
         for sensor, (values, ts, source) in groups.items():
             src = _source.set(source)
             try:
@@ -339,3 +364,11 @@ class AnomalyService:
             if config.get(secret):
                 config[secret] = "<redacted>"
         return config
+
+
+def _by_source(groups: dict[str, tuple[np.ndarray, np.ndarray, str]]) -> dict[str, list[str]]:
+    """The sensors of ``groups`` per source, in their order."""
+    out: dict[str, list[str]] = {}
+    for sensor, (_, _, source) in groups.items():
+        out.setdefault(source, []).append(sensor)
+    return out

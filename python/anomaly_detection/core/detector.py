@@ -367,6 +367,29 @@ class StatisticalAnomalyDetector:
         ts = as_timestamps(timestamps, len(vals))
         return self._batch_result(sensor_name, vals, ts, await adetect_batch(sensor_name, vals, ts))
 
+    async def adetect_many(
+        self, batches: Mapping[str, Any], timestamps: Mapping[str, Any] | None = None
+    ) -> dict[str, BatchResult]:
+        """Async twin of :meth:`detect_many`: on a ``redis.asyncio`` client the sensors' appends
+        go to Redis in one pipeline (one round trip); other stores score as :meth:`detect_many`."""
+        adetect_many = getattr(self.store, "adetect_many", None)
+        if adetect_many is None or self._skip_missing:
+            return self.detect_many(batches, timestamps)
+        if not isinstance(batches, Mapping) or (
+            timestamps is not None and not isinstance(timestamps, Mapping)
+        ):
+            return self.detect_many(batches, timestamps)  # raises its TypeError
+        if timestamps is not None and (unknown := set(timestamps) - set(batches)):
+            raise ValueError(f"timestamps: sensors without values: {sorted(unknown)!r}")
+        names = [check_sensor_name(name) for name in batches]
+        given = [
+            batch_input(batches[name], None if timestamps is None else timestamps.get(name)) for name in names
+        ]
+        vals = [as_values(v) for v, _ in given]
+        ts = [as_timestamps(t, len(v)) for v, (_, t) in zip(vals, given)]
+        outs = await adetect_many(names, vals, ts)
+        return {name: self._batch_result(name, v, t, out) for name, v, t, out in zip(names, vals, ts, outs)}
+
     # --- state ---------------------------------------------------------------
 
     def get_window(self, sensor_name: str) -> SensorWindow:

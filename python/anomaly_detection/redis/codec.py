@@ -11,7 +11,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["decode_points", "dumps", "encode_points", "loads", "text"]
+__all__ = [
+    "decode_packed",
+    "decode_points",
+    "decode_window",
+    "dumps",
+    "encode_joined",
+    "encode_packed",
+    "encode_points",
+    "loads",
+    "text",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -44,6 +54,37 @@ def loads(raw: bytes | str | None, key: str) -> Any:
 def encode_points(values: np.ndarray, timestamps: np.ndarray) -> list[str]:
     """The JSON entries of a window list (``repr`` of a float round-trips exactly)."""
     return [f'{{"value":{v!r},"timestamp":{t!r}}}' for v, t in zip(values.tolist(), timestamps.tolist())]
+
+
+def encode_joined(values: np.ndarray, timestamps: np.ndarray) -> str:
+    """The JSON entries of :func:`encode_points` joined by newlines: one script argument (an
+    entry never holds a newline)."""
+    return "\n".join(encode_points(values, timestamps))
+
+
+def encode_packed(values: np.ndarray, timestamps: np.ndarray) -> tuple[bytes, bytes]:
+    """The points for the window's compact mirror: values and timestamps, each packed as
+    little-endian float64 (what the append script appends to the mirror's two strings)."""
+    return values.astype("<f8", copy=False).tobytes(), timestamps.astype("<f8", copy=False).tobytes()
+
+
+def decode_packed(values: bytes, stamps: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Values and timestamps of the compact mirror's two packed strings (no JSON, no copy
+    beyond NumPy's read-only view)."""
+    return np.frombuffer(values, dtype="<f8"), np.frombuffer(stamps, dtype="<f8")
+
+
+def decode_window(entries: list[bytes | str], packed: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """The window an append script answered: from the compact mirror when the reply has it
+    (``packed``, the script's two strings), else from the JSON entries."""
+    if packed is not None:
+        return decode_packed(text_bytes(packed[0]), text_bytes(packed[1]))
+    return decode_points(entries)
+
+
+def text_bytes(raw: Any) -> bytes:
+    """A reply as bytes (a client with ``decode_responses=True`` returns str)."""
+    return raw if isinstance(raw, bytes) else raw.encode("latin-1")
 
 
 # The entries this package writes; anything else takes the general JSON path.

@@ -117,6 +117,114 @@ class Driver:
         """The result of ``steps`` (a coroutine of it on an asyncio client)."""
         return self._arun(steps) if self.is_async else self._run(steps)
 
+    def run_many(self, many: list[Steps[Any]]) -> Any:
+        """Several independent steps in lockstep: each round sends the next operation of every
+        unfinished one in one pipeline (one round trip; op by op on a Cluster, whose pipelines
+        refuse EVALSHA). Returns, in order, each one's result or the exception it raised (a
+        coroutine of that list on an asyncio client)."""
+        return self._arun_many(many) if self.is_async else self._run_many(many)
+
+    @staticmethod
+    def _advance(steps: Steps[Any], reply: Any, failed: BaseException | None) -> tuple[bool, Any]:
+        """(done, the next op or the outcome) of ``steps`` given its last reply or failure."""
+        try:
+            op = steps.throw(failed) if failed is not None else steps.send(reply)
+        except StopIteration as stop:
+            return True, stop.value
+        except Exception as exc:  # noqa: BLE001 - handed back to the caller, per steps
+            return True, exc
+        return False, op
+
+    def _lockstep(self, many: list[Steps[Any]]) -> Generator[list[Op], list[tuple[Any, Any]], list[Any]]:
+        """The rounds of :meth:`run_many`: yields the ops of a round, receives (reply, failure)
+        pairs, returns the outcomes."""
+        outcomes: list[Any] = [None] * len(many)
+        pending: dict[int, Op] = {}
+        for i, steps in enumerate(many):
+            done, first = self._advance(steps, None, None)
+            if done:
+                outcomes[i] = first
+            else:
+                pending[i] = first
+        while pending:
+            replies = yield list(pending.values())
+            following: dict[int, Op] = {}
+            for (i, _), (reply, failed) in zip(pending.items(), replies):
+                done, nxt = self._advance(many[i], reply, failed)
+                if done:
+                    outcomes[i] = nxt
+                else:
+                    following[i] = nxt
+            pending = following
+        return outcomes
+
+    def _pipelinable(self, ops: list[Op]) -> bool:
+        return not self.is_cluster and len(ops) > 1 and all(isinstance(op, (Command, Script)) for op in ops)
+
+    def _run_many(self, many: list[Steps[Any]]) -> list[Any]:
+        rounds = self._lockstep(many)
+        try:
+            ops = next(rounds)
+            while True:
+                if self._pipelinable(ops):
+                    pipe = self.client.pipeline(transaction=False)
+                    for op in ops:
+                        _queue(pipe, op)
+                    try:
+                        got = pipe.execute(raise_on_error=False)
+                        replies = []
+                        for op, r in zip(ops, got):
+                            if _no_script(
+                                r
+                            ):  # the server lost the script (restart, SCRIPT FLUSH): it did not run
+                                try:
+                                    r = self._execute(op)
+                                except Exception as exc:  # noqa: BLE001 - thrown into its steps
+                                    r = exc
+                            replies.append((None, r) if isinstance(r, Exception) else (r, None))
+                    except Exception as exc:  # noqa: BLE001 - every op of the round failed with it
+                        replies = [(None, exc)] * len(ops)
+                else:
+                    replies = []
+                    for op in ops:
+                        try:
+                            replies.append((self._execute(op), None))
+                        except Exception as exc:  # noqa: BLE001, PERF203 - thrown into its steps
+                            replies.append((None, exc))
+                ops = rounds.send(replies)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
+    async def _arun_many(self, many: list[Steps[Any]]) -> list[Any]:
+        rounds = self._lockstep(many)
+        try:
+            ops = next(rounds)
+            while True:
+                if self._pipelinable(ops):
+                    pipe = self.client.pipeline(transaction=False)
+                    for op in ops:
+                        _queue(pipe, op)
+                    try:
+                        got = await pipe.execute(raise_on_error=False)
+                        replies = []
+                        for op, r in zip(ops, got):
+                            if _no_script(
+                                r
+                            ):  # the server lost the script (restart, SCRIPT FLUSH): it did not run
+                                try:
+                                    r = await self._aexecute(op)
+                                except Exception as exc:  # noqa: BLE001 - thrown into its steps
+                                    r = exc
+                            replies.append((None, r) if isinstance(r, Exception) else (r, None))
+                    except Exception as exc:  # noqa: BLE001 - every op of the round failed with it
+                        replies = [(None, exc)] * len(ops)
+                else:  # a Cluster: the ops go to their nodes concurrently
+                    got = await asyncio.gather(*(self._aexecute(op) for op in ops), return_exceptions=True)
+                    replies = [(None, r) if isinstance(r, BaseException) else (r, None) for r in got]
+                ops = rounds.send(replies)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
     def _unpipelined(self, batch: Batch) -> bool:
         # A Redis Cluster pipeline refuses EVALSHA: there, a batch with a script is sent op by op.
         return self.is_cluster and any(isinstance(op, Script) for op in batch.ops)
@@ -203,3 +311,18 @@ class Driver:
                     await queued
             return await pipe.execute()
         return await self._issue(client, op)
+
+
+def _queue(pipe: Any, op: Command | Script) -> None:
+    """Queue ``op`` on a pipeline; a script as a bare EVALSHA (redis-py's own script queueing
+    costs a SCRIPT EXISTS round trip per pipeline; a lost script is sent again by the caller)."""
+    if isinstance(op, Script):
+        pipe.evalsha(op.script.sha, len(op.keys), *op.keys, *op.args)
+    else:
+        getattr(pipe, op.name)(*op.args, **(op.kwargs or {}))
+
+
+def _no_script(reply: Any) -> bool:
+    from redis.exceptions import NoScriptError
+
+    return isinstance(reply, NoScriptError)

@@ -167,7 +167,9 @@ class AnomalyRedisKeys:
 
     def counters(self, sensor: str) -> str:
         """``anomaly:temp:data:{sensor}:stats``: the sensor's counters (hash: seen, anomalies,
-        epoch, and the exactly-once mark ``w:<writer id>`` of each writer)."""
+        epoch, the exactly-once mark ``w:<writer id>`` of each writer, and the window's compact
+        mirror: ``values`` and ``stamps`` packed as little-endian float64, ``last`` the list's
+        last entry when they were written)."""
         return self._key("counters", self.sensor_part(sensor))
 
     def checkpoint(self, sensor: str) -> str:

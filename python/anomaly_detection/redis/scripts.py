@@ -12,14 +12,29 @@ __all__ = ["APPEND", "APPEND_ENSEMBLE", "FIND_CHECKPOINT", "SAVE_CHECKPOINT"]
 # all) stores nothing and is answered as the first time: the window before it, rebuilt
 # from the list (as far as the list still holds it). An older sequence number answers
 # {-1} and stores nothing either.
-# Defines `seen` (the count before the points), `before` (the window before them) and
-# `repeated`; {first} is the ARGV index of the first point.
+#
+# The compact mirror, three fields of the counters hash: 'values' and 'stamps', the
+# window's points packed as little-endian float64 (oldest first), and 'last', the list's
+# last entry when they were written. It is valid while the list has as many entries and
+# the same last one (another writer's RPUSH changes them); then the window before the
+# points is answered from it (two strings, no JSON), else from the list (LRANGE, JSON
+# entries decoded by the caller) and the mirror is rebuilt from the list after the append
+# (cjson; left out while the list holds an entry that is not {"value": number,
+# "timestamp": number}). ARGV[{packed}] and ARGV[{packed} + 1] are the points' values and
+# timestamps packed the same way. Each redis.call costs ~1-2 us in the script, so the
+# counters are read with one HMGET and written with one HSET.
+# Uses `seen` and `meta` (the prelude's HMGET of the counters: seen, the writer's mark,
+# values, stamps, last at meta[{m}]..meta[{m} + 3]) and `want_packed` (false: the
+# caller's client cannot take binary replies, so `before` is read from the list).
+# Defines `before` (the window before the points, JSON entries, unless answered from the
+# mirror), `packed` (the window before them from the mirror, or false) and `repeated`;
+# ARGV[{first}] holds the points' JSON entries joined by newlines (one argument: redis-py
+# encodes each argument in Python, about 1 us apiece).
 _APPEND_ONCE = """
 local w = tonumber(ARGV[1])
-local mark_field = 'w:' .. ARGV[4]
 local seq = tonumber(ARGV[5])
 local repeat_of = false
-local mark = redis.call('HGET', KEYS[2], mark_field)
+local mark = meta[{m}]
 if mark then
   local last_seq, last_seen = string.match(mark, '^(%d+):(%d+)$')
   if last_seq then
@@ -28,49 +43,99 @@ if mark then
     if seq == last_seq then repeat_of = tonumber(last_seen) end
   end
 end
-local before, repeated = {}, 0
+local before, repeated, packed = {}, 0, false
 if repeat_of then
   local first = seen - redis.call('LLEN', KEYS[1])  -- the stream position of the list's head
   seen, repeated = repeat_of, 1
   local lo = math.max(seen - w, first)
   if seen > lo then before = redis.call('LRANGE', KEYS[1], lo - first, seen - 1 - first) end
 else
-  before = redis.call('LRANGE', KEYS[1], -w, -1)
-  for i = {first}, #ARGV, 1000 do
-    redis.call('RPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+  local mv, ms, mlast = meta[{m} + 1], meta[{m} + 2], meta[{m} + 3]
+  local len = redis.call('LLEN', KEYS[1])
+  if len == 0 then
+    packed = {'', ''}
+  elseif mv and ms and mlast and #mv == 8 * len and #ms == 8 * len
+      and mlast == redis.call('LINDEX', KEYS[1], -1) then
+    packed = {mv, ms}
+    if len > w then packed = {string.sub(mv, -8 * w), string.sub(ms, -8 * w)} end
   end
-  redis.call('LTRIM', KEYS[1], -w, -1)
+  if not (packed and want_packed) then before = redis.call('LRANGE', KEYS[1], -w, -1) end
+  local points, n = {}, 0
+  for e in string.gmatch(ARGV[{first}], '[^\\n]+') do
+    n = n + 1
+    points[n] = e
+  end
+  for i = 1, n, 1000 do
+    redis.call('RPUSH', KEYS[1], unpack(points, i, math.min(i + 999, n)))
+  end
+  if len + n > w then redis.call('LTRIM', KEYS[1], -w, -1) end
   redis.call('EXPIRE', KEYS[1], ARGV[2])
-  redis.call('HINCRBY', KEYS[2], 'seen', ARGV[3])
-  redis.call('HSET', KEYS[2], mark_field, ARGV[5] .. ':' .. string.format('%d', seen))
+  local vs, ts = false, false
+  if packed then
+    vs, ts = packed[1] .. ARGV[{packed}], packed[2] .. ARGV[{packed} + 1]
+    if #vs > 8 * w then vs, ts = string.sub(vs, -8 * w), string.sub(ts, -8 * w) end
+  else
+    vs, ts = {}, {}
+    for i, e in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+      local ok, p = pcall(cjson.decode, e)
+      local v = ok and type(p) == 'table' and p['value']
+      local t = v and p['timestamp']
+      if type(v) ~= 'number' or type(t) ~= 'number' or v ~= v or t ~= t or v == math.huge
+          or v == -math.huge or t == math.huge or t == -math.huge then
+        vs = false
+        break
+      end
+      vs[i], ts[i] = struct.pack('<d', v), struct.pack('<d', t)
+    end
+    if vs then vs, ts = table.concat(vs), table.concat(ts) end
+  end
+  local after = string.format('%d', seen + tonumber(ARGV[3]))
+  local mark_now = ARGV[5] .. ':' .. string.format('%d', seen)
+  if vs then
+    redis.call('HSET', KEYS[2], 'seen', after, 'w:' .. ARGV[4], mark_now,
+               'values', vs, 'stamps', ts, 'last', points[n])
+  else
+    redis.call('HSET', KEYS[2], 'seen', after, 'w:' .. ARGV[4], mark_now)
+    redis.call('HDEL', KEYS[2], 'values', 'stamps', 'last')
+  end
   redis.call('EXPIRE', KEYS[2], ARGV[2])
 end
 """
 
 # KEYS[1] window list, KEYS[2] counters hash.
 # ARGV[1] window size, ARGV[2] TTL (s), ARGV[3] number of points, ARGV[4] writer id,
-# ARGV[5] sequence number, ARGV[6..] the last min(n, window size) points as JSON.
-# Returns {seen before, window before, 1 if a repeat else 0}.
+# ARGV[5] sequence number, ARGV[6] '1' to take the window from the mirror when it can ('0'
+# for a client that decodes replies as text), ARGV[7] and ARGV[8] the packed values and
+# timestamps of the last min(n, window size) points, ARGV[9] the same points as JSON
+# entries joined by newlines.
+# Returns {seen before, window before as JSON entries, 1 if a repeat else 0, and, when
+# the mirror had it, the window before as packed values and timestamps}.
 APPEND = (
     """
-local seen = tonumber(redis.call('HGET', KEYS[2], 'seen') or '0')
+local meta = redis.call('HMGET', KEYS[2], 'seen', 'w:' .. ARGV[4], 'values', 'stamps', 'last')
+local seen = tonumber(meta[1] or '0')
+local want_packed = ARGV[6] == '1'
 """
-    + _APPEND_ONCE.replace("{first}", "6")
+    + _APPEND_ONCE.replace("{first}", "9").replace("{packed}", "7").replace("{m}", "2")
+    + "if packed and want_packed then return {seen, before, repeated, packed[1], packed[2]} end\n"
     + "return {seen, before, repeated}\n"
 )
 
 # The ensemble's append: the same, plus the checkpoint hash. KEYS[3] checkpoint
 # (hash: seen, blob). ARGV[6] the epoch and ARGV[7] the point count of the state the
-# caller has cached ('' and -1 for none), ARGV[8..] the points. The counters' epoch
-# (the server time when they were created) tells a sensor from a reset one of the
-# same name: a new epoch drops the old checkpoint and makes caches stale.
+# caller has cached ('' and -1 for none), ARGV[8] and ARGV[9] the packed points,
+# ARGV[10] the points as JSON entries joined by newlines. The counters' epoch (the server time when they were
+# created) tells a sensor from a reset one of the same name: a new epoch drops the old
+# checkpoint and makes caches stale.
 # Returns {seen before, window before, epoch, checkpoint's seen or -1, its bytes
-# when newer than the caller's state, else nil, 1 if a repeat else 0}.
+# when newer than the caller's state, else nil, 1 if a repeat else 0, and, when the
+# mirror had it, the packed window before}.
 APPEND_ENSEMBLE = (
     """
-local meta = redis.call('HMGET', KEYS[2], 'seen', 'epoch')
+local meta = redis.call('HMGET', KEYS[2], 'seen', 'epoch', 'w:' .. ARGV[4], 'values', 'stamps', 'last')
 local seen = tonumber(meta[1] or '0')
 local epoch = meta[2]
+local want_packed = true
 if not epoch then
   local now = redis.call('TIME')
   epoch = now[1] .. '.' .. now[2]
@@ -78,7 +143,7 @@ if not epoch then
   redis.call('DEL', KEYS[3])
 end
 """
-    + _APPEND_ONCE.replace("{first}", "8")
+    + _APPEND_ONCE.replace("{first}", "10").replace("{packed}", "8").replace("{m}", "3")
     + """
 local ckpt = tonumber(redis.call('HGET', KEYS[3], 'seen') or '-1') or -1
 local blob = false
@@ -88,6 +153,7 @@ if ckpt >= 0 then
     blob = redis.call('HGET', KEYS[3], 'blob')
   end
 end
+if packed then return {seen, before, epoch, ckpt, blob, repeated, packed[1], packed[2]} end
 return {seen, before, epoch, ckpt, blob, repeated}
 """
 )

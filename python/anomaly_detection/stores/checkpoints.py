@@ -23,7 +23,7 @@ import numpy as np
 
 from anomaly_detection import _core
 from anomaly_detection.redis import scripts
-from anomaly_detection.redis.codec import decode_points, text
+from anomaly_detection.redis.codec import decode_window, text
 from anomaly_detection.redis.driver import Script, Sleep, Steps
 from anomaly_detection.redis.keys import AnomalyRedisKeys
 
@@ -188,7 +188,7 @@ class EnsembleCheckpoints:
             corrupt = restored is None
             if restored is not None and ckpt_seen <= seen and (state is None or ckpt_seen > position):
                 state, position = restored, ckpt_seen
-        window_values, window_stamps = decode_points(entries)
+        window_values, window_stamps = decode_window(entries, reply[6:8] if len(reply) > 6 else None)
         count = min(len(window_values), self.settings.window_size)
         if seen > count and (state is None or seen - position > count):
             found = yield from self._awaited(sensor, epoch, seen, count)

@@ -37,7 +37,7 @@ import numpy as np
 
 from anomaly_detection import _core
 from anomaly_detection.redis import scripts
-from anomaly_detection.redis.codec import decode_points, encode_points
+from anomaly_detection.redis.codec import decode_points, decode_window, encode_joined, encode_packed
 from anomaly_detection.redis.driver import Driver, Script, Steps, command
 from anomaly_detection.redis.keys import AnomalyRedisKeys
 from anomaly_detection.stores.base import SensorWindow
@@ -59,17 +59,30 @@ class _SensorLocks:
         self._threading = [threading.Lock() for _ in range(self.STRIPES)]
         self._asyncio: dict[asyncio.AbstractEventLoop, list[asyncio.Lock]] = {}
 
-    def threading_lock(self, sensor: str) -> threading.Lock:
-        return self._threading[hash(sensor) % self.STRIPES]
+    def stripes(self, sensors: list[str]) -> list[int]:
+        """The stripes of ``sensors``, each once, in the order to take them (no deadlock)."""
+        return sorted({hash(s) % self.STRIPES for s in sensors})
 
-    def asyncio_lock(self, sensor: str) -> asyncio.Lock:
+    def threading_stripe(self, stripe: int) -> threading.Lock:
+        return self._threading[stripe]
+
+    def asyncio_stripe(self, stripe: int) -> asyncio.Lock:
+        return self.asyncio_lock_list()[stripe]
+
+    def asyncio_lock_list(self) -> list[asyncio.Lock]:
         loop = asyncio.get_running_loop()
         stripes = self._asyncio.get(loop)
         if stripes is None:
             for closed in [other for other in self._asyncio if other.is_closed()]:
                 del self._asyncio[closed]
             stripes = self._asyncio[loop] = [asyncio.Lock() for _ in range(self.STRIPES)]
-        return stripes[hash(sensor) % self.STRIPES]
+        return stripes
+
+    def threading_lock(self, sensor: str) -> threading.Lock:
+        return self._threading[hash(sensor) % self.STRIPES]
+
+    def asyncio_lock(self, sensor: str) -> asyncio.Lock:
+        return self.asyncio_lock_list()[hash(sensor) % self.STRIPES]
 
 
 def _redis_down_errors() -> tuple[type[BaseException], ...]:
@@ -127,6 +140,9 @@ class RedisStore:
         self.ensemble = settings.detection_method == "ensemble"
         self._script = client.register_script(scripts.APPEND_ENSEMBLE if self.ensemble else scripts.APPEND)
         self._window_args = (settings.window_size, settings.temp_data_ttl)
+        # A client that decodes replies as text cannot take the mirror's packed window.
+        decodes = getattr(client, "get_connection_kwargs", dict)().get("decode_responses")
+        self._want_packed = "0" if decodes else "1"
         self._down = _redis_down_errors()
         self.checkpoints = (
             EnsembleCheckpoints(client, self.keys, settings, self.config, self.state_cache_size, self._down)
@@ -161,14 +177,15 @@ class RedisStore:
         (the scores, whether the server had stored these points already), with no scores for
         an older append sent again."""
         tail = slice(max(0, len(values) - self.settings.window_size), None)
-        points = encode_points(values[tail], timestamps[tail])
+        points = encode_joined(values[tail], timestamps[tail])
+        packed = encode_packed(values[tail], timestamps[tail])
         once = (*self._window_args, len(values), self.writer_id, seq)
         if self.checkpoints is None:
             keys = [self.keys.window(sensor), self.keys.counters(sensor)]
-            reply = yield Script(self._script, keys, [*once, *points])
+            reply = yield Script(self._script, keys, [*once, self._want_packed, *packed, points])
             if int(reply[0]) < 0:
                 return None, True
-            window_values, window_stamps = decode_points(reply[1])
+            window_values, window_stamps = decode_window(reply[1], reply[3:5] if len(reply) > 3 else None)
             seen = int(reply[0])
             result = _core.detect_after_window(
                 self.config, window_values, window_stamps, seen, values, timestamps
@@ -184,7 +201,7 @@ class RedisStore:
             return result, bool(reply[2])
         checkpoints = self.checkpoints
         cached = checkpoints.take(sensor)
-        args = [*once, *checkpoints.append_args(cached), *points]
+        args = [*once, *checkpoints.append_args(cached), *packed, points]
         try:
             reply = yield Script(self._script, list(self.keys.sensor_keys(sensor)), args)
         except BaseException:
@@ -239,6 +256,84 @@ class RedisStore:
     def detect(self, sensor: str, value: float, timestamp: float):
         out = self.detect_batch(sensor, np.array([value]), np.array([timestamp]))
         return _single(value, timestamp, out)
+
+    # --- many sensors in one round trip ---------------------------------------------------
+    #
+    # The sensors' steps run in lockstep (Driver.run_many): their appends go in one pipeline,
+    # then the anomaly counters of those that found some in a second. Each sensor keeps its
+    # own lock, sequence number and exactly-once mark, so a sensor's outcome is the same as
+    # detect_batch's; a sensor whose append met a Redis failure is scored on the fallback
+    # with its sequence number (its append may have run: the write-back stores it once).
+
+    def detect_many(
+        self, sensors: list[str], values: list[np.ndarray], timestamps: list[np.ndarray], threads: int = 0
+    ) -> list[tuple]:
+        """:meth:`detect_batch` of each sensor (distinct names), in one round trip for all."""
+        self._require_sync()
+        for sensor, v, t in zip(sensors, values, timestamps):
+            _check_input(self.keys, sensor, v, t)
+        locks = [self._locks.threading_stripe(i) for i in self._locks.stripes(sensors)]
+        for lock in locks:
+            lock.acquire()
+        try:
+            seqs = [next(self._sequence) for _ in sensors]
+            if self.fallback.degraded:
+                return [self.fallback.detect_batch(*job) for job in zip(sensors, values, timestamps, seqs)]
+            outcomes = self._driver.run_many(
+                [self._detect_steps(*job) for job in zip(sensors, values, timestamps, seqs)]
+            )
+            return self._settle(sensors, values, timestamps, seqs, outcomes)
+        finally:
+            for lock in reversed(locks):
+                lock.release()
+
+    async def adetect_many(
+        self, sensors: list[str], values: list[np.ndarray], timestamps: list[np.ndarray]
+    ) -> list[tuple]:
+        """:meth:`detect_many` on an asyncio client (one pipeline for all the sensors)."""
+        if not self.is_async:
+            return self.detect_many(sensors, values, timestamps)
+        for sensor, v, t in zip(sensors, values, timestamps):
+            _check_input(self.keys, sensor, v, t)
+        locks = [self._locks.asyncio_stripe(i) for i in self._locks.stripes(sensors)]
+        taken = []
+        try:
+            for lock in locks:
+                await lock.acquire()
+                taken.append(lock)
+            seqs = [next(self._sequence) for _ in sensors]
+            if self.fallback.degraded:
+                return [self.fallback.detect_batch(*job) for job in zip(sensors, values, timestamps, seqs)]
+            outcomes = await self._driver.run_many(
+                [self._detect_steps(*job) for job in zip(sensors, values, timestamps, seqs)]
+            )
+            return self._settle(sensors, values, timestamps, seqs, outcomes)
+        finally:
+            for lock in reversed(taken):
+                lock.release()
+
+    def _settle(
+        self,
+        sensors: list[str],
+        values: list[np.ndarray],
+        timestamps: list[np.ndarray],
+        seqs: list[int],
+        outcomes: list[Any],
+    ) -> list[tuple]:
+        """The results of :meth:`detect_many`: a Redis failure trips the breaker and scores that
+        sensor on the fallback; any other error is raised (after every sensor was settled)."""
+        results: list[tuple] = []
+        error: BaseException | None = None
+        for job, out in zip(zip(sensors, values, timestamps, seqs), outcomes):
+            if isinstance(out, self._down):
+                self._trip(out)
+                out = self.fallback.detect_batch(*job)
+            elif isinstance(out, BaseException):
+                error = error or out
+            results.append(out)
+        if error is not None:
+            raise error
+        return results
 
     def _recover(self) -> bool:
         """Write the buffered points back, in order and through the scoring path (results
