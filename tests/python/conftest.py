@@ -35,10 +35,17 @@ def redis_client(redis_server):
 
 
 @pytest.fixture(scope="session")
-def redis_cluster():
+def _redis_cluster_servers():
     cluster = RedisClusterServers().start()
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture
+def redis_cluster(_redis_cluster_servers):
+    """One three-master Cluster for the session, emptied before each test that uses it."""
+    _redis_cluster_servers.flushall()
+    return _redis_cluster_servers
 
 
 @pytest.fixture(scope="session")

@@ -183,6 +183,11 @@ class RedisClusterServers:
                 out[int(fields[1].split("@")[0].rsplit(":", 1)[1])] = (int(lo), int(hi or lo))
         return out
 
+    def flushall(self) -> None:
+        """Empty every master (a replica follows its master)."""
+        for port in self.masters(self.port):
+            self.run_cli(port, "flushall", timeout=10)
+
     def node(self, port: int) -> RedisServer:
         return next(n for n in self.nodes if n.port == port)
 
