@@ -210,6 +210,11 @@ class Settings(BaseSettings):
     def _parse_cooldown(cls, v: object) -> object:
         return parse_cooldown(v)
 
+    @field_validator("alert_cooldown")
+    @classmethod
+    def _check_cooldown(cls, v: int | timedelta) -> int | timedelta:
+        return parse_cooldown(v)  # the range again, for what pydantic parsed (ISO 8601 "-PT1M")
+
     @field_validator("api_keys")
     @classmethod
     def _check_keys(cls, keys: list[str]) -> list[str]:
