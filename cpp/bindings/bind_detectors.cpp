@@ -169,6 +169,7 @@ void bind_detectors(py::module_& m) {
         .def_readwrite("cusum_k", &DetectorConfig::cusum_k)
         .def_readwrite("max_sensors", &DetectorConfig::max_sensors)
         .def_readwrite("alert_cooldown", &DetectorConfig::alert_cooldown)
+        .def_readwrite("alert_cooldown_seconds", &DetectorConfig::alert_cooldown_seconds)
         .def("validate", &DetectorConfig::validate, "Raise ValueError naming the first invalid field.");
 
     m.def("detect_after_window", &detect_after_window_py, py::arg("config"), py::arg("window_values"),
@@ -186,12 +187,14 @@ void bind_detectors(py::module_& m) {
             "Versioned, checksummed bytes of the state.")
         .def_static(
             "from_bytes",
-            [](const py::bytes& b, double threshold, uint64_t cooldown) {
+            [](const py::bytes& b, double threshold, uint64_t cooldown, double cooldown_seconds) {
                 std::string_view data = b;
-                return EnsembleState::from_bytes(data, threshold, cooldown);
+                return EnsembleState::from_bytes(data, threshold, cooldown, cooldown_seconds);
             },
             py::arg("data"), py::arg("threshold"), py::arg("cooldown") = EnsembleParams::kCooldown,
-            "Restore a state (alarming at `threshold`, `cooldown` points held after an alarm); raises "
+            py::arg("cooldown_seconds") = 0.0,
+            "Restore a state (alarming at `threshold`, `cooldown` points held after an alarm, or with "
+            "`cooldown_seconds` > 0 and `cooldown` 0 the points less than that many seconds after it); raises "
             "ValueError on corrupt bytes.");
 
     m.def(

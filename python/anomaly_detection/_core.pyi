@@ -221,6 +221,12 @@ class DetectorConfig:
     def alert_cooldown(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     @property
+    def alert_cooldown_seconds(self) -> float:
+        ...
+    @alert_cooldown_seconds.setter
+    def alert_cooldown_seconds(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    @property
     def cusum_k(self) -> float:
         ...
     @cusum_k.setter
@@ -261,9 +267,9 @@ class EnsembleState:
     The ensemble's state for one sensor: a checkpoint a shared store keeps beside the window.
     """
     @staticmethod
-    def from_bytes(data: bytes, threshold: typing.SupportsFloat | typing.SupportsIndex, cooldown: typing.SupportsInt | typing.SupportsIndex = 100) -> EnsembleState:
+    def from_bytes(data: bytes, threshold: typing.SupportsFloat | typing.SupportsIndex, cooldown: typing.SupportsInt | typing.SupportsIndex = 100, cooldown_seconds: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> EnsembleState:
         """
-        Restore a state (alarming at `threshold`, `cooldown` points held after an alarm); raises ValueError on corrupt bytes.
+        Restore a state (alarming at `threshold`, `cooldown` points held after an alarm, or with `cooldown_seconds` > 0 and `cooldown` 0 the points less than that many seconds after it); raises ValueError on corrupt bytes.
         """
     def __init__(self, threshold: typing.SupportsFloat | typing.SupportsIndex) -> None:
         """

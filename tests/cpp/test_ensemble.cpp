@@ -37,7 +37,7 @@ std::vector<Detection> run(SensorRegistry& reg, const std::vector<double>& v, si
 }
 
 std::string payload_of(const std::string& blob) {
-    return std::string(io::unseal(blob, io::Family::sensor_registry, 3));
+    return std::string(io::unseal(blob, io::Family::sensor_registry, 4));
 }
 }  // namespace
 
@@ -137,7 +137,7 @@ TEST(Ensemble, CorruptBytesThrowInvalidArgument) {
     const std::string payload = payload_of(a.to_bytes());
     // Every truncation of the payload, sealed with a valid checksum, is rejected cleanly.
     for (size_t len = 0; len < payload.size(); len += 97)
-        EXPECT_THROW(SensorRegistry::from_bytes(io::seal(io::Family::sensor_registry, 3, payload.substr(0, len))),
+        EXPECT_THROW(SensorRegistry::from_bytes(io::seal(io::Family::sensor_registry, 4, payload.substr(0, len))),
                      std::invalid_argument)
             << len;
     // Bytes flipped inside the ensemble state (checksum fixed up) never crash.
@@ -145,7 +145,7 @@ TEST(Ensemble, CorruptBytesThrowInvalidArgument) {
         std::string bad = payload;
         bad[pos] = static_cast<char>(bad[pos] ^ 0x5a);
         try {
-            SensorRegistry::from_bytes(io::seal(io::Family::sensor_registry, 3, bad));
+            SensorRegistry::from_bytes(io::seal(io::Family::sensor_registry, 4, bad));
         } catch (const std::invalid_argument&) {
         }
     }
@@ -260,10 +260,10 @@ TEST(EnsembleCheckpoint, CorruptBytesThrowInvalidArgument) {
     std::string flipped = blob;
     flipped[io::kHeaderSize + 3] ^= 0x40;
     EXPECT_THROW(EnsembleState::from_bytes(flipped, 0.5), std::invalid_argument);
-    const std::string payload(io::unseal(blob, io::Family::ensemble_checkpoint, 2));
+    const std::string payload(io::unseal(blob, io::Family::ensemble_checkpoint, 3));
     for (size_t len = 0; len < payload.size(); len += 97)
         EXPECT_THROW(
-            EnsembleState::from_bytes(io::seal(io::Family::ensemble_checkpoint, 2, payload.substr(0, len)), 0.5),
+            EnsembleState::from_bytes(io::seal(io::Family::ensemble_checkpoint, 3, payload.substr(0, len)), 0.5),
             std::invalid_argument);
     // Another family's bytes are refused too.
     EXPECT_THROW(EnsembleState::from_bytes(io::seal(io::Family::sensor_registry, 1, payload), 0.5),
@@ -312,4 +312,54 @@ TEST(SlidingMax, CountNearTwoToTheSixtyFourIsRefused) {
     EXPECT_EQ(m.max(), 3.0);
     for (int i = 0; i < 10; ++i) m.push(0.5);
     EXPECT_EQ(m.max(), 0.5);
+}
+
+TEST(Ensemble, CooldownInSecondsHoldsAlarmsByTimestamp) {
+    DetectorConfig c = ensemble_config();
+    c.alert_cooldown = 0;
+    c.alert_cooldown_seconds = 3600;
+    EXPECT_NO_THROW(c.validate());
+    DetectorConfig both = c;
+    both.alert_cooldown = 10;
+    EXPECT_THROW(both.validate(), std::invalid_argument);
+    DetectorConfig negative = c;
+    negative.alert_cooldown_seconds = -1;
+    EXPECT_THROW(negative.validate(), std::invalid_argument);
+    EXPECT_THROW(EnsembleState(0.5, 10, 60.0), std::invalid_argument);
+
+    // Irregular sampling (60 to 540 s); two huge spikes 40 minutes apart, a third 2 hours later.
+    std::mt19937_64 rng(3);
+    std::vector<double> v = daily_series(3000, 9), t(v.size());
+    double now = 0;
+    for (size_t i = 0; i < v.size(); ++i) {
+        t[i] = now;
+        now += 60.0 + static_cast<double>(rng() % 9) * 60.0;
+    }
+    const size_t first = 2000;
+    size_t second = first, third = first;
+    while (t[second] < t[first] + 2400) ++second;
+    while (t[third] < t[first] + 7200) ++third;
+    v[first] = 1e4;  // each beyond the range so far by more than half of it: clear outliers
+    v[second] = 1e5;
+    v[third] = 1e6;
+    EnsembleState held(0.5, 0, 3600.0), none(0.5, 0, 0.0);
+    std::vector<EnsembleStep> a, b;
+    for (size_t i = 0; i < v.size(); ++i) {
+        a.push_back(held.update(v[i], t[i]));
+        b.push_back(none.update(v[i], t[i]));
+    }
+    EXPECT_GE(a[first].alert_score, 0.5);
+    EXPECT_LT(a[second].alert_score, 0.5);  // 40 minutes after the alarm: held
+    EXPECT_GE(b[second].alert_score, 0.5);  // without a cooldown it alarms
+    EXPECT_GE(a[third].alert_score, 0.5);   // 2 hours after: a new alarm
+    for (size_t i = 0; i < v.size(); ++i) {
+        EXPECT_EQ(a[i].score, b[i].score) << i;  // the scores never see the cooldown
+        if (i > first && t[i] < t[first] + 3600) EXPECT_LT(a[i].alert_score, 0.5) << i;
+    }
+    // The time of the alarm is in the checkpoint: a restored state holds as the original.
+    EnsembleState s(0.5, 0, 3600.0);
+    for (size_t i = 0; i <= first; ++i) s.update(v[i], t[i]);
+    EnsembleState r = EnsembleState::from_bytes(s.to_bytes(), 0.5, 0, 3600.0);
+    EXPECT_EQ(r.to_bytes(), s.to_bytes());
+    for (size_t i = first + 1; i <= third; ++i) EXPECT_EQ(r.update(v[i], t[i]).alert_score, a[i].alert_score) << i;
 }

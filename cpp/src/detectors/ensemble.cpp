@@ -13,10 +13,13 @@ namespace anomaly_detection {
 
 namespace {
 using P = EnsembleParams;
-// Version 2 added the level and context features; version 1 still loads (they start afresh).
-constexpr uint16_t kCheckpointVersion = 2;
+// Version 2 added the level and context features; version 3 the time of the last alarm
+// (a cooldown in seconds) and the weekly reference. Versions 1 and 2 still load (what
+// they lack starts afresh).
+constexpr uint16_t kCheckpointVersion = 3;
 constexpr double kInvSqrt2 = 0.70710678118654752440;
 constexpr double kSecondsPerDay = 86400.0;
+constexpr double kSecondsPerWeek = 7 * kSecondsPerDay;
 enum Feature : size_t {
     f_value = 0,
     f_diff = 1,
@@ -250,10 +253,14 @@ void Transitions::deserialize(io::ByteReader& r) {
 
 // --- EnsembleState -----------------------------------------------------------
 
-EnsembleState::EnsembleState(double threshold, uint64_t cooldown)
-    : threshold_(threshold), cooldown_(cooldown), recent_(P::kRecord) {
+EnsembleState::EnsembleState(double threshold, uint64_t cooldown, double cooldown_seconds)
+    : threshold_(threshold), cooldown_(cooldown), cooldown_seconds_(cooldown_seconds), recent_(P::kRecord) {
     if (cooldown > P::kMaxCooldown)
         throw std::invalid_argument("alert_cooldown: expected at most " + std::to_string(P::kMaxCooldown) + " points");
+    if (!(std::isfinite(cooldown_seconds) && cooldown_seconds >= 0 && cooldown_seconds <= P::kMaxCooldownSecs))
+        throw std::invalid_argument("alert_cooldown_seconds: expected 0..1e10 seconds");
+    if (cooldown_seconds > 0 && cooldown > 0)
+        throw std::invalid_argument("alert_cooldown: in points or in seconds, not both");
     learn_values_.reserve(P::kLearn);
     learn_times_.reserve(P::kPeriodProbe);
 }
@@ -271,18 +278,24 @@ void EnsembleState::start_season() {
     learn_times_.shrink_to_fit();
     recent_.set_span(record_span());
     if (period_ == 0) lag_.clear();
+    if (!keeps_week()) {
+        week_lag_.clear();
+        week_lag_.shrink_to_fit();
+    }
 }
 
-// The value one day before `timestamp`, interpolated between the points around it;
-// none when the kept points do not reach back a day or leave a gap there.
-std::optional<double> EnsembleState::day_ago(double timestamp) {
-    const double ago = timestamp - kSecondsPerDay;
-    while (lag_.size() >= 2 && lag_[1].first <= ago) lag_.pop_front();
-    if (period_ <= 0 || lag_.empty() || !(lag_.front().first <= ago)) return std::nullopt;
+// The value `seconds` before `timestamp` in `lag`, interpolated between the points around
+// it (older points leave `lag`); none when the kept points do not reach back that far or
+// leave a gap there.
+std::optional<double> EnsembleState::lagged(std::deque<std::pair<double, double>>& lag, double timestamp,
+                                            double seconds) const {
+    const double ago = timestamp - seconds;
+    while (lag.size() >= 2 && lag[1].first <= ago) lag.pop_front();
+    if (period_ <= 0 || lag.empty() || !(lag.front().first <= ago)) return std::nullopt;
     const double tolerance = std::max(P::kSeasonGap, 2.0 * kSecondsPerDay / static_cast<double>(period_));
-    const auto& [t0, v0] = lag_.front();
-    if (lag_.size() == 1) return ago - t0 <= tolerance ? std::optional<double>(v0) : std::nullopt;
-    const auto& [t1, v1] = lag_[1];
+    const auto& [t0, v0] = lag.front();
+    if (lag.size() == 1) return ago - t0 <= tolerance ? std::optional<double>(v0) : std::nullopt;
+    const auto& [t1, v1] = lag[1];
     if (t1 - t0 > tolerance) return std::nullopt;
     return v0 + (v1 - v0) * (ago - t0) / (t1 - t0);
 }
@@ -391,13 +404,24 @@ EnsembleStep EnsembleState::update(double value, double timestamp) {
     if (value_.n >= 2) z[f_value] = std::fabs(value - value_.mean) / std::max(value_.sd(), floor);
     const double d = t > 0 ? value - prev_ : 0.0;
     if (diff_.n >= 2) z[f_diff] = std::fabs(d - diff_.mean) / std::max(diff_.sd(), floor);
-    bool has_residual = false;
-    double residual = 0.0;
-    if (const auto reference = day_ago(timestamp)) {
-        residual = value - *reference;
-        has_residual = true;
-        if (season_.n >= 2) z[f_season] = std::fabs(residual - season_.mean) / std::max(season_.sd(), floor);
+    // The seasonal residual: against the value a day earlier, or a week earlier where
+    // that explains the series better (decided on the residuals' mean squares).
+    const auto day = lagged(lag_, timestamp, kSecondsPerDay);
+    const auto week = keeps_week() ? lagged(week_lag_, timestamp, kSecondsPerWeek) : std::nullopt;
+    const double day_residual = day ? value - *day : 0.0;
+    const double week_residual = week ? value - *week : 0.0;
+    if (week && fit_n_ >= 7 * static_cast<uint64_t>(period_)) {
+        const bool weekly = weekly_ ? fit_week_ < fit_day_ : fit_week_ < P::kWeekRatio * fit_day_;
+        if (weekly != weekly_) {
+            weekly_ = weekly;
+            features_[f_season] = Feature();  // another reference: its likelihood starts afresh
+        }
     }
+    const bool has_residual = weekly_ ? week.has_value() : day.has_value();
+    const EwMoments& moments = weekly_ ? week_ : season_;
+    const double residual = weekly_ ? week_residual : day_residual;
+    if (has_residual && moments.n >= 2)
+        z[f_season] = std::fabs(residual - moments.mean) / std::max(moments.sd(), floor);
     level_ += std::max(1.0 / static_cast<double>(value_.n + 1), 2.0 / (P::kLevelSpan + 1.0)) * (value - level_);
     const bool has_level = value_.n >= 2 && value_.var > 0;
     if (has_level) z[f_level] = P::kLevelGain * std::fabs(level_ - value_.mean) / std::max(value_.sd(), floor);
@@ -422,7 +446,7 @@ EnsembleStep EnsembleState::update(double value, double timestamp) {
     // A detector enters its likelihood once its own statistics exist (the seasonal
     // one only a period after the start): no alarm from a detector starting up.
     const bool ready[P::kFeatures] = {
-        value_.n >= 2, diff_.n >= 2, has_residual && season_.n >= 2, t > 10, t >= P::kLearn, has_level, t >= P::kLearn};
+        value_.n >= 2, diff_.n >= 2, has_residual && moments.n >= 2, t > 10, t >= P::kLearn, has_level, t >= P::kLearn};
     double best = 0.0;
     for (size_t f = 0; f < P::kFeatures; ++f) {
         if (!ready[f]) continue;
@@ -457,17 +481,36 @@ EnsembleStep EnsembleState::update(double value, double timestamp) {
     if (hold_ > 0) {
         --hold_;
         alert = std::min(alert, threshold_ * P::kHoldCap);
+    } else if (cooldown_seconds_ > 0 && has_alarm_time_ && timestamp - alarm_time_ < cooldown_seconds_) {
+        alert = std::min(alert, threshold_ * P::kHoldCap);  // (a timestamp before the alarm's is held too)
     } else if (alert >= threshold_) {
         hold_ = cooldown_;
+        has_alarm_time_ = true;
+        alarm_time_ = timestamp;
     }
     out.alert_score = alert;
 
     value_.push(value, P::kBaseSpan);
     if (t > 0) diff_.push(d, P::kBaseSpan);
-    if (has_residual) season_.push(residual, P::kBaseSpan);
+    if (day) season_.push(day_residual, P::kBaseSpan);
+    if (week) {
+        week_.push(week_residual, P::kBaseSpan);
+        if (day) {  // the two references compared on the same points
+            ++fit_n_;
+            const double a = std::max(1.0 / static_cast<double>(fit_n_),
+                                      2.0 / (P::kWeekFitWeeks * 7.0 * static_cast<double>(period_) + 1.0));
+            fit_day_ += a * (day_residual * day_residual - fit_day_);
+            fit_week_ += a * (week_residual * week_residual - fit_week_);
+        }
+    }
     if (period_ != 0) {  // unknown yet, or daily
         lag_.emplace_back(timestamp, value);
         if (lag_.size() > P::kMaxLag) lag_.pop_front();
+    }
+    if (keeps_week()) {
+        week_lag_.emplace_back(timestamp, value);
+        static_assert(P::kMaxWeekLag == 7 * P::kMaxWeekPeriod + 1);
+        if (week_lag_.size() > P::kMaxWeekLag) week_lag_.pop_front();
     }
     prev_ = value;
     if (t == 0) lo_ = hi_ = value;
@@ -522,10 +565,24 @@ void EnsembleState::serialize(io::ByteWriter& w) const {
         features_[f].short_.serialize(w);
         features_[f].long_.serialize(w);
     }
+    // layout 3 on
+    w.put<uint8_t>(has_alarm_time_ ? 1 : 0);
+    w.put<double>(alarm_time_);
+    w.put<uint8_t>(weekly_ ? 1 : 0);
+    put_ew(w, week_);
+    w.put<double>(fit_day_);
+    w.put<double>(fit_week_);
+    w.put<uint64_t>(fit_n_);
+    w.put<uint64_t>(week_lag_.size());
+    for (const auto& [when, v] : week_lag_) {
+        w.put<double>(when);
+        w.put<double>(v);
+    }
 }
 
-EnsembleState EnsembleState::deserialize(io::ByteReader& r, double threshold, uint64_t cooldown, int layout) {
-    EnsembleState s(threshold, cooldown);
+EnsembleState EnsembleState::deserialize(io::ByteReader& r, double threshold, uint64_t cooldown,
+                                         double cooldown_seconds, int layout) {
+    EnsembleState s(threshold, cooldown, cooldown_seconds);
     s.seen_ = r.get<uint64_t>("ensemble points seen");
     s.prev_ = get_finite(r, "ensemble previous value");
     s.lo_ = get_finite(r, "ensemble minimum");
@@ -604,6 +661,27 @@ EnsembleState EnsembleState::deserialize(io::ByteReader& r, double threshold, ui
         s.features_[f].short_.deserialize(r, "ensemble short window");
         s.features_[f].long_.deserialize(r, "ensemble long window");
     }
+    if (layout < 3) return s;  // no alarm time nor weekly reference: they start afresh
+    const auto has_alarm = r.get<uint8_t>("ensemble alarm flag");
+    if (has_alarm > 1) io::corruption("ensemble alarm flag: expected 0 or 1");
+    s.has_alarm_time_ = has_alarm == 1;
+    s.alarm_time_ = get_finite(r, "ensemble alarm time");
+    const auto weekly = r.get<uint8_t>("ensemble weekly flag");
+    if (weekly > 1) io::corruption("ensemble weekly flag: expected 0 or 1");
+    s.weekly_ = weekly == 1;
+    s.week_ = get_ew(r, "ensemble weekly moments");
+    s.fit_day_ = get_finite(r, "ensemble daily fit");
+    s.fit_week_ = get_finite(r, "ensemble weekly fit");
+    if (s.fit_day_ < 0 || s.fit_week_ < 0) io::corruption("ensemble fits: expected >= 0");
+    s.fit_n_ = r.get<uint64_t>("ensemble fit count");
+    const auto nw = r.get<uint64_t>("ensemble weekly lag count");
+    if (s.fit_n_ > s.seen_ || nw > P::kMaxWeekLag || nw > r.remaining() / 16 || nw > s.seen_ ||
+        (!s.keeps_week() && (nw != 0 || s.weekly_)))
+        io::corruption("ensemble weekly lag: out of range");
+    for (uint64_t i = 0; i < nw; ++i) {
+        const double when = get_finite(r, "ensemble weekly lag times");
+        s.week_lag_.emplace_back(when, get_finite(r, "ensemble weekly lag values"));
+    }
     return s;
 }
 
@@ -613,12 +691,13 @@ std::string EnsembleState::to_bytes() const {
     return io::seal(io::Family::ensemble_checkpoint, kCheckpointVersion, w.str());
 }
 
-EnsembleState EnsembleState::from_bytes(std::string_view bytes, double threshold, uint64_t cooldown) {
+EnsembleState EnsembleState::from_bytes(std::string_view bytes, double threshold, uint64_t cooldown,
+                                        double cooldown_seconds) {
     if (!(threshold > 0.0 && threshold <= 1.0))
         throw std::invalid_argument("threshold: expected a score in (0, 1], got " + std::to_string(threshold));
     uint16_t version = 0;
     io::ByteReader r(io::unseal(bytes, io::Family::ensemble_checkpoint, kCheckpointVersion, &version));
-    EnsembleState s = deserialize(r, threshold, cooldown, version);
+    EnsembleState s = deserialize(r, threshold, cooldown, cooldown_seconds, version);
     r.expect_end("ensemble checkpoint");
     return s;
 }

@@ -31,6 +31,10 @@ void DetectorConfig::validate() const {
     if (!(ewma_alpha > 0 && ewma_alpha <= 1)) fail("ewma_alpha: expected a value in (0, 1]");
     if (!(std::isfinite(cusum_k) && cusum_k >= 0)) fail("cusum_k: expected a finite value >= 0");
     if (alert_cooldown > 1'000'000) fail("alert_cooldown: expected at most 1000000 points");
+    if (!(std::isfinite(alert_cooldown_seconds) && alert_cooldown_seconds >= 0 && alert_cooldown_seconds <= 1e10))
+        fail("alert_cooldown_seconds: expected 0..1e10 seconds");
+    if (alert_cooldown_seconds > 0 && alert_cooldown > 0)
+        fail("alert_cooldown: in points or in seconds, not both (set alert_cooldown to 0)");
 }
 
 namespace {

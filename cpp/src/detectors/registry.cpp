@@ -16,8 +16,9 @@ namespace {
 // scale of each sensor's rolling sums (a power of two, 1 unless a glitch beyond
 // 2^480 is in the window), the ensemble's level and context features (in older
 // blobs they start afresh) and the config's alert cooldown (100 points in older
-// blobs). Older blobs load.
-constexpr uint16_t kRegistryVersion = 3;
+// blobs). Version 4: the config's alert cooldown in seconds (0, i.e. in points, in
+// older blobs) and the ensemble's time of its last alarm. Older blobs load.
+constexpr uint16_t kRegistryVersion = 4;
 
 void check_finite(const double* values, const double* timestamps, size_t n, const std::string& what) {
     for (size_t i = 0; i < n; ++i) {
@@ -184,6 +185,7 @@ std::string SensorRegistry::to_bytes() const {
     w.put<double>(config_.cusum_k);
     w.put<uint64_t>(config_.max_sensors);
     w.put<uint64_t>(config_.alert_cooldown);
+    w.put<double>(config_.alert_cooldown_seconds);
     std::shared_lock lock(mutex_);
     // Sensors in name order, so that equal registries give equal bytes (the map's order
     // depends on its history).
@@ -218,6 +220,7 @@ std::unique_ptr<SensorRegistry> SensorRegistry::from_bytes(const std::string& by
     c.cusum_k = r.get<double>("cusum k");
     c.max_sensors = r.get<uint64_t>("max sensors");
     if (version >= 3) c.alert_cooldown = r.get<uint64_t>("alert cooldown");
+    if (version >= 4) c.alert_cooldown_seconds = r.get<double>("alert cooldown seconds");
     try {
         c.validate();
     } catch (const std::invalid_argument& e) {

@@ -53,7 +53,8 @@ SensorState::SensorState(const DetectorConfig& config)
     : config_(config), values_(config.window_size), timestamps_(config.window_size) {
     cusum_.k = config.cusum_k;
     if (needs_order_statistics(config.method)) order_.emplace(config.window_size);
-    if (config.method == Method::ensemble) ensemble_.emplace(config.threshold, config.alert_cooldown);
+    if (config.method == Method::ensemble)
+        ensemble_.emplace(config.threshold, config.alert_cooldown, config.alert_cooldown_seconds);
 }
 
 Detection SensorState::update(double value, double timestamp) {
@@ -373,8 +374,11 @@ SensorState SensorState::deserialize(io::ByteReader& r, const DetectorConfig& co
     if (m.evictions > config.window_size || !s.moments_.set_raw(m, s.values_))
         io::corruption("rolling moments: inconsistent with the window");
     if (config.method == Method::ensemble) {
-        s.ensemble_.emplace(
-            EnsembleState::deserialize(r, config.threshold, config.alert_cooldown, version >= 3 ? 2 : 1));
+        s.ensemble_.emplace(EnsembleState::deserialize(r, config.threshold, config.alert_cooldown,
+                                                       config.alert_cooldown_seconds,
+                                                       version >= 4   ? 3
+                                                       : version >= 3 ? 2
+                                                                      : 1));
         if (s.ensemble_->seen() != s.seen_) io::corruption("ensemble: inconsistent with the sensor's counters");
     }
     return s;
@@ -443,6 +447,10 @@ bool detect_after_checkpoint(const DetectorConfig& config, const double* window_
     if (ensemble && ensemble->cooldown() != config.alert_cooldown)
         throw std::invalid_argument("checkpoint: made for alert_cooldown " + std::to_string(ensemble->cooldown()) +
                                     ", expected " + std::to_string(config.alert_cooldown));
+    if (ensemble && ensemble->cooldown_seconds() != config.alert_cooldown_seconds)
+        throw std::invalid_argument("checkpoint: made for alert_cooldown_seconds " +
+                                    std::to_string(ensemble->cooldown_seconds()) + ", expected " +
+                                    std::to_string(config.alert_cooldown_seconds));
     bool exact = true;
     SensorState state = SensorState::from_checkpoint(config, window_values, window_timestamps, n, seen,
                                                      std::move(ensemble), checkpoint_seen, &exact);

@@ -16,7 +16,9 @@ and ranges; :meth:`Settings.to_detector_config` and
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
+from datetime import timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -121,8 +123,11 @@ class Settings(BaseSettings):
     #: tail probability of 1e-5 (see docs/ensemble.md).
     ensemble_threshold: float = Field(0.5, gt=0, le=1, allow_inf_nan=False)
     #: One alarm per incident: after an alarm, the ensemble raises none for this many
-    #: points (its alert scores stay below the threshold; its scores are untouched).
-    alert_cooldown: int = Field(100, ge=0, le=1_000_000)
+    #: points (an int, at most 1,000,000), or for this long by the points' timestamps (a
+    #: ``timedelta`` or a duration such as ``"30min"``, ``"90s"``, ``"2h"``, ``"1d"``, or
+    #: ISO 8601 ``"PT30M"``): its alert scores stay below the threshold; its scores are
+    #: untouched.
+    alert_cooldown: int | timedelta = 100
     #: Whether points flagged as anomalies enter the window.
     include_anomalies_in_window: bool = True
     #: A missing value (NaN, or None in a list): "raise" (a ValueError) or "skip"
@@ -200,6 +205,16 @@ class Settings(BaseSettings):
             return [part for part in parts if part]
         return v
 
+    @field_validator("alert_cooldown", mode="before")
+    @classmethod
+    def _parse_cooldown(cls, v: object) -> object:
+        return parse_cooldown(v)
+
+    @field_validator("alert_cooldown")
+    @classmethod
+    def _check_cooldown(cls, v: int | timedelta) -> int | timedelta:
+        return parse_cooldown(v)  # the range again, for what pydantic parsed (ISO 8601 "-PT1M")
+
     @field_validator("api_keys")
     @classmethod
     def _check_keys(cls, keys: list[str]) -> list[str]:
@@ -251,12 +266,24 @@ class Settings(BaseSettings):
         base = base if base is not None else cls()
         changes = {name: getattr(config, field) for field, name in _CONFIG_FIELDS.items()}
         changes["threshold"] = config.threshold
+        if config.alert_cooldown_seconds > 0:
+            changes["alert_cooldown"] = timedelta(seconds=config.alert_cooldown_seconds)
         return base.replace(**changes)
 
     def _detector_fields(self) -> dict[str, Any]:
         values = {field: getattr(self, name) for field, name in _CONFIG_FIELDS.items()}
         values["threshold"] = self.threshold
+        cooldown = self.alert_cooldown
+        seconds = cooldown.total_seconds() if isinstance(cooldown, timedelta) else 0.0
+        values["alert_cooldown"] = 0 if isinstance(cooldown, timedelta) else cooldown
+        values["alert_cooldown_seconds"] = seconds
         return values
+
+    @property
+    def alert_cooldown_seconds(self) -> float | None:
+        """The cooldown in seconds when it is a duration, None when it is in points."""
+        cooldown = self.alert_cooldown
+        return cooldown.total_seconds() if isinstance(cooldown, timedelta) else None
 
 
 #: DetectorConfig attribute -> Settings field (the threshold travels as the method's own).
@@ -270,6 +297,53 @@ _CONFIG_FIELDS = {
     "max_sensors": "max_sensors",
     "alert_cooldown": "alert_cooldown",
 }
+
+#: The longest alert cooldown: in points, and in seconds (the core's limits).
+MAX_COOLDOWN_POINTS = 1_000_000
+MAX_COOLDOWN_SECONDS = 1e10
+
+_UNIT_SECONDS = {
+    "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
+    "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60,
+    "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600,
+    "d": 86400, "day": 86400, "days": 86400, "w": 604800, "week": 604800, "weeks": 604800,
+}  # fmt: skip
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]+)\s*$", re.IGNORECASE)
+
+
+def parse_cooldown(v: object) -> object:
+    """An alert cooldown as ``Settings`` keeps it: an int of points (an int, or a string
+    of digits) or a ``timedelta`` (a ``timedelta``, or a string with a unit: ``"30min"``,
+    ``"90s"``, ``"1.5h"``, ``"2d"``, ``"1w"``; other strings go to pydantic's ``timedelta``
+    parser, so ISO 8601 ``"PT30M"`` works too). Raises ``ValueError`` out of range."""
+    if isinstance(v, bool):
+        # a ValueError: pydantic reports it as a validation error of the field
+        raise ValueError("alert_cooldown: expected points (an int) or a duration, got a bool")  # noqa: TRY004
+    if isinstance(v, float):
+        if not v.is_integer():
+            raise ValueError(
+                f"alert_cooldown: expected points (an int) or a duration such as '30s', got {v!r}"
+            )
+        v = int(v)
+    if isinstance(v, str):
+        text = v.strip()
+        if text.isdigit():
+            v = int(text)
+        elif (match := _DURATION.match(text)) is not None:
+            unit = match.group(2).lower()
+            if unit not in _UNIT_SECONDS:
+                raise ValueError(
+                    f"alert_cooldown: unknown unit {match.group(2)!r} in {v!r} (expected s, min, h, d or w)"
+                )
+            v = timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[unit])
+        else:
+            return v  # pydantic's timedelta parser (ISO 8601, [-][DD]HH:MM:SS) or its error
+    if isinstance(v, int) and not 0 <= v <= MAX_COOLDOWN_POINTS:
+        raise ValueError(f"alert_cooldown: expected 0..{MAX_COOLDOWN_POINTS} points, got {v}")
+    if isinstance(v, timedelta) and not 0 <= v.total_seconds() <= MAX_COOLDOWN_SECONDS:
+        raise ValueError(f"alert_cooldown: expected a duration of 0..1e10 seconds, got {v}")
+    return v
+
 
 #: Each method's default threshold (the defaults of the fields in THRESHOLD_FIELDS).
 DEFAULT_THRESHOLDS = {m: Settings.model_fields[f].default for m, f in THRESHOLD_FIELDS.items()}

@@ -19,6 +19,9 @@ detection", NeurIPS 2021, and GutenTAG's anomaly kinds):
 ``level_shift``           the level steps up (or down) for half a day
 ``variance``              the noise grows five-fold for a few hours
 ``pattern``               the cycle runs at double speed for a few hours (a new pattern)
+``weekly``                a weekday/weekend series (the weekend quiet: a fifth of the
+                          weekday's cycle); half a weekend day runs as a weekday (each
+                          value normal for a weekday at that hour, wrong on a weekend)
 ========================  ============================================================
 
 Only the injected points are labelled (a level shift or a variance burst: every
@@ -33,7 +36,7 @@ import numpy as np
 
 __all__ = ["KINDS", "SyntheticSeries", "make_series", "make_suite"]
 
-KINDS = ("point", "contextual", "seasonal", "trend", "level_shift", "variance", "pattern")
+KINDS = ("point", "contextual", "seasonal", "trend", "level_shift", "variance", "pattern", "weekly")
 
 _STEP = 300.0  # seconds between points
 _DAY = int(86_400 / _STEP)  # 288 points
@@ -63,15 +66,51 @@ def _base(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, flo
     return clean, t, amplitude, noise, phase
 
 
+def _weekly(rng: np.random.Generator, n: int, days: int, anomalies: int) -> tuple[np.ndarray, np.ndarray]:
+    """A weekday/weekend series (days 5 and 6 of each week are the weekend: the cycle at a
+    fifth of its weekday amplitude) with ``anomalies`` half-days of the weekend, from the
+    third week on, that follow the weekday cycle (a lobe of the cycle: 12 hours between two
+    points where the weekday and weekend curves meet)."""
+    t = np.arange(n)
+    amplitude = rng.uniform(5, 20)
+    noise = amplitude * rng.uniform(0.03, 0.1)
+    cycle = np.sin(2 * np.pi * t / _DAY)
+    weekend = (t // _DAY) % 7 >= 5
+    weekday = 100 + amplitude * cycle
+    clean = np.where(weekend, 100 + 0.2 * amplitude * cycle, weekday)
+    values = clean + rng.normal(0, noise, n)
+    labels = np.zeros(n, dtype=np.int8)
+    # (day, half) slots on weekend days from the third week on: distinct days, never touching,
+    # never the same half a week apart (the later one's weekly reference would be the anomaly)
+    slots = [(d, h) for d in range(14, days) if d % 7 >= 5 for h in (0, 1)]
+    for _ in range(1000):
+        picked = [slots[i] for i in rng.choice(len(slots), anomalies, replace=False)]
+        days_used = {d for d, _ in picked}
+        apart = not any((d + 7, h) in picked or (h == 1 and (d + 1, 0) in picked) for d, h in picked)
+        if len(days_used) == anomalies and apart:
+            break
+    else:
+        raise ValueError(f"days: {days} days hold too few weekend days from the third week on")
+    half = _DAY // 2
+    for day, h in picked:
+        span = slice(day * _DAY + h * half, day * _DAY + (h + 1) * half)
+        values[span] = weekday[span] + rng.normal(0, noise, half)
+        labels[span] = 1
+    return values, labels
+
+
 def make_series(kind: str, seed: int = 0, days: int = 28, anomalies: int = 3) -> SyntheticSeries:
     """One series of ``days`` days with ``anomalies`` injected anomalies of ``kind``,
-    none in the first week (the detector's history)."""
+    none in the first week (the detector's history; for ``weekly``, the first two)."""
     if kind not in KINDS:
         raise ValueError(f"kind: expected one of {KINDS}, got {kind!r}")
     if days < 10 or anomalies < 1:
         raise ValueError("days: expected >= 10 and anomalies >= 1")
     rng = np.random.default_rng([seed, KINDS.index(kind)])
     n = days * _DAY
+    if kind == "weekly":
+        values, labels = _weekly(rng, n, days, anomalies)
+        return SyntheticSeries(kind, seed, values, 1.7e9 + _STEP * np.arange(n), labels)
     clean, t, amplitude, noise, phase = _base(rng, n)
     values = clean + rng.normal(0, noise, n)
     labels = np.zeros(n, dtype=np.int8)

@@ -68,8 +68,9 @@ class EnsembleCheckpoints:
         Where the scripts are registered.
     keys : AnomalyRedisKeys
     settings : Settings
-        ``window_size``, ``temp_data_ttl``, ``threshold`` and ``alert_cooldown``.
+        ``window_size`` and ``temp_data_ttl``.
     config : _core.DetectorConfig
+        The threshold and the alert cooldown (in points or seconds) of the checkpoints.
     cache_size : int
         Sensors whose ensemble state this process keeps (about 100 KB each).
     down : tuple of exception types
@@ -125,7 +126,7 @@ class EnsembleCheckpoints:
         """The stored checkpoint, or None (with a warning) when its bytes are corrupt."""
         try:
             state = _core.EnsembleState.from_bytes(
-                blob, self.settings.threshold, self.settings.alert_cooldown
+                blob, self.config.threshold, self.config.alert_cooldown, self.config.alert_cooldown_seconds
             )
             if state.seen > ckpt_seen:
                 raise ValueError(f"possible corruption: learned {state.seen} points, stored at {ckpt_seen}")

@@ -11,7 +11,13 @@
 //               interpolated between the two points around it; none across a
 //               gap wider than an hour or two intervals), so irregular sampling
 //               and gaps do not shift the day; off when the first 50 timestamps
-//               give fewer than 4 or more than 50,000 points a day
+//               give fewer than 4 or more than 50,000 points a day. The value a
+//               week earlier replaces the day's as the reference where it
+//               explains the series better: once its residuals have been seen
+//               for a week, while their mean square (EW over two weeks) is below
+//               0.3 x the daily residuals' over the same points, until it is no
+//               longer below theirs; the feature's likelihood starts afresh at
+//               each change (at most 1,500 points a day: a week is kept)
 //     spatial   1 when x leaves the range seen so far by more than 5% of it
 //     markov    1 - P(bin of x | bin of x_{t-1}): first-order transitions
 //               between 50 bins of the 1%-99% range of the first 300 points
@@ -40,8 +46,9 @@
 // alert_score (the alarm logic, on the point's own min(statistic / 10, 1)):
 //   halved unless it beats every such score of the last three days (600 points
 //   while the period is unknown): a continuing incident is not a new one; after
-//   an alarm (alert score >= threshold) the next `cooldown` alert scores are
-//   capped at 0.9 x threshold.
+//   an alarm (alert score >= threshold) the next `cooldown` alert scores (or, with a
+//   cooldown in seconds, those of the points less than that many seconds after it by
+//   their timestamps) are capped at 0.9 x threshold.
 #pragma once
 
 #include <algorithm>
@@ -74,10 +81,15 @@ struct EnsembleParams {
     static constexpr size_t kRecordMax = 30'000;       //     and at most this many
     static constexpr uint64_t kCooldown = 100;         // alarm logic: points capped after an alarm
     static constexpr size_t kMaxCooldown = 1'000'000;  // largest alarm cooldown, in points
+    static constexpr double kMaxCooldownSecs = 1e10;   // ... in seconds
     static constexpr size_t kPeriodProbe = 50;         // timestamps used to find the daily period
     static constexpr size_t kMaxPeriod = 50'000;
     static constexpr size_t kMaxLag = kMaxPeriod + 1;  // points kept for the seasonal lag
     static constexpr double kSeasonGap = 3600;         // seconds: a wider gap a day ago leaves no reference
+    static constexpr double kWeekRatio = 0.3;          // weekly reference: its mean square below this x the daily
+    static constexpr double kWeekFitWeeks = 2;         // ... both EW over this many weeks of points
+    static constexpr size_t kMaxWeekPeriod = 1'500;    // ... for at most this many points a day
+    static constexpr size_t kMaxWeekLag = 10'501;      // points kept for the weekly lag (a week)
     static constexpr int kBins = 50;                   // markov bins over the 1%-99% range
     static constexpr int kContextBins = 10;            // context (second-order) bins over the same range
     static constexpr uint64_t kContextMinSeen = 5;     // a context seen less often backs off to first order
@@ -179,8 +191,11 @@ class Transitions {
 class EnsembleState {
    public:
     /// `threshold` in (0, 1]: the alarm level that starts the cooldown;
-    /// `cooldown`: points after an alarm whose alert score stays below it.
-    explicit EnsembleState(double threshold, uint64_t cooldown = EnsembleParams::kCooldown);
+    /// `cooldown`: points after an alarm whose alert score stays below it; or, when
+    /// `cooldown_seconds` > 0 (then `cooldown` must be 0), the points whose timestamp is
+    /// less than that many seconds after the alarm's.
+    explicit EnsembleState(double threshold, uint64_t cooldown = EnsembleParams::kCooldown,
+                           double cooldown_seconds = 0.0);
 
     EnsembleStep update(double value, double timestamp);
 
@@ -189,10 +204,11 @@ class EnsembleState {
     double threshold() const { return threshold_; }
 
     void serialize(io::ByteWriter& w) const;
-    /// `layout`: 1 for the bytes of checkpoint version 1 (registry snapshot
-    /// version 2), which lack the level and context features (they start afresh).
-    static EnsembleState deserialize(io::ByteReader& r, double threshold, uint64_t cooldown = EnsembleParams::kCooldown,
-                                     int layout = 2);
+    /// `layout`: the checkpoint version the bytes are of: 1 (registry snapshot
+    /// version 2) lacks the level and context features (they start afresh), 1 and 2
+    /// the time of the last alarm (a cooldown in seconds starts afresh).
+    static EnsembleState deserialize(io::ByteReader& r, double threshold, uint64_t cooldown, double cooldown_seconds,
+                                     int layout);
 
     /// A checkpoint of its own: versioned, checksummed bytes (family
     /// ensemble_checkpoint), as a shared store keeps it beside a sensor's window.
@@ -200,8 +216,9 @@ class EnsembleState {
     /// Restores a checkpoint for an ensemble alarming at `threshold`; throws
     /// std::invalid_argument ("possible corruption: ...") on corrupt bytes.
     static EnsembleState from_bytes(std::string_view bytes, double threshold,
-                                    uint64_t cooldown = EnsembleParams::kCooldown);
+                                    uint64_t cooldown = EnsembleParams::kCooldown, double cooldown_seconds = 0.0);
     uint64_t cooldown() const { return cooldown_; }
+    double cooldown_seconds() const { return cooldown_seconds_; }
 
    private:
     struct Feature {
@@ -213,12 +230,16 @@ class EnsembleState {
     double context(double value);
     size_t record_span() const;
     double warmup_statistic(double value) const;
-    std::optional<double> day_ago(double timestamp);
+    std::optional<double> lagged(std::deque<std::pair<double, double>>& lag, double timestamp, double seconds) const;
+    bool keeps_week() const {
+        return period_ < 0 || (period_ > 0 && period_ <= static_cast<int64_t>(EnsembleParams::kMaxWeekPeriod));
+    }
     void start_season();
     int64_t bin(double value) const;
 
     double threshold_;
     uint64_t cooldown_;
+    double cooldown_seconds_;
     uint64_t seen_ = 0;
     double prev_ = 0.0;
     double lo_ = 0.0, hi_ = 0.0;
@@ -242,6 +263,14 @@ class EnsembleState {
     Feature features_[EnsembleParams::kFeatures];
     SlidingMax recent_;
     uint64_t hold_ = 0;
+    bool has_alarm_time_ = false;  // the timestamp of the last alarm (a cooldown in seconds)
+    double alarm_time_ = 0.0;
+    // The weekly reference (checkpoint version 3 on).
+    std::deque<std::pair<double, double>> week_lag_;  // (timestamp, value) of about the last week
+    EwMoments week_;                                  // the residuals against a week earlier
+    double fit_day_ = 0.0, fit_week_ = 0.0;           // EW mean squares of both residuals, same points
+    uint64_t fit_n_ = 0;                              // points with both residuals
+    bool weekly_ = false;                             // the seasonal feature's reference is the week's
 };
 
 }  // namespace anomaly_detection

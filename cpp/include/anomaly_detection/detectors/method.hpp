@@ -39,6 +39,10 @@ struct DetectorConfig {
     /// The ensemble's alarm cooldown: points after an alarm whose alert score stays
     /// below the threshold (one alarm per incident), at most 1,000,000.
     uint64_t alert_cooldown = 100;
+    /// The same cooldown in seconds of the points' timestamps instead (> 0: an alarm
+    /// holds the alarms of the points less than this many seconds after it; then
+    /// `alert_cooldown` must be 0), at most 1e10; 0 = the cooldown is in points.
+    double alert_cooldown_seconds = 0.0;
 
     /// Throws std::invalid_argument naming the first invalid field.
     void validate() const;
