@@ -38,7 +38,7 @@ import numpy as np
 from anomaly_detection import _core
 from anomaly_detection.redis import scripts
 from anomaly_detection.redis.codec import decode_points, encode_points
-from anomaly_detection.redis.driver import Driver, Script, Steps, command
+from anomaly_detection.redis.driver import Driver, Script, Steps, command, decodes_responses
 from anomaly_detection.redis.keys import AnomalyRedisKeys
 from anomaly_detection.stores.base import SensorWindow
 from anomaly_detection.stores.checkpoints import EnsembleCheckpoints
@@ -100,15 +100,13 @@ class RedisStore:
                 "include_anomalies_in_window=False is not supported with Redis: points are appended "
                 "atomically before they are scored"
             )
-        if settings.detection_method == "ensemble":
-            kwargs = getattr(client, "get_connection_kwargs", dict)()
-            if kwargs.get("decode_responses"):
-                # The checkpoint is binary: a decoding client would fail on it after the points
-                # were appended.
-                raise ValueError(
-                    "client: the ensemble on Redis needs a redis client with decode_responses=False "
-                    "(or choose another detection_method)"
-                )
+        if settings.detection_method == "ensemble" and decodes_responses(client):
+            # The checkpoint is binary: a decoding client would fail on it after the points
+            # were appended.
+            raise ValueError(
+                "client: the ensemble on Redis needs a redis client with decode_responses=False "
+                "(or choose another detection_method)"
+            )
         self.client = client
         self.settings = settings
         self._driver = Driver(client)
