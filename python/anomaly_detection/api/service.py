@@ -12,13 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from anomaly_detection.api.alerts import AlertHub, severity_of
+from anomaly_detection.api.alerts import AlertHub
 from anomaly_detection.api.collector import Collector, Point
 from anomaly_detection.api.metrics import ServiceMetrics
 from anomaly_detection.api.shared import RedisAlertLog
 from anomaly_detection.config.settings import Settings
 from anomaly_detection.core.results import AnomalyResult
 from anomaly_detection.core.validation import check_sensor_name
+from anomaly_detection.redis.alerts import alert_from_result, alert_record
 from anomaly_detection.redis.driver import is_async_client
 
 __all__ = ["AnomalyService", "TooManySensorsError"]
@@ -85,8 +86,10 @@ class AnomalyService:
             from anomaly_detection.fingerprints import FingerprintPipeline
 
             on_redis = settings.store_backend == "redis" and self.redis_client is not None
+            # The service writes the fingerprint alerts itself (_on_fingerprint_alert), once.
             fingerprints = FingerprintPipeline(
-                redis_client=self.redis_client if on_redis else None, settings=settings
+                redis_client=self.redis_client if on_redis else None,
+                settings=settings.model_copy(update={"redis_alerts": False}),
             )
         if fingerprints.detector.on_alert is None:
             fingerprints.detector.on_alert = self._on_fingerprint_alert
@@ -107,10 +110,7 @@ class AnomalyService:
     # --- alerts ---------------------------------------------------------------------------
 
     def _on_anomaly(self, result: AnomalyResult) -> None:
-        alert = result.to_dict()
-        alert["severity"] = severity_of(result.deviation, result.threshold)
-        alert["source"] = _source.get()
-        self._publish(alert)
+        self._publish(alert_from_result(result, source=_source.get()))
 
     def _publish(self, alert: dict[str, Any]) -> dict[str, Any]:
         stored = None
@@ -141,13 +141,12 @@ class AnomalyService:
         width = max(high - low, 1e-12)
         beyond = (low - value) if value < low else (value - high)
         # Severity: a point a whole range width outside the range is critical.
-        return self._publish({
+        return self._publish(alert_record("expected_range", beyond / width, 0.5, {
             "sensor_name": sensor, "value": value, "timestamp": timestamp if timestamp is not None else time.time(),
             "is_anomaly": True, "score": 1.0, "deviation": beyond / width, "expected": (low + high) / 2,
-            "window_count": 0, "threshold": 0.0, "method": "expected_range",
-            "severity": severity_of(beyond / width, 0.5), "source": "business",
+            "window_count": 0, "threshold": 0.0, "method": "expected_range", "source": "business",
             "expected_range": [low, high],
-        })  # fmt: skip
+        }))  # fmt: skip
 
     # --- scoring --------------------------------------------------------------------------
 
