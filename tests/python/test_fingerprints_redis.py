@@ -169,3 +169,19 @@ def test_no_alert_is_written_when_redis_alerts_is_off(redis_client):
     assert len(raised[0]["id"]) == 32  # not written: a random hex id, not a stream id
     assert redis_client.xlen(KEYS.alerts_stream()) == 0
     assert AnomalyRedisManager(redis_client, SETTINGS).list_alerts(10) == []
+
+
+def test_the_service_writes_each_fingerprint_alert_to_redis_once(redis_server, redis_client):
+    from anomaly_detection.api.service import AnomalyService
+
+    settings = SETTINGS.replace(store_backend="redis", redis_url=redis_server.url)
+    service = AnomalyService(settings, redis_client=redis_server.client())
+    try:
+        run(service.fingerprints, 120, {100: "5xx"}, seed=0)  # its own pipeline (warm-up 60)
+    finally:
+        service.close()
+    [(entry_id, fields)] = redis_client.xrange(KEYS.alerts_stream())
+    assert json.loads(fields[b"alert"])["method"] == "fingerprint"
+    stored = AnomalyRedisManager(redis_client, SETTINGS).list_alerts(10)
+    assert [a["id"] for a in stored] == [entry_id.decode()]
+    assert service.hub.total == 0  # written to Redis, so not kept in this process only
