@@ -158,27 +158,24 @@ class AnomalyService:
             return await asyncio.to_thread(getattr(self.detector, method), *args)
         return await getattr(self.detector, "a" + method)(*args)
 
-    async def detect(self, sensor: str, value: float, timestamp: float | None) -> AnomalyResult:
+    async def _timed(self, method: str, points: int, *args: Any) -> Any:
+        """:meth:`_detect` for the detect endpoints: alerts marked ``source="detect"``, the
+        latency observed, ``points`` counted."""
         token = _source.set("detect")
         try:
             start = time.perf_counter()
-            result = await self._detect("detect", sensor, value, timestamp)
+            out = await self._detect(method, *args)
             self.metrics.latency.observe(time.perf_counter() - start)
         finally:
             _source.reset(token)
-        self.metrics.points.labels("detect").inc()
-        return result
+        self.metrics.points.labels("detect").inc(points)
+        return out
+
+    async def detect(self, sensor: str, value: float, timestamp: float | None) -> AnomalyResult:
+        return await self._timed("detect", 1, sensor, value, timestamp)
 
     async def detect_batch(self, sensor: str, values: list[float], timestamps: list[float] | None) -> Any:
-        token = _source.set("detect")
-        try:
-            start = time.perf_counter()
-            batch = await self._detect("detect_batch", sensor, values, timestamps)
-            self.metrics.latency.observe(time.perf_counter() - start)
-        finally:
-            _source.reset(token)
-        self.metrics.points.labels("detect").inc(len(values))
-        return batch
+        return await self._timed("detect_batch", len(values), sensor, values, timestamps)
 
     async def ingest(self, points: Iterable[Point]) -> tuple[list[str], list[dict[str, Any]]]:
         """Score collector points, grouped by sensor (one batch call per sensor, in order).
