@@ -4,12 +4,13 @@ the stored model and the alerts."""
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
 from test_fingerprints import INTERVAL, T0, run
 
-from anomaly_detection import Settings
+from anomaly_detection import Settings, StatisticalAnomalyDetector
 from anomaly_detection.fingerprints import (
     FingerprintAggregator,
     FingerprintDetector,
@@ -17,6 +18,7 @@ from anomaly_detection.fingerprints import (
     read_stream,
 )
 from anomaly_detection.forest import IsolationForest
+from anomaly_detection.redis.alerts import severity_of
 from anomaly_detection.utils.redis_namespaces import AnomalyRedisKeys, AnomalyRedisManager
 
 SETTINGS = Settings(redis_key_prefix="fp-test")
@@ -113,3 +115,73 @@ def test_corrupt_stored_model_or_baseline_raise_value_error(redis_client):
     with pytest.raises(ValueError):
         fresh.load()
     assert not fresh.fitted
+
+
+def test_a_fingerprint_alert_has_the_layout_and_severity_rule_of_a_detector_alert(redis_client):
+    channel = redis_client.pubsub(ignore_subscribe_messages=True)
+    channel.subscribe(KEYS.alerts_channel())
+    raised = []
+    run(pipeline(redis_client, on_alert=raised.append), 120, {100: "5xx"}, seed=0)
+    detector = StatisticalAnomalyDetector(
+        SETTINGS.replace(detection_method="zscore", window_size=50, min_samples=10), redis_client=redis_client
+    )
+    for t in range(30):
+        detector.detect("pump-1", 20.0 + 0.1 * (t % 5), timestamp=t)
+    result = detector.detect("pump-1", 35.0, timestamp=30)
+    assert result.is_anomaly
+    [fingerprint] = raised
+    entries = redis_client.xrange(KEYS.alerts_stream())
+    assert len(entries) == 2  # each alert written once, by the one writer
+    docs = {}
+    for entry_id, fields in entries:
+        assert set(fields) == {b"alert"}
+        doc = json.loads(fields[b"alert"])
+        stored = json.loads(redis_client.get(KEYS.alert(entry_id.decode())))
+        assert stored == {"id": entry_id.decode(), **doc}
+        assert redis_client.zscore(KEYS.alerts_index(), entry_id.decode()) == doc["timestamp"]
+        docs[doc["type"]] = stored
+    assert docs["fingerprint"] == fingerprint  # what the listener got is what was written
+    common = {"id", "type", "severity", "received_at", "sensor_name", "method", "timestamp", "value",
+              "score", "threshold", "is_anomaly"}  # fmt: skip
+    assert common <= set(docs["fingerprint"])
+    assert common <= set(docs["anomaly"])
+    assert docs["anomaly"]["severity"] == severity_of(result.deviation, result.threshold)
+    worst = max(abs(f["z"]) for f in fingerprint["top_features"])
+    assert fingerprint["severity"] == severity_of(worst, 8.0)  # the detector's min_deviation
+    published, deadline = [], time.monotonic() + 10
+    while len(published) < 2 and time.monotonic() < deadline:  # None also stands for the subscribe reply
+        if (message := channel.get_message(timeout=1.0)) is not None:
+            published.append(json.loads(message["data"]))
+    channel.close()
+    assert sorted(published, key=lambda a: a["type"]) == [docs["anomaly"], docs["fingerprint"]]
+
+
+def test_no_alert_is_written_when_redis_alerts_is_off(redis_client):
+    raised = []
+    p = FingerprintPipeline(
+        FingerprintAggregator(redis_client=redis_client, settings=SETTINGS),
+        FingerprintDetector(
+            redis_client=redis_client, settings=SETTINGS.replace(redis_alerts=False), on_alert=raised.append
+        ),
+    )
+    run(p, 120, {100: "5xx"}, seed=0)
+    assert len(raised) == 1
+    assert len(raised[0]["id"]) == 32  # not written: a random hex id, not a stream id
+    assert redis_client.xlen(KEYS.alerts_stream()) == 0
+    assert AnomalyRedisManager(redis_client, SETTINGS).list_alerts(10) == []
+
+
+def test_the_service_writes_each_fingerprint_alert_to_redis_once(redis_server, redis_client):
+    from anomaly_detection.api.service import AnomalyService
+
+    settings = SETTINGS.replace(store_backend="redis", redis_url=redis_server.url)
+    service = AnomalyService(settings, redis_client=redis_server.client())
+    try:
+        run(service.fingerprints, 120, {100: "5xx"}, seed=0)  # its own pipeline (warm-up 60)
+    finally:
+        service.close()
+    [(entry_id, fields)] = redis_client.xrange(KEYS.alerts_stream())
+    assert json.loads(fields[b"alert"])["method"] == "fingerprint"
+    stored = AnomalyRedisManager(redis_client, SETTINGS).list_alerts(10)
+    assert [a["id"] for a in stored] == [entry_id.decode()]
+    assert service.hub.total == 0  # written to Redis, so not kept in this process only

@@ -213,9 +213,7 @@ std::unique_ptr<SensorRegistry> SensorRegistry::from_bytes(const std::string& by
     c.window_size = r.get<uint64_t>("window size");
     c.threshold = r.get<double>("threshold");
     c.min_samples = r.get<uint64_t>("min samples");
-    const auto include = r.get<uint8_t>("include anomalies");
-    if (include > 1) io::corruption("include anomalies: expected 0 or 1");
-    c.include_anomalies = include == 1;
+    c.include_anomalies = r.get_flag("include anomalies");
     c.ewma_alpha = r.get<double>("ewma alpha");
     c.cusum_k = r.get<double>("cusum k");
     c.max_sensors = r.get<uint64_t>("max sensors");

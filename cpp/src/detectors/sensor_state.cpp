@@ -342,9 +342,7 @@ SensorState SensorState::deserialize(io::ByteReader& r, const DetectorConfig& co
     SensorState s(config);
     s.seen_ = r.get<uint64_t>("points seen");
     s.anomalies_ = r.get<uint64_t>("anomaly count");
-    const auto started = r.get<uint8_t>("ewma flag");
-    if (started > 1) io::corruption("ewma flag: expected 0 or 1, got " + std::to_string(started));
-    s.ewma_started_ = started == 1;
+    s.ewma_started_ = r.get_flag("ewma flag");
     s.ewma_stat_ = r.get<double>("ewma statistic");
     s.cusum_.pos = r.get<double>("cusum S+");
     s.cusum_.neg = r.get<double>("cusum S-");

@@ -204,17 +204,15 @@ HalfSpaceTrees HalfSpaceTrees::from_bytes(std::string_view bytes) {
         lo = r.get<double>("limit");
         hi = r.get<double>("limit");
     }
-    const auto named = r.get<uint8_t>("names flag");
-    if (named > 1) io::corruption("names flag: expected 0 or 1, got " + std::to_string(named));
+    const bool named = r.get_flag("names flag");
     std::vector<std::string> names;
     for (size_t j = 0; named && j < n_features; ++j) names.push_back(r.get_string(kMaxNameBytes, "feature name"));
     const auto counter = r.get<uint64_t>("counter");
-    const auto first_window = r.get<uint8_t>("first window flag");
+    const bool first_window = r.get_flag("first window flag");
     HalfSpaceTrees h;
     try {
         cfg.validate();
         if (counter >= cfg.window_size) throw std::invalid_argument("counter: expected < window_size");
-        if (first_window > 1) throw std::invalid_argument("first window flag: expected 0 or 1");
         const size_t masses = cfg.n_trees * ((size_t{2} << cfg.height) - 1);
         if (masses * 2 > r.remaining() / sizeof(uint64_t))
             throw std::invalid_argument("masses: expected " + std::to_string(masses * 2 * 8) + " bytes, got " +
@@ -224,7 +222,7 @@ HalfSpaceTrees HalfSpaceTrees::from_bytes(std::string_view bytes) {
         io::corruption(e.what());
     }
     h.counter_ = counter;
-    h.first_window_ = first_window == 1;
+    h.first_window_ = first_window;
     r.get_array(h.l_mass_.data(), h.l_mass_.size(), "window masses");
     r.get_array(h.r_mass_.data(), h.r_mass_.size(), "reference masses");
     r.expect_end();

@@ -52,9 +52,7 @@ IsolationForest IsolationForest::from_bytes(std::string_view bytes) {
     cfg.max_samples = r.get<uint64_t>("max_samples");
     cfg.max_features = r.get<uint64_t>("max_features");
     cfg.contamination = r.get<double>("contamination");
-    const auto bootstrap = r.get<uint8_t>("bootstrap");
-    if (bootstrap > 1) io::corruption("bootstrap: expected 0 or 1, got " + std::to_string(bootstrap));
-    cfg.bootstrap = bootstrap == 1;
+    cfg.bootstrap = r.get_flag("bootstrap");
     cfg.seed = r.get<uint64_t>("seed");
     try {
         cfg.validate();
@@ -62,9 +60,7 @@ IsolationForest IsolationForest::from_bytes(std::string_view bytes) {
         io::corruption(e.what());
     }
     IsolationForest f(cfg);
-    const auto fitted = r.get<uint8_t>("fitted flag");
-    if (fitted > 1) io::corruption("fitted flag: expected 0 or 1, got " + std::to_string(fitted));
-    if (fitted == 0) {
+    if (!r.get_flag("fitted flag")) {
         r.expect_end();
         return f;
     }

@@ -138,9 +138,8 @@ BloomFilter BloomFilter::from_bytes(std::string_view blob) {
     const auto capacity = r.get<uint64_t>("capacity");
     const auto error_rate = r.get<double>("error_rate");
     const auto expansion = r.get<uint32_t>("expansion");
-    const auto non_scaling = r.get<uint8_t>("non_scaling");
+    const bool non_scaling = r.get_flag("non_scaling flag");
     const auto layers = r.get<uint32_t>("layer count");
-    if (non_scaling > 1) io::corruption("non_scaling flag: expected 0 or 1");
     if (layers == 0 || layers > kMaxLayers || (non_scaling && layers != 1))
         io::corruption("layer count: expected 1.." + std::to_string(kMaxLayers) + ", got " + std::to_string(layers));
     if (capacity == 0 || !(error_rate > 0.0 && error_rate < 1.0))
@@ -158,7 +157,7 @@ BloomFilter BloomFilter::from_bytes(std::string_view blob) {
     }
     BloomFilter f = [&] {
         try {
-            return BloomFilter(capacity, error_rate, expansion, non_scaling != 0);
+            return BloomFilter(capacity, error_rate, expansion, non_scaling);
         } catch (const std::invalid_argument& e) {
             io::corruption(std::string("parameters: ") + e.what());
         }

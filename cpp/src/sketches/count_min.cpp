@@ -242,16 +242,15 @@ CountMinSketch CountMinSketch::from_bytes(std::string_view blob) {
     io::ByteReader r(io::unseal(blob, io::Family::count_min, kVersion));
     const auto width = r.get<uint32_t>("width");
     const auto depth = r.get<uint32_t>("depth");
-    const auto conservative = r.get<uint8_t>("conservative");
+    const bool conservative = r.get_flag("conservative flag");
     const auto seed = r.get<uint64_t>("seed");
     const auto total = r.get<uint64_t>("total");
-    if (conservative > 1) io::corruption("conservative flag: expected 0 or 1, got " + std::to_string(conservative));
     if (width == 0 || depth == 0 || depth > 64 || uint64_t{width} * depth > kMaxCells)
         io::corruption("dimensions: got width=" + std::to_string(width) + " depth=" + std::to_string(depth));
     if (uint64_t{width} * depth * sizeof(counter_type) != r.remaining())
         io::corruption("counters: expected " + std::to_string(uint64_t{width} * depth * sizeof(counter_type)) +
                        " bytes, got " + std::to_string(r.remaining()));
-    CountMinSketch s(width, depth, conservative != 0, seed);
+    CountMinSketch s(width, depth, conservative, seed);
     r.get_array(s.counters_.data(), s.counters_.size(), "counters");
     r.expect_end();
     // incrby relies on every counter being at most total to skip its undo copy.

@@ -193,12 +193,11 @@ HyperLogLog HyperLogLog::from_bytes(std::string_view blob) {
     r.get_array(s.registers_.data(), s.registers_.size(), "registers");
     s.hip_valid_ = false;  // version 1 kept no HIP estimate
     if (version >= 2) {
-        const auto valid = r.get<uint8_t>("HIP flag");
+        const bool valid = r.get_flag("HIP flag");
         const auto hip = r.get<double>("HIP estimate");
-        if (valid > 1) io::corruption("HIP flag: expected 0 or 1, got " + std::to_string(valid));
         // Far above any count of 64-bit hashes, so that adding to a loaded sketch stays finite.
         if (!(hip >= 0.0 && hip <= 1e30)) io::corruption("HIP estimate: expected a number in [0, 1e30]");
-        s.hip_valid_ = valid == 1;
+        s.hip_valid_ = valid;
         s.hip_ = s.hip_valid_ ? hip : 0.0;
     }
     const auto max_rank = static_cast<uint8_t>(64 - p + 1);

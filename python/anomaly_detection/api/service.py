@@ -12,13 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from anomaly_detection.api.alerts import AlertHub, severity_of
+from anomaly_detection.api.alerts import AlertHub
 from anomaly_detection.api.collector import Collector, Point
 from anomaly_detection.api.metrics import ServiceMetrics
 from anomaly_detection.api.shared import RedisAlertLog
 from anomaly_detection.config.settings import Settings
 from anomaly_detection.core.results import AnomalyResult
 from anomaly_detection.core.validation import check_sensor_name
+from anomaly_detection.redis.alerts import alert_from_result, alert_record
 from anomaly_detection.redis.driver import is_async_client
 
 __all__ = ["AnomalyService", "TooManySensorsError"]
@@ -94,8 +95,10 @@ class AnomalyService:
             from anomaly_detection.fingerprints import FingerprintPipeline
 
             on_redis = settings.store_backend == "redis" and self.redis_client is not None
+            # The service writes the fingerprint alerts itself (_on_fingerprint_alert), once.
             fingerprints = FingerprintPipeline(
-                redis_client=self.redis_client if on_redis else None, settings=settings
+                redis_client=self.redis_client if on_redis else None,
+                settings=settings.model_copy(update={"redis_alerts": False}),
             )
         if fingerprints.detector.on_alert is None:
             fingerprints.detector.on_alert = self._on_fingerprint_alert
@@ -143,10 +146,7 @@ class AnomalyService:
     # --- alerts ---------------------------------------------------------------------------
 
     def _on_anomaly(self, result: AnomalyResult) -> None:
-        alert = result.to_dict()
-        alert["severity"] = severity_of(result.deviation, result.threshold)
-        alert["source"] = _source.get()
-        self._publish(alert)
+        self._publish(alert_from_result(result, source=_source.get()))
 
     def _publish(self, alert: dict[str, Any]) -> dict[str, Any]:
         stored = None
@@ -177,13 +177,12 @@ class AnomalyService:
         width = max(high - low, 1e-12)
         beyond = (low - value) if value < low else (value - high)
         # Severity: a point a whole range width outside the range is critical.
-        return self._publish({
+        return self._publish(alert_record("expected_range", beyond / width, 0.5, {
             "sensor_name": sensor, "value": value, "timestamp": timestamp if timestamp is not None else time.time(),
             "is_anomaly": True, "score": 1.0, "deviation": beyond / width, "expected": (low + high) / 2,
-            "window_count": 0, "threshold": 0.0, "method": "expected_range",
-            "severity": severity_of(beyond / width, 0.5), "source": "business",
+            "window_count": 0, "threshold": 0.0, "method": "expected_range", "source": "business",
             "expected_range": [low, high],
-        })  # fmt: skip
+        }))  # fmt: skip
 
     # --- scoring --------------------------------------------------------------------------
 
@@ -195,27 +194,24 @@ class AnomalyService:
             return await asyncio.to_thread(getattr(self.detector, method), *args)
         return await getattr(self.detector, "a" + method)(*args)
 
-    async def detect(self, sensor: str, value: float, timestamp: float | None) -> AnomalyResult:
+    async def _timed(self, method: str, points: int, *args: Any) -> Any:
+        """:meth:`_detect` for the detect endpoints: alerts marked ``source="detect"``, the
+        latency observed, ``points`` counted."""
         token = _source.set("detect")
         try:
             start = time.perf_counter()
-            result = await self._detect("detect", sensor, value, timestamp)
+            out = await self._detect(method, *args)
             self.metrics.latency.observe(time.perf_counter() - start)
         finally:
             _source.reset(token)
-        self.metrics.points.labels("detect").inc()
-        return result
+        self.metrics.points.labels("detect").inc(points)
+        return out
+
+    async def detect(self, sensor: str, value: float, timestamp: float | None) -> AnomalyResult:
+        return await self._timed("detect", 1, sensor, value, timestamp)
 
     async def detect_batch(self, sensor: str, values: list[float], timestamps: list[float] | None) -> Any:
-        token = _source.set("detect")
-        try:
-            start = time.perf_counter()
-            batch = await self._detect("detect_batch", sensor, values, timestamps)
-            self.metrics.latency.observe(time.perf_counter() - start)
-        finally:
-            _source.reset(token)
-        self.metrics.points.labels("detect").inc(len(values))
-        return batch
+        return await self._timed("detect_batch", len(values), sensor, values, timestamps)
 
     async def ingest(self, points: Iterable[Point]) -> tuple[list[str], list[dict[str, Any]]]:
         """Score collector points, grouped by sensor (one batch call per sensor, in order).

@@ -49,7 +49,7 @@ from anomaly_detection.evaluation.metrics import (
     roc_auc,
     segments,
 )
-from anomaly_detection.evaluation.nab import _read_scores, read_nab_csv
+from anomaly_detection.evaluation.nab_corpus import _read_scores, read_nab_csv
 
 __all__ = [
     "TSBAD_METRIC_NAMES",

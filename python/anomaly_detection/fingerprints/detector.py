@@ -3,20 +3,19 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from anomaly_detection.fingerprints.aggregator import FEATURE_NAMES, Fingerprint, settings_or_default
 from anomaly_detection.forest import IsolationForest
-from anomaly_detection.redis.alerts import severity_of
+from anomaly_detection.redis.alerts import alert_record
 
 __all__ = ["FingerprintDetector", "FingerprintScore"]
 
@@ -91,10 +90,13 @@ class FingerprintDetector:
         (``SET NX PX lock_ttl``): a worker that does not get it skips the fit and loads the
         model the lock holder stored. The model bytes go to ``<prefix>:model:<model_name>``
         (``AnomalyRedisManager.store_model``), its baseline (medians, scales, threshold) to
-        ``<prefix>:config:<model_name>.baseline``; alerts are stored, published and streamed
-        as :class:`anomaly_detection.alerts.RedisAlertSink` does.
+        ``<prefix>:config:<model_name>.baseline``; unless ``settings.redis_alerts`` is False,
+        alerts are written by :class:`anomaly_detection.redis.alerts.AlertWriter`, as a
+        detector's are (stream, key, time index, channel; the stream id becomes the alert's
+        ``id``, which is a random hex id otherwise).
     settings : Settings, optional
-        Key prefix, hash tags, ``alerts_stream_maxlen`` (default :func:`get_settings`).
+        Key prefix, hash tags, ``redis_alerts``, ``alerts_stream_maxlen`` (default
+        :func:`get_settings`).
     model_name : str
         Name of the model key.
     lock_ttl : float
@@ -172,7 +174,9 @@ class FingerprintDetector:
         self._lock = threading.RLock()
         self.redis = redis_client
         self.manager = None
+        self.writer = None
         if redis_client is not None:
+            from anomaly_detection.redis.alerts import AlertWriter
             from anomaly_detection.redis.manager import AnomalyRedisManager
 
             settings = settings_or_default(settings)
@@ -181,7 +185,8 @@ class FingerprintDetector:
             self.lock_key = keys.cache("lock", model_name)
             self.baseline_key = f"{model_name}.baseline"
             keys.model(model_name)  # validates the name now rather than at the first fit
-            self.alerts_maxlen = settings.alerts_stream_maxlen
+            if settings.redis_alerts:
+                self.writer = AlertWriter(redis_client, settings)
             self._release = redis_client.register_script(_RELEASE)
 
     # --- scoring -------------------------------------------------------------------------------
@@ -212,7 +217,7 @@ class FingerprintDetector:
             if self.retrain_every and self._since_fit >= self.retrain_every:
                 self.fit()
         if result.alert is not None:
-            self._raise(result.alert)
+            result = replace(result, alert=self._raise(result.alert))
         return result
 
     def deviations(self, values: np.ndarray) -> np.ndarray:
@@ -233,9 +238,8 @@ class FingerprintDetector:
         deviations = {n: round(float(v), 3) for n, v in zip(self.names, z)}
         alert = None
         if is_anomaly:
-            alert = {
+            fields = {
                 "id": uuid.uuid4().hex,
-                "type": "fingerprint",
                 "sensor_name": "system.fingerprint",
                 "method": "fingerprint",
                 "source": "fingerprint",
@@ -245,7 +249,6 @@ class FingerprintDetector:
                 "score": score,
                 "threshold": self.threshold,
                 "is_anomaly": True,
-                "severity": severity_of(worst, self.min_deviation),
                 "top_features": [
                     {
                         "name": self.names[i],
@@ -257,19 +260,16 @@ class FingerprintDetector:
                 ],
                 "features": fingerprint.as_dict(),
             }
+            # The one severity rule, on the largest robust deviation and the one that flags.
+            alert = alert_record("fingerprint", worst, self.min_deviation, fields)
         return FingerprintScore(fingerprint, score, self.threshold, is_anomaly, deviations, top, alert)
 
-    def _raise(self, alert: dict[str, Any]) -> None:
-        if self.manager is not None:
-            self.manager.store_alert(alert["id"], alert, timestamp=alert["timestamp"])
-            payload = json.dumps(alert, separators=(",", ":"), allow_nan=False)
-            keys = self.manager.keys
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.publish(keys.alerts_channel(), payload)
-            pipe.xadd(keys.alerts_stream(), {"alert": payload}, maxlen=self.alerts_maxlen, approximate=True)
-            pipe.execute()
+    def _raise(self, alert: dict[str, Any]) -> dict[str, Any]:
+        if self.writer is not None:
+            alert = self.writer.write(alert)
         if self.on_alert is not None:
             self.on_alert(alert)
+        return alert
 
     # --- training ------------------------------------------------------------------------------
 

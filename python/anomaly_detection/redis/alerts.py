@@ -19,7 +19,7 @@ from typing import Any
 from anomaly_detection.redis.codec import dumps, text
 from anomaly_detection.redis.manager import AnomalyRedisManager
 
-__all__ = ["AlertWriter", "RedisAlertSink", "alert_from_result", "severity_of"]
+__all__ = ["AlertWriter", "RedisAlertSink", "alert_from_result", "alert_record", "severity_of"]
 
 
 def severity_of(deviation: float, threshold: float) -> str:
@@ -32,14 +32,17 @@ def severity_of(deviation: float, threshold: float) -> str:
     return "critical" if abs(deviation) >= 2.0 * threshold else "warning"
 
 
-def alert_from_result(result: Any, alert_id: str | None = None) -> dict[str, Any]:
-    """The document of an alert for an anomalous ``AnomalyResult`` (the writer gives the id
-    unless ``alert_id`` is passed)."""
-    alert = {
-        "type": "anomaly",
-        "severity": severity_of(result.deviation, result.threshold),
-        **result.to_dict(),
-    }
+def alert_record(kind: str, deviation: float, threshold: float, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The document of every alert: ``type`` (``anomaly``, ``fingerprint``, ``expected_range``),
+    ``severity`` by the one rule from ``deviation`` and ``threshold``, then ``fields`` (with at
+    least ``sensor_name``, ``method`` and the point's ``timestamp``)."""
+    return {"type": kind, "severity": severity_of(deviation, threshold), **fields}
+
+
+def alert_from_result(result: Any, alert_id: str | None = None, **extra: Any) -> dict[str, Any]:
+    """The document of an alert for an anomalous ``AnomalyResult``, with the ``extra`` fields
+    (such as ``source``); the writer gives the id unless ``alert_id`` is passed."""
+    alert = alert_record("anomaly", result.deviation, result.threshold, {**result.to_dict(), **extra})
     return alert if alert_id is None else {"id": alert_id, **alert}
 
 

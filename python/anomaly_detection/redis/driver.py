@@ -29,6 +29,8 @@ __all__ = [
     "Script",
     "Sleep",
     "Steps",
+    "command",
+    "decodes_responses",
     "is_async_client",
     "is_cluster_client",
 ]
@@ -102,6 +104,12 @@ def is_cluster_client(client: Any) -> bool:
     return callable(getattr(client, "get_default_node", None))
 
 
+def decodes_responses(client: Any) -> bool:
+    """Whether ``client`` was made with ``decode_responses=True`` (its replies are str, so
+    binary values such as checkpoints, shards and filter replies would not survive)."""
+    return bool(getattr(client, "get_connection_kwargs", dict)().get("decode_responses"))
+
+
 class Driver:
     """Runs steps on one client; which runner is decided once, here.
 
@@ -112,6 +120,7 @@ class Driver:
         self.client = client
         self.is_async = is_async_client(client)
         self.is_cluster = is_cluster_client(client)
+        self.decodes = decodes_responses(client)
 
     def run(self, steps: Steps[_T]) -> Any:
         """The result of ``steps`` (a coroutine of it on an asyncio client)."""

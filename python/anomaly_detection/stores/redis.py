@@ -38,7 +38,7 @@ import numpy as np
 from anomaly_detection import _core
 from anomaly_detection.redis import scripts
 from anomaly_detection.redis.codec import decode_points, decode_window, encode_joined, encode_packed
-from anomaly_detection.redis.driver import Driver, Script, Steps, command
+from anomaly_detection.redis.driver import Driver, Script, Steps, command, decodes_responses
 from anomaly_detection.redis.keys import AnomalyRedisKeys
 from anomaly_detection.stores.base import SensorWindow
 from anomaly_detection.stores.checkpoints import EnsembleCheckpoints
@@ -120,15 +120,13 @@ class RedisStore:
                 "include_anomalies_in_window=False is not supported with Redis: points are appended "
                 "atomically before they are scored"
             )
-        if settings.detection_method == "ensemble":
-            kwargs = getattr(client, "get_connection_kwargs", dict)()
-            if kwargs.get("decode_responses"):
-                # The checkpoint is binary: a decoding client would fail on it after the points
-                # were appended.
-                raise ValueError(
-                    "client: the ensemble on Redis needs a redis client with decode_responses=False "
-                    "(or choose another detection_method)"
-                )
+        if settings.detection_method == "ensemble" and decodes_responses(client):
+            # The checkpoint is binary: a decoding client would fail on it after the points
+            # were appended.
+            raise ValueError(
+                "client: the ensemble on Redis needs a redis client with decode_responses=False "
+                "(or choose another detection_method)"
+            )
         self.client = client
         self.settings = settings
         self._driver = Driver(client)
@@ -141,8 +139,7 @@ class RedisStore:
         self._script = client.register_script(scripts.APPEND_ENSEMBLE if self.ensemble else scripts.APPEND)
         self._window_args = (settings.window_size, settings.temp_data_ttl)
         # A client that decodes replies as text cannot take the mirror's packed window.
-        decodes = getattr(client, "get_connection_kwargs", dict)().get("decode_responses")
-        self._want_packed = "0" if decodes else "1"
+        self._want_packed = "0" if self._driver.decodes else "1"
         self._down = _redis_down_errors()
         self.checkpoints = (
             EnsembleCheckpoints(client, self.keys, settings, self.config, self.state_cache_size, self._down)

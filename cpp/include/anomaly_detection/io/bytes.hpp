@@ -106,6 +106,12 @@ class ByteReader {
         std::memcpy(&v, raw, sizeof(T));
         return v;
     }
+    /// A flag byte: 0 or 1 (anything else is corruption).
+    bool get_flag(const char* what = "flag") {
+        const auto v = get<uint8_t>(what);
+        if (v > 1) corruption(std::string(what) + ": expected 0 or 1, got " + std::to_string(v));
+        return v == 1;
+    }
     std::string get_string(size_t max_size, const char* what = "string") {
         const auto n = get<uint32_t>(what);
         if (n > max_size)
