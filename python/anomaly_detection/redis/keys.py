@@ -136,6 +136,7 @@ class AnomalyRedisKeys:
         "stream": "stream:{0}",
         "index": "index:{0}",
         "channel": "channel:{0}",
+        "alert_delivery": "delivered:{0}",
     }
 
     def __init__(self, prefix: str = "anomaly", hash_tag: bool = False) -> None:
@@ -243,6 +244,13 @@ class AnomalyRedisKeys:
     def alerts_index(self) -> str:
         """``anomaly:index:alerts``: sorted set of alert ids by time (capped)."""
         return self._key("index", "alerts")
+
+    def alert_delivery(self, delivery_id: str) -> str:
+        """``anomaly:delivered:{anomaly:stream:alerts}:{delivery_id}``: the mark of an alert
+        delivered once (its stream id, 7-day TTL). Its hash tag is the stream's key, so the
+        delivery script also runs on Redis Cluster."""
+        part = check_key_part(delivery_id, "delivery id")
+        return self._key("alert_delivery", "{" + self.alerts_stream() + "}:" + part)
 
     def namespace_pattern(self) -> str:
         """``anomaly:*``: every key of this package."""
