@@ -258,9 +258,10 @@ class RedisStore:
                 and (plan := self.fallback.next_chunks(self.write_back_chunk)) is not None
             ):
                 n, chunks = plan
+                # No sensor lock: while the breaker is open this is the only writer of the
+                # store's appends, and a caller must never wait on a stalled append of it.
                 for chunk in chunks:
-                    with self._locks.threading_lock(chunk.sensor):
-                        self._driver.run(self._write_back_steps(chunk))
+                    self._driver.run(self._write_back_steps(chunk))
                 self.fallback.written_back(n)
             complete = not self._closed.is_set() and self._run_recovery_tasks()
         except self._down:
@@ -337,9 +338,8 @@ class RedisStore:
                 and (plan := self.fallback.next_chunks(self.write_back_chunk)) is not None
             ):
                 n, chunks = plan
-                for chunk in chunks:
-                    async with self._locks.asyncio_lock(chunk.sensor):
-                        await self._driver.run(self._write_back_steps(chunk))
+                for chunk in chunks:  # no sensor lock: see _recover
+                    await self._driver.run(self._write_back_steps(chunk))
                 self.fallback.written_back(n)
             complete = not self._closed.is_set()
         except self._down:
