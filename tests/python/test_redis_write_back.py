@@ -344,3 +344,35 @@ def test_alerts_beyond_the_outbox_are_dropped_and_counted():
         assert det.health()["write_back"]["state"] == "stopped"
     finally:
         server.stop()
+
+
+def test_close_stops_a_write_back_under_way_and_keeps_the_rest_buffered():
+    server = RedisServer().start()
+    try:
+        client = client_of(server)
+        det = StatisticalAnomalyDetector(settings(redis_alerts=False), redis_client=client)
+        det.store.write_back_chunk = 100
+        det.detect_batch("s", series(3, 100, []), np.arange(100.0))
+        server.kill()
+        for lo in range(100, 50_100, 100):
+            det.detect_batch("s", series(lo, 100, []), np.arange(lo, lo + 100.0))
+        server.start()  # empty: it holds only what the write-back sends
+        admin = client_of(server)
+        wait_until(lambda: det.health()["write_back"]["written"] > 0, "the write-back's start")
+        admin.client_pause(3000, all=False)  # the write-back waits on Redis
+        try:
+            thread = det.store._probe_thread
+            det.store.close()
+        finally:
+            admin.client_unpause()
+        assert thread is not None
+        assert not thread.is_alive()  # joined: nothing more is written back
+        progress = det.health()["write_back"]
+        assert progress["state"] == "stopped"
+        assert 0 < progress["written"] < 50_000
+        assert progress["buffered"] + progress["written"] == 50_000  # the rest stays buffered
+        stamps = window_of(admin, "s")[1]
+        assert len(stamps) in {progress["written"], progress["written"] + 100}  # (+ the paused append)
+        np.testing.assert_array_equal(stamps, np.arange(100.0, 100.0 + len(stamps)))  # in order, once
+    finally:
+        server.stop()
