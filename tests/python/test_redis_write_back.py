@@ -43,9 +43,22 @@ def settings(**kw) -> Settings:
     return Settings(**{**base, **kw})
 
 
+_clients: list[redis.Redis] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients():
+    """Close every client a test made (no socket is left for the garbage collector)."""
+    yield
+    while _clients:
+        _clients.pop().close()
+
+
 def client_of(server: RedisServer, timeout: float = 0.5) -> redis.Redis:
     """A client as the package builds one: bounded timeouts, no retries of its own."""
-    return server.client(socket_timeout=timeout, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
+    client = server.client(socket_timeout=timeout, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
+    _clients.append(client)
+    return client
 
 
 def series(seed: int, n: int, spikes: list[int]) -> np.ndarray:
@@ -280,7 +293,9 @@ def test_an_asyncio_client_writes_back_in_a_task_while_callers_await():
 
 def stall(server: RedisServer, seconds: float) -> threading.Thread:
     """DEBUG SLEEP on a connection of its own; returns once the server answers nobody."""
-    thread = threading.Thread(target=server.client().execute_command, args=("DEBUG", "SLEEP", str(seconds)))
+    sleeper = server.client()
+    _clients.append(sleeper)
+    thread = threading.Thread(target=sleeper.execute_command, args=("DEBUG", "SLEEP", str(seconds)))
     thread.start()
     probe = client_of(server, timeout=0.05)
     wait_until(lambda: _times_out(probe), "the stall")
