@@ -88,7 +88,9 @@ class StatisticalAnomalyDetector:
         if redis_client is not None and settings.redis_alerts and not self.store.is_async:
             from anomaly_detection.alerts import RedisAlertSink
 
-            self.add_alert_listener(RedisAlertSink(redis_client, settings))
+            # The store's breaker: alerts raised while Redis is down are held and delivered
+            # once by its background write-back.
+            self.add_alert_listener(RedisAlertSink(redis_client, settings, breaker=self.store))
 
     @staticmethod
     def _make_store(settings: Settings, redis_client: Any) -> SensorStore:

@@ -8,18 +8,34 @@ An alert is written once (:class:`AlertWriter`) in this layout:
 - stored under ``anomaly:alerts:<id>`` (7-day TTL) and indexed by the point's timestamp
   (:meth:`AnomalyRedisManager.list_alerts`, ``GET /api/anomalies``);
 - published on the channel ``anomaly:channel:alerts`` for live listeners.
+
+An alert written with a ``delivery_id`` is delivered once: the stream entry and the
+message on the channel are added by one script that first looks for the alert's delivery
+mark (``anomaly:delivered:{anomaly:stream:alerts}:<delivery id>``, 7-day TTL), so that a
+delivery retried after its reply was lost adds nothing; storing and indexing are the same
+writes again. :class:`RedisAlertSink` gives each alert an id, holds the alerts raised while
+the store's circuit breaker is open (bounded, counting what it drops) and delivers them
+when Redis is back.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
-from collections.abc import Mapping
-from typing import Any
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
+from anomaly_detection.redis import scripts
 from anomaly_detection.redis.codec import dumps, text
+from anomaly_detection.redis.keys import AnomalyRedisTTL
 from anomaly_detection.redis.manager import AnomalyRedisManager
 
-__all__ = ["AlertWriter", "RedisAlertSink", "alert_from_result", "alert_record", "severity_of"]
+__all__ = ["AlertWriter", "Breaker", "RedisAlertSink", "alert_from_result", "alert_record", "severity_of"]
+
+_log = logging.getLogger(__name__)
 
 
 def severity_of(deviation: float, threshold: float) -> str:
@@ -65,19 +81,49 @@ class AlertWriter:
         self.keys = self.manager.keys
         self.stream = self.keys.alerts_stream()
         self.maxlen = settings.alerts_stream_maxlen
+        self._deliver = client.register_script(scripts.DELIVER_ALERT)
 
-    def write(self, alert: Mapping[str, Any]) -> dict[str, Any]:
-        """Append, store, index and publish ``alert``; returns it with its ``id`` and ``received_at``."""
+    def write(self, alert: Mapping[str, Any], *, delivery_id: str | None = None) -> dict[str, Any]:
+        """Append, store, index and publish ``alert``; returns it with its ``id`` and ``received_at``.
+
+        With ``delivery_id`` (a valid key part, unique to this alert) the alert is appended
+        and published once however often it is written: write it again after a failure,
+        with the same document (its ``received_at`` included) and id.
+        """
         doc = {"received_at": time.time(), **alert}
         doc.pop("id", None)
         payload = dumps(doc)
-        stream_id = text(
-            self.client.xadd(self.stream, {"alert": payload}, maxlen=self.maxlen, approximate=True)
-        )
+        channel = self.keys.alerts_channel()
+        if delivery_id is None:
+            stream_id = text(
+                self.client.xadd(self.stream, {"alert": payload}, maxlen=self.maxlen, approximate=True)
+            )
+            stored = {"id": stream_id, **doc}
+            self.manager.store_alert(stream_id, stored, timestamp=doc.get("timestamp"))
+            self.client.publish(channel, dumps(stored))
+            return stored
+        message = dumps({"id": "", **doc})  # '{"id":"",...}': the script puts the stream id in
+        cut = len('{"id":"')
+        keys = [self.stream, self.keys.alert_delivery(delivery_id)]
+        args = [self.maxlen, payload, AnomalyRedisTTL.ALERTS, channel, message[:cut], message[cut:]]
+        stream_id = text(self._deliver(keys=keys, args=args)[0])
         stored = {"id": stream_id, **doc}
         self.manager.store_alert(stream_id, stored, timestamp=doc.get("timestamp"))
-        self.client.publish(self.keys.alerts_channel(), dumps(stored))
         return stored
+
+
+class Breaker(Protocol):
+    """What :class:`RedisAlertSink` needs of a store's circuit breaker
+    (:class:`~anomaly_detection.stores.redis.RedisStore` is one)."""
+
+    @property
+    def degraded(self) -> bool: ...
+
+    def trip(self, exc: BaseException) -> None: ...
+
+    def add_recovery_task(
+        self, task: Callable[[], bool], report: Callable[[], dict[str, int]] | None = None
+    ) -> None: ...
 
 
 class RedisAlertSink:
@@ -88,11 +134,100 @@ class RedisAlertSink:
     redis_client : redis.Redis or redis.cluster.RedisCluster
     settings : Settings
         Key prefix, hash tags and ``alerts_stream_maxlen``.
+    breaker : Breaker, optional
+        The detector's store. With it, each alert gets a delivery id and is delivered once;
+        while the breaker is open (Redis down) alerts are held, in order, and the store's
+        background write-back delivers them when Redis is back (after the points); a write
+        that fails opens the breaker. Without it, an alert is written at once (an error is
+        raised to the detector, which logs it).
+    outbox_size : int, optional
+        Alerts held at most (:attr:`OUTBOX_SIZE`; about 1 KB each); beyond it a new alert is
+        dropped and counted (``alerts_dropped`` in the store's ``health()["write_back"]``).
     """
 
-    def __init__(self, redis_client: Any, settings: Any) -> None:
+    #: Default ``outbox_size``.
+    OUTBOX_SIZE = 10_000
+
+    def __init__(
+        self,
+        redis_client: Any,
+        settings: Any,
+        *,
+        breaker: Breaker | None = None,
+        outbox_size: int | None = None,
+    ) -> None:
         self.writer = AlertWriter(redis_client, settings)
         self.keys = self.writer.keys
+        self.breaker = breaker
+        self.outbox_size = self.OUTBOX_SIZE if outbox_size is None else int(outbox_size)
+        if self.outbox_size < 0:
+            raise ValueError(f"outbox_size: expected >= 0, got {outbox_size}")
+        #: (delivery id, alert) of the alerts not yet delivered, oldest first.
+        self.outbox: deque[tuple[str, dict[str, Any]]] = deque()
+        self.dropped = 0
+        self.delivered = 0
+        self._hold_lock = threading.Lock()
+        self._flush_lock = threading.Lock()  # one deliverer at a time, so the order is kept
+        from redis.exceptions import ClusterDownError, ConnectionError, TimeoutError
 
-    def __call__(self, result: Any) -> dict[str, Any]:
-        return self.writer.write(alert_from_result(result))
+        self._down = (ConnectionError, TimeoutError, ClusterDownError, OSError)
+        if breaker is not None:
+            breaker.add_recovery_task(self.flush, self.outbox_counts)
+
+    def __call__(self, result: Any) -> dict[str, Any] | None:
+        """Write the alert of ``result``: returned with its id when written now; None when
+        held (Redis down, or another thread is delivering held alerts) or dropped."""
+        alert = alert_from_result(result)
+        if self.breaker is None:
+            return self.writer.write(alert)
+        held = self._hold({"received_at": time.time(), **alert})
+        if held is None or self.breaker.degraded:
+            return None
+        return self._deliver(wait=False).get(held)
+
+    def _hold(self, alert: dict[str, Any]) -> str | None:
+        """Queue ``alert``; its delivery id, or None if the outbox is full (counted)."""
+        with self._hold_lock:
+            if len(self.outbox) >= self.outbox_size:
+                self.dropped += 1
+                if self.dropped == 1 or self.dropped % 1000 == 0:
+                    _log.warning("alert outbox full (%d): %d alerts dropped", self.outbox_size, self.dropped)
+                return None
+            delivery_id = uuid.uuid4().hex
+            self.outbox.append((delivery_id, alert))
+            return delivery_id
+
+    def flush(self) -> bool:
+        """Deliver the held alerts, oldest first, each once; whether none is left (a Redis
+        failure stops it and opens the breaker). The store's write-back calls it."""
+        self._deliver(wait=True)
+        return not self.outbox
+
+    def _deliver(self, wait: bool) -> dict[str, dict[str, Any]]:
+        """Deliver held alerts; the written ones by delivery id. Without ``wait``, leave them
+        to whoever is delivering now (it delivers what is held before it stops)."""
+        written: dict[str, dict[str, Any]] = {}
+        while self.outbox:
+            if not self._flush_lock.acquire(blocking=wait):
+                return written
+            try:
+                while self.outbox:
+                    delivery_id, alert = self.outbox[0]
+                    written[delivery_id] = self.writer.write(alert, delivery_id=delivery_id)
+                    self.outbox.popleft()
+                    self.delivered += 1
+            except self._down as exc:
+                if self.breaker is not None and not self.breaker.degraded:
+                    self.breaker.trip(exc)
+                return written
+            finally:
+                self._flush_lock.release()
+        return written
+
+    def outbox_counts(self) -> dict[str, int]:
+        """Alerts held, delivered from the outbox and dropped so far."""
+        return {
+            "alerts_held": len(self.outbox),
+            "alerts_delivered": self.delivered,
+            "alerts_dropped": self.dropped,
+        }

@@ -138,6 +138,7 @@ class AnomalyRedisKeys:
         "index": "index:{0}",
         "channel": "channel:{0}",
         "idempotency": "idempotency:{0}",
+        "alert_delivery": "delivered:{0}",
     }
 
     def __init__(self, prefix: str = "anomaly", hash_tag: bool = False) -> None:
@@ -252,6 +253,13 @@ class AnomalyRedisKeys:
         """``anomaly:idempotency:{key}``: a write's ``Idempotency-Key``, its request's digest and,
         once answered, its response."""
         return self._key("idempotency", check_key_part(key, "Idempotency-Key"))
+
+    def alert_delivery(self, delivery_id: str) -> str:
+        """``anomaly:delivered:{anomaly:stream:alerts}:{delivery_id}``: the mark of an alert
+        delivered once (its stream id, 7-day TTL). Its hash tag is the stream's key, so the
+        delivery script also runs on Redis Cluster."""
+        part = check_key_part(delivery_id, "delivery id")
+        return self._key("alert_delivery", "{" + self.alerts_stream() + "}:" + part)
 
     def namespace_pattern(self) -> str:
         """``anomaly:*``: every key of this package."""

@@ -3,7 +3,7 @@ sharing a sensor lose no update, and the appends are exactly once (a repeated ap
 stores nothing). Key and hash-field names are those of
 :mod:`anomaly_detection.redis.keys`."""
 
-__all__ = ["APPEND", "APPEND_ENSEMBLE", "FIND_CHECKPOINT", "SAVE_CHECKPOINT"]
+__all__ = ["APPEND", "APPEND_ENSEMBLE", "COUNT_ONCE", "DELIVER_ALERT", "FIND_CHECKPOINT", "SAVE_CHECKPOINT"]
 
 # Exactly once: every append carries its writer's id (ARGV[4]) and a sequence number
 # (ARGV[5]) that grows with each of that writer's appends to a sensor. The counters hash
@@ -188,4 +188,32 @@ for _, key in ipairs(KEYS) do
   end
 end
 return {-1}
+"""
+
+# The anomalies of a written-back append, counted once: KEYS[1] counters hash; ARGV[1]
+# writer id, ARGV[2] the append's sequence number, ARGV[3] how many anomalies, ARGV[4]
+# TTL (s). The field 'a:<writer id>' keeps the last sequence number counted; a count sent
+# again (its reply was lost) or an older one adds nothing. Returns 1 if counted.
+COUNT_ONCE = """
+local field = 'a:' .. ARGV[1]
+local last = tonumber(redis.call('HGET', KEYS[1], field) or '0') or 0
+if tonumber(ARGV[2]) <= last then return 0 end
+redis.call('HINCRBY', KEYS[1], 'anomalies', ARGV[3])
+redis.call('HSET', KEYS[1], field, ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+
+# An alert delivered once: KEYS[1] the alert stream, KEYS[2] the alert's delivery mark
+# (its id in the stream). ARGV[1] the stream's MAXLEN, ARGV[2] the alert as JSON, ARGV[3]
+# the mark's TTL (s), ARGV[4] the channel, ARGV[5] and ARGV[6] the published message
+# before and after its id. A second delivery (its reply was lost) finds the mark and adds
+# and publishes nothing. Returns {stream id, 1 if delivered now else 0}.
+DELIVER_ALERT = """
+local done = redis.call('GET', KEYS[2])
+if done then return {done, 0} end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'alert', ARGV[2])
+redis.call('SET', KEYS[2], id, 'EX', ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[5] .. id .. ARGV[6])
+return {id, 1}
 """

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict, deque
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -14,19 +14,27 @@ from anomaly_detection.errors import StoreUnavailableError
 from anomaly_detection.stores.checkpoints import EnsembleCheckpoints
 from anomaly_detection.stores.embedded import EmbeddedStore
 
-__all__ = ["Fallback"]
+__all__ = ["ANOMALY", "SENT", "Fallback", "PointBuffer", "WriteBack", "plan_write_back"]
 
 # The store's logger: these warnings are part of what its users watch.
 _log = logging.getLogger("anomaly_detection.stores.redis")
 
 
-_POINT = np.dtype([("sensor", "<u4"), ("seq", "<u8"), ("value", "<f8"), ("timestamp", "<f8")])
+_POINT = np.dtype(
+    [("sensor", "<u4"), ("seq", "<u8"), ("value", "<f8"), ("timestamp", "<f8"), ("flags", "u1")]
+)
+
+#: ``flags`` of a buffered point: the fallback flagged it as an anomaly.
+ANOMALY = 1
+#: ``flags`` of a buffered point: its call's append was sent to Redis (it failed, yet it may
+#: have run): the call is written back alone, with its own sequence number.
+SENT = 2
 
 
 class PointBuffer:
-    """The accepted points of calls not yet in Redis, in order: 28 bytes a point (sensor
-    number, sequence number of its call, value, timestamp) in chunks of 8,192 points, and
-    one name per sensor. A call is the run of points with one sensor and sequence number."""
+    """The accepted points of calls not yet in Redis, in order: 29 bytes a point (sensor
+    number, sequence number of its call, value, timestamp, flags) in chunks of 8,192 points,
+    and one name per sensor. A call is the run of points with one sensor and sequence number."""
 
     CHUNK = 8192
 
@@ -38,7 +46,14 @@ class PointBuffer:
         self._names: list[str] = []
         self.points = 0
 
-    def append(self, sensor: str, values: np.ndarray, timestamps: np.ndarray, seq: int) -> None:
+    def append(
+        self,
+        sensor: str,
+        values: np.ndarray,
+        timestamps: np.ndarray,
+        seq: int,
+        flags: np.ndarray | int = 0,
+    ) -> None:
         sensor_id = self._ids.setdefault(sensor, len(self._ids))
         if sensor_id == len(self._names):
             self._names.append(sensor)
@@ -51,6 +66,7 @@ class PointBuffer:
             rows = self._chunks[-1][self._tail : self._tail + take]
             rows["sensor"], rows["seq"] = sensor_id, seq
             rows["value"], rows["timestamp"] = values[done : done + take], timestamps[done : done + take]
+            rows["flags"] = flags if np.ndim(flags) == 0 else flags[done : done + take]
             self._tail += take
             done += take
         self.points += len(values)
@@ -83,8 +99,38 @@ class PointBuffer:
             int(first["seq"]),
         )
 
+    def take(self, n: int) -> np.ndarray:
+        """A copy of the oldest ``n`` points (all if fewer), extended to the end of the last
+        call they reach: a call is never cut."""
+        parts, got = [], 0
+        last = None
+        for rows in self._rows():
+            if got < n:
+                part = rows[: n - got]
+                parts.append(part)
+                got += len(part)
+                if len(part) < len(rows) or got == n:
+                    last = part[-1]
+                    rest = rows[len(part) :]
+                    same = (rest["sensor"] == last["sensor"]) & (rest["seq"] == last["seq"])
+                    run = len(rest) if same.all() else int(np.argmin(same))
+                    parts.append(rest[:run])
+                    if run < len(rest):
+                        break
+            else:  # the last call goes on in the next chunk
+                same = (rows["sensor"] == last["sensor"]) & (rows["seq"] == last["seq"])
+                run = len(rows) if same.all() else int(np.argmin(same))
+                parts.append(rows[:run])
+                if run < len(rows):
+                    break
+        return np.concatenate(parts) if parts else np.empty(0, _POINT)
+
+    def name(self, sensor_id: int) -> str:
+        """The sensor of a buffered point's ``sensor`` number."""
+        return self._names[sensor_id]
+
     def pop(self, n: int) -> None:
-        """Drop the oldest ``n`` points (the head call's)."""
+        """Drop the oldest ``n`` points."""
         self.points -= n
         while n:
             stop = self._tail if len(self._chunks) == 1 else self.CHUNK
@@ -134,6 +180,9 @@ class Fallback:
         self._windows_kept = settings.max_sensors or self.DEFAULT_WINDOWS_KEPT
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()  # one writer of the buffered points at a time
+        self._plan: tuple[int, list[WriteBack]] | None = None  # the appends being written back
+        #: Points written back since the degraded mode began (with ``buffered_points``: the progress).
+        self.written_back_points = 0
 
     def remember(self, sensor: str, values: np.ndarray, timestamps: np.ndarray, seen: int) -> None:
         """The sensor's window and point count after a call that Redis stored: where the
@@ -152,17 +201,28 @@ class Fallback:
         with self._lock:
             if not self.degraded:
                 _log.warning("Redis unavailable (%s): detecting on the embedded store, buffering points", exc)
+                self.written_back_points = 0
             self.degraded = True
 
-    def detect_batch(self, sensor: str, values: np.ndarray, timestamps: np.ndarray, seq: int) -> Any:
+    def detect_batch(
+        self, sensor: str, values: np.ndarray, timestamps: np.ndarray, seq: int, sent: bool = False
+    ) -> Any:
         """Score on the embedded store and buffer the points with the sequence number of their
-        append (raise when the buffer is full)."""
+        append (raise when the buffer is full). ``sent``: the append was sent to Redis and
+        failed (it may have run all the same); this enters the degraded mode. Otherwise,
+        when the breaker has closed since the caller looked (the write-back finished),
+        returns None and changes nothing: the caller appends to Redis itself."""
         with self._lock:
+            if not sent and not self.degraded:
+                return None
             if self.buffered_points + len(values) > self.settings.fallback_buffer_size:
                 raise StoreUnavailableError(
                     f"Redis is unavailable and the fallback buffer is full "
                     f"({self.buffered_points} of {self.settings.fallback_buffer_size} points)"
                 )
+            if not self.degraded:  # the write-back finished between the failure and now
+                self.written_back_points = 0
+            self.degraded = True
             if self.checkpoints is not None and sensor not in self._carried_over:
                 # The state is taken out of the cache while it is copied (another thread's
                 # call could otherwise advance it at the same time).
@@ -186,13 +246,21 @@ class Fallback:
                     self.store.registry.restore(sensor, last[0], last[1], last[2])
                 self._carried_over.add(sensor)
             result = self.store.detect_batch(sensor, values, timestamps)
-            self._pending.append(sensor, values, timestamps, seq)
+            flags = np.where(result[0], np.uint8(ANOMALY), np.uint8(0))
+            if sent:
+                flags |= SENT
+            self._pending.append(sensor, values, timestamps, seq, flags)
         return result
 
     @property
     def buffered_points(self) -> int:
         """Accepted points not yet in Redis."""
         return self._pending.points
+
+    @property
+    def writing_back(self) -> bool:
+        """Whether a write-back is running now."""
+        return self._flush_lock.locked()
 
     def begin_write_back(self) -> bool:
         """Whether this caller may write the buffered points back now (nobody else is); if
@@ -213,12 +281,80 @@ class Fallback:
         _log.warning("Redis is back: buffered points written back")
         return True
 
-    def next_buffered(self) -> tuple[str, np.ndarray, np.ndarray, int] | None:
-        """The oldest buffered call (sensor, values, timestamps, sequence number), or None."""
+    def next_chunks(self, limit: int) -> tuple[int, list[WriteBack]] | None:
+        """The oldest buffered points (about ``limit``, never cutting a call) as appends to
+        send: (how many points, the appends), or None when nothing is buffered.
+
+        The same points come back as the same appends until :meth:`written_back` drops them,
+        so that an append retried after a failure is the same append (the script stores a
+        repeat nothing, and an older one neither): see :func:`plan_write_back`."""
         with self._lock:
-            return self._pending.head()
+            if self._plan is None:
+                if not self._pending:
+                    return None
+                rows = self._pending.take(limit)
+                self._plan = (len(rows), plan_write_back(rows, self._pending.name, limit))
+            return self._plan
 
     def written_back(self, n: int) -> None:
-        """The oldest buffered call (``n`` points) is stored in Redis: drop it."""
+        """The points of the last :meth:`next_chunks` (``n``) are in Redis: drop them."""
         with self._lock:
             self._pending.pop(n)
+            self._plan = None
+            self.written_back_points += n
+
+
+class WriteBack(NamedTuple):
+    """One append of the write-back: buffered calls of one sensor, sent as one."""
+
+    sensor: str
+    values: np.ndarray
+    timestamps: np.ndarray
+    seq: int  #: the sequence number of its last call
+    anomalies: int  #: how many of its points the fallback flagged
+
+
+def plan_write_back(rows: np.ndarray, name: Any, limit: int) -> list[WriteBack]:
+    """Buffered points (in order) as appends of at most ``limit`` points each (a call larger
+    than that is one append: a call is never cut), grouped by sensor in each sensor's order.
+
+    An append carries the sequence number of its last call, so calls that never reached
+    Redis are stored once and in order by the exactly-once script. A call whose own append
+    was sent (:data:`SENT`: it failed, but may have run) is an append of its own, with its
+    own sequence number: if it ran, it is a repeat and stores nothing the second time.
+    """
+    if not len(rows):
+        return []
+    out: list[WriteBack] = []
+    ids, first = np.unique(rows["sensor"], return_index=True)
+    for sensor_id in ids[np.argsort(first)]:
+        mine = rows[rows["sensor"] == sensor_id]
+        seqs = mine["seq"]
+        starts = np.flatnonzero(np.r_[True, seqs[1:] != seqs[:-1]])
+        ends = np.r_[starts[1:], len(mine)]
+        sent = (mine["flags"][starts] & SENT) != 0
+        lo = hi = 0  # the append being built: mine[lo:hi]
+
+        def emit(a: int, b: int, part: np.ndarray = mine, sid: int = int(sensor_id)) -> None:
+            call = part[a:b]
+            out.append(
+                WriteBack(
+                    name(sid),
+                    call["value"].copy(),
+                    call["timestamp"].copy(),
+                    int(call["seq"][-1]),
+                    int(np.count_nonzero(call["flags"] & ANOMALY)),
+                )
+            )
+
+        for start, end, was_sent in zip(starts.tolist(), ends.tolist(), sent.tolist()):
+            if hi > lo and (was_sent or end - lo > limit):
+                emit(lo, hi)
+                lo = start
+            if was_sent:
+                emit(start, end)
+                lo = end
+            hi = end
+        if hi > lo:
+            emit(lo, hi)
+    return out

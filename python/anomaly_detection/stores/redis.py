@@ -31,6 +31,7 @@ import itertools
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -43,7 +44,7 @@ from anomaly_detection.redis.keys import AnomalyRedisKeys
 from anomaly_detection.stores.base import SensorWindow
 from anomaly_detection.stores.checkpoints import EnsembleCheckpoints
 from anomaly_detection.stores.embedded import config_from_settings
-from anomaly_detection.stores.fallback import Fallback
+from anomaly_detection.stores.fallback import Fallback, WriteBack
 
 __all__ = ["RedisStore"]
 
@@ -111,6 +112,8 @@ class RedisStore:
     """
 
     kind = "redis"
+    #: Default :attr:`write_back_chunk`.
+    WRITE_BACK_CHUNK = 1000
     #: Sensors whose ensemble state this process keeps (about 100 KB each).
     state_cache_size = 1024
 
@@ -157,6 +160,11 @@ class RedisStore:
         self._probe_thread: threading.Thread | None = None
         self._probe_task: asyncio.Task[None] | None = None
         self._closed = threading.Event()
+        #: Points of one append of the write-back at most (a larger call is one append; the
+        #: script is sent only the last ``window_size`` of them).
+        self.write_back_chunk = self.WRITE_BACK_CHUNK
+        self._count_once = client.register_script(scripts.COUNT_ONCE)
+        self._recovery_tasks: list[tuple[Callable[[], bool], Callable[[], dict[str, int]] | None]] = []
 
     # --- the per-call path -------------------------------------------------------
     #
@@ -226,29 +234,32 @@ class RedisStore:
                 _log.warning("could not count %d anomalies of %s", count, sensor)
         return result
 
-    def _write_back_steps(
-        self, sensor: str, values: np.ndarray, timestamps: np.ndarray, seq: int
-    ) -> Steps[None]:
-        """A buffered call into Redis, through the scoring path (its results dropped: the
-        ensemble's checkpoint follows), and its anomalies into the sensor's counter (a
-        call that Redis had stored already, before its reply was lost, is not counted twice)."""
-        result, repeated = yield from self._append(sensor, values, timestamps, seq)
-        count = 0 if result is None or repeated else int(np.count_nonzero(result[0]))
-        if count:
-            yield command("hincrby", self.keys.counters(sensor), "anomalies", count)
+    def _write_back_steps(self, chunk: WriteBack) -> Steps[None]:
+        """Buffered calls of one sensor into Redis as one append, through the scoring path
+        (its results dropped: the ensemble's checkpoint follows), then the anomalies the
+        fallback found in them into the sensor's counter, once (``COUNT_ONCE``: a count
+        sent again after its reply was lost adds nothing)."""
+        yield from self._append(chunk.sensor, chunk.values, chunk.timestamps, chunk.seq)
+        if chunk.anomalies:
+            keys = [self.keys.counters(chunk.sensor)]
+            args = [self.writer_id, chunk.seq, chunk.anomalies, self.settings.temp_data_ttl]
+            yield Script(self._count_once, keys, args)
 
     def detect_batch(self, sensor: str, values: np.ndarray, timestamps: np.ndarray):
         self._require_sync()
         _check_input(self.keys, sensor, values, timestamps)
         with self._locks.threading_lock(sensor):
             seq = next(self._sequence)
-            if self.fallback.degraded:  # the breaker is open: no Redis I/O until the probe closes it
-                return self.fallback.detect_batch(sensor, values, timestamps, seq)
+            # The breaker is open: no Redis I/O until the write-back has emptied the buffer, so
+            # a sensor's new points never reach Redis before its buffered ones.
+            if self.fallback.degraded:
+                out = self.fallback.detect_batch(sensor, values, timestamps, seq)
+                if out is not None:
+                    return out
             try:
                 return self._driver.run(self._detect_steps(sensor, values, timestamps, seq))
             except self._down as exc:
-                self._trip(exc)
-                return self.fallback.detect_batch(sensor, values, timestamps, seq)
+                return self._fall_back(exc, sensor, values, timestamps, seq)
 
     def detect(self, sensor: str, value: float, timestamp: float):
         out = self.detect_batch(sensor, np.array([value]), np.array([timestamp]))
@@ -333,22 +344,65 @@ class RedisStore:
         return results
 
     def _recover(self) -> bool:
-        """Write the buffered points back, in order and through the scoring path (results
-        dropped: the ensemble's checkpoint follows); True when every one is written."""
+        """Write the buffered points back (in the background thread), in appends of at most
+        :attr:`write_back_chunk` points, each sensor's in order, exactly once; then run the
+        recovery tasks (the alerts raised meanwhile). True when everything is written and
+        the breaker closed."""
         if not self.fallback.begin_write_back():
             return False
         complete = False
         try:
-            while (buffered := self.fallback.next_buffered()) is not None:
-                with self._locks.threading_lock(buffered[0]):
-                    self._driver.run(self._write_back_steps(*buffered))
-                self.fallback.written_back(len(buffered[1]))
-            complete = True
+            while (
+                not self._closed.is_set()
+                and (plan := self.fallback.next_chunks(self.write_back_chunk)) is not None
+            ):
+                n, chunks = plan
+                # No sensor lock: while the breaker is open this is the only writer of the
+                # store's appends, and a caller must never wait on a stalled append of it.
+                for chunk in chunks:
+                    self._driver.run(self._write_back_steps(chunk))
+                self.fallback.written_back(n)
+            complete = not self._closed.is_set() and self._run_recovery_tasks()
         except self._down:
             pass
         finally:
             complete = self.fallback.end_write_back(complete)
         return complete
+
+    def _run_recovery_tasks(self) -> bool:
+        """Run each recovery task (:meth:`add_recovery_task`); whether all are done."""
+        done = True
+        for task, _report in list(self._recovery_tasks):
+            try:
+                done = bool(task()) and done
+            except self._down:  # noqa: PERF203 - Redis failed again: the caller opens the breaker
+                raise
+            except Exception:  # noqa: BLE001 - a task's bug must not keep the store degraded
+                _log.exception("recovery task %r failed", task)
+        return done
+
+    def add_recovery_task(
+        self, task: Callable[[], bool], report: Callable[[], dict[str, int]] | None = None
+    ) -> None:
+        """Have the background write-back call ``task()`` once the buffered points are back
+        in Redis, before the breaker closes; ``task`` returns whether its work is done (if
+        not, the breaker stays open and it is called again after the next probe). Used by
+        :class:`~anomaly_detection.redis.alerts.RedisAlertSink` to deliver the alerts raised
+        during an outage. ``report()``, if given, adds its counts to ``health()["write_back"]``.
+        Sync clients only."""
+        if self.is_async:
+            raise TypeError("recovery tasks are for sync clients: the asyncio write-back runs none")
+        self._recovery_tasks.append((task, report))
+
+    @property
+    def degraded(self) -> bool:
+        """Whether the breaker is open (calls detect on the fallback, without Redis I/O)."""
+        return self.fallback.degraded
+
+    def trip(self, exc: BaseException) -> None:
+        """Open the breaker after ``exc`` seen by someone else (an alert writer): the probe
+        watches Redis from now on (with the strict policy, raise)."""
+        self._trip(exc)
 
     # --- asyncio clients -----------------------------------------------------------
 
@@ -358,29 +412,35 @@ class RedisStore:
         _check_input(self.keys, sensor, values, timestamps)
         async with self._locks.asyncio_lock(sensor):
             seq = next(self._sequence)
-            if self.fallback.degraded:  # the breaker is open: no Redis I/O until the probe closes it
-                return self.fallback.detect_batch(sensor, values, timestamps, seq)
+            if self.fallback.degraded:  # the breaker is open: see detect_batch
+                out = self.fallback.detect_batch(sensor, values, timestamps, seq)
+                if out is not None:
+                    return out
             try:
                 return await self._driver.run(self._detect_steps(sensor, values, timestamps, seq))
             except self._down as exc:
-                self._trip(exc)
-                return self.fallback.detect_batch(sensor, values, timestamps, seq)
+                return self._fall_back(exc, sensor, values, timestamps, seq)
 
     async def adetect(self, sensor: str, value: float, timestamp: float):
         out = await self.adetect_batch(sensor, np.array([value]), np.array([timestamp]))
         return _single(value, timestamp, out)
 
     async def _arecover(self) -> bool:
-        """:meth:`_recover` on an asyncio client."""
+        """:meth:`_recover` on an asyncio client, in the probe task (it awaits each append:
+        the event loop serves callers in between)."""
         if not self.fallback.begin_write_back():
             return False
         complete = False
         try:
-            while (buffered := self.fallback.next_buffered()) is not None:
-                async with self._locks.asyncio_lock(buffered[0]):
-                    await self._driver.run(self._write_back_steps(*buffered))
-                self.fallback.written_back(len(buffered[1]))
-            complete = True
+            while (
+                not self._closed.is_set()
+                and (plan := self.fallback.next_chunks(self.write_back_chunk)) is not None
+            ):
+                n, chunks = plan
+                for chunk in chunks:  # no sensor lock: see _recover
+                    await self._driver.run(self._write_back_steps(chunk))
+                self.fallback.written_back(n)
+            complete = not self._closed.is_set()
         except self._down:
             pass
         finally:
@@ -394,9 +454,25 @@ class RedisStore:
     # pings Redis at most every probe interval and, once it answers, writes the buffered
     # points back; the breaker closes when the buffer is empty.
 
+    def _fall_back(self, exc: BaseException, sensor: str, values: np.ndarray, timestamps: np.ndarray,
+                   seq: int) -> Any:  # fmt: skip
+        """A call whose append failed with ``exc``: open the breaker and detect on the fallback
+        (the points are buffered as sent: the append may have run)."""
+        self._trip(exc)
+        try:
+            return self.fallback.detect_batch(sensor, values, timestamps, seq, sent=True)
+        finally:  # the probe may have closed the breaker in between: this call opened it again
+            self._start_probe()
+
     def _trip(self, exc: BaseException) -> None:
         """Open the breaker after ``exc`` (with the strict policy, raise instead)."""
         self.fallback.degrade(exc)
+        self._start_probe()
+
+    def _start_probe(self) -> None:
+        """Start the background probe (and write-back) unless it runs or the store is closed."""
+        if self._closed.is_set():
+            return
         if self.is_async:
             task = self._probe_task
             if task is None or task.done():
@@ -419,14 +495,20 @@ class RedisStore:
                 except Exception:  # noqa: BLE001 - the probe must outlive any error; the next one retries
                     _log.exception("Redis probe failed")
                     continue
-                self._recover()
+                try:
+                    if self._recover():
+                        self._run_recovery_tasks()  # alerts held while the breaker was closing
+                except self._down as exc:
+                    self._trip(exc)
+                except Exception:  # noqa: BLE001 - the same: the buffer stays, the next probe retries
+                    _log.exception("Redis write-back failed")
             with self._probe_lock:
                 if not self.fallback.degraded:
                     self._probe_thread = None
                     return
 
     async def _aprobe(self) -> None:
-        while True:
+        while not self._closed.is_set():
             await asyncio.sleep(self.probe_interval)
             if self.fallback.degraded:
                 try:
@@ -436,16 +518,32 @@ class RedisStore:
                 except Exception:  # noqa: BLE001 - the probe must outlive any error; the next one retries
                     _log.exception("Redis probe failed")
                     continue
-                await self._arecover()
+                try:
+                    await self._arecover()
+                except Exception:  # noqa: BLE001 - the same: the buffer stays, the next probe retries
+                    _log.exception("Redis write-back failed")
             if not self.fallback.degraded:
                 self._probe_task = None
                 return
 
     def close(self) -> None:
-        """Stop the background probe (buffered points stay buffered)."""
+        """Stop the background probe and write-back (buffered points stay buffered): a
+        write-back stops after the append in flight; the thread is joined."""
         self._closed.set()
-        if self._probe_task is not None:
-            self._probe_task.cancel()
+        task = self._probe_task
+        if task is not None:
+            task.cancel()
+        with self._probe_lock:
+            thread = self._probe_thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=max(10.0, 2 * float(self.settings.redis_socket_timeout or 0)))
+
+    async def aclose(self) -> None:
+        """:meth:`close` for an asyncio client: also waits for the probe task to end."""
+        self.close()
+        task = self._probe_task
+        if task is not None and task is not asyncio.current_task():
+            await asyncio.gather(task, return_exceptions=True)
 
     def _require_sync(self) -> None:
         if self.is_async:
@@ -505,7 +603,31 @@ class RedisStore:
             "buffered_points": self.fallback.buffered_points,
             "probe_interval": self.probe_interval,
             "cluster": self.is_cluster,
+            "write_back": self.write_back_progress(),
         }
+
+    def write_back_progress(self) -> dict[str, Any]:
+        """Where the background write-back stands: ``state`` (``idle``: nothing to write;
+        ``waiting``: for Redis to answer a probe; ``writing``; ``stopped``: closed with points
+        still buffered), the points ``buffered`` and ``written`` since the outage began, the
+        alerts held for delivery and those dropped beyond the alert buffer (recovery tasks
+        that report them)."""
+        fallback = self.fallback
+        buffered = fallback.buffered_points
+        if fallback.writing_back:
+            state = "writing"
+        elif self._closed.is_set() and (buffered or fallback.degraded):
+            state = "stopped"
+        elif fallback.degraded:
+            state = "waiting"
+        else:
+            state = "idle"
+        progress = {"state": state, "buffered": buffered, "written": fallback.written_back_points}
+        for _task, report in self._recovery_tasks:
+            if report is not None:
+                for name, value in report().items():
+                    progress[name] = progress.get(name, 0) + value
+        return progress
 
 
 def _check_input(keys: AnomalyRedisKeys, sensor: str, values: np.ndarray, timestamps: np.ndarray) -> None:

@@ -1,0 +1,393 @@
+"""The write-back after a Redis outage (issue 16, item 4), with the fault caused for real: a
+redis-server killed with SIGKILL mid-stream and restarted on the same port (with an
+append-only file, so that it comes back with what it held), a write-back stalled with
+``CLIENT PAUSE``. Shown: the write-back runs in the background in bounded appends while
+callers detect; every point is stored once and in order, ``seen`` exact; the alerts and
+anomaly counts of the outage reach the stream, the channel and the counters once each."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import tracemalloc
+
+import numpy as np
+import pytest
+import redis
+from hypothesis import given
+from hypothesis import settings as settings_
+from hypothesis import strategies as st
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from servers import RedisServer
+
+from anomaly_detection import Settings, StatisticalAnomalyDetector
+from anomaly_detection.redis.alerts import AlertWriter
+from anomaly_detection.stores.fallback import ANOMALY, SENT, PointBuffer, plan_write_back
+
+# The server writes every command to its append-only file before answering: a SIGKILL
+# loses nothing it acknowledged, and the restarted server holds the points of before.
+DURABLE = ("--appendonly", "yes", "--appendfsync", "always")
+
+
+def settings(**kw) -> Settings:
+    base = {
+        "detection_method": "zscore",
+        "window_size": 100_000,  # every point stays in the window: the whole stream is checked
+        "min_samples": 5,
+        "redis_retry_interval": 0.05,
+        "redis_socket_timeout": 0.5,
+    }
+    return Settings(**{**base, **kw})
+
+
+_clients: list[redis.Redis] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients():
+    """Close every client a test made (no socket is left for the garbage collector)."""
+    yield
+    while _clients:
+        _clients.pop().close()
+
+
+def client_of(server: RedisServer, timeout: float = 0.5) -> redis.Redis:
+    """A client as the package builds one: bounded timeouts, no retries of its own."""
+    client = server.client(socket_timeout=timeout, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
+    _clients.append(client)
+    return client
+
+
+def series(seed: int, n: int, spikes: list[int]) -> np.ndarray:
+    x = np.random.default_rng(seed).normal(20.0, 0.5, n)
+    x[spikes] += 15.0
+    return x
+
+
+def window_of(client: redis.Redis, sensor: str) -> tuple[np.ndarray, np.ndarray]:
+    entries = [json.loads(e) for e in client.lrange(f"anomaly:temp:data:{sensor}:queue", 0, -1)]
+    return np.array([e["value"] for e in entries]), np.array([e["timestamp"] for e in entries])
+
+
+def counters_of(client: redis.Redis, sensor: str) -> tuple[int, int]:
+    seen, anomalies = client.hmget(f"anomaly:temp:data:{sensor}:stats", "seen", "anomalies")
+    return int(seen or 0), int(anomalies or 0)
+
+
+def wait_until(condition, what: str, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not happen within {seconds} s"
+        time.sleep(0.01)
+
+
+# --- the buffer and the plan of appends -------------------------------------------------
+
+
+def test_the_point_buffer_costs_29_bytes_a_point():
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        buffer = PointBuffer()
+        for i in range(100_000):  # single-point calls: the worst case of the old buffer (394 bytes)
+            buffer.append("s", np.array([float(i)]), np.array([float(i)]), i + 1, np.uint8(i % 2))
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert buffer._chunks[0].dtype.itemsize == 29  # sensor u4, seq u8, value f8, timestamp f8, flags u1
+    assert sum(chunk.nbytes for chunk in buffer._chunks) == 13 * 8192 * 29  # the last chunk part full
+    assert held / 100_000 <= 32  # everything allocated for it, measured: 30.9 bytes a point
+
+
+@settings_(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(1, 9), st.booleans(), st.booleans()),
+        min_size=1,
+        max_size=40,
+    ),
+    st.integers(1, 12),
+)
+def test_the_plan_keeps_each_sensors_order_and_sends_a_sent_call_alone(calls, limit):
+    buffer, expected, sent_calls, seq_of_point = PointBuffer(), {}, set(), {}
+    for seq, (sensor, n, sent, anomalous) in enumerate(calls, start=1):
+        values = np.arange(n, dtype=float) + 100 * seq
+        flags = np.full(n, (SENT if sent else 0) | (ANOMALY if anomalous else 0), np.uint8)
+        buffer.append(sensor, values, values + 0.5, seq, flags)
+        expected.setdefault(sensor, []).extend(values.tolist())
+        seq_of_point.update(dict.fromkeys(values.tolist(), seq))
+        if sent:
+            sent_calls.add(seq)
+    got: dict[str, list[float]] = {}
+    anomalies = 0
+    while len(buffer):
+        rows = buffer.take(limit)
+        assert len(rows) >= min(limit, len(buffer))  # never fewer than asked, never a call cut
+        for chunk in plan_write_back(rows, buffer.name, limit):
+            seqs = {seq_of_point[v] for v in chunk.values.tolist()}
+            assert chunk.seq == max(seqs)  # the sequence number of its last call
+            assert len(chunk.values) <= limit or len(seqs) == 1  # bounded, unless one call is larger
+            if seqs & sent_calls:
+                assert len(seqs) == 1  # a call whose append may have run goes alone
+            np.testing.assert_array_equal(chunk.timestamps, chunk.values + 0.5)
+            got.setdefault(chunk.sensor, []).extend(chunk.values.tolist())
+            anomalies += chunk.anomalies
+        buffer.pop(len(rows))
+    assert got == expected
+    assert anomalies == sum(n for _, n, _, anomalous in calls if anomalous)
+
+
+# --- the outage, for real ---------------------------------------------------------------
+
+
+def test_sigkill_mid_stream_every_point_once_in_order_and_the_outage_alerts_once():
+    server = RedisServer(*DURABLE).start()
+    try:
+        client = client_of(server)
+        det = StatisticalAnomalyDetector(settings(redis_probe_interval=0.2), redis_client=client)
+        x = series(1, 600, spikes=[150, 260, 305, 333, 420, 555])
+        t = np.arange(600.0)
+        flagged = [det.detect("s", float(x[i]), timestamp=t[i]).is_anomaly for i in range(250)]
+        server.kill()  # SIGKILL mid-stream
+        # during the outage: the spikes at 260, 305, 333, 420 raise alerts
+        flagged += [det.detect("s", float(x[i]), timestamp=t[i]).is_anomaly for i in range(250, 450)]
+        before, during = sum(flagged[:250]), sum(flagged[250:])
+        assert all(flagged[i] for i in (260, 305, 333, 420))
+        health = det.health()
+        assert health["degraded"] is True
+        assert health["write_back"] == {
+            "state": "waiting", "buffered": 200, "written": 0,
+            "alerts_held": during, "alerts_delivered": before, "alerts_dropped": 0,
+        }  # fmt: skip
+        server.start()  # the same port, from its append-only file
+        admin = client_of(server)
+        wait_until(lambda: not det.health()["degraded"], "the write-back")
+        health = det.health()
+        assert health["write_back"] == {
+            "state": "idle", "buffered": 0, "written": 200,
+            "alerts_held": 0, "alerts_delivered": before + during, "alerts_dropped": 0,
+        }  # fmt: skip
+        # the outage's alerts were published once each (by the server that came back)
+        publishes = int(admin.info("commandstats").get("cmdstat_publish", {}).get("calls", 0))
+        assert publishes == during
+        flagged += [det.detect("s", float(x[i]), timestamp=t[i]).is_anomaly for i in range(450, 600)]
+
+        values, stamps = window_of(admin, "s")
+        np.testing.assert_array_equal(stamps, t)  # every point once, in order
+        np.testing.assert_array_equal(values, x)
+        seen, anomalies = counters_of(admin, "s")
+        assert seen == 600
+        assert anomalies == sum(flagged)  # the outage's counted once
+        alerts = [json.loads(fields[b"alert"]) for _, fields in admin.xrange("anomaly:stream:alerts")]
+        assert sorted(a["timestamp"] for a in alerts) == t[np.array(flagged)].tolist()  # each once
+        assert {150.0, 260.0, 305.0, 333.0, 420.0, 555.0} <= {a["timestamp"] for a in alerts}
+        assert admin.zcard("anomaly:index:alerts") == sum(flagged)  # each stored and indexed once
+        det.store.close()
+    finally:
+        server.stop()
+
+
+def test_the_write_back_of_100k_points_runs_in_the_background_while_callers_detect():
+    server = RedisServer(*DURABLE).start()
+    try:
+        client = client_of(server)
+        det = StatisticalAnomalyDetector(settings(redis_alerts=False), redis_client=client)
+        det.store.write_back_chunk = 500  # points per append of the write-back
+        sensors = [f"s{k}" for k in range(10)]
+        for k, name in enumerate(sensors):
+            det.detect_batch(name, series(k, 100, []), np.arange(100.0))
+        server.kill()
+        for b in range(100):  # 100,000 points in 1,000 calls of 100, the sensors interleaved
+            for k, name in enumerate(sensors):
+                lo = 100 + 100 * b
+                det.detect_batch(name, series(1000 * k + b, 100, []), np.arange(lo, lo + 100.0))
+        assert det.health()["buffered_points"] == 100_000
+        server.start()
+        admin = client_of(server)
+        wait_until(lambda: det.health()["write_back"]["written"] > 0, "the write-back's start")
+        admin.client_pause(3000, all=False)  # writes stall: the write-back waits on Redis
+        try:
+            result = det.detect("s0", 20.0, timestamp=10_100.0)  # a caller, meanwhile
+            progress = det.health()["write_back"]
+        finally:
+            admin.client_unpause()
+        # The call returned while the write-back was still in progress, part of the way through.
+        assert result.window_count > 0
+        assert progress["state"] in {"writing", "waiting"}
+        assert 0 < progress["written"] < 100_000 < progress["written"] + progress["buffered"]
+        wait_until(lambda: not det.health()["degraded"], "the write-back's end")
+        assert det.health()["write_back"]["written"] == 100_001
+        for k, name in enumerate(sensors):
+            values, stamps = window_of(admin, name)
+            extra = [10_100.0] if name == "s0" else []
+            np.testing.assert_array_equal(stamps, np.r_[np.arange(10_100.0), extra])
+            expected = np.concatenate(
+                [series(k, 100, [])]
+                + [series(1000 * k + b, 100, []) for b in range(100)]
+                + [np.array([20.0])[: len(extra)]]
+            )
+            np.testing.assert_array_equal(values, expected)
+            assert counters_of(admin, name)[0] == len(stamps)
+        det.store.close()
+    finally:
+        server.stop()
+
+
+def test_an_asyncio_client_writes_back_in_a_task_while_callers_await():
+    import redis.asyncio as aioredis
+
+    server = RedisServer(*DURABLE).start()
+    port = server.port
+
+    async def run():
+        client = aioredis.Redis(host="127.0.0.1", port=port, socket_timeout=0.5, socket_connect_timeout=0.5,
+                                retry=None)  # fmt: skip
+        det = StatisticalAnomalyDetector(settings(redis_alerts=False), redis_client=client)
+        det.store.write_back_chunk = 200
+        x = series(5, 30_300, spikes=[120, 5_000, 17_000, 30_100])
+        flagged = 0
+        for i in range(100):
+            flagged += (await det.adetect("a", float(x[i]), timestamp=float(i))).is_anomaly
+        server.kill()
+        flagged += (await det.adetect("a", float(x[100]), timestamp=100.0)).is_anomaly  # trips the breaker
+        for lo in range(101, 30_101, 1000):
+            batch = await det.adetect_batch("a", x[lo : lo + 1000], np.arange(lo, lo + 1000.0))
+            flagged += int(np.count_nonzero(batch.is_anomaly))
+        assert det.health()["buffered_points"] == 30_001
+        server.start()
+        deadline = time.monotonic() + 60
+        while det.health()["write_back"]["written"] == 0:  # one turn of the loop at a time
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0)
+        # Between two appends of the write-back: a caller's adetect returns without awaiting it.
+        result = await det.adetect("a", float(x[30_101]), timestamp=30_101.0)
+        progress = det.health()["write_back"]
+        flagged += result.is_anomaly
+        assert progress["state"] == "writing"
+        assert 0 < progress["written"] < 30_001
+        while det.health()["degraded"]:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        for i in range(30_102, 30_300):
+            flagged += (await det.adetect("a", float(x[i]), timestamp=float(i))).is_anomaly
+        raw = await client.lrange("anomaly:temp:data:a:queue", 0, -1)
+        seen, anomalies = await client.hmget("anomaly:temp:data:a:stats", "seen", "anomalies")
+        await det.store.aclose()
+        await client.aclose()
+        return [json.loads(e) for e in raw], int(seen), int(anomalies), flagged
+
+    try:
+        entries, seen, anomalies, flagged = asyncio.run(run())
+        x = series(5, 30_300, spikes=[120, 5_000, 17_000, 30_100])
+        np.testing.assert_array_equal([e["timestamp"] for e in entries], np.arange(30_300.0))
+        np.testing.assert_array_equal([e["value"] for e in entries], x)
+        assert seen == 30_300
+        assert flagged >= 4
+        assert anomalies == flagged  # the outage's anomalies counted once
+    finally:
+        server.stop()
+
+
+def stall(server: RedisServer, seconds: float) -> threading.Thread:
+    """DEBUG SLEEP on a connection of its own; returns once the server answers nobody."""
+    sleeper = server.client()
+    _clients.append(sleeper)
+    thread = threading.Thread(target=sleeper.execute_command, args=("DEBUG", "SLEEP", str(seconds)))
+    thread.start()
+    probe = client_of(server, timeout=0.05)
+    wait_until(lambda: _times_out(probe), "the stall")
+    return thread
+
+
+def _times_out(client: redis.Redis) -> bool:
+    try:
+        client.ping()
+    except redis.exceptions.TimeoutError:
+        return True
+    time.sleep(0.005)
+    return False
+
+
+def test_a_delivery_retried_after_its_reply_was_lost_adds_and_publishes_nothing():
+    server = RedisServer("--enable-debug-command", "yes").start()
+    try:
+        client = client_of(server, timeout=0.3)
+        admin = client_of(server, timeout=5)
+        writer = AlertWriter(client, settings())
+        alert = {"received_at": 1.0, "sensor_name": "s", "timestamp": 42.0, "value": 99.0}
+        first = writer.write(alert, delivery_id="d0")  # (and the server has the script from here on)
+        sleeper = stall(server, 1.5)  # the script runs after the client has timed out
+        with pytest.raises(redis.exceptions.TimeoutError):
+            writer.write(alert, delivery_id="d1")
+        sleeper.join()
+        wait_until(lambda: admin.xlen("anomaly:stream:alerts") == 2, "the delayed delivery")
+        assert admin.zcard("anomaly:index:alerts") == 1  # d1 is in the stream, not stored yet
+        stored = writer.write(alert, delivery_id="d1")  # delivered again: the same alert
+        again = writer.write(alert, delivery_id="d1")
+        assert stored == again
+        assert admin.xlen("anomaly:stream:alerts") == 2
+        assert int(admin.info("commandstats")["cmdstat_publish"]["calls"]) == 2  # d0, d1
+        ids = [i.decode() for i, _ in admin.xrange("anomaly:stream:alerts")]
+        assert ids == [first["id"], stored["id"]]
+        assert json.loads(admin.get(f"anomaly:alerts:{stored['id']}"))["timestamp"] == 42.0
+        assert admin.zcard("anomaly:index:alerts") == 2
+    finally:
+        server.stop()
+
+
+def test_alerts_beyond_the_outbox_are_dropped_and_counted():
+    server = RedisServer().start()
+    try:
+        client = client_of(server)
+        det = StatisticalAnomalyDetector(settings(redis_probe_interval=60), redis_client=client)
+        sink = next(listener for listener in det._listeners if hasattr(listener, "outbox"))
+        sink.outbox_size = 3
+        det.detect_batch("s", series(2, 100, []), np.arange(100.0))
+        server.kill()
+        x = np.full(10, 20.0)
+        x[[1, 3, 5, 7, 9]] = 60.0
+        flagged = [det.detect("s", float(v), timestamp=100.0 + i).is_anomaly for i, v in enumerate(x)]
+        assert sum(flagged) == 5
+        progress = det.health()["write_back"]
+        assert (progress["alerts_held"], progress["alerts_dropped"]) == (3, 2)
+        held = [alert["timestamp"] for _, alert in sink.outbox]
+        assert held == [101.0, 103.0, 105.0]  # the oldest kept, the newest refused
+        det.store.close()
+        assert det.health()["write_back"]["state"] == "stopped"
+    finally:
+        server.stop()
+
+
+def test_close_stops_a_write_back_under_way_and_keeps_the_rest_buffered():
+    server = RedisServer().start()
+    try:
+        client = client_of(server)
+        det = StatisticalAnomalyDetector(settings(redis_alerts=False), redis_client=client)
+        det.store.write_back_chunk = 100
+        det.detect_batch("s", series(3, 100, []), np.arange(100.0))
+        server.kill()
+        for lo in range(100, 50_100, 100):
+            det.detect_batch("s", series(lo, 100, []), np.arange(lo, lo + 100.0))
+        server.start()  # empty: it holds only what the write-back sends
+        admin = client_of(server)
+        wait_until(lambda: det.health()["write_back"]["written"] > 0, "the write-back's start")
+        admin.client_pause(3000, all=False)  # the write-back waits on Redis
+        try:
+            thread = det.store._probe_thread
+            det.store.close()
+        finally:
+            admin.client_unpause()
+        assert thread is not None
+        assert not thread.is_alive()  # joined: nothing more is written back
+        progress = det.health()["write_back"]
+        assert progress["state"] == "stopped"
+        assert 0 < progress["written"] < 50_000
+        assert progress["buffered"] + progress["written"] == 50_000  # the rest stays buffered
+        stamps = window_of(admin, "s")[1]
+        assert len(stamps) in {progress["written"], progress["written"] + 100}  # (+ the paused append)
+        np.testing.assert_array_equal(stamps, np.arange(100.0, 100.0 + len(stamps)))  # in order, once
+    finally:
+        server.stop()
