@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from anomaly_detection.redis import scripts
 from anomaly_detection.redis.codec import dumps, text
+from anomaly_detection.redis.driver import down_errors
 from anomaly_detection.redis.keys import AnomalyRedisTTL
 from anomaly_detection.redis.manager import AnomalyRedisManager
 
@@ -168,9 +169,7 @@ class RedisAlertSink:
         self.delivered = 0
         self._hold_lock = threading.Lock()
         self._flush_lock = threading.Lock()  # one deliverer at a time, so the order is kept
-        from redis.exceptions import ClusterDownError, ConnectionError, TimeoutError
-
-        self._down = (ConnectionError, TimeoutError, ClusterDownError, OSError)
+        self._down = down_errors()
         if breaker is not None:
             breaker.add_recovery_task(self.flush, self.outbox_counts)
 

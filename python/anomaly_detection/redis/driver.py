@@ -31,6 +31,7 @@ __all__ = [
     "Steps",
     "command",
     "decodes_responses",
+    "down_errors",
     "is_async_client",
     "is_cluster_client",
 ]
@@ -102,6 +103,19 @@ def is_async_client(client: Any) -> bool:
 def is_cluster_client(client: Any) -> bool:
     """Whether ``client`` is a Redis Cluster client (sync or asyncio)."""
     return callable(getattr(client, "get_default_node", None))
+
+
+def down_errors() -> tuple[type[BaseException], ...]:
+    """What makes Redis unavailable for a call: a connection or timeout error, and on a
+    Cluster a slot without a reachable master (during a failover: ``CLUSTERDOWN``, no node
+    for the slot, the redirection budget spent) or a sensor whose keys are split by a slot
+    migration for longer than redis-py retries ``TRYAGAIN``."""
+    import redis.exceptions as e
+
+    # No node of the Cluster answered (redis-py versions that have it).
+    unreachable = getattr(e, "RedisClusterUnreachableError", e.SlotNotCoveredError)
+    return (e.ConnectionError, e.TimeoutError, e.ClusterError, e.SlotNotCoveredError, unreachable,
+            e.TryAgainError, OSError)  # fmt: skip
 
 
 def decodes_responses(client: Any) -> bool:

@@ -39,7 +39,7 @@ import numpy as np
 from anomaly_detection import _core
 from anomaly_detection.redis import scripts
 from anomaly_detection.redis.codec import decode_points, decode_window, encode_joined, encode_packed
-from anomaly_detection.redis.driver import Driver, Script, Steps, command, decodes_responses
+from anomaly_detection.redis.driver import Driver, Script, Steps, command, decodes_responses, down_errors
 from anomaly_detection.redis.keys import AnomalyRedisKeys
 from anomaly_detection.stores.base import SensorWindow
 from anomaly_detection.stores.checkpoints import EnsembleCheckpoints
@@ -86,19 +86,6 @@ class _SensorLocks:
         return self.asyncio_lock_list()[hash(sensor) % self.STRIPES]
 
 
-def _redis_down_errors() -> tuple[type[BaseException], ...]:
-    """What makes Redis unavailable for a call: a connection or timeout error, and on a
-    Cluster a slot without a reachable master (during a failover: ``CLUSTERDOWN``, no node
-    for the slot, the redirection budget spent) or a sensor whose keys are split by a slot
-    migration for longer than redis-py retries ``TRYAGAIN``."""
-    import redis.exceptions as e
-
-    # No node of the Cluster answered (redis-py versions that have it).
-    unreachable = getattr(e, "RedisClusterUnreachableError", e.SlotNotCoveredError)
-    return (e.ConnectionError, e.TimeoutError, e.ClusterError, e.SlotNotCoveredError, unreachable,
-            e.TryAgainError, OSError)  # fmt: skip
-
-
 class RedisStore:
     """Sensor windows shared through Redis (single node or Cluster, sync or asyncio).
 
@@ -143,7 +130,7 @@ class RedisStore:
         self._window_args = (settings.window_size, settings.temp_data_ttl)
         # A client that decodes replies as text cannot take the mirror's packed window.
         self._want_packed = "0" if self._driver.decodes else "1"
-        self._down = _redis_down_errors()
+        self._down = down_errors()
         self.checkpoints = (
             EnsembleCheckpoints(client, self.keys, settings, self.config, self.state_cache_size, self._down)
             if self.ensemble
