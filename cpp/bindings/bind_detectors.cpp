@@ -19,18 +19,21 @@ py::tuple detection_tuple(const Detection& d) {
     return py::make_tuple(d.value, d.timestamp, d.is_anomaly, d.score, d.deviation, d.expected, d.window_count);
 }
 
-// The five output arrays of a batch, allocated while holding the GIL.
+// The output arrays of a batch, allocated while holding the GIL. Only the ensemble has
+// alert scores of its own; for the other methods they are the scores, and the tuple
+// holds the scores array twice (no sixth array to allocate and fill).
 struct BatchArrays {
-    explicit BatchArrays(size_t n)
+    BatchArrays(size_t n, bool own_alert_scores)
         : is_anomaly(static_cast<py::ssize_t>(n)),
           scores(static_cast<py::ssize_t>(n)),
           deviations(static_cast<py::ssize_t>(n)),
           expected(static_cast<py::ssize_t>(n)),
           window_counts(static_cast<py::ssize_t>(n)),
-          alert_scores(static_cast<py::ssize_t>(n)) {}
+          alert_scores(own_alert_scores ? py::array_t<double>(static_cast<py::ssize_t>(n)) : scores) {}
     BatchOutput out() {
+        double* alerts = alert_scores.is(scores) ? nullptr : alert_scores.mutable_data();
         return {is_anomaly.mutable_data(), scores.mutable_data(),        deviations.mutable_data(),
-                expected.mutable_data(),   window_counts.mutable_data(), alert_scores.mutable_data()};
+                expected.mutable_data(),   window_counts.mutable_data(), alerts};
     }
     py::tuple tuple() const {
         return py::make_tuple(is_anomaly, scores, deviations, expected, window_counts, alert_scores);
@@ -55,7 +58,7 @@ py::tuple detect_batch(SensorRegistry& reg, const std::string& sensor, const Dou
     // Shapes are checked while holding the GIL; the loop runs without it.
     check_pair(values, timestamps, "");
     const auto n = static_cast<size_t>(values.shape(0));
-    BatchArrays arrays(n);
+    BatchArrays arrays(n, reg.config().method == Method::ensemble);
     const double* v = values.data();
     const double* t = timestamps.data();
     const BatchOutput out = arrays.out();
@@ -80,7 +83,7 @@ py::list detect_many(SensorRegistry& reg, const std::vector<std::string>& sensor
     for (size_t j = 0; j < sensors.size(); ++j) {
         check_pair(values[j], timestamps[j], "sensor '" + sensors[j] + "': ");
         const auto n = static_cast<size_t>(values[j].shape(0));
-        arrays.emplace_back(n);
+        arrays.emplace_back(n, reg.config().method == Method::ensemble);
         jobs.push_back({sensors[j], values[j].data(), timestamps[j].data(), n, arrays.back().out()});
     }
     {
@@ -103,7 +106,7 @@ py::tuple detect_after_checkpoint_py(const DetectorConfig& config, const DoubleA
         throw std::invalid_argument("values, timestamps: expected 1-D arrays of one length");
     const auto n = static_cast<size_t>(window_values.shape(0));
     const auto m = static_cast<size_t>(values.shape(0));
-    BatchArrays arrays(m);
+    BatchArrays arrays(m, config.method == Method::ensemble);
     const BatchOutput out = arrays.out();
     const double *wv = window_values.data(), *wt = window_timestamps.data(), *v = values.data(), *t = timestamps.data();
     // The checkpoint is moved in and the state after the points moved back into the

@@ -280,3 +280,29 @@ def test_alert_listeners_get_every_anomaly_and_failures_are_contained(caplog):
     det.remove_alert_listener(seen.append)
     det.detect("s", 500.0)
     assert len(seen) == 3
+
+
+@pytest.mark.parametrize("method", ["zscore", "ewma", "cusum"])
+@pytest.mark.parametrize("window_size", [2, 3, 100])
+def test_batch_kernel_equals_loop_through_shifts_and_glitches(method, window_size):
+    """The batch kernel reads a full window in place from the batch (point window_size on):
+    through level shifts (re-centring), a value beyond 2^480 (rescaling) and a glitch that
+    dominates the spread (collapse), its every output equals a loop of ``detect``, and the
+    state it leaves continues as the loop's."""
+    rng = np.random.default_rng(window_size)
+    values = 20.0 + rng.standard_normal(3000)
+    values[700:1500] += 1e9  # a level shift: the sums re-centre
+    values[900] = 1e300  # beyond the scaled range
+    values[1800] = -3e6  # dominates the spread, then leaves
+    values[2000:2100] = 5.0  # a flat run (zero spread)
+    looped = make(method, window_size, min(10, window_size), True)
+    batched = make(method, window_size, min(10, window_size), True)
+    ts = np.arange(len(values), dtype=float)
+    singles = [looped.detect("s", v, timestamp=t) for v, t in zip(values.tolist(), ts.tolist())]
+    batch = batched.detect_batch("s", values[:1900], ts[:1900])
+    rest = batched.detect_batch("s", values[1900:], ts[1900:])
+    got = [batch[i] for i in range(len(batch))] + [rest[i] for i in range(len(rest))]
+    assert got == singles
+    assert any(r.is_anomaly for r in singles)
+    np.testing.assert_array_equal(rest.alert_scores, rest.scores)
+    assert batched.to_bytes() == looped.to_bytes()

@@ -216,21 +216,25 @@ void SensorState::update_batch_moments(const double* values, const double* times
     BatchWindow window{values_, values, cap};
     double stat = ewma_stat_;
     bool started = ewma_started_;
-    moments_.update_many(
-        values, n, window, cap,
-        [&](size_t i, double m, double spread) {
-            mean[i] = m;
-            dev[i] = spread;
-            // Every method keeps the EWMA statistic (it is part of the saved state).
-            stat = started ? ewma_step(stat, values[i], lambda) : values[i];
-            started = true;
-            chart[i] = stat;
-        },
-        [&](size_t i, RollingMoments::Step step) {
-            if (step != RollingMoments::Step::collapsed) return;
-            stat = ewma_over(window, lambda);
-            collapses.push_back(i);
-        });
+    const bool keep_chart = method == Method::ewma;  // the others score without it
+    auto before = [&](size_t i, double m, double spread) {
+        mean[i] = m;
+        dev[i] = spread;
+        // Every method keeps the EWMA statistic (it is part of the saved state).
+        stat = started ? ewma_step(stat, values[i], lambda) : values[i];
+        started = true;
+        if (keep_chart) chart[i] = stat;
+    };
+    auto after = [&](size_t i, RollingMoments::Step step, const auto& w) {
+        if (step != RollingMoments::Step::collapsed) return;
+        stat = ewma_over(w, lambda);
+        collapses.push_back(i);
+    };
+    // From point `cap` on, the window before each point is the `cap` batch values before
+    // it: the kernel reads them in place (the same arithmetic, fewer instructions).
+    const size_t in_place = std::min(n, cap);
+    moments_.update_many(values, in_place, window, cap, before, after);
+    if (n > in_place) moments_.update_many_contiguous(values, in_place, n, cap, before, after);
     ewma_stat_ = stat;
     ewma_started_ = started;
 
@@ -271,14 +275,19 @@ void SensorState::update_batch_moments(const double* values, const double* times
         }
         normal_scores(dev + first, 3.0 / h, out.scores + first, n - first);
     } else {
-        for (size_t i = 0; i < n; ++i) {
-            const bool flagged = seen_ + i >= min_samples && std::fabs(dev[i]) > h;
+        // No flag before min_samples; after it, a test of |deviation| alone.
+        const size_t warm = seen_ >= min_samples ? 0 : std::min<uint64_t>(n, min_samples - seen_);
+        std::fill(out.is_anomaly, out.is_anomaly + warm, false);
+        for (size_t i = warm; i < n; ++i) {
+            const bool flagged = std::fabs(dev[i]) > h;
             anomalies += flagged;
             out.is_anomaly[i] = flagged;
         }
         normal_scores(dev + first, 1.0, out.scores + first, n - first);
     }
-    for (size_t i = 0; i < n; ++i) out.window_counts[i] = std::min<uint64_t>(cap, r + i);
+    const size_t growing = std::min(n, r < cap ? cap - r : size_t{0});  // points before the window is full
+    for (size_t i = 0; i < growing; ++i) out.window_counts[i] = r + i;
+    std::fill(out.window_counts + growing, out.window_counts + n, uint64_t{cap});
     if (out.alert_scores) std::copy(out.scores, out.scores + n, out.alert_scores);  // no alarm logic here
     seen_ += n;
     anomalies_ += anomalies;
