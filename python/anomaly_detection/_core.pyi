@@ -81,6 +81,10 @@ class CountMinSketch:
         """
         A sketch of depth rows of width counters.
         """
+    def _incrby(self, items: typing.Any, increments: typing.Any = 1) -> typing.Any:
+        """
+        incrby() for any items (the general path).
+        """
     def clear(self) -> None:
         """
         Reset every counter.
@@ -89,7 +93,7 @@ class CountMinSketch:
         """
         A copy of the counters, row after row.
         """
-    def incrby(self, items: typing.Any, increments: typing.Any = 1) -> typing.Any:
+    def incrby(self, items, increments = 1):
         """
         Add increments (one int or one per item); returns the new estimates. All or nothing.
         """
@@ -382,7 +386,11 @@ class HyperLogLog:
         """
         2^precision registers (precision 4..18); Redis-compatible registers need precision 14.
         """
-    def add(self, items: typing.Any) -> bool:
+    def _add(self, items: typing.Any) -> bool:
+        """
+        add() for any items (the general path).
+        """
+    def add(self, items):
         """
         Add items; True when a register changed.
         """
@@ -576,7 +584,11 @@ class TDigest:
         """
         A digest of about compression centroids.
         """
-    def add(self, values: typing.Any, weights: typing.Any = None) -> None:
+    def _add(self, values: typing.Any, weights: typing.Any = None) -> None:
+        """
+        add() for any values (the general path).
+        """
+    def add(self, values, weights = None):
         """
         Add finite values with positive weights (default 1).
         """
@@ -638,11 +650,15 @@ class TopK:
         """
         Keep the k heaviest items.
         """
+    def _incrby(self, items: typing.Any, increments: typing.Any = 1) -> typing.Any:
+        """
+        incrby() for any items (the general path).
+        """
     def count(self, items: typing.Any) -> typing.Any:
         """
         Estimated counts from the buckets.
         """
-    def incrby(self, items: typing.Any, increments: typing.Any = 1) -> typing.Any:
+    def incrby(self, items, increments = 1):
         """
         Add increments (1..2^32-1); returns the item each one pushed out of the top k, or None.
         """
