@@ -528,11 +528,15 @@ class SensorRegistry:
         ...
     def __len__(self) -> int:
         ...
+    def _detect(self, sensor: str, value: typing.SupportsFloat | typing.SupportsIndex, timestamp: typing.SupportsFloat | typing.SupportsIndex) -> tuple:
+        """
+        detect() for any arguments (the general path).
+        """
     def clear(self) -> None:
         """
         Forget every sensor.
         """
-    def detect(self, sensor: str, value: typing.SupportsFloat | typing.SupportsIndex, timestamp: typing.SupportsFloat | typing.SupportsIndex) -> tuple:
+    def detect(self, sensor, value, timestamp):
         """
         Score one point; returns (value, timestamp, is_anomaly, score, deviation, expected, window_count).
         """

@@ -306,3 +306,32 @@ def test_batch_kernel_equals_loop_through_shifts_and_glitches(method, window_siz
     assert any(r.is_anomaly for r in singles)
     np.testing.assert_array_equal(rest.alert_scores, rest.scores)
     assert batched.to_bytes() == looped.to_bytes()
+
+
+def test_registry_detect_fast_entry_equals_the_general_method():
+    """SensorRegistry.detect is a CPython method descriptor for (str, float, float); it
+    gives what the general pybind11 method gives, which takes every other case (ints,
+    keywords) and raises the same errors."""
+    from anomaly_detection import _core
+
+    assert type(_core.SensorRegistry.__dict__["detect"]).__name__ == "method_descriptor"
+    fast, general = make("zscore", 20, 5).store.registry, make("zscore", 20, 5).store.registry
+    values = 20.0 + np.random.default_rng(3).standard_normal(200)
+    values[150] = 40.0
+    got = [fast.detect("s", v, float(i)) for i, v in enumerate(values.tolist())]
+    want = [general._detect("s", v, float(i)) for i, v in enumerate(values.tolist())]
+    assert got == want
+    assert got[150][2] is True
+    assert [type(x) for x in got[0]] == [float, float, bool, float, float, float, int]
+    assert fast.detect("s", 21, 200) == general._detect("s", 21.0, 200.0)  # ints: the general path
+    assert fast.detect(sensor="s", value=20.0, timestamp=201.0) == general._detect("s", 20.0, 201.0)
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="finite"):
+            fast.detect("s", bad, 202.0)
+    with pytest.raises(ValueError):
+        fast.detect("a:b", 1.0, 0.0)
+    assert fast.to_bytes() == general.to_bytes()
+    limited = make("zscore", 20, 5, max_sensors=1).store.registry
+    limited.detect("one", 1.0, 0.0)
+    with pytest.raises(SensorLimitError):
+        limited.detect("two", 1.0, 0.0)
