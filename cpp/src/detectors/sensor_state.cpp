@@ -56,7 +56,14 @@ SensorState::SensorState(const DetectorConfig& config)
     if (config.method == Method::ensemble) ensemble_.emplace(config.threshold, config.alert_cooldown);
 }
 
-Detection SensorState::update(double value, double timestamp) {
+Detection SensorState::update(double value, double timestamp) { return step<true>(value, timestamp); }
+
+Detection SensorState::update_unscored(double value, double timestamp) { return step<false>(value, timestamp); }
+
+template <bool Scored>
+Detection SensorState::step(double value, double timestamp) {
+    // Without the ensemble, the score is normal_score(score_of) and nothing else reads it.
+    const auto score = [](double score_of) { return Scored ? normal_score(score_of) : score_of; };
     Detection d;
     d.value = value;
     d.timestamp = timestamp;
@@ -79,14 +86,14 @@ Detection SensorState::update(double value, double timestamp) {
                 const double mean = moments_.mean();
                 d.expected = mean;
                 d.deviation = (value - mean) / floor_scale(moments_.stddev(), mean);
-                d.score = normal_score(d.deviation);
+                d.score = score(d.deviation);
                 break;
             }
             case Method::mad: {
                 const double median = order_->median();
                 d.expected = median;
                 d.deviation = kMadScale * (value - median) / floor_scale(order_->mad(), median);
-                d.score = normal_score(d.deviation);
+                d.score = score(d.deviation);
                 break;
             }
             case Method::iqr: {
@@ -95,7 +102,7 @@ Detection SensorState::update(double value, double timestamp) {
                 const double iqr = floor_scale(q3 - q1, median);
                 d.expected = median;
                 d.deviation = value > q3 ? (value - q3) / iqr : value < q1 ? (value - q1) / iqr : 0.0;
-                d.score = normal_score((value - median) / (iqr / kIqrSigma));
+                d.score = score((value - median) / (iqr / kIqrSigma));
                 break;
             }
             case Method::ewma: {
@@ -103,7 +110,7 @@ Detection SensorState::update(double value, double timestamp) {
                 const double sigma = floor_scale(moments_.stddev(), mean) * std::sqrt(lambda / (2.0 - lambda));
                 d.expected = mean;
                 d.deviation = (next_ewma - mean) / sigma;
-                d.score = normal_score(d.deviation);
+                d.score = score(d.deviation);
                 break;
             }
             case Method::cusum: {
@@ -112,7 +119,7 @@ Detection SensorState::update(double value, double timestamp) {
                 next_cusum.update((value - mean) / floor_scale(moments_.stddev(), mean));
                 d.deviation = next_cusum.statistic();
                 // Scaled so that the threshold h maps to the score of 3 sigma.
-                d.score = normal_score((3.0 / config_.threshold) * d.deviation);
+                d.score = score((3.0 / config_.threshold) * d.deviation);
                 break;
             }
             case Method::ensemble:
@@ -186,15 +193,30 @@ void SensorState::update_batch(const double* values, const double* timestamps, s
     const Method m = config_.method;
     if (config_.include_anomalies && (m == Method::zscore || m == Method::ewma || m == Method::cusum))
         return update_batch_moments(values, timestamps, n, out);
+    if (ensemble_) {
+        for (size_t i = 0; i < n; ++i) {
+            const Detection d = update(values[i], timestamps[i]);
+            out.is_anomaly[i] = d.is_anomaly;
+            out.scores[i] = d.score;
+            if (out.alert_scores) out.alert_scores[i] = d.alert_score;
+            out.deviations[i] = d.deviation;
+            out.expected[i] = d.expected;
+            out.window_counts[i] = d.window_count;
+        }
+        return;
+    }
+    // The scores in one vectorised pass after the loop (normal_scores computes each lane
+    // as normal_score does, so they are equal).
     for (size_t i = 0; i < n; ++i) {
-        const Detection d = update(values[i], timestamps[i]);
+        const Detection d = update_unscored(values[i], timestamps[i]);
         out.is_anomaly[i] = d.is_anomaly;
         out.scores[i] = d.score;
-        if (out.alert_scores) out.alert_scores[i] = d.alert_score;
         out.deviations[i] = d.deviation;
         out.expected[i] = d.expected;
         out.window_counts[i] = d.window_count;
     }
+    normal_scores(out.scores, 1.0, out.scores, n);
+    if (out.alert_scores) std::copy(out.scores, out.scores + n, out.alert_scores);
 }
 
 // Every point enters the window, so the window at point i is a slice of the ring
