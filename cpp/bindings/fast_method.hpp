@@ -12,6 +12,8 @@
 
 #include <pybind11/pybind11.h>
 
+#include <stdexcept>
+#include <string>
 #include <typeinfo>
 
 namespace anomaly_detection::bindings {
@@ -68,6 +70,43 @@ void def_fast(py::handle cls, const char* name, const char* doc) {
     PyObject* descr = PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), &def);
     if (descr == nullptr) throw py::error_already_set();
     py::setattr(cls, name, py::reinterpret_steal<py::object>(descr));
+}
+
+/// The fast entry reached from a Python class that holds the native object in its
+/// `_native` attribute (the sketches' user-facing classes): CPython calls it with no
+/// Python frame for the forwarding method.
+template <typename G, FastPath<G> Fast, const char* General>
+PyObject* forward_entry(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+    static PyObject* const attr = PyUnicode_InternFromString("_native");
+    PyObject* native = PyObject_GetAttr(self, attr);
+    if (native == nullptr) return nullptr;
+    PyObject* result = fast_entry<G, Fast, General>(native, args, nargs, kwnames);
+    Py_DECREF(native);
+    return result;
+}
+
+/// Replaces the method `name` of the Python class `cls` (whose instances hold a G in
+/// `_native` and whose method only calls the native one with the same arguments) by a
+/// method descriptor with its docstring that calls Fast, falling back to `General`.
+template <typename G, FastPath<G> Fast, const char* General>
+void install_forward(py::handle cls, const std::string& name) {
+    static std::string kept_name, kept_doc;  // the PyMethodDef outlives the call
+    static PyMethodDef def{};
+    if (!kept_name.empty()) {  // a descriptor already points at def: never rewrite it
+        if (kept_name != name) throw std::logic_error("install_forward: already installed as " + kept_name);
+        py::setattr(
+            cls, name.c_str(),
+            py::reinterpret_steal<py::object>(PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), &def)));
+        return;
+    }
+    kept_name = name;
+    kept_doc = py::str(py::getattr(cls.attr(name.c_str()), "__doc__", py::str("")));
+    def = PyMethodDef{kept_name.c_str(),
+                      reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&forward_entry<G, Fast, General>)),
+                      METH_FASTCALL | METH_KEYWORDS, kept_doc.c_str()};
+    PyObject* descr = PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), &def);
+    if (descr == nullptr) throw py::error_already_set();
+    py::setattr(cls, name.c_str(), py::reinterpret_steal<py::object>(descr));
 }
 
 }  // namespace anomaly_detection::bindings

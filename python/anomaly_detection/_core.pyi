@@ -77,6 +77,11 @@ class CountMinSketch:
         """
         A sketch whose error is at most epsilon * total with probability 1 - delta.
         """
+    @classmethod
+    def _install_fast_method(cls: typing.Any, name: str) -> None:
+        """
+        Make cls.<name> (a Python method that calls this class's method of that name on self._native) call it with no Python frame.
+        """
     def __init__(self, width: typing.SupportsInt | typing.SupportsIndex, depth: typing.SupportsInt | typing.SupportsIndex, conservative: bool = False, seed: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
         """
         A sketch of depth rows of width counters.
@@ -382,6 +387,11 @@ class HyperLogLog:
         """
         The 64-bit xxHash64 of each item (what every sketch hashes).
         """
+    @classmethod
+    def _install_fast_method(cls: typing.Any, name: str) -> None:
+        """
+        Make cls.<name> (a Python method that calls this class's method of that name on self._native) call it with no Python frame.
+        """
     def __init__(self, precision: typing.SupportsInt | typing.SupportsIndex = 14, redis_compatible: bool = False) -> None:
         """
         2^precision registers (precision 4..18); Redis-compatible registers need precision 14.
@@ -584,6 +594,11 @@ class TDigest:
         """
         Load bytes from to_bytes; ValueError when they are corrupt.
         """
+    @classmethod
+    def _install_fast_method(cls: typing.Any, name: str) -> None:
+        """
+        Make cls.<name> (a Python method that calls this class's method of that name on self._native) call it with no Python frame.
+        """
     def __init__(self, compression: typing.SupportsFloat | typing.SupportsIndex = 100.0) -> None:
         """
         A digest of about compression centroids.
@@ -649,6 +664,11 @@ class TopK:
     def from_bytes(data: bytes) -> TopK:
         """
         Load bytes from to_bytes; ValueError when they are corrupt.
+        """
+    @classmethod
+    def _install_fast_method(cls: typing.Any, name: str) -> None:
+        """
+        Make cls.<name> (a Python method that calls this class's method of that name on self._native) call it with no Python frame.
         """
     def __init__(self, k: typing.SupportsInt | typing.SupportsIndex, width: typing.SupportsInt | typing.SupportsIndex = 8, depth: typing.SupportsInt | typing.SupportsIndex = 7, decay: typing.SupportsFloat | typing.SupportsIndex = 0.9, seed: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
         """

@@ -562,3 +562,43 @@ def test_one_item_entry_points_bypass_the_dispatcher_and_fall_back_to_it():
     pushed = [tk._native.incrby("b", 5), tk._native.incrby("b", 5)]
     assert "a" in pushed
     assert tk.list() == ["b"]
+
+
+def test_user_facing_one_item_methods_forward_to_the_fast_entries():
+    """HyperLogLog.add, CountMinSketch.incrby, TDigest.add and TopK.incrby of the classes
+    users hold call the native entry with no Python frame, keep their docstrings, and
+    take every argument form the Python methods took."""
+    for cls, name in ((HyperLogLog, "add"), (CountMinSketch, "incrby"), (TDigest, "add"), (TopK, "incrby")):
+        method = cls.__dict__[name]
+        assert type(method).__name__ == "method_descriptor"
+        assert method.__doc__
+        assert method.__doc__ != getattr(cls._native_type, name).__doc__  # the Python one
+    a, b = HyperLogLog(8), HyperLogLog(8)
+    assert a.add("x") is True
+    assert a.add(items="x") is False
+    assert a.add(["y", 3]) is True
+    b._native._add(["x", "y", 3])
+    assert a == b
+    cms = CountMinSketch(32, 2)
+    assert cms.incrby("k") == 1
+    assert cms.incrby("k", 2) == 3
+    assert cms.incrby(items="k", increments=3) == 6
+    assert cms.incrby(["k", "j"], [1, 1]).tolist() == [7, 1]
+    assert cms.add("k") == 8
+    td = TDigest()
+    td.add(1.0)
+    td.add([2.0, 3.0], weights=[1.0, 2.0])
+    assert td.total_weight == 4.0
+    with pytest.raises(TypeError):
+        HyperLogLog.add(cms, "x")  # the descriptor checks its self
+
+    class Counting(HyperLogLog):
+        __slots__ = ("calls",)
+
+        def add(self, items):
+            self.calls = getattr(self, "calls", 0) + 1
+            return super().add(items)
+
+    c = Counting(8)
+    assert c.add("x") is True
+    assert c.calls == 1
