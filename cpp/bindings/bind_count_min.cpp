@@ -5,6 +5,7 @@
 
 #include "anomaly_detection/sketches/count_min.hpp"
 #include "anomaly_detection/sketches/errors.hpp"
+#include "fast_method.hpp"
 #include "items.hpp"
 
 namespace anomaly_detection::bindings {
@@ -63,11 +64,27 @@ std::optional<py::object> count_min_int_array(G& g, py::handle items, py::handle
 
 }  // namespace
 
+namespace {
+using G = Guarded<CountMinSketch>;
+
+// incrby(item) or incrby(item, increment) of one str, bytes or int and one int.
+bool incrby_one(G& g, PyObject* const* args, Py_ssize_t nargs, PyObject*& result) {
+    OneItem one;
+    uint64_t inc = 1, estimate = 0;
+    if (nargs < 1 || nargs > 2 || (nargs == 2 && !one_count(args[1], inc)) || !one_item(args[0], one)) return false;
+    {
+        std::lock_guard lock(g.mutex);
+        g.sketch.incrby(&one.hash, nullptr, 1, &estimate, inc);  // all or nothing: may throw before any change
+    }
+    result = PyLong_FromUnsignedLongLong(estimate);
+    return true;
+}
+}  // namespace
+
 void bind_count_min(py::module_& m) {
-    using G = Guarded<CountMinSketch>;
-    py::class_<G>(m, "CountMinSketch", "Count-min sketch with saturating 32-bit counters.")
-        .def(py::init<uint32_t, uint32_t, bool, uint64_t>(), py::arg("width"), py::arg("depth"),
-             py::arg("conservative") = false, py::arg("seed") = 0, "A sketch of depth rows of width counters.")
+    py::class_<G> cls(m, "CountMinSketch", "Count-min sketch with saturating 32-bit counters.");
+    cls.def(py::init<uint32_t, uint32_t, bool, uint64_t>(), py::arg("width"), py::arg("depth"),
+            py::arg("conservative") = false, py::arg("seed") = 0, "A sketch of depth rows of width counters.")
         .def_static(
             "from_error",
             [](double epsilon, double delta, bool conservative, uint64_t seed) {
@@ -86,7 +103,7 @@ void bind_count_min(py::module_& m) {
                                })
         .def_property_readonly("memory_bytes", [](const G& g) { return g.sketch.memory_bytes(); })
         .def(
-            "incrby",
+            "_incrby",
             [](G& g, py::handle items, py::handle increments) -> py::object {
                 OneItem one;
                 uint64_t one_inc = 0, estimate = 0;
@@ -104,8 +121,7 @@ void bind_count_min(py::module_& m) {
                     [&](CountMinSketch& s) { s.incrby(b.hashes.data(), inc.data(), b.size(), po, inc.constant); });
                 return out.result();
             },
-            py::arg("items"), py::arg("increments") = 1,
-            "Add increments (one int or one per item); returns the new estimates. All or nothing.")
+            py::arg("items"), py::arg("increments") = 1, "incrby() for any items (the general path).")
         .def("query", counts_of<CountMinSketch>(&CountMinSketch::query), py::arg("items"),
              "Estimated counts (never below the true counts).")
         .def("positions", positions_of<CountMinSketch>(&CountMinSketch::positions, &CountMinSketch::depth),
@@ -150,6 +166,18 @@ void bind_count_min(py::module_& m) {
         .def("to_bytes", &to_blob<CountMinSketch>, "Versioned, checksummed bytes.")
         .def_static("from_bytes", &from_blob<CountMinSketch>, py::arg("data"),
                     "Load bytes from to_bytes; ValueError when they are corrupt.");
+    def_fast<G, incrby_one, kGeneralIncrby>(
+        cls, "incrby",
+        "incrby($self, items, increments=1, /)\n--\n\n"
+        "Add increments (one int or one per item); returns the new estimates. All or nothing.");
+    cls.def_static(
+        "_install_fast_method",
+        [](py::handle wrapper, const std::string& name) {
+            install_forward<G, incrby_one, kGeneralIncrby>(wrapper, name);
+        },
+        py::arg("cls"), py::arg("name"),
+        "Make cls.<name> (a Python method that calls this class's method of that name on self._native) call it with "
+        "no Python frame.");
 }
 
 }  // namespace anomaly_detection::bindings

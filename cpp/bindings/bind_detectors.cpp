@@ -5,6 +5,7 @@
 
 #include "anomaly_detection/detectors/registry.hpp"
 #include "common.hpp"
+#include "fast_method.hpp"
 
 namespace py = pybind11;
 using namespace anomaly_detection;
@@ -19,18 +20,21 @@ py::tuple detection_tuple(const Detection& d) {
     return py::make_tuple(d.value, d.timestamp, d.is_anomaly, d.score, d.deviation, d.expected, d.window_count);
 }
 
-// The five output arrays of a batch, allocated while holding the GIL.
+// The output arrays of a batch, allocated while holding the GIL. Only the ensemble has
+// alert scores of its own; for the other methods they are the scores, and the tuple
+// holds the scores array twice (no sixth array to allocate and fill).
 struct BatchArrays {
-    explicit BatchArrays(size_t n)
+    BatchArrays(size_t n, bool own_alert_scores)
         : is_anomaly(static_cast<py::ssize_t>(n)),
           scores(static_cast<py::ssize_t>(n)),
           deviations(static_cast<py::ssize_t>(n)),
           expected(static_cast<py::ssize_t>(n)),
           window_counts(static_cast<py::ssize_t>(n)),
-          alert_scores(static_cast<py::ssize_t>(n)) {}
+          alert_scores(own_alert_scores ? py::array_t<double>(static_cast<py::ssize_t>(n)) : scores) {}
     BatchOutput out() {
+        double* alerts = alert_scores.is(scores) ? nullptr : alert_scores.mutable_data();
         return {is_anomaly.mutable_data(), scores.mutable_data(),        deviations.mutable_data(),
-                expected.mutable_data(),   window_counts.mutable_data(), alert_scores.mutable_data()};
+                expected.mutable_data(),   window_counts.mutable_data(), alerts};
     }
     py::tuple tuple() const {
         return py::make_tuple(is_anomaly, scores, deviations, expected, window_counts, alert_scores);
@@ -55,7 +59,7 @@ py::tuple detect_batch(SensorRegistry& reg, const std::string& sensor, const Dou
     // Shapes are checked while holding the GIL; the loop runs without it.
     check_pair(values, timestamps, "");
     const auto n = static_cast<size_t>(values.shape(0));
-    BatchArrays arrays(n);
+    BatchArrays arrays(n, reg.config().method == Method::ensemble);
     const double* v = values.data();
     const double* t = timestamps.data();
     const BatchOutput out = arrays.out();
@@ -80,7 +84,7 @@ py::list detect_many(SensorRegistry& reg, const std::vector<std::string>& sensor
     for (size_t j = 0; j < sensors.size(); ++j) {
         check_pair(values[j], timestamps[j], "sensor '" + sensors[j] + "': ");
         const auto n = static_cast<size_t>(values[j].shape(0));
-        arrays.emplace_back(n);
+        arrays.emplace_back(n, reg.config().method == Method::ensemble);
         jobs.push_back({sensors[j], values[j].data(), timestamps[j].data(), n, arrays.back().out()});
     }
     {
@@ -103,7 +107,7 @@ py::tuple detect_after_checkpoint_py(const DetectorConfig& config, const DoubleA
         throw std::invalid_argument("values, timestamps: expected 1-D arrays of one length");
     const auto n = static_cast<size_t>(window_values.shape(0));
     const auto m = static_cast<size_t>(values.shape(0));
-    BatchArrays arrays(m);
+    BatchArrays arrays(m, config.method == Method::ensemble);
     const BatchOutput out = arrays.out();
     const double *wv = window_values.data(), *wt = window_timestamps.data(), *v = values.data(), *t = timestamps.data();
     // The checkpoint is moved in and the state after the points moved back into the
@@ -141,6 +145,45 @@ py::tuple detect_after_window_py(const DetectorConfig& config, const DoubleArray
     const py::tuple all = detect_after_checkpoint_py(config, window_values, window_timestamps, seen, values, timestamps,
                                                      nullptr, std::nullopt);
     return py::make_tuple(all[0], all[1], all[2], all[3], all[4], all[5]);
+}
+
+// detect(sensor, value, timestamp) with a str and two floats: the facade's hot path,
+// without the dispatcher's argument conversion and py::arg handling.
+constexpr char kGeneralDetect[] = "_detect";
+
+bool detect_one(SensorRegistry& reg, PyObject* const* args, Py_ssize_t nargs, PyObject*& result) {
+    if (nargs != 3 || !PyUnicode_CheckExact(args[0]) || !PyFloat_CheckExact(args[1]) || !PyFloat_CheckExact(args[2]))
+        return false;
+    Py_ssize_t size = 0;
+    const char* name = PyUnicode_AsUTF8AndSize(args[0], &size);
+    if (name == nullptr) {  // not UTF-8 (a lone surrogate): the general method says so
+        PyErr_Clear();
+        return false;
+    }
+    // Checks (finiteness, name, sensor limit) come before any change, so a throw here
+    // leaves the general method to raise the same error.
+    const Detection d = reg.detect(std::string(name, static_cast<size_t>(size)), PyFloat_AS_DOUBLE(args[1]),
+                                   PyFloat_AS_DOUBLE(args[2]));
+    PyObject* items[7] = {PyFloat_FromDouble(d.value),
+                          PyFloat_FromDouble(d.timestamp),
+                          PyBool_FromLong(d.is_anomaly),
+                          PyFloat_FromDouble(d.score),
+                          PyFloat_FromDouble(d.deviation),
+                          PyFloat_FromDouble(d.expected),
+                          PyLong_FromUnsignedLongLong(d.window_count)};
+    PyObject* tuple = PyTuple_New(7);
+    bool ok = tuple != nullptr;
+    for (int i = 0; i < 7; ++i) {
+        ok = ok && items[i] != nullptr;
+        if (tuple != nullptr && items[i] != nullptr) {
+            PyTuple_SET_ITEM(tuple, i, items[i]);  // steals
+        } else {
+            Py_XDECREF(items[i]);
+        }
+    }
+    if (!ok) Py_CLEAR(tuple);  // the point was scored: the memory error is raised, not retried
+    result = tuple;
+    return true;
 }
 
 }  // namespace
@@ -209,16 +252,16 @@ void bind_detectors(py::module_& m) {
         "ensemble's state after the points (None for other methods), `exact` whether the scores equal those of "
         "one process that saw every point.");
 
-    py::class_<SensorRegistry>(m, "SensorRegistry", "Thread-safe per-sensor windows and scoring (the embedded store).")
-        .def(py::init<const DetectorConfig&>(), py::arg("config"))
+    py::class_<SensorRegistry> registry(m, "SensorRegistry",
+                                        "Thread-safe per-sensor windows and scoring (the embedded store).");
+    registry.def(py::init<const DetectorConfig&>(), py::arg("config"))
         .def_property_readonly("config", &SensorRegistry::config)
         .def(
-            "detect",
+            "_detect",
             [](SensorRegistry& reg, const std::string& sensor, double value, double timestamp) {
                 return detection_tuple(reg.detect(sensor, value, timestamp));
             },
-            py::arg("sensor"), py::arg("value"), py::arg("timestamp"),
-            "Score one point; returns (value, timestamp, is_anomaly, score, deviation, expected, window_count).")
+            py::arg("sensor"), py::arg("value"), py::arg("timestamp"), "detect() for any arguments (the general path).")
         .def("detect_batch", &detect_batch, py::arg("sensor"), py::arg("values"), py::arg("timestamps"),
              "Score points in order (releases the GIL); returns (is_anomaly, scores, deviations, expected, "
              "window_counts, alert_scores).")
@@ -275,4 +318,8 @@ void bind_detectors(py::module_& m) {
         .def_static(
             "from_bytes", [](const py::bytes& b) { return SensorRegistry::from_bytes(std::string(b)); },
             py::arg("data"), "Restore a snapshot; raises ValueError on corrupt bytes.");
+    bindings::def_fast<SensorRegistry, detect_one, kGeneralDetect>(
+        registry, "detect",
+        "detect($self, sensor, value, timestamp, /)\n--\n\n"
+        "Score one point; returns (value, timestamp, is_anomaly, score, deviation, expected, window_count).");
 }

@@ -5,15 +5,32 @@
 
 #include "anomaly_detection/sketches/errors.hpp"
 #include "anomaly_detection/sketches/hyperloglog.hpp"
+#include "fast_method.hpp"
 #include "items.hpp"
 
 namespace anomaly_detection::bindings {
 
+namespace {
+using G = Guarded<HyperLogLog>;
+
+// add(item) of one str, bytes or int.
+bool add_one(G& g, PyObject* const* args, Py_ssize_t nargs, PyObject*& result) {
+    OneItem one;
+    if (nargs != 1 || !one_item(args[0], one)) return false;
+    bool changed = false;
+    {
+        std::lock_guard lock(g.mutex);
+        changed = g.sketch.add(&one.hash, 1);
+    }
+    result = PyBool_FromLong(changed);
+    return true;
+}
+}  // namespace
+
 void bind_hyperloglog(py::module_& m) {
-    using G = Guarded<HyperLogLog>;
-    py::class_<G>(m, "HyperLogLog", "HyperLogLog distinct counter.")
-        .def(py::init<int, bool>(), py::arg("precision") = 14, py::arg("redis_compatible") = false,
-             "2^precision registers (precision 4..18); Redis-compatible registers need precision 14.")
+    py::class_<G> cls(m, "HyperLogLog", "HyperLogLog distinct counter.");
+    cls.def(py::init<int, bool>(), py::arg("precision") = 14, py::arg("redis_compatible") = false,
+            "2^precision registers (precision 4..18); Redis-compatible registers need precision 14.")
         .def_property_readonly("precision", [](const G& g) { return g.sketch.precision(); })
         .def_property_readonly("redis_compatible", [](const G& g) { return g.sketch.redis_compatible(); })
         .def(
@@ -41,7 +58,7 @@ void bind_hyperloglog(py::module_& m) {
             },
             "Whether count() is the HIP estimate (false after a merge or from Redis's bytes).")
         .def(
-            "add",
+            "_add",
             [](G& g, py::handle items) {
                 OneItem one;
                 if (one_item(items, one)) {
@@ -53,7 +70,7 @@ void bind_hyperloglog(py::module_& m) {
                 run(g, b.size(), [&](HyperLogLog& s) { changed = s.add(b.hashes.data(), b.size()); });
                 return changed;
             },
-            py::arg("items"), "Add items; True when a register changed.")
+            py::arg("items"), "add() for any items (the general path).")
         .def(
             "count",
             [](const G& g) {
@@ -91,6 +108,14 @@ void bind_hyperloglog(py::module_& m) {
                 return out;
             },
             py::arg("items"), "The 64-bit xxHash64 of each item (what every sketch hashes).");
+    def_fast<G, add_one, kGeneralAdd>(cls, "add",
+                                      "add($self, items, /)\n--\n\nAdd items; True when a register changed.");
+    cls.def_static(
+        "_install_fast_method",
+        [](py::handle wrapper, const std::string& name) { install_forward<G, add_one, kGeneralAdd>(wrapper, name); },
+        py::arg("cls"), py::arg("name"),
+        "Make cls.<name> (a Python method that calls this class's method of that name on self._native) call it with "
+        "no Python frame.");
 }
 
 }  // namespace anomaly_detection::bindings

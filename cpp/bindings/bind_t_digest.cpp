@@ -5,14 +5,31 @@
 
 #include "anomaly_detection/sketches/errors.hpp"
 #include "anomaly_detection/sketches/t_digest.hpp"
+#include "fast_method.hpp"
 #include "items.hpp"
 
 namespace anomaly_detection::bindings {
 
+namespace {
+using G = Guarded<TDigest>;
+
+// add(value) or add(value, None) of one float.
+bool add_one(G& g, PyObject* const* args, Py_ssize_t nargs, PyObject*& result) {
+    if (nargs < 1 || nargs > 2 || (nargs == 2 && args[1] != Py_None) || !PyFloat_CheckExact(args[0])) return false;
+    const double v = PyFloat_AS_DOUBLE(args[0]);
+    {
+        std::lock_guard lock(g.mutex);
+        g.sketch.add(&v, nullptr, 1);  // checks the value before adding it
+    }
+    Py_INCREF(Py_None);
+    result = Py_None;
+    return true;
+}
+}  // namespace
+
 void bind_t_digest(py::module_& m) {
-    using G = Guarded<TDigest>;
-    py::class_<G>(m, "TDigest", "Merging t-digest.")
-        .def(py::init<double>(), py::arg("compression") = 100.0, "A digest of about compression centroids.")
+    py::class_<G> cls(m, "TDigest", "Merging t-digest.");
+    cls.def(py::init<double>(), py::arg("compression") = 100.0, "A digest of about compression centroids.")
         .def_property_readonly("compression", [](const G& g) { return g.sketch.compression(); })
         .def_property_readonly("total_weight",
                                [](const G& g) {
@@ -39,7 +56,7 @@ void bind_t_digest(py::module_& m) {
             },
             "Largest value (NaN when empty).")
         .def(
-            "add",
+            "_add",
             [](G& g, py::handle values, py::handle weights) {
                 if (PyFloat_CheckExact(values.ptr()) && weights.is_none()) {  // one value: no arrays
                     const double v = PyFloat_AS_DOUBLE(values.ptr());
@@ -60,7 +77,7 @@ void bind_t_digest(py::module_& m) {
                 const double* pw = w ? w->data() : nullptr;
                 run(g, n, [&](TDigest& s) { s.add(pv, pw, n); });
             },
-            py::arg("values"), py::arg("weights") = py::none(), "Add finite values with positive weights (default 1).")
+            py::arg("values"), py::arg("weights") = py::none(), "add() for any values (the general path).")
         .def(
             "quantile",
             [](G& g, py::handle q) -> py::object {
@@ -134,6 +151,14 @@ void bind_t_digest(py::module_& m) {
         .def("to_bytes", &to_blob<TDigest>, "Versioned, checksummed bytes.")
         .def_static("from_bytes", &from_blob<TDigest>, py::arg("data"),
                     "Load bytes from to_bytes; ValueError when they are corrupt.");
+    def_fast<G, add_one, kGeneralAdd>(
+        cls, "add", "add($self, values, weights=None, /)\n--\n\nAdd finite values with positive weights (default 1).");
+    cls.def_static(
+        "_install_fast_method",
+        [](py::handle wrapper, const std::string& name) { install_forward<G, add_one, kGeneralAdd>(wrapper, name); },
+        py::arg("cls"), py::arg("name"),
+        "Make cls.<name> (a Python method that calls this class's method of that name on self._native) call it with "
+        "no Python frame.");
 }
 
 }  // namespace anomaly_detection::bindings

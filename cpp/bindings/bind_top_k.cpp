@@ -5,15 +5,43 @@
 
 #include "anomaly_detection/sketches/errors.hpp"
 #include "anomaly_detection/sketches/top_k.hpp"
+#include "fast_method.hpp"
 #include "items.hpp"
 
 namespace anomaly_detection::bindings {
 
+namespace {
+using G = Guarded<TopK>;
+
+// incrby(item) or incrby(item, increment) of one str, bytes or int and one int.
+bool incrby_one(G& g, PyObject* const* args, Py_ssize_t nargs, PyObject*& result) {
+    OneItem one;
+    uint64_t inc = 1;
+    if (nargs < 1 || nargs > 2 || (nargs == 2 && !one_count(args[1], inc)) || !one_item(args[0], one)) return false;
+    std::vector<std::pair<size_t, TopK::Entry>> expelled;  // allocates only if one is pushed out
+    {
+        std::lock_guard lock(g.mutex);
+        g.sketch.incrby(&one.text, &one.kind, &one.hash, &inc, 1, &expelled);  // checks before any change
+    }
+    if (expelled.empty()) {
+        Py_INCREF(Py_None);
+        result = Py_None;
+        return true;
+    }
+    try {  // counted already: an error here is raised, not retried
+        result = decode(expelled[0].second).release().ptr();
+    } catch (py::error_already_set& e) {
+        e.restore();
+        result = nullptr;
+    }
+    return true;
+}
+}  // namespace
+
 void bind_top_k(py::module_& m) {
-    using G = Guarded<TopK>;
-    py::class_<G>(m, "TopK", "HeavyKeeper top-k.")
-        .def(py::init<uint32_t, uint32_t, uint32_t, double, uint64_t>(), py::arg("k"), py::arg("width") = 8,
-             py::arg("depth") = 7, py::arg("decay") = 0.9, py::arg("seed") = 0, "Keep the k heaviest items.")
+    py::class_<G> cls(m, "TopK", "HeavyKeeper top-k.");
+    cls.def(py::init<uint32_t, uint32_t, uint32_t, double, uint64_t>(), py::arg("k"), py::arg("width") = 8,
+            py::arg("depth") = 7, py::arg("decay") = 0.9, py::arg("seed") = 0, "Keep the k heaviest items.")
         .def_property_readonly("k", [](const G& g) { return g.sketch.k(); })
         .def_property_readonly("width", [](const G& g) { return g.sketch.width(); })
         .def_property_readonly("depth", [](const G& g) { return g.sketch.depth(); })
@@ -24,7 +52,7 @@ void bind_top_k(py::module_& m) {
                                    return g.sketch.memory_bytes();
                                })
         .def(
-            "incrby",
+            "_incrby",
             [](G& g, py::handle items, py::handle increments) -> py::object {
                 OneItem one;
                 uint64_t one_inc = 0;
@@ -69,8 +97,7 @@ void bind_top_k(py::module_& m) {
                 for (const auto& [i, item] : expelled) list[i] = decode(item);
                 return std::move(list);
             },
-            py::arg("items"), py::arg("increments") = 1,
-            "Add increments (1..2^32-1); returns the item each one pushed out of the top k, or None.")
+            py::arg("items"), py::arg("increments") = 1, "incrby() for any items (the general path).")
         .def(
             "query",
             [](G& g, py::handle items) {
@@ -127,6 +154,18 @@ void bind_top_k(py::module_& m) {
         .def("to_bytes", &to_blob<TopK>, "Versioned, checksummed bytes.")
         .def_static("from_bytes", &from_blob<TopK>, py::arg("data"),
                     "Load bytes from to_bytes; ValueError when they are corrupt.");
+    def_fast<G, incrby_one, kGeneralIncrby>(
+        cls, "incrby",
+        "incrby($self, items, increments=1, /)\n--\n\n"
+        "Add increments (1..2^32-1); returns the item each one pushed out of the top k, or None.");
+    cls.def_static(
+        "_install_fast_method",
+        [](py::handle wrapper, const std::string& name) {
+            install_forward<G, incrby_one, kGeneralIncrby>(wrapper, name);
+        },
+        py::arg("cls"), py::arg("name"),
+        "Make cls.<name> (a Python method that calls this class's method of that name on self._native) call it with "
+        "no Python frame.");
 }
 
 }  // namespace anomaly_detection::bindings

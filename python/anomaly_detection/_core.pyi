@@ -77,9 +77,18 @@ class CountMinSketch:
         """
         A sketch whose error is at most epsilon * total with probability 1 - delta.
         """
+    @classmethod
+    def _install_fast_method(cls: typing.Any, name: str) -> None:
+        """
+        Make cls.<name> (a Python method that calls this class's method of that name on self._native) call it with no Python frame.
+        """
     def __init__(self, width: typing.SupportsInt | typing.SupportsIndex, depth: typing.SupportsInt | typing.SupportsIndex, conservative: bool = False, seed: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
         """
         A sketch of depth rows of width counters.
+        """
+    def _incrby(self, items: typing.Any, increments: typing.Any = 1) -> typing.Any:
+        """
+        incrby() for any items (the general path).
         """
     def clear(self) -> None:
         """
@@ -89,7 +98,7 @@ class CountMinSketch:
         """
         A copy of the counters, row after row.
         """
-    def incrby(self, items: typing.Any, increments: typing.Any = 1) -> typing.Any:
+    def incrby(self, items, increments = 1):
         """
         Add increments (one int or one per item); returns the new estimates. All or nothing.
         """
@@ -384,11 +393,20 @@ class HyperLogLog:
         """
         The 64-bit xxHash64 of each item (what every sketch hashes).
         """
+    @classmethod
+    def _install_fast_method(cls: typing.Any, name: str) -> None:
+        """
+        Make cls.<name> (a Python method that calls this class's method of that name on self._native) call it with no Python frame.
+        """
     def __init__(self, precision: typing.SupportsInt | typing.SupportsIndex = 14, redis_compatible: bool = False) -> None:
         """
         2^precision registers (precision 4..18); Redis-compatible registers need precision 14.
         """
-    def add(self, items: typing.Any) -> bool:
+    def _add(self, items: typing.Any) -> bool:
+        """
+        add() for any items (the general path).
+        """
+    def add(self, items):
         """
         Add items; True when a register changed.
         """
@@ -526,11 +544,15 @@ class SensorRegistry:
         ...
     def __len__(self) -> int:
         ...
+    def _detect(self, sensor: str, value: typing.SupportsFloat | typing.SupportsIndex, timestamp: typing.SupportsFloat | typing.SupportsIndex) -> tuple:
+        """
+        detect() for any arguments (the general path).
+        """
     def clear(self) -> None:
         """
         Forget every sensor.
         """
-    def detect(self, sensor: str, value: typing.SupportsFloat | typing.SupportsIndex, timestamp: typing.SupportsFloat | typing.SupportsIndex) -> tuple:
+    def detect(self, sensor, value, timestamp):
         """
         Score one point; returns (value, timestamp, is_anomaly, score, deviation, expected, window_count).
         """
@@ -578,11 +600,20 @@ class TDigest:
         """
         Load bytes from to_bytes; ValueError when they are corrupt.
         """
+    @classmethod
+    def _install_fast_method(cls: typing.Any, name: str) -> None:
+        """
+        Make cls.<name> (a Python method that calls this class's method of that name on self._native) call it with no Python frame.
+        """
     def __init__(self, compression: typing.SupportsFloat | typing.SupportsIndex = 100.0) -> None:
         """
         A digest of about compression centroids.
         """
-    def add(self, values: typing.Any, weights: typing.Any = None) -> None:
+    def _add(self, values: typing.Any, weights: typing.Any = None) -> None:
+        """
+        add() for any values (the general path).
+        """
+    def add(self, values, weights = None):
         """
         Add finite values with positive weights (default 1).
         """
@@ -640,15 +671,24 @@ class TopK:
         """
         Load bytes from to_bytes; ValueError when they are corrupt.
         """
+    @classmethod
+    def _install_fast_method(cls: typing.Any, name: str) -> None:
+        """
+        Make cls.<name> (a Python method that calls this class's method of that name on self._native) call it with no Python frame.
+        """
     def __init__(self, k: typing.SupportsInt | typing.SupportsIndex, width: typing.SupportsInt | typing.SupportsIndex = 8, depth: typing.SupportsInt | typing.SupportsIndex = 7, decay: typing.SupportsFloat | typing.SupportsIndex = 0.9, seed: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
         """
         Keep the k heaviest items.
+        """
+    def _incrby(self, items: typing.Any, increments: typing.Any = 1) -> typing.Any:
+        """
+        incrby() for any items (the general path).
         """
     def count(self, items: typing.Any) -> typing.Any:
         """
         Estimated counts from the buckets.
         """
-    def incrby(self, items: typing.Any, increments: typing.Any = 1) -> typing.Any:
+    def incrby(self, items, increments = 1):
         """
         Add increments (1..2^32-1); returns the item each one pushed out of the top k, or None.
         """

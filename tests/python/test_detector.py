@@ -280,3 +280,58 @@ def test_alert_listeners_get_every_anomaly_and_failures_are_contained(caplog):
     det.remove_alert_listener(seen.append)
     det.detect("s", 500.0)
     assert len(seen) == 3
+
+
+@pytest.mark.parametrize("method", ["zscore", "ewma", "cusum"])
+@pytest.mark.parametrize("window_size", [2, 3, 100])
+def test_batch_kernel_equals_loop_through_shifts_and_glitches(method, window_size):
+    """The batch kernel reads a full window in place from the batch (point window_size on):
+    through level shifts (re-centring), a value beyond 2^480 (rescaling) and a glitch that
+    dominates the spread (collapse), its every output equals a loop of ``detect``, and the
+    state it leaves continues as the loop's."""
+    rng = np.random.default_rng(window_size)
+    values = 20.0 + rng.standard_normal(3000)
+    values[700:1500] += 1e9  # a level shift: the sums re-centre
+    values[900] = 1e300  # beyond the scaled range
+    values[1800] = -3e6  # dominates the spread, then leaves
+    values[2000:2100] = 5.0  # a flat run (zero spread)
+    looped = make(method, window_size, min(10, window_size), True)
+    batched = make(method, window_size, min(10, window_size), True)
+    ts = np.arange(len(values), dtype=float)
+    singles = [looped.detect("s", v, timestamp=t) for v, t in zip(values.tolist(), ts.tolist())]
+    batch = batched.detect_batch("s", values[:1900], ts[:1900])
+    rest = batched.detect_batch("s", values[1900:], ts[1900:])
+    got = [batch[i] for i in range(len(batch))] + [rest[i] for i in range(len(rest))]
+    assert got == singles
+    assert any(r.is_anomaly for r in singles)
+    np.testing.assert_array_equal(rest.alert_scores, rest.scores)
+    assert batched.to_bytes() == looped.to_bytes()
+
+
+def test_registry_detect_fast_entry_equals_the_general_method():
+    """SensorRegistry.detect is a CPython method descriptor for (str, float, float); it
+    gives what the general pybind11 method gives, which takes every other case (ints,
+    keywords) and raises the same errors."""
+    from anomaly_detection import _core
+
+    assert type(_core.SensorRegistry.__dict__["detect"]).__name__ == "method_descriptor"
+    fast, general = make("zscore", 20, 5).store.registry, make("zscore", 20, 5).store.registry
+    values = 20.0 + np.random.default_rng(3).standard_normal(200)
+    values[150] = 40.0
+    got = [fast.detect("s", v, float(i)) for i, v in enumerate(values.tolist())]
+    want = [general._detect("s", v, float(i)) for i, v in enumerate(values.tolist())]
+    assert got == want
+    assert got[150][2] is True
+    assert [type(x) for x in got[0]] == [float, float, bool, float, float, float, int]
+    assert fast.detect("s", 21, 200) == general._detect("s", 21.0, 200.0)  # ints: the general path
+    assert fast.detect(sensor="s", value=20.0, timestamp=201.0) == general._detect("s", 20.0, 201.0)
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="finite"):
+            fast.detect("s", bad, 202.0)
+    with pytest.raises(ValueError):
+        fast.detect("a:b", 1.0, 0.0)
+    assert fast.to_bytes() == general.to_bytes()
+    limited = make("zscore", 20, 5, max_sensors=1).store.registry
+    limited.detect("one", 1.0, 0.0)
+    with pytest.raises(SensorLimitError):
+        limited.detect("two", 1.0, 0.0)

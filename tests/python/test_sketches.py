@@ -528,3 +528,77 @@ def test_count_min_int_array_fast_path_equals_item_by_item(dtype, increment):
         slow.incrby(chunk, [increment] * len(chunk))
     assert fast.to_bytes() == slow.to_bytes()
     np.testing.assert_array_equal(fast.query(items[:100]), slow.query([int(x) for x in items[:100]]))
+
+
+def test_one_item_entry_points_bypass_the_dispatcher_and_fall_back_to_it():
+    """add / incrby of the native classes are CPython method descriptors (the one-item fast
+    path); keywords, batches, other types and errors go to the general pybind11 method,
+    with the same results and errors."""
+    from anomaly_detection import _core
+
+    for cls, name in ((_core.HyperLogLog, "add"), (_core.CountMinSketch, "incrby"), (_core.TDigest, "add"),
+                      (_core.TopK, "incrby")):  # fmt: skip
+        assert type(cls.__dict__[name]).__name__ == "method_descriptor"
+    fast, general = CountMinSketch(32, 2), CountMinSketch(32, 2)
+    assert fast._native.incrby("a") == general._native._incrby("a") == 1
+    assert fast._native.incrby(items="a", increments=4) == general._native._incrby("a", 4) == 5
+    assert fast._native.incrby(b"a", 2) == general._native._incrby(b"a", 2) == 7  # b"a" is "a"
+    assert fast._native.incrby(np.int64(7), 2) == general._native._incrby(np.int64(7), 2) == 2
+    assert fast.to_bytes() == general.to_bytes()
+    fast.incrby("z", 2**32 - 3)
+    before = fast.to_bytes()
+    with pytest.raises(OverflowError):  # one item, all or nothing
+        fast.incrby("z", 5)
+    assert fast.to_bytes() == before
+    td = TDigest()
+    td._native.add(2.5)
+    td._native.add(3.5, None)
+    td._native.add(4.5, weights=None)
+    with pytest.raises(ValueError):
+        td._native.add(float("nan"))
+    assert (td.total_weight, td.min(), td.max()) == (3.0, 2.5, 4.5)
+    tk = TopK(1, width=4, depth=2)
+    assert tk._native.incrby("a", 1) is None
+    pushed = [tk._native.incrby("b", 5), tk._native.incrby("b", 5)]
+    assert "a" in pushed
+    assert tk.list() == ["b"]
+
+
+def test_user_facing_one_item_methods_forward_to_the_fast_entries():
+    """HyperLogLog.add, CountMinSketch.incrby, TDigest.add and TopK.incrby of the classes
+    users hold call the native entry with no Python frame, keep their docstrings, and
+    take every argument form the Python methods took."""
+    for cls, name in ((HyperLogLog, "add"), (CountMinSketch, "incrby"), (TDigest, "add"), (TopK, "incrby")):
+        method = cls.__dict__[name]
+        assert type(method).__name__ == "method_descriptor"
+        assert method.__doc__
+        assert method.__doc__ != getattr(cls._native_type, name).__doc__  # the Python one
+    a, b = HyperLogLog(8), HyperLogLog(8)
+    assert a.add("x") is True
+    assert a.add(items="x") is False
+    assert a.add(["y", 3]) is True
+    b._native._add(["x", "y", 3])
+    assert a == b
+    cms = CountMinSketch(32, 2)
+    assert cms.incrby("k") == 1
+    assert cms.incrby("k", 2) == 3
+    assert cms.incrby(items="k", increments=3) == 6
+    assert cms.incrby(["k", "j"], [1, 1]).tolist() == [7, 1]
+    assert cms.add("k") == 8
+    td = TDigest()
+    td.add(1.0)
+    td.add([2.0, 3.0], weights=[1.0, 2.0])
+    assert td.total_weight == 4.0
+    with pytest.raises(TypeError):
+        HyperLogLog.add(cms, "x")  # the descriptor checks its self
+
+    class Counting(HyperLogLog):
+        __slots__ = ("calls",)
+
+        def add(self, items):
+            self.calls = getattr(self, "calls", 0) + 1
+            return super().add(items)
+
+    c = Counting(8)
+    assert c.add("x") is True
+    assert c.calls == 1

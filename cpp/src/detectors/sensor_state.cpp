@@ -57,7 +57,14 @@ SensorState::SensorState(const DetectorConfig& config)
         ensemble_.emplace(config.threshold, config.alert_cooldown, config.alert_cooldown_seconds);
 }
 
-Detection SensorState::update(double value, double timestamp) {
+Detection SensorState::update(double value, double timestamp) { return step<true>(value, timestamp); }
+
+Detection SensorState::update_unscored(double value, double timestamp) { return step<false>(value, timestamp); }
+
+template <bool Scored>
+Detection SensorState::step(double value, double timestamp) {
+    // Without the ensemble, the score is normal_score(score_of) and nothing else reads it.
+    const auto score = [](double score_of) { return Scored ? normal_score(score_of) : score_of; };
     Detection d;
     d.value = value;
     d.timestamp = timestamp;
@@ -80,14 +87,14 @@ Detection SensorState::update(double value, double timestamp) {
                 const double mean = moments_.mean();
                 d.expected = mean;
                 d.deviation = (value - mean) / floor_scale(moments_.stddev(), mean);
-                d.score = normal_score(d.deviation);
+                d.score = score(d.deviation);
                 break;
             }
             case Method::mad: {
                 const double median = order_->median();
                 d.expected = median;
                 d.deviation = kMadScale * (value - median) / floor_scale(order_->mad(), median);
-                d.score = normal_score(d.deviation);
+                d.score = score(d.deviation);
                 break;
             }
             case Method::iqr: {
@@ -96,7 +103,7 @@ Detection SensorState::update(double value, double timestamp) {
                 const double iqr = floor_scale(q3 - q1, median);
                 d.expected = median;
                 d.deviation = value > q3 ? (value - q3) / iqr : value < q1 ? (value - q1) / iqr : 0.0;
-                d.score = normal_score((value - median) / (iqr / kIqrSigma));
+                d.score = score((value - median) / (iqr / kIqrSigma));
                 break;
             }
             case Method::ewma: {
@@ -104,7 +111,7 @@ Detection SensorState::update(double value, double timestamp) {
                 const double sigma = floor_scale(moments_.stddev(), mean) * std::sqrt(lambda / (2.0 - lambda));
                 d.expected = mean;
                 d.deviation = (next_ewma - mean) / sigma;
-                d.score = normal_score(d.deviation);
+                d.score = score(d.deviation);
                 break;
             }
             case Method::cusum: {
@@ -113,7 +120,7 @@ Detection SensorState::update(double value, double timestamp) {
                 next_cusum.update((value - mean) / floor_scale(moments_.stddev(), mean));
                 d.deviation = next_cusum.statistic();
                 // Scaled so that the threshold h maps to the score of 3 sigma.
-                d.score = normal_score((3.0 / config_.threshold) * d.deviation);
+                d.score = score((3.0 / config_.threshold) * d.deviation);
                 break;
             }
             case Method::ensemble:
@@ -187,15 +194,30 @@ void SensorState::update_batch(const double* values, const double* timestamps, s
     const Method m = config_.method;
     if (config_.include_anomalies && (m == Method::zscore || m == Method::ewma || m == Method::cusum))
         return update_batch_moments(values, timestamps, n, out);
+    if (ensemble_) {
+        for (size_t i = 0; i < n; ++i) {
+            const Detection d = update(values[i], timestamps[i]);
+            out.is_anomaly[i] = d.is_anomaly;
+            out.scores[i] = d.score;
+            if (out.alert_scores) out.alert_scores[i] = d.alert_score;
+            out.deviations[i] = d.deviation;
+            out.expected[i] = d.expected;
+            out.window_counts[i] = d.window_count;
+        }
+        return;
+    }
+    // The scores in one vectorised pass after the loop (normal_scores computes each lane
+    // as normal_score does, so they are equal).
     for (size_t i = 0; i < n; ++i) {
-        const Detection d = update(values[i], timestamps[i]);
+        const Detection d = update_unscored(values[i], timestamps[i]);
         out.is_anomaly[i] = d.is_anomaly;
         out.scores[i] = d.score;
-        if (out.alert_scores) out.alert_scores[i] = d.alert_score;
         out.deviations[i] = d.deviation;
         out.expected[i] = d.expected;
         out.window_counts[i] = d.window_count;
     }
+    normal_scores(out.scores, 1.0, out.scores, n);
+    if (out.alert_scores) std::copy(out.scores, out.scores + n, out.alert_scores);
 }
 
 // Every point enters the window, so the window at point i is a slice of the ring
@@ -217,21 +239,25 @@ void SensorState::update_batch_moments(const double* values, const double* times
     BatchWindow window{values_, values, cap};
     double stat = ewma_stat_;
     bool started = ewma_started_;
-    moments_.update_many(
-        values, n, window, cap,
-        [&](size_t i, double m, double spread) {
-            mean[i] = m;
-            dev[i] = spread;
-            // Every method keeps the EWMA statistic (it is part of the saved state).
-            stat = started ? ewma_step(stat, values[i], lambda) : values[i];
-            started = true;
-            chart[i] = stat;
-        },
-        [&](size_t i, RollingMoments::Step step) {
-            if (step != RollingMoments::Step::collapsed) return;
-            stat = ewma_over(window, lambda);
-            collapses.push_back(i);
-        });
+    const bool keep_chart = method == Method::ewma;  // the others score without it
+    auto before = [&](size_t i, double m, double spread) {
+        mean[i] = m;
+        dev[i] = spread;
+        // Every method keeps the EWMA statistic (it is part of the saved state).
+        stat = started ? ewma_step(stat, values[i], lambda) : values[i];
+        started = true;
+        if (keep_chart) chart[i] = stat;
+    };
+    auto after = [&](size_t i, RollingMoments::Step step, const auto& w) {
+        if (step != RollingMoments::Step::collapsed) return;
+        stat = ewma_over(w, lambda);
+        collapses.push_back(i);
+    };
+    // From point `cap` on, the window before each point is the `cap` batch values before
+    // it: the kernel reads them in place (the same arithmetic, fewer instructions).
+    const size_t in_place = std::min(n, cap);
+    moments_.update_many(values, in_place, window, cap, before, after);
+    if (n > in_place) moments_.update_many_contiguous(values, in_place, n, cap, before, after);
     ewma_stat_ = stat;
     ewma_started_ = started;
 
@@ -272,14 +298,19 @@ void SensorState::update_batch_moments(const double* values, const double* times
         }
         normal_scores(dev + first, 3.0 / h, out.scores + first, n - first);
     } else {
-        for (size_t i = 0; i < n; ++i) {
-            const bool flagged = seen_ + i >= min_samples && std::fabs(dev[i]) > h;
+        // No flag before min_samples; after it, a test of |deviation| alone.
+        const size_t warm = seen_ >= min_samples ? 0 : std::min<uint64_t>(n, min_samples - seen_);
+        std::fill(out.is_anomaly, out.is_anomaly + warm, false);
+        for (size_t i = warm; i < n; ++i) {
+            const bool flagged = std::fabs(dev[i]) > h;
             anomalies += flagged;
             out.is_anomaly[i] = flagged;
         }
         normal_scores(dev + first, 1.0, out.scores + first, n - first);
     }
-    for (size_t i = 0; i < n; ++i) out.window_counts[i] = std::min<uint64_t>(cap, r + i);
+    const size_t growing = std::min(n, r < cap ? cap - r : size_t{0});  // points before the window is full
+    for (size_t i = 0; i < growing; ++i) out.window_counts[i] = r + i;
+    std::fill(out.window_counts + growing, out.window_counts + n, uint64_t{cap});
     if (out.alert_scores) std::copy(out.scores, out.scores + n, out.alert_scores);  // no alarm logic here
     seen_ += n;
     anomalies_ += anomalies;

@@ -155,7 +155,7 @@ size_t OrderStatistics::count_less(double value) const {
     return prefix_[b] + in_block;
 }
 
-double OrderStatistics::quantile(double q) const {
+double OrderStatistics::quantile_general(double q) const {
     const size_t n = size();
     if (n == 0) throw std::runtime_error("quantile of an empty window");
     q = std::clamp(q, 0.0, 1.0);

@@ -98,3 +98,8 @@ class TopK(Sketch):
             "decay": self.decay,
             "memory_bytes": self._native.memory_bytes,
         }
+
+
+# TopK.incrby of one item is a hot path: the method above only calls the native one with the
+# same arguments, so CPython calls the native one directly (no Python frame; same docstring).
+_core.TopK._install_fast_method(TopK, "incrby")

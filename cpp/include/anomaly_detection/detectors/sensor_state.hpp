@@ -117,6 +117,12 @@ class SensorState {
     /// that the glitch changes no verdict beyond the window that held it.
     template <typename Window>
     void on_collapse(const Window& window);
+    /// update, except that (for the methods other than the ensemble) `score` and
+    /// `alert_score` hold the argument of normal_score, for the caller to score many
+    /// points in one vectorised pass (the flag does not depend on the score).
+    Detection update_unscored(double value, double timestamp);
+    template <bool Scored>
+    Detection step(double value, double timestamp);
     /// The batch kernel of z-score, EWMA and CUSUM when every point enters the window.
     void update_batch_moments(const double* values, const double* timestamps, size_t n, const BatchOutput& out);
     void rebuild_derived();

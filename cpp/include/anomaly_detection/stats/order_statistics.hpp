@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "anomaly_detection/stats/quantile.hpp"
+
 namespace anomaly_detection {
 
 class OrderStatistics {
@@ -35,7 +37,15 @@ class OrderStatistics {
     size_t count_less(double value) const;
     /// Quantile with linear interpolation between order statistics (NumPy's
     /// default method); q in [0, 1], requires size() > 0.
-    double quantile(double q) const;
+    double quantile(double q) const {
+        // One block (windows up to 2 * kBlock) is one sorted array: inlined, so that the
+        // scoring of a point (three quantiles for IQR) pays no call or check per quantile.
+        if (blocks_.size() == 1 && size_ > 0 && q >= 0.0 && q <= 1.0) {
+            const double* v = blocks_[0].data();
+            return linear_quantile(size_, q, [v](size_t k) { return v[k]; });
+        }
+        return quantile_general(q);
+    }
     double median() const { return quantile(0.5); }
     /// Median absolute deviation from the median (unscaled), O(log^2 n).
     double mad() const;
@@ -44,7 +54,8 @@ class OrderStatistics {
     // Values per block before a split (blocks hold up to twice this).
     static constexpr size_t kBlock = 256;
 
-    size_t block_of(double value) const;  // first block whose largest value is >= value (or the last)
+    double quantile_general(double q) const;  // any number of blocks; checks and clamps q
+    size_t block_of(double value) const;      // first block whose largest value is >= value (or the last)
     void refresh_prefix() const;
 
     size_t capacity_;

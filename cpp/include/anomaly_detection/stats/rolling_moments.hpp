@@ -50,7 +50,7 @@ class RollingMoments {
     /// The batch kernel: for i in [0, n), calls before(i, mean, spread) with the
     /// statistics update would see before values[i], adds values[i] to `window`
     /// (size(), operator[] and advance(), which takes in the next value and drops
-    /// the oldest when full) and to the sums, then calls after(i, step). `spread`
+    /// the oldest when full) and to the sums, then calls after(i, step, window). `spread`
     /// is the scaled variance when the scale is 1, minus the standard deviation
     /// otherwise (spread_stddev turns it into the latter). The sums stay in
     /// registers meanwhile; the arithmetic is update's, so results are equal.
@@ -62,10 +62,88 @@ class RollingMoments {
             const bool evicting = window.size() == capacity;
             const double evicted = evicting ? window[0] : 0.0;
             window.advance();
-            after(i, step(s, values[i], evicting ? &evicted : nullptr, window, capacity));
+            after(i, step(s, values[i], evicting ? &evicted : nullptr, window, capacity), window);
         }
         s_ = s;
     }
+    /// update_many for points [begin, end) of `values` whose window is full and lies
+    /// in `values` itself: the window before point i is values[i - capacity, i)
+    /// (begin >= capacity), so it is read in place and the oldest value leaves at each
+    /// step. after(i, step, window) also gets the window after the update. While the
+    /// scale is 1 (no value beyond 2^480 in the window) the step is inlined with the
+    /// multiplications by the scale left out (x * 1.0 == x) and the spread before
+    /// the point shared with the collapse check: the same operations in the same
+    /// order as update, so results are equal.
+    template <typename Before, typename After>
+    void update_many_contiguous(const double* values, size_t begin, size_t end, size_t capacity, Before&& before,
+                                After&& after) {
+        Sums s = s_;
+        for (size_t i = begin; i < end;) {
+            if (s.scale != 1.0 || s.n != capacity) {  // the general step
+                const InPlace window{values + i + 1 - capacity, capacity};
+                before(i, mean_of(s), spread_of(s));
+                const double evicted = values[i - capacity];
+                after(i, step(s, values[i], &evicted, window, capacity), window);
+                ++i;
+                continue;
+            }
+            // As mean_of, spread_of and step with scale 1 and a full window, the sums in
+            // registers until a step is more than an update.
+            double s1 = s.s1, s2 = s.s2;
+            const double shift = s.shift, inv_n = s.inv_n, inv_nm1 = s.inv_nm1;
+            const double n = static_cast<double>(s.n);
+            uint64_t evictions = s.evictions;
+            Step st = Step::updated;
+            double spread_before = s2 - s1 * s1 * inv_n;  // then the collapse check's, one step on
+            for (; i < end; ++i) {
+                const double x = values[i];
+                if (!(std::fabs(x) <= kMaxScaled)) break;  // a rescale: the general step takes it
+                const double v = spread_before * inv_nm1;
+                before(i, shift + s1 * inv_n, v > 0.0 ? v : 0.0);
+                const double d = x - shift;
+                s1 += d;
+                s2 += d * d;
+                const double e = values[i - capacity] - shift;
+                s1 -= e;
+                s2 -= e * e;
+                const double spread_after = s2 - s1 * s1 * inv_n;
+                if (spread_after < kCollapse * spread_before) {
+                    st = Step::collapsed;
+                    break;
+                }
+                spread_before = spread_after;
+                if (++evictions >= capacity || s1 * s1 * (1.0 + kMaxCancellation) > kMaxCancellation * n * s2) {
+                    st = Step::recomputed;
+                    break;
+                }
+            }
+            s.s1 = s1;
+            s.s2 = s2;
+            s.evictions = evictions;
+            if (i == end) break;
+            if (st == Step::updated) {  // x beyond the scaled range, not yet stepped: the general step
+                const InPlace window{values + i + 1 - capacity, capacity};
+                before(i, mean_of(s), spread_of(s));
+                const double evicted = values[i - capacity];
+                after(i, step(s, values[i], &evicted, window, capacity), window);
+            } else {  // every value of a scale-1 window is within range, x included
+                const InPlace window{values + i + 1 - capacity, capacity};
+                s = recomputed_in_range(window);
+                after(i, st, window);
+            }
+            ++i;
+        }
+        s_ = s;
+    }
+
+    /// A window read in place: `size` values from `data`, oldest first.
+    struct InPlace {
+        const double* data;
+        size_t count;
+        size_t size() const { return count; }
+        double operator[](size_t j) const { return data[j]; }
+    };
+
     /// The standard deviation from a spread of update_many.
     static double spread_stddev(double spread) { return spread >= 0.0 ? std::sqrt(spread) : -spread; }
 
@@ -194,6 +272,22 @@ class RollingMoments {
             s.inv_scale = std::ldexp(1.0, -(std::ilogb(largest) + 1 - kScaledExponent));  // largest < 2^480
             s.scale = 1.0 / s.inv_scale;
         }
+        return centred(window, s);
+    }
+
+    /// recomputed for a window known to need no scale (every |value| <= kMaxScaled, as
+    /// in any window whose sums have scale 1): the same sums without the search for
+    /// the largest value.
+    template <typename Window>
+    static Sums recomputed_in_range(const Window& window) {
+        Sums s;
+        s.set_count(window.size());
+        return centred(window, s);
+    }
+
+    /// The re-centred sums of `window` for the count and scale already in `s`.
+    template <typename Window>
+    static Sums centred(const Window& window, Sums s) {
         if (s.n == 0) return s;
         const double first = window[0] * s.inv_scale;
         double sum = 0.0;
