@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from servers import HOST, RedisServer, free_port, package_env
+from servers import HOST, RedisServer, free_port, package_env, wait_for
 from test_api_support import LiveServer, sse_events
 
 from anomaly_detection import Settings
@@ -144,20 +144,121 @@ def test_sse_rejects_a_bad_last_event_id(two_workers, bad):
     assert "Last-Event-ID" in r.json()["detail"]
 
 
-def test_redis_down_gives_503_on_reads_and_keeps_alerts_local():
+def test_redis_down_gives_503_on_sensor_reads_and_alerts_from_this_worker():
     server = RedisServer().start()
-    app = create_app(_settings(redis_url=server.url, redis_socket_timeout=0.5))
+    app = create_app(_settings(redis_url=server.url, redis_socket_timeout=0.5, redis_probe_interval=60))
     with LiveServer(app) as url, httpx.Client(base_url=url, timeout=10) as c:
         _warm(c, "down-1")
         server.kill()
         assert c.get("/api/sensors").status_code == 503
-        assert c.get("/api/anomalies").status_code == 503
+        # the failed read opens the breaker: this worker's alerts (none yet) are answered
+        assert c.get("/api/anomalies").json()["total"] == 0
         # detection falls back to the embedded store; the alert is kept by this worker
         _warm(c, "down-1")
         assert c.post("/api/detect", json={"sensor_name": "down-1", "value": 900.0}).json()["is_anomaly"]
         assert app.state.anomaly_service.hub.total == 1
-        assert c.get("/health").json()["degraded"] is True
+        assert [a["value"] for a in c.get("/api/anomalies").json()["items"]] == [900.0]
+        health = c.get("/health").json()
+        assert health["degraded"] is True
+        assert health["store"]["write_back"]["alerts_held"] == 1
     server.stop()
+
+
+# A SIGKILL loses nothing the server acknowledged: it comes back with the points of before.
+DURABLE = ("--appendonly", "yes", "--appendfsync", "always")
+
+
+def _spike(client, path: str, body: dict) -> list[dict]:
+    """POST a spike; the alerts of the 200 answer."""
+    r = client.post(path, json=body)
+    assert r.status_code == 200, r.text
+    if path == "/api/detect":
+        assert r.json()["is_anomaly"] is True
+        return [r.json()]
+    return r.json()["anomalies"]
+
+
+def test_outage_alerts_reach_the_redis_stream_once_when_it_returns_and_every_worker_sees_them():
+    server = RedisServer(*DURABLE).start()
+    settings = _settings(redis_url=server.url, redis_socket_timeout=0.5, redis_probe_interval=0.2)
+    apps = [create_app(settings) for _ in range(2)]
+    sensors = [f"out-{i}" for i in range(5)]
+    admin = None
+    try:
+        with (
+            LiveServer(apps[0]) as a_url,
+            LiveServer(apps[1]) as b_url,
+            httpx.Client(base_url=a_url, timeout=10) as a,
+            httpx.Client(base_url=b_url, timeout=10) as b,
+        ):
+            for sensor in sensors:  # one spike per sensor: no spike widens another's window
+                _warm(a, sensor)
+            before = _spike(a, "/api/detect", {"sensor_name": "out-0", "value": 900.0, "timestamp": 5000.0})
+            assert isinstance(before[0]["timestamp"], float)
+            server.kill()  # SIGKILL
+            # during the outage: 200 answers, the alerts in them (4 spikes, by both endpoints)
+            during = _spike(a, "/api/detect", {"sensor_name": "out-1", "value": 900.0, "timestamp": 5001.0})
+            assert len(during) == 1
+            during_alerts = _spike(
+                a, "/api/detect", {"sensor_name": "out-2", "value": 950.0, "timestamp": 5002.0}
+            )
+            batch = [
+                {"type": "point", "sensor_name": "out-3", "value": 10.1, "timestamp": 5003.0},
+                {"type": "point", "sensor_name": "out-3", "value": 800.0, "timestamp": 5004.0},
+                {"type": "point", "sensor_name": "out-4", "value": 700.0, "timestamp": 5005.0},
+            ]
+            batched = _spike(a, "/api/batch", {"metrics": batch})
+            assert [(x["sensor_name"], x["timestamp"]) for x in batched] == [
+                ("out-3", 5004.0),
+                ("out-4", 5005.0),
+            ]
+            outage = {("out-1", 5001.0), ("out-2", 5002.0), ("out-3", 5004.0), ("out-4", 5005.0)}
+            assert len(during_alerts) == 1
+            # this worker's /api/anomalies shows them now; /health counts them as held
+            page = a.get("/api/anomalies").json()
+            assert {(x["sensor_name"], x["timestamp"]) for x in page["items"]} == outage
+            health = a.get("/health").json()
+            assert health["degraded"] is True
+            write_back = health["store"]["write_back"]
+            assert (write_back["alerts_held"], write_back["alerts_dropped"]) == (4, 0)
+            assert write_back["alerts_delivered"] == 1  # the alert of before the outage
+
+            server.start()  # the same port, from its append-only file
+            admin = server.client()
+            wait_for(lambda: a.get("/health").json()["degraded"] is False, 20, "worker a's write-back")
+            write_back = a.get("/health").json()["store"]["write_back"]
+            assert (write_back["alerts_held"], write_back["alerts_delivered"]) == (0, 5)
+            # in the stream and the index once each, published once each by the server that came back
+            entries = [json.loads(fields[b"alert"]) for _, fields in admin.xrange("anomaly:stream:alerts")]
+            assert sorted((x["sensor_name"], x["timestamp"]) for x in entries) == sorted(
+                outage | {("out-0", 5000.0)}
+            )
+            assert admin.zcard("anomaly:index:alerts") == 5
+            publishes = int(admin.info("commandstats").get("cmdstat_publish", {}).get("calls", 0))
+            assert publishes == 4
+            # the other worker (live all along; its first call after the outage may fail and recover)
+            wait_for(lambda: b.get("/health").json()["degraded"] is False, 20, "worker b's probe")
+            for client in (a, b):
+                page = client.get("/api/anomalies").json()
+                assert page["total"] == 5
+                assert {(x["sensor_name"], x["timestamp"]) for x in page["items"]} == outage | {
+                    ("out-0", 5000.0)
+                }
+                assert all(admin.exists(f"anomaly:alerts:{x['id']}") for x in page["items"])
+                assert client.get("/health").json()["anomalies_count"] == 5
+            # the anomaly counters: one per spiked sensor, the outage's counted once
+            seen = {"out-0": 21, "out-1": 21, "out-2": 21, "out-3": 22, "out-4": 21}
+            for sensor in sensors:
+                stats = b.get(f"/api/sensors/{sensor}/window").json()["stats"]
+                assert (stats["points_seen"], stats["anomalies"]) == (seen[sensor], 1), sensor
+                counters = admin.hmget(f"anomaly:temp:data:{sensor}:stats", "seen", "anomalies")
+                assert [int(x) for x in counters] == [seen[sensor], 1], sensor
+    finally:
+        if admin is not None:
+            admin.close()
+        for app in apps:
+            app.state.anomaly_service.detector.store.close()
+        server.stop()
 
 
 def test_two_apps_on_a_cluster_share_alerts_and_sse(redis_cluster):

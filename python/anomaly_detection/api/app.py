@@ -272,10 +272,11 @@ async def anomalies(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     """Recent alerts, newest first: the last ``alert_buffer_size`` of this process, or with
-    Redis those of every worker (newest point timestamp first; ids are stream ids)."""
+    Redis those of every worker (newest point timestamp first; ids are stream ids). While
+    Redis is down, this worker's (its outage alerts reach Redis when it is back)."""
     if service.alert_log is not None:
         with _http_errors(service):
-            total, items = await asyncio.to_thread(service.alert_log.query, sensor, start, end, limit, offset)
+            total, items = await asyncio.to_thread(service.query_alerts, sensor, start, end, limit, offset)
     else:
         total, items = service.hub.query(sensor, start, end, limit, offset)
     return {"total": total, "limit": limit, "offset": offset, "items": items}

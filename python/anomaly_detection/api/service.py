@@ -20,7 +20,7 @@ from anomaly_detection.config.settings import Settings
 from anomaly_detection.core.results import AnomalyResult
 from anomaly_detection.core.validation import check_sensor_name
 from anomaly_detection.redis.alerts import alert_from_result, alert_record
-from anomaly_detection.redis.driver import is_async_client
+from anomaly_detection.redis.driver import down_errors, is_async_client
 
 __all__ = ["AnomalyService", "TooManySensorsError"]
 
@@ -82,8 +82,15 @@ class AnomalyService:
         self.hub = AlertHub(settings.alert_buffer_size)
         #: Alerts shared by every worker (Redis), or None: alerts live in ``hub`` (this process).
         self.alert_log: RedisAlertLog | None = None
+        #: The store whose breaker holds the Redis alert log's alerts during an outage, or None.
+        self._breaker: Any = None
         if self.redis_client is not None and settings.redis_alerts:
-            self.alert_log = RedisAlertLog(self.redis_client, settings)
+            # With a sync client the store's breaker holds the alerts raised while Redis is
+            # down and its write-back delivers them once (redis/alerts.RedisAlertSink).
+            store = getattr(detector, "store", None)
+            if self._redis_blocks and callable(getattr(store, "add_recovery_task", None)):
+                self._breaker = store
+            self.alert_log = RedisAlertLog(self.redis_client, settings, breaker=self._breaker)
         #: Idempotency keys of writes (api/idempotency.py): in Redis when the service has it, so
         #: that every worker sees them; else in this process.
         self.idempotency: Any = self._idempotency_store()
@@ -158,13 +165,31 @@ class AnomalyService:
                     "could not write an alert to Redis (%s); kept in this worker only", type(e).__name__
                 )
                 self.metrics.store_errors.inc()
-        if stored is None:
+        if stored is None:  # Redis down: this worker shows it now (and the outbox delivers it later)
             stored = self.hub.publish(alert)
         self.metrics.anomalies.labels(alert["method"]).inc()
         collected = _collected.get()
         if collected is not None:
             collected.append(stored)
         return stored
+
+    def query_alerts(
+        self, sensor: str | None, start: float | None, end: float | None, limit: int, offset: int
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """``GET /api/anomalies``: every worker's alerts from Redis, or this worker's own
+        (``hub``) without Redis, and while the store's breaker is open (those raised during
+        the outage are delivered to Redis when it is back). Blocking: call it on a thread."""
+        log = self.alert_log
+        if log is None or (self._breaker is not None and self._breaker.degraded):
+            return self.hub.query(sensor, start, end, limit, offset)
+        if self._breaker is None:
+            return log.query(sensor, start, end, limit, offset)
+        try:
+            return log.query(sensor, start, end, limit, offset)
+        except down_errors() as exc:  # Redis just went down: open the breaker, answer from here
+            self._breaker.trip(exc)
+            self.metrics.store_errors.inc()
+            return self.hub.query(sensor, start, end, limit, offset)
 
     def _on_fingerprint_alert(self, alert: dict[str, Any]) -> None:
         # The hub numbers alerts itself: the pipeline's id is kept as ``alert_id``.
@@ -345,7 +370,7 @@ class AnomalyService:
         }
 
     def _anomalies_count(self) -> int:
-        if self.alert_log is not None:
+        if self.alert_log is not None and not self.store_degraded():
             try:
                 return self.alert_log.count()
             except Exception:  # noqa: BLE001 - reported as unreachable above

@@ -3,7 +3,10 @@
 With several worker processes the in-memory :class:`~anomaly_detection.api.alerts.AlertHub`
 of one process only sees its own alerts. With Redis the service writes every alert
 once, with the writer of :mod:`anomaly_detection.redis.alerts` (stream, key, index, channel;
-the stream id is the alert's ``id``).
+the stream id is the alert's ``id``). Given the detector's store as its breaker, it writes through
+that module's :class:`~anomaly_detection.redis.alerts.RedisAlertSink`: an alert raised while
+Redis is down is held (bounded, drops counted) and delivered once by the store's background
+write-back when Redis is back, so every worker then sees it.
 
 ``GET /api/alerts/stream`` follows the stream with ``XREAD BLOCK`` on a
 ``redis.asyncio`` client (never blocking the event loop), so a Server-Sent Events
@@ -18,7 +21,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from anomaly_detection.redis.alerts import AlertWriter
+from anomaly_detection.redis.alerts import AlertWriter, Breaker, RedisAlertSink
 from anomaly_detection.redis.client import async_client_like
 from anomaly_detection.redis.codec import text as _text
 
@@ -45,21 +48,34 @@ class RedisAlertLog:
         A synchronous client (alerts are written in the detecting thread).
     settings : Settings
         Key prefix, hash tags, ``alerts_stream_maxlen``, ``alert_buffer_size``.
+    breaker : Breaker, optional
+        The detector's store (:class:`~anomaly_detection.stores.redis.RedisStore`, sync client):
+        alerts then go through a :class:`~anomaly_detection.redis.alerts.RedisAlertSink`, held
+        while its breaker is open and delivered once by its write-back (``alerts_held``,
+        ``alerts_delivered``, ``alerts_dropped`` in its ``health()["write_back"]``).
     """
 
-    def __init__(self, client: Any, settings: Any) -> None:
+    def __init__(self, client: Any, settings: Any, breaker: Breaker | None = None) -> None:
         self.client = client
         self.settings = settings
         self.writer = AlertWriter(client, settings, index_size=settings.alert_buffer_size)
         self.keys = self.writer.keys
         self.stream = self.writer.stream
+        #: The outbox of alerts raised while Redis is down (None without a breaker).
+        self.sink = (
+            None if breaker is None else RedisAlertSink(client, settings, breaker=breaker, writer=self.writer)
+        )
         self._aclient: Any = None
 
     # --- writing ------------------------------------------------------------------
 
-    def publish(self, alert: Mapping[str, Any]) -> dict[str, Any]:
-        """Append ``alert`` to the stream, store and index it, publish it; returns it with its ``id``."""
-        return self.writer.write(alert)
+    def publish(self, alert: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Append ``alert`` to the stream, store and index it, publish it; returns it with its
+        ``id``. With a breaker: None when the alert was held for delivery when Redis is back
+        (or dropped, the outbox being full); without, a Redis error is raised."""
+        if self.sink is None:
+            return self.writer.write(alert)
+        return self.sink.send(alert, wait=True)
 
     # --- reading: /api/anomalies ----------------------------------------------------
 

@@ -144,6 +144,8 @@ class RedisAlertSink:
     outbox_size : int, optional
         Alerts held at most (:attr:`OUTBOX_SIZE`; about 1 KB each); beyond it a new alert is
         dropped and counted (``alerts_dropped`` in the store's ``health()["write_back"]``).
+    writer : AlertWriter, optional
+        The writer to use (the HTTP service's, with its index size); one is made otherwise.
     """
 
     #: Default ``outbox_size``.
@@ -156,8 +158,9 @@ class RedisAlertSink:
         *,
         breaker: Breaker | None = None,
         outbox_size: int | None = None,
+        writer: AlertWriter | None = None,
     ) -> None:
-        self.writer = AlertWriter(redis_client, settings)
+        self.writer = AlertWriter(redis_client, settings) if writer is None else writer
         self.keys = self.writer.keys
         self.breaker = breaker
         self.outbox_size = self.OUTBOX_SIZE if outbox_size is None else int(outbox_size)
@@ -176,52 +179,62 @@ class RedisAlertSink:
     def __call__(self, result: Any) -> dict[str, Any] | None:
         """Write the alert of ``result``: returned with its id when written now; None when
         held (Redis down, or another thread is delivering held alerts) or dropped."""
-        alert = alert_from_result(result)
+        return self.send(alert_from_result(result))
+
+    def send(self, alert: Mapping[str, Any], *, wait: bool = False) -> dict[str, Any] | None:
+        """Write ``alert`` (any alert document): returned with its ``id`` and ``received_at``
+        when written now; None when held for the write-back (the breaker is open, or a write
+        failed and opened it) or dropped (the outbox is full). With ``wait``, a thread that
+        finds another one delivering waits for it (then its alert is written, or held because
+        Redis failed meanwhile); without, it leaves its alert to that thread."""
         if self.breaker is None:
             return self.writer.write(alert)
         held = self._hold({"received_at": time.time(), **alert})
         if held is None or self.breaker.degraded:
             return None
-        return self._deliver(wait=False).get(held)
+        self._deliver(wait=wait, recovering=False)
+        return held if "id" in held else None
 
-    def _hold(self, alert: dict[str, Any]) -> str | None:
-        """Queue ``alert``; its delivery id, or None if the outbox is full (counted)."""
+    def _hold(self, alert: dict[str, Any]) -> dict[str, Any] | None:
+        """Queue ``alert`` (its ``id``, if any, is left to the stream); the queued document,
+        which gets its ``id`` once delivered, or None if the outbox is full (counted)."""
+        alert.pop("id", None)
         with self._hold_lock:
             if len(self.outbox) >= self.outbox_size:
                 self.dropped += 1
                 if self.dropped == 1 or self.dropped % 1000 == 0:
                     _log.warning("alert outbox full (%d): %d alerts dropped", self.outbox_size, self.dropped)
                 return None
-            delivery_id = uuid.uuid4().hex
-            self.outbox.append((delivery_id, alert))
-            return delivery_id
+            self.outbox.append((uuid.uuid4().hex, alert))
+            return alert
 
     def flush(self) -> bool:
         """Deliver the held alerts, oldest first, each once; whether none is left (a Redis
         failure stops it and opens the breaker). The store's write-back calls it."""
-        self._deliver(wait=True)
+        self._deliver(wait=True, recovering=True)
         return not self.outbox
 
-    def _deliver(self, wait: bool) -> dict[str, dict[str, Any]]:
-        """Deliver held alerts; the written ones by delivery id. Without ``wait``, leave them
-        to whoever is delivering now (it delivers what is held before it stops)."""
-        written: dict[str, dict[str, Any]] = {}
+    def _deliver(self, wait: bool, recovering: bool) -> None:
+        """Deliver held alerts, each getting its stream ``id``. Without ``wait``, leave them
+        to whoever is delivering now (it delivers what is held before it stops). A caller
+        (not ``recovering``) stops once the breaker is open: the write-back delivers the rest."""
         while self.outbox:
             if not self._flush_lock.acquire(blocking=wait):
-                return written
+                return
             try:
                 while self.outbox:
+                    if not recovering and self.breaker is not None and self.breaker.degraded:
+                        return
                     delivery_id, alert = self.outbox[0]
-                    written[delivery_id] = self.writer.write(alert, delivery_id=delivery_id)
+                    alert["id"] = self.writer.write(alert, delivery_id=delivery_id)["id"]
                     self.outbox.popleft()
                     self.delivered += 1
             except self._down as exc:
                 if self.breaker is not None and not self.breaker.degraded:
                     self.breaker.trip(exc)
-                return written
+                return
             finally:
                 self._flush_lock.release()
-        return written
 
     def outbox_counts(self) -> dict[str, int]:
         """Alerts held, delivered from the outbox and dropped so far."""
