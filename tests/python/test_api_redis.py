@@ -164,6 +164,29 @@ def test_redis_down_gives_503_on_sensor_reads_and_alerts_from_this_worker():
     server.stop()
 
 
+def test_outage_alerts_beyond_the_outbox_are_dropped_and_counted_in_health():
+    server = RedisServer().start()
+    app = create_app(_settings(redis_url=server.url, redis_socket_timeout=0.5, redis_probe_interval=60))
+    app.state.anomaly_service.alert_log.sink.outbox_size = 2
+    try:
+        with LiveServer(app) as url, httpx.Client(base_url=url, timeout=10) as c:
+            sensors = [f"full-{i}" for i in range(3)]
+            for sensor in sensors:
+                _warm(c, sensor)
+            server.kill()
+            for i, sensor in enumerate(sensors):
+                _spike(c, "/api/detect", {"sensor_name": sensor, "value": 900.0, "timestamp": 7000.0 + i})
+            # every answer held its alert and this worker lists all 3; Redis will get the 2 oldest
+            assert c.get("/api/anomalies").json()["total"] == 3
+            write_back = c.get("/health").json()["store"]["write_back"]
+            assert (write_back["alerts_held"], write_back["alerts_dropped"]) == (2, 1)
+            held = [alert["timestamp"] for _, alert in app.state.anomaly_service.alert_log.sink.outbox]
+            assert held == [7000.0, 7001.0]
+    finally:
+        app.state.anomaly_service.detector.store.close()
+        server.stop()
+
+
 # A SIGKILL loses nothing the server acknowledged: it comes back with the points of before.
 DURABLE = ("--appendonly", "yes", "--appendfsync", "always")
 
@@ -246,6 +269,10 @@ def test_outage_alerts_reach_the_redis_stream_once_when_it_returns_and_every_wor
                 }
                 assert all(admin.exists(f"anomaly:alerts:{x['id']}") for x in page["items"])
                 assert client.get("/health").json()["anomalies_count"] == 5
+            # the other worker's SSE replays them from the stream (since=0), once each, in stream order
+            events = _read_events(b_url, 5, params={"since": "0"})
+            assert [(e["data"]["sensor_name"], e["data"]["timestamp"]) for e in events][1:] == sorted(outage)
+            assert [e["id"] for e in events] == [x["id"] for x in reversed(page["items"])]
             # the anomaly counters: one per spiked sensor, the outage's counted once
             seen = {"out-0": 21, "out-1": 21, "out-2": 21, "out-3": 22, "out-4": 21}
             for sensor in sensors:
