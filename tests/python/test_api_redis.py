@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -20,6 +21,7 @@ from test_api_support import LiveServer, sse_events
 
 from anomaly_detection import Settings
 from anomaly_detection.api import create_app
+from anomaly_detection.redis.codec import text
 
 
 def _settings(**kw) -> Settings:
@@ -162,6 +164,26 @@ def test_redis_down_gives_503_on_sensor_reads_and_alerts_from_this_worker():
         assert health["degraded"] is True
         assert health["store"]["write_back"]["alerts_held"] == 1
     server.stop()
+
+
+def test_concurrent_alerts_with_redis_up_are_answered_with_their_stream_ids(two_workers, redis_client):
+    # the alerts go through one outbox a process: a request whose alert another thread is
+    # delivering waits for it, so every answer still carries the stream id
+    a, _ = two_workers
+    sensors = [f"conc-{i}" for i in range(12)]
+    for sensor in sensors:
+        _warm(a, sensor)
+
+    def spike(sensor: str) -> list[dict]:
+        body = {"metrics": [{"type": "point", "sensor_name": sensor, "value": 900.0, "timestamp": 9000.0}]}
+        return _spike(a, "/api/batch", body)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = [alert for alerts in pool.map(spike, sensors) for alert in alerts]
+    assert sorted(x["sensor_name"] for x in answers) == sorted(sensors)
+    stream_ids = {text(entry_id) for entry_id, _ in redis_client.xrange("anomaly:stream:alerts")}
+    assert {x["id"] for x in answers} == stream_ids
+    assert len(stream_ids) == 12
 
 
 def test_outage_alerts_beyond_the_outbox_are_dropped_and_counted_in_health():
