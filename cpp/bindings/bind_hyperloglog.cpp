@@ -110,12 +110,7 @@ void bind_hyperloglog(py::module_& m) {
             py::arg("items"), "The 64-bit xxHash64 of each item (what every sketch hashes).");
     def_fast<G, add_one, kGeneralAdd>(cls, "add",
                                       "add($self, items, /)\n--\n\nAdd items; True when a register changed.");
-    cls.def_static(
-        "_install_fast_method",
-        [](py::handle wrapper, const std::string& name) { install_forward<G, add_one, kGeneralAdd>(wrapper, name); },
-        py::arg("cls"), py::arg("name"),
-        "Make cls.<name> (a Python method that calls this class's method of that name on self._native) call it with "
-        "no Python frame.");
+    def_install_forward<G, add_one, kGeneralAdd>(cls);
 }
 
 }  // namespace anomaly_detection::bindings

@@ -153,12 +153,7 @@ void bind_t_digest(py::module_& m) {
                     "Load bytes from to_bytes; ValueError when they are corrupt.");
     def_fast<G, add_one, kGeneralAdd>(
         cls, "add", "add($self, values, weights=None, /)\n--\n\nAdd finite values with positive weights (default 1).");
-    cls.def_static(
-        "_install_fast_method",
-        [](py::handle wrapper, const std::string& name) { install_forward<G, add_one, kGeneralAdd>(wrapper, name); },
-        py::arg("cls"), py::arg("name"),
-        "Make cls.<name> (a Python method that calls this class's method of that name on self._native) call it with "
-        "no Python frame.");
+    def_install_forward<G, add_one, kGeneralAdd>(cls);
 }
 
 }  // namespace anomaly_detection::bindings

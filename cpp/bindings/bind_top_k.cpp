@@ -158,14 +158,7 @@ void bind_top_k(py::module_& m) {
         cls, "incrby",
         "incrby($self, items, increments=1, /)\n--\n\n"
         "Add increments (1..2^32-1); returns the item each one pushed out of the top k, or None.");
-    cls.def_static(
-        "_install_fast_method",
-        [](py::handle wrapper, const std::string& name) {
-            install_forward<G, incrby_one, kGeneralIncrby>(wrapper, name);
-        },
-        py::arg("cls"), py::arg("name"),
-        "Make cls.<name> (a Python method that calls this class's method of that name on self._native) call it with "
-        "no Python frame.");
+    def_install_forward<G, incrby_one, kGeneralIncrby>(cls);
 }
 
 }  // namespace anomaly_detection::bindings

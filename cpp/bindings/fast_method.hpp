@@ -109,4 +109,17 @@ void install_forward(py::handle cls, const std::string& name) {
     py::setattr(cls, name.c_str(), py::reinterpret_steal<py::object>(descr));
 }
 
+/// Registers the static `_install_fast_method(cls, name)` on the native class `native`: the
+/// user-facing Python class calls it once to make its forwarding method `name` reach Fast
+/// through install_forward.
+template <typename G, FastPath<G> Fast, const char* General>
+void def_install_forward(py::class_<G>& native) {
+    native.def_static(
+        "_install_fast_method",
+        [](py::handle wrapper, const std::string& name) { install_forward<G, Fast, General>(wrapper, name); },
+        py::arg("cls"), py::arg("name"),
+        "Make cls.<name> (a Python method that calls this class's method of that name on self._native) call it with "
+        "no Python frame.");
+}
+
 }  // namespace anomaly_detection::bindings

@@ -208,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from anomaly_detection.redis.driver import redis_errors
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -223,20 +225,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as exc:
         print(f"anomaly-detection {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except _redis_errors() as exc:
+    except redis_errors() as exc:
         if args.command not in ("health", "migrate-keys"):
             raise
         print(f"anomaly-detection {args.command}: Redis unavailable: {exc}", file=sys.stderr)
         return 1
-
-
-def _redis_errors() -> tuple[type[Exception], ...]:
-    """redis-py's base error, when redis-py is installed (the ``redis`` extra)."""
-    try:
-        from redis.exceptions import RedisError
-    except ModuleNotFoundError:
-        return ()
-    return (RedisError,)
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ from anomaly_detection.api.security import (
 from anomaly_detection.api.service import AnomalyService, TooManySensorsError
 from anomaly_detection.config.settings import Settings, get_settings
 from anomaly_detection.errors import SensorLimitError, StoreUnavailableError
+from anomaly_detection.redis.driver import redis_errors
 
 __all__ = ["create_app", "get_service", "require_write_key", "router"]
 
@@ -126,17 +127,9 @@ def _http_errors(service: AnomalyService):
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(e)) from None
     except (ValueError, TypeError) as e:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(e)) from None
-    except _redis_errors() as e:
+    except redis_errors() as e:
         service.metrics.store_errors.inc()
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"Redis: {type(e).__name__}") from None
-
-
-def _redis_errors() -> tuple[type[BaseException], ...]:
-    try:
-        from redis.exceptions import RedisError
-    except ImportError:  # redis is an optional dependency
-        return ()
-    return (RedisError,)
 
 
 async def _off_loop(service: AnomalyService, read: Any) -> Any:
@@ -427,7 +420,7 @@ def _redis_events(service: AnomalyService, given: str | None, what: str) -> Asyn
             while True:
                 try:
                     read, alerts = await log.aread(last, heartbeat)
-                except _redis_errors() as e:
+                except redis_errors() as e:
                     service.metrics.store_errors.inc()
                     yield f": redis unavailable ({type(e).__name__}), retrying\n\n"
                     await asyncio.sleep(min(heartbeat, service.settings.redis_retry_interval))

@@ -29,7 +29,7 @@ from typing import Any
 
 from fastapi import HTTPException
 
-from anomaly_detection.api.security import check_api_key, presented_key
+from anomaly_detection.api.security import check_api_key, presented_key, replay_body
 from anomaly_detection.redis.keys import check_key_part
 from anomaly_detection.stores.idempotency import Claim, MemoryIdempotencyStore, StoredResponse
 
@@ -156,15 +156,6 @@ class IdempotencyMiddleware:
         """Run the app with the body read above; store its response (2xx) or release the key.
         The response is stored before a byte of it is sent: a client that loses the connection
         now gets it on its retry."""
-        sent = False
-
-        async def replay() -> dict[str, Any]:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
         status, content_type, parts, headers = 500, "application/json", [], []
 
         async def capture(message: dict[str, Any]) -> None:
@@ -179,7 +170,7 @@ class IdempotencyMiddleware:
                 parts.append(message.get("body", b""))
 
         try:
-            await self.app(scope, replay, capture)
+            await self.app(scope, replay_body(body, receive), capture)
         except BaseException:
             await self._settle(store, key, digest, None)
             raise

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from fastapi import HTTPException, status
@@ -23,6 +23,7 @@ __all__ = [
     "check_api_key",
     "key_of",
     "presented_key",
+    "replay_body",
 ]
 
 #: ``X-API-Key: <key>`` (OpenAPI scheme ``ApiKey``). ``auto_error=False``: the service decides
@@ -77,6 +78,21 @@ def check_api_key(keys: Sequence[str], given: str | None) -> None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid API key")
 
 
+def replay_body(body: bytes, receive: Any) -> Callable[[], Awaitable[dict[str, Any]]]:
+    """An ASGI ``receive`` for a middleware that has read the whole body: the body first, in
+    one message, then whatever ``receive`` brings (a disconnect)."""
+    sent = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
 class BodySizeLimitMiddleware:
     """413 for request bodies over ``max_bytes`` (by Content-Length, or while streaming)."""
 
@@ -112,17 +128,7 @@ class BodySizeLimitMiddleware:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        body = b"".join(chunks)
-        sent = False
-
-        async def replay() -> dict[str, Any]:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replay_body(b"".join(chunks), receive), send)
 
     async def _reject(self, send: Any, size: int) -> None:
         payload = json.dumps({

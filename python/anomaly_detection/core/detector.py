@@ -198,29 +198,9 @@ class StatisticalAnomalyDetector:
         its timestamps; a sensor without them is stamped as in :meth:`detect_batch` (by its
         pandas Series' DatetimeIndex, else now). Every input is checked before anything changes.
         """
-        if not isinstance(batches, Mapping):
-            hint = (
-                " (for a DataFrame, one sensor per column: frame.to_dict('series'))"
-                if hasattr(batches, "columns")
-                else ""
-            )
-            raise TypeError(
-                f"batches: expected a mapping of sensor name to values, got {type(batches).__name__}{hint}"
-            )
-        if timestamps is not None and not isinstance(timestamps, Mapping):
-            raise TypeError(
-                f"timestamps: expected a mapping of sensor name to timestamps, got {type(timestamps).__name__}"
-            )
         if type(threads) is not int or threads < 0:
             raise ValueError(f"threads: expected an int >= 0, got {threads!r}")
-        if timestamps is not None and (unknown := set(timestamps) - set(batches)):
-            raise ValueError(f"timestamps: sensors without values: {sorted(unknown)!r}")
-        names = [check_sensor_name(name) for name in batches]
-        given = [
-            batch_input(batches[name], None if timestamps is None else timestamps.get(name)) for name in names
-        ]
-        vals = [as_values(v) for v, _ in given]
-        ts = [as_timestamps(t, len(v)) for v, (_, t) in zip(vals, given)]
+        names, vals, ts = _many_inputs(batches, timestamps)
         detect_many = getattr(self.store, "detect_many", None)
         if detect_many is not None:
             outs = detect_many(names, vals, ts, threads)
@@ -377,18 +357,7 @@ class StatisticalAnomalyDetector:
         adetect_many = getattr(self.store, "adetect_many", None)
         if adetect_many is None or self._skip_missing:
             return self.detect_many(batches, timestamps)
-        if not isinstance(batches, Mapping) or (
-            timestamps is not None and not isinstance(timestamps, Mapping)
-        ):
-            return self.detect_many(batches, timestamps)  # raises its TypeError
-        if timestamps is not None and (unknown := set(timestamps) - set(batches)):
-            raise ValueError(f"timestamps: sensors without values: {sorted(unknown)!r}")
-        names = [check_sensor_name(name) for name in batches]
-        given = [
-            batch_input(batches[name], None if timestamps is None else timestamps.get(name)) for name in names
-        ]
-        vals = [as_values(v) for v, _ in given]
-        ts = [as_timestamps(t, len(v)) for v, (_, t) in zip(vals, given)]
+        names, vals, ts = _many_inputs(batches, timestamps)
         outs = await adetect_many(names, vals, ts)
         return {name: self._batch_result(name, v, t, out) for name, v, t, out in zip(names, vals, ts, outs)}
 
@@ -447,6 +416,35 @@ class StatisticalAnomalyDetector:
             f"StatisticalAnomalyDetector(method={self.method!r}, window_size={self.settings.window_size}, "
             f"threshold={self.threshold}, store={self.store.kind!r})"
         )
+
+
+def _many_inputs(
+    batches: Mapping[str, Any], timestamps: Mapping[str, Any] | None
+) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
+    """The sensor names, values and timestamps of a ``detect_many`` call, every input checked
+    before anything changes."""
+    if not isinstance(batches, Mapping):
+        hint = (
+            " (for a DataFrame, one sensor per column: frame.to_dict('series'))"
+            if hasattr(batches, "columns")
+            else ""
+        )
+        raise TypeError(
+            f"batches: expected a mapping of sensor name to values, got {type(batches).__name__}{hint}"
+        )
+    if timestamps is not None and not isinstance(timestamps, Mapping):
+        raise TypeError(
+            f"timestamps: expected a mapping of sensor name to timestamps, got {type(timestamps).__name__}"
+        )
+    if timestamps is not None and (unknown := set(timestamps) - set(batches)):
+        raise ValueError(f"timestamps: sensors without values: {sorted(unknown)!r}")
+    names = [check_sensor_name(name) for name in batches]
+    given = [
+        batch_input(batches[name], None if timestamps is None else timestamps.get(name)) for name in names
+    ]
+    vals = [as_values(v) for v, _ in given]
+    ts = [as_timestamps(t, len(v)) for v, (_, t) in zip(vals, given)]
+    return names, vals, ts
 
 
 def _is_missing(value: Any) -> bool:

@@ -34,6 +34,7 @@ __all__ = [
     "down_errors",
     "is_async_client",
     "is_cluster_client",
+    "redis_errors",
 ]
 
 _SCAN_COUNT = 1000
@@ -116,6 +117,16 @@ def down_errors() -> tuple[type[BaseException], ...]:
     unreachable = getattr(e, "RedisClusterUnreachableError", e.SlotNotCoveredError)
     return (e.ConnectionError, e.TimeoutError, e.ClusterError, e.SlotNotCoveredError, unreachable,
             e.TryAgainError, OSError)  # fmt: skip
+
+
+def redis_errors() -> tuple[type[BaseException], ...]:
+    """redis-py's base error (any failed Redis call, a script's error included), or nothing
+    when redis-py is not installed (the ``redis`` extra)."""
+    try:
+        from redis.exceptions import RedisError
+    except ImportError:
+        return ()
+    return (RedisError,)
 
 
 def decodes_responses(client: Any) -> bool:

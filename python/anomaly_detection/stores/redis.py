@@ -44,7 +44,7 @@ from anomaly_detection.redis.keys import AnomalyRedisKeys
 from anomaly_detection.stores.base import SensorWindow
 from anomaly_detection.stores.checkpoints import EnsembleCheckpoints
 from anomaly_detection.stores.embedded import config_from_settings
-from anomaly_detection.stores.fallback import Fallback, WriteBack
+from anomaly_detection.stores.fallback import Fallback
 
 __all__ = ["RedisStore"]
 
@@ -221,16 +221,29 @@ class RedisStore:
                 _log.warning("could not count %d anomalies of %s", count, sensor)
         return result
 
-    def _write_back_steps(self, chunk: WriteBack) -> Steps[None]:
-        """Buffered calls of one sensor into Redis as one append, through the scoring path
-        (its results dropped: the ensemble's checkpoint follows), then the anomalies the
-        fallback found in them into the sensor's counter, once (``COUNT_ONCE``: a count
-        sent again after its reply was lost adds nothing)."""
-        yield from self._append(chunk.sensor, chunk.values, chunk.timestamps, chunk.seq)
-        if chunk.anomalies:
-            keys = [self.keys.counters(chunk.sensor)]
-            args = [self.writer_id, chunk.seq, chunk.anomalies, self.settings.temp_data_ttl]
-            yield Script(self._count_once, keys, args)
+    def _write_back_steps(self) -> Steps[bool]:
+        """The buffered calls into Redis, at most :attr:`write_back_chunk` points at a time,
+        each sensor's in order: a sensor's calls of a chunk as one append, through the scoring
+        path (its results dropped: the ensemble's checkpoint follows), then the anomalies the
+        fallback found in them into the sensor's counter, once (``COUNT_ONCE``: a count sent
+        again after its reply was lost adds nothing). Whether the buffer was emptied (not when
+        the store was closed first).
+
+        No sensor lock: while the breaker is open this is the only writer of the store's
+        appends, and a caller must never wait on a stalled append of it."""
+        while (
+            not self._closed.is_set()
+            and (plan := self.fallback.next_chunks(self.write_back_chunk)) is not None
+        ):
+            n, chunks = plan
+            for chunk in chunks:
+                yield from self._append(chunk.sensor, chunk.values, chunk.timestamps, chunk.seq)
+                if chunk.anomalies:
+                    keys = [self.keys.counters(chunk.sensor)]
+                    args = [self.writer_id, chunk.seq, chunk.anomalies, self.settings.temp_data_ttl]
+                    yield Script(self._count_once, keys, args)
+            self.fallback.written_back(n)
+        return not self._closed.is_set()
 
     def detect_batch(self, sensor: str, values: np.ndarray, timestamps: np.ndarray):
         self._require_sync()
@@ -339,17 +352,7 @@ class RedisStore:
             return False
         complete = False
         try:
-            while (
-                not self._closed.is_set()
-                and (plan := self.fallback.next_chunks(self.write_back_chunk)) is not None
-            ):
-                n, chunks = plan
-                # No sensor lock: while the breaker is open this is the only writer of the
-                # store's appends, and a caller must never wait on a stalled append of it.
-                for chunk in chunks:
-                    self._driver.run(self._write_back_steps(chunk))
-                self.fallback.written_back(n)
-            complete = not self._closed.is_set() and self._run_recovery_tasks()
+            complete = self._driver.run(self._write_back_steps()) and self._run_recovery_tasks()
         except self._down:
             pass
         finally:
@@ -419,15 +422,7 @@ class RedisStore:
             return False
         complete = False
         try:
-            while (
-                not self._closed.is_set()
-                and (plan := self.fallback.next_chunks(self.write_back_chunk)) is not None
-            ):
-                n, chunks = plan
-                for chunk in chunks:  # no sensor lock: see _recover
-                    await self._driver.run(self._write_back_steps(chunk))
-                self.fallback.written_back(n)
-            complete = not self._closed.is_set()
+            complete = await self._driver.run(self._write_back_steps())
         except self._down:
             pass
         finally:
