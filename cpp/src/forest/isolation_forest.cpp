@@ -71,10 +71,12 @@ void draw_rows(Xoshiro256& rng, size_t n, size_t m, bool bootstrap, GrowScratch&
     for (const auto r : s.rows) s.seen[r] = 0;  // clean for the next tree, in O(m) rather than O(n)
 }
 
-Tree grow_tree(const Eigen::Ref<const RowMatrixXd>& X, const IsolationForestConfig& cfg, size_t max_samples,
-               size_t n_features, size_t max_depth, size_t tree_index, GrowScratch& s) {
+// Grows one tree on X, reading only its max_samples rows (gathered feature-major, as doubles).
+template <typename T>
+Tree grow_tree(const StridedRows<T>& X, const IsolationForestConfig& cfg, size_t max_samples, size_t n_features,
+               size_t max_depth, size_t tree_index, GrowScratch& s) {
     Xoshiro256 rng(cfg.seed, tree_index);
-    const auto d = static_cast<size_t>(X.cols());
+    const size_t d = X.cols;
     // Features of this tree, drawn without replacement (partial Fisher-Yates).
     s.features.resize(d);
     std::iota(s.features.begin(), s.features.end(), 0U);
@@ -82,12 +84,13 @@ Tree grow_tree(const Eigen::Ref<const RowMatrixXd>& X, const IsolationForestConf
         std::swap(s.features[j], s.features[j + rng.below(d - j)]);
     s.features.resize(n_features);
 
-    draw_rows(rng, static_cast<size_t>(X.rows()), max_samples, cfg.bootstrap, s);
+    draw_rows(rng, X.rows, max_samples, cfg.bootstrap, s);
     const size_t m = s.rows.size();
     s.columns.resize(m * n_features);
     for (size_t i = 0; i < m; ++i) {
-        const double* row = X.data() + static_cast<std::ptrdiff_t>(s.rows[i]) * X.outerStride();
-        for (size_t j = 0; j < n_features; ++j) s.columns[j * m + i] = row[s.features[j]];
+        const T* row = X.data + static_cast<std::ptrdiff_t>(s.rows[i]) * X.row_stride;
+        for (size_t j = 0; j < n_features; ++j)
+            s.columns[j * m + i] = static_cast<double>(row[static_cast<std::ptrdiff_t>(s.features[j]) * X.col_stride]);
     }
     // s.order now holds row positions 0..m-1, partitioned in place node by node.
     s.order.resize(m);
@@ -206,8 +209,19 @@ void IsolationForest::check_input(const MatrixRef& X, const char* what) const {
 }
 
 void IsolationForest::fit(Eigen::Ref<const RowMatrixXd> X, unsigned n_threads) {
-    check_input(X, "X");
-    const auto n = static_cast<size_t>(X.rows()), d = static_cast<size_t>(X.cols());
+    fit(StridedRows<double>{X.data(), static_cast<size_t>(X.rows()), static_cast<size_t>(X.cols()), X.outerStride(), 1},
+        n_threads);
+}
+
+template <typename T>
+void IsolationForest::fit(const StridedRows<T>& X, unsigned n_threads) {
+    static_assert(std::is_same_v<T, double> || std::is_same_v<T, float>, "fit reads float or double rows");
+    if (X.rows == 0 || X.cols == 0 || X.data == nullptr)
+        throw std::invalid_argument("X: expected a non-empty 2-D array, got shape (" + std::to_string(X.rows) + ", " +
+                                    std::to_string(X.cols) + ")");
+    // The one pass over all of X (scikit-learn's validation makes one too, and a float32 copy).
+    check_finite(X.data, 0, X.rows, X.cols, X.row_stride, X.col_stride);
+    const size_t n = X.rows, d = X.cols;
     if (n > std::numeric_limits<uint32_t>::max())
         throw std::invalid_argument("X: expected at most 2^32 - 1 rows, got " + std::to_string(n));
     const size_t m = resolve_max_samples(config_.max_samples, n);
@@ -244,7 +258,7 @@ void IsolationForest::fit(Eigen::Ref<const RowMatrixXd> X, unsigned n_threads) {
     fitted.compute_tree_depths();
     fitted.build_heap_layout();
     if (config_.contamination > 0.0) {
-        const Eigen::VectorXd scores = fitted.score_samples(X, n_threads);
+        const Eigen::VectorXd scores = fitted.score_samples(X, n_threads);  // the training rows in place
         fitted.offset_ = percentile(std::vector<double>(scores.data(), scores.data() + scores.size()),
                                     100.0 * config_.contamination);
     } else {
@@ -252,6 +266,9 @@ void IsolationForest::fit(Eigen::Ref<const RowMatrixXd> X, unsigned n_threads) {
     }
     *this = std::move(fitted);
 }
+
+template void IsolationForest::fit(const StridedRows<double>&, unsigned);
+template void IsolationForest::fit(const StridedRows<float>&, unsigned);
 
 void IsolationForest::compute_tree_depths() {
     // Children come after their parent, so one forward pass finds every depth.

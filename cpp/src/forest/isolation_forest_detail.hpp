@@ -4,7 +4,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
 
 // The AVX2 top of the rank walk: compiled for AVX2 function by function (no global -march),
 // taken only when the CPU reports AVX2 at run time. GCC and Clang on x86-64.
@@ -51,5 +55,56 @@ inline bool cpu_has_avx2() {
 
 // Largest table of the ranks of integers, per feature.
 constexpr uint64_t kRankIntegers = 1 << 16;
+
+// Whether v is NaN or +-inf, from its exponent bits (an integer test, so that the loops
+// over many values below vectorise; integers are always finite).
+template <typename T>
+inline bool non_finite(T v) {
+    if constexpr (std::is_same_v<T, double>) {
+        uint64_t bits;
+        std::memcpy(&bits, &v, sizeof bits);
+        return (bits & 0x7FF0000000000000ULL) == 0x7FF0000000000000ULL;
+    } else if constexpr (std::is_same_v<T, float>) {
+        uint32_t bits;
+        std::memcpy(&bits, &v, sizeof bits);
+        return (bits & 0x7F800000U) == 0x7F800000U;
+    } else {
+        return false;
+    }
+}
+
+// Throws "X: expected finite values, got <v> at row i, column j" for the first non-finite
+// value of rows [begin, end) of the strided matrix at x, when there is one. The rows are read
+// in memory order (row by row for C order, column by column for Fortran order).
+template <typename T>
+void check_finite(const T* x, size_t begin, size_t end, size_t cols, std::ptrdiff_t row_stride,
+                  std::ptrdiff_t col_stride) {
+    if constexpr (std::is_floating_point_v<T>) {
+        const bool by_rows = col_stride <= row_stride;
+        const size_t outer = by_rows ? end - begin : cols, inner = by_rows ? cols : end - begin;
+        const std::ptrdiff_t outer_stride = by_rows ? row_stride : col_stride;
+        const std::ptrdiff_t inner_stride = by_rows ? col_stride : row_stride;
+        const T* base = x + static_cast<std::ptrdiff_t>(begin) * row_stride;
+        for (size_t o = 0; o < outer; ++o) {
+            const T* line = base + static_cast<std::ptrdiff_t>(o) * outer_stride;
+            bool bad = false;
+            if (inner_stride == 1) {
+                for (size_t i = 0; i < inner; ++i) bad |= non_finite(line[i]);
+            } else {
+                for (size_t i = 0; i < inner; ++i)
+                    bad |= non_finite(line[static_cast<std::ptrdiff_t>(i) * inner_stride]);
+            }
+            if (!bad) continue;
+            for (size_t i = 0; i < end - begin; ++i)
+                for (size_t j = 0; j < cols; ++j) {
+                    const T v =
+                        base[static_cast<std::ptrdiff_t>(i) * row_stride + static_cast<std::ptrdiff_t>(j) * col_stride];
+                    if (non_finite(v))
+                        throw std::invalid_argument("X: expected finite values, got " + std::to_string(v) + " at row " +
+                                                    std::to_string(begin + i) + ", column " + std::to_string(j));
+                }
+        }
+    }
+}
 
 }  // namespace anomaly_detection::iforest

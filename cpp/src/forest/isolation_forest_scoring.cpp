@@ -656,6 +656,8 @@ void IsolationForest::rank_path_sum(const T* X, size_t n, std::ptrdiff_t row_str
         const size_t begin = task * kRowsPerTask, count = std::min(n, begin + kRowsPerTask) - begin;
         double* acc = out + begin;
         std::fill(acc, acc + count, 0.0);
+        // Float rows are checked here, while the block is about to be read anyway: one pass over X.
+        check_finite(X, begin, begin + count, d, row_stride, col_stride);
         std::vector<uint32_t> ranks(d * kRowsPerTask);
         rank_block(X + static_cast<std::ptrdiff_t>(begin) * row_stride, row_stride, col_stride, count, ranks.data());
 #ifdef ANOMALY_AVX2_TOP
@@ -764,16 +766,14 @@ void IsolationForest::path_length_sum(const MatrixRef& X, double* out, unsigned 
     });
 }
 
+namespace {
+StridedRows<double> strided(const MatrixRef& X) {
+    return {X.data(), static_cast<size_t>(X.rows()), static_cast<size_t>(X.cols()), X.outerStride(), X.innerStride()};
+}
+}  // namespace
+
 Eigen::VectorXd IsolationForest::mean_path_length(MatrixRef X, unsigned n_threads) const {
-    require_fitted();
-    if (static_cast<size_t>(X.cols()) != n_features_in_)
-        throw std::invalid_argument("X: expected " + std::to_string(n_features_in_) + " features, got " +
-                                    std::to_string(X.cols()));
-    check_input(X, "X");
-    Eigen::VectorXd out(X.rows());
-    path_length_sum(X, out.data(), n_threads);
-    out /= static_cast<double>(n_trees());
-    return out;
+    return mean_path_length(strided(X), n_threads);
 }
 
 Eigen::VectorXd IsolationForest::mean_path_length_reference(MatrixRef X) const {
@@ -808,12 +808,7 @@ const char* IsolationForest::scoring_layout() const {
 }
 
 void IsolationForest::score_samples(MatrixRef X, double* out, unsigned n_threads) const {
-    require_fitted();
-    if (static_cast<size_t>(X.cols()) != n_features_in_)
-        throw std::invalid_argument("X: expected " + std::to_string(n_features_in_) + " features, got " +
-                                    std::to_string(X.cols()));
-    check_input(X, "X");
-    path_length_sum(X, out, n_threads);
+    path_length_sum(strided(X), out, n_threads);
     to_scores(out, X.rows());
 }
 
@@ -836,7 +831,7 @@ Eigen::VectorXd IsolationForest::decision_function(MatrixRef X, unsigned n_threa
 }
 
 template <typename T>
-void IsolationForest::path_length_sum(const IntegerRows<T>& X, double* out, unsigned n_threads) const {
+void IsolationForest::path_length_sum(const StridedRows<T>& X, double* out, unsigned n_threads) const {
     require_fitted();
     if (X.cols != n_features_in_)
         throw std::invalid_argument("X: expected " + std::to_string(n_features_in_) + " features, got " +
@@ -848,7 +843,15 @@ void IsolationForest::path_length_sum(const IntegerRows<T>& X, double* out, unsi
         rank_path_sum(X.data, X.rows, X.row_stride, X.col_stride, out, n_threads);
         return;
     }
-    // The other layouts walk doubles: convert once (integers of at most 32 bits are exact).
+    check_finite(X.data, 0, X.rows, X.cols, X.row_stride, X.col_stride);
+    if constexpr (std::is_same_v<T, double>) {
+        using Strided = Eigen::Map<const RowMatrixXd, 0, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>>;
+        path_length_sum(MatrixRef(Strided(X.data, static_cast<Eigen::Index>(X.rows), static_cast<Eigen::Index>(X.cols),
+                                          Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(X.row_stride, X.col_stride))),
+                        out, n_threads);
+        return;
+    }
+    // The other layouts walk doubles: convert once (floats and integers of at most 32 bits are exact).
     RowMatrixXd copy(static_cast<Eigen::Index>(X.rows), static_cast<Eigen::Index>(X.cols));
     for (size_t i = 0; i < X.rows; ++i)
         for (size_t j = 0; j < X.cols; ++j)
@@ -858,7 +861,7 @@ void IsolationForest::path_length_sum(const IntegerRows<T>& X, double* out, unsi
 }
 
 template <typename T>
-Eigen::VectorXd IsolationForest::score_samples(const IntegerRows<T>& X, unsigned n_threads) const {
+Eigen::VectorXd IsolationForest::score_samples(const StridedRows<T>& X, unsigned n_threads) const {
     Eigen::VectorXd out(static_cast<Eigen::Index>(X.rows));
     path_length_sum(X, out.data(), n_threads);
     to_scores(out.data(), out.size());
@@ -866,29 +869,31 @@ Eigen::VectorXd IsolationForest::score_samples(const IntegerRows<T>& X, unsigned
 }
 
 template <typename T>
-Eigen::VectorXd IsolationForest::decision_function(const IntegerRows<T>& X, unsigned n_threads) const {
+Eigen::VectorXd IsolationForest::decision_function(const StridedRows<T>& X, unsigned n_threads) const {
     Eigen::VectorXd out = score_samples(X, n_threads);
     out.array() -= offset_;
     return out;
 }
 
 template <typename T>
-Eigen::VectorXd IsolationForest::mean_path_length(const IntegerRows<T>& X, unsigned n_threads) const {
+Eigen::VectorXd IsolationForest::mean_path_length(const StridedRows<T>& X, unsigned n_threads) const {
     Eigen::VectorXd out(static_cast<Eigen::Index>(X.rows));
     path_length_sum(X, out.data(), n_threads);
     out /= static_cast<double>(n_trees());
     return out;
 }
 
-#define ANOMALY_INTEGER_ROWS(T)                                                                         \
-    template Eigen::VectorXd IsolationForest::score_samples(const IntegerRows<T>&, unsigned) const;     \
-    template Eigen::VectorXd IsolationForest::decision_function(const IntegerRows<T>&, unsigned) const; \
-    template Eigen::VectorXd IsolationForest::mean_path_length(const IntegerRows<T>&, unsigned) const;
-ANOMALY_INTEGER_ROWS(int8_t)
-ANOMALY_INTEGER_ROWS(uint8_t)
-ANOMALY_INTEGER_ROWS(int16_t)
-ANOMALY_INTEGER_ROWS(uint16_t)
-ANOMALY_INTEGER_ROWS(int32_t)
-#undef ANOMALY_INTEGER_ROWS
+#define ANOMALY_STRIDED_ROWS(T)                                                                         \
+    template Eigen::VectorXd IsolationForest::score_samples(const StridedRows<T>&, unsigned) const;     \
+    template Eigen::VectorXd IsolationForest::decision_function(const StridedRows<T>&, unsigned) const; \
+    template Eigen::VectorXd IsolationForest::mean_path_length(const StridedRows<T>&, unsigned) const;
+ANOMALY_STRIDED_ROWS(int8_t)
+ANOMALY_STRIDED_ROWS(uint8_t)
+ANOMALY_STRIDED_ROWS(int16_t)
+ANOMALY_STRIDED_ROWS(uint16_t)
+ANOMALY_STRIDED_ROWS(int32_t)
+ANOMALY_STRIDED_ROWS(float)
+ANOMALY_STRIDED_ROWS(double)
+#undef ANOMALY_STRIDED_ROWS
 
 }  // namespace anomaly_detection
