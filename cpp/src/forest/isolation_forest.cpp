@@ -30,7 +30,7 @@ size_t resolve_max_samples(size_t requested, size_t n_rows) {
 struct GrowScratch {
     std::vector<uint32_t> rows, features, candidates, order;
     std::vector<double> columns;  // the tree's rows, feature-major: columns[j * m + i]
-    std::vector<uint8_t> seen;
+    std::vector<uint8_t> seen, gathered;
 };
 
 struct Tree {
@@ -87,10 +87,24 @@ Tree grow_tree(const StridedRows<T>& X, const IsolationForestConfig& cfg, size_t
     draw_rows(rng, X.rows, max_samples, cfg.bootstrap, s);
     const size_t m = s.rows.size();
     s.columns.resize(m * n_features);
-    for (size_t i = 0; i < m; ++i) {
-        const T* row = X.data + static_cast<std::ptrdiff_t>(s.rows[i]) * X.row_stride;
-        for (size_t j = 0; j < n_features; ++j)
-            s.columns[j * m + i] = static_cast<double>(row[static_cast<std::ptrdiff_t>(s.features[j]) * X.col_stride]);
+    // Narrow C-ordered rows are gathered whole, row by row (each row's values share a cache line
+    // or two). Otherwise a feature's values are gathered when the tree first draws it: a tree of
+    // 256 rows splits on at most 255 features, and in Fortran order each value of a row lies in
+    // another cache line, so a whole-row gather would read a line per value.
+    const bool lazy = X.col_stride != 1 || n_features > kEagerFeatures;
+    s.gathered.assign(n_features, lazy ? 0 : 1);
+    const auto gather = [&](size_t j) {
+        const T* column = X.data + static_cast<std::ptrdiff_t>(s.features[j]) * X.col_stride;
+        double* out = s.columns.data() + j * m;
+        for (size_t i = 0; i < m; ++i)
+            out[i] = static_cast<double>(column[static_cast<std::ptrdiff_t>(s.rows[i]) * X.row_stride]);
+        s.gathered[j] = 1;
+    };
+    if (!lazy) {
+        for (size_t i = 0; i < m; ++i) {
+            const T* row = X.data + static_cast<std::ptrdiff_t>(s.rows[i]) * X.row_stride;
+            for (size_t j = 0; j < n_features; ++j) s.columns[j * m + i] = static_cast<double>(row[s.features[j]]);
+        }
     }
     // s.order now holds row positions 0..m-1, partitioned in place node by node.
     s.order.resize(m);
@@ -119,6 +133,7 @@ Tree grow_tree(const StridedRows<T>& X, const IsolationForestConfig& cfg, size_t
             while (n_candidates > 0 && !split) {
                 const size_t pick = rng.below(n_candidates);
                 const uint32_t j = s.candidates[pick];
+                if (!s.gathered[j]) gather(j);
                 const double* col = s.columns.data() + j * m;
                 double lo = kInf, hi = -kInf;
                 for (uint32_t i = p.lo; i < p.hi; ++i) {

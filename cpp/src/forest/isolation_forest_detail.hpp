@@ -41,6 +41,10 @@ constexpr uint32_t kRankLimit = 0xFFFF;
 constexpr uint32_t kSignedPad = 0x7FFF;
 // Most chunks of 16 features for the 8-bit top walk.
 constexpr size_t kTop8Chunks = 4;
+// Most features of a C-ordered tree gathered whole before growing it (more: each when drawn).
+constexpr size_t kEagerFeatures = 64;
+// Most features for the rank layout (more: the heap walk).
+constexpr size_t kRankFeatures = 64;
 // Most features for the AVX2 top walk: a row's ranks fill at most two 8-lane registers.
 constexpr size_t kTopFeatures = 16;
 

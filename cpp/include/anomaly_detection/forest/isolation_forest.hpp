@@ -147,7 +147,8 @@ class IsolationForest {
     void rank_path_sum(const T* X, size_t n, std::ptrdiff_t row_stride, std::ptrdiff_t col_stride, double* out,
                        unsigned n_threads) const;
     bool uses_vector_walk() const;
-    void path_length_sum(const MatrixRef& X, double* out, unsigned n_threads) const;
+    template <typename T>
+    void walk_path_sum(const StridedRows<T>& X, double* out, unsigned n_threads) const;
     template <typename T>
     void path_length_sum(const StridedRows<T>& X, double* out, unsigned n_threads) const;
     void to_scores(double* sums, Eigen::Index n) const;
