@@ -77,6 +77,8 @@ inline bool non_finite(T v) {
     }
 }
 
+constexpr size_t kCheckLanes = 16;
+
 // Throws "X: expected finite values, got <v> at row i, column j" for the first non-finite
 // value of rows [begin, end) of the strided matrix at x, when there is one. The rows are read
 // in memory order (row by row for C order, column by column for Fortran order).
@@ -85,7 +87,10 @@ void check_finite(const T* x, size_t begin, size_t end, size_t cols, std::ptrdif
                   std::ptrdiff_t col_stride) {
     if constexpr (std::is_floating_point_v<T>) {
         const bool by_rows = col_stride <= row_stride;
-        const size_t outer = by_rows ? end - begin : cols, inner = by_rows ? cols : end - begin;
+        // Contiguous C-ordered rows are one line of values.
+        const bool flat = col_stride == 1 && row_stride == static_cast<std::ptrdiff_t>(cols);
+        const size_t outer = flat ? 1 : by_rows ? end - begin : cols;
+        const size_t inner = flat ? (end - begin) * cols : by_rows ? cols : end - begin;
         const std::ptrdiff_t outer_stride = by_rows ? row_stride : col_stride;
         const std::ptrdiff_t inner_stride = by_rows ? col_stride : row_stride;
         const T* base = x + static_cast<std::ptrdiff_t>(begin) * row_stride;
@@ -93,7 +98,14 @@ void check_finite(const T* x, size_t begin, size_t end, size_t cols, std::ptrdif
             const T* line = base + static_cast<std::ptrdiff_t>(o) * outer_stride;
             bool bad = false;
             if (inner_stride == 1) {
-                for (size_t i = 0; i < inner; ++i) bad |= non_finite(line[i]);
+                // v - v is 0 for a finite v and NaN otherwise; independent lanes, so that the
+                // loop vectorises (no -ffast-math needed) and runs at the speed of memory.
+                T lanes[kCheckLanes] = {};
+                size_t i = 0;
+                for (; i + kCheckLanes <= inner; i += kCheckLanes)
+                    for (size_t k = 0; k < kCheckLanes; ++k) lanes[k] += line[i + k] - line[i + k];
+                for (; i < inner; ++i) bad |= non_finite(line[i]);
+                for (size_t k = 0; k < kCheckLanes; ++k) bad |= lanes[k] != T(0);
             } else {
                 for (size_t i = 0; i < inner; ++i)
                     bad |= non_finite(line[static_cast<std::ptrdiff_t>(i) * inner_stride]);

@@ -741,10 +741,17 @@ void IsolationForest::walk_path_sum(const StridedRows<T>& X, double* out, unsign
         check_finite(X.data, begin, begin + count, d, X.row_stride, X.col_stride);
         std::vector<double> block(d * kRowsPerTask);
         const T* x0 = X.data + static_cast<std::ptrdiff_t>(begin) * X.row_stride;
-        for (size_t r = 0; r < count; ++r)
+        const auto value = [&](size_t r, size_t j) {
+            return static_cast<double>(
+                x0[static_cast<std::ptrdiff_t>(r) * X.row_stride + static_cast<std::ptrdiff_t>(j) * X.col_stride]);
+        };
+        if (X.col_stride <= X.row_stride) {  // in memory order: row by row (C order) ...
+            for (size_t r = 0; r < count; ++r)
+                for (size_t j = 0; j < d; ++j) block[j * kRowsPerTask + r] = value(r, j);
+        } else {  // ... or feature by feature (Fortran order)
             for (size_t j = 0; j < d; ++j)
-                block[j * kRowsPerTask + r] = static_cast<double>(
-                    x0[static_cast<std::ptrdiff_t>(r) * X.row_stride + static_cast<std::ptrdiff_t>(j) * X.col_stride]);
+                for (size_t r = 0; r < count; ++r) block[j * kRowsPerTask + r] = value(r, j);
+        }
         if (!heap_offset_.empty()) {
             for (size_t t = 0; t < n_trees(); ++t) {
                 const size_t base = heap_offset_[t];
