@@ -102,7 +102,9 @@ def large(shapes: list[tuple[int, int]]) -> list[dict]:
             elif dtype is np.float64:
                 same = "yes" if np.array_equal(s_ours, reference) else "NO"
             else:  # float32: the same scores as the float64 array of the same (rounded) values
-                same = "yes" if np.array_equal(s_ours, ours.score_samples(np.asarray(Xl, np.float64))) else "NO"
+                same = (
+                    "yes" if np.array_equal(s_ours, ours.score_samples(np.asarray(Xl, np.float64))) else "NO"
+                )
             print(
                 f"{f'{n // 1000}k x {d}':<14}{np.dtype(dtype).name:<9}{order:<6}{t_fit:>11.3f}{t_fit_sk:>10.2f}"
                 f"{t_fit_sk / t_fit:>6.1f}x{t_score:>13.3f}{t_score_sk:>11.2f}{t_score_sk / t_score:>7.1f}x{same:>13}",
