@@ -4,7 +4,14 @@ On the 12 ADBench sets in ../shared/data/adbench (or $ANOMALY_DATA_DIR/adbench),
 seeds 0, 1, 2: ROC-AUC of each (fitted and scored on all of X, as ADBench's
 reference), fit and score time on one thread, and scaling with threads.
 
+With --large (only then): the ADBench-sized shapes that dominate real use, synthetic
+with planted anomalies (500k x 3, 500k x 30, 300k x 500), as float64 and float32, C
+and Fortran order: fit and score_samples time of ours vs scikit-learn n_jobs=1 (once
+each: these take seconds), ROC-AUC of both over seeds 0, 1, 2 (float64, C order), and
+whether our scores on the other layouts equal those on the float64 C array.
+
     PYTHONPATH=python python benchmarks/bench_forest.py [--repeats 3] [--threads 1,2] [--quick] [--json]
+    PYTHONPATH=python python benchmarks/bench_forest.py --large [--shapes 500000x3,500000x30,300000x500]
 """
 
 from __future__ import annotations
@@ -42,13 +49,100 @@ def best_of(fn, repeats: int) -> float:
     return best
 
 
+def planted(n: int, d: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """n rows of d features, 1% planted anomalies: inliers from 3 correlated Gaussian
+    clusters; half the anomalies uniform in a box wider than the data, half inliers
+    shifted by 4 on 3 random features (hard to see among many features)."""
+    rng = np.random.default_rng(seed)
+    n_out = n // 100
+    centres = rng.normal(scale=3.0, size=(3, d))
+    X = rng.standard_normal((n, d))
+    X[:, 1:] += 0.5 * X[:, :1]  # some correlation with feature 0
+    X += centres[rng.integers(0, 3, size=n)]
+    y = np.zeros(n, dtype=np.int8)
+    out = rng.choice(n, size=n_out, replace=False)
+    y[out] = 1
+    box, shift = out[: n_out // 2], out[n_out // 2 :]
+    lo, hi = X.min(axis=0) - 1.0, X.max(axis=0) + 1.0
+    X[box] = rng.uniform(lo, hi, size=(len(box), d))
+    for i in shift:
+        cols = rng.choice(d, size=min(3, d), replace=False)
+        X[i, cols] += 4.0 * rng.choice((-1.0, 1.0), size=len(cols))
+    return X, y
+
+
+def timed(fn) -> tuple[float, object]:
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def large(shapes: list[tuple[int, int]]) -> list[dict]:
+    """The large-shape table; returns its rows for --json."""
+    print(
+        f"{'shape':<14}{'dtype':<9}{'order':<6}{'fit ours s':>11}{'fit sk s':>10}{'fit x':>7}"
+        f"{'score ours s':>13}{'score sk s':>11}{'score x':>8}{'same scores':>13}"
+    )
+    rows = []
+    for n, d in shapes:
+        X, y = planted(n, d)
+        aucs = {"ours": [], "sk": []}
+        reference = None
+        for dtype, order in ((np.float64, "C"), (np.float64, "F"), (np.float32, "C"), (np.float32, "F")):
+            Xl = np.asarray(X, dtype=dtype, order=order)
+            t_fit, ours = timed(lambda Xl=Xl: IsolationForest(random_state=0, n_jobs=1).fit(Xl))
+            t_score, s_ours = timed(lambda f=ours, Xl=Xl: f.score_samples(Xl))
+            t_fit_sk, sk = timed(lambda Xl=Xl: SkIsolationForest(random_state=0, n_jobs=1).fit(Xl))
+            t_score_sk, s_sk = timed(lambda f=sk, Xl=Xl: f.score_samples(Xl))
+            if dtype is np.float64 and order == "C":
+                reference = s_ours
+                aucs["ours"].append(roc_auc_score(y, -s_ours))
+                aucs["sk"].append(roc_auc_score(y, -s_sk))
+                same = "-"
+            elif dtype is np.float64:
+                same = "yes" if np.array_equal(s_ours, reference) else "NO"
+            else:  # float32: the same scores as the float64 array of the same (rounded) values
+                same = (
+                    "yes" if np.array_equal(s_ours, ours.score_samples(np.asarray(Xl, np.float64))) else "NO"
+                )
+            print(
+                f"{f'{n // 1000}k x {d}':<14}{np.dtype(dtype).name:<9}{order:<6}{t_fit:>11.3f}{t_fit_sk:>10.2f}"
+                f"{t_fit_sk / t_fit:>6.1f}x{t_score:>13.3f}{t_score_sk:>11.2f}{t_score_sk / t_score:>7.1f}x{same:>13}",
+                flush=True,
+            )
+            rows.append({"n": n, "d": d, "dtype": np.dtype(dtype).name, "order": order, "fit": [t_fit, t_fit_sk],
+                         "score": [t_score, t_score_sk], "same": same})  # fmt: skip
+            del Xl
+        for seed in SEEDS[1:]:
+            aucs["ours"].append(roc_auc_score(y, -IsolationForest(random_state=seed).fit(X).score_samples(X)))
+            sk = SkIsolationForest(random_state=seed, n_jobs=1).fit(X)
+            aucs["sk"].append(roc_auc_score(y, -sk.score_samples(X)))
+        a, b = np.mean(aucs["ours"]), np.mean(aucs["sk"])
+        print(
+            f"{f'{n // 1000}k x {d}':<14}ROC-AUC over seeds {SEEDS}: ours {a:.4f} "
+            f"({min(aucs['ours']):.4f}-{max(aucs['ours']):.4f}), scikit-learn {b:.4f} "
+            f"({min(aucs['sk']):.4f}-{max(aucs['sk']):.4f}), delta {a - b:+.4f}",
+            flush=True,
+        )
+        rows.append({"n": n, "d": d, "auc": [float(a), float(b)]})
+        del X
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="timing repeats (best of)")
     parser.add_argument("--threads", default="1,2", help="thread counts for the scaling table")
     parser.add_argument("--quick", action="store_true", help="4 sets, seed 0, no scaling table")
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
+    parser.add_argument("--large", action="store_true", help="only the large synthetic shapes (see above)")
+    parser.add_argument("--shapes", default="500000x3,500000x30,300000x500", help="shapes for --large")
     args = parser.parse_args()
+    if args.large:
+        rows = large([tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")])  # type: ignore[misc]
+        if args.json:
+            print(json.dumps({"bench": "forest-large", "rows": rows}))
+        return
     seeds = (0,) if args.quick else SEEDS
     sets = sorted(data_dir().glob("*.npz"), key=lambda p: int(p.stem.split("_")[0]))
     if args.quick:

@@ -2,12 +2,13 @@
 //
 // Arrays arrive as py::array_t<double, c_style | forcecast>: pybind11 converts
 // float32, integer and Fortran-ordered input to a C-contiguous float64 copy (and
-// passes a matching array through untouched). IsolationForest's scoring methods
-// take any array instead and read float64 in place whatever its strides (see
-// scoring_view), converting the rest the same way. Shape and finiteness are checked
-// while the GIL is held, because the array object may only be inspected with
-// it; the O(n) work then runs without the GIL on a view of the buffer, which
-// stays alive because the array_t argument holds a reference for the call.
+// passes a matching array through untouched). IsolationForest's fit and scoring
+// methods take any array instead and read float64 and float32 (scoring: also small
+// integers) in place whatever its strides (see strided_rows), converting the rest
+// the same way; the core checks the values finite as it reads them. The shape is
+// checked while the GIL is held, because the array object may only be inspected
+// with it; the O(n) work then runs without the GIL on a view of the buffer, which
+// stays alive because the array argument holds a reference for the call.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -49,34 +50,6 @@ MatrixView matrix_view(const DoubleArray& X, const char* name = "X", bool finite
     return MatrixView(p, X.shape(0), X.shape(1));
 }
 
-using StridedView = Eigen::Map<const RowMatrixXd, 0, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>>;
-
-// Rows to score. A 2-D aligned native float64 array with positive strides (C or Fortran
-// order, a slice) is read in place: scoring reads each value once, so a copy would cost as
-// much as the check. Anything else is converted once, into `converted`, as for fit.
-StridedView scoring_view(const py::array& X, DoubleArray& converted) {
-    const auto item = static_cast<py::ssize_t>(sizeof(double));
-    if (X.ndim() == 2 && py::isinstance<py::array_t<double>>(X) &&
-        (X.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_) != 0 && X.strides(0) > 0 && X.strides(1) > 0 &&
-        X.strides(0) % item == 0 && X.strides(1) % item == 0 && X.shape(0) > 0 && X.shape(1) > 0) {
-        const auto* base = static_cast<const double*>(X.data());
-        const py::ssize_t rows = X.shape(0), cols = X.shape(1), row = X.strides(0) / item, col = X.strides(1) / item;
-        for (py::ssize_t i = 0; i < rows; ++i)
-            for (py::ssize_t j = 0; j < cols; ++j)
-                if (!std::isfinite(base[i * row + j * col]))
-                    throw std::invalid_argument("X: expected finite values, got " +
-                                                std::to_string(base[i * row + j * col]) + " at row " +
-                                                std::to_string(i) + ", column " + std::to_string(j));
-        return StridedView(base, rows, cols, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(row, col));
-    }
-    converted = DoubleArray::ensure(X);
-    if (!converted) throw py::error_already_set();
-    const char kind = X.dtype().kind();
-    const MatrixView view = matrix_view(converted, "X", kind == 'i' || kind == 'u' || kind == 'b');
-    return StridedView(view.data(), view.rows(), view.cols(),
-                       Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(view.cols(), 1));
-}
-
 enum class Scoring { score, decision, path_length };
 
 template <typename Rows>
@@ -91,45 +64,69 @@ Eigen::VectorXd run_scoring(const IsolationForest& f, const Rows& X, unsigned n_
     }
 }
 
-// A 2-D, non-empty, aligned native integer array of type T with positive strides, as a view
-// the core reads in place (integers are finite and exact as doubles: no check, no copy).
+// A 2-D, non-empty, aligned native array of type T with positive strides (C or Fortran order,
+// a slice), as a view the core reads in place: integers are finite and exact as doubles; the
+// core checks floats finite as it reads them.
 template <typename T>
-bool integer_rows(const py::array& X, IntegerRows<T>* rows) {
+bool strided_rows(const py::array& X, StridedRows<T>* rows) {
     const auto item = static_cast<py::ssize_t>(sizeof(T));
     if (X.ndim() != 2 || !py::isinstance<py::array_t<T>>(X) ||
         (X.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_) == 0 || X.shape(0) == 0 || X.shape(1) == 0 ||
         X.strides(0) <= 0 || X.strides(1) <= 0 || X.strides(0) % item != 0 || X.strides(1) % item != 0)
         return false;
-    *rows = IntegerRows<T>{static_cast<const T*>(X.data()), static_cast<size_t>(X.shape(0)),
+    *rows = StridedRows<T>{static_cast<const T*>(X.data()), static_cast<size_t>(X.shape(0)),
                            static_cast<size_t>(X.shape(1)), X.strides(0) / item, X.strides(1) / item};
     return true;
 }
 
 template <typename T>
-bool score_integers(const IsolationForest& f, const py::array& X, unsigned n_threads, Scoring what,
+bool score_in_place(const IsolationForest& f, const py::array& X, unsigned n_threads, Scoring what,
                     Eigen::VectorXd* out) {
-    IntegerRows<T> rows;
-    if (!integer_rows(X, &rows)) return false;
+    StridedRows<T> rows;
+    if (!strided_rows(X, &rows)) return false;
     py::gil_scoped_release release;
     *out = run_scoring(f, rows, n_threads, what);
     return true;
 }
 
-// Runs a scoring method of the forest on X without the GIL: integer arrays of up to 32 bits
-// in place, float64 in place (scoring_view), anything else converted once.
+// Runs a scoring method of the forest on X without the GIL: float64, float32 and integer
+// arrays of up to 32 bits in place, anything else converted once to C-ordered float64.
 py::array_t<double> score_with(const IsolationForest& f, const py::array& X, unsigned n_threads, Scoring what) {
     Eigen::VectorXd out;
-    if (score_integers<uint8_t>(f, X, n_threads, what, &out) || score_integers<int8_t>(f, X, n_threads, what, &out) ||
-        score_integers<int16_t>(f, X, n_threads, what, &out) || score_integers<uint16_t>(f, X, n_threads, what, &out) ||
-        score_integers<int32_t>(f, X, n_threads, what, &out))
+    if (score_in_place<double>(f, X, n_threads, what, &out) || score_in_place<float>(f, X, n_threads, what, &out) ||
+        score_in_place<uint8_t>(f, X, n_threads, what, &out) || score_in_place<int8_t>(f, X, n_threads, what, &out) ||
+        score_in_place<int16_t>(f, X, n_threads, what, &out) || score_in_place<uint16_t>(f, X, n_threads, what, &out) ||
+        score_in_place<int32_t>(f, X, n_threads, what, &out))
         return to_numpy(std::move(out));
-    DoubleArray converted;
-    const StridedView view = scoring_view(X, converted);
+    const DoubleArray converted = DoubleArray::ensure(X);
+    if (!converted) throw py::error_already_set();
+    matrix_view(converted, "X", true);  // the shape; the core checks the values finite as it reads them
+    const StridedRows<double> rows{converted.data(), static_cast<size_t>(converted.shape(0)),
+                                   static_cast<size_t>(converted.shape(1)), converted.shape(1), 1};
     {
         py::gil_scoped_release release;
-        out = run_scoring(f, MatrixRef(view), n_threads, what);
+        out = run_scoring(f, rows, n_threads, what);
     }
     return to_numpy(std::move(out));
+}
+
+// Fits on float64 or float32 in place (any positive strides), anything else converted once.
+void fit_with(IsolationForest& f, const py::array& X, unsigned n_threads) {
+    StridedRows<double> rows64;
+    StridedRows<float> rows32;
+    if (strided_rows(X, &rows64)) {
+        py::gil_scoped_release release;
+        f.fit(rows64, n_threads);
+    } else if (strided_rows(X, &rows32)) {
+        py::gil_scoped_release release;
+        f.fit(rows32, n_threads);
+    } else {
+        const DoubleArray converted = DoubleArray::ensure(X);
+        if (!converted) throw py::error_already_set();
+        const MatrixView view = matrix_view(converted, "X", true);  // the core checks the values finite
+        py::gil_scoped_release release;
+        f.fit(view, n_threads);
+    }
 }
 
 void bind_isolation_forest(py::module_& m) {
@@ -145,12 +142,7 @@ void bind_isolation_forest(py::module_& m) {
              py::arg("contamination") = 0.0, py::arg("bootstrap") = false, py::arg("seed") = 0,
              "Counts are resolved: max_samples 0 is 'auto', max_features 0 is all, contamination 0 is 'auto'.")
         .def(
-            "fit",
-            [](IsolationForest& f, const DoubleArray& X, unsigned n_threads) {
-                const MatrixView view = matrix_view(X);
-                py::gil_scoped_release release;
-                f.fit(view, n_threads);
-            },
+            "fit", [](IsolationForest& f, const py::array& X, unsigned n_threads) { fit_with(f, X, n_threads); },
             py::arg("X"), py::arg("n_threads") = 1,
             "Grow the trees on X (releases the GIL); n_threads 0 means one per core.")
         .def(

@@ -469,7 +469,7 @@ class IsolationForest:
         """
         score_samples - offset: negative for outliers.
         """
-    def fit(self, X: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> None:
+    def fit(self, X: numpy.ndarray[typing.Any, numpy.dtype[typing.Any]], n_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> None:
         """
         Grow the trees on X (releases the GIL); n_threads 0 means one per core.
         """

@@ -330,6 +330,72 @@ TEST(IsolationForest, IntegerRowsScoreAsTheirDoubles) {
     }
 }
 
+// Float and double rows read in place (C order, Fortran order, every other column of a wider
+// matrix) grow the same trees as the C-ordered doubles of the same values (fit reads only the
+// sampled rows), and score the same to the last bit, in every layout; a NaN anywhere, also in a
+// row no tree samples, is found by fit's one pass and by scoring's blocks, with its row and column.
+TEST(IsolationForest, FloatAndStridedRowsFitAndScoreAsContiguousDoubles) {
+    struct Case {
+        size_t n, d, max_samples;
+        double contamination;
+        const char* layout;
+    };
+    const Case cases[] = {{3000, 5, 256, 0.0, "rank"}, {1000, 36, 256, 0.1, "rank"}, {600, 600, 64, 0.0, "heap"}};
+    for (const Case& c : cases) {
+        RowMatrixXd X = blob(c.n, c.d, 0, c.n + c.d);
+        for (Eigen::Index i = 0; i < X.rows(); ++i)
+            for (Eigen::Index j = 0; j < X.cols(); ++j)
+                X(i, j) = static_cast<double>(static_cast<float>(X(i, j)));  // exact as floats
+        const auto n = static_cast<size_t>(X.rows()), d = c.d;
+        std::vector<float> c32(n * d), f32(n * d);
+        std::vector<double> f64(n * d), wide(n * d * 2);
+        for (size_t i = 0; i < n; ++i)
+            for (size_t j = 0; j < d; ++j) {
+                const double v = X(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j));
+                c32[i * d + j] = f32[j * n + i] = static_cast<float>(v);
+                f64[j * n + i] = wide[i * 2 * d + 2 * j + 1] = v;
+            }
+        const auto sn = static_cast<std::ptrdiff_t>(n), sd = static_cast<std::ptrdiff_t>(d);
+        IsolationForestConfig cfg = config(c.n);
+        cfg.max_samples = c.max_samples;
+        cfg.contamination = c.contamination;
+        cfg.n_estimators = c.d > 100 ? 10 : 50;
+        IsolationForest reference(cfg);
+        reference.fit(X);
+        EXPECT_STREQ(reference.scoring_layout(), with_avx2(c.layout, std::string(c.layout) == "rank" ? "8" : nullptr));
+        const Eigen::VectorXd expected = reference.score_samples(X);
+        const auto check = [&](const auto& rows, const char* what) {
+            IsolationForest f(cfg);
+            f.fit(rows);
+            EXPECT_EQ(f.to_bytes(), reference.to_bytes()) << what << " " << c.n << "x" << c.d;
+            const Eigen::VectorXd scores = reference.score_samples(rows, 2);
+            for (Eigen::Index i = 0; i < scores.size(); ++i) ASSERT_EQ(scores[i], expected[i]) << what << " row " << i;
+        };
+        check(StridedRows<float>{c32.data(), n, d, sd, 1}, "float C");
+        check(StridedRows<float>{f32.data(), n, d, 1, sn}, "float F");
+        check(StridedRows<double>{f64.data(), n, d, 1, sn}, "double F");
+        check(StridedRows<double>{wide.data() + 1, n, d, 2 * sd, 2}, "double every other column");
+
+        f32[(d - 1) * n + (n - 3)] = std::numeric_limits<float>::quiet_NaN();  // row n - 3, last column
+        const StridedRows<float> bad{f32.data(), n, d, 1, sn};
+        const std::string where = "row " + std::to_string(n - 3) + ", column " + std::to_string(d - 1);
+        IsolationForest f(cfg);
+        try {
+            f.fit(bad);
+            ADD_FAILURE() << "fit took a NaN";
+        } catch (const std::invalid_argument& e) {
+            EXPECT_NE(std::string(e.what()).find(where), std::string::npos) << e.what();
+        }
+        EXPECT_FALSE(f.is_fitted());
+        try {
+            reference.score_samples(bad, 2);
+            ADD_FAILURE() << "scoring took a NaN";
+        } catch (const std::invalid_argument& e) {
+            EXPECT_NE(std::string(e.what()).find(where), std::string::npos) << e.what();
+        }
+    }
+}
+
 TEST(IsolationForest, ResealedCorruptPayloadIsRejectedOrHarmless) {
     // A valid checksum over damaged content must still never crash: either the
     // structural checks reject it, or every walk stays inside its tree.
@@ -419,7 +485,7 @@ TEST(IsolationForest, FastScoringEqualsThePlainWalk) {
                           {3000, 2, 256, 0, "rank", "16"},
                           {3000, 9, 256, 1, "rank", "16", 400},
                           {3000, 13, 512, 3, "rank", "16", 300},
-                          {1000, 80, 64, 0, "rank"},
+                          {1000, 80, 64, 0, "heap"},  // over 64 features: the heap walk (faster than ranking)
                           {5000, 1, 4096, 0, "rank", nullptr, 50}};
     for (const Case& c : cases) {
         std::mt19937_64 gen(c.n + c.d);

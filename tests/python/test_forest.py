@@ -168,6 +168,49 @@ def test_strided_float64_is_scored_in_place_and_equals_a_contiguous_copy():
         forest.score_samples(bad)
 
 
+@pytest.mark.parametrize("contamination", ["auto", 0.05])
+def test_float32_fortran_and_strided_views_fit_and_score_as_c_float64(contamination):
+    # fit and scoring read float64 and float32 in place whatever the (positive) strides:
+    # the same trees, offset and scores as the C-contiguous float64 array of the same values.
+    wide = np.random.default_rng(11).normal(size=(700, 10)).astype(np.float32).astype(np.float64)
+    X = np.ascontiguousarray(wide[:, 1::2])
+    reference = IsolationForest(random_state=3, contamination=contamination).fit(X)
+    expected = reference.score_samples(X)
+    views = (
+        np.asfortranarray(X),
+        wide[:, 1::2],
+        X.astype(np.float32),
+        np.asfortranarray(X, dtype=np.float32),
+        wide.astype(np.float32)[:, 1::2],
+        np.asfortranarray(wide, dtype=np.float32)[::1, 1::2],
+    )
+    for view in views:
+        assert not (view.dtype == np.float64 and view.flags.c_contiguous)
+        forest = IsolationForest(random_state=3, contamination=contamination).fit(view)
+        assert forest.to_bytes() == reference.to_bytes(), (view.dtype, view.strides)
+        assert forest.offset_ == reference.offset_
+        np.testing.assert_array_equal(reference.score_samples(view), expected)
+        np.testing.assert_array_equal(forest.decision_function(view), expected - reference.offset_)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_non_finite_value_in_any_row_is_found_in_place(dtype, order):
+    # fit reads only the sampled rows to grow the trees, but checks every row first; scoring
+    # checks each block of rows as it reads it: a NaN in the last block is found too.
+    X = np.asarray(np.random.default_rng(2).normal(size=(5000, 4)), dtype=dtype, order=order)
+    forest = IsolationForest(random_state=0, max_samples=16, n_estimators=3).fit(X)
+    before = forest.to_bytes()
+    for row, col, value in ((4321, 2, np.nan), (4999, 3, np.inf), (0, 0, -np.inf)):
+        bad = X.copy(order=order)
+        bad[row, col] = value
+        with pytest.raises(ValueError, match=f"row {row}, column {col}"):
+            forest.fit(bad)
+        assert forest.to_bytes() == before
+        with pytest.raises(ValueError, match=f"row {row}, column {col}"):
+            forest.score_samples(bad)
+
+
 @pytest.mark.parametrize(
     "dtype", [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.int64, np.uint32, ">i2"]
 )

@@ -30,7 +30,7 @@ size_t resolve_max_samples(size_t requested, size_t n_rows) {
 struct GrowScratch {
     std::vector<uint32_t> rows, features, candidates, order;
     std::vector<double> columns;  // the tree's rows, feature-major: columns[j * m + i]
-    std::vector<uint8_t> seen;
+    std::vector<uint8_t> seen, gathered;
 };
 
 struct Tree {
@@ -71,10 +71,12 @@ void draw_rows(Xoshiro256& rng, size_t n, size_t m, bool bootstrap, GrowScratch&
     for (const auto r : s.rows) s.seen[r] = 0;  // clean for the next tree, in O(m) rather than O(n)
 }
 
-Tree grow_tree(const Eigen::Ref<const RowMatrixXd>& X, const IsolationForestConfig& cfg, size_t max_samples,
-               size_t n_features, size_t max_depth, size_t tree_index, GrowScratch& s) {
+// Grows one tree on X, reading only its max_samples rows (gathered feature-major, as doubles).
+template <typename T>
+Tree grow_tree(const StridedRows<T>& X, const IsolationForestConfig& cfg, size_t max_samples, size_t n_features,
+               size_t max_depth, size_t tree_index, GrowScratch& s) {
     Xoshiro256 rng(cfg.seed, tree_index);
-    const auto d = static_cast<size_t>(X.cols());
+    const size_t d = X.cols;
     // Features of this tree, drawn without replacement (partial Fisher-Yates).
     s.features.resize(d);
     std::iota(s.features.begin(), s.features.end(), 0U);
@@ -82,12 +84,27 @@ Tree grow_tree(const Eigen::Ref<const RowMatrixXd>& X, const IsolationForestConf
         std::swap(s.features[j], s.features[j + rng.below(d - j)]);
     s.features.resize(n_features);
 
-    draw_rows(rng, static_cast<size_t>(X.rows()), max_samples, cfg.bootstrap, s);
+    draw_rows(rng, X.rows, max_samples, cfg.bootstrap, s);
     const size_t m = s.rows.size();
     s.columns.resize(m * n_features);
-    for (size_t i = 0; i < m; ++i) {
-        const double* row = X.data() + static_cast<std::ptrdiff_t>(s.rows[i]) * X.outerStride();
-        for (size_t j = 0; j < n_features; ++j) s.columns[j * m + i] = row[s.features[j]];
+    // Narrow C-ordered rows are gathered whole, row by row (each row's values share a cache line
+    // or two). Otherwise a feature's values are gathered when the tree first draws it: a tree of
+    // 256 rows splits on at most 255 features, and in Fortran order each value of a row lies in
+    // another cache line, so a whole-row gather would read a line per value.
+    const bool lazy = X.col_stride != 1 || n_features > kEagerFeatures;
+    s.gathered.assign(n_features, lazy ? 0 : 1);
+    const auto gather = [&](size_t j) {
+        const T* column = X.data + static_cast<std::ptrdiff_t>(s.features[j]) * X.col_stride;
+        double* out = s.columns.data() + j * m;
+        for (size_t i = 0; i < m; ++i)
+            out[i] = static_cast<double>(column[static_cast<std::ptrdiff_t>(s.rows[i]) * X.row_stride]);
+        s.gathered[j] = 1;
+    };
+    if (!lazy) {
+        for (size_t i = 0; i < m; ++i) {
+            const T* row = X.data + static_cast<std::ptrdiff_t>(s.rows[i]) * X.row_stride;
+            for (size_t j = 0; j < n_features; ++j) s.columns[j * m + i] = static_cast<double>(row[s.features[j]]);
+        }
     }
     // s.order now holds row positions 0..m-1, partitioned in place node by node.
     s.order.resize(m);
@@ -116,6 +133,7 @@ Tree grow_tree(const Eigen::Ref<const RowMatrixXd>& X, const IsolationForestConf
             while (n_candidates > 0 && !split) {
                 const size_t pick = rng.below(n_candidates);
                 const uint32_t j = s.candidates[pick];
+                if (!s.gathered[j]) gather(j);
                 const double* col = s.columns.data() + j * m;
                 double lo = kInf, hi = -kInf;
                 for (uint32_t i = p.lo; i < p.hi; ++i) {
@@ -206,8 +224,19 @@ void IsolationForest::check_input(const MatrixRef& X, const char* what) const {
 }
 
 void IsolationForest::fit(Eigen::Ref<const RowMatrixXd> X, unsigned n_threads) {
-    check_input(X, "X");
-    const auto n = static_cast<size_t>(X.rows()), d = static_cast<size_t>(X.cols());
+    fit(StridedRows<double>{X.data(), static_cast<size_t>(X.rows()), static_cast<size_t>(X.cols()), X.outerStride(), 1},
+        n_threads);
+}
+
+template <typename T>
+void IsolationForest::fit(const StridedRows<T>& X, unsigned n_threads) {
+    static_assert(std::is_same_v<T, double> || std::is_same_v<T, float>, "fit reads float or double rows");
+    if (X.rows == 0 || X.cols == 0 || X.data == nullptr)
+        throw std::invalid_argument("X: expected a non-empty 2-D array, got shape (" + std::to_string(X.rows) + ", " +
+                                    std::to_string(X.cols) + ")");
+    // The one pass over all of X (scikit-learn's validation makes one too, and a float32 copy).
+    check_finite(X.data, 0, X.rows, X.cols, X.row_stride, X.col_stride);
+    const size_t n = X.rows, d = X.cols;
     if (n > std::numeric_limits<uint32_t>::max())
         throw std::invalid_argument("X: expected at most 2^32 - 1 rows, got " + std::to_string(n));
     const size_t m = resolve_max_samples(config_.max_samples, n);
@@ -244,7 +273,7 @@ void IsolationForest::fit(Eigen::Ref<const RowMatrixXd> X, unsigned n_threads) {
     fitted.compute_tree_depths();
     fitted.build_heap_layout();
     if (config_.contamination > 0.0) {
-        const Eigen::VectorXd scores = fitted.score_samples(X, n_threads);
+        const Eigen::VectorXd scores = fitted.score_samples(X, n_threads);  // the training rows in place
         fitted.offset_ = percentile(std::vector<double>(scores.data(), scores.data() + scores.size()),
                                     100.0 * config_.contamination);
     } else {
@@ -252,6 +281,9 @@ void IsolationForest::fit(Eigen::Ref<const RowMatrixXd> X, unsigned n_threads) {
     }
     *this = std::move(fitted);
 }
+
+template void IsolationForest::fit(const StridedRows<double>&, unsigned);
+template void IsolationForest::fit(const StridedRows<float>&, unsigned);
 
 void IsolationForest::compute_tree_depths() {
     // Children come after their parent, so one forward pass finds every depth.

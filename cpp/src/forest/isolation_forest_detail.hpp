@@ -4,7 +4,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
 
 // The AVX2 top of the rank walk: compiled for AVX2 function by function (no global -march),
 // taken only when the CPU reports AVX2 at run time. GCC and Clang on x86-64.
@@ -37,6 +41,10 @@ constexpr uint32_t kRankLimit = 0xFFFF;
 constexpr uint32_t kSignedPad = 0x7FFF;
 // Most chunks of 16 features for the 8-bit top walk.
 constexpr size_t kTop8Chunks = 4;
+// Most features of a C-ordered tree gathered whole before growing it (more: each when drawn).
+constexpr size_t kEagerFeatures = 64;
+// Most features for the rank layout (more: the heap walk).
+constexpr size_t kRankFeatures = 64;
 // Most features for the AVX2 top walk: a row's ranks fill at most two 8-lane registers.
 constexpr size_t kTopFeatures = 16;
 
@@ -51,5 +59,68 @@ inline bool cpu_has_avx2() {
 
 // Largest table of the ranks of integers, per feature.
 constexpr uint64_t kRankIntegers = 1 << 16;
+
+// Whether v is NaN or +-inf, from its exponent bits (an integer test, so that the loops
+// over many values below vectorise; integers are always finite).
+template <typename T>
+inline bool non_finite(T v) {
+    if constexpr (std::is_same_v<T, double>) {
+        uint64_t bits;
+        std::memcpy(&bits, &v, sizeof bits);
+        return (bits & 0x7FF0000000000000ULL) == 0x7FF0000000000000ULL;
+    } else if constexpr (std::is_same_v<T, float>) {
+        uint32_t bits;
+        std::memcpy(&bits, &v, sizeof bits);
+        return (bits & 0x7F800000U) == 0x7F800000U;
+    } else {
+        return false;
+    }
+}
+
+constexpr size_t kCheckLanes = 16;
+
+// Throws "X: expected finite values, got <v> at row i, column j" for the first non-finite
+// value of rows [begin, end) of the strided matrix at x, when there is one. The rows are read
+// in memory order (row by row for C order, column by column for Fortran order).
+template <typename T>
+void check_finite(const T* x, size_t begin, size_t end, size_t cols, std::ptrdiff_t row_stride,
+                  std::ptrdiff_t col_stride) {
+    if constexpr (std::is_floating_point_v<T>) {
+        const bool by_rows = col_stride <= row_stride;
+        // Contiguous C-ordered rows are one line of values.
+        const bool flat = col_stride == 1 && row_stride == static_cast<std::ptrdiff_t>(cols);
+        const size_t outer = flat ? 1 : by_rows ? end - begin : cols;
+        const size_t inner = flat ? (end - begin) * cols : by_rows ? cols : end - begin;
+        const std::ptrdiff_t outer_stride = by_rows ? row_stride : col_stride;
+        const std::ptrdiff_t inner_stride = by_rows ? col_stride : row_stride;
+        const T* base = x + static_cast<std::ptrdiff_t>(begin) * row_stride;
+        for (size_t o = 0; o < outer; ++o) {
+            const T* line = base + static_cast<std::ptrdiff_t>(o) * outer_stride;
+            bool bad = false;
+            if (inner_stride == 1) {
+                // v - v is 0 for a finite v and NaN otherwise; independent lanes, so that the
+                // loop vectorises (no -ffast-math needed) and runs at the speed of memory.
+                T lanes[kCheckLanes] = {};
+                size_t i = 0;
+                for (; i + kCheckLanes <= inner; i += kCheckLanes)
+                    for (size_t k = 0; k < kCheckLanes; ++k) lanes[k] += line[i + k] - line[i + k];
+                for (; i < inner; ++i) bad |= non_finite(line[i]);
+                for (size_t k = 0; k < kCheckLanes; ++k) bad |= lanes[k] != T(0);
+            } else {
+                for (size_t i = 0; i < inner; ++i)
+                    bad |= non_finite(line[static_cast<std::ptrdiff_t>(i) * inner_stride]);
+            }
+            if (!bad) continue;
+            for (size_t i = 0; i < end - begin; ++i)
+                for (size_t j = 0; j < cols; ++j) {
+                    const T v =
+                        base[static_cast<std::ptrdiff_t>(i) * row_stride + static_cast<std::ptrdiff_t>(j) * col_stride];
+                    if (non_finite(v))
+                        throw std::invalid_argument("X: expected finite values, got " + std::to_string(v) + " at row " +
+                                                    std::to_string(begin + i) + ", column " + std::to_string(j));
+                }
+        }
+    }
+}
 
 }  // namespace anomaly_detection::iforest

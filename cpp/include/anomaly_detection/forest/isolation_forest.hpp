@@ -24,14 +24,19 @@ using RowMatrixXd = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen:
 /// place); a RowMatrixXd or an Eigen::Ref<const RowMatrixXd> converts without a copy.
 using MatrixRef = Eigen::Ref<const RowMatrixXd, 0, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>>;
 
-/// Integer rows to score, read in place: element (i, j) at data[i * row_stride + j * col_stride]
-/// (strides in elements). T: int8_t, uint8_t, int16_t, uint16_t or int32_t (exact as doubles).
+/// Rows read in place: element (i, j) at data[i * row_stride + j * col_stride] (strides in
+/// elements, any order: C, Fortran, a slice). T: float or double (fit and scoring; checked
+/// finite while read), or for scoring int8_t, uint8_t, int16_t, uint16_t or int32_t (exact as
+/// doubles). Every value is compared as the double it converts to exactly, so the trees and
+/// scores are those of the float64 array of the same values.
 template <typename T>
-struct IntegerRows {
+struct StridedRows {
     const T* data = nullptr;
     size_t rows = 0, cols = 0;
     std::ptrdiff_t row_stride = 0, col_stride = 0;
 };
+template <typename T>
+using IntegerRows = StridedRows<T>;
 
 /// Parameters of an IsolationForest; counts are resolved (the Python facade
 /// turns scikit-learn's "auto" and fractions into these).
@@ -72,6 +77,10 @@ class IsolationForest {
     /// max_samples / max_features exceed its rows / columns; leaves the model
     /// unchanged when it throws.
     void fit(Eigen::Ref<const RowMatrixXd> X, unsigned n_threads = 1);
+    /// The same on float or double rows in place: one pass checks them finite (as scikit-learn's
+    /// validation does), then only each tree's max_samples rows are read (no copy of X).
+    template <typename T>
+    void fit(const StridedRows<T>& X, unsigned n_threads = 1);
 
     /// Writes score_samples of each row of X to out[0 .. X.rows()).
     /// Throws std::runtime_error before fit, std::invalid_argument for a wrong
@@ -85,14 +94,15 @@ class IsolationForest {
     /// Mean path length E[h(x)] over the trees (the paper's quantity).
     Eigen::VectorXd mean_path_length(MatrixRef X, unsigned n_threads = 1) const;
 
-    /// The same three on integer rows, read in place: the scores of the same values as
-    /// doubles, bit for bit, without converting them first.
+    /// The same three on rows read in place (float, double or integers): the scores of the same
+    /// values as doubles, bit for bit, without converting them first. Float rows are checked
+    /// finite block by block as they are scored (one pass over X).
     template <typename T>
-    Eigen::VectorXd score_samples(const IntegerRows<T>& X, unsigned n_threads = 1) const;
+    Eigen::VectorXd score_samples(const StridedRows<T>& X, unsigned n_threads = 1) const;
     template <typename T>
-    Eigen::VectorXd decision_function(const IntegerRows<T>& X, unsigned n_threads = 1) const;
+    Eigen::VectorXd decision_function(const StridedRows<T>& X, unsigned n_threads = 1) const;
     template <typename T>
-    Eigen::VectorXd mean_path_length(const IntegerRows<T>& X, unsigned n_threads = 1) const;
+    Eigen::VectorXd mean_path_length(const StridedRows<T>& X, unsigned n_threads = 1) const;
 
     /// The same quantity by the plain node-by-node walk, one row and tree at a time:
     /// the definition the fast layouts must reproduce bit for bit (used by tests).
@@ -137,9 +147,10 @@ class IsolationForest {
     void rank_path_sum(const T* X, size_t n, std::ptrdiff_t row_stride, std::ptrdiff_t col_stride, double* out,
                        unsigned n_threads) const;
     bool uses_vector_walk() const;
-    void path_length_sum(const MatrixRef& X, double* out, unsigned n_threads) const;
     template <typename T>
-    void path_length_sum(const IntegerRows<T>& X, double* out, unsigned n_threads) const;
+    void walk_path_sum(const StridedRows<T>& X, double* out, unsigned n_threads) const;
+    template <typename T>
+    void path_length_sum(const StridedRows<T>& X, double* out, unsigned n_threads) const;
     void to_scores(double* sums, Eigen::Index n) const;
     void compute_tree_depths();
     void build_heap_layout();
