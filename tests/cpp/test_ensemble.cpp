@@ -37,7 +37,7 @@ std::vector<Detection> run(SensorRegistry& reg, const std::vector<double>& v, si
 }
 
 std::string payload_of(const std::string& blob) {
-    return std::string(io::unseal(blob, io::Family::sensor_registry, 4));
+    return std::string(io::unseal(blob, io::Family::sensor_registry, 5));
 }
 }  // namespace
 
@@ -99,6 +99,34 @@ TEST(Ensemble, FindsTheDailyPeriod) {
     EXPECT_EQ(irregular.period(), 0);
 }
 
+TEST(Ensemble, ThePeriodFollowsTheSampling) {
+    // A burst at the start (10 s, then 1 s: 8,640 points a day, then none), then five minutes.
+    for (double burst : {10.0, 1.0}) {
+        EnsembleState s(0.5);
+        double t = 0.0;
+        for (size_t i = 0; i <= EnsembleParams::kPeriodProbe; ++i, t += burst) s.update(1.0, t);
+        EXPECT_EQ(s.period(), burst == 10.0 ? 8640 : 0);
+        for (size_t i = 0; i < EnsembleParams::kIntervalBlock; ++i, t += 300.0) s.update(1.0, t);
+        EXPECT_EQ(s.period(), 288) << burst;
+        // A later change of sampling moves it again, once a block has seen it.
+        for (size_t i = 0; i < 2 * EnsembleParams::kIntervalBlock; ++i, t += 60.0) s.update(1.0, t);
+        EXPECT_EQ(s.period(), 1440) << burst;
+    }
+    // Jitter, gaps, and a drift within the hysteresis never move a regular series' period.
+    EnsembleState regular(0.5);
+    std::mt19937_64 rng(3);
+    std::uniform_real_distribution<double> jitter(-100.0, 100.0);
+    double t = 0.0;
+    int64_t first = -1;
+    for (size_t i = 0; i < 20'000; ++i) {
+        regular.update(1.0, t);
+        t += (i % 500 == 499 ? 86400.0 : 300.0 * (1.0 + 0.3 * static_cast<double>(i) / 20'000.0)) + jitter(rng);
+        if (i == EnsembleParams::kPeriodProbe) first = regular.period();
+        if (i >= EnsembleParams::kPeriodProbe) ASSERT_EQ(regular.period(), first) << i;
+    }
+    EXPECT_NEAR(static_cast<double>(first), 288.0, 20.0);
+}
+
 TEST(Ensemble, BatchEqualsLoop) {
     const auto v = daily_series(2500, 3);
     std::vector<double> ts(v.size());
@@ -137,7 +165,7 @@ TEST(Ensemble, CorruptBytesThrowInvalidArgument) {
     const std::string payload = payload_of(a.to_bytes());
     // Every truncation of the payload, sealed with a valid checksum, is rejected cleanly.
     for (size_t len = 0; len < payload.size(); len += 97)
-        EXPECT_THROW(SensorRegistry::from_bytes(io::seal(io::Family::sensor_registry, 4, payload.substr(0, len))),
+        EXPECT_THROW(SensorRegistry::from_bytes(io::seal(io::Family::sensor_registry, 5, payload.substr(0, len))),
                      std::invalid_argument)
             << len;
     // Bytes flipped inside the ensemble state (checksum fixed up) never crash.
@@ -145,7 +173,7 @@ TEST(Ensemble, CorruptBytesThrowInvalidArgument) {
         std::string bad = payload;
         bad[pos] = static_cast<char>(bad[pos] ^ 0x5a);
         try {
-            SensorRegistry::from_bytes(io::seal(io::Family::sensor_registry, 4, bad));
+            SensorRegistry::from_bytes(io::seal(io::Family::sensor_registry, 5, bad));
         } catch (const std::invalid_argument&) {
         }
     }
@@ -249,6 +277,24 @@ TEST(EnsembleCheckpoint, TooOldOrTooNewCheckpointRebuildsFromTheWindow) {
     }
 }
 
+TEST(EnsembleCheckpoint, ResumesTheIntervalEstimateMidBlock) {
+    // A 10 s burst, then five minutes: cuts before, inside and after the first re-estimate.
+    const auto v = daily_series(1500, 6);
+    std::vector<double> ts(v.size());
+    for (size_t i = 1; i < v.size(); ++i) ts[i] = ts[i - 1] + (i < 50 ? 10.0 : 300.0);
+    for (size_t cut : {size_t{30}, size_t{80}, size_t{113}, size_t{114}, size_t{900}}) {
+        EnsembleState a(0.5);
+        for (size_t i = 0; i < cut; ++i) a.update(v[i], ts[i]);
+        EnsembleState b = EnsembleState::from_bytes(a.to_bytes(), 0.5);
+        for (size_t i = cut; i < v.size(); ++i) {
+            const auto sa = a.update(v[i], ts[i]);
+            ASSERT_EQ(sa.score, b.update(v[i], ts[i]).score) << "cut " << cut << " i " << i;
+        }
+        EXPECT_EQ(a.to_bytes(), b.to_bytes());
+        EXPECT_EQ(b.period(), 288);
+    }
+}
+
 TEST(EnsembleCheckpoint, CorruptBytesThrowInvalidArgument) {
     EnsembleState s(0.5);
     const auto v = daily_series(400, 5);
@@ -260,10 +306,10 @@ TEST(EnsembleCheckpoint, CorruptBytesThrowInvalidArgument) {
     std::string flipped = blob;
     flipped[io::kHeaderSize + 3] ^= 0x40;
     EXPECT_THROW(EnsembleState::from_bytes(flipped, 0.5), std::invalid_argument);
-    const std::string payload(io::unseal(blob, io::Family::ensemble_checkpoint, 3));
+    const std::string payload(io::unseal(blob, io::Family::ensemble_checkpoint, 4));
     for (size_t len = 0; len < payload.size(); len += 97)
         EXPECT_THROW(
-            EnsembleState::from_bytes(io::seal(io::Family::ensemble_checkpoint, 3, payload.substr(0, len)), 0.5),
+            EnsembleState::from_bytes(io::seal(io::Family::ensemble_checkpoint, 4, payload.substr(0, len)), 0.5),
             std::invalid_argument);
     // Another family's bytes are refused too.
     EXPECT_THROW(EnsembleState::from_bytes(io::seal(io::Family::sensor_registry, 1, payload), 0.5),

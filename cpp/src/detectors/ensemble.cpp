@@ -14,9 +14,9 @@ namespace anomaly_detection {
 namespace {
 using P = EnsembleParams;
 // Version 2 added the level and context features; version 3 the time of the last alarm
-// (a cooldown in seconds) and the weekly reference. Versions 1 and 2 still load (what
-// they lack starts afresh).
-constexpr uint16_t kCheckpointVersion = 3;
+// (a cooldown in seconds) and the weekly reference; version 4 the running estimate of the
+// sampling interval. Versions 1 to 3 still load (what they lack starts afresh).
+constexpr uint16_t kCheckpointVersion = 4;
 constexpr double kInvSqrt2 = 0.70710678118654752440;
 constexpr double kSecondsPerDay = 86400.0;
 constexpr double kSecondsPerWeek = 7 * kSecondsPerDay;
@@ -265,22 +265,53 @@ EnsembleState::EnsembleState(double threshold, uint64_t cooldown, double cooldow
     learn_times_.reserve(P::kPeriodProbe);
 }
 
-void EnsembleState::start_season() {
-    std::vector<double> dts;
-    for (size_t i = 1; i < learn_times_.size(); ++i) dts.push_back(learn_times_[i] - learn_times_[i - 1]);
+namespace {
+// Points a day at the median of `dts` (reordered), or 0 (no season) outside 4..kMaxPeriod.
+int64_t period_of(std::vector<double>& dts) {
     const size_t mid = dts.size() / 2;
     std::nth_element(dts.begin(), dts.begin() + static_cast<std::ptrdiff_t>(mid), dts.end());
     const double dt = dts[mid];
-    period_ = 0;
     if (dt > 0 && kSecondsPerDay / dt >= 4 && kSecondsPerDay / dt <= static_cast<double>(P::kMaxPeriod))
-        period_ = static_cast<int64_t>(std::llround(kSecondsPerDay / dt));
+        return static_cast<int64_t>(std::llround(kSecondsPerDay / dt));
+    return 0;
+}
+}  // namespace
+
+void EnsembleState::start_season() {
+    std::vector<double> dts;
+    for (size_t i = 1; i < learn_times_.size(); ++i) dts.push_back(learn_times_[i] - learn_times_[i - 1]);
+    set_period(period_of(dts));
     learn_times_.clear();
     learn_times_.shrink_to_fit();
+}
+
+// The period follows the sampling: each block of kIntervalBlock intervals gives a median,
+// and the period moves only when that median's moves by more than kPeriodShift (so a
+// regular series, jitter and gaps included, keeps the one its first points gave).
+void EnsembleState::track_interval(double timestamp) {
+    intervals_.push_back(timestamp - last_time_);
+    if (intervals_.size() < P::kIntervalBlock) return;
+    const int64_t period = period_of(intervals_);
+    intervals_.clear();
+    const bool moved = period == 0 || period_ == 0
+                           ? period != period_
+                           : static_cast<double>(std::max(period, period_)) >
+                                 P::kPeriodShift * static_cast<double>(std::min(period, period_));
+    if (moved) set_period(period);
+}
+
+// The structures sized by the period follow it; the lags, kept by time, stay.
+void EnsembleState::set_period(int64_t period) {
+    period_ = period;
     recent_.set_span(record_span());
     if (period_ == 0) lag_.clear();
     if (!keeps_week()) {
         week_lag_.clear();
         week_lag_.shrink_to_fit();
+        if (weekly_) {
+            weekly_ = false;
+            features_[f_season] = Feature();  // another reference: its likelihood starts afresh
+        }
     }
 }
 
@@ -399,6 +430,9 @@ double EnsembleState::warmup_statistic(double value) const {
 EnsembleStep EnsembleState::update(double value, double timestamp) {
     const uint64_t t = seen_;
     if (t == P::kPeriodProbe) start_season();
+    if (timed_ && period_ >= 0) track_interval(timestamp);
+    timed_ = true;
+    last_time_ = timestamp;
     double z[P::kFeatures] = {};
     const double floor = 1e-9 * std::max(1.0, std::fabs(value_.mean));
     if (value_.n >= 2) z[f_value] = std::fabs(value - value_.mean) / std::max(value_.sd(), floor);
@@ -578,6 +612,11 @@ void EnsembleState::serialize(io::ByteWriter& w) const {
         w.put<double>(when);
         w.put<double>(v);
     }
+    // layout 4 on
+    w.put<uint8_t>(timed_ ? 1 : 0);
+    w.put<double>(last_time_);
+    w.put<uint64_t>(intervals_.size());
+    w.put_array(intervals_.data(), intervals_.size());
 }
 
 EnsembleState EnsembleState::deserialize(io::ByteReader& r, double threshold, uint64_t cooldown,
@@ -682,6 +721,20 @@ EnsembleState EnsembleState::deserialize(io::ByteReader& r, double threshold, ui
         const double when = get_finite(r, "ensemble weekly lag times");
         s.week_lag_.emplace_back(when, get_finite(r, "ensemble weekly lag values"));
     }
+    if (layout < 4) return s;  // the interval estimate starts from the period they found
+    const auto timed = r.get<uint8_t>("ensemble timed flag");
+    // (0 after points too, in a state restored from an older layout: its next interval is skipped)
+    if (timed > 1 || (timed == 1 && s.seen_ == 0)) io::corruption("ensemble timed flag: inconsistent");
+    s.timed_ = timed == 1;
+    s.last_time_ = get_finite(r, "ensemble last timestamp");
+    const auto ni = r.get<uint64_t>("ensemble interval count");
+    if (ni >= P::kIntervalBlock || ni > s.seen_ || (s.period_ < 0 && ni != 0))
+        io::corruption("ensemble interval count: expected fewer than " + std::to_string(P::kIntervalBlock) + ", got " +
+                       std::to_string(ni));
+    s.intervals_.resize(ni);
+    r.get_array(s.intervals_.data(), ni, "ensemble intervals");
+    for (double dt : s.intervals_)
+        if (std::isnan(dt)) io::corruption("ensemble intervals: expected numbers");
     return s;
 }
 

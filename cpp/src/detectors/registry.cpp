@@ -17,8 +17,10 @@ namespace {
 // 2^480 is in the window), the ensemble's level and context features (in older
 // blobs they start afresh) and the config's alert cooldown (100 points in older
 // blobs). Version 4: the config's alert cooldown in seconds (0, i.e. in points, in
-// older blobs) and the ensemble's time of its last alarm. Older blobs load.
-constexpr uint16_t kRegistryVersion = 4;
+// older blobs) and the ensemble's time of its last alarm. Version 5: the ensemble's
+// running estimate of the sampling interval (older blobs start it from their period).
+// Older blobs load.
+constexpr uint16_t kRegistryVersion = 5;
 
 void check_finite(const double* values, const double* timestamps, size_t n, const std::string& what) {
     for (size_t i = 0; i < n; ++i) {

@@ -405,7 +405,8 @@ SensorState SensorState::deserialize(io::ByteReader& r, const DetectorConfig& co
     if (config.method == Method::ensemble) {
         s.ensemble_.emplace(EnsembleState::deserialize(r, config.threshold, config.alert_cooldown,
                                                        config.alert_cooldown_seconds,
-                                                       version >= 4   ? 3
+                                                       version >= 5   ? 4
+                                                       : version >= 4 ? 3
                                                        : version >= 3 ? 2
                                                                       : 1));
         if (s.ensemble_->seen() != s.seen_) io::corruption("ensemble: inconsistent with the sensor's counters");

@@ -82,7 +82,9 @@ struct EnsembleParams {
     static constexpr uint64_t kCooldown = 100;         // alarm logic: points capped after an alarm
     static constexpr size_t kMaxCooldown = 1'000'000;  // largest alarm cooldown, in points
     static constexpr double kMaxCooldownSecs = 1e10;   // ... in seconds
-    static constexpr size_t kPeriodProbe = 50;         // timestamps used to find the daily period
+    static constexpr size_t kPeriodProbe = 50;         // timestamps used to find the daily period first
+    static constexpr size_t kIntervalBlock = 64;       // ... then re-estimated from each block of this many intervals
+    static constexpr double kPeriodShift = 1.5;        // ... and changed when it moves by more than this factor
     static constexpr size_t kMaxPeriod = 50'000;
     static constexpr size_t kMaxLag = kMaxPeriod + 1;  // points kept for the seasonal lag
     static constexpr double kSeasonGap = 3600;         // seconds: a wider gap a day ago leaves no reference
@@ -206,7 +208,8 @@ class EnsembleState {
     void serialize(io::ByteWriter& w) const;
     /// `layout`: the checkpoint version the bytes are of: 1 (registry snapshot
     /// version 2) lacks the level and context features (they start afresh), 1 and 2
-    /// the time of the last alarm (a cooldown in seconds starts afresh).
+    /// the time of the last alarm (a cooldown in seconds starts afresh), 1 to 3 the
+    /// running estimate of the sampling interval (it starts from their period).
     static EnsembleState deserialize(io::ByteReader& r, double threshold, uint64_t cooldown, double cooldown_seconds,
                                      int layout);
 
@@ -235,6 +238,8 @@ class EnsembleState {
         return period_ < 0 || (period_ > 0 && period_ <= static_cast<int64_t>(EnsembleParams::kMaxWeekPeriod));
     }
     void start_season();
+    void track_interval(double timestamp);
+    void set_period(int64_t period);
     int64_t bin(double value) const;
 
     double threshold_;
@@ -271,6 +276,10 @@ class EnsembleState {
     double fit_day_ = 0.0, fit_week_ = 0.0;           // EW mean squares of both residuals, same points
     uint64_t fit_n_ = 0;                              // points with both residuals
     bool weekly_ = false;                             // the seasonal feature's reference is the week's
+    // The running estimate of the sampling interval (checkpoint version 4 on).
+    bool timed_ = false;  // last_time_ holds the previous point's timestamp
+    double last_time_ = 0.0;
+    std::vector<double> intervals_;  // the current block's intervals (fewer than kIntervalBlock)
 };
 
 }  // namespace anomaly_detection
