@@ -2,6 +2,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <structmember.h>
 
 #include "anomaly_detection/detectors/registry.hpp"
 #include "common.hpp"
@@ -186,6 +187,102 @@ bool detect_one(SensorRegistry& reg, PyObject* const* args, Py_ssize_t nargs, Py
     return true;
 }
 
+// AnomalyResult built here, without its Python __init__: the class (a slotted dataclass,
+// registered once by results.py) and the offsets of its slots in field order.
+struct PointResultType {
+    PyTypeObject* type = nullptr;
+    Py_ssize_t offsets[11] = {};
+};
+PointResultType g_point_result;
+
+constexpr const char* kPointResultFields[11] = {"sensor_name", "value",     "timestamp", "is_anomaly",
+                                                "score",       "deviation", "expected",  "window_count",
+                                                "threshold",   "method",    "warming_up"};
+
+void set_point_result_type(const py::type& cls) {
+    auto* type = reinterpret_cast<PyTypeObject*>(cls.ptr());
+    PointResultType r;
+    r.type = type;
+    for (int i = 0; i < 11; ++i) {
+        PyObject* d = type->tp_dict != nullptr ? PyDict_GetItemString(type->tp_dict, kPointResultFields[i]) : nullptr;
+        if (d == nullptr || Py_TYPE(d) != &PyMemberDescr_Type)
+            throw py::type_error(std::string("point result type: ") + kPointResultFields[i] + " is not a slot");
+        const PyMemberDef* member = reinterpret_cast<PyMemberDescrObject*>(d)->d_member;
+        if (member->type != T_OBJECT_EX || (member->flags & READONLY) != 0)
+            throw py::type_error(std::string("point result type: ") + kPointResultFields[i] +
+                                 " is not a writable object slot");
+        r.offsets[i] = member->offset;
+    }
+    if (type->tp_itemsize != 0) throw py::type_error("point result type: a variable-size type");
+    Py_INCREF(type);  // kept for the life of the process
+    g_point_result = r;
+}
+
+/// AnomalyResult(sensor_name, *d, threshold, method, d.window_count < learn) as a new
+/// reference; nullptr with a Python error set.
+PyObject* new_point_result(PyObject* sensor_name, const Detection& d, PyObject* threshold, PyObject* method,
+                           unsigned long long learn) {
+    if (g_point_result.type == nullptr) {
+        PyErr_SetString(PyExc_RuntimeError, "the point result type is not registered");
+        return nullptr;
+    }
+    Py_INCREF(sensor_name);
+    Py_INCREF(threshold);
+    Py_INCREF(method);
+    PyObject* items[11] = {sensor_name,
+                           PyFloat_FromDouble(d.value),
+                           PyFloat_FromDouble(d.timestamp),
+                           PyBool_FromLong(d.is_anomaly),
+                           PyFloat_FromDouble(d.score),
+                           PyFloat_FromDouble(d.deviation),
+                           PyFloat_FromDouble(d.expected),
+                           PyLong_FromUnsignedLongLong(d.window_count),
+                           threshold,
+                           method,
+                           PyBool_FromLong(d.window_count < learn)};
+    PyTypeObject* type = g_point_result.type;
+    PyObject* obj = nullptr;
+    bool ok = true;
+    for (PyObject* item : items) ok = ok && item != nullptr;
+    if (ok) obj = type->tp_alloc(type, 0);  // object.__new__: every slot NULL
+    if (obj == nullptr) {
+        for (PyObject* item : items) Py_XDECREF(item);
+        return nullptr;
+    }
+    for (int i = 0; i < 11; ++i)
+        *reinterpret_cast<PyObject**>(reinterpret_cast<char*>(obj) + g_point_result.offsets[i]) = items[i];  // steals
+    return obj;
+}
+
+// detect_result(sensor, value, timestamp, threshold, method, learn): detect() returning the
+// AnomalyResult (warming up while the window count is below `learn`); the facade's hot path
+// for the non-ensemble methods.
+constexpr char kGeneralDetectResult[] = "_detect_result";
+
+bool detect_result_one(SensorRegistry& reg, PyObject* const* args, Py_ssize_t nargs, PyObject*& result) {
+    if (nargs != 6 || g_point_result.type == nullptr || !PyUnicode_CheckExact(args[0]) ||
+        !PyFloat_CheckExact(args[1]) || !PyFloat_CheckExact(args[2]) || !PyLong_CheckExact(args[5]))
+        return false;
+    const unsigned long long learn = PyLong_AsUnsignedLongLong(args[5]);
+    if (learn == static_cast<unsigned long long>(-1) && PyErr_Occurred()) {
+        PyErr_Clear();
+        return false;
+    }
+    Py_ssize_t size = 0;
+    const char* name = PyUnicode_AsUTF8AndSize(args[0], &size);
+    if (name == nullptr) {  // not UTF-8 (a lone surrogate): the general method says so
+        PyErr_Clear();
+        return false;
+    }
+    // Checks (finiteness, name, sensor limit) come before any change, so a throw here
+    // leaves the general method to raise the same error.
+    const Detection d = reg.detect(std::string(name, static_cast<size_t>(size)), PyFloat_AS_DOUBLE(args[1]),
+                                   PyFloat_AS_DOUBLE(args[2]));
+    // The point was scored: a memory error is raised, not retried.
+    result = new_point_result(args[0], d, args[3], args[4], learn);
+    return true;
+}
+
 }  // namespace
 
 void bind_detectors(py::module_& m) {
@@ -262,6 +359,18 @@ void bind_detectors(py::module_& m) {
                 return detection_tuple(reg.detect(sensor, value, timestamp));
             },
             py::arg("sensor"), py::arg("value"), py::arg("timestamp"), "detect() for any arguments (the general path).")
+        .def(
+            "_detect_result",
+            [](SensorRegistry& reg, const std::string& sensor, double value, double timestamp,
+               const py::object& threshold, const py::object& method, unsigned long long learn) {
+                const Detection d = reg.detect(sensor, value, timestamp);
+                const py::str name(sensor);
+                PyObject* r = new_point_result(name.ptr(), d, threshold.ptr(), method.ptr(), learn);
+                if (r == nullptr) throw py::error_already_set();
+                return py::reinterpret_steal<py::object>(r);
+            },
+            py::arg("sensor"), py::arg("value"), py::arg("timestamp"), py::arg("threshold"), py::arg("method"),
+            py::arg("learn"), "detect_result() for any arguments (the general path).")
         .def("detect_batch", &detect_batch, py::arg("sensor"), py::arg("values"), py::arg("timestamps"),
              "Score points in order (releases the GIL); returns (is_anomaly, scores, deviations, expected, "
              "window_counts, alert_scores).")
@@ -322,4 +431,12 @@ void bind_detectors(py::module_& m) {
         registry, "detect",
         "detect($self, sensor, value, timestamp, /)\n--\n\n"
         "Score one point; returns (value, timestamp, is_anomaly, score, deviation, expected, window_count).");
+    bindings::def_fast<SensorRegistry, detect_result_one, kGeneralDetectResult>(
+        registry, "detect_result",
+        "detect_result($self, sensor, value, timestamp, threshold, method, learn, /)\n--\n\n"
+        "Score one point; returns the registered point result type (AnomalyResult) built without its __init__, "
+        "warming up while the window count is below learn.");
+    m.def("_set_point_result_type", &set_point_result_type, py::arg("cls"),
+          "Register the class detect_result builds (AnomalyResult: a slotted class with its fields as writable "
+          "object slots).");
 }

@@ -548,6 +548,10 @@ class SensorRegistry:
         """
         detect() for any arguments (the general path).
         """
+    def _detect_result(self, sensor: str, value: typing.SupportsFloat | typing.SupportsIndex, timestamp: typing.SupportsFloat | typing.SupportsIndex, threshold: typing.Any, method: typing.Any, learn: typing.SupportsInt | typing.SupportsIndex) -> typing.Any:
+        """
+        detect_result() for any arguments (the general path).
+        """
     def clear(self) -> None:
         """
         Forget every sensor.
@@ -563,6 +567,10 @@ class SensorRegistry:
     def detect_many(self, sensors: collections.abc.Sequence[str], values: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64]], timestamps: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64]], threads: typing.SupportsInt | typing.SupportsIndex = 0) -> list:
         """
         Score several sensors' batches, the sensors in parallel threads without the GIL (threads=0: one per hardware thread); everything is checked before anything changes. Returns one (is_anomaly, scores, deviations, expected, window_counts, alert_scores) per sensor, in order.
+        """
+    def detect_result(self, sensor, value, timestamp, threshold, method, learn):
+        """
+        Score one point; returns the registered point result type (AnomalyResult) built without its __init__, warming up while the window count is below learn.
         """
     def reset(self, sensor: str) -> bool:
         """
@@ -723,6 +731,10 @@ class TopK:
     @property
     def width(self) -> int:
         ...
+def _set_point_result_type(cls: type) -> None:
+    """
+    Register the class detect_result builds (AnomalyResult: a slotted class with its fields as writable object slots).
+    """
 def check_sensor_name(name: str) -> None:
     """
     Raise ValueError explaining why the name is not a valid sensor name.

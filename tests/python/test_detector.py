@@ -335,3 +335,62 @@ def test_registry_detect_fast_entry_equals_the_general_method():
     limited.detect("one", 1.0, 0.0)
     with pytest.raises(SensorLimitError):
         limited.detect("two", 1.0, 0.0)
+
+
+@pytest.mark.parametrize("method", ["zscore", "mad", "iqr", "ewma", "cusum"])
+def test_detect_result_built_in_cpp_equals_the_dataclass_path(method):
+    """The facade's detect builds AnomalyResult in C++ (SensorRegistry.detect_result: the
+    slots filled without __init__) for the embedded non-ensemble methods; every result
+    equals the one point_result builds from the store's tuple, warm-up flags included, and
+    is an ordinary AnomalyResult (dataclass, repr, pickling)."""
+    import dataclasses
+
+    from anomaly_detection.core.results import point_result
+
+    native, tupled = make(method, 30, 8), make(method, 30, 8)
+    assert native._native_detect is not None
+    values = 20.0 + np.random.default_rng(5).standard_normal(300)
+    values[[100, 200, 201]] = [40.0, -5.0, 1e300]
+    registry = tupled.store.registry
+    for i, v in enumerate(values.tolist()):
+        got = native.detect("s", v, timestamp=float(i))
+        out = registry.detect("s", v, float(i))
+        want = point_result("s", out, tupled.threshold, tupled.method, out[6] < tupled._learn)
+        assert got == want
+        assert repr(got) == repr(want)
+        assert [type(getattr(got, f.name)) for f in dataclasses.fields(got)] == [
+            type(getattr(want, f.name)) for f in dataclasses.fields(want)
+        ]
+    assert type(got) is AnomalyResult
+    assert dataclasses.is_dataclass(got)
+    assert pickle.loads(pickle.dumps(got)) == got
+    assert dataclasses.replace(got, value=1.0).value == 1.0
+    assert native.store.to_bytes() == tupled.store.to_bytes()
+    # Any other arguments take the general method, with the same result and errors.
+    reg = make(method, 30, 8).store.registry
+    twin = make(method, 30, 8).store.registry
+    assert reg.detect_result("s", 21, 0, 3.0, method, 8) == reg.__class__._detect_result(
+        twin, "s", 21.0, 0.0, 3.0, method, 8
+    )
+    with pytest.raises(ValueError, match="finite"):
+        reg.detect_result("s", float("nan"), 1.0, 3.0, method, 8)
+    with pytest.raises(TypeError):
+        reg.detect_result("s", 1.0, 1.0)
+
+
+def test_detect_result_path_keeps_warm_up_limits_and_listeners():
+    det = make("zscore", 20, 5, max_sensors=1)
+    flags = [det.detect("s", 20.0 + 0.1 * (i % 3), timestamp=float(i)).warming_up for i in range(8)]
+    assert flags == [True] * 5 + [False] * 3
+    heard = []
+    det.add_alert_listener(heard.append)
+    r = det.detect("s", 90.0, timestamp=9.0)
+    assert r.is_anomaly
+    assert heard == [r]
+    with pytest.raises(SensorLimitError):
+        det.detect("other", 1.0, timestamp=10.0)
+    with pytest.raises(ValueError):
+        det.detect("s", float("inf"), timestamp=11.0)
+    ens = make("ensemble", 20, 5)
+    assert ens._native_detect is None  # its warm-up outlasts the window: the tuple path
+    assert ens.detect("s", 1.0, timestamp=0.0).warming_up
