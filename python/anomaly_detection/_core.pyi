@@ -572,6 +572,10 @@ class SensorRegistry:
         """
         Score one point; returns the registered point result type (AnomalyResult) built without its __init__, warming up while the window count is below learn.
         """
+    def point_detector(self, threshold: typing.Any, method: typing.Any, learn: int, listeners: typing.Any = None) -> typing.Any:
+        """
+        A callable f(sensor, value, timestamp) equal to detect_result(sensor, value, timestamp, threshold, method, learn); `listeners` is the facade's list of alert listeners.
+        """
     def reset(self, sensor: str) -> bool:
         """
         Forget a sensor; returns whether it existed.
@@ -731,6 +735,10 @@ class TopK:
     @property
     def width(self) -> int:
         ...
+def _install_detect(cls: typing.Any, doc: str) -> None:
+    """
+    Make cls.detect (StatisticalAnomalyDetector's) a method descriptor for the embedded store's hot case, falling back to cls._detect_general.
+    """
 def _set_point_result_type(cls: type) -> None:
     """
     Register the class detect_result builds (AnomalyResult: a slotted class with its fields as writable object slots).

@@ -394,3 +394,65 @@ def test_detect_result_path_keeps_warm_up_limits_and_listeners():
     ens = make("ensemble", 20, 5)
     assert ens._native_detect is None  # its warm-up outlasts the window: the tuple path
     assert ens.detect("s", 1.0, timestamp=0.0).warming_up
+
+
+def test_facade_detect_descriptor_equals_the_python_method():
+    """StatisticalAnomalyDetector.detect is a method descriptor for the embedded store's hot
+    case (a str and two floats): every call, hot or not, gives what the Python method
+    (_detect_general) gives on a twin, listeners included; help and signature survive."""
+    import inspect
+
+    assert type(StatisticalAnomalyDetector.__dict__["detect"]).__name__ == "method_descriptor"
+    assert list(inspect.signature(StatisticalAnomalyDetector.detect).parameters) == [
+        "self",
+        "sensor_name",
+        "value",
+        "timestamp",
+    ]
+    assert "Score one point" in StatisticalAnomalyDetector.detect.__doc__
+    fast, slow = make("iqr", 30, 8, missing="skip"), make("iqr", 30, 8, missing="skip")
+    heard_fast, heard_slow = [], []
+    fast.add_alert_listener(heard_fast.append)
+    slow.add_alert_listener(heard_slow.append)
+    values = 20.0 + np.random.default_rng(9).standard_normal(200)
+    values[[60, 120]] = [45.0, -9.0]
+    calls = [(("s", v, float(i)), {}) for i, v in enumerate(values.tolist())]
+    calls += [
+        (("s", 21, 300), {}),
+        (("s", 21.5), {"timestamp": 301.0}),
+        (("s",), {"value": np.float64(20.5), "timestamp": 302.0}),
+        (("s", float("nan"), 303.0), {}),
+        (("s", None, 304.0), {}),
+        (("t", 20.0, "2026-01-01T00:00:00Z"), {}),
+    ]
+    for args, kw in calls:
+        got, want = fast.detect(*args, **kw), slow._detect_general(*args, **kw)
+        assert got == want or (np.isnan(got.value) and repr(got) == repr(want))
+    assert heard_fast == heard_slow
+    assert len(heard_fast) >= 2
+    assert fast.store.to_bytes() == slow.store.to_bytes()
+    for bad in ((1, 1.0, 0.0), ("s", float("inf"), 0.0), ("s\ud800", 1.0, 0.0), ("a:b", 1.0, 0.0)):
+        with pytest.raises((TypeError, ValueError)) as fast_error:
+            fast.detect(*bad)
+        with pytest.raises((TypeError, ValueError)) as slow_error:
+            slow._detect_general(*bad)
+        assert (type(fast_error.value), str(fast_error.value)) == (
+            type(slow_error.value),
+            str(slow_error.value),
+        )
+
+    class Sub(StatisticalAnomalyDetector):
+        def detect(self, sensor_name, value, timestamp=None):
+            return super().detect(sensor_name, value + 1.0, timestamp)
+
+    sub = Sub(Settings(detection_method="zscore", window_size=10, min_samples=2))
+    assert sub.detect("s", 1.0, 0.0).value == 2.0
+
+    def failing(_result):
+        raise RuntimeError("listener bug")
+
+    det = make("zscore", 20, 5)
+    det.add_alert_listener(failing)
+    for i in range(10):
+        det.detect("s", 20.0 + 0.1 * (i % 3), float(i))
+    assert det.detect("s", 99.0, 10.0).is_anomaly  # a listener's error is logged, not raised

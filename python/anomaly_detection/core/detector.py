@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -107,7 +108,11 @@ class StatisticalAnomalyDetector:
         # ensemble, whose warm-up outlasts its window).
         registry = getattr(store, "registry", None) if type(store) is EmbeddedStore else None
         native = registry is not None and not self._ensemble and store.detect == registry.detect
-        self._native_detect = registry.detect_result if native else None
+        self._native_detect = (
+            registry.point_detector(self.threshold, self.method, self._learn, self._listeners)
+            if native
+            else None
+        )
         self._learned: set[str] = set()  # ensemble sensors known to be past their warm-up
 
     # --- detection -------------------------------------------------------------
@@ -135,9 +140,7 @@ class StatisticalAnomalyDetector:
                 # The embedded store builds the result in C++; a z-type window holds every
                 # point up to min_samples (none is flagged before), so its count tells the
                 # warm-up at no cost.
-                result = self._native_detect(
-                    sensor_name, value, timestamp, self.threshold, self.method, self._learn
-                )
+                result = self._native_detect(sensor_name, value, timestamp)
             else:
                 result = self._store_result(sensor_name, value, timestamp)
         except TypeError:
@@ -433,6 +436,14 @@ class StatisticalAnomalyDetector:
             f"StatisticalAnomalyDetector(method={self.method!r}, window_size={self.settings.window_size}, "
             f"threshold={self.threshold}, store={self.store.kind!r})"
         )
+
+
+# detect's hot case (embedded store, a str and two floats) as a method descriptor calling C++
+# with no Python frame; any other call goes to the Python method, kept as _detect_general.
+StatisticalAnomalyDetector._detect_general = StatisticalAnomalyDetector.detect
+_core._install_detect(
+    StatisticalAnomalyDetector, inspect.cleandoc(StatisticalAnomalyDetector.detect.__doc__ or "")
+)
 
 
 def _many_inputs(
