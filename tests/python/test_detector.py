@@ -282,10 +282,12 @@ def test_alert_listeners_get_every_anomaly_and_failures_are_contained(caplog):
     assert len(seen) == 3
 
 
-@pytest.mark.parametrize("method", ["zscore", "ewma", "cusum"])
-@pytest.mark.parametrize("window_size", [2, 3, 100])
+@pytest.mark.parametrize("method", ["zscore", "ewma", "cusum", "iqr", "mad"])
+@pytest.mark.parametrize("window_size", [2, 3, 100, 600])
 def test_batch_kernel_equals_loop_through_shifts_and_glitches(method, window_size):
-    """The batch kernel reads a full window in place from the batch (point window_size on):
+    """The batch kernel reads a full window in place from the batch (point window_size on;
+    for IQR and MAD the moments and EWMA statistic the state keeps advance in a pass of their
+    own):
     through level shifts (re-centring), a value beyond 2^480 (rescaling) and a glitch that
     dominates the spread (collapse), its every output equals a loop of ``detect``, and the
     state it leaves continues as the loop's."""
