@@ -2,6 +2,10 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <structmember.h>
+
+#include <cmath>
+#include <vector>
 
 #include "anomaly_detection/detectors/registry.hpp"
 #include "common.hpp"
@@ -186,6 +190,230 @@ bool detect_one(SensorRegistry& reg, PyObject* const* args, Py_ssize_t nargs, Py
     return true;
 }
 
+// AnomalyResult built here, without its Python __init__: the class (a slotted dataclass,
+// registered once by results.py) and the offsets of its slots in field order.
+struct PointResultType {
+    PyTypeObject* type = nullptr;
+    Py_ssize_t offsets[11] = {};
+};
+PointResultType g_point_result;
+
+constexpr const char* kPointResultFields[11] = {"sensor_name", "value",     "timestamp", "is_anomaly",
+                                                "score",       "deviation", "expected",  "window_count",
+                                                "threshold",   "method",    "warming_up"};
+
+void set_point_result_type(const py::type& cls) {
+    auto* type = reinterpret_cast<PyTypeObject*>(cls.ptr());
+    PointResultType r;
+    r.type = type;
+    for (int i = 0; i < 11; ++i) {
+        PyObject* d = type->tp_dict != nullptr ? PyDict_GetItemString(type->tp_dict, kPointResultFields[i]) : nullptr;
+        if (d == nullptr || Py_TYPE(d) != &PyMemberDescr_Type)
+            throw py::type_error(std::string("point result type: ") + kPointResultFields[i] + " is not a slot");
+        const PyMemberDef* member = reinterpret_cast<PyMemberDescrObject*>(d)->d_member;
+        if (member->type != T_OBJECT_EX || (member->flags & READONLY) != 0)
+            throw py::type_error(std::string("point result type: ") + kPointResultFields[i] +
+                                 " is not a writable object slot");
+        r.offsets[i] = member->offset;
+    }
+    if (type->tp_itemsize != 0) throw py::type_error("point result type: a variable-size type");
+    Py_INCREF(type);  // kept for the life of the process
+    g_point_result = r;
+}
+
+/// AnomalyResult(sensor_name, *d, threshold, method, d.window_count < learn) as a new
+/// reference; nullptr with a Python error set.
+PyObject* new_point_result(PyObject* sensor_name, const Detection& d, PyObject* threshold, PyObject* method,
+                           unsigned long long learn) {
+    if (g_point_result.type == nullptr) {
+        PyErr_SetString(PyExc_RuntimeError, "the point result type is not registered");
+        return nullptr;
+    }
+    Py_INCREF(sensor_name);
+    Py_INCREF(threshold);
+    Py_INCREF(method);
+    PyObject* items[11] = {sensor_name,
+                           PyFloat_FromDouble(d.value),
+                           PyFloat_FromDouble(d.timestamp),
+                           PyBool_FromLong(d.is_anomaly),
+                           PyFloat_FromDouble(d.score),
+                           PyFloat_FromDouble(d.deviation),
+                           PyFloat_FromDouble(d.expected),
+                           PyLong_FromUnsignedLongLong(d.window_count),
+                           threshold,
+                           method,
+                           PyBool_FromLong(d.window_count < learn)};
+    PyTypeObject* type = g_point_result.type;
+    PyObject* obj = nullptr;
+    bool ok = true;
+    for (PyObject* item : items) ok = ok && item != nullptr;
+    if (ok) obj = type->tp_alloc(type, 0);  // object.__new__: every slot NULL
+    if (obj == nullptr) {
+        for (PyObject* item : items) Py_XDECREF(item);
+        return nullptr;
+    }
+    for (int i = 0; i < 11; ++i)
+        *reinterpret_cast<PyObject**>(reinterpret_cast<char*>(obj) + g_point_result.offsets[i]) = items[i];  // steals
+    return obj;
+}
+
+// detect_result(sensor, value, timestamp, threshold, method, learn): detect() returning the
+// AnomalyResult (warming up while the window count is below `learn`); the facade's hot path
+// for the non-ensemble methods.
+constexpr char kGeneralDetectResult[] = "_detect_result";
+
+bool detect_result_one(SensorRegistry& reg, PyObject* const* args, Py_ssize_t nargs, PyObject*& result) {
+    if (nargs != 6 || g_point_result.type == nullptr || !PyUnicode_CheckExact(args[0]) ||
+        !PyFloat_CheckExact(args[1]) || !PyFloat_CheckExact(args[2]) || !PyLong_CheckExact(args[5]))
+        return false;
+    const unsigned long long learn = PyLong_AsUnsignedLongLong(args[5]);
+    if (learn == static_cast<unsigned long long>(-1) && PyErr_Occurred()) {
+        PyErr_Clear();
+        return false;
+    }
+    Py_ssize_t size = 0;
+    const char* name = PyUnicode_AsUTF8AndSize(args[0], &size);
+    if (name == nullptr) {  // not UTF-8 (a lone surrogate): the general method says so
+        PyErr_Clear();
+        return false;
+    }
+    // Checks (finiteness, name, sensor limit) come before any change, so a throw here
+    // leaves the general method to raise the same error.
+    const Detection d = reg.detect(std::string(name, static_cast<size_t>(size)), PyFloat_AS_DOUBLE(args[1]),
+                                   PyFloat_AS_DOUBLE(args[2]));
+    // The point was scored: a memory error is raised, not retried.
+    result = new_point_result(args[0], d, args[3], args[4], learn);
+    return true;
+}
+
+// registry.point_detector(threshold, method, learn): a callable f(sensor, value, timestamp)
+// equal to registry.detect_result(sensor, value, timestamp, threshold, method, learn), with
+// the three constants bound in C (the facade's detect passes no more than the point).
+struct PointDetector {
+    PyObject_HEAD vectorcallfunc vectorcall;
+    PyObject* registry;   // the SensorRegistry instance
+    PyObject* bound[3];   // threshold, method, learn
+    PyObject* listeners;  // the facade's alert listeners (a list), or nullptr
+};
+
+PyObject* point_detector_call(PyObject* self, PyObject* const* args, size_t nargsf, PyObject* kwnames) {
+    auto* p = reinterpret_cast<PointDetector*>(self);
+    const Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (kwnames != nullptr || nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "point detector: expected (sensor, value, timestamp)");
+        return nullptr;
+    }
+    PyObject* full[6] = {args[0], args[1], args[2], p->bound[0], p->bound[1], p->bound[2]};
+    return bindings::fast_entry<SensorRegistry, detect_result_one, kGeneralDetectResult>(p->registry, full, 6, nullptr);
+}
+
+void point_detector_dealloc(PyObject* self) {
+    auto* p = reinterpret_cast<PointDetector*>(self);
+    PyTypeObject* type = Py_TYPE(self);
+    Py_XDECREF(p->registry);
+    for (PyObject* o : p->bound) Py_XDECREF(o);
+    Py_XDECREF(p->listeners);
+    type->tp_free(self);
+    Py_DECREF(type);  // a heap type
+}
+
+PyMemberDef point_detector_members[] = {
+    {"__vectorcalloffset__", T_PYSSIZET, static_cast<Py_ssize_t>(offsetof(PointDetector, vectorcall)), READONLY,
+     nullptr},
+    {nullptr, 0, 0, 0, nullptr}};
+
+PyType_Slot point_detector_slots[] = {{Py_tp_dealloc, reinterpret_cast<void*>(&point_detector_dealloc)},
+                                      {Py_tp_call, reinterpret_cast<void*>(&PyVectorcall_Call)},
+                                      {Py_tp_members, point_detector_members},
+                                      {0, nullptr}};
+
+PyType_Spec point_detector_spec{"anomaly_detection._core.PointDetector", static_cast<int>(sizeof(PointDetector)), 0,
+                                Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL, point_detector_slots};
+
+PyObject* point_detector_type() {
+    static PyObject* type = PyType_FromSpec(&point_detector_spec);  // kept for the process
+    return type;
+}
+
+py::object make_point_detector(py::handle registry, py::object threshold, py::object method, py::int_ learn,
+                               py::object listeners) {
+    PyObject* type = point_detector_type();
+    if (type == nullptr) throw py::error_already_set();
+    auto* tp = reinterpret_cast<PyTypeObject*>(type);
+    PyObject* obj = tp->tp_alloc(tp, 0);
+    if (obj == nullptr) throw py::error_already_set();
+    auto* p = reinterpret_cast<PointDetector*>(obj);
+    p->vectorcall = &point_detector_call;
+    p->registry = registry.inc_ref().ptr();
+    p->bound[0] = threshold.release().ptr();
+    p->bound[1] = method.release().ptr();
+    p->bound[2] = learn.release().ptr();
+    p->listeners = listeners.is_none() ? nullptr : listeners.release().ptr();
+    return py::reinterpret_steal<py::object>(obj);
+}
+
+// StatisticalAnomalyDetector.detect for (str, float, float) with a finite value on the
+// embedded store (self._native_detect a PointDetector): the point detector's fast path and
+// the alert listeners, with no Python frame. Anything else, and any error, goes to the
+// Python method `_detect_general` (checks come before any change, so it raises the same
+// errors and does what the facade always did).
+PyObject* facade_detect(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+    static PyObject* const native_name = PyUnicode_InternFromString("_native_detect");
+    static PyObject* const general_name = PyUnicode_InternFromString("_detect_general");
+    static PyObject* const notify_name = PyUnicode_InternFromString("_notify");
+    if (kwnames == nullptr && nargs == 3 && PyUnicode_CheckExact(args[0]) && PyFloat_CheckExact(args[1]) &&
+        PyFloat_CheckExact(args[2]) && std::isfinite(PyFloat_AS_DOUBLE(args[1]))) {
+        PyObject* nd = PyObject_GetAttr(self, native_name);
+        if (nd == nullptr) {
+            PyErr_Clear();
+        } else if (reinterpret_cast<PyObject*>(Py_TYPE(nd)) == point_detector_type()) {
+            auto* p = reinterpret_cast<PointDetector*>(nd);
+            PyObject* result = nullptr;
+            bool handled = false;
+            if (SensorRegistry* reg = bindings::native_self<SensorRegistry>(p->registry)) {
+                PyObject* full[6] = {args[0], args[1], args[2], p->bound[0], p->bound[1], p->bound[2]};
+                try {
+                    handled = detect_result_one(*reg, full, 6, result);
+                } catch (...) {  // thrown before any change: the general method raises it again
+                }
+            }
+            if (handled) {
+                if (result != nullptr && p->listeners != nullptr && PyList_GET_SIZE(p->listeners) > 0 &&
+                    *reinterpret_cast<PyObject**>(reinterpret_cast<char*>(result) + g_point_result.offsets[3]) ==
+                        Py_True) {
+                    PyObject* ok = PyObject_CallMethodOneArg(self, notify_name, result);
+                    if (ok == nullptr) Py_CLEAR(result);
+                    Py_XDECREF(ok);
+                }
+                Py_DECREF(nd);
+                return result;  // nullptr: a memory error after the point was scored
+            }
+            if (PyErr_Occurred()) PyErr_Clear();
+            Py_DECREF(nd);
+        } else {
+            Py_DECREF(nd);
+        }
+    }
+    const Py_ssize_t nkw = kwnames != nullptr ? PyTuple_GET_SIZE(kwnames) : 0;
+    std::vector<PyObject*> all(static_cast<size_t>(1 + nargs + nkw));
+    all[0] = self;
+    std::copy(args, args + nargs + nkw, all.begin() + 1);
+    return PyObject_VectorcallMethod(general_name, all.data(), static_cast<size_t>(1 + nargs), kwnames);
+}
+
+void install_facade_detect(py::handle cls, const std::string& doc) {
+    static std::string kept_doc;
+    static PyMethodDef def{};
+    if (def.ml_name == nullptr) {
+        kept_doc = "detect($self, sensor_name, value, timestamp=None)\n--\n\n" + doc;
+        def = PyMethodDef{"detect", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&facade_detect)),
+                          METH_FASTCALL | METH_KEYWORDS, kept_doc.c_str()};
+    }
+    PyObject* descr = PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), &def);
+    if (descr == nullptr) throw py::error_already_set();
+    py::setattr(cls, "detect", py::reinterpret_steal<py::object>(descr));
+}
+
 }  // namespace
 
 void bind_detectors(py::module_& m) {
@@ -262,6 +490,27 @@ void bind_detectors(py::module_& m) {
                 return detection_tuple(reg.detect(sensor, value, timestamp));
             },
             py::arg("sensor"), py::arg("value"), py::arg("timestamp"), "detect() for any arguments (the general path).")
+        .def(
+            "_detect_result",
+            [](SensorRegistry& reg, const std::string& sensor, double value, double timestamp,
+               const py::object& threshold, const py::object& method, unsigned long long learn) {
+                const Detection d = reg.detect(sensor, value, timestamp);
+                const py::str name(sensor);
+                PyObject* r = new_point_result(name.ptr(), d, threshold.ptr(), method.ptr(), learn);
+                if (r == nullptr) throw py::error_already_set();
+                return py::reinterpret_steal<py::object>(r);
+            },
+            py::arg("sensor"), py::arg("value"), py::arg("timestamp"), py::arg("threshold"), py::arg("method"),
+            py::arg("learn"), "detect_result() for any arguments (the general path).")
+        .def(
+            "point_detector",
+            [](py::object self, py::object threshold, py::object method, py::int_ learn, py::object listeners) {
+                return make_point_detector(self, std::move(threshold), std::move(method), std::move(learn),
+                                           std::move(listeners));
+            },
+            py::arg("threshold"), py::arg("method"), py::arg("learn"), py::arg("listeners") = py::none(),
+            "A callable f(sensor, value, timestamp) equal to detect_result(sensor, value, timestamp, threshold, "
+            "method, learn); `listeners` is the facade's list of alert listeners.")
         .def("detect_batch", &detect_batch, py::arg("sensor"), py::arg("values"), py::arg("timestamps"),
              "Score points in order (releases the GIL); returns (is_anomaly, scores, deviations, expected, "
              "window_counts, alert_scores).")
@@ -322,4 +571,15 @@ void bind_detectors(py::module_& m) {
         registry, "detect",
         "detect($self, sensor, value, timestamp, /)\n--\n\n"
         "Score one point; returns (value, timestamp, is_anomaly, score, deviation, expected, window_count).");
+    bindings::def_fast<SensorRegistry, detect_result_one, kGeneralDetectResult>(
+        registry, "detect_result",
+        "detect_result($self, sensor, value, timestamp, threshold, method, learn, /)\n--\n\n"
+        "Score one point; returns the registered point result type (AnomalyResult) built without its __init__, "
+        "warming up while the window count is below learn.");
+    m.def("_install_detect", &install_facade_detect, py::arg("cls"), py::arg("doc"),
+          "Make cls.detect (StatisticalAnomalyDetector's) a method descriptor for the embedded store's hot case, "
+          "falling back to cls._detect_general.");
+    m.def("_set_point_result_type", &set_point_result_type, py::arg("cls"),
+          "Register the class detect_result builds (AnomalyResult: a slotted class with its fields as writable "
+          "object slots).");
 }

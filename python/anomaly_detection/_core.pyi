@@ -548,6 +548,10 @@ class SensorRegistry:
         """
         detect() for any arguments (the general path).
         """
+    def _detect_result(self, sensor: str, value: typing.SupportsFloat | typing.SupportsIndex, timestamp: typing.SupportsFloat | typing.SupportsIndex, threshold: typing.Any, method: typing.Any, learn: typing.SupportsInt | typing.SupportsIndex) -> typing.Any:
+        """
+        detect_result() for any arguments (the general path).
+        """
     def clear(self) -> None:
         """
         Forget every sensor.
@@ -563,6 +567,14 @@ class SensorRegistry:
     def detect_many(self, sensors: collections.abc.Sequence[str], values: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64]], timestamps: collections.abc.Sequence[typing.Annotated[numpy.typing.ArrayLike, numpy.float64]], threads: typing.SupportsInt | typing.SupportsIndex = 0) -> list:
         """
         Score several sensors' batches, the sensors in parallel threads without the GIL (threads=0: one per hardware thread); everything is checked before anything changes. Returns one (is_anomaly, scores, deviations, expected, window_counts, alert_scores) per sensor, in order.
+        """
+    def detect_result(self, sensor, value, timestamp, threshold, method, learn):
+        """
+        Score one point; returns the registered point result type (AnomalyResult) built without its __init__, warming up while the window count is below learn.
+        """
+    def point_detector(self, threshold: typing.Any, method: typing.Any, learn: int, listeners: typing.Any = None) -> typing.Any:
+        """
+        A callable f(sensor, value, timestamp) equal to detect_result(sensor, value, timestamp, threshold, method, learn); `listeners` is the facade's list of alert listeners.
         """
     def reset(self, sensor: str) -> bool:
         """
@@ -723,6 +735,14 @@ class TopK:
     @property
     def width(self) -> int:
         ...
+def _install_detect(cls: typing.Any, doc: str) -> None:
+    """
+    Make cls.detect (StatisticalAnomalyDetector's) a method descriptor for the embedded store's hot case, falling back to cls._detect_general.
+    """
+def _set_point_result_type(cls: type) -> None:
+    """
+    Register the class detect_result builds (AnomalyResult: a slotted class with its fields as writable object slots).
+    """
 def check_sensor_name(name: str) -> None:
     """
     Raise ValueError explaining why the name is not a valid sensor name.

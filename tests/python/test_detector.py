@@ -282,10 +282,12 @@ def test_alert_listeners_get_every_anomaly_and_failures_are_contained(caplog):
     assert len(seen) == 3
 
 
-@pytest.mark.parametrize("method", ["zscore", "ewma", "cusum"])
-@pytest.mark.parametrize("window_size", [2, 3, 100])
+@pytest.mark.parametrize("method", ["zscore", "ewma", "cusum", "iqr", "mad"])
+@pytest.mark.parametrize("window_size", [2, 3, 100, 600])
 def test_batch_kernel_equals_loop_through_shifts_and_glitches(method, window_size):
-    """The batch kernel reads a full window in place from the batch (point window_size on):
+    """The batch kernel reads a full window in place from the batch (point window_size on;
+    for IQR and MAD the moments and EWMA statistic the state keeps advance in a pass of their
+    own):
     through level shifts (re-centring), a value beyond 2^480 (rescaling) and a glitch that
     dominates the spread (collapse), its every output equals a loop of ``detect``, and the
     state it leaves continues as the loop's."""
@@ -335,3 +337,124 @@ def test_registry_detect_fast_entry_equals_the_general_method():
     limited.detect("one", 1.0, 0.0)
     with pytest.raises(SensorLimitError):
         limited.detect("two", 1.0, 0.0)
+
+
+@pytest.mark.parametrize("method", ["zscore", "mad", "iqr", "ewma", "cusum"])
+def test_detect_result_built_in_cpp_equals_the_dataclass_path(method):
+    """The facade's detect builds AnomalyResult in C++ (SensorRegistry.detect_result: the
+    slots filled without __init__) for the embedded non-ensemble methods; every result
+    equals the one point_result builds from the store's tuple, warm-up flags included, and
+    is an ordinary AnomalyResult (dataclass, repr, pickling)."""
+    import dataclasses
+
+    from anomaly_detection.core.results import point_result
+
+    native, tupled = make(method, 30, 8), make(method, 30, 8)
+    assert native._native_detect is not None
+    values = 20.0 + np.random.default_rng(5).standard_normal(300)
+    values[[100, 200, 201]] = [40.0, -5.0, 1e300]
+    registry = tupled.store.registry
+    for i, v in enumerate(values.tolist()):
+        got = native.detect("s", v, timestamp=float(i))
+        out = registry.detect("s", v, float(i))
+        want = point_result("s", out, tupled.threshold, tupled.method, out[6] < tupled._learn)
+        assert got == want
+        assert repr(got) == repr(want)
+        assert [type(getattr(got, f.name)) for f in dataclasses.fields(got)] == [
+            type(getattr(want, f.name)) for f in dataclasses.fields(want)
+        ]
+    assert type(got) is AnomalyResult
+    assert dataclasses.is_dataclass(got)
+    assert pickle.loads(pickle.dumps(got)) == got
+    assert dataclasses.replace(got, value=1.0).value == 1.0
+    assert native.store.to_bytes() == tupled.store.to_bytes()
+    # Any other arguments take the general method, with the same result and errors.
+    reg = make(method, 30, 8).store.registry
+    twin = make(method, 30, 8).store.registry
+    assert reg.detect_result("s", 21, 0, 3.0, method, 8) == reg.__class__._detect_result(
+        twin, "s", 21.0, 0.0, 3.0, method, 8
+    )
+    with pytest.raises(ValueError, match="finite"):
+        reg.detect_result("s", float("nan"), 1.0, 3.0, method, 8)
+    with pytest.raises(TypeError):
+        reg.detect_result("s", 1.0, 1.0)
+
+
+def test_detect_result_path_keeps_warm_up_limits_and_listeners():
+    det = make("zscore", 20, 5, max_sensors=1)
+    flags = [det.detect("s", 20.0 + 0.1 * (i % 3), timestamp=float(i)).warming_up for i in range(8)]
+    assert flags == [True] * 5 + [False] * 3
+    heard = []
+    det.add_alert_listener(heard.append)
+    r = det.detect("s", 90.0, timestamp=9.0)
+    assert r.is_anomaly
+    assert heard == [r]
+    with pytest.raises(SensorLimitError):
+        det.detect("other", 1.0, timestamp=10.0)
+    with pytest.raises(ValueError):
+        det.detect("s", float("inf"), timestamp=11.0)
+    ens = make("ensemble", 20, 5)
+    assert ens._native_detect is None  # its warm-up outlasts the window: the tuple path
+    assert ens.detect("s", 1.0, timestamp=0.0).warming_up
+
+
+def test_facade_detect_descriptor_equals_the_python_method():
+    """StatisticalAnomalyDetector.detect is a method descriptor for the embedded store's hot
+    case (a str and two floats): every call, hot or not, gives what the Python method
+    (_detect_general) gives on a twin, listeners included; help and signature survive."""
+    import inspect
+
+    assert type(StatisticalAnomalyDetector.__dict__["detect"]).__name__ == "method_descriptor"
+    assert list(inspect.signature(StatisticalAnomalyDetector.detect).parameters) == [
+        "self",
+        "sensor_name",
+        "value",
+        "timestamp",
+    ]
+    assert "Score one point" in StatisticalAnomalyDetector.detect.__doc__
+    fast, slow = make("iqr", 30, 8, missing="skip"), make("iqr", 30, 8, missing="skip")
+    heard_fast, heard_slow = [], []
+    fast.add_alert_listener(heard_fast.append)
+    slow.add_alert_listener(heard_slow.append)
+    values = 20.0 + np.random.default_rng(9).standard_normal(200)
+    values[[60, 120]] = [45.0, -9.0]
+    calls = [(("s", v, float(i)), {}) for i, v in enumerate(values.tolist())]
+    calls += [
+        (("s", 21, 300), {}),
+        (("s", 21.5), {"timestamp": 301.0}),
+        (("s",), {"value": np.float64(20.5), "timestamp": 302.0}),
+        (("s", float("nan"), 303.0), {}),
+        (("s", None, 304.0), {}),
+        (("t", 20.0, "2026-01-01T00:00:00Z"), {}),
+    ]
+    for args, kw in calls:
+        got, want = fast.detect(*args, **kw), slow._detect_general(*args, **kw)
+        assert got == want or (np.isnan(got.value) and repr(got) == repr(want))
+    assert heard_fast == heard_slow
+    assert len(heard_fast) >= 2
+    assert fast.store.to_bytes() == slow.store.to_bytes()
+    for bad in ((1, 1.0, 0.0), ("s", float("inf"), 0.0), ("s\ud800", 1.0, 0.0), ("a:b", 1.0, 0.0)):
+        with pytest.raises((TypeError, ValueError)) as fast_error:
+            fast.detect(*bad)
+        with pytest.raises((TypeError, ValueError)) as slow_error:
+            slow._detect_general(*bad)
+        assert (type(fast_error.value), str(fast_error.value)) == (
+            type(slow_error.value),
+            str(slow_error.value),
+        )
+
+    class Sub(StatisticalAnomalyDetector):
+        def detect(self, sensor_name, value, timestamp=None):
+            return super().detect(sensor_name, value + 1.0, timestamp)
+
+    sub = Sub(Settings(detection_method="zscore", window_size=10, min_samples=2))
+    assert sub.detect("s", 1.0, 0.0).value == 2.0
+
+    def failing(_result):
+        raise RuntimeError("listener bug")
+
+    det = make("zscore", 20, 5)
+    det.add_alert_listener(failing)
+    for i in range(10):
+        det.detect("s", 20.0 + 0.1 * (i % 3), float(i))
+    assert det.detect("s", 99.0, 10.0).is_anomaly  # a listener's error is logged, not raised

@@ -206,6 +206,53 @@ void SensorState::update_batch(const double* values, const double* timestamps, s
         }
         return;
     }
+    if (config_.include_anomalies && (m == Method::iqr || m == Method::mad)) {
+        // Every point enters the window and nothing of the score reads the moments or the
+        // EWMA statistic: they advance in one pass of their own (the kernel of the
+        // z-score batch), then each point is scored on the order statistics and pushed.
+        advance_moments(values, n);
+        const double h = config_.threshold;
+        const uint64_t min_samples = config_.min_samples;
+        for (size_t i = 0; i < n; ++i) {
+            const double value = values[i];
+            const size_t count = values_.size();
+            double expected = value, deviation = 0.0, score_of = 0.0;
+            if (count >= 2) {
+                if (m == Method::iqr) {
+                    const double q1 = order_->quantile(0.25), q3 = order_->quantile(0.75);
+                    const double median = order_->median();
+                    const double iqr = floor_scale(q3 - q1, median);
+                    expected = median;
+                    deviation = value > q3 ? (value - q3) / iqr : value < q1 ? (value - q1) / iqr : 0.0;
+                    score_of = (value - median) / (iqr / kIqrSigma);
+                } else {
+                    const double median = order_->median();
+                    expected = median;
+                    deviation = kMadScale * (value - median) / floor_scale(order_->mad(), median);
+                    score_of = deviation;
+                }
+            }
+            const bool flagged = seen_ >= min_samples && std::fabs(deviation) > h;
+            ++seen_;
+            anomalies_ += flagged;
+            out.is_anomaly[i] = flagged;
+            out.scores[i] = score_of;
+            out.deviations[i] = deviation;
+            out.expected[i] = expected;
+            out.window_counts[i] = count;
+            const size_t slot = values_.next_slot();
+            if (values_.full()) {
+                order_->replace(slot, value);
+            } else {
+                order_->insert(slot, value);
+            }
+            values_.push(value);
+            timestamps_.push(timestamps[i]);
+        }
+        normal_scores(out.scores, 1.0, out.scores, n);
+        if (out.alert_scores) std::copy(out.scores, out.scores + n, out.alert_scores);
+        return;
+    }
     // The scores in one vectorised pass after the loop (normal_scores computes each lane
     // as normal_score does, so they are equal).
     for (size_t i = 0; i < n; ++i) {
@@ -319,6 +366,30 @@ void SensorState::update_batch_moments(const double* values, const double* times
         values_.push(values[i]);
         timestamps_.push(timestamps[i]);
     }
+}
+
+void SensorState::advance_moments(const double* values, size_t n) {
+    const size_t cap = config_.window_size;
+    const double lambda = config_.ewma_alpha;
+    BatchWindow window{values_, values, cap};
+    double stat = ewma_stat_;
+    bool started = ewma_started_;
+    bool collapsed = false;
+    auto before = [&](size_t i, double, double) {
+        stat = started ? ewma_step(stat, values[i], lambda) : values[i];
+        started = true;
+    };
+    auto after = [&](size_t, RollingMoments::Step step, const auto& w) {
+        if (step != RollingMoments::Step::collapsed) return;
+        stat = ewma_over(w, lambda);
+        collapsed = true;
+    };
+    const size_t in_place = std::min(n, cap);
+    moments_.update_many(values, in_place, window, cap, before, after);
+    if (n > in_place) moments_.update_many_contiguous(values, in_place, n, cap, before, after);
+    ewma_stat_ = stat;
+    ewma_started_ = started;
+    if (collapsed) cusum_.reset();  // the only change to CUSUM's sums outside its own method
 }
 
 void SensorState::window(std::vector<double>& values, std::vector<double>& timestamps) const {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -103,6 +104,15 @@ class StatisticalAnomalyDetector:
     def _use_store(self, store: SensorStore) -> None:
         self.store = store
         self._store_detect = store.detect
+        # The embedded registry's own detect: the result is built in C++ (not for the
+        # ensemble, whose warm-up outlasts its window).
+        registry = getattr(store, "registry", None) if type(store) is EmbeddedStore else None
+        native = registry is not None and not self._ensemble and store.detect == registry.detect
+        self._native_detect = (
+            registry.point_detector(self.threshold, self.method, self._learn, self._listeners)
+            if native
+            else None
+        )
         self._learned: set[str] = set()  # ensemble sensors known to be past their warm-up
 
     # --- detection -------------------------------------------------------------
@@ -126,7 +136,13 @@ class StatisticalAnomalyDetector:
         elif type(timestamp) is not float:
             timestamp = as_timestamp(timestamp)
         try:
-            out = self._store_detect(sensor_name, value, timestamp)
+            if self._native_detect is not None:
+                # The embedded store builds the result in C++; a z-type window holds every
+                # point up to min_samples (none is flagged before), so its count tells the
+                # warm-up at no cost.
+                result = self._native_detect(sensor_name, value, timestamp)
+            else:
+                result = self._store_result(sensor_name, value, timestamp)
         except TypeError:
             # The binding refuses a name it cannot convert (a lone surrogate) with its own
             # signature in the message: say what is wrong with the name instead.
@@ -136,17 +152,21 @@ class StatisticalAnomalyDetector:
             make_room = getattr(self.store, "make_room", None)  # idle embedded sensors may go
             if make_room is None or not make_room():
                 raise
-            out = self._store_detect(sensor_name, value, timestamp)
+            result = self._store_result(sensor_name, value, timestamp)
+        if result.is_anomaly and self._listeners:
+            self._notify(result)
+        return result
+
+    def _store_result(self, sensor_name: str, value: float, timestamp: float) -> AnomalyResult:
+        """``detect`` of checked inputs through the store's tuple."""
+        out = self._store_detect(sensor_name, value, timestamp)
         # A z-type window holds every point up to min_samples (none is flagged before), so its
         # count tells the warm-up at no cost; the ensemble's learning outlasts its window.
         if not self._ensemble:
             warming = out[6] < self._learn
         else:
             warming = sensor_name not in self._learned and self._warming_point(sensor_name, out[6])
-        result = point_result(sensor_name, out, self.threshold, self.method, warming)
-        if result.is_anomaly and self._listeners:
-            self._notify(result)
-        return result
+        return point_result(sensor_name, out, self.threshold, self.method, warming)
 
     def detect_batch(self, sensor_name: str, values: Any, timestamps: Any = None) -> BatchResult:
         """Score points of one sensor in order; equal to a loop of ``detect``.
@@ -416,6 +436,14 @@ class StatisticalAnomalyDetector:
             f"StatisticalAnomalyDetector(method={self.method!r}, window_size={self.settings.window_size}, "
             f"threshold={self.threshold}, store={self.store.kind!r})"
         )
+
+
+# detect's hot case (embedded store, a str and two floats) as a method descriptor calling C++
+# with no Python frame; any other call goes to the Python method, kept as _detect_general.
+StatisticalAnomalyDetector._detect_general = StatisticalAnomalyDetector.detect
+_core._install_detect(
+    StatisticalAnomalyDetector, inspect.cleandoc(StatisticalAnomalyDetector.detect.__doc__ or "")
+)
 
 
 def _many_inputs(

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from anomaly_detection import _core
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -55,6 +57,9 @@ class AnomalyResult:
 
 
 _new = object.__new__
+# The embedded store's ``detect_result`` builds AnomalyResult in C++ (its slots filled
+# directly, no ``__init__``), the hot path of ``detect``.
+_core._set_point_result_type(AnomalyResult)
 
 
 def _json_number(x: Any) -> Any:

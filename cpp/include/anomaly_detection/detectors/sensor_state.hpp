@@ -125,6 +125,9 @@ class SensorState {
     Detection step(double value, double timestamp);
     /// The batch kernel of z-score, EWMA and CUSUM when every point enters the window.
     void update_batch_moments(const double* values, const double* timestamps, size_t n, const BatchOutput& out);
+    /// The moments and EWMA statistic of a batch that enters the window whole (what
+    /// n pushes leave in moments_, ewma_stat_ and cusum_), without touching the rings.
+    void advance_moments(const double* values, size_t n);
     void rebuild_derived();
 
     DetectorConfig config_;
