@@ -5,6 +5,8 @@
 #include <structmember.h>
 
 #include <cmath>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "anomaly_detection/detectors/registry.hpp"
@@ -155,19 +157,26 @@ py::tuple detect_after_window_py(const DetectorConfig& config, const DoubleArray
 // without the dispatcher's argument conversion and py::arg handling.
 constexpr char kGeneralDetect[] = "_detect";
 
+// The point (str, float, float) of args[0..2] scored by `reg`; none when the name is not
+// UTF-8 (a lone surrogate: the general method says so). Checks (finiteness, name, sensor
+// limit) come before any change, so a throw leaves the general method to raise the same error.
+std::optional<Detection> detect_point(SensorRegistry& reg, PyObject* const* args) {
+    Py_ssize_t size = 0;
+    const char* name = PyUnicode_AsUTF8AndSize(args[0], &size);
+    if (name == nullptr) {
+        PyErr_Clear();
+        return std::nullopt;
+    }
+    return reg.detect(std::string(name, static_cast<size_t>(size)), PyFloat_AS_DOUBLE(args[1]),
+                      PyFloat_AS_DOUBLE(args[2]));
+}
+
 bool detect_one(SensorRegistry& reg, PyObject* const* args, Py_ssize_t nargs, PyObject*& result) {
     if (nargs != 3 || !PyUnicode_CheckExact(args[0]) || !PyFloat_CheckExact(args[1]) || !PyFloat_CheckExact(args[2]))
         return false;
-    Py_ssize_t size = 0;
-    const char* name = PyUnicode_AsUTF8AndSize(args[0], &size);
-    if (name == nullptr) {  // not UTF-8 (a lone surrogate): the general method says so
-        PyErr_Clear();
-        return false;
-    }
-    // Checks (finiteness, name, sensor limit) come before any change, so a throw here
-    // leaves the general method to raise the same error.
-    const Detection d = reg.detect(std::string(name, static_cast<size_t>(size)), PyFloat_AS_DOUBLE(args[1]),
-                                   PyFloat_AS_DOUBLE(args[2]));
+    const std::optional<Detection> scored = detect_point(reg, args);
+    if (!scored) return false;
+    const Detection& d = *scored;
     PyObject* items[7] = {PyFloat_FromDouble(d.value),
                           PyFloat_FromDouble(d.timestamp),
                           PyBool_FromLong(d.is_anomaly),
@@ -271,16 +280,9 @@ bool detect_result_one(SensorRegistry& reg, PyObject* const* args, Py_ssize_t na
         PyErr_Clear();
         return false;
     }
-    Py_ssize_t size = 0;
-    const char* name = PyUnicode_AsUTF8AndSize(args[0], &size);
-    if (name == nullptr) {  // not UTF-8 (a lone surrogate): the general method says so
-        PyErr_Clear();
-        return false;
-    }
-    // Checks (finiteness, name, sensor limit) come before any change, so a throw here
-    // leaves the general method to raise the same error.
-    const Detection d = reg.detect(std::string(name, static_cast<size_t>(size)), PyFloat_AS_DOUBLE(args[1]),
-                                   PyFloat_AS_DOUBLE(args[2]));
+    const std::optional<Detection> scored = detect_point(reg, args);
+    if (!scored) return false;
+    const Detection& d = *scored;
     // The point was scored: a memory error is raised, not retried.
     result = new_point_result(args[0], d, args[3], args[4], learn);
     return true;
