@@ -210,6 +210,24 @@ def wait_for(condition, timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
+def wait_for_workers(client, proc: subprocess.Popen, log: Path, n: int, timeout: float) -> set[int]:
+    """Poll ``/health`` through ``client`` (new connections per request) until ``n`` distinct
+    worker pids of the ``serve --workers`` process ``proc`` have answered; its ``log`` is
+    shown when it dies or the time runs out."""
+    import httpx
+
+    pids: set[int] = set()
+    deadline = time.monotonic() + timeout
+    while len(pids) < n:
+        assert proc.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, f"only {pids} answered: {log.read_text()}"
+        try:
+            pids.add(client.get("/health").json()["worker_pid"])
+        except httpx.TransportError:
+            time.sleep(0.1)
+    return pids
+
+
 def package_env() -> dict[str, str]:
     """The environment for a subprocess that must import the package the tests import
     (the installed one in CI, python/ in a developer's tree)."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from servers import HOST, RedisServer, free_port, package_env, wait_for
+from servers import HOST, RedisServer, free_port, package_env, wait_for, wait_for_workers
 from test_api_support import LiveServer, sse_events
 
 from anomaly_detection import Settings
@@ -363,15 +363,7 @@ def test_serve_two_workers_give_one_view(redis_server, redis_client, tmp_path):
     fresh = httpx.Limits(max_keepalive_connections=0)
     try:
         with httpx.Client(base_url=url, timeout=10, limits=fresh) as c:
-            pids: set[int] = set()
-            deadline = time.monotonic() + 60
-            while len(pids) < 2:
-                assert proc.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, f"only {pids} answered: {log.read_text()}"
-                try:
-                    pids.add(c.get("/health").json()["worker_pid"])
-                except httpx.TransportError:
-                    time.sleep(0.1)
+            wait_for_workers(c, proc, log, 2, 60)
             got: list = []
             started = threading.Event()
             reader = threading.Thread(target=lambda: got.extend(_read_events(url, 3, started=started)))
