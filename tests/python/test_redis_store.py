@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from servers import RedisServer, free_port, run_processes
 
 from anomaly_detection import Settings, StatisticalAnomalyDetector, StoreUnavailableError
-from anomaly_detection.redis.codec import encode_packed
+from anomaly_detection.redis.codec import encode_append
 from anomaly_detection.stores.fallback import PointBuffer
 from anomaly_detection.utils.redis_cli import redis_client_from_settings
 from anomaly_detection.utils.redis_namespaces import AnomalyRedisManager
@@ -416,9 +416,9 @@ def test_the_append_script_stores_a_repeat_once_and_answers_it_as_the_first_time
     keys = [store.keys.window("s"), store.keys.counters("s")]
 
     def append(writer, seq, value):
-        point = json.dumps({"value": value, "timestamp": value}, separators=(",", ":"))
-        packed = encode_packed(np.array([value]), np.array([value]))
-        return store._script(keys=keys, args=[8, 60, 1, writer, seq, "0", *packed, point])  # "0": JSON window
+        point = np.array([value])
+        # want_packed=False: the window as JSON entries
+        return store._script(keys=keys, args=[encode_append(8, 60, 1, writer, seq, False, point, point)])
 
     first = append("w1", 7, 4.0)
     assert (first[0], first[2]) == (3, 0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import struct
 import time
 from datetime import datetime, timezone
 from typing import Any
@@ -16,6 +17,7 @@ __all__ = [
     "decode_points",
     "decode_window",
     "dumps",
+    "encode_append",
     "encode_joined",
     "encode_packed",
     "encode_points",
@@ -66,6 +68,38 @@ def encode_packed(values: np.ndarray, timestamps: np.ndarray) -> tuple[bytes, by
     """The points for the window's compact mirror: values and timestamps, each packed as
     little-endian float64 (what the append script appends to the mirror's two strings)."""
     return values.astype("<f8", copy=False).tobytes(), timestamps.astype("<f8", copy=False).tobytes()
+
+
+# The head of an append script's one argument (scripts.UNPACK_APPEND): window size, TTL,
+# points of the call, sequence number, points sent; whether the caller takes the packed
+# window; the writer id's length.
+_APPEND_HEAD = struct.Struct("<dddddBB")
+
+
+def encode_append(
+    window: int, ttl: int, n: int, writer: str, seq: int, want_packed: bool,
+    values: np.ndarray, timestamps: np.ndarray,
+) -> bytes:  # fmt: skip
+    """The one argument of an append script (``scripts.UNPACK_APPEND``): a call of ``n``
+    points by ``writer`` with sequence number ``seq``, of which ``values`` and ``timestamps``
+    are the last ``min(n, window)`` (packed as little-endian float64, then as the window's
+    JSON entries joined by newlines)."""
+    wid = writer.encode()
+    head = _APPEND_HEAD.pack(window, ttl, n, seq, len(values), 1 if want_packed else 0, len(wid))
+    vs, ts = encode_packed(values, timestamps)
+    return b"".join((head, wid, vs, ts, encode_joined(values, timestamps).encode()))
+
+
+def encode_append_point(window: int, ttl: int, writer: bytes, seq: int, value: float, timestamp: float) -> bytes:
+    """:func:`encode_append` of one point, from Python floats (the single ``detect``'s path:
+    no NumPy), for a caller that takes the packed window."""
+    return b"".join((
+        _APPEND_HEAD.pack(window, ttl, 1, seq, 1, 1, len(writer)), writer, _POINT.pack(value, timestamp),
+        f'{{"value":{value!r},"timestamp":{timestamp!r}}}'.encode(),
+    ))  # fmt: skip
+
+
+_POINT = struct.Struct("<dd")
 
 
 def decode_packed(values: bytes, stamps: bytes) -> tuple[np.ndarray, np.ndarray]:

@@ -3,15 +3,34 @@ sharing a sensor lose no update, and the appends are exactly once (a repeated ap
 stores nothing). Key and hash-field names are those of
 :mod:`anomaly_detection.redis.keys`."""
 
-__all__ = ["APPEND", "APPEND_ENSEMBLE", "COUNT_ONCE", "DELIVER_ALERT", "FIND_CHECKPOINT", "SAVE_CHECKPOINT"]
+__all__ = ["APPEND", "APPEND_ENSEMBLE", "COUNT_ONCE", "DELIVER_ALERT", "FIND_CHECKPOINT", "SAVE_CHECKPOINT", "UNPACK_APPEND"]
 
-# Exactly once: every append carries its writer's id (ARGV[4]) and a sequence number
-# (ARGV[5]) that grows with each of that writer's appends to a sensor. The counters hash
-# keeps, per writer, 'w:<id>' = '<last sequence>:<seen before it>'. The last append sent
-# again (a client's retry, or a write-back of points whose first try timed out after
-# all) stores nothing and is answered as the first time: the window before it, rebuilt
-# from the list (as far as the list still holds it). An older sequence number answers
-# {-1} and stores nothing either.
+# The one argument of an append (ARGV[1]), packed by codec.encode_append: five
+# little-endian float64 (window size, TTL in seconds, number of points of the call, sequence
+# number, m = the points sent, the last min(n, window size)), one byte ('1': the caller takes
+# the window from the mirror; 0 for a client that decodes replies as text), one byte L, the
+# writer id (L bytes), the m values and the m timestamps packed as little-endian float64,
+# then the m points' JSON entries joined by newlines. One argument: redis-py encodes each
+# argument in Python (about 1 us apiece) and the script reads this one with one
+# struct.unpack.
+UNPACK_APPEND = """
+local arg = ARGV[1]
+local w, ttl, total, seq, m, want, wl, at = struct.unpack('<dddddBB', arg)
+local writer = string.sub(arg, at, at + wl - 1)
+at = at + wl
+local new_vs = string.sub(arg, at, at + 8 * m - 1)
+local new_ts = string.sub(arg, at + 8 * m, at + 16 * m - 1)
+local joined = string.sub(arg, at + 16 * m)
+ttl = string.format('%d', ttl)
+"""
+
+# Exactly once: every append carries its writer's id and a sequence number that grows with
+# each of that writer's appends to a sensor. The counters hash keeps, per writer,
+# 'w:<id>' = '<last sequence>:<seen before it>'. The last append sent again (a client's
+# retry, or a write-back of points whose first try timed out after all) stores nothing
+# and is answered as the first time: the window before it, rebuilt from the list (as far
+# as the list still holds it). An older sequence number answers {-1} and stores nothing
+# either.
 #
 # The compact mirror, three fields of the counters hash: 'values' and 'stamps', the
 # window's points packed as little-endian float64 (oldest first), and 'last', the list's
@@ -20,19 +39,17 @@ __all__ = ["APPEND", "APPEND_ENSEMBLE", "COUNT_ONCE", "DELIVER_ALERT", "FIND_CHE
 # points is answered from it (two strings, no JSON), else from the list (LRANGE, JSON
 # entries decoded by the caller) and the mirror is rebuilt from the list after the append
 # (cjson; left out while the list holds an entry that is not {"value": number,
-# "timestamp": number}). ARGV[{packed}] and ARGV[{packed} + 1] are the points' values and
-# timestamps packed the same way. Each redis.call costs ~1-2 us in the script, so the
-# counters are read with one HMGET and written with one HSET.
-# Uses `seen` and `meta` (the prelude's HMGET of the counters: seen, the writer's mark,
-# values, stamps, last at meta[{m}]..meta[{m} + 3]) and `want_packed` (false: the
-# caller's client cannot take binary replies, so `before` is read from the list).
+# "timestamp": number}, or when the mirror's strings are corrupt: rebuilt, never used).
+# Each redis.call costs ~1-2 us in the script, so the counters are read with one HMGET and
+# written with one HSET, and the list's length comes from RPUSH's reply (no LLEN): the
+# last entry is read before the push, the window (when the mirror cannot answer) after it.
+# Uses the unpacked argument, `seen` and `meta` (the prelude's HMGET of the counters:
+# seen, the writer's mark, values, stamps, last at meta[{m}]..meta[{m} + 3]) and
+# `want_packed` (false: the caller's client cannot take binary replies, so `before` is
+# read from the list).
 # Defines `before` (the window before the points, JSON entries, unless answered from the
-# mirror), `packed` (the window before them from the mirror, or false) and `repeated`;
-# ARGV[{first}] holds the points' JSON entries joined by newlines (one argument: redis-py
-# encodes each argument in Python, about 1 us apiece).
+# mirror), `packed` (the window before them from the mirror, or false) and `repeated`.
 _APPEND_ONCE = """
-local w = tonumber(ARGV[1])
-local seq = tonumber(ARGV[5])
 local repeat_of = false
 local mark = meta[{m}]
 if mark then
@@ -51,28 +68,32 @@ if repeat_of then
   if seen > lo then before = redis.call('LRANGE', KEYS[1], lo - first, seen - 1 - first) end
 else
   local mv, ms, mlast = meta[{m} + 1], meta[{m} + 2], meta[{m} + 3]
-  local len = redis.call('LLEN', KEYS[1])
-  if len == 0 then
-    packed = {'', ''}
-  elseif mv and ms and mlast and #mv == 8 * len and #ms == 8 * len
-      and mlast == redis.call('LINDEX', KEYS[1], -1) then
-    packed = {mv, ms}
-    if len > w then packed = {string.sub(mv, -8 * w), string.sub(ms, -8 * w)} end
-  end
-  if not (packed and want_packed) then before = redis.call('LRANGE', KEYS[1], -w, -1) end
+  local tail = redis.call('LINDEX', KEYS[1], -1)
   local points, n = {}, 0
-  for e in string.gmatch(ARGV[{first}], '[^\\n]+') do
+  for e in string.gmatch(joined, '[^\\n]+') do
     n = n + 1
     points[n] = e
   end
+  local len = 0
   for i = 1, n, 1000 do
-    redis.call('RPUSH', KEYS[1], unpack(points, i, math.min(i + 999, n)))
+    len = redis.call('RPUSH', KEYS[1], unpack(points, i, math.min(i + 999, n)))
+  end
+  if n == 0 then len = redis.call('LLEN', KEYS[1]) end
+  len = len - n  -- the list's length before the points
+  if len == 0 then
+    packed = {'', ''}
+  elseif mv and ms and mlast and #mv == 8 * len and #ms == 8 * len and mlast == tail then
+    packed = {mv, ms}
+    if len > w then packed = {string.sub(mv, -8 * w), string.sub(ms, -8 * w)} end
+  end
+  if not (packed and want_packed) and len > 0 then
+    before = redis.call('LRANGE', KEYS[1], -math.min(w, len) - n, -n - 1)
   end
   if len + n > w then redis.call('LTRIM', KEYS[1], -w, -1) end
-  redis.call('EXPIRE', KEYS[1], ARGV[2])
+  redis.call('EXPIRE', KEYS[1], ttl)
   local vs, ts = false, false
   if packed then
-    vs, ts = packed[1] .. ARGV[{packed}], packed[2] .. ARGV[{packed} + 1]
+    vs, ts = packed[1] .. new_vs, packed[2] .. new_ts
     if #vs > 8 * w then vs, ts = string.sub(vs, -8 * w), string.sub(ts, -8 * w) end
   else
     vs, ts = {}, {}
@@ -89,50 +110,46 @@ else
     end
     if vs then vs, ts = table.concat(vs), table.concat(ts) end
   end
-  local after = string.format('%d', seen + tonumber(ARGV[3]))
-  local mark_now = ARGV[5] .. ':' .. string.format('%d', seen)
+  local after = string.format('%d', seen + total)
+  local mark_now = string.format('%d', seq) .. ':' .. string.format('%d', seen)
   if vs then
-    redis.call('HSET', KEYS[2], 'seen', after, 'w:' .. ARGV[4], mark_now,
+    redis.call('HSET', KEYS[2], 'seen', after, 'w:' .. writer, mark_now,
                'values', vs, 'stamps', ts, 'last', points[n])
   else
-    redis.call('HSET', KEYS[2], 'seen', after, 'w:' .. ARGV[4], mark_now)
+    redis.call('HSET', KEYS[2], 'seen', after, 'w:' .. writer, mark_now)
     redis.call('HDEL', KEYS[2], 'values', 'stamps', 'last')
   end
-  redis.call('EXPIRE', KEYS[2], ARGV[2])
+  redis.call('EXPIRE', KEYS[2], ttl)
 end
 """
 
-# KEYS[1] window list, KEYS[2] counters hash.
-# ARGV[1] window size, ARGV[2] TTL (s), ARGV[3] number of points, ARGV[4] writer id,
-# ARGV[5] sequence number, ARGV[6] '1' to take the window from the mirror when it can ('0'
-# for a client that decodes replies as text), ARGV[7] and ARGV[8] the packed values and
-# timestamps of the last min(n, window size) points, ARGV[9] the same points as JSON
-# entries joined by newlines.
+# KEYS[1] window list, KEYS[2] counters hash. ARGV[1] the packed append (UNPACK_APPEND).
 # Returns {seen before, window before as JSON entries, 1 if a repeat else 0, and, when
 # the mirror had it, the window before as packed values and timestamps}.
 APPEND = (
-    """
-local meta = redis.call('HMGET', KEYS[2], 'seen', 'w:' .. ARGV[4], 'values', 'stamps', 'last')
+    UNPACK_APPEND
+    + """
+local meta = redis.call('HMGET', KEYS[2], 'seen', 'w:' .. writer, 'values', 'stamps', 'last')
 local seen = tonumber(meta[1] or '0')
-local want_packed = ARGV[6] == '1'
+local want_packed = want == 1
 """
-    + _APPEND_ONCE.replace("{first}", "9").replace("{packed}", "7").replace("{m}", "2")
+    + _APPEND_ONCE.replace("{m}", "2")
     + "if packed and want_packed then return {seen, before, repeated, packed[1], packed[2]} end\n"
     + "return {seen, before, repeated}\n"
 )
 
 # The ensemble's append: the same, plus the checkpoint hash. KEYS[3] checkpoint
-# (hash: seen, blob). ARGV[6] the epoch and ARGV[7] the point count of the state the
-# caller has cached ('' and -1 for none), ARGV[8] and ARGV[9] the packed points,
-# ARGV[10] the points as JSON entries joined by newlines. The counters' epoch (the server time when they were
+# (hash: seen, blob). ARGV[2] the epoch and ARGV[3] the point count of the state the
+# caller has cached ('' and -1 for none). The counters' epoch (the server time when they were
 # created) tells a sensor from a reset one of the same name: a new epoch drops the old
 # checkpoint and makes caches stale.
 # Returns {seen before, window before, epoch, checkpoint's seen or -1, its bytes
 # when newer than the caller's state, else nil, 1 if a repeat else 0, and, when the
 # mirror had it, the packed window before}.
 APPEND_ENSEMBLE = (
-    """
-local meta = redis.call('HMGET', KEYS[2], 'seen', 'epoch', 'w:' .. ARGV[4], 'values', 'stamps', 'last')
+    UNPACK_APPEND
+    + """
+local meta = redis.call('HMGET', KEYS[2], 'seen', 'epoch', 'w:' .. writer, 'values', 'stamps', 'last')
 local seen = tonumber(meta[1] or '0')
 local epoch = meta[2]
 local want_packed = true
@@ -143,13 +160,13 @@ if not epoch then
   redis.call('DEL', KEYS[3])
 end
 """
-    + _APPEND_ONCE.replace("{first}", "10").replace("{packed}", "8").replace("{m}", "3")
+    + _APPEND_ONCE.replace("{m}", "3")
     + """
 local ckpt = tonumber(redis.call('HGET', KEYS[3], 'seen') or '-1') or -1
 local blob = false
 if ckpt >= 0 then
-  redis.call('EXPIRE', KEYS[3], ARGV[2])
-  if epoch ~= ARGV[6] or ckpt > tonumber(ARGV[7]) then
+  redis.call('EXPIRE', KEYS[3], ttl)
+  if epoch ~= ARGV[2] or ckpt > tonumber(ARGV[3]) then
     blob = redis.call('HGET', KEYS[3], 'blob')
   end
 end

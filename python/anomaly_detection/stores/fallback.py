@@ -176,7 +176,7 @@ class Fallback:
         self.degraded = False
         self._carried_over: set[str] = set()  # sensors restored into the embedded store
         # sensor -> (window values, window timestamps, points seen), least recently used first
-        self._windows: OrderedDict[str, tuple[np.ndarray, np.ndarray, int]] = OrderedDict()
+        self._windows: OrderedDict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]] = OrderedDict()
         self._windows_kept = settings.max_sensors or self.DEFAULT_WINDOWS_KEPT
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()  # one writer of the buffered points at a time
@@ -184,12 +184,17 @@ class Fallback:
         #: Points written back since the degraded mode began (with ``buffered_points``: the progress).
         self.written_back_points = 0
 
-    def remember(self, sensor: str, values: np.ndarray, timestamps: np.ndarray, seen: int) -> None:
-        """The sensor's window and point count after a call that Redis stored: where the
-        embedded store starts from for this sensor if Redis fails (the non-ensemble methods;
-        about 16 bytes a window point, for the last ``max_sensors`` or 10,000 sensors used)."""
+    def remember(
+        self, sensor: str, before_values: np.ndarray, before_stamps: np.ndarray, values: np.ndarray,
+        timestamps: np.ndarray, seen: int,
+    ) -> None:  # fmt: skip
+        """The sensor's window and point count after a call that Redis stored (the window
+        before the call, the call's points, the count after them): where the embedded store
+        starts from for this sensor if Redis fails (the non-ensemble methods; about 16 bytes a
+        window point, for the last ``max_sensors`` or 10,000 sensors used). Joined only when
+        used: the per-call path copies nothing."""
         with self._lock:
-            self._windows[sensor] = (values, timestamps, seen)
+            self._windows[sensor] = (before_values, before_stamps, values, timestamps, seen)
             self._windows.move_to_end(sensor)
             while len(self._windows) > self._windows_kept:
                 self._windows.popitem(last=False)
@@ -243,7 +248,12 @@ class Fallback:
             elif sensor not in self._carried_over:
                 last = self._windows.get(sensor)
                 if last is not None:
-                    self.store.registry.restore(sensor, last[0], last[1], last[2])
+                    w = self.settings.window_size
+                    before_values, before_stamps, points, stamps, seen = last
+                    window_values = np.concatenate((before_values, points))[-w:]
+                    self.store.registry.restore(
+                        sensor, window_values, np.concatenate((before_stamps, stamps))[-w:], seen
+                    )
                 self._carried_over.add(sensor)
             result = self.store.detect_batch(sensor, values, timestamps)
             flags = np.where(result[0], np.uint8(ANOMALY), np.uint8(0))

@@ -29,6 +29,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
+import os
 import threading
 import uuid
 from collections.abc import Callable
@@ -38,7 +40,7 @@ import numpy as np
 
 from anomaly_detection import _core
 from anomaly_detection.redis import scripts
-from anomaly_detection.redis.codec import decode_points, decode_window, encode_joined, encode_packed
+from anomaly_detection.redis.codec import decode_points, decode_window, encode_append, encode_append_point
 from anomaly_detection.redis.driver import Driver, Script, Steps, command, decodes_responses, down_errors
 from anomaly_detection.redis.keys import AnomalyRedisKeys
 from anomaly_detection.stores.base import SensorWindow
@@ -127,9 +129,8 @@ class RedisStore:
         self.config = config_from_settings(settings)
         self.ensemble = settings.detection_method == "ensemble"
         self._script = client.register_script(scripts.APPEND_ENSEMBLE if self.ensemble else scripts.APPEND)
-        self._window_args = (settings.window_size, settings.temp_data_ttl)
         # A client that decodes replies as text cannot take the mirror's packed window.
-        self._want_packed = "0" if self._driver.decodes else "1"
+        self._want_packed = not self._driver.decodes
         self._down = down_errors()
         self.checkpoints = (
             EnsembleCheckpoints(client, self.keys, settings, self.config, self.state_cache_size, self._down)
@@ -151,6 +152,7 @@ class RedisStore:
         #: script is sent only the last ``window_size`` of them).
         self.write_back_chunk = self.WRITE_BACK_CHUNK
         self._count_once = client.register_script(scripts.COUNT_ONCE)
+        self._point = _PointPath.of(self)
         self._recovery_tasks: list[tuple[Callable[[], bool], Callable[[], dict[str, int]] | None]] = []
 
     # --- the per-call path -------------------------------------------------------
@@ -168,32 +170,19 @@ class RedisStore:
         """Steps of one append (and, for the ensemble, the checkpoint's upkeep); returns
         (the scores, whether the server had stored these points already), with no scores for
         an older append sent again."""
-        tail = slice(max(0, len(values) - self.settings.window_size), None)
-        points = encode_joined(values[tail], timestamps[tail])
-        packed = encode_packed(values[tail], timestamps[tail])
-        once = (*self._window_args, len(values), self.writer_id, seq)
+        w = self.settings.window_size
+        tail = slice(max(0, len(values) - w), None)
+        arg = encode_append(w, self.settings.temp_data_ttl, len(values), self.writer_id, seq,
+                            self._want_packed, values[tail], timestamps[tail])  # fmt: skip
         if self.checkpoints is None:
             keys = [self.keys.window(sensor), self.keys.counters(sensor)]
-            reply = yield Script(self._script, keys, [*once, self._want_packed, *packed, points])
+            reply = yield Script(self._script, keys, [arg])
             if int(reply[0]) < 0:
                 return None, True
-            window_values, window_stamps = decode_window(reply[1], reply[3:5] if len(reply) > 3 else None)
-            seen = int(reply[0])
-            result = _core.detect_after_window(
-                self.config, window_values, window_stamps, seen, values, timestamps
-            )
-            # what the sensor holds now: the embedded store's start if Redis fails later
-            w = self.settings.window_size
-            self.fallback.remember(
-                sensor,
-                np.concatenate((window_values, values))[-w:],
-                np.concatenate((window_stamps, timestamps))[-w:],
-                seen + len(values),
-            )
-            return result, bool(reply[2])
+            return self._score(sensor, reply, values, timestamps), bool(reply[2])
         checkpoints = self.checkpoints
         cached = checkpoints.take(sensor)
-        args = [*once, *checkpoints.append_args(cached), *packed, points]
+        args = [arg, *checkpoints.append_args(cached)]
         try:
             reply = yield Script(self._script, list(self.keys.sensor_keys(sensor)), args)
         except BaseException:
@@ -206,6 +195,15 @@ class RedisStore:
         yield from checkpoints.save(sensor, done)
         checkpoints.keep(sensor, done.cached)
         return result, bool(reply[5])
+
+    def _score(self, sensor: str, reply: list[Any], values: np.ndarray, timestamps: np.ndarray) -> tuple:
+        """The scores of the points after an append's ``reply`` (not the ensemble's)."""
+        window_values, window_stamps = decode_window(reply[1], reply[3:5] if len(reply) > 3 else None)
+        seen = int(reply[0])
+        result = _core.detect_after_window(self.config, window_values, window_stamps, seen, values, timestamps)
+        # what the sensor holds now: the embedded store's start if Redis fails later
+        self.fallback.remember(sensor, window_values, window_stamps, values, timestamps, seen + len(values))
+        return result
 
     def _detect_steps(
         self, sensor: str, values: np.ndarray, timestamps: np.ndarray, seq: int
@@ -262,7 +260,77 @@ class RedisStore:
                 return self._fall_back(exc, sensor, values, timestamps, seq)
 
     def detect(self, sensor: str, value: float, timestamp: float):
+        if self._point is not None:
+            out = self._detect_point(sensor, value, timestamp)
+            if out is not None:
+                return out
         out = self.detect_batch(sensor, np.array([value]), np.array([timestamp]))
+        return _single(value, timestamp, out)
+
+    # --- one point, one EVALSHA -------------------------------------------------------
+    #
+    # The single detect on a sync single-node client (not the ensemble, not a decoding
+    # client): the same append script and the same exactly-once and breaker rules as
+    # detect_batch, without the step machinery. The command is packed once per sensor
+    # (EVALSHA, the script, the two keys) plus the one packed argument, sent on a connection
+    # of the client's pool with the client's retry policy (redis-py's Connection API), and
+    # the reply read raw. Anything unusual (a new sensor name that fails the check, a
+    # non-finite number, the breaker open, the server without the script) takes the
+    # general path, which raises, falls back or loads the script as before.
+
+    #: Sensors whose packed command prefix is kept (cleared beyond this).
+    POINT_PREFIXES = 10_000
+
+    def _point_prefix(self, sensor: Any) -> bytes | None:
+        """The packed ``EVALSHA sha 2 window counters`` of ``sensor`` (None for a name the
+        general path must refuse)."""
+        if type(sensor) is not str:
+            return None
+        try:
+            self.keys.sensor_part(sensor)
+        except ValueError:
+            return None
+        encode = self._point.encoder.encode
+        parts = [b"EVALSHA", self._script.sha.encode(), b"2",
+                 encode(self.keys.window(sensor)), encode(self.keys.counters(sensor))]  # fmt: skip
+        prefix = b"*6\r\n" + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
+        if len(self._point.prefixes) >= self.POINT_PREFIXES:
+            self._point.prefixes.clear()
+        self._point.prefixes[sensor] = prefix
+        return prefix
+
+    def _detect_point(self, sensor: str, value: float, timestamp: float) -> tuple | None:
+        """:meth:`detect` in one EVALSHA; None: take the general path."""
+        point = self._point
+        prefix = point.prefixes.get(sensor) or self._point_prefix(sensor)
+        if prefix is None or not (math.isfinite(value) and math.isfinite(timestamp)):
+            return None
+        value, timestamp = float(value), float(timestamp)
+        with self._locks.threading_lock(sensor):
+            if self.fallback.degraded:
+                return None
+            seq = next(self._sequence)
+            arg = encode_append_point(point.window, point.ttl, point.writer, seq, value, timestamp)
+            try:
+                reply = point.send(prefix + b"$%d\r\n%s\r\n" % (len(arg), arg))
+            except self._down as exc:
+                out = self._fall_back(exc, sensor, np.array([value]), np.array([timestamp]), seq)
+                return _single(value, timestamp, out)
+            except point.no_script:  # the server lost the script: the general path loads it (same seq)
+                values, stamps = np.array([value]), np.array([timestamp])
+                try:
+                    out = self._driver.run(self._detect_steps(sensor, values, stamps, seq))
+                except self._down as exc:
+                    out = self._fall_back(exc, sensor, values, stamps, seq)
+                return _single(value, timestamp, out)
+            if reply[0] < 0:  # only an older append is ever refused: never this call's
+                raise RuntimeError(f"append {seq} of {sensor} was refused as a repeat")
+            out = self._score(sensor, reply, np.array([value]), np.array([timestamp]))
+            if out[0][0] and not reply[2]:
+                try:
+                    self.client.hincrby(self.keys.counters(sensor), "anomalies", 1)
+                except self._down:
+                    _log.warning("could not count 1 anomaly of %s", sensor)
         return _single(value, timestamp, out)
 
     # --- many sensors in one round trip ---------------------------------------------------
@@ -512,6 +580,8 @@ class RedisStore:
         """Stop the background probe and write-back (buffered points stay buffered): a
         write-back stops after the append in flight; the thread is joined."""
         self._closed.set()
+        if self._point is not None:
+            self._point.close()
         task = self._probe_task
         if task is not None:
             task.cancel()
@@ -610,6 +680,81 @@ class RedisStore:
                 for name, value in report().items():
                     progress[name] = progress.get(name, 0) + value
         return progress
+
+
+class _PointPath:
+    """What :meth:`RedisStore._detect_point` needs: the client's pool, encoder and retry policy,
+    the packed command prefix per sensor, and one connection kept out of the pool.
+
+    A connection taken from and given back to redis-py's pool costs ~12 us a call (its
+    bookkeeping and a poll of the socket), as much as the rest of the client's work: the
+    point path keeps one connection checked out of the pool (while the store is open, in
+    the process that took it) and uses it whenever no other thread does; a concurrent call
+    takes one from the pool as usual. Only with redis-py's unbounded ``ConnectionPool``
+    (the default): with a bounded or blocking pool every call takes one from the pool."""
+
+    def __init__(self, client: Any, store: RedisStore) -> None:
+        from redis import ConnectionPool
+        from redis.exceptions import NoScriptError
+
+        self.pool = client.connection_pool
+        self.encoder = self.pool.get_encoder()
+        self.window = store.settings.window_size
+        self.ttl = store.settings.temp_data_ttl
+        self.writer = store.writer_id.encode()
+        self.prefixes: dict[str, bytes] = {}
+        self.no_script = NoScriptError
+        self.keep = type(self.pool) is ConnectionPool and self.pool.max_connections >= 2**31
+        self._kept: Any = None
+        self._kept_pid = 0
+        self._kept_lock = threading.Lock()
+        self._closed = False
+
+    @classmethod
+    def of(cls, store: RedisStore) -> _PointPath | None:
+        """The point path of ``store``, or None when its client needs the general one (asyncio,
+        Cluster, the ensemble, a client that decodes replies, a single-connection client)."""
+        client = store.client
+        if (store.is_async or store.is_cluster or store.ensemble or store._driver.decodes
+                or getattr(client, "connection", None) is not None
+                or getattr(client, "connection_pool", None) is None):  # fmt: skip
+            return None
+        return cls(client, store)
+
+    def send(self, command: bytes) -> Any:
+        """Send the packed ``command`` (retried as the client's own commands are: redis-py's
+        retry policy of the connection); its reply, raw."""
+        if self.keep and self._kept_lock.acquire(blocking=False):
+            try:
+                conn = self._kept
+                if conn is None or self._kept_pid != os.getpid():  # first use, or a forked child
+                    conn = None
+                    if not self._closed:
+                        conn = self.pool.get_connection()
+                        self._kept, self._kept_pid = conn, os.getpid()
+                if conn is not None:
+                    return conn.retry.call_with_retry(lambda: _round_trip(conn, command), lambda _e: conn.disconnect())
+            finally:
+                self._kept_lock.release()
+        pool = self.pool
+        conn = pool.get_connection()
+        try:
+            return conn.retry.call_with_retry(lambda: _round_trip(conn, command), lambda _error: conn.disconnect())
+        finally:
+            pool.release(conn)
+
+    def close(self) -> None:
+        """Give the kept connection back to the pool (the point path takes no other)."""
+        with self._kept_lock:
+            self._closed = True
+            conn, self._kept = self._kept, None
+            if conn is not None and self._kept_pid == os.getpid():
+                self.pool.release(conn)
+
+
+def _round_trip(conn: Any, command: bytes) -> Any:
+    conn.send_packed_command((command,))
+    return conn.read_response(disable_decoding=True)
 
 
 def _check_input(keys: AnomalyRedisKeys, sensor: str, values: np.ndarray, timestamps: np.ndarray) -> None:
