@@ -90,7 +90,9 @@ def encode_append(
     return b"".join((head, wid, vs, ts, encode_joined(values, timestamps).encode()))
 
 
-def encode_append_point(window: int, ttl: int, writer: bytes, seq: int, value: float, timestamp: float) -> bytes:
+def encode_append_point(
+    window: int, ttl: int, writer: bytes, seq: int, value: float, timestamp: float
+) -> bytes:
     """:func:`encode_append` of one point, from Python floats (the single ``detect``'s path:
     no NumPy), for a caller that takes the packed window."""
     return b"".join((

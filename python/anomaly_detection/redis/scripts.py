@@ -3,7 +3,15 @@ sharing a sensor lose no update, and the appends are exactly once (a repeated ap
 stores nothing). Key and hash-field names are those of
 :mod:`anomaly_detection.redis.keys`."""
 
-__all__ = ["APPEND", "APPEND_ENSEMBLE", "COUNT_ONCE", "DELIVER_ALERT", "FIND_CHECKPOINT", "SAVE_CHECKPOINT", "UNPACK_APPEND"]
+__all__ = [
+    "APPEND",
+    "APPEND_ENSEMBLE",
+    "COUNT_ONCE",
+    "DELIVER_ALERT",
+    "FIND_CHECKPOINT",
+    "SAVE_CHECKPOINT",
+    "UNPACK_APPEND",
+]
 
 # The one argument of an append (ARGV[1]), packed by codec.encode_append: five
 # little-endian float64 (window size, TTL in seconds, number of points of the call, sequence

@@ -176,7 +176,9 @@ class Fallback:
         self.degraded = False
         self._carried_over: set[str] = set()  # sensors restored into the embedded store
         # sensor -> (window values, window timestamps, points seen), least recently used first
-        self._windows: OrderedDict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]] = OrderedDict()
+        self._windows: OrderedDict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]] = (
+            OrderedDict()
+        )
         self._windows_kept = settings.max_sensors or self.DEFAULT_WINDOWS_KEPT
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()  # one writer of the buffered points at a time

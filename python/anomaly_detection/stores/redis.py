@@ -200,7 +200,9 @@ class RedisStore:
         """The scores of the points after an append's ``reply`` (not the ensemble's)."""
         window_values, window_stamps = decode_window(reply[1], reply[3:5] if len(reply) > 3 else None)
         seen = int(reply[0])
-        result = _core.detect_after_window(self.config, window_values, window_stamps, seen, values, timestamps)
+        result = _core.detect_after_window(
+            self.config, window_values, window_stamps, seen, values, timestamps
+        )
         # what the sensor holds now: the embedded store's start if Redis fails later
         self.fallback.remember(sensor, window_values, window_stamps, values, timestamps, seen + len(values))
         return result
@@ -733,13 +735,17 @@ class _PointPath:
                         conn = self.pool.get_connection()
                         self._kept, self._kept_pid = conn, os.getpid()
                 if conn is not None:
-                    return conn.retry.call_with_retry(lambda: _round_trip(conn, command), lambda _e: conn.disconnect())
+                    return conn.retry.call_with_retry(
+                        lambda: _round_trip(conn, command), lambda _e: conn.disconnect()
+                    )
             finally:
                 self._kept_lock.release()
         pool = self.pool
         conn = pool.get_connection()
         try:
-            return conn.retry.call_with_retry(lambda: _round_trip(conn, command), lambda _error: conn.disconnect())
+            return conn.retry.call_with_retry(
+                lambda: _round_trip(conn, command), lambda _error: conn.disconnect()
+            )
         finally:
             pool.release(conn)
 
