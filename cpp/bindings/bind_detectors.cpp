@@ -153,6 +153,29 @@ py::tuple detect_after_window_py(const DetectorConfig& config, const DoubleArray
     return py::make_tuple(all[0], all[1], all[2], all[3], all[4], all[5]);
 }
 
+// detect_after_window for one point given as two floats, without output arrays: the shared
+// store's single detect. Returns (value, timestamp, is_anomaly, score, deviation, expected,
+// window_count), the order of the stores' point tuples.
+py::tuple detect_point_after_window_py(const DetectorConfig& config, const DoubleArray& window_values,
+                                       const DoubleArray& window_timestamps, uint64_t seen, double value,
+                                       double timestamp) {
+    if (window_values.ndim() != 1 || window_timestamps.ndim() != 1 ||
+        window_values.shape(0) != window_timestamps.shape(0))
+        throw std::invalid_argument("window: expected 1-D values and timestamps of one length");
+    const auto n = static_cast<size_t>(window_values.shape(0));
+    bool is_anomaly = false;
+    double score = 0.0, deviation = 0.0, expected = 0.0, alert_score = 0.0;
+    uint64_t window_count = 0;
+    const BatchOutput out{&is_anomaly, &score,        &deviation,
+                          &expected,   &window_count, config.method == Method::ensemble ? &alert_score : nullptr};
+    const double *wv = window_values.data(), *wt = window_timestamps.data();
+    {
+        py::gil_scoped_release release;
+        detect_after_window(config, wv, wt, n, seen, &value, &timestamp, 1, out);
+    }
+    return py::make_tuple(value, timestamp, is_anomaly, score, deviation, expected, window_count);
+}
+
 // detect(sensor, value, timestamp) with a str and two floats: the facade's hot path,
 // without the dispatcher's argument conversion and py::arg handling.
 constexpr char kGeneralDetect[] = "_detect";
@@ -449,6 +472,11 @@ void bind_detectors(py::module_& m) {
           py::arg("window_timestamps"), py::arg("seen"), py::arg("values"), py::arg("timestamps"),
           "Score points that follow a window given as arrays (the shared-store path); returns "
           "(is_anomaly, scores, deviations, expected, window_counts, alert_scores).");
+
+    m.def("detect_point_after_window", &detect_point_after_window_py, py::arg("config"), py::arg("window_values"),
+          py::arg("window_timestamps"), py::arg("seen"), py::arg("value"), py::arg("timestamp"),
+          "detect_after_window of one point, without arrays (the shared store's single detect); returns "
+          "(value, timestamp, is_anomaly, score, deviation, expected, window_count).");
 
     py::class_<EnsembleState>(
         m, "EnsembleState", "The ensemble's state for one sensor: a checkpoint a shared store keeps beside the window.")

@@ -179,7 +179,10 @@ class RedisStore:
             reply = yield Script(self._script, keys, [arg])
             if int(reply[0]) < 0:
                 return None, True
-            return self._score(sensor, reply, values, timestamps), bool(reply[2])
+            result, corrupt = self._score(sensor, reply, values, timestamps)
+            if corrupt:
+                yield command("hdel", keys[1], *_MIRROR_FIELDS)
+            return result, bool(reply[2])
         checkpoints = self.checkpoints
         cached = checkpoints.take(sensor)
         args = [arg, *checkpoints.append_args(cached)]
@@ -197,15 +200,44 @@ class RedisStore:
         return result, bool(reply[5])
 
     def _score(self, sensor: str, reply: list[Any], values: np.ndarray, timestamps: np.ndarray) -> tuple:
-        """The scores of the points after an append's ``reply`` (not the ensemble's)."""
+        """The scores of the points after an append's ``reply`` (not the ensemble's), and
+        whether the mirror it answered from was corrupt (to be dropped: the next append
+        rebuilds it)."""
         window_values, window_stamps = decode_window(reply[1], reply[3:5] if len(reply) > 3 else None)
         seen = int(reply[0])
-        result = _core.detect_after_window(
-            self.config, window_values, window_stamps, seen, values, timestamps
-        )
+        try:
+            result = _core.detect_after_window(
+                self.config, window_values, window_stamps, seen, values, timestamps
+            )
+            corrupt = False
+        except ValueError:
+            if len(reply) <= 3:
+                raise
+            window_values, window_stamps = _finite_window(sensor, window_values, window_stamps)
+            result = _core.detect_after_window(
+                self.config, window_values, window_stamps, seen, values, timestamps
+            )
+            corrupt = True
         # what the sensor holds now: the embedded store's start if Redis fails later
         self.fallback.remember(sensor, window_values, window_stamps, values, timestamps, seen + len(values))
-        return result
+        return result, corrupt
+
+    def _score_point(self, sensor: str, reply: list[Any], value: float, timestamp: float) -> tuple:
+        """:meth:`_score` of one point: the store's point tuple, and whether the mirror was corrupt."""
+        window_values, window_stamps = decode_window(reply[1], reply[3:5] if len(reply) > 3 else None)
+        seen = reply[0]
+        detect = _core.detect_point_after_window
+        try:
+            out = detect(self.config, window_values, window_stamps, seen, value, timestamp)
+            corrupt = False
+        except ValueError:
+            if len(reply) <= 3:
+                raise
+            window_values, window_stamps = _finite_window(sensor, window_values, window_stamps)
+            out = detect(self.config, window_values, window_stamps, seen, value, timestamp)
+            corrupt = True
+        self.fallback.remember(sensor, window_values, window_stamps, (value,), (timestamp,), seen + 1)
+        return out, corrupt
 
     def _detect_steps(
         self, sensor: str, values: np.ndarray, timestamps: np.ndarray, seq: int
@@ -327,13 +359,16 @@ class RedisStore:
                 return _single(value, timestamp, out)
             if reply[0] < 0:  # only an older append is ever refused: never this call's
                 raise RuntimeError(f"append {seq} of {sensor} was refused as a repeat")
-            out = self._score(sensor, reply, np.array([value]), np.array([timestamp]))
-            if out[0][0] and not reply[2]:
+            out, corrupt = self._score_point(sensor, reply, value, timestamp)
+            if corrupt or (out[2] and not reply[2]):
                 try:
-                    self.client.hincrby(self.keys.counters(sensor), "anomalies", 1)
+                    if corrupt:
+                        self.client.hdel(self.keys.counters(sensor), *_MIRROR_FIELDS)
+                    if out[2] and not reply[2]:
+                        self.client.hincrby(self.keys.counters(sensor), "anomalies", 1)
                 except self._down:
-                    _log.warning("could not count 1 anomaly of %s", sensor)
-        return _single(value, timestamp, out)
+                    _log.warning("could not update the counters of %s", sensor)
+        return out
 
     # --- many sensors in one round trip ---------------------------------------------------
     #
@@ -692,8 +727,13 @@ class _PointPath:
     bookkeeping and a poll of the socket), as much as the rest of the client's work: the
     point path keeps one connection checked out of the pool (while the store is open, in
     the process that took it) and uses it whenever no other thread does; a concurrent call
-    takes one from the pool as usual. Only with redis-py's unbounded ``ConnectionPool``
-    (the default): with a bounded or blocking pool every call takes one from the pool."""
+    takes one from the pool as usual. Only with redis-py's ``ConnectionPool`` (the default)
+    of at least :attr:`KEEP_FROM` connections (redis-py's default, 100): with a smaller or a
+    blocking pool every call takes one from the pool, so the store never holds one a caller
+    waits for."""
+
+    #: The smallest ``max_connections`` of a pool the point path keeps a connection of.
+    KEEP_FROM = 100
 
     def __init__(self, client: Any, store: RedisStore) -> None:
         from redis import ConnectionPool
@@ -706,7 +746,7 @@ class _PointPath:
         self.writer = store.writer_id.encode()
         self.prefixes: dict[str, bytes] = {}
         self.no_script = NoScriptError
-        self.keep = type(self.pool) is ConnectionPool and self.pool.max_connections >= 2**31
+        self.keep = type(self.pool) is ConnectionPool and self.pool.max_connections >= self.KEEP_FROM
         self._kept: Any = None
         self._kept_pid = 0
         self._kept_lock = threading.Lock()
@@ -761,6 +801,22 @@ class _PointPath:
 def _round_trip(conn: Any, command: bytes) -> Any:
     conn.send_packed_command((command,))
     return conn.read_response(disable_decoding=True)
+
+
+# The compact mirror's fields in the counters hash (scripts._APPEND_ONCE).
+_MIRROR_FIELDS = ("values", "stamps", "last")
+
+
+def _finite_window(sensor: str, values: np.ndarray, stamps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The window without its non-finite points: a corrupt compact mirror (bytes of the
+    right length that are not the window's numbers) is read as far as it can be, like JSON
+    entries that are not points; the caller drops it and the next append rebuilds it."""
+    keep = np.isfinite(values) & np.isfinite(stamps)
+    _log.warning(
+        "the compact mirror of %s held %d unreadable numbers: dropped, rebuilt from the window list",
+        sensor, int(len(values) - keep.sum()),
+    )  # fmt: skip
+    return values[keep], stamps[keep]
 
 
 def _check_input(keys: AnomalyRedisKeys, sensor: str, values: np.ndarray, timestamps: np.ndarray) -> None:
