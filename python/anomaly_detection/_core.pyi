@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['BloomFilter', 'CountMinSketch', 'CuckooFilter', 'DetectorConfig', 'EnsembleState', 'FilterFullError', 'HalfSpaceTrees', 'HyperLogLog', 'IsolationForest', 'SensorLimitError', 'SensorRegistry', 'TDigest', 'TopK', 'check_sensor_name', 'detect_after_checkpoint', 'detect_after_window', 'is_valid_sensor_name', 'normal_score']
+__all__: list[str] = ['BloomFilter', 'CountMinSketch', 'CuckooFilter', 'DetectorConfig', 'EnsembleState', 'FilterFullError', 'HalfSpaceTrees', 'HyperLogLog', 'IsolationForest', 'SensorLimitError', 'SensorRegistry', 'TDigest', 'TopK', 'check_sensor_name', 'detect_after_checkpoint', 'detect_after_window', 'detect_point_after_window', 'is_valid_sensor_name', 'normal_score']
 class BloomFilter:
     """
     Scalable Bloom filter.
@@ -754,6 +754,10 @@ def detect_after_checkpoint(config: DetectorConfig, window_values: typing.Annota
 def detect_after_window(config: DetectorConfig, window_values: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], window_timestamps: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], seen: typing.SupportsInt | typing.SupportsIndex, values: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], timestamps: typing.Annotated[numpy.typing.ArrayLike, numpy.float64]) -> tuple:
     """
     Score points that follow a window given as arrays (the shared-store path); returns (is_anomaly, scores, deviations, expected, window_counts, alert_scores).
+    """
+def detect_point_after_window(config: DetectorConfig, window_values: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], window_timestamps: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], seen: typing.SupportsInt | typing.SupportsIndex, value: typing.SupportsFloat | typing.SupportsIndex, timestamp: typing.SupportsFloat | typing.SupportsIndex) -> tuple:
+    """
+    detect_after_window of one point, without arrays (the shared store's single detect); returns (value, timestamp, is_anomaly, score, deviation, expected, window_count).
     """
 def is_valid_sensor_name(name: str) -> bool:
     """
