@@ -90,6 +90,34 @@ def detect_against_ping(client, det, rounds: int = 10, calls: int = 300) -> tupl
     return rounds * calls / detect_s, rounds * calls / ping_s
 
 
+def point_costs(client, det, rounds: int = 5, calls: int = 300) -> dict[str, float]:
+    """Where a z-score ``detect``'s time goes, against ``PING``, in alternating blocks: the
+    client's CPU per call (``time.process_time``), the wall time per call, and the append
+    script's time on the server (``INFO commandstats``, EVALSHA ``usec_per_call``)."""
+    t = 2.0e9
+    det.detect_batch("costs", np.random.default_rng(5).normal(20, 1, 200), t - 60.0 * np.arange(200.0)[::-1])
+    cpu = {"detect": 0.0, "ping": 0.0}
+    wall = {"detect": 0.0, "ping": 0.0}
+    client.config_resetstat()
+    for _ in range(rounds):
+        for what in ("ping", "detect"):
+            w0, c0 = time.perf_counter(), time.process_time()
+            if what == "ping":
+                for _ in range(calls):
+                    client.ping()
+            else:
+                for i in range(calls):
+                    t += 60.0
+                    det.detect("costs", 20.0 + (i % 7) * 0.1, timestamp=t)
+            cpu[what] += time.process_time() - c0
+            wall[what] += time.perf_counter() - w0
+    n = rounds * calls
+    script = client.info("commandstats")["cmdstat_evalsha"]["usec_per_call"]
+    return {"detect_cpu_us": cpu["detect"] / n * 1e6, "ping_cpu_us": cpu["ping"] / n * 1e6,
+            "detect_wall_us": wall["detect"] / n * 1e6, "ping_wall_us": wall["ping"] / n * 1e6,
+            "script_us": float(script)}  # fmt: skip
+
+
 def _series(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """A noisy daily cycle, 5 minutes apart (the ensemble finds its period)."""
     t = np.arange(n)
@@ -262,6 +290,7 @@ def main() -> None:
             single.append(time.perf_counter() - t0)
         single_ms = np.array(single) * 1e3
         detect_rate, ping_rate = detect_against_ping(client, det)
+        costs = point_costs(client, det)
 
         memory = client.memory_usage("anomaly:temp:data:s0:queue") + client.memory_usage(
             "anomaly:temp:data:s0:stats"
@@ -282,6 +311,11 @@ def main() -> None:
             f"p99 {np.percentile(single_ms, 99):.3f} ms ({1e3 / single_ms.mean():,.0f} detects/s, one client)"
         )
         print(f"Redis memory per sensor with a full window of {args.window}: {memory:,} bytes")
+        print(
+            f"one detect: client CPU {costs['detect_cpu_us']:.1f} us (PING {costs['ping_cpu_us']:.1f} us), "
+            f"append script on the server {costs['script_us']:.1f} us, wall {costs['detect_wall_us']:.1f} us "
+            f"(PING {costs['ping_wall_us']:.1f} us)"
+        )
         ensemble = ensemble_against_zscore(client, args, rng)
         ensemble += outage(args)
         if args.json:
