@@ -2,6 +2,7 @@
 started on a free loopback port, in one run.
 
     python benchmarks/bench_redis.py [--points N] [--window W]
+    python benchmarks/bench_redis.py --costs   # one detect against PING, and where its time goes
 
 The original prototype's pattern (one redis-py pipeline per point): RPUSH the JSON point, LTRIM to the
 window, EXPIRE, LRANGE the window back, then the z-score in Python. Ours: one
@@ -116,6 +117,86 @@ def point_costs(client, det, rounds: int = 5, calls: int = 300) -> dict[str, flo
     return {"detect_cpu_us": cpu["detect"] / n * 1e6, "ping_cpu_us": cpu["ping"] / n * 1e6,
             "detect_wall_us": wall["detect"] / n * 1e6, "ping_wall_us": wall["ping"] / n * 1e6,
             "script_us": float(script)}  # fmt: skip
+
+
+# One piece of the append script each (its window of 100 and counters set up first): what each
+# part costs on the server, `usec_per_call` of EVALSHA over 1,000 calls.
+_SCRIPT_PARTS = {
+    "EVALSHA of `return 1`": "return 1",
+    "HMGET of the counters with the mirror": (
+        "redis.call('HMGET', KEYS[2], 'seen', 'w:abc', 'values', 'stamps', 'last') return 1"
+    ),
+    "the same, returning the mirror": (
+        "local m = redis.call('HMGET', KEYS[2], 'seen', 'w:abc', 'values', 'stamps', 'last') "
+        "return {1, {}, 0, m[3], m[4]}"
+    ),
+    "LINDEX": "redis.call('LINDEX', KEYS[1], -1) return 1",
+    "RPUSH + LTRIM": "redis.call('RPUSH', KEYS[1], ARGV[2]) redis.call('LTRIM', KEYS[1], -100, -1) return 1",
+    "two EXPIREs": "redis.call('EXPIRE', KEYS[1], 3600) redis.call('EXPIRE', KEYS[2], 3600) return 1",
+    "HSET of the counters with the mirror": (
+        "redis.call('HSET', KEYS[2], 'seen', '101', 'w:abc', '6:100', 'values', ARGV[3], 'stamps', ARGV[3], "
+        "'last', ARGV[2]) return 1"
+    ),
+    "HMGET of the mirror, append 8 bytes and trim in Lua": (
+        "local m = redis.call('HMGET', KEYS[2], 'values', 'stamps') local v = string.sub(m[1] .. ARGV[1], -800) "
+        "local t = string.sub(m[2] .. ARGV[1], -800) return 1"
+    ),
+}
+
+
+def script_parts(client, rounds: int = 5, calls: int = 1000) -> dict[str, list[float]]:
+    """``usec_per_call`` of each of :data:`_SCRIPT_PARTS` (alternating, ``rounds`` times)."""
+    keys = ["anomaly:temp:data:parts:queue", "anomaly:temp:data:parts:stats"]
+    entry = '{"value":20.1,"timestamp":1700000000.0}'
+    client.delete(*keys)
+    client.rpush(keys[0], *[entry] * 100)
+    client.hset(keys[1], mapping={"seen": 100, "values": b"a" * 800, "stamps": b"b" * 800, "last": entry,
+                                  "w:abc": "5:5"})  # fmt: skip
+    shas = {name: client.script_load(body) for name, body in _SCRIPT_PARTS.items()}
+    out: dict[str, list[float]] = {name: [] for name in shas}
+    for _ in range(rounds):
+        for name, sha in shas.items():
+            client.config_resetstat()
+            for _ in range(calls):
+                client.evalsha(sha, 2, *keys, b"abcdefgh", entry, b"c" * 800)
+            out[name].append(float(client.info("commandstats")["cmdstat_evalsha"]["usec_per_call"]))
+    return out
+
+
+def costs_only() -> None:
+    """``--costs``: the detect-against-PING ratio three times, where a detect's time goes, and
+    the append script's parts on the server."""
+    import redis
+
+    proc, port, folder = start_redis()
+    try:
+        client = redis.Redis(host="127.0.0.1", port=port)
+        for method in ("zscore", "mad", "ewma"):
+            det = StatisticalAnomalyDetector(
+                Settings(detection_method=method, window_size=100, redis_alerts=False), redis_client=client
+            )
+            ratios = []
+            for _ in range(3):
+                d, p = detect_against_ping(client, det)
+                ratios.append(f"{d / p:.2f}x ({d:,.0f} vs {p:,.0f}/s)")
+            print(f"{method:>6} detect against PING: " + ", ".join(ratios))
+        det = StatisticalAnomalyDetector(
+            Settings(detection_method="zscore", window_size=100, redis_alerts=False), redis_client=client
+        )
+        for _ in range(3):
+            c = point_costs(client, det)
+            print(
+                f"one detect: client CPU {c['detect_cpu_us']:.1f} us (PING {c['ping_cpu_us']:.1f} us), append "
+                f"script {c['script_us']:.1f} us, wall {c['detect_wall_us']:.1f} us (PING {c['ping_wall_us']:.1f} us)"
+            )
+        for name, took in script_parts(client).items():
+            print(
+                f"script part: {name}: {min(took):.2f}-{max(took):.2f} us (median {statistics.median(took):.2f})"
+            )
+    finally:
+        proc.kill()
+        proc.wait()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _series(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -257,7 +338,15 @@ def main() -> None:
         "--quick", action="store_true", help="1,000 points for the original prototype's pattern, 5 sensors"
     )
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
+    parser.add_argument(
+        "--costs",
+        action="store_true",
+        help="only: detect against PING, where its time goes, the script's parts",
+    )
     args = parser.parse_args()
+    if args.costs:
+        costs_only()
+        return
     if args.quick:
         args.points, args.sensors = 1000, 5
     if shutil.which("redis-server") is None:
