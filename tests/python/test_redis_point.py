@@ -174,3 +174,22 @@ def test_a_blocking_pool_lends_its_connections_only_for_the_call(redis_server):
     assert det.stats("s")["points_seen"] == 20
     assert det.stats("s")["anomalies"] == 1
     client.close()
+
+
+def test_a_kept_connection_the_server_dropped_is_replaced_without_opening_the_breaker(
+    redis_server, redis_client
+):
+    from anomaly_detection.redis.client import redis_client_from_settings
+
+    settings = _settings(redis_host="127.0.0.1", redis_port=redis_server.port)
+    client = redis_client_from_settings(settings)  # no retries: a dropped connection would fail the call
+    det = StatisticalAnomalyDetector(settings, redis_client=client)
+    for i in range(3):
+        det.detect("s", float(i), timestamp=float(i))
+    assert redis_client.client_kill_filter(_type="normal", skipme=True) >= 1  # the kept connection among them
+    det.detect("s", 3.0, timestamp=3.0)
+    assert not det.store.degraded
+    assert [float(v) for v in det.get_window("s").values] == [0.0, 1.0, 2.0, 3.0]
+    assert det.stats("s")["points_seen"] == 4
+    det.store.close()
+    client.close()

@@ -737,6 +737,7 @@ class _PointPath:
 
     def __init__(self, client: Any, store: RedisStore) -> None:
         from redis import ConnectionPool
+        from redis.exceptions import ConnectionError as RedisConnectionError
         from redis.exceptions import NoScriptError
 
         self.pool = client.connection_pool
@@ -746,6 +747,8 @@ class _PointPath:
         self.writer = store.writer_id.encode()
         self.prefixes: dict[str, bytes] = {}
         self.no_script = NoScriptError
+        # A connection the server closed (not a timeout: a stalled server is not asked twice).
+        self.dropped = RedisConnectionError
         self.keep = type(self.pool) is ConnectionPool and self.pool.max_connections >= self.KEEP_FROM
         self._kept: Any = None
         self._kept_pid = 0
@@ -775,9 +778,16 @@ class _PointPath:
                         conn = self.pool.get_connection()
                         self._kept, self._kept_pid = conn, os.getpid()
                 if conn is not None:
-                    return conn.retry.call_with_retry(
-                        lambda: _round_trip(conn, command), lambda _e: conn.disconnect()
-                    )
+                    try:
+                        return conn.retry.call_with_retry(
+                            lambda: _round_trip(conn, command), lambda _e: conn.disconnect()
+                        )
+                    except self.dropped:
+                        # The server closed the kept connection while it was idle (a restart, a
+                        # timeout, CLIENT KILL), which the pool would have noticed before lending
+                        # it: sent once more on one from the pool. The append may have run: the
+                        # same sequence number makes the second a repeat, answered as the first.
+                        conn.disconnect()
             finally:
                 self._kept_lock.release()
         pool = self.pool
