@@ -193,3 +193,30 @@ def test_a_kept_connection_the_server_dropped_is_replaced_without_opening_the_br
     assert det.stats("s")["points_seen"] == 4
     det.store.close()
     client.close()
+
+
+def test_threads_share_the_kept_connection_and_the_pool(redis_client):
+    import threading
+
+    det = StatisticalAnomalyDetector(_settings(window_size=1000), redis_client=redis_client)
+    errors: list[BaseException] = []
+
+    def work(t: int) -> None:
+        try:
+            for i in range(150):
+                det.detect(f"s{t % 2}", float(t * 1000 + i), timestamp=float(i))
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    for s, writers in (("s0", (0, 2)), ("s1", (1, 3))):
+        stored = det.get_window(s).values
+        assert det.stats(s)["points_seen"] == len(stored) == 300
+        for t in writers:  # each thread's points once, in its order
+            mine = stored[(stored >= t * 1000) & (stored < t * 1000 + 1000)]
+            np.testing.assert_array_equal(mine, t * 1000 + np.arange(150.0))
