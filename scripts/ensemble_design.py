@@ -548,7 +548,8 @@ def saturate(z, gain=1.0):
     return 1 - np.exp(-np.minimum(z * gain, 20) / 3)
 
 
-def detect(x, ts, p):
+def detect(x, ts, p, explain=False):
+    """The model's alert scores; with `explain`, also the detector that set each point's statistic."""
     n = len(x)
     valid = np.ones(n, bool)
     feats = [ew_z(x, p["span"], valid)]
@@ -600,6 +601,8 @@ def detect(x, ts, p):
         names.append("dspot")
         resets.append(None)
     best = np.zeros(n)
+    which = np.zeros(n, np.int64)
+    stats = []
     for (raw, ok), weight, reset, name in zip(feats, weights, resets, names):
         if name == "dspot" or (name == "value" and p["dspot"] == "replace"):
             s = tail
@@ -616,6 +619,8 @@ def detect(x, ts, p):
                 s = spot(s, 0.98, p["cal_window"], 50, 500, p["cal_xi_lo"], 0.9, p["cal_mode"])
             else:
                 s = quantile_scale(s, p["cal_q"], 4000, 50, 500)
+        which = np.where(s / weight > best, len(stats), which)
+        stats.append(s)
         best = np.maximum(best, s / weight)
     if cal == "spot" and p["cal_where"] == "combined":
         best = spot(best, 0.98, p["cal_window"], 50, 500, p["cal_xi_lo"], 0.9, p["cal_mode"])
@@ -630,7 +635,8 @@ def detect(x, ts, p):
         tail[:500] = 1e9
         need = np.log10(max(p["rare_days"] * 86400 / dt, 10))
         return alarm_logic_rare(score, tail, need, record, 100, 0.5)
-    return alarm_logic(score, record, 100, 0.5)
+    alerts = alarm_logic(score, record, 100, 0.5)
+    return (alerts, np.array(names)[which]) if explain else alerts
 
 
 BASE = {
@@ -761,6 +767,37 @@ def clean_cycle_worst(p):
     return worst
 
 
+def false_alarm_sources(corpus, data, p, threshold):
+    """At `threshold`, each category's alarms by the detector that set the statistic (true /
+    false), and how far the false ones are from the nearest window (points: quartiles)."""
+    from collections import Counter
+
+    print(f"\nalarms at {threshold:.3f} by detector, true/false, and the false ones' distance to a window\n")
+    print("| category | alarms in a window / outside, by detector | distance of false alarms (quartiles) |")
+    print("|---|---|---|")
+    cats = sorted({name.split("/")[0] for name in data})
+    for cat in cats:
+        true, false, dist = Counter(), Counter(), []
+        for name, (x, ts) in data.items():
+            if not name.startswith(cat + "/"):
+                continue
+            f = corpus.files[name]
+            alerts, which = detect(x, ts, p, explain=True)
+            inside = f.window_mask().astype(bool)
+            for a in np.flatnonzero(alerts >= threshold):
+                if a < f.probation:
+                    continue
+                if inside[a]:
+                    true[which[a]] += 1
+                    continue
+                false[which[a]] += 1
+                if len(f.window_rows):
+                    dist.append(min(max(lo - a, a - hi, 0) for lo, hi in f.window_rows))
+        dets = sorted(set(true) | set(false), key=lambda d: -(true[d] + false[d]))
+        q = np.percentile(dist, [25, 50, 75]).astype(int).tolist() if dist else "-"
+        print(f"| {cat} | " + ", ".join(f"{d} {true[d]}/{false[d]}" for d in dets) + f" | {q} |")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nab", type=Path, default=ROOT.parent / "shared" / "data" / "nab")
@@ -769,6 +806,12 @@ def main(argv=None):
         "--all-profiles",
         action="store_true",
         help="also the low-FP and low-FN profiles (whole corpus / leave-one-category-out) and TP/FN/FP",
+    )
+    ap.add_argument(
+        "--false-alarms",
+        type=float,
+        metavar="THRESHOLD",
+        help="only: where the chosen design's alarms come from at this threshold (0.489 is its corpus one)",
     )
     ap.add_argument(
         "--rows",
@@ -789,6 +832,9 @@ def main(argv=None):
         name: (np.asarray(f.values, float), f.timestamps.astype("datetime64[ns]").astype(np.int64) / 1e9)
         for name, f in corpus.files.items()
     }
+    if args.false_alarms is not None:
+        false_alarm_sources(corpus, data, {**BASE, **_WEEKLY}, args.false_alarms)
+        return
     extra = " low FP, whole / left out | low FN, whole / left out | TP/FN/FP |" if args.all_profiles else ""
     print(
         "| step | NAB standard | leave-one-category-out | clean cycle, worst alert score "
