@@ -11,6 +11,12 @@ the other six), then the leave-one-category-out score of the choice itself (the 
 *and* threshold picked on six categories, the seventh scored with them). The C++
 detector's own figures come from ``scripts/nab_loco.py``; the two differ by the
 warm-up's robust z (C++ only) and small details of the start-up.
+
+    --rows 19,34:           only those rows (Python indices and slices); the choice among them
+    --all-profiles          also low FP / low FN (whole corpus / left out) and TP/FN/FP
+    --false-alarms 0.489    where the chosen design's alarms come from at that threshold
+
+The Student-t rows need scipy.
 """
 
 from __future__ import annotations
@@ -636,7 +642,7 @@ def detect(x, ts, p, explain=False):
         need = np.log10(max(p["rare_days"] * 86400 / dt, 10))
         return alarm_logic_rare(score, tail, need, record, 100, 0.5)
     alerts = alarm_logic(score, record, 100, 0.5)
-    return (alerts, np.array(names)[which]) if explain else alerts
+    return (alerts, np.array(names)[which], best) if explain else alerts
 
 
 BASE = {
@@ -769,24 +775,34 @@ def clean_cycle_worst(p):
 
 def false_alarm_sources(corpus, data, p, threshold):
     """At `threshold`, each category's alarms by the detector that set the statistic (true /
-    false), and how far the false ones are from the nearest window (points: quartiles)."""
+    false), how far the false ones are from the nearest window (points: quartiles), and, for
+    the value detector's alarms, the statistic and the value against the largest so far."""
     from collections import Counter
 
     print(f"\nalarms at {threshold:.3f} by detector, true/false, and the false ones' distance to a window\n")
-    print("| category | alarms in a window / outside, by detector | distance of false alarms (quartiles) |")
-    print("|---|---|---|")
+    print(
+        "| category | alarms in a window / outside, by detector | distance of false alarms (quartiles) "
+        "| value-detector alarms, true / false: statistic (median) | the same: value / largest value so far |"
+    )
+    print("|---|---|---|---:|---:|")
     cats = sorted({name.split("/")[0] for name in data})
     for cat in cats:
         true, false, dist = Counter(), Counter(), []
+        value_alarms = {
+            True: [],
+            False: [],
+        }  # (statistic, value / largest value so far) of value-detector alarms
         for name, (x, ts) in data.items():
             if not name.startswith(cat + "/"):
                 continue
             f = corpus.files[name]
-            alerts, which = detect(x, ts, p, explain=True)
+            alerts, which, stat = detect(x, ts, p, explain=True)
             inside = f.window_mask().astype(bool)
             for a in np.flatnonzero(alerts >= threshold):
                 if a < f.probation:
                     continue
+                if which[a] == "value":
+                    value_alarms[bool(inside[a])].append((stat[a], x[a] / x[:a].max()))
                 if inside[a]:
                     true[which[a]] += 1
                     continue
@@ -795,7 +811,11 @@ def false_alarm_sources(corpus, data, p, threshold):
                     dist.append(min(max(lo - a, a - hi, 0) for lo, hi in f.window_rows))
         dets = sorted(set(true) | set(false), key=lambda d: -(true[d] + false[d]))
         q = np.percentile(dist, [25, 50, 75]).astype(int).tolist() if dist else "-"
-        print(f"| {cat} | " + ", ".join(f"{d} {true[d]}/{false[d]}" for d in dets) + f" | {q} |")
+        med = {k: np.median(v, axis=0) if v else (np.nan, np.nan) for k, v in value_alarms.items()}
+        print(
+            f"| {cat} | " + ", ".join(f"{d} {true[d]}/{false[d]}" for d in dets) + f" | {q} | "
+            f"{med[True][0]:.1f} / {med[False][0]:.1f} | {med[True][1]:.2f} / {med[False][1]:.2f} |"
+        )
 
 
 def main(argv=None):
