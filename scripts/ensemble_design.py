@@ -558,7 +558,7 @@ def detect(x, ts, p, explain=False):
     """The model's alert scores; with `explain`, also the detector that set each point's statistic."""
     n = len(x)
     valid = np.ones(n, bool)
-    feats = [ew_z(x, p["span"], valid)]
+    feats = [ew_z(x, p["value_span"] or p["span"], valid)]
     weights = [p["w_value"], p["w_diff"]]
     names = ["value", "diff"]
     d = np.r_[0.0, np.diff(x)]
@@ -652,7 +652,7 @@ BASE = {
     "w_value": 1.0, "w_markov": 1.0, "w_level": 1.0, "w_context": 1.0, "min_sd": 0.02, "short": 5, "long": 2000,
     "cal": None, "cal_dets": None, "cal_where": "each", "cal_mode": 0, "cal_window": 4000, "cal_xi_lo": -0.5,
     "cal_q": 0.995, "dspot": None, "value_gate": 0.0, "rare_days": 0.0,
-    "declustered": 0.0,
+    "declustered": 0.0, "value_span": 0,
 }  # fmt: skip
 _LEVEL = {"damp": 1.0, "span": 1000, "level": True, "record_days": 3}
 _CONTEXT = {**_LEVEL, "context": True}
@@ -741,6 +741,13 @@ STEPS = [
     ("weekly + an incident rarer than once a week (SPOT)", {**_WEEKLY, "rare_days": 7}),
     ("weekly + incident gate from the extremal index (98%)", {**_WEEKLY, "declustered": 0.98}),
     ("weekly + incident gate from the extremal index (99%)", {**_WEEKLY, "declustered": 0.99}),
+    # the value detector's moments over a longer past (the bursts' scale remembered longer)
+    ("weekly + value's moments over 2,000 points", {**_WEEKLY, "value_span": 2000}),
+    ("weekly + value's moments over 4,000 points", {**_WEEKLY, "value_span": 4000}),
+    ("weekly + value's moments over 6,000 points", {**_WEEKLY, "value_span": 6000}),
+    ("weekly + value's moments over 8,000 points", {**_WEEKLY, "value_span": 8000}),
+    ("weekly + value's moments over 12,000 points", {**_WEEKLY, "value_span": 12000}),
+    ("weekly + value's moments over the whole past", {**_WEEKLY, "value_span": 1e9}),
 ]
 
 
