@@ -11,6 +11,12 @@ the other six), then the leave-one-category-out score of the choice itself (the 
 *and* threshold picked on six categories, the seventh scored with them). The C++
 detector's own figures come from ``scripts/nab_loco.py``; the two differ by the
 warm-up's robust z (C++ only) and small details of the start-up.
+
+    --rows 19,34:           only those rows (Python indices and slices); the choice among them
+    --all-profiles          also low FP / low FN (whole corpus / left out) and TP/FN/FP
+    --false-alarms 0.489    where the chosen design's alarms come from at that threshold
+
+The Student-t rows need scipy.
 """
 
 from __future__ import annotations
@@ -287,15 +293,274 @@ def season_z(x, period, span, mode, ratio, min_weeks, fit_weeks, clip):
     return z, ok, zw, okw, reset
 
 
+# --- per-series calibration of the statistic (issue 15, branch nabcal): tried, none taken ---
+
+
+@nb.njit(cache=True)
+def gpd_pwm(y):
+    """(xi, sigma) of a generalised Pareto fitted to the excesses y (sorted ascending) by
+    probability-weighted moments (Hosking & Wallis, Technometrics 1987)."""
+    k = len(y)
+    a0 = a1 = 0.0
+    for i in range(k):
+        a0 += y[i]
+        a1 += (1.0 - (i + 1 - 0.35) / k) * y[i]
+    a0 /= k
+    a1 /= k
+    d = a0 - 2 * a1
+    if d <= 1e-12 or a0 <= 0:
+        return 0.0, max(a0, 1e-9)
+    return 2.0 - a0 / d, max(2.0 * a0 * a1 / d, 1e-9)
+
+
+@nb.njit(cache=True)
+def spot(s, q, window, refit, min_n, xi_lo, xi_hi, mode):
+    """Peaks over threshold (SPOT, Siffer et al., KDD 2017) on a statistic's own past: the
+    threshold u is the q-quantile of its last `window` values, the excesses over u are fitted
+    with a generalised Pareto (refit every `refit` points), and s_t becomes -log10 of its tail
+    probability (empirical below u). Mode 0: that figure; 1: min(s, it); 2: sqrt(s x it).
+    Until `min_n` values are in (from the first positive one), s is left as it is."""
+    n = len(s)
+    out = s.copy()
+    buf = np.zeros(window)
+    bn = bh = since = 0
+    started = have = False
+    u = xi = 0.0
+    sig = frac = 1.0
+    srt = np.zeros(1)
+    for t in range(n):
+        v = s[t]
+        if not started:
+            if v <= 0:
+                continue
+            started = True
+        if have:
+            if v > u:
+                y = v - u
+                if abs(xi) < 1e-6:
+                    lp = math.log10(frac) - y / sig / math.log(10.0)
+                else:
+                    base = 1.0 + xi * y / sig
+                    lp = math.log10(frac) - math.log10(base) / xi if base > 0 else -300.0
+                cal = -max(lp, -300.0)
+            else:
+                j = np.searchsorted(srt, v, side="left")
+                cal = -math.log10(max(len(srt) - j, 1) / len(srt))
+            if mode == 0:
+                out[t] = cal
+            elif mode == 1:
+                out[t] = min(v, cal)
+            else:
+                out[t] = math.sqrt(max(v, 0.0) * max(cal, 0.0))
+        buf[bh] = v
+        bh = (bh + 1) % window
+        bn = min(bn + 1, window)
+        since += 1
+        if bn >= min_n and (since >= refit or not have):
+            since = 0
+            srt = np.sort(buf[:bn])
+            iu = int(q * (bn - 1))
+            u = srt[iu]
+            ex = srt[iu + 1 :] - u
+            ex = ex[ex > 0]
+            if len(ex) >= 5:
+                xi, sig = gpd_pwm(ex)
+                xi = min(max(xi, xi_lo), xi_hi)
+                frac = len(ex) / bn
+                have = True
+    return out
+
+
+@nb.njit(cache=True)
+def quantile_scale(s, q, window, refit, min_n):
+    """s x min(1, -log10(1 - q) / its own past q-quantile): a calibrated -log10 tail probability
+    exceeds -log10(1 - q) with probability 1 - q; a heavier own tail scales the statistic down."""
+    n = len(s)
+    out = s.copy()
+    buf = np.zeros(window)
+    bn = bh = since = 0
+    started = have = False
+    fac = 1.0
+    nominal = -math.log10(1.0 - q)
+    for t in range(n):
+        v = s[t]
+        if not started:
+            if v <= 0:
+                continue
+            started = True
+        if have:
+            out[t] = v * fac
+        buf[bh] = v
+        bh = (bh + 1) % window
+        bn = min(bn + 1, window)
+        since += 1
+        if bn >= min_n and (since >= refit or not have):
+            since = 0
+            k = int(q * (bn - 1))
+            fac = min(1.0, nominal / max(np.partition(buf[:bn].copy(), k)[k], 1e-9))
+            have = True
+    return out
+
+
+@nb.njit(cache=True)
+def ew_mean_past(x, span):
+    """The EW mean of the points before each one (the first point: itself)."""
+    n = len(x)
+    m = np.zeros(n)
+    mean = 0.0
+    for t in range(n):
+        m[t] = mean if t > 0 else x[0]
+        mean += max(1.0 / (t + 1), 2.0 / (span + 1.0)) * (x[t] - mean)
+    return m
+
+
+def dspot_value(x, min_n):
+    """DSPOT (Siffer et al.): SPOT on the value's deviation from its drift (the EW mean over
+    1,000 points), both tails, over the whole past: -log10 of the smaller tail probability."""
+    r = (x - ew_mean_past(x, 1000)) / (np.std(x[:min_n]) + 1e-12)
+    out = np.maximum(
+        spot(r.copy(), 0.98, 1_000_000, 50, min_n, -0.5, 0.9, 0),
+        spot(-r, 0.98, 1_000_000, 50, min_n, -0.5, 0.9, 0),
+    )
+    out[:min_n] = 0
+    return out
+
+
+@nb.njit(cache=True)
+def likelihood_moments(raw, ok, short, long_, learn, min_sd):
+    """As `likelihood`, but the standardised short average and the excess kurtosis of the
+    window of averages (the past only), for a Student-t tail."""
+    n = len(raw)
+    lzs = np.full(n, -np.inf)
+    kur = np.zeros(n)
+    sbuf = np.zeros(short)
+    lbuf = np.zeros(long_)
+    sh = sn = lh = ln = 0
+    ssum = 0.0
+    for t in range(n):
+        if not ok[t]:
+            continue
+        if sn == short:
+            ssum -= sbuf[sh]
+        else:
+            sn += 1
+        sbuf[sh] = raw[t]
+        sh = (sh + 1) % short
+        ssum += raw[t]
+        avg = ssum / sn
+        if ln >= learn:
+            w = lbuf[:ln]
+            d = w - w.mean()
+            v = (d * d).mean()
+            kur[t] = (d**4).mean() / (v * v) - 3.0 if v > 0 else 0.0
+            lzs[t] = (avg - w.mean()) / max(math.sqrt(v) if v > 0 else 0.0, min_sd)
+        if ln < long_:
+            ln += 1
+        lbuf[lh] = avg
+        lh = (lh + 1) % long_
+    return lzs, kur
+
+
+def student_t_likelihood(raw, ok, p):
+    """-log10 of the upper tail of a unit-variance Student-t whose degrees of freedom match the
+    excess kurtosis k of the averages' window (nu = 4 + 6 / k, at least 4.1; Gaussian where
+    k <= 0)."""
+    from scipy import stats  # the design tool only
+
+    lz, kur = likelihood_moments(raw, ok, p["short"], p["long"], p["llearn"], p["min_sd"])
+    out = np.zeros(len(lz))
+    nu = np.maximum(np.where(kur > 0, 4.0 + 6.0 / np.maximum(kur, 1e-9), np.inf), 4.1)
+    g = (lz > 0) & ~np.isfinite(nu)
+    out[g] = -stats.norm.logsf(lz[g]) / math.log(10)
+    h = (lz > 0) & np.isfinite(nu)
+    out[h] = -stats.t.logsf(lz[h] / np.sqrt((nu[h] - 2) / nu[h]), nu[h]) / math.log(10)
+    return out
+
+
+@nb.njit(cache=True)
+def alarm_logic_rare(score, cal, need, record, hold, threshold):
+    """`alarm_logic`, where a new incident must also be rarer than once in `need` (-log10) by
+    the score's own SPOT tail (`cal`)."""
+    n = len(score)
+    out = np.empty(n)
+    buf = np.zeros(max(record, 1))
+    bn = bh = h = 0
+    for t in range(n):
+        s = score[t]
+        mx = buf[:bn].max() if bn else 0.0
+        buf[bh] = s
+        bh = (bh + 1) % record
+        bn = min(bn + 1, record)
+        if not (s > mx) or cal[t] < need:
+            s *= 0.5
+        if h > 0:
+            h -= 1
+            s = min(s, threshold * 0.9)
+        elif s >= threshold:
+            h = hold
+        out[t] = s
+    return out
+
+
+@nb.njit(cache=True)
+def runs_length(score, q, refit, min_n, lo, hi):
+    """Per point, the run length that declusters the score's own past exceedances of its
+    q-quantile: the C-th largest gap between exceedances, C - 1 = theta x N, theta the
+    extremal index by Ferro & Segers' intervals estimator (JRSS B 2003); refit every `refit`
+    points, clipped to [lo, hi]; -1 until there are 10 exceedances."""
+    n = len(score)
+    r = np.full(n, -1)
+    cur = -1
+    for t in range(n):
+        if t >= min_n and (t - min_n) % refit == 0:
+            past = score[:t]
+            u = np.sort(past)[int(q * (t - 1))]
+            idx = np.where(past > u)[0]
+            m = len(idx)
+            if m >= 10:
+                gaps = np.diff(idx).astype(np.float64)
+                if gaps.max() <= 2:
+                    theta = 2 * gaps.sum() ** 2 / ((m - 1) * (gaps * gaps).sum())
+                else:
+                    theta = 2 * ((gaps - 1).sum()) ** 2 / ((m - 1) * ((gaps - 1) * (gaps - 2)).sum())
+                c = int(min(theta, 1.0) * m) + 1
+                ordered = np.sort(gaps)[::-1]
+                cur = int(min(max(ordered[c - 1] if c - 1 < len(ordered) else 1.0, lo), hi))
+        r[t] = cur
+    return r
+
+
+@nb.njit(cache=True)
+def alarm_logic_runs(score, runs, default, hold, threshold):
+    """`alarm_logic` with the incident gate's length per point from `runs` (`default` while -1)."""
+    n = len(score)
+    out = np.empty(n)
+    h = 0
+    for t in range(n):
+        s = score[t]
+        a = max(0, t - (default if runs[t] < 0 else runs[t]))
+        if not (s > (score[a:t].max() if t > a else 0.0)):
+            s *= 0.5
+        if h > 0:
+            h -= 1
+            s = min(s, threshold * 0.9)
+        elif s >= threshold:
+            h = hold
+        out[t] = s
+    return out
+
+
 def saturate(z, gain=1.0):
     return 1 - np.exp(-np.minimum(z * gain, 20) / 3)
 
 
-def detect(x, ts, p):
+def detect(x, ts, p, explain=False):
+    """The model's alert scores; with `explain`, also the detector that set each point's statistic."""
     n = len(x)
     valid = np.ones(n, bool)
-    feats = [ew_z(x, p["span"], valid)]
+    feats = [ew_z(x, p["value_span"] or p["span"], valid)]
     weights = [p["w_value"], p["w_diff"]]
+    names = ["value", "diff"]
     d = np.r_[0.0, np.diff(x)]
     feats.append(ew_z(d, p["span"], np.r_[False, valid[1:]]))
     dt = np.median(np.diff(ts[:50]))
@@ -309,6 +574,7 @@ def detect(x, ts, p):
         )
         feats.append((z, ok))
         weights.append(p["w_season"])
+        names.append("season")
         resets.append(reset)
         if mode == 2:
             weekly = (saturate(zw), okw)
@@ -316,26 +582,67 @@ def detect(x, ts, p):
     if weekly is not None:
         feats.append(weekly)
         weights.append(p["w_week"])
+        names.append("week")
     feats.append(spatial(x, 0.05))
     weights.append(1.0)
     feats.append(transitions(x, 300, 50, 1, 0))
     weights.append(p["w_markov"])
+    names += ["spatial", "markov"]
     if p["level"]:
         z, ok = level_z(x, 10, p["span"])
         feats.append((saturate(z, 0.5), ok))
         weights.append(p["w_level"])
+        names.append("level")
     if p["context"]:
         feats.append(transitions(x, 300, p["context_bins"], 2, p["backoff"]))
         weights.append(p["w_context"])
+        names.append("context")
     resets += [np.zeros(n, bool)] * (len(feats) - len(resets))
+    cal, dets = p["cal"], p["cal_dets"]
+    if p["dspot"] or p["value_gate"]:
+        tail = dspot_value(x, 500 if p["dspot"] else 300)
+    if p["dspot"] == "add":
+        feats.append((None, None))
+        weights.append(1.0)
+        names.append("dspot")
+        resets.append(None)
     best = np.zeros(n)
-    for (raw, ok), weight, reset in zip(feats, weights, resets):
-        s = likelihood(raw, ok, p["short"], p["long"], p["llearn"], p["min_sd"], p["damp"], 300, reset)
+    which = np.zeros(n, np.int64)
+    stats = []
+    for (raw, ok), weight, reset, name in zip(feats, weights, resets, names):
+        if name == "dspot" or (name == "value" and p["dspot"] == "replace"):
+            s = tail
+        elif cal == "t" and name in dets and name != "season":
+            s = student_t_likelihood(raw, ok, p)
+        else:
+            s = likelihood(raw, ok, p["short"], p["long"], p["llearn"], p["min_sd"], p["damp"], 300, reset)
+        if name == "value" and p["value_gate"]:
+            gate = np.minimum(tail / p["value_gate"], 1.0)
+            gate[:300] = 1.0
+            s = s * gate
+        if cal in ("spot", "qscale") and p["cal_where"] == "each" and (dets is None or name in dets):
+            if cal == "spot":
+                s = spot(s, 0.98, p["cal_window"], 50, 500, p["cal_xi_lo"], 0.9, p["cal_mode"])
+            else:
+                s = quantile_scale(s, p["cal_q"], 4000, 50, 500)
+        which = np.where(s / weight > best, len(stats), which)
+        stats.append(s)
         best = np.maximum(best, s / weight)
+    if cal == "spot" and p["cal_where"] == "combined":
+        best = spot(best, 0.98, p["cal_window"], 50, 500, p["cal_xi_lo"], 0.9, p["cal_mode"])
     score = np.minimum(best / 10, 1.0)
     score[: p["llearn"]] = 0
     record = max(int(p["record_days"] * 86400 / dt), 50) if p["record_days"] else p["record"]
-    return alarm_logic(score, record, 100, 0.5)
+    if p["declustered"]:
+        runs = runs_length(score, p["declustered"], 50, 500, 50, int(14 * 86400 / dt))
+        return alarm_logic_runs(score, runs, record, 100, 0.5)
+    if p["rare_days"]:
+        tail = spot(score.copy(), 0.98, 1_000_000, 50, 500, -0.5, 0.9, 0)
+        tail[:500] = 1e9
+        need = np.log10(max(p["rare_days"] * 86400 / dt, 10))
+        return alarm_logic_rare(score, tail, need, record, 100, 0.5)
+    alerts = alarm_logic(score, record, 100, 0.5)
+    return (alerts, np.array(names)[which], best) if explain else alerts
 
 
 BASE = {
@@ -343,6 +650,9 @@ BASE = {
     "context_bins": 10, "backoff": 5, "w_diff": 1.0, "w_season": 1.0, "llearn": 300,
     "weekly": None, "week_ratio": 1.0, "week_min": 2, "w_week": 1.6, "week_fit": 2, "season_clip": 0.0,
     "w_value": 1.0, "w_markov": 1.0, "w_level": 1.0, "w_context": 1.0, "min_sd": 0.02, "short": 5, "long": 2000,
+    "cal": None, "cal_dets": None, "cal_where": "each", "cal_mode": 0, "cal_window": 4000, "cal_xi_lo": -0.5,
+    "cal_q": 0.995, "dspot": None, "value_gate": 0.0, "rare_days": 0.0,
+    "declustered": 0.0, "value_span": 0,
 }  # fmt: skip
 _LEVEL = {"damp": 1.0, "span": 1000, "level": True, "record_days": 3}
 _CONTEXT = {**_LEVEL, "context": True}
@@ -391,6 +701,53 @@ STEPS = [
     ("weekly + likelihood over 4,000 averages", {**_WEEKLY, "long": 4000}),
     ("weekly + short average of 3 points", {**_WEEKLY, "short": 3}),
     ("weekly + short average of 10 points", {**_WEEKLY, "short": 10}),
+    # per-series calibration of the statistic (realTweets: bursty counts, heavy tails): each on top
+    # of the chosen design, none taken (docs/evaluation.md, "Per-series calibration ...")
+    ("weekly + SPOT: each statistic as its own GPD tail", {**_WEEKLY, "cal": "spot"}),
+    ("weekly + SPOT: the smaller of the two", {**_WEEKLY, "cal": "spot", "cal_mode": 1}),
+    ("weekly + SPOT: geometric mean of the two", {**_WEEKLY, "cal": "spot", "cal_mode": 2}),
+    ("weekly + SPOT of the combined statistic", {**_WEEKLY, "cal": "spot", "cal_where": "combined"}),
+    ("weekly + SPOT of the value detector's statistic", {**_WEEKLY, "cal": "spot", "cal_dets": ("value",)}),
+    (
+        "weekly + SPOT of the value's, geometric, 20,000 points, xi >= 0",
+        {
+            **_WEEKLY,
+            "cal": "spot",
+            "cal_dets": ("value",),
+            "cal_mode": 2,
+            "cal_window": 20000,
+            "cal_xi_lo": 0.0,
+        },
+    ),
+    ("weekly + Student-t likelihood (value)", {**_WEEKLY, "cal": "t", "cal_dets": ("value",)}),
+    ("weekly + Student-t likelihood (value, level)", {**_WEEKLY, "cal": "t", "cal_dets": ("value", "level")}),
+    ("weekly + statistics over their own 99% quantile", {**_WEEKLY, "cal": "qscale", "cal_q": 0.99}),
+    ("weekly + statistics over their own 99.5% quantile", {**_WEEKLY, "cal": "qscale"}),
+    (
+        "weekly + value's statistic over its 99.5% quantile",
+        {**_WEEKLY, "cal": "qscale", "cal_dets": ("value",)},
+    ),
+    ("weekly + no value detector", {**_WEEKLY, "w_value": 1e9}),
+    ("weekly + DSPOT value detector in place of the value's", {**_WEEKLY, "dspot": "replace"}),
+    ("weekly + DSPOT value detector beside the others", {**_WEEKLY, "dspot": "add"}),
+    ("weekly + value gated by DSPOT, full at p <= 3%", {**_WEEKLY, "value_gate": 1.5}),
+    ("weekly + value gated by DSPOT, full at p <= 1%", {**_WEEKLY, "value_gate": 2.0}),
+    ("weekly + value gated by DSPOT, full at p <= 0.3%", {**_WEEKLY, "value_gate": 2.5}),
+    ("weekly + value gated by DSPOT, full at p <= 0.1%", {**_WEEKLY, "value_gate": 3.0}),
+    ("weekly + incident gate of 5 days", {**_WEEKLY, "record_days": 5}),
+    ("weekly + incident gate of 7 days", {**_WEEKLY, "record_days": 7}),
+    ("weekly + incident gate of 14 days", {**_WEEKLY, "record_days": 14}),
+    ("weekly + an incident rarer than once a day (SPOT)", {**_WEEKLY, "rare_days": 1}),
+    ("weekly + an incident rarer than once a week (SPOT)", {**_WEEKLY, "rare_days": 7}),
+    ("weekly + incident gate from the extremal index (98%)", {**_WEEKLY, "declustered": 0.98}),
+    ("weekly + incident gate from the extremal index (99%)", {**_WEEKLY, "declustered": 0.99}),
+    # the value detector's moments over a longer past (the bursts' scale remembered longer)
+    ("weekly + value's moments over 2,000 points", {**_WEEKLY, "value_span": 2000}),
+    ("weekly + value's moments over 4,000 points", {**_WEEKLY, "value_span": 4000}),
+    ("weekly + value's moments over 6,000 points", {**_WEEKLY, "value_span": 6000}),
+    ("weekly + value's moments over 8,000 points", {**_WEEKLY, "value_span": 8000}),
+    ("weekly + value's moments over 12,000 points", {**_WEEKLY, "value_span": 12000}),
+    ("weekly + value's moments over the whole past", {**_WEEKLY, "value_span": 1e9}),
 ]
 
 
@@ -423,33 +780,111 @@ def clean_cycle_worst(p):
     return worst
 
 
+def false_alarm_sources(corpus, data, p, threshold):
+    """At `threshold`, each category's alarms by the detector that set the statistic (true /
+    false), how far the false ones are from the nearest window (points: quartiles), and, for
+    the value detector's alarms, the statistic and the value against the largest so far."""
+    from collections import Counter
+
+    print(f"\nalarms at {threshold:.3f} by detector, true/false, and the false ones' distance to a window\n")
+    print(
+        "| category | alarms in a window / outside, by detector | distance of false alarms (quartiles) "
+        "| value-detector alarms, true / false: statistic (median) | the same: value / largest value so far |"
+    )
+    print("|---|---|---|---:|---:|")
+    cats = sorted({name.split("/")[0] for name in data})
+    for cat in cats:
+        true, false, dist = Counter(), Counter(), []
+        value_alarms = {
+            True: [],
+            False: [],
+        }  # (statistic, value / largest value so far) of value-detector alarms
+        for name, (x, ts) in data.items():
+            if not name.startswith(cat + "/"):
+                continue
+            f = corpus.files[name]
+            alerts, which, stat = detect(x, ts, p, explain=True)
+            inside = f.window_mask().astype(bool)
+            for a in np.flatnonzero(alerts >= threshold):
+                if a < f.probation:
+                    continue
+                if which[a] == "value":
+                    value_alarms[bool(inside[a])].append((stat[a], x[a] / x[:a].max()))
+                if inside[a]:
+                    true[which[a]] += 1
+                    continue
+                false[which[a]] += 1
+                if len(f.window_rows):
+                    dist.append(min(max(lo - a, a - hi, 0) for lo, hi in f.window_rows))
+        dets = sorted(set(true) | set(false), key=lambda d: -(true[d] + false[d]))
+        q = np.percentile(dist, [25, 50, 75]).astype(int).tolist() if dist else "-"
+        med = {k: np.median(v, axis=0) if v else (np.nan, np.nan) for k, v in value_alarms.items()}
+        print(
+            f"| {cat} | " + ", ".join(f"{d} {true[d]}/{false[d]}" for d in dets) + f" | {q} | "
+            f"{med[True][0]:.1f} / {med[False][0]:.1f} | {med[True][1]:.2f} / {med[False][1]:.2f} |"
+        )
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nab", type=Path, default=ROOT.parent / "shared" / "data" / "nab")
     ap.add_argument("--per-category", action="store_true", help="also each held-out category's raw score")
+    ap.add_argument(
+        "--all-profiles",
+        action="store_true",
+        help="also the low-FP and low-FN profiles (whole corpus / leave-one-category-out) and TP/FN/FP",
+    )
+    ap.add_argument(
+        "--false-alarms",
+        type=float,
+        metavar="THRESHOLD",
+        help="only: where the chosen design's alarms come from at this threshold (0.489 is its corpus one)",
+    )
+    ap.add_argument(
+        "--rows",
+        default=":",
+        help="the table's rows to run, as Python indices and slices: '19,34:' is the chosen design and "
+        "the per-series calibration rows (the choice is then made among those)",
+    )
     args = ap.parse_args(argv)
+    steps = []
+    for part in args.rows.split(","):
+        if ":" in part:
+            a, b = part.split(":")
+            steps += STEPS[int(a) if a else None : int(b) if b else None]
+        else:
+            steps.append(STEPS[int(part)])
     corpus = NabCorpus.load(args.nab)
     data = {
         name: (np.asarray(f.values, float), f.timestamps.astype("datetime64[ns]").astype(np.int64) / 1e9)
         for name, f in corpus.files.items()
     }
+    if args.false_alarms is not None:
+        false_alarm_sources(corpus, data, {**BASE, **_WEEKLY}, args.false_alarms)
+        return
+    extra = " low FP, whole / left out | low FN, whole / left out | TP/FN/FP |" if args.all_profiles else ""
     print(
         "| step | NAB standard | leave-one-category-out | clean cycle, worst alert score "
-        "| weekly cycles: clean alarms, weekday-like Saturdays flagged |"
+        "| weekly cycles: clean alarms, weekday-like Saturdays flagged |" + extra
     )
-    print("|---|---:|---:|---:|---|")
+    print("|---|---:|---:|---:|---|" + ("---:|---:|---|" if args.all_profiles else ""))
     candidates = {}
     per_category = []
-    for label, change in STEPS:
+    for label, change in steps:
         p = {**BASE, **change}
         scores = {name: detect(x, ts, p) for name, (x, ts) in data.items()}
         candidates[label] = scores
-        full = score_corpus(corpus, scores, "standard").score
+        res = score_corpus(corpus, scores, "standard")
         held = leave_one_category_out(corpus, {label: scores})
-        loco = held.score
         per_category.append((label, {cat: pick[2] for cat, pick in held.picks.items()}))
         late, hits = weekly_check(p)
-        print(f"| {label} | {full:.2f} | {loco:.2f} | {clean_cycle_worst(p):.2f} | {late}, {hits} of 8 |")
+        row = f"| {label} | {res.score:.2f} | {held.score:.2f} | {clean_cycle_worst(p):.2f} | {late}, {hits} of 8 |"
+        if args.all_profiles:
+            for prof in ("reward_low_FP_rate", "reward_low_FN_rate"):
+                whole = score_corpus(corpus, scores, prof).score
+                row += f" {whole:.2f} / {leave_one_category_out(corpus, {label: scores}, prof).score:.2f} |"
+            row += f" {res.tp}/{res.fn}/{res.fp} |"
+        print(row, flush=True)
     if args.per_category:
         cats = list(per_category[0][1])
         print("\nheld-out raw score per category (standard; the threshold chosen on the other six)\n")
@@ -457,10 +892,13 @@ def main(argv=None):
         print("|---|" + "---:|" * len(cats))
         for label, raws in per_category:
             print(f"| {label} | " + " | ".join(f"{raws[c]:.2f}" for c in cats) + " |")
-    chosen = leave_one_category_out(corpus, candidates)
-    print(f"\nthe choice among these steps, leave-one-category-out: {chosen.score:.2f}")
-    for cat, (label, threshold, raw) in chosen.picks.items():
-        print(f"  {cat:24s} {label:48s} threshold {threshold:.3f}  held-out raw {raw:7.3f}")
+    for prof in (
+        ("standard", "reward_low_FP_rate", "reward_low_FN_rate") if args.all_profiles else ("standard",)
+    ):
+        chosen = leave_one_category_out(corpus, candidates, prof)
+        print(f"\nthe choice among these steps, leave-one-category-out ({prof}): {chosen.score:.2f}")
+        for cat, (label, threshold, raw) in chosen.picks.items():
+            print(f"  {cat:24s} {label:48s} threshold {threshold:.3f}  held-out raw {raw:7.3f}")
 
 
 if __name__ == "__main__":
