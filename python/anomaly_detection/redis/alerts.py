@@ -20,6 +20,7 @@ when Redis is back.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -30,7 +31,7 @@ from typing import Any, Protocol
 
 from anomaly_detection.redis import scripts
 from anomaly_detection.redis.codec import dumps, text
-from anomaly_detection.redis.driver import down_errors
+from anomaly_detection.redis.driver import Driver, Script, Steps, down_errors
 from anomaly_detection.redis.keys import AnomalyRedisTTL
 from anomaly_detection.redis.manager import AnomalyRedisManager
 
@@ -83,6 +84,7 @@ class AlertWriter:
         self.stream = self.keys.alerts_stream()
         self.maxlen = settings.alerts_stream_maxlen
         self._deliver = client.register_script(scripts.DELIVER_ALERT)
+        self._driver = Driver(client)
 
     def write(self, alert: Mapping[str, Any], *, delivery_id: str | None = None) -> dict[str, Any]:
         """Append, store, index and publish ``alert``; returns it with its ``id`` and ``received_at``.
@@ -103,13 +105,28 @@ class AlertWriter:
             self.manager.store_alert(stream_id, stored, timestamp=doc.get("timestamp"))
             self.client.publish(channel, dumps(stored))
             return stored
+        return self._driver.run(self._once_steps(doc, payload, delivery_id))  # type: ignore[no-any-return]
+
+    async def awrite_once(self, alert: Mapping[str, Any], delivery_id: str, driver: Driver) -> dict[str, Any]:
+        """:meth:`write` with ``delivery_id`` through ``driver`` (a ``redis.asyncio`` client to the
+        same server: the HTTP service's request path, awaited on its event loop)."""
+        doc = {"received_at": time.time(), **alert}
+        doc.pop("id", None)
+        return await driver.run(self._once_steps(doc, dumps(doc), delivery_id))  # type: ignore[no-any-return]
+
+    def _once_steps(self, doc: dict[str, Any], payload: str, delivery_id: str) -> Steps[dict[str, Any]]:
+        """The delivery of ``doc`` once (its JSON ``payload``): the script appends and publishes
+        it unless its delivery mark says it was, then it is stored and indexed."""
         message = dumps({"id": "", **doc})  # '{"id":"",...}': the script puts the stream id in
         cut = len('{"id":"')
         keys = [self.stream, self.keys.alert_delivery(delivery_id)]
-        args = [self.maxlen, payload, AnomalyRedisTTL.ALERTS, channel, message[:cut], message[cut:]]
-        stream_id = text(self._deliver(keys=keys, args=args)[0])
+        args = [self.maxlen, payload, AnomalyRedisTTL.ALERTS, self.keys.alerts_channel(), message[:cut],
+                message[cut:]]  # fmt: skip
+        stream_id = text((yield Script(self._deliver, keys, args))[0])
         stored = {"id": stream_id, **doc}
-        self.manager.store_alert(stream_id, stored, timestamp=doc.get("timestamp"))
+        yield from self.manager.store_alert.steps(
+            self.manager, stream_id, stored, timestamp=doc.get("timestamp")
+        )
         return stored
 
 
@@ -194,6 +211,38 @@ class RedisAlertSink:
             return None
         self._deliver(wait=wait, recovering=False)
         return held if "id" in held else None
+
+    def hold(self, alert: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Queue ``alert`` for delivery without writing it (no I/O: an event loop's caller then
+        awaits :meth:`adeliver`); the queued document, which gets its ``id`` once delivered, or
+        None if the outbox is full (counted). Needs a breaker."""
+        return self._hold({"received_at": time.time(), **alert})
+
+    async def adeliver(self, driver: Driver) -> None:
+        """Deliver the held alerts through ``driver`` (a ``redis.asyncio`` client), oldest first,
+        each once, as :meth:`send` with ``wait`` does: one deliverer at a time (the lock shared
+        with the write-back's thread, polled, never blocking the event loop); stops once the
+        breaker is open (the write-back delivers the rest); a Redis failure opens it."""
+        while self.outbox:
+            if self.breaker is not None and self.breaker.degraded:
+                return
+            if not self._flush_lock.acquire(blocking=False):
+                await asyncio.sleep(0.0005)  # another caller or the write-back is delivering
+                continue
+            try:
+                while self.outbox:
+                    if self.breaker is not None and self.breaker.degraded:
+                        return
+                    delivery_id, alert = self.outbox[0]
+                    alert["id"] = (await self.writer.awrite_once(alert, delivery_id, driver))["id"]
+                    self.outbox.popleft()
+                    self.delivered += 1
+            except self._down as exc:
+                if self.breaker is not None and not self.breaker.degraded:
+                    self.breaker.trip(exc)
+                return
+            finally:
+                self._flush_lock.release()
 
     def _hold(self, alert: dict[str, Any]) -> dict[str, Any] | None:
         """Queue ``alert`` (its ``id``, if any, is left to the stream); the queued document,
