@@ -344,7 +344,9 @@ class RedisStore:
         for job, out in zip(zip(sensors, values, timestamps, seqs), outcomes):
             if isinstance(out, self._down):
                 self._trip(out)
-                out = self.fallback.detect_batch(*job)
+                # sent: the append may have run, so the write-back sends it alone, with its
+                # sequence number (merged with later calls it would be stored twice)
+                out = self.fallback.detect_batch(*job, sent=True)
             elif isinstance(out, BaseException):
                 error = error or out
             results.append(out)
