@@ -7,7 +7,7 @@ deque per sensor, mean and stdev per point, as a FastAPI app would write it). Th
 body is encoded once, so the clients cost little next to the server. Reports points per
 second and p50/p99 request latency.
 
-    python benchmarks/bench_api.py [--seconds 5] [--clients 4] [--sensors 10] [--points 100] [--no-redis] [--quick] [--json]
+    python benchmarks/bench_api.py [--seconds 5] [--clients 4] [--sensors 10] [--points 100] [--no-redis] [--async-redis] [--quick] [--json]
 """
 
 from __future__ import annotations
@@ -91,8 +91,9 @@ def serve(kind: str, port: int) -> None:
     # z-score, as the pure-Python peer computes (the default method is the ensemble)
     common = {"detection_method": "zscore", "max_batch_items": 100_000, "max_request_bytes": 64 * 1024 * 1024}
     settings = Settings(**common)
-    if kind == "redis":
-        settings = Settings(**common, store_backend="redis", redis_url=os.environ["BENCH_REDIS_URL"])
+    if kind in ("redis", "redis-async"):
+        settings = Settings(**common, store_backend="redis", redis_url=os.environ["BENCH_REDIS_URL"],
+                            redis_async_requests=kind == "redis-async")  # fmt: skip
     detector = PurePythonDetector() if kind == "python" else None
     uvicorn.run(
         create_app(settings, detector=detector), host=HOST, port=port, log_level="error", access_log=False
@@ -200,7 +201,12 @@ def main() -> None:
     parser.add_argument("--sensors", type=int, default=10)
     parser.add_argument("--points", type=int, default=100, help="points per sensor per request")
     parser.add_argument("--no-redis", action="store_true", help="skip the Redis run")
-    parser.add_argument("--serve", choices=["native", "redis", "python"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--async-redis", action="store_true", help="also Redis with redis_async_requests (redis.asyncio)"
+    )
+    parser.add_argument(
+        "--serve", choices=["native", "redis", "redis-async", "python"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="2 s per server")
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
@@ -223,9 +229,11 @@ def main() -> None:
     runs = [("native", "package detector (C++ core, embedded)")]
     if not args.no_redis:
         runs.append(("redis", "package detector (C++ core, Redis store)"))
+        if args.async_redis:
+            runs.append(("redis-async", "the same, redis_async_requests (redis.asyncio on the loop)"))
     runs.append(("python", "pure-Python detector"))
     for kind, label in runs:
-        redis_proc, redis_url = start_redis() if kind == "redis" else (None, None)
+        redis_proc, redis_url = start_redis() if kind.startswith("redis") else (None, None)
         proc, url = start_server(kind, redis_url)
         try:
             requests, lat = asyncio.run(drive(url, args.seconds, args.clients, body))
@@ -246,7 +254,7 @@ def main() -> None:
           f"{args.clients} concurrent clients, {args.seconds:g} s each, uvicorn 1 worker on {HOST}")  # fmt: skip
     print(machine())
     print(table(["server", "points/s", "requests", "p50 ms", "p99 ms"], rows))
-    for kind in ("native", "redis"):
+    for kind in ("native", "redis", "redis-async"):
         if kind in rates:
             print(f"ratio {kind} / pure Python: {rates[kind] / rates['python']:.1f}x points/s")
     if args.json:

@@ -128,12 +128,14 @@ class AnomalyService:
         self.collector.add_sink(fingerprints.add)
 
     def _use_async_twin(self) -> bool:
-        """Give the detector's Redis store an asyncio twin of the service's sync client (single
-        node; a Cluster keeps the worker threads: its failover settings are the sync client's)."""
+        """With ``settings.redis_async_requests``, give the detector's Redis store an asyncio twin
+        of the service's sync client (single node; a Cluster keeps the worker threads: its
+        failover settings are the sync client's)."""
         client = self.redis_client
         store = getattr(self.detector, "store", None)
         if (
-            client is None
+            not self.settings.redis_async_requests
+            or client is None
             or is_async_client(client)
             or is_cluster_client(client)
             or not callable(getattr(store, "use_async_client", None))

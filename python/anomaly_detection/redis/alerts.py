@@ -21,6 +21,7 @@ when Redis is back.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import threading
 import time
@@ -31,7 +32,7 @@ from typing import Any, Protocol
 
 from anomaly_detection.redis import scripts
 from anomaly_detection.redis.codec import dumps, text
-from anomaly_detection.redis.driver import Driver, Script, Steps, down_errors
+from anomaly_detection.redis.driver import Batch, Driver, Script, Steps, command, down_errors
 from anomaly_detection.redis.keys import AnomalyRedisTTL
 from anomaly_detection.redis.manager import AnomalyRedisManager
 
@@ -107,12 +108,56 @@ class AlertWriter:
             return stored
         return self._driver.run(self._once_steps(doc, payload, delivery_id))  # type: ignore[no-any-return]
 
-    async def awrite_once(self, alert: Mapping[str, Any], delivery_id: str, driver: Driver) -> dict[str, Any]:
-        """:meth:`write` with ``delivery_id`` through ``driver`` (a ``redis.asyncio`` client to the
-        same server: the HTTP service's request path, awaited on its event loop)."""
-        doc = {"received_at": time.time(), **alert}
-        doc.pop("id", None)
-        return await driver.run(self._once_steps(doc, dumps(doc), delivery_id))  # type: ignore[no-any-return]
+    def deliver_many(self, items: list[tuple[str, dict[str, Any]]], driver: Driver | None = None) -> Any:
+        """:meth:`write` of each ``(delivery id, alert)`` with its delivery id, in order: the
+        stream ids, in two round trips for all (the scripts in one pipeline, then the storing
+        and indexing in another; op by op on a Cluster, whose pipelines refuse EVALSHA).
+        Through ``driver`` if given (a ``redis.asyncio`` client to the same server: a coroutine
+        of the ids is returned)."""
+        driver = driver or self._driver
+        if driver.is_cluster:
+            steps = self._each_once_steps(items)
+        else:
+            steps = self._many_once_steps(items)
+        return driver.run(steps)
+
+    def _each_once_steps(self, items: list[tuple[str, dict[str, Any]]]) -> Steps[list[str]]:
+        ids = []
+        for delivery_id, alert in items:
+            doc = {"received_at": time.time(), **alert}
+            doc.pop("id", None)
+            ids.append((yield from self._once_steps(doc, dumps(doc), delivery_id))["id"])
+        return ids
+
+    def _many_once_steps(self, items: list[tuple[str, dict[str, Any]]]) -> Steps[list[str]]:
+        from redis.exceptions import NoScriptError
+
+        cut = len('{"id":"')
+        channel = self.keys.alerts_channel()
+        docs, ops = [], []
+        for delivery_id, alert in items:
+            doc = {"received_at": time.time(), **alert}
+            doc.pop("id", None)
+            message = dumps({"id": "", **doc})  # the script puts the stream id in
+            keys = (self.stream, self.keys.alert_delivery(delivery_id))
+            args = (self.maxlen, dumps(doc), AnomalyRedisTTL.ALERTS, channel, message[:cut], message[cut:])
+            ops.append(command("evalsha", self._deliver.sha, len(keys), *keys, *args))
+            docs.append(doc)
+        try:
+            replies = yield Batch(tuple(ops), transaction=False)
+        except NoScriptError:  # a new server (restart, SCRIPT FLUSH): none ran; a repeat adds nothing
+            yield command("script_load", self._deliver.script)
+            replies = yield Batch(tuple(ops), transaction=False)
+        stored = [{"id": text(reply[0]), **doc} for reply, doc in zip(replies, docs)]
+        writes: list[Any] = []
+        for doc in stored:  # the manager's one Batch of storing and indexing, for each
+            steps = self.manager.store_alert.steps(
+                self.manager, doc["id"], doc, timestamp=doc.get("timestamp")
+            )
+            writes.extend(next(steps).ops)
+            steps.close()
+        yield Batch(tuple(writes), transaction=False)
+        return [doc["id"] for doc in stored]
 
     def _once_steps(self, doc: dict[str, Any], payload: str, delivery_id: str) -> Steps[dict[str, Any]]:
         """The delivery of ``doc`` once (its JSON ``payload``): the script appends and publishes
@@ -167,6 +212,8 @@ class RedisAlertSink:
 
     #: Default ``outbox_size``.
     OUTBOX_SIZE = 10_000
+    #: Held alerts delivered together (two round trips for all).
+    DELIVERY_CHUNK = 100
 
     def __init__(
         self,
@@ -233,10 +280,8 @@ class RedisAlertSink:
                 while self.outbox:
                     if self.breaker is not None and self.breaker.degraded:
                         return
-                    delivery_id, alert = self.outbox[0]
-                    alert["id"] = (await self.writer.awrite_once(alert, delivery_id, driver))["id"]
-                    self.outbox.popleft()
-                    self.delivered += 1
+                    items = self._oldest()
+                    self._delivered(items, await self.writer.deliver_many(items, driver))
             except self._down as exc:
                 if self.breaker is not None and not self.breaker.degraded:
                     self.breaker.trip(exc)
@@ -274,16 +319,28 @@ class RedisAlertSink:
                 while self.outbox:
                     if not recovering and self.breaker is not None and self.breaker.degraded:
                         return
-                    delivery_id, alert = self.outbox[0]
-                    alert["id"] = self.writer.write(alert, delivery_id=delivery_id)["id"]
-                    self.outbox.popleft()
-                    self.delivered += 1
+                    items = self._oldest()
+                    self._delivered(items, self.writer.deliver_many(items))
             except self._down as exc:
                 if self.breaker is not None and not self.breaker.degraded:
                     self.breaker.trip(exc)
                 return
             finally:
                 self._flush_lock.release()
+
+    def _oldest(self) -> list[tuple[str, dict[str, Any]]]:
+        """The oldest held alerts, at most :attr:`DELIVERY_CHUNK` (copied under the lock that
+        callers append under: a deque iterated while another thread appends raises)."""
+        with self._hold_lock:
+            return list(itertools.islice(self.outbox, self.DELIVERY_CHUNK))
+
+    def _delivered(self, items: list[tuple[str, dict[str, Any]]], ids: list[str]) -> None:
+        """The first ``len(items)`` alerts of the outbox were delivered with ``ids`` (only the
+        deliverer, holding the flush lock, takes from the outbox)."""
+        for (_, alert), stream_id in zip(items, ids):
+            alert["id"] = stream_id
+            self.outbox.popleft()
+            self.delivered += 1
 
     def outbox_counts(self) -> dict[str, int]:
         """Alerts held, delivered from the outbox and dropped so far."""
