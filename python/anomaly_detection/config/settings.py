@@ -101,8 +101,8 @@ class Settings(BaseSettings):
     #: The HTTP service on a single Redis node awaits its detection requests through a
     #: ``redis.asyncio`` twin of its client on the event loop (no worker thread a request)
     #: instead of running them on worker threads; the breaker, write-back and alert outbox
-    #: stay on the sync client either way. Off by default: on 2 shared cores the threads are
-    #: faster (they overlap the loop's work with Redis round trips; benchmarks/README.md).
+    #: stay on the sync client either way. Off by default: on the 2 shared cores measured it
+    #: was not faster (threads overlap the loop's work with Redis round trips; benchmarks/README.md).
     redis_async_requests: bool = False
     #: With Redis, write each anomaly as an alert (key, channel, stream).
     redis_alerts: bool = True
