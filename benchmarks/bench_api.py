@@ -7,7 +7,7 @@ deque per sensor, mean and stdev per point, as a FastAPI app would write it). Th
 body is encoded once, so the clients cost little next to the server. Reports points per
 second and p50/p99 request latency.
 
-    python benchmarks/bench_api.py [--seconds 5] [--clients 4] [--sensors 10] [--points 100] [--no-redis] [--quick] [--json]
+    python benchmarks/bench_api.py [--seconds 5] [--clients 4] [--sensors 10] [--points 100] [--no-redis] [--async-redis] [--rounds 1] [--quick] [--json]
 """
 
 from __future__ import annotations
@@ -91,8 +91,9 @@ def serve(kind: str, port: int) -> None:
     # z-score, as the pure-Python peer computes (the default method is the ensemble)
     common = {"detection_method": "zscore", "max_batch_items": 100_000, "max_request_bytes": 64 * 1024 * 1024}
     settings = Settings(**common)
-    if kind == "redis":
-        settings = Settings(**common, store_backend="redis", redis_url=os.environ["BENCH_REDIS_URL"])
+    if kind in ("redis", "redis-async"):
+        settings = Settings(**common, store_backend="redis", redis_url=os.environ["BENCH_REDIS_URL"],
+                            redis_async_requests=kind == "redis-async")  # fmt: skip
     detector = PurePythonDetector() if kind == "python" else None
     uvicorn.run(
         create_app(settings, detector=detector), host=HOST, port=port, log_level="error", access_log=False
@@ -200,8 +201,14 @@ def main() -> None:
     parser.add_argument("--sensors", type=int, default=10)
     parser.add_argument("--points", type=int, default=100, help="points per sensor per request")
     parser.add_argument("--no-redis", action="store_true", help="skip the Redis run")
-    parser.add_argument("--serve", choices=["native", "redis", "python"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--async-redis", action="store_true", help="also Redis with redis_async_requests (redis.asyncio)"
+    )
+    parser.add_argument(
+        "--serve", choices=["native", "redis", "redis-async", "python"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=1, help="measure the servers in turn this many times")
     parser.add_argument("--quick", action="store_true", help="2 s per server")
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
     args = parser.parse_args()
@@ -218,37 +225,56 @@ def main() -> None:
              for s in range(args.sensors) for _ in range(args.points)]  # fmt: skip
     body = json.dumps({"metrics": items}).encode()
     per_request = len(items)
-    rows = []
-    rates = {}
     runs = [("native", "package detector (C++ core, embedded)")]
     if not args.no_redis:
         runs.append(("redis", "package detector (C++ core, Redis store)"))
+        if args.async_redis:
+            runs.append(("redis-async", "the same, redis_async_requests (redis.asyncio on the loop)"))
     runs.append(("python", "pure-Python detector"))
+    # With --rounds N the servers are measured in turn N times (a loaded machine's slow spell then
+    # spreads over all of them), and each ratio is taken within its round.
+    measured: dict[str, list[tuple[float, int, float, float]]] = defaultdict(list)
+    for _ in range(args.rounds):
+        for kind, _label in runs:
+            redis_proc, redis_url = start_redis() if kind.startswith("redis") else (None, None)
+            proc, url = start_server(kind, redis_url)
+            try:
+                requests, lat = asyncio.run(drive(url, args.seconds, args.clients, body))
+            finally:
+                proc.terminate()
+                proc.wait(timeout=10)
+                if redis_proc is not None:
+                    redis_proc.terminate()
+                    redis_proc.wait(timeout=10)
+            lat.sort()
+            p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))]
+            measured[kind].append(
+                (requests * per_request / args.seconds, requests, statistics.median(lat), p99)
+            )
+
+    def span(xs: list[float], fmt: str) -> str:
+        return format(xs[0], fmt) if len(xs) == 1 else f"{format(min(xs), fmt)}-{format(max(xs), fmt)}"
+
+    rows = []
     for kind, label in runs:
-        redis_proc, redis_url = start_redis() if kind == "redis" else (None, None)
-        proc, url = start_server(kind, redis_url)
-        try:
-            requests, lat = asyncio.run(drive(url, args.seconds, args.clients, body))
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
-            if redis_proc is not None:
-                redis_proc.terminate()
-                redis_proc.wait(timeout=10)
-        lat.sort()
-        rate = requests * per_request / args.seconds
-        rates[kind] = rate
-        p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))]
-        rows.append(
-            [label, f"{rate:,.0f}", requests, f"{statistics.median(lat) * 1e3:.1f}", f"{p99 * 1e3:.1f}"]
-        )
+        m = measured[kind]
+        rows.append([label, span([x[0] for x in m], ",.0f"), sum(x[1] for x in m),
+                     span([x[2] * 1e3 for x in m], ".1f"), span([x[3] * 1e3 for x in m], ".1f")])  # fmt: skip
+    rates = {kind: statistics.median(x[0] for x in measured[kind]) for kind, _ in runs}
+    rounds = f", {args.rounds} rounds (ranges)" if args.rounds > 1 else ""
     print(f"POST /api/batch, {per_request} points per request ({args.sensors} sensors x {args.points}), "
-          f"{args.clients} concurrent clients, {args.seconds:g} s each, uvicorn 1 worker on {HOST}")  # fmt: skip
+          f"{args.clients} concurrent clients, {args.seconds:g} s each{rounds}, uvicorn 1 worker on {HOST}")  # fmt: skip
     print(machine())
     print(table(["server", "points/s", "requests", "p50 ms", "p99 ms"], rows))
-    for kind in ("native", "redis"):
+    for kind in ("native", "redis", "redis-async"):
         if kind in rates:
-            print(f"ratio {kind} / pure Python: {rates[kind] / rates['python']:.1f}x points/s")
+            ratios = [a[0] / b[0] for a, b in zip(measured[kind], measured["python"])]
+            print(f"ratio {kind} / pure Python: {span(ratios, '.1f')}x points/s")
+    if args.rounds > 1 and "redis-async" in rates:
+        ratios = [a[0] / b[0] for a, b in zip(measured["redis-async"], measured["redis"])]
+        print(
+            f"ratio redis-async / redis (worker threads), per round: {', '.join(f'{r:.2f}' for r in ratios)}"
+        )
     if args.json:
         figures = [
             {

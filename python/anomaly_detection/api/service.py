@@ -20,7 +20,7 @@ from anomaly_detection.config.settings import Settings
 from anomaly_detection.core.results import AnomalyResult
 from anomaly_detection.core.validation import check_sensor_name
 from anomaly_detection.redis.alerts import alert_from_result, alert_record
-from anomaly_detection.redis.driver import down_errors, is_async_client
+from anomaly_detection.redis.driver import Driver, down_errors, is_async_client, is_cluster_client
 
 __all__ = ["AnomalyService", "TooManySensorsError"]
 
@@ -31,6 +31,12 @@ _log = logging.getLogger(__name__)
 _source: contextvars.ContextVar[str] = contextvars.ContextVar("anomaly_source", default="api")
 _collected: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.ContextVar(
     "anomaly_collected", default=None
+)
+# The alerts raised by a call awaited on the event loop (the asyncio request path): the
+# listener only records them; the request then holds them in the outbox and awaits their
+# delivery (no blocking Redis write on the loop).
+_deferred: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.ContextVar(
+    "anomaly_deferred", default=None
 )
 
 
@@ -71,8 +77,17 @@ class AnomalyService:
             detector_settings = settings.model_copy(update={"redis_alerts": False})
             detector = StatisticalAnomalyDetector(detector_settings, redis_client=self.redis_client)
         self.detector = detector
+        #: redis.asyncio clients of this service (one per event loop), to the server of its sync client.
+        self._async_clients: dict[asyncio.AbstractEventLoop, Any] = {}
+        self._async_drivers: dict[asyncio.AbstractEventLoop, Driver] = {}
+        #: Whether the request path awaits Redis through a redis.asyncio twin of the sync client
+        #: (the store's appends in one pipeline a request, the alerts delivered by the outbox on
+        #: the loop), while the store's breaker, write-back and alert outbox stay on the sync one.
+        self._native = self._use_async_twin()
         #: Whether detection talks to Redis through a sync client: it then runs on worker threads.
-        self._redis_blocks = self.redis_client is not None and not is_async_client(self.redis_client)
+        self._redis_blocks = (
+            self.redis_client is not None and not is_async_client(self.redis_client) and not self._native
+        )
         #: Whether the detector's store sends many sensors' appends in one round trip (Redis);
         #: with missing="skip" each sensor goes through detect_batch, which skips the gaps.
         self._redis_many = (
@@ -88,7 +103,7 @@ class AnomalyService:
             # With a sync client the store's breaker holds the alerts raised while Redis is
             # down and its write-back delivers them once (redis/alerts.RedisAlertSink).
             store = getattr(detector, "store", None)
-            if self._redis_blocks and callable(getattr(store, "add_recovery_task", None)):
+            if (self._redis_blocks or self._native) and callable(getattr(store, "add_recovery_task", None)):
                 self._breaker = store
             self.alert_log = RedisAlertLog(self.redis_client, settings, breaker=self._breaker)
         #: Idempotency keys of writes (api/idempotency.py): in Redis when the service has it, so
@@ -111,6 +126,46 @@ class AnomalyService:
             fingerprints.detector.on_alert = self._on_fingerprint_alert
         self.fingerprints = fingerprints
         self.collector.add_sink(fingerprints.add)
+
+    def _use_async_twin(self) -> bool:
+        """With ``settings.redis_async_requests``, give the detector's Redis store an asyncio twin
+        of the service's sync client (single node; a Cluster keeps the worker threads: its
+        failover settings are the sync client's)."""
+        client = self.redis_client
+        store = getattr(self.detector, "store", None)
+        if (
+            not self.settings.redis_async_requests
+            or client is None
+            or is_async_client(client)
+            or is_cluster_client(client)
+            or not callable(getattr(store, "use_async_client", None))
+            or not hasattr(client, "connection_pool")
+        ):
+            return False
+        store.use_async_client(self._aclient)
+        return True
+
+    def _aclient(self) -> Any:
+        """This service's redis.asyncio client on the running loop (made on first use)."""
+        from anomaly_detection.redis.client import async_client_like
+
+        loop = asyncio.get_running_loop()
+        client = self._async_clients.get(loop)
+        if client is None:
+            for closed in [other for other in self._async_clients if other.is_closed()]:
+                del self._async_clients[closed]
+                self._async_drivers.pop(closed, None)
+            client = self._async_clients[loop] = async_client_like(
+                self.redis_client, self.settings, self.settings.redis_socket_timeout
+            )
+        return client
+
+    def _adriver(self) -> Driver:
+        loop = asyncio.get_running_loop()
+        driver = self._async_drivers.get(loop)
+        if driver is None:
+            driver = self._async_drivers[loop] = Driver(self._aclient())
+        return driver
 
     def _idempotency_store(self) -> Any:
         from anomaly_detection.stores.idempotency import MemoryIdempotencyStore, RedisIdempotencyStore
@@ -148,12 +203,58 @@ class AnomalyService:
             await self.alert_log.aclose()
         if hasattr(self.idempotency, "aclose"):
             await self.idempotency.aclose()
-        self.close()
+        try:
+            loop = asyncio.get_running_loop()
+            client = self._async_clients.pop(loop, None)
+            self._async_drivers.pop(loop, None)
+            if client is not None:
+                await client.aclose()
+        finally:
+            self.close()
 
     # --- alerts ---------------------------------------------------------------------------
 
     def _on_anomaly(self, result: AnomalyResult) -> None:
-        self._publish(alert_from_result(result, source=_source.get()))
+        alert = alert_from_result(result, source=_source.get())
+        deferred = _deferred.get()
+        if deferred is not None:
+            deferred.append(alert)
+            return
+        self._publish(alert)
+
+    async def _awaited(self, work: Any) -> Any:
+        """Await ``work`` (a detector call on the loop); its alerts are published after it, with
+        :meth:`_apublish` (no blocking Redis write on the loop)."""
+        if not self._native:
+            return await work
+        alerts: list[dict[str, Any]] = []
+        token = _deferred.set(alerts)
+        try:
+            return await work
+        finally:
+            _deferred.reset(token)
+            if alerts:
+                await self._apublish(alerts)
+
+    async def _apublish(self, alerts: list[dict[str, Any]]) -> None:
+        """:meth:`_publish` of ``alerts`` on the event loop: held in the Redis alert log's outbox
+        (no I/O), then delivered through the service's redis.asyncio client, each once, in order;
+        while the store's breaker is open (or a delivery fails and opens it) they stay held for
+        its write-back to deliver, and this worker shows them now (as the sync path does)."""
+        sink = self.alert_log.sink if self.alert_log is not None else None
+        held = [sink.hold(alert) if sink is not None else None for alert in alerts]
+        if sink is not None and any(h is not None for h in held) and not self._breaker.degraded:
+            try:
+                await sink.adeliver(self._adriver())
+            except Exception as e:  # noqa: BLE001 - not a Redis outage (that is held): log, keep here
+                _log.warning("could not deliver alerts to Redis (%s); kept in this worker", type(e).__name__)
+                self.metrics.store_errors.inc()
+        collected = _collected.get()
+        for alert, doc in zip(alerts, held):
+            stored = doc if doc is not None and "id" in doc else self.hub.publish(alert)
+            self.metrics.anomalies.labels(alert["method"]).inc()
+            if collected is not None:
+                collected.append(stored)
 
     def _publish(self, alert: dict[str, Any]) -> dict[str, Any]:
         stored = None
@@ -217,7 +318,7 @@ class AnomalyService:
         here. The thread sees this task's context variables (asyncio.to_thread copies them)."""
         if self._redis_blocks:
             return await asyncio.to_thread(getattr(self.detector, method), *args)
-        return await getattr(self.detector, "a" + method)(*args)
+        return await self._awaited(getattr(self.detector, "a" + method)(*args))
 
     async def _timed(self, method: str, points: int, *args: Any) -> Any:
         """:meth:`_detect` for the detect endpoints: alerts marked ``source="detect"``, the
@@ -290,29 +391,34 @@ class AnomalyService:
         try:
             if self._redis_blocks:  # one worker thread for the whole request
                 await asyncio.to_thread(self._score_here, groups)
-            elif self._redis_many:  # a redis.asyncio client: one pipeline per source
-                for source, sensors in _by_source(groups).items():
-                    src = _source.set(source)
-                    try:
-                        await self.detector.adetect_many(
-                            {s: groups[s][0] for s in sensors}, {s: groups[s][1] for s in sensors}
-                        )
-                    finally:
-                        _source.reset(src)
             else:
-                for sensor, (values, ts, source) in groups.items():
-                    src = _source.set(source)
-                    try:
-                        if len(values) == 1:
-                            await self.detector.adetect(sensor, float(values[0]), float(ts[0]))
-                        else:
-                            await self.detector.adetect_batch(sensor, values, ts)
-                    finally:
-                        _source.reset(src)
+                await self._awaited(self._ascore(groups))
         finally:
             _collected.reset(token)
             self.metrics.latency.observe(time.perf_counter() - start)
         return collected
+
+    async def _ascore(self, groups: dict[str, tuple[np.ndarray, np.ndarray, str]]) -> None:
+        """The scoring of :meth:`_score` awaited on the loop (an asyncio client or twin)."""
+        if self._redis_many:  # one pipeline per source
+            for source, sensors in _by_source(groups).items():
+                src = _source.set(source)
+                try:
+                    await self.detector.adetect_many(
+                        {s: groups[s][0] for s in sensors}, {s: groups[s][1] for s in sensors}
+                    )
+                finally:
+                    _source.reset(src)
+            return
+        for sensor, (values, ts, source) in groups.items():
+            src = _source.set(source)
+            try:
+                if len(values) == 1:
+                    await self.detector.adetect(sensor, float(values[0]), float(ts[0]))
+                else:
+                    await self.detector.adetect_batch(sensor, values, ts)
+            finally:
+                _source.reset(src)
 
     def _score_here(self, groups: dict[str, tuple[np.ndarray, np.ndarray, str]]) -> None:
         if self._redis_many and len(groups) > 1:  # the sensors' appends in one round trip per source

@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     #: Seconds between the background probes of an unreachable Redis (the circuit
     #: breaker); None: ``redis_retry_interval``.
     redis_probe_interval: float | None = Field(None, gt=0, le=3600)
+    #: The HTTP service on a single Redis node awaits its detection requests through a
+    #: ``redis.asyncio`` twin of its client on the event loop (no worker thread a request)
+    #: instead of running them on worker threads; the breaker, write-back and alert outbox
+    #: stay on the sync client either way. Off by default: on the 2 shared cores measured it
+    #: was not faster (threads overlap the loop's work with Redis round trips; benchmarks/README.md).
+    redis_async_requests: bool = False
     #: With Redis, write each anomaly as an alert (key, channel, stream).
     redis_alerts: bool = True
     #: Alerts kept in the capped alert stream (``XADD MAXLEN ~``).

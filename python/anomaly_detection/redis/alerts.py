@@ -20,6 +20,8 @@ when Redis is back.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import logging
 import threading
 import time
@@ -30,7 +32,7 @@ from typing import Any, Protocol
 
 from anomaly_detection.redis import scripts
 from anomaly_detection.redis.codec import dumps, text
-from anomaly_detection.redis.driver import down_errors
+from anomaly_detection.redis.driver import Batch, Driver, Script, Steps, command, down_errors
 from anomaly_detection.redis.keys import AnomalyRedisTTL
 from anomaly_detection.redis.manager import AnomalyRedisManager
 
@@ -83,6 +85,7 @@ class AlertWriter:
         self.stream = self.keys.alerts_stream()
         self.maxlen = settings.alerts_stream_maxlen
         self._deliver = client.register_script(scripts.DELIVER_ALERT)
+        self._driver = Driver(client)
 
     def write(self, alert: Mapping[str, Any], *, delivery_id: str | None = None) -> dict[str, Any]:
         """Append, store, index and publish ``alert``; returns it with its ``id`` and ``received_at``.
@@ -103,13 +106,72 @@ class AlertWriter:
             self.manager.store_alert(stream_id, stored, timestamp=doc.get("timestamp"))
             self.client.publish(channel, dumps(stored))
             return stored
+        return self._driver.run(self._once_steps(doc, payload, delivery_id))  # type: ignore[no-any-return]
+
+    def deliver_many(self, items: list[tuple[str, dict[str, Any]]], driver: Driver | None = None) -> Any:
+        """:meth:`write` of each ``(delivery id, alert)`` with its delivery id, in order: the
+        stream ids, in two round trips for all (the scripts in one pipeline, then the storing
+        and indexing in another; op by op on a Cluster, whose pipelines refuse EVALSHA).
+        Through ``driver`` if given (a ``redis.asyncio`` client to the same server: a coroutine
+        of the ids is returned)."""
+        driver = driver or self._driver
+        if driver.is_cluster:
+            steps = self._each_once_steps(items)
+        else:
+            steps = self._many_once_steps(items)
+        return driver.run(steps)
+
+    def _each_once_steps(self, items: list[tuple[str, dict[str, Any]]]) -> Steps[list[str]]:
+        ids = []
+        for delivery_id, alert in items:
+            doc = {"received_at": time.time(), **alert}
+            doc.pop("id", None)
+            ids.append((yield from self._once_steps(doc, dumps(doc), delivery_id))["id"])
+        return ids
+
+    def _many_once_steps(self, items: list[tuple[str, dict[str, Any]]]) -> Steps[list[str]]:
+        from redis.exceptions import NoScriptError
+
+        cut = len('{"id":"')
+        channel = self.keys.alerts_channel()
+        docs, ops = [], []
+        for delivery_id, alert in items:
+            doc = {"received_at": time.time(), **alert}
+            doc.pop("id", None)
+            message = dumps({"id": "", **doc})  # the script puts the stream id in
+            keys = (self.stream, self.keys.alert_delivery(delivery_id))
+            args = (self.maxlen, dumps(doc), AnomalyRedisTTL.ALERTS, channel, message[:cut], message[cut:])
+            ops.append(command("evalsha", self._deliver.sha, len(keys), *keys, *args))
+            docs.append(doc)
+        try:
+            replies = yield Batch(tuple(ops), transaction=False)
+        except NoScriptError:  # a new server (restart, SCRIPT FLUSH): none ran; a repeat adds nothing
+            yield command("script_load", self._deliver.script)
+            replies = yield Batch(tuple(ops), transaction=False)
+        stored = [{"id": text(reply[0]), **doc} for reply, doc in zip(replies, docs)]
+        writes: list[Any] = []
+        for doc in stored:  # the manager's one Batch of storing and indexing, for each
+            steps = self.manager.store_alert.steps(
+                self.manager, doc["id"], doc, timestamp=doc.get("timestamp")
+            )
+            writes.extend(next(steps).ops)
+            steps.close()
+        yield Batch(tuple(writes), transaction=False)
+        return [doc["id"] for doc in stored]
+
+    def _once_steps(self, doc: dict[str, Any], payload: str, delivery_id: str) -> Steps[dict[str, Any]]:
+        """The delivery of ``doc`` once (its JSON ``payload``): the script appends and publishes
+        it unless its delivery mark says it was, then it is stored and indexed."""
         message = dumps({"id": "", **doc})  # '{"id":"",...}': the script puts the stream id in
         cut = len('{"id":"')
         keys = [self.stream, self.keys.alert_delivery(delivery_id)]
-        args = [self.maxlen, payload, AnomalyRedisTTL.ALERTS, channel, message[:cut], message[cut:]]
-        stream_id = text(self._deliver(keys=keys, args=args)[0])
+        args = [self.maxlen, payload, AnomalyRedisTTL.ALERTS, self.keys.alerts_channel(), message[:cut],
+                message[cut:]]  # fmt: skip
+        stream_id = text((yield Script(self._deliver, keys, args))[0])
         stored = {"id": stream_id, **doc}
-        self.manager.store_alert(stream_id, stored, timestamp=doc.get("timestamp"))
+        yield from self.manager.store_alert.steps(
+            self.manager, stream_id, stored, timestamp=doc.get("timestamp")
+        )
         return stored
 
 
@@ -150,6 +212,8 @@ class RedisAlertSink:
 
     #: Default ``outbox_size``.
     OUTBOX_SIZE = 10_000
+    #: Held alerts delivered together (two round trips for all).
+    DELIVERY_CHUNK = 100
 
     def __init__(
         self,
@@ -195,6 +259,36 @@ class RedisAlertSink:
         self._deliver(wait=wait, recovering=False)
         return held if "id" in held else None
 
+    def hold(self, alert: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Queue ``alert`` for delivery without writing it (no I/O: an event loop's caller then
+        awaits :meth:`adeliver`); the queued document, which gets its ``id`` once delivered, or
+        None if the outbox is full (counted). Needs a breaker."""
+        return self._hold({"received_at": time.time(), **alert})
+
+    async def adeliver(self, driver: Driver) -> None:
+        """Deliver the held alerts through ``driver`` (a ``redis.asyncio`` client), oldest first,
+        each once, as :meth:`send` with ``wait`` does: one deliverer at a time (the lock shared
+        with the write-back's thread, polled, never blocking the event loop); stops once the
+        breaker is open (the write-back delivers the rest); a Redis failure opens it."""
+        while self.outbox:
+            if self.breaker is not None and self.breaker.degraded:
+                return
+            if not self._flush_lock.acquire(blocking=False):
+                await asyncio.sleep(0.0005)  # another caller or the write-back is delivering
+                continue
+            try:
+                while self.outbox:
+                    if self.breaker is not None and self.breaker.degraded:
+                        return
+                    items = self._oldest()
+                    self._delivered(items, await self.writer.deliver_many(items, driver))
+            except self._down as exc:
+                if self.breaker is not None and not self.breaker.degraded:
+                    self.breaker.trip(exc)
+                return
+            finally:
+                self._flush_lock.release()
+
     def _hold(self, alert: dict[str, Any]) -> dict[str, Any] | None:
         """Queue ``alert`` (its ``id``, if any, is left to the stream); the queued document,
         which gets its ``id`` once delivered, or None if the outbox is full (counted)."""
@@ -225,16 +319,28 @@ class RedisAlertSink:
                 while self.outbox:
                     if not recovering and self.breaker is not None and self.breaker.degraded:
                         return
-                    delivery_id, alert = self.outbox[0]
-                    alert["id"] = self.writer.write(alert, delivery_id=delivery_id)["id"]
-                    self.outbox.popleft()
-                    self.delivered += 1
+                    items = self._oldest()
+                    self._delivered(items, self.writer.deliver_many(items))
             except self._down as exc:
                 if self.breaker is not None and not self.breaker.degraded:
                     self.breaker.trip(exc)
                 return
             finally:
                 self._flush_lock.release()
+
+    def _oldest(self) -> list[tuple[str, dict[str, Any]]]:
+        """The oldest held alerts, at most :attr:`DELIVERY_CHUNK` (copied under the lock that
+        callers append under: a deque iterated while another thread appends raises)."""
+        with self._hold_lock:
+            return list(itertools.islice(self.outbox, self.DELIVERY_CHUNK))
+
+    def _delivered(self, items: list[tuple[str, dict[str, Any]]], ids: list[str]) -> None:
+        """The first ``len(items)`` alerts of the outbox were delivered with ``ids`` (only the
+        deliverer, holding the flush lock, takes from the outbox)."""
+        for (_, alert), stream_id in zip(items, ids):
+            alert["id"] = stream_id
+            self.outbox.popleft()
+            self.delivered += 1
 
     def outbox_counts(self) -> dict[str, int]:
         """Alerts held, delivered from the outbox and dropped so far."""

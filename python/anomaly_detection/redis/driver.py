@@ -336,7 +336,9 @@ class Driver:
                     deleted, chunk = deleted + int(await client.unlink(*chunk)), []
             return deleted + (int(await client.unlink(*chunk)) if chunk else 0)
         if isinstance(op, Batch) and self._unpipelined(op):
-            return [await self._issue(client, o) for o in op.ops]
+            return [
+                await (self._ascript(o) if isinstance(o, Script) else self._issue(client, o)) for o in op.ops
+            ]
         if isinstance(op, Batch):
             pipe = client.pipeline(transaction=op.transaction)
             for o in op.ops:
@@ -344,7 +346,22 @@ class Driver:
                 if inspect.iscoroutine(queued):  # a Lua script queues its EVALSHA inside a coroutine
                     await queued
             return await pipe.execute()
+        if isinstance(op, Script):
+            return await self._ascript(op)
         return await self._issue(client, op)
+
+    async def _ascript(self, op: Script) -> Any:
+        """EVALSHA of ``op`` on this asyncio client, loading the script when the server lacks it
+        (a restart, ``SCRIPT FLUSH``). The script may have been registered on a sync client (a
+        store whose asyncio twin sends its appends): only its text and digest are used."""
+        from redis.exceptions import NoScriptError
+
+        script = op.script
+        try:
+            return await self.client.evalsha(script.sha, len(op.keys), *op.keys, *op.args)
+        except NoScriptError:
+            await self.client.script_load(script.script)
+            return await self.client.evalsha(script.sha, len(op.keys), *op.keys, *op.args)
 
 
 def _queue(pipe: Any, op: Command | Script) -> None:

@@ -27,13 +27,14 @@ buffered points back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import math
 import os
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import numpy as np
@@ -154,6 +155,9 @@ class RedisStore:
         self._count_once = client.register_script(scripts.COUNT_ONCE)
         self._point = _PointPath.of(self)
         self._recovery_tasks: list[tuple[Callable[[], bool], Callable[[], dict[str, int]] | None]] = []
+        #: With a sync client: makes the ``redis.asyncio`` client of the a* methods (use_async_client).
+        self._async_factory: Callable[[], Any] | None = None
+        self._async_drivers: dict[asyncio.AbstractEventLoop, Driver] = {}
 
     # --- the per-call path -------------------------------------------------------
     #
@@ -404,23 +408,28 @@ class RedisStore:
         self, sensors: list[str], values: list[np.ndarray], timestamps: list[np.ndarray]
     ) -> list[tuple]:
         """:meth:`detect_many` on an asyncio client (one pipeline for all the sensors)."""
-        if not self.is_async:
+        driver = self._adriver()
+        if driver is None:
             return self.detect_many(sensors, values, timestamps)
         for sensor, v, t in zip(sensors, values, timestamps):
             _check_input(self.keys, sensor, v, t)
-        locks = [self._locks.asyncio_stripe(i) for i in self._locks.stripes(sensors)]
+        stripes = self._locks.stripes(sensors)
+        locks = [self._locks.asyncio_stripe(i) for i in stripes]
         taken = []
         try:
             for lock in locks:
                 await lock.acquire()
                 taken.append(lock)
-            seqs = [next(self._sequence) for _ in sensors]
-            if self.fallback.degraded:
-                return [self.fallback.detect_batch(*job) for job in zip(sensors, values, timestamps, seqs)]
-            outcomes = await self._driver.run_many(
-                [self._detect_steps(*job) for job in zip(sensors, values, timestamps, seqs)]
-            )
-            return self._settle(sensors, values, timestamps, seqs, outcomes)
+            async with self._thread_stripes(stripes):
+                seqs = [next(self._sequence) for _ in sensors]
+                if self.fallback.degraded:
+                    return [
+                        self.fallback.detect_batch(*job) for job in zip(sensors, values, timestamps, seqs)
+                    ]
+                outcomes = await driver.run_many(
+                    [self._detect_steps(*job) for job in zip(sensors, values, timestamps, seqs)]
+                )
+                return self._settle(sensors, values, timestamps, seqs, outcomes)
         finally:
             for lock in reversed(taken):
                 lock.release()
@@ -440,7 +449,9 @@ class RedisStore:
         for job, out in zip(zip(sensors, values, timestamps, seqs), outcomes):
             if isinstance(out, self._down):
                 self._trip(out)
-                out = self.fallback.detect_batch(*job)
+                # sent: the append may have run, so the write-back sends it alone, with its
+                # sequence number (merged with later calls it would be stored twice)
+                out = self.fallback.detect_batch(*job, sent=True)
             elif isinstance(out, BaseException):
                 error = error or out
             results.append(out)
@@ -502,19 +513,69 @@ class RedisStore:
     # --- asyncio clients -----------------------------------------------------------
 
     async def adetect_batch(self, sensor: str, values: np.ndarray, timestamps: np.ndarray):
-        if not self.is_async:
+        driver = self._adriver()
+        if driver is None:
             return self.detect_batch(sensor, values, timestamps)
         _check_input(self.keys, sensor, values, timestamps)
-        async with self._locks.asyncio_lock(sensor):
+        async with self._locks.asyncio_lock(sensor), self._thread_stripes(self._locks.stripes([sensor])):
             seq = next(self._sequence)
             if self.fallback.degraded:  # the breaker is open: see detect_batch
                 out = self.fallback.detect_batch(sensor, values, timestamps, seq)
                 if out is not None:
                     return out
             try:
-                return await self._driver.run(self._detect_steps(sensor, values, timestamps, seq))
+                return await driver.run(self._detect_steps(sensor, values, timestamps, seq))
             except self._down as exc:
                 return self._fall_back(exc, sensor, values, timestamps, seq)
+
+    # --- a sync client with an asyncio twin (the HTTP service) --------------------------
+    #
+    # The a* methods send their appends through a redis.asyncio client to the same server,
+    # awaited on the caller's event loop (no thread), while everything else stays on the sync
+    # client: the breaker's probe thread, the write-back and its recovery tasks (the alerts held
+    # during an outage), health and the reads. One writer id and one sequence: a loop's call
+    # also takes the sync path's lock of its sensors (polled, never blocking the loop), so a
+    # sensor's appends reach the server in sequence order whichever path sends them.
+
+    def use_async_client(self, factory: Callable[[], Any]) -> None:
+        """Send the appends of :meth:`adetect`, :meth:`adetect_batch` and :meth:`adetect_many`
+        through ``factory()``, a ``redis.asyncio`` client to this store's server, made on first
+        use on each event loop (the caller closes it). Sync clients only."""
+        if self.is_async:
+            raise TypeError("use_async_client: this store's client is a redis.asyncio client already")
+        self._async_factory = factory
+
+    def _adriver(self) -> Driver | None:
+        """The driver of the a* methods on the running loop, or None: they run the sync path."""
+        if self.is_async:
+            return self._driver
+        if self._async_factory is None:
+            return None
+        loop = asyncio.get_running_loop()
+        driver = self._async_drivers.get(loop)
+        if driver is None:
+            for closed in [other for other in self._async_drivers if other.is_closed()]:
+                del self._async_drivers[closed]
+            driver = self._async_drivers[loop] = Driver(self._async_factory())
+        return driver
+
+    @contextlib.asynccontextmanager
+    async def _thread_stripes(self, stripes: list[int]) -> AsyncIterator[None]:
+        """With an asyncio twin: hold the sync path's locks of ``stripes`` too (see above)."""
+        if self.is_async:
+            yield
+            return
+        taken: list[threading.Lock] = []
+        try:
+            for i in stripes:
+                lock = self._locks.threading_stripe(i)
+                while not lock.acquire(blocking=False):
+                    await asyncio.sleep(0.0005)  # a thread's detect of these sensors is in flight
+                taken.append(lock)
+            yield
+        finally:
+            for lock in reversed(taken):
+                lock.release()
 
     async def adetect(self, sensor: str, value: float, timestamp: float):
         out = await self.adetect_batch(sensor, np.array([value]), np.array([timestamp]))
