@@ -173,6 +173,47 @@ uint64_t flags(const double* dev, bool* flags, double h, size_t b, size_t e) {
     return flags_body(dev, flags, h, b, e);
 }
 
+// The IQR method's deviation and score of points [b, e) from the quartiles and median
+// its serial pass left: q1 in dev, q3 in score, the median in `median`.
+ANOMALY_ALWAYS_INLINE void iqr_body(const double* x, double* dev, double* score, const double* median, size_t b,
+                                    size_t e) {
+    for (size_t i = b; i < e; ++i) {
+        const double q1 = dev[i], q3 = score[i], value = x[i], m = median[i];
+        const double iqr = floor_scale(q3 - q1, m);
+        dev[i] = value > q3 ? (value - q3) / iqr : value < q1 ? (value - q1) / iqr : 0.0;
+        score[i] = (value - m) / (iqr / kIqrSigma);
+    }
+}
+
+#if ANOMALY_X86_AVX2
+// iqr_body in four lanes: both divisions of the deviation's branches become one (the
+// quartile it is taken from chosen per lane), masked to +0 between the quartiles.
+ANOMALY_TARGET_AVX2 void iqr_avx2(const double* x, double* dev, double* score, const double* median, size_t b,
+                                  size_t e) {
+    const __m256d sign = _mm256_set1_pd(-0.0), one = _mm256_set1_pd(1.0), tiny = _mm256_set1_pd(1e-12);
+    const __m256d sigma = _mm256_set1_pd(kIqrSigma);
+    size_t i = b;
+    for (; i + 4 <= e; i += 4) {
+        const __m256d q1 = _mm256_loadu_pd(dev + i), q3 = _mm256_loadu_pd(score + i);
+        const __m256d value = _mm256_loadu_pd(x + i), m = _mm256_loadu_pd(median + i);
+        const __m256d floor = _mm256_mul_pd(tiny, _mm256_max_pd(_mm256_andnot_pd(sign, m), one));
+        const __m256d iqr = _mm256_max_pd(_mm256_sub_pd(q3, q1), floor);
+        const __m256d above = _mm256_cmp_pd(value, q3, _CMP_GT_OQ), below = _mm256_cmp_pd(value, q1, _CMP_LT_OQ);
+        const __m256d d = _mm256_div_pd(_mm256_sub_pd(value, _mm256_blendv_pd(q1, q3, above)), iqr);
+        _mm256_storeu_pd(dev + i, _mm256_and_pd(d, _mm256_or_pd(above, below)));
+        _mm256_storeu_pd(score + i, _mm256_div_pd(_mm256_sub_pd(value, m), _mm256_div_pd(iqr, sigma)));
+    }
+    iqr_body(x, dev, score, median, i, e);
+}
+#endif
+
+void iqr_scores(const double* x, double* dev, double* score, const double* median, size_t b, size_t e) {
+#if ANOMALY_X86_AVX2
+    if (use_avx2()) return iqr_avx2(x, dev, score, median, b, e);
+#endif
+    iqr_body(x, dev, score, median, b, e);
+}
+
 // Points per block of the z-score/EWMA/CUSUM batch: the block's values, means, spreads
 // and scores (4 KB each) stay in L1 from the running sums to the scores.
 constexpr size_t kBlock = 512;
@@ -342,6 +383,7 @@ void SensorState::update_batch(const double* values, const double* timestamps, s
         advance_moments(values, n);
         const double h = config_.threshold;
         const uint64_t min_samples = config_.min_samples;
+        if (m == Method::iqr) return update_batch_iqr(values, timestamps, n, out);
         for (size_t i = 0; i < n; ++i) {
             const double value = values[i];
             const size_t count = values_.size();
@@ -393,6 +435,53 @@ void SensorState::update_batch(const double* values, const double* timestamps, s
         out.window_counts[i] = d.window_count;
     }
     normal_scores(out.scores, 1.0, out.scores, n);
+    if (out.alert_scores) std::copy(out.scores, out.scores + n, out.alert_scores);
+}
+
+// IQR with every point entering the window, after advance_moments: per block, a serial
+// pass reads each point's quartiles and median and pushes the point; then the
+// deviations, scores and flags of the block in lanes (iqr_scores, flags). The same
+// operations as update, so the results are equal.
+void SensorState::update_batch_iqr(const double* values, const double* timestamps, size_t n, const BatchOutput& out) {
+    const size_t r = values_.size();
+    const size_t first = std::min(n, r >= 2 ? size_t{0} : 2 - r);  // points scored against two values or more
+    const uint64_t min_samples = config_.min_samples;
+    const size_t warm = seen_ >= min_samples ? 0 : std::min<uint64_t>(n, min_samples - seen_);
+    double* const q1 = out.deviations;  // until iqr_scores turns them into deviations
+    double* const q3 = out.scores;      // and scores
+    uint64_t anomalies = 0;
+    for (size_t b = 0; b < n; b += kBlock) {
+        const size_t e = std::min(n, b + kBlock);
+        for (size_t i = b; i < e; ++i) {
+            const double value = values[i];
+            const size_t count = values_.size();
+            out.window_counts[i] = count;
+            if (count >= 2) {
+                q1[i] = order_->quantile(0.25);
+                q3[i] = order_->quantile(0.75);
+                out.expected[i] = order_->median();
+            } else {
+                q1[i] = 0.0;
+                q3[i] = 0.0;
+                out.expected[i] = value;
+            }
+            const size_t slot = values_.next_slot();
+            if (values_.full()) {
+                order_->replace(slot, value);
+            } else {
+                order_->insert(slot, value);
+            }
+            values_.push(value);
+            timestamps_.push(timestamps[i]);
+        }
+        iqr_scores(values, q1, q3, out.expected, std::max(b, std::min(e, first)), e);
+        const size_t f = std::max(b, std::min(e, warm));
+        std::fill(out.is_anomaly + b, out.is_anomaly + f, false);
+        anomalies += flags(out.deviations, out.is_anomaly, config_.threshold, f, e);
+        normal_scores(out.scores + b, 1.0, out.scores + b, e - b);
+    }
+    seen_ += n;
+    anomalies_ += anomalies;
     if (out.alert_scores) std::copy(out.scores, out.scores + n, out.alert_scores);
 }
 
