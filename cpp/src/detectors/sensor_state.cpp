@@ -537,20 +537,22 @@ void SensorState::update_batch_moments(const double* values, const double* times
         }
         deviations(method == Method::ewma, method == Method::ewma ? chart : values, mean, dev, chart_scale, d, e);
         if (method == Method::cusum) {
+            Cusum cusum = cusum_;  // in registers: the stores to the outputs might alias a member
             for (size_t i = b; i < e; ++i) {
                 if (i >= first) {
-                    cusum_.update(dev[i]);
-                    dev[i] = cusum_.statistic();
+                    cusum.update(dev[i]);
+                    dev[i] = cusum.statistic();
                 }
                 const bool flagged = seen_ + i >= min_samples && std::fabs(dev[i]) > h;
-                if (flagged) cusum_.reset();
+                if (flagged) cusum.reset();
                 if (next_collapse < collapses.size() && collapses[next_collapse] == i) {
-                    cusum_.reset();
+                    cusum.reset();
                     ++next_collapse;
                 }
                 anomalies += flagged;
                 out.is_anomaly[i] = flagged;
             }
+            cusum_ = cusum;
             normal_scores(dev + d, 3.0 / h, out.scores + d, e - d);
         } else {
             const size_t f = std::max(b, std::min(e, warm));
