@@ -33,7 +33,7 @@ double floor_scale(double scale, double centre) {
 namespace {
 // Whether this CPU runs the AVX2 variants (asked once, after the program's constructors,
 // as __builtin_cpu_supports requires).
-bool use_avx2() {
+[[maybe_unused]] bool use_avx2() {
 #if ANOMALY_X86_AVX2
     static const bool avx2 = portable::cpu_has_avx2();
     return avx2;
