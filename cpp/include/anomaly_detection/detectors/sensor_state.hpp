@@ -128,6 +128,7 @@ class SensorState {
     /// The moments and EWMA statistic of a batch that enters the window whole (what
     /// n pushes leave in moments_, ewma_stat_ and cusum_), without touching the rings.
     void advance_moments(const double* values, size_t n);
+    void update_batch_iqr(const double* values, const double* timestamps, size_t n, const BatchOutput& out);
     void rebuild_derived();
 
     DetectorConfig config_;

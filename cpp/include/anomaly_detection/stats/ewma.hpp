@@ -4,6 +4,11 @@
 #include <cmath>
 #include <cstddef>
 
+#if defined(__SSE2__) || defined(_M_X64)
+#include <emmintrin.h>
+#define ANOMALY_CUSUM_SSE2 1
+#endif
+
 namespace anomaly_detection {
 
 /// One step of the EWMA chart statistic with smoothing factor lambda in (0, 1]:
@@ -18,11 +23,31 @@ struct Cusum {
     double neg = 0.0;
 
     void update(double z) {
-        pos = std::fmax(0.0, pos + z - k);
-        neg = std::fmax(0.0, neg - z - k);
+        pos = at_least_zero(pos + z - k);
+        neg = at_least_zero(neg - z - k);
+    }
+    /// std::fmax(0.0, x) as glibc computes it on x86-64 (x itself for x >= 0, -0.0 included;
+    /// 0 for a negative x or NaN), inline: fmax is a library call where NaN must be handled.
+    static double at_least_zero(double x) {
+#if ANOMALY_CUSUM_SSE2
+        // Branch-free (a sum meets 0 often, unpredictably): x masked by x >= 0.
+        const __m128d v = _mm_set_sd(x);
+        return _mm_cvtsd_f64(_mm_and_pd(_mm_cmpge_sd(v, _mm_setzero_pd()), v));
+#else
+        return x >= 0.0 ? x : 0.0;
+#endif
     }
     /// Signed statistic: +S+ when the upward sum dominates, -S- otherwise.
-    double statistic() const { return pos >= neg ? pos : -neg; }
+    double statistic() const {
+#if ANOMALY_CUSUM_SSE2
+        // Branch-free: which sum dominates changes often and unpredictably.
+        const __m128d p = _mm_set_sd(pos), n = _mm_xor_pd(_mm_set_sd(neg), _mm_set_sd(-0.0));
+        const __m128d take_pos = _mm_cmpge_sd(p, _mm_set_sd(neg));
+        return _mm_cvtsd_f64(_mm_or_pd(_mm_and_pd(take_pos, p), _mm_andnot_pd(take_pos, n)));
+#else
+        return pos >= neg ? pos : -neg;
+#endif
+    }
     void reset() { pos = neg = 0.0; }
 };
 
