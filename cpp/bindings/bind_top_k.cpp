@@ -44,48 +44,46 @@ bool add_one(G& g, PyObject* const* args, Py_ssize_t nargs, PyObject*& result) {
 
 // incrby() for any items: one item, batches (lists, NumPy arrays), errors.
 py::object incrby_general(G& g, py::handle items, py::handle increments) {
-        OneItem one;
-        uint64_t one_inc = 0;
-        if (one_item(items, one) && one_count(increments, one_inc)) {
-            std::vector<std::pair<size_t, TopK::Entry>> expelled;  // allocates only if one is pushed out
-            {
-                std::lock_guard lock(g.mutex);
-                g.sketch.incrby(&one.text, &one.kind, &one.hash, &one_inc, 1, &expelled);
-            }
-            return expelled.empty() ? py::object(py::none()) : decode(expelled[0].second);
+    OneItem one;
+    uint64_t one_inc = 0;
+    if (one_item(items, one) && one_count(increments, one_inc)) {
+        std::vector<std::pair<size_t, TopK::Entry>> expelled;  // allocates only if one is pushed out
+        {
+            std::lock_guard lock(g.mutex);
+            g.sketch.incrby(&one.text, &one.kind, &one.hash, &one_inc, 1, &expelled);
         }
-        ItemBatch b = to_items(items, true, true);
-        const auto parsed = to_increments(increments, b.size());
-        // The core reads a null increment array as "1 each": the common case copies nothing.
-        const bool ones = parsed.per_item.empty() && parsed.constant == 1;
-        const auto inc = ones ? std::vector<uint64_t>{} : parsed.expanded(b.size());
-        const uint64_t* pinc = ones ? nullptr : inc.data();
-        std::vector<std::pair<size_t, TopK::Entry>> expelled;
-        const TopK::ItemText text = [&b](size_t i, uint8_t& kind) { return b.text_at(i, kind); };
-        // A NumPy array is grouped by its cells first, hashing only distinct items;
-        // cells that cannot be (wider, not ASCII) change nothing and are hashed here,
-        // with the GIL held again (hash_source may release it, and may raise).
-        bool grouped = false;
-        if (b.unhashed()) {
-            run(g, b.size(), [&](TopK& s) {
-                grouped = s.add_cells(b.source_data, b.source_width, b.cell_format(), b.size(), pinc, text,
-                                      &expelled);
-            });
-            if (!grouped) b.hash_source();
-        }
-        if (!grouped)
-            run(g, b.size(), [&](TopK& s) { s.add_batch(b.hashes.data(), pinc, b.size(), text, &expelled); });
-        if (b.scalar) return expelled.empty() ? py::object(py::none()) : decode(expelled[0].second);
-        // One None per item, filled without a pybind11 accessor per element.
-        PyObject* out = PyList_New(static_cast<Py_ssize_t>(b.size()));
-        if (!out) throw py::error_already_set();
-        auto list = py::reinterpret_steal<py::list>(out);
-        for (size_t i = 0; i < b.size(); ++i) {
-            Py_INCREF(Py_None);
-            PyList_SET_ITEM(out, static_cast<Py_ssize_t>(i), Py_None);
-        }
-        for (const auto& [i, item] : expelled) list[i] = decode(item);
-        return std::move(list);
+        return expelled.empty() ? py::object(py::none()) : decode(expelled[0].second);
+    }
+    ItemBatch b = to_items(items, true, true);
+    const auto parsed = to_increments(increments, b.size());
+    // The core reads a null increment array as "1 each": the common case copies nothing.
+    const bool ones = parsed.per_item.empty() && parsed.constant == 1;
+    const auto inc = ones ? std::vector<uint64_t>{} : parsed.expanded(b.size());
+    const uint64_t* pinc = ones ? nullptr : inc.data();
+    std::vector<std::pair<size_t, TopK::Entry>> expelled;
+    const TopK::ItemText text = [&b](size_t i, uint8_t& kind) { return b.text_at(i, kind); };
+    // A NumPy array is grouped by its cells first, hashing only distinct items;
+    // cells that cannot be (wider, not ASCII) change nothing and are hashed here,
+    // with the GIL held again (hash_source may release it, and may raise).
+    bool grouped = false;
+    if (b.unhashed()) {
+        run(g, b.size(), [&](TopK& s) {
+            grouped = s.add_cells(b.source_data, b.source_width, b.cell_format(), b.size(), pinc, text, &expelled);
+        });
+        if (!grouped) b.hash_source();
+    }
+    if (!grouped) run(g, b.size(), [&](TopK& s) { s.add_batch(b.hashes.data(), pinc, b.size(), text, &expelled); });
+    if (b.scalar) return expelled.empty() ? py::object(py::none()) : decode(expelled[0].second);
+    // One None per item, filled without a pybind11 accessor per element.
+    PyObject* out = PyList_New(static_cast<Py_ssize_t>(b.size()));
+    if (!out) throw py::error_already_set();
+    auto list = py::reinterpret_steal<py::list>(out);
+    for (size_t i = 0; i < b.size(); ++i) {
+        Py_INCREF(Py_None);
+        PyList_SET_ITEM(out, static_cast<Py_ssize_t>(i), Py_None);
+    }
+    for (const auto& [i, item] : expelled) list[i] = decode(item);
+    return std::move(list);
 }
 }  // namespace
 

@@ -765,7 +765,8 @@ void IsolationForest::walk_path_sum(const StridedRows<T>& X, double* out, unsign
         static_cast<double>(d) * static_cast<double>(X.col_stride) < static_cast<double>(INT32_MAX)) {
         offsets.resize(heap_feature_.size());
         for (size_t i = 0; i < offsets.size(); ++i)
-            offsets[i] = static_cast<int32_t>(static_cast<std::ptrdiff_t>(heap_feature_[i] / kRowsPerTask) * X.col_stride);
+            offsets[i] =
+                static_cast<int32_t>(static_cast<std::ptrdiff_t>(heap_feature_[i] / kRowsPerTask) * X.col_stride);
     }
     parallel_for(n_tasks, resolve_threads(n_threads), [&](size_t task, unsigned) {
         const size_t begin = task * kRowsPerTask, count = std::min(n, begin + kRowsPerTask) - begin;
@@ -795,7 +796,8 @@ void IsolationForest::walk_path_sum(const StridedRows<T>& X, double* out, unsign
                 double* acc_t = acc + t0;
                 for (size_t t = 0; t < n_trees(); ++t) {
                     for (size_t q = 0; q < runs_per_tree && run < runs; ++q, ++run) {
-                        const char* line = reinterpret_cast<const char*>(next_x + static_cast<std::ptrdiff_t>(run) * run_stride);
+                        const char* line =
+                            reinterpret_cast<const char*>(next_x + static_cast<std::ptrdiff_t>(run) * run_stride);
                         for (size_t l = 0; l < run_lines; ++l) __builtin_prefetch(line + 64 * l, 0, 2);
                     }
                     const size_t base = heap_offset_[t];
