@@ -18,18 +18,19 @@ bool incrby_one(G& g, PyObject* const* args, Py_ssize_t nargs, PyObject*& result
     OneItem one;
     uint64_t inc = 1;
     if (nargs < 1 || nargs > 2 || (nargs == 2 && !one_count(args[1], inc)) || !one_item(args[0], one)) return false;
-    std::vector<std::pair<size_t, TopK::Entry>> expelled;  // allocates only if one is pushed out
+    TopK::Entry expelled;
+    bool pushed = false;
     {
         std::lock_guard lock(g.mutex);
-        g.sketch.incrby(&one.text, &one.kind, &one.hash, &inc, 1, &expelled);  // checks before any change
+        pushed = g.sketch.incrby_one(one.text, one.kind, one.hash, inc, expelled);  // checks before any change
     }
-    if (expelled.empty()) {
+    if (!pushed) {
         Py_INCREF(Py_None);
         result = Py_None;
         return true;
     }
     try {  // counted already: an error here is raised, not retried
-        result = decode(expelled[0].second).release().ptr();
+        result = decode(expelled).release().ptr();
     } catch (py::error_already_set& e) {
         e.restore();
         result = nullptr;

@@ -202,6 +202,14 @@ void TopK::incrby(const std::string_view* items, const uint8_t* kinds, const uin
     for (size_t i = 0; i < n; ++i) add_one(hashes[i], increments ? increments[i] : 1, i, text, expelled);
 }
 
+bool TopK::incrby_one(std::string_view item, uint8_t kind, uint64_t hash, uint64_t increment, Entry& expelled) {
+    check_increments(&increment, 1);
+    const uint32_t fp = fingerprint(hash);
+    const uint64_t estimate = update_buckets(hash, fp, increment);
+    if (estimate < heap_[0].count || estimate == 0) return false;  // cannot enter
+    return offer(item, kind, fp, estimate, &expelled);
+}
+
 void TopK::add_batch(const uint64_t* hashes, const uint64_t* increments, size_t n, const ItemText& text,
                      std::vector<std::pair<size_t, Entry>>* expelled) {
     check_increments(increments, n);
