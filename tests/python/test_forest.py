@@ -234,6 +234,9 @@ def test_wide_input_heap_walk_reads_every_layout_in_tiles_and_checks_each():
         np.asfortranarray(wide)[:, ::2],
     ):
         np.testing.assert_array_equal(forest.score_samples(view), expected, err_msg=str(view.strides))
+        # fit reads the drawn feature of each node's rows in place: the same trees from any layout
+        refit = IsolationForest(random_state=5, n_estimators=20).fit(view)
+        assert refit.to_bytes() == forest.to_bytes(), view.strides
     for order in ("C", "F"):
         for row, col in ((700, 89), (999, 0), (64, 45)):
             bad = X.copy(order=order)

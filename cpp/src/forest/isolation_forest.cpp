@@ -30,7 +30,7 @@ size_t resolve_max_samples(size_t requested, size_t n_rows) {
 struct GrowScratch {
     std::vector<uint32_t> rows, features, candidates, order;
     std::vector<double> columns;  // the tree's rows, feature-major: columns[j * m + i]
-    std::vector<uint8_t> seen, gathered;
+    std::vector<uint8_t> seen;
 };
 
 struct Tree {
@@ -71,7 +71,8 @@ void draw_rows(Xoshiro256& rng, size_t n, size_t m, bool bootstrap, GrowScratch&
     for (const auto r : s.rows) s.seen[r] = 0;  // clean for the next tree, in O(m) rather than O(n)
 }
 
-// Grows one tree on X, reading only its max_samples rows (gathered feature-major, as doubles).
+// Grows one tree on X, reading only its max_samples rows (narrow C rows gathered feature-major,
+// as doubles; otherwise read in place).
 template <typename T>
 Tree grow_tree(const StridedRows<T>& X, const IsolationForestConfig& cfg, size_t max_samples, size_t n_features,
                size_t max_depth, size_t tree_index, GrowScratch& s) {
@@ -86,21 +87,14 @@ Tree grow_tree(const StridedRows<T>& X, const IsolationForestConfig& cfg, size_t
 
     draw_rows(rng, X.rows, max_samples, cfg.bootstrap, s);
     const size_t m = s.rows.size();
-    s.columns.resize(m * n_features);
     // Narrow C-ordered rows are gathered whole, row by row (each row's values share a cache line
-    // or two). Otherwise a feature's values are gathered when the tree first draws it: a tree of
-    // 256 rows splits on at most 255 features, and in Fortran order each value of a row lies in
-    // another cache line, so a whole-row gather would read a line per value.
+    // or two). Otherwise each node reads its own rows' values of the feature it draws in place: a
+    // tree of 256 rows splits on up to 255 features, in Fortran order each value of a row lies in
+    // another cache line, and a node at depth k holds ~m / 2^k rows (m x depth values per tree
+    // instead of m per drawn feature).
     const bool lazy = X.col_stride != 1 || n_features > kEagerFeatures;
-    s.gathered.assign(n_features, lazy ? 0 : 1);
-    const auto gather = [&](size_t j) {
-        const T* column = X.data + static_cast<std::ptrdiff_t>(s.features[j]) * X.col_stride;
-        double* out = s.columns.data() + j * m;
-        for (size_t i = 0; i < m; ++i)
-            out[i] = static_cast<double>(column[static_cast<std::ptrdiff_t>(s.rows[i]) * X.row_stride]);
-        s.gathered[j] = 1;
-    };
     if (!lazy) {
+        s.columns.resize(m * n_features);
         for (size_t i = 0; i < m; ++i) {
             const T* row = X.data + static_cast<std::ptrdiff_t>(s.rows[i]) * X.row_stride;
             for (size_t j = 0; j < n_features; ++j) s.columns[j * m + i] = static_cast<double>(row[s.features[j]]);
@@ -133,11 +127,18 @@ Tree grow_tree(const StridedRows<T>& X, const IsolationForestConfig& cfg, size_t
             while (n_candidates > 0 && !split) {
                 const size_t pick = rng.below(n_candidates);
                 const uint32_t j = s.candidates[pick];
-                if (!s.gathered[j]) gather(j);
-                const double* col = s.columns.data() + j * m;
+                // A feature drawn in a deep node needs only that node's rows: read them in place
+                // (Fortran order or many features: each value its own cache line), not the whole
+                // column of the tree's m rows. Eager trees read their gathered columns.
+                const T* column = X.data + static_cast<std::ptrdiff_t>(s.features[j]) * X.col_stride;
+                const double* col = lazy ? nullptr : s.columns.data() + j * m;
+                const auto value = [&](uint32_t i) {
+                    return lazy ? static_cast<double>(column[static_cast<std::ptrdiff_t>(s.rows[i]) * X.row_stride])
+                                : col[i];
+                };
                 double lo = kInf, hi = -kInf;
                 for (uint32_t i = p.lo; i < p.hi; ++i) {
-                    const double v = col[s.order[i]];
+                    const double v = value(s.order[i]);
                     lo = std::min(lo, v);
                     hi = std::max(hi, v);
                 }
@@ -151,7 +152,7 @@ Tree grow_tree(const StridedRows<T>& X, const IsolationForestConfig& cfg, size_t
                 if (!std::isfinite(threshold)) threshold = std::min(lo * (1.0 - u) + hi * u, hi);
                 if (threshold == hi) threshold = lo;
                 auto mid = static_cast<uint32_t>(std::partition(s.order.begin() + p.lo, s.order.begin() + p.hi,
-                                                                [&](uint32_t i) { return col[i] <= threshold; }) -
+                                                                [&](uint32_t i) { return value(i) <= threshold; }) -
                                                  s.order.begin());
                 const auto left = static_cast<uint32_t>(tree.nodes.size());
                 tree.nodes[p.node] = {threshold, s.features[j], left};
