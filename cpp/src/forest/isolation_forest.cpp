@@ -30,7 +30,7 @@ size_t resolve_max_samples(size_t requested, size_t n_rows) {
 struct GrowScratch {
     std::vector<uint32_t> rows, features, candidates, order;
     std::vector<double> columns;  // the tree's rows, feature-major: columns[j * m + i]
-    std::vector<uint8_t> seen;
+    std::vector<uint8_t> seen, gathered;
 };
 
 struct Tree {
@@ -88,13 +88,23 @@ Tree grow_tree(const StridedRows<T>& X, const IsolationForestConfig& cfg, size_t
     draw_rows(rng, X.rows, max_samples, cfg.bootstrap, s);
     const size_t m = s.rows.size();
     // Narrow C-ordered rows are gathered whole, row by row (each row's values share a cache line
-    // or two). Otherwise each node reads its own rows' values of the feature it draws in place: a
-    // tree of 256 rows splits on up to 255 features, in Fortran order each value of a row lies in
-    // another cache line, and a node at depth k holds ~m / 2^k rows (m x depth values per tree
-    // instead of m per drawn feature).
+    // or two). Otherwise a tree with more features than levels reads each node's own rows of the
+    // feature it draws in place: a tree of 256 rows splits on up to 255 features, in Fortran order
+    // each value of a row lies in another cache line, and a node at depth k holds ~m / 2^k rows
+    // (~m x depth values per tree instead of m per drawn feature). With fewer features than
+    // levels, each feature's column of the tree's rows is gathered when first drawn (fewer reads).
     const bool lazy = X.col_stride != 1 || n_features > kEagerFeatures;
+    const bool in_place = lazy && n_features > max_depth;
+    s.gathered.assign(n_features, lazy && !in_place ? 0 : 1);
+    if (!in_place) s.columns.resize(m * n_features);
+    const auto gather = [&](size_t j) {
+        const T* column = X.data + static_cast<std::ptrdiff_t>(s.features[j]) * X.col_stride;
+        double* out = s.columns.data() + j * m;
+        for (size_t i = 0; i < m; ++i)
+            out[i] = static_cast<double>(column[static_cast<std::ptrdiff_t>(s.rows[i]) * X.row_stride]);
+        s.gathered[j] = 1;
+    };
     if (!lazy) {
-        s.columns.resize(m * n_features);
         for (size_t i = 0; i < m; ++i) {
             const T* row = X.data + static_cast<std::ptrdiff_t>(s.rows[i]) * X.row_stride;
             for (size_t j = 0; j < n_features; ++j) s.columns[j * m + i] = static_cast<double>(row[s.features[j]]);
@@ -127,14 +137,13 @@ Tree grow_tree(const StridedRows<T>& X, const IsolationForestConfig& cfg, size_t
             while (n_candidates > 0 && !split) {
                 const size_t pick = rng.below(n_candidates);
                 const uint32_t j = s.candidates[pick];
-                // A feature drawn in a deep node needs only that node's rows: read them in place
-                // (Fortran order or many features: each value its own cache line), not the whole
-                // column of the tree's m rows. Eager trees read their gathered columns.
+                // In place: only this node's rows of the feature are read (see above).
+                if (!s.gathered[j]) gather(j);
                 const T* column = X.data + static_cast<std::ptrdiff_t>(s.features[j]) * X.col_stride;
-                const double* col = lazy ? nullptr : s.columns.data() + j * m;
+                const double* col = in_place ? nullptr : s.columns.data() + j * m;
                 const auto value = [&](uint32_t i) {
-                    return lazy ? static_cast<double>(column[static_cast<std::ptrdiff_t>(s.rows[i]) * X.row_stride])
-                                : col[i];
+                    return in_place ? static_cast<double>(column[static_cast<std::ptrdiff_t>(s.rows[i]) * X.row_stride])
+                                    : col[i];
                 };
                 double lo = kInf, hi = -kInf;
                 for (uint32_t i = p.lo; i < p.hi; ++i) {
