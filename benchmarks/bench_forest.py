@@ -8,7 +8,8 @@ With --large (only then): the ADBench-sized shapes that dominate real use, synth
 with planted anomalies (500k x 3, 500k x 30, 300k x 500), as float64 and float32, C
 and Fortran order: fit and score_samples time of ours vs scikit-learn n_jobs=1 (once
 each: these take seconds), ROC-AUC of both over seeds 0, 1, 2 (float64, C order), and
-whether our scores on the other layouts equal those on the float64 C array.
+whether our scores on the other layouts equal those on the float64 C array; and the
+read-bandwidth floor of fit: `X.sum()` and our finiteness pass alone (a fit of 1 tree of 2 rows).
 
     PYTHONPATH=python python benchmarks/bench_forest.py [--repeats 3] [--threads 1,2] [--quick] [--json]
     PYTHONPATH=python python benchmarks/bench_forest.py --large [--shapes 500000x3,500000x30,300000x500]
@@ -81,7 +82,7 @@ def large(shapes: list[tuple[int, int]]) -> list[dict]:
     """The large-shape table; returns its rows for --json."""
     print(
         f"{'shape':<14}{'dtype':<9}{'order':<6}{'fit ours s':>11}{'fit sk s':>10}{'fit x':>7}"
-        f"{'score ours s':>13}{'score sk s':>11}{'score x':>8}{'same scores':>13}"
+        f"{'score ours s':>13}{'score sk s':>11}{'score x':>8}{'same scores':>13}{'X.sum() s':>11}{'pass s':>8}"
     )
     rows = []
     for n, d in shapes:
@@ -94,6 +95,12 @@ def large(shapes: list[tuple[int, int]]) -> list[dict]:
             t_score, s_ours = timed(lambda f=ours, Xl=Xl: f.score_samples(Xl))
             t_fit_sk, sk = timed(lambda Xl=Xl: SkIsolationForest(random_state=0, n_jobs=1).fit(Xl))
             t_score_sk, s_sk = timed(lambda f=sk, Xl=Xl: f.score_samples(Xl))
+            # The read-bandwidth floor of fit: NumPy summing X once, and our finiteness pass alone
+            # (a fit of one tree of two rows does nothing else of note).
+            t_sum, _ = timed(lambda Xl=Xl: Xl.sum())
+            t_pass, _ = timed(
+                lambda Xl=Xl: IsolationForest(n_estimators=1, max_samples=2, random_state=0).fit(Xl)
+            )
             if dtype is np.float64 and order == "C":
                 reference = s_ours
                 aucs["ours"].append(roc_auc_score(y, -s_ours))
@@ -107,11 +114,12 @@ def large(shapes: list[tuple[int, int]]) -> list[dict]:
                 )
             print(
                 f"{f'{n // 1000}k x {d}':<14}{np.dtype(dtype).name:<9}{order:<6}{t_fit:>11.3f}{t_fit_sk:>10.2f}"
-                f"{t_fit_sk / t_fit:>6.1f}x{t_score:>13.3f}{t_score_sk:>11.2f}{t_score_sk / t_score:>7.1f}x{same:>13}",
+                f"{t_fit_sk / t_fit:>6.1f}x{t_score:>13.3f}{t_score_sk:>11.2f}{t_score_sk / t_score:>7.1f}x{same:>13}"
+                f"{t_sum:>11.3f}{t_pass:>8.3f}",
                 flush=True,
             )
             rows.append({"n": n, "d": d, "dtype": np.dtype(dtype).name, "order": order, "fit": [t_fit, t_fit_sk],
-                         "score": [t_score, t_score_sk], "same": same})  # fmt: skip
+                         "score": [t_score, t_score_sk], "same": same, "floor": [t_sum, t_pass]})  # fmt: skip
             del Xl
         for seed in SEEDS[1:]:
             aucs["ours"].append(roc_auc_score(y, -IsolationForest(random_state=seed).fit(X).score_samples(X)))

@@ -18,23 +18,73 @@ bool incrby_one(G& g, PyObject* const* args, Py_ssize_t nargs, PyObject*& result
     OneItem one;
     uint64_t inc = 1;
     if (nargs < 1 || nargs > 2 || (nargs == 2 && !one_count(args[1], inc)) || !one_item(args[0], one)) return false;
-    std::vector<std::pair<size_t, TopK::Entry>> expelled;  // allocates only if one is pushed out
+    TopK::Entry expelled;
+    bool pushed = false;
     {
         std::lock_guard lock(g.mutex);
-        g.sketch.incrby(&one.text, &one.kind, &one.hash, &inc, 1, &expelled);  // checks before any change
+        pushed = g.sketch.incrby_one(one.text, one.kind, one.hash, inc, expelled);  // checks before any change
     }
-    if (expelled.empty()) {
+    if (!pushed) {
         Py_INCREF(Py_None);
         result = Py_None;
         return true;
     }
     try {  // counted already: an error here is raised, not retried
-        result = decode(expelled[0].second).release().ptr();
+        result = decode(expelled).release().ptr();
     } catch (py::error_already_set& e) {
         e.restore();
         result = nullptr;
     }
     return true;
+}
+
+// add(item) of one str, bytes or int: incrby(item, 1).
+bool add_one(G& g, PyObject* const* args, Py_ssize_t nargs, PyObject*& result) {
+    return nargs == 1 && incrby_one(g, args, 1, result);
+}
+
+// incrby() for any items: one item, batches (lists, NumPy arrays), errors.
+py::object incrby_general(G& g, py::handle items, py::handle increments) {
+    OneItem one;
+    uint64_t one_inc = 0;
+    if (one_item(items, one) && one_count(increments, one_inc)) {
+        std::vector<std::pair<size_t, TopK::Entry>> expelled;  // allocates only if one is pushed out
+        {
+            std::lock_guard lock(g.mutex);
+            g.sketch.incrby(&one.text, &one.kind, &one.hash, &one_inc, 1, &expelled);
+        }
+        return expelled.empty() ? py::object(py::none()) : decode(expelled[0].second);
+    }
+    ItemBatch b = to_items(items, true, true);
+    const auto parsed = to_increments(increments, b.size());
+    // The core reads a null increment array as "1 each": the common case copies nothing.
+    const bool ones = parsed.per_item.empty() && parsed.constant == 1;
+    const auto inc = ones ? std::vector<uint64_t>{} : parsed.expanded(b.size());
+    const uint64_t* pinc = ones ? nullptr : inc.data();
+    std::vector<std::pair<size_t, TopK::Entry>> expelled;
+    const TopK::ItemText text = [&b](size_t i, uint8_t& kind) { return b.text_at(i, kind); };
+    // A NumPy array is grouped by its cells first, hashing only distinct items;
+    // cells that cannot be (wider, not ASCII) change nothing and are hashed here,
+    // with the GIL held again (hash_source may release it, and may raise).
+    bool grouped = false;
+    if (b.unhashed()) {
+        run(g, b.size(), [&](TopK& s) {
+            grouped = s.add_cells(b.source_data, b.source_width, b.cell_format(), b.size(), pinc, text, &expelled);
+        });
+        if (!grouped) b.hash_source();
+    }
+    if (!grouped) run(g, b.size(), [&](TopK& s) { s.add_batch(b.hashes.data(), pinc, b.size(), text, &expelled); });
+    if (b.scalar) return expelled.empty() ? py::object(py::none()) : decode(expelled[0].second);
+    // One None per item, filled without a pybind11 accessor per element.
+    PyObject* out = PyList_New(static_cast<Py_ssize_t>(b.size()));
+    if (!out) throw py::error_already_set();
+    auto list = py::reinterpret_steal<py::list>(out);
+    for (size_t i = 0; i < b.size(); ++i) {
+        Py_INCREF(Py_None);
+        PyList_SET_ITEM(out, static_cast<Py_ssize_t>(i), Py_None);
+    }
+    for (const auto& [i, item] : expelled) list[i] = decode(item);
+    return std::move(list);
 }
 }  // namespace
 
@@ -51,53 +101,11 @@ void bind_top_k(py::module_& m) {
                                    std::lock_guard l(g.mutex);
                                    return g.sketch.memory_bytes();
                                })
+        .def("_incrby", &incrby_general, py::arg("items"), py::arg("increments") = 1,
+             "incrby() for any items (the general path).")
         .def(
-            "_incrby",
-            [](G& g, py::handle items, py::handle increments) -> py::object {
-                OneItem one;
-                uint64_t one_inc = 0;
-                if (one_item(items, one) && one_count(increments, one_inc)) {
-                    std::vector<std::pair<size_t, TopK::Entry>> expelled;  // allocates only if one is pushed out
-                    {
-                        std::lock_guard lock(g.mutex);
-                        g.sketch.incrby(&one.text, &one.kind, &one.hash, &one_inc, 1, &expelled);
-                    }
-                    return expelled.empty() ? py::object(py::none()) : decode(expelled[0].second);
-                }
-                ItemBatch b = to_items(items, true, true);
-                const auto parsed = to_increments(increments, b.size());
-                // The core reads a null increment array as "1 each": the common case copies nothing.
-                const bool ones = parsed.per_item.empty() && parsed.constant == 1;
-                const auto inc = ones ? std::vector<uint64_t>{} : parsed.expanded(b.size());
-                const uint64_t* pinc = ones ? nullptr : inc.data();
-                std::vector<std::pair<size_t, TopK::Entry>> expelled;
-                const TopK::ItemText text = [&b](size_t i, uint8_t& kind) { return b.text_at(i, kind); };
-                // A NumPy array is grouped by its cells first, hashing only distinct items;
-                // cells that cannot be (wider, not ASCII) change nothing and are hashed here,
-                // with the GIL held again (hash_source may release it, and may raise).
-                bool grouped = false;
-                if (b.unhashed()) {
-                    run(g, b.size(), [&](TopK& s) {
-                        grouped = s.add_cells(b.source_data, b.source_width, b.cell_format(), b.size(), pinc, text,
-                                              &expelled);
-                    });
-                    if (!grouped) b.hash_source();
-                }
-                if (!grouped)
-                    run(g, b.size(), [&](TopK& s) { s.add_batch(b.hashes.data(), pinc, b.size(), text, &expelled); });
-                if (b.scalar) return expelled.empty() ? py::object(py::none()) : decode(expelled[0].second);
-                // One None per item, filled without a pybind11 accessor per element.
-                PyObject* out = PyList_New(static_cast<Py_ssize_t>(b.size()));
-                if (!out) throw py::error_already_set();
-                auto list = py::reinterpret_steal<py::list>(out);
-                for (size_t i = 0; i < b.size(); ++i) {
-                    Py_INCREF(Py_None);
-                    PyList_SET_ITEM(out, static_cast<Py_ssize_t>(i), Py_None);
-                }
-                for (const auto& [i, item] : expelled) list[i] = decode(item);
-                return std::move(list);
-            },
-            py::arg("items"), py::arg("increments") = 1, "incrby() for any items (the general path).")
+            "_add", [](G& g, py::handle items) { return incrby_general(g, items, py::int_(1)); }, py::arg("items"),
+            "incrby(items, 1) for any items (the general path of add).")
         .def(
             "query",
             [](G& g, py::handle items) {
@@ -158,7 +166,18 @@ void bind_top_k(py::module_& m) {
         cls, "incrby",
         "incrby($self, items, increments=1, /)\n--\n\n"
         "Add increments (1..2^32-1); returns the item each one pushed out of the top k, or None.");
-    def_install_forward<G, incrby_one, kGeneralIncrby>(cls);
+    // The user-facing class forwards add and incrby: one installer for both names.
+    cls.def_static(
+        "_install_fast_method",
+        [](py::handle wrapper, const std::string& name) {
+            if (name == "add")
+                install_forward<G, add_one, kGeneralAdd>(wrapper, name);
+            else
+                install_forward<G, incrby_one, kGeneralIncrby>(wrapper, name);
+        },
+        py::arg("cls"), py::arg("name"),
+        "Make cls.<name> (a Python method that calls this class's incrby on self._native: add with increment 1, "
+        "or incrby) call it with no Python frame.");
 }
 
 }  // namespace anomaly_detection::bindings

@@ -686,11 +686,15 @@ class TopK:
     @classmethod
     def _install_fast_method(cls: typing.Any, name: str) -> None:
         """
-        Make cls.<name> (a Python method that calls this class's method of that name on self._native) call it with no Python frame.
+        Make cls.<name> (a Python method that calls this class's incrby on self._native: add with increment 1, or incrby) call it with no Python frame.
         """
     def __init__(self, k: typing.SupportsInt | typing.SupportsIndex, width: typing.SupportsInt | typing.SupportsIndex = 8, depth: typing.SupportsInt | typing.SupportsIndex = 7, decay: typing.SupportsFloat | typing.SupportsIndex = 0.9, seed: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
         """
         Keep the k heaviest items.
+        """
+    def _add(self, items: typing.Any) -> typing.Any:
+        """
+        incrby(items, 1) for any items (the general path of add).
         """
     def _incrby(self, items: typing.Any, increments: typing.Any = 1) -> typing.Any:
         """

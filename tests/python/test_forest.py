@@ -211,6 +211,40 @@ def test_non_finite_value_in_any_row_is_found_in_place(dtype, order):
             forest.score_samples(bad)
 
 
+def test_wide_input_heap_walk_reads_every_layout_in_tiles_and_checks_each():
+    # Over 64 features the padded heap walk reads rows in place, in tiles of 64 rows with the
+    # next tile prefetched and each feature an offset made per call from the strides: every
+    # layout scores as the C float64 array, across task and tile boundaries, and a non-finite
+    # value in any tile is reported where it is.
+    rng = np.random.default_rng(21)
+    X = rng.normal(size=(1000, 90)).astype(np.float32).astype(np.float64)
+    forest = IsolationForest(random_state=5, n_estimators=20).fit(X)
+    native = forest.estimators_[0]
+    assert native.scoring_layout == "heap"
+    expected = forest.score_samples(X)
+    reference = np.array([forest.score_samples(X[i : i + 1])[0] for i in (0, 63, 64, 127, 128, 999)])
+    np.testing.assert_array_equal(expected[[0, 63, 64, 127, 128, 999]], reference)
+    wide = np.zeros((1000, 180))
+    wide[:, ::2] = X
+    for view in (
+        np.asfortranarray(X),
+        X.astype(np.float32),
+        np.asfortranarray(X, dtype=np.float32),
+        wide[:, ::2],
+        np.asfortranarray(wide)[:, ::2],
+    ):
+        np.testing.assert_array_equal(forest.score_samples(view), expected, err_msg=str(view.strides))
+        # fit reads the drawn feature of each node's rows in place: the same trees from any layout
+        refit = IsolationForest(random_state=5, n_estimators=20).fit(view)
+        assert refit.to_bytes() == forest.to_bytes(), view.strides
+    for order in ("C", "F"):
+        for row, col in ((700, 89), (999, 0), (64, 45)):
+            bad = X.copy(order=order)
+            bad[row, col] = np.nan
+            with pytest.raises(ValueError, match=f"row {row}, column {col}"):
+                forest.score_samples(bad)
+
+
 @pytest.mark.parametrize(
     "dtype", [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.int64, np.uint32, ">i2"]
 )

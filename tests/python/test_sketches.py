@@ -568,11 +568,12 @@ def test_user_facing_one_item_methods_forward_to_the_fast_entries():
     """HyperLogLog.add, CountMinSketch.incrby, TDigest.add and TopK.incrby of the classes
     users hold call the native entry with no Python frame, keep their docstrings, and
     take every argument form the Python methods took."""
-    for cls, name in ((HyperLogLog, "add"), (CountMinSketch, "incrby"), (TDigest, "add"), (TopK, "incrby")):
+    for cls, name in ((HyperLogLog, "add"), (CountMinSketch, "incrby"), (TDigest, "add"), (TopK, "incrby"),
+                      (TopK, "add")):  # fmt: skip
         method = cls.__dict__[name]
         assert type(method).__name__ == "method_descriptor"
         assert method.__doc__
-        assert method.__doc__ != getattr(cls._native_type, name).__doc__  # the Python one
+        assert method.__doc__ != getattr(cls._native_type, name, None).__doc__  # the Python one
     a, b = HyperLogLog(8), HyperLogLog(8)
     assert a.add("x") is True
     assert a.add(items="x") is False
@@ -602,3 +603,39 @@ def test_user_facing_one_item_methods_forward_to_the_fast_entries():
     c = Counting(8)
     assert c.add("x") is True
     assert c.calls == 1
+
+
+def test_top_k_add_forwards_one_item_and_falls_back_for_everything_else():
+    """TopK.add(item) reaches the native one-item entry (increment 1) with no Python frame,
+    reading the `_native` slot in place; batches, keywords, subclasses and bad input take the
+    general path (_add), with the same sketch and the same errors as incrby(items, 1)."""
+    assert TopK.add.__doc__.startswith("Count each item once")
+    fast, loop = TopK(3, width=8, depth=3, seed=1), TopK(3, width=8, depth=3, seed=1)
+    stream = ["a", "b", "a", b"c", 7, "a", "d", "e", "b", 7, 7, "f"]
+    pushed_fast = [fast.add(x) for x in stream]
+    pushed_loop = [loop.incrby(x, 1) for x in stream]
+    assert pushed_fast == pushed_loop
+    assert fast.to_bytes() == loop.to_bytes()
+    assert fast.add(items="a") == loop.incrby(items="a")
+    assert fast.add(["g", "a", 7]) == loop.incrby(["g", "a", 7], 1)
+    assert fast.add(np.array(["h", "a"])) == loop.incrby(np.array(["h", "a"]), 1)
+    assert fast.to_bytes() == loop.to_bytes()
+    before = fast.to_bytes()
+    for bad in (1.5, None, 2**70):
+        with pytest.raises((TypeError, ValueError, OverflowError)):
+            fast.add(bad)
+    with pytest.raises(TypeError):
+        fast.add("a", 2)  # add takes no increment
+    assert fast.to_bytes() == before
+    with pytest.raises(TypeError):
+        TopK.add(HyperLogLog(8), "x")  # the descriptor checks its self
+
+    class Sub(TopK):
+        __slots__ = ()
+
+    sub, ref = Sub(3, width=8, depth=3, seed=1), TopK(3, width=8, depth=3, seed=1)
+    assert [sub.add(x) for x in stream] == [ref.add(x) for x in stream]
+    assert sub.to_bytes() == ref.to_bytes()
+    empty = TopK.__new__(TopK)  # __init__ not run: no _native, the generic lookup raises
+    with pytest.raises(AttributeError):
+        empty.add("a")

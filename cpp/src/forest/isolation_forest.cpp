@@ -71,7 +71,8 @@ void draw_rows(Xoshiro256& rng, size_t n, size_t m, bool bootstrap, GrowScratch&
     for (const auto r : s.rows) s.seen[r] = 0;  // clean for the next tree, in O(m) rather than O(n)
 }
 
-// Grows one tree on X, reading only its max_samples rows (gathered feature-major, as doubles).
+// Grows one tree on X, reading only its max_samples rows (narrow C rows gathered feature-major,
+// as doubles; otherwise read in place).
 template <typename T>
 Tree grow_tree(const StridedRows<T>& X, const IsolationForestConfig& cfg, size_t max_samples, size_t n_features,
                size_t max_depth, size_t tree_index, GrowScratch& s) {
@@ -86,13 +87,16 @@ Tree grow_tree(const StridedRows<T>& X, const IsolationForestConfig& cfg, size_t
 
     draw_rows(rng, X.rows, max_samples, cfg.bootstrap, s);
     const size_t m = s.rows.size();
-    s.columns.resize(m * n_features);
     // Narrow C-ordered rows are gathered whole, row by row (each row's values share a cache line
-    // or two). Otherwise a feature's values are gathered when the tree first draws it: a tree of
-    // 256 rows splits on at most 255 features, and in Fortran order each value of a row lies in
-    // another cache line, so a whole-row gather would read a line per value.
+    // or two). Otherwise a tree with more features than levels reads each node's own rows of the
+    // feature it draws in place: a tree of 256 rows splits on up to 255 features, in Fortran order
+    // each value of a row lies in another cache line, and a node at depth k holds ~m / 2^k rows
+    // (~m x depth values per tree instead of m per drawn feature). With fewer features than
+    // levels, each feature's column of the tree's rows is gathered when first drawn (fewer reads).
     const bool lazy = X.col_stride != 1 || n_features > kEagerFeatures;
-    s.gathered.assign(n_features, lazy ? 0 : 1);
+    const bool in_place = lazy && n_features > max_depth;
+    s.gathered.assign(n_features, lazy && !in_place ? 0 : 1);
+    if (!in_place) s.columns.resize(m * n_features);
     const auto gather = [&](size_t j) {
         const T* column = X.data + static_cast<std::ptrdiff_t>(s.features[j]) * X.col_stride;
         double* out = s.columns.data() + j * m;
@@ -133,11 +137,17 @@ Tree grow_tree(const StridedRows<T>& X, const IsolationForestConfig& cfg, size_t
             while (n_candidates > 0 && !split) {
                 const size_t pick = rng.below(n_candidates);
                 const uint32_t j = s.candidates[pick];
+                // In place: only this node's rows of the feature are read (see above).
                 if (!s.gathered[j]) gather(j);
-                const double* col = s.columns.data() + j * m;
+                const T* column = X.data + static_cast<std::ptrdiff_t>(s.features[j]) * X.col_stride;
+                const double* col = in_place ? nullptr : s.columns.data() + j * m;
+                const auto value = [&](uint32_t i) {
+                    return in_place ? static_cast<double>(column[static_cast<std::ptrdiff_t>(s.rows[i]) * X.row_stride])
+                                    : col[i];
+                };
                 double lo = kInf, hi = -kInf;
                 for (uint32_t i = p.lo; i < p.hi; ++i) {
-                    const double v = col[s.order[i]];
+                    const double v = value(s.order[i]);
                     lo = std::min(lo, v);
                     hi = std::max(hi, v);
                 }
@@ -151,7 +161,7 @@ Tree grow_tree(const StridedRows<T>& X, const IsolationForestConfig& cfg, size_t
                 if (!std::isfinite(threshold)) threshold = std::min(lo * (1.0 - u) + hi * u, hi);
                 if (threshold == hi) threshold = lo;
                 auto mid = static_cast<uint32_t>(std::partition(s.order.begin() + p.lo, s.order.begin() + p.hi,
-                                                                [&](uint32_t i) { return col[i] <= threshold; }) -
+                                                                [&](uint32_t i) { return value(i) <= threshold; }) -
                                                  s.order.begin());
                 const auto left = static_cast<uint32_t>(tree.nodes.size());
                 tree.nodes[p.node] = {threshold, s.features[j], left};

@@ -31,6 +31,8 @@ constexpr uint16_t kFormatVersion = 1;
 constexpr size_t kRowsPerTask = 128;
 constexpr size_t kWalk = 16;
 constexpr size_t kHeapWalk = 16;
+// Rows of a tile of the heap walk (the next tile is prefetched while the trees walk one).
+constexpr size_t kHeapTile = 64;
 constexpr size_t kRankWalk = 16;
 // Deepest tree padded to a complete tree for scoring (2^16 slots).
 constexpr unsigned kMaxHeapDepth = 16;

@@ -324,6 +324,26 @@ inline void heap_walk_rows(const double* thresholds, const uint32_t* features, c
     for (size_t r = 0; r < Rows; ++r) acc[r] += leaves[at[r]];
 }
 
+// heap_walk_rows with each slot's feature as an element offset into the row (the feature
+// times the column stride, made per call): no shift and multiply between the node's load
+// and the row's.
+template <size_t Rows, typename T>
+inline void heap_walk_offsets(const double* thresholds, const int32_t* offsets, const double* leaves, unsigned depth,
+                              const T* const* rows, double* acc) {
+    uint64_t at[Rows];
+    for (size_t r = 0; r < Rows; ++r) at[r] = 1;
+    for (unsigned s = 0; s < depth; ++s) {
+#pragma GCC unroll 16
+        for (size_t r = 0; r < Rows; ++r) {
+            const auto x = static_cast<double>(rows[r][offsets[at[r]]]);
+            at[r] = heap_step(at[r], thresholds[at[r]], x);
+        }
+    }
+    leaves -= size_t{1} << depth;
+#pragma GCC unroll 16
+    for (size_t r = 0; r < Rows; ++r) acc[r] += leaves[at[r]];
+}
+
 // One step of the rank walk: at = 2 * at + (node's rank < the row's rank), the row's
 // rank read at the feature offset in the node's low 16 bits. As in heap_step, the
 // compare leaves the carry for `adc`: two loads, a zero-extension, a compare and an add.
@@ -736,29 +756,74 @@ template <typename T>
 void IsolationForest::walk_path_sum(const StridedRows<T>& X, double* out, unsigned n_threads) const {
     const size_t n = X.rows, d = X.cols;
     const size_t n_tasks = (n + kRowsPerTask - 1) / kRowsPerTask;
+    // Each heap slot's feature as an element offset into a row (feature x column stride),
+    // made per call: the walk then loads a row's value straight from the node's word, with
+    // no shift and multiply in between. When an offset could overflow 32 bits, the
+    // features and the stride as they are.
+    std::vector<int32_t> offsets;
+    if (!heap_offset_.empty() && X.col_stride > 0 &&
+        static_cast<double>(d) * static_cast<double>(X.col_stride) < static_cast<double>(INT32_MAX)) {
+        offsets.resize(heap_feature_.size());
+        for (size_t i = 0; i < offsets.size(); ++i)
+            offsets[i] =
+                static_cast<int32_t>(static_cast<std::ptrdiff_t>(heap_feature_[i] / kRowsPerTask) * X.col_stride);
+    }
     parallel_for(n_tasks, resolve_threads(n_threads), [&](size_t task, unsigned) {
         const size_t begin = task * kRowsPerTask, count = std::min(n, begin + kRowsPerTask) - begin;
         double* acc = out + begin;
         std::fill(acc, acc + count, 0.0);
-        // The block's rows, feature-major, as doubles (checked finite first: one pass over X).
-        check_finite(X.data, begin, begin + count, d, X.row_stride, X.col_stride);
         if (!heap_offset_.empty()) {
-            const T* rows[kRowsPerTask];
-            for (size_t r = 0; r < count; ++r) rows[r] = X.data + static_cast<std::ptrdiff_t>(begin + r) * X.row_stride;
-            for (size_t t = 0; t < n_trees(); ++t) {
-                const size_t base = heap_offset_[t];
-                const double* thresholds = heap_threshold_.data() + base;
-                const uint32_t* features = heap_feature_.data() + base;
-                const double* leaves = heap_leaf_.data() + base;
-                const unsigned depth = tree_depth_[t];
-                size_t r0 = 0;
-                for (; r0 + kHeapWalk <= count; r0 += kHeapWalk)
-                    heap_walk_rows<kHeapWalk>(thresholds, features, leaves, depth, rows + r0, X.col_stride, acc + r0);
-                for (; r0 < count; ++r0)
-                    heap_walk_rows<1>(thresholds, features, leaves, depth, rows + r0, X.col_stride, acc + r0);
+            // Tiles of kHeapTile rows read in place. While the trees walk one tile, the lines
+            // of the next (also past this task's rows) are prefetched, a few per tree, so the
+            // finiteness check of the next tile (the first read of its values) finds them in
+            // cache instead of waiting on memory (in Fortran order a tile is d runs of a few
+            // lines each, which the hardware prefetcher does not follow).
+            const bool by_cols = X.col_stride > X.row_stride;
+            for (size_t t0 = 0; t0 < count; t0 += kHeapTile) {
+                const size_t rows_here = std::min(kHeapTile, count - t0);
+                check_finite(X.data, begin + t0, begin + t0 + rows_here, d, X.row_stride, X.col_stride);
+                const T* x0 = X.data + static_cast<std::ptrdiff_t>(begin + t0) * X.row_stride;
+                const T* rows[kHeapTile];
+                for (size_t r = 0; r < rows_here; ++r) rows[r] = x0 + static_cast<std::ptrdiff_t>(r) * X.row_stride;
+                const size_t next = begin + t0 + rows_here;
+                const size_t next_rows = next < n ? std::min(kHeapTile, n - next) : 0;
+                const size_t runs = next_rows == 0 ? 0 : by_cols ? d : next_rows;
+                const size_t run_lines = (by_cols ? next_rows : d) * sizeof(T) / 64 + 2;
+                const std::ptrdiff_t run_stride = by_cols ? X.col_stride : X.row_stride;
+                const T* next_x = X.data + static_cast<std::ptrdiff_t>(next) * X.row_stride;
+                const size_t runs_per_tree = (runs + n_trees() - 1) / n_trees();
+                size_t run = 0;
+                double* acc_t = acc + t0;
+                for (size_t t = 0; t < n_trees(); ++t) {
+                    for (size_t q = 0; q < runs_per_tree && run < runs; ++q, ++run) {
+                        const char* line =
+                            reinterpret_cast<const char*>(next_x + static_cast<std::ptrdiff_t>(run) * run_stride);
+                        for (size_t l = 0; l < run_lines; ++l) __builtin_prefetch(line + 64 * l, 0, 2);
+                    }
+                    const size_t base = heap_offset_[t];
+                    const double* thresholds = heap_threshold_.data() + base;
+                    const double* leaves = heap_leaf_.data() + base;
+                    const unsigned depth = tree_depth_[t];
+                    size_t r0 = 0;
+                    if (!offsets.empty()) {
+                        const int32_t* off = offsets.data() + base;
+                        for (; r0 + kHeapWalk <= rows_here; r0 += kHeapWalk)
+                            heap_walk_offsets<kHeapWalk>(thresholds, off, leaves, depth, rows + r0, acc_t + r0);
+                        for (; r0 < rows_here; ++r0)
+                            heap_walk_offsets<1>(thresholds, off, leaves, depth, rows + r0, acc_t + r0);
+                        continue;
+                    }
+                    const uint32_t* features = heap_feature_.data() + base;
+                    for (; r0 + kHeapWalk <= rows_here; r0 += kHeapWalk)
+                        heap_walk_rows<kHeapWalk>(thresholds, features, leaves, depth, rows + r0, X.col_stride,
+                                                  acc_t + r0);
+                    for (; r0 < rows_here; ++r0)
+                        heap_walk_rows<1>(thresholds, features, leaves, depth, rows + r0, X.col_stride, acc_t + r0);
+                }
             }
             return;
         }
+        check_finite(X.data, begin, begin + count, d, X.row_stride, X.col_stride);
         std::vector<double> block(d * kRowsPerTask);
         const T* x0 = X.data + static_cast<std::ptrdiff_t>(begin) * X.row_stride;
         const auto value = [&](size_t r, size_t j) {

@@ -105,25 +105,31 @@ uint64_t TopK::update_buckets_unit(uint64_t h, uint32_t fp) {
     size_t cells[kMaxDepth];
     for (uint32_t row = 0; row < depth_; ++row) cells[row] = cell(h, row);  // independent: they overlap
     const uint64_t last = decay_table_.size() - 1;  // decay_table_[last] < 2^-53: no draw from there on
-    SplitMix64 rng = rng_;
+    // Whether a row draws depends only on its bucket, not on the generator: the row's draw is
+    // the (draws so far + 1)-th from rng_, computed from that count (one add) rather than from
+    // the previous row's generator state, so the rows' draws overlap instead of forming one
+    // chain of output mixes. The same draws as taking them one after another.
+    uint64_t draws = 0;
     uint64_t max_count = 0;
     for (uint32_t row = 0; row < depth_; ++row) {
         Bucket& b = buckets_[cells[row]];
         const uint64_t c = b.count;
         const double p = decay_table_[std::min(c, last)];
-        const double u = rng.peek_uniform();
         const uint64_t mine = static_cast<uint64_t>(c == 0) | static_cast<uint64_t>(b.fp == fp);
         const uint64_t draw = (mine ^ 1) & static_cast<uint64_t>(p >= 0x1.0p-53);
+        SplitMix64 at = rng_;
+        at.advance(draws);
+        const double u = at.peek_uniform();
         const uint64_t decays = draw & static_cast<uint64_t>(u < p);
         const uint64_t emptied = decays & static_cast<uint64_t>(c == 1);  // the unit takes the bucket
         const uint64_t taken = mine | emptied;
-        rng.advance(draw);
+        draws += draw;
         const uint64_t count = c + (mine & static_cast<uint64_t>(c != UINT64_MAX)) - decays + emptied;
         b.fp ^= (b.fp ^ fp) & (0u - static_cast<uint32_t>(taken));
         b.count = count;
         max_count = std::max(max_count, count & (0 - taken));
     }
-    rng_ = rng;
+    rng_.advance(draws);
     return max_count;
 }
 
@@ -194,6 +200,14 @@ void TopK::incrby(const std::string_view* items, const uint8_t* kinds, const uin
         return items[i];
     };
     for (size_t i = 0; i < n; ++i) add_one(hashes[i], increments ? increments[i] : 1, i, text, expelled);
+}
+
+bool TopK::incrby_one(std::string_view item, uint8_t kind, uint64_t hash, uint64_t increment, Entry& expelled) {
+    check_increments(&increment, 1);
+    const uint32_t fp = fingerprint(hash);
+    const uint64_t estimate = update_buckets(hash, fp, increment);
+    if (estimate < heap_[0].count || estimate == 0) return false;  // cannot enter
+    return offer(item, kind, fp, estimate, &expelled);
 }
 
 void TopK::add_batch(const uint64_t* hashes, const uint64_t* increments, size_t n, const ItemText& text,

@@ -100,6 +100,8 @@ class TopK(Sketch):
         }
 
 
-# TopK.incrby of one item is a hot path: the method above only calls the native one with the
-# same arguments, so CPython calls the native one directly (no Python frame; same docstring).
+# TopK.add and TopK.incrby of one item are hot paths: the methods above only call the native
+# incrby (add with increment 1), so CPython calls the native one directly (no Python frame; same
+# docstrings); anything but one item goes to the native general path (_add, _incrby).
 _core.TopK._install_fast_method(TopK, "incrby")
+_core.TopK._install_fast_method(TopK, "add")

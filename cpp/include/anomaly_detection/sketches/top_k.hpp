@@ -40,6 +40,9 @@ class TopK {
     /// another out, (i, that entry) is appended to expelled (which may be null).
     void incrby(const std::string_view* items, const uint8_t* kinds, const uint64_t* hashes, const uint64_t* increments,
                 size_t n, std::vector<std::pair<size_t, Entry>>* expelled);
+    /// incrby of one item (increment 1..2^32-1): true when it entered the top k and pushed
+    /// `expelled` out. The same update as incrby with n = 1, without its batch plumbing.
+    bool incrby_one(std::string_view item, uint8_t kind, uint64_t hash, uint64_t increment, Entry& expelled);
     /// Bytes of item i of a batch, its kind stored in kind; asked only for items whose
     /// estimate can enter the top k. The view must stay valid until the next call.
     using ItemText = std::function<std::string_view(size_t i, uint8_t& kind)>;
