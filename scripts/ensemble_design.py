@@ -148,6 +148,215 @@ def transitions(x, learn, bins, order, min_seen):
 
 
 @nb.njit(cache=True)
+def context_novelty(
+    x,
+    learn,
+    levels,
+    orders,
+    table_bits,
+    min_seen,
+    fact_diff,
+    widen=0.0,
+    fixed_lo=0.0,
+    fixed_res=0.0,
+    rebase=0,
+):
+    """A contextual-novelty detector after CAD OSE (Smirnov, NAB 2016; contextOSE): values
+    quantised to `levels` bins of the 1%-99% range of the first `learn` points (clipped to two
+    bins either side); for each context length k = 1..`orders` (the last k symbols) the pair
+    (context, current symbol) is looked up in a fixed-size hashed table of saturating counts
+    (2**table_bits slots per length: bounded memory per sensor). The raw score is CAD's mean of
+    two shares: of the contexts seen before (`min_seen` times), the share whose continuation
+    is not the current symbol's ("predicted, not active"), and of all lengths, the share of
+    pairs never seen (a new context). With `fact_diff`, a symbol is (value bin, sign of the
+    step) so a rise and a fall through the same level differ. Learned on every point."""
+    n = len(x)
+    out = np.zeros(n)
+    ok = np.zeros(n, np.bool_)
+    if n <= learn:
+        return out, ok
+    lo, res = _bins(x, learn, levels)
+    if widen > 0:  # the bins span the range of the first points widened by `widen` of it each side
+        lo = lo - widen * res * levels
+        res = res * (1 + 2 * widen)
+    if fixed_res > 0:  # diagnosis only: a given range (e.g. the whole file's, as NAB hands CAD)
+        lo, res = fixed_lo, fixed_res
+    size = 1 << table_bits
+    mask = size - 1
+    ctx_cnt = np.zeros((orders, size), np.uint8)
+    pair_cnt = np.zeros((orders, size), np.uint8)
+    hist = np.zeros(orders, np.int64)  # hist[0] = previous symbol, hist[1] the one before, ...
+    filled = 0
+    prev = x[0]
+    mute = 0
+    rlo = rhi = x[0]
+    for t in range(n):
+        rlo = min(rlo, x[t])
+        rhi = max(rhi, x[t])
+        if rebase > 0 and t >= learn and (x[t] < lo or x[t] >= lo + levels * res):
+            # the value leaves the bins: the bins take the range seen so far (this point
+            # included), the model starts afresh and is silent for `rebase` points; the
+            # point itself scores 1 (it is outside everything the model knew)
+            lo = rlo
+            res = max((rhi - rlo) / levels, 1e-12) * (1 + 1e-9)
+            ctx_cnt[:, :] = 0
+            pair_cnt[:, :] = 0
+            filled = 0
+            mute = rebase
+            out[t] = 1.0
+            ok[t] = True
+        b = min(max(int(math.floor((x[t] - lo) / res)), -2), levels + 1)  # noqa: RUF046 (numba)
+        sym = b + 2
+        if fact_diff:
+            step = x[t] - prev
+            sym = sym * 3 + (0 if step < -0.5 * res else (2 if step > 0.5 * res else 1))
+        prev = x[t]
+        sel = act = new = 0
+        h = np.int64(1469598103)
+        kmax = min(filled, orders)
+        for k in range(kmax):
+            h = (h * np.int64(1000003)) ^ (hist[k] + 7919 * (k + 1))
+            hc = (h ^ (h >> 17)) & mask
+            hp = ((h * np.int64(31) + sym * np.int64(2654435761)) ^ (h >> 13)) & mask
+            if ctx_cnt[k, hc] >= min_seen:
+                sel += 1
+                if pair_cnt[k, hp] > 0:
+                    act += 1
+            if pair_cnt[k, hp] == 0:
+                new += 1
+            if ctx_cnt[k, hc] < 255:
+                ctx_cnt[k, hc] += 1
+            if pair_cnt[k, hp] < 255:
+                pair_cnt[k, hp] += 1
+        if mute > 0:
+            mute -= 1
+        elif t >= learn and kmax == orders:
+            s1 = 1.0 - act / sel if sel > 0 else 1.0
+            out[t] = 0.5 * (s1 + new / orders)
+            ok[t] = True
+        for k in range(orders - 1, 0, -1):
+            hist[k] = hist[k - 1]
+        hist[0] = sym
+        filled += 1
+    return out, ok
+
+
+@nb.njit(cache=True)
+def art_novelty(
+    x, learn, ds, width, cats, rho, beta, widen, rebase, reset_out, scale=0, zspan=1000.0, zwide=3.0
+):
+    """A shape-novelty detector after ARTime (fuzzy adaptive resonance theory over a downsampled
+    sliding window; Carpenter, Grossberg & Rosen 1991): every `ds` points the window of the last
+    `width` means of `ds` points, scaled to [0, 1] by the range of the first `learn` points
+    (widened by `widen` of it each side; clipped), complement-coded, is matched against at most
+    `cats` fuzzy-ART categories (choice |I ^ w| / (0.001 + |w|), match |I ^ w| / |I|); the best
+    category that passes the vigilance `rho` learns the input (rate `beta`), else a new
+    category is made (while there is room). Raw score: 1 - the best match (a shape unlike
+    every category learned). A value that leaves the range re-ranges to the range seen so far
+    and starts the categories afresh, silent for `rebase` points (it scores 1 itself)."""
+    n = len(x)
+    out = np.zeros(n)
+    ok = np.zeros(n, np.bool_)
+    if n <= learn:
+        return out, ok
+    lo, res = _bins(x, learn, 1)
+    span = res * (1 + 2 * widen)
+    lo = lo - widen * res
+    w = np.ones((cats, 2 * width))
+    used = 0
+    buf = np.zeros(width)
+    filled = 0
+    acc = 0.0
+    accn = 0
+    mute = 0
+    rlo = rhi = x[0]
+    last = 0.0
+    have = False
+    inp = np.zeros(2 * width)
+    zc = 0
+    zm = zv = 0.0
+    for t in range(n):
+        rlo = min(rlo, x[t])
+        rhi = max(rhi, x[t])
+        if rebase > 0 and t >= learn and (x[t] < lo or x[t] > lo + span):
+            lo = rlo
+            span = max(rhi - rlo, 1e-12)
+            used = 0
+            filled = 0
+            acc = 0.0
+            accn = 0
+            mute = rebase
+            out[t] = 1.0
+            ok[t] = True
+            have = False
+            reset_out[t] = True
+            continue
+        acc += x[t]
+        accn += 1
+        # scale 1, 2: the EW mean and sd of the values (span `zspan`) scale the window,
+        # +-`zwide` sd onto [0, 1]; scale 2 centres each window on its own mean (shape only)
+        zc += 1
+        za = max(1.0 / zc, 2.0 / (zspan + 1.0))
+        zd = x[t] - zm
+        zm += za * zd
+        zv = (1 - za) * (zv + za * zd * zd)
+        if accn == ds:
+            v = acc / ds if scale > 0 else min(max((acc / ds - lo) / span, 0.0), 1.0)
+            acc = 0.0
+            accn = 0
+            for i in range(width - 1):
+                buf[i] = buf[i + 1]
+            buf[width - 1] = v
+            filled += 1
+            if filled >= width:
+                if scale == 0:
+                    for i in range(width):
+                        inp[i] = buf[i]
+                else:
+                    c = zm
+                    if scale == 2:
+                        c = 0.0
+                        for i in range(width):
+                            c += buf[i]
+                        c /= width
+                    sdv = max(math.sqrt(zv) if zv > 0 else 0.0, 1e-9 * max(1.0, abs(zm)))
+                    for i in range(width):
+                        inp[i] = min(max(0.5 + (buf[i] - c) / (2 * zwide * sdv), 0.0), 1.0)
+                for i in range(width):
+                    inp[width + i] = 1.0 - inp[i]
+                best_match = 0.0
+                best_j = -1
+                best_choice = -1.0
+                for j in range(used):
+                    m = 0.0
+                    wn = 0.0
+                    for i in range(2 * width):
+                        m += min(inp[i], w[j, i])
+                        wn += w[j, i]
+                    match = m / width
+                    best_match = max(best_match, match)
+                    choice = m / (0.001 + wn)
+                    if match >= rho and choice > best_choice:
+                        best_choice = choice
+                        best_j = j
+                if best_j >= 0:
+                    for i in range(2 * width):
+                        w[best_j, i] = beta * min(inp[i], w[best_j, i]) + (1 - beta) * w[best_j, i]
+                elif used < cats:
+                    for i in range(2 * width):
+                        w[used, i] = inp[i]
+                    used += 1
+                last = 1.0 - best_match if used > 1 else 0.0
+                have = True
+        if mute > 0:
+            mute -= 1
+        elif t >= learn and have:
+            out[t] = last
+            ok[t] = True
+    return out, ok
+
+
+@nb.njit(cache=True)
 def likelihood(raw, ok, short, long_, learn, min_sd, damp, record, reset):
     """-log10 Gaussian upper tail of the mean of the last `short` raw scores against the
     mean and sd of those means over the last `long_`; halved by `damp` unless a record
@@ -324,15 +533,62 @@ def detect(x, ts, p):
         z, ok = level_z(x, 10, p["span"])
         feats.append((saturate(z, 0.5), ok))
         weights.append(p["w_level"])
-    if p["context"]:
+    if p["context"] and not (p["novel"] or "").endswith("replace"):
         feats.append(transitions(x, 300, p["context_bins"], 2, p["backoff"]))
         weights.append(p["w_context"])
+    if p["novel"]:
+        nov_reset = np.zeros(n, np.bool_)
+        if p["novel"].startswith("art"):
+            nov = art_novelty(
+                x,
+                300,
+                p["art_ds"],
+                p["art_width"],
+                p["art_cats"],
+                p["art_rho"],
+                p["art_beta"],
+                p["novel_widen"],
+                p["novel_rebase"],
+                nov_reset,
+                p["art_scale"],
+                p["art_zspan"],
+                p["art_zwide"],
+            )
+            if not p["art_reset"]:
+                nov_reset[:] = False
+        else:
+            nov = context_novelty(
+                x,
+                300,
+                p["novel_levels"],
+                p["novel_orders"],
+                p["novel_bits"],
+                p["novel_seen"],
+                p["novel_diff"],
+                p["novel_widen"],
+                0.0,
+                0.0,
+                p["novel_rebase"],
+            )
+        if p["novel"].endswith("alone"):
+            feats, weights, resets = [], [], []
+        elif p["novel"].endswith("replace"):  # in place of the transitions detector too
+            del feats[-1 if not p["level"] else -2], weights[-1 if not p["level"] else -2]
+        if p["novel_raw"] > 0:  # on its own scale, beside the calibrated statistic (not a likelihood)
+            raw_novel = nov[0] * nov[1]
+        else:
+            feats.append(nov)
+            weights.append(p["w_novel"])
     resets += [np.zeros(n, bool)] * (len(feats) - len(resets))
+    if p["novel"] and p["novel_raw"] == 0:
+        resets[-1] = nov_reset  # the novelty's likelihood starts afresh when it re-ranges
     best = np.zeros(n)
     for (raw, ok), weight, reset in zip(feats, weights, resets):
         s = likelihood(raw, ok, p["short"], p["long"], p["llearn"], p["min_sd"], p["damp"], 300, reset)
         best = np.maximum(best, s / weight)
     score = np.minimum(best / 10, 1.0)
+    if p["novel"] and p["novel_raw"] > 0:
+        score = np.maximum(score, p["novel_raw"] * raw_novel)
     score[: p["llearn"]] = 0
     record = max(int(p["record_days"] * 86400 / dt), 50) if p["record_days"] else p["record"]
     return alarm_logic(score, record, 100, 0.5)
@@ -343,11 +599,19 @@ BASE = {
     "context_bins": 10, "backoff": 5, "w_diff": 1.0, "w_season": 1.0, "llearn": 300,
     "weekly": None, "week_ratio": 1.0, "week_min": 2, "w_week": 1.6, "week_fit": 2, "season_clip": 0.0,
     "w_value": 1.0, "w_markov": 1.0, "w_level": 1.0, "w_context": 1.0, "min_sd": 0.02, "short": 5, "long": 2000,
+    "novel": None, "novel_levels": 8, "novel_orders": 7, "novel_bits": 12, "novel_seen": 1, "novel_diff": False,
+    "w_novel": 1.0, "novel_widen": 0.0, "novel_rebase": 0, "novel_raw": 0.0,
+    "art_ds": 8, "art_width": 8, "art_cats": 32, "art_rho": 0.9, "art_beta": 0.1, "art_reset": False, "art_scale": 0, "art_zspan": 1000.0,
+    "art_zwide": 3.0,
 }  # fmt: skip
 _LEVEL = {"damp": 1.0, "span": 1000, "level": True, "record_days": 3}
 _CONTEXT = {**_LEVEL, "context": True}
 _CHOSEN = {**_CONTEXT, "w_diff": 2.5, "w_season": 1.6, "llearn": 150}
 _WEEKLY = {**_CHOSEN, "weekly": "select", "week_ratio": 0.3}
+_REBASE = {"novel_widen": 0.5, "novel_rebase": 300}
+_ART = {**_WEEKLY, "novel": "art_add", **_REBASE}
+_ART16 = {**_ART, "art_cats": 16, "novel_rebase": 0}
+_ART4 = {**_ART16, "art_ds": 4}
 STEPS = [
     ("previous default (18-file design)", {}),
     ("no halving of non-record likelihoods", {"damp": 1.0}),
@@ -391,6 +655,75 @@ STEPS = [
     ("weekly + likelihood over 4,000 averages", {**_WEEKLY, "long": 4000}),
     ("weekly + short average of 3 points", {**_WEEKLY, "short": 3}),
     ("weekly + short average of 10 points", {**_WEEKLY, "short": 10}),
+    # a second model family (1): contextual novelty after CAD OSE (contextOSE), causal range
+    ("CAD-like novelty alone (8 levels, contexts up to 7)", {**_WEEKLY, "novel": "alone"}),
+    ("CAD-like alone, range widened 0.5, re-ranged", {**_WEEKLY, "novel": "alone", **_REBASE}),
+    ("weekly + CAD-like novelty in the maximum", {**_WEEKLY, "novel": "add"}),
+    ("weekly + CAD-like, widened, re-ranged, in the maximum", {**_WEEKLY, "novel": "add", **_REBASE}),
+    ("weekly, CAD-like in place of transitions and context", {**_WEEKLY, "novel": "replace", **_REBASE}),
+    (
+        "weekly + CAD-like raw score beside the statistic",
+        {**_WEEKLY, "novel": "add", **_REBASE, "novel_raw": 0.8},
+    ),
+    # a second model family (2): fuzzy ART over a downsampled window, after ARTime
+    (
+        "ART alone (8 x 8-point means, 32 categories, vigilance 0.9)",
+        {**_WEEKLY, "novel": "art_alone", **_REBASE},
+    ),
+    ("weekly + ART in the maximum", _ART),
+    ("weekly, ART in place of transitions and context", {**_ART, "novel": "art_replace"}),
+    ("weekly + ART raw score, 0.5 at a new category", {**_ART, "novel_raw": 5.0}),
+    ("weekly + ART raw score, 0.45 at a new category", {**_ART, "novel_raw": 4.5}),
+    ("weekly + ART, 4-point means", {**_ART, "art_ds": 4}),
+    ("weekly + ART, 16-point means", {**_ART, "art_ds": 16}),
+    ("weekly + ART, vigilance 0.85", {**_ART, "art_rho": 0.85}),
+    ("weekly + ART, vigilance 0.95", {**_ART, "art_rho": 0.95}),
+    ("weekly + ART, 16 categories", {**_ART, "art_cats": 16}),
+    ("weekly + ART, window of 6 means", {**_ART, "art_width": 6}),
+    ("weekly + ART, window of 12 means", {**_ART, "art_width": 12}),
+    ("weekly + ART, learning rate 0.05", {**_ART, "art_beta": 0.05}),
+    ("weekly + ART, learning rate 0.2", {**_ART, "art_beta": 0.2}),
+    ("weekly + ART, range widened 0.25", {**_ART, "novel_widen": 0.25}),
+    ("weekly + ART, range widened 1.0", {**_ART, "novel_widen": 1.0}),
+    ("weekly + ART, silent 150 after a re-range", {**_ART, "novel_rebase": 150}),
+    ("weekly + ART, silent 600 after a re-range", {**_ART, "novel_rebase": 600}),
+    ("weekly + ART, weight 1.3", {**_ART, "w_novel": 1.3}),
+    (
+        "weekly + ART, re-ranged, likelihood afresh after a re-range",
+        {**_ART, "art_cats": 16, "art_reset": True},
+    ),
+    # the range fixed (the first 300 points' 1%-99% range widened by half of it each side; clipped)
+    ("weekly + ART, 16 categories, fixed range", _ART16),
+    ("weekly + ART, fixed range, 1-point means", {**_ART16, "art_ds": 1}),
+    ("weekly + ART, fixed range, 2-point means", {**_ART16, "art_ds": 2}),
+    ("weekly + ART, fixed range, 3-point means", {**_ART16, "art_ds": 3}),
+    ("weekly + ART, fixed range, 4-point means", _ART4),
+    ("weekly + ART, fixed range, 6-point means", {**_ART16, "art_ds": 6}),
+    ("weekly + ART, fixed range, 16-point means", {**_ART16, "art_ds": 16}),
+    ("weekly + ART, fixed range, 2-point means, window 16", {**_ART16, "art_ds": 2, "art_width": 16}),
+    ("weekly + ART, fixed range, 4-point means, window 4", {**_ART4, "art_width": 4}),
+    ("weekly + ART, fixed range, 4-point means, window 12", {**_ART4, "art_width": 12}),
+    ("weekly + ART, fixed range, 4-point means, vigilance 0.85", {**_ART4, "art_rho": 0.85}),
+    ("weekly + ART, fixed range, 4-point means, vigilance 0.95", {**_ART4, "art_rho": 0.95}),
+    ("weekly + ART, fixed range, 4-point means, 8 categories", {**_ART4, "art_cats": 8}),
+    ("weekly + ART, fixed range, 4-point means, 32 categories", {**_ART4, "art_cats": 32}),
+    ("weekly + ART, fixed range, 4-point means, learning rate 0.05", {**_ART4, "art_beta": 0.05}),
+    ("weekly + ART, fixed range, 4-point means, learning rate 0.2", {**_ART4, "art_beta": 0.2}),
+    ("weekly + ART, fixed range, 4-point means, widened 0.25", {**_ART4, "novel_widen": 0.25}),
+    ("weekly + ART, fixed range, 4-point means, widened 1.0", {**_ART4, "novel_widen": 1.0}),
+    ("weekly + ART, fixed range, 4-point means, weight 0.8", {**_ART4, "w_novel": 0.8}),
+    ("weekly + ART, fixed range, 4-point means, weight 1.3", {**_ART4, "w_novel": 1.3}),
+    (
+        "weekly + ART, scaled by the values' EW mean and sd (+-2 sd)",
+        {**_ART16, "art_scale": 1, "art_zwide": 2.0},
+    ),
+    ("weekly + ART, EW-scaled, 4-point means", {**_ART16, "art_scale": 1, "art_zwide": 2.0, "art_ds": 4}),
+    ("weekly + ART, EW-scaled, 2-point means", {**_ART16, "art_scale": 1, "art_zwide": 2.0, "art_ds": 2}),
+    ("weekly + ART, EW-scaled, +-3 sd", {**_ART16, "art_scale": 1}),
+    (
+        "weekly + ART, window shape only (its own mean removed), +-2 sd",
+        {**_ART16, "art_scale": 2, "art_zwide": 2.0},
+    ),
 ]
 
 
@@ -427,6 +760,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nab", type=Path, default=ROOT.parent / "shared" / "data" / "nab")
     ap.add_argument("--per-category", action="store_true", help="also each held-out category's raw score")
+    ap.add_argument("--only", action="append", default=[], help="only the steps whose label contains this")
+    ap.add_argument("--profiles", action="store_true", help="also low FP / low FN, whole corpus and held out")
     args = ap.parse_args(argv)
     corpus = NabCorpus.load(args.nab)
     data = {
@@ -440,7 +775,8 @@ def main(argv=None):
     print("|---|---:|---:|---:|---|")
     candidates = {}
     per_category = []
-    for label, change in STEPS:
+    steps = [(lab, ch) for lab, ch in STEPS if not args.only or any(o in lab for o in args.only)]
+    for label, change in steps:
         p = {**BASE, **change}
         scores = {name: detect(x, ts, p) for name, (x, ts) in data.items()}
         candidates[label] = scores
@@ -449,7 +785,17 @@ def main(argv=None):
         loco = held.score
         per_category.append((label, {cat: pick[2] for cat, pick in held.picks.items()}))
         late, hits = weekly_check(p)
-        print(f"| {label} | {full:.2f} | {loco:.2f} | {clean_cycle_worst(p):.2f} | {late}, {hits} of 8 |")
+        extra = ""
+        if args.profiles:
+            extra = " | " + " | ".join(
+                f"{score_corpus(corpus, scores, prof).score:.2f} / "
+                f"{leave_one_category_out(corpus, {label: scores}, prof).score:.2f}"
+                for prof in ("reward_low_FP_rate", "reward_low_FN_rate")
+            )
+        print(
+            f"| {label} | {full:.2f} | {loco:.2f} | {clean_cycle_worst(p):.2f} | {late}, {hits} of 8 |{extra}",
+            flush=True,
+        )
     if args.per_category:
         cats = list(per_category[0][1])
         print("\nheld-out raw score per category (standard; the threshold chosen on the other six)\n")
