@@ -37,7 +37,7 @@ std::vector<Detection> run(SensorRegistry& reg, const std::vector<double>& v, si
 }
 
 std::string payload_of(const std::string& blob) {
-    return std::string(io::unseal(blob, io::Family::sensor_registry, 5));
+    return std::string(io::unseal(blob, io::Family::sensor_registry, 6));
 }
 }  // namespace
 
@@ -165,7 +165,7 @@ TEST(Ensemble, CorruptBytesThrowInvalidArgument) {
     const std::string payload = payload_of(a.to_bytes());
     // Every truncation of the payload, sealed with a valid checksum, is rejected cleanly.
     for (size_t len = 0; len < payload.size(); len += 97)
-        EXPECT_THROW(SensorRegistry::from_bytes(io::seal(io::Family::sensor_registry, 5, payload.substr(0, len))),
+        EXPECT_THROW(SensorRegistry::from_bytes(io::seal(io::Family::sensor_registry, 6, payload.substr(0, len))),
                      std::invalid_argument)
             << len;
     // Bytes flipped inside the ensemble state (checksum fixed up) never crash.
@@ -173,7 +173,7 @@ TEST(Ensemble, CorruptBytesThrowInvalidArgument) {
         std::string bad = payload;
         bad[pos] = static_cast<char>(bad[pos] ^ 0x5a);
         try {
-            SensorRegistry::from_bytes(io::seal(io::Family::sensor_registry, 5, bad));
+            SensorRegistry::from_bytes(io::seal(io::Family::sensor_registry, 6, bad));
         } catch (const std::invalid_argument&) {
         }
     }
@@ -306,10 +306,10 @@ TEST(EnsembleCheckpoint, CorruptBytesThrowInvalidArgument) {
     std::string flipped = blob;
     flipped[io::kHeaderSize + 3] ^= 0x40;
     EXPECT_THROW(EnsembleState::from_bytes(flipped, 0.5), std::invalid_argument);
-    const std::string payload(io::unseal(blob, io::Family::ensemble_checkpoint, 4));
+    const std::string payload(io::unseal(blob, io::Family::ensemble_checkpoint, 5));
     for (size_t len = 0; len < payload.size(); len += 97)
         EXPECT_THROW(
-            EnsembleState::from_bytes(io::seal(io::Family::ensemble_checkpoint, 4, payload.substr(0, len)), 0.5),
+            EnsembleState::from_bytes(io::seal(io::Family::ensemble_checkpoint, 5, payload.substr(0, len)), 0.5),
             std::invalid_argument);
     // Another family's bytes are refused too.
     EXPECT_THROW(EnsembleState::from_bytes(io::seal(io::Family::sensor_registry, 1, payload), 0.5),

@@ -27,6 +27,10 @@
 //     context   1 - P(bin of x | bins of x_{t-2}, x_{t-1}): second-order
 //               transitions between 10 bins of the same range (a new shape);
 //               first-order ones for a context seen fewer than 5 times
+//     shape     1 - the best match of the window of the last 8 means of 4 points
+//               against at most 16 fuzzy-ART categories (detectors/fuzzy_art.hpp:
+//               a second model family, after ARTime), on the context range
+//               widened by half of it on each side
 //   z-type features become 1 - exp(-min(z, 20) / 3) (level: of z / 2).
 //   likelihood of each feature (from the point its own statistics exist on):
 //     the mean of its last 5 raw scores against the
@@ -62,6 +66,7 @@
 #include <utility>
 #include <vector>
 
+#include "anomaly_detection/detectors/fuzzy_art.hpp"
 #include "anomaly_detection/io/bytes.hpp"
 
 namespace anomaly_detection {
@@ -104,10 +109,11 @@ struct EnsembleParams {
     static constexpr double kRankDecay = 0.995;  // the score's memory of recent statistics, per point
     static constexpr double kDamp = 0.5;
     static constexpr double kHoldCap = 0.9;
-    static constexpr size_t kFeatures = 7;
+    static constexpr double kShapeWiden = 0.5;  // the shape feature's range: the learning range widened by this
+    static constexpr size_t kFeatures = 8;
     // Each feature's -log10 tail probability is divided by its weight before the maximum:
     // differences and seasonal residuals are noisier (their alarms were mostly false on NAB).
-    static constexpr double kWeight[kFeatures] = {1.0, 2.5, 1.6, 1.0, 1.0, 1.0, 1.0};
+    static constexpr double kWeight[kFeatures] = {1.0, 2.5, 1.6, 1.0, 1.0, 1.0, 1.0, 1.0};
 };
 
 /// Output of one ensemble step.
@@ -209,7 +215,8 @@ class EnsembleState {
     /// `layout`: the checkpoint version the bytes are of: 1 (registry snapshot
     /// version 2) lacks the level and context features (they start afresh), 1 and 2
     /// the time of the last alarm (a cooldown in seconds starts afresh), 1 to 3 the
-    /// running estimate of the sampling interval (it starts from their period).
+    /// running estimate of the sampling interval (it starts from their period), 1 to 4
+    /// the shape feature (it starts afresh on the range of their bins).
     static EnsembleState deserialize(io::ByteReader& r, double threshold, uint64_t cooldown, double cooldown_seconds,
                                      int layout);
 
@@ -280,6 +287,9 @@ class EnsembleState {
     bool timed_ = false;  // last_time_ holds the previous point's timestamp
     double last_time_ = 0.0;
     std::vector<double> intervals_;  // the current block's intervals (fewer than kIntervalBlock)
+    // The shape feature (checkpoint version 5 on).
+    FuzzyArt shape_;
+    void start_shape();
 };
 
 }  // namespace anomaly_detection
