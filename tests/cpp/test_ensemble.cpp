@@ -90,6 +90,55 @@ TEST(Ensemble, FlatLineThenJump) {
     for (const auto& d : out) EXPECT_TRUE(std::isfinite(d.deviation));
 }
 
+TEST(ChangeStats, CusumAddsUpASmallSustainedShiftAndClipsSpikes) {
+    std::mt19937_64 rng(11);
+    std::normal_distribution<double> noise(0.0, 1.0);
+    ChangeStats c;
+    EwMoments m;
+    double worst_before = 0.0, prev = 0.0;
+    auto feed = [&](double x) {
+        const auto step = c.update(x, prev, m.n > 0, m);
+        m.push(x, EnsembleParams::kBaseSpan);
+        prev = x;
+        EXPECT_GE(c.up, 0.0);
+        EXPECT_LE(c.up, EnsembleParams::kCusumReset);
+        EXPECT_LE(c.down, EnsembleParams::kCusumReset);
+        return step;
+    };
+    for (int i = 0; i < 3000; ++i) worst_before = std::max(worst_before, feed(noise(rng)).cusum);
+    // A shift of one sd, which no single point shows, passes the reset level within 40 points.
+    bool passed = false;
+    for (int i = 0; i < 40 && !passed; ++i) passed = feed(1.0 + noise(rng)).cusum > EnsembleParams::kCusumReset;
+    EXPECT_TRUE(passed);
+    EXPECT_LT(worst_before, EnsembleParams::kCusumReset + EnsembleParams::kCusumClip);
+    // One huge spike adds at most clip - drift to a sum.
+    for (int i = 0; i < 3000; ++i) feed(noise(rng));
+    const double before = std::max(c.up, c.down);
+    EXPECT_LE(feed(1e6).cusum, before + EnsembleParams::kCusumClip - EnsembleParams::kCusumDrift + 1e-12);
+}
+
+TEST(ChangeStats, ScaleSeesRougherAndQuieterStretches) {
+    for (double factor : {4.0, 0.1}) {
+        std::mt19937_64 rng(12);
+        std::normal_distribution<double> noise(0.0, 1.0);
+        ChangeStats c;
+        EwMoments m;
+        double prev = 0.0, before = 0.0, after = 0.0;
+        for (int i = 0; i < 4000; ++i) {
+            const double sd = i < 3000 ? 1.0 : factor;
+            const double x = 10.0 + sd * noise(rng);
+            const auto step = c.update(x, prev, i > 0, m);
+            m.push(x, EnsembleParams::kBaseSpan);
+            prev = x;
+            if (i >= 1000 && i < 3000) before = std::max(before, step.scale_z);
+            if (i >= 3000 && i < 3100) after = std::max(after, step.scale_z);
+            EXPECT_EQ(step.scale_ready, i >= static_cast<int>(EnsembleParams::kScaleShort) + 2) << i;
+        }
+        EXPECT_GT(after, before + 1.0) << factor;
+        EXPECT_GT(after, 4.0) << factor;
+    }
+}
+
 TEST(Ensemble, FindsTheDailyPeriod) {
     EnsembleState s(0.5);
     for (size_t i = 0; i <= EnsembleParams::kPeriodProbe; ++i) s.update(1.0, 300.0 * static_cast<double>(i));
