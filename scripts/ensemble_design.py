@@ -12,9 +12,11 @@ the other six), then the leave-one-category-out score of the choice itself (the 
 detector's own figures come from ``scripts/nab_loco.py``; the two differ by the
 warm-up's robust z (C++ only) and small details of the start-up.
 
-    --rows 19,34:           only those rows (Python indices and slices); the choice among them
+    --rows 19,34:65         only those rows (Python indices and slices); the choice among them
+    --only ART              only the rows whose label contains this (repeatable)
     --all-profiles          also low FP / low FN (whole corpus / left out) and TP/FN/FP
     --false-alarms 0.489    where the chosen design's alarms come from at that threshold
+    --synthetic 3:13        instead: mean VUS-PR per synthetic kind, seeds 3 to 12 (0:3 = the C++ run's)
 
 The Student-t rows need scipy.
 """
@@ -150,6 +152,215 @@ def transitions(x, learn, bins, order, min_seen):
                 totals[key] = totals.get(key, 0) + 1
                 counts[key * 4001 + k + 2000] = counts.get(key * 4001 + k + 2000, 0) + 1
         a, b = b, k
+    return out, ok
+
+
+@nb.njit(cache=True)
+def context_novelty(
+    x,
+    learn,
+    levels,
+    orders,
+    table_bits,
+    min_seen,
+    fact_diff,
+    widen=0.0,
+    fixed_lo=0.0,
+    fixed_res=0.0,
+    rebase=0,
+):
+    """A contextual-novelty detector after CAD OSE (Smirnov, NAB 2016; contextOSE): values
+    quantised to `levels` bins of the 1%-99% range of the first `learn` points (clipped to two
+    bins either side); for each context length k = 1..`orders` (the last k symbols) the pair
+    (context, current symbol) is looked up in a fixed-size hashed table of saturating counts
+    (2**table_bits slots per length: bounded memory per sensor). The raw score is CAD's mean of
+    two shares: of the contexts seen before (`min_seen` times), the share whose continuation
+    is not the current symbol's ("predicted, not active"), and of all lengths, the share of
+    pairs never seen (a new context). With `fact_diff`, a symbol is (value bin, sign of the
+    step) so a rise and a fall through the same level differ. Learned on every point."""
+    n = len(x)
+    out = np.zeros(n)
+    ok = np.zeros(n, np.bool_)
+    if n <= learn:
+        return out, ok
+    lo, res = _bins(x, learn, levels)
+    if widen > 0:  # the bins span the range of the first points widened by `widen` of it each side
+        lo = lo - widen * res * levels
+        res = res * (1 + 2 * widen)
+    if fixed_res > 0:  # diagnosis only: a given range (e.g. the whole file's, as NAB hands CAD)
+        lo, res = fixed_lo, fixed_res
+    size = 1 << table_bits
+    mask = size - 1
+    ctx_cnt = np.zeros((orders, size), np.uint8)
+    pair_cnt = np.zeros((orders, size), np.uint8)
+    hist = np.zeros(orders, np.int64)  # hist[0] = previous symbol, hist[1] the one before, ...
+    filled = 0
+    prev = x[0]
+    mute = 0
+    rlo = rhi = x[0]
+    for t in range(n):
+        rlo = min(rlo, x[t])
+        rhi = max(rhi, x[t])
+        if rebase > 0 and t >= learn and (x[t] < lo or x[t] >= lo + levels * res):
+            # the value leaves the bins: the bins take the range seen so far (this point
+            # included), the model starts afresh and is silent for `rebase` points; the
+            # point itself scores 1 (it is outside everything the model knew)
+            lo = rlo
+            res = max((rhi - rlo) / levels, 1e-12) * (1 + 1e-9)
+            ctx_cnt[:, :] = 0
+            pair_cnt[:, :] = 0
+            filled = 0
+            mute = rebase
+            out[t] = 1.0
+            ok[t] = True
+        b = min(max(int(math.floor((x[t] - lo) / res)), -2), levels + 1)  # noqa: RUF046 (numba)
+        sym = b + 2
+        if fact_diff:
+            step = x[t] - prev
+            sym = sym * 3 + (0 if step < -0.5 * res else (2 if step > 0.5 * res else 1))
+        prev = x[t]
+        sel = act = new = 0
+        h = np.int64(1469598103)
+        kmax = min(filled, orders)
+        for k in range(kmax):
+            h = (h * np.int64(1000003)) ^ (hist[k] + 7919 * (k + 1))
+            hc = (h ^ (h >> 17)) & mask
+            hp = ((h * np.int64(31) + sym * np.int64(2654435761)) ^ (h >> 13)) & mask
+            if ctx_cnt[k, hc] >= min_seen:
+                sel += 1
+                if pair_cnt[k, hp] > 0:
+                    act += 1
+            if pair_cnt[k, hp] == 0:
+                new += 1
+            if ctx_cnt[k, hc] < 255:
+                ctx_cnt[k, hc] += 1
+            if pair_cnt[k, hp] < 255:
+                pair_cnt[k, hp] += 1
+        if mute > 0:
+            mute -= 1
+        elif t >= learn and kmax == orders:
+            s1 = 1.0 - act / sel if sel > 0 else 1.0
+            out[t] = 0.5 * (s1 + new / orders)
+            ok[t] = True
+        for k in range(orders - 1, 0, -1):
+            hist[k] = hist[k - 1]
+        hist[0] = sym
+        filled += 1
+    return out, ok
+
+
+@nb.njit(cache=True)
+def art_novelty(
+    x, learn, ds, width, cats, rho, beta, widen, rebase, reset_out, scale=0, zspan=1000.0, zwide=3.0
+):
+    """A shape-novelty detector after ARTime (fuzzy adaptive resonance theory over a downsampled
+    sliding window; Carpenter, Grossberg & Rosen 1991): every `ds` points the window of the last
+    `width` means of `ds` points, scaled to [0, 1] by the range of the first `learn` points
+    (widened by `widen` of it each side; clipped), complement-coded, is matched against at most
+    `cats` fuzzy-ART categories (choice |I ^ w| / (0.001 + |w|), match |I ^ w| / |I|); the best
+    category that passes the vigilance `rho` learns the input (rate `beta`), else a new
+    category is made (while there is room). Raw score: 1 - the best match (a shape unlike
+    every category learned). A value that leaves the range re-ranges to the range seen so far
+    and starts the categories afresh, silent for `rebase` points (it scores 1 itself)."""
+    n = len(x)
+    out = np.zeros(n)
+    ok = np.zeros(n, np.bool_)
+    if n <= learn:
+        return out, ok
+    lo, res = _bins(x, learn, 1)
+    span = res * (1 + 2 * widen)
+    lo = lo - widen * res
+    w = np.ones((cats, 2 * width))
+    used = 0
+    buf = np.zeros(width)
+    filled = 0
+    acc = 0.0
+    accn = 0
+    mute = 0
+    rlo = rhi = x[0]
+    last = 0.0
+    have = False
+    inp = np.zeros(2 * width)
+    zc = 0
+    zm = zv = 0.0
+    for t in range(n):
+        rlo = min(rlo, x[t])
+        rhi = max(rhi, x[t])
+        if rebase > 0 and t >= learn and (x[t] < lo or x[t] > lo + span):
+            lo = rlo
+            span = max(rhi - rlo, 1e-12)
+            used = 0
+            filled = 0
+            acc = 0.0
+            accn = 0
+            mute = rebase
+            out[t] = 1.0
+            ok[t] = True
+            have = False
+            reset_out[t] = True
+            continue
+        acc += x[t]
+        accn += 1
+        # scale 1, 2: the EW mean and sd of the values (span `zspan`) scale the window,
+        # +-`zwide` sd onto [0, 1]; scale 2 centres each window on its own mean (shape only)
+        zc += 1
+        za = max(1.0 / zc, 2.0 / (zspan + 1.0))
+        zd = x[t] - zm
+        zm += za * zd
+        zv = (1 - za) * (zv + za * zd * zd)
+        if accn == ds:
+            v = acc / ds if scale > 0 else min(max((acc / ds - lo) / span, 0.0), 1.0)
+            acc = 0.0
+            accn = 0
+            for i in range(width - 1):
+                buf[i] = buf[i + 1]
+            buf[width - 1] = v
+            filled += 1
+            if filled >= width:
+                if scale == 0:
+                    for i in range(width):
+                        inp[i] = buf[i]
+                else:
+                    c = zm
+                    if scale == 2:
+                        c = 0.0
+                        for i in range(width):
+                            c += buf[i]
+                        c /= width
+                    sdv = max(math.sqrt(zv) if zv > 0 else 0.0, 1e-9 * max(1.0, abs(zm)))
+                    for i in range(width):
+                        inp[i] = min(max(0.5 + (buf[i] - c) / (2 * zwide * sdv), 0.0), 1.0)
+                for i in range(width):
+                    inp[width + i] = 1.0 - inp[i]
+                best_match = 0.0
+                best_j = -1
+                best_choice = -1.0
+                for j in range(used):
+                    m = 0.0
+                    wn = 0.0
+                    for i in range(2 * width):
+                        m += min(inp[i], w[j, i])
+                        wn += w[j, i]
+                    match = m / width
+                    best_match = max(best_match, match)
+                    choice = m / (0.001 + wn)
+                    if match >= rho and choice > best_choice:
+                        best_choice = choice
+                        best_j = j
+                if best_j >= 0:
+                    for i in range(2 * width):
+                        w[best_j, i] = beta * min(inp[i], w[best_j, i]) + (1 - beta) * w[best_j, i]
+                elif used < cats:
+                    for i in range(2 * width):
+                        w[used, i] = inp[i]
+                    used += 1
+                last = 1.0 - best_match if used > 1 else 0.0
+                have = True
+        if mute > 0:
+            mute -= 1
+        elif t >= learn and have:
+            out[t] = last
+            ok[t] = True
     return out, ok
 
 
@@ -550,6 +761,186 @@ def alarm_logic_runs(score, runs, default, hold, threshold):
     return out
 
 
+@nb.njit(cache=True)
+def scale_z(x, short, long_, span):
+    """The scale feature: log(EW mean |dx| over `short`) - log(the same over `long_`) (this
+    point's included), its z against its own EW mean and sd over `span` (both directions)."""
+    n = len(x)
+    z = np.zeros(n)
+    ok = np.zeros(n, np.bool_)
+    ms = ml = m = v = 0.0
+    c = k = 0
+    for t in range(1, n):
+        d = abs(x[t] - x[t - 1])
+        c += 1
+        ms += max(1.0 / c, 2.0 / (short + 1)) * (d - ms)
+        ml += max(1.0 / c, 2.0 / (long_ + 1)) * (d - ml)
+        if c < short or ml <= 0:
+            continue
+        eps = 1e-3 * ml
+        r = math.log((ms + eps) / (ml + eps))
+        if k >= 2:
+            sd = math.sqrt(v) if v > 0 else 0.0
+            z[t] = abs(r - m) / max(sd, 1e-9)
+            ok[t] = True
+        k += 1
+        a = max(1.0 / k, 2.0 / (span + 1))
+        dd = r - m
+        m += a * dd
+        v = (1 - a) * (v + a * dd * dd)
+    return z, ok
+
+
+@nb.njit(cache=True)
+def cusum(x, span, k, h, clip):
+    """Page's two-sided CUSUM of the value's z against its EW mean and sd (span), each z
+    clipped at +-clip (Huber), drift k, both sums reset when one passes h: max(S+, S-)."""
+    n = len(x)
+    out = np.zeros(n)
+    ok = np.zeros(n, np.bool_)
+    cnt = 0
+    mean = var = sp = sm = 0.0
+    for t in range(n):
+        if cnt >= 2 and var > 0:
+            zz = min(max((x[t] - mean) / math.sqrt(var), -clip), clip)
+            sp = max(0.0, sp + zz - k)
+            sm = max(0.0, sm - zz - k)
+            out[t] = max(sp, sm)
+            ok[t] = True
+            if sp > h or sm > h:
+                sp = sm = 0.0
+        cnt += 1  # noqa: SIM113 (numba)
+        a = max(1.0 / cnt, 2.0 / (span + 1.0))
+        d = x[t] - mean
+        mean += a * d
+        var = (1 - a) * (var + a * d * d)
+    return out, ok
+
+
+@nb.njit(cache=True)
+def cusum_resid(x, fast, span, k, h):
+    """CUSUM on the residual against the EW mean over `fast` points, standardised by the
+    residual's EW moments (span): a shift against the recent level. Tried, dropped."""
+    n = len(x)
+    out = np.zeros(n)
+    ok = np.zeros(n, np.bool_)
+    mf = rv = rm = sp = sm = 0.0
+    c = 0
+    for t in range(n):
+        if c >= 10 and rv > 0:
+            zz = min(max((x[t] - mf - rm) / math.sqrt(rv), -10.0), 10.0)
+            sp = max(0.0, sp + zz - k)
+            sm = max(0.0, sm - zz - k)
+            out[t] = max(sp, sm)
+            ok[t] = True
+            if sp > h or sm > h:
+                sp = sm = 0.0
+        if c >= 1:
+            r = x[t] - mf
+            a = max(1.0 / c, 2.0 / (span + 1.0))
+            d = r - rm
+            rm += a * d
+            rv = (1 - a) * (rv + a * d * d)
+        c += 1  # noqa: SIM113 (numba)
+        mf += max(1.0 / c, 2.0 / (fast + 1.0)) * (x[t] - mf)
+    return out, ok
+
+
+@nb.njit(cache=True)
+def bocpd(x, span, hazard, R, k, student):
+    """Bayesian online change-point detection (Adams & MacKay 2007), run length truncated at
+    R (the mass beyond it kept at R), each run's prior centred on the EW mean and variance of
+    the past (span); `student`: Normal-Gamma prior (Student-t predictive), else the variance
+    known (the EW one). raw = P(a change within the last k points). Tried, dropped."""
+    n = len(x)
+    out = np.zeros(n)
+    ok = np.zeros(n, np.bool_)
+    cnt = 0
+    mean = var = 0.0
+    p = np.zeros(R + 1)
+    p[0] = 1.0
+    mu = np.zeros(R + 1)
+    kap = np.ones(R + 1)
+    al = np.ones(R + 1)
+    be = np.ones(R + 1)
+    started = False
+    for t in range(n):
+        if cnt >= 30 and var > 0:
+            if not started:
+                mu[:] = mean
+                be[:] = var
+                started = True
+            pred = np.empty(R + 1)
+            for r in range(R + 1):
+                if student:
+                    nu = 2 * al[r]
+                    s2 = be[r] * (kap[r] + 1) / (al[r] * kap[r])
+                    lp = (
+                        math.lgamma((nu + 1) / 2)
+                        - math.lgamma(nu / 2)
+                        - 0.5 * math.log(nu * math.pi * s2)
+                        - (nu + 1) / 2 * math.log1p((x[t] - mu[r]) ** 2 / (nu * s2))
+                    )
+                else:
+                    pv = var / kap[r] + var
+                    lp = -0.5 * (x[t] - mu[r]) ** 2 / pv - 0.5 * math.log(2 * math.pi * pv)
+                pred[r] = math.exp(lp)
+            growth = p * pred * (1 - hazard)
+            newp = np.zeros(R + 1)
+            newp[0] = (p * pred * hazard).sum()
+            newp[1:] = growth[:-1]
+            newp[R] += growth[R]
+            tot = newp.sum()
+            if tot > 0 and np.isfinite(tot):
+                p = newp / tot
+            else:
+                p[:] = 0.0
+                p[0] = 1.0
+            nmu = np.empty(R + 1)
+            nk = np.empty(R + 1)
+            na = np.empty(R + 1)
+            nbt = np.empty(R + 1)
+            nmu[0], nk[0], na[0], nbt[0] = mean, 1.0, 1.0, var
+            for r in range(R):
+                nk[r + 1] = kap[r] + 1
+                nmu[r + 1] = (kap[r] * mu[r] + x[t]) / nk[r + 1]
+                na[r + 1] = al[r] + 0.5
+                nbt[r + 1] = be[r] + kap[r] * (x[t] - mu[r]) ** 2 / (2 * nk[r + 1])
+            mu, kap, al, be = nmu, nk, na, nbt
+            out[t] = p[:k].sum()
+            ok[t] = True
+        cnt += 1  # noqa: SIM113 (numba)
+        a = max(1.0 / cnt, 2.0 / (span + 1.0))
+        d = x[t] - mean
+        mean += a * d
+        var = (1 - a) * (var + a * d * d)
+    return out, ok
+
+
+@nb.njit(cache=True)
+def alarm_logic_fading(score, half_life, hold, threshold):
+    """As alarm_logic, but the record to beat is a running maximum that fades (half-life in
+    points) in place of the maximum of the last days. Tried, dropped."""
+    n = len(score)
+    out = np.empty(n)
+    m = 0.0
+    h = 0
+    dec = 0.5 ** (1.0 / half_life)
+    for t in range(n):
+        s = score[t]
+        mx = m
+        m = max(s, m * dec)
+        if not (s > mx):
+            s *= 0.5
+        if h > 0:
+            h -= 1
+            s = min(s, threshold * 0.9)
+        elif s >= threshold:
+            h = hold
+        out[t] = s
+    return out
+
+
 def saturate(z, gain=1.0):
     return 1 - np.exp(-np.minimum(z * gain, 20) / 3)
 
@@ -593,10 +984,94 @@ def detect(x, ts, p, explain=False):
         feats.append((saturate(z, 0.5), ok))
         weights.append(p["w_level"])
         names.append("level")
-    if p["context"]:
+    if p["context"] and not (p["novel"] or "").endswith("replace"):
         feats.append(transitions(x, 300, p["context_bins"], 2, p["backoff"]))
         weights.append(p["w_context"])
         names.append("context")
+    if p["novel"]:
+        nov_reset = np.zeros(n, np.bool_)
+        if p["novel"].startswith("art"):
+            nov = art_novelty(
+                x,
+                300,
+                p["art_ds"],
+                p["art_width"],
+                p["art_cats"],
+                p["art_rho"],
+                p["art_beta"],
+                p["novel_widen"],
+                p["novel_rebase"],
+                nov_reset,
+                p["art_scale"],
+                p["art_zspan"],
+                p["art_zwide"],
+            )
+            if not p["art_reset"]:
+                nov_reset[:] = False
+        else:
+            nov = context_novelty(
+                x,
+                300,
+                p["novel_levels"],
+                p["novel_orders"],
+                p["novel_bits"],
+                p["novel_seen"],
+                p["novel_diff"],
+                p["novel_widen"],
+                0.0,
+                0.0,
+                p["novel_rebase"],
+            )
+        if p["novel"].endswith("alone"):
+            feats, weights, resets, names = [], [], [], []
+        elif p["novel"].endswith("replace"):  # in place of the transitions detector too
+            drop = -1 if not p["level"] else -2
+            del feats[drop], weights[drop], names[drop]
+        if p["novel_raw"] > 0:  # on its own scale, beside the calibrated statistic (not a likelihood)
+            raw_novel = nov[0] * nov[1]
+        else:
+            feats.append(nov)
+            weights.append(p["w_novel"])
+            names.append("shape")
+    resets += [np.zeros(n, bool)] * (len(feats) - len(resets))
+    if p["novel"] and p["novel_raw"] == 0:
+        resets[-1] = nov_reset  # the novelty's likelihood starts afresh when it re-ranges
+    # change features (issue 15, missed windows): extra level scales, a scale change, CUSUMs, BOCPD
+    for fast in p["levels"]:
+        z, ok = level_z(x, fast, p["span"])
+        feats.append((saturate(z, 0.5), ok))
+        weights.append(1.0)
+        names.append(f"level{fast}")
+    for fast in p["absdiff_levels"]:  # short vs long mean of |dx| as a level feature
+        z, ok = level_z(np.r_[0.0, np.abs(np.diff(x))], fast, p["span"])
+        feats.append((saturate(z, 0.5), ok))
+        weights.append(1.0)
+        names.append("absdiff")
+    for short in p["scale"]:
+        z, ok = scale_z(x, short, p["span"], p["span"])
+        feats.append((saturate(z), ok))
+        weights.append(1.0)
+        names.append("scale")
+    if p["cusum"]:
+        s, ok = cusum(x, p["span"], *p["cusum"])
+        feats.append((saturate(s), ok))
+        weights.append(1.0)
+        names.append("cusum")
+    if p["cusum_resid"]:
+        fast, k, h = p["cusum_resid"]
+        s, ok = cusum_resid(x, fast, p["span"], k, h)
+        feats.append((saturate(s), ok))
+        weights.append(1.0)
+        names.append("cusum_resid")
+    if p["cusum_season"] and 0 < period < n:  # the CUSUM of the residual against a day before
+        s, ok = cusum(x[period:] - x[:-period], p["span"], *p["cusum_season"])
+        feats.append((saturate(np.r_[np.zeros(period), s]), np.r_[np.zeros(period, bool), ok]))
+        weights.append(1.0)
+        names.append("cusum_season")
+    if p["bocpd"]:
+        feats.append(bocpd(x, p["span"], *p["bocpd"]))
+        weights.append(1.0)
+        names.append("bocpd")
     resets += [np.zeros(n, bool)] * (len(feats) - len(resets))
     cal, dets = p["cal"], p["cal_dets"]
     if p["dspot"] or p["value_gate"]:
@@ -630,8 +1105,14 @@ def detect(x, ts, p, explain=False):
         best = np.maximum(best, s / weight)
     if cal == "spot" and p["cal_where"] == "combined":
         best = spot(best, 0.98, p["cal_window"], 50, 500, p["cal_xi_lo"], 0.9, p["cal_mode"])
+    if p.get("return_best"):  # the statistic behind the ranking scores (synthetic checks)
+        return best
     score = np.minimum(best / 10, 1.0)
+    if p["novel"] and p["novel_raw"] > 0:
+        score = np.maximum(score, p["novel_raw"] * raw_novel)
     score[: p["llearn"]] = 0
+    if p["gate_fading_days"]:
+        return alarm_logic_fading(score, max(int(p["gate_fading_days"] * 86400 / dt), 20), 100, 0.5)
     record = max(int(p["record_days"] * 86400 / dt), 50) if p["record_days"] else p["record"]
     if p["declustered"]:
         runs = runs_length(score, p["declustered"], 50, 500, 50, int(14 * 86400 / dt))
@@ -653,11 +1134,22 @@ BASE = {
     "cal": None, "cal_dets": None, "cal_where": "each", "cal_mode": 0, "cal_window": 4000, "cal_xi_lo": -0.5,
     "cal_q": 0.995, "dspot": None, "value_gate": 0.0, "rare_days": 0.0,
     "declustered": 0.0, "value_span": 0,
+    "novel": None, "novel_levels": 8, "novel_orders": 7, "novel_bits": 12, "novel_seen": 1, "novel_diff": False,
+    "w_novel": 1.0, "novel_widen": 0.0, "novel_rebase": 0, "novel_raw": 0.0,
+    "art_ds": 8, "art_width": 8, "art_cats": 32, "art_rho": 0.9, "art_beta": 0.1, "art_reset": False, "art_scale": 0, "art_zspan": 1000.0,
+    "art_zwide": 3.0,
+    "levels": (), "absdiff_levels": (), "scale": (), "cusum": None, "cusum_resid": None, "cusum_season": None,
+    "bocpd": None, "gate_fading_days": 0,
 }  # fmt: skip
 _LEVEL = {"damp": 1.0, "span": 1000, "level": True, "record_days": 3}
 _CONTEXT = {**_LEVEL, "context": True}
 _CHOSEN = {**_CONTEXT, "w_diff": 2.5, "w_season": 1.6, "llearn": 150}
 _WEEKLY = {**_CHOSEN, "weekly": "select", "week_ratio": 0.3}
+_REBASE = {"novel_widen": 0.5, "novel_rebase": 300}
+_ART = {**_WEEKLY, "novel": "art_add", **_REBASE}
+_ART16 = {**_ART, "art_cats": 16, "novel_rebase": 0}
+_ART4 = {**_ART16, "art_ds": 4}
+_CHANGE = {**_WEEKLY, "scale": (25,), "cusum": (0.5, 10.0, 2.0)}
 STEPS = [
     ("previous default (18-file design)", {}),
     ("no halving of non-record likelihoods", {"damp": 1.0}),
@@ -748,6 +1240,125 @@ STEPS = [
     ("weekly + value's moments over 8,000 points", {**_WEEKLY, "value_span": 8000}),
     ("weekly + value's moments over 12,000 points", {**_WEEKLY, "value_span": 12000}),
     ("weekly + value's moments over the whole past", {**_WEEKLY, "value_span": 1e9}),
+    # a second model family (1): contextual novelty after CAD OSE (contextOSE), causal range
+    ("CAD-like novelty alone (8 levels, contexts up to 7)", {**_WEEKLY, "novel": "alone"}),
+    ("CAD-like alone, range widened 0.5, re-ranged", {**_WEEKLY, "novel": "alone", **_REBASE}),
+    ("weekly + CAD-like novelty in the maximum", {**_WEEKLY, "novel": "add"}),
+    ("weekly + CAD-like, widened, re-ranged, in the maximum", {**_WEEKLY, "novel": "add", **_REBASE}),
+    ("weekly, CAD-like in place of transitions and context", {**_WEEKLY, "novel": "replace", **_REBASE}),
+    (
+        "weekly + CAD-like raw score beside the statistic",
+        {**_WEEKLY, "novel": "add", **_REBASE, "novel_raw": 0.8},
+    ),
+    # a second model family (2): fuzzy ART over a downsampled window, after ARTime
+    (
+        "ART alone (8 x 8-point means, 32 categories, vigilance 0.9)",
+        {**_WEEKLY, "novel": "art_alone", **_REBASE},
+    ),
+    ("weekly + ART in the maximum", _ART),
+    ("weekly, ART in place of transitions and context", {**_ART, "novel": "art_replace"}),
+    ("weekly + ART raw score, 0.5 at a new category", {**_ART, "novel_raw": 5.0}),
+    ("weekly + ART raw score, 0.45 at a new category", {**_ART, "novel_raw": 4.5}),
+    ("weekly + ART, 4-point means", {**_ART, "art_ds": 4}),
+    ("weekly + ART, 16-point means", {**_ART, "art_ds": 16}),
+    ("weekly + ART, vigilance 0.85", {**_ART, "art_rho": 0.85}),
+    ("weekly + ART, vigilance 0.95", {**_ART, "art_rho": 0.95}),
+    ("weekly + ART, 16 categories", {**_ART, "art_cats": 16}),
+    ("weekly + ART, window of 6 means", {**_ART, "art_width": 6}),
+    ("weekly + ART, window of 12 means", {**_ART, "art_width": 12}),
+    ("weekly + ART, learning rate 0.05", {**_ART, "art_beta": 0.05}),
+    ("weekly + ART, learning rate 0.2", {**_ART, "art_beta": 0.2}),
+    ("weekly + ART, range widened 0.25", {**_ART, "novel_widen": 0.25}),
+    ("weekly + ART, range widened 1.0", {**_ART, "novel_widen": 1.0}),
+    ("weekly + ART, silent 150 after a re-range", {**_ART, "novel_rebase": 150}),
+    ("weekly + ART, silent 600 after a re-range", {**_ART, "novel_rebase": 600}),
+    ("weekly + ART, weight 1.3", {**_ART, "w_novel": 1.3}),
+    (
+        "weekly + ART, re-ranged, likelihood afresh after a re-range",
+        {**_ART, "art_cats": 16, "art_reset": True},
+    ),
+    # the range fixed (the first 300 points' 1%-99% range widened by half of it each side; clipped)
+    ("weekly + ART, 16 categories, fixed range", _ART16),
+    ("weekly + ART, fixed range, 1-point means", {**_ART16, "art_ds": 1}),
+    ("weekly + ART, fixed range, 2-point means", {**_ART16, "art_ds": 2}),
+    ("weekly + ART, fixed range, 3-point means", {**_ART16, "art_ds": 3}),
+    ("weekly + ART, fixed range, 4-point means (chosen: the shape detector)", _ART4),
+    ("weekly + ART, fixed range, 6-point means", {**_ART16, "art_ds": 6}),
+    ("weekly + ART, fixed range, 16-point means", {**_ART16, "art_ds": 16}),
+    ("weekly + ART, fixed range, 2-point means, window 16", {**_ART16, "art_ds": 2, "art_width": 16}),
+    ("weekly + ART, fixed range, 4-point means, window 4", {**_ART4, "art_width": 4}),
+    ("weekly + ART, fixed range, 4-point means, window 12", {**_ART4, "art_width": 12}),
+    ("weekly + ART, fixed range, 4-point means, vigilance 0.85", {**_ART4, "art_rho": 0.85}),
+    ("weekly + ART, fixed range, 4-point means, vigilance 0.95", {**_ART4, "art_rho": 0.95}),
+    ("weekly + ART, fixed range, 4-point means, 8 categories", {**_ART4, "art_cats": 8}),
+    ("weekly + ART, fixed range, 4-point means, 32 categories", {**_ART4, "art_cats": 32}),
+    ("weekly + ART, fixed range, 4-point means, learning rate 0.05", {**_ART4, "art_beta": 0.05}),
+    ("weekly + ART, fixed range, 4-point means, learning rate 0.2", {**_ART4, "art_beta": 0.2}),
+    ("weekly + ART, fixed range, 4-point means, widened 0.25", {**_ART4, "novel_widen": 0.25}),
+    ("weekly + ART, fixed range, 4-point means, widened 1.0", {**_ART4, "novel_widen": 1.0}),
+    ("weekly + ART, fixed range, 4-point means, weight 0.8", {**_ART4, "w_novel": 0.8}),
+    ("weekly + ART, fixed range, 4-point means, weight 1.3", {**_ART4, "w_novel": 1.3}),
+    (
+        "weekly + ART, scaled by the values' EW mean and sd (+-2 sd)",
+        {**_ART16, "art_scale": 1, "art_zwide": 2.0},
+    ),
+    ("weekly + ART, EW-scaled, 4-point means", {**_ART16, "art_scale": 1, "art_zwide": 2.0, "art_ds": 4}),
+    ("weekly + ART, EW-scaled, 2-point means", {**_ART16, "art_scale": 1, "art_zwide": 2.0, "art_ds": 2}),
+    ("weekly + ART, EW-scaled, +-3 sd", {**_ART16, "art_scale": 1}),
+    (
+        "weekly + ART, window shape only (its own mean removed), +-2 sd",
+        {**_ART16, "art_scale": 2, "art_zwide": 2.0},
+    ),
+    # missed windows (issue 15): change detectors beside the others, each on top of the weekly design
+    ("weekly + level over 30 points", {**_WEEKLY, "levels": (30,)}),
+    ("weekly + level over 100 points", {**_WEEKLY, "levels": (100,)}),
+    ("weekly + level over 30 and 100 points", {**_WEEKLY, "levels": (30, 100)}),
+    ("weekly + mean abs. difference, level over 10", {**_WEEKLY, "absdiff_levels": (10,)}),
+    ("weekly + mean abs. difference, level over 30", {**_WEEKLY, "absdiff_levels": (30,)}),
+    ("weekly + mean abs. difference, level over 100", {**_WEEKLY, "absdiff_levels": (100,)}),
+    (
+        "weekly + BOCPD, known variance, hazard 1/250, 100 run lengths",
+        {**_WEEKLY, "bocpd": (0.004, 100, 5, False)},
+    ),
+    ("weekly + BOCPD, known variance, hazard 1/1000, 200", {**_WEEKLY, "bocpd": (0.001, 200, 5, False)}),
+    ("weekly + BOCPD, Student-t, hazard 1/250, 100", {**_WEEKLY, "bocpd": (0.004, 100, 5, True)}),
+    ("weekly + BOCPD, Student-t, hazard 1/1000, 200", {**_WEEKLY, "bocpd": (0.001, 200, 10, True)}),
+    ("weekly + record gate fading, half-life 0.5 day", {**_WEEKLY, "gate_fading_days": 0.5}),
+    ("weekly + record gate fading, half-life 1 day", {**_WEEKLY, "gate_fading_days": 1}),
+    ("weekly + record gate fading, half-life 2 days", {**_WEEKLY, "gate_fading_days": 2}),
+    ("weekly + CUSUM of the residual to a 30-point mean", {**_WEEKLY, "cusum_resid": (30, 0.5, 5.0)}),
+    ("weekly + CUSUM of the daily residual (0.5, 10, clip 2)", {**_WEEKLY, "cusum_season": (0.5, 10.0, 2.0)}),
+    ("weekly + CUSUM (k 0.5, h 5, no clip)", {**_WEEKLY, "cusum": (0.5, 5.0, 10.0)}),
+    ("weekly + CUSUM (k 1, h 8, no clip)", {**_WEEKLY, "cusum": (1.0, 8.0, 10.0)}),
+    ("weekly + CUSUM (k 0.25, h 5, no clip)", {**_WEEKLY, "cusum": (0.25, 5.0, 10.0)}),
+    ("weekly + CUSUM (k 0.5, h 10, no clip)", {**_WEEKLY, "cusum": (0.5, 10.0, 10.0)}),
+    ("weekly + CUSUM (k 0.5, h 5, clip 2)", {**_WEEKLY, "cusum": (0.5, 5.0, 2.0)}),
+    ("weekly + CUSUM (k 0.5, h 10, clip 2)", {**_WEEKLY, "cusum": (0.5, 10.0, 2.0)}),
+    ("weekly + CUSUM (k 0.5, h 10, clip 3)", {**_WEEKLY, "cusum": (0.5, 10.0, 3.0)}),
+    ("weekly + CUSUM (k 0.5, h 10, clip 1.5)", {**_WEEKLY, "cusum": (0.5, 10.0, 1.5)}),
+    ("weekly + CUSUM (k 0.5, h 15, clip 2)", {**_WEEKLY, "cusum": (0.5, 15.0, 2.0)}),
+    ("weekly + scale over 10 points", {**_WEEKLY, "scale": (10,)}),
+    ("weekly + scale over 20 points", {**_WEEKLY, "scale": (20,)}),
+    ("weekly + scale over 25 points", {**_WEEKLY, "scale": (25,)}),
+    ("weekly + scale over 30 points", {**_WEEKLY, "scale": (30,)}),
+    ("weekly + scale over 40 points", {**_WEEKLY, "scale": (40,)}),
+    ("weekly + scale over 60 points", {**_WEEKLY, "scale": (60,)}),
+    ("weekly + scale over 10, 30 and 100 points", {**_WEEKLY, "scale": (10, 30, 100)}),
+    ("weekly + scale 25 + CUSUM (0.5, 5, no clip)", {**_WEEKLY, "scale": (25,), "cusum": (0.5, 5.0, 10.0)}),
+    ("weekly + scale 15 + CUSUM (0.5, 10, clip 2)", {**_WEEKLY, "scale": (15,), "cusum": (0.5, 10.0, 2.0)}),
+    ("weekly + scale 20 + CUSUM (0.5, 10, clip 2)", {**_WEEKLY, "scale": (20,), "cusum": (0.5, 10.0, 2.0)}),
+    ("weekly + scale 30 + CUSUM (0.5, 10, clip 2)", {**_WEEKLY, "scale": (30,), "cusum": (0.5, 10.0, 2.0)}),
+    ("weekly + scale 40 + CUSUM (0.5, 10, clip 2)", {**_WEEKLY, "scale": (40,), "cusum": (0.5, 10.0, 2.0)}),
+    ("weekly + scale 25 + CUSUM (0.5, 8, clip 2)", {**_WEEKLY, "scale": (25,), "cusum": (0.5, 8.0, 2.0)}),
+    ("weekly + scale 25 + CUSUM (0.5, 15, clip 2)", {**_WEEKLY, "scale": (25,), "cusum": (0.5, 15.0, 2.0)}),
+    ("weekly + scale 25 + CUSUM (0.5, 10, clip 3)", {**_WEEKLY, "scale": (25,), "cusum": (0.5, 10.0, 3.0)}),
+    ("weekly + scale 25 + CUSUM (0.5, 10, clip 1.5)", {**_WEEKLY, "scale": (25,), "cusum": (0.5, 10.0, 1.5)}),
+    ("weekly + scale 25 + CUSUM (0.25, 10, clip 2)", {**_WEEKLY, "scale": (25,), "cusum": (0.25, 10.0, 2.0)}),
+    ("weekly + scale 25 + CUSUM (0.5, 10, clip 2) (chosen)", _CHANGE),
+    # the two together (nabboth): nabrecall's scale and CUSUM detectors on top of the shape detector
+    ("shape + scale 25 + CUSUM (0.5, 10, clip 2)", {**_ART4, "scale": (25,), "cusum": (0.5, 10.0, 2.0)}),
+    ("shape + CUSUM (0.5, 10, clip 2)", {**_ART4, "cusum": (0.5, 10.0, 2.0)}),
+    ("shape + scale 25", {**_ART4, "scale": (25,)}),
 ]
 
 
@@ -825,6 +1436,36 @@ def false_alarm_sources(corpus, data, p, threshold):
         )
 
 
+def synthetic_vus(p, seeds):
+    """Mean VUS-PR per synthetic kind (`anomaly_detection.evaluation.synthetic`) of the model's
+    ranking score (the statistic, fading by 0.5% a point as in the C++): seeds 0-2 give the
+    C++ detector's `benchmarks.synthetic_kinds` figures; other seeds are data no choice saw."""
+    from anomaly_detection.evaluation import sliding_window, vus_pr
+    from anomaly_detection.evaluation.synthetic import KINDS, make_series
+
+    out = {}
+    for kind in KINDS:
+        scores = []
+        for seed in seeds:
+            s = make_series(kind, seed)
+            best = detect(
+                np.asarray(s.values, float), np.asarray(s.timestamps, float), {**p, "return_best": True}
+            )
+            scores.append(vus_pr(s.labels, fading_max(best, 0.995), window=sliding_window(s.values)))
+        out[kind] = float(np.mean(scores))
+    return out
+
+
+@nb.njit(cache=True)
+def fading_max(x, decay):
+    out = np.empty(len(x))
+    r = 0.0
+    for i in range(len(x)):
+        r = max(x[i], decay * r)
+        out[i] = r
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nab", type=Path, default=ROOT.parent / "shared" / "data" / "nab")
@@ -843,8 +1484,15 @@ def main(argv=None):
     ap.add_argument(
         "--rows",
         default=":",
-        help="the table's rows to run, as Python indices and slices: '19,34:' is the chosen design and "
+        help="the table's rows to run, as Python indices and slices: '19,34:65' is the chosen design and "
         "the per-series calibration rows (the choice is then made among those)",
+    )
+    ap.add_argument("--only", action="append", default=[], help="only the rows whose label contains this")
+    ap.add_argument("--profiles", action="store_true", help="the same as --all-profiles")
+    ap.add_argument(
+        "--synthetic",
+        metavar="A:B",
+        help="only: mean VUS-PR per synthetic kind of each row, seeds A to B-1 (0:3 are the C++ run's)",
     )
     args = ap.parse_args(argv)
     steps = []
@@ -854,11 +1502,23 @@ def main(argv=None):
             steps += STEPS[int(a) if a else None : int(b) if b else None]
         else:
             steps.append(STEPS[int(part)])
+    if args.only:
+        steps = [(lab, ch) for lab, ch in steps if any(o in lab for o in args.only)]
+    args.all_profiles = args.all_profiles or args.profiles
     corpus = NabCorpus.load(args.nab)
     data = {
         name: (np.asarray(f.values, float), f.timestamps.astype("datetime64[ns]").astype(np.int64) / 1e9)
         for name, f in corpus.files.items()
     }
+    if args.synthetic:
+        a, b = (int(v) for v in args.synthetic.split(":"))
+        for i, (label, change) in enumerate(steps):
+            kinds = synthetic_vus({**BASE, **change}, range(a, b))
+            if i == 0:
+                print("| step | " + " | ".join(kinds) + " | mean |\n|---|" + "---:|" * (len(kinds) + 1))
+            cells = " | ".join(f"{v:.3f}" for v in kinds.values())
+            print(f"| {label} | {cells} | {np.mean(list(kinds.values())):.3f} |", flush=True)
+        return
     if args.false_alarms is not None:
         false_alarm_sources(corpus, data, {**BASE, **_WEEKLY}, args.false_alarms)
         return

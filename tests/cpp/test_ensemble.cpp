@@ -37,7 +37,7 @@ std::vector<Detection> run(SensorRegistry& reg, const std::vector<double>& v, si
 }
 
 std::string payload_of(const std::string& blob) {
-    return std::string(io::unseal(blob, io::Family::sensor_registry, 5));
+    return std::string(io::unseal(blob, io::Family::sensor_registry, 6));
 }
 }  // namespace
 
@@ -88,6 +88,55 @@ TEST(Ensemble, FlatLineThenJump) {
     for (size_t i = 0; i < 1200; ++i) EXPECT_FALSE(out[i].is_anomaly) << i;
     EXPECT_TRUE(out[1200].is_anomaly);
     for (const auto& d : out) EXPECT_TRUE(std::isfinite(d.deviation));
+}
+
+TEST(ChangeStats, CusumAddsUpASmallSustainedShiftAndClipsSpikes) {
+    std::mt19937_64 rng(11);
+    std::normal_distribution<double> noise(0.0, 1.0);
+    ChangeStats c;
+    EwMoments m;
+    double worst_before = 0.0, prev = 0.0;
+    auto feed = [&](double x) {
+        const auto step = c.update(x, prev, m.n > 0, m);
+        m.push(x, EnsembleParams::kBaseSpan);
+        prev = x;
+        EXPECT_GE(c.up, 0.0);
+        EXPECT_LE(c.up, EnsembleParams::kCusumReset);
+        EXPECT_LE(c.down, EnsembleParams::kCusumReset);
+        return step;
+    };
+    for (int i = 0; i < 3000; ++i) worst_before = std::max(worst_before, feed(noise(rng)).cusum);
+    // A shift of one sd, which no single point shows, passes the reset level within 40 points.
+    bool passed = false;
+    for (int i = 0; i < 40 && !passed; ++i) passed = feed(1.0 + noise(rng)).cusum > EnsembleParams::kCusumReset;
+    EXPECT_TRUE(passed);
+    EXPECT_LT(worst_before, EnsembleParams::kCusumReset + EnsembleParams::kCusumClip);
+    // One huge spike adds at most clip - drift to a sum.
+    for (int i = 0; i < 3000; ++i) feed(noise(rng));
+    const double before = std::max(c.up, c.down);
+    EXPECT_LE(feed(1e6).cusum, before + EnsembleParams::kCusumClip - EnsembleParams::kCusumDrift + 1e-12);
+}
+
+TEST(ChangeStats, ScaleSeesRougherAndQuieterStretches) {
+    for (double factor : {4.0, 0.1}) {
+        std::mt19937_64 rng(12);
+        std::normal_distribution<double> noise(0.0, 1.0);
+        ChangeStats c;
+        EwMoments m;
+        double prev = 0.0, before = 0.0, after = 0.0;
+        for (int i = 0; i < 4000; ++i) {
+            const double sd = i < 3000 ? 1.0 : factor;
+            const double x = 10.0 + sd * noise(rng);
+            const auto step = c.update(x, prev, i > 0, m);
+            m.push(x, EnsembleParams::kBaseSpan);
+            prev = x;
+            if (i >= 1000 && i < 3000) before = std::max(before, step.scale_z);
+            if (i >= 3000 && i < 3100) after = std::max(after, step.scale_z);
+            EXPECT_EQ(step.scale_ready, i >= static_cast<int>(EnsembleParams::kScaleShort) + 2) << i;
+        }
+        EXPECT_GT(after, before + 1.0) << factor;
+        EXPECT_GT(after, 4.0) << factor;
+    }
 }
 
 TEST(Ensemble, FindsTheDailyPeriod) {
@@ -165,7 +214,7 @@ TEST(Ensemble, CorruptBytesThrowInvalidArgument) {
     const std::string payload = payload_of(a.to_bytes());
     // Every truncation of the payload, sealed with a valid checksum, is rejected cleanly.
     for (size_t len = 0; len < payload.size(); len += 97)
-        EXPECT_THROW(SensorRegistry::from_bytes(io::seal(io::Family::sensor_registry, 5, payload.substr(0, len))),
+        EXPECT_THROW(SensorRegistry::from_bytes(io::seal(io::Family::sensor_registry, 6, payload.substr(0, len))),
                      std::invalid_argument)
             << len;
     // Bytes flipped inside the ensemble state (checksum fixed up) never crash.
@@ -173,7 +222,7 @@ TEST(Ensemble, CorruptBytesThrowInvalidArgument) {
         std::string bad = payload;
         bad[pos] = static_cast<char>(bad[pos] ^ 0x5a);
         try {
-            SensorRegistry::from_bytes(io::seal(io::Family::sensor_registry, 5, bad));
+            SensorRegistry::from_bytes(io::seal(io::Family::sensor_registry, 6, bad));
         } catch (const std::invalid_argument&) {
         }
     }
@@ -306,10 +355,10 @@ TEST(EnsembleCheckpoint, CorruptBytesThrowInvalidArgument) {
     std::string flipped = blob;
     flipped[io::kHeaderSize + 3] ^= 0x40;
     EXPECT_THROW(EnsembleState::from_bytes(flipped, 0.5), std::invalid_argument);
-    const std::string payload(io::unseal(blob, io::Family::ensemble_checkpoint, 4));
+    const std::string payload(io::unseal(blob, io::Family::ensemble_checkpoint, 5));
     for (size_t len = 0; len < payload.size(); len += 97)
         EXPECT_THROW(
-            EnsembleState::from_bytes(io::seal(io::Family::ensemble_checkpoint, 4, payload.substr(0, len)), 0.5),
+            EnsembleState::from_bytes(io::seal(io::Family::ensemble_checkpoint, 5, payload.substr(0, len)), 0.5),
             std::invalid_argument);
     // Another family's bytes are refused too.
     EXPECT_THROW(EnsembleState::from_bytes(io::seal(io::Family::sensor_registry, 1, payload), 0.5),

@@ -15,8 +15,9 @@ namespace {
 using P = EnsembleParams;
 // Version 2 added the level and context features; version 3 the time of the last alarm
 // (a cooldown in seconds) and the weekly reference; version 4 the running estimate of the
-// sampling interval. Versions 1 to 3 still load (what they lack starts afresh).
-constexpr uint16_t kCheckpointVersion = 4;
+// sampling interval; version 5 the shape, scale and cusum features. Versions 1 to 4 still
+// load (what they lack starts afresh).
+constexpr uint16_t kCheckpointVersion = 5;
 constexpr double kInvSqrt2 = 0.70710678118654752440;
 constexpr double kSecondsPerDay = 86400.0;
 constexpr double kSecondsPerWeek = 7 * kSecondsPerDay;
@@ -27,8 +28,12 @@ enum Feature : size_t {
     f_spatial = 3,
     f_markov = 4,
     f_level = 5,
-    f_context = 6
+    f_context = 6,
+    f_shape = 7,
+    f_scale = 8,
+    f_cusum = 9
 };
+static_assert(f_context + 1 == EnsembleParams::kFeaturesV2 && f_cusum + 1 == EnsembleParams::kFeatures);
 constexpr int64_t kContextBinLimit = 1000;  // context bins beyond the range are clamped to +-this
 
 int64_t context_key(const int64_t (&bins)[2]) {
@@ -251,6 +256,62 @@ void Transitions::deserialize(io::ByteReader& r) {
     }
 }
 
+// --- ChangeStats -------------------------------------------------------------
+
+ChangeStats::Step ChangeStats::update(double value, double prev, bool has_prev, const EwMoments& moments) {
+    Step out;
+    // Page's CUSUM on the value's z against the moments of the past, each z clipped
+    // (a spike adds at most kCusumClip sd): a small shift that lasts adds up.
+    if (moments.n >= 2 && moments.var > 0) {
+        const double z = std::clamp((value - moments.mean) / std::sqrt(moments.var), -P::kCusumClip, P::kCusumClip);
+        up = std::max(0.0, up + z - P::kCusumDrift);
+        down = std::max(0.0, down - z - P::kCusumDrift);
+        out.cusum = std::max(up, down);
+        out.cusum_ready = true;
+        if (up > P::kCusumReset || down > P::kCusumReset) up = down = 0.0;
+    }
+    // The scale: the short EW mean absolute difference (this point's included) against the
+    // long one, as a log ratio; its z against the ratio's own moments.
+    if (has_prev) {
+        const double d = std::fabs(value - prev);
+        ++diffs;
+        const double n = static_cast<double>(diffs);
+        fast += std::max(1.0 / n, 2.0 / (P::kScaleShort + 1.0)) * (d - fast);
+        slow += std::max(1.0 / n, 2.0 / (P::kBaseSpan + 1.0)) * (d - slow);
+        if (n >= P::kScaleShort && slow > 0) {
+            const double eps = 1e-3 * slow;
+            const double r = std::log((fast + eps) / (slow + eps));
+            if (ratio.n >= 2) {
+                out.scale_z = std::fabs(r - ratio.mean) / std::max(ratio.sd(), 1e-9);
+                out.scale_ready = true;
+            }
+            ratio.push(r, P::kBaseSpan);
+        }
+    }
+    return out;
+}
+
+void ChangeStats::serialize(io::ByteWriter& w) const {
+    w.put<uint64_t>(diffs);
+    w.put<double>(fast);
+    w.put<double>(slow);
+    put_ew(w, ratio);
+    w.put<double>(up);
+    w.put<double>(down);
+}
+
+void ChangeStats::deserialize(io::ByteReader& r, uint64_t seen) {
+    diffs = r.get<uint64_t>("ensemble change count");
+    fast = get_finite(r, "ensemble change scale");
+    slow = get_finite(r, "ensemble change scale");
+    ratio = get_ew(r, "ensemble change ratio moments");
+    up = get_finite(r, "ensemble cusum");
+    down = get_finite(r, "ensemble cusum");
+    if (diffs > seen || ratio.n > diffs || fast < 0 || slow < 0 || !(up >= 0 && up <= P::kCusumReset) ||
+        !(down >= 0 && down <= P::kCusumReset))
+        io::corruption("ensemble change features: out of range");
+}
+
 // --- EnsembleState -----------------------------------------------------------
 
 EnsembleState::EnsembleState(double threshold, uint64_t cooldown, double cooldown_seconds)
@@ -355,6 +416,8 @@ double EnsembleState::markov(double value) {
         const double floor = 1e-12 * std::max(1.0, std::fabs(mean));
         resolution_ = std::max(range / P::kBins, floor);
         resolution2_ = std::max(range / P::kContextBins, floor);
+        start_shape();
+        for (double x : learn_values_) shape_.update(x);  // the shape model learns the first points too
         // The transitions of the learning period train both models: no first-transition surprise.
         for (double x : learn_values_) {
             const int64_t b = bin(x);
@@ -375,6 +438,13 @@ double EnsembleState::markov(double value) {
     has_prev_bin_ = true;
     prev_bin_ = b;
     return z;
+}
+
+// The shape feature's range: the markov bins' (the 1%-99% range of the learning values),
+// widened by half of it on each side.
+void EnsembleState::start_shape() {
+    const double range = resolution_ * P::kBins;
+    shape_.set_range(bin_origin_ - P::kShapeWiden * range, (1.0 + 2.0 * P::kShapeWiden) * range);
 }
 
 // Novelty of the value's bin after the last two (10 bins of the learning range; after
@@ -476,16 +546,28 @@ EnsembleStep EnsembleState::update(double value, double timestamp) {
     if (t < P::kPeriodProbe) learn_times_.push_back(timestamp);
     z[f_markov] = markov(value);
     if (t >= P::kLearn) z[f_context] = context(value);
+    if (t >= P::kLearn) z[f_shape] = shape_.update(value);
+    const ChangeStats::Step change = change_.update(value, prev_, t > 0, value_);
+    z[f_scale] = change.scale_z;
+    z[f_cusum] = change.cusum;
 
     // A detector enters its likelihood once its own statistics exist (the seasonal
     // one only a period after the start): no alarm from a detector starting up.
-    const bool ready[P::kFeatures] = {
-        value_.n >= 2, diff_.n >= 2, has_residual && moments.n >= 2, t > 10, t >= P::kLearn, has_level, t >= P::kLearn};
+    const bool ready[P::kFeatures] = {value_.n >= 2,
+                                      diff_.n >= 2,
+                                      has_residual && moments.n >= 2,
+                                      t > 10,
+                                      t >= P::kLearn,
+                                      has_level,
+                                      t >= P::kLearn,
+                                      t >= P::kLearn && shape_.scored(),
+                                      change.scale_ready,
+                                      change.cusum_ready};
     double best = 0.0;
     for (size_t f = 0; f < P::kFeatures; ++f) {
         if (!ready[f]) continue;
         Feature& ft = features_[f];
-        const bool z_type = f <= f_season || f == f_level;
+        const bool z_type = f <= f_season || f == f_level || f == f_scale || f == f_cusum;
         const double raw = z_type ? saturate(z[f]) : std::min(z[f], P::kCap);
         ft.short_.push(raw);
         const double avg = ft.short_.mean();
@@ -595,7 +677,7 @@ void EnsembleState::serialize(io::ByteWriter& w) const {
     w.put<int64_t>(context_bins_[1]);
     contexts_.serialize(w);
     contexts1_.serialize(w);
-    for (size_t f = f_level; f < P::kFeatures; ++f) {
+    for (size_t f = f_level; f < P::kFeaturesV2; ++f) {
         features_[f].short_.serialize(w);
         features_[f].long_.serialize(w);
     }
@@ -617,6 +699,15 @@ void EnsembleState::serialize(io::ByteWriter& w) const {
     w.put<double>(last_time_);
     w.put<uint64_t>(intervals_.size());
     w.put_array(intervals_.data(), intervals_.size());
+    // layout 5 on
+    shape_.serialize(w);
+    features_[f_shape].short_.serialize(w);
+    features_[f_shape].long_.serialize(w);
+    change_.serialize(w);
+    for (size_t f = f_scale; f < P::kFeatures; ++f) {
+        features_[f].short_.serialize(w);
+        features_[f].long_.serialize(w);
+    }
 }
 
 EnsembleState EnsembleState::deserialize(io::ByteReader& r, double threshold, uint64_t cooldown,
@@ -663,6 +754,7 @@ EnsembleState EnsembleState::deserialize(io::ByteReader& r, double threshold, ui
     if (has_prev > 1) io::corruption("ensemble markov flag: expected 0 or 1");
     s.has_prev_bin_ = has_prev == 1;
     s.prev_bin_ = r.get<int64_t>("ensemble previous bin");
+    if (s.resolution_ > 0) s.start_shape();  // layouts 1 to 4: the shape feature starts afresh on these bins
     s.transitions_.deserialize(r);
     for (size_t f = 0; f < f_level; ++f) {
         s.features_[f].short_.deserialize(r, "ensemble short window");
@@ -696,7 +788,7 @@ EnsembleState EnsembleState::deserialize(io::ByteReader& r, double threshold, ui
     }
     s.contexts_.deserialize(r);
     s.contexts1_.deserialize(r);
-    for (size_t f = f_level; f < P::kFeatures; ++f) {
+    for (size_t f = f_level; f < P::kFeaturesV2; ++f) {
         s.features_[f].short_.deserialize(r, "ensemble short window");
         s.features_[f].long_.deserialize(r, "ensemble long window");
     }
@@ -735,6 +827,16 @@ EnsembleState EnsembleState::deserialize(io::ByteReader& r, double threshold, ui
     r.get_array(s.intervals_.data(), ni, "ensemble intervals");
     for (double dt : s.intervals_)
         if (std::isnan(dt)) io::corruption("ensemble intervals: expected numbers");
+    if (layout < 5) return s;  // the shape feature starts afresh (its range set above)
+    s.shape_.deserialize(r);
+    if (s.shape_.has_range() != learned) io::corruption("ensemble shape range: inconsistent with the bins");
+    s.features_[f_shape].short_.deserialize(r, "ensemble short window");
+    s.features_[f_shape].long_.deserialize(r, "ensemble long window");
+    s.change_.deserialize(r, s.seen_);
+    for (size_t f = f_scale; f < P::kFeatures; ++f) {
+        s.features_[f].short_.deserialize(r, "ensemble short window");
+        s.features_[f].long_.deserialize(r, "ensemble long window");
+    }
     return s;
 }
 

@@ -23,8 +23,9 @@ namespace {
 // blobs). Version 4: the config's alert cooldown in seconds (0, i.e. in points, in
 // older blobs) and the ensemble's time of its last alarm. Version 5: the ensemble's
 // running estimate of the sampling interval (older blobs start it from their period).
-// Older blobs load.
-constexpr uint16_t kRegistryVersion = 5;
+// Version 6: the ensemble's shape, scale and cusum features (older blobs start them
+// afresh). Older blobs load.
+constexpr uint16_t kRegistryVersion = 6;
 
 void check_finite(const double* values, const double* timestamps, size_t n, const std::string& what) {
     // A branch-free test per chunk: x * 0 is +-0 for a finite x and NaN otherwise, so the

@@ -27,7 +27,17 @@
 //     context   1 - P(bin of x | bins of x_{t-2}, x_{t-1}): second-order
 //               transitions between 10 bins of the same range (a new shape);
 //               first-order ones for a context seen fewer than 5 times
-//   z-type features become 1 - exp(-min(z, 20) / 3) (level: of z / 2).
+//     shape     1 - the best match of the window of the last 8 means of 4 points
+//               against at most 16 fuzzy-ART categories (detectors/fuzzy_art.hpp:
+//               a second model family, after ARTime), on the context range
+//               widened by half of it on each side
+//     scale     a change of scale: log(EW mean |x_t - x_{t-1}| over about 25
+//               points / the same over 1,000), its z against its own EW mean and sd
+//               (a burst of roughness or a quieting that no single point shows)
+//     cusum     Page's two-sided CUSUM of the value's z (against the value's EW mean
+//               and sd), each z clipped at +-2 (Huber: a spike counts as two sd),
+//               drift 0.5, both sums reset when one passes 10 (a small sustained shift)
+//   z-type features become 1 - exp(-min(z, 20) / 3) (level: of z / 2; cusum: of its sum).
 //   likelihood of each feature (from the point its own statistics exist on):
 //     the mean of its last 5 raw scores against the
 //     mean and sd (floor 0.02) of those means over the last 2,000 points (once
@@ -62,6 +72,7 @@
 #include <utility>
 #include <vector>
 
+#include "anomaly_detection/detectors/fuzzy_art.hpp"
 #include "anomaly_detection/io/bytes.hpp"
 
 namespace anomaly_detection {
@@ -104,10 +115,16 @@ struct EnsembleParams {
     static constexpr double kRankDecay = 0.995;  // the score's memory of recent statistics, per point
     static constexpr double kDamp = 0.5;
     static constexpr double kHoldCap = 0.9;
-    static constexpr size_t kFeatures = 7;
+    static constexpr double kShapeWiden = 0.5;   // the shape feature's range: the learning range widened by this
+    static constexpr double kScaleShort = 25;    // scale feature: short EW span of |x_t - x_{t-1}|
+    static constexpr double kCusumDrift = 0.5;   // cusum feature: drift (k), in sd
+    static constexpr double kCusumReset = 10.0;  // ... both sums restart when one passes this (h)
+    static constexpr double kCusumClip = 2.0;    // ... each point's z clipped at +- this
+    static constexpr size_t kFeatures = 10;
+    static constexpr size_t kFeaturesV2 = 7;  // features kept by checkpoint layouts 2 to 4
     // Each feature's -log10 tail probability is divided by its weight before the maximum:
     // differences and seasonal residuals are noisier (their alarms were mostly false on NAB).
-    static constexpr double kWeight[kFeatures] = {1.0, 2.5, 1.6, 1.0, 1.0, 1.0, 1.0};
+    static constexpr double kWeight[kFeatures] = {1.0, 2.5, 1.6, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0};
 };
 
 /// Output of one ensemble step.
@@ -190,6 +207,26 @@ class Transitions {
     std::unordered_map<int64_t, Context> contexts_;
 };
 
+/// The change features (checkpoint layout 5 on): a change of scale and a robust CUSUM.
+/// Self-contained: fed each point with the previous value and the value's moments (of the
+/// points before it), it gives both raw statistics.
+struct ChangeStats {
+    uint64_t diffs = 0;             // absolute differences seen
+    double fast = 0.0, slow = 0.0;  // EW mean |x_t - x_{t-1}| over kScaleShort and kBaseSpan points
+    EwMoments ratio;                // of log(fast / slow)
+    double up = 0.0, down = 0.0;    // the CUSUM's sums, in [0, kCusumReset]
+
+    struct Step {
+        bool scale_ready = false, cusum_ready = false;
+        double scale_z = 0.0;  // |log ratio - its mean| / its sd
+        double cusum = 0.0;    // the larger CUSUM sum
+    };
+    /// `has_prev`: `prev` is the previous value; `moments`: the value's, before this point.
+    Step update(double value, double prev, bool has_prev, const EwMoments& moments);
+    void serialize(io::ByteWriter& w) const;
+    void deserialize(io::ByteReader& r, uint64_t seen);
+};
+
 class EnsembleState {
    public:
     /// `threshold` in (0, 1]: the alarm level that starts the cooldown;
@@ -209,7 +246,9 @@ class EnsembleState {
     /// `layout`: the checkpoint version the bytes are of: 1 (registry snapshot
     /// version 2) lacks the level and context features (they start afresh), 1 and 2
     /// the time of the last alarm (a cooldown in seconds starts afresh), 1 to 3 the
-    /// running estimate of the sampling interval (it starts from their period).
+    /// running estimate of the sampling interval (it starts from their period), 1 to 4
+    /// the shape feature (it starts afresh on the range of their bins) and the scale and
+    /// cusum features (they start afresh).
     static EnsembleState deserialize(io::ByteReader& r, double threshold, uint64_t cooldown, double cooldown_seconds,
                                      int layout);
 
@@ -280,6 +319,11 @@ class EnsembleState {
     bool timed_ = false;  // last_time_ holds the previous point's timestamp
     double last_time_ = 0.0;
     std::vector<double> intervals_;  // the current block's intervals (fewer than kIntervalBlock)
+    // The shape feature (checkpoint version 5 on).
+    FuzzyArt shape_;
+    void start_shape();
+    // The change features' statistics (checkpoint version 5 on).
+    ChangeStats change_;
 };
 
 }  // namespace anomaly_detection
