@@ -53,6 +53,12 @@ BENCHES: tuple[Bench, ...] = (
         "StatisticalAnomalyDetector vs pandas rolling (every classic method), pure Python and River",
     ),
     Bench("redis", "bench_redis.py", ("redis",), "detector on the Redis store vs the seed's pipeline"),
+    Bench(
+        "redis_paths",
+        "bench_redis_paths.py",
+        ("redis",),
+        "the Redis store's worker threads vs redis.asyncio (ours against ours; run by hand: no --json)",
+    ),
     Bench("forest", "bench_forest.py", ("sklearn",), "IsolationForest vs scikit-learn"),
     Bench("hst", "bench_hst.py", ("river", "sklearn"), "HalfSpaceTrees vs River"),
     Bench("sketches", "bench_sketches.py", ("datasketches",), "sketches vs Apache DataSketches"),

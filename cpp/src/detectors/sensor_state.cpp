@@ -326,9 +326,14 @@ void SensorState::push(double value, double timestamp) {
 RollingMoments::Step SensorState::push_window(double value, double timestamp) {
     const bool evicting = values_.full();
     const double evicted = evicting ? values_.front() : 0.0;
-    const size_t slot = values_.next_slot();  // == front slot when full
+    push_values(value, timestamp);
+    return moments_.update(value, evicting ? &evicted : nullptr, values_);
+}
+
+void SensorState::push_values(double value, double timestamp) {
     if (order_) {
-        if (evicting) {
+        const size_t slot = values_.next_slot();  // == front slot when full
+        if (values_.full()) {
             order_->replace(slot, value);
         } else {
             order_->insert(slot, value);
@@ -336,7 +341,6 @@ RollingMoments::Step SensorState::push_window(double value, double timestamp) {
     }
     values_.push(value);
     timestamps_.push(timestamp);
-    return moments_.update(value, evicting ? &evicted : nullptr, values_);
 }
 
 namespace {
@@ -411,14 +415,7 @@ void SensorState::update_batch(const double* values, const double* timestamps, s
             out.deviations[i] = deviation;
             out.expected[i] = expected;
             out.window_counts[i] = count;
-            const size_t slot = values_.next_slot();
-            if (values_.full()) {
-                order_->replace(slot, value);
-            } else {
-                order_->insert(slot, value);
-            }
-            values_.push(value);
-            timestamps_.push(timestamps[i]);
+            push_values(value, timestamps[i]);
         }
         normal_scores(out.scores, 1.0, out.scores, n);
         if (out.alert_scores) std::copy(out.scores, out.scores + n, out.alert_scores);
@@ -465,14 +462,7 @@ void SensorState::update_batch_iqr(const double* values, const double* timestamp
                 q3[i] = 0.0;
                 out.expected[i] = value;
             }
-            const size_t slot = values_.next_slot();
-            if (values_.full()) {
-                order_->replace(slot, value);
-            } else {
-                order_->insert(slot, value);
-            }
-            values_.push(value);
-            timestamps_.push(timestamps[i]);
+            push_values(value, timestamps[i]);
         }
         iqr_scores(values, q1, q3, out.expected, std::max(b, std::min(e, first)), e);
         const size_t f = std::max(b, std::min(e, warm));

@@ -400,44 +400,20 @@ class AnomalyService:
 
     async def _ascore(self, groups: dict[str, tuple[np.ndarray, np.ndarray, str]]) -> None:
         """The scoring of :meth:`_score` awaited on the loop (an asyncio client or twin)."""
-        if self._redis_many:  # one pipeline per source
-            for source, sensors in _by_source(groups).items():
-                src = _source.set(source)
-                try:
-                    await self.detector.adetect_many(
-                        {s: groups[s][0] for s in sensors}, {s: groups[s][1] for s in sensors}
-                    )
-                finally:
-                    _source.reset(src)
-            return
-        for sensor, (values, ts, source) in groups.items():
+        # on the Redis store, one pipeline per source
+        for source, method, args in _calls(groups, many=self._redis_many):
             src = _source.set(source)
             try:
-                if len(values) == 1:
-                    await self.detector.adetect(sensor, float(values[0]), float(ts[0]))
-                else:
-                    await self.detector.adetect_batch(sensor, values, ts)
+                await getattr(self.detector, "a" + method)(*args)
             finally:
                 _source.reset(src)
 
     def _score_here(self, groups: dict[str, tuple[np.ndarray, np.ndarray, str]]) -> None:
-        if self._redis_many and len(groups) > 1:  # the sensors' appends in one round trip per source
-            for source, sensors in _by_source(groups).items():
-                src = _source.set(source)
-                try:
-                    self.detector.detect_many(
-                        {s: groups[s][0] for s in sensors}, {s: groups[s][1] for s in sensors}
-                    )
-                finally:
-                    _source.reset(src)
-            return
-        for sensor, (values, ts, source) in groups.items():
+        # with many sensors, their appends in one round trip per source
+        for source, method, args in _calls(groups, many=self._redis_many and len(groups) > 1):
             src = _source.set(source)
             try:
-                if len(values) == 1:
-                    self.detector.detect(sensor, float(values[0]), float(ts[0]))
-                else:
-                    self.detector.detect_batch(sensor, values, ts)
+                getattr(self.detector, method)(*args)
             finally:
                 _source.reset(src)
 
@@ -493,9 +469,24 @@ class AnomalyService:
         return config
 
 
-def _by_source(groups: dict[str, tuple[np.ndarray, np.ndarray, str]]) -> dict[str, list[str]]:
-    """The sensors of ``groups`` per source, in their order."""
-    out: dict[str, list[str]] = {}
+def _calls(
+    groups: dict[str, tuple[np.ndarray, np.ndarray, str]], many: bool
+) -> list[tuple[str, str, tuple[Any, ...]]]:
+    """The detector calls that score ``groups``, as ``(source, method, args)``, for the sync
+    method or its ``a``-prefixed asyncio twin: with ``many``, one ``detect_many`` per source
+    (its sensors in their order); else per sensor, ``detect`` for one point and
+    ``detect_batch`` for more."""
+    if not many:
+        return [
+            (source, "detect", (sensor, float(values[0]), float(ts[0])))
+            if len(values) == 1
+            else (source, "detect_batch", (sensor, values, ts))
+            for sensor, (values, ts, source) in groups.items()
+        ]
+    by_source: dict[str, list[str]] = {}
     for sensor, (_, _, source) in groups.items():
-        out.setdefault(source, []).append(sensor)
-    return out
+        by_source.setdefault(source, []).append(sensor)
+    return [
+        (source, "detect_many", ({s: groups[s][0] for s in sensors}, {s: groups[s][1] for s in sensors}))
+        for source, sensors in by_source.items()
+    ]

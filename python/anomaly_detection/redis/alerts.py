@@ -65,6 +65,14 @@ def alert_from_result(result: Any, alert_id: str | None = None, **extra: Any) ->
     return alert if alert_id is None else {"id": alert_id, **alert}
 
 
+def _document(alert: Mapping[str, Any]) -> dict[str, Any]:
+    """The document ``alert`` is written as: ``received_at`` now unless it has one, and no ``id``
+    (the stream gives it)."""
+    doc = {"received_at": time.time(), **alert}
+    doc.pop("id", None)
+    return doc
+
+
 class AlertWriter:
     """Writes alerts (any JSON mapping with a ``timestamp``) in the layout above.
 
@@ -94,8 +102,7 @@ class AlertWriter:
         and published once however often it is written: write it again after a failure,
         with the same document (its ``received_at`` included) and id.
         """
-        doc = {"received_at": time.time(), **alert}
-        doc.pop("id", None)
+        doc = _document(alert)
         payload = dumps(doc)
         channel = self.keys.alerts_channel()
         if delivery_id is None:
@@ -124,23 +131,17 @@ class AlertWriter:
     def _each_once_steps(self, items: list[tuple[str, dict[str, Any]]]) -> Steps[list[str]]:
         ids = []
         for delivery_id, alert in items:
-            doc = {"received_at": time.time(), **alert}
-            doc.pop("id", None)
+            doc = _document(alert)
             ids.append((yield from self._once_steps(doc, dumps(doc), delivery_id))["id"])
         return ids
 
     def _many_once_steps(self, items: list[tuple[str, dict[str, Any]]]) -> Steps[list[str]]:
         from redis.exceptions import NoScriptError
 
-        cut = len('{"id":"')
-        channel = self.keys.alerts_channel()
         docs, ops = [], []
         for delivery_id, alert in items:
-            doc = {"received_at": time.time(), **alert}
-            doc.pop("id", None)
-            message = dumps({"id": "", **doc})  # the script puts the stream id in
-            keys = (self.stream, self.keys.alert_delivery(delivery_id))
-            args = (self.maxlen, dumps(doc), AnomalyRedisTTL.ALERTS, channel, message[:cut], message[cut:])
+            doc = _document(alert)
+            keys, args = self._deliver_args(doc, dumps(doc), delivery_id)
             ops.append(command("evalsha", self._deliver.sha, len(keys), *keys, *args))
             docs.append(doc)
         try:
@@ -162,17 +163,25 @@ class AlertWriter:
     def _once_steps(self, doc: dict[str, Any], payload: str, delivery_id: str) -> Steps[dict[str, Any]]:
         """The delivery of ``doc`` once (its JSON ``payload``): the script appends and publishes
         it unless its delivery mark says it was, then it is stored and indexed."""
-        message = dumps({"id": "", **doc})  # '{"id":"",...}': the script puts the stream id in
-        cut = len('{"id":"')
-        keys = [self.stream, self.keys.alert_delivery(delivery_id)]
-        args = [self.maxlen, payload, AnomalyRedisTTL.ALERTS, self.keys.alerts_channel(), message[:cut],
-                message[cut:]]  # fmt: skip
+        keys, args = self._deliver_args(doc, payload, delivery_id)
         stream_id = text((yield Script(self._deliver, keys, args))[0])
         stored = {"id": stream_id, **doc}
         yield from self.manager.store_alert.steps(
             self.manager, stream_id, stored, timestamp=doc.get("timestamp")
         )
         return stored
+
+    def _deliver_args(
+        self, doc: dict[str, Any], payload: str, delivery_id: str
+    ) -> tuple[list[str], list[Any]]:
+        """KEYS and ARGV of the delivery script (scripts.DELIVER_ALERT) for ``doc`` (its JSON
+        ``payload``) with ``delivery_id``."""
+        message = dumps({"id": "", **doc})  # '{"id":"",...}': the script puts the stream id in
+        cut = len('{"id":"')
+        keys = [self.stream, self.keys.alert_delivery(delivery_id)]
+        args = [self.maxlen, payload, AnomalyRedisTTL.ALERTS, self.keys.alerts_channel(), message[:cut],
+                message[cut:]]  # fmt: skip
+        return keys, args
 
 
 class Breaker(Protocol):

@@ -74,6 +74,8 @@ def encode_packed(values: np.ndarray, timestamps: np.ndarray) -> tuple[bytes, by
 # points of the call, sequence number, points sent; whether the caller takes the packed
 # window; the writer id's length.
 _APPEND_HEAD = struct.Struct("<dddddBB")
+# One point of encode_append_point: its value and timestamp.
+_POINT = struct.Struct("<dd")
 
 
 def encode_append(
@@ -99,9 +101,6 @@ def encode_append_point(
         _APPEND_HEAD.pack(window, ttl, 1, seq, 1, 1, len(writer)), writer, _POINT.pack(value, timestamp),
         f'{{"value":{value!r},"timestamp":{timestamp!r}}}'.encode(),
     ))  # fmt: skip
-
-
-_POINT = struct.Struct("<dd")
 
 
 def decode_packed(values: bytes, stamps: bytes) -> tuple[np.ndarray, np.ndarray]:

@@ -15,7 +15,7 @@ __all__ = [
 
 # The one argument of an append (ARGV[1]), packed by codec.encode_append: five
 # little-endian float64 (window size, TTL in seconds, number of points of the call, sequence
-# number, m = the points sent, the last min(n, window size)), one byte ('1': the caller takes
+# number, m = the points sent, the last min(n, window size)), one byte (1: the caller takes
 # the window from the mirror; 0 for a client that decodes replies as text), one byte L, the
 # writer id (L bytes), the m values and the m timestamps packed as little-endian float64,
 # then the m points' JSON entries joined by newlines. One argument: redis-py encodes each

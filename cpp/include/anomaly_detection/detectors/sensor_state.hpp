@@ -112,6 +112,9 @@ class SensorState {
     /// As push, for rebuilding a saved or shared state: nothing is rebuilt (push
     /// itself adds that); returns what the rolling moments did.
     RollingMoments::Step push_window(double value, double timestamp);
+    /// The window and its order statistics (MAD, IQR) take a point; the rolling
+    /// moments do not (push_window, or the batches' advance_moments, move them).
+    void push_values(double value, double timestamp);
     /// A value that dominated the window's spread left it (RollingMoments::Step::collapsed):
     /// the EWMA chart statistic is replayed over the window and the CUSUM sums restart, so
     /// that the glitch changes no verdict beyond the window that held it.
