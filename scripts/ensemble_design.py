@@ -251,7 +251,20 @@ def context_novelty(
 
 @nb.njit(cache=True)
 def art_novelty(
-    x, learn, ds, width, cats, rho, beta, widen, rebase, reset_out, scale=0, zspan=1000.0, zwide=3.0
+    x,
+    learn,
+    ds,
+    width,
+    cats,
+    rho,
+    beta,
+    widen,
+    rebase,
+    reset_out,
+    scale=0,
+    zspan=1000.0,
+    zwide=3.0,
+    rho_k=0.0,
 ):
     """A shape-novelty detector after ARTime (fuzzy adaptive resonance theory over a downsampled
     sliding window; Carpenter, Grossberg & Rosen 1991): every `ds` points the window of the last
@@ -261,7 +274,11 @@ def art_novelty(
     category that passes the vigilance `rho` learns the input (rate `beta`), else a new
     category is made (while there is room). Raw score: 1 - the best match (a shape unlike
     every category learned). A value that leaves the range re-ranges to the range seen so far
-    and starts the categories afresh, silent for `rebase` points (it scores 1 itself)."""
+    and starts the categories afresh, silent for `rebase` points (it scores 1 itself).
+    With `rho_k` > 0 the vigilance adapts online per series (as ARTime adapts its own): once 50
+    windows are in, it is the EW mean (span `zspan` windows) of the best matches seen, less
+    `rho_k` EW sd of them, within [0.5, 0.99]: a window as familiar as usual resonates, one
+    `rho_k` sd less familiar than usual makes a new category."""
     n = len(x)
     out = np.zeros(n)
     ok = np.zeros(n, np.bool_)
@@ -283,6 +300,8 @@ def art_novelty(
     inp = np.zeros(2 * width)
     zc = 0
     zm = zv = 0.0
+    mc = 0
+    mm = mv = 0.0
     for t in range(n):
         rlo = min(rlo, x[t])
         rhi = max(rhi, x[t])
@@ -335,6 +354,9 @@ def art_novelty(
                 best_match = 0.0
                 best_j = -1
                 best_choice = -1.0
+                vig = rho
+                if rho_k > 0 and mc >= 50:
+                    vig = min(max(mm - rho_k * math.sqrt(max(mv, 0.0)), 0.5), 0.99)
                 for j in range(used):
                     m = 0.0
                     wn = 0.0
@@ -344,7 +366,7 @@ def art_novelty(
                     match = m / width
                     best_match = max(best_match, match)
                     choice = m / (0.001 + wn)
-                    if match >= rho and choice > best_choice:
+                    if match >= vig and choice > best_choice:
                         best_choice = choice
                         best_j = j
                 if best_j >= 0:
@@ -356,6 +378,12 @@ def art_novelty(
                     used += 1
                 last = 1.0 - best_match if used > 1 else 0.0
                 have = True
+                if used > 1:  # the best matches' EW moments (the adaptive vigilance's reference)
+                    mc += 1
+                    ma = max(1.0 / mc, 2.0 / (zspan + 1.0))
+                    md = best_match - mm
+                    mm += ma * md
+                    mv = (1 - ma) * (mv + ma * md * md)
         if mute > 0:
             mute -= 1
         elif t >= learn and have:
@@ -411,6 +439,26 @@ def likelihood(raw, ok, short, long_, learn, min_sd, damp, record, reset):
         rh = (rh + 1) % max(record, 1)
         rn = min(rn + 1, max(record, 1))
     return s
+
+
+@nb.njit(cache=True)
+def shape_echo(s, value_stat, clear, echo, mode):
+    """Against the shape detector's echo alarm (its window still holds a large spike `echo`
+    points after it, so it re-alarms): after a point whose value statistic is >= `clear` (the
+    value detector has already scored it a clear outlier), for the next `echo` points the shape
+    statistic may not rise above its level just before that point ("cap"), or is 0 ("mute")."""
+    out = s.copy()
+    left = 0
+    cap = 0.0
+    for t in range(len(s)):
+        if value_stat[t] >= clear:
+            if left == 0:
+                cap = s[t - 1] if t > 0 else 0.0
+            left = echo
+        if left > 0:
+            out[t] = min(s[t], cap) if mode == "cap" else 0.0
+            left -= 1
+    return out
 
 
 @nb.njit(cache=True)
@@ -1005,6 +1053,7 @@ def detect(x, ts, p, explain=False):
                 p["art_scale"],
                 p["art_zspan"],
                 p["art_zwide"],
+                p["art_rho_k"],
             )
             if not p["art_reset"]:
                 nov_reset[:] = False
@@ -1091,6 +1140,10 @@ def detect(x, ts, p, explain=False):
             s = student_t_likelihood(raw, ok, p)
         else:
             s = likelihood(raw, ok, p["short"], p["long"], p["llearn"], p["min_sd"], p["damp"], 300, reset)
+        if name == "shape" and p["echo"]:
+            s = shape_echo(
+                s, stats[names.index("value")], p["echo_stat"], p["art_ds"] * (p["art_width"] + 1), p["echo"]
+            )
         if name == "value" and p["value_gate"]:
             gate = np.minimum(tail / p["value_gate"], 1.0)
             gate[:300] = 1.0
@@ -1137,7 +1190,7 @@ BASE = {
     "novel": None, "novel_levels": 8, "novel_orders": 7, "novel_bits": 12, "novel_seen": 1, "novel_diff": False,
     "w_novel": 1.0, "novel_widen": 0.0, "novel_rebase": 0, "novel_raw": 0.0,
     "art_ds": 8, "art_width": 8, "art_cats": 32, "art_rho": 0.9, "art_beta": 0.1, "art_reset": False, "art_scale": 0, "art_zspan": 1000.0,
-    "art_zwide": 3.0,
+    "art_zwide": 3.0, "art_rho_k": 0.0, "echo": None, "echo_stat": 5.0,
     "levels": (), "absdiff_levels": (), "scale": (), "cusum": None, "cusum_resid": None, "cusum_season": None,
     "bocpd": None, "gate_fading_days": 0,
 }  # fmt: skip
@@ -1149,6 +1202,7 @@ _REBASE = {"novel_widen": 0.5, "novel_rebase": 300}
 _ART = {**_WEEKLY, "novel": "art_add", **_REBASE}
 _ART16 = {**_ART, "art_cats": 16, "novel_rebase": 0}
 _ART4 = {**_ART16, "art_ds": 4}
+_NOW = {**_ART4, "scale": (25,), "cusum": (0.5, 10.0, 2.0)}
 _CHANGE = {**_WEEKLY, "scale": (25,), "cusum": (0.5, 10.0, 2.0)}
 STEPS = [
     ("previous default (18-file design)", {}),
@@ -1359,6 +1413,24 @@ STEPS = [
     ("shape + scale 25 + CUSUM (0.5, 10, clip 2)", {**_ART4, "scale": (25,), "cusum": (0.5, 10.0, 2.0)}),
     ("shape + CUSUM (0.5, 10, clip 2)", {**_ART4, "cusum": (0.5, 10.0, 2.0)}),
     ("shape + scale 25", {**_ART4, "scale": (25,)}),
+    # the next two ideas (nabnext), on top of the chosen design (the row "shape + scale 25 + CUSUM")
+    ("shape+scale+CUSUM, adaptive vigilance: mean - 1 sd of matches", {**_NOW, "art_rho_k": 1.0}),
+    ("shape+scale+CUSUM, adaptive vigilance: mean - 2 sd of matches", {**_NOW, "art_rho_k": 2.0}),
+    ("shape+scale+CUSUM, adaptive vigilance: mean - 3 sd of matches", {**_NOW, "art_rho_k": 3.0}),
+    ("shape+scale+CUSUM, no shape echo: capped after a value stat >= 5", {**_NOW, "echo": "cap"}),
+    ("shape+scale+CUSUM, no shape echo: muted after a value stat >= 5", {**_NOW, "echo": "mute"}),
+    (
+        "shape+scale+CUSUM, no shape echo: capped after a value stat >= 3",
+        {**_NOW, "echo": "cap", "echo_stat": 3.0},
+    ),
+    (
+        "shape+scale+CUSUM, no shape echo: capped after a value stat >= 8",
+        {**_NOW, "echo": "cap", "echo_stat": 8.0},
+    ),
+    (
+        "shape+scale+CUSUM, adaptive vigilance (2 sd) + echo capped (5)",
+        {**_NOW, "art_rho_k": 2.0, "echo": "cap"},
+    ),
 ]
 
 
