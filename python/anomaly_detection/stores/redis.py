@@ -203,44 +203,44 @@ class RedisStore:
         checkpoints.keep(sensor, done.cached)
         return result, bool(reply[5])
 
-    def _score(self, sensor: str, reply: list[Any], values: np.ndarray, timestamps: np.ndarray) -> tuple:
-        """The scores of the points after an append's ``reply`` (not the ensemble's), and
-        whether the mirror it answered from was corrupt (to be dropped: the next append
-        rebuilds it)."""
+    def _score_window(self, sensor: str, reply: list[Any], score: Any) -> tuple:
+        """``score(window_values, window_stamps, seen)`` on the window an append's ``reply``
+        answered with; if the compact mirror it came from holds non-finite numbers, once more
+        on what can be read of it. The result, the window scored on, and whether the mirror
+        was corrupt (to be dropped: the next append rebuilds it)."""
         window_values, window_stamps = decode_window(reply[1], reply[3:5] if len(reply) > 3 else None)
         seen = int(reply[0])
         try:
-            result = _core.detect_after_window(
-                self.config, window_values, window_stamps, seen, values, timestamps
-            )
-            corrupt = False
+            return score(window_values, window_stamps, seen), window_values, window_stamps, False
         except ValueError:
             if len(reply) <= 3:
                 raise
             window_values, window_stamps = _finite_window(sensor, window_values, window_stamps)
-            result = _core.detect_after_window(
-                self.config, window_values, window_stamps, seen, values, timestamps
-            )
-            corrupt = True
+            return score(window_values, window_stamps, seen), window_values, window_stamps, True
+
+    def _score(self, sensor: str, reply: list[Any], values: np.ndarray, timestamps: np.ndarray) -> tuple:
+        """The scores of the points after an append's ``reply`` (not the ensemble's), and
+        whether the mirror it answered from was corrupt."""
+        result, window_values, window_stamps, corrupt = self._score_window(
+            sensor,
+            reply,
+            lambda wv, ws, seen: _core.detect_after_window(self.config, wv, ws, seen, values, timestamps),
+        )
         # what the sensor holds now: the embedded store's start if Redis fails later
-        self.fallback.remember(sensor, window_values, window_stamps, values, timestamps, seen + len(values))
+        seen = int(reply[0]) + len(values)
+        self.fallback.remember(sensor, window_values, window_stamps, values, timestamps, seen)
         return result, corrupt
 
     def _score_point(self, sensor: str, reply: list[Any], value: float, timestamp: float) -> tuple:
         """:meth:`_score` of one point: the store's point tuple, and whether the mirror was corrupt."""
-        window_values, window_stamps = decode_window(reply[1], reply[3:5] if len(reply) > 3 else None)
-        seen = reply[0]
-        detect = _core.detect_point_after_window
-        try:
-            out = detect(self.config, window_values, window_stamps, seen, value, timestamp)
-            corrupt = False
-        except ValueError:
-            if len(reply) <= 3:
-                raise
-            window_values, window_stamps = _finite_window(sensor, window_values, window_stamps)
-            out = detect(self.config, window_values, window_stamps, seen, value, timestamp)
-            corrupt = True
-        self.fallback.remember(sensor, window_values, window_stamps, (value,), (timestamp,), seen + 1)
+        out, window_values, window_stamps, corrupt = self._score_window(
+            sensor,
+            reply,
+            lambda wv, ws, seen: _core.detect_point_after_window(self.config, wv, ws, seen, value, timestamp),
+        )
+        self.fallback.remember(
+            sensor, window_values, window_stamps, (value,), (timestamp,), int(reply[0]) + 1
+        )
         return out, corrupt
 
     def _detect_steps(
