@@ -190,6 +190,52 @@ def test_sigkill_mid_stream_every_point_once_in_order_and_the_outage_alerts_once
         server.stop()
 
 
+@pytest.mark.parametrize("ran", [False, True], ids=["count-lost", "count-ran-reply-lost"])
+@pytest.mark.parametrize("single", [True, False], ids=["detect", "detect_batch"])
+def test_redis_killed_between_an_append_and_its_count_counts_the_anomaly_once(single, ran):
+    # The points of a call are appended, scored, then their anomalies counted in a second
+    # round trip: Redis killed between the two. The count goes to the write-back, which
+    # sends it once when the server is back; if the lost count had run (its reply lost),
+    # the writer's mark makes the second one add nothing.
+    server = RedisServer(*DURABLE).start()
+    try:
+        client = client_of(server)
+        det = StatisticalAnomalyDetector(
+            settings(redis_probe_interval=0.1, redis_alerts=False), redis_client=client
+        )
+        store = det.store
+        x, t = series(3, 60, [50]), np.arange(60.0)
+        before = int(np.count_nonzero(det.detect_batch("s", x[:50], t[:50]).is_anomaly))
+        real = store._count_script
+
+        def kill_first(sensor: str, seq: int, count: int):
+            store._count_script = real
+            if ran:  # the count reaches the server, its reply does not
+                step = real(sensor, seq, count)
+                step.script(keys=step.keys, args=step.args, client=client_of(server))
+            server.kill()
+            return real(sensor, seq, count)
+
+        store._count_script = kill_first
+        if single:
+            flagged = [det.detect("s", float(x[50]), timestamp=50.0).is_anomaly]
+        else:
+            flagged = list(det.detect_batch("s", x[50:51], t[50:51]).is_anomaly)
+        assert flagged == [True]
+        assert det.health()["degraded"] is True
+        flagged += [det.detect("s", float(x[i]), timestamp=t[i]).is_anomaly for i in range(51, 60)]
+        server.start()  # the same port, from its append-only file
+        admin = client_of(server)
+        wait_until(lambda: not det.health()["degraded"], "the write-back")
+        values, stamps = window_of(admin, "s")
+        np.testing.assert_array_equal(stamps, t)  # the killed call's point once, the rest after it
+        np.testing.assert_array_equal(values, x)
+        assert counters_of(admin, "s") == (60, before + sum(flagged))  # each anomaly counted once
+        store.close()
+    finally:
+        server.stop()
+
+
 def test_the_write_back_of_100k_points_runs_in_the_background_while_callers_detect():
     server = RedisServer(*DURABLE).start()
     try:

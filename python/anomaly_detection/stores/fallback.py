@@ -173,6 +173,8 @@ class Fallback:
         self.store = EmbeddedStore(config)
         self.checkpoints = checkpoints
         self._pending = PointBuffer()
+        # (sensor, sequence number, anomalies) of calls Redis stored whose count failed
+        self._counts: list[tuple[str, int, int]] = []
         self.degraded = False
         self._carried_over: set[str] = set()  # sensors restored into the embedded store
         # sensor -> (window values, window timestamps, points seen), least recently used first
@@ -264,6 +266,28 @@ class Fallback:
             self._pending.append(sensor, values, timestamps, seq, flags)
         return result
 
+    def count_later(self, sensor: str, seq: int, anomalies: int) -> None:
+        """A call Redis stored but whose count of ``anomalies`` failed (Redis went down in
+        between): the count is written back before the buffered points, with the call's
+        sequence number (``COUNT_ONCE``: once, even if the failed count ran after all). Enters
+        the degraded mode, like a failed append."""
+        with self._lock:
+            if not self.degraded:
+                self.written_back_points = 0
+            self.degraded = True
+            self._counts.append((sensor, seq, anomalies))
+
+    def next_counts(self) -> list[tuple[str, int, int]]:
+        """The counts of :meth:`count_later` not yet written back, oldest first (each older
+        than any buffered call of its sensor)."""
+        with self._lock:
+            return list(self._counts)
+
+    def counted(self, n: int) -> None:
+        """The first ``n`` of :meth:`next_counts` are in Redis: drop them."""
+        with self._lock:
+            del self._counts[:n]
+
     @property
     def buffered_points(self) -> int:
         """Accepted points not yet in Redis."""
@@ -285,7 +309,7 @@ class Fallback:
         Returns whether the degraded mode ended."""
         self._flush_lock.release()
         with self._lock:
-            if not complete or self._pending:
+            if not complete or self._pending or self._counts:
                 return False
             self.degraded = False
             self.store.registry.clear()

@@ -251,11 +251,33 @@ class RedisStore:
             raise RuntimeError(f"append {seq} of {sensor} was refused as a repeat")
         count = 0 if repeated else int(np.count_nonzero(result[0]))
         if count:
-            try:
-                yield command("hincrby", self.keys.counters(sensor), "anomalies", count)
-            except self._down:
-                _log.warning("could not count %d anomalies of %s", count, sensor)
+            yield from self._count(sensor, seq, count)
         return result
+
+    def _count(self, sensor: str, seq: int, count: int) -> Steps[None]:
+        """Count the anomalies a call found in points Redis stored; if Redis fails now, the
+        write-back sends the count."""
+        try:
+            yield self._count_script(sensor, seq, count)
+        except self._down as exc:
+            self._count_later(exc, sensor, seq, count)
+
+    def _count_script(self, sensor: str, seq: int, count: int) -> Script:
+        """Add ``count`` anomalies of call ``seq`` to the sensor's counter, once: the writer's
+        mark in the hash makes a repeat (a count whose reply was lost, sent again by the
+        write-back) or an older count add nothing."""
+        args = [self.writer_id, seq, count, self.settings.temp_data_ttl]
+        return Script(self._count_once, [self.keys.counters(sensor)], args)
+
+    def _count_later(self, exc: BaseException, sensor: str, seq: int, count: int) -> None:
+        """The count of a call whose points Redis stored failed with ``exc``: open the breaker
+        and have the write-back send it (with the strict policy, log it: there is no write-back)."""
+        if self.settings.fallback_policy == "strict":
+            _log.warning("could not count %d anomalies of %s: %s", count, sensor, exc)
+            return
+        self._trip(exc)
+        self.fallback.count_later(sensor, seq, count)
+        self._start_probe()  # the probe may have closed the breaker in between
 
     def _write_back_steps(self) -> Steps[bool]:
         """The buffered calls into Redis, at most :attr:`write_back_chunk` points at a time,
@@ -267,17 +289,20 @@ class RedisStore:
 
         No sensor lock: while the breaker is open this is the only writer of the store's
         appends, and a caller must never wait on a stalled append of it."""
-        while (
-            not self._closed.is_set()
-            and (plan := self.fallback.next_chunks(self.write_back_chunk)) is not None
-        ):
+        while not self._closed.is_set():
+            plan = self.fallback.next_chunks(self.write_back_chunk)
+            # read after the plan: each count is older than its sensor's calls in the plan
+            counts = self.fallback.next_counts()
+            for sensor, seq, count in counts:
+                yield self._count_script(sensor, seq, count)
+            self.fallback.counted(len(counts))
+            if plan is None:
+                break
             n, chunks = plan
             for chunk in chunks:
                 yield from self._append(chunk.sensor, chunk.values, chunk.timestamps, chunk.seq)
                 if chunk.anomalies:
-                    keys = [self.keys.counters(chunk.sensor)]
-                    args = [self.writer_id, chunk.seq, chunk.anomalies, self.settings.temp_data_ttl]
-                    yield Script(self._count_once, keys, args)
+                    yield self._count_script(chunk.sensor, chunk.seq, chunk.anomalies)
             self.fallback.written_back(n)
         return not self._closed.is_set()
 
@@ -364,14 +389,11 @@ class RedisStore:
             if reply[0] < 0:  # only an older append is ever refused: never this call's
                 raise RuntimeError(f"append {seq} of {sensor} was refused as a repeat")
             out, corrupt = self._score_point(sensor, reply, value, timestamp)
-            if corrupt or (out[2] and not reply[2]):
-                try:
-                    if corrupt:
-                        self.client.hdel(self.keys.counters(sensor), *_MIRROR_FIELDS)
-                    if out[2] and not reply[2]:
-                        self.client.hincrby(self.keys.counters(sensor), "anomalies", 1)
-                except self._down:
-                    _log.warning("could not update the counters of %s", sensor)
+            if corrupt:
+                with contextlib.suppress(*self._down):  # if not now, the next append rebuilds it
+                    self.client.hdel(self.keys.counters(sensor), *_MIRROR_FIELDS)
+            if out[2] and not reply[2]:
+                self._driver.run(self._count(sensor, seq, 1))
         return out
 
     # --- many sensors in one round trip ---------------------------------------------------
