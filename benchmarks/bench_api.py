@@ -284,7 +284,9 @@ def main() -> None:
     print(f"POST /api/batch, {per_request} points per request ({args.sensors} sensors x {args.points}), "
           f"{args.clients} concurrent clients, {args.seconds:g} s each{rounds}, uvicorn 1 worker on {HOST}")  # fmt: skip
     print(machine())
-    print(table(["server", "points/s", "requests", "p50 ms", "p99 ms", "CPU ms/req", "redis CPU ms/req"], rows))
+    print(
+        table(["server", "points/s", "requests", "p50 ms", "p99 ms", "CPU ms/req", "redis CPU ms/req"], rows)
+    )
     for kind in ("native", "redis", "redis-async"):
         if kind in rates:
             ratios = [a[0] / b[0] for a, b in zip(measured[kind], measured["python"])]
