@@ -5,7 +5,8 @@ own process: with the package's detector on the embedded store (C++ core), on Re
 redis-server started for the run on a free port), and with a pure-Python detector (a
 deque per sensor, mean and stdev per point, as a FastAPI app would write it). The request
 body is encoded once, so the clients cost little next to the server. Reports points per
-second and p50/p99 request latency.
+second, p50/p99 request latency, and the CPU time per request of the server process and
+of redis-server (from /proc: on a loaded machine wall times swing, CPU times much less).
 
     python benchmarks/bench_api.py [--seconds 5] [--clients 4] [--sensors 10] [--points 100] [--no-redis] [--async-redis] [--rounds 1] [--quick] [--json]
 """
@@ -142,6 +143,16 @@ async def drive(url: str, seconds: float, clients: int, body: bytes) -> tuple[in
     return requests, latencies
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` and its threads so far (Linux /proc), or NaN."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     import socket
 
@@ -233,13 +244,19 @@ def main() -> None:
     runs.append(("python", "pure-Python detector"))
     # With --rounds N the servers are measured in turn N times (a loaded machine's slow spell then
     # spreads over all of them), and each ratio is taken within its round.
-    measured: dict[str, list[tuple[float, int, float, float]]] = defaultdict(list)
+    measured: dict[str, list[tuple[float, int, float, float, float, float]]] = defaultdict(list)
     for _ in range(args.rounds):
         for kind, _label in runs:
             redis_proc, redis_url = start_redis() if kind.startswith("redis") else (None, None)
             proc, url = start_server(kind, redis_url)
             try:
+                cpu0 = cpu_seconds(proc.pid), cpu_seconds(redis_proc.pid) if redis_proc else 0.0
                 requests, lat = asyncio.run(drive(url, args.seconds, args.clients, body))
+                # the warm-up request of each client included (a few in thousands)
+                cpu = [
+                    (cpu_seconds(p.pid) - c0) / max(1, requests + args.clients) if p else 0.0
+                    for p, c0 in zip((proc, redis_proc), cpu0)
+                ]
             finally:
                 proc.terminate()
                 proc.wait(timeout=10)
@@ -249,7 +266,7 @@ def main() -> None:
             lat.sort()
             p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))]
             measured[kind].append(
-                (requests * per_request / args.seconds, requests, statistics.median(lat), p99)
+                (requests * per_request / args.seconds, requests, statistics.median(lat), p99, *cpu)
             )
 
     def span(xs: list[float], fmt: str) -> str:
@@ -259,17 +276,23 @@ def main() -> None:
     for kind, label in runs:
         m = measured[kind]
         rows.append([label, span([x[0] for x in m], ",.0f"), sum(x[1] for x in m),
-                     span([x[2] * 1e3 for x in m], ".1f"), span([x[3] * 1e3 for x in m], ".1f")])  # fmt: skip
+                     span([x[2] * 1e3 for x in m], ".1f"), span([x[3] * 1e3 for x in m], ".1f"),
+                     span([x[4] * 1e3 for x in m], ".2f"),
+                     span([x[5] * 1e3 for x in m], ".2f") if kind.startswith("redis") else "-"])  # fmt: skip
     rates = {kind: statistics.median(x[0] for x in measured[kind]) for kind, _ in runs}
     rounds = f", {args.rounds} rounds (ranges)" if args.rounds > 1 else ""
     print(f"POST /api/batch, {per_request} points per request ({args.sensors} sensors x {args.points}), "
           f"{args.clients} concurrent clients, {args.seconds:g} s each{rounds}, uvicorn 1 worker on {HOST}")  # fmt: skip
     print(machine())
-    print(table(["server", "points/s", "requests", "p50 ms", "p99 ms"], rows))
+    print(
+        table(["server", "points/s", "requests", "p50 ms", "p99 ms", "CPU ms/req", "redis CPU ms/req"], rows)
+    )
     for kind in ("native", "redis", "redis-async"):
         if kind in rates:
             ratios = [a[0] / b[0] for a, b in zip(measured[kind], measured["python"])]
             print(f"ratio {kind} / pure Python: {span(ratios, '.1f')}x points/s")
+            cpu = [b[4] / (a[4] + a[5]) for a, b in zip(measured[kind], measured["python"])]
+            print(f"  CPU per request, pure Python / ({kind} server + redis-server): {span(cpu, '.1f')}x")
     if args.rounds > 1 and "redis-async" in rates:
         ratios = [a[0] / b[0] for a, b in zip(measured["redis-async"], measured["redis"])]
         print(

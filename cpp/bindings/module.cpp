@@ -5,11 +5,13 @@ namespace py = pybind11;
 
 void bind_detectors(py::module_& m);
 void bind_forest(py::module_& m);
+void bind_io(py::module_& m);
 void bind_sketches(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "Native core of anomaly_detection (private: use the anomaly_detection package).";
     bind_detectors(m);
     bind_forest(m);
+    bind_io(m);
     bind_sketches(m);
 }

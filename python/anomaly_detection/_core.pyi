@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['BloomFilter', 'CountMinSketch', 'CuckooFilter', 'DetectorConfig', 'EnsembleState', 'FilterFullError', 'HalfSpaceTrees', 'HyperLogLog', 'IsolationForest', 'SensorLimitError', 'SensorRegistry', 'TDigest', 'TopK', 'check_sensor_name', 'detect_after_checkpoint', 'detect_after_window', 'detect_point_after_window', 'is_valid_sensor_name', 'normal_score']
+__all__: list[str] = ['BloomFilter', 'CountMinSketch', 'CuckooFilter', 'DetectorConfig', 'EnsembleState', 'FilterFullError', 'HalfSpaceTrees', 'HyperLogLog', 'IsolationForest', 'SensorLimitError', 'SensorRegistry', 'TDigest', 'TopK', 'check_sensor_name', 'detect_after_checkpoint', 'detect_after_window', 'detect_point_after_window', 'is_valid_sensor_name', 'json_point_entries', 'normal_score']
 class BloomFilter:
     """
     Scalable Bloom filter.
@@ -766,6 +766,10 @@ def detect_point_after_window(config: DetectorConfig, window_values: typing.Anno
 def is_valid_sensor_name(name: str) -> bool:
     """
     True when the name is usable as a sensor name (and a part of a Redis key).
+    """
+def json_point_entries(values: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], timestamps: typing.Annotated[numpy.typing.ArrayLike, numpy.float64]) -> bytes:
+    """
+    b'{"value":v,"timestamp":t}' per point joined by newlines, each number as Python's repr writes it; ValueError if a number is not finite or the arrays differ in shape.
     """
 def normal_score(z: typing.SupportsFloat | typing.SupportsIndex) -> float:
     """

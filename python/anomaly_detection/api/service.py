@@ -32,9 +32,9 @@ _source: contextvars.ContextVar[str] = contextvars.ContextVar("anomaly_source", 
 _collected: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.ContextVar(
     "anomaly_collected", default=None
 )
-# The alerts raised by a call awaited on the event loop (the asyncio request path): the
-# listener only records them; the request then holds them in the outbox and awaits their
-# delivery (no blocking Redis write on the loop).
+# The alerts raised by a request's scoring (awaited on the event loop, or on a worker thread
+# with the sync client): the listener only records them; the request then holds them all in
+# the outbox and delivers them together (on the loop: awaited, no blocking Redis write).
 _deferred: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.ContextVar(
     "anomaly_deferred", default=None
 )
@@ -236,6 +236,26 @@ class AnomalyService:
             if alerts:
                 await self._apublish(alerts)
 
+    def _publish_many(self, alerts: list[dict[str, Any]]) -> None:
+        """:meth:`_publish` of a request's ``alerts`` (raised on a worker thread, the sync client):
+        all held in the Redis alert log's outbox, then delivered together (two round trips for up
+        to 100 of them instead of two each), each once, in order; while the store's breaker is
+        open (or the delivery fails and opens it) they stay held for its write-back to deliver,
+        and this worker shows them now (as :meth:`_publish` does)."""
+        sink = self.alert_log.sink if self.alert_log is not None else None
+        if sink is None:
+            for alert in alerts:
+                self._publish(alert)
+            return
+        held = [sink.hold(alert) for alert in alerts]
+        if any(h is not None for h in held) and not self._breaker.degraded:
+            try:
+                sink.deliver()
+            except Exception as e:  # noqa: BLE001 - not a Redis outage (that is held): log, keep here
+                _log.warning("could not deliver alerts to Redis (%s); kept in this worker", type(e).__name__)
+                self.metrics.store_errors.inc()
+        self._show(alerts, held)
+
     async def _apublish(self, alerts: list[dict[str, Any]]) -> None:
         """:meth:`_publish` of ``alerts`` on the event loop: held in the Redis alert log's outbox
         (no I/O), then delivered through the service's redis.asyncio client, each once, in order;
@@ -249,6 +269,12 @@ class AnomalyService:
             except Exception as e:  # noqa: BLE001 - not a Redis outage (that is held): log, keep here
                 _log.warning("could not deliver alerts to Redis (%s); kept in this worker", type(e).__name__)
                 self.metrics.store_errors.inc()
+        self._show(alerts, held)
+
+    def _show(self, alerts: list[dict[str, Any]], held: list[dict[str, Any] | None]) -> None:
+        """After a delivery of held ``alerts`` (their outbox documents ``held``): each delivered
+        one as stored in Redis (with its id), the others shown by this worker's hub now; counted,
+        and collected for the request's answer."""
         collected = _collected.get()
         for alert, doc in zip(alerts, held):
             stored = doc if doc is not None and "id" in doc else self.hub.publish(alert)
@@ -409,13 +435,22 @@ class AnomalyService:
                 _source.reset(src)
 
     def _score_here(self, groups: dict[str, tuple[np.ndarray, np.ndarray, str]]) -> None:
-        # with many sensors, their appends in one round trip per source
-        for source, method, args in _calls(groups, many=self._redis_many and len(groups) > 1):
-            src = _source.set(source)
-            try:
-                getattr(self.detector, method)(*args)
-            finally:
-                _source.reset(src)
+        """The scoring of :meth:`_score` on a worker thread (a sync Redis client): with many
+        sensors, their appends in one round trip per source; the alerts of the whole request
+        delivered together after it (:meth:`_publish_many`), even when a call raised."""
+        alerts: list[dict[str, Any]] = []
+        token = _deferred.set(alerts)
+        try:
+            for source, method, args in _calls(groups, many=self._redis_many and len(groups) > 1):
+                src = _source.set(source)
+                try:
+                    getattr(self.detector, method)(*args)
+                finally:
+                    _source.reset(src)
+        finally:
+            _deferred.reset(token)
+            if alerts:
+                self._publish_many(alerts)
 
     # --- health ---------------------------------------------------------------------------
 

@@ -274,6 +274,13 @@ class RedisAlertSink:
         None if the outbox is full (counted). Needs a breaker."""
         return self._hold({"received_at": time.time(), **alert})
 
+    def deliver(self) -> None:
+        """Deliver the held alerts now, oldest first, each once (after :meth:`hold` of several:
+        two round trips for up to :attr:`DELIVERY_CHUNK` of them), as :meth:`send` with ``wait``
+        does: a thread that finds another one delivering waits for it; stops once the breaker
+        is open (the write-back delivers the rest); a Redis failure opens it."""
+        self._deliver(wait=True, recovering=False)
+
     async def adeliver(self, driver: Driver) -> None:
         """Deliver the held alerts through ``driver`` (a ``redis.asyncio`` client), oldest first,
         each once, as :meth:`send` with ``wait`` does: one deliverer at a time (the lock shared
