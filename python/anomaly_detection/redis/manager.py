@@ -133,7 +133,7 @@ class AnomalyRedisManager:
             command("ltrim", key, -size, -1),
             command("expire", key, ttl),
             # the detector's compact mirror no longer matches the list: rebuilt on its next append
-            command("hdel", self.keys.counters(sensor), "values", "stamps", "last"),
+            command("hdel", self.keys.counters(sensor), "ring", "tail", "values", "stamps", "last"),
             command("llen", key),
         )
         return int((yield Batch(ops, transaction=True))[-1])
