@@ -141,24 +141,45 @@ _SCRIPT_PARTS = {
         "local m = redis.call('HMGET', KEYS[2], 'values', 'stamps') local v = string.sub(m[1] .. ARGV[1], -800) "
         "local t = string.sub(m[2] .. ARGV[1], -800) return 1"
     ),
+    # round 3: the mirror as a ring in its own key against the mirror in the hash, each whole
+    "mirror in the hash: HMGET with it, append and trim in Lua, HSET with it": (
+        "local m = redis.call('HMGET', KEYS[2], 'seen', 'w:abc', 'values', 'stamps', 'last') "
+        "local vs, ts = string.sub(m[3] .. ARGV[1], -800), string.sub(m[4] .. ARGV[1], -800) "
+        "redis.call('HSET', KEYS[2], 'seen', '101', 'w:abc', '6:100', 'values', vs, 'stamps', ts, "
+        "'last', ARGV[2]) return 1"
+    ),
+    "mirror as a ring: HMGET of small fields, SETRANGE of 16 bytes, HSET of small fields": (
+        "local m = redis.call('HMGET', KEYS[2], 'seen', 'w:abc', 'ring', 'tail') "
+        "redis.call('SETRANGE', KEYS[3], 16 * 37, ARGV[1] .. ARGV[1]) "
+        "redis.call('HSET', KEYS[2], 'seen', '101', 'w:abc', '6:100', 'ring', '100:100', 'tail', ARGV[2]) return 1"
+    ),
+    "three EXPIREs": (
+        "redis.call('EXPIRE', KEYS[1], 3600) redis.call('EXPIRE', KEYS[2], 3600) "
+        "redis.call('EXPIRE', KEYS[3], 3600) return 1"
+    ),
 }
 
 
 def script_parts(client, rounds: int = 5, calls: int = 1000) -> dict[str, list[float]]:
     """``usec_per_call`` of each of :data:`_SCRIPT_PARTS` (alternating, ``rounds`` times)."""
-    keys = ["anomaly:temp:data:parts:queue", "anomaly:temp:data:parts:stats"]
+    keys = [
+        "anomaly:temp:data:parts:queue",
+        "anomaly:temp:data:parts:stats",
+        "anomaly:temp:data:parts:mirror",
+    ]
     entry = '{"value":20.1,"timestamp":1700000000.0}'
     client.delete(*keys)
     client.rpush(keys[0], *[entry] * 100)
     client.hset(keys[1], mapping={"seen": 100, "values": b"a" * 800, "stamps": b"b" * 800, "last": entry,
-                                  "w:abc": "5:5"})  # fmt: skip
+                                  "w:abc": "5:5", "ring": "100:100", "tail": entry})  # fmt: skip
+    client.set(keys[2], b"r" * 1608)
     shas = {name: client.script_load(body) for name, body in _SCRIPT_PARTS.items()}
     out: dict[str, list[float]] = {name: [] for name in shas}
     for _ in range(rounds):
         for name, sha in shas.items():
             client.config_resetstat()
             for _ in range(calls):
-                client.evalsha(sha, 2, *keys, b"abcdefgh", entry, b"c" * 800)
+                client.evalsha(sha, 3, *keys, b"abcdefgh", entry, b"c" * 800)
             out[name].append(float(client.info("commandstats")["cmdstat_evalsha"]["usec_per_call"]))
     return out
 

@@ -28,7 +28,9 @@ def _settings(**kw) -> Settings:
 def _stored(client, keys: AnomalyRedisKeys, sensor: str) -> tuple[np.ndarray, int]:
     """The sensor's window values (checked against the compact mirror) and its count."""
     values, stamps = decode_points(client.lrange(keys.window(sensor), 0, -1))
-    mirror = decode_mirror(client.get(keys.mirror(sensor)), *client.hmget(keys.counters(sensor), "ring", "seen"))
+    mirror = decode_mirror(
+        client.get(keys.mirror(sensor)), *client.hmget(keys.counters(sensor), "ring", "seen")
+    )
     np.testing.assert_array_equal(mirror[0], values)
     np.testing.assert_array_equal(mirror[1], stamps)
     return values, int(client.hget(keys.counters(sensor), "seen"))

@@ -18,7 +18,9 @@ KEYS = AnomalyRedisKeys()
 
 
 def _mirror(client, sensor: str) -> tuple[np.ndarray, np.ndarray] | None:
-    return decode_mirror(client.get(KEYS.mirror(sensor)), *client.hmget(KEYS.counters(sensor), "ring", "seen"))
+    return decode_mirror(
+        client.get(KEYS.mirror(sensor)), *client.hmget(KEYS.counters(sensor), "ring", "seen")
+    )
 
 
 def _json_window(client, sensor: str) -> tuple[np.ndarray, np.ndarray]:

@@ -15,7 +15,6 @@ import numpy as np
 __all__ = [
     "decode_packed",
     "decode_mirror",
-    "decode_mirror",
     "decode_points",
     "decode_ring",
     "decode_window",

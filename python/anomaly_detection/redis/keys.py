@@ -7,8 +7,8 @@ never touched.
 
 Hash fields inside the per-sensor keys (written by the Lua scripts of
 :mod:`anomaly_detection.redis.scripts`): ``...:stats`` holds ``seen``, ``anomalies``,
-``epoch`` and, per writer, ``w:<writer id>`` (its last append, for exactly-once appends);
-``...:state`` and ``...:state:parked`` hold ``seen``, ``blob`` and ``epoch``.
+``epoch``, per writer, ``w:<writer id>`` (its last append, for exactly-once appends), and
+``ring`` and ``tail`` (what the compact mirror ``...:mirror`` holds); ``...:state`` and ``...:state:parked`` hold ``seen``, ``blob`` and ``epoch``.
 """
 
 from __future__ import annotations

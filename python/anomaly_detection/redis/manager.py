@@ -146,8 +146,8 @@ class AnomalyRedisManager:
 
     @_operation
     def clear_temp_data(self, sensor: str) -> Steps[bool]:
-        """Delete the sensor window, its counters and its ensemble checkpoints (the parked one too);
-        True if the window existed."""
+        """Delete the sensor window, its counters, its compact mirror and its ensemble checkpoints
+        (the parked one too); True if the window existed."""
         # One UNLINK per key: without hash tags they may live in different Cluster slots.
         ops = tuple(command("unlink", key) for key in self.keys.sensor_keys(sensor))
         return bool((yield Batch(ops, transaction=False))[0])
