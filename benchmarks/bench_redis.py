@@ -3,6 +3,7 @@ started on a free loopback port, in one run.
 
     python benchmarks/bench_redis.py [--points N] [--window W]
     python benchmarks/bench_redis.py --costs   # one detect against PING, and where its time goes
+    python benchmarks/bench_redis.py --against DIR   # the same, this build beside the one in DIR
 
 The original prototype's pattern (one redis-py pipeline per point): RPUSH the JSON point, LTRIM to the
 window, EXPIRE, LRANGE the window back, then the z-score in Python. Ours: one
@@ -347,6 +348,56 @@ def outage(args: argparse.Namespace) -> list[dict]:
     ]  # fmt: skip
 
 
+def one_build(port: int, method: str) -> None:
+    """``--_one``: this interpreter's build, detect against PING (and, for z-score, where a
+    detect's time goes) on the redis-server at ``port``; one JSON line."""
+    import redis
+
+    import anomaly_detection
+
+    client = redis.Redis(host="127.0.0.1", port=port)
+    det = StatisticalAnomalyDetector(
+        Settings(detection_method=method, window_size=100, redis_alerts=False), redis_client=client
+    )
+    d, p = detect_against_ping(client, det)
+    out = {"package": anomaly_detection.__file__, "ratio": d / p, "detect": d, "ping": p}
+    if method == "zscore":
+        out.update(point_costs(client, det))
+    print(json.dumps(out))
+
+
+def against(folder: str, rounds: int) -> None:
+    """``--against DIR``: this build and the one in DIR, one process per build and method, in
+    turn on one redis-server, ``rounds`` times: the ratio to PING of each, and for z-score the
+    client CPU, the script's server time and the wall per call."""
+    import os
+
+    proc, port, tmp = start_redis()
+    try:
+        for _ in range(rounds):
+            for method in ("zscore", "mad", "ewma"):
+                for name, path in (("this build", None), (folder, folder)):
+                    env = dict(os.environ)
+                    if path is not None:
+                        env["PYTHONPATH"] = path
+                    run = subprocess.run(
+                        [sys.executable, __file__, "--_one", str(port), method],
+                        env=env, capture_output=True, text=True, check=True,
+                    )  # fmt: skip
+                    o = json.loads(run.stdout.strip().splitlines()[-1])
+                    line = f"{name:>12} {method:>6}: {o['ratio']:.2f}x ({o['detect']:,.0f} vs {o['ping']:,.0f}/s)"
+                    if method == "zscore":
+                        line += (
+                            f"; client CPU {o['detect_cpu_us']:.1f} us (PING {o['ping_cpu_us']:.1f}), script "
+                            f"{o['script_us']:.1f} us, wall {o['detect_wall_us']:.1f} us (PING {o['ping_wall_us']:.1f})"
+                        )
+                    print(line, flush=True)
+    finally:
+        proc.kill()
+        proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
@@ -364,7 +415,21 @@ def main() -> None:
         action="store_true",
         help="only: detect against PING, where its time goes, the script's parts",
     )
+    parser.add_argument(
+        "--against",
+        metavar="DIR",
+        help="only: detect against PING and where its time goes, this build and the package in DIR "
+        "(a folder holding anomaly_detection, e.g. main's python/ with the same _core), side by side",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of --against")
+    parser.add_argument("--_one", nargs=2, help=argparse.SUPPRESS)  # port, method: one build's figures
     args = parser.parse_args()
+    if args._one:
+        one_build(int(args._one[0]), args._one[1])
+        return
+    if args.against:
+        against(args.against, args.rounds)
+        return
     if args.costs:
         costs_only()
         return
