@@ -21,7 +21,7 @@ KEYS = AnomalyRedisKeys()
 # The fields UNPACK_APPEND defines, as the server reads them.
 _ECHO = (
     scripts.UNPACK_APPEND
-    + "return {tostring(w), ttl, tostring(total), tostring(seq), tostring(m), want, writer, new_pts, joined,"
+    + "return {tostring(w), tostring(ttl), tostring(total), tostring(seq), tostring(m), want, writer, new_pts, joined,"
     + " tostring(prev), tostring(known), refresh}"
 )
 

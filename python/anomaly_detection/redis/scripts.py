@@ -30,7 +30,6 @@ local writer = string.sub(arg, at, at + wl - 1)
 at = at + wl
 local new_pts = string.sub(arg, at, at + 16 * m - 1)
 local joined = string.sub(arg, at + 16 * m)
-ttl = string.format('%d', ttl)
 """
 
 #: The last 8 bytes of a compact mirror (the ring key): written once with it, never by a
@@ -100,14 +99,18 @@ if repeat_of then
 else
   local ring, mlast = meta[{m} + 1], meta[{m} + 2]
   local tail = redis.call('LINDEX', KEYS[1], -1)
-  local points, n = {}, 0
-  for e in string.gmatch(joined, '[^\\n]+') do
-    n = n + 1
-    points[n] = e
-  end
-  local len = 0
-  for i = 1, n, 1000 do
-    len = redis.call('RPUSH', KEYS[1], unpack(points, i, math.min(i + 999, n)))
+  local points, n, len = {}, 0, 0
+  if m == 1 then  -- one point: its entry is the whole of `joined`
+    points[1], n = joined, 1
+    len = redis.call('RPUSH', KEYS[1], joined)
+  else
+    for e in string.gmatch(joined, '[^\\n]+') do
+      n = n + 1
+      points[n] = e
+    end
+    for i = 1, n, 1000 do
+      len = redis.call('RPUSH', KEYS[1], unpack(points, i, math.min(i + 999, n)))
+    end
   end
   if n == 0 then len = redis.call('LLEN', KEYS[1]) end
   len = len - n  -- the list's length before the points
@@ -131,6 +134,7 @@ else
   end
   if len + n > w then redis.call('LTRIM', KEYS[1], -w, -1) end
   local fresh = refresh == 1 or len == 0 or not meta[1]
+  if fresh then ttl = string.format('%d', ttl) end
   if fresh then redis.call('EXPIRE', KEYS[1], ttl) end
   local after = seen + total
   if valid and n > 0 then
@@ -168,10 +172,13 @@ else
     redis.call('HDEL', KEYS[2], 'values', 'stamps', 'last')  -- the mirror of earlier versions
   end
   local after_s = string.format('%d', after)
-  local mark_now = string.format('%d', seq) .. ':' .. string.format('%d', seen)
-  if valid then
-    redis.call('HSET', KEYS[2], 'seen', after_s, 'w:' .. writer, mark_now,
-               'ring', string.format('%d', w) .. ':' .. string.format('%d', kept), 'tail', points[n] or tail)
+  local mark_now = string.format('%d:%d', seq, seen)
+  local ring_now = string.format('%d:%d', w, kept)
+  if valid and ring_now == ring then  -- 'ring' unchanged: not written
+    redis.call('HSET', KEYS[2], 'seen', after_s, 'w:' .. writer, mark_now, 'tail', points[n] or tail)
+  elseif valid then
+    redis.call('HSET', KEYS[2], 'seen', after_s, 'w:' .. writer, mark_now, 'ring', ring_now,
+               'tail', points[n] or tail)
   else
     redis.call('HSET', KEYS[2], 'seen', after_s, 'w:' .. writer, mark_now)
     redis.call('HDEL', KEYS[2], 'ring', 'tail')
