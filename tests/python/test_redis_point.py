@@ -374,3 +374,24 @@ def test_the_single_detect_refreshes_ttls_on_first_use_then_at_most_every_ttl_ov
     redis_client.delete(KEYS.counters("s"))  # the counters alone gone
     det.detect("s", 10.0, timestamp=10.0)
     assert 590 < redis_client.ttl(KEYS.counters("s")) <= 600
+
+
+def test_writers_of_different_window_sizes_share_a_sensor_through_the_list(redis_client):
+    """The ring is laid out for one window size: a writer of another rebuilds it from the
+    list; each writer scores on the list's last window_size points, as without a mirror."""
+    small = StatisticalAnomalyDetector(_settings(window_size=10), redis_client=redis_client)
+    large = StatisticalAnomalyDetector(_settings(window_size=15), redis_client=redis_client)
+    rng = np.random.default_rng(21)
+    for i in range(60):
+        det = small if rng.random() < 0.5 else large
+        size = det.settings.window_size
+        before = decode_points(redis_client.lrange(KEYS.window("s"), 0, -1))
+        alone = StatisticalAnomalyDetector(_settings(window_size=size))  # that window, embedded
+        if len(before[0]):
+            alone.detect_batch("s", before[0][-size:], before[1][-size:])
+        value = float(rng.normal(0, 1))
+        got, want = det.detect("s", value, timestamp=float(i)), alone.detect("s", value, timestamp=float(i))
+        assert (got.is_anomaly, got.window_count) == (want.is_anomaly, want.window_count)
+        np.testing.assert_allclose([got.score, got.expected], [want.score, want.expected], rtol=1e-9)
+        listed = decode_points(redis_client.lrange(KEYS.window("s"), 0, -1))
+        np.testing.assert_array_equal(_mirror(redis_client, "s")[0], listed[0])
