@@ -3,6 +3,7 @@ started on a free loopback port, in one run.
 
     python benchmarks/bench_redis.py [--points N] [--window W]
     python benchmarks/bench_redis.py --costs   # one detect against PING, and where its time goes
+    python benchmarks/bench_redis.py --against DIR   # the same, this build beside the one in DIR
 
 The original prototype's pattern (one redis-py pipeline per point): RPUSH the JSON point, LTRIM to the
 window, EXPIRE, LRANGE the window back, then the z-score in Python. Ours: one
@@ -141,24 +142,45 @@ _SCRIPT_PARTS = {
         "local m = redis.call('HMGET', KEYS[2], 'values', 'stamps') local v = string.sub(m[1] .. ARGV[1], -800) "
         "local t = string.sub(m[2] .. ARGV[1], -800) return 1"
     ),
+    # round 3: the mirror as a ring in its own key against the mirror in the hash, each whole
+    "mirror in the hash: HMGET with it, append and trim in Lua, HSET with it": (
+        "local m = redis.call('HMGET', KEYS[2], 'seen', 'w:abc', 'values', 'stamps', 'last') "
+        "local vs, ts = string.sub(m[3] .. ARGV[1], -800), string.sub(m[4] .. ARGV[1], -800) "
+        "redis.call('HSET', KEYS[2], 'seen', '101', 'w:abc', '6:100', 'values', vs, 'stamps', ts, "
+        "'last', ARGV[2]) return 1"
+    ),
+    "mirror as a ring: HMGET of small fields, SETRANGE of 16 bytes, HSET of small fields": (
+        "local m = redis.call('HMGET', KEYS[2], 'seen', 'w:abc', 'ring', 'tail') "
+        "redis.call('SETRANGE', KEYS[3], 16 * 37, ARGV[1] .. ARGV[1]) "
+        "redis.call('HSET', KEYS[2], 'seen', '101', 'w:abc', '6:100', 'ring', '100:100', 'tail', ARGV[2]) return 1"
+    ),
+    "three EXPIREs": (
+        "redis.call('EXPIRE', KEYS[1], 3600) redis.call('EXPIRE', KEYS[2], 3600) "
+        "redis.call('EXPIRE', KEYS[3], 3600) return 1"
+    ),
 }
 
 
 def script_parts(client, rounds: int = 5, calls: int = 1000) -> dict[str, list[float]]:
     """``usec_per_call`` of each of :data:`_SCRIPT_PARTS` (alternating, ``rounds`` times)."""
-    keys = ["anomaly:temp:data:parts:queue", "anomaly:temp:data:parts:stats"]
+    keys = [
+        "anomaly:temp:data:parts:queue",
+        "anomaly:temp:data:parts:stats",
+        "anomaly:temp:data:parts:mirror",
+    ]
     entry = '{"value":20.1,"timestamp":1700000000.0}'
     client.delete(*keys)
     client.rpush(keys[0], *[entry] * 100)
     client.hset(keys[1], mapping={"seen": 100, "values": b"a" * 800, "stamps": b"b" * 800, "last": entry,
-                                  "w:abc": "5:5"})  # fmt: skip
+                                  "w:abc": "5:5", "ring": "100:100", "tail": entry})  # fmt: skip
+    client.set(keys[2], b"r" * 1608)
     shas = {name: client.script_load(body) for name, body in _SCRIPT_PARTS.items()}
     out: dict[str, list[float]] = {name: [] for name in shas}
     for _ in range(rounds):
         for name, sha in shas.items():
             client.config_resetstat()
             for _ in range(calls):
-                client.evalsha(sha, 2, *keys, b"abcdefgh", entry, b"c" * 800)
+                client.evalsha(sha, 3, *keys, b"abcdefgh", entry, b"c" * 800)
             out[name].append(float(client.info("commandstats")["cmdstat_evalsha"]["usec_per_call"]))
     return out
 
@@ -326,6 +348,56 @@ def outage(args: argparse.Namespace) -> list[dict]:
     ]  # fmt: skip
 
 
+def one_build(port: int, method: str) -> None:
+    """``--_one``: this interpreter's build, detect against PING (and, for z-score, where a
+    detect's time goes) on the redis-server at ``port``; one JSON line."""
+    import redis
+
+    import anomaly_detection
+
+    client = redis.Redis(host="127.0.0.1", port=port)
+    det = StatisticalAnomalyDetector(
+        Settings(detection_method=method, window_size=100, redis_alerts=False), redis_client=client
+    )
+    d, p = detect_against_ping(client, det)
+    out = {"package": anomaly_detection.__file__, "ratio": d / p, "detect": d, "ping": p}
+    if method == "zscore":
+        out.update(point_costs(client, det))
+    print(json.dumps(out))
+
+
+def against(folder: str, rounds: int) -> None:
+    """``--against DIR``: this build and the one in DIR, one process per build and method, in
+    turn on one redis-server, ``rounds`` times: the ratio to PING of each, and for z-score the
+    client CPU, the script's server time and the wall per call."""
+    import os
+
+    proc, port, tmp = start_redis()
+    try:
+        for _ in range(rounds):
+            for method in ("zscore", "mad", "ewma"):
+                for name, path in (("this build", None), (folder, folder)):
+                    env = dict(os.environ)
+                    if path is not None:
+                        env["PYTHONPATH"] = path
+                    run = subprocess.run(
+                        [sys.executable, __file__, "--_one", str(port), method],
+                        env=env, capture_output=True, text=True, check=True,
+                    )  # fmt: skip
+                    o = json.loads(run.stdout.strip().splitlines()[-1])
+                    line = f"{name:>12} {method:>6}: {o['ratio']:.2f}x ({o['detect']:,.0f} vs {o['ping']:,.0f}/s)"
+                    if method == "zscore":
+                        line += (
+                            f"; client CPU {o['detect_cpu_us']:.1f} us (PING {o['ping_cpu_us']:.1f}), script "
+                            f"{o['script_us']:.1f} us, wall {o['detect_wall_us']:.1f} us (PING {o['ping_wall_us']:.1f})"
+                        )
+                    print(line, flush=True)
+    finally:
+        proc.kill()
+        proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
@@ -343,7 +415,21 @@ def main() -> None:
         action="store_true",
         help="only: detect against PING, where its time goes, the script's parts",
     )
+    parser.add_argument(
+        "--against",
+        metavar="DIR",
+        help="only: detect against PING and where its time goes, this build and the package in DIR "
+        "(a folder holding anomaly_detection, e.g. main's python/ with the same _core), side by side",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of --against")
+    parser.add_argument("--_one", nargs=2, help=argparse.SUPPRESS)  # port, method: one build's figures
     args = parser.parse_args()
+    if args._one:
+        one_build(int(args._one[0]), args._one[1])
+        return
+    if args.against:
+        against(args.against, args.rounds)
+        return
     if args.costs:
         costs_only()
         return

@@ -254,7 +254,7 @@ def test_a_slot_migrated_mid_stream_loses_nothing(cluster_of_masters):
     stream_rounds(20)
     assert det.health()["degraded"]
     assert det.health()["buffered_points"] >= 20
-    migrate(counters_key)
+    migrate(counters_key, det.store.keys.mirror(moving))
     wait_for(lambda: not det.health()["degraded"], 30, "the write-back through ASK")
     asked = asking_calls(target)
     stream_rounds(50)  # the source answers ASK: redis-py asks the target

@@ -17,7 +17,7 @@ from test_api_support import LiveServer
 from anomaly_detection import Settings, StatisticalAnomalyDetector
 from anomaly_detection.api import create_app
 from anomaly_detection.redis import AnomalyRedisKeys
-from anomaly_detection.redis.codec import decode_packed, decode_points
+from anomaly_detection.redis.codec import decode_mirror, decode_points
 
 
 def _settings(**kw) -> Settings:
@@ -28,9 +28,11 @@ def _settings(**kw) -> Settings:
 def _stored(client, keys: AnomalyRedisKeys, sensor: str) -> tuple[np.ndarray, int]:
     """The sensor's window values (checked against the compact mirror) and its count."""
     values, stamps = decode_points(client.lrange(keys.window(sensor), 0, -1))
-    packed = client.hmget(keys.counters(sensor), "values", "stamps")
-    np.testing.assert_array_equal(decode_packed(*packed)[0], values)
-    np.testing.assert_array_equal(decode_packed(*packed)[1], stamps)
+    mirror = decode_mirror(
+        client.get(keys.mirror(sensor)), *client.hmget(keys.counters(sensor), "ring", "seen")
+    )
+    np.testing.assert_array_equal(mirror[0], values)
+    np.testing.assert_array_equal(mirror[1], stamps)
     return values, int(client.hget(keys.counters(sensor), "seen"))
 
 

@@ -1,4 +1,5 @@
-"""The window's compact mirror (fields ``values``, ``stamps``, ``last`` of ``anomaly:temp:data:<sensor>:stats``) against the JSON window
+"""The window's compact mirror (the ring ``anomaly:temp:data:<sensor>:mirror``, described by the fields ``ring`` and
+``last`` of ``anomaly:temp:data:<sensor>:stats``) against the JSON window
 it mirrors, on a real redis-server: random sequences of detect / detect_batch / reset from two
 writers, and writers that change the list behind the detector's back."""
 
@@ -11,14 +12,15 @@ import pytest
 
 from anomaly_detection import Settings, StatisticalAnomalyDetector
 from anomaly_detection.redis import AnomalyRedisKeys, AnomalyRedisManager
-from anomaly_detection.redis.codec import decode_packed, decode_points
+from anomaly_detection.redis.codec import decode_mirror, decode_points
 
 KEYS = AnomalyRedisKeys()
 
 
 def _mirror(client, sensor: str) -> tuple[np.ndarray, np.ndarray] | None:
-    fields = client.hmget(KEYS.counters(sensor), "values", "stamps")
-    return None if fields[0] is None else decode_packed(*fields)
+    return decode_mirror(
+        client.get(KEYS.mirror(sensor)), *client.hmget(KEYS.counters(sensor), "ring", "seen")
+    )
 
 
 def _json_window(client, sensor: str) -> tuple[np.ndarray, np.ndarray]:
@@ -32,6 +34,7 @@ def _assert_consistent(client, sensor: str) -> None:
     np.testing.assert_array_equal(mirror[0], values)
     np.testing.assert_array_equal(mirror[1], stamps)
     assert client.ttl(KEYS.counters(sensor)) > 0
+    assert client.ttl(KEYS.mirror(sensor)) > 0
 
 
 @pytest.mark.parametrize("method", ["zscore", "mad", "ensemble"])
@@ -88,7 +91,7 @@ def test_a_foreign_writer_is_noticed_and_the_mirror_rebuilt(redis_client):
     _assert_consistent(redis_client, "s")
     # The package's own manager drops the mirror when it writes the list.
     AnomalyRedisManager(redis_client, settings).store_temp_data("s", {"value": 7.0, "timestamp": 14.0})
-    assert not redis_client.hexists(KEYS.counters("s"), "values")
+    assert not redis_client.hexists(KEYS.counters("s"), "ring")
     embedded.detect("s", 7.0, timestamp=14.0)
     got, want = det.detect("s", 6.0, timestamp=15.0), embedded.detect("s", 6.0, timestamp=15.0)
     np.testing.assert_allclose(got.score, want.score, rtol=1e-9)
@@ -109,7 +112,7 @@ def test_an_entry_lua_cannot_read_keeps_the_json_path(redis_client):
         )
         np.testing.assert_allclose(got.score, want.score, rtol=1e-9)
         if i < 9:  # the foreign entry is still in the window: no mirror
-            assert not redis_client.hexists(KEYS.counters("s"), "values")
+            assert not redis_client.hexists(KEYS.counters("s"), "ring")
     _assert_consistent(redis_client, "s")
 
 
@@ -123,6 +126,5 @@ def test_a_decoding_client_reads_the_json_window(redis_server):
     for i, v in enumerate(values.tolist()):
         got, want = det.detect("s", v, timestamp=float(i)), embedded.detect("s", v, timestamp=float(i))
         np.testing.assert_allclose(got.score, want.score, rtol=1e-9)
-    fields = redis_server.client().hmget(KEYS.counters("s"), "values", "stamps")
-    np.testing.assert_array_equal(decode_packed(*fields)[0], values[-8:])
+    np.testing.assert_array_equal(_mirror(redis_server.client(), "s")[0], values[-8:])
     client.close()

@@ -4,6 +4,7 @@ machinery on a kept connection; on a real redis-server."""
 
 from __future__ import annotations
 
+import json
 import logging
 import struct
 
@@ -13,15 +14,22 @@ import redis
 
 from anomaly_detection import Settings, StatisticalAnomalyDetector
 from anomaly_detection.redis import AnomalyRedisKeys, scripts
-from anomaly_detection.redis.codec import decode_packed, decode_points, encode_append, encode_append_point
+from anomaly_detection.redis.codec import decode_mirror, decode_points, encode_append, encode_append_point
 
 KEYS = AnomalyRedisKeys()
 
 # The fields UNPACK_APPEND defines, as the server reads them.
 _ECHO = (
     scripts.UNPACK_APPEND
-    + "return {tostring(w), ttl, tostring(total), tostring(seq), tostring(m), want, writer, new_vs, new_ts, joined}"
+    + "return {tostring(w), tostring(ttl), tostring(total), tostring(seq), tostring(m), want, writer, new_pts, joined,"
+    + " tostring(prev), tostring(known), refresh}"
 )
+
+
+def _mirror(client, sensor: str):
+    return decode_mirror(
+        client.get(KEYS.mirror(sensor)), *client.hmget(KEYS.counters(sensor), "ring", "seen")
+    )
 
 
 def _settings(**kw) -> Settings:
@@ -48,18 +56,22 @@ def test_the_packed_argument_reads_back_on_the_server(redis_client, n, writer, s
     got = redis_client.eval(_ECHO, 0, arg)
     assert got[:6] == [b"10", b"3600", b"25", str(seq).encode(), str(n).encode(), 1 if want else 0]
     assert got[6] == writer.encode()
-    np.testing.assert_array_equal(decode_packed(got[7], got[8])[0], values)
-    np.testing.assert_array_equal(decode_packed(got[7], got[8])[1], stamps)
-    joined = got[9].split(b"\n") if n else []
+    pairs = np.frombuffer(got[7], dtype="<f8").reshape(n, 2)
+    np.testing.assert_array_equal(pairs[:, 0], values)
+    np.testing.assert_array_equal(pairs[:, 1], stamps)
+    assert got[9:] == [b"0", b"0", 1]  # no claim on the window; the TTLs refreshed
+    joined = got[8].split(b"\n") if n else []
     read_values, read_stamps = decode_points(joined)
     np.testing.assert_array_equal(read_values, values)
     np.testing.assert_array_equal(read_stamps, stamps)
 
 
-def test_the_point_argument_is_the_general_one_of_one_point():
+def test_the_point_argument_is_the_general_one_of_one_point(redis_client):
     for value, stamp in [(20.1, 1.7e9), (-0.0, 0.5), (1e-310, 2e9 + 1 / 3)]:
         general = encode_append(100, 60, 1, "abcd", 9, True, np.array([value]), np.array([stamp]))
         assert encode_append_point(100, 60, b"abcd", 9, value, stamp) == general
+    claim = encode_append_point(100, 60, b"abcd", 9, 1.0, 2.0, prev=2**40 + 3, known=12345, refresh=False)
+    assert redis_client.eval(_ECHO, 0, claim)[9:] == [str(2**40 + 3).encode(), b"12345", 0]
 
 
 def test_a_single_detect_is_one_evalsha_and_equals_the_embedded_store(redis_client):
@@ -116,11 +128,14 @@ def test_a_mirror_of_the_wrong_length_is_rebuilt(redis_client):
     for i in range(12):
         det.detect("s", float(i % 5), timestamp=float(i))
         embedded.detect("s", float(i % 5), timestamp=float(i))
-    redis_client.hset(KEYS.counters("s"), "values", b"garbage")
-    got, want = det.detect("s", 9.0, timestamp=12.0), embedded.detect("s", 9.0, timestamp=12.0)
+    redis_client.set(KEYS.mirror("s"), b"garbage")
+    other = StatisticalAnomalyDetector(_settings(), redis_client=redis_client)  # reads the mirror
+    got, want = other.detect("s", 9.0, timestamp=12.0), embedded.detect("s", 9.0, timestamp=12.0)
     np.testing.assert_allclose(got.score, want.score, rtol=1e-9)  # answered from the JSON list
-    mirror = decode_packed(*redis_client.hmget(KEYS.counters("s"), "values", "stamps"))
+    mirror = _mirror(redis_client, "s")
     np.testing.assert_array_equal(mirror[0], decode_points(redis_client.lrange(KEYS.window("s"), 0, -1))[0])
+    got, want = det.detect("s", 3.0, timestamp=13.0), embedded.detect("s", 3.0, timestamp=13.0)
+    np.testing.assert_allclose(got.score, want.score, rtol=1e-9)
 
 
 @pytest.mark.parametrize("single", [True, False])
@@ -130,21 +145,24 @@ def test_a_mirror_of_unreadable_numbers_is_dropped_and_rebuilt_not_a_crash(redis
     for i in range(12):
         det.detect("s", float(i % 5), timestamp=float(i))
         embedded.detect("s", float(i % 5), timestamp=float(i))
-    values = bytearray(redis_client.hget(KEYS.counters("s"), "values"))
-    values[8:16] = struct.pack("<d", float("nan"))  # the right length, one number not a number
-    redis_client.hset(KEYS.counters("s"), "values", bytes(values))
+    ring = bytearray(redis_client.get(KEYS.mirror("s")))
+    ring[16:24] = struct.pack("<d", float("nan"))  # the right length, one number not a number
+    redis_client.set(KEYS.mirror("s"), bytes(ring), keepttl=True)
     with caplog.at_level(logging.WARNING, logger="anomaly_detection.stores.redis"):
         if single:
-            got = det.detect("s", 9.0, timestamp=12.0)
+            # det's own next detect scores on the window it kept (the mirror is not sent to
+            # it): the corrupt mirror is read by the next call that reads it, another writer's
+            other = StatisticalAnomalyDetector(_settings(), redis_client=redis_client)
+            got = other.detect("s", 9.0, timestamp=12.0)
         else:
             got = det.detect_batch("s", [9.0], [12.0])[0]
     embedded.detect("s", 9.0, timestamp=12.0)
     assert "compact mirror of s" in caplog.text
     assert np.isfinite(got.score)
-    assert not redis_client.hexists(KEYS.counters("s"), "values")  # dropped
+    assert not redis_client.hexists(KEYS.counters("s"), "ring")  # dropped
     got, want = det.detect("s", 2.0, timestamp=13.0), embedded.detect("s", 2.0, timestamp=13.0)
     np.testing.assert_allclose(got.score, want.score, rtol=1e-9)  # this one from the JSON list, exact
-    mirror = decode_packed(*redis_client.hmget(KEYS.counters("s"), "values", "stamps"))
+    mirror = _mirror(redis_client, "s")
     np.testing.assert_array_equal(mirror[0], decode_points(redis_client.lrange(KEYS.window("s"), 0, -1))[0])
 
 
@@ -222,3 +240,160 @@ def test_threads_share_the_kept_connection_and_the_pool(redis_client):
         for t in writers:  # each thread's points once, in its order
             mine = stored[(stored >= t * 1000) & (stored < t * 1000 + 1000)]
             np.testing.assert_array_equal(mine, t * 1000 + np.arange(150.0))
+
+
+# --- the mirror as a ring, the kept window, the TTLs (issue 17 item 6, round 3) -------------
+
+
+def _replies(det) -> list[int]:
+    """Spy on the point path: the length of each reply (4: the kept window was right)."""
+    point, lengths = det.store._point, []
+    send = point.send
+
+    def spy(command, between=None):
+        reply = send(command, between)
+        lengths.append(len(reply))
+        return reply
+
+    point.send = spy
+    return lengths
+
+
+def test_the_ring_holds_point_k_in_slot_k_mod_w_and_follows_the_list(redis_client):
+    det = StatisticalAnomalyDetector(_settings(), redis_client=redis_client)
+    embedded = StatisticalAnomalyDetector(_settings())
+    rng = np.random.default_rng(11)
+    t = 0.0
+    for n in [1] * 7 + [13] + [1] * 5 + [4, 1, 1, 25] + [1] * 9:
+        values = rng.normal(5, 1, n)
+        stamps = t + np.arange(n)
+        t += n
+        if n == 1:
+            got = det.detect("s", float(values[0]), timestamp=float(stamps[0]))
+            want = embedded.detect("s", float(values[0]), timestamp=float(stamps[0]))
+            np.testing.assert_allclose(got.score, want.score, rtol=1e-9)
+        else:
+            det.detect_batch("s", values, stamps)
+            embedded.detect_batch("s", values, stamps)
+        listed = decode_points(redis_client.lrange(KEYS.window("s"), 0, -1))
+        mirror = _mirror(redis_client, "s")
+        np.testing.assert_array_equal(mirror[0], listed[0])
+        np.testing.assert_array_equal(mirror[1], listed[1])
+    seen = int(redis_client.hget(KEYS.counters("s"), "seen"))
+    ring = redis_client.get(KEYS.mirror("s"))
+    assert len(ring) == 16 * 10 + 8
+    assert ring.endswith(scripts.RING_END.encode())
+    slot = (seen - 1) % 10  # the last point, in slot k mod w
+    assert struct.unpack_from("<dd", ring, 16 * slot) == (listed[0][-1], listed[1][-1])
+    assert redis_client.hget(KEYS.counters("s"), "ring") == b"10:10"
+
+
+def test_consecutive_detects_are_answered_from_the_kept_window_until_another_writer_appends(redis_client):
+    det = StatisticalAnomalyDetector(_settings(), redis_client=redis_client)
+    other = StatisticalAnomalyDetector(_settings(), redis_client=redis_client)
+    embedded = StatisticalAnomalyDetector(_settings())
+    lengths = _replies(det)
+    values = np.random.default_rng(5).normal(0, 1, 30)
+    for i, v in enumerate(values.tolist()):
+        who = other if i in (10, 20, 21) else det
+        got, want = who.detect("s", v, timestamp=float(i)), embedded.detect("s", v, timestamp=float(i))
+        assert got.is_anomaly == want.is_anomaly
+        np.testing.assert_allclose([got.score, got.expected], [want.score, want.expected], rtol=1e-9)
+    # the first call, and each first call after the other writer's, gets the window; the rest do not
+    assert [i for i, n in enumerate(lengths) if n != 4] == [0, 10, 19]
+    assert len(lengths) == 27
+
+
+def test_a_mirror_key_that_vanished_is_rebuilt_from_the_list_not_filled_with_zeros(redis_client):
+    det = StatisticalAnomalyDetector(_settings(), redis_client=redis_client)
+    embedded = StatisticalAnomalyDetector(_settings())
+    for i in range(14):
+        det.detect("s", float(i % 4), timestamp=float(i))
+        embedded.detect("s", float(i % 4), timestamp=float(i))
+    redis_client.delete(KEYS.mirror("s"))  # the counters still describe it
+    got, want = det.detect("s", 7.0, timestamp=14.0), embedded.detect("s", 7.0, timestamp=14.0)
+    np.testing.assert_allclose(got.score, want.score, rtol=1e-9)
+    mirror = _mirror(redis_client, "s")
+    np.testing.assert_array_equal(mirror[0], decode_points(redis_client.lrange(KEYS.window("s"), 0, -1))[0])
+    assert 0 < redis_client.ttl(KEYS.mirror("s")) <= 3600
+
+
+def test_the_mirror_of_earlier_versions_in_the_counters_is_migrated(redis_client):
+    """A sensor written by an earlier version: the JSON list, the counters with the mirror
+    in 'values', 'stamps', 'last' and no ring; and such a writer appending meanwhile."""
+    embedded = StatisticalAnomalyDetector(_settings())
+    values = np.random.default_rng(8).normal(10, 2, 10)
+    entries = [json.dumps({"value": v, "timestamp": float(i)}) for i, v in enumerate(values.tolist())]
+    for i, v in enumerate(values.tolist()):
+        embedded.detect("s", v, timestamp=float(i))
+    redis_client.rpush(KEYS.window("s"), *entries)
+    redis_client.hset(KEYS.counters("s"), mapping={
+        "seen": 10, "w:0123456789abcdef": "4:9", "values": values.astype("<f8").tobytes(),
+        "stamps": np.arange(10.0).astype("<f8").tobytes(), "last": entries[-1],
+    })  # fmt: skip
+    det = StatisticalAnomalyDetector(_settings(), redis_client=redis_client)
+    got, want = det.detect("s", 30.0, timestamp=10.0), embedded.detect("s", 30.0, timestamp=10.0)
+    assert got.is_anomaly
+    assert want.is_anomaly
+    np.testing.assert_allclose(got.score, want.score, rtol=1e-9)
+    assert redis_client.hmget(KEYS.counters("s"), "values", "stamps", "last") == [None, None, None]
+    np.testing.assert_array_equal(_mirror(redis_client, "s")[0], [*values[1:].tolist(), 30.0])
+    # a writer of the earlier version appends: list, 'seen' and its own 'last', not the ring
+    entry = json.dumps({"value": 11.0, "timestamp": 11.0})
+    redis_client.rpush(KEYS.window("s"), entry)
+    redis_client.ltrim(KEYS.window("s"), -10, -1)
+    redis_client.hset(KEYS.counters("s"), mapping={"seen": 12, "last": entry})
+    embedded.detect("s", 11.0, timestamp=11.0)
+    got, want = det.detect("s", 12.0, timestamp=12.0), embedded.detect("s", 12.0, timestamp=12.0)
+    np.testing.assert_allclose(got.score, want.score, rtol=1e-9)  # its point seen: not the kept window
+    np.testing.assert_array_equal(
+        _mirror(redis_client, "s")[0], decode_points(redis_client.lrange(KEYS.window("s"), 0, -1))[0]
+    )
+
+
+def test_the_single_detect_refreshes_ttls_on_first_use_then_at_most_every_ttl_over_60(redis_client):
+    det = StatisticalAnomalyDetector(_settings(temp_data_ttl=600), redis_client=redis_client)
+    keys = (KEYS.window("s"), KEYS.counters("s"), KEYS.mirror("s"))
+    det.detect("s", 1.0, timestamp=1.0)
+    assert all(590 < redis_client.ttl(k) <= 600 for k in keys)
+    for k in keys:
+        redis_client.expire(k, 100)
+    for i in range(2, 6):  # within 10 s (600 / 60) of the last refresh: no EXPIRE
+        det.detect("s", float(i), timestamp=float(i))
+    assert all(0 < redis_client.ttl(k) <= 100 for k in keys)
+    det.store._point.sensors["s"].refreshed -= 10.0  # 10 s later
+    det.detect("s", 6.0, timestamp=6.0)
+    assert all(590 < redis_client.ttl(k) <= 600 for k in keys)
+    for k in keys:
+        redis_client.expire(k, 100)
+    det.detect_batch("s", [7.0], [7.0])  # the general path refreshes on every call
+    assert all(590 < redis_client.ttl(k) <= 600 for k in keys)
+    # keys made anew (another process reset the sensor) get their TTLs at once
+    redis_client.delete(*keys)
+    det.detect("s", 8.0, timestamp=8.0)
+    det.detect("s", 9.0, timestamp=9.0)
+    assert all(590 < redis_client.ttl(k) <= 600 for k in keys)
+    redis_client.delete(KEYS.counters("s"))  # the counters alone gone
+    det.detect("s", 10.0, timestamp=10.0)
+    assert 590 < redis_client.ttl(KEYS.counters("s")) <= 600
+
+
+def test_writers_of_different_window_sizes_share_a_sensor_through_the_list(redis_client):
+    """The ring is laid out for one window size: a writer of another rebuilds it from the
+    list; each writer scores on the list's last window_size points, as without a mirror."""
+    small = StatisticalAnomalyDetector(_settings(window_size=10), redis_client=redis_client)
+    large = StatisticalAnomalyDetector(_settings(window_size=15), redis_client=redis_client)
+    rng = np.random.default_rng(21)
+    for i in range(60):
+        det = small if rng.random() < 0.5 else large
+        size = det.settings.window_size
+        before = decode_points(redis_client.lrange(KEYS.window("s"), 0, -1))
+        alone = StatisticalAnomalyDetector(_settings(window_size=size))  # that window, embedded
+        if len(before[0]):
+            alone.detect_batch("s", before[0][-size:], before[1][-size:])
+        value = float(rng.normal(0, 1))
+        got, want = det.detect("s", value, timestamp=float(i)), alone.detect("s", value, timestamp=float(i))
+        assert (got.is_anomaly, got.window_count) == (want.is_anomaly, want.window_count)
+        np.testing.assert_allclose([got.score, got.expected], [want.score, want.expected], rtol=1e-9)
+        listed = decode_points(redis_client.lrange(KEYS.window("s"), 0, -1))
+        np.testing.assert_array_equal(_mirror(redis_client, "s")[0], listed[0])

@@ -413,7 +413,7 @@ def test_the_append_script_stores_a_repeat_once_and_answers_it_as_the_first_time
     )
     store = det.store
     det.detect_batch("s", [1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
-    keys = [store.keys.window("s"), store.keys.counters("s")]
+    keys = [store.keys.window("s"), store.keys.counters("s"), store.keys.mirror("s")]
 
     def append(writer, seq, value):
         point = np.array([value])

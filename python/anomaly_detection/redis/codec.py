@@ -16,7 +16,9 @@ from anomaly_detection import _core
 
 __all__ = [
     "decode_packed",
+    "decode_mirror",
     "decode_points",
+    "decode_ring",
     "decode_window",
     "dumps",
     "encode_append",
@@ -73,9 +75,10 @@ def encode_packed(values: np.ndarray, timestamps: np.ndarray) -> tuple[bytes, by
 
 
 # The head of an append script's one argument (scripts.UNPACK_APPEND): window size, TTL,
-# points of the call, sequence number, points sent; whether the caller takes the packed
-# window; the writer id's length.
-_APPEND_HEAD = struct.Struct("<dddddBB")
+# points of the call, sequence number, points sent, the caller's claim (the sequence number
+# of its previous append and the point count after it); whether the caller takes the packed
+# window, whether the TTLs are refreshed; the writer id's length.
+_APPEND_HEAD = struct.Struct("<dddddddBBB")
 # One point of encode_append_point: its value and timestamp.
 _POINT = struct.Struct("<dd")
 
@@ -86,21 +89,26 @@ def encode_append(
 ) -> bytes:  # fmt: skip
     """The one argument of an append script (``scripts.UNPACK_APPEND``): a call of ``n``
     points by ``writer`` with sequence number ``seq``, of which ``values`` and ``timestamps``
-    are the last ``min(n, window)`` (packed as little-endian float64, then as the window's
-    JSON entries joined by newlines)."""
+    are the last ``min(n, window)`` (packed as little-endian float64 pairs, then as the
+    window's JSON entries joined by newlines); no claim on the window, the TTLs refreshed."""
     wid = writer.encode()
-    head = _APPEND_HEAD.pack(window, ttl, n, seq, len(values), 1 if want_packed else 0, len(wid))
-    vs, ts = encode_packed(values, timestamps)
-    return b"".join((head, wid, vs, ts, _core.json_point_entries(values, timestamps)))
+    head = _APPEND_HEAD.pack(window, ttl, n, seq, len(values), 0, 0, 1 if want_packed else 0, 1, len(wid))
+    pairs = np.empty((len(values), 2), dtype="<f8")
+    pairs[:, 0], pairs[:, 1] = values, timestamps
+    return b"".join((head, wid, pairs.tobytes(), _core.json_point_entries(values, timestamps)))
 
 
 def encode_append_point(
-    window: int, ttl: int, writer: bytes, seq: int, value: float, timestamp: float
-) -> bytes:
+    window: int, ttl: int, writer: bytes, seq: int, value: float, timestamp: float,
+    prev: int = 0, known: int = 0, refresh: bool = True,
+) -> bytes:  # fmt: skip
     """:func:`encode_append` of one point, from Python floats (the single ``detect``'s path:
-    no NumPy), for a caller that takes the packed window."""
+    no NumPy), for a caller that takes the packed window; with the caller's claim that its
+    append ``prev`` was the sensor's last and left ``known`` points (0, 0: none), and whether
+    the TTLs are refreshed."""
     return b"".join((
-        _APPEND_HEAD.pack(window, ttl, 1, seq, 1, 1, len(writer)), writer, _POINT.pack(value, timestamp),
+        _APPEND_HEAD.pack(window, ttl, 1, seq, 1, prev, known, 1, 1 if refresh else 0, len(writer)),
+        writer, _POINT.pack(value, timestamp),
         f'{{"value":{value!r},"timestamp":{timestamp!r}}}'.encode(),
     ))  # fmt: skip
 
@@ -111,11 +119,41 @@ def decode_packed(values: bytes, stamps: bytes) -> tuple[np.ndarray, np.ndarray]
     return np.frombuffer(values, dtype="<f8"), np.frombuffer(stamps, dtype="<f8")
 
 
-def decode_window(entries: list[bytes | str], packed: Any = None) -> tuple[np.ndarray, np.ndarray]:
-    """The window an append script answered: from the compact mirror when the reply has it
-    (``packed``, the script's two strings), else from the JSON entries."""
+def decode_ring(ring: bytes, count: int, seen: int) -> tuple[np.ndarray, np.ndarray]:
+    """Values and timestamps of the last ``count`` points before point number ``seen`` in
+    the compact mirror ``ring`` (``scripts._APPEND_ONCE``: slots of 16 bytes, point k in slot
+    k mod the number of slots, then 8 bytes); ValueError for a ring too short for them."""
+    slots = (len(ring) - 8) // 16
+    if count <= 0:
+        return _EMPTY, _EMPTY
+    if count > slots:
+        raise ValueError(f"compact mirror of {slots} slots cannot hold {count} points")
+    pairs = np.frombuffer(ring, dtype="<f8", count=2 * slots).reshape(slots, 2)
+    start = (seen - count) % slots
+    if start + count <= slots:
+        window = pairs[start : start + count]
+    else:
+        window = np.concatenate((pairs[start:], pairs[: start + count - slots]))
+    return np.ascontiguousarray(window[:, 0]), np.ascontiguousarray(window[:, 1])
+
+
+def decode_mirror(ring: Any, ring_field: Any, seen: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """The window a sensor's compact mirror holds, from the mirror key (``ring``) and the
+    counters' ``ring`` and ``seen`` fields as read from Redis; None when there is none."""
+    if ring is None or ring_field is None or seen is None:
+        return None
+    count = int(text(ring_field).split(":")[1])
+    return decode_ring(text_bytes(ring), count, int(seen))
+
+
+def decode_window(
+    entries: list[bytes | str], packed: Any = None, seen: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """The window before point number ``seen`` an append script answered: from the compact
+    mirror when the reply has it (``packed``: the ring and its count of the window's points),
+    else from the JSON entries."""
     if packed is not None:
-        return decode_packed(text_bytes(packed[0]), text_bytes(packed[1]))
+        return decode_ring(text_bytes(packed[0]), int(packed[1]), seen)
     return decode_points(entries)
 
 

@@ -7,8 +7,8 @@ never touched.
 
 Hash fields inside the per-sensor keys (written by the Lua scripts of
 :mod:`anomaly_detection.redis.scripts`): ``...:stats`` holds ``seen``, ``anomalies``,
-``epoch`` and, per writer, ``w:<writer id>`` (its last append, for exactly-once appends);
-``...:state`` and ``...:state:parked`` hold ``seen``, ``blob`` and ``epoch``.
+``epoch``, per writer, ``w:<writer id>`` (its last append, for exactly-once appends), and
+``ring`` and ``tail`` (what the compact mirror ``...:mirror`` holds); ``...:state`` and ``...:state:parked`` hold ``seen``, ``blob`` and ``epoch``.
 """
 
 from __future__ import annotations
@@ -124,6 +124,7 @@ class AnomalyRedisKeys:
         "counters": "temp:data:{0}:stats",
         "checkpoint": "temp:data:{0}:state",
         "parked_checkpoint": "temp:data:{0}:state:parked",
+        "mirror": "temp:data:{0}:mirror",
         "processing_queue": "queue:processing:{0}",
         "analysis_result": "results:analysis:{0}",
         "cache": "cache:{0}:{1}",
@@ -168,10 +169,16 @@ class AnomalyRedisKeys:
 
     def counters(self, sensor: str) -> str:
         """``anomaly:temp:data:{sensor}:stats``: the sensor's counters (hash: seen, anomalies,
-        epoch, the exactly-once mark ``w:<writer id>`` of each writer, and the window's compact
-        mirror: ``values`` and ``stamps`` packed as little-endian float64, ``last`` the list's
-        last entry when they were written)."""
+        epoch, the exactly-once mark ``w:<writer id>`` of each writer, and what the compact
+        mirror holds: ``ring`` = ``<window size>:<count>``, ``tail`` the list's last entry
+        when it was written)."""
         return self._key("counters", self.sensor_part(sensor))
+
+    def mirror(self, sensor: str) -> str:
+        """``anomaly:temp:data:{sensor}:mirror``: the window's compact mirror (string: a ring of
+        ``window_size`` slots of value and timestamp as little-endian float64, then 8 bytes
+        ``ad-ring1``; point number k of the sensor in slot k mod ``window_size``)."""
+        return self._key("mirror", self.sensor_part(sensor))
 
     def checkpoint(self, sensor: str) -> str:
         """``anomaly:temp:data:{sensor}:state``: the ensemble's checkpoint (hash: seen, blob, epoch)."""
@@ -182,9 +189,9 @@ class AnomalyRedisKeys:
         return self._key("parked_checkpoint", self.sensor_part(sensor))
 
     def sensor_keys(self, sensor: str) -> tuple[str, ...]:
-        """Every key of one sensor: window, counters, checkpoint, parked checkpoint."""
+        """Every key of one sensor: window, counters, checkpoint, parked checkpoint, mirror."""
         return (self.window(sensor), self.counters(sensor), self.checkpoint(sensor),
-                self.parked_checkpoint(sensor))  # fmt: skip
+                self.parked_checkpoint(sensor), self.mirror(sensor))  # fmt: skip
 
     def processing_queue(self, batch_id: str) -> str:
         """``anomaly:queue:processing:{batch_id}``."""

@@ -133,7 +133,7 @@ class AnomalyRedisManager:
             command("ltrim", key, -size, -1),
             command("expire", key, ttl),
             # the detector's compact mirror no longer matches the list: rebuilt on its next append
-            command("hdel", self.keys.counters(sensor), "values", "stamps", "last"),
+            command("hdel", self.keys.counters(sensor), "ring", "tail", "values", "stamps", "last"),
             command("llen", key),
         )
         return int((yield Batch(ops, transaction=True))[-1])
@@ -146,8 +146,8 @@ class AnomalyRedisManager:
 
     @_operation
     def clear_temp_data(self, sensor: str) -> Steps[bool]:
-        """Delete the sensor window, its counters and its ensemble checkpoints (the parked one too);
-        True if the window existed."""
+        """Delete the sensor window, its counters, its compact mirror and its ensemble checkpoints
+        (the parked one too); True if the window existed."""
         # One UNLINK per key: without hash tags they may live in different Cluster slots.
         ops = tuple(command("unlink", key) for key in self.keys.sensor_keys(sensor))
         return bool((yield Batch(ops, transaction=False))[0])

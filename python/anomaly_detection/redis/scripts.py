@@ -9,28 +9,32 @@ __all__ = [
     "COUNT_ONCE",
     "DELIVER_ALERT",
     "FIND_CHECKPOINT",
+    "RING_END",
     "SAVE_CHECKPOINT",
     "UNPACK_APPEND",
 ]
 
-# The one argument of an append (ARGV[1]), packed by codec.encode_append: five
+# The one argument of an append (ARGV[1]), packed by codec.encode_append: seven
 # little-endian float64 (window size, TTL in seconds, number of points of the call, sequence
-# number, m = the points sent, the last min(n, window size)), one byte (1: the caller takes
-# the window from the mirror; 0 for a client that decodes replies as text), one byte L, the
-# writer id (L bytes), the m values and the m timestamps packed as little-endian float64,
-# then the m points' JSON entries joined by newlines. One argument: redis-py encodes each
-# argument in Python (about 1 us apiece) and the script reads this one with one
-# struct.unpack.
+# number, m = the points sent, the last min(n, window size), and the caller's claim: the
+# sequence number of its previous append to the sensor and the point count after it, 0 and 0
+# for none), three bytes (want: 1 if the caller takes the window from the mirror, 0 for a
+# client that decodes replies as text; refresh: 1 to refresh the keys' TTLs; L), the writer id
+# (L bytes), the m points packed as little-endian float64 pairs (value, timestamp), then their
+# JSON entries joined by newlines. One argument: redis-py encodes each argument in Python
+# (about 1 us apiece) and the script reads this one with one struct.unpack.
 UNPACK_APPEND = """
 local arg = ARGV[1]
-local w, ttl, total, seq, m, want, wl, at = struct.unpack('<dddddBB', arg)
+local w, ttl, total, seq, m, prev, known, want, refresh, wl, at = struct.unpack('<dddddddBBB', arg)
 local writer = string.sub(arg, at, at + wl - 1)
 at = at + wl
-local new_vs = string.sub(arg, at, at + 8 * m - 1)
-local new_ts = string.sub(arg, at + 8 * m, at + 16 * m - 1)
+local new_pts = string.sub(arg, at, at + 16 * m - 1)
 local joined = string.sub(arg, at + 16 * m)
-ttl = string.format('%d', ttl)
 """
+
+#: The last 8 bytes of a compact mirror (the ring key): written once with it, never by a
+#: SETRANGE of points, so a SETRANGE that answers any other length found no mirror.
+RING_END = "ad-ring1"
 
 # Exactly once: every append carries its writer's id and a sequence number that grows with
 # each of that writer's appends to a sensor. The counters hash keeps, per writer,
@@ -40,109 +44,165 @@ ttl = string.format('%d', ttl)
 # as the list still holds it). An older sequence number answers {-1} and stores nothing
 # either.
 #
-# The compact mirror, three fields of the counters hash: 'values' and 'stamps', the
-# window's points packed as little-endian float64 (oldest first), and 'last', the list's
-# last entry when they were written. It is valid while the list has as many entries and
-# the same last one (another writer's RPUSH changes them); then the window before the
-# points is answered from it (two strings, no JSON), else from the list (LRANGE, JSON
-# entries decoded by the caller) and the mirror is rebuilt from the list after the append
+# The compact mirror, a ring in a string key of its own (KEYS[{r}], `...:mirror`): w slots
+# of 16 bytes (value, timestamp, little-endian float64) and the 8 bytes RING_END; the
+# sensor's point number k (counted by 'seen', from 0) is in slot k mod w. The counters hash
+# says which points it holds: 'ring' = '<w>:<count>' (the last `count` points before
+# 'seen') and 'tail', the list's last entry when it was written (not 'last', the field of
+# the earlier mirror: a writer of an earlier version keeps that one, never this). It is valid while the
+# list has `count` entries and the same last one (another writer's RPUSH changes them)
+# and w is the caller's window size; then the window before the points is answered from it
+# (the ring as it is, the caller turns it), a point is written into it with one SETRANGE
+# of 16 bytes, and a SETRANGE that answers another length than the mirror's (the key was
+# gone) makes it invalid. An invalid mirror is rebuilt from the list after the append
 # (cjson; left out while the list holds an entry that is not {"value": number,
-# "timestamp": number}, or when the mirror's strings are corrupt: rebuilt, never used).
-# Each redis.call costs ~1-2 us in the script, so the counters are read with one HMGET and
-# written with one HSET, and the list's length comes from RPUSH's reply (no LLEN): the
-# last entry is read before the push, the window (when the mirror cannot answer) after it.
-# Uses the unpacked argument, `seen` and `meta` (the prelude's HMGET of the counters:
-# seen, the writer's mark, values, stamps, last at meta[{m}]..meta[{m} + 3]) and
-# `want_packed` (false: the caller's client cannot take binary replies, so `before` is
-# read from the list).
+# "timestamp": number}); the window before is then answered from the list (LRANGE, JSON
+# entries decoded by the caller). The rebuild drops the mirror of earlier versions
+# ('values', 'stamps' and 'last' in the counters hash). Each redis.call costs ~1-2 us in the
+# script, so the counters are read with one HMGET and written with one HSET, and the
+# list's length comes from RPUSH's reply (no LLEN): the last entry is read before the push,
+# the window (when the mirror cannot answer) after it.
+#
+# The caller's claim (`prev`, `known`): "my append `prev` was the sensor's last, and left
+# `known` points seen". When the writer's mark still names `prev`, `seen` is `known` and the
+# mirror is valid (nobody appended since, the list unchanged), the window before the points
+# is the one the caller kept from its last call: `hit` is true and the window is not sent.
+#
+# TTLs: the keys' EXPIREs (~1.5 us each) run when the caller asks (`refresh`: every call of
+# the general path; the single detect's at most every TTL/60 per sensor and process) and
+# whenever the script finds the counters or the list new; a rebuilt mirror is written
+# with its TTL (so no key is ever left without one).
+# Uses the unpacked argument, `seen` and `meta` (the prelude's HMGET of the counters: seen,
+# the writer's mark, ring, tail at meta[{m}]..meta[{m} + 2]) and `want_packed` (false: the
+# caller's client cannot take binary replies, so `before` is read from the list).
 # Defines `before` (the window before the points, JSON entries, unless answered from the
-# mirror), `packed` (the window before them from the mirror, or false) and `repeated`.
-_APPEND_ONCE = """
-local repeat_of = false
+# mirror), `packed` (the mirror answering the window before, '' for an empty window, or
+# false), `count` (the points of the window before in `packed`), `repeated` and `hit`.
+_APPEND_ONCE = (
+    """
+local repeat_of, hit, last_seq, last_seen = false, false, false, false
 local mark = meta[{m}]
 if mark then
-  local last_seq, last_seen = string.match(mark, '^(%d+):(%d+)$')
+  last_seq, last_seen = string.match(mark, '^(%d+):(%d+)$')
   if last_seq then
     last_seq = tonumber(last_seq)
     if seq < last_seq then return {-1} end
     if seq == last_seq then repeat_of = tonumber(last_seen) end
   end
 end
-local before, repeated, packed = {}, 0, false
+local before, repeated, packed, count = {}, 0, false, 0
 if repeat_of then
   local first = seen - redis.call('LLEN', KEYS[1])  -- the stream position of the list's head
   seen, repeated = repeat_of, 1
   local lo = math.max(seen - w, first)
   if seen > lo then before = redis.call('LRANGE', KEYS[1], lo - first, seen - 1 - first) end
 else
-  local mv, ms, mlast = meta[{m} + 1], meta[{m} + 2], meta[{m} + 3]
+  local ring, mlast = meta[{m} + 1], meta[{m} + 2]
   local tail = redis.call('LINDEX', KEYS[1], -1)
-  local points, n = {}, 0
-  for e in string.gmatch(joined, '[^\\n]+') do
-    n = n + 1
-    points[n] = e
-  end
-  local len = 0
-  for i = 1, n, 1000 do
-    len = redis.call('RPUSH', KEYS[1], unpack(points, i, math.min(i + 999, n)))
+  local points, n, len = {}, 0, 0
+  if m == 1 then  -- one point: its entry is the whole of `joined`
+    points[1], n = joined, 1
+    len = redis.call('RPUSH', KEYS[1], joined)
+  else
+    for e in string.gmatch(joined, '[^\\n]+') do
+      n = n + 1
+      points[n] = e
+    end
+    for i = 1, n, 1000 do
+      len = redis.call('RPUSH', KEYS[1], unpack(points, i, math.min(i + 999, n)))
+    end
   end
   if n == 0 then len = redis.call('LLEN', KEYS[1]) end
   len = len - n  -- the list's length before the points
-  if len == 0 then
-    packed = {'', ''}
-  elseif mv and ms and mlast and #mv == 8 * len and #ms == 8 * len and mlast == tail then
-    packed = {mv, ms}
-    if len > w then packed = {string.sub(mv, -8 * w), string.sub(ms, -8 * w)} end
+  local valid = false
+  if len > 0 and len <= w and ring and mlast == tail then
+    local rw, rc = string.match(ring, '^(%d+):(%d+)$')
+    valid = tonumber(rw) == w and tonumber(rc) == len
   end
-  if not (packed and want_packed) and len > 0 then
+  local size = 16 * w + 8
+  if valid then
+    hit = prev > 0 and last_seq == prev and seen == known and want_packed
+    if want_packed and not hit then
+      packed = redis.call('GET', KEYS[{r}])
+      if packed and #packed == size then count = len else packed, valid = false, false end
+    end
+  elseif len == 0 then
+    packed = ''
+  end
+  if not (hit or packed) and len > 0 then
     before = redis.call('LRANGE', KEYS[1], -math.min(w, len) - n, -n - 1)
   end
   if len + n > w then redis.call('LTRIM', KEYS[1], -w, -1) end
-  redis.call('EXPIRE', KEYS[1], ttl)
-  local vs, ts = false, false
-  if packed then
-    vs, ts = packed[1] .. new_vs, packed[2] .. new_ts
-    if #vs > 8 * w then vs, ts = string.sub(vs, -8 * w), string.sub(ts, -8 * w) end
-  else
-    vs, ts = {}, {}
-    for i, e in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  local fresh = refresh == 1 or len == 0 or not meta[1]
+  if fresh then ttl = string.format('%d', ttl) end
+  if fresh then redis.call('EXPIRE', KEYS[1], ttl) end
+  local after = seen + total
+  if valid and n > 0 then
+    local slot = (after - n) % w
+    local first = math.min(n, w - slot)
+    local got = redis.call('SETRANGE', KEYS[{r}], 16 * slot, string.sub(new_pts, 1, 16 * first))
+    if n > first then got = redis.call('SETRANGE', KEYS[{r}], 0, string.sub(new_pts, 16 * first + 1)) end
+    if got ~= size then valid = false end
+    if fresh and valid then redis.call('EXPIRE', KEYS[{r}], ttl) end
+  end
+  local kept = math.min(len + n, w)
+  if not valid then  -- rebuilt from the list, as it is after the append
+    local entries = redis.call('LRANGE', KEYS[1], 0, -1)
+    kept = #entries
+    local slots = {}
+    for i, e in ipairs(entries) do
       local ok, p = pcall(cjson.decode, e)
       local v = ok and type(p) == 'table' and p['value']
       local t = v and p['timestamp']
       if type(v) ~= 'number' or type(t) ~= 'number' or v ~= v or t ~= t or v == math.huge
-          or v == -math.huge or t == math.huge or t == -math.huge then
-        vs = false
+          or v == -math.huge or t == math.huge or t == -math.huge or kept > w then
+        slots = false
         break
       end
-      vs[i], ts[i] = struct.pack('<d', v), struct.pack('<d', t)
+      slots[(after - kept + i - 1) % w + 1] = struct.pack('<dd', v, t)
     end
-    if vs then vs, ts = table.concat(vs), table.concat(ts) end
+    if slots then
+      local zero = string.rep('\\0', 16)
+      for i = 1, w do slots[i] = slots[i] or zero end
+      redis.call('SET', KEYS[{r}], table.concat(slots) .. '"""
+    + RING_END
+    + r"""', 'EX', ttl)
+      valid = true
+    end
+    redis.call('HDEL', KEYS[2], 'values', 'stamps', 'last')  -- the mirror of earlier versions
   end
-  local after = string.format('%d', seen + total)
-  local mark_now = string.format('%d', seq) .. ':' .. string.format('%d', seen)
-  if vs then
-    redis.call('HSET', KEYS[2], 'seen', after, 'w:' .. writer, mark_now,
-               'values', vs, 'stamps', ts, 'last', points[n])
+  local after_s = string.format('%d', after)
+  local mark_now = string.format('%d:%d', seq, seen)
+  local ring_now = string.format('%d:%d', w, kept)
+  if valid and ring_now == ring then  -- 'ring' unchanged: not written
+    redis.call('HSET', KEYS[2], 'seen', after_s, 'w:' .. writer, mark_now, 'tail', points[n] or tail)
+  elseif valid then
+    redis.call('HSET', KEYS[2], 'seen', after_s, 'w:' .. writer, mark_now, 'ring', ring_now,
+               'tail', points[n] or tail)
   else
-    redis.call('HSET', KEYS[2], 'seen', after, 'w:' .. writer, mark_now)
-    redis.call('HDEL', KEYS[2], 'values', 'stamps', 'last')
+    redis.call('HSET', KEYS[2], 'seen', after_s, 'w:' .. writer, mark_now)
+    redis.call('HDEL', KEYS[2], 'ring', 'tail')
   end
-  redis.call('EXPIRE', KEYS[2], ttl)
+  if fresh then redis.call('EXPIRE', KEYS[2], ttl) end
 end
 """
+)
 
-# KEYS[1] window list, KEYS[2] counters hash. ARGV[1] the packed append (UNPACK_APPEND).
-# Returns {seen before, window before as JSON entries, 1 if a repeat else 0, and, when
-# the mirror had it, the window before as packed values and timestamps}.
+# KEYS[1] window list, KEYS[2] counters hash, KEYS[3] compact mirror. ARGV[1] the packed
+# append (UNPACK_APPEND). Returns {seen before, window before as JSON entries, 1 if a repeat
+# else 0, and, when the mirror had it, the mirror and the count of the window's points in
+# it}; when the caller's claim held, {seen before, {}, 0, 1}: the window before is the one
+# the caller kept.
 APPEND = (
     UNPACK_APPEND
     + """
-local meta = redis.call('HMGET', KEYS[2], 'seen', 'w:' .. writer, 'values', 'stamps', 'last')
+local meta = redis.call('HMGET', KEYS[2], 'seen', 'w:' .. writer, 'ring', 'tail')
 local seen = tonumber(meta[1] or '0')
 local want_packed = want == 1
 """
-    + _APPEND_ONCE.replace("{m}", "2")
-    + "if packed and want_packed then return {seen, before, repeated, packed[1], packed[2]} end\n"
+    + _APPEND_ONCE.replace("{m}", "2").replace("{r}", "3")
+    + "if hit then return {seen, before, repeated, 1} end\n"
+    + "if packed then return {seen, before, repeated, packed, count} end\n"
     + "return {seen, before, repeated}\n"
 )
 
@@ -153,11 +213,12 @@ local want_packed = want == 1
 # checkpoint and makes caches stale.
 # Returns {seen before, window before, epoch, checkpoint's seen or -1, its bytes
 # when newer than the caller's state, else nil, 1 if a repeat else 0, and, when the
-# mirror had it, the packed window before}.
+# mirror had it, the mirror and the count of the window's points in it}. KEYS[5] the mirror
+# (KEYS[4], the parked checkpoint, is not used here: sensor_keys passes every key).
 APPEND_ENSEMBLE = (
     UNPACK_APPEND
     + """
-local meta = redis.call('HMGET', KEYS[2], 'seen', 'epoch', 'w:' .. writer, 'values', 'stamps', 'last')
+local meta = redis.call('HMGET', KEYS[2], 'seen', 'epoch', 'w:' .. writer, 'ring', 'tail')
 local seen = tonumber(meta[1] or '0')
 local epoch = meta[2]
 local want_packed = true
@@ -168,7 +229,7 @@ if not epoch then
   redis.call('DEL', KEYS[3])
 end
 """
-    + _APPEND_ONCE.replace("{m}", "3")
+    + _APPEND_ONCE.replace("{m}", "3").replace("{r}", "5")
     + """
 local ckpt = tonumber(redis.call('HGET', KEYS[3], 'seen') or '-1') or -1
 local blob = false
@@ -178,7 +239,7 @@ if ckpt >= 0 then
     blob = redis.call('HGET', KEYS[3], 'blob')
   end
 end
-if packed then return {seen, before, epoch, ckpt, blob, repeated, packed[1], packed[2]} end
+if packed then return {seen, before, epoch, ckpt, blob, repeated, packed, count} end
 return {seen, before, epoch, ckpt, blob, repeated}
 """
 )

@@ -189,7 +189,7 @@ class EnsembleCheckpoints:
             corrupt = restored is None
             if restored is not None and ckpt_seen <= seen and (state is None or ckpt_seen > position):
                 state, position = restored, ckpt_seen
-        window_values, window_stamps = decode_window(entries, reply[6:8] if len(reply) > 6 else None)
+        window_values, window_stamps = decode_window(entries, reply[6:8] if len(reply) > 6 else None, seen)
         count = min(len(window_values), self.settings.window_size)
         if seen > count and (state is None or seen - position > count):
             found = yield from self._awaited(sensor, epoch, seen, count)

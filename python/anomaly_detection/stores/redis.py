@@ -32,7 +32,9 @@ import itertools
 import logging
 import math
 import os
+import struct
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -179,7 +181,7 @@ class RedisStore:
         arg = encode_append(w, self.settings.temp_data_ttl, len(values), self.writer_id, seq,
                             self._want_packed, values[tail], timestamps[tail])  # fmt: skip
         if self.checkpoints is None:
-            keys = [self.keys.window(sensor), self.keys.counters(sensor)]
+            keys = [self.keys.window(sensor), self.keys.counters(sensor), self.keys.mirror(sensor)]
             reply = yield Script(self._script, keys, [arg])
             if int(reply[0]) < 0:
                 return None, True
@@ -208,8 +210,8 @@ class RedisStore:
         answered with; if the compact mirror it came from holds non-finite numbers, once more
         on what can be read of it. The result, the window scored on, and whether the mirror
         was corrupt (to be dropped: the next append rebuilds it)."""
-        window_values, window_stamps = decode_window(reply[1], reply[3:5] if len(reply) > 3 else None)
         seen = int(reply[0])
+        window_values, window_stamps = decode_window(reply[1], reply[3:5] if len(reply) > 3 else None, seen)
         try:
             return score(window_values, window_stamps, seen), window_values, window_stamps, False
         except ValueError:
@@ -230,18 +232,6 @@ class RedisStore:
         seen = int(reply[0]) + len(values)
         self.fallback.remember(sensor, window_values, window_stamps, values, timestamps, seen)
         return result, corrupt
-
-    def _score_point(self, sensor: str, reply: list[Any], value: float, timestamp: float) -> tuple:
-        """:meth:`_score` of one point: the store's point tuple, and whether the mirror was corrupt."""
-        out, window_values, window_stamps, corrupt = self._score_window(
-            sensor,
-            reply,
-            lambda wv, ws, seen: _core.detect_point_after_window(self.config, wv, ws, seen, value, timestamp),
-        )
-        self.fallback.remember(
-            sensor, window_values, window_stamps, (value,), (timestamp,), int(reply[0]) + 1
-        )
-        return out, corrupt
 
     def _detect_steps(
         self, sensor: str, values: np.ndarray, timestamps: np.ndarray, seq: int
@@ -335,18 +325,26 @@ class RedisStore:
     # The single detect on a sync single-node client (not the ensemble, not a decoding
     # client): the same append script and the same exactly-once and breaker rules as
     # detect_batch, without the step machinery. The command is packed once per sensor
-    # (EVALSHA, the script, the two keys) plus the one packed argument, sent on a connection
+    # (EVALSHA, the script, the three keys) plus the one packed argument, sent on a connection
     # of the client's pool with the client's retry policy (redis-py's Connection API), and
     # the reply read raw. Anything unusual (a new sensor name that fails the check, a
     # non-finite number, the breaker open, the server without the script) takes the
     # general path, which raises, falls back or loads the script as before.
+    #
+    # Per sensor the path keeps the window after its last append (packed, as the mirror) and
+    # claims it in the next: when nobody appended since, the script answers "your window"
+    # instead of sending it, and the point, scored on the kept window while the script runs
+    # (between sending and reading), is answered at once. Any other reply is scored as before.
 
-    #: Sensors whose packed command prefix is kept (cleared beyond this).
+    #: Sensors whose packed command prefix and kept window are kept (cleared beyond this).
     POINT_PREFIXES = 10_000
+    #: The single detect refreshes a sensor's TTLs on its first append in this process, then
+    #: at most every ``temp_data_ttl * TTL_REFRESH`` seconds (the general path: every call).
+    TTL_REFRESH = 1 / 60
 
-    def _point_prefix(self, sensor: Any) -> bytes | None:
-        """The packed ``EVALSHA sha 2 window counters`` of ``sensor`` (None for a name the
-        general path must refuse)."""
+    def _point_sensor(self, sensor: Any) -> _PointSensor | None:
+        """The point path's state of ``sensor``: the packed ``EVALSHA sha 3 window counters mirror``,
+        no kept window (None for a name the general path must refuse)."""
         if type(sensor) is not str:
             return None
         try:
@@ -354,28 +352,50 @@ class RedisStore:
         except ValueError:
             return None
         encode = self._point.encoder.encode
-        parts = [b"EVALSHA", self._script.sha.encode(), b"2",
-                 encode(self.keys.window(sensor)), encode(self.keys.counters(sensor))]  # fmt: skip
-        prefix = b"*6\r\n" + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
-        if len(self._point.prefixes) >= self.POINT_PREFIXES:
-            self._point.prefixes.clear()
-        self._point.prefixes[sensor] = prefix
-        return prefix
+        parts = [b"EVALSHA", self._script.sha.encode(), b"3", encode(self.keys.window(sensor)),
+                 encode(self.keys.counters(sensor)), encode(self.keys.mirror(sensor))]  # fmt: skip
+        state = _PointSensor(b"*7\r\n" + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts))
+        if len(self._point.sensors) >= self.POINT_PREFIXES:
+            self._point.sensors.clear()
+        self._point.sensors[sensor] = state
+        return state
 
     def _detect_point(self, sensor: str, value: float, timestamp: float) -> tuple | None:
         """:meth:`detect` in one EVALSHA; None: take the general path."""
         point = self._point
-        prefix = point.prefixes.get(sensor) or self._point_prefix(sensor)
-        if prefix is None or not (math.isfinite(value) and math.isfinite(timestamp)):
+        state = point.sensors.get(sensor) or self._point_sensor(sensor)
+        if state is None or not (math.isfinite(value) and math.isfinite(timestamp)):
             return None
         value, timestamp = float(value), float(timestamp)
         with self._locks.threading_lock(sensor):
             if self.fallback.degraded:
                 return None
             seq = next(self._sequence)
-            arg = encode_append_point(point.window, point.ttl, point.writer, seq, value, timestamp)
+            now = time.monotonic()
+            refresh = now - state.refreshed >= point.refresh_every
+            kept_values, kept_stamps, known = state.values, state.stamps, state.known
+            state.values = None  # until this append's reply says what the window is
+            if kept_values is None:
+                arg = encode_append_point(
+                    point.window, point.ttl, point.writer, seq, value, timestamp, 0, 0, refresh
+                )
+                between = None
+            else:
+                arg = encode_append_point(point.window, point.ttl, point.writer, seq, value, timestamp,
+                                          state.prev, known, refresh)  # fmt: skip
+                kept = (np.frombuffer(kept_values, dtype="<f8"), np.frombuffer(kept_stamps, dtype="<f8"))
+                guess: list[Any] = []
+
+                def between() -> None:  # scored on the kept window while the script runs
+                    if not guess:
+                        try:
+                            guess.append(_core.detect_point_after_window(
+                                self.config, kept[0], kept[1], known, value, timestamp))  # fmt: skip
+                        except ValueError:  # never for a window kept (finite): scored after the reply
+                            guess.append(None)
+
             try:
-                reply = point.send(prefix + b"$%d\r\n%s\r\n" % (len(arg), arg))
+                reply = point.send(state.prefix + b"$%d\r\n%s\r\n" % (len(arg), arg), between)
             except self._down as exc:
                 out = self._fall_back(exc, sensor, np.array([value]), np.array([timestamp]), seq)
                 return _single(value, timestamp, out)
@@ -388,7 +408,33 @@ class RedisStore:
                 return _single(value, timestamp, out)
             if reply[0] < 0:  # only an older append is ever refused: never this call's
                 raise RuntimeError(f"append {seq} of {sensor} was refused as a repeat")
-            out, corrupt = self._score_point(sensor, reply, value, timestamp)
+            if refresh:
+                state.refreshed = now
+            corrupt = False
+            if len(reply) == 4 and kept_values is not None:  # the window kept is the window before
+                out = guess[0] if guess and guess[0] is not None else _core.detect_point_after_window(
+                    self.config, kept[0], kept[1], known, value, timestamp)  # fmt: skip
+                self.fallback.remember(sensor, kept[0], kept[1], (value,), (timestamp,), known + 1)
+                before = (kept_values, kept_stamps)
+            else:
+                out, window_values, window_stamps, corrupt = self._score_window(
+                    sensor,
+                    reply,
+                    lambda wv, ws, seen: _core.detect_point_after_window(
+                        self.config, wv, ws, seen, value, timestamp
+                    ),
+                )
+                self.fallback.remember(
+                    sensor, window_values, window_stamps, (value,), (timestamp,), int(reply[0]) + 1
+                )
+                before = None
+                if not corrupt and not reply[2]:
+                    before = (window_values.tobytes(), window_stamps.tobytes())
+            if before is not None:  # the window after this point, kept for the next call
+                size = 8 * point.window
+                state.values = (before[0] + _PACK_F8(value))[-size:]
+                state.stamps = (before[1] + _PACK_F8(timestamp))[-size:]
+                state.prev, state.known = seq, int(reply[0]) + 1
             if corrupt:
                 with contextlib.suppress(*self._down):  # if not now, the next append rebuilds it
                     self.client.hdel(self.keys.counters(sensor), *_MIRROR_FIELDS)
@@ -828,7 +874,8 @@ class _PointPath:
         self.window = store.settings.window_size
         self.ttl = store.settings.temp_data_ttl
         self.writer = store.writer_id.encode()
-        self.prefixes: dict[str, bytes] = {}
+        self.sensors: dict[str, _PointSensor] = {}
+        self.refresh_every = store.settings.temp_data_ttl * store.TTL_REFRESH
         self.no_script = NoScriptError
         # A connection the server closed (not a timeout: a stalled server is not asked twice).
         self.dropped = RedisConnectionError
@@ -849,9 +896,10 @@ class _PointPath:
             return None
         return cls(client, store)
 
-    def send(self, command: bytes) -> Any:
+    def send(self, command: bytes, between: Callable[[], None] | None = None) -> Any:
         """Send the packed ``command`` (retried as the client's own commands are: redis-py's
-        retry policy of the connection); its reply, raw."""
+        retry policy of the connection); its reply, raw. ``between`` (if any) runs after the
+        command is sent and before its reply is read (again on a retry)."""
         if self.keep and self._kept_lock.acquire(blocking=False):
             try:
                 conn = self._kept
@@ -863,7 +911,7 @@ class _PointPath:
                 if conn is not None:
                     try:
                         return conn.retry.call_with_retry(
-                            lambda: _round_trip(conn, command), lambda _e: conn.disconnect()
+                            lambda: _round_trip(conn, command, between), lambda _e: conn.disconnect()
                         )
                     except self.dropped:
                         # The server closed the kept connection while it was idle (a restart, a
@@ -877,7 +925,7 @@ class _PointPath:
         conn = pool.get_connection()
         try:
             return conn.retry.call_with_retry(
-                lambda: _round_trip(conn, command), lambda _error: conn.disconnect()
+                lambda: _round_trip(conn, command, between), lambda _error: conn.disconnect()
             )
         finally:
             pool.release(conn)
@@ -891,13 +939,35 @@ class _PointPath:
                 self.pool.release(conn)
 
 
-def _round_trip(conn: Any, command: bytes) -> Any:
+def _round_trip(conn: Any, command: bytes, between: Callable[[], None] | None) -> Any:
     conn.send_packed_command((command,))
+    if between is not None:
+        between()
     return conn.read_response(disable_decoding=True)
 
 
+class _PointSensor:
+    """The point path's state of one sensor: its packed command prefix, when this process last
+    refreshed its TTLs (``time.monotonic``), and the window after this process's last append
+    to it (``values``, ``stamps``: packed little-endian float64, None when unknown) with that
+    append's sequence number (``prev``) and the sensor's point count after it (``known``)."""
+
+    __slots__ = ("known", "prefix", "prev", "refreshed", "stamps", "values")
+
+    def __init__(self, prefix: bytes) -> None:
+        self.prefix = prefix
+        self.refreshed = -math.inf
+        self.values: bytes | None = None
+        self.stamps: bytes | None = None
+        self.prev = 0
+        self.known = 0
+
+
+_PACK_F8 = struct.Struct("<d").pack
+
+
 # The compact mirror's fields in the counters hash (scripts._APPEND_ONCE).
-_MIRROR_FIELDS = ("values", "stamps", "last")
+_MIRROR_FIELDS = ("ring", "tail", "values", "stamps", "last")
 
 
 def _finite_window(sensor: str, values: np.ndarray, stamps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
