@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
-import struct
 
 import numpy as np
 import pytest
 
 from anomaly_detection import _core
-from anomaly_detection.redis.codec import decode_points, encode_append, encode_joined, encode_points
+from anomaly_detection.redis.codec import (
+    _APPEND_HEAD,
+    decode_points,
+    encode_append,
+    encode_joined,
+    encode_points,
+)
 
 
 def _python_entries(values: np.ndarray, stamps: np.ndarray) -> bytes:
@@ -58,6 +63,7 @@ def test_entries_refuse_non_finite_and_bad_shapes() -> None:
 def test_append_argument_ends_with_the_entries() -> None:
     values, stamps = np.array([1.5, 2.0, -3.25]), np.array([10.0, 11.0, 12.0])
     arg = encode_append(100, 3600, 3, "w1", 4, True, values, stamps)
-    head = struct.calcsize("<dddddBB")
-    assert arg[head + 2 : head + 2 + 48] == values.tobytes() + stamps.tobytes()
-    assert arg[head + 2 + 48 :] == _python_entries(values, stamps)
+    head = _APPEND_HEAD.size + 2  # the head, then the writer id "w1"
+    pairs = np.column_stack((values, stamps)).astype("<f8")
+    assert arg[head : head + 48] == pairs.tobytes()  # (value, timestamp) pairs
+    assert arg[head + 48 :] == _python_entries(values, stamps)
