@@ -31,12 +31,12 @@ py::tuple detection_tuple(const Detection& d) {
 // holds the scores array twice (no sixth array to allocate and fill).
 struct BatchArrays {
     BatchArrays(size_t n, bool own_alert_scores)
-        : is_anomaly(static_cast<py::ssize_t>(n)),
-          scores(static_cast<py::ssize_t>(n)),
-          deviations(static_cast<py::ssize_t>(n)),
-          expected(static_cast<py::ssize_t>(n)),
-          window_counts(static_cast<py::ssize_t>(n)),
-          alert_scores(own_alert_scores ? py::array_t<double>(static_cast<py::ssize_t>(n)) : scores) {}
+        : is_anomaly(bindings::fresh_array<bool>(n)),
+          scores(bindings::fresh_array<double>(n)),
+          deviations(bindings::fresh_array<double>(n)),
+          expected(bindings::fresh_array<double>(n)),
+          window_counts(bindings::fresh_array<uint64_t>(n)),
+          alert_scores(own_alert_scores ? bindings::fresh_array<double>(n) : scores) {}
     BatchOutput out() {
         double* alerts = alert_scores.is(scores) ? nullptr : alert_scores.mutable_data();
         return {is_anomaly.mutable_data(), scores.mutable_data(),        deviations.mutable_data(),
