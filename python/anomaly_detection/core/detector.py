@@ -269,9 +269,10 @@ class StatisticalAnomalyDetector:
         """Per point of a batch just learned, whether the detector was warming up."""
         if present is None and not self._ensemble:
             # A window never shrinks, so the counts rise through the batch and the warm-up is
-            # a prefix: found by bisection instead of a comparison of every count.
+            # a prefix: found by bisection instead of a comparison of every count. (The key in
+            # the counts' own dtype: with a Python int NumPy casts every count to float64.)
             warming = np.zeros(len(window_counts), dtype=bool)
-            warming[: int(np.searchsorted(window_counts, self._learn))] = True
+            warming[: int(np.searchsorted(window_counts, window_counts.dtype.type(self._learn)))] = True
             return warming
         if self._ensemble and sensor_name in self._learned:
             return np.zeros(len(window_counts), dtype=bool)
