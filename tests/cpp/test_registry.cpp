@@ -130,7 +130,7 @@ TEST_P(BadBatchChangesNothing, NonFiniteEntryInAnyBlock) {
     SensorRegistry reg(c), clean(c);
     std::mt19937_64 rng(11);
     std::normal_distribution<double> noise(20.0, 1.0);
-    const size_t n = 3000;
+    const size_t n = 20000;  // the kernels check 8,192 points at a time: three stretches
     std::vector<double> values(n), ts(n);
     for (size_t i = 0; i < n; ++i) {
         values[i] = noise(rng);
@@ -154,7 +154,8 @@ TEST_P(BadBatchChangesNothing, NonFiniteEntryInAnyBlock) {
                           Bad{31, true, inf, "timestamps[31]: expected a finite number, got inf"},
                           Bad{1500, false, -inf, "values[1500]: expected a finite number, got -inf"},
                           Bad{1500, false, -nan, "values[1500]: expected a finite number, got nan"},
-                          Bad{2799, true, nan, "timestamps[2799]: expected a finite number, got nan"}}) {
+                          Bad{17000, false, inf, "values[17000]: expected a finite number, got inf"},
+                          Bad{19799, true, nan, "timestamps[19799]: expected a finite number, got nan"}}) {
         std::vector<double> v(values.begin() + 200, values.end()), t(ts.begin() + 200, ts.end());
         (bad.timestamp ? t : v).at(bad.at) = bad.x;
         const size_t m = v.size();

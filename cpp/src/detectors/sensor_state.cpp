@@ -219,6 +219,11 @@ void iqr_scores(const double* x, double* dev, double* score, const double* media
 // Points per block of the z-score/EWMA/CUSUM batch: the block's values, means, spreads
 // and scores (4 KB each) stay in L1 from the running sums to the scores.
 constexpr size_t kBlock = 512;
+// Points per finiteness check of that batch (16 blocks): 128 KB of values and timestamps
+// read in one burst, then in L2 for the blocks' passes. A check per block (8 KB bursts)
+// left the C++ kernel 4-5% slower than a separate pass over the whole batch; 8,192 and
+// 16,384 points measured the same as that pass with reused outputs, 3% faster with fresh ones.
+constexpr size_t kCheck = 8192;
 
 // Whether values and timestamps [b, e) are all finite, branch-free: x * 0 is +-0 for a
 // finite x and NaN otherwise, so the OR of those bits has every exponent bit set just
@@ -622,9 +627,10 @@ void SensorState::update_batch_moments(const double* values, const double* times
     // From point `cap` on, the window before each point is the `cap` batch values before
     // it: the kernel reads them in place (the same arithmetic, fewer instructions). Each
     // block goes through every pass before the next one starts.
-    // With check_inputs, each stretch of points is checked just before pass 1 reads it (so
-    // that it is in L1 for that pass); what the passes have changed by then, the running
-    // sums and CUSUM's, is put back before the error is thrown: a bad batch changes nothing.
+    // With check_inputs, each stretch of kCheck points is checked just before pass 1 reads
+    // it (so that it is in L2 for that pass); what the passes have changed by then, the
+    // running sums and CUSUM's, is put back before the error is thrown: a bad batch changes
+    // nothing.
     const RollingMoments moments_before = moments_;
     const Cusum cusum_before = cusum_;
     auto check = [&](size_t b, size_t e) {
@@ -637,9 +643,14 @@ void SensorState::update_batch_moments(const double* values, const double* times
     check(0, in_place);
     moments_.update_many(values, in_place, window, cap, before, after);
     rest(0, in_place);
+    size_t checked = in_place;
     for (size_t b = in_place; b < n; b += kBlock) {
         const size_t e = std::min(n, b + kBlock);
-        check(b, e);
+        if (e > checked) {
+            const size_t upto = std::min(n, b + kCheck);
+            check(b, upto);
+            checked = upto;
+        }
         moments_.update_many_contiguous(values, b, e, cap, before, after);
         rest(b, e);
     }
