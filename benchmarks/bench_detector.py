@@ -1,6 +1,6 @@
 """StatisticalAnomalyDetector against the peers a user would otherwise use.
 
-    python benchmarks/bench_detector.py [--points N] [--window W] [--quick] [--json]
+    python benchmarks/bench_detector.py [--points N] [--window W] [--quick] [--json] [--only zscore,ewma]
 
 1. ``detect_batch`` of each classic method (embedded store) against what a data scientist
    with a NumPy array writes: pandas ``rolling`` / ``ewm`` on the same array, shifted by one
@@ -176,8 +176,9 @@ def agreement(a: np.ndarray, b: np.ndarray, start: int = 0) -> float:
     return float(np.mean(a[start:] == b[start:]))
 
 
-def pandas_rows(x: np.ndarray, ts: np.ndarray, w: int, order_points: int, quick: bool):
-    """(table rows, JSON figures) of every method against its pandas (or NumPy) peer."""
+def pandas_rows(x: np.ndarray, ts: np.ndarray, w: int, order_points: int, quick: bool, only=None):
+    """(table rows, JSON figures) of every method (or those in ``only``) against its pandas
+    (or NumPy) peer."""
     try:
         import pandas as pd
     except ImportError:
@@ -194,6 +195,8 @@ def pandas_rows(x: np.ndarray, ts: np.ndarray, w: int, order_points: int, quick:
          small, ">= 2x", w),
         ("mad", "NumPy sliding windows (exact)", lambda: numpy_mad_exact(x[:small], w), small, "-", w),
     ]  # fmt: skip
+    if only:
+        cases = [case for case in cases if case[0] in only]
     rows, figures = [], []
     for method, label, peer, n, target, start in cases:
         t_ours, t_peer = paired_cpu_seconds(
@@ -217,7 +220,11 @@ def main() -> None:
         "--quick", action="store_true", help="200,000 points (100,000 for the order statistics and CUSUM)"
     )
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
+    parser.add_argument(
+        "--only", help="comma-separated methods (e.g. zscore,ewma): just their pandas rows, no other row"
+    )
     args = parser.parse_args()
+    only = set(args.only.split(",")) if args.only else None
     if args.quick:
         args.points = min(args.points, 200_000)
     order_points = min(args.points, 100_000 if args.quick else 500_000)
@@ -227,7 +234,15 @@ def main() -> None:
     ts = np.arange(args.points, dtype=np.float64)
     small = stream[: 10_000 if args.quick else 50_000].tolist()
 
-    rows, figures = pandas_rows(stream, ts, args.window, order_points, args.quick)
+    rows, figures = pandas_rows(stream, ts, args.window, order_points, args.quick, only)
+    if only:
+        print(
+            f"machine: {machine()}; window {args.window}; {args.points:,} points; best CPU time of interleaved runs"
+        )
+        print(table(["ours", "points/s", "peer", "points/s", "ratio", "flags agree", "target"], rows))
+        if args.json:
+            print(json.dumps({"bench": "detector", "points": args.points, "figures": figures}))
+        return
 
     def batch():
         ours("zscore", stream, ts, args.window)

@@ -116,6 +116,87 @@ TEST(SensorRegistry, RejectsNonFiniteBatchWithoutChange) {
     EXPECT_EQ(sum.points_seen, 1u);
 }
 
+class BadBatchChangesNothing : public ::testing::TestWithParam<std::tuple<Method, bool>> {};
+
+TEST_P(BadBatchChangesNothing, NonFiniteEntryInAnyBlock) {
+    // The z-score, EWMA and CUSUM kernels check each block as they reach it, after the
+    // blocks before it have moved the running sums: a bad entry anywhere (the first
+    // stretch, a later block, the tail; a value or a timestamp) must still leave every
+    // sensor as it was, create no sensor, and name the entry. Then the sensor goes on as
+    // if the bad batch had never come.
+    const auto [method, include] = GetParam();
+    DetectorConfig c = config(method);
+    c.include_anomalies = include;
+    SensorRegistry reg(c), clean(c);
+    std::mt19937_64 rng(11);
+    std::normal_distribution<double> noise(20.0, 1.0);
+    const size_t n = 20000;  // the kernels check 8,192 points at a time: three stretches
+    std::vector<double> values(n), ts(n);
+    for (size_t i = 0; i < n; ++i) {
+        values[i] = noise(rng);
+        ts[i] = static_cast<double>(i);
+    }
+    std::vector<char> a(n);
+    std::vector<double> s(n), d(n), e(n);
+    std::vector<uint64_t> cnt(n);
+    const BatchOutput out{reinterpret_cast<bool*>(a.data()), s.data(), d.data(), e.data(), cnt.data()};
+    reg.detect_batch("s", values.data(), ts.data(), 200, out);
+    clean.detect_batch("s", values.data(), ts.data(), 200, out);
+    const std::string before = reg.to_bytes();
+    const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+    struct Bad {
+        size_t at;
+        bool timestamp;
+        double x;
+        const char* message;
+    };
+    for (const Bad bad : {Bad{0, false, nan, "values[0]: expected a finite number, got nan"},
+                          Bad{31, true, inf, "timestamps[31]: expected a finite number, got inf"},
+                          Bad{1500, false, -inf, "values[1500]: expected a finite number, got -inf"},
+                          Bad{1500, false, -nan, "values[1500]: expected a finite number, got nan"},
+                          Bad{17000, false, inf, "values[17000]: expected a finite number, got inf"},
+                          Bad{19799, true, nan, "timestamps[19799]: expected a finite number, got nan"}}) {
+        std::vector<double> v(values.begin() + 200, values.end()), t(ts.begin() + 200, ts.end());
+        (bad.timestamp ? t : v).at(bad.at) = bad.x;
+        const size_t m = v.size();
+        for (const char* sensor : {"s", "new"}) {
+            try {
+                reg.detect_batch(sensor, v.data(), t.data(), m, out);
+                ADD_FAILURE() << "no error for " << bad.message;
+            } catch (const std::invalid_argument& error) {
+                EXPECT_EQ(std::string(error.what()), bad.message);
+            }
+            EXPECT_EQ(reg.to_bytes(), before) << sensor << ": " << bad.message;
+        }
+    }
+    reg.detect_batch("s", values.data() + 200, ts.data() + 200, n - 200, out);
+    clean.detect_batch("s", values.data() + 200, ts.data() + 200, n - 200, out);
+    EXPECT_EQ(reg.to_bytes(), clean.to_bytes());
+}
+
+INSTANTIATE_TEST_SUITE_P(Methods, BadBatchChangesNothing,
+                         ::testing::Combine(::testing::Values(Method::zscore, Method::mad, Method::iqr, Method::ewma,
+                                                              Method::cusum, Method::ensemble),
+                                            ::testing::Bool()));
+
+TEST(SensorRegistry, NonFiniteBatchOnANewSensorAtTheLimitIsReportedFirst) {
+    auto c = config(Method::zscore);
+    c.max_sensors = 1;
+    SensorRegistry reg(c);
+    reg.detect("a", 1, 0);
+    const double values[] = {1.0, 2.0, NAN};
+    const double ts[] = {1, 2, 3};
+    bool a[3];
+    double s[3], d[3], e[3];
+    uint64_t cnt[3];
+    EXPECT_THROW(reg.detect_batch("b", values, ts, 3, {a, s, d, e, cnt}), std::invalid_argument);
+    const double fine[] = {1.0, 2.0, 3.0};
+    EXPECT_THROW(reg.detect_batch("b", fine, ts, 3, {a, s, d, e, cnt}), SensorLimitError);
+    EXPECT_EQ(reg.size(), 1u);
+    reg.detect_batch("a", fine, ts, 3, {a, s, d, e, cnt});
+    EXPECT_EQ(cnt[2], 3u);
+}
+
 TEST(SensorRegistry, SensorLimit) {
     auto c = config(Method::zscore);
     c.max_sensors = 1;

@@ -266,3 +266,29 @@ def test_every_setting_is_documented_with_its_environment_variable():
         name for name in Settings.model_fields if f"| `ANOMALY_{name.upper()}` | `{name}` |" not in docs
     ]
     assert missing == []
+
+
+@pytest.mark.parametrize("method", ["zscore", "ewma", "cusum", "iqr", "mad", "ensemble"])
+@pytest.mark.parametrize(
+    ("where", "bad", "match"),
+    [
+        ("values", math.nan, r"^values\[2500\]: expected a finite number, got nan$"),
+        ("values", -math.inf, r"^values\[2500\]: expected a finite number, got -inf$"),
+        ("timestamps", math.inf, r"^timestamps\[2500\]: expected a finite number, got inf$"),
+    ],
+)
+def test_a_non_finite_entry_deep_in_a_batch_changes_nothing(method, where, bad, match):
+    # The embedded store checks the batch as its kernels reach each block (z-score, EWMA and
+    # CUSUM), after earlier blocks have moved the running sums: still nothing may change, on
+    # a known sensor or a new one, and the error names the entry.
+    det = StatisticalAnomalyDetector(detection_method=method, window_size=50, min_samples=5)
+    rng = np.random.default_rng(3)
+    det.detect_batch("s", rng.normal(20.0, 1.0, 300), np.arange(300.0))
+    before = det.to_bytes()
+    values, ts = rng.normal(20.0, 1.0, 3000), 300.0 + np.arange(3000.0)
+    (values if where == "values" else ts)[2500] = bad
+    for sensor in ("s", "new"):
+        with pytest.raises(ValueError, match=match):
+            det.detect_batch(sensor, values, ts)
+        assert det.to_bytes() == before
+        assert det.sensors() == ["s"]

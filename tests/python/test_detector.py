@@ -458,3 +458,35 @@ def test_facade_detect_descriptor_equals_the_python_method():
     for i in range(10):
         det.detect("s", 20.0 + 0.1 * (i % 3), float(i))
     assert det.detect("s", 99.0, 10.0).is_anomaly  # a listener's error is logged, not raised
+
+
+def test_large_batch_results_are_independent_writable_arrays():
+    # Arrays of 4 MiB or more get memory mapped by the binding (aligned for huge pages):
+    # each must still be a writable array of its own that outlives the others, equal to
+    # what a small batch (NumPy's own memory) gives for the same points.
+    import gc
+
+    n = 600_000  # 4.8 MB of float64 per array; the flags stay below 4 MiB
+    values = 20.0 + np.random.default_rng(4).normal(size=n)
+    ts = np.arange(n, dtype=np.float64)
+    det = StatisticalAnomalyDetector(detection_method="zscore", window_size=100, min_samples=10)
+    batch = det.detect_batch("s", values, ts)
+    arrays = [batch.is_anomaly, batch.scores, batch.deviations, batch.expected, batch.window_counts]
+    assert [a.dtype for a in arrays] == [np.bool_, np.float64, np.float64, np.float64, np.uint64]
+    for i, a in enumerate(arrays):
+        assert a.shape == (n,)
+        assert a.flags.writeable
+        assert a.flags.c_contiguous
+        for b in arrays[i + 1 :]:
+            assert not np.shares_memory(a, b)
+    small = StatisticalAnomalyDetector(detection_method="zscore", window_size=100, min_samples=10)
+    head = small.detect_batch("s", values[:1000], ts[:1000])
+    np.testing.assert_array_equal(batch.scores[:1000], head.scores)
+    np.testing.assert_array_equal(batch.window_counts[:1000], head.window_counts)
+    scores = batch.scores
+    expected_tail = scores[-5:].copy()
+    del batch, arrays
+    gc.collect()
+    scores[:5] = -1.0  # still mapped and writable after the rest of the result went
+    assert scores[:5].tolist() == [-1.0] * 5
+    np.testing.assert_array_equal(scores[-5:], expected_tail)

@@ -66,3 +66,21 @@ def test_on_redis_too(redis_client, method, learn):
     assert int(batch.warming_up.sum()) == learn
     assert batch.warming_up[:learn].all()
     assert det.detect("r", 20.0, timestamp=60.0 * 302).warming_up is False
+
+
+@pytest.mark.parametrize("method", ["zscore", "ewma", "cusum", "mad", "iqr"])
+@pytest.mark.parametrize("include_anomalies", [True, False])
+def test_batch_warm_up_is_the_counts_below_min_samples(method, include_anomalies):
+    # detect_batch finds the warm-up as a prefix (the counts never fall within a batch):
+    # the same as comparing every count, in batches that start cold, mid warm-up and warm,
+    # with spikes that an excluding window leaves out (its count then stands still).
+    values = _values(300, seed=2)
+    values[[3, 5, 6, 40, 41]] += 30.0
+    det = StatisticalAnomalyDetector(
+        detection_method=method, window_size=16, min_samples=12, include_anomalies_in_window=include_anomalies
+    )
+    for part in np.split(values, [7, 9, 60]):
+        batch = det.detect_batch("s", part, np.arange(len(part), dtype=float))
+        assert batch.warming_up.dtype == bool
+        assert batch.warming_up.tolist() == (batch.window_counts < 12).tolist()
+        assert np.all(np.diff(batch.window_counts.astype(np.int64)) >= 0)

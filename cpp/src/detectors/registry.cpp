@@ -1,9 +1,5 @@
 #include "anomaly_detection/detectors/registry.hpp"
 
-#if defined(__SSE2__) || defined(_M_X64)
-#include <emmintrin.h>
-#endif
-
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -27,31 +23,6 @@ namespace {
 // afresh). Older blobs load.
 constexpr uint16_t kRegistryVersion = 6;
 
-void check_finite(const double* values, const double* timestamps, size_t n, const std::string& what) {
-    // A branch-free test per chunk: x * 0 is +-0 for a finite x and NaN otherwise, so the
-    // OR of those bits has every exponent bit set just when some entry is not finite (two
-    // lanes with SSE2: under a cycle per point). A chunk that fails is walked again to
-    // name its first bad entry.
-    constexpr size_t kChunk = 1024;
-    size_t i = 0;
-#if defined(__SSE2__) || defined(_M_X64)
-    const __m128d zero = _mm_setzero_pd(), exponent = _mm_castsi128_pd(_mm_set1_epi64x(0x7FF0000000000000));
-    for (; i + kChunk <= n; i += kChunk) {
-        __m128d bits = zero;
-        for (size_t j = i; j < i + kChunk; j += 2)
-            bits = _mm_or_pd(bits, _mm_or_pd(_mm_mul_pd(_mm_loadu_pd(values + j), zero),
-                                             _mm_mul_pd(_mm_loadu_pd(timestamps + j), zero)));
-        if (_mm_movemask_pd(_mm_cmpeq_pd(_mm_and_pd(bits, exponent), exponent)) != 0) break;
-    }
-#endif
-    for (; i < n; ++i) {
-        if (!std::isfinite(values[i]))
-            throw std::invalid_argument(what + "values[" + std::to_string(i) + "]: expected a finite number, got " +
-                                        std::to_string(values[i]));
-        if (!std::isfinite(timestamps[i]))
-            throw std::invalid_argument(what + "timestamps[" + std::to_string(i) + "]: expected a finite number");
-    }
-}
 }  // namespace
 
 SensorRegistry::SensorRegistry(const DetectorConfig& config) : config_(config) { config_.validate(); }
@@ -87,11 +58,48 @@ Detection SensorRegistry::detect(const std::string& sensor, double value, double
 
 void SensorRegistry::detect_batch(const std::string& sensor, const double* values, const double* timestamps, size_t n,
                                   const BatchOutput& out) {
-    check_finite(values, timestamps, n, "");
     if (n == 0) return;
-    auto e = get_or_create(sensor);
-    std::lock_guard lock(e->mutex);
-    e->state.update_batch(values, timestamps, n, out);
+    // The sensor's state checks the values and timestamps as it scores them (a bad one
+    // leaves it unchanged), without a pass of its own over the batch.
+    if (auto e = find(sensor)) {
+        std::lock_guard lock(e->mutex);
+        e->state.update_batch(values, timestamps, n, out);
+        return;
+    }
+    // A new sensor is scored on a state of its own and entered only after the batch
+    // passed the checks: a bad batch creates nothing. A non-finite entry is reported
+    // before the sensor limit, as when every entry was checked first.
+    check_sensor_name(sensor);
+    {
+        std::shared_lock lock(mutex_);
+        if (config_.max_sensors && sensors_.size() >= config_.max_sensors) {
+            lock.unlock();
+            check_finite_batch(values, timestamps, n, "");
+            get_or_create(sensor);  // throws SensorLimitError unless a sensor left meanwhile
+        }
+    }
+    if (auto e = find(sensor)) {  // created meanwhile (by another thread, or just above)
+        std::lock_guard lock(e->mutex);
+        e->state.update_batch(values, timestamps, n, out);
+        return;
+    }
+    SensorState fresh(config_);
+    fresh.update_batch(values, timestamps, n, out);
+    std::unique_lock lock(mutex_);
+    auto it = sensors_.find(sensor);
+    if (it == sensors_.end()) {
+        if (config_.max_sensors && sensors_.size() >= config_.max_sensors)
+            throw SensorLimitError("sensor limit reached: max_sensors=" + std::to_string(config_.max_sensors) +
+                                   ", cannot add '" + sensor + "'");
+        sensors_.emplace(sensor, std::make_shared<Entry>(std::move(fresh)));
+        return;
+    }
+    // Another thread created the sensor while this batch was scored: the batch follows
+    // that thread's points instead (scored again, on the sensor's state).
+    auto e = it->second;
+    lock.unlock();
+    std::lock_guard entry_lock(e->mutex);
+    e->state.update_batch(values, timestamps, n, out, /*check_inputs=*/false);
 }
 
 void SensorRegistry::detect_many(const std::vector<BatchJob>& jobs, size_t threads) {
@@ -101,7 +109,7 @@ void SensorRegistry::detect_many(const std::vector<BatchJob>& jobs, size_t threa
         check_sensor_name(job.sensor);
         if (!names.insert(job.sensor).second)
             throw std::invalid_argument("sensor '" + job.sensor + "': given twice (one batch per sensor)");
-        check_finite(job.values, job.timestamps, job.n, "sensor '" + job.sensor + "': ");
+        check_finite_batch(job.values, job.timestamps, job.n, "sensor '" + job.sensor + "': ");
         if (job.n && !find(job.sensor)) ++new_sensors;
     }
     {
@@ -124,7 +132,8 @@ void SensorRegistry::detect_many(const std::vector<BatchJob>& jobs, size_t threa
             if (!entries[j]) continue;
             try {
                 std::lock_guard lock(entries[j]->mutex);
-                entries[j]->state.update_batch(jobs[j].values, jobs[j].timestamps, jobs[j].n, jobs[j].out);
+                entries[j]->state.update_batch(jobs[j].values, jobs[j].timestamps, jobs[j].n, jobs[j].out,
+                                               /*check_inputs=*/false);  // checked above
             } catch (...) {
                 std::lock_guard lock(failure_mutex);
                 if (!failure) failure = std::current_exception();

@@ -203,8 +203,10 @@ class StatisticalAnomalyDetector:
                 )
                 return self._batch_result(sensor_name, vals, ts, _scatter(out, present), present)
         else:
-            vals = as_values(values)
-            ts = as_timestamps(timestamps, len(vals))
+            # The embedded store checks finiteness as it scores (no pass of its own).
+            checked = not getattr(self.store, "checks_finite", False)
+            vals = as_values(values, check_finite=checked)
+            ts = as_timestamps(timestamps, len(vals), check_finite=checked)
         return self._batch_result(sensor_name, vals, ts, self.store.detect_batch(sensor_name, vals, ts))
 
     def detect_many(
@@ -266,7 +268,12 @@ class StatisticalAnomalyDetector:
     ) -> np.ndarray:
         """Per point of a batch just learned, whether the detector was warming up."""
         if present is None and not self._ensemble:
-            return window_counts < self._learn
+            # A window never shrinks, so the counts rise through the batch and the warm-up is
+            # a prefix: found by bisection instead of a comparison of every count. (The key in
+            # the counts' own dtype: with a Python int NumPy casts every count to float64.)
+            warming = np.zeros(len(window_counts), dtype=bool)
+            warming[: int(np.searchsorted(window_counts, window_counts.dtype.type(self._learn)))] = True
+            return warming
         if self._ensemble and sensor_name in self._learned:
             return np.zeros(len(window_counts), dtype=bool)
         seen = self._points_seen(sensor_name)

@@ -147,8 +147,11 @@ def _pandas_numbers(values: Any) -> Any:
     return values.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def as_values(values: Any) -> np.ndarray:
-    """A non-empty 1-D float64 array of finite numbers."""
+def as_values(values: Any, check_finite: bool = True) -> np.ndarray:
+    """A non-empty 1-D float64 array of finite numbers.
+
+    ``check_finite=False`` leaves the finiteness check to the caller: the embedded store's
+    kernels make it as they score, with the same message and nothing changed on failure."""
     if np.ma.isMaskedArray(values) and np.ma.getmaskarray(values).any():
         bad = int(np.flatnonzero(np.ma.getmaskarray(values))[0])
         raise ValueError(f"values[{bad}]: expected a number, got a masked (missing) entry")
@@ -168,7 +171,7 @@ def as_values(values: Any) -> np.ndarray:
     if arr.size == 0:
         raise ValueError("values: expected at least one value, got an empty array")
     arr = np.ascontiguousarray(arr, dtype=np.float64)
-    if not np.isfinite(arr).all():
+    if check_finite and not np.isfinite(arr).all():
         bad = int(np.flatnonzero(~np.isfinite(arr))[0])
         raise ValueError(f"values[{bad}]: expected a finite number, got {arr[bad]}")
     return arr
@@ -200,8 +203,9 @@ def as_values_with_gaps(values: Any) -> tuple[np.ndarray, np.ndarray]:
     return checked, present
 
 
-def as_timestamps(timestamps: Any, n: int) -> np.ndarray:
-    """A 1-D float64 array of n epoch seconds; None means now for every point."""
+def as_timestamps(timestamps: Any, n: int, check_finite: bool = True) -> np.ndarray:
+    """A 1-D float64 array of n epoch seconds; None means now for every point.
+    ``check_finite=False``: as for :func:`as_values`."""
     if timestamps is None:
         return np.full(n, time.time())
     pd = _pandas()
@@ -233,6 +237,6 @@ def as_timestamps(timestamps: Any, n: int) -> np.ndarray:
                 out[i] = _one_timestamp(t)
             except ValueError as e:  # noqa: PERF203 - the error names the entry; the loop is per object
                 raise ValueError(f"timestamps[{i}]: {e}".replace(": timestamp:", ":")) from None
-    if not np.isfinite(out).all():
+    if check_finite and not np.isfinite(out).all():
         raise ValueError("timestamps: expected finite numbers")
     return out

@@ -37,6 +37,10 @@ class EmbeddedStore:
     """
 
     kind = "embedded"
+    #: ``detect_batch`` refuses non-finite values and timestamps itself (the C++ kernels
+    #: check each block as they reach it, and a bad batch changes nothing): the facade
+    #: need not check them first.
+    checks_finite = True
 
     def __init__(
         self,

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "anomaly_detection/detectors/ensemble.hpp"
@@ -91,8 +92,13 @@ class SensorState {
 
     /// Scores n points in order into `out` (n elements each): equal, element by
     /// element and in the state it leaves, to n calls of update. Values and
-    /// timestamps must be finite (the caller checks them).
-    void update_batch(const double* values, const double* timestamps, size_t n, const BatchOutput& out);
+    /// timestamps must be finite: with `check_inputs`, the first entry that is not
+    /// raises std::invalid_argument (as check_finite_batch) and the state is left as
+    /// it was (the outputs are then undefined); without, the caller has checked them.
+    /// (z-score, EWMA and CUSUM check each block as their kernel reaches it: no pass
+    /// of its own over the batch.)
+    void update_batch(const double* values, const double* timestamps, size_t n, const BatchOutput& out,
+                      bool check_inputs = true);
 
     size_t window_count() const { return values_.size(); }
     /// The window, oldest first.
@@ -127,7 +133,8 @@ class SensorState {
     template <bool Scored>
     Detection step(double value, double timestamp);
     /// The batch kernel of z-score, EWMA and CUSUM when every point enters the window.
-    void update_batch_moments(const double* values, const double* timestamps, size_t n, const BatchOutput& out);
+    void update_batch_moments(const double* values, const double* timestamps, size_t n, const BatchOutput& out,
+                              bool check_inputs);
     /// The moments and EWMA statistic of a batch that enters the window whole (what
     /// n pushes leave in moments_, ewma_stat_ and cusum_), without touching the rings.
     void advance_moments(const double* values, size_t n);
@@ -163,6 +170,10 @@ void detect_after_window(const DetectorConfig& config, const double* window_valu
 bool detect_after_checkpoint(const DetectorConfig& config, const double* window_values, const double* window_timestamps,
                              size_t n, uint64_t seen, const double* values, const double* timestamps, size_t m,
                              std::optional<EnsembleState>& ensemble, uint64_t checkpoint_seen, const BatchOutput& out);
+
+/// Throws std::invalid_argument naming the first of n values or timestamps that is
+/// not finite ("values[i]: expected a finite number, got nan", prefixed by `what`).
+void check_finite_batch(const double* values, const double* timestamps, size_t n, const std::string& what);
 
 /// The score in [0, 1] for a standard-normal-like deviation: 1 minus its
 /// two-sided tail probability, erf(|z| / sqrt 2).
