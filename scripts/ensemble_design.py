@@ -265,6 +265,7 @@ def art_novelty(
     zspan=1000.0,
     zwide=3.0,
     rho_k=0.0,
+    novel_out=None,
 ):
     """A shape-novelty detector after ARTime (fuzzy adaptive resonance theory over a downsampled
     sliding window; Carpenter, Grossberg & Rosen 1991): every `ds` points the window of the last
@@ -369,6 +370,8 @@ def art_novelty(
                     if match >= vig and choice > best_choice:
                         best_choice = choice
                         best_j = j
+                if best_j < 0 and novel_out is not None and used > 0:
+                    novel_out[t] = True  # no category resonates: ARTime's only anomaly event
                 if best_j >= 0:
                     for i in range(2 * width):
                         w[best_j, i] = beta * min(inp[i], w[best_j, i]) + (1 - beta) * w[best_j, i]
@@ -458,6 +461,40 @@ def shape_echo(s, value_stat, clear, echo, mode):
         if left > 0:
             out[t] = min(s[t], cap) if mode == "cap" else 0.0
             left -= 1
+    return out
+
+
+@nb.njit(cache=True)
+def alarm_logic_novel(score, record, hold, threshold, novel, mode):
+    """The alarm logic with ARTime's gate (issue 15): `novel` marks the points whose recent shape
+    window matched no fuzzy-ART category. mode 1: halve where not novel (in place of the record
+    rule); 2: halve where neither a record nor novel (the gate unblocks the record rule); 3: halve
+    where not a record or not novel (both). The hold after an alarm as in `alarm_logic`."""
+    n = len(score)
+    out = np.empty(n)
+    buf = np.zeros(max(record, 1))
+    bn = bh = h = 0
+    for t in range(n):
+        s = score[t]
+        mx = buf[:bn].max() if bn else 0.0
+        buf[bh] = s
+        bh = (bh + 1) % record
+        bn = min(bn + 1, record)
+        rec = s > mx
+        if mode == 1:
+            keep = novel[t]
+        elif mode == 2:
+            keep = rec or novel[t]
+        else:
+            keep = rec and novel[t]
+        if not keep:
+            s *= 0.5
+        if h > 0:
+            h -= 1
+            s = min(s, threshold * 0.9)
+        elif s >= threshold:
+            h = hold
+        out[t] = s
     return out
 
 
@@ -1038,6 +1075,7 @@ def detect(x, ts, p, explain=False):
         names.append("context")
     if p["novel"]:
         nov_reset = np.zeros(n, np.bool_)
+        art_new = np.zeros(n, np.bool_)
         if p["novel"].startswith("art"):
             nov = art_novelty(
                 x,
@@ -1054,6 +1092,7 @@ def detect(x, ts, p, explain=False):
                 p["art_zspan"],
                 p["art_zwide"],
                 p["art_rho_k"],
+                art_new,
             )
             if not p["art_reset"]:
                 nov_reset[:] = False
@@ -1175,7 +1214,19 @@ def detect(x, ts, p, explain=False):
         tail[:500] = 1e9
         need = np.log10(max(p["rare_days"] * 86400 / dt, 10))
         return alarm_logic_rare(score, tail, need, record, 100, 0.5)
-    alerts = alarm_logic(score, record, 100, 0.5)
+    if p["gate_novel"]:  # issue 15: ARTime's rule, an alarm only where no shape category resonates
+        if p["gate_art"]:  # a separate ART of its own size and vigilance for the gate alone
+            art_new = np.zeros(n, np.bool_)
+            g_cats, g_rho = p["gate_art"]
+            art_novelty(x, 300, p["art_ds"], p["art_width"], g_cats, g_rho, p["art_beta"], p["novel_widen"],
+                        0, np.zeros(n, np.bool_), 0, 1000.0, 3.0, 0.0, art_new)  # fmt: skip
+        span = p["gate_span"] or p["art_ds"] * (p["art_width"] + 1)
+        recent = np.convolve(art_new.astype(np.int64), np.ones(span, np.int64))[:n] > 0
+        alerts = alarm_logic_novel(score, record, 100, 0.5, recent, p["gate_novel"])
+    else:
+        alerts = alarm_logic(score, record, 100, 0.5)
+    if explain == "novel":
+        return alerts, np.array(names)[which], best, art_new
     return (alerts, np.array(names)[which], best) if explain else alerts
 
 
@@ -1192,7 +1243,7 @@ BASE = {
     "art_ds": 8, "art_width": 8, "art_cats": 32, "art_rho": 0.9, "art_beta": 0.1, "art_reset": False, "art_scale": 0, "art_zspan": 1000.0,
     "art_zwide": 3.0, "art_rho_k": 0.0, "echo": None, "echo_stat": 5.0,
     "levels": (), "absdiff_levels": (), "scale": (), "cusum": None, "cusum_resid": None, "cusum_season": None,
-    "bocpd": None, "gate_fading_days": 0,
+    "bocpd": None, "gate_fading_days": 0, "gate_novel": 0, "gate_span": 0, "gate_art": None,
 }  # fmt: skip
 _LEVEL = {"damp": 1.0, "span": 1000, "level": True, "record_days": 3}
 _CONTEXT = {**_LEVEL, "context": True}
@@ -1430,6 +1481,26 @@ STEPS = [
     (
         "shape+scale+CUSUM, adaptive vigilance (2 sd) + echo capped (5)",
         {**_NOW, "art_rho_k": 2.0, "echo": "cap"},
+    ),
+    # issue 15 (nab16): ARTime's anomaly event (no shape category resonates) as the alarm gate, on _NOW
+    ("ARTime gate in place of the record rule (shape ART 16 x 0.9)", {**_NOW, "gate_novel": 1}),
+    ("ARTime gate unblocks the record rule (shape ART 16 x 0.9)", {**_NOW, "gate_novel": 2}),
+    ("ARTime gate and the record rule (shape ART 16 x 0.9)", {**_NOW, "gate_novel": 3}),
+    (
+        "ARTime gate in place of the record rule (gate ART 256 x 0.9)",
+        {**_NOW, "gate_novel": 1, "gate_art": (256, 0.9)},
+    ),
+    (
+        "ARTime gate unblocks the record rule (gate ART 256 x 0.9)",
+        {**_NOW, "gate_novel": 2, "gate_art": (256, 0.9)},
+    ),
+    (
+        "ARTime gate and the record rule (gate ART 256 x 0.9)",
+        {**_NOW, "gate_novel": 3, "gate_art": (256, 0.9)},
+    ),
+    (
+        "ARTime gate unblocks the record rule (gate ART 256 x 0.8)",
+        {**_NOW, "gate_novel": 2, "gate_art": (256, 0.8)},
     ),
 ]
 
