@@ -1026,6 +1026,20 @@ def alarm_logic_fading(score, half_life, hold, threshold):
     return out
 
 
+def chomp_deviation(x, window):
+    """|x - the median of the past| / the range of the past (max - min so far): ARTime scales each
+    file by its whole range and sets a value within 0.075 of that range from its running median to
+    the median (its "chomp"); here the range is the one seen so far and the median is over the last
+    `window` points (0: the whole past)."""
+    import pandas as pd
+
+    s = pd.Series(x)
+    med = (s.expanding() if window == 0 else s.rolling(window, min_periods=1)).median().shift(1).to_numpy()
+    rng = (s.cummax() - s.cummin()).shift(1).to_numpy()
+    dev = np.abs(x - med) / np.maximum(rng, 1e-12)
+    return np.nan_to_num(dev, nan=1.0)
+
+
 def saturate(z, gain=1.0):
     return 1 - np.exp(-np.minimum(z * gain, 20) / 3)
 
@@ -1169,6 +1183,10 @@ def detect(x, ts, p, explain=False):
         weights.append(1.0)
         names.append("dspot")
         resets.append(None)
+    if p["chomp"]:  # issue 15: ARTime's chomp, made causal (see `chomp_deviation`)
+        c_level, c_dets, c_window = p["chomp"]
+        small = chomp_deviation(x, c_window) < c_level
+        small[:300] = False
     best = np.zeros(n)
     which = np.zeros(n, np.int64)
     stats = []
@@ -1192,6 +1210,8 @@ def detect(x, ts, p, explain=False):
                 s = spot(s, 0.98, p["cal_window"], 50, 500, p["cal_xi_lo"], 0.9, p["cal_mode"])
             else:
                 s = quantile_scale(s, p["cal_q"], 4000, 50, 500)
+        if p["chomp"] and (c_dets is None or name in c_dets):
+            s = np.where(small, 0.0, s)
         which = np.where(s / weight > best, len(stats), which)
         stats.append(s)
         best = np.maximum(best, s / weight)
@@ -1243,7 +1263,7 @@ BASE = {
     "art_ds": 8, "art_width": 8, "art_cats": 32, "art_rho": 0.9, "art_beta": 0.1, "art_reset": False, "art_scale": 0, "art_zspan": 1000.0,
     "art_zwide": 3.0, "art_rho_k": 0.0, "echo": None, "echo_stat": 5.0,
     "levels": (), "absdiff_levels": (), "scale": (), "cusum": None, "cusum_resid": None, "cusum_season": None,
-    "bocpd": None, "gate_fading_days": 0, "gate_novel": 0, "gate_span": 0, "gate_art": None,
+    "bocpd": None, "gate_fading_days": 0, "gate_novel": 0, "gate_span": 0, "gate_art": None, "chomp": None,
 }  # fmt: skip
 _LEVEL = {"damp": 1.0, "span": 1000, "level": True, "record_days": 3}
 _CONTEXT = {**_LEVEL, "context": True}
@@ -1501,6 +1521,25 @@ STEPS = [
     (
         "ARTime gate unblocks the record rule (gate ART 256 x 0.8)",
         {**_NOW, "gate_novel": 2, "gate_art": (256, 0.8)},
+    ),
+    # ARTime's chomp, causal: a detector's statistic is 0 where |x - median| < c x the range so far
+    ("ARTime chomp 0.075, all detectors, median of the past", {**_NOW, "chomp": (0.075, None, 0)}),
+    (
+        "ARTime chomp 0.075, value and diff, median of the past",
+        {**_NOW, "chomp": (0.075, ("value", "diff"), 0)},
+    ),
+    (
+        "ARTime chomp 0.05, value and diff, median of the past",
+        {**_NOW, "chomp": (0.05, ("value", "diff"), 0)},
+    ),
+    ("ARTime chomp 0.1, value and diff, median of the past", {**_NOW, "chomp": (0.1, ("value", "diff"), 0)}),
+    (
+        "ARTime chomp 0.075, value and diff, median of 2,000",
+        {**_NOW, "chomp": (0.075, ("value", "diff"), 2000)},
+    ),
+    (
+        "ARTime chomp 0.075, point detectors, median of the past",
+        {**_NOW, "chomp": (0.075, ("value", "diff", "shape", "context", "markov"), 0)},
     ),
 ]
 
