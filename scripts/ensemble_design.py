@@ -1040,6 +1040,29 @@ def chomp_deviation(x, window):
     return np.nan_to_num(dev, nan=1.0)
 
 
+def stabilise(x, kind, rule, min_skew, learn=300):
+    """Issue 15, hypothesis 2: a variance-stabilising view of a non-negative, right-skewed, count-like
+    series, decided from its first `learn` points (never from the file): rule "count" needs 99% of
+    them integers, all >= 0 and a sample skewness > `min_skew`; rule "skewed" only the last two.
+    kind "anscombe": 2 sqrt(x + 3/8); "log": log(1 + x / m) with m the median of the first points
+    (so that the view does not depend on the unit). The series is returned unchanged otherwise.
+    (In the model the view applies from the first point: the product would buffer the first
+    `learn` points and replay them, all inside the probation.)"""
+    head = x[: min(learn, len(x))]
+    if len(head) < learn or head.min() < 0:
+        return x
+    sd = head.std()
+    if sd <= 0:
+        return x
+    skew = float(np.mean((head - head.mean()) ** 3) / sd**3)
+    if skew <= min_skew or (rule == "count" and np.mean(head == np.round(head)) < 0.99):
+        return x
+    y = np.maximum(x, 0.0)
+    if kind == "anscombe":
+        return 2.0 * np.sqrt(y + 0.375)
+    return np.log1p(y / max(float(np.median(head)), 1e-12))
+
+
 def saturate(z, gain=1.0):
     return 1 - np.exp(-np.minimum(z * gain, 20) / 3)
 
@@ -1047,11 +1070,16 @@ def saturate(z, gain=1.0):
 def detect(x, ts, p, explain=False):
     """The model's alert scores; with `explain`, also the detector that set each point's statistic."""
     n = len(x)
+    xv = x
+    if p["vst"]:
+        xv = stabilise(x, *p["vst"])
+        if not p["vst_point_only"]:  # else: only the value and difference detectors see the view
+            x = xv
     valid = np.ones(n, bool)
-    feats = [ew_z(x, p["value_span"] or p["span"], valid)]
+    feats = [ew_z(xv, p["value_span"] or p["span"], valid)]
     weights = [p["w_value"], p["w_diff"]]
     names = ["value", "diff"]
-    d = np.r_[0.0, np.diff(x)]
+    d = np.r_[0.0, np.diff(xv)]
     feats.append(ew_z(d, p["span"], np.r_[False, valid[1:]]))
     dt = np.median(np.diff(ts[:50]))
     period = round(86400 / dt) if dt > 0 and 4 <= 86400 / dt <= 50000 else 0
@@ -1263,7 +1291,7 @@ BASE = {
     "art_ds": 8, "art_width": 8, "art_cats": 32, "art_rho": 0.9, "art_beta": 0.1, "art_reset": False, "art_scale": 0, "art_zspan": 1000.0,
     "art_zwide": 3.0, "art_rho_k": 0.0, "echo": None, "echo_stat": 5.0,
     "levels": (), "absdiff_levels": (), "scale": (), "cusum": None, "cusum_resid": None, "cusum_season": None,
-    "bocpd": None, "gate_fading_days": 0, "gate_novel": 0, "gate_span": 0, "gate_art": None, "chomp": None,
+    "bocpd": None, "gate_fading_days": 0, "gate_novel": 0, "gate_span": 0, "gate_art": None, "chomp": None, "vst": None, "vst_point_only": False,
 }  # fmt: skip
 _LEVEL = {"damp": 1.0, "span": 1000, "level": True, "record_days": 3}
 _CONTEXT = {**_LEVEL, "context": True}
@@ -1540,6 +1568,21 @@ STEPS = [
     (
         "ARTime chomp 0.075, point detectors, median of the past",
         {**_NOW, "chomp": (0.075, ("value", "diff", "shape", "context", "markov"), 0)},
+    ),
+    # hypothesis 2: a variance-stabilising view of count-like, skewed series, decided from the first 300 points
+    ("VST: Anscombe where integer, >= 0, skew > 1", {**_NOW, "vst": ("anscombe", "count", 1.0)}),
+    ("VST: Anscombe where integer, >= 0, skew > 0.5", {**_NOW, "vst": ("anscombe", "count", 0.5)}),
+    ("VST: Anscombe where integer, >= 0, any skew", {**_NOW, "vst": ("anscombe", "count", -1e9)}),
+    ("VST: log(1 + x/median) where integer, >= 0, skew > 1", {**_NOW, "vst": ("log", "count", 1.0)}),
+    ("VST: sqrt where >= 0, skew > 1", {**_NOW, "vst": ("anscombe", "skewed", 1.0)}),
+    ("VST: log(1 + x/median) where >= 0, skew > 1", {**_NOW, "vst": ("log", "skewed", 1.0)}),
+    (
+        "VST: Anscombe where integer, >= 0, skew > 1; value and diff only",
+        {**_NOW, "vst": ("anscombe", "count", 1.0), "vst_point_only": True},
+    ),
+    (
+        "VST: Anscombe where integer, >= 0, any skew; value and diff only",
+        {**_NOW, "vst": ("anscombe", "count", -1e9), "vst_point_only": True},
     ),
 ]
 
