@@ -1034,7 +1034,12 @@ def chomp_deviation(x, window):
     import pandas as pd
 
     s = pd.Series(x)
-    med = (s.expanding() if window == 0 else s.rolling(window, min_periods=1)).median().shift(1).to_numpy()
+    if window < 0:  # the EW mean over -window points in place of the median
+        med = s.ewm(span=-window, adjust=False).mean().shift(1).to_numpy()
+    else:
+        med = (
+            (s.expanding() if window == 0 else s.rolling(window, min_periods=1)).median().shift(1).to_numpy()
+        )
     rng = (s.cummax() - s.cummin()).shift(1).to_numpy()
     dev = np.abs(x - med) / np.maximum(rng, 1e-12)
     return np.nan_to_num(dev, nan=1.0)
@@ -1565,6 +1570,21 @@ STEPS = [
         "ARTime chomp 0.075, value and diff, median of 2,000",
         {**_NOW, "chomp": (0.075, ("value", "diff"), 2000)},
     ),
+    (
+        "ARTime chomp 0.15, value and diff, median of the past",
+        {**_NOW, "chomp": (0.15, ("value", "diff"), 0)},
+    ),
+    ("ARTime chomp 0.2, value and diff, median of the past", {**_NOW, "chomp": (0.2, ("value", "diff"), 0)}),
+    ("ARTime chomp 0.1, value and diff, median of 1,000", {**_NOW, "chomp": (0.1, ("value", "diff"), 1000)}),
+    (
+        "ARTime chomp 0.1, value and diff, EW mean of 1,000",
+        {**_NOW, "chomp": (0.1, ("value", "diff"), -1000)},
+    ),
+    (
+        "ARTime chomp 0.075, value and diff, EW mean of 1,000",
+        {**_NOW, "chomp": (0.075, ("value", "diff"), -1000)},
+    ),
+    ("ARTime chomp 0.1, value only, median of the past", {**_NOW, "chomp": (0.1, ("value",), 0)}),
     (
         "ARTime chomp 0.075, point detectors, median of the past",
         {**_NOW, "chomp": (0.075, ("value", "diff", "shape", "context", "markov"), 0)},
