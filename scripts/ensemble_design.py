@@ -1026,6 +1026,23 @@ def alarm_logic_fading(score, half_life, hold, threshold):
     return out
 
 
+@nb.njit(cache=True)
+def chomp_near_mean(x, span, c):
+    """True where |x - the EW mean of the past (the value detector's: span `span`)| < c x the range of
+    the past (max - min so far): the C++ ensemble's chomp (issue 15), exactly."""
+    n = len(x)
+    out = np.zeros(n, np.bool_)
+    mean = 0.0
+    lo = hi = x[0]
+    for t in range(n):
+        if t > 0:
+            out[t] = abs(x[t] - mean) < c * (hi - lo)
+        mean += max(1.0 / (t + 1), 2.0 / (span + 1.0)) * (x[t] - mean)
+        lo = min(lo, x[t])
+        hi = max(hi, x[t])
+    return out
+
+
 def chomp_deviation(x, window):
     """|x - the median of the past| / the range of the past (max - min so far): ARTime scales each
     file by its whole range and sets a value within 0.075 of that range from its running median to
@@ -1216,9 +1233,12 @@ def detect(x, ts, p, explain=False):
         weights.append(1.0)
         names.append("dspot")
         resets.append(None)
-    if p["chomp"]:  # issue 15: ARTime's chomp, made causal (see `chomp_deviation`)
+    if p["chomp"]:  # issue 15: ARTime's chomp, made causal (see `chomp_deviation`, `chomp_near_mean`)
         c_level, c_dets, c_window = p["chomp"]
-        small = chomp_deviation(x, c_window) < c_level
+        if c_window == "value":  # the product's: the value detector's own EW mean, strict
+            small = chomp_near_mean(x, p["value_span"] or p["span"], c_level)
+        else:
+            small = chomp_deviation(x, c_window) < c_level
         small[:300] = False
     best = np.zeros(n)
     which = np.zeros(n, np.int64)
@@ -1575,6 +1595,10 @@ STEPS = [
         {**_NOW, "chomp": (0.15, ("value", "diff"), 0)},
     ),
     ("ARTime chomp 0.2, value and diff, median of the past", {**_NOW, "chomp": (0.2, ("value", "diff"), 0)}),
+    (
+        "ARTime chomp 0.1, value and diff, the value detector's EW mean (C++)",
+        {**_NOW, "chomp": (0.1, ("value", "diff"), "value")},
+    ),
     ("ARTime chomp 0.1, value and diff, median of 1,000", {**_NOW, "chomp": (0.1, ("value", "diff"), 1000)}),
     (
         "ARTime chomp 0.1, value and diff, EW mean of 1,000",

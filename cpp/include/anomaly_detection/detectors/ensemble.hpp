@@ -120,6 +120,7 @@ struct EnsembleParams {
     static constexpr double kCusumDrift = 0.5;   // cusum feature: drift (k), in sd
     static constexpr double kCusumReset = 10.0;  // ... both sums restart when one passes this (h)
     static constexpr double kCusumClip = 2.0;    // ... each point's z clipped at +- this
+    static constexpr double kChomp = 0.1;        // value, diff: no outlier within this x the range so far of the mean
     static constexpr size_t kFeatures = 10;
     static constexpr size_t kFeaturesV2 = 7;  // features kept by checkpoint layouts 2 to 4
     // Each feature's -log10 tail probability is divided by its weight before the maximum:
