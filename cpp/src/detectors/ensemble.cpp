@@ -554,7 +554,7 @@ EnsembleStep EnsembleState::update(double value, double timestamp) {
     // ARTime's "chomp", made causal (issue 15): a value this close to the values' EW mean,
     // against the range seen so far, is no outlier for the value and difference detectors
     // (their likelihoods still learn it): on bursty series such points raised most false alarms.
-    const bool near_mean = t >= P::kLearn && std::fabs(value - value_.mean) < P::kChomp * span;
+    const bool near_mean = t >= P::kLearn && near_centre(value, value_.mean, lo_, hi_);
 
     // A detector enters its likelihood once its own statistics exist (the seasonal
     // one only a period after the start): no alarm from a detector starting up.

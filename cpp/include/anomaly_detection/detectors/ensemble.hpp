@@ -128,6 +128,13 @@ struct EnsembleParams {
     static constexpr double kWeight[kFeatures] = {1.0, 2.5, 1.6, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0};
 };
 
+/// ARTime's "chomp", made causal (issue 15): `value` lies within kChomp x the range so far
+/// (`hi - lo`, the past's max - min) of the values' EW mean `mean`. There the value and
+/// difference detectors count for nothing (strict: a flat past chomps nothing).
+inline bool near_centre(double value, double mean, double lo, double hi) {
+    return std::fabs(value - mean) < EnsembleParams::kChomp * (hi - lo);
+}
+
 /// Output of one ensemble step.
 struct EnsembleStep {
     double score = 0.0;        ///< in [0, 1]: ranks points (the point and its recent past)
