@@ -1327,6 +1327,7 @@ _ART = {**_WEEKLY, "novel": "art_add", **_REBASE}
 _ART16 = {**_ART, "art_cats": 16, "novel_rebase": 0}
 _ART4 = {**_ART16, "art_ds": 4}
 _NOW = {**_ART4, "scale": (25,), "cusum": (0.5, 10.0, 2.0)}
+_CHOMP = {**_NOW, "chomp": (0.1, ("value", "diff"), "value")}  # the C++ since issue 15 (nab16)
 _CHANGE = {**_WEEKLY, "scale": (25,), "cusum": (0.5, 10.0, 2.0)}
 STEPS = [
     ("previous default (18-file design)", {}),
@@ -1628,6 +1629,14 @@ STEPS = [
         "VST: Anscombe where integer, >= 0, any skew; value and diff only",
         {**_NOW, "vst": ("anscombe", "count", -1e9), "vst_point_only": True},
     ),
+    # on top of the chomp the C++ took (_CHOMP): the two other ideas again
+    ("chomp + VST: Anscombe where integer, >= 0, skew > 1", {**_CHOMP, "vst": ("anscombe", "count", 1.0)}),
+    (
+        "chomp + ARTime gate unblocks the record rule (gate ART 256 x 0.8)",
+        {**_CHOMP, "gate_novel": 2, "gate_art": (256, 0.8)},
+    ),
+    ("chomp 0.1 on value, diff and level", {**_NOW, "chomp": (0.1, ("value", "diff", "level"), "value")}),
+    ("chomp 0.1 on value, diff and context", {**_NOW, "chomp": (0.1, ("value", "diff", "context"), "value")}),
 ]
 
 
