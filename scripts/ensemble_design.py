@@ -265,6 +265,7 @@ def art_novelty(
     zspan=1000.0,
     zwide=3.0,
     rho_k=0.0,
+    novel_out=None,
 ):
     """A shape-novelty detector after ARTime (fuzzy adaptive resonance theory over a downsampled
     sliding window; Carpenter, Grossberg & Rosen 1991): every `ds` points the window of the last
@@ -369,6 +370,8 @@ def art_novelty(
                     if match >= vig and choice > best_choice:
                         best_choice = choice
                         best_j = j
+                if best_j < 0 and novel_out is not None and used > 0:
+                    novel_out[t] = True  # no category resonates: ARTime's only anomaly event
                 if best_j >= 0:
                     for i in range(2 * width):
                         w[best_j, i] = beta * min(inp[i], w[best_j, i]) + (1 - beta) * w[best_j, i]
@@ -458,6 +461,40 @@ def shape_echo(s, value_stat, clear, echo, mode):
         if left > 0:
             out[t] = min(s[t], cap) if mode == "cap" else 0.0
             left -= 1
+    return out
+
+
+@nb.njit(cache=True)
+def alarm_logic_novel(score, record, hold, threshold, novel, mode):
+    """The alarm logic with ARTime's gate (issue 15): `novel` marks the points whose recent shape
+    window matched no fuzzy-ART category. mode 1: halve where not novel (in place of the record
+    rule); 2: halve where neither a record nor novel (the gate unblocks the record rule); 3: halve
+    where not a record or not novel (both). The hold after an alarm as in `alarm_logic`."""
+    n = len(score)
+    out = np.empty(n)
+    buf = np.zeros(max(record, 1))
+    bn = bh = h = 0
+    for t in range(n):
+        s = score[t]
+        mx = buf[:bn].max() if bn else 0.0
+        buf[bh] = s
+        bh = (bh + 1) % record
+        bn = min(bn + 1, record)
+        rec = s > mx
+        if mode == 1:
+            keep = novel[t]
+        elif mode == 2:
+            keep = rec or novel[t]
+        else:
+            keep = rec and novel[t]
+        if not keep:
+            s *= 0.5
+        if h > 0:
+            h -= 1
+            s = min(s, threshold * 0.9)
+        elif s >= threshold:
+            h = hold
+        out[t] = s
     return out
 
 
@@ -989,6 +1026,65 @@ def alarm_logic_fading(score, half_life, hold, threshold):
     return out
 
 
+@nb.njit(cache=True)
+def chomp_near_mean(x, span, c):
+    """True where |x - the EW mean of the past (the value detector's: span `span`)| < c x the range of
+    the past (max - min so far): the C++ ensemble's chomp (issue 15), exactly."""
+    n = len(x)
+    out = np.zeros(n, np.bool_)
+    mean = 0.0
+    lo = hi = x[0]
+    for t in range(n):
+        if t > 0:
+            out[t] = abs(x[t] - mean) < c * (hi - lo)
+        mean += max(1.0 / (t + 1), 2.0 / (span + 1.0)) * (x[t] - mean)
+        lo = min(lo, x[t])
+        hi = max(hi, x[t])
+    return out
+
+
+def chomp_deviation(x, window):
+    """|x - the median of the past| / the range of the past (max - min so far): ARTime scales each
+    file by its whole range and sets a value within 0.075 of that range from its running median to
+    the median (its "chomp"); here the range is the one seen so far and the median is over the last
+    `window` points (0: the whole past)."""
+    import pandas as pd
+
+    s = pd.Series(x)
+    if window < 0:  # the EW mean over -window points in place of the median
+        med = s.ewm(span=-window, adjust=False).mean().shift(1).to_numpy()
+    else:
+        med = (
+            (s.expanding() if window == 0 else s.rolling(window, min_periods=1)).median().shift(1).to_numpy()
+        )
+    rng = (s.cummax() - s.cummin()).shift(1).to_numpy()
+    dev = np.abs(x - med) / np.maximum(rng, 1e-12)
+    return np.nan_to_num(dev, nan=1.0)
+
+
+def stabilise(x, kind, rule, min_skew, learn=300):
+    """Issue 15, hypothesis 2: a variance-stabilising view of a non-negative, right-skewed, count-like
+    series, decided from its first `learn` points (never from the file): rule "count" needs 99% of
+    them integers, all >= 0 and a sample skewness > `min_skew`; rule "skewed" only the last two.
+    kind "anscombe": 2 sqrt(x + 3/8); "log": log(1 + x / m) with m the median of the first points
+    (so that the view does not depend on the unit). The series is returned unchanged otherwise.
+    (In the model the view applies from the first point: the product would buffer the first
+    `learn` points and replay them, all inside the probation.)"""
+    head = x[: min(learn, len(x))]
+    if len(head) < learn or head.min() < 0:
+        return x
+    sd = head.std()
+    if sd <= 0:
+        return x
+    skew = float(np.mean((head - head.mean()) ** 3) / sd**3)
+    if skew <= min_skew or (rule == "count" and np.mean(head == np.round(head)) < 0.99):
+        return x
+    y = np.maximum(x, 0.0)
+    if kind == "anscombe":
+        return 2.0 * np.sqrt(y + 0.375)
+    return np.log1p(y / max(float(np.median(head)), 1e-12))
+
+
 def saturate(z, gain=1.0):
     return 1 - np.exp(-np.minimum(z * gain, 20) / 3)
 
@@ -996,11 +1092,16 @@ def saturate(z, gain=1.0):
 def detect(x, ts, p, explain=False):
     """The model's alert scores; with `explain`, also the detector that set each point's statistic."""
     n = len(x)
+    xv = x
+    if p["vst"]:
+        xv = stabilise(x, *p["vst"])
+        if not p["vst_point_only"]:  # else: only the value and difference detectors see the view
+            x = xv
     valid = np.ones(n, bool)
-    feats = [ew_z(x, p["value_span"] or p["span"], valid)]
+    feats = [ew_z(xv, p["value_span"] or p["span"], valid)]
     weights = [p["w_value"], p["w_diff"]]
     names = ["value", "diff"]
-    d = np.r_[0.0, np.diff(x)]
+    d = np.r_[0.0, np.diff(xv)]
     feats.append(ew_z(d, p["span"], np.r_[False, valid[1:]]))
     dt = np.median(np.diff(ts[:50]))
     period = round(86400 / dt) if dt > 0 and 4 <= 86400 / dt <= 50000 else 0
@@ -1038,6 +1139,7 @@ def detect(x, ts, p, explain=False):
         names.append("context")
     if p["novel"]:
         nov_reset = np.zeros(n, np.bool_)
+        art_new = np.zeros(n, np.bool_)
         if p["novel"].startswith("art"):
             nov = art_novelty(
                 x,
@@ -1054,6 +1156,7 @@ def detect(x, ts, p, explain=False):
                 p["art_zspan"],
                 p["art_zwide"],
                 p["art_rho_k"],
+                art_new,
             )
             if not p["art_reset"]:
                 nov_reset[:] = False
@@ -1130,6 +1233,13 @@ def detect(x, ts, p, explain=False):
         weights.append(1.0)
         names.append("dspot")
         resets.append(None)
+    if p["chomp"]:  # issue 15: ARTime's chomp, made causal (see `chomp_deviation`, `chomp_near_mean`)
+        c_level, c_dets, c_window = p["chomp"]
+        if c_window == "value":  # the product's: the value detector's own EW mean, strict
+            small = chomp_near_mean(x, p["value_span"] or p["span"], c_level)
+        else:
+            small = chomp_deviation(x, c_window) < c_level
+        small[:300] = False
     best = np.zeros(n)
     which = np.zeros(n, np.int64)
     stats = []
@@ -1153,6 +1263,8 @@ def detect(x, ts, p, explain=False):
                 s = spot(s, 0.98, p["cal_window"], 50, 500, p["cal_xi_lo"], 0.9, p["cal_mode"])
             else:
                 s = quantile_scale(s, p["cal_q"], 4000, 50, 500)
+        if p["chomp"] and (c_dets is None or name in c_dets):
+            s = np.where(small, 0.0, s)
         which = np.where(s / weight > best, len(stats), which)
         stats.append(s)
         best = np.maximum(best, s / weight)
@@ -1175,7 +1287,19 @@ def detect(x, ts, p, explain=False):
         tail[:500] = 1e9
         need = np.log10(max(p["rare_days"] * 86400 / dt, 10))
         return alarm_logic_rare(score, tail, need, record, 100, 0.5)
-    alerts = alarm_logic(score, record, 100, 0.5)
+    if p["gate_novel"]:  # issue 15: ARTime's rule, an alarm only where no shape category resonates
+        if p["gate_art"]:  # a separate ART of its own size and vigilance for the gate alone
+            art_new = np.zeros(n, np.bool_)
+            g_cats, g_rho = p["gate_art"]
+            art_novelty(x, 300, p["art_ds"], p["art_width"], g_cats, g_rho, p["art_beta"], p["novel_widen"],
+                        0, np.zeros(n, np.bool_), 0, 1000.0, 3.0, 0.0, art_new)  # fmt: skip
+        span = p["gate_span"] or p["art_ds"] * (p["art_width"] + 1)
+        recent = np.convolve(art_new.astype(np.int64), np.ones(span, np.int64))[:n] > 0
+        alerts = alarm_logic_novel(score, record, 100, 0.5, recent, p["gate_novel"])
+    else:
+        alerts = alarm_logic(score, record, 100, 0.5)
+    if explain == "novel":
+        return alerts, np.array(names)[which], best, art_new
     return (alerts, np.array(names)[which], best) if explain else alerts
 
 
@@ -1192,7 +1316,7 @@ BASE = {
     "art_ds": 8, "art_width": 8, "art_cats": 32, "art_rho": 0.9, "art_beta": 0.1, "art_reset": False, "art_scale": 0, "art_zspan": 1000.0,
     "art_zwide": 3.0, "art_rho_k": 0.0, "echo": None, "echo_stat": 5.0,
     "levels": (), "absdiff_levels": (), "scale": (), "cusum": None, "cusum_resid": None, "cusum_season": None,
-    "bocpd": None, "gate_fading_days": 0,
+    "bocpd": None, "gate_fading_days": 0, "gate_novel": 0, "gate_span": 0, "gate_art": None, "chomp": None, "vst": None, "vst_point_only": False,
 }  # fmt: skip
 _LEVEL = {"damp": 1.0, "span": 1000, "level": True, "record_days": 3}
 _CONTEXT = {**_LEVEL, "context": True}
@@ -1203,6 +1327,7 @@ _ART = {**_WEEKLY, "novel": "art_add", **_REBASE}
 _ART16 = {**_ART, "art_cats": 16, "novel_rebase": 0}
 _ART4 = {**_ART16, "art_ds": 4}
 _NOW = {**_ART4, "scale": (25,), "cusum": (0.5, 10.0, 2.0)}
+_CHOMP = {**_NOW, "chomp": (0.1, ("value", "diff"), "value")}  # the C++ since issue 15 (nab16)
 _CHANGE = {**_WEEKLY, "scale": (25,), "cusum": (0.5, 10.0, 2.0)}
 STEPS = [
     ("previous default (18-file design)", {}),
@@ -1431,6 +1556,87 @@ STEPS = [
         "shape+scale+CUSUM, adaptive vigilance (2 sd) + echo capped (5)",
         {**_NOW, "art_rho_k": 2.0, "echo": "cap"},
     ),
+    # issue 15 (nab16): ARTime's anomaly event (no shape category resonates) as the alarm gate, on _NOW
+    ("ARTime gate in place of the record rule (shape ART 16 x 0.9)", {**_NOW, "gate_novel": 1}),
+    ("ARTime gate unblocks the record rule (shape ART 16 x 0.9)", {**_NOW, "gate_novel": 2}),
+    ("ARTime gate and the record rule (shape ART 16 x 0.9)", {**_NOW, "gate_novel": 3}),
+    (
+        "ARTime gate in place of the record rule (gate ART 256 x 0.9)",
+        {**_NOW, "gate_novel": 1, "gate_art": (256, 0.9)},
+    ),
+    (
+        "ARTime gate unblocks the record rule (gate ART 256 x 0.9)",
+        {**_NOW, "gate_novel": 2, "gate_art": (256, 0.9)},
+    ),
+    (
+        "ARTime gate and the record rule (gate ART 256 x 0.9)",
+        {**_NOW, "gate_novel": 3, "gate_art": (256, 0.9)},
+    ),
+    (
+        "ARTime gate unblocks the record rule (gate ART 256 x 0.8)",
+        {**_NOW, "gate_novel": 2, "gate_art": (256, 0.8)},
+    ),
+    # ARTime's chomp, causal: a detector's statistic is 0 where |x - median| < c x the range so far
+    ("ARTime chomp 0.075, all detectors, median of the past", {**_NOW, "chomp": (0.075, None, 0)}),
+    (
+        "ARTime chomp 0.075, value and diff, median of the past",
+        {**_NOW, "chomp": (0.075, ("value", "diff"), 0)},
+    ),
+    (
+        "ARTime chomp 0.05, value and diff, median of the past",
+        {**_NOW, "chomp": (0.05, ("value", "diff"), 0)},
+    ),
+    ("ARTime chomp 0.1, value and diff, median of the past", {**_NOW, "chomp": (0.1, ("value", "diff"), 0)}),
+    (
+        "ARTime chomp 0.075, value and diff, median of 2,000",
+        {**_NOW, "chomp": (0.075, ("value", "diff"), 2000)},
+    ),
+    (
+        "ARTime chomp 0.15, value and diff, median of the past",
+        {**_NOW, "chomp": (0.15, ("value", "diff"), 0)},
+    ),
+    ("ARTime chomp 0.2, value and diff, median of the past", {**_NOW, "chomp": (0.2, ("value", "diff"), 0)}),
+    (
+        "ARTime chomp 0.1, value and diff, the value detector's EW mean (C++)",
+        {**_NOW, "chomp": (0.1, ("value", "diff"), "value")},
+    ),
+    ("ARTime chomp 0.1, value and diff, median of 1,000", {**_NOW, "chomp": (0.1, ("value", "diff"), 1000)}),
+    (
+        "ARTime chomp 0.1, value and diff, EW mean of 1,000",
+        {**_NOW, "chomp": (0.1, ("value", "diff"), -1000)},
+    ),
+    (
+        "ARTime chomp 0.075, value and diff, EW mean of 1,000",
+        {**_NOW, "chomp": (0.075, ("value", "diff"), -1000)},
+    ),
+    ("ARTime chomp 0.1, value only, median of the past", {**_NOW, "chomp": (0.1, ("value",), 0)}),
+    (
+        "ARTime chomp 0.075, point detectors, median of the past",
+        {**_NOW, "chomp": (0.075, ("value", "diff", "shape", "context", "markov"), 0)},
+    ),
+    # hypothesis 2: a variance-stabilising view of count-like, skewed series, decided from the first 300 points
+    ("VST: Anscombe where integer, >= 0, skew > 1", {**_NOW, "vst": ("anscombe", "count", 1.0)}),
+    ("VST: Anscombe where integer, >= 0, skew > 0.5", {**_NOW, "vst": ("anscombe", "count", 0.5)}),
+    ("VST: Anscombe where integer, >= 0, any skew", {**_NOW, "vst": ("anscombe", "count", -1e9)}),
+    ("VST: log(1 + x/median) where integer, >= 0, skew > 1", {**_NOW, "vst": ("log", "count", 1.0)}),
+    ("VST: sqrt where >= 0, skew > 1", {**_NOW, "vst": ("anscombe", "skewed", 1.0)}),
+    ("VST: log(1 + x/median) where >= 0, skew > 1", {**_NOW, "vst": ("log", "skewed", 1.0)}),
+    (
+        "VST: Anscombe where integer, >= 0, skew > 1; value and diff only",
+        {**_NOW, "vst": ("anscombe", "count", 1.0), "vst_point_only": True},
+    ),
+    (
+        "VST: Anscombe where integer, >= 0, any skew; value and diff only",
+        {**_NOW, "vst": ("anscombe", "count", -1e9), "vst_point_only": True},
+    ),
+    # on top of the chomp the C++ took (_CHOMP): the two other ideas again
+    ("chomp + VST: Anscombe where integer, >= 0, skew > 1", {**_CHOMP, "vst": ("anscombe", "count", 1.0)}),
+    (
+        "chomp + ARTime gate unblocks the record rule (gate ART 256 x 0.8)",
+        {**_CHOMP, "gate_novel": 2, "gate_art": (256, 0.8)},
+    ),
+    ("chomp 0.1 on value, diff and level", {**_NOW, "chomp": (0.1, ("value", "diff", "level"), "value")}),
+    ("chomp 0.1 on value, diff and context", {**_NOW, "chomp": (0.1, ("value", "diff", "context"), "value")}),
 ]
 
 

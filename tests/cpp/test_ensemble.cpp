@@ -80,6 +80,20 @@ TEST(Ensemble, ScoresStayInUnitIntervalAndFindASpike) {
     for (const Detection& d : out) EXPECT_LE(d.alert_score, std::min(d.deviation / 10.0, 1.0) + 1e-12);
 }
 
+TEST(Ensemble, NearCentreIsWithinATenthOfTheRangeSoFar) {
+    // The range so far 0..100, the mean 50: a tenth of the range is 10 either side, strictly.
+    EXPECT_TRUE(near_centre(50.0, 50.0, 0.0, 100.0));
+    EXPECT_TRUE(near_centre(59.9, 50.0, 0.0, 100.0));
+    EXPECT_TRUE(near_centre(40.1, 50.0, 0.0, 100.0));
+    EXPECT_FALSE(near_centre(60.0, 50.0, 0.0, 100.0));
+    EXPECT_FALSE(near_centre(39.0, 50.0, 0.0, 100.0));
+    // It scales with the range, not with the values' level or spread.
+    EXPECT_TRUE(near_centre(1009.0, 1000.0, 900.0, 1000.0));
+    EXPECT_FALSE(near_centre(1011.0, 1000.0, 900.0, 1000.0));
+    // A flat past (no range yet) chomps nothing, not even the mean itself.
+    EXPECT_FALSE(near_centre(7.0, 7.0, 7.0, 7.0));
+}
+
 TEST(Ensemble, FlatLineThenJump) {
     SensorRegistry reg(ensemble_config());
     std::vector<double> v(1500, 7.0);

@@ -551,6 +551,11 @@ EnsembleStep EnsembleState::update(double value, double timestamp) {
     z[f_scale] = change.scale_z;
     z[f_cusum] = change.cusum;
 
+    // ARTime's "chomp", made causal (issue 15): a value this close to the values' EW mean,
+    // against the range seen so far, is no outlier for the value and difference detectors
+    // (their likelihoods still learn it): on bursty series such points raised most false alarms.
+    const bool near_mean = t >= P::kLearn && near_centre(value, value_.mean, lo_, hi_);
+
     // A detector enters its likelihood once its own statistics exist (the seasonal
     // one only a period after the start): no alarm from a detector starting up.
     const bool ready[P::kFeatures] = {value_.n >= 2,
@@ -577,6 +582,7 @@ EnsembleStep EnsembleState::update(double value, double timestamp) {
             if (lz > 0) s = neg_log10_tail(lz);
         }
         ft.long_.push(avg);
+        if (near_mean && (f == f_value || f == f_diff)) s = 0.0;
         best = std::max(best, s / P::kWeight[f]);
     }
 

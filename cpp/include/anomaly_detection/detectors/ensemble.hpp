@@ -120,12 +120,20 @@ struct EnsembleParams {
     static constexpr double kCusumDrift = 0.5;   // cusum feature: drift (k), in sd
     static constexpr double kCusumReset = 10.0;  // ... both sums restart when one passes this (h)
     static constexpr double kCusumClip = 2.0;    // ... each point's z clipped at +- this
+    static constexpr double kChomp = 0.1;        // value, diff: no outlier within this x the range so far of the mean
     static constexpr size_t kFeatures = 10;
     static constexpr size_t kFeaturesV2 = 7;  // features kept by checkpoint layouts 2 to 4
     // Each feature's -log10 tail probability is divided by its weight before the maximum:
     // differences and seasonal residuals are noisier (their alarms were mostly false on NAB).
     static constexpr double kWeight[kFeatures] = {1.0, 2.5, 1.6, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0};
 };
+
+/// ARTime's "chomp", made causal (issue 15): `value` lies within kChomp x the range so far
+/// (`hi - lo`, the past's max - min) of the values' EW mean `mean`. There the value and
+/// difference detectors count for nothing (strict: a flat past chomps nothing).
+inline bool near_centre(double value, double mean, double lo, double hi) {
+    return std::fabs(value - mean) < EnsembleParams::kChomp * (hi - lo);
+}
 
 /// Output of one ensemble step.
 struct EnsembleStep {
