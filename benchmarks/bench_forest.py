@@ -13,13 +13,22 @@ read-bandwidth floor of fit: `X.sum()` and our finiteness pass alone (a fit of 1
 
     PYTHONPATH=python python benchmarks/bench_forest.py [--repeats 3] [--threads 1,2] [--quick] [--json]
     PYTHONPATH=python python benchmarks/bench_forest.py --large [--shapes 500000x3,500000x30,300000x500]
+    PYTHONPATH=python python benchmarks/bench_forest.py --floor [--shapes 300000x500] [--repeats 7]
+
+With --floor: fit against the read-bandwidth floor at each shape, every layout, all
+timings interleaved in one process (CPU time and wall time, min-max over --repeats):
+`X.sum()`, a tight AVX2 read loop and an AVX2 exponent-bit finiteness loop (read_floor.c,
+built with $CC or cc), our finiteness pass alone, our fit and scikit-learn's fit.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -137,6 +146,70 @@ def large(shapes: list[tuple[int, int]]) -> list[dict]:
     return rows
 
 
+def read_floor_lib(tmp: str) -> ctypes.CDLL:
+    """read_floor.c built with the system C compiler and loaded."""
+    out = os.path.join(tmp, "read_floor.so")
+    source = Path(__file__).with_name("read_floor.c")
+    subprocess.run(
+        [os.environ.get("CC", "cc"), "-O2", "-shared", "-fPIC", "-o", out, str(source)], check=True
+    )
+    lib = ctypes.CDLL(out)
+    lib.read_avx2.restype, lib.read_avx2.argtypes = ctypes.c_uint64, [ctypes.c_void_p, ctypes.c_size_t]
+    lib.finite_avx2.restype, lib.finite_avx2.argtypes = ctypes.c_int, [ctypes.c_void_p, ctypes.c_size_t]
+    return lib
+
+
+def floor(shapes: list[tuple[int, int]], repeats: int) -> list[dict]:
+    """Fit against the read floor, interleaved in one process; returns the rows for --json."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        lib = read_floor_lib(tmp)
+        print(
+            f"{'shape':<12}{'layout':<10}{'what':<22}{'cpu ms (min-max)':>18}{'wall ms (min-max)':>19}{'GB/s':>6}"
+        )
+        for n, d in shapes:
+            X, _ = planted(n, d)
+            for dtype, order in ((np.float64, "C"), (np.float64, "F"), (np.float32, "C"), (np.float32, "F")):
+                Xl = np.asarray(X, dtype=dtype, order=order)
+                p, nbytes = Xl.ctypes.data, Xl.nbytes
+                cands = {
+                    "X.sum()": lambda Xl=Xl: Xl.sum(),
+                    "AVX2 read loop": lambda p=p, b=nbytes: lib.read_avx2(p, b - b % 128),
+                }
+                if dtype is np.float64:
+                    cands["AVX2 finite loop"] = lambda p=p, k=Xl.size: lib.finite_avx2(p, k)
+                cands |= {
+                    "our pass (1 tree)": lambda Xl=Xl: IsolationForest(n_estimators=1, max_samples=2).fit(Xl),
+                    "our fit": lambda Xl=Xl: IsolationForest(random_state=0, n_jobs=1).fit(Xl),
+                    "scikit-learn fit": lambda Xl=Xl: SkIsolationForest(random_state=0, n_jobs=1).fit(Xl),
+                }
+                times: dict[str, list[tuple[float, float]]] = {k: [] for k in cands}
+                for _ in range(repeats):
+                    for what, fn in cands.items():
+                        c0, w0 = time.process_time(), time.perf_counter()
+                        fn()
+                        times[what].append((time.process_time() - c0, time.perf_counter() - w0))
+                layout = f"{np.dtype(dtype).name} {order}"
+                for what, v in times.items():
+                    cpu, wall = sorted(a for a, _ in v), sorted(b for _, b in v)
+                    rate = (
+                        f"{nbytes / cpu[0] / 1e9:6.1f}" if what not in ("our fit", "scikit-learn fit") else ""
+                    )
+                    print(
+                        f"{f'{n // 1000}k x {d}':<12}{layout:<10}{what:<22}"
+                        f"{f'{cpu[0] * 1e3:.1f}-{cpu[-1] * 1e3:.1f}':>18}{f'{wall[0] * 1e3:.1f}-{wall[-1] * 1e3:.1f}':>19}"
+                        f"{rate:>6}",
+                        flush=True,
+                    )
+                    rows.append({"n": n, "d": d, "layout": layout, "what": what, "cpu": cpu, "wall": wall})
+                ratio = sorted(s[0] / o[0] for s, o in zip(times["scikit-learn fit"], times["our fit"]))
+                print(
+                    f"{'':<12}{layout:<10}fit ratio scikit-learn / ours (CPU, per pair): {ratio[0]:.1f}-{ratio[-1]:.1f}x"
+                )
+                del Xl
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="timing repeats (best of)")
@@ -145,7 +218,14 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
     parser.add_argument("--large", action="store_true", help="only the large synthetic shapes (see above)")
     parser.add_argument("--shapes", default="500000x3,500000x30,300000x500", help="shapes for --large")
+    parser.add_argument("--floor", action="store_true", help="fit against the read floor (see above)")
     args = parser.parse_args()
+    if args.floor:
+        shapes = args.shapes if args.shapes != parser.get_default("shapes") else "300000x500"
+        rows = floor([tuple(int(v) for v in s.split("x")) for s in shapes.split(",")], args.repeats)  # type: ignore[misc]
+        if args.json:
+            print(json.dumps({"bench": "forest-floor", "rows": rows}))
+        return
     if args.large:
         rows = large([tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")])  # type: ignore[misc]
         if args.json:
