@@ -19,6 +19,10 @@ With --floor: fit against the read-bandwidth floor at each shape, every layout, 
 timings interleaved in one process (CPU time and wall time, min-max over --repeats):
 `X.sum()`, a tight AVX2 read loop and an AVX2 exponent-bit finiteness loop (read_floor.c,
 built with $CC or cc), our finiteness pass alone, our fit and scikit-learn's fit.
+With --score: score_samples of ours and scikit-learn's at each shape, every layout,
+interleaved in one process (CPU and wall time, min-max), and the ratio per pair.
+
+    PYTHONPATH=python python benchmarks/bench_forest.py --score [--shapes 300000x500] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -210,6 +214,48 @@ def floor(shapes: list[tuple[int, int]], repeats: int) -> list[dict]:
     return rows
 
 
+def score_cpu(shapes: list[tuple[int, int]], repeats: int) -> list[dict]:
+    """score_samples of both, every layout, interleaved in one process; returns the rows for --json."""
+    rows = []
+    print(f"{'shape':<12}{'layout':<11}{'ours cpu ms':>14}{'sk cpu ms':>16}{'ratio cpu':>12}{'ours wall ms':>15}"
+          f"{'sk wall ms':>16}{'ratio wall':>12}")  # fmt: skip
+    for n, d in shapes:
+        X, _ = planted(n, d)
+        ours = IsolationForest(random_state=0, n_jobs=1).fit(X)
+        theirs = SkIsolationForest(random_state=0, n_jobs=1).fit(X)
+        reference = ours.score_samples(X)
+        for dtype, order in ((np.float64, "C"), (np.float64, "F"), (np.float32, "C"), (np.float32, "F")):
+            Xl = np.asarray(X, dtype=dtype, order=order)
+            same = np.asarray(X if dtype is np.float64 else Xl.astype(np.float64))
+            expected = reference if dtype is np.float64 else ours.score_samples(same)
+            times: dict[str, list[tuple[float, float]]] = {"ours": [], "sk": []}
+            for _ in range(repeats):
+                for who, model in (("ours", ours), ("sk", theirs)):
+                    c0, w0 = time.process_time(), time.perf_counter()
+                    got = model.score_samples(Xl)
+                    times[who].append((time.process_time() - c0, time.perf_counter() - w0))
+                    if who == "ours" and not np.array_equal(got, expected):
+                        raise SystemExit(
+                            f"scores on {np.dtype(dtype).name} {order} differ from the C float64 ones"
+                        )
+            cpu = [sorted(a for a, _ in times[k]) for k in ("ours", "sk")]
+            wall = [sorted(b for _, b in times[k]) for k in ("ours", "sk")]
+            rc = sorted(s[0] / o[0] for o, s in zip(times["ours"], times["sk"]))
+            rw = sorted(s[1] / o[1] for o, s in zip(times["ours"], times["sk"]))
+            layout = f"{np.dtype(dtype).name} {order}"
+            print(
+                f"{f'{n // 1000}k x {d}':<12}{layout:<11}"
+                f"{f'{cpu[0][0] * 1e3:.0f}-{cpu[0][-1] * 1e3:.0f}':>14}{f'{cpu[1][0] * 1e3:.0f}-{cpu[1][-1] * 1e3:.0f}':>16}"
+                f"{f'{rc[0]:.1f}-{rc[-1]:.1f}x':>12}"
+                f"{f'{wall[0][0] * 1e3:.0f}-{wall[0][-1] * 1e3:.0f}':>15}{f'{wall[1][0] * 1e3:.0f}-{wall[1][-1] * 1e3:.0f}':>16}"
+                f"{f'{rw[0]:.1f}-{rw[-1]:.1f}x':>12}",
+                flush=True,
+            )
+            rows.append({"n": n, "d": d, "layout": layout, "cpu": cpu, "wall": wall})
+            del Xl
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="timing repeats (best of)")
@@ -219,7 +265,16 @@ def main() -> None:
     parser.add_argument("--large", action="store_true", help="only the large synthetic shapes (see above)")
     parser.add_argument("--shapes", default="500000x3,500000x30,300000x500", help="shapes for --large")
     parser.add_argument("--floor", action="store_true", help="fit against the read floor (see above)")
+    parser.add_argument(
+        "--score", action="store_true", help="score_samples CPU time side by side (see above)"
+    )
     args = parser.parse_args()
+    if args.score:
+        shapes = args.shapes if args.shapes != parser.get_default("shapes") else "300000x500"
+        rows = score_cpu([tuple(int(v) for v in s.split("x")) for s in shapes.split(",")], args.repeats)  # type: ignore[misc]
+        if args.json:
+            print(json.dumps({"bench": "forest-score", "rows": rows}))
+        return
     if args.floor:
         shapes = args.shapes if args.shapes != parser.get_default("shapes") else "300000x500"
         rows = floor([tuple(int(v) for v in s.split("x")) for s in shapes.split(",")], args.repeats)  # type: ignore[misc]
