@@ -245,6 +245,25 @@ def test_wide_input_heap_walk_reads_every_layout_in_tiles_and_checks_each():
                 forest.score_samples(bad)
 
 
+@pytest.mark.parametrize("max_samples", [256, 100])
+def test_wide_heap_walk_of_16_rows_equals_the_walk_of_one_row(max_samples):
+    # Blocks of 16 rows take the unrolled walks (depth 8, max_samples="auto"'s, known at compile
+    # time; a Fortran-order walk with one base and constant row displacements); a single row
+    # takes the plain loop. Every row scores the same either way, in both orders.
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(300, 70))
+    forest = IsolationForest(random_state=1, n_estimators=12, max_samples=max_samples).fit(X)
+    assert forest.estimators_[0].scoring_layout == "heap"
+    one_by_one = np.array([forest.score_samples(X[i : i + 1])[0] for i in range(len(X))])
+    for view in (
+        X,
+        np.asfortranarray(X),
+        np.asfortranarray(np.repeat(X, 2, axis=0))[::2],  # Fortran, rows 2 apart
+    ):
+        np.testing.assert_array_equal(forest.score_samples(view), one_by_one)
+    assert len(np.unique(one_by_one)) > 100  # rows go down different paths
+
+
 @pytest.mark.parametrize(
     "dtype", [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.int64, np.uint32, ">i2"]
 )

@@ -330,19 +330,21 @@ inline void heap_walk_rows(const double* thresholds, const uint32_t* features, c
 // heap_walk_rows with each slot's feature as an element offset into the row (the feature
 // times the column stride, made per call): no shift and multiply between the node's load
 // and the row's.
-template <size_t Rows, typename T>
+template <size_t Rows, unsigned Depth = 0, typename T>
 inline void heap_walk_offsets(const double* thresholds, const int32_t* offsets, const double* leaves, unsigned depth,
                               const T* const* rows, double* acc) {
     uint64_t at[Rows];
     for (size_t r = 0; r < Rows; ++r) at[r] = 1;
-    for (unsigned s = 0; s < depth; ++s) {
+    const unsigned levels = Depth > 0 ? Depth : depth;
+#pragma GCC unroll 16
+    for (unsigned s = 0; s < levels; ++s) {
 #pragma GCC unroll 16
         for (size_t r = 0; r < Rows; ++r) {
             const auto x = static_cast<double>(rows[r][offsets[at[r]]]);
             at[r] = heap_step(at[r], thresholds[at[r]], x);
         }
     }
-    leaves -= size_t{1} << depth;
+    leaves -= size_t{1} << levels;
 #pragma GCC unroll 16
     for (size_t r = 0; r < Rows; ++r) acc[r] += leaves[at[r]];
 }
@@ -351,12 +353,14 @@ inline void heap_walk_offsets(const double* thresholds, const int32_t* offsets, 
 // feature is x0[offset + r], so every row shares one base register and its own constant
 // displacement, where row pointers (one register each) would not fit the registers beside
 // the rows' slots.
-template <size_t Rows, typename T>
+template <size_t Rows, unsigned Depth = 0, typename T>
 inline void heap_walk_unit(const double* thresholds, const int32_t* offsets, const double* leaves, unsigned depth,
                            const T* x0, double* acc) {
     uint64_t at[Rows];
     for (size_t r = 0; r < Rows; ++r) at[r] = 1;
-    for (unsigned s = 0; s < depth; ++s) {
+    const unsigned levels = Depth > 0 ? Depth : depth;
+#pragma GCC unroll 16
+    for (unsigned s = 0; s < levels; ++s) {
 #pragma GCC unroll 16
         for (size_t r = 0; r < Rows; ++r) {
             const auto x =
@@ -364,7 +368,7 @@ inline void heap_walk_unit(const double* thresholds, const int32_t* offsets, con
             at[r] = heap_step(at[r], thresholds[at[r]], x);
         }
     }
-    leaves -= size_t{1} << depth;
+    leaves -= size_t{1} << levels;
 #pragma GCC unroll 16
     for (size_t r = 0; r < Rows; ++r) acc[r] += leaves[at[r]];
 }
@@ -832,9 +836,18 @@ void IsolationForest::walk_path_sum(const StridedRows<T>& X, double* out, unsign
                     size_t r0 = 0;
                     if (!offsets.empty()) {
                         const int32_t* off = offsets.data() + base;
-                        if (X.row_stride == 1)  // Fortran order: one base, constant displacements
+                        // Depth 8 (max_samples="auto") unrolled: no loop counter, and the first
+                        // levels' slots known at compile time. Fortran order: one base register and
+                        // constant row displacements.
+                        if (X.row_stride == 1 && depth == 8)
+                            for (; r0 + kHeapWalk <= rows_here; r0 += kHeapWalk)
+                                heap_walk_unit<kHeapWalk, 8>(thresholds, off, leaves, depth, rows[r0], acc_t + r0);
+                        if (X.row_stride == 1)
                             for (; r0 + kHeapWalk <= rows_here; r0 += kHeapWalk)
                                 heap_walk_unit<kHeapWalk>(thresholds, off, leaves, depth, rows[r0], acc_t + r0);
+                        if (depth == 8)
+                            for (; r0 + kHeapWalk <= rows_here; r0 += kHeapWalk)
+                                heap_walk_offsets<kHeapWalk, 8>(thresholds, off, leaves, depth, rows + r0, acc_t + r0);
                         for (; r0 + kHeapWalk <= rows_here; r0 += kHeapWalk)
                             heap_walk_offsets<kHeapWalk>(thresholds, off, leaves, depth, rows + r0, acc_t + r0);
                         for (; r0 < rows_here; ++r0)
