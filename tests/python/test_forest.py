@@ -264,6 +264,25 @@ def test_wide_heap_walk_of_16_rows_equals_the_walk_of_one_row(max_samples):
     assert len(np.unique(one_by_one)) > 100  # rows go down different paths
 
 
+def test_wide_float32_rows_compare_as_floats_with_the_split_values_rounded_down():
+    # Over 64 features float32 rows are walked against each split value rounded down to a float:
+    # exact for any float x. Values a few float ulps apart put every split between two adjacent
+    # floats, with rows on both sides (rounding to nearest would send some rows the wrong way).
+    rng = np.random.default_rng(4)
+    ulp = np.float32(np.spacing(np.float32(1.0)))
+    values = (np.float32(1.0) + rng.integers(0, 12, size=(500, 72)).astype(np.float32) * ulp).astype(
+        np.float32
+    )
+    values[:, :3] *= np.float32(-3.0e38)  # and splits near the end of the float range
+    exact = values.astype(np.float64)
+    forest = IsolationForest(random_state=3, n_estimators=30).fit(exact)
+    assert forest.estimators_[0].scoring_layout == "heap"
+    expected = forest.score_samples(exact)
+    assert len(np.unique(expected)) > 50
+    for view in (values, np.asfortranarray(values), np.asfortranarray(np.repeat(values, 2, axis=0))[::2]):
+        np.testing.assert_array_equal(forest.score_samples(view), expected, err_msg=str(view.strides))
+
+
 @pytest.mark.parametrize(
     "dtype", [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.int64, np.uint32, ">i2"]
 )

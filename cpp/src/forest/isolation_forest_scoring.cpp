@@ -304,6 +304,17 @@ inline uint64_t heap_step(uint64_t at, double threshold, const double& x) {
 #endif
 }
 
+// heap_step on float32 rows: threshold is the split value rounded down to a float (see
+// walk_path_sum), and for a float x, x > that float exactly when double(x) > the split value.
+inline uint64_t heap_step(uint64_t at, float threshold, const float& x) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    asm("comiss %[x], %[t]\n\tadc %[at], %[at]" : [at] "+r"(at) : [t] "x"(threshold), [x] "xm"(x) : "cc");
+    return at;
+#else
+    return 2 * at + static_cast<uint64_t>(x > threshold);
+#endif
+}
+
 // Walks Rows rows down one tree in heap layout: the child of slot h is 2h + (x > threshold),
 // so a step is two loads from the tree, one from the row and a compare, with no branch and no
 // child index to load. The rows are read in place (row r at rows[r], features col_stride
@@ -330,8 +341,8 @@ inline void heap_walk_rows(const double* thresholds, const uint32_t* features, c
 // heap_walk_rows with each slot's feature as an element offset into the row (the feature
 // times the column stride, made per call): no shift and multiply between the node's load
 // and the row's.
-template <size_t Rows, unsigned Depth = 0, typename T>
-inline void heap_walk_offsets(const double* thresholds, const int32_t* offsets, const double* leaves, unsigned depth,
+template <size_t Rows, unsigned Depth = 0, typename T, typename Th>
+inline void heap_walk_offsets(const Th* thresholds, const int32_t* offsets, const double* leaves, unsigned depth,
                               const T* const* rows, double* acc) {
     uint64_t at[Rows];
     for (size_t r = 0; r < Rows; ++r) at[r] = 1;
@@ -340,7 +351,7 @@ inline void heap_walk_offsets(const double* thresholds, const int32_t* offsets, 
     for (unsigned s = 0; s < levels; ++s) {
 #pragma GCC unroll 16
         for (size_t r = 0; r < Rows; ++r) {
-            const auto x = static_cast<double>(rows[r][offsets[at[r]]]);
+            const auto x = static_cast<Th>(rows[r][offsets[at[r]]]);
             at[r] = heap_step(at[r], thresholds[at[r]], x);
         }
     }
@@ -353,8 +364,8 @@ inline void heap_walk_offsets(const double* thresholds, const int32_t* offsets, 
 // feature is x0[offset + r], so every row shares one base register and its own constant
 // displacement, where row pointers (one register each) would not fit the registers beside
 // the rows' slots.
-template <size_t Rows, unsigned Depth = 0, typename T>
-inline void heap_walk_unit(const double* thresholds, const int32_t* offsets, const double* leaves, unsigned depth,
+template <size_t Rows, unsigned Depth = 0, typename T, typename Th>
+inline void heap_walk_unit(const Th* thresholds, const int32_t* offsets, const double* leaves, unsigned depth,
                            const T* x0, double* acc) {
     uint64_t at[Rows];
     for (size_t r = 0; r < Rows; ++r) at[r] = 1;
@@ -364,7 +375,7 @@ inline void heap_walk_unit(const double* thresholds, const int32_t* offsets, con
 #pragma GCC unroll 16
         for (size_t r = 0; r < Rows; ++r) {
             const auto x =
-                static_cast<double>(x0[static_cast<std::ptrdiff_t>(offsets[at[r]]) + static_cast<std::ptrdiff_t>(r)]);
+                static_cast<Th>(x0[static_cast<std::ptrdiff_t>(offsets[at[r]]) + static_cast<std::ptrdiff_t>(r)]);
             at[r] = heap_step(at[r], thresholds[at[r]], x);
         }
     }
@@ -797,6 +808,22 @@ void IsolationForest::walk_path_sum(const StridedRows<T>& X, double* out, unsign
             offsets[i] =
                 static_cast<int32_t>(static_cast<std::ptrdiff_t>(heap_feature_[i] / kRowsPerTask) * X.col_stride);
     }
+    // float32 rows compare as floats: each split value t rounded down to a float t' (t' <= t <
+    // the next float), so that for a float x, x > t' exactly when double(x) > t. Half the bytes
+    // per slot, and no conversion on the walk's dependent chain. Made per call, as the offsets.
+    using Th = std::conditional_t<std::is_same_v<T, float>, float, double>;
+    std::vector<Th> thresholds_f;
+    if constexpr (std::is_same_v<T, float>) {
+        if (!offsets.empty()) {
+            thresholds_f.resize(heap_threshold_.size());
+            for (size_t i = 0; i < thresholds_f.size(); ++i) {
+                const double t = heap_threshold_[i];
+                float f = static_cast<float>(t);
+                if (static_cast<double>(f) > t) f = std::nextafter(f, -std::numeric_limits<float>::infinity());
+                thresholds_f[i] = f;
+            }
+        }
+    }
     parallel_for(n_tasks, resolve_threads(n_threads), [&](size_t task, unsigned) {
         const size_t begin = task * kRowsPerTask, count = std::min(n, begin + kRowsPerTask) - begin;
         double* acc = out + begin;
@@ -836,22 +863,28 @@ void IsolationForest::walk_path_sum(const StridedRows<T>& X, double* out, unsign
                     size_t r0 = 0;
                     if (!offsets.empty()) {
                         const int32_t* off = offsets.data() + base;
+                        const Th* thresholds_t;
+                        if constexpr (std::is_same_v<T, float>)
+                            thresholds_t = thresholds_f.data() + base;
+                        else
+                            thresholds_t = thresholds;
                         // Depth 8 (max_samples="auto") unrolled: no loop counter, and the first
                         // levels' slots known at compile time. Fortran order: one base register and
                         // constant row displacements.
                         if (X.row_stride == 1 && depth == 8)
                             for (; r0 + kHeapWalk <= rows_here; r0 += kHeapWalk)
-                                heap_walk_unit<kHeapWalk, 8>(thresholds, off, leaves, depth, rows[r0], acc_t + r0);
+                                heap_walk_unit<kHeapWalk, 8>(thresholds_t, off, leaves, depth, rows[r0], acc_t + r0);
                         if (X.row_stride == 1)
                             for (; r0 + kHeapWalk <= rows_here; r0 += kHeapWalk)
-                                heap_walk_unit<kHeapWalk>(thresholds, off, leaves, depth, rows[r0], acc_t + r0);
+                                heap_walk_unit<kHeapWalk>(thresholds_t, off, leaves, depth, rows[r0], acc_t + r0);
                         if (depth == 8)
                             for (; r0 + kHeapWalk <= rows_here; r0 += kHeapWalk)
-                                heap_walk_offsets<kHeapWalk, 8>(thresholds, off, leaves, depth, rows + r0, acc_t + r0);
+                                heap_walk_offsets<kHeapWalk, 8>(thresholds_t, off, leaves, depth, rows + r0,
+                                                                acc_t + r0);
                         for (; r0 + kHeapWalk <= rows_here; r0 += kHeapWalk)
-                            heap_walk_offsets<kHeapWalk>(thresholds, off, leaves, depth, rows + r0, acc_t + r0);
+                            heap_walk_offsets<kHeapWalk>(thresholds_t, off, leaves, depth, rows + r0, acc_t + r0);
                         for (; r0 < rows_here; ++r0)
-                            heap_walk_offsets<1>(thresholds, off, leaves, depth, rows + r0, acc_t + r0);
+                            heap_walk_offsets<1>(thresholds_t, off, leaves, depth, rows + r0, acc_t + r0);
                         continue;
                     }
                     const uint32_t* features = heap_feature_.data() + base;
