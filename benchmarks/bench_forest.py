@@ -13,13 +13,26 @@ read-bandwidth floor of fit: `X.sum()` and our finiteness pass alone (a fit of 1
 
     PYTHONPATH=python python benchmarks/bench_forest.py [--repeats 3] [--threads 1,2] [--quick] [--json]
     PYTHONPATH=python python benchmarks/bench_forest.py --large [--shapes 500000x3,500000x30,300000x500]
+    PYTHONPATH=python python benchmarks/bench_forest.py --floor [--shapes 300000x500] [--repeats 7]
+
+With --floor: fit against the read-bandwidth floor at each shape, every layout, all
+timings interleaved in one process (CPU time and wall time, min-max over --repeats):
+`X.sum()`, a tight AVX2 read loop and an AVX2 exponent-bit finiteness loop (read_floor.c,
+built with $CC or cc), our finiteness pass alone, our fit and scikit-learn's fit.
+With --score: score_samples of ours and scikit-learn's at each shape, every layout,
+interleaved in one process (CPU and wall time, min-max), and the ratio per pair.
+
+    PYTHONPATH=python python benchmarks/bench_forest.py --score [--shapes 300000x500] [--repeats 5]
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -137,6 +150,112 @@ def large(shapes: list[tuple[int, int]]) -> list[dict]:
     return rows
 
 
+def read_floor_lib(tmp: str) -> ctypes.CDLL:
+    """read_floor.c built with the system C compiler and loaded."""
+    out = os.path.join(tmp, "read_floor.so")
+    source = Path(__file__).with_name("read_floor.c")
+    subprocess.run(
+        [os.environ.get("CC", "cc"), "-O2", "-shared", "-fPIC", "-o", out, str(source)], check=True
+    )
+    lib = ctypes.CDLL(out)
+    lib.read_avx2.restype, lib.read_avx2.argtypes = ctypes.c_uint64, [ctypes.c_void_p, ctypes.c_size_t]
+    lib.finite_avx2.restype, lib.finite_avx2.argtypes = ctypes.c_int, [ctypes.c_void_p, ctypes.c_size_t]
+    return lib
+
+
+def floor(shapes: list[tuple[int, int]], repeats: int) -> list[dict]:
+    """Fit against the read floor, interleaved in one process; returns the rows for --json."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        lib = read_floor_lib(tmp)
+        print(
+            f"{'shape':<12}{'layout':<10}{'what':<22}{'cpu ms (min-max)':>18}{'wall ms (min-max)':>19}{'GB/s':>6}"
+        )
+        for n, d in shapes:
+            X, _ = planted(n, d)
+            for dtype, order in ((np.float64, "C"), (np.float64, "F"), (np.float32, "C"), (np.float32, "F")):
+                Xl = np.asarray(X, dtype=dtype, order=order)
+                p, nbytes = Xl.ctypes.data, Xl.nbytes
+                cands = {
+                    "X.sum()": lambda Xl=Xl: Xl.sum(),
+                    "AVX2 read loop": lambda p=p, b=nbytes: lib.read_avx2(p, b - b % 128),
+                }
+                if dtype is np.float64:
+                    cands["AVX2 finite loop"] = lambda p=p, k=Xl.size: lib.finite_avx2(p, k)
+                cands |= {
+                    "our pass (1 tree)": lambda Xl=Xl: IsolationForest(n_estimators=1, max_samples=2).fit(Xl),
+                    "our fit": lambda Xl=Xl: IsolationForest(random_state=0, n_jobs=1).fit(Xl),
+                    "scikit-learn fit": lambda Xl=Xl: SkIsolationForest(random_state=0, n_jobs=1).fit(Xl),
+                }
+                times: dict[str, list[tuple[float, float]]] = {k: [] for k in cands}
+                for _ in range(repeats):
+                    for what, fn in cands.items():
+                        c0, w0 = time.process_time(), time.perf_counter()
+                        fn()
+                        times[what].append((time.process_time() - c0, time.perf_counter() - w0))
+                layout = f"{np.dtype(dtype).name} {order}"
+                for what, v in times.items():
+                    cpu, wall = sorted(a for a, _ in v), sorted(b for _, b in v)
+                    rate = (
+                        f"{nbytes / cpu[0] / 1e9:6.1f}" if what not in ("our fit", "scikit-learn fit") else ""
+                    )
+                    print(
+                        f"{f'{n // 1000}k x {d}':<12}{layout:<10}{what:<22}"
+                        f"{f'{cpu[0] * 1e3:.1f}-{cpu[-1] * 1e3:.1f}':>18}{f'{wall[0] * 1e3:.1f}-{wall[-1] * 1e3:.1f}':>19}"
+                        f"{rate:>6}",
+                        flush=True,
+                    )
+                    rows.append({"n": n, "d": d, "layout": layout, "what": what, "cpu": cpu, "wall": wall})
+                ratio = sorted(s[0] / o[0] for s, o in zip(times["scikit-learn fit"], times["our fit"]))
+                print(
+                    f"{'':<12}{layout:<10}fit ratio scikit-learn / ours (CPU, per pair): {ratio[0]:.1f}-{ratio[-1]:.1f}x"
+                )
+                del Xl
+    return rows
+
+
+def score_cpu(shapes: list[tuple[int, int]], repeats: int) -> list[dict]:
+    """score_samples of both, every layout, interleaved in one process; returns the rows for --json."""
+    rows = []
+    print(f"{'shape':<12}{'layout':<11}{'ours cpu ms':>14}{'sk cpu ms':>16}{'ratio cpu':>12}{'ours wall ms':>15}"
+          f"{'sk wall ms':>16}{'ratio wall':>12}")  # fmt: skip
+    for n, d in shapes:
+        X, _ = planted(n, d)
+        ours = IsolationForest(random_state=0, n_jobs=1).fit(X)
+        theirs = SkIsolationForest(random_state=0, n_jobs=1).fit(X)
+        reference = ours.score_samples(X)
+        for dtype, order in ((np.float64, "C"), (np.float64, "F"), (np.float32, "C"), (np.float32, "F")):
+            Xl = np.asarray(X, dtype=dtype, order=order)
+            same = np.asarray(X if dtype is np.float64 else Xl.astype(np.float64))
+            expected = reference if dtype is np.float64 else ours.score_samples(same)
+            times: dict[str, list[tuple[float, float]]] = {"ours": [], "sk": []}
+            for _ in range(repeats):
+                for who, model in (("ours", ours), ("sk", theirs)):
+                    c0, w0 = time.process_time(), time.perf_counter()
+                    got = model.score_samples(Xl)
+                    times[who].append((time.process_time() - c0, time.perf_counter() - w0))
+                    if who == "ours" and not np.array_equal(got, expected):
+                        raise SystemExit(
+                            f"scores on {np.dtype(dtype).name} {order} differ from the C float64 ones"
+                        )
+            cpu = [sorted(a for a, _ in times[k]) for k in ("ours", "sk")]
+            wall = [sorted(b for _, b in times[k]) for k in ("ours", "sk")]
+            rc = sorted(s[0] / o[0] for o, s in zip(times["ours"], times["sk"]))
+            rw = sorted(s[1] / o[1] for o, s in zip(times["ours"], times["sk"]))
+            layout = f"{np.dtype(dtype).name} {order}"
+            print(
+                f"{f'{n // 1000}k x {d}':<12}{layout:<11}"
+                f"{f'{cpu[0][0] * 1e3:.0f}-{cpu[0][-1] * 1e3:.0f}':>14}{f'{cpu[1][0] * 1e3:.0f}-{cpu[1][-1] * 1e3:.0f}':>16}"
+                f"{f'{rc[0]:.1f}-{rc[-1]:.1f}x':>12}"
+                f"{f'{wall[0][0] * 1e3:.0f}-{wall[0][-1] * 1e3:.0f}':>15}{f'{wall[1][0] * 1e3:.0f}-{wall[1][-1] * 1e3:.0f}':>16}"
+                f"{f'{rw[0]:.1f}-{rw[-1]:.1f}x':>12}",
+                flush=True,
+            )
+            rows.append({"n": n, "d": d, "layout": layout, "cpu": cpu, "wall": wall})
+            del Xl
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="timing repeats (best of)")
@@ -145,7 +264,23 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
     parser.add_argument("--large", action="store_true", help="only the large synthetic shapes (see above)")
     parser.add_argument("--shapes", default="500000x3,500000x30,300000x500", help="shapes for --large")
+    parser.add_argument("--floor", action="store_true", help="fit against the read floor (see above)")
+    parser.add_argument(
+        "--score", action="store_true", help="score_samples CPU time side by side (see above)"
+    )
     args = parser.parse_args()
+    if args.score:
+        shapes = args.shapes if args.shapes != parser.get_default("shapes") else "300000x500"
+        rows = score_cpu([tuple(int(v) for v in s.split("x")) for s in shapes.split(",")], args.repeats)  # type: ignore[misc]
+        if args.json:
+            print(json.dumps({"bench": "forest-score", "rows": rows}))
+        return
+    if args.floor:
+        shapes = args.shapes if args.shapes != parser.get_default("shapes") else "300000x500"
+        rows = floor([tuple(int(v) for v in s.split("x")) for s in shapes.split(",")], args.repeats)  # type: ignore[misc]
+        if args.json:
+            print(json.dumps({"bench": "forest-floor", "rows": rows}))
+        return
     if args.large:
         rows = large([tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")])  # type: ignore[misc]
         if args.json:

@@ -245,6 +245,44 @@ def test_wide_input_heap_walk_reads_every_layout_in_tiles_and_checks_each():
                 forest.score_samples(bad)
 
 
+@pytest.mark.parametrize("max_samples", [256, 100])
+def test_wide_heap_walk_of_16_rows_equals_the_walk_of_one_row(max_samples):
+    # Blocks of 16 rows take the unrolled walks (depth 8, max_samples="auto"'s, known at compile
+    # time; a Fortran-order walk with one base and constant row displacements); a single row
+    # takes the plain loop. Every row scores the same either way, in both orders.
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(300, 70))
+    forest = IsolationForest(random_state=1, n_estimators=12, max_samples=max_samples).fit(X)
+    assert forest.estimators_[0].scoring_layout == "heap"
+    one_by_one = np.array([forest.score_samples(X[i : i + 1])[0] for i in range(len(X))])
+    for view in (
+        X,
+        np.asfortranarray(X),
+        np.asfortranarray(np.repeat(X, 2, axis=0))[::2],  # Fortran, rows 2 apart
+    ):
+        np.testing.assert_array_equal(forest.score_samples(view), one_by_one)
+    assert len(np.unique(one_by_one)) > 100  # rows go down different paths
+
+
+def test_wide_float32_rows_compare_as_floats_with_the_split_values_rounded_down():
+    # Over 64 features float32 rows are walked against each split value rounded down to a float:
+    # exact for any float x. Values a few float ulps apart put every split between two adjacent
+    # floats, with rows on both sides (rounding to nearest would send some rows the wrong way).
+    rng = np.random.default_rng(4)
+    ulp = np.float32(np.spacing(np.float32(1.0)))
+    values = (np.float32(1.0) + rng.integers(0, 12, size=(500, 72)).astype(np.float32) * ulp).astype(
+        np.float32
+    )
+    values[:, :3] *= np.float32(-3.0e38)  # and splits near the end of the float range
+    exact = values.astype(np.float64)
+    forest = IsolationForest(random_state=3, n_estimators=30).fit(exact)
+    assert forest.estimators_[0].scoring_layout == "heap"
+    expected = forest.score_samples(exact)
+    assert len(np.unique(expected)) > 50
+    for view in (values, np.asfortranarray(values), np.asfortranarray(np.repeat(values, 2, axis=0))[::2]):
+        np.testing.assert_array_equal(forest.score_samples(view), expected, err_msg=str(view.strides))
+
+
 @pytest.mark.parametrize(
     "dtype", [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.int64, np.uint32, ">i2"]
 )
