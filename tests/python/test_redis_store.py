@@ -366,6 +366,25 @@ def test_redis_cluster_detector_and_manager(redis_cluster):
     client.close()
 
 
+def test_the_manager_on_a_cluster_handles_the_detectors_sensor_keys(redis_cluster):
+    # On a Cluster the detector forces hash tags (anomaly:temp:data:{s}:queue): the manager
+    # given the same client and settings must read, append to and clear those same keys, the
+    # mirror included, not untagged ones in other slots.
+    client = redis_cluster.client()
+    s = settings(redis_cluster=True)
+    det = StatisticalAnomalyDetector(s, redis_client=client)
+    det.detect_batch("alpha", stream(0, 30), np.arange(30.0))
+    manager = AnomalyRedisManager(client, s)
+    assert len(manager.get_temp_data("alpha")) == 30
+    assert manager.store_temp_data("alpha", {"value": 1.0, "timestamp": 30.0}) == 31
+    assert det.stats("alpha")["window_count"] == 31
+    assert client.exists("anomaly:temp:data:{alpha}:mirror") == 1
+    assert manager.clear_temp_data("alpha") is True
+    assert [k for k in client.scan_iter(match="anomaly:temp:data:*")] == []
+    assert det.sensors() == []
+    client.close()
+
+
 # --- exactly once (issue 16, item 2) ---------------------------------------------------------
 
 
