@@ -236,10 +236,12 @@ class RedisStore:
     def _detect_steps(
         self, sensor: str, values: np.ndarray, timestamps: np.ndarray, seq: int
     ) -> Steps[tuple]:
-        result, repeated = yield from self._append(sensor, values, timestamps, seq)
+        result, _repeated = yield from self._append(sensor, values, timestamps, seq)
         if result is None:  # only an older append is ever refused: never this call's
             raise RuntimeError(f"append {seq} of {sensor} was refused as a repeat")
-        count = 0 if repeated else int(np.count_nonzero(result[0]))
+        # Counted on a repeat too: the first try's reply was lost, so its count never ran
+        # (COUNT_ONCE adds a count of this seq once whichever reply sends it).
+        count = int(np.count_nonzero(result[0]))
         if count:
             yield from self._count(sensor, seq, count)
         return result
@@ -438,7 +440,7 @@ class RedisStore:
             if corrupt:
                 with contextlib.suppress(*self._down):  # if not now, the next append rebuilds it
                     self.client.hdel(self.keys.counters(sensor), *_MIRROR_FIELDS)
-            if out[2] and not reply[2]:
+            if out[2]:  # a repeat too (see _detect_steps): COUNT_ONCE counts seq once
                 self._driver.run(self._count(sensor, seq, 1))
         return out
 
