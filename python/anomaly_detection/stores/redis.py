@@ -36,6 +36,7 @@ import struct
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -143,6 +144,9 @@ class RedisStore:
         self.fallback = Fallback(settings, self.config, self.checkpoints)
         #: This store's id in the exactly-once marks of the sensors it appends to.
         self.writer_id = uuid.uuid4().hex[:16]
+        # A forked child is a writer of its own: with the parent's id and sequence numbers its
+        # appends and the parent's would be taken for repeats of each other (and dropped).
+        os.register_at_fork(after_in_child=_renew_writer_id_of(weakref.ref(self)))
         self._sequence = itertools.count(1)  # next() is atomic under the GIL
         self._locks = _SensorLocks()
         #: Seconds between two probes of Redis while the breaker is open.
@@ -848,6 +852,20 @@ class RedisStore:
                 for name, value in report().items():
                     progress[name] = progress.get(name, 0) + value
         return progress
+
+
+def _renew_writer_id_of(ref: weakref.ref[RedisStore]) -> Callable[[], None]:
+    """What a forked child runs for the store ``ref``: a writer id of its own (the marks of
+    the parent's appends, and so the windows it kept, are not the child's)."""
+
+    def renew() -> None:
+        store = ref()
+        if store is not None:
+            store.writer_id = uuid.uuid4().hex[:16]
+            if store._point is not None:
+                store._point.writer = store.writer_id.encode()
+
+    return renew
 
 
 class _PointPath:
