@@ -423,3 +423,21 @@ def test_a_forked_child_appends_as_a_writer_of_its_own(redis_client):
         0.0, 1.0, 2.0, 3.0, 4.0, 100.0, 5.0,
     ]  # fmt: skip
     assert redis_client.hget(KEYS.counters("s"), "seen") == b"7"
+
+
+def test_a_mirror_key_that_vanished_beside_an_entry_the_script_cannot_read_leaves_no_key_without_ttl(
+    redis_client,
+):
+    # A program rewrites an entry in the middle of the list (LSET: length and last entry kept,
+    # so the ring still looks valid) with one the script cannot read, and the mirror key is
+    # deleted alone. The append's SETRANGE then creates a partial key; the rebuild from the
+    # list fails on the foreign entry: no key of the sensor may stay behind without a TTL.
+    det = StatisticalAnomalyDetector(_settings(), redis_client=redis_client)
+    for i in range(6):
+        det.detect("s", float(i % 3), timestamp=float(i))
+    redis_client.lset(KEYS.window("s"), 2, json.dumps({"value": 2.0, "timestamp": "2026-01-01T00:00:00"}))
+    redis_client.delete(KEYS.mirror("s"))
+    det.detect("s", 1.0, timestamp=6.0)
+    assert len(det.get_window("s").values) == 7
+    for key in redis_client.scan_iter(match="anomaly:*"):
+        assert redis_client.ttl(key) > 0, key
