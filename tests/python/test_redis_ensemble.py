@@ -349,3 +349,27 @@ def test_a_clear_spike_in_the_first_minutes_is_flagged_on_redis(redis_client):
     assert result.score >= 0.5
     embedded = StatisticalAnomalyDetector().detect_batch("warm", np.r_[values, 95.0], np.arange(101.0))
     assert result.score == embedded.scores[-1]
+
+
+def test_a_mirror_of_unreadable_numbers_is_dropped_not_an_error_on_every_call(redis_client, caplog):
+    # The ring of the right length holding a NaN (bytes corrupted in place): the ensemble, which
+    # reads the mirror on every call, must score on what it can read and drop the mirror (the
+    # next append rebuilds it), as the other methods do, not raise after its point was stored.
+    import struct
+
+    s = settings(window_size=10)
+    det = StatisticalAnomalyDetector(s, redis_client=redis_client)
+    for i in range(12):
+        det.detect("s", float(i % 3), timestamp=float(i))
+    mirror = AnomalyRedisKeys().mirror("s")
+    redis_client.setrange(mirror, 16 * 5, struct.pack("<d", float("nan")))
+    with caplog.at_level(logging.WARNING):
+        got = det.detect("s", 1.0, timestamp=12.0)
+    assert "compact mirror of s" in caplog.text
+    assert np.isfinite(got.score)
+    assert not redis_client.hexists(AnomalyRedisKeys().counters("s"), "ring")  # dropped
+    det.detect("s", 2.0, timestamp=13.0)
+    ring = redis_client.get(mirror)
+    values = np.frombuffer(ring[:-8], dtype="<f8")[0::2]
+    assert np.isfinite(values).all()  # rebuilt from the list
+    assert redis_client.hget(AnomalyRedisKeys().counters("s"), "seen") == b"14"
