@@ -14,6 +14,7 @@ from servers import RedisServer, run_processes
 
 from anomaly_detection import Settings, StatisticalAnomalyDetector, _core
 from anomaly_detection.evaluation.nab import NabCorpus
+from anomaly_detection.redis import scripts
 from anomaly_detection.utils.redis_namespaces import AnomalyRedisKeys, AnomalyRedisManager, AnomalyRedisTTL
 
 NAB_FILE = "artificialWithAnomaly/art_daily_jumpsup.csv"  # 4,032 points, 5 minutes apart, daily period 288
@@ -58,15 +59,17 @@ def test_one_point_per_call_equals_the_embedded_store(redis_client, series, refe
     values, stamps = series
     assert reference.anomaly_count > 0  # the series has something to find
     det = StatisticalAnomalyDetector(settings(), redis_client=redis_client)
-    det.detect("warm", 1.0, timestamp=0.0)  # loads the scripts
+    det.detect("warm", 1.0, timestamp=0.0)  # loads the append script
+    redis_client.script_load(scripts.COUNT_ONCE)  # and the count's (else its first EVALSHA is refused)
     calls = commands(redis_client, "evalsha")
     got = [det.detect("s", float(v), timestamp=float(t)) for v, t in zip(values, stamps)]
     assert_same([r.score for r in got], [r.is_anomaly for r in got], reference)
     np.testing.assert_array_equal([r.window_count for r in got], reference.window_counts)
     np.testing.assert_array_equal([r.expected for r in got], reference.expected)
-    # One round trip per call, plus a checkpoint every window_size // 2 points.
+    # One round trip per call, plus a checkpoint every window_size // 2 points and a count
+    # (COUNT_ONCE, an EVALSHA too) per call that found an anomaly.
     n = len(values)
-    assert n <= commands(redis_client, "evalsha") - calls <= n + n // 50 + 1
+    assert n <= commands(redis_client, "evalsha") - calls <= n + n // 50 + 1 + reference.anomaly_count
     assert det.stats("s")["points_seen"] == n
     assert redis_client.llen("anomaly:temp:data:s:queue") == 100
 

@@ -190,25 +190,30 @@ class EnsembleCheckpoints:
             if restored is not None and ckpt_seen <= seen and (state is None or ckpt_seen > position):
                 state, position = restored, ckpt_seen
         window_values, window_stamps = decode_window(entries, reply[6:8] if len(reply) > 6 else None, seen)
-        if len(reply) > 6:
-            finite = np.isfinite(window_values) & np.isfinite(window_stamps)
-            if not finite.all():
-                # A corrupt compact mirror (bytes of the right length that are not the window's
-                # numbers): read as far as it can be and dropped, the next append rebuilds it.
-                _log.warning(
-                    "the compact mirror of %s held %d unreadable numbers: dropped, rebuilt from the window list",
-                    sensor, int(len(finite) - finite.sum()),
-                )  # fmt: skip
-                window_values, window_stamps = window_values[finite], window_stamps[finite]
-                yield command("hdel", self.keys.counters(sensor), "ring", "tail")
         count = min(len(window_values), self.settings.window_size)
         if seen > count and (state is None or seen - position > count):
             found = yield from self._awaited(sensor, epoch, seen, count)
             if found is not None:
                 state, position = found
-        *result, state, exact = _core.detect_after_checkpoint(
-            self.config, window_values, window_stamps, seen, values, timestamps, state, position
-        )
+        try:
+            *result, state, exact = _core.detect_after_checkpoint(
+                self.config, window_values, window_stamps, seen, values, timestamps, state, position
+            )
+        except ValueError:
+            if len(reply) <= 6:
+                raise
+            # A corrupt compact mirror (bytes of the right length that are not the window's
+            # numbers): read as far as it can be and dropped, the next append rebuilds it.
+            finite = np.isfinite(window_values) & np.isfinite(window_stamps)
+            _log.warning(
+                "the compact mirror of %s held %d unreadable numbers: dropped, rebuilt from the window list",
+                sensor, int(len(finite) - finite.sum()),
+            )  # fmt: skip
+            window_values, window_stamps = window_values[finite], window_stamps[finite]
+            yield command("hdel", self.keys.counters(sensor), "ring", "tail")
+            *result, state, exact = _core.detect_after_checkpoint(
+                self.config, window_values, window_stamps, seen, values, timestamps, state, position
+            )
         if not exact:
             _log.warning(
                 "ensemble of %s rebuilt from the window: no checkpoint within its last %d points",
