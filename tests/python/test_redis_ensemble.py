@@ -14,6 +14,7 @@ from servers import RedisServer, run_processes
 
 from anomaly_detection import Settings, StatisticalAnomalyDetector, _core
 from anomaly_detection.evaluation.nab import NabCorpus
+from anomaly_detection.redis import scripts
 from anomaly_detection.utils.redis_namespaces import AnomalyRedisKeys, AnomalyRedisManager, AnomalyRedisTTL
 
 NAB_FILE = "artificialWithAnomaly/art_daily_jumpsup.csv"  # 4,032 points, 5 minutes apart, daily period 288
@@ -58,15 +59,17 @@ def test_one_point_per_call_equals_the_embedded_store(redis_client, series, refe
     values, stamps = series
     assert reference.anomaly_count > 0  # the series has something to find
     det = StatisticalAnomalyDetector(settings(), redis_client=redis_client)
-    det.detect("warm", 1.0, timestamp=0.0)  # loads the scripts
+    det.detect("warm", 1.0, timestamp=0.0)  # loads the append script
+    redis_client.script_load(scripts.COUNT_ONCE)  # and the count's (else its first EVALSHA is refused)
     calls = commands(redis_client, "evalsha")
     got = [det.detect("s", float(v), timestamp=float(t)) for v, t in zip(values, stamps)]
     assert_same([r.score for r in got], [r.is_anomaly for r in got], reference)
     np.testing.assert_array_equal([r.window_count for r in got], reference.window_counts)
     np.testing.assert_array_equal([r.expected for r in got], reference.expected)
-    # One round trip per call, plus a checkpoint every window_size // 2 points.
+    # One round trip per call, plus a checkpoint every window_size // 2 points and a count
+    # (COUNT_ONCE, an EVALSHA too) per call that found an anomaly.
     n = len(values)
-    assert n <= commands(redis_client, "evalsha") - calls <= n + n // 50 + 1
+    assert n <= commands(redis_client, "evalsha") - calls <= n + n // 50 + 1 + reference.anomaly_count
     assert det.stats("s")["points_seen"] == n
     assert redis_client.llen("anomaly:temp:data:s:queue") == 100
 
@@ -349,3 +352,27 @@ def test_a_clear_spike_in_the_first_minutes_is_flagged_on_redis(redis_client):
     assert result.score >= 0.5
     embedded = StatisticalAnomalyDetector().detect_batch("warm", np.r_[values, 95.0], np.arange(101.0))
     assert result.score == embedded.scores[-1]
+
+
+def test_a_mirror_of_unreadable_numbers_is_dropped_not_an_error_on_every_call(redis_client, caplog):
+    # The ring of the right length holding a NaN (bytes corrupted in place): the ensemble, which
+    # reads the mirror on every call, must score on what it can read and drop the mirror (the
+    # next append rebuilds it), as the other methods do, not raise after its point was stored.
+    import struct
+
+    s = settings(window_size=10)
+    det = StatisticalAnomalyDetector(s, redis_client=redis_client)
+    for i in range(12):
+        det.detect("s", float(i % 3), timestamp=float(i))
+    mirror = AnomalyRedisKeys().mirror("s")
+    redis_client.setrange(mirror, 16 * 5, struct.pack("<d", float("nan")))
+    with caplog.at_level(logging.WARNING):
+        got = det.detect("s", 1.0, timestamp=12.0)
+    assert "compact mirror of s" in caplog.text
+    assert np.isfinite(got.score)
+    assert not redis_client.hexists(AnomalyRedisKeys().counters("s"), "ring")  # dropped
+    det.detect("s", 2.0, timestamp=13.0)
+    ring = redis_client.get(mirror)
+    values = np.frombuffer(ring[:-8], dtype="<f8")[0::2]
+    assert np.isfinite(values).all()  # rebuilt from the list
+    assert redis_client.hget(AnomalyRedisKeys().counters("s"), "seen") == b"14"

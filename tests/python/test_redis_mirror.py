@@ -1,5 +1,5 @@
 """The window's compact mirror (the ring ``anomaly:temp:data:<sensor>:mirror``, described by the fields ``ring`` and
-``last`` of ``anomaly:temp:data:<sensor>:stats``) against the JSON window
+``tail`` of ``anomaly:temp:data:<sensor>:stats``) against the JSON window
 it mirrors, on a real redis-server: random sequences of detect / detect_batch / reset from two
 writers, and writers that change the list behind the detector's back."""
 

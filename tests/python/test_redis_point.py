@@ -397,3 +397,47 @@ def test_writers_of_different_window_sizes_share_a_sensor_through_the_list(redis
         np.testing.assert_allclose([got.score, got.expected], [want.score, want.expected], rtol=1e-9)
         listed = decode_points(redis_client.lrange(KEYS.window("s"), 0, -1))
         np.testing.assert_array_equal(_mirror(redis_client, "s")[0], listed[0])
+
+
+def test_a_forked_child_appends_as_a_writer_of_its_own(redis_client):
+    # A store made before a fork (a pre-forking server's workers): parent and child then hold
+    # the same writer id and the same next sequence number. The child's append and the
+    # parent's next one must both be stored, each scored on the window the other left.
+    import os
+
+    det = StatisticalAnomalyDetector(_settings(), redis_client=redis_client)
+    for i in range(5):
+        det.detect("s", float(i), timestamp=float(i))
+    pid = os.fork()
+    if pid == 0:  # the child: one point, then gone without running the parent's clean-up
+        code = 1
+        try:
+            det.detect("s", 100.0, timestamp=100.0)
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    det.detect("s", 5.0, timestamp=5.0)
+    assert [json.loads(e)["value"] for e in redis_client.lrange(KEYS.window("s"), 0, -1)] == [
+        0.0, 1.0, 2.0, 3.0, 4.0, 100.0, 5.0,
+    ]  # fmt: skip
+    assert redis_client.hget(KEYS.counters("s"), "seen") == b"7"
+
+
+def test_a_mirror_key_that_vanished_beside_an_entry_the_script_cannot_read_leaves_no_key_without_ttl(
+    redis_client,
+):
+    # A program rewrites an entry in the middle of the list (LSET: length and last entry kept,
+    # so the ring still looks valid) with one the script cannot read, and the mirror key is
+    # deleted alone. The append's SETRANGE then creates a partial key; the rebuild from the
+    # list fails on the foreign entry: no key of the sensor may stay behind without a TTL.
+    det = StatisticalAnomalyDetector(_settings(), redis_client=redis_client)
+    for i in range(6):
+        det.detect("s", float(i % 3), timestamp=float(i))
+    redis_client.lset(KEYS.window("s"), 2, json.dumps({"value": 2.0, "timestamp": "2026-01-01T00:00:00"}))
+    redis_client.delete(KEYS.mirror("s"))
+    det.detect("s", 1.0, timestamp=6.0)
+    assert len(det.get_window("s").values) == 7
+    for key in redis_client.scan_iter(match="anomaly:*"):
+        assert redis_client.ttl(key) > 0, key

@@ -366,6 +366,25 @@ def test_redis_cluster_detector_and_manager(redis_cluster):
     client.close()
 
 
+def test_the_manager_on_a_cluster_handles_the_detectors_sensor_keys(redis_cluster):
+    # On a Cluster the detector forces hash tags (anomaly:temp:data:{s}:queue): the manager
+    # given the same client and settings must read, append to and clear those same keys, the
+    # mirror included, not untagged ones in other slots.
+    client = redis_cluster.client()
+    s = settings(redis_cluster=True)
+    det = StatisticalAnomalyDetector(s, redis_client=client)
+    det.detect_batch("alpha", stream(0, 30), np.arange(30.0))
+    manager = AnomalyRedisManager(client, s)
+    assert len(manager.get_temp_data("alpha")) == 30
+    assert manager.store_temp_data("alpha", {"value": 1.0, "timestamp": 30.0}) == 31
+    assert det.stats("alpha")["window_count"] == 31
+    assert client.exists("anomaly:temp:data:{alpha}:mirror") == 1
+    assert manager.clear_temp_data("alpha") is True
+    assert [k for k in client.scan_iter(match="anomaly:temp:data:*")] == []
+    assert det.sensors() == []
+    client.close()
+
+
 # --- exactly once (issue 16, item 2) ---------------------------------------------------------
 
 
@@ -403,6 +422,36 @@ def test_a_stall_longer_than_the_socket_timeout_stores_every_point_once(method):
         np.testing.assert_array_equal(window.timestamps, stamps)  # no duplicate, in order
         np.testing.assert_array_equal(window.values, values)
         assert det.stats("s")["points_seen"] == n
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("single", [True, False], ids=["detect", "detect_batch"])
+def test_an_anomaly_whose_append_was_retried_after_a_timeout_is_counted_once(single):
+    # The spike's EVALSHA times out during a stall, runs when the server wakes, and redis-py's
+    # retry sends it again: a repeat, answered as the first time. Its reply is the only one
+    # the caller gets, so the anomaly it flags must still reach the counter (COUNT_ONCE: once).
+    server = RedisServer("--enable-debug-command", "yes").start()
+    try:
+        client = server.client(socket_timeout=0.5, socket_connect_timeout=0.5)  # redis-py's retries on
+        det = StatisticalAnomalyDetector(settings(window_size=100, redis_alerts=False), redis_client=client)
+        x = np.random.default_rng(5).normal(10.0, 0.5, 40)
+        x[30] += 20.0
+        flagged = 0
+        for i in range(40):
+            thread = _stall(server, 1.2) if i == 30 else None
+            if single:
+                hit = det.detect("s", float(x[i]), timestamp=float(i)).is_anomaly
+            else:
+                hit = bool(det.detect_batch("s", x[i : i + 1], np.array([float(i)])).is_anomaly[0])
+            flagged += hit
+            if thread is not None:
+                thread.join()
+                assert hit, "the spike must be flagged"
+        _wait_until_recovered(det)
+        assert commands(client, "evalsha") > 40, "the stall must have made the spike's append be sent twice"
+        assert det.stats("s")["points_seen"] == 40
+        assert det.stats("s")["anomalies"] == flagged
     finally:
         server.stop()
 

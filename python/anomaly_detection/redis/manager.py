@@ -95,9 +95,10 @@ class AnomalyRedisManager:
             raise ValueError(f"alerts_index_size: expected >= 1, got {alerts_index_size}")
         self.redis = redis_client
         self.settings = settings
-        self.keys = AnomalyRedisKeys.from_settings(settings)
-        self.alerts_index_size = alerts_index_size
         self._driver = Driver(redis_client)
+        # On a Cluster the detector forces hash tags: the manager names the same keys.
+        self.keys = AnomalyRedisKeys.from_settings(settings, cluster=self._driver.is_cluster)
+        self.alerts_index_size = alerts_index_size
 
     def _get_json(self, key: str, default: Any = None) -> Steps[Any]:
         value = loads((yield command("get", key)), key)

@@ -168,6 +168,8 @@ else
     + RING_END
     + r"""', 'EX', ttl)
       valid = true
+    else  -- no mirror while an entry cannot be read (nor a partial one SETRANGE made, without TTL)
+      redis.call('DEL', KEYS[{r}])
     end
     redis.call('HDEL', KEYS[2], 'values', 'stamps', 'last')  -- the mirror of earlier versions
   end

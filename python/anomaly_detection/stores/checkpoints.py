@@ -24,7 +24,7 @@ import numpy as np
 from anomaly_detection import _core
 from anomaly_detection.redis import scripts
 from anomaly_detection.redis.codec import decode_window, text
-from anomaly_detection.redis.driver import Script, Sleep, Steps
+from anomaly_detection.redis.driver import Script, Sleep, Steps, command
 from anomaly_detection.redis.keys import AnomalyRedisKeys
 
 __all__ = ["Cached", "Checkpointed", "EnsembleCheckpoints"]
@@ -195,9 +195,25 @@ class EnsembleCheckpoints:
             found = yield from self._awaited(sensor, epoch, seen, count)
             if found is not None:
                 state, position = found
-        *result, state, exact = _core.detect_after_checkpoint(
-            self.config, window_values, window_stamps, seen, values, timestamps, state, position
-        )
+        try:
+            *result, state, exact = _core.detect_after_checkpoint(
+                self.config, window_values, window_stamps, seen, values, timestamps, state, position
+            )
+        except ValueError:
+            if len(reply) <= 6:
+                raise
+            # A corrupt compact mirror (bytes of the right length that are not the window's
+            # numbers): read as far as it can be and dropped, the next append rebuilds it.
+            finite = np.isfinite(window_values) & np.isfinite(window_stamps)
+            _log.warning(
+                "the compact mirror of %s held %d unreadable numbers: dropped, rebuilt from the window list",
+                sensor, int(len(finite) - finite.sum()),
+            )  # fmt: skip
+            window_values, window_stamps = window_values[finite], window_stamps[finite]
+            yield command("hdel", self.keys.counters(sensor), "ring", "tail")
+            *result, state, exact = _core.detect_after_checkpoint(
+                self.config, window_values, window_stamps, seen, values, timestamps, state, position
+            )
         if not exact:
             _log.warning(
                 "ensemble of %s rebuilt from the window: no checkpoint within its last %d points",

@@ -36,6 +36,7 @@ import struct
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -143,6 +144,9 @@ class RedisStore:
         self.fallback = Fallback(settings, self.config, self.checkpoints)
         #: This store's id in the exactly-once marks of the sensors it appends to.
         self.writer_id = uuid.uuid4().hex[:16]
+        # A forked child is a writer of its own: with the parent's id and sequence numbers its
+        # appends and the parent's would be taken for repeats of each other (and dropped).
+        os.register_at_fork(after_in_child=_renew_writer_id_of(weakref.ref(self)))
         self._sequence = itertools.count(1)  # next() is atomic under the GIL
         self._locks = _SensorLocks()
         #: Seconds between two probes of Redis while the breaker is open.
@@ -236,10 +240,12 @@ class RedisStore:
     def _detect_steps(
         self, sensor: str, values: np.ndarray, timestamps: np.ndarray, seq: int
     ) -> Steps[tuple]:
-        result, repeated = yield from self._append(sensor, values, timestamps, seq)
+        result, _repeated = yield from self._append(sensor, values, timestamps, seq)
         if result is None:  # only an older append is ever refused: never this call's
             raise RuntimeError(f"append {seq} of {sensor} was refused as a repeat")
-        count = 0 if repeated else int(np.count_nonzero(result[0]))
+        # Counted on a repeat too: the first try's reply was lost, so its count never ran
+        # (COUNT_ONCE adds a count of this seq once whichever reply sends it).
+        count = int(np.count_nonzero(result[0]))
         if count:
             yield from self._count(sensor, seq, count)
         return result
@@ -438,7 +444,7 @@ class RedisStore:
             if corrupt:
                 with contextlib.suppress(*self._down):  # if not now, the next append rebuilds it
                     self.client.hdel(self.keys.counters(sensor), *_MIRROR_FIELDS)
-            if out[2] and not reply[2]:
+            if out[2]:  # a repeat too (see _detect_steps): COUNT_ONCE counts seq once
                 self._driver.run(self._count(sensor, seq, 1))
         return out
 
@@ -846,6 +852,20 @@ class RedisStore:
                 for name, value in report().items():
                     progress[name] = progress.get(name, 0) + value
         return progress
+
+
+def _renew_writer_id_of(ref: weakref.ref[RedisStore]) -> Callable[[], None]:
+    """What a forked child runs for the store ``ref``: a writer id of its own (the marks of
+    the parent's appends, and so the windows it kept, are not the child's)."""
+
+    def renew() -> None:
+        store = ref()
+        if store is not None:
+            store.writer_id = uuid.uuid4().hex[:16]
+            if store._point is not None:
+                store._point.writer = store.writer_id.encode()
+
+    return renew
 
 
 class _PointPath:
