@@ -171,13 +171,23 @@ py::array pooled_array(const py::dtype& dtype, std::size_t n) {
 void bind_output_cache(py::module_& m) {
     m.def(
         "release_memory", [] { return cache().release(); },
-        "Frees the output memory kept for reuse by detect_batch and its kin; returns the bytes freed.");
-    m.def("_output_cache_info", [] { return cache().info(); });
+        "Free the output memory kept for reuse and return how many bytes were freed.\n\n"
+        "``detect_batch`` and its kin keep the memory of up to 8 freed output arrays of 1 MiB or\n"
+        "more (256 MiB in all) to give to the next batch of a similar size; arrays still in use\n"
+        "are not touched.");
+    m.def(
+        "_output_cache_info", [] { return cache().info(); },
+        "The output cache's blocks, bytes, limits and hit/miss counts (tests and benchmarks).");
     m.def(
         "_set_output_cache_limits",
         [](std::size_t max_buffers, std::size_t max_bytes) { cache().set_limits(max_buffers, max_bytes); },
-        py::arg("max_buffers"), py::arg("max_bytes"));
-    m.def("_bypass_output_cache", [](bool on) { bypass.store(on); }, py::arg("on"));
+        py::arg("max_buffers"), py::arg("max_bytes"),
+        "Set the output cache's limits (0 keeps nothing) and empty it (tests and benchmarks).");
+    m.def(
+        "_bypass_output_cache", [](bool on) { bypass.store(on); }, py::arg("on"),
+        "Give every output array NumPy's own memory, the cache left as it is (benchmarks' A/B).");
+    // Emptied (and closed: blocks given back later are freed) before the interpreter
+    // releases the module, so nothing stays allocated after it.
     py::module_::import("atexit").attr("register")(py::cpp_function([] { cache().close(); }));
 }
 
