@@ -12,6 +12,7 @@
 #include "anomaly_detection/detectors/registry.hpp"
 #include "common.hpp"
 #include "fast_method.hpp"
+#include "output_cache.hpp"
 
 namespace py = pybind11;
 using namespace anomaly_detection;
@@ -19,6 +20,7 @@ using namespace anomaly_detection;
 namespace {
 
 using bindings::DoubleArray;
+using bindings::pooled_array;
 using bindings::to_numpy;
 
 py::tuple detection_tuple(const Detection& d) {
@@ -26,17 +28,18 @@ py::tuple detection_tuple(const Detection& d) {
     return py::make_tuple(d.value, d.timestamp, d.is_anomaly, d.score, d.deviation, d.expected, d.window_count);
 }
 
-// The output arrays of a batch, allocated while holding the GIL. Only the ensemble has
+// The output arrays of a batch, allocated while holding the GIL (large ones from the
+// bounded cache of freed output memory, output_cache.hpp). Only the ensemble has
 // alert scores of its own; for the other methods they are the scores, and the tuple
 // holds the scores array twice (no sixth array to allocate and fill).
 struct BatchArrays {
     BatchArrays(size_t n, bool own_alert_scores)
-        : is_anomaly(static_cast<py::ssize_t>(n)),
-          scores(static_cast<py::ssize_t>(n)),
-          deviations(static_cast<py::ssize_t>(n)),
-          expected(static_cast<py::ssize_t>(n)),
-          window_counts(static_cast<py::ssize_t>(n)),
-          alert_scores(own_alert_scores ? py::array_t<double>(static_cast<py::ssize_t>(n)) : scores) {}
+        : is_anomaly(pooled_array<bool>(n)),
+          scores(pooled_array<double>(n)),
+          deviations(pooled_array<double>(n)),
+          expected(pooled_array<double>(n)),
+          window_counts(pooled_array<uint64_t>(n)),
+          alert_scores(own_alert_scores ? pooled_array<double>(n) : scores) {}
     BatchOutput out() {
         double* alerts = alert_scores.is(scores) ? nullptr : alert_scores.mutable_data();
         return {is_anomaly.mutable_data(), scores.mutable_data(),        deviations.mutable_data(),

@@ -7,6 +7,9 @@ void bind_detectors(py::module_& m);
 void bind_forest(py::module_& m);
 void bind_io(py::module_& m);
 void bind_sketches(py::module_& m);
+namespace anomaly_detection::bindings {
+void bind_output_cache(py::module_& m);
+}
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "Native core of anomaly_detection (private: use the anomaly_detection package).";
@@ -14,4 +17,5 @@ PYBIND11_MODULE(_core, m) {
     bind_forest(m);
     bind_io(m);
     bind_sketches(m);
+    anomaly_detection::bindings::bind_output_cache(m);
 }

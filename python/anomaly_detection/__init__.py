@@ -21,6 +21,7 @@ except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+local"
 
 if TYPE_CHECKING:
+    from anomaly_detection._core import release_memory
     from anomaly_detection.config.settings import METHODS, Settings, get_settings
     from anomaly_detection.core.detector import StatisticalAnomalyDetector
     from anomaly_detection.core.results import AnomalyResult, BatchResult
@@ -48,6 +49,7 @@ _LAZY = {
     "HalfSpaceTrees": "anomaly_detection.forest",
     "IsolationForest": "anomaly_detection.forest",
     "SensorWindow": "anomaly_detection.stores.base",
+    "release_memory": "anomaly_detection._core",
 }
 
 __all__ = [
@@ -65,6 +67,7 @@ __all__ = [
     "StoreUnavailableError",
     "__version__",
     "get_settings",
+    "release_memory",
 ]
 
 

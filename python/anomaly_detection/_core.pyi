@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['BloomFilter', 'CountMinSketch', 'CuckooFilter', 'DetectorConfig', 'EnsembleState', 'FilterFullError', 'HalfSpaceTrees', 'HyperLogLog', 'IsolationForest', 'SensorLimitError', 'SensorRegistry', 'TDigest', 'TopK', 'check_sensor_name', 'detect_after_checkpoint', 'detect_after_window', 'detect_point_after_window', 'is_valid_sensor_name', 'json_point_entries', 'normal_score']
+__all__: list[str] = ['BloomFilter', 'CountMinSketch', 'CuckooFilter', 'DetectorConfig', 'EnsembleState', 'FilterFullError', 'HalfSpaceTrees', 'HyperLogLog', 'IsolationForest', 'SensorLimitError', 'SensorRegistry', 'TDigest', 'TopK', 'check_sensor_name', 'detect_after_checkpoint', 'detect_after_window', 'detect_point_after_window', 'is_valid_sensor_name', 'json_point_entries', 'normal_score', 'release_memory']
 class BloomFilter:
     """
     Scalable Bloom filter.
@@ -739,9 +739,21 @@ class TopK:
     @property
     def width(self) -> int:
         ...
+def _bypass_output_cache(on: bool) -> None:
+    """
+    Give every output array NumPy's own memory, the cache left as it is (benchmarks' A/B).
+    """
 def _install_detect(cls: typing.Any, doc: str) -> None:
     """
     Make cls.detect (StatisticalAnomalyDetector's) a method descriptor for the embedded store's hot case, falling back to cls._detect_general.
+    """
+def _output_cache_info() -> dict:
+    """
+    The output cache's blocks, bytes, limits and hit/miss counts (tests and benchmarks).
+    """
+def _set_output_cache_limits(max_buffers: typing.SupportsInt | typing.SupportsIndex, max_bytes: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Set the output cache's limits (0 keeps nothing) and empty it (tests and benchmarks).
     """
 def _set_point_result_type(cls: type) -> None:
     """
@@ -774,4 +786,12 @@ def json_point_entries(values: typing.Annotated[numpy.typing.ArrayLike, numpy.fl
 def normal_score(z: typing.SupportsFloat | typing.SupportsIndex) -> float:
     """
     erf(|z| / sqrt 2): one minus the two-sided tail probability.
+    """
+def release_memory() -> int:
+    """
+    Free the output memory kept for reuse and return how many bytes were freed.
+    
+    ``detect_batch`` and its kin keep the memory of up to 8 freed output arrays of 1 MiB or
+    more (256 MiB in all) to give to the next batch of a similar size; arrays still in use
+    are not touched.
     """
