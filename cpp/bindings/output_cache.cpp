@@ -13,6 +13,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #endif
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#endif
 
 namespace anomaly_detection::bindings {
 
@@ -104,6 +107,11 @@ class OutputCache {
         release();
     }
 
+    // fork(): the mutex is held across it, so a child never inherits it locked by a thread
+    // that does not exist there (pthread_atfork's prepare / parent / child).
+    void lock_for_fork() { mutex_.lock(); }
+    void unlock_after_fork() { mutex_.unlock(); }
+
     void set_limits(std::size_t max_blocks, std::size_t max_bytes) {
         {
             std::lock_guard<std::mutex> lock(mutex_);
@@ -189,6 +197,10 @@ void bind_output_cache(py::module_& m) {
     // Emptied (and closed: blocks given back later are freed) before the interpreter
     // releases the module, so nothing stays allocated after it.
     py::module_::import("atexit").attr("register")(py::cpp_function([] { cache().close(); }));
+#if defined(__unix__) || defined(__APPLE__)
+    pthread_atfork([] { cache().lock_for_fork(); }, [] { cache().unlock_after_fork(); },
+                   [] { cache().unlock_after_fork(); });
+#endif
 }
 
 }  // namespace anomaly_detection::bindings

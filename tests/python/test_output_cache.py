@@ -256,3 +256,49 @@ assert _core._output_cache_info()["buffers"] == 4
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "cache at exit: 0 0"
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="fork() is POSIX only")
+def test_a_child_forked_while_threads_use_the_cache_can_use_it():
+    # Threads take and give back blocks (the GIL released) while the main thread forks: a
+    # child must never inherit the cache's lock held by a thread it does not have.
+    import os
+    import warnings
+
+    stop = threading.Event()
+
+    def churn(seed: int) -> None:
+        det = StatisticalAnomalyDetector(detection_method="zscore")
+        x = stream(seed)
+        while not stop.is_set():
+            det.detect_batch(f"c{seed}", x)
+
+    threads = [threading.Thread(target=churn, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(20):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads (3.12+)
+                pid = os.fork()
+            if pid == 0:  # the child: one call through the cache, then out at once
+                code = 0
+                try:
+                    StatisticalAnomalyDetector(detection_method="zscore").detect_batch("child", stream(9))
+                except BaseException:  # noqa: BLE001 - reported through the exit status
+                    code = 1
+                os._exit(code)
+            for _ in range(600):  # 30 s at most
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    break
+                stop.wait(0.05)
+            else:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                pytest.fail("a forked child hung on the output cache")
+            assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
