@@ -475,3 +475,32 @@ def test_missing_values_are_422_by_default_and_skipped_when_asked(live):
         assert r.json()["is_anomaly"] is False
         window = client.get("/api/sensors/gappy/window").json()
         assert window["values"] == [v for v in values if v is not None]
+
+
+def test_write_bodies_are_parsed_as_json_loads_parses_them(live):
+    # pydantic-core parses the write routes' bodies; what it refuses json.loads parses
+    values = [0.1, 1e-7, 5e-324, 1.7976931348623157e308, 2.2250738585072011e-308, -0.0, 2**53 + 1, 123456.789]
+    raw = '{"sensor_name": "pj", "values": [' + ", ".join(repr(v) for v in values) + "]}"
+    r = live.post("/api/detect/batch", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 200, r.text
+    window = live.get("/api/sensors/pj/window").json()["values"]
+    assert window == [float(v) for v in json.loads(raw)["values"]]
+    # UTF-16 (json.loads reads it, pydantic-core does not): the same point
+    r = live.post("/api/detect", content=json.dumps({"sensor_name": "pj", "value": 7.25}).encode("utf-16"),
+                  headers={"content-type": "application/json"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert live.get("/api/sensors/pj/window").json()["values"][-1] == 7.25
+    # a lone surrogate: read by json.loads, then refused as a sensor name (422), nothing written
+    r = live.post("/api/detect", content=b'{"sensor_name": "pj\\ud800", "value": 1.0}',
+                  headers={"content-type": "application/json"})  # fmt: skip
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["type"] != "json_invalid"
+    # invalid JSON: json.loads's error, as FastAPI reports it
+    bad = '{"metrics": [{"type": "point", "sensor_name": "pj", "value": 1.0},'
+    with pytest.raises(json.JSONDecodeError) as err:
+        json.loads(bad)
+    r = live.post("/api/batch", content=bad, headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    detail = r.json()["detail"][0]
+    assert (detail["type"], detail["loc"]) == ("json_invalid", ["body", err.value.pos])
+    assert live.get("/api/sensors/pj/window").json()["values"] == [*window, 7.25]

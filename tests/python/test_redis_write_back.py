@@ -423,7 +423,10 @@ def test_a_bad_alert_in_a_delivery_writes_nothing():
         admin = client_of(server, timeout=5)
         writer = AlertWriter(client_of(server), settings())
         good = {"sensor_name": "s", "timestamp": 1.0}
-        for bad in ({"sensor_name": "s", "timestamp": float("inf")}, {"sensor_name": "s", "value": float("nan")}):
+        for bad in (
+            {"sensor_name": "s", "timestamp": float("inf")},
+            {"sensor_name": "s", "value": float("nan")},
+        ):
             with pytest.raises(ValueError):
                 writer.deliver_many([("d0", good), ("d1", bad)])
             with pytest.raises(ValueError):
@@ -439,7 +442,9 @@ def test_the_alert_stream_stays_capped_when_delivered_in_one_script():
         admin = client_of(server, timeout=5)
         writer = AlertWriter(client_of(server), settings(alerts_stream_maxlen=100))
         for lo in range(0, 2_000, 100):
-            writer.deliver_many([(f"d{i}", {"sensor_name": "s", "timestamp": float(i)}) for i in range(lo, lo + 100)])
+            writer.deliver_many(
+                [(f"d{i}", {"sensor_name": "s", "timestamp": float(i)}) for i in range(lo, lo + 100)]
+            )
         assert 100 <= admin.xlen("anomaly:stream:alerts") < 2_000  # MAXLEN ~ trims whole nodes
         assert admin.zcard("anomaly:index:alerts") == 2_000
     finally:
