@@ -227,7 +227,7 @@ class RedisAlertSink:
 
     #: Default ``outbox_size``.
     OUTBOX_SIZE = 10_000
-    #: Held alerts delivered together (two round trips for all).
+    #: Held alerts delivered together (one round trip for all on a single node).
     DELIVERY_CHUNK = 100
 
     def __init__(
@@ -282,9 +282,9 @@ class RedisAlertSink:
 
     def deliver(self) -> None:
         """Deliver the held alerts now, oldest first, each once (after :meth:`hold` of several:
-        two round trips for up to :attr:`DELIVERY_CHUNK` of them), as :meth:`send` with ``wait``
-        does: a thread that finds another one delivering waits for it; stops once the breaker
-        is open (the write-back delivers the rest); a Redis failure opens it."""
+        one round trip on a single node for up to :attr:`DELIVERY_CHUNK` of them), as :meth:`send`
+        with ``wait`` does: a thread that finds another one delivering waits for it; stops once
+        the breaker is open (the write-back delivers the rest); a Redis failure opens it."""
         self._deliver(wait=True, recovering=False)
 
     async def adeliver(self, driver: Driver) -> None:
