@@ -7,10 +7,13 @@ import threading
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from test_api_support import LiveServer, sse_events
 
 from anomaly_detection import Settings
 from anomaly_detection.api import create_app, sensor_name_for
+from anomaly_detection.api.models import group_fast_points
 
 KEY = "s3cret-key-for-tests"
 
@@ -504,3 +507,43 @@ def test_write_bodies_are_parsed_as_json_loads_parses_them(live):
     detail = r.json()["detail"][0]
     assert (detail["type"], detail["loc"]) == ("json_invalid", ["body", err.value.pos])
     assert live.get("/api/sensors/pj/window").json()["values"] == [*window, 7.25]
+
+
+def _groups_by_definition(items):
+    """group_fast_points by its definition: every item a dict whose keys are among type,
+    sensor_name, value, timestamp, a point, a str name, an int/float value, an int/float or
+    absent/None timestamp; else None."""
+    groups = {}
+    for raw in items:
+        if not (type(raw) is dict and raw.keys() <= {"type", "sensor_name", "value", "timestamp"}):
+            return None
+        name, value, ts = raw.get("sensor_name"), raw.get("value"), raw.get("timestamp")
+        if raw.get("type") != "point" or type(name) is not str or type(value) not in (int, float):
+            return None
+        if ts is not None and type(ts) not in (int, float):
+            return None
+        groups.setdefault(name, ([], []))
+        groups[name][0].append(value)
+        groups[name][1].append(ts)
+    return groups
+
+
+_fields = st.dictionaries(
+    st.sampled_from(["type", "sensor_name", "value", "timestamp", "data", "x"]),
+    st.one_of(
+        st.none(), st.just("point"), st.sampled_from(["a", "b"]), st.integers(), st.floats(), st.booleans()
+    ),
+)
+_points = st.fixed_dictionaries(
+    {
+        "type": st.just("point"),
+        "sensor_name": st.sampled_from(["a", "b"]),
+        "value": st.floats() | st.integers(),
+    },
+    optional={"timestamp": st.none() | st.floats() | st.integers(), "x": st.none() | st.integers()},
+)
+
+
+@given(st.lists(_points | _fields | st.integers(), max_size=8))
+def test_batch_grouping_is_its_definition(items):
+    assert repr(group_fast_points(items)) == repr(_groups_by_definition(items))  # (repr: NaN equals NaN)
