@@ -7,10 +7,13 @@ import threading
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from test_api_support import LiveServer, sse_events
 
 from anomaly_detection import Settings
 from anomaly_detection.api import create_app, sensor_name_for
+from anomaly_detection.api.models import group_fast_points
 
 KEY = "s3cret-key-for-tests"
 
@@ -475,3 +478,72 @@ def test_missing_values_are_422_by_default_and_skipped_when_asked(live):
         assert r.json()["is_anomaly"] is False
         window = client.get("/api/sensors/gappy/window").json()
         assert window["values"] == [v for v in values if v is not None]
+
+
+def test_write_bodies_are_parsed_as_json_loads_parses_them(live):
+    # pydantic-core parses the write routes' bodies; what it refuses json.loads parses
+    values = [0.1, 1e-7, 5e-324, 1.7976931348623157e308, 2.2250738585072011e-308, -0.0, 2**53 + 1, 123456.789]
+    raw = '{"sensor_name": "pj", "values": [' + ", ".join(repr(v) for v in values) + "]}"
+    r = live.post("/api/detect/batch", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 200, r.text
+    window = live.get("/api/sensors/pj/window").json()["values"]
+    assert window == [float(v) for v in json.loads(raw)["values"]]
+    # UTF-16 (json.loads reads it, pydantic-core does not): the same point
+    r = live.post("/api/detect", content=json.dumps({"sensor_name": "pj", "value": 7.25}).encode("utf-16"),
+                  headers={"content-type": "application/json"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert live.get("/api/sensors/pj/window").json()["values"][-1] == 7.25
+    # a lone surrogate: read by json.loads, then refused as a sensor name (422), nothing written
+    r = live.post("/api/detect", content=b'{"sensor_name": "pj\\ud800", "value": 1.0}',
+                  headers={"content-type": "application/json"})  # fmt: skip
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["type"] != "json_invalid"
+    # invalid JSON: json.loads's error, as FastAPI reports it
+    bad = '{"metrics": [{"type": "point", "sensor_name": "pj", "value": 1.0},'
+    with pytest.raises(json.JSONDecodeError) as err:
+        json.loads(bad)
+    r = live.post("/api/batch", content=bad, headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    detail = r.json()["detail"][0]
+    assert (detail["type"], detail["loc"]) == ("json_invalid", ["body", err.value.pos])
+    assert live.get("/api/sensors/pj/window").json()["values"] == [*window, 7.25]
+
+
+def _groups_by_definition(items):
+    """group_fast_points by its definition: every item a dict whose keys are among type,
+    sensor_name, value, timestamp, a point, a str name, an int/float value, an int/float or
+    absent/None timestamp; else None."""
+    groups = {}
+    for raw in items:
+        if not (type(raw) is dict and raw.keys() <= {"type", "sensor_name", "value", "timestamp"}):
+            return None
+        name, value, ts = raw.get("sensor_name"), raw.get("value"), raw.get("timestamp")
+        if raw.get("type") != "point" or type(name) is not str or type(value) not in (int, float):
+            return None
+        if ts is not None and type(ts) not in (int, float):
+            return None
+        groups.setdefault(name, ([], []))
+        groups[name][0].append(value)
+        groups[name][1].append(ts)
+    return groups
+
+
+_fields = st.dictionaries(
+    st.sampled_from(["type", "sensor_name", "value", "timestamp", "data", "x"]),
+    st.one_of(
+        st.none(), st.just("point"), st.sampled_from(["a", "b"]), st.integers(), st.floats(), st.booleans()
+    ),
+)
+_points = st.fixed_dictionaries(
+    {
+        "type": st.just("point"),
+        "sensor_name": st.sampled_from(["a", "b"]),
+        "value": st.floats() | st.integers(),
+    },
+    optional={"timestamp": st.none() | st.floats() | st.integers(), "x": st.none() | st.integers()},
+)
+
+
+@given(st.lists(_points | _fields | st.integers(), max_size=8))
+def test_batch_grouping_is_its_definition(items):
+    assert repr(group_fast_points(items)) == repr(_groups_by_definition(items))  # (repr: NaN equals NaN)

@@ -370,7 +370,7 @@ def test_a_delivery_retried_after_its_reply_was_lost_adds_and_publishes_nothing(
             writer.write(alert, delivery_id="d1")
         sleeper.join()
         wait_until(lambda: admin.xlen("anomaly:stream:alerts") == 2, "the delayed delivery")
-        assert admin.zcard("anomaly:index:alerts") == 1  # d1 is in the stream, not stored yet
+        assert admin.zcard("anomaly:index:alerts") == 2  # the same script stored and indexed d1
         stored = writer.write(alert, delivery_id="d1")  # delivered again: the same alert
         again = writer.write(alert, delivery_id="d1")
         assert stored == again
@@ -380,6 +380,73 @@ def test_a_delivery_retried_after_its_reply_was_lost_adds_and_publishes_nothing(
         assert ids == [first["id"], stored["id"]]
         assert json.loads(admin.get(f"anomaly:alerts:{stored['id']}"))["timestamp"] == 42.0
         assert admin.zcard("anomaly:index:alerts") == 2
+    finally:
+        server.stop()
+
+
+def test_a_pipelined_delivery_retried_after_its_reply_was_lost_stores_and_publishes_each_once():
+    server = RedisServer("--enable-debug-command", "yes").start()
+    try:
+        client = client_of(server, timeout=0.3)
+        admin = client_of(server, timeout=5)
+        writer = AlertWriter(client, settings(), index_size=3)
+        pubsub = admin.pubsub()
+        pubsub.subscribe("anomaly:channel:alerts")
+        assert pubsub.get_message(timeout=1)["type"] == "subscribe"
+        items = [(f"d{i}", {"received_at": 1.0, "sensor_name": "s", "timestamp": 10.0 + i}) for i in range(5)]
+        writer.deliver_many(items[:1])  # (and the server has the script from here on)
+        sleeper = stall(server, 1.5)  # the pipeline runs after the client has timed out
+        with pytest.raises(redis.exceptions.TimeoutError):
+            writer.deliver_many(items)
+        sleeper.join()
+        wait_until(lambda: admin.xlen("anomaly:stream:alerts") == 5, "the delayed delivery")
+        ids = writer.deliver_many(items)  # delivered again: nothing added or published
+        assert ids == writer.deliver_many(items)
+        assert ids == [i.decode() for i, _ in admin.xrange("anomaly:stream:alerts")]
+        messages = []
+        while (m := pubsub.get_message(timeout=0.2)) is not None:
+            messages.append(json.loads(m["data"]))
+        assert [m["id"] for m in messages] == ids  # each published once, in order, with its id
+        for message in messages:  # stored as published
+            assert json.loads(admin.get(f"anomaly:alerts:{message['id']}")) == message
+            assert admin.ttl(f"anomaly:alerts:{message['id']}") > 600_000
+        newest = admin.zrange("anomaly:index:alerts", 0, -1, withscores=True)
+        assert newest == [(i.encode(), 12.0 + k) for k, i in enumerate(ids[2:])]  # capped at 3, by time
+        pubsub.close()
+    finally:
+        server.stop()
+
+
+def test_a_bad_alert_in_a_delivery_writes_nothing():
+    server = RedisServer().start()
+    try:
+        admin = client_of(server, timeout=5)
+        writer = AlertWriter(client_of(server), settings())
+        good = {"sensor_name": "s", "timestamp": 1.0}
+        for bad in (
+            {"sensor_name": "s", "timestamp": float("inf")},
+            {"sensor_name": "s", "value": float("nan")},
+        ):
+            with pytest.raises(ValueError):
+                writer.deliver_many([("d0", good), ("d1", bad)])
+            with pytest.raises(ValueError):
+                writer.write(bad, delivery_id="d2")
+        assert admin.dbsize() == 0
+    finally:
+        server.stop()
+
+
+def test_the_alert_stream_stays_capped_when_delivered_in_one_script():
+    server = RedisServer().start()
+    try:
+        admin = client_of(server, timeout=5)
+        writer = AlertWriter(client_of(server), settings(alerts_stream_maxlen=100))
+        for lo in range(0, 2_000, 100):
+            writer.deliver_many(
+                [(f"d{i}", {"sensor_name": "s", "timestamp": float(i)}) for i in range(lo, lo + 100)]
+            )
+        assert 100 <= admin.xlen("anomaly:stream:alerts") < 2_000  # MAXLEN ~ trims whole nodes
+        assert admin.zcard("anomaly:index:alerts") == 2_000
     finally:
         server.stop()
 

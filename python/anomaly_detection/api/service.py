@@ -238,8 +238,8 @@ class AnomalyService:
 
     def _publish_many(self, alerts: list[dict[str, Any]]) -> None:
         """:meth:`_publish` of a request's ``alerts`` (raised on a worker thread, the sync client):
-        all held in the Redis alert log's outbox, then delivered together (two round trips for up
-        to 100 of them instead of two each), each once, in order; while the store's breaker is
+        all held in the Redis alert log's outbox, then delivered together (one round trip on a
+        single node for up to 100 of them instead of two each), each once, in order; while the store's breaker is
         open (or the delivery fails and opens it) they stay held for its write-back to deliver,
         and this worker shows them now (as :meth:`_publish` does)."""
         sink = self.alert_log.sink if self.alert_log is not None else None

@@ -13,7 +13,9 @@ An alert written with a ``delivery_id`` is delivered once: the stream entry and 
 message on the channel are added by one script that first looks for the alert's delivery
 mark (``anomaly:delivered:{anomaly:stream:alerts}:<delivery id>``, 7-day TTL), so that a
 delivery retried after its reply was lost adds nothing; storing and indexing are the same
-writes again. :class:`RedisAlertSink` gives each alert an id, holds the alerts raised while
+writes again. On a single node that one script also stores and indexes the alert (one call
+an alert, pipelined: one round trip for a batch of alerts); on a Cluster, where the alert's
+key (named by its stream id) is in no slot known beforehand, they follow it. :class:`RedisAlertSink` gives each alert an id, holds the alerts raised while
 the store's circuit breaker is open (bounded, counting what it drops) and delivers them
 when Redis is back.
 """
@@ -34,7 +36,7 @@ from anomaly_detection.redis import scripts
 from anomaly_detection.redis.codec import dumps, text
 from anomaly_detection.redis.driver import Batch, Driver, Script, Steps, command, down_errors
 from anomaly_detection.redis.keys import AnomalyRedisTTL
-from anomaly_detection.redis.manager import AnomalyRedisManager
+from anomaly_detection.redis.manager import AnomalyRedisManager, alert_score
 
 __all__ = ["AlertWriter", "Breaker", "RedisAlertSink", "alert_from_result", "alert_record", "severity_of"]
 
@@ -93,6 +95,8 @@ class AlertWriter:
         self.stream = self.keys.alerts_stream()
         self.maxlen = settings.alerts_stream_maxlen
         self._deliver = client.register_script(scripts.DELIVER_ALERT)
+        self._deliver_store = client.register_script(scripts.DELIVER_STORE_ALERT)
+        self._alert_prefix = self.keys.alert("x")[:-1]  # the alert's key is this and its stream id
         self._driver = Driver(client)
 
     def write(self, alert: Mapping[str, Any], *, delivery_id: str | None = None) -> dict[str, Any]:
@@ -113,12 +117,19 @@ class AlertWriter:
             self.manager.store_alert(stream_id, stored, timestamp=doc.get("timestamp"))
             self.client.publish(channel, dumps(stored))
             return stored
-        return self._driver.run(self._once_steps(doc, payload, delivery_id))  # type: ignore[no-any-return]
+        if self._driver.is_cluster:
+            return self._driver.run(self._once_steps(doc, payload, delivery_id))  # type: ignore[no-any-return]
+        keys, args = self._deliver_args(doc, payload, delivery_id, alert_score(doc))
+        return {"id": text(self._driver.run(self._one_step(keys, args))[0]), **doc}
+
+    def _one_step(self, keys: list[str], args: list[Any]) -> Steps[Any]:
+        return (yield Script(self._deliver_store, keys, args))  # type: ignore[no-any-return]
 
     def deliver_many(self, items: list[tuple[str, dict[str, Any]]], driver: Driver | None = None) -> Any:
         """:meth:`write` of each ``(delivery id, alert)`` with its delivery id, in order: the
-        stream ids, in two round trips for all (the scripts in one pipeline, then the storing
-        and indexing in another; op by op on a Cluster, whose pipelines refuse EVALSHA).
+        stream ids, in one round trip for all on a single node (one script an alert that also
+        stores and indexes it, pipelined); on a Cluster, whose pipelines refuse EVALSHA, op by
+        op (the delivery script, then the storing and indexing).
         Through ``driver`` if given (a ``redis.asyncio`` client to the same server: a coroutine
         of the ids is returned)."""
         driver = driver or self._driver
@@ -138,27 +149,18 @@ class AlertWriter:
     def _many_once_steps(self, items: list[tuple[str, dict[str, Any]]]) -> Steps[list[str]]:
         from redis.exceptions import NoScriptError
 
-        docs, ops = [], []
-        for delivery_id, alert in items:
+        ops = []
+        sha = self._deliver_store.sha
+        for delivery_id, alert in items:  # every document checked before anything is sent
             doc = _document(alert)
-            keys, args = self._deliver_args(doc, dumps(doc), delivery_id)
-            ops.append(command("evalsha", self._deliver.sha, len(keys), *keys, *args))
-            docs.append(doc)
+            keys, args = self._deliver_args(doc, dumps(doc), delivery_id, alert_score(doc))
+            ops.append(command("evalsha", sha, len(keys), *keys, *args))
         try:
             replies = yield Batch(tuple(ops), transaction=False)
         except NoScriptError:  # a new server (restart, SCRIPT FLUSH): none ran; a repeat adds nothing
-            yield command("script_load", self._deliver.script)
+            yield command("script_load", self._deliver_store.script)
             replies = yield Batch(tuple(ops), transaction=False)
-        stored = [{"id": text(reply[0]), **doc} for reply, doc in zip(replies, docs)]
-        writes: list[Any] = []
-        for doc in stored:  # the manager's one Batch of storing and indexing, for each
-            steps = self.manager.store_alert.steps(
-                self.manager, doc["id"], doc, timestamp=doc.get("timestamp")
-            )
-            writes.extend(next(steps).ops)
-            steps.close()
-        yield Batch(tuple(writes), transaction=False)
-        return [doc["id"] for doc in stored]
+        return [text(reply[0]) for reply in replies]
 
     def _once_steps(self, doc: dict[str, Any], payload: str, delivery_id: str) -> Steps[dict[str, Any]]:
         """The delivery of ``doc`` once (its JSON ``payload``): the script appends and publishes
@@ -172,15 +174,19 @@ class AlertWriter:
         return stored
 
     def _deliver_args(
-        self, doc: dict[str, Any], payload: str, delivery_id: str
+        self, doc: dict[str, Any], payload: str, delivery_id: str, score: float | None = None
     ) -> tuple[list[str], list[Any]]:
         """KEYS and ARGV of the delivery script (scripts.DELIVER_ALERT) for ``doc`` (its JSON
-        ``payload``) with ``delivery_id``."""
+        ``payload``) with ``delivery_id``; with ``score`` (its time in the index), those of the
+        script that also stores and indexes it (scripts.DELIVER_STORE_ALERT)."""
         message = dumps({"id": "", **doc})  # '{"id":"",...}': the script puts the stream id in
         cut = len('{"id":"')
         keys = [self.stream, self.keys.alert_delivery(delivery_id)]
         args = [self.maxlen, payload, AnomalyRedisTTL.ALERTS, self.keys.alerts_channel(), message[:cut],
                 message[cut:]]  # fmt: skip
+        if score is not None:
+            keys.append(self.keys.alerts_index())
+            args += [self._alert_prefix, repr(score), self.manager.alerts_index_size]
         return keys, args
 
 
@@ -221,7 +227,7 @@ class RedisAlertSink:
 
     #: Default ``outbox_size``.
     OUTBOX_SIZE = 10_000
-    #: Held alerts delivered together (two round trips for all).
+    #: Held alerts delivered together (one round trip for all on a single node).
     DELIVERY_CHUNK = 100
 
     def __init__(
@@ -276,9 +282,9 @@ class RedisAlertSink:
 
     def deliver(self) -> None:
         """Deliver the held alerts now, oldest first, each once (after :meth:`hold` of several:
-        two round trips for up to :attr:`DELIVERY_CHUNK` of them), as :meth:`send` with ``wait``
-        does: a thread that finds another one delivering waits for it; stops once the breaker
-        is open (the write-back delivers the rest); a Redis failure opens it."""
+        one round trip on a single node for up to :attr:`DELIVERY_CHUNK` of them), as :meth:`send`
+        with ``wait`` does: a thread that finds another one delivering waits for it; stops once
+        the breaker is open (the write-back delivers the rest); a Redis failure opens it."""
         self._deliver(wait=True, recovering=False)
 
     async def adeliver(self, driver: Driver) -> None:

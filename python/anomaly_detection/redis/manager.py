@@ -55,6 +55,17 @@ def _check_number(value: float, what: str) -> float:
     return float(value)
 
 
+def alert_score(alert: Mapping[str, Any], timestamp: float | None = None) -> float:
+    """An alert's time in the alerts' index: ``timestamp``, else ``alert["timestamp"]`` if it is
+    a number, else now; ValueError for a mapping that is not one or a time that is not finite."""
+    if not isinstance(alert, Mapping):
+        raise ValueError(f"alert: expected a mapping, got {type(alert).__name__}")  # noqa: TRY004 (the package's contract: bad input is a ValueError)
+    if timestamp is None:
+        stamp = alert.get("timestamp")
+        timestamp = stamp if isinstance(stamp, (int, float)) and not isinstance(stamp, bool) else time.time()
+    return _check_number(timestamp, "timestamp")
+
+
 def _operation(steps: Callable[..., Steps[Any]]) -> Callable[..., Any]:
     """A public method from its steps: run by the manager's driver."""
 
@@ -175,14 +186,7 @@ class AnomalyRedisManager:
         The time is ``timestamp``, else ``alert["timestamp"]`` if it is a number, else now.
         """
         key = self.keys.alert(alert_id)
-        if not isinstance(alert, Mapping):
-            raise ValueError(f"alert: expected a mapping, got {type(alert).__name__}")  # noqa: TRY004 (the package's contract: bad input is a ValueError)
-        if timestamp is None:
-            stamp = alert.get("timestamp")
-            timestamp = (
-                stamp if isinstance(stamp, (int, float)) and not isinstance(stamp, bool) else time.time()
-            )
-        score = _check_number(timestamp, "timestamp")
+        score = alert_score(alert, timestamp)
         encoded = dumps(dict(alert))
         index = self.keys.alerts_index()
         # Not one transaction: on a Cluster the alert and the index live in different slots.

@@ -8,6 +8,7 @@ __all__ = [
     "APPEND_ENSEMBLE",
     "COUNT_ONCE",
     "DELIVER_ALERT",
+    "DELIVER_STORE_ALERT",
     "FIND_CHECKPOINT",
     "RING_END",
     "SAVE_CHECKPOINT",
@@ -304,4 +305,30 @@ local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'alert', ARG
 redis.call('SET', KEYS[2], id, 'EX', ARGV[3])
 redis.call('PUBLISH', ARGV[4], ARGV[5] .. id .. ARGV[6])
 return {id, 1}
+"""
+
+# An alert delivered, stored and indexed once, in one call (a single node; on a Cluster the
+# alert's key, named by its stream id, is in no slot known beforehand: DELIVER_ALERT there,
+# then the storing and indexing). KEYS[1] the alert stream, KEYS[2] the alert's delivery mark,
+# KEYS[3] the alerts' time index. ARGV[1] to ARGV[6] as DELIVER_ALERT's (the published message
+# is also the stored document), ARGV[7] the prefix of the alert's key (its stream id follows:
+# not in KEYS, which a single node allows), ARGV[8] its score in the index, ARGV[9] how many ids
+# the index keeps. A second delivery (its reply was lost) finds the mark and appends and
+# publishes nothing; its storing and indexing are the same writes again. Returns {stream id,
+# 1 if delivered now else 0}.
+DELIVER_STORE_ALERT = """
+local id = redis.call('GET', KEYS[2])
+local now = 0
+if not id then
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'alert', ARGV[2])
+  redis.call('SET', KEYS[2], id, 'EX', ARGV[3])
+  now = 1
+end
+local doc = ARGV[5] .. id .. ARGV[6]
+redis.call('SET', ARGV[7] .. id, doc, 'EX', ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[8], id)
+redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -tonumber(ARGV[9]) - 1)
+redis.call('EXPIRE', KEYS[3], ARGV[3])
+if now == 1 then redis.call('PUBLISH', ARGV[4], doc) end
+return {id, now}
 """
