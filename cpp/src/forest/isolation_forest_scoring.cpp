@@ -384,6 +384,57 @@ inline void heap_walk_unit(const Th* thresholds, const int32_t* offsets, const d
     for (size_t r = 0; r < Rows; ++r) acc[r] += leaves[at[r]];
 }
 
+#ifdef ANOMALY_AVX2_TOP
+// heap_walk_unit for float64 rows one element apart (Fortran order) and trees of depth Depth,
+// with levels 0-2 taken by AVX2 for 4 rows at a time: in Fortran order 4 rows' values of one
+// feature are one load, so all 7 top slots of the tree are compared by vector (the value and
+// the split of level 1 and 2 picked by blends on the outcomes above) and each row starts the
+// scalar walk at its level-3 slot. The same compare (x > threshold, ordered: the tile is
+// checked finite first; padding slots hold +inf), so the same path, bit for bit.
+template <unsigned Depth>
+__attribute__((target("avx2"))) inline void heap_walk_unit_top3(const double* thresholds, const int32_t* offsets,
+                                                               const double* leaves, const double* x0, double* acc) {
+    static_assert(Depth > 3, "the vector levels are 0-2");
+    constexpr size_t Rows = kHeapWalk;
+    const __m256d t1 = _mm256_set1_pd(thresholds[1]), t2 = _mm256_set1_pd(thresholds[2]),
+                  t3 = _mm256_set1_pd(thresholds[3]), t4 = _mm256_set1_pd(thresholds[4]),
+                  t5 = _mm256_set1_pd(thresholds[5]), t6 = _mm256_set1_pd(thresholds[6]),
+                  t7 = _mm256_set1_pd(thresholds[7]);
+    const double *c1 = x0 + offsets[1], *c2 = x0 + offsets[2], *c3 = x0 + offsets[3], *c4 = x0 + offsets[4],
+                 *c5 = x0 + offsets[5], *c6 = x0 + offsets[6], *c7 = x0 + offsets[7];
+    alignas(32) uint64_t start[Rows];
+    const __m256i eight = _mm256_set1_epi64x(8);
+#pragma GCC unroll 4
+    for (size_t k = 0; k < Rows; k += 4) {
+        const __m256d m0 = _mm256_cmp_pd(_mm256_loadu_pd(c1 + k), t1, _CMP_GT_OQ);
+        const __m256d m1 = _mm256_cmp_pd(_mm256_blendv_pd(_mm256_loadu_pd(c2 + k), _mm256_loadu_pd(c3 + k), m0),
+                                         _mm256_blendv_pd(t2, t3, m0), _CMP_GT_OQ);
+        const __m256d x2 = _mm256_blendv_pd(_mm256_blendv_pd(_mm256_loadu_pd(c4 + k), _mm256_loadu_pd(c5 + k), m1),
+                                            _mm256_blendv_pd(_mm256_loadu_pd(c6 + k), _mm256_loadu_pd(c7 + k), m1), m0);
+        const __m256d th2 = _mm256_blendv_pd(_mm256_blendv_pd(t4, t5, m1), _mm256_blendv_pd(t6, t7, m1), m0);
+        const __m256d m2 = _mm256_cmp_pd(x2, th2, _CMP_GT_OQ);
+        // 8 + 4 b0 + 2 b1 + b2, each mask lane 0 or -1.
+        __m256i at = _mm256_sub_epi64(eight, _mm256_slli_epi64(_mm256_castpd_si256(m0), 2));
+        at = _mm256_sub_epi64(at, _mm256_slli_epi64(_mm256_castpd_si256(m1), 1));
+        at = _mm256_sub_epi64(at, _mm256_castpd_si256(m2));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(start + k), at);
+    }
+    uint64_t at[Rows];
+    for (size_t r = 0; r < Rows; ++r) at[r] = start[r];
+#pragma GCC unroll 16
+    for (unsigned s = 3; s < Depth; ++s) {
+#pragma GCC unroll 16
+        for (size_t r = 0; r < Rows; ++r) {
+            const double x = x0[static_cast<std::ptrdiff_t>(offsets[at[r]]) + static_cast<std::ptrdiff_t>(r)];
+            at[r] = heap_step(at[r], thresholds[at[r]], x);
+        }
+    }
+    leaves -= size_t{1} << Depth;
+#pragma GCC unroll 16
+    for (size_t r = 0; r < Rows; ++r) acc[r] += leaves[at[r]];
+}
+#endif  // ANOMALY_AVX2_TOP
+
 // One step of the rank walk: at = 2 * at + (node's rank < the row's rank), the row's
 // rank read at the feature offset in the node's low 16 bits. As in heap_step, the
 // compare leaves the carry for `adc`: two loads, a zero-extension, a compare and an add.
@@ -824,6 +875,9 @@ void IsolationForest::walk_path_sum(const StridedRows<T>& X, double* out, unsign
             }
         }
     }
+    // Fortran-ordered float64: the top 3 levels by AVX2 (heap_walk_unit_top3), unless the
+    // forest is told to keep the scalar walk (set_vector_walk(false)).
+    [[maybe_unused]] const bool top3 = vector_walk_ && vector_walk_supported();
     parallel_for(n_tasks, resolve_threads(n_threads), [&](size_t task, unsigned) {
         const size_t begin = task * kRowsPerTask, count = std::min(n, begin + kRowsPerTask) - begin;
         double* acc = out + begin;
@@ -875,6 +929,12 @@ void IsolationForest::walk_path_sum(const StridedRows<T>& X, double* out, unsign
                         // Depth 8 (max_samples="auto") unrolled: no loop counter, and the first
                         // levels' slots known at compile time. Fortran order: one base register and
                         // constant row displacements.
+#ifdef ANOMALY_AVX2_TOP
+                        if constexpr (std::is_same_v<T, double>)
+                            if (top3 && X.row_stride == 1 && depth == 8)
+                                for (; r0 + kHeapWalk <= rows_here; r0 += kHeapWalk)
+                                    heap_walk_unit_top3<8>(thresholds_t, off, leaves, rows[r0], acc_t + r0);
+#endif
                         if (X.row_stride == 1 && depth == 8)
                             for (; r0 + kHeapWalk <= rows_here; r0 += kHeapWalk)
                                 heap_walk_unit<kHeapWalk, 8>(thresholds_t, off, leaves, depth, rows[r0], acc_t + r0);
