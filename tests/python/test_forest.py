@@ -264,6 +264,37 @@ def test_wide_heap_walk_of_16_rows_equals_the_walk_of_one_row(max_samples):
     assert len(np.unique(one_by_one)) > 100  # rows go down different paths
 
 
+def test_fortran_float64_top_levels_by_avx2_equal_the_scalar_walk():
+    # Fortran-ordered float64 rows over 64 features take levels 0-2 of each depth-8 tree by AVX2
+    # (4 rows per load, the level 1-2 value and split picked by blends); set_vector_walk(False)
+    # keeps the scalar walk. Same scores bit for bit, with few distinct values (rows equal to
+    # split values, shallow trees whose top slots are +inf padding) and across tile boundaries.
+    rng = np.random.default_rng(12)
+    X = rng.integers(0, 3, size=(700, 80)).astype(np.float64)
+    X[:, :8] = rng.normal(size=(700, 8))
+    X[:, 8] = 1.0  # a constant feature: never split
+    forest = IsolationForest(random_state=3, n_estimators=25).fit(X)
+    natives = forest.estimators_
+    assert natives[0].scoring_layout == "heap"
+    F = np.asfortranarray(X)
+    vector = forest.score_samples(F)
+    previous = [native.set_vector_walk(False) for native in natives]
+    try:
+        scalar = forest.score_samples(F)
+        c_order = forest.score_samples(X)
+    finally:
+        for native, was in zip(natives, previous):
+            native.set_vector_walk(was)
+    np.testing.assert_array_equal(vector, scalar)
+    np.testing.assert_array_equal(vector, c_order)
+    assert len(np.unique(vector)) > 50
+    # Shallow trees of depth limit 8 (300 rows, 6 distinct): top slots padded with +inf.
+    small = IsolationForest(random_state=0, n_estimators=10).fit(np.repeat(X[:6], 50, axis=0))
+    assert small.estimators_[0].scoring_layout == "heap"
+    expected = small.score_samples(X)
+    np.testing.assert_array_equal(small.score_samples(F), expected)
+
+
 def test_wide_float32_rows_compare_as_floats_with_the_split_values_rounded_down():
     # Over 64 features float32 rows are walked against each split value rounded down to a float:
     # exact for any float x. Values a few float ulps apart put every split between two adjacent

@@ -119,7 +119,8 @@ class IsolationForest {
     const char* scoring_layout() const;
     /// Whether this CPU (and build) can take the AVX2 walk.
     static bool vector_walk_supported();
-    /// Allows (default) or forbids this forest the AVX2 walk; returns the previous
+    /// Allows (default) or forbids this forest the AVX2 walk (the rank layout's top levels, and
+    /// levels 0-2 of the heap walk on Fortran-ordered float64 rows); returns the previous
     /// setting. For tests and benchmarks: both walks give the same scores bit for bit.
     bool set_vector_walk(bool enabled) { return std::exchange(vector_walk_, enabled); }
 
