@@ -393,7 +393,7 @@ inline void heap_walk_unit(const Th* thresholds, const int32_t* offsets, const d
 // checked finite first; padding slots hold +inf), so the same path, bit for bit.
 template <unsigned Depth>
 __attribute__((target("avx2"))) inline void heap_walk_unit_top3(const double* thresholds, const int32_t* offsets,
-                                                               const double* leaves, const double* x0, double* acc) {
+                                                                const double* leaves, const double* x0, double* acc) {
     static_assert(Depth > 3, "the vector levels are 0-2");
     constexpr size_t Rows = kHeapWalk;
     const __m256d t1 = _mm256_set1_pd(thresholds[1]), t2 = _mm256_set1_pd(thresholds[2]),
@@ -926,15 +926,17 @@ void IsolationForest::walk_path_sum(const StridedRows<T>& X, double* out, unsign
                             thresholds_t = thresholds_f.data() + base;
                         else
                             thresholds_t = thresholds;
-                        // Depth 8 (max_samples="auto") unrolled: no loop counter, and the first
-                        // levels' slots known at compile time. Fortran order: one base register and
-                        // constant row displacements.
 #ifdef ANOMALY_AVX2_TOP
-                        if constexpr (std::is_same_v<T, double>)
+                        // Fortran-ordered float64, depth 8: levels 0-2 by AVX2, then the scalar walk.
+                        if constexpr (std::is_same_v<T, double>) {
                             if (top3 && X.row_stride == 1 && depth == 8)
                                 for (; r0 + kHeapWalk <= rows_here; r0 += kHeapWalk)
                                     heap_walk_unit_top3<8>(thresholds_t, off, leaves, rows[r0], acc_t + r0);
+                        }
 #endif
+                        // Depth 8 (max_samples="auto") unrolled: no loop counter, and the first
+                        // levels' slots known at compile time. Fortran order: one base register and
+                        // constant row displacements.
                         if (X.row_stride == 1 && depth == 8)
                             for (; r0 + kHeapWalk <= rows_here; r0 += kHeapWalk)
                                 heap_walk_unit<kHeapWalk, 8>(thresholds_t, off, leaves, depth, rows[r0], acc_t + r0);
