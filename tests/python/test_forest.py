@@ -267,8 +267,8 @@ def test_wide_heap_walk_of_16_rows_equals_the_walk_of_one_row(max_samples):
 def test_fortran_float64_top_levels_by_avx2_equal_the_scalar_walk():
     # Fortran-ordered float64 rows over 64 features take levels 0-2 of each depth-8 tree by AVX2
     # (4 rows per load, the level 1-2 value and split picked by blends); set_vector_walk(False)
-    # keeps the scalar walk. Same scores bit for bit, with few distinct values (rows equal to
-    # split values, shallow trees whose top slots are +inf padding) and across tile boundaries.
+    # keeps the scalar walk. Same scores bit for bit, with features of few distinct values, a
+    # constant feature, shallow trees whose top slots are +inf padding, and across tile boundaries.
     rng = np.random.default_rng(12)
     X = rng.integers(0, 3, size=(700, 80)).astype(np.float64)
     X[:, :8] = rng.normal(size=(700, 8))
