@@ -256,6 +256,38 @@ def score_cpu(shapes: list[tuple[int, int]], repeats: int) -> list[dict]:
     return rows
 
 
+def vector_ab(shapes: list[tuple[int, int]], repeats: int) -> list[dict]:
+    """Our Fortran float64 scoring with the AVX2 walk allowed and forbidden, interleaved in one process."""
+    rows = []
+    print(f"{'shape':<12}{'avx2 cpu ms':>14}{'scalar cpu ms':>16}{'scalar/avx2 per pair':>40}")
+    for n, d in shapes:
+        X, _ = planted(n, d)
+        forest = IsolationForest(random_state=0, n_jobs=1).fit(X)
+        reference = forest.score_samples(X)
+        Xf = np.asfortranarray(X)
+        times: dict[bool, list[float]] = {True: [], False: []}
+        for _ in range(repeats):
+            for flag in (True, False):
+                for native in forest.estimators_:
+                    native.set_vector_walk(flag)
+                c0 = time.process_time()
+                got = forest.score_samples(Xf)
+                times[flag].append(time.process_time() - c0)
+                if not np.array_equal(got, reference):
+                    raise SystemExit("Fortran float64 scores differ from the C float64 ones")
+        for native in forest.estimators_:
+            native.set_vector_walk(True)
+        a, b = sorted(times[True]), sorted(times[False])
+        ratios = sorted(round(s / o, 3) for o, s in zip(times[True], times[False]))
+        print(
+            f"{f'{n // 1000}k x {d}':<12}{f'{a[0] * 1e3:.0f}-{a[-1] * 1e3:.0f}':>14}"
+            f"{f'{b[0] * 1e3:.0f}-{b[-1] * 1e3:.0f}':>16}{ratios!s:>40}",
+            flush=True,
+        )
+        rows.append({"n": n, "d": d, "avx2": times[True], "scalar": times[False]})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="timing repeats (best of)")
@@ -268,7 +300,16 @@ def main() -> None:
     parser.add_argument(
         "--score", action="store_true", help="score_samples CPU time side by side (see above)"
     )
+    parser.add_argument(
+        "--vector-ab", action="store_true", help="Fortran float64 scoring, AVX2 top levels vs scalar walk"
+    )
     args = parser.parse_args()
+    if args.vector_ab:
+        shapes = args.shapes if args.shapes != parser.get_default("shapes") else "300000x500"
+        rows = vector_ab([tuple(int(v) for v in s.split("x")) for s in shapes.split(",")], args.repeats)  # type: ignore[misc]
+        if args.json:
+            print(json.dumps({"bench": "forest-vector-ab", "rows": rows}))
+        return
     if args.score:
         shapes = args.shapes if args.shapes != parser.get_default("shapes") else "300000x500"
         rows = score_cpu([tuple(int(v) for v in s.split("x")) for s in shapes.split(",")], args.repeats)  # type: ignore[misc]
