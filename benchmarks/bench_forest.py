@@ -281,7 +281,7 @@ def vector_ab(shapes: list[tuple[int, int]], repeats: int) -> list[dict]:
         ratios = sorted(round(s / o, 3) for o, s in zip(times[True], times[False]))
         print(
             f"{f'{n // 1000}k x {d}':<12}{f'{a[0] * 1e3:.0f}-{a[-1] * 1e3:.0f}':>14}"
-            f"{f'{b[0] * 1e3:.0f}-{b[-1] * 1e3:.0f}':>16}{ratios!s:>40}",
+            f"{f'{b[0] * 1e3:.0f}-{b[-1] * 1e3:.0f}':>16}  {ratios!s}",
             flush=True,
         )
         rows.append({"n": n, "d": d, "avx2": times[True], "scalar": times[False]})
