@@ -70,6 +70,12 @@ BENCHES: tuple[Bench, ...] = (
         (),
         "fingerprint pipeline: alerts on simulated traffic, speed",
     ),
+    Bench(
+        "output_cache",
+        "bench_output_cache.py",
+        ("pandas",),
+        "detect_batch's output cache vs NumPy allocation, beside pandas (run by hand: no --json)",
+    ),
 )
 
 # The distribution that provides each importable peer module (for the versions table).
