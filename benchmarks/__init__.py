@@ -70,6 +70,12 @@ BENCHES: tuple[Bench, ...] = (
         (),
         "fingerprint pipeline: alerts on simulated traffic, speed",
     ),
+    Bench(
+        "output_cache",
+        "bench_output_cache.py",
+        ("pandas",),
+        "detect_batch's output cache vs NumPy allocation, beside pandas (run by hand: no --json)",
+    ),
 )
 
 # The distribution that provides each importable peer module (for the versions table).
@@ -444,7 +450,9 @@ def run_suite(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``python -m benchmarks`` and ``anomaly-detection bench``."""
-    parser.add_argument("--quick", action="store_true", help="reduced sizes (about 2 minutes in all)")
+    parser.add_argument(
+        "--quick", action="store_true", help="reduced sizes (2.5-3.5 min in all on a busy 2-core box)"
+    )
     parser.add_argument("--runs", type=int, default=3, help="runs of each benchmark; medians are reported")
     parser.add_argument("--only", help="comma-separated names, e.g. detector,forest (default: all)")
     parser.add_argument(

@@ -182,6 +182,18 @@ def start_redis() -> tuple[subprocess.Popen[bytes], str]:
             time.sleep(0.05)
 
 
+def package_root() -> str:
+    """The folder holding the anomaly_detection this process imports, for the servers' PYTHONPATH:
+    a dev build's python/ under PYTHONPATH=python, else the installed package's site-packages (the
+    source tree's python/ has no compiled _core without scripts/dev-build.sh, so it cannot be forced)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("anomaly_detection")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("anomaly_detection is not importable: pip install '.[bench]' first")
+    return str(Path(spec.origin).resolve().parents[1])
+
+
 def start_server(kind: str, redis_url: str | None = None) -> tuple[subprocess.Popen[bytes], str]:
     import httpx
 
@@ -189,9 +201,7 @@ def start_server(kind: str, redis_url: str | None = None) -> tuple[subprocess.Po
     env = dict(os.environ)
     if redis_url:
         env["BENCH_REDIS_URL"] = redis_url
-    env["PYTHONPATH"] = (
-        str(Path(__file__).resolve().parents[1] / "python") + os.pathsep + env.get("PYTHONPATH", "")
-    )
+    env["PYTHONPATH"] = package_root() + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.Popen([sys.executable, __file__, "--serve", kind, "--port", str(port)], env=env)
     url = f"http://{HOST}:{port}"
     deadline = time.monotonic() + 30

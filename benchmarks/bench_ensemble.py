@@ -67,7 +67,7 @@ def nab(nab_dir: Path) -> tuple[str, dict]:
     results = {"ensemble": score_all_profiles(corpus, ours)}
     for name in ANCHORS:
         results[name] = score_all_profiles(corpus, load_scores_dir(nab_dir / "anchor_scores" / name, corpus))
-    out = ["### NAB scores (18 files, NAB's normalisation)", ""]
+    out = [f"### NAB scores ({len(corpus.files)} files, NAB's normalisation)", ""]
     out.append(
         table(
             ["detector", *PROFILES, "threshold (standard)", "TP/FN/FP"],
@@ -125,9 +125,10 @@ def main() -> None:
                 "target": ">= 1 M points/s",
             }
         ]
+        n_files = len(results["ensemble"]["standard"].files)
         figures += [
             {
-                "metric": f"NAB standard score, 18 files: ensemble vs {peer}",
+                "metric": f"NAB standard score, {n_files} files: ensemble vs {peer}",
                 "unit": "NAB score",
                 "kind": "quality",
                 "ours": results["ensemble"]["standard"].score,

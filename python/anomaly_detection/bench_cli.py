@@ -86,7 +86,9 @@ def add_bench_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
         help="run the peer benchmark suite (source checkout) and write benchmarks/RESULTS.md",
         description=__doc__.splitlines()[0],
     )
-    p.add_argument("--quick", action="store_true", help="reduced sizes (about 2 minutes in all)")
+    p.add_argument(
+        "--quick", action="store_true", help="reduced sizes (2.5-3.5 min in all on a busy 2-core box)"
+    )
     p.add_argument(
         "--runs", type=int, default=3, help="runs of each benchmark; medians are reported (default 3)"
     )

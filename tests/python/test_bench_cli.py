@@ -122,3 +122,30 @@ def test_unknown_benchmark_and_bad_runs(suite):
         suite.run_suite(quick=True, runs=1, only=["no-such-bench"])
     with pytest.raises(ValueError, match="runs must be at least 1"):
         suite.run_suite(quick=True, runs=0)
+
+
+def test_api_bench_servers_import_the_package_this_process_imports(monkeypatch):
+    """bench_api's server subprocesses once put the source tree's python/ first on PYTHONPATH:
+    without a dev build that folder has no compiled _core, so `python -m benchmarks` after a
+    plain `pip install '.[bench]'` failed with "native server did not start"."""
+    import subprocess
+    import sys
+
+    import anomaly_detection
+
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import bench_api
+
+    root = bench_api.package_root()
+    assert Path(root) == Path(anomaly_detection.__file__).resolve().parents[1]
+    # a child with only that folder on its path imports the compiled core, as the server does
+    code = "import anomaly_detection._core, anomaly_detection; print(anomaly_detection.__file__)"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={"PYTHONPATH": root, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd="/",
+    ).stdout.strip()
+    assert Path(out).resolve() == Path(anomaly_detection.__file__).resolve()
