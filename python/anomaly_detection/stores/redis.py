@@ -381,14 +381,13 @@ class RedisStore:
             refresh = now - state.refreshed >= point.refresh_every
             kept_values, kept_stamps, known = state.values, state.stamps, state.known
             state.values = None  # until this append's reply says what the window is
-            if kept_values is None:
-                arg = encode_append_point(
-                    point.window, point.ttl, point.writer, seq, value, timestamp, 0, 0, refresh
-                )
-                between = None
-            else:
-                arg = encode_append_point(point.window, point.ttl, point.writer, seq, value, timestamp,
-                                          state.prev, known, refresh)  # fmt: skip
+            # the claim: this writer's last append and the points it left (none kept: no claim)
+            claim = (0, 0) if kept_values is None else (state.prev, known)
+            arg = encode_append_point(
+                point.window, point.ttl, point.writer, seq, value, timestamp, *claim, refresh
+            )
+            between = None
+            if kept_values is not None:
                 kept = (np.frombuffer(kept_values, dtype="<f8"), np.frombuffer(kept_stamps, dtype="<f8"))
                 guess: list[Any] = []
 
