@@ -39,6 +39,7 @@ overheats and fails) and we compare the flagged points with the windows NAB's la
         "code",
         """\
 import numpy as np
+
 from anomaly_detection import StatisticalAnomalyDetector
 from anomaly_detection.evaluation import NabCorpus, score_corpus
 
@@ -111,6 +112,7 @@ stream of API calls. Every sketch takes a whole NumPy array in one call.""",
         "code",
         """\
 import numpy as np
+
 from anomaly_detection.sketches import CountMinSketch, HyperLogLog, TDigest, TopK
 
 rng = np.random.default_rng(7)
@@ -227,6 +229,7 @@ API and defaults) and a streaming `HalfSpaceTrees` (River's algorithm) on ADBenc
 import importlib.util
 
 import numpy as np
+
 from anomaly_detection.evaluation import average_precision, roc_auc
 from anomaly_detection.forest import HalfSpaceTrees, IsolationForest
 
