@@ -425,6 +425,46 @@ def test_a_forked_child_appends_as_a_writer_of_its_own(redis_client):
     assert redis_client.hget(KEYS.counters("s"), "seen") == b"7"
 
 
+def test_a_child_forked_while_another_thread_detects_does_not_wait_for_that_thread(redis_client):
+    # A thread of the parent is inside a call on "s" (holding the sensor's lock and the kept
+    # connection's) at the fork: that thread does not exist in the child, so a lock it held
+    # would never be released there. The child's calls must go on.
+    import os
+    import signal
+    import threading
+
+    det = StatisticalAnomalyDetector(_settings(), redis_client=redis_client)
+    det.detect("s", 1.0, timestamp=1.0)
+    inside, leave = threading.Event(), threading.Event()
+    store = det.store
+
+    def hold_the_locks() -> None:
+        stripe = store._locks.threading_stripe(store._locks.stripes(["s"])[0])
+        with stripe, store._point._kept_lock:
+            inside.set()
+            leave.wait(30)
+
+    holder = threading.Thread(target=hold_the_locks)
+    holder.start()
+    try:
+        assert inside.wait(10)
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                signal.alarm(10)  # a deadlocked child is killed by SIGALRM (exit status != 0)
+                det.detect("s", 2.0, timestamp=2.0)
+                code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        leave.set()
+        holder.join()
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert [json.loads(e)["value"] for e in redis_client.lrange(KEYS.window("s"), 0, -1)] == [1.0, 2.0]
+
+
 def test_a_mirror_key_that_vanished_beside_an_entry_the_script_cannot_read_leaves_no_key_without_ttl(
     redis_client,
 ):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 import time
 import tracemalloc
@@ -333,6 +334,58 @@ def test_an_asyncio_client_writes_back_in_a_task_while_callers_await():
         assert seen == 30_300
         assert flagged >= 4
         assert anomalies == flagged  # the outage's anomalies counted once
+    finally:
+        server.stop()
+
+
+def test_a_child_forked_during_an_outage_leaves_the_parents_points_and_alerts_to_the_parent():
+    # A pre-forking server forks its workers from a process whose store is degraded: the
+    # child must not inherit the open breaker (its probe thread does not run in the child:
+    # it would stay degraded for good) nor the buffered points and held alerts (written
+    # back by both processes they would be stored twice).
+    server = RedisServer(*DURABLE).start()
+    try:
+        client = client_of(server)
+        det = StatisticalAnomalyDetector(settings(redis_probe_interval=2.0), redis_client=client)
+        x = series(2, 45, spikes=[40])
+        t = np.arange(45.0)
+        flagged = [det.detect("s", float(x[i]), timestamp=t[i]).is_anomaly for i in range(30)]
+        server.kill()
+        flagged += [det.detect("s", float(x[i]), timestamp=t[i]).is_anomaly for i in range(30, 45)]
+        assert flagged[40]
+        server.start()
+        health = det.health()  # the probe (every 2 s) has not written back yet
+        assert health["degraded"] is True
+        assert (health["write_back"]["buffered"], health["write_back"]["alerts_held"]) == (
+            15,
+            sum(flagged[30:]),
+        )
+        pid = os.fork()
+        if pid == 0:  # the child: clean, and a writer of its own on Redis
+            code = 1
+            try:
+                health = det.health()
+                clean = not health["degraded"] and health["write_back"]["buffered"] == 0
+                clean = clean and health["write_back"]["alerts_held"] == 0
+                for i in range(5):
+                    det.detect("c", float(i), timestamp=float(i))
+                code = 0 if clean and not det.health()["degraded"] else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        wait_until(lambda: not det.health()["degraded"], "the parent's write-back")
+        admin = client_of(server)
+        values, stamps = window_of(admin, "s")
+        np.testing.assert_array_equal(stamps, t)  # the parent's points, each once
+        np.testing.assert_array_equal(values, x)
+        assert counters_of(admin, "s") == (45, sum(flagged))
+        assert window_of(admin, "c")[0].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]  # the child's
+        alerts = [json.loads(fields[b"alert"]) for _, fields in admin.xrange("anomaly:stream:alerts")]
+        assert (
+            sorted(a["timestamp"] for a in alerts if a["sensor_name"] == "s") == t[np.array(flagged)].tolist()
+        )
+        det.store.close()
     finally:
         server.stop()
 

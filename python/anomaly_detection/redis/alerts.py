@@ -34,7 +34,15 @@ from typing import Any, Protocol
 
 from anomaly_detection.redis import scripts
 from anomaly_detection.redis.codec import dumps, text
-from anomaly_detection.redis.driver import Batch, Driver, Script, Steps, command, down_errors
+from anomaly_detection.redis.driver import (
+    Batch,
+    Driver,
+    Script,
+    Steps,
+    command,
+    down_errors,
+    on_fork_in_child,
+)
 from anomaly_detection.redis.keys import AnomalyRedisTTL
 from anomaly_detection.redis.manager import AnomalyRedisManager, alert_score
 
@@ -254,6 +262,14 @@ class RedisAlertSink:
         self._down = down_errors()
         if breaker is not None:
             breaker.add_recovery_task(self.flush, self.outbox_counts)
+        on_fork_in_child(self)
+
+    def _after_fork_in_child(self) -> None:
+        """A forked child holds no alerts (those held before the fork are the parent's to
+        deliver) and has locks of its own."""
+        self.outbox = deque()
+        self._hold_lock = threading.Lock()
+        self._flush_lock = threading.Lock()
 
     def __call__(self, result: Any) -> dict[str, Any] | None:
         """Write the alert of ``result``: returned with its id when written now; None when

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import time
+import weakref
 from collections.abc import Generator, Mapping
 from typing import Any, NamedTuple, TypeVar
 
@@ -34,6 +36,7 @@ __all__ = [
     "down_errors",
     "is_async_client",
     "is_cluster_client",
+    "on_fork_in_child",
     "redis_errors",
 ]
 
@@ -104,6 +107,21 @@ def is_async_client(client: Any) -> bool:
 def is_cluster_client(client: Any) -> bool:
     """Whether ``client`` is a Redis Cluster client (sync or asyncio)."""
     return callable(getattr(client, "get_default_node", None))
+
+
+def on_fork_in_child(obj: Any) -> None:
+    """Have a child forked from now on call ``obj._after_fork_in_child()`` (unless ``obj``
+    is gone by then): a client-side object with per-process state (locks another thread may
+    hold at the fork, a background thread the child does not run, work the parent will
+    finish) starts clean in a pre-forking server's worker."""
+    ref = weakref.ref(obj)
+
+    def after_fork() -> None:
+        target = ref()
+        if target is not None:
+            target._after_fork_in_child()
+
+    os.register_at_fork(after_in_child=after_fork)
 
 
 def down_errors() -> tuple[type[BaseException], ...]:

@@ -98,6 +98,11 @@ class EnsembleCheckpoints:
         self._states: OrderedDict[str, Cached] = OrderedDict()
         self._lock = threading.Lock()
 
+    def after_fork_in_child(self) -> None:
+        """In a forked child: a lock of its own (the cached states stay: each is checked
+        against the checkpoint's position before use)."""
+        self._lock = threading.Lock()
+
     # --- the per-process cache ---------------------------------------------------------
 
     def take(self, sensor: str) -> Cached | None:

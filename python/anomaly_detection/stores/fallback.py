@@ -170,6 +170,7 @@ class Fallback:
 
     def __init__(self, settings: Any, config: Any, checkpoints: EnsembleCheckpoints | None) -> None:
         self.settings = settings
+        self._config = config
         self.store = EmbeddedStore(config)
         self.checkpoints = checkpoints
         self._pending = PointBuffer()
@@ -186,6 +187,20 @@ class Fallback:
         self._flush_lock = threading.Lock()  # one writer of the buffered points at a time
         self._plan: tuple[int, list[WriteBack]] | None = None  # the appends being written back
         #: Points written back since the degraded mode began (with ``buffered_points``: the progress).
+        self.written_back_points = 0
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: the breaker closed, nothing buffered, new locks. The points and
+        counts buffered before the fork are the parent's to write back (the child would store
+        them a second time); the windows kept for a warm fallback stay (they are only a start)."""
+        self.store = EmbeddedStore(self._config)
+        self._pending = PointBuffer()
+        self._counts = []
+        self.degraded = False
+        self._carried_over = set()
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._plan = None
         self.written_back_points = 0
 
     def remember(

@@ -36,7 +36,6 @@ import struct
 import threading
 import time
 import uuid
-import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -45,7 +44,15 @@ import numpy as np
 from anomaly_detection import _core
 from anomaly_detection.redis import scripts
 from anomaly_detection.redis.codec import decode_points, decode_window, encode_append, encode_append_point
-from anomaly_detection.redis.driver import Driver, Script, Steps, command, decodes_responses, down_errors
+from anomaly_detection.redis.driver import (
+    Driver,
+    Script,
+    Steps,
+    command,
+    decodes_responses,
+    down_errors,
+    on_fork_in_child,
+)
 from anomaly_detection.redis.keys import AnomalyRedisKeys
 from anomaly_detection.stores.base import SensorWindow
 from anomaly_detection.stores.checkpoints import EnsembleCheckpoints
@@ -144,9 +151,8 @@ class RedisStore:
         self.fallback = Fallback(settings, self.config, self.checkpoints)
         #: This store's id in the exactly-once marks of the sensors it appends to.
         self.writer_id = uuid.uuid4().hex[:16]
-        # A forked child is a writer of its own: with the parent's id and sequence numbers its
-        # appends and the parent's would be taken for repeats of each other (and dropped).
-        os.register_at_fork(after_in_child=_renew_writer_id_of(weakref.ref(self)))
+        # A forked child is a writer of its own (see _after_fork_in_child).
+        on_fork_in_child(self)
         self._sequence = itertools.count(1)  # next() is atomic under the GIL
         self._locks = _SensorLocks()
         #: Seconds between two probes of Redis while the breaker is open.
@@ -164,6 +170,29 @@ class RedisStore:
         #: With a sync client: makes the ``redis.asyncio`` client of the a* methods (use_async_client).
         self._async_factory: Callable[[], Any] | None = None
         self._async_drivers: dict[asyncio.AbstractEventLoop, Driver] = {}
+
+    def _after_fork_in_child(self) -> None:
+        """A forked child (a pre-forking server's worker made after the store) is a store of
+        its own: a writer id of its own (with the parent's id and sequence numbers its appends
+        and the parent's would be taken for repeats of each other, and dropped); the breaker
+        closed and nothing buffered (points the parent buffered are the parent's to write
+        back: written back by both they would be stored twice); new locks (another thread of
+        the parent may have held one at the fork, and no thread of the child would release
+        it); no probe (the parent's thread does not run in the child)."""
+        self.writer_id = uuid.uuid4().hex[:16]
+        self._locks = _SensorLocks()
+        self._probe_lock = threading.Lock()
+        self._probe_thread = None
+        self._probe_task = None
+        self._async_drivers = {}
+        closed, self._closed = self._closed.is_set(), threading.Event()
+        if closed:
+            self._closed.set()
+        self.fallback.after_fork_in_child()
+        if self.checkpoints is not None:
+            self.checkpoints.after_fork_in_child()
+        if self._point is not None:
+            self._point.after_fork_in_child(self.writer_id)
 
     # --- the per-call path -------------------------------------------------------
     #
@@ -853,20 +882,6 @@ class RedisStore:
         return progress
 
 
-def _renew_writer_id_of(ref: weakref.ref[RedisStore]) -> Callable[[], None]:
-    """What a forked child runs for the store ``ref``: a writer id of its own (the marks of
-    the parent's appends, and so the windows it kept, are not the child's)."""
-
-    def renew() -> None:
-        store = ref()
-        if store is not None:
-            store.writer_id = uuid.uuid4().hex[:16]
-            if store._point is not None:
-                store._point.writer = store.writer_id.encode()
-
-    return renew
-
-
 class _PointPath:
     """What :meth:`RedisStore._detect_point` needs: the client's pool, encoder and retry policy,
     the packed command prefix per sensor, and one connection kept out of the pool.
@@ -948,6 +963,12 @@ class _PointPath:
             )
         finally:
             pool.release(conn)
+
+    def after_fork_in_child(self, writer_id: str) -> None:
+        """In a forked child: the child's writer id, and a lock of its own (the parent's
+        connection is never used: it is kept per process)."""
+        self.writer = writer_id.encode()
+        self._kept_lock = threading.Lock()
 
     def close(self) -> None:
         """Give the kept connection back to the pool (the point path takes no other)."""
