@@ -1770,6 +1770,8 @@ STEPS = [
         "chomp on polyres too: w 8, 16, 32, degree 1, mean absolute residual",
         {**_CHOMP, "poly": ((8, 1), (16, 1), (32, 1)), "chomp": _CHOMP3, "poly_scale": "abs"},
     ),
+    ("polyres alone: w 32, degree 3", {**_CHOMP, "poly": ((32, 3),), "poly_mode": "alone"}),
+    ("chomp on polyres too: w 32, degree 3", {**_CHOMP, "poly": ((32, 3),), "chomp": _CHOMP3}),
 ]
 
 
