@@ -17,6 +17,9 @@ warm-up's robust z (C++ only) and small details of the start-up.
     --all-profiles          also low FP / low FN (whole corpus / left out) and TP/FN/FP
     --false-alarms 0.489    where the chosen design's alarms come from at that threshold
     --synthetic 3:13        instead: mean VUS-PR per synthetic kind, seeds 3 to 12 (0:3 = the C++ run's)
+    --tsbad-nab             instead: mean VUS-PR on the 52 labelled NAB files of the ranking score
+                            (the model's side of `python -m benchmarks.tsbad_nab`: 0.463 for the C++ row
+                            against the C++ detector's 0.466, which adds the clear-outlier z)
 
 The Student-t rows need scipy.
 """
@@ -1026,6 +1029,63 @@ def alarm_logic_fading(score, half_life, hold, threshold):
     return out
 
 
+def poly_filter(w, deg):
+    """The least-squares polynomial of degree `deg` through the last `w` points, evaluated one
+    step ahead, as a fixed linear filter: prediction = h . x[t-w:t] (constants for (w, deg))."""
+    s = np.arange(-w, 0, dtype=float)  # positions of x[t-w] .. x[t-1] relative to t
+    return np.linalg.pinv(np.vander(s, deg + 1, increasing=True))[0]  # row 0: the value at s = 0
+
+
+@nb.njit(cache=True)
+def poly_resid(x, h):
+    """r_t = x_t - h . x[t-w:t] (the local polynomial forecast's residual), from t = w on."""
+    n, w = len(x), len(h)
+    r = np.zeros(n)
+    ok = np.zeros(n, np.bool_)
+    for t in range(w, n):
+        acc = 0.0
+        for i in range(w):
+            acc += h[i] * x[t - w + i]
+        r[t] = x[t] - acc
+        ok[t] = True
+    return r, ok
+
+
+@nb.njit(cache=True)
+def abs_z(r, span, valid):
+    """|r| / (1.2533 x the EW mean of |r| over the past): a robust scale of past residuals (the
+    mean absolute residual, scaled to a Gaussian sd), no mean subtracted (a forecast residual
+    is centred by construction)."""
+    n = len(r)
+    z = np.zeros(n)
+    ok = np.zeros(n, np.bool_)
+    cnt, m = 0, 0.0
+    for t in range(n):
+        if not valid[t]:
+            continue
+        if cnt >= 2:
+            z[t] = abs(r[t]) / max(1.2533 * m, 1e-12)
+            ok[t] = True
+        cnt += 1
+        a = max(1.0 / cnt, 2.0 / (span + 1.0))
+        m += a * (abs(r[t]) - m)
+    return z, ok
+
+
+def forecast_z(x, pairs, span, scale):
+    """The forecast-residual detector's z: the largest over the (w, degree) pairs (multi-scale)
+    of the residual against the past residuals' scale ('sd': EW mean and sd as the value and
+    difference detectors; 'abs': the EW mean absolute residual)."""
+    z = np.zeros(len(x))
+    ok = np.zeros(len(x), bool)
+    for w, deg in pairs:
+        r, valid = poly_resid(x, poly_filter(w, deg))
+        zi, oki = ew_z(r, span, valid) if scale == "sd" else abs_z(r, span, valid)
+        z = np.maximum(z, np.where(oki, zi, 0.0))
+        ok |= oki
+    return z, ok
+
+
 @nb.njit(cache=True)
 def chomp_near_mean(x, span, c):
     """True where |x - the EW mean of the past (the value detector's: span `span`)| < c x the range of
@@ -1103,10 +1163,18 @@ def detect(x, ts, p, explain=False):
     names = ["value", "diff"]
     d = np.r_[0.0, np.diff(xv)]
     feats.append(ew_z(d, p["span"], np.r_[False, valid[1:]]))
+    if p["poly"]:  # the local-forecast residual (polyres): beside the difference detector or in its place
+        fz = forecast_z(xv, p["poly"], p["span"], p["poly_scale"])
+        if p["poly_mode"] == "replace":
+            feats[1], weights[1], names[1] = fz, p["w_poly"], "poly"
+        else:
+            feats.append(fz)
+            weights.append(p["w_poly"])
+            names.append("poly")
     dt = np.median(np.diff(ts[:50]))
     period = round(86400 / dt) if dt > 0 and 4 <= 86400 / dt <= 50000 else 0
     weekly = None
-    resets = [np.zeros(n, bool)] * 2
+    resets = [np.zeros(n, bool)] * len(feats)
     if 0 < period < n:
         mode = {None: 0, "select": 1, "gated": 2}[p["weekly"]]
         z, ok, zw, okw, reset = season_z(
@@ -1225,6 +1293,9 @@ def detect(x, ts, p, explain=False):
         weights.append(1.0)
         names.append("bocpd")
     resets += [np.zeros(n, bool)] * (len(feats) - len(resets))
+    if p["poly_mode"] == "alone":  # the forecast-residual detector on its own
+        i = names.index("poly")
+        feats, weights, resets, names = [feats[i]], [1.0], [resets[i]], ["poly"]
     cal, dets = p["cal"], p["cal_dets"]
     if p["dspot"] or p["value_gate"]:
         tail = dspot_value(x, 500 if p["dspot"] else 300)
@@ -1317,6 +1388,7 @@ BASE = {
     "art_zwide": 3.0, "art_rho_k": 0.0, "echo": None, "echo_stat": 5.0,
     "levels": (), "absdiff_levels": (), "scale": (), "cusum": None, "cusum_resid": None, "cusum_season": None,
     "bocpd": None, "gate_fading_days": 0, "gate_novel": 0, "gate_span": 0, "gate_art": None, "chomp": None, "vst": None, "vst_point_only": False,
+    "poly": (), "poly_mode": "add", "w_poly": 1.0, "poly_scale": "sd",
 }  # fmt: skip
 _LEVEL = {"damp": 1.0, "span": 1000, "level": True, "record_days": 3}
 _CONTEXT = {**_LEVEL, "context": True}
@@ -1328,6 +1400,9 @@ _ART16 = {**_ART, "art_cats": 16, "novel_rebase": 0}
 _ART4 = {**_ART16, "art_ds": 4}
 _NOW = {**_ART4, "scale": (25,), "cusum": (0.5, 10.0, 2.0)}
 _CHOMP = {**_NOW, "chomp": (0.1, ("value", "diff"), "value")}  # the C++ since issue 15 (nab16)
+_CHOMP3 = (0.1, ("value", "diff", "poly"), "value")  # the chomp on the forecast-residual detector too
+# the forecast-residual detector in the difference detector's place: its weight, its chomp
+_POLY_FOR_DIFF = {"poly_mode": "replace", "w_poly": 2.5, "chomp": (0.1, ("value", "poly"), "value")}
 _CHANGE = {**_WEEKLY, "scale": (25,), "cusum": (0.5, 10.0, 2.0)}
 STEPS = [
     ("previous default (18-file design)", {}),
@@ -1637,6 +1712,66 @@ STEPS = [
     ),
     ("chomp 0.1 on value, diff and level", {**_NOW, "chomp": (0.1, ("value", "diff", "level"), "value")}),
     ("chomp 0.1 on value, diff and context", {**_NOW, "chomp": (0.1, ("value", "diff", "context"), "value")}),
+    # polyres: a local-forecast residual, x_t against the least-squares polynomial of degree d through the
+    # last w points (a fixed filter), scored against the past residuals' scale; on top of the chomp (_CHOMP)
+    ("polyres alone: w 8, degree 1", {**_CHOMP, "poly": ((8, 1),), "poly_mode": "alone"}),
+    ("polyres alone: w 16, degree 1", {**_CHOMP, "poly": ((16, 1),), "poly_mode": "alone"}),
+    ("polyres alone: w 32, degree 1", {**_CHOMP, "poly": ((32, 1),), "poly_mode": "alone"}),
+    ("polyres alone: w 16, degree 2", {**_CHOMP, "poly": ((16, 2),), "poly_mode": "alone"}),
+    ("polyres alone: w 32, degree 2", {**_CHOMP, "poly": ((32, 2),), "poly_mode": "alone"}),
+    (
+        "polyres alone: w 8, 16, 32, degree 1",
+        {**_CHOMP, "poly": ((8, 1), (16, 1), (32, 1)), "poly_mode": "alone"},
+    ),
+    ("chomp + polyres: w 8, degree 1", {**_CHOMP, "poly": ((8, 1),)}),
+    ("chomp + polyres: w 16, degree 1", {**_CHOMP, "poly": ((16, 1),)}),
+    ("chomp + polyres: w 32, degree 1", {**_CHOMP, "poly": ((32, 1),)}),
+    ("chomp + polyres: w 16, degree 2", {**_CHOMP, "poly": ((16, 2),)}),
+    ("chomp + polyres: w 32, degree 2", {**_CHOMP, "poly": ((32, 2),)}),
+    ("chomp + polyres: w 8, 16, 32, degree 1", {**_CHOMP, "poly": ((8, 1), (16, 1), (32, 1))}),
+    ("chomp + polyres: w 8, degree 1, weight 2.5", {**_CHOMP, "poly": ((8, 1),), "w_poly": 2.5}),
+    ("chomp + polyres: w 16, degree 1, weight 2.5", {**_CHOMP, "poly": ((16, 1),), "w_poly": 2.5}),
+    ("chomp + polyres: w 32, degree 2, weight 2.5", {**_CHOMP, "poly": ((32, 2),), "w_poly": 2.5}),
+    (
+        "chomp + polyres: w 8, 16, 32, degree 1, weight 2.5",
+        {**_CHOMP, "poly": ((8, 1), (16, 1), (32, 1)), "w_poly": 2.5},
+    ),
+    ("chomp + polyres in place of diff: w 8, degree 1", {**_CHOMP, "poly": ((8, 1),), **_POLY_FOR_DIFF}),
+    ("chomp + polyres in place of diff: w 16, degree 1", {**_CHOMP, "poly": ((16, 1),), **_POLY_FOR_DIFF}),
+    ("chomp + polyres in place of diff: w 32, degree 1", {**_CHOMP, "poly": ((32, 1),), **_POLY_FOR_DIFF}),
+    ("chomp + polyres in place of diff: w 16, degree 2", {**_CHOMP, "poly": ((16, 2),), **_POLY_FOR_DIFF}),
+    ("chomp + polyres in place of diff: w 32, degree 2", {**_CHOMP, "poly": ((32, 2),), **_POLY_FOR_DIFF}),
+    (
+        "chomp + polyres in place of diff: w 8, 16, 32, degree 1",
+        {**_CHOMP, "poly": ((8, 1), (16, 1), (32, 1)), **_POLY_FOR_DIFF},
+    ),
+    # the same beside the others, chomped as the value and difference detectors are
+    ("chomp on polyres too: w 8, degree 1", {**_CHOMP, "poly": ((8, 1),), "chomp": _CHOMP3}),
+    ("chomp on polyres too: w 16, degree 1", {**_CHOMP, "poly": ((16, 1),), "chomp": _CHOMP3}),
+    ("chomp on polyres too: w 16, degree 2", {**_CHOMP, "poly": ((16, 2),), "chomp": _CHOMP3}),
+    ("chomp on polyres too: w 32, degree 2", {**_CHOMP, "poly": ((32, 2),), "chomp": _CHOMP3}),
+    (
+        "chomp on polyres too: w 8, 16, 32, degree 1",
+        {**_CHOMP, "poly": ((8, 1), (16, 1), (32, 1)), "chomp": _CHOMP3},
+    ),
+    (
+        "chomp on polyres too: w 16, degree 1, weight 1.6",
+        {**_CHOMP, "poly": ((16, 1),), "chomp": _CHOMP3, "w_poly": 1.6},
+    ),
+    (
+        "chomp on polyres too: w 8, 16, 32, degree 1, weight 1.6",
+        {**_CHOMP, "poly": ((8, 1), (16, 1), (32, 1)), "chomp": _CHOMP3, "w_poly": 1.6},
+    ),
+    (
+        "chomp on polyres too: w 16, degree 1, mean absolute residual",
+        {**_CHOMP, "poly": ((16, 1),), "chomp": _CHOMP3, "poly_scale": "abs"},
+    ),
+    (
+        "chomp on polyres too: w 8, 16, 32, degree 1, mean absolute residual",
+        {**_CHOMP, "poly": ((8, 1), (16, 1), (32, 1)), "chomp": _CHOMP3, "poly_scale": "abs"},
+    ),
+    ("polyres alone: w 32, degree 3", {**_CHOMP, "poly": ((32, 3),), "poly_mode": "alone"}),
+    ("chomp on polyres too: w 32, degree 3", {**_CHOMP, "poly": ((32, 3),), "chomp": _CHOMP3}),
 ]
 
 
@@ -1734,6 +1869,22 @@ def synthetic_vus(p, seeds):
     return out
 
 
+def nab_vus(p, corpus, data):
+    """Mean VUS-PR over the NAB files with a labelled window of the model's ranking score (the
+    statistic fading by 0.5% a point, as `synthetic_vus`): the model's side of
+    `python -m benchmarks.tsbad_nab` (which runs the C++ detector; it adds the clear-outlier z)."""
+    from anomaly_detection.evaluation import sliding_window, vus_pr
+
+    out = []
+    for name, (x, ts) in data.items():
+        y = corpus.files[name].window_mask()
+        if not y.any():
+            continue
+        best = detect(x, ts, {**p, "return_best": True})
+        out.append(vus_pr(y, fading_max(best, 0.995), window=sliding_window(x)))
+    return float(np.mean(out)), len(out)
+
+
 @nb.njit(cache=True)
 def fading_max(x, decay):
     out = np.empty(len(x))
@@ -1772,6 +1923,11 @@ def main(argv=None):
         metavar="A:B",
         help="only: mean VUS-PR per synthetic kind of each row, seeds A to B-1 (0:3 are the C++ run's)",
     )
+    ap.add_argument(
+        "--tsbad-nab",
+        action="store_true",
+        help="only: mean VUS-PR on the NAB files with a labelled window of each row's ranking score",
+    )
     args = ap.parse_args(argv)
     steps = []
     for part in args.rows.split(","):
@@ -1796,6 +1952,13 @@ def main(argv=None):
                 print("| step | " + " | ".join(kinds) + " | mean |\n|---|" + "---:|" * (len(kinds) + 1))
             cells = " | ".join(f"{v:.3f}" for v in kinds.values())
             print(f"| {label} | {cells} | {np.mean(list(kinds.values())):.3f} |", flush=True)
+        return
+    if args.tsbad_nab:
+        print("| step | VUS-PR on NAB (model) |\n|---|---:|")
+        for label, change in steps:
+            mean, files = nab_vus({**BASE, **change}, corpus, data)
+            print(f"| {label} | {mean:.3f} |", flush=True)
+        print(f"\n({files} files with a labelled window)")
         return
     if args.false_alarms is not None:
         false_alarm_sources(corpus, data, {**BASE, **_WEEKLY}, args.false_alarms)
