@@ -181,7 +181,7 @@ def make_kpi_series(seed: int = 0) -> KpiSeries:
         span = slice(start, end)
         sign = -1.0 if rng.random() < 0.6 else 1.0
         if kind == "spike":
-            values[span] = expected[span] + sign * rng.uniform(4, 10) * sigma[span]
+            values[span] = values[span] + sign * rng.uniform(4, 10) * sigma[span]  # noise kept
         elif kind == "dip":
             values[span] = values[span] * (1 - rng.uniform(0.2, 0.7))
         elif kind == "level_shift":
