@@ -166,7 +166,8 @@ def make_kpi_series(seed: int = 0) -> KpiSeries:
         else:
             length = max(int(rng.uniform(60, 180) / minutes), 2)
         if kind == "flat_peak":  # start where the daily shape climbs
-            rise = np.flatnonzero(np.diff(shape[:per_day], append=shape[0]) > 0)
+            slope = np.diff(shape[:per_day], append=shape[0])
+            rise = np.flatnonzero(slope > 0.5 * slope.max())  # the steep part of the rise
             day = int(rng.integers(_CLEAN_DAYS, days - 1))
             start = day * per_day + int(rise[int(rng.integers(len(rise)))]) if len(rise) else -1
         else:
