@@ -53,6 +53,7 @@ OURS = "ours (default)"
 OURS_NO_TS = "ours, no timestamps"
 OURS_POINT = "ours, deviations"
 ZSCORE = "z-score"
+FADES = (0.9, 0.98, 0.995)  # per point; ``scores`` fade by 0.995
 
 Scorer = Callable[[KpiSeries], np.ndarray]
 
@@ -88,6 +89,17 @@ def _peer(method: str, wrappers, hp) -> Scorer:
         return out if np.isfinite(out).all() else np.zeros(len(s.values))
 
     return score
+
+
+def faded(statistic: np.ndarray, rate: float) -> np.ndarray:
+    """The running ``max(x_t, rate * previous)``: a fading like the one of ``scores``,
+    applied to another statistic (a diagnosis of what the fading does)."""
+    out = np.empty_like(statistic)
+    held = 0.0
+    for i, x in enumerate(statistic.tolist()):
+        held = max(x, held * rate)
+        out[i] = held
+    return out
 
 
 def caught(s: KpiSeries, scores: np.ndarray) -> list[tuple[str, bool]]:
@@ -163,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds = dict.fromkeys(names, 0.0)
     hits = {n: {k: [0, 0] for k in ANOMALY_KINDS} for n in names}
     all_scores: list[dict[str, np.ndarray]] = []
+    fade_vus: dict[float, list[float]] = {rate: [] for rate in FADES}
     for s in suite:
         window = sliding_window(s.values)
         kept = {}
@@ -177,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
                 hits[name][kind][0] += ok
                 hits[name][kind][1] += 1
         all_scores.append(kept)
+        for rate in FADES:
+            fade_vus[rate].append(vus_pr(s.labels, faded(kept[OURS_POINT], rate), window=window))
     points = sum(len(s.values) for s in suite)
     lines = [
         (
@@ -208,6 +223,26 @@ def main(argv: list[str] | None = None) -> int:
         total = hits[names[0]][kind][1]
         cells = [f"{hits[n][kind][0] / total:.2f}" if total else "-" for n in names]
         lines.append(f"| {kind} | {total} | " + " | ".join(cells) + " |")
+    steps = sorted({s.step for s in suite})
+    lines += [
+        "",
+        "Mean VUS-PR by sampling interval:",
+        "",
+        "| method | "
+        + " | ".join(f"{int(st)} s ({sum(s.step == st for s in suite)} series)" for st in steps)
+        + " |",
+        "|---|" + "---|" * len(steps),
+    ]
+    for n in names:
+        cells = [f"{np.mean([v for v, s in zip(vus[n], suite) if s.step == st]):.3f}" for st in steps]
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Diagnosis: ours' `deviations` with a fading like that of `scores` (running max of the statistic "
+        "and the previous value times the rate), mean VUS-PR: "
+        + ", ".join(f"{rate} a point {np.mean(fade_vus[rate]):.3f}" for rate in FADES)
+        + f" (none {np.mean(vus[OURS_POINT]):.3f}; the real `scores` {np.mean(vus[OURS]):.3f}).",
+    ]
     lines += [
         "",
         "Per series, VUS-PR:",
