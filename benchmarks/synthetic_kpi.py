@@ -11,9 +11,9 @@ chooses it) for
 
 a. ours, the default ``StatisticalAnomalyDetector()``, ``detect_batch`` with the series'
    timestamps, raw ``scores`` (streaming and causal);
-b. ours as ``anomaly-detection evaluate --tsbad`` runs it: the same values without
-   timestamps (it passes none, even from a CSV with a ``timestamp`` column, so every
-   point is stamped now and the seasonal detector stays off);
+b. ours as ``anomaly-detection evaluate --tsbad`` runs it on TSB-AD's own CSVs: the
+   same values without timestamps (every point is stamped now, so the seasonal
+   detector stays off);
 c. ours ranked by the batch's ``deviations`` instead of ``scores`` (the point's own
    statistic, ``-log10`` of its smallest tail probability, without the scores' fading
    by 0.5% a point): a diagnosis row, what the fading costs on segment labels;
