@@ -121,3 +121,49 @@ def test_errors_are_reported_not_raised(folders, tmp_path):
         assert rc == 1, argv
         assert out == ""
         assert message in err, (argv, err)
+
+
+def _daily_series() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Six days at five minutes: a daily cycle, and on day 4 half a day where the cycle is
+    mirrored (a trough where the peak belongs; no jump, every value inside the range:
+    only the time of day shows it)."""
+    rng = np.random.default_rng(3)
+    t = np.arange(6 * 288)
+    values = 100 + 10 * np.sin(2 * np.pi * t / 288) + rng.normal(0, 0.5, len(t))
+    labels = np.zeros(len(t))
+    span = slice(4 * 288, 4 * 288 + 144)
+    values[span] = 100 - 10 * np.sin(2 * np.pi * t[span] / 288) + rng.normal(0, 0.5, 144)
+    labels[span] = 1
+    return 1.7e9 + 300.0 * t, values, labels
+
+
+def test_a_timestamp_column_reaches_the_detector(tmp_path):
+    ts, values, labels = _daily_series()
+    epoch, iso, none = tmp_path / "epoch", tmp_path / "iso", tmp_path / "none"
+    _write(epoch / "a.csv", "timestamp,Data,Label", [ts, values, labels])
+    iso.mkdir()
+    stamps = np.array(ts * 1e9, dtype="datetime64[ns]").astype(str)
+    rows = [f"{s},{v!r},{int(y)}" for s, v, y in zip(stamps, values.tolist(), labels)]
+    (iso / "a.csv").write_text("timestamp,Data,Label\n" + "\n".join(rows) + "\n")
+    _write(none / "a.csv", "Data,Label", [values, labels])
+    got = {}
+    for name, folder in (("epoch", epoch), ("iso", iso), ("none", none)):
+        rc, out, err = run(["--tsbad", folder, "--json", "--no-progress"])
+        assert rc == 0, err
+        got[name] = json.loads(out)["files"]["a.csv"]
+    with_ts = StatisticalAnomalyDetector().detect_batch("series", values, ts).scores
+    want = tsbad_metrics(labels.astype(np.int8), with_ts, values=values).to_dict()
+    assert got["epoch"] == pytest.approx(want, abs=1e-12)
+    assert got["iso"] == got["epoch"]
+    # without timestamps every point is stamped now and the daily season cannot join
+    assert got["none"]["VUS-PR"] < 0.5 < got["epoch"]["VUS-PR"]
+
+
+def test_a_bad_timestamp_column_is_reported_before_any_scoring(tmp_path):
+    _write(tmp_path / "ok" / "a.csv", "Data,Label", [np.arange(5.0), np.array([0, 0, 1, 0, 0])])
+    (tmp_path / "ok" / "b.csv").write_text("timestamp,Data,Label\nyesterday,1.0,0\ntoday,2.0,1\n")
+    rc, out, err = run(["--tsbad", tmp_path / "ok", "--json"])
+    assert rc == 1
+    assert out == ""
+    assert "b.csv: timestamp: expected epoch seconds or ISO-8601" in err
+    assert "tsbad 0/2" not in err  # no progress line: nothing was scored

@@ -48,6 +48,7 @@ from anomaly_detection.evaluation.tsbad import (
     TsbadMetrics,
     load_tsbad_dir,
     load_tsbad_scores,
+    read_tsbad_timestamps,
     tsbad_metrics,
 )
 
@@ -336,9 +337,13 @@ def _run_nab(
 
 
 def _tsbad_detector_scores(
-    values: np.ndarray, factory: DetectorFactory, overrides: dict[str, Any]
+    values: np.ndarray,
+    factory: DetectorFactory,
+    overrides: dict[str, Any],
+    timestamps: np.ndarray | None = None,
 ) -> np.ndarray:
-    result = factory(**overrides).detect_batch("series", values)  # a fresh detector per file
+    # a fresh detector per file; with the file's timestamps when it has a timestamp column
+    result = factory(**overrides).detect_batch("series", values, timestamps)
     return np.asarray(getattr(result, "scores", result), dtype=np.float64)
 
 
@@ -379,11 +384,15 @@ def _run_tsbad(
     else:
         factory = detector_factory or default_detector_factory
         overrides = _parse_overrides(args.overrides)
+        stamps = {name: read_tsbad_timestamps(Path(args.tsbad) / name) for name in series}
+        for name, ts in stamps.items():
+            if ts is not None and len(ts) != len(series[name][0]):
+                raise ValueError(f"{name}: {len(ts)} timestamps for {len(series[name][0])} values")
         progress = _Progress(err, not args.no_progress, "tsbad")
         scores = {}
         for i, (name, (values, _)) in enumerate(series.items()):
             progress(i, len(series), name)
-            scores[name] = _tsbad_detector_scores(values, factory, overrides)
+            scores[name] = _tsbad_detector_scores(values, factory, overrides, stamps[name])
         progress(len(series), len(series), "done")
         source = f"the detector {overrides or ''}".rstrip()
     results = {

@@ -33,6 +33,7 @@ the *values*, lags 3 to 400, else 125). The numbers equal those of the
 
 from __future__ import annotations
 
+import csv
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -49,7 +50,7 @@ from anomaly_detection.evaluation.metrics import (
     roc_auc,
     segments,
 )
-from anomaly_detection.evaluation.nab_corpus import _read_scores, read_nab_csv
+from anomaly_detection.evaluation.nab_corpus import _read_scores, _to_float
 
 __all__ = [
     "TSBAD_METRIC_NAMES",
@@ -60,6 +61,7 @@ __all__ = [
     "range_f1",
     "range_prf",
     "read_tsbad_csv",
+    "read_tsbad_timestamps",
     "sliding_window",
     "tsbad_metrics",
     "vus",
@@ -394,10 +396,12 @@ def tsbad_metrics(
 def read_tsbad_csv(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     """``(values, labels)`` of a univariate TSB-AD CSV: one value column (any
     name, ``Data`` in TSB-AD-U) and a ``Label`` column of 0/1."""
-    cols = read_nab_csv(path)
+    raw = _raw_columns(path)
+    # the timestamp column is not parsed here (read_tsbad_timestamps reads it)
+    cols = {name: _to_float(column) for name, column in raw.items() if name != "timestamp"}
     if "Label" not in cols:
         raise ValueError(f"{path}: no Label column (columns: {', '.join(cols)})")
-    value_cols = [c for c in cols if c not in ("Label", "timestamp")]
+    value_cols = [c for c in cols if c != "Label"]
     if len(value_cols) != 1:
         raise ValueError(f"{path}: expected one value column besides Label, got {value_cols}")
     values, labels = cols[value_cols[0]], cols["Label"]
@@ -411,6 +415,38 @@ def read_tsbad_csv(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray
     if not np.isin(labels, (0.0, 1.0)).all():
         raise ValueError(f"{path}: Label must be 0 or 1 on every row")
     return values, labels.astype(np.int8)
+
+
+def _raw_columns(path: str | os.PathLike[str]) -> dict[str, list[str]]:
+    """The CSV's columns as text, by header name."""
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        try:
+            header = [h.strip() for h in next(reader)]
+        except StopIteration:
+            raise ValueError(f"{path}: empty CSV") from None
+        rows = [r for r in reader if r]
+    return {name: [r[j] if j < len(r) else "" for r in rows] for j, name in enumerate(header)}
+
+
+def read_tsbad_timestamps(path: str | os.PathLike[str]) -> np.ndarray | None:
+    """Epoch seconds from the ``timestamp`` column of a TSB-AD CSV, or None when it has
+    none (TSB-AD-U's files have none). Numbers are epoch seconds (the AIOps KPI files'
+    form); anything else is read as ISO-8601, naive taken as UTC. The detector's seasonal
+    part needs real timestamps, so ``evaluate --tsbad`` passes them when the file has them."""
+    column = _raw_columns(path).get("timestamp")
+    if column is None:
+        return None
+    raw = [t.strip() for t in column]
+    try:
+        return np.array(raw, dtype=np.float64)
+    except ValueError:
+        pass
+    try:
+        stamps = np.array([np.datetime64(t.replace("Z", ""), "ns") for t in raw])
+    except ValueError as exc:
+        raise ValueError(f"{path}: timestamp: expected epoch seconds or ISO-8601 ({exc})") from None
+    return stamps.astype(np.int64) / 1e9
 
 
 def _csv_names(folder: str | os.PathLike[str]) -> dict[str, Path]:
