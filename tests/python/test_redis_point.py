@@ -285,7 +285,7 @@ def test_the_ring_holds_point_k_in_slot_k_mod_w_and_follows_the_list(redis_clien
     assert ring.endswith(scripts.RING_END.encode())
     slot = (seen - 1) % 10  # the last point, in slot k mod w
     assert struct.unpack_from("<dd", ring, 16 * slot) == (listed[0][-1], listed[1][-1])
-    assert redis_client.hget(KEYS.counters("s"), "ring") == b"10:10"
+    assert redis_client.hget(KEYS.counters("s"), "ring") == f"10:10:{seen}".encode()
 
 
 def test_consecutive_detects_are_answered_from_the_kept_window_until_another_writer_appends(redis_client):
@@ -481,3 +481,23 @@ def test_a_mirror_key_that_vanished_beside_an_entry_the_script_cannot_read_leave
     assert len(det.get_window("s").values) == 7
     for key in redis_client.scan_iter(match="anomaly:*"):
         assert redis_client.ttl(key) > 0, key
+
+
+def test_a_foreign_append_of_the_same_entry_to_a_full_window_is_noticed(redis_client):
+    # A writer that does not keep the ring (an earlier version during a rolling upgrade)
+    # appends an entry byte-identical to the list's last one to a full window: the list's
+    # length and last entry are unchanged, but it counted a point. The next call must score
+    # against the list's window (with the repeated point), as a detector fed the same points.
+    det = StatisticalAnomalyDetector(_settings(), redis_client=redis_client)
+    ref = StatisticalAnomalyDetector(_settings())
+    for i in range(12):  # the window (10) is full
+        det.detect("s", float(i % 4), timestamp=float(i))
+        ref.detect("s", float(i % 4), timestamp=float(i))
+    last = redis_client.lindex(KEYS.window("s"), -1)
+    pipe = redis_client.pipeline(transaction=True)
+    pipe.rpush(KEYS.window("s"), last).ltrim(KEYS.window("s"), -10, -1).hincrby(KEYS.counters("s"), "seen", 1)
+    pipe.execute()
+    ref.detect("s", 3.0, timestamp=11.0)  # the same point again
+    got, want = det.detect("s", 2.5, timestamp=12.0), ref.detect("s", 2.5, timestamp=12.0)
+    assert got.deviation == pytest.approx(want.deviation, rel=1e-12)
+    assert redis_client.hget(KEYS.counters("s"), "seen") == b"14"

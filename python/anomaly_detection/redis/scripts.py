@@ -48,11 +48,13 @@ RING_END = "ad-ring1"
 # The compact mirror, a ring in a string key of its own (KEYS[{r}], `...:mirror`): w slots
 # of 16 bytes (value, timestamp, little-endian float64) and the 8 bytes RING_END; the
 # sensor's point number k (counted by 'seen', from 0) is in slot k mod w. The counters hash
-# says which points it holds: 'ring' = '<w>:<count>' (the last `count` points before
-# 'seen') and 'tail', the list's last entry when it was written (not 'last', the field of
-# the earlier mirror: a writer of an earlier version keeps that one, never this). It is valid while the
-# list has `count` entries and the same last one (another writer's RPUSH changes them)
-# and w is the caller's window size; then the window before the points is answered from it
+# says which points it holds: 'ring' = '<w>:<count>:<seen>' (the last `count` points before
+# point number `seen`) and 'tail', the list's last entry when it was written (not 'last', the
+# field of the earlier mirror: a writer of an earlier version keeps that one, never this). It
+# is valid while 'seen' is the ring's, the list has `count` entries and the same last one
+# (another writer's append changes them: an earlier version's counts a point even where the
+# list's length and last entry stay the same, a repeated entry on a full window) and w is the
+# caller's window size; then the window before the points is answered from it
 # (the ring as it is, the caller turns it), a point is written into it with one SETRANGE
 # of 16 bytes, and a SETRANGE that answers another length than the mirror's (the key was
 # gone) makes it invalid. An invalid mirror is rebuilt from the list after the append
@@ -117,8 +119,8 @@ else
   len = len - n  -- the list's length before the points
   local valid = false
   if len > 0 and len <= w and ring and mlast == tail then
-    local rw, rc = string.match(ring, '^(%d+):(%d+)$')
-    valid = tonumber(rw) == w and tonumber(rc) == len
+    local rw, rc, rs = string.match(ring, '^(%d+):(%d+):(%d+)$')
+    valid = tonumber(rw) == w and tonumber(rc) == len and tonumber(rs) == seen
   end
   local size = 16 * w + 8
   if valid then
@@ -176,12 +178,9 @@ else
   end
   local after_s = string.format('%d', after)
   local mark_now = string.format('%d:%d', seq, seen)
-  local ring_now = string.format('%d:%d', w, kept)
-  if valid and ring_now == ring then  -- 'ring' unchanged: not written
-    redis.call('HSET', KEYS[2], 'seen', after_s, 'w:' .. writer, mark_now, 'tail', points[n] or tail)
-  elseif valid then
-    redis.call('HSET', KEYS[2], 'seen', after_s, 'w:' .. writer, mark_now, 'ring', ring_now,
-               'tail', points[n] or tail)
+  if valid then
+    redis.call('HSET', KEYS[2], 'seen', after_s, 'w:' .. writer, mark_now,
+               'ring', string.format('%d:%d:%s', w, kept, after_s), 'tail', points[n] or tail)
   else
     redis.call('HSET', KEYS[2], 'seen', after_s, 'w:' .. writer, mark_now)
     redis.call('HDEL', KEYS[2], 'ring', 'tail')
