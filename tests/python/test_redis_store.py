@@ -678,3 +678,30 @@ def test_anomalies_found_during_an_outage_are_counted_when_redis_returns():
         assert det.stats("s")["anomalies"] == 2
     finally:
         server.stop()
+
+
+def test_an_anomaly_count_arriving_after_its_sensor_was_reset_counts_nothing(redis_client):
+    # A call's anomalies are counted by a second script after its append (COUNT_ONCE); when
+    # the sensor is reset in between (another process's `reset`, or the count sent late by
+    # the write-back), the old call's count must not land on the new sensor's counters.
+    from anomaly_detection.redis import AnomalyRedisKeys, scripts
+
+    det = StatisticalAnomalyDetector(
+        Settings(detection_method="zscore", min_samples=5, redis_alerts=False), redis_client=redis_client
+    )
+    for i in range(10):
+        det.detect("s", 20.0 + i % 2, timestamp=float(i))
+    counters = AnomalyRedisKeys().counters("s")
+    writer = det.store.writer_id
+    seq = int(redis_client.hget(counters, f"w:{writer}").split(b":")[0])  # the last append's
+    count = redis_client.register_script(scripts.COUNT_ONCE)
+    ttl = det.settings.temp_data_ttl
+    assert count(keys=[counters], args=[writer, seq, 1, ttl]) == 1  # its append is in the hash
+    assert count(keys=[counters], args=[writer, seq, 1, ttl]) == 0  # once
+    assert redis_client.hget(counters, "anomalies") == b"1"
+    assert count(keys=[counters], args=[writer, seq + 1, 1, ttl]) == 0  # an append that never ran
+    assert det.reset("s")
+    assert count(keys=[counters], args=[writer, seq, 1, ttl]) == 0
+    assert not redis_client.exists(counters)  # nothing left behind for the new sensor
+    det.detect("s", 20.0, timestamp=20.0)
+    assert redis_client.hget(counters, "anomalies") in (None, b"0")

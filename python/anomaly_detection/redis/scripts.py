@@ -278,14 +278,18 @@ end
 return {-1}
 """
 
-# The anomalies of a written-back append, counted once: KEYS[1] counters hash; ARGV[1]
-# writer id, ARGV[2] the append's sequence number, ARGV[3] how many anomalies, ARGV[4]
-# TTL (s). The field 'a:<writer id>' keeps the last sequence number counted; a count sent
-# again (its reply was lost) or an older one adds nothing. Returns 1 if counted.
+# The anomalies of an append, counted once: KEYS[1] counters hash; ARGV[1] writer id, ARGV[2]
+# the append's sequence number, ARGV[3] how many anomalies, ARGV[4] TTL (s). The field
+# 'a:<writer id>' keeps the last sequence number counted; a count sent again (its reply was
+# lost) or an older one adds nothing, and so does a count whose append the hash does not
+# hold (the writer's mark 'w:<writer id>' names an earlier one, or none: the sensor was
+# reset after the append). Returns 1 if counted.
 COUNT_ONCE = """
 local field = 'a:' .. ARGV[1]
-local last = tonumber(redis.call('HGET', KEYS[1], field) or '0') or 0
-if tonumber(ARGV[2]) <= last then return 0 end
+local marks = redis.call('HMGET', KEYS[1], field, 'w:' .. ARGV[1])
+local seq = tonumber(ARGV[2])
+if seq <= (tonumber(marks[1] or '0') or 0) then return 0 end
+if seq > (tonumber(string.match(marks[2] or '', '^(%d+):') or '0') or 0) then return 0 end
 redis.call('HINCRBY', KEYS[1], 'anomalies', ARGV[3])
 redis.call('HSET', KEYS[1], field, ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
