@@ -211,6 +211,36 @@ def test_non_finite_value_in_any_row_is_found_in_place(dtype, order):
             forest.score_samples(bad)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_finiteness_check_finds_every_non_finite_value_in_every_lane(dtype, order):
+    # The check folds the exponent bits of 32-byte vectors (AVX2 where the CPU has it; 4 at a
+    # time, then single vectors, then a tail one value at a time) and tests them once per tile:
+    # a NaN, +inf, -inf or a NaN whose payload is only in its low bits is found at every offset
+    # of a run of values, in fit and in scoring; the largest, smallest and subnormal finite
+    # values are accepted.
+    X = np.asarray(np.random.default_rng(3).normal(size=(150, 70)), dtype=dtype, order=order)
+    info = np.finfo(dtype)
+    edge = X.copy(order=order)
+    edge[0, :4] = [info.max, -info.max, info.smallest_subnormal, -0.0]
+    edge[149, 66:] = [info.max, -info.max, -info.smallest_subnormal, 0.0]
+    forest = IsolationForest(random_state=0, n_estimators=5).fit(edge)
+    assert forest.estimators_[0].scoring_layout == "heap"
+    assert np.isfinite(forest.score_samples(edge)).all()
+    payload = np.array([0x7FF0000000000001 if dtype is np.float64 else 0x7F800001])
+    quiet_low = payload.astype(np.uint64 if dtype is np.float64 else np.uint32).view(dtype)[0]
+    # Every offset 0-69 along a row and 0-149 down a column (vector lanes, tails, tile edges).
+    positions = [(r, (5 * r) % 70) for r in range(150)] + [(37, c) for c in range(70)]
+    for i, (row, col) in enumerate(positions):
+        bad = X.copy(order=order)
+        bad[row, col] = (np.nan, np.inf, -np.inf, quiet_low)[i % 4]
+        with pytest.raises(ValueError, match=f"row {row}, column {col}"):
+            forest.score_samples(bad)
+        if i % 8 == 0:
+            with pytest.raises(ValueError, match=f"row {row}, column {col}"):
+                IsolationForest(random_state=0, n_estimators=2).fit(bad)
+
+
 def test_wide_input_heap_walk_reads_every_layout_in_tiles_and_checks_each():
     # Over 64 features the padded heap walk reads rows in place, in tiles of 64 rows with the
     # next tile prefetched and each feature an offset made per call from the strides: every

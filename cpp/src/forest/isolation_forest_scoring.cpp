@@ -338,35 +338,29 @@ inline void heap_walk_rows(const double* thresholds, const uint32_t* features, c
     for (size_t r = 0; r < Rows; ++r) acc[r] += leaves[at[r]];
 }
 
-// heap_walk_rows with each slot's feature as an element offset into the row (the feature
-// times the column stride, made per call): no shift and multiply between the node's load
-// and the row's.
-template <size_t Rows, unsigned Depth = 0, typename T, typename Th>
-inline void heap_walk_offsets(const Th* thresholds, const int32_t* offsets, const double* leaves, unsigned depth,
-                              const T* const* rows, double* acc) {
-    uint64_t at[Rows];
-    for (size_t r = 0; r < Rows; ++r) at[r] = 1;
-    const unsigned levels = Depth > 0 ? Depth : depth;
-#pragma GCC unroll 16
-    for (unsigned s = 0; s < levels; ++s) {
-#pragma GCC unroll 16
-        for (size_t r = 0; r < Rows; ++r) {
-            const auto x = static_cast<Th>(rows[r][offsets[at[r]]]);
-            at[r] = heap_step(at[r], thresholds[at[r]], x);
-        }
-    }
-    leaves -= size_t{1} << levels;
-#pragma GCC unroll 16
-    for (size_t r = 0; r < Rows; ++r) acc[r] += leaves[at[r]];
-}
+// Where heap_walk reads row r's value of a slot's feature (off: the feature's element offset
+// into a row, the feature times the column stride). Rows anywhere, one pointer each:
+template <typename T>
+struct RowPointers {
+    const T* const* rows;
+    const T& operator()(std::ptrdiff_t off, size_t r) const { return rows[r][off]; }
+};
 
-// heap_walk_offsets for rows one element apart (Fortran order): row r's value of the slot's
-// feature is x0[offset + r], so every row shares one base register and its own constant
-// displacement, where row pointers (one register each) would not fit the registers beside
-// the rows' slots.
-template <size_t Rows, unsigned Depth = 0, typename T, typename Th>
-inline void heap_walk_unit(const Th* thresholds, const int32_t* offsets, const double* leaves, unsigned depth,
-                           const T* x0, double* acc) {
+// Rows one element apart (Fortran order): row r's value is x0[off + r], so every row shares
+// one base register and its own constant displacement, where row pointers (one register
+// each) would not fit the registers beside the rows' slots.
+template <typename T>
+struct UnitRows {
+    const T* x0;
+    const T& operator()(std::ptrdiff_t off, size_t r) const { return x0[off + static_cast<std::ptrdiff_t>(r)]; }
+};
+
+// heap_walk_rows with each slot's feature as an element offset into the row (made per call):
+// no shift and multiply between the node's load and the row's. `fetch` reads the rows
+// (RowPointers or UnitRows: the same code, measured as fast as the two copies it replaced).
+template <size_t Rows, unsigned Depth = 0, typename Th, typename Fetch>
+inline void heap_walk(const Th* thresholds, const int32_t* offsets, const double* leaves, unsigned depth,
+                      const Fetch& fetch, double* acc) {
     uint64_t at[Rows];
     for (size_t r = 0; r < Rows; ++r) at[r] = 1;
     const unsigned levels = Depth > 0 ? Depth : depth;
@@ -374,8 +368,7 @@ inline void heap_walk_unit(const Th* thresholds, const int32_t* offsets, const d
     for (unsigned s = 0; s < levels; ++s) {
 #pragma GCC unroll 16
         for (size_t r = 0; r < Rows; ++r) {
-            const auto x =
-                static_cast<Th>(x0[static_cast<std::ptrdiff_t>(offsets[at[r]]) + static_cast<std::ptrdiff_t>(r)]);
+            const auto x = static_cast<Th>(fetch(static_cast<std::ptrdiff_t>(offsets[at[r]]), r));
             at[r] = heap_step(at[r], thresholds[at[r]], x);
         }
     }
@@ -385,7 +378,7 @@ inline void heap_walk_unit(const Th* thresholds, const int32_t* offsets, const d
 }
 
 #ifdef ANOMALY_AVX2_TOP
-// heap_walk_unit for float64 rows one element apart (Fortran order) and trees of depth Depth,
+// heap_walk on UnitRows for float64 rows one element apart (Fortran order) and trees of depth Depth,
 // with levels 0-2 taken by AVX2 for 4 rows at a time: in Fortran order 4 rows' values of one
 // feature are one load, so all 7 top slots of the tree are compared by vector (the value and
 // the split of level 1 and 2 picked by blends on the outcomes above) and each row starts the
@@ -902,7 +895,8 @@ void IsolationForest::walk_path_sum(const StridedRows<T>& X, double* out, unsign
                 const size_t next = begin + t0 + rows_here;
                 const size_t next_rows = next < n ? std::min(tile, n - next) : 0;
                 const size_t runs = next_rows == 0 ? 0 : by_cols ? d : next_rows;
-                const size_t run_lines = (by_cols ? next_rows : d) * sizeof(T) / 64 + 2;
+                // A run's lines exactly: from the line of its first byte to that of its last.
+                const size_t run_bytes = (by_cols ? next_rows : d) * sizeof(T);
                 const std::ptrdiff_t run_stride = by_cols ? X.col_stride : X.row_stride;
                 const T* next_x = X.data + static_cast<std::ptrdiff_t>(next) * X.row_stride;
                 const size_t runs_per_tree = (runs + n_trees() - 1) / n_trees();
@@ -910,9 +904,10 @@ void IsolationForest::walk_path_sum(const StridedRows<T>& X, double* out, unsign
                 double* acc_t = acc + t0;
                 for (size_t t = 0; t < n_trees(); ++t) {
                     for (size_t q = 0; q < runs_per_tree && run < runs; ++q, ++run) {
-                        const char* line =
-                            reinterpret_cast<const char*>(next_x + static_cast<std::ptrdiff_t>(run) * run_stride);
-                        for (size_t l = 0; l < run_lines; ++l) __builtin_prefetch(line + 64 * l, 0, 2);
+                        const auto first =
+                            reinterpret_cast<uintptr_t>(next_x + static_cast<std::ptrdiff_t>(run) * run_stride);
+                        for (uintptr_t line = first & ~uintptr_t{63}; line < first + run_bytes; line += 64)
+                            __builtin_prefetch(reinterpret_cast<const char*>(line), 0, 2);
                     }
                     const size_t base = heap_offset_[t];
                     const double* thresholds = heap_threshold_.data() + base;
@@ -939,18 +934,21 @@ void IsolationForest::walk_path_sum(const StridedRows<T>& X, double* out, unsign
                         // constant row displacements.
                         if (X.row_stride == 1 && depth == 8)
                             for (; r0 + kHeapWalk <= rows_here; r0 += kHeapWalk)
-                                heap_walk_unit<kHeapWalk, 8>(thresholds_t, off, leaves, depth, rows[r0], acc_t + r0);
+                                heap_walk<kHeapWalk, 8>(thresholds_t, off, leaves, depth, UnitRows<T>{rows[r0]},
+                                                        acc_t + r0);
                         if (X.row_stride == 1)
                             for (; r0 + kHeapWalk <= rows_here; r0 += kHeapWalk)
-                                heap_walk_unit<kHeapWalk>(thresholds_t, off, leaves, depth, rows[r0], acc_t + r0);
+                                heap_walk<kHeapWalk>(thresholds_t, off, leaves, depth, UnitRows<T>{rows[r0]},
+                                                     acc_t + r0);
                         if (depth == 8)
                             for (; r0 + kHeapWalk <= rows_here; r0 += kHeapWalk)
-                                heap_walk_offsets<kHeapWalk, 8>(thresholds_t, off, leaves, depth, rows + r0,
-                                                                acc_t + r0);
+                                heap_walk<kHeapWalk, 8>(thresholds_t, off, leaves, depth, RowPointers<T>{rows + r0},
+                                                        acc_t + r0);
                         for (; r0 + kHeapWalk <= rows_here; r0 += kHeapWalk)
-                            heap_walk_offsets<kHeapWalk>(thresholds_t, off, leaves, depth, rows + r0, acc_t + r0);
+                            heap_walk<kHeapWalk>(thresholds_t, off, leaves, depth, RowPointers<T>{rows + r0},
+                                                 acc_t + r0);
                         for (; r0 < rows_here; ++r0)
-                            heap_walk_offsets<1>(thresholds_t, off, leaves, depth, rows + r0, acc_t + r0);
+                            heap_walk<1>(thresholds_t, off, leaves, depth, RowPointers<T>{rows + r0}, acc_t + r0);
                         continue;
                     }
                     const uint32_t* features = heap_feature_.data() + base;
