@@ -9,6 +9,9 @@ milliseconds per request of the server process and of redis-server (the steady f
 loaded machine), and p50/p99 latency.
 
     python benchmarks/ab_api.py KIND ROUNDS SECONDS TREE [TREE ...]   # KIND: redis, redis-async, native
+
+A tree may end with ``@plain`` or ``@standard`` (the default): the uvicorn stack its server runs on
+(bench_api's ``--uvicorn``: asyncio + h11, or uvloop + httptools), to compare deployments.
 """
 
 from __future__ import annotations
@@ -40,9 +43,20 @@ def main() -> None:
         for tree in trees:
             redis_proc, redis_url = b.start_redis() if kind.startswith("redis") else (None, None)
             port = b.free_port()
-            env = dict(os.environ, BENCH_REDIS_URL=redis_url or "", PYTHONPATH=tree)
+            path, _, stack = tree.partition("@")
+            env = dict(os.environ, BENCH_REDIS_URL=redis_url or "", PYTHONPATH=path)
             proc = subprocess.Popen(
-                [sys.executable, b.__file__, "--serve", kind, "--port", str(port)], env=env
+                [
+                    sys.executable,
+                    b.__file__,
+                    "--serve",
+                    kind,
+                    "--port",
+                    str(port),
+                    "--uvicorn",
+                    stack or "standard",
+                ],
+                env=env,
             )
             url = f"http://{b.HOST}:{port}"
             try:

@@ -8,7 +8,12 @@ body is encoded once, so the clients cost little next to the server. Reports poi
 second, p50/p99 request latency, and the CPU time per request of the server process and
 of redis-server (from /proc: on a loaded machine wall times swing, CPU times much less).
 
-    python benchmarks/bench_api.py [--seconds 5] [--clients 4] [--sensors 10] [--points 100] [--no-redis] [--async-redis] [--rounds 1] [--quick] [--json]
+    python benchmarks/bench_api.py [--seconds 5] [--clients 4] [--sensors 10] [--points 100] [--no-redis] [--async-redis] [--rounds 1] [--uvicorn standard|plain|both] [--quick] [--json]
+
+``--uvicorn`` picks the server stack: ``standard`` is uvicorn with uvloop and httptools (what
+``uvicorn[standard]``, and so the package's ``api`` extra, installs), ``plain`` is uvicorn on
+asyncio's loop and h11 (pure Python), ``both`` measures every server on each, the two stacks
+one after the other in each round (each ratio taken on one stack).
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, table
 
 HOST = "127.0.0.1"
+#: uvicorn's event loop and HTTP parser per server stack (--uvicorn)
+STACKS = {"standard": {"loop": "uvloop", "http": "httptools"}, "plain": {"loop": "asyncio", "http": "h11"}}
 
 
 class PurePythonDetector:
@@ -83,7 +90,7 @@ class PurePythonDetector:
         return {"store": "pure-python", "degraded": False, "sensors": len(self.windows)}
 
 
-def serve(kind: str, port: int) -> None:
+def serve(kind: str, port: int, stack: str = "standard") -> None:
     import uvicorn
 
     from anomaly_detection import Settings
@@ -97,8 +104,9 @@ def serve(kind: str, port: int) -> None:
                             redis_async_requests=kind == "redis-async")  # fmt: skip
     detector = PurePythonDetector() if kind == "python" else None
     uvicorn.run(
-        create_app(settings, detector=detector), host=HOST, port=port, log_level="error", access_log=False
-    )
+        create_app(settings, detector=detector), host=HOST, port=port, log_level="error", access_log=False,
+        **STACKS[stack],
+    )  # fmt: skip
 
 
 async def drive(url: str, seconds: float, clients: int, body: bytes) -> tuple[int, list[float]]:
@@ -194,7 +202,9 @@ def package_root() -> str:
     return str(Path(spec.origin).resolve().parents[1])
 
 
-def start_server(kind: str, redis_url: str | None = None) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    kind: str, redis_url: str | None = None, stack: str = "standard"
+) -> tuple[subprocess.Popen[bytes], str]:
     import httpx
 
     port = free_port()
@@ -202,7 +212,9 @@ def start_server(kind: str, redis_url: str | None = None) -> tuple[subprocess.Po
     if redis_url:
         env["BENCH_REDIS_URL"] = redis_url
     env["PYTHONPATH"] = package_root() + os.pathsep + env.get("PYTHONPATH", "")
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", kind, "--port", str(port)], env=env)
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve", kind, "--port", str(port), "--uvicorn", stack], env=env
+    )
     url = f"http://{HOST}:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -230,13 +242,17 @@ def main() -> None:
     )
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--rounds", type=int, default=1, help="measure the servers in turn this many times")
+    parser.add_argument(
+        "--uvicorn", choices=["standard", "plain", "both"], default="standard",
+        help="uvicorn with uvloop + httptools (standard), on asyncio + h11 (plain), or each in turn (both)",
+    )  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="2 s per server")
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
     args = parser.parse_args()
     if args.quick:
         args.seconds = min(args.seconds, 2.0)
     if args.serve:
-        serve(args.serve, args.port)
+        serve(args.serve, args.port, args.uvicorn)
         return
 
     import random
@@ -252,62 +268,79 @@ def main() -> None:
         if args.async_redis:
             runs.append(("redis-async", "the same, redis_async_requests (redis.asyncio on the loop)"))
     runs.append(("python", "pure-Python detector"))
+    stacks = ["standard", "plain"] if args.uvicorn == "both" else [args.uvicorn]
     # With --rounds N the servers are measured in turn N times (a loaded machine's slow spell then
-    # spreads over all of them), and each ratio is taken within its round.
-    measured: dict[str, list[tuple[float, int, float, float, float, float]]] = defaultdict(list)
+    # spreads over all of them), and each ratio is taken within its round and its server stack.
+    measured: dict[tuple[str, str], list[tuple[float, int, float, float, float, float]]] = defaultdict(list)
     for _ in range(args.rounds):
-        for kind, _label in runs:
-            redis_proc, redis_url = start_redis() if kind.startswith("redis") else (None, None)
-            proc, url = start_server(kind, redis_url)
-            try:
-                cpu0 = cpu_seconds(proc.pid), cpu_seconds(redis_proc.pid) if redis_proc else 0.0
-                requests, lat = asyncio.run(drive(url, args.seconds, args.clients, body))
-                # the warm-up request of each client included (a few in thousands)
-                cpu = [
-                    (cpu_seconds(p.pid) - c0) / max(1, requests + args.clients) if p else 0.0
-                    for p, c0 in zip((proc, redis_proc), cpu0)
-                ]
-            finally:
-                proc.terminate()
-                proc.wait(timeout=10)
-                if redis_proc is not None:
-                    redis_proc.terminate()
-                    redis_proc.wait(timeout=10)
-            lat.sort()
-            p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))]
-            measured[kind].append(
-                (requests * per_request / args.seconds, requests, statistics.median(lat), p99, *cpu)
-            )
+        for stack in stacks:
+            for kind, _label in runs:
+                redis_proc, redis_url = start_redis() if kind.startswith("redis") else (None, None)
+                proc, url = start_server(kind, redis_url, stack)
+                try:
+                    cpu0 = cpu_seconds(proc.pid), cpu_seconds(redis_proc.pid) if redis_proc else 0.0
+                    requests, lat = asyncio.run(drive(url, args.seconds, args.clients, body))
+                    # the warm-up request of each client included (a few in thousands)
+                    cpu = [
+                        (cpu_seconds(p.pid) - c0) / max(1, requests + args.clients) if p else 0.0
+                        for p, c0 in zip((proc, redis_proc), cpu0)
+                    ]
+                finally:
+                    proc.terminate()
+                    proc.wait(timeout=10)
+                    if redis_proc is not None:
+                        redis_proc.terminate()
+                        redis_proc.wait(timeout=10)
+                lat.sort()
+                p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))]
+                measured[stack, kind].append(
+                    (requests * per_request / args.seconds, requests, statistics.median(lat), p99, *cpu)
+                )
 
     def span(xs: list[float], fmt: str) -> str:
         return format(xs[0], fmt) if len(xs) == 1 else f"{format(min(xs), fmt)}-{format(max(xs), fmt)}"
 
     rows = []
-    for kind, label in runs:
-        m = measured[kind]
-        rows.append([label, span([x[0] for x in m], ",.0f"), sum(x[1] for x in m),
-                     span([x[2] * 1e3 for x in m], ".1f"), span([x[3] * 1e3 for x in m], ".1f"),
-                     span([x[4] * 1e3 for x in m], ".2f"),
-                     span([x[5] * 1e3 for x in m], ".2f") if kind.startswith("redis") else "-"])  # fmt: skip
-    rates = {kind: statistics.median(x[0] for x in measured[kind]) for kind, _ in runs}
+    for stack in stacks:
+        for kind, label in runs:
+            m = measured[stack, kind]
+            rows.append([label, stack, span([x[0] for x in m], ",.0f"), sum(x[1] for x in m),
+                         span([x[2] * 1e3 for x in m], ".1f"), span([x[3] * 1e3 for x in m], ".1f"),
+                         span([x[4] * 1e3 for x in m], ".2f"),
+                         span([x[5] * 1e3 for x in m], ".2f") if kind.startswith("redis") else "-"])  # fmt: skip
+    rates = {kind: statistics.median(x[0] for x in measured[stacks[0], kind]) for kind, _ in runs}
     rounds = f", {args.rounds} rounds (ranges)" if args.rounds > 1 else ""
     print(f"POST /api/batch, {per_request} points per request ({args.sensors} sensors x {args.points}), "
-          f"{args.clients} concurrent clients, {args.seconds:g} s each{rounds}, uvicorn 1 worker on {HOST}")  # fmt: skip
+          f"{args.clients} concurrent clients, {args.seconds:g} s each{rounds}, uvicorn 1 worker on {HOST} "
+          f"(standard: uvloop + httptools; plain: asyncio + h11)")  # fmt: skip
     print(machine())
     print(
-        table(["server", "points/s", "requests", "p50 ms", "p99 ms", "CPU ms/req", "redis CPU ms/req"], rows)
-    )
-    for kind in ("native", "redis", "redis-async"):
-        if kind in rates:
-            ratios = [a[0] / b[0] for a, b in zip(measured[kind], measured["python"])]
-            print(f"ratio {kind} / pure Python: {span(ratios, '.1f')}x points/s")
-            cpu = [b[4] / (a[4] + a[5]) for a, b in zip(measured[kind], measured["python"])]
-            print(f"  CPU per request, pure Python / ({kind} server + redis-server): {span(cpu, '.1f')}x")
-    if args.rounds > 1 and "redis-async" in rates:
-        ratios = [a[0] / b[0] for a, b in zip(measured["redis-async"], measured["redis"])]
-        print(
-            f"ratio redis-async / redis (worker threads), per round: {', '.join(f'{r:.2f}' for r in ratios)}"
+        table(
+            [
+                "server",
+                "uvicorn",
+                "points/s",
+                "requests",
+                "p50 ms",
+                "p99 ms",
+                "CPU ms/req",
+                "redis CPU ms/req",
+            ],
+            rows,
         )
+    )
+    for stack in stacks:
+        peer = measured[stack, "python"]
+        for kind in ("native", "redis", "redis-async"):
+            if kind in rates:
+                ratios = [a[0] / b[0] for a, b in zip(measured[stack, kind], peer)]
+                print(f"ratio {kind} / pure Python ({stack}): {span(ratios, '.1f')}x points/s")
+                cpu = [b[4] / (a[4] + a[5]) for a, b in zip(measured[stack, kind], peer)]
+                print(f"  CPU per request, pure Python / ({kind} server + redis-server): {span(cpu, '.1f')}x")
+        if args.rounds > 1 and "redis-async" in rates:
+            ratios = [a[0] / b[0] for a, b in zip(measured[stack, "redis-async"], measured[stack, "redis"])]
+            print(f"ratio redis-async / redis (worker threads), per round ({stack}): "
+                  f"{', '.join(f'{r:.2f}' for r in ratios)}")  # fmt: skip
     if args.json:
         figures = [
             {

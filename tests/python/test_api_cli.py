@@ -38,6 +38,8 @@ def test_serve_answers_health_and_detects(tmp_path):
         assert health["status"] == "ok"
         r = httpx.post(url + "/api/detect", json={"sensor_name": "cli-s", "value": 1.0})
         assert r.json()["sensor_name"] == "cli-s"
+        # the test extra, like the api extra, installs uvicorn[standard]: serve runs on uvloop + httptools
+        assert "(uvicorn, uvloop + httptools)" in log.read_text()
     finally:
         proc.terminate()
         proc.wait(timeout=15)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_api_parsers", "check_bind", "is_loopback", "main"]
+__all__ = ["add_api_parsers", "check_bind", "is_loopback", "main", "server_stack"]
 
 
 def _settings(args: argparse.Namespace) -> Any:
@@ -55,6 +55,16 @@ def check_bind(settings: Any) -> None:
     )
 
 
+def server_stack() -> str:
+    """The event loop and HTTP parser uvicorn picks here (``loop="auto"``, ``http="auto"``): uvloop
+    and httptools when installed (the ``api`` extra installs ``uvicorn[standard]``, which brings
+    them), else asyncio's loop and h11 (pure Python, slower: benchmarks/README.md)."""
+    from importlib.util import find_spec
+
+    loop = "uvloop" if sys.platform not in ("win32", "cygwin") and find_spec("uvloop") else "asyncio"
+    return f"{loop} + {'httptools' if find_spec('httptools') else 'h11'}"
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -74,11 +84,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         metrics_dir = tempfile.mkdtemp(prefix="anomaly-detection-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    print(f"anomaly-detection: serving on http://{settings.api_host}:{settings.api_port}/", file=sys.stderr)
+    print(
+        f"anomaly-detection: serving on http://{settings.api_host}:{settings.api_port}/ (uvicorn, {server_stack()})",
+        file=sys.stderr,
+    )
     try:
         uvicorn.run(
             "anomaly_detection.api.app:create_app", factory=True, host=settings.api_host,
-            port=settings.api_port, workers=args.workers, log_level=args.log_level,
+            port=settings.api_port, workers=args.workers, log_level=args.log_level, loop="auto", http="auto",
         )  # fmt: skip
     finally:
         if metrics_dir is not None:

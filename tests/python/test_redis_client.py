@@ -1,0 +1,51 @@
+"""The package's sync Redis client: a pipeline goes to the socket in one write (redis/client.py)."""
+
+from __future__ import annotations
+
+import redis
+
+from anomaly_detection import Settings
+from anomaly_detection.redis import client as client_module
+from anomaly_detection.redis.client import one_write_connection, redis_client_from_settings
+
+
+def _commands(n: int, size: int) -> list[tuple[object, ...]]:
+    return [("SET", f"ow:{i}", bytes([65 + i % 26]) * size) for i in range(n)]
+
+
+def test_a_pipeline_of_large_arguments_is_one_write_with_the_same_bytes(redis_server):
+    client = redis_client_from_settings(Settings(redis_url=redis_server.url))
+    conn = client.connection_pool.make_connection()
+    commands = _commands(10, 7000)  # each over redis-py's 6,000-byte cutoff: 10 writes without the subclass
+    plain = redis.Connection().pack_commands(commands)
+    assert len(plain) >= 10
+    packed = conn.pack_commands(commands)
+    assert len(packed) == 1
+    assert packed[0] == b"".join(plain)
+    # and through the real server: every value back as sent
+    pipe = client.pipeline(transaction=False)
+    for args in commands:
+        pipe.execute_command(*args)
+    assert pipe.execute() == [True] * 10
+    assert client.mget([f"ow:{i}" for i in range(10)]) == [args[2] for args in commands]
+    client.delete(*[f"ow:{i}" for i in range(10)])
+    client.close()
+
+
+def test_one_write_is_bounded_and_keeps_the_order(monkeypatch):
+    monkeypatch.setattr(client_module, "ONE_WRITE_BYTES", 20_000)
+    commands = _commands(10, 7000)
+    packed = one_write_connection(redis.Connection)().pack_commands(commands)
+    assert len(packed) == 5  # two commands of ~7,030 bytes a piece
+    assert all(len(piece) <= 20_000 for piece in packed)
+    assert b"".join(packed) == b"".join(redis.Connection().pack_commands(commands))
+
+
+def test_the_connection_kind_of_the_url_is_kept():
+    tls = redis_client_from_settings(Settings(redis_url="rediss://127.0.0.1:1/0"))
+    assert issubclass(tls.connection_pool.connection_class, redis.SSLConnection)
+    unix = redis_client_from_settings(Settings(redis_url="unix:///tmp/nowhere.sock"))
+    assert issubclass(unix.connection_pool.connection_class, redis.UnixDomainSocketConnection)
+    plain = redis_client_from_settings(Settings(redis_host="127.0.0.1", redis_port=1))
+    assert plain.connection_pool.connection_class is one_write_connection(redis.Connection)
+    assert one_write_connection(redis.Connection).__name__ == "Connection"
