@@ -154,7 +154,9 @@ def load_families(nab_dir: Path) -> dict[str, list[tuple[str, np.ndarray, np.nda
     for name, f in corpus.files.items():
         y = f.window_mask()
         if y.any():
-            nab.append((name, np.asarray(f.values, dtype=np.float64), y.astype(int), _epoch_seconds(f.timestamps)))
+            nab.append(
+                (name, np.asarray(f.values, dtype=np.float64), y.astype(int), _epoch_seconds(f.timestamps))
+            )
     kinds = [(f"{s.kind}-{i}", s.values, s.labels, s.timestamps) for i, s in enumerate(make_suite(3))]
     kpi = [(s.name, s.values, s.labels, s.timestamps) for s in make_kpi_suite(30)]
     return {"NAB": nab, "synthetic kinds": kinds, "KPI proxy": kpi}
@@ -198,7 +200,10 @@ def main(argv: list[str] | None = None) -> int:
     mean_v = {c: {f: float(np.mean(vus[c][f])) for f in FAMILIES} for c in cands}
     mean_a = {c: {f: float(np.mean(ap[c][f])) for f in FAMILIES} for c in cands}
     chosen = [c for c in cands if c not in DIAGNOSES]
-    ranks = {f: {c: 1 + sorted(-mean_v[x][f] for x in chosen).index(-mean_v[c][f]) for c in chosen} for f in FAMILIES}
+    ranks = {
+        f: {c: 1 + sorted(-mean_v[x][f] for x in chosen).index(-mean_v[c][f]) for c in chosen}
+        for f in FAMILIES
+    }
     lines = [
         f"Emulation of the C++ `scores` (the build's rule, `{rule}`), largest |difference| per family: "
         + ", ".join(f"{f} {worst[f]:.2g} ({warm_points[f]} points scored by the warm-up z)" for f in FAMILIES)
@@ -213,7 +218,9 @@ def main(argv: list[str] | None = None) -> int:
         cells = [f"{mean_v[c][f]:.3f} / {mean_a[c][f]:.3f} ({ranks[f].get(c, '-')})" for f in FAMILIES]
         lines.append(f"| {c} | " + " | ".join(cells) + f" | {np.mean(list(mean_v[c].values())):.3f} |")
     lines += ["", "Leave one family out (chosen by the mean of the other two families' mean VUS-PR):", ""]
-    lines += ["| held out | chosen on the other two | its VUS-PR there | the rule before (stat 0.995) there |"]
+    lines += [
+        "| held out | chosen on the other two | its VUS-PR there | the rule before (stat 0.995) there |"
+    ]
     lines += ["|---|---|---|---|"]
     for f in FAMILIES:
         others = [g for g in FAMILIES if g != f]
