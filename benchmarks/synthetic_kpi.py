@@ -16,7 +16,8 @@ b. ours as ``anomaly-detection evaluate --tsbad`` runs it on TSB-AD's own CSVs: 
    detector stays off);
 c. ours ranked by the batch's ``deviations`` instead of ``scores`` (the point's own
    statistic, ``-log10`` of its smallest tail probability, without the scores' fading
-   by 0.5% a point): a diagnosis row, what the fading costs on segment labels;
+   by 1% a point, 0.5% before issue 15's leave-one-family-out choice): a diagnosis row,
+   what the fading costs on segment labels;
 d. the plain z-score (``detection_method="zscore"``), with timestamps;
 e. TSB-AD's POLY, Sub-PCA and Sub-IForest (``model_wrapper`` with its ``HP_list``
    hyper-parameters; offline: they see the whole series). Optional, as in
@@ -53,7 +54,7 @@ OURS = "ours (default)"
 OURS_NO_TS = "ours, no timestamps"
 OURS_POINT = "ours, deviations"
 ZSCORE = "z-score"
-FADES = (0.9, 0.98, 0.995)  # per point; ``scores`` fade by 0.995
+FADES = (0.9, 0.98, 0.995)  # per point; ``scores`` fade by 0.99 (0.995 before)
 
 Scorer = Callable[[KpiSeries], np.ndarray]
 

@@ -112,6 +112,34 @@ def test_scores_rank_and_alert_scores_raise_one_alarm_per_incident():
     assert ((batch.alert_scores >= 0.5) == batch.is_anomaly).all()
 
 
+def _statistic_of_score(scores: np.ndarray) -> np.ndarray:
+    """The inverse of the ensemble's ``rank_score`` (linear to 5 -> 0.5, then 1 - 0.5 e^-(s-5)/5)."""
+    s = np.asarray(scores, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return np.where(s <= 0.5, 10 * s, 5 - 5 * np.log(2 * (1 - s)))
+
+
+def test_scores_remember_a_statistic_fading_by_one_percent_a_point():
+    # issue 15: the ranking score's memory, chosen leave-one-family-out (scripts/rank_memory.py):
+    # the statistic behind the score fades by 1% a point (it was 0.5%: a 24-point outage kept
+    # the score >= 0.5 for 458 points), so a past incident's tail is ~ln(peak / 5) / 0.01 points
+    values, ts = daily(3000, seed=4)
+    values[2000:2024] = 0.0  # a 24-point outage
+    batch = ensemble().detect_batch("s", values, ts)
+    remembered = _statistic_of_score(batch.scores)
+    own = np.asarray(batch.deviations)
+    after = np.arange(2030, 2600)
+    # where the point's own statistic is below the memory, the memory is the last one x 0.99
+    fading = after[(own[after] < 0.99 * remembered[after - 1] - 1e-9) & (batch.scores[after - 1] < 1 - 1e-9)]
+    assert len(fading) > 100
+    np.testing.assert_allclose(remembered[fading], 0.99 * remembered[fading - 1], rtol=1e-9)
+    # the outage ranks on top while it lasts, and its tail ends within the bound
+    assert batch.scores[2000:2024].max() > np.quantile(batch.scores[LEARN:2000], 0.999)
+    peak = int(np.argmax(remembered[2000:2030])) + 2000
+    tail = int(np.ceil(np.log(remembered[peak] / 5) / np.log(1 / 0.99)))
+    assert (batch.scores[peak + tail + 1 : peak + tail + 50] < 0.5).all()
+
+
 def test_finds_a_spike_and_scores_in_unit_interval():
     values, ts = daily(3000, seed=1)
     values[2500] += 40

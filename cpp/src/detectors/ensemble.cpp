@@ -590,7 +590,7 @@ EnsembleStep EnsembleState::update(double value, double timestamp) {
     const double statistic = std::max(best, warmup);
     out.statistic = statistic;
     out.expected = value_.n ? value_.mean : value;
-    // The score ranks: the point's statistic or the recent likelihoods', fading by 0.5%
+    // The score ranks: the point's statistic or the recent likelihoods', fading by 1%
     // a point (the warm-up's robust z, on few points, counts for its own point only).
     rank_ = std::max(best, P::kRankDecay * rank_);
     out.score = rank_score(std::max(rank_, warmup));

@@ -111,8 +111,8 @@ struct EnsembleParams {
     static constexpr double kCap = 20.0;               // z cap
     static constexpr double kMinSd = 0.02;             // floor of the likelihood's sd
     static constexpr double kSpatialMargin = 0.05;
-    static constexpr double kScale = 10.0;       // -log10(tail) / kScale = score
-    static constexpr double kRankDecay = 0.995;  // the score's memory of recent statistics, per point
+    static constexpr double kScale = 10.0;      // -log10(tail) / kScale = score
+    static constexpr double kRankDecay = 0.99;  // the score's memory of recent statistics, per point
     static constexpr double kDamp = 0.5;
     static constexpr double kHoldCap = 0.9;
     static constexpr double kShapeWiden = 0.5;   // the shape feature's range: the learning range widened by this
