@@ -12,10 +12,11 @@ default ``StatisticalAnomalyDetector()`` per series, four ways:
 
 * ``timed``: with the series' real timestamps (what the other benchmarks run);
 * ``untimed``: without timestamps (as ``anomaly-detection evaluate --tsbad`` runs a file
-  that has no timestamp column): today's product;
+  that has no timestamp column): the product, whose ensemble now estimates the period
+  of untimed points itself, as the prototype below does (before, it had no season);
 * ``true-step``: without timestamps, but positions stamped with the series' TRUE sampling
   step (its median interval): the upper bound of any period estimate from the values;
-* ``estimated``: a prototype (here, in Python: not the product) of a causal period from
+* ``estimated``: the Python prototype (a cross-check of the product's C++) of a causal period from
   the values alone: the autocorrelation of the points seen so far (a bounded buffer of
   the last ``--buffer`` points), estimated at 256 points and again each time the count
   grew by half; an estimate without a period keeps the last one found; until a period is found the points stay untimed (intervals 0, as today),

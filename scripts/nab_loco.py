@@ -12,9 +12,9 @@ the leave-one-category-out score: each category scored with the candidate and
 threshold chosen on the other six (``anomaly_detection.evaluation.loco``).
 
 ``--timestamps none`` runs every file without its timestamps (as a TSB-AD-format file
-without a timestamp column runs: every point stamped now); ``--timestamps estimated``
-stamps the positions from a causal period estimate of the values (the prototype of
-``benchmarks/untimed.py``), to measure what the seasonal part for untimed points moves.
+without a timestamp column runs: every point stamped now, the period estimated from the
+values); ``--timestamps estimated`` stamps the positions from the Python prototype of
+that estimate (``benchmarks/untimed.py``), a cross-check.
 """
 
 from __future__ import annotations
