@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from anomaly_detection import StatisticalAnomalyDetector
+from anomaly_detection import Settings, StatisticalAnomalyDetector
 
 DAY = 288  # points a day at five minutes
 START = 1.7e9
@@ -78,3 +78,23 @@ def test_noise_without_timestamps_gets_no_period() -> None:
     seasonless = StatisticalAnomalyDetector().detect_batch("s", values, START + np.arange(3000)).scores
     np.testing.assert_array_equal(untimed, seasonless)
     assert np.argmax(untimed[1000:]) + 1000 == 2500
+
+
+def test_the_redis_store_gives_the_embedded_scores_without_timestamps(redis_client) -> None:
+    # The estimate lives in the ensemble's checkpoint beside the window: a batch without
+    # timestamps through Redis, then one more untimed batch resumed from the checkpoint
+    # (stamped with the first's instant, so that it stays untimed), scores as embedded.
+    values, crest = _sine_with_a_contextual_anomaly(5)
+    settings = Settings(detection_method="ensemble", window_size=100, redis_alerts=False)
+    shared = StatisticalAnomalyDetector(settings, redis_client=redis_client)
+    embedded = StatisticalAnomalyDetector(settings)
+    cut = 2000
+    a = shared.detect_batch("untimed", values[:cut], np.full(cut, START))
+    b = embedded.detect_batch("untimed", values[:cut], np.full(cut, START))
+    np.testing.assert_array_equal(a.scores, b.scores)
+    rest = len(values) - cut
+    a = shared.detect_batch("untimed", values[cut:], np.full(rest, START)).scores
+    b = embedded.detect_batch("untimed", values[cut:], np.full(rest, START)).scores
+    np.testing.assert_array_equal(a, b)
+    span = slice(crest.start - cut, crest.stop - cut)
+    assert b[span].max() > np.quantile(np.r_[b[: span.start - 20], b[span.stop + DAY // 2 :]], 0.99)
