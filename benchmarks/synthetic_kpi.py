@@ -12,8 +12,8 @@ chooses it) for
 a. ours, the default ``StatisticalAnomalyDetector()``, ``detect_batch`` with the series'
    timestamps, raw ``scores`` (streaming and causal);
 b. ours as ``anomaly-detection evaluate --tsbad`` runs it on TSB-AD's own CSVs: the
-   same values without timestamps (every point is stamped now, so the seasonal
-   detector stays off);
+   same values without timestamps (every point is stamped now, so the ensemble takes
+   its period from the values: ``benchmarks/untimed.py``);
 c. ours ranked by the batch's ``deviations`` instead of ``scores`` (the point's own
    statistic, ``-log10`` of its smallest tail probability, without the scores' fading
    by 1% a point, 0.5% before issue 15's leave-one-family-out choice): a diagnosis row,

@@ -10,12 +10,19 @@ detector per file, as ``anomaly-detection evaluate --nab`` does); the table give
 its full-corpus NAB score on the three profiles and, for the set of candidates,
 the leave-one-category-out score: each category scored with the candidate and
 threshold chosen on the other six (``anomaly_detection.evaluation.loco``).
+
+``--timestamps none`` runs every file without its timestamps (as a TSB-AD-format file
+without a timestamp column runs: every point stamped now, the period estimated from the
+values); ``--timestamps estimated`` stamps the positions from the Python prototype of
+that estimate (``benchmarks/untimed.py``), a cross-check.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
 from pathlib import Path
 
 from anomaly_detection import StatisticalAnomalyDetector
@@ -42,17 +49,44 @@ def parse_candidate(text: str) -> tuple[str, dict]:
     return name, settings
 
 
+class _Restamped:
+    """The default detector fed other timestamps than the file's: none, or estimated."""
+
+    def __init__(self, how: str, **settings) -> None:
+        self._detector = StatisticalAnomalyDetector(**settings)
+        self._how = how
+
+    def detect_batch(self, sensor, values, timestamps=None):
+        if self._how == "none":
+            return self._detector.detect_batch(sensor, values)
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        from untimed import estimated_timestamps
+
+        ts, _ = estimated_timestamps(values, 8192, time.time())
+        return self._detector.detect_batch(sensor, values, ts)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--nab", type=Path, default=ROOT.parent / "shared" / "data" / "nab")
     p.add_argument("--candidate", action="append", default=[], metavar="NAME=K=V,K=V")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--timestamps",
+        choices=("real", "none", "estimated"),
+        default="real",
+        help="the files' timestamps (default), none, or positions stamped from an estimated period",
+    )
     args = p.parse_args(argv)
+    factory = (
+        StatisticalAnomalyDetector
+        if args.timestamps == "real"
+        else lambda **settings: _Restamped(args.timestamps, **settings)
+    )
     corpus = NabCorpus.load(args.nab)
     candidates = dict(parse_candidate(c) for c in args.candidate or ["default="])
     scores = {
-        name: run_detector_on_corpus(corpus, StatisticalAnomalyDetector, settings)
-        for name, settings in candidates.items()
+        name: run_detector_on_corpus(corpus, factory, settings) for name, settings in candidates.items()
     }
     report: dict = {"full": {}, "loco": {}}
     for name, s in scores.items():

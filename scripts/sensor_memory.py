@@ -3,7 +3,10 @@
 Each method runs in a fresh process: ``n`` sensors each learn ``points`` points (past
 the ensemble's 300-point warm-up, so every structure has its steady size), and the
 growth of the resident set is divided by ``n``. Usage:
-``python scripts/sensor_memory.py [--sensors 2000] [--points 400] [--window-size 100]``.
+``python scripts/sensor_memory.py [--sensors 2000] [--points 400] [--window-size 100] [--untimed]
+[--step 60]`` (``--untimed``: the batches carry no timestamps, so the ensemble keeps the values
+of its period estimate; the values are noise, so it finds no period, as ``--step 1`` finds none
+from the timestamps: those two differ by the estimate's buffer alone).
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ def rss_kb():
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
 
 method, n, points, window = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+untimed, step = sys.argv[5] == "1", float(sys.argv[6])
 det = StatisticalAnomalyDetector(detection_method=method, window_size=window, max_sensors=0)
 rng = np.random.default_rng(0)
 values = 20.0 + rng.normal(size=points)
-ts = np.arange(points, dtype=np.float64) * 60.0
+ts = None if untimed else np.arange(points, dtype=np.float64) * step
 det.detect_batch("warm", values, ts)  # code paths and allocator pools touched once
 before = rss_kb()
 for i in range(n):
@@ -40,12 +44,18 @@ def main() -> None:
     parser.add_argument("--sensors", type=int, default=2000)
     parser.add_argument("--points", type=int, default=400)
     parser.add_argument("--window-size", type=int, default=100)
+    parser.add_argument("--untimed", action="store_true", help="batches without timestamps")
+    parser.add_argument(
+        "--step", type=float, default=60.0, help="seconds between the timestamps (default 60)"
+    )
     args = parser.parse_args()
-    print(f"| method | KB per sensor (window {args.window_size}, {args.points} points each) |")
+    stamps = "no timestamps" if args.untimed else "timestamps"
+    print(f"| method | KB per sensor (window {args.window_size}, {args.points} points each, {stamps}) |")
     print("|---|---:|")
     for method in ("zscore", "mad", "iqr", "ewma", "cusum", "ensemble"):
         out = subprocess.run(
-            [sys.executable, "-c", CHILD, method, str(args.sensors), str(args.points), str(args.window_size)],
+            [sys.executable, "-c", CHILD, method, str(args.sensors), str(args.points), str(args.window_size),
+             "1" if args.untimed else "0", str(args.step)],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
         row = json.loads(out.stdout)

@@ -37,7 +37,7 @@ std::vector<Detection> run(SensorRegistry& reg, const std::vector<double>& v, si
 }
 
 std::string payload_of(const std::string& blob) {
-    return std::string(io::unseal(blob, io::Family::sensor_registry, 6));
+    return std::string(io::unseal(blob, io::Family::sensor_registry, 7));
 }
 }  // namespace
 
@@ -190,6 +190,40 @@ TEST(Ensemble, ThePeriodFollowsTheSampling) {
     EXPECT_NEAR(static_cast<double>(first), 288.0, 20.0);
 }
 
+TEST(Ensemble, UntimedPointsTakeThePeriodOfTheirValues) {
+    // Every point stamped the same instant (a batch without timestamps): the period comes
+    // from the values' autocorrelation, at 256 points and each time the count grows by half.
+    const auto v = daily_series(3000, 7);
+    EnsembleState s(0.5);
+    for (size_t i = 0; i < v.size(); ++i) {
+        s.update(v[i], 1.7e9);
+        if (i == EnsembleParams::kPeriodProbe) EXPECT_EQ(s.period(), 0);
+    }
+    EXPECT_NEAR(static_cast<double>(s.period()), 288.0, 6.0);
+    // Noise without a cycle gets none.
+    std::mt19937_64 rng(8);
+    std::normal_distribution<double> noise(0.0, 1.0);
+    EnsembleState flat(0.5);
+    for (size_t i = 0; i < 6000; ++i) flat.update(10.0 + noise(rng) + 0.001 * static_cast<double>(i), 1.7e9);
+    EXPECT_EQ(flat.period(), 0);
+}
+
+TEST(Ensemble, TimestampsThatMoveAreUsedAsGiven) {
+    // A timed stream's scores do not depend on where its clock starts (its timestamps are
+    // used as given, shifted by nothing); once the clock of an untimed stream moves, the
+    // period follows the real intervals.
+    const auto v = daily_series(2000, 9);
+    EnsembleState a(0.5), b(0.5), c(0.5);
+    for (size_t i = 0; i < v.size(); ++i) {
+        const auto sa = a.update(v[i], 300.0 * static_cast<double>(i));
+        const auto sb = b.update(v[i], 1.6e9 + 300.0 * static_cast<double>(i));
+        ASSERT_EQ(sa.score, sb.score) << i;
+        c.update(v[i], i < 1000 ? 1.7e9 : 1.7e9 + 60.0 * static_cast<double>(i - 999));
+    }
+    EXPECT_EQ(a.period(), 288);
+    EXPECT_EQ(c.period(), 1440);
+}
+
 TEST(Ensemble, BatchEqualsLoop) {
     const auto v = daily_series(2500, 3);
     std::vector<double> ts(v.size());
@@ -228,7 +262,7 @@ TEST(Ensemble, CorruptBytesThrowInvalidArgument) {
     const std::string payload = payload_of(a.to_bytes());
     // Every truncation of the payload, sealed with a valid checksum, is rejected cleanly.
     for (size_t len = 0; len < payload.size(); len += 97)
-        EXPECT_THROW(SensorRegistry::from_bytes(io::seal(io::Family::sensor_registry, 6, payload.substr(0, len))),
+        EXPECT_THROW(SensorRegistry::from_bytes(io::seal(io::Family::sensor_registry, 7, payload.substr(0, len))),
                      std::invalid_argument)
             << len;
     // Bytes flipped inside the ensemble state (checksum fixed up) never crash.
@@ -236,7 +270,7 @@ TEST(Ensemble, CorruptBytesThrowInvalidArgument) {
         std::string bad = payload;
         bad[pos] = static_cast<char>(bad[pos] ^ 0x5a);
         try {
-            SensorRegistry::from_bytes(io::seal(io::Family::sensor_registry, 6, bad));
+            SensorRegistry::from_bytes(io::seal(io::Family::sensor_registry, 7, bad));
         } catch (const std::invalid_argument&) {
         }
     }
@@ -358,6 +392,22 @@ TEST(EnsembleCheckpoint, ResumesTheIntervalEstimateMidBlock) {
     }
 }
 
+TEST(EnsembleCheckpoint, ResumesTheUntimedEstimateAnywhere) {
+    const auto v = daily_series(6000, 10);
+    for (size_t cut : {size_t{0}, size_t{100}, size_t{256}, size_t{257}, size_t{864}, size_t{4500}}) {
+        EnsembleState a(0.5);
+        for (size_t i = 0; i < cut; ++i) a.update(v[i], 1.7e9);
+        EnsembleState b = EnsembleState::from_bytes(a.to_bytes(), 0.5);
+        EXPECT_EQ(a.to_bytes(), b.to_bytes());
+        for (size_t i = cut; i < v.size(); ++i) {
+            const auto sa = a.update(v[i], 1.7e9);
+            ASSERT_EQ(sa.score, b.update(v[i], 1.7e9).score) << "cut " << cut << " i " << i;
+        }
+        EXPECT_EQ(a.to_bytes(), b.to_bytes());
+        EXPECT_NEAR(static_cast<double>(b.period()), 288.0, 6.0);  // the first estimate stays (kPeriodShift)
+    }
+}
+
 TEST(EnsembleCheckpoint, CorruptBytesThrowInvalidArgument) {
     EnsembleState s(0.5);
     const auto v = daily_series(400, 5);
@@ -369,10 +419,10 @@ TEST(EnsembleCheckpoint, CorruptBytesThrowInvalidArgument) {
     std::string flipped = blob;
     flipped[io::kHeaderSize + 3] ^= 0x40;
     EXPECT_THROW(EnsembleState::from_bytes(flipped, 0.5), std::invalid_argument);
-    const std::string payload(io::unseal(blob, io::Family::ensemble_checkpoint, 5));
+    const std::string payload(io::unseal(blob, io::Family::ensemble_checkpoint, 6));
     for (size_t len = 0; len < payload.size(); len += 97)
         EXPECT_THROW(
-            EnsembleState::from_bytes(io::seal(io::Family::ensemble_checkpoint, 5, payload.substr(0, len)), 0.5),
+            EnsembleState::from_bytes(io::seal(io::Family::ensemble_checkpoint, 6, payload.substr(0, len)), 0.5),
             std::invalid_argument);
     // Another family's bytes are refused too.
     EXPECT_THROW(EnsembleState::from_bytes(io::seal(io::Family::sensor_registry, 1, payload), 0.5),

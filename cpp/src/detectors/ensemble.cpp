@@ -15,9 +15,9 @@ namespace {
 using P = EnsembleParams;
 // Version 2 added the level and context features; version 3 the time of the last alarm
 // (a cooldown in seconds) and the weekly reference; version 4 the running estimate of the
-// sampling interval; version 5 the shape, scale and cusum features. Versions 1 to 4 still
-// load (what they lack starts afresh).
-constexpr uint16_t kCheckpointVersion = 5;
+// sampling interval; version 5 the shape, scale and cusum features; version 6 the period
+// estimate of untimed points. Versions 1 to 5 still load (what they lack starts afresh).
+constexpr uint16_t kCheckpointVersion = 6;
 constexpr double kInvSqrt2 = 0.70710678118654752440;
 constexpr double kSecondsPerDay = 86400.0;
 constexpr double kSecondsPerWeek = 7 * kSecondsPerDay;
@@ -336,7 +336,100 @@ int64_t period_of(std::vector<double>& dts) {
         return static_cast<int64_t>(std::llround(kSecondsPerDay / dt));
     return 0;
 }
+
+// The period of `x` in points, from its autocorrelation (linear trend removed): the highest
+// peak past the first zero crossing, up to half the length, of at least kUntimedStrength,
+// or its shortest divisor lag (a tenth to a half) whose peak holds kUntimedHarmonic of it
+// (a day, not the week that also peaks); 0 when there is none.
+int64_t acf_period(const std::vector<double>& x) {
+    constexpr size_t kMinLag = 4;
+    const size_t n = x.size();
+    if (n < 4 * kMinLag) return 0;
+    const double nd = static_cast<double>(n);
+    const double tm = (nd - 1.0) / 2.0;
+    double xm = 0.0, sxy = 0.0, sxx = 0.0;
+    for (double v : x) xm += v;
+    xm /= nd;
+    for (size_t i = 0; i < n; ++i) {
+        const double dt = static_cast<double>(i) - tm;
+        sxy += dt * (x[i] - xm);
+        sxx += dt * dt;
+    }
+    const double slope = sxy / sxx;
+    std::vector<double> c(n);
+    double var = 0.0;
+    for (size_t i = 0; i < n; ++i) {
+        c[i] = x[i] - xm - slope * (static_cast<double>(i) - tm);
+        var += c[i] * c[i];
+    }
+    if (!(var > 0.0) || !std::isfinite(var)) return 0;
+    const size_t max_lag = n / 2;
+    std::vector<double> acf(max_lag + 1);
+    for (size_t k = 0; k <= max_lag; ++k) {
+        double sum = 0.0;
+        for (size_t i = 0; i + k < n; ++i) sum += c[i] * c[i + k];
+        acf[k] = sum / var * nd / static_cast<double>(n - k);  // unbiased: n - k products
+    }
+    size_t start = kMinLag;
+    while (start <= max_lag && acf[start] >= 0.0) ++start;
+    if (start + 1 >= max_lag) return 0;
+    std::vector<size_t> peaks;
+    for (size_t j = start; j + 1 <= max_lag; ++j)
+        if (acf[j] > acf[j - 1] && acf[j] >= acf[j + 1]) peaks.push_back(j);
+    if (peaks.empty()) return 0;
+    size_t best = peaks[0];
+    for (size_t j : peaks)
+        if (acf[j] > acf[best]) best = j;
+    if (acf[best] < P::kUntimedStrength) return 0;
+    for (size_t k = 10; k >= 2; --k) {
+        const double lag = static_cast<double>(best) / static_cast<double>(k);
+        if (lag < static_cast<double>(start)) continue;
+        const size_t lo = std::max<size_t>(static_cast<size_t>(lag * 0.9), 1);
+        const size_t hi = std::min(static_cast<size_t>(std::ceil(lag * 1.1)) + 1, max_lag + 1);
+        size_t j = lo;
+        for (size_t i = lo; i < hi; ++i)
+            if (acf[i] > acf[j]) j = i;
+        if (acf[j] >= P::kUntimedHarmonic * acf[best] && std::binary_search(peaks.begin(), peaks.end(), j))
+            return static_cast<int64_t>(j);
+    }
+    return static_cast<int64_t>(best);
+}
 }  // namespace
+
+// The timestamp the detectors see. While every interval so far is 0 (a batch without
+// timestamps: every point stamped the same "now"), the points are spaced a day / the period
+// estimated from their values (none until one is found: intervals 0, as given); once the
+// given timestamps move, they are used from then on, shifted to follow on (by 0 for a
+// stream timed from its start: its timestamps are used as given).
+double EnsembleState::stamp(double value, double timestamp) {
+    if (!untimed_) return timestamp + offset_;
+    if (seen_ == 0) {
+        raw_last_ = timestamp;
+    } else if (timestamp != raw_last_) {
+        untimed_ = false;
+        offset_ = last_time_ - raw_last_;
+        untimed_values_.clear();
+        untimed_values_.shrink_to_fit();
+        untimed_head_ = 0;
+        return timestamp + offset_;
+    }
+    if (seen_ == next_estimate_) {
+        std::vector<double> ordered(untimed_values_.begin() + static_cast<std::ptrdiff_t>(untimed_head_),
+                                    untimed_values_.end());
+        ordered.insert(ordered.end(), untimed_values_.begin(),
+                       untimed_values_.begin() + static_cast<std::ptrdiff_t>(untimed_head_));
+        const int64_t period = acf_period(ordered);
+        if (period > 0) step_ = kSecondsPerDay / static_cast<double>(period);  // none keeps the last
+        next_estimate_ = static_cast<uint64_t>(static_cast<double>(next_estimate_) * P::kUntimedGrowth);
+    }
+    if (untimed_values_.size() < P::kUntimedBuffer) {
+        untimed_values_.push_back(value);
+    } else {
+        untimed_values_[untimed_head_] = value;
+        untimed_head_ = (untimed_head_ + 1) % P::kUntimedBuffer;
+    }
+    return seen_ == 0 ? timestamp : last_time_ + step_;
+}
 
 void EnsembleState::start_season() {
     std::vector<double> dts;
@@ -497,7 +590,8 @@ double EnsembleState::warmup_statistic(double value) const {
     return 0.5 * neg_log10_tail(std::min(z, 37.0));
 }
 
-EnsembleStep EnsembleState::update(double value, double timestamp) {
+EnsembleStep EnsembleState::update(double value, double given_timestamp) {
+    const double timestamp = stamp(value, given_timestamp);
     const uint64_t t = seen_;
     if (t == P::kPeriodProbe) start_season();
     if (timed_ && period_ >= 0) track_interval(timestamp);
@@ -714,12 +808,22 @@ void EnsembleState::serialize(io::ByteWriter& w) const {
         features_[f].short_.serialize(w);
         features_[f].long_.serialize(w);
     }
+    // layout 6 on
+    w.put<uint8_t>(untimed_ ? 1 : 0);
+    w.put<double>(raw_last_);
+    w.put<double>(offset_);
+    w.put<double>(step_);
+    w.put<uint64_t>(next_estimate_);
+    w.put<uint64_t>(untimed_values_.size());  // oldest first
+    w.put_array(untimed_values_.data() + untimed_head_, untimed_values_.size() - untimed_head_);
+    w.put_array(untimed_values_.data(), untimed_head_);
 }
 
 EnsembleState EnsembleState::deserialize(io::ByteReader& r, double threshold, uint64_t cooldown,
                                          double cooldown_seconds, int layout) {
     EnsembleState s(threshold, cooldown, cooldown_seconds);
     s.seen_ = r.get<uint64_t>("ensemble points seen");
+    s.untimed_ = s.seen_ == 0;  // layouts 1 to 5 after points: timestamps used as they come, as they were
     s.prev_ = get_finite(r, "ensemble previous value");
     s.lo_ = get_finite(r, "ensemble minimum");
     s.hi_ = get_finite(r, "ensemble maximum");
@@ -843,6 +947,25 @@ EnsembleState EnsembleState::deserialize(io::ByteReader& r, double threshold, ui
         s.features_[f].short_.deserialize(r, "ensemble short window");
         s.features_[f].long_.deserialize(r, "ensemble long window");
     }
+    if (layout < 6) return s;
+    const auto untimed = r.get<uint8_t>("ensemble untimed flag");
+    if (untimed > 1) io::corruption("ensemble untimed flag: expected 0 or 1");
+    s.untimed_ = untimed == 1;
+    s.raw_last_ = get_finite(r, "ensemble last given timestamp");
+    s.offset_ = get_finite(r, "ensemble timestamp offset");
+    s.step_ = get_finite(r, "ensemble untimed step");
+    if (s.step_ < 0 || (s.step_ > 0 && kSecondsPerDay / s.step_ < 4))
+        io::corruption("ensemble untimed step: out of range");
+    s.next_estimate_ = r.get<uint64_t>("ensemble next estimate");
+    if (s.next_estimate_ < P::kUntimedFirst) io::corruption("ensemble next estimate: out of range");
+    const auto nu = r.get<uint64_t>("ensemble untimed values");
+    if (nu > P::kUntimedBuffer || nu > s.seen_ || (!s.untimed_ && nu != 0) ||
+        (s.untimed_ && nu != std::min<uint64_t>(s.seen_, P::kUntimedBuffer)))
+        io::corruption("ensemble untimed values: inconsistent count");
+    s.untimed_values_.resize(nu);
+    r.get_array(s.untimed_values_.data(), nu, "ensemble untimed values");
+    for (double v : s.untimed_values_)
+        if (!std::isfinite(v)) io::corruption("ensemble untimed values: expected finite values");
     return s;
 }
 

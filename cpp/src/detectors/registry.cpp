@@ -20,8 +20,9 @@ namespace {
 // older blobs) and the ensemble's time of its last alarm. Version 5: the ensemble's
 // running estimate of the sampling interval (older blobs start it from their period).
 // Version 6: the ensemble's shape, scale and cusum features (older blobs start them
-// afresh). Older blobs load.
-constexpr uint16_t kRegistryVersion = 6;
+// afresh). Version 7: the ensemble's period estimate of untimed points (older blobs
+// take their timestamps as they come). Older blobs load.
+constexpr uint16_t kRegistryVersion = 7;
 
 }  // namespace
 

@@ -103,6 +103,11 @@ struct EnsembleParams {
     static constexpr double kWeekFitWeeks = 2;         // ... both EW over this many weeks of points
     static constexpr size_t kMaxWeekPeriod = 1'500;    // ... for at most this many points a day
     static constexpr size_t kMaxWeekLag = 10'501;      // points kept for the weekly lag (a week)
+    static constexpr size_t kUntimedBuffer = 4'096;    // untimed points: the last values the period estimate sees
+    static constexpr uint64_t kUntimedFirst = 256;     // ... first estimated at this many points,
+    static constexpr double kUntimedGrowth = 1.5;      // ... again each time the count grows by this factor
+    static constexpr double kUntimedStrength = 0.3;    // ... the autocorrelation peak it needs
+    static constexpr double kUntimedHarmonic = 0.6;    // ... a divisor lag's peak with this share of it is the period
     static constexpr int kBins = 50;                   // markov bins over the 1%-99% range
     static constexpr int kContextBins = 10;            // context (second-order) bins over the same range
     static constexpr uint64_t kContextMinSeen = 5;     // a context seen less often backs off to first order
@@ -332,6 +337,17 @@ class EnsembleState {
     void start_shape();
     // The change features' statistics (checkpoint version 5 on).
     ChangeStats change_;
+    // The period of untimed points (checkpoint version 6 on): while every interval so far is 0
+    // (a batch without timestamps), the points are stamped a day / the period estimated from
+    // their values apart; once the timestamps move, they are shifted by offset_ from then on.
+    bool untimed_ = true;                                     // every interval so far was 0
+    double raw_last_ = 0.0;                                   // the last timestamp as given
+    double offset_ = 0.0;                                     // added to the given timestamps once they move
+    double step_ = 0.0;                                       // seconds between untimed points (0: no period found yet)
+    uint64_t next_estimate_ = EnsembleParams::kUntimedFirst;  // the count at the next estimate
+    std::vector<double> untimed_values_;                      // the last kUntimedBuffer values, a ring
+    size_t untimed_head_ = 0;                                 // ... its oldest when full
+    double stamp(double value, double timestamp);
 };
 
 }  // namespace anomaly_detection
