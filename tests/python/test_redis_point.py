@@ -524,3 +524,40 @@ def test_a_ring_of_the_previous_layout_is_rebuilt_not_trusted(redis_client):
         got, want = det.detect("s", v, timestamp=12.0 + i), ref.detect("s", v, timestamp=12.0 + i)
         assert got.deviation == pytest.approx(want.deviation, rel=1e-12)
     assert redis_client.hget(counters, "ring") == b"10:10:16"
+
+
+def test_objects_made_and_dropped_leave_no_fork_hook_behind_and_live_ones_still_run_theirs():
+    # Each store and alert sink asks for a clean start in a forked child. A hook registered per
+    # object (os.register_at_fork has no way to remove one) stayed for good: ~330 bytes and
+    # ~1 us of every later fork per object ever made (a process making detectors over and
+    # over: tests, notebooks). Dropped objects must leave nothing; live ones still run theirs.
+    import gc
+    import os
+    import tracemalloc
+
+    from anomaly_detection.redis.driver import on_fork_in_child
+
+    class Tracked:
+        cleaned = False
+
+        def _after_fork_in_child(self) -> None:
+            self.cleaned = True
+
+    live = Tracked()
+    on_fork_in_child(live)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(20_000):
+            on_fork_in_child(Tracked())
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < 200_000, f"{kept} bytes kept for 20,000 dropped objects"
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if live.cleaned else 3)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert not live.cleaned  # the parent keeps its state
