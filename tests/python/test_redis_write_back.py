@@ -564,6 +564,7 @@ def test_a_child_forked_in_the_middle_of_a_write_back_starts_clean_and_the_paren
     # the write-back's lock held, the breaker open. The child gets the lock free, the breaker
     # closed and nothing buffered (it writes its own sensor at once); the parent, once its
     # thread goes on, stores the rest of its points once each and closes its breaker.
+    go = threading.Event()
     server = RedisServer(*DURABLE).start()
     try:
         client = client_of(server)
@@ -573,7 +574,7 @@ def test_a_child_forked_in_the_middle_of_a_write_back_starts_clean_and_the_paren
         x = series(4, 45, spikes=[38])
         t = np.arange(45.0)
         flagged = [det.detect("s", float(x[i]), timestamp=t[i]).is_anomaly for i in range(30)]
-        paused, go = threading.Event(), threading.Event()
+        paused = threading.Event()
         original = store.fallback.written_back
 
         def written_back(n: int) -> None:  # the probe thread stops after the first append
@@ -617,4 +618,5 @@ def test_a_child_forked_in_the_middle_of_a_write_back_starts_clean_and_the_paren
         assert counters_of(admin, "c")[0] == 10
         store.close()
     finally:
+        go.set()  # never leave the probe thread waiting
         server.stop()
