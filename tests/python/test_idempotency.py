@@ -266,6 +266,49 @@ def test_redis_store_is_shared_by_workers(redis_server, redis_client):
     assert json.loads(redis_client.get("anomaly:idempotency:job-1"))["state"] == "done"
 
 
+def test_redis_store_made_by_a_factory_works_on_each_event_loop_and_in_a_forked_child(redis_server):
+    # The service's store makes its redis.asyncio client on first use. That client belongs to
+    # the loop that made it (and its sockets to the process): the store kept one for good, so
+    # a child forked while the parent's loop was open claimed on the parent's client from a
+    # loop of its own and failed ("attached to a different loop"), on the parent's sockets.
+    import os
+
+    from anomaly_detection.redis.client import async_client_like, redis_client_from_settings
+
+    settings = Settings(redis_url=redis_server.url)
+    sync = redis_client_from_settings(settings)
+    store = RedisIdempotencyStore(lambda: async_client_like(sync, settings, 2.0), AnomalyRedisKeys())
+
+    async def claim_and_close(key: str) -> str:
+        try:
+            return (await store.claim(key, "d")).state
+        finally:
+            await store.aclose()
+
+    async def claim(key: str) -> str:
+        return (await store.claim(key, "d")).state
+
+    assert asyncio.run(claim_and_close("loop-1")) == "claimed"
+    parent_loop = asyncio.new_event_loop()
+    try:
+        assert parent_loop.run_until_complete(claim("before-fork")) == "claimed"
+        pid = os.fork()
+        if pid == 0:  # the child: a loop and a client of its own, never the parent's
+            code = 1
+            try:
+                code = 0 if asyncio.run(claim_and_close("child")) == "claimed" else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert parent_loop.run_until_complete(claim("child")) == "pending"  # the child's claim
+        assert parent_loop.run_until_complete(claim("after-fork")) == "claimed"
+        parent_loop.run_until_complete(store.aclose())
+    finally:
+        parent_loop.close()
+        sync.close()
+
+
 def test_two_workers_on_one_redis_store_a_repeat_once(redis_server, redis_client):
     settings = _settings(store_backend="redis", redis_url=redis_server.url)
     app_a, app_b = create_app(settings), create_app(settings)

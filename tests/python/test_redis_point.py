@@ -501,3 +501,63 @@ def test_a_foreign_append_of_the_same_entry_to_a_full_window_is_noticed(redis_cl
     got, want = det.detect("s", 2.5, timestamp=12.0), ref.detect("s", 2.5, timestamp=12.0)
     assert got.deviation == pytest.approx(want.deviation, rel=1e-12)
     assert redis_client.hget(KEYS.counters("s"), "seen") == b"14"
+
+
+def test_a_ring_of_the_previous_layout_is_rebuilt_not_trusted(redis_client):
+    # An upgrade meets the previous version's ring field ('<w>:<count>', no 'seen') over a
+    # mirror that is stale: a writer of that version appended an entry byte-identical to the
+    # list's last one to a full window (length and last entry unchanged). The new script must
+    # not take that mirror as current: it rebuilds from the list and writes the new layout.
+    det = StatisticalAnomalyDetector(_settings(), redis_client=redis_client)
+    ref = StatisticalAnomalyDetector(_settings())
+    for i in range(12):
+        det.detect("s", float(i % 4), timestamp=float(i))
+        ref.detect("s", float(i % 4), timestamp=float(i))
+    counters = KEYS.counters("s")
+    redis_client.hset(counters, "ring", "10:10")  # as the previous version left it
+    last = redis_client.lindex(KEYS.window("s"), -1)
+    pipe = redis_client.pipeline(transaction=True)
+    pipe.rpush(KEYS.window("s"), last).ltrim(KEYS.window("s"), -10, -1).hincrby(counters, "seen", 1)
+    pipe.execute()
+    ref.detect("s", 3.0, timestamp=11.0)
+    for i, v in enumerate([2.5, 9.0, 1.0]):
+        got, want = det.detect("s", v, timestamp=12.0 + i), ref.detect("s", v, timestamp=12.0 + i)
+        assert got.deviation == pytest.approx(want.deviation, rel=1e-12)
+    assert redis_client.hget(counters, "ring") == b"10:10:16"
+
+
+def test_objects_made_and_dropped_leave_no_fork_hook_behind_and_live_ones_still_run_theirs():
+    # Each store and alert sink asks for a clean start in a forked child. A hook registered per
+    # object (os.register_at_fork has no way to remove one) stayed for good: ~330 bytes and
+    # ~1 us of every later fork per object ever made (a process making detectors over and
+    # over: tests, notebooks). Dropped objects must leave nothing; live ones still run theirs.
+    import gc
+    import os
+    import tracemalloc
+
+    from anomaly_detection.redis.driver import on_fork_in_child
+
+    class Tracked:
+        cleaned = False
+
+        def _after_fork_in_child(self) -> None:
+            self.cleaned = True
+
+    live = Tracked()
+    on_fork_in_child(live)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(20_000):
+            on_fork_in_child(Tracked())
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < 200_000, f"{kept} bytes kept for 20,000 dropped objects"
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if live.cleaned else 3)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert not live.cleaned  # the parent keeps its state

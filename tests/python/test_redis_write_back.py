@@ -557,3 +557,66 @@ def test_close_stops_a_write_back_under_way_and_keeps_the_rest_buffered():
         np.testing.assert_array_equal(stamps, np.arange(100.0, 100.0 + len(stamps)))  # in order, once
     finally:
         server.stop()
+
+
+def test_a_child_forked_in_the_middle_of_a_write_back_starts_clean_and_the_parent_finishes_it():
+    # The fork comes while the parent's probe thread is writing back: one append of three done,
+    # the write-back's lock held, the breaker open. The child gets the lock free, the breaker
+    # closed and nothing buffered (it writes its own sensor at once); the parent, once its
+    # thread goes on, stores the rest of its points once each and closes its breaker.
+    go = threading.Event()
+    server = RedisServer(*DURABLE).start()
+    try:
+        client = client_of(server)
+        det = StatisticalAnomalyDetector(settings(redis_probe_interval=0.2), redis_client=client)
+        store = det.store
+        store.write_back_chunk = 5
+        x = series(4, 45, spikes=[38])
+        t = np.arange(45.0)
+        flagged = [det.detect("s", float(x[i]), timestamp=t[i]).is_anomaly for i in range(30)]
+        paused = threading.Event()
+        original = store.fallback.written_back
+
+        def written_back(n: int) -> None:  # the probe thread stops after the first append
+            original(n)
+            if not paused.is_set():
+                paused.set()
+                assert go.wait(30)
+
+        store.fallback.written_back = written_back
+        server.kill()
+        flagged += [det.detect("s", float(x[i]), timestamp=t[i]).is_anomaly for i in range(30, 45)]
+        assert flagged[38]
+        server.start()
+        assert paused.wait(30), "the write-back did not start"
+        assert det.health()["write_back"]["buffered"] == 10  # mid-way: 5 of 15 written back
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                import signal
+
+                signal.alarm(20)  # a lock inherited held would hang the child: fail it instead
+                health = det.health()
+                clean = not health["degraded"] and health["write_back"]["buffered"] == 0
+                for i in range(8):
+                    det.detect("c", float(i), timestamp=float(i))
+                det.detect_batch("c", [8.0, 9.0], timestamps=[8.0, 9.0])
+                code = 0 if clean and not det.health()["degraded"] else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        go.set()
+        wait_until(lambda: not det.health()["degraded"], "the parent's write-back")
+        admin = client_of(server)
+        values, stamps = window_of(admin, "s")
+        np.testing.assert_array_equal(stamps, t)  # the parent's points, each once, in order
+        np.testing.assert_array_equal(values, x)
+        assert counters_of(admin, "s") == (45, sum(flagged))
+        assert window_of(admin, "c")[1].tolist() == [float(i) for i in range(10)]  # the child's
+        assert counters_of(admin, "c")[0] == 10
+        store.close()
+    finally:
+        go.set()  # never leave the probe thread waiting
+        server.stop()

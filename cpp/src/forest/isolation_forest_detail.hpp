@@ -127,16 +127,10 @@ __attribute__((target("avx2"))) inline bool any_non_finite_avx2(const T* base, s
 }
 #endif
 
-// Whether any of `outer` runs of `inner` contiguous values of x is non-finite (see check_finite).
+// any_non_finite on a CPU without AVX2 (a function of its own, so that the C++ tests check it
+// on every CPU, beside the AVX2 one).
 template <typename T>
-bool any_non_finite(const T* base, size_t outer, std::ptrdiff_t outer_stride, size_t inner) {
-    if constexpr (!std::is_floating_point_v<T>) {
-        return false;
-    } else {
-#ifdef ANOMALY_AVX2_TOP
-        if (cpu_has_avx2()) return any_non_finite_avx2(base, outer, outer_stride, inner);
-#endif
-    }
+bool any_non_finite_portable(const T* base, size_t outer, std::ptrdiff_t outer_stride, size_t inner) {
     // v - v is 0 for a finite v and NaN otherwise; independent lanes, so that the loop
     // vectorises (no -ffast-math needed) and runs at the speed of memory. The lanes are
     // tested once for all lines (a Fortran tile of the heap walk is 500 lines of 64 values).
@@ -151,6 +145,19 @@ bool any_non_finite(const T* base, size_t outer, std::ptrdiff_t outer_stride, si
     }
     for (size_t k = 0; k < kCheckLanes; ++k) bad |= lanes[k] != T(0);
     return bad;
+}
+
+// Whether any of `outer` runs of `inner` contiguous values of x is non-finite (see check_finite).
+template <typename T>
+bool any_non_finite(const T* base, size_t outer, std::ptrdiff_t outer_stride, size_t inner) {
+    if constexpr (!std::is_floating_point_v<T>) {
+        return false;
+    } else {
+#ifdef ANOMALY_AVX2_TOP
+        if (cpu_has_avx2()) return any_non_finite_avx2(base, outer, outer_stride, inner);
+#endif
+        return any_non_finite_portable(base, outer, outer_stride, inner);
+    }
 }
 
 // Throws "X: expected finite values, got <v> at row i, column j" for the first non-finite

@@ -131,20 +131,35 @@ class RedisIdempotencyStore:
         self.ttl_ms = int(ttl * 1000)
         self._factory = client if callable(client) and not hasattr(client, "execute_command") else None
         self._driver: Driver | None = None if self._factory is not None else Driver(client)
+        # With a factory: a client per event loop (a redis.asyncio client belongs to the loop
+        # that made it, and its sockets to the process: a pre-forking server's worker forked
+        # after a first use runs a loop of its own and must not use the parent's).
+        self._drivers: dict[asyncio.AbstractEventLoop, Driver] = {}
+
+    def _current(self) -> Driver:
+        if self._driver is not None:
+            return self._driver
+        assert self._factory is not None
+        loop = asyncio.get_running_loop()
+        driver = self._drivers.get(loop)
+        if driver is None:
+            for closed in [other for other in self._drivers if other.is_closed()]:
+                del self._drivers[closed]
+            driver = self._drivers[loop] = Driver(self._factory())
+        return driver
 
     async def _run(self, steps: Steps[Any]) -> Any:
-        if self._driver is None:
-            assert self._factory is not None
-            self._driver = Driver(self._factory())
-        if self._driver.is_async:
-            return await self._driver.run(steps)
-        return await asyncio.to_thread(self._driver.run, steps)
+        driver = self._current()
+        if driver.is_async:
+            return await driver.run(steps)
+        return await asyncio.to_thread(driver.run, steps)
 
     async def aclose(self) -> None:
-        """Close the client made by the factory, if any."""
-        if self._factory is not None and self._driver is not None:
-            await self._driver.client.aclose()
-            self._driver = None
+        """Close the client the factory made for the running loop, if any."""
+        if self._factory is not None:
+            driver = self._drivers.pop(asyncio.get_running_loop(), None)
+            if driver is not None:
+                await driver.client.aclose()
 
     def _claim_steps(self, key: str, digest: str) -> Steps[Claim]:
         redis_key = self.keys.idempotency(key)
