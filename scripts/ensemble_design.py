@@ -20,9 +20,10 @@ warm-up's robust z (C++ only) and small details of the start-up.
     --tsbad-nab             instead: mean VUS-PR on the 52 labelled NAB files of the ranking score
                             (the model's side of `python -m benchmarks.tsbad_nab`: 0.463 for the C++ row
                             against the C++ detector's 0.466, which adds the clear-outlier z)
-    --kpi [30]              instead: mean VUS-PR and AUC-PR on the KPI proxy's series (`make_kpi_suite`)
-                            of the ranking statistic faded by 0.995 (the C++ `scores`) and 0.95 a point
-                            (--kpi-decay RATE, repeatable, to choose), and per anomaly kind the share of
+    --kpi [0:30]            instead: mean VUS-PR and AUC-PR on the KPI proxy's series of those seeds (0:30 =
+                            `make_kpi_suite()`, the benchmark's), of the ranking statistic faded by 0.995 (the C++ `scores`) and 0.95 a point
+                            (--decay RATE, repeatable, to choose; it sets --tsbad-nab's and
+                            --synthetic's fadings too), and per anomaly kind the share of
                             segments caught in the top 1% (`benchmarks.synthetic_kpi`'s measure); the
                             seasonal references by timestamp, as the C++ (the proxy misses rows): the C++
                             row gives 0.265, as the C++ default (--kpi-reference prints it first)
@@ -1914,40 +1915,45 @@ def false_alarm_sources(corpus, data, p, threshold):
         )
 
 
-def synthetic_vus(p, seeds):
+def synthetic_vus(p, seeds, decays=(0.995,)):
     """Mean VUS-PR per synthetic kind (`anomaly_detection.evaluation.synthetic`) of the model's
-    ranking score (the statistic, fading by 0.5% a point as in the C++): seeds 0-2 give the
-    C++ detector's `benchmarks.synthetic_kinds` figures; other seeds are data no choice saw."""
+    ranking score (the statistic, fading by 0.5% a point as in the C++, or by each of `decays`:
+    {decay: {kind: mean}}): seeds 0-2 give the C++ detector's `benchmarks.synthetic_kinds`
+    figures; other seeds are data no choice saw."""
     from anomaly_detection.evaluation import sliding_window, vus_pr
     from anomaly_detection.evaluation.synthetic import KINDS, make_series
 
-    out = {}
+    out = {d: {} for d in decays}
     for kind in KINDS:
-        scores = []
+        scores = {d: [] for d in decays}
         for seed in seeds:
             s = make_series(kind, seed)
             best = detect(
                 np.asarray(s.values, float), np.asarray(s.timestamps, float), {**p, "return_best": True}
             )
-            scores.append(vus_pr(s.labels, fading_max(best, 0.995), window=sliding_window(s.values)))
-        out[kind] = float(np.mean(scores))
+            for d in decays:
+                scores[d].append(vus_pr(s.labels, fading_max(best, d), window=sliding_window(s.values)))
+        for d in decays:
+            out[d][kind] = float(np.mean(scores[d]))
     return out
 
 
-def nab_vus(p, corpus, data):
+def nab_vus(p, corpus, data, decays=(0.995,)):
     """Mean VUS-PR over the NAB files with a labelled window of the model's ranking score (the
-    statistic fading by 0.5% a point, as `synthetic_vus`): the model's side of
-    `python -m benchmarks.tsbad_nab` (which runs the C++ detector; it adds the clear-outlier z)."""
+    statistic fading by 0.5% a point, as `synthetic_vus`, or by each of `decays`: one mean each):
+    the model's side of `python -m benchmarks.tsbad_nab` (which runs the C++ detector; it adds
+    the clear-outlier z)."""
     from anomaly_detection.evaluation import sliding_window, vus_pr
 
-    out = []
+    out = {d: [] for d in decays}
     for name, (x, ts) in data.items():
         y = corpus.files[name].window_mask()
         if not y.any():
             continue
         best = detect(x, ts, {**p, "return_best": True})
-        out.append(vus_pr(y, fading_max(best, 0.995), window=sliding_window(x)))
-    return float(np.mean(out)), len(out)
+        for d in decays:
+            out[d].append(vus_pr(y, fading_max(best, d), window=sliding_window(x)))
+    return [float(np.mean(out[d])) for d in decays], len(out[decays[0]])
 
 
 KPI_DECAYS = (0.995, 0.95)  # the C++ ranking score's fading now (0.995 a point) and a faster one
@@ -2011,14 +2017,25 @@ def kpi_reference(suite, decays=KPI_DECAYS):
 def print_kpi(rows, suite, decays):
     """The --kpi tables: mean VUS-PR / AUC-PR per fading, then per kind the share caught in the top 1%."""
     print(
-        f"KPI proxy: {len(suite)} series, {sum(len(s.values) for s in suite):,} points "
-        "(`make_kpi_suite`; the series of `python -m benchmarks.synthetic_kpi`)\n"
+        f"KPI proxy: seeds {suite[0].seed}-{suite[-1].seed}, {len(suite)} series, "
+        f"{sum(len(s.values) for s in suite):,} points (seeds 0-29: the series of "
+        "`python -m benchmarks.synthetic_kpi`)\n"
     )
-    head = " | ".join(f"VUS-PR / AUC-PR, fading {d}" for d in decays)
-    print(f"| step | {head} |\n|---|" + "---:|" * len(decays))
-    for label, res in rows:
+    print(
+        "VUS-PR / AUC-PR (means); then, for each row after the first, the series where its VUS-PR is "
+        "above / below the first row's (by more than 0.001)\n"
+    )
+    head = " | ".join(f"fading {d}" for d in decays)
+    versus = " | ".join(f"series above / below, {d}" for d in decays)
+    print(f"| step | {head} | {versus} |\n|---|" + "---:|" * (2 * len(decays)))
+    first = rows[0][1]
+    for i, (label, res) in enumerate(rows):
         cells = " | ".join(f"{np.mean(res[d]['vus']):.3f} / {np.mean(res[d]['ap']):.3f}" for d in decays)
-        print(f"| {label} | {cells} |")
+        wins = []
+        for d in decays:
+            gain = np.asarray(res[d]["vus"]) - np.asarray(first[d]["vus"])
+            wins.append("-" if i == 0 else f"{int(np.sum(gain > 0.001))} / {int(np.sum(gain < -0.001))}")
+        print(f"| {label} | {cells} | {' | '.join(wins)} |")
     kinds = list(rows[0][1][decays[0]]["kinds"])
     for d in decays:
         totals = [rows[0][1][d]["kinds"][k][1] for k in kinds]
@@ -2076,18 +2093,19 @@ def main(argv=None):
     ap.add_argument(
         "--kpi",
         nargs="?",
-        const=30,
-        type=int,
-        metavar="SERIES",
-        help="only: mean VUS-PR and AUC-PR of each row's ranking score on the KPI proxy (30 series), "
-        f"its statistic faded by {' and '.join(map(str, KPI_DECAYS))} a point, and per anomaly kind",
+        const="0:30",
+        metavar="A:B",
+        help="only: mean VUS-PR and AUC-PR of each row's ranking score on the KPI proxy, seeds A to B-1 "
+        "(0:30, the default, are `benchmarks.synthetic_kpi`'s series; a count N means 0:N), its statistic "
+        f"faded by {' and '.join(map(str, KPI_DECAYS))} a point, and per anomaly kind",
     )
     ap.add_argument(
-        "--kpi-decay",
+        "--decay",
         type=float,
         action="append",
         metavar="RATE",
-        help="with --kpi: the fadings to score (repeatable; default 0.995 and 0.95, 0 = none)",
+        help="with --kpi, --tsbad-nab or --synthetic: the fadings of the ranking statistic to score "
+        "(repeatable; default 0.995 and 0.95 with --kpi, else 0.995 (the C++ now); 0 = none)",
     )
     ap.add_argument("--kpi-reference", action="store_true", help="with --kpi: also the C++ default, first")
     ap.add_argument(
@@ -2108,12 +2126,13 @@ def main(argv=None):
         steps = [(lab, ch) for lab, ch in steps if any(o in lab for o in args.only)]
     args.all_profiles = args.all_profiles or args.profiles
     if args.kpi:
-        from anomaly_detection.evaluation.synthetic_kpi import make_kpi_suite
+        from anomaly_detection.evaluation.synthetic_kpi import make_kpi_series
 
         if str(ROOT) not in sys.path:
             sys.path.insert(0, str(ROOT))  # benchmarks.synthetic_kpi's `caught`, the benchmark's own
-        suite = make_kpi_suite(args.kpi)
-        decays = tuple(args.kpi_decay or KPI_DECAYS)
+        a, _, b = args.kpi.rpartition(":")
+        suite = [make_kpi_series(seed) for seed in range(int(a or 0), int(b))]
+        decays = tuple(args.decay or KPI_DECAYS)
         rows = (
             [("the C++ default (`detect_batch`)", kpi_reference(suite, decays))] if args.kpi_reference else []
         )
@@ -2128,18 +2147,23 @@ def main(argv=None):
     }
     if args.synthetic:
         a, b = (int(v) for v in args.synthetic.split(":"))
+        decays = tuple(args.decay or (0.995,))
         for i, (label, change) in enumerate(steps):
-            kinds = synthetic_vus({**BASE, **change}, range(a, b))
-            if i == 0:
-                print("| step | " + " | ".join(kinds) + " | mean |\n|---|" + "---:|" * (len(kinds) + 1))
-            cells = " | ".join(f"{v:.3f}" for v in kinds.values())
-            print(f"| {label} | {cells} | {np.mean(list(kinds.values())):.3f} |", flush=True)
+            by_decay = synthetic_vus({**BASE, **change}, range(a, b), decays)
+            for d, kinds in by_decay.items():
+                if i == 0 and d == decays[0]:
+                    print("| step | " + " | ".join(kinds) + " | mean |\n|---|" + "---:|" * (len(kinds) + 1))
+                cells = " | ".join(f"{v:.3f}" for v in kinds.values())
+                name = label if len(decays) == 1 else f"{label}, fading {d}"
+                print(f"| {name} | {cells} | {np.mean(list(kinds.values())):.3f} |", flush=True)
         return
     if args.tsbad_nab:
-        print("| step | VUS-PR on NAB (model) |\n|---|---:|")
+        decays = tuple(args.decay or (0.995,))
+        head = " | ".join(f"VUS-PR on NAB (model), fading {d}" for d in decays)
+        print(f"| step | {head} |\n|---|" + "---:|" * len(decays))
         for label, change in steps:
-            mean, files = nab_vus({**BASE, **change}, corpus, data)
-            print(f"| {label} | {mean:.3f} |", flush=True)
+            means, files = nab_vus({**BASE, **change}, corpus, data, decays)
+            print(f"| {label} | " + " | ".join(f"{m:.3f}" for m in means) + " |", flush=True)
         print(f"\n({files} files with a labelled window)")
         return
     if args.false_alarms is not None:
