@@ -20,6 +20,13 @@ warm-up's robust z (C++ only) and small details of the start-up.
     --tsbad-nab             instead: mean VUS-PR on the 52 labelled NAB files of the ranking score
                             (the model's side of `python -m benchmarks.tsbad_nab`: 0.463 for the C++ row
                             against the C++ detector's 0.466, which adds the clear-outlier z)
+    --kpi [0:30]            instead: mean VUS-PR and AUC-PR on the KPI proxy's series of those seeds (0:30 =
+                            `make_kpi_suite()`, the benchmark's), of the ranking statistic faded by 0.995 (the C++ `scores`) and 0.95 a point
+                            (--decay RATE, repeatable, to choose; it sets --tsbad-nab's and
+                            --synthetic's fadings too), and per anomaly kind the share of
+                            segments caught in the top 1% (`benchmarks.synthetic_kpi`'s measure); the
+                            seasonal references by timestamp, as the C++ (the proxy misses rows): the C++
+                            row gives 0.265, as the C++ default (--kpi-reference prints it first)
 
 The Student-t rows need scipy.
 """
@@ -28,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -526,8 +534,32 @@ def alarm_logic(score, record, hold, threshold):
     return out
 
 
+def lagged_by_time(x, ts, seconds, period):
+    """The value `seconds` before each point, by its timestamp as the C++ keeps its lags:
+    interpolated between the points around that time, NaN where none reaches back that far or
+    they leave a gap wider than max(1 hour, two sampling intervals) there."""
+    tolerance = max(3600.0, 2.0 * 86400.0 / period)
+    n = len(x)
+    ago = ts - seconds
+    j = np.searchsorted(ts, ago, side="right") - 1  # the last point at or before that time
+    out = np.full(n, np.nan)
+    idx = np.arange(n)
+    has = j >= 0
+    alone = has & (j + 1 >= idx)  # no later past point: the kept one alone, if close enough
+    jj = np.clip(j, 0, n - 1)
+    out[alone] = np.where(ago[alone] - ts[jj[alone]] <= tolerance, x[jj[alone]], np.nan)
+    pair = has & ~alone
+    j0 = jj[pair]
+    t0, t1, v0, v1 = ts[j0], ts[j0 + 1], x[j0], x[j0 + 1]
+    out[pair] = np.where(
+        t1 - t0 > tolerance, np.nan, v0 + (v1 - v0) * (ago[pair] - t0) / np.maximum(t1 - t0, 1e-300)
+    )
+    out[:50] = np.nan  # the C++ knows its period from the 50th point on
+    return out
+
+
 @nb.njit(cache=True)
-def season_z(x, period, span, mode, ratio, min_weeks, fit_weeks, clip):
+def season_z(x, period, span, mode, ratio, min_weeks, fit_weeks, clip, ref_d, ref_w):
     """The seasonal feature: |r - EW mean| / EW sd of the residual r against the value a day
     before (mode 0); mode 1 ("select"): against the value a week before instead where
     `min_weeks` weeks are in and the weekly residual's mean square is below `ratio` x the
@@ -536,9 +568,13 @@ def season_z(x, period, span, mode, ratio, min_weeks, fit_weeks, clip):
     than the daily one); mode 2 ("gated"): the daily residual's z, and beside it (second
     output) the weekly residual's z under the same condition. `reset` marks where the
     reference changed (the feature's likelihood starts afresh there). `clip` > 0: a
-    residual enters its EW moments clipped to `clip` sd (an incident does not teach them)."""
+    residual enters its EW moments clipped to `clip` sd (an incident does not teach them).
+    `ref_d`, `ref_w` (or empty): the values a day and a week before by timestamp
+    (`lagged_by_time`, NaN where there is none) in place of those `period` and 7 x `period`
+    points before, as the C++ keeps them: rows missing from a series do not shift the reference."""
     n = len(x)
     week = 7 * period
+    by_time = len(ref_d) > 0
     z = np.zeros(n)
     ok = np.zeros(n, np.bool_)
     zw = np.zeros(n)
@@ -548,11 +584,36 @@ def season_z(x, period, span, mode, ratio, min_weeks, fit_weeks, clip):
     cd, md, vd = 0, 0.0, 0.0
     cw, mw, vw = 0, 0.0, 0.0
     fd = fw = 0.0  # EW mean squares of the two residuals, over the same points
-    for t in range(period, n):
-        rd = x[t] - x[t - period]
-        has_w = t >= week
-        rw = x[t] - x[t - week] if has_w else 0.0
-        if has_w and t >= min_weeks * week and cw >= 2:
+    fn = 0  # points in them
+    for t in range(0 if by_time else period, n):
+        if by_time:
+            if math.isnan(ref_d[t]):  # no reference a day ago: the weekly one alone, as the C++
+                has_w = not math.isnan(ref_w[t])
+                if has_w:
+                    rw = x[t] - ref_w[t]
+                    if mode == 1 and use_w and cw >= 2:
+                        sd = math.sqrt(vw) if vw > 0 else 0.0
+                        z[t] = abs(rw - mw) / max(sd, 1e-9 * max(1.0, abs(mw)))
+                        ok[t] = True
+                    cw += 1
+                    a = max(1.0 / cw, 2.0 / (span + 1.0))
+                    d = rw - mw
+                    if clip > 0 and cw > 10:
+                        lim = clip * math.sqrt(vw)
+                        d = min(max(d, -lim), lim)
+                    mw += a * d
+                    vw = (1 - a) * (vw + a * d * d)
+                continue
+            rd = x[t] - ref_d[t]
+            has_w = not math.isnan(ref_w[t])
+            rw = x[t] - ref_w[t] if has_w else 0.0
+            enough = fn >= (min_weeks - 1) * week
+        else:
+            rd = x[t] - x[t - period]
+            has_w = t >= week
+            rw = x[t] - x[t - week] if has_w else 0.0
+            enough = t >= min_weeks * week
+        if has_w and enough and cw >= 2:
             now = fw < ratio * fd if not use_w else fw < fd
             if now != use_w and mode == 1:
                 reset[t] = True
@@ -569,7 +630,7 @@ def season_z(x, period, span, mode, ratio, min_weeks, fit_weeks, clip):
             sd = math.sqrt(vw) if vw > 0 else 0.0
             zw[t] = abs(rw - mw) / max(sd, 1e-9 * max(1.0, abs(mw)))
             okw[t] = True
-        cd += 1  # noqa: SIM113 (numba)
+        cd += 1
         a = max(1.0 / cd, 2.0 / (span + 1.0))
         d = rd - md
         if clip > 0 and cd > 10:
@@ -578,7 +639,8 @@ def season_z(x, period, span, mode, ratio, min_weeks, fit_weeks, clip):
         md += a * d
         vd = (1 - a) * (vd + a * d * d)
         if has_w:
-            b = max(1.0 / (cw + 1), 2.0 / (fit_weeks * week + 1.0))
+            fn += 1
+            b = max(1.0 / fn, 2.0 / (fit_weeks * week + 1.0))
             fd += b * (rd * rd - fd)
             fw += b * (rw * rw - fw)
             cw += 1
@@ -1177,8 +1239,12 @@ def detect(x, ts, p, explain=False):
     resets = [np.zeros(n, bool)] * len(feats)
     if 0 < period < n:
         mode = {None: 0, "select": 1, "gated": 2}[p["weekly"]]
+        if p["season_time"]:  # the references by timestamp, as the C++ keeps them
+            refs = (lagged_by_time(x, ts, 86400.0, period), lagged_by_time(x, ts, 7 * 86400.0, period))
+        else:  # `period` and 7 x `period` points before (the figures before the KPI proxy)
+            refs = (np.zeros(0), np.zeros(0))
         z, ok, zw, okw, reset = season_z(
-            x, period, p["span"], mode, p["week_ratio"], p["week_min"], p["week_fit"], p["season_clip"]
+            x, period, p["span"], mode, p["week_ratio"], p["week_min"], p["week_fit"], p["season_clip"], *refs
         )
         feats.append((z, ok))
         weights.append(p["w_season"])
@@ -1388,7 +1454,7 @@ BASE = {
     "art_zwide": 3.0, "art_rho_k": 0.0, "echo": None, "echo_stat": 5.0,
     "levels": (), "absdiff_levels": (), "scale": (), "cusum": None, "cusum_resid": None, "cusum_season": None,
     "bocpd": None, "gate_fading_days": 0, "gate_novel": 0, "gate_span": 0, "gate_art": None, "chomp": None, "vst": None, "vst_point_only": False,
-    "poly": (), "poly_mode": "add", "w_poly": 1.0, "poly_scale": "sd",
+    "poly": (), "poly_mode": "add", "w_poly": 1.0, "poly_scale": "sd", "season_time": False,
 }  # fmt: skip
 _LEVEL = {"damp": 1.0, "span": 1000, "level": True, "record_days": 3}
 _CONTEXT = {**_LEVEL, "context": True}
@@ -1849,40 +1915,136 @@ def false_alarm_sources(corpus, data, p, threshold):
         )
 
 
-def synthetic_vus(p, seeds):
+def synthetic_vus(p, seeds, decays=(0.995,)):
     """Mean VUS-PR per synthetic kind (`anomaly_detection.evaluation.synthetic`) of the model's
-    ranking score (the statistic, fading by 0.5% a point as in the C++): seeds 0-2 give the
-    C++ detector's `benchmarks.synthetic_kinds` figures; other seeds are data no choice saw."""
+    ranking score (the statistic, fading by 0.5% a point as in the C++, or by each of `decays`:
+    {decay: {kind: mean}}): seeds 0-2 give the C++ detector's `benchmarks.synthetic_kinds`
+    figures; other seeds are data no choice saw."""
     from anomaly_detection.evaluation import sliding_window, vus_pr
     from anomaly_detection.evaluation.synthetic import KINDS, make_series
 
-    out = {}
+    out = {d: {} for d in decays}
     for kind in KINDS:
-        scores = []
+        scores = {d: [] for d in decays}
         for seed in seeds:
             s = make_series(kind, seed)
             best = detect(
                 np.asarray(s.values, float), np.asarray(s.timestamps, float), {**p, "return_best": True}
             )
-            scores.append(vus_pr(s.labels, fading_max(best, 0.995), window=sliding_window(s.values)))
-        out[kind] = float(np.mean(scores))
+            for d in decays:
+                scores[d].append(vus_pr(s.labels, fading_max(best, d), window=sliding_window(s.values)))
+        for d in decays:
+            out[d][kind] = float(np.mean(scores[d]))
     return out
 
 
-def nab_vus(p, corpus, data):
+def nab_vus(p, corpus, data, decays=(0.995,)):
     """Mean VUS-PR over the NAB files with a labelled window of the model's ranking score (the
-    statistic fading by 0.5% a point, as `synthetic_vus`): the model's side of
-    `python -m benchmarks.tsbad_nab` (which runs the C++ detector; it adds the clear-outlier z)."""
+    statistic fading by 0.5% a point, as `synthetic_vus`, or by each of `decays`: one mean each):
+    the model's side of `python -m benchmarks.tsbad_nab` (which runs the C++ detector; it adds
+    the clear-outlier z)."""
     from anomaly_detection.evaluation import sliding_window, vus_pr
 
-    out = []
+    out = {d: [] for d in decays}
     for name, (x, ts) in data.items():
         y = corpus.files[name].window_mask()
         if not y.any():
             continue
         best = detect(x, ts, {**p, "return_best": True})
-        out.append(vus_pr(y, fading_max(best, 0.995), window=sliding_window(x)))
-    return float(np.mean(out)), len(out)
+        for d in decays:
+            out[d].append(vus_pr(y, fading_max(best, d), window=sliding_window(x)))
+    return [float(np.mean(out[d])) for d in decays], len(out[decays[0]])
+
+
+KPI_DECAYS = (0.995, 0.95)  # the C++ ranking score's fading now (0.995 a point) and a faster one
+
+
+def kpi_vus(p, suite, decays=KPI_DECAYS):
+    """On the KPI proxy (`anomaly_detection.evaluation.synthetic_kpi`, the series of
+    `python -m benchmarks.synthetic_kpi`), for each fading of the ranking statistic: mean
+    VUS-PR and AUC-PR, each series' VUS-PR, and per anomaly kind the benchmark's "caught in
+    the top 1%" counts. Decay 0.995 is the C++ `scores` (0.265 for the C++ default, which
+    adds the warm-up's robust z and the clear-outlier z); 0 ranks by the point's statistic."""
+    from benchmarks.synthetic_kpi import caught
+
+    from anomaly_detection.evaluation import average_precision, sliding_window, vus_pr
+    from anomaly_detection.evaluation.synthetic_kpi import ANOMALY_KINDS
+
+    out = {d: {"vus": [], "ap": [], "kinds": {k: [0, 0] for k in ANOMALY_KINDS}} for d in decays}
+    for s in suite:
+        best = detect(
+            np.asarray(s.values, float), np.asarray(s.timestamps, float), {**p, "return_best": True}
+        )
+        window = sliding_window(s.values)
+        for d in decays:
+            ranked = fading_max(best, d)
+            out[d]["vus"].append(vus_pr(s.labels, ranked, window=window))
+            out[d]["ap"].append(average_precision(s.labels, ranked))
+            for kind, ok in caught(s, ranked):
+                out[d]["kinds"][kind][0] += ok
+                out[d]["kinds"][kind][1] += 1
+    return out
+
+
+def kpi_reference(suite, decays=KPI_DECAYS):
+    """The C++ default on the same series (`detect_batch` with timestamps), as `kpi_vus`:
+    decay 0.995 is its own `scores`; another decay fades its `deviations` (the point's
+    statistic, the warm-up's z included) so: what the model's rows are checked against."""
+    from benchmarks.synthetic_kpi import caught
+
+    from anomaly_detection import StatisticalAnomalyDetector
+    from anomaly_detection.evaluation import average_precision, sliding_window, vus_pr
+    from anomaly_detection.evaluation.synthetic_kpi import ANOMALY_KINDS
+
+    out = {d: {"vus": [], "ap": [], "kinds": {k: [0, 0] for k in ANOMALY_KINDS}} for d in decays}
+    for s in suite:
+        batch = StatisticalAnomalyDetector().detect_batch("s", s.values, s.timestamps)
+        window = sliding_window(s.values)
+        for d in decays:
+            ranked = (
+                np.asarray(batch.scores, float)
+                if d == 0.995
+                else fading_max(np.asarray(batch.deviations, float), d)
+            )
+            out[d]["vus"].append(vus_pr(s.labels, ranked, window=window))
+            out[d]["ap"].append(average_precision(s.labels, ranked))
+            for kind, ok in caught(s, ranked):
+                out[d]["kinds"][kind][0] += ok
+                out[d]["kinds"][kind][1] += 1
+    return out
+
+
+def print_kpi(rows, suite, decays):
+    """The --kpi tables: mean VUS-PR / AUC-PR per fading, then per kind the share caught in the top 1%."""
+    print(
+        f"KPI proxy: seeds {suite[0].seed}-{suite[-1].seed}, {len(suite)} series, "
+        f"{sum(len(s.values) for s in suite):,} points (seeds 0-29: the series of "
+        "`python -m benchmarks.synthetic_kpi`)\n"
+    )
+    print(
+        "VUS-PR / AUC-PR (means); then, for each row after the first, the series where its VUS-PR is "
+        "above / below the first row's (by more than 0.001)\n"
+    )
+    head = " | ".join(f"fading {d}" for d in decays)
+    versus = " | ".join(f"series above / below, {d}" for d in decays)
+    print(f"| step | {head} | {versus} |\n|---|" + "---:|" * (2 * len(decays)))
+    first = rows[0][1]
+    for i, (label, res) in enumerate(rows):
+        cells = " | ".join(f"{np.mean(res[d]['vus']):.3f} / {np.mean(res[d]['ap']):.3f}" for d in decays)
+        wins = []
+        for d in decays:
+            gain = np.asarray(res[d]["vus"]) - np.asarray(first[d]["vus"])
+            wins.append("-" if i == 0 else f"{int(np.sum(gain > 0.001))} / {int(np.sum(gain < -0.001))}")
+        print(f"| {label} | {cells} | {' | '.join(wins)} |")
+    kinds = list(rows[0][1][decays[0]]["kinds"])
+    for d in decays:
+        totals = [rows[0][1][d]["kinds"][k][1] for k in kinds]
+        print(f"\nfading {d}: share of labelled segments caught in the top 1% (segments: "
+              + ", ".join(f"{k} {t}" for k, t in zip(kinds, totals)) + ")\n")  # fmt: skip
+        print("| step | " + " | ".join(kinds) + " |\n|---|" + "---:|" * len(kinds))
+        for label, res in rows:
+            cells = " | ".join(f"{res[d]['kinds'][k][0] / max(res[d]['kinds'][k][1], 1):.2f}" for k in kinds)
+            print(f"| {label} | {cells} |")
 
 
 @nb.njit(cache=True)
@@ -1928,6 +2090,30 @@ def main(argv=None):
         action="store_true",
         help="only: mean VUS-PR on the NAB files with a labelled window of each row's ranking score",
     )
+    ap.add_argument(
+        "--kpi",
+        nargs="?",
+        const="0:30",
+        metavar="A:B",
+        help="only: mean VUS-PR and AUC-PR of each row's ranking score on the KPI proxy, seeds A to B-1 "
+        "(0:30, the default, are `benchmarks.synthetic_kpi`'s series; a count N means 0:N), its statistic "
+        f"faded by {' and '.join(map(str, KPI_DECAYS))} a point, and per anomaly kind",
+    )
+    ap.add_argument(
+        "--decay",
+        type=float,
+        action="append",
+        metavar="RATE",
+        help="with --kpi, --tsbad-nab or --synthetic: the fadings of the ranking statistic to score "
+        "(repeatable; default 0.995 and 0.95 with --kpi, else 0.995 (the C++ now); 0 = none)",
+    )
+    ap.add_argument("--kpi-reference", action="store_true", help="with --kpi: also the C++ default, first")
+    ap.add_argument(
+        "--kpi-season-by-index",
+        action="store_true",
+        help="with --kpi: the seasonal references a period of rows before, as on NAB, not by timestamp "
+        "(a diagnosis: the proxy's series miss rows)",
+    )
     args = ap.parse_args(argv)
     steps = []
     for part in args.rows.split(","):
@@ -1939,6 +2125,21 @@ def main(argv=None):
     if args.only:
         steps = [(lab, ch) for lab, ch in steps if any(o in lab for o in args.only)]
     args.all_profiles = args.all_profiles or args.profiles
+    if args.kpi:
+        from anomaly_detection.evaluation.synthetic_kpi import make_kpi_series
+
+        if str(ROOT) not in sys.path:
+            sys.path.insert(0, str(ROOT))  # benchmarks.synthetic_kpi's `caught`, the benchmark's own
+        a, _, b = args.kpi.rpartition(":")
+        suite = [make_kpi_series(seed) for seed in range(int(a or 0), int(b))]
+        decays = tuple(args.decay or KPI_DECAYS)
+        rows = (
+            [("the C++ default (`detect_batch`)", kpi_reference(suite, decays))] if args.kpi_reference else []
+        )
+        by_time = {"season_time": not args.kpi_season_by_index}  # the C++'s references, by timestamp
+        rows += [(label, kpi_vus({**BASE, **by_time, **change}, suite, decays)) for label, change in steps]
+        print_kpi(rows, suite, decays)
+        return
     corpus = NabCorpus.load(args.nab)
     data = {
         name: (np.asarray(f.values, float), f.timestamps.astype("datetime64[ns]").astype(np.int64) / 1e9)
@@ -1946,18 +2147,23 @@ def main(argv=None):
     }
     if args.synthetic:
         a, b = (int(v) for v in args.synthetic.split(":"))
+        decays = tuple(args.decay or (0.995,))
         for i, (label, change) in enumerate(steps):
-            kinds = synthetic_vus({**BASE, **change}, range(a, b))
-            if i == 0:
-                print("| step | " + " | ".join(kinds) + " | mean |\n|---|" + "---:|" * (len(kinds) + 1))
-            cells = " | ".join(f"{v:.3f}" for v in kinds.values())
-            print(f"| {label} | {cells} | {np.mean(list(kinds.values())):.3f} |", flush=True)
+            by_decay = synthetic_vus({**BASE, **change}, range(a, b), decays)
+            for d, kinds in by_decay.items():
+                if i == 0 and d == decays[0]:
+                    print("| step | " + " | ".join(kinds) + " | mean |\n|---|" + "---:|" * (len(kinds) + 1))
+                cells = " | ".join(f"{v:.3f}" for v in kinds.values())
+                name = label if len(decays) == 1 else f"{label}, fading {d}"
+                print(f"| {name} | {cells} | {np.mean(list(kinds.values())):.3f} |", flush=True)
         return
     if args.tsbad_nab:
-        print("| step | VUS-PR on NAB (model) |\n|---|---:|")
+        decays = tuple(args.decay or (0.995,))
+        head = " | ".join(f"VUS-PR on NAB (model), fading {d}" for d in decays)
+        print(f"| step | {head} |\n|---|" + "---:|" * len(decays))
         for label, change in steps:
-            mean, files = nab_vus({**BASE, **change}, corpus, data)
-            print(f"| {label} | {mean:.3f} |", flush=True)
+            means, files = nab_vus({**BASE, **change}, corpus, data, decays)
+            print(f"| {label} | " + " | ".join(f"{m:.3f}" for m in means) + " |", flush=True)
         print(f"\n({files} files with a labelled window)")
         return
     if args.false_alarms is not None:
