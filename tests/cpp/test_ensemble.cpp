@@ -208,6 +208,20 @@ TEST(Ensemble, UntimedPointsTakeThePeriodOfTheirValues) {
     EXPECT_EQ(flat.period(), 0);
 }
 
+TEST(Ensemble, UntimedBatchesEachStampedAnotherNowScoreAsOneUntimedBatch) {
+    // detect_batch(sensor, values) called again and again: each batch stamped its own "now".
+    // A timestamp that moves once, then stays, is another batch: the points stay untimed.
+    const auto v = daily_series(3000, 7);
+    EnsembleState one(0.5), batches(0.5);
+    for (size_t i = 0; i < v.size(); ++i) {
+        const auto a = one.update(v[i], 1.7e9);
+        const auto b = batches.update(v[i], 1.7e9 + 41.5 * static_cast<double>(i / 100));
+        ASSERT_EQ(a.score, b.score) << i;
+        ASSERT_EQ(a.alert_score, b.alert_score) << i;
+    }
+    EXPECT_NEAR(static_cast<double>(batches.period()), 288.0, 6.0);
+}
+
 TEST(Ensemble, TimestampsThatMoveAreUsedAsGiven) {
     // A timed stream's scores do not depend on where its clock starts (its timestamps are
     // used as given, shifted by nothing); once the clock of an untimed stream moves, the
@@ -393,15 +407,19 @@ TEST(EnsembleCheckpoint, ResumesTheIntervalEstimateMidBlock) {
 }
 
 TEST(EnsembleCheckpoint, ResumesTheUntimedEstimateAnywhere) {
+    // Untimed batches of 300 points, each stamped its own "now": cut anywhere, the first
+    // point of a batch (301: its timestamp moved) and the one after it included.
     const auto v = daily_series(6000, 10);
-    for (size_t cut : {size_t{0}, size_t{100}, size_t{256}, size_t{257}, size_t{864}, size_t{4500}}) {
+    const auto now = [](size_t i) { return 1.7e9 + 37.0 * static_cast<double>(i / 300); };
+    for (size_t cut :
+         {size_t{0}, size_t{100}, size_t{256}, size_t{257}, size_t{301}, size_t{302}, size_t{864}, size_t{4500}}) {
         EnsembleState a(0.5);
-        for (size_t i = 0; i < cut; ++i) a.update(v[i], 1.7e9);
+        for (size_t i = 0; i < cut; ++i) a.update(v[i], now(i));
         EnsembleState b = EnsembleState::from_bytes(a.to_bytes(), 0.5);
         EXPECT_EQ(a.to_bytes(), b.to_bytes());
         for (size_t i = cut; i < v.size(); ++i) {
-            const auto sa = a.update(v[i], 1.7e9);
-            ASSERT_EQ(sa.score, b.update(v[i], 1.7e9).score) << "cut " << cut << " i " << i;
+            const auto sa = a.update(v[i], now(i));
+            ASSERT_EQ(sa.score, b.update(v[i], now(i)).score) << "cut " << cut << " i " << i;
         }
         EXPECT_EQ(a.to_bytes(), b.to_bytes());
         EXPECT_NEAR(static_cast<double>(b.period()), 288.0, 6.0);  // the first estimate stays (kPeriodShift)

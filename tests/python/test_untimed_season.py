@@ -98,3 +98,14 @@ def test_the_redis_store_gives_the_embedded_scores_without_timestamps(redis_clie
     np.testing.assert_array_equal(a, b)
     span = slice(crest.start - cut, crest.stop - cut)
     assert b[span].max() > np.quantile(np.r_[b[: span.start - 20], b[span.stop + DAY // 2 :]], 0.99)
+
+
+def test_untimed_batches_each_stamped_another_now_score_as_one_batch() -> None:
+    # detect_batch(sensor, values) called chunk after chunk: every chunk is stamped its own
+    # "now", and the season estimated from the values goes on across the chunks.
+    values, _ = _sine_with_a_contextual_anomaly(3)  # ten days: the season joins after a few
+    whole = StatisticalAnomalyDetector().detect_batch("s", values)
+    det = StatisticalAnomalyDetector()
+    parts = [det.detect_batch("s", chunk) for chunk in np.array_split(values, 9)]
+    np.testing.assert_array_equal(np.concatenate([p.scores for p in parts]), whole.scores)
+    np.testing.assert_array_equal(np.concatenate([p.is_anomaly for p in parts]), whole.is_anomaly)

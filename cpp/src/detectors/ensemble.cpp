@@ -396,17 +396,25 @@ int64_t acf_period(const std::vector<double>& x) {
 }
 }  // namespace
 
-// The timestamp the detectors see. While every interval so far is 0 (a batch without
-// timestamps: every point stamped the same "now"), the points are spaced a day / the period
-// estimated from their values (none until one is found: intervals 0, as given); once the
-// given timestamps move, they are used from then on, shifted to follow on (by 0 for a
-// stream timed from its start: its timestamps are used as given).
+// The timestamp the detectors see. While the points come untimed (batches without
+// timestamps: every point of a batch stamped the same "now"), they are spaced a day / the
+// period estimated from their values (none until one is found: intervals 0, as given). A
+// timestamp that moves once (the next untimed batch, stamped another now) keeps them
+// untimed; once the given timestamps move twice in a row (a clock), or from a stream's
+// first point on, they are used from then on, shifted to follow on (by 0 for a stream timed
+// from its start: its timestamps are used as given).
 double EnsembleState::stamp(double value, double timestamp) {
     if (!untimed_) return timestamp + offset_;
     if (seen_ == 0) {
         raw_last_ = timestamp;
-    } else if (timestamp != raw_last_) {
+    } else if (timestamp == raw_last_) {
+        moved_ = false;
+    } else if (seen_ > 1 && !moved_) {  // the first point of another untimed batch, perhaps
+        moved_ = true;
+        raw_last_ = timestamp;
+    } else {
         untimed_ = false;
+        moved_ = false;
         offset_ = last_time_ - raw_last_;
         untimed_values_.clear();
         untimed_values_.shrink_to_fit();
@@ -809,7 +817,7 @@ void EnsembleState::serialize(io::ByteWriter& w) const {
         features_[f].long_.serialize(w);
     }
     // layout 6 on
-    w.put<uint8_t>(untimed_ ? 1 : 0);
+    w.put<uint8_t>(untimed_ ? (moved_ ? 2 : 1) : 0);  // 2: untimed, the last timestamp moved
     w.put<double>(raw_last_);
     w.put<double>(offset_);
     w.put<double>(step_);
@@ -949,8 +957,9 @@ EnsembleState EnsembleState::deserialize(io::ByteReader& r, double threshold, ui
     }
     if (layout < 6) return s;
     const auto untimed = r.get<uint8_t>("ensemble untimed flag");
-    if (untimed > 1) io::corruption("ensemble untimed flag: expected 0 or 1");
-    s.untimed_ = untimed == 1;
+    if (untimed > 2) io::corruption("ensemble untimed flag: expected 0, 1 or 2");
+    s.untimed_ = untimed >= 1;
+    s.moved_ = untimed == 2;
     s.raw_last_ = get_finite(r, "ensemble last given timestamp");
     s.offset_ = get_finite(r, "ensemble timestamp offset");
     s.step_ = get_finite(r, "ensemble untimed step");

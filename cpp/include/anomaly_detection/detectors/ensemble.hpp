@@ -337,11 +337,12 @@ class EnsembleState {
     void start_shape();
     // The change features' statistics (checkpoint version 5 on).
     ChangeStats change_;
-    // The period of untimed points (checkpoint version 6 on): while every interval so far is 0
-    // (a batch without timestamps), the points are stamped a day / the period estimated from
-    // their values apart; once the timestamps move, they are shifted by offset_ from then on.
-    bool untimed_ = true;                                     // every interval so far was 0
+    // The period of untimed points (checkpoint version 6 on): while the points come untimed
+    // (batches without timestamps), they are stamped a day / the period estimated from their
+    // values apart; once the timestamps move twice in a row, they are shifted by offset_.
+    bool untimed_ = true;                                     // no clock seen yet
     double raw_last_ = 0.0;                                   // the last timestamp as given
+    bool moved_ = false;                                      // ... and the last one moved (a new batch?)
     double offset_ = 0.0;                                     // added to the given timestamps once they move
     double step_ = 0.0;                                       // seconds between untimed points (0: no period found yet)
     uint64_t next_estimate_ = EnsembleParams::kUntimedFirst;  // the count at the next estimate
