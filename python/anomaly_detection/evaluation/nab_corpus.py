@@ -172,6 +172,14 @@ def _parse_timestamps(raw: list[str]) -> np.ndarray:
 def read_nab_csv(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     """Read a NAB CSV into columns: ``timestamp`` as datetime64[ns], every other
     column as float64 (empty cells and unparsable text become NaN)."""
+    return {
+        name: _parse_timestamps(raw) if name == "timestamp" else _to_float(raw)
+        for name, raw in csv_text_columns(path).items()
+    }
+
+
+def csv_text_columns(path: str | os.PathLike[str]) -> dict[str, list[str]]:
+    """A CSV's columns as text, by header name (a short row's missing cells are "")."""
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.reader(f)
         try:
@@ -179,14 +187,7 @@ def read_nab_csv(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         except StopIteration:
             raise ValueError(f"{path}: empty CSV") from None
         rows = [r for r in reader if r]
-    cols: dict[str, np.ndarray] = {}
-    for j, name in enumerate(header):
-        raw = [r[j] if j < len(r) else "" for r in rows]
-        if name == "timestamp":
-            cols[name] = _parse_timestamps(raw)
-        else:
-            cols[name] = _to_float(raw)
-    return cols
+    return {name: [r[j] if j < len(r) else "" for r in rows] for j, name in enumerate(header)}
 
 
 def _to_float(raw: list[str]) -> np.ndarray:

@@ -33,7 +33,6 @@ the *values*, lags 3 to 400, else 125). The numbers equal those of the
 
 from __future__ import annotations
 
-import csv
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -50,7 +49,7 @@ from anomaly_detection.evaluation.metrics import (
     roc_auc,
     segments,
 )
-from anomaly_detection.evaluation.nab_corpus import _read_scores, _to_float
+from anomaly_detection.evaluation.nab_corpus import _read_scores, _to_float, csv_text_columns
 
 __all__ = [
     "TSBAD_METRIC_NAMES",
@@ -396,7 +395,7 @@ def tsbad_metrics(
 def read_tsbad_csv(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     """``(values, labels)`` of a univariate TSB-AD CSV: one value column (any
     name, ``Data`` in TSB-AD-U) and a ``Label`` column of 0/1."""
-    raw = _raw_columns(path)
+    raw = csv_text_columns(path)
     # the timestamp column is not parsed here (read_tsbad_timestamps reads it)
     cols = {name: _to_float(column) for name, column in raw.items() if name != "timestamp"}
     if "Label" not in cols:
@@ -417,24 +416,12 @@ def read_tsbad_csv(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray
     return values, labels.astype(np.int8)
 
 
-def _raw_columns(path: str | os.PathLike[str]) -> dict[str, list[str]]:
-    """The CSV's columns as text, by header name."""
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        try:
-            header = [h.strip() for h in next(reader)]
-        except StopIteration:
-            raise ValueError(f"{path}: empty CSV") from None
-        rows = [r for r in reader if r]
-    return {name: [r[j] if j < len(r) else "" for r in rows] for j, name in enumerate(header)}
-
-
 def read_tsbad_timestamps(path: str | os.PathLike[str]) -> np.ndarray | None:
     """Epoch seconds from the ``timestamp`` column of a TSB-AD CSV, or None when it has
     none (TSB-AD-U's files have none). Numbers are epoch seconds (the AIOps KPI files'
     form); anything else is read as ISO-8601, naive taken as UTC. The detector's seasonal
     part needs real timestamps, so ``evaluate --tsbad`` passes them when the file has them."""
-    column = _raw_columns(path).get("timestamp")
+    column = csv_text_columns(path).get("timestamp")
     if column is None:
         return None
     raw = [t.strip() for t in column]
