@@ -1,6 +1,6 @@
 """The ensemble method: speed of ``detect_batch`` and the NAB table against the anchors.
 
-    python benchmarks/bench_ensemble.py [--points N] [--nab DIR] [--write FILE] [--quick] [--json]
+    python benchmarks/bench_ensemble.py [--points N] [--nab DIR] [--write FILE] [--quick] [--json] [--speed-only]
 
 1. ``detect_batch`` points per second, one sensor, one core, for the ensemble
    and (for scale) the z-score method, on a noisy daily cycle sampled every 5
@@ -9,6 +9,9 @@
    scores on the three profiles, and a per-file table (standard profile, raw
    score at each detector's own corpus-wide threshold, and TP/FP) against the
    published detectors in ``<nab>/anchor_scores``.
+
+``--speed-only`` skips the NAB part: a build against another (``main``'s installed package on
+``PYTHONPATH``, one run after the other, repeated) side by side, as in ``benchmarks/README.md``.
 """
 
 from __future__ import annotations
@@ -101,6 +104,7 @@ def main() -> None:
     parser.add_argument("--write", type=Path, help="also write the report (markdown) to this file")
     parser.add_argument("--quick", action="store_true", help="200,000 points for the speed part")
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
+    parser.add_argument("--speed-only", action="store_true", help="only the speed part (no NAB)")
     args = parser.parse_args()
     if args.quick:
         args.points = min(args.points, 200_000)
@@ -109,6 +113,9 @@ def main() -> None:
     report.append(
         table(["method", "detect_batch", "detect (per point)", "detect_batch (CPU time)"], speed_rows)
     )
+    if args.speed_only:
+        print("\n".join(report))
+        return
     nab_text, results = nab(args.nab)
     report += ["", nab_text]
     text = "\n".join(report)

@@ -18,15 +18,19 @@ warm-up's robust z (C++ only) and small details of the start-up.
     --false-alarms 0.489    where the chosen design's alarms come from at that threshold
     --synthetic 3:13        instead: mean VUS-PR per synthetic kind, seeds 3 to 12 (0:3 = the C++ run's)
     --tsbad-nab             instead: mean VUS-PR on the 52 labelled NAB files of the ranking score
-                            (the model's side of `python -m benchmarks.tsbad_nab`: 0.463 for the C++ row
-                            against the C++ detector's 0.466, which adds the clear-outlier z)
+                            (the model's side of `python -m benchmarks.tsbad_nab`: 0.446 for the C++ row
+                            against the C++ detector's 0.447, which adds the clear-outlier z; 0.463 / 0.466
+                            with the earlier fading 0.995)
     --kpi [0:30]            instead: mean VUS-PR and AUC-PR on the KPI proxy's series of those seeds (0:30 =
-                            `make_kpi_suite()`, the benchmark's), of the ranking statistic faded by 0.995 (the C++ `scores`) and 0.95 a point
+                            `make_kpi_suite()`, the benchmark's), of the ranking statistic faded by 0.99 (the C++ `scores`) and 0.95 a point
                             (--decay RATE, repeatable, to choose; it sets --tsbad-nab's and
                             --synthetic's fadings too), and per anomaly kind the share of
                             segments caught in the top 1% (`benchmarks.synthetic_kpi`'s measure); the
                             seasonal references by timestamp, as the C++ (the proxy misses rows): the C++
-                            row gives 0.265, as the C++ default (--kpi-reference prints it first)
+                            row gives 0.305, as the C++ default (--kpi-reference prints it first)
+    --untimed               with --kpi, --tsbad-nab, --synthetic: the points without timestamps, stamped
+                            from the period their values give, as the C++ does (`untimed_stamps`; the
+                            model keeps the first period found)
 
 The Student-t rows need scipy.
 """
@@ -48,6 +52,7 @@ except ImportError as exc:  # a design tool, not a dependency of the package
 from anomaly_detection.evaluation import NabCorpus, leave_one_category_out, score_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
+RANK_DECAY = 0.99  # the C++ ranking score's fading now (EnsembleParams::kRankDecay; 0.995 before)
 
 
 @nb.njit(cache=True)
@@ -1207,6 +1212,19 @@ def stabilise(x, kind, rule, min_skew, learn=300):
     return np.log1p(y / max(float(np.median(head)), 1e-12))
 
 
+def untimed_stamps(x):
+    """The C++ ensemble's timestamps for points without any (issue 15, untimed): intervals 0 until the
+    autocorrelation of the last 4,096 values (at 256 points, then each time the count grows by half)
+    finds a period, then a day / that period apart (`benchmarks.untimed`'s prototype, the product's
+    buffer). The model then takes the first period found as the series' (the C++ follows a later
+    estimate that moves it by more than 1.5 x)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from benchmarks.untimed import estimated_timestamps
+
+    return estimated_timestamps(np.asarray(x, float), 4096, 0.0)[0]
+
+
 def saturate(z, gain=1.0):
     return 1 - np.exp(-np.minimum(z * gain, 20) / 3)
 
@@ -1233,13 +1251,19 @@ def detect(x, ts, p, explain=False):
             feats.append(fz)
             weights.append(p["w_poly"])
             names.append("poly")
-    dt = np.median(np.diff(ts[:50]))
+    if p["untimed"]:  # points without timestamps: stamped a day / the period found in their values
+        ts = untimed_stamps(x)
+        steps = np.diff(ts)
+        steps = steps[steps > 0]
+        dt = float(steps[0]) if len(steps) else 0.0  # the first period found (the C++ follows later moves)
+    else:
+        dt = np.median(np.diff(ts[:50]))
     period = round(86400 / dt) if dt > 0 and 4 <= 86400 / dt <= 50000 else 0
     weekly = None
     resets = [np.zeros(n, bool)] * len(feats)
     if 0 < period < n:
         mode = {None: 0, "select": 1, "gated": 2}[p["weekly"]]
-        if p["season_time"]:  # the references by timestamp, as the C++ keeps them
+        if p["season_time"] or p["untimed"]:  # the references by timestamp, as the C++ keeps them
             refs = (lagged_by_time(x, ts, 86400.0, period), lagged_by_time(x, ts, 7 * 86400.0, period))
         else:  # `period` and 7 x `period` points before (the figures before the KPI proxy)
             refs = (np.zeros(0), np.zeros(0))
@@ -1455,6 +1479,7 @@ BASE = {
     "levels": (), "absdiff_levels": (), "scale": (), "cusum": None, "cusum_resid": None, "cusum_season": None,
     "bocpd": None, "gate_fading_days": 0, "gate_novel": 0, "gate_span": 0, "gate_art": None, "chomp": None, "vst": None, "vst_point_only": False,
     "poly": (), "poly_mode": "add", "w_poly": 1.0, "poly_scale": "sd", "season_time": False,
+    "untimed": False,
 }  # fmt: skip
 _LEVEL = {"damp": 1.0, "span": 1000, "level": True, "record_days": 3}
 _CONTEXT = {**_LEVEL, "context": True}
@@ -1915,7 +1940,7 @@ def false_alarm_sources(corpus, data, p, threshold):
         )
 
 
-def synthetic_vus(p, seeds, decays=(0.995,)):
+def synthetic_vus(p, seeds, decays=(RANK_DECAY,)):
     """Mean VUS-PR per synthetic kind (`anomaly_detection.evaluation.synthetic`) of the model's
     ranking score (the statistic, fading by 0.5% a point as in the C++, or by each of `decays`:
     {decay: {kind: mean}}): seeds 0-2 give the C++ detector's `benchmarks.synthetic_kinds`
@@ -1938,7 +1963,7 @@ def synthetic_vus(p, seeds, decays=(0.995,)):
     return out
 
 
-def nab_vus(p, corpus, data, decays=(0.995,)):
+def nab_vus(p, corpus, data, decays=(RANK_DECAY,)):
     """Mean VUS-PR over the NAB files with a labelled window of the model's ranking score (the
     statistic fading by 0.5% a point, as `synthetic_vus`, or by each of `decays`: one mean each):
     the model's side of `python -m benchmarks.tsbad_nab` (which runs the C++ detector; it adds
@@ -1956,14 +1981,14 @@ def nab_vus(p, corpus, data, decays=(0.995,)):
     return [float(np.mean(out[d])) for d in decays], len(out[decays[0]])
 
 
-KPI_DECAYS = (0.995, 0.95)  # the C++ ranking score's fading now (0.995 a point) and a faster one
+KPI_DECAYS = (RANK_DECAY, 0.95)  # that and a faster one
 
 
 def kpi_vus(p, suite, decays=KPI_DECAYS):
     """On the KPI proxy (`anomaly_detection.evaluation.synthetic_kpi`, the series of
     `python -m benchmarks.synthetic_kpi`), for each fading of the ranking statistic: mean
     VUS-PR and AUC-PR, each series' VUS-PR, and per anomaly kind the benchmark's "caught in
-    the top 1%" counts. Decay 0.995 is the C++ `scores` (0.265 for the C++ default, which
+    the top 1%" counts. Decay 0.99 is the C++ `scores` (0.305 for the C++ default, which
     adds the warm-up's robust z and the clear-outlier z); 0 ranks by the point's statistic."""
     from benchmarks.synthetic_kpi import caught
 
@@ -1986,9 +2011,9 @@ def kpi_vus(p, suite, decays=KPI_DECAYS):
     return out
 
 
-def kpi_reference(suite, decays=KPI_DECAYS):
+def kpi_reference(suite, decays=KPI_DECAYS, untimed=False):
     """The C++ default on the same series (`detect_batch` with timestamps), as `kpi_vus`:
-    decay 0.995 is its own `scores`; another decay fades its `deviations` (the point's
+    decay RANK_DECAY (0.99) is its own `scores`; another decay fades its `deviations` (the point's
     statistic, the warm-up's z included) so: what the model's rows are checked against."""
     from benchmarks.synthetic_kpi import caught
 
@@ -1998,12 +2023,12 @@ def kpi_reference(suite, decays=KPI_DECAYS):
 
     out = {d: {"vus": [], "ap": [], "kinds": {k: [0, 0] for k in ANOMALY_KINDS}} for d in decays}
     for s in suite:
-        batch = StatisticalAnomalyDetector().detect_batch("s", s.values, s.timestamps)
+        batch = StatisticalAnomalyDetector().detect_batch("s", s.values, None if untimed else s.timestamps)
         window = sliding_window(s.values)
         for d in decays:
             ranked = (
                 np.asarray(batch.scores, float)
-                if d == 0.995
+                if d == RANK_DECAY
                 else fading_max(np.asarray(batch.deviations, float), d)
             )
             out[d]["vus"].append(vus_pr(s.labels, ranked, window=window))
@@ -2105,9 +2130,15 @@ def main(argv=None):
         action="append",
         metavar="RATE",
         help="with --kpi, --tsbad-nab or --synthetic: the fadings of the ranking statistic to score "
-        "(repeatable; default 0.995 and 0.95 with --kpi, else 0.995 (the C++ now); 0 = none)",
+        "(repeatable; default 0.99 and 0.95 with --kpi, else 0.99 (the C++ now); 0 = none)",
     )
     ap.add_argument("--kpi-reference", action="store_true", help="with --kpi: also the C++ default, first")
+    ap.add_argument(
+        "--untimed",
+        action="store_true",
+        help="with --kpi, --tsbad-nab or --synthetic: the points without timestamps, as the C++ takes them "
+        "(a period from their values: `untimed_stamps`); --kpi-reference then runs the C++ without them",
+    )
     ap.add_argument(
         "--kpi-season-by-index",
         action="store_true",
@@ -2134,9 +2165,11 @@ def main(argv=None):
         suite = [make_kpi_series(seed) for seed in range(int(a or 0), int(b))]
         decays = tuple(args.decay or KPI_DECAYS)
         rows = (
-            [("the C++ default (`detect_batch`)", kpi_reference(suite, decays))] if args.kpi_reference else []
+            [("the C++ default (`detect_batch`)", kpi_reference(suite, decays, args.untimed))]
+            if args.kpi_reference
+            else []
         )
-        by_time = {"season_time": not args.kpi_season_by_index}  # the C++'s references, by timestamp
+        by_time = {"season_time": not args.kpi_season_by_index, "untimed": args.untimed}  # as the C++
         rows += [(label, kpi_vus({**BASE, **by_time, **change}, suite, decays)) for label, change in steps]
         print_kpi(rows, suite, decays)
         return
@@ -2147,9 +2180,9 @@ def main(argv=None):
     }
     if args.synthetic:
         a, b = (int(v) for v in args.synthetic.split(":"))
-        decays = tuple(args.decay or (0.995,))
+        decays = tuple(args.decay or (RANK_DECAY,))
         for i, (label, change) in enumerate(steps):
-            by_decay = synthetic_vus({**BASE, **change}, range(a, b), decays)
+            by_decay = synthetic_vus({**BASE, **change, "untimed": args.untimed}, range(a, b), decays)
             for d, kinds in by_decay.items():
                 if i == 0 and d == decays[0]:
                     print("| step | " + " | ".join(kinds) + " | mean |\n|---|" + "---:|" * (len(kinds) + 1))
@@ -2158,11 +2191,11 @@ def main(argv=None):
                 print(f"| {name} | {cells} | {np.mean(list(kinds.values())):.3f} |", flush=True)
         return
     if args.tsbad_nab:
-        decays = tuple(args.decay or (0.995,))
+        decays = tuple(args.decay or (RANK_DECAY,))
         head = " | ".join(f"VUS-PR on NAB (model), fading {d}" for d in decays)
         print(f"| step | {head} |\n|---|" + "---:|" * len(decays))
         for label, change in steps:
-            means, files = nab_vus({**BASE, **change}, corpus, data, decays)
+            means, files = nab_vus({**BASE, **change, "untimed": args.untimed}, corpus, data, decays)
             print(f"| {label} | " + " | ".join(f"{m:.3f}" for m in means) + " |", flush=True)
         print(f"\n({files} files with a labelled window)")
         return

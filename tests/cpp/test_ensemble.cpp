@@ -37,7 +37,7 @@ std::vector<Detection> run(SensorRegistry& reg, const std::vector<double>& v, si
 }
 
 std::string payload_of(const std::string& blob) {
-    return std::string(io::unseal(blob, io::Family::sensor_registry, 7));
+    return std::string(io::unseal(blob, io::Family::sensor_registry, 8));
 }
 }  // namespace
 
@@ -151,6 +151,88 @@ TEST(ChangeStats, ScaleSeesRougherAndQuieterStretches) {
         EXPECT_GT(after, before + 1.0) << factor;
         EXPECT_GT(after, 4.0) << factor;
     }
+}
+
+TEST(PolyResidual, FilterIsTheLeastSquaresLineOneStepAhead) {
+    std::mt19937_64 rng(21);
+    std::normal_distribution<double> noise(0.0, 3.0);
+    // w = 2: the line through the last two points, extrapolated.
+    const auto two = PolyResidual::filter(2);
+    ASSERT_EQ(two.size(), 2u);
+    EXPECT_NEAR(two[0], -1.0, 1e-12);
+    EXPECT_NEAR(two[1], 2.0, 1e-12);
+    for (size_t w : {3u, 8u, 16u, 32u, 57u}) {
+        const auto h = PolyResidual::filter(w);
+        ASSERT_EQ(h.size(), w);
+        for (int trial = 0; trial < 20; ++trial) {
+            std::vector<double> x(w);
+            for (double& v : x) v = 100.0 + noise(rng);
+            // The fit by its normal equations: positions s_i = i - w (the point to forecast at s = 0).
+            double n = static_cast<double>(w), ss = 0, sss = 0, sx = 0, ssx = 0;
+            for (size_t i = 0; i < w; ++i) {
+                const double si = static_cast<double>(i) - n;
+                ss += si;
+                sss += si * si;
+                sx += x[i];
+                ssx += si * x[i];
+            }
+            const double slope = (n * ssx - ss * sx) / (n * sss - ss * ss);
+            const double intercept = (sx - slope * ss) / n;  // the line's value at s = 0
+            double forecast = 0.0;
+            for (size_t i = 0; i < w; ++i) forecast += h[i] * x[i];
+            EXPECT_NEAR(forecast, intercept, 1e-9) << w;
+        }
+    }
+}
+
+TEST(PolyResidual, ALineIsForecastExactlyAndEveryScaleJoins) {
+    PolyResidual p;
+    for (int i = 0; i < 200; ++i) {
+        const auto step = p.update(5.0 - 0.25 * i, 1e-9);
+        // A scale of window w has a residual from point w on and a z from its third residual.
+        EXPECT_EQ(step.ready, i >= 8 + 2) << i;
+        EXPECT_LT(step.z, 1e-3) << i;  // residuals of a line: rounding only, below the floor
+    }
+    for (const EwMoments& m : p.residuals) EXPECT_LT(std::fabs(m.mean), 1e-9);
+    EXPECT_EQ(p.residuals[0].n, 192u);
+    EXPECT_EQ(p.residuals[2].n, 168u);
+}
+
+TEST(PolyResidual, RanksALocalShapeBreakAboveNoise) {
+    // A notch of 1.5 (15 noise sd) into a cycle of amplitude 10: well inside the range, so the
+    // value detector cannot see it, but far off the local line through the last points.
+    for (uint64_t seed : {1u, 2u, 3u}) {
+        std::mt19937_64 rng(seed);
+        std::normal_distribution<double> noise(0.0, 0.1);
+        PolyResidual p;
+        double noise_max = 0.0, notch_max = 0.0;
+        for (int i = 0; i < 2100; ++i) {
+            double x = 10.0 * std::sin(2 * M_PI * i / 300.0) + noise(rng);
+            const int k = i - 2000;
+            if (k >= 0 && k < 6) x -= 0.5 * std::min(k + 1, 6 - k);
+            const double z = p.update(x, 1e-9).z;
+            if (i >= 100 && i < 2000) noise_max = std::max(noise_max, z);
+            if (k >= 0 && k < 6) notch_max = std::max(notch_max, z);
+        }
+        EXPECT_GT(notch_max, 1.5 * noise_max) << seed;
+    }
+}
+
+TEST(PolyResidual, CheckpointRoundTripsAndRejectsBadCounts) {
+    PolyResidual p;
+    for (int i = 0; i < 50; ++i) p.update(std::sin(i / 3.0), 1e-9);
+    io::ByteWriter w;
+    p.serialize(w);
+    const std::string bytes = w.str();
+    io::ByteReader r(bytes);
+    PolyResidual q;
+    q.deserialize(r, 50);
+    r.expect_end("polyres");
+    EXPECT_EQ(q.count, p.count);
+    for (size_t i = 0; i < p.count; ++i) EXPECT_EQ(q.last[i], p.last[i]);
+    for (int i = 0; i < 20; ++i) EXPECT_EQ(q.update(i * 0.1, 1e-9).z, p.update(i * 0.1, 1e-9).z);
+    io::ByteReader fewer(bytes);
+    EXPECT_THROW(PolyResidual().deserialize(fewer, 20), std::invalid_argument);  // more values than points seen
 }
 
 TEST(Ensemble, FindsTheDailyPeriod) {
@@ -276,7 +358,7 @@ TEST(Ensemble, CorruptBytesThrowInvalidArgument) {
     const std::string payload = payload_of(a.to_bytes());
     // Every truncation of the payload, sealed with a valid checksum, is rejected cleanly.
     for (size_t len = 0; len < payload.size(); len += 97)
-        EXPECT_THROW(SensorRegistry::from_bytes(io::seal(io::Family::sensor_registry, 7, payload.substr(0, len))),
+        EXPECT_THROW(SensorRegistry::from_bytes(io::seal(io::Family::sensor_registry, 8, payload.substr(0, len))),
                      std::invalid_argument)
             << len;
     // Bytes flipped inside the ensemble state (checksum fixed up) never crash.
@@ -284,7 +366,7 @@ TEST(Ensemble, CorruptBytesThrowInvalidArgument) {
         std::string bad = payload;
         bad[pos] = static_cast<char>(bad[pos] ^ 0x5a);
         try {
-            SensorRegistry::from_bytes(io::seal(io::Family::sensor_registry, 7, bad));
+            SensorRegistry::from_bytes(io::seal(io::Family::sensor_registry, 8, bad));
         } catch (const std::invalid_argument&) {
         }
     }
@@ -323,6 +405,35 @@ TEST(Ensemble, GoldenVersionOneBlobLoads) {
     auto again = SensorRegistry::from_bytes(reg->to_bytes());
     ASSERT_TRUE(again->window("s1", values, ts));
     EXPECT_EQ(values.size(), 6u);
+}
+
+// A checkpoint of version 6 (before the polyres feature: the same bytes without its block)
+// loads, and the feature starts afresh: silent until its likelihood has its own averages.
+TEST(EnsembleCheckpoint, AVersionSixCheckpointLoadsAndPolyresStartsAfresh) {
+    const auto v = daily_series(4000, 5);
+    EnsembleState s(0.5);
+    for (size_t i = 0; i < 3000; ++i) s.update(v[i], 300.0 * static_cast<double>(i));
+    const std::string payload(io::unseal(s.to_bytes(), io::Family::ensemble_checkpoint, 7));
+    // The layout-7 block: the last 32 values, three residual moments, the feature's two windows.
+    const size_t tail =
+        (8 + 32 * 8 + 3 * 24) + (8 + 8 + EnsembleParams::kShort * 8 + 16) + (8 + 8 + EnsembleParams::kLong * 8 + 16);
+    ASSERT_GT(payload.size(), tail);
+    const std::string older = payload.substr(0, payload.size() - tail);
+    EXPECT_THROW(EnsembleState::from_bytes(io::seal(io::Family::ensemble_checkpoint, 7, older), 0.5),
+                 std::invalid_argument);
+    EnsembleState resumed = EnsembleState::from_bytes(io::seal(io::Family::ensemble_checkpoint, 6, older), 0.5);
+    EXPECT_EQ(resumed.seen(), 3000u);
+    // Every other feature goes on as before: on a clean stretch the two agree until the
+    // polyres likelihood, started afresh, has its 150 averages (its residuals need 10 points).
+    for (size_t i = 3000; i < 3150; ++i) {
+        const double t = 300.0 * static_cast<double>(i);
+        const auto a = s.update(v[i], t);
+        const auto b = resumed.update(v[i], t);
+        EXPECT_LE(b.statistic, a.statistic + 1e-12) << i;  // one feature fewer: never above
+    }
+    // Saved again, it is written as version 7 and loads back.
+    const std::string again = resumed.to_bytes();
+    EXPECT_EQ(EnsembleState::from_bytes(again, 0.5).seen(), 3150u);
 }
 
 // The shared-store path: a checkpoint plus the window's last points give the
@@ -437,10 +548,10 @@ TEST(EnsembleCheckpoint, CorruptBytesThrowInvalidArgument) {
     std::string flipped = blob;
     flipped[io::kHeaderSize + 3] ^= 0x40;
     EXPECT_THROW(EnsembleState::from_bytes(flipped, 0.5), std::invalid_argument);
-    const std::string payload(io::unseal(blob, io::Family::ensemble_checkpoint, 6));
+    const std::string payload(io::unseal(blob, io::Family::ensemble_checkpoint, 7));
     for (size_t len = 0; len < payload.size(); len += 97)
         EXPECT_THROW(
-            EnsembleState::from_bytes(io::seal(io::Family::ensemble_checkpoint, 6, payload.substr(0, len)), 0.5),
+            EnsembleState::from_bytes(io::seal(io::Family::ensemble_checkpoint, 7, payload.substr(0, len)), 0.5),
             std::invalid_argument);
     // Another family's bytes are refused too.
     EXPECT_THROW(EnsembleState::from_bytes(io::seal(io::Family::sensor_registry, 1, payload), 0.5),

@@ -258,7 +258,7 @@ TEST(RegistrySerialization, CorruptPayloadWithValidChecksumNeverCrashes) {
     SensorRegistry reg(config(Method::iqr));
     for (int i = 0; i < 40; ++i) reg.detect(i % 2 ? "a" : "b", i * 0.5, i);
     const std::string blob = reg.to_bytes();
-    const std::string payload(io::unseal(blob, io::Family::sensor_registry, 7));
+    const std::string payload(io::unseal(blob, io::Family::sensor_registry, 8));
     std::mt19937_64 rng(1);
     int rejected = 0;
     for (int trial = 0; trial < 20000; ++trial) {
@@ -267,7 +267,7 @@ TEST(RegistrySerialization, CorruptPayloadWithValidChecksumNeverCrashes) {
         for (int f = 0; f < flips; ++f) p[rng() % p.size()] = static_cast<char>(rng());
         if (trial % 4 == 0) p.resize(rng() % p.size());
         try {
-            SensorRegistry::from_bytes(io::seal(io::Family::sensor_registry, 7, p));
+            SensorRegistry::from_bytes(io::seal(io::Family::sensor_registry, 8, p));
         } catch (const std::invalid_argument&) {
             ++rejected;
         }

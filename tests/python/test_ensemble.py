@@ -60,6 +60,19 @@ def test_a_change_of_scale_that_no_point_shows_is_flagged():
     assert flagged >= 3
 
 
+def test_a_notch_off_the_local_line_ranks_above_the_noise():
+    # A notch of 1.5 (15 noise sd) into a cycle of amplitude 10: every value stays well inside
+    # the range and near the cycle; the local-forecast residual (polyres) ranks it above every
+    # noise point after the learning (before it, each of these four seeds ranked it below).
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        t = np.arange(3000)
+        x = 10 * np.sin(2 * np.pi * t / 300) + rng.normal(0, 0.1, 3000)
+        x[2000:2006] -= [0.5, 1.0, 1.5, 1.5, 1.0, 0.5]
+        scores = np.asarray(ensemble().detect_batch("s", x, 1.7e9 + 60.0 * t).scores)
+        assert scores[2000:2030].max() > scores[2 * LEARN : 2000].max(), seed
+
+
 def test_settings_know_the_ensemble():
     assert "ensemble" in METHODS
     s = Settings(detection_method="ensemble")

@@ -124,16 +124,19 @@ def test_errors_are_reported_not_raised(folders, tmp_path):
 
 
 def _daily_series() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Six days at five minutes: a daily cycle, and on day 4 half a day where the cycle is
-    mirrored (a trough where the peak belongs; no jump, every value inside the range:
-    only the time of day shows it)."""
+    """Six days at five minutes: a daily cycle, and on day 4 the cycle turns upside down
+    and back smoothly (its amplitude follows 1 - 2 sin^2 over the day; labelled where it is
+    negative: a trough where the peak belongs). No jump, no kink, every value inside the
+    range: only the time of day shows it (a mirror switched on at once has a kink, which the
+    local-forecast residual sees without any season)."""
     rng = np.random.default_rng(3)
     t = np.arange(6 * 288)
     values = 100 + 10 * np.sin(2 * np.pi * t / 288) + rng.normal(0, 0.5, len(t))
+    day = slice(4 * 288, 5 * 288)
+    envelope = 1 - 2 * np.sin(np.pi * (t[day] - 4 * 288) / 288) ** 2
+    values[day] = 100 + 10 * np.sin(2 * np.pi * t[day] / 288) * envelope + rng.normal(0, 0.5, 288)
     labels = np.zeros(len(t))
-    span = slice(4 * 288, 4 * 288 + 144)
-    values[span] = 100 - 10 * np.sin(2 * np.pi * t[span] / 288) + rng.normal(0, 0.5, 144)
-    labels[span] = 1
+    labels[day] = envelope < 0
     return 1.7e9 + 300.0 * t, values, labels
 
 

@@ -16,8 +16,9 @@ using P = EnsembleParams;
 // Version 2 added the level and context features; version 3 the time of the last alarm
 // (a cooldown in seconds) and the weekly reference; version 4 the running estimate of the
 // sampling interval; version 5 the shape, scale and cusum features; version 6 the period
-// estimate of untimed points. Versions 1 to 5 still load (what they lack starts afresh).
-constexpr uint16_t kCheckpointVersion = 6;
+// estimate of untimed points; version 7 the polyres feature. Versions 1 to 6 still load (what
+// they lack starts afresh).
+constexpr uint16_t kCheckpointVersion = 7;
 constexpr double kInvSqrt2 = 0.70710678118654752440;
 constexpr double kSecondsPerDay = 86400.0;
 constexpr double kSecondsPerWeek = 7 * kSecondsPerDay;
@@ -31,9 +32,10 @@ enum Feature : size_t {
     f_context = 6,
     f_shape = 7,
     f_scale = 8,
-    f_cusum = 9
+    f_cusum = 9,
+    f_poly = 10
 };
-static_assert(f_context + 1 == EnsembleParams::kFeaturesV2 && f_cusum + 1 == EnsembleParams::kFeatures);
+static_assert(f_context + 1 == EnsembleParams::kFeaturesV2 && f_poly + 1 == EnsembleParams::kFeatures);
 constexpr int64_t kContextBinLimit = 1000;  // context bins beyond the range are clamped to +-this
 
 int64_t context_key(const int64_t (&bins)[2]) {
@@ -310,6 +312,83 @@ void ChangeStats::deserialize(io::ByteReader& r, uint64_t seen) {
     if (diffs > seen || ratio.n > diffs || fast < 0 || slow < 0 || !(up >= 0 && up <= P::kCusumReset) ||
         !(down >= 0 && down <= P::kCusumReset))
         io::corruption("ensemble change features: out of range");
+}
+
+// --- PolyResidual ------------------------------------------------------------
+
+std::vector<double> PolyResidual::filter(size_t w) {
+    // The least-squares line through (s_i, x_i), s_i = i - w for i = 0 .. w-1, evaluated at
+    // s = 0: mean(x) + slope * (0 - mean(s)), a linear function of the x_i.
+    const double n = static_cast<double>(w);
+    const double mean_s = -(n + 1.0) / 2.0;
+    const double sxx = n * (n * n - 1.0) / 12.0;
+    std::vector<double> h(w);
+    for (size_t i = 0; i < w; ++i) {
+        const double ds = static_cast<double>(i) - n - mean_s;
+        h[i] = 1.0 / n - ds * mean_s / sxx;
+    }
+    return h;
+}
+
+namespace {
+struct PolyFilters {
+    double h[PolyResidual::kScales][PolyResidual::kMaxWindow] = {};
+    PolyFilters() {
+        for (size_t k = 0; k < PolyResidual::kScales; ++k) {
+            const std::vector<double> f = PolyResidual::filter(PolyResidual::kWindows[k]);
+            std::copy(f.begin(), f.end(), h[k]);
+        }
+    }
+};
+const PolyFilters& poly_filters() {
+    static const PolyFilters filters;
+    return filters;
+}
+}  // namespace
+
+PolyResidual::Step PolyResidual::update(double value, double floor) {
+    Step out;
+    const PolyFilters& f = poly_filters();
+    for (size_t k = 0; k < kScales; ++k) {
+        const size_t w = kWindows[k];
+        if (count < w) continue;
+        const double* x = last + (count - w);
+        double forecast = 0.0;
+        for (size_t i = 0; i < w; ++i) forecast += f.h[k][i] * x[i];
+        const double r = value - forecast;
+        if (!std::isfinite(r)) continue;  // (values near the largest double)
+        EwMoments& m = residuals[k];
+        if (m.n >= 2) {
+            out.z = std::max(out.z, std::fabs(r - m.mean) / std::max(m.sd(), floor));
+            out.ready = true;
+        }
+        m.push(r, EnsembleParams::kBaseSpan);
+        if (!std::isfinite(m.mean) || !std::isfinite(m.var)) m = EwMoments();  // never a non-finite state
+    }
+    if (count < kMaxWindow) {
+        last[count++] = value;
+    } else {
+        std::copy(last + 1, last + kMaxWindow, last);
+        last[kMaxWindow - 1] = value;
+    }
+    return out;
+}
+
+void PolyResidual::serialize(io::ByteWriter& w) const {
+    w.put<uint64_t>(count);
+    w.put_array(last, count);
+    for (const EwMoments& m : residuals) put_ew(w, m);
+}
+
+void PolyResidual::deserialize(io::ByteReader& r, uint64_t seen) {
+    const auto n = r.get<uint64_t>("ensemble polyres count");
+    if (n > kMaxWindow || n > seen) io::corruption("ensemble polyres count: out of range");
+    count = static_cast<size_t>(n);
+    for (size_t i = 0; i < count; ++i) last[i] = get_finite(r, "ensemble polyres values");
+    for (EwMoments& m : residuals) {
+        m = get_ew(r, "ensemble polyres moments");
+        if (m.n > seen) io::corruption("ensemble polyres moments: count out of range");
+    }
 }
 
 // --- EnsembleState -----------------------------------------------------------
@@ -652,10 +731,13 @@ EnsembleStep EnsembleState::update(double value, double given_timestamp) {
     const ChangeStats::Step change = change_.update(value, prev_, t > 0, value_);
     z[f_scale] = change.scale_z;
     z[f_cusum] = change.cusum;
+    const PolyResidual::Step poly = poly_.update(value, floor);
+    z[f_poly] = poly.z;
 
     // ARTime's "chomp", made causal (issue 15): a value this close to the values' EW mean,
-    // against the range seen so far, is no outlier for the value and difference detectors
-    // (their likelihoods still learn it): on bursty series such points raised most false alarms.
+    // against the range seen so far, is no outlier for the value, difference and polyres
+    // detectors (their likelihoods still learn it): on bursty series such points raised most
+    // false alarms.
     const bool near_mean = t >= P::kLearn && near_centre(value, value_.mean, lo_, hi_);
 
     // A detector enters its likelihood once its own statistics exist (the seasonal
@@ -669,12 +751,13 @@ EnsembleStep EnsembleState::update(double value, double given_timestamp) {
                                       t >= P::kLearn,
                                       t >= P::kLearn && shape_.scored(),
                                       change.scale_ready,
-                                      change.cusum_ready};
+                                      change.cusum_ready,
+                                      poly.ready};
     double best = 0.0;
     for (size_t f = 0; f < P::kFeatures; ++f) {
         if (!ready[f]) continue;
         Feature& ft = features_[f];
-        const bool z_type = f <= f_season || f == f_level || f == f_scale || f == f_cusum;
+        const bool z_type = f <= f_season || f == f_level || f == f_scale || f == f_cusum || f == f_poly;
         const double raw = z_type ? saturate(z[f]) : std::min(z[f], P::kCap);
         ft.short_.push(raw);
         const double avg = ft.short_.mean();
@@ -684,7 +767,7 @@ EnsembleStep EnsembleState::update(double value, double given_timestamp) {
             if (lz > 0) s = neg_log10_tail(lz);
         }
         ft.long_.push(avg);
-        if (near_mean && (f == f_value || f == f_diff)) s = 0.0;
+        if (near_mean && (f == f_value || f == f_diff || f == f_poly)) s = 0.0;
         best = std::max(best, s / P::kWeight[f]);
     }
 
@@ -812,7 +895,7 @@ void EnsembleState::serialize(io::ByteWriter& w) const {
     features_[f_shape].short_.serialize(w);
     features_[f_shape].long_.serialize(w);
     change_.serialize(w);
-    for (size_t f = f_scale; f < P::kFeatures; ++f) {
+    for (size_t f = f_scale; f <= f_cusum; ++f) {
         features_[f].short_.serialize(w);
         features_[f].long_.serialize(w);
     }
@@ -825,6 +908,10 @@ void EnsembleState::serialize(io::ByteWriter& w) const {
     w.put<uint64_t>(untimed_values_.size());  // oldest first
     w.put_array(untimed_values_.data() + untimed_head_, untimed_values_.size() - untimed_head_);
     w.put_array(untimed_values_.data(), untimed_head_);
+    // layout 7 on
+    poly_.serialize(w);
+    features_[f_poly].short_.serialize(w);
+    features_[f_poly].long_.serialize(w);
 }
 
 EnsembleState EnsembleState::deserialize(io::ByteReader& r, double threshold, uint64_t cooldown,
@@ -951,11 +1038,11 @@ EnsembleState EnsembleState::deserialize(io::ByteReader& r, double threshold, ui
     s.features_[f_shape].short_.deserialize(r, "ensemble short window");
     s.features_[f_shape].long_.deserialize(r, "ensemble long window");
     s.change_.deserialize(r, s.seen_);
-    for (size_t f = f_scale; f < P::kFeatures; ++f) {
+    for (size_t f = f_scale; f <= f_cusum; ++f) {
         s.features_[f].short_.deserialize(r, "ensemble short window");
         s.features_[f].long_.deserialize(r, "ensemble long window");
     }
-    if (layout < 6) return s;
+    if (layout < 6) return s;  // (and the polyres feature starts afresh)
     const auto untimed = r.get<uint8_t>("ensemble untimed flag");
     if (untimed > 2) io::corruption("ensemble untimed flag: expected 0, 1 or 2");
     s.untimed_ = untimed >= 1;
@@ -975,6 +1062,10 @@ EnsembleState EnsembleState::deserialize(io::ByteReader& r, double threshold, ui
     r.get_array(s.untimed_values_.data(), nu, "ensemble untimed values");
     for (double v : s.untimed_values_)
         if (!std::isfinite(v)) io::corruption("ensemble untimed values: expected finite values");
+    if (layout < 7) return s;  // the polyres feature starts afresh
+    s.poly_.deserialize(r, s.seen_);
+    s.features_[f_poly].short_.deserialize(r, "ensemble short window");
+    s.features_[f_poly].long_.deserialize(r, "ensemble long window");
     return s;
 }
 

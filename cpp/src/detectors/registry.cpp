@@ -21,8 +21,9 @@ namespace {
 // running estimate of the sampling interval (older blobs start it from their period).
 // Version 6: the ensemble's shape, scale and cusum features (older blobs start them
 // afresh). Version 7: the ensemble's period estimate of untimed points (older blobs
-// take their timestamps as they come). Older blobs load.
-constexpr uint16_t kRegistryVersion = 7;
+// take their timestamps as they come). Version 8: the ensemble's polyres feature (older
+// blobs start it afresh). Older blobs load.
+constexpr uint16_t kRegistryVersion = 8;
 
 }  // namespace
 

@@ -778,7 +778,8 @@ SensorState SensorState::deserialize(io::ByteReader& r, const DetectorConfig& co
     if (config.method == Method::ensemble) {
         s.ensemble_.emplace(EnsembleState::deserialize(r, config.threshold, config.alert_cooldown,
                                                        config.alert_cooldown_seconds,
-                                                       version >= 7   ? 6
+                                                       version >= 8   ? 7
+                                                       : version >= 7 ? 6
                                                        : version >= 6 ? 5
                                                        : version >= 5 ? 4
                                                        : version >= 4 ? 3

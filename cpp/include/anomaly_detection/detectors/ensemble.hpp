@@ -37,6 +37,10 @@
 //     cusum     Page's two-sided CUSUM of the value's z (against the value's EW mean
 //               and sd), each z clipped at +-2 (Huber: a spike counts as two sd),
 //               drift 0.5, both sums reset when one passes 10 (a small sustained shift)
+//     polyres   a local-forecast residual (after TSB-AD's POLY): x_t against the least-squares
+//               line through the previous w points evaluated one step ahead (a fixed linear
+//               filter: one dot product a point), w = 8, 16 and 32; each residual's z against
+//               its own EW mean and sd (span 1,000); the largest of the three
 //   z-type features become 1 - exp(-min(z, 20) / 3) (level: of z / 2; cusum: of its sum).
 //   likelihood of each feature (from the point its own statistics exist on):
 //     the mean of its last 5 raw scores against the
@@ -44,7 +48,9 @@
 //     there are 150 of them);
 //     -log10 of the Gaussian upper tail probability.
 //   statistic = the largest of the features' -log10 tail probabilities, each
-//   divided by its weight (diff 2.5, season 1.6, the others 1).
+//   divided by its weight (diff 2.5, season 1.6, polyres 1.6, the others 1). From the 300th
+//   point on, a value within 0.1 x the range so far of the values' EW mean counts for
+//   nothing in the value, diff and polyres features (ARTime's chomp, made causal).
 // A clear outlier (beyond the range so far by more than half of it) also gets
 // half the -log10 tail of its z (a z of about 6.4 reaches the alarm): during the
 // first 300 points a robust z against the median and MAD of the points so far,
@@ -125,12 +131,12 @@ struct EnsembleParams {
     static constexpr double kCusumDrift = 0.5;   // cusum feature: drift (k), in sd
     static constexpr double kCusumReset = 10.0;  // ... both sums restart when one passes this (h)
     static constexpr double kCusumClip = 2.0;    // ... each point's z clipped at +- this
-    static constexpr double kChomp = 0.1;        // value, diff: no outlier within this x the range so far of the mean
-    static constexpr size_t kFeatures = 10;
+    static constexpr double kChomp = 0.1;        // value, diff, polyres: no outlier this near the mean (x range)
+    static constexpr size_t kFeatures = 11;
     static constexpr size_t kFeaturesV2 = 7;  // features kept by checkpoint layouts 2 to 4
     // Each feature's -log10 tail probability is divided by its weight before the maximum:
     // differences and seasonal residuals are noisier (their alarms were mostly false on NAB).
-    static constexpr double kWeight[kFeatures] = {1.0, 2.5, 1.6, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0};
+    static constexpr double kWeight[kFeatures] = {1.0, 2.5, 1.6, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.6};
 };
 
 /// ARTime's "chomp", made causal (issue 15): `value` lies within kChomp x the range so far
@@ -240,6 +246,35 @@ struct ChangeStats {
     void deserialize(io::ByteReader& r, uint64_t seen);
 };
 
+/// The local-forecast residual feature (checkpoint layout 7 on; issue 15, POLY's idea made
+/// causal): x_t against the least-squares line through the previous w points, evaluated one
+/// step ahead, for each w of kWindows. For a given w that forecast is a fixed linear filter of
+/// the last w values (`filter`), so a point costs one dot product per scale. Each scale's
+/// residual is a z against its own EW mean and sd (span kBaseSpan) of the past residuals; the
+/// feature's raw statistic is the largest z of the scales that have one.
+struct PolyResidual {
+    static constexpr size_t kScales = 3;
+    static constexpr size_t kWindows[kScales] = {8, 16, 32};
+    static constexpr size_t kMaxWindow = 32;
+
+    /// The weights h (oldest first) with forecast = sum_i h[i] x_{t-w+i}: row 0 of the
+    /// pseudo-inverse of the degree-1 Vandermonde matrix of the positions -w .. -1.
+    static std::vector<double> filter(size_t w);
+
+    size_t count = 0;              // values held in `last` (at most kMaxWindow)
+    double last[kMaxWindow] = {};  // the last values, oldest first
+    EwMoments residuals[kScales];  // of each scale's past residuals
+
+    struct Step {
+        bool ready = false;  // some scale had a z
+        double z = 0.0;      // the largest z of the scales
+    };
+    /// Scores `value` against the past (`floor`: the smallest sd a z divides by), then learns it.
+    Step update(double value, double floor);
+    void serialize(io::ByteWriter& w) const;
+    void deserialize(io::ByteReader& r, uint64_t seen);
+};
+
 class EnsembleState {
    public:
     /// `threshold` in (0, 1]: the alarm level that starts the cooldown;
@@ -261,7 +296,8 @@ class EnsembleState {
     /// the time of the last alarm (a cooldown in seconds starts afresh), 1 to 3 the
     /// running estimate of the sampling interval (it starts from their period), 1 to 4
     /// the shape feature (it starts afresh on the range of their bins) and the scale and
-    /// cusum features (they start afresh).
+    /// cusum features (they start afresh), 1 to 5 the period estimate of untimed points (their
+    /// timestamps are used as they come), 1 to 6 the polyres feature (it starts afresh).
     static EnsembleState deserialize(io::ByteReader& r, double threshold, uint64_t cooldown, double cooldown_seconds,
                                      int layout);
 
@@ -349,6 +385,8 @@ class EnsembleState {
     std::vector<double> untimed_values_;                      // the last kUntimedBuffer values, a ring
     size_t untimed_head_ = 0;                                 // ... its oldest when full
     double stamp(double value, double timestamp);
+    // The polyres feature's state (checkpoint version 7 on).
+    PolyResidual poly_;
 };
 
 }  // namespace anomaly_detection
