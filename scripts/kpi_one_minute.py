@@ -33,13 +33,24 @@ looking (on the model, the statistic faded as ``scores`` are; r = the series' po
 kinds' among them, are unchanged): T0 as now; T1 the EW spans (value, difference, season,
 level's slow and fast means, scale's short and long means, cusum's) x r; T2 the
 likelihood's short average and long window x r; T3 both; T4 T3 and the fading per time
-(0.99 a five minutes: ``0.99 ** (1 / r)`` a point). Seeds 0-29 and, held out, 100-159.
+(0.99 a five minutes: ``0.99 ** (1 / r)`` a point). Added after the diagnosis (the first
+two days hold 16% of the normal points that outrank incidents at one minute, none at
+five): T5 the likelihoods' warm-up (the averages a detector needs before it scores, 150)
+x r. Seeds 0-29 and, held out, 100-159.
 
 ``--metric``: the metric's share: per sampling interval, AUC-PR (no buffer), VUS-PR with
 TSB-AD's window (``sliding_window``: the dominant period when it lies within 3-300 lags
 of the first 400, else 125: a day at five minutes, 10-172 points at one minute) and
 VUS-PR with a window of two hours at both (120 / 24 points), for ours (``scores``,
-``deviations``) and TSB-AD's POLY, Sub-PCA and Sub-IForest (seeds 0-29).
+``deviations``) and TSB-AD's POLY, Sub-PCA and Sub-IForest (``--seeds``, default 0:30).
+
+``--composition``: per sampling interval (seeds 0-29): incidents per series, the share of
+the labelled points per anomaly kind and each kind's AUC-PR (its segments against the
+normal points) for ours and POLY; the noise per point (MAD of the normal points'
+first differences / sqrt 2, over the median level) and of the residual against a day
+earlier; where the normal points that outrank the median incident's top lie (the first
+day, the second, an hour after an incident, an hour after a gap of more than five
+intervals, elsewhere); VUS-PR scored from the third day on.
 
 ``--plot FILE``: per anomaly kind, the share of labelled points ranked in the top 1% of
 the normal points (by ``deviations`` and by ``scores``), against the minutes since the
@@ -97,7 +108,8 @@ def families(nab_dir: Path) -> dict[str, float]:
             u = _vus(s.values, s.labels, None)
             add(f"{tag} untimed", u)
             add(f"{tag} untimed {minute}", u)
-    return {k: float(np.mean(v)) for k, v in out.items()} | {f"n {k}": len(v) for k, v in out.items()}
+    means = {k: float(np.mean(v)) for k, v in out.items()}
+    return means | {f"n {k}": len(v) for k, v in out.items()} | {f"series {k}": v for k, v in out.items()}
 
 
 def ranges() -> None:
@@ -238,9 +250,11 @@ def time_spans() -> None:
             p.update(span=round(p["span"] * r), level_fast=round(10 * r), scale=(round(25 * r),))
         if name in ("T2", "T3", "T4"):
             p.update(short=round(p["short"] * r), long=round(p["long"] * r))
+        if name == "T5":
+            p.update(llearn=round(p["llearn"] * r))
         return p, (0.99 ** (1 / r) if name == "T4" else 0.99)
 
-    names = ("T0", "T1", "T2", "T3", "T4")
+    names = ("T0", "T1", "T2", "T3", "T4", "T5")
     out: dict[tuple[str, str], list[float]] = {}
     for tag, seeds in (("0-29", range(30)), ("100-159", range(100, 160))):
         for seed in seeds:
@@ -313,7 +327,7 @@ def plot_recall(path: Path) -> None:
     fig.savefig(path, dpi=90)
 
 
-def metric() -> None:
+def metric(first: int, last: int) -> None:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import warnings
 
@@ -325,7 +339,7 @@ def metric() -> None:
     ways = ("AUC-PR", "VUS-PR, TSB-AD's window", "VUS-PR, a 2-hour window")
     out: dict[tuple[str, float, str], list[float]] = {}
     windows: dict[float, list[int]] = {}
-    for seed in range(30):
+    for seed in range(first, last):
         s = make_kpi_series(seed)
         b = StatisticalAnomalyDetector().detect_batch("s", s.values, s.timestamps)
         scored = {"ours `scores`": np.asarray(b.scores), "ours `deviations`": np.asarray(b.deviations)}
@@ -351,6 +365,106 @@ def metric() -> None:
         print(f"| {n} | " + " | ".join(cells) + " |")
 
 
+def composition() -> None:
+    import warnings
+
+    poly = _poly()
+    steps = (60.0, 300.0)
+    share = {(st, k): 0 for st in steps for k in ANOMALY_KINDS}
+    ap: dict[tuple, list[float]] = {}
+    noise: dict[float, list[tuple[float, float]]] = {st: [] for st in steps}
+    incidents: dict[float, list[int]] = {st: [] for st in steps}
+    where: dict[tuple, dict[str, int]] = {}
+    late: dict[tuple, list[float]] = {}
+    from anomaly_detection.evaluation import average_precision
+
+    for seed in range(30):
+        s = make_kpi_series(seed)
+        x, n, st = s.values, len(s.values), s.step
+        y = s.labels.astype(bool)
+        b = StatisticalAnomalyDetector().detect_batch("s", x, s.timestamps)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            scored = {"scores": np.asarray(b.scores), "deviations": np.asarray(b.deviations), "POLY": poly(x)}
+        incidents[st].append(len(s.incidents))
+        d = np.diff(x)[~y[1:] & ~y[:-1]]
+        day = int(86_400 / st)
+        r = (x[day:] - x[:-day])[~y[day:] & ~y[:-day]]
+        mad = lambda v: 1.4826 * float(np.median(np.abs(v - np.median(v))))
+        noise[st].append((mad(d) / np.sqrt(2) / np.median(x), mad(r) / np.median(x)))
+        for k in ANOMALY_KINDS:
+            m = np.zeros(n, bool)
+            for a, e, kk in s.incidents:
+                if kk == k:
+                    m[a:e] = True
+            share[(st, k)] += int(m.sum())
+            if m.any():
+                keep = m | ~y
+                for way, sc in scored.items():
+                    ap.setdefault((st, k, way), []).append(average_precision(m[keep].astype(int), sc[keep]))
+        after = np.zeros(n, bool)
+        for _a, e, _ in s.incidents:
+            after[e : e + int(3600 / st)] = True
+        gap = np.zeros(n, bool)
+        for g in np.flatnonzero(np.diff(s.timestamps) > 5 * st):
+            gap[g + 1 : g + 1 + int(3600 / st)] = True
+        w = sliding_window(x)
+        for way in ("scores", "deviations"):
+            sc = scored[way]
+            top = (sc >= np.median([sc[a:e].max() for a, e, _ in s.incidents])) & ~y
+            first, second = np.zeros(n, bool), np.zeros(n, bool)
+            first[:day], second[day : 2 * day] = True, True
+            parts = {
+                "day 1": top & first,
+                "day 2": top & second,
+                "an hour after an incident": top & after & ~first & ~second,
+                "an hour after a gap": top & gap & ~after & ~first & ~second,
+            }
+            counts = {k: int(v.sum()) for k, v in parts.items()}
+            counts["elsewhere"] = int(top.sum()) - sum(counts.values())
+            acc = where.setdefault((st, way), {})
+            for k, v in counts.items():
+                acc[k] = acc.get(k, 0) + v
+            late.setdefault((st, way, "all"), []).append(vus_pr(s.labels, sc, window=w))
+            late.setdefault((st, way, "day 3 on"), []).append(
+                vus_pr(s.labels[2 * day :], sc[2 * day :], window=w)
+            )
+    for st in steps:
+        nz = np.array(noise[st])
+        total = sum(share[(st, k)] for k in ANOMALY_KINDS)
+        print(
+            f"{int(st)} s: {np.mean(incidents[st]):.1f} incidents a series; noise per point / level median "
+            f"{np.median(nz[:, 0]):.3f} ({nz[:, 0].min():.3f}-{nz[:, 0].max():.3f}), against a day earlier "
+            f"{np.median(nz[:, 1]):.3f}; {total} labelled points"
+        )
+    print("\n| kind | share of labelled points 1 min / 5 min | AUC-PR `scores` | `deviations` | POLY |")
+    print("|---|---|---|---|---|")
+    for k in ANOMALY_KINDS:
+        tot = {st: sum(share[(st, kk)] for kk in ANOMALY_KINDS) for st in steps}
+        cells = [" / ".join(f"{share[(st, k)] / tot[st]:.2f}" for st in steps)]
+        cells += [
+            " / ".join(f"{np.mean(ap[(st, k, way)]):.3f}" for st in steps)
+            for way in ("scores", "deviations", "POLY")
+        ]
+        print(f"| {k} | " + " | ".join(cells) + " |")
+    print(
+        "\n| normal points above the median incident's top | 1 min `scores` | 1 min `deviations` | 5 min `scores` | 5 min `deviations` |"
+    )
+    print("|---|---:|---:|---:|---:|")
+    keys = list(where[(60.0, "scores")])
+    for k in keys:
+        cells = []
+        for st in steps:
+            for way in ("scores", "deviations"):
+                acc = where[(st, way)]
+                cells.append(f"{acc[k] / max(sum(acc.values()), 1):.2f}")
+        print(f"| {k} | " + " | ".join(cells) + " |")
+    print("| VUS-PR, all / from day 3 | " + " | ".join(
+        f"{np.mean(late[(st, way, 'all')]):.3f} / {np.mean(late[(st, way, 'day 3 on')]):.3f}"
+        for st in steps for way in ("scores", "deviations")
+    ) + " |")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--nab", type=Path, default=ROOT.parent / "shared" / "data" / "nab")
@@ -361,9 +475,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--time-spans", action="store_true")
     p.add_argument("--plot", type=Path)
     p.add_argument("--metric", action="store_true")
+    p.add_argument("--composition", action="store_true")
+    p.add_argument("--seeds", default="0:30", help="with --metric: the KPI proxy's seeds, FIRST:END")
     args = p.parse_args(argv)
+    if args.composition:
+        composition()
+        return 0
     if args.metric:
-        metric()
+        first, _, last = args.seeds.partition(":")
+        metric(int(first), int(last))
         return 0
     if args.plot:
         plot_recall(args.plot)
@@ -383,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     figures = families(args.nab)
     for k, v in figures.items():
-        if not k.startswith("n "):
+        if not k.startswith(("n ", "series ")):
             print(f"{k:28s} {v:.3f}  ({figures['n ' + k]} series)")
     print(f"({time.perf_counter() - start:.0f} s)", file=sys.stderr)
     if args.json:
