@@ -1287,7 +1287,7 @@ def detect(x, ts, p, explain=False):
     weights.append(p["w_markov"])
     names += ["spatial", "markov"]
     if p["level"]:
-        z, ok = level_z(x, 10, p["span"])
+        z, ok = level_z(x, p.get("level_fast", 10), p["span"])
         feats.append((saturate(z, 0.5), ok))
         weights.append(p["w_level"])
         names.append("level")
@@ -1426,6 +1426,8 @@ def detect(x, ts, p, explain=False):
                 s = quantile_scale(s, p["cal_q"], 4000, 50, 500)
         if p["chomp"] and (c_dets is None or name in c_dets):
             s = np.where(small, 0.0, s)
+        if name in p.get("drop", ()):  # a detector taken out (scripts/kpi_one_minute.py --detectors)
+            s = np.zeros_like(s)
         which = np.where(s / weight > best, len(stats), which)
         stats.append(s)
         best = np.maximum(best, s / weight)

@@ -651,3 +651,36 @@ TEST(Ensemble, CooldownInSecondsHoldsAlarmsByTimestamp) {
     EXPECT_EQ(r.to_bytes(), s.to_bytes());
     for (size_t i = first + 1; i <= third; ++i) EXPECT_EQ(r.update(v[i], t[i]).alert_score, a[i].alert_score) << i;
 }
+
+// Issue 15 (scripts/kpi_one_minute.py): the likelihoods wait as long in time at one minute
+// as at five (150 points there, 12.5 hours); before, 150 points at one minute were 2.5 hours
+// and the first daily rise scored as news. At five minutes nothing changed.
+TEST(Ensemble, LikelihoodsWaitTheSameTimeAtOneMinuteAsAtFive) {
+    std::mt19937_64 rng(4);
+    std::uniform_real_distribution<double> noise(-1.0, 1.0);
+    std::vector<double> v(1400);
+    for (double& x : v) x = noise(rng);
+    for (size_t i = 500; i < 530; ++i) v[i] += 0.9;  // a shift inside the range: no clear outlier
+    for (size_t i = 1100; i < 1130; ++i) v[i] += 0.9;
+    const size_t warm = EnsembleParams::kLikelihoodMin * 1440 / EnsembleParams::kReferencePeriod;  // 750
+    ASSERT_EQ(warm, 750u);
+    EnsembleState one(0.5), five(0.5);
+    std::vector<EnsembleStep> a, b;
+    for (size_t i = 0; i < v.size(); ++i) {
+        a.push_back(one.update(v[i], 1.7e9 + 60.0 * static_cast<double>(i)));
+        b.push_back(five.update(v[i], 1.7e9 + 300.0 * static_cast<double>(i)));
+    }
+    double early_one = 0.0, early_five = 0.0, late_one = 0.0;
+    for (size_t i = EnsembleParams::kLearn; i < warm; ++i) EXPECT_EQ(a[i].statistic, 0.0) << i;
+    for (size_t i = 500; i < 530; ++i) {
+        early_one = std::max(early_one, a[i].statistic);
+        early_five = std::max(early_five, b[i].statistic);
+    }
+    for (size_t i = 1100; i < 1130; ++i) late_one = std::max(late_one, a[i].statistic);
+    EXPECT_EQ(early_one, 0.0);   // 8 hours in at one minute: still warming up
+    EXPECT_GT(early_five, 5.0);  // 42 hours in at five minutes: found, as before
+    EXPECT_GT(late_one, 5.0);    // 18 hours in at one minute: found
+    bool scores_after = false;
+    for (size_t i = warm; i < v.size(); ++i) scores_after |= a[i].statistic > 0;
+    EXPECT_TRUE(scores_after);
+}

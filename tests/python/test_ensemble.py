@@ -371,3 +371,25 @@ def test_alert_cooldown_is_a_setting_on_alerts_not_on_scores():
     assert again.settings.alert_cooldown == 7
     with pytest.raises(ValueError, match="alert_cooldown"):
         Settings(alert_cooldown=-1)
+
+
+def test_likelihoods_wait_as_long_in_time_at_one_minute_as_at_five():
+    """Issue 15 (scripts/kpi_one_minute.py): 150 points are 12.5 hours at five minutes but
+    2.5 at one, where the first daily rise then scored as news. The likelihoods now wait
+    12.5 hours at one minute too; five minutes and points without timestamps are unchanged."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, 1400)
+    x[500:530] += 0.9  # a shift inside the range: not a clear outlier
+    x[1100:1130] += 0.9
+    dev = {
+        step: np.asarray(
+            StatisticalAnomalyDetector().detect_batch("s", x, 1.7e9 + step * np.arange(len(x))).deviations
+        )
+        for step in (60.0, 300.0)
+    }
+    untimed = np.asarray(StatisticalAnomalyDetector().detect_batch("s", x).deviations)
+    assert np.all(dev[60.0][300:750] == 0.0)  # at one minute: 5 to 12.5 hours in, still warming up
+    assert dev[300.0][500:530].max() > 5.0  # at five minutes the early shift is found, as before
+    assert untimed[500:530].max() > 5.0  # and without timestamps
+    assert dev[60.0][1100:1130].max() > 5.0  # at one minute, 18 hours in: found
+    assert np.any(dev[60.0][750:] > 0.0)

@@ -577,6 +577,20 @@ size_t EnsembleState::record_span() const {
     return std::clamp(static_cast<size_t>(P::kRecordDays * period_), P::kRecordMin, P::kRecordMax);
 }
 
+// The points since the start before any likelihood scores: none beyond each detector's own
+// kLikelihoodMin averages on series sampled every five minutes or less often (the sampling
+// the design was chosen on: 150 points are 12.5 hours there); more often, as many points as
+// 150 make at five minutes (12.5 hours), up to the long window. At one minute 150 points
+// were 2.5 hours: the first daily rise and peak then scored as news (issue 15,
+// scripts/kpi_one_minute.py). Detectors that start later (the seasonal one, a day in) keep
+// their 150 averages.
+size_t EnsembleState::likelihood_warmup() const {
+    if (period_ <= static_cast<int64_t>(P::kReferencePeriod)) return 0;
+    const double scaled = static_cast<double>(P::kLikelihoodMin) * static_cast<double>(period_) /
+                          static_cast<double>(P::kReferencePeriod);
+    return std::min(static_cast<size_t>(std::lround(scaled)), P::kLong);
+}
+
 int64_t EnsembleState::bin(double value) const {
     const double b = std::floor((value - bin_origin_) / resolution_);
     constexpr double kLimit = 1e15;
@@ -754,6 +768,7 @@ EnsembleStep EnsembleState::update(double value, double given_timestamp) {
                                       change.cusum_ready,
                                       poly.ready};
     double best = 0.0;
+    const bool warming = t < likelihood_warmup();
     for (size_t f = 0; f < P::kFeatures; ++f) {
         if (!ready[f]) continue;
         Feature& ft = features_[f];
@@ -762,7 +777,7 @@ EnsembleStep EnsembleState::update(double value, double given_timestamp) {
         ft.short_.push(raw);
         const double avg = ft.short_.mean();
         double s = 0.0;
-        if (ft.long_.size() >= P::kLikelihoodMin) {
+        if (ft.long_.size() >= P::kLikelihoodMin && !warming) {
             const double lz = (avg - ft.long_.mean()) / std::max(ft.long_.sd(), P::kMinSd);
             if (lz > 0) s = neg_log10_tail(lz);
         }

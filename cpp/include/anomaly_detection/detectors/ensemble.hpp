@@ -89,7 +89,9 @@ struct EnsembleParams {
     static constexpr size_t kShort = 5;                // short-term average of raw scores
     static constexpr size_t kLong = 2000;              // distribution of the averages
     static constexpr size_t kLearn = 300;              // points before the transition models score
-    static constexpr size_t kLikelihoodMin = 150;      // averages a feature's likelihood needs before it scores
+    static constexpr size_t kLikelihoodMin = 150;      // averages a feature's likelihood needs before it scores;
+    static constexpr size_t kReferencePeriod = 288;    // ... and the first as many points counted in time above this
+                                                       //     many points a day (5 min), up to kLong
     static constexpr size_t kWarmupMin = 10;           // points before the warm-up's robust z scores
     static constexpr double kWarmupMargin = 0.5;       // ... of a point beyond the range so far by this much
     static constexpr size_t kRecord = 600;             // alarm logic: a new incident beats this many scores ...
@@ -320,6 +322,7 @@ class EnsembleState {
     double markov(double value);
     double context(double value);
     size_t record_span() const;
+    size_t likelihood_warmup() const;
     double warmup_statistic(double value) const;
     std::optional<double> lagged(std::deque<std::pair<double, double>>& lag, double timestamp, double seconds) const;
     bool keeps_week() const {
