@@ -42,9 +42,8 @@ from anomaly_detection.api.models import (
     SensorList,
     WindowResponse,
     fast_point,
-    group_fast_points,
     parse_batch_item,
-    point_arrays,
+    point_groups,
 )
 from anomaly_detection.api.security import (
     BodySizeLimitMiddleware,
@@ -265,8 +264,7 @@ async def _plain_batch(
     413 beyond ``max_batch_items``. Shared by the route and :class:`LeanBatchMiddleware`."""
     items = body.raw_items
     _check_batch_size(service, len(items))
-    groups = group_fast_points(items)
-    arrays = None if groups is None else point_arrays(groups, time.time())
+    arrays = point_groups(items, time.time())
     if arrays is None:
         return items, None
     with _http_errors(service):
