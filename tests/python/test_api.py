@@ -512,7 +512,7 @@ def test_write_bodies_are_parsed_as_json_loads_parses_them(live):
 
 
 def _groups_by_definition(items):
-    """group_fast_points by its definition: every item a dict whose keys are among type,
+    """The plain-point grouping by its definition: every item a dict whose keys are among type,
     sensor_name, value, timestamp, a point, a str name, an int/float value, an int/float or
     absent/None timestamp; else None."""
     groups = {}
