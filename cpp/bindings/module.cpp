@@ -6,6 +6,7 @@ namespace py = pybind11;
 void bind_detectors(py::module_& m);
 void bind_forest(py::module_& m);
 void bind_io(py::module_& m);
+void bind_points(py::module_& m);
 void bind_sketches(py::module_& m);
 namespace anomaly_detection::bindings {
 void bind_output_cache(py::module_& m);
@@ -16,6 +17,7 @@ PYBIND11_MODULE(_core, m) {
     bind_detectors(m);
     bind_forest(m);
     bind_io(m);
+    bind_points(m);
     bind_sketches(m);
     anomaly_detection::bindings::bind_output_cache(m);
 }

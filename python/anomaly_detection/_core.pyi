@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['BloomFilter', 'CountMinSketch', 'CuckooFilter', 'DetectorConfig', 'EnsembleState', 'FilterFullError', 'HalfSpaceTrees', 'HyperLogLog', 'IsolationForest', 'SensorLimitError', 'SensorRegistry', 'TDigest', 'TopK', 'check_sensor_name', 'detect_after_checkpoint', 'detect_after_window', 'detect_point_after_window', 'is_valid_sensor_name', 'json_point_entries', 'normal_score', 'release_memory']
+__all__: list[str] = ['BloomFilter', 'CountMinSketch', 'CuckooFilter', 'DetectorConfig', 'EnsembleState', 'FilterFullError', 'HalfSpaceTrees', 'HyperLogLog', 'IsolationForest', 'SensorLimitError', 'SensorRegistry', 'TDigest', 'TopK', 'check_sensor_name', 'detect_after_checkpoint', 'detect_after_window', 'detect_point_after_window', 'group_points', 'is_valid_sensor_name', 'json_point_entries', 'normal_score', 'release_memory']
 class BloomFilter:
     """
     Scalable Bloom filter.
@@ -774,6 +774,10 @@ def detect_after_window(config: DetectorConfig, window_values: typing.Annotated[
 def detect_point_after_window(config: DetectorConfig, window_values: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], window_timestamps: typing.Annotated[numpy.typing.ArrayLike, numpy.float64], seen: typing.SupportsInt | typing.SupportsIndex, value: typing.SupportsFloat | typing.SupportsIndex, timestamp: typing.SupportsFloat | typing.SupportsIndex) -> tuple:
     """
     detect_after_window of one point, without arrays (the shared store's single detect); returns (value, timestamp, is_anomaly, score, deviation, expected, window_count).
+    """
+def group_points(items: typing.Any, now: typing.SupportsFloat | typing.SupportsIndex) -> typing.Any:
+    """
+    {sensor: (values, timestamps)} as float64 arrays in item order, each sensor in order of first appearance, when items is a list of dicts {'type': 'point', 'sensor_name': str, 'value': int|float[, 'timestamp': int|float|None]} with finite numbers (a missing or None timestamp is now); else None.
     """
 def is_valid_sensor_name(name: str) -> bool:
     """

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 import threading
 
 import httpx
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,7 +15,7 @@ from test_api_support import LiveServer, sse_events
 
 from anomaly_detection import Settings
 from anomaly_detection.api import create_app, sensor_name_for
-from anomaly_detection.api.models import group_fast_points
+from anomaly_detection.api.models import point_groups
 
 KEY = "s3cret-key-for-tests"
 
@@ -510,7 +512,7 @@ def test_write_bodies_are_parsed_as_json_loads_parses_them(live):
 
 
 def _groups_by_definition(items):
-    """group_fast_points by its definition: every item a dict whose keys are among type,
+    """The plain-point grouping by its definition: every item a dict whose keys are among type,
     sensor_name, value, timestamp, a point, a str name, an int/float value, an int/float or
     absent/None timestamp; else None."""
     groups = {}
@@ -528,22 +530,53 @@ def _groups_by_definition(items):
     return groups
 
 
+def _arrays_by_definition(items, now):
+    """point_groups by its definition: the groups as floats (a missing timestamp is now), None
+    when a number is not finite or beyond float64."""
+    groups = _groups_by_definition(items)
+    if groups is None:
+        return None
+    out = {}
+    for name, (values, stamps) in groups.items():
+        try:
+            v = [float(x) for x in values]
+            t = [now if x is None else float(x) for x in stamps]
+        except OverflowError:
+            return None
+        if not all(math.isfinite(x) for x in v + t):
+            return None
+        out[name] = (v, t)
+    return out
+
+
+_numbers = st.floats() | st.integers() | st.sampled_from([10**400, -(10**309), 2**53 + 1, 2**70 + 1, -0.0])
 _fields = st.dictionaries(
     st.sampled_from(["type", "sensor_name", "value", "timestamp", "data", "x"]),
-    st.one_of(
-        st.none(), st.just("point"), st.sampled_from(["a", "b"]), st.integers(), st.floats(), st.booleans()
-    ),
+    st.one_of(st.none(), st.just("point"), st.sampled_from(["a", "b"]), _numbers, st.booleans()),
 )
 _points = st.fixed_dictionaries(
-    {
-        "type": st.just("point"),
-        "sensor_name": st.sampled_from(["a", "b"]),
-        "value": st.floats() | st.integers(),
-    },
-    optional={"timestamp": st.none() | st.floats() | st.integers(), "x": st.none() | st.integers()},
+    {"type": st.just("point"), "sensor_name": st.sampled_from(["a", "b", "c"]), "value": _numbers},
+    optional={"timestamp": st.none() | _numbers, "x": st.none() | st.integers()},
 )
 
 
 @given(st.lists(_points | _fields | st.integers(), max_size=8))
 def test_batch_grouping_is_its_definition(items):
-    assert repr(group_fast_points(items)) == repr(_groups_by_definition(items))  # (repr: NaN equals NaN)
+    now = 1_700_000_000.5
+    got = point_groups(items, now)
+    expected = _arrays_by_definition(items, now)
+    if got is not None:
+        assert all(v.dtype == t.dtype == np.float64 for v, t in got.values())
+        got = {name: (v.tolist(), t.tolist()) for name, (v, t) in got.items()}
+    assert repr(got) == repr(expected)  # (repr: key order, -0.0)
+
+
+def test_batch_grouping_refuses_what_is_not_a_list_of_dicts():
+    point = {"type": "point", "sensor_name": "a", "value": 1.0}
+    assert point_groups((point,), 0.0) is None  # a tuple
+    assert point_groups([point, [point]], 0.0) is None
+    assert list(point_groups([], 0.0)) == []
+    big = [{**point, "sensor_name": f"s{i % 7}", "value": float(i)} for i in range(10_000)]
+    groups = point_groups(big, 0.0)
+    assert list(groups) == [f"s{i}" for i in range(7)]
+    assert groups["s3"][0].tolist() == [float(i) for i in range(3, 10_000, 7)]

@@ -15,10 +15,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, Security, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, serialize_response
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import ValidationError
 from pydantic_core import from_json
+from starlette.routing import Match
 
 from anomaly_detection.api.collector import Point, sensor_name_for
 from anomaly_detection.api.idempotency import IdempotencyMiddleware
@@ -41,9 +42,8 @@ from anomaly_detection.api.models import (
     SensorList,
     WindowResponse,
     fast_point,
-    group_fast_points,
     parse_batch_item,
-    point_arrays,
+    point_groups,
 )
 from anomaly_detection.api.security import (
     BodySizeLimitMiddleware,
@@ -51,6 +51,7 @@ from anomaly_detection.api.security import (
     bearer_token,
     check_api_key,
     key_of,
+    replay_body,
 )
 from anomaly_detection.api.service import AnomalyService, TooManySensorsError
 from anomaly_detection.config.settings import Settings, get_settings
@@ -111,6 +112,11 @@ _ERROR_TEXT = {
 }
 
 
+#: scope key: ``(body, value)``, the body bytes :class:`LeanBatchMiddleware` parsed and the value,
+#: for the route it passes a request on to
+_PARSED_BODY = "anomaly_detection.parsed_body"
+
+
 class _JSONBodyRequest(Request):
     """A request whose JSON body pydantic-core parses (the values ``json.loads`` gives, in about
     half its time for a 1,000-item batch: benchmarks/README.md); a body it refuses (invalid
@@ -120,6 +126,10 @@ class _JSONBodyRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             body = await self.body()
+            parsed = self.scope.get(_PARSED_BODY)  # the lean path's parse of these bytes, if any
+            if parsed is not None and parsed[0] == body:
+                self._json = parsed[1]
+                return self._json
             try:
                 self._json = from_json(body)
             except ValueError:
@@ -246,21 +256,32 @@ async def post_logs(body: LogRequest, service: Service) -> IngestResponse:
     return await _ingest(service, [("log", body)])
 
 
+async def _plain_batch(
+    service: AnomalyService, body: BatchRequest
+) -> tuple[list[Any], IngestResponse | None]:
+    """The batch's items and, when every item is a plain point, its answer: the points scored
+    as one array per sensor, no per-item objects. None (nothing done) for any other batch.
+    413 beyond ``max_batch_items``. Shared by the route and :class:`LeanBatchMiddleware`."""
+    items = body.raw_items
+    _check_batch_size(service, len(items))
+    arrays = point_groups(items, time.time())
+    if arrays is None:
+        return items, None
+    with _http_errors(service):
+        sensors, alerts = await service.ingest_arrays(arrays)
+    service.collector.count("point", len(items))
+    return items, IngestResponse(
+        records=len(items), points=len(items), sensors=sensors, anomalies=alerts, batch_id=body.batch_id
+    )
+
+
 @writes.post("/api/batch", response_model=IngestResponse, tags=["collector"])
 async def post_batch(body: BatchRequest, service: Service) -> IngestResponse:
     """Mixed items (``{"type", "data"}`` or flat); 413 beyond ``max_batch_items``; nothing is
     scored unless every item is valid."""
-    items = body.raw_items
-    _check_batch_size(service, len(items))
-    groups = group_fast_points(items)
-    arrays = None if groups is None else point_arrays(groups, time.time())
-    if arrays is not None:  # every item is a plain point: one array per sensor, no per-item objects
-        with _http_errors(service):
-            sensors, alerts = await service.ingest_arrays(arrays)
-        service.collector.count("point", len(items))
-        return IngestResponse(
-            records=len(items), points=len(items), sensors=sensors, anomalies=alerts, batch_id=body.batch_id
-        )
+    items, answer = await _plain_batch(service, body)
+    if answer is not None:
+        return answer
     records = []
     points = []
     errors = []
@@ -547,6 +568,122 @@ class RequestMetricsMiddleware:
             self.service.metrics.requests.labels(scope["method"], path, str(status_code)).inc()
 
 
+class LeanBatchMiddleware:
+    """``POST /api/batch`` with a JSON body of plain points, served without FastAPI's routing,
+    dependency injection and request objects (pure ASGI, the innermost middleware).
+
+    It takes a request only when FastAPI's route would accept it, checked with the route's
+    own parts: the route's ``matches``, ``Content-Type: application/json``, the API-key
+    dependency (:func:`require_write_key` with the same ``Security`` objects), the body
+    parsed as :class:`_JSONBodyRequest` parses it and validated by :class:`BatchRequest`, and
+    every item a plain point (:func:`_plain_batch`, the route's own fast path). Anything else
+    (another route or content type, a missing or wrong key, a body the route would refuse,
+    a mixed batch, dependency overrides, FastAPI telemetry) goes on to the app untouched,
+    with the body replayed, before anything was stored; a mixed batch hands its parse on
+    (no second parse). The answer is the route's: its response field serialised as the route
+    does (``serialize_response``, JSON bytes), and an ``HTTPException`` of the scoring
+    (413, 409, 503, 422) rendered by the app's own exception handlers. The request metrics,
+    the body-size limit, CORS and idempotency keys are outer middlewares: they see the same.
+    ``Settings.api_lean_batch = False`` leaves every request to FastAPI.
+    """
+
+    def __init__(self, app: Any, fastapi_app: FastAPI, route: APIRoute) -> None:
+        from fastapi.datastructures import DefaultPlaceholder
+        from starlette.middleware.exceptions import ExceptionMiddleware
+
+        self.app = app
+        self.fastapi_app = fastapi_app
+        self.route = route
+        deps = {dep.call for dep in route.dependant.dependencies}
+        # the route as create_app builds it; another (extra dependencies, a response class) is
+        # left to FastAPI
+        self.enabled = (
+            route.endpoint is post_batch
+            and deps == {require_write_key, get_service}
+            and isinstance(route.response_class, DefaultPlaceholder)
+            and not fastapi_app.router.dependencies
+        )
+        # the app's exception handlers as FastAPI's build_middleware_stack passes them on
+        handlers = {k: v for k, v in fastapi_app.exception_handlers.items() if k not in (500, Exception)}
+        self._exception_middleware = ExceptionMiddleware
+        self._handlers = handlers
+        self._status = {"status_code": route.status_code} if route.status_code else {}
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or not self.enabled
+            or self.fastapi_app.dependency_overrides
+            or "fastapi.telemetry" in scope
+        ):
+            await self.app(scope, receive, send)
+            return
+        match, child_scope = self.route.matches(scope)
+        content_type = next((v for k, v in scope["headers"] if k == b"content-type"), None)
+        if match is not Match.FULL or content_type != b"application/json":
+            await self.app(scope, receive, send)
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                await self.app(scope, _repeat(message), send)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        receive = replay_body(body, receive)
+        request = Request(scope, receive)
+        try:
+            service = await get_service(request)
+            await require_write_key(service, await api_key_header(request), await bearer_token(request))
+            value = from_json(body)
+            batch = BatchRequest.model_validate(value)
+        except Exception:  # noqa: BLE001 - nothing done yet: FastAPI's route answers (401, 403, 422, 400)
+            await self.app(scope, receive, send)
+            return
+        scope.update(child_scope)  # the route, as FastAPI's router sets it (request metrics)
+        answered = False
+
+        async def answer(scope: Any, receive: Any, send: Any) -> None:
+            nonlocal answered
+            answered = True  # an exception now is the answer (the app's handlers render it)
+            _, response = await _plain_batch(service, batch)
+            if response is None:
+                answered = False
+                return
+            route = self.route
+            content = await serialize_response(
+                field=route.response_field,
+                response_content=response,
+                include=route.response_model_include,
+                exclude=route.response_model_exclude,
+                by_alias=route.response_model_by_alias,
+                exclude_unset=route.response_model_exclude_unset,
+                exclude_defaults=route.response_model_exclude_defaults,
+                exclude_none=route.response_model_exclude_none,
+                dump_json=True,
+            )
+            await Response(content=content, media_type="application/json", **self._status)(
+                scope, receive, send
+            )
+
+        handled = self._exception_middleware(answer, handlers=self._handlers, debug=self.fastapi_app.debug)
+        await handled(scope, receive, send)
+        if not answered:  # not all plain points: the route parses nothing again
+            scope[_PARSED_BODY] = (body, value)
+            await self.app(scope, receive, send)
+
+
+def _repeat(message: dict[str, Any]) -> Callable[[], Coroutine[Any, Any, dict[str, Any]]]:
+    async def receive() -> dict[str, Any]:
+        return message
+
+    return receive
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -600,7 +737,10 @@ def create_app(
     app.state.anomaly_service = service
     app.include_router(router)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_middleware(IdempotencyMiddleware, service=service)  # innermost: inside CORS and the size limit
+    if settings.api_lean_batch:  # innermost: every other middleware sees its requests
+        batch_route = next(r for r in writes.routes if isinstance(r, APIRoute) and r.endpoint is post_batch)
+        app.add_middleware(LeanBatchMiddleware, fastapi_app=app, route=batch_route)
+    app.add_middleware(IdempotencyMiddleware, service=service)  # inside CORS and the size limit
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from anomaly_detection import _core
 from anomaly_detection.core.validation import as_timestamp, check_sensor_name
 
 __all__ = [
@@ -404,56 +405,17 @@ def fast_point(raw: Any) -> tuple[str, float, float | None] | None:
     return name, value, ts
 
 
-def group_fast_points(items: list[Any]) -> dict[str, tuple[list[Any], list[Any]]] | None:
-    """``{sensor: (values, timestamps)}`` in order when every item is a flat point of plain
-    numbers (timestamps may be None), else None (the caller takes the general path, which
-    also reports the errors). Finiteness is checked later, per sensor array."""
-    groups: dict[str, tuple[list[Any], list[Any]]] = {}
-    number = _NUMBER
-    for raw in items:
-        if type(raw) is not dict:
-            return None
-        get = raw.get
-        name = get("sensor_name")
-        value = get("value")
-        ts = get("timestamp")
-        # type, sensor_name and value present: the keys are _POINT_KEYS or those without
-        # timestamp exactly when there are 3 of them, or 4 with timestamp (cheaper than a
-        # set comparison: benchmarks/README.md)
-        if (
-            get("type") != "point"
-            or type(name) is not str
-            or type(value) not in number
-            or (len(raw) != 3 and (len(raw) != 4 or "timestamp" not in raw))
-            or (ts is not None and type(ts) not in number)
-        ):
-            return None
-        group = groups.get(name)
-        if group is None:
-            group = groups[name] = ([], [])
-        group[0].append(value)
-        group[1].append(ts)
-    return groups
+def point_groups(items: list[Any], now: float) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
+    """float64 ``(values, timestamps)`` per sensor (in order; sensors in order of first
+    appearance) when every item is a flat point of plain numbers, else None (the caller takes
+    the general path, which also reports the errors).
 
-
-def point_arrays(
-    groups: dict[str, tuple[list[Any], list[Any]]], now: float
-) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
-    """float64 ``(values, timestamps)`` per sensor (a missing timestamp is ``now``), or None
-    when a number is not finite (the caller then reports the item)."""
-    out = {}
-    try:
-        for name, (values, stamps) in groups.items():
-            v = np.array(values, dtype=np.float64)
-            t = np.array(
-                [now if x is None else x for x in stamps] if None in stamps else stamps, dtype=np.float64
-            )
-            if not (np.isfinite(v).all() and np.isfinite(t).all()):
-                return None
-            out[name] = (v, t)
-    except OverflowError:  # an integer beyond float64
-        return None
-    return out
+    A flat point: a dict whose keys are ``type`` (``"point"``), ``sensor_name`` (a str),
+    ``value`` (an int or float) and optionally ``timestamp`` (an int, a float or None: ``now``),
+    every number finite and within float64. One pass in the bindings (``_core.group_points``:
+    ~10x the Python loop it replaces, benchmarks/README.md); sensor names are checked later,
+    once per name."""
+    return _core.group_points(items, now)
 
 
 def parse_batch_item(raw: Any) -> tuple[BatchKind, BaseModel]:

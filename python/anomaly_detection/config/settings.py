@@ -156,6 +156,10 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_request_bytes: int = Field(1_048_576, ge=1024)
     max_batch_items: int = Field(10_000, ge=1)
+    #: The HTTP service answers the common ``POST /api/batch`` (a JSON body of plain points)
+    #: on a lean ASGI path before FastAPI's router, with the same answers (bytes, status codes,
+    #: errors); False: FastAPI's route for every request.
+    api_lean_batch: bool = True
     #: Distinct sensors one request may write to (413 beyond it): a request cannot fill
     #: ``max_sensors`` on its own.
     max_sensors_per_request: int = Field(500, ge=1)
