@@ -322,7 +322,7 @@ class StatisticalAnomalyDetector:
         batch = BatchResult(
             sensor_name, vals, ts, *arrays, self.threshold, self.method, alert_scores, warming
         )
-        if self._listeners:
+        if self._listeners and arrays[0].any():  # AnomalyResult objects only for flagged points
             for result in batch.anomalies():
                 self._notify(result)
         return batch
