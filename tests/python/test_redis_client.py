@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import redis
 
 from anomaly_detection import Settings
@@ -49,3 +50,50 @@ def test_the_connection_kind_of_the_url_is_kept():
     plain = redis_client_from_settings(Settings(redis_host="127.0.0.1", redis_port=1))
     assert plain.connection_pool.connection_class is one_write_connection(redis.Connection)
     assert one_write_connection(redis.Connection).__name__ == "Connection"
+
+
+def _mixed() -> list[tuple[object, ...]]:
+    """Commands with every argument type a caller may pass: plain (bytes, str, int) and others."""
+    return [
+        ("EVALSHA", "a" * 40, 3, "k:é", b"k2", "k3", b"\x00\xff" * 4000, -7, 10**20, 0),
+        (b"HINCRBY", "c", "n", 3),
+        ("SET", "f", 1.5),  # a float: redis-py's repr
+        ("SET", "f", 0.1),
+        ("SET", "m", memoryview(b"view")),
+        ("SET", "b", bytearray(b"arr")),
+        ("SCRIPT LOAD", "return 1"),  # a name of two words, split by redis-py
+        (b"CONFIG GET", b"maxmemory"),
+    ]
+
+
+def test_packing_by_hiredis_gives_redis_pys_bytes():
+    fast = one_write_connection(redis.Connection)()
+    plain = redis.Connection()
+    commands = _mixed()
+    assert b"".join(fast.pack_commands(commands)) == b"".join(plain.pack_commands(commands))
+    for args in commands:  # each alone, and each through pack_command
+        assert b"".join(fast.pack_commands([args])) == b"".join(plain.pack_commands([args]))
+        assert b"".join(fast.pack_command(*args)) == b"".join(plain.pack_command(*args))
+    # the plain commands do go through hiredis (None: redis-py's packer)
+    assert client_module._packed_by_hiredis(fast, commands[:2]) is not None
+    assert client_module._packed_by_hiredis(fast, commands[2:3]) is None
+    assert client_module._packed_by_hiredis(fast, commands[6:7]) is None
+
+
+def test_packing_keeps_redis_pys_errors_and_encoding():
+    fast = one_write_connection(redis.Connection)()
+    for bad in (True, None, object()):
+        try:
+            redis.Connection().pack_command("SET", "k", bad)
+        except redis.DataError as e:
+            expected = str(e)
+        with pytest.raises(redis.DataError) as got:
+            fast.pack_command("SET", "k", bad)
+        assert str(got.value) == expected
+    with pytest.raises(UnicodeEncodeError):
+        fast.pack_commands([("SET", "k", "\ud800")])
+    latin = one_write_connection(redis.Connection)(encoding="latin-1")
+    assert client_module._packed_by_hiredis(latin, [("SET", "k", "é")]) is None
+    assert latin.pack_command("SET", "k", "é") == redis.Connection(encoding="latin-1").pack_command(
+        "SET", "k", "é"
+    )

@@ -222,7 +222,11 @@ class StatisticalAnomalyDetector:
         """
         if type(threads) is not int or threads < 0:
             raise ValueError(f"threads: expected an int >= 0, got {threads!r}")
-        names, vals, ts = _many_inputs(batches, timestamps)
+        # A store that checks finiteness itself, before any change (the Redis store), is not
+        # given a second pass of the same check.
+        names, vals, ts = _many_inputs(
+            batches, timestamps, check_finite=not getattr(self.store, "checks_finite_many", False)
+        )
         detect_many = getattr(self.store, "detect_many", None)
         if detect_many is not None:
             outs = detect_many(names, vals, ts, threads)
@@ -318,7 +322,7 @@ class StatisticalAnomalyDetector:
         batch = BatchResult(
             sensor_name, vals, ts, *arrays, self.threshold, self.method, alert_scores, warming
         )
-        if self._listeners:
+        if self._listeners and arrays[0].any():  # AnomalyResult objects only for flagged points
             for result in batch.anomalies():
                 self._notify(result)
         return batch
@@ -384,7 +388,11 @@ class StatisticalAnomalyDetector:
         adetect_many = getattr(self.store, "adetect_many", None)
         if adetect_many is None or self._skip_missing:
             return self.detect_many(batches, timestamps)
-        names, vals, ts = _many_inputs(batches, timestamps)
+        # A store that checks finiteness itself, before any change (the Redis store), is not
+        # given a second pass of the same check.
+        names, vals, ts = _many_inputs(
+            batches, timestamps, check_finite=not getattr(self.store, "checks_finite_many", False)
+        )
         outs = await adetect_many(names, vals, ts)
         return {name: self._batch_result(name, v, t, out) for name, v, t, out in zip(names, vals, ts, outs)}
 
@@ -454,10 +462,10 @@ _core._install_detect(
 
 
 def _many_inputs(
-    batches: Mapping[str, Any], timestamps: Mapping[str, Any] | None
+    batches: Mapping[str, Any], timestamps: Mapping[str, Any] | None, check_finite: bool = True
 ) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
     """The sensor names, values and timestamps of a ``detect_many`` call, every input checked
-    before anything changes."""
+    before anything changes (finiteness left to the store with ``check_finite=False``)."""
     if not isinstance(batches, Mapping):
         hint = (
             " (for a DataFrame, one sensor per column: frame.to_dict('series'))"
@@ -477,8 +485,8 @@ def _many_inputs(
     given = [
         batch_input(batches[name], None if timestamps is None else timestamps.get(name)) for name in names
     ]
-    vals = [as_values(v) for v, _ in given]
-    ts = [as_timestamps(t, len(v)) for v, (_, t) in zip(vals, given)]
+    vals = [as_values(v, check_finite) for v, _ in given]
+    ts = [as_timestamps(t, len(v), check_finite) for v, (_, t) in zip(vals, given)]
     return names, vals, ts
 
 

@@ -187,7 +187,12 @@ class AlertWriter:
         """KEYS and ARGV of the delivery script (scripts.DELIVER_ALERT) for ``doc`` (its JSON
         ``payload``) with ``delivery_id``; with ``score`` (its time in the index), those of the
         script that also stores and indexes it (scripts.DELIVER_STORE_ALERT)."""
-        message = dumps({"id": "", **doc})  # '{"id":"",...}': the script puts the stream id in
+        # '{"id":"",...}': the script puts the stream id in. A document without an id (every
+        # one _document makes) and its payload, dumps(doc), give it without a second dumps.
+        if "id" not in doc and doc and payload.startswith("{"):
+            message = '{"id":"",' + payload[1:]
+        else:
+            message = dumps({"id": "", **doc})
         cut = len('{"id":"')
         keys = [self.stream, self.keys.alert_delivery(delivery_id)]
         args = [self.maxlen, payload, AnomalyRedisTTL.ALERTS, self.keys.alerts_channel(), message[:cut],

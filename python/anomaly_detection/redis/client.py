@@ -70,7 +70,8 @@ _one_write_classes: dict[type, type] = {}
 
 def one_write_connection(cls: type) -> type:
     """A subclass of the redis-py connection class ``cls`` whose ``pack_commands`` hands a
-    pipeline to the socket in one piece (up to :data:`ONE_WRITE_BYTES` a piece).
+    pipeline to the socket in one piece (up to :data:`ONE_WRITE_BYTES` a piece), and whose
+    packing hands plain arguments to hiredis at once (:func:`_packed_by_hiredis`).
 
     redis-py sends every argument over 6,000 bytes with a ``sendall`` of its own: a pipeline
     of the Redis store's appends (one ~6 KB argument per sensor) then costs a system call,
@@ -81,7 +82,9 @@ def one_write_connection(cls: type) -> type:
     if made is None:
 
         def pack_commands(self: Any, commands: Any) -> list[Any]:
-            chunks = super(made, self).pack_commands(commands)  # type: ignore[arg-type]
+            chunks = _packed_by_hiredis(self, commands)
+            if chunks is None:
+                chunks = super(made, self).pack_commands(commands)  # type: ignore[arg-type]
             if len(chunks) < 2:
                 return chunks
             out: list[Any] = []
@@ -96,10 +99,50 @@ def one_write_connection(cls: type) -> type:
             out.append(b"".join(piece))
             return out
 
+        def pack_command(self: Any, *args: Any) -> list[Any]:
+            chunks = _packed_by_hiredis(self, (args,))
+            return chunks if chunks is not None else super(made, self).pack_command(*args)  # type: ignore[arg-type]
+
         made = _one_write_classes[cls] = type(
-            cls.__name__, (cls,), {"pack_commands": pack_commands, "__module__": __name__}
+            cls.__name__,
+            (cls,),
+            {"pack_commands": pack_commands, "pack_command": pack_command, "__module__": __name__},
         )
     return made
+
+
+try:
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:  # hiredis is optional: redis-py's own packer then
+    _hiredis_pack = None
+
+#: The argument types packed alike by hiredis and by redis-py's encoder (utf-8, strict).
+_PLAIN = frozenset((bytes, str, int))
+
+
+def _packed_by_hiredis(conn: Any, commands: Any) -> list[bytes] | None:
+    """A pipeline's ``commands`` packed by hiredis's ``pack_command`` straight from their
+    arguments (one piece a command); None (redis-py packs them) unless every argument is of a type
+    both pack to the same bytes (``bytes``, ``str`` as utf-8, ``int``), the command names
+    hold no space and the connection encodes ``str`` as strict utf-8.
+
+    redis-py hands hiredis each argument after its encoder (~1 us a Python call each); the
+    Redis store's pipelines carry ~150 arguments a request (benchmarks/README.md round 5).
+    """
+    encoder = getattr(conn, "encoder", None)
+    if (
+        _hiredis_pack is None
+        or encoder is None
+        or encoder.encoding.lower().replace("_", "-") not in ("utf-8", "utf8")
+        or encoder.encoding_errors != "strict"
+    ):
+        return None
+    plain = _PLAIN.__contains__
+    for args in commands:
+        first = args[0]
+        if not all(map(plain, map(type, args))) or (b" " if type(first) is bytes else " ") in first:
+            return None
+    return [_hiredis_pack(args) for args in commands]
 
 
 def async_client_like(sync_client: Any, settings: Any, socket_timeout: float) -> Any:

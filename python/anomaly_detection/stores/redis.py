@@ -116,6 +116,11 @@ class RedisStore:
     WRITE_BACK_CHUNK = 1000
     #: Sensors whose ensemble state this process keeps (about 100 KB each).
     state_cache_size = 1024
+    #: ``detect_many`` refuses non-finite values and timestamps itself (``_check_input``, the
+    #: facade's messages), every sensor's before any I/O: the facade need not check them first.
+    checks_finite_many = True
+    #: Sensors whose keys this process keeps made (a few hundred bytes each).
+    KEYS_CACHED = 4096
 
     def __init__(self, client: Any, settings: Any) -> None:
         if not settings.include_anomalies_in_window:
@@ -165,6 +170,7 @@ class RedisStore:
         #: script is sent only the last ``window_size`` of them).
         self.write_back_chunk = self.WRITE_BACK_CHUNK
         self._count_once = client.register_script(scripts.COUNT_ONCE)
+        self._keys_of: dict[str, list[str]] = {}
         self._point = _PointPath.of(self)
         self._recovery_tasks: list[tuple[Callable[[], bool], Callable[[], dict[str, int]] | None]] = []
         #: With a sync client: makes the ``redis.asyncio`` client of the a* methods (use_async_client).
@@ -214,7 +220,7 @@ class RedisStore:
         arg = encode_append(w, self.settings.temp_data_ttl, len(values), self.writer_id, seq,
                             self._want_packed, values[tail], timestamps[tail])  # fmt: skip
         if self.checkpoints is None:
-            keys = [self.keys.window(sensor), self.keys.counters(sensor), self.keys.mirror(sensor)]
+            keys = self._append_keys(sensor)
             reply = yield Script(self._script, keys, [arg])
             if int(reply[0]) < 0:
                 return None, True
@@ -237,6 +243,17 @@ class RedisStore:
         yield from checkpoints.save(sensor, done)
         checkpoints.keep(sensor, done.cached)
         return result, bool(reply[5])
+
+    def _append_keys(self, sensor: str) -> list[str]:
+        """The window, counters and mirror keys of ``sensor`` (a name already checked), made
+        once per sensor (up to :attr:`KEYS_CACHED` sensors, then made afresh)."""
+        keys = self._keys_of.get(sensor)
+        if keys is None:
+            if len(self._keys_of) >= self.KEYS_CACHED:
+                self._keys_of.clear()
+            keys = self._keys_of[sensor] = [self.keys.window(sensor), self.keys.counters(sensor),
+                                            self.keys.mirror(sensor)]  # fmt: skip
+        return keys
 
     def _score_window(self, sensor: str, reply: list[Any], score: Any) -> tuple:
         """``score(window_values, window_stamps, seen)`` on the window an append's ``reply``
@@ -292,7 +309,7 @@ class RedisStore:
         mark in the hash makes a repeat (a count whose reply was lost, sent again by the
         write-back) or an older count add nothing."""
         args = [self.writer_id, seq, count, self.settings.temp_data_ttl]
-        return Script(self._count_once, [self.keys.counters(sensor)], args)
+        return Script(self._count_once, [self._append_keys(sensor)[1]], args)
 
     def _count_later(self, exc: BaseException, sensor: str, seq: int, count: int) -> None:
         """The count of a call whose points Redis stored failed with ``exc``: open the breaker
@@ -490,7 +507,7 @@ class RedisStore:
         """:meth:`detect_batch` of each sensor (distinct names), in one round trip for all."""
         self._require_sync()
         for sensor, v, t in zip(sensors, values, timestamps):
-            _check_input(self.keys, sensor, v, t)
+            _check_input(self.keys, sensor, v, t, self._keys_of)
         locks = [self._locks.threading_stripe(i) for i in self._locks.stripes(sensors)]
         for lock in locks:
             lock.acquire()
@@ -514,7 +531,7 @@ class RedisStore:
         if driver is None:
             return self.detect_many(sensors, values, timestamps)
         for sensor, v, t in zip(sensors, values, timestamps):
-            _check_input(self.keys, sensor, v, t)
+            _check_input(self.keys, sensor, v, t, self._keys_of)
         stripes = self._locks.stripes(sensors)
         locks = [self._locks.asyncio_stripe(i) for i in stripes]
         taken = []
@@ -1022,9 +1039,13 @@ def _finite_window(sensor: str, values: np.ndarray, stamps: np.ndarray) -> tuple
     return values[keep], stamps[keep]
 
 
-def _check_input(keys: AnomalyRedisKeys, sensor: str, values: np.ndarray, timestamps: np.ndarray) -> None:
-    """Bad input raises before anything is appended: Redis keeps only what was scored."""
-    keys.sensor_part(sensor)
+def _check_input(
+    keys: AnomalyRedisKeys, sensor: str, values: np.ndarray, timestamps: np.ndarray, known: Any = ()
+) -> None:
+    """Bad input raises before anything is appended: Redis keeps only what was scored. A
+    sensor in ``known`` (whose keys were made: its name was checked then) is not checked again."""
+    if type(sensor) is not str or sensor not in known:
+        keys.sensor_part(sensor)
     finite = np.isfinite(values)
     if not finite.all():
         i = int(np.argmin(finite))
