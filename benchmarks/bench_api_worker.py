@@ -35,7 +35,6 @@ _PARTS = [
         "- detector.detect_many",
     ),
     ("anomaly_detection.stores.redis", "RedisStore", "detect_many", "-- RedisStore.detect_many"),
-    ("anomaly_detection.redis.driver", "Driver", "_evalshas", "--- the scripts' pipelines (_evalshas)"),
     ("redis.client", "Pipeline", "execute", "--- redis-py Pipeline.execute"),
     ("anomaly_detection.stores.redis", "RedisStore", "_score", "--- scoring the windows (_score)"),
     ("anomaly_detection.api.service", "AnomalyService", "_publish_many", "- alert delivery (_publish_many)"),

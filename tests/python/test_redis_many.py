@@ -9,6 +9,7 @@ import threading
 
 import httpx
 import numpy as np
+import pytest
 import redis
 import redis.asyncio
 from servers import HOST
@@ -165,3 +166,19 @@ def test_api_batch_with_many_sensors_stores_each_point_once_and_in_order(redis_s
         stored, seen = _stored(redis_client, keys, sensor)
         assert stored.tolist() == values, sensor
         assert seen == len(values)
+
+
+def test_detect_many_on_redis_refuses_non_finite_input_and_changes_nothing(redis_client):
+    det = StatisticalAnomalyDetector(Settings(detection_method="zscore", redis_alerts=False),
+                                     redis_client=redis_client)  # fmt: skip
+    det.detect_many({"a": np.arange(30.0), "b": np.arange(30.0)})
+    keys = [k for s in ("a", "b") for k in AnomalyRedisKeys().sensor_keys(s)]
+    before = {k: redis_client.dump(k) for k in keys}
+    good = np.arange(3.0)
+    for bad in (float("nan"), float("inf"), float("-inf")):
+        with pytest.raises(ValueError, match=r"values\[1\]: expected a finite number"):
+            det.detect_many({"a": good, "b": np.array([1.0, bad])})
+        with pytest.raises(ValueError, match="timestamps: expected finite numbers"):
+            det.detect_many({"a": good, "b": good}, {"a": good, "b": np.array([1.0, bad, 3.0])})
+    assert {k: redis_client.dump(k) for k in keys} == before
+    assert det.stats("a")["points_seen"] == 30

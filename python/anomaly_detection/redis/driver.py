@@ -170,17 +170,6 @@ class Driver:
         self.is_async = is_async_client(client)
         self.is_cluster = is_cluster_client(client)
         self.decodes = decodes_responses(client)
-        # Pipelines of scripts go straight to a connection of the pool (see _evalshas): a sync
-        # single-node client with a connection pool and no connection of its own.
-        self._raw_pool = (
-            client.connection_pool
-            if not self.is_async
-            and not self.is_cluster
-            and getattr(client, "connection", None) is None
-            and getattr(client, "connection_pool", None) is not None
-            and type(client).pipeline is _redis_pipeline_method()
-            else None
-        )
 
     def run(self, steps: Steps[_T]) -> Any:
         """The result of ``steps`` (a coroutine of it on an asyncio client)."""
@@ -236,13 +225,11 @@ class Driver:
             ops = next(rounds)
             while True:
                 if self._pipelinable(ops):
+                    pipe = self.client.pipeline(transaction=False)
+                    for op in ops:
+                        _queue(pipe, op)
                     try:
-                        got = self._evalshas(ops)
-                        if got is None:
-                            pipe = self.client.pipeline(transaction=False)
-                            for op in ops:
-                                _queue(pipe, op)
-                            got = pipe.execute(raise_on_error=False)
+                        got = pipe.execute(raise_on_error=False)
                         replies = []
                         for op, r in zip(ops, got):
                             if _no_script(
@@ -338,50 +325,11 @@ class Driver:
         if isinstance(op, Batch) and self._unpipelined(op):
             return [self._issue(client, o) for o in op.ops]
         if isinstance(op, Batch):
-            got = None if op.transaction else self._evalshas(op.ops)
-            if got is not None:
-                for reply in got:
-                    if isinstance(reply, Exception):
-                        raise reply
-                return got
             pipe = client.pipeline(transaction=op.transaction)
             for o in op.ops:
                 self._issue(pipe, o)
             return pipe.execute()
         return self._issue(client, op)
-
-    def _evalshas(self, ops: Any) -> list[Any] | None:
-        """The replies of ``ops``, a pipeline of scripts (:class:`Script`, or ``evalsha``
-        commands), sent as redis-py's pipeline without a transaction sends them, in one write
-        on one connection of the client's pool, each reply read as its ``parse_response`` reads
-        it (EVALSHA has no response callback; a reply that is an error, ``NOSCRIPT`` included,
-        is returned in its place; the client's retry policy applies to the whole, as to a
-        pipeline). None when ``ops`` hold anything else or the client needs its own pipeline
-        (asyncio, a Cluster, a client on one connection, a subclass's own ``pipeline``).
-
-        redis-py's ``Pipeline.execute`` costs ~0.1 ms of Python a call around the same bytes
-        (its command stack, callbacks, connection-state checks): three a request on the Redis
-        store's batch path (benchmarks/README.md, round 5 of ``/api/batch`` on Redis)."""
-        pool = self._raw_pool
-        if pool is None:
-            return None
-        commands = []
-        for op in ops:
-            if type(op) is Script:
-                commands.append(("EVALSHA", op.script.sha, len(op.keys), *op.keys, *op.args))
-            elif type(op) is Command and op.name == "evalsha" and not op.kwargs:
-                commands.append(("EVALSHA", *op.args))
-            else:
-                return None
-        if not commands:
-            return []
-        conn = pool.get_connection()
-        try:
-            return conn.retry.call_with_retry(  # type: ignore[no-any-return]
-                lambda: _send_read(conn, commands), lambda _error: conn.disconnect()
-            )
-        finally:
-            pool.release(conn)
 
     # --- asyncio ------------------------------------------------------------------
 
@@ -438,34 +386,6 @@ class Driver:
         except NoScriptError:
             await self.client.script_load(script.script)
             return await self.client.evalsha(script.sha, len(op.keys), *op.keys, *op.args)
-
-
-def _redis_pipeline_method() -> Any:
-    """``redis.Redis.pipeline`` (None without redis-py)."""
-    try:
-        import redis
-    except ImportError:
-        return None
-    return redis.Redis.pipeline
-
-
-def _send_read(conn: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
-    """``commands`` written on ``conn`` at once, then every reply read (an error reply in its
-    place); on any other failure the connection is dropped (replies may be left on it)."""
-    from redis.exceptions import ResponseError
-
-    conn.send_packed_command(conn.pack_commands(commands))
-    replies: list[Any] = []
-    try:
-        for _ in commands:
-            try:
-                replies.append(conn.read_response())
-            except ResponseError as e:  # noqa: PERF203 - an error reply: the next one follows
-                replies.append(e)
-    except BaseException:
-        conn.disconnect()
-        raise
-    return replies
 
 
 def _queue(pipe: Any, op: Command | Script) -> None:
