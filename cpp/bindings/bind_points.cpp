@@ -64,6 +64,12 @@ py::object group_points(const py::handle& items, double now) {
         if (!PyDict_CheckExact(item)) return py::none();
         const Py_ssize_t size = PyDict_GET_SIZE(item);
         if (size != 3 && size != 4) return py::none();
+        // Every key an exact str (as JSON gives): the lookups below then run no Python code (a
+        // key's __eq__ could free the list, its items and the objects borrowed from them).
+        PyObject* key = nullptr;
+        PyObject* unused = nullptr;
+        for (Py_ssize_t pos = 0; PyDict_Next(item, &pos, &key, &unused);)
+            if (!PyUnicode_CheckExact(key)) return py::none();
         PyObject* type = PyDict_GetItemWithError(item, k_type);
         PyObject* name = PyDict_GetItemWithError(item, k_name);
         PyObject* value = PyDict_GetItemWithError(item, k_value);

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 import threading
 
 import httpx
@@ -580,3 +582,35 @@ def test_batch_grouping_refuses_what_is_not_a_list_of_dicts():
     groups = point_groups(big, 0.0)
     assert list(groups) == [f"s{i}" for i in range(7)]
     assert groups["s3"][0].tolist() == [float(i) for i in range(3, 10_000, 7)]
+
+
+_KEY_FREES_THE_LIST = """
+from anomaly_detection import _core
+items = []
+class Key:  # a key equal to nothing that, asked, empties the list: its items and their names go
+    def __hash__(self):
+        return hash("type")
+    def __eq__(self, other):
+        items.clear()
+        return False
+items += [{Key(): 1, "sensor_name": "a", "value": 1.0}, {"type": "point", "sensor_name": "b", "value": 2.0}]
+print(_core.group_points(items, 0.0), len(items))
+"""
+
+
+def test_batch_grouping_refuses_keys_that_are_not_plain_strings():
+    """A key that is not an exact str (never in parsed JSON) makes the batch not plain, and
+    no key's ``__eq__`` runs while the items are read: one that emptied the list crashed the
+    process (the items, borrowed from the list, freed under the loop)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _KEY_FREES_THE_LIST], check=False, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["None", "2"]  # refused, and nothing of the list touched
+
+    class Name(str):
+        pass
+
+    point = {"type": "point", "sensor_name": "a", "value": 1.0}
+    assert point_groups([{**point}, {Name("type"): "point", "sensor_name": "a", "value": 2.0}], 0.0) is None
+    assert point_groups([point, {**point, 7: 1}], 0.0) is None  # (a 4th key, not a str)
