@@ -142,9 +142,19 @@ void WindowSums::deserialize(io::ByteReader& r, const char* what) {
     if (n > buf_.size() || since > 8 * buf_.size() + 64) io::corruption(std::string(what) + ": bad window size");
     head_ = 0;
     size_ = n;
-    for (size_t i = 0; i < n; ++i) buf_[i] = get_finite(r, what);
+    // Scores (update() pushes them in [0, kCap], their averages within rounding of it), their sums
+    // within the window's bounds: a window of larger values loaded, but its running sums could
+    // overflow later (a snapshot the library then wrote and refused).
+    const double cap = 2.0 * P::kCap;
+    for (size_t i = 0; i < n; ++i) {
+        buf_[i] = get_finite(r, what);
+        if (!(std::fabs(buf_[i]) <= cap)) io::corruption(std::string(what) + ": expected scores within the cap");
+    }
     s1_ = get_finite(r, what);
     s2_ = get_finite(r, what);
+    const double bound = static_cast<double>(n + 1) * cap;
+    if (!(std::fabs(s1_) <= bound && std::fabs(s2_) <= bound * cap))
+        io::corruption(std::string(what) + ": sums out of range");
     since_recompute_ = since;
 }
 
