@@ -40,6 +40,13 @@ PyObject* interned(const char* text) {
     return s;  // kept for the life of the process
 }
 
+// d[key] held, or a null object where d has no key.
+py::object lookup(PyObject* d, PyObject* key) {
+    PyObject* found = PyDict_GetItemWithError(d, key);
+    if (found == nullptr && PyErr_Occurred()) throw py::error_already_set();
+    return py::reinterpret_borrow<py::object>(found);
+}
+
 py::array_t<double> to_array(const std::vector<double>& xs) {
     py::array_t<double> out(static_cast<py::ssize_t>(xs.size()));
     if (!xs.empty()) std::memcpy(out.mutable_data(), xs.data(), xs.size() * sizeof(double));
@@ -53,31 +60,36 @@ py::object group_points(const py::handle& items, double now) {
     static PyObject* const k_stamp = interned("timestamp");
     if (!PyList_CheckExact(items.ptr())) return py::none();
     PyObject* list = items.ptr();
-    const Py_ssize_t n = PyList_GET_SIZE(list);
     py::dict index;  // sensor name -> its group's position (first appearance order)
     std::vector<Group> groups;
     std::vector<py::object> names;
-    PyObject* last_name = nullptr;  // the previous item's name object (items often come by sensor)
+    // Everything read from the list is held (the list's size read afresh each item): a dict lookup
+    // may run a key's __eq__ (a key that is not a str; never in parsed JSON), which may change
+    // the list and its items; borrowed, they crashed the process.
+    py::object last_name;  // the previous item's name object (items often come by sensor)
     size_t last = 0;
-    for (Py_ssize_t i = 0; i < n; ++i) {
-        PyObject* item = PyList_GET_ITEM(list, i);
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); ++i) {
+        const auto held = py::reinterpret_borrow<py::object>(PyList_GET_ITEM(list, i));
+        PyObject* item = held.ptr();
         if (!PyDict_CheckExact(item)) return py::none();
         const Py_ssize_t size = PyDict_GET_SIZE(item);
         if (size != 3 && size != 4) return py::none();
-        PyObject* type = PyDict_GetItemWithError(item, k_type);
-        PyObject* name = PyDict_GetItemWithError(item, k_name);
-        PyObject* value = PyDict_GetItemWithError(item, k_value);
-        PyObject* stamp = size == 4 ? PyDict_GetItemWithError(item, k_stamp) : nullptr;
-        if (PyErr_Occurred()) throw py::error_already_set();
-        if (type == nullptr || name == nullptr || value == nullptr || (size == 4 && stamp == nullptr))
-            return py::none();  // another key
-        if (!PyUnicode_CheckExact(type) || PyUnicode_CompareWithASCIIString(type, "point") != 0) return py::none();
+        const py::object type = lookup(item, k_type);
+        const py::object name_held = lookup(item, k_name);
+        const py::object value_held = lookup(item, k_value);
+        const py::object stamp_held = size == 4 ? lookup(item, k_stamp) : py::object();
+        PyObject* name = name_held.ptr();
+        PyObject* value = value_held.ptr();
+        PyObject* stamp = stamp_held.ptr();
+        if (!type || !name || !value || (size == 4 && !stamp)) return py::none();  // another key
+        if (!PyUnicode_CheckExact(type.ptr()) || PyUnicode_CompareWithASCIIString(type.ptr(), "point") != 0)
+            return py::none();
         if (!PyUnicode_CheckExact(name)) return py::none();
         double v = 0.0;
         double t = now;
         if (!plain_number(value, v) || !std::isfinite(v)) return py::none();
         if (stamp != nullptr && stamp != Py_None && (!plain_number(stamp, t) || !std::isfinite(t))) return py::none();
-        if (name != last_name) {
+        if (name != last_name.ptr()) {
             PyObject* at = PyDict_GetItemWithError(index.ptr(), name);
             if (at == nullptr) {
                 if (PyErr_Occurred()) throw py::error_already_set();
@@ -88,7 +100,7 @@ py::object group_points(const py::handle& items, double now) {
             } else {
                 last = PyLong_AsSize_t(at);
             }
-            last_name = name;  // borrowed: the list keeps the item, the item its name
+            last_name = name_held;
         }
         groups[last].values.push_back(v);
         groups[last].stamps.push_back(t);

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -28,14 +29,23 @@ using namespace anomaly_detection;
 
 namespace {
 
+// `reloads`: what the model saves after use must load again (a refusal is a find: a snapshot
+// the library wrote and cannot read). Not yet for HalfSpaceTrees: a model it loads can save,
+// after learn_one, one it refuses (tests/fuzz/findings/, found in review 12, not fixed).
 template <typename Load, typename Use, typename Save>
-void check(std::string_view blob, Load load, Use use, Save save) {
+void check(std::string_view blob, Load load, Use use, Save save, bool reloads = true) {
+    std::string again;
     try {
         auto model = load(blob);
         use(model);
-        const std::string again = save(model);
-        if (save(load(again)) != again) __builtin_trap();  // round trip must be stable
+        again = save(model);
     } catch (const std::invalid_argument&) {
+        return;
+    }
+    try {  // the round trip is stable
+        if (save(load(again)) != again) __builtin_trap();
+    } catch (const std::invalid_argument&) {
+        if (reloads) __builtin_trap();
     }
 }
 
@@ -65,15 +75,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             if (!(s >= 0.0 && s <= 1.0)) __builtin_trap();
             h.learn_one(row.data());
         },
-        [](const HalfSpaceTrees& h) { return h.to_bytes(); });
+        [](const HalfSpaceTrees& h) { return h.to_bytes(); }, false);
     check(
         blob, [](std::string_view b) { return EnsembleState::from_bytes(b, 0.5); },
-        [](EnsembleState& e) { e.update(1.0, static_cast<double>(e.seen())); },
+        [](EnsembleState& e) {  // an ordinary value, then values whose squares and steps overflow
+            const double t = static_cast<double>(e.seen());
+            for (const double v : {1.0, std::numeric_limits<double>::max(), -std::numeric_limits<double>::max(), 1e160})
+                e.update(v, t);
+        },
         [](const EnsembleState& e) { return e.to_bytes(); });
     check(
         blob, [](std::string_view b) { return SensorRegistry::from_bytes(std::string(b)); },
         [](std::unique_ptr<SensorRegistry>& r) {
-            for (const auto& name : r->sensors()) r->detect(name, 1.0, 1e9);
+            for (const auto& name : r->sensors())
+                for (const double v : {1.0, std::numeric_limits<double>::max(), -1e308}) r->detect(name, v, 1e9);
         },
         [](const std::unique_ptr<SensorRegistry>& r) { return r->to_bytes(); });
     return 0;

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 import threading
 
 import httpx
@@ -580,3 +582,47 @@ def test_batch_grouping_refuses_what_is_not_a_list_of_dicts():
     groups = point_groups(big, 0.0)
     assert list(groups) == [f"s{i}" for i in range(7)]
     assert groups["s3"][0].tolist() == [float(i) for i in range(3, 10_000, 7)]
+
+
+_KEY_CHANGES_THE_LIST = """
+from anomaly_detection import _core
+
+class Key:  # equal to nothing; once armed, asked, it changes the list
+    armed = False
+    def __init__(self, like, change):
+        self.like, self.change = like, change
+    def __hash__(self):
+        return hash(self.like)
+    def __eq__(self, other):
+        if Key.armed:
+            self.change()
+        return False
+
+def take_name():
+    items[0].pop("sensor_name", None)
+    items.clear()
+
+items = [{Key("type", lambda: items.clear()): 1, "sensor_name": "a" * 30, "value": 1.0}, {"type": "point", "sensor_name": "b", "value": 2.0}]
+Key.armed = True
+print(_core.group_points(items, 0.0), len(items))
+Key.armed = False
+items = [{"type": "point", "sensor_name": "n" * 40 + str(len(items)), Key("value", take_name): 0, "value": 1.0}]
+Key.armed = True
+print(_core.group_points(items, 0.0), len(items))
+"""
+
+
+def test_batch_grouping_survives_a_key_that_changes_the_list():
+    """A key whose ``__eq__`` (run by a dict lookup; never in parsed JSON) empties the list, or
+    takes the name out of its item, while the items are read: no crash (the items and what was
+    read of them, borrowed from the list, were freed under the loop; ``-X dev``: freed memory is
+    overwritten, so a read of it fails at once), an answer or None."""
+    done = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", _KEY_CHANGES_THE_LIST],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["None", "0", "None", "0"]

@@ -393,3 +393,30 @@ def test_likelihoods_wait_as_long_in_time_at_one_minute_as_at_five():
     assert untimed[500:530].max() > 5.0  # and without timestamps
     assert dev[60.0][1100:1130].max() > 5.0  # at one minute, 18 hours in: found
     assert np.any(dev[60.0][750:] > 0.0)
+
+
+_LARGEST = float(np.finfo(np.float64).max)
+
+
+@pytest.mark.parametrize("at", [5, 120, 320, 700])
+@pytest.mark.parametrize(
+    "extreme",
+    [[_LARGEST], [-_LARGEST, _LARGEST], [1e308] * 3, [1e160, -1e160], [5e-324, _LARGEST]],
+    ids=["largest", "both signs", "1e308 thrice", "1e160", "tiny then largest"],
+)
+def test_values_near_the_largest_double_leave_a_state_that_saves_and_loads(at, extreme):
+    """Finite values whose squares or differences overflow (the learning, after the warm-up, the
+    daily reference): the detector's snapshot loads and goes on with the scores of one that
+    never stopped. Before, the moments went to inf and every snapshot was refused as corrupt
+    (and on Redis each checkpoint was dropped and rebuilt: other scores than the embedded store)."""
+    v = np.sin(np.arange(900) * 2 * np.pi / 288) + 0.01 * (np.arange(900) % 7)
+    v[at : at + len(extreme)] = extreme
+    t = 1.7e9 + 300.0 * np.arange(900)
+    full = np.asarray(ensemble().detect_batch("s", v, t).scores)
+    assert np.isfinite(full).all()
+    for cut in (at + len(extreme), at + len(extreme) + 150):
+        first = ensemble()
+        head = np.asarray(first.detect_batch("s", v[:cut], t[:cut]).scores)
+        restored = StatisticalAnomalyDetector.from_bytes(first.to_bytes())
+        tail = np.asarray(restored.detect_batch("s", v[cut:], t[cut:]).scores)
+        np.testing.assert_array_equal(np.concatenate([head, tail]), full)

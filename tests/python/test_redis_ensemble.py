@@ -376,3 +376,65 @@ def test_a_mirror_of_unreadable_numbers_is_dropped_not_an_error_on_every_call(re
     values = np.frombuffer(ring[:-8], dtype="<f8")[0::2]
     assert np.isfinite(values).all()  # rebuilt from the list
     assert redis_client.hget(AnomalyRedisKeys().counters("s"), "seen") == b"14"
+
+
+def _one_minute(irregular: bool) -> tuple[np.ndarray, np.ndarray]:
+    """1,600 points a minute apart (the likelihoods' warm-up, counted in time, is 750 points),
+    a daily wave and a shift; ``irregular``: duplicate and backward timestamps, jitter, a gap of
+    two days and values near the largest double (the polyres feature's kept values)."""
+    rng = np.random.default_rng(3)
+    n = 1600
+    v = np.sin(np.arange(n) * 2 * np.pi / 1440) + 0.1 * rng.standard_normal(n)
+    v[900:930] += 0.9
+    t = 1.7e9 + 60.0 * np.arange(n)
+    if irregular:
+        t += rng.uniform(-20, 20, n)
+        t[100:400:3] = t[99:399:3]
+        t[500:520] -= 3600
+        t[1000:] += 2 * 86400
+        v[700:702] = 1e308, -1e308
+    return v, t
+
+
+@pytest.mark.parametrize("irregular", [False, True])
+def test_one_minute_series_mid_warm_up_equal_the_embedded_store(redis_client, irregular):
+    """Checkpoints saved and restored all through the warm-up (every 50 points, batches of
+    random sizes, a fresh detector per call) give the embedded store's scores bit for bit."""
+    v, t = _one_minute(irregular)
+    ref = StatisticalAnomalyDetector(settings()).detect_batch("s", v, t)
+    scores = np.asarray(ref.scores)
+    assert np.isfinite(scores).all()
+    if not irregular:
+        assert scores[:750].max() < 0.5 < scores[900:930].max()  # the shift is found after the warm-up
+    rng = np.random.default_rng(1)
+    got: list[float] = []
+    while len(got) < len(v):
+        i = len(got)
+        k = int(rng.integers(1, 120))
+        det = StatisticalAnomalyDetector(settings(), redis_client=redis_client)
+        got.extend(det.detect_batch("s", v[i : i + k], t[i : i + k]).scores)
+    np.testing.assert_array_equal(got, ref.scores)
+
+
+def test_stats_of_values_near_the_largest_double_equal_the_embedded_store(redis_client):
+    """A window holding values near the largest double: the Redis store's summary (read by
+    every batch of the ensemble's warm-up) neither overflows nor warns (numpy's sum of
+    squares did: a RuntimeWarning, an inf stddev), and agrees with the embedded store's."""
+    values = np.r_[np.linspace(-1.0, 1.0, 12), 1e308, -1e308, 1.7e308, 1.7e308, np.ones(6)]
+    stamps = 1.7e9 + 60.0 * np.arange(len(values))
+    embedded = StatisticalAnomalyDetector(settings())
+    on_redis = StatisticalAnomalyDetector(settings(), redis_client=redis_client)
+    np.testing.assert_array_equal(
+        on_redis.detect_batch("s", values, stamps).scores, embedded.detect_batch("s", values, stamps).scores
+    )
+    got, want = on_redis.stats("s"), embedded.stats("s")
+    assert np.isfinite([got["mean"], got["stddev"]]).all()
+    for field in ("mean", "stddev"):
+        assert got[field] == pytest.approx(want[field], rel=1e-12), field
+    for field in ("points_seen", "window_count", "min", "max", "last_timestamp"):
+        assert got[field] == want[field], field
+    # an ordinary window: numpy's own figures, bit for bit
+    window = np.linspace(3.0, 9.5, 40)
+    on_redis.detect_batch("o", window, 1.7e9 + 60.0 * np.arange(40))
+    assert on_redis.stats("o")["mean"] == float(window.mean())
+    assert on_redis.stats("o")["stddev"] == float(window.std(ddof=1))

@@ -142,9 +142,19 @@ void WindowSums::deserialize(io::ByteReader& r, const char* what) {
     if (n > buf_.size() || since > 8 * buf_.size() + 64) io::corruption(std::string(what) + ": bad window size");
     head_ = 0;
     size_ = n;
-    for (size_t i = 0; i < n; ++i) buf_[i] = get_finite(r, what);
+    // Scores (update() pushes them in [0, kCap], their averages within rounding of it), their sums
+    // within the window's bounds: a window of larger values loaded, but its running sums could
+    // overflow later (a snapshot the library then wrote and refused).
+    const double cap = 2.0 * P::kCap;
+    for (size_t i = 0; i < n; ++i) {
+        buf_[i] = get_finite(r, what);
+        if (!(std::fabs(buf_[i]) <= cap)) io::corruption(std::string(what) + ": expected scores within the cap");
+    }
     s1_ = get_finite(r, what);
     s2_ = get_finite(r, what);
+    const double bound = static_cast<double>(n + 1) * cap;
+    if (!(std::fabs(s1_) <= bound && std::fabs(s2_) <= bound * cap))
+        io::corruption(std::string(what) + ": sums out of range");
     since_recompute_ = since;
 }
 
@@ -274,8 +284,8 @@ ChangeStats::Step ChangeStats::update(double value, double prev, bool has_prev, 
     }
     // The scale: the short EW mean absolute difference (this point's included) against the
     // long one, as a log ratio; its z against the ratio's own moments.
-    if (has_prev) {
-        const double d = std::fabs(value - prev);
+    const double d = has_prev ? std::fabs(value - prev) : 0.0;
+    if (std::isfinite(d) && has_prev) {  // (a jump beyond the largest double is not learned)
         ++diffs;
         const double n = static_cast<double>(diffs);
         fast += std::max(1.0 / n, 2.0 / (P::kScaleShort + 1.0)) * (d - fast);
@@ -287,7 +297,7 @@ ChangeStats::Step ChangeStats::update(double value, double prev, bool has_prev, 
                 out.scale_z = std::fabs(r - ratio.mean) / std::max(ratio.sd(), 1e-9);
                 out.scale_ready = true;
             }
-            ratio.push(r, P::kBaseSpan);
+            ratio.push_finite(r, P::kBaseSpan);
         }
     }
     return out;
@@ -362,8 +372,7 @@ PolyResidual::Step PolyResidual::update(double value, double floor) {
             out.z = std::max(out.z, std::fabs(r - m.mean) / std::max(m.sd(), floor));
             out.ready = true;
         }
-        m.push(r, EnsembleParams::kBaseSpan);
-        if (!std::isfinite(m.mean) || !std::isfinite(m.var)) m = EwMoments();  // never a non-finite state
+        m.push_finite(r, EnsembleParams::kBaseSpan);
     }
     if (count < kMaxWindow) {
         last[count++] = value;
@@ -722,6 +731,7 @@ EnsembleStep EnsembleState::update(double value, double given_timestamp) {
     if (has_residual && moments.n >= 2)
         z[f_season] = std::fabs(residual - moments.mean) / std::max(moments.sd(), floor);
     level_ += std::max(1.0 / static_cast<double>(value_.n + 1), 2.0 / (P::kLevelSpan + 1.0)) * (value - level_);
+    if (!std::isfinite(level_)) level_ = value;  // (a step beyond the largest double)
     const bool has_level = value_.n >= 2 && value_.var > 0;
     if (has_level) z[f_level] = P::kLevelGain * std::fabs(level_ - value_.mean) / std::max(value_.sd(), floor);
     const double span = hi_ - lo_;
@@ -812,17 +822,22 @@ EnsembleStep EnsembleState::update(double value, double given_timestamp) {
     }
     out.alert_score = alert;
 
-    value_.push(value, P::kBaseSpan);
-    if (t > 0) diff_.push(d, P::kBaseSpan);
-    if (day) season_.push(day_residual, P::kBaseSpan);
+    // (push_finite: values near the largest double leave no state a checkpoint refuses)
+    value_.push_finite(value, P::kBaseSpan);
+    if (t > 0) diff_.push_finite(d, P::kBaseSpan);
+    if (day) season_.push_finite(day_residual, P::kBaseSpan);
     if (week) {
-        week_.push(week_residual, P::kBaseSpan);
+        week_.push_finite(week_residual, P::kBaseSpan);
         if (day) {  // the two references compared on the same points
             ++fit_n_;
             const double a = std::max(1.0 / static_cast<double>(fit_n_),
                                       2.0 / (P::kWeekFitWeeks * 7.0 * static_cast<double>(period_) + 1.0));
             fit_day_ += a * (day_residual * day_residual - fit_day_);
             fit_week_ += a * (week_residual * week_residual - fit_week_);
+            if (!std::isfinite(fit_day_) || !std::isfinite(fit_week_)) {  // (squares that overflow)
+                fit_n_ = 0;
+                fit_day_ = fit_week_ = 0.0;
+            }
         }
     }
     if (period_ != 0) {  // unknown yet, or daily

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 
 namespace anomaly_detection {
@@ -13,6 +14,8 @@ void FuzzyArt::set_range(double lo, double span) {
 
 double FuzzyArt::update(double value) {
     acc_ += value;
+    // a sum beyond the largest double stays the largest: its mean saturates the window the same
+    if (!std::isfinite(acc_)) acc_ = std::copysign(std::numeric_limits<double>::max(), acc_);
     if (++acc_n_ < kMean) return last_;
     const double mean = acc_ / static_cast<double>(kMean);
     acc_ = 0.0;

@@ -99,6 +99,22 @@ class _SensorLocks:
         return self.asyncio_lock_list()[hash(sensor) % self.STRIPES]
 
 
+def _moments(values: np.ndarray) -> dict[str, float]:
+    """The window's mean and sample standard deviation (ddof 1), as the embedded store gives them:
+    finite for finite values up to the largest double. Computed on the values scaled by the power
+    of two of their largest magnitude (exactly: the same bits as unscaled where that does not
+    overflow): near the largest double, sums and squares would overflow (numpy warns, gives inf)."""
+    if not len(values):
+        return {"mean": 0.0, "stddev": 0.0}
+    largest = float(np.abs(values).max())
+    if largest == 0.0:
+        return {"mean": 0.0, "stddev": 0.0}
+    scale = math.ldexp(1.0, math.frexp(largest)[1] - 1)  # largest / scale in [1, 2)
+    unit = values / scale
+    std = float(unit.std(ddof=1)) * scale if len(values) > 1 else 0.0
+    return {"mean": float(unit.mean()) * scale, "stddev": std}
+
+
 class RedisStore:
     """Sensor windows shared through Redis (single node or Cluster, sync or asyncio).
 
@@ -836,8 +852,7 @@ class RedisStore:
             "points_seen": counters.get("seen", len(values)),
             "anomalies": counters.get("anomalies", 0),
             "window_count": len(values),
-            "mean": float(values.mean()) if len(values) else 0.0,
-            "stddev": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+            **_moments(values),
             "min": float(values.min()) if len(values) else 0.0,
             "max": float(values.max()) if len(values) else 0.0,
             "last_timestamp": float(stamps[-1]) if len(stamps) else 0.0,

@@ -168,6 +168,12 @@ struct EwMoments {
         mean += a * d;
         var = (1.0 - a) * (var + a * d * d);
     }
+    /// `push`, except that moments it would leave non-finite (values whose squares overflow, near
+    /// the largest double) start afresh: the state stays one a checkpoint can hold.
+    void push_finite(double x, double span) {
+        push(x, span);
+        if (!std::isfinite(mean) || !std::isfinite(var)) *this = EwMoments();
+    }
     double sd() const { return var > 0 ? std::sqrt(var) : 0.0; }
 };
 
