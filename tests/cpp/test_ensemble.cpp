@@ -414,9 +414,10 @@ TEST(EnsembleCheckpoint, AVersionSixCheckpointLoadsAndPolyresStartsAfresh) {
     EnsembleState s(0.5);
     for (size_t i = 0; i < 3000; ++i) s.update(v[i], 300.0 * static_cast<double>(i));
     const std::string payload(io::unseal(s.to_bytes(), io::Family::ensemble_checkpoint, 7));
-    // The layout-7 block: the last 32 values, three residual moments, the feature's two windows.
-    const size_t tail =
-        (8 + 32 * 8 + 3 * 24) + (8 + 8 + EnsembleParams::kShort * 8 + 16) + (8 + 8 + EnsembleParams::kLong * 8 + 16);
+    // The layout-7 block: the last 32 values, three residual moments, the feature's two windows,
+    // the likelihoods' warm-up flag.
+    const size_t tail = (8 + 32 * 8 + 3 * 24) + (8 + 8 + EnsembleParams::kShort * 8 + 16) +
+                        (8 + 8 + EnsembleParams::kLong * 8 + 16) + 1;
     ASSERT_GT(payload.size(), tail);
     const std::string older = payload.substr(0, payload.size() - tail);
     EXPECT_THROW(EnsembleState::from_bytes(io::seal(io::Family::ensemble_checkpoint, 7, older), 0.5),
@@ -683,4 +684,34 @@ TEST(Ensemble, LikelihoodsWaitTheSameTimeAtOneMinuteAsAtFive) {
     bool scores_after = false;
     for (size_t i = warm; i < v.size(); ++i) scores_after |= a[i].statistic > 0;
     EXPECT_TRUE(scores_after);
+}
+
+TEST(Ensemble, TheLikelihoodsWarmUpIsNotEnteredAgainWhenTheSamplingSpeedsUp) {
+    // Five minutes for 400 points (the likelihoods score from the 150th), then one minute: the
+    // warm-up counted in time (750 points at one minute) is over and stays over, straight and
+    // through a checkpoint taken at the switch.
+    std::mt19937_64 rng(5);
+    std::uniform_real_distribution<double> noise(-1.0, 1.0);
+    std::vector<double> v(900), ts(900);
+    for (size_t i = 0; i < v.size(); ++i) {
+        v[i] = noise(rng) + (i >= 600 && i < 630 ? 0.9 : 0.0);  // a shift inside the range
+        ts[i] = i < 400 ? 1.7e9 + 300.0 * static_cast<double>(i)
+                        : 1.7e9 + 300.0 * 400 + 60.0 * static_cast<double>(i - 400);
+    }
+    EnsembleState straight(0.5);
+    for (size_t i = 0; i < 400; ++i) straight.update(v[i], ts[i]);
+    io::ByteWriter w;
+    straight.serialize(w);
+    const std::string bytes = w.str();
+    io::ByteReader r(bytes);
+    EnsembleState restored = EnsembleState::deserialize(r, 0.5, 0, 0.0, 7);
+    double shift = 0.0, shift_restored = 0.0;
+    for (size_t i = 400; i < v.size(); ++i) {
+        const double a = straight.update(v[i], ts[i]).statistic;
+        const double b = restored.update(v[i], ts[i]).statistic;
+        EXPECT_EQ(a, b) << i;
+        if (i >= 600 && i < 630) shift = std::max(shift, a), shift_restored = std::max(shift_restored, b);
+    }
+    EXPECT_GT(shift, 5.0);
+    EXPECT_GT(shift_restored, 5.0);
 }

@@ -778,7 +778,8 @@ EnsembleStep EnsembleState::update(double value, double given_timestamp) {
                                       change.cusum_ready,
                                       poly.ready};
     double best = 0.0;
-    const bool warming = t < likelihood_warmup();
+    const bool warming = !likelihoods_live_ && t < likelihood_warmup();
+    if (!warming && period_ >= 0 && t >= P::kLikelihoodMin) likelihoods_live_ = true;
     for (size_t f = 0; f < P::kFeatures; ++f) {
         if (!ready[f]) continue;
         Feature& ft = features_[f];
@@ -942,12 +943,15 @@ void EnsembleState::serialize(io::ByteWriter& w) const {
     poly_.serialize(w);
     features_[f_poly].short_.serialize(w);
     features_[f_poly].long_.serialize(w);
+    w.put<uint8_t>(likelihoods_live_ ? 1 : 0);
 }
 
 EnsembleState EnsembleState::deserialize(io::ByteReader& r, double threshold, uint64_t cooldown,
                                          double cooldown_seconds, int layout) {
     EnsembleState s(threshold, cooldown, cooldown_seconds);
     s.seen_ = r.get<uint64_t>("ensemble points seen");
+    // before layout 7 the likelihoods scored from their 150th point on, whatever the sampling
+    s.likelihoods_live_ = s.seen_ >= P::kLikelihoodMin;
     s.untimed_ = s.seen_ == 0;  // layouts 1 to 5 after points: timestamps used as they come, as they were
     s.prev_ = get_finite(r, "ensemble previous value");
     s.lo_ = get_finite(r, "ensemble minimum");
@@ -1096,6 +1100,10 @@ EnsembleState EnsembleState::deserialize(io::ByteReader& r, double threshold, ui
     s.poly_.deserialize(r, s.seen_);
     s.features_[f_poly].short_.deserialize(r, "ensemble short window");
     s.features_[f_poly].long_.deserialize(r, "ensemble long window");
+    const auto live = r.get<uint8_t>("ensemble likelihoods live");
+    if (live > 1 || (live == 1 && s.seen_ < P::kLikelihoodMin))
+        io::corruption("ensemble likelihoods live: expected 0, or 1 after 150 points");
+    s.likelihoods_live_ = live == 1;
     return s;
 }
 

@@ -305,7 +305,8 @@ class EnsembleState {
     /// running estimate of the sampling interval (it starts from their period), 1 to 4
     /// the shape feature (it starts afresh on the range of their bins) and the scale and
     /// cusum features (they start afresh), 1 to 5 the period estimate of untimed points (their
-    /// timestamps are used as they come), 1 to 6 the polyres feature (it starts afresh).
+    /// timestamps are used as they come), 1 to 6 the polyres feature (it starts afresh) and the
+    /// end of the likelihoods' warm-up (over once 150 points were seen, as they scored then).
     static EnsembleState deserialize(io::ByteReader& r, double threshold, uint64_t cooldown, double cooldown_seconds,
                                      int layout);
 
@@ -396,6 +397,9 @@ class EnsembleState {
     double stamp(double value, double timestamp);
     // The polyres feature's state (checkpoint version 7 on).
     PolyResidual poly_;
+    // The likelihoods' warm-up in time is over for good (checkpoint version 7 on): a series whose
+    // sampling speeds up later, or a checkpoint from before the warm-up, does not enter it again.
+    bool likelihoods_live_ = false;
 };
 
 }  // namespace anomaly_detection
