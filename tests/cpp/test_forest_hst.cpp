@@ -95,3 +95,23 @@ TEST(HalfSpaceTrees, BytesRoundTripAndCorruption) {
         }
     }
 }
+
+TEST(HalfSpaceTrees, WindowMassesBeyondTheWindowsPointsAreRefused) {
+    // A window's masses count its points so far (`counter`): a node beyond that loaded, and the
+    // next learn_one saved a model the loader refused (a fuzzing find, review 12).
+    HalfSpaceTrees h(HalfSpaceTreesConfig{2, 3, 4, 5}, {{0.0, 2.0}, {-1.0, 1.0}});
+    const double x[2] = {0.5, 0.1};
+    for (int i = 0; i < 6; ++i) h.learn_one(x);
+    ASSERT_EQ(h.counter(), 2u);
+    const std::string payload = h.to_bytes().substr(io::kHeaderSize);
+    const size_t nodes = 2 * 15;  // n_trees x (2^(height+1) - 1); window masses, then reference masses
+    const size_t root = payload.size() - 2 * nodes * sizeof(uint64_t);
+    std::string bad = payload;
+    const uint64_t four = 4;  // within a window, beyond the window's 2 points so far
+    bad.replace(root, sizeof four, reinterpret_cast<const char*>(&four), sizeof four);
+    EXPECT_THROW(HalfSpaceTrees::from_bytes(io::seal(io::Family::half_space_trees, 1, bad)), std::invalid_argument);
+    // The model as saved loads, learns a whole window and saves one that loads.
+    HalfSpaceTrees g = HalfSpaceTrees::from_bytes(io::seal(io::Family::half_space_trees, 1, payload));
+    for (int i = 0; i < 5; ++i) g.learn_one(x);
+    EXPECT_NO_THROW(HalfSpaceTrees::from_bytes(g.to_bytes()));
+}

@@ -227,12 +227,15 @@ HalfSpaceTrees HalfSpaceTrees::from_bytes(std::string_view bytes) {
     r.get_array(h.r_mass_.data(), h.r_mass_.size(), "reference masses");
     r.expect_end();
     // A node's mass counts points of one window: more than a window is corrupt (and would
-    // take scores out of [0, 1]).
-    for (const auto* masses : {&h.l_mass_, &h.r_mass_})
-        for (const uint64_t m : *masses)
-            if (m > cfg.window_size)
-                io::corruption("masses: " + std::to_string(m) + " exceeds window_size " +
-                               std::to_string(cfg.window_size));
+    // take scores out of [0, 1]); the window being filled holds `counter` points so far (more,
+    // and the next learn_one would save masses beyond a window).
+    for (const uint64_t m : h.r_mass_)
+        if (m > cfg.window_size)
+            io::corruption("masses: " + std::to_string(m) + " exceeds window_size " + std::to_string(cfg.window_size));
+    for (const uint64_t m : h.l_mass_)
+        if (m > counter)
+            io::corruption("window masses: " + std::to_string(m) + " exceeds the window's points so far (" +
+                           std::to_string(counter) + ")");
     return h;
 }
 
