@@ -222,11 +222,7 @@ class StatisticalAnomalyDetector:
         """
         if type(threads) is not int or threads < 0:
             raise ValueError(f"threads: expected an int >= 0, got {threads!r}")
-        # A store that checks finiteness itself, before any change (the Redis store), is not
-        # given a second pass of the same check.
-        names, vals, ts = _many_inputs(
-            batches, timestamps, check_finite=not getattr(self.store, "checks_finite_many", False)
-        )
+        names, vals, ts = _many_inputs(batches, timestamps, self.store)
         detect_many = getattr(self.store, "detect_many", None)
         if detect_many is not None:
             outs = detect_many(names, vals, ts, threads)
@@ -388,11 +384,7 @@ class StatisticalAnomalyDetector:
         adetect_many = getattr(self.store, "adetect_many", None)
         if adetect_many is None or self._skip_missing:
             return self.detect_many(batches, timestamps)
-        # A store that checks finiteness itself, before any change (the Redis store), is not
-        # given a second pass of the same check.
-        names, vals, ts = _many_inputs(
-            batches, timestamps, check_finite=not getattr(self.store, "checks_finite_many", False)
-        )
+        names, vals, ts = _many_inputs(batches, timestamps, self.store)
         outs = await adetect_many(names, vals, ts)
         return {name: self._batch_result(name, v, t, out) for name, v, t, out in zip(names, vals, ts, outs)}
 
@@ -462,10 +454,12 @@ _core._install_detect(
 
 
 def _many_inputs(
-    batches: Mapping[str, Any], timestamps: Mapping[str, Any] | None, check_finite: bool = True
+    batches: Mapping[str, Any], timestamps: Mapping[str, Any] | None, store: Any = None
 ) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
     """The sensor names, values and timestamps of a ``detect_many`` call, every input checked
-    before anything changes (finiteness left to the store with ``check_finite=False``)."""
+    before anything changes. A ``store`` that checks finiteness itself before any change
+    (``checks_finite_many``: the Redis store) is not given a second pass of the same check."""
+    check_finite = not getattr(store, "checks_finite_many", False)
     if not isinstance(batches, Mapping):
         hint = (
             " (for a DataFrame, one sensor per column: frame.to_dict('series'))"
