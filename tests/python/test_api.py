@@ -598,8 +598,9 @@ class Key:  # equal to nothing; once armed, asked, it changes the list
             self.change()
         return False
 
-def take_name():
-    items[0].pop("sensor_name", None)
+def take_name():  # a dict lookup may ask more than once (hash probing): the list may be empty
+    if items:
+        items[0].pop("sensor_name", None)
     items.clear()
 
 items = [{Key("type", lambda: items.clear()): 1, "sensor_name": "a" * 30, "value": 1.0}, {"type": "point", "sensor_name": "b", "value": 2.0}]
