@@ -1463,6 +1463,8 @@ def detect(x, ts, p, explain=False):
         alerts = alarm_logic(score, record, 100, 0.5)
     if explain == "novel":
         return alerts, np.array(names)[which], best, art_new
+    if explain == "stats":  # scripts/nab_windows.py: each detector's weighted statistic too
+        return alerts, np.array(names)[which], best, {nm: st / w for nm, st, w in zip(names, stats, weights)}
     return (alerts, np.array(names)[which], best) if explain else alerts
 
 
