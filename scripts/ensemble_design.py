@@ -539,6 +539,60 @@ def alarm_logic(score, record, hold, threshold):
     return out
 
 
+@nb.njit(cache=True)
+def past_max_record(x, record):
+    """True where x beats every value of the last `record` points (a monotonic deque)."""
+    n = len(x)
+    out = np.zeros(n, np.bool_)
+    dq = np.zeros(n, np.int64)
+    head = tail = 0
+    for t in range(n):
+        while head < tail and dq[head] < t - record:
+            head += 1
+        mx = x[dq[head]] if head < tail else 0.0
+        out[t] = x[t] > mx
+        while head < tail and x[dq[tail - 1]] <= x[t]:
+            tail -= 1
+        dq[tail] = t
+        tail += 1
+    return out
+
+
+@nb.njit(cache=True)
+def alarm_logic_onset(score, record, hold, threshold, escape, rec, use_rec, rearm, rearm_level):
+    """The alarm logic with the onset rules of branch nabearly13 (issue 15, missed and late
+    windows): not halved where `escape` (corroborated by several detectors); with `use_rec`,
+    the record is `rec` (each detector against its own past) in place of the score's; with
+    `rearm` > 0 the hold ends once the score has stayed under `rearm_level` for `rearm`
+    points in a row."""
+    n = len(score)
+    out = np.empty(n)
+    buf = np.zeros(max(record, 1))
+    bn = bh = h = 0
+    quiet = 0
+    for t in range(n):
+        s = score[t]
+        mx = buf[:bn].max() if bn else 0.0
+        buf[bh] = s
+        bh = (bh + 1) % record
+        bn = min(bn + 1, record)
+        is_rec = rec[t] if use_rec else s > mx
+        if not (is_rec or escape[t]):
+            s *= 0.5
+        if h > 0 and rearm > 0:
+            quiet = quiet + 1 if score[t] < rearm_level else 0
+            if quiet >= rearm:
+                h = 0
+        if h > 0:
+            h -= 1
+            s = min(s, threshold * 0.9)
+        elif s >= threshold:
+            h = hold
+            quiet = 0
+        out[t] = s
+    return out
+
+
 def lagged_by_time(x, ts, seconds, period):
     """The value `seconds` before each point, by its timestamp as the C++ keeps its lags:
     interpolated between the points around that time, NaN where none reaches back that far or
@@ -1459,6 +1513,21 @@ def detect(x, ts, p, explain=False):
         span = p["gate_span"] or p["art_ds"] * (p["art_width"] + 1)
         recent = np.convolve(art_new.astype(np.int64), np.ones(span, np.int64))[:n] > 0
         alerts = alarm_logic_novel(score, record, 100, 0.5, recent, p["gate_novel"])
+    elif p["corrob"] or p["rearm"] or p["rec_per_det"]:  # branch nabearly13: onset rules
+        escape = np.zeros(n, np.bool_)
+        if p["corrob"]:
+            k, c = p["corrob"]
+            count = np.zeros(n, np.int64)
+            for st, w in zip(stats, weights):
+                count += (st / w >= 10 * c).astype(np.int64)
+            escape = count >= k
+            escape[: p["llearn"]] = False
+        rec = np.zeros(n, np.bool_)
+        if p["rec_per_det"]:
+            per = [past_max_record(st / w, record) for st, w in zip(stats, weights)]
+            rec = np.choose(which, per) if per else rec
+        m = p["rearm"] or 0
+        alerts = alarm_logic_onset(score, record, 100, 0.5, escape, rec, bool(p["rec_per_det"]), m, 0.25)
     else:
         alerts = alarm_logic(score, record, 100, 0.5)
     if explain == "novel":
@@ -1483,7 +1552,7 @@ BASE = {
     "levels": (), "absdiff_levels": (), "scale": (), "cusum": None, "cusum_resid": None, "cusum_season": None,
     "bocpd": None, "gate_fading_days": 0, "gate_novel": 0, "gate_span": 0, "gate_art": None, "chomp": None, "vst": None, "vst_point_only": False,
     "poly": (), "poly_mode": "add", "w_poly": 1.0, "poly_scale": "sd", "season_time": False,
-    "untimed": False,
+    "untimed": False, "corrob": None, "rearm": 0, "rec_per_det": False,
 }  # fmt: skip
 _LEVEL = {"damp": 1.0, "span": 1000, "level": True, "record_days": 3}
 _CONTEXT = {**_LEVEL, "context": True}
@@ -1498,6 +1567,7 @@ _CHOMP = {**_NOW, "chomp": (0.1, ("value", "diff"), "value")}  # the C++ since i
 _CHOMP3 = (0.1, ("value", "diff", "poly"), "value")  # the chomp on the forecast-residual detector too
 # the forecast-residual detector in the difference detector's place: its weight, its chomp
 _POLY_FOR_DIFF = {"poly_mode": "replace", "w_poly": 2.5, "chomp": (0.1, ("value", "poly"), "value")}
+_POLY = {**_CHOMP, "poly": ((8, 1), (16, 1), (32, 1)), "chomp": _CHOMP3, "w_poly": 1.6}  # the product (row 229)
 _CHANGE = {**_WEEKLY, "scale": (25,), "cusum": (0.5, 10.0, 2.0)}
 STEPS = [
     ("previous default (18-file design)", {}),
@@ -1867,6 +1937,14 @@ STEPS = [
     ),
     ("polyres alone: w 32, degree 3", {**_CHOMP, "poly": ((32, 3),), "poly_mode": "alone"}),
     ("chomp on polyres too: w 32, degree 3", {**_CHOMP, "poly": ((32, 3),), "chomp": _CHOMP3}),
+    # missed and late windows (branch nabearly13): alert-score rules on top of the product (_POLY),
+    # fixed before their NAB figures were seen
+    ("onset R1: not halved where >= 2 detectors >= 0.4", {**_POLY, "corrob": (2, 0.4)}),
+    ("onset R2: not halved where >= 2 detectors >= 0.3", {**_POLY, "corrob": (2, 0.3)}),
+    ("onset R3: not halved where >= 3 detectors >= 0.3", {**_POLY, "corrob": (3, 0.3)}),
+    ("onset R4: hold re-armed after 20 points under 0.25", {**_POLY, "rearm": 20}),
+    ("onset R5: hold re-armed after 50 points under 0.25", {**_POLY, "rearm": 50}),
+    ("onset R6: a record per detector", {**_POLY, "rec_per_det": True}),
 ]
 
 

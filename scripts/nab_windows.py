@@ -78,12 +78,23 @@ def main(argv=None) -> int:
             if len(hit) == 0:
                 i = left + int(np.argmax(raw[seg]))
                 dets = sorted(((float(v[seg].max()) / 10, k) for k, v in stats.items()), reverse=True)[:3]
+                # separability: each detector's largest inside against its 99.5% quantile outside every window
+                outside = ~f.window_mask().astype(bool)
+                outside[:start] = False
+                sep = sorted(
+                    (
+                        (float(v[seg].max()) / max(float(np.quantile(v[outside], 0.995)), 1e-9), k)
+                        for k, v in stats.items()
+                        if outside.any()
+                    ),
+                    reverse=True,
+                )[:2]
                 why = "-"
                 if raw[i] >= thr:  # above before the alarm logic: halved or held
                     before = a[max(0, i - 100) : i]
                     why = "held" if (before >= thr).any() else "halved (no record)"
                 missed.append(
-                    (cat, name, left, right, float(a[seg].max()), float(raw[i]), str(which[i]), why, dets)
+                    (cat, name, left, right, float(a[seg].max()), float(raw[i]), str(which[i]), why, dets, sep)
                 )
             else:
                 first = left + int(hit[0])
@@ -103,13 +114,15 @@ def main(argv=None) -> int:
                 )
     print(f"missed windows: {len(missed)}\n")
     print(
-        "| category | file | rows | alert max | score max (before the alarm logic) | set by | why under | three largest detectors (weighted stat / 10) |"
+        "| category | file | rows | alert max | score max (before the alarm logic) | set by | why under | three largest detectors (weighted stat / 10) "
+        "| the two most separable: largest inside / 99.5% quantile outside every window |"
     )
-    print("|---|---|---|---:|---:|---|---|---|")
-    for cat, name, left, right, amax, rmax, who, why, dets in missed:
+    print("|---|---|---|---:|---:|---|---|---|---|")
+    for cat, name, left, right, amax, rmax, who, why, dets, sep in missed:
         d = ", ".join(f"{k} {v:.2f}" for v, k in dets)
+        q = ", ".join(f"{k} {v:.2f}" for v, k in sep)
         print(
-            f"| {cat} | {name.split('/')[1]} | {left}-{right} | {amax:.3f} | {rmax:.3f} | {who} | {why} | {d} |"
+            f"| {cat} | {name.split('/')[1]} | {left}-{right} | {amax:.3f} | {rmax:.3f} | {who} | {why} | {d} | {q} |"
         )
     print(f"\nwindows found: {len(found)}\n")
     print(
