@@ -559,12 +559,13 @@ def past_max_record(x, record):
 
 
 @nb.njit(cache=True)
-def alarm_logic_onset(score, record, hold, threshold, escape, rec, use_rec, rearm, rearm_level):
+def alarm_logic_onset(score, record, hold, threshold, escape, rec, use_rec, rearm, rearm_level, held_in):
     """The alarm logic with the onset rules of branch nabearly13 (issue 15, missed and late
     windows): not halved where `escape` (corroborated by several detectors); with `use_rec`,
     the record is `rec` (each detector against its own past) in place of the score's; with
     `rearm` > 0 the hold ends once the score has stayed under `rearm_level` for `rearm`
-    points in a row."""
+    points in a row; the scores of the points held after an alarm enter the record at
+    `held_in` x their value (1: as before)."""
     n = len(score)
     out = np.empty(n)
     buf = np.zeros(max(record, 1))
@@ -573,7 +574,7 @@ def alarm_logic_onset(score, record, hold, threshold, escape, rec, use_rec, rear
     for t in range(n):
         s = score[t]
         mx = buf[:bn].max() if bn else 0.0
-        buf[bh] = s
+        buf[bh] = s * held_in if h > 0 else s
         bh = (bh + 1) % record
         bn = min(bn + 1, record)
         is_rec = rec[t] if use_rec else s > mx
@@ -1513,7 +1514,7 @@ def detect(x, ts, p, explain=False):
         span = p["gate_span"] or p["art_ds"] * (p["art_width"] + 1)
         recent = np.convolve(art_new.astype(np.int64), np.ones(span, np.int64))[:n] > 0
         alerts = alarm_logic_novel(score, record, 100, 0.5, recent, p["gate_novel"])
-    elif p["corrob"] or p["rearm"] or p["rec_per_det"]:  # branch nabearly13: onset rules
+    elif p["corrob"] or p["rearm"] or p["rec_per_det"] or p["held_in"] < 1:  # branch nabearly13: onset rules
         escape = np.zeros(n, np.bool_)
         if p["corrob"]:
             k, c = p["corrob"]
@@ -1527,7 +1528,7 @@ def detect(x, ts, p, explain=False):
             per = [past_max_record(st / w, record) for st, w in zip(stats, weights)]
             rec = np.choose(which, per) if per else rec
         m = p["rearm"] or 0
-        alerts = alarm_logic_onset(score, record, 100, 0.5, escape, rec, bool(p["rec_per_det"]), m, 0.25)
+        alerts = alarm_logic_onset(score, record, 100, 0.5, escape, rec, bool(p["rec_per_det"]), m, 0.25, p["held_in"])
     else:
         alerts = alarm_logic(score, record, 100, 0.5)
     if explain == "novel":
@@ -1552,7 +1553,7 @@ BASE = {
     "levels": (), "absdiff_levels": (), "scale": (), "cusum": None, "cusum_resid": None, "cusum_season": None,
     "bocpd": None, "gate_fading_days": 0, "gate_novel": 0, "gate_span": 0, "gate_art": None, "chomp": None, "vst": None, "vst_point_only": False,
     "poly": (), "poly_mode": "add", "w_poly": 1.0, "poly_scale": "sd", "season_time": False,
-    "untimed": False, "corrob": None, "rearm": 0, "rec_per_det": False,
+    "untimed": False, "corrob": None, "rearm": 0, "rec_per_det": False, "held_in": 1.0,
 }  # fmt: skip
 _LEVEL = {"damp": 1.0, "span": 1000, "level": True, "record_days": 3}
 _CONTEXT = {**_LEVEL, "context": True}
@@ -1945,6 +1946,8 @@ STEPS = [
     ("onset R4: hold re-armed after 20 points under 0.25", {**_POLY, "rearm": 20}),
     ("onset R5: hold re-armed after 50 points under 0.25", {**_POLY, "rearm": 50}),
     ("onset R6: a record per detector", {**_POLY, "rec_per_det": True}),
+    ("onset R7: the held points enter the record as 0", {**_POLY, "held_in": 0.0}),
+    ("onset R8: the held points enter the record at half", {**_POLY, "held_in": 0.5}),
 ]
 
 
