@@ -282,6 +282,7 @@ def art_novelty(
     zwide=3.0,
     rho_k=0.0,
     novel_out=None,
+    ext=0.0,
 ):
     """A shape-novelty detector after ARTime (fuzzy adaptive resonance theory over a downsampled
     sliding window; Carpenter, Grossberg & Rosen 1991): every `ds` points the window of the last
@@ -319,6 +320,7 @@ def art_novelty(
     zm = zv = 0.0
     mc = 0
     mm = mv = 0.0
+    bmin = bmax = 0.0
     for t in range(n):
         rlo = min(rlo, x[t])
         rhi = max(rhi, x[t])
@@ -335,6 +337,10 @@ def art_novelty(
             have = False
             reset_out[t] = True
             continue
+        if accn == 0:
+            bmin = bmax = x[t]
+        bmin = min(bmin, x[t])
+        bmax = max(bmax, x[t])
         acc += x[t]
         accn += 1
         # scale 1, 2: the EW mean and sd of the values (span `zspan`) scale the window,
@@ -346,6 +352,11 @@ def art_novelty(
         zv = (1 - za) * (zv + za * zd * zd)
         if accn == ds:
             v = acc / ds if scale > 0 else min(max((acc / ds - lo) / span, 0.0), 1.0)
+            if ext > 0 and scale == 0:  # ARTime's downsampling: the extreme where it is far from the mean
+                mean = acc / ds
+                far = bmax if bmax - mean >= mean - bmin else bmin
+                if abs(far - mean) / span >= ext:
+                    v = min(max((far - lo) / span, 0.0), 1.0)
             acc = 0.0
             accn = 0
             for i in range(width - 1):
@@ -1370,6 +1381,7 @@ def detect(x, ts, p, explain=False):
                 p["art_zwide"],
                 p["art_rho_k"],
                 art_new,
+                p["art_ext"],
             )
             if not p["art_reset"]:
                 nov_reset[:] = False
@@ -1553,7 +1565,7 @@ BASE = {
     "levels": (), "absdiff_levels": (), "scale": (), "cusum": None, "cusum_resid": None, "cusum_season": None,
     "bocpd": None, "gate_fading_days": 0, "gate_novel": 0, "gate_span": 0, "gate_art": None, "chomp": None, "vst": None, "vst_point_only": False,
     "poly": (), "poly_mode": "add", "w_poly": 1.0, "poly_scale": "sd", "season_time": False,
-    "untimed": False, "corrob": None, "rearm": 0, "rec_per_det": False, "held_in": 1.0,
+    "untimed": False, "corrob": None, "rearm": 0, "rec_per_det": False, "held_in": 1.0, "art_ext": 0.0,
 }  # fmt: skip
 _LEVEL = {"damp": 1.0, "span": 1000, "level": True, "record_days": 3}
 _CONTEXT = {**_LEVEL, "context": True}
@@ -1948,6 +1960,9 @@ STEPS = [
     ("onset R6: a record per detector", {**_POLY, "rec_per_det": True}),
     ("onset R7: the held points enter the record as 0", {**_POLY, "held_in": 0.0}),
     ("onset R8: the held points enter the record at half", {**_POLY, "held_in": 0.5}),
+    ("onset R9: shape blocks keep their extreme (ARTime), 0.1", {**_POLY, "art_ext": 0.1}),
+    ("onset R10: polyres w 4, 8, 16, 32", {**_POLY, "poly": ((4, 1), (8, 1), (16, 1), (32, 1))}),
+    ("onset R11: a level detector over 5 points too", {**_POLY, "levels": (5,)}),
 ]
 
 

@@ -45,6 +45,12 @@ def main(argv=None) -> int:
     ap.add_argument("--row", type=int, default=229)
     ap.add_argument("--threshold", type=float)
     ap.add_argument("--list", action="store_true", help="also every window found, one line each")
+    ap.add_argument(
+        "--cpp",
+        action="store_true",
+        help="the product's alert scores (`detect_batch`, the C++) in place of the model's; the "
+        "detectors named are still the model's",
+    )
     args = ap.parse_args(argv)
     label, change = ed.STEPS[args.row]
     p = {**ed.BASE, **change}
@@ -55,6 +61,13 @@ def main(argv=None) -> int:
         ts = f.timestamps.astype("datetime64[ns]").astype(np.int64) / 1e9
         out[name] = ed.detect(x, ts, p, explain="stats")
     alerts = {k: v[0] for k, v in out.items()}
+    if args.cpp:
+        from anomaly_detection import StatisticalAnomalyDetector
+        from anomaly_detection.evaluation.cli import run_detector_on_corpus
+
+        alerts = run_detector_on_corpus(corpus, StatisticalAnomalyDetector)
+        out = {k: (alerts[k], *v[1:]) for k, v in out.items()}
+        label += " (alert scores: the C++ product)"
     res = {prof: score_corpus(corpus, alerts, prof) for prof in ed_profiles()}
     thr = args.threshold if args.threshold is not None else res["standard"].threshold
     if args.threshold is not None:
