@@ -570,7 +570,9 @@ def past_max_record(x, record):
 
 
 @nb.njit(cache=True)
-def alarm_logic_onset(score, record, hold, threshold, escape, rec, use_rec, rearm, rearm_level, held_in):
+def alarm_logic_onset(
+    score, record, hold, threshold, escape, rec, use_rec, rearm, rearm_level, held_in, breaker
+):
     """The alarm logic with the onset rules of branch nabearly13 (issue 15, missed and late
     windows): not halved where `escape` (corroborated by several detectors); with `use_rec`,
     the record is `rec` (each detector against its own past) in place of the score's; with
@@ -591,6 +593,8 @@ def alarm_logic_onset(score, record, hold, threshold, escape, rec, use_rec, rear
         is_rec = rec[t] if use_rec else s > mx
         if not (is_rec or escape[t]):
             s *= 0.5
+        if h > 0 and breaker[t]:  # a new incident ends the hold
+            h = 0
         if h > 0 and rearm > 0:
             quiet = quiet + 1 if score[t] < rearm_level else 0
             if quiet >= rearm:
@@ -983,7 +987,7 @@ def alarm_logic_runs(score, runs, default, hold, threshold):
 
 
 @nb.njit(cache=True)
-def scale_z(x, short, long_, span):
+def scale_z(x, short, long_, span, floor=1e-3):
     """The scale feature: log(EW mean |dx| over `short`) - log(the same over `long_`) (this
     point's included), its z against its own EW mean and sd over `span` (both directions)."""
     n = len(x)
@@ -998,7 +1002,7 @@ def scale_z(x, short, long_, span):
         ml += max(1.0 / c, 2.0 / (long_ + 1)) * (d - ml)
         if c < short or ml <= 0:
             continue
-        eps = 1e-3 * ml
+        eps = floor * ml
         r = math.log((ms + eps) / (ml + eps))
         if k >= 2:
             sd = math.sqrt(v) if v > 0 else 0.0
@@ -1425,7 +1429,7 @@ def detect(x, ts, p, explain=False):
         weights.append(1.0)
         names.append("absdiff")
     for short in p["scale"]:
-        z, ok = scale_z(x, short, p["span"], p["span"])
+        z, ok = scale_z(x, short, p["span"], p["span"], p["scale_floor"])
         feats.append((saturate(z), ok))
         weights.append(1.0)
         names.append("scale")
@@ -1526,8 +1530,18 @@ def detect(x, ts, p, explain=False):
         span = p["gate_span"] or p["art_ds"] * (p["art_width"] + 1)
         recent = np.convolve(art_new.astype(np.int64), np.ones(span, np.int64))[:n] > 0
         alerts = alarm_logic_novel(score, record, 100, 0.5, recent, p["gate_novel"])
-    elif p["corrob"] or p["rearm"] or p["rec_per_det"] or p["held_in"] < 1:  # branch nabearly13: onset rules
+    elif p["corrob"] or p["rearm"] or p["rec_per_det"] or p["held_in"] < 1 or p["range_escape"]:
+        # branch nabearly13: onset rules
         escape = np.zeros(n, np.bool_)
+        breaker = np.zeros(n, np.bool_)
+        if p["range_escape"]:
+            if p["range_escape"] == "sets":  # the range detector sets the statistic
+                escape = np.array(names)[which] == "spatial"
+            else:  # the value leaves the range so far by 5% of it
+                escape = spatial(x, 0.05)[0] > 0
+            escape[: p["llearn"]] = False
+            if p["range_escape"] == "breaks":
+                breaker = escape.copy()
         if p["corrob"]:
             k, c = p["corrob"]
             count = np.zeros(n, np.int64)
@@ -1540,7 +1554,9 @@ def detect(x, ts, p, explain=False):
             per = [past_max_record(st / w, record) for st, w in zip(stats, weights)]
             rec = np.choose(which, per) if per else rec
         m = p["rearm"] or 0
-        alerts = alarm_logic_onset(score, record, 100, 0.5, escape, rec, bool(p["rec_per_det"]), m, 0.25, p["held_in"])
+        alerts = alarm_logic_onset(
+            score, record, 100, 0.5, escape, rec, bool(p["rec_per_det"]), m, 0.25, p["held_in"], breaker
+        )
     else:
         alerts = alarm_logic(score, record, 100, 0.5)
     if explain == "novel":
@@ -1565,7 +1581,7 @@ BASE = {
     "levels": (), "absdiff_levels": (), "scale": (), "cusum": None, "cusum_resid": None, "cusum_season": None,
     "bocpd": None, "gate_fading_days": 0, "gate_novel": 0, "gate_span": 0, "gate_art": None, "chomp": None, "vst": None, "vst_point_only": False,
     "poly": (), "poly_mode": "add", "w_poly": 1.0, "poly_scale": "sd", "season_time": False,
-    "untimed": False, "corrob": None, "rearm": 0, "rec_per_det": False, "held_in": 1.0, "art_ext": 0.0,
+    "untimed": False, "corrob": None, "rearm": 0, "rec_per_det": False, "held_in": 1.0, "art_ext": 0.0, "range_escape": None, "scale_floor": 1e-3,
 }  # fmt: skip
 _LEVEL = {"damp": 1.0, "span": 1000, "level": True, "record_days": 3}
 _CONTEXT = {**_LEVEL, "context": True}
@@ -1580,7 +1596,12 @@ _CHOMP = {**_NOW, "chomp": (0.1, ("value", "diff"), "value")}  # the C++ since i
 _CHOMP3 = (0.1, ("value", "diff", "poly"), "value")  # the chomp on the forecast-residual detector too
 # the forecast-residual detector in the difference detector's place: its weight, its chomp
 _POLY_FOR_DIFF = {"poly_mode": "replace", "w_poly": 2.5, "chomp": (0.1, ("value", "poly"), "value")}
-_POLY = {**_CHOMP, "poly": ((8, 1), (16, 1), (32, 1)), "chomp": _CHOMP3, "w_poly": 1.6}  # the product (row 229)
+_POLY = {
+    **_CHOMP,
+    "poly": ((8, 1), (16, 1), (32, 1)),
+    "chomp": _CHOMP3,
+    "w_poly": 1.6,
+}  # the product (row 229)
 _CHANGE = {**_WEEKLY, "scale": (25,), "cusum": (0.5, 10.0, 2.0)}
 STEPS = [
     ("previous default (18-file design)", {}),
@@ -1963,6 +1984,11 @@ STEPS = [
     ("onset R9: shape blocks keep their extreme (ARTime), 0.1", {**_POLY, "art_ext": 0.1}),
     ("onset R10: polyres w 4, 8, 16, 32", {**_POLY, "poly": ((4, 1), (8, 1), (16, 1), (32, 1))}),
     ("onset R11: a level detector over 5 points too", {**_POLY, "levels": (5,)}),
+    ("onset R12: not halved where the range detector sets the statistic", {**_POLY, "range_escape": "sets"}),
+    ("onset R13: not halved where the value leaves the range by 5%", {**_POLY, "range_escape": "leaves"}),
+    ("onset R14: R13, and such a point ends the hold", {**_POLY, "range_escape": "breaks"}),
+    ("onset R15: the scale detector's floor 0.1", {**_POLY, "scale_floor": 0.1}),
+    ("onset R16: the scale detector's floor 0.3", {**_POLY, "scale_floor": 0.3}),
 ]
 
 
@@ -2060,6 +2086,30 @@ def synthetic_vus(p, seeds, decays=(RANK_DECAY,)):
                 scores[d].append(vus_pr(s.labels, fading_max(best, d), window=sliding_window(s.values)))
         for d in decays:
             out[d][kind] = float(np.mean(scores[d]))
+    return out
+
+
+def synthetic_alarms(p, seeds):
+    """Per synthetic kind, the model's alarms (alert score >= 0.5, the default alarm level) as
+    `benchmarks.synthetic_kinds` counts the C++ detector's: (incidents alarmed, incidents,
+    alarms elsewhere). Held-out data for rules that change only the alert scores."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from benchmarks.synthetic_kinds import _incidents, alarms
+
+    from anomaly_detection.evaluation.synthetic import KINDS, make_series
+
+    out = {}
+    for kind in KINDS:
+        found = total = false = 0
+        for seed in seeds:
+            s = make_series(kind, seed)
+            a = detect(np.asarray(s.values, float), np.asarray(s.timestamps, float), p)
+            hit, fa = alarms(s, a >= 0.5)
+            found += hit
+            false += fa
+            total += len(_incidents(s.labels))
+        out[kind] = (found, total, false)
     return out
 
 
@@ -2211,6 +2261,12 @@ def main(argv=None):
         help="only: mean VUS-PR per synthetic kind of each row, seeds A to B-1 (0:3 are the C++ run's)",
     )
     ap.add_argument(
+        "--synthetic-alarms",
+        metavar="A:B",
+        help="only: per synthetic kind, the incidents alarmed and the alarms elsewhere (alert score >= 0.5), "
+        "seeds A to B-1, as `benchmarks.synthetic_kinds` counts the C++ detector's",
+    )
+    ap.add_argument(
         "--tsbad-nab",
         action="store_true",
         help="only: mean VUS-PR on the NAB files with a labelled window of each row's ranking score",
@@ -2289,6 +2345,21 @@ def main(argv=None):
                 cells = " | ".join(f"{v:.3f}" for v in kinds.values())
                 name = label if len(decays) == 1 else f"{label}, fading {d}"
                 print(f"| {name} | {cells} | {np.mean(list(kinds.values())):.3f} |", flush=True)
+        return
+    if args.synthetic_alarms:
+        a, b = (int(v) for v in args.synthetic_alarms.split(":"))
+        for i, (label, change) in enumerate(steps):
+            kinds = synthetic_alarms({**BASE, **change}, range(a, b))
+            if i == 0:
+                print(
+                    "| step | "
+                    + " | ".join(kinds)
+                    + " | all: alarmed, elsewhere |\n|---|"
+                    + "---:|" * (len(kinds) + 1)
+                )
+            cells = " | ".join(f"{f}/{t}, {e}" for f, t, e in kinds.values())
+            f, t, e = (sum(v[i] for v in kinds.values()) for i in range(3))
+            print(f"| {label} | {cells} | {f}/{t}, {e} |", flush=True)
         return
     if args.tsbad_nab:
         decays = tuple(args.decay or (RANK_DECAY,))

@@ -46,6 +46,13 @@ def main(argv=None) -> int:
     ap.add_argument("--threshold", type=float)
     ap.add_argument("--list", action="store_true", help="also every window found, one line each")
     ap.add_argument(
+        "--anchor",
+        action="append",
+        default=[],
+        help="also a published detector's stored scores (anchor_scores/NAME, e.g. ARTime): its lateness "
+        "and which of the windows missed here it finds (repeatable)",
+    )
+    ap.add_argument(
         "--cpp",
         action="store_true",
         help="the product's alert scores (`detect_batch`, the C++) in place of the model's; the "
@@ -107,11 +114,22 @@ def main(argv=None) -> int:
                     before = a[max(0, i - 100) : i]
                     why = "held" if (before >= thr).any() else "halved (no record)"
                 missed.append(
-                    (cat, name, left, right, float(a[seg].max()), float(raw[i]), str(which[i]), why, dets, sep)
+                    (
+                        cat,
+                        name,
+                        left,
+                        right,
+                        float(a[seg].max()),
+                        float(raw[i]),
+                        str(which[i]),
+                        why,
+                        dets,
+                        sep,
+                    )
                 )
             else:
                 first = left + int(hit[0])
-                rfirst = left + int(rhit[0])
+                rfirst = left + int(rhit[0]) if len(rhit) else first
                 found.append(
                     (
                         cat,
@@ -175,12 +193,54 @@ def main(argv=None) -> int:
         print(
             f"| {prof} | {r.score:.2f} | {r.raw:.2f} | {late:.2f} | {fn:.2f} | {fp:.2f} | {r.tp}/{r.fn}/{r.fp} |"
         )
+    print(
+        "\nthe same per category (standard): raw, lost to lateness / missed windows / false alarms (count)\n"
+    )
+    print("| category | raw | lateness | missed | false alarms |")
+    print("|---|---:|---:|---:|---:|")
+    r = res["standard"]
+    for cat in sorted({f.name.split("/")[0] for f in r.files}):
+        files = [f for f in r.files if f.name.startswith(cat + "/")]
+        raw = sum(f.score for f in files)
+        late = sum(1 - x[5] for x in found if x[0] == cat)
+        fn = 2 * sum(1 for x in missed if x[0] == cat)
+        fpc = sum(f.fp for f in files)
+        perfect = sum(f.perfect for f in files)
+        print(f"| {cat} | {raw:.2f} | {late:.2f} | {fn:.2f} | {perfect - raw - late - fn:.2f} ({fpc}) |")
     per_point = {prof: 100 / (r.perfect - r.null) for prof, r in res.items()}
     print(
         "\n(one raw point is worth "
         + ", ".join(f"{v:.3f} ({k})" for k, v in per_point.items())
         + " of the score)"
     )
+    for anchor in args.anchor:  # a published detector's stored scores, at its own corpus threshold
+        from anomaly_detection.evaluation.nab_corpus import load_scores_dir
+
+        scores = load_scores_dir(args.nab / "anchor_scores" / anchor, corpus)
+        ar = score_corpus(corpus, scores, "standard")
+        late = 0.0
+        where = {}
+        for f in corpus.files.values():
+            s = np.asarray(scores[f.name], float)
+            for left, right in f.window_rows:
+                left = max(left, f.probation)
+                if right < left:
+                    continue
+                hit = np.flatnonzero(s[left : right + 1] >= ar.threshold)
+                if len(hit):
+                    late += 1 - reward(left + int(hit[0]), left, right)
+                where[(f.name, left)] = hit[0] / (right - left + 1) if len(hit) else None
+        ours = [where[(m[1], m[2])] for m in missed]
+        print(
+            f"\n{anchor}: {ar.score:.2f} at threshold {ar.threshold:.4f}, {ar.tp}/{ar.fn}/{ar.fp}, "
+            f"lost to lateness {late:.2f}; of the {len(missed)} windows missed here it finds "
+            f"{sum(w is not None for w in ours)}: "
+            + ", ".join(
+                f"{m[1].split('/')[1][:-4]} {m[2]} (at {w:.2f})"
+                for m, w in zip(missed, ours)
+                if w is not None
+            )
+        )
     if args.list:
         print(
             "\n| category | file | rows | first detection at | reward | before the alarm logic at | detector |"
