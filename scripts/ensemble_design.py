@@ -282,6 +282,7 @@ def art_novelty(
     zwide=3.0,
     rho_k=0.0,
     novel_out=None,
+    ext=0.0,
 ):
     """A shape-novelty detector after ARTime (fuzzy adaptive resonance theory over a downsampled
     sliding window; Carpenter, Grossberg & Rosen 1991): every `ds` points the window of the last
@@ -319,6 +320,7 @@ def art_novelty(
     zm = zv = 0.0
     mc = 0
     mm = mv = 0.0
+    bmin = bmax = 0.0
     for t in range(n):
         rlo = min(rlo, x[t])
         rhi = max(rhi, x[t])
@@ -335,6 +337,10 @@ def art_novelty(
             have = False
             reset_out[t] = True
             continue
+        if accn == 0:
+            bmin = bmax = x[t]
+        bmin = min(bmin, x[t])
+        bmax = max(bmax, x[t])
         acc += x[t]
         accn += 1
         # scale 1, 2: the EW mean and sd of the values (span `zspan`) scale the window,
@@ -346,6 +352,11 @@ def art_novelty(
         zv = (1 - za) * (zv + za * zd * zd)
         if accn == ds:
             v = acc / ds if scale > 0 else min(max((acc / ds - lo) / span, 0.0), 1.0)
+            if ext > 0 and scale == 0:  # ARTime's downsampling: the extreme where it is far from the mean
+                mean = acc / ds
+                far = bmax if bmax - mean >= mean - bmin else bmin
+                if abs(far - mean) / span >= ext:
+                    v = min(max((far - lo) / span, 0.0), 1.0)
             acc = 0.0
             accn = 0
             for i in range(width - 1):
@@ -535,6 +546,65 @@ def alarm_logic(score, record, hold, threshold):
             s = min(s, threshold * 0.9)
         elif s >= threshold:
             h = hold
+        out[t] = s
+    return out
+
+
+@nb.njit(cache=True)
+def past_max_record(x, record):
+    """True where x beats every value of the last `record` points (a monotonic deque)."""
+    n = len(x)
+    out = np.zeros(n, np.bool_)
+    dq = np.zeros(n, np.int64)
+    head = tail = 0
+    for t in range(n):
+        while head < tail and dq[head] < t - record:
+            head += 1
+        mx = x[dq[head]] if head < tail else 0.0
+        out[t] = x[t] > mx
+        while head < tail and x[dq[tail - 1]] <= x[t]:
+            tail -= 1
+        dq[tail] = t
+        tail += 1
+    return out
+
+
+@nb.njit(cache=True)
+def alarm_logic_onset(
+    score, record, hold, threshold, escape, rec, use_rec, rearm, rearm_level, held_in, breaker
+):
+    """The alarm logic with the onset rules of branch nabearly13 (issue 15, missed and late
+    windows): not halved where `escape` (corroborated by several detectors); with `use_rec`,
+    the record is `rec` (each detector against its own past) in place of the score's; with
+    `rearm` > 0 the hold ends once the score has stayed under `rearm_level` for `rearm`
+    points in a row; the scores of the points held after an alarm enter the record at
+    `held_in` x their value (1: as before)."""
+    n = len(score)
+    out = np.empty(n)
+    buf = np.zeros(max(record, 1))
+    bn = bh = h = 0
+    quiet = 0
+    for t in range(n):
+        s = score[t]
+        mx = buf[:bn].max() if bn else 0.0
+        buf[bh] = s * held_in if h > 0 else s
+        bh = (bh + 1) % record
+        bn = min(bn + 1, record)
+        is_rec = rec[t] if use_rec else s > mx
+        if not (is_rec or escape[t]):
+            s *= 0.5
+        if h > 0 and breaker[t]:  # a new incident ends the hold
+            h = 0
+        if h > 0 and rearm > 0:
+            quiet = quiet + 1 if score[t] < rearm_level else 0
+            if quiet >= rearm:
+                h = 0
+        if h > 0:
+            h -= 1
+            s = min(s, threshold * 0.9)
+        elif s >= threshold:
+            h = hold
+            quiet = 0
         out[t] = s
     return out
 
@@ -917,7 +987,7 @@ def alarm_logic_runs(score, runs, default, hold, threshold):
 
 
 @nb.njit(cache=True)
-def scale_z(x, short, long_, span):
+def scale_z(x, short, long_, span, floor=1e-3):
     """The scale feature: log(EW mean |dx| over `short`) - log(the same over `long_`) (this
     point's included), its z against its own EW mean and sd over `span` (both directions)."""
     n = len(x)
@@ -932,7 +1002,7 @@ def scale_z(x, short, long_, span):
         ml += max(1.0 / c, 2.0 / (long_ + 1)) * (d - ml)
         if c < short or ml <= 0:
             continue
-        eps = 1e-3 * ml
+        eps = floor * ml
         r = math.log((ms + eps) / (ml + eps))
         if k >= 2:
             sd = math.sqrt(v) if v > 0 else 0.0
@@ -1315,6 +1385,7 @@ def detect(x, ts, p, explain=False):
                 p["art_zwide"],
                 p["art_rho_k"],
                 art_new,
+                p["art_ext"],
             )
             if not p["art_reset"]:
                 nov_reset[:] = False
@@ -1358,7 +1429,7 @@ def detect(x, ts, p, explain=False):
         weights.append(1.0)
         names.append("absdiff")
     for short in p["scale"]:
-        z, ok = scale_z(x, short, p["span"], p["span"])
+        z, ok = scale_z(x, short, p["span"], p["span"], p["scale_floor"])
         feats.append((saturate(z), ok))
         weights.append(1.0)
         names.append("scale")
@@ -1459,10 +1530,39 @@ def detect(x, ts, p, explain=False):
         span = p["gate_span"] or p["art_ds"] * (p["art_width"] + 1)
         recent = np.convolve(art_new.astype(np.int64), np.ones(span, np.int64))[:n] > 0
         alerts = alarm_logic_novel(score, record, 100, 0.5, recent, p["gate_novel"])
+    elif p["corrob"] or p["rearm"] or p["rec_per_det"] or p["held_in"] < 1 or p["range_escape"]:
+        # branch nabearly13: onset rules
+        escape = np.zeros(n, np.bool_)
+        breaker = np.zeros(n, np.bool_)
+        if p["range_escape"]:
+            if p["range_escape"] == "sets":  # the range detector sets the statistic
+                escape = np.array(names)[which] == "spatial"
+            else:  # the value leaves the range so far by 5% of it
+                escape = spatial(x, 0.05)[0] > 0
+            escape[: p["llearn"]] = False
+            if p["range_escape"] == "breaks":
+                breaker = escape.copy()
+        if p["corrob"]:
+            k, c = p["corrob"]
+            count = np.zeros(n, np.int64)
+            for st, w in zip(stats, weights):
+                count += (st / w >= 10 * c).astype(np.int64)
+            escape = count >= k
+            escape[: p["llearn"]] = False
+        rec = np.zeros(n, np.bool_)
+        if p["rec_per_det"]:
+            per = [past_max_record(st / w, record) for st, w in zip(stats, weights)]
+            rec = np.choose(which, per) if per else rec
+        m = p["rearm"] or 0
+        alerts = alarm_logic_onset(
+            score, record, 100, 0.5, escape, rec, bool(p["rec_per_det"]), m, 0.25, p["held_in"], breaker
+        )
     else:
         alerts = alarm_logic(score, record, 100, 0.5)
     if explain == "novel":
         return alerts, np.array(names)[which], best, art_new
+    if explain == "stats":  # scripts/nab_windows.py: each detector's weighted statistic too
+        return alerts, np.array(names)[which], best, {nm: st / w for nm, st, w in zip(names, stats, weights)}
     return (alerts, np.array(names)[which], best) if explain else alerts
 
 
@@ -1481,7 +1581,7 @@ BASE = {
     "levels": (), "absdiff_levels": (), "scale": (), "cusum": None, "cusum_resid": None, "cusum_season": None,
     "bocpd": None, "gate_fading_days": 0, "gate_novel": 0, "gate_span": 0, "gate_art": None, "chomp": None, "vst": None, "vst_point_only": False,
     "poly": (), "poly_mode": "add", "w_poly": 1.0, "poly_scale": "sd", "season_time": False,
-    "untimed": False,
+    "untimed": False, "corrob": None, "rearm": 0, "rec_per_det": False, "held_in": 1.0, "art_ext": 0.0, "range_escape": None, "scale_floor": 1e-3,
 }  # fmt: skip
 _LEVEL = {"damp": 1.0, "span": 1000, "level": True, "record_days": 3}
 _CONTEXT = {**_LEVEL, "context": True}
@@ -1496,6 +1596,12 @@ _CHOMP = {**_NOW, "chomp": (0.1, ("value", "diff"), "value")}  # the C++ since i
 _CHOMP3 = (0.1, ("value", "diff", "poly"), "value")  # the chomp on the forecast-residual detector too
 # the forecast-residual detector in the difference detector's place: its weight, its chomp
 _POLY_FOR_DIFF = {"poly_mode": "replace", "w_poly": 2.5, "chomp": (0.1, ("value", "poly"), "value")}
+_POLY = {
+    **_CHOMP,
+    "poly": ((8, 1), (16, 1), (32, 1)),
+    "chomp": _CHOMP3,
+    "w_poly": 1.6,
+}  # the product (row 229)
 _CHANGE = {**_WEEKLY, "scale": (25,), "cusum": (0.5, 10.0, 2.0)}
 STEPS = [
     ("previous default (18-file design)", {}),
@@ -1865,6 +1971,24 @@ STEPS = [
     ),
     ("polyres alone: w 32, degree 3", {**_CHOMP, "poly": ((32, 3),), "poly_mode": "alone"}),
     ("chomp on polyres too: w 32, degree 3", {**_CHOMP, "poly": ((32, 3),), "chomp": _CHOMP3}),
+    # missed and late windows (branch nabearly13): alert-score rules on top of the product (_POLY),
+    # fixed before their NAB figures were seen
+    ("onset R1: not halved where >= 2 detectors >= 0.4", {**_POLY, "corrob": (2, 0.4)}),
+    ("onset R2: not halved where >= 2 detectors >= 0.3", {**_POLY, "corrob": (2, 0.3)}),
+    ("onset R3: not halved where >= 3 detectors >= 0.3", {**_POLY, "corrob": (3, 0.3)}),
+    ("onset R4: hold re-armed after 20 points under 0.25", {**_POLY, "rearm": 20}),
+    ("onset R5: hold re-armed after 50 points under 0.25", {**_POLY, "rearm": 50}),
+    ("onset R6: a record per detector", {**_POLY, "rec_per_det": True}),
+    ("onset R7: the held points enter the record as 0", {**_POLY, "held_in": 0.0}),
+    ("onset R8: the held points enter the record at half", {**_POLY, "held_in": 0.5}),
+    ("onset R9: shape blocks keep their extreme (ARTime), 0.1", {**_POLY, "art_ext": 0.1}),
+    ("onset R10: polyres w 4, 8, 16, 32", {**_POLY, "poly": ((4, 1), (8, 1), (16, 1), (32, 1))}),
+    ("onset R11: a level detector over 5 points too", {**_POLY, "levels": (5,)}),
+    ("onset R12: not halved where the range detector sets the statistic", {**_POLY, "range_escape": "sets"}),
+    ("onset R13: not halved where the value leaves the range by 5%", {**_POLY, "range_escape": "leaves"}),
+    ("onset R14: R13, and such a point ends the hold", {**_POLY, "range_escape": "breaks"}),
+    ("onset R15: the scale detector's floor 0.1", {**_POLY, "scale_floor": 0.1}),
+    ("onset R16: the scale detector's floor 0.3", {**_POLY, "scale_floor": 0.3}),
 ]
 
 
@@ -1962,6 +2086,50 @@ def synthetic_vus(p, seeds, decays=(RANK_DECAY,)):
                 scores[d].append(vus_pr(s.labels, fading_max(best, d), window=sliding_window(s.values)))
         for d in decays:
             out[d][kind] = float(np.mean(scores[d]))
+    return out
+
+
+def kpi_alarms(p, seeds):
+    """On the KPI proxy's series (`make_kpi_series`, data no choice saw), the model's alarms as
+    `synthetic_alarms` counts them, per profile: {profile: (incidents alarmed, incidents, alarms
+    elsewhere)}; the seasonal references by timestamp, as the C++ keeps them."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from benchmarks.synthetic_kinds import _incidents, alarms
+
+    from anomaly_detection.evaluation.synthetic_kpi import make_kpi_series
+
+    out = {}
+    for seed in seeds:
+        s = make_kpi_series(seed)
+        a = detect(np.asarray(s.values, float), np.asarray(s.timestamps, float), {**p, "season_time": True})
+        hit, fa = alarms(s, a >= 0.5)
+        f, t, e = out.get(s.profile, (0, 0, 0))
+        out[s.profile] = (f + hit, t + len(_incidents(s.labels)), e + fa)
+    return out
+
+
+def synthetic_alarms(p, seeds):
+    """Per synthetic kind, the model's alarms (alert score >= 0.5, the default alarm level) as
+    `benchmarks.synthetic_kinds` counts the C++ detector's: (incidents alarmed, incidents,
+    alarms elsewhere). Held-out data for rules that change only the alert scores."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from benchmarks.synthetic_kinds import _incidents, alarms
+
+    from anomaly_detection.evaluation.synthetic import KINDS, make_series
+
+    out = {}
+    for kind in KINDS:
+        found = total = false = 0
+        for seed in seeds:
+            s = make_series(kind, seed)
+            a = detect(np.asarray(s.values, float), np.asarray(s.timestamps, float), p)
+            hit, fa = alarms(s, a >= 0.5)
+            found += hit
+            false += fa
+            total += len(_incidents(s.labels))
+        out[kind] = (found, total, false)
     return out
 
 
@@ -2113,6 +2281,17 @@ def main(argv=None):
         help="only: mean VUS-PR per synthetic kind of each row, seeds A to B-1 (0:3 are the C++ run's)",
     )
     ap.add_argument(
+        "--synthetic-alarms",
+        metavar="A:B",
+        help="only: per synthetic kind, the incidents alarmed and the alarms elsewhere (alert score >= 0.5), "
+        "seeds A to B-1, as `benchmarks.synthetic_kinds` counts the C++ detector's",
+    )
+    ap.add_argument(
+        "--kpi-alarms",
+        metavar="A:B",
+        help="only: the same on the KPI proxy's series of seeds A to B-1, per profile",
+    )
+    ap.add_argument(
         "--tsbad-nab",
         action="store_true",
         help="only: mean VUS-PR on the NAB files with a labelled window of each row's ranking score",
@@ -2191,6 +2370,22 @@ def main(argv=None):
                 cells = " | ".join(f"{v:.3f}" for v in kinds.values())
                 name = label if len(decays) == 1 else f"{label}, fading {d}"
                 print(f"| {name} | {cells} | {np.mean(list(kinds.values())):.3f} |", flush=True)
+        return
+    if args.synthetic_alarms or args.kpi_alarms:
+        a, b = (int(v) for v in (args.synthetic_alarms or args.kpi_alarms).split(":"))
+        count = synthetic_alarms if args.synthetic_alarms else kpi_alarms
+        for i, (label, change) in enumerate(steps):
+            kinds = count({**BASE, **change}, range(a, b))
+            if i == 0:
+                print(
+                    "| step | "
+                    + " | ".join(kinds)
+                    + " | all: alarmed, elsewhere |\n|---|"
+                    + "---:|" * (len(kinds) + 1)
+                )
+            cells = " | ".join(f"{f}/{t}, {e}" for f, t, e in kinds.values())
+            f, t, e = (sum(v[i] for v in kinds.values()) for i in range(3))
+            print(f"| {label} | {cells} | {f}/{t}, {e} |", flush=True)
         return
     if args.tsbad_nab:
         decays = tuple(args.decay or (RANK_DECAY,))
