@@ -539,6 +539,60 @@ def alarm_logic(score, record, hold, threshold):
     return out
 
 
+@nb.njit(cache=True)
+def daily_echo(best, period, days, width, level):
+    """True where the statistic reached `level` (the alarm level) within +-`width` points of the
+    same time on each of the `days` previous days (`period` points a day): a recurring event."""
+    n = len(best)
+    out = np.zeros(n, np.bool_)
+    if period <= 0:
+        return out
+    for t in range(n):
+        ok = True
+        for k in range(1, days + 1):
+            lo = t - k * period - width
+            if lo < 0:
+                ok = False
+                break
+            hit = False
+            for u in range(lo, t - k * period + width + 1):
+                if best[u] >= level:
+                    hit = True
+                    break
+            if not hit:
+                ok = False
+                break
+        out[t] = ok
+    return out
+
+
+@nb.njit(cache=True)
+def alarm_logic_echo(score, record, hold, threshold, echo, cap):
+    """`alarm_logic`, and where `echo` (a recurring daily event) the score is capped at 0.9 x
+    threshold (`cap`: no alarm) or halved as a non-record is; before the hold's decision."""
+    n = len(score)
+    out = np.empty(n)
+    buf = np.zeros(max(record, 1))
+    bn = bh = h = 0
+    for t in range(n):
+        s = score[t]
+        mx = buf[:bn].max() if bn else 0.0
+        buf[bh] = s
+        bh = (bh + 1) % record
+        bn = min(bn + 1, record)
+        if not (s > mx):
+            s *= 0.5
+        if echo[t]:
+            s = min(s, threshold * 0.9) if cap else (s * 0.5 if s > mx else s)
+        if h > 0:
+            h -= 1
+            s = min(s, threshold * 0.9)
+        elif s >= threshold:
+            h = hold
+        out[t] = s
+    return out
+
+
 def lagged_by_time(x, ts, seconds, period):
     """The value `seconds` before each point, by its timestamp as the C++ keeps its lags:
     interpolated between the points around that time, NaN where none reaches back that far or
@@ -1459,10 +1513,16 @@ def detect(x, ts, p, explain=False):
         span = p["gate_span"] or p["art_ds"] * (p["art_width"] + 1)
         recent = np.convolve(art_new.astype(np.int64), np.ones(span, np.int64))[:n] > 0
         alerts = alarm_logic_novel(score, record, 100, 0.5, recent, p["gate_novel"])
+    elif p["daily_echo"]:  # issue 15, fewer false alarms: an alarm that recurs at the same time of day
+        e_days, e_width, e_mode = p["daily_echo"]
+        echo = daily_echo(best, period if 0 < period < n else 0, e_days, e_width, 5.0)
+        alerts = alarm_logic_echo(score, record, 100, 0.5, echo, e_mode == "cap")
     else:
         alerts = alarm_logic(score, record, 100, 0.5)
     if explain == "novel":
         return alerts, np.array(names)[which], best, art_new
+    if explain == "stats":  # every detector's statistic and the score before the alarm logic
+        return alerts, np.array(names)[which], best, dict(zip(names, stats)), score
     return (alerts, np.array(names)[which], best) if explain else alerts
 
 
@@ -1481,7 +1541,7 @@ BASE = {
     "levels": (), "absdiff_levels": (), "scale": (), "cusum": None, "cusum_resid": None, "cusum_season": None,
     "bocpd": None, "gate_fading_days": 0, "gate_novel": 0, "gate_span": 0, "gate_art": None, "chomp": None, "vst": None, "vst_point_only": False,
     "poly": (), "poly_mode": "add", "w_poly": 1.0, "poly_scale": "sd", "season_time": False,
-    "untimed": False,
+    "untimed": False, "daily_echo": None,
 }  # fmt: skip
 _LEVEL = {"damp": 1.0, "span": 1000, "level": True, "record_days": 3}
 _CONTEXT = {**_LEVEL, "context": True}
@@ -1496,6 +1556,8 @@ _CHOMP = {**_NOW, "chomp": (0.1, ("value", "diff"), "value")}  # the C++ since i
 _CHOMP3 = (0.1, ("value", "diff", "poly"), "value")  # the chomp on the forecast-residual detector too
 # the forecast-residual detector in the difference detector's place: its weight, its chomp
 _POLY_FOR_DIFF = {"poly_mode": "replace", "w_poly": 2.5, "chomp": (0.1, ("value", "poly"), "value")}
+# the product now (polyres2, row 229): the multi-scale forecast residual, chomped, weight 1.6
+_PRODUCT = {**_CHOMP, "poly": ((8, 1), (16, 1), (32, 1)), "chomp": _CHOMP3, "w_poly": 1.6}
 _CHANGE = {**_WEEKLY, "scale": (25,), "cusum": (0.5, 10.0, 2.0)}
 STEPS = [
     ("previous default (18-file design)", {}),
@@ -1865,6 +1927,13 @@ STEPS = [
     ),
     ("polyres alone: w 32, degree 3", {**_CHOMP, "poly": ((32, 3),), "poly_mode": "alone"}),
     ("chomp on polyres too: w 32, degree 3", {**_CHOMP, "poly": ((32, 3),), "chomp": _CHOMP3}),
+    # issue 15, fewer false alarms (nabfp13), on the product (_PRODUCT, row 229): an alarm where the
+    # statistic also reached the alarm level at the same time of day on the previous day(s) is a
+    # recurring event, not news. Fixed before their NAB figures were seen.
+    ("daily echo: capped, 2 days, +-2 points", {**_PRODUCT, "daily_echo": (2, 2, "cap")}),
+    ("daily echo: capped, 2 days, +-5 points", {**_PRODUCT, "daily_echo": (2, 5, "cap")}),
+    ("daily echo: capped, 1 day, +-2 points", {**_PRODUCT, "daily_echo": (1, 2, "cap")}),
+    ("daily echo: halved, 2 days, +-2 points", {**_PRODUCT, "daily_echo": (2, 2, "halve")}),
 ]
 
 
