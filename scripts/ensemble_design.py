@@ -1419,7 +1419,7 @@ def detect(x, ts, p, explain=False):
     if p["cusum"]:
         s, ok = cusum(x, p["span"], *p["cusum"])
         feats.append((saturate(s), ok))
-        weights.append(1.0)
+        weights.append(p["w_cusum"])
         names.append("cusum")
     if p["cusum_resid"]:
         fast, k, h = p["cusum_resid"]
@@ -1541,7 +1541,7 @@ BASE = {
     "levels": (), "absdiff_levels": (), "scale": (), "cusum": None, "cusum_resid": None, "cusum_season": None,
     "bocpd": None, "gate_fading_days": 0, "gate_novel": 0, "gate_span": 0, "gate_art": None, "chomp": None, "vst": None, "vst_point_only": False,
     "poly": (), "poly_mode": "add", "w_poly": 1.0, "poly_scale": "sd", "season_time": False,
-    "untimed": False, "daily_echo": None,
+    "untimed": False, "daily_echo": None, "w_cusum": 1.0,
 }  # fmt: skip
 _LEVEL = {"damp": 1.0, "span": 1000, "level": True, "record_days": 3}
 _CONTEXT = {**_LEVEL, "context": True}
@@ -1934,6 +1934,15 @@ STEPS = [
     ("daily echo: capped, 2 days, +-5 points", {**_PRODUCT, "daily_echo": (2, 5, "cap")}),
     ("daily echo: capped, 1 day, +-2 points", {**_PRODUCT, "daily_echo": (1, 2, "cap")}),
     ("daily echo: halved, 2 days, +-2 points", {**_PRODUCT, "daily_echo": (2, 2, "halve")}),
+    # second round (nabfp13), fixed after the first round's figures and before these: the CUSUM's
+    # false alarms at the corpus threshold have a smaller statistic than its true ones (median 10
+    # against 14.4; 12 of its 29 are halved saturated scores near 10), so a weight above 1
+    ("CUSUM weight 1.3", {**_PRODUCT, "w_cusum": 1.3}),
+    ("CUSUM weight 1.6", {**_PRODUCT, "w_cusum": 1.6}),
+    (
+        "CUSUM weight 1.3 + daily echo: halved, 2 days, +-2 points",
+        {**_PRODUCT, "w_cusum": 1.3, "daily_echo": (2, 2, "halve")},
+    ),
 ]
 
 
@@ -2053,6 +2062,39 @@ def nab_vus(p, corpus, data, decays=(RANK_DECAY,)):
 
 
 KPI_DECAYS = (RANK_DECAY, 0.95)  # that and a faster one
+
+
+def held_out_alarms(p, kind_seeds, kpi_seeds):
+    """The alarms (alert score >= 0.5) on data no choice was made on: the synthetic kinds
+    (`benchmarks.synthetic_kinds`' rule: an incident is alarmed from its start to 30 points after
+    its end; alarms elsewhere counted) and the KPI proxy's series (the same rule on its incidents).
+    {family: (incidents alarmed, incidents, alarms elsewhere)}."""
+    from anomaly_detection.evaluation.synthetic import KINDS, make_series
+    from anomaly_detection.evaluation.synthetic_kpi import make_kpi_series
+
+    def count(values, timestamps, spans, q):
+        flags = detect(np.asarray(values, float), np.asarray(timestamps, float), q) >= 0.5
+        near = np.zeros(len(flags), bool)
+        found = 0
+        for start, end in spans:
+            near[start : end + 30] = True
+            found += bool(flags[start : end + 30].any())
+        return found, len(spans), int(np.count_nonzero(flags & ~near))
+
+    out = {}
+    tot = np.zeros(3, int)
+    for kind in KINDS:
+        for seed in kind_seeds:
+            s = make_series(kind, seed)
+            edges = np.flatnonzero(np.diff(np.r_[0, s.labels.astype(int), 0])).reshape(-1, 2)
+            tot += count(s.values, s.timestamps, edges, p)
+    out["synthetic kinds"] = tuple(tot)
+    tot = np.zeros(3, int)
+    for seed in kpi_seeds:
+        s = make_kpi_series(seed)
+        tot += count(s.values, s.timestamps, [(a, b) for a, b, _ in s.incidents], {**p, "season_time": True})
+    out["KPI proxy"] = tuple(tot)
+    return out
 
 
 def kpi_vus(p, suite, decays=KPI_DECAYS):
@@ -2203,6 +2245,12 @@ def main(argv=None):
         help="with --kpi, --tsbad-nab or --synthetic: the fadings of the ranking statistic to score "
         "(repeatable; default 0.99 and 0.95 with --kpi, else 0.99 (the C++ now); 0 = none)",
     )
+    ap.add_argument(
+        "--held-out-alarms",
+        metavar="A:B,C:D",
+        help="only: each row's alarms on the synthetic kinds of seeds A to B-1 and the KPI proxy's series "
+        "of seeds C to D-1 (incidents alarmed, alarms elsewhere): the alarm logic on data no choice saw",
+    )
     ap.add_argument("--kpi-reference", action="store_true", help="with --kpi: also the C++ default, first")
     ap.add_argument(
         "--untimed",
@@ -2227,6 +2275,15 @@ def main(argv=None):
     if args.only:
         steps = [(lab, ch) for lab, ch in steps if any(o in lab for o in args.only)]
     args.all_profiles = args.all_profiles or args.profiles
+    if args.held_out_alarms:
+        (a, b), (c, d) = (tuple(int(v) for v in part.split(":")) for part in args.held_out_alarms.split(","))
+        print("| step | synthetic kinds: alarmed / incidents, alarms elsewhere | KPI proxy: the same |")
+        print("|---|---|---|")
+        for label, change in steps:
+            res = held_out_alarms({**BASE, **change}, range(a, b), range(c, d))
+            cells = " | ".join(f"{f} / {n}, {e}" for f, n, e in res.values())
+            print(f"| {label} | {cells} |", flush=True)
+        return
     if args.kpi:
         from anomaly_detection.evaluation.synthetic_kpi import make_kpi_series
 
