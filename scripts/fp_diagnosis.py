@@ -75,6 +75,7 @@ def main(argv=None):
         period = round(86400 / dt) if dt > 0 and 4 <= 86400 / dt <= 50000 else 0
         echo1 = ed.daily_echo(best, period if period < n else 0, 1, 2, 5.0)
         echo2 = ed.daily_echo(best, period if period < n else 0, 2, 2, 5.0)
+        alarm_ts = ts[alerts >= 0.5]
         for a in al:
             w = {d: s[a] / weights.get(d, 1.0) for d, s in stats.items()}
             order = sorted(w, key=lambda d: -w[d])
@@ -106,6 +107,11 @@ def main(argv=None):
                 "first": a in firsts,
                 "echo1": bool(echo1[a]),
                 "echo2": bool(echo2[a]),
+                "halved_saturated": bool(abs(alerts[a] - 0.5 * pre[a]) < 1e-12 and pre[a] >= 0.99),
+                "past": [
+                    int(np.count_nonzero((alarm_ts < ts[a]) & (alarm_ts > ts[a] - d * 86400)))
+                    for d in (3, 7, 14)
+                ],
             }
             (tps if pr.in_window[a] else fps).append(row)
     first_tps = [r for r in tps if r["first"]]
@@ -173,12 +179,24 @@ def main(argv=None):
     for nm, v in (("FP", sc), ("TP", tc)):
         print(f"  {nm}: " + ", ".join(f"[{edges[i]}, {edges[i + 1]}): {int(((v >= edges[i]) & (v < edges[i + 1])).sum())}"
                                      for i in range(len(edges) - 1)))  # fmt: skip
-    print("false alarms by detector: the second detector's weighted statistic (quartiles) and alert")
+    print(
+        "by the detector that set the statistic: false / true (first) alarms and their statistic (quartiles)"
+    )
     for det in Counter(r["det"] for r in fps):
         rs = [r for r in fps if r["det"] == det]
         ts_ = [r for r in first_tps if r["det"] == det]
         print(f"  {det:8s} FP {len(rs):3d} stat {q(np.array([r['stat'] for r in rs]))} "
               f"| TP {len(ts_):3d} stat {q(np.array([r['stat'] for r in ts_]))}")  # fmt: skip
+    print("\nhalved saturated scores (not a record of the last three days, statistic >= 10: alert 0.5):")
+    for nm, rs in (("false", fps), ("true (first)", first_tps)):
+        hs = [r for r in rs if r["halved_saturated"]]
+        print(f"  {nm}: {len(hs)}, statistic {q(np.array([r['stat'] for r in hs]), (10, 25, 50, 75, 90))} (deciles 1, 9), "
+              + ", ".join(f"{d} {c}" for d, c in Counter(r["det"] for r in hs).most_common()))  # fmt: skip
+    print("alarms (alert >= 0.5) of the same file in the past 3 / 7 / 14 days: share with >= 2 / >= 3 / >= 5")
+    for nm, rs in (("false", fps), ("true (first)", first_tps)):
+        pa = np.array([r["past"] for r in rs])
+        print(f"  {nm}: " + ", ".join(f"{d} days: {(pa[:, i] >= 2).sum()} / {(pa[:, i] >= 3).sum()} / {(pa[:, i] >= 5).sum()}"
+                                      for i, d in enumerate((3, 7, 14))) + f" of {len(rs)}")  # fmt: skip
     print("\nthe statistic at the alarm level (>= 5) within +-2 points of the same time the day before /")
     print("on each of the two days before (a recurring daily event), by category: false / true (first)")
     for cat in sorted({r["cat"] for r in fps + tps}):
