@@ -1962,6 +1962,40 @@ STEPS = [
         "daily echo no stronger (x 1.0): halved, 2 days, +-2 points",
         {**_PRODUCT, "daily_echo": (2, 2, "halve", 1.0)},
     ),
+    # fourth round (nabfp13): a sensitivity check of the third round's tolerance and width, fixed before
+    # its figures; not a choice (the choice is judged among the eleven rows before it)
+    (
+        "daily echo no stronger (x 1.05): halved, 2 days, +-2 points",
+        {**_PRODUCT, "daily_echo": (2, 2, "halve", 1.05)},
+    ),
+    (
+        "daily echo no stronger (x 1.2): halved, 2 days, +-2 points",
+        {**_PRODUCT, "daily_echo": (2, 2, "halve", 1.2)},
+    ),
+    (
+        "daily echo no stronger (x 1.5): halved, 2 days, +-2 points",
+        {**_PRODUCT, "daily_echo": (2, 2, "halve", 1.5)},
+    ),
+    (
+        "daily echo no stronger (x 1.1): halved, 2 days, +-5 points",
+        {**_PRODUCT, "daily_echo": (2, 5, "halve", 1.1)},
+    ),
+    (
+        "daily echo no stronger (x 1.05): capped, 2 days, +-2 points",
+        {**_PRODUCT, "daily_echo": (2, 2, "cap", 1.05)},
+    ),
+    (
+        "daily echo no stronger (x 1.2): capped, 2 days, +-2 points",
+        {**_PRODUCT, "daily_echo": (2, 2, "cap", 1.2)},
+    ),
+    (
+        "daily echo no stronger (x 1.5): capped, 2 days, +-2 points",
+        {**_PRODUCT, "daily_echo": (2, 2, "cap", 1.5)},
+    ),
+    (
+        "daily echo no stronger (x 1.1): capped, 2 days, +-5 points",
+        {**_PRODUCT, "daily_echo": (2, 5, "cap", 1.1)},
+    ),
 ]
 
 
