@@ -28,6 +28,10 @@ warm-up's robust z (C++ only) and small details of the start-up.
                             segments caught in the top 1% (`benchmarks.synthetic_kpi`'s measure); the
                             seasonal references by timestamp, as the C++ (the proxy misses rows): the C++
                             row gives 0.305, as the C++ default (--kpi-reference prints it first)
+    --held-out-alarms 0:3,0:30
+                            instead: each row's alarms (alert >= 0.5) on the synthetic kinds of seeds 0-2 and
+                            the KPI proxy's series of seeds 0-29: incidents alarmed, alarms elsewhere (the alarm
+                            logic on data no choice was made on; `scripts/fp_diagnosis.py` for NAB's)
     --untimed               with --kpi, --tsbad-nab, --synthetic: the points without timestamps, stamped
                             from the period their values give, as the C++ does (`untimed_stamps`; the
                             model keeps the first period found)
