@@ -31,6 +31,19 @@ def q(v, ps=(25, 50, 75)):
     return "-" if len(v) == 0 else ", ".join(f"{x:.3g}" for x in np.percentile(v, ps))
 
 
+def week_extreme(x, a, period):
+    """The largest deviation of the last 6 points from the past week's median, over the past
+    week's range on that side (> 1: a new extreme for the week)."""
+    past = x[max(0, a - 7 * max(period, 1)) : a]
+    if len(past) == 0:
+        return np.nan
+    med = np.median(past)
+    dev = x[max(0, a - 5) : a + 1] - med
+    d = dev[np.argmax(np.abs(dev))]
+    side = past.max() - med if d >= 0 else past.min() - med
+    return d / side if side != 0 else np.inf
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nab", type=Path, default=ed.ROOT.parent / "shared" / "data" / "nab")
@@ -107,6 +120,7 @@ def main(argv=None):
                 "first": a in firsts,
                 "echo1": bool(echo1[a]),
                 "echo2": bool(echo2[a]),
+                "week_extreme": week_extreme(x, a, period),
                 "halved_saturated": bool(abs(alerts[a] - 0.5 * pre[a]) < 1e-12 and pre[a] >= 0.99),
                 "past": [
                     int(np.count_nonzero((alarm_ts < ts[a]) & (alarm_ts > ts[a] - d * 86400)))
@@ -197,6 +211,11 @@ def main(argv=None):
         pa = np.array([r["past"] for r in rs])
         print(f"  {nm}: " + ", ".join(f"{d} days: {(pa[:, i] >= 2).sum()} / {(pa[:, i] >= 3).sum()} / {(pa[:, i] >= 5).sum()}"
                                       for i, d in enumerate((3, 7, 14))) + f" of {len(rs)}")  # fmt: skip
+    print("a new extreme for the week (the last 6 points' largest deviation from the past week's median")
+    print("beyond the past week's range on that side): share and quartiles of that ratio")
+    for nm, rs in (("false", fps), ("true (first)", first_tps)):
+        we = np.array([r["week_extreme"] for r in rs])
+        print(f"  {nm}: {np.mean(we > 1):.2f} new extremes; ratio {q(we[np.isfinite(we)])}")
     print("\nthe statistic at the alarm level (>= 5) within +-2 points of the same time the day before /")
     print("on each of the two days before (a recurring daily event), by category: false / true (first)")
     for cat in sorted({r["cat"] for r in fps + tps}):
