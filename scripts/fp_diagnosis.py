@@ -96,6 +96,7 @@ def main(argv=None):
             rec_len = max(int(p["record_days"] * 86400 / dt), 50)
             rec = pre[a] > (pre[max(0, a - rec_len) : a].max() if a > 0 else 0.0)
             since_prev = a - prev_alarm
+            low_between = float(pre[prev_alarm + 1 : a].min()) if 0 <= prev_alarm < a - 1 else np.nan
             prev_alarm = a
             dist_prev = min([a - hi for lo, hi in f.window_rows if hi < a], default=None)
             dist_next = min([lo - a for lo, hi in f.window_rows if lo > a], default=None)
@@ -113,6 +114,7 @@ def main(argv=None):
                 "pre": pre[a],
                 "record": bool(rec),
                 "since_prev": since_prev,
+                "low_between": low_between,
                 "dist_prev": dist_prev,
                 "dist_next": dist_next,
                 "cost": -pr.fp_sweep[a],
@@ -181,6 +183,11 @@ def main(argv=None):
     sp = np.array([r["since_prev"] for r in fps])
     print("  " + ", ".join(f"<{edges[i + 1]}: {int(((sp >= edges[i]) & (sp < edges[i + 1])).sum())}"
                            for i in range(len(edges) - 1)))  # fmt: skip
+    for nm, rs in (("false", fps), ("true (first)", first_tps)):
+        lb = np.array([r["low_between"] for r in rs])
+        lb = lb[np.isfinite(lb)]
+        print(f"  {nm}: the score before the alarm logic stayed >= 0.3 since the previous alarm: "
+              f"{int((lb >= 0.3).sum())} of {len(lb)}")  # fmt: skip
     print("false alarms: days into the file")
     d = np.array([r["days"] for r in fps])
     edges = [0, 2, 4, 7, 14, 28, 1e9]
