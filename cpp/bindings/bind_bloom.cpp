@@ -20,17 +20,17 @@ void bind_bloom(py::module_& m) {
         .def_property_readonly("non_scaling", [](const G& g) { return g.sketch.non_scaling(); })
         .def_property_readonly("size",
                                [](const G& g) {
-                                   std::lock_guard l(g.mutex);
+                                   GilSafeLock l(g.mutex);
                                    return g.sketch.size();
                                })
         .def_property_readonly("layer_count",
                                [](const G& g) {
-                                   std::lock_guard l(g.mutex);
+                                   GilSafeLock l(g.mutex);
                                    return g.sketch.layer_count();
                                })
         .def_property_readonly("memory_bytes",
                                [](const G& g) {
-                                   std::lock_guard l(g.mutex);
+                                   GilSafeLock l(g.mutex);
                                    return g.sketch.memory_bytes();
                                })
         .def_property_readonly("bit_count", [](const G& g) { return g.sketch.bit_count(); })

@@ -73,7 +73,7 @@ bool incrby_one(G& g, PyObject* const* args, Py_ssize_t nargs, PyObject*& result
     uint64_t inc = 1, estimate = 0;
     if (nargs < 1 || nargs > 2 || (nargs == 2 && !one_count(args[1], inc)) || !one_item(args[0], one)) return false;
     {
-        std::lock_guard lock(g.mutex);
+        GilSafeLock lock(g.mutex);
         g.sketch.incrby(&one.hash, nullptr, 1, &estimate, inc);  // all or nothing: may throw before any change
     }
     result = PyLong_FromUnsignedLongLong(estimate);
@@ -98,7 +98,7 @@ void bind_count_min(py::module_& m) {
         .def_property_readonly("seed", [](const G& g) { return g.sketch.seed(); })
         .def_property_readonly("total",
                                [](const G& g) {
-                                   std::lock_guard l(g.mutex);
+                                   GilSafeLock l(g.mutex);
                                    return g.sketch.total();
                                })
         .def_property_readonly("memory_bytes", [](const G& g) { return g.sketch.memory_bytes(); })
@@ -108,7 +108,7 @@ void bind_count_min(py::module_& m) {
                 OneItem one;
                 uint64_t one_inc = 0, estimate = 0;
                 if (one_item(items, one) && one_count(increments, one_inc)) {
-                    std::lock_guard lock(g.mutex);
+                    GilSafeLock lock(g.mutex);
                     g.sketch.incrby(&one.hash, nullptr, 1, &estimate, one_inc);
                     return py::int_(estimate);
                 }
@@ -134,14 +134,14 @@ void bind_count_min(py::module_& m) {
                 for (const G* o : others) copies.push_back(o->copy());
                 std::vector<const CountMinSketch*> ptrs;
                 for (const auto& c : copies) ptrs.push_back(&c);
-                std::lock_guard lock(g.mutex);
+                GilSafeLock lock(g.mutex);
                 g.sketch.merge(ptrs, weights);
             },
             py::arg("others"), py::arg("weights"), "this += sum(weights[i] * others[i]), saturating.")
         .def(
             "counters",
             [](const G& g) {
-                std::lock_guard lock(g.mutex);
+                GilSafeLock lock(g.mutex);
                 const auto& c = g.sketch.counters();
                 py::array_t<uint32_t> out(static_cast<py::ssize_t>(c.size()));
                 std::copy(c.begin(), c.end(), out.mutable_data());
@@ -152,14 +152,14 @@ void bind_count_min(py::module_& m) {
             "load_counters",
             [](G& g, const py::array_t<uint32_t, py::array::c_style | py::array::forcecast>& c) {
                 if (c.ndim() != 1) throw std::invalid_argument("counters: expected a 1-D array");
-                std::lock_guard lock(g.mutex);
+                GilSafeLock lock(g.mutex);
                 g.sketch.load_counters(c.data(), static_cast<size_t>(c.shape(0)));
             },
             py::arg("counters"), "Replace every counter (row after row); total becomes the largest row sum.")
         .def(
             "clear",
             [](G& g) {
-                std::lock_guard l(g.mutex);
+                GilSafeLock l(g.mutex);
                 g.sketch.clear();
             },
             "Reset every counter.")

@@ -21,27 +21,27 @@ void bind_cuckoo(py::module_& m) {
         .def_property_readonly("expansion", [](const G& g) { return g.sketch.expansion(); })
         .def_property_readonly("size",
                                [](const G& g) {
-                                   std::lock_guard l(g.mutex);
+                                   GilSafeLock l(g.mutex);
                                    return g.sketch.size();
                                })
         .def_property_readonly("deletions",
                                [](const G& g) {
-                                   std::lock_guard l(g.mutex);
+                                   GilSafeLock l(g.mutex);
                                    return g.sketch.deletions();
                                })
         .def_property_readonly("filter_count",
                                [](const G& g) {
-                                   std::lock_guard l(g.mutex);
+                                   GilSafeLock l(g.mutex);
                                    return g.sketch.filter_count();
                                })
         .def_property_readonly("bucket_count",
                                [](const G& g) {
-                                   std::lock_guard l(g.mutex);
+                                   GilSafeLock l(g.mutex);
                                    return g.sketch.bucket_count();
                                })
         .def_property_readonly("memory_bytes",
                                [](const G& g) {
-                                   std::lock_guard l(g.mutex);
+                                   GilSafeLock l(g.mutex);
                                    return g.sketch.memory_bytes();
                                })
         .def(
@@ -49,7 +49,7 @@ void bind_cuckoo(py::module_& m) {
             [](G& g, py::handle items) {
                 OneItem one;
                 if (one_item(items, one)) {
-                    std::lock_guard lock(g.mutex);
+                    GilSafeLock lock(g.mutex);
                     g.sketch.add(&one.hash, 1);
                     return;
                 }

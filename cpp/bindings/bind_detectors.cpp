@@ -12,6 +12,7 @@
 #include "anomaly_detection/detectors/registry.hpp"
 #include "common.hpp"
 #include "fast_method.hpp"
+#include "fork.hpp"
 #include "output_cache.hpp"
 
 namespace py = pybind11;
@@ -22,6 +23,7 @@ namespace {
 using bindings::DoubleArray;
 using bindings::pooled_array;
 using bindings::to_numpy;
+using bindings::unless_forking;
 
 py::tuple detection_tuple(const Detection& d) {
     // The order of AnomalyResult's fields after sensor_name, so the facade can unpack it.
@@ -193,8 +195,9 @@ std::optional<Detection> detect_point(SensorRegistry& reg, PyObject* const* args
         PyErr_Clear();
         return std::nullopt;
     }
-    return reg.detect(std::string(name, static_cast<size_t>(size)), PyFloat_AS_DOUBLE(args[1]),
-                      PyFloat_AS_DOUBLE(args[2]));
+    const std::string sensor(name, static_cast<size_t>(size));
+    const double value = PyFloat_AS_DOUBLE(args[1]), timestamp = PyFloat_AS_DOUBLE(args[2]);
+    return unless_forking([&] { return reg.detect(sensor, value, timestamp); });
 }
 
 bool detect_one(SensorRegistry& reg, PyObject* const* args, Py_ssize_t nargs, PyObject*& result) {
@@ -520,14 +523,14 @@ void bind_detectors(py::module_& m) {
         .def(
             "_detect",
             [](SensorRegistry& reg, const std::string& sensor, double value, double timestamp) {
-                return detection_tuple(reg.detect(sensor, value, timestamp));
+                return detection_tuple(unless_forking([&] { return reg.detect(sensor, value, timestamp); }));
             },
             py::arg("sensor"), py::arg("value"), py::arg("timestamp"), "detect() for any arguments (the general path).")
         .def(
             "_detect_result",
             [](SensorRegistry& reg, const std::string& sensor, double value, double timestamp,
                const py::object& threshold, const py::object& method, unsigned long long learn) {
-                const Detection d = reg.detect(sensor, value, timestamp);
+                const Detection d = unless_forking([&] { return reg.detect(sensor, value, timestamp); });
                 const py::str name(sensor);
                 PyObject* r = new_point_result(name.ptr(), d, threshold.ptr(), method.ptr(), learn);
                 if (r == nullptr) throw py::error_already_set();
@@ -558,8 +561,10 @@ void bind_detectors(py::module_& m) {
                uint64_t seen, const EnsembleState* checkpoint, std::optional<uint64_t> checkpoint_seen) {
                 if (values.ndim() != 1 || timestamps.ndim() != 1 || values.shape(0) != timestamps.shape(0))
                     throw std::invalid_argument("values, timestamps: expected 1-D arrays of one length");
-                reg.restore(sensor, values.data(), timestamps.data(), static_cast<size_t>(values.shape(0)), seen,
-                            checkpoint, checkpoint_seen.value_or(checkpoint ? checkpoint->seen() : 0));
+                const double *v = values.data(), *t = timestamps.data();
+                const auto n = static_cast<size_t>(values.shape(0));
+                const uint64_t at = checkpoint_seen.value_or(checkpoint ? checkpoint->seen() : 0);
+                unless_forking([&] { reg.restore(sensor, v, t, n, seen, checkpoint, at); });
             },
             py::arg("sensor"), py::arg("values"), py::arg("timestamps"), py::arg("seen"),
             py::arg("checkpoint") = py::none(), py::arg("checkpoint_seen") = py::none(),
@@ -569,7 +574,7 @@ void bind_detectors(py::module_& m) {
             "window",
             [](const SensorRegistry& reg, const std::string& sensor) -> py::object {
                 std::vector<double> values, timestamps;
-                if (!reg.window(sensor, values, timestamps)) return py::none();
+                if (!unless_forking([&] { return reg.window(sensor, values, timestamps); })) return py::none();
                 return py::make_tuple(to_numpy(std::move(values)), to_numpy(std::move(timestamps)));
             },
             py::arg("sensor"), "(values, timestamps) of the window, oldest first, or None for an unknown sensor.")
@@ -577,7 +582,7 @@ void bind_detectors(py::module_& m) {
             "summary",
             [](const SensorRegistry& reg, const std::string& sensor) -> py::object {
                 SensorSummary s;
-                if (!reg.summary(sensor, s)) return py::none();
+                if (!unless_forking([&] { return reg.summary(sensor, s); })) return py::none();
                 py::dict d;
                 d["points_seen"] = s.points_seen;
                 d["anomalies"] = s.anomalies;
@@ -590,16 +595,26 @@ void bind_detectors(py::module_& m) {
                 return std::move(d);
             },
             py::arg("sensor"), "Counters and window statistics of a sensor, or None for an unknown sensor.")
-        .def("reset", &SensorRegistry::reset, py::arg("sensor"), "Forget a sensor; returns whether it existed.")
-        .def("clear", &SensorRegistry::clear, "Forget every sensor.")
-        .def("sensors", &SensorRegistry::sensors, "Names of the known sensors.")
-        .def("__len__", &SensorRegistry::size)
         .def(
-            "to_bytes", [](const SensorRegistry& reg) { return py::bytes(reg.to_bytes()); },
+            "reset",
+            [](SensorRegistry& reg, const std::string& sensor) {
+                return unless_forking([&] { return reg.reset(sensor); });
+            },
+            py::arg("sensor"), "Forget a sensor; returns whether it existed.")
+        .def(
+            "clear", [](SensorRegistry& reg) { unless_forking([&] { reg.clear(); }); }, "Forget every sensor.")
+        .def(
+            "sensors", [](const SensorRegistry& reg) { return unless_forking([&] { return reg.sensors(); }); },
+            "Names of the known sensors.")
+        .def("__len__", [](const SensorRegistry& reg) { return unless_forking([&] { return reg.size(); }); })
+        .def(
+            "to_bytes",
+            [](const SensorRegistry& reg) { return py::bytes(unless_forking([&] { return reg.to_bytes(); })); },
             "Versioned, checksummed snapshot of the config and every sensor.")
         .def_static(
             "from_bytes", [](const py::bytes& b) { return SensorRegistry::from_bytes(std::string(b)); },
             py::arg("data"), "Restore a snapshot; raises ValueError on corrupt bytes.");
+    bindings::fork_lockable<SensorRegistry>(registry);  // its locks held across a fork (fork.hpp)
     bindings::def_fast<SensorRegistry, detect_one, kGeneralDetect>(
         registry, "detect",
         "detect($self, sensor, value, timestamp, /)\n--\n\n"

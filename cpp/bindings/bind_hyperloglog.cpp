@@ -19,7 +19,7 @@ bool add_one(G& g, PyObject* const* args, Py_ssize_t nargs, PyObject*& result) {
     if (nargs != 1 || !one_item(args[0], one)) return false;
     bool changed = false;
     {
-        std::lock_guard lock(g.mutex);
+        GilSafeLock lock(g.mutex);
         changed = g.sketch.add(&one.hash, 1);
     }
     result = PyBool_FromLong(changed);
@@ -38,7 +38,7 @@ void bind_hyperloglog(py::module_& m) {
             [](const G& g) {
                 std::string out;
                 {
-                    std::lock_guard l(g.mutex);
+                    GilSafeLock l(g.mutex);
                     out = g.sketch.to_redis();
                 }
                 return py::bytes(out);
@@ -53,7 +53,7 @@ void bind_hyperloglog(py::module_& m) {
         .def_property_readonly(
             "hip_valid",
             [](const G& g) {
-                std::lock_guard l(g.mutex);
+                GilSafeLock l(g.mutex);
                 return g.sketch.hip_valid();
             },
             "Whether count() is the HIP estimate (false after a merge or from Redis's bytes).")
@@ -62,7 +62,7 @@ void bind_hyperloglog(py::module_& m) {
             [](G& g, py::handle items) {
                 OneItem one;
                 if (one_item(items, one)) {
-                    std::lock_guard lock(g.mutex);
+                    GilSafeLock lock(g.mutex);
                     return g.sketch.add(&one.hash, 1);
                 }
                 const ItemBatch b = to_items(items);
@@ -74,7 +74,7 @@ void bind_hyperloglog(py::module_& m) {
         .def(
             "count",
             [](const G& g) {
-                std::lock_guard l(g.mutex);
+                GilSafeLock l(g.mutex);
                 return g.sketch.count();
             },
             "Estimated number of distinct items.")
@@ -83,7 +83,7 @@ void bind_hyperloglog(py::module_& m) {
             [](G& g, const std::vector<const G*>& others) {
                 std::vector<HyperLogLog> copies;
                 for (const G* o : others) copies.push_back(o->copy());
-                std::lock_guard lock(g.mutex);
+                GilSafeLock lock(g.mutex);
                 HyperLogLog merged = g.sketch;
                 for (const auto& c : copies) merged.merge(c);
                 g.sketch = std::move(merged);
@@ -92,7 +92,7 @@ void bind_hyperloglog(py::module_& m) {
         .def(
             "clear",
             [](G& g) {
-                std::lock_guard l(g.mutex);
+                GilSafeLock l(g.mutex);
                 g.sketch.clear();
             },
             "Forget every item.")

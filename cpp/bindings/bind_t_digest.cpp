@@ -18,7 +18,7 @@ bool add_one(G& g, PyObject* const* args, Py_ssize_t nargs, PyObject*& result) {
     if (nargs < 1 || nargs > 2 || (nargs == 2 && args[1] != Py_None) || !PyFloat_CheckExact(args[0])) return false;
     const double v = PyFloat_AS_DOUBLE(args[0]);
     {
-        std::lock_guard lock(g.mutex);
+        GilSafeLock lock(g.mutex);
         g.sketch.add(&v, nullptr, 1);  // checks the value before adding it
     }
     Py_INCREF(Py_None);
@@ -33,25 +33,25 @@ void bind_t_digest(py::module_& m) {
         .def_property_readonly("compression", [](const G& g) { return g.sketch.compression(); })
         .def_property_readonly("total_weight",
                                [](const G& g) {
-                                   std::lock_guard l(g.mutex);
+                                   GilSafeLock l(g.mutex);
                                    return g.sketch.total_weight();
                                })
         .def_property_readonly("memory_bytes",
                                [](const G& g) {
-                                   std::lock_guard l(g.mutex);
+                                   GilSafeLock l(g.mutex);
                                    return g.sketch.memory_bytes();
                                })
         .def(
             "min",
             [](const G& g) {
-                std::lock_guard l(g.mutex);
+                GilSafeLock l(g.mutex);
                 return g.sketch.min();
             },
             "Smallest value (NaN when empty).")
         .def(
             "max",
             [](const G& g) {
-                std::lock_guard l(g.mutex);
+                GilSafeLock l(g.mutex);
                 return g.sketch.max();
             },
             "Largest value (NaN when empty).")
@@ -60,7 +60,7 @@ void bind_t_digest(py::module_& m) {
             [](G& g, py::handle values, py::handle weights) {
                 if (PyFloat_CheckExact(values.ptr()) && weights.is_none()) {  // one value: no arrays
                     const double v = PyFloat_AS_DOUBLE(values.ptr());
-                    std::lock_guard lock(g.mutex);
+                    GilSafeLock lock(g.mutex);
                     g.sketch.add(&v, nullptr, 1);
                     return;
                 }
@@ -109,7 +109,7 @@ void bind_t_digest(py::module_& m) {
         .def(
             "trimmed_mean",
             [](const G& g, double lo, double hi) {
-                std::lock_guard l(g.mutex);
+                GilSafeLock l(g.mutex);
                 return g.sketch.trimmed_mean(lo, hi);
             },
             py::arg("low"), py::arg("high"), "Mean of the values between quantiles low and high.")
@@ -118,7 +118,7 @@ void bind_t_digest(py::module_& m) {
             [](const G& g) {
                 std::vector<TDigest::Centroid> c;
                 {
-                    std::lock_guard l(g.mutex);
+                    GilSafeLock l(g.mutex);
                     c = g.sketch.centroids();
                 }
                 py::array_t<double> means(static_cast<py::ssize_t>(c.size())),
@@ -137,14 +137,14 @@ void bind_t_digest(py::module_& m) {
                 for (const G* o : others) copies.push_back(o->copy());
                 std::vector<const TDigest*> ptrs;
                 for (const auto& c : copies) ptrs.push_back(&c);
-                std::lock_guard lock(g.mutex);
+                GilSafeLock lock(g.mutex);
                 g.sketch.merge(ptrs);
             },
             py::arg("others"), "Fold other digests of the same compression in.")
         .def(
             "clear",
             [](G& g) {
-                std::lock_guard l(g.mutex);
+                GilSafeLock l(g.mutex);
                 g.sketch.clear();
             },
             "Forget every value.")

@@ -21,7 +21,7 @@ bool incrby_one(G& g, PyObject* const* args, Py_ssize_t nargs, PyObject*& result
     TopK::Entry expelled;
     bool pushed = false;
     {
-        std::lock_guard lock(g.mutex);
+        GilSafeLock lock(g.mutex);
         pushed = g.sketch.incrby_one(one.text, one.kind, one.hash, inc, expelled);  // checks before any change
     }
     if (!pushed) {
@@ -50,7 +50,7 @@ py::object incrby_general(G& g, py::handle items, py::handle increments) {
     if (one_item(items, one) && one_count(increments, one_inc)) {
         std::vector<std::pair<size_t, TopK::Entry>> expelled;  // allocates only if one is pushed out
         {
-            std::lock_guard lock(g.mutex);
+            GilSafeLock lock(g.mutex);
             g.sketch.incrby(&one.text, &one.kind, &one.hash, &one_inc, 1, &expelled);
         }
         return expelled.empty() ? py::object(py::none()) : decode(expelled[0].second);
@@ -98,7 +98,7 @@ void bind_top_k(py::module_& m) {
         .def_property_readonly("decay", [](const G& g) { return g.sketch.decay(); })
         .def_property_readonly("memory_bytes",
                                [](const G& g) {
-                                   std::lock_guard l(g.mutex);
+                                   GilSafeLock l(g.mutex);
                                    return g.sketch.memory_bytes();
                                })
         .def("_incrby", &incrby_general, py::arg("items"), py::arg("increments") = 1,
@@ -135,7 +135,7 @@ void bind_top_k(py::module_& m) {
             [](const G& g, bool with_count) {
                 std::vector<TopK::Entry> entries;
                 {
-                    std::lock_guard l(g.mutex);
+                    GilSafeLock l(g.mutex);
                     entries = g.sketch.list();
                 }
                 py::list out;
@@ -153,7 +153,7 @@ void bind_top_k(py::module_& m) {
             [](G& g, const std::vector<const G*>& others) {
                 std::vector<TopK> copies;
                 for (const G* o : others) copies.push_back(o->copy());
-                std::lock_guard lock(g.mutex);
+                GilSafeLock lock(g.mutex);
                 TopK merged = g.sketch;
                 for (const auto& c : copies) merged.merge(c);
                 g.sketch = std::move(merged);

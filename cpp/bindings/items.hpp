@@ -20,6 +20,7 @@
 #include "anomaly_detection/sketches/hash.hpp"
 #include "anomaly_detection/sketches/top_k.hpp"
 #include "common.hpp"
+#include "fork.hpp"
 
 namespace anomaly_detection::bindings {
 
@@ -207,11 +208,15 @@ struct Guarded {
     explicit Guarded(A&&... a) : sketch(std::forward<A>(a)...) {}
     explicit Guarded(S&& s) : sketch(std::move(s)) {}
     S copy() const {
-        std::lock_guard lock(mutex);
+        GilSafeLock lock(mutex);
         return sketch;
     }
+    // fork() (fork.hpp): the mutex held across it, made free again in parent and child.
+    void lock_for_fork() { mutex.lock(); }
+    void unlock_after_fork() { mutex.unlock(); }
+    void unlock_after_fork_in_child() { mutex.unlock(); }  // a plain mutex: no owner is checked
     S sketch;
-    mutable std::mutex mutex;
+    mutable std::mutex mutex;  // taken through GilSafeLock only
 };
 
 template <typename S>
@@ -226,7 +231,7 @@ template <typename S>
 py::bytes to_blob(const Guarded<S>& g) {
     std::string blob;
     {
-        std::lock_guard lock(g.mutex);
+        GilSafeLock lock(g.mutex);
         blob = g.sketch.to_bytes();
     }
     return py::bytes(blob);
@@ -236,7 +241,7 @@ py::bytes to_blob(const Guarded<S>& g) {
 template <typename S, typename F>
 void run(Guarded<S>& g, size_t n, F&& f) {
     MaybeReleaseGil release(n);
-    std::lock_guard lock(g.mutex);
+    GilSafeLock lock(g.mutex);
     f(g.sketch);
 }
 
@@ -252,7 +257,7 @@ template <typename S, typename Method, typename Out>
 bool call_one(Guarded<S>& g, py::handle items, Method method, Out& out) {
     OneItem one;
     if (!one_item(items, one)) return false;
-    std::lock_guard lock(g.mutex);
+    GilSafeLock lock(g.mutex);
     (g.sketch.*method)(&one.hash, 1, &out);
     return true;
 }

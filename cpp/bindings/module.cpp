@@ -10,7 +10,8 @@ void bind_points(py::module_& m);
 void bind_sketches(py::module_& m);
 namespace anomaly_detection::bindings {
 void bind_output_cache(py::module_& m);
-}
+void bind_fork(py::module_& m);
+}  // namespace anomaly_detection::bindings
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "Native core of anomaly_detection (private: use the anomaly_detection package).";
@@ -20,4 +21,5 @@ PYBIND11_MODULE(_core, m) {
     bind_points(m);
     bind_sketches(m);
     anomaly_detection::bindings::bind_output_cache(m);
+    anomaly_detection::bindings::bind_fork(m);
 }

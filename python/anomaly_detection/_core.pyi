@@ -747,6 +747,10 @@ def _install_detect(cls: typing.Any, doc: str) -> None:
     """
     Make cls.detect (StatisticalAnomalyDetector's) a method descriptor for the embedded store's hot case, falling back to cls._detect_general.
     """
+def _lock_for_fork(objects: list) -> list:
+    """
+    fork()'s prepare step: take the locks of the registries and sketches among `objects` (others are skipped), in order, waiting without the GIL for the calls in progress; returns the objects locked. Only anomaly_detection._fork's hook calls it.
+    """
 def _output_cache_info() -> dict:
     """
     The output cache's blocks, bytes, limits and hit/miss counts (tests and benchmarks).
@@ -758,6 +762,10 @@ def _set_output_cache_limits(max_buffers: typing.SupportsInt | typing.SupportsIn
 def _set_point_result_type(cls: type) -> None:
     """
     Register the class detect_result builds (AnomalyResult: a slotted class with its fields as writable object slots).
+    """
+def _unlock_after_fork(locked: list, in_child: bool) -> None:
+    """
+    fork()'s parent or child step: release the locks _lock_for_fork took (in the child they are made anew).
     """
 def check_sensor_name(name: str) -> None:
     """

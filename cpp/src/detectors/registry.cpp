@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cmath>
 #include <exception>
+#include <new>
 #include <stdexcept>
 #include <string_view>
 #include <thread>
@@ -206,6 +207,26 @@ std::vector<std::string> SensorRegistry::sensors() const {
 size_t SensorRegistry::size() const {
     std::shared_lock lock(mutex_);
     return sensors_.size();
+}
+
+void SensorRegistry::lock_for_fork() {
+    // The one order every thread follows: the registry's lock before a sensor's, and no
+    // thread holds two sensors' locks at once, so this waits for calls to end and never
+    // deadlocks with them.
+    mutex_.lock();
+    for (auto& kv : sensors_) kv.second->mutex.lock();
+}
+
+void SensorRegistry::unlock_after_fork() {
+    for (auto& kv : sensors_) kv.second->mutex.unlock();  // the same map: the registry's lock is held
+    mutex_.unlock();
+}
+
+void SensorRegistry::unlock_after_fork_in_child() {
+    for (auto& kv : sensors_) kv.second->mutex.unlock();
+    // The child's only thread holds the lock for writing under another thread id (glibc's
+    // rwlock unlock would take it for a reader's); no other thread can hold or wait on it.
+    new (&mutex_) std::shared_mutex();
 }
 
 std::string SensorRegistry::to_bytes() const {

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import os
 import time
-import weakref
 from collections.abc import Generator, Mapping
 from typing import Any, NamedTuple, TypeVar
 
+from anomaly_detection._fork import on_fork_in_child  # re-exported: the Redis objects' hook
 from anomaly_detection.redis.codec import text
 
 __all__ = [
@@ -107,27 +106,6 @@ def is_async_client(client: Any) -> bool:
 def is_cluster_client(client: Any) -> bool:
     """Whether ``client`` is a Redis Cluster client (sync or asyncio)."""
     return callable(getattr(client, "get_default_node", None))
-
-
-def on_fork_in_child(obj: Any) -> None:
-    """Have a child forked from now on call ``obj._after_fork_in_child()`` (unless ``obj``
-    is gone by then): a client-side object with per-process state (locks another thread may
-    hold at the fork, a background thread the child does not run, work the parent will
-    finish) starts clean in a pre-forking server's worker. The objects are held weakly in
-    one set, behind one hook for the process (a hook per object would stay registered for
-    good: ~330 bytes and ~1 us of every later fork per object ever made)."""
-    _fork_children.add(obj)
-
-
-_fork_children: weakref.WeakSet[Any] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for target in list(_fork_children):
-        target._after_fork_in_child()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)  # once, at import
 
 
 def down_errors() -> tuple[type[BaseException], ...]:

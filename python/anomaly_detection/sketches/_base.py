@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from anomaly_detection._fork import hold_across_fork
+
 if TYPE_CHECKING:
     from typing_extensions import Self
 
@@ -55,13 +57,13 @@ class Sketch:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise ValueError(f"data: expected bytes, got {type(data).__name__}")  # noqa: TRY004
         obj = cls.__new__(cls)
-        obj._native = cls._native_type.from_bytes(bytes(data))
+        obj._native = hold_across_fork(cls._native_type.from_bytes(bytes(data)))
         return obj
 
     @classmethod
     def _wrap(cls, native: Any) -> Self:
         obj = cls.__new__(cls)
-        obj._native = native
+        obj._native = hold_across_fork(native)
         return obj
 
     def copy(self) -> Self:

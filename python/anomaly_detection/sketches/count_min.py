@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from anomaly_detection import _core
+from anomaly_detection._fork import hold_across_fork
 from anomaly_detection.sketches._base import Items, Sketch, check_float, check_int
 
 __all__ = ["CountMinSketch"]
@@ -43,11 +44,13 @@ class CountMinSketch(Sketch):
     __slots__ = ()
 
     def __init__(self, width: int, depth: int, *, conservative: bool = False, seed: int = 0) -> None:
-        self._native = _core.CountMinSketch(
-            check_int("width", width, 1, 2**28),
-            check_int("depth", depth, 1, 64),
-            bool(conservative),
-            check_int("seed", seed, 0, 2**64 - 1),
+        self._native = hold_across_fork(
+            _core.CountMinSketch(
+                check_int("width", width, 1, 2**28),
+                check_int("depth", depth, 1, 64),
+                bool(conservative),
+                check_int("seed", seed, 0, 2**64 - 1),
+            )
         )
 
     @classmethod

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from anomaly_detection import _core
+from anomaly_detection._fork import hold_across_fork
 from anomaly_detection.sketches._base import Items, Sketch, check_float, check_int
 
 __all__ = ["BloomFilter", "CuckooFilter"]
@@ -58,11 +59,13 @@ class BloomFilter(_MembershipFilter):
     def __init__(
         self, capacity: int, error_rate: float = 0.01, expansion: int = 2, *, non_scaling: bool = False
     ) -> None:
-        self._native = _core.BloomFilter(
-            check_int("capacity", capacity, 1, 2**40),
-            check_float("error_rate", error_rate, 0.0, 1.0 - 1e-12),
-            check_int("expansion", expansion, 0 if non_scaling else 1, 32768),
-            bool(non_scaling),
+        self._native = hold_across_fork(
+            _core.BloomFilter(
+                check_int("capacity", capacity, 1, 2**40),
+                check_float("error_rate", error_rate, 0.0, 1.0 - 1e-12),
+                check_int("expansion", expansion, 0 if non_scaling else 1, 32768),
+                bool(non_scaling),
+            )
         )
 
     @property
@@ -141,12 +144,14 @@ class CuckooFilter(_MembershipFilter):
         *,
         seed: int = 0,
     ) -> None:
-        self._native = _core.CuckooFilter(
-            check_int("capacity", capacity, 2, 2**32),
-            check_int("bucket_size", bucket_size, 1, 255),
-            check_int("max_iterations", max_iterations, 1, 65535),
-            check_int("expansion", expansion, 0, 32768),
-            check_int("seed", seed, 0, 2**64 - 1),
+        self._native = hold_across_fork(
+            _core.CuckooFilter(
+                check_int("capacity", capacity, 2, 2**32),
+                check_int("bucket_size", bucket_size, 1, 255),
+                check_int("max_iterations", max_iterations, 1, 65535),
+                check_int("expansion", expansion, 0, 32768),
+                check_int("seed", seed, 0, 2**64 - 1),
+            )
         )
 
     @property

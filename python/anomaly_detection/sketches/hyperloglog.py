@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from anomaly_detection import _core
+from anomaly_detection._fork import hold_across_fork
 from anomaly_detection.sketches._base import Items, Sketch, check_int
 
 __all__ = ["HyperLogLog", "hash_items"]
@@ -62,7 +63,7 @@ class HyperLogLog(Sketch):
         precision = check_int("precision", precision, 4, 18)
         if redis_compatible and precision != 14:
             raise ValueError(f"precision: a Redis-compatible HyperLogLog has precision 14, got {precision}")
-        self._native = _core.HyperLogLog(precision, bool(redis_compatible))
+        self._native = hold_across_fork(_core.HyperLogLog(precision, bool(redis_compatible)))
 
     @property
     def precision(self) -> int:

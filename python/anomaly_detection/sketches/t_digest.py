@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from anomaly_detection import _core
+from anomaly_detection._fork import hold_across_fork
 from anomaly_detection.sketches._base import Sketch, check_float
 
 __all__ = ["TDigest"]
@@ -38,7 +39,9 @@ class TDigest(Sketch):
     __slots__ = ()
 
     def __init__(self, compression: float = 100.0) -> None:
-        self._native = _core.TDigest(check_float("compression", compression, 10.0, 10000.0, open_low=False))
+        self._native = hold_across_fork(
+            _core.TDigest(check_float("compression", compression, 10.0, 10000.0, open_low=False))
+        )
 
     @property
     def compression(self) -> float:

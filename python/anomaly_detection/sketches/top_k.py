@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from anomaly_detection import _core
+from anomaly_detection._fork import hold_across_fork
 from anomaly_detection.sketches._base import Items, Sketch, check_float, check_int
 
 __all__ = ["TopK"]
@@ -40,12 +41,14 @@ class TopK(Sketch):
     __slots__ = ()
 
     def __init__(self, k: int, width: int = 8, depth: int = 7, decay: float = 0.9, *, seed: int = 0) -> None:
-        self._native = _core.TopK(
-            check_int("k", k, 1, 100_000),
-            check_int("width", width, 1, 2**26),
-            check_int("depth", depth, 1, 64),
-            check_float("decay", decay, 0.0, 1.0),
-            check_int("seed", seed, 0, 2**64 - 1),
+        self._native = hold_across_fork(
+            _core.TopK(
+                check_int("k", k, 1, 100_000),
+                check_int("width", width, 1, 2**26),
+                check_int("depth", depth, 1, 64),
+                check_float("decay", decay, 0.0, 1.0),
+                check_int("seed", seed, 0, 2**64 - 1),
+            )
         )
 
     @property

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from anomaly_detection import _core
+from anomaly_detection._fork import hold_across_fork, on_fork_in_child
 from anomaly_detection.errors import SensorLimitError
 from anomaly_detection.stores.base import SensorWindow
 
@@ -56,6 +57,8 @@ class EmbeddedStore:
         if ttl is not None and not ttl > 0:
             raise ValueError(f"ttl: expected a positive number of seconds or None, got {ttl!r}")
         self.registry = registry
+        hold_across_fork(registry)  # a fork waits for calls in progress, and the child's start free
+        on_fork_in_child(self)
         self.ttl = ttl
         self._clock = clock
         # sensor -> (points seen, when that count was first observed)
@@ -64,6 +67,10 @@ class EmbeddedStore:
         self._sweep_lock = threading.Lock()
         # The registry's own method: one Python frame less on the per-point path.
         self.detect = registry.detect
+
+    def _after_fork_in_child(self) -> None:
+        # Another thread of the parent may have been sweeping at the fork.
+        self._sweep_lock = threading.Lock()
 
     def make_room(self) -> bool:
         """Forget the sensors idle for ``ttl`` now (at ``max_sensors``); whether any went."""

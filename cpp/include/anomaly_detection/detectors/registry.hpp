@@ -68,6 +68,18 @@ class SensorRegistry {
 
     /// Versioned, checksummed snapshot of the config and every sensor.
     std::string to_bytes() const;
+
+    /// fork() while other threads may be inside the registry (pthread_atfork's prepare /
+    /// parent / child). lock_for_fork takes the registry's lock, then every sensor's, waiting
+    /// for the calls in progress to finish (other threads' calls then wait); the parent calls
+    /// unlock_after_fork, the child unlock_after_fork_in_child, on the thread that forked. So
+    /// the child starts with no lock held by a thread it does not have, and with whole calls
+    /// only. Between lock and unlock the locking thread may call nothing else of the registry.
+    void lock_for_fork();
+    void unlock_after_fork();
+    /// In the child the registry's lock is made anew (a reader-writer lock released by another
+    /// thread id than took it is not reliably released); the sensors' are unlocked.
+    void unlock_after_fork_in_child();
     /// Throws std::invalid_argument on corrupt or truncated bytes.
     static std::unique_ptr<SensorRegistry> from_bytes(const std::string& bytes);
 
