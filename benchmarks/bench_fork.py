@@ -68,19 +68,21 @@ def main() -> None:
         ours = block(args.forks)
         rows.append([r + 1, f"{ours * 1e3:.3f}", f"{peer * 1e3:.3f}", f"{ours / peer:.2f}"])
     print(machine())
-    print(f"os.fork() with {args.sensors:,} sensors, median of {args.forks} forks a block, load {os.getloadavg()}")
+    print(
+        f"os.fork() with {args.sensors:,} sensors, median of {args.forks} forks a block, load {os.getloadavg()}"
+    )
     print(table(["round", "held (ms)", "not held (ms)", "held / not held"], rows))
 
-    locked_ms = []
+    locked_us = []
     for _ in range(args.rounds):
         start = time.perf_counter()
         for _ in range(args.forks):
             locked = _core._lock_for_fork(natives)
             _core._unlock_after_fork(locked, False)
-        locked_ms.append((time.perf_counter() - start) / args.forks * 1e3)
+        locked_us.append((time.perf_counter() - start) / args.forks * 1e6)
     print(
-        f"prepare + parent steps alone: {min(locked_ms):.3f}-{max(locked_ms):.3f} ms "
-        f"({args.sensors:,} sensor locks + the registry's + the sketch's)"
+        f"prepare + parent steps alone: {min(locked_us):.1f}-{max(locked_us):.1f} us "
+        f"(the registry's fork gate with {args.sensors:,} sensors, and the sketch's lock)"
     )
 
 

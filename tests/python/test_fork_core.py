@@ -210,7 +210,45 @@ def scenario_sketch_exact() -> dict:
     return {**outcomes, "parent_consistent": cms.total == batches[0] * n}
 
 
+def scenario_gate() -> dict:
+    """While the fork hook holds a registry and a sketch (between its before and after steps),
+    other threads' calls with the GIL wait without it and go on afterwards."""
+    from anomaly_detection import Settings, StatisticalAnomalyDetector, _core
+    from anomaly_detection.sketches import CountMinSketch
+
+    det = StatisticalAnomalyDetector(Settings(detection_method="zscore", window_size=10))
+    det.detect("s", 1.0, timestamp=1.0)
+    cms = CountMinSketch(64, 2)
+    natives = [det.store.registry, cms._native]
+    locked = _core._lock_for_fork([*natives, object()])  # what the hook's before step does
+    done: list[str] = []
+    calls = [
+        lambda: det.detect("s", 2.0, timestamp=2.0),  # a known sensor
+        lambda: det.detect("new", 2.0, timestamp=2.0),  # a new one
+        lambda: det.stats("s"),
+        lambda: cms.incrby("x", 1),
+    ]
+    threads = [
+        threading.Thread(target=lambda c=c, i=i: (c(), done.append(str(i)))) for i, c in enumerate(calls)
+    ]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)  # needs the GIL back: no waiting thread may hold it
+    waited = not done
+    _core._unlock_after_fork(locked, False)
+    for t in threads:
+        t.join(10)
+    return {
+        "locked": [type(o).__name__ for o in locked],
+        "waited": waited,
+        "finished": sorted(done),
+        "points": det.stats("s")["points_seen"],
+        "x": int(cms.query("x")),
+    }
+
+
 SCENARIOS = {
+    "gate": scenario_gate,
     "detect_batch": scenario_detect_batch,
     "detect_many": scenario_detect_many,
     "sketch": scenario_sketch,
@@ -242,6 +280,54 @@ def test_a_child_forked_while_a_thread_is_inside_the_core_goes_on(name):
     assert got["failed"] == 0, f"children found an inconsistent state: {got}"
     assert got["ok"] == FORKS
     assert got["parent_consistent"], got
+
+
+def test_calls_wait_for_the_fork_without_the_gil_and_go_on_after_it():
+    got = _run("gate")
+    assert got["locked"] == ["SensorRegistry", "CountMinSketch"]  # the native objects only
+    assert got["waited"], "a call went through while the fork held the registry and the sketch"
+    assert got["finished"] == ["0", "1", "2", "3"]
+    assert got["points"] == 2
+    assert got["x"] == 1
+
+
+def test_every_registry_and_sketch_is_held_across_a_fork_while_it_lives():
+    import gc
+
+    from anomaly_detection import Settings, StatisticalAnomalyDetector, _fork
+    from anomaly_detection.sketches import (
+        BloomFilter,
+        CountMinSketch,
+        CuckooFilter,
+        HyperLogLog,
+        TDigest,
+        TopK,
+    )
+
+    det = StatisticalAnomalyDetector(Settings(detection_method="zscore"))
+    cms = CountMinSketch(64, 2)
+    made = [
+        cms,
+        CountMinSketch.from_error(0.01, 0.01),
+        CountMinSketch.from_bytes(cms.to_bytes()),
+        cms.copy(),
+        HyperLogLog(10),
+        HyperLogLog.from_redis_bytes(HyperLogLog(14, redis_compatible=True).to_redis_bytes()),
+        TDigest(100),
+        BloomFilter(100, 0.01),
+        CuckooFilter(100),
+        TopK(5),
+    ]
+    assert det.store.registry in _fork._natives
+    for sketch in made:
+        assert sketch._native in _fork._natives, type(sketch).__name__
+    # Held weakly: objects dropped before a fork leave nothing behind.
+    gc.collect()
+    before = len(_fork._natives)
+    for _ in range(5_000):
+        CountMinSketch(16, 2)
+    gc.collect()
+    assert len(_fork._natives) == before
 
 
 if __name__ == "__main__":

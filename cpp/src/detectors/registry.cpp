@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <exception>
-#include <new>
 #include <stdexcept>
 #include <string_view>
 #include <thread>
@@ -27,6 +27,26 @@ namespace {
 constexpr uint16_t kRegistryVersion = 8;
 
 }  // namespace
+
+// Held for the whole of a public call that takes a lock. While a fork is being prepared a new
+// call waits for it to end (on fork_mutex_), holding no lock of the registry.
+class SensorRegistry::Pass {
+   public:
+    explicit Pass(const SensorRegistry& r) : r_(r) {
+        for (;;) {
+            r_.passes_.fetch_add(1);  // seq_cst, as forking_'s store and load: one of the two sees the other
+            if (!r_.forking_.load()) return;
+            r_.passes_.fetch_sub(1);
+            std::lock_guard wait(r_.fork_mutex_);
+        }
+    }
+    ~Pass() { r_.passes_.fetch_sub(1); }
+    Pass(const Pass&) = delete;
+    Pass& operator=(const Pass&) = delete;
+
+   private:
+    const SensorRegistry& r_;
+};
 
 SensorRegistry::SensorRegistry(const DetectorConfig& config) : config_(config) { config_.validate(); }
 
@@ -51,6 +71,7 @@ std::shared_ptr<SensorRegistry::Entry> SensorRegistry::get_or_create(const std::
 }
 
 Detection SensorRegistry::detect(const std::string& sensor, double value, double timestamp) {
+    const Pass pass(*this);
     if (!std::isfinite(value))
         throw std::invalid_argument("value: expected a finite number, got " + std::to_string(value));
     if (!std::isfinite(timestamp)) throw std::invalid_argument("timestamp: expected a finite number");
@@ -61,6 +82,7 @@ Detection SensorRegistry::detect(const std::string& sensor, double value, double
 
 void SensorRegistry::detect_batch(const std::string& sensor, const double* values, const double* timestamps, size_t n,
                                   const BatchOutput& out) {
+    const Pass pass(*this);
     if (n == 0) return;
     // The sensor's state checks the values and timestamps as it scores them (a bad one
     // leaves it unchanged), without a pass of its own over the batch.
@@ -106,6 +128,7 @@ void SensorRegistry::detect_batch(const std::string& sensor, const double* value
 }
 
 void SensorRegistry::detect_many(const std::vector<BatchJob>& jobs, size_t threads) {
+    const Pass pass(*this);
     std::unordered_set<std::string_view> names;
     size_t new_sensors = 0;
     for (const auto& job : jobs) {
@@ -154,6 +177,7 @@ void SensorRegistry::detect_many(const std::vector<BatchJob>& jobs, size_t threa
 
 void SensorRegistry::restore(const std::string& sensor, const double* values, const double* timestamps, size_t n,
                              uint64_t seen, const EnsembleState* checkpoint, uint64_t checkpoint_seen) {
+    const Pass pass(*this);
     check_sensor_name(sensor);
     if (checkpoint && checkpoint->threshold() != config_.threshold)
         throw std::invalid_argument("checkpoint: made for another threshold");
@@ -171,6 +195,7 @@ void SensorRegistry::restore(const std::string& sensor, const double* values, co
 
 bool SensorRegistry::window(const std::string& sensor, std::vector<double>& values,
                             std::vector<double>& timestamps) const {
+    const Pass pass(*this);
     auto e = find(sensor);
     if (!e) return false;
     std::lock_guard lock(e->mutex);
@@ -179,6 +204,7 @@ bool SensorRegistry::window(const std::string& sensor, std::vector<double>& valu
 }
 
 bool SensorRegistry::summary(const std::string& sensor, SensorSummary& out) const {
+    const Pass pass(*this);
     auto e = find(sensor);
     if (!e) return false;
     std::lock_guard lock(e->mutex);
@@ -187,16 +213,19 @@ bool SensorRegistry::summary(const std::string& sensor, SensorSummary& out) cons
 }
 
 bool SensorRegistry::reset(const std::string& sensor) {
+    const Pass pass(*this);
     std::unique_lock lock(mutex_);
     return sensors_.erase(sensor) > 0;
 }
 
 void SensorRegistry::clear() {
+    const Pass pass(*this);
     std::unique_lock lock(mutex_);
     sensors_.clear();
 }
 
 std::vector<std::string> SensorRegistry::sensors() const {
+    const Pass pass(*this);
     std::shared_lock lock(mutex_);
     std::vector<std::string> names;
     names.reserve(sensors_.size());
@@ -205,31 +234,31 @@ std::vector<std::string> SensorRegistry::sensors() const {
 }
 
 size_t SensorRegistry::size() const {
+    const Pass pass(*this);
     std::shared_lock lock(mutex_);
     return sensors_.size();
 }
 
 void SensorRegistry::lock_for_fork() {
-    // The one order every thread follows: the registry's lock before a sensor's, and no
-    // thread holds two sensors' locks at once, so this waits for calls to end and never
-    // deadlocks with them.
-    mutex_.lock();
-    for (auto& kv : sensors_) kv.second->mutex.lock();
+    fork_mutex_.lock();
+    forking_.store(true);
+    while (passes_.load() != 0) std::this_thread::sleep_for(std::chrono::microseconds(50));
 }
 
 void SensorRegistry::unlock_after_fork() {
-    for (auto& kv : sensors_) kv.second->mutex.unlock();  // the same map: the registry's lock is held
-    mutex_.unlock();
+    forking_.store(false);
+    fork_mutex_.unlock();
 }
 
 void SensorRegistry::unlock_after_fork_in_child() {
-    for (auto& kv : sensors_) kv.second->mutex.unlock();
-    // The child's only thread holds the lock for writing under another thread id (glibc's
-    // rwlock unlock would take it for a reader's); no other thread can hold or wait on it.
-    new (&mutex_) std::shared_mutex();
+    // A thread of the parent may have been between its count and its look at forking_.
+    passes_.store(0);
+    forking_.store(false);
+    fork_mutex_.unlock();  // a plain mutex: no owner is checked
 }
 
 std::string SensorRegistry::to_bytes() const {
+    const Pass pass(*this);
     io::ByteWriter w;
     w.put<uint8_t>(static_cast<uint8_t>(config_.method));
     w.put<uint64_t>(config_.window_size);

@@ -1,6 +1,7 @@
 // Thread-safe registry of sensor states: the embedded store.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -70,15 +71,15 @@ class SensorRegistry {
     std::string to_bytes() const;
 
     /// fork() while other threads may be inside the registry (pthread_atfork's prepare /
-    /// parent / child). lock_for_fork takes the registry's lock, then every sensor's, waiting
-    /// for the calls in progress to finish (other threads' calls then wait); the parent calls
-    /// unlock_after_fork, the child unlock_after_fork_in_child, on the thread that forked. So
-    /// the child starts with no lock held by a thread it does not have, and with whole calls
-    /// only. Between lock and unlock the locking thread may call nothing else of the registry.
+    /// parent / child). lock_for_fork waits for the calls in progress to end and makes new
+    /// ones wait (every method that takes a lock holds a pass of the registry's fork gate for
+    /// its duration); the parent calls unlock_after_fork, the child unlock_after_fork_in_child,
+    /// on the thread that forked. So the child holds no lock of a thread it does not have, and
+    /// whole calls only. Nothing is written to the sensors (a lock per sensor taken and released
+    /// would copy each sensor's memory page in parent and child after the fork). Between lock
+    /// and unlock the locking thread may call nothing else of the registry.
     void lock_for_fork();
     void unlock_after_fork();
-    /// In the child the registry's lock is made anew (a reader-writer lock released by another
-    /// thread id than took it is not reliably released); the sensors' are unlocked.
     void unlock_after_fork_in_child();
     /// Throws std::invalid_argument on corrupt or truncated bytes.
     static std::unique_ptr<SensorRegistry> from_bytes(const std::string& bytes);
@@ -91,6 +92,12 @@ class SensorRegistry {
     };
     std::shared_ptr<Entry> get_or_create(const std::string& sensor);
     std::shared_ptr<Entry> find(const std::string& sensor) const;
+
+    // The fork gate: a pass per call in progress (public methods only; none calls another).
+    class Pass;
+    mutable std::atomic<uint64_t> passes_{0};
+    mutable std::atomic<bool> forking_{false};
+    mutable std::mutex fork_mutex_;  // held by the forking thread: new calls wait on it
 
     DetectorConfig config_;
     mutable std::shared_mutex mutex_;
