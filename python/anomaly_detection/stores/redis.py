@@ -406,6 +406,9 @@ class RedisStore:
 
     #: Sensors whose packed command prefix and kept window are kept (cleared beyond this).
     POINT_PREFIXES = 10_000
+    #: ... and fewer where their kept windows (16 bytes a window point) would hold more than this
+    #: many bytes: a window of 100 keeps all 10,000 (16 MB), one of 100,000 the last 167.
+    POINT_KEPT_BYTES = 256 * 2**20
     #: The single detect refreshes a sensor's TTLs on its first append in this process, then
     #: at most every ``temp_data_ttl * TTL_REFRESH`` seconds (the general path: every call).
     TTL_REFRESH = 1 / 60
@@ -423,7 +426,7 @@ class RedisStore:
         parts = [b"EVALSHA", self._script.sha.encode(), b"3", encode(self.keys.window(sensor)),
                  encode(self.keys.counters(sensor)), encode(self.keys.mirror(sensor))]  # fmt: skip
         state = _PointSensor(b"*7\r\n" + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts))
-        if len(self._point.sensors) >= self.POINT_PREFIXES:
+        if len(self._point.sensors) >= self._point.kept_sensors:
             self._point.sensors.clear()
         self._point.sensors[sensor] = state
         return state
@@ -1004,6 +1007,8 @@ class _PointPath:
         self.ttl = store.settings.temp_data_ttl
         self.writer = store.writer_id.encode()
         self.sensors: dict[str, _PointSensor] = {}
+        #: How many sensors' prefixes and kept windows are kept (RedisStore.POINT_KEPT_BYTES).
+        self.kept_sensors = max(1, min(store.POINT_PREFIXES, store.POINT_KEPT_BYTES // (16 * self.window)))
         self.refresh_every = store.settings.temp_data_ttl * store.TTL_REFRESH
         self.no_script = NoScriptError
         # A connection the server closed (not a timeout: a stalled server is not asked twice).
