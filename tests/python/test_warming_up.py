@@ -218,3 +218,23 @@ def test_an_expired_embedded_sensor_warms_up_again_and_the_memory_is_bounded():
     for name in ("a", "b", "c", "d"):
         det.detect_batch(name, values[:302], ts[:302])
         assert len(det._learned) <= 3
+
+
+@pytest.mark.parametrize("method", ["ensemble", "zscore"])
+def test_the_warm_up_reads_no_window(redis_client, monkeypatch, method):
+    # warming_up used to call the store's summary (the whole window's LRANGE and JSON) after every
+    # ensemble call until the sensor was past its warm-up, and for every skipped missing value.
+    det = StatisticalAnomalyDetector(
+        redis_client=redis_client, detection_method=method, missing="skip", redis_alerts=False
+    )
+    values, ts = _daily(60, 60.0)
+    det.detect_batch("s", values[:30], ts[:30])
+
+    def refused(*args, **kwargs):
+        raise AssertionError("the warm-up read the window")
+
+    monkeypatch.setattr(det.store.client, "lrange", refused)
+    flags = [det.detect("s", float(v), timestamp=float(t)).warming_up for v, t in zip(values[30:], ts[30:])]
+    flags += det.detect_batch("s", [1.0, None, 2.0], ts[-1] + 60.0 * np.arange(1, 4)).warming_up.tolist()
+    flags.append(det.detect("s", None, timestamp=ts[-1] + 300.0).warming_up)
+    assert flags == [method == "ensemble"] * 34
