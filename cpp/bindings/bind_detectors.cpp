@@ -7,6 +7,7 @@
 #include <cmath>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "anomaly_detection/detectors/registry.hpp"
@@ -486,6 +487,15 @@ void bind_detectors(py::module_& m) {
         .def(py::init<double>(), py::arg("threshold"), "A new state (nothing seen) alarming at `threshold` in (0, 1].")
         .def_property_readonly("seen", &EnsembleState::seen, "Points the state has learned from.")
         .def_property_readonly("threshold", &EnsembleState::threshold, "The alarm level in (0, 1].")
+        .def_property_readonly(
+            "live_from",
+            [](const EnsembleState& s) -> std::optional<uint64_t> {
+                const uint64_t from = s.live_from();
+                if (from == UINT64_MAX) return std::nullopt;
+                return from;
+            },
+            "The state's own point count from which its points are past the warm-up (300, or later where the "
+            "likelihoods' warm-up in time lasted longer); None while its likelihoods are not live yet.")
         .def(
             "to_bytes", [](const EnsembleState& s) { return py::bytes(s.to_bytes()); },
             "Versioned, checksummed bytes of the state.")
@@ -590,6 +600,18 @@ void bind_detectors(py::module_& m) {
                 return std::move(d);
             },
             py::arg("sensor"), "Counters and window statistics of a sensor, or None for an unknown sensor.")
+        .def(
+            "progress",
+            [](const SensorRegistry& reg,
+               const std::string& sensor) -> std::optional<std::tuple<uint64_t, std::optional<uint64_t>>> {
+                uint64_t seen = 0, live_from = 0;
+                if (!reg.progress(sensor, seen, live_from)) return std::nullopt;
+                return std::make_tuple(seen, live_from == UINT64_MAX ? std::nullopt : std::optional(live_from));
+            },
+            py::arg("sensor"),
+            "(points seen, the point count from which the sensor's points are past the warm-up: min_samples, for "
+            "the ensemble no earlier than its likelihoods went live, None while they are not) or None for an "
+            "unknown sensor.")
         .def("reset", &SensorRegistry::reset, py::arg("sensor"), "Forget a sensor; returns whether it existed.")
         .def("clear", &SensorRegistry::clear, "Forget every sensor.")
         .def("sensors", &SensorRegistry::sensors, "Names of the known sensors.")

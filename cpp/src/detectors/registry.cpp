@@ -185,6 +185,15 @@ bool SensorRegistry::summary(const std::string& sensor, SensorSummary& out) cons
     return true;
 }
 
+bool SensorRegistry::progress(const std::string& sensor, uint64_t& seen, uint64_t& live_from) const {
+    auto e = find(sensor);
+    if (!e) return false;
+    std::lock_guard lock(e->mutex);
+    seen = e->state.seen();
+    live_from = e->state.live_from();
+    return true;
+}
+
 bool SensorRegistry::reset(const std::string& sensor) {
     std::unique_lock lock(mutex_);
     return sensors_.erase(sensor) > 0;

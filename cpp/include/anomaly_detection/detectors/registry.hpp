@@ -60,6 +60,8 @@ class SensorRegistry {
     /// False when the sensor is unknown.
     bool window(const std::string& sensor, std::vector<double>& values, std::vector<double>& timestamps) const;
     bool summary(const std::string& sensor, SensorSummary& out) const;
+    /// The sensor's point count and SensorState::live_from; false when the sensor is unknown.
+    bool progress(const std::string& sensor, uint64_t& seen, uint64_t& live_from) const;
     /// Forgets a sensor; returns whether it existed.
     bool reset(const std::string& sensor);
     void clear();
