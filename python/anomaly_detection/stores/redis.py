@@ -1061,12 +1061,18 @@ def _check_input(
     sensor in ``known`` (whose keys were made: its name was checked then) is not checked again."""
     if type(sensor) is not str or sensor not in known:
         keys.sensor_part(sensor)
+    # the ufuncs themselves (ndarray.all() goes through a Python wrapper): half the time
+    if _ALL(_FINITE(values)) and _ALL(_FINITE(timestamps)):
+        return
     finite = np.isfinite(values)
     if not finite.all():
         i = int(np.argmin(finite))
         raise ValueError(f"values[{i}]: expected a finite number, got {values[i]}")
     if not np.isfinite(timestamps).all():
         raise ValueError("timestamps: expected finite numbers")
+
+
+_ALL, _FINITE = np.logical_and.reduce, np.isfinite
 
 
 def _single(value: float, timestamp: float, out: tuple) -> tuple:
