@@ -320,7 +320,7 @@ class StatisticalAnomalyDetector:
         batch = BatchResult(
             sensor_name, vals, ts, *arrays, self.threshold, self.method, alert_scores, warming
         )
-        if self._listeners and arrays[0].any():  # AnomalyResult objects only for flagged points
+        if self._listeners and _ANY(arrays[0]):  # AnomalyResult objects only for flagged points
             for result in batch.anomalies():
                 self._notify(result)
         return batch
@@ -516,6 +516,8 @@ def _plain_arrays(
 
 
 _F8 = np.dtype(np.float64)
+#: ``a.any()`` without ndarray.any's Python wrapper (a call per sensor of every batch).
+_ANY = np.logical_or.reduce
 
 
 def _is_missing(value: Any) -> bool:
