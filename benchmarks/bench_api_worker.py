@@ -14,7 +14,7 @@ alternate runs with ``PYTHONPATH=TREE`` (a directory holding ``anomaly_detection
 the lean path) called as ASGI, one request at a time (no sockets, no HTTP), and reports the CPU a request
 of the process, of the event-loop thread and of the rest (the worker threads).
 
-    python benchmarks/bench_api_worker.py --app [--requests 400] [--rounds 4]
+    python benchmarks/bench_api_worker.py --app [--requests 400] [--rounds 4] [--threshold 1000]
 """
 
 from __future__ import annotations
@@ -74,6 +74,11 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=100)
     parser.add_argument("--parts", action="store_true")
     parser.add_argument("--app", action="store_true", help="the whole request through the ASGI app")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        help="the detector's threshold (a large one flags nothing: no alerts, no counts)",
+    )
     args = parser.parse_args()
     if args.app:
         _app(args)
@@ -87,7 +92,8 @@ def main() -> None:
         _timed(spent)
     redis_proc, url = start_redis()
     try:
-        settings = Settings(detection_method="zscore", max_batch_items=100_000, store_backend="redis",
+        settings = Settings(**({} if args.threshold is None else {"threshold": args.threshold}),
+                            detection_method="zscore", max_batch_items=100_000, store_backend="redis",
                             redis_url=url)  # fmt: skip
         service = AnomalyService(settings)
         rng = random.Random(1)
@@ -135,6 +141,7 @@ def _app(args: argparse.Namespace) -> None:
     redis_proc, url = start_redis()
     try:
         common = {
+            **({} if args.threshold is None else {"threshold": args.threshold}),
             "detection_method": "zscore",
             "max_batch_items": 100_000,
             "max_request_bytes": 64 * 1024 * 1024,
