@@ -106,6 +106,10 @@ py::list detect_many(SensorRegistry& reg, const std::vector<std::string>& sensor
     return out;
 }
 
+// Points (window and batch) from which detect_after_checkpoint_py scores without the GIL
+// (always for the ensemble).
+constexpr size_t kReleaseGilFrom = 2048;
+
 py::tuple detect_after_checkpoint_py(const DetectorConfig& config, const DoubleArray& window_values,
                                      const DoubleArray& window_timestamps, uint64_t seen, const DoubleArray& values,
                                      const DoubleArray& timestamps, EnsembleState* checkpoint,
@@ -128,7 +132,11 @@ py::tuple detect_after_checkpoint_py(const DetectorConfig& config, const DoubleA
     if (checkpoint) ensemble.emplace(std::move(*checkpoint));
     bool exact = false;
     {
-        py::gil_scoped_release release;
+        // Without the GIL for the ensemble and for large batches; a Redis append's ~100 points
+        // of the other methods take a few us, less than giving the GIL up and taking it back in
+        // a server whose event loop wants it meanwhile.
+        std::optional<py::gil_scoped_release> release;
+        if (config.method == Method::ensemble || m + n >= kReleaseGilFrom) release.emplace();
         try {
             exact = detect_after_checkpoint(config, wv, wt, n, seen, v, t, m, ensemble, at, out);
         } catch (...) {

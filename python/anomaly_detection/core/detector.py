@@ -300,6 +300,8 @@ class StatisticalAnomalyDetector:
             # a prefix: found by bisection instead of a comparison of every count. (The key in
             # the counts' own dtype: with a Python int NumPy casts every count to float64.)
             warming = np.zeros(len(window_counts), dtype=bool)
+            if len(window_counts) and window_counts[0] >= self._learn:  # warm from the first point
+                return warming
             warming[: int(np.searchsorted(window_counts, window_counts.dtype.type(self._learn)))] = True
             return warming
         if self._ensemble and sensor_name in self._learned:
@@ -352,7 +354,7 @@ class StatisticalAnomalyDetector:
         batch = BatchResult(
             sensor_name, vals, ts, *arrays, self.threshold, self.method, alert_scores, warming
         )
-        if self._listeners and arrays[0].any():  # AnomalyResult objects only for flagged points
+        if self._listeners and _ANY(arrays[0]):  # AnomalyResult objects only for flagged points
             for result in batch.anomalies():
                 self._notify(result)
         return batch
@@ -520,12 +522,46 @@ def _many_inputs(
     if timestamps is not None and (unknown := set(timestamps) - set(batches)):
         raise ValueError(f"timestamps: sensors without values: {sorted(unknown)!r}")
     names = [check_sensor_name(name) for name in batches]
+    plain = _plain_arrays(batches, timestamps, names, check_finite)
+    if plain is not None:
+        return names, *plain
     given = [
         batch_input(batches[name], None if timestamps is None else timestamps.get(name)) for name in names
     ]
     vals = [as_values(v, check_finite) for v, _ in given]
     ts = [as_timestamps(t, len(v), check_finite) for v, (_, t) in zip(vals, given)]
     return names, vals, ts
+
+
+def _plain_arrays(
+    batches: Mapping[str, Any], timestamps: Mapping[str, Any] | None, names: list[str], check_finite: bool
+) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
+    """The values and timestamps of ``names`` when every one is already what :func:`as_values`
+    and :func:`as_timestamps` return (a non-empty 1-D C-contiguous float64 ``ndarray``, not a
+    subclass, timestamps of the same length): the same arrays, with the same finiteness check;
+    None for anything else (the general checks then run). The service's batches come so."""
+    if timestamps is None or len(timestamps) != len(names):
+        return None
+    vals = [batches[name] for name in names]
+    ts = [timestamps.get(name) for name in names]
+    for v, t in zip(vals, ts):
+        if not (
+            type(v) is np.ndarray and type(t) is np.ndarray and v.dtype == _F8 and t.dtype == _F8
+            and v.ndim == 1 and t.ndim == 1 and v.size and v.size == t.size
+            and v.flags.c_contiguous and t.flags.c_contiguous
+        ):  # fmt: skip
+            return None
+    if check_finite:  # the general path's checks and their order: every sensor's values first
+        for v in vals:
+            as_values(v)
+        for v, t in zip(vals, ts):
+            as_timestamps(t, len(v))
+    return vals, ts
+
+
+_F8 = np.dtype(np.float64)
+#: ``a.any()`` without ndarray.any's Python wrapper (a call per sensor of every batch).
+_ANY = np.logical_or.reduce
 
 
 def _is_missing(value: Any) -> bool:

@@ -1129,6 +1129,9 @@ def _check_input(
     sensor in ``known`` (whose keys were made: its name was checked then) is not checked again."""
     if type(sensor) is not str or sensor not in known:
         keys.sensor_part(sensor)
+    # the ufuncs themselves (ndarray.all() goes through a Python wrapper): half the time
+    if _ALL(_FINITE(values)) and _ALL(_FINITE(timestamps)):
+        return
     finite = np.isfinite(values)
     if not finite.all():
         i = int(np.argmin(finite))
@@ -1145,6 +1148,9 @@ def _live_from(state: Any, position: int, min_samples: int) -> int | None:
     if own is None:
         return None
     return max(min_samples, own + position - min(position, state.seen))
+
+
+_ALL, _FINITE = np.logical_and.reduce, np.isfinite
 
 
 def _single(value: float, timestamp: float, out: tuple) -> tuple:
