@@ -9,6 +9,12 @@ calls inside (timers around them, ~0.03 ms a request of their own). To compare t
 alternate runs with ``PYTHONPATH=TREE`` (a directory holding ``anomaly_detection/`` with a ``_core``).
 
     python benchmarks/bench_api_worker.py [--requests 800] [--rounds 3] [--parts]
+
+``--app`` measures the whole request instead: bench_api's body posted through the app (``create_app``,
+the lean path) called as ASGI, one request at a time (no sockets, no HTTP), and reports the CPU a request
+of the process, of the event-loop thread and of the rest (the worker threads).
+
+    python benchmarks/bench_api_worker.py --app [--requests 400] [--rounds 4] [--threshold 1000]
 """
 
 from __future__ import annotations
@@ -67,7 +73,16 @@ def main() -> None:
     parser.add_argument("--sensors", type=int, default=10)
     parser.add_argument("--points", type=int, default=100)
     parser.add_argument("--parts", action="store_true")
+    parser.add_argument("--app", action="store_true", help="the whole request through the ASGI app")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        help="the detector's threshold (a large one flags nothing: no alerts, no counts)",
+    )
     args = parser.parse_args()
+    if args.app:
+        _app(args)
+        return
 
     from anomaly_detection import Settings
     from anomaly_detection.api.service import AnomalyService, _collected
@@ -77,7 +92,8 @@ def main() -> None:
         _timed(spent)
     redis_proc, url = start_redis()
     try:
-        settings = Settings(detection_method="zscore", max_batch_items=100_000, store_backend="redis",
+        settings = Settings(**({} if args.threshold is None else {"threshold": args.threshold}),
+                            detection_method="zscore", max_batch_items=100_000, store_backend="redis",
                             redis_url=url)  # fmt: skip
         service = AnomalyService(settings)
         rng = random.Random(1)
@@ -110,6 +126,76 @@ def main() -> None:
                 if label in spent:
                     print(f"  {label:40s} {spent[label] / args.requests * 1e3:.3f} ms")
         service.close()
+    finally:
+        redis_proc.kill()
+
+
+def _app(args: argparse.Namespace) -> None:
+    """``--app``: CPU a request of the whole app (loop thread and worker threads), in process."""
+    import asyncio
+    import json
+
+    from anomaly_detection import Settings
+    from anomaly_detection.api import create_app
+
+    redis_proc, url = start_redis()
+    try:
+        common = {
+            **({} if args.threshold is None else {"threshold": args.threshold}),
+            "detection_method": "zscore",
+            "max_batch_items": 100_000,
+            "max_request_bytes": 64 * 1024 * 1024,
+        }
+        app = create_app(Settings(**common, store_backend="redis", redis_url=url))
+        rng = random.Random(1)
+        items = [{"type": "point", "sensor_name": f"bench-{s}", "value": round(rng.gauss(50, 5), 3)}
+                 for s in range(args.sensors) for _ in range(args.points)]  # fmt: skip
+        body = json.dumps({"metrics": items}).encode()
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+            "path": "/api/batch", "raw_path": b"/api/batch", "query_string": b"", "root_path": "",
+            "headers": [(b"host", b"bench"), (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode())],
+            "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+        }  # fmt: skip
+
+        async def one() -> None:
+            sent = False
+            status = []
+
+            async def receive() -> dict[str, Any]:
+                nonlocal sent
+                if not sent:
+                    sent = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                await asyncio.sleep(3600)  # no disconnect while answering
+                return {"type": "http.disconnect"}
+
+            async def send(message: dict[str, Any]) -> None:
+                if message["type"] == "http.response.start":
+                    status.append(message["status"])
+
+            await app(dict(scope), receive, send)
+            if status != [200]:
+                raise RuntimeError(f"POST /api/batch answered {status}")
+
+        async def run() -> None:
+            async with app.router.lifespan_context(app):
+                for _ in range(100):  # warm-up: windows full, scripts loaded
+                    await one()
+                for _ in range(args.rounds):
+                    process, loop = time.process_time(), time.thread_time()
+                    for _ in range(args.requests):
+                        await one()
+                    process = (time.process_time() - process) / args.requests * 1e3
+                    loop = (time.thread_time() - loop) / args.requests * 1e3
+                    print(f"CPU a request: process {process:.3f} ms, event loop {loop:.3f}, "
+                          f"worker threads {process - loop:.3f}")  # fmt: skip
+
+        import anomaly_detection
+
+        print(f"{machine()}; {anomaly_detection.__file__}")
+        asyncio.run(run())
     finally:
         redis_proc.kill()
 

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "anomaly_detection/detectors/registry.hpp"
@@ -107,6 +108,10 @@ py::list detect_many(SensorRegistry& reg, const std::vector<std::string>& sensor
     return out;
 }
 
+// Points (window and batch) from which detect_after_checkpoint_py scores without the GIL
+// (always for the ensemble).
+constexpr size_t kReleaseGilFrom = 2048;
+
 py::tuple detect_after_checkpoint_py(const DetectorConfig& config, const DoubleArray& window_values,
                                      const DoubleArray& window_timestamps, uint64_t seen, const DoubleArray& values,
                                      const DoubleArray& timestamps, EnsembleState* checkpoint,
@@ -129,7 +134,11 @@ py::tuple detect_after_checkpoint_py(const DetectorConfig& config, const DoubleA
     if (checkpoint) ensemble.emplace(std::move(*checkpoint));
     bool exact = false;
     {
-        py::gil_scoped_release release;
+        // Without the GIL for the ensemble and for large batches; a Redis append's ~100 points
+        // of the other methods take a few us, less than giving the GIL up and taking it back in
+        // a server whose event loop wants it meanwhile.
+        std::optional<py::gil_scoped_release> release;
+        if (config.method == Method::ensemble || m + n >= kReleaseGilFrom) release.emplace();
         try {
             exact = detect_after_checkpoint(config, wv, wt, n, seen, v, t, m, ensemble, at, out);
         } catch (...) {
@@ -489,6 +498,15 @@ void bind_detectors(py::module_& m) {
         .def(py::init<double>(), py::arg("threshold"), "A new state (nothing seen) alarming at `threshold` in (0, 1].")
         .def_property_readonly("seen", &EnsembleState::seen, "Points the state has learned from.")
         .def_property_readonly("threshold", &EnsembleState::threshold, "The alarm level in (0, 1].")
+        .def_property_readonly(
+            "live_from",
+            [](const EnsembleState& s) -> std::optional<uint64_t> {
+                const uint64_t from = s.live_from();
+                if (from == UINT64_MAX) return std::nullopt;
+                return from;
+            },
+            "The state's own point count from which its points are past the warm-up (300, or later where the "
+            "likelihoods' warm-up in time lasted longer); None while its likelihoods are not live yet.")
         .def(
             "to_bytes", [](const EnsembleState& s) { return py::bytes(s.to_bytes()); },
             "Versioned, checksummed bytes of the state.")
@@ -595,6 +613,18 @@ void bind_detectors(py::module_& m) {
                 return std::move(d);
             },
             py::arg("sensor"), "Counters and window statistics of a sensor, or None for an unknown sensor.")
+        .def(
+            "progress",
+            [](const SensorRegistry& reg,
+               const std::string& sensor) -> std::optional<std::tuple<uint64_t, std::optional<uint64_t>>> {
+                uint64_t seen = 0, live_from = 0;
+                if (!unless_forking([&] { return reg.progress(sensor, seen, live_from); })) return std::nullopt;
+                return std::make_tuple(seen, live_from == UINT64_MAX ? std::nullopt : std::optional(live_from));
+            },
+            py::arg("sensor"),
+            "(points seen, the point count from which the sensor's points are past the warm-up: min_samples, for "
+            "the ensemble no earlier than its likelihoods went live, None while they are not) or None for an "
+            "unknown sensor.")
         .def(
             "reset",
             [](SensorRegistry& reg, const std::string& sensor) {

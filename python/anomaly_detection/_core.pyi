@@ -289,6 +289,11 @@ class EnsembleState:
         Versioned, checksummed bytes of the state.
         """
     @property
+    def live_from(self) -> int | None:
+        """
+        The state's own point count from which its points are past the warm-up (300, or later where the likelihoods' warm-up in time lasted longer); None while its likelihoods are not live yet.
+        """
+    @property
     def seen(self) -> int:
         """
         Points the state has learned from.
@@ -575,6 +580,10 @@ class SensorRegistry:
     def point_detector(self, threshold: typing.Any, method: typing.Any, learn: int, listeners: typing.Any = None) -> typing.Any:
         """
         A callable f(sensor, value, timestamp) equal to detect_result(sensor, value, timestamp, threshold, method, learn); `listeners` is the facade's list of alert listeners.
+        """
+    def progress(self, sensor: str) -> tuple[int, int | None] | None:
+        """
+        (points seen, the point count from which the sensor's points are past the warm-up: min_samples, for the ensemble no earlier than its likelihoods went live, None while they are not) or None for an unknown sensor.
         """
     def reset(self, sensor: str) -> bool:
         """

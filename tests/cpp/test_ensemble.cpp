@@ -686,6 +686,24 @@ TEST(Ensemble, LikelihoodsWaitTheSameTimeAtOneMinuteAsAtFive) {
     EXPECT_TRUE(scores_after);
 }
 
+// live_from (the facade's warming_up): the point from which all the detectors score, kLearn at
+// five minutes, 750 at one minute (where the likelihoods go live); unknown until then.
+TEST(Ensemble, LiveFromIsWhereTheLikelihoodsWentLive) {
+    std::mt19937_64 rng(6);
+    std::uniform_real_distribution<double> noise(-1.0, 1.0);
+    for (const double step : {60.0, 300.0}) {
+        const uint64_t want = step == 60.0 ? 750 : EnsembleParams::kLearn;
+        const uint64_t went = step == 60.0 ? 750 : EnsembleParams::kLikelihoodMin;  // the latch's point
+        EnsembleState s(0.5);
+        for (uint64_t i = 0; i < 800; ++i) {
+            EXPECT_EQ(s.live_from(), i <= went ? UINT64_MAX : want) << step << " " << i;
+            s.update(noise(rng), 1.7e9 + step * static_cast<double>(i));
+        }
+        // not in the checkpoint: a restored live state answers kLearn (its points are later anyway)
+        EXPECT_EQ(EnsembleState::from_bytes(s.to_bytes(), 0.5).live_from(), EnsembleParams::kLearn);
+    }
+}
+
 TEST(Ensemble, TheLikelihoodsWarmUpIsNotEnteredAgainWhenTheSamplingSpeedsUp) {
     // Five minutes for 400 points (the likelihoods score from the 150th), then one minute: the
     // warm-up counted in time (750 points at one minute) is over and stays over, straight and

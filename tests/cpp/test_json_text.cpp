@@ -39,6 +39,12 @@ TEST(JsonText, JoinsPointEntriesAndRefusesNonFinite) {
     EXPECT_EQ(json_point_entries(v, t, 2),
               "{\"value\":1.0,\"timestamp\":1700000000.0}\n{\"value\":-2.5,\"timestamp\":1700000000.5}");
     EXPECT_EQ(json_point_entries(v, t, 0), "");
+    // repeated numbers (copied from the text before them) and a change of sign in the bits
+    const double rv[] = {-0.0, -0.0, 0.0, 1.25e100, 1.25e100, 7.0}, rt[] = {5.0, 5.0, 5.0, 5.0, 6.5, 6.5};
+    EXPECT_EQ(json_point_entries(rv, rt, 6),
+              "{\"value\":-0.0,\"timestamp\":5.0}\n{\"value\":-0.0,\"timestamp\":5.0}\n"
+              "{\"value\":0.0,\"timestamp\":5.0}\n{\"value\":1.25e+100,\"timestamp\":5.0}\n"
+              "{\"value\":1.25e+100,\"timestamp\":6.5}\n{\"value\":7.0,\"timestamp\":6.5}");
     const double bad[] = {1.0, std::nan("")};
     EXPECT_THROW(json_point_entries(bad, t, 2), std::invalid_argument);
     std::string out = "x";

@@ -4,6 +4,8 @@ errors in OpenAPI, ``warming_up`` in the detect responses."""
 
 from __future__ import annotations
 
+import contextlib
+
 import httpx
 import pytest
 from fastapi import Header, HTTPException
@@ -279,6 +281,46 @@ def test_detect_responses_carry_warming_up():
     with LiveServer(ensemble) as url, httpx.Client(base_url=url, timeout=10) as http:
         batch = http.post("/api/detect/batch", json={"sensor_name": "w-3", "values": [1.0, 1.1] * 160}).json()
         assert batch["warming_up"] == [True] * 300 + [False] * 20
+
+
+@pytest.mark.parametrize("store", ["embedded", "redis"])
+def test_one_minute_series_warm_up_until_the_ensemble_scores_its_likelihoods(store, request):
+    # At one minute the ensemble's likelihoods score from the 750th point on: /api/batch, /api/detect,
+    # /api/detect/batch and the sensor's stats say so (on main: warming_up false after 300 points).
+    minute = [20.0 + 0.1 * (i % 7) for i in range(760)]
+    stamps = [1.7e9 + 60.0 * i for i in range(760)]
+    if store == "redis":
+        server = request.getfixturevalue("redis_server")
+        server.client().flushall()
+        settings = Settings(store_backend="redis", redis_url=server.url, redis_alerts=False)
+        apps = [create_app(settings), create_app(settings)]  # two workers: the second one never scored
+    else:
+        apps = [create_app(Settings())]
+    with contextlib.ExitStack() as stack:
+        urls = [stack.enter_context(LiveServer(app)) for app in apps]
+        http, other = (
+            stack.enter_context(httpx.Client(base_url=url, timeout=30)) for url in (urls[0], urls[-1])
+        )
+        points = [{"type": "point", "sensor_name": "m1", "value": v, "timestamp": t}
+                  for v, t in zip(minute[:400], stamps[:400])]  # fmt: skip
+        assert http.post("/api/batch", json={"metrics": points}).status_code == 200
+        for client in (http, other):
+            stats = client.get("/api/sensors/m1/window").json()["stats"]
+            assert (stats["points_seen"], stats["warming_up"]) == (400, True)
+        batch = http.post(
+            "/api/detect/batch",
+            json={"sensor_name": "m1", "values": minute[400:751], "timestamps": stamps[400:751]},
+        ).json()
+        assert batch["warming_up"] == [True] * 350 + [False]
+        for client in (http, other):
+            assert client.get("/api/sensors/m1/window").json()["stats"]["warming_up"] is False
+        single = http.post(
+            "/api/detect", json={"sensor_name": "m1", "value": minute[751], "timestamp": stamps[751]}
+        )
+        assert single.json()["warming_up"] is False
+        fresh = [other.post("/api/detect", json={"sensor_name": "m2", "value": v, "timestamp": t}).json()["warming_up"]
+                 for v, t in zip(minute[:5], stamps[:5])]  # fmt: skip
+        assert fresh == [True] * 5
 
 
 @pytest.mark.parametrize("missing", ["skip"])

@@ -61,6 +61,38 @@ def test_bad_input_changes_nothing():
     assert det.sensors() == ["a"]
 
 
+def test_ready_arrays_are_checked_as_any_other_input():
+    """Float64 arrays with timestamps for every sensor (the service's batches) skip the general
+    conversion, not its checks: the same errors, in the same order (every sensor's values before
+    any timestamps), and nothing changed; a view that is not contiguous, an int array or a list
+    takes the general path with the same results."""
+    det = StatisticalAnomalyDetector(detection_method="zscore", window_size=20)
+    det.detect_batch("a", np.arange(30.0), np.arange(30.0))
+    before = det.to_bytes()
+    ok = np.arange(5.0)
+    for vals, ts, message in [
+        ({"a": ok, "b": np.array([1.0, np.inf])}, {"a": np.array([1.0, np.nan, 3, 4, 5]), "b": ok[:2]},
+         r"values\[1\]: expected a finite number, got inf"),
+        ({"a": ok, "b": ok[:2]}, {"a": ok, "b": np.array([1.0, np.nan])}, "timestamps"),
+        ({"a": ok, "b": ok[:2]}, {"a": ok, "b": ok}, "timestamps"),
+        ({"a": ok, "b": ok[:0]}, {"a": ok, "b": ok[:0]}, "at least one value"),
+    ]:  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            det.detect_many(vals, ts)
+    assert det.to_bytes() == before
+    twin = StatisticalAnomalyDetector(detection_method="zscore", window_size=20)
+    twin.detect_batch("a", np.arange(30.0), np.arange(30.0))
+    values = np.random.default_rng(3).normal(0, 1, 80)
+    ready = det.detect_many({"a": values[:40:2].copy(), "b": values[40:]},
+                            {"a": np.arange(30.0, 50.0), "b": np.arange(40.0)})  # fmt: skip
+    general = twin.detect_many({"a": values[:40:2], "b": list(values[40:])},  # a strided view, a list
+                               {"a": np.arange(30, 50), "b": np.arange(40.0)})  # int timestamps  # fmt: skip
+    for name in ("a", "b"):
+        for field in ("is_anomaly", "scores", "deviations", "expected", "window_counts", "timestamps"):
+            np.testing.assert_array_equal(getattr(ready[name], field), getattr(general[name], field))
+    assert det.to_bytes() == twin.to_bytes() != before
+
+
 def test_redis_store_scores_sensors_one_after_another(redis_client):
     data = batches(n_sensors=3, n=500)
     ts = {name: np.arange(500.0) for name in data}

@@ -67,3 +67,17 @@ def test_append_argument_ends_with_the_entries() -> None:
     pairs = np.column_stack((values, stamps)).astype("<f8")
     assert arg[head : head + 48] == pairs.tobytes()  # (value, timestamp) pairs
     assert arg[head + 48 :] == _python_entries(values, stamps)
+
+
+def test_entries_of_repeated_numbers_equal_pythons_repr() -> None:
+    # a number equal in its bits to the one before it is copied from that one's text: runs of
+    # one timestamp (a batch stamped on arrival), flat values, -0.0 beside 0.0, long texts
+    rng = np.random.default_rng(11)
+    pool = np.array([*EDGES, -1.7976931348623157e308, 1.5e-7, -0.0, 0.0])
+    runs = rng.integers(1, 6, size=3_000)
+    values = np.repeat(rng.choice(pool, size=len(runs)), runs)
+    stamps = np.repeat(rng.choice(pool, size=len(runs)), np.roll(runs, 1))  # runs of other lengths
+    for n in (len(values), 4_000, 1):  # below and beyond the size written without the GIL
+        assert _core.json_point_entries(values[:n], stamps[:n]) == _python_entries(values[:n], stamps[:n])
+    with pytest.raises(ValueError, match="point 2 is not finite"):
+        _core.json_point_entries(np.array([1.0, 1.0, np.nan]), np.array([5.0, 5.0, 5.0]))

@@ -561,3 +561,30 @@ def test_objects_made_and_dropped_leave_no_fork_hook_behind_and_live_ones_still_
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert not live.cleaned  # the parent keeps its state
+
+
+def test_the_kept_windows_are_bounded_in_bytes_too(redis_client, monkeypatch):
+    # The point path keeps, per sensor, the window after its last append (16 bytes a window point)
+    # for up to POINT_PREFIXES sensors: with large windows that count alone could hold gigabytes
+    # (10,000 sensors of a 100,000-point window: 16 GB). A byte budget lowers the count.
+    from anomaly_detection.stores.redis import RedisStore
+
+    monkeypatch.setattr(RedisStore, "POINT_KEPT_BYTES", 16 * 50 * 5, raising=False)  # 5 windows of 50
+    det = StatisticalAnomalyDetector(_settings(window_size=50), redis_client=redis_client)
+    ref = StatisticalAnomalyDetector(_settings(window_size=50))
+    rng = np.random.default_rng(3)
+    for step in range(6):
+        for i in range(20):
+            value = float(rng.normal(10.0, 1.0)) + (30.0 if step == 5 and i % 7 == 0 else 0.0)
+            got = det.detect(f"s{i}", value, timestamp=float(step))
+            want = ref.detect(f"s{i}", value, timestamp=float(step))
+            assert (got.is_anomaly, got.score, got.window_count) == (
+                want.is_anomaly,
+                want.score,
+                want.window_count,
+            )
+            kept = [s for s in det.store._point.sensors.values() if s.values is not None]
+            assert len(det.store._point.sensors) <= 5
+            assert sum(len(s.values) + len(s.stamps) for s in kept) <= 16 * 50 * 5
+    for i in range(20):
+        assert det.stats(f"s{i}")["points_seen"] == 6

@@ -620,3 +620,31 @@ def test_a_child_forked_in_the_middle_of_a_write_back_starts_clean_and_the_paren
     finally:
         go.set()  # never leave the probe thread waiting
         server.stop()
+
+
+def test_the_fallback_keeps_the_window_not_the_callers_batch():
+    # What Redis stored is remembered for the embedded fallback, about a window a sensor: a
+    # batch of 200,000 points (or a view into one) must not be kept alive for its last 100.
+    import gc
+    import weakref
+
+    server = RedisServer().start()
+    try:
+        det = StatisticalAnomalyDetector(settings(window_size=100), redis_client=client_of(server))
+        big, stamps = series(3, 200_000, spikes=[]), np.arange(200_000.0)
+        refs = [weakref.ref(big), weakref.ref(stamps)]
+        det.detect_batch("whole", big, stamps)
+        det.detect_batch("view", big[-50:], stamps[-50:])  # a view holds its base
+        del big, stamps
+        gc.collect()
+        assert [r() is None for r in refs] == [True, True]
+        # the fallback still starts from the window Redis held: the next point scores alike
+        expected = StatisticalAnomalyDetector(settings(window_size=100))
+        expected.detect_batch("whole", series(3, 200_000, spikes=[]), np.arange(200_000.0))
+        server.kill()
+        got = det.detect("whole", 1e3, timestamp=300_000.0)
+        want = expected.detect("whole", 1e3, timestamp=300_000.0)
+        assert (got.is_anomaly, got.score) == (want.is_anomaly, want.score)
+        assert got.is_anomaly
+    finally:
+        server.stop()

@@ -779,7 +779,10 @@ EnsembleStep EnsembleState::update(double value, double given_timestamp) {
                                       poly.ready};
     double best = 0.0;
     const bool warming = !likelihoods_live_ && t < likelihood_warmup();
-    if (!warming && period_ >= 0 && t >= P::kLikelihoodMin) likelihoods_live_ = true;
+    if (!likelihoods_live_ && !warming && period_ >= 0 && t >= P::kLikelihoodMin) {
+        likelihoods_live_ = true;
+        live_since_ = t;
+    }
     for (size_t f = 0; f < P::kFeatures; ++f) {
         if (!ready[f]) continue;
         Feature& ft = features_[f];

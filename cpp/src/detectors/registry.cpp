@@ -50,14 +50,14 @@ class SensorRegistry::Pass {
 
 SensorRegistry::SensorRegistry(const DetectorConfig& config) : config_(config) { config_.validate(); }
 
-std::shared_ptr<SensorRegistry::Entry> SensorRegistry::find(const std::string& sensor) const {
+std::shared_ptr<SensorRegistry::Entry> SensorRegistry::find(const Pass&, const std::string& sensor) const {
     std::shared_lock lock(mutex_);
     auto it = sensors_.find(sensor);
     return it == sensors_.end() ? nullptr : it->second;
 }
 
-std::shared_ptr<SensorRegistry::Entry> SensorRegistry::get_or_create(const std::string& sensor) {
-    if (auto e = find(sensor)) return e;
+std::shared_ptr<SensorRegistry::Entry> SensorRegistry::get_or_create(const Pass& pass, const std::string& sensor) {
+    if (auto e = find(pass, sensor)) return e;
     check_sensor_name(sensor);
     std::unique_lock lock(mutex_);
     auto it = sensors_.find(sensor);
@@ -75,7 +75,7 @@ Detection SensorRegistry::detect(const std::string& sensor, double value, double
     if (!std::isfinite(value))
         throw std::invalid_argument("value: expected a finite number, got " + std::to_string(value));
     if (!std::isfinite(timestamp)) throw std::invalid_argument("timestamp: expected a finite number");
-    auto e = get_or_create(sensor);
+    auto e = get_or_create(pass, sensor);
     std::lock_guard lock(e->mutex);
     return e->state.update(value, timestamp);
 }
@@ -86,7 +86,7 @@ void SensorRegistry::detect_batch(const std::string& sensor, const double* value
     if (n == 0) return;
     // The sensor's state checks the values and timestamps as it scores them (a bad one
     // leaves it unchanged), without a pass of its own over the batch.
-    if (auto e = find(sensor)) {
+    if (auto e = find(pass, sensor)) {
         std::lock_guard lock(e->mutex);
         e->state.update_batch(values, timestamps, n, out);
         return;
@@ -100,10 +100,10 @@ void SensorRegistry::detect_batch(const std::string& sensor, const double* value
         if (config_.max_sensors && sensors_.size() >= config_.max_sensors) {
             lock.unlock();
             check_finite_batch(values, timestamps, n, "");
-            get_or_create(sensor);  // throws SensorLimitError unless a sensor left meanwhile
+            get_or_create(pass, sensor);  // throws SensorLimitError unless a sensor left meanwhile
         }
     }
-    if (auto e = find(sensor)) {  // created meanwhile (by another thread, or just above)
+    if (auto e = find(pass, sensor)) {  // created meanwhile (by another thread, or just above)
         std::lock_guard lock(e->mutex);
         e->state.update_batch(values, timestamps, n, out);
         return;
@@ -136,7 +136,7 @@ void SensorRegistry::detect_many(const std::vector<BatchJob>& jobs, size_t threa
         if (!names.insert(job.sensor).second)
             throw std::invalid_argument("sensor '" + job.sensor + "': given twice (one batch per sensor)");
         check_finite_batch(job.values, job.timestamps, job.n, "sensor '" + job.sensor + "': ");
-        if (job.n && !find(job.sensor)) ++new_sensors;
+        if (job.n && !find(pass, job.sensor)) ++new_sensors;
     }
     {
         std::shared_lock lock(mutex_);
@@ -146,7 +146,7 @@ void SensorRegistry::detect_many(const std::vector<BatchJob>& jobs, size_t threa
     }
     std::vector<std::shared_ptr<Entry>> entries(jobs.size());
     for (size_t j = 0; j < jobs.size(); ++j)
-        if (jobs[j].n) entries[j] = get_or_create(jobs[j].sensor);
+        if (jobs[j].n) entries[j] = get_or_create(pass, jobs[j].sensor);
 
     // Workers take the next job from a shared counter; an exception is kept and
     // rethrown after every worker has joined.
@@ -196,7 +196,7 @@ void SensorRegistry::restore(const std::string& sensor, const double* values, co
 bool SensorRegistry::window(const std::string& sensor, std::vector<double>& values,
                             std::vector<double>& timestamps) const {
     const Pass pass(*this);
-    auto e = find(sensor);
+    auto e = find(pass, sensor);
     if (!e) return false;
     std::lock_guard lock(e->mutex);
     e->state.window(values, timestamps);
@@ -205,10 +205,20 @@ bool SensorRegistry::window(const std::string& sensor, std::vector<double>& valu
 
 bool SensorRegistry::summary(const std::string& sensor, SensorSummary& out) const {
     const Pass pass(*this);
-    auto e = find(sensor);
+    auto e = find(pass, sensor);
     if (!e) return false;
     std::lock_guard lock(e->mutex);
     out = e->state.summary();
+    return true;
+}
+
+bool SensorRegistry::progress(const std::string& sensor, uint64_t& seen, uint64_t& live_from) const {
+    const Pass pass(*this);
+    auto e = find(pass, sensor);
+    if (!e) return false;
+    std::lock_guard lock(e->mutex);
+    seen = e->state.seen();
+    live_from = e->state.live_from();
     return true;
 }
 

@@ -703,6 +703,13 @@ void SensorState::window(std::vector<double>& values, std::vector<double>& times
     }
 }
 
+uint64_t SensorState::live_from() const {
+    if (!ensemble_) return config_.min_samples;
+    const uint64_t own = ensemble_->live_from();
+    if (own == UINT64_MAX) return own;
+    return std::max<uint64_t>(config_.min_samples, own + (seen_ - std::min(seen_, ensemble_->seen())));
+}
+
 SensorSummary SensorState::summary() const {
     SensorSummary s;
     s.points_seen = seen_;

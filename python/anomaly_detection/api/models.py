@@ -147,7 +147,8 @@ class DetectResponse(BaseModel):
     method: str
     warming_up: bool = Field(
         description="the detector had learned too few points of this sensor to flag anything yet "
-        "(min_samples; 300 for the ensemble): the point was scored on little history"
+        "(min_samples; 300 for the ensemble, and on series sampled faster than every five minutes until its "
+        "likelihoods score: 750 points at one minute): the point was scored on little history"
     )
 
 
@@ -568,7 +569,7 @@ class WindowResponse(BaseModel):
                 "sensor_name": "pump-1", "values": [21.5, 21.7, 21.6], "timestamps": [1.0, 2.0, 3.0],
                 "stats": {"sensor_name": "pump-1", "method": "zscore", "threshold": 3.0, "points_seen": 3,
                           "anomalies": 0, "window_count": 3, "mean": 21.6, "stddev": 0.1, "min": 21.5,
-                          "max": 21.7, "last_timestamp": 3.0},
+                          "max": 21.7, "last_timestamp": 3.0, "warming_up": True},
             }]
         }
     )  # fmt: skip

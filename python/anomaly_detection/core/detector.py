@@ -35,8 +35,10 @@ __all__ = ["StatisticalAnomalyDetector"]
 
 _log = logging.getLogger(__name__)
 
-# The points the ensemble learns before its likelihoods score (EnsembleParams::kLearn in
-# cpp/include/anomaly_detection/detectors/ensemble.hpp): its results are warming up until then.
+# The points the ensemble learns before all its detectors score (EnsembleParams::kLearn in
+# cpp/include/anomaly_detection/detectors/ensemble.hpp): its results are warming up until then,
+# and on series sampled faster than every five minutes until its likelihoods go live (the
+# store's ``progress``: 750 points at one minute).
 _ENSEMBLE_LEARN = 300
 
 # Batches larger than this run in a worker thread from the async API (the
@@ -70,6 +72,10 @@ class StatisticalAnomalyDetector:
     >>> result.is_anomaly, result.method, round(result.score, 3)
     (True, 'zscore', 1.0)
     """
+
+    #: Ensemble sensors this detector remembers to be past their warm-up (then it does not ask the
+    #: store); beyond this many the memory starts afresh.
+    LEARNED_KEPT = 100_000
 
     def __init__(self, settings: Settings | None = None, redis_client: Any = None, **overrides: Any) -> None:
         if settings is None:
@@ -113,7 +119,10 @@ class StatisticalAnomalyDetector:
             if native
             else None
         )
-        self._learned: set[str] = set()  # ensemble sensors known to be past their warm-up
+        # Ensemble sensors known to be past their warm-up (cleared when LEARNED_KEPT are: asked
+        # again), trusted while a point's window holds as many points as a sensor past it has.
+        self._learned: set[str] = set()
+        self._learned_window = min(self._learn, self.settings.window_size)
 
     # --- detection -------------------------------------------------------------
 
@@ -165,7 +174,7 @@ class StatisticalAnomalyDetector:
         if not self._ensemble:
             warming = out[6] < self._learn
         else:
-            warming = sensor_name not in self._learned and self._warming_point(sensor_name, out[6])
+            warming = self._warming_point(sensor_name, out[6])
         return point_result(sensor_name, out, self.threshold, self.method, warming)
 
     def detect_batch(self, sensor_name: str, values: Any, timestamps: Any = None) -> BatchResult:
@@ -235,33 +244,52 @@ class StatisticalAnomalyDetector:
         check_sensor_name(sensor_name)
         ts = _now() if timestamp is None else as_timestamp(timestamp)
         nan = float("nan")
-        seen = self._points_seen(sensor_name)
-        warming = seen is None or seen < self._learn
+        progress = self._progress(sensor_name)
+        warming = progress is None or self._warming_at(*progress)
         return point_result(
             sensor_name, (nan, ts, False, nan, nan, nan, 0), self.threshold, self.method, warming
         )
 
     # --- warm-up -------------------------------------------------------------------
 
-    def _points_seen(self, sensor_name: str) -> int | None:
-        """Points the store has learned of a sensor; None where it cannot tell without
-        awaiting (a ``redis.asyncio`` client)."""
-        if getattr(self.store, "is_async", False):
+    def _progress(self, sensor_name: str) -> tuple[int, int | None] | None:
+        """(points the store has learned of a sensor, the point count from which its points are
+        past the warm-up or None while that is not reached: the store's ``progress``, which
+        reads no window); None where it cannot tell without awaiting (a ``redis.asyncio``
+        client without this process's state of the sensor)."""
+        progress = getattr(self.store, "progress", None)
+        if progress is not None:
+            return progress(sensor_name)
+        if getattr(self.store, "is_async", False):  # a store of another kind: its summary's count
             return None
         summary = self.store.summary(sensor_name)
-        return int(summary["points_seen"]) if summary else 0
+        return (int(summary["points_seen"]) if summary else 0), self._learn
+
+    def _warming_at(self, before: int, live_from: int | None) -> bool:
+        """Whether a point learned after ``before`` others is scored in the warm-up: before
+        ``min_samples`` (the ensemble: 300) points, and for the ensemble until its likelihoods
+        went live (``live_from``, None while they are not)."""
+        return before < self._learn or (self._ensemble and (live_from is None or before < live_from))
 
     def _warming_point(self, sensor_name: str, window_count: int) -> bool:
-        """Whether the ensemble was warming up for the point it has just learned: one
-        summary per point until the sensor is past its warm-up (then ``_learned`` says)."""
+        """Whether the ensemble was warming up for the point it has just learned: the store's
+        progress per point until the sensor is past its warm-up (then ``_learned`` says)."""
         if sensor_name in self._learned:
-            return False
-        seen = self._points_seen(sensor_name)
-        if seen is None:
+            if window_count >= self._learned_window:
+                return False
+            self._learned.discard(sensor_name)  # reset or expired since (another process, a TTL)
+        progress = self._progress(sensor_name)
+        if progress is None:
             return window_count < self._learn
-        if seen > self._learn:
-            self._learned.add(sensor_name)
-        return seen <= self._learn
+        warming = self._warming_at(progress[0] - 1, progress[1])
+        if not warming:
+            self._learn_sensor(sensor_name)
+        return warming
+
+    def _learn_sensor(self, sensor_name: str) -> None:
+        if len(self._learned) >= self.LEARNED_KEPT:
+            self._learned.clear()
+        self._learned.add(sensor_name)
 
     def _warming_batch(
         self, sensor_name: str, window_counts: np.ndarray, present: np.ndarray | None
@@ -272,18 +300,26 @@ class StatisticalAnomalyDetector:
             # a prefix: found by bisection instead of a comparison of every count. (The key in
             # the counts' own dtype: with a Python int NumPy casts every count to float64.)
             warming = np.zeros(len(window_counts), dtype=bool)
+            if len(window_counts) and window_counts[0] >= self._learn:  # warm from the first point
+                return warming
             warming[: int(np.searchsorted(window_counts, window_counts.dtype.type(self._learn)))] = True
             return warming
         if self._ensemble and sensor_name in self._learned:
-            return np.zeros(len(window_counts), dtype=bool)
-        seen = self._points_seen(sensor_name)
-        if seen is None:
+            if present is None and len(window_counts) and window_counts[0] >= self._learned_window:
+                return np.zeros(len(window_counts), dtype=bool)
+            self._learned.discard(sensor_name)  # reset or expired since, or gaps: asked again
+        progress = self._progress(sensor_name)
+        if progress is None:
             return window_counts < self._learn
+        seen, live_from = progress
         learned = np.ones(len(window_counts), dtype=np.int64) if present is None else present.astype(np.int64)
         before = seen - int(learned.sum()) + np.cumsum(learned) - learned  # points learned before each
-        if self._ensemble and seen > self._learn:
-            self._learned.add(sensor_name)
-        return before < self._learn
+        warming = before < self._learn
+        if self._ensemble:
+            warming |= True if live_from is None else before < live_from
+            if not self._warming_at(seen - 1, live_from):
+                self._learn_sensor(sensor_name)
+        return warming
 
     def prime(self, sensor_name: str, history: Any, timestamps: Any = None) -> int:
         """Learn a sensor's past points in order, as ``detect_batch`` would, but fire no
@@ -318,7 +354,7 @@ class StatisticalAnomalyDetector:
         batch = BatchResult(
             sensor_name, vals, ts, *arrays, self.threshold, self.method, alert_scores, warming
         )
-        if self._listeners and arrays[0].any():  # AnomalyResult objects only for flagged points
+        if self._listeners and _ANY(arrays[0]):  # AnomalyResult objects only for flagged points
             for result in batch.anomalies():
                 self._notify(result)
         return batch
@@ -399,11 +435,21 @@ class StatisticalAnomalyDetector:
         return self.store.sensors()
 
     def stats(self, sensor_name: str) -> dict[str, Any]:
-        """Counters and window statistics of a sensor; KeyError if unknown."""
+        """Counters and window statistics of a sensor, and ``warming_up``: whether its next point
+        would be scored in the warm-up (as ``AnomalyResult.warming_up``); KeyError if unknown."""
         summary = self.store.summary(check_sensor_name(sensor_name))
         if summary is None:
             raise KeyError(sensor_name)
-        return {"sensor_name": sensor_name, "method": self.method, "threshold": self.threshold, **summary}
+        # whether the sensor's next point would be scored in the warm-up
+        if self._ensemble:
+            progress = self._progress(sensor_name)
+            warming = progress is None or self._warming_at(*progress)
+        else:
+            warming = summary["points_seen"] < self._learn
+        return {
+            "sensor_name": sensor_name, "method": self.method, "threshold": self.threshold, **summary,
+            "warming_up": warming,
+        }  # fmt: skip
 
     def reset(self, sensor_name: str) -> bool:
         """Forget a sensor's state; returns whether it existed."""
@@ -476,12 +522,46 @@ def _many_inputs(
     if timestamps is not None and (unknown := set(timestamps) - set(batches)):
         raise ValueError(f"timestamps: sensors without values: {sorted(unknown)!r}")
     names = [check_sensor_name(name) for name in batches]
+    plain = _plain_arrays(batches, timestamps, names, check_finite)
+    if plain is not None:
+        return names, *plain
     given = [
         batch_input(batches[name], None if timestamps is None else timestamps.get(name)) for name in names
     ]
     vals = [as_values(v, check_finite) for v, _ in given]
     ts = [as_timestamps(t, len(v), check_finite) for v, (_, t) in zip(vals, given)]
     return names, vals, ts
+
+
+def _plain_arrays(
+    batches: Mapping[str, Any], timestamps: Mapping[str, Any] | None, names: list[str], check_finite: bool
+) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
+    """The values and timestamps of ``names`` when every one is already what :func:`as_values`
+    and :func:`as_timestamps` return (a non-empty 1-D C-contiguous float64 ``ndarray``, not a
+    subclass, timestamps of the same length): the same arrays, with the same finiteness check;
+    None for anything else (the general checks then run). The service's batches come so."""
+    if timestamps is None or len(timestamps) != len(names):
+        return None
+    vals = [batches[name] for name in names]
+    ts = [timestamps.get(name) for name in names]
+    for v, t in zip(vals, ts):
+        if not (
+            type(v) is np.ndarray and type(t) is np.ndarray and v.dtype == _F8 and t.dtype == _F8
+            and v.ndim == 1 and t.ndim == 1 and v.size and v.size == t.size
+            and v.flags.c_contiguous and t.flags.c_contiguous
+        ):  # fmt: skip
+            return None
+    if check_finite:  # the general path's checks and their order: every sensor's values first
+        for v in vals:
+            as_values(v)
+        for v, t in zip(vals, ts):
+            as_timestamps(t, len(v))
+    return vals, ts
+
+
+_F8 = np.dtype(np.float64)
+#: ``a.any()`` without ndarray.any's Python wrapper (a call per sensor of every batch).
+_ANY = np.logical_or.reduce
 
 
 def _is_missing(value: Any) -> bool:

@@ -368,14 +368,21 @@ class Driver:
 
 def _queue(pipe: Any, op: Command | Script) -> None:
     """Queue ``op`` on a pipeline; a script as a bare EVALSHA (redis-py's own script queueing
-    costs a SCRIPT EXISTS round trip per pipeline; a lost script is sent again by the caller)."""
+    costs a SCRIPT EXISTS round trip per pipeline; a lost script is sent again by the caller),
+    queued as redis-py's ``evalsha`` queues it (``execute_command("EVALSHA", ...)``)."""
     if isinstance(op, Script):
-        pipe.evalsha(op.script.sha, len(op.keys), *op.keys, *op.args)
+        pipe.execute_command("EVALSHA", op.script.sha, len(op.keys), *op.keys, *op.args)
     else:
         getattr(pipe, op.name)(*op.args, **(op.kwargs or {}))
 
 
-def _no_script(reply: Any) -> bool:
-    from redis.exceptions import NoScriptError
+_NO_SCRIPT: tuple[type, ...] = ()
 
-    return isinstance(reply, NoScriptError)
+
+def _no_script(reply: Any) -> bool:
+    global _NO_SCRIPT
+    if not _NO_SCRIPT:  # imported on first use (redis is optional), then kept
+        from redis.exceptions import NoScriptError
+
+        _NO_SCRIPT = (NoScriptError,)
+    return isinstance(reply, _NO_SCRIPT)

@@ -7,7 +7,8 @@ never touched.
 
 Hash fields inside the per-sensor keys (written by the Lua scripts of
 :mod:`anomaly_detection.redis.scripts`): ``...:stats`` holds ``seen``, ``anomalies``,
-``epoch``, per writer, ``w:<writer id>`` (its last append, for exactly-once appends), and
+``epoch``, per writer, ``w:<writer id>`` (its last append, for exactly-once appends) and
+``a:<writer id>`` (its last counted anomalies), ``marks`` (the generation that bounds those), and
 ``ring`` and ``tail`` (what the compact mirror ``...:mirror`` holds); ``...:state`` and ``...:state:parked`` hold ``seen``, ``blob`` and ``epoch``.
 """
 
@@ -169,7 +170,8 @@ class AnomalyRedisKeys:
 
     def counters(self, sensor: str) -> str:
         """``anomaly:temp:data:{sensor}:stats``: the sensor's counters (hash: seen, anomalies,
-        epoch, the exactly-once mark ``w:<writer id>`` of each writer, and what the compact
+        epoch, the exactly-once marks ``w:<writer id>`` and ``a:<writer id>`` of each writer and
+        ``marks``, their generation (``scripts.MARK_HORIZON``), and what the compact
         mirror holds: ``ring`` = ``<window size>:<count>``, ``tail`` the list's last entry
         when it was written)."""
         return self._key("counters", self.sensor_part(sensor))

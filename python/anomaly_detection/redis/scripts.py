@@ -10,6 +10,7 @@ __all__ = [
     "DELIVER_ALERT",
     "DELIVER_STORE_ALERT",
     "FIND_CHECKPOINT",
+    "MARK_HORIZON",
     "RING_END",
     "SAVE_CHECKPOINT",
     "UNPACK_APPEND",
@@ -37,13 +38,28 @@ local joined = string.sub(arg, at + 16 * m)
 #: SETRANGE of points, so a SETRANGE that answers any other length found no mirror.
 RING_END = "ad-ring1"
 
+#: Seconds a writer's marks in a sensor's counters hash outlive its last append there, at
+#: least (``w:<writer id>``, ``a:<writer id>``): far longer than any retry or write-back
+#: after an outage of Redis (the marks' clock only runs while writers append). See _MARKS.
+MARK_HORIZON = 86_400
+
 # Exactly once: every append carries its writer's id and a sequence number that grows with
 # each of that writer's appends to a sensor. The counters hash keeps, per writer,
-# 'w:<id>' = '<last sequence>:<seen before it>'. The last append sent again (a client's
-# retry, or a write-back of points whose first try timed out after all) stores nothing
+# 'w:<id>' = '<last sequence>:<seen before it>:<generation>'. The last append sent again (a
+# client's retry, or a write-back of points whose first try timed out after all) stores nothing
 # and is answered as the first time: the window before it, rebuilt from the list (as far
 # as the list still holds it). An older sequence number answers {-1} and stores nothing
 # either.
+#
+# The marks are bounded by generations (_MARKS): the field 'marks' = '<generation>:<server
+# time it began, s>'; each mark carries the generation it was written in (a mark of an earlier
+# version, without one: generation 0). A writer new to the sensor (no mark of its own) reads
+# the server's TIME; when the generation is MARK_HORIZON old, it begins the next one and drops
+# every mark ('w:' and 'a:') two or more generations old: a mark outlives its writer's last
+# append by MARK_HORIZON at least (the generation after its own lasts that long), and the
+# hash holds the marks of the writers that appended in the last two generations. A writer
+# that appends is never dropped (each append writes the current generation); the clock moves
+# only when a new writer appends, so an outage of Redis, however long, drops nothing.
 #
 # The compact mirror, a ring in a string key of its own (KEYS[{r}], `...:mirror`): w slots
 # of 16 bytes (value, timestamp, little-endian float64) and the 8 bytes RING_END; the
@@ -75,8 +91,39 @@ RING_END = "ad-ring1"
 # the general path; the single detect's at most every TTL/60 per sensor and process) and
 # whenever the script finds the counters or the list new; a rebuilt mirror is written
 # with its TTL (so no key is ever left without one).
+# marks_generation(counters key, its 'marks' field or false): the generation a new writer's
+# mark is written in; begins the next one (dropping the marks two generations old) when the
+# current one is MARK_HORIZON old, or the first one when the hash has none.
+_MARKS = """
+local function marks_generation(key, field)
+  local now = tonumber(redis.call('TIME')[1])
+  local g, since = string.match(field or '', '^(%d+):(%d+)$')
+  g, since = tonumber(g), tonumber(since)
+  if not g then
+    redis.call('HSET', key, 'marks', '0:' .. now)
+    return 0
+  end
+  if now - since < {horizon} then return g end
+  g = g + 1
+  redis.call('HSET', key, 'marks', string.format('%d:%d', g, now))
+  local all, old = redis.call('HGETALL', key), {}
+  for i = 1, #all, 2 do
+    local f, kind = all[i], string.sub(all[i], 1, 2)
+    local mg = false
+    if kind == 'w:' then
+      mg = tonumber(string.match(all[i + 1], '^%d+:%d+:(%d+)$') or '0')
+    elseif kind == 'a:' then
+      mg = tonumber(string.match(all[i + 1], '^%d+:(%d+)$') or '0')
+    end
+    if mg and mg <= g - 2 then old[#old + 1] = f end
+  end
+  for i = 1, #old, 1000 do redis.call('HDEL', key, unpack(old, i, math.min(i + 999, #old))) end
+  return g
+end
+""".replace("{horizon}", str(MARK_HORIZON))
+
 # Uses the unpacked argument, `seen` and `meta` (the prelude's HMGET of the counters: seen,
-# the writer's mark, ring, tail at meta[{m}]..meta[{m} + 2]) and `want_packed` (false: the
+# the writer's mark, ring, tail, marks at meta[{m}]..meta[{m} + 3]) and `want_packed` (false: the
 # caller's client cannot take binary replies, so `before` is read from the list).
 # Defines `before` (the window before the points, JSON entries, unless answered from the
 # mirror), `packed` (the mirror answering the window before, '' for an empty window, or
@@ -85,13 +132,16 @@ _APPEND_ONCE = (
     """
 local repeat_of, hit, last_seq, last_seen = false, false, false, false
 local mark = meta[{m}]
+local gen = tonumber(string.match(meta[{m} + 3] or '', '^(%d+):') or '0')
 if mark then
-  last_seq, last_seen = string.match(mark, '^(%d+):(%d+)$')
+  last_seq, last_seen = string.match(mark, '^(%d+):(%d+)')
   if last_seq then
     last_seq = tonumber(last_seq)
     if seq < last_seq then return {-1} end
     if seq == last_seq then repeat_of = tonumber(last_seen) end
   end
+else
+  gen = marks_generation(KEYS[2], meta[{m} + 3])
 end
 local before, repeated, packed, count = {}, 0, false, 0
 if repeat_of then
@@ -177,7 +227,7 @@ else
     redis.call('HDEL', KEYS[2], 'values', 'stamps', 'last')  -- the mirror of earlier versions
   end
   local after_s = string.format('%d', after)
-  local mark_now = string.format('%d:%d', seq, seen)
+  local mark_now = string.format('%d:%d:%d', seq, seen, gen)
   if valid then
     redis.call('HSET', KEYS[2], 'seen', after_s, 'w:' .. writer, mark_now,
                'ring', string.format('%d:%d:%s', w, kept, after_s), 'tail', points[n] or tail)
@@ -197,8 +247,9 @@ end
 # the caller kept.
 APPEND = (
     UNPACK_APPEND
+    + _MARKS
     + """
-local meta = redis.call('HMGET', KEYS[2], 'seen', 'w:' .. writer, 'ring', 'tail')
+local meta = redis.call('HMGET', KEYS[2], 'seen', 'w:' .. writer, 'ring', 'tail', 'marks')
 local seen = tonumber(meta[1] or '0')
 local want_packed = want == 1
 """
@@ -219,8 +270,9 @@ local want_packed = want == 1
 # (KEYS[4], the parked checkpoint, is not used here: sensor_keys passes every key).
 APPEND_ENSEMBLE = (
     UNPACK_APPEND
+    + _MARKS
     + """
-local meta = redis.call('HMGET', KEYS[2], 'seen', 'epoch', 'w:' .. writer, 'ring', 'tail')
+local meta = redis.call('HMGET', KEYS[2], 'seen', 'epoch', 'w:' .. writer, 'ring', 'tail', 'marks')
 local seen = tonumber(meta[1] or '0')
 local epoch = meta[2]
 local want_packed = true
@@ -280,18 +332,19 @@ return {-1}
 
 # The anomalies of an append, counted once: KEYS[1] counters hash; ARGV[1] writer id, ARGV[2]
 # the append's sequence number, ARGV[3] how many anomalies, ARGV[4] TTL (s). The field
-# 'a:<writer id>' keeps the last sequence number counted; a count sent again (its reply was
-# lost) or an older one adds nothing, and so does a count whose append the hash does not
-# hold (the writer's mark 'w:<writer id>' names an earlier one, or none: the sensor was
-# reset after the append). Returns 1 if counted.
+# 'a:<writer id>' = '<last sequence number counted>:<generation>' (an earlier version's: the
+# number alone); a count sent again (its reply was lost) or an older one adds nothing, and so
+# does a count whose append the hash does not hold (the writer's mark 'w:<writer id>' names an
+# earlier one, or none: the sensor was reset after the append, or the mark was dropped
+# MARK_HORIZON after it). Returns 1 if counted.
 COUNT_ONCE = """
 local field = 'a:' .. ARGV[1]
-local marks = redis.call('HMGET', KEYS[1], field, 'w:' .. ARGV[1])
+local marks = redis.call('HMGET', KEYS[1], field, 'w:' .. ARGV[1], 'marks')
 local seq = tonumber(ARGV[2])
-if seq <= (tonumber(marks[1] or '0') or 0) then return 0 end
+if seq <= (tonumber(string.match(marks[1] or '', '^(%d+)') or '0') or 0) then return 0 end
 if seq > (tonumber(string.match(marks[2] or '', '^(%d+):') or '0') or 0) then return 0 end
 redis.call('HINCRBY', KEYS[1], 'anomalies', ARGV[3])
-redis.call('HSET', KEYS[1], field, ARGV[2])
+redis.call('HSET', KEYS[1], field, string.format('%d:%s', seq, string.match(marks[3] or '', '^(%d+):') or '0'))
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 return 1
 """

@@ -112,6 +112,11 @@ class EnsembleCheckpoints:
         with self._lock:
             return self._states.pop(sensor, None)
 
+    def peek(self, sensor: str) -> Cached | None:
+        """The cached state of ``sensor``, left in the cache (to be read, never advanced)."""
+        with self._lock:
+            return self._states.get(sensor)
+
     def keep(self, sensor: str, cached: Cached | None) -> None:
         """Put a state (back) in the cache, unless a newer one of the same epoch is there."""
         if cached is None:
@@ -141,6 +146,10 @@ class EnsembleCheckpoints:
             )
             return None
         return state
+
+    def restored(self, sensor: str, blob: bytes, ckpt_seen: int) -> Any:
+        """:meth:`_restored` for a reader (the store's ``progress``)."""
+        return self._restored(sensor, blob, ckpt_seen)
 
     def _awaited(self, sensor: str, epoch: str, seen: int, count: int) -> Steps[tuple[Any, int] | None]:
         """Steps: poll briefly for a checkpoint in [seen - count, seen]; (state, position) or None.

@@ -406,6 +406,9 @@ class RedisStore:
 
     #: Sensors whose packed command prefix and kept window are kept (cleared beyond this).
     POINT_PREFIXES = 10_000
+    #: ... and fewer where their kept windows (16 bytes a window point) would hold more than this
+    #: many bytes: a window of 100 keeps all 10,000 (16 MB), one of 100,000 the last 167.
+    POINT_KEPT_BYTES = 256 * 2**20
     #: The single detect refreshes a sensor's TTLs on its first append in this process, then
     #: at most every ``temp_data_ttl * TTL_REFRESH`` seconds (the general path: every call).
     TTL_REFRESH = 1 / 60
@@ -423,7 +426,7 @@ class RedisStore:
         parts = [b"EVALSHA", self._script.sha.encode(), b"3", encode(self.keys.window(sensor)),
                  encode(self.keys.counters(sensor)), encode(self.keys.mirror(sensor))]  # fmt: skip
         state = _PointSensor(b"*7\r\n" + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts))
-        if len(self._point.sensors) >= self.POINT_PREFIXES:
+        if len(self._point.sensors) >= self._point.kept_sensors:
             self._point.sensors.clear()
         self._point.sensors[sensor] = state
         return state
@@ -858,6 +861,69 @@ class RedisStore:
             "last_timestamp": float(stamps[-1]) if len(stamps) else 0.0,
         }
 
+    def progress(self, sensor: str) -> tuple[int, int | None] | None:
+        """(points seen, the point count from which the sensor's points are past the warm-up:
+        ``min_samples``, for the ensemble no earlier than its likelihoods went live, None while
+        they are not), for the facade's ``warming_up``. From this process's own state where it
+        has one, with no I/O: while the breaker is open the fallback's, else the ensemble's
+        cached state after this process's last call. Otherwise (a sync client, Redis up) read
+        what is needed: the counters' ``seen`` and, for the ensemble, its checkpoint (replayed
+        over the window's points after it while its likelihoods are not live there). None where
+        it cannot tell without awaiting (a ``redis.asyncio`` client) or Redis fails."""
+        min_samples = self.settings.min_samples
+        if self.fallback.degraded:
+            found = self.fallback.store.registry.progress(sensor)
+            if found is not None:
+                return found
+        if self.checkpoints is not None:
+            cached = self.checkpoints.peek(sensor)
+            if cached is not None:
+                return cached.position, _live_from(cached.state, cached.position, min_samples)
+        if self.is_async or self.fallback.degraded:
+            return None
+        try:
+            if self.checkpoints is None:
+                seen = self.client.hget(self.keys.counters(sensor), "seen")
+                return (int(seen) if seen is not None else 0), min_samples
+            return self._read_ensemble_progress(sensor)
+        except self._down:
+            return None
+
+    def _read_ensemble_progress(self, sensor: str) -> tuple[int, int | None]:
+        """:meth:`progress` of the ensemble read from Redis (one round trip for the counters and
+        the checkpoint): its checkpoint, brought to the sensor's count by replaying the window's
+        points after it (a checkpoint trails the count by up to half a window; only those points
+        are read) where its likelihoods are not live there yet; without a usable checkpoint, the
+        ensemble rebuilt from the window, as the next call would."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hmget(self.keys.counters(sensor), "seen", "epoch")
+        pipe.hmget(self.keys.checkpoint(sensor), "seen", "blob", "epoch")
+        (seen, epoch), (ckpt_seen, blob, ckpt_epoch) = pipe.execute()
+        if seen is None:
+            return 0, None
+        seen = int(seen)
+        state, position = None, 0
+        if blob is not None and ckpt_seen is not None and ckpt_epoch == epoch and int(ckpt_seen) <= seen:
+            state = self.checkpoints.restored(sensor, blob, int(ckpt_seen))
+            position = int(ckpt_seen)
+        if state is not None and (position == seen or state.live_from is not None):
+            return seen, _live_from(state, position, self.settings.min_samples)
+        window = self.keys.window(sensor)
+        values, stamps = decode_points(
+            self.client.lrange(window, position - seen, -1) if state is not None else []
+        )
+        if state is None or len(values) != seen - position:  # rebuilt from the window
+            state, position = None, None
+            values, stamps = decode_points(self.client.lrange(window, 0, -1))
+        empty = np.empty(0)
+        try:
+            *_, state, _exact = _core.detect_after_checkpoint(
+                self.config, values, stamps, seen, empty, empty, state, position
+            )
+        except ValueError:  # a window that cannot be read: the next call's scoring says so
+            return seen, None
+        return seen, _live_from(state, seen, self.settings.min_samples)
+
     def reset(self, sensor: str) -> bool:
         self._require_sync()
         if self.checkpoints is not None:
@@ -941,6 +1007,8 @@ class _PointPath:
         self.ttl = store.settings.temp_data_ttl
         self.writer = store.writer_id.encode()
         self.sensors: dict[str, _PointSensor] = {}
+        #: How many sensors' prefixes and kept windows are kept (RedisStore.POINT_KEPT_BYTES).
+        self.kept_sensors = max(1, min(store.POINT_PREFIXES, store.POINT_KEPT_BYTES // (16 * self.window)))
         self.refresh_every = store.settings.temp_data_ttl * store.TTL_REFRESH
         self.no_script = NoScriptError
         # A connection the server closed (not a timeout: a stalled server is not asked twice).
@@ -1061,12 +1129,28 @@ def _check_input(
     sensor in ``known`` (whose keys were made: its name was checked then) is not checked again."""
     if type(sensor) is not str or sensor not in known:
         keys.sensor_part(sensor)
+    # the ufuncs themselves (ndarray.all() goes through a Python wrapper): half the time
+    if _ALL(_FINITE(values)) and _ALL(_FINITE(timestamps)):
+        return
     finite = np.isfinite(values)
     if not finite.all():
         i = int(np.argmin(finite))
         raise ValueError(f"values[{i}]: expected a finite number, got {values[i]}")
     if not np.isfinite(timestamps).all():
         raise ValueError("timestamps: expected finite numbers")
+
+
+def _live_from(state: Any, position: int, min_samples: int) -> int | None:
+    """The sensor's point count from which its points are past the warm-up, for an ensemble
+    ``state`` at the sensor's count ``position`` (one rebuilt from a window learned fewer
+    points than that: its own count is shifted); None while its likelihoods are not live."""
+    own = state.live_from
+    if own is None:
+        return None
+    return max(min_samples, own + position - min(position, state.seen))
+
+
+_ALL, _FINITE = np.logical_and.reduce, np.isfinite
 
 
 def _single(value: float, timestamp: float, out: tuple) -> tuple:

@@ -296,6 +296,14 @@ class EnsembleState {
 
     uint64_t seen() const { return seen_; }
     int64_t period() const { return period_; }
+    /// The state's own point count from which its points are scored by all its detectors (its
+    /// warm-up over): kLearn, or later where the likelihoods' warm-up in time lasted longer (at
+    /// one minute: 750); UINT64_MAX while the likelihoods are not live yet. Where they went
+    /// live is not in the checkpoint: a state restored live answers kLearn (its own later
+    /// points are past that point either way).
+    uint64_t live_from() const {
+        return likelihoods_live_ ? std::max<uint64_t>(EnsembleParams::kLearn, live_since_) : UINT64_MAX;
+    }
     double threshold() const { return threshold_; }
 
     void serialize(io::ByteWriter& w) const;
@@ -400,6 +408,7 @@ class EnsembleState {
     // The likelihoods' warm-up in time is over for good (checkpoint version 7 on): a series whose
     // sampling speeds up later, or a checkpoint from before the warm-up, does not enter it again.
     bool likelihoods_live_ = false;
+    uint64_t live_since_ = 0;  // the point at which they went live in this object (not in the checkpoint)
 };
 
 }  // namespace anomaly_detection

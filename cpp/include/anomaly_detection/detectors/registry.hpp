@@ -61,6 +61,8 @@ class SensorRegistry {
     /// False when the sensor is unknown.
     bool window(const std::string& sensor, std::vector<double>& values, std::vector<double>& timestamps) const;
     bool summary(const std::string& sensor, SensorSummary& out) const;
+    /// The sensor's point count and SensorState::live_from; false when the sensor is unknown.
+    bool progress(const std::string& sensor, uint64_t& seen, uint64_t& live_from) const;
     /// Forgets a sensor; returns whether it existed.
     bool reset(const std::string& sensor);
     void clear();
@@ -90,11 +92,12 @@ class SensorRegistry {
         mutable std::mutex mutex;
         SensorState state;
     };
-    std::shared_ptr<Entry> get_or_create(const std::string& sensor);
-    std::shared_ptr<Entry> find(const std::string& sensor) const;
-
     // The fork gate: a pass per call in progress (public methods only; none calls another).
+    // Lookups take the caller's pass, so a call that reaches a sensor's lock has one.
     class Pass;
+    std::shared_ptr<Entry> get_or_create(const Pass& pass, const std::string& sensor);
+    std::shared_ptr<Entry> find(const Pass& pass, const std::string& sensor) const;
+
     mutable std::atomic<uint64_t> passes_{0};
     mutable std::atomic<bool> forking_{false};
     mutable std::mutex fork_mutex_;  // held by the forking thread: new calls wait on it

@@ -101,6 +101,11 @@ class SensorState {
                       bool check_inputs = true);
 
     size_t window_count() const { return values_.size(); }
+    uint64_t seen() const { return seen_; }
+    /// The sensor's point count from which its points are past the warm-up: min_samples, and for
+    /// the ensemble no earlier than its EnsembleState::live_from (in the sensor's points: an
+    /// ensemble rebuilt from a window learned fewer); UINT64_MAX while its likelihoods are not live.
+    uint64_t live_from() const;
     /// The window, oldest first.
     void window(std::vector<double>& values, std::vector<double>& timestamps) const;
     SensorSummary summary() const;

@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstddef>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -54,19 +55,36 @@ inline void append_float_repr(std::string& out, double v) {
 
 /// ``{"value":v,"timestamp":t}`` for each of the ``n`` pairs, joined by newlines (no
 /// trailing one), numbers as :func:`append_float_repr` writes them. Every number must be
-/// finite: std::invalid_argument otherwise (naming the index), nothing returned.
+/// finite: std::invalid_argument otherwise (naming the index), nothing returned. A number
+/// equal in its bits to the one before it in its column (a batch's points stamped with one
+/// time, a flat signal) is copied from that one's text, not formatted again.
 inline std::string json_point_entries(const double* values, const double* timestamps, size_t n) {
     std::string out;
     out.reserve(n * 48);
+    // where the previous value's and timestamp's text are in `out`
+    size_t value_at = 0, value_len = 0, stamp_at = 0, stamp_len = 0;
+    const auto append_number = [&out](double x, bool repeat, size_t& at, size_t& len) {
+        if (repeat) {  // copied out first: `out` may move while it grows (a text is <= 24 chars)
+            char copy[40];
+            out.copy(copy, len, at);
+            at = out.size();
+            out.append(copy, len);
+            return;
+        }
+        at = out.size();
+        append_float_repr(out, x);
+        len = out.size() - at;
+    };
+    const auto same_bits = [](double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; };
     for (size_t i = 0; i < n; ++i) {
         if (!std::isfinite(values[i]) || !std::isfinite(timestamps[i]))
             throw std::invalid_argument("json_point_entries: point " + std::to_string(i) +
                                         " is not finite (JSON has no NaN or infinity)");
         if (i) out.push_back('\n');
         out.append("{\"value\":");
-        append_float_repr(out, values[i]);
+        append_number(values[i], i && same_bits(values[i], values[i - 1]), value_at, value_len);
         out.append(",\"timestamp\":");
-        append_float_repr(out, timestamps[i]);
+        append_number(timestamps[i], i && same_bits(timestamps[i], timestamps[i - 1]), stamp_at, stamp_len);
         out.push_back('}');
     }
     return out;
