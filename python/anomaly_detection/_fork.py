@@ -8,10 +8,11 @@ fork per object ever made):
   may hold at the fork, a background thread the child does not run, work the parent will
   finish) has its ``_after_fork_in_child()`` called in the child, to start clean.
 - :func:`hold_across_fork`: a native registry or sketch (a ``_core`` object) whose C++ locks
-  other threads take without the GIL. Before the fork the forking thread takes all of them
-  (``_core._lock_for_fork``: it waits, without the GIL, for the calls in progress to end),
-  and releases them in the parent and in the child after it (pthread_atfork's protocol), so the
-  child never inherits a lock held by a thread it does not have, nor a half-done call.
+  other threads take without the GIL. Before the fork the forking thread holds all of them
+  (``_core._lock_for_fork``: it waits, without the GIL, for the calls in progress to end, a
+  registry's at its fork gate, a sketch's on its lock; new calls wait), and lets them go in the
+  parent and in the child after it (pthread_atfork's protocol), so the child never inherits a
+  lock held by a thread it does not have, nor a half-done call.
 """
 
 from __future__ import annotations
