@@ -331,4 +331,8 @@ def test_every_registry_and_sketch_is_held_across_a_fork_while_it_lives():
 
 
 if __name__ == "__main__":
+    import warnings
+
+    # Python 3.12+ warns at every fork of a process with threads: forking beside them is the point.
+    warnings.filterwarnings("ignore", r"This process .* is multi-threaded", DeprecationWarning)
     print(json.dumps(SCENARIOS[sys.argv[1]]()))
