@@ -71,3 +71,49 @@ def test_redis_store_scores_sensors_one_after_another(redis_client):
     for name in data:
         np.testing.assert_array_equal(got[name].scores, want[name].scores)
         np.testing.assert_array_equal(got[name].is_anomaly, want[name].is_anomaly)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("where", ["values", "timestamps"])
+def test_non_finite_in_the_last_sensor_changes_no_sensor(threads, where):
+    # Long batches: the workers check them in chunks of 65,536 points, the bad entry in a
+    # late chunk of the last sensor, while the other sensors' chunks pass.
+    n = 200_000
+    det = StatisticalAnomalyDetector(detection_method="zscore", window_size=50)
+    det.detect_batch("a", np.arange(100.0), np.arange(100.0))
+    before = det.to_bytes()
+    rng = np.random.default_rng(3)
+    data = {name: rng.normal(20.0, 1.0, n) for name in ("a", "b", "c")}
+    ts = {name: np.arange(n, dtype=float) for name in data}
+    bad = {"values": data, "timestamps": ts}[where]["c"]
+    bad[150_001] = np.inf
+    bad[170_000] = np.nan  # a later one: the first is named
+    msg = rf"sensor 'c': {where}\[150001\]: expected a finite number, got inf"
+    with pytest.raises(ValueError, match=msg):
+        det.detect_many(data, ts, threads=threads)
+    assert det.to_bytes() == before
+    assert det.sensors() == ["a"]
+    # The first bad sensor in order is named, wherever the workers found one first.
+    data["b"][5] = -np.inf
+    with pytest.raises(ValueError, match=r"sensor 'b': values\[5\]: expected a finite number, got -inf"):
+        det.detect_many(data, ts, threads=threads)
+    assert det.to_bytes() == before
+
+
+@pytest.mark.parametrize("threads", [0, 2, 3])
+def test_unequal_sensors_equal_detect_batch(threads):
+    # Sensors of very different lengths (the workers take the longest first), one empty-ish
+    # sensor of one point, and more than 65,536 points in one of them.
+    rng = np.random.default_rng(5)
+    sizes = {"tiny": 1, "short": 700, "long": 150_000, "mid": 20_000}
+    data = {name: rng.normal(5.0, 2.0, k) for name, k in sizes.items()}
+    many = StatisticalAnomalyDetector(detection_method="zscore", window_size=30)
+    one = StatisticalAnomalyDetector(detection_method="zscore", window_size=30)
+    ts = {name: np.arange(len(v), dtype=float) for name, v in data.items()}
+    got = many.detect_many(data, ts, threads=threads)
+    assert list(got) == list(data)
+    for name in data:
+        want = one.detect_batch(name, data[name], ts[name])
+        for field in ("is_anomaly", "scores", "deviations", "expected", "window_counts", "timestamps"):
+            np.testing.assert_array_equal(getattr(got[name], field), getattr(want, field), err_msg=field)
+    assert many.to_bytes() == one.to_bytes()
