@@ -112,8 +112,66 @@ def test_unequal_sensors_equal_detect_batch(threads):
     ts = {name: np.arange(len(v), dtype=float) for name, v in data.items()}
     got = many.detect_many(data, ts, threads=threads)
     assert list(got) == list(data)
-    for name in data:
-        want = one.detect_batch(name, data[name], ts[name])
+    for name, values in data.items():
+        want = one.detect_batch(name, values, ts[name])
         for field in ("is_anomaly", "scores", "deviations", "expected", "window_counts", "timestamps"):
             np.testing.assert_array_equal(getattr(got[name], field), getattr(want, field), err_msg=field)
     assert many.to_bytes() == one.to_bytes()
+
+
+@pytest.mark.parametrize("order", ["F", "C"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_2d_array_with_sensor_names_equals_the_mapping(order, threads):
+    rng = np.random.default_rng(8)
+    matrix = np.array(rng.normal(10.0, 1.0, (3000, 4)), order=order)
+    matrix[1500, 2] = 40.0
+    names = ["w", "x", "y", "z"]
+    ts = np.arange(3000.0) * 60.0
+    by_matrix = StatisticalAnomalyDetector(detection_method="zscore", window_size=40)
+    by_mapping = StatisticalAnomalyDetector(detection_method="zscore", window_size=40)
+    got = by_matrix.detect_many(matrix, ts, sensors=names, threads=threads)
+    want = by_mapping.detect_many({n: matrix[:, j].copy() for j, n in enumerate(names)},
+                                  {n: ts for n in names}, threads=threads)  # fmt: skip
+    assert list(got) == names
+    assert got["y"].is_anomaly[1500]
+    for name in names:
+        for field in (
+            "values",
+            "timestamps",
+            "is_anomaly",
+            "scores",
+            "deviations",
+            "expected",
+            "window_counts",
+        ):
+            np.testing.assert_array_equal(
+                getattr(got[name], field), getattr(want[name], field), err_msg=field
+            )
+    assert by_matrix.to_bytes() == by_mapping.to_bytes()
+    if order == "F":  # a column of a Fortran-ordered array is scored in place
+        assert np.shares_memory(got["x"].values, matrix)
+
+
+def test_a_2d_array_refuses_bad_input_and_changes_nothing():
+    det = StatisticalAnomalyDetector(detection_method="zscore", window_size=20)
+    det.detect_batch("a", np.arange(30.0))
+    before = det.to_bytes()
+    matrix = np.ones((100, 3))
+    with pytest.raises(TypeError, match=r"sensors=\[name, \.\.\.\]"):
+        det.detect_many(matrix)
+    with pytest.raises(ValueError, match=r"one column per sensor \(2\), got shape \(100, 3\)"):
+        det.detect_many(matrix, sensors=["a", "b"])
+    with pytest.raises(ValueError, match=r"given twice: \['a'\]"):
+        det.detect_many(matrix, sensors=["a", "b", "a"])
+    with pytest.raises(TypeError, match="2-D NumPy array"):
+        det.detect_many({"a": np.ones(3)}, sensors=["a"])
+    with pytest.raises(TypeError, match="shared by every sensor"):
+        det.detect_many(matrix, {"a": np.arange(100.0)}, sensors=["a", "b", "c"])
+    with pytest.raises(ValueError, match="timestamps"):
+        det.detect_many(matrix, np.arange(99.0), sensors=["a", "b", "c"])
+    bad = matrix.copy()
+    bad[99, 2] = np.nan  # the last entry of the last sensor
+    with pytest.raises(ValueError, match=r"sensor 'c': values\[99\]: expected a finite number, got nan"):
+        det.detect_many(bad, sensors=["a", "b", "c"], threads=2)
+    assert det.to_bytes() == before
+    assert det.sensors() == ["a"]
