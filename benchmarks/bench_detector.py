@@ -233,8 +233,9 @@ def many_rows(
     """``detect_many`` of ``sensors`` contiguous parts of the stream (timestamps given) on 2
     threads against the same call on 1, interleaved, a fresh detector each call: wall and
     process CPU time of each, the ratio of each pair's wall times (range and median), and the
-    share of a core that stood idle, machine-wide, during the one-thread calls: about 1 when
-    the second core was free for the second thread, about 0 when others held it."""
+    share of a core that stood idle, machine-wide, during the one-thread calls (about 1 when
+    the second core was free for the second thread, about 0 when others held it) and the cores
+    the two-thread call kept busy (its CPU time over its wall time: 2 at best)."""
     rows, figures = [], []
     for method in methods:
         n = min(len(stream), MANY_POINTS[method])
@@ -269,12 +270,14 @@ def many_rows(
                      "same call, 1 thread", f"{n / w1 / 1e6:.2f} M",
                      f"{w1 / w2:.2f}x ({ratios[0]:.2f}-{ratios[-1]:.2f})",
                      "equal" if equal else "DIFFERENT", ">= 1.8x"])  # fmt: skip
-        rows.append([f"  wall / CPU ms, 2 threads: {w2 * 1e3:.1f} / {c2 * 1e3:.1f}", "",
+        used = statistics.median(c / w for c, w in zip(cpu[2][1:], wall[2][1:]))
+        rows.append([f"  wall / CPU ms, 2 threads: {w2 * 1e3:.1f} / {c2 * 1e3:.1f}", f"{used:.2f} cores",
                      f"1 thread: {w1 * 1e3:.1f} / {c1 * 1e3:.1f}", "",
                      f"idle core {free}", f"load {os.getloadavg()[0]:.1f}", ""])  # fmt: skip
         figures.append({"metric": f"detect_many ({method}, {sensors} sensors, {n:,} points) on 2 threads vs 1",
                         "unit": "points/s", "ours": n / w2, "peer": n / w1, "peer_name": "threads=1",
                         "cpu_seconds": {"2": c2, "1": c1}, "pair_ratios": ratios, "idle_core": free,
+                        "cores_used": used,
                         "equal": equal, "target": ">= 1.8x"})  # fmt: skip
     return rows, figures
 
