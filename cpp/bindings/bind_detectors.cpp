@@ -84,24 +84,42 @@ py::list detect_many(SensorRegistry& reg, const std::vector<std::string>& sensor
                      size_t threads) {
     if (values.size() != sensors.size() || timestamps.size() != sensors.size())
         throw std::invalid_argument("sensors, values, timestamps: expected lists of one length");
-    // The converted arrays (values, timestamps) and the outputs live in this frame
-    // until the workers are done; the GIL is released only around the scoring.
-    std::vector<BatchArrays> arrays;
-    arrays.reserve(sensors.size());
+    std::vector<size_t> offsets(sensors.size() + 1, 0);
+    for (size_t j = 0; j < sensors.size(); ++j) {
+        check_pair(values[j], timestamps[j], "sensor '" + sensors[j] + "': ");
+        offsets[j + 1] = offsets[j] + static_cast<size_t>(values[j].shape(0));
+    }
+    // One array per output field for all the sensors, each sensor's outputs a slice of it:
+    // five or six blocks a call instead of five per sensor, so that the output cache keeps
+    // them for the next call (8 sensors' fresh blocks would each cost the kernel's page
+    // zeroing, in the workers, where it contends for memory bandwidth). The converted inputs
+    // and the outputs live in this frame until the workers are done; the GIL is released
+    // only around the scoring.
+    BatchArrays all(offsets.back(), reg.config().method == Method::ensemble);
+    const BatchOutput base = all.out();
     std::vector<SensorRegistry::BatchJob> jobs;
     jobs.reserve(sensors.size());
     for (size_t j = 0; j < sensors.size(); ++j) {
-        check_pair(values[j], timestamps[j], "sensor '" + sensors[j] + "': ");
-        const auto n = static_cast<size_t>(values[j].shape(0));
-        arrays.emplace_back(n, reg.config().method == Method::ensemble);
-        jobs.push_back({sensors[j], values[j].data(), timestamps[j].data(), n, arrays.back().out()});
+        const size_t at = offsets[j];
+        jobs.push_back({sensors[j],
+                        values[j].data(),
+                        timestamps[j].data(),
+                        offsets[j + 1] - at,
+                        {base.is_anomaly + at, base.scores + at, base.deviations + at, base.expected + at,
+                         base.window_counts + at, base.alert_scores ? base.alert_scores + at : nullptr}});
     }
     {
         py::gil_scoped_release release;
         reg.detect_many(jobs, threads);
     }
     py::list out;
-    for (const auto& a : arrays) out.append(a.tuple());
+    const bool own_alerts = base.alert_scores != nullptr;
+    for (size_t j = 0; j < sensors.size(); ++j) {
+        const py::slice part(static_cast<py::ssize_t>(offsets[j]), static_cast<py::ssize_t>(offsets[j + 1]), 1);
+        py::object scores = all.scores[part];
+        out.append(py::make_tuple(all.is_anomaly[part], scores, all.deviations[part], all.expected[part],
+                                  all.window_counts[part], own_alerts ? py::object(all.alert_scores[part]) : scores));
+    }
     return out;
 }
 

@@ -175,3 +175,25 @@ def test_a_2d_array_refuses_bad_input_and_changes_nothing():
         det.detect_many(bad, sensors=["a", "b", "c"], threads=2)
     assert det.to_bytes() == before
     assert det.sensors() == ["a"]
+
+
+@pytest.mark.parametrize("method", ["zscore", "ensemble"])
+def test_outputs_share_a_block_but_a_kept_result_is_never_rewritten(method):
+    # The sensors' outputs of one call are slices of one array per field (from the output
+    # cache when large): each has its sensor's length, and a result kept while later calls
+    # run (their blocks taken from the cache) keeps its values.
+    n = 40_000 if method == "ensemble" else 150_000
+    rng = np.random.default_rng(11)
+    data = {name: rng.normal(0.0, 1.0, n - 7 * i) for i, name in enumerate(("a", "b", "c"))}
+    det = StatisticalAnomalyDetector(detection_method=method, window_size=50)
+    kept = det.detect_many(data, threads=2)["b"]
+    fields = ("is_anomaly", "scores", "deviations", "expected", "window_counts", "alert_scores")
+    snapshot = {f: getattr(kept, f).copy() for f in fields}
+    assert len(kept.scores) == n - 7
+    assert (method == "ensemble") != np.shares_memory(kept.alert_scores, kept.scores)
+    for _ in range(3):
+        other = det.detect_many({k: v[::-1].copy() for k, v in data.items()}, threads=2)
+        assert not np.shares_memory(other["b"].scores, kept.scores)
+        del other
+    for f in fields:
+        np.testing.assert_array_equal(getattr(kept, f), snapshot[f], err_msg=f)
