@@ -223,6 +223,33 @@ def _idle_seconds() -> float | None:
         return None
 
 
+def stream_scaling(n: int = 16_000_000, reps: int = 3) -> tuple[float, float]:
+    """The machine's memory streaming rate (GB/s) on 1 thread and on 2 (NumPy's multiply of a
+    128 MB array into another, the GIL released): how far a memory-bound call can gain from a
+    second core here."""
+    import threading
+
+    src, dst = [np.ones(n) for _ in range(2)], [np.zeros(n) for _ in range(2)]
+
+    def stream(i: int) -> None:
+        for _ in range(reps):
+            np.multiply(src[i], 1.5, out=dst[i])
+
+    start = time.perf_counter()
+    stream(0)
+    stream(1)
+    one = time.perf_counter() - start
+    pool = [threading.Thread(target=stream, args=(i,)) for i in range(2)]
+    start = time.perf_counter()
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    two = time.perf_counter() - start
+    moved = 2 * reps * 2 * n * 8 / 1e9  # read and written
+    return moved / one, moved / two
+
+
 #: detect_many's sensors' points in all, per method (the compute-bound ones fewer).
 MANY_POINTS = {"zscore": 4_000_000, "mad": 1_000_000, "ensemble": 200_000}
 
@@ -313,8 +340,10 @@ def main() -> None:
         rows, figures = many_rows(stream, ts, args.window, args.many.split(","), args.repeats)
         print(f"machine: {machine()}; window {args.window}; wall (median) and process CPU time, interleaved")
         print(table(["ours", "points/s", "peer", "points/s", "ratio (pairs)", "results", "target"], rows))
+        one, two = stream_scaling()
+        print(f"memory streaming (NumPy multiply, 128 MB arrays): {one:.1f} GB/s on 1 thread, {two:.1f} on 2")
         if args.json:
-            print(json.dumps({"bench": "detector_many", "figures": figures}))
+            print(json.dumps({"bench": "detector_many", "figures": figures, "stream_gb_s": [one, two]}))
         return
     rows, figures = pandas_rows(stream, ts, args.window, order_points, args.quick, only)
     if only:
