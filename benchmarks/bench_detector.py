@@ -229,12 +229,13 @@ def stream_scaling(n: int = 16_000_000, reps: int = 3) -> tuple[float, float]:
     second core here."""
     import threading
 
-    src, dst = [np.ones(n) for _ in range(2)], [np.zeros(n) for _ in range(2)]
+    src, dst = [np.full(n, 1.0) for _ in range(2)], [np.full(n, 0.0) for _ in range(2)]  # pages touched
 
     def stream(i: int) -> None:
         for _ in range(reps):
             np.multiply(src[i], 1.5, out=dst[i])
 
+    stream(0)  # warm-up
     start = time.perf_counter()
     stream(0)
     stream(1)
