@@ -156,10 +156,16 @@ void SensorRegistry::detect_many(const std::vector<BatchJob>& jobs, size_t threa
     // the first bad job gives (the message of check_finite_batch, naming the sensor).
     constexpr size_t kChunk = size_t{1} << 16;
     std::vector<std::pair<size_t, size_t>> chunks;  // (job, first point)
-    for (size_t j = 0; j < jobs.size(); ++j)
+    size_t points = 0;
+    for (size_t j = 0; j < jobs.size(); ++j) {
+        points += jobs[j].n;
         for (size_t b = 0; b < jobs[j].n; b += kChunk) chunks.emplace_back(j, b);
+    }
+    // A thread of its own only for two chunks' worth of points or more: below, starting
+    // it costs about what it would save.
+    const size_t check_threads = std::max<size_t>(1, std::min(threads, points / (2 * kChunk)));
     std::atomic<bool> bad{false};
-    run_parallel(chunks.size(), threads, [&](size_t c) {
+    run_parallel(chunks.size(), check_threads, [&](size_t c) {
         if (bad.load(std::memory_order_relaxed)) return;
         const auto& job = jobs[chunks[c].first];
         const size_t b = chunks[c].second, e = std::min(job.n, b + kChunk);
