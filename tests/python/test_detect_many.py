@@ -197,3 +197,20 @@ def test_outputs_share_a_block_but_a_kept_result_is_never_rewritten(method):
         del other
     for f in fields:
         np.testing.assert_array_equal(getattr(kept, f), snapshot[f], err_msg=f)
+
+
+def test_sensors_without_timestamps_are_stamped_with_one_instant():
+    import time
+
+    det = StatisticalAnomalyDetector(detection_method="zscore", window_size=20)
+    before = time.time()
+    out = det.detect_many({"a": np.arange(50.0), "b": np.arange(30.0), "c": np.arange(40.0)},
+                          {"c": np.arange(40.0)}, threads=2)  # fmt: skip
+    after = time.time()
+    now = out["a"].timestamps[0]
+    assert before <= now <= after
+    assert np.all(out["a"].timestamps == now)
+    assert np.all(out["b"].timestamps == now)
+    assert len(out["b"].timestamps) == 30
+    np.testing.assert_array_equal(out["c"].timestamps, np.arange(40.0))
+    np.testing.assert_array_equal(det.get_window("b").timestamps, np.full(20, now))

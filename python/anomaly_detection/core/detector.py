@@ -494,7 +494,14 @@ def _many_inputs(
         batch_input(batches[name], None if timestamps is None else timestamps.get(name)) for name in names
     ]
     vals = [as_values(v, check_finite) for v, _ in given]
-    ts = [as_timestamps(t, len(v), check_finite) for v, (_, t) in zip(vals, given)]
+    # The sensors stamped "now" share one array of that instant (a slice each): one fill
+    # instead of one per sensor, on the calling thread.
+    unstamped = [len(v) for v, (_, t) in zip(vals, given) if t is None]
+    now = as_timestamps(None, max(unstamped)) if unstamped else None
+    ts = [
+        now[: len(v)] if t is None and now is not None else as_timestamps(t, len(v), check_finite)
+        for v, (_, t) in zip(vals, given)
+    ]
     return names, vals, ts
 
 
