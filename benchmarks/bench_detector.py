@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import sys
 import time
@@ -212,6 +213,119 @@ def pandas_rows(x: np.ndarray, ts: np.ndarray, w: int, order_points: int, quick:
     return rows, figures
 
 
+def _idle_seconds() -> float | None:
+    """Idle time of all the machine's cores so far (Linux ``/proc/stat``; None elsewhere)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+        return (int(fields[4]) + int(fields[5])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def stream_scaling(n: int = 16_000_000, reps: int = 3) -> tuple[float, float]:
+    """The machine's memory streaming rate (GB/s) on 1 thread and on 2 (NumPy's multiply of a
+    128 MB array into another, the GIL released): how far a memory-bound call can gain from a
+    second core here."""
+    import threading
+
+    src, dst = [np.full(n, 1.0) for _ in range(2)], [np.full(n, 0.0) for _ in range(2)]  # pages touched
+
+    def stream(i: int) -> None:
+        for _ in range(reps):
+            np.multiply(src[i], 1.5, out=dst[i])
+
+    stream(0)  # warm-up
+    start = time.perf_counter()
+    stream(0)
+    stream(1)
+    one = time.perf_counter() - start
+    pool = [threading.Thread(target=stream, args=(i,)) for i in range(2)]
+    start = time.perf_counter()
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    two = time.perf_counter() - start
+    moved = 2 * reps * 2 * n * 8 / 1e9  # read and written
+    return moved / one, moved / two
+
+
+def unstamped_inputs_cpu(stream: np.ndarray, sensors: int = 8, repeats: int = 15) -> float:
+    """CPU seconds (best of ``repeats``) of the facade's serial preparation of a ``detect_many``
+    call whose sensors come without timestamps (stamped now): the part no thread shares."""
+    from anomaly_detection.core.detector import _many_inputs
+
+    parts = {f"s{i}": part for i, part in enumerate(np.array_split(stream, sensors))}
+    store = StatisticalAnomalyDetector(detection_method="zscore").store
+    best = math.inf
+    for _ in range(repeats):
+        start = time.process_time()
+        prepared = _many_inputs(parts, None, store)
+        best = min(best, time.process_time() - start)
+        del prepared
+    return best
+
+
+#: detect_many's sensors' points in all, per method (the compute-bound ones fewer).
+MANY_POINTS = {"zscore": 4_000_000, "mad": 1_000_000, "ensemble": 200_000}
+
+
+def many_rows(
+    stream: np.ndarray, ts: np.ndarray, window: int, methods: list[str], repeats: int, sensors: int = 8
+) -> tuple[list[list[str]], list[dict]]:
+    """``detect_many`` of ``sensors`` contiguous parts of the stream (timestamps given) on 2
+    threads against the same call on 1, interleaved, a fresh detector each call: wall and
+    process CPU time of each, the ratio of each pair's wall times (range and median), and the
+    share of a core that stood idle, machine-wide, during the one-thread calls (about 1 when
+    the second core was free for the second thread, about 0 when others held it) and the cores
+    the two-thread call kept busy (its CPU time over its wall time: 2 at best)."""
+    rows, figures = [], []
+    for method in methods:
+        n = min(len(stream), MANY_POINTS[method])
+        parts = dict(zip((f"s{i}" for i in range(sensors)), np.array_split(stream[:n], sensors)))
+        stamps = dict(zip(parts, np.array_split(ts[:n], sensors)))
+        wall: dict[int, list[float]] = {1: [], 2: []}
+        cpu: dict[int, list[float]] = {1: [], 2: []}
+        idle, idle_wall, results = 0.0, 0.0, {}
+        for _ in range(repeats + 1):  # the first pair warms up
+            for threads in (1, 2):
+                det = StatisticalAnomalyDetector(detection_method=method, window_size=window)
+                results.pop(threads, None)  # its output memory back to the cache, as a caller's would
+                before = _idle_seconds()
+                w0, c0 = time.perf_counter(), time.process_time()
+                results[threads] = det.detect_many(parts, stamps, threads=threads)
+                w, c = time.perf_counter() - w0, time.process_time() - c0
+                after = _idle_seconds()
+                wall[threads].append(w)
+                cpu[threads].append(c)
+                if threads == 1 and before is not None and after is not None:
+                    idle, idle_wall = idle + after - before, idle_wall + w
+        equal = all(
+            np.array_equal(getattr(results[1][k], f), getattr(results[2][k], f), equal_nan=True)
+            for k in parts
+            for f in ("is_anomaly", "scores", "deviations", "expected", "window_counts")
+        )
+        ratios = sorted(a / b for a, b in zip(wall[1][1:], wall[2][1:]))
+        w1, w2 = statistics.median(wall[1][1:]), statistics.median(wall[2][1:])
+        c1, c2 = statistics.median(cpu[1][1:]), statistics.median(cpu[2][1:])
+        free = f"{idle / idle_wall:.2f}" if idle_wall else "-"
+        rows.append([f"detect_many {method}, {sensors} sensors, 2 threads", f"{n / w2 / 1e6:.2f} M",
+                     "same call, 1 thread", f"{n / w1 / 1e6:.2f} M",
+                     f"{w1 / w2:.2f}x ({ratios[0]:.2f}-{ratios[-1]:.2f})",
+                     "equal" if equal else "DIFFERENT", ">= 1.8x"])  # fmt: skip
+        used = statistics.median(c / w for c, w in zip(cpu[2][1:], wall[2][1:]))
+        rows.append([f"  wall / CPU ms, 2 threads: {w2 * 1e3:.1f} / {c2 * 1e3:.1f}", f"{used:.2f} cores",
+                     f"1 thread: {w1 * 1e3:.1f} / {c1 * 1e3:.1f}", "",
+                     f"idle core {free}", f"load {os.getloadavg()[0]:.1f}", ""])  # fmt: skip
+        figures.append({"metric": f"detect_many ({method}, {sensors} sensors, {n:,} points) on 2 threads vs 1",
+                        "unit": "points/s", "ours": n / w2, "peer": n / w1, "peer_name": "threads=1",
+                        "cpu_seconds": {"2": c2, "1": c1}, "pair_ratios": ratios, "idle_core": free,
+                        "cores_used": used,
+                        "equal": equal, "target": ">= 1.8x"})  # fmt: skip
+    return rows, figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--points", type=int, default=4_000_000)
@@ -220,6 +334,11 @@ def main() -> None:
         "--quick", action="store_true", help="200,000 points (100,000 for the order statistics and CUSUM)"
     )
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
+    parser.add_argument(
+        "--many",
+        help="comma-separated methods (zscore,mad,ensemble): just their detect_many rows, 2 threads against 1",
+    )
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved pairs of the detect_many rows")
     parser.add_argument(
         "--only", help="comma-separated methods (e.g. zscore,ewma): just their pandas rows, no other row"
     )
@@ -234,6 +353,19 @@ def main() -> None:
     ts = np.arange(args.points, dtype=np.float64)
     small = stream[: 10_000 if args.quick else 50_000].tolist()
 
+    if args.many:
+        rows, figures = many_rows(stream, ts, args.window, args.many.split(","), args.repeats)
+        print(f"machine: {machine()}; window {args.window}; wall (median) and process CPU time, interleaved")
+        print(table(["ours", "points/s", "peer", "points/s", "ratio (pairs)", "results", "target"], rows))
+        one, two = stream_scaling()
+        print(f"memory streaming (NumPy multiply, 128 MB arrays): {one:.1f} GB/s on 1 thread, {two:.1f} on 2")
+        unstamped = unstamped_inputs_cpu(stream)
+        print(
+            f"facade inputs of {len(stream):,} points in 8 sensors without timestamps: {unstamped * 1e3:.2f} ms CPU"
+        )
+        if args.json:
+            print(json.dumps({"bench": "detector_many", "figures": figures, "stream_gb_s": [one, two]}))
+        return
     rows, figures = pandas_rows(stream, ts, args.window, order_points, args.quick, only)
     if only:
         print(
@@ -317,18 +449,9 @@ def main() -> None:
         )
 
     # Many sensors in one call: the same work on 2 threads against 1 (the GIL released).
-    sensors = {f"s{i}": part for i, part in enumerate(np.array_split(stream, 8))}  # contiguous
-
-    def many(threads: int):
-        det = StatisticalAnomalyDetector(detection_method="zscore", window_size=args.window)
-        det.detect_many(sensors, threads=threads)
-
-    t_one, t_two = median_seconds(lambda: many(1), 5), median_seconds(lambda: many(2), 5)
-    rows.append(["detect_many zscore, 8 sensors", f"{args.points / t_two / 1e6:.2f} M", "same call, one thread",
-                 f"{args.points / t_one / 1e6:.2f} M", f"{t_one / t_two:.2f}x", "-", ">= 1.8x"])  # fmt: skip
-    figures.append({"metric": "detect_many (z-score, 8 sensors) on 2 threads vs 1 thread", "unit": "points/s",
-                    "ours": args.points / t_two, "peer": args.points / t_one, "peer_name": "threads=1",
-                    "target": ">= 1.8x"})  # fmt: skip
+    many, many_figures = many_rows(stream, ts, args.window, ["zscore"], 3 if args.quick else 5)
+    rows += many
+    figures += many_figures
 
     print(
         f"machine: {machine()}; window {args.window}; {args.points:,} points "

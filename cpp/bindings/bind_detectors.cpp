@@ -87,24 +87,58 @@ py::list detect_many(SensorRegistry& reg, const std::vector<std::string>& sensor
                      size_t threads) {
     if (values.size() != sensors.size() || timestamps.size() != sensors.size())
         throw std::invalid_argument("sensors, values, timestamps: expected lists of one length");
-    // The converted arrays (values, timestamps) and the outputs live in this frame
-    // until the workers are done; the GIL is released only around the scoring.
-    std::vector<BatchArrays> arrays;
-    arrays.reserve(sensors.size());
-    std::vector<SensorRegistry::BatchJob> jobs;
-    jobs.reserve(sensors.size());
+    std::vector<size_t> offsets(sensors.size() + 1, 0);
     for (size_t j = 0; j < sensors.size(); ++j) {
         check_pair(values[j], timestamps[j], "sensor '" + sensors[j] + "': ");
-        const auto n = static_cast<size_t>(values[j].shape(0));
-        arrays.emplace_back(n, reg.config().method == Method::ensemble);
-        jobs.push_back({sensors[j], values[j].data(), timestamps[j].data(), n, arrays.back().out()});
+        offsets[j + 1] = offsets[j] + static_cast<size_t>(values[j].shape(0));
+    }
+    const bool ensemble = reg.config().method == Method::ensemble;
+    // When a field's outputs for all the sensors reach the output cache's size, one array
+    // per field holds them all, each sensor's outputs a slice of it: five or six blocks a
+    // call, which the cache keeps for the next one (one block per sensor and field would
+    // overflow it, and each fresh block costs the kernel's page zeroing in the workers).
+    // Smaller calls give each sensor arrays of its own from NumPy's allocator, as before
+    // (one large array from malloc would be mapped and zeroed afresh each call). The
+    // converted inputs and the outputs live in this frame until the workers are done; the
+    // GIL is released only around the scoring.
+    const bool shared = offsets.back() * sizeof(double) >= bindings::kOutputCacheMinBytes;
+    std::optional<BatchArrays> all;
+    std::vector<BatchArrays> own;
+    std::vector<SensorRegistry::BatchJob> jobs;
+    jobs.reserve(sensors.size());
+    if (shared) {
+        all.emplace(offsets.back(), ensemble);
+    } else {
+        own.reserve(sensors.size());
+    }
+    for (size_t j = 0; j < sensors.size(); ++j) {
+        const size_t at = offsets[j], n = offsets[j + 1] - at;
+        BatchOutput out;
+        if (shared) {
+            const BatchOutput base = all->out();
+            out = {base.is_anomaly + at, base.scores + at,        base.deviations + at,
+                   base.expected + at,   base.window_counts + at, base.alert_scores ? base.alert_scores + at : nullptr};
+        } else {
+            own.emplace_back(n, ensemble);
+            out = own.back().out();
+        }
+        jobs.push_back({sensors[j], values[j].data(), timestamps[j].data(), n, out});
     }
     {
         py::gil_scoped_release release;
         reg.detect_many(jobs, threads);
     }
     py::list out;
-    for (const auto& a : arrays) out.append(a.tuple());
+    if (!shared) {
+        for (const auto& a : own) out.append(a.tuple());
+        return out;
+    }
+    for (size_t j = 0; j < sensors.size(); ++j) {
+        const py::slice part(static_cast<py::ssize_t>(offsets[j]), static_cast<py::ssize_t>(offsets[j + 1]), 1);
+        py::object scores = all->scores[part];
+        out.append(py::make_tuple(all->is_anomaly[part], scores, all->deviations[part], all->expected[part],
+                                  all->window_counts[part], ensemble ? py::object(all->alert_scores[part]) : scores));
+    }
     return out;
 }
 

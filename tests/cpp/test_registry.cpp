@@ -380,6 +380,48 @@ TEST(SensorRegistry, DetectManyEqualsDetectBatchAndChecksFirst) {
     EXPECT_EQ(many.to_bytes(), before);
 }
 
+TEST(SensorRegistry, DetectManyChecksEveryChunkOfEveryJobBeforeScoring) {
+    // Jobs longer than the workers' chunk of 65,536 points: a non-finite entry in a late chunk
+    // of the last job (and a later one after it) fails the call with the message of the
+    // first bad entry, and no sensor is created or scored, on 1 to 4 threads.
+    const DetectorConfig c = config(Method::zscore);
+    const size_t n = 150000, sensors = 4;
+    std::vector<std::vector<double>> values(sensors, std::vector<double>(n, 1.0)), ts(values);
+    for (auto& t : ts)
+        for (size_t i = 0; i < n; ++i) t[i] = static_cast<double>(i);
+    std::vector<std::vector<char>> flags(sensors, std::vector<char>(n));
+    std::vector<std::vector<double>> scores(values), devs(values), exps(values);
+    std::vector<std::vector<uint64_t>> counts(sensors, std::vector<uint64_t>(n));
+    std::vector<SensorRegistry::BatchJob> jobs;
+    for (size_t s = 0; s < sensors; ++s)
+        jobs.push_back({"s" + std::to_string(s),
+                        values[s].data(),
+                        ts[s].data(),
+                        n,
+                        {reinterpret_cast<bool*>(flags[s].data()), scores[s].data(), devs[s].data(), exps[s].data(),
+                         counts[s].data()}});
+    ts[sensors - 1][140001] = std::numeric_limits<double>::infinity();
+    values[sensors - 1][149999] = NAN;
+    for (size_t threads : {1, 2, 4}) {
+        SensorRegistry reg(c);
+        reg.detect("s0", 3.0, 0.0);
+        const std::string before = reg.to_bytes();
+        try {
+            reg.detect_many(jobs, threads);
+            ADD_FAILURE() << "no error on " << threads << " threads";
+        } catch (const std::invalid_argument& e) {
+            EXPECT_STREQ(e.what(), "sensor 's3': timestamps[140001]: expected a finite number, got inf");
+        }
+        EXPECT_EQ(reg.to_bytes(), before);
+        EXPECT_EQ(reg.size(), 1u);
+    }
+    ts[sensors - 1][140001] = 140001.0;
+    values[sensors - 1][149999] = 1.0;
+    SensorRegistry reg(c);
+    reg.detect_many(jobs, 2);
+    EXPECT_EQ(reg.size(), sensors);
+}
+
 TEST(RegistrySerialization, GlitchInTheWindowRoundTripsBitForBit) {
     // The rolling sums of a window holding 1e308 are kept at a scale of 2^k; the
     // snapshot keeps k, so a restored registry continues exactly (a fuzzing find).

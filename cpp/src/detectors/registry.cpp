@@ -7,8 +7,10 @@
 #include <exception>
 #include <stdexcept>
 #include <string_view>
+#include <system_error>
 #include <thread>
 #include <unordered_set>
+#include <utility>
 
 namespace anomaly_detection {
 
@@ -127,52 +129,106 @@ void SensorRegistry::detect_batch(const std::string& sensor, const double* value
     e->state.update_batch(values, timestamps, n, out, /*check_inputs=*/false);
 }
 
-void SensorRegistry::detect_many(const std::vector<BatchJob>& jobs, size_t threads) {
-    const Pass pass(*this);
-    std::unordered_set<std::string_view> names;
-    size_t new_sensors = 0;
-    for (const auto& job : jobs) {
-        check_sensor_name(job.sensor);
-        if (!names.insert(job.sensor).second)
-            throw std::invalid_argument("sensor '" + job.sensor + "': given twice (one batch per sensor)");
-        check_finite_batch(job.values, job.timestamps, job.n, "sensor '" + job.sensor + "': ");
-        if (job.n && !find(pass, job.sensor)) ++new_sensors;
-    }
-    {
-        std::shared_lock lock(mutex_);
-        if (config_.max_sensors && sensors_.size() + new_sensors > config_.max_sensors)
-            throw SensorLimitError("sensor limit reached: max_sensors=" + std::to_string(config_.max_sensors) +
-                                   ", cannot add " + std::to_string(new_sensors) + " sensors");
-    }
-    std::vector<std::shared_ptr<Entry>> entries(jobs.size());
-    for (size_t j = 0; j < jobs.size(); ++j)
-        if (jobs[j].n) entries[j] = get_or_create(pass, jobs[j].sensor);
-
-    // Workers take the next job from a shared counter; an exception is kept and
-    // rethrown after every worker has joined.
+namespace {
+// Runs task(i) for every i in [0, count) on up to `threads` threads, the calling thread
+// among them; each takes the next index from a shared counter. The first exception is
+// kept and rethrown once every thread has joined. A thread that cannot be started
+// leaves its share to the others.
+template <typename Task>
+void run_parallel(size_t count, size_t threads, const Task& task) {
     std::atomic<size_t> next{0};
     std::exception_ptr failure;
     std::mutex failure_mutex;
     auto work = [&] {
-        for (size_t j; (j = next.fetch_add(1)) < jobs.size();) {
-            if (!entries[j]) continue;
+        for (size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < count;) {
             try {
-                std::lock_guard lock(entries[j]->mutex);
-                entries[j]->state.update_batch(jobs[j].values, jobs[j].timestamps, jobs[j].n, jobs[j].out,
-                                               /*check_inputs=*/false);  // checked above
+                task(i);
             } catch (...) {
                 std::lock_guard lock(failure_mutex);
                 if (!failure) failure = std::current_exception();
             }
         }
     };
-    if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-    threads = std::min(threads, jobs.size());
+    threads = std::min(threads, count);
     std::vector<std::thread> pool;
-    for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+    if (threads > 1) {
+        pool.reserve(threads - 1);
+        try {
+            for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+        } catch (const std::system_error&) {  // fewer threads: the others take the work
+        }
+    }
     work();
     for (auto& t : pool) t.join();
     if (failure) std::rethrow_exception(failure);
+}
+}  // namespace
+
+void SensorRegistry::detect_many(const std::vector<BatchJob>& jobs, size_t threads) {
+    const Pass pass(*this);
+    std::unordered_set<std::string_view> names;
+    for (const auto& job : jobs) {
+        check_sensor_name(job.sensor);
+        if (!names.insert(job.sensor).second)
+            throw std::invalid_argument("sensor '" + job.sensor + "': given twice (one batch per sensor)");
+    }
+    if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+
+    // Phase 1, on the workers: every value and timestamp of every job is checked, in
+    // chunks (a long job does not keep one thread busy while the others wait). Only on a
+    // failure is the check run again on this thread, job by job in order, for the error
+    // the first bad job gives (the message of check_finite_batch, naming the sensor).
+    constexpr size_t kChunk = size_t{1} << 16;
+    std::vector<std::pair<size_t, size_t>> chunks;  // (job, first point)
+    size_t points = 0;
+    for (size_t j = 0; j < jobs.size(); ++j) {
+        points += jobs[j].n;
+        for (size_t b = 0; b < jobs[j].n; b += kChunk) chunks.emplace_back(j, b);
+    }
+    // A thread of its own only for two chunks' worth of points or more: below, starting
+    // it costs about what it would save.
+    const size_t check_threads = std::max<size_t>(1, std::min(threads, points / (2 * kChunk)));
+    std::atomic<bool> bad{false};
+    run_parallel(chunks.size(), check_threads, [&](size_t c) {
+        if (bad.load(std::memory_order_relaxed)) return;
+        const auto& job = jobs[chunks[c].first];
+        const size_t b = chunks[c].second, e = std::min(job.n, b + kChunk);
+        try {
+            check_finite_batch(job.values + b, job.timestamps + b, e - b, "");
+        } catch (const std::invalid_argument&) {
+            bad.store(true, std::memory_order_relaxed);
+        }
+    });
+    if (bad.load())
+        for (const auto& job : jobs)
+            check_finite_batch(job.values, job.timestamps, job.n, "sensor '" + job.sensor + "': ");
+
+    size_t new_sensors = 0;
+    for (const auto& job : jobs)
+        if (job.n && !find(pass, job.sensor)) ++new_sensors;
+    {
+        std::shared_lock lock(mutex_);
+        if (config_.max_sensors && sensors_.size() + new_sensors > config_.max_sensors)
+            throw SensorLimitError("sensor limit reached: max_sensors=" + std::to_string(config_.max_sensors) +
+                                   ", cannot add " + std::to_string(new_sensors) + " sensors");
+    }
+    // Phase 2, on the workers: each job scored on its sensor's state, the longest first
+    // (so that the last job to start is a short one).
+    std::vector<std::shared_ptr<Entry>> entries(jobs.size());
+    std::vector<size_t> order;
+    order.reserve(jobs.size());
+    for (size_t j = 0; j < jobs.size(); ++j)
+        if (jobs[j].n) {
+            entries[j] = get_or_create(pass, jobs[j].sensor);
+            order.push_back(j);
+        }
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return jobs[a].n > jobs[b].n; });
+    run_parallel(order.size(), threads, [&](size_t k) {
+        const size_t j = order[k];
+        std::lock_guard lock(entries[j]->mutex);
+        entries[j]->state.update_batch(jobs[j].values, jobs[j].timestamps, jobs[j].n, jobs[j].out,
+                                       /*check_inputs=*/false);  // checked in phase 1
+    });
 }
 
 void SensorRegistry::restore(const std::string& sensor, const double* values, const double* timestamps, size_t n,

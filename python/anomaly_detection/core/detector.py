@@ -6,7 +6,7 @@ import asyncio
 import inspect
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from time import time as _now
 from typing import TYPE_CHECKING, Any
 
@@ -219,7 +219,12 @@ class StatisticalAnomalyDetector:
         return self._batch_result(sensor_name, vals, ts, self.store.detect_batch(sensor_name, vals, ts))
 
     def detect_many(
-        self, batches: Mapping[str, Any], timestamps: Mapping[str, Any] | None = None, *, threads: int = 0
+        self,
+        batches: Mapping[str, Any] | np.ndarray,
+        timestamps: Mapping[str, Any] | Any | None = None,
+        *,
+        threads: int = 0,
+        sensors: Sequence[str] | None = None,
     ) -> dict[str, BatchResult]:
         """Score several sensors' batches at once: ``{sensor: values}`` in, ``{sensor: BatchResult}`` out.
 
@@ -228,10 +233,19 @@ class StatisticalAnomalyDetector:
         thread); other stores score them one after another. ``timestamps`` maps a sensor to
         its timestamps; a sensor without them is stamped as in :meth:`detect_batch` (by its
         pandas Series' DatetimeIndex, else now). Every input is checked before anything changes.
+
+        ``batches`` may also be a 2-D array of shape ``(points, sensors)``, one column per
+        sensor (as ``frame.to_numpy()``), with ``sensors`` naming the columns; ``timestamps``
+        is then None or one 1-D sequence of the rows' timestamps, shared by every sensor. A
+        Fortran-ordered array (what ``to_numpy()`` gives for a float frame) is read in place;
+        the columns of a C-ordered one are copied first.
         """
         if type(threads) is not int or threads < 0:
             raise ValueError(f"threads: expected an int >= 0, got {threads!r}")
-        names, vals, ts = _many_inputs(batches, timestamps, self.store)
+        if sensors is not None or (isinstance(batches, np.ndarray) and batches.ndim == 2):
+            names, vals, ts = _matrix_inputs(batches, timestamps, sensors, self.store)
+        else:
+            names, vals, ts = _many_inputs(batches, timestamps, self.store)
         detect_many = getattr(self.store, "detect_many", None)
         if detect_many is not None:
             outs = detect_many(names, vals, ts, threads)
@@ -529,7 +543,14 @@ def _many_inputs(
         batch_input(batches[name], None if timestamps is None else timestamps.get(name)) for name in names
     ]
     vals = [as_values(v, check_finite) for v, _ in given]
-    ts = [as_timestamps(t, len(v), check_finite) for v, (_, t) in zip(vals, given)]
+    # The sensors stamped "now" share one array of that instant (a slice each): one fill
+    # instead of one per sensor, on the calling thread.
+    unstamped = [len(v) for v, (_, t) in zip(vals, given) if t is None]
+    now = as_timestamps(None, max(unstamped)) if unstamped else None
+    ts = [
+        now[: len(v)] if t is None and now is not None else as_timestamps(t, len(v), check_finite)
+        for v, (_, t) in zip(vals, given)
+    ]
     return names, vals, ts
 
 
@@ -562,6 +583,39 @@ def _plain_arrays(
 _F8 = np.dtype(np.float64)
 #: ``a.any()`` without ndarray.any's Python wrapper (a call per sensor of every batch).
 _ANY = np.logical_or.reduce
+
+
+def _matrix_inputs(
+    matrix: Any, timestamps: Any, sensors: Sequence[str] | None, store: Any = None
+) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
+    """``_many_inputs`` of a 2-D array of shape (points, sensors), one column per sensor named
+    by ``sensors``, and one 1-D sequence of timestamps (or None) shared by every sensor."""
+    check_finite = not getattr(store, "checks_finite_many", False)
+    if sensors is None:
+        raise TypeError("sensors: a 2-D array of values needs sensors=[name, ...], one per column")
+    if isinstance(sensors, str) or not isinstance(sensors, Sequence):
+        raise TypeError(f"sensors: expected a sequence of sensor names, got {type(sensors).__name__}")
+    if not isinstance(matrix, np.ndarray) or matrix.ndim != 2:
+        raise TypeError(
+            f"batches: with sensors=, expected a 2-D NumPy array (points, sensors), got {type(matrix).__name__}"
+            + (f" of {matrix.ndim} dimensions" if isinstance(matrix, np.ndarray) else "")
+        )
+    names = [check_sensor_name(name) for name in sensors]
+    if len(set(names)) != len(names):
+        twice = sorted({name for name in names if names.count(name) > 1})
+        raise ValueError(f"sensors: given twice: {twice!r} (one column per sensor)")
+    if matrix.shape[1] != len(names):
+        raise ValueError(f"batches: expected one column per sensor ({len(names)}), got shape {matrix.shape}")
+    if matrix.dtype.kind not in "iuf":
+        raise ValueError(f"batches: expected numbers, got an array of dtype {matrix.dtype}")
+    if matrix.shape[0] == 0:
+        raise ValueError("batches: expected at least one row, got an empty array")
+    if isinstance(timestamps, Mapping):
+        raise TypeError("timestamps: with a 2-D array, expected one 1-D sequence shared by every sensor")
+    # A column of a Fortran-ordered float64 array is contiguous: a view, no copy.
+    vals = [as_values(matrix[:, j], check_finite) for j in range(len(names))]
+    ts = as_timestamps(timestamps, matrix.shape[0], check_finite)
+    return names, vals, [ts] * len(names)
 
 
 def _is_missing(value: Any) -> bool:

@@ -42,6 +42,9 @@ class EmbeddedStore:
     #: check each block as they reach it, and a bad batch changes nothing): the facade
     #: need not check them first.
     checks_finite = True
+    #: So does ``detect_many``, every sensor's before any sensor changes (the registry checks
+    #: them on its worker threads first): the facade need not make a serial pass of its own.
+    checks_finite_many = True
 
     def __init__(
         self,
