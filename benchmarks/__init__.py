@@ -76,6 +76,30 @@ BENCHES: tuple[Bench, ...] = (
         ("pandas",),
         "detect_batch's output cache vs NumPy allocation, beside pandas (run by hand: no --json)",
     ),
+    Bench(
+        "api_worker",
+        "bench_api_worker.py",
+        ("fastapi", "redis"),
+        "one /api/batch request's CPU in process, by stage, against a base tree (run by hand: no --json)",
+    ),
+    Bench(
+        "fork",
+        "bench_fork.py",
+        (),
+        "os.fork() with the registries held across it vs not (run by hand: no --json)",
+    ),
+    Bench(
+        "marks",
+        "bench_marks.py",
+        ("redis",),
+        "the append script's server time with the writers' marks, against main's (run by hand: no --json)",
+    ),
+    Bench(
+        "warm_up",
+        "bench_warm_up.py",
+        ("redis",),
+        "what warming_up costs a Redis detect, before and after (run by hand: no --json)",
+    ),
 )
 
 # The distribution that provides each importable peer module (for the versions table).
