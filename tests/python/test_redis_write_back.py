@@ -218,6 +218,8 @@ def test_redis_killed_between_an_append_and_its_count_counts_the_anomaly_once(si
             return real(sensor, seq, count)
 
         store._count_script = kill_first
+        if not single:  # no window kept, as when a claim fails: the count takes its own round trip
+            store._kept.clear()
         if single:
             flagged = [det.detect("s", float(x[50]), timestamp=50.0).is_anomaly]
         else:
@@ -225,6 +227,59 @@ def test_redis_killed_between_an_append_and_its_count_counts_the_anomaly_once(si
         assert flagged == [True]
         assert det.health()["degraded"] is True
         flagged += [det.detect("s", float(x[i]), timestamp=t[i]).is_anomaly for i in range(51, 60)]
+        server.start()  # the same port, from its append-only file
+        admin = client_of(server)
+        wait_until(lambda: not det.health()["degraded"], "the write-back")
+        values, stamps = window_of(admin, "s")
+        np.testing.assert_array_equal(stamps, t)  # the killed call's point once, the rest after it
+        np.testing.assert_array_equal(values, x)
+        assert counters_of(admin, "s") == (60, before + sum(flagged))  # each anomaly counted once
+        store.close()
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("ran", [False, True], ids=["append-lost", "append-ran-reply-lost"])
+def test_redis_killed_around_an_append_that_counts_counts_the_anomaly_once(ran, monkeypatch):
+    # A batch scored on the window its store kept, its append claiming that window with the
+    # anomaly count: Redis killed as the append is sent (it ran, its reply lost; or it never
+    # ran). The call is scored on the fallback; the write-back appends it once and sends its
+    # count, which adds nothing where the append counted it.
+    import anomaly_detection.stores.redis as redis_store
+
+    server = RedisServer(*DURABLE).start()
+    try:
+        client = client_of(server)
+        det = StatisticalAnomalyDetector(
+            settings(redis_probe_interval=0.1, redis_alerts=False), redis_client=client
+        )
+        store = det.store
+        x, t = series(3, 60, [50]), np.arange(60.0)
+        before = int(np.count_nonzero(det.detect_batch("s", x[:50], t[:50]).is_anomaly))
+        assert "s" in store._kept  # the window kept for the next batch's claim
+        real = redis_store.encode_append
+        counted_in_script = []
+
+        def kill_on_claim(*args):
+            arg = real(*args)
+            if len(args) > 8 and args[10] > 0 and not counted_in_script:  # a claim with a count
+                monkeypatch.setattr(redis_store, "encode_append", real)
+                if ran:  # the append reaches the server, its reply does not
+                    other = client_of(server)
+                    assert len(store._script(keys=store._append_keys("s"), args=[arg], client=other)) == 4
+                    counted_in_script.append(counters_of(other, "s"))
+                server.kill()
+                counted_in_script.append(None)
+            return arg
+
+        monkeypatch.setattr(redis_store, "encode_append", kill_on_claim)
+        flagged = list(det.detect_batch("s", x[50:51], t[50:51]).is_anomaly)
+        assert flagged == [True]
+        assert counted_in_script  # the claim was made
+        if ran:
+            assert counted_in_script[0] == (51, before + 1)  # the point and its count, together
+        assert det.health()["degraded"] is True
+        flagged += list(det.detect_batch("s", x[51:60], t[51:60]).is_anomaly)
         server.start()  # the same port, from its append-only file
         admin = client_of(server)
         wait_until(lambda: not det.health()["degraded"], "the write-back")
