@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import threading
 import time
 import tracemalloc
@@ -25,7 +26,7 @@ from redis.retry import Retry
 from servers import RedisServer
 
 from anomaly_detection import Settings, StatisticalAnomalyDetector
-from anomaly_detection.redis.alerts import AlertWriter
+from anomaly_detection.redis.alerts import AlertWriter, RedisAlertSink
 from anomaly_detection.stores.fallback import ANOMALY, SENT, PointBuffer, plan_write_back
 
 # The server writes every command to its append-only file before answering: a SIGKILL
@@ -443,6 +444,40 @@ def test_a_child_forked_during_an_outage_leaves_the_parents_points_and_alerts_to
         det.store.close()
     finally:
         server.stop()
+
+
+def test_delivery_ids_are_unique_per_sink_and_a_forked_child_draws_its_own(redis_client):
+    # A delivery id names an alert's delivery mark for 7 days: two alerts must never share one
+    # (the second would be taken for a retry of the first and dropped), across sinks,
+    # processes and a fork.
+    sinks = [RedisAlertSink(redis_client, settings()) for _ in range(2)]
+
+    def ids(sink, n):
+        for i in range(n):
+            sink._hold({"sensor_name": "s", "value": float(i)})
+        got = [delivery_id for delivery_id, _ in sink.outbox]
+        sink.outbox.clear()
+        return got
+
+    first, second = ids(sinks[0], 1000), ids(sinks[1], 1000)
+    assert all(re.fullmatch("[0-9a-f]{32}", d) for d in first + second)
+    assert len(set(first) | set(second)) == 2000
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next id is not the parent's next one
+        try:
+            os.write(write, ids(sinks[0], 1)[0].encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    child = os.read(read, 64).decode()
+    os.close(read)
+    parent = ids(sinks[0], 1)[0]
+    assert re.fullmatch("[0-9a-f]{32}", child)
+    assert child != parent
+    assert child not in first
 
 
 def stall(server: RedisServer, seconds: float) -> threading.Thread:
