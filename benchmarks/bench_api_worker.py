@@ -43,6 +43,8 @@ _PARTS = [
     ("anomaly_detection.stores.redis", "RedisStore", "detect_many", "-- RedisStore.detect_many"),
     ("redis.client", "Pipeline", "execute", "--- redis-py Pipeline.execute"),
     ("anomaly_detection.stores.redis", "RedisStore", "_score", "--- scoring the windows (_score)"),
+    # the C++ scoring alone, in any tree (round 7 scores a claimed batch before its append: no _score)
+    ("anomaly_detection", "_core", "detect_after_window", "---- _core.detect_after_window"),
     ("anomaly_detection.api.service", "AnomalyService", "_publish_many", "- alert delivery (_publish_many)"),
 ]
 

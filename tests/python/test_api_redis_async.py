@@ -72,12 +72,16 @@ def test_requests_on_redis_take_no_worker_thread_and_one_pipeline(redis_server, 
         assert hops == []  # no request went through a worker thread
         monkeypatch.setattr(asyncio, "to_thread", real_to_thread)
         stats = redis_client.info("commandstats")
-        # the batch's 3 appends, then one each for the two detects: 5 EVALSHA of the append, 3 of
-        # the anomaly count (COUNT_ONCE) and 3 of the alert delivery (the first of a script the
-        # server had not seen loads it)
+        # the batch's 3 appends, then one each for the two detects: 5 EVALSHA of the append (each
+        # claims the window its sensor's last append left, so the append counts the anomalies:
+        # no COUNT_ONCE) and 3 of the alert delivery (the first of a script the server had not
+        # seen loads it)
         evalsha = stats["cmdstat_evalsha"]
         refused = evalsha.get("failed_calls", 0)
-        assert evalsha["calls"] - refused == 5 + 3 + 3
+        assert evalsha["calls"] - refused == 5 + 3
+        assert int(redis_client.hget("anomaly:temp:data:nt-0:stats", "anomalies")) == 1
+        assert int(redis_client.hget("anomaly:temp:data:nt-1:stats", "anomalies")) == 1
+        assert int(redis_client.hget("anomaly:temp:data:nt-2:stats", "anomalies")) == 1
         assert refused == stats.get("cmdstat_script|load", {}).get("calls", 0) <= 2
         # the batch's alert carries its stream id, as does the detect's
         assert [(x["sensor_name"], x["value"]) for x in alerts] == [("nt-1", 900.0)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import threading
 import time
 import tracemalloc
@@ -25,7 +26,7 @@ from redis.retry import Retry
 from servers import RedisServer
 
 from anomaly_detection import Settings, StatisticalAnomalyDetector
-from anomaly_detection.redis.alerts import AlertWriter
+from anomaly_detection.redis.alerts import AlertWriter, RedisAlertSink
 from anomaly_detection.stores.fallback import ANOMALY, SENT, PointBuffer, plan_write_back
 
 # The server writes every command to its append-only file before answering: a SIGKILL
@@ -218,6 +219,8 @@ def test_redis_killed_between_an_append_and_its_count_counts_the_anomaly_once(si
             return real(sensor, seq, count)
 
         store._count_script = kill_first
+        if not single:  # no window kept, as when a claim fails: the count takes its own round trip
+            store._kept.clear()
         if single:
             flagged = [det.detect("s", float(x[50]), timestamp=50.0).is_anomaly]
         else:
@@ -225,6 +228,59 @@ def test_redis_killed_between_an_append_and_its_count_counts_the_anomaly_once(si
         assert flagged == [True]
         assert det.health()["degraded"] is True
         flagged += [det.detect("s", float(x[i]), timestamp=t[i]).is_anomaly for i in range(51, 60)]
+        server.start()  # the same port, from its append-only file
+        admin = client_of(server)
+        wait_until(lambda: not det.health()["degraded"], "the write-back")
+        values, stamps = window_of(admin, "s")
+        np.testing.assert_array_equal(stamps, t)  # the killed call's point once, the rest after it
+        np.testing.assert_array_equal(values, x)
+        assert counters_of(admin, "s") == (60, before + sum(flagged))  # each anomaly counted once
+        store.close()
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("ran", [False, True], ids=["append-lost", "append-ran-reply-lost"])
+def test_redis_killed_around_an_append_that_counts_counts_the_anomaly_once(ran, monkeypatch):
+    # A batch scored on the window its store kept, its append claiming that window with the
+    # anomaly count: Redis killed as the append is sent (it ran, its reply lost; or it never
+    # ran). The call is scored on the fallback; the write-back appends it once and sends its
+    # count, which adds nothing where the append counted it.
+    import anomaly_detection.stores.redis as redis_store
+
+    server = RedisServer(*DURABLE).start()
+    try:
+        client = client_of(server)
+        det = StatisticalAnomalyDetector(
+            settings(redis_probe_interval=0.1, redis_alerts=False), redis_client=client
+        )
+        store = det.store
+        x, t = series(3, 60, [50]), np.arange(60.0)
+        before = int(np.count_nonzero(det.detect_batch("s", x[:50], t[:50]).is_anomaly))
+        assert "s" in store._kept  # the window kept for the next batch's claim
+        real = redis_store.encode_append
+        counted_in_script = []
+
+        def kill_on_claim(*args):
+            arg = real(*args)
+            if len(args) > 8 and args[10] > 0 and not counted_in_script:  # a claim with a count
+                monkeypatch.setattr(redis_store, "encode_append", real)
+                if ran:  # the append reaches the server, its reply does not
+                    other = client_of(server)
+                    assert len(store._script(keys=store._append_keys("s"), args=[arg], client=other)) == 4
+                    counted_in_script.append(counters_of(other, "s"))
+                server.kill()
+                counted_in_script.append(None)
+            return arg
+
+        monkeypatch.setattr(redis_store, "encode_append", kill_on_claim)
+        flagged = list(det.detect_batch("s", x[50:51], t[50:51]).is_anomaly)
+        assert flagged == [True]
+        assert counted_in_script  # the claim was made
+        if ran:
+            assert counted_in_script[0] == (51, before + 1)  # the point and its count, together
+        assert det.health()["degraded"] is True
+        flagged += list(det.detect_batch("s", x[51:60], t[51:60]).is_anomaly)
         server.start()  # the same port, from its append-only file
         admin = client_of(server)
         wait_until(lambda: not det.health()["degraded"], "the write-back")
@@ -388,6 +444,40 @@ def test_a_child_forked_during_an_outage_leaves_the_parents_points_and_alerts_to
         det.store.close()
     finally:
         server.stop()
+
+
+def test_delivery_ids_are_unique_per_sink_and_a_forked_child_draws_its_own(redis_client):
+    # A delivery id names an alert's delivery mark for 7 days: two alerts must never share one
+    # (the second would be taken for a retry of the first and dropped), across sinks,
+    # processes and a fork.
+    sinks = [RedisAlertSink(redis_client, settings()) for _ in range(2)]
+
+    def ids(sink, n):
+        for i in range(n):
+            sink._hold({"sensor_name": "s", "value": float(i)})
+        got = [delivery_id for delivery_id, _ in sink.outbox]
+        sink.outbox.clear()
+        return got
+
+    first, second = ids(sinks[0], 1000), ids(sinks[1], 1000)
+    assert all(re.fullmatch("[0-9a-f]{32}", d) for d in first + second)
+    assert len(set(first) | set(second)) == 2000
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next id is not the parent's next one
+        try:
+            os.write(write, ids(sinks[0], 1)[0].encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    child = os.read(read, 64).decode()
+    os.close(read)
+    parent = ids(sinks[0], 1)[0]
+    assert re.fullmatch("[0-9a-f]{32}", child)
+    assert child != parent
+    assert child not in first
 
 
 def stall(server: RedisServer, seconds: float) -> threading.Thread:

@@ -76,23 +76,28 @@ def encode_packed(values: np.ndarray, timestamps: np.ndarray) -> tuple[bytes, by
 
 # The head of an append script's one argument (scripts.UNPACK_APPEND): window size, TTL,
 # points of the call, sequence number, points sent, the caller's claim (the sequence number
-# of its previous append and the point count after it); whether the caller takes the packed
-# window, whether the TTLs are refreshed; the writer id's length.
-_APPEND_HEAD = struct.Struct("<dddddddBBB")
+# of its previous append and the point count after it), the anomalies to count when the claim
+# holds; whether the caller takes the packed window, whether the TTLs are refreshed; the
+# writer id's length.
+_APPEND_HEAD = struct.Struct("<ddddddddBBB")
 # One point of encode_append_point: its value and timestamp.
 _POINT = struct.Struct("<dd")
 
 
 def encode_append(
     window: int, ttl: int, n: int, writer: str, seq: int, want_packed: bool,
-    values: np.ndarray, timestamps: np.ndarray,
+    values: np.ndarray, timestamps: np.ndarray, prev: int = 0, known: int = 0, counted: int = 0,
 ) -> bytes:  # fmt: skip
     """The one argument of an append script (``scripts.UNPACK_APPEND``): a call of ``n``
     points by ``writer`` with sequence number ``seq``, of which ``values`` and ``timestamps``
     are the last ``min(n, window)`` (packed as little-endian float64 pairs, then as the
-    window's JSON entries joined by newlines); no claim on the window, the TTLs refreshed."""
+    window's JSON entries joined by newlines), the TTLs refreshed; with the caller's claim
+    that its append ``prev`` was the sensor's last and left ``known`` points (0, 0: none) and
+    the ``counted`` anomalies it found scoring the points on that window (added only when
+    the claim holds)."""
     wid = writer.encode()
-    head = _APPEND_HEAD.pack(window, ttl, n, seq, len(values), 0, 0, 1 if want_packed else 0, 1, len(wid))
+    want = 1 if want_packed else 0
+    head = _APPEND_HEAD.pack(window, ttl, n, seq, len(values), prev, known, counted, want, 1, len(wid))
     pairs = np.empty((len(values), 2), dtype="<f8")
     pairs[:, 0], pairs[:, 1] = values, timestamps
     return b"".join((head, wid, pairs.tobytes(), _core.json_point_entries(values, timestamps)))
@@ -107,7 +112,7 @@ def encode_append_point(
     append ``prev`` was the sensor's last and left ``known`` points (0, 0: none), and whether
     the TTLs are refreshed."""
     return b"".join((
-        _APPEND_HEAD.pack(window, ttl, 1, seq, 1, prev, known, 1, 1 if refresh else 0, len(writer)),
+        _APPEND_HEAD.pack(window, ttl, 1, seq, 1, prev, known, 0, 1, 1 if refresh else 0, len(writer)),
         writer, _POINT.pack(value, timestamp),
         f'{{"value":{value!r},"timestamp":{timestamp!r}}}'.encode(),
     ))  # fmt: skip

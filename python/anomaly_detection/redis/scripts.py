@@ -16,18 +16,19 @@ __all__ = [
     "UNPACK_APPEND",
 ]
 
-# The one argument of an append (ARGV[1]), packed by codec.encode_append: seven
+# The one argument of an append (ARGV[1]), packed by codec.encode_append: eight
 # little-endian float64 (window size, TTL in seconds, number of points of the call, sequence
-# number, m = the points sent, the last min(n, window size), and the caller's claim: the
+# number, m = the points sent, the last min(n, window size), the caller's claim: the
 # sequence number of its previous append to the sensor and the point count after it, 0 and 0
-# for none), three bytes (want: 1 if the caller takes the window from the mirror, 0 for a
+# for none, and `counted`: the anomalies the caller found in the points scored on the window
+# it claims, added with the points when the claim holds, 0 for none), three bytes (want: 1 if the caller takes the window from the mirror, 0 for a
 # client that decodes replies as text; refresh: 1 to refresh the keys' TTLs; L), the writer id
 # (L bytes), the m points packed as little-endian float64 pairs (value, timestamp), then their
 # JSON entries joined by newlines. One argument: redis-py encodes each argument in Python
 # (about 1 us apiece) and the script reads this one with one struct.unpack.
 UNPACK_APPEND = """
 local arg = ARGV[1]
-local w, ttl, total, seq, m, prev, known, want, refresh, wl, at = struct.unpack('<dddddddBBB', arg)
+local w, ttl, total, seq, m, prev, known, counted, want, refresh, wl, at = struct.unpack('<ddddddddBBB', arg)
 local writer = string.sub(arg, at, at + wl - 1)
 at = at + wl
 local new_pts = string.sub(arg, at, at + 16 * m - 1)
@@ -86,6 +87,12 @@ MARK_HORIZON = 86_400
 # `known` points seen". When the writer's mark still names `prev`, `seen` is `known` and the
 # mirror is valid (nobody appended since, the list unchanged), the window before the points
 # is the one the caller kept from its last call: `hit` is true and the window is not sent.
+# The caller has then scored the points already: its `counted` anomalies are added to the
+# counters' 'anomalies' in the same script, under COUNT_ONCE's rule (the field 'a:<writer id>'
+# = '<seq>:<generation>'), so the points and their count are stored together or not at all,
+# and a COUNT_ONCE of this append sent later (a write-back's, a repeat's) adds nothing. An
+# append whose claim fails counts nothing: the caller scores on the window answered and
+# counts with COUNT_ONCE, as before.
 #
 # TTLs: the keys' EXPIREs (~1.5 us each) run when the caller asks (`refresh`: every call of
 # the general path; the single detect's at most every TTL/60 per sensor and process) and
@@ -228,7 +235,12 @@ else
   end
   local after_s = string.format('%d', after)
   local mark_now = string.format('%d:%d:%d', seq, seen, gen)
-  if valid then
+  if hit and counted > 0 then  -- hit implies valid: the count joins the HSET below
+    redis.call('HINCRBY', KEYS[2], 'anomalies', string.format('%d', counted))
+    redis.call('HSET', KEYS[2], 'seen', after_s, 'w:' .. writer, mark_now,
+               'ring', string.format('%d:%d:%s', w, kept, after_s), 'tail', points[n] or tail,
+               'a:' .. writer, string.format('%d:%d', seq, gen))
+  elseif valid then
     redis.call('HSET', KEYS[2], 'seen', after_s, 'w:' .. writer, mark_now,
                'ring', string.format('%d:%d:%s', w, kept, after_s), 'tail', points[n] or tail)
   else
@@ -244,7 +256,7 @@ end
 # append (UNPACK_APPEND). Returns {seen before, window before as JSON entries, 1 if a repeat
 # else 0, and, when the mirror had it, the mirror and the count of the window's points in
 # it}; when the caller's claim held, {seen before, {}, 0, 1}: the window before is the one
-# the caller kept.
+# the caller kept, and its `counted` anomalies were added.
 APPEND = (
     UNPACK_APPEND
     + _MARKS

@@ -187,6 +187,17 @@ class RedisStore:
         self.write_back_chunk = self.WRITE_BACK_CHUNK
         self._count_once = client.register_script(scripts.COUNT_ONCE)
         self._keys_of: dict[str, list[str]] = {}
+        #: The general path's claims (not the ensemble's): per sensor, this store's last append
+        #: to it (sequence number, the sensor's point count after it) and the window after it.
+        #: The next append of the sensor is scored on that window before it is sent, and claims
+        #: it with its anomaly count: when nobody appended since, the script adds the count with
+        #: the points (no COUNT_ONCE round trip); otherwise the points are scored on the window
+        #: the script answers, as without a claim. Popped while an append is in flight; kept
+        #: for the last ``POINT_KEPT_BYTES / (16 * window_size)`` sensors (10,000 at most).
+        self._kept: dict[str, tuple[int, int, np.ndarray, np.ndarray]] = {}
+        self._kept_sensors = max(
+            1, min(self.POINT_PREFIXES, self.POINT_KEPT_BYTES // (16 * settings.window_size))
+        )
         self._point = _PointPath.of(self)
         self._recovery_tasks: list[tuple[Callable[[], bool], Callable[[], dict[str, int]] | None]] = []
         #: With a sync client: makes the ``redis.asyncio`` client of the a* methods (use_async_client).
@@ -202,6 +213,7 @@ class RedisStore:
         the parent may have held one at the fork, and no thread of the child would release
         it); no probe (the parent's thread does not run in the child)."""
         self.writer_id = uuid.uuid4().hex[:16]
+        self._kept = {}  # the parent's claims: never this writer's
         self._locks = _SensorLocks()
         self._probe_lock = threading.Lock()
         self._probe_thread = None
@@ -226,24 +238,59 @@ class RedisStore:
     # after a failure keep the sequence number of the append that failed.
 
     def _append(
-        self, sensor: str, values: np.ndarray, timestamps: np.ndarray, seq: int
-    ) -> Steps[tuple[tuple | None, bool]]:
+        self, sensor: str, values: np.ndarray, timestamps: np.ndarray, seq: int, claim: bool = False
+    ) -> Steps[tuple[tuple | None, bool, bool]]:
         """Steps of one append (and, for the ensemble, the checkpoint's upkeep); returns
-        (the scores, whether the server had stored these points already), with no scores for
-        an older append sent again."""
+        (the scores, whether the server had stored these points already, whether the script
+        counted their anomalies), with no scores for an older append sent again. ``claim``
+        (not the ensemble's): where this store kept the sensor's window after its last append,
+        score the points on it first and claim it, so that the script counts the anomalies
+        with the points when nobody appended since (see :attr:`_kept`)."""
         w = self.settings.window_size
         tail = slice(max(0, len(values) - w), None)
-        arg = encode_append(w, self.settings.temp_data_ttl, len(values), self.writer_id, seq,
-                            self._want_packed, values[tail], timestamps[tail])  # fmt: skip
         if self.checkpoints is None:
             keys = self._append_keys(sensor)
+            # until this append's reply says what the window is
+            kept = self._kept.pop(sensor, None) if claim else None
+            guess: tuple | None = None
+            if kept is not None:
+                prev, known, kept_values, kept_stamps = kept
+                try:
+                    guess = _core.detect_after_window(
+                        self.config, kept_values, kept_stamps, known, values, timestamps
+                    )
+                except ValueError:  # never for a window kept (finite): scored after the reply
+                    kept = None
+            if guess is not None:
+                counted = int(np.count_nonzero(guess[0]))
+                arg = encode_append(w, self.settings.temp_data_ttl, len(values), self.writer_id, seq,
+                                    True, values[tail], timestamps[tail], prev, known, counted)  # fmt: skip
+            else:
+                arg = encode_append(w, self.settings.temp_data_ttl, len(values), self.writer_id, seq,
+                                    self._want_packed, values[tail], timestamps[tail])  # fmt: skip
             reply = yield Script(self._script, keys, [arg])
             if int(reply[0]) < 0:
-                return None, True
-            result, corrupt = self._score(sensor, reply, values, timestamps)
+                return None, True, False
+            if guess is not None and len(reply) == 4:  # the claim held: the anomalies are counted
+                seen = known + len(values)
+                self.fallback.remember(sensor, kept_values, kept_stamps, values, timestamps, seen)
+                self._keep(sensor, seq, seen, kept_values, kept_stamps, values, timestamps)
+                return guess, False, True
+            result, window_values, window_stamps, corrupt = self._score_window(
+                sensor,
+                reply,
+                lambda wv, ws, seen: _core.detect_after_window(self.config, wv, ws, seen, values, timestamps),
+            )
+            seen = int(reply[0]) + len(values)
+            # what the sensor holds now: the embedded store's start if Redis fails later
+            self.fallback.remember(sensor, window_values, window_stamps, values, timestamps, seen)
             if corrupt:
                 yield command("hdel", keys[1], *_MIRROR_FIELDS)
-            return result, bool(reply[2])
+            elif claim and self._want_packed and not reply[2]:
+                self._keep(sensor, seq, seen, window_values, window_stamps, values, timestamps)
+            return result, bool(reply[2]), False
+        arg = encode_append(w, self.settings.temp_data_ttl, len(values), self.writer_id, seq,
+                            self._want_packed, values[tail], timestamps[tail])  # fmt: skip
         checkpoints = self.checkpoints
         cached = checkpoints.take(sensor)
         args = [arg, *checkpoints.append_args(cached)]
@@ -254,11 +301,28 @@ class RedisStore:
             raise
         if int(reply[0]) < 0:
             checkpoints.keep(sensor, cached)
-            return None, True
+            return None, True, False
         result, done = yield from checkpoints.score(sensor, reply, values, timestamps, cached)
         yield from checkpoints.save(sensor, done)
         checkpoints.keep(sensor, done.cached)
-        return result, bool(reply[5])
+        return result, bool(reply[5]), False
+
+    def _keep(
+        self, sensor: str, seq: int, seen: int, before_values: np.ndarray, before_stamps: np.ndarray,
+        values: np.ndarray, timestamps: np.ndarray,
+    ) -> None:  # fmt: skip
+        """Keep the sensor's window after append ``seq`` (the window before it and its points;
+        ``seen`` points after it) for the claim of the next (:attr:`_kept`)."""
+        w = self.settings.window_size
+        if len(values) >= w:
+            window_values, window_stamps = values[-w:].copy(), timestamps[-w:].copy()
+        else:
+            cut = max(0, len(before_values) + len(values) - w)
+            window_values = np.concatenate((before_values[cut:], values))
+            window_stamps = np.concatenate((before_stamps[cut:], timestamps))
+        if len(self._kept) >= self._kept_sensors:
+            self._kept.clear()
+        self._kept[sensor] = (seq, seen, window_values, window_stamps)
 
     def _append_keys(self, sensor: str) -> list[str]:
         """The window, counters and mirror keys of ``sensor`` (a name already checked), made
@@ -286,27 +350,16 @@ class RedisStore:
             window_values, window_stamps = _finite_window(sensor, window_values, window_stamps)
             return score(window_values, window_stamps, seen), window_values, window_stamps, True
 
-    def _score(self, sensor: str, reply: list[Any], values: np.ndarray, timestamps: np.ndarray) -> tuple:
-        """The scores of the points after an append's ``reply`` (not the ensemble's), and
-        whether the mirror it answered from was corrupt."""
-        result, window_values, window_stamps, corrupt = self._score_window(
-            sensor,
-            reply,
-            lambda wv, ws, seen: _core.detect_after_window(self.config, wv, ws, seen, values, timestamps),
-        )
-        # what the sensor holds now: the embedded store's start if Redis fails later
-        seen = int(reply[0]) + len(values)
-        self.fallback.remember(sensor, window_values, window_stamps, values, timestamps, seen)
-        return result, corrupt
-
     def _detect_steps(
         self, sensor: str, values: np.ndarray, timestamps: np.ndarray, seq: int
     ) -> Steps[tuple]:
-        result, _repeated = yield from self._append(sensor, values, timestamps, seq)
+        result, _repeated, counted = yield from self._append(sensor, values, timestamps, seq, claim=True)
         if result is None:  # only an older append is ever refused: never this call's
             raise RuntimeError(f"append {seq} of {sensor} was refused as a repeat")
-        # Counted on a repeat too: the first try's reply was lost, so its count never ran
-        # (COUNT_ONCE adds a count of this seq once whichever reply sends it).
+        if counted:  # the script counted them with the points (the claim held)
+            return result
+        # Counted on a repeat too: the first try's reply was lost, so its count may not have
+        # run (COUNT_ONCE adds a count of this seq once whichever reply or script sends it).
         count = int(np.count_nonzero(result[0]))
         if count:
             yield from self._count(sensor, seq, count)
