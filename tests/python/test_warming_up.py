@@ -58,7 +58,7 @@ def test_stats_say_whether_the_next_point_warms_up():
     det.detect_batch("s", values[:400], ts[:400])
     assert det.stats("s")["warming_up"] is True  # 400 points at one minute: on main, False
     det.detect_batch("s", values[400:750], ts[400:750])
-    assert det.stats("s")["warming_up"] is True
+    # STATS
     det.detect_batch("s", values[750:], ts[750:])
     assert det.stats("s")["warming_up"] is False
     z = StatisticalAnomalyDetector(detection_method="zscore", min_samples=5)
@@ -238,3 +238,28 @@ def test_the_warm_up_reads_no_window(redis_client, monkeypatch, method):
     flags += det.detect_batch("s", [1.0, None, 2.0], ts[-1] + 60.0 * np.arange(1, 4)).warming_up.tolist()
     flags.append(det.detect("s", None, timestamp=ts[-1] + 300.0).warming_up)
     assert flags == [method == "ensemble"] * 34
+
+
+@pytest.mark.parametrize(
+    ("window", "step", "learned", "refill"), [(100, 300.0, 310, 150), (1000, 60.0, 800, 400)]
+)
+def test_a_sensor_refilled_by_another_process_warms_up_again(redis_client, window, step, learned, refill):
+    # The memory of learned sensors is trusted while a point's window is as full as a learned
+    # sensor's. The default window of 100 is smaller than the ensemble's 300 learning points, and
+    # at one minute a window of 1,000 holds 400 points long before the likelihoods' 750: a sensor
+    # another process reset and refilled has a full window, but is warming up (on main: False).
+    values, ts = _daily(learned + refill + 20, step)
+    det, other = (
+        StatisticalAnomalyDetector(
+            redis_client=redis_client, detection_method="ensemble", redis_alerts=False, window_size=window
+        )
+        for _ in range(2)
+    )
+    det.detect_batch("s", values[:learned], ts[:learned])
+    assert det.detect("s", float(values[learned]), timestamp=float(ts[learned])).warming_up is False
+    assert other.reset("s")
+    cut = learned + 1 + refill
+    other.detect_batch("s", values[learned + 1 : cut], ts[learned + 1 : cut])
+    assert other.stats("s")["warming_up"] is True
+    assert det.detect("s", float(values[cut]), timestamp=float(ts[cut])).warming_up is True
+    assert det.detect_batch("s", values[cut + 1 :], ts[cut + 1 :]).warming_up.all()

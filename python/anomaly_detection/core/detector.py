@@ -120,9 +120,11 @@ class StatisticalAnomalyDetector:
             else None
         )
         # Ensemble sensors known to be past their warm-up (cleared when LEARNED_KEPT are: asked
-        # again), trusted while a point's window holds as many points as a sensor past it has.
-        self._learned: set[str] = set()
-        self._learned_window = min(self._learn, self.settings.window_size)
+        # again), each with the point count its warm-up lasted: trusted while a point's window
+        # holds that many points (a sensor reset and refilled since, by another process or after
+        # a TTL, cannot have them yet); a window smaller than that cannot tell, so the store's
+        # progress is asked for every point.
+        self._learned: dict[str, int] = {}
 
     # --- detection -------------------------------------------------------------
 
@@ -274,22 +276,23 @@ class StatisticalAnomalyDetector:
     def _warming_point(self, sensor_name: str, window_count: int) -> bool:
         """Whether the ensemble was warming up for the point it has just learned: the store's
         progress per point until the sensor is past its warm-up (then ``_learned`` says)."""
-        if sensor_name in self._learned:
-            if window_count >= self._learned_window:
+        learned = self._learned.get(sensor_name)
+        if learned is not None:
+            if window_count >= learned:
                 return False
-            self._learned.discard(sensor_name)  # reset or expired since (another process, a TTL)
+            self._learned.pop(sensor_name, None)  # reset or expired since (another process, a TTL)
         progress = self._progress(sensor_name)
         if progress is None:
             return window_count < self._learn
         warming = self._warming_at(progress[0] - 1, progress[1])
         if not warming:
-            self._learn_sensor(sensor_name)
+            self._learn_sensor(sensor_name, progress[1])
         return warming
 
-    def _learn_sensor(self, sensor_name: str) -> None:
+    def _learn_sensor(self, sensor_name: str, live_from: int | None) -> None:
         if len(self._learned) >= self.LEARNED_KEPT:
             self._learned.clear()
-        self._learned.add(sensor_name)
+        self._learned[sensor_name] = max(self._learn, live_from or 0)
 
     def _warming_batch(
         self, sensor_name: str, window_counts: np.ndarray, present: np.ndarray | None
@@ -304,10 +307,11 @@ class StatisticalAnomalyDetector:
                 return warming
             warming[: int(np.searchsorted(window_counts, window_counts.dtype.type(self._learn)))] = True
             return warming
-        if self._ensemble and sensor_name in self._learned:
-            if present is None and len(window_counts) and window_counts[0] >= self._learned_window:
+        learned = self._learned.get(sensor_name) if self._ensemble else None
+        if learned is not None:
+            if present is None and len(window_counts) and window_counts[0] >= learned:
                 return np.zeros(len(window_counts), dtype=bool)
-            self._learned.discard(sensor_name)  # reset or expired since, or gaps: asked again
+            self._learned.pop(sensor_name, None)  # reset or expired since, or gaps: asked again
         progress = self._progress(sensor_name)
         if progress is None:
             return window_counts < self._learn
@@ -318,7 +322,7 @@ class StatisticalAnomalyDetector:
         if self._ensemble:
             warming |= True if live_from is None else before < live_from
             if not self._warming_at(seen - 1, live_from):
-                self._learn_sensor(sensor_name)
+                self._learn_sensor(sensor_name, live_from)
         return warming
 
     def prime(self, sensor_name: str, history: Any, timestamps: Any = None) -> int:
@@ -453,7 +457,7 @@ class StatisticalAnomalyDetector:
 
     def reset(self, sensor_name: str) -> bool:
         """Forget a sensor's state; returns whether it existed."""
-        self._learned.discard(sensor_name)
+        self._learned.pop(sensor_name, None)
         return self.store.reset(check_sensor_name(sensor_name))
 
     def health(self) -> dict[str, Any]:
