@@ -263,3 +263,23 @@ def test_a_sensor_refilled_by_another_process_warms_up_again(redis_client, windo
     assert other.stats("s")["warming_up"] is True
     assert det.detect("s", float(values[cut]), timestamp=float(ts[cut])).warming_up is True
     assert det.detect_batch("s", values[cut + 1 :], ts[cut + 1 :]).warming_up.all()
+
+
+def test_stats_of_a_process_that_scored_follow_what_others_wrote_since(redis_client):
+    # stats() reads the counters from Redis; its warming_up came from this process's cached state
+    # after its last call, stale once another process reset the sensor or went on with it (on
+    # main: points_seen 150 beside warming_up False, and 500 beside True).
+    values, ts = _daily(1000, 60.0)
+    det, other = _ensemble(redis_client), _ensemble(redis_client)
+    det.detect_batch("s", values[:800], ts[:800])
+    assert det.stats("s")["warming_up"] is False
+    assert other.reset("s")
+    other.detect_batch("s", values[:150], ts[:150])
+    stats = det.stats("s")
+    assert (stats["points_seen"], stats["warming_up"]) == (150, True)
+    det.detect_batch("t", values[:100], ts[:100])
+    assert det.stats("t")["warming_up"] is True
+    other.detect_batch("t", values[100:800], ts[100:800])
+    stats = det.stats("t")
+    assert (stats["points_seen"], stats["warming_up"]) == (800, False)
+    assert det.detect("t", float(values[800]), timestamp=float(ts[800])).warming_up is False

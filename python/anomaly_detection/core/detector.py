@@ -254,14 +254,14 @@ class StatisticalAnomalyDetector:
 
     # --- warm-up -------------------------------------------------------------------
 
-    def _progress(self, sensor_name: str) -> tuple[int, int | None] | None:
+    def _progress(self, sensor_name: str, fresh: bool = False) -> tuple[int, int | None] | None:
         """(points the store has learned of a sensor, the point count from which its points are
         past the warm-up or None while that is not reached: the store's ``progress``, which
         reads no window); None where it cannot tell without awaiting (a ``redis.asyncio``
         client without this process's state of the sensor)."""
         progress = getattr(self.store, "progress", None)
         if progress is not None:
-            return progress(sensor_name)
+            return progress(sensor_name, fresh) if fresh else progress(sensor_name)
         if getattr(self.store, "is_async", False):  # a store of another kind: its summary's count
             return None
         summary = self.store.summary(sensor_name)
@@ -445,8 +445,8 @@ class StatisticalAnomalyDetector:
         if summary is None:
             raise KeyError(sensor_name)
         # whether the sensor's next point would be scored in the warm-up
-        if self._ensemble:
-            progress = self._progress(sensor_name)
+        if self._ensemble:  # not from this process's cached state: others may have written since
+            progress = self._progress(sensor_name, fresh=True)
             warming = progress is None or self._warming_at(*progress)
         else:
             warming = summary["points_seen"] < self._learn

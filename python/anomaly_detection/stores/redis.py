@@ -861,7 +861,7 @@ class RedisStore:
             "last_timestamp": float(stamps[-1]) if len(stamps) else 0.0,
         }
 
-    def progress(self, sensor: str) -> tuple[int, int | None] | None:
+    def progress(self, sensor: str, fresh: bool = False) -> tuple[int, int | None] | None:
         """(points seen, the point count from which the sensor's points are past the warm-up:
         ``min_samples``, for the ensemble no earlier than its likelihoods went live, None while
         they are not), for the facade's ``warming_up``. From this process's own state where it
@@ -869,13 +869,15 @@ class RedisStore:
         cached state after this process's last call. Otherwise (a sync client, Redis up) read
         what is needed: the counters' ``seen`` and, for the ensemble, its checkpoint (replayed
         over the window's points after it while its likelihoods are not live there). None where
-        it cannot tell without awaiting (a ``redis.asyncio`` client) or Redis fails."""
+        it cannot tell without awaiting (a ``redis.asyncio`` client) or Redis fails. ``fresh``
+        (``stats()``, which reads the counters anyway): a sync client reads Redis even where this
+        process has a cached state (stale once another process reset the sensor or went on)."""
         min_samples = self.settings.min_samples
         if self.fallback.degraded:
             found = self.fallback.store.registry.progress(sensor)
             if found is not None:
                 return found
-        if self.checkpoints is not None:
+        if self.checkpoints is not None and not (fresh and not self.is_async):
             cached = self.checkpoints.peek(sensor)
             if cached is not None:
                 return cached.position, _live_from(cached.state, cached.position, min_samples)
