@@ -211,14 +211,14 @@ class Fallback:
         before the call, the call's points, the count after them): where the embedded store
         starts from for this sensor if Redis fails (the non-ensemble methods; about 16 bytes a
         window point, for the last ``max_sensors`` or 10,000 sensors used). Joined only when
-        used; what is kept is at most the window: a call's points beyond it, or a view into a
-        caller's larger array, are copied down to the window's last points (a batch of a
-        million points is not kept alive for the sake of its last hundred)."""
+        used; what is kept is at most the window, and a copy: a call's points beyond it are
+        dropped (a batch of a million points is not kept alive for the sake of its last hundred),
+        and an array may be the caller's own, which it may fill again for its next call."""
         w = self.settings.window_size
-        if isinstance(values, np.ndarray) and (len(values) >= w or values.base is not None):
+        if isinstance(values, np.ndarray):
             if len(values) >= w:
                 before_values, before_stamps = before_values[:0], before_stamps[:0]
-            values, timestamps = values[-w:].copy(), np.asarray(timestamps)[-w:].copy()
+            values, timestamps = values[-w:].copy(), np.array(timestamps[-w:], dtype=np.float64)
         with self._lock:
             self._windows[sensor] = (before_values, before_stamps, values, timestamps, seen)
             self._windows.move_to_end(sensor)
