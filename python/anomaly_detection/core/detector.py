@@ -120,11 +120,15 @@ class StatisticalAnomalyDetector:
             else None
         )
         # Ensemble sensors known to be past their warm-up (cleared when LEARNED_KEPT are: asked
-        # again), each with the point count its warm-up lasted: trusted while a point's window
-        # holds that many points (a sensor reset and refilled since, by another process or after
-        # a TTL, cannot have them yet); a window smaller than that cannot tell, so the store's
-        # progress is asked for every point.
+        # again), each with the window count from which the memory is trusted. In this process's
+        # own store every point is seen here, so a sensor reset or expired since shows itself by a
+        # window emptied (its first point after counts 1): trusted while the window holds
+        # min(300, window_size). A store other processes write (Redis) can be reset and refilled
+        # elsewhere: trusted only while the window holds as many points as the warm-up took (a
+        # sensor refilled since cannot have them yet); a smaller window cannot tell, so the
+        # store's progress (this process's cached state, no I/O) is asked for every point.
         self._learned: dict[str, int] = {}
+        self._own_store = type(store) is EmbeddedStore
 
     # --- detection -------------------------------------------------------------
 
@@ -292,7 +296,11 @@ class StatisticalAnomalyDetector:
     def _learn_sensor(self, sensor_name: str, live_from: int | None) -> None:
         if len(self._learned) >= self.LEARNED_KEPT:
             self._learned.clear()
-        self._learned[sensor_name] = max(self._learn, live_from or 0)
+        self._learned[sensor_name] = (
+            min(self._learn, self.settings.window_size)
+            if self._own_store
+            else max(self._learn, live_from or 0)
+        )
 
     def _warming_batch(
         self, sensor_name: str, window_counts: np.ndarray, present: np.ndarray | None
