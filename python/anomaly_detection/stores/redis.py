@@ -904,6 +904,14 @@ class RedisStore:
         if seen is None:
             return 0, None
         seen = int(seen)
+        cached = self.checkpoints.peek(sensor)  # this process's state, if nobody wrote since
+        if (
+            cached is not None
+            and cached.position == seen
+            and epoch is not None
+            and cached.epoch == _text(epoch)
+        ):
+            return seen, _live_from(cached.state, seen, self.settings.min_samples)
         state, position = None, 0
         if blob is not None and ckpt_seen is not None and ckpt_epoch == epoch and int(ckpt_seen) <= seen:
             state = self.checkpoints.restored(sensor, blob, int(ckpt_seen))
@@ -1153,6 +1161,11 @@ def _live_from(state: Any, position: int, min_samples: int) -> int | None:
 
 
 _ALL, _FINITE = np.logical_and.reduce, np.isfinite
+
+
+def _text(raw: Any) -> str:
+    """A reply's field as text (a client with or without decode_responses)."""
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
 def _single(value: float, timestamp: float, out: tuple) -> tuple:
