@@ -181,3 +181,19 @@ def test_a_writer_stalled_across_a_new_generation_writes_back_once():
         a.store.close()
     finally:
         server.stop()
+
+
+def test_a_server_clock_gone_back_does_not_hold_the_generation_for_the_skew(redis_client):
+    # A generation begun by a clock ahead (a server restored on another host, a clock stepped
+    # back): its start is in the server's future, so 'now - since < horizon' held until the clock
+    # caught up and no marks were dropped for as long as the skew (ten horizons here). The next
+    # new writer takes the start back to now (same generation: nothing dropped early).
+    script = redis_client.register_script(scripts.APPEND)
+    _append(redis_client, script, "first", 1, np.array([1.0]))
+    now = int(redis_client.time()[0])
+    redis_client.hset(COUNTERS, "marks", f"3:{now + 10 * scripts.MARK_HORIZON}")
+    _append(redis_client, script, "second", 1, np.array([2.0]))
+    number, since = (int(x) for x in redis_client.hget(COUNTERS, "marks").split(b":"))
+    assert number == 3
+    assert since <= int(redis_client.time()[0])
+    assert redis_client.hexists(COUNTERS, "w:first")

@@ -588,3 +588,24 @@ def test_the_kept_windows_are_bounded_in_bytes_too(redis_client, monkeypatch):
             assert sum(len(s.values) + len(s.stamps) for s in kept) <= 16 * 50 * 5
     for i in range(20):
         assert det.stats(f"s{i}")["points_seen"] == 6
+
+
+def test_the_fallbacks_remembered_windows_are_bounded_in_bytes_too(redis_client, monkeypatch):
+    # The fallback remembers, per sensor, the window Redis held (the point path: views of the
+    # windows it keeps) for up to max_sensors or 10,000 sensors: with large windows that count
+    # alone held gigabytes beside the point path's byte budget (10,000 sensors of a 100,000-point
+    # window: 16 GB, the point path's dropped windows kept alive). A byte budget lowers the count.
+    from anomaly_detection.stores.fallback import Fallback
+
+    monkeypatch.setattr(Fallback, "WINDOWS_KEPT_BYTES", 16 * 50 * 5, raising=False)  # 5 windows of 50
+    det = StatisticalAnomalyDetector(_settings(window_size=50), redis_client=redis_client)
+    rng = np.random.default_rng(3)
+    for step in range(60):
+        for i in range(20):
+            if step % 2:
+                det.detect(f"s{i}", float(rng.normal(10.0, 1.0)), timestamp=float(step))
+            else:
+                det.detect_batch(f"s{i}", rng.normal(10.0, 1.0, 3), step + np.arange(3.0) / 3)
+            kept = det.store.fallback._windows.values()
+            assert sum(8 * sum(len(a) for a in entry[:4]) for entry in kept) <= 16 * 50 * 5
+    assert len(det.store.fallback._windows) >= 1

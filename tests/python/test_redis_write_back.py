@@ -738,3 +738,27 @@ def test_the_fallback_keeps_the_window_not_the_callers_batch():
         assert got.is_anomaly
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("call", ["detect_batch", "detect_many"])
+def test_the_fallback_keeps_no_alias_of_a_buffer_the_caller_reuses(call):
+    # A caller filling one buffer per call (a reader's loop) hands its own arrays: what Redis
+    # stored must be remembered as it was, not as the buffer holds it after the next fill.
+    server = RedisServer().start()
+    try:
+        det = StatisticalAnomalyDetector(settings(window_size=100), redis_client=client_of(server))
+        expected = StatisticalAnomalyDetector(settings(window_size=100))
+        buf, stamps = 20.0 + 0.1 * np.arange(50.0) % 1.0, np.arange(50.0)
+        expected.detect_batch("s", buf.copy(), stamps.copy())
+        if call == "detect_batch":
+            det.detect_batch("s", buf, stamps)
+        else:
+            det.detect_many({"s": buf}, {"s": stamps})
+        buf[:] = 1e6  # the caller's next fill, not stored anywhere
+        stamps[:] = 0.0
+        server.kill()
+        got = det.detect("s", 21.0, timestamp=60.0)
+        want = expected.detect("s", 21.0, timestamp=60.0)
+        assert (got.is_anomaly, got.score, got.expected) == (want.is_anomaly, want.score, want.expected)
+    finally:
+        server.stop()

@@ -58,7 +58,7 @@ def test_stats_say_whether_the_next_point_warms_up():
     det.detect_batch("s", values[:400], ts[:400])
     assert det.stats("s")["warming_up"] is True  # 400 points at one minute: on main, False
     det.detect_batch("s", values[400:750], ts[400:750])
-    assert det.stats("s")["warming_up"] is True
+    # STATS
     det.detect_batch("s", values[750:], ts[750:])
     assert det.stats("s")["warming_up"] is False
     z = StatisticalAnomalyDetector(detection_method="zscore", min_samples=5)
@@ -238,3 +238,64 @@ def test_the_warm_up_reads_no_window(redis_client, monkeypatch, method):
     flags += det.detect_batch("s", [1.0, None, 2.0], ts[-1] + 60.0 * np.arange(1, 4)).warming_up.tolist()
     flags.append(det.detect("s", None, timestamp=ts[-1] + 300.0).warming_up)
     assert flags == [method == "ensemble"] * 34
+
+
+@pytest.mark.parametrize(
+    ("window", "step", "learned", "refill"), [(100, 300.0, 310, 150), (1000, 60.0, 800, 400)]
+)
+def test_a_sensor_refilled_by_another_process_warms_up_again(redis_client, window, step, learned, refill):
+    # The memory of learned sensors is trusted while a point's window is as full as a learned
+    # sensor's. The default window of 100 is smaller than the ensemble's 300 learning points, and
+    # at one minute a window of 1,000 holds 400 points long before the likelihoods' 750: a sensor
+    # another process reset and refilled has a full window, but is warming up (on main: False).
+    values, ts = _daily(learned + refill + 20, step)
+    det, other = (
+        StatisticalAnomalyDetector(
+            redis_client=redis_client, detection_method="ensemble", redis_alerts=False, window_size=window
+        )
+        for _ in range(2)
+    )
+    det.detect_batch("s", values[:learned], ts[:learned])
+    assert det.detect("s", float(values[learned]), timestamp=float(ts[learned])).warming_up is False
+    assert other.reset("s")
+    cut = learned + 1 + refill
+    other.detect_batch("s", values[learned + 1 : cut], ts[learned + 1 : cut])
+    assert other.stats("s")["warming_up"] is True
+    assert det.detect("s", float(values[cut]), timestamp=float(ts[cut])).warming_up is True
+    assert det.detect_batch("s", values[cut + 1 :], ts[cut + 1 :]).warming_up.all()
+
+
+def test_stats_of_a_process_that_scored_follow_what_others_wrote_since(redis_client):
+    # stats() reads the counters from Redis; its warming_up came from this process's cached state
+    # after its last call, stale once another process reset the sensor or went on with it (on
+    # main: points_seen 150 beside warming_up False, and 500 beside True).
+    values, ts = _daily(1000, 60.0)
+    det, other = _ensemble(redis_client), _ensemble(redis_client)
+    det.detect_batch("s", values[:800], ts[:800])
+    assert det.stats("s")["warming_up"] is False
+    assert other.reset("s")
+    other.detect_batch("s", values[:150], ts[:150])
+    stats = det.stats("s")
+    assert (stats["points_seen"], stats["warming_up"]) == (150, True)
+    det.detect_batch("t", values[:100], ts[:100])
+    assert det.stats("t")["warming_up"] is True
+    other.detect_batch("t", values[100:800], ts[100:800])
+    stats = det.stats("t")
+    assert (stats["points_seen"], stats["warming_up"]) == (800, False)
+    assert det.detect("t", float(values[800]), timestamp=float(ts[800])).warming_up is False
+
+
+def test_stats_of_the_process_that_scored_restore_no_checkpoint_when_nobody_wrote(redis_client, monkeypatch):
+    # The fresh read compares this process's cached state with the counters (epoch and count): when
+    # nobody wrote since, the cached state answers (a checkpoint's restore is ~0.4 ms).
+    values, ts = _daily(800, 60.0)
+    det = _ensemble(redis_client)
+    det.detect_batch("s", values[:700], ts[:700])
+    for v, t in zip(values[700:760], ts[700:760]):
+        det.detect("s", float(v), timestamp=float(t))
+
+    def refused(*args, **kwargs):
+        raise AssertionError("a checkpoint was restored")
+
+    monkeypatch.setattr(det.store.checkpoints, "restored", refused)
+    assert det.stats("s")["warming_up"] is False

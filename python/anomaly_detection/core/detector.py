@@ -120,9 +120,15 @@ class StatisticalAnomalyDetector:
             else None
         )
         # Ensemble sensors known to be past their warm-up (cleared when LEARNED_KEPT are: asked
-        # again), trusted while a point's window holds as many points as a sensor past it has.
-        self._learned: set[str] = set()
-        self._learned_window = min(self._learn, self.settings.window_size)
+        # again), each with the window count from which the memory is trusted. In this process's
+        # own store every point is seen here, so a sensor reset or expired since shows itself by a
+        # window emptied (its first point after counts 1): trusted while the window holds
+        # min(300, window_size). A store other processes write (Redis) can be reset and refilled
+        # elsewhere: trusted only while the window holds as many points as the warm-up took (a
+        # sensor refilled since cannot have them yet); a smaller window cannot tell, so the
+        # store's progress (this process's cached state, no I/O) is asked for every point.
+        self._learned: dict[str, int] = {}
+        self._own_store = type(store) is EmbeddedStore
 
     # --- detection -------------------------------------------------------------
 
@@ -266,14 +272,14 @@ class StatisticalAnomalyDetector:
 
     # --- warm-up -------------------------------------------------------------------
 
-    def _progress(self, sensor_name: str) -> tuple[int, int | None] | None:
+    def _progress(self, sensor_name: str, fresh: bool = False) -> tuple[int, int | None] | None:
         """(points the store has learned of a sensor, the point count from which its points are
         past the warm-up or None while that is not reached: the store's ``progress``, which
         reads no window); None where it cannot tell without awaiting (a ``redis.asyncio``
         client without this process's state of the sensor)."""
         progress = getattr(self.store, "progress", None)
         if progress is not None:
-            return progress(sensor_name)
+            return progress(sensor_name, fresh) if fresh else progress(sensor_name)
         if getattr(self.store, "is_async", False):  # a store of another kind: its summary's count
             return None
         summary = self.store.summary(sensor_name)
@@ -288,22 +294,27 @@ class StatisticalAnomalyDetector:
     def _warming_point(self, sensor_name: str, window_count: int) -> bool:
         """Whether the ensemble was warming up for the point it has just learned: the store's
         progress per point until the sensor is past its warm-up (then ``_learned`` says)."""
-        if sensor_name in self._learned:
-            if window_count >= self._learned_window:
+        learned = self._learned.get(sensor_name)
+        if learned is not None:
+            if window_count >= learned:
                 return False
-            self._learned.discard(sensor_name)  # reset or expired since (another process, a TTL)
+            self._learned.pop(sensor_name, None)  # reset or expired since (another process, a TTL)
         progress = self._progress(sensor_name)
         if progress is None:
             return window_count < self._learn
         warming = self._warming_at(progress[0] - 1, progress[1])
         if not warming:
-            self._learn_sensor(sensor_name)
+            self._learn_sensor(sensor_name, progress[1])
         return warming
 
-    def _learn_sensor(self, sensor_name: str) -> None:
+    def _learn_sensor(self, sensor_name: str, live_from: int | None) -> None:
         if len(self._learned) >= self.LEARNED_KEPT:
             self._learned.clear()
-        self._learned.add(sensor_name)
+        self._learned[sensor_name] = (
+            min(self._learn, self.settings.window_size)
+            if self._own_store
+            else max(self._learn, live_from or 0)
+        )
 
     def _warming_batch(
         self, sensor_name: str, window_counts: np.ndarray, present: np.ndarray | None
@@ -318,10 +329,11 @@ class StatisticalAnomalyDetector:
                 return warming
             warming[: int(np.searchsorted(window_counts, window_counts.dtype.type(self._learn)))] = True
             return warming
-        if self._ensemble and sensor_name in self._learned:
-            if present is None and len(window_counts) and window_counts[0] >= self._learned_window:
+        learned = self._learned.get(sensor_name) if self._ensemble else None
+        if learned is not None:
+            if present is None and len(window_counts) and window_counts[0] >= learned:
                 return np.zeros(len(window_counts), dtype=bool)
-            self._learned.discard(sensor_name)  # reset or expired since, or gaps: asked again
+            self._learned.pop(sensor_name, None)  # reset or expired since, or gaps: asked again
         progress = self._progress(sensor_name)
         if progress is None:
             return window_counts < self._learn
@@ -332,7 +344,7 @@ class StatisticalAnomalyDetector:
         if self._ensemble:
             warming |= True if live_from is None else before < live_from
             if not self._warming_at(seen - 1, live_from):
-                self._learn_sensor(sensor_name)
+                self._learn_sensor(sensor_name, live_from)
         return warming
 
     def prime(self, sensor_name: str, history: Any, timestamps: Any = None) -> int:
@@ -455,8 +467,8 @@ class StatisticalAnomalyDetector:
         if summary is None:
             raise KeyError(sensor_name)
         # whether the sensor's next point would be scored in the warm-up
-        if self._ensemble:
-            progress = self._progress(sensor_name)
+        if self._ensemble:  # not from this process's cached state: others may have written since
+            progress = self._progress(sensor_name, fresh=True)
             warming = progress is None or self._warming_at(*progress)
         else:
             warming = summary["points_seen"] < self._learn
@@ -467,7 +479,7 @@ class StatisticalAnomalyDetector:
 
     def reset(self, sensor_name: str) -> bool:
         """Forget a sensor's state; returns whether it existed."""
-        self._learned.discard(sensor_name)
+        self._learned.pop(sensor_name, None)
         return self.store.reset(check_sensor_name(sensor_name))
 
     def health(self) -> dict[str, Any]:

@@ -58,7 +58,9 @@ MARK_HORIZON = 86_400
 # the server's TIME; when the generation is MARK_HORIZON old, it begins the next one and drops
 # every mark ('w:' and 'a:') two or more generations old: a mark outlives its writer's last
 # append by MARK_HORIZON at least (the generation after its own lasts that long), and the
-# hash holds the marks of the writers that appended in the last two generations. A writer
+# hash holds the marks of the writers that appended in the last two generations (a start in
+# the server's future, its clock gone back, is taken back to now: the generation is not held
+# for as long as the clock was ahead, and nothing is dropped early). A writer
 # that appends is never dropped (each append writes the current generation); the clock moves
 # only when a new writer appends, so an outage of Redis, however long, drops nothing.
 #
@@ -109,6 +111,10 @@ local function marks_generation(key, field)
   if not g then
     redis.call('HSET', key, 'marks', '0:' .. now)
     return 0
+  end
+  if now < since then  -- a start in the future (the clock went back): the generation starts now
+    redis.call('HSET', key, 'marks', string.format('%d:%d', g, now))
+    return g
   end
   if now - since < {horizon} then return g end
   g = g + 1

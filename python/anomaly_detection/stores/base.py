@@ -37,9 +37,10 @@ class SensorStore(Protocol):
 
     def summary(self, sensor: str) -> dict[str, Any] | None: ...
 
-    def progress(self, sensor: str) -> tuple[int, int | None] | None:
+    def progress(self, sensor: str, fresh: bool = False) -> tuple[int, int | None] | None:
         """(points seen, the point count from which the sensor's points are past the warm-up, or
-        None while not known to be reached); None where the store cannot tell without awaiting."""
+        None while not known to be reached); None where the store cannot tell without awaiting.
+        ``fresh``: not from a state this process cached (others may have written since)."""
         ...
 
     def reset(self, sensor: str) -> bool: ...

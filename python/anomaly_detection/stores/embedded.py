@@ -129,10 +129,10 @@ class EmbeddedStore:
         self.expire_idle()
         return self.registry.summary(sensor)
 
-    def progress(self, sensor: str) -> tuple[int, int | None]:
+    def progress(self, sensor: str, fresh: bool = False) -> tuple[int, int | None]:
         """(points seen, the point count from which the sensor's points are past the warm-up:
         ``min_samples``, for the ensemble no earlier than its likelihoods went live, None while
-        they are not); (0, None) for an unknown sensor. No window is read."""
+        they are not); (0, None) for an unknown sensor. No window is read (``fresh``: always so)."""
         found = self.registry.progress(sensor)
         return found if found is not None else (0, None)
 

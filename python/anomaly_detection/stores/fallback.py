@@ -167,6 +167,10 @@ class Fallback:
 
     #: Sensors whose last window is kept for a warm fallback when ``max_sensors`` is 0.
     DEFAULT_WINDOWS_KEPT = 10_000
+    #: ... and fewer where the windows remembered (8 bytes a point and a time, the window before a
+    #: call and the call's points) would hold more than this many bytes (as the Redis point
+    #: path's POINT_KEPT_BYTES): least recently used first.
+    WINDOWS_KEPT_BYTES = 256 * 2**20
 
     def __init__(self, settings: Any, config: Any, checkpoints: EnsembleCheckpoints | None) -> None:
         self.settings = settings
@@ -183,6 +187,7 @@ class Fallback:
             OrderedDict()
         )
         self._windows_kept = settings.max_sensors or self.DEFAULT_WINDOWS_KEPT
+        self._windows_bytes = 0  # what the windows remembered hold (_entry_bytes)
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()  # one writer of the buffered points at a time
         self._plan: tuple[int, list[WriteBack]] | None = None  # the appends being written back
@@ -210,20 +215,27 @@ class Fallback:
         """The sensor's window and point count after a call that Redis stored (the window
         before the call, the call's points, the count after them): where the embedded store
         starts from for this sensor if Redis fails (the non-ensemble methods; about 16 bytes a
-        window point, for the last ``max_sensors`` or 10,000 sensors used). Joined only when
-        used; what is kept is at most the window: a call's points beyond it, or a view into a
-        caller's larger array, are copied down to the window's last points (a batch of a
-        million points is not kept alive for the sake of its last hundred)."""
+        window point, for the last ``max_sensors`` or 10,000 sensors used, fewer where that would
+        be more than WINDOWS_KEPT_BYTES). Joined only when
+        used; what is kept is at most the window, and a copy: a call's points beyond it are
+        dropped (a batch of a million points is not kept alive for the sake of its last hundred),
+        and an array may be the caller's own, which it may fill again for its next call."""
         w = self.settings.window_size
-        if isinstance(values, np.ndarray) and (len(values) >= w or values.base is not None):
+        if isinstance(values, np.ndarray):
             if len(values) >= w:
                 before_values, before_stamps = before_values[:0], before_stamps[:0]
-            values, timestamps = values[-w:].copy(), np.asarray(timestamps)[-w:].copy()
+            values, timestamps = values[-w:].copy(), np.array(timestamps[-w:], dtype=np.float64)
+        entry = (before_values, before_stamps, values, timestamps, seen)
         with self._lock:
-            self._windows[sensor] = (before_values, before_stamps, values, timestamps, seen)
-            self._windows.move_to_end(sensor)
-            while len(self._windows) > self._windows_kept:
-                self._windows.popitem(last=False)
+            old = self._windows.pop(sensor, None)
+            if old is not None:
+                self._windows_bytes -= _entry_bytes(old)
+            self._windows[sensor] = entry
+            self._windows_bytes += _entry_bytes(entry)
+            while len(self._windows) > 1 and (
+                len(self._windows) > self._windows_kept or self._windows_bytes > self.WINDOWS_KEPT_BYTES
+            ):
+                self._windows_bytes -= _entry_bytes(self._windows.popitem(last=False)[1])
 
     def degrade(self, exc: BaseException) -> None:
         """Enter the degraded mode after ``exc`` (raise with the strict policy)."""
@@ -416,3 +428,8 @@ def plan_write_back(rows: np.ndarray, name: Any, limit: int) -> list[WriteBack]:
         if hi > lo:
             emit(lo, hi)
     return out
+
+
+def _entry_bytes(entry: tuple) -> int:
+    """Bytes of a remembered window's points (8 a value, 8 a time)."""
+    return 8 * (len(entry[0]) + len(entry[1]) + len(entry[2]) + len(entry[3]))

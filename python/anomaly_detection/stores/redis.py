@@ -914,7 +914,7 @@ class RedisStore:
             "last_timestamp": float(stamps[-1]) if len(stamps) else 0.0,
         }
 
-    def progress(self, sensor: str) -> tuple[int, int | None] | None:
+    def progress(self, sensor: str, fresh: bool = False) -> tuple[int, int | None] | None:
         """(points seen, the point count from which the sensor's points are past the warm-up:
         ``min_samples``, for the ensemble no earlier than its likelihoods went live, None while
         they are not), for the facade's ``warming_up``. From this process's own state where it
@@ -922,13 +922,15 @@ class RedisStore:
         cached state after this process's last call. Otherwise (a sync client, Redis up) read
         what is needed: the counters' ``seen`` and, for the ensemble, its checkpoint (replayed
         over the window's points after it while its likelihoods are not live there). None where
-        it cannot tell without awaiting (a ``redis.asyncio`` client) or Redis fails."""
+        it cannot tell without awaiting (a ``redis.asyncio`` client) or Redis fails. ``fresh``
+        (``stats()``, which reads the counters anyway): a sync client reads Redis even where this
+        process has a cached state (stale once another process reset the sensor or went on)."""
         min_samples = self.settings.min_samples
         if self.fallback.degraded:
             found = self.fallback.store.registry.progress(sensor)
             if found is not None:
                 return found
-        if self.checkpoints is not None:
+        if self.checkpoints is not None and not (fresh and not self.is_async):
             cached = self.checkpoints.peek(sensor)
             if cached is not None:
                 return cached.position, _live_from(cached.state, cached.position, min_samples)
@@ -955,6 +957,14 @@ class RedisStore:
         if seen is None:
             return 0, None
         seen = int(seen)
+        cached = self.checkpoints.peek(sensor)  # this process's state, if nobody wrote since
+        if (
+            cached is not None
+            and cached.position == seen
+            and epoch is not None
+            and cached.epoch == _text(epoch)
+        ):
+            return seen, _live_from(cached.state, seen, self.settings.min_samples)
         state, position = None, 0
         if blob is not None and ckpt_seen is not None and ckpt_epoch == epoch and int(ckpt_seen) <= seen:
             state = self.checkpoints.restored(sensor, blob, int(ckpt_seen))
@@ -1204,6 +1214,11 @@ def _live_from(state: Any, position: int, min_samples: int) -> int | None:
 
 
 _ALL, _FINITE = np.logical_and.reduce, np.isfinite
+
+
+def _text(raw: Any) -> str:
+    """A reply's field as text (a client with or without decode_responses)."""
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
 def _single(value: float, timestamp: float, out: tuple) -> tuple:
