@@ -100,6 +100,12 @@ BENCHES: tuple[Bench, ...] = (
         ("redis",),
         "what warming_up costs a Redis detect, before and after (run by hand: no --json)",
     ),
+    Bench(
+        "warm_up_memory",
+        "bench_warm_up_memory.py",
+        ("redis",),
+        "detect and stats with the warm-up memory checked against Redis, before and after (run by hand: no --json)",
+    ),
 )
 
 # The distribution that provides each importable peer module (for the versions table).
