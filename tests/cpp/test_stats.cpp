@@ -216,3 +216,21 @@ TEST(Cusum, AccumulatesSustainedShiftOnly) {
     c.reset();
     EXPECT_EQ(c.statistic(), 0.0);
 }
+
+TEST(Cusum, SumsStayFiniteWhenADeviationOverflows) {
+    // A deviation of +-inf (a finite value whose distance from the mean overflows) leaves the
+    // sum at the largest double, not inf: a state with inf cannot be saved and loaded. NaN adds 0.
+    const double inf = std::numeric_limits<double>::infinity(), largest = std::numeric_limits<double>::max();
+    Cusum c;
+    c.update(-inf);
+    EXPECT_EQ(c.pos, 0.0);
+    EXPECT_EQ(c.neg, largest);
+    EXPECT_EQ(c.statistic(), -largest);
+    c.update(largest);
+    c.update(largest);
+    EXPECT_EQ(c.pos, largest);
+    EXPECT_EQ(c.neg, 0.0);
+    c.update(std::nan(""));
+    EXPECT_EQ(c.pos, 0.0);
+    EXPECT_EQ(c.neg, 0.0);
+}

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <limits>
 
 #if defined(__SSE2__) || defined(_M_X64)
 #include <emmintrin.h>
@@ -23,18 +24,20 @@ struct Cusum {
     double neg = 0.0;
 
     void update(double z) {
-        pos = at_least_zero(pos + z - k);
-        neg = at_least_zero(neg - z - k);
+        pos = clamp_sum(pos + z - k);
+        neg = clamp_sum(neg - z - k);
     }
-    /// std::fmax(0.0, x) as glibc computes it on x86-64 (x itself for x >= 0, -0.0 included;
-    /// 0 for a negative x or NaN), inline: fmax is a library call where NaN must be handled.
-    static double at_least_zero(double x) {
+    /// A sum kept in [0, DBL_MAX]: x itself for 0 <= x <= DBL_MAX (-0.0 included), 0 for a
+    /// negative x or NaN, DBL_MAX for +inf (a deviation that overflowed: the state must stay
+    /// finite, or no snapshot of it loads). Inline and branch-free: a sum meets 0 often,
+    /// unpredictably, and std::fmax is a library call where NaN must be handled.
+    static double clamp_sum(double x) {
 #if ANOMALY_CUSUM_SSE2
-        // Branch-free (a sum meets 0 often, unpredictably): x masked by x >= 0.
         const __m128d v = _mm_set_sd(x);
-        return _mm_cvtsd_f64(_mm_and_pd(_mm_cmpge_sd(v, _mm_setzero_pd()), v));
+        const __m128d kept = _mm_and_pd(_mm_cmpge_sd(v, _mm_setzero_pd()), v);  // x masked by x >= 0
+        return _mm_cvtsd_f64(_mm_min_sd(kept, _mm_set_sd(std::numeric_limits<double>::max())));
 #else
-        return x >= 0.0 ? x : 0.0;
+        return x >= 0.0 ? (x <= std::numeric_limits<double>::max() ? x : std::numeric_limits<double>::max()) : 0.0;
 #endif
     }
     /// Signed statistic: +S+ when the upward sum dominates, -S- otherwise.
