@@ -164,7 +164,12 @@ def test_a_writer_stalled_across_a_new_generation_writes_back_once():
         assert a.health()["degraded"]
         a.detect("s", 20.1, timestamp=11.0)  # buffered behind it
         stall.join()
-        assert admin.llen(AnomalyRedisKeys().window("s")) == 11  # the stalled append did run
+        # The stalled append runs as the server wakes: on a loaded machine the server may take
+        # this LLEN first (both in one read of its event loop), so wait for it, well before the probe.
+        deadline = time.monotonic() + 5
+        while admin.llen(AnomalyRedisKeys().window("s")) != 11:
+            assert time.monotonic() < deadline, "the stalled append did not run"
+            time.sleep(0.02)
         _horizon_passes(admin)
         b = StatisticalAnomalyDetector(_settings(window_size=100), redis_client=admin)
         b.detect("s", 20.0, timestamp=12.0)  # a new writer: the next generation

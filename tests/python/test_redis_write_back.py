@@ -192,6 +192,30 @@ def test_sigkill_mid_stream_every_point_once_in_order_and_the_outage_alerts_once
         server.stop()
 
 
+def _fifty_points_then_an_outlier(client):
+    """A detector on `client` that has stored 50 points of a 60-point series whose point 50 is
+    an outlier, and how many of the 50 it flagged."""
+    det = StatisticalAnomalyDetector(
+        settings(redis_probe_interval=0.1, redis_alerts=False), redis_client=client
+    )
+    x, t = series(3, 60, [50]), np.arange(60.0)
+    before = int(np.count_nonzero(det.detect_batch("s", x[:50], t[:50]).is_anomaly))
+    return det, x, t, before
+
+
+def _assert_stored_once_after_restart(server, det, x, t, anomalies):
+    """Redis restarted on its append-only file: once the write-back has run, every point is
+    stored once, in order, and the anomalies counted once."""
+    server.start()  # the same port, from its append-only file
+    admin = client_of(server)
+    wait_until(lambda: not det.health()["degraded"], "the write-back")
+    values, stamps = window_of(admin, "s")
+    np.testing.assert_array_equal(stamps, t)  # the killed call's point once, the rest after it
+    np.testing.assert_array_equal(values, x)
+    assert counters_of(admin, "s") == (60, anomalies)  # each anomaly counted once
+    det.store.close()
+
+
 @pytest.mark.parametrize("ran", [False, True], ids=["count-lost", "count-ran-reply-lost"])
 @pytest.mark.parametrize("single", [True, False], ids=["detect", "detect_batch"])
 def test_redis_killed_between_an_append_and_its_count_counts_the_anomaly_once(single, ran):
@@ -202,12 +226,8 @@ def test_redis_killed_between_an_append_and_its_count_counts_the_anomaly_once(si
     server = RedisServer(*DURABLE).start()
     try:
         client = client_of(server)
-        det = StatisticalAnomalyDetector(
-            settings(redis_probe_interval=0.1, redis_alerts=False), redis_client=client
-        )
+        det, x, t, before = _fifty_points_then_an_outlier(client)
         store = det.store
-        x, t = series(3, 60, [50]), np.arange(60.0)
-        before = int(np.count_nonzero(det.detect_batch("s", x[:50], t[:50]).is_anomaly))
         real = store._count_script
 
         def kill_first(sensor: str, seq: int, count: int):
@@ -228,14 +248,7 @@ def test_redis_killed_between_an_append_and_its_count_counts_the_anomaly_once(si
         assert flagged == [True]
         assert det.health()["degraded"] is True
         flagged += [det.detect("s", float(x[i]), timestamp=t[i]).is_anomaly for i in range(51, 60)]
-        server.start()  # the same port, from its append-only file
-        admin = client_of(server)
-        wait_until(lambda: not det.health()["degraded"], "the write-back")
-        values, stamps = window_of(admin, "s")
-        np.testing.assert_array_equal(stamps, t)  # the killed call's point once, the rest after it
-        np.testing.assert_array_equal(values, x)
-        assert counters_of(admin, "s") == (60, before + sum(flagged))  # each anomaly counted once
-        store.close()
+        _assert_stored_once_after_restart(server, det, x, t, before + sum(flagged))
     finally:
         server.stop()
 
@@ -251,12 +264,8 @@ def test_redis_killed_around_an_append_that_counts_counts_the_anomaly_once(ran, 
     server = RedisServer(*DURABLE).start()
     try:
         client = client_of(server)
-        det = StatisticalAnomalyDetector(
-            settings(redis_probe_interval=0.1, redis_alerts=False), redis_client=client
-        )
+        det, x, t, before = _fifty_points_then_an_outlier(client)
         store = det.store
-        x, t = series(3, 60, [50]), np.arange(60.0)
-        before = int(np.count_nonzero(det.detect_batch("s", x[:50], t[:50]).is_anomaly))
         assert "s" in store._kept  # the window kept for the next batch's claim
         real = redis_store.encode_append
         counted_in_script = []
@@ -281,14 +290,7 @@ def test_redis_killed_around_an_append_that_counts_counts_the_anomaly_once(ran, 
             assert counted_in_script[0] == (51, before + 1)  # the point and its count, together
         assert det.health()["degraded"] is True
         flagged += list(det.detect_batch("s", x[51:60], t[51:60]).is_anomaly)
-        server.start()  # the same port, from its append-only file
-        admin = client_of(server)
-        wait_until(lambda: not det.health()["degraded"], "the write-back")
-        values, stamps = window_of(admin, "s")
-        np.testing.assert_array_equal(stamps, t)  # the killed call's point once, the rest after it
-        np.testing.assert_array_equal(values, x)
-        assert counters_of(admin, "s") == (60, before + sum(flagged))  # each anomaly counted once
-        store.close()
+        _assert_stored_once_after_restart(server, det, x, t, before + sum(flagged))
     finally:
         server.stop()
 
