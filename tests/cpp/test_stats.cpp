@@ -85,6 +85,22 @@ TEST(RollingMoments, FewerThanTwoValuesHaveZeroVariance) {
     EXPECT_EQ(m.variance(), 0.0);
 }
 
+TEST(RollingMoments, RestoredSumsBeyondWhatTheWindowCanGiveAreRefused) {
+    // A reference far outside the scaled range (found by the fuzzer: -3.1e231 with a window
+    // of 1 and 2): the next update's square overflowed, and the state saved after it was
+    // refused by its own loader. Sums the window can give load; these do not, and nothing changes.
+    RingBuffer<double> window(4);
+    for (const double x : {1.0, 2.0}) window.push(x);
+    RollingMoments m;
+    ASSERT_TRUE(m.set_raw({2, 0, 1.5, 0.0, 0.5, 0}, window));
+    EXPECT_EQ(m.mean(), 1.5);
+    for (const RollingMoments::Raw bad :
+         {RollingMoments::Raw{2, 0, -3.1e231, 1.0, 1.0, 0}, RollingMoments::Raw{2, 0, 1.5, 1e200, 0.5, 0},
+          RollingMoments::Raw{2, 0, 1.5, 0.0, 1e300, 0}, RollingMoments::Raw{2, 0, 1.5, 0.0, -1.0, 0}}) {
+        EXPECT_FALSE(m.set_raw(bad, window));
+        EXPECT_EQ(m.mean(), 1.5);
+    }
+}
 class OrderStatisticsRandom : public ::testing::TestWithParam<std::tuple<size_t, bool>> {};
 
 TEST_P(OrderStatisticsRandom, MatchesSortedWindow) {

@@ -165,12 +165,15 @@ class RollingMoments {
     };
     Raw raw() const { return {s_.n, s_.evictions, s_.shift, s_.s1, s_.s2, std::ilogb(s_.scale)}; }
     /// Restores raw sums. Returns false (and changes nothing) when they cannot
-    /// belong to `window`: a count other than its size, non-finite sums, or a
-    /// scale outside 2^0..2^544 or too small for its largest value.
+    /// belong to `window`: a count other than its size, non-finite sums, sums beyond
+    /// what `n` scaled values give (a reference beyond 2^480, |s1| beyond n 2^482, s2
+    /// beyond n 2^964: the next update's square would overflow), or a scale outside
+    /// 2^0..2^544 or too small for its largest value.
     template <typename Window>
     bool set_raw(const Raw& r, const Window& window) {
-        if (r.n != window.size() || !std::isfinite(r.shift) || !std::isfinite(r.s1) || !std::isfinite(r.s2) ||
-            r.s2 < 0 || r.scale_exponent < 0 || r.scale_exponent > 1024 - kScaledExponent)
+        const double n = static_cast<double>(r.n);
+        if (r.n != window.size() || !(std::fabs(r.shift) <= kMaxScaled) || !(std::fabs(r.s1) <= n * 0x1p482) ||
+            !(r.s2 >= 0 && r.s2 <= n * 0x1p964) || r.scale_exponent < 0 || r.scale_exponent > 1024 - kScaledExponent)
             return false;
         const double inv_scale = std::ldexp(1.0, -r.scale_exponent);
         for (size_t i = 0; i < window.size(); ++i)
