@@ -627,3 +627,30 @@ def test_batch_grouping_survives_a_key_that_changes_the_list():
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["None", "0", "None", "0"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/detect", {"sensor_name": "bool-a", "value": True}),
+        ("/api/detect", {"sensor_name": "bool-a", "value": 1.0, "timestamp": False}),
+        ("/api/detect/batch", {"sensor_name": "bool-a", "values": [1.0, False]}),
+        ("/api/detect/batch", {"sensor_name": "bool-a", "values": [1.0, 2.0], "timestamps": [1, True]}),
+        ("/api/batch", {"metrics": [{"type": "point", "sensor_name": "bool-a", "value": True}]}),
+        (
+            "/api/batch",
+            {"metrics": [{"type": "point", "sensor_name": "bool-a", "value": 1, "timestamp": True}]},
+        ),
+        ("/api/business-metrics", {"metric_name": "bool-b", "value": True}),
+        ("/api/business-metrics", {"metric_name": "bool-b", "value": 1.0, "expected_range": [False, True]}),
+        ("/api/metrics", {"service": "bool-c", "metrics": {"response_time": 1.0}, "timestamp": True}),
+        ("/api/logs", {"service": "bool-d", "level": "ERROR", "message": "m", "timestamp": False}),
+    ],
+)
+def test_json_booleans_are_not_numbers_422_and_nothing_changes(live, path, body):
+    """A JSON true/false where a value or a timestamp goes is refused, as the library refuses a
+    bool (it was taken as 1.0/0.0, against the OpenAPI 'number' the schema declares)."""
+    before = live.get("/api/sensors").json()["sensors"]
+    r = live.post(path, json=body)
+    assert r.status_code == 422, r.text
+    assert live.get("/api/sensors").json()["sensors"] == before
