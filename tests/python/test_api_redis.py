@@ -105,6 +105,29 @@ def test_anomalies_filter_and_paginate_from_redis(two_workers):
                                                                           "items": []}  # fmt: skip
 
 
+def test_anomalies_past_the_end_or_nan_bounds_answer_as_without_redis(two_workers, redis_server):
+    """An offset beyond Redis's 64-bit integers was a 503 (ZRANGEBYSCORE's LIMIT refused it),
+    a NaN bound too ("min or max is not a float"): past the end is an empty page, as on the
+    embedded store, and a NaN bound is a 422 on both."""
+    a, _ = two_workers
+    _warm(a, "o-1")
+    assert a.post("/api/detect", json={"sensor_name": "o-1", "value": 500.0, "timestamp": 1.0}).json()[
+        "is_anomaly"
+    ]
+    huge = 2**64 + 5
+    for params in ({"offset": huge}, {"offset": 2**63}, {"offset": huge, "start": 0, "end": 10}):
+        r = a.get("/api/anomalies", params=params)
+        assert r.status_code == 200, (params, r.text)
+        page = r.json()
+        assert (page["items"], page["total"], page["offset"]) == ([], 1, params["offset"])
+    embedded = create_app(Settings(detection_method="zscore"))
+    with LiveServer(embedded) as url, httpx.Client(base_url=url, timeout=10) as e:
+        for client in (a, e):
+            for params in ({"start": "nan"}, {"end": "NaN"}):
+                r = client.get("/api/anomalies", params=params)
+                assert r.status_code == 422, (params, r.text)
+
+
 def test_business_range_alert_is_shared(two_workers):
     a, b = two_workers
     r = a.post(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -17,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.routing import APIRoute, serialize_response
 from fastapi.security import HTTPAuthorizationCredentials
-from pydantic import ValidationError
+from pydantic import AfterValidator, ValidationError
 from pydantic_core import from_json
 from starlette.routing import Match
 
@@ -312,12 +313,23 @@ async def post_batch(body: BatchRequest, service: Service) -> IngestResponse:
 # --- reading ------------------------------------------------------------------------------------
 
 
+def _not_nan(value: float | None) -> float | None:
+    """A NaN time bound is refused (422): it orders against nothing (Redis refuses it too)."""
+    if value is not None and math.isnan(value):
+        raise ValueError("expected a number or an infinity, got NaN")
+    return value
+
+
 @router.get("/api/anomalies", response_model=AnomaliesPage, tags=["alerts"], responses=_errors(422, 503))
 async def anomalies(
     service: Service,
     sensor: str | None = None,
-    start: Annotated[float | None, Query(description="Epoch seconds (point timestamp >= start).")] = None,
-    end: Annotated[float | None, Query(description="Epoch seconds (point timestamp <= end).")] = None,
+    start: Annotated[
+        float | None, Query(description="Epoch seconds (point timestamp >= start)."), AfterValidator(_not_nan)
+    ] = None,
+    end: Annotated[
+        float | None, Query(description="Epoch seconds (point timestamp <= end)."), AfterValidator(_not_nan)
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
