@@ -272,6 +272,20 @@ def test_values_whose_deviation_overflows_leave_a_state_that_saves_and_loads(
     np.testing.assert_array_equal(a.is_anomaly, b.is_anomaly)
 
 
+@pytest.mark.parametrize("method", ["mad", "iqr"])
+@pytest.mark.parametrize("batch", [False, True])
+def test_order_statistics_of_both_largest_doubles_score_finite_values(method, batch):
+    """A window of -DBL_MAX and DBL_MAX: the median interpolated as a + (b - a) / 2 overflowed
+    to inf, so MAD and IQR scored the next finite value NaN (no verdict, null over HTTP)."""
+    det = make(method, window_size=2, min_samples=2)
+    x = np.array([_LARGEST, -_LARGEST, -_LARGEST, _LARGEST, 0.0])
+    if batch:
+        scores = det.detect_batch("s", x).scores
+    else:
+        scores = np.array([det.detect("s", float(v)).score for v in x])
+    assert np.isfinite(scores).all(), scores
+
+
 def test_async_twins_equal_sync():
     sync = make("ewma")
     asy = make("ewma")
