@@ -286,6 +286,25 @@ def test_order_statistics_of_both_largest_doubles_score_finite_values(method, ba
     assert np.isfinite(scores).all(), scores
 
 
+@pytest.mark.parametrize("values", [[_LARGEST], [_LARGEST, -_LARGEST]], ids=["largest", "both signs"])
+def test_ensemble_past_its_learning_on_the_largest_doubles_saves_and_loads(values):
+    """The ensemble's learning (300 points) summed the values for their mean and took the
+    1%-99% range: at DBL_MAX both overflowed, the bin width became inf and every snapshot
+    after was refused as corrupt ("ensemble resolution"). Now the snapshot loads, gives the
+    same bytes and the restored detector goes on as one that never stopped."""
+    x = np.resize(np.array(values), 400)
+    first = make("ensemble", window_size=2, min_samples=2)
+    first.detect_batch("s", x, 1.7e9 + 60.0 * np.arange(400))
+    restored = StatisticalAnomalyDetector.from_bytes(first.to_bytes())
+    assert restored.to_bytes() == first.to_bytes()
+    rest = np.concatenate([x[:50], np.sin(np.arange(50.0))])
+    stamps = 1.7e9 + 60.0 * np.arange(400, 500)
+    a, b = first.detect_batch("s", rest, stamps), restored.detect_batch("s", rest, stamps)
+    np.testing.assert_array_equal(a.scores, b.scores)
+    np.testing.assert_array_equal(a.is_anomaly, b.is_anomaly)
+    StatisticalAnomalyDetector.from_bytes(first.to_bytes())
+
+
 def test_async_twins_equal_sync():
     sync = make("ewma")
     asy = make("ewma")
