@@ -654,3 +654,47 @@ def test_json_booleans_are_not_numbers_422_and_nothing_changes(live, path, body)
     r = live.post(path, json=body)
     assert r.status_code == 422, r.text
     assert live.get("/api/sensors").json()["sensors"] == before
+
+
+@given(st.lists(st.text(min_size=0, max_size=30), min_size=1, max_size=3))
+def test_sanitised_names_are_always_valid_sensor_names(parts):
+    """Control and invisible characters (U+0080, U+200B, U+2028 ...) passed through: the
+    collector's records were counted and fed to the fingerprints, then refused with a 422, or
+    (a log's service) accepted and their error-rate point dropped when its interval closed."""
+    from anomaly_detection.core.validation import check_sensor_name
+
+    check_sensor_name(sensor_name_for(*parts) or "_")
+
+
+@pytest.mark.parametrize("service", ["bad\x80svc", "zero\u200bwidth", "line\u2028sep", "soft\xadhyphen"])
+def test_collector_records_of_any_service_name_are_stored_not_refused(live, service):
+    before = live.get("/health").json()["collector"]["records"]
+    r = live.post("/api/metrics", json={"service": service, "metrics": {"response_time": 1.0}})
+    assert r.status_code == 200, r.text
+    [sensor] = r.json()["sensors"]
+    assert sensor == sensor_name_for(service, "response_time")
+    assert sensor in live.get("/api/sensors").json()["sensors"]
+    assert live.get("/health").json()["collector"]["records"]["metric"] == before["metric"] + 1
+
+
+def test_a_refused_write_leaves_the_collector_and_fingerprints_as_they_were(live):
+    """A batch refused for a point's sensor name (checked when scored), a record with more
+    sensors than a request may hold: the records had been counted and fed to the fingerprint
+    pipeline first."""
+
+    def state():
+        return live.get("/health").json()["collector"], live.get("/api/fingerprints").json()
+
+    before = state()
+    log = {"type": "log", "level": "ERROR", "message": "m", "service": "refused-svc"}
+    metric = {"type": "metric", "service": "refused-svc", "metrics": {"response_time": 3.0}}
+    point = {"type": "point", "sensor_name": "bad:name", "value": 1.0}
+    r = live.post("/api/batch", json={"metrics": [log, metric, point]})
+    assert r.status_code == 422, r.text
+    assert state() == before
+    app = live.app.state.anomaly_service
+    many = {f"m{i}": float(i) for i in range(app.settings.max_sensors_per_request + 1)}
+    r = live.post("/api/metrics", json={"service": "refused-svc", "metrics": many})
+    assert r.status_code == 413, r.text
+    assert state() == before
+    assert "refused-svc.m0" not in live.get("/api/sensors").json()["sensors"]

@@ -225,6 +225,7 @@ async def _ingest(
     with _http_errors(service):
         points = [*(points or []), *service.collector.points_of_many(records)]
         sensors, alerts = await service.ingest(points)
+    service.collector.accept(records)  # counted and fed to the fingerprints once stored
     for kind, body in records:
         if kind == "business" and body.out_of_range:
             low, high = body.expected_range
@@ -305,9 +306,10 @@ async def post_batch(body: BatchRequest, service: Service) -> IngestResponse:
                 records.append((kind, record))
     if errors:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, errors[:50])
-    if points:
-        service.collector.count("point", len(points))  # the collector only sees other records
-    return await _ingest(service, records, body.batch_id, points, len(items))
+    answer = await _ingest(service, records, body.batch_id, points, len(items))
+    if points:  # once stored (the collector only sees other records)
+        service.collector.count("point", len(points))
+    return answer
 
 
 # --- reading ------------------------------------------------------------------------------------
