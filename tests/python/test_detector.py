@@ -286,6 +286,24 @@ def test_order_statistics_of_both_largest_doubles_score_finite_values(method, ba
     assert np.isfinite(scores).all(), scores
 
 
+@pytest.mark.parametrize("batch", [False, True])
+def test_iqr_scores_a_value_whose_distance_and_the_spread_both_overflow(batch):
+    """Quartiles 2 DBL_MAX apart (an IQR of inf) and a value whose distance to the median is
+    inf too: inf / inf scored it NaN. The ratio is now taken on halved operands; the scalar and
+    the batch (four-lane) paths agree."""
+    big = _LARGEST
+    x = np.array([big, big, big, -big, -big, big, -big, big, -big, -big, big, big, 0.0, 1.0, -big, big])
+    det = make("iqr", window_size=10, min_samples=2)
+    if batch:
+        scores = det.detect_batch("s", x).scores
+    else:
+        scores = np.array([det.detect("s", float(v)).score for v in x])
+    assert np.isfinite(scores).all(), scores
+    np.testing.assert_array_equal(
+        scores, make("iqr", window_size=10, min_samples=2).detect_batch("s", x).scores
+    )
+
+
 @pytest.mark.parametrize("values", [[_LARGEST], [_LARGEST, -_LARGEST]], ids=["largest", "both signs"])
 def test_ensemble_past_its_learning_on_the_largest_doubles_saves_and_loads(values):
     """The ensemble's learning (300 points) summed the values for their mean and took the
