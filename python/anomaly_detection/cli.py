@@ -80,6 +80,12 @@ def _read_csv(
     return raw_ts, timestamps, columns
 
 
+def _rounded(x: float) -> float | None:
+    """Six decimals; None (JSON null, an empty CSV cell) for NaN or an infinity (a deviation
+    whose distance from the mean overflows), which JSON cannot hold."""
+    return round(float(x), 6) if np.isfinite(x) else None
+
+
 def _cmd_detect(args: argparse.Namespace) -> int:
     from anomaly_detection import Settings, StatisticalAnomalyDetector
 
@@ -113,9 +119,8 @@ def _cmd_detect(args: argparse.Namespace) -> int:
             i = int(rows[k])
             flagged.append({
                 "row": i + 1, "timestamp": raw_ts[i], "sensor": sensor, "value": float(values[i]),
-                "is_anomaly": bool(result.is_anomaly[k]), "score": round(float(result.scores[k]), 6),
-                "deviation": round(float(result.deviations[k]), 6),
-                "expected": round(float(result.expected[k]), 6),
+                "is_anomaly": bool(result.is_anomaly[k]), "score": _rounded(result.scores[k]),
+                "deviation": _rounded(result.deviations[k]), "expected": _rounded(result.expected[k]),
             })  # fmt: skip
     elapsed = time.perf_counter() - started
     flagged.sort(key=lambda r: (r["row"], r["sensor"]))
