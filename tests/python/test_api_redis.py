@@ -128,6 +128,22 @@ def test_anomalies_past_the_end_or_nan_bounds_answer_as_without_redis(two_worker
                 assert r.status_code == 422, (params, r.text)
 
 
+def test_a_range_alert_whose_distance_overflows_reaches_every_worker(two_workers):
+    """-DBL_MAX against an expected range [DBL_MAX, DBL_MAX]: the alert's deviation and its
+    expected value ((low + high) / 2) were inf, the JSON codec refused the document and the
+    alert stayed in the worker that raised it ("could not write an alert to Redis")."""
+    a, b = two_workers
+    largest = 1.7976931348623157e308
+    r = a.post("/api/business-metrics", json={"metric_name": "wide", "value": -largest,
+                                               "expected_range": [largest, largest]})  # fmt: skip
+    assert r.status_code == 200, r.text
+    [alert] = r.json()["anomalies"]
+    page = b.get("/api/anomalies", params={"sensor": "business.wide"}).json()
+    assert page["total"] == 1
+    assert page["items"][0]["id"] == alert["id"]
+    assert page["items"][0]["deviation"] is None
+
+
 def test_business_range_alert_is_shared(two_workers):
     a, b = two_workers
     r = a.post(
