@@ -225,7 +225,7 @@ async def _ingest(
     with _http_errors(service):
         points = [*(points or []), *service.collector.points_of_many(records)]
         sensors, alerts = await service.ingest(points)
-    service.collector.accept(records)  # counted and fed to the fingerprints once stored
+        service.collector.accept(records)  # counted and fed to the fingerprints once stored
     for kind, body in records:
         if kind == "business" and body.out_of_range:
             low, high = body.expected_range
