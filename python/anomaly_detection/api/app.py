@@ -134,7 +134,10 @@ class _JSONBodyRequest(Request):
             try:
                 self._json = from_json(body)
             except ValueError:
-                self._json = json.loads(body)
+                try:
+                    self._json = json.loads(body)
+                except UnicodeDecodeError as e:  # no text at all: FastAPI's 422 of invalid JSON, not a 400
+                    raise json.JSONDecodeError(e.reason, body.decode("utf-8", "replace"), e.start) from None
         return self._json
 
 
