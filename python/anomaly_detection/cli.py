@@ -35,12 +35,25 @@ def _read_csv(
         reader = csv.reader(f)
         try:
             header = next(reader)
+            rows = list(reader)
         except StopIteration:
             raise ValueError(f"{path}: empty file, expected a header row") from None
-        rows = list(reader)
+        except csv.Error as exc:  # a field beyond the csv module's limit, a NUL byte ...
+            raise ValueError(f"{path}: unreadable CSV at data row {reader.line_num - 1}: {exc}") from None
     if len(header) < 2:
         raise ValueError(f"{path}: expected a timestamp column and at least one value column, got {header}")
+    if timestamp_column and timestamp_column not in header:
+        raise ValueError(
+            f"{path}: no column {timestamp_column!r} (--timestamp-column); the header is {header}"
+        )
     ts_index = header.index(timestamp_column) if timestamp_column else 0
+    sensors: dict[str, int] = {}
+    for j, name in enumerate(header):  # one sensor a column: two columns of one name would mix
+        if j != ts_index and (first := sensors.setdefault(_sensor_name(name), j)) != j:
+            raise ValueError(
+                f"{path}: columns {header[first]!r} and {name!r} are both the sensor "
+                f"{_sensor_name(name)!r}; rename one"
+            )
     raw_ts = [row[ts_index] if len(row) > ts_index else "" for row in rows]
     from anomaly_detection.core.validation import as_timestamp
 
@@ -67,15 +80,21 @@ def _read_csv(
     return raw_ts, timestamps, columns
 
 
+def _rounded(x: float) -> float | None:
+    """Six decimals; None (JSON null, an empty CSV cell) for NaN or an infinity (a deviation
+    whose distance from the mean overflows), which JSON cannot hold."""
+    return round(float(x), 6) if np.isfinite(x) else None
+
+
 def _cmd_detect(args: argparse.Namespace) -> int:
     from anomaly_detection import Settings, StatisticalAnomalyDetector
 
     overrides: dict[str, Any] = {}
     if args.method:
         overrides["detection_method"] = args.method
-    if args.window_size:
+    if args.window_size is not None:  # 0 is refused by Settings, not ignored
         overrides["window_size"] = args.window_size
-    if args.min_samples:
+    if args.min_samples is not None:
         overrides["min_samples"] = args.min_samples
     method = args.method or Settings().detection_method
     if args.threshold is not None:
@@ -100,9 +119,8 @@ def _cmd_detect(args: argparse.Namespace) -> int:
             i = int(rows[k])
             flagged.append({
                 "row": i + 1, "timestamp": raw_ts[i], "sensor": sensor, "value": float(values[i]),
-                "is_anomaly": bool(result.is_anomaly[k]), "score": round(float(result.scores[k]), 6),
-                "deviation": round(float(result.deviations[k]), 6),
-                "expected": round(float(result.expected[k]), 6),
+                "is_anomaly": bool(result.is_anomaly[k]), "score": _rounded(result.scores[k]),
+                "deviation": _rounded(result.deviations[k]), "expected": _rounded(result.expected[k]),
             })  # fmt: skip
     elapsed = time.perf_counter() - started
     flagged.sort(key=lambda r: (r["row"], r["sensor"]))

@@ -193,6 +193,34 @@ TEST(TDigest, RankErrorBelowOnePercent) {
     EXPECT_LT(d.centroids().size(), 200u);
 }
 
+TEST(TDigest, WeightsWhoseTotalOverflowsOrThatAreSubnormalAreRefusedAndChangeNothing) {
+    // Two values of weight DBL_MAX made a total of inf, which to_bytes wrote and from_bytes
+    // refused as corrupt; a weight of 5e-324 halves to 0 and the median was NaN.
+    const double largest = std::numeric_limits<double>::max();
+    const double values[] = {largest, largest};
+    const double huge[] = {largest, largest};
+    TDigest d(10);
+    const double one[] = {1.0};
+    d.add(values, one, 1);
+    const std::string before = d.to_bytes();
+    EXPECT_THROW(d.add(values, huge, 2), std::invalid_argument);
+    EXPECT_EQ(d.to_bytes(), before);
+    const double tiny[] = {5e-324, 5e-324};
+    EXPECT_THROW(d.add(values, tiny, 2), std::invalid_argument);
+    EXPECT_EQ(d.to_bytes(), before);
+    TDigest a(10), b(10);  // each total finite, their sum not
+    a.add(values, huge, 1);
+    b.add(values, huge, 1);
+    const std::string a_before = a.to_bytes();
+    EXPECT_THROW(a.merge({&b}), std::invalid_argument);
+    EXPECT_EQ(a.to_bytes(), a_before);
+    EXPECT_NO_THROW(TDigest::from_bytes(a.to_bytes()));
+    const double smallest_normal[] = {std::numeric_limits<double>::min(), std::numeric_limits<double>::min()};
+    TDigest e(10);
+    e.add(values, smallest_normal, 2);
+    EXPECT_EQ(e.quantile(0.5), largest);
+}
+
 TEST(TDigest, BulkPathMatchesStreamingAdds) {
     std::mt19937_64 rng(9);
     std::normal_distribution<double> dist(0.0, 100.0);  // negative and positive values

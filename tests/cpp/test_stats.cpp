@@ -250,3 +250,29 @@ TEST(Cusum, SumsStayFiniteWhenADeviationOverflows) {
     EXPECT_EQ(c.pos, 0.0);
     EXPECT_EQ(c.neg, 0.0);
 }
+
+TEST(OrderStatistics, QuantilesAndMadOfValuesNearTheLargestDoubleStayFinite) {
+    // -DBL_MAX and DBL_MAX are 2 DBL_MAX apart: the interpolation a + frac (b - a) gave inf (so
+    // the MAD and IQR detectors scored finite values NaN); the halved sum of two deviations
+    // near DBL_MAX overflowed the same way.
+    const double largest = std::numeric_limits<double>::max();
+    OrderStatistics os(8);
+    os.insert(0, -largest);
+    os.insert(1, largest);
+    EXPECT_EQ(os.median(), 0.0);
+    EXPECT_DOUBLE_EQ(os.quantile(0.25), -0.5 * largest);
+    EXPECT_DOUBLE_EQ(os.quantile(0.75), 0.5 * largest);
+    EXPECT_EQ(os.mad(), largest);
+    OrderStatistics same(8);  // 4 points: two deviations of DBL_MAX averaged
+    same.insert(0, -largest);
+    same.insert(1, -largest);
+    same.insert(2, largest);
+    same.insert(3, largest);
+    EXPECT_EQ(same.median(), 0.0);
+    EXPECT_EQ(same.mad(), largest);
+    OrderStatistics small(4);  // the ordinary formula where nothing overflows (bit for bit)
+    small.insert(0, 1.0);
+    small.insert(1, 4.0);
+    EXPECT_EQ(small.median(), 2.5);
+    EXPECT_EQ(small.mad(), 1.5);
+}

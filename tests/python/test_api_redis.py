@@ -105,6 +105,45 @@ def test_anomalies_filter_and_paginate_from_redis(two_workers):
                                                                           "items": []}  # fmt: skip
 
 
+def test_anomalies_past_the_end_or_nan_bounds_answer_as_without_redis(two_workers, redis_server):
+    """An offset beyond Redis's 64-bit integers was a 503 (ZRANGEBYSCORE's LIMIT refused it),
+    a NaN bound too ("min or max is not a float"): past the end is an empty page, as on the
+    embedded store, and a NaN bound is a 422 on both."""
+    a, _ = two_workers
+    _warm(a, "o-1")
+    assert a.post("/api/detect", json={"sensor_name": "o-1", "value": 500.0, "timestamp": 1.0}).json()[
+        "is_anomaly"
+    ]
+    huge = 2**64 + 5
+    for params in ({"offset": huge}, {"offset": 2**63}, {"offset": huge, "start": 0, "end": 10}):
+        r = a.get("/api/anomalies", params=params)
+        assert r.status_code == 200, (params, r.text)
+        page = r.json()
+        assert (page["items"], page["total"], page["offset"]) == ([], 1, params["offset"])
+    embedded = create_app(Settings(detection_method="zscore"))
+    with LiveServer(embedded) as url, httpx.Client(base_url=url, timeout=10) as e:
+        for client in (a, e):
+            for params in ({"start": "nan"}, {"end": "NaN"}):
+                r = client.get("/api/anomalies", params=params)
+                assert r.status_code == 422, (params, r.text)
+
+
+def test_a_range_alert_whose_distance_overflows_reaches_every_worker(two_workers):
+    """-DBL_MAX against an expected range [DBL_MAX, DBL_MAX]: the alert's deviation and its
+    expected value ((low + high) / 2) were inf, the JSON codec refused the document and the
+    alert stayed in the worker that raised it ("could not write an alert to Redis")."""
+    a, b = two_workers
+    largest = 1.7976931348623157e308
+    r = a.post("/api/business-metrics", json={"metric_name": "wide", "value": -largest,
+                                               "expected_range": [largest, largest]})  # fmt: skip
+    assert r.status_code == 200, r.text
+    [alert] = r.json()["anomalies"]
+    page = b.get("/api/anomalies", params={"sensor": "business.wide"}).json()
+    assert page["total"] == 1
+    assert page["items"][0]["id"] == alert["id"]
+    assert page["items"][0]["deviation"] is None
+
+
 def test_business_range_alert_is_shared(two_workers):
     a, b = two_workers
     r = a.post(

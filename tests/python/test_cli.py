@@ -121,3 +121,45 @@ def test_redis_commands_without_redis_are_one_line_and_non_zero(command):
     assert len(lines) == 1, r.stderr
     assert lines[0].startswith(f"anomaly-detection {command[0]}: Redis unavailable: ")
     assert f"127.0.0.1:{port}" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("content", "args", "message"),
+    [
+        ('ts,a\n1,"' + "x" * 200_000 + '"\n', [], "row 1"),  # beyond the csv module's field limit
+        ("ts,a,a\n1,1,100\n2,1,100\n", [], "'a'"),  # the second column replaced the first
+        ("ts,a b,a_b\n1,1,100\n2,1,100\n", [], "a_b"),  # both the sensor a_b: their points mixed
+        ("ts,a\n1,1\n", ["--timestamp-column", "time"], "no column 'time'"),  # was "'time' is not in list"
+        ("ts,a\n1,1\n", ["--window-size", "0"], "window_size"),  # 0 was ignored: the default used
+        ("ts,a\n1,1\n", ["--min-samples", "0"], "min_samples"),
+    ],
+    ids=["huge field", "duplicate column", "columns of one sensor", "no such column", "window 0", "min 0"],
+)
+def test_malformed_files_and_options_are_one_clear_error(tmp_path, capsys, content, args, message):
+    """Each was a traceback, a silent merge or loss of a column's points, an unclear message or
+    an option silently ignored: now one line naming what is wrong, exit code 2, nothing written."""
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    assert main(["detect", str(path), "--method", "zscore", *args]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("anomaly-detection detect: error:"), err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_json_output_is_standard_json_when_a_deviation_overflows(tmp_path, capsys):
+    """-DBL_MAX after two DBL_MAX: the deviation is -inf, which the JSON output wrote as
+    -Infinity (refused by JSON parsers); it is null now, as over HTTP."""
+    path = tmp_path / "extreme.csv"
+    largest = "1.7976931348623157e308"
+    path.write_text(f"ts,a\n1,{largest}\n2,{largest}\n3,-{largest}\n4,1\n")
+    assert main(["detect", str(path), "--method", "zscore", "--window-size", "3", "--min-samples", "2",
+                 "--format", "json"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+
+    def refuse(constant):
+        raise ValueError(constant)
+
+    [row] = json.loads(out, parse_constant=refuse)
+    assert (row["row"], row["is_anomaly"], row["deviation"]) == (3, True, None)

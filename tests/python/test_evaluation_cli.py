@@ -196,6 +196,19 @@ def test_errors_are_reported_not_raised(nab_dir, tmp_path):
     assert exc.value.code == 2
 
 
+def test_a_malformed_labels_file_is_one_error_naming_it(tmp_path):
+    """A truncated combined_windows.json gave only "Expecting value: line 1 column 40": which
+    file was not said."""
+    (tmp_path / "data" / "cat").mkdir(parents=True)
+    (tmp_path / "data" / "cat" / "a.csv").write_text("timestamp,value\n2015-01-01 00:00:00,1\n")
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "combined_windows.json").write_text('{"cat/a.csv": [["2015-01-01 00:00:00", ')
+    rc, out, err = run(["--nab", tmp_path, "--no-progress"])
+    assert rc == 1
+    assert out == ""
+    assert "combined_windows.json" in err
+
+
 def test_plugs_into_a_main_parser(nab_dir):
     parser = argparse.ArgumentParser(prog="anomaly-detection")
     sub = parser.add_subparsers(dest="command", required=True)

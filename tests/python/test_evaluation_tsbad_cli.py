@@ -170,3 +170,16 @@ def test_a_bad_timestamp_column_is_reported_before_any_scoring(tmp_path):
     assert out == ""
     assert "b.csv: timestamp: expected epoch seconds or ISO-8601" in err
     assert "tsbad 0/2" not in err  # no progress line: nothing was scored
+
+
+def test_an_unreadable_csv_is_one_error_naming_the_file(tmp_path):
+    """A field beyond the csv module's limit raised csv.Error (no ValueError): a traceback
+    instead of the command's one error line."""
+    bad = tmp_path / "huge"
+    bad.mkdir()
+    (bad / "a.csv").write_text('Data,Label\n"' + "1" * 200_000 + '",0\n')
+    rc, out, err = run(["--tsbad", bad, "--no-progress"])
+    assert rc == 1
+    assert out == ""
+    assert "a.csv" in err
+    assert "field larger than field limit" in err

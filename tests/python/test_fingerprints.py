@@ -88,6 +88,27 @@ def test_one_interval_gives_the_expected_features():
     assert Fingerprint.from_dict(fp.to_dict()).as_dict() == f
 
 
+@pytest.mark.parametrize("ahead", [1e298, 1e20, 3600.0])
+def test_one_event_from_the_far_future_does_not_stop_the_fingerprints(ahead):
+    """One record timestamped ahead of the clock (1e298, 1e20: any client can send one over
+    HTTP) opened an interval there: every later event was 'late', folded into an interval that
+    never closed (at 1e20 and beyond, start + 5 s == start), and no fingerprint came again. An
+    event more than an interval ahead of the clock is now taken at the clock's time."""
+    now = [1000.0]
+    agg = FingerprintAggregator(interval=5.0, clock=lambda: now[0])
+    agg.add_metric("web", "GET:/", 10.0, 200, timestamp=1000.0 + ahead)
+    assert agg.early == 1
+    out = []
+    for t in range(1001, 1021):
+        now[0] = float(t)
+        out += agg.add_metric("web", "GET:/", 10.0, 200, timestamp=float(t))
+    out += agg.flush(now=1021.0)
+    assert [(fp.start, fp.end) for fp in out] == [(1000.0, 1005.0), (1005.0, 1010.0), (1010.0, 1015.0),
+                                                  (1015.0, 1020.0)]  # fmt: skip
+    assert sum(fp.counts["requests"] for fp in out) == 20
+    assert agg.late == 0
+
+
 def test_intervals_close_on_event_time_quiet_ones_are_zero_and_edges_stay_known():
     agg = FingerprintAggregator(interval=5.0, max_gap=3)
     agg.add_metric("web", "GET:/", 10.0, 200, timestamp=3.0)  # opens [0, 5)

@@ -438,3 +438,27 @@ def test_stats_of_values_near_the_largest_double_equal_the_embedded_store(redis_
     on_redis.detect_batch("o", window, 1.7e9 + 60.0 * np.arange(40))
     assert on_redis.stats("o")["mean"] == float(window.mean())
     assert on_redis.stats("o")["stddev"] == float(window.std(ddof=1))
+
+
+def test_a_checkpoint_learned_on_the_largest_doubles_is_read_back(redis_client, caplog):
+    """400 points of DBL_MAX: the ensemble's learned bin width overflowed to inf, so every
+    checkpoint was refused as corrupt and a second process rebuilt the state from the window
+    (different verdicts after). Now the fresh process continues as the embedded store does."""
+    largest = float(np.finfo(np.float64).max)
+    s = settings(window_size=50, fallback_policy="strict")
+    local, first = StatisticalAnomalyDetector(s), StatisticalAnomalyDetector(s, redis_client=redis_client)
+    ts = 1.7e9 + 60.0 * np.arange(500)
+    x = np.full(400, largest)
+    local.detect_batch("s", x, ts[:400])
+    first.detect_batch("s", x, ts[:400])
+    second = StatisticalAnomalyDetector(s, redis_client=redis_client)
+    try:
+        with caplog.at_level(logging.WARNING, logger="anomaly_detection.stores.redis"):
+            b = second.detect_batch("s", np.sin(np.arange(100.0)), ts[400:])
+        a = local.detect_batch("s", np.sin(np.arange(100.0)), ts[400:])
+        assert not [r.message for r in caplog.records if "checkpoint" in r.message or "rebuilt" in r.message]
+        np.testing.assert_array_equal(a.is_anomaly, b.is_anomaly)
+        np.testing.assert_array_equal(a.scores, b.scores)
+    finally:
+        first.store.close()
+        second.store.close()

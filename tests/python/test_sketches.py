@@ -639,3 +639,24 @@ def test_top_k_add_forwards_one_item_and_falls_back_for_everything_else():
     empty = TopK.__new__(TopK)  # __init__ not run: no _native, the generic lookup raises
     with pytest.raises(AttributeError):
         empty.add("a")
+
+
+def test_t_digest_weights_that_would_break_its_state_are_refused_and_change_nothing():
+    """Weights near DBL_MAX summed to a total of inf: to_bytes wrote it and from_bytes refused
+    its own output as corrupt (so a shared t-digest's shard could not be read back). A
+    subnormal weight (5e-324) made the median NaN. Both are refused now, nothing changed."""
+    largest = float(np.finfo(np.float64).max)
+    td = TDigest(compression=10)
+    td.add([1.0, 2.0])
+    before = td.to_bytes()
+    with pytest.raises(ValueError, match="total weight"):
+        td.add([largest, largest], weights=[largest, largest])
+    with pytest.raises(ValueError, match="weights"):
+        td.add([largest, largest], weights=[5e-324, 5e-324])
+    assert td.to_bytes() == before
+    a, b = TDigest(compression=10), TDigest(compression=10)
+    a.add([1.0], weights=[largest])
+    b.add([2.0], weights=[largest])
+    with pytest.raises(ValueError, match="total weight"):
+        a.merge(b)
+    assert TDigest.from_bytes(a.to_bytes()).total_weight == largest

@@ -614,8 +614,13 @@ double EnsembleState::markov(double value) {
         double mean = 0.0;
         for (double x : v) mean += x;
         mean /= static_cast<double>(v.size());
+        if (!std::isfinite(mean)) {  // the sum of values near DBL_MAX overflowed: each divided first
+            mean = 0.0;
+            for (double x : v) mean += x / static_cast<double>(v.size());
+        }
         bin_origin_ = quantile_sorted(v, 0.01);  // bins do not depend on the values' offset
-        const double range = quantile_sorted(v, 0.99) - bin_origin_;
+        // finite values 2 DBL_MAX apart: the range saturates (the bins and the shape range stay finite)
+        const double range = std::min(quantile_sorted(v, 0.99) - bin_origin_, std::numeric_limits<double>::max());
         const double floor = 1e-12 * std::max(1.0, std::fabs(mean));
         resolution_ = std::max(range / P::kBins, floor);
         resolution2_ = std::max(range / P::kContextBins, floor);
@@ -646,8 +651,11 @@ double EnsembleState::markov(double value) {
 // The shape feature's range: the markov bins' (the 1%-99% range of the learning values),
 // widened by half of it on each side.
 void EnsembleState::start_shape() {
+    // saturated at +-DBL_MAX: a learning range near the largest double widens past it
+    constexpr double kLargest = std::numeric_limits<double>::max();
     const double range = resolution_ * P::kBins;
-    shape_.set_range(bin_origin_ - P::kShapeWiden * range, (1.0 + 2.0 * P::kShapeWiden) * range);
+    shape_.set_range(std::max(bin_origin_ - P::kShapeWiden * range, -kLargest),
+                     std::min((1.0 + 2.0 * P::kShapeWiden) * range, kLargest));
 }
 
 // Novelty of the value's bin after the last two (10 bins of the learning range; after

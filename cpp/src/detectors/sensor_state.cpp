@@ -25,6 +25,15 @@ double floor_scale(double scale, double centre) {
     const double floor = 1e-12 * std::max(1.0, std::fabs(centre));
     return scale > floor ? scale : floor;
 }
+
+// The IQR deviation and score of a finite value when a distance to it and the quartiles'
+// spread both overflow (inf / inf is NaN: -DBL_MAX and DBL_MAX in the window): the same
+// ratios on halved operands, which cannot overflow.
+void iqr_halved(double value, double q1, double q3, double median, double& deviation, double& score) {
+    const double iqr = floor_scale(0.5 * q3 - 0.5 * q1, 0.5 * median);
+    deviation = value > q3 ? (0.5 * value - 0.5 * q3) / iqr : value < q1 ? (0.5 * value - 0.5 * q1) / iqr : 0.0;
+    score = (0.5 * value - 0.5 * median) / (iqr / kIqrSigma);
+}
 }  // namespace
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -184,6 +193,7 @@ ANOMALY_ALWAYS_INLINE void iqr_body(const double* x, double* dev, double* score,
         const double iqr = floor_scale(q3 - q1, m);
         dev[i] = value > q3 ? (value - q3) / iqr : value < q1 ? (value - q1) / iqr : 0.0;
         score[i] = (value - m) / (iqr / kIqrSigma);
+        if (std::isnan(dev[i]) || std::isnan(score[i])) iqr_halved(value, q1, q3, m, dev[i], score[i]);
     }
 }
 
@@ -202,8 +212,19 @@ ANOMALY_TARGET_AVX2 void iqr_avx2(const double* x, double* dev, double* score, c
         const __m256d iqr = _mm256_max_pd(_mm256_sub_pd(q3, q1), floor);
         const __m256d above = _mm256_cmp_pd(value, q3, _CMP_GT_OQ), below = _mm256_cmp_pd(value, q1, _CMP_LT_OQ);
         const __m256d d = _mm256_div_pd(_mm256_sub_pd(value, _mm256_blendv_pd(q1, q3, above)), iqr);
-        _mm256_storeu_pd(dev + i, _mm256_and_pd(d, _mm256_or_pd(above, below)));
-        _mm256_storeu_pd(score + i, _mm256_div_pd(_mm256_sub_pd(value, m), _mm256_div_pd(iqr, sigma)));
+        const __m256d dv = _mm256_and_pd(d, _mm256_or_pd(above, below));
+        const __m256d sc = _mm256_div_pd(_mm256_sub_pd(value, m), _mm256_div_pd(iqr, sigma));
+        _mm256_storeu_pd(dev + i, dv);
+        _mm256_storeu_pd(score + i, sc);
+        const int nan =
+            _mm256_movemask_pd(_mm256_or_pd(_mm256_cmp_pd(dv, dv, _CMP_UNORD_Q), _mm256_cmp_pd(sc, sc, _CMP_UNORD_Q)));
+        if (nan != 0) {  // rare: an overflowing spread (iqr_body's fix-up, lane by lane)
+            alignas(32) double lo[4], hi[4];
+            _mm256_store_pd(lo, q1);
+            _mm256_store_pd(hi, q3);
+            for (size_t k = 0; k < 4; ++k)
+                if ((nan >> k) & 1) iqr_halved(x[i + k], lo[k], hi[k], median[i + k], dev[i + k], score[i + k]);
+        }
     }
     iqr_body(x, dev, score, median, i, e);
 }
@@ -344,7 +365,9 @@ Detection SensorState::step(double value, double timestamp) {
                 const double iqr = floor_scale(q3 - q1, median);
                 d.expected = median;
                 d.deviation = value > q3 ? (value - q3) / iqr : value < q1 ? (value - q1) / iqr : 0.0;
-                d.score = score((value - median) / (iqr / kIqrSigma));
+                double z = (value - median) / (iqr / kIqrSigma);
+                if (std::isnan(d.deviation) || std::isnan(z)) iqr_halved(value, q1, q3, median, d.deviation, z);
+                d.score = score(z);
                 break;
             }
             case Method::ewma: {

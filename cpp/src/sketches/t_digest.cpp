@@ -72,10 +72,22 @@ void check_entries(const double* values, const double* weights, size_t n, size_t
         if (!std::isfinite(values[i]))
             throw std::invalid_argument("values[" + std::to_string(offset + i) + "]: expected a finite number, got " +
                                         std::to_string(values[i]));
-        if (weights && !(std::isfinite(weights[i]) && weights[i] > 0.0))
+        // a subnormal weight halves to 0 (a quantile divided by it was NaN): the smallest normal double at least
+        if (weights && !(std::isfinite(weights[i]) && weights[i] >= std::numeric_limits<double>::min()))
             throw std::invalid_argument("weights[" + std::to_string(offset + i) +
-                                        "]: expected a finite positive number, got " + std::to_string(weights[i]));
+                                        "]: expected a finite positive number of at least 2.2250738585072014e-308, "
+                                        "got " +
+                                        std::to_string(weights[i]));
     }
+}
+
+// The digest's total weight after adding `more`; invalid_argument when it would overflow (a
+// digest whose total is inf could not be saved and loaded again).
+double checked_total(double total, double more) {
+    const double sum = total + more;
+    if (!std::isfinite(sum))
+        throw std::invalid_argument("weights: the total weight would exceed the largest double (1.8e308)");
+    return sum;
 }
 
 }  // namespace
@@ -88,6 +100,10 @@ void TDigest::add(const double* values, const double* weights, size_t n) {
         return;
     }
     check_entries(values, weights, n);
+    if (weights) {  // refused before anything changes
+        double total = total_weight_ + buffer_weight_;
+        for (size_t i = 0; i < n; ++i) total = checked_total(total, weights[i]);
+    }
     for (size_t i = 0; i < n; ++i) {
         const double w = weights ? weights[i] : 1.0;
         buffer_.push_back({values[i], w});
@@ -554,6 +570,8 @@ void TDigest::merge(const std::vector<const TDigest*>& others) {
             throw std::invalid_argument("merge: expected compression " + std::to_string(compression_) + ", got " +
                                         std::to_string(o->compression_));
     flush();
+    double checked = total_weight_;  // refused before anything changes
+    for (const auto* o : others) checked = checked_total(checked, o->total_weight_ + o->buffer_weight_);
     std::vector<Centroid> all = centroids_;
     double total = total_weight_;
     for (const auto* o : others) {

@@ -203,7 +203,8 @@ double median_deviation(const At& at, size_t n, size_t p, double m) {
     double next = INFINITY;
     if (i < na) next = std::min(next, A(i));
     if (j < nb) next = std::min(next, B(j));
-    return 0.5 * (kth + next);
+    const double sum = kth + next;  // two deviations near DBL_MAX overflow: halved first
+    return std::isinf(sum) ? 0.5 * kth + 0.5 * next : 0.5 * sum;
 }
 }  // namespace
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -17,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.routing import APIRoute, serialize_response
 from fastapi.security import HTTPAuthorizationCredentials
-from pydantic import ValidationError
+from pydantic import AfterValidator, ValidationError
 from pydantic_core import from_json
 from starlette.routing import Match
 
@@ -133,7 +134,10 @@ class _JSONBodyRequest(Request):
             try:
                 self._json = from_json(body)
             except ValueError:
-                self._json = json.loads(body)
+                try:
+                    self._json = json.loads(body)
+                except UnicodeDecodeError as e:  # no text at all: FastAPI's 422 of invalid JSON, not a 400
+                    raise json.JSONDecodeError(e.reason, body.decode("utf-8", "replace"), e.start) from None
         return self._json
 
 
@@ -224,6 +228,7 @@ async def _ingest(
     with _http_errors(service):
         points = [*(points or []), *service.collector.points_of_many(records)]
         sensors, alerts = await service.ingest(points)
+        service.collector.accept(records)  # counted and fed to the fingerprints once stored
     for kind, body in records:
         if kind == "business" and body.out_of_range:
             low, high = body.expected_range
@@ -304,20 +309,32 @@ async def post_batch(body: BatchRequest, service: Service) -> IngestResponse:
                 records.append((kind, record))
     if errors:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, errors[:50])
-    if points:
-        service.collector.count("point", len(points))  # the collector only sees other records
-    return await _ingest(service, records, body.batch_id, points, len(items))
+    answer = await _ingest(service, records, body.batch_id, points, len(items))
+    if points:  # once stored (the collector only sees other records)
+        service.collector.count("point", len(points))
+    return answer
 
 
 # --- reading ------------------------------------------------------------------------------------
+
+
+def _not_nan(value: float | None) -> float | None:
+    """A NaN time bound is refused (422): it orders against nothing (Redis refuses it too)."""
+    if value is not None and math.isnan(value):
+        raise ValueError("expected a number or an infinity, got NaN")
+    return value
 
 
 @router.get("/api/anomalies", response_model=AnomaliesPage, tags=["alerts"], responses=_errors(422, 503))
 async def anomalies(
     service: Service,
     sensor: str | None = None,
-    start: Annotated[float | None, Query(description="Epoch seconds (point timestamp >= start).")] = None,
-    end: Annotated[float | None, Query(description="Epoch seconds (point timestamp <= end).")] = None,
+    start: Annotated[
+        float | None, Query(description="Epoch seconds (point timestamp >= start)."), AfterValidator(_not_nan)
+    ] = None,
+    end: Annotated[
+        float | None, Query(description="Epoch seconds (point timestamp <= end)."), AfterValidator(_not_nan)
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:

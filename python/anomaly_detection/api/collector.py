@@ -36,7 +36,11 @@ from anomaly_detection.api.models import (
 
 __all__ = ["Collector", "Point", "sensor_name_for"]
 
-_UNSAFE = re.compile(r"[:*?\[\]{}\s/\\]+")
+# What the core's sensor-name rule refuses (cpp/src/detectors/method.cpp): the key layout's
+# characters, whitespace, controls and invisible characters; and path separators.
+_UNSAFE = re.compile(
+    r"[:*?\[\]{}\s/\\\x00-\x20\x7f-\xa0\xad\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u206f\u3000\ufeff\ufff9-\ufffb]+"
+)
 _MAX_NAME_BYTES = 200
 #: At most this many empty intervals are emitted for a quiet service (a long silence
 #: is not a stream of zeros worth scoring point by point).
@@ -89,7 +93,8 @@ class Collector:
         self._sinks.append(sink)
 
     def points(self, kind: str, body: BaseModel) -> list[Point]:
-        """The detector points of one validated record (and count it)."""
+        """The detector points of one validated record (:meth:`accept` counts it once its
+        points are stored: a refused request leaves the counts and the sinks as they were)."""
         if isinstance(body, MetricRequest):
             out = self._metric(body)
         elif isinstance(body, BusinessMetricRequest):
@@ -100,11 +105,17 @@ class Collector:
             out = [Point(body.sensor_name, body.value, body.timestamp, "point")]
         else:
             raise TypeError(f"unknown record type {type(body).__name__}")
-        with self._lock:
-            self.records[kind] = self.records.get(kind, 0) + 1
-        for sink in self._sinks:
-            sink(kind, body)
         return out
+
+    def accept(self, records: Iterable[tuple[str, BaseModel]]) -> None:
+        """Count the records whose points were stored and pass each to the sinks."""
+        for kind, body in records:
+            if isinstance(body, LogRequest):
+                self._count_log(body)
+            with self._lock:
+                self.records[kind] = self.records.get(kind, 0) + 1
+            for sink in self._sinks:
+                sink(kind, body)
 
     def count(self, kind: str, n: int = 1) -> None:
         """Count ``n`` records of ``kind`` that were turned into points elsewhere."""
@@ -132,16 +143,19 @@ class Collector:
     # --- logs: error counts per interval -----------------------------------------------
 
     def _log(self, body: LogRequest) -> list[Point]:
+        """The points of the service's interval if it has closed; :meth:`accept` counts the record."""
+        with self._lock:
+            return self._close_bucket(sensor_name_for(body.service), self.clock())
+
+    def _count_log(self, body: LogRequest) -> None:
         now = self.clock()
         service = sensor_name_for(body.service)
-        with self._lock:
-            out = self._close_bucket(service, now)
+        with self._lock:  # an interval that ended since _log is closed by the next flush, with it
             bucket = self._buckets.get(service)
             if bucket is None:
                 bucket = self._buckets[service] = _LogBucket(self._bucket_start(now))
             bucket.total += 1
             bucket.errors += body.is_error
-        return out
 
     def _bucket_start(self, now: float) -> float:
         return now - (now % self.log_rate_interval)

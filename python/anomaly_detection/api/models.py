@@ -37,9 +37,12 @@ __all__ = [
     "WindowResponse",
 ]
 
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+# strict: a JSON true/false is not a number (lax pydantic takes it as 1.0/0.0; the library
+# refuses a bool value or timestamp); ints are still numbers.
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
+StrictFloat = Annotated[float, Field(strict=True)]
 Timestamp = Annotated[
-    float | str | None,
+    StrictFloat | str | None,
     Field(description="Epoch seconds or ISO-8601 (naive = UTC); omitted means now."),
 ]
 
@@ -102,7 +105,7 @@ class DetectBatchRequest(BaseModel):
         min_length=1,
         description="null is a missing value: skipped under ANOMALY_MISSING=skip, a 422 otherwise",
     )
-    timestamps: list[float | str] | None = None
+    timestamps: list[StrictFloat | str] | None = None
 
     _check_name = field_validator("sensor_name")(lambda cls, v: check_sensor_name(v))
 

@@ -93,6 +93,8 @@ class RedisAlertLog:
         high = "+inf" if end is None else repr(float(end))
         if sensor is None:
             total = int(self.client.zcount(index, low, high))
+            if offset >= total:  # past the end (Redis refuses an offset beyond its 64-bit integers)
+                return total, []
             ids = self.client.zrevrangebyscore(index, high, low, start=offset, num=limit)
             return total, self._load(ids)
         matched: list[dict[str, Any]] = []

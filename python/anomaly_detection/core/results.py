@@ -52,9 +52,10 @@ class AnomalyResult:
     warming_up: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of every field (a NaN, from a skipped missing value, is None)."""
-        # _json_number inline (x != x: NaN), one call less a field: the alerts' path
-        return {name: None if isinstance(x := getattr(self, name), float) and x != x else x  # noqa: PLR0124
+        """A JSON-ready dict of every field: a NaN (from a skipped missing value) or an infinity
+        (a deviation whose distance from the mean overflows) is None, as JSON has neither."""
+        # _json_number inline (x - x is NaN for NaN and +-inf only), one call less a field: the alerts' path
+        return {name: None if isinstance(x := getattr(self, name), float) and x - x != 0.0 else x
                 for name in self.__slots__}  # fmt: skip
 
 
@@ -65,13 +66,13 @@ _core._set_point_result_type(AnomalyResult)
 
 
 def _json_number(x: Any) -> Any:
-    return None if isinstance(x, float) and math.isnan(x) else x
+    return None if isinstance(x, float) and not math.isfinite(x) else x
 
 
 def _json_list(a: np.ndarray) -> list:
-    """``a.tolist()``, with None for NaN (JSON has no NaN)."""
-    if a.dtype.kind == "f" and np.isnan(a).any():
-        return [None if math.isnan(x) else x for x in a.tolist()]
+    """``a.tolist()``, with None for NaN and infinities (JSON has neither)."""
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+        return [None if not math.isfinite(x) else x for x in a.tolist()]
     return a.tolist()
 
 

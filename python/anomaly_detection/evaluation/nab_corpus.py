@@ -184,9 +184,11 @@ def csv_text_columns(path: str | os.PathLike[str]) -> dict[str, list[str]]:
         reader = csv.reader(f)
         try:
             header = [h.strip() for h in next(reader)]
+            rows = [r for r in reader if r]
         except StopIteration:
             raise ValueError(f"{path}: empty CSV") from None
-        rows = [r for r in reader if r]
+        except (csv.Error, UnicodeDecodeError) as exc:  # a field beyond the csv module's limit, not UTF-8 ...
+            raise ValueError(f"{path}: unreadable CSV at line {reader.line_num}: {exc}") from None
     return {name: [r[j] if j < len(r) else "" for r in rows] for j, name in enumerate(header)}
 
 
@@ -399,7 +401,10 @@ def _read_json(path: Path) -> Any:
     if not path.is_file():
         return None
     with open(path, encoding="utf-8") as f:
-        return json.load(f)
+        try:
+            return json.load(f)
+        except ValueError as exc:  # malformed JSON or text that is not UTF-8: say which file
+            raise ValueError(f"{path}: {exc}") from None
 
 
 def load_scores_dir(

@@ -189,7 +189,9 @@ class FingerprintAggregator:
     max_gap : int
         Most quiet intervals emitted after a silence.
     clock : callable
-        Time of events without a timestamp.
+        Time of events without a timestamp; an event timestamped more than one interval
+        ahead of it is taken at its time (counted in ``early``), so that one far-future
+        timestamp cannot move every later event into the past.
     seed : int
         Seed of the top-k sketch (the rest is deterministic).
 
@@ -230,6 +232,7 @@ class FingerprintAggregator:
         self.clock = clock
         self.seed = seed
         self.late = 0
+        self.early = 0
         self.emitted = 0
         self.stream_key: str | None = None
         if redis_client is not None:
@@ -366,7 +369,14 @@ class FingerprintAggregator:
     # --- internals ---------------------------------------------------------------------------
 
     def _time(self, timestamp: float | None) -> float:
-        return self.clock() if timestamp is None else _check_time(timestamp, "timestamp")
+        if timestamp is None:
+            return self.clock()
+        ts = _check_time(timestamp, "timestamp")
+        if ts > (now := self.clock()) + self.interval:  # from the future: taken now
+            with self._lock:
+                self.early += 1
+            return now
+        return ts
 
     def _advance(self, ts: float) -> list[Fingerprint]:
         """Close the intervals that end at or before ``ts`` (caller holds the lock)."""

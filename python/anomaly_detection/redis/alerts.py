@@ -64,8 +64,14 @@ def severity_of(deviation: float, threshold: float) -> str:
 def alert_record(kind: str, deviation: float, threshold: float, fields: Mapping[str, Any]) -> dict[str, Any]:
     """The document of every alert: ``type`` (``anomaly``, ``fingerprint``, ``expected_range``),
     ``severity`` by the one rule from ``deviation`` and ``threshold``, then ``fields`` (with at
-    least ``sensor_name``, ``method`` and the point's ``timestamp``)."""
-    return {"type": kind, "severity": severity_of(deviation, threshold), **fields}
+    least ``sensor_name``, ``method`` and the point's ``timestamp``). A NaN or an infinity
+    among the fields (a deviation that overflowed) is None: JSON, which the alert is stored
+    and streamed as, has neither."""
+    alert = {"type": kind, "severity": severity_of(deviation, threshold), **fields}
+    for name, x in alert.items():
+        if isinstance(x, float) and x - x != 0.0:  # NaN or +-inf
+            alert[name] = None
+    return alert
 
 
 def alert_from_result(result: Any, alert_id: str | None = None, **extra: Any) -> dict[str, Any]:

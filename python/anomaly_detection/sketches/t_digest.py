@@ -53,8 +53,8 @@ class TDigest(Sketch):
         return self._native.total_weight
 
     def add(self, values: ArrayLike, weights: ArrayLike | None = None) -> None:
-        """Add values (finite) with weights (finite, positive; default 1). A bad entry
-        raises ``ValueError`` and adds nothing."""
+        """Add values (finite) with weights (finite, at least 2.2e-308; default 1). A bad entry,
+        or weights whose total would exceed the largest double, raises ``ValueError`` and adds nothing."""
         self._native.add(values, weights)
 
     def quantile(self, q: ArrayLike) -> float | np.ndarray:
