@@ -8,6 +8,12 @@
 # build/fuzz/artifacts/.
 # Usage: scripts/fuzz.sh [SECONDS] [sketches|models]   (default 60, both; needs clang and
 # libclang-rt-<N>-dev, and Eigen: the cmeel-eigen of the active Python, or EIGEN_INCLUDE)
+#
+# By default each run takes a random seed and goes on for SECONDS: exploration, to run long by
+# hand. With FUZZ_RUNS=N it runs N inputs from seed FUZZ_SEED (default 1), SECONDS only a cap:
+# the same inputs on every machine for the same code, which is what CI runs (.ci/run), so that
+# CI fails on a change, never on the luck of a seed; a find of a long random run goes into
+# tests/fuzz/regressions/ with its fix.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -32,9 +38,11 @@ build() {  # name, then the extra sources of its target
   rm -rf "$out/corpus_$name" && mkdir -p "$out/corpus_$name"
   cp tests/fuzz/regressions/*.bin "$out/corpus_$name/"
 }
+repeatable=()
+[ -n "${FUZZ_RUNS:-}" ] && repeatable=(-runs="$FUZZ_RUNS" -seed="${FUZZ_SEED:-1}")
 run() {
-  "$out/fuzz_$1" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-    -artifact_prefix="$out/artifacts/" "$out/corpus_$1"
+  "$out/fuzz_$1" -max_total_time="$seconds" "${repeatable[@]}" -timeout=10 -rss_limit_mb=2048 \
+    -print_final_stats=1 -artifact_prefix="$out/artifacts/" "$out/corpus_$1"
 }
 
 if [ -z "$only" ] || [ "$only" = sketches ]; then

@@ -152,7 +152,10 @@ void WindowSums::deserialize(io::ByteReader& r, const char* what) {
     }
     s1_ = get_finite(r, what);
     s2_ = get_finite(r, what);
-    const double bound = static_cast<double>(n + 1) * cap;
+    // Sums no window of such values gives are refused: the mean of a short window is pushed
+    // into the long one, so a short window's sum beyond n * cap (n + 1 before) put a mean
+    // beyond the cap there, and the snapshot written after it was refused (found by the fuzzer).
+    const double bound = static_cast<double>(n) * cap;
     if (!(std::fabs(s1_) <= bound && std::fabs(s2_) <= bound * cap))
         io::corruption(std::string(what) + ": sums out of range");
     since_recompute_ = since;
