@@ -964,6 +964,7 @@ EnsembleState EnsembleState::deserialize(io::ByteReader& r, double threshold, ui
                                          double cooldown_seconds, int layout) {
     EnsembleState s(threshold, cooldown, cooldown_seconds);
     s.seen_ = r.get<uint64_t>("ensemble points seen");
+    if (s.seen_ > io::kMaxPointCount) io::corruption("ensemble points seen: beyond 2^53");
     // before layout 7 the likelihoods scored from their 150th point on, whatever the sampling
     s.likelihoods_live_ = s.seen_ >= P::kLikelihoodMin;
     s.untimed_ = s.seen_ == 0;  // layouts 1 to 5 after points: timestamps used as they come, as they were

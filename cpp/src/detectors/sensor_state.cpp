@@ -791,6 +791,7 @@ SensorState SensorState::deserialize(io::ByteReader& r, const DetectorConfig& co
     if (count > config.window_size)
         io::corruption("window count: expected at most " + std::to_string(config.window_size) + ", got " +
                        std::to_string(count));
+    if (s.seen_ > io::kMaxPointCount) io::corruption("points seen: beyond 2^53");
     if (s.anomalies_ > s.seen_ || count > s.seen_) io::corruption("counters: inconsistent");
     if (!std::isfinite(s.ewma_stat_) || !(s.cusum_.pos >= 0) || !(s.cusum_.neg >= 0) || !std::isfinite(s.cusum_.pos) ||
         !std::isfinite(s.cusum_.neg))

@@ -149,6 +149,11 @@ class ByteReader {
     const char* end_;
 };
 
+/// The largest count of points a saved state may claim: 2^53, more than any stream reaches (the
+/// largest integer a double holds exactly, as the Redis store's counters do). A larger count is
+/// corrupt: a few points more would wrap it past 2^64, and the state saved then would not load.
+inline constexpr uint64_t kMaxPointCount = uint64_t{1} << 53;
+
 inline constexpr char kMagic[4] = {'A', 'D', 'E', 'T'};
 inline constexpr size_t kHeaderSize = 4 + 2 + 2 + 8 + 8;
 
