@@ -6,7 +6,7 @@ import asyncio
 import time
 
 import pytest
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from servers import HOST, free_port
 from test_api_support import LiveServer
 
@@ -158,3 +158,62 @@ def test_async_client(server):
     assert {"async-svc.q.latency", "async-b", "async-d", "async-batched.response_time"} <= set(
         _sensors(service)
     )
+
+
+def test_aclose_lets_a_flush_in_progress_finish_instead_of_losing_its_records():
+    # aclose() cancelled the flusher task: a record it had taken from the queue and was
+    # retrying (a 503 with Retry-After) was never sent, and counted neither sent nor dropped.
+    stored = []
+    attempts = []
+    app = FastAPI()
+
+    @app.post("/api/batch")
+    async def batch(request: Request) -> Response:
+        body = await request.json()
+        attempts.append(request.headers["idempotency-key"])
+        if len(attempts) == 1:
+            return Response('{"detail": "busy"}', status_code=503, headers={"Retry-After": "0.3"},
+                            media_type="application/json")  # fmt: skip
+        stored.extend(body["metrics"])
+        return Response('{"records": 1}', media_type="application/json")
+
+    async def main(url: str) -> AsyncAnomalyClient:
+        client = AsyncAnomalyClient(url, batching=True, batch_size=1, flush_interval=0.01, timeout=5)
+        await client.send_log("ERROR", "m0", "svc")
+        for _ in range(200):  # the flusher took the record and waits to retry it
+            if attempts:
+                break
+            await asyncio.sleep(0.01)
+        await client.aclose()
+        return client
+
+    with LiveServer(app) as url:
+        client = asyncio.run(main(url))
+    assert (client.sent, client.dropped) == (1, 0)
+    assert [r["message"] for r in stored] == ["m0"]
+    assert len(set(attempts)) == 1  # one key: a retry the server had stored would not store twice
+
+
+def test_a_gateway_s_json_that_is_no_object_or_no_json_is_a_client_error():
+    # A 502 whose JSON body is a list raised AttributeError ('list' object has no attribute
+    # 'get') instead of AnomalyClientError, so it was not retried either; a 200 declared JSON
+    # whose body is not raised json's JSONDecodeError.
+    calls = []
+    app = FastAPI()
+
+    @app.get("/health")
+    def health() -> Response:
+        calls.append(1)
+        return Response('["upstream", "down"]', status_code=502, media_type="application/json")
+
+    @app.get("/api/anomalies")
+    def anomalies() -> Response:
+        return Response("<html>proxy</html>", media_type="application/json")
+
+    with LiveServer(app) as url, AnomalyClient(url, timeout=5, max_retries=1, backoff=0.01) as client:
+        with pytest.raises(AnomalyClientError) as e:
+            client.health()
+        assert (e.value.status_code, e.value.detail) == (502, ["upstream", "down"])
+        assert len(calls) == 2  # retried as any 502
+        with pytest.raises(AnomalyClientError, match="not JSON"):
+            client.anomalies()

@@ -164,7 +164,17 @@ class _Base:
         may help) otherwise."""
         if response.status_code < 400:
             ctype = response.headers.get("content-type", "")
-            return response.json() if ctype.startswith("application/json") else response.text
+            if not ctype.startswith("application/json"):
+                return response.text
+            try:
+                return response.json()
+            except ValueError as e:  # a proxy's page, a cut body: no JSON despite the header
+                raise AnomalyClientError(
+                    f"{response.request.method} {response.request.url.path}: HTTP {response.status_code}: "
+                    f"the body is not JSON ({e})",
+                    response.status_code,
+                    response.text,
+                ) from e
         error = self._error(response)
         # 409 with Retry-After is the server's "a request with this key is still in flight".
         error.transient = response.status_code in _RETRY_STATUS or (
@@ -225,9 +235,11 @@ class _Base:
     @staticmethod
     def _error(response: httpx.Response) -> AnomalyClientError:
         try:
-            detail = response.json().get("detail")
+            body = response.json()
         except ValueError:
-            detail = response.text
+            body = response.text
+        # FastAPI's {"detail": ...}; a proxy or gateway may answer any JSON (a list, a string).
+        detail = body.get("detail") if isinstance(body, dict) else body
         return AnomalyClientError(
             f"{response.request.method} {response.request.url.path}: HTTP {response.status_code}: {detail}",
             response.status_code,
@@ -425,6 +437,7 @@ class AsyncAnomalyClient(_Base):
         self._http = httpx.AsyncClient(base_url=self.base_url, headers=self._headers, transport=transport)
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
+        self._closing = False
 
     async def request(
         self, method: str, path: str, json: Any = None, params: Any = None, idempotency_key: str | None = None
@@ -517,17 +530,23 @@ class AsyncAnomalyClient(_Base):
 
     async def _flush_loop(self) -> None:
         assert self._wake is not None
-        while True:
+        while not self._closing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.flush_interval)
             self._wake.clear()
             await self.flush()
 
     async def aclose(self) -> None:
+        """Flush what is queued and close the connection pool.
+
+        A flush in progress is let finish (each request ends within its deadline), not
+        cancelled: a cancelled flush would lose the records it had taken from the queue,
+        counted neither as sent nor as dropped (and maybe stored by the server)."""
+        self._closing = True
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            assert self._wake is not None
+            self._wake.set()
+            await self._task
             self._task = None
         await self.flush()
         await self._http.aclose()
