@@ -217,3 +217,24 @@ def test_a_gateway_s_json_that_is_no_object_or_no_json_is_a_client_error():
         assert len(calls) == 2  # retried as any 502
         with pytest.raises(AnomalyClientError, match="not JSON"):
             client.anomalies()
+
+
+def test_a_record_json_cannot_carry_is_refused_at_send_not_killing_the_flusher(server):
+    # With batching, a NaN value was queued; its flush raised ValueError in the flusher
+    # thread, which died: the record was lost uncounted and every later record waited in
+    # the queue until close(). It is refused at the call now, as an unbatched send is.
+    url, service = server
+    client = AnomalyClient(url, api_key=KEY, batching=True, batch_size=1, flush_interval=0.02)
+    with pytest.raises(ValueError, match="JSON"):
+        client.send_metric(service="nan-svc", response_time=float("nan"))
+    with pytest.raises(ValueError, match="JSON"):
+        client.send_log("ERROR", object(), "nan-svc")
+    client.send_metric(service="nan-svc", response_time=1.0)
+    for _ in range(250):
+        if client.sent:
+            break
+        time.sleep(0.02)
+    assert client._flusher.is_alive()
+    assert (client.sent, client.dropped) == (1, 0)  # sent by the flusher, before close
+    client.close()
+    assert "nan-svc.response_time" in _sensors(service)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import json
 import logging
 import threading
 import time
@@ -149,6 +150,12 @@ class _Base:
         return f"{type(self).__name__}({self.base_url!r}, batching={self.batching})"
 
     def _enqueue(self, item: dict[str, Any]) -> None:
+        # Checked now, as an unbatched send is: a value JSON cannot carry (NaN, inf, an
+        # object) would otherwise fail the background flush, away from its caller.
+        try:
+            json.dumps(item, allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{item.get('type')} record: expected JSON values: {e}") from e
         if len(self._queue) == self._queue.maxlen:
             self.dropped += 1
         self._queue.append(item)
@@ -394,7 +401,7 @@ class AnomalyClient(_Base):
                 self.request(
                     "POST", "/api/batch", json={"metrics": items}, idempotency_key=new_idempotency_key()
                 )
-            except AnomalyClientError as e:
+            except Exception as e:  # noqa: BLE001 - counted and logged: the flusher thread must live on
                 self.dropped += len(items)
                 _log.warning("anomaly client: dropped %d records: %s", len(items), e)
             else:
@@ -520,7 +527,7 @@ class AsyncAnomalyClient(_Base):
                 await self.request(
                     "POST", "/api/batch", json={"metrics": items}, idempotency_key=new_idempotency_key()
                 )
-            except AnomalyClientError as e:  # noqa: PERF203 - a failed batch is dropped, the rest still go
+            except Exception as e:  # noqa: BLE001, PERF203 - a failed batch is dropped, the rest still go
                 self.dropped += len(items)
                 _log.warning("anomaly client: dropped %d records: %s", len(items), e)
             else:
