@@ -238,3 +238,23 @@ def test_a_record_json_cannot_carry_is_refused_at_send_not_killing_the_flusher(s
     assert (client.sent, client.dropped) == (1, 0)  # sent by the flusher, before close
     client.close()
     assert "nan-svc.response_time" in _sensors(service)
+
+
+def test_a_record_sent_after_close_is_refused_not_queued_for_ever():
+    # With batching, send_* after close()/aclose() queued the record and returned None: no
+    # flusher and no final flush would ever send it, and it was not counted as dropped.
+    url = f"http://{HOST}:{free_port()}"
+    client = AnomalyClient(url, batching=True, timeout=0.3)
+    client.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        client.send_log("ERROR", "late", "svc")
+
+    async def main() -> None:
+        aclient = AsyncAnomalyClient(url, batching=True, timeout=0.3)
+        await aclient.aclose()
+        with pytest.raises(RuntimeError, match="closed"):
+            await aclient.send_log("ERROR", "late", "svc")
+        assert not aclient._queue
+
+    asyncio.run(main())
+    assert not client._queue

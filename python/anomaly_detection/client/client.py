@@ -150,6 +150,8 @@ class _Base:
         return f"{type(self).__name__}({self.base_url!r}, batching={self.batching})"
 
     def _enqueue(self, item: dict[str, Any]) -> None:
+        if self._http.is_closed:  # no flusher and no final flush would ever send it
+            raise RuntimeError("the client is closed: a record queued now would never be sent")
         # Checked now, as an unbatched send is: a value JSON cannot carry (NaN, inf, an
         # object) would otherwise fail the background flush, away from its caller.
         try:
