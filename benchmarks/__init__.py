@@ -19,6 +19,7 @@ import datetime as dt
 import importlib.metadata
 import importlib.util
 import json
+import math
 import os
 import platform
 import shutil
@@ -453,6 +454,8 @@ def run_suite(
     """Run the benchmarks (all, or those named in ``only``) and write the report to ``output``."""
     if runs < 1:
         raise ValueError(f"runs must be at least 1, got {runs}")
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+        raise ValueError(f"timeout must be a finite number of seconds > 0, got {timeout}")
     benches = all_benches(folder)
     if only:
         known = {b.name for b in benches}

@@ -11,6 +11,7 @@ the package this interpreter imports.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import subprocess
 import sys
@@ -58,6 +59,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         return 2
     if args.runs < 1:
         raise ValueError(f"--runs must be at least 1, got {args.runs}")
+    if args.timeout is not None and not (math.isfinite(args.timeout) and args.timeout > 0):
+        # NaN failed in the suite's first run ('cannot convert float NaN to integer'), a
+        # negative limit counted every run as failed after it ran.
+        raise ValueError(f"--timeout must be a finite number of seconds > 0, got {args.timeout}")
     command = [sys.executable, "-m", "benchmarks", "--runs", str(args.runs)]
     if args.quick:
         command.append("--quick")

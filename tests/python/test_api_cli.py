@@ -7,7 +7,11 @@ import sys
 import time
 
 import httpx
+import pytest
 from servers import HOST, free_port, package_env, wait_for_workers
+
+from anomaly_detection.api.demo import TrafficGenerator
+from anomaly_detection.cli import build_parser
 
 
 def _env() -> dict[str, str]:
@@ -143,3 +147,26 @@ def test_serve_workers_share_one_metrics_view(tmp_path):
         proc.wait(timeout=30)
     assert proc.returncode == 0, log.read_text()
     assert not metrics_dir.exists()  # removed when serve stopped
+
+
+def test_serve_and_demo_refuse_nan_negative_and_zero_numbers_before_binding(capsys):
+    # --rate nan passed the 'rate <= 0' check (NaN compares false) and ran the traffic
+    # unthrottled (672 ticks in 20 s at '--rate nan', its history refused as non-JSON);
+    # --duration -5 or nan stopped at once; --workers 0 or -3 served silently.
+    # Each is now argparse's usage error (exit code 2) before anything binds a port.
+    for argv in (
+        ["serve", "--workers", "0"],
+        ["serve", "--workers", "-3"],
+        ["demo", "--rate", "nan"],
+        ["demo", "--rate", "inf"],
+        ["demo", "--incident-every", "nan"],
+        ["demo", "--duration", "-5"],
+        ["demo", "--duration", "nan"],
+        ["demo", "--first-incident", "-1"],
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            build_parser().parse_args([*argv, "--port", str(free_port())])  # parsed only: nothing served
+        assert exit_info.value.code == 2, argv
+        assert "expected" in capsys.readouterr().err, argv
+    with pytest.raises(ValueError, match="finite"):
+        TrafficGenerator("http://127.0.0.1:1", rate=float("nan"))

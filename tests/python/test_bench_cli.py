@@ -117,6 +117,16 @@ def test_missing_peer_is_reported_not_run(tmp_path, suite):
     assert "**not run**: peer `no_such_peer_module_for_tests` not installed" in text
 
 
+def test_a_nan_or_negative_timeout_is_refused_before_anything_runs(suite):
+    # --timeout nan started the suite and failed in its first run ('cannot convert float
+    # NaN to integer'); a negative one ran every benchmark and counted each run as failed.
+    for bad in ("nan", "inf", "-1", "0"):
+        with pytest.raises(ValueError, match="--timeout must be a finite number"):
+            run_bench_command(["--benchmarks-dir", str(REPO / "benchmarks"), "--list", "--timeout", bad])
+    with pytest.raises(ValueError, match="timeout must be a finite number"):
+        suite.run_suite(quick=True, runs=1, only=["no-such-bench"], timeout=float("nan"))
+
+
 def test_unknown_benchmark_and_bad_runs(suite):
     with pytest.raises(ValueError, match="unknown benchmark"):
         suite.run_suite(quick=True, runs=1, only=["no-such-bench"])

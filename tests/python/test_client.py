@@ -6,7 +6,7 @@ import asyncio
 import time
 
 import pytest
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from servers import HOST, free_port
 from test_api_support import LiveServer
 
@@ -158,3 +158,103 @@ def test_async_client(server):
     assert {"async-svc.q.latency", "async-b", "async-d", "async-batched.response_time"} <= set(
         _sensors(service)
     )
+
+
+def test_aclose_lets_a_flush_in_progress_finish_instead_of_losing_its_records():
+    # aclose() cancelled the flusher task: a record it had taken from the queue and was
+    # retrying (a 503 with Retry-After) was never sent, and counted neither sent nor dropped.
+    stored = []
+    attempts = []
+    app = FastAPI()
+
+    @app.post("/api/batch")
+    async def batch(request: Request) -> Response:
+        body = await request.json()
+        attempts.append(request.headers["idempotency-key"])
+        if len(attempts) == 1:
+            return Response('{"detail": "busy"}', status_code=503, headers={"Retry-After": "0.3"},
+                            media_type="application/json")  # fmt: skip
+        stored.extend(body["metrics"])
+        return Response('{"records": 1}', media_type="application/json")
+
+    async def main(url: str) -> AsyncAnomalyClient:
+        client = AsyncAnomalyClient(url, batching=True, batch_size=1, flush_interval=0.01, timeout=5)
+        await client.send_log("ERROR", "m0", "svc")
+        for _ in range(200):  # the flusher took the record and waits to retry it
+            if attempts:
+                break
+            await asyncio.sleep(0.01)
+        await client.aclose()
+        return client
+
+    with LiveServer(app) as url:
+        client = asyncio.run(main(url))
+    assert (client.sent, client.dropped) == (1, 0)
+    assert [r["message"] for r in stored] == ["m0"]
+    assert len(set(attempts)) == 1  # one key: a retry the server had stored would not store twice
+
+
+def test_a_gateway_s_json_that_is_no_object_or_no_json_is_a_client_error():
+    # A 502 whose JSON body is a list raised AttributeError ('list' object has no attribute
+    # 'get') instead of AnomalyClientError, so it was not retried either; a 200 declared JSON
+    # whose body is not raised json's JSONDecodeError.
+    calls = []
+    app = FastAPI()
+
+    @app.get("/health")
+    def health() -> Response:
+        calls.append(1)
+        return Response('["upstream", "down"]', status_code=502, media_type="application/json")
+
+    @app.get("/api/anomalies")
+    def anomalies() -> Response:
+        return Response("<html>proxy</html>", media_type="application/json")
+
+    with LiveServer(app) as url, AnomalyClient(url, timeout=5, max_retries=1, backoff=0.01) as client:
+        with pytest.raises(AnomalyClientError) as e:
+            client.health()
+        assert (e.value.status_code, e.value.detail) == (502, ["upstream", "down"])
+        assert len(calls) == 2  # retried as any 502
+        with pytest.raises(AnomalyClientError, match="not JSON"):
+            client.anomalies()
+
+
+def test_a_record_json_cannot_carry_is_refused_at_send_not_killing_the_flusher(server):
+    # With batching, a NaN value was queued; its flush raised ValueError in the flusher
+    # thread, which died: the record was lost uncounted and every later record waited in
+    # the queue until close(). It is refused at the call now, as an unbatched send is.
+    url, service = server
+    client = AnomalyClient(url, api_key=KEY, batching=True, batch_size=1, flush_interval=0.02)
+    with pytest.raises(ValueError, match="JSON"):
+        client.send_metric(service="nan-svc", response_time=float("nan"))
+    with pytest.raises(ValueError, match="JSON"):
+        client.send_log("ERROR", object(), "nan-svc")
+    client.send_metric(service="nan-svc", response_time=1.0)
+    for _ in range(250):
+        if client.sent:
+            break
+        time.sleep(0.02)
+    assert client._flusher.is_alive()
+    assert (client.sent, client.dropped) == (1, 0)  # sent by the flusher, before close
+    client.close()
+    assert "nan-svc.response_time" in _sensors(service)
+
+
+def test_a_record_sent_after_close_is_refused_not_queued_for_ever():
+    # With batching, send_* after close()/aclose() queued the record and returned None: no
+    # flusher and no final flush would ever send it, and it was not counted as dropped.
+    url = f"http://{HOST}:{free_port()}"
+    client = AnomalyClient(url, batching=True, timeout=0.3)
+    client.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        client.send_log("ERROR", "late", "svc")
+
+    async def main() -> None:
+        aclient = AsyncAnomalyClient(url, batching=True, timeout=0.3)
+        await aclient.aclose()
+        with pytest.raises(RuntimeError, match="closed"):
+            await aclient.send_log("ERROR", "late", "svc")
+        assert not aclient._queue
+
+    asyncio.run(main())
+    assert not client._queue

@@ -4,6 +4,8 @@ warm start (scikit-learn is the test oracle here, and it is optional for the pac
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -107,6 +109,25 @@ def test_feature_names_are_kept_and_reordered_columns_refused():
         forest.fit(frame.assign(cpu=np.nan))  # a failed fit keeps the model and its names
     assert list(forest.feature_names_in_) == ["cpu", "mem", "disk"]
     np.testing.assert_array_equal(forest.score_samples(frame), before)
+
+
+def test_a_forest_fitted_on_named_columns_has_no_bytes_that_lose_the_names():
+    # to_bytes kept no feature_names_in_: the model from_bytes gave back scored a DataFrame
+    # with its columns in another order (or renamed) silently, where the original refused it.
+    pd = pytest.importorskip("pandas")
+    X, _ = _data()
+    frame = pd.DataFrame(X, columns=["cpu", "mem", "disk"])
+    forest = IsolationForest(n_estimators=20, random_state=0).fit(frame)
+    with pytest.raises(ValueError, match="feature_names_in_"):
+        forest.to_bytes()
+    restored = pickle.loads(pickle.dumps(forest))  # the names travel with a pickle
+    with pytest.raises(ValueError, match="feature names"):
+        restored.score_samples(frame[["mem", "cpu", "disk"]])
+    np.testing.assert_array_equal(restored.score_samples(frame), forest.score_samples(frame))
+    array_fit = IsolationForest(n_estimators=20, random_state=0).fit(X)  # no names: bytes as before
+    np.testing.assert_array_equal(
+        IsolationForest.from_bytes(array_fit.to_bytes()).score_samples(X), array_fit.score_samples(X)
+    )
 
 
 def test_sparse_input_is_refused_by_scikit_learn():

@@ -430,3 +430,26 @@ def test_cli_migrate_keys_refuses_a_neighbours_pattern(redis_server, redis_clien
         assert "another application" in err
         assert "renamed" not in err
     assert _everything(redis_client) == before
+
+
+def test_health_reports_foreign_keys_as_problems_instead_of_failing(redis_client):
+    # One key under the prefix written by another client failed the whole health report
+    # (and `anomaly-detection health`): a string where a window list goes was 'Redis
+    # unavailable: ... WRONGTYPE', a heartbeat that is not JSON a ValueError, a key name
+    # that is not UTF-8 a UnicodeDecodeError. They are listed under 'problems' now (a
+    # non-UTF-8 name, which this package cannot have written, is skipped with a warning).
+    manager = AnomalyRedisManager(redis_client, Settings(window_size=50))
+    manager.store_temp_data("ok", [{"value": 1.0}])
+    manager.heartbeat("detector", {"status": "ok"})
+    redis_client.set("anomaly:temp:data:s2:queue", "not a list")
+    redis_client.set("anomaly:health:api", "garbage")
+    redis_client.hset("anomaly:health:worker", "a", "b")
+    redis_client.set("anomaly:health:number", "5")
+    redis_client.set(b"anomaly:temp:data:\xff:queue", "1")
+    health = manager.get_system_health()
+    assert health["sensors"] == {"ok": 1}
+    assert list(health["components"]) == ["detector"]
+    assert sorted(health["problems"]) == [
+        "anomaly:health:api", "anomaly:health:number", "anomaly:health:worker", "anomaly:temp:data:s2:queue",
+    ]  # fmt: skip
+    assert "WRONGTYPE" in health["problems"]["anomaly:temp:data:s2:queue"]

@@ -317,3 +317,46 @@ def test_writes_renew_the_sketch_ttl(redis_client):
     for bad in (0, -5, 1.5, True):
         with pytest.raises(ValueError, match="ttl"):
             SharedHyperLogLog(redis_client, "ttl-bad", ttl=bad)
+
+
+def test_garbage_in_a_filter_or_count_min_key_is_refused_not_read(redis_client):
+    # Another client wrote garbage (or another sketch) under the keys: a Bloom string
+    # longer than the filter answered True for items never added, a cuckoo string too
+    # short answered counts at random or failed in Lua ('attempt to perform arithmetic on
+    # ... nil'), a count-min string too long made snapshot() read saturated counters.
+    # Each is now ValueError('possible corruption') before anything changes.
+    bf = SharedBloomFilter(redis_client, "bf", 1_000, 0.01)
+    cf = SharedCuckooFilter(redis_client, "cf", 1_000)
+    cms = SharedCountMinSketch(redis_client, "cms", 100, 4)
+    redis_client.set("anomaly:sketch:bf", b"\xff" * 100_000)
+    redis_client.set("anomaly:sketch:cf", b"garbage")
+    redis_client.set("anomaly:sketch:cms", b"\xff" * (100 * 4 * 4 + 13))
+    for call in (
+        lambda: bf.exists(["never", "added"]),
+        lambda: bf.add("x"),
+        lambda: cf.exists("x"),
+        lambda: cf.count("x"),
+        lambda: cf.add(["x", "y"]),
+        lambda: cf.delete("x"),
+        lambda: cf.size(),
+        lambda: cms.query("x"),
+        lambda: cms.snapshot(),
+    ):
+        with pytest.raises(ValueError, match="possible corruption"):
+            call()
+    assert redis_client.get("anomaly:sketch:bf") == b"\xff" * 100_000
+    assert redis_client.get("anomaly:sketch:cf") == b"garbage"
+    # A cuckoo string of the right length whose item count cannot be is refused too.
+    redis_client.set("anomaly:sketch:cf", (-5).to_bytes(8, "big", signed=True) + bytes(512 * 2))
+    with pytest.raises(ValueError, match="possible corruption"):
+        cf.size()
+    # Well-formed keys still work, a count-min string being as long as its last counter.
+    redis_client.delete("anomaly:sketch:bf", "anomaly:sketch:cf", "anomaly:sketch:cms")
+    assert bf.add("x") is True
+    assert bf.exists("x") is True
+    cf.add(["x", "y"])
+    assert cf.size() == 2
+    assert cf.count("x") == 1
+    assert cms.incrby("x", 3) == 3
+    assert cms.query("x") == 3
+    assert cms.snapshot().query("x") == 3

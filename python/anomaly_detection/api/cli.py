@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import math
 import os
 import shutil
 import sys
@@ -147,6 +148,28 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _number(kind: str) -> Any:
+    """An argparse type: a finite float > 0 (``positive``), >= 0 (``non-negative``), or an
+    int >= 1 (``count``), so NaN, inf and out-of-range values are refused before the server
+    binds its port (``float('nan') <= 0`` is false: a NaN rate ran the traffic unthrottled)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = int(text) if kind == "count" else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        low_ok = value >= 1 if kind == "count" else (value > 0 if kind == "positive" else value >= 0)
+        if not (math.isfinite(value) and low_ok):
+            wanted = {"count": "an integer >= 1", "positive": "a finite number > 0"}.get(
+                kind, "a finite number >= 0"
+            )
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}")
+        return value
+
+    parse.__name__ = kind  # argparse names the type in its messages
+    return parse
+
+
 def add_api_parsers(subparsers: Any) -> None:
     """Add ``serve`` and ``demo`` to an argparse subparsers object."""
     common = argparse.ArgumentParser(add_help=False)
@@ -167,18 +190,28 @@ def add_api_parsers(subparsers: Any) -> None:
 
     serve = subparsers.add_parser("serve", parents=[common], help="run the HTTP service (FastAPI on uvicorn)")
     serve.add_argument(
-        "--workers", type=int, default=1, help="worker processes (use Redis for more than one)"
+        "--workers", type=_number("count"), default=1, help="worker processes (use Redis for more than one)"
     )
     serve.set_defaults(func=_cmd_serve)
 
     demo = subparsers.add_parser(
         "demo", parents=[common], help="the service plus generated traffic with injected incidents"
     )
-    demo.add_argument("--rate", type=float, default=5.0, help="ticks of traffic per second")
-    demo.add_argument("--incident-every", type=float, default=15.0, help="seconds between incidents")
-    demo.add_argument("--first-incident", type=float, default=8.0, help="seconds before the first incident")
+    demo.add_argument("--rate", type=_number("positive"), default=5.0, help="ticks of traffic per second")
     demo.add_argument(
-        "--duration", type=float, default=0, help="stop after this many seconds (0: until Ctrl-C)"
+        "--incident-every", type=_number("positive"), default=15.0, help="seconds between incidents"
+    )
+    demo.add_argument(
+        "--first-incident",
+        type=_number("non-negative"),
+        default=8.0,
+        help="seconds before the first incident",
+    )
+    demo.add_argument(
+        "--duration",
+        type=_number("non-negative"),
+        default=0,
+        help="stop after this many seconds (0: until Ctrl-C)",
     )
     demo.set_defaults(func=_cmd_demo)
 

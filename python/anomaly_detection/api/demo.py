@@ -42,8 +42,8 @@ class TrafficGenerator:
         self, base_url: str, api_key: str | None = None, rate: float = 5.0, incident_every: float = 15.0,
         first_incident: float = 8.0, seed: int = 7, history: int = 400,
     ) -> None:  # fmt: skip
-        if rate <= 0 or incident_every <= 0:
-            raise ValueError("rate and incident_every must be > 0")
+        if not (math.isfinite(rate) and rate > 0 and math.isfinite(incident_every) and incident_every > 0):
+            raise ValueError("rate and incident_every must be finite and > 0")
         self.client = AnomalyClient(base_url, api_key=api_key, timeout=5.0)
         self.rate = rate
         self.incident_every = incident_every

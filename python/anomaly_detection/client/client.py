@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import json
 import logging
 import threading
 import time
@@ -149,6 +150,14 @@ class _Base:
         return f"{type(self).__name__}({self.base_url!r}, batching={self.batching})"
 
     def _enqueue(self, item: dict[str, Any]) -> None:
+        if self._http.is_closed:  # no flusher and no final flush would ever send it
+            raise RuntimeError("the client is closed: a record queued now would never be sent")
+        # Checked now, as an unbatched send is: a value JSON cannot carry (NaN, inf, an
+        # object) would otherwise fail the background flush, away from its caller.
+        try:
+            json.dumps(item, allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{item.get('type')} record: expected JSON values: {e}") from e
         if len(self._queue) == self._queue.maxlen:
             self.dropped += 1
         self._queue.append(item)
@@ -164,7 +173,17 @@ class _Base:
         may help) otherwise."""
         if response.status_code < 400:
             ctype = response.headers.get("content-type", "")
-            return response.json() if ctype.startswith("application/json") else response.text
+            if not ctype.startswith("application/json"):
+                return response.text
+            try:
+                return response.json()
+            except ValueError as e:  # a proxy's page, a cut body: no JSON despite the header
+                raise AnomalyClientError(
+                    f"{response.request.method} {response.request.url.path}: HTTP {response.status_code}: "
+                    f"the body is not JSON ({e})",
+                    response.status_code,
+                    response.text,
+                ) from e
         error = self._error(response)
         # 409 with Retry-After is the server's "a request with this key is still in flight".
         error.transient = response.status_code in _RETRY_STATUS or (
@@ -225,9 +244,11 @@ class _Base:
     @staticmethod
     def _error(response: httpx.Response) -> AnomalyClientError:
         try:
-            detail = response.json().get("detail")
+            body = response.json()
         except ValueError:
-            detail = response.text
+            body = response.text
+        # FastAPI's {"detail": ...}; a proxy or gateway may answer any JSON (a list, a string).
+        detail = body.get("detail") if isinstance(body, dict) else body
         return AnomalyClientError(
             f"{response.request.method} {response.request.url.path}: HTTP {response.status_code}: {detail}",
             response.status_code,
@@ -382,7 +403,7 @@ class AnomalyClient(_Base):
                 self.request(
                     "POST", "/api/batch", json={"metrics": items}, idempotency_key=new_idempotency_key()
                 )
-            except AnomalyClientError as e:
+            except Exception as e:  # noqa: BLE001 - counted and logged: the flusher thread must live on
                 self.dropped += len(items)
                 _log.warning("anomaly client: dropped %d records: %s", len(items), e)
             else:
@@ -425,6 +446,7 @@ class AsyncAnomalyClient(_Base):
         self._http = httpx.AsyncClient(base_url=self.base_url, headers=self._headers, transport=transport)
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
+        self._closing = False
 
     async def request(
         self, method: str, path: str, json: Any = None, params: Any = None, idempotency_key: str | None = None
@@ -507,7 +529,7 @@ class AsyncAnomalyClient(_Base):
                 await self.request(
                     "POST", "/api/batch", json={"metrics": items}, idempotency_key=new_idempotency_key()
                 )
-            except AnomalyClientError as e:  # noqa: PERF203 - a failed batch is dropped, the rest still go
+            except Exception as e:  # noqa: BLE001, PERF203 - a failed batch is dropped, the rest still go
                 self.dropped += len(items)
                 _log.warning("anomaly client: dropped %d records: %s", len(items), e)
             else:
@@ -517,17 +539,23 @@ class AsyncAnomalyClient(_Base):
 
     async def _flush_loop(self) -> None:
         assert self._wake is not None
-        while True:
+        while not self._closing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.flush_interval)
             self._wake.clear()
             await self.flush()
 
     async def aclose(self) -> None:
+        """Flush what is queued and close the connection pool.
+
+        A flush in progress is let finish (each request ends within its deadline), not
+        cancelled: a cancelled flush would lose the records it had taken from the queue,
+        counted neither as sent nor as dropped (and maybe stored by the server)."""
+        self._closing = True
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            assert self._wake is not None
+            self._wake.set()
+            await self._task
             self._task = None
         await self.flush()
         await self._http.aclose()

@@ -206,12 +206,19 @@ class IsolationForest(OutlierMixin, BaseEstimator):
     def to_bytes(self) -> bytes:
         """Versioned, checksummed bytes of the fitted model (for example for Redis).
 
-        A warm-started forest of several fits, or one fitted with ``sample_weight``
-        and a float ``contamination``, has no single-blob form: pickle it instead.
+        A warm-started forest of several fits, one fitted with ``sample_weight`` and a
+        float ``contamination``, or one fitted on named columns (a DataFrame: the bytes
+        do not hold ``feature_names_in_``, so the restored model could not refuse
+        reordered columns) has no single-blob form: pickle it instead.
         """
         forests = self._fitted()
         if len(forests) > 1 or self._offset is not None:
             raise ValueError("to_bytes: this forest combines several fits or a weighted offset; use pickle")
+        if "feature_names_in_" in self.__dict__:
+            raise ValueError(
+                "to_bytes: this forest was fitted on named columns (feature_names_in_), which the bytes "
+                "do not hold; use pickle, or fit on an array"
+            )
         return forests[0].to_bytes()
 
     @classmethod

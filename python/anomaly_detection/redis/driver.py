@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import time
 from collections.abc import Generator, Mapping
 from typing import Any, NamedTuple, TypeVar
@@ -292,7 +293,7 @@ class Driver:
         if isinstance(op, Sleep):
             return time.sleep(op.seconds)
         if isinstance(op, Scan):
-            return [text(k) for k in client.scan_iter(match=op.pattern, count=_SCAN_COUNT)]
+            return _key_names([k for k in client.scan_iter(match=op.pattern, count=_SCAN_COUNT)])
         if isinstance(op, Purge):
             deleted, chunk = 0, []
             for key in client.scan_iter(match=op.pattern, count=_SCAN_COUNT):
@@ -329,7 +330,7 @@ class Driver:
         if isinstance(op, Sleep):
             return await asyncio.sleep(op.seconds)
         if isinstance(op, Scan):
-            return [text(k) async for k in client.scan_iter(match=op.pattern, count=_SCAN_COUNT)]
+            return _key_names([k async for k in client.scan_iter(match=op.pattern, count=_SCAN_COUNT)])
         if isinstance(op, Purge):
             deleted, chunk = 0, []
             async for key in client.scan_iter(match=op.pattern, count=_SCAN_COUNT):
@@ -377,6 +378,19 @@ def _queue(pipe: Any, op: Command | Script) -> None:
 
 
 _NO_SCRIPT: tuple[type, ...] = ()
+
+
+def _key_names(keys: list[Any]) -> list[str]:
+    """SCAN's keys as str; a name that is not UTF-8 (no key this package writes: its names are
+    UTF-8 text, but another client may write anything under the prefix) is skipped with a
+    warning, where decoding it failed the whole call (``health`` on such a key)."""
+    names = []
+    for key in keys:
+        try:
+            names.append(text(key))
+        except UnicodeDecodeError:  # noqa: PERF203 - rare: a foreign key
+            logging.getLogger(__name__).warning("skipped a key whose name is not UTF-8: %r", key)
+    return names
 
 
 def _no_script(reply: Any) -> bool:

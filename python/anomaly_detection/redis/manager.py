@@ -267,23 +267,54 @@ class AnomalyRedisManager:
     def get_system_health(self) -> Steps[dict[str, Any]]:
         """Queue length per sensor and the live heartbeats, found with SCAN.
 
-        Returns ``{"sensors": {sensor: length}, "components": {component: info}}``.
+        Returns ``{"sensors": {sensor: length}, "components": {component: info},
+        "problems": {key: what is wrong}}``: a key another client wrote with another type
+        (a string where a window list goes) or a heartbeat that is not JSON is listed under
+        ``problems``; the rest of the report stands.
         """
+        from redis.exceptions import ResponseError
+
         sensor_keys = yield Scan(self.keys.pattern("window"))
         health_keys = yield Scan(self.keys.pattern("health"))
         ops = tuple(command("llen", k) for k in sensor_keys) + tuple(command("get", k) for k in health_keys)
-        replies = (yield Batch(ops, transaction=False)) if ops else []
+        try:
+            replies = (yield Batch(ops, transaction=False)) if ops else []
+        except ResponseError:
+            # A key of another type failed the pipeline: ask key by key to know which.
+            replies = []
+            for op in ops:
+                try:
+                    replies.append((yield op))
+                except ResponseError as exc:  # noqa: PERF203 - rare: a foreign key
+                    replies.append(exc)
+        problems: dict[str, str] = {}
         sensors: dict[str, int] = {}
         for key, length in zip(sensor_keys, replies):
             sensor = self.keys.parse_sensor(key)
-            if sensor is not None:
+            if isinstance(length, Exception):
+                problems[key] = str(length)
+            elif sensor is not None:
                 sensors[sensor] = int(length)
         components: dict[str, Any] = {}
         for key, raw in zip(health_keys, replies[len(sensor_keys) :]):
             component = self.keys.parse("health", key)
-            if raw is not None and component is not None:  # None: expired between SCAN and GET
-                components[component] = loads(raw, key)
-        return {"sensors": dict(sorted(sensors.items())), "components": dict(sorted(components.items()))}
+            if isinstance(raw, Exception):
+                problems[key] = str(raw)
+            elif raw is not None and component is not None:  # None: expired between SCAN and GET
+                try:
+                    info = loads(raw, key)
+                except ValueError as exc:
+                    problems[key] = str(exc)
+                    continue
+                if isinstance(info, dict):
+                    components[component] = info
+                else:
+                    problems[key] = f"expected a JSON object, got {type(info).__name__}"
+        return {
+            "sensors": dict(sorted(sensors.items())),
+            "components": dict(sorted(components.items())),
+            "problems": dict(sorted(problems.items())),
+        }
 
     # --- clean-up and migration ------------------------------------------------
 

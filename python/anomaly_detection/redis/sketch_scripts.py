@@ -5,10 +5,17 @@ the sketch's key (:meth:`AnomalyRedisKeys.sketch`)."""
 __all__ = ["BLOOM", "CUCKOO", "HLL_MERGE"]
 
 # Bloom filter: ARGV[1] 'add' or 'exists', ARGV[2] k (bits per item), ARGV[3] the items'
-# bit offsets packed as little-endian u32 (k per item). Returns one '0'/'1' per item:
-# exists: every bit set; add: some bit was still clear (the item is new).
+# bit offsets packed as little-endian u32 (k per item), ARGV[4] the filter's size in bytes.
+# Returns one '0'/'1' per item: exists: every bit set; add: some bit was still clear (the
+# item is new); an error 'possible corruption' when the string is longer than the filter.
 BLOOM = """
 local key, op, k, packed = KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3]
+-- SETBIT never makes the string longer than the filter's bits: a longer one is not this filter.
+local size, most = redis.call('STRLEN', key), tonumber(ARGV[4])
+if size > most then
+  return redis.error_reply('possible corruption: ' .. key .. ' holds ' .. size ..
+    ' bytes, more than the ' .. most .. ' of a Bloom filter of these parameters')
+end
 local out = {}
 for i = 0, #packed / (4 * k) - 1 do
   -- exists: every bit set (stop at the first clear one); add: some bit was still clear.
@@ -35,21 +42,33 @@ redis.call('DEL', KEYS[2])
 """
 
 # Cuckoo filter in one string: an 8-byte item count, then buckets * bucket_size one-byte
-# fingerprints. ARGV[1] the op ('add', 'add_nx', 'exists', 'count', 'delete'), ARGV[2]
+# fingerprints. ARGV[1] the op ('add', 'add_nx', 'exists', 'count', 'delete', 'size'), ARGV[2]
 # bucket size, ARGV[3] number of buckets (a power of two), ARGV[4] the most evictions of
 # one insert, then (fingerprint, bucket 1, bucket 2) per item. Returns one integer per
-# item; a trailing -1 marks the first item that did not fit (the walk was undone).
+# item ('size': the item count); a trailing -1 marks the first item that did not fit (the
+# walk was undone); an error 'possible corruption' when the string is not such a filter.
 CUCKOO = """
 local key, op = KEYS[1], ARGV[1]
 local bs, nb, max_it = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local mask, header = nb - 1, 8
 local out = {}
 if redis.call('EXISTS', key) == 0 then
+  if op == 'size' then return {0} end
   if op ~= 'add' and op ~= 'add_nx' then
     for i = 5, #ARGV, 3 do out[#out + 1] = 0 end
     return out
   end
   redis.call('SETRANGE', key, header + nb * bs - 1, '\\0')
+else
+  -- Anything but a header and nb * bs slots (garbage, another filter) is refused, before
+  -- any change: its slots would answer at random and a walk would read past its end.
+  local size, items = redis.call('STRLEN', key), 0
+  if size == header + nb * bs then items = redis.call('BITFIELD', key, 'GET', 'i64', 0)[1] end
+  if size ~= header + nb * bs or items < 0 or items > nb * bs then
+    return redis.error_reply('possible corruption: ' .. key .. ' holds ' .. size .. ' bytes and ' ..
+      items .. ' items, not a cuckoo filter of ' .. nb .. ' buckets of ' .. bs .. ' slots')
+  end
+  if op == 'size' then return {items} end
 end
 local function bucket(b) return redis.call('GETRANGE', key, header + b * bs, header + b * bs + bs - 1) end
 local function find(b, fp)

@@ -47,6 +47,10 @@ def _cmd_health(args: argparse.Namespace) -> int:
     for component, info in health["components"].items():
         details = ", ".join(f"{k}={v}" for k, v in info.items() if k != "timestamp")
         print(f"  {component:<40} alive {details}".rstrip())
+    if health["problems"]:
+        print(f"problems ({len(health['problems'])}):")
+        for key, problem in health["problems"].items():
+            print(f"  {key}: {problem}")
     return 0
 
 

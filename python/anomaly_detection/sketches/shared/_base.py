@@ -18,10 +18,13 @@ from typing import Any, TypeVar
 import numpy as np
 
 from anomaly_detection.redis.codec import text
-from anomaly_detection.redis.driver import Batch, Driver, Steps, command
+from anomaly_detection.redis.driver import Batch, Driver, Script, Steps, command, redis_errors
 from anomaly_detection.redis.keys import AnomalyRedisKeys, AnomalyRedisTTL
 
-__all__ = ["CHUNK", "ShardedSketch", "SharedSketch", "bitfield", "is_scalar", "one", "sketch_key"]
+__all__ = [
+    "CHUNK", "ShardedSketch", "SharedSketch", "bitfield", "check_u32_counters", "is_scalar", "one",
+    "script_reply", "sketch_key",
+]  # fmt: skip
 
 # Sub-commands per BITFIELD / PFADD call: bounds the size of one request.
 CHUNK = 20_000
@@ -49,16 +52,50 @@ def is_scalar(items: Any) -> bool:
 
 
 def bitfield(
-    key: str, subcommands: list[list[Any]], *, read_only: bool = False, head: Sequence[Any] = ()
+    key: str,
+    subcommands: list[list[Any]],
+    *,
+    read_only: bool = False,
+    head: Sequence[Any] = (),
+    u32_counters: int | None = None,
 ) -> Steps[np.ndarray]:
     """BITFIELD sub-commands in chunks (each chunk one atomic command, ``head`` such as
-    ``OVERFLOW SAT`` repeated in front of each); returns every reply as one array."""
+    ``OVERFLOW SAT`` repeated in front of each); returns every reply as one array.
+
+    With ``u32_counters``, the string's length is read in the first chunk's round trip and
+    must be that of at most so many u32 counters (else ``ValueError``: not this sketch)."""
     name = "BITFIELD_RO" if read_only else "BITFIELD"
     replies = np.empty(len(subcommands), dtype=np.uint64)
     for start in range(0, len(subcommands), CHUNK):
         args = [word for sub in subcommands[start : start + CHUNK] for word in sub]
-        replies[start : start + CHUNK] = yield command("execute_command", name, key, *head, *args)
+        op = command("execute_command", name, key, *head, *args)
+        if start == 0 and u32_counters is not None:
+            size, replies[:CHUNK] = yield Batch((command("strlen", key), op), False)
+            check_u32_counters(key, size, u32_counters)
+        else:
+            replies[start : start + CHUNK] = yield op
     return replies
+
+
+def check_u32_counters(key: str, size: int, counters: int) -> None:
+    """A string written only by ``BITFIELD ... u32 #i`` holds a whole number of counters, at
+    most ``counters`` of them; anything else (garbage, another sketch) is refused."""
+    if size % 4 or size > 4 * counters:
+        raise ValueError(
+            f"possible corruption: {key} holds {size} bytes, not the u32 counters of a "
+            f"count-min sketch of {counters} counters"
+        )
+
+
+def script_reply(op: Script) -> Steps[Any]:
+    """The reply of a sketch script; its 'possible corruption' error (a key that holds no
+    such sketch) raised as ``ValueError``, as corrupt bytes are everywhere else."""
+    try:
+        return (yield op)
+    except redis_errors() as exc:
+        if "possible corruption" in str(exc):
+            raise ValueError(str(exc)) from exc
+        raise
 
 
 def one(op: Any) -> Steps[Any]:

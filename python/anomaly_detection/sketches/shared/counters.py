@@ -14,7 +14,14 @@ from anomaly_detection.redis.keys import AnomalyRedisKeys, AnomalyRedisTTL
 from anomaly_detection.sketches._base import Items
 from anomaly_detection.sketches.count_min import CountMinSketch
 from anomaly_detection.sketches.hyperloglog import HyperLogLog, hash_items
-from anomaly_detection.sketches.shared._base import CHUNK, SharedSketch, bitfield, is_scalar, one
+from anomaly_detection.sketches.shared._base import (
+    CHUNK,
+    SharedSketch,
+    bitfield,
+    check_u32_counters,
+    is_scalar,
+    one,
+)
 
 __all__ = ["SharedCountMinSketch", "SharedHyperLogLog"]
 
@@ -98,7 +105,8 @@ class SharedCountMinSketch(SharedSketch):
         scalar = is_scalar(items)
         positions = np.atleast_2d(self._local.positions(items))
         subcommands = [["GET", "u32", f"#{pos}"] for pos in positions.reshape(-1).tolist()]
-        values = yield from bitfield(self.key, subcommands, read_only=True)
+        size = self._local.width * self._local.depth
+        values = yield from bitfield(self.key, subcommands, read_only=True, u32_counters=size)
         estimates = (
             values.reshape(positions.shape).min(axis=1) if len(values) else np.zeros(0, dtype=np.uint64)
         )
@@ -111,8 +119,9 @@ class SharedCountMinSketch(SharedSketch):
     def _snapshot(self) -> Steps[CountMinSketch]:
         raw = (yield command("get", self.key)) or b""
         size = self._local.width * self._local.depth
+        check_u32_counters(self.key, len(raw), size)
         counters = np.zeros(size, dtype=np.uint32)
-        data = np.frombuffer(raw[: size * 4], dtype=">u4")
+        data = np.frombuffer(raw, dtype=">u4")
         counters[: len(data)] = data
         snap = self._local.copy()
         snap.load_counters(counters)

@@ -11,11 +11,11 @@ import numpy as np
 
 from anomaly_detection.errors import FilterFullError
 from anomaly_detection.redis import sketch_scripts
-from anomaly_detection.redis.driver import Script, Steps, command
+from anomaly_detection.redis.driver import Script, Steps
 from anomaly_detection.redis.keys import AnomalyRedisTTL
 from anomaly_detection.sketches._base import Items
 from anomaly_detection.sketches.filters import BloomFilter, CuckooFilter
-from anomaly_detection.sketches.shared._base import SharedSketch, is_scalar
+from anomaly_detection.sketches.shared._base import SharedSketch, is_scalar, script_reply
 
 __all__ = ["SharedBloomFilter", "SharedCuckooFilter"]
 
@@ -62,10 +62,11 @@ class SharedBloomFilter(SharedSketch):
         scalar = is_scalar(items)
         positions = np.atleast_2d(self._local.positions(items)).astype("<u4")
         k = positions.shape[1]
+        most = (self._local.info()["bits"] + 7) // 8
         answers = []
         for start in range(0, len(positions), self._ITEMS_PER_CALL):
-            args = [op, k, positions[start : start + self._ITEMS_PER_CALL].tobytes()]
-            answers.append(bytes((yield Script(self._script, [self.key], args))))
+            args = [op, k, positions[start : start + self._ITEMS_PER_CALL].tobytes(), most]
+            answers.append(bytes((yield from script_reply(Script(self._script, [self.key], args)))))
         flags = np.frombuffer(b"".join(answers), dtype=np.uint8) == ord("1")
         return bool(flags[0]) if scalar else flags
 
@@ -113,7 +114,7 @@ class SharedCuckooFilter(SharedSketch):
         args: list[Any] = [op, self._local.bucket_size, self._buckets, self._local.max_iterations]
         for triple in zip(fps.tolist(), b1.tolist(), b2.tolist(), strict=True):
             args.extend(triple)
-        reply = (yield Script(self._script, [self.key], args)) if len(fps) else []
+        reply = (yield from script_reply(Script(self._script, [self.key], args))) if len(fps) else []
         out = np.asarray(reply, dtype=np.int64)
         if len(out) and out[-1] == -1:
             raise FilterFullError(
@@ -152,5 +153,5 @@ class SharedCuckooFilter(SharedSketch):
         return self._run(self._size())
 
     def _size(self) -> Steps[int]:
-        raw = yield command("getrange", self.key, 0, 7)
-        return int.from_bytes(raw, "big", signed=True) if len(raw) == 8 else 0
+        args = ["size", self._local.bucket_size, self._buckets, self._local.max_iterations]
+        return int((yield from script_reply(Script(self._script, [self.key], args)))[0])
