@@ -198,6 +198,26 @@ TEST(RollingMoments, GlitchNeverGivesNaNAndIsForgottenWhenItLeaves) {
     }
 }
 
+TEST(RollingMoments, AStandardDeviationBeyondTheLargestDoubleIsTheLargestDouble) {
+    // DBL_MAX and -DBL_MAX alternating: the sample standard deviation of four is
+    // sqrt(4/3) DBL_MAX, which the scaled sums hold but a double cannot.
+    const double largest = std::numeric_limits<double>::max();
+    RingBuffer<double> window(4);
+    RollingMoments m;
+    for (double x : {largest, -largest, largest, -largest}) {
+        window.push(x);
+        m.update(x, nullptr, window);
+    }
+    EXPECT_EQ(m.stddev(), largest);
+    EXPECT_EQ(m.mean(), 0.0);
+    RingBuffer<double> halves(4);
+    RollingMoments h;  // half of each: within range, and a stddev just over half the largest
+    for (double x : {largest / 2, -largest / 2, largest / 2, -largest / 2}) {
+        halves.push(x);
+        h.update(x, nullptr, halves);
+    }
+    EXPECT_NEAR(h.stddev(), std::sqrt(4.0 / 3.0) * (largest / 2), 1e-12 * largest);
+}
 TEST(OrderStatistics, EmptyThrows) {
     OrderStatistics os(4);
     EXPECT_THROW(os.median(), std::runtime_error);

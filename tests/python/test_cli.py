@@ -149,11 +149,12 @@ def test_malformed_files_and_options_are_one_clear_error(tmp_path, capsys, conte
 
 
 def test_json_output_is_standard_json_when_a_deviation_overflows(tmp_path, capsys):
-    """-DBL_MAX after two DBL_MAX: the deviation is -inf, which the JSON output wrote as
-    -Infinity (refused by JSON parsers); it is null now, as over HTTP."""
+    """DBL_MAX after two zeros: the deviation is inf (DBL_MAX over the flat window's floor
+    scale), which the JSON output wrote as Infinity (refused by JSON parsers); it is null now,
+    as over HTTP."""
     path = tmp_path / "extreme.csv"
     largest = "1.7976931348623157e308"
-    path.write_text(f"ts,a\n1,{largest}\n2,{largest}\n3,-{largest}\n4,1\n")
+    path.write_text(f"ts,a\n1,0\n2,0\n3,{largest}\n4,0\n")
     assert main(["detect", str(path), "--method", "zscore", "--window-size", "3", "--min-samples", "2",
                  "--format", "json"]) == 0  # fmt: skip
     out = capsys.readouterr().out

@@ -304,6 +304,32 @@ def test_iqr_scores_a_value_whose_distance_and_the_spread_both_overflow(batch):
     )
 
 
+@pytest.mark.parametrize("method", ["zscore", "ewma", "cusum"])
+@pytest.mark.parametrize("batch", [False, True])
+def test_moments_of_both_largest_doubles_give_numbers_not_nan(method, batch):
+    """DBL_MAX and -DBL_MAX in one window: its standard deviation (1.15 DBL_MAX for four
+    values) overflowed to inf and a value whose distance to the mean overflowed too was
+    scored inf / inf = NaN (z-score), or a distance of inf from a flat window gave a
+    deviation of -inf. The standard deviation is now at most the largest double and an
+    overflowing distance is divided on halved operands: every deviation and score is a
+    number, the point path, the batch kernel and its four lanes agree."""
+    big = _LARGEST
+    x = np.array([big, -big, big, -big, -big, big, big, -big, 0.0, big, big, big, big, -big, 1.0, -big])
+    det = make(method, window_size=4, min_samples=2)
+    if batch:
+        got = det.detect_batch("s", x)
+        scores, deviations = got.scores, got.deviations
+    else:
+        results = [det.detect("s", float(v)) for v in x]
+        scores = np.array([r.score for r in results])
+        deviations = np.array([r.deviation for r in results])
+    assert not np.isnan(scores).any(), scores
+    assert np.isfinite(deviations).all(), deviations
+    want = make(method, window_size=4, min_samples=2).detect_batch("s", x)
+    np.testing.assert_array_equal(deviations, want.deviations)
+    np.testing.assert_array_equal(scores, want.scores)
+
+
 @pytest.mark.parametrize("values", [[_LARGEST], [_LARGEST, -_LARGEST]], ids=["largest", "both signs"])
 def test_ensemble_past_its_learning_on_the_largest_doubles_saves_and_loads(values):
     """The ensemble's learning (300 points) summed the values for their mean and took the

@@ -70,22 +70,22 @@ def test_results_equal_the_embedded_store(redis_client, method):
 
 @pytest.mark.parametrize("batch", [False, True])
 def test_an_alert_whose_deviation_overflows_is_stored_in_redis(redis_client, batch):
-    """-DBL_MAX after two DBL_MAX: an anomaly whose deviation is -inf (its distance from the mean
-    overflows). Its alert document was refused by the JSON codec ("Out of range float values"),
+    """DBL_MAX after two zeros: an anomaly whose deviation is inf (DBL_MAX over the flat window's
+    floor scale). Its alert document was refused by the JSON codec ("Out of range float values"),
     so the alert never reached Redis (only a logged listener failure); it is stored now, with
     the deviation null as over HTTP."""
     largest = float(np.finfo(np.float64).max)
     s = settings(window_size=3, min_samples=2)
     det = StatisticalAnomalyDetector(s, redis_client=redis_client)
     try:
-        x = np.array([largest, largest, -largest])
+        x = np.array([0.0, 0.0, largest])
         if batch:
             flags = det.detect_batch("s", x, np.arange(3.0)).is_anomaly.tolist()
         else:
             flags = [det.detect("s", float(v), timestamp=float(i)).is_anomaly for i, v in enumerate(x)]
         assert flags == [False, False, True]
         [alert] = AnomalyRedisManager(redis_client, s).list_alerts(10)
-        assert alert["value"] == -largest
+        assert alert["value"] == largest
         assert alert["deviation"] is None
         assert alert["timestamp"] == 2.0
     finally:

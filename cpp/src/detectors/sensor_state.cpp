@@ -26,6 +26,15 @@ double floor_scale(double scale, double centre) {
     return scale > floor ? scale : floor;
 }
 
+// (a - b) / scale for finite a and b and a finite scale > 0. Where a - b overflows (a and b
+// of opposite signs near the largest double), the ratio of the halved operands, which
+// cannot: a number where the difference would give an infinity. The batch kernels' lanes
+// (deviations_avx2) do the same.
+double scaled_difference(double a, double b, double scale) {
+    const double d = a - b;
+    return std::fabs(d) <= std::numeric_limits<double>::max() ? d / scale : (0.5 * a - 0.5 * b) / (0.5 * scale);
+}
+
 // The IQR deviation and score of a finite value when a distance to it and the quartiles'
 // spread both overflow (inf / inf is NaN: -DBL_MAX and DBL_MAX in the window): the same
 // ratios on halved operands, which cannot overflow.
@@ -127,7 +136,7 @@ ANOMALY_ALWAYS_INLINE void deviations_body(const double* x, const double* mean, 
                                            size_t b, size_t e) {
     for (size_t i = b; i < e; ++i) {
         const double scale = floor_scale(RollingMoments::spread_stddev(dev[i]), mean[i]);
-        dev[i] = Chart ? (x[i] - mean[i]) / (scale * chart_scale) : (x[i] - mean[i]) / scale;
+        dev[i] = scaled_difference(x[i], mean[i], Chart ? scale * chart_scale : scale);
     }
 }
 
@@ -149,6 +158,7 @@ ANOMALY_TARGET_AVX2 void deviations_avx2(bool chart, const double* x, const doub
                                          double chart_scale, size_t b, size_t e) {
     const __m256d zero = _mm256_setzero_pd(), sign = _mm256_set1_pd(-0.0), one = _mm256_set1_pd(1.0);
     const __m256d tiny = _mm256_set1_pd(1e-12), cs = _mm256_set1_pd(chart_scale);
+    const __m256d half = _mm256_set1_pd(0.5), largest = _mm256_set1_pd(std::numeric_limits<double>::max());
     size_t i = b;
     for (; i + 4 <= e; i += 4) {
         const __m256d spread = _mm256_loadu_pd(dev + i), m = _mm256_loadu_pd(mean + i);
@@ -158,7 +168,16 @@ ANOMALY_TARGET_AVX2 void deviations_avx2(bool chart, const double* x, const doub
         const __m256d floor = _mm256_mul_pd(tiny, _mm256_max_pd(_mm256_andnot_pd(sign, m), one));
         __m256d scale = _mm256_max_pd(sd, floor);
         if (chart) scale = _mm256_mul_pd(scale, cs);
-        _mm256_storeu_pd(dev + i, _mm256_div_pd(_mm256_sub_pd(_mm256_loadu_pd(x + i), m), scale));
+        const __m256d v = _mm256_loadu_pd(x + i), diff = _mm256_sub_pd(v, m);
+        __m256d r = _mm256_div_pd(diff, scale);
+        // scaled_difference: lanes whose difference overflowed take the halved operands
+        const __m256d over = _mm256_cmp_pd(_mm256_andnot_pd(sign, diff), largest, _CMP_GT_OQ);
+        if (_mm256_movemask_pd(over))
+            r = _mm256_blendv_pd(r,
+                                 _mm256_div_pd(_mm256_sub_pd(_mm256_mul_pd(half, v), _mm256_mul_pd(half, m)),
+                                               _mm256_mul_pd(half, scale)),
+                                 over);
+        _mm256_storeu_pd(dev + i, r);
     }
     chart ? deviations_body<true>(x, mean, dev, chart_scale, i, e)
           : deviations_body<false>(x, mean, dev, chart_scale, i, e);
@@ -348,7 +367,7 @@ Detection SensorState::step(double value, double timestamp) {
             case Method::zscore: {
                 const double mean = moments_.mean();
                 d.expected = mean;
-                d.deviation = (value - mean) / floor_scale(moments_.stddev(), mean);
+                d.deviation = scaled_difference(value, mean, floor_scale(moments_.stddev(), mean));
                 d.score = score(d.deviation);
                 break;
             }
@@ -374,14 +393,14 @@ Detection SensorState::step(double value, double timestamp) {
                 const double mean = moments_.mean();
                 const double sigma = floor_scale(moments_.stddev(), mean) * std::sqrt(lambda / (2.0 - lambda));
                 d.expected = mean;
-                d.deviation = (next_ewma - mean) / sigma;
+                d.deviation = scaled_difference(next_ewma, mean, sigma);
                 d.score = score(d.deviation);
                 break;
             }
             case Method::cusum: {
                 const double mean = moments_.mean();
                 d.expected = mean;
-                next_cusum.update((value - mean) / floor_scale(moments_.stddev(), mean));
+                next_cusum.update(scaled_difference(value, mean, floor_scale(moments_.stddev(), mean)));
                 d.deviation = next_cusum.statistic();
                 // Scaled so that the threshold h maps to the score of 3 sigma.
                 d.score = score((3.0 / config_.threshold) * d.deviation);

@@ -20,6 +20,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 
 #include "anomaly_detection/stats/ring_buffer.hpp"
 
@@ -191,7 +192,7 @@ class RollingMoments {
     size_t count() const { return s_.n; }
     double mean() const { return mean_of(s_); }
     /// Sample standard deviation (ddof = 1); 0 for fewer than two values. Finite
-    /// for any finite window (the variance itself may overflow).
+    /// for any finite window: at most the largest double (the variance may overflow).
     double stddev() const { return spread_stddev(spread_of(s_)); }
     /// Sample variance (ddof = 1); 0 for fewer than two values.
     double variance() const {
@@ -221,7 +222,10 @@ class RollingMoments {
     static double spread_of(const Sums& s) {
         const double v = (s.s2 - s.s1 * s.s1 * s.inv_n) * s.inv_nm1;
         const double var = v > 0.0 ? v : 0.0;
-        return s.scale == 1.0 ? var : -(std::sqrt(var) * s.scale);
+        // Scaled sums can hold a standard deviation beyond the largest double (DBL_MAX and
+        // -DBL_MAX in one window): it is taken as the largest double, at most a factor
+        // sqrt(n / (n - 1)) off, so that deviations stay numbers.
+        return s.scale == 1.0 ? var : -std::min(std::sqrt(var) * s.scale, std::numeric_limits<double>::max());
     }
 
     template <typename Window>
