@@ -47,6 +47,22 @@ def find_benchmarks_dir(explicit: Path | None = None, start: Path | None = None)
     return source if _is_suite(source) else None
 
 
+def _check_output(output: Path) -> None:
+    """Refuse (``ValueError``) a report path that cannot be written, before the suite runs:
+    the suite writes its report (creating missing folders) only after every benchmark ran."""
+    path = output.resolve()
+    if path.is_dir():
+        raise ValueError(f"--output: {output} is a folder; expected a file, e.g. {output / 'RESULTS.md'}")
+    folder = path.parent
+    while not folder.exists():  # the missing folders are created when the report is written
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ValueError(f"--output: {folder} is not a folder, so {output} cannot be written")
+    target = path if path.exists() else folder
+    if not os.access(target, os.W_OK):
+        raise ValueError(f"--output: no permission to write {target}")
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     folder = find_benchmarks_dir(args.benchmarks_dir)
     if folder is None:
@@ -63,6 +79,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         # NaN failed in the suite's first run ('cannot convert float NaN to integer'), a
         # negative limit counted every run as failed after it ran.
         raise ValueError(f"--timeout must be a finite number of seconds > 0, got {args.timeout}")
+    if args.output is not None and not args.list:
+        _check_output(args.output)
     command = [sys.executable, "-m", "benchmarks", "--runs", str(args.runs)]
     if args.quick:
         command.append("--quick")

@@ -159,3 +159,26 @@ def test_api_bench_servers_import_the_package_this_process_imports(monkeypatch):
         cwd="/",
     ).stdout.strip()
     assert Path(out).resolve() == Path(anomaly_detection.__file__).resolve()
+
+
+@pytest.mark.parametrize("output", ["a-file/report.md", "a-folder", "some/missing/folder/report.md"])
+def test_the_output_is_checked_before_anything_runs(tmp_path, monkeypatch, capsys, output):
+    # A report path that cannot be written failed only once the whole suite had run (minutes).
+    import subprocess
+
+    from anomaly_detection.cli import main
+
+    ran = []
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: ran.append(a) or subprocess.CompletedProcess(a, 0))
+    (tmp_path / "a-file").write_text("not a folder")
+    (tmp_path / "a-folder").mkdir()
+    argv = ["bench", "--benchmarks-dir", str(REPO / "benchmarks"), "--output", str(tmp_path / output)]
+    if output.startswith("some/"):  # a missing folder is created when the report is written
+        assert main(argv) == 0
+        assert len(ran) == 1
+        return
+    assert main(argv) == 2
+    assert ran == []
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("anomaly-detection bench: error: --output: ")

@@ -164,3 +164,37 @@ def test_json_output_is_standard_json_when_a_deviation_overflows(tmp_path, capsy
 
     [row] = json.loads(out, parse_constant=refuse)
     assert (row["row"], row["is_anomaly"], row["deviation"]) == (3, True, None)
+
+
+@pytest.mark.parametrize("command", [["health"], ["migrate-keys", "--dry-run"], ["migrate-keys"]])
+def test_a_redis_url_with_a_database_that_is_no_number_is_refused_without_contacting(command, capsys):
+    # redis-py read redis://host:port/abc as database 0: health reported (and migrate-keys renamed
+    # keys in) another database than the one typed.
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.setblocking(False)
+        port = listener.getsockname()[1]
+        assert main([*command, "--url", f"redis://127.0.0.1:{port}/abc"]) == 2
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nothing connected
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith(f"anomaly-detection {command[0]}: error: ")
+    assert "'abc'" in err[0]
+
+
+def test_serve_refuses_a_bad_redis_url_before_starting(monkeypatch, capsys):
+    import uvicorn
+
+    started = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: started.append(a))
+    for name in ("ANOMALY_API_HOST", "ANOMALY_API_PORT"):  # serve sets them for its workers
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ANOMALY_STORE_BACKEND", "redis")
+    monkeypatch.setenv("ANOMALY_REDIS_URL", "redis://127.0.0.1:6379/abc")
+    assert main(["serve", "--port", "8765"]) == 2
+    assert started == []
+    assert "'abc'" in capsys.readouterr().err

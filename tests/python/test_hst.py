@@ -300,3 +300,42 @@ def test_dict_detector_restored_from_bytes_or_pickle_reads_dicts():
     assert [hst.score_one(x) for x in X[:5]] == [
         hst.score_one(dict(reversed(list(x.items())))) for x in X[:5]
     ]
+
+
+def test_dataframe_columns_are_kept_as_feature_names_and_others_refused():
+    # A model that learned a DataFrame with columns [a, b] scored one with [b, a] silently, its
+    # columns swapped; now as scikit-learn's estimators: feature_names_in_, and other names or
+    # another order is a ValueError naming the difference (nothing learned); plain arrays pass.
+    pd = pytest.importorskip("pandas")
+    X, _ = _stream(n=400, d=2)
+    X[:, 1] *= 0.5  # the two features differ, so a swap changes the scores
+    frame = pd.DataFrame(X, columns=["a", "b"])
+    hst = HalfSpaceTrees(n_trees=5, height=4, window_size=50, seed=1)
+    hst.learn_many(frame)
+    assert list(hst.feature_names_in_) == ["a", "b"]
+    expected = hst.score_many(X)
+    np.testing.assert_array_equal(hst.score_many(frame), expected)
+    assert hst.score_one(frame.iloc[7]) == expected[7]
+    before = pickle.dumps(hst)
+    swapped, renamed = frame[["b", "a"]], frame.rename(columns={"b": "c"})
+    for method in ("score_many", "learn_many", "score_learn_many"):
+        with pytest.raises(ValueError, match=r"order.*\['a', 'b'\].*\['b', 'a'\]"):
+            getattr(hst, method)(swapped)
+        with pytest.raises(ValueError, match=r"unseen.*'c'.*missing.*'b'"):
+            getattr(hst, method)(renamed)
+    for method in ("score_one", "learn_one"):
+        with pytest.raises(ValueError, match="order"):
+            getattr(hst, method)(swapped.iloc[0])
+    assert pickle.dumps(hst) == before  # nothing learned
+    restored = pickle.loads(before)  # the names travel with a pickle
+    with pytest.raises(ValueError, match="order"):
+        restored.score_many(swapped)
+    # a model that learned arrays has no names and takes any DataFrame of its width
+    plain = HalfSpaceTrees(n_trees=5, height=4, window_size=50, seed=1)
+    plain.learn_many(X)
+    assert not hasattr(plain, "feature_names_in_")
+    np.testing.assert_array_equal(plain.score_many(swapped), plain.score_many(X[:, ::-1]))
+    # columns that are not all strings are no names (scikit-learn's rule): positions, as before
+    numbered = HalfSpaceTrees(n_trees=5, height=4, window_size=50, seed=1)
+    numbered.learn_many(pd.DataFrame(X))
+    assert not hasattr(numbered, "feature_names_in_")

@@ -97,3 +97,59 @@ def test_packing_keeps_redis_pys_errors_and_encoding():
     assert latin.pack_command("SET", "k", "é") == redis.Connection(encoding="latin-1").pack_command(
         "SET", "k", "é"
     )
+
+
+# --- a Redis URL given by a user is read as written, or refused (one validator) --------------
+
+#: URLs whose database redis-py would not read as written: a path that is not a number was
+#: database 0, silently; a negative or too large one failed at the first command.
+BAD_URLS = [
+    ("redis://127.0.0.1:6379/abc", "'abc'"),
+    ("redis://:s3cret@127.0.0.1:6379/abc", "'abc'"),
+    ("redis://127.0.0.1:6379/-1", "'-1'"),
+    ("redis://127.0.0.1:6379/2147483648", "'2147483648'"),
+    ("rediss://127.0.0.1:6379/1.5", "'1.5'"),
+    ("redis://127.0.0.1:6379/0?db=x", "'x'"),
+    ("redis://127.0.0.1:6379?db=-3", "'-3'"),
+    ("unix:///tmp/redis.sock?db=abc", "'abc'"),
+    ("http://127.0.0.1:6379/0", "redis://, rediss:// or unix://"),
+]
+
+#: Valid forms, and the database each names.
+GOOD_URLS = [
+    ("redis://127.0.0.1:6379", 0),
+    ("redis://127.0.0.1:6379/", 0),
+    ("redis://127.0.0.1:6379/15", 15),
+    ("redis://127.0.0.1:6379/2147483647", 2147483647),
+    ("rediss://:pw@127.0.0.1:6380/2", 2),
+    ("redis://127.0.0.1?db=3", 3),
+    ("unix:///tmp/redis.sock", 0),
+    ("unix:///tmp/redis.sock?db=2", 2),
+]
+
+
+@pytest.mark.parametrize(("url", "named"), BAD_URLS)
+def test_a_redis_url_with_a_bad_database_is_refused_by_settings_and_the_factory(url, named, monkeypatch):
+    with pytest.raises(ValueError, match=named):
+        Settings(redis_url=url)
+    monkeypatch.setenv("ANOMALY_REDIS_URL", url)
+    with pytest.raises(ValueError, match=named):
+        Settings()
+    monkeypatch.delenv("ANOMALY_REDIS_URL")
+    with pytest.raises(ValueError, match=named) as caught:
+        redis_client_from_settings(Settings(), url)
+    assert "s3cret" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("url", "db"), GOOD_URLS)
+def test_the_valid_forms_of_a_redis_url_keep_working(url, db):
+    client = redis_client_from_settings(Settings(redis_url=url))
+    assert client.connection_pool.connection_kwargs.get("db", 0) == db
+    assert redis_client_from_settings(Settings(), url).connection_pool.connection_kwargs.get("db", 0) == db
+
+
+def test_redis_db_is_refused_out_of_range_as_in_a_url():
+    for db in (-1, 2**31):
+        with pytest.raises(ValueError, match="redis_db"):
+            Settings(redis_db=db)
+    assert Settings(redis_db=2**31 - 1).redis_db == 2**31 - 1

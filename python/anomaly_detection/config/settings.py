@@ -32,15 +32,21 @@ __all__ = [
     "DEFAULT_THRESHOLDS",
     "ENV_PREFIX",
     "METHODS",
+    "REDIS_MAX_DB",
     "REDIS_MAX_TTL",
     "THRESHOLD_FIELDS",
     "Settings",
+    "check_redis_url",
     "get_settings",
 ]
 
 #: The longest TTL (seconds) Redis's ``EXPIRE`` takes: it keeps expiry times in
 #: milliseconds since the epoch in a signed 64-bit integer (10**15 s leaves room for "now").
 REDIS_MAX_TTL = 10**15
+
+#: The largest database number Redis's ``SELECT`` parses (a C int; a server has
+#: ``databases`` of them, 16 by default).
+REDIS_MAX_DB = 2**31 - 1
 
 #: The prefix of every environment variable that Settings reads.
 ENV_PREFIX = "ANOMALY_"
@@ -73,7 +79,7 @@ class Settings(BaseSettings):
     # --- Redis (the original prototype's names and defaults) ---
     redis_host: str = "localhost"
     redis_port: int = Field(6379, ge=1, le=65535)
-    redis_db: int = Field(0, ge=0)
+    redis_db: int = Field(0, ge=0, le=REDIS_MAX_DB)
     redis_password: str | None = Field(None, repr=False)
     redis_ssl: bool = False
     #: CA bundle that verifies the server's certificate with ``redis_ssl`` (default: the system's).
@@ -215,6 +221,11 @@ class Settings(BaseSettings):
             return [part for part in parts if part]
         return v
 
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, v: str | None) -> str | None:
+        return None if v is None else check_redis_url(v)
+
     @field_validator("alert_cooldown", mode="before")
     @classmethod
     def _parse_cooldown(cls, v: object) -> object:
@@ -307,6 +318,45 @@ _CONFIG_FIELDS = {
     "max_sensors": "max_sensors",
     "alert_cooldown": "alert_cooldown",
 }
+
+
+def check_redis_url(url: str) -> str:
+    """``url`` when redis-py reads it as written, else ``ValueError`` (the one check of a
+    Redis URL given by a user: ``Settings.redis_url``, ``redis_client_from_settings(url=)``,
+    the CLI's ``--url``). An empty string is no URL (host/port/db are used).
+
+    The scheme must be ``redis://``, ``rediss://`` or ``unix://`` and the port a number;
+    the database, from ``?db=N`` or the path ``/N`` of a ``redis://``/``rediss://`` URL,
+    a whole number in 0..REDIS_MAX_DB. redis-py took a path that is not a number
+    (``redis://host:6379/abc``) for database 0, silently, and sent a negative one to the
+    server. The message never repeats the URL, which may hold a password.
+    """
+    from urllib.parse import parse_qs, unquote, urlparse
+
+    if not url:
+        return url
+    if not url.lower().startswith(("redis://", "rediss://", "unix://")):
+        scheme = url.split("://", 1)[0] if "://" in url else ""
+        got = f"the scheme {scheme!r}" if scheme.isalnum() else "no known scheme"
+        raise ValueError(f"Redis URL: expected redis://, rediss:// or unix://, got {got}")
+    parts = urlparse(url)
+    try:
+        parts.port  # noqa: B018 (urllib checks the port when it is read)
+    except ValueError as exc:
+        raise ValueError(f"Redis URL: {exc}") from None
+    given = parse_qs(parts.query, keep_blank_values=True).get("db", [])
+    if parts.scheme != "unix":  # a unix:// path is the socket's
+        path = unquote(parts.path).removeprefix("/").removesuffix("/")
+        if path:  # "redis://host:6379/" names no database: 0
+            given.append(path)
+    for text in given:
+        if not (text.isascii() and text.isdigit() and int(text) <= REDIS_MAX_DB):
+            raise ValueError(
+                f"Redis URL: the database {text!r} is not a whole number in 0..{REDIS_MAX_DB} "
+                "(redis://host:port/N or ?db=N)"
+            )
+    return url
+
 
 #: The longest alert cooldown: in points, and in seconds (the core's limits).
 MAX_COOLDOWN_POINTS = 1_000_000

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import numbers
 import os
+import sys
 from typing import Any
 
 import numpy as np
@@ -13,7 +14,9 @@ __all__ = [
     "MAX_LOADED_FEATURES",
     "ParamsMixin",
     "as_numeric_array",
+    "check_feature_names",
     "check_loaded_features",
+    "feature_names",
     "resolve_n_jobs",
     "resolve_seed",
 ]
@@ -92,6 +95,50 @@ def as_numeric_array(X: Any, ndim: int, name: str = "X") -> np.ndarray:
     if arr.dtype.kind == "b":
         arr = arr.astype(np.float64)
     return arr
+
+
+def feature_names(X: Any) -> np.ndarray | None:
+    """The feature names of ``X`` by scikit-learn's rule for ``feature_names_in_``: the
+    columns of a DataFrame (or the index of a pandas Series, one row) when every one is a
+    string, else None (a plain array, or numbered columns: features by position)."""
+    if type(X) is np.ndarray:  # the common case, at once
+        return None
+    names = getattr(X, "columns", None)
+    if names is None:
+        pd = sys.modules.get("pandas")  # imported already if X is a pandas object
+        if pd is None or not isinstance(X, pd.Series):
+            return None
+        names = X.index
+    names = np.asarray(names, dtype=object)
+    if names.ndim != 1 or names.size == 0 or not all(isinstance(n, str) for n in names):
+        return None
+    return names
+
+
+def _listed(names: Any, most: int = 5) -> str:
+    names = list(names)
+    return "[" + ", ".join(map(repr, names[:most])) + (", ...]" if len(names) > most else "]")
+
+
+def check_feature_names(learned: np.ndarray | None, X: Any, name: str = "X") -> np.ndarray | None:
+    """The feature names of ``X`` (:func:`feature_names`); ``ValueError`` naming the
+    difference when both ``X`` and the model (``learned``) have names and they differ, as
+    scikit-learn's estimators refuse them. ``X`` without names passes (by position)."""
+    names = feature_names(X)
+    if learned is None or names is None or (len(names) == len(learned) and (names == learned).all()):
+        return names
+    seen, given = set(learned), set(names)
+    unseen = [n for n in names if n not in seen]
+    missing = [n for n in learned if n not in given]
+    if unseen or missing:
+        raise ValueError(
+            f"{name}: the feature names differ from those learned (feature_names_in_): "
+            f"unseen {_listed(unseen)}, missing {_listed(missing)}"
+        )
+    raise ValueError(
+        f"{name}: the features are in another order than learned (feature_names_in_): "
+        f"expected {_listed(learned)}, got {_listed(names)}"
+    )
 
 
 def resolve_seed(random_state: Any) -> int:

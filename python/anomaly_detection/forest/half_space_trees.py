@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from anomaly_detection import _core
-from anomaly_detection.forest._validation import as_numeric_array
+from anomaly_detection.forest._validation import as_numeric_array, check_feature_names
 
 try:
     from river.base import AnomalyDetector as _RiverAnomalyDetector
@@ -60,6 +60,15 @@ class HalfSpaceTrees(_RiverAnomalyDetector):
         column index. Missing features default to ``(0, 1)``.
     seed : int or None, default=None
         Seed of the tree construction (as ``random.Random(seed)``).
+
+    Attributes
+    ----------
+    feature_names_in_ : ndarray of str
+        The column names of a DataFrame (or the index of a pandas Series row) the
+        first observations were learned from, when all are strings (scikit-learn's
+        rule); only then. Arrays and DataFrames with other names or another column
+        order are refused (``ValueError``) by every learn and score method; plain
+        arrays are taken by position. Dicts keep River's semantics (by key).
 
     Examples
     --------
@@ -236,7 +245,7 @@ class HalfSpaceTrees(_RiverAnomalyDetector):
             raise ValueError(f"limits[{feature!r}]: expected finite low < high, got {pair!r}")
         return low, high
 
-    def _build(self, names: list[Any] | None, n_features: int) -> None:
+    def _build(self, names: list[Any] | None, n_features: int, columns: np.ndarray | None = None) -> None:
         keys = names if names is not None else list(range(n_features))
         given = self.limits or {}
         limits = [self._check_limit(k, given[k]) if k in given else (0.0, 1.0) for k in keys]
@@ -248,6 +257,8 @@ class HalfSpaceTrees(_RiverAnomalyDetector):
         self._names = names
         if names is not None:
             self._model.set_keys(names)
+        if columns is not None:  # learned from named columns (scikit-learn's feature_names_in_)
+            self.feature_names_in_ = columns
 
     @staticmethod
     def _check_values(x: Mapping[Any, Any], names: Any) -> None:
@@ -289,6 +300,7 @@ class HalfSpaceTrees(_RiverAnomalyDetector):
             present_nan = np.isnan(row) & np.array([name in x for name in self._names])
             row[present_nan] = _BEYOND
             return np.clip(row, -_BEYOND, _BEYOND, out=row, where=~np.isnan(row))
+        columns = check_feature_names(getattr(self, "feature_names_in_", None), x, name="x")
         row = as_numeric_array(x, 1, name="x").astype(np.float64, copy=False)
         if not np.isfinite(row).all():
             raise ValueError("x: expected finite values, got NaN or inf")
@@ -296,12 +308,13 @@ class HalfSpaceTrees(_RiverAnomalyDetector):
             if row.size == 0:
                 raise ValueError("x: expected at least one feature, got an empty row")
             if learning:
-                self._build(None, row.size)
+                self._build(None, row.size, columns)
         elif self._names is not None:
             raise ValueError("x: this detector learned dicts; expected a dict, got an array")
         return row
 
     def _matrix(self, X: Any, learning: bool) -> np.ndarray:
+        columns = check_feature_names(getattr(self, "feature_names_in_", None), X)
         X = as_numeric_array(X, 2).astype(np.float64, copy=False)
         if X.shape[1] == 0:
             raise ValueError(f"X: expected at least one feature, got shape {X.shape}")
@@ -309,7 +322,7 @@ class HalfSpaceTrees(_RiverAnomalyDetector):
             raise ValueError("X: expected finite values, got NaN or inf")
         if self._model is None:
             if learning and X.shape[0] > 0:
-                self._build(None, X.shape[1])
+                self._build(None, X.shape[1], columns)
         elif self._names is not None:
             raise ValueError("X: this detector learned dicts; expected dicts, got an array")
         elif X.shape[1] != self._model.n_features:

@@ -27,7 +27,9 @@ def redis_client_from_settings(settings: Any, url: str | None = None) -> Any:
     from redis.cluster import RedisCluster
     from redis.retry import Retry
 
-    url = url or settings.redis_url
+    from anomaly_detection.config.settings import check_redis_url
+
+    url = check_redis_url(url or settings.redis_url or "")
     timeout = settings.redis_socket_timeout
     options: dict[str, Any] = {
         "socket_timeout": timeout,
