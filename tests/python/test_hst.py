@@ -330,6 +330,8 @@ def test_dataframe_columns_are_kept_as_feature_names_and_others_refused():
     restored = pickle.loads(before)  # the names travel with a pickle
     with pytest.raises(ValueError, match="order"):
         restored.score_many(swapped)
+    with pytest.raises(ValueError, match=r"feature_names_in_.*pickle"):  # not with the bytes
+        hst.to_bytes()
     # a model that learned arrays has no names and takes any DataFrame of its width
     plain = HalfSpaceTrees(n_trees=5, height=4, window_size=50, seed=1)
     plain.learn_many(X)

@@ -34,6 +34,15 @@ except ValueError:
     pass
 forest.set_params(warm_start=True, n_estimators=50).fit(X)
 assert [f.n_trees for f in forest.estimators_] == [20, 30]
+import pandas as pd  # named columns: scikit-learn's rule without scikit-learn (swapped columns were scored)
+named = IsolationForest(n_estimators=10, random_state=0).fit(pd.DataFrame(X, columns=["a", "b"]))
+assert list(named.feature_names_in_) == ["a", "b"]
+try:
+    named.score_samples(pd.DataFrame(X, columns=["b", "a"]))
+    raise SystemExit("swapped columns were accepted")
+except ValueError as exc:
+    assert "order" in str(exc), exc
+assert (named.score_samples(X) == named.score_samples(pd.DataFrame(X, columns=["a", "b"]))).all()
 hst = HalfSpaceTrees(n_trees=3, height=3, window_size=5, seed=1)
 for i in range(12):
     hst.learn_one({"a": i / 12, "b": float("nan")})

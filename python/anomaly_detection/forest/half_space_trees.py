@@ -195,13 +195,21 @@ class HalfSpaceTrees(_RiverAnomalyDetector):
     def to_bytes(self) -> bytes:
         """Versioned, checksummed bytes of the parameters, features and masses.
 
-        Raises ``ValueError`` before the first observation (nothing to store) and
-        when dict features are not strings (only string names are stored).
+        Raises ``ValueError`` before the first observation (nothing to store), when
+        dict features are not strings (only string names are stored) and, as
+        ``IsolationForest.to_bytes``, for a model that learned named columns (the bytes
+        do not hold ``feature_names_in_``, so the restored model could not refuse
+        reordered columns): pickle those.
         """
         if self._model is None:
             raise ValueError("HalfSpaceTrees has learned nothing yet: nothing to serialise")
         if self._names is not None and not all(isinstance(n, str) for n in self._names):
             raise ValueError("to_bytes: expected string feature names; use pickle for other keys")
+        if "feature_names_in_" in self.__dict__:
+            raise ValueError(
+                "to_bytes: this model learned named columns (feature_names_in_), which the bytes "
+                "do not hold; use pickle, or learn from an array"
+            )
         return self._model.to_bytes()
 
     @classmethod

@@ -20,6 +20,7 @@ from anomaly_detection import _core
 from anomaly_detection.errors import NotFittedError
 from anomaly_detection.forest._validation import (
     as_numeric_array,
+    check_feature_names,
     check_loaded_features,
     resolve_n_jobs,
     resolve_seed,
@@ -294,9 +295,11 @@ class IsolationForest(OutlierMixin, BaseEstimator):
                 return validate_data(self, X, reset=reset, ensure_all_finite=False, dtype=_FLOAT_DTYPES)
             except ValueError as exc:
                 raise ValueError(f"X: {exc}") from None
+        # without scikit-learn, its rule for feature names (check_feature_names) all the same
+        names = check_feature_names(None if reset else self.__dict__.get("feature_names_in_"), X)
         X = as_numeric_array(X, 2)
         if reset:
-            self.n_features_in_ = X.shape[1]
+            self._restore_names(names, X.shape[1])
         elif X.shape[1] != self.n_features_in_:
             raise ValueError(f"X: expected {self.n_features_in_} features, got {X.shape[1]}")
         return X
