@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, Security, status
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.routing import APIRoute, serialize_response
@@ -26,6 +27,8 @@ from anomaly_detection.api.collector import Point, sensor_name_for
 from anomaly_detection.api.idempotency import IdempotencyMiddleware
 from anomaly_detection.api.metrics import CONTENT_TYPE_LATEST
 from anomaly_detection.api.models import (
+    SENSOR_NAME_DOC,
+    SENSOR_NAME_SCHEMA,
     AnomaliesPage,
     BatchRequest,
     BusinessMetricRequest,
@@ -376,7 +379,10 @@ async def sensors(service: Service) -> dict[str, Any]:
     "/api/sensors/{name:path}/window", response_model=WindowResponse, tags=["sensors"],
     responses=_errors(404, 422, 503),
 )  # fmt: skip
-async def sensor_window(name: str, service: Service) -> dict[str, Any]:
+async def sensor_window(
+    name: Annotated[str, PathParam(description=SENSOR_NAME_DOC, json_schema_extra=SENSOR_NAME_SCHEMA)],
+    service: Service,
+) -> dict[str, Any]:
     """The sensor's window (oldest first) and its statistics; 404 if unknown."""
 
     def read() -> tuple[Any, dict[str, Any] | None]:
@@ -753,6 +759,8 @@ def create_app(
     _add_redoc(app)
     app.state.anomaly_service = service
     app.include_router(router)
+    if settings.missing == "raise":
+        _document_no_missing_values(app)
     app.add_exception_handler(RequestValidationError, _validation_error)
     if settings.api_lean_batch:  # innermost: every other middleware sees its requests
         batch_route = next(r for r in writes.routes if isinstance(r, APIRoute) and r.endpoint is post_batch)
@@ -770,6 +778,26 @@ def create_app(
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestMetricsMiddleware, service=service)
     return app
+
+
+def _document_no_missing_values(app: FastAPI) -> None:
+    """The OpenAPI document of an app under ``missing="raise"``: ``value`` and the items of
+    ``values`` are numbers, not null (a null is a 422 there)."""
+    make = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schemas = make().get("components", {}).get("schemas", {})
+            for model, field in (("DetectRequest", "value"), ("DetectBatchRequest", "values")):
+                prop = schemas.get(model, {}).get("properties", {}).get(field, {})
+                prop = prop.get("items", prop)
+                kinds = [k for k in prop.get("anyOf", []) if k != {"type": "null"}]
+                if len(kinds) == 1:
+                    del prop["anyOf"]
+                    prop.update(kinds[0])
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 #: Swagger UI's files as the fastapi-swagger package ships them (the ``api`` extra).
