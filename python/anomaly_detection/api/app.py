@@ -438,6 +438,10 @@ async def alert_stream(
             raise HTTPException(
                 status.HTTP_422_UNPROCESSABLE_CONTENT, f"{what}: expected an integer >= 0"
             ) from None
+        if last > hub.last_id:
+            # not an id of this process (one before a restart: ids start again at 1): waiting
+            # for ids beyond it would send nothing for as many alerts, so replay what is kept
+            last = 0
     else:
         last = hub.last_id
     heartbeat = service.settings.sse_heartbeat_seconds
