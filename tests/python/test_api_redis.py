@@ -186,6 +186,41 @@ def test_sse_rejects_a_bad_last_event_id(two_workers, bad):
     assert "Last-Event-ID" in r.json()["detail"]
 
 
+def test_corrupt_alert_entries_are_skipped_by_the_page_and_the_stream(two_workers, redis_client):
+    """Garbage another program (or a bad disk) left under the alert keys, in the index or in the
+    stream: /api/anomalies and the SSE stream skip it (logged), never a 500, a 422 or invalid JSON."""
+    a, _ = two_workers
+    _warm(a, "corrupt")
+    for v in (500.0, 900.0):
+        assert a.post("/api/detect", json={"sensor_name": "corrupt", "value": v}).json()["is_anomaly"]
+    good, spoilt = a.get("/api/anomalies").json()["items"]  # newest first
+    key = f"anomaly:alerts:{spoilt['id']}"
+    redis_client.zadd("anomaly:index:alerts", {"not a stream id": 1.0, "1-1": 2.0})
+    redis_client.set("anomaly:alerts:1-1", json.dumps({**good, "value": None}))
+    for garbage in (b"\xff\xfe\x00", b"[1, 2]", b'{"sensor_name": "corrupt"}',
+                    json.dumps({**spoilt, "value": float("nan")}).encode(), None):  # fmt: skip
+        redis_client.delete(key)
+        if garbage is None:
+            redis_client.hset(key, "a", "b")  # WRONGTYPE
+        else:
+            redis_client.set(key, garbage)
+        for params in ({}, {"sensor": "corrupt"}):
+            r = a.get("/api/anomalies", params=params)
+            assert r.status_code == 200, (garbage, r.text)
+            assert [item["id"] for item in r.json()["items"]] == [good["id"]]
+    stream = "anomaly:stream:alerts"
+    for fields in (
+        {"alert": b"\xff"},
+        {"alert": '{"value": NaN}'},
+        {"other": "1"},
+        {"alert": '{"sensor_name": "x"}'},
+    ):
+        redis_client.xadd(stream, fields)
+    assert a.post("/api/detect", json={"sensor_name": "corrupt", "value": 1500.0}).json()["is_anomaly"]
+    events = _read_events(str(a.base_url), 3, params={"since": "0"})
+    assert [e["data"]["value"] for e in events] == [500.0, 900.0, 1500.0]
+
+
 def test_redis_down_gives_503_on_sensor_reads_and_alerts_from_this_worker():
     server = RedisServer().start()
     app = create_app(_settings(redis_url=server.url, redis_socket_timeout=0.5, redis_probe_interval=60))
