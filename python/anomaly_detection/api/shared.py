@@ -31,6 +31,8 @@ __all__ = ["RedisAlertLog", "parse_stream_id"]
 
 _STREAM_ID = re.compile(r"^[0-9]{1,20}(-[0-9]{1,20})?$")
 _READ_CHUNK = 500
+#: The largest part of a Redis stream id (an unsigned 64-bit integer): XREAD refuses more.
+_MAX_ID_PART = 2**64 - 1
 _log = logging.getLogger(__name__)
 
 
@@ -57,8 +59,10 @@ def alert_document(raw: Any, alert_id: str) -> dict[str, Any] | None:
 def parse_stream_id(text: str) -> str:
     """A Redis stream id (``<ms>-<seq>`` or ``<ms>``); ValueError otherwise."""
     text = text.strip()
-    if not _STREAM_ID.match(text):
-        raise ValueError(f"expected a stream id like 1700000000000-0, got {text[:40]!r}")
+    if not _STREAM_ID.match(text) or any(int(part) > _MAX_ID_PART for part in text.split("-")):
+        raise ValueError(
+            f"expected a stream id like 1700000000000-0 (parts of at most {_MAX_ID_PART}), got {text[:45]!r}"
+        )
     return text if "-" in text else f"{text}-0"
 
 
