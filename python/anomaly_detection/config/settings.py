@@ -429,7 +429,10 @@ def parse_cooldown(v: object) -> object:
                 raise ValueError(
                     f"alert_cooldown: unknown unit {match.group(2)!r} in {v!r} (expected s, min, h, d or w)"
                 )
-            v = timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[unit])
+            seconds = float(match.group(1)) * _UNIT_SECONDS[unit]
+            if not seconds <= MAX_COOLDOWN_SECONDS:  # before timedelta, which overflows (or takes inf)
+                raise ValueError(f"alert_cooldown: expected a duration of 0..1e10 seconds, got {text[:40]!r}")
+            v = timedelta(seconds=seconds)
         else:
             return v  # pydantic's timedelta parser (ISO 8601, [-][DD]HH:MM:SS) or its error
     if isinstance(v, int) and not 0 <= v <= MAX_COOLDOWN_POINTS:
