@@ -167,6 +167,24 @@ def test_bad_aggregator_parameters(kwargs):
         FingerprintAggregator(**kwargs)
 
 
+@pytest.mark.parametrize("interval", [1e-300, 5e-324, 1e-9])
+def test_an_interval_below_a_millisecond_is_refused(interval):
+    """A tiny interval overflowed the interval number (OverflowError from the first record), or was
+    below the resolution of epoch seconds (start + interval == start: every record emitted
+    max_gap + 1 empty fingerprints)."""
+    with pytest.raises(ValueError, match="interval"):
+        FingerprintAggregator(interval=interval)
+
+
+def test_a_timestamp_whose_interval_number_overflows_is_refused_and_changes_nothing():
+    agg = FingerprintAggregator(interval=1e-3, clock=lambda: 1.7e9)
+    with pytest.raises(ValueError, match="timestamp"):
+        agg.add_log("ERROR", "svc", "x", timestamp=-1e306)  # -1e309 intervals: OverflowError before
+    assert agg.open_interval is None
+    agg.add_log("ERROR", "svc", "x", timestamp=1.7e9)
+    assert agg.open_interval == pytest.approx((1.7e9, 1.7e9 + 1e-3))
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [

@@ -38,6 +38,8 @@ FEATURE_NAMES: tuple[str, ...] = (
 
 _ERROR_LEVELS = frozenset({"ERROR", "CRITICAL", "FATAL"})
 _LEVELS = frozenset({"DEBUG", "INFO", "NOTICE", "WARNING", "WARN", "ERR", *_ERROR_LEVELS})
+#: The shortest interval (seconds).
+MIN_INTERVAL = 1e-3
 #: Values buffered before they go to the sketches in one native call.
 _CHUNK = 1024
 
@@ -175,7 +177,7 @@ class FingerprintAggregator:
     Parameters
     ----------
     interval : float
-        Seconds per fingerprint (5 s as in the original prototype).
+        Seconds per fingerprint (5 s as in the original prototype), at least ``MIN_INTERVAL`` (1 ms).
     redis_client : redis client, optional
         Each fingerprint is appended to the capped stream ``<prefix>:stream:fingerprints``
         (``XADD MAXLEN ~ stream_maxlen``) with fields ``data`` (the vector as JSON, as in the
@@ -220,8 +222,8 @@ class FingerprintAggregator:
         seed: int = 0,
     ) -> None:
         interval = _check_time(interval, "interval")
-        if interval <= 0:
-            raise ValueError(f"interval: expected > 0 seconds, got {interval!r}")
+        if interval < MIN_INTERVAL:  # shorter ones lose epoch seconds' resolution (start + interval == start)
+            raise ValueError(f"interval: expected >= {MIN_INTERVAL} seconds, got {interval!r}")
         for name, value in (("stream_maxlen", stream_maxlen), ("history", history), ("max_gap", max_gap)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected a positive int, got {value!r}")
@@ -372,6 +374,10 @@ class FingerprintAggregator:
         if timestamp is None:
             return self.clock()
         ts = _check_time(timestamp, "timestamp")
+        if not math.isfinite(ts / self.interval):  # the interval number: floor() would overflow
+            raise ValueError(
+                f"timestamp: expected epoch seconds within {self.interval:g} * 1.8e308, got {ts!r}"
+            )
         if ts > (now := self.clock()) + self.interval:  # from the future: taken now
             with self._lock:
                 self.early += 1
