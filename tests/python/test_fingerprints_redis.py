@@ -117,6 +117,36 @@ def test_corrupt_stored_model_or_baseline_raise_value_error(redis_client):
     assert not fresh.fitted
 
 
+def test_a_corrupt_stored_model_never_loses_a_fingerprint_of_the_pipeline(redis_client, caplog):
+    """A worker that finds the lock taken loads the stored model: corrupt bytes, or a forest of
+    other features than the baseline names, used to raise out of every update (the fingerprint
+    dropped from recent(), counted as a rejected record), or to be loaded and then refuse every
+    later fingerprint. It is logged and the worker keeps warming up until it can fit itself."""
+    first = pipeline(redis_client, warmup=60, retrain_every=0)
+    run(first, 61, seed=4)
+    manager = AnomalyRedisManager(redis_client, SETTINGS)
+    good = manager.load_model("fingerprints")
+    lock = KEYS.cache("lock", "fingerprints")
+    three = IsolationForest(n_estimators=10, random_state=0).fit(
+        np.random.default_rng(0).normal(size=(50, 3))
+    )
+    for bad in (good[:-7] + b"garbage", three.to_bytes()):
+        manager.store_model("fingerprints", bad)
+        redis_client.set(lock, "another-worker", px=60_000)
+        second = pipeline(redis_client, warmup=60, retrain_every=0)
+        scored = run(second, 65, seed=5)
+        assert len(scored) == 65  # every fingerprint kept (and scored: warming up)
+        assert second.rejected == 0
+        d = second.detector
+        assert (d.fitted, d.loads, d.skipped_fits) == (False, 0, 6)
+        assert "stored fingerprint model not loaded" in caplog.text
+        with pytest.raises(ValueError, match="corruption"):
+            d.load()  # called directly, it still says so
+        redis_client.delete(lock)
+        assert d.fit() is True  # the lock is free: it fits and replaces the corrupt model
+        assert IsolationForest.from_bytes(manager.load_model("fingerprints")).n_features_in_ == 14
+
+
 def test_a_fingerprint_alert_has_the_layout_and_severity_rule_of_a_detector_alert(redis_client):
     channel = redis_client.pubsub(ignore_subscribe_messages=True)
     channel.subscribe(KEYS.alerts_channel())

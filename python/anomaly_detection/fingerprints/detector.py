@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -18,6 +19,7 @@ from anomaly_detection.forest import IsolationForest
 from anomaly_detection.redis.alerts import alert_record
 
 __all__ = ["FingerprintDetector", "FingerprintScore"]
+_log = logging.getLogger(__name__)
 
 # Deletes the lock only if it still holds our token (it may have expired and been taken).
 _RELEASE = """
@@ -285,7 +287,10 @@ class FingerprintDetector:
             token = uuid.uuid4().hex
             if not self.redis.set(self.lock_key, token, nx=True, px=int(self.lock_ttl * 1000)):
                 self.skipped_fits += 1
-                self.load()
+                try:
+                    self.load()
+                except ValueError as exc:  # corrupt: keep learning; fitted here once the lock is free
+                    _log.warning("stored fingerprint model not loaded: %s", exc)
                 return False
             try:
                 self._fit(X)
@@ -334,6 +339,15 @@ class FingerprintDetector:
             raise ValueError(f"fingerprint baseline: possible corruption: {e!r}") from None
         if not (median.shape == scale.shape == (len(names),)) or not (scale > 0).all():
             raise ValueError("fingerprint baseline: possible corruption: inconsistent shapes or scales")
+        if not (np.isfinite(median).all() and np.isfinite(scale).all() and np.isfinite(threshold)):
+            raise ValueError(
+                "fingerprint baseline: possible corruption: non-finite median, scale or threshold"
+            )
+        if forest.n_features_in_ != len(names):
+            raise ValueError(
+                f"fingerprint model: possible corruption: a forest of {forest.n_features_in_} features "
+                f"for a baseline of {len(names)}"
+            )
         with self._lock:
             self.forest, self._median, self._scale = forest, median, scale
             self.threshold, self.names, self.fitted = threshold, names, True
