@@ -206,6 +206,11 @@ def test_bad_fingerprint_documents():
         {},
         {"start": 0, "end": 5, "features": {"a": "x"}},
         {"start": 0, "end": 5, "features": {"a": float("nan")}},
+        # IndexError, OverflowError, a bool taken as 1.0, a list of pairs taken as counts before
+        {"start": 0, "end": 5, "features": [1, 2]},
+        {"start": 0, "end": 5, "features": {"a": 1}, "counts": {"requests": float("inf")}},
+        {"start": 0, "end": 5, "features": {"a": True}},
+        {"start": 0, "end": 5, "features": {"a": 1}, "counts": [["requests", 2]]},
     ]:
         with pytest.raises(ValueError):
             Fingerprint.from_dict(doc)

@@ -147,6 +147,28 @@ def test_a_corrupt_stored_model_never_loses_a_fingerprint_of_the_pipeline(redis_
         assert IsolationForest.from_bytes(manager.load_model("fingerprints")).n_features_in_ == 14
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [{"other": "1"}, {"fingerprint": b"\xff"}, {"fingerprint": "[1]"},
+     {"fingerprint": '{"start": 0, "end": 5, "features": [1, 2]}'},
+     {"fingerprint": '{"start": 0, "end": 5, "features": {"a": 1}, "counts": {"x": Infinity}}'}],
+)  # fmt: skip
+def test_read_stream_names_a_corrupt_entry_in_a_value_error(redis_client, fields):
+    """An entry without the field, with bytes that are not UTF-8 JSON, or not a fingerprint
+    document raised TypeError, IndexError or OverflowError from read_stream."""
+    p = pipeline(redis_client, warmup=60)
+    run(p, 3, seed=1)
+    entry = redis_client.xadd(KEYS.stream("fingerprints"), fields).decode()
+    with pytest.raises(ValueError, match=f"fingerprint stream entry {entry}: possible corruption"):
+        read_stream(redis_client, SETTINGS, count=10)
+
+
+def test_read_stream_refuses_a_count_that_is_not_a_positive_int(redis_client):
+    for count in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="count"):
+            read_stream(redis_client, SETTINGS, count=count)
+
+
 def test_a_fingerprint_alert_has_the_layout_and_severity_rule_of_a_detector_alert(redis_client):
     channel = redis_client.pubsub(ignore_subscribe_messages=True)
     channel.subscribe(KEYS.alerts_channel())

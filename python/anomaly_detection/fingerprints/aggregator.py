@@ -73,11 +73,19 @@ class Fingerprint:
         """The fingerprint of a :meth:`to_dict` document; ValueError if it is not one."""
         try:
             features = doc["features"]
+            if not isinstance(features, Mapping):
+                raise TypeError(f"features: expected an object, got {type(features).__name__}")
             names = tuple(features)
-            values = np.array([float(features[n]) for n in names], dtype=np.float64)
+            raw = [features[n] for n in names]
+            if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in raw):
+                raise TypeError("features: expected numbers")
+            values = np.array(raw, dtype=np.float64)
             start, end = float(doc["start"]), float(doc["end"])
-            counts = {str(k): int(v) for k, v in dict(doc.get("counts", {})).items()}
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            counts = doc.get("counts", {})
+            if not isinstance(counts, Mapping):
+                raise TypeError(f"counts: expected an object, got {type(counts).__name__}")
+            counts = {str(k): int(v) for k, v in counts.items()}
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as e:
             raise ValueError(f"not a fingerprint document: {e!r}") from None
         if not np.isfinite(values).all() or not (math.isfinite(start) and math.isfinite(end)):
             raise ValueError("not a fingerprint document: non-finite values")
@@ -454,10 +462,19 @@ def stream_key(settings: Any = None) -> str:
 
 
 def read_stream(redis_client: Any, settings: Any = None, count: int = 100) -> list[Fingerprint]:
-    """The last ``count`` fingerprints of the Redis stream, oldest first."""
+    """The last ``count`` fingerprints of the Redis stream, oldest first; ValueError naming the
+    entry for one that is not a fingerprint (possible corruption)."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"count: expected a positive int, got {count!r}")
     entries = redis_client.xrevrange(stream_key(settings), count=count)
     out = []
-    for _id, fields in reversed(entries):
+    for entry_id, fields in reversed(entries):
         raw = fields.get(b"fingerprint", fields.get("fingerprint"))
-        out.append(Fingerprint.from_dict(json.loads(raw)))
+        try:
+            if raw is None:
+                raise ValueError("no 'fingerprint' field")
+            out.append(Fingerprint.from_dict(json.loads(raw)))
+        except ValueError as e:  # UnicodeDecodeError and JSONDecodeError included
+            name = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+            raise ValueError(f"fingerprint stream entry {name}: possible corruption: {e}") from None
     return out
