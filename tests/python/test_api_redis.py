@@ -212,7 +212,7 @@ def test_corrupt_alert_entries_are_skipped_by_the_page_and_the_stream(two_worker
     redis_client.zadd("anomaly:index:alerts", {"not a stream id": 1.0, "1-1": 2.0})
     redis_client.set("anomaly:alerts:1-1", json.dumps({**good, "value": None}))
     for garbage in (b"\xff\xfe\x00", b"[1, 2]", b'{"sensor_name": "corrupt"}',
-                    json.dumps({**spoilt, "value": float("nan")}).encode(), None):  # fmt: skip
+                    json.dumps({**spoilt, "value": float("nan")}).encode(), b"[" * 100_000, None):  # fmt: skip
         redis_client.delete(key)
         if garbage is None:
             redis_client.hset(key, "a", "b")  # WRONGTYPE
@@ -228,6 +228,7 @@ def test_corrupt_alert_entries_are_skipped_by_the_page_and_the_stream(two_worker
         {"alert": '{"value": NaN}'},
         {"other": "1"},
         {"alert": '{"sensor_name": "x"}'},
+        {"alert": "[" * 100_000},  # RecursionError in json.loads: the stream's generator died
     ):
         redis_client.xadd(stream, fields)
     assert a.post("/api/detect", json={"sensor_name": "corrupt", "value": 1500.0}).json()["is_anomaly"]

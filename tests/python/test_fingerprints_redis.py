@@ -151,7 +151,8 @@ def test_a_corrupt_stored_model_never_loses_a_fingerprint_of_the_pipeline(redis_
     "fields",
     [{"other": "1"}, {"fingerprint": b"\xff"}, {"fingerprint": "[1]"},
      {"fingerprint": '{"start": 0, "end": 5, "features": [1, 2]}'},
-     {"fingerprint": '{"start": 0, "end": 5, "features": {"a": 1}, "counts": {"x": Infinity}}'}],
+     {"fingerprint": '{"start": 0, "end": 5, "features": {"a": 1}, "counts": {"x": Infinity}}'},
+     {"fingerprint": "[" * 100_000}],
 )  # fmt: skip
 def test_read_stream_names_a_corrupt_entry_in_a_value_error(redis_client, fields):
     """An entry without the field, with bytes that are not UTF-8 JSON, or not a fingerprint

@@ -50,7 +50,8 @@ def alert_document(raw: Any, alert_id: str) -> dict[str, Any] | None:
             raise ValueError(f"a JSON {type(doc).__name__}, not an object")  # noqa: TRY004
         doc = {**doc, "id": alert_id}
         AlertModel.model_validate(doc)
-    except (TypeError, ValueError) as exc:  # pydantic's ValidationError and UnicodeDecodeError included
+    # pydantic's ValidationError and UnicodeDecodeError included; RecursionError: nested 100,000 deep
+    except (TypeError, ValueError, RecursionError) as exc:
         _log.warning("alert %s skipped: not an alert document (%s)", alert_id, str(exc).splitlines()[0][:200])
         return None
     return doc

@@ -474,7 +474,7 @@ def read_stream(redis_client: Any, settings: Any = None, count: int = 100) -> li
             if raw is None:
                 raise ValueError("no 'fingerprint' field")
             out.append(Fingerprint.from_dict(json.loads(raw)))
-        except ValueError as e:  # UnicodeDecodeError and JSONDecodeError included
+        except (ValueError, RecursionError) as e:  # UnicodeDecodeError, JSONDecodeError; nested 100,000 deep
             name = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
             raise ValueError(f"fingerprint stream entry {name}: possible corruption: {e}") from None
     return out
