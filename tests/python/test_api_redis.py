@@ -200,6 +200,27 @@ def test_sse_rejects_a_bad_last_event_id(two_workers, bad):
     assert "Last-Event-ID" in r.json()["detail"]
 
 
+@pytest.mark.parametrize("ahead", ["99999999999999-0", "18446744073709551615-18446744073709551615"])
+def test_sse_an_id_beyond_the_streams_newest_follows_from_the_newest(two_workers, ahead):
+    """An id the stream never gave (made up, or from a Redis that was flushed) made XREAD wait
+    for ids past it: nothing was sent until the clock reached it (the year 5138, or never)."""
+    a, _ = two_workers
+    _warm(a, "sse-ahead")
+    got: list = []
+    started = threading.Event()
+    reader = threading.Thread(
+        target=lambda: got.extend(
+            _read_events(str(a.base_url), 1, headers={"Last-Event-ID": ahead}, started=started)
+        ),
+        daemon=True,
+    )
+    reader.start()
+    assert started.wait(10)
+    assert a.post("/api/detect", json={"sensor_name": "sse-ahead", "value": 500.0}).json()["is_anomaly"]
+    reader.join(timeout=5)
+    assert [e["data"]["value"] for e in got] == [500.0]
+
+
 def test_corrupt_alert_entries_are_skipped_by_the_page_and_the_stream(two_workers, redis_client):
     """Garbage another program (or a bad disk) left under the alert keys, in the index or in the
     stream: /api/anomalies and the SSE stream skip it (logged), never a 500, a 422 or invalid JSON."""

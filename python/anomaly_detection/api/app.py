@@ -484,6 +484,11 @@ def _sse(alerts: list[dict[str, Any]]) -> str:
     return "".join(f"id: {a['id']}\nevent: anomaly\ndata: {json.dumps(a)}\n\n" for a in alerts)
 
 
+def _stream_order(stream_id: str) -> tuple[int, int]:
+    ms, _, seq = stream_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
 def _redis_events(service: AnomalyService, given: str | None, what: str) -> AsyncIterator[str]:
     """SSE over the Redis alert stream (XREAD BLOCK on an asyncio client)."""
     from anomaly_detection.api.shared import parse_stream_id
@@ -499,7 +504,16 @@ def _redis_events(service: AnomalyService, given: str | None, what: str) -> Asyn
     async def events() -> AsyncIterator[str]:
         service.metrics.sse_clients.inc()
         try:
-            last = start if start is not None else await log.alast_id()
+            if start is None:
+                last = await log.alast_id()
+            else:
+                last = start
+                with contextlib.suppress(*redis_errors()):  # Redis down: the loop below retries
+                    newest = await log.alast_id()
+                    # an id beyond the newest was never given (made up, or from a flushed Redis):
+                    # XREAD would wait silently for ids past it, as long as it is ahead of the clock
+                    if _stream_order(start) > _stream_order(newest):
+                        last = newest
             yield f"retry: 1000\n: connected, last id {last}\n\n"
             while True:
                 try:
