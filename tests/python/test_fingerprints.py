@@ -261,3 +261,28 @@ def test_same_seed_same_scores():
     np.testing.assert_array_equal(a, scores(7, 0))
     assert not np.array_equal(a[40:], scores(7, 1)[40:], equal_nan=True)
     assert not np.array_equal(a[40:], scores(8, 0)[40:], equal_nan=True)
+
+
+def test_a_fingerprint_of_other_features_during_the_warm_up_is_refused_and_changes_nothing():
+    """A vector of another length (or the same features in another order) was kept for training:
+    the fit at the end of the warm-up failed, and every later update raised, for good."""
+    rng = np.random.default_rng(0)
+
+    def normal(i: int) -> Fingerprint:
+        return Fingerprint(5.0 * i, 5.0 * i + 5, rng.normal(10, 1, len(FEATURE_NAMES)))
+
+    d = FingerprintDetector(warmup=5, random_state=0)
+    for i in range(3):
+        d.update(normal(i))
+    for bad in (
+        Fingerprint(15.0, 20.0, np.ones(3), names=("a", "b", "c")),
+        Fingerprint(15.0, 20.0, np.ones(len(FEATURE_NAMES)), names=tuple(reversed(FEATURE_NAMES))),
+        Fingerprint(15.0, 20.0, np.ones(3)),  # 14 names for 3 values
+    ):
+        with pytest.raises(ValueError, match="fingerprint"):
+            d.update(bad)
+    assert (d.seen, len(d._training)) == (3, 3)
+    for i in range(3, 8):
+        d.update(normal(i))
+    assert d.fitted
+    assert d.names == FEATURE_NAMES

@@ -202,14 +202,21 @@ class FingerprintDetector:
         x = np.asarray(fingerprint.values, dtype=np.float64)
         if x.ndim != 1 or not np.isfinite(x).all():
             raise ValueError(f"fingerprint: expected a finite 1-D vector, got shape {x.shape}")
+        names = tuple(fingerprint.names)
+        if len(names) != x.shape[0]:
+            raise ValueError(f"fingerprint: {len(names)} names for {x.shape[0]} values")
         with self._lock:
             if self.fitted and x.shape[0] != self._median.shape[0]:
                 raise ValueError(f"fingerprint: expected {self._median.shape[0]} features, got {x.shape[0]}")
+            if not self.fitted and not self._training:
+                self.names = names  # the warm-up's first fingerprint names the features
+            elif names != self.names:
+                # during the warm-up another vector would break every fit (and the training set) for good
+                raise ValueError(f"fingerprint: expected the features {list(self.names)}, got {list(names)}")
             self.seen += 1
             if not self.fitted:
                 self._training.append(x)
                 if len(self._training) >= self.warmup:
-                    self.names = tuple(fingerprint.names)
                     self.fit()
                 return FingerprintScore(fingerprint, float("nan"), self.threshold, False)
             result = self._score(fingerprint, x)
