@@ -24,6 +24,8 @@ from anomaly_detection.api import create_app
 from anomaly_detection.redis import scripts
 from anomaly_detection.redis.codec import text
 
+KEYS_FP_STREAM = "anomaly:stream:fingerprints"
+
 
 def _settings(**kw) -> Settings:
     # z-score with a short warm-up: the tests inject a spike after a few points.
@@ -275,6 +277,57 @@ def test_redis_down_gives_503_on_sensor_reads_and_alerts_from_this_worker():
         assert health["degraded"] is True
         assert health["store"]["write_back"]["alerts_held"] == 1
     server.stop()
+
+
+def test_collector_writes_with_redis_down_are_accepted_and_their_fingerprints_scored():
+    """The fingerprint aggregator's XADD failed with Redis down and its ConnectionError escaped the
+    collector: a 503 for records whose points the detector had accepted (a retry stores them
+    twice) and the closed fingerprints never scored. With the fallback policy they are answered
+    200, the fingerprints scored and the ones not streamed counted."""
+    server = RedisServer().start()
+    app = create_app(_settings(redis_url=server.url, redis_socket_timeout=0.5, redis_probe_interval=60))
+    pipeline = app.state.anomaly_service.fingerprints
+    t0 = time.time() - 100
+    with LiveServer(app) as url, httpx.Client(base_url=url, timeout=10) as c:
+
+        def metric(k: int) -> httpx.Response:
+            body = {
+                "service": "web",
+                "endpoint": "/",
+                "response_time": 10.0,
+                "status_code": 200,
+                "timestamp": t0 + 5 * k,
+            }
+            return c.post("/api/metrics", json=body)
+
+        assert [metric(k).status_code for k in range(3)] == [200] * 3
+        server.kill()
+        for k in range(3, 6):
+            r = metric(k)
+            assert r.status_code == 200, r.text
+        r = c.post(
+            "/api/logs", json={"level": "ERROR", "message": "m", "service": "web", "timestamp": t0 + 30}
+        )
+        assert r.status_code == 200, r.text
+    status = pipeline.status()
+    assert status["stream_errors"] >= 4
+    assert status["detector"]["seen"] == status["emitted"] == 6  # every closed interval scored
+    server.stop()
+
+
+def test_a_fingerprint_stream_key_of_another_type_does_not_stop_the_fingerprints(redis_server, redis_client):
+    """Another program's value under the stream key (WRONGTYPE) raised out of every record that
+    closed an interval."""
+    redis_client.set(KEYS_FP_STREAM, "not a stream")
+    app = create_app(
+        _settings(redis_url=f"redis://127.0.0.1:{redis_client.connection_pool.connection_kwargs['port']}/0")
+    )
+    pipeline = app.state.anomaly_service.fingerprints
+    for k in range(4):
+        pipeline.add("log", {"level": "ERROR", "service": "web", "message": "m", "timestamp": 1000.0 + 5 * k})
+    assert pipeline.rejected == 0
+    assert pipeline.aggregator.stream_errors == 3
+    assert len(pipeline.recent()) == pipeline.detector.seen == 3
 
 
 def test_concurrent_alerts_with_redis_up_are_answered_with_their_stream_ids(two_workers, redis_client):

@@ -4,6 +4,7 @@ folded into sketches, one named feature vector per interval."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 import threading
 import time
@@ -14,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from anomaly_detection.redis.driver import redis_errors
 from anomaly_detection.sketches import BloomFilter, HyperLogLog, TDigest, TopK
 
 __all__ = ["FEATURE_NAMES", "Fingerprint", "FingerprintAggregator", "read_stream"]
@@ -38,6 +40,8 @@ FEATURE_NAMES: tuple[str, ...] = (
 
 _ERROR_LEVELS = frozenset({"ERROR", "CRITICAL", "FATAL"})
 _LEVELS = frozenset({"DEBUG", "INFO", "NOTICE", "WARNING", "WARN", "ERR", *_ERROR_LEVELS})
+_log = logging.getLogger(__name__)
+
 #: The shortest interval (seconds).
 MIN_INTERVAL = 1e-3
 #: Values buffered before they go to the sketches in one native call.
@@ -244,6 +248,9 @@ class FingerprintAggregator:
         self.late = 0
         self.early = 0
         self.emitted = 0
+        #: Fingerprints that Redis refused or could not take (scored and kept all the same).
+        self.stream_errors = 0
+        self._streaming = True
         self.stream_key: str | None = None
         if redis_client is not None:
             self.stream_key = stream_key(settings)
@@ -438,7 +445,14 @@ class FingerprintAggregator:
                     maxlen=self.stream_maxlen,
                     approximate=True,
                 )
-            pipe.execute()
+            try:
+                pipe.execute()
+                self._streaming = True
+            except redis_errors() as exc:  # Redis down (or not a stream there): scored all the same
+                self.stream_errors += len(fingerprints)
+                if self._streaming:  # once an outage, not every interval
+                    _log.warning("fingerprints not streamed to Redis (%s); scored all the same", exc)
+                self._streaming = False
         for fp in fingerprints:
             for listener in self._listeners:
                 listener(fp)
