@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+from servers import RedisServer
 from test_fingerprints import INTERVAL, T0, run
 
 from anomaly_detection import Settings, StatisticalAnomalyDetector
@@ -168,6 +169,31 @@ def test_read_stream_refuses_a_count_that_is_not_a_positive_int(redis_client):
     for count in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="count"):
             read_stream(redis_client, SETTINGS, count=count)
+
+
+def test_redis_down_at_a_fit_or_an_alert_never_stops_the_scoring():
+    """The training lock's SET and the alert's writing raised ConnectionError out of update()
+    while Redis was down: the warm-up never ended (every later fingerprint raised at its fit) and
+    an alert's fingerprint was lost. They are logged; the model is fitted here, the alert handed
+    to on_alert without its Redis id."""
+    server = RedisServer().start()
+    alerts: list = []
+    detector = FingerprintDetector(
+        redis_client=server.client(retry=None),
+        settings=SETTINGS,
+        warmup=60,
+        retrain_every=0,
+        on_alert=alerts.append,
+    )
+    p = FingerprintPipeline(FingerprintAggregator(), detector)
+    server.kill()
+    scored = run(p, 120, {100: "5xx"}, seed=0)
+    assert len(scored) == 120
+    assert p.rejected == 0
+    assert detector.fitted
+    assert detector.fits == 1
+    assert [a["interval"][0] for a in alerts] == [T0 + 100 * INTERVAL]
+    server.stop()
 
 
 def test_a_fingerprint_alert_has_the_layout_and_severity_rule_of_a_detector_alert(redis_client):

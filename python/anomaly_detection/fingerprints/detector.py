@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -17,6 +18,7 @@ import numpy as np
 from anomaly_detection.fingerprints.aggregator import FEATURE_NAMES, Fingerprint, settings_or_default
 from anomaly_detection.forest import IsolationForest
 from anomaly_detection.redis.alerts import alert_record
+from anomaly_detection.redis.driver import redis_errors
 
 __all__ = ["FingerprintDetector", "FingerprintScore"]
 _log = logging.getLogger(__name__)
@@ -275,7 +277,10 @@ class FingerprintDetector:
 
     def _raise(self, alert: dict[str, Any]) -> dict[str, Any]:
         if self.writer is not None:
-            alert = self.writer.write(alert)
+            try:
+                alert = self.writer.write(alert)
+            except redis_errors() as exc:  # the fingerprint is scored all the same; on_alert still hears it
+                _log.error("fingerprint alert %s not written to Redis: %s", alert.get("id"), exc)
         if self.on_alert is not None:
             self.on_alert(alert)
         return alert
@@ -292,20 +297,31 @@ class FingerprintDetector:
                 self._fit(X)
                 return True
             token = uuid.uuid4().hex
-            if not self.redis.set(self.lock_key, token, nx=True, px=int(self.lock_ttl * 1000)):
+            try:
+                locked = self.redis.set(self.lock_key, token, nx=True, px=int(self.lock_ttl * 1000))
+            except redis_errors() as exc:  # Redis down: fitted here, shared at a later fit
+                _log.warning("fingerprint model fitted without Redis (%s): not shared", exc)
+                self._fit(X)
+                return True
+            if not locked:
                 self.skipped_fits += 1
                 try:
                     self.load()
                 except ValueError as exc:  # corrupt: keep learning; fitted here once the lock is free
                     _log.warning("stored fingerprint model not loaded: %s", exc)
+                except redis_errors() as exc:  # down since the lock: tried again at the next fit
+                    _log.warning("stored fingerprint model not loaded: Redis unavailable (%s)", exc)
                 return False
             try:
                 self._fit(X)
                 assert self.manager is not None
                 self.manager.store_model(self.model_name, self.forest.to_bytes())
                 self.manager.set_config(self.baseline_key, self._baseline())
+            except redis_errors() as exc:  # fitted here all the same
+                _log.warning("fingerprint model fitted but not shared: Redis unavailable (%s)", exc)
             finally:
-                self._release(keys=[self.lock_key], args=[token])
+                with contextlib.suppress(*redis_errors()):  # if not released, it expires after lock_ttl
+                    self._release(keys=[self.lock_key], args=[token])
             return True
 
     def _fit(self, X: np.ndarray) -> None:
