@@ -286,3 +286,23 @@ def test_a_fingerprint_of_other_features_during_the_warm_up_is_refused_and_chang
         d.update(normal(i))
     assert d.fitted
     assert d.names == FEATURE_NAMES
+
+
+def test_a_listener_that_raises_is_logged_and_the_others_hear_every_fingerprint(caplog):
+    """A raising listener stopped the fingerprints of the call (the second of two closed at once was
+    never scored, later listeners heard none) and raised out of add_metric after the record was
+    folded: the collector's request failed for a record it had counted."""
+    p = FingerprintPipeline()
+    heard: list = []
+
+    def boom(fp):
+        raise RuntimeError("listener boom")
+
+    p.aggregator.add_listener(boom)
+    p.aggregator.add_listener(heard.append)
+    p.add("log", {"level": "ERROR", "service": "a", "message": "x", "timestamp": 1000.0})
+    closed = p.add("log", {"level": "ERROR", "service": "a", "message": "x", "timestamp": 1012.0})
+    assert len(closed) == 2
+    assert len(p.recent()) == 2
+    assert heard == closed
+    assert "listener boom" in caplog.text

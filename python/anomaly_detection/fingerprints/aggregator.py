@@ -265,7 +265,8 @@ class FingerprintAggregator:
     # --- listeners and reading ------------------------------------------------------------
 
     def add_listener(self, listener: Callable[[Fingerprint], Any]) -> None:
-        """Call ``listener(fingerprint)`` for every fingerprint emitted, in order."""
+        """Call ``listener(fingerprint)`` for every fingerprint emitted, in order; an exception it
+        raises is logged (the record that closed the interval is folded already)."""
         self._listeners.append(listener)
 
     def recent(self, limit: int | None = None) -> list[Fingerprint]:
@@ -455,7 +456,10 @@ class FingerprintAggregator:
                 self._streaming = False
         for fp in fingerprints:
             for listener in self._listeners:
-                listener(fp)
+                try:
+                    listener(fp)
+                except Exception:  # noqa: BLE001, PERF203 - the record is folded: the others hear every fingerprint
+                    _log.exception("fingerprint listener %r failed", listener)
         return fingerprints
 
 
