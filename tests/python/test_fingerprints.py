@@ -306,3 +306,17 @@ def test_a_listener_that_raises_is_logged_and_the_others_hear_every_fingerprint(
     assert len(p.recent()) == 2
     assert heard == closed
     assert "listener boom" in caplog.text
+
+
+def test_an_on_alert_that_raises_is_logged_and_the_alerting_fingerprint_kept(caplog):
+    """An on_alert that raised made update() raise: the alerting fingerprint (the one that matters)
+    was missing from recent(), its score lost."""
+
+    def boom(alert):
+        raise RuntimeError("on_alert boom")
+
+    pipeline = FingerprintPipeline(detector=FingerprintDetector(on_alert=boom, random_state=0))
+    scored = run(pipeline, 150, {100: "5xx"}, seed=0)
+    assert len(scored) == 150
+    assert [i for i, s in enumerate(scored) if s.is_anomaly] == [100]
+    assert "on_alert boom" in caplog.text

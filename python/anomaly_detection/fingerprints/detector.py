@@ -282,7 +282,10 @@ class FingerprintDetector:
             except redis_errors() as exc:  # the fingerprint is scored all the same; on_alert still hears it
                 _log.error("fingerprint alert %s not written to Redis: %s", alert.get("id"), exc)
         if self.on_alert is not None:
-            self.on_alert(alert)
+            try:
+                self.on_alert(alert)
+            except Exception:  # noqa: BLE001 - the fingerprint is scored and kept all the same
+                _log.exception("fingerprint on_alert %r failed", self.on_alert)
         return alert
 
     # --- training ------------------------------------------------------------------------------
