@@ -411,6 +411,25 @@ def test_sse_live_and_reconnect_with_last_event_id(live):
     assert live.get("/api/alerts/stream", headers={"Last-Event-ID": "x"}).status_code == 422
 
 
+def test_sse_an_id_this_process_never_gave_replays_its_alerts_instead_of_stalling(live):
+    """A browser reconnecting after a restart sends the last id of the old process: ids start
+    again at 1, so waiting for ids beyond it would send nothing until the new process had
+    raised as many alerts (those lost to the client)."""
+    _warm(live, "sse-restart")
+    assert live.post("/api/detect", json={"sensor_name": "sse-restart", "value": 700.0}).json()["is_anomaly"]
+    hub = live.app.state.anomaly_service.hub
+    oldest = hub.since(0)[0]["id"]
+    for stale in (hub.last_id + 1000, 10**100):
+        got: list = []
+        reader = threading.Thread(
+            target=lambda s=stale, out=got: out.extend(_read_events(live, {"Last-Event-ID": str(s)}, 1)),
+            daemon=True,
+        )
+        reader.start()
+        reader.join(timeout=5)
+        assert [e["id"] for e in got] == [oldest], stale
+
+
 def test_batch_fast_points_keep_order_and_bad_names_change_nothing(live):
     items = [{"type": "point", "sensor_name": "ord", "value": 1.0, "timestamp": 1},
              {"type": "point", "data": {"sensor_name": "ord", "value": 2.0, "timestamp": "1970-01-01T00:00:02Z"}},

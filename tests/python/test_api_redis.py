@@ -24,6 +24,8 @@ from anomaly_detection.api import create_app
 from anomaly_detection.redis import scripts
 from anomaly_detection.redis.codec import text
 
+KEYS_FP_STREAM = "anomaly:stream:fingerprints"
+
 
 def _settings(**kw) -> Settings:
     # z-score with a short warm-up: the tests inject a spike after a few points.
@@ -178,12 +180,83 @@ def test_sse_follows_the_stream_of_every_worker_and_replays(two_workers):
     assert [e["data"]["value"] for e in replay] == [500.0, 900.0, 1500.0, 2500.0]
 
 
-@pytest.mark.parametrize("bad", ["x", "12-ab", "-1", "1-2-3"])
+@pytest.mark.parametrize(
+    "bad",
+    # the last three: parts beyond Redis's 64-bit ids, which XREAD refuses (a stream of
+    # "redis unavailable, retrying" forever)
+    [
+        "x",
+        "12-ab",
+        "-1",
+        "1-2-3",
+        "18446744073709551616",
+        "1-18446744073709551616",
+        "9" * 20 + "-" + "9" * 20,
+    ],
+)
 def test_sse_rejects_a_bad_last_event_id(two_workers, bad):
     a, _ = two_workers
-    r = a.get("/api/alerts/stream", headers={"Last-Event-ID": bad})
-    assert r.status_code == 422
+    with a.stream("GET", "/api/alerts/stream", headers={"Last-Event-ID": bad}) as r:
+        assert r.status_code == 422
+        r.read()
     assert "Last-Event-ID" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("ahead", ["99999999999999-0", "18446744073709551615-18446744073709551615"])
+def test_sse_an_id_beyond_the_streams_newest_follows_from_the_newest(two_workers, ahead):
+    """An id the stream never gave (made up, or from a Redis that was flushed) made XREAD wait
+    for ids past it: nothing was sent until the clock reached it (the year 5138, or never)."""
+    a, _ = two_workers
+    _warm(a, "sse-ahead")
+    got: list = []
+    started = threading.Event()
+    reader = threading.Thread(
+        target=lambda: got.extend(
+            _read_events(str(a.base_url), 1, headers={"Last-Event-ID": ahead}, started=started)
+        ),
+        daemon=True,
+    )
+    reader.start()
+    assert started.wait(10)
+    assert a.post("/api/detect", json={"sensor_name": "sse-ahead", "value": 500.0}).json()["is_anomaly"]
+    reader.join(timeout=5)
+    assert [e["data"]["value"] for e in got] == [500.0]
+
+
+def test_corrupt_alert_entries_are_skipped_by_the_page_and_the_stream(two_workers, redis_client):
+    """Garbage another program (or a bad disk) left under the alert keys, in the index or in the
+    stream: /api/anomalies and the SSE stream skip it (logged), never a 500, a 422 or invalid JSON."""
+    a, _ = two_workers
+    _warm(a, "corrupt")
+    for v in (500.0, 900.0):
+        assert a.post("/api/detect", json={"sensor_name": "corrupt", "value": v}).json()["is_anomaly"]
+    good, spoilt = a.get("/api/anomalies").json()["items"]  # newest first
+    key = f"anomaly:alerts:{spoilt['id']}"
+    redis_client.zadd("anomaly:index:alerts", {"not a stream id": 1.0, "1-1": 2.0})
+    redis_client.set("anomaly:alerts:1-1", json.dumps({**good, "value": None}))
+    for garbage in (b"\xff\xfe\x00", b"[1, 2]", b'{"sensor_name": "corrupt"}',
+                    json.dumps({**spoilt, "value": float("nan")}).encode(), b"[" * 100_000, None):  # fmt: skip
+        redis_client.delete(key)
+        if garbage is None:
+            redis_client.hset(key, "a", "b")  # WRONGTYPE
+        else:
+            redis_client.set(key, garbage)
+        for params in ({}, {"sensor": "corrupt"}):
+            r = a.get("/api/anomalies", params=params)
+            assert r.status_code == 200, (garbage, r.text)
+            assert [item["id"] for item in r.json()["items"]] == [good["id"]]
+    stream = "anomaly:stream:alerts"
+    for fields in (
+        {"alert": b"\xff"},
+        {"alert": '{"value": NaN}'},
+        {"other": "1"},
+        {"alert": '{"sensor_name": "x"}'},
+        {"alert": "[" * 100_000},  # RecursionError in json.loads: the stream's generator died
+    ):
+        redis_client.xadd(stream, fields)
+    assert a.post("/api/detect", json={"sensor_name": "corrupt", "value": 1500.0}).json()["is_anomaly"]
+    events = _read_events(str(a.base_url), 3, params={"since": "0"})
+    assert [e["data"]["value"] for e in events] == [500.0, 900.0, 1500.0]
 
 
 def test_redis_down_gives_503_on_sensor_reads_and_alerts_from_this_worker():
@@ -204,6 +277,57 @@ def test_redis_down_gives_503_on_sensor_reads_and_alerts_from_this_worker():
         assert health["degraded"] is True
         assert health["store"]["write_back"]["alerts_held"] == 1
     server.stop()
+
+
+def test_collector_writes_with_redis_down_are_accepted_and_their_fingerprints_scored():
+    """The fingerprint aggregator's XADD failed with Redis down and its ConnectionError escaped the
+    collector: a 503 for records whose points the detector had accepted (a retry stores them
+    twice) and the closed fingerprints never scored. With the fallback policy they are answered
+    200, the fingerprints scored and the ones not streamed counted."""
+    server = RedisServer().start()
+    app = create_app(_settings(redis_url=server.url, redis_socket_timeout=0.5, redis_probe_interval=60))
+    pipeline = app.state.anomaly_service.fingerprints
+    t0 = time.time() - 100
+    with LiveServer(app) as url, httpx.Client(base_url=url, timeout=10) as c:
+
+        def metric(k: int) -> httpx.Response:
+            body = {
+                "service": "web",
+                "endpoint": "/",
+                "response_time": 10.0,
+                "status_code": 200,
+                "timestamp": t0 + 5 * k,
+            }
+            return c.post("/api/metrics", json=body)
+
+        assert [metric(k).status_code for k in range(3)] == [200] * 3
+        server.kill()
+        for k in range(3, 6):
+            r = metric(k)
+            assert r.status_code == 200, r.text
+        r = c.post(
+            "/api/logs", json={"level": "ERROR", "message": "m", "service": "web", "timestamp": t0 + 30}
+        )
+        assert r.status_code == 200, r.text
+    status = pipeline.status()
+    assert status["stream_errors"] >= 4
+    assert status["detector"]["seen"] == status["emitted"] == 6  # every closed interval scored
+    server.stop()
+
+
+def test_a_fingerprint_stream_key_of_another_type_does_not_stop_the_fingerprints(redis_server, redis_client):
+    """Another program's value under the stream key (WRONGTYPE) raised out of every record that
+    closed an interval."""
+    redis_client.set(KEYS_FP_STREAM, "not a stream")
+    app = create_app(
+        _settings(redis_url=f"redis://127.0.0.1:{redis_client.connection_pool.connection_kwargs['port']}/0")
+    )
+    pipeline = app.state.anomaly_service.fingerprints
+    for k in range(4):
+        pipeline.add("log", {"level": "ERROR", "service": "web", "message": "m", "timestamp": 1000.0 + 5 * k})
+    assert pipeline.rejected == 0
+    assert pipeline.aggregator.stream_errors == 3
+    assert len(pipeline.recent()) == pipeline.detector.seen == 3
 
 
 def test_concurrent_alerts_with_redis_up_are_answered_with_their_stream_ids(two_workers, redis_client):

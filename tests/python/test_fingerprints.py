@@ -167,6 +167,24 @@ def test_bad_aggregator_parameters(kwargs):
         FingerprintAggregator(**kwargs)
 
 
+@pytest.mark.parametrize("interval", [1e-300, 5e-324, 1e-9])
+def test_an_interval_below_a_millisecond_is_refused(interval):
+    """A tiny interval overflowed the interval number (OverflowError from the first record), or was
+    below the resolution of epoch seconds (start + interval == start: every record emitted
+    max_gap + 1 empty fingerprints)."""
+    with pytest.raises(ValueError, match="interval"):
+        FingerprintAggregator(interval=interval)
+
+
+def test_a_timestamp_whose_interval_number_overflows_is_refused_and_changes_nothing():
+    agg = FingerprintAggregator(interval=1e-3, clock=lambda: 1.7e9)
+    with pytest.raises(ValueError, match="timestamp"):
+        agg.add_log("ERROR", "svc", "x", timestamp=-1e306)  # -1e309 intervals: OverflowError before
+    assert agg.open_interval is None
+    agg.add_log("ERROR", "svc", "x", timestamp=1.7e9)
+    assert agg.open_interval == pytest.approx((1.7e9, 1.7e9 + 1e-3))
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
@@ -188,6 +206,11 @@ def test_bad_fingerprint_documents():
         {},
         {"start": 0, "end": 5, "features": {"a": "x"}},
         {"start": 0, "end": 5, "features": {"a": float("nan")}},
+        # IndexError, OverflowError, a bool taken as 1.0, a list of pairs taken as counts before
+        {"start": 0, "end": 5, "features": [1, 2]},
+        {"start": 0, "end": 5, "features": {"a": 1}, "counts": {"requests": float("inf")}},
+        {"start": 0, "end": 5, "features": {"a": True}},
+        {"start": 0, "end": 5, "features": {"a": 1}, "counts": [["requests", 2]]},
     ]:
         with pytest.raises(ValueError):
             Fingerprint.from_dict(doc)
@@ -238,3 +261,62 @@ def test_same_seed_same_scores():
     np.testing.assert_array_equal(a, scores(7, 0))
     assert not np.array_equal(a[40:], scores(7, 1)[40:], equal_nan=True)
     assert not np.array_equal(a[40:], scores(8, 0)[40:], equal_nan=True)
+
+
+def test_a_fingerprint_of_other_features_during_the_warm_up_is_refused_and_changes_nothing():
+    """A vector of another length (or the same features in another order) was kept for training:
+    the fit at the end of the warm-up failed, and every later update raised, for good."""
+    rng = np.random.default_rng(0)
+
+    def normal(i: int) -> Fingerprint:
+        return Fingerprint(5.0 * i, 5.0 * i + 5, rng.normal(10, 1, len(FEATURE_NAMES)))
+
+    d = FingerprintDetector(warmup=5, random_state=0)
+    for i in range(3):
+        d.update(normal(i))
+    for bad in (
+        Fingerprint(15.0, 20.0, np.ones(3), names=("a", "b", "c")),
+        Fingerprint(15.0, 20.0, np.ones(len(FEATURE_NAMES)), names=tuple(reversed(FEATURE_NAMES))),
+        Fingerprint(15.0, 20.0, np.ones(3)),  # 14 names for 3 values
+    ):
+        with pytest.raises(ValueError, match="fingerprint"):
+            d.update(bad)
+    assert (d.seen, len(d._training)) == (3, 3)
+    for i in range(3, 8):
+        d.update(normal(i))
+    assert d.fitted
+    assert d.names == FEATURE_NAMES
+
+
+def test_a_listener_that_raises_is_logged_and_the_others_hear_every_fingerprint(caplog):
+    """A raising listener stopped the fingerprints of the call (the second of two closed at once was
+    never scored, later listeners heard none) and raised out of add_metric after the record was
+    folded: the collector's request failed for a record it had counted."""
+    p = FingerprintPipeline()
+    heard: list = []
+
+    def boom(fp):
+        raise RuntimeError("listener boom")
+
+    p.aggregator.add_listener(boom)
+    p.aggregator.add_listener(heard.append)
+    p.add("log", {"level": "ERROR", "service": "a", "message": "x", "timestamp": 1000.0})
+    closed = p.add("log", {"level": "ERROR", "service": "a", "message": "x", "timestamp": 1012.0})
+    assert len(closed) == 2
+    assert len(p.recent()) == 2
+    assert heard == closed
+    assert "listener boom" in caplog.text
+
+
+def test_an_on_alert_that_raises_is_logged_and_the_alerting_fingerprint_kept(caplog):
+    """An on_alert that raised made update() raise: the alerting fingerprint (the one that matters)
+    was missing from recent(), its score lost."""
+
+    def boom(alert):
+        raise RuntimeError("on_alert boom")
+
+    pipeline = FingerprintPipeline(detector=FingerprintDetector(on_alert=boom, random_state=0))
+    scored = run(pipeline, 150, {100: "5xx"}, seed=0)
+    assert len(scored) == 150
+    assert [i for i, s in enumerate(scored) if s.is_anomaly] == [100]
+    assert "on_alert boom" in caplog.text

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+from servers import RedisServer
 from test_fingerprints import INTERVAL, T0, run
 
 from anomaly_detection import Settings, StatisticalAnomalyDetector
@@ -115,6 +116,84 @@ def test_corrupt_stored_model_or_baseline_raise_value_error(redis_client):
     with pytest.raises(ValueError):
         fresh.load()
     assert not fresh.fitted
+
+
+def test_a_corrupt_stored_model_never_loses_a_fingerprint_of_the_pipeline(redis_client, caplog):
+    """A worker that finds the lock taken loads the stored model: corrupt bytes, or a forest of
+    other features than the baseline names, used to raise out of every update (the fingerprint
+    dropped from recent(), counted as a rejected record), or to be loaded and then refuse every
+    later fingerprint. It is logged and the worker keeps warming up until it can fit itself."""
+    first = pipeline(redis_client, warmup=60, retrain_every=0)
+    run(first, 61, seed=4)
+    manager = AnomalyRedisManager(redis_client, SETTINGS)
+    good = manager.load_model("fingerprints")
+    lock = KEYS.cache("lock", "fingerprints")
+    three = IsolationForest(n_estimators=10, random_state=0).fit(
+        np.random.default_rng(0).normal(size=(50, 3))
+    )
+    for bad in (good[:-7] + b"garbage", three.to_bytes()):
+        manager.store_model("fingerprints", bad)
+        redis_client.set(lock, "another-worker", px=60_000)
+        second = pipeline(redis_client, warmup=60, retrain_every=0)
+        scored = run(second, 65, seed=5)
+        assert len(scored) == 65  # every fingerprint kept (and scored: warming up)
+        assert second.rejected == 0
+        d = second.detector
+        assert (d.fitted, d.loads, d.skipped_fits) == (False, 0, 6)
+        assert "stored fingerprint model not loaded" in caplog.text
+        with pytest.raises(ValueError, match="corruption"):
+            d.load()  # called directly, it still says so
+        redis_client.delete(lock)
+        assert d.fit() is True  # the lock is free: it fits and replaces the corrupt model
+        assert IsolationForest.from_bytes(manager.load_model("fingerprints")).n_features_in_ == 14
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"other": "1"}, {"fingerprint": b"\xff"}, {"fingerprint": "[1]"},
+     {"fingerprint": '{"start": 0, "end": 5, "features": [1, 2]}'},
+     {"fingerprint": '{"start": 0, "end": 5, "features": {"a": 1}, "counts": {"x": Infinity}}'},
+     {"fingerprint": "[" * 100_000}],
+)  # fmt: skip
+def test_read_stream_names_a_corrupt_entry_in_a_value_error(redis_client, fields):
+    """An entry without the field, with bytes that are not UTF-8 JSON, or not a fingerprint
+    document raised TypeError, IndexError or OverflowError from read_stream."""
+    p = pipeline(redis_client, warmup=60)
+    run(p, 3, seed=1)
+    entry = redis_client.xadd(KEYS.stream("fingerprints"), fields).decode()
+    with pytest.raises(ValueError, match=f"fingerprint stream entry {entry}: possible corruption"):
+        read_stream(redis_client, SETTINGS, count=10)
+
+
+def test_read_stream_refuses_a_count_that_is_not_a_positive_int(redis_client):
+    for count in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="count"):
+            read_stream(redis_client, SETTINGS, count=count)
+
+
+def test_redis_down_at_a_fit_or_an_alert_never_stops_the_scoring():
+    """The training lock's SET and the alert's writing raised ConnectionError out of update()
+    while Redis was down: the warm-up never ended (every later fingerprint raised at its fit) and
+    an alert's fingerprint was lost. They are logged; the model is fitted here, the alert handed
+    to on_alert without its Redis id."""
+    server = RedisServer().start()
+    alerts: list = []
+    detector = FingerprintDetector(
+        redis_client=server.client(retry=None),
+        settings=SETTINGS,
+        warmup=60,
+        retrain_every=0,
+        on_alert=alerts.append,
+    )
+    p = FingerprintPipeline(FingerprintAggregator(), detector)
+    server.kill()
+    scored = run(p, 120, {100: "5xx"}, seed=0)
+    assert len(scored) == 120
+    assert p.rejected == 0
+    assert detector.fitted
+    assert detector.fits == 1
+    assert [a["interval"][0] for a in alerts] == [T0 + 100 * INTERVAL]
+    server.stop()
 
 
 def test_a_fingerprint_alert_has_the_layout_and_severity_rule_of_a_detector_alert(redis_client):

@@ -729,3 +729,18 @@ def test_an_anomaly_count_arriving_after_its_sensor_was_reset_counts_nothing(red
     assert not redis_client.exists(counters)  # nothing left behind for the new sensor
     det.detect("s", 20.0, timestamp=20.0)
     assert redis_client.hget(counters, "anomalies") in (None, b"0")
+
+
+def test_a_window_entry_nested_too_deep_for_json_is_skipped_not_a_crash(redis_client, caplog):
+    """Another program's entry of arrays nested 100,000 deep made json.loads raise RecursionError,
+    not a ValueError: every detection and window read of the sensor crashed (a 500 over HTTP)."""
+    det = StatisticalAnomalyDetector(settings(), redis_client=redis_client)
+    det.detect_batch("deep", [10.0, 10.2, 9.9, 10.1, 10.0], timestamps=[1, 2, 3, 4, 5])
+    redis_client.rpush(det.store.keys.window("deep"), "[" * 100_000)
+    redis_client.delete(det.store.keys.mirror("deep"))  # the window is read from the list
+    assert det.detect("deep", 10.1, timestamp=6).window_count >= 5
+    assert det.get_window("deep").values.tolist()[-1] == 10.1
+    manager = AnomalyRedisManager(redis_client, settings())
+    redis_client.set(manager.keys.config("deep"), "[" * 100_000)
+    with pytest.raises(ValueError, match="corruption"):
+        manager.get_config("deep")

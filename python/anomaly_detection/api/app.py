@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, Security, status
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.routing import APIRoute, serialize_response
@@ -26,6 +27,8 @@ from anomaly_detection.api.collector import Point, sensor_name_for
 from anomaly_detection.api.idempotency import IdempotencyMiddleware
 from anomaly_detection.api.metrics import CONTENT_TYPE_LATEST
 from anomaly_detection.api.models import (
+    SENSOR_NAME_DOC,
+    SENSOR_NAME_SCHEMA,
     AnomaliesPage,
     BatchRequest,
     BusinessMetricRequest,
@@ -376,7 +379,10 @@ async def sensors(service: Service) -> dict[str, Any]:
     "/api/sensors/{name:path}/window", response_model=WindowResponse, tags=["sensors"],
     responses=_errors(404, 422, 503),
 )  # fmt: skip
-async def sensor_window(name: str, service: Service) -> dict[str, Any]:
+async def sensor_window(
+    name: Annotated[str, PathParam(description=SENSOR_NAME_DOC, json_schema_extra=SENSOR_NAME_SCHEMA)],
+    service: Service,
+) -> dict[str, Any]:
     """The sensor's window (oldest first) and its statistics; 404 if unknown."""
 
     def read() -> tuple[Any, dict[str, Any] | None]:
@@ -432,6 +438,10 @@ async def alert_stream(
             raise HTTPException(
                 status.HTTP_422_UNPROCESSABLE_CONTENT, f"{what}: expected an integer >= 0"
             ) from None
+        if last > hub.last_id:
+            # not an id of this process (one before a restart: ids start again at 1): waiting
+            # for ids beyond it would send nothing for as many alerts, so replay what is kept
+            last = 0
     else:
         last = hub.last_id
     heartbeat = service.settings.sse_heartbeat_seconds
@@ -474,6 +484,11 @@ def _sse(alerts: list[dict[str, Any]]) -> str:
     return "".join(f"id: {a['id']}\nevent: anomaly\ndata: {json.dumps(a)}\n\n" for a in alerts)
 
 
+def _stream_order(stream_id: str) -> tuple[int, int]:
+    ms, _, seq = stream_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
 def _redis_events(service: AnomalyService, given: str | None, what: str) -> AsyncIterator[str]:
     """SSE over the Redis alert stream (XREAD BLOCK on an asyncio client)."""
     from anomaly_detection.api.shared import parse_stream_id
@@ -489,7 +504,16 @@ def _redis_events(service: AnomalyService, given: str | None, what: str) -> Asyn
     async def events() -> AsyncIterator[str]:
         service.metrics.sse_clients.inc()
         try:
-            last = start if start is not None else await log.alast_id()
+            if start is None:
+                last = await log.alast_id()
+            else:
+                last = start
+                with contextlib.suppress(*redis_errors()):  # Redis down: the loop below retries
+                    newest = await log.alast_id()
+                    # an id beyond the newest was never given (made up, or from a flushed Redis):
+                    # XREAD would wait silently for ids past it, as long as it is ahead of the clock
+                    if _stream_order(start) > _stream_order(newest):
+                        last = newest
             yield f"retry: 1000\n: connected, last id {last}\n\n"
             while True:
                 try:
@@ -753,6 +777,8 @@ def create_app(
     _add_redoc(app)
     app.state.anomaly_service = service
     app.include_router(router)
+    if settings.missing == "raise":
+        _document_no_missing_values(app)
     app.add_exception_handler(RequestValidationError, _validation_error)
     if settings.api_lean_batch:  # innermost: every other middleware sees its requests
         batch_route = next(r for r in writes.routes if isinstance(r, APIRoute) and r.endpoint is post_batch)
@@ -770,6 +796,26 @@ def create_app(
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestMetricsMiddleware, service=service)
     return app
+
+
+def _document_no_missing_values(app: FastAPI) -> None:
+    """The OpenAPI document of an app under ``missing="raise"``: ``value`` and the items of
+    ``values`` are numbers, not null (a null is a 422 there)."""
+    make = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schemas = make().get("components", {}).get("schemas", {})
+            for model, field in (("DetectRequest", "value"), ("DetectBatchRequest", "values")):
+                prop = schemas.get(model, {}).get("properties", {}).get(field, {})
+                prop = prop.get("items", prop)
+                kinds = [k for k in prop.get("anyOf", []) if k != {"type": "null"}]
+                if len(kinds) == 1:
+                    del prop["anyOf"]
+                    prop.update(kinds[0])
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 #: Swagger UI's files as the fastapi-swagger package ships them (the ``api`` extra).

@@ -41,14 +41,45 @@ __all__ = [
 # refuses a bool value or timestamp); ints are still numbers.
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 StrictFloat = Annotated[float, Field(strict=True)]
+#: An ISO-8601 text timestamp (``datetime.fromisoformat``; documented as RFC 3339 ``date-time``).
+IsoTimestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
 Timestamp = Annotated[
-    StrictFloat | str | None,
+    StrictFloat | IsoTimestamp | None,
     Field(description="Epoch seconds or ISO-8601 (naive = UTC); omitted means now."),
 ]
 
 LOG_LEVELS = ("DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL", "FATAL")
 #: Levels that count towards a service's error-log rate.
 ERROR_LEVELS = frozenset({"ERROR", "CRITICAL", "FATAL"})
+
+
+#: The sensor-name rule of the core (``_core.check_sensor_name``) as a JSON Schema, for the
+#: OpenAPI document only (the core's check gives the error): not "." or "..", none of
+#: ``: * ? [ ] { }``, no whitespace, control or invisible character; at most 200 bytes of
+#: UTF-8, which ``maxLength`` (characters) bounds only for ASCII names.
+SENSOR_NAME_SCHEMA: dict[str, Any] = {
+    "minLength": 1,
+    "maxLength": 200,
+    "pattern": r"^(?!\.\.?$)[^\x00-\x20\x7f-\xa0\xad\u1680\u180e\u2000-\u200f\u2028-\u202f"
+    r"\u205f-\u206f\u3000\ufeff\ufff9-\ufffb:*?\[\]{}]+$",
+}
+SENSOR_NAME_DOC = (
+    "No ':', '*', '?', brackets, braces, whitespace or invisible characters; not '.' or '..'; <= 200 bytes."
+)
+
+
+def _one_of_required(*names: str, schema: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """``anyOf`` branches: at least one of ``names`` is present and matches ``schema`` (not null)."""
+    return [{"required": [n], "properties": {n: schema or {"type": "string"}}} for n in names]
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c}{c.lower()}]" if c.isalpha() else c for c in word)
+
+
+#: The log levels the collector takes, in any case, blanks around (``WARN`` and ``ERR`` too).
+_LEVELS_ANY_CASE = "|".join(_any_case(w) for w in (*LOG_LEVELS, "WARN", "ERR"))
+LEVEL_PATTERN = rf"^\s*({_LEVELS_ANY_CASE})\s*$"
 
 
 def _timestamp(value: Any) -> float | None:
@@ -80,7 +111,7 @@ class DetectRequest(BaseModel):
         json_schema_extra={"examples": [{"sensor_name": "pump-1", "value": 21.5, "timestamp": 1700000000}]},
     )
 
-    sensor_name: str = Field(description="No ':', '*', '?', brackets, braces or whitespace; <= 200 bytes.")
+    sensor_name: str = Field(description=SENSOR_NAME_DOC, json_schema_extra=SENSOR_NAME_SCHEMA)
     value: FiniteFloat | None = Field(
         description="null is a missing value: skipped under ANOMALY_MISSING=skip, a 422 otherwise"
     )
@@ -100,12 +131,12 @@ class DetectBatchRequest(BaseModel):
         },
     )
 
-    sensor_name: str
+    sensor_name: str = Field(description=SENSOR_NAME_DOC, json_schema_extra=SENSOR_NAME_SCHEMA)
     values: list[FiniteFloat | None] = Field(
         min_length=1,
         description="null is a missing value: skipped under ANOMALY_MISSING=skip, a 422 otherwise",
     )
-    timestamps: list[StrictFloat | str] | None = None
+    timestamps: list[StrictFloat | IsoTimestamp] | None = None
 
     _check_name = field_validator("sensor_name")(lambda cls, v: check_sensor_name(v))
 
@@ -195,6 +226,19 @@ class DetectBatchResponse(BaseModel):
 _METRIC_RESERVED = frozenset({"service", "endpoint", "metrics", "timestamp", "type", "tags", "metadata"})
 
 
+def _some_number_but(names: frozenset[str] | set[str]) -> dict[str, Any]:
+    """JSON Schema of an object with a number under some name not in ``names`` nor ending in ``_id``
+    (not: every other property is not a number)."""
+    return {
+        "type": "object",
+        "not": {
+            "properties": {n: {} for n in sorted(names)},
+            "patternProperties": {"_id$": {}},
+            "additionalProperties": {"not": {"type": "number"}},
+        },
+    }
+
+
 class MetricRequest(_Body):
     """Application metrics of one service endpoint, nested under ``metrics`` or flat.
 
@@ -218,7 +262,12 @@ class MetricRequest(_Body):
                     "timestamp": "2024-01-15T10:30:00Z",
                     "user_id": "user123",
                 },
-            ]
+            ],
+            # at least one measurement: a number under 'metrics' or a top-level one, not named *_id
+            "anyOf": [
+                {"required": ["metrics"], "properties": {"metrics": _some_number_but({"timestamp"})}},
+                _some_number_but(_METRIC_RESERVED),
+            ],
         }
     )
 
@@ -276,7 +325,10 @@ class BusinessMetricRequest(_Body):
                     "currency": "USD",
                     "timestamp": "2024-01-15T10:30:00Z",
                 },
-            ]
+            ],
+            "anyOf": _one_of_required(
+                "metric_name", "metric_type", schema={"type": "string", "minLength": 1}
+            ),
         }
     )
 
@@ -329,7 +381,21 @@ class LogRequest(_Body):
                     "trace_id": "trace789",
                     "metadata": {"database": "payment_db", "retry_count": 3},
                 },
-            ]
+            ],
+            # the level is 'level' unless it is null or empty, then 'log_level'
+            "anyOf": [
+                {
+                    "required": ["level"],
+                    "properties": {"level": {"type": "string", "pattern": LEVEL_PATTERN}},
+                },
+                {
+                    "required": ["log_level"],
+                    "properties": {
+                        "level": {"anyOf": [{"type": "null"}, {"const": ""}]},
+                        "log_level": {"type": "string", "pattern": LEVEL_PATTERN},
+                    },
+                },
+            ],
         }
     )
 
@@ -465,7 +531,8 @@ class BatchRequest(BaseModel):
                         {"type": "business_metric", "data": {"metric_type": "order_value", "value": 299.99}},
                     ],
                 },
-            ]
+            ],
+            "anyOf": _one_of_required("metrics", "items", schema={"type": "array"}),
         },
     )  # fmt: skip
 

@@ -17,10 +17,12 @@ replays what it missed while the stream still holds it.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any
 
+from anomaly_detection.api.models import AlertModel
 from anomaly_detection.redis.alerts import AlertWriter, Breaker, RedisAlertSink
 from anomaly_detection.redis.client import async_client_like
 from anomaly_detection.redis.codec import text as _text
@@ -29,13 +31,39 @@ __all__ = ["RedisAlertLog", "parse_stream_id"]
 
 _STREAM_ID = re.compile(r"^[0-9]{1,20}(-[0-9]{1,20})?$")
 _READ_CHUNK = 500
+#: The largest part of a Redis stream id (an unsigned 64-bit integer): XREAD refuses more.
+_MAX_ID_PART = 2**64 - 1
+_log = logging.getLogger(__name__)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def alert_document(raw: Any, alert_id: str) -> dict[str, Any] | None:
+    """The alert stored as ``raw`` (JSON) with its ``id``, or None, logged, when it is not one
+    (corrupt bytes, another program's value, a document without an alert's fields, NaN):
+    one bad entry is skipped, never a 500 for the page or a stream of invalid JSON."""
+    try:
+        doc = json.loads(raw, parse_constant=_no_constant)
+        if not isinstance(doc, dict):
+            raise ValueError(f"a JSON {type(doc).__name__}, not an object")  # noqa: TRY004
+        doc = {**doc, "id": alert_id}
+        AlertModel.model_validate(doc)
+    # pydantic's ValidationError and UnicodeDecodeError included; RecursionError: nested 100,000 deep
+    except (TypeError, ValueError, RecursionError) as exc:
+        _log.warning("alert %s skipped: not an alert document (%s)", alert_id, str(exc).splitlines()[0][:200])
+        return None
+    return doc
 
 
 def parse_stream_id(text: str) -> str:
     """A Redis stream id (``<ms>-<seq>`` or ``<ms>``); ValueError otherwise."""
     text = text.strip()
-    if not _STREAM_ID.match(text):
-        raise ValueError(f"expected a stream id like 1700000000000-0, got {text[:40]!r}")
+    if not _STREAM_ID.match(text) or any(int(part) > _MAX_ID_PART for part in text.split("-")):
+        raise ValueError(
+            f"expected a stream id like 1700000000000-0 (parts of at most {_MAX_ID_PART}), got {text[:45]!r}"
+        )
     return text if "-" in text else f"{text}-0"
 
 
@@ -110,19 +138,23 @@ class RedisAlertLog:
     def _load(self, ids: list[Any]) -> list[dict[str, Any]]:
         if not ids:
             return []
+        texts = [_text(alert_id) for alert_id in ids]
+        good = [t for t in texts if _STREAM_ID.match(t)]
+        if len(good) < len(texts):  # the index holds stream ids: anything else is not ours
+            _log.warning("alert index: %d members that are not stream ids skipped", len(texts) - len(good))
         pipe = self.client.pipeline(transaction=False)
-        for alert_id in ids:
-            pipe.get(self.keys.alert(_text(alert_id)))
+        for alert_id in good:
+            pipe.get(self.keys.alert(alert_id))
         out = []
-        for alert_id, raw in zip(ids, pipe.execute()):
+        for alert_id, raw in zip(good, pipe.execute(raise_on_error=False)):
             if raw is None:  # expired
                 continue
-            try:
-                doc = json.loads(raw)
-            except ValueError:  # not ours: skip, never crash
+            if isinstance(raw, Exception):  # another program's key of another type (WRONGTYPE)
+                _log.warning("alert %s skipped: %s", alert_id, raw)
                 continue
-            if isinstance(doc, dict):
-                out.append({**doc, "id": _text(alert_id)})
+            doc = alert_document(raw, alert_id)
+            if doc is not None:
+                out.append(doc)
         return out
 
     def count(self) -> int:
@@ -156,12 +188,9 @@ class RedisAlertLog:
             for entry_id, fields in entries:
                 last_id = _text(entry_id)
                 raw = fields.get(b"alert", fields.get("alert"))
-                try:
-                    doc = json.loads(raw) if raw is not None else None
-                except ValueError:
-                    doc = None
-                if isinstance(doc, dict) and "sensor_name" in doc:
-                    out.append({**doc, "id": last_id})
+                doc = None if raw is None else alert_document(raw, last_id)
+                if doc is not None:
+                    out.append(doc)
         return last_id, out
 
     async def aclose(self) -> None:

@@ -22,7 +22,7 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ __all__ = [
     "METHODS",
     "REDIS_MAX_DB",
     "REDIS_MAX_TTL",
+    "SECRET_FIELDS",
     "THRESHOLD_FIELDS",
     "Settings",
     "check_redis_url",
@@ -59,6 +60,9 @@ THRESHOLD_FIELDS = {
     "zscore": "zscore_threshold", "mad": "mad_threshold", "iqr": "iqr_multiplier",
     "ewma": "ewma_threshold", "cusum": "cusum_threshold", "ensemble": "ensemble_threshold",
 }  # fmt: skip
+
+#: Settings whose values never appear in an error message, a log or ``repr``.
+SECRET_FIELDS = frozenset({"redis_password", "redis_url", "api_keys"})
 
 Method = Literal["zscore", "mad", "iqr", "ewma", "cusum", "ensemble"]
 
@@ -185,12 +189,18 @@ class Settings(BaseSettings):
     def __init__(self, **values: Any) -> None:
         # pydantic-settings' own options (``_env_file``, ``_env_prefix`` ...) start with "_".
         check_setting_names(type(self), (k for k in values if not k.startswith("_")))
-        super().__init__(**values)
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise redact_secrets(exc) from None
 
     def __setattr__(self, name: str, value: Any) -> None:
         if not name.startswith("_"):
             check_setting_names(type(self), (name,))
-        super().__setattr__(name, value)
+        try:
+            super().__setattr__(name, value)
+        except ValidationError as exc:
+            raise redact_secrets(exc) from None
 
     @model_validator(mode="before")
     @classmethod
@@ -265,7 +275,10 @@ class Settings(BaseSettings):
         """A validated copy with ``changes`` applied (``threshold=`` sets the method's own
         field); unknown names raise ``TypeError``, invalid values ``ValueError``."""
         check_setting_names(type(self), changes)
-        return type(self).model_validate({**self.model_dump(), **changes})
+        try:
+            return type(self).model_validate({**self.model_dump(), **changes})
+        except ValidationError as exc:
+            raise redact_secrets(exc) from None
 
     # --- the C++ core's configuration ---
 
@@ -318,6 +331,27 @@ _CONFIG_FIELDS = {
     "max_sensors": "max_sensors",
     "alert_cooldown": "alert_cooldown",
 }
+
+
+def redact_secrets(exc: ValidationError) -> ValidationError:
+    """``exc`` with the input of every error of a secret field (SECRET_FIELDS) replaced by
+    ``'<redacted>'``: pydantic's message repeats the input (``input_value=...``), which would put a
+    password or an API key into logs. The field, the error and its message stay."""
+    errors = exc.errors()
+    line_errors: list[Any] = []
+    redacted = False
+    for err in errors:
+        line = {"type": err["type"], "loc": err["loc"], "input": err["input"]}
+        if "ctx" in err:
+            line["ctx"] = err["ctx"]
+        if err["loc"] and err["loc"][0] in SECRET_FIELDS:
+            line["input"] = "<redacted>"
+        elif isinstance(err["input"], dict) and SECRET_FIELDS & err["input"].keys():
+            # a model-level error (min_samples > window_size) shows every value given
+            line["input"] = {k: "<redacted>" if k in SECRET_FIELDS else v for k, v in err["input"].items()}
+        redacted |= line["input"] is not err["input"]
+        line_errors.append(line)
+    return ValidationError.from_exception_data(exc.title, line_errors) if redacted else exc
 
 
 def check_redis_url(url: str) -> str:
@@ -395,7 +429,10 @@ def parse_cooldown(v: object) -> object:
                 raise ValueError(
                     f"alert_cooldown: unknown unit {match.group(2)!r} in {v!r} (expected s, min, h, d or w)"
                 )
-            v = timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[unit])
+            seconds = float(match.group(1)) * _UNIT_SECONDS[unit]
+            if not seconds <= MAX_COOLDOWN_SECONDS:  # before timedelta, which overflows (or takes inf)
+                raise ValueError(f"alert_cooldown: expected a duration of 0..1e10 seconds, got {text[:40]!r}")
+            v = timedelta(seconds=seconds)
         else:
             return v  # pydantic's timedelta parser (ISO 8601, [-][DD]HH:MM:SS) or its error
     if isinstance(v, int) and not 0 <= v <= MAX_COOLDOWN_POINTS:

@@ -4,6 +4,7 @@ folded into sketches, one named feature vector per interval."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 import threading
 import time
@@ -14,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from anomaly_detection.redis.driver import redis_errors
 from anomaly_detection.sketches import BloomFilter, HyperLogLog, TDigest, TopK
 
 __all__ = ["FEATURE_NAMES", "Fingerprint", "FingerprintAggregator", "read_stream"]
@@ -38,6 +40,10 @@ FEATURE_NAMES: tuple[str, ...] = (
 
 _ERROR_LEVELS = frozenset({"ERROR", "CRITICAL", "FATAL"})
 _LEVELS = frozenset({"DEBUG", "INFO", "NOTICE", "WARNING", "WARN", "ERR", *_ERROR_LEVELS})
+_log = logging.getLogger(__name__)
+
+#: The shortest interval (seconds).
+MIN_INTERVAL = 1e-3
 #: Values buffered before they go to the sketches in one native call.
 _CHUNK = 1024
 
@@ -71,11 +77,19 @@ class Fingerprint:
         """The fingerprint of a :meth:`to_dict` document; ValueError if it is not one."""
         try:
             features = doc["features"]
+            if not isinstance(features, Mapping):
+                raise TypeError(f"features: expected an object, got {type(features).__name__}")
             names = tuple(features)
-            values = np.array([float(features[n]) for n in names], dtype=np.float64)
+            raw = [features[n] for n in names]
+            if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in raw):
+                raise TypeError("features: expected numbers")
+            values = np.array(raw, dtype=np.float64)
             start, end = float(doc["start"]), float(doc["end"])
-            counts = {str(k): int(v) for k, v in dict(doc.get("counts", {})).items()}
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            counts = doc.get("counts", {})
+            if not isinstance(counts, Mapping):
+                raise TypeError(f"counts: expected an object, got {type(counts).__name__}")
+            counts = {str(k): int(v) for k, v in counts.items()}
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as e:
             raise ValueError(f"not a fingerprint document: {e!r}") from None
         if not np.isfinite(values).all() or not (math.isfinite(start) and math.isfinite(end)):
             raise ValueError("not a fingerprint document: non-finite values")
@@ -175,7 +189,7 @@ class FingerprintAggregator:
     Parameters
     ----------
     interval : float
-        Seconds per fingerprint (5 s as in the original prototype).
+        Seconds per fingerprint (5 s as in the original prototype), at least ``MIN_INTERVAL`` (1 ms).
     redis_client : redis client, optional
         Each fingerprint is appended to the capped stream ``<prefix>:stream:fingerprints``
         (``XADD MAXLEN ~ stream_maxlen``) with fields ``data`` (the vector as JSON, as in the
@@ -220,8 +234,8 @@ class FingerprintAggregator:
         seed: int = 0,
     ) -> None:
         interval = _check_time(interval, "interval")
-        if interval <= 0:
-            raise ValueError(f"interval: expected > 0 seconds, got {interval!r}")
+        if interval < MIN_INTERVAL:  # shorter ones lose epoch seconds' resolution (start + interval == start)
+            raise ValueError(f"interval: expected >= {MIN_INTERVAL} seconds, got {interval!r}")
         for name, value in (("stream_maxlen", stream_maxlen), ("history", history), ("max_gap", max_gap)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected a positive int, got {value!r}")
@@ -234,6 +248,9 @@ class FingerprintAggregator:
         self.late = 0
         self.early = 0
         self.emitted = 0
+        #: Fingerprints that Redis refused or could not take (scored and kept all the same).
+        self.stream_errors = 0
+        self._streaming = True
         self.stream_key: str | None = None
         if redis_client is not None:
             self.stream_key = stream_key(settings)
@@ -248,7 +265,8 @@ class FingerprintAggregator:
     # --- listeners and reading ------------------------------------------------------------
 
     def add_listener(self, listener: Callable[[Fingerprint], Any]) -> None:
-        """Call ``listener(fingerprint)`` for every fingerprint emitted, in order."""
+        """Call ``listener(fingerprint)`` for every fingerprint emitted, in order; an exception it
+        raises is logged (the record that closed the interval is folded already)."""
         self._listeners.append(listener)
 
     def recent(self, limit: int | None = None) -> list[Fingerprint]:
@@ -372,6 +390,10 @@ class FingerprintAggregator:
         if timestamp is None:
             return self.clock()
         ts = _check_time(timestamp, "timestamp")
+        if not math.isfinite(ts / self.interval):  # the interval number: floor() would overflow
+            raise ValueError(
+                f"timestamp: expected epoch seconds within {self.interval:g} * 1.8e308, got {ts!r}"
+            )
         if ts > (now := self.clock()) + self.interval:  # from the future: taken now
             with self._lock:
                 self.early += 1
@@ -424,10 +446,20 @@ class FingerprintAggregator:
                     maxlen=self.stream_maxlen,
                     approximate=True,
                 )
-            pipe.execute()
+            try:
+                pipe.execute()
+                self._streaming = True
+            except redis_errors() as exc:  # Redis down (or not a stream there): scored all the same
+                self.stream_errors += len(fingerprints)
+                if self._streaming:  # once an outage, not every interval
+                    _log.warning("fingerprints not streamed to Redis (%s); scored all the same", exc)
+                self._streaming = False
         for fp in fingerprints:
             for listener in self._listeners:
-                listener(fp)
+                try:
+                    listener(fp)
+                except Exception:  # noqa: BLE001, PERF203 - the record is folded: the others hear every fingerprint
+                    _log.exception("fingerprint listener %r failed", listener)
         return fingerprints
 
 
@@ -448,10 +480,19 @@ def stream_key(settings: Any = None) -> str:
 
 
 def read_stream(redis_client: Any, settings: Any = None, count: int = 100) -> list[Fingerprint]:
-    """The last ``count`` fingerprints of the Redis stream, oldest first."""
+    """The last ``count`` fingerprints of the Redis stream, oldest first; ValueError naming the
+    entry for one that is not a fingerprint (possible corruption)."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"count: expected a positive int, got {count!r}")
     entries = redis_client.xrevrange(stream_key(settings), count=count)
     out = []
-    for _id, fields in reversed(entries):
+    for entry_id, fields in reversed(entries):
         raw = fields.get(b"fingerprint", fields.get("fingerprint"))
-        out.append(Fingerprint.from_dict(json.loads(raw)))
+        try:
+            if raw is None:
+                raise ValueError("no 'fingerprint' field")
+            out.append(Fingerprint.from_dict(json.loads(raw)))
+        except (ValueError, RecursionError) as e:  # UnicodeDecodeError, JSONDecodeError; nested 100,000 deep
+            name = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+            raise ValueError(f"fingerprint stream entry {name}: possible corruption: {e}") from None
     return out

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
 import time
 import uuid
@@ -16,8 +18,10 @@ import numpy as np
 from anomaly_detection.fingerprints.aggregator import FEATURE_NAMES, Fingerprint, settings_or_default
 from anomaly_detection.forest import IsolationForest
 from anomaly_detection.redis.alerts import alert_record
+from anomaly_detection.redis.driver import redis_errors
 
 __all__ = ["FingerprintDetector", "FingerprintScore"]
+_log = logging.getLogger(__name__)
 
 # Deletes the lock only if it still holds our token (it may have expired and been taken).
 _RELEASE = """
@@ -200,14 +204,21 @@ class FingerprintDetector:
         x = np.asarray(fingerprint.values, dtype=np.float64)
         if x.ndim != 1 or not np.isfinite(x).all():
             raise ValueError(f"fingerprint: expected a finite 1-D vector, got shape {x.shape}")
+        names = tuple(fingerprint.names)
+        if len(names) != x.shape[0]:
+            raise ValueError(f"fingerprint: {len(names)} names for {x.shape[0]} values")
         with self._lock:
             if self.fitted and x.shape[0] != self._median.shape[0]:
                 raise ValueError(f"fingerprint: expected {self._median.shape[0]} features, got {x.shape[0]}")
+            if not self.fitted and not self._training:
+                self.names = names  # the warm-up's first fingerprint names the features
+            elif names != self.names:
+                # during the warm-up another vector would break every fit (and the training set) for good
+                raise ValueError(f"fingerprint: expected the features {list(self.names)}, got {list(names)}")
             self.seen += 1
             if not self.fitted:
                 self._training.append(x)
                 if len(self._training) >= self.warmup:
-                    self.names = tuple(fingerprint.names)
                     self.fit()
                 return FingerprintScore(fingerprint, float("nan"), self.threshold, False)
             result = self._score(fingerprint, x)
@@ -266,9 +277,15 @@ class FingerprintDetector:
 
     def _raise(self, alert: dict[str, Any]) -> dict[str, Any]:
         if self.writer is not None:
-            alert = self.writer.write(alert)
+            try:
+                alert = self.writer.write(alert)
+            except redis_errors() as exc:  # the fingerprint is scored all the same; on_alert still hears it
+                _log.error("fingerprint alert %s not written to Redis: %s", alert.get("id"), exc)
         if self.on_alert is not None:
-            self.on_alert(alert)
+            try:
+                self.on_alert(alert)
+            except Exception:  # noqa: BLE001 - the fingerprint is scored and kept all the same
+                _log.exception("fingerprint on_alert %r failed", self.on_alert)
         return alert
 
     # --- training ------------------------------------------------------------------------------
@@ -283,17 +300,31 @@ class FingerprintDetector:
                 self._fit(X)
                 return True
             token = uuid.uuid4().hex
-            if not self.redis.set(self.lock_key, token, nx=True, px=int(self.lock_ttl * 1000)):
+            try:
+                locked = self.redis.set(self.lock_key, token, nx=True, px=int(self.lock_ttl * 1000))
+            except redis_errors() as exc:  # Redis down: fitted here, shared at a later fit
+                _log.warning("fingerprint model fitted without Redis (%s): not shared", exc)
+                self._fit(X)
+                return True
+            if not locked:
                 self.skipped_fits += 1
-                self.load()
+                try:
+                    self.load()
+                except ValueError as exc:  # corrupt: keep learning; fitted here once the lock is free
+                    _log.warning("stored fingerprint model not loaded: %s", exc)
+                except redis_errors() as exc:  # down since the lock: tried again at the next fit
+                    _log.warning("stored fingerprint model not loaded: Redis unavailable (%s)", exc)
                 return False
             try:
                 self._fit(X)
                 assert self.manager is not None
                 self.manager.store_model(self.model_name, self.forest.to_bytes())
                 self.manager.set_config(self.baseline_key, self._baseline())
+            except redis_errors() as exc:  # fitted here all the same
+                _log.warning("fingerprint model fitted but not shared: Redis unavailable (%s)", exc)
             finally:
-                self._release(keys=[self.lock_key], args=[token])
+                with contextlib.suppress(*redis_errors()):  # if not released, it expires after lock_ttl
+                    self._release(keys=[self.lock_key], args=[token])
             return True
 
     def _fit(self, X: np.ndarray) -> None:
@@ -334,6 +365,15 @@ class FingerprintDetector:
             raise ValueError(f"fingerprint baseline: possible corruption: {e!r}") from None
         if not (median.shape == scale.shape == (len(names),)) or not (scale > 0).all():
             raise ValueError("fingerprint baseline: possible corruption: inconsistent shapes or scales")
+        if not (np.isfinite(median).all() and np.isfinite(scale).all() and np.isfinite(threshold)):
+            raise ValueError(
+                "fingerprint baseline: possible corruption: non-finite median, scale or threshold"
+            )
+        if forest.n_features_in_ != len(names):
+            raise ValueError(
+                f"fingerprint model: possible corruption: a forest of {forest.n_features_in_} features "
+                f"for a baseline of {len(names)}"
+            )
         with self._lock:
             self.forest, self._median, self._scale = forest, median, scale
             self.threshold, self.names, self.fitted = threshold, names, True

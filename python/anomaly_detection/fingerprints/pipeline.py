@@ -88,5 +88,6 @@ class FingerprintPipeline:
             "late_events": agg.late,
             "rejected_records": self.rejected,
             "stream": agg.stream_key,
+            "stream_errors": agg.stream_errors,
             "detector": self.detector.status(),
         }

@@ -53,7 +53,7 @@ def loads(raw: bytes | str | None, key: str) -> Any:
         return None
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: arrays nested 100,000 deep
         raise ValueError(f"{key}: stored value is not valid JSON (possible corruption): {exc}") from None
 
 
@@ -189,12 +189,12 @@ def decode_points(entries: list[bytes | str]) -> tuple[np.ndarray, np.ndarray]:
     raw = [e.decode() if isinstance(e, bytes) else e for e in entries]
     try:
         points = json.loads("[" + ",".join(raw) + "]")
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: an entry of arrays nested 100,000 deep
         points = []
         for e in raw:
             try:
                 points.append(json.loads(e))
-            except ValueError:  # noqa: PERF203 - only when the window holds corrupt entries
+            except (ValueError, RecursionError):  # noqa: PERF203 - only when the window holds corrupt entries
                 points.append(None)
     values, stamps, skipped = [], [], 0
     for p in points:
