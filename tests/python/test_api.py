@@ -409,6 +409,10 @@ def test_sse_live_and_reconnect_with_last_event_id(live):
     assert [e["data"]["value"] for e in missed] == [1500.0, 2500.0]
     assert missed[0]["id"] == got[1]["id"] + 1
     assert live.get("/api/alerts/stream", headers={"Last-Event-ID": "x"}).status_code == 422
+    # int() takes these; an event id is ASCII digits (they replayed from another id than given)
+    for odd in ("+1", "1_0", "\u0661", " 1"):
+        with live.stream("GET", "/api/alerts/stream", params={"since": odd}) as r:  # no waiting on a stream
+            assert r.status_code == 422, odd
 
 
 def test_sse_an_id_this_process_never_gave_replays_its_alerts_instead_of_stalling(live):

@@ -114,6 +114,7 @@ def test_valid_names_include_unicode_and_punctuation(det):
         {"redis_port": 0},
         {"redis_key_prefix": "bad:prefix"},
         {"fallback_policy": "sometimes"},
+        {"sse_heartbeat_seconds": 1e-9},  # a keep-alive every nanosecond flooded the stream's clients
     ],
 )
 def test_invalid_settings_raise_value_error(kwargs):

@@ -431,9 +431,10 @@ async def alert_stream(
     hub = service.hub
     if given is not None:
         try:
-            last = int(given)
-            if last < 0:
+            # ASCII digits only: int() also takes "+5", "1_000", blanks and other scripts' digits
+            if not (given.isascii() and given.isdigit()):
                 raise ValueError(given)
+            last = int(given)
         except ValueError:
             raise HTTPException(
                 status.HTTP_422_UNPROCESSABLE_CONTENT, f"{what}: expected an integer >= 0"

@@ -182,7 +182,8 @@ class Settings(BaseSettings):
     #: Recent alerts kept in memory for ``/api/anomalies`` and SSE replay (``Last-Event-ID``).
     alert_buffer_size: int = Field(10_000, ge=1, le=10_000_000)
     #: Seconds between SSE keep-alive comments.
-    sse_heartbeat_seconds: float = Field(15.0, gt=0, le=3600)
+    #: at least 0.1 s: a keep-alive comment every microsecond would flood the stream's clients
+    sse_heartbeat_seconds: float = Field(15.0, ge=0.1, le=3600)
     #: Width (seconds) of the buckets in which ``/api/logs`` counts error logs per service.
     log_rate_interval: float = Field(10.0, gt=0, le=86_400)
 
