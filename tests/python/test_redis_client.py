@@ -125,6 +125,7 @@ GOOD_URLS = [
     ("redis://127.0.0.1?db=3", 3),
     ("unix:///tmp/redis.sock", 0),
     ("unix:///tmp/redis.sock?db=2", 2),
+    ("redis://127.0.0.1:6379/2?db=4", 4),  # redis-py: ?db= wins over the path (as redis_url_database)
 ]
 
 
@@ -153,3 +154,19 @@ def test_redis_db_is_refused_out_of_range_as_in_a_url():
         with pytest.raises(ValueError, match="redis_db"):
             Settings(redis_db=db)
     assert Settings(redis_db=2**31 - 1).redis_db == 2**31 - 1
+
+
+def test_a_cluster_with_a_database_other_than_0_is_refused_before_connecting():
+    # A Redis Cluster has database 0 only: redis_db=3 or a URL's /2 or ?db=5 failed at the first
+    # command (or while fetching the slots) with redis-py's error; now one ValueError, at once.
+    for settings in (
+        {"redis_db": 3},
+        {"redis_url": "redis://127.0.0.1:7000/2"},
+        {"redis_url": "redis://h:1/0?db=5"},
+    ):
+        with pytest.raises(ValueError, match="database 0 only"):
+            Settings(redis_cluster=True, **settings)
+    assert Settings(redis_cluster=True, redis_url="redis://127.0.0.1:7000/0").redis_cluster
+    assert Settings(redis_db=3).redis_db == 3  # a single node has its databases
+    with pytest.raises(ValueError, match="database 0 only"):  # port 1: nothing is contacted
+        redis_client_from_settings(Settings(redis_cluster=True), "redis://127.0.0.1:1/5")

@@ -37,8 +37,10 @@ __all__ = [
     "SECRET_FIELDS",
     "THRESHOLD_FIELDS",
     "Settings",
+    "check_cluster_database",
     "check_redis_url",
     "get_settings",
+    "redis_url_database",
 ]
 
 #: The longest TTL (seconds) Redis's ``EXPIRE`` takes: it keeps expiry times in
@@ -256,6 +258,12 @@ class Settings(BaseSettings):
         return keys
 
     @model_validator(mode="after")
+    def _check_cluster(self) -> Settings:
+        if self.redis_cluster:
+            check_cluster_database(redis_url_database(self.redis_url) if self.redis_url else self.redis_db)
+        return self
+
+    @model_validator(mode="after")
     def _check_warmup(self) -> Settings:
         if self.min_samples > self.window_size:
             raise ValueError(
@@ -366,10 +374,16 @@ def check_redis_url(url: str) -> str:
     (``redis://host:6379/abc``) for database 0, silently, and sent a negative one to the
     server. The message never repeats the URL, which may hold a password.
     """
+    if url:
+        redis_url_database(url)
+    return url
+
+
+def redis_url_database(url: str) -> int:
+    """The database a non-empty Redis URL names (0 when it names none), or ``ValueError``
+    as :func:`check_redis_url` gives it."""
     from urllib.parse import parse_qs, unquote, urlparse
 
-    if not url:
-        return url
     if not url.lower().startswith(("redis://", "rediss://", "unix://")):
         scheme = url.split("://", 1)[0] if "://" in url else ""
         got = f"the scheme {scheme!r}" if scheme.isalnum() else "no known scheme"
@@ -379,18 +393,26 @@ def check_redis_url(url: str) -> str:
         parts.port  # noqa: B018 (urllib checks the port when it is read)
     except ValueError as exc:
         raise ValueError(f"Redis URL: {exc}") from None
-    given = parse_qs(parts.query, keep_blank_values=True).get("db", [])
-    if parts.scheme != "unix":  # a unix:// path is the socket's
-        path = unquote(parts.path).removeprefix("/").removesuffix("/")
-        if path:  # "redis://host:6379/" names no database: 0
-            given.append(path)
+    query = parse_qs(parts.query, keep_blank_values=True).get("db", [])
+    path = "" if parts.scheme == "unix" else unquote(parts.path).removeprefix("/").removesuffix("/")
+    given = [*query, path] if path else query  # a unix:// path is the socket's; "redis://h/" names none
     for text in given:
         if not (text.isascii() and text.isdigit() and int(text) <= REDIS_MAX_DB):
             raise ValueError(
                 f"Redis URL: the database {text!r} is not a whole number in 0..{REDIS_MAX_DB} "
                 "(redis://host:port/N or ?db=N)"
             )
-    return url
+    return int(given[0]) if given else 0  # redis-py: the first ?db= wins over the path
+
+
+def check_cluster_database(database: int) -> None:
+    """``ValueError`` unless ``database`` is 0: a Redis Cluster has database 0 only (redis-py
+    failed later, at its first command, with an error of its own)."""
+    if database != 0:
+        raise ValueError(
+            f"redis_cluster: a Redis Cluster has database 0 only, got database {database} "
+            "(redis_db or the URL's /N or ?db=N)"
+        )
 
 
 #: The longest alert cooldown: in points, and in seconds (the core's limits).

@@ -27,7 +27,7 @@ def redis_client_from_settings(settings: Any, url: str | None = None) -> Any:
     from redis.cluster import RedisCluster
     from redis.retry import Retry
 
-    from anomaly_detection.config.settings import check_redis_url
+    from anomaly_detection.config.settings import check_cluster_database, check_redis_url, redis_url_database
 
     url = check_redis_url(url or settings.redis_url or "")
     timeout = settings.redis_socket_timeout
@@ -39,6 +39,7 @@ def redis_client_from_settings(settings: Any, url: str | None = None) -> Any:
     if settings.redis_ssl_ca_certs:
         options["ssl_ca_certs"] = settings.redis_ssl_ca_certs
     if settings.redis_cluster:
+        check_cluster_database(redis_url_database(url) if url else settings.redis_db)
         options["retry"] = Retry(NoBackoff(), 1)
         if url:
             return RedisCluster.from_url(url, **options)
