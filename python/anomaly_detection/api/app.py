@@ -485,14 +485,9 @@ def _sse(alerts: list[dict[str, Any]]) -> str:
     return "".join(f"id: {a['id']}\nevent: anomaly\ndata: {json.dumps(a)}\n\n" for a in alerts)
 
 
-def _stream_order(stream_id: str) -> tuple[int, int]:
-    ms, _, seq = stream_id.partition("-")
-    return int(ms), int(seq or 0)
-
-
 def _redis_events(service: AnomalyService, given: str | None, what: str) -> AsyncIterator[str]:
     """SSE over the Redis alert stream (XREAD BLOCK on an asyncio client)."""
-    from anomaly_detection.api.shared import parse_stream_id
+    from anomaly_detection.api.shared import parse_stream_id, stream_id_order
 
     log = service.alert_log
     assert log is not None
@@ -513,7 +508,7 @@ def _redis_events(service: AnomalyService, given: str | None, what: str) -> Asyn
                     newest = await log.alast_id()
                     # an id beyond the newest was never given (made up, or from a flushed Redis):
                     # XREAD would wait silently for ids past it, as long as it is ahead of the clock
-                    if _stream_order(start) > _stream_order(newest):
+                    if stream_id_order(start) > stream_id_order(newest):
                         last = newest
             yield f"retry: 1000\n: connected, last id {last}\n\n"
             while True:

@@ -27,7 +27,7 @@ from anomaly_detection.redis.alerts import AlertWriter, Breaker, RedisAlertSink
 from anomaly_detection.redis.client import async_client_like
 from anomaly_detection.redis.codec import text as _text
 
-__all__ = ["RedisAlertLog", "parse_stream_id"]
+__all__ = ["RedisAlertLog", "parse_stream_id", "stream_id_order"]
 
 _STREAM_ID = re.compile(r"^[0-9]{1,20}(-[0-9]{1,20})?$")
 _READ_CHUNK = 500
@@ -65,6 +65,12 @@ def parse_stream_id(text: str) -> str:
             f"expected a stream id like 1700000000000-0 (parts of at most {_MAX_ID_PART}), got {text[:45]!r}"
         )
     return text if "-" in text else f"{text}-0"
+
+
+def stream_id_order(stream_id: str) -> tuple[int, int]:
+    """A stream id (``<ms>-<seq>`` or ``<ms>``) as a key that orders ids as Redis does."""
+    ms, _, seq = stream_id.partition("-")
+    return int(ms), int(seq or 0)
 
 
 class RedisAlertLog:

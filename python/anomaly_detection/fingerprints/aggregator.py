@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from anomaly_detection.redis.codec import text
 from anomaly_detection.redis.driver import redis_errors
 from anomaly_detection.sketches import BloomFilter, HyperLogLog, TDigest, TopK
 
@@ -493,6 +494,5 @@ def read_stream(redis_client: Any, settings: Any = None, count: int = 100) -> li
                 raise ValueError("no 'fingerprint' field")
             out.append(Fingerprint.from_dict(json.loads(raw)))
         except (ValueError, RecursionError) as e:  # UnicodeDecodeError, JSONDecodeError; nested 100,000 deep
-            name = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-            raise ValueError(f"fingerprint stream entry {name}: possible corruption: {e}") from None
+            raise ValueError(f"fingerprint stream entry {text(entry_id)}: possible corruption: {e}") from None
     return out
