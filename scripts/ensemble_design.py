@@ -143,15 +143,18 @@ def _novelty(counts, totals, ctx, k):
 
 
 @nb.njit(cache=True)
-def transitions(x, learn, bins, order, min_seen):
+def transitions(x, learn, bins, order, min_seen, olo=np.nan, ohi=np.nan):
     """1 - P(bin | previous `order` bins), trained on the first `learn` points and then on
-    every point; order 2 backs off to order 1 for a context seen fewer than `min_seen` times."""
+    every point; order 2 backs off to order 1 for a context seen fewer than `min_seen` times.
+    `olo`, `ohi` (the oracle rows only): bins over that range instead of the first points'."""
     n = len(x)
     out = np.zeros(n)
     ok = np.zeros(n, np.bool_)
     if n <= learn:
         return out, ok
     lo, res = _bins(x, learn, bins)
+    if not math.isnan(olo):
+        lo, res = olo, max((ohi - olo) / bins, 1e-12)
     c2 = nb.typed.Dict.empty(nb.types.int64, nb.types.int64)
     t2 = nb.typed.Dict.empty(nb.types.int64, nb.types.int64)
     c1 = nb.typed.Dict.empty(nb.types.int64, nb.types.int64)
@@ -287,6 +290,8 @@ def art_novelty(
     rho_k=0.0,
     novel_out=None,
     ext=0.0,
+    olo=np.nan,
+    ohi=np.nan,
 ):
     """A shape-novelty detector after ARTime (fuzzy adaptive resonance theory over a downsampled
     sliding window; Carpenter, Grossberg & Rosen 1991): every `ds` points the window of the last
@@ -309,6 +314,8 @@ def art_novelty(
     lo, res = _bins(x, learn, 1)
     span = res * (1 + 2 * widen)
     lo = lo - widen * res
+    if not math.isnan(olo):  # the oracle rows: the file's whole range, as NAB hands ARTime
+        lo, span = olo, max(ohi - olo, 1e-12)
     w = np.ones((cats, 2 * width))
     used = 0
     buf = np.zeros(width)
@@ -1284,7 +1291,7 @@ def forecast_z(x, pairs, span, scale):
 
 
 @nb.njit(cache=True)
-def chomp_near_mean(x, span, c):
+def chomp_near_mean(x, span, c, orange=-1.0):
     """True where |x - the EW mean of the past (the value detector's: span `span`)| < c x the range of
     the past (max - min so far): the C++ ensemble's chomp (issue 15), exactly."""
     n = len(x)
@@ -1293,7 +1300,7 @@ def chomp_near_mean(x, span, c):
     lo = hi = x[0]
     for t in range(n):
         if t > 0:
-            out[t] = abs(x[t] - mean) < c * (hi - lo)
+            out[t] = abs(x[t] - mean) < c * ((hi - lo) if orange < 0 else orange)
         mean += max(1.0 / (t + 1), 2.0 / (span + 1.0)) * (x[t] - mean)
         lo = min(lo, x[t])
         hi = max(hi, x[t])
@@ -1413,7 +1420,12 @@ def detect(x, ts, p, explain=False):
         names.append("week")
     feats.append(spatial(x, 0.05))
     weights.append(1.0)
-    feats.append(transitions(x, 300, 50, 1, 0))
+    # the oracle rows (a measurement, not a candidate): the file's whole range, which NAB hands every
+    # detector as inputMin / inputMax and ARTime, HTM and contextOSE scale by; a causal detector cannot
+    oracle = p.get("oracle", ())
+    olo, ohi = (float(np.min(x)), float(np.max(x))) if oracle else (np.nan, np.nan)
+    blo, bhi = (olo, ohi) if "bins" in oracle else (np.nan, np.nan)
+    feats.append(transitions(x, 300, 50, 1, 0, blo, bhi))
     weights.append(p["w_markov"])
     names += ["spatial", "markov"]
     if p["level"]:
@@ -1422,7 +1434,7 @@ def detect(x, ts, p, explain=False):
         weights.append(p["w_level"])
         names.append("level")
     if p["context"] and not (p["novel"] or "").endswith("replace"):
-        feats.append(transitions(x, 300, p["context_bins"], 2, p["backoff"]))
+        feats.append(transitions(x, 300, p["context_bins"], 2, p["backoff"], blo, bhi))
         weights.append(p["w_context"])
         names.append("context")
     if p["novel"]:
@@ -1446,6 +1458,7 @@ def detect(x, ts, p, explain=False):
                 p["art_rho_k"],
                 art_new,
                 p["art_ext"],
+                *((olo, ohi) if "art" in oracle else (np.nan, np.nan)),
             )
             if not p["art_reset"]:
                 nov_reset[:] = False
@@ -1528,7 +1541,9 @@ def detect(x, ts, p, explain=False):
     if p["chomp"]:  # issue 15: ARTime's chomp, made causal (see `chomp_deviation`, `chomp_near_mean`)
         c_level, c_dets, c_window = p["chomp"]
         if c_window == "value":  # the product's: the value detector's own EW mean, strict
-            small = chomp_near_mean(x, p["value_span"] or p["span"], c_level)
+            small = chomp_near_mean(
+                x, p["value_span"] or p["span"], c_level, (ohi - olo) if "chomp" in oracle else -1.0
+            )
         else:
             small = chomp_deviation(x, c_window) < c_level
         small[:300] = False
@@ -1649,7 +1664,7 @@ BASE = {
     "bocpd": None, "gate_fading_days": 0, "gate_novel": 0, "gate_span": 0, "gate_art": None, "chomp": None, "vst": None, "vst_point_only": False,
     "poly": (), "poly_mode": "add", "w_poly": 1.0, "poly_scale": "sd", "season_time": False,
     "untimed": False, "corrob": None, "rearm": 0, "rec_per_det": False, "held_in": 1.0, "art_ext": 0.0, "range_escape": None, "scale_floor": 1e-3,
-    "daily_echo": None, "w_cusum": 1.0,
+    "daily_echo": None, "w_cusum": 1.0, "oracle": (),
 }  # fmt: skip
 _LEVEL = {"damp": 1.0, "span": 1000, "level": True, "record_days": 3}
 _CONTEXT = {**_LEVEL, "context": True}
@@ -2123,6 +2138,14 @@ STEPS = [
         "daily echo no stronger (x 1.1): capped, 2 days, +-5 points",
         {**_POLY, "daily_echo": (2, 5, "cap", 1.1)},
     ),
+    # issue 15, session 16: a measurement, not a candidate. How much of the leaders' edge is the file's
+    # whole range (NAB's inputMin / inputMax, which ARTime, HTM and contextOSE scale by)? The product
+    # given that range where it reads a range: the shape detector's scaling, the transitions and
+    # context detectors' bins, the chomp's range. Not causal: no product row can take it.
+    ("oracle range: the shape detector", {**_POLY, "oracle": ("art",)}),
+    ("oracle range: the chomp", {**_POLY, "oracle": ("chomp",)}),
+    ("oracle range: the transition and context bins", {**_POLY, "oracle": ("bins",)}),
+    ("oracle range: all three", {**_POLY, "oracle": ("art", "chomp", "bins")}),
 ]
 
 
