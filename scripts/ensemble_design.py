@@ -1291,6 +1291,28 @@ def forecast_z(x, pairs, span, scale):
 
 
 @nb.njit(cache=True)
+def reach_count(x, span, window):
+    """How ordinary x_t is among the last `window` points: how many of them lie at least as far
+    out on x_t's side of the EW mean (span `span`, the value detector's) as x_t itself (0: a new
+    extreme of that past)."""
+    n = len(x)
+    out = np.zeros(n, np.int64)
+    mean = 0.0
+    for t in range(n):
+        if t > 0:
+            c = 0
+            if x[t] >= mean:
+                for j in range(max(0, t - window), t):
+                    c += x[j] >= x[t]
+            else:
+                for j in range(max(0, t - window), t):
+                    c += x[j] <= x[t]
+            out[t] = c
+        mean += max(1.0 / (t + 1), 2.0 / (span + 1.0)) * (x[t] - mean)
+    return out
+
+
+@nb.njit(cache=True)
 def chomp_near_mean(x, span, c, orange=-1.0):
     """True where |x - the EW mean of the past (the value detector's: span `span`)| < c x the range of
     the past (max - min so far): the C++ ensemble's chomp (issue 15), exactly."""
@@ -1538,6 +1560,9 @@ def detect(x, ts, p, explain=False):
         weights.append(1.0)
         names.append("dspot")
         resets.append(None)
+    if p["reach"]:  # (k, window, detectors): more than k of the last `window` points as far out
+        ordinary = reach_count(x, p["value_span"] or p["span"], p["reach"][1]) > p["reach"][0]
+        ordinary[:300] = False
     if p["chomp"]:  # issue 15: ARTime's chomp, made causal (see `chomp_deviation`, `chomp_near_mean`)
         c_level, c_dets, c_window = p["chomp"]
         if c_window == "value":  # the product's: the value detector's own EW mean, strict
@@ -1570,6 +1595,8 @@ def detect(x, ts, p, explain=False):
                 s = spot(s, 0.98, p["cal_window"], 50, 500, p["cal_xi_lo"], 0.9, p["cal_mode"])
             else:
                 s = quantile_scale(s, p["cal_q"], 4000, 50, 500)
+        if p["reach"] and name in p["reach"][2]:  # session 16: point detectors only at a near-extreme
+            s = np.where(ordinary, 0.0, s)
         if p["chomp"] and (c_dets is None or name in c_dets):
             s = np.where(small, 0.0, s)
         if name in p.get("drop", ()):  # a detector taken out (scripts/kpi_one_minute.py --detectors)
@@ -1582,6 +1609,12 @@ def detect(x, ts, p, explain=False):
     if p.get("return_best"):  # the statistic behind the ranking scores (synthetic checks)
         return best
     score = np.minimum(best / 10, 1.0)
+    if p["reach_all"]:  # session 16, exploring: every alarm needs a near-extreme in its last 6 points
+        k, w = p["reach_all"]
+        r = reach_count(x, p["value_span"] or p["span"], w)
+        near = np.convolve((r <= k).astype(np.int64), np.ones(6, np.int64))[:n] > 0
+        near[:300] = True
+        score = np.where(near, score, np.minimum(score, 0.45))
     if p["novel"] and p["novel_raw"] > 0:
         score = np.maximum(score, p["novel_raw"] * raw_novel)
     score[: p["llearn"]] = 0
@@ -1664,7 +1697,7 @@ BASE = {
     "bocpd": None, "gate_fading_days": 0, "gate_novel": 0, "gate_span": 0, "gate_art": None, "chomp": None, "vst": None, "vst_point_only": False,
     "poly": (), "poly_mode": "add", "w_poly": 1.0, "poly_scale": "sd", "season_time": False,
     "untimed": False, "corrob": None, "rearm": 0, "rec_per_det": False, "held_in": 1.0, "art_ext": 0.0, "range_escape": None, "scale_floor": 1e-3,
-    "daily_echo": None, "w_cusum": 1.0, "oracle": (),
+    "daily_echo": None, "w_cusum": 1.0, "oracle": (), "reach": None, "reach_all": None,
 }  # fmt: skip
 _LEVEL = {"damp": 1.0, "span": 1000, "level": True, "record_days": 3}
 _CONTEXT = {**_LEVEL, "context": True}
@@ -2146,6 +2179,22 @@ STEPS = [
     ("oracle range: the chomp", {**_POLY, "oracle": ("chomp",)}),
     ("oracle range: the transition and context bins", {**_POLY, "oracle": ("bins",)}),
     ("oracle range: all three", {**_POLY, "oracle": ("art", "chomp", "bins")}),
+    # session 16, exploring: the point detectors (value, difference, polyres) count only where the point
+    # is near an extreme of its recent past (at most k of the last N points as far out on its side)
+    *[
+        (f"reach gate: k {k}, last {w}, {'+'.join(d)}", {**_POLY, "reach": (k, w, d)})
+        for k, w, d in [
+            (2, 2000, ("value", "diff", "poly")),
+            (5, 2000, ("value", "diff", "poly")),
+            (10, 2000, ("value", "diff", "poly")),
+            (5, 1000, ("value", "diff", "poly")),
+            (5, 2000, ("value",)),
+        ]
+    ],
+    *[
+        (f"reach gate on every alarm: k {k}, last {w}", {**_POLY, "reach_all": (k, w)})
+        for k, w in [(2, 2000), (10, 2000), (30, 2000)]
+    ],
 ]
 
 
