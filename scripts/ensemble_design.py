@@ -1609,6 +1609,10 @@ def detect(x, ts, p, explain=False):
     if p.get("return_best"):  # the statistic behind the ranking scores (synthetic checks)
         return best
     score = np.minimum(best / 10, 1.0)
+    if p["alert_map"] == "rank":  # session 16, exploring: the ranking scores' map, no saturation at 10
+        score = np.where(best <= 5, best / 10, 1 - 0.5 * np.exp(-(best - 5) / 5))
+    elif p["alert_map"]:  # a number: min(statistic / that, 1)
+        score = np.minimum(best / p["alert_map"], 1.0)
     if p["reach_all"]:  # session 16, exploring: every alarm needs a near-extreme in its last 6 points
         k, w = p["reach_all"]
         r = reach_count(x, p["value_span"] or p["span"], w)
@@ -1697,7 +1701,7 @@ BASE = {
     "bocpd": None, "gate_fading_days": 0, "gate_novel": 0, "gate_span": 0, "gate_art": None, "chomp": None, "vst": None, "vst_point_only": False,
     "poly": (), "poly_mode": "add", "w_poly": 1.0, "poly_scale": "sd", "season_time": False,
     "untimed": False, "corrob": None, "rearm": 0, "rec_per_det": False, "held_in": 1.0, "art_ext": 0.0, "range_escape": None, "scale_floor": 1e-3,
-    "daily_echo": None, "w_cusum": 1.0, "oracle": (), "reach": None, "reach_all": None,
+    "daily_echo": None, "w_cusum": 1.0, "oracle": (), "reach": None, "reach_all": None, "alert_map": None,
 }  # fmt: skip
 _LEVEL = {"damp": 1.0, "span": 1000, "level": True, "record_days": 3}
 _CONTEXT = {**_LEVEL, "context": True}
@@ -2195,6 +2199,9 @@ STEPS = [
         (f"reach gate on every alarm: k {k}, last {w}", {**_POLY, "reach_all": (k, w)})
         for k, w in [(2, 2000), (10, 2000), (30, 2000)]
     ],
+    ("alert scale: the ranking map, no saturation", {**_POLY, "alert_map": "rank"}),
+    ("alert scale: statistic / 15", {**_POLY, "alert_map": 15.0}),
+    ("alert scale: statistic / 20", {**_POLY, "alert_map": 20.0}),
 ]
 
 
