@@ -290,6 +290,29 @@ TEST(Ensemble, UntimedPointsTakeThePeriodOfTheirValues) {
     EXPECT_EQ(flat.period(), 0);
 }
 
+TEST(Ensemble, UntimedPeriodIsTheCycleNotAMultipleOfIt) {
+    // Short cycles without timestamps (24 points a day: hourly; 50; 144): once the buffer
+    // holds many cycles the autocorrelation's highest peak lies many cycles out, beyond ten
+    // times the cycle. Every estimate must still give the cycle itself, not 3 or 4 of them
+    // (each move of the period restarts the seasonal detector, and its likelihood scored
+    // normal points as news).
+    for (const int64_t cycle : {24, 50, 144}) {
+        for (uint64_t seed = 0; seed < 3; ++seed) {
+            std::mt19937_64 rng(seed);
+            std::normal_distribution<double> noise(0.0, 0.5);
+            EnsembleState s(0.5);
+            for (size_t i = 0; i < 6000; ++i) {
+                const double phase = 2 * M_PI * static_cast<double>(i) / static_cast<double>(cycle);
+                s.update(10.0 + 3.0 * std::sin(phase) + noise(rng), 1.7e9);
+                if (i >= 1000 && s.period() != 0)
+                    ASSERT_NEAR(static_cast<double>(s.period()), static_cast<double>(cycle), 0.03 * cycle + 1)
+                        << "cycle " << cycle << ", seed " << seed << ", point " << i;
+            }
+            EXPECT_NE(s.period(), 0) << cycle;
+        }
+    }
+}
+
 TEST(Ensemble, UntimedBatchesEachStampedAnotherNowScoreAsOneUntimedBatch) {
     // detect_batch(sensor, values) called again and again: each batch stamped its own "now".
     // A timestamp that moves once, then stays, is another batch: the points stay untimed.

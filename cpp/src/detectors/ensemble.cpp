@@ -431,7 +431,8 @@ int64_t period_of(std::vector<double>& dts) {
 // The period of `x` in points, from its autocorrelation (linear trend removed): the highest
 // peak past the first zero crossing, up to half the length, of at least kUntimedStrength,
 // or its shortest divisor lag (a tenth to a half) whose peak holds kUntimedHarmonic of it
-// (a day, not the week that also peaks); 0 when there is none.
+// (a day, not the week that also peaks), repeated from that lag until none does; 0 when
+// there is none.
 int64_t acf_period(const std::vector<double>& x) {
     constexpr size_t kMinLag = 4;
     const size_t n = x.size();
@@ -472,18 +473,28 @@ int64_t acf_period(const std::vector<double>& x) {
     for (size_t j : peaks)
         if (acf[j] > acf[best]) best = j;
     if (acf[best] < P::kUntimedStrength) return 0;
-    for (size_t k = 10; k >= 2; --k) {
-        const double lag = static_cast<double>(best) / static_cast<double>(k);
-        if (lag < static_cast<double>(start)) continue;
-        const size_t lo = std::max<size_t>(static_cast<size_t>(lag * 0.9), 1);
-        const size_t hi = std::min(static_cast<size_t>(std::ceil(lag * 1.1)) + 1, max_lag + 1);
-        size_t j = lo;
-        for (size_t i = lo; i < hi; ++i)
-            if (acf[i] > acf[j]) j = i;
-        if (acf[j] >= P::kUntimedHarmonic * acf[best] && std::binary_search(peaks.begin(), peaks.end(), j))
-            return static_cast<int64_t>(j);
+    // The shortest divisor lag that peaks high enough, and again from there until none does:
+    // in a buffer of many short cycles the highest peak can lie tens of cycles out, and one
+    // step of at most ten left three or four of them (an hourly day estimated as 72 points).
+    size_t period = best;
+    for (bool reduced = true; reduced;) {
+        reduced = false;
+        for (size_t k = 10; k >= 2 && !reduced; --k) {
+            const double lag = static_cast<double>(period) / static_cast<double>(k);
+            if (lag < static_cast<double>(start)) continue;
+            const size_t lo = std::max<size_t>(static_cast<size_t>(lag * 0.9), 1);
+            const size_t hi = std::min(static_cast<size_t>(std::ceil(lag * 1.1)) + 1, max_lag + 1);
+            size_t j = lo;
+            for (size_t i = lo; i < hi; ++i)
+                if (acf[i] > acf[j]) j = i;
+            if (j < period && acf[j] >= P::kUntimedHarmonic * acf[best] &&
+                std::binary_search(peaks.begin(), peaks.end(), j)) {
+                period = j;
+                reduced = true;
+            }
+        }
     }
-    return static_cast<int64_t>(best);
+    return static_cast<int64_t>(period);
 }
 }  // namespace
 
