@@ -1604,6 +1604,20 @@ def detect(x, ts, p, explain=False):
         which = np.where(s / weight > best, len(stats), which)
         stats.append(s)
         best = np.maximum(best, s / weight)
+    if p["point_path"]:  # session 16, exploring: a single point's own residual, not averaged by a likelihood
+        z0, gain, dets = p["point_path"]
+        zpt = np.zeros(n)
+        if "diff" in dets:
+            zd, okd = ew_z(d, p["span"], np.r_[False, valid[1:]])
+            zpt = np.maximum(zpt, np.where(okd, zd, 0.0))
+        if "poly" in dets:
+            zf, okf = forecast_z(xv, p["poly"], p["span"], p["poly_scale"])
+            zpt = np.maximum(zpt, np.where(okf, zf, 0.0))
+        pt = gain * np.maximum(zpt - z0, 0.0)
+        pt[: p["llearn"] + 150] = 0.0
+        if p["chomp"]:
+            pt = np.where(small, 0.0, pt)
+        best = np.maximum(best, pt)
     if cal == "spot" and p["cal_where"] == "combined":
         best = spot(best, 0.98, p["cal_window"], 50, 500, p["cal_xi_lo"], 0.9, p["cal_mode"])
     if p.get("return_best"):  # the statistic behind the ranking scores (synthetic checks)
@@ -1701,7 +1715,7 @@ BASE = {
     "bocpd": None, "gate_fading_days": 0, "gate_novel": 0, "gate_span": 0, "gate_art": None, "chomp": None, "vst": None, "vst_point_only": False,
     "poly": (), "poly_mode": "add", "w_poly": 1.0, "poly_scale": "sd", "season_time": False,
     "untimed": False, "corrob": None, "rearm": 0, "rec_per_det": False, "held_in": 1.0, "art_ext": 0.0, "range_escape": None, "scale_floor": 1e-3,
-    "daily_echo": None, "w_cusum": 1.0, "oracle": (), "reach": None, "reach_all": None, "alert_map": None,
+    "daily_echo": None, "w_cusum": 1.0, "oracle": (), "reach": None, "reach_all": None, "alert_map": None, "point_path": None,
 }  # fmt: skip
 _LEVEL = {"damp": 1.0, "span": 1000, "level": True, "record_days": 3}
 _CONTEXT = {**_LEVEL, "context": True}
@@ -2202,6 +2216,10 @@ STEPS = [
     ("alert scale: the ranking map, no saturation", {**_POLY, "alert_map": "rank"}),
     ("alert scale: statistic / 15", {**_POLY, "alert_map": 15.0}),
     ("alert scale: statistic / 20", {**_POLY, "alert_map": 20.0}),
+    *[
+        (f"point path: z over {z0}, {'+'.join(d)}", {**_POLY, "point_path": (z0, 1.0, d)})
+        for z0, d in [(4.0, ("poly",)), (6.0, ("poly",)), (8.0, ("poly",)), (6.0, ("poly", "diff"))]
+    ],
 ]
 
 
