@@ -456,6 +456,10 @@ def run_suite(
         raise ValueError(f"runs must be at least 1, got {runs}")
     if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
         raise ValueError(f"timeout must be a finite number of seconds > 0, got {timeout}")
+    if output is not None:  # before anything runs: the report is written after every benchmark
+        from anomaly_detection.bench_cli import check_output
+
+        check_output(output)
     benches = all_benches(folder)
     if only:
         known = {b.name for b in benches}

@@ -132,15 +132,17 @@ void bind_t_digest(py::module_& m) {
             "(means, weights) of the centroids.")
         .def(
             "merge",
-            [](G& g, const std::vector<const G*>& others) {
+            [](G& g, const std::vector<const G*>& others, bool scale_to_fit) {
                 std::vector<TDigest> copies;
                 for (const G* o : others) copies.push_back(o->copy());
                 std::vector<const TDigest*> ptrs;
                 for (const auto& c : copies) ptrs.push_back(&c);
                 GilSafeLock lock(g.mutex);
-                g.sketch.merge(ptrs);
+                g.sketch.merge(ptrs, scale_to_fit);
             },
-            py::arg("others"), "Fold other digests of the same compression in.")
+            py::arg("others"), py::arg("scale_to_fit") = false,
+            "Fold other digests of the same compression in; scale_to_fit halves every weight as often as a "
+            "total beyond the largest double needs (else ValueError).")
         .def(
             "clear",
             [](G& g) {

@@ -654,9 +654,9 @@ class TDigest:
         """
         Largest value (NaN when empty).
         """
-    def merge(self, others: collections.abc.Sequence[TDigest]) -> None:
+    def merge(self, others: collections.abc.Sequence[TDigest], scale_to_fit: bool = False) -> None:
         """
-        Fold other digests of the same compression in.
+        Fold other digests of the same compression in; scale_to_fit halves every weight as often as a total beyond the largest double needs (else ValueError).
         """
     def min(self) -> float:
         """

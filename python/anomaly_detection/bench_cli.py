@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["add_bench_parser", "find_benchmarks_dir"]
+__all__ = ["add_bench_parser", "check_output", "find_benchmarks_dir"]
 
 NOT_FOUND = """\
 anomaly-detection bench: no benchmarks/ folder found{where}.
@@ -47,9 +47,10 @@ def find_benchmarks_dir(explicit: Path | None = None, start: Path | None = None)
     return source if _is_suite(source) else None
 
 
-def _check_output(output: Path) -> None:
+def check_output(output: Path) -> None:
     """Refuse (``ValueError``) a report path that cannot be written, before the suite runs:
-    the suite writes its report (creating missing folders) only after every benchmark ran."""
+    the suite writes its report (creating missing folders) only after every benchmark ran.
+    ``python -m benchmarks`` makes the same check (``run_suite``)."""
     path = output.resolve()
     if path.is_dir():
         raise ValueError(f"--output: {output} is a folder; expected a file, e.g. {output / 'RESULTS.md'}")
@@ -80,7 +81,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         # negative limit counted every run as failed after it ran.
         raise ValueError(f"--timeout must be a finite number of seconds > 0, got {args.timeout}")
     if args.output is not None and not args.list:
-        _check_output(args.output)
+        check_output(args.output)
     command = [sys.executable, "-m", "benchmarks", "--runs", str(args.runs)]
     if args.quick:
         command.append("--quick")

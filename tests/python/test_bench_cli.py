@@ -182,3 +182,21 @@ def test_the_output_is_checked_before_anything_runs(tmp_path, monkeypatch, capsy
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert err[0].startswith("anomaly-detection bench: error: --output: ")
+
+
+@pytest.mark.parametrize("output", ["a-file/report.md", "a-folder"])
+def test_the_module_entry_point_checks_the_output_before_anything_runs(
+    tmp_path, monkeypatch, capsys, suite, output
+):
+    # `python -m benchmarks --output X` found X unwritable only after the whole suite had run
+    # (`anomaly-detection bench` checked it first); it now makes the same check, first.
+    ran = []
+    monkeypatch.setattr(suite, "run_bench", lambda *a, **k: ran.append(a) or pytest.fail("a benchmark ran"))
+    (tmp_path / "a-file").write_text("not a folder")
+    (tmp_path / "a-folder").mkdir()
+    assert suite.main(["--only", "forest", "--quick", "--runs", "1", "--output", str(tmp_path / output)]) == 2
+    assert ran == []
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [err[0]]
+    assert err[0].startswith("python -m benchmarks: error: --output: ")
+    assert (tmp_path / "a-file").read_text() == "not a folder"

@@ -381,3 +381,125 @@ def test_keys_live_in_the_process_while_redis_is_unreachable(caplog):
     fell_back = [r for r in caplog.records if "keys of this worker only" in r.getMessage()]
     # the first claim found Redis down; then the store's breaker was open and Redis was not tried
     assert len(fell_back) == 1
+
+
+# --- a corrupt record in Redis (bytes another client wrote under the key) --------------------
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [b"\x80\x81not utf-8", b"\xff\xfe\x00utf-16?", b"{not json", b"[1, 2]", b'{"digest": 5, "state": "done"}',
+     b'{"digest": "d", "state": "done", "status": 200, "content_type": "x", "body": "%%%"}'],
+    ids=["not utf-8", "a bom", "not json", "a list", "wrong fields", "body not base64"],
+)  # fmt: skip
+def test_a_corrupt_record_is_replaced_and_the_write_stored_once(redis_server, redis_client, caplog, garbage):
+    """A record under the key that is not one the store writes was taken for Redis being down
+    ("Redis unavailable (UnicodeDecodeError)"): the key was claimed in the worker's memory, or
+    the write answered 422 until the record expired. It is corrupt, not a sign of an outage:
+    it is logged as such, replaced by this request's claim, and the retry replays the answer."""
+    settings = _settings(store_backend="redis", redis_url=redis_server.url)
+    redis_key = AnomalyRedisKeys().idempotency("corrupt-1")
+    redis_client.set(redis_key, garbage, px=60_000)
+    body = {"metrics": _points("idem-corrupt", 12)}
+    app = create_app(settings)
+    with LiveServer(app) as url, caplog.at_level("WARNING"):
+        first = _post(url, "/api/batch", body, "corrupt-1")
+        again = _post(url, "/api/batch", body, "corrupt-1")
+    assert first.status_code == again.status_code == 200, first.text
+    assert first.json()["points"] == 12
+    assert again.content == first.content
+    assert again.headers["idempotent-replayed"] == "true"
+    assert redis_client.llen(AnomalyRedisKeys().window("idem-corrupt")) == 12  # stored once
+    assert json.loads(redis_client.get(redis_key))["state"] == "done"  # the record is the store's again
+    messages = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert not [m for m in messages if "unavailable" in m], messages
+    corrupt = [m for m in messages if "corrupt" in m]
+    assert len(corrupt) == 1, messages
+    assert redis_key in corrupt[0]
+
+
+def test_a_corrupt_record_rewritten_meanwhile_by_another_worker_is_not_replaced(redis_server, redis_client):
+    """The corrupt record is replaced only if it is still the same bytes: a valid record that
+    another worker wrote between this worker's read and its replace is kept and answered."""
+    from anomaly_detection.redis.driver import Script
+
+    keys = AnomalyRedisKeys()
+    redis_key = keys.idempotency("corrupt-race")
+    redis_client.set(redis_key, b"\xffgarbage", px=60_000)
+    theirs = StoredResponse(200, "application/json", b'{"from": "the other worker"}')
+    store = RedisIdempotencyStore(redis_server.client(), keys)
+    other = RedisIdempotencyStore(redis_server.client(), keys)
+    original = store._claim_steps
+    raced = []
+
+    def racing(*args):
+        steps = original(*args)
+        reply = None
+        try:
+            while True:
+                op = steps.send(reply)
+                if isinstance(op, Script) and not raced:  # the replace: another worker answered first
+                    asyncio.run(other.complete("corrupt-race", "d", theirs))
+                    raced.append(redis_client.get(redis_key))
+                reply = yield op
+        except StopIteration as stop:
+            return stop.value
+
+    store._claim_steps = racing
+
+    async def main():
+        return await store.claim("corrupt-race", "d")
+
+    assert asyncio.run(main()) == ("done", theirs)
+    assert raced  # the replace was tried, after the other worker's write
+    assert redis_client.get(redis_key) == raced[0]  # theirs, not replaced
+
+
+def test_the_replace_script_replaces_only_the_same_bytes(redis_server, redis_client):
+    keys = AnomalyRedisKeys()
+    store = RedisIdempotencyStore(redis_server.client(), keys)
+    redis_key = keys.idempotency("corrupt-direct")
+    redis_client.set(redis_key, b"\xffold", px=60_000)
+    redis_client.set(redis_key, b"\xffnew", px=60_000)  # changed after a read of b"\xffold"
+
+    async def claim_on(raw_seen: bytes) -> bool:
+        seen = hashlib.sha1(raw_seen).hexdigest()
+        return await store._run(store._replace_steps(redis_key, seen, "d"))
+
+    assert asyncio.run(claim_on(b"\xffold")) is False
+    assert redis_client.get(redis_key) == b"\xffnew"
+    assert asyncio.run(claim_on(b"\xffnew")) is True
+    assert json.loads(redis_client.get(redis_key)) == {"digest": "d", "state": "pending"}
+    assert 0 < redis_client.pttl(redis_key) <= AnomalyRedisTTL.IDEMPOTENCY * 1000
+    redis_client.delete(redis_key)
+    assert asyncio.run(claim_on(b"\xffnew")) is False  # gone: nothing written
+    assert redis_client.exists(redis_key) == 0
+
+
+def test_a_corrupt_record_is_replaced_through_a_client_that_decodes(redis_server, redis_client, caplog):
+    # A redis.asyncio client made with decode_responses=True cannot read bytes that are not UTF-8
+    # (its GET raises UnicodeDecodeError): the record's SHA-1 is read by a script instead.
+    import redis.asyncio as aredis
+
+    keys = AnomalyRedisKeys()
+    redis_key = keys.idempotency("corrupt-decoded")
+    redis_client.set(redis_key, b"\x80\x81garbage", px=60_000)
+
+    async def main():
+        client = aredis.Redis(host="127.0.0.1", port=redis_server.port, decode_responses=True)
+        try:
+            store = RedisIdempotencyStore(client, keys)
+            first = await store.claim("corrupt-decoded", "d")
+            await store.complete("corrupt-decoded", "d", StoredResponse(200, "text/plain", b"ok"))
+            return first, await store.claim("corrupt-decoded", "d")
+        finally:
+            await client.aclose()
+
+    with caplog.at_level("WARNING"):
+        first, again = asyncio.run(main())
+    assert first.state == "claimed"
+    assert again == ("done", StoredResponse(200, "text/plain", b"ok"))
+    corrupt = [r.getMessage() for r in caplog.records if "corrupt" in r.getMessage()]
+    assert len(corrupt) == 1
+    assert redis_key in corrupt[0]
+    assert "not UTF-8" in corrupt[0]

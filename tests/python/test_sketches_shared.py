@@ -137,6 +137,43 @@ def test_sharded_t_digest_and_top_k(redis_client):
     assert ta.list(with_count=True) == [("y", 12), ("x", 10)]
 
 
+def test_a_shared_t_digest_of_huge_weights_is_readable(redis_client):
+    # Each worker's total is a valid double (weights near 1e308), their sum is not: every read
+    # raised "the total weight would exceed the largest double" until the shards were dropped.
+    # Reads merge with every weight halved as often as needed: the same quantiles.
+    from anomaly_detection.sketches import TDigest
+
+    a = SharedTDigest(redis_client, "huge", worker_id="w1")
+    b = SharedTDigest(redis_client, "huge", worker_id="w2")
+    c = SharedTDigest(redis_client, "huge", worker_id="w3")
+    a.add([1.0, 2.0], [1e308, 0.5e308])
+    b.add([3.0, 4.0], [1e308, 2.2250738585072014e-308])  # the smallest weight
+    c.add([5.0], [1.5e308])
+    expected = TDigest()
+    tiny = 2.2250738585072014e-308  # a quarter of it is subnormal: kept at the smallest weight
+    expected.add([1.0, 2.0, 3.0, 4.0, 5.0], [1e308 / 4, 0.5e308 / 4, 1e308 / 4, tiny, 1.5e308 / 4])
+    qs = [0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0]
+    for reader in (a, b, c):
+        assert reader.quantile(qs) == pytest.approx(expected.quantile(qs), rel=1e-12)
+        assert reader.cdf(2.5) == pytest.approx(expected.cdf(2.5))
+        assert reader.trimmed_mean(0.0, 1.0) == pytest.approx(expected.trimmed_mean(0.0, 1.0))
+        assert reader.total_weight() == float("inf")  # 4e308: beyond the largest double
+    with pytest.raises(ValueError, match="would exceed the largest double"):
+        a.merged()  # one digest of the true weights cannot be made: refused, as TDigest.merge does
+    local = TDigest()
+    local.add([1.0], [1e308])
+    other = TDigest()
+    other.add([2.0], [1e308])
+    with pytest.raises(ValueError, match="would exceed the largest double"):
+        local.merge(other)
+    assert local.total_weight == 1e308  # nothing changed
+    local.merge(other, scale_to_fit=True)
+    assert local.total_weight == 1e308  # each halved once
+    halved = TDigest()
+    halved.add([1.0, 2.0], [0.5e308, 0.5e308])
+    assert local.quantile(qs) == pytest.approx(halved.quantile(qs), rel=1e-12)
+
+
 def test_a_corrupt_shard_raises_value_error(redis_client):
     t = SharedTDigest(redis_client, "bad", worker_id="w1")
     t.add([1.0])

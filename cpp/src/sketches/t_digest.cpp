@@ -564,25 +564,41 @@ double TDigest::trimmed_mean(double lo, double hi) const {
     return weight > 0 ? sum / weight : kNaN;
 }
 
-void TDigest::merge(const std::vector<const TDigest*>& others) {
+void TDigest::merge(const std::vector<const TDigest*>& others, bool scale_to_fit) {
     for (const auto* o : others)
         if (o->compression_ != compression_)
             throw std::invalid_argument("merge: expected compression " + std::to_string(compression_) + ", got " +
                                         std::to_string(o->compression_));
     flush();
-    double checked = total_weight_;  // refused before anything changes
-    for (const auto* o : others) checked = checked_total(checked, o->total_weight_ + o->buffer_weight_);
-    std::vector<Centroid> all = centroids_;
     double total = total_weight_;
     for (const auto* o : others) {
         o->flush();
-        all.insert(all.end(), o->centroids_.begin(), o->centroids_.end());
         total += o->total_weight_;
+    }
+    if (!std::isfinite(total) && !scale_to_fit) checked_total(0.0, total);  // throws before anything changes
+    std::vector<Centroid> all = centroids_;
+    for (const auto* o : others) all.insert(all.end(), o->centroids_.begin(), o->centroids_.end());
+    if (!std::isfinite(total)) {
+        // Every weight halved as often as the total needs to fit (each digest's total is at most
+        // the largest double: 2^k >= the number of digests is enough). ldexp halves exactly down
+        // to the smallest normal double; a weight is kept at least that (a subnormal one could
+        // halve to 0 later).
+        std::vector<Centroid> halved;
+        for (int k = 1; !std::isfinite(total); ++k) {
+            halved = all;
+            total = 0.0;
+            for (auto& c : halved) {
+                c.weight = std::max(std::ldexp(c.weight, -k), std::numeric_limits<double>::min());
+                total += c.weight;
+            }
+        }
+        all.swap(halved);
+    }
+    for (const auto* o : others)
         if (!o->empty()) {
             min_ = std::min(min_, o->min_);
             max_ = std::max(max_, o->max_);
         }
-    }
     if (all.empty()) return;
     fold(all, total);
     centroids_.swap(all);

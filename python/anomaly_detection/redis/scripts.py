@@ -10,6 +10,8 @@ __all__ = [
     "DELIVER_ALERT",
     "DELIVER_STORE_ALERT",
     "FIND_CHECKPOINT",
+    "IDEMPOTENCY_REPLACE",
+    "IDEMPOTENCY_SHA1",
     "MARK_HORIZON",
     "RING_END",
     "SAVE_CHECKPOINT",
@@ -405,4 +407,24 @@ redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -tonumber(ARGV[9]) - 1)
 redis.call('EXPIRE', KEYS[3], ARGV[3])
 if now == 1 then redis.call('PUBLISH', ARGV[4], doc) end
 return {id, now}
+"""
+
+# A corrupt idempotency record (bytes the store does not write: not UTF-8, not JSON, other
+# fields) replaced by a claim, only if it still holds the same bytes: a record another worker
+# wrote since it was read (or the key gone) is left alone. KEYS[1] the record, ARGV[1] the
+# SHA-1 (hex) of the bytes that were read, ARGV[2] the claim, ARGV[3] its TTL (ms). Returns 1
+# if replaced.
+IDEMPOTENCY_REPLACE = """
+local seen = redis.call('GET', KEYS[1])
+if not seen or redis.sha1hex(seen) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+"""
+
+# The SHA-1 (hex) of KEYS[1]'s bytes, or nil: for a client that decodes replies, which cannot
+# read bytes that are not UTF-8.
+IDEMPOTENCY_SHA1 = """
+local seen = redis.call('GET', KEYS[1])
+if not seen then return false end
+return redis.sha1hex(seen)
 """

@@ -81,9 +81,14 @@ class TDigest(Sketch):
         """``(means, weights)`` of the centroids."""
         return self._native.centroids()
 
-    def merge(self, others: TDigest | Sequence[TDigest]) -> None:
-        """Fold in digests of the same compression (``ValueError`` otherwise)."""
-        self._native.merge(self._check_same_type(others))
+    def merge(self, others: TDigest | Sequence[TDigest], *, scale_to_fit: bool = False) -> None:
+        """Fold in digests of the same compression (``ValueError`` otherwise).
+
+        When the total weight would exceed the largest double (1.8e308), ``ValueError`` and
+        nothing changes; with ``scale_to_fit``, every weight is first halved as often as needed
+        (none below 2.2e-308): quantiles, ``cdf`` and trimmed means are those of the true weights,
+        ``total_weight`` is the true total halved as often."""
+        self._native.merge(self._check_same_type(others), scale_to_fit)
 
     def clear(self) -> None:
         """Forget every value."""

@@ -11,7 +11,9 @@ was used for a different request). Two stores, one interface (coroutines):
   whose entries expire (``cachetools.TTLCache``);
 - :class:`RedisIdempotencyStore`: every worker and machine that shares the Redis: one
   ``SET NX PX`` claims the key ``anomaly:idempotency:{key}`` (built by ``redis/keys.py``),
-  so two workers never both win it.
+  so two workers never both win it. A record there that is not one the store writes
+  (another client's bytes: not UTF-8, not JSON, other fields) is corrupt: it is logged, taken
+  as absent and replaced by the claim, atomically and only while it holds the same bytes.
 
 They only store: the HTTP side (``api/idempotency.py``) decides what to do with a claim.
 """
@@ -20,15 +22,22 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
+import hashlib
 import json
+import logging
 import threading
 import time
 from typing import Any, NamedTuple
 
-from anomaly_detection.redis.driver import Driver, Steps, command
+from anomaly_detection.redis import scripts
+from anomaly_detection.redis.codec import text
+from anomaly_detection.redis.driver import Driver, Script, Steps, command
 from anomaly_detection.redis.keys import AnomalyRedisKeys, AnomalyRedisTTL, check_key_part
 
 __all__ = ["Claim", "MemoryIdempotencyStore", "RedisIdempotencyStore", "StoredResponse"]
+
+_log = logging.getLogger(__name__)
 
 
 class StoredResponse(NamedTuple):
@@ -57,6 +66,24 @@ def _record(digest: str, response: StoredResponse | None) -> dict[str, Any]:
         "content_type": response.content_type,
         "body": base64.b64encode(response.body).decode(),
     }
+
+
+def _parsed(raw: bytes | str) -> dict[str, Any] | None:
+    """The record stored as ``raw``, or None when it is not one :func:`_record` writes."""
+    try:
+        record = json.loads(raw)
+        if not (isinstance(record, dict) and isinstance(record.get("digest"), str)):
+            return None
+        if record.get("state") == "pending":
+            return record
+        if record.get("state") != "done" or type(record.get("status")) is not int:
+            return None
+        if not isinstance(record.get("content_type"), str) or not isinstance(record.get("body"), str):
+            return None
+        base64.b64decode(record["body"], validate=True)
+    except (ValueError, binascii.Error, RecursionError):  # UnicodeDecodeError, JSONDecodeError: ValueErrors
+        return None
+    return record
 
 
 def _claim_of(record: dict[str, Any] | None, digest: str) -> Claim:
@@ -135,6 +162,9 @@ class RedisIdempotencyStore:
         # that made it, and its sockets to the process: a pre-forking server's worker forked
         # after a first use runs a loop of its own and must not use the parent's).
         self._drivers: dict[asyncio.AbstractEventLoop, Driver] = {}
+        # scripts.IDEMPOTENCY_REPLACE and IDEMPOTENCY_SHA1, registered on the first client
+        self._replace: Any = None
+        self._sha1: Any = None
 
     def _current(self) -> Driver:
         if self._driver is not None:
@@ -150,6 +180,9 @@ class RedisIdempotencyStore:
 
     async def _run(self, steps: Steps[Any]) -> Any:
         driver = self._current()
+        if self._replace is None:  # run by their digests on whichever client runs the steps
+            self._replace = driver.client.register_script(scripts.IDEMPOTENCY_REPLACE)
+            self._sha1 = driver.client.register_script(scripts.IDEMPOTENCY_SHA1)
         if driver.is_async:
             return await driver.run(steps)
         return await asyncio.to_thread(driver.run, steps)
@@ -164,11 +197,39 @@ class RedisIdempotencyStore:
     def _claim_steps(self, key: str, digest: str) -> Steps[Claim]:
         redis_key = self.keys.idempotency(key)
         pending = json.dumps(_record(digest, None))
-        won = yield command("set", redis_key, pending, nx=True, px=self.ttl_ms)
-        if won:
-            return Claim("claimed")
-        raw = yield command("get", redis_key)
-        return _claim_of(None if raw is None else json.loads(raw), digest)
+        for _ in range(3):  # a corrupt record replaced meanwhile by another one: look again
+            won = yield command("set", redis_key, pending, nx=True, px=self.ttl_ms)
+            if won:
+                return Claim("claimed")
+            try:
+                raw = yield command("get", redis_key)
+            except UnicodeDecodeError:  # a client that decodes replies, on bytes that are not UTF-8
+                seen = yield Script(self._sha1, [redis_key], [])
+                what = "bytes that are not UTF-8"
+            else:
+                if raw is None:
+                    break
+                record = _parsed(raw)
+                if record is not None:
+                    return _claim_of(record, digest)
+                raw = raw.encode() if isinstance(raw, str) else raw
+                seen, what = hashlib.sha1(raw).hexdigest(), f"{len(raw)} bytes this store does not write"
+            if seen is None:
+                break
+            _log.warning(
+                "idempotency keys: corrupt record at %s (%s); taken as absent and replaced by this "
+                "request's claim", redis_key, what,
+            )  # fmt: skip
+            if (yield from self._replace_steps(redis_key, text(seen), digest)):
+                return Claim("claimed")
+        return Claim("pending")  # expired or released between the looks: the caller claims again
+
+    def _replace_steps(self, redis_key: str, seen: str, digest: str) -> Steps[bool]:
+        """Claim ``redis_key`` in place of a corrupt record, if it still holds the bytes whose
+        SHA-1 (hex) is ``seen``."""
+        pending = json.dumps(_record(digest, None))
+        replaced = yield Script(self._replace, [redis_key], [seen, pending, self.ttl_ms])
+        return bool(replaced)
 
     def _complete_steps(self, key: str, digest: str, response: StoredResponse) -> Steps[None]:
         yield command(
@@ -178,7 +239,7 @@ class RedisIdempotencyStore:
     def _release_steps(self, key: str, digest: str) -> Steps[None]:
         redis_key = self.keys.idempotency(key)
         raw = yield command("get", redis_key)
-        if raw is not None and json.loads(raw) == _record(digest, None):
+        if raw is not None and _parsed(raw) == _record(digest, None):
             yield command("delete", redis_key)
 
     async def claim(self, key: str, digest: str) -> Claim:

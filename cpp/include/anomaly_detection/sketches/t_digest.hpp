@@ -38,8 +38,12 @@ class TDigest {
     double cdf(double x) const;
     /// Mean of the values between quantiles lo and hi (0 <= lo < hi <= 1); NaN when empty.
     double trimmed_mean(double lo, double hi) const;
-    /// Folds other digests in; refuses another compression.
-    void merge(const std::vector<const TDigest*>& others);
+    /// Folds other digests in; refuses another compression. When the total weight would exceed
+    /// the largest double: invalid_argument and nothing changes, or with scale_to_fit every weight
+    /// (this digest's and the others') is first halved as often as needed (at least the smallest
+    /// normal double): quantiles, cdf and trimmed means stay those of the true weights, and
+    /// total_weight() is the true total halved as often.
+    void merge(const std::vector<const TDigest*>& others, bool scale_to_fit = false);
     void clear();
 
     std::string to_bytes() const;

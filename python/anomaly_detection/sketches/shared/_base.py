@@ -227,21 +227,21 @@ class ShardedSketch(SharedSketch):
         """Every worker's shard, loaded (``ValueError`` if one is corrupt)."""
         return self._run(self._shards())
 
-    def _merged(self) -> Steps[Any]:
+    def _merged(self, **merge_options: Any) -> Steps[Any]:
         shards = yield from self._shards()
         result = self._local.copy()
         others = [s for k, s in shards.items() if k != self.worker_id]
         if others:
-            result.merge(others)
+            result.merge(others, **merge_options)
         return result
 
     def merged(self) -> Any:
         """One local sketch holding every shard (this worker's current state included)."""
         return self._run(self._merged())
 
-    def _read(self, answer: Callable[[Any], _T]) -> Any:
+    def _read(self, answer: Callable[[Any], _T], **merge_options: Any) -> Any:
         def steps() -> Steps[_T]:
-            return answer((yield from self._merged()))
+            return answer((yield from self._merged(**merge_options)))
 
         return self._run(steps())
 

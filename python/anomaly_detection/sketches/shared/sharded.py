@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from anomaly_detection.redis.driver import Steps
 from anomaly_detection.redis.keys import AnomalyRedisTTL
 from anomaly_detection.sketches._base import Items
 from anomaly_detection.sketches.shared._base import ShardedSketch
@@ -36,18 +37,33 @@ class SharedTDigest(ShardedSketch):
         """Add values locally and write this worker's shard."""
         return self._update(lambda: self._local.add(values, weights))
 
+    # The reads merge with scale_to_fit: shards whose weights sum beyond the largest double
+    # (each one's total is at most that) give the quantiles of the true weights, where the
+    # merge raised on every read until the shards were dropped.
+
     def quantile(self, q: Any) -> Any:
-        return self._read(lambda d: d.quantile(q))
+        return self._read(lambda d: d.quantile(q), scale_to_fit=True)
 
     def cdf(self, x: Any) -> Any:
-        return self._read(lambda d: d.cdf(x))
+        return self._read(lambda d: d.cdf(x), scale_to_fit=True)
 
     def trimmed_mean(self, low: float, high: float) -> Any:
-        return self._read(lambda d: d.trimmed_mean(low, high))
+        return self._read(lambda d: d.trimmed_mean(low, high), scale_to_fit=True)
 
     def total_weight(self) -> Any:
-        """Sum of the weights of every shard."""
-        return self._read(lambda d: d.total_weight)
+        """Sum of the weights of every shard (``inf`` beyond the largest double)."""
+
+        def steps() -> Steps[float]:
+            shards = yield from self._shards()
+            others = [s.total_weight for k, s in shards.items() if k != self.worker_id]
+            return sum(others, self._local.total_weight)
+
+        return self._run(steps())
+
+    def merged(self) -> Any:
+        """One local digest holding every shard; ``ValueError`` when their total weight would
+        exceed the largest double (the reads above answer then, with every weight scaled)."""
+        return super().merged()
 
 
 class SharedTopK(ShardedSketch):
