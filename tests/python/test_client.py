@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 
 import pytest
@@ -158,6 +159,27 @@ def test_async_client(server):
     assert {"async-svc.q.latency", "async-b", "async-d", "async-batched.response_time"} <= set(
         _sensors(service)
     )
+
+
+def test_the_async_client_has_every_method_of_the_sync_one(server):
+    # docs/api.md: "AsyncAnomalyClient has the same methods as coroutines" (close is aclose).
+    public = {n for n in dir(AnomalyClient) if not n.startswith("_")} - {"close"}
+    missing = sorted(n for n in public if not hasattr(AsyncAnomalyClient, n))
+    assert missing == []
+    for name in public:
+        assert inspect.iscoroutinefunction(getattr(AsyncAnomalyClient, name)), name
+    url, _ = server
+
+    async def main():
+        async with AsyncAnomalyClient(url, api_key=KEY) as client:
+            r = await client.detect_batch("async-db", [1.0, 2.0, 3.0], timestamps=[10.0, 20.0, 30.0])
+            health = await client.health_check()
+        return r, health
+
+    r, health = asyncio.run(main())
+    assert r["sensor_name"] == "async-db"
+    assert (r["values"], r["timestamps"]) == ([1.0, 2.0, 3.0], [10.0, 20.0, 30.0])
+    assert health["status"] == "ok"
 
 
 def test_aclose_lets_a_flush_in_progress_finish_instead_of_losing_its_records():

@@ -505,11 +505,23 @@ class AsyncAnomalyClient(_Base):
             body["timestamp"] = timestamp
         return await self.request("POST", "/api/detect", json=body, idempotency_key=new_idempotency_key())
 
+    async def detect_batch(
+        self, sensor_name: str, values: Sequence[float], timestamps: Any = None
+    ) -> dict[str, Any]:
+        body = {"sensor_name": sensor_name, "values": list(values)}
+        if timestamps is not None:
+            body["timestamps"] = list(timestamps)
+        return await self.request(
+            "POST", "/api/detect/batch", json=body, idempotency_key=new_idempotency_key()
+        )
+
     async def anomalies(self, **params: Any) -> dict[str, Any]:
         return await self.request("GET", "/api/anomalies", params=params)
 
     async def health(self) -> dict[str, Any]:
         return await self.request("GET", "/health")
+
+    health_check = health  # the original prototype's name, as on AnomalyClient
 
     async def _send(self, kind: str, path: str, body: dict[str, Any]) -> Any:
         if not self.batching:
