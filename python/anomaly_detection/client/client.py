@@ -87,6 +87,20 @@ def new_idempotency_key() -> str:
     return uuid.uuid4().hex
 
 
+def _detect_body(sensor_name: str, value: float, timestamp: Any) -> dict[str, Any]:
+    body = {"sensor_name": sensor_name, "value": value}
+    if timestamp is not None:
+        body["timestamp"] = timestamp
+    return body
+
+
+def _detect_batch_body(sensor_name: str, values: Sequence[float], timestamps: Any) -> dict[str, Any]:
+    body = {"sensor_name": sensor_name, "values": list(values)}
+    if timestamps is not None:
+        body["timestamps"] = list(timestamps)
+    return body
+
+
 def _metric_body(data: Mapping[str, Any] | None, kw: dict[str, Any]) -> dict[str, Any]:
     return {**(data or {}), **kw}
 
@@ -358,17 +372,13 @@ class AnomalyClient(_Base):
         ]
 
     def detect(self, sensor_name: str, value: float, timestamp: Any = None) -> dict[str, Any]:
-        body = {"sensor_name": sensor_name, "value": value}
-        if timestamp is not None:
-            body["timestamp"] = timestamp
+        body = _detect_body(sensor_name, value, timestamp)
         return self.request("POST", "/api/detect", json=body, idempotency_key=new_idempotency_key())
 
     def detect_batch(
         self, sensor_name: str, values: Sequence[float], timestamps: Any = None
     ) -> dict[str, Any]:
-        body = {"sensor_name": sensor_name, "values": list(values)}
-        if timestamps is not None:
-            body["timestamps"] = list(timestamps)
+        body = _detect_batch_body(sensor_name, values, timestamps)
         return self.request("POST", "/api/detect/batch", json=body, idempotency_key=new_idempotency_key())
 
     def anomalies(self, **params: Any) -> dict[str, Any]:
@@ -500,17 +510,13 @@ class AsyncAnomalyClient(_Base):
         ]
 
     async def detect(self, sensor_name: str, value: float, timestamp: Any = None) -> dict[str, Any]:
-        body = {"sensor_name": sensor_name, "value": value}
-        if timestamp is not None:
-            body["timestamp"] = timestamp
+        body = _detect_body(sensor_name, value, timestamp)
         return await self.request("POST", "/api/detect", json=body, idempotency_key=new_idempotency_key())
 
     async def detect_batch(
         self, sensor_name: str, values: Sequence[float], timestamps: Any = None
     ) -> dict[str, Any]:
-        body = {"sensor_name": sensor_name, "values": list(values)}
-        if timestamps is not None:
-            body["timestamps"] = list(timestamps)
+        body = _detect_batch_body(sensor_name, values, timestamps)
         return await self.request(
             "POST", "/api/detect/batch", json=body, idempotency_key=new_idempotency_key()
         )
