@@ -28,7 +28,7 @@ Families: the KPI proxy (``anomaly_detection.evaluation.synthetic_kpi``), the sy
 anomaly kinds (``anomaly_detection.evaluation.synthetic``), NAB's files with a labelled
 window (``--nab``), and ``cycles``: short cycles (24, 50, 100 and 144 points, as hourly
 days, machines' or heartbeats' cycles; ``--kinds-seeds`` series each) with four anomalies each
-(``cycle_case``; not in the default ``--families``). Prints the mean per family and per group (KPI profile, synthetic kind,
+(``benchmarks.short_cycles.cycle_case``; not in the default ``--families``). Prints the mean per family and per group (KPI profile, synthetic kind,
 NAB category), and the period each estimate found against the true one.
 
 ``--speed``: instead, ``detect_batch`` of 1,000,000 points of a noisy daily cycle with
@@ -49,6 +49,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine
+from short_cycles import CYCLES, cycle_case
 from tsbad_nab import _default_data
 
 from anomaly_detection import StatisticalAnomalyDetector
@@ -87,7 +88,8 @@ def cases(families: set[str], kpi_seeds: int, kinds_seeds: int, nab: Path) -> It
     if "cycles" in families:
         for cycle in CYCLES:
             for seed in range(kinds_seeds):
-                yield cycle_case(cycle, seed)
+                values, timestamps, labels = cycle_case(cycle, seed)
+                yield Case("cycles", f"{cycle} a cycle", f"cycle{cycle}_{seed}", values, timestamps, labels)
     if "nab" in families:
         corpus = NabCorpus.load(nab)
         for name, f in corpus.files.items():
@@ -96,41 +98,6 @@ def cases(families: set[str], kpi_seeds: int, kinds_seeds: int, nab: Path) -> It
                 continue
             ts = f.timestamps.astype("datetime64[ns]").astype(np.int64) / 1e9
             yield Case("nab", name.split("/")[0], name, f.values, ts, y.astype(int))
-
-
-CYCLES = (24, 50, 100, 144)  # points a cycle of the `cycles` family
-
-
-def cycle_case(cycle: int, seed: int, n: int = 6000) -> Case:
-    """A short cycle (``cycle`` points: hourly data's day, or a machine's or a heartbeat's
-    cycle) with noise and, after its first third, one anomaly of each of four kinds, a
-    cycle or more apart: a spike of twice the amplitude, a crest turned into a trough (a
-    quarter cycle, inside the range), a level shift of 0.8 amplitude over a cycle, the noise
-    four-fold over half a cycle. Stamped ``cycle`` points a day (its ``timed`` variant)."""
-    rng = np.random.default_rng([seed, cycle])
-    t = np.arange(n)
-    amplitude, phase = rng.uniform(5, 20), rng.uniform(0, 2 * np.pi)
-    noise = amplitude * rng.uniform(0.03, 0.1)
-    clean = 100 + amplitude * np.sin(2 * np.pi * t / cycle + phase)
-    values = clean + rng.normal(0, noise, n)
-    labels = np.zeros(n, dtype=np.int8)
-    starts = np.linspace(n // 3, n - 2 * cycle, 5)[:-1].astype(int) + rng.integers(0, cycle, 4)
-    for kind, start in zip(rng.permutation(4), starts):
-        if kind == 0:
-            span = slice(start, start + 1)
-            values[span] += rng.choice([-1, 1]) * 2 * amplitude
-        elif kind == 1:
-            crest = start + int(np.argmax(clean[start : start + cycle])) - cycle // 8
-            span = slice(crest, crest + max(cycle // 4, 1))
-            values[span] = 200 - clean[span] + rng.normal(0, noise, span.stop - span.start)
-        elif kind == 2:
-            span = slice(start, start + cycle)
-            values[span] += rng.choice([-1, 1]) * 0.8 * amplitude
-        else:
-            span = slice(start, start + max(cycle // 2, 2))
-            values[span] += rng.normal(0, 4 * noise, span.stop - span.start)
-        labels[span] = 1
-    return Case("cycles", f"{cycle} a cycle", f"cycle{cycle}_{seed}", values, 1.7e9 + DAY / cycle * t, labels)
 
 
 def acf_period(x: np.ndarray, min_lag: int = 4, strength: float = 0.3) -> int:

@@ -313,6 +313,27 @@ TEST(Ensemble, UntimedPeriodIsTheCycleNotAMultipleOfIt) {
     }
 }
 
+TEST(Ensemble, TheScoresMemoryFadesAsFastInTimeOnCoarserPoints) {
+    // After a large spike the score fades 1% a point at five minutes or finer; hourly points
+    // fade as fast in time (0.99^12 a point), so the tail is about a twelfth as many points.
+    auto tail = [](double step) {
+        std::mt19937_64 rng(11);
+        std::normal_distribution<double> noise(0.0, 1.0);
+        EnsembleState s(0.5);
+        size_t above = 0;
+        for (size_t i = 0; i < 4000; ++i) {
+            const double v = i == 3000 ? 60.0 : 10.0 + noise(rng);
+            const auto out = s.update(v, 1.7e9 + step * static_cast<double>(i));
+            if (i > 3005 && out.score >= 0.5) ++above;
+        }
+        return above;
+    };
+    const size_t minute = tail(60.0), five = tail(300.0), hour = tail(3600.0);
+    EXPECT_GT(five, 100u);
+    EXPECT_LT(hour * 6, five) << hour << " " << five;
+    EXPECT_GE(minute * 5, five * 4) << minute << " " << five;  // finer sampling: not slower than 1% a point
+}
+
 TEST(Ensemble, UntimedBatchesEachStampedAnotherNowScoreAsOneUntimedBatch) {
     // detect_batch(sensor, values) called again and again: each batch stamped its own "now".
     // A timestamp that moves once, then stays, is another batch: the points stay untimed.

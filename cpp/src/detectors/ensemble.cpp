@@ -614,6 +614,20 @@ size_t EnsembleState::likelihood_warmup() const {
     return std::min(static_cast<size_t>(std::lround(scaled)), P::kLong);
 }
 
+// The score's memory: 1% a point at five minutes or finer (the sampling it was chosen on:
+// kReferencePeriod points a day or more), as fast in time at coarser sampling (hourly: 0.99^12
+// a point), so that an hour's fade is not twelve hours on hourly points.
+double EnsembleState::rank_decay() {
+    if (period_ != rank_decay_period_) {
+        rank_decay_period_ = period_;
+        rank_decay_ =
+            period_ > 0 && period_ < static_cast<int64_t>(P::kReferencePeriod)
+                ? std::pow(P::kRankDecay, static_cast<double>(P::kReferencePeriod) / static_cast<double>(period_))
+                : P::kRankDecay;
+    }
+    return rank_decay_;
+}
+
 int64_t EnsembleState::bin(double value) const {
     const double b = std::floor((value - bin_origin_) / resolution_);
     constexpr double kLimit = 1e15;
@@ -828,7 +842,7 @@ EnsembleStep EnsembleState::update(double value, double given_timestamp) {
     out.expected = value_.n ? value_.mean : value;
     // The score ranks: the point's statistic or the recent likelihoods', fading by 1%
     // a point (the warm-up's robust z, on few points, counts for its own point only).
-    rank_ = std::max(best, P::kRankDecay * rank_);
+    rank_ = std::max(best, rank_decay() * rank_);
     out.score = rank_score(std::max(rank_, warmup));
     // The alarm logic, on the point's own statistic: one alarm per incident.
     const double score = std::min(statistic / P::kScale, 1.0);

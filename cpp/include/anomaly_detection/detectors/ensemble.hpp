@@ -125,7 +125,8 @@ struct EnsembleParams {
     static constexpr double kMinSd = 0.02;             // floor of the likelihood's sd
     static constexpr double kSpatialMargin = 0.05;
     static constexpr double kScale = 10.0;      // -log10(tail) / kScale = score
-    static constexpr double kRankDecay = 0.99;  // the score's memory of recent statistics, per point
+    static constexpr double kRankDecay = 0.99;  // the score's memory of recent statistics, per point at
+                                                // five minutes or finer; as fast in time when coarser
     static constexpr double kDamp = 0.5;
     static constexpr double kHoldCap = 0.9;
     static constexpr double kShapeWiden = 0.5;   // the shape feature's range: the learning range widened by this
@@ -338,6 +339,7 @@ class EnsembleState {
     double context(double value);
     size_t record_span() const;
     size_t likelihood_warmup() const;
+    double rank_decay();
     double warmup_statistic(double value) const;
     std::optional<double> lagged(std::deque<std::pair<double, double>>& lag, double timestamp, double seconds) const;
     bool keeps_week() const {
@@ -364,13 +366,15 @@ class EnsembleState {
     bool has_prev_bin_ = false;
     int64_t prev_bin_ = 0;
     Transitions transitions_;
-    double level_ = 0.0;                // the level feature's fast EW mean
-    double rank_ = 0.0;                 // the statistic behind the score: recent ones fade
-    double resolution2_ = 0.0;          // context bin width, 0 until learned
-    uint8_t context_count_ = 0;         // bins in the context so far (at most 2)
-    int64_t context_bins_[2] = {0, 0};  // the last two context bins, oldest first
-    Transitions contexts_;              // after the last two context bins
-    Transitions contexts1_;             // after the last one (the back-off)
+    double level_ = 0.0;                              // the level feature's fast EW mean
+    double rank_ = 0.0;                               // the statistic behind the score: recent ones fade
+    double rank_decay_ = EnsembleParams::kRankDecay;  // its fading a point, for the period below
+    int64_t rank_decay_period_ = -1;                  // (derived from period_, not kept)
+    double resolution2_ = 0.0;                        // context bin width, 0 until learned
+    uint8_t context_count_ = 0;                       // bins in the context so far (at most 2)
+    int64_t context_bins_[2] = {0, 0};                // the last two context bins, oldest first
+    Transitions contexts_;                            // after the last two context bins
+    Transitions contexts1_;                           // after the last one (the back-off)
     Feature features_[EnsembleParams::kFeatures];
     SlidingMax recent_;
     uint64_t hold_ = 0;
