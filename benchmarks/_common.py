@@ -7,6 +7,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 
 def median_seconds(fn: Callable[[], object], repeats: int = 5) -> float:
@@ -36,3 +37,10 @@ def table(headers: list[str], rows: list[list[object]]) -> str:
     lines = [" | ".join(c.ljust(w) for c, w in zip(r, widths)) for r in cells]
     lines.insert(1, "-|-".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def report(text: str, write: Path | None) -> None:
+    """Print a benchmark's markdown and, with ``--write FILE``, save it there too."""
+    print(text)
+    if write:
+        write.write_text(text + "\n")

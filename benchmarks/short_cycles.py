@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine
+from _common import machine, report
 from synthetic_kinds import _tsbad_runner
 from tsbad_nab import TSBAD_METHODS, load_tsbad_wrappers
 
@@ -150,9 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             cells.append(f"{np.mean(vus):.3f} / {np.mean(ap):.3f}")
         lines.append(f"| {group} | {len(cases)} | " + " | ".join(cells) + " |")
     text = "\n".join(lines)
-    print(text)
-    if args.write:
-        args.write.write_text(text + "\n")
+    report(text, args.write)
     return 0
 
 

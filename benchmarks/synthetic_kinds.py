@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine
+from _common import machine, report
 from tsbad_nab import TSBAD_METHODS, load_tsbad_wrappers
 
 from anomaly_detection import StatisticalAnomalyDetector
@@ -113,9 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     total = [sum(found[k][i] for k in KINDS) for i in range(3)]
     lines.append("| **mean** | " + " | ".join(means) + f" | {total[0]} of {total[1]}, {total[2]} |")
     text = "\n".join(lines)
-    print(text)
-    if args.write:
-        args.write.write_text(text + "\n")
+    report(text, args.write)
     return 0
 
 

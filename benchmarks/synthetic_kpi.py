@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine
+from _common import machine, report
 from tsbad_nab import load_tsbad_wrappers
 
 from anomaly_detection import StatisticalAnomalyDetector
@@ -255,9 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         cells = [f"**{vus[n][j]:.3f}**" if best[j] == i else f"{vus[n][j]:.3f}" for i, n in enumerate(names)]
         lines.append(f"| {s.name} | {len(s.values):,} | {s.anomaly_rate:.3f} | " + " | ".join(cells) + " |")
     text = "\n".join(lines)
-    print(text)
-    if args.write:
-        args.write.write_text(text + "\n")
+    report(text, args.write)
     if args.plot:
         args.plot.mkdir(parents=True, exist_ok=True)
         peers = [n for n in names if n.endswith("(offline)")] or [ZSCORE]

@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine
+from _common import machine, report
 from short_cycles import CYCLES, cycle_case
 from tsbad_nab import _default_data
 
@@ -270,9 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         for c, _, found in rows:
             lines.append(f"- {c.name}: true {DAY / c.step:.0f}; {found}")
     text = "\n".join(lines)
-    print(text)
-    if args.write:
-        args.write.write_text(text + "\n")
+    report(text, args.write)
     return 0
 
 

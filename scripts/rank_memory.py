@@ -45,6 +45,7 @@ from anomaly_detection.evaluation.synthetic_kpi import make_kpi_suite
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import short_cycles
+from _common import report
 
 IN_FORCE = "time 0.99"  # the current build's rule ("stat 0.99" before session 16, "stat 0.995" before that)
 PREVIOUS = "stat 0.99"  # the rule the last choice replaced
@@ -260,9 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         best = max(chosen, key=lambda c: np.mean([mean_v[c][g] for g in others]))
         lines.append(f"| {f} | {best} | {mean_v[best][f]:.3f} | {mean_v[PREVIOUS][f]:.3f} |")
     text = "\n".join(lines)
-    print(text)
-    if args.write:
-        args.write.write_text(text + "\n")
+    report(text, args.write)
     return 0
 
 
