@@ -32,6 +32,7 @@ family are printed.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -53,7 +54,30 @@ REFERENCE_PERIOD = 288  # EnsembleParams::kReferencePeriod: the sampling the mem
 PERIOD_PROBE = 50  # EnsembleParams::kPeriodProbe: the points before a timed series' period is known
 LEARN = 300  # EnsembleParams::kLearn: points before the transition models score
 SCALE = 10.0  # EnsembleParams::kScale
+WARMUP_MIN = 10  # EnsembleParams::kWarmupMin
 FAMILIES = ("NAB", "synthetic kinds", "KPI proxy", "short cycles", "hourly spikes")
+
+
+def warmup_step(values: np.ndarray) -> np.ndarray:
+    """The C++ warm-up's step statistic a point (``EnsembleState::warmup_step_statistic``, session
+    16: the first LEARN points' scores also rank a step by its robust z against the earlier steps,
+    at most 0.9 x the alarm level's score): every candidate memory takes it, as the build does."""
+    x = np.asarray(values, dtype=np.float64)
+    out = np.zeros(len(x))
+    for t in range(WARMUP_MIN + 1, min(LEARN, len(x))):
+        steps = np.diff(x[:t])
+        k = len(steps) // 2
+        median = np.partition(steps, k)[k]
+        dev = np.abs(steps - median)
+        scale = 1.4826 * np.partition(dev, k)[k] or 1.2533 * dev.mean()
+        scale = max(scale, 1e-12 * max(1.0, abs(x[t])))
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = abs(x[t] - x[t - 1] - median) / scale
+        if np.isnan(z):
+            continue
+        tail = max(0.5 * math.erfc(min(z, 37.0) / math.sqrt(2.0)), 1e-300)
+        out[t] = min(-0.5 * math.log10(tail), 0.9 * 0.5 * SCALE)  # kHoldCap x the alarm level
+    return out
 
 
 def rank_score(statistic: np.ndarray) -> np.ndarray:
@@ -135,14 +159,18 @@ def inverse_rank_score(score: float) -> float:
     return score * SCALE if score <= 0.5 else half - half * float(np.log(2.0 * (1.0 - score)))
 
 
-def infer(deviations: np.ndarray, scores: np.ndarray, decay: float = 0.995) -> tuple[np.ndarray, np.ndarray]:
+def infer(
+    deviations: np.ndarray, scores: np.ndarray, decay: float = 0.995, capped: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(remembered statistic ``best``, own-point-only warm-up z) per point. The batch gives
     ``deviations = max(best, warm-up z)`` but not which of the two it is; the C++ ``scores``
     of the rule in force (``rank = max(best, decay * rank)``, score ``rank_score(max(rank,
     warm-up))``) tell: a point whose statistic, remembered, would leave a later score above
     the C++ one was the warm-up's. There ``best`` (lower) is the tightest bound the later
     scores put on the memory (exact where a later score is the memory's), else 0. The check
-    in ``main`` (largest |difference| to the C++ ``scores``) shows how exact that is."""
+    in ``main`` (largest |difference| to the C++ ``scores``) shows how exact that is. Where
+    ``capped``, the score is the warm-up step's (``warmup_step``): it bounds the memory from
+    above but does not tell that the memory is above the warm-up z."""
     dev = np.asarray(deviations, dtype=np.float64)
     sc = np.asarray(scores, dtype=np.float64)
     n = len(dev)
@@ -161,7 +189,8 @@ def infer(deviations: np.ndarray, scores: np.ndarray, decay: float = 0.995) -> t
         k = len(future)
         if k and np.any(future < rank_score(powers[:k] * dev[i]) - 1e-12):
             own[i] = dev[i]
-            if sc[i] > float(rank_score(np.array([dev[i]]))[0]) + 1e-12:
+            above = sc[i] > float(rank_score(np.array([dev[i]]))[0]) + 1e-12
+            if above and not (capped is not None and capped[i]):
                 rank = inverse_rank_score(sc[i])  # the memory is above the warm-up z here
             else:
                 rank = min(dev[i], float(np.min(inverse[i + 1 : i + 1 + k] / powers[:k])))
@@ -214,20 +243,25 @@ def main(argv: list[str] | None = None) -> int:
     ap = {c: {f: [] for f in FAMILIES} for c in cands}
     real = {f: [] for f in FAMILIES}
     worst = {f: 0.0 for f in FAMILIES}
+    after = {f: 0.0 for f in FAMILIES}  # the same after the first LEARN points
     warm_points = {f: 0 for f in FAMILIES}
     for fam in FAMILIES:
         for name, values, labels, ts in fams[fam]:
             batch = StatisticalAnomalyDetector().detect_batch("s", values, ts)
             dev, cpp = np.asarray(batch.deviations), np.asarray(batch.scores)
             per_day = points_a_day(ts)
-            carried, own = infer(dev, cpp, series_decay(*cands[rule], per_day))
+            step = rank_score(warmup_step(values))
+            capped = (step > 0) & (step >= cpp - 1e-12)  # the warm-up's step set the C++ score
+            carried, own = infer(dev, cpp, series_decay(*cands[rule], per_day), capped)
             warm_points[fam] += int(np.count_nonzero(own))
             window = sliding_window(values)
             real[fam].append(vus_pr(labels, cpp, window=window))
             for c, (kind, param) in cands.items():
                 s = DIAGNOSES[c](dev) if c in DIAGNOSES else emulate(kind, param, carried, own, per_day)
+                s = np.maximum(s, step)
                 if c == rule:
                     worst[fam] = max(worst[fam], float(np.max(np.abs(s - cpp))))
+                    after[fam] = max(after[fam], float(np.max(np.abs(s - cpp)[LEARN:], initial=0.0)))
                 vus[c][fam].append(vus_pr(labels, s, window=window))
                 ap[c][fam].append(average_precision(labels, s))
             print(f"{fam}: {name} done", file=sys.stderr)
@@ -240,7 +274,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     lines = [
         f"Emulation of the C++ `scores` (the build's rule, `{rule}`), largest |difference| per family: "
-        + ", ".join(f"{f} {worst[f]:.2g} ({warm_points[f]} points scored by the warm-up z)" for f in FAMILIES)
+        + ", ".join(
+            f"{f} {worst[f]:.2g}, {after[f]:.2g} after the first {LEARN} points "
+            f"({warm_points[f]} points scored by the warm-up z)"
+            for f in FAMILIES
+        )
         + "; C++ `scores` VUS-PR: "
         + ", ".join(f"{f} {np.mean(real[f]):.3f}" for f in FAMILIES)
         + ".",

@@ -334,6 +334,29 @@ TEST(Ensemble, TheScoresMemoryFadesAsFastInTimeOnCoarserPoints) {
     EXPECT_GE(minute * 5, five * 4) << minute << " " << five;  // finer sampling: not slower than 1% a point
 }
 
+TEST(Ensemble, WhileLearningAStepFarOutsideTheStepsSoFarRanksButDoesNotAlarm) {
+    // An hourly daily cycle: a spike inside the range at point 100, while the likelihoods learn
+    // (the clear-outlier rule takes only points beyond the range by half of it).
+    std::mt19937_64 rng(5);
+    std::normal_distribution<double> noise(0.0, 0.3);
+    EnsembleState s(0.5);
+    double spike_score = 0.0, other = 0.0;
+    for (size_t i = 0; i < 300; ++i) {
+        double v = 50.0 + 10.0 * std::sin(2 * M_PI * static_cast<double>(i) / 24.0) + noise(rng);
+        if (i == 100) v -= 15.0;
+        const auto out = s.update(v, 1.7e9 + 3600.0 * static_cast<double>(i));
+        if (i == 100) {
+            spike_score = out.score;
+            EXPECT_EQ(out.statistic, 0.0);  // nothing for the alarm logic
+            EXPECT_LT(out.alert_score, 0.5);
+        } else if (i != 101) {  // (the step back from the spike is as large)
+            other = std::max(other, out.score);
+        }
+    }
+    EXPECT_GT(spike_score, other);
+    EXPECT_LE(spike_score, 0.5);  // at most the alarm level's score
+}
+
 TEST(Ensemble, UntimedBatchesEachStampedAnotherNowScoreAsOneUntimedBatch) {
     // detect_batch(sensor, values) called again and again: each batch stamped its own "now".
     // A timestamp that moves once, then stays, is another batch: the points stay untimed.

@@ -736,6 +736,37 @@ double EnsembleState::warmup_statistic(double value) const {
     return 0.5 * neg_log10_tail(std::min(z, 37.0));
 }
 
+// While the first kLearn points are learned, the ranking score also sees a step far outside
+// the steps so far: a spike inside the range, which neither the young likelihoods nor the
+// clear-outlier rule score yet (on a short hourly series that is weeks). A robust z of the
+// step against the median and MAD of the earlier steps, on the warm-up's half scale, at most
+// 0.9 x the alarm level's score (as the hold caps alert scores): it ranks the point, it never
+// raises an alarm.
+double EnsembleState::warmup_step_statistic(double value) const {
+    const size_t n = learn_values_.size();
+    if (n <= P::kWarmupMin) return 0.0;
+    std::vector<double> steps(n - 1);
+    for (size_t i = 1; i < n; ++i) steps[i - 1] = learn_values_[i] - learn_values_[i - 1];
+    const auto mid = steps.begin() + static_cast<std::ptrdiff_t>(steps.size() / 2);
+    std::nth_element(steps.begin(), mid, steps.end());
+    const double median = *mid;
+    double mean_abs = 0.0;
+    for (double& d : steps) {
+        d = std::fabs(d - median);
+        mean_abs += d;
+    }
+    mean_abs /= static_cast<double>(steps.size());
+    std::nth_element(steps.begin(), mid, steps.end());
+    double scale = 1.4826 * *mid;
+    if (scale == 0.0) scale = 1.2533 * mean_abs;
+    scale = std::max(scale, 1e-12 * std::max(1.0, std::fabs(value)));
+    const double z = std::fabs(value - learn_values_.back() - median) / scale;
+    if (std::isnan(z)) return 0.0;                     // steps beyond the largest double: no scale
+    const double cap = P::kHoldCap * 0.5 * P::kScale;  // a score of 0.9 x the alarm level (0.45)
+    if (!std::isfinite(z)) return cap;                 // a step beyond the largest double
+    return std::min(0.5 * neg_log10_tail(std::min(z, 37.0)), cap);
+}
+
 EnsembleStep EnsembleState::update(double value, double given_timestamp) {
     const double timestamp = stamp(value, given_timestamp);
     const uint64_t t = seen_;
@@ -776,9 +807,10 @@ EnsembleStep EnsembleState::update(double value, double given_timestamp) {
     // A clear outlier is scored on its own, whatever the likelihoods make of it: while
     // they learn, by a robust z over the points so far; after, by its z against the
     // values' mean and sd, for a point beyond every value seen by half their range.
-    double warmup = 0.0;
+    double warmup = 0.0, warmup_step = 0.0;
     if (t < P::kLearn) {
         warmup = warmup_statistic(value);
+        warmup_step = warmup_step_statistic(value);
     } else if (span > 0 && (value > hi_ + P::kWarmupMargin * span || value < lo_ - P::kWarmupMargin * span)) {
         const double z = std::fabs(value - value_.mean) / std::max(value_.sd(), floor);
         warmup = 0.5 * neg_log10_tail(std::min(z, 37.0));
@@ -841,9 +873,10 @@ EnsembleStep EnsembleState::update(double value, double given_timestamp) {
     out.statistic = statistic;
     out.expected = value_.n ? value_.mean : value;
     // The score ranks: the point's statistic or the recent likelihoods', fading by 1%
-    // a point (the warm-up's robust z, on few points, counts for its own point only).
+    // a point (the warm-up's robust z and its step's, on few points, count for their own
+    // point only; the step's for the score alone).
     rank_ = std::max(best, rank_decay() * rank_);
-    out.score = rank_score(std::max(rank_, warmup));
+    out.score = rank_score(std::max({rank_, warmup, warmup_step}));
     // The alarm logic, on the point's own statistic: one alarm per incident.
     const double score = std::min(statistic / P::kScale, 1.0);
     double alert = score;

@@ -341,6 +341,7 @@ class EnsembleState {
     size_t likelihood_warmup() const;
     double rank_decay();
     double warmup_statistic(double value) const;
+    double warmup_step_statistic(double value) const;
     std::optional<double> lagged(std::deque<std::pair<double, double>>& lag, double timestamp, double seconds) const;
     bool keeps_week() const {
         return period_ < 0 || (period_ > 0 && period_ <= static_cast<int64_t>(EnsembleParams::kMaxWeekPeriod));
