@@ -710,29 +710,38 @@ double EnsembleState::context(double value) {
 // -log10 of the tail probability of the robust z of `value` against the points so far
 // (median, MAD; the mean absolute deviation when half the points are equal), halved;
 // 0 unless the value leaves the range so far by more than half of it.
-double EnsembleState::warmup_statistic(double value) const {
-    const size_t n = learn_values_.size();
-    if (n < P::kWarmupMin) return 0.0;
-    std::vector<double> v = learn_values_;
-    const auto mid = v.begin() + static_cast<std::ptrdiff_t>(n / 2);
+namespace {
+// The median of `v` and a robust scale around it: 1.4826 x the MAD, or 1.2533 x the mean
+// absolute deviation where the MAD is 0 (each the normal sd for normal data; 0 for a constant
+// `v`). `v` is reordered.
+std::pair<double, double> robust_location_scale(std::vector<double>& v) {
+    const auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
     std::nth_element(v.begin(), mid, v.end());
     const double median = *mid;
-    // Only a point well outside everything seen so far: a daily wave still
-    // unfolding in the first hours reaches new values, but not by half its range.
-    const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
-    const double margin = P::kWarmupMargin * (*hi - *lo);
-    if (value <= *hi + margin && value >= *lo - margin) return 0.0;
     double mean_abs = 0.0;
     for (double& x : v) {
         x = std::fabs(x - median);
         mean_abs += x;
     }
-    mean_abs /= static_cast<double>(n);
+    mean_abs /= static_cast<double>(v.size());
     std::nth_element(v.begin(), mid, v.end());
     double scale = 1.4826 * *mid;
     if (scale == 0.0) scale = 1.2533 * mean_abs;
-    scale = std::max(scale, 1e-12 * std::max(1.0, std::fabs(median)));
-    const double z = std::fabs(value - median) / scale;
+    return {median, scale};
+}
+}  // namespace
+
+double EnsembleState::warmup_statistic(double value) const {
+    const size_t n = learn_values_.size();
+    if (n < P::kWarmupMin) return 0.0;
+    // Only a point well outside everything seen so far: a daily wave still
+    // unfolding in the first hours reaches new values, but not by half its range.
+    const auto [lo, hi] = std::minmax_element(learn_values_.begin(), learn_values_.end());
+    const double margin = P::kWarmupMargin * (*hi - *lo);
+    if (value <= *hi + margin && value >= *lo - margin) return 0.0;
+    std::vector<double> v = learn_values_;
+    const auto [median, spread] = robust_location_scale(v);
+    const double z = std::fabs(value - median) / std::max(spread, 1e-12 * std::max(1.0, std::fabs(median)));
     return 0.5 * neg_log10_tail(std::min(z, 37.0));
 }
 
@@ -747,19 +756,8 @@ double EnsembleState::warmup_step_statistic(double value) const {
     if (n <= P::kWarmupMin) return 0.0;
     std::vector<double> steps(n - 1);
     for (size_t i = 1; i < n; ++i) steps[i - 1] = learn_values_[i] - learn_values_[i - 1];
-    const auto mid = steps.begin() + static_cast<std::ptrdiff_t>(steps.size() / 2);
-    std::nth_element(steps.begin(), mid, steps.end());
-    const double median = *mid;
-    double mean_abs = 0.0;
-    for (double& d : steps) {
-        d = std::fabs(d - median);
-        mean_abs += d;
-    }
-    mean_abs /= static_cast<double>(steps.size());
-    std::nth_element(steps.begin(), mid, steps.end());
-    double scale = 1.4826 * *mid;
-    if (scale == 0.0) scale = 1.2533 * mean_abs;
-    scale = std::max(scale, 1e-12 * std::max(1.0, std::fabs(value)));
+    const auto [median, spread] = robust_location_scale(steps);
+    const double scale = std::max(spread, 1e-12 * std::max(1.0, std::fabs(value)));
     const double z = std::fabs(value - learn_values_.back() - median) / scale;
     if (std::isnan(z)) return 0.0;                     // steps beyond the largest double: no scale
     const double cap = P::kHoldCap * 0.5 * P::kScale;  // a score of 0.9 x the alarm level (0.45)
