@@ -65,7 +65,10 @@ def warmup_step(values: np.ndarray) -> np.ndarray:
     x = np.asarray(values, dtype=np.float64)
     out = np.zeros(len(x))
     for t in range(WARMUP_MIN + 1, min(LEARN, len(x))):
-        steps = np.diff(x[:t])
+        m = WARMUP_MIN  # the first 10, 15, 22, ... (x 1.5) steps, as many as there are
+        while m * 3 // 2 <= t - 1:
+            m = m * 3 // 2
+        steps = np.diff(x[: m + 1])
         k = len(steps) // 2
         median = np.partition(steps, k)[k]
         dev = np.abs(steps - median)

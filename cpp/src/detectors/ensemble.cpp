@@ -6,6 +6,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 
 #include "anomaly_detection/stats/quantile.hpp"
 
@@ -751,14 +752,22 @@ double EnsembleState::warmup_statistic(double value) const {
 // step against the median and MAD of the earlier steps, on the warm-up's half scale, at most
 // 0.9 x the alarm level's score (as the hold caps alert scores): it ranks the point, it never
 // raises an alarm.
+// The earlier steps are the first 10, 15, 22, 33, ... (x 1.5) of them, as many as there are: their
+// median and MAD are computed a dozen times in the 300 points, not at each (a function of the
+// count alone, so a restored state gives the same).
 double EnsembleState::warmup_step_statistic(double value) const {
     const size_t n = learn_values_.size();
     if (n <= P::kWarmupMin) return 0.0;
-    std::vector<double> steps(n - 1);
-    for (size_t i = 1; i < n; ++i) steps[i - 1] = learn_values_[i] - learn_values_[i - 1];
-    const auto [median, spread] = robust_location_scale(steps);
-    const double scale = std::max(spread, 1e-12 * std::max(1.0, std::fabs(value)));
-    const double z = std::fabs(value - learn_values_.back() - median) / scale;
+    size_t m = P::kWarmupMin;
+    while (m * 3 / 2 <= n - 1) m = m * 3 / 2;
+    if (m != warm_steps_) {
+        std::vector<double> steps(m);
+        for (size_t i = 0; i < m; ++i) steps[i] = learn_values_[i + 1] - learn_values_[i];
+        std::tie(warm_step_median_, warm_step_spread_) = robust_location_scale(steps);
+        warm_steps_ = m;
+    }
+    const double scale = std::max(warm_step_spread_, 1e-12 * std::max(1.0, std::fabs(value)));
+    const double z = std::fabs(value - learn_values_.back() - warm_step_median_) / scale;
     if (std::isnan(z)) return 0.0;                     // steps beyond the largest double: no scale
     const double cap = P::kHoldCap * 0.5 * P::kScale;  // a score of 0.9 x the alarm level (0.45)
     if (!std::isfinite(z)) return cap;                 // a step beyond the largest double

@@ -371,6 +371,9 @@ class EnsembleState {
     double rank_ = 0.0;                               // the statistic behind the score: recent ones fade
     double rank_decay_ = EnsembleParams::kRankDecay;  // its fading a point, for the period below
     int64_t rank_decay_period_ = -1;                  // (derived from period_, not kept)
+    mutable size_t warm_steps_ = 0;                   // the learning steps the warm-up's step z is
+    mutable double warm_step_median_ = 0.0;           // ... measured against, their median and
+    mutable double warm_step_spread_ = 0.0;           // ... robust spread (derived, not kept)
     double resolution2_ = 0.0;                        // context bin width, 0 until learned
     uint8_t context_count_ = 0;                       // bins in the context so far (at most 2)
     int64_t context_bins_[2] = {0, 0};                // the last two context bins, oldest first
