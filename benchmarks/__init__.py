@@ -507,8 +507,10 @@ def list_benches(folder: Path = HERE) -> str:
         present = (folder / b.script).is_file()
         missing = missing_modules(b.peers)
         state = "absent" if not present else (f"peer missing: {', '.join(missing)}" if missing else "ready")
-        rows.append(f"{b.name:<10} {state:<32} {b.what}")
-    return "\n".join(rows)
+        rows.append((b.name, state, b.what))
+    name_width = max(len(name) for name, _, _ in rows)  # from the content: a long name keeps the columns
+    state_width = max(len(state) for _, state, _ in rows)
+    return "\n".join(f"{name:<{name_width}}  {state:<{state_width}}  {what}" for name, state, what in rows)
 
 
 def main(argv: list[str] | None = None, *, command: str = "python -m benchmarks") -> int:

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import csv
 import json
+import os
 import re
 import sys
 import time
@@ -225,13 +226,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _pipe_closed() -> int:
+    """The reader of stdout went away (``... | head``): stop quietly, as Unix tools do.
+    stdout is pointed at devnull so the interpreter's flush at exit does not fail again
+    (Python's "Note on SIGPIPE"); the code is the one of a process ended by SIGPIPE."""
+    with contextlib.suppress(OSError, ValueError):  # stdout with no file descriptor (captured)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    return 128 + 13  # 141, as a shell reports a command ended by SIGPIPE
+
+
 def main(argv: list[str] | None = None) -> int:
     from anomaly_detection.redis.driver import redis_errors
 
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a reader that closed the pipe shows here, not at exit
+        return code
+    except BrokenPipeError:
+        return _pipe_closed()
     except ModuleNotFoundError as exc:
         extra = _EXTRAS.get(args.command, "test")
         print(

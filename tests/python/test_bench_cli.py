@@ -200,3 +200,17 @@ def test_the_module_entry_point_checks_the_output_before_anything_runs(
     assert err == [err[0]]
     assert err[0].startswith("python -m benchmarks: error: --output: ")
     assert (tmp_path / "a-file").read_text() == "not a folder"
+
+
+def test_the_list_keeps_its_columns_aligned_with_a_long_name(tmp_path, suite):
+    # `bench --list` padded names to 10 characters: a longer name pushed its row's columns right.
+    write_script(tmp_path, "bench_a_benchmark_with_a_long_name.py", "print('x')\n")
+    benches = suite.all_benches(tmp_path)
+    lines = suite.list_benches(tmp_path).splitlines()
+    assert len(lines) == len(benches)
+    assert any(b.name == "a_benchmark_with_a_long_name" for b in benches)
+    states = {line.index(next(s for s in ("ready", "absent", "peer missing") if s in line)) for line in lines}
+    whats = {line.index(b.what, len(b.name)) for line, b in zip(lines, benches)}
+    assert len(states) == 1, lines  # each column starts at the same offset on every line
+    assert len(whats) == 1, lines
+    assert all(line.startswith(b.name + " ") for line, b in zip(lines, benches))

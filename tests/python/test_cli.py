@@ -198,3 +198,26 @@ def test_serve_refuses_a_bad_redis_url_before_starting(monkeypatch, capsys):
     assert main(["serve", "--port", "8765"]) == 2
     assert started == []
     assert "'abc'" in capsys.readouterr().err
+
+
+def test_a_reader_that_closes_the_pipe_early_stops_the_command_quietly(tmp_path):
+    # `anomaly-detection detect FILE --all | head -3` ended with "error: [Errno 32] Broken pipe".
+    path = tmp_path / "long.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(("timestamp", "temp"))
+        writer.writerows((f"{1_700_000_000 + 60 * i}", f"{20.0 + 0.1 * (i % 7)}") for i in range(20_000))
+    exe = shutil.which("anomaly-detection")
+    cmd = [exe] if exe else [sys.executable, "-m", "anomaly_detection.cli"]
+    proc = subprocess.Popen(
+        [*cmd, "detect", str(path), "--all"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    proc.stdout.readline()
+    proc.stdout.close()  # the reader goes away, as head does, long before the rows are written
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    proc.wait(timeout=60)
+    assert "Broken pipe" not in err, err
+    assert "Traceback" not in err, err
+    assert "error" not in err, err
+    assert proc.returncode == 141  # 128 + SIGPIPE, as a shell reports a command ended by it

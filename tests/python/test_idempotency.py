@@ -503,3 +503,26 @@ def test_a_corrupt_record_is_replaced_through_a_client_that_decodes(redis_server
     assert len(corrupt) == 1
     assert redis_key in corrupt[0]
     assert "not UTF-8" in corrupt[0]
+
+
+def test_a_store_error_that_is_not_an_outage_is_logged_as_a_bug(caplog, monkeypatch):
+    """Any exception of the store was logged as "Redis unavailable"; only connection and
+    timeout errors are an outage. The request is still answered from this worker's memory."""
+    app = create_app(_settings())
+    service = app.state.anomaly_service
+
+    async def broken_claim(key, digest):
+        raise KeyError("a bug in the store")
+
+    monkeypatch.setattr(service.idempotency, "claim", broken_claim)
+    with LiveServer(app) as url, caplog.at_level("WARNING"):
+        body = {"sensor_name": "idem-bug", "value": 1.0}
+        first = _post(url, "/api/detect", body, "bug-1")
+        again = _post(url, "/api/detect", body, "bug-1")
+    assert first.status_code == again.status_code == 200
+    assert again.headers["idempotent-replayed"] == "true"  # answered as in an outage
+    messages = [r.getMessage() for r in caplog.records]
+    assert not [m for m in messages if "unavailable" in m], messages
+    bugs = [r for r in caplog.records if "idempotency store failed unexpectedly" in r.getMessage()]
+    assert len(bugs) == 2, messages
+    assert all(r.levelname == "ERROR" and r.exc_info for r in bugs)

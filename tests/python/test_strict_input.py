@@ -290,3 +290,27 @@ def test_http_bad_input_is_422_without_internals_and_changes_nothing(live, body)
         assert_no_internals(r.text)
     assert _sensors(live) == before
     assert live.get("/api/sensors/h/window").json()["values"] == [1.0, 2.0, 3.0]
+
+
+def test_a_huge_integer_in_a_batch_names_its_entry(det):
+    # "values: expected numbers, got an array of dtype object" did not say which entry.
+    with pytest.raises(ValueError, match=r"values\[1\]: expected a number, got 1000") as info:
+        det.detect_batch("s", [1.0, HUGE, 3.0], [5.0, 6.0, 7.0])
+    assert len(str(info.value)) < 200  # 401 digits are cut
+    with pytest.raises(ValueError, match=r"values\[2\]: expected a number, got None"):
+        det.detect_batch("s", [1.0, 2.0, None], [5.0, 6.0, 7.0])
+    assert_unchanged(det)
+
+
+def test_a_huge_integer_in_an_http_batch_names_its_entry():
+    app = create_app(Settings(detection_method="zscore", min_samples=3))
+    service = app.state.anomaly_service
+    body = '{"sensor_name": "huge", "values": [1.0, 2.0, ' + str(HUGE) + "]}"
+    with LiveServer(app) as url:
+        r = httpx.post(
+            url + "/api/detect/batch", content=body, headers={"content-type": "application/json"}, timeout=10
+        )
+    assert r.status_code == 422, r.text  # the request model names the entry already
+    assert r.json()["detail"][0]["loc"] == ["body", "values", 2], r.text
+    assert len(r.text) < 400
+    assert "huge" not in service.detector.sensors()

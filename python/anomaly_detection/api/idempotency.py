@@ -30,6 +30,8 @@ from typing import Any
 from fastapi import HTTPException
 
 from anomaly_detection.api.security import check_api_key, presented_key, replay_body
+from anomaly_detection.errors import StoreUnavailableError
+from anomaly_detection.redis.driver import down_errors
 from anomaly_detection.redis.keys import check_key_part
 from anomaly_detection.stores.idempotency import Claim, MemoryIdempotencyStore, StoredResponse
 
@@ -37,6 +39,15 @@ __all__ = ["IdempotencyMiddleware"]
 
 _log = logging.getLogger(__name__)
 HEADER = b"idempotency-key"
+
+
+def _outage_errors() -> tuple[type[BaseException], ...]:
+    """The errors that mean Redis cannot be reached (connection, timeout, a Cluster without a
+    master for the slot); any other error of the store is a bug."""
+    try:
+        return (StoreUnavailableError, *down_errors())
+    except ImportError:  # no redis-py: the store is this process's memory
+        return (StoreUnavailableError, OSError)
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str | None:
@@ -143,10 +154,16 @@ class IdempotencyMiddleware:
             return await store.claim(key, digest), store
         try:
             return await store.claim(key, digest), store
-        except Exception as e:  # noqa: BLE001 - Redis unreachable: this process's memory
-            _log.warning(
-                "idempotency keys: Redis unavailable (%s); keys of this worker only", type(e).__name__
-            )
+        except Exception as e:  # noqa: BLE001 - either way the key is claimed in this process's memory
+            if isinstance(e, _outage_errors()):
+                _log.warning(
+                    "idempotency keys: Redis unavailable (%s); keys of this worker only", type(e).__name__
+                )
+            else:  # not an outage: a bug, logged with its traceback
+                _log.exception(
+                    "idempotency keys: the idempotency store failed unexpectedly (%s); keys of this worker only",
+                    type(e).__name__,
+                )
             self.service.metrics.store_errors.inc()
             return await self._local.claim(key, digest), self._local
 

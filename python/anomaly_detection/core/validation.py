@@ -147,6 +147,18 @@ def _pandas_numbers(values: Any) -> Any:
     return values.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
+def _check_entries(arr: np.ndarray) -> None:
+    """Name the first entry of a 1-D object array that is no number (``10**400``, too
+    large for a float; a string; None), as the timestamps' messages do."""
+    for i, v in enumerate(arr):
+        if v is None or isinstance(v, (str, bytes, bool, np.bool_, complex, np.complexfloating)):
+            raise ValueError(f"values[{i}]: expected a number, got {_short(v)}")
+        try:
+            float(v)
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"values[{i}]: expected a number, got {_short(v)}") from None
+
+
 def as_values(values: Any, check_finite: bool = True) -> np.ndarray:
     """A non-empty 1-D float64 array of finite numbers.
 
@@ -163,6 +175,8 @@ def as_values(values: Any, check_finite: bool = True) -> np.ndarray:
             f"{type(values).__name__}; missing='skip' skips missing values"
         )
     arr = np.asarray(numbers)
+    if arr.dtype == object and arr.ndim == 1:
+        _check_entries(arr)
     if arr.dtype.kind not in "iuf":
         what = "booleans" if arr.dtype.kind == "b" else f"an array of dtype {arr.dtype}"
         raise ValueError(f"values: expected numbers, got {what}")
