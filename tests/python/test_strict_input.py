@@ -302,6 +302,14 @@ def test_a_huge_integer_in_a_batch_names_its_entry(det):
     assert_unchanged(det)
 
 
+def test_a_huge_integer_in_a_batch_with_gaps_names_its_entry():
+    # missing="skip" takes None as a gap; a value that is no number still names its entry.
+    det = StatisticalAnomalyDetector(detection_method="zscore", missing="skip")
+    with pytest.raises(ValueError, match=r"values\[2\]: expected a number, got 1000"):
+        det.detect_batch("g", [1.0, None, HUGE, 3.0], [5.0, 6.0, 7.0, 8.0])
+    assert "g" not in det.sensors()
+
+
 def test_a_huge_integer_in_an_http_batch_names_its_entry():
     app = create_app(Settings(detection_method="zscore", min_samples=3))
     service = app.state.anomaly_service

@@ -147,10 +147,12 @@ def _pandas_numbers(values: Any) -> Any:
     return values.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def _check_entries(arr: np.ndarray) -> None:
+def _check_entries(arr: np.ndarray, allow_none: bool = False) -> None:
     """Name the first entry of a 1-D object array that is no number (``10**400``, too
-    large for a float; a string; None), as the timestamps' messages do."""
+    large for a float; a string; None unless ``allow_none``), as the timestamps' messages do."""
     for i, v in enumerate(arr):
+        if v is None and allow_none:
+            continue
         if v is None or isinstance(v, (str, bytes, bool, np.bool_, complex, np.complexfloating)):
             raise ValueError(f"values[{i}]: expected a number, got {_short(v)}")
         try:
@@ -203,6 +205,8 @@ def as_values_with_gaps(values: Any) -> tuple[np.ndarray, np.ndarray]:
     if arr.dtype == object:
         if any(isinstance(v, (bool, np.bool_)) for v in arr.ravel()):  # float(True) would pass
             raise ValueError("values: expected numbers or None, got booleans")
+        if arr.ndim == 1:
+            _check_entries(arr, allow_none=True)
         try:
             arr = np.array([np.nan if v is None else v for v in arr.ravel()], dtype=np.float64).reshape(
                 arr.shape
