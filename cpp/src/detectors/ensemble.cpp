@@ -933,7 +933,7 @@ EnsembleStep EnsembleState::update(double value, double given_timestamp) {
     if (t == 0) lo_ = hi_ = value;
     lo_ = std::min(lo_, value);
     hi_ = std::max(hi_, value);
-    ++seen_;
+    seen_ = io::count_up(seen_, 1);
     return out;
 }
 

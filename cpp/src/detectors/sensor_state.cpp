@@ -414,8 +414,8 @@ Detection SensorState::step(double value, double timestamp) {
     const bool beyond = ensemble_ ? d.alert_score >= config_.threshold : std::fabs(d.deviation) > config_.threshold;
     d.is_anomaly = seen_ >= config_.min_samples && beyond;
 
-    ++seen_;
-    if (d.is_anomaly) ++anomalies_;
+    seen_ = io::count_up(seen_, 1);
+    if (d.is_anomaly) anomalies_ = io::count_up(anomalies_, 1);
     if (!d.is_anomaly || config_.include_anomalies) {
         ewma_stat_ = next_ewma;
         ewma_started_ = true;
@@ -523,8 +523,8 @@ void SensorState::update_batch(const double* values, const double* timestamps, s
                 }
             }
             const bool flagged = seen_ >= min_samples && std::fabs(deviation) > h;
-            ++seen_;
-            anomalies_ += flagged;
+            seen_ = io::count_up(seen_, 1);
+            anomalies_ = io::count_up(anomalies_, flagged ? 1 : 0);
             out.is_anomaly[i] = flagged;
             out.scores[i] = score_of;
             out.deviations[i] = deviation;
@@ -585,8 +585,8 @@ void SensorState::update_batch_iqr(const double* values, const double* timestamp
         anomalies += flags(out.deviations, out.is_anomaly, config_.threshold, f, e);
         normal_scores(out.scores + b, 1.0, out.scores + b, e - b);
     }
-    seen_ += n;
-    anomalies_ += anomalies;
+    seen_ = io::count_up(seen_, n);
+    anomalies_ = io::count_up(anomalies_, anomalies);
     if (out.alert_scores) std::copy(out.scores, out.scores + n, out.alert_scores);
 }
 
@@ -703,8 +703,8 @@ void SensorState::update_batch_moments(const double* values, const double* times
     for (size_t i = 0; i < growing; ++i) out.window_counts[i] = r + i;
     std::fill(out.window_counts + growing, out.window_counts + n, uint64_t{cap});
     if (out.alert_scores) std::copy(out.scores, out.scores + n, out.alert_scores);  // no alarm logic here
-    seen_ += n;
-    anomalies_ += anomalies;
+    seen_ = io::count_up(seen_, n);
+    anomalies_ = io::count_up(anomalies_, anomalies);
     // The window keeps the batch's last points (their timestamps only now).
     for (size_t i = n > cap ? n - cap : 0; i < n; ++i) {
         values_.push(values[i]);

@@ -154,6 +154,12 @@ class ByteReader {
 /// corrupt: a few points more would wrap it past 2^64, and the state saved then would not load.
 inline constexpr uint64_t kMaxPointCount = uint64_t{1} << 53;
 
+/// A point counter after `more` points: it stops at kMaxPointCount, so that a state restored
+/// just below it (valid) and fed on still saves a state that loads.
+inline uint64_t count_up(uint64_t count, uint64_t more) {
+    return count >= kMaxPointCount || more >= kMaxPointCount - count ? kMaxPointCount : count + more;
+}
+
 inline constexpr char kMagic[4] = {'A', 'D', 'E', 'T'};
 inline constexpr size_t kHeaderSize = 4 + 2 + 2 + 8 + 8;
 
