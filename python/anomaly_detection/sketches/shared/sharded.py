@@ -39,7 +39,8 @@ class SharedTDigest(ShardedSketch):
 
     # The reads merge with scale_to_fit: shards whose weights sum beyond the largest double
     # (each one's total is at most that) give the quantiles of the true weights, where the
-    # merge raised on every read until the shards were dropped.
+    # merge raised on every read until the shards were dropped. ``merged()`` still refuses
+    # them (ValueError): one digest of those weights cannot exist.
 
     def quantile(self, q: Any) -> Any:
         return self._read(lambda d: d.quantile(q), scale_to_fit=True)
@@ -59,11 +60,6 @@ class SharedTDigest(ShardedSketch):
             return sum(others, self._local.total_weight)
 
         return self._run(steps())
-
-    def merged(self) -> Any:
-        """One local digest holding every shard; ``ValueError`` when their total weight would
-        exceed the largest double (the reads above answer then, with every weight scaled)."""
-        return super().merged()
 
 
 class SharedTopK(ShardedSketch):
